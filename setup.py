@@ -1,0 +1,60 @@
+"""Build VEGA's Cython extensions.
+
+Every ``vega/*.pyx`` is an extension module.  Release builds are optimised but keep symbols and frame
+pointers so ``perf record -g`` shows Cython function names.  Switches (environment):
+
+* ``VEGA_DEBUG=1``    -O0 -g, line tracing, C asserts, Cython bounds checks on.
+* ``VEGA_ANNOTATE=1`` writes the annotated ``vega/*.html`` beside the sources.
+* ``VEGA_ONLY=_ring,_core``  build only these modules (handy while iterating on one of them).
+"""
+import glob
+import os
+
+import numpy
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+DEBUG = os.environ.get("VEGA_DEBUG") == "1"
+ANNOTATE = os.environ.get("VEGA_ANNOTATE") == "1"
+ONLY = {m for m in os.environ.get("VEGA_ONLY", "").split(",") if m}
+
+directives = {
+    "language_level": 3,
+    "boundscheck": DEBUG,
+    "wraparound": False,
+    "initializedcheck": DEBUG,
+    "cdivision": True,
+    "embedsignature": True,
+    "linetrace": DEBUG,
+}
+if DEBUG:
+    cflags = ["-O0", "-g", "-fno-omit-frame-pointer", "-UNDEBUG"]
+    macros = [("CYTHON_TRACE_NOGIL", "1")]
+else:
+    cflags = ["-O3", "-g", "-fno-omit-frame-pointer", "-DNDEBUG"]
+    macros = []
+macros.append(("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"))
+
+extensions = []
+for path in sorted(glob.glob(os.path.join("vega", "*.pyx"))):
+    mod = os.path.splitext(os.path.basename(path))[0]
+    if ONLY and mod not in ONLY:
+        continue
+    extensions.append(
+        Extension(
+            f"vega.{mod}",
+            [path],
+            include_dirs=[numpy.get_include(), "vega"],
+            extra_compile_args=cflags + ["-Wno-unused-function", "-Wno-unreachable-code"],
+            define_macros=macros,
+        )
+    )
+
+setup(
+    ext_modules=cythonize(
+        extensions,
+        compiler_directives=directives,
+        annotate=ANNOTATE,
+        nthreads=int(os.environ.get("VEGA_BUILD_JOBS", "0")) or None,
+    ),
+)

@@ -1,0 +1,4 @@
+# cython: language_level=3
+"""VEGA's hot path: NSE frame walk, LZO1Z, per-code decoders (and, later, the store and its merge)."""
+
+include "_decode.pxi"
