@@ -172,6 +172,7 @@ class _Generator:
         self.t0 = session_start_1980(date)
         self.step = duration_s / max(1, n_datagrams)
         self.t = float(self.t0)
+        self.i = -1
         self.codes = list(MIX[segment])
         self.code_cum = []
         acc = 0.0
@@ -317,7 +318,8 @@ class _Generator:
 
     def datagram_messages(self) -> list[dict]:
         """The messages of the next datagram (the clock advances once per datagram)."""
-        self.t += self.step * self.rng.uniform(0.5, 1.5)
+        self.i += 1                                  # datagram i lands in [t0 + i*step, t0 + (i+1)*step)
+        self.t = self.t0 + self.step * (self.i + self.rng.random())
         n = self.rng.choices((1, 2, 3, 4), (0.3, 0.3, 0.25, 0.15))[0]
         return [self.message(self.next_code()) for _ in range(n)]
 
