@@ -3,4 +3,8 @@
 The public API is re-exported here; the compiled modules (``vega._core``, ``vega._ring``, ``vega._journal``)
 are implementation details.
 """
+from vega._core import Decoder, decode
+
 __version__ = "0.1.0"
+
+__all__ = ["Decoder", "decode"]
