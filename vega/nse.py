@@ -665,14 +665,14 @@ _compressor: Callable[[bytes], bytes] | None = None
 
 
 def compress(data: bytes) -> bytes:
-    """LZO1Z-compress ``data`` (no header) with the default compressor."""
+    """LZO1Z-compress ``data`` (no header) with the default compressor (vega._lzo, else python-lzo)."""
     global _compressor
     if _compressor is None:
         _compressor = _default_compressor()
     return _compressor(data)
 
 
-_PACKET_HEAD = struct.Struct(">hB")
+_compress = compress      # encode_packet's `compress` argument shadows the function name
 
 
 def encode_packet(message: bytes, compress: bool, market_type: int,
@@ -689,7 +689,7 @@ def encode_packet(message: bytes, compress: bool, market_type: int,
     body = bytes((market_type,)) + bytes(filler) + bytes(message)
     if not compress:
         return b"\x00\x00" + body
-    comp = (compressor or globals()["compress"])(body)
+    comp = (compressor or _compress)(body)
     if not 0 < len(comp) <= 0x7FFF:
         raise ValueError(f"compressed sub-packet of {len(comp)} bytes does not fit iCompLen (1..32767)")
     return _SHORT.pack(len(comp)) + comp
