@@ -649,16 +649,8 @@ def _encode_header(msg: Mapping, lay: Layout, length: int, buf: bytearray) -> No
 # ----------------------------------------------------------------------------------------------------------
 
 def _default_compressor() -> Callable[[bytes], bytes]:
-    try:
-        from vega._lzo import lzo1z_compress   # our own LZO1Z codec
-        return lzo1z_compress
-    except ImportError:
-        # Temporary fallback until vega._lzo is merged: python-lzo's lzo1z_999_compress (GPL, test extra).
-        import lzo
-
-        def lzo1z_compress(data: bytes) -> bytes:
-            return lzo.compress(data, 9, False, algorithm="LZO1Z")
-        return lzo1z_compress
+    from vega._lzo import lzo1z_compress   # our own LZO1Z codec: no GPL library at run time
+    return lzo1z_compress
 
 
 _compressor: Callable[[bytes], bytes] | None = None
