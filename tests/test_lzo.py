@@ -7,7 +7,7 @@ LzoError exactly where python-lzo reports an error and return the same bytes whe
 """
 from __future__ import annotations
 
-import os
+import pickle
 import random
 import struct
 
@@ -459,6 +459,8 @@ def test_errors_and_arguments():
     assert issubclass(LzoError, ValueError)
     err = LzoError(-6)
     assert err.code == -6 and err.reason == "lookbehind overrun"
+    again = pickle.loads(pickle.dumps(LzoError(-5, "stream 3")))
+    assert (type(again), again.code, str(again)) == (LzoError, -5, "LZO1Z error -5 (output overrun): stream 3")
     assert _lzo.lzo1z_error_name(-4) == "input overrun"
     assert _lzo.lzo1z_error_name(-99) == "unknown error"
     with pytest.raises(ValueError):

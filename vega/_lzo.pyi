@@ -9,6 +9,7 @@ class LzoError(ValueError):
 
     code: int
     reason: str
+    detail: str
     def __init__(self, code: int, detail: str = "") -> None: ...
 
 def lzo1z_error_name(code: int) -> str: ...
