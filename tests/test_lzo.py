@@ -172,6 +172,81 @@ class Asm:
         return bytes(self.code) + EOF, bytes(self.out)
 
 
+def py_decode(stream: bytes) -> tuple[bytes, dict[str, int]]:
+    """A slow pure-Python LZO1Z decoder (for valid streams only), written from the format table in
+    docs/FORMATS.md: a third opinion beside ours and liblzo's, and it counts which instruction forms occur."""
+    out = bytearray()
+    forms: dict[str, int] = {}
+    ip, s, last = 0, 0, 0
+
+    def ext(base: int) -> int:
+        nonlocal ip
+        n = 0
+        while stream[ip] == 0:
+            n += 255
+            ip += 1
+        n += base + stream[ip]
+        ip += 1
+        return n
+
+    def lits(n: int) -> None:
+        nonlocal ip
+        out.extend(stream[ip:ip + n])
+        ip += n
+
+    if stream[0] > 17:
+        n = stream[0] - 17
+        ip = 1
+        lits(n)
+        s = 1 if n < 4 else 2
+        forms["first literals"] = 1
+    while True:
+        t = stream[ip]
+        ip += 1
+        if t < 16 and s == 0:
+            n = (ext(15) if t == 0 else t) + 3
+            lits(n)
+            s = 2
+            forms["literal run"] = forms.get("literal run", 0) + 1
+            continue
+        if t < 16:
+            b = stream[ip]
+            ip += 1
+            form, n, dist = ("M1 3-byte", 3, 0x701) if s == 2 else ("M1 2-byte", 2, 1)
+            dist += (t << 6) + (b >> 2)
+        elif t >= 64:
+            n = (t >> 5) + 1
+            if t & 31 >= 28:
+                form, dist, b = "M2 repeat", last, t
+            else:
+                b = stream[ip]
+                ip += 1
+                form, dist = "M2", 1 + ((t & 31) << 6) + (b >> 2)
+        elif t >= 32:
+            n = (ext(31) if t & 31 == 0 else t & 31) + 2
+            b = stream[ip + 1]
+            form, dist = "M3", 1 + (stream[ip] << 6) + (b >> 2)
+            ip += 2
+        else:
+            n = (ext(7) if t & 7 == 0 else t & 7) + 2
+            b = stream[ip + 1]
+            dist = ((t & 8) << 11) + (stream[ip] << 6) + (b >> 2)
+            ip += 2
+            if dist == 0:
+                assert ip == len(stream)
+                return bytes(out), forms
+            form, dist = "M4", dist + 0x4000
+        forms[form] = forms.get(form, 0) + 1
+        assert 1 <= dist <= len(out)
+        for _ in range(n):
+            out.append(out[-dist])
+        last = dist
+        lits(b & 3)
+        s = 1 if b & 3 else 0
+        if b & 3:
+            forms["state literals"] = forms.get("state literals", 0) + 1
+
+
 def _rand(n: int, seed: int) -> bytes:
     return random.Random(seed).randbytes(n)
 
@@ -202,6 +277,7 @@ def test_assembled_stream(name, pair):
     stream, expected = pair
     assert ref_decompress(stream, len(expected)) == expected      # the assembler is right (liblzo agrees)
     assert lzo1z_decompress(stream, len(expected)) == expected
+    assert py_decode(stream)[0] == expected
     with pytest.raises(LzoError) as ei:
         lzo1z_decompress(stream, len(expected) - 1)
     assert ei.value.code == E_OUTPUT_OVERRUN
@@ -297,6 +373,30 @@ def test_market_payloads_shape():
 def test_market_payloads_round_trip():
     for p in MARKET:
         round_trips(p)
+
+
+def test_pure_python_reference_agrees():
+    rng = random.Random(31)
+    for p in MARKET[:300] + [rng.randbytes(rng.randrange(0, 3000)) for _ in range(30)]:
+        assert py_decode(lzo1z_compress(p))[0] == p
+        assert py_decode(ref_compress(p))[0] == p
+
+
+def test_compressor_uses_every_useful_form():
+    """Our encoder emits literal runs, state literals, M2, the 1-byte M2 repeat, M3, M4 and the 3-byte M1
+    (the 2-byte M1 saves nothing and is never chosen)."""
+    forms: dict[str, int] = {}
+    rng = random.Random(4)
+    corpus = MARKET[:500] + [rng.randbytes(20000) * 2 + rng.randbytes(5000)]
+    far = rng.randbytes(0x720)                                  # a 3-byte repeat ~0x710 back after a literal run
+    corpus.append(far[:8] + b"xyz" + far[8:0x710] + b"xyz" + b"\x00" * 6 + rng.randbytes(20))
+    for p in corpus:
+        _, f = py_decode(lzo1z_compress(p))
+        for k, v in f.items():
+            forms[k] = forms.get(k, 0) + v
+    for form in ("first literals", "literal run", "state literals", "M2", "M2 repeat", "M3", "M4", "M1 3-byte"):
+        assert forms.get(form, 0) > 0, (form, forms)
+    assert "M1 2-byte" not in forms
 
 
 def test_market_payloads_ratio_close_to_lzo1z_999():
