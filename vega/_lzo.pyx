@@ -27,13 +27,17 @@ class LzoError(ValueError):
     its short name, e.g. ``"lookbehind overrun"``.
     """
 
-    def __init__(self, int code, str detail=""):
-        self.code = code
-        self.reason = lzo1z_error_name(code)
-        msg = f"LZO1Z error {code} ({self.reason})"
-        if detail:
-            msg += ": " + detail
+    def __init__(self, code, detail=""):
+        self.code = int(code)
+        self.detail = str(detail)
+        self.reason = lzo1z_error_name(self.code)
+        msg = f"LZO1Z error {self.code} ({self.reason})"
+        if self.detail:
+            msg += ": " + self.detail
         super().__init__(msg)
+
+    def __reduce__(self):
+        return (type(self), (self.code, self.detail))
 
 
 _ERROR_NAMES = {
