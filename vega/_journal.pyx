@@ -657,6 +657,9 @@ cdef class JournalWriter:
         Records stamped at or after the rollover seal this day and go, re-stamped, into the next day's file.
         When a checkpoint source was given and a checkpoint is due, it is taken after the batch.  Returns the
         number of records appended."""
+        return self._append(records, True)
+
+    def _append(self, records, auto):
         cdef const uint8_t[::1] raw = _as_record_bytes(records)
         cdef Py_ssize_t n = raw.shape[0] // JRNL_REC_SIZE
         cdef Py_ssize_t k = 0
@@ -674,8 +677,9 @@ cdef class JournalWriter:
             days = int((int(ts[0]) - self._rollover_ns) // DAY_NS)
             rest["ts_lo"], rest["ts_hi"] = _restamp(ts, days)
             self.rollover(self._date + _dt.timedelta(days=days))
-            total += self.append(rest)
-        self.maybe_checkpoint()
+            total += self._append(rest, auto)
+        if auto:
+            self.maybe_checkpoint()
         return total
 
     def checkpoint(self, records, ts_ns=None):
@@ -692,7 +696,7 @@ cdef class JournalWriter:
                 arr["ts_hi"] = (ts_ns >> 32) & 0xFFFF
             arr["flags"] |= KEYFRAME | CONTINUED
             arr["flags"][len(arr) - 1] &= ~CONTINUED & 0xFF
-            self.append(arr)
+            self._append(arr, False)
         w.ckpt_due = 0
         if w.ckpt_interval_ns > 0 and w.max_ts >= 0:
             w.next_ckpt_ns = (w.max_ts // w.ckpt_interval_ns + 1) * w.ckpt_interval_ns
