@@ -855,6 +855,7 @@ cdef class Journal:
     first record stamped at or after ``t`` (ns since 00:00 IST of the trading day)."""
 
     cdef object _mm
+    cdef object _file
     cdef object _path
     cdef readonly dict header
     cdef readonly Py_ssize_t n_records
@@ -878,6 +879,7 @@ cdef class Journal:
                     raise JournalError(f"{path}: a file of feed {hdr['feed']}, not {name}")
             size = os.fstat(f.fileno()).st_size
             mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        self._file = open(path, "rb", buffering=0)
         self._mm = mm
         if hdr["sealed"] == JRNL_SEALED:
             ent, ck = read_index(mm, hdr, size, path)
@@ -909,6 +911,9 @@ cdef class Journal:
         """Drop the memory map (arrays already handed out keep it alive until they go)."""
         self.records = None
         self._raw = None
+        if self._file is not None:
+            self._file.close()
+            self._file = None
         if self._mm is not None:
             try:
                 self._mm.close()
@@ -1000,13 +1005,25 @@ cdef class Journal:
             raise IndexError(f"position {pos} outside 0..{self.n_records}")
         self._pos = pos
 
-    def read(self, n=-1, tokens=None):
+    def read(self, n=-1, tokens=None, copy=False):
         """The next ``n`` records (all remaining if n < 0) from the cursor, zero-copy over the memory map;
-        with ``tokens``, only the records of those tokens (a copy)."""
+        with ``tokens``, only the records of those tokens (a copy).  ``copy=True`` returns a private array
+        filled by pread(2), which for bulk sequential reads is faster than faulting in the map."""
+        self._check_open()
         start = self._pos
         stop = self.n_records if n is None or n < 0 else min(self.n_records, start + n)
         self._pos = stop
-        out = self.records[start:stop]
+        if copy:
+            out = np.empty(stop - start, CHANGE_RECORD_DTYPE)
+            view = memoryview(out).cast("B")
+            done, want = 0, (stop - start) * JRNL_REC_SIZE
+            while done < want:
+                k = os.preadv(self._file.fileno(), [view[done:]], JRNL_HEADER_SIZE + start * JRNL_REC_SIZE + done)
+                if k <= 0:
+                    raise JournalError(f"{self._path}: file shrank while reading")
+                done += k
+        else:
+            out = self.records[start:stop]
         if tokens is not None:
             out = out[np.isin(out["token"], np.asarray(list(tokens) if not isinstance(tokens, np.ndarray)
                                                         else tokens, dtype=np.uint32))]
