@@ -426,6 +426,39 @@ def test_bad_input_gives_clear_errors(tmp_path):
         assert not rep.ok and any(msg in p for p in rep.problems), (name, rep.problems)
     with pytest.raises(JournalError, match="a file of feed NSE_FO, not NSE_EQ"):
         Journal.open(good, feed="NSE_EQ")
+    # index and checkpoint tables whose own checksums are right but which point outside the records
+    ioff = struct.unpack_from("<Q", raw, 40)[0]
+    n_ent, n_ckpt = struct.unpack_from("<QQ", raw, ioff + 8)
+    assert n_ckpt == 0
+    for name, off, value, msg in [("entry", ioff + 32 + 16 + 8, 1 << 40, "index entry points outside"),
+                                  ("stride", 56, 7, "entries of stride")]:
+        b = bytearray(raw)
+        b[off:off + (8 if name == "entry" else 4)] = struct.pack("<Q" if name == "entry" else "<I", value)
+        b[ioff + 28:ioff + 32] = struct.pack("<I", zlib.crc32(bytes(b[ioff + 32:]), zlib.crc32(bytes(b[ioff:ioff + 28]))))
+        b[60:64] = struct.pack("<I", zlib.crc32(bytes(b[:60])))
+        p = case(name, bytes(b))
+        with pytest.raises(JournalError, match=msg):
+            Journal.open(p)
+        assert not verify(p).ok
+
+
+def test_checkpoint_table_outside_the_records_is_refused(tmp_path):
+    recs = make_records(20, seed=17)
+    recs["flags"][5] = KEYFRAME
+    path = write_day(tmp_path, recs)
+    b = bytearray(path.read_bytes())
+    ioff = struct.unpack_from("<Q", b, 40)[0]
+    ck = ioff + 32 + 16                                     # one entry, then the checkpoint
+    assert struct.unpack_from("<qQQ", b, ck)[1:] == (64 + 5 * 32, 1)
+    b[ck + 16:ck + 24] = struct.pack("<Q", 1000)            # a run longer than the file
+    b[ioff + 28:ioff + 32] = struct.pack("<I", zlib.crc32(bytes(b[ioff + 32:]), zlib.crc32(bytes(b[ioff:ioff + 28]))))
+    path.write_bytes(bytes(b))
+    with pytest.raises(JournalError, match="checkpoint table points outside"):
+        Journal.open(path)
+    rep = verify(path, repair=True)
+    assert rep.repaired and rep.ok and rep.checkpoints == 1
+    with Journal.open(path) as j:
+        assert j.records.tobytes() == recs.tobytes()
 
 
 def test_verify_repairs_damaged_index(tmp_path):

@@ -170,7 +170,7 @@ cdef int jrnl_index_feed(jrnl_index_t* ix, const uint8_t* recs, Py_ssize_t n) no
         ts = _rec_ts(r)
         if ts > ix.max_ts:
             ix.max_ts = ts
-        if rec_no % ix.stride == 0:
+        if rec_no == <uint64_t>ix.n_ent * ix.stride:     # entries sit at record numbers 0, S, 2S, ...
             if ix.n_ent == ix.cap_ent and _grow_ent(ix) < 0:
                 ix.oom = 1
                 return -1
@@ -454,13 +454,12 @@ def build_index(records, uint32_t stride):
 
 def _as_record_bytes(records):
     """A C-contiguous uint8 view of whole 32-byte records."""
-    arr = np.asarray(records)
-    if arr.dtype.itemsize == JRNL_REC_SIZE and arr.dtype != np.uint8:
-        arr = np.ascontiguousarray(arr).view(np.uint8).reshape(-1)
+    if isinstance(records, (bytes, bytearray, memoryview)):
+        arr = np.frombuffer(records, np.uint8)
     else:
-        arr = np.ascontiguousarray(arr).view(np.uint8).reshape(-1)
-        if arr.shape[0] % JRNL_REC_SIZE:
-            raise ValueError(f"{arr.shape[0]} bytes is not a whole number of {JRNL_REC_SIZE}-byte records")
+        arr = np.ascontiguousarray(records).view(np.uint8).reshape(-1)
+    if arr.shape[0] % JRNL_REC_SIZE:
+        raise ValueError(f"{arr.shape[0]} bytes is not a whole number of {JRNL_REC_SIZE}-byte records")
     return arr
 
 
