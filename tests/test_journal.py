@@ -3,6 +3,7 @@ recovery and damaged files."""
 import datetime as dt
 import os
 import struct
+import sys
 import zlib
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+sys.path.insert(0, os.path.dirname(__file__))  # journal_helpers, whether or not tests/ is a package
 from journal_helpers import T0, Fold, linear_seek, make_records
 from vega import _journal
 from vega.journal import (

@@ -7,6 +7,7 @@ import textwrap
 import numpy as np
 import pytest
 
+sys.path.insert(0, os.path.dirname(__file__))  # journal_helpers, whether or not tests/ is a package
 from journal_helpers import make_records
 from vega.journal import Journal, JournalWriter
 from vega.records import timestamps
@@ -43,7 +44,8 @@ def capi(tmp_path_factory):
 
     d = tmp_path_factory.mktemp("capi")
     (d / "jrnl_capi_probe.pyx").write_text(SRC)
-    here = os.getcwd()
+    import vega
+    here = os.path.dirname(os.path.dirname(os.path.abspath(vega.__file__)))
     ext = Extension("jrnl_capi_probe", [str(d / "jrnl_capi_probe.pyx")], include_dirs=[here, np.get_include()])
     dist = Distribution({"ext_modules": cythonize([ext], include_path=[here], quiet=True,
                                                   build_dir=str(d / "build"))})

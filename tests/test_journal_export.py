@@ -1,6 +1,8 @@
 """export(): hive-partitioned Parquet, one row per change record, readable across days by pyarrow.dataset (and by
 DuckDB and polars when they are installed)."""
 import datetime as dt
+import os
+import sys
 
 import numpy as np
 import pytest
@@ -8,6 +10,7 @@ import pytest
 pa = pytest.importorskip("pyarrow")   # the `export` extra (also in the `test` extra)
 import pyarrow.dataset as ds  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(__file__))  # journal_helpers, whether or not tests/ is a package
 from journal_helpers import make_records  # noqa: E402
 from vega.journal import JournalWriter, day_epoch_ns, export  # noqa: E402
 from vega.records import timestamps  # noqa: E402

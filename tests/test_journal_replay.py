@@ -1,9 +1,12 @@
 """replay(): order across days and feeds, bounds, targets, pacing, and the handover to a live ring."""
 import datetime as dt
+import os
+import sys
 
 import numpy as np
 import pytest
 
+sys.path.insert(0, os.path.dirname(__file__))  # journal_helpers, whether or not tests/ is a package
 from journal_helpers import Fold, make_records
 from vega.journal import IST, JournalWriter, day_epoch_ns, replay
 from vega.records import set_timestamps, timestamps
