@@ -273,6 +273,26 @@ def test_buffering_and_flush_policy(tmp_path):
     w3.close()
 
 
+def test_reader_follows_a_growing_file(tmp_path):
+    recs = make_records(3000, seed=18)
+    w = JournalWriter(tmp_path, "NSE_FO", DATE, flush_interval=None, index_stride=64)
+    w.append(recs[:1000])
+    w.flush()
+    j = Journal.open(w.path)
+    assert len(j.read()) == 1000
+    w.append(recs[1000:2500])
+    w.flush()
+    assert j.refresh() == 2500 and j.tell() == 1000
+    assert j.read().tobytes() == recs[1000:2500].tobytes()
+    assert j.seek(int(timestamps(recs)[2400])) == linear_seek(recs[:2500], int(timestamps(recs)[2400]))
+    w.append(recs[2500:])
+    w.close()
+    j.rewind(2500)
+    assert j.refresh() == 3000 and j.sealed and j.tell() == 2500
+    assert j.read().tobytes() == recs[2500:].tobytes()
+    j.close()
+
+
 def test_buffer_overflow_writes_through(tmp_path):
     recs = make_records(1000)
     w = JournalWriter(tmp_path, "NSE_FO", DATE, flush_interval=None, buffer_records=64)

@@ -792,10 +792,12 @@ cdef class JournalWriter:
 
     @property
     def feed(self):
+        """Feed name (the directory)."""
         return self._feed
 
     @property
     def closed(self):
+        """True once closed."""
         return self._w.fd < 0
 
     @property
@@ -810,6 +812,7 @@ cdef class JournalWriter:
 
     @property
     def first_seq(self):
+        """Feed sequence number of the open file's record 0."""
         return self._first_seq
 
     @property
@@ -824,10 +827,12 @@ cdef class JournalWriter:
 
     @property
     def checkpoint_due(self):
+        """True when feed time passed a checkpoint boundary since the last checkpoint."""
         return bool(self._w.ckpt_due)
 
     @property
     def day_end_ns(self):
+        """ts48 at which this trading day rolls over (24 h + rollover)."""
         return self._w.day_end_ns
 
     @property
@@ -906,6 +911,17 @@ cdef class Journal:
         """Open and check a journal file; ``feed`` (optional) must match the header's feed."""
         return cls(path, feed)
 
+    def refresh(self):
+        """Re-read a file that is still being written: map the records appended since it was opened (and
+        the index, once it is sealed).  The cursor stays.  Returns the new record count."""
+        self._check_open()
+        pos = self._pos
+        feed = self.header["feed"]
+        self.close()
+        self.__init__(self._path, feed)
+        self._pos = min(pos, self.n_records)
+        return self.n_records
+
     def close(self):
         """Drop the memory map (arrays already handed out keep it alive until they go)."""
         self.records = None
@@ -936,18 +952,22 @@ cdef class Journal:
 
     @property
     def feed(self):
+        """Feed name from the header."""
         return self.header["feed"]
 
     @property
     def date(self):
+        """Trading date from the header."""
         return self.header["trading_date"]
 
     @property
     def sealed(self):
+        """True when the file was closed cleanly (its index is stored)."""
         return self.header["sealed"] == JRNL_SEALED
 
     @property
     def first_seq(self):
+        """Feed sequence number of record 0."""
         return self.header["first_seq"]
 
     @property
