@@ -405,9 +405,10 @@ def read_index(mm, hdr, size, path="journal"):
     want = JRNL_HEADER_SIZE + np.arange(n_ent, dtype=np.uint64) * np.uint64(stride * JRNL_REC_SIZE)
     if not np.array_equal(ent["offset"], want):
         raise JournalError(f"{path}: index entry points outside the record area")
-    if n_ckpt and (np.any(ck["offset"] < JRNL_HEADER_SIZE) or np.any((ck["offset"] - JRNL_HEADER_SIZE) % 32)
-                   or np.any(ck["offset"] + ck["n_records"] * np.uint64(32) > np.uint64(off))
-                   or np.any(ck["n_records"] == 0)):
+    if n_ckpt and (np.any(ck["offset"] < JRNL_HEADER_SIZE) or np.any(ck["offset"] > off)
+                   or np.any((ck["offset"] - JRNL_HEADER_SIZE) % 32)
+                   or np.any(ck["n_records"] == 0) or np.any(ck["n_records"] > n)
+                   or np.any(ck["offset"] + ck["n_records"] * np.uint64(32) > np.uint64(off))):
         raise JournalError(f"{path}: checkpoint table points outside the record area")
     return ent, ck
 
