@@ -169,6 +169,33 @@ def test_snapshot_from_checkpoint_equals_fold_from_start(tmp_path):
         assert end.state == live.state
 
 
+@HYP
+@given(n=st.integers(1, 1500), cuts=st.lists(st.integers(0, 1500), max_size=6), seed=st.integers(0, 2**16),
+       stride=st.integers(1, 100), probes=st.lists(st.floats(-0.05, 1.05), min_size=1, max_size=8))
+def test_snapshot_property(tmp_path_factory, n, cuts, seed, stride, probes):
+    """For checkpoints at arbitrary places, the state at any t from the nearest checkpoint equals the fold of
+    every record stamped up to t."""
+    root = tmp_path_factory.mktemp("snap")
+    recs = make_records(n, seed=seed, ntok=15)
+    live = Fold()
+    with JournalWriter(root, "NSE_FO", DATE, flush_interval=None, index_stride=stride,
+                       checkpoint_interval=None) as w:
+        a = 0
+        for c in sorted(set(min(c, n) for c in cuts)) + [n]:
+            w.append(recs[a:c])
+            live.apply_records(recs[a:c])
+            a = c
+            if c < n:
+                w.checkpoint(live.keyframe_records(w.max_ts if w.max_ts >= 0 else 0))
+    ts = timestamps(recs)
+    with Journal.open(w.path) as j:
+        for f in probes:
+            t = int(ts[0] + f * (ts[-1] - ts[0]))
+            ref = Fold()
+            ref.apply_records(recs[ts <= t])
+            assert j.snapshot_at(t, into=Fold()).state == ref.state
+
+
 def test_incomplete_or_interrupted_keyframe_runs_are_not_checkpoints(tmp_path):
     recs = make_records(10, seed=6)
     kf = make_records(3, seed=7)
