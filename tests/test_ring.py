@@ -1,6 +1,5 @@
 """vega._ring in one process: layout, append/poll, wrap-around, lapping, waits, the client bus, bad files."""
 import os
-import shutil
 import struct
 import subprocess
 import sys
@@ -431,7 +430,8 @@ def test_dead_reader_cursor_is_reclaimed_by_name(ring):
 
 
 def test_reclaim_frees_dead_lines_and_full_bus_reuses_them(ring):
-    rs = [ring.reader(0, name=f"r{i}") for i in range(127)]
+    rs = [ring.reader(0, name=f"r{i}") for i in range(127)]    # the bus is full (kept alive by rs)
+    assert sorted(x.line for x in rs) == list(range(127))
     dead = _dead_pid()
     poke(ring.path, BUS + 64 * (1 + 9), struct.pack("<I", dead))     # line 9 now belongs to a dead process
     r = ring.reader(1, name="newcomer")
@@ -610,3 +610,4 @@ def test_random_header_damage_never_crashes(name, hits):
     finally:
         for pos, b in backup.items():
             poke(path, pos, b)
+
