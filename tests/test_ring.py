@@ -504,6 +504,8 @@ def test_names_and_paths(tmp_path):
         Ring.create("")
     with pytest.raises(ValueError):
         Ring.create("..")
+    with pytest.raises(ValueError, match="world-writable"):
+        Ring.create(str(tmp_path / "ww"), mode=0o666)
     with pytest.raises(TypeError):
         Ring()
     p = str(tmp_path / "ring.bin")

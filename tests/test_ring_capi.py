@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from vega import _ring
-from vega._ring import Ring, RingError
+from vega._ring import Ring, RingBusyError, RingError
 from vega.records import CHANGE_RECORD_DTYPE
 
 
@@ -88,6 +88,8 @@ def test_c_writer_contract_from_another_extension(ring, name, tmp_path):
         ring_cwriter.hold(other)
     other.close()
     ring_cwriter.hold(ring)
+    with pytest.raises(RingBusyError, match="C writer"):        # the C writer is the slot's only writer
+        ring.append("NSE_EQ", batch)
     with pytest.raises(BufferError):                            # the slot pointer is still exported
         ring.close()
     ring_cwriter.release(ring)

@@ -13,7 +13,7 @@ from libc.errno cimport errno
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t, INT64_MAX
 from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy, memset
-from posix.mman cimport mmap, munmap, PROT_READ, PROT_WRITE, MAP_SHARED, MAP_FAILED
+from posix.mman cimport mmap, munmap, PROT_READ, PROT_WRITE, MAP_SHARED, MAP_POPULATE, MAP_FAILED
 from posix.time cimport clock_gettime, timespec, nanosleep, CLOCK_MONOTONIC, CLOCK_REALTIME
 from posix.unistd cimport getpid
 
@@ -224,7 +224,9 @@ def _validate(fd, path):
 
 
 cdef uint8_t* _map(int fd, size_t length, size_t offset, int prot) except NULL:
-    cdef void* p = mmap(NULL, length, prot, MAP_SHARED, fd, offset)
+    # a writer's mapping is pre-faulted so the first lap of the hot path takes no page faults
+    cdef int flags = MAP_SHARED | (MAP_POPULATE if prot & PROT_WRITE else 0)
+    cdef void* p = mmap(NULL, length, prot, flags, fd, offset)
     if p == MAP_FAILED:
         err = errno
         raise OSError(err, f"mmap of the ring failed: {os.strerror(err)}")
@@ -303,6 +305,8 @@ cdef class Ring:
         path = ring_path(name)
         if mode & ~0o777:
             raise ValueError("mode must be permission bits (0o000..0o777)")
+        if mode & 0o002:
+            raise ValueError("a world-writable ring file would be refused by Ring.open; drop the o+w bit")
         d, base = os.path.split(path)
         tmp = os.path.join(d, f".{base}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
         fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
@@ -487,6 +491,11 @@ cdef class Ring:
         self._held[feed] = 1
         return 0
 
+    def _claim_for_python(self, int f):
+        self._claim(f)
+        if self._exports[f]:
+            raise RingBusyError(f"slot {FEEDS[f]} is exported to a C writer (_slot_ptr): it is the only writer")
+
     cdef ring_slot_t* _slot_ptr(self, int feed) except NULL:
         """C writers: claim the slot's writer role and return its view (see the contract in _ring.pxd)."""
         if feed < 0 or feed >= RING_N_SLOTS:
@@ -510,7 +519,7 @@ cdef class Ring:
         cdef Py_buffer view
         cdef Py_ssize_t n
         cdef uint64_t end
-        self._claim(f)
+        self._claim_for_python(f)
         if self._appending[f]:
             raise RuntimeError("concurrent append to the same slot from two threads")
         PyObject_GetBuffer(records, &view, PyBUF_SIMPLE)
@@ -543,7 +552,7 @@ cdef class Ring:
         cdef uint64_t ts
         if n < 0 or batch < 1 or batch > RING_CAPACITY:
             raise ValueError("need n >= 0 and 1 <= batch <= capacity")
-        self._claim(f)
+        self._claim_for_python(f)
         s = &self._slots[f]
         buf = <uint32_t*>malloc(batch * RING_REC_SIZE)
         if buf == NULL:
@@ -568,7 +577,7 @@ cdef class Ring:
         cdef Py_buffer view
         cdef Py_ssize_t n, i
         cdef ring_slot_t* s
-        self._claim(f)
+        self._claim_for_python(f)
         s = &self._slots[f]
         PyObject_GetBuffer(records, &view, PyBUF_SIMPLE)
         try:
