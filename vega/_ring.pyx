@@ -1085,6 +1085,7 @@ cdef class Reader:
 
     @property
     def closed(self):
+        """True after close() (or after its ring was closed)."""
         return self._ring is None
 
     def close(self):
