@@ -290,6 +290,26 @@ def test_lap_accounting_property(ring, ops, policy):
     r.close()
 
 
+@pytest.mark.parametrize("max_records", [1, 64, CAP])
+def test_polls_against_a_flat_out_writer_thread_always_return_and_account(ring, max_records):
+    r = ring.reader(0, start="oldest")
+    start = r.position
+    t = threading.Thread(target=ring._write_test_records, args=(0, 3_000_000), kwargs={"batch": 64})
+    t.start()
+    returned = 0
+    try:
+        while t.is_alive() or r.lag:
+            before = r.position
+            got = r.poll(max_records)
+            returned += len(got)
+            if len(got):
+                assert seqs(got)[0] == before + r.last_lost and np.all(np.diff(seqs(got)) == 1)
+                assert np.array_equal(checksum(got), got["slots"][:, 3].view(np.uint32))
+    finally:
+        t.join()
+    assert r.position == ring.tail(0) and r.position - start == returned + r.lost
+
+
 def test_tail_behind_reader_is_a_rewind_not_a_crash(ring):
     r = ring.reader(0)
     ring._write_test_records(0, 1000)

@@ -886,6 +886,14 @@ cdef class Reader:
                 return True
             PyErr_CheckSignals()
 
+    cdef bint _give_up(self, int retries, int64_t deadline) except -1:
+        """After a lap that left nothing valid: stop retrying? (8 tries without a timeout, else the deadline)"""
+        if (retries & 63) == 0:
+            PyErr_CheckSignals()
+        if deadline == 0:
+            return retries >= 8
+        return _mono_ns() >= deadline
+
     cdef int64_t _deadline(self, timeout) except? -1:
         if timeout is None:
             return INT64_MAX
@@ -915,6 +923,7 @@ cdef class Reader:
         cdef uint64_t avail
         cdef Py_ssize_t k, n = 0
         cdef uint8_t* dst
+        cdef int retries = 0
         if max_records < 1:
             raise ValueError("max_records must be >= 1")
         how = _WAITS.get(wait, -1)
@@ -943,7 +952,12 @@ cdef class Reader:
                 if n > 0 or self._r.call_lost == 0 or self._mode == 2:
                     self._end(n)
                     return arr if n == k else arr[:n]
-                # lapped with nothing valid in this copy: records are available, read again
+                # lapped with nothing valid in this copy (a writer flat out overwrites the oldest records
+                # as we copy them): records are available, read again, within the timeout
+                retries += 1
+                if self._give_up(retries, deadline):
+                    self._end(0)
+                    return arr[:0]
         finally:
             self._busy = False
 
@@ -954,6 +968,7 @@ cdef class Reader:
         cdef int how
         cdef int64_t deadline
         cdef Py_ssize_t k, n = 0
+        cdef int retries = 0
         how = _WAITS.get(wait, -1)
         if how < 0:
             raise ValueError(f"wait must be one of {tuple(_WAITS)}")
@@ -981,6 +996,10 @@ cdef class Reader:
                     if n > 0 or self._r.call_lost == 0 or self._mode == 2:
                         self._end(n)
                         return n
+                    retries += 1
+                    if self._give_up(retries, deadline):
+                        self._end(0)
+                        return 0
             finally:
                 self._busy = False
         finally:
