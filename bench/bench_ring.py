@@ -4,6 +4,7 @@
     python bench/bench_ring.py                 # pyperf's default number of runs
     python bench/bench_ring.py --no-latency    # throughput only
     python bench/bench_ring.py --pin           # latency with writer and reader pinned to two CPUs
+    python bench/bench_ring.py --latency-only  # the latency section alone
 
 Throughput (pyperf, ns per 32-byte record; lower is better):
   * writer: ``ring_append`` in a C loop (``Ring._bench_append``), batches of 1 and 16 records;
@@ -274,6 +275,7 @@ def main():
     else:
         runner = pyperf.Runner(processes=6, add_cmdline_args=add_cmdline_args)
     runner.argparser.add_argument("--no-latency", action="store_true", help="skip the latency section")
+    runner.argparser.add_argument("--latency-only", action="store_true", help="skip the pyperf throughput part")
     runner.argparser.add_argument("--samples", type=int, default=0,
                                   help="latency messages per candidate (default 20000, 3000 with --fast)")
     runner.argparser.add_argument("--pin", action="store_true",
@@ -301,6 +303,8 @@ def main():
         ] + ([("faster_fifo get_many", ff_get(2000), 2000)] if faster_fifo else [])),
     ]
     results = {}
+    if args.latency_only:
+        groups = []
     for _, benches in groups:
         for title, func, inner in benches:
             bench = runner.bench_time_func(title, func, inner_loops=inner)
