@@ -68,6 +68,10 @@ def lzo1z_error_name(int code) -> str:
 # Python API (def wrappers; the C entry points are lzo1z_decompress / lzo1z_compress_c, see _lzo.pxd)
 # ----------------------------------------------------------------------------------------------------------
 
+cdef enum:
+    _NOGIL_MIN_INPUT = 2048            # lzo1z_decompress(): release the GIL from this input size up
+
+
 def _py_lzo1z_decompress(const uint8_t[::1] data not None, Py_ssize_t max_out=65535):
     """lzo1z_decompress(data, max_out=65535) -> bytes
 
@@ -84,7 +88,12 @@ def _py_lzo1z_decompress(const uint8_t[::1] data not None, Py_ssize_t max_out=65
         raise ValueError(f"max_out must be >= 0, got {max_out}")
     cdef PyObject* raw = _bytes_new(NULL, max_out)
     dst = <uint8_t*>_bytes_data(raw)
-    with nogil:
+    # a typical NSE sub-packet (~200 compressed bytes) decodes in ~150 ns, less than releasing and retaking the
+    # GIL costs; let other threads run only when the work is larger
+    if n >= _NOGIL_MIN_INPUT:
+        with nogil:
+            r = lzo1z_decompress(src, n, dst, max_out)
+    else:
         r = lzo1z_decompress(src, n, dst, max_out)
     if r < 0:
         Py_DECREF(<object>raw)
