@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Profile VEGA's capture hot path (decode + LZO1Z + merge + change records -> ring) with perf.
+#
+#   tools/profile.sh [--no-build] [--seconds S] [--datagrams N] [--out DIR] [--callgrind]
+#
+# 1. builds the extensions in place (release build: -O3 -g -fno-omit-frame-pointer, see setup.py, so perf's
+#    frame-pointer call graphs and Cython function names work);
+# 2. generates simulated NSE traffic (vega.nse.sample_stream, F&O and CM) outside the profile;
+# 3. runs FeedHandler.process_batch over it under `perf record -e cpu-clock -g` (cpu-clock works in VMs and
+#    containers without hardware counters);
+# 4. writes `perf report --no-children --stdio --sort symbol` to DIR/report.txt and a flat per-symbol
+#    table to DIR/flat.txt.
+# With --callgrind it also runs one pass under `valgrind --tool=callgrind` (repeatable instruction counts)
+# and writes DIR/callgrind.txt (callgrind_annotate).
+#
+# Needs perf: Debian `sudo apt-get install linux-perf`, Ubuntu `sudo apt-get install linux-tools-$(uname -r)`;
+# for --callgrind, `sudo apt-get install valgrind`.  Non-root users may need
+# `sudo sysctl kernel.perf_event_paranoid=1`.  See docs/PROFILING.md.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+BUILD=1 SECONDS_=10 DATAGRAMS=20000 OUT=/tmp/vega-profile CALLGRIND=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --no-build) BUILD=0 ;;
+        --seconds) SECONDS_="$2"; shift ;;
+        --datagrams) DATAGRAMS="$2"; shift ;;
+        --out) OUT="$2"; shift ;;
+        --callgrind) CALLGRIND=1 ;;
+        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+        *) echo "profile.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+    esac
+    shift
+done
+PY=${PYTHON:-python3}
+
+if ! command -v perf >/dev/null 2>&1; then
+    echo "profile.sh: perf not found: sudo apt-get install linux-perf (Debian) or linux-tools-\$(uname -r) (Ubuntu)" >&2
+    exit 1
+fi
+mkdir -p "$OUT"
+
+if [ "$BUILD" = 1 ]; then
+    echo "== building in place (release: -O3 -g -fno-omit-frame-pointer)" >&2
+    "$PY" setup.py build_ext --inplace -q
+fi
+
+STREAM="$OUT/stream-$DATAGRAMS.pkl"
+if [ ! -s "$STREAM" ]; then
+    echo "== generating $DATAGRAMS simulated datagrams per segment" >&2
+    "$PY" tools/profile_workload.py generate --datagrams "$DATAGRAMS" --out "$STREAM"
+fi
+
+echo "== perf record -e cpu-clock -g (${SECONDS_} s)" >&2
+perf record -e cpu-clock -F 4999 -g -o "$OUT/perf.data" -- \
+    "$PY" tools/profile_workload.py run --stream "$STREAM" --seconds "$SECONDS_" 2> >(tee "$OUT/run.txt" >&2)
+
+perf report -i "$OUT/perf.data" --no-children --stdio --sort symbol --percent-limit 0.5 \
+    > "$OUT/report.txt" 2>/dev/null
+perf report -i "$OUT/perf.data" --no-children --stdio --sort dso,symbol -g none --percent-limit 0.3 \
+    > "$OUT/flat.txt" 2>/dev/null
+echo "== top symbols ($OUT/flat.txt; call graphs in $OUT/report.txt)" >&2
+grep -E '^ +[0-9]' "$OUT/flat.txt" | head -25
+
+if [ "$CALLGRIND" = 1 ]; then
+    command -v valgrind >/dev/null || { echo "profile.sh: valgrind not found: sudo apt-get install valgrind" >&2; exit 1; }
+    echo "== valgrind --tool=callgrind (one pass)" >&2
+    valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out" \
+        "$PY" tools/profile_workload.py run --stream "$STREAM" --passes 1 2>&1 | tail -3 >&2
+    callgrind_annotate --inclusive=no "$OUT/callgrind.out" 2>/dev/null | head -60 > "$OUT/callgrind.txt"
+    echo "== callgrind: $OUT/callgrind.txt" >&2
+    head -40 "$OUT/callgrind.txt"
+fi
