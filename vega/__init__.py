@@ -4,7 +4,9 @@ The public API is re-exported here; the compiled modules (``vega._core``, ``vega
 are implementation details.
 """
 from vega._core import Decoder, decode
+from vega._lzo import LzoError, lzo1z_compress, lzo1z_decompress
+from vega import nse
 
 __version__ = "0.1.0"
 
-__all__ = ["Decoder", "decode"]
+__all__ = ["Decoder", "decode", "LzoError", "lzo1z_compress", "lzo1z_decompress", "nse"]

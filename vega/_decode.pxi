@@ -726,7 +726,7 @@ cdef dict _msg_dict(const vg_msg_t* msg):
         "error_code": hd.error_code,
         "bc_seq_no": hd.bc_seq_no,
         "trader_id": hd.trader_id,
-        "time_stamp2": <uint64_t>hd.time_stamp2,
+        "time_stamp2": hd.time_stamp2,
         "stream": hd.stream,
         "message_length": hd.message_length,
         "records": recs,

@@ -1,7 +1,248 @@
 # cython: language_level=3
-# PLACEHOLDER until the LZO1Z codec lands: every stream is rejected as corrupt.
-from libc.stdint cimport uint8_t
+#
+# vega._lzo — the LZO1Z codec contract.
+#
+# NSE compresses broadcast sub-packets with LZO1Z (PROTOCOL.md §6; format summary in docs/FORMATS.md "LZO1Z").
+# The decompressor is a `cdef inline` function with its body HERE so that vega/_core.pyx can
+#     from vega._lzo cimport lzo1z_decompress
+# and have it inlined into its nogil decode loop (Cython calls across modules are otherwise indirect).
+# The compressor lives in _lzo.pyx (it is not on the hot path) and is reached through a C function pointer.
+#
+# Safety contract of lzo1z_decompress: every read of src stays in [src, src + src_len), every write of dst in
+# [dst, dst + dst_cap), every back-reference in [dst, op).  No input can break that; a bad stream returns a
+# negative lzo1z_err.  The instruction decoding follows the LZO1Z format description (PROTOCOL.md §6.1):
+#
+#   byte t (the state s = how the previous instruction ended: 0 = a match with no trailing literals or the
+#   stream start, 1 = 1..3 literals, 2 = a literal run of >= 4)
+#     first byte > 17       : t - 17 literals (s = 1 if < 4 else 2)
+#     t < 16, s == 0        : literal run of t + 3 bytes (t == 0: 18 + zero bytes * 255 + next byte)
+#     t < 16, s == 2        : 3-byte match, distance 0x701 + (t << 6) + (b >> 2)
+#     t < 16, s == 1        : 2-byte match, distance 1 + (t << 6) + (b >> 2)
+#     64 <= t               : M2, length (t >> 5) + 1, distance 1 + ((t & 31) << 6) + (b >> 2), or the previous
+#                             match's distance when (t & 31) >= 28 (no distance byte; trailing count in t & 3)
+#     32 <= t < 64          : M3, length (t & 31) + 2 (extended when 0), distance 1 + (b0 << 6) + (b1 >> 2)
+#     16 <= t < 32          : M4, length (t & 7) + 2 (extended when 0),
+#                             distance 0x4000 + ((t & 8) << 11) + (b0 << 6) + (b1 >> 2); zero distance part = EOF
+#   after every match: (last byte consumed) & 3 literals follow (0..3).
 
-cdef inline Py_ssize_t lzo1z_decompress(const uint8_t* src, Py_ssize_t src_len, uint8_t* dst,
-                                        Py_ssize_t dst_cap) noexcept nogil:
-    return -1
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
+from libc.string cimport memcpy, memset
+
+
+cdef enum lzo1z_err:                   # results < 0 of lzo1z_decompress / lzo1z_compress (liblzo's numbering)
+    LZO1Z_OK = 0                       # (never returned: success returns the byte count >= 0)
+    LZO1Z_E_ERROR = -1                 # invalid arguments (negative length, NULL buffer with a length)
+    LZO1Z_E_NOMEM = -2                 # compressor: could not allocate its match-finder tables
+    LZO1Z_E_INPUT_OVERRUN = -4         # the stream ends inside an instruction, a length or a literal run
+    LZO1Z_E_OUTPUT_OVERRUN = -5        # the output would exceed dst_cap
+    LZO1Z_E_LOOKBEHIND_OVERRUN = -6    # a match refers to bytes before the start of the output (or distance 0)
+    LZO1Z_E_EOF_NOT_FOUND = -7         # the stream ends cleanly between instructions but without an EOF marker
+    LZO1Z_E_INPUT_NOT_CONSUMED = -8    # bytes follow the EOF marker (trailing garbage)
+
+cdef enum:
+    LZO1Z_M2_MAX_OFFSET = 0x0700       # M2 (and 2-byte M1) distances are <= this; the 3-byte M1 starts above it
+    LZO1Z_M3_MAX_OFFSET = 0x4000       # M3 distances are 1..0x4000
+    LZO1Z_M4_MAX_OFFSET = 0xBFFF       # M4 distances are 0x4001..0xBFFF
+    LZO1Z_SLACK = 8                    # wide copies move 8 bytes at a time; they need this much room after the end
+
+
+cdef inline Py_ssize_t lzo1z_compress_bound(Py_ssize_t src_len) noexcept nogil:
+    """Output capacity that lzo1z_compress never exceeds for src_len input bytes."""
+    return src_len + src_len // 64 + 64
+
+
+# Compress src[0:src_len] into dst[0:dst_cap] as one LZO1Z stream (with its EOF marker).  Returns the number of
+# bytes written or LZO1Z_E_OUTPUT_OVERRUN / LZO1Z_E_NOMEM / LZO1Z_E_ERROR.  Allocates its own work memory.
+# dst_cap >= lzo1z_compress_bound(src_len) always suffices.  Defined in _lzo.pyx.
+cdef Py_ssize_t lzo1z_compress_c(const uint8_t* src, Py_ssize_t src_len, uint8_t* dst,
+                                 Py_ssize_t dst_cap) noexcept nogil
+
+
+cdef inline Py_ssize_t lzo1z_decompress(const uint8_t* src, Py_ssize_t src_len,
+                                        uint8_t* dst, Py_ssize_t dst_cap) noexcept nogil:
+    """Decompress one LZO1Z stream src[0:src_len] (no header) into dst[0:dst_cap].
+
+    Returns the number of bytes written (>= 0) or a negative lzo1z_err.  Preconditions: src and dst do not
+    overlap; src_len >= 0 and dst_cap >= 0 (negative values return LZO1Z_E_ERROR).  On error the content of
+    dst[0:dst_cap] is unspecified (partially decoded).
+    """
+    cdef const uint8_t* ip = src
+    cdef const uint8_t* ip_end
+    cdef uint8_t* op = dst
+    cdef uint8_t* op_end
+    cdef const uint8_t* m
+    cdef Py_ssize_t t, n, i
+    cdef Py_ssize_t dist = 0           # distance of the current match
+    cdef Py_ssize_t last_dist = 0      # distance of the previous match (M2 "repeat" form); 0 = none yet
+    cdef uint32_t b                    # last byte of the instruction: its low 2 bits = trailing literal count
+    cdef int s                         # 0 after a match with no literals / at start, 1 after 1..3 literals, 2 after a run
+
+    if src_len < 0 or dst_cap < 0 or (src == NULL and src_len != 0) or (dst == NULL and dst_cap != 0):
+        return LZO1Z_E_ERROR
+    if src_len == 0:
+        return LZO1Z_E_EOF_NOT_FOUND
+    ip_end = src + src_len
+    op_end = dst + dst_cap
+
+    s = 0
+    if ip[0] > 17:
+        # first byte > 17: a literal run without a separate length instruction
+        n = ip[0] - 17
+        ip += 1
+        if n > ip_end - ip:
+            return LZO1Z_E_INPUT_OVERRUN
+        if n > op_end - op:
+            return LZO1Z_E_OUTPUT_OVERRUN
+        memcpy(op, ip, <size_t>n)
+        op += n
+        ip += n
+        s = 1 if n < 4 else 2
+
+    while True:
+        if ip >= ip_end:
+            return LZO1Z_E_EOF_NOT_FOUND
+        t = ip[0]
+        ip += 1
+
+        if t < 16:
+            if s == 0:
+                # ---- literal run: t + 3 bytes, or 18 + 255 * zeros + next byte
+                if t == 0:
+                    while True:
+                        if ip >= ip_end:
+                            return LZO1Z_E_INPUT_OVERRUN
+                        if ip[0] != 0:
+                            break
+                        t += 255
+                        ip += 1
+                        if t > dst_cap:                    # cannot fit anyway; also bounds t
+                            return LZO1Z_E_OUTPUT_OVERRUN
+                    t += 15 + ip[0]
+                    ip += 1
+                n = t + 3
+                if ip_end - ip >= n + LZO1Z_SLACK and op_end - op >= n + LZO1Z_SLACK:
+                    i = 0
+                    while i < n:
+                        memcpy(op + i, ip + i, 8)
+                        i += 8
+                else:
+                    if n > ip_end - ip:
+                        return LZO1Z_E_INPUT_OVERRUN
+                    if n > op_end - op:
+                        return LZO1Z_E_OUTPUT_OVERRUN
+                    memcpy(op, ip, <size_t>n)
+                op += n
+                ip += n
+                s = 2
+                continue
+            # ---- M1: a short match right after literals
+            if ip >= ip_end:
+                return LZO1Z_E_INPUT_OVERRUN
+            b = ip[0]
+            ip += 1
+            if s == 2:
+                dist = (1 + LZO1Z_M2_MAX_OFFSET) + (t << 6) + (b >> 2)
+                n = 3
+            else:
+                dist = 1 + (t << 6) + (b >> 2)
+                n = 2
+        elif t >= 64:
+            # ---- M2: length 3..8, distance <= 0x700 or the previous distance
+            n = (t >> 5) + 1
+            if (t & 31) >= 28:
+                dist = last_dist
+                b = <uint32_t>t
+            else:
+                if ip >= ip_end:
+                    return LZO1Z_E_INPUT_OVERRUN
+                b = ip[0]
+                ip += 1
+                dist = 1 + ((t & 31) << 6) + (b >> 2)
+        elif t >= 32:
+            # ---- M3: distance 1..0x4000
+            t &= 31
+            if t == 0:
+                while True:
+                    if ip >= ip_end:
+                        return LZO1Z_E_INPUT_OVERRUN
+                    if ip[0] != 0:
+                        break
+                    t += 255
+                    ip += 1
+                    if t > dst_cap:
+                        return LZO1Z_E_OUTPUT_OVERRUN
+                t += 31 + ip[0]
+                ip += 1
+            n = t + 2
+            if ip_end - ip < 2:
+                return LZO1Z_E_INPUT_OVERRUN
+            b = ip[1]
+            dist = 1 + (<Py_ssize_t>ip[0] << 6) + (b >> 2)
+            ip += 2
+        else:
+            # ---- M4: distance 0x4001..0xBFFF; a zero distance part is the EOF marker
+            dist = (t & 8) << 11
+            t &= 7
+            if t == 0:
+                while True:
+                    if ip >= ip_end:
+                        return LZO1Z_E_INPUT_OVERRUN
+                    if ip[0] != 0:
+                        break
+                    t += 255
+                    ip += 1
+                    if t > dst_cap:
+                        return LZO1Z_E_OUTPUT_OVERRUN
+                t += 7 + ip[0]
+                ip += 1
+            n = t + 2
+            if ip_end - ip < 2:
+                return LZO1Z_E_INPUT_OVERRUN
+            b = ip[1]
+            dist += (<Py_ssize_t>ip[0] << 6) + (b >> 2)
+            ip += 2
+            if dist == 0:
+                if ip != ip_end:
+                    return LZO1Z_E_INPUT_NOT_CONSUMED
+                return op - dst
+            dist += 0x4000
+
+        # ---- copy the match (dist, n), then the 0..3 literals named by b & 3
+        last_dist = dist
+        if dist > op - dst or dist <= 0:
+            return LZO1Z_E_LOOKBEHIND_OVERRUN
+        m = op - dist
+        if op_end - op >= n + LZO1Z_SLACK:
+            if dist >= 8:
+                i = 0
+                while i < n:
+                    memcpy(op + i, m + i, 8)
+                    i += 8
+            elif dist == 1:
+                memset(op, m[0], <size_t>n)
+            else:
+                for i in range(n):
+                    op[i] = m[i]
+        else:
+            if n > op_end - op:
+                return LZO1Z_E_OUTPUT_OVERRUN
+            for i in range(n):
+                op[i] = m[i]
+        op += n
+
+        t = b & 3
+        if t == 0:
+            s = 0
+            continue
+        if ip_end - ip >= 4 and op_end - op >= 4:
+            memcpy(op, ip, 4)
+        else:
+            if t > ip_end - ip:
+                return LZO1Z_E_INPUT_OVERRUN
+            if t > op_end - op:
+                return LZO1Z_E_OUTPUT_OVERRUN
+            for i in range(t):
+                op[i] = ip[i]
+        op += t
+        ip += t
+        s = 1

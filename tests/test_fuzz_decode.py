@@ -1,0 +1,85 @@
+"""Fuzz: mutated valid datagrams through the decoder.  Nothing may crash, raise or read out of bounds.
+
+The CI run is bounded in time (VEGA_FUZZ_SECONDS, default 6 s per segment); a long run is the same test with
+a larger budget, e.g. ``VEGA_FUZZ_SECONDS=600 python -m pytest -q tests/test_fuzz_decode.py`` (run it under
+the debug build or AddressSanitizer to turn silent out-of-bounds accesses into failures).
+"""
+import os
+import random
+import struct
+import time
+
+import pytest
+
+import vega
+from vega import nse
+
+SECONDS = float(os.environ.get("VEGA_FUZZ_SECONDS", "6"))
+MAX_RECORDS = {"CM": {7208: 2, 7201: 4, 18703: 28, 7210: 8, 18708: 6},
+               "FO": {7208: 2, 7201: 5, 17201: 5, 7202: 17, 17202: 12, 7210: 35}}
+
+
+def _corpus(seg):
+    out = list(nse.sample_stream(seg, 300, seed=11))
+    codes = {"CM": [7200, 7208, 7201, 18703, 7210, 18708, 6013, 6541],
+             "FO": [7200, 7208, 7201, 17201, 7202, 17202, 7210, 6013, 6541]}[seg]
+    for c in codes:
+        lay = nse.layout(seg, c)
+        m = nse.blank_message(seg, c, lay.max_records if lay.count_offset is not None else None)
+        for comp in (False, True):
+            m["compressed"] = comp
+            out.append(nse.build_datagram(seg, [m]))
+    return out
+
+
+def _mutate(rng, dg):
+    b = bytearray(dg)
+    for _ in range(rng.randint(1, 4)):
+        op = rng.randrange(7)
+        if not b:
+            b = bytearray(rng.randbytes(rng.randint(0, 8)))
+            continue
+        i = rng.randrange(len(b))
+        if op == 0:                                   # flip bits
+            b[i] ^= 1 << rng.randrange(8)
+        elif op == 1:                                 # random byte
+            b[i] = rng.randrange(256)
+        elif op == 2:                                 # truncate
+            del b[i:]
+        elif op == 3:                                 # insert garbage
+            b[i:i] = rng.randbytes(rng.randint(1, 16))
+        elif op == 4:                                 # delete a span
+            del b[i:i + rng.randint(1, 16)]
+        elif op == 5 and i + 2 <= len(b):             # an interesting 16-bit value (lengths, counts, codes)
+            struct.pack_into(">H", b, i, rng.choice([0, 1, 39, 40, 41, 0x7FFF, 0x8000, 0xFFFF, 7208, 6013]))
+        elif op == 6:                                 # duplicate a span (sub-packets glued twice)
+            j = rng.randrange(len(b))
+            b[j:j] = b[i:i + rng.randint(1, 64)]
+    return bytes(b)
+
+
+@pytest.mark.parametrize("seg", ["FO", "CM"])
+def test_fuzz_mutated_datagrams(seg):
+    rng = random.Random(f"vega-fuzz-{seg}")
+    corpus = _corpus(seg)
+    dec = vega.Decoder(seg)
+    deadline = time.monotonic() + SECONDS
+    n = 0
+    while time.monotonic() < deadline:
+        batch = [_mutate(rng, rng.choice(corpus)) for _ in range(200)]
+        msgs_before = dec.stats["messages"]
+        produced = dec.decode_batch(batch)
+        assert dec.stats["messages"] - msgs_before == produced
+        for dg in batch[:20]:                         # and the Python view of some of them
+            for m in dec.decode(dg):
+                assert m["segment"] == seg
+                assert 40 <= m["message_length"]
+                limit = MAX_RECORDS[seg].get(m["transaction_code"])
+                if limit is not None:
+                    assert len(m["records"]) <= limit
+                    assert len(m["records"]) == 0 or m["message_length"] >= 42
+        n += len(batch)
+    st = dec.stats
+    assert st["datagrams"] >= n
+    assert sum(st["errors"].values()) > 0            # the mutations did reach the error paths
+    assert st["messages"] > 0                        # ... and some messages still decoded
