@@ -493,6 +493,7 @@ cdef int _vg_decode_message(vg_decoder_t* dec, const uint8_t* buf, Py_ssize_t av
         hd.trader_id = vg_be_i32(h + 8)
         hd.bc_seq_no = 0
         hd.stream = 0
+        hd.time_stamp2 = vg_be_i64(h + 30)
     else:
         hd.message_header = 0
         hd.log_time = vg_be_i32(h + 4)
@@ -501,9 +502,9 @@ cdef int _vg_decode_message(vg_decoder_t* dec, const uint8_t* buf, Py_ssize_t av
         hd.trader_id = 0
         hd.bc_seq_no = vg_be_i32(h + 14)
         hd.stream = h[30]
+        hd.time_stamp2 = vg_be_i64(h + 22)
     hd.transaction_code = code
     hd.error_code = vg_be_i16(h + 12)
-    hd.time_stamp2 = vg_be_i64(h + 22)
     ml = vg_be_u16(h + 38)
     hd.message_length = <uint16_t>ml
     if ml < VG_HEADER_LEN or ml > avail - VG_PREFIX_LEN:

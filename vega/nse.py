@@ -98,7 +98,7 @@ FO_VOLUME_MAX = (1 << 33) - 1      #: F&O 7208 true volume: UNSIGNED LONG + VolT
 # An array is (offset, name, count, stride, fields): a list of `count` dicts at offset + i * stride.
 
 @dataclass(frozen=True)
-class _A:
+class Array:
     off: int
     name: str
     count: int
@@ -171,7 +171,7 @@ class Leaf:
 def _leaves(fields, base=0, prefix=()) -> list[Leaf]:
     out = []
     for f in fields:
-        if isinstance(f, _A):
+        if isinstance(f, Array):
             for k in range(f.count):
                 out += _leaves(f.fields, base + f.off + k * f.stride, prefix + (f.name, k))
         else:
@@ -183,7 +183,7 @@ def _leaves(fields, base=0, prefix=()) -> list[Leaf]:
 def _top_keys(fields) -> tuple:
     keys = []
     for f in fields:
-        name = f.name if isinstance(f, _A) else f[1]
+        name = f.name if isinstance(f, Array) else f[1]
         if name is not None and name not in keys:
             keys.append(name)
     return tuple(keys)
@@ -399,14 +399,14 @@ _SPECS = [
     # ---- CM (CM63) ---------------------------------------------------------------------------------------
     dict(segment="CM", code=7200, name="BCAST_MBO_MBP_UPDATE", size=482, max_records=1, record_size=442,
          records_offset=40, count_offset=None, message_header=False,
-         fields=_MD_CM_HEAD + (_A(60, "mbo", 10, 18, _MBO), _A(240, "mbp", 10, 16, _MBP_CM))
+         fields=_MD_CM_HEAD + (Array(60, "mbo", 10, 18, _MBO), Array(240, "mbp", 10, 16, _MBP_CM))
          + _md_tail_cm(400, False)),                                    # 438..441: Reserved[4]
     dict(segment="CM", code=7208, name="BCAST_ONLY_MBP", size=566, max_records=2, record_size=262,
          records_offset=42, count_offset=40, message_header=False,
-         fields=_MD_CM_HEAD + (_A(60, "mbp", 10, 16, _MBP_CM),) + _md_tail_cm(220, True)),
+         fields=_MD_CM_HEAD + (Array(60, "mbp", 10, 16, _MBP_CM),) + _md_tail_cm(220, True)),
     dict(segment="CM", code=7201, name="BCAST_MW_ROUND_ROBIN", size=466, max_records=4, record_size=106,
          records_offset=42, count_offset=40, message_header=False,
-         fields=(_i(0, "token"), _A(4, "market_wise_info", 3, 34, _MW_INFO_CM))),
+         fields=(_i(0, "token"), Array(4, "market_wise_info", 3, 34, _MW_INFO_CM))),
     dict(segment="CM", code=18703, name="BCAST_TICKER_AND_MKT_INDEX", size=546, max_records=28, record_size=18,
          records_offset=42, count_offset=40, message_header=False,
          fields=(_i(0, "token"), _i(4, "market_type", "h"), _i(6, "fill_price"), _i(10, "fill_volume"),
@@ -436,7 +436,7 @@ _SPECS = [
                  _i(21, "last_trade_quantity"), _i(25, "last_trade_time"), _i(29, "average_trade_price"),
                  _i(33, "auction_number", "h"), _i(35, "auction_status", "h"), _i(37, "initiator_type", "h"),
                  _i(39, "initiator_price"), _i(43, "initiator_quantity"), _i(47, "auction_price"),
-                 _i(51, "auction_quantity"), _A(55, "mbo", 10, 18, _MBO), _A(235, "mbp", 10, 10, _MBP_FO7200),
+                 _i(51, "auction_quantity"), Array(55, "mbo", 10, 18, _MBO), Array(235, "mbp", 10, 10, _MBP_FO7200),
                  (335, "total_buy_quantity", "dint", "d"), (343, "total_sell_quantity", "dint", "d"),
                  (351, "indicator", _IND, "B"), _i(353, "closing_price"), _i(357, "open_price"),
                  _i(361, "high_price"), _i(365, "low_price"))),           # 369: pad to 410
@@ -449,16 +449,16 @@ _SPECS = [
                  _i(26, "last_trade_time"), _i(30, "average_trade_price"), _i(34, "auction_number", "h"),
                  _i(36, "auction_status", "h"), _i(38, "initiator_type", "h"), _i(40, "initiator_price"),
                  _i(44, "initiator_quantity"), _i(48, "auction_price"), _i(52, "auction_quantity"),
-                 _A(56, "mbp", 10, 12, _MBP_FO7208), _i(176, "bb_total_buy_flag", "h"),
+                 Array(56, "mbp", 10, 12, _MBP_FO7208), _i(176, "bb_total_buy_flag", "h"),
                  _i(178, "bb_total_sell_flag", "h"), (180, "total_buy_quantity", "dint", "d"),
                  (188, "total_sell_quantity", "dint", "d"), (196, "indicator", _IND, "B"),
                  _i(198, "closing_price"), _i(202, "open_price"), _i(206, "high_price"), _i(210, "low_price"))),
     dict(segment="FO", code=7201, name="MS_BCAST_INQ_RESP_2", size=472, max_records=5, record_size=86,
          records_offset=42, count_offset=40, message_header=False,
-         fields=(_i(0, "token"), _A(4, "market_wise_info", 3, 26, _MW_INFO_FO), _i(82, "open_interest", "I"))),
+         fields=(_i(0, "token"), Array(4, "market_wise_info", 3, 26, _MW_INFO_FO), _i(82, "open_interest", "I"))),
     dict(segment="FO", code=17201, name="MS_BCAST_INQ_RESP_2 (enhanced)", size=492, max_records=5,
          record_size=90, records_offset=42, count_offset=40, message_header=False,
-         fields=(_i(0, "token"), _A(4, "market_wise_info", 3, 26, _MW_INFO_FO), _i(82, "open_interest", "q"))),
+         fields=(_i(0, "token"), Array(4, "market_wise_info", 3, 26, _MW_INFO_FO), _i(82, "open_interest", "q"))),
     dict(segment="FO", code=7202, name="MS_TICKER_TRADE_DATA", size=484, max_records=17, record_size=26,
          records_offset=42, count_offset=40, message_header=False,
          fields=(_i(0, "token"), _i(4, "market_type", "h"), _i(6, "fill_price"), _i(10, "fill_volume"),
@@ -469,7 +469,7 @@ _SPECS = [
                  _i(14, "open_interest", "q"), _i(22, "day_hi_oi", "q"), _i(30, "day_lo_oi", "q"))),
     dict(segment="FO", code=7210, name="BCAST_SECURITY_STATUS_CHG_PREOPEN", size=462, max_records=35,
          record_size=12, records_offset=42, count_offset=40, message_header=False,
-         fields=(_i(0, "token"), _A(4, "status", 4, 2, ((0, None, "int", "h"),)))),
+         fields=(_i(0, "token"), Array(4, "status", 4, 2, ((0, None, "int", "h"),)))),
     dict(segment="FO", code=6013, name="SECURITY_OPEN_PRICE", size=62, max_records=1, record_size=22,
          records_offset=40, count_offset=None, message_header=True,
          fields=((0, "symbol", "str", "10s"), (10, "series", "str", "2s"), _i(12, "token"),
@@ -510,7 +510,7 @@ _BLANK = {"int": 0, "float": 0.0, "dint": 0, "char": "", "str": "", "vol33": 0, 
 def _blank_fields(fields) -> dict:
     rec: dict = {}
     for f in fields:
-        if isinstance(f, _A):
+        if isinstance(f, Array):
             if len(f.fields) == 1 and f.fields[0][1] is None:          # array of scalars (F&O 7210 status)
                 rec[f.name] = [_BLANK[f.fields[0][2]]] * f.count
             else:

@@ -1,0 +1,343 @@
+"""The pure-Python NSE broadcast decoder a Python user would write: ``struct`` + python-lzo.
+
+It is the baseline of the decode benchmarks and an independent reference decoder for the tests: its struct
+formats are written here from ``shared/nse/PROTOCOL.md`` by hand, not taken from ``vega.nse``'s layout
+tables, so the encoder and this decoder cross-check each other.
+
+``decode(datagram, segment)`` returns the same message dicts as ``vega.decode`` (docs/FORMATS.md, "Decoded
+message dictionaries").  Malformed input raises ``ValueError`` (with the reason in the text, named like the
+decoder's error reasons); sub-packets with a transaction code this segment has no layout for are skipped.
+The F&O 6013 SECURITY_OPEN_PRICE comes with an interactive MESSAGE_HEADER, recognised by TransactionCode
+6013 in its first two bytes (a BCAST_HEADER's first four bytes are Reserved zeros).
+"""
+from __future__ import annotations
+
+import math
+import struct
+
+import lzo
+
+__all__ = ["decode", "decode_message", "DecodeError"]
+
+LZO_OUT_MAX = 65536
+MARKET_TYPE = {"CM": 4, "FO": 2}
+
+
+class DecodeError(ValueError):
+    """A malformed datagram; ``reason`` is one of the decoder's error names (``"truncated"``, ...)."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+
+
+# --- framing and headers -----------------------------------------------------------------------------------
+DGRAM_HEAD = struct.Struct(">2sh")                  # cNetId[2], iNoPackets
+SHORT = struct.Struct(">h")
+USHORT = struct.Struct(">H")
+BCAST_HEADER = struct.Struct(">4xi2sHhi4xqB7xH")    # LogTime, AlphaChar, TransCode, ErrorCode, BCSeqNo,
+                                                    # TimeStamp2, Filler2[0], MessageLength
+MESSAGE_HEADER = struct.Struct(">Hi2sihq8xqH")      # TransactionCode, LogTime, AlphaChar, TraderId,
+                                                    # ErrorCode, Timestamp, TimeStamp2, MessageLength
+
+# --- CM structures (CM63) ----------------------------------------------------------------------------------
+CM_MD_HEAD = struct.Struct(">ihhqicxiiiihhhiiii")   # 60 B: Token .. AuctionQuantity (Filler after the CHAR)
+CM_MBP = struct.Struct(">qihh")                     # 16 B: Quantity, Price, NumberOfOrders, BbBuySellFlag
+CM_7200_TAIL = struct.Struct(">hhqqBxiiii")         # @440: bb flags, totals, indicator, OHLC (+4 reserved)
+CM_7208_TAIL = struct.Struct(">hhqqBxiiiii")        # rel 220: ... + IndicativeClosePrice
+CM_MW = struct.Struct(">i")                         # MARKETWATCHBROADCAST: Token, then 3 x MW_INFO_CM
+CM_MW_INFO = struct.Struct(">Bxqiqiii")             # 34 B
+CM_TICK = struct.Struct(">ihiii")                   # 18 B
+CM_SPOS = struct.Struct(">i4xqqqq16x")              # 56 B
+CM_BUYBACK = struct.Struct(">i10s2sdiiidiiiii")     # 64 B
+CM_OPEN = struct.Struct(">10s2shi")                 # @40: 18 B
+
+# --- F&O structures (FO946) --------------------------------------------------------------------------------
+MBO = struct.Struct(">iiiBxi")                      # 18 B, CM and FO: TraderId, Qty, Price, terms, MinFillQty
+FO_7200_HEAD = struct.Struct(">ihhIiciiiihhhiiii")  # 55 B at 40 (no filler: odd offsets)
+FO_7200_MBP = struct.Struct(">iih")                 # 10 B
+FO_7200_TAIL = struct.Struct(">ddBxiiii")           # @375: DOUBLE totals, indicator, OHLC
+FO_7208_HEAD = struct.Struct(">ihhIicciiiihhhiiii")  # 56 B: ... NetChangeIndicator, VolTrdTodayExcdIndc ...
+FO_7208_MBP = struct.Struct(">iihh")                # 12 B
+FO_7208_TAIL = struct.Struct(">hhddBxiiii")         # rel 176
+FO_MW_INFO = struct.Struct(">Bxiiiiii")             # 26 B
+FO_TICK = struct.Struct(">ihiiIII")                 # 7202: 26 B
+FO_TICK_ENH = struct.Struct(">ihiiqqq")             # 17202: 38 B
+FO_STATUS = struct.Struct(">ihhhh")                 # 7210: 12 B
+FO_OPEN = struct.Struct(">10s2sii")                 # @40: 20 B (+2 reserved)
+
+MD_KEYS = ("token", "book_type", "trading_status", "volume_traded_today", "last_traded_price",
+           "net_change_indicator", "net_price_change_from_closing_price", "last_trade_quantity",
+           "last_trade_time", "average_trade_price", "auction_number", "auction_status", "initiator_type",
+           "initiator_price", "initiator_quantity", "auction_price", "auction_quantity")
+
+
+def _char(b: bytes) -> str:
+    return "" if b == b"\x00" else b.decode("latin-1")
+
+
+def _text(b: bytes) -> str:
+    return b.rstrip(b" \x00").decode("latin-1")
+
+
+def _indicator(b: int) -> dict:
+    return {"last_trade_more": bool(b & 0x80), "last_trade_less": bool(b & 0x40),
+            "buy": bool(b & 0x20), "sell": bool(b & 0x10)}
+
+
+def _double_qty(x: float) -> int:
+    return int(round(x)) if math.isfinite(x) and abs(x) < 2.0 ** 63 else 0
+
+
+def _md_head(vals) -> dict:
+    rec = dict(zip(MD_KEYS, vals))
+    rec["net_change_indicator"] = _char(rec["net_change_indicator"])
+    return rec
+
+
+def _mbo(data: bytes, off: int) -> list:
+    return [{"trader_id": t, "qty": q, "price": p, "mf": bool(terms & 0x80), "aon": bool(terms & 0x40),
+             "min_fill_qty": m} for t, q, p, terms, m in MBO.iter_unpack(data[off:off + 180])]
+
+
+def _mbp(st: struct.Struct, data: bytes, off: int) -> list:
+    rows = st.iter_unpack(data[off:off + 10 * st.size])
+    if st.size == 10:
+        return [{"quantity": q, "price": p, "number_of_orders": n} for q, p, n in rows]
+    return [{"quantity": q, "price": p, "number_of_orders": n, "bb_buy_sell_flag": f} for q, p, n, f in rows]
+
+
+def _ohlc(rec: dict, vals) -> None:
+    rec["closing_price"], rec["open_price"], rec["high_price"], rec["low_price"] = vals[:4]
+
+
+# --- per-code body decoders: (data, base) -> list of records; data[base] is the first header byte ---------
+
+def _records(data, base, size, max_records, mlen):
+    (n,) = SHORT.unpack_from(data, base + 40)
+    if n < 0 or n > max_records or 42 + n * size > mlen:
+        raise DecodeError("records", f"NoOfRecords {n} (max {max_records}, MessageLength {mlen})")
+    return n
+
+
+def cm_7200(data, b, mlen):
+    rec = _md_head(CM_MD_HEAD.unpack_from(data, b + 40))
+    rec["mbo"] = _mbo(data, b + 100)
+    rec["mbp"] = _mbp(CM_MBP, data, b + 280)
+    bbb, bbs, tb, ts, ind, *ohlc = CM_7200_TAIL.unpack_from(data, b + 440)
+    rec.update(bb_total_buy_flag=bbb, bb_total_sell_flag=bbs, total_buy_quantity=tb, total_sell_quantity=ts,
+               indicator=_indicator(ind))
+    _ohlc(rec, ohlc)
+    return [rec]
+
+
+def cm_7208(data, b, mlen):
+    out = []
+    for i in range(_records(data, b, 262, 2, mlen)):
+        r = b + 42 + 262 * i
+        rec = _md_head(CM_MD_HEAD.unpack_from(data, r))
+        rec["mbp"] = _mbp(CM_MBP, data, r + 60)
+        bbb, bbs, tb, ts, ind, *ohlc = CM_7208_TAIL.unpack_from(data, r + 220)
+        rec.update(bb_total_buy_flag=bbb, bb_total_sell_flag=bbs, total_buy_quantity=tb,
+                   total_sell_quantity=ts, indicator=_indicator(ind), indicative_close_price=ohlc[4])
+        _ohlc(rec, ohlc)
+        out.append(rec)
+    return out
+
+
+def _mw_info(st, data, off):
+    out = []
+    for k in range(3):
+        ind, bv, bp, sv, sp, ltp, ltt = st.unpack_from(data, off + k * st.size)
+        out.append({"indicator": _indicator(ind), "buy_volume": bv, "buy_price": bp, "sell_volume": sv,
+                    "sell_price": sp, "last_trade_price": ltp, "last_trade_time": ltt})
+    return out
+
+
+def cm_7201(data, b, mlen):
+    out = []
+    for i in range(_records(data, b, 106, 4, mlen)):
+        r = b + 42 + 106 * i
+        out.append({"token": CM_MW.unpack_from(data, r)[0], "market_wise_info": _mw_info(CM_MW_INFO, data, r + 4)})
+    return out
+
+
+def cm_18703(data, b, mlen):
+    n = _records(data, b, 18, 28, mlen)
+    keys = ("token", "market_type", "fill_price", "fill_volume", "market_index_value")
+    return [dict(zip(keys, CM_TICK.unpack_from(data, b + 42 + 18 * i))) for i in range(n)]
+
+
+def cm_7210(data, b, mlen):
+    n = _records(data, b, 56, 8, mlen)
+    keys = ("token", "buy_ord_cxl_count", "buy_ord_cxl_vol", "sell_ord_cxl_count", "sell_ord_cxl_vol")
+    return [dict(zip(keys, CM_SPOS.unpack_from(data, b + 42 + 56 * i))) for i in range(n)]
+
+
+def cm_18708(data, b, mlen):
+    n = _records(data, b, 64, 6, mlen)
+    keys = ("token", "symbol", "series", "pday_cum_vol", "pday_high_price", "pday_low_price", "pday_wt_avg",
+            "cday_cum_vol", "cday_high_price", "cday_low_price", "cday_wt_avg", "start_date", "end_date")
+    out = []
+    for i in range(n):
+        rec = dict(zip(keys, CM_BUYBACK.unpack_from(data, b + 42 + 64 * i)))
+        rec["symbol"], rec["series"] = _text(rec["symbol"]), _text(rec["series"])
+        out.append(rec)
+    return out
+
+
+def _open_price(st, data, b):
+    sym, ser, token, price = st.unpack_from(data, b + 40)
+    return [{"symbol": _text(sym), "series": _text(ser), "token": token, "opening_price": price}]
+
+
+def cm_6013(data, b, mlen):
+    return _open_price(CM_OPEN, data, b)
+
+
+def header_only(data, b, mlen):
+    return []
+
+
+def fo_7200(data, b, mlen):
+    rec = _md_head(FO_7200_HEAD.unpack_from(data, b + 40))
+    rec["mbo"] = _mbo(data, b + 95)
+    rec["mbp"] = _mbp(FO_7200_MBP, data, b + 275)
+    tb, ts, ind, *ohlc = FO_7200_TAIL.unpack_from(data, b + 375)
+    rec.update(total_buy_quantity=_double_qty(tb), total_sell_quantity=_double_qty(ts), indicator=_indicator(ind))
+    _ohlc(rec, ohlc)
+    return [rec]
+
+
+def fo_7208(data, b, mlen):
+    out = []
+    for i in range(_records(data, b, 214, 2, mlen)):
+        r = b + 42 + 214 * i
+        vals = FO_7208_HEAD.unpack_from(data, r)
+        excd = vals[6]
+        rec = _md_head(vals[:6] + vals[7:])
+        rec["vol_trd_today_excd_indc"] = _char(excd)
+        if excd == b"1":
+            rec["volume_traded_today"] += 1 << 32
+        rec["mbp"] = _mbp(FO_7208_MBP, data, r + 56)
+        bbb, bbs, tb, ts, ind, *ohlc = FO_7208_TAIL.unpack_from(data, r + 176)
+        rec.update(bb_total_buy_flag=bbb, bb_total_sell_flag=bbs, total_buy_quantity=_double_qty(tb),
+                   total_sell_quantity=_double_qty(ts), indicator=_indicator(ind))
+        _ohlc(rec, ohlc)
+        out.append(rec)
+    return out
+
+
+def _fo_mw(size, oi_fmt):
+    oi = struct.Struct(oi_fmt)
+
+    def fo_mw(data, b, mlen):
+        out = []
+        for i in range(_records(data, b, size, 5, mlen)):
+            r = b + 42 + size * i
+            out.append({"token": CM_MW.unpack_from(data, r)[0],
+                        "market_wise_info": _mw_info(FO_MW_INFO, data, r + 4),
+                        "open_interest": oi.unpack_from(data, r + 82)[0]})
+        return out
+    return fo_mw
+
+
+def _fo_tick(st, max_records):
+    keys = ("token", "market_type", "fill_price", "fill_volume", "open_interest", "day_hi_oi", "day_lo_oi")
+
+    def fo_tick(data, b, mlen):
+        n = _records(data, b, st.size, max_records, mlen)
+        return [dict(zip(keys, st.unpack_from(data, b + 42 + st.size * i))) for i in range(n)]
+    return fo_tick
+
+
+def fo_7210(data, b, mlen):
+    n = _records(data, b, 12, 35, mlen)
+    return [{"token": t, "status": list(s)} for t, *s in (FO_STATUS.unpack_from(data, b + 42 + 12 * i)
+                                                          for i in range(n))]
+
+
+def fo_6013(data, b, mlen):
+    return _open_price(FO_OPEN, data, b)
+
+
+# (code) -> (decoder, minimum MessageLength: the fixed part of the layout)
+DECODERS = {
+    "CM": {7200: (cm_7200, 482), 7208: (cm_7208, 42), 7201: (cm_7201, 42), 18703: (cm_18703, 42),
+           7210: (cm_7210, 42), 18708: (cm_18708, 42), 6013: (cm_6013, 58), 6541: (header_only, 40)},
+    "FO": {7200: (fo_7200, 410), 7208: (fo_7208, 42), 7201: (_fo_mw(86, ">I"), 42),
+           17201: (_fo_mw(90, ">q"), 42), 7202: (_fo_tick(FO_TICK, 17), 42),
+           17202: (_fo_tick(FO_TICK_ENH, 12), 42), 7210: (fo_7210, 42), 6013: (fo_6013, 62),
+           6541: (header_only, 40)},
+}
+
+
+def decode_message(data: bytes, segment: str, compressed: bool) -> dict | None:
+    """Decode one message from ``data`` = the 8-byte prefix + message (a decompressed sub-packet).
+
+    Returns the message dict, or None for a transaction code without a layout in this segment.
+    """
+    if len(data) < 48:
+        raise DecodeError("truncated", f"{len(data)} bytes cannot hold the prefix and header")
+    market_type = data[0]
+    if market_type != MARKET_TYPE[segment]:
+        raise DecodeError("segment", f"market type {market_type} in a {segment} stream")
+    if segment == "FO" and SHORT.unpack_from(data, 8)[0] == 6013:
+        code, log_time, alpha, trader_id, error_code, _ts, ts2, mlen = MESSAGE_HEADER.unpack_from(data, 8)
+        seq, stream, message_header = 0, 0, True
+    else:
+        log_time, alpha, code, error_code, seq, ts2, stream, mlen = BCAST_HEADER.unpack_from(data, 8)
+        trader_id, message_header = 0, False
+    entry = DECODERS[segment].get(code)
+    if mlen < 40 or 8 + mlen > len(data):
+        raise DecodeError("msg_length", f"MessageLength {mlen} with {len(data) - 8} bytes of message")
+    if entry is None:
+        return None
+    fn, min_len = entry
+    if mlen < min_len:
+        raise DecodeError("msg_length", f"MessageLength {mlen} < {min_len} for {segment} {code}")
+    return {"segment": segment, "compressed": compressed, "market_type": market_type,
+            "message_header": message_header, "log_time": log_time, "alpha_char": _text(alpha),
+            "transaction_code": code, "error_code": error_code, "bc_seq_no": seq, "trader_id": trader_id,
+            "time_stamp2": ts2, "stream": stream, "message_length": mlen,
+            "records": fn(data, 8, mlen)}
+
+
+def decode(datagram: bytes, segment: str) -> list[dict]:
+    """Decode every sub-packet of one datagram of ``segment`` ("CM" / "FO") into message dicts."""
+    if segment not in MARKET_TYPE:
+        raise ValueError(f"unknown segment {segment!r}")
+    d = bytes(datagram)
+    if len(d) < 4:
+        raise DecodeError("empty", f"{len(d)}-byte datagram")
+    _net_id, n = DGRAM_HEAD.unpack_from(d, 0)
+    if n <= 0:
+        raise DecodeError("empty", f"iNoPackets = {n}")
+    pos, out = 4, []
+    for k in range(n):
+        if pos + 2 > len(d):
+            raise DecodeError("packet_count", f"iNoPackets = {n} but the datagram ends after {k} packets")
+        (clen,) = SHORT.unpack_from(d, pos)
+        pos += 2
+        if clen > 0:
+            if pos + clen > len(d):
+                raise DecodeError("comp_len", f"iCompLen {clen} past the end of the datagram")
+            try:
+                data = lzo.decompress(d[pos:pos + clen], False, LZO_OUT_MAX, algorithm="LZO1Z")
+            except lzo.error as e:
+                raise DecodeError("lzo", str(e)) from None
+            pos += clen
+        elif clen == 0:
+            if pos + 48 > len(d):
+                raise DecodeError("truncated", "uncompressed sub-packet shorter than prefix + header")
+            (mlen,) = USHORT.unpack_from(d, pos + 8 + 38)
+            if mlen < 40:
+                raise DecodeError("msg_length", f"MessageLength {mlen}")
+            data = d[pos:pos + 8 + mlen]
+            pos += 8 + mlen
+        else:
+            raise DecodeError("comp_len", f"negative iCompLen {clen}")
+        msg = decode_message(data, segment, clen > 0)
+        if msg is not None:
+            out.append(msg)
+    return out

@@ -1,0 +1,391 @@
+"""A deterministic, realistic NSE broadcast stream for demos, benchmarks and tests.
+
+:func:`sample_stream` yields UDP datagrams (bytes) of the CM or F&O broadcast as ``vega.nse`` encodes them:
+several sub-packets per datagram (1-4, at most ~1400 bytes), the codes in a live-feed-like mix, LZO1Z
+compression as the NSE documents list per segment (PROTOCOL.md §3.0; a small share of compressible messages
+is sent uncompressed, which the protocol allows), random-walk prices on the tick grid, five-level depth
+around the last traded price, volumes that only grow, open interest that drifts, per-stream BCSeqNo
+(Filler2[0] stream numbers, +1 per message of that stream) and LogTime / TimeStamp2 advancing through the
+trading session.  Everything is drawn from one ``random.Random(seed)``: the same arguments give the same bytes.
+
+:func:`sample_messages` yields the message dicts instead (``(datagram_index, msg)`` pairs), which is what
+the datagrams decode to.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import random
+from typing import Callable, Iterator
+
+from vega import nse
+
+__all__ = ["sample_stream", "sample_messages", "MIX", "COMPRESSED_CODES", "EPOCH_1980",
+           "session_start_1980"]
+
+#: code -> share of messages, per segment (what a busy live feed looks like, roughly)
+MIX = {
+    "FO": {7208: 0.50, 17202: 0.16, 17201: 0.10, 7200: 0.10, 7202: 0.045, 7201: 0.045, 7210: 0.02,
+           6541: 0.025, 6013: 0.005},
+    "CM": {7208: 0.42, 18703: 0.18, 7201: 0.12, 7200: 0.17, 7210: 0.03, 18708: 0.02, 6013: 0.02,
+           6541: 0.04},
+}
+#: codes the NSE documents list as LZO1Z-compressed (CM63 p.88, FO946 p.149)
+COMPRESSED_CODES = {"CM": {7201, 18703, 7208, 7210}, "FO": {7200, 7201, 7202, 7208, 17201, 17202}}
+
+EPOCH_1980 = _dt.datetime(1980, 1, 1)
+SESSION_OPEN = _dt.time(9, 15)
+SESSION_SECONDS = 6 * 3600 + 15 * 60          # 09:15 .. 15:30 IST
+MAX_DATAGRAM = 1400
+N_STREAMS = {"CM": 11, "FO": 6}               # CM63 p.18: 11 normal broadcast sequence sets
+
+_SYMBOLS = ("RELIANCE", "TCS", "INFY", "HDFCBANK", "ICICIBANK", "SBIN", "ITC", "LT", "AXISBANK", "KOTAKBANK",
+            "BHARTIARTL", "HINDUNILVR", "BAJFINANCE", "MARUTI", "TITAN", "SUNPHARMA", "WIPRO", "ONGC",
+            "NTPC", "TATASTEEL", "NIFTY", "BANKNIFTY", "FINNIFTY", "ADANIENT", "COALINDIA", "HCLTECH")
+_STEPS = (-2, -1, -1, 0, 0, 1, 1, 2)                        # LTP move per trade, in ticks
+_TRADE_LOTS = (1, 1, 1, 1, 2, 2, 2, 3, 3, 5, 5, 10, 10, 20, 50, 100)   # trade size, in lots
+_FO_LOTS = (15, 25, 30, 50, 65, 75, 125, 150, 250, 300, 500, 750, 1100, 1800, 3000)
+
+
+def session_start_1980(date: _dt.date) -> int:
+    """09:15:00 IST of ``date`` in NSE time (seconds since 1980-01-01 00:00, wall clock)."""
+    return int((_dt.datetime.combine(date, SESSION_OPEN) - EPOCH_1980).total_seconds())
+
+
+class _Instrument:
+    """Market state of one token, moved by :meth:`trade` and :meth:`requote`."""
+
+    __slots__ = ("token", "symbol", "series", "tick", "lot", "ltp", "prev_ltp", "close", "open", "high", "low",
+                 "volume", "turnover", "ltq", "ltt", "oi", "oi_hi", "oi_lo", "bids", "asks", "stream",
+                 "spos", "dirty")
+
+    def __init__(self, rng: random.Random, segment: str, token: int, stream: int):
+        self.token = token
+        self.stream = stream
+        self.tick = 5                                            # paise
+        if segment == "CM":
+            self.symbol = rng.choice(_SYMBOLS[:20]) if rng.random() < 0.3 else f"SYM{token:05d}"[:10]
+            self.series = "EQ" if rng.random() < 0.9 else rng.choice(("BE", "BZ", "SM"))
+            self.lot = 1
+            rupees = rng.lognormvariate(6.0, 1.1)               # ~400 rupees median
+        else:
+            self.symbol = rng.choice(_SYMBOLS)
+            self.series = ""
+            self.lot = rng.choice(_FO_LOTS)
+            rupees = rng.lognormvariate(7.5, 1.3) if rng.random() < 0.15 else rng.lognormvariate(4.0, 1.5)
+        self.close = max(self.tick, int(rupees * 100) // self.tick * self.tick)
+        self.ltp = self.prev_ltp = self.close
+        self.open = self.high = self.low = 0
+        self.volume = self.turnover = self.ltq = self.ltt = 0
+        self.oi = 0 if segment == "CM" else self.lot * rng.randint(10, 200000)
+        self.oi_hi = self.oi_lo = self.oi
+        self.bids: list = []
+        self.asks: list = []
+        self.spos = [0, 0, 0, 0]
+        self.dirty = True
+
+    def trade(self, rng: random.Random, now: int) -> None:
+        """One trade: the price walks a few ticks, volume grows, OI drifts."""
+        bits = rng.getrandbits(16)
+        self.prev_ltp = self.ltp
+        self.ltp = max(self.tick, self.ltp + _STEPS[bits & 7] * self.tick)
+        self.ltq = self.lot * _TRADE_LOTS[(bits >> 3) & 15]
+        self.volume += self.ltq
+        self.turnover += self.ltq * self.ltp
+        self.ltt = now
+        if not self.open:
+            self.open = self.high = self.low = self.ltp
+        self.high = max(self.high, self.ltp)
+        self.low = min(self.low, self.ltp)
+        if self.oi:
+            self.oi = max(self.lot, self.oi + self.lot * (((bits >> 7) & 7) - 3))
+            self.oi_hi = max(self.oi_hi, self.oi)
+            self.oi_lo = min(self.oi_lo, self.oi)
+        self.dirty = True
+
+    def requote(self, rng: random.Random) -> None:
+        """Five price levels per side around the LTP (quantity, price, orders).
+
+        One 128-bit draw feeds all ten levels (randint per level would dominate the generator's time).
+        """
+        t, lot = self.tick, self.lot
+        bits = rng.getrandbits(128)
+        bid = max(t, self.ltp - t * (bits & 1))
+        ask = bid + t * (1 + ((bits >> 1) & 1))
+        bits >>= 2
+        bids, asks = [], []
+        for _ in range(5):
+            n = 1 + (bits & 7) + ((bits >> 3) & 3)                      # orders 1..11
+            bids.append((lot * n * (1 + ((bits >> 5) & 7)), bid, n))
+            m = 1 + ((bits >> 8) & 7) + ((bits >> 11) & 3)
+            asks.append((lot * m * (1 + ((bits >> 13) & 7)), ask, m))
+            bid = max(0, bid - t * (1 + ((bits >> 16) & 1) + ((bits >> 17) & 1)))
+            ask += t * (1 + ((bits >> 18) & 1) + ((bits >> 19) & 1))
+            bits >>= 20
+        self.bids, self.asks = bids, asks
+        self.dirty = False
+
+    def depth(self, rng: random.Random) -> tuple[list, list]:
+        """The current book, requoted around the LTP if a trade moved it since the last quote."""
+        if self.dirty:
+            self.requote(rng)
+        return self.bids, self.asks
+
+    @property
+    def atp(self) -> int:
+        return self.turnover // self.volume if self.volume else 0
+
+    @property
+    def change(self) -> tuple[str, int]:
+        if self.ltp > self.close:
+            return "+", self.ltp - self.close
+        return ("-", self.close - self.ltp) if self.ltp < self.close else (" ", 0)
+
+    def indicator(self, buy_sell: bool = True) -> dict:
+        return {"last_trade_more": self.ltp > self.prev_ltp, "last_trade_less": self.ltp < self.prev_ltp,
+                "buy": buy_sell and self.bids[0][0] > self.asks[0][0],
+                "sell": buy_sell and self.asks[0][0] > self.bids[0][0]}
+
+
+class _Generator:
+    def __init__(self, segment: str, seed: int, n_tokens: int | None, date: _dt.date, duration_s: float,
+                 n_datagrams: int, uncompressed_share: float):
+        if segment not in nse.SEGMENTS:
+            raise ValueError(f"unknown segment {segment!r} (expected 'CM' or 'FO')")
+        self.seg = segment
+        self.rng = rng = random.Random(seed)
+        n = n_tokens if n_tokens is not None else (1500 if segment == "CM" else 2500)
+        lo, hi = (1, 30000) if segment == "CM" else (35000, 150000)
+        if not 1 <= n <= hi - lo + 1:
+            raise ValueError(f"n_tokens must be 1..{hi - lo + 1} for {segment}")
+        self.n_streams = N_STREAMS[segment]
+        tokens = sorted(rng.sample(range(lo, hi + 1), n))
+        self.instruments = [_Instrument(rng, segment, t, rng.randint(1, self.n_streams)) for t in tokens]
+        # a few hot instruments take most of the updates, as on a real feed
+        self.weights = [1.0 / (1 + i) ** 0.8 for i in range(n)]
+        rng.shuffle(self.weights)
+        self.cum_weights = []
+        acc = 0.0
+        for w in self.weights:
+            acc += w
+            self.cum_weights.append(acc)
+        self.seq = {s: rng.randint(1, 2_000_000) for s in range(1, self.n_streams + 1)}
+        self.t0 = session_start_1980(date)
+        self.step = duration_s / max(1, n_datagrams)
+        self.t = float(self.t0)
+        self.i = -1
+        self.codes = list(MIX[segment])
+        self.code_cum = []
+        acc = 0.0
+        for c in self.codes:
+            acc += MIX[segment][c]
+            self.code_cum.append(acc)
+        self.uncompressed_share = uncompressed_share
+        self.lay = {c: nse.layout(segment, c) for c in self.codes}
+
+    # -- helpers --
+    def pick(self, k: int = 1) -> list[_Instrument]:
+        return self.rng.choices(self.instruments, cum_weights=self.cum_weights, k=k)
+
+    def header(self, code: int, stream: int) -> dict:
+        now = int(self.t)
+        frac = int((self.t - now) * 65536) & 0xFFFF
+        mh = self.lay[code].message_header
+        if mh:
+            seq, stream = 0, 0
+        else:
+            self.seq[stream] += 1
+            seq = self.seq[stream]
+        return {"segment": self.seg, "market_type": nse.MARKET_TYPE[self.seg], "message_header": mh,
+                "log_time": now, "alpha_char": "", "transaction_code": code, "error_code": 0,
+                "bc_seq_no": seq, "trader_id": 0, "time_stamp2": (now << 16) | frac, "stream": stream}
+
+    # -- record builders --
+    def md(self, ins: _Instrument, code: int) -> dict:
+        fo = self.seg == "FO"
+        bids, asks = ins.depth(self.rng)
+        nci, chg = ins.change
+        rec = {"token": ins.token, "book_type": 1, "trading_status": 2, "volume_traded_today": ins.volume,
+               "last_traded_price": ins.ltp, "net_change_indicator": nci,
+               "net_price_change_from_closing_price": chg, "last_trade_quantity": ins.ltq,
+               "last_trade_time": ins.ltt, "average_trade_price": ins.atp, "auction_number": 0,
+               "auction_status": 0, "initiator_type": 0, "initiator_price": 0, "initiator_quantity": 0,
+               "auction_price": 0, "auction_quantity": 0,
+               "indicator": ins.indicator(code == 7200), "closing_price": ins.close, "open_price": ins.open,
+               "high_price": ins.high, "low_price": ins.low}
+        levels = bids + asks
+        if fo and code == 7200:
+            rec["mbp"] = [{"quantity": q, "price": p, "number_of_orders": n} for q, p, n in levels]
+        else:
+            rec["mbp"] = [{"quantity": q, "price": p, "number_of_orders": n, "bb_buy_sell_flag": 0}
+                          for q, p, n in levels]
+            rec["bb_total_buy_flag"] = rec["bb_total_sell_flag"] = 0
+        if code == 7200:
+            bits = self.rng.getrandbits(40)
+            rec["mbo"] = [{"trader_id": 0, "qty": min(q, ins.lot * (1 + ((bits >> (4 * k)) & 15))), "price": p,
+                           "mf": False, "aon": False, "min_fill_qty": 0} for k, (q, p, _) in enumerate(levels)]
+        tb = sum(q for q, _, _ in bids) * 7
+        ts = sum(q for q, _, _ in asks) * 7
+        rec["total_buy_quantity"], rec["total_sell_quantity"] = tb, ts
+        if fo and code == 7208:
+            rec["vol_trd_today_excd_indc"] = "1" if ins.volume >= 1 << 32 else "0"
+        if not fo and code == 7208:
+            rec["indicative_close_price"] = 0
+        return rec
+
+    def mw(self, ins: _Instrument, code: int) -> dict:
+        bids, asks = ins.depth(self.rng)
+        b, a = bids[0], asks[0]
+        info = [{"indicator": ins.indicator(), "buy_volume": b[0], "buy_price": b[1], "sell_volume": a[0],
+                 "sell_price": a[1], "last_trade_price": ins.ltp, "last_trade_time": ins.ltt}]
+        empty = {"indicator": {"last_trade_more": False, "last_trade_less": False, "buy": False,
+                               "sell": False},
+                 "buy_volume": 0, "buy_price": 0, "sell_volume": 0, "sell_price": 0, "last_trade_price": 0,
+                 "last_trade_time": 0}
+        rec = {"token": ins.token, "market_wise_info": info + [dict(empty), dict(empty)]}
+        if self.seg == "FO":
+            rec["open_interest"] = ins.oi
+        return rec
+
+    def tick(self, ins: _Instrument, code: int) -> dict:
+        rec = {"token": ins.token, "market_type": 1, "fill_price": ins.ltp, "fill_volume": ins.ltq}
+        if self.seg == "CM":
+            rec["market_index_value"] = 0
+        else:
+            rec.update(open_interest=ins.oi, day_hi_oi=ins.oi_hi, day_lo_oi=ins.oi_lo)
+        return rec
+
+    # -- messages --
+    def message(self, code: int) -> dict:
+        rng, now = self.rng, int(self.t)
+        lay = self.lay[code]
+        if code in (7200, 7208):
+            n = 1 if code == 7200 else (2 if rng.random() < 0.9 else 1)
+            ins = self.pick(n)
+            for i in ins:
+                if rng.random() < 0.6:
+                    i.trade(rng, now)
+                else:
+                    i.requote(rng)
+            recs = [self.md(i, code) for i in ins]
+        elif code in (7201, 17201):
+            ins = self.pick(rng.randint(1, lay.max_records))
+            recs = [self.mw(i, code) for i in ins]
+        elif code in (18703, 7202, 17202):
+            ins = self.pick(rng.randint(max(1, lay.max_records // 3), lay.max_records))
+            for i in ins:
+                i.trade(rng, now)
+            recs = [self.tick(i, code) for i in ins]
+        elif code == 7210 and self.seg == "CM":
+            ins = self.pick(rng.randint(1, 8))
+            recs = []
+            for i in ins:
+                i.spos[0] += rng.randint(0, 3)
+                i.spos[1] = i.spos[0] * 100 * rng.randint(1, 9)
+                i.spos[2] += rng.randint(0, 3)
+                i.spos[3] = i.spos[2] * 100 * rng.randint(1, 9)
+                recs.append({"token": i.token, "buy_ord_cxl_count": i.spos[0], "buy_ord_cxl_vol": i.spos[1],
+                             "sell_ord_cxl_count": i.spos[2], "sell_ord_cxl_vol": i.spos[3]})
+        elif code == 7210:
+            ins = self.pick(rng.randint(1, 35))
+            recs = [{"token": i.token, "status": [2, 2, 2, 2] if rng.random() < 0.9 else [3, 2, 2, 2]}
+                    for i in ins]
+        elif code == 18708:
+            ins = self.pick(rng.randint(1, 6))
+            day = now // 86400 * 86400
+            recs = [{"token": i.token, "symbol": i.symbol, "series": i.series,
+                     "pday_cum_vol": float(i.lot * 1000 * rng.randint(1, 500)), "pday_high_price": i.close + 500,
+                     "pday_low_price": max(5, i.close - 500), "pday_wt_avg": i.close,
+                     "cday_cum_vol": float(i.volume), "cday_high_price": i.high, "cday_low_price": i.low,
+                     "cday_wt_avg": i.atp, "start_date": day - 30 * 86400, "end_date": day + 30 * 86400}
+                    for i in ins]
+        elif code == 6013:
+            ins = self.pick(1)
+            i = ins[0]
+            recs = [{"symbol": i.symbol, "series": i.series, "token": i.token, "opening_price": i.open or i.close}]
+        else:                                                   # 6541 circuit check
+            ins, recs = [], []
+        stream = ins[0].stream if ins else rng.randint(1, self.n_streams)
+        msg = self.header(code, stream)
+        msg["records"] = recs
+        msg["compressed"] = code in COMPRESSED_CODES[self.seg] and rng.random() >= self.uncompressed_share
+        msg["message_length"] = lay.message_length(len(recs))
+        if code == 6013:
+            msg["alpha_char"] = recs[0]["symbol"][:2]
+        return msg
+
+    def next_code(self) -> int:
+        return self.rng.choices(self.codes, cum_weights=self.code_cum)[0]
+
+    def datagram_messages(self) -> list[dict]:
+        """The messages of the next datagram (the clock advances once per datagram)."""
+        self.i += 1                                  # datagram i lands in [t0 + i*step, t0 + (i+1)*step)
+        self.t = self.t0 + self.step * (self.i + self.rng.random())
+        n = self.rng.choices((1, 2, 3, 4), (0.3, 0.3, 0.25, 0.15))[0]
+        return [self.message(self.next_code()) for _ in range(n)]
+
+
+def _packets(gen: _Generator, msgs: list[dict], compressor) -> Iterator[list[bytes]]:
+    """Encode and split into datagrams of at most MAX_DATAGRAM bytes (a lone big packet still goes)."""
+    mt = nse.MARKET_TYPE[gen.seg]
+    out, size = [], 4
+    for m in msgs:
+        p = nse.encode_packet(nse.encode_message(m), m["compressed"], mt, compressor)
+        if out and size + len(p) > MAX_DATAGRAM:
+            yield out
+            out, size = [], 4
+        out.append(p)
+        size += len(p)
+    if out:
+        yield out
+
+
+_DEFAULT_DATE = _dt.date(2025, 11, 28)
+
+
+def sample_stream(segment: str, n_datagrams: int, seed: int = 0, *, n_tokens: int | None = None,
+                  date: _dt.date = _DEFAULT_DATE, duration_s: float = SESSION_SECONDS,
+                  uncompressed_share: float = 0.02,
+                  compressor: Callable[[bytes], bytes] | None = None) -> Iterator[bytes]:
+    """Yield ``n_datagrams`` realistic datagrams of ``segment`` ("CM" / "FO"), deterministic for ``seed``.
+
+    ``n_tokens`` instruments (default 1500 CM, 2500 F&O) with tokens drawn from 1..30000 (CM) or
+    35000..150000 (F&O); LogTime runs from 09:15:00 IST of ``date`` over ``duration_s`` seconds (the whole
+    session by default); ``uncompressed_share`` of the compressible messages go uncompressed;
+    ``compressor`` overrides the LZO1Z compressor (bytes -> bytes).
+    """
+    for _, dgram in _stream(segment, n_datagrams, seed, n_tokens, date, duration_s, uncompressed_share,
+                            compressor):
+        yield dgram
+
+
+def sample_messages(segment: str, n_datagrams: int, seed: int = 0, *, n_tokens: int | None = None,
+                    date: _dt.date = _DEFAULT_DATE, duration_s: float = SESSION_SECONDS,
+                    uncompressed_share: float = 0.02,
+                    compressor: Callable[[bytes], bytes] | None = None) -> Iterator[tuple[int, dict]]:
+    """The message dicts behind :func:`sample_stream` (same arguments): ``(datagram_index, msg)`` pairs.
+
+    Each dict is exactly what decoding the datagram gives (``message_length`` and ``compressed`` included).
+    """
+    for i, (msgs, _) in enumerate(_stream(segment, n_datagrams, seed, n_tokens, date, duration_s,
+                                          uncompressed_share, compressor)):
+        for m in msgs:
+            yield i, m
+
+
+def _stream(segment, n_datagrams, seed, n_tokens, date, duration_s, uncompressed_share, compressor):
+    if not isinstance(n_datagrams, int) or n_datagrams < 0:
+        raise ValueError("n_datagrams must be an int >= 0")
+    if not 0.0 <= uncompressed_share <= 1.0:
+        raise ValueError("uncompressed_share must be within 0..1")
+    gen = _Generator(segment, seed, n_tokens, date, duration_s, n_datagrams, uncompressed_share)
+    net_id = nse.MARKET_TYPE[segment]
+    produced = 0
+    while produced < n_datagrams:
+        msgs = gen.datagram_messages()
+        i = 0
+        for packets in _packets(gen, msgs, compressor):
+            if produced == n_datagrams:
+                return
+            yield msgs[i:i + len(packets)], nse.encode_datagram(packets, net_id)
+            i += len(packets)
+            produced += 1
