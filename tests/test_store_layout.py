@@ -93,3 +93,14 @@ def test_group_table_matches_compiled_table_and_docs():
 def test_change_record_dtype_is_32_bytes():
     assert CHANGE_RECORD_DTYPE.itemsize == 32
     assert np.dtype(CHANGE_RECORD_DTYPE).fields["slots"][1] == 16
+
+
+def test_stubs_name_the_public_api():
+    import ast
+    tree = ast.parse((pathlib.Path(core.__file__).parent / "_core.pyi").read_text())
+    classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
+    for cls, obj in (("Store", core.Store), ("FeedHandler", core.FeedHandler), ("Quote", core.Quote)):
+        stubbed = {n.name for n in classes[cls].body if isinstance(n, ast.FunctionDef)} | {
+            n.target.id for n in classes[cls].body if isinstance(n, ast.AnnAssign)}
+        public = {n for n in dir(obj) if not n.startswith("_")}
+        assert public <= stubbed, (cls, public - stubbed)
