@@ -5,10 +5,13 @@ formats are written here from ``shared/nse/PROTOCOL.md`` by hand, not taken from
 tables, so the encoder and this decoder cross-check each other.
 
 ``decode(datagram, segment)`` returns the same message dicts as ``vega.decode`` (docs/FORMATS.md, "Decoded
-message dictionaries").  Malformed input raises ``ValueError`` (with the reason in the text, named like the
-decoder's error reasons); sub-packets with a transaction code this segment has no layout for are skipped.
-The F&O 6013 SECURITY_OPEN_PRICE comes with an interactive MESSAGE_HEADER, recognised by TransactionCode
-6013 in its first two bytes (a BCAST_HEADER's first four bytes are Reserved zeros).
+message dictionaries").  By default malformed input raises :class:`DecodeError` (a ``ValueError`` whose
+``reason`` is one of the decoder's error names) and sub-packets with a transaction code the segment has no
+layout for are skipped.  With ``errors=<dict>`` it behaves like ``vega.Decoder`` instead (docs/FORMATS.md
+§1.3): every error is counted in the dict by reason and the damaged part skipped, the rest of the datagram
+kept (``unknown_code`` counted too).  The F&O 6013 SECURITY_OPEN_PRICE comes with an interactive
+MESSAGE_HEADER, recognised as vega's decoder does: TransactionCode 6013 in its first two bytes and not at
+offset 10 (a BCAST_HEADER's first four bytes are Reserved zeros).
 """
 from __future__ import annotations
 
@@ -86,7 +89,13 @@ def _indicator(b: int) -> dict:
 
 
 def _double_qty(x: float) -> int:
-    return int(round(x)) if math.isfinite(x) and abs(x) < 2.0 ** 63 else 0
+    """F&O DOUBLE quantity -> int, rounding half away from zero (C llround); NaN, inf, |x| >= 2**63 -> 0."""
+    if not math.isfinite(x) or abs(x) >= 2.0 ** 63:
+        return 0
+    a = abs(x)
+    f = math.floor(a)                      # a - f is exact, unlike a + 0.5 near 2**52
+    r = int(f) + (1 if a - f >= 0.5 else 0)
+    return r if x >= 0 else -r
 
 
 def _md_head(vals) -> dict:
@@ -261,15 +270,20 @@ def fo_6013(data, b, mlen):
     return _open_price(FO_OPEN, data, b)
 
 
-# (code) -> (decoder, minimum MessageLength: the fixed part of the layout)
+# (code) -> (decoder, minimum MessageLength: where the layout's fixed fields end)
 DECODERS = {
     "CM": {7200: (cm_7200, 482), 7208: (cm_7208, 42), 7201: (cm_7201, 42), 18703: (cm_18703, 42),
            7210: (cm_7210, 42), 18708: (cm_18708, 42), 6013: (cm_6013, 58), 6541: (header_only, 40)},
-    "FO": {7200: (fo_7200, 410), 7208: (fo_7208, 42), 7201: (_fo_mw(86, ">I"), 42),
+    "FO": {7200: (fo_7200, 409), 7208: (fo_7208, 42), 7201: (_fo_mw(86, ">I"), 42),
            17201: (_fo_mw(90, ">q"), 42), 7202: (_fo_tick(FO_TICK, 17), 42),
-           17202: (_fo_tick(FO_TICK_ENH, 12), 42), 7210: (fo_7210, 42), 6013: (fo_6013, 62),
+           17202: (_fo_tick(FO_TICK_ENH, 12), 42), 7210: (fo_7210, 42), 6013: (fo_6013, 60),
            6541: (header_only, 40)},
 }
+KNOWN_MARKET_TYPES = (2, 4, 6)                     # F&O, CM, currency derivatives
+
+
+class _Unknown(Exception):
+    pass
 
 
 def decode_message(data: bytes, segment: str, compressed: bool) -> dict | None:
@@ -277,22 +291,30 @@ def decode_message(data: bytes, segment: str, compressed: bool) -> dict | None:
 
     Returns the message dict, or None for a transaction code without a layout in this segment.
     """
+    try:
+        return _decode_message(data, segment, compressed)
+    except _Unknown:
+        return None
+
+
+def _decode_message(data: bytes, segment: str, compressed: bool) -> dict:
     if len(data) < 48:
-        raise DecodeError("truncated", f"{len(data)} bytes cannot hold the prefix and header")
+        raise DecodeError("msg_length" if compressed else "truncated",
+                          f"{len(data)} bytes cannot hold the prefix and header")
     market_type = data[0]
-    if market_type != MARKET_TYPE[segment]:
+    if market_type != MARKET_TYPE[segment] and market_type in KNOWN_MARKET_TYPES:
         raise DecodeError("segment", f"market type {market_type} in a {segment} stream")
-    if segment == "FO" and SHORT.unpack_from(data, 8)[0] == 6013:
+    if segment == "FO" and SHORT.unpack_from(data, 18)[0] != 6013 and SHORT.unpack_from(data, 8)[0] == 6013:
         code, log_time, alpha, trader_id, error_code, _ts, ts2, mlen = MESSAGE_HEADER.unpack_from(data, 8)
         seq, stream, message_header = 0, 0, True
     else:
         log_time, alpha, code, error_code, seq, ts2, stream, mlen = BCAST_HEADER.unpack_from(data, 8)
         trader_id, message_header = 0, False
-    entry = DECODERS[segment].get(code)
     if mlen < 40 or 8 + mlen > len(data):
         raise DecodeError("msg_length", f"MessageLength {mlen} with {len(data) - 8} bytes of message")
+    entry = DECODERS[segment].get(code)
     if entry is None:
-        return None
+        raise _Unknown(code)
     fn, min_len = entry
     if mlen < min_len:
         raise DecodeError("msg_length", f"MessageLength {mlen} < {min_len} for {segment} {code}")
@@ -303,41 +325,64 @@ def decode_message(data: bytes, segment: str, compressed: bool) -> dict | None:
             "records": fn(data, 8, mlen)}
 
 
-def decode(datagram: bytes, segment: str) -> list[dict]:
-    """Decode every sub-packet of one datagram of ``segment`` ("CM" / "FO") into message dicts."""
+def decode(datagram: bytes, segment: str, errors: dict | None = None) -> list[dict]:
+    """Decode every sub-packet of one datagram of ``segment`` ("CM" / "FO") into message dicts.
+
+    ``errors=None``: raise :class:`DecodeError` on the first malformed part.  ``errors=<dict>``: count each
+    error by reason in it, skip what it damaged and keep the rest, as ``vega.Decoder`` does.
+    """
     if segment not in MARKET_TYPE:
         raise ValueError(f"unknown segment {segment!r}")
     d = bytes(datagram)
+    out: list = []
+
+    def fail(reason: str, detail: str) -> None:
+        if errors is None:
+            raise DecodeError(reason, detail)
+        errors[reason] = errors.get(reason, 0) + 1
+
     if len(d) < 4:
-        raise DecodeError("empty", f"{len(d)}-byte datagram")
+        fail("empty", f"{len(d)}-byte datagram")
+        return out
     _net_id, n = DGRAM_HEAD.unpack_from(d, 0)
     if n <= 0:
-        raise DecodeError("empty", f"iNoPackets = {n}")
-    pos, out = 4, []
+        fail("empty", f"iNoPackets = {n}")
+        return out
+    pos = 4
     for k in range(n):
         if pos + 2 > len(d):
-            raise DecodeError("packet_count", f"iNoPackets = {n} but the datagram ends after {k} packets")
-        (clen,) = SHORT.unpack_from(d, pos)
-        pos += 2
+            fail("packet_count", f"iNoPackets = {n} but the datagram ends after {k} packets")
+            break
+        (clen,) = USHORT.unpack_from(d, pos)
         if clen > 0:
-            if pos + clen > len(d):
-                raise DecodeError("comp_len", f"iCompLen {clen} past the end of the datagram")
+            if pos + 2 + clen > len(d):
+                fail("comp_len", f"iCompLen {clen} past the end of the datagram")
+                break
             try:
-                data = lzo.decompress(d[pos:pos + clen], False, LZO_OUT_MAX, algorithm="LZO1Z")
+                data = lzo.decompress(d[pos + 2:pos + 2 + clen], False, LZO_OUT_MAX, algorithm="LZO1Z")
             except lzo.error as e:
-                raise DecodeError("lzo", str(e)) from None
-            pos += clen
-        elif clen == 0:
-            if pos + 48 > len(d):
-                raise DecodeError("truncated", "uncompressed sub-packet shorter than prefix + header")
-            (mlen,) = USHORT.unpack_from(d, pos + 8 + 38)
-            if mlen < 40:
-                raise DecodeError("msg_length", f"MessageLength {mlen}")
-            data = d[pos:pos + 8 + mlen]
-            pos += 8 + mlen
+                fail("lzo", str(e))
+                pos += 2 + clen
+                continue
+            pos += 2 + clen
         else:
-            raise DecodeError("comp_len", f"negative iCompLen {clen}")
-        msg = decode_message(data, segment, clen > 0)
-        if msg is not None:
-            out.append(msg)
+            if pos + 2 + 48 > len(d):
+                fail("truncated", "uncompressed sub-packet shorter than prefix + header")
+                break
+            (mlen,) = USHORT.unpack_from(d, pos + 2 + 8 + 38)
+            if mlen < 40:
+                fail("msg_length", f"MessageLength {mlen}")
+                break
+            if pos + 2 + 8 + mlen > len(d):
+                fail("truncated", f"MessageLength {mlen} runs past the datagram")
+                break
+            data = d[pos + 2:pos + 2 + 8 + mlen]
+            pos += 2 + 8 + mlen
+        try:
+            out.append(_decode_message(data, segment, clen > 0))
+        except _Unknown as e:
+            if errors is not None:
+                errors["unknown_code"] = errors.get("unknown_code", 0) + 1
+        except DecodeError as e:
+            fail(e.reason, str(e))
     return out

@@ -93,7 +93,9 @@ def messages(draw, segment: str, code: int, compressed: bool | None = None) -> d
         "transaction_code": code,
         "error_code": draw(_INT["h"]),
         "bc_seq_no": 0 if mh else draw(_INT["i"]),
-        "trader_id": draw(_INT["i"]) if mh else 0,
+        # a TraderId whose low 16 bits (header offset 10) read 6013 makes the MESSAGE_HEADER look like a
+        # BCAST_HEADER 6013 to the decoder's detection rule (docs/FORMATS.md §1.2): not canonical, avoid it
+        "trader_id": draw(_INT["i"].filter(lambda t: t & 0xFFFF != 6013)) if mh else 0,
         "time_stamp2": draw(_INT["q"]),
         "stream": 0 if mh else draw(_INT["B"]),
         "message_length": lay.message_length(n),

@@ -270,3 +270,10 @@ def test_message_of_the_other_segment_is_refused():
     cm = nse.encode_packet(nse.encode_message(_full("CM", 7200, bc_seq_no=2)), False, 4)
     out, errs, _ = _decode([_good(seq=1), cm, _good(seq=3)])
     assert [m["bc_seq_no"] for m in out] == [1, 3] and errs == {"segment": 1}
+
+
+@pytest.mark.parametrize("ml", [40, 41])
+def test_record_layout_without_room_for_the_count_is_msg_length(ml):
+    wire = nse.encode_message(_full("FO", 7208, bc_seq_no=2), message_length=ml)
+    out, errs, _ = _decode([_good(seq=1), nse.encode_packet(wire, True, 2)])
+    assert [m["bc_seq_no"] for m in out] == [1] and errs == {"msg_length": 1}

@@ -80,6 +80,8 @@ def test_fuzz_mutated_datagrams(seg):
                     assert len(m["records"]) == 0 or m["message_length"] >= 42
         n += len(batch)
     st = dec.stats
+    print(f"\nfuzz {seg}: {n:,} mutated datagrams in {SECONDS:g} s, {st['messages']:,} messages decoded, "
+          f"errors {dict((k, v) for k, v in st['errors'].items() if v)}")
     assert st["datagrams"] >= n
     assert sum(st["errors"].values()) > 0            # the mutations did reach the error paths
     assert st["messages"] > 0                        # ... and some messages still decoded

@@ -231,6 +231,14 @@ def test_layout_leaves_match_protocol_offsets(seg, code):
     assert mine == doc
 
 
+def test_formats_md_tables_match_the_layouts():
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "docs", "FORMATS.md"), encoding="utf-8") as f:
+        text = f.read()
+    begin, end = "<!-- BEGIN nse.markdown_tables -->\n", "<!-- END nse.markdown_tables -->"
+    assert text[text.index(begin) + len(begin):text.index(end)] == nse.markdown_tables()
+
+
 # ----------------------------------------------------------------------------------------------------------
 # Byte-exact encoding
 # ----------------------------------------------------------------------------------------------------------
@@ -532,6 +540,35 @@ def test_baseline_decoder_rejects_malformed_datagrams():
     unknown = nse.encode_message(nse.blank_message("FO", 6541))
     unknown = unknown[:10] + struct.pack(">h", 7340) + unknown[12:]   # a code we have no layout for
     assert bd.decode(nse.encode_datagram([nse.encode_packet(unknown, False, 2)], 2), "FO") == []
+
+
+def test_baseline_decoder_counts_and_skips_like_the_decoder():
+    def pkt(code, seq, compressed=True, seg="CM", **kw):
+        m = nse.blank_message(seg, code, None, bc_seq_no=seq)
+        return nse.encode_packet(nse.encode_message(m, **kw), compressed, nse.MARKET_TYPE[seg])
+
+    def run(packets, **kw):
+        errors = {}
+        out = bd.decode(nse.encode_datagram(packets, 4, **kw), "CM", errors=errors)
+        return [m["bc_seq_no"] for m in out], errors
+
+    good1, good3 = pkt(7208, 1), pkt(6541, 3, compressed=False)
+    bad_lzo = b"\x00\x05" + b"\xff" * 5
+    assert run([good1, bad_lzo, good3]) == ([1, 3], {"lzo": 1})
+    assert run([good1, pkt(18703, 2, no_of_records=29), good3]) == ([1, 3], {"records": 1})
+    assert run([good1, pkt(7200, 2, message_length=481), good3]) == ([1, 3], {"msg_length": 1})
+    fo_code = nse.encode_packet(nse.encode_message(nse.blank_message("FO", 7202, 1, bc_seq_no=2)), True, 4)
+    assert run([good1, fo_code, good3]) == ([1, 3], {"unknown_code": 1})     # an F&O-only code on CM
+    wrong = nse.encode_packet(nse.encode_message(nse.blank_message("CM", 6541)), True, 2)
+    assert run([good1, wrong, good3]) == ([1, 3], {"segment": 1})
+    other = nse.encode_packet(nse.encode_message(nse.blank_message("CM", 6541, bc_seq_no=2)), True, 9)
+    assert run([good1, other, good3]) == ([1, 2, 3], {})                      # unknown market types pass
+    # an uncompressed message running past the datagram stops the walk, the earlier ones stay
+    assert run([good1, pkt(7200, 2, compressed=False)[:-1]]) == ([1], {"truncated": 1})
+    assert run([good1, pkt(6541, 2, compressed=False, message_length=39), good3]) == ([1], {"msg_length": 1})
+    assert run([good1], no_packets=3) == ([1], {"packet_count": 1})
+    assert run([good1, b"\x7f\xff" + b"\x00" * 10]) == ([1], {"comp_len": 1})
+    assert run([], no_packets=0) == ([], {"empty": 1})
 
 
 # ----------------------------------------------------------------------------------------------------------

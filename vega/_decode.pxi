@@ -170,14 +170,15 @@ cdef inline void _rd_cm_md_tail(vg_md_t* m, const uint8_t* p) noexcept nogil:
 # Return VG_OK or the error reason.
 # ----------------------------------------------------------------------------------------------------------
 
-cdef inline int _n_records(const uint8_t* h, int ml, int max_n, int rec_size, int first=REC_OFF) noexcept nogil:
-    """NoOfRecords at 40, checked against the layout maximum and against MessageLength; -1 if invalid."""
+cdef inline int _n_records(const uint8_t* h, int ml, int max_n, int rec_size) noexcept nogil:
+    """NoOfRecords at 40, checked against the layout maximum and against MessageLength.
+    Returns the count, or minus the error reason (msg_length: no room for the count; records: bad count)."""
     cdef int n
-    if ml < first:
-        return -1
+    if ml < REC_OFF:
+        return -VG_E_MSG_LENGTH
     n = vg_be_i16(h + NREC_OFF)
-    if n < 0 or n > max_n or first + n * rec_size > ml:
-        return -1
+    if n < 0 or n > max_n or REC_OFF + n * rec_size > ml:
+        return -VG_E_RECORDS
     return n
 
 cdef int _dec_cm_7200(vg_msg_t* msg, const uint8_t* h, int ml) noexcept nogil:
@@ -200,7 +201,7 @@ cdef int _dec_cm_7208(vg_msg_t* msg, const uint8_t* h, int ml) noexcept nogil:
     cdef const uint8_t* r
     cdef vg_md_t* m
     if n < 0:
-        return VG_E_RECORDS
+        return -n
     for i in range(n):
         r = h + REC_OFF + CM_7208_REC * i
         m = &msg.body.md[i]
@@ -266,7 +267,7 @@ cdef int _dec_fo_7208(vg_msg_t* msg, const uint8_t* h, int ml) noexcept nogil:
     cdef const uint8_t* e
     cdef vg_md_t* m
     if n < 0:
-        return VG_E_RECORDS
+        return -n
     for i in range(n):
         r = h + REC_OFF + FO_7208_REC * i
         m = &msg.body.md[i]
@@ -307,7 +308,7 @@ cdef int _dec_mw(vg_msg_t* msg, const uint8_t* h, int ml, int seg, uint16_t code
         rec = FO_MW_ENH_REC; info = 26; max_n = 5
     n = _n_records(h, ml, max_n, rec)
     if n < 0:
-        return VG_E_RECORDS
+        return -n
     for i in range(n):
         r = h + REC_OFF + rec * i
         w = &msg.body.mw[i]
@@ -353,7 +354,7 @@ cdef int _dec_tick(vg_msg_t* msg, const uint8_t* h, int ml, int seg, uint16_t co
         rec = FO_TICK_ENH_REC; max_n = 12
     n = _n_records(h, ml, max_n, rec)
     if n < 0:
-        return VG_E_RECORDS
+        return -n
     for i in range(n):
         r = h + REC_OFF + rec * i
         t = &msg.body.tick[i]
@@ -385,7 +386,7 @@ cdef int _dec_cm_7210(vg_msg_t* msg, const uint8_t* h, int ml) noexcept nogil:
     cdef const uint8_t* r
     cdef vg_spos_t* s
     if n < 0:
-        return VG_E_RECORDS
+        return -n
     for i in range(n):
         r = h + REC_OFF + CM_SPOS_REC * i
         s = &msg.body.spos[i]
@@ -402,7 +403,7 @@ cdef int _dec_fo_7210(vg_msg_t* msg, const uint8_t* h, int ml) noexcept nogil:
     cdef int i, j, n = _n_records(h, ml, VG_MAX_STATUS, FO_STATUS_REC)
     cdef const uint8_t* r
     if n < 0:
-        return VG_E_RECORDS
+        return -n
     for i in range(n):
         r = h + REC_OFF + FO_STATUS_REC * i
         msg.body.status[i].token = vg_be_i32(r)
@@ -417,7 +418,7 @@ cdef int _dec_cm_18708(vg_msg_t* msg, const uint8_t* h, int ml) noexcept nogil:
     cdef const uint8_t* r
     cdef vg_buyback_t* b
     if n < 0:
-        return VG_E_RECORDS
+        return -n
     for i in range(n):
         r = h + REC_OFF + CM_BUYBACK_REC * i
         b = &msg.body.buyback[i]

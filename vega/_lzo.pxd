@@ -26,7 +26,7 @@
 #   after every match: (last byte consumed) & 3 literals follow (0..3).
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
-from libc.string cimport memcpy, memset
+from libc.string cimport memcpy
 
 
 cdef enum lzo1z_err:                   # results < 0 of lzo1z_decompress / lzo1z_compress (liblzo's numbering)
@@ -43,7 +43,7 @@ cdef enum:
     LZO1Z_M2_MAX_OFFSET = 0x0700       # M2 (and 2-byte M1) distances are <= this; the 3-byte M1 starts above it
     LZO1Z_M3_MAX_OFFSET = 0x4000       # M3 distances are 1..0x4000
     LZO1Z_M4_MAX_OFFSET = 0xBFFF       # M4 distances are 0x4001..0xBFFF
-    LZO1Z_SLACK = 8                    # wide copies move 8 bytes at a time; they need this much room after the end
+    LZO1Z_SLACK = 16                   # wide copies move 8 or 16 bytes at a time; they need this much room after the end
 
 
 cdef inline Py_ssize_t lzo1z_compress_bound(Py_ssize_t src_len) noexcept nogil:
@@ -74,6 +74,7 @@ cdef inline Py_ssize_t lzo1z_decompress(const uint8_t* src, Py_ssize_t src_len,
     cdef Py_ssize_t t, n, i
     cdef Py_ssize_t dist = 0           # distance of the current match
     cdef Py_ssize_t last_dist = 0      # distance of the previous match (M2 "repeat" form); 0 = none yet
+    cdef uint64_t pattern              # dist == 1: the repeated byte in all 8 lanes
     cdef uint32_t b                    # last byte of the instruction: its low 2 bits = trailing literal count
     cdef int s                         # 0 after a match with no literals / at start, 1 after 1..3 literals, 2 after a run
 
@@ -123,8 +124,8 @@ cdef inline Py_ssize_t lzo1z_decompress(const uint8_t* src, Py_ssize_t src_len,
                 if ip_end - ip >= n + LZO1Z_SLACK and op_end - op >= n + LZO1Z_SLACK:
                     i = 0
                     while i < n:
-                        memcpy(op + i, ip + i, 8)
-                        i += 8
+                        memcpy(op + i, ip + i, 16)
+                        i += 16
                 else:
                     if n > ip_end - ip:
                         return LZO1Z_E_INPUT_OVERRUN
@@ -213,13 +214,22 @@ cdef inline Py_ssize_t lzo1z_decompress(const uint8_t* src, Py_ssize_t src_len,
             return LZO1Z_E_LOOKBEHIND_OVERRUN
         m = op - dist
         if op_end - op >= n + LZO1Z_SLACK:
-            if dist >= 8:
+            if dist >= 16:
+                i = 0
+                while i < n:
+                    memcpy(op + i, m + i, 16)
+                    i += 16
+            elif dist >= 8:
                 i = 0
                 while i < n:
                     memcpy(op + i, m + i, 8)
                     i += 8
             elif dist == 1:
-                memset(op, m[0], <size_t>n)
+                pattern = m[0] * <uint64_t>0x0101010101010101
+                i = 0
+                while i < n:
+                    memcpy(op + i, &pattern, 8)
+                    i += 8
             else:
                 for i in range(n):
                     op[i] = m[i]

@@ -27,13 +27,17 @@ class LzoError(ValueError):
     its short name, e.g. ``"lookbehind overrun"``.
     """
 
-    def __init__(self, int code, str detail=""):
-        self.code = code
-        self.reason = lzo1z_error_name(code)
-        msg = f"LZO1Z error {code} ({self.reason})"
-        if detail:
-            msg += ": " + detail
+    def __init__(self, code, detail=""):
+        self.code = int(code)
+        self.detail = str(detail)
+        self.reason = lzo1z_error_name(self.code)
+        msg = f"LZO1Z error {self.code} ({self.reason})"
+        if self.detail:
+            msg += ": " + self.detail
         super().__init__(msg)
+
+    def __reduce__(self):
+        return (type(self), (self.code, self.detail))
 
 
 _ERROR_NAMES = {
@@ -64,6 +68,10 @@ def lzo1z_error_name(int code) -> str:
 # Python API (def wrappers; the C entry points are lzo1z_decompress / lzo1z_compress_c, see _lzo.pxd)
 # ----------------------------------------------------------------------------------------------------------
 
+cdef enum:
+    _NOGIL_MIN_INPUT = 2048            # lzo1z_decompress(): release the GIL from this input size up
+
+
 def _py_lzo1z_decompress(const uint8_t[::1] data not None, Py_ssize_t max_out=65535):
     """lzo1z_decompress(data, max_out=65535) -> bytes
 
@@ -80,7 +88,12 @@ def _py_lzo1z_decompress(const uint8_t[::1] data not None, Py_ssize_t max_out=65
         raise ValueError(f"max_out must be >= 0, got {max_out}")
     cdef PyObject* raw = _bytes_new(NULL, max_out)
     dst = <uint8_t*>_bytes_data(raw)
-    with nogil:
+    # a typical NSE sub-packet (~200 compressed bytes) decodes in ~150 ns, less than releasing and retaking the
+    # GIL costs; let other threads run only when the work is larger
+    if n >= _NOGIL_MIN_INPUT:
+        with nogil:
+            r = lzo1z_decompress(src, n, dst, max_out)
+    else:
         r = lzo1z_decompress(src, n, dst, max_out)
     if r < 0:
         Py_DECREF(<object>raw)

@@ -43,6 +43,27 @@ _SYMBOLS = ("RELIANCE", "TCS", "INFY", "HDFCBANK", "ICICIBANK", "SBIN", "ITC", "
             "NTPC", "TATASTEEL", "NIFTY", "BANKNIFTY", "FINNIFTY", "ADANIENT", "COALINDIA", "HCLTECH")
 _STEPS = (-2, -1, -1, 0, 0, 1, 1, 2)                        # LTP move per trade, in ticks
 _TRADE_LOTS = (1, 1, 1, 1, 2, 2, 2, 3, 3, 5, 5, 10, 10, 20, 50, 100)   # trade size, in lots
+
+
+def _book_shapes(n: int) -> list:
+    """``n`` random book shapes: (spread bits, 5 bid levels, 5 ask levels), a level being (ticks away from
+    the best price, quantity in lots, number of orders)."""
+    rng = random.Random(0x5EED)
+    shapes = []
+    for _ in range(n):
+        sides = []
+        for _side in range(2):
+            levels, d = [], 0
+            for _lvl in range(5):
+                orders = rng.randint(1, 12)
+                levels.append((d, orders * rng.randint(1, 8), orders))
+                d += rng.randint(1, 3)
+            sides.append(tuple(levels))
+        shapes.append((rng.getrandbits(2), sides[0], sides[1]))
+    return shapes
+
+
+_BOOK_SHAPES = _book_shapes(1024)
 _FO_LOTS = (15, 25, 30, 50, 65, 75, 125, 150, 250, 300, 500, 750, 1100, 1800, 3000)
 
 
@@ -103,25 +124,13 @@ class _Instrument:
         self.dirty = True
 
     def requote(self, rng: random.Random) -> None:
-        """Five price levels per side around the LTP (quantity, price, orders).
-
-        One 128-bit draw feeds all ten levels (randint per level would dominate the generator's time).
-        """
+        """Five price levels per side around the LTP (quantity, price, orders), from a precomputed shape."""
         t, lot = self.tick, self.lot
-        bits = rng.getrandbits(128)
-        bid = max(t, self.ltp - t * (bits & 1))
-        ask = bid + t * (1 + ((bits >> 1) & 1))
-        bits >>= 2
-        bids, asks = [], []
-        for _ in range(5):
-            n = 1 + (bits & 7) + ((bits >> 3) & 3)                      # orders 1..11
-            bids.append((lot * n * (1 + ((bits >> 5) & 7)), bid, n))
-            m = 1 + ((bits >> 8) & 7) + ((bits >> 11) & 3)
-            asks.append((lot * m * (1 + ((bits >> 13) & 7)), ask, m))
-            bid = max(0, bid - t * (1 + ((bits >> 16) & 1) + ((bits >> 17) & 1)))
-            ask += t * (1 + ((bits >> 18) & 1) + ((bits >> 19) & 1))
-            bits >>= 20
-        self.bids, self.asks = bids, asks
+        spread, bid_shape, ask_shape = _BOOK_SHAPES[rng.getrandbits(10)]
+        bid = max(t, self.ltp - t * (spread & 1))
+        ask = bid + t * (1 + (spread >> 1))
+        self.bids = [(lot * q, max(t, bid - t * d), n) for d, q, n in bid_shape]    # prices stay positive
+        self.asks = [(lot * q, ask + t * d, n) for d, q, n in ask_shape]
         self.dirty = False
 
     def depth(self, rng: random.Random) -> tuple[list, list]:

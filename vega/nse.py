@@ -49,7 +49,7 @@ __all__ = [
     "SEGMENTS", "MARKET_TYPE", "HEADER_LEN", "PREFIX_LEN", "Layout", "Leaf", "LAYOUTS", "CODES",
     "layout", "message_length", "blank_record", "blank_message",
     "encode_message", "encode_packet", "encode_datagram", "build_datagram",
-    "compress", "sample_stream",
+    "compress", "sample_stream", "markdown_tables",
 ]
 
 # ----------------------------------------------------------------------------------------------------------
@@ -649,30 +649,22 @@ def _encode_header(msg: Mapping, lay: Layout, length: int, buf: bytearray) -> No
 # ----------------------------------------------------------------------------------------------------------
 
 def _default_compressor() -> Callable[[bytes], bytes]:
-    try:
-        from vega._lzo import lzo1z_compress   # our own LZO1Z codec
-        return lzo1z_compress
-    except ImportError:
-        # Temporary fallback until vega._lzo is merged: python-lzo's lzo1z_999_compress (GPL, test extra).
-        import lzo
-
-        def lzo1z_compress(data: bytes) -> bytes:
-            return lzo.compress(data, 9, False, algorithm="LZO1Z")
-        return lzo1z_compress
+    from vega._lzo import lzo1z_compress   # our own LZO1Z codec: no GPL library at run time
+    return lzo1z_compress
 
 
 _compressor: Callable[[bytes], bytes] | None = None
 
 
 def compress(data: bytes) -> bytes:
-    """LZO1Z-compress ``data`` (no header) with the default compressor."""
+    """LZO1Z-compress ``data`` (no header) with the default compressor (vega._lzo, else python-lzo)."""
     global _compressor
     if _compressor is None:
         _compressor = _default_compressor()
     return _compressor(data)
 
 
-_PACKET_HEAD = struct.Struct(">hB")
+_compress = compress      # encode_packet's `compress` argument shadows the function name
 
 
 def encode_packet(message: bytes, compress: bool, market_type: int,
@@ -689,7 +681,7 @@ def encode_packet(message: bytes, compress: bool, market_type: int,
     body = bytes((market_type,)) + bytes(filler) + bytes(message)
     if not compress:
         return b"\x00\x00" + body
-    comp = (compressor or globals()["compress"])(body)
+    comp = (compressor or _compress)(body)
     if not 0 < len(comp) <= 0x7FFF:
         raise ValueError(f"compressed sub-packet of {len(comp)} bytes does not fit iCompLen (1..32767)")
     return _SHORT.pack(len(comp)) + comp
@@ -734,6 +726,62 @@ def build_datagram(segment: str, msgs: Iterable[Mapping[str, Any]], compress: bo
         packets.append(encode_packet(encode_message(m), c, m.get("market_type", MARKET_TYPE[segment]),
                                      compressor))
     return encode_datagram(packets, MARKET_TYPE[segment])
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Documentation tables (docs/FORMATS.md "Decoded message dictionaries" is generated from, and tested against,
+# these layouts)
+# ----------------------------------------------------------------------------------------------------------
+
+_TYPE_NAMES = {"h": "SHORT", "H": "UNSIGNED SHORT", "i": "LONG", "I": "UNSIGNED LONG", "q": "LONG LONG"}
+
+
+def _type_name(kind: str, fmt: str) -> str:
+    if kind == "int":
+        return _TYPE_NAMES[fmt]
+    return {"float": "DOUBLE -> float", "dint": "DOUBLE -> int", "char": "CHAR -> 1-char str",
+            "str": f"CHAR[{fmt[:-1]}] -> str", "ind": "ST_INDICATOR (2) -> dict",
+            "terms": "ST_MBO_MBP_TERMS (2) -> 2 bools", "vol33": "UNSIGNED LONG (+2^32 if excd '1')",
+            "excd": "CHAR, '1' iff volume >= 2^32"}[kind]
+
+
+def _doc_rows(fields, base: int = 0, stride: int = 0, prefix: str = "") -> list[tuple[str, str, str]]:
+    rows = []
+    for f in fields:
+        if isinstance(f, Array):
+            if len(f.fields) == 1 and f.fields[0][1] is None:
+                _, _, kind, fmt = f.fields[0]
+                rows.append((f"{prefix}{f.name}[0..{f.count - 1}]", f"{base + f.off} + {f.stride}·i",
+                             _type_name(kind, fmt)))
+            else:
+                rows += _doc_rows(f.fields, base + f.off, f.stride, f"{prefix}{f.name}[0..{f.count - 1}].")
+            continue
+        off, name, kind, fmt = f
+        key = f"{prefix}mf, {prefix}aon" if kind == "terms" else f"{prefix}{name}"
+        where = f"{base + off} + {stride}·i" if stride else f"{base + off}"
+        rows.append((key, where, _type_name(kind, fmt)))
+    return rows
+
+
+def markdown_tables() -> str:
+    """The per-(segment, code) record tables of docs/FORMATS.md, generated from :data:`LAYOUTS`."""
+    out = []
+    for (seg, code), lay in LAYOUTS.items():
+        if lay.count_offset is not None:
+            shape = (f"NoOfRecords SHORT @40, 0..{lay.max_records} records of {lay.record_size} B "
+                     f"from @42 (record k at 42 + {lay.record_size}·k)")
+        elif lay.max_records:
+            shape = f"one record, the body from @40 ({lay.record_size} B)"
+        else:
+            shape = "header only, `records` is `[]`"
+        hdr = "MESSAGE_HEADER" if lay.message_header else "BCAST_HEADER"
+        out.append(f"#### {seg} {code} {lay.name}: {lay.size} B, {hdr}, {shape}\n")
+        rows = _doc_rows(lay.fields)
+        if rows:
+            out.append("| key | offset in the record | wire type -> value |\n|---|---|---|")
+            out += [f"| `{k}` | {w} | {t} |" for k, w, t in rows]
+        out.append("")
+    return "\n".join(out)
 
 
 def sample_stream(segment: str, n_datagrams: int, seed: int = 0, **kwargs) -> Iterator[bytes]:

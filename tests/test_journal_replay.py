@@ -1,0 +1,193 @@
+"""replay(): order across days and feeds, bounds, targets, pacing, and the handover to a live ring."""
+import datetime as dt
+import os
+import sys
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))  # journal_helpers, whether or not tests/ is a package
+from journal_helpers import Fold, make_records
+from vega.journal import IST, JournalWriter, day_epoch_ns, replay
+from vega.records import set_timestamps, timestamps
+
+FEEDS = ["NSE_FO", "NSE_EQ"]
+DAYS = [dt.date(2026, 11, 19), dt.date(2026, 11, 20), dt.date(2026, 11, 23)]
+
+
+@pytest.fixture
+def archive(tmp_path):
+    """Three trading days of two feeds with interleaved, partly equal timestamps."""
+    files = {}
+    for i, d in enumerate(DAYS):
+        for k, f in enumerate(FEEDS):
+            recs = make_records(3000 + 500 * k, seed=10 * i + k, max_step=3_000_000)
+            ts = timestamps(recs)
+            ts[::7] = ts[::7] // 1_000_000 * 1_000_000     # many equal stamps across the feeds
+            set_timestamps(recs, np.maximum.accumulate(ts))
+            recs["source"] = k
+            with JournalWriter(tmp_path, f, d, index_stride=100, first_seq=1000 * i, flush_interval=None) as w:
+                w.append(recs)
+            files[(d, f)] = recs
+    return tmp_path, files
+
+
+def collect(root, *args, **kw):
+    got = []
+    res = replay(root, *args, into=lambda recs, feed: got.append((feed, np.array(recs))), **kw)
+    return got, res
+
+
+def expected(files, days, feeds):
+    """Records in absolute-time order, ties broken by the order of `feeds` then file order."""
+    rows = []
+    for d in days:
+        for fi, f in enumerate(feeds):
+            r = files[(d, f)]
+            for i, t in enumerate(timestamps(r).tolist()):
+                rows.append((day_epoch_ns(d) + t, fi, i, f, r[i:i + 1]))
+    rows.sort(key=lambda x: x[:3])
+    return rows
+
+
+def test_multi_day_multi_feed_order(archive):
+    root, files = archive
+    got, res = collect(root, DAYS[0], DAYS[-1], feeds=FEEDS, batch=777)
+    exp = expected(files, DAYS, FEEDS)
+    flat = [(f, r) for f, recs in got for r in recs]
+    assert len(flat) == len(exp) == res.records
+    assert all(f == e[3] and r.tobytes() == e[4].tobytes() for (f, r), e in zip(flat, exp))
+    assert res.next_seq == {"NSE_FO": 2000 + 3000, "NSE_EQ": 2000 + 3500}
+    assert res.last_date == {"NSE_FO": DAYS[-1], "NSE_EQ": DAYS[-1]}
+    # feed order decides ties
+    got2, _ = collect(root, DAYS[0], DAYS[-1], feeds=FEEDS[::-1], batch=5000)
+    exp2 = expected(files, DAYS, FEEDS[::-1])
+    flat2 = [(f, r) for f, recs in got2 for r in recs]
+    assert all(f == e[3] and r.tobytes() == e[4].tobytes() for (f, r), e in zip(flat2, exp2))
+
+
+def test_time_bounds_and_token_filter(archive):
+    root, files = archive
+    d = DAYS[1]
+    ts = timestamps(files[(d, "NSE_FO")])
+    t0, t1 = int(ts[500]), int(ts[2000])
+    start = dt.datetime(d.year, d.month, d.day, tzinfo=IST) + dt.timedelta(microseconds=t0 // 1000)
+    end = dt.datetime(d.year, d.month, d.day) + dt.timedelta(microseconds=t1 // 1000)   # naive = IST
+    got, res = collect(root, start, end, feeds=["NSE_FO"])
+    recs = np.concatenate([r for _, r in got])
+    lo, hi = t0 // 1000 * 1000, t1 // 1000 * 1000
+    want = files[(d, "NSE_FO")][(ts >= lo) & (ts < hi)]
+    assert recs.tobytes() == want.tobytes()
+    assert res.next_seq["NSE_FO"] == 1000 + int(np.searchsorted(ts, hi))
+    got, _ = collect(root, d, feeds="NSE_EQ", tokens=[3, 4])
+    recs = np.concatenate([r for _, r in got])
+    src = files[(d, "NSE_EQ")]
+    assert recs.tobytes() == src[np.isin(src["token"], [3, 4])].tobytes()
+
+
+def test_targets_store_ring_list_and_mapping(archive):
+    root, files = archive
+    d = DAYS[0]
+
+    class Ring:
+        def __init__(self):
+            self.out = []
+
+        def publish(self, recs):
+            self.out.append(np.array(recs))
+
+    store, ring, lst = Fold(), Ring(), []
+    replay(root, d, feeds=["NSE_FO"], into=store)
+    ref = Fold()
+    ref.apply_records(files[(d, "NSE_FO")])
+    assert store.state == ref.state
+    replay(root, d, into={"NSE_FO": ring, "NSE_EQ": lst})
+    assert np.concatenate(ring.out).tobytes() == files[(d, "NSE_FO")].tobytes()
+    assert np.concatenate(lst).tobytes() == files[(d, "NSE_EQ")].tobytes()
+    only = []
+    res = replay(root, d, into={"NSE_EQ": only})
+    assert res.records == len(files[(d, "NSE_EQ")]) and "NSE_FO" not in res.next_seq
+    with pytest.raises(TypeError):
+        replay(root, d, into=object())
+    with pytest.raises(TypeError):
+        replay(root, d)
+    with pytest.raises(ValueError):
+        replay(root, d, into=lst, speed=0)
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 100.0
+        self.slept = []
+
+    def clock(self):
+        return self.now
+
+    def sleep(self, s):
+        assert s > 0
+        self.slept.append(s)
+        self.now += s
+
+
+@pytest.mark.parametrize("speed", [1.0, 10.0, 250.0])
+def test_paced_replay_keeps_scaled_gaps(archive, speed):
+    root, files = archive
+    fc = FakeClock()
+    seen = []
+    res = replay(root, DAYS[1], feeds=FEEDS, speed=speed, tick=0.002, clock=fc.clock, sleep=fc.sleep,
+                 into=lambda recs, feed: seen.append((fc.now, recs.copy(), feed)))
+    assert res.records == sum(len(files[(DAYS[1], f)]) for f in FEEDS)
+    first_abs = day_epoch_ns(DAYS[1]) + min(int(timestamps(files[(DAYS[1], f)])[0]) for f in FEEDS)
+    for when, recs, _ in seen:
+        k = day_epoch_ns(DAYS[1]) + int(np.maximum.accumulate(timestamps(recs))[0])
+        # delivered exactly when the recorded gap, scaled, has passed
+        assert when - 100.0 == pytest.approx((k - first_abs) / speed / 1e9, abs=1e-9)
+        # a delivered group spans at most one tick of wall time
+        span = int(timestamps(recs).max() - timestamps(recs).min())
+        assert span / speed / 1e9 <= 0.002 + 1e-12
+    assert sum(fc.slept) == pytest.approx(seen[-1][0] - 100.0)
+
+
+def test_paced_replay_shortens_overnight_gaps(archive):
+    root, files = archive
+    fc = FakeClock()
+    replay(root, DAYS[0], DAYS[1], feeds=["NSE_FO"], speed=1.0, max_gap=1.0, clock=fc.clock, sleep=fc.sleep,
+           into=lambda recs, feed: None)
+    span = [timestamps(files[(d, "NSE_FO")]) for d in DAYS[:2]]
+    day_len = sum(int(s[-1] - s[0]) for s in span) / 1e9
+    assert fc.now - 100.0 <= day_len + 1.0 + 1e-6   # the overnight gap counted as at most 1 s
+
+
+def test_paced_replay_in_real_time_is_not_early(tmp_path):
+    import time
+    recs = make_records(200, seed=3, max_step=1_000_000)           # ~0.1 s of feed time
+    with JournalWriter(tmp_path, "NSE_FO", DAYS[0]) as w:
+        w.append(recs)
+    span = int(timestamps(recs)[-1] - timestamps(recs)[0]) / 1e9
+    t = time.monotonic()
+    res = replay(tmp_path, DAYS[0], speed=2.0, into=[])
+    assert res.records == 200 and time.monotonic() - t >= span / 2.0 - 0.002
+
+
+def test_replay_then_live_handover(tmp_path):
+    """A consumer replays the journal of a day being written, then continues from a ring at next_seq."""
+    stream = make_records(20_000, seed=21)
+    ring = []                                        # (seq, record) of the last records published live
+    w = JournalWriter(tmp_path, "NSE_FO", DAYS[0], first_seq=500, flush_interval=None, buffer_records=4096)
+    for a in range(0, 20_000, 300):
+        part = stream[a:a + 300]
+        seq0 = w.next_seq
+        w.append(part)
+        ring.extend((seq0 + i, part[i:i + 1]) for i in range(len(part)))
+        ring = ring[-8192:]                          # the ring only keeps the newest records
+        if a == 15_000:
+            break
+    got = []
+    res = replay(tmp_path, DAYS[0], into=got)          # sees what reached the file so far
+    nxt = res.next_seq["NSE_FO"]
+    assert nxt < w.next_seq                          # some records are still only in the writer's buffer
+    assert ring[0][0] <= nxt                         # the ring still holds the handover point
+    live = [r for s, r in ring if s >= nxt]
+    whole = np.concatenate(got + live)
+    assert whole.tobytes() == stream[: w.next_seq - 500].tobytes()   # no gap, no repeat
+    w.close()

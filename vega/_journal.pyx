@@ -1,0 +1,1100 @@
+# cython: language_level=3
+"""The daily journal ``<root>/<FEED>/YYYYMMDD.bin``: nogil writer, index and checkpoint table, crash recovery,
+memory-mapped reader with time seek and state snapshots.  The layout is in docs/FORMATS.md ("Journal"); the C
+contract for the FeedHandler is at the top of ``_journal.pxd``."""
+
+cimport cython
+from libc.errno cimport EBADF, EINTR, ENOMEM, errno
+from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdlib cimport free, malloc, realloc
+from libc.string cimport memcpy, memset
+from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
+from posix.unistd cimport close as c_close, fsync as c_fsync, write as c_write
+
+import datetime as _dt
+import fcntl
+import mmap
+import os
+import struct
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from vega.records import CHANGE_RECORD_DTYPE, CONTINUED, KEYFRAME, timestamps
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Constants and layout mirrors
+# ----------------------------------------------------------------------------------------------------------
+
+MAGIC = b"VEGAJRNL"
+INDEX_MAGIC = b"VGJINDEX"
+VERSION = JRNL_VERSION
+HEADER_SIZE = JRNL_HEADER_SIZE
+RECORD_SIZE = JRNL_REC_SIZE
+OPEN, SEALED, SEALING = JRNL_OPEN, JRNL_SEALED, JRNL_SEALING
+
+#: feed name -> header feed type (the ring's slot numbers)
+FEEDS = {"NSE_FO": 0, "NSE_EQ": 1, "NFO_IDX": 2}
+FEED_NAMES = {v: k for k, v in FEEDS.items()}
+
+DAY_NS = 86_400_000_000_000
+IST = _dt.timezone(_dt.timedelta(hours=5, minutes=30), "IST")
+
+#: the 64-byte header, field for field (mirrors jrnl_header_t)
+HEADER_DTYPE = np.dtype(
+    {
+        "names": ["magic", "version", "header_size", "record_size", "feed_type", "sealed", "trading_date",
+                  "symbol_id", "record_count", "created_ns", "index_offset", "first_seq", "index_stride",
+                  "checksum"],
+        "formats": ["S8", "<u2", "<u2", "<u2", "u1", "u1", "<u4", "<u4", "<u8", "<i8", "<u8", "<u8", "<u4",
+                    "<u4"],
+        "offsets": [0, 8, 10, 12, 14, 15, 16, 20, 24, 32, 40, 48, 56, 60],
+        "itemsize": 64,
+    }
+)
+_HEADER = struct.Struct("<8sHHHBBIIQqQQII")
+#: index table head: magic, entry count, checkpoint count, stride, crc32 of head bytes 0..27 + entries + ckpts
+_INDEX_HEAD = struct.Struct("<8sQQII")
+INDEX_ENTRY_DTYPE = np.dtype({"names": ["ts", "offset"], "formats": ["<i8", "<u8"], "offsets": [0, 8],
+                              "itemsize": 16})
+CHECKPOINT_DTYPE = np.dtype({"names": ["ts", "offset", "n_records", "reserved"],
+                             "formats": ["<i8", "<u8", "<u8", "<u8"], "offsets": [0, 8, 16, 24],
+                             "itemsize": 32})
+
+
+class JournalError(ValueError):
+    """A journal file is damaged, of another feed or version, or not a journal at all."""
+
+
+def _layout():
+    """sizeof and field offsets of the C structs, as compiled (for the layout tests)."""
+    cdef jrnl_header_t h
+    cdef size_t b = <size_t>&h
+    return {
+        "sizeof": sizeof(jrnl_header_t),
+        "magic": <size_t>&h.magic - b, "version": <size_t>&h.version - b,
+        "header_size": <size_t>&h.header_size - b, "record_size": <size_t>&h.record_size - b,
+        "feed_type": <size_t>&h.feed_type - b, "sealed": <size_t>&h.sealed - b,
+        "trading_date": <size_t>&h.trading_date - b, "symbol_id": <size_t>&h.symbol_id - b,
+        "record_count": <size_t>&h.record_count - b, "created_ns": <size_t>&h.created_ns - b,
+        "index_offset": <size_t>&h.index_offset - b, "first_seq": <size_t>&h.first_seq - b,
+        "index_stride": <size_t>&h.index_stride - b, "checksum": <size_t>&h.checksum - b,
+    }
+
+
+# ----------------------------------------------------------------------------------------------------------
+# nogil core: index building, append, flush
+# ----------------------------------------------------------------------------------------------------------
+
+cdef inline int64_t _rec_ts(const uint8_t* r) noexcept nogil:
+    """ts48 of the record at r (little-endian host, as the record layout)."""
+    cdef uint32_t lo
+    cdef uint16_t hi
+    memcpy(&lo, r + 4, 4)
+    memcpy(&hi, r + 8, 2)
+    return <int64_t>lo | (<int64_t>hi << 32)
+
+
+cdef inline int64_t _mono_ns() noexcept nogil:
+    cdef timespec t
+    clock_gettime(CLOCK_MONOTONIC, &t)
+    return <int64_t>t.tv_sec * 1000000000 + t.tv_nsec
+
+
+cdef int jrnl_index_init(jrnl_index_t* ix, uint32_t stride) noexcept nogil:
+    """Empty index with one entry every `stride` records (stride >= 1).  Returns -1 when out of memory."""
+    memset(ix, 0, sizeof(jrnl_index_t))
+    ix.stride = stride if stride > 0 else 1
+    ix.max_ts = -1
+    ix.cap_ent = 256
+    ix.cap_ckpt = 16
+    ix.ent_ts = <int64_t*>malloc(ix.cap_ent * sizeof(int64_t))
+    ix.ent_rec = <uint64_t*>malloc(ix.cap_ent * sizeof(uint64_t))
+    ix.ckpt = <jrnl_ckpt_t*>malloc(ix.cap_ckpt * sizeof(jrnl_ckpt_t))
+    if ix.ent_ts == NULL or ix.ent_rec == NULL or ix.ckpt == NULL:
+        ix.oom = 1
+        return -1
+    return 0
+
+
+cdef void jrnl_index_free(jrnl_index_t* ix) noexcept nogil:
+    free(ix.ent_ts)
+    free(ix.ent_rec)
+    free(ix.ckpt)
+    ix.ent_ts = NULL
+    ix.ent_rec = NULL
+    ix.ckpt = NULL
+    ix.n_ent = ix.cap_ent = ix.n_ckpt = ix.cap_ckpt = 0
+
+
+cdef int _grow_ent(jrnl_index_t* ix) noexcept nogil:
+    cdef Py_ssize_t cap = ix.cap_ent * 2
+    cdef int64_t* t = <int64_t*>realloc(ix.ent_ts, cap * sizeof(int64_t))
+    if t == NULL:
+        return -1
+    ix.ent_ts = t
+    cdef uint64_t* r = <uint64_t*>realloc(ix.ent_rec, cap * sizeof(uint64_t))
+    if r == NULL:
+        return -1
+    ix.ent_rec = r
+    ix.cap_ent = cap
+    return 0
+
+
+cdef int _grow_ckpt(jrnl_index_t* ix) noexcept nogil:
+    cdef Py_ssize_t cap = ix.cap_ckpt * 2
+    cdef jrnl_ckpt_t* c = <jrnl_ckpt_t*>realloc(ix.ckpt, cap * sizeof(jrnl_ckpt_t))
+    if c == NULL:
+        return -1
+    ix.ckpt = c
+    ix.cap_ckpt = cap
+    return 0
+
+
+cdef int jrnl_index_feed(jrnl_index_t* ix, const uint8_t* recs, Py_ssize_t n) noexcept nogil:
+    """Account for the next n records of the file: running max timestamp, an entry every `stride` records,
+    complete KEYFRAME runs (a run ends at its first record without CONTINUED; a non-KEYFRAME record inside a run
+    voids it).  Returns -1 (and sets ix.oom) when out of memory."""
+    cdef Py_ssize_t i
+    cdef const uint8_t* r
+    cdef int64_t ts
+    cdef uint64_t rec_no = ix.n_seen
+    cdef uint8_t f
+    if ix.oom:
+        return -1
+    for i in range(n):
+        r = recs + i * JRNL_REC_SIZE
+        ts = _rec_ts(r)
+        if ts > ix.max_ts:
+            ix.max_ts = ts
+        if rec_no == <uint64_t>ix.n_ent * ix.stride:     # entries sit at record numbers 0, S, 2S, ...
+            if ix.n_ent == ix.cap_ent and _grow_ent(ix) < 0:
+                ix.oom = 1
+                return -1
+            ix.ent_ts[ix.n_ent] = ix.max_ts
+            ix.ent_rec[ix.n_ent] = rec_no
+            ix.n_ent += 1
+        f = r[11]
+        if f & JRNL_F_KEYFRAME:
+            if not ix.in_run:
+                ix.in_run = 1
+                ix.run_start = rec_no
+                ix.run_ts = ts
+            if not (f & JRNL_F_CONTINUED):
+                if ix.n_ckpt == ix.cap_ckpt and _grow_ckpt(ix) < 0:
+                    ix.oom = 1
+                    return -1
+                ix.ckpt[ix.n_ckpt].ts_ns = ix.run_ts
+                ix.ckpt[ix.n_ckpt].rec_no = ix.run_start
+                ix.ckpt[ix.n_ckpt].n_recs = rec_no - ix.run_start + 1
+                ix.n_ckpt += 1
+                ix.in_run = 0
+        elif ix.in_run:
+            ix.in_run = 0
+        rec_no += 1
+    ix.n_seen = rec_no
+    return 0
+
+
+cdef int _write_all(jrnl_writer_t* w, const uint8_t* p, Py_ssize_t nbytes) noexcept nogil:
+    cdef Py_ssize_t done = 0, k
+    while done < nbytes:
+        k = c_write(w.fd, p + done, nbytes - done)
+        if k < 0:
+            if errno == EINTR:
+                continue
+            w.err = errno
+            return -1
+        done += k
+    return 0
+
+
+cdef int jrnl_flush(jrnl_writer_t* w) noexcept nogil:
+    """Write the buffered records to the file (page cache), fsync when the policy says so.  0 or -1 (w.err)."""
+    if w.err:
+        return -1
+    if w.fd < 0:
+        w.err = EBADF
+        return -1
+    if w.buf_recs > 0:
+        if _write_all(w, w.buf, w.buf_recs * JRNL_REC_SIZE) < 0:
+            return -1
+        w.n_written += <uint64_t>w.buf_recs
+        w.buf_recs = 0
+        if w.fsync_on_flush and c_fsync(w.fd) < 0:
+            w.err = errno
+            return -1
+    w.last_flush_ns = _mono_ns()
+    return 0
+
+
+cdef int jrnl_poll(jrnl_writer_t* w) noexcept nogil:
+    """Flush if records are buffered and flush_interval_ns has passed since the last flush.  0 or -1."""
+    if w.err:
+        return -1
+    if w.buf_recs > 0 and w.flush_interval_ns >= 0 and _mono_ns() - w.last_flush_ns >= w.flush_interval_ns:
+        return jrnl_flush(w)
+    return 0
+
+
+cdef Py_ssize_t jrnl_append(jrnl_writer_t* w, const void* recs, Py_ssize_t n) noexcept nogil:
+    """Append n 32-byte records (see the contract in _journal.pxd).  Returns the number accepted, which is less
+    than n only when a record is stamped at or after day_end_ns, or -1 on an I/O error (w.err)."""
+    cdef const uint8_t* p = <const uint8_t*>recs
+    cdef Py_ssize_t i, k = n
+    cdef int64_t ts
+    if w.err:
+        return -1
+    if w.fd < 0:
+        w.err = EBADF
+        return -1
+    if n <= 0:
+        return 0
+    for i in range(n):
+        ts = _rec_ts(p + i * JRNL_REC_SIZE)
+        if ts >= w.day_end_ns:
+            k = i
+            w.day_over = 1
+            break
+        if w.ckpt_interval_ns > 0:
+            if w.next_ckpt_ns < 0:
+                w.next_ckpt_ns = (ts // w.ckpt_interval_ns + 1) * w.ckpt_interval_ns
+            elif ts >= w.next_ckpt_ns:
+                w.ckpt_due = 1
+    if k > 0:
+        if w.buf_recs + k > w.cap_recs and jrnl_flush(w) < 0:
+            return -1
+        if k >= w.cap_recs:
+            if _write_all(w, p, k * JRNL_REC_SIZE) < 0:
+                return -1
+            w.n_written += <uint64_t>k
+        else:
+            memcpy(w.buf + w.buf_recs * JRNL_REC_SIZE, p, k * JRNL_REC_SIZE)
+            w.buf_recs += k
+        if jrnl_index_feed(&w.index, p, k) < 0:
+            w.err = ENOMEM
+            return -1
+        w.n_records += <uint64_t>k
+        w.max_ts = w.index.max_ts
+    if w.buf_recs > 0:
+        if w.flush_interval_ns == 0:
+            if jrnl_flush(w) < 0:
+                return -1
+        elif w.flush_interval_ns > 0 and _mono_ns() - w.last_flush_ns >= w.flush_interval_ns:
+            if jrnl_flush(w) < 0:
+                return -1
+    return k
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Helpers shared by the writer, the reader and verify
+# ----------------------------------------------------------------------------------------------------------
+
+def _feed_type(feed):
+    name = str(feed).upper()
+    if name not in FEEDS:
+        raise ValueError(f"unknown feed {feed!r}; expected one of {', '.join(FEEDS)}")
+    return name, FEEDS[name]
+
+
+def as_date(value):
+    """A trading date from a datetime.date, a datetime (its IST date), 'YYYYMMDD', 'YYYY-MM-DD' or YYYYMMDD."""
+    if isinstance(value, _dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(IST)
+        return value.date()
+    if isinstance(value, _dt.date):
+        return value
+    if isinstance(value, (int, np.integer)):
+        value = str(int(value))
+    if isinstance(value, str):
+        s = value.replace("-", "")
+        if len(s) == 8 and s.isdigit():
+            return _dt.date(int(s[:4]), int(s[4:6]), int(s[6:]))
+    raise ValueError(f"not a trading date: {value!r}")
+
+
+def date_int(d):
+    """YYYYMMDD as an int."""
+    return d.year * 10000 + d.month * 100 + d.day
+
+
+def day_epoch_ns(d):
+    """ns since the Unix epoch of 00:00 IST of trading date d."""
+    return int(_dt.datetime(d.year, d.month, d.day, tzinfo=IST).timestamp()) * 1_000_000_000
+
+
+def _time_of_day_ns(value):
+    if isinstance(value, str):
+        hh, mm = value.split(":")
+        value = _dt.time(int(hh), int(mm))
+    if isinstance(value, _dt.time):
+        return ((value.hour * 60 + value.minute) * 60 + value.second) * 1_000_000_000 + value.microsecond * 1000
+    raise ValueError(f"rollover must be 'HH:MM' or a datetime.time, not {value!r}")
+
+
+def pack_header(feed_type, sealed, trading_date, symbol_id, record_count, created_ns, index_offset, first_seq,
+                index_stride):
+    """The 64 header bytes, checksum included."""
+    body = _HEADER.pack(MAGIC, JRNL_VERSION, JRNL_HEADER_SIZE, JRNL_REC_SIZE, feed_type, sealed, trading_date,
+                        symbol_id, record_count, created_ns, index_offset, first_seq, index_stride, 0)
+    return body[:60] + struct.pack("<I", zlib.crc32(body[:60]))
+
+
+def parse_header(data, path="journal"):
+    """Check and decode a header; raises JournalError naming what is wrong."""
+    if len(data) < JRNL_HEADER_SIZE:
+        raise JournalError(f"{path}: truncated header ({len(data)} bytes, a journal starts with "
+                           f"{JRNL_HEADER_SIZE})")
+    (magic, version, header_size, record_size, feed_type, sealed, trading_date, symbol_id, record_count,
+     created_ns, index_offset, first_seq, stride, checksum) = _HEADER.unpack_from(data)
+    if magic != MAGIC:
+        raise JournalError(f"{path}: not a VEGA journal (magic {magic!r}, expected {MAGIC!r})")
+    if version > JRNL_VERSION:
+        raise JournalError(f"{path}: written by a newer VEGA (format version {version}; this reader knows "
+                           f"up to {JRNL_VERSION})")
+    if version == 0:
+        raise JournalError(f"{path}: format version 0 is invalid")
+    if zlib.crc32(bytes(data[:60])) != checksum:
+        raise JournalError(f"{path}: header checksum mismatch (header damaged)")
+    if header_size != JRNL_HEADER_SIZE or record_size != JRNL_REC_SIZE:
+        raise JournalError(f"{path}: header size {header_size} / record size {record_size}, expected "
+                           f"{JRNL_HEADER_SIZE} / {JRNL_REC_SIZE}")
+    if feed_type not in FEED_NAMES:
+        raise JournalError(f"{path}: unknown feed type {feed_type}")
+    if sealed not in (JRNL_OPEN, JRNL_SEALED, JRNL_SEALING):
+        raise JournalError(f"{path}: invalid state byte {sealed}")
+    if stride == 0:
+        raise JournalError(f"{path}: index stride 0")
+    try:
+        d = as_date(trading_date)
+    except ValueError:
+        raise JournalError(f"{path}: invalid trading date {trading_date}") from None
+    return {
+        "version": version, "feed_type": feed_type, "feed": FEED_NAMES[feed_type], "sealed": sealed,
+        "trading_date": d, "symbol_id": symbol_id, "record_count": record_count, "created_ns": created_ns,
+        "index_offset": index_offset, "first_seq": first_seq, "index_stride": stride,
+    }
+
+
+def read_index(mm, hdr, size, path="journal"):
+    """Validate and decode the index table of a sealed file -> (entries, checkpoints) numpy arrays."""
+    n = hdr["record_count"]
+    off = hdr["index_offset"]
+    if off != JRNL_HEADER_SIZE + n * JRNL_REC_SIZE or off + _INDEX_HEAD.size > size:
+        raise JournalError(f"{path}: index offset {off} points outside the file ({size} bytes, "
+                           f"{n} records)")
+    magic, n_ent, n_ckpt, stride, crc = _INDEX_HEAD.unpack_from(mm, off)
+    if magic != INDEX_MAGIC:
+        raise JournalError(f"{path}: no index table at offset {off} (magic {magic!r})")
+    end = off + _INDEX_HEAD.size + n_ent * 16 + n_ckpt * 32
+    if end != size:
+        raise JournalError(f"{path}: index table ({n_ent} entries, {n_ckpt} checkpoints) ends at {end}, "
+                           f"the file at {size}")
+    if stride != hdr["index_stride"] or n_ent != (n + stride - 1) // stride:
+        raise JournalError(f"{path}: index has {n_ent} entries of stride {stride} for {n} records")
+    c = zlib.crc32(mm[off:off + 28])
+    c = zlib.crc32(mm[off + 32:end], c)
+    if c != crc:
+        raise JournalError(f"{path}: index table checksum mismatch")
+    ent = np.frombuffer(mm, INDEX_ENTRY_DTYPE, n_ent, off + 32)
+    ck = np.frombuffer(mm, CHECKPOINT_DTYPE, n_ckpt, off + 32 + n_ent * 16)
+    want = JRNL_HEADER_SIZE + np.arange(n_ent, dtype=np.uint64) * np.uint64(stride * JRNL_REC_SIZE)
+    if not np.array_equal(ent["offset"], want):
+        raise JournalError(f"{path}: index entry points outside the record area")
+    if n_ckpt and (np.any(ck["offset"] < JRNL_HEADER_SIZE) or np.any(ck["offset"] > off)
+                   or np.any((ck["offset"] - JRNL_HEADER_SIZE) % 32)
+                   or np.any(ck["n_records"] == 0) or np.any(ck["n_records"] > n)
+                   or np.any(ck["offset"] + ck["n_records"] * np.uint64(32) > np.uint64(off))):
+        raise JournalError(f"{path}: checkpoint table points outside the record area")
+    return ent, ck
+
+
+def pack_index(ent, ck, stride):
+    """Index table bytes from entry and checkpoint arrays."""
+    body = ent.tobytes() + ck.tobytes()
+    head = struct.pack("<8sQQI", INDEX_MAGIC, len(ent), len(ck), stride)
+    crc = zlib.crc32(body, zlib.crc32(head))
+    return head + struct.pack("<I", crc) + body
+
+
+cdef _index_arrays(jrnl_index_t* ix):
+    """Copy an in-memory index into (entries, checkpoints) numpy arrays in file form (byte offsets)."""
+    cdef Py_ssize_t i
+    ent = np.empty(ix.n_ent, INDEX_ENTRY_DTYPE)
+    ck = np.zeros(ix.n_ckpt, CHECKPOINT_DTYPE)
+    for i in range(ix.n_ent):
+        ent[i] = (ix.ent_ts[i], JRNL_HEADER_SIZE + ix.ent_rec[i] * JRNL_REC_SIZE)
+    for i in range(ix.n_ckpt):
+        ck[i] = (ix.ckpt[i].ts_ns, JRNL_HEADER_SIZE + ix.ckpt[i].rec_no * JRNL_REC_SIZE, ix.ckpt[i].n_recs, 0)
+    return ent, ck
+
+
+def build_index(records, uint32_t stride):
+    """Scan records (any buffer of 32-byte records) as the writer would -> (entries, checkpoints)."""
+    cdef jrnl_index_t ix
+    cdef const uint8_t[::1] raw = np.ascontiguousarray(records).view(np.uint8).reshape(-1)
+    cdef Py_ssize_t n = raw.shape[0] // JRNL_REC_SIZE
+    cdef int rc = 0
+    if jrnl_index_init(&ix, stride) < 0:
+        jrnl_index_free(&ix)
+        raise MemoryError()
+    try:
+        if n:
+            with nogil:
+                rc = jrnl_index_feed(&ix, &raw[0], n)
+        if rc < 0:
+            raise MemoryError()
+        return _index_arrays(&ix)
+    finally:
+        jrnl_index_free(&ix)
+
+
+def _as_record_bytes(records):
+    """A C-contiguous uint8 view of whole 32-byte records."""
+    if isinstance(records, (bytes, bytearray, memoryview)):
+        arr = np.frombuffer(records, np.uint8)
+    else:
+        arr = np.ascontiguousarray(records).view(np.uint8).reshape(-1)
+    if arr.shape[0] % JRNL_REC_SIZE:
+        raise ValueError(f"{arr.shape[0]} bytes is not a whole number of {JRNL_REC_SIZE}-byte records")
+    return arr
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Writer
+# ----------------------------------------------------------------------------------------------------------
+
+_FSYNC = ("never", "flush", "seal")
+
+
+cdef class JournalWriter:
+    """Appends change records to ``<root>/<FEED>/YYYYMMDD.bin`` (docs/FORMATS.md, "Journal").
+
+    Durability policy: records are copied into a user-space buffer of ``buffer_records`` records and written
+    to the file (the OS page cache) when the buffer is full, when ``flush_interval`` seconds have passed at the
+    next append or ``poll()``, and on ``flush()``/``close()``.  Records in the page cache survive a kill -9 of
+    this process; ``fsync="flush"`` also survives an OS crash or power loss at every flush, ``"seal"`` (the
+    default) fsyncs when a day is sealed, ``"never"`` leaves it to the OS.
+
+    Opening an existing file of the same feed and day reopens it: a torn tail (a partially written record left
+    by a crash) is cut, an index of a sealed file is dropped, the index and checkpoint table are rebuilt from
+    the records, and appends continue.  ``recovered`` says what was found.
+
+    The trading day rolls over when a record is stamped at or after 24 h + ``rollover`` (time of day, IST):
+    the day is sealed, the next date's file is opened and such records are re-stamped relative to it.
+    """
+
+    def __cinit__(self):
+        self._w.fd = -1
+        self._w.buf = NULL
+        memset(&self._w.index, 0, sizeof(jrnl_index_t))
+
+    def __dealloc__(self):
+        if self._w.fd >= 0:
+            jrnl_flush(&self._w)       # best effort, as after a crash: the next open recovers
+            c_close(self._w.fd)
+            self._w.fd = -1
+        free(self._w.buf)
+        self._w.buf = NULL
+        jrnl_index_free(&self._w.index)
+
+    def __init__(self, root, feed, date, *, rollover="00:00", flush_interval=0.05, fsync="seal",
+                 checkpoint_interval=60.0, checkpoint_source=None, index_stride=1024, buffer_records=32768,
+                 first_seq=0, symbol_id=0, mode=0o600):
+        self._feed, self._feed_type = _feed_type(feed)
+        if fsync not in _FSYNC:
+            raise ValueError(f"fsync must be one of {_FSYNC}, not {fsync!r}")
+        if buffer_records < 1:
+            raise ValueError("buffer_records must be >= 1")
+        if not 1 <= index_stride <= 1 << 24:
+            raise ValueError("index_stride must be in [1, 2**24]")
+        if checkpoint_source is not None and not callable(checkpoint_source):
+            raise TypeError("checkpoint_source must be callable(ts_ns) -> keyframe records")
+        self._root = Path(root)
+        self._rollover_ns = _time_of_day_ns(rollover)
+        self._fsync = fsync
+        self._source = checkpoint_source
+        self._symbol_id = symbol_id
+        self._mode = mode
+        self._opts = {
+            "flush_interval_ns": -1 if flush_interval is None else int(flush_interval * 1e9),
+            "ckpt_interval_ns": 0 if not checkpoint_interval else int(checkpoint_interval * 1e9),
+            "stride": int(index_stride),
+        }
+        self._w.buf = <uint8_t*>malloc(buffer_records * JRNL_REC_SIZE)
+        if self._w.buf == NULL:
+            raise MemoryError()
+        self._w.cap_recs = buffer_records
+        self._open_day(as_date(date), first_seq)
+
+    @classmethod
+    def reopen(cls, path, **options):
+        """Reopen an existing journal file for appending (recovering it), wherever it lies."""
+        path = Path(path)
+        with open(path, "rb") as f:
+            hdr = parse_header(f.read(JRNL_HEADER_SIZE), path)
+        return cls(path.parent.parent, hdr["feed"], hdr["trading_date"], **options)
+
+    # -- opening and recovery ------------------------------------------------------------------------------
+
+    def _open_day(self, date, first_seq):
+        path = self._root / self._feed / f"{date_int(date):08d}.bin"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, self._mode)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise JournalError(f"{path}: being written by another process (locked)") from None
+            info = self._recover(fd, path, date, first_seq)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._path = path
+        self._date = date
+        self.recovered = info
+        cdef jrnl_writer_t* w = &self._w
+        w.fd = fd
+        w.err = 0
+        w.buf_recs = 0
+        w.day_end_ns = DAY_NS + self._rollover_ns
+        w.day_over = 0
+        w.flush_interval_ns = self._opts["flush_interval_ns"]
+        w.fsync_on_flush = self._fsync == "flush"
+        w.ckpt_interval_ns = self._opts["ckpt_interval_ns"]
+        w.ckpt_due = 0
+        w.last_flush_ns = _mono_ns()
+        w.n_records = w.n_written = w.index.n_seen
+        w.max_ts = w.index.max_ts
+        if w.max_ts >= 0 and w.ckpt_interval_ns > 0:
+            w.next_ckpt_ns = (w.max_ts // w.ckpt_interval_ns + 1) * w.ckpt_interval_ns
+        else:
+            w.next_ckpt_ns = -1
+
+    def _recover(self, fd, path, date, first_seq):
+        """Create the header of a new file, or check an existing one, cut a torn tail and rebuild the index."""
+        cdef const uint8_t[::1] raw
+        cdef Py_ssize_t n
+        cdef int rc = 0
+        size = os.fstat(fd).st_size
+        jrnl_index_free(&self._w.index)
+        info = {"existed": size > 0, "torn_bytes": 0, "was_sealed": False, "records": 0}
+        if size == 0:
+            self._first_seq = first_seq
+            self._created = time.time_ns()
+            stride = self._opts["stride"]
+            os.pwrite(fd, pack_header(self._feed_type, JRNL_OPEN, date_int(date), self._symbol_id, 0,
+                                      self._created, 0, first_seq, stride), 0)
+            if jrnl_index_init(&self._w.index, stride) < 0:
+                raise MemoryError()
+            os.lseek(fd, JRNL_HEADER_SIZE, os.SEEK_SET)
+            return info
+        hdr = parse_header(os.pread(fd, JRNL_HEADER_SIZE, 0), path)
+        if hdr["feed_type"] != self._feed_type:
+            raise JournalError(f"{path}: a file of feed {hdr['feed']}, not {self._feed}")
+        if hdr["trading_date"] != date:
+            raise JournalError(f"{path}: trading date {hdr['trading_date']}, expected {date}")
+        stride = hdr["index_stride"]
+        self._first_seq = hdr["first_seq"]
+        self._created = hdr["created_ns"]
+        self._symbol_id = hdr["symbol_id"]
+        data_end = JRNL_HEADER_SIZE + (size - JRNL_HEADER_SIZE) // JRNL_REC_SIZE * JRNL_REC_SIZE
+        if hdr["sealed"] != JRNL_OPEN:
+            info["was_sealed"] = hdr["sealed"] == JRNL_SEALED
+            off = hdr["index_offset"]
+            if (JRNL_HEADER_SIZE <= off <= size and (off - JRNL_HEADER_SIZE) % JRNL_REC_SIZE == 0
+                    and off == JRNL_HEADER_SIZE + hdr["record_count"] * JRNL_REC_SIZE):
+                data_end = off
+            else:
+                # an index offset that cannot be right: trust the record count if it fits, else the size
+                cnt_end = JRNL_HEADER_SIZE + hdr["record_count"] * JRNL_REC_SIZE
+                if cnt_end <= size:
+                    data_end = cnt_end
+                info["bad_index_offset"] = off
+        else:
+            info["torn_bytes"] = size - data_end
+        n = (data_end - JRNL_HEADER_SIZE) // JRNL_REC_SIZE
+        if data_end != size:
+            os.ftruncate(fd, data_end)
+        os.pwrite(fd, pack_header(self._feed_type, JRNL_OPEN, date_int(date), self._symbol_id, n,
+                                  self._created, 0, self._first_seq, stride), 0)
+        if jrnl_index_init(&self._w.index, stride) < 0:
+            raise MemoryError()
+        if n > 0:
+            with mmap.mmap(fd, data_end, access=mmap.ACCESS_READ) as mm:
+                arr = np.frombuffer(mm, np.uint8, n * JRNL_REC_SIZE, JRNL_HEADER_SIZE)
+                raw = arr
+                with nogil:
+                    rc = jrnl_index_feed(&self._w.index, &raw[0], n)
+                del raw, arr
+            if rc < 0:
+                raise MemoryError()
+        os.lseek(fd, data_end, os.SEEK_SET)
+        info["records"] = n
+        return info
+
+    # -- C access ------------------------------------------------------------------------------------------
+
+    cdef jrnl_writer_t* c_writer(self) except NULL:
+        if self._w.fd < 0:
+            raise ValueError("journal writer is closed")
+        return &self._w
+
+    def check(self):
+        """Raise OSError if a write failed since the file was opened."""
+        if self._w.err:
+            raise OSError(self._w.err, f"{self._path}: journal write failed: {os.strerror(self._w.err)}")
+
+    # -- appending -----------------------------------------------------------------------------------------
+
+    def append(self, records):
+        """Append change records (CHANGE_RECORD_DTYPE array or any buffer of whole 32-byte records).
+
+        Records stamped at or after the rollover seal this day and go, re-stamped, into the next day's file.
+        When a checkpoint source was given and a checkpoint is due, it is taken after the batch.  Returns the
+        number of records appended."""
+        return self._append(records, True)
+
+    def _append(self, records, auto):
+        cdef const uint8_t[::1] raw = _as_record_bytes(records)
+        cdef Py_ssize_t n = raw.shape[0] // JRNL_REC_SIZE
+        cdef Py_ssize_t k = 0
+        cdef jrnl_writer_t* w = self.c_writer()
+        if n == 0:
+            return 0
+        with nogil:
+            k = jrnl_append(w, &raw[0], n)
+        if k < 0:
+            self.check()
+        total = k
+        if k < n:
+            rest = np.frombuffer(bytes(raw[k * JRNL_REC_SIZE:]), CHANGE_RECORD_DTYPE).copy()
+            ts = timestamps(rest)
+            days = int((int(ts[0]) - self._rollover_ns) // DAY_NS)
+            rest["ts_lo"], rest["ts_hi"] = _restamp(ts, days)
+            self.rollover(self._date + _dt.timedelta(days=days))
+            total += self._append(rest, auto)
+        if auto:
+            self.maybe_checkpoint()
+        return total
+
+    def checkpoint(self, records, ts_ns=None):
+        """Write a full-state checkpoint: ``records`` are the state as change records (e.g.
+        ``store.keyframe_records(ts)``).  They are stamped ``ts_ns`` when given, flagged KEYFRAME, and CONTINUED
+        on all but the last, so that a checkpoint is one update and a torn one is recognised.  An empty state
+        writes nothing (the state then folds from the previous checkpoint)."""
+        arr = np.array(records, dtype=CHANGE_RECORD_DTYPE, copy=True).reshape(-1)
+        cdef jrnl_writer_t* w = self.c_writer()
+        if len(arr):
+            if ts_ns is not None:
+                ts_ns = int(ts_ns)
+                arr["ts_lo"] = ts_ns & 0xFFFFFFFF
+                arr["ts_hi"] = (ts_ns >> 32) & 0xFFFF
+            arr["flags"] |= KEYFRAME | CONTINUED
+            arr["flags"][len(arr) - 1] &= ~CONTINUED & 0xFF
+            self._append(arr, False)
+        w.ckpt_due = 0
+        if w.ckpt_interval_ns > 0 and w.max_ts >= 0:
+            w.next_ckpt_ns = (w.max_ts // w.ckpt_interval_ns + 1) * w.ckpt_interval_ns
+        return len(arr)
+
+    def maybe_checkpoint(self):
+        """Take a checkpoint from the checkpoint source if one is due.  Returns True if one was written."""
+        cdef jrnl_writer_t* w = self.c_writer()
+        if self._source is None or not w.ckpt_due:
+            return False
+        ts = w.max_ts
+        self.checkpoint(self._source(ts), ts)
+        return True
+
+    def poll(self):
+        """Flush if the flush interval has passed (call from an idle loop)."""
+        cdef jrnl_writer_t* w = self.c_writer()
+        if jrnl_poll(w) < 0:
+            self.check()
+
+    def flush(self):
+        """Write buffered records to the file and refresh the header's record count."""
+        cdef jrnl_writer_t* w = self.c_writer()
+        if jrnl_flush(w) < 0:
+            self.check()
+        self._write_header(JRNL_OPEN, 0)
+
+    def _write_header(self, state, index_offset):
+        os.pwrite(self._w.fd, pack_header(self._feed_type, state, date_int(self._date), self._symbol_id,
+                                          self._w.n_written, self._created, index_offset, self._first_seq,
+                                          self._w.index.stride), 0)
+
+    def _seal(self):
+        cdef jrnl_writer_t* w = &self._w
+        if jrnl_flush(w) < 0:
+            self.check()
+        if w.index.oom:
+            raise MemoryError("journal index incomplete; the file stays unsealed and reopens cleanly")
+        n = w.n_written
+        off = JRNL_HEADER_SIZE + n * JRNL_REC_SIZE
+        self._write_header(JRNL_SEALING, off)
+        ent, ck = _index_arrays(&w.index)
+        os.pwrite(w.fd, pack_index(ent, ck, w.index.stride), off)
+        if self._fsync != "never":
+            os.fsync(w.fd)
+        self._write_header(JRNL_SEALED, off)
+        if self._fsync != "never":
+            os.fsync(w.fd)
+
+    def _close_fd(self):
+        if self._w.fd >= 0:
+            c_close(self._w.fd)            # releases the flock
+            self._w.fd = -1
+        jrnl_index_free(&self._w.index)
+
+    def close(self):
+        """Flush, write the index and checkpoint table, mark the file sealed and close it."""
+        if self._w.fd < 0:
+            return
+        try:
+            if self._w.err:
+                self.check()
+            self._seal()
+        finally:
+            self._close_fd()
+
+    def rollover(self, date=None):
+        """Seal this day and continue in the file of ``date`` (default the next calendar day).  Sequence
+        numbers continue: the new file's first_seq is this file's first_seq + its record count."""
+        new_date = self._date + _dt.timedelta(days=1) if date is None else as_date(date)
+        if new_date <= self._date:
+            raise ValueError(f"rollover to {new_date} is not after {self._date}")
+        next_seq = self._first_seq + self._w.n_records
+        self.close()
+        self._open_day(new_date, next_seq)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- introspection -------------------------------------------------------------------------------------
+
+    @property
+    def path(self):
+        """Path of the file being written."""
+        return self._path
+
+    @property
+    def date(self):
+        """Trading date of the file being written."""
+        return self._date
+
+    @property
+    def feed(self):
+        """Feed name (the directory)."""
+        return self._feed
+
+    @property
+    def closed(self):
+        """True once closed."""
+        return self._w.fd < 0
+
+    @property
+    def n_records(self):
+        """Records appended to this day's file (written + buffered)."""
+        return self._w.n_records
+
+    @property
+    def n_written(self):
+        """Records handed to the file (the rest are in the user-space buffer)."""
+        return self._w.n_written
+
+    @property
+    def first_seq(self):
+        """Feed sequence number of the open file's record 0."""
+        return self._first_seq
+
+    @property
+    def next_seq(self):
+        """Feed sequence number the next appended record will get."""
+        return self._first_seq + self._w.n_records
+
+    @property
+    def max_ts(self):
+        """Largest ts48 appended today (-1 before the first record)."""
+        return self._w.max_ts
+
+    @property
+    def checkpoint_due(self):
+        """True when feed time passed a checkpoint boundary since the last checkpoint."""
+        return bool(self._w.ckpt_due)
+
+    @property
+    def day_end_ns(self):
+        """ts48 at which this trading day rolls over (24 h + rollover)."""
+        return self._w.day_end_ns
+
+    @property
+    def checkpoints(self):
+        """Complete checkpoints of this day so far (CHECKPOINT_DTYPE)."""
+        return _index_arrays(&self._w.index)[1]
+
+
+def _restamp(ts, days):
+    """(ts_lo, ts_hi) of ts shifted back by `days` days, clamped at 0."""
+    t = np.maximum(ts - np.int64(days) * DAY_NS, 0)
+    return (t & 0xFFFFFFFF).astype(np.uint32), (t >> 32).astype(np.uint16)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Reader
+# ----------------------------------------------------------------------------------------------------------
+
+cdef class Journal:
+    """A journal file opened read-only over a memory map.  ``Journal.open(path)``.
+
+    Sealed files use their stored index; an open file (being written, or left by a crash) is read up to its
+    last whole record and indexed by a scan.  Positions are record numbers; ``seek(t)`` puts the cursor on the
+    first record stamped at or after ``t`` (ns since 00:00 IST of the trading day)."""
+
+    cdef object _mm
+    cdef object _file
+    cdef object _path
+    cdef readonly dict header
+    cdef readonly Py_ssize_t n_records
+    cdef readonly object records
+    cdef readonly object index
+    cdef readonly object checkpoints
+    cdef const uint8_t[::1] _raw
+    cdef const int64_t[::1] _ent_ts
+    cdef Py_ssize_t _stride
+    cdef Py_ssize_t _pos
+
+    def __init__(self, path, feed=None):
+        path = Path(path)
+        self._path = path
+        with open(path, "rb") as f:
+            head = f.read(JRNL_HEADER_SIZE)
+            hdr = parse_header(head, path)
+            if feed is not None:
+                name, _ = _feed_type(feed)
+                if hdr["feed"] != name:
+                    raise JournalError(f"{path}: a file of feed {hdr['feed']}, not {name}")
+            size = os.fstat(f.fileno()).st_size
+            mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        self._file = open(path, "rb", buffering=0)
+        self._mm = mm
+        if hdr["sealed"] == JRNL_SEALED:
+            ent, ck = read_index(mm, hdr, size, path)
+            n = hdr["record_count"]
+        else:
+            end = size
+            if hdr["sealed"] == JRNL_SEALING and JRNL_HEADER_SIZE <= hdr["index_offset"] <= size:
+                end = hdr["index_offset"]
+            n = (end - JRNL_HEADER_SIZE) // JRNL_REC_SIZE
+            ent, ck = build_index(np.frombuffer(mm, np.uint8, n * JRNL_REC_SIZE, JRNL_HEADER_SIZE),
+                                  hdr["index_stride"])
+        hdr["path"] = path
+        self.header = hdr
+        self.n_records = n
+        self._stride = hdr["index_stride"]
+        self.records = np.frombuffer(mm, CHANGE_RECORD_DTYPE, n, JRNL_HEADER_SIZE)
+        self._raw = np.frombuffer(mm, np.uint8, n * JRNL_REC_SIZE, JRNL_HEADER_SIZE)
+        self.index = ent
+        self._ent_ts = np.ascontiguousarray(ent["ts"])
+        self.checkpoints = ck
+        self._pos = 0
+
+    @classmethod
+    def open(cls, path, feed=None):
+        """Open and check a journal file; ``feed`` (optional) must match the header's feed."""
+        return cls(path, feed)
+
+    def refresh(self):
+        """Re-read a file that is still being written: map the records appended since it was opened (and
+        the index, once it is sealed).  The cursor stays.  Returns the new record count."""
+        self._check_open()
+        pos = self._pos
+        feed = self.header["feed"]
+        self.close()
+        self.__init__(self._path, feed)
+        self._pos = min(pos, self.n_records)
+        return self.n_records
+
+    def close(self):
+        """Drop the memory map (arrays already handed out keep it alive until they go)."""
+        self.records = None
+        self._raw = None
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        if self._mm is not None:
+            try:
+                self._mm.close()
+            except BufferError:
+                pass
+            self._mm = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __len__(self):
+        return self.n_records
+
+    def __repr__(self):
+        h = self.header
+        state = {JRNL_OPEN: "open", JRNL_SEALED: "sealed", JRNL_SEALING: "sealing"}[h["sealed"]]
+        return f"<Journal {h['feed']} {h['trading_date']} {self.n_records} records {state}>"
+
+    @property
+    def feed(self):
+        """Feed name from the header."""
+        return self.header["feed"]
+
+    @property
+    def date(self):
+        """Trading date from the header."""
+        return self.header["trading_date"]
+
+    @property
+    def sealed(self):
+        """True when the file was closed cleanly (its index is stored)."""
+        return self.header["sealed"] == JRNL_SEALED
+
+    @property
+    def first_seq(self):
+        """Feed sequence number of record 0."""
+        return self.header["first_seq"]
+
+    @property
+    def next_seq(self):
+        """Feed sequence number of the record after the last one in this file."""
+        return self.header["first_seq"] + self.n_records
+
+    cdef Py_ssize_t _seek_pos(self, int64_t t) noexcept:
+        """First record number whose running-maximum timestamp is >= t (= the first record stamped >= t)."""
+        cdef Py_ssize_t lo = 0, hi = self._ent_ts.shape[0], mid, i, end
+        cdef const uint8_t* base
+        if self.n_records == 0:
+            return 0
+        while lo < hi:                                 # first entry with ts >= t
+            mid = (lo + hi) >> 1
+            if self._ent_ts[mid] < t:
+                lo = mid + 1
+            else:
+                hi = mid
+        # entry lo (if any) has max ts >= t at record lo*stride; entry lo-1 has max < t: the answer is in
+        # ((lo-1)*stride, lo*stride]
+        if lo == 0:
+            return 0
+        i = (lo - 1) * self._stride + 1
+        end = lo * self._stride if lo < self._ent_ts.shape[0] else self.n_records
+        base = &self._raw[0]
+        while i < end and _rec_ts(base + i * JRNL_REC_SIZE) < t:
+            i += 1
+        return i
+
+    def _check_open(self):
+        if self._mm is None:
+            raise ValueError("journal is closed")
+
+    def seek(self, t):
+        """Move the cursor to the first record stamped at or after ``t`` (ts48 ns, or a datetime.time of the
+        trading day) and return its record number (``len(self)`` when every record is earlier)."""
+        self._check_open()
+        self._pos = self._seek_pos(_ts_arg(t))
+        return self._pos
+
+    def position(self, t):
+        """Record number seek(t) would move to, without moving the cursor."""
+        self._check_open()
+        return self._seek_pos(_ts_arg(t))
+
+    def tell(self):
+        """The cursor (a record number)."""
+        return self._pos
+
+    def rewind(self, pos=0):
+        """Put the cursor on record ``pos``."""
+        if not 0 <= pos <= self.n_records:
+            raise IndexError(f"position {pos} outside 0..{self.n_records}")
+        self._pos = pos
+
+    def read(self, n=-1, tokens=None, copy=False):
+        """The next ``n`` records (all remaining if n < 0) from the cursor, zero-copy over the memory map;
+        with ``tokens``, only the records of those tokens (a copy).  ``copy=True`` returns a private array
+        filled by pread(2), which for bulk sequential reads is faster than faulting in the map."""
+        self._check_open()
+        start = self._pos
+        stop = self.n_records if n is None or n < 0 else min(self.n_records, start + n)
+        self._pos = stop
+        if copy:
+            out = np.empty(stop - start, CHANGE_RECORD_DTYPE)
+            view = memoryview(out).cast("B")
+            done, want = 0, (stop - start) * JRNL_REC_SIZE
+            while done < want:
+                k = os.preadv(self._file.fileno(), [view[done:]], JRNL_HEADER_SIZE + start * JRNL_REC_SIZE + done)
+                if k <= 0:
+                    raise JournalError(f"{self._path}: file shrank while reading")
+                done += k
+        else:
+            out = self.records[start:stop]
+        if tokens is not None:
+            out = out[np.isin(out["token"], np.asarray(list(tokens) if not isinstance(tokens, np.ndarray)
+                                                        else tokens, dtype=np.uint32))]
+        return out
+
+    def between(self, t0, t1, tokens=None):
+        """Records stamped in [t0, t1) (file order; assumes timestamps in order, as the capture writes)."""
+        self._check_open()
+        a = self._seek_pos(_ts_arg(t0))
+        b = self._seek_pos(_ts_arg(t1))
+        out = self.records[a:max(a, b)]
+        if tokens is not None:
+            out = out[np.isin(out["token"], np.asarray(tokens, dtype=np.uint32))]
+        return out
+
+    def timestamps(self, start=0, stop=None):
+        """ts48 of records [start, stop) as int64 ns."""
+        return timestamps(self.records[start:stop])
+
+    def checkpoint_before(self, pos):
+        """Index into ``checkpoints`` of the last complete checkpoint ending at or before record ``pos``,
+        or -1."""
+        if len(self.checkpoints) == 0:
+            return -1
+        ends = (self.checkpoints["offset"] - JRNL_HEADER_SIZE) // JRNL_REC_SIZE + self.checkpoints["n_records"]
+        return int(np.searchsorted(ends, pos, side="right")) - 1
+
+    def state_records(self, t):
+        """The records whose application, in order, gives the state at ``t``: the nearest checkpoint before
+        it and every record after that checkpoint stamped up to ``t`` (a zero-copy slice)."""
+        self._check_open()
+        p = self._seek_pos(_ts_arg(t) + 1)
+        c = self.checkpoint_before(p)
+        start = 0 if c < 0 else int((self.checkpoints["offset"][c] - JRNL_HEADER_SIZE) // JRNL_REC_SIZE)
+        return self.records[start:p]
+
+    def snapshot_at(self, t, into=None):
+        """The state at ``t``: ``into.apply_records`` receives the nearest checkpoint's KEYFRAME records and the
+        records after it up to ``t`` (one read-only array).  ``into`` defaults to a new ``vega.Store`` sized
+        from the records.  Returns ``into``."""
+        recs = self.state_records(t)
+        if into is None:
+            from vega import Store          # imported lazily: the store is optional for the journal
+            into = Store(max(16, len(np.unique(recs["token"]))))
+        into.apply_records(recs)
+        return into
+
+
+def _ts_arg(t):
+    if isinstance(t, _dt.time):
+        return _time_of_day_ns(t)
+    if isinstance(t, (int, np.integer)):
+        return int(t)
+    raise TypeError(f"a time is ts48 ns (int) or a datetime.time, not {type(t).__name__}")

@@ -1,0 +1,1177 @@
+# cython: language_level=3
+"""The shared-memory ring: per-feed slots of 32-byte change records, lock-free readers, a client bus.
+
+One file (``/dev/shm/<name>`` or an absolute path) holds three 2 MiB slots (NSE_FO, NSE_EQ, NFO_IDX) and a
+client bus.  One writer per slot appends records; any number of readers in any process poll them without
+locks, each at its own position, and learn exactly how many records they lost when the writer lapped them.
+The layout is in docs/FORMATS.md ("Ring"); the C contract for nogil writers is in ``_ring.pxd``.
+"""
+
+from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE, PyBUF_WRITABLE
+from cpython.exc cimport PyErr_CheckSignals
+from libc.errno cimport errno
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t, INT64_MAX
+from libc.stdlib cimport malloc, free
+from libc.string cimport memcpy, memset
+from posix.mman cimport mmap, munmap, PROT_READ, PROT_WRITE, MAP_SHARED, MAP_POPULATE, MAP_FAILED
+from posix.time cimport clock_gettime, timespec, nanosleep, CLOCK_MONOTONIC, CLOCK_REALTIME
+from posix.unistd cimport getpid
+
+import fcntl
+import os
+import stat as _stat
+import struct
+import weakref
+from collections import namedtuple
+
+import numpy as np
+cimport numpy as cnp
+
+from vega.records import CHANGE_RECORD_DTYPE
+
+cnp.import_array()
+
+cdef extern from "<sched.h>" nogil:
+    int sched_yield()
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Public constants and errors
+# ----------------------------------------------------------------------------------------------------------
+
+#: feed names in slot order (slot index = feed type)
+FEEDS = ("NSE_FO", "NSE_EQ", "NFO_IDX")
+CAPACITY = RING_CAPACITY
+SLOT_SIZE = RING_SLOT_SIZE
+FILE_SIZE = RING_FILE_SIZE
+BUS_LINES = RING_BUS_LINES
+NAME_LEN = RING_NAME_LEN
+VERSION = RING_VERSION
+SLOT_MAGIC = b"VEGARING"
+BUS_MAGIC = b"VEGARBUS"
+SHM_DIR = "/dev/shm"
+
+_WAITS = {"spin": RING_WAIT_SPIN, "yield": RING_WAIT_YIELD, "sleep": RING_WAIT_SLEEP}
+_ON_LAP = {"oldest": 0, "newest": 1, "raise": 2}
+_SLICE_NS = 50_000_000          # a waiting poll re-takes the GIL this often to check for signals (Ctrl-C)
+
+# slot header: magic, version, header_size, feed_type, record_size, symbol_id, capacity, records_offset,
+# trailer_offset, record_count, created_ns, slot_size, writer_pid, reserved
+_HDR = struct.Struct("<8sHHHHIIIIQQII8x")
+_BUS = struct.Struct("<8sHHIQ40x")          # magic, version, line_size, n_lines, created_ns
+_TRAILER = struct.Struct("<QQ")              # tail_intent, tail
+
+ReaderInfo = namedtuple(
+    "ReaderInfo",
+    "line name pid feed position lag laps lost heartbeat_ns alive",
+)
+ReaderInfo.__doc__ = "One registered reader on the client bus (Ring.readers())."
+
+
+class RingError(Exception):
+    """Base class of the ring's errors."""
+
+
+class RingFormatError(RingError, ValueError):
+    """The file is not a valid VEGA ring (wrong size, magic, version, sizes or offsets); nothing was mapped."""
+
+
+class RingBusyError(RingError):
+    """A live process holds what was asked for (a slot's writer role, a reader name) or the bus is full."""
+
+
+class RingLapped(RingError):
+    """Raised by a reader created with ``on_lap="raise"``: the writer overwrote ``lost`` unread records.
+
+    The reader has already moved to the oldest valid record; the next poll continues from there.
+    """
+
+    def __init__(self, lost, feed):
+        super().__init__(f"reader lapped on {feed}: {lost} records lost")
+        self.lost = lost
+        self.feed = feed
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Small helpers
+# ----------------------------------------------------------------------------------------------------------
+
+cdef inline int64_t _mono_ns() noexcept nogil:
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return <int64_t>ts.tv_sec * 1000000000 + ts.tv_nsec
+
+
+cdef inline int64_t _real_ns() noexcept nogil:
+    cdef timespec ts
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return <int64_t>ts.tv_sec * 1000000000 + ts.tv_nsec
+
+
+cdef uint64_t TS48_MASK = (<uint64_t>1 << 48) - 1
+
+
+cdef inline bint _rewound(ring_reader_t* r) noexcept nogil:
+    # the tail is behind the reader (ring re-initialised or damaged): move to it, count a rewind
+    cdef uint64_t t = vg_load_acquire_u64(r.tail)
+    if t < r.pos:
+        r.pos = t
+        r.rewinds += 1
+        return True
+    return False
+
+
+cdef int _feed_index(object feed) except -1:
+    """0..2 from an int or a feed name (case-insensitive)."""
+    if isinstance(feed, str):
+        try:
+            return FEEDS.index(feed.upper())
+        except ValueError:
+            raise ValueError(f"unknown feed {feed!r}; expected one of {FEEDS}") from None
+    try:
+        f = int(feed)
+    except (TypeError, ValueError):
+        raise TypeError(f"feed must be a feed name or an index 0..2, not {type(feed).__name__}") from None
+    if f < 0 or f >= RING_N_SLOTS:
+        raise ValueError(f"feed index {f} out of range 0..{RING_N_SLOTS - 1}")
+    return f
+
+
+def ring_path(name):
+    """Path of the ring file for ``name``: ``/dev/shm/<name>``, or ``name`` itself when it is absolute."""
+    name = os.fspath(name)
+    if not isinstance(name, str):
+        name = os.fsdecode(name)
+    if not name or "\0" in name:
+        raise ValueError("ring name must be a non-empty string without NUL bytes")
+    if os.path.isabs(name):
+        return name
+    if "/" in name or name in (".", ".."):
+        raise ValueError(f"ring name {name!r} must be a plain name (-> {SHM_DIR}/<name>) or an absolute path")
+    return os.path.join(SHM_DIR, name)
+
+
+def _pid_alive(pid):
+    """True when process ``pid`` exists and is not a zombie (EPERM counts as alive)."""
+    if pid <= 0 or pid > 0x3FFFFFFF:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            st = f.read()
+        state = st[st.rindex(b")") + 2:st.rindex(b")") + 3]
+        return state not in (b"Z", b"X")
+    except (OSError, ValueError):
+        return True
+
+
+def _slot_header_bytes(int feed, uint64_t created_ns):
+    return _HDR.pack(SLOT_MAGIC, RING_VERSION, RING_HEADER_SIZE, feed, RING_REC_SIZE, 0, RING_CAPACITY,
+                     RING_RECORDS_OFFSET, RING_TRAILER_OFFSET, 0, created_ns, RING_SLOT_SIZE, 0)
+
+
+def _validate(fd, path):
+    """Check size, magic, version, sizes and offsets of every header, from the file, before mapping it."""
+    st = os.fstat(fd)
+    if not _stat.S_ISREG(st.st_mode):
+        raise RingFormatError(f"{path}: not a regular file")
+    if st.st_size != RING_FILE_SIZE:
+        raise RingFormatError(f"{path}: file is {st.st_size} bytes, a VEGA ring is {RING_FILE_SIZE} bytes")
+    if st.st_mode & 0o002:
+        raise RingError(f"{path}: refusing a world-writable ring file (mode {st.st_mode & 0o777:o})")
+    expected = {
+        "version": RING_VERSION, "header_size": RING_HEADER_SIZE, "record_size": RING_REC_SIZE,
+        "capacity": RING_CAPACITY, "records_offset": RING_RECORDS_OFFSET,
+        "trailer_offset": RING_TRAILER_OFFSET, "slot_size": RING_SLOT_SIZE,
+    }
+    for f in range(RING_N_SLOTS):
+        raw = os.pread(fd, RING_HEADER_SIZE, f * RING_SLOT_SIZE)
+        if len(raw) != RING_HEADER_SIZE:
+            raise RingFormatError(f"{path}: short read of slot {f} header")
+        (magic, version, header_size, feed_type, record_size, _sym, capacity, records_offset,
+         trailer_offset, _count, _created, slot_size, _wpid) = _HDR.unpack(raw)
+        where = f"{path}: slot {f} ({FEEDS[f]}) header"
+        if magic != SLOT_MAGIC:
+            raise RingFormatError(f"{where}: bad magic {magic!r} (expected {SLOT_MAGIC!r})")
+        got = {
+            "version": version, "header_size": header_size, "record_size": record_size,
+            "capacity": capacity, "records_offset": records_offset, "trailer_offset": trailer_offset,
+            "slot_size": slot_size,
+        }
+        for key, want in expected.items():
+            if got[key] != want:
+                raise RingFormatError(f"{where}: {key} is {got[key]:#x}, expected {want:#x}")
+        if feed_type != f:
+            raise RingFormatError(f"{where}: feed type {feed_type} in slot {f}")
+        intent, tail = _TRAILER.unpack(os.pread(fd, 16, f * RING_SLOT_SIZE + RING_TRAILER_OFFSET))
+        if tail > intent or intent >= (1 << 62):
+            raise RingFormatError(f"{where}: impossible counters tail={tail} tail_intent={intent}")
+    raw = os.pread(fd, 64, RING_BUS_OFFSET)
+    if len(raw) != 64:
+        raise RingFormatError(f"{path}: short read of the bus header")
+    magic, version, line_size, n_lines, _created = _BUS.unpack(raw)
+    if magic != BUS_MAGIC:
+        raise RingFormatError(f"{path}: bus header: bad magic {magic!r} (expected {BUS_MAGIC!r})")
+    if version != RING_VERSION or line_size != RING_BUS_LINE_SIZE or n_lines != RING_BUS_LINES:
+        raise RingFormatError(
+            f"{path}: bus header: version {version}, line size {line_size}, {n_lines} lines "
+            f"(expected {RING_VERSION}, {RING_BUS_LINE_SIZE}, {RING_BUS_LINES})")
+
+
+cdef uint8_t* _map(int fd, size_t length, size_t offset, int prot) except NULL:
+    # a writer's mapping is pre-faulted so the first lap of the hot path takes no page faults
+    cdef int flags = MAP_SHARED | (MAP_POPULATE if prot & PROT_WRITE else 0)
+    cdef void* p = mmap(NULL, length, prot, flags, fd, offset)
+    if p == MAP_FAILED:
+        err = errno
+        raise OSError(err, f"mmap of the ring failed: {os.strerror(err)}")
+    return <uint8_t*>p
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Test-record generator (tests and benchmarks): sequence-numbered records with a checksum
+# ----------------------------------------------------------------------------------------------------------
+
+cdef inline uint32_t _test_checksum(const uint32_t* w) noexcept nogil:
+    # FNV-style mix of words 0..6 (bytes 0..27), stored in word 7 (slots[3])
+    cdef uint32_t h = 0x811C9DC5u
+    cdef int k
+    for k in range(7):
+        h = (h ^ w[k]) * 0x01000193u
+        h ^= h >> 15
+    return h
+
+
+cdef inline void _make_test_record(uint32_t* w, uint64_t seq, uint64_t ts, uint32_t tag) noexcept nogil:
+    ts &= TS48_MASK
+    w[0] = <uint32_t>seq                                  # token
+    w[1] = <uint32_t>ts                                   # ts_lo
+    w[2] = <uint32_t>(ts >> 32) | (0xEEu << 16)           # ts_hi, group 0xEE, flags 0
+    w[3] = 0x7E57u << 16                                  # mask 0, source 0x7E57
+    w[4] = <uint32_t>seq                                  # slots[0]: sequence, low
+    w[5] = <uint32_t>(seq >> 32)                          # slots[1]: sequence, high
+    w[6] = tag                                            # slots[2]: writer tag
+    w[7] = _test_checksum(w)                              # slots[3]: checksum of words 0..6
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Ring
+# ----------------------------------------------------------------------------------------------------------
+
+cdef object _TOKEN = object()
+
+
+cdef class Ring:
+    """A VEGA shared-memory ring file: three per-feed slots of change records and a client bus.
+
+    Get one with :meth:`Ring.create` (the writer side) or :meth:`Ring.open` (readers; ``writable=True`` for
+    a writer that attaches to an existing ring).  Closing is :meth:`close` or a ``with`` block.
+    """
+
+    def __cinit__(self):
+        self._base = NULL
+        self._bus = NULL
+        self._base_len = 0
+        self._two_maps = False
+        self._writable = False
+        self._bus_writable = False
+        self.path = None
+        self._readers = weakref.WeakSet()
+        for f in range(RING_N_SLOTS):
+            self._held[f] = 0
+            self._exports[f] = 0
+            self._appending[f] = 0
+
+    def __init__(self, token=None):
+        if token is not _TOKEN:
+            raise TypeError("use Ring.create(name) or Ring.open(name)")
+
+    # -- opening ---------------------------------------------------------------------------------------
+
+    @staticmethod
+    def create(name, *, mode=0o600, replace=False):
+        """Create a new ring file and return it, writable.
+
+        ``name`` is a plain name (``/dev/shm/<name>``) or an absolute path.  The file is created owner-only
+        (``mode`` 0o600 unless given; applied exactly, not through the umask), fully initialised under a
+        temporary name, then linked into place, so no reader ever sees a half-made ring.  An existing file
+        is an error (``FileExistsError``) unless ``replace=True``.
+        """
+        path = ring_path(name)
+        if mode & ~0o777:
+            raise ValueError("mode must be permission bits (0o000..0o777)")
+        if mode & 0o002:
+            raise ValueError("a world-writable ring file would be refused by Ring.open; drop the o+w bit")
+        d, base = os.path.split(path)
+        tmp = os.path.join(d, f".{base}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        linked = False
+        try:
+            os.fchmod(fd, mode)
+            os.ftruncate(fd, RING_FILE_SIZE)
+            created = _real_ns()
+            for f in range(RING_N_SLOTS):
+                os.pwrite(fd, _slot_header_bytes(f, created), f * RING_SLOT_SIZE)
+            os.pwrite(fd, _BUS.pack(BUS_MAGIC, RING_VERSION, RING_BUS_LINE_SIZE, RING_BUS_LINES, created),
+                      RING_BUS_OFFSET)
+            if replace:
+                os.replace(tmp, path)
+            else:
+                os.link(tmp, path)
+                os.unlink(tmp)
+            linked = True
+            ring = Ring(_TOKEN)
+            ring._attach(fd, path, True)
+            return ring
+        finally:
+            os.close(fd)
+            if not linked:
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
+
+    @staticmethod
+    def open(name, *, writable=False):
+        """Open an existing ring after validating it (``RingFormatError`` if damaged).
+
+        Readers (``writable=False``) map the slots read-only and only the client bus read-write; if the
+        file is not writable for them it is opened read-only and only unregistered readers (``name=None``)
+        are possible.  ``writable=True`` maps everything read-write so this process can take a slot's
+        writer role (e.g. a restarted feed handler that continues the sequence).
+        """
+        path = ring_path(name)
+        flags = os.O_CLOEXEC | os.O_NOFOLLOW
+        try:
+            fd = os.open(path, flags | os.O_RDWR)
+        except PermissionError:
+            if writable:
+                raise
+            fd = os.open(path, flags | os.O_RDONLY)
+        except OSError as e:
+            if e.errno == 40:       # ELOOP: the name is a symlink
+                raise RingError(f"{path}: refusing to follow a symbolic link") from None
+            raise
+        try:
+            _validate(fd, path)
+            ring = Ring(_TOKEN)
+            ring._attach(fd, path, writable)
+            return ring
+        finally:
+            os.close(fd)
+
+    def _attach(self, int fd, str path, bint writable):
+        cdef int acc = os.O_ACCMODE & fcntl.fcntl(fd, fcntl.F_GETFL)
+        cdef bint rw = acc == os.O_RDWR
+        self.path = path
+        if writable:
+            self._base = _map(fd, RING_FILE_SIZE, 0, PROT_READ | PROT_WRITE)
+            self._base_len = RING_FILE_SIZE
+            self._bus = self._base + RING_BUS_OFFSET
+            self._writable = True
+            self._bus_writable = True
+        else:
+            self._base = _map(fd, RING_BUS_OFFSET, 0, PROT_READ)
+            self._base_len = RING_BUS_OFFSET
+            try:
+                self._bus = _map(fd, RING_BUS_SIZE, RING_BUS_OFFSET, PROT_READ | (PROT_WRITE if rw else 0))
+            except BaseException:
+                munmap(self._base, self._base_len)
+                self._base = NULL
+                raise
+            self._two_maps = True
+            self._bus_writable = rw
+
+    # -- closing ---------------------------------------------------------------------------------------
+
+    def close(self):
+        """Close every reader of this ring, give up held writer roles and unmap the file (idempotent).
+
+        Raises ``BufferError`` while a C slot pointer taken with ``_slot_ptr`` is not released.
+        """
+        if self._base == NULL:
+            return
+        for f in range(RING_N_SLOTS):
+            if self._exports[f]:
+                raise BufferError(f"ring slot {FEEDS[f]} is still exported to a C writer (_slot_ptr)")
+        for r in list(self._readers):
+            r.close()
+        self._release_all()
+        munmap(self._base, self._base_len)
+        if self._two_maps:
+            munmap(self._bus, RING_BUS_SIZE)
+        self._base = NULL
+        self._bus = NULL
+
+    cdef void _release_all_c(self) noexcept:
+        cdef uint32_t me = <uint32_t>getpid()
+        for f in range(RING_N_SLOTS):
+            if self._held[f]:
+                vg_cas_u32(&self._header(f).writer_pid, me, 0)
+                self._held[f] = 0
+
+    def _release_all(self):
+        self._release_all_c()
+
+    def __dealloc__(self):
+        if self._base != NULL:
+            self._release_all_c()
+            munmap(self._base, self._base_len)
+            if self._two_maps:
+                munmap(self._bus, RING_BUS_SIZE)
+            self._base = NULL
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    @staticmethod
+    def unlink(name):
+        """Remove the ring file (mappings that are open stay valid until closed)."""
+        os.unlink(ring_path(name))
+
+    # -- internals -------------------------------------------------------------------------------------
+
+    cdef ring_header_t* _header(self, int feed) noexcept:
+        return <ring_header_t*>(self._base + <size_t>feed * RING_SLOT_SIZE)
+
+    cdef ring_cursor_t* _line(self, int i) noexcept:
+        return <ring_cursor_t*>(self._bus + RING_BUS_LINE_SIZE * (1 + i))
+
+    cdef _check_open(self):
+        if self._base == NULL:
+            raise ValueError("ring is closed")
+
+    cdef int _claim(self, int feed) except -1:
+        """Take the writer role of a slot (CAS on writer_pid) and set up its writer view."""
+        cdef ring_header_t* h
+        cdef ring_slot_t* s
+        cdef uint32_t me, cur
+        cdef uint64_t tail, intent
+        self._check_open()
+        if self._held[feed]:
+            return 0
+        if not self._writable:
+            raise RingError(f"{self.path}: opened for reading; use Ring.open(name, writable=True) to write")
+        h = self._header(feed)
+        me = <uint32_t>getpid()
+        while True:
+            cur = vg_load_acquire_u32(&h.writer_pid)
+            if cur == 0:
+                if vg_cas_u32(&h.writer_pid, 0, me):
+                    break
+            elif cur == me or _pid_alive(cur):
+                who = "another Ring object of this process" if cur == me else f"live pid {cur}"
+                raise RingBusyError(f"{self.path}: slot {FEEDS[feed]} is written by {who}")
+            elif vg_cas_u32(&h.writer_pid, cur, me):
+                break
+        s = &self._slots[feed]
+        s.records = self._base + <size_t>feed * RING_SLOT_SIZE + RING_RECORDS_OFFSET
+        s.tail_intent = <uint64_t*>(self._base + <size_t>feed * RING_SLOT_SIZE + RING_TRAILER_OFFSET)
+        s.tail = s.tail_intent + 1
+        s.record_count = &h.record_count
+        s.capacity = RING_CAPACITY
+        s.mask = RING_MASK
+        tail = vg_load_acquire_u64(s.tail)
+        intent = vg_load_acquire_u64(s.tail_intent)
+        if intent < tail or intent >= (<uint64_t>1 << 62):
+            vg_cas_u32(&h.writer_pid, me, 0)
+            raise RingFormatError(f"{self.path}: slot {FEEDS[feed]}: impossible counters "
+                                  f"tail={tail} tail_intent={intent}")
+        s.next = tail                  # a writer that died mid-batch left intent > tail: keep the intent
+        s.intent = intent
+        s.feed = feed
+        self._held[feed] = 1
+        return 0
+
+    def _claim_for_python(self, int f):
+        self._claim(f)
+        if self._exports[f]:
+            raise RingBusyError(f"slot {FEEDS[f]} is exported to a C writer (_slot_ptr): it is the only writer")
+
+    cdef ring_slot_t* _slot_ptr(self, int feed) except NULL:
+        """C writers: claim the slot's writer role and return its view (see the contract in _ring.pxd)."""
+        if feed < 0 or feed >= RING_N_SLOTS:
+            raise ValueError(f"feed index {feed} out of range")
+        self._claim(feed)
+        self._exports[feed] += 1
+        return &self._slots[feed]
+
+    cdef void _slot_release(self, int feed) noexcept:
+        if 0 <= feed < RING_N_SLOTS and self._exports[feed] > 0:
+            self._exports[feed] -= 1
+
+    # -- Python API: writer ----------------------------------------------------------------------------
+
+    def append(self, feed, records):
+        """Append records (a C-contiguous buffer of 32-byte records, e.g. a CHANGE_RECORD_DTYPE array).
+
+        Claims the slot's writer role on first use.  Returns the new tail (sequence number after the batch).
+        """
+        cdef int f = _feed_index(feed)
+        cdef Py_buffer view
+        cdef Py_ssize_t n
+        cdef uint64_t end
+        self._claim_for_python(f)
+        if self._appending[f]:
+            raise RuntimeError("concurrent append to the same slot from two threads")
+        PyObject_GetBuffer(records, &view, PyBUF_SIMPLE)
+        self._appending[f] = 1
+        try:
+            if view.len % RING_REC_SIZE:
+                raise ValueError(f"records buffer is {view.len} bytes, not a multiple of {RING_REC_SIZE}")
+            n = view.len // RING_REC_SIZE
+            if n >= 4096:
+                with nogil:
+                    end = ring_append(&self._slots[f], view.buf, n)
+            else:
+                end = ring_append(&self._slots[f], view.buf, n)
+            return end
+        finally:
+            self._appending[f] = 0
+            PyBuffer_Release(&view)
+
+    def _write_test_records(self, feed, Py_ssize_t n, Py_ssize_t batch=1, bint stamp=False,
+                            uint32_t tag=0):
+        """Tests/benchmarks: append n sequence-numbered, checksummed records in batches, nogil.
+
+        Record k of the slot has token = k, slots[0:2] = k (64-bit), slots[2] = tag, slots[3] = checksum;
+        ts48 = k, or CLOCK_MONOTONIC ns (mod 2**48) taken just before each batch when ``stamp``.
+        """
+        cdef int f = _feed_index(feed)
+        cdef ring_slot_t* s
+        cdef uint32_t* buf
+        cdef Py_ssize_t done = 0, m, k
+        cdef uint64_t ts
+        if n < 0 or batch < 1 or batch > RING_CAPACITY:
+            raise ValueError("need n >= 0 and 1 <= batch <= capacity")
+        self._claim_for_python(f)
+        s = &self._slots[f]
+        buf = <uint32_t*>malloc(batch * RING_REC_SIZE)
+        if buf == NULL:
+            raise MemoryError()
+        try:
+            with nogil:
+                while done < n:
+                    m = batch if n - done > batch else n - done
+                    ts = <uint64_t>_mono_ns() if stamp else 0
+                    for k in range(m):
+                        _make_test_record(buf + 8 * k, s.next + <uint64_t>k,
+                                          ts if stamp else s.next + <uint64_t>k, tag)
+                    ring_append(s, buf, m)
+                    done += m
+        finally:
+            free(buf)
+        return s.next
+
+    def _bench_append(self, feed, records, Py_ssize_t repeat):
+        """Benchmarks: append the same batch ``repeat`` times in one nogil C loop; returns the new tail."""
+        cdef int f = _feed_index(feed)
+        cdef Py_buffer view
+        cdef Py_ssize_t n, i
+        cdef ring_slot_t* s
+        self._claim_for_python(f)
+        s = &self._slots[f]
+        PyObject_GetBuffer(records, &view, PyBUF_SIMPLE)
+        try:
+            if view.len % RING_REC_SIZE:
+                raise ValueError("records buffer is not a multiple of 32 bytes")
+            n = view.len // RING_REC_SIZE
+            with nogil:
+                for i in range(repeat):
+                    ring_append(s, view.buf, n)
+            return s.next
+        finally:
+            PyBuffer_Release(&view)
+
+    # -- Python API: state -----------------------------------------------------------------------------
+
+    @property
+    def closed(self):
+        """True after close()."""
+        return self._base == NULL
+
+    @property
+    def writable(self):
+        """True when this process may take slots' writer roles (Ring.create / Ring.open(writable=True))."""
+        return bool(self._writable)
+
+    @property
+    def capacity(self):
+        """Records per slot (32768)."""
+        return RING_CAPACITY
+
+    def tail(self, feed):
+        """Records ever published to the feed's slot (the sequence number of the next record)."""
+        cdef int f = _feed_index(feed)
+        self._check_open()
+        return vg_load_acquire_u64(<uint64_t*>(self._base + <size_t>f * RING_SLOT_SIZE
+                                               + RING_TRAILER_OFFSET + 8))
+
+    def info(self, feed):
+        """The slot header and counters of a feed as a dict (for tools and tests)."""
+        cdef int f = _feed_index(feed)
+        cdef ring_header_t* h
+        cdef uint64_t* tr
+        self._check_open()
+        h = self._header(f)
+        tr = <uint64_t*>(self._base + <size_t>f * RING_SLOT_SIZE + RING_TRAILER_OFFSET)
+        return {
+            "feed": FEEDS[f], "version": h.version, "feed_type": h.feed_type, "symbol_id": h.symbol_id,
+            "record_size": h.record_size, "capacity": h.capacity,
+            "record_count": vg_load_relaxed_u64(&h.record_count), "created_ns": h.created_ns,
+            "writer_pid": vg_load_acquire_u32(&h.writer_pid),
+            "tail_intent": vg_load_acquire_u64(&tr[0]), "tail": vg_load_acquire_u64(&tr[1]),
+        }
+
+    # -- Python API: readers and the client bus --------------------------------------------------------
+
+    def reader(self, feed, name=None, *, start="newest", on_lap="oldest"):
+        """A new reader of ``feed`` (a name from FEEDS or an index).
+
+        ``name``: register on the client bus under this name (UTF-8, at most 24 bytes; unique per feed among
+        live readers; e.g. "terminal-1", "terminal-2", "analytics-replay", "charting").  A line left by a
+        dead process with the same name and feed is reclaimed; otherwise a free line, else any dead
+        reader's line.  ``None``: an unregistered reader (not on the bus, no limit on their number).
+
+        ``start``: "newest" (only records published from now on), "oldest" (the oldest record still in
+        the ring), "resume" (the position saved in a reclaimed dead cursor of the same name, else newest),
+        or an int sequence number.
+
+        ``on_lap``: "oldest" (resume at the oldest valid record and return it), "newest" (skip to the tail),
+        or "raise" (like "oldest", but poll raises RingLapped first).  In every case ``reader.lost``,
+        ``reader.laps`` and ``reader.last_lost`` say exactly what was lost.
+        """
+        cdef int f = _feed_index(feed)
+        self._check_open()
+        if on_lap not in _ON_LAP:
+            raise ValueError(f"on_lap must be one of {tuple(_ON_LAP)}")
+        if not (isinstance(start, int) or start in ("newest", "oldest", "resume")):
+            raise ValueError("start must be 'newest', 'oldest', 'resume' or a sequence number")
+        r = Reader.__new__(Reader)
+        (<Reader>r)._setup(self, f, name, start, _ON_LAP[on_lap])
+        self._readers.add(r)
+        return r
+
+    def _register(self, int feed, bytes name_b):
+        """Claim a bus line for (feed, name); returns (line index, saved position or None)."""
+        cdef ring_cursor_t* c
+        cdef uint32_t me = <uint32_t>getpid()
+        cdef uint32_t pid
+        cdef int i, got = -1
+        saved = None
+        padded = name_b.ljust(RING_NAME_LEN, b"\0")
+        for i in range(RING_BUS_LINES):          # 1. the same name on the same feed
+            c = self._line(i)
+            if vg_load_acquire_u8(&c.state) == RING_CUR_FREE or c.feed != feed:
+                continue
+            if (<char*>c.name)[:RING_NAME_LEN] != padded:
+                continue
+            pid = vg_load_acquire_u32(&c.pid)
+            if pid == 0:
+                continue
+            if pid == me or _pid_alive(pid):
+                raise RingBusyError(f"reader name {name_b.decode(errors='replace')!r} on "
+                                    f"{FEEDS[feed]} is in use by pid {pid}")
+            if vg_cas_u32(&c.pid, pid, me):
+                got = i
+                saved = vg_load_relaxed_u64(&c.position)
+                break
+        if got < 0:                               # 2. a free line
+            for i in range(RING_BUS_LINES):
+                c = self._line(i)
+                if vg_load_acquire_u32(&c.pid) == 0 and vg_cas_u32(&c.pid, 0, me):
+                    got = i
+                    break
+        if got < 0:                               # 3. the line of any dead reader
+            for i in range(RING_BUS_LINES):
+                c = self._line(i)
+                pid = vg_load_acquire_u32(&c.pid)
+                if pid != me and not _pid_alive(pid) and vg_cas_u32(&c.pid, pid, me):
+                    got = i
+                    break
+        if got < 0:
+            raise RingBusyError(f"{self.path}: client bus full ({RING_BUS_LINES} live registered readers)")
+        c = self._line(got)
+        vg_store_release_u8(&c.state, RING_CUR_CLAIMING)
+        c.feed = <uint8_t>feed
+        c.reserved = 0
+        memset(c.name, 0, RING_NAME_LEN)
+        memcpy(c.name, <char*>name_b, len(name_b))
+        vg_store_relaxed_u64(&c.laps, 0)
+        vg_store_relaxed_u64(&c.lost, 0)
+        vg_store_relaxed_u64(&c.heartbeat_ns, <uint64_t>_real_ns())
+        return got, saved
+
+    def readers(self):
+        """Every registered reader on the client bus, as a list of ReaderInfo (dead ones have alive=False)."""
+        cdef ring_cursor_t* c
+        cdef int i
+        cdef uint64_t pos
+        self._check_open()
+        out = []
+        tails = [self.tail(f) for f in range(RING_N_SLOTS)]
+        for i in range(RING_BUS_LINES):
+            c = self._line(i)
+            if vg_load_acquire_u8(&c.state) != RING_CUR_ACTIVE:
+                continue
+            pid = vg_load_acquire_u32(&c.pid)
+            feed = c.feed
+            name = (<char*>c.name)[:RING_NAME_LEN].rstrip(b"\0").decode("utf-8", errors="replace")
+            pos = vg_load_relaxed_u64(&c.position)
+            if feed < RING_N_SLOTS:
+                lag = tails[feed] - pos if tails[feed] > pos else 0
+                feed_name = FEEDS[feed]
+            else:
+                lag = 0
+                feed_name = f"?{feed}"
+            out.append(ReaderInfo(i, name, pid, feed_name, pos, lag, vg_load_relaxed_u64(&c.laps),
+                                  vg_load_relaxed_u64(&c.lost), vg_load_relaxed_u64(&c.heartbeat_ns),
+                                  _pid_alive(pid)))
+        return out
+
+    def reclaim(self):
+        """Free the bus lines of dead readers (their names become unknown); returns how many were freed."""
+        cdef ring_cursor_t* c
+        cdef int i, n = 0
+        cdef uint32_t pid
+        self._check_open()
+        if not self._bus_writable:
+            raise RingError(f"{self.path}: opened read-only, cannot write the client bus")
+        for i in range(RING_BUS_LINES):
+            c = self._line(i)
+            pid = vg_load_acquire_u32(&c.pid)
+            if pid != 0 and not _pid_alive(pid) and vg_cas_u32(&c.pid, pid, getpid()):
+                vg_store_release_u8(&c.state, RING_CUR_FREE)
+                memset(c.name, 0, RING_NAME_LEN)
+                vg_store_release_u32(&c.pid, 0)
+                n += 1
+        return n
+
+    def __repr__(self):
+        state = "closed" if self._base == NULL else ("writable" if self._writable else "read-only")
+        return f"<vega.Ring {self.path!r} {state}>"
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Reader
+# ----------------------------------------------------------------------------------------------------------
+
+cdef class Reader:
+    """One reader of one feed's slot, at its own position.  Get one with ``Ring.reader(feed, name=...)``."""
+
+    def __init__(self):
+        raise TypeError("use Ring.reader(feed, name=...)")
+
+    def _setup(self, Ring ring, int feed, name, start, int mode):
+        cdef uint8_t* slot = ring._base + <size_t>feed * RING_SLOT_SIZE
+        cdef uint64_t t, i
+        self._ring = ring
+        self.feed_index = feed
+        self._mode = mode
+        self._line_no = -1
+        self._cursor = &self._private
+        memset(&self._private, 0, sizeof(ring_cursor_t))
+        memset(&self._r, 0, sizeof(ring_reader_t))
+        self._r.records = slot + RING_RECORDS_OFFSET
+        self._r.tail_intent = <const uint64_t*>(slot + RING_TRAILER_OFFSET)
+        self._r.tail = self._r.tail_intent + 1
+        self._r.capacity = RING_CAPACITY
+        self._r.mask = RING_MASK
+        self._r.on_lap = RING_LAP_NEWEST if mode == 1 else RING_LAP_OLDEST
+        saved = None
+        if name is not None:
+            if not isinstance(name, str):
+                raise TypeError("reader name must be a str or None")
+            name_b = name.encode("utf-8")
+            if not name_b or len(name_b) > RING_NAME_LEN or b"\0" in name_b:
+                raise ValueError(f"reader name must be 1..{RING_NAME_LEN} UTF-8 bytes without NUL")
+            if not ring._bus_writable:
+                raise RingError(f"{ring.path}: opened read-only, cannot register reader {name!r}")
+            self._line_no, saved = ring._register(feed, name_b)
+            self._cursor = ring._line(self._line_no)
+        self.name = name
+        t = vg_load_acquire_u64(self._r.tail)
+        if start == "resume" and saved is not None and saved <= t:
+            self._r.pos = saved
+        elif start == "oldest":
+            i = vg_load_acquire_u64(self._r.tail_intent)
+            self._r.pos = i - RING_CAPACITY if i > RING_CAPACITY else 0
+            if self._r.pos > t:
+                self._r.pos = t
+        elif isinstance(start, int):
+            if start < 0 or start >= (1 << 63):
+                raise ValueError("start position out of range")
+            self._r.pos = <uint64_t>start
+        else:
+            self._r.pos = t
+        self._publish()
+        if self._line_no >= 0:
+            vg_store_release_u8(&self._cursor.state, RING_CUR_ACTIVE)
+
+    cdef void _publish(self) noexcept:
+        vg_store_relaxed_u64(&self._cursor.position, self._r.pos)
+        vg_store_relaxed_u64(&self._cursor.laps, self._r.laps)
+        vg_store_relaxed_u64(&self._cursor.lost, self._r.lost)
+
+    cdef _begin(self):
+        if self._ring is None:
+            raise ValueError("reader is closed")
+        if self._ring._base == NULL:
+            raise ValueError("ring is closed")
+        if self._busy:
+            raise RuntimeError("this Reader is being polled by another thread")
+        self._busy = True
+        self._r.call_lost = 0
+        vg_store_relaxed_u64(&self._cursor.heartbeat_ns, <uint64_t>_real_ns())
+
+    cdef int _end(self, Py_ssize_t n) except -1:
+        """After a read of n records: bookkeeping, bus update, and the "raise" lap policy."""
+        self._last_lost = self._r.call_lost
+        if self._r.call_lost and self._mode == 2:
+            self._r.pos -= <uint64_t>n          # keep the valid records for the next poll
+            self._publish()
+            raise RingLapped(self._r.call_lost, FEEDS[self.feed_index])
+        self._publish()
+        return 0
+
+    cdef bint _wait(self, int how, int64_t deadline) except -1:
+        """Wait (GIL released, in slices) until records are available or the deadline; True if available."""
+        cdef int64_t now, until
+        cdef uint64_t spins
+        cdef int64_t nap
+        cdef timespec req
+        cdef bint ready = False
+        while True:
+            if ring_available(&self._r) > 0:
+                return True
+            now = _mono_ns()
+            if now >= deadline:
+                return False
+            until = deadline if deadline - now < _SLICE_NS else now + _SLICE_NS
+            with nogil:
+                spins = 0
+                nap = 1000
+                while True:
+                    if vg_load_acquire_u64(self._r.tail) != self._r.pos:
+                        ready = True
+                        break
+                    if how == RING_WAIT_SPIN:
+                        vg_cpu_relax()
+                        spins += 1
+                        if (spins & 255) == 0 and _mono_ns() >= until:
+                            break
+                    elif how == RING_WAIT_YIELD:
+                        sched_yield()
+                        if _mono_ns() >= until:
+                            break
+                    else:
+                        now = _mono_ns()
+                        if now >= until:
+                            break
+                        if nap > until - now:
+                            nap = until - now
+                        req.tv_sec = 0
+                        req.tv_nsec = nap
+                        nanosleep(&req, NULL)
+                        nap = nap * 2 if nap < 500000 else 1000000
+            if ready:
+                return True
+            PyErr_CheckSignals()
+
+    cdef bint _give_up(self, int retries, int64_t deadline) except -1:
+        """After a lap that left nothing valid: stop retrying? (8 tries without a timeout, else the deadline)"""
+        if (retries & 63) == 0:
+            PyErr_CheckSignals()
+        if deadline == 0:
+            return retries >= 8
+        return _mono_ns() >= deadline
+
+    cdef int64_t _deadline(self, timeout) except? -1:
+        if timeout is None:
+            return INT64_MAX
+        t = float(timeout)
+        if t != t or t < 0:
+            raise ValueError("timeout must be None or >= 0 seconds")
+        if t == 0:
+            return 0
+        if t > 1e9:
+            return INT64_MAX
+        return _mono_ns() + <int64_t>(t * 1e9)
+
+    def poll(self, Py_ssize_t max_records=4096, timeout=0.0, str wait="spin"):
+        """Return the next records (up to ``max_records``) as a CHANGE_RECORD_DTYPE array, possibly empty.
+
+        ``timeout``: 0 (default) returns at once; a number waits up to that many seconds for at least one
+        record; None waits until there is one.  ``wait`` says how, always with the GIL released:
+        "spin" busy-polls the tail with a CPU pause hint (lowest latency, one core at 100%), "yield" calls
+        sched_yield() between checks, "sleep" sleeps between checks starting at 1 us and doubling to 1 ms.
+        A waiting poll wakes every 50 ms to check for signals (KeyboardInterrupt works).
+
+        If the writer lapped this reader, ``last_lost`` says how many records were lost in this call
+        (``lost``/``laps`` accumulate); see ``on_lap`` in Ring.reader.
+        """
+        cdef int how
+        cdef int64_t deadline
+        cdef uint64_t avail
+        cdef Py_ssize_t k, n = 0
+        cdef uint8_t* dst
+        cdef int retries = 0
+        if max_records < 1:
+            raise ValueError("max_records must be >= 1")
+        how = _WAITS.get(wait, -1)
+        if how < 0:
+            raise ValueError(f"wait must be one of {tuple(_WAITS)}")
+        deadline = self._deadline(timeout)
+        self._begin()
+        try:
+            while True:
+                avail = ring_available(&self._r)
+                if avail == 0:
+                    if _rewound(&self._r):
+                        continue
+                    if deadline == 0 or not self._wait(how, deadline):
+                        self._end(0)
+                        return np.empty(0, dtype=CHANGE_RECORD_DTYPE)
+                    continue
+                k = <Py_ssize_t>avail if avail < <uint64_t>max_records else max_records
+                arr = np.empty(k, dtype=CHANGE_RECORD_DTYPE)
+                dst = <uint8_t*>cnp.PyArray_DATA(<cnp.ndarray>arr)
+                if k >= 1024:
+                    with nogil:
+                        n = ring_read(&self._r, dst, k)
+                else:
+                    n = ring_read(&self._r, dst, k)
+                if n > 0 or self._r.call_lost == 0 or self._mode == 2:
+                    self._end(n)
+                    return arr if n == k else arr[:n]
+                # lapped with nothing valid in this copy (a writer flat out overwrites the oldest records
+                # as we copy them): records are available, read again, within the timeout
+                retries += 1
+                if self._give_up(retries, deadline):
+                    self._end(0)
+                    return arr[:0]
+        finally:
+            self._busy = False
+
+    def poll_into(self, out, timeout=0.0, str wait="spin"):
+        """Like poll, into a caller-owned writable C-contiguous buffer (e.g. a CHANGE_RECORD_DTYPE array);
+        returns the number of records written at its start.  No allocation: the fastest way to read."""
+        cdef Py_buffer view
+        cdef int how
+        cdef int64_t deadline
+        cdef Py_ssize_t k, n = 0
+        cdef int retries = 0
+        how = _WAITS.get(wait, -1)
+        if how < 0:
+            raise ValueError(f"wait must be one of {tuple(_WAITS)}")
+        deadline = self._deadline(timeout)
+        PyObject_GetBuffer(out, &view, PyBUF_SIMPLE | PyBUF_WRITABLE)
+        try:
+            k = view.len // RING_REC_SIZE
+            if k < 1:
+                raise ValueError("output buffer holds no 32-byte record")
+            self._begin()
+            try:
+                while True:
+                    if ring_available(&self._r) == 0:
+                        if _rewound(&self._r):
+                            continue
+                        if deadline == 0 or not self._wait(how, deadline):
+                            self._end(0)
+                            return 0
+                        continue
+                    if k >= 1024:
+                        with nogil:
+                            n = ring_read(&self._r, view.buf, k)
+                    else:
+                        n = ring_read(&self._r, view.buf, k)
+                    if n > 0 or self._r.call_lost == 0 or self._mode == 2:
+                        self._end(n)
+                        return n
+                    retries += 1
+                    if self._give_up(retries, deadline):
+                        self._end(0)
+                        return 0
+            finally:
+                self._busy = False
+        finally:
+            PyBuffer_Release(&view)
+
+    def _latency_ns(self, Py_ssize_t count, timeout=10.0):
+        """Benchmarks: spin nogil for ``count`` records stamped by ``Ring._write_test_records(stamp=True)``;
+        returns int64 ns from the writer's stamp to the moment each record was copied out (CLOCK_MONOTONIC,
+        mod 2**48).  Stops early at ``timeout`` seconds."""
+        cdef int64_t[::1] out
+        cdef uint8_t rec[RING_REC_SIZE]
+        cdef Py_ssize_t got = 0, n
+        cdef int64_t deadline, now
+        cdef uint64_t ts, spins = 0
+        res = np.zeros(count, dtype=np.int64)
+        out = res
+        deadline = self._deadline(timeout)
+        self._begin()
+        try:
+            with nogil:
+                while got < count:
+                    n = ring_read(&self._r, rec, 1)
+                    if n == 1:
+                        now = _mono_ns()
+                        memcpy(&ts, rec + 4, 8)
+                        ts &= TS48_MASK
+                        out[got] = <int64_t>((<uint64_t>now - ts) & TS48_MASK)
+                        got += 1
+                        continue
+                    vg_cpu_relax()
+                    spins += 1
+                    if (spins & 4095) == 0 and _mono_ns() >= deadline:
+                        break
+            self._end(0)
+        finally:
+            self._busy = False
+        return res[:got]
+
+    # -- state -----------------------------------------------------------------------------------------
+
+    def seek(self, position):
+        """Move to "oldest", "newest" or an int sequence number (a too-old one is reported as lost)."""
+        cdef uint64_t t, i
+        if self._ring is None or self._ring._base == NULL:
+            raise ValueError("reader is closed")
+        t = vg_load_acquire_u64(self._r.tail)
+        if position == "newest":
+            self._r.pos = t
+        elif position == "oldest":
+            i = vg_load_acquire_u64(self._r.tail_intent)
+            self._r.pos = i - RING_CAPACITY if i > RING_CAPACITY else 0
+            if self._r.pos > t:
+                self._r.pos = t
+        elif isinstance(position, int) and 0 <= position < (1 << 63):
+            self._r.pos = <uint64_t>position
+        else:
+            raise ValueError("position must be 'oldest', 'newest' or a sequence number >= 0")
+        self._publish()
+
+    @property
+    def feed(self):
+        """The feed's name (NSE_FO, NSE_EQ or NFO_IDX)."""
+        return FEEDS[self.feed_index]
+
+    @property
+    def position(self):
+        """Sequence number of the next record this reader returns."""
+        return self._r.pos
+
+    @property
+    def lag(self):
+        """Records published and not yet read (may exceed the capacity: those will be reported lost)."""
+        if self._ring is None or self._ring._base == NULL:
+            raise ValueError("reader is closed")
+        t = vg_load_acquire_u64(self._r.tail)
+        return t - self._r.pos if t > self._r.pos else 0
+
+    @property
+    def laps(self):
+        """How many times the writer lapped this reader."""
+        return self._r.laps
+
+    @property
+    def lost(self):
+        """Records lost to lapping, in total (exact)."""
+        return self._r.lost
+
+    @property
+    def last_lost(self):
+        """Records lost during the most recent poll (0 when it was not lapped)."""
+        return self._last_lost
+
+    @property
+    def rewinds(self):
+        """Times the tail was found behind this reader (the ring was re-created or damaged)."""
+        return self._r.rewinds
+
+    @property
+    def line(self):
+        """Client-bus line index, or None for an unregistered reader."""
+        return None if self._line_no < 0 else self._line_no
+
+    @property
+    def closed(self):
+        """True after close() (or after its ring was closed)."""
+        return self._ring is None
+
+    def close(self):
+        """Leave the client bus (the line becomes free) and drop the ring reference (idempotent)."""
+        cdef ring_cursor_t* c
+        cdef uint32_t me = <uint32_t>getpid()
+        if self._ring is None:
+            return
+        if self._line_no >= 0 and self._ring._base != NULL:
+            c = self._cursor
+            if vg_load_acquire_u32(&c.pid) == me:
+                vg_store_release_u8(&c.state, RING_CUR_FREE)
+                memset(c.name, 0, RING_NAME_LEN)
+                vg_cas_u32(&c.pid, me, 0)
+        self._cursor = &self._private
+        self._line_no = -1
+        self._ring = None
+
+    def __dealloc__(self):
+        cdef uint32_t me
+        if self._ring is not None and self._line_no >= 0 and self._ring._base != NULL:
+            me = <uint32_t>getpid()
+            if vg_load_acquire_u32(&self._cursor.pid) == me:
+                vg_store_release_u8(&self._cursor.state, RING_CUR_FREE)
+                memset(self._cursor.name, 0, RING_NAME_LEN)
+                vg_cas_u32(&self._cursor.pid, me, 0)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __repr__(self):
+        return (f"<vega.ring.Reader {self.feed} name={self.name!r} position={self._r.pos} "
+                f"laps={self._r.laps} lost={self._r.lost}>")
+
+
+def _layout():
+    """C sizes and offsets of the shared structs, for the layout tests."""
+    cdef ring_header_t h
+    cdef ring_bus_header_t b
+    cdef ring_cursor_t c
+    cdef char* hp = <char*>&h
+    cdef char* cp = <char*>&c
+    return {
+        "ring_header_t": sizeof(ring_header_t),
+        "ring_bus_header_t": sizeof(ring_bus_header_t),
+        "ring_cursor_t": sizeof(ring_cursor_t),
+        "header.version": <char*>&h.version - hp,
+        "header.feed_type": <char*>&h.feed_type - hp,
+        "header.record_size": <char*>&h.record_size - hp,
+        "header.symbol_id": <char*>&h.symbol_id - hp,
+        "header.capacity": <char*>&h.capacity - hp,
+        "header.records_offset": <char*>&h.records_offset - hp,
+        "header.trailer_offset": <char*>&h.trailer_offset - hp,
+        "header.record_count": <char*>&h.record_count - hp,
+        "header.created_ns": <char*>&h.created_ns - hp,
+        "header.slot_size": <char*>&h.slot_size - hp,
+        "header.writer_pid": <char*>&h.writer_pid - hp,
+        "bus.n_lines": <char*>&b.n_lines - <char*>&b,
+        "bus.created_ns": <char*>&b.created_ns - <char*>&b,
+        "cursor.state": <char*>&c.state - cp,
+        "cursor.feed": <char*>&c.feed - cp,
+        "cursor.name": <char*>&c.name - cp,
+        "cursor.position": <char*>&c.position - cp,
+        "cursor.laps": <char*>&c.laps - cp,
+        "cursor.lost": <char*>&c.lost - cp,
+        "cursor.heartbeat_ns": <char*>&c.heartbeat_ns - cp,
+    }

@@ -1,0 +1,417 @@
+"""The daily journal: public API.
+
+* :class:`JournalWriter` appends change records to ``<root>/<FEED>/YYYYMMDD.bin`` (the capture's copy of the day).
+* :class:`Journal` opens one file read-only: ``seek(t)``, ``read(n)``, ``snapshot_at(t)``.
+* :func:`replay` replays a date range of several feeds in time order, flat out or paced, into stores, rings or a
+  callback.
+* :func:`verify` checks a file and can repair a torn tail or a damaged index.
+* :func:`export` writes Parquet partitioned by date and feed (needs the ``export`` extra: pyarrow, tqdm).
+
+Times inside a day are ts48: int ns since 00:00 IST of the trading day.  Across days, replay orders records by
+the absolute time ``00:00 IST of the trading date + ts48``.  The layout is in docs/FORMATS.md ("Journal").
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vega._journal import (
+    CHECKPOINT_DTYPE,
+    FEEDS,
+    HEADER_DTYPE,
+    INDEX_ENTRY_DTYPE,
+    IST,
+    Journal,
+    JournalError,
+    JournalWriter,
+    OPEN,
+    SEALED,
+    SEALING,
+    as_date,
+    build_index,
+    date_int,
+    day_epoch_ns,
+    parse_header,
+    read_index,
+)
+from vega.records import CHANGE_RECORD_DTYPE, timestamps
+
+__all__ = [
+    "Journal", "JournalWriter", "JournalError", "replay", "ReplayResult", "verify", "VerifyReport", "export",
+    "journal_path", "FEEDS", "HEADER_DTYPE", "INDEX_ENTRY_DTYPE", "CHECKPOINT_DTYPE",
+]
+
+
+def journal_path(root, feed: str, date) -> Path:
+    """``<root>/<FEED>/YYYYMMDD.bin``."""
+    return Path(root) / str(feed).upper() / f"{date_int(as_date(date)):08d}.bin"
+
+
+# ----------------------------------------------------------------------------------------------------------
+# verify
+# ----------------------------------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class VerifyReport:
+    """What :func:`verify` found.  ``ok`` is False when anything in ``problems`` is wrong with the file."""
+
+    path: Path
+    ok: bool = True
+    problems: list[str] = dataclasses.field(default_factory=list)
+    notes: list[str] = dataclasses.field(default_factory=list)
+    state: str = "?"
+    records: int = 0
+    torn_bytes: int = 0
+    checkpoints: int = 0
+    repaired: bool = False
+
+    def __str__(self) -> str:
+        head = f"{self.path}: {'OK' if self.ok else 'DAMAGED'} ({self.state}, {self.records} records, " \
+               f"{self.checkpoints} checkpoints{', repaired' if self.repaired else ''})"
+        return "\n".join([head] + [f"  problem: {p}" for p in self.problems] + [f"  note: {n}" for n in self.notes])
+
+
+def _inspect(path: Path) -> VerifyReport:
+    rep = VerifyReport(path)
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        try:
+            hdr = parse_header(f.read(64), path)
+        except JournalError as e:
+            rep.ok = False
+            rep.problems.append(str(e))
+            return rep
+        import mmap
+        mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    try:
+        rep.state = {OPEN: "open", SEALED: "sealed", SEALING: "sealing"}[hdr["sealed"]]
+        stride = hdr["index_stride"]
+        stored = None
+        if hdr["sealed"] == SEALED:
+            try:
+                stored = read_index(mm, hdr, size, path)
+                n = hdr["record_count"]
+            except JournalError as e:
+                rep.problems.append(str(e))
+                n = min(hdr["record_count"], (size - 64) // 32)
+        else:
+            end = size
+            if hdr["sealed"] == SEALING:
+                rep.problems.append("the seal was interrupted (index table may be torn)")
+                if 64 <= hdr["index_offset"] <= size:
+                    end = hdr["index_offset"]
+            else:
+                rep.notes.append("not sealed: being written, or its writer stopped without closing")
+            n = (end - 64) // 32
+            if hdr["sealed"] == OPEN:
+                rep.torn_bytes = end - 64 - n * 32
+                if rep.torn_bytes:
+                    rep.problems.append(f"torn tail: {rep.torn_bytes} bytes after the last whole record")
+        rep.records = n
+        recs = np.frombuffer(mm, CHANGE_RECORD_DTYPE, n, 64)
+        ent, ck = build_index(recs, stride)
+        rep.checkpoints = len(ck)
+        if stored is not None and not (np.array_equal(stored[0], ent) and np.array_equal(stored[1], ck)):
+            rep.problems.append("stored index or checkpoint table does not match the records")
+        if n:
+            ts = timestamps(recs)
+            back = int(np.count_nonzero(np.diff(ts) < 0))
+            if back:
+                rep.notes.append(f"{back} records stamped earlier than their predecessor")
+            flags = recs["flags"]
+            last_kf = flags[-1] & 0x02
+            if last_kf and flags[-1] & 0x01:
+                rep.notes.append("ends inside a checkpoint (incomplete; ignored by snapshot_at)")
+        del recs
+    finally:
+        try:
+            mm.close()
+        except BufferError:  # pragma: no cover - arrays are released above
+            pass
+    rep.ok = not rep.problems
+    return rep
+
+
+def verify(path, repair: bool = False) -> VerifyReport:
+    """Check a journal file: header, torn tail, index and checkpoint table against the records.
+
+    With ``repair=True`` a damaged file whose header is intact is repaired by reopening it as a writer (which
+    cuts a torn tail, drops a damaged index and rebuilds it from the records) and sealing it; every whole
+    record is kept.  A file locked by its running writer is not touched (JournalError)."""
+    path = Path(path)
+    rep = _inspect(path)
+    if repair and not rep.ok and rep.state != "?":
+        w = JournalWriter.reopen(path)
+        w.close()
+        after = _inspect(path)
+        after.problems = rep.problems + [p for p in after.problems if p not in rep.problems]
+        after.torn_bytes = rep.torn_bytes
+        after.repaired = True
+        after.ok = not [p for p in after.problems if p not in rep.problems]
+        return after
+    return rep
+
+
+# ----------------------------------------------------------------------------------------------------------
+# replay
+# ----------------------------------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class ReplayResult:
+    """Outcome of :func:`replay`.  ``next_seq[feed]`` is the feed sequence number of the first record NOT
+    replayed: a live ring reader started at that position continues without a gap or a repeat."""
+
+    records: int = 0
+    next_seq: dict = dataclasses.field(default_factory=dict)
+    last_ts: dict = dataclasses.field(default_factory=dict)   # feed -> absolute ns since the epoch
+    last_date: dict = dataclasses.field(default_factory=dict)  # feed -> trading date of its last file
+
+
+def _bound(value, is_end):
+    """(date, absolute-ns bound or None) of a replay bound."""
+    if isinstance(value, _dt.datetime):
+        v = value if value.tzinfo is not None else value.replace(tzinfo=IST)
+        return as_date(v), int(v.timestamp() * 1_000_000) * 1000
+    return as_date(value), None
+
+
+def _sink(into, feed):
+    target = into.get(feed) if isinstance(into, Mapping) else into
+    if target is None:
+        return None
+    for name in ("apply_records", "publish", "append"):
+        m = getattr(target, name, None)
+        if callable(m):
+            return lambda recs, feed, m=m: m(recs)
+    if callable(target):
+        return target
+    raise TypeError(f"replay target {target!r} has no apply_records/publish/append and is not callable")
+
+
+def _feeds(root: Path, feeds):
+    if feeds is None:
+        return [f for f in FEEDS if (root / f).is_dir()]
+    if isinstance(feeds, str):
+        feeds = [feeds]
+    out = []
+    for f in feeds:
+        name = str(f).upper()
+        if name not in FEEDS:
+            raise ValueError(f"unknown feed {f!r}; expected one of {', '.join(FEEDS)}")
+        out.append(name)
+    return out
+
+
+def _pieces(recs, keys, tick_ns):
+    """Split (recs, keys) where the key crosses a tick boundary -> [(first key, recs slice)]."""
+    if tick_ns <= 0 or len(keys) == 0:
+        return [(int(keys[0]), recs)] if len(keys) else []
+    g = (keys - keys[0]) // tick_ns
+    cuts = np.flatnonzero(np.diff(g)) + 1
+    bounds = np.concatenate(([0], cuts, [len(keys)]))
+    return [(int(keys[a]), recs[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def replay(root, start, end=None, feeds: Iterable[str] | str | None = None, speed: float | None = None,
+           into: Any = None, *, tokens=None, batch: int = 65536, max_gap: float | None = None,
+           tick: float = 0.001, clock: Callable[[], float] = time.monotonic,
+           sleep: Callable[[float], None] = time.sleep) -> ReplayResult:
+    """Replay the journals under ``root`` from ``start`` to ``end`` in time order across days and feeds.
+
+    ``start``/``end``: trading dates (date, 'YYYY-MM-DD', YYYYMMDD; ``end`` inclusive, default ``start``) or
+    datetimes (IST when naive; ``end`` exclusive).  ``feeds``: names (default every feed directory present).
+    ``into``: where records go, called with read-only arrays in time order --
+    an object with ``apply_records(records)`` (a Store), ``publish(records)`` or ``append(records)`` (a ring
+    writer), a callable ``into(records, feed)``, or a mapping feed -> any of those (feeds it lacks are skipped).
+    ``speed``: None replays flat out; otherwise the recorded gaps are kept, divided by ``speed`` (1.0 real
+    time, 10.0 ten times faster), with records delivered in groups of ``tick`` seconds of wall time; gaps longer
+    than ``max_gap`` seconds of feed time (e.g. overnight) are shortened to it.  ``tokens`` keeps only those.
+    Records of several feeds stamped alike keep the order of ``feeds``; each file is replayed in file order
+    (ordered by its running-maximum timestamp).  Returns a :class:`ReplayResult` (next_seq for the handover to
+    a live ring)."""
+    if into is None:
+        raise TypeError("replay needs a target: into=store | ring | callback | {feed: target}")
+    if speed is not None and speed <= 0:
+        raise ValueError("speed must be > 0 (or None for flat out)")
+    root = Path(root)
+    d0, lo = _bound(start, False)
+    d1, hi = _bound(start if end is None else end, True)
+    names = _feeds(root, feeds)
+    sinks = {f: _sink(into, f) for f in names}
+    tok = None if tokens is None else np.asarray(list(tokens), dtype=np.uint32)
+    res = ReplayResult()
+    tick_ns = int(tick * 1e9 * speed) if speed else 0
+    gap_ns = None if max_gap is None else int(max_gap * 1e9)
+    pace = {"t0": None, "k_prev": None, "virtual": 0}
+
+    def deliver(feed, recs, keys):
+        if tok is not None:
+            m = np.isin(recs["token"], tok)
+            recs, keys = recs[m], keys[m]
+        if len(recs) == 0:
+            return
+        for k, piece in (_pieces(recs, keys, tick_ns) if speed else [(int(keys[0]), recs)]):
+            if speed:
+                if pace["t0"] is None:
+                    pace["t0"] = clock()
+                else:
+                    gap = k - pace["k_prev"]
+                    pace["virtual"] += gap if gap_ns is None else min(gap, gap_ns)
+                pace["k_prev"] = k
+                due = pace["t0"] + pace["virtual"] / speed / 1e9
+                now = clock()
+                if due > now:
+                    sleep(due - now)
+            sinks[feed](piece, feed)
+            res.records += len(piece)
+
+    day = d0
+    while day <= d1:
+        base = day_epoch_ns(day)
+        js, pos, end_pos, carry = {}, {}, {}, {}
+        for f in names:
+            if sinks[f] is None:
+                continue
+            p = root / f / f"{date_int(day):08d}.bin"
+            if not p.exists():
+                continue
+            j = Journal.open(p, feed=f)
+            js[f] = j
+            pos[f] = 0 if lo is None else j.position(max(0, lo - base))
+            end_pos[f] = len(j) if hi is None else j.position(max(0, hi - base))
+            end_pos[f] = max(end_pos[f], pos[f])
+            carry[f] = int(timestamps(j.records[pos[f] - 1:pos[f]])[0]) if pos[f] else -1
+        try:
+            while True:
+                live = [f for f in js if pos[f] < end_pos[f]]
+                if not live:
+                    break
+                chunk = {}
+                horizon = None
+                for f in live:
+                    recs = js[f].records[pos[f]:min(end_pos[f], pos[f] + batch)]
+                    keys = np.maximum.accumulate(np.maximum(timestamps(recs), carry[f]))
+                    chunk[f] = (recs, keys)
+                    if pos[f] + batch < end_pos[f]:
+                        horizon = keys[-1] if horizon is None else min(horizon, keys[-1])
+                taken = []
+                for f in live:
+                    recs, keys = chunk[f]
+                    m = len(keys) if horizon is None else int(np.searchsorted(keys, horizon, side="right"))
+                    if m:
+                        taken.append((f, recs[:m], keys[:m]))
+                        pos[f] += m
+                        carry[f] = int(keys[m - 1])
+                if len(taken) == 1:
+                    f, recs, keys = taken[0]
+                    deliver(f, recs, keys + base)
+                else:
+                    keys = np.concatenate([k for _, _, k in taken])
+                    label = np.concatenate([np.full(len(k), i, np.int8) for i, (_, _, k) in enumerate(taken)])
+                    recs = np.concatenate([r for _, r, _ in taken])
+                    order = np.argsort(keys, kind="stable")
+                    keys, label, recs = keys[order], label[order], recs[order]
+                    cuts = np.concatenate(([0], np.flatnonzero(np.diff(label)) + 1, [len(label)]))
+                    for a, b in zip(cuts[:-1], cuts[1:]):
+                        deliver(taken[label[a]][0], recs[a:b], keys[a:b] + base)
+            for f, j in js.items():
+                res.next_seq[f] = j.first_seq + end_pos[f]
+                res.last_date[f] = day
+                if end_pos[f]:
+                    res.last_ts[f] = base + int(carry[f])
+        finally:
+            for j in js.values():
+                j.close()
+        day += _dt.timedelta(days=1)
+    return res
+
+
+# ----------------------------------------------------------------------------------------------------------
+# export
+# ----------------------------------------------------------------------------------------------------------
+
+def _export_schema(pa):
+    return pa.schema([
+        ("ts", pa.timestamp("ns", tz="Asia/Kolkata")),
+        ("seq", pa.uint64()),
+        ("token", pa.uint32()),
+        ("group", pa.uint8()),
+        ("flags", pa.uint8()),
+        ("mask", pa.uint16()),
+        ("source", pa.uint16()),
+        ("slot0", pa.int32()),
+        ("slot1", pa.int32()),
+        ("slot2", pa.int32()),
+        ("slot3", pa.int32()),
+    ])
+
+
+def export(root, out, start, end=None, feeds=None, *, progress: bool = True, compression: str = "zstd",
+           row_group_size: int = 1 << 20) -> list[Path]:
+    """Export journals to Parquet, one row per change record, hive-partitioned as
+    ``<out>/date=YYYY-MM-DD/feed=<FEED>/part-0.parquet``.  Columns: ``ts`` (timestamp[ns, Asia/Kolkata]),
+    ``seq``, ``token``, ``group``, ``flags``, ``mask``, ``source``, ``slot0``..``slot3``.  Readable as one
+    dataset by pyarrow.dataset, DuckDB (``read_parquet('<out>/**/*.parquet', hive_partitioning=true)``) and
+    polars.  Shows a progress bar (tqdm) when ``progress``.  Needs the ``export`` extra.  Returns the files."""
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise ImportError("vega.export needs pyarrow: pip install 'vega[export]'") from e
+    root, out = Path(root), Path(out)
+    d0, d1 = as_date(start), as_date(start if end is None else end)
+    names = _feeds(root, feeds)
+    files = []
+    day = d0
+    while day <= d1:
+        for f in names:
+            p = root / f / f"{date_int(day):08d}.bin"
+            if p.exists():
+                files.append((day, f, p))
+        day += _dt.timedelta(days=1)
+    journals = [(d, f, Journal.open(p, feed=f)) for d, f, p in files]
+    total = sum(len(j) for _, _, j in journals)
+    bar = None
+    if progress:
+        try:
+            from tqdm import tqdm
+            bar = tqdm(total=total, unit="rec", unit_scale=True, desc="export")
+        except ImportError:  # pragma: no cover
+            bar = None
+    schema = _export_schema(pa)
+    written = []
+    try:
+        for d, f, j in journals:
+            dest_dir = out / f"date={d.isoformat()}" / f"feed={f}"
+            dest_dir.mkdir(parents=True, exist_ok=True)
+            dest = dest_dir / "part-0.parquet"
+            tmp = dest_dir / ".part-0.parquet.tmp"
+            base = day_epoch_ns(d)
+            with pq.ParquetWriter(tmp, schema, compression=compression) as pw:
+                n = len(j)
+                for a in range(0, max(n, 1), row_group_size):
+                    r = j.records[a:a + row_group_size]
+                    slots = r["slots"]
+                    cols = [
+                        pa.array(timestamps(r) + base, pa.int64()).cast(schema.field("ts").type),
+                        pa.array(np.arange(a, a + len(r), dtype=np.uint64) + np.uint64(j.first_seq)),
+                        pa.array(r["token"]), pa.array(r["group"]), pa.array(r["flags"]),
+                        pa.array(r["mask"]), pa.array(r["source"]),
+                    ] + [pa.array(np.ascontiguousarray(slots[:, i])) for i in range(4)]
+                    pw.write_table(pa.Table.from_arrays(cols, schema=schema))
+                    if bar is not None:
+                        bar.update(len(r))
+            os.replace(tmp, dest)
+            written.append(dest)
+            j.close()
+    finally:
+        if bar is not None:
+            bar.close()
+    return written
