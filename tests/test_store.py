@@ -241,8 +241,12 @@ def test_array_view_snapshot_and_close():
     with pytest.raises(BufferError):
         s.close()
     del a
+    it = iter(s)
+    assert next(it) == 3
     s.close()
     assert s.closed
+    with pytest.raises(ValueError):
+        next(it)
     with pytest.raises(ValueError):
         s[3]
     with pytest.raises(ValueError):

@@ -1757,6 +1757,7 @@ cdef class Store:
         cdef uint32_t i
         self._check_open()
         for i in range(vg_store_len(&self._st)):
+            self._check_open()                     # the store may be closed between two steps
             yield self._st.recs[i].token
 
     def tokens(self):
