@@ -14,8 +14,8 @@ DOC = (pathlib.Path(__file__).resolve().parents[1] / "docs" / "FORMATS.md").read
 
 def _doc_section(title):
     start = DOC.index(title)
-    end = DOC.find("\n## ", start + 1)
-    return DOC[start:end if end > 0 else None]
+    ends = [e for e in (DOC.find("\n## ", start + 1), DOC.find("\n### ", start + 1)) if e > 0]
+    return DOC[start:min(ends) if ends else None]
 
 
 def test_record_size_is_seven_cache_lines():
@@ -32,7 +32,7 @@ def test_every_field_offset_matches_the_compiler():
 
 
 def test_formats_md_table_matches():
-    rows = re.findall(r"^\| (\d+) \| (\d+) \| (\w+(?:\[\d+\])?) \| `(\w+)` \|", _doc_section("## Store record"), re.M)
+    rows = re.findall(r"^\| (\d+) \| (\d+) \| (\w+(?:\[\d+\])?) \| `(\w+)` \|", _doc_section("### 3.1 Store record"), re.M)
     doc = {name: (int(off), int(size)) for off, size, _, name in rows}
     c = core._store_layout()
     assert doc == c
@@ -86,7 +86,7 @@ def test_group_table_matches_compiled_table_and_docs():
                 assert (off, size) == (layout["symbol"][0] + 4 * int(name[-1]), 4)
             else:
                 assert (off, size) == layout[name], name
-    rows = re.findall(r"^\| (\d+) \| (\w+) \| ", _doc_section("## Change records"), re.M)
+    rows = re.findall(r"^\| (\d+) \| (\w+) \| ", _doc_section("### 3.4 Change records"), re.M)
     assert {int(i): n for i, n in rows} == {g: n for g, (n, _) in GROUPS.items()}
 
 
