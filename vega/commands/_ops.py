@@ -95,7 +95,9 @@ def fmt_age(ns: int) -> str:
         return f"{s:.1f}s"
     if s < 7200:
         return f"{s / 60:.0f}m"
-    return f"{s / 3600:.1f}h"
+    if s < 172800:
+        return f"{s / 3600:.1f}h"
+    return f"{s / 86400:.0f}d"
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -119,12 +121,21 @@ def open_ring(name: str):
         raise CliError(f"cannot open ring {name!r}: {e}") from None
 
 
+def store_class():
+    """``vega.Store`` (``vega._core.Store`` while vega/__init__ does not export it yet)."""
+    import vega
+    Store = getattr(vega, "Store", None)
+    if Store is None:
+        try:
+            from vega._core import Store
+        except ImportError:  # pragma: no cover - only before the store is merged
+            raise CliError("this VEGA build has no store (vega.Store)") from None
+    return Store
+
+
 def open_store(name: str):
     """``Store.open(name)`` read-only, errors as CliError."""
-    try:
-        from vega import Store
-    except ImportError:  # pragma: no cover - only before the store is merged
-        raise CliError("this VEGA build has no store (vega.Store)") from None
+    Store = store_class()
     try:
         return Store.open(name)
     except FileNotFoundError as e:

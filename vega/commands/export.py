@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as _dt
 import sys
 from pathlib import Path
 
@@ -34,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
         import pyarrow.parquet  # noqa: F401
     except ImportError:
         raise CliError("needs pyarrow, which is not installed: pip install 'vega[export]'") from None
-    from vega.journal import JournalError, export
+    from vega.journal import FEEDS, JournalError, export
     root = journal_root(args.root)
     d0 = parse_date(args.start, "start date")
     d1 = d0 if args.end is None else parse_date(args.end, "end date")
@@ -44,15 +45,17 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise CliError(f"{out}: exists and is not a directory")
+    names = feeds or [f for f in FEEDS if (root / f).is_dir()]
+    days = [d0 + _dt.timedelta(days=i) for i in range((d1 - d0).days + 1)]
+    if not any((root / f / f"{d:%Y%m%d}.bin").exists() for f in names for d in days):
+        raise CliError(f"no journal files under {root} for {d0}..{d1} ({', '.join(names)})")
     try:
-        written = export(root, out, d0, d1, feeds, progress=not args.no_progress,
+        written = export(root, out, d0, d1, feeds, progress=not args.no_progress and sys.stderr.isatty(),
                          compression=None if args.compression == "none" else args.compression)
     except PermissionError as e:
         raise CliError(f"permission denied: {e.filename or e}") from None
     except (JournalError, OSError) as e:
         raise CliError(str(e)) from None
-    if not written:
-        raise CliError(f"no journal files under {root} for {d0}..{d1}")
     for w in written:
         print(w, file=sys.stdout)
     return 0

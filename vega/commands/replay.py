@@ -7,7 +7,7 @@ import sys
 import time
 
 from vega.commands import CliError
-from vega.commands._ops import journal_root, parse_bound, parse_feeds, parse_tokens
+from vega.commands._ops import journal_root, parse_bound, parse_feeds, parse_tokens, store_class
 
 HELP = "replay journals into a new shared-memory ring and/or store, paced or flat out"
 
@@ -122,10 +122,7 @@ def run(args: argparse.Namespace) -> int:
             except (RingBusyError, RingError, OSError, ValueError) as e:
                 raise CliError(f"cannot create ring {args.ring!r}: {e}") from None
         if args.store:
-            try:
-                from vega import Store
-            except ImportError:  # pragma: no cover - only before the store is merged
-                raise CliError("this VEGA build has no store (vega.Store)") from None
+            Store = store_class()
             try:
                 store = Store.create(args.store, args.capacity)
             except Exception as e:  # StoreBusyError, PermissionError, ...
