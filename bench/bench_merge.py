@@ -3,6 +3,9 @@ reads from Python.  All ratios are between measurements of the same pyperf run.
 
     python bench/bench_merge.py [--fast] [-o result.json]
 
+``--fast`` (pyperf's, one process per benchmark, 20 loops, no calibration) measures F&O 7208 only, the pipeline, ``ltp`` and the
+snapshot; without it every code of both segments and ``store[token]`` too.
+
 * ``merge-<seg>-<code>``     ``FeedHandler.merge_packed``: messages already decoded (``vg_msg_t``), merged in
                              one nogil loop with change records on; ns per message and per record
   ``merge-<seg>-<code>-py``  ``bench/baseline_store.py`` (dicts, same rules) over the same decoded dicts
@@ -37,7 +40,7 @@ FAST = "--fast" in sys.argv or os.environ.get("VEGA_BENCH_FAST") == "1"
 #: the codes merged per segment (under --fast the main ones of each family only)
 CODES = {"FO": (7200, 7201, 7202, 7208, 7210, 17201, 17202, 6013),
          "CM": (7200, 7201, 7208, 7210, 18703, 18708, 6013)}
-FAST_CODES = {"FO": (7208, 17202), "CM": (18703,)}
+FAST_CODES = {"FO": (7208,), "CM": ()}
 _STREAMS = {}
 
 
@@ -90,10 +93,12 @@ def check_baseline_agrees(seg, msgs):
 def main():
     if FAST and not any(a.startswith(("-p", "--processes")) for a in sys.argv):
         sys.argv.append("--processes=1")
+    if FAST and not any(a.startswith(("-l", "--loops")) for a in sys.argv):
+        sys.argv.append("--loops=20")        # no calibration process: rough figures, quickly
     runner = pyperf.Runner(add_cmdline_args=_worker_args)
     runner.parse_args()
     res = {}
-    if not runner.args.worker:
+    if not runner.args.worker and not FAST:
         for seg in ("FO", "CM"):
             groups = decoded_by_code(seg, stream(seg, 11))
             check_baseline_agrees(seg, [m for ms in groups.values() for m in ms][:3000])
@@ -226,14 +231,16 @@ def main():
         return pyperf.perf_counter() - t0
 
     k = len(probe_toks)
-    reads = {
-        "ltp": runner.bench_time_func("read-ltp", t_ltp, inner_loops=k),
-        "dict": runner.bench_time_func("read-dict", t_dict, inner_loops=k),
+    reads = {} if FAST else {
         "quote": runner.bench_time_func("read-quote", t_quote, inner_loops=k),
         "dict-record": runner.bench_time_func("read-dict-record", t_dict_rec, inner_loops=k),
+    }
+    reads.update({
+        "ltp": runner.bench_time_func("read-ltp", t_ltp, inner_loops=k),
+        "dict": runner.bench_time_func("read-dict", t_dict, inner_loops=k),
         "snapshot": runner.bench_time_func("snapshot-5000", t_snap),
         "copy": runner.bench_time_func("memcpy-5000", t_copy),
-    }
+    })
 
     if runner.args.worker:
         return
@@ -251,8 +258,10 @@ def main():
     if all(v is not None for v in reads.values()):
         m = {key: v.median() for key, v in reads.items()}
         print(f"\nreads: store.ltp {m['ltp'] * 1e9:.0f} ns vs dict {m['dict'] * 1e9:.0f} ns "
-              f"({m['ltp'] / m['dict']:.1f}x); store[token] {m['quote'] * 1e9:.0f} ns vs dict record "
-              f"{m['dict-record'] * 1e9:.0f} ns ({m['quote'] / m['dict-record']:.1f}x)")
+              f"({m['ltp'] / m['dict']:.1f}x)")
+        if "quote" in m:
+            print(f"       store[token] {m['quote'] * 1e9:.0f} ns vs dict record {m['dict-record'] * 1e9:.0f} ns "
+                  f"({m['quote'] / m['dict-record']:.1f}x)")
         print(f"snapshot of 5,000: {m['snapshot'] * 1e6:.0f} us (plain copy of the same bytes, no lock: {m['copy'] * 1e6:.0f} us)")
     for n in (5000, 50_000):
         st = Store(n)
