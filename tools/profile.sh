@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Profile VEGA's capture hot path (decode + LZO1Z + merge + change records -> ring) with perf.
 #
-#   tools/profile.sh [--no-build] [--seconds S] [--datagrams N] [--out DIR] [--callgrind]
+#   tools/profile.sh [--no-build] [--seconds S] [--datagrams N] [--out DIR] [--callgrind] [--no-inline]
 #
 # 1. builds the extensions in place (release build: -O3 -g -fno-omit-frame-pointer, see setup.py, so perf's
 #    frame-pointer call graphs and Cython function names work);
@@ -11,7 +11,11 @@
 # 4. writes `perf report --no-children --stdio --sort symbol` to DIR/report.txt and a flat per-symbol
 #    table to DIR/flat.txt.
 # With --callgrind it also runs one pass under `valgrind --tool=callgrind` (repeatable instruction counts)
-# and writes DIR/callgrind.txt (callgrind_annotate).
+# and writes DIR/callgrind.txt (callgrind_annotate), counting only inside FeedHandler.process_batch.
+# With --no-inline it profiles a copy of the tree under DIR/noinline whose _core is built with -fno-inline,
+# so inlined helpers (lzo1z_decompress, the per-code decoders and merges) get their own rows: an attribution
+# view, slower than the release build -- use the default run for timings.
+# Output goes to DIR (default /tmp/vega-profile).
 #
 # Needs perf: Debian `sudo apt-get install linux-perf`, Ubuntu `sudo apt-get install linux-tools-$(uname -r)`;
 # for --callgrind, `sudo apt-get install valgrind`.  Non-root users may need
@@ -19,7 +23,7 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-BUILD=1 SECONDS_=10 DATAGRAMS=20000 OUT=/tmp/vega-profile CALLGRIND=0
+BUILD=1 SECONDS_=10 DATAGRAMS=20000 OUT=/tmp/vega-profile CALLGRIND=0 NOINLINE=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --no-build) BUILD=0 ;;
@@ -27,12 +31,16 @@ while [ $# -gt 0 ]; do
         --datagrams) DATAGRAMS="$2"; shift ;;
         --out) OUT="$2"; shift ;;
         --callgrind) CALLGRIND=1 ;;
-        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+        --no-inline) NOINLINE=1 ;;
+        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
         *) echo "profile.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
 done
 PY=${PYTHON:-python3}
+PY=$("$PY" -c "import sys; print(sys.executable)")   # the real binary, not a pyenv shim (valgrind)
+export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1   # no idle BLAS threads in the profile
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"   # the in-place build of this tree
 
 if ! command -v perf >/dev/null 2>&1; then
     echo "profile.sh: perf not found: sudo apt-get install linux-perf (Debian) or linux-tools-\$(uname -r) (Ubuntu)" >&2
@@ -43,6 +51,16 @@ mkdir -p "$OUT"
 if [ "$BUILD" = 1 ]; then
     echo "== building in place (release: -O3 -g -fno-omit-frame-pointer)" >&2
     "$PY" setup.py build_ext --inplace -q
+fi
+
+if [ "$NOINLINE" = 1 ]; then
+    SHADOW="$OUT/noinline"
+    echo "== building a -fno-inline _core in $SHADOW" >&2
+    rm -rf "$SHADOW" && mkdir -p "$SHADOW"
+    cp setup.py "$SHADOW/" && cp -r vega "$SHADOW/vega"
+    rm -f "$SHADOW"/vega/_core.*.so "$SHADOW"/vega/_core.c
+    (cd "$SHADOW" && CFLAGS="-fno-inline" VEGA_ONLY=_core "$PY" setup.py build_ext --inplace -q)
+    export PYTHONPATH="$SHADOW"
 fi
 
 STREAM="$OUT/stream-$DATAGRAMS.pkl"
@@ -60,14 +78,15 @@ perf report -i "$OUT/perf.data" --no-children --stdio --sort symbol --percent-li
 perf report -i "$OUT/perf.data" --no-children --stdio --sort dso,symbol -g none --percent-limit 0.3 \
     > "$OUT/flat.txt" 2>/dev/null
 echo "== top symbols ($OUT/flat.txt; call graphs in $OUT/report.txt)" >&2
-grep -E '^ +[0-9]' "$OUT/flat.txt" | head -25
+grep -E '^ +[0-9]' "$OUT/flat.txt" | head -25 || true
 
 if [ "$CALLGRIND" = 1 ]; then
     command -v valgrind >/dev/null || { echo "profile.sh: valgrind not found: sudo apt-get install valgrind" >&2; exit 1; }
     echo "== valgrind --tool=callgrind (one pass)" >&2
     valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out" \
+        --toggle-collect='__pyx_pf_*FeedHandler*process_batch' \
         "$PY" tools/profile_workload.py run --stream "$STREAM" --passes 1 2>&1 | tail -3 >&2
-    callgrind_annotate --inclusive=no "$OUT/callgrind.out" 2>/dev/null | head -60 > "$OUT/callgrind.txt"
+    callgrind_annotate --inclusive=no "$OUT/callgrind.out" 2>/dev/null | head -60 > "$OUT/callgrind.txt" || true
     echo "== callgrind: $OUT/callgrind.txt" >&2
     head -40 "$OUT/callgrind.txt"
 fi
