@@ -409,3 +409,59 @@ def test_watch_bad_input(shm_name):
         assert_one_line_error(cli("watch", shm_name, "--once", "--tokens", "-3"), "bad token")
         assert_one_line_error(cli("watch", shm_name, "--once", "--ring", "vega-no-such-ring-x"), "no ring named")
         assert_one_line_error(cli("watch", shm_name, "--top", "0", "--once"), "--top")
+
+
+def test_watch_live_in_a_terminal(shm_name):
+    """On a terminal `vega watch` redraws in place (rich.live); --iterations ends it."""
+    import pty
+    import select
+    with Store.create(shm_name, 1024) as store:
+        capture("CM", 100, 5, store)
+        snap = store.snapshot()
+        best = snap[np.lexsort((snap["token"], -snap["volume_traded_today"]))][0]
+        master, slave = pty.openpty()
+        e = dict(os.environ, PYTHONPATH=str(ROOT), COLUMNS="160", LINES="40", TERM="xterm")
+        p = subprocess.Popen([sys.executable, "-m", "vega.cli", "watch", shm_name, "--iterations", "3",
+                              "--interval", "0.05", "--top", "3"], cwd=ROOT, env=e, stdin=slave, stdout=slave,
+                             stderr=subprocess.PIPE)
+        os.close(slave)
+        out = b""
+        while True:
+            r, _, _ = select.select([master], [], [], 30)
+            if not r:
+                break
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:            # the child closed the terminal
+                break
+            if not chunk:
+                break
+            out += chunk
+        assert p.wait(timeout=30) == 0, p.stderr.read()
+        os.close(master)
+        text = out.decode("utf-8", "replace")
+        assert f"{int(best['token'])}" in text and f"{best['last_traded_price'] / 100:,.2f}" in text
+        assert "\x1b[1A" in text and "\x1b[2K" in text   # cursor up + erase line: redrawn in place
+
+
+def test_usage_errors_are_one_line():
+    for args, needle in [(("dump",), "required: path"), (("watch", "x", "--sort", "bogus"), "invalid choice"),
+                         (("dump", "x", "--limit", "abc"), "invalid int value"), (("stat",), "required: ring"),
+                         (("replay", "r"), "required: start"), (("export", "r", "o"), "required: start"),
+                         (("verify",), "required: paths"), (("watch", "s", "--once", "--iterations", "2"),
+                                                            "not allowed with")]:
+        r = cli(*args)
+        assert r.returncode == 2
+        line = assert_one_line_error(r, needle)
+        assert line.startswith(f"vega {args[0]}: ") and line.endswith(f"(see vega {args[0]} --help)")
+
+
+def test_replay_paced_delivers_the_same_records(session, shm_name):
+    root, _, recs, _ = session
+    tok = int(np.bincount(recs["token"]).argmax())
+    r = cli("replay", root, DATE.isoformat(), "--ring", shm_name, "--tokens", tok, "--speed", "2",
+            "--no-progress")
+    assert r.returncode == 0, r.stderr
+    with Ring.open(shm_name) as ring:
+        got = ring.reader("NSE_FO", start="oldest").poll(max_records=len(recs))
+    assert got.tobytes() == recs[recs["token"] == tok].tobytes()

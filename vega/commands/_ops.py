@@ -15,6 +15,18 @@ import numpy as np
 from vega.commands import CliError
 
 DAY_NS = 86_400_000_000_000
+
+
+def one_line_errors(parser, name: str):
+    """Make ``parser`` report usage errors as one line ``vega NAME: message (see vega NAME --help)`` on
+    stderr with exit status 2, instead of argparse's usage block."""
+    import sys
+
+    def error(message):
+        print(f"vega {name}: {message} (see vega {name} --help)", file=sys.stderr)
+        raise SystemExit(2)
+    parser.error = error
+    return parser
 _TIME_RE = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?$")
 
 

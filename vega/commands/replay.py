@@ -7,7 +7,8 @@ import sys
 import time
 
 from vega.commands import CliError
-from vega.commands._ops import journal_root, parse_bound, parse_feeds, parse_tokens, store_class
+from vega.commands._ops import (journal_root, one_line_errors, parse_bound, parse_feeds, parse_tokens,
+                                store_class)
 
 HELP = "replay journals into a new shared-memory ring and/or store, paced or flat out"
 
@@ -33,6 +34,7 @@ def register(sub) -> None:
     p.add_argument("--max-gap", type=float, default=5.0,
                    help="when paced, shorten recorded gaps longer than this many seconds (default 5)")
     p.add_argument("--no-progress", action="store_true", help="no progress line")
+    one_line_errors(p, "replay")
     p.set_defaults(func=run)
 
 

@@ -8,7 +8,7 @@ import time
 import numpy as np
 
 from vega.commands import CliError
-from vega.commands._ops import fmt_age, fmt_paise, open_ring, open_store, parse_tokens
+from vega.commands._ops import fmt_age, fmt_paise, one_line_errors, open_ring, open_store, parse_tokens
 
 HELP = "live market watch (LTP, change, best bid/ask, volume, OI) over a running capture's store"
 SORTS = ("volume", "activity", "change", "oi", "token")
@@ -32,6 +32,7 @@ def register(sub) -> None:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--once", action="store_true", help="print one frame and exit")
     g.add_argument("--iterations", type=int, help="print N frames and exit")
+    one_line_errors(p, "watch")
     p.set_defaults(func=run)
 
 
