@@ -24,7 +24,7 @@ from vega.journal import (
     journal_path,
     verify,
 )
-from vega.records import CHANGE_RECORD_DTYPE, CONTINUED, KEYFRAME, set_timestamps, timestamps
+from vega.records import CHANGE_RECORD_DTYPE, CHECKPOINT_END, CONTINUED, KEYFRAME, set_timestamps, timestamps
 
 DATE = dt.date(2026, 11, 20)
 HYP = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -199,11 +199,11 @@ def test_snapshot_property(tmp_path_factory, n, cuts, seed, stride, probes):
 def test_incomplete_or_interrupted_keyframe_runs_are_not_checkpoints(tmp_path):
     recs = make_records(10, seed=6)
     kf = make_records(3, seed=7)
-    kf["flags"] = KEYFRAME | CONTINUED           # torn: the last record still says "more follow"
+    kf["flags"] = KEYFRAME | CONTINUED           # torn: no record ends the checkpoint
     mixed = make_records(3, seed=8)
-    mixed["flags"] = [KEYFRAME | CONTINUED, 0, KEYFRAME]   # a live record inside the run voids it
+    mixed["flags"] = [KEYFRAME, 0, KEYFRAME | CHECKPOINT_END]   # a live record inside the run voids it
     good = make_records(2, seed=9)
-    good["flags"] = [KEYFRAME | CONTINUED, KEYFRAME]
+    good["flags"] = [KEYFRAME | CONTINUED, KEYFRAME | CHECKPOINT_END]
     path = write_day(tmp_path, np.concatenate([recs, kf, recs, mixed, good]))
     with Journal.open(path) as j:
         ck = j.checkpoints
@@ -216,13 +216,14 @@ def test_checkpoint_sets_flags_and_timestamp(tmp_path):
     w = JournalWriter(tmp_path, "NSE_FO", DATE, flush_interval=None)
     w.append(make_records(10))
     kf = make_records(4, seed=2)
-    kf["flags"] = CONTINUED
+    kf["flags"] = [CONTINUED, 0, CONTINUED | CHECKPOINT_END, 0]    # the store's CONTINUED bits are kept
     assert w.checkpoint(kf, ts_ns=w.max_ts) == 4
     assert w.checkpoint(np.zeros(0, CHANGE_RECORD_DTYPE)) == 0
     w.close()
     with Journal.open(w.path) as j:
         tail = j.records[10:]
-        assert list(tail["flags"]) == [KEYFRAME | CONTINUED] * 3 + [KEYFRAME]
+        assert list(tail["flags"]) == [KEYFRAME | CONTINUED, KEYFRAME, KEYFRAME | CONTINUED,
+                                       KEYFRAME | CHECKPOINT_END]
         assert set(timestamps(tail)) == {int(timestamps(j.records[:10]).max())}
         assert len(j.checkpoints) == 1
 
@@ -493,7 +494,7 @@ def test_bad_input_gives_clear_errors(tmp_path):
 
 def test_checkpoint_table_outside_the_records_is_refused(tmp_path):
     recs = make_records(20, seed=17)
-    recs["flags"][5] = KEYFRAME
+    recs["flags"][5] = KEYFRAME | CHECKPOINT_END
     path = write_day(tmp_path, recs)
     b = bytearray(path.read_bytes())
     ioff = struct.unpack_from("<Q", b, 40)[0]

@@ -243,6 +243,7 @@ cdef enum:
     VG_REC_SIZE = 32
     VG_REC_CONTINUED = 0x01            # flags: more records of the same store update follow
     VG_REC_KEYFRAME = 0x02             # flags: part of a full-state checkpoint, not a live change
+    VG_REC_CHECKPOINT_END = 0x04       # flags: the last record of a journal checkpoint (set by the journal)
 
 cdef packed struct vg_rec_t:
     uint32_t token

@@ -38,6 +38,7 @@ cdef enum:
     JRNL_CKPT_ENTRY_SIZE = 32          # (ts, record offset, record count, reserved)
     JRNL_F_CONTINUED = 0x01            # record flags bit: more records of the same update follow
     JRNL_F_KEYFRAME = 0x02             # record flags bit: part of a full-state checkpoint
+    JRNL_F_CHECKPOINT_END = 0x04       # record flags bit: the last record of a checkpoint (set by checkpoint())
 
 cdef enum jrnl_state:                  # header byte 15
     JRNL_OPEN = 0                      # being written, or its writer died: size decides the record count

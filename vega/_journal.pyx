@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vega.records import CHANGE_RECORD_DTYPE, CONTINUED, KEYFRAME, timestamps
+from vega.records import CHANGE_RECORD_DTYPE, CHECKPOINT_END, CONTINUED, KEYFRAME, timestamps
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -156,8 +156,8 @@ cdef int _grow_ckpt(jrnl_index_t* ix) noexcept nogil:
 
 cdef int jrnl_index_feed(jrnl_index_t* ix, const uint8_t* recs, Py_ssize_t n) noexcept nogil:
     """Account for the next n records of the file: running max timestamp, an entry every `stride` records,
-    complete KEYFRAME runs (a run ends at its first record without CONTINUED; a non-KEYFRAME record inside a run
-    voids it).  Returns -1 (and sets ix.oom) when out of memory."""
+    complete KEYFRAME runs (a run ends at its record flagged CHECKPOINT_END; a non-KEYFRAME record inside a run
+    voids it).  CONTINUED keeps the store's meaning (more records of the same token's update follow).  Returns -1 (and sets ix.oom) when out of memory."""
     cdef Py_ssize_t i
     cdef const uint8_t* r
     cdef int64_t ts
@@ -183,7 +183,7 @@ cdef int jrnl_index_feed(jrnl_index_t* ix, const uint8_t* recs, Py_ssize_t n) no
                 ix.in_run = 1
                 ix.run_start = rec_no
                 ix.run_ts = ts
-            if not (f & JRNL_F_CONTINUED):
+            if f & JRNL_F_CHECKPOINT_END:
                 if ix.n_ckpt == ix.cap_ckpt and _grow_ckpt(ix) < 0:
                     ix.oom = 1
                     return -1
@@ -684,8 +684,9 @@ cdef class JournalWriter:
 
     def checkpoint(self, records, ts_ns=None):
         """Write a full-state checkpoint: ``records`` are the state as change records (e.g.
-        ``store.keyframe_records(ts)``).  They are stamped ``ts_ns`` when given, flagged KEYFRAME, and CONTINUED
-        on all but the last, so that a checkpoint is one update and a torn one is recognised.  An empty state
+        ``store.keyframe_records(ts)``).  They are stamped ``ts_ns`` when given, flagged KEYFRAME, and the last
+        one CHECKPOINT_END, so that a torn checkpoint is recognised; their CONTINUED bits (the store's: more
+        records of the same token's update follow) are kept.  An empty state
         writes nothing (the state then folds from the previous checkpoint)."""
         arr = np.array(records, dtype=CHANGE_RECORD_DTYPE, copy=True).reshape(-1)
         cdef jrnl_writer_t* w = self.c_writer()
@@ -694,8 +695,8 @@ cdef class JournalWriter:
                 ts_ns = int(ts_ns)
                 arr["ts_lo"] = ts_ns & 0xFFFFFFFF
                 arr["ts_hi"] = (ts_ns >> 32) & 0xFFFF
-            arr["flags"] |= KEYFRAME | CONTINUED
-            arr["flags"][len(arr) - 1] &= ~CONTINUED & 0xFF
+            arr["flags"] = (arr["flags"] | KEYFRAME) & (~CHECKPOINT_END & 0xFF)
+            arr["flags"][len(arr) - 1] |= CHECKPOINT_END
             self._append(arr, False)
         w.ckpt_due = 0
         if w.ckpt_interval_ns > 0 and w.max_ts >= 0:

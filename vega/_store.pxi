@@ -13,6 +13,8 @@ from posix.mman cimport mmap, munmap, PROT_READ, PROT_WRITE, MAP_SHARED, MAP_PRI
 from posix.time cimport clock_gettime, timespec, CLOCK_REALTIME
 from cpython.buffer cimport PyBUF_WRITABLE
 
+from vega._ring cimport Ring, ring_slot_t, ring_append
+from vega._journal cimport JournalWriter, jrnl_writer_t, jrnl_append, jrnl_poll
 from vega.records import CHANGE_RECORD_DTYPE as _REC_DTYPE
 from vega.store import (STORE_DTYPE as _STORE_DTYPE, StoreError, StoreFullError, StoreBusyError,
                         StoreFormatError)
@@ -711,10 +713,59 @@ cdef void _feed_flush(vg_feed_t* f) noexcept nogil:
 cdef inline void _feed_set_time(vg_feed_t* f, int64_t now_ns) noexcept nogil:
     cdef int64_t base
     f.m.now_ns = now_ns
-    f.m.ts48 = vg_ts48(now_ns)
+    if f.day_base_ns != 0:
+        f.m.ts48 = <uint64_t>(now_ns - f.day_base_ns) if now_ns > f.day_base_ns else 0
+        if f.m.ts48 >= (<uint64_t>1 << 48):
+            f.m.ts48 = (<uint64_t>1 << 48) - 1
+    else:
+        f.m.ts48 = vg_ts48(now_ns)
     base = now_ns - <int64_t>f.m.ts48
     if f.m.st.hdr.day_base_ns != base:
         f.m.st.hdr.day_base_ns = base
+
+
+def _ist_midnight_ns(date) -> int:
+    """00:00 IST of a trading date, in Unix epoch ns."""
+    import datetime as _dt
+    ist = _dt.timezone(_dt.timedelta(hours=5, minutes=30))
+    return int(_dt.datetime(date.year, date.month, date.day, tzinfo=ist).timestamp()) * 1_000_000_000
+
+
+cdef int _ring_rec_sink(void* ctx, const vg_rec_t* recs, Py_ssize_t n) noexcept nogil:
+    """Record sink: publish to a ring slot (ctx = ring_slot_t*); the writer never waits for readers."""
+    ring_append(<ring_slot_t*>ctx, recs, n)
+    return 0
+
+cdef int _jsink_keep(vg_jsink_t* j, const vg_rec_t* recs, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t cap = j.cap_pending
+    cdef vg_rec_t* p
+    if j.n_pending + n > cap:
+        cap = max(2 * cap, j.n_pending + n, 1024)
+        p = <vg_rec_t*>realloc(j.pending, cap * sizeof(vg_rec_t))
+        if p == NULL:
+            return -1
+        j.pending = p
+        j.cap_pending = cap
+    memcpy(j.pending + j.n_pending, recs, n * sizeof(vg_rec_t))
+    j.n_pending += n
+    return 0
+
+cdef int _jrnl_rec_sink(void* ctx, const vg_rec_t* recs, Py_ssize_t n) noexcept nogil:
+    """Record sink: append to the day's journal (ctx = vg_jsink_t*).  Records stamped after the trading day's
+    end are kept, in order, for FeedHandler._finish to hand to JournalWriter.append (which rolls the day)."""
+    cdef vg_jsink_t* j = <vg_jsink_t*>ctx
+    cdef Py_ssize_t k = 0
+    if j.failed:
+        return 1
+    if j.n_pending == 0:
+        k = jrnl_append(<jrnl_writer_t*>j.w, recs, n)
+        if k < 0:
+            j.failed = 1
+            return 1
+    if k < n and _jsink_keep(j, recs + k, n - k) != 0:
+        j.failed = 2
+        return 1
+    return 0
 
 
 cdef class FeedHandler:
@@ -728,7 +779,7 @@ cdef class FeedHandler:
     """
 
     def __cinit__(self, segment, Store store not None, *, on_records=None, md_stale_ns=5_000_000_000,
-                  subscribed_only=False, records=True):
+                  subscribed_only=False, records=True, ring=None, journal=None):
         cdef Decoder dec
         store._check_writable()
         seg = _parse_segment(segment)
@@ -750,9 +801,81 @@ cdef class FeedHandler:
         self._f.keep = on_records is not None
         if store._st.hdr.segment == 0:
             store._st.hdr.segment = <uint8_t>seg
+        self._ring = None
+        self._journal = None
+        memset(&self._jsink, 0, sizeof(vg_jsink_t))
+        if (ring is not None or journal is not None) and not records:
+            raise ValueError("a ring or a journal needs change records (records=True)")
+        if ring is not None:
+            if not isinstance(ring, Ring):
+                raise TypeError(f"ring must be a vega.Ring, not {type(ring).__name__}")
+            self._ring_feed = 0 if seg == VG_SEG_FO else 1          # slot 0 NSE_FO, slot 1 NSE_EQ
+            self.add_record_sink(_ring_rec_sink, (<Ring>ring)._slot_ptr(self._ring_feed))
+            self._ring = ring
+        if journal is not None:
+            if not isinstance(journal, JournalWriter):
+                raise TypeError(f"journal must be a vega.JournalWriter, not {type(journal).__name__}")
+            self._jsink.w = (<JournalWriter>journal).c_writer()
+            self.add_record_sink(_jrnl_rec_sink, &self._jsink)
+            self._journal = journal
+            self._f.day_base_ns = _ist_midnight_ns(journal.date)
 
     def __dealloc__(self):
         free(self._f.buf.recs)
+        free(self._jsink.pending)
+        if self._ring is not None:
+            (<Ring>self._ring)._slot_release(self._ring_feed)
+
+    def close(self) -> None:
+        """Stop publishing: hand the ring slot back (the ring can then be closed).  The journal stays open:
+        its owner closes (seals) it."""
+        if self._ring is not None:
+            (<Ring>self._ring)._slot_release(self._ring_feed)
+            self._ring = None
+            self._f.n_sinks = 0
+            if self._journal is not None:
+                self.add_record_sink(_jrnl_rec_sink, &self._jsink)
+
+    @property
+    def ring(self):
+        """The vega.Ring this handler publishes to, or None."""
+        return self._ring
+
+    @property
+    def journal(self):
+        """The vega.JournalWriter this handler journals to, or None."""
+        return self._journal
+
+    def poll(self) -> None:
+        """Call from an idle loop: flushes the journal's buffer when its flush interval has passed, so a
+        quiet feed does not keep records in user space."""
+        cdef jrnl_writer_t* w = <jrnl_writer_t*>self._jsink.w
+        if w != NULL:
+            with nogil:
+                jrnl_poll(w)
+            (<JournalWriter>self._journal).check()
+
+    cdef _journal_after_batch(self):
+        """With the GIL, after a nogil call: raise a journal I/O error, roll the day over with the records
+        stamped after its end, and write a checkpoint when one is due."""
+        cdef vg_jsink_t* j = &self._jsink
+        cdef JournalWriter jw = <JournalWriter>self._journal
+        cdef jrnl_writer_t* w
+        if j.failed == 1:
+            jw.check()
+            raise OSError("journal append failed")
+        if j.failed == 2:
+            raise MemoryError("journal sink: cannot keep the records of the next trading day")
+        if j.n_pending:
+            arr = _np.empty(j.n_pending, dtype=_REC_DTYPE)
+            memcpy(<void*><Py_ssize_t>arr.ctypes.data, j.pending, j.n_pending * sizeof(vg_rec_t))
+            j.n_pending = 0
+            jw.append(arr)                   # seals the day, opens the next, re-stamps these records
+            j.w = jw.c_writer()
+            self._f.day_base_ns = _ist_midnight_ns(jw.date)
+        w = <jrnl_writer_t*>j.w
+        if w.ckpt_due and w.max_ts >= 0:
+            jw.checkpoint(self.store.keyframe_records(w.max_ts), w.max_ts)
 
     cdef int add_record_sink(self, vg_rec_sink_fn fn, void* ctx) except -1:
         """Add a C-level sink: fn(ctx, recs, n) is called inside the nogil loop with every change record
@@ -771,11 +894,14 @@ cdef class FeedHandler:
         return "CM" if self._f.m.segment == VG_SEG_CM else "FO"
 
     cdef _finish(self):
-        """After a call: records to the Python callback, buffer reset."""
+        """After a call: the journal's day rollover and checkpoints, records to the Python callback, buffer
+        reset."""
         cdef Py_ssize_t n = self._f.buf.n
         cb = self._on_records
         self._f.buf.n = 0
         self._f.buf.flushed = 0
+        if self._jsink.w != NULL:
+            self._journal_after_batch()
         if cb is not None and n > 0:
             arr = _np.empty(n, dtype=_REC_DTYPE)
             memcpy(<void*><Py_ssize_t>arr.ctypes.data, self._f.buf.recs, n * sizeof(vg_rec_t))

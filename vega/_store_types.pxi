@@ -288,13 +288,28 @@ cdef struct vg_feed_t:                # the feed handler's nogil state (the deco
     int n_sinks
     uint8_t keep                       # 1: keep the batch's records for the Python callback
     uint64_t records                   # change records emitted in all
+    int64_t day_base_ns                # != 0: ts48 = now - this (00:00 IST of the journal's trading day, so
+                                       # stamps run past 24 h until the journal rolls over); 0: ts48 wraps
+                                       # at 00:00 IST
 
+
+cdef struct vg_jsink_t:                # the journal as a record sink of the FeedHandler
+    void* w                            # jrnl_writer_t* of the JournalWriter (vega/_journal.pxd)
+    vg_rec_t* pending                  # records refused because the trading day ended: appended with the GIL
+    Py_ssize_t n_pending
+    Py_ssize_t cap_pending
+    int failed                         # 1: jrnl_append reported an I/O error; 2: out of memory
 
 cdef class FeedHandler:
     cdef vg_feed_t _f
+    cdef object _ring                  # vega.Ring the change records are published to, or None
+    cdef int _ring_feed                # its slot: 0 NSE_FO, 1 NSE_EQ
+    cdef object _journal               # vega.JournalWriter the change records are journaled to, or None
+    cdef vg_jsink_t _jsink             # journal sink state (w == NULL without a journal)
     cdef vg_decoder_t* _dec            # owned by _decoder
     cdef object _decoder               # the Decoder whose state this handler drives
     cdef readonly Store store
     cdef object _on_records
     cdef int add_record_sink(self, vg_rec_sink_fn fn, void* ctx) except -1
     cdef _finish(self)
+    cdef _journal_after_batch(self)

@@ -18,6 +18,7 @@ CHANGE_RECORD_DTYPE = np.dtype(
 #: flags bits
 CONTINUED = 0x01   # more records of the same store update follow
 KEYFRAME = 0x02    # part of a full-state checkpoint, not a live change
+CHECKPOINT_END = 0x04   # the last record of a journal checkpoint (a run of KEYFRAME records)
 
 RECORD_SIZE = 32
 
