@@ -5,8 +5,8 @@ Two steps, so that generating the traffic (pure Python) stays out of the profile
 * ``generate``: simulated, wire-exact NSE datagrams (``vega.nse.sample_stream``, LZO1Z-compressed like the
   exchange) for the F&O and CM segments, saved to one file.
 * ``run``: the capture's decode + merge + publish loop: ``FeedHandler.process_batch`` over the datagrams
-  into a fresh store each pass, with the change records forwarded to a shared-memory ring (``on_records=``
-  -> ``ring.append``), as ``vega capture`` does; repeated for ``--seconds``.  Prints datagrams/s and
+  into a fresh store each pass, with the change records published to a shared-memory ring from inside the
+  nogil loop (``FeedHandler(..., ring=ring)``), as ``vega capture`` does; repeated for ``--seconds``.  Prints datagrams/s and
   ns/message so the profile can be related to throughput.
 """
 from __future__ import annotations
@@ -56,15 +56,19 @@ def _run(args) -> int:
         while True:
             for seg, dgs in streams.items():
                 store = Store(args.capacity)
-                if ring is not None:
+                if ring is not None and args.on_records:
                     feed = feed_of[seg]
                     fh = FeedHandler(seg, store, on_records=lambda recs, feed=feed: ring.append(feed, recs))
+                elif ring is not None:       # the capture's path: the ring is a C record sink (nogil)
+                    fh = FeedHandler(seg, store, ring=ring)
                 else:
                     fh = FeedHandler(seg, store, records=False)
                 for a in range(0, len(dgs), args.batch):
                     n_msg += fh.process_batch(dgs[a:a + args.batch])
                 n_dg += len(dgs)
                 n_rec += fh.stats["records"]
+                if hasattr(fh, "close"):
+                    fh.close()               # gives the ring slot back
                 store.close()
             passes += 1
             el = time.perf_counter() - t0
@@ -95,6 +99,8 @@ def main(argv=None) -> int:
     r.add_argument("--batch", type=int, default=64, help="datagrams per process_batch call (default 64)")
     r.add_argument("--capacity", type=int, default=65536)
     r.add_argument("--no-ring", action="store_true", help="decode + merge only, no change records")
+    r.add_argument("--on-records", action="store_true",
+                   help="forward records through a Python on_records callback instead of the ring's C sink")
     a = p.parse_args(argv)
     return _generate(a) if a.step == "generate" else _run(a)
 

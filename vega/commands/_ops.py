@@ -281,6 +281,6 @@ def decode_fields(group: int, mask: int, slots) -> dict[str, int | str]:
 
 
 def flags_text(flags: int) -> str:
-    """``C`` CONTINUED, ``K`` KEYFRAME, ``-`` none."""
-    s = ("C" if flags & 1 else "") + ("K" if flags & 2 else "")
+    """``C`` CONTINUED, ``K`` KEYFRAME, ``E`` CHECKPOINT_END (vega.records), ``-`` none."""
+    s = ("C" if flags & 0x01 else "") + ("K" if flags & 0x02 else "") + ("E" if flags & 0x04 else "")
     return s or "-"

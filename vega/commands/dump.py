@@ -18,7 +18,7 @@ HELP = "print the change records of a journal file (filter by token and time)"
 def register(sub) -> None:
     p = sub.add_parser("dump", help=HELP, description=(
         "Print the change records of one journal file <root>/<FEED>/YYYYMMDD.bin: sequence number, IST time "
-        "(ts48 decoded), token, group, flags (C continued, K keyframe), source message code and the named "
+        "(ts48 decoded), token, group, flags (C continued, K keyframe, E checkpoint end), source message code and the named "
         "field values of the record (docs/FORMATS.md, 'Change records')."))
     p.add_argument("path", help="journal file, e.g. /var/lib/vega/NSE_FO/20260123.bin")
     p.add_argument("--tokens", help="only these tokens (comma separated)")
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.json:
             print(f"# {args.path}: {feed} {date}, {len(j):,} records, "
                   f"{'sealed' if j.sealed else 'open'}; {len(pos):,} selected", file=out)
-            print(f"{'seq':>10} {'time (IST)':<18} {'token':>8} {'group':<12} {'fl':<2} {'src':>5}  fields",
+            print(f"{'seq':>10} {'time (IST)':<18} {'token':>8} {'group':<12} {'fl':<3} {'src':>5}  fields",
                   file=out)
         for start in range(0, len(pos), 8192):
             chunk = pos[start:start + 8192]
@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
                 else:
                     text = " ".join(f"{k}={v}" for k, v in fields.items())
                     lines.append(f"{first + int(p):>10} {fmt_ts(t):<18} {int(r['token']):>8} "
-                                 f"{group_name(g):<12} {flags_text(fl):<2} {int(r['source']):>5}  {text}")
+                                 f"{group_name(g):<12} {flags_text(fl):<3} {int(r['source']):>5}  {text}")
             try:
                 out.write("\n".join(lines) + ("\n" if lines else ""))
             except BrokenPipeError:  # `vega dump ... | head`: stop quietly
