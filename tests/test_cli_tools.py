@@ -465,3 +465,52 @@ def test_replay_paced_delivers_the_same_records(session, shm_name):
     with Ring.open(shm_name) as ring:
         got = ring.reader("NSE_FO", start="oldest").poll(max_records=len(recs))
     assert got.tobytes() == recs[recs["token"] == tok].tobytes()
+
+
+def test_dump_shows_checkpoints_and_can_leave_them_out(tmp_path):
+    store = Store(4096)
+    chunks = []
+    capture("CM", 60, 11, store, chunks)
+    live = np.concatenate(chunks)
+    kf = store.keyframe_records()
+    t_ck = int(timestamps(live)[-1])
+    with JournalWriter(tmp_path, "NSE_EQ", DATE) as w:
+        w.append(live)
+        w.checkpoint(kf, ts_ns=t_ck)
+        path = w.path
+    store.close()
+    rows = [json.loads(x) for x in cli("dump", path, "--json").stdout.splitlines()]
+    assert len(rows) == len(live) + len(kf)
+    ck = rows[len(live):]
+    assert all(x["flags"] & 0x02 for x in ck) and not any(x["flags"] & 0x02 for x in rows[:len(live)])
+    assert ck[-1]["flags"] & 0x04 and not any(x["flags"] & 0x04 for x in ck[:-1])
+    assert {x["ts48"] for x in ck} == {t_ck}
+    table = cli("dump", path, "--tokens", ck[-1]["token"]).stdout.splitlines()
+    assert any(line.split()[4] in ("KE", "CKE") for line in table[2:])
+    r = cli("dump", path, "--no-keyframes")
+    assert r.returncode == 0 and f"{len(live):,} selected" in r.stdout.splitlines()[0]
+
+
+def test_replay_spans_days_in_time_order(tmp_path, shm_name):
+    store = Store(4096)
+    chunks = []
+    capture("FO", 40, 21, store, chunks)
+    recs = np.concatenate(chunks)
+    store.close()
+    day2 = DATE + dt.timedelta(days=1)
+    halves = recs[:len(recs) // 2], recs[len(recs) // 2:]
+    for d, part in zip((DATE, day2), halves):
+        with JournalWriter(tmp_path, "NSE_FO", d) as w:
+            w.append(part)
+    r = cli("replay", tmp_path, DATE.isoformat(), day2.isoformat(), "--ring", shm_name, "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert f"replayed {len(recs):,} records" in r.stdout
+    with Ring.open(shm_name) as ring:
+        got = ring.reader("NSE_FO", start="oldest").poll(max_records=len(recs) + 1)
+    assert got.tobytes() == recs.tobytes()
+    # only the second day
+    Ring.unlink(shm_name)
+    r = cli("replay", tmp_path, day2.isoformat(), "--ring", shm_name, "--no-progress")
+    with Ring.open(shm_name) as ring:
+        got = ring.reader("NSE_FO", start="oldest").poll(max_records=len(recs) + 1)
+    assert got.tobytes() == halves[1].tobytes()
