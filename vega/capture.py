@@ -511,9 +511,21 @@ def replay_journal_into(path: str | Path, capacity: int, day_base_ns: int | None
     """A fresh private store with every record of the journal file at ``path`` applied in order."""
     from vega._core import Store
     from vega.journal import Journal
+    from vega.records import CONTINUED, KEYFRAME
     st = Store(capacity)
     with Journal.open(path) as j:
         recs = np.array(j.records)
+    # A journal checkpoint flags every record but its last CONTINUED (one update for the journal); the store
+    # reads CONTINUED as "same token follows".  Restore the per-token meaning inside checkpoint runs.
+    kf = (recs["flags"] & KEYFRAME) != 0
+    if kf.any():
+        tok = recs["token"]
+        same_next = np.zeros(len(recs), dtype=bool)
+        same_next[:-1] = kf[:-1] & kf[1:] & (tok[:-1] == tok[1:])
+        flags = recs["flags"].copy()
+        flags[kf] &= ~np.uint8(CONTINUED)
+        flags[same_next] |= np.uint8(CONTINUED)
+        recs["flags"] = flags
     st.apply_records(recs, day_base_ns=day_base_ns)
     return st
 
