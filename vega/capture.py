@@ -166,6 +166,10 @@ def load_config(path: str | Path | None, **overrides: Any) -> CaptureConfig:
                         raise CaptureError(f"config {path}: feed #{i + 1} {k} has the wrong type")
                 cfg.feeds.append(FeedConfig(f["segment"].upper(), f["group"], f["port"],
                                             f.get("interface", "127.0.0.1")))
+        try:
+            cfg.validate()
+        except CaptureError as e:
+            raise CaptureError(f"config {path}: {e}") from None
     for k, v in overrides.items():
         if v is not None:
             setattr(cfg, k, v)

@@ -56,6 +56,11 @@ def run(args: argparse.Namespace) -> int:
                         phases=not args.no_phases)
     except SimulatorError as e:
         raise CliError(str(e)) from None
+    if args.out:
+        try:
+            open(args.out, "wb").close()                 # fail before generating, not after
+        except OSError as e:
+            raise CliError(f"{args.out}: {e.strerror or e}") from None
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr, flush=True))
     say(f"vega simulate: generating {n:,} datagrams per segment ({', '.join(args.segments)}, seed {args.seed})")
     sim.generate()
