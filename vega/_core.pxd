@@ -278,3 +278,4 @@ cdef struct vg_decoder_t:
 cdef int vg_code_slot(uint16_t code) noexcept nogil
 cdef int vg_decode_datagram(vg_decoder_t* dec, const uint8_t* data, Py_ssize_t length,
                             vg_msg_sink sink, void* ctx) noexcept nogil
+include "_store_types.pxi"

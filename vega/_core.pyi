@@ -16,3 +16,153 @@ class Decoder:
     def reset_stats(self) -> None: ...
 
 def decode(datagram: bytes | bytearray | memoryview, segment: Segment) -> list[Message]: ...
+
+# ---- the consolidated store (vega/_store.pxi) ------------------------------------------------------------
+import numpy as np
+import numpy.typing as npt
+from typing import Callable, Iterator, Sequence
+
+DEFAULT_DENSE_TOKENS: int
+DEFAULT_STALE_NS: int
+SHM_DIR: str
+
+class Quote:
+    """A consistent snapshot of one instrument (fields of vega.store.STORE_DTYPE)."""
+    token: int
+    segment: int
+    net_change_indicator: str
+    book_type: int
+    trading_status: int
+    last_update_source: int
+    last_traded_price: int
+    last_trade_quantity: int
+    last_trade_time: int
+    net_price_change: int
+    volume_traded_today: int
+    last_update_ns: int
+    update_count: int
+    average_trade_price: int
+    fill_price: int
+    fill_volume: int
+    bid_price: tuple[int, int, int, int, int]
+    ask_price: tuple[int, int, int, int, int]
+    open_price: int
+    high_price: int
+    low_price: int
+    close_price: int
+    indicative_close_price: int
+    bb_total_buy_flag: int
+    bb_total_sell_flag: int
+    bid_quantity: tuple[int, int, int, int, int]
+    ask_quantity: tuple[int, int, int, int, int]
+    total_buy_quantity: int
+    total_sell_quantity: int
+    bid_orders: tuple[int, int, int, int, int]
+    ask_orders: tuple[int, int, int, int, int]
+    market_type: int
+    market_status: tuple[int, int, int, int]
+    indicator: int
+    mw_indicator: int
+    mw_buy_volume: int
+    mw_sell_volume: int
+    mw_buy_price: int
+    mw_sell_price: int
+    mw_last_trade_price: int
+    mw_last_trade_time: int
+    open_interest: int
+    oi_day_high: int
+    oi_day_low: int
+    implied_volatility: int
+    data_quality: int
+    valid: int
+    subscribed: int
+    buyback_active: int
+    auction_number: int
+    auction_status: int
+    initiator_type: int
+    initiator_price: int
+    initiator_quantity: int
+    auction_price: int
+    auction_quantity: int
+    buy_ord_cxl_count: int
+    buy_ord_cxl_vol: int
+    sell_ord_cxl_count: int
+    sell_ord_cxl_vol: int
+    spos_update_time: int
+    bb_start_date: int
+    pday_cum_vol: int
+    cday_cum_vol: int
+    pday_high_price: int
+    pday_low_price: int
+    pday_wt_avg: int
+    cday_high_price: int
+    cday_low_price: int
+    cday_wt_avg: int
+    bb_end_date: int
+    symbol: str
+    series: str
+    last_md_ns: int
+    @property
+    def stale(self) -> bool: ...
+    def to_dict(self) -> dict[str, Any]: ...
+
+class Store:
+    """The consolidated market-data store (one writer, lock-free readers in any process)."""
+    name: str | None
+    def __init__(self, capacity: int, *, dense_tokens: int = ..., stale_ns: int = ...) -> None: ...
+    @classmethod
+    def create(cls, name: str, capacity: int, *, dense_tokens: int = ..., stale_ns: int = ...) -> Store: ...
+    @classmethod
+    def open(cls, name: str) -> Store: ...
+    @staticmethod
+    def remove(name: str) -> None: ...
+    def close(self) -> None: ...
+    def unlink(self) -> None: ...
+    def __enter__(self) -> Store: ...
+    def __exit__(self, *exc: object) -> None: ...
+    @property
+    def closed(self) -> bool: ...
+    @property
+    def writable(self) -> bool: ...
+    @property
+    def capacity(self) -> int: ...
+    @property
+    def stale_ns(self) -> int: ...
+    @property
+    def header(self) -> dict[str, int]: ...
+    @property
+    def memory_bytes(self) -> int: ...
+    def __len__(self) -> int: ...
+    def __contains__(self, token: object) -> bool: ...
+    def __iter__(self) -> Iterator[int]: ...
+    def __getitem__(self, token: int) -> Quote: ...
+    def get(self, token: int, default: Any = None) -> Quote | Any: ...
+    def tokens(self) -> npt.NDArray[np.int32]: ...
+    def ltp(self, token: int) -> int: ...
+    def depth(self, token: int) -> dict[str, tuple[int, ...]]: ...
+    def is_stale(self, token: int, now_ns: int | None = None) -> bool: ...
+    def stale_tokens(self, now_ns: int | None = None) -> npt.NDArray[np.int32]: ...
+    @property
+    def array(self) -> np.ndarray: ...
+    def snapshot(self, tokens: Sequence[int] | None = None) -> np.ndarray: ...
+    def add(self, token: int, symbol: str = "", series: str = "", segment: Segment | None = None,
+            subscribed: bool = True) -> None: ...
+    def subscribe(self, tokens: Iterable[int], subscribed: bool = True) -> None: ...
+    def apply_records(self, records: np.ndarray | bytes, day_base_ns: int | None = None) -> int: ...
+    def keyframe_records(self, ts_ns: int = 0) -> np.ndarray: ...
+
+class FeedHandler:
+    """Decode + merge + change records for one segment into a writable Store, in one nogil loop."""
+    store: Store
+    def __init__(self, segment: Segment, store: Store, *, on_records: Callable[[np.ndarray], Any] | None = None,
+                 md_stale_ns: int = 5_000_000_000, subscribed_only: bool = False, records: bool = True) -> None: ...
+    @property
+    def segment(self) -> Segment: ...
+    def process(self, datagram: bytes | bytearray | memoryview, now_ns: int | None = None) -> int: ...
+    def process_batch(self, datagrams: Iterable[bytes], now_ns: int | Sequence[int] | np.ndarray | None = None) -> int: ...
+    def merge_message(self, msg: Message, now_ns: int | None = None) -> int: ...
+    def merge_packed(self, packed: bytes, repeat: int = 1, now_ns: int | None = None) -> int: ...
+    @property
+    def stats(self) -> dict[str, Any]: ...
+
+def pack_messages(segment: Segment, msgs: Iterable[Message]) -> bytes: ...

@@ -2,3 +2,4 @@
 """VEGA's hot path: NSE frame walk, LZO1Z, per-code decoders (and, later, the store and its merge)."""
 
 include "_decode.pxi"
+include "_store.pxi"

@@ -1,0 +1,273 @@
+"""Store benchmarks: the nogil merge vs a pure-Python dict store, decode+merge+records vs LZO1Z alone, and
+reads from Python.  All ratios are between measurements of the same pyperf run.
+
+    python bench/bench_merge.py [--fast] [-o result.json]
+
+``--fast`` (pyperf's, one process per benchmark, 20 loops, no calibration) measures F&O 7208 only, the pipeline, ``ltp`` and the
+snapshot; without it every code of both segments and ``store[token]`` too.
+
+* ``merge-<seg>-<code>``     ``FeedHandler.merge_packed``: messages already decoded (``vg_msg_t``), merged in
+                             one nogil loop with change records on; ns per message and per record
+  ``merge-<seg>-<code>-py``  ``bench/baseline_store.py`` (dicts, same rules) over the same decoded dicts
+* ``pipeline-FO``            ``FeedHandler.process_batch`` on a realistic F&O stream: frame walk + LZO1Z +
+                             decode + merge + change records; ``pipeline-FO-lzo`` the LZO1Z decompression of
+                             the same datagrams alone (the floor; target: pipeline <= 1.5x)
+* ``read-ltp`` / ``read-dict``, ``read-quote`` / ``read-dict-record``: per read from Python
+* ``snapshot-5000`` / ``memcpy-5000``: a consistent snapshot of 5,000 instruments vs a plain numpy copy of
+                             the same 448-byte rows (no sequence lock)
+Memory per instrument is printed for 5,000 and 50,000 instruments.
+"""
+import os
+import pickle
+import sys
+import tempfile
+from collections import defaultdict
+
+import numpy as np
+import pyperf
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from bench import baseline_store  # noqa: E402
+from bench.bench_decode import compressed_streams  # noqa: E402
+from vega import nse  # noqa: E402
+from vega._core import Decoder, FeedHandler, Store, pack_messages  # noqa: E402
+from vega._lzo import _bench_decompress_many  # noqa: E402
+
+N_DATAGRAMS = int(os.environ.get("VEGA_BENCH_DATAGRAMS", "4000"))
+T0 = 1_700_000_000_000_000_000
+FAST = "--fast" in sys.argv or os.environ.get("VEGA_BENCH_FAST") == "1"
+#: the codes merged per segment (under --fast the main ones of each family only)
+CODES = {"FO": (7200, 7201, 7202, 7208, 7210, 17201, 17202, 6013),
+         "CM": (7200, 7201, 7208, 7210, 18703, 18708, 6013)}
+FAST_CODES = {"FO": (7208,), "CM": ()}
+_STREAMS = {}
+
+
+def stream(seg, seed):
+    """The realistic stream of a segment (built once, cached in the temp dir for the worker processes)."""
+    if (seg, seed) not in _STREAMS:
+        path = os.path.join(tempfile.gettempdir(), f"vega-bench-{seg}-{seed}-{N_DATAGRAMS}.pickle")
+        try:
+            with open(path, "rb") as f:
+                _STREAMS[seg, seed] = pickle.load(f)
+        except (OSError, pickle.PickleError, EOFError):
+            _STREAMS[seg, seed] = list(nse.sample_stream(seg, N_DATAGRAMS, seed=seed))
+            with open(path + f".{os.getpid()}", "wb") as f:
+                pickle.dump(_STREAMS[seg, seed], f)
+            os.replace(path + f".{os.getpid()}", path)
+    return _STREAMS[seg, seed]
+
+
+def _worker_args(cmd, args):
+    if FAST:
+        cmd.append("--fast")            # the worker must register the same benchmarks as the parent
+
+
+def decoded_by_code(seg, stream):
+    out = defaultdict(list)
+    dec = Decoder(seg)
+    for dg in stream:
+        for m in dec.decode(dg):
+            if m["records"]:
+                out[m["transaction_code"]].append(m)
+    return out
+
+
+def check_baseline_agrees(seg, msgs):
+    """The baseline really applies the same rules: same LTP, volume, best bid/ask, OI for every token."""
+    s = Store(100_000)
+    fh = FeedHandler(seg, s)
+    py = baseline_store.DictStore()
+    for i, m in enumerate(msgs):
+        fh.merge_message(m, now_ns=T0 + i)
+        py.merge(m, T0 + i)
+    for tok, r in py.data.items():
+        q = s[tok]
+        for k in ("last_traded_price", "volume_traded_today", "open_interest", "high_price", "low_price",
+                  "data_quality"):
+            assert getattr(q, k) == r[k], (tok, k, getattr(q, k), r[k])
+        assert list(q.bid_price) == r["bid_price"] and list(q.ask_quantity) == r["ask_quantity"]
+
+
+def main():
+    if FAST and not any(a.startswith(("-p", "--processes")) for a in sys.argv):
+        sys.argv.append("--processes=1")
+    if FAST and not any(a.startswith(("-l", "--loops")) for a in sys.argv):
+        sys.argv.append("--loops=20")        # no calibration process: rough figures, quickly
+    runner = pyperf.Runner(add_cmdline_args=_worker_args)
+    runner.parse_args()
+    res = {}
+    if not runner.args.worker and not FAST:
+        for seg in ("FO", "CM"):
+            groups = decoded_by_code(seg, stream(seg, 11))
+            check_baseline_agrees(seg, [m for ms in groups.values() for m in ms][:3000])
+    for seg in ("FO", "CM"):
+        for code in (FAST_CODES if FAST else CODES)[seg]:
+            n_msgs = 1000                    # each code's decoded messages, cycled to 1000 per loop
+            packed_cache = {}
+
+            def data(seg=seg, code=code, cache=packed_cache):
+                if not cache:
+                    msgs = decoded_by_code(seg, stream(seg, 11))[code]
+                    msgs = (msgs * (1000 // len(msgs) + 1))[:1000]
+                    cache["msgs"] = msgs
+                    cache["packed"] = pack_messages(seg, msgs)
+                    cache["recs"] = sum(len(m["records"]) for m in msgs)
+                return cache
+
+            def t_vega(loops, seg=seg, data=data):
+                packed = data()["packed"]
+                s = Store(100_000)
+                fh = FeedHandler(seg, s)
+                t0 = pyperf.perf_counter()
+                fh.merge_packed(packed, repeat=loops, now_ns=T0)
+                return pyperf.perf_counter() - t0
+
+            def t_py(loops, data=data):
+                msgs = data()["msgs"]
+                py = baseline_store.DictStore()
+                t0 = pyperf.perf_counter()
+                for _ in range(loops):
+                    for m in msgs:
+                        py.merge(m, T0)
+                return pyperf.perf_counter() - t0
+
+            n_recs = data()["recs"] if not runner.args.worker else 0
+
+            res[(seg, code)] = (n_msgs, n_recs,
+                                runner.bench_time_func(f"merge-{seg}-{code}", t_vega, inner_loops=n_msgs),
+                                runner.bench_time_func(f"merge-{seg}-{code}-py", t_py, inner_loops=n_msgs))
+
+    # decode + merge + records vs LZO1Z alone, realistic F&O mix
+    pipe_cache = {}
+
+    def pipe_data():
+        if not pipe_cache:
+            fo = stream("FO", 7)
+            pipe_cache["fo"] = fo
+            pipe_cache["lzo"] = compressed_streams(fo)
+            pipe_cache["n"] = Decoder("FO").decode_batch(fo)
+        return pipe_cache
+
+    n_fo = pipe_data()["n"]
+
+    def t_pipe(loops):
+        fo = pipe_data()["fo"]
+        s = Store(100_000)
+        fh = FeedHandler("FO", s)
+        t0 = pyperf.perf_counter()
+        for _ in range(loops):
+            fh.process_batch(fo, now_ns=T0)
+        return pyperf.perf_counter() - t0
+
+    def t_lzo(loops):
+        buf, offs, lens = pipe_data()["lzo"]
+        t0 = pyperf.perf_counter()
+        _bench_decompress_many(buf, offs, lens, loops)
+        return pyperf.perf_counter() - t0
+
+    pipe = runner.bench_time_func("pipeline-FO", t_pipe, inner_loops=n_fo)
+    lzo = runner.bench_time_func("pipeline-FO-lzo", t_lzo, inner_loops=n_fo)
+
+    # reads from Python
+    n_inst = 5000
+    s = Store(n_inst)
+    fh = FeedHandler("FO", s, records=False)
+    toks = list(range(35000, 35000 + n_inst))
+    fh.process_batch([nse.build_datagram("FO", [dict(nse.blank_message("FO", 7208, 1),
+                                                     records=[dict(nse.blank_record("FO", 7208), token=t,
+                                                                   book_type=1, trading_status=2,
+                                                                   last_traded_price=100 + t)])])
+                      for t in toks], now_ns=T0)
+    assert len(s) == n_inst
+    ltp_dict = {t: 100 + t for t in toks}
+    rec_dict = {t: {"last_traded_price": 100 + t, "bid_price": [0] * 5} for t in toks}
+    probe_toks = toks[::5]
+
+    def t_ltp(loops):
+        f = s.ltp
+        t0 = pyperf.perf_counter()
+        for _ in range(loops):
+            for t in probe_toks:
+                f(t)
+        return pyperf.perf_counter() - t0
+
+    def t_dict(loops):
+        d = ltp_dict
+        t0 = pyperf.perf_counter()
+        for _ in range(loops):
+            for t in probe_toks:
+                d[t]
+        return pyperf.perf_counter() - t0
+
+    def t_quote(loops):
+        t0 = pyperf.perf_counter()
+        for _ in range(loops):
+            for t in probe_toks:
+                s[t]
+        return pyperf.perf_counter() - t0
+
+    def t_dict_rec(loops):
+        d = rec_dict
+        t0 = pyperf.perf_counter()
+        for _ in range(loops):
+            for t in probe_toks:
+                d[t]["last_traded_price"]
+        return pyperf.perf_counter() - t0
+
+    raw = s.snapshot().view(np.dtype((np.void, 448)))     # the same bytes as opaque records: a plain memcpy
+
+    def t_snap(loops):
+        t0 = pyperf.perf_counter()
+        for _ in range(loops):
+            s.snapshot()
+        return pyperf.perf_counter() - t0
+
+    def t_copy(loops):
+        t0 = pyperf.perf_counter()
+        for _ in range(loops):
+            raw.copy()
+        return pyperf.perf_counter() - t0
+
+    k = len(probe_toks)
+    reads = {} if FAST else {
+        "quote": runner.bench_time_func("read-quote", t_quote, inner_loops=k),
+        "dict-record": runner.bench_time_func("read-dict-record", t_dict_rec, inner_loops=k),
+    }
+    reads.update({
+        "ltp": runner.bench_time_func("read-ltp", t_ltp, inner_loops=k),
+        "dict": runner.bench_time_func("read-dict", t_dict, inner_loops=k),
+        "snapshot": runner.bench_time_func("snapshot-5000", t_snap),
+        "copy": runner.bench_time_func("memcpy-5000", t_copy),
+    })
+
+    if runner.args.worker:
+        return
+    print("\n=== merge: ns per message (median), records already decoded, change records on ===")
+    for (seg, code), (n_msgs, n_recs, v, p) in res.items():
+        if v is None or p is None:
+            continue
+        vn, pn = v.median() * 1e9, p.median() * 1e9
+        print(f"{seg} {code:5d}: {n_msgs:5d} msgs ({n_recs / n_msgs:4.1f} rec/msg)  vega {vn:7.1f} ns/msg "
+              f"({vn * n_msgs / n_recs:6.1f} ns/record)   dict baseline {pn:8.1f} ns/msg   -> {pn / vn:6.1f}x")
+    if pipe is not None and lzo is not None:
+        pm, lm = pipe.median() * 1e9, lzo.median() * 1e9
+        print(f"\nF&O pipeline (decode+merge+records) {pm:.1f} ns/msg vs LZO1Z alone {lm:.1f} ns/msg "
+              f"-> {pm / lm:.2f}x the decompression floor ({n_fo} messages)")
+    if all(v is not None for v in reads.values()):
+        m = {key: v.median() for key, v in reads.items()}
+        print(f"\nreads: store.ltp {m['ltp'] * 1e9:.0f} ns vs dict {m['dict'] * 1e9:.0f} ns "
+              f"({m['ltp'] / m['dict']:.1f}x)")
+        if "quote" in m:
+            print(f"       store[token] {m['quote'] * 1e9:.0f} ns vs dict record {m['dict-record'] * 1e9:.0f} ns "
+                  f"({m['quote'] / m['dict-record']:.1f}x)")
+        print(f"snapshot of 5,000: {m['snapshot'] * 1e6:.0f} us (plain copy of the same bytes, no lock: {m['copy'] * 1e6:.0f} us)")
+    for n in (5000, 50_000):
+        st = Store(n)
+        print(f"memory: {n} instruments -> {st.memory_bytes / n:.0f} B/instrument "
+              f"({st.memory_bytes / 2**20:.1f} MiB incl. the {st.header['dense_size']}-token dense table)")
+
+
+if __name__ == "__main__":
+    main()

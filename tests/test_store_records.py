@@ -1,0 +1,189 @@
+"""Change records: the live store equals the store rebuilt from its emitted records, field by field
+(hypothesis over random message sequences of both segments); keyframes; apply_records on bad input."""
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+import vega._core as core
+from vega.records import CHANGE_RECORD_DTYPE, CONTINUED, KEYFRAME, timestamps
+from store_helpers import SEC, T0, by_token, market_equal, md, mbp, merge
+
+TOKENS = st.sampled_from([1, 2, 3, 40, 63, 64, 65, 1000, 35000, 2_000_000])   # dense (< 64) and overflow
+PRICE = st.sampled_from([0, 0, -1, 1, 95, 100, 105, 2_000_000_000])
+QTY = st.sampled_from([0, 1, 7, 1 << 20, 1 << 40])
+SMALL = st.integers(-3, 7)
+
+
+@st.composite
+def md_msg(draw, seg):
+    level = st.tuples(PRICE, QTY, st.integers(0, 50))
+    code = draw(st.sampled_from([7200, 7208]))
+    rec = {"token": draw(TOKENS), "book_type": draw(st.sampled_from([1, 1, 2, 3])),
+           "trading_status": draw(st.sampled_from([0, 1, 2, 2, 3, 4, 6])),
+           "volume_traded_today": draw(QTY), "last_traded_price": draw(PRICE),
+           "net_change_indicator": draw(st.sampled_from(["", "+", "-", " "])),
+           "net_price_change_from_closing_price": draw(SMALL), "last_trade_quantity": draw(SMALL),
+           "last_trade_time": draw(SMALL), "average_trade_price": draw(PRICE),
+           "auction_number": draw(st.sampled_from([0, 0, 3])), "auction_status": draw(SMALL),
+           "initiator_type": draw(SMALL), "initiator_price": draw(PRICE), "initiator_quantity": draw(SMALL),
+           "auction_price": draw(PRICE), "auction_quantity": draw(SMALL),
+           "bb_total_buy_flag": draw(st.integers(0, 3)), "bb_total_sell_flag": draw(st.integers(0, 3)),
+           "total_buy_quantity": draw(QTY), "total_sell_quantity": draw(QTY),
+           "indicator": {"last_trade_more": draw(st.booleans()), "sell": draw(st.booleans())},
+           "closing_price": draw(PRICE), "open_price": draw(PRICE), "high_price": draw(PRICE),
+           "low_price": draw(PRICE), "indicative_close_price": draw(PRICE),
+           "mbp": mbp(draw(st.lists(level, max_size=5)), draw(st.lists(level, max_size=5)))}
+    return {"transaction_code": code, "records": [rec]}
+
+
+@st.composite
+def mw_msg(draw, seg):
+    info = {"buy_price": draw(PRICE), "buy_volume": draw(QTY), "sell_price": draw(PRICE),
+            "sell_volume": draw(QTY), "last_trade_price": draw(PRICE), "last_trade_time": draw(SMALL),
+            "indicator": {"buy": draw(st.booleans())}}
+    code = 7201 if seg == "CM" else draw(st.sampled_from([7201, 17201]))
+    return {"transaction_code": code, "records": [{"token": draw(TOKENS), "market_wise_info": [info],
+                                                   "open_interest": draw(QTY)}]}
+
+
+@st.composite
+def tick_msg(draw, seg):
+    code = 18703 if seg == "CM" else draw(st.sampled_from([7202, 17202]))
+    recs = [{"token": draw(TOKENS), "market_type": draw(st.integers(0, 4)), "fill_price": draw(PRICE),
+             "fill_volume": draw(SMALL), "open_interest": draw(QTY), "day_hi_oi": draw(QTY),
+             "day_lo_oi": draw(QTY)} for _ in range(draw(st.integers(1, 3)))]
+    return {"transaction_code": code, "records": recs}
+
+
+@st.composite
+def other_msg(draw, seg):
+    tok = draw(TOKENS)
+    if seg == "FO":
+        return {"transaction_code": 7210, "records": [{"token": tok, "status": draw(st.lists(
+            st.integers(0, 6), min_size=4, max_size=4))}]}
+    kind = draw(st.sampled_from(["spos", "buyback", "open"]))
+    if kind == "spos":
+        return {"transaction_code": 7210, "log_time": draw(SMALL), "records": [
+            {"token": tok, "buy_ord_cxl_count": draw(QTY), "buy_ord_cxl_vol": draw(QTY),
+             "sell_ord_cxl_count": draw(QTY), "sell_ord_cxl_vol": draw(QTY)}]}
+    if kind == "buyback":
+        return {"transaction_code": 18708, "log_time": draw(st.integers(0, 3000)), "records": [
+            {"token": tok, "symbol": draw(st.sampled_from(["", "TCS", "RELIANCE"])), "series": "EQ",
+             "pday_cum_vol": float(draw(QTY)), "pday_high_price": draw(PRICE), "cday_cum_vol": float(draw(QTY)),
+             "cday_low_price": draw(PRICE), "start_date": draw(st.integers(0, 2000)),
+             "end_date": draw(st.integers(0, 3000))}]}
+    return {"transaction_code": 6013, "records": [{"token": tok, "symbol": draw(st.sampled_from(["", "INFY"])),
+                                                   "series": "EQ", "opening_price": draw(PRICE)}]}
+
+
+def messages(seg):
+    one = st.one_of(md_msg(seg), md_msg(seg), mw_msg(seg), tick_msg(seg), other_msg(seg))
+    return st.lists(st.tuples(one, st.sampled_from([0, 1, SEC, 7 * SEC])), min_size=1, max_size=60)
+
+
+def run_live(seg, msgs, capacity=64):
+    live = core.Store(capacity, dense_tokens=64)
+    got = []
+    fh = core.FeedHandler(seg, live, on_records=got.append)
+    now = T0
+    for msg, dt in msgs:
+        now += dt
+        fh.merge_message(msg, now_ns=now)
+    recs = np.concatenate(got) if got else np.empty(0, CHANGE_RECORD_DTYPE)
+    return live, recs
+
+
+@pytest.mark.parametrize("seg", ["CM", "FO"])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_rebuilt_store_equals_live_store(seg, data):
+    msgs = data.draw(messages(seg))
+    live, recs = run_live(seg, msgs)
+    rebuilt = core.Store(64, dense_tokens=0)            # other lookup path: everything in the overflow table
+    rebuilt.apply_records(recs, day_base_ns=live.header["day_base_ns"])
+    market_equal(by_token(live.snapshot()), by_token(rebuilt.snapshot()))
+    # keyframes of the live store, applied over a store holding other state, reproduce it too
+    dirty = core.Store(64)
+    for t in live:
+        merge(dirty, seg, md(t, last_traded_price=7, high_price=999, auction_number=4,
+                             mbp=mbp([(1, 2, 3)] * 5, [(4, 5, 6)] * 5)))
+    dirty.apply_records(live.keyframe_records(123))
+    market_equal(by_token(live.snapshot()), by_token(dirty.snapshot()))
+
+
+def test_records_name_exactly_the_changed_fields():
+    s = core.Store(10)
+    merge(s, "CM", md(1, last_traded_price=100, volume_traded_today=5))
+    recs = merge(s, "CM", md(1, last_traded_price=101, volume_traded_today=5), now_ns=T0 + 7)
+    assert len(recs) == 1
+    r = recs[0]
+    assert (r["token"], r["group"], r["mask"], r["source"], r["flags"]) == (1, 1, 1, 7200, 0)
+    assert list(r["slots"]) == [101, 0, 0, 0]
+    assert timestamps(recs)[0] == (T0 + 7 + 19800 * SEC) % (86400 * SEC)
+
+
+def test_continued_flag_on_all_but_last_record_of_an_update():
+    s = core.Store(10)
+    recs = merge(s, "CM", md(1, last_traded_price=100, mbp=mbp([(1, 2, 3)] * 5, [(4, 5, 6)] * 5)))
+    assert len(recs) > 5
+    assert all(r["flags"] & CONTINUED for r in recs[:-1]) and not recs[-1]["flags"] & CONTINUED
+    assert len({int(r["token"]) for r in recs}) == 1
+
+
+def test_eight_byte_fields_take_two_slots_low_word_first():
+    s = core.Store(10)
+    recs = merge(s, "CM", md(1, volume_traded_today=(5 << 32) | 7))
+    trade = [r for r in recs if r["group"] == 1][0]
+    assert trade["mask"] == 1 << 3 and list(trade["slots"][:2]) == [7, 5]
+
+
+def test_keyframe_records_flagged_and_apply_resets_token():
+    s = core.Store(10)
+    merge(s, "CM", md(1, last_traded_price=100, mbp=mbp([(99, 1, 1)], [(101, 1, 1)])))
+    kf = s.keyframe_records(ts_ns=55)
+    assert all(r["flags"] & KEYFRAME for r in kf) and set(timestamps(kf)) == {55}
+    other = core.Store(10)
+    merge(other, "CM", md(1, last_traded_price=7, high_price=900, mbp=mbp([(1, 1, 1)] * 5, [])))
+    other.apply_records(kf)
+    market_equal(s.snapshot(), other.snapshot())      # high_price and the old depth were reset
+
+
+def test_apply_records_rejects_bad_records_clearly():
+    s = core.Store(10)
+    good = merge(core.Store(10), "CM", md(1, last_traded_price=100))
+    bad = good.copy()
+    bad[0]["group"] = 99
+    with pytest.raises(ValueError, match="record 0: unknown group"):
+        s.apply_records(bad)
+    bad = good.copy()
+    bad[0]["mask"] = 0xFFFF
+    with pytest.raises(ValueError, match="mask"):
+        s.apply_records(bad)
+    bad = good.copy()
+    bad[0]["token"] = 0
+    with pytest.raises(ValueError, match="bad token"):
+        s.apply_records(bad)
+    with pytest.raises(ValueError, match="32-byte"):
+        s.apply_records(b"\0" * 33)
+    with pytest.raises(TypeError):
+        s.apply_records(np.zeros(3, dtype=np.int64))
+    two = np.concatenate([good, good])
+    two[0]["flags"] |= CONTINUED
+    two[1]["token"] = 2
+    with pytest.raises(ValueError, match="CONTINUED"):
+        s.apply_records(two)
+    full = core.Store(1)
+    many = np.concatenate([merge(core.Store(10), "CM", md(t, last_traded_price=1)) for t in (1, 2)])
+    from vega.store import StoreFullError
+    with pytest.raises(StoreFullError):
+        full.apply_records(many)
+    assert s.apply_records(good) == 1 and s.ltp(1) == 100
+    assert s.apply_records(good.tobytes()) == 1
+
+
+def test_apply_records_needs_the_writer():
+    s = core.Store(10)
+    ro = core.Store.__new__(core.Store)
+    with pytest.raises(ValueError):
+        ro.apply_records(np.empty(0, CHANGE_RECORD_DTYPE))
+    assert s.apply_records(np.empty(0, CHANGE_RECORD_DTYPE)) == 0

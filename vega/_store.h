@@ -1,0 +1,312 @@
+/* vega/_store.h — the consolidated store record, its change-record field table, and the seqlock atomics.
+ *
+ * Declared to Cython in _store_types.pxi (included by _core.pxd).  docs/FORMATS.md ("Store record",
+ * "Change records") is the normative description; the _Static_asserts below and tests/test_store_layout.py
+ * pin every offset.  One writer, any number of readers (in this or other processes): each record carries a
+ * sequence counter, odd while the writer is inside it.
+ */
+#ifndef VEGA_STORE_H
+#define VEGA_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------------------------------------------
+ * The store record: 448 bytes = 7 cache lines, 64-byte aligned, grouped by how often a tick touches it.
+ * Prices int32 paise, quantities int64, exchange times int32 s since 1980-01-01, *_ns int64 epoch ns.
+ * ---------------------------------------------------------------------------------------------------- */
+typedef struct __attribute__((aligned(64))) vg_srec {
+    /* line 0 [0, 64): written by every trade tick */
+    uint32_t seq;                     /*   0 sequence lock: odd while the writer is updating */
+    int32_t  token;                   /*   4 instrument token */
+    uint8_t  segment;                 /*   8 4 CM, 2 FO */
+    char     net_change_indicator;    /*   9 '+', '-' or ' ' (7200/7208) */
+    int16_t  book_type;               /*  10 7200/7208 */
+    int16_t  trading_status;          /*  12 1 pre-open, 2 open, 3 suspended, 4 pre-open ext., 6 price disc. */
+    uint16_t last_update_source;      /*  14 message code of the last merge */
+    int32_t  last_traded_price;       /*  16 paise */
+    int32_t  last_trade_quantity;     /*  20 */
+    int32_t  last_trade_time;         /*  24 s since 1980 */
+    int32_t  net_price_change;        /*  28 paise, from previous close */
+    int64_t  volume_traded_today;     /*  32 */
+    int64_t  last_update_ns;          /*  40 receive time of the last merge, epoch ns */
+    uint32_t update_count;            /*  48 merges applied to this token */
+    int32_t  average_trade_price;     /*  52 paise */
+    int32_t  fill_price;              /*  56 paise, ticker (18703, 7202, 17202) */
+    int32_t  fill_volume;             /*  60 ticker */
+    /* line 1 [64, 128): book prices and OHLC */
+    int32_t  bid_price[5];            /*  64 paise, level 0 = best */
+    int32_t  ask_price[5];            /*  84 */
+    int32_t  open_price;              /* 104 */
+    int32_t  high_price;              /* 108 */
+    int32_t  low_price;               /* 112 */
+    int32_t  close_price;             /* 116 previous close (ClosingPrice) */
+    int32_t  indicative_close_price;  /* 120 CM 7208 */
+    int16_t  bb_total_buy_flag;       /* 124 buy-back flags: 0 none, 1 buy-back, 2 market maker, 3 both */
+    int16_t  bb_total_sell_flag;      /* 126 */
+    /* lines 2-3 [128, 256): book quantities, orders, totals, status */
+    int64_t  bid_quantity[5];         /* 128 */
+    int64_t  ask_quantity[5];         /* 168 */
+    int64_t  total_buy_quantity;      /* 208 */
+    int64_t  total_sell_quantity;     /* 216 */
+    int16_t  bid_orders[5];           /* 224 */
+    int16_t  ask_orders[5];           /* 234 */
+    int16_t  market_type;             /* 244 ticker MarketType */
+    int16_t  market_status[4];        /* 246 FO 7210 status per market */
+    uint8_t  indicator;               /* 254 7200/7208 indicator bits: 0x80 LTMore, 0x40 LTLess, 0x20 buy, 0x10 sell */
+    uint8_t  mw_indicator;            /* 255 same bits, from market watch */
+    /* line 4 [256, 320): market watch, open interest, metadata flags */
+    int64_t  mw_buy_volume;           /* 256 7201/17201 best buy volume (normal market) */
+    int64_t  mw_sell_volume;          /* 264 */
+    int32_t  mw_buy_price;            /* 272 paise */
+    int32_t  mw_sell_price;           /* 276 */
+    int32_t  mw_last_trade_price;     /* 280 pre-open: indicative open */
+    int32_t  mw_last_trade_time;      /* 284 s since 1980 */
+    int64_t  open_interest;           /* 288 FO */
+    int64_t  oi_day_high;             /* 296 FO */
+    int64_t  oi_day_low;              /* 304 FO */
+    int32_t  implied_volatility;      /* 312 1e-4 units (0.2345 -> 2345); written only through records */
+    uint8_t  data_quality;            /* 316 0..100, docs/FORMATS.md */
+    uint8_t  valid;                   /* 317 1 once the token is in the store */
+    uint8_t  subscribed;              /* 318 1: merged when the feed handler runs subscribed-only */
+    uint8_t  buyback_active;          /* 319 18708 */
+    /* line 5 [320, 384): auction and SPOS statistics */
+    int16_t  auction_number;          /* 320 */
+    int16_t  auction_status;          /* 322 */
+    int16_t  initiator_type;          /* 324 */
+    int16_t  _pad0;                   /* 326 */
+    int32_t  initiator_price;         /* 328 */
+    int32_t  initiator_quantity;      /* 332 */
+    int32_t  auction_price;           /* 336 */
+    int32_t  auction_quantity;        /* 340 */
+    int64_t  buy_ord_cxl_count;       /* 344 CM 7210 */
+    int64_t  buy_ord_cxl_vol;         /* 352 */
+    int64_t  sell_ord_cxl_count;      /* 360 */
+    int64_t  sell_ord_cxl_vol;        /* 368 */
+    int32_t  spos_update_time;        /* 376 LogTime of the last 7210, s since 1980 */
+    int32_t  bb_start_date;           /* 380 18708 StartDate */
+    /* line 6 [384, 448): buy-back, identity, merge state */
+    int64_t  pday_cum_vol;            /* 384 18708 (DOUBLE rounded) */
+    int64_t  cday_cum_vol;            /* 392 */
+    int32_t  pday_high_price;         /* 400 */
+    int32_t  pday_low_price;          /* 404 */
+    int32_t  pday_wt_avg;             /* 408 */
+    int32_t  cday_high_price;         /* 412 */
+    int32_t  cday_low_price;          /* 416 */
+    int32_t  cday_wt_avg;             /* 420 */
+    int32_t  bb_end_date;             /* 424 */
+    char     symbol[10];              /* 428 blank-padded (master data, 6013, 18708) */
+    char     series[2];               /* 438 */
+    int64_t  last_md_ns;              /* 440 receive time of the last 7200/7208 merge, epoch ns */
+} vg_srec_t;
+
+#define VG_SREC_ASSERT(f, o) _Static_assert(offsetof(vg_srec_t, f) == (o), "vg_srec_t." #f " offset")
+_Static_assert(sizeof(vg_srec_t) == 448, "vg_srec_t is 7 cache lines");
+VG_SREC_ASSERT(seq, 0); VG_SREC_ASSERT(last_traded_price, 16); VG_SREC_ASSERT(volume_traded_today, 32);
+VG_SREC_ASSERT(fill_volume, 60); VG_SREC_ASSERT(bid_price, 64); VG_SREC_ASSERT(bb_total_sell_flag, 126);
+VG_SREC_ASSERT(bid_quantity, 128); VG_SREC_ASSERT(bid_orders, 224); VG_SREC_ASSERT(mw_indicator, 255);
+VG_SREC_ASSERT(mw_buy_volume, 256); VG_SREC_ASSERT(buyback_active, 319); VG_SREC_ASSERT(auction_number, 320);
+VG_SREC_ASSERT(bb_start_date, 380); VG_SREC_ASSERT(pday_cum_vol, 384); VG_SREC_ASSERT(symbol, 428);
+VG_SREC_ASSERT(last_md_ns, 440);
+
+/* ------------------------------------------------------------------------------------------------------
+ * Shared-memory file: header (one page) | dense table | overflow hash | records (page aligned)
+ * ---------------------------------------------------------------------------------------------------- */
+typedef struct vg_store_hdr {
+    uint64_t magic;                   /*   0 VG_STORE_MAGIC, written last by the creator */
+    uint32_t version;                 /*   8 VG_STORE_VERSION */
+    uint32_t header_size;             /*  12 sizeof(vg_store_hdr_t) */
+    uint32_t record_size;             /*  16 sizeof(vg_srec_t) */
+    uint32_t capacity;                /*  20 records */
+    uint32_t dense_size;              /*  24 tokens 0 .. dense_size-1 are looked up directly */
+    uint32_t hash_size;               /*  28 overflow slots, a power of two >= 2 * capacity */
+    uint64_t dense_off;               /*  32 byte offsets from the start of the file */
+    uint64_t hash_off;                /*  40 */
+    uint64_t records_off;             /*  48 */
+    uint64_t file_size;               /*  56 */
+    uint32_t n_records;               /*  64 records in use (release-published by the writer) */
+    uint32_t writer_pid;              /*  68 */
+    int64_t  stale_ns;                /*  72 a record older than this is stale (default 5 s) */
+    int64_t  day_base_ns;             /*  80 epoch ns of 00:00 IST of the trading day (0 until known) */
+    int64_t  created_ns;              /*  88 */
+    uint8_t  segment;                 /*  96 0 unknown, 4 CM, 2 FO */
+    uint8_t  _pad[31];                /*  97 */
+} vg_store_hdr_t;
+_Static_assert(sizeof(vg_store_hdr_t) == 128, "store header is 128 bytes");
+
+typedef struct vg_hslot {             /* overflow hash slot: index < 0 = empty */
+    int32_t token;
+    int32_t index;
+} vg_hslot_t;
+
+#define VG_STORE_MAGIC 0x31524f5453414756ULL   /* "VGASTOR1" little-endian */
+#define VG_STORE_VERSION 1u
+#define VG_STORE_PAGE 4096u
+
+/* ------------------------------------------------------------------------------------------------------
+ * Atomics and the sequence lock
+ * ---------------------------------------------------------------------------------------------------- */
+static inline uint32_t vs_load_acq_u32(const uint32_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static inline void vs_store_rel_u32(uint32_t *p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+static inline int32_t vs_load_acq_i32(const int32_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static inline void vs_store_rel_i32(int32_t *p, int32_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+
+static inline void vs_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* Writer: enter (counter becomes odd) ... plain stores ... leave (counter even again). */
+static inline void vs_write_begin(vg_srec_t *r) {
+    uint32_t s = __atomic_load_n(&r->seq, __ATOMIC_RELAXED);
+    __atomic_store_n(&r->seq, s + 1, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+}
+static inline void vs_write_end(vg_srec_t *r) {
+    uint32_t s = __atomic_load_n(&r->seq, __ATOMIC_RELAXED);
+    __atomic_store_n(&r->seq, s + 1, __ATOMIC_RELEASE);
+}
+
+#define VG_SPIN_LIMIT (1u << 26)
+
+/* Reader: a consistent copy of one record.  Never blocks the writer; retries while the writer is inside
+ * the record or finished an update during the copy.  Returns 0, or -1 when the counter stayed odd for
+ * VG_SPIN_LIMIT tries (a writer that died inside an update). */
+static inline int vs_read_copy(const vg_srec_t *r, vg_srec_t *out) {
+    uint32_t tries = 0, s1, s2;
+    for (;;) {
+        s1 = __atomic_load_n(&r->seq, __ATOMIC_ACQUIRE);
+        if (!(s1 & 1u)) {
+            memcpy(out, r, sizeof(vg_srec_t));
+            __atomic_thread_fence(__ATOMIC_ACQUIRE);
+            s2 = __atomic_load_n(&r->seq, __ATOMIC_RELAXED);
+            if (s1 == s2) return 0;
+        }
+        if (++tries >= VG_SPIN_LIMIT) return -1;
+        vs_cpu_relax();
+    }
+}
+
+/* Reader: one int32 field (e.g. the LTP) under the record's sequence lock. */
+static inline int vs_read_i32(const vg_srec_t *r, const int32_t *field, int32_t *out) {
+    uint32_t tries = 0, s1, s2;
+    int32_t v;
+    for (;;) {
+        s1 = __atomic_load_n(&r->seq, __ATOMIC_ACQUIRE);
+        if (!(s1 & 1u)) {
+            v = __atomic_load_n(field, __ATOMIC_RELAXED);
+            __atomic_thread_fence(__ATOMIC_ACQUIRE);
+            s2 = __atomic_load_n(&r->seq, __ATOMIC_RELAXED);
+            if (s1 == s2) { *out = v; return 0; }
+        }
+        if (++tries >= VG_SPIN_LIMIT) return -1;
+        vs_cpu_relax();
+    }
+}
+
+/* ------------------------------------------------------------------------------------------------------
+ * Change-record groups and their fields (docs/FORMATS.md "Change records").  A record's mask bit i names
+ * field i of its group; the slots hold the named fields in ascending bit order, 8-byte fields in two slots
+ * (low word first), 1- and 2-byte fields widened to one slot (signed fields sign-extended).
+ * ---------------------------------------------------------------------------------------------------- */
+enum {
+    VG_G_NONE = 0, VG_G_TRADE = 1, VG_G_BID = 2, VG_G_ASK = 3, VG_G_OHLC = 4, VG_G_STATUS = 5, VG_G_MW = 6,
+    VG_G_AUCTION = 7, VG_G_SPOS = 8, VG_G_BUYBACK = 9, VG_G_OI = 10, VG_G_IDENT = 11, VG_N_GROUPS = 12
+};
+
+typedef struct vg_fld {
+    uint16_t off;                     /* offset in vg_srec_t */
+    uint8_t size;                     /* 1, 2, 4 or 8 bytes */
+    uint8_t is_signed;                /* 1: sign-extend 1- and 2-byte fields */
+} vg_fld_t;
+
+#define VF(f, s) { (uint16_t)offsetof(vg_srec_t, f), (uint8_t)sizeof(((vg_srec_t *)0)->f), s }
+#define VFA(f, i, s) { (uint16_t)(offsetof(vg_srec_t, f) + (i) * sizeof(((vg_srec_t *)0)->f[0])), \
+                       (uint8_t)sizeof(((vg_srec_t *)0)->f[0]), s }
+#define VFRAW(off) { (uint16_t)(off), 4, 1 }
+
+static const vg_fld_t VG_F_TRADE[] = {
+    VF(last_traded_price, 1), VF(last_trade_quantity, 1), VF(last_trade_time, 1), VF(volume_traded_today, 1),
+    VF(net_price_change, 1), {offsetof(vg_srec_t, net_change_indicator), 1, 0}, VF(average_trade_price, 1),
+    VF(fill_price, 1), VF(fill_volume, 1), VF(indicator, 0), VF(market_type, 1),
+};
+#define VG_DEPTH_FIELDS(side, qty, orders) \
+    VFA(side, 0, 1), VFA(side, 1, 1), VFA(side, 2, 1), VFA(side, 3, 1), VFA(side, 4, 1), \
+    VFA(qty, 0, 1), VFA(qty, 1, 1), VFA(qty, 2, 1), VFA(qty, 3, 1), VFA(qty, 4, 1), \
+    VFA(orders, 0, 1), VFA(orders, 1, 1), VFA(orders, 2, 1), VFA(orders, 3, 1), VFA(orders, 4, 1)
+static const vg_fld_t VG_F_BID[] = { VG_DEPTH_FIELDS(bid_price, bid_quantity, bid_orders) };
+static const vg_fld_t VG_F_ASK[] = { VG_DEPTH_FIELDS(ask_price, ask_quantity, ask_orders) };
+static const vg_fld_t VG_F_OHLC[] = {
+    VF(open_price, 1), VF(high_price, 1), VF(low_price, 1), VF(close_price, 1), VF(indicative_close_price, 1),
+    VF(total_buy_quantity, 1), VF(total_sell_quantity, 1), VF(bb_total_buy_flag, 1), VF(bb_total_sell_flag, 1),
+};
+static const vg_fld_t VG_F_STATUS[] = {
+    VF(book_type, 1), VF(trading_status, 1), VFA(market_status, 0, 1), VFA(market_status, 1, 1),
+    VFA(market_status, 2, 1), VFA(market_status, 3, 1),
+};
+static const vg_fld_t VG_F_MW[] = {
+    VF(mw_buy_volume, 1), VF(mw_buy_price, 1), VF(mw_sell_volume, 1), VF(mw_sell_price, 1),
+    VF(mw_last_trade_price, 1), VF(mw_last_trade_time, 1), VF(mw_indicator, 0),
+};
+static const vg_fld_t VG_F_AUCTION[] = {
+    VF(auction_number, 1), VF(auction_status, 1), VF(initiator_type, 1), VF(initiator_price, 1),
+    VF(initiator_quantity, 1), VF(auction_price, 1), VF(auction_quantity, 1),
+};
+static const vg_fld_t VG_F_SPOS[] = {
+    VF(buy_ord_cxl_count, 1), VF(buy_ord_cxl_vol, 1), VF(sell_ord_cxl_count, 1), VF(sell_ord_cxl_vol, 1),
+    VF(spos_update_time, 1),
+};
+static const vg_fld_t VG_F_BUYBACK[] = {
+    VF(pday_cum_vol, 1), VF(pday_high_price, 1), VF(pday_low_price, 1), VF(pday_wt_avg, 1),
+    VF(cday_cum_vol, 1), VF(cday_high_price, 1), VF(cday_low_price, 1), VF(cday_wt_avg, 1),
+    VF(bb_start_date, 1), VF(bb_end_date, 1), VF(buyback_active, 0),
+};
+static const vg_fld_t VG_F_OI[] = {
+    VF(open_interest, 1), VF(oi_day_high, 1), VF(oi_day_low, 1), VF(implied_volatility, 1),
+};
+static const vg_fld_t VG_F_IDENT[] = {   /* symbol[0:4], symbol[4:8], symbol[8:10] + series, as raw bytes */
+    VFRAW(offsetof(vg_srec_t, symbol)), VFRAW(offsetof(vg_srec_t, symbol) + 4),
+    VFRAW(offsetof(vg_srec_t, symbol) + 8), VF(segment, 0), VF(subscribed, 0),
+};
+_Static_assert(offsetof(vg_srec_t, series) == offsetof(vg_srec_t, symbol) + 10, "series follows symbol");
+
+static const vg_fld_t *const VG_GROUP_FIELDS[VG_N_GROUPS] = {
+    NULL, VG_F_TRADE, VG_F_BID, VG_F_ASK, VG_F_OHLC, VG_F_STATUS, VG_F_MW, VG_F_AUCTION, VG_F_SPOS,
+    VG_F_BUYBACK, VG_F_OI, VG_F_IDENT,
+};
+#define VG_NF(a) (uint8_t)(sizeof(a) / sizeof((a)[0]))
+static const uint8_t VG_GROUP_NFIELDS[VG_N_GROUPS] = {
+    0, VG_NF(VG_F_TRADE), VG_NF(VG_F_BID), VG_NF(VG_F_ASK), VG_NF(VG_F_OHLC), VG_NF(VG_F_STATUS),
+    VG_NF(VG_F_MW), VG_NF(VG_F_AUCTION), VG_NF(VG_F_SPOS), VG_NF(VG_F_BUYBACK), VG_NF(VG_F_OI),
+    VG_NF(VG_F_IDENT),
+};
+
+/* Read field f of record r widened to int64 (1/2-byte fields sign- or zero-extended). */
+static inline int64_t vg_fld_get(const vg_srec_t *r, const vg_fld_t *f) {
+    const char *p = (const char *)r + f->off;
+    int64_t v8; int32_t v4; int16_t v2; uint8_t v1;
+    switch (f->size) {
+    case 8: memcpy(&v8, p, 8); return v8;
+    case 4: memcpy(&v4, p, 4); return v4;
+    case 2: memcpy(&v2, p, 2); return f->is_signed ? (int64_t)v2 : (int64_t)(uint16_t)v2;
+    default: v1 = (uint8_t)p[0]; return f->is_signed ? (int64_t)(int8_t)v1 : (int64_t)v1;
+    }
+}
+
+/* Store value v into field f of record r (truncated to the field's width). */
+static inline void vg_fld_set(vg_srec_t *r, const vg_fld_t *f, int64_t v) {
+    char *p = (char *)r + f->off;
+    int32_t v4; int16_t v2;
+    switch (f->size) {
+    case 8: memcpy(p, &v, 8); break;
+    case 4: v4 = (int32_t)v; memcpy(p, &v4, 4); break;
+    case 2: v2 = (int16_t)v; memcpy(p, &v2, 2); break;
+    default: p[0] = (char)(uint8_t)v; break;
+    }
+}
+
+#endif /* VEGA_STORE_H */

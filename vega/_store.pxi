@@ -1,0 +1,2060 @@
+# The consolidated store: token lookup, shared memory, sequence locks, smart merge per message code, change
+# records (emit, apply, keyframes), the feed handler's nogil batch loop, and the Python API (Store, Quote,
+# FeedHandler).  Included at the end of _core.pyx: one compilation unit with the decoder, so the batch loop
+# (decode -> merge -> records) inlines.  Types are in _store_types.pxi / _store.h; docs/FORMATS.md is normative.
+
+import os as _os
+import fcntl as _fcntl
+import re as _re
+import numpy as _np
+from libc.stdlib cimport realloc
+from libc.string cimport memcmp
+from posix.mman cimport mmap, munmap, PROT_READ, PROT_WRITE, MAP_SHARED, MAP_PRIVATE, MAP_ANONYMOUS, MAP_FAILED
+from posix.time cimport clock_gettime, timespec, CLOCK_REALTIME
+from cpython.buffer cimport PyBUF_WRITABLE
+
+from vega.records import CHANGE_RECORD_DTYPE as _REC_DTYPE
+from vega.store import (STORE_DTYPE as _STORE_DTYPE, StoreError, StoreFullError, StoreBusyError,
+                        StoreFormatError)
+
+cdef extern from *:
+    """
+    static inline int vg_ctz32(uint32_t x) { return __builtin_ctz(x); }
+    """
+    int vg_ctz32(uint32_t x) noexcept nogil
+
+
+cdef enum:
+    VG_IST_OFFSET_S = 19800            # IST = UTC + 5:30
+    VG_MAX_TOKENS_DENSE = 1 << 24      # upper bound of dense_tokens
+    VG_MAX_CAPACITY = 1 << 24
+
+cdef int64_t VG_DAY_NS = 86400LL * 1000000000LL
+cdef int64_t VG_IST_NS = 19800LL * 1000000000LL
+DEFAULT_DENSE_TOKENS = 1 << 18         # tokens 0 .. 262143 are looked up directly (1 MiB table)
+DEFAULT_STALE_NS = 5_000_000_000       # a record not updated for 5 s is stale
+SHM_DIR = _os.environ.get("VEGA_SHM_DIR", "/dev/shm")
+_NAME_RE = _re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,100}\Z")
+
+
+cdef inline int64_t vg_now_ns() noexcept nogil:
+    cdef timespec ts
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return <int64_t>ts.tv_sec * 1000000000LL + ts.tv_nsec
+
+cdef inline uint64_t vg_ts48(int64_t epoch_ns) noexcept nogil:
+    """ns since 00:00 IST of the day that contains epoch_ns (epoch_ns >= 0)."""
+    return <uint64_t>((epoch_ns + VG_IST_NS) % VG_DAY_NS)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Token lookup: dense direct table + open-addressing overflow, onto the compact record array
+# ----------------------------------------------------------------------------------------------------------
+
+cdef inline uint32_t _vg_hash(int32_t token, uint32_t mask) noexcept nogil:
+    return (<uint32_t>token * 2654435761u) & mask
+
+cdef inline int32_t vg_store_find(const vg_store_t* st, int32_t token) noexcept nogil:
+    """Record index of token, or -1.  Safe for readers of a file being written (acquire loads)."""
+    cdef int32_t idx
+    cdef uint32_t h, probes
+    if token < 0:
+        return -1
+    if <uint32_t>token < st.dense_size:
+        idx = vs_load_acq_i32(&st.dense[token])
+        return idx if idx < <int32_t>st.capacity else -1
+    h = _vg_hash(token, st.hash_mask)
+    for probes in range(st.hash_mask + 1):
+        idx = vs_load_acq_i32(&st.hash[h].index)
+        if idx < 0:
+            return -1
+        if st.hash[h].token == token:
+            return idx if idx < <int32_t>st.capacity else -1
+        h = (h + 1) & st.hash_mask
+    return -1
+
+cdef int32_t vg_store_insert(vg_store_t* st, int32_t token, uint8_t segment) noexcept nogil:
+    """Append a record for a token that is not in the store (writer only); -1 when the store is full."""
+    cdef uint32_t n = st.hdr.n_records, h
+    cdef vg_srec_t* r
+    if n >= st.capacity or token < 0:
+        return -1
+    r = &st.recs[n]
+    memset(<char*>r + 4, 0, sizeof(vg_srec_t) - 4)     # keep seq: it only ever grows
+    r.token = token
+    r.segment = segment
+    r.valid = 1
+    r.subscribed = 1
+    if <uint32_t>token < st.dense_size:
+        vs_store_rel_i32(&st.dense[token], <int32_t>n)
+    else:
+        h = _vg_hash(token, st.hash_mask)
+        while st.hash[h].index >= 0:
+            h = (h + 1) & st.hash_mask
+        st.hash[h].token = token
+        vs_store_rel_i32(&st.hash[h].index, <int32_t>n)
+    vs_store_rel_u32(&st.hdr.n_records, n + 1)
+    return <int32_t>n
+
+cdef inline uint32_t vg_store_len(const vg_store_t* st) noexcept nogil:
+    cdef uint32_t n = vs_load_acq_u32(&st.hdr.n_records)
+    return n if n <= st.capacity else st.capacity
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Quality score and small setters that track which fields changed
+# ----------------------------------------------------------------------------------------------------------
+
+cdef inline uint8_t vg_quality(const vg_srec_t* r) noexcept nogil:
+    """0..100 from the record's own market fields (docs/FORMATS.md "Quality score")."""
+    cdef int q = 0
+    if r.last_traded_price > 0:
+        q += 25
+    if r.bid_price[0] > 0 or r.ask_price[0] > 0:
+        q += 25
+    if r.bid_price[0] > 0 and r.ask_price[0] > r.bid_price[0]:
+        q += 15
+    if r.low_price > 0 and r.low_price <= r.last_traded_price <= r.high_price:
+        q += 15
+    if r.volume_traded_today > 0:
+        q += 10
+    if r.close_price > 0:
+        q += 10
+    return <uint8_t>q
+
+cdef inline bint vg_preopen(int16_t status) noexcept nogil:
+    return status == 1 or status == 4 or status == 6
+
+cdef inline void _s64(int64_t* p, int64_t v, uint16_t* m, uint32_t bit) noexcept nogil:
+    if p[0] != v:
+        p[0] = v
+        m[0] |= <uint16_t>bit
+
+cdef inline void _s32(int32_t* p, int32_t v, uint16_t* m, uint32_t bit) noexcept nogil:
+    if p[0] != v:
+        p[0] = v
+        m[0] |= <uint16_t>bit
+
+cdef inline void _s16(int16_t* p, int16_t v, uint16_t* m, uint32_t bit) noexcept nogil:
+    if p[0] != v:
+        p[0] = v
+        m[0] |= <uint16_t>bit
+
+cdef inline void _s8(uint8_t* p, uint8_t v, uint16_t* m, uint32_t bit) noexcept nogil:
+    if p[0] != v:
+        p[0] = v
+        m[0] |= <uint16_t>bit
+
+cdef inline uint8_t _ind_bits(const vg_indicator_t* i) noexcept nogil:
+    return <uint8_t>((i.last_trade_more << 7) | (i.last_trade_less << 6) | (i.buy << 5) | (i.sell << 4))
+
+cdef inline bint _blank(const char* p, int n) noexcept nogil:
+    cdef int i
+    for i in range(n):
+        if p[i] != 0 and p[i] != b' ':
+            return False
+    return True
+
+cdef inline void _set_symbol(vg_srec_t* r, const char* sym10, const char* ser2, uint16_t* k) noexcept nogil:
+    cdef char buf[12]
+    memcpy(buf, sym10, 10)
+    memcpy(buf + 10, ser2, 2)
+    if memcmp(r.symbol, buf, 12) != 0:
+        memcpy(r.symbol, buf, 12)                      # symbol[10] and series[2] are contiguous
+        k[VG_G_IDENT] |= VG_ID_SYMBOL
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Change records: emission of one token update, keyframes, apply
+# ----------------------------------------------------------------------------------------------------------
+
+cdef inline vg_rec_t* _rb_reserve(vg_recbuf_t* b, Py_ssize_t k) noexcept nogil:
+    cdef Py_ssize_t cap
+    cdef vg_rec_t* p
+    if b.n + k > b.cap:
+        cap = b.cap * 2 if b.cap else 1024
+        while cap < b.n + k:
+            cap *= 2
+        p = <vg_rec_t*>realloc(b.recs, cap * sizeof(vg_rec_t))
+        if p == NULL:
+            return NULL
+        b.recs = p
+        b.cap = cap
+    return b.recs + b.n
+
+cdef inline void _rec_open(vg_rec_t* o, int32_t token, uint64_t ts48, int g, uint8_t flags,
+                           uint16_t source) noexcept nogil:
+    o.token = <uint32_t>token
+    vg_rec_set_ts(o, ts48)
+    o.group = <uint8_t>g
+    o.flags = flags
+    o.mask = 0
+    o.source = source
+    o.slots[0] = 0
+    o.slots[1] = 0
+    o.slots[2] = 0
+    o.slots[3] = 0
+
+cdef Py_ssize_t vg_emit(vg_recbuf_t* b, const vg_srec_t* r, const uint16_t* masks, uint16_t source,
+                        uint64_t ts48, uint8_t flags) noexcept nogil:
+    """Append the change records of one token update (masks[g] = changed fields of group g): the named
+    fields' absolute values, ascending bit order, 8-byte fields in two slots; every record but the last
+    carries VG_REC_CONTINUED.  Returns the number of records, -1 if the buffer could not grow."""
+    cdef vg_rec_t* out = _rb_reserve(b, VG_RECS_PER_UPDATE_MAX)
+    cdef vg_rec_t* cur
+    cdef Py_ssize_t k = 0, i
+    cdef int g, bit, ns, w
+    cdef uint32_t m
+    cdef const vg_fld_t* f
+    cdef int64_t v
+    if out == NULL:
+        return -1
+    for g in range(1, VG_N_GROUPS):
+        m = masks[g]
+        if m == 0:
+            continue
+        cur = out + k
+        _rec_open(cur, r.token, ts48, g, flags, source)
+        k += 1
+        ns = 0
+        while m:
+            bit = vg_ctz32(m)
+            m &= m - 1
+            f = &VG_GROUP_FIELDS[g][bit]
+            w = 2 if f.size == 8 else 1
+            if ns + w > 4:
+                cur = out + k
+                _rec_open(cur, r.token, ts48, g, flags, source)
+                k += 1
+                ns = 0
+            v = vg_fld_get(r, f)
+            if w == 2:
+                cur.slots[ns] = <int32_t>(<uint64_t>v & 0xFFFFFFFFu)
+                cur.slots[ns + 1] = <int32_t>(<uint64_t>v >> 32)
+            else:
+                cur.slots[ns] = <int32_t>v
+            cur.mask |= <uint16_t>(1u << bit)
+            ns += w
+    for i in range(k - 1):
+        out[i].flags |= VG_REC_CONTINUED
+    b.n += k
+    return k
+
+cdef Py_ssize_t vg_keyframe(vg_recbuf_t* b, const vg_srec_t* r, uint64_t ts48) noexcept nogil:
+    """Records of the full state of one record (a consistent copy): every non-zero field of every group,
+    plus the segment, flagged VG_REC_KEYFRAME.  Applying them resets the token first (see vg_apply)."""
+    cdef uint16_t masks[VG_N_GROUPS]
+    cdef int g, i
+    for g in range(VG_N_GROUPS):
+        masks[g] = 0
+        for i in range(VG_GROUP_NFIELDS[g]):
+            if vg_fld_get(r, &VG_GROUP_FIELDS[g][i]) != 0:
+                masks[g] |= <uint16_t>(1u << i)
+    masks[VG_G_IDENT] |= VG_ID_SEGMENT
+    return vg_emit(b, r, masks, r.last_update_source, ts48, VG_REC_KEYFRAME)
+
+cdef enum vg_aerr:                     # apply errors
+    VG_A_OK = 0
+    VG_A_GROUP = 1                     # unknown group
+    VG_A_MASK = 2                      # mask names a field the group does not have, or more than 4 slots
+    VG_A_TOKEN = 3                     # token <= 0 or above 2**31 - 1
+    VG_A_FULL = 4                      # the store is full
+    VG_A_CONTINUATION = 5              # a CONTINUED update switched tokens
+
+_APPLY_ERRORS = ("ok", "unknown group", "mask names a field the group lacks or needs more than 4 slots",
+                 "bad token", "the store is full", "a CONTINUED update changes token")
+
+cdef inline int _rec_check(const vg_rec_t* rec) noexcept nogil:
+    cdef int g = rec.group, ns = 0, bit
+    cdef uint32_t m = rec.mask
+    if g <= 0 or g >= VG_N_GROUPS:
+        return VG_A_GROUP
+    if m >> VG_GROUP_NFIELDS[g]:
+        return VG_A_MASK
+    while m:
+        bit = vg_ctz32(m)
+        m &= m - 1
+        ns += 2 if VG_GROUP_FIELDS[g][bit].size == 8 else 1
+    if ns > 4:
+        return VG_A_MASK
+    if rec.token == 0 or rec.token > 0x7FFFFFFFu:
+        return VG_A_TOKEN
+    return VG_A_OK
+
+cdef inline void _apply_fields(vg_srec_t* r, const vg_rec_t* rec) noexcept nogil:
+    cdef int g = rec.group, ns = 0, bit
+    cdef uint32_t m = rec.mask
+    cdef const vg_fld_t* f
+    cdef int64_t v
+    while m:
+        bit = vg_ctz32(m)
+        m &= m - 1
+        f = &VG_GROUP_FIELDS[g][bit]
+        if f.size == 8:
+            v = <int64_t>((<uint64_t><uint32_t>rec.slots[ns]) | (<uint64_t><uint32_t>rec.slots[ns + 1] << 32))
+            ns += 2
+        else:
+            v = rec.slots[ns]
+            ns += 1
+        vg_fld_set(r, f, v)
+
+cdef inline void _apply_finish(vg_srec_t* r, const vg_rec_t* rec, int64_t base_ns) noexcept nogil:
+    r.last_update_source = rec.source
+    r.last_update_ns = base_ns + <int64_t>vg_rec_ts(rec)
+    r.update_count += 1
+    r.data_quality = vg_quality(r)
+    r.valid = 1
+    if rec.source == VG_MBO_MBP or rec.source == VG_ONLY_MBP:
+        r.last_md_ns = r.last_update_ns
+    vs_write_end(r)
+
+cdef Py_ssize_t vg_apply(vg_store_t* st, const vg_rec_t* recs, Py_ssize_t n, int64_t base_ns,
+                         int* err) noexcept nogil:
+    """Apply change records in order (writer only).  An update = records up to one without CONTINUED; a
+    KEYFRAME update first resets the token's record.  Returns the number of updates applied; on a bad record
+    sets *err (vg_aerr) and returns -(index + 1), everything before it applied."""
+    cdef Py_ssize_t i, updates = 0
+    cdef const vg_rec_t* rec
+    cdef vg_srec_t* r = NULL
+    cdef int32_t idx
+    cdef int e
+    err[0] = VG_A_OK
+    for i in range(n):
+        rec = &recs[i]
+        e = _rec_check(rec)
+        if e == VG_A_OK and r != NULL and <uint32_t>r.token != rec.token:
+            e = VG_A_CONTINUATION
+        if e != VG_A_OK:
+            if r != NULL:
+                _apply_finish(r, &recs[i - 1], base_ns)
+            err[0] = e
+            return -(i + 1)
+        if r == NULL:
+            idx = vg_store_find(st, <int32_t>rec.token)
+            if idx < 0:
+                idx = vg_store_insert(st, <int32_t>rec.token, 0)
+                if idx < 0:
+                    err[0] = VG_A_FULL
+                    return -(i + 1)
+            r = &st.recs[idx]
+            vs_write_begin(r)
+            if rec.flags & VG_REC_KEYFRAME:
+                memset(<char*>r + 8, 0, sizeof(vg_srec_t) - 8)     # keep seq and token
+        _apply_fields(r, rec)
+        if not (rec.flags & VG_REC_CONTINUED):
+            _apply_finish(r, rec, base_ns)
+            r = NULL
+            updates += 1
+    if r != NULL:
+        _apply_finish(r, &recs[n - 1], base_ns)
+        updates += 1
+    return updates
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Smart merge, one function per message family (docs/FORMATS.md "Merge rules")
+# ----------------------------------------------------------------------------------------------------------
+
+cdef inline vg_srec_t* _m_begin(vg_merge_t* c, int32_t token, uint16_t* k) noexcept nogil:
+    """Find (or add) the token's record and enter its sequence lock; NULL when the update is skipped."""
+    cdef int32_t idx
+    cdef vg_srec_t* r
+    memset(k, 0, VG_N_GROUPS * sizeof(uint16_t))
+    if token <= 0:
+        c.counters[VG_M_BAD_TOKEN] += 1
+        return NULL
+    idx = vg_store_find(c.st, token)
+    if idx < 0:
+        if c.subscribed_only:
+            c.counters[VG_M_UNSUBSCRIBED] += 1
+            return NULL
+        idx = vg_store_insert(c.st, token, c.segment)
+        if idx < 0:
+            c.counters[VG_M_STORE_FULL] += 1
+            return NULL
+        k[VG_G_IDENT] |= VG_ID_SEGMENT | VG_ID_SUBSCRIBED
+    r = &c.st.recs[idx]
+    if c.subscribed_only and not r.subscribed:
+        c.counters[VG_M_UNSUBSCRIBED] += 1
+        return NULL
+    vs_write_begin(r)
+    return r
+
+cdef inline void _m_end(vg_merge_t* c, vg_srec_t* r, uint16_t* k, uint16_t code) noexcept nogil:
+    """Every update sets update time, source and count; a change also refreshes the quality score and
+    emits the change records (after the sequence lock is released: the writer reads its own record)."""
+    cdef uint32_t any_change = 0
+    cdef int g
+    for g in range(1, VG_N_GROUPS):
+        any_change |= k[g]
+    r.last_update_ns = c.now_ns
+    r.last_update_source = code
+    r.update_count += 1
+    if any_change:
+        r.data_quality = vg_quality(r)
+    vs_write_end(r)
+    c.counters[VG_M_MERGED] += 1
+    if any_change and c.out != NULL:
+        if vg_emit(c.out, r, k, code, c.ts48, 0) < 0:
+            c.counters[VG_M_REC_DROPPED] += 1
+
+cdef inline bint _md_stale(const vg_merge_t* c, const vg_srec_t* r) noexcept nogil:
+    """True when no 7200/7208 was merged for this token within md_stale_ns."""
+    return r.last_md_ns == 0 or c.now_ns - r.last_md_ns > c.md_stale_ns
+
+cdef inline void _status_changed(vg_srec_t* r, int16_t old_status, uint16_t* k) noexcept nogil:
+    """SPOS reset: the call-auction cancel statistics belong to the pre-open session and are cleared when
+    the security moves from a pre-open status to open (2)."""
+    if vg_preopen(old_status) and r.trading_status == 2:
+        _s64(&r.buy_ord_cxl_count, 0, &k[VG_G_SPOS], 1 << 0)
+        _s64(&r.buy_ord_cxl_vol, 0, &k[VG_G_SPOS], 1 << 1)
+        _s64(&r.sell_ord_cxl_count, 0, &k[VG_G_SPOS], 1 << 2)
+        _s64(&r.sell_ord_cxl_vol, 0, &k[VG_G_SPOS], 1 << 3)
+        _s32(&r.spos_update_time, 0, &k[VG_G_SPOS], 1 << 4)
+
+cdef inline bint _side_has_data(const vg_mbp_t* e) noexcept nogil:
+    cdef int i
+    for i in range(VG_DEPTH):
+        if e[i].price != 0 or e[i].quantity != 0 or e[i].number_of_orders != 0:
+            return True
+    return False
+
+cdef inline void _set_side(int32_t* price, int64_t* qty, int16_t* orders, const vg_mbp_t* e,
+                           uint16_t* m) noexcept nogil:
+    cdef int i
+    for i in range(VG_DEPTH):
+        _s32(&price[i], e[i].price, m, VG_D_PRICE0 << i)
+        _s64(&qty[i], e[i].quantity, m, VG_D_QTY0 << i)
+        _s16(&orders[i], e[i].number_of_orders, m, VG_D_ORDERS0 << i)
+
+cdef void vg_merge_md(vg_merge_t* c, const vg_md_t* m, uint16_t code, uint8_t seg) noexcept nogil:
+    """7200 / 7208 (CM and F&O): the smart merge."""
+    cdef uint16_t k[VG_N_GROUPS]
+    cdef vg_srec_t* r
+    cdef int16_t old_status
+    if m.book_type != 1 and m.book_type != 2:          # book-type filter: regular lot and special terms
+        c.counters[VG_M_BOOK_TYPE] += 1
+        return
+    r = _m_begin(c, m.token, k)
+    if r == NULL:
+        return
+    old_status = r.trading_status
+    _s16(&r.book_type, m.book_type, &k[VG_G_STATUS], VG_S_BOOK_TYPE)
+    if m.trading_status > 0:
+        _s16(&r.trading_status, m.trading_status, &k[VG_G_STATUS], VG_S_TRADING_STATUS)
+    # trade: prices only when > 0, volume only grows
+    if m.last_traded_price > 0:
+        _s32(&r.last_traded_price, m.last_traded_price, &k[VG_G_TRADE], VG_T_LTP)
+    if m.last_trade_quantity > 0:
+        _s32(&r.last_trade_quantity, m.last_trade_quantity, &k[VG_G_TRADE], VG_T_LTQ)
+    if m.last_trade_time > 0:
+        _s32(&r.last_trade_time, m.last_trade_time, &k[VG_G_TRADE], VG_T_LTT)
+    if m.volume_traded_today > r.volume_traded_today:
+        _s64(&r.volume_traded_today, m.volume_traded_today, &k[VG_G_TRADE], VG_T_VOLUME)
+    _s32(&r.net_price_change, m.net_price_change_from_closing_price, &k[VG_G_TRADE], VG_T_NET_CHANGE)
+    _s8(<uint8_t*>&r.net_change_indicator, <uint8_t>m.net_change_indicator, &k[VG_G_TRADE],
+        VG_T_NET_CHANGE_IND)
+    if m.average_trade_price > 0:
+        _s32(&r.average_trade_price, m.average_trade_price, &k[VG_G_TRADE], VG_T_ATP)
+    _s8(&r.indicator, _ind_bits(&m.indicator), &k[VG_G_TRADE], VG_T_INDICATOR)
+    # OHLC: open set once, high a max, low the min of positive values, close when > 0
+    if m.open_price > 0 and r.open_price == 0:
+        _s32(&r.open_price, m.open_price, &k[VG_G_OHLC], VG_O_OPEN)
+    if m.high_price > r.high_price:
+        _s32(&r.high_price, m.high_price, &k[VG_G_OHLC], VG_O_HIGH)
+    if m.low_price > 0 and (r.low_price <= 0 or m.low_price < r.low_price):
+        _s32(&r.low_price, m.low_price, &k[VG_G_OHLC], VG_O_LOW)
+    if m.closing_price > 0:
+        _s32(&r.close_price, m.closing_price, &k[VG_G_OHLC], VG_O_CLOSE)
+    if code == VG_ONLY_MBP and seg == VG_SEG_CM and m.indicative_close_price > 0:
+        _s32(&r.indicative_close_price, m.indicative_close_price, &k[VG_G_OHLC], VG_O_IND_CLOSE)
+    # totals and buy-back flags: absolute values
+    _s64(&r.total_buy_quantity, m.total_buy_quantity, &k[VG_G_OHLC], VG_O_TOTAL_BUY)
+    _s64(&r.total_sell_quantity, m.total_sell_quantity, &k[VG_G_OHLC], VG_O_TOTAL_SELL)
+    _s16(&r.bb_total_buy_flag, m.bb_total_buy_flag, &k[VG_G_OHLC], VG_O_BB_BUY)
+    _s16(&r.bb_total_sell_flag, m.bb_total_sell_flag, &k[VG_G_OHLC], VG_O_BB_SELL)
+    # depth: each side replaced as a whole (prices, quantities, orders) only when one of its levels has data
+    if _side_has_data(&m.mbp[0]):
+        _set_side(r.bid_price, r.bid_quantity, r.bid_orders, &m.mbp[0], &k[VG_G_BID])
+    if _side_has_data(&m.mbp[VG_DEPTH]):
+        _set_side(r.ask_price, r.ask_quantity, r.ask_orders, &m.mbp[VG_DEPTH], &k[VG_G_ASK])
+    # auction: copied as sent; a message without auction data (all zero) ends the auction -> cleared
+    _s16(&r.auction_number, m.auction_number, &k[VG_G_AUCTION], 1 << 0)
+    _s16(&r.auction_status, m.auction_status, &k[VG_G_AUCTION], 1 << 1)
+    _s16(&r.initiator_type, m.initiator_type, &k[VG_G_AUCTION], 1 << 2)
+    _s32(&r.initiator_price, m.initiator_price, &k[VG_G_AUCTION], 1 << 3)
+    _s32(&r.initiator_quantity, m.initiator_quantity, &k[VG_G_AUCTION], 1 << 4)
+    _s32(&r.auction_price, m.auction_price, &k[VG_G_AUCTION], 1 << 5)
+    _s32(&r.auction_quantity, m.auction_quantity, &k[VG_G_AUCTION], 1 << 6)
+    _status_changed(r, old_status, k)
+    r.last_md_ns = c.now_ns
+    _m_end(c, r, k, code)
+
+cdef void vg_merge_mw(vg_merge_t* c, const vg_mw_t* w, uint16_t code, uint8_t seg) noexcept nogil:
+    """7201 / 17201 market watch: its own fields always; best bid/ask and LTP overwritten in pre-open,
+    supplemented (positive values only) when 7200/7208 are stale; F&O open interest with day high/low."""
+    cdef uint16_t k[VG_N_GROUPS]
+    cdef vg_srec_t* r = _m_begin(c, w.token, k)
+    cdef const vg_mw_info_t* f = &w.market_wise_info[0]
+    if r == NULL:
+        return
+    _s64(&r.mw_buy_volume, f.buy_volume, &k[VG_G_MW], VG_M_BUY_VOLUME)
+    _s32(&r.mw_buy_price, f.buy_price, &k[VG_G_MW], VG_M_BUY_PRICE)
+    _s64(&r.mw_sell_volume, f.sell_volume, &k[VG_G_MW], VG_M_SELL_VOLUME)
+    _s32(&r.mw_sell_price, f.sell_price, &k[VG_G_MW], VG_M_SELL_PRICE)
+    _s32(&r.mw_last_trade_price, f.last_trade_price, &k[VG_G_MW], VG_M_LTP)
+    _s32(&r.mw_last_trade_time, f.last_trade_time, &k[VG_G_MW], VG_M_LTT)
+    _s8(&r.mw_indicator, _ind_bits(&f.indicator), &k[VG_G_MW], VG_M_INDICATOR)
+    if vg_preopen(r.trading_status):
+        _s32(&r.bid_price[0], f.buy_price, &k[VG_G_BID], VG_D_PRICE0)
+        _s64(&r.bid_quantity[0], f.buy_volume, &k[VG_G_BID], VG_D_QTY0)
+        _s32(&r.ask_price[0], f.sell_price, &k[VG_G_ASK], VG_D_PRICE0)
+        _s64(&r.ask_quantity[0], f.sell_volume, &k[VG_G_ASK], VG_D_QTY0)
+        if f.last_trade_price > 0:
+            _s32(&r.last_traded_price, f.last_trade_price, &k[VG_G_TRADE], VG_T_LTP)
+        if f.last_trade_time > 0:
+            _s32(&r.last_trade_time, f.last_trade_time, &k[VG_G_TRADE], VG_T_LTT)
+    elif _md_stale(c, r):
+        if f.buy_price > 0:
+            _s32(&r.bid_price[0], f.buy_price, &k[VG_G_BID], VG_D_PRICE0)
+            _s64(&r.bid_quantity[0], f.buy_volume, &k[VG_G_BID], VG_D_QTY0)
+        if f.sell_price > 0:
+            _s32(&r.ask_price[0], f.sell_price, &k[VG_G_ASK], VG_D_PRICE0)
+            _s64(&r.ask_quantity[0], f.sell_volume, &k[VG_G_ASK], VG_D_QTY0)
+        if f.last_trade_price > 0:
+            _s32(&r.last_traded_price, f.last_trade_price, &k[VG_G_TRADE], VG_T_LTP)
+        if f.last_trade_time > 0:
+            _s32(&r.last_trade_time, f.last_trade_time, &k[VG_G_TRADE], VG_T_LTT)
+    if seg == VG_SEG_FO:
+        _s64(&r.open_interest, w.open_interest, &k[VG_G_OI], VG_I_OI)
+        if w.open_interest > 0:
+            if w.open_interest > r.oi_day_high:
+                _s64(&r.oi_day_high, w.open_interest, &k[VG_G_OI], VG_I_HIGH)
+            if r.oi_day_low <= 0 or w.open_interest < r.oi_day_low:
+                _s64(&r.oi_day_low, w.open_interest, &k[VG_G_OI], VG_I_LOW)
+    _m_end(c, r, k, code)
+
+cdef void vg_merge_tick(vg_merge_t* c, const vg_tick_t* t, uint16_t code, uint8_t seg) noexcept nogil:
+    """18703 (CM) / 7202, 17202 (F&O) ticker: fill price and volume, market type, a fast LTP that never
+    overwrites a fresh 7200/7208; F&O open interest and the exchange's day high/low OI."""
+    cdef uint16_t k[VG_N_GROUPS]
+    cdef vg_srec_t* r = _m_begin(c, t.token, k)
+    if r == NULL:
+        return
+    _s16(&r.market_type, t.market_type, &k[VG_G_TRADE], VG_T_MARKET_TYPE)
+    if t.fill_price > 0:
+        _s32(&r.fill_price, t.fill_price, &k[VG_G_TRADE], VG_T_FILL_PRICE)
+        if _md_stale(c, r):
+            _s32(&r.last_traded_price, t.fill_price, &k[VG_G_TRADE], VG_T_LTP)
+    if t.fill_volume > 0:
+        _s32(&r.fill_volume, t.fill_volume, &k[VG_G_TRADE], VG_T_FILL_VOLUME)
+    if seg == VG_SEG_FO:
+        _s64(&r.open_interest, t.open_interest, &k[VG_G_OI], VG_I_OI)
+        if t.day_hi_oi > 0:
+            _s64(&r.oi_day_high, t.day_hi_oi, &k[VG_G_OI], VG_I_HIGH)
+        if t.day_lo_oi > 0:
+            _s64(&r.oi_day_low, t.day_lo_oi, &k[VG_G_OI], VG_I_LOW)
+    _m_end(c, r, k, code)
+
+cdef void vg_merge_spos(vg_merge_t* c, const vg_spos_t* s, int32_t log_time) noexcept nogil:
+    """CM 7210: call-auction order-cancel statistics (absolute), stamped with the message's LogTime."""
+    cdef uint16_t k[VG_N_GROUPS]
+    cdef vg_srec_t* r = _m_begin(c, s.token, k)
+    if r == NULL:
+        return
+    _s64(&r.buy_ord_cxl_count, s.buy_ord_cxl_count, &k[VG_G_SPOS], 1 << 0)
+    _s64(&r.buy_ord_cxl_vol, s.buy_ord_cxl_vol, &k[VG_G_SPOS], 1 << 1)
+    _s64(&r.sell_ord_cxl_count, s.sell_ord_cxl_count, &k[VG_G_SPOS], 1 << 2)
+    _s64(&r.sell_ord_cxl_vol, s.sell_ord_cxl_vol, &k[VG_G_SPOS], 1 << 3)
+    _s32(&r.spos_update_time, log_time, &k[VG_G_SPOS], 1 << 4)
+    _m_end(c, r, k, VG_7210)
+
+cdef void vg_merge_status(vg_merge_t* c, const vg_status_t* s) noexcept nogil:
+    """F&O 7210: security status per market; the normal market's (status[0]) is the trading status."""
+    cdef uint16_t k[VG_N_GROUPS]
+    cdef vg_srec_t* r = _m_begin(c, s.token, k)
+    cdef int i
+    cdef int16_t old_status
+    if r == NULL:
+        return
+    old_status = r.trading_status
+    for i in range(4):
+        _s16(&r.market_status[i], s.status[i], &k[VG_G_STATUS], VG_S_MARKET_STATUS0 << i)
+    if s.status[0] > 0:
+        _s16(&r.trading_status, s.status[0], &k[VG_G_STATUS], VG_S_TRADING_STATUS)
+    _status_changed(r, old_status, k)
+    _m_end(c, r, k, VG_7210)
+
+cdef inline int64_t _dbl_i64(double d) noexcept nogil:
+    if not (d > -9.2e18 and d < 9.2e18):
+        return 0
+    return <int64_t>(d + 0.5 if d >= 0 else d - 0.5)
+
+cdef void vg_merge_buyback(vg_merge_t* c, const vg_buyback_t* b, int32_t log_time) noexcept nogil:
+    """CM 18708: buy-back information overwrites the record's buy-back fields (volumes rounded)."""
+    cdef uint16_t k[VG_N_GROUPS]
+    cdef vg_srec_t* r = _m_begin(c, b.token, k)
+    cdef uint8_t active
+    if r == NULL:
+        return
+    _s64(&r.pday_cum_vol, _dbl_i64(b.pday_cum_vol), &k[VG_G_BUYBACK], 1 << 0)
+    _s32(&r.pday_high_price, b.pday_high_price, &k[VG_G_BUYBACK], 1 << 1)
+    _s32(&r.pday_low_price, b.pday_low_price, &k[VG_G_BUYBACK], 1 << 2)
+    _s32(&r.pday_wt_avg, b.pday_wt_avg, &k[VG_G_BUYBACK], 1 << 3)
+    _s64(&r.cday_cum_vol, _dbl_i64(b.cday_cum_vol), &k[VG_G_BUYBACK], 1 << 4)
+    _s32(&r.cday_high_price, b.cday_high_price, &k[VG_G_BUYBACK], 1 << 5)
+    _s32(&r.cday_low_price, b.cday_low_price, &k[VG_G_BUYBACK], 1 << 6)
+    _s32(&r.cday_wt_avg, b.cday_wt_avg, &k[VG_G_BUYBACK], 1 << 7)
+    _s32(&r.bb_start_date, b.start_date, &k[VG_G_BUYBACK], 1 << 8)
+    _s32(&r.bb_end_date, b.end_date, &k[VG_G_BUYBACK], 1 << 9)
+    # active while the message's LogTime lies in [StartDate, EndDate] (a bound of 0 is open)
+    active = not ((b.start_date > 0 and log_time < b.start_date) or (b.end_date > 0 and log_time > b.end_date))
+    _s8(&r.buyback_active, active, &k[VG_G_BUYBACK], 1 << 10)
+    if not _blank(b.symbol, 10):
+        _set_symbol(r, b.symbol, b.series, k)
+    _m_end(c, r, k, VG_BUYBACK)
+
+cdef void vg_merge_open(vg_merge_t* c, const vg_open_price_t* o) noexcept nogil:
+    """6013: the exchange's opening price overwrites open_price; symbol/series fill a blank identity."""
+    cdef uint16_t k[VG_N_GROUPS]
+    cdef vg_srec_t* r = _m_begin(c, o.token, k)
+    if r == NULL:
+        return
+    if o.opening_price > 0:
+        _s32(&r.open_price, o.opening_price, &k[VG_G_OHLC], VG_O_OPEN)
+    if _blank(r.symbol, 10) and not _blank(o.symbol, 10):
+        _set_symbol(r, o.symbol, o.series, k)
+    _m_end(c, r, k, VG_OPEN_PRICE)
+
+cdef int vg_merge_msg(vg_merge_t* c, const vg_msg_t* msg) noexcept nogil:
+    """Merge every record of one decoded message; returns the number of records looked at."""
+    cdef int i, n = msg.n_records, slot
+    cdef uint16_t code = msg.header.transaction_code
+    cdef uint8_t seg = msg.segment
+    if msg.kind == VG_K_MD:
+        n = min(n, VG_MAX_MD)
+        for i in range(n):
+            vg_merge_md(c, &msg.body.md[i], code, seg)
+    elif msg.kind == VG_K_MW:
+        n = min(n, VG_MAX_MW)
+        for i in range(n):
+            vg_merge_mw(c, &msg.body.mw[i], code, seg)
+    elif msg.kind == VG_K_TICK:
+        n = min(n, VG_MAX_TICK)
+        for i in range(n):
+            vg_merge_tick(c, &msg.body.tick[i], code, seg)
+    elif msg.kind == VG_K_SPOS:
+        n = min(n, VG_MAX_SPOS)
+        for i in range(n):
+            vg_merge_spos(c, &msg.body.spos[i], msg.header.log_time)
+    elif msg.kind == VG_K_STATUS:
+        n = min(n, VG_MAX_STATUS)
+        for i in range(n):
+            vg_merge_status(c, &msg.body.status[i])
+    elif msg.kind == VG_K_BUYBACK:
+        n = min(n, VG_MAX_BUYBACK)
+        for i in range(n):
+            vg_merge_buyback(c, &msg.body.buyback[i], msg.header.log_time)
+    elif msg.kind == VG_K_OPEN:
+        n = 1
+        vg_merge_open(c, &msg.body.open_price)
+    else:
+        n = 0
+    slot = vg_code_slot(code)
+    if slot >= 0:
+        c.by_code[slot] += 1
+    return n
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Feed handler: decoder sink (sequence gaps + merge), record sinks, the batch loop
+# ----------------------------------------------------------------------------------------------------------
+
+cdef inline void _streams_track(vg_streams_t* s, const vg_header_t* hd) noexcept nogil:
+    cdef int st = hd.stream
+    cdef int32_t q = hd.bc_seq_no, last
+    if hd.message_header or q <= 0:
+        return
+    s.messages[st] += 1
+    last = s.last[st]
+    if last == 0 or q == last + 1:
+        s.last[st] = q
+    elif q > last + 1:
+        s.gaps[st] += 1
+        s.missed[st] += <uint64_t>(q - last - 1)
+        s.last[st] = q
+    else:
+        s.out_of_order[st] += 1
+        if last - q > 100000:                            # the stream restarted its numbering
+            s.last[st] = q
+
+cdef int _feed_sink(void* ctx, const vg_msg_t* msg) noexcept nogil:
+    cdef vg_feed_t* f = <vg_feed_t*>ctx
+    _streams_track(&f.streams, &msg.header)
+    vg_merge_msg(&f.m, msg)
+    return 0
+
+cdef void _feed_flush(vg_feed_t* f) noexcept nogil:
+    """Hand the records not yet seen by the C sinks to every sink; drop them unless Python wants them."""
+    cdef Py_ssize_t n = f.buf.n - f.buf.flushed
+    cdef int i
+    if n > 0:
+        f.records += <uint64_t>n
+        for i in range(f.n_sinks):
+            if f.sinks[i].fn(f.sinks[i].ctx, f.buf.recs + f.buf.flushed, n) != 0:
+                f.m.counters[VG_M_SINK_ERRORS] += 1
+        f.buf.flushed = f.buf.n
+    if not f.keep:
+        f.buf.n = 0
+        f.buf.flushed = 0
+
+cdef inline void _feed_set_time(vg_feed_t* f, int64_t now_ns) noexcept nogil:
+    cdef int64_t base
+    f.m.now_ns = now_ns
+    f.m.ts48 = vg_ts48(now_ns)
+    base = now_ns - <int64_t>f.m.ts48
+    if f.m.st.hdr.day_base_ns != base:
+        f.m.st.hdr.day_base_ns = base
+
+
+cdef class FeedHandler:
+    """Decode and merge one segment's datagrams into a writable :class:`Store`.
+
+    ``FeedHandler(segment, store, *, on_records=None, md_stale_ns=5e9, subscribed_only=False,
+    records=True)``.  ``process(datagram)`` and ``process_batch(datagrams)`` run decode -> merge -> change
+    records in one nogil loop.  ``on_records(array)`` receives each call's change records as a numpy array of
+    ``CHANGE_RECORD_DTYPE``; C-level sinks (the ring, the journal) are added with ``add_record_sink``.
+    Malformed input never raises: it is counted in ``stats``.
+    """
+
+    def __cinit__(self, segment, Store store not None, *, on_records=None, md_stale_ns=5_000_000_000,
+                  subscribed_only=False, records=True):
+        cdef Decoder dec
+        store._check_writable()
+        seg = _parse_segment(segment)
+        if md_stale_ns < 0:
+            raise ValueError("md_stale_ns must be >= 0")
+        if on_records is not None and not callable(on_records):
+            raise TypeError("on_records must be callable")
+        self._decoder = Decoder(segment)
+        dec = <Decoder>self._decoder
+        self._dec = &dec._dec
+        self.store = store
+        self._on_records = on_records
+        memset(&self._f, 0, sizeof(vg_feed_t))
+        self._f.m.st = &store._st
+        self._f.m.out = &self._f.buf if records else NULL
+        self._f.m.md_stale_ns = md_stale_ns
+        self._f.m.segment = <uint8_t>seg
+        self._f.m.subscribed_only = bool(subscribed_only)
+        self._f.keep = on_records is not None
+        if store._st.hdr.segment == 0:
+            store._st.hdr.segment = <uint8_t>seg
+
+    def __dealloc__(self):
+        free(self._f.buf.recs)
+
+    cdef int add_record_sink(self, vg_rec_sink_fn fn, void* ctx) except -1:
+        """Add a C-level sink: fn(ctx, recs, n) is called inside the nogil loop with every change record
+        (at least every VG_SINK_FLUSH records and at the end of each call).  Non-zero return = counted."""
+        if self._f.m.out == NULL:
+            raise ValueError("this FeedHandler emits no records (records=False)")
+        if self._f.n_sinks >= VG_MAX_REC_SINKS:
+            raise ValueError(f"at most {VG_MAX_REC_SINKS} record sinks")
+        self._f.sinks[self._f.n_sinks].fn = fn
+        self._f.sinks[self._f.n_sinks].ctx = ctx
+        self._f.n_sinks += 1
+        return 0
+
+    @property
+    def segment(self) -> str:
+        return "CM" if self._f.m.segment == VG_SEG_CM else "FO"
+
+    cdef _finish(self):
+        """After a call: records to the Python callback, buffer reset."""
+        cdef Py_ssize_t n = self._f.buf.n
+        cb = self._on_records
+        self._f.buf.n = 0
+        self._f.buf.flushed = 0
+        if cb is not None and n > 0:
+            arr = _np.empty(n, dtype=_REC_DTYPE)
+            memcpy(<void*><Py_ssize_t>arr.ctypes.data, self._f.buf.recs, n * sizeof(vg_rec_t))
+            cb(arr)
+
+    def process(self, datagram, now_ns=None) -> int:
+        """Decode one datagram and merge it; returns the number of messages decoded.  ``now_ns`` = receive
+        time in epoch ns (default: CLOCK_REALTIME now)."""
+        cdef const uint8_t[::1] view = _as_bytes_view(datagram)
+        cdef int64_t t = vg_now_ns() if now_ns is None else _check_ns(now_ns)
+        cdef int n
+        self.store._check_open()
+        with nogil:
+            _feed_set_time(&self._f, t)
+            n = vg_decode_datagram(self._dec, &view[0] if view.shape[0] else NULL, view.shape[0],
+                                   _feed_sink, &self._f)
+            _feed_flush(&self._f)
+        self._finish()
+        return n
+
+    def process_batch(self, datagrams, now_ns=None) -> int:
+        """Decode and merge a sequence of ``bytes`` datagrams in one nogil loop; returns the number of
+        messages.  ``now_ns``: None (CLOCK_REALTIME per datagram), one int for all, or an int64 array with
+        one receive time per datagram."""
+        cdef Py_ssize_t i, n
+        cdef const uint8_t** ptrs
+        cdef Py_ssize_t* lens
+        cdef const int64_t[::1] times = _NO_TIMES
+        cdef int64_t one = 0
+        cdef int mode                                   # 0 clock, 1 one value, 2 per datagram
+        cdef int total = 0
+        self.store._check_open()
+        seq = datagrams if isinstance(datagrams, (list, tuple)) else list(datagrams)
+        n = len(seq)
+        if now_ns is None:
+            mode = 0
+        elif isinstance(now_ns, int):
+            mode = 1
+            one = _check_ns(now_ns)
+        else:
+            times = _np.ascontiguousarray(now_ns, dtype=_np.int64)
+            if times.shape[0] != n:
+                raise ValueError(f"now_ns has {times.shape[0]} times for {n} datagrams")
+            if n and _np.min(times) < 0:
+                raise ValueError("now_ns must be >= 0")
+            mode = 2
+        ptrs = <const uint8_t**>malloc(max(n, 1) * sizeof(uint8_t*))
+        lens = <Py_ssize_t*>malloc(max(n, 1) * sizeof(Py_ssize_t))
+        if ptrs == NULL or lens == NULL:
+            free(ptrs)
+            free(lens)
+            raise MemoryError()
+        try:
+            for i in range(n):
+                d = seq[i]
+                if type(d) is not bytes:
+                    raise TypeError(f"process_batch takes bytes objects, got {type(d).__name__}")
+                ptrs[i] = <const uint8_t*>PyBytes_AS_STRING(d)
+                lens[i] = PyBytes_GET_SIZE(d)
+            with nogil:
+                for i in range(n):
+                    _feed_set_time(&self._f, vg_now_ns() if mode == 0 else (one if mode == 1 else times[i]))
+                    total += vg_decode_datagram(self._dec, ptrs[i], lens[i], _feed_sink, &self._f)
+                    if self._f.buf.n - self._f.buf.flushed >= VG_SINK_FLUSH:
+                        _feed_flush(&self._f)
+                _feed_flush(&self._f)
+        finally:
+            free(ptrs)
+            free(lens)
+        self._finish()
+        return total
+
+    def merge_message(self, msg, now_ns=None) -> int:
+        """Merge one decoded message dict (the shape ``vega.decode`` returns; missing keys are 0) as if it
+        had arrived at ``now_ns``; returns the number of records merged.  For tests and for replaying
+        decoded messages."""
+        cdef vg_msg_t* m = <vg_msg_t*>malloc(sizeof(vg_msg_t))
+        cdef int64_t t = vg_now_ns() if now_ns is None else _check_ns(now_ns)
+        cdef int n
+        if m == NULL:
+            raise MemoryError()
+        try:
+            _fill_msg(m, msg, self._f.m.segment)
+            self.store._check_open()
+            with nogil:
+                _feed_set_time(&self._f, t)
+                _feed_sink(&self._f, m)
+                n = m.n_records
+                _feed_flush(&self._f)
+        finally:
+            free(m)
+        self._finish()
+        return n
+
+    def merge_packed(self, packed, Py_ssize_t repeat=1, now_ns=None) -> int:
+        """Merge pre-decoded messages (``pack_messages`` output) ``repeat`` times in one nogil loop, without
+        decoding: the benchmark of the merge itself.  Returns the number of messages merged."""
+        cdef const uint8_t[::1] view = _as_bytes_view(packed)
+        cdef Py_ssize_t n = view.shape[0] // sizeof(vg_msg_t), i, r
+        cdef const vg_msg_t* msgs
+        cdef int64_t t = vg_now_ns() if now_ns is None else _check_ns(now_ns)
+        if view.shape[0] % sizeof(vg_msg_t):
+            raise ValueError("packed is not a whole number of vg_msg_t")
+        self.store._check_open()
+        if n == 0:
+            return 0
+        msgs = <const vg_msg_t*>&view[0]
+        with nogil:
+            _feed_set_time(&self._f, t)
+            for r in range(repeat):
+                for i in range(n):
+                    _feed_sink(&self._f, &msgs[i])
+                    if self._f.buf.n - self._f.buf.flushed >= VG_SINK_FLUSH:
+                        _feed_flush(&self._f)
+            _feed_flush(&self._f)
+        self._finish()
+        return n * repeat
+
+    @property
+    def stats(self) -> dict:
+        """Decoder counters (datagrams, packets, errors by reason, messages by code) plus ``merge`` (token
+        updates and skips by reason), ``merged_by_code``, ``records`` emitted and ``streams``: per stream
+        number (Filler2[0]) the messages, gaps, missed sequence numbers and out-of-order numbers."""
+        cdef int i
+        cdef vg_merge_t* m = &self._f.m
+        cdef vg_streams_t* s = &self._f.streams
+        d = (<Decoder>self._decoder).stats
+        d["merge"] = {name: m.counters[i] for i, name in enumerate(_MERGE_COUNTERS)}
+        d["merged_by_code"] = {_SLOT_CODES[i]: m.by_code[i] for i in range(len(_SLOT_CODES))}
+        d["records"] = self._f.records
+        d["streams"] = {i: {"messages": s.messages[i], "last_seq": s.last[i], "gaps": s.gaps[i],
+                            "missed": s.missed[i], "out_of_order": s.out_of_order[i]}
+                        for i in range(256) if s.messages[i]}
+        return d
+
+
+_NO_TIMES = _np.zeros(1, dtype=_np.int64)
+_MERGE_COUNTERS = ("merged", "bad_token", "store_full", "unsubscribed", "book_type", "records_dropped",
+                   "sink_errors")
+
+
+cdef int64_t _check_ns(v) except? -1:
+    cdef int64_t t = v
+    if t < 0:
+        raise ValueError("a time in ns must be >= 0")
+    return t
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Decoded-message dicts -> vg_msg_t (tests, replays of decoded messages, benchmarks)
+# ----------------------------------------------------------------------------------------------------------
+
+cdef void _fill_ind(vg_indicator_t* i, d):
+    d = d or {}
+    i.last_trade_more = bool(d.get("last_trade_more", 0))
+    i.last_trade_less = bool(d.get("last_trade_less", 0))
+    i.buy = bool(d.get("buy", 0))
+    i.sell = bool(d.get("sell", 0))
+
+cdef void _fill_chars(char* dst, s, int n):
+    b = s.encode("latin-1") if isinstance(s, str) else bytes(s or b"")
+    b = b[:n].ljust(n, b" ")
+    memcpy(dst, <const char*>b, n)
+
+cdef char _char1(s):
+    if not s:
+        return 0
+    return <char>(ord(s) if isinstance(s, str) else s[0])
+
+cdef int _fill_msg(vg_msg_t* m, msg, int seg) except -1:
+    cdef int i, j, n
+    cdef vg_md_t* md
+    cdef vg_mw_t* w
+    cdef vg_tick_t* t
+    cdef vg_buyback_t* b
+    memset(m, 0, sizeof(vg_msg_t))
+    code = int(msg["transaction_code"])
+    recs = list(msg.get("records", ()))
+    n = len(recs)
+    m.segment = <uint8_t>seg
+    m.header.transaction_code = <uint16_t>code
+    m.header.market_type = <uint8_t>seg
+    m.header.log_time = msg.get("log_time", 0)
+    m.header.bc_seq_no = msg.get("bc_seq_no", 0)
+    m.header.stream = msg.get("stream", 0)
+    m.header.message_header = bool(msg.get("message_header", False))
+    g = lambda d, key: d.get(key, 0)
+    if code in (VG_MBO_MBP, VG_ONLY_MBP):
+        if n > VG_MAX_MD:
+            raise ValueError(f"{code} carries at most {VG_MAX_MD} records")
+        m.kind = VG_K_MD
+        for i in range(n):
+            r = recs[i]
+            md = &m.body.md[i]
+            md.token = g(r, "token"); md.book_type = g(r, "book_type"); md.trading_status = g(r, "trading_status")
+            md.volume_traded_today = g(r, "volume_traded_today"); md.last_traded_price = g(r, "last_traded_price")
+            md.net_change_indicator = _char1(r.get("net_change_indicator", ""))
+            md.net_price_change_from_closing_price = g(r, "net_price_change_from_closing_price")
+            md.last_trade_quantity = g(r, "last_trade_quantity"); md.last_trade_time = g(r, "last_trade_time")
+            md.average_trade_price = g(r, "average_trade_price"); md.auction_number = g(r, "auction_number")
+            md.auction_status = g(r, "auction_status"); md.initiator_type = g(r, "initiator_type")
+            md.initiator_price = g(r, "initiator_price"); md.initiator_quantity = g(r, "initiator_quantity")
+            md.auction_price = g(r, "auction_price"); md.auction_quantity = g(r, "auction_quantity")
+            md.bb_total_buy_flag = g(r, "bb_total_buy_flag"); md.bb_total_sell_flag = g(r, "bb_total_sell_flag")
+            md.total_buy_quantity = g(r, "total_buy_quantity"); md.total_sell_quantity = g(r, "total_sell_quantity")
+            _fill_ind(&md.indicator, r.get("indicator"))
+            md.closing_price = g(r, "closing_price"); md.open_price = g(r, "open_price")
+            md.high_price = g(r, "high_price"); md.low_price = g(r, "low_price")
+            md.indicative_close_price = g(r, "indicative_close_price")
+            mbp = r.get("mbp") or ()
+            if len(mbp) not in (0, 10):
+                raise ValueError("mbp must hold 10 entries (0-4 buy, 5-9 sell)")
+            for j in range(len(mbp)):
+                md.mbp[j].quantity = g(mbp[j], "quantity"); md.mbp[j].price = g(mbp[j], "price")
+                md.mbp[j].number_of_orders = g(mbp[j], "number_of_orders")
+                md.mbp[j].bb_buy_sell_flag = g(mbp[j], "bb_buy_sell_flag")
+    elif code in (VG_MW, VG_MW_ENH):
+        if n > VG_MAX_MW:
+            raise ValueError(f"{code} carries at most {VG_MAX_MW} records")
+        m.kind = VG_K_MW
+        for i in range(n):
+            r = recs[i]
+            w = &m.body.mw[i]
+            w.token = g(r, "token"); w.open_interest = g(r, "open_interest")
+            infos = r.get("market_wise_info") or ()
+            for j in range(min(3, len(infos))):
+                f = infos[j]
+                _fill_ind(&w.market_wise_info[j].indicator, f.get("indicator"))
+                w.market_wise_info[j].buy_volume = g(f, "buy_volume"); w.market_wise_info[j].buy_price = g(f, "buy_price")
+                w.market_wise_info[j].sell_volume = g(f, "sell_volume"); w.market_wise_info[j].sell_price = g(f, "sell_price")
+                w.market_wise_info[j].last_trade_price = g(f, "last_trade_price")
+                w.market_wise_info[j].last_trade_time = g(f, "last_trade_time")
+    elif code in (VG_TICKER_CM, VG_TICKER_FO, VG_TICKER_FO_ENH):
+        if n > VG_MAX_TICK:
+            raise ValueError(f"{code} carries at most {VG_MAX_TICK} records")
+        m.kind = VG_K_TICK
+        for i in range(n):
+            r = recs[i]
+            t = &m.body.tick[i]
+            t.token = g(r, "token"); t.market_type = g(r, "market_type"); t.fill_price = g(r, "fill_price")
+            t.fill_volume = g(r, "fill_volume"); t.market_index_value = g(r, "market_index_value")
+            t.open_interest = g(r, "open_interest"); t.day_hi_oi = g(r, "day_hi_oi"); t.day_lo_oi = g(r, "day_lo_oi")
+    elif code == VG_7210 and seg == VG_SEG_CM:
+        if n > VG_MAX_SPOS:
+            raise ValueError(f"CM 7210 carries at most {VG_MAX_SPOS} records")
+        m.kind = VG_K_SPOS
+        for i in range(n):
+            r = recs[i]
+            m.body.spos[i].token = g(r, "token")
+            m.body.spos[i].buy_ord_cxl_count = g(r, "buy_ord_cxl_count")
+            m.body.spos[i].buy_ord_cxl_vol = g(r, "buy_ord_cxl_vol")
+            m.body.spos[i].sell_ord_cxl_count = g(r, "sell_ord_cxl_count")
+            m.body.spos[i].sell_ord_cxl_vol = g(r, "sell_ord_cxl_vol")
+    elif code == VG_7210:
+        if n > VG_MAX_STATUS:
+            raise ValueError(f"F&O 7210 carries at most {VG_MAX_STATUS} records")
+        m.kind = VG_K_STATUS
+        for i in range(n):
+            r = recs[i]
+            m.body.status[i].token = g(r, "token")
+            st = list(r.get("status") or (0, 0, 0, 0))
+            for j in range(min(4, len(st))):
+                m.body.status[i].status[j] = st[j]
+    elif code == VG_BUYBACK:
+        if n > VG_MAX_BUYBACK:
+            raise ValueError(f"18708 carries at most {VG_MAX_BUYBACK} records")
+        m.kind = VG_K_BUYBACK
+        for i in range(n):
+            r = recs[i]
+            b = &m.body.buyback[i]
+            b.token = g(r, "token")
+            _fill_chars(b.symbol, r.get("symbol", ""), 10)
+            _fill_chars(b.series, r.get("series", ""), 2)
+            b.pday_cum_vol = float(g(r, "pday_cum_vol")); b.cday_cum_vol = float(g(r, "cday_cum_vol"))
+            b.pday_high_price = g(r, "pday_high_price"); b.pday_low_price = g(r, "pday_low_price")
+            b.pday_wt_avg = g(r, "pday_wt_avg"); b.cday_high_price = g(r, "cday_high_price")
+            b.cday_low_price = g(r, "cday_low_price"); b.cday_wt_avg = g(r, "cday_wt_avg")
+            b.start_date = g(r, "start_date"); b.end_date = g(r, "end_date")
+    elif code == VG_OPEN_PRICE:
+        if n != 1:
+            raise ValueError("6013 carries exactly one record")
+        m.kind = VG_K_OPEN
+        r = recs[0]
+        _fill_chars(m.body.open_price.symbol, r.get("symbol", ""), 10)
+        _fill_chars(m.body.open_price.series, r.get("series", ""), 2)
+        m.body.open_price.token = g(r, "token")
+        m.body.open_price.opening_price = g(r, "opening_price")
+    elif code == VG_CIRCUIT:
+        m.kind = VG_K_NONE
+        n = 0
+    else:
+        raise ValueError(f"no merge for transaction code {code}")
+    m.n_records = <uint16_t>n
+    return 0
+
+
+def pack_messages(segment, msgs) -> bytes:
+    """Decoded message dicts -> the raw ``vg_msg_t`` array ``FeedHandler.merge_packed`` takes."""
+    cdef int seg = _parse_segment(segment)
+    msgs = list(msgs)
+    out = bytearray(len(msgs) * sizeof(vg_msg_t))
+    cdef unsigned char[::1] view = out
+    cdef Py_ssize_t i
+    for i in range(len(msgs)):
+        _fill_msg(<vg_msg_t*>&view[i * sizeof(vg_msg_t)], msgs[i], seg)
+    return bytes(out)
+
+
+def _merge_for_tests(Store store, segment, msg, now_ns=None, md_stale_ns=5_000_000_000):
+    """Merge one message dict into ``store`` through a throw-away FeedHandler; returns its change records."""
+    got = []
+    fh = FeedHandler(segment, store, on_records=got.append, md_stale_ns=md_stale_ns)
+    fh.merge_message(msg, now_ns=now_ns)
+    return _np.concatenate(got) if got else _np.empty(0, dtype=_REC_DTYPE)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Store (Python API), its numpy views and the Quote snapshot
+# ----------------------------------------------------------------------------------------------------------
+
+cdef extern from *:
+    """
+    static inline void vg_store_rel_u64(uint64_t *p, uint64_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+    """
+    void vg_store_rel_u64(uint64_t* p, uint64_t v) noexcept nogil
+
+
+
+cdef inline void _publish_magic(vg_store_hdr_t* h) noexcept nogil:
+    """The magic is written last, with release order: a reader that sees it sees a complete header."""
+    vg_store_rel_u64(&h.magic, VG_STORE_MAGIC)
+
+cdef inline uint64_t _align(uint64_t v, uint64_t a) noexcept nogil:
+    return (v + a - 1) // a * a
+
+def _store_geometry(uint32_t capacity, uint32_t dense_size):
+    """(hash_size, dense_off, hash_off, records_off, file_size) of a store file."""
+    cdef uint32_t hash_size = 16
+    while hash_size < 2 * capacity:
+        hash_size *= 2
+    dense_off = VG_STORE_PAGE
+    hash_off = _align(dense_off + <uint64_t>dense_size * 4, 64)
+    records_off = _align(hash_off + <uint64_t>hash_size * sizeof(vg_hslot_t), VG_STORE_PAGE)
+    file_size = _align(records_off + <uint64_t>capacity * sizeof(vg_srec_t), VG_STORE_PAGE)
+    return hash_size, dense_off, hash_off, records_off, file_size
+
+def _shm_path(name):
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise ValueError(f"a store name is 1-101 characters of [A-Za-z0-9_.-], not {name!r}")
+    return _os.path.join(SHM_DIR, f"vega.store.{name}")
+
+
+cdef class _RecordsView:
+    """Buffer exporter over the store's records region (keeps the Store open while numpy views live)."""
+    cdef Store _store
+    cdef Py_ssize_t _n
+    cdef Py_ssize_t _shape[1]
+    cdef Py_ssize_t _strides[1]
+
+    def __getbuffer__(self, Py_buffer* buf, int flags):
+        if flags & PyBUF_WRITABLE:
+            raise BufferError("store views are read-only (the writer updates records under a sequence lock)")
+        self._shape[0] = self._n * sizeof(vg_srec_t)
+        self._strides[0] = 1
+        buf.buf = <void*>self._store._st.recs
+        buf.obj = self
+        buf.len = self._shape[0]
+        buf.readonly = 1
+        buf.itemsize = 1
+        buf.format = "B"
+        buf.ndim = 1
+        buf.shape = self._shape
+        buf.strides = self._strides
+        buf.suboffsets = NULL
+        buf.internal = NULL
+        self._store._exports += 1
+
+    def __releasebuffer__(self, Py_buffer* buf):
+        self._store._exports -= 1
+
+
+cdef class Quote:
+    """A consistent snapshot of one instrument (copied under its sequence lock).
+
+    Attributes are the store record's fields (docs/FORMATS.md, "Store record"): prices in paise, depth as
+    5-tuples (level 0 = best).  ``stale`` tells whether the record was older than the store's staleness
+    window when the snapshot was taken.
+    """
+    cdef vg_srec_t _r
+    cdef int64_t _stale_ns
+    cdef int64_t _taken_ns
+
+    def __repr__(self):
+        return (f"Quote(token={self._r.token}, ltp={self._r.last_traded_price}, "
+                f"bid={self._r.bid_price[0]}x{self._r.bid_quantity[0]}, "
+                f"ask={self._r.ask_price[0]}x{self._r.ask_quantity[0]}, volume={self._r.volume_traded_today}, "
+                f"source={self._r.last_update_source}, quality={self._r.data_quality})")
+
+    @property
+    def stale(self) -> bool:
+        return self._r.last_update_ns == 0 or self._taken_ns - self._r.last_update_ns > self._stale_ns
+
+    def to_dict(self) -> dict:
+        """Every field as a dict."""
+        return {name: getattr(self, name) for name in _QUOTE_FIELDS}
+
+    def __eq__(self, other):
+        if not isinstance(other, Quote):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
+
+    def __dir__(self):
+        return list(_QUOTE_FIELDS) + ["stale", "to_dict"]
+
+    @property
+    def token(self) -> int:
+        return self._r.token
+
+    @property
+    def segment(self) -> int:
+        return self._r.segment
+
+    @property
+    def net_change_indicator(self) -> str:
+        return _chr1(self._r.net_change_indicator)
+
+    @property
+    def book_type(self) -> int:
+        return self._r.book_type
+
+    @property
+    def trading_status(self) -> int:
+        return self._r.trading_status
+
+    @property
+    def last_update_source(self) -> int:
+        return self._r.last_update_source
+
+    @property
+    def last_traded_price(self) -> int:
+        return self._r.last_traded_price
+
+    @property
+    def last_trade_quantity(self) -> int:
+        return self._r.last_trade_quantity
+
+    @property
+    def last_trade_time(self) -> int:
+        return self._r.last_trade_time
+
+    @property
+    def net_price_change(self) -> int:
+        return self._r.net_price_change
+
+    @property
+    def volume_traded_today(self) -> int:
+        return self._r.volume_traded_today
+
+    @property
+    def last_update_ns(self) -> int:
+        return self._r.last_update_ns
+
+    @property
+    def update_count(self) -> int:
+        return self._r.update_count
+
+    @property
+    def average_trade_price(self) -> int:
+        return self._r.average_trade_price
+
+    @property
+    def fill_price(self) -> int:
+        return self._r.fill_price
+
+    @property
+    def fill_volume(self) -> int:
+        return self._r.fill_volume
+
+    @property
+    def bid_price(self) -> tuple:
+        return (self._r.bid_price[0], self._r.bid_price[1], self._r.bid_price[2], self._r.bid_price[3], self._r.bid_price[4])
+
+    @property
+    def ask_price(self) -> tuple:
+        return (self._r.ask_price[0], self._r.ask_price[1], self._r.ask_price[2], self._r.ask_price[3], self._r.ask_price[4])
+
+    @property
+    def open_price(self) -> int:
+        return self._r.open_price
+
+    @property
+    def high_price(self) -> int:
+        return self._r.high_price
+
+    @property
+    def low_price(self) -> int:
+        return self._r.low_price
+
+    @property
+    def close_price(self) -> int:
+        return self._r.close_price
+
+    @property
+    def indicative_close_price(self) -> int:
+        return self._r.indicative_close_price
+
+    @property
+    def bb_total_buy_flag(self) -> int:
+        return self._r.bb_total_buy_flag
+
+    @property
+    def bb_total_sell_flag(self) -> int:
+        return self._r.bb_total_sell_flag
+
+    @property
+    def bid_quantity(self) -> tuple:
+        return (self._r.bid_quantity[0], self._r.bid_quantity[1], self._r.bid_quantity[2], self._r.bid_quantity[3], self._r.bid_quantity[4])
+
+    @property
+    def ask_quantity(self) -> tuple:
+        return (self._r.ask_quantity[0], self._r.ask_quantity[1], self._r.ask_quantity[2], self._r.ask_quantity[3], self._r.ask_quantity[4])
+
+    @property
+    def total_buy_quantity(self) -> int:
+        return self._r.total_buy_quantity
+
+    @property
+    def total_sell_quantity(self) -> int:
+        return self._r.total_sell_quantity
+
+    @property
+    def bid_orders(self) -> tuple:
+        return (self._r.bid_orders[0], self._r.bid_orders[1], self._r.bid_orders[2], self._r.bid_orders[3], self._r.bid_orders[4])
+
+    @property
+    def ask_orders(self) -> tuple:
+        return (self._r.ask_orders[0], self._r.ask_orders[1], self._r.ask_orders[2], self._r.ask_orders[3], self._r.ask_orders[4])
+
+    @property
+    def market_type(self) -> int:
+        return self._r.market_type
+
+    @property
+    def market_status(self) -> tuple:
+        return (self._r.market_status[0], self._r.market_status[1], self._r.market_status[2], self._r.market_status[3])
+
+    @property
+    def indicator(self) -> int:
+        return self._r.indicator
+
+    @property
+    def mw_indicator(self) -> int:
+        return self._r.mw_indicator
+
+    @property
+    def mw_buy_volume(self) -> int:
+        return self._r.mw_buy_volume
+
+    @property
+    def mw_sell_volume(self) -> int:
+        return self._r.mw_sell_volume
+
+    @property
+    def mw_buy_price(self) -> int:
+        return self._r.mw_buy_price
+
+    @property
+    def mw_sell_price(self) -> int:
+        return self._r.mw_sell_price
+
+    @property
+    def mw_last_trade_price(self) -> int:
+        return self._r.mw_last_trade_price
+
+    @property
+    def mw_last_trade_time(self) -> int:
+        return self._r.mw_last_trade_time
+
+    @property
+    def open_interest(self) -> int:
+        return self._r.open_interest
+
+    @property
+    def oi_day_high(self) -> int:
+        return self._r.oi_day_high
+
+    @property
+    def oi_day_low(self) -> int:
+        return self._r.oi_day_low
+
+    @property
+    def implied_volatility(self) -> int:
+        return self._r.implied_volatility
+
+    @property
+    def data_quality(self) -> int:
+        return self._r.data_quality
+
+    @property
+    def valid(self) -> int:
+        return self._r.valid
+
+    @property
+    def subscribed(self) -> int:
+        return self._r.subscribed
+
+    @property
+    def buyback_active(self) -> int:
+        return self._r.buyback_active
+
+    @property
+    def auction_number(self) -> int:
+        return self._r.auction_number
+
+    @property
+    def auction_status(self) -> int:
+        return self._r.auction_status
+
+    @property
+    def initiator_type(self) -> int:
+        return self._r.initiator_type
+
+    @property
+    def initiator_price(self) -> int:
+        return self._r.initiator_price
+
+    @property
+    def initiator_quantity(self) -> int:
+        return self._r.initiator_quantity
+
+    @property
+    def auction_price(self) -> int:
+        return self._r.auction_price
+
+    @property
+    def auction_quantity(self) -> int:
+        return self._r.auction_quantity
+
+    @property
+    def buy_ord_cxl_count(self) -> int:
+        return self._r.buy_ord_cxl_count
+
+    @property
+    def buy_ord_cxl_vol(self) -> int:
+        return self._r.buy_ord_cxl_vol
+
+    @property
+    def sell_ord_cxl_count(self) -> int:
+        return self._r.sell_ord_cxl_count
+
+    @property
+    def sell_ord_cxl_vol(self) -> int:
+        return self._r.sell_ord_cxl_vol
+
+    @property
+    def spos_update_time(self) -> int:
+        return self._r.spos_update_time
+
+    @property
+    def bb_start_date(self) -> int:
+        return self._r.bb_start_date
+
+    @property
+    def pday_cum_vol(self) -> int:
+        return self._r.pday_cum_vol
+
+    @property
+    def cday_cum_vol(self) -> int:
+        return self._r.cday_cum_vol
+
+    @property
+    def pday_high_price(self) -> int:
+        return self._r.pday_high_price
+
+    @property
+    def pday_low_price(self) -> int:
+        return self._r.pday_low_price
+
+    @property
+    def pday_wt_avg(self) -> int:
+        return self._r.pday_wt_avg
+
+    @property
+    def cday_high_price(self) -> int:
+        return self._r.cday_high_price
+
+    @property
+    def cday_low_price(self) -> int:
+        return self._r.cday_low_price
+
+    @property
+    def cday_wt_avg(self) -> int:
+        return self._r.cday_wt_avg
+
+    @property
+    def bb_end_date(self) -> int:
+        return self._r.bb_end_date
+
+    @property
+    def symbol(self) -> str:
+        return _cstr(self._r.symbol, 10)
+
+    @property
+    def series(self) -> str:
+        return _cstr(self._r.series, 2)
+
+    @property
+    def last_md_ns(self) -> int:
+        return self._r.last_md_ns
+
+
+
+cdef inline str _cstr(const char* p, Py_ssize_t n):
+    return p[:n].rstrip(b" \0").decode("latin-1")
+
+cdef inline str _chr1(char c):
+    return "" if c == 0 else chr(<uint8_t>c)
+
+_QUOTE_FIELDS = ('token', 'segment', 'net_change_indicator', 'book_type', 'trading_status', 'last_update_source', 'last_traded_price', 'last_trade_quantity', 'last_trade_time', 'net_price_change', 'volume_traded_today', 'last_update_ns', 'update_count', 'average_trade_price', 'fill_price', 'fill_volume', 'bid_price', 'ask_price', 'open_price', 'high_price', 'low_price', 'close_price', 'indicative_close_price', 'bb_total_buy_flag', 'bb_total_sell_flag', 'bid_quantity', 'ask_quantity', 'total_buy_quantity', 'total_sell_quantity', 'bid_orders', 'ask_orders', 'market_type', 'market_status', 'indicator', 'mw_indicator', 'mw_buy_volume', 'mw_sell_volume', 'mw_buy_price', 'mw_sell_price', 'mw_last_trade_price', 'mw_last_trade_time', 'open_interest', 'oi_day_high', 'oi_day_low', 'implied_volatility', 'data_quality', 'valid', 'subscribed', 'buyback_active', 'auction_number', 'auction_status', 'initiator_type', 'initiator_price', 'initiator_quantity', 'auction_price', 'auction_quantity', 'buy_ord_cxl_count', 'buy_ord_cxl_vol', 'sell_ord_cxl_count', 'sell_ord_cxl_vol', 'spos_update_time', 'bb_start_date', 'pday_cum_vol', 'cday_cum_vol', 'pday_high_price', 'pday_low_price', 'pday_wt_avg', 'cday_high_price', 'cday_low_price', 'cday_wt_avg', 'bb_end_date', 'symbol', 'series', 'last_md_ns')
+
+
+cdef class Store:
+    """The consolidated market-data store: one record per instrument, one writer, lock-free readers.
+
+    * ``Store(capacity)`` — an in-process store (no name);
+    * ``Store.create(name, capacity)`` — the writer of a named shared-memory store (owner-only file in
+      ``/dev/shm``; a second writer is refused);
+    * ``Store.open(name)`` — a read-only view of a named store from any process.
+
+    ``store[token]`` is a consistent :class:`Quote`; ``store.ltp(token)``, ``store.depth(token)``,
+    ``store.array`` (zero-copy numpy view), ``store.snapshot()`` (consistent numpy copy), ``len(store)``,
+    ``token in store`` and iteration over tokens.
+    """
+
+    def __cinit__(self, *args, **kwargs):
+        memset(&self._st, 0, sizeof(vg_store_t))
+        self._fd = -1
+        self.name = None
+        self._path = None
+        self._exports = 0
+
+    def __init__(self, capacity, *, dense_tokens=DEFAULT_DENSE_TOKENS, stale_ns=DEFAULT_STALE_NS):
+        self._map_new(capacity, dense_tokens, stale_ns, -1)
+
+    @classmethod
+    def create(cls, name, capacity, *, dense_tokens=DEFAULT_DENSE_TOKENS, stale_ns=DEFAULT_STALE_NS):
+        """Create (or take over from a dead writer) the named store and become its one writer."""
+        cdef Store self = Store.__new__(Store)
+        path = _shm_path(name)
+        flags = _os.O_RDWR | _os.O_NOFOLLOW | _os.O_CLOEXEC
+        try:
+            fd = _os.open(path, flags)
+        except FileNotFoundError:
+            pass
+        else:
+            try:
+                _fcntl.flock(fd, _fcntl.LOCK_EX | _fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise StoreBusyError(f"store {name!r} already has a writer ({path})") from None
+            else:
+                _os.unlink(path)     # left by a dead writer; readers still mapping it keep their copy
+            finally:
+                _os.close(fd)
+        fd = _os.open(path, flags | _os.O_CREAT | _os.O_EXCL, 0o600)
+        try:
+            try:
+                _fcntl.flock(fd, _fcntl.LOCK_EX | _fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise StoreBusyError(f"store {name!r} already has a writer ({path})") from None
+            self._fd = fd
+            self.name = name
+            self._path = path
+            self._map_new(capacity, dense_tokens, stale_ns, fd)
+        except BaseException:
+            if self._fd < 0:
+                _os.close(fd)
+            raise
+        return self
+
+    @classmethod
+    def open(cls, name):
+        """Open a named store read-only (any process); its header is checked before any offset is used."""
+        cdef Store self = Store.__new__(Store)
+        cdef void* p
+        cdef vg_store_hdr_t* h
+        cdef size_t size
+        path = _shm_path(name)
+        try:
+            fd = _os.open(path, _os.O_RDONLY | _os.O_NOFOLLOW | _os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"no store named {name!r} ({path})") from None
+        try:
+            size = _os.fstat(fd).st_size
+            if size < VG_STORE_PAGE:
+                raise StoreFormatError(f"{path}: {size} bytes is too short for a store")
+            p = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0)
+            if p == MAP_FAILED:
+                raise OSError(f"mmap of {path} failed")
+        finally:
+            _os.close(fd)
+        self._st.base = <uint8_t*>p
+        self._st.map_size = size
+        h = <vg_store_hdr_t*>p
+        try:
+            if h.magic != VG_STORE_MAGIC:
+                raise StoreFormatError(f"{path}: not a VEGA store (bad magic)")
+            if h.version != VG_STORE_VERSION:
+                raise StoreFormatError(f"{path}: store version {h.version}, this VEGA reads {VG_STORE_VERSION}")
+            if h.header_size != sizeof(vg_store_hdr_t) or h.record_size != sizeof(vg_srec_t):
+                raise StoreFormatError(f"{path}: header/record size {h.header_size}/{h.record_size}, "
+                                       f"expected {sizeof(vg_store_hdr_t)}/{sizeof(vg_srec_t)}")
+            if not (0 < h.capacity <= VG_MAX_CAPACITY and h.dense_size <= VG_MAX_TOKENS_DENSE):
+                raise StoreFormatError(f"{path}: capacity {h.capacity} / dense size {h.dense_size} out of range")
+            geo = _store_geometry(h.capacity, h.dense_size)
+            if (h.hash_size, h.dense_off, h.hash_off, h.records_off, h.file_size) != geo or h.file_size != size:
+                raise StoreFormatError(f"{path}: inconsistent layout in the header")
+        except BaseException:
+            munmap(p, size)
+            memset(&self._st, 0, sizeof(vg_store_t))
+            raise
+        self._attach(0)
+        self.name = name
+        self._path = path
+        return self
+
+    cdef _map_new(self, capacity, dense_tokens, stale_ns, int fd):
+        cdef void* p
+        cdef vg_store_hdr_t* h
+        if not (1 <= capacity <= VG_MAX_CAPACITY):
+            raise ValueError(f"capacity must be in 1 .. {VG_MAX_CAPACITY}")
+        if not (0 <= dense_tokens <= VG_MAX_TOKENS_DENSE):
+            raise ValueError(f"dense_tokens must be in 0 .. {VG_MAX_TOKENS_DENSE}")
+        if stale_ns < 0:
+            raise ValueError("stale_ns must be >= 0")
+        hash_size, dense_off, hash_off, records_off, file_size = _store_geometry(capacity, dense_tokens)
+        if fd >= 0:
+            _os.ftruncate(fd, file_size)
+            p = mmap(NULL, file_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+        else:
+            p = mmap(NULL, file_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        if p == MAP_FAILED:
+            raise MemoryError(f"cannot map a store of {file_size} bytes")
+        self._st.base = <uint8_t*>p
+        self._st.map_size = file_size
+        h = <vg_store_hdr_t*>p
+        h.version = VG_STORE_VERSION
+        h.header_size = sizeof(vg_store_hdr_t)
+        h.record_size = sizeof(vg_srec_t)
+        h.capacity = capacity
+        h.dense_size = dense_tokens
+        h.hash_size = hash_size
+        h.dense_off = dense_off
+        h.hash_off = hash_off
+        h.records_off = records_off
+        h.file_size = file_size
+        h.n_records = 0
+        h.writer_pid = _os.getpid()
+        h.stale_ns = stale_ns
+        h.created_ns = vg_now_ns()
+        memset(self._st.base + <size_t>dense_off, 0xFF, <size_t>dense_tokens * 4)
+        memset(self._st.base + <size_t>hash_off, 0xFF, <size_t>hash_size * sizeof(vg_hslot_t))
+        _publish_magic(h)
+        self._attach(1)
+
+    cdef _attach(self, int writable):
+        cdef vg_store_hdr_t* h = <vg_store_hdr_t*>self._st.base
+        self._st.hdr = h
+        self._st.dense = <int32_t*>(self._st.base + h.dense_off)
+        self._st.hash = <vg_hslot_t*>(self._st.base + h.hash_off)
+        self._st.recs = <vg_srec_t*>(self._st.base + h.records_off)
+        self._st.capacity = h.capacity
+        self._st.dense_size = h.dense_size
+        self._st.hash_mask = h.hash_size - 1
+        self._st.writable = writable
+
+    def __dealloc__(self):
+        if self._st.base != NULL:
+            munmap(self._st.base, self._st.map_size)
+            self._st.base = NULL
+        if self._fd >= 0:
+            _os.close(self._fd)          # releases the writer's flock
+            self._fd = -1
+
+    cdef int _check_open(self) except -1:
+        if self._st.base == NULL:
+            raise ValueError("the store is closed")
+        return 0
+
+    cdef int _check_writable(self) except -1:
+        self._check_open()
+        if not self._st.writable:
+            raise PermissionError("this store is open read-only (Store.open); only its writer can change it")
+        return 0
+
+    def close(self) -> None:
+        """Unmap the store (and release the writer lock).  Refused while numpy views of it are alive."""
+        if self._exports:
+            raise BufferError(f"{self._exports} numpy view(s) of the store are alive: delete them first")
+        if self._st.base != NULL:
+            munmap(self._st.base, self._st.map_size)
+            memset(&self._st, 0, sizeof(vg_store_t))
+        if self._fd >= 0:
+            _os.close(self._fd)
+            self._fd = -1
+
+    def unlink(self) -> None:
+        """Remove the named store's file (mappings stay valid until closed)."""
+        if self._path is not None:
+            try:
+                _os.unlink(self._path)
+            except FileNotFoundError:
+                pass
+
+    @staticmethod
+    def remove(name) -> None:
+        """Remove the file of the named store, if any."""
+        try:
+            _os.unlink(_shm_path(name))
+        except FileNotFoundError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # ---- properties -------------------------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        return self._st.base == NULL
+
+    @property
+    def writable(self) -> bool:
+        return bool(self._st.writable)
+
+    @property
+    def capacity(self) -> int:
+        self._check_open()
+        return self._st.capacity
+
+    @property
+    def stale_ns(self) -> int:
+        self._check_open()
+        return self._st.hdr.stale_ns
+
+    @property
+    def header(self) -> dict:
+        """The store file's header fields."""
+        self._check_open()
+        h = self._st.hdr
+        return {"magic": h.magic, "version": h.version, "header_size": h.header_size,
+                "record_size": h.record_size, "capacity": h.capacity, "dense_size": h.dense_size,
+                "hash_size": h.hash_size, "dense_off": h.dense_off, "hash_off": h.hash_off,
+                "records_off": h.records_off, "file_size": h.file_size, "n_records": vg_store_len(&self._st),
+                "writer_pid": h.writer_pid, "stale_ns": h.stale_ns, "day_base_ns": h.day_base_ns,
+                "created_ns": h.created_ns, "segment": h.segment}
+
+    @property
+    def memory_bytes(self) -> int:
+        """Bytes of the mapping (header, lookup tables, records)."""
+        self._check_open()
+        return self._st.map_size
+
+    # ---- reads ------------------------------------------------------------------------------------------
+
+    def __len__(self):
+        self._check_open()
+        return vg_store_len(&self._st)
+
+    def __contains__(self, token):
+        self._check_open()
+        if not isinstance(token, int) or not (0 <= token <= 0x7FFFFFFF):
+            return False
+        return vg_store_find(&self._st, token) >= 0
+
+    def __iter__(self):
+        cdef uint32_t i
+        self._check_open()
+        for i in range(vg_store_len(&self._st)):
+            self._check_open()                     # the store may be closed between two steps
+            yield self._st.recs[i].token
+
+    def tokens(self):
+        """The tokens in the store, in insertion order, as an int32 array."""
+        self._check_open()
+        return _np.array(list(self), dtype=_np.int32)
+
+    cdef int32_t _index(self, token) except -2:
+        cdef int32_t idx
+        self._check_open()
+        if not isinstance(token, int):
+            raise TypeError(f"a token is an int, not {type(token).__name__}")
+        idx = vg_store_find(&self._st, token) if 0 <= token <= 0x7FFFFFFF else -1
+        if idx < 0:
+            raise KeyError(token)
+        return idx
+
+    def __getitem__(self, token) -> Quote:
+        cdef int32_t idx = self._index(token)
+        cdef Quote q = Quote.__new__(Quote)
+        if vs_read_copy(&self._st.recs[idx], &q._r) != 0:
+            raise StoreError(f"token {token}: the record stayed locked (writer died inside an update?)")
+        q._stale_ns = self._st.hdr.stale_ns
+        q._taken_ns = vg_now_ns()
+        return q
+
+    def get(self, token, default=None):
+        """``store[token]`` or ``default``."""
+        try:
+            return self[token]
+        except KeyError:
+            return default
+
+    def ltp(self, token) -> int:
+        """Last traded price (paise) of ``token``, read under its sequence lock."""
+        cdef int32_t idx = self._index(token)
+        cdef int32_t v
+        if vs_read_i32(&self._st.recs[idx], &self._st.recs[idx].last_traded_price, &v) != 0:
+            raise StoreError(f"token {token}: the record stayed locked (writer died inside an update?)")
+        return v
+
+    def depth(self, token) -> dict:
+        """Five levels per side, consistent: bid/ask price, quantity and orders as 5-tuples."""
+        q = self[token]
+        return {"bid_price": q.bid_price, "bid_quantity": q.bid_quantity, "bid_orders": q.bid_orders,
+                "ask_price": q.ask_price, "ask_quantity": q.ask_quantity, "ask_orders": q.ask_orders}
+
+    def is_stale(self, token, now_ns=None) -> bool:
+        """True when ``token`` was not updated within the store's staleness window (default 5 s)."""
+        cdef int32_t idx = self._index(token)
+        cdef int64_t now = vg_now_ns() if now_ns is None else now_ns
+        cdef int64_t t = self._st.recs[idx].last_update_ns
+        return t == 0 or now - t > self._st.hdr.stale_ns
+
+    @property
+    def array(self):
+        """A zero-copy, read-only numpy view (STORE_DTYPE) of the records in use.  Rows may be mid-update
+        while the writer runs: use ``snapshot()`` or ``store[token]`` for consistent values."""
+        cdef _RecordsView v
+        self._check_open()
+        v = _RecordsView.__new__(_RecordsView)
+        v._store = self
+        v._n = vg_store_len(&self._st)
+        return _np.frombuffer(v, dtype=_STORE_DTYPE)
+
+    def snapshot(self, tokens=None):
+        """A consistent copy (each row read under its sequence lock) of every record, or of ``tokens``
+        (KeyError for a token not in the store), as a numpy array of STORE_DTYPE."""
+        cdef Py_ssize_t i, n
+        cdef int32_t[::1] idx
+        cdef vg_srec_t* out
+        cdef int bad = -1
+        self._check_open()
+        if tokens is None:
+            n = vg_store_len(&self._st)
+            arr = _np.empty(n, dtype=_STORE_DTYPE)
+            out = <vg_srec_t*><Py_ssize_t>arr.ctypes.data
+            with nogil:
+                for i in range(n):
+                    if vs_read_copy(&self._st.recs[i], &out[i]) != 0:
+                        bad = i
+                        break
+        else:
+            idx = _np.array([self._index(int(t)) for t in tokens], dtype=_np.int32)
+            n = idx.shape[0]
+            arr = _np.empty(n, dtype=_STORE_DTYPE)
+            out = <vg_srec_t*><Py_ssize_t>arr.ctypes.data
+            with nogil:
+                for i in range(n):
+                    if vs_read_copy(&self._st.recs[idx[i]], &out[i]) != 0:
+                        bad = i
+                        break
+        if bad >= 0:
+            raise StoreError("a record stayed locked (writer died inside an update?)")
+        return arr
+
+    def stale_tokens(self, now_ns=None):
+        """Tokens not updated within the staleness window, as an int32 array."""
+        snap = self.snapshot()
+        now = vg_now_ns() if now_ns is None else now_ns
+        t = snap["last_update_ns"]
+        return snap["token"][(t == 0) | (now - t > self._st.hdr.stale_ns)]
+
+    # ---- writes (the writer only) -----------------------------------------------------------------------
+
+    def add(self, token, symbol="", series="", segment=None, subscribed=True) -> None:
+        """Master data: add ``token`` (if absent) with its symbol, series and segment ("CM"/"FO"), and set its
+        subscription flag.  StoreFullError when the store is at capacity."""
+        cdef int32_t idx
+        cdef vg_srec_t* r
+        cdef char buf[12]
+        self._check_writable()
+        if not isinstance(token, int) or not (0 < token <= 0x7FFFFFFF):
+            raise ValueError(f"a token is an int in 1 .. 2**31-1, not {token!r}")
+        sym = symbol.encode("ascii")
+        ser = series.encode("ascii")
+        if len(sym) > 10 or len(ser) > 2:
+            raise ValueError("symbol is at most 10 characters, series at most 2")
+        seg = 0 if segment is None else _parse_segment(segment)
+        idx = vg_store_find(&self._st, token)
+        if idx < 0:
+            idx = vg_store_insert(&self._st, token, <uint8_t>(seg or self._st.hdr.segment))
+            if idx < 0:
+                raise StoreFullError(f"the store is full ({self._st.capacity} instruments)")
+        r = &self._st.recs[idx]
+        sym10 = sym.ljust(10)
+        ser2 = ser.ljust(2)
+        memcpy(buf, <const char*>sym10, 10)
+        memcpy(buf + 10, <const char*>ser2, 2)
+        vs_write_begin(r)
+        if sym or ser:
+            memcpy(r.symbol, buf, 12)
+        if seg:
+            r.segment = <uint8_t>seg
+        r.subscribed = bool(subscribed)
+        vs_write_end(r)
+
+    def subscribe(self, tokens, subscribed=True) -> None:
+        """Set the subscription flag of tokens already in the store (KeyError otherwise)."""
+        cdef int32_t idx
+        self._check_writable()
+        for t in tokens:
+            idx = self._index(t)
+            vs_write_begin(&self._st.recs[idx])
+            self._st.recs[idx].subscribed = bool(subscribed)
+            vs_write_end(&self._st.recs[idx])
+
+    def apply_records(self, records, day_base_ns=None) -> int:
+        """Apply change records (CHANGE_RECORD_DTYPE array or bytes of 32-byte records) in order; returns
+        the number of updates applied.  Last update times become ``day_base_ns + ts48`` (default: the
+        store's trading day, else today's 00:00 IST).  ValueError on a malformed record (those before it are
+        applied); StoreFullError when a new token does not fit."""
+        cdef const uint8_t[::1] view
+        cdef Py_ssize_t n, res
+        cdef int err = 0
+        cdef int64_t base
+        self._check_writable()
+        if isinstance(records, _np.ndarray):
+            if records.dtype != _REC_DTYPE:
+                raise TypeError(f"records must have CHANGE_RECORD_DTYPE, not {records.dtype}")
+            records = _np.ascontiguousarray(records).view(_np.uint8).reshape(-1)
+        view = _as_bytes_view(records)
+        if view.shape[0] % sizeof(vg_rec_t):
+            raise ValueError(f"{view.shape[0]} bytes is not a whole number of 32-byte records")
+        n = view.shape[0] // sizeof(vg_rec_t)
+        if day_base_ns is not None:
+            base = day_base_ns
+        elif self._st.hdr.day_base_ns:
+            base = self._st.hdr.day_base_ns
+        else:
+            base = vg_now_ns() - <int64_t>vg_ts48(vg_now_ns())
+        if n == 0:
+            return 0
+        with nogil:
+            res = vg_apply(&self._st, <const vg_rec_t*>&view[0], n, base, &err)
+        if res < 0:
+            if err == VG_A_FULL:
+                raise StoreFullError(f"record {-res - 1}: the store is full ({self._st.capacity} instruments)")
+            raise ValueError(f"record {-res - 1}: {_APPLY_ERRORS[err]}")
+        return res
+
+    def keyframe_records(self, ts_ns=0):
+        """The full state of every token as KEYFRAME change records (ts48 = ``ts_ns``, ns since 00:00 IST):
+        applying them to any store resets each token to exactly this state."""
+        cdef vg_recbuf_t b
+        cdef vg_srec_t tmp
+        cdef uint32_t i, n
+        cdef int bad = 0
+        cdef uint64_t ts
+        self._check_open()
+        if not (0 <= ts_ns < (1 << 48)):
+            raise ValueError("ts_ns must be in [0, 2**48)")
+        ts = ts_ns
+        memset(&b, 0, sizeof(b))
+        n = vg_store_len(&self._st)
+        try:
+            with nogil:
+                for i in range(n):
+                    if vs_read_copy(&self._st.recs[i], &tmp) != 0 or vg_keyframe(&b, &tmp, ts) < 0:
+                        bad = 1
+                        break
+            if bad:
+                raise StoreError("keyframe failed: a record stayed locked or memory ran out")
+            arr = _np.empty(b.n, dtype=_REC_DTYPE)
+            if b.n:
+                memcpy(<void*><Py_ssize_t>arr.ctypes.data, b.recs, b.n * sizeof(vg_rec_t))
+            return arr
+        finally:
+            free(b.recs)
+
+
+def _store_layout() -> dict:
+    """name -> (offset, size) of every vg_srec_t field, computed by the C compiler (layout tests)."""
+    cdef vg_srec_t r
+    cdef char* b = <char*>&r
+    out = {}
+    out["seq"] = (<char*>&r.seq - b, sizeof(r.seq))
+    out["token"] = (<char*>&r.token - b, sizeof(r.token))
+    out["segment"] = (<char*>&r.segment - b, sizeof(r.segment))
+    out["net_change_indicator"] = (<char*>&r.net_change_indicator - b, sizeof(r.net_change_indicator))
+    out["book_type"] = (<char*>&r.book_type - b, sizeof(r.book_type))
+    out["trading_status"] = (<char*>&r.trading_status - b, sizeof(r.trading_status))
+    out["last_update_source"] = (<char*>&r.last_update_source - b, sizeof(r.last_update_source))
+    out["last_traded_price"] = (<char*>&r.last_traded_price - b, sizeof(r.last_traded_price))
+    out["last_trade_quantity"] = (<char*>&r.last_trade_quantity - b, sizeof(r.last_trade_quantity))
+    out["last_trade_time"] = (<char*>&r.last_trade_time - b, sizeof(r.last_trade_time))
+    out["net_price_change"] = (<char*>&r.net_price_change - b, sizeof(r.net_price_change))
+    out["volume_traded_today"] = (<char*>&r.volume_traded_today - b, sizeof(r.volume_traded_today))
+    out["last_update_ns"] = (<char*>&r.last_update_ns - b, sizeof(r.last_update_ns))
+    out["update_count"] = (<char*>&r.update_count - b, sizeof(r.update_count))
+    out["average_trade_price"] = (<char*>&r.average_trade_price - b, sizeof(r.average_trade_price))
+    out["fill_price"] = (<char*>&r.fill_price - b, sizeof(r.fill_price))
+    out["fill_volume"] = (<char*>&r.fill_volume - b, sizeof(r.fill_volume))
+    out["bid_price"] = (<char*>&r.bid_price - b, sizeof(r.bid_price))
+    out["ask_price"] = (<char*>&r.ask_price - b, sizeof(r.ask_price))
+    out["open_price"] = (<char*>&r.open_price - b, sizeof(r.open_price))
+    out["high_price"] = (<char*>&r.high_price - b, sizeof(r.high_price))
+    out["low_price"] = (<char*>&r.low_price - b, sizeof(r.low_price))
+    out["close_price"] = (<char*>&r.close_price - b, sizeof(r.close_price))
+    out["indicative_close_price"] = (<char*>&r.indicative_close_price - b, sizeof(r.indicative_close_price))
+    out["bb_total_buy_flag"] = (<char*>&r.bb_total_buy_flag - b, sizeof(r.bb_total_buy_flag))
+    out["bb_total_sell_flag"] = (<char*>&r.bb_total_sell_flag - b, sizeof(r.bb_total_sell_flag))
+    out["bid_quantity"] = (<char*>&r.bid_quantity - b, sizeof(r.bid_quantity))
+    out["ask_quantity"] = (<char*>&r.ask_quantity - b, sizeof(r.ask_quantity))
+    out["total_buy_quantity"] = (<char*>&r.total_buy_quantity - b, sizeof(r.total_buy_quantity))
+    out["total_sell_quantity"] = (<char*>&r.total_sell_quantity - b, sizeof(r.total_sell_quantity))
+    out["bid_orders"] = (<char*>&r.bid_orders - b, sizeof(r.bid_orders))
+    out["ask_orders"] = (<char*>&r.ask_orders - b, sizeof(r.ask_orders))
+    out["market_type"] = (<char*>&r.market_type - b, sizeof(r.market_type))
+    out["market_status"] = (<char*>&r.market_status - b, sizeof(r.market_status))
+    out["indicator"] = (<char*>&r.indicator - b, sizeof(r.indicator))
+    out["mw_indicator"] = (<char*>&r.mw_indicator - b, sizeof(r.mw_indicator))
+    out["mw_buy_volume"] = (<char*>&r.mw_buy_volume - b, sizeof(r.mw_buy_volume))
+    out["mw_sell_volume"] = (<char*>&r.mw_sell_volume - b, sizeof(r.mw_sell_volume))
+    out["mw_buy_price"] = (<char*>&r.mw_buy_price - b, sizeof(r.mw_buy_price))
+    out["mw_sell_price"] = (<char*>&r.mw_sell_price - b, sizeof(r.mw_sell_price))
+    out["mw_last_trade_price"] = (<char*>&r.mw_last_trade_price - b, sizeof(r.mw_last_trade_price))
+    out["mw_last_trade_time"] = (<char*>&r.mw_last_trade_time - b, sizeof(r.mw_last_trade_time))
+    out["open_interest"] = (<char*>&r.open_interest - b, sizeof(r.open_interest))
+    out["oi_day_high"] = (<char*>&r.oi_day_high - b, sizeof(r.oi_day_high))
+    out["oi_day_low"] = (<char*>&r.oi_day_low - b, sizeof(r.oi_day_low))
+    out["implied_volatility"] = (<char*>&r.implied_volatility - b, sizeof(r.implied_volatility))
+    out["data_quality"] = (<char*>&r.data_quality - b, sizeof(r.data_quality))
+    out["valid"] = (<char*>&r.valid - b, sizeof(r.valid))
+    out["subscribed"] = (<char*>&r.subscribed - b, sizeof(r.subscribed))
+    out["buyback_active"] = (<char*>&r.buyback_active - b, sizeof(r.buyback_active))
+    out["auction_number"] = (<char*>&r.auction_number - b, sizeof(r.auction_number))
+    out["auction_status"] = (<char*>&r.auction_status - b, sizeof(r.auction_status))
+    out["initiator_type"] = (<char*>&r.initiator_type - b, sizeof(r.initiator_type))
+    out["_pad0"] = (<char*>&r._pad0 - b, sizeof(r._pad0))
+    out["initiator_price"] = (<char*>&r.initiator_price - b, sizeof(r.initiator_price))
+    out["initiator_quantity"] = (<char*>&r.initiator_quantity - b, sizeof(r.initiator_quantity))
+    out["auction_price"] = (<char*>&r.auction_price - b, sizeof(r.auction_price))
+    out["auction_quantity"] = (<char*>&r.auction_quantity - b, sizeof(r.auction_quantity))
+    out["buy_ord_cxl_count"] = (<char*>&r.buy_ord_cxl_count - b, sizeof(r.buy_ord_cxl_count))
+    out["buy_ord_cxl_vol"] = (<char*>&r.buy_ord_cxl_vol - b, sizeof(r.buy_ord_cxl_vol))
+    out["sell_ord_cxl_count"] = (<char*>&r.sell_ord_cxl_count - b, sizeof(r.sell_ord_cxl_count))
+    out["sell_ord_cxl_vol"] = (<char*>&r.sell_ord_cxl_vol - b, sizeof(r.sell_ord_cxl_vol))
+    out["spos_update_time"] = (<char*>&r.spos_update_time - b, sizeof(r.spos_update_time))
+    out["bb_start_date"] = (<char*>&r.bb_start_date - b, sizeof(r.bb_start_date))
+    out["pday_cum_vol"] = (<char*>&r.pday_cum_vol - b, sizeof(r.pday_cum_vol))
+    out["cday_cum_vol"] = (<char*>&r.cday_cum_vol - b, sizeof(r.cday_cum_vol))
+    out["pday_high_price"] = (<char*>&r.pday_high_price - b, sizeof(r.pday_high_price))
+    out["pday_low_price"] = (<char*>&r.pday_low_price - b, sizeof(r.pday_low_price))
+    out["pday_wt_avg"] = (<char*>&r.pday_wt_avg - b, sizeof(r.pday_wt_avg))
+    out["cday_high_price"] = (<char*>&r.cday_high_price - b, sizeof(r.cday_high_price))
+    out["cday_low_price"] = (<char*>&r.cday_low_price - b, sizeof(r.cday_low_price))
+    out["cday_wt_avg"] = (<char*>&r.cday_wt_avg - b, sizeof(r.cday_wt_avg))
+    out["bb_end_date"] = (<char*>&r.bb_end_date - b, sizeof(r.bb_end_date))
+    out["symbol"] = (<char*>&r.symbol - b, sizeof(r.symbol))
+    out["series"] = (<char*>&r.series - b, sizeof(r.series))
+    out["last_md_ns"] = (<char*>&r.last_md_ns - b, sizeof(r.last_md_ns))
+    return out
+
+
+def _group_fields() -> dict:
+    """group id -> [(offset, size, signed)] of the change-record field table compiled into _core."""
+    cdef int g, i
+    return {g: [(VG_GROUP_FIELDS[g][i].off, VG_GROUP_FIELDS[g][i].size, VG_GROUP_FIELDS[g][i].is_signed)
+                for i in range(VG_GROUP_NFIELDS[g])] for g in range(1, VG_N_GROUPS)}

@@ -1,0 +1,157 @@
+"""The consolidated store's record as a numpy dtype, and small helpers around it.
+
+``STORE_DTYPE`` mirrors ``vg_srec_t`` in ``vega/_store.h`` (448 bytes, 7 cache lines, little-endian host
+layout); docs/FORMATS.md ("Store record") is normative and tests/test_store_layout.py pins every offset.
+``store.array`` and ``store.snapshot()`` return arrays of this dtype.  Prices are int32 paise, quantities
+int64, exchange times int32 seconds since 1980-01-01, ``*_ns`` int64 epoch nanoseconds.
+"""
+import numpy as np
+
+__all__ = ["STORE_DTYPE", "RECORD_SIZE", "GROUPS", "QUALITY_WEIGHTS", "PRE_OPEN_STATUSES", "StoreError",
+           "StoreFullError", "StoreBusyError", "StoreFormatError"]
+
+_FIELDS = [
+        ("seq", "<u4", 0),
+        ("token", "<i4", 4),
+        ("segment", "u1", 8),
+        ("net_change_indicator", "S1", 9),
+        ("book_type", "<i2", 10),
+        ("trading_status", "<i2", 12),
+        ("last_update_source", "<u2", 14),
+        ("last_traded_price", "<i4", 16),
+        ("last_trade_quantity", "<i4", 20),
+        ("last_trade_time", "<i4", 24),
+        ("net_price_change", "<i4", 28),
+        ("volume_traded_today", "<i8", 32),
+        ("last_update_ns", "<i8", 40),
+        ("update_count", "<u4", 48),
+        ("average_trade_price", "<i4", 52),
+        ("fill_price", "<i4", 56),
+        ("fill_volume", "<i4", 60),
+        ("bid_price", ("<i4", (5,)), 64),
+        ("ask_price", ("<i4", (5,)), 84),
+        ("open_price", "<i4", 104),
+        ("high_price", "<i4", 108),
+        ("low_price", "<i4", 112),
+        ("close_price", "<i4", 116),
+        ("indicative_close_price", "<i4", 120),
+        ("bb_total_buy_flag", "<i2", 124),
+        ("bb_total_sell_flag", "<i2", 126),
+        ("bid_quantity", ("<i8", (5,)), 128),
+        ("ask_quantity", ("<i8", (5,)), 168),
+        ("total_buy_quantity", "<i8", 208),
+        ("total_sell_quantity", "<i8", 216),
+        ("bid_orders", ("<i2", (5,)), 224),
+        ("ask_orders", ("<i2", (5,)), 234),
+        ("market_type", "<i2", 244),
+        ("market_status", ("<i2", (4,)), 246),
+        ("indicator", "u1", 254),
+        ("mw_indicator", "u1", 255),
+        ("mw_buy_volume", "<i8", 256),
+        ("mw_sell_volume", "<i8", 264),
+        ("mw_buy_price", "<i4", 272),
+        ("mw_sell_price", "<i4", 276),
+        ("mw_last_trade_price", "<i4", 280),
+        ("mw_last_trade_time", "<i4", 284),
+        ("open_interest", "<i8", 288),
+        ("oi_day_high", "<i8", 296),
+        ("oi_day_low", "<i8", 304),
+        ("implied_volatility", "<i4", 312),
+        ("data_quality", "u1", 316),
+        ("valid", "u1", 317),
+        ("subscribed", "u1", 318),
+        ("buyback_active", "u1", 319),
+        ("auction_number", "<i2", 320),
+        ("auction_status", "<i2", 322),
+        ("initiator_type", "<i2", 324),
+        ("_pad0", "<i2", 326),
+        ("initiator_price", "<i4", 328),
+        ("initiator_quantity", "<i4", 332),
+        ("auction_price", "<i4", 336),
+        ("auction_quantity", "<i4", 340),
+        ("buy_ord_cxl_count", "<i8", 344),
+        ("buy_ord_cxl_vol", "<i8", 352),
+        ("sell_ord_cxl_count", "<i8", 360),
+        ("sell_ord_cxl_vol", "<i8", 368),
+        ("spos_update_time", "<i4", 376),
+        ("bb_start_date", "<i4", 380),
+        ("pday_cum_vol", "<i8", 384),
+        ("cday_cum_vol", "<i8", 392),
+        ("pday_high_price", "<i4", 400),
+        ("pday_low_price", "<i4", 404),
+        ("pday_wt_avg", "<i4", 408),
+        ("cday_high_price", "<i4", 412),
+        ("cday_low_price", "<i4", 416),
+        ("cday_wt_avg", "<i4", 420),
+        ("bb_end_date", "<i4", 424),
+        ("symbol", "S10", 428),
+        ("series", "S2", 438),
+        ("last_md_ns", "<i8", 440),
+]
+
+#: the store record, field by field (offsets as in vg_srec_t)
+STORE_DTYPE = np.dtype(
+    {
+        "names": [f[0] for f in _FIELDS],
+        "formats": [f[1] for f in _FIELDS],
+        "offsets": [f[2] for f in _FIELDS],
+        "itemsize": 448,
+    }
+)
+RECORD_SIZE = 448
+
+#: change-record groups: id -> (name, field names in mask-bit order).  "symbol0/1/2" are the raw words
+#: symbol[0:4], symbol[4:8], symbol[8:10] + series[0:2].
+GROUPS = {
+    1: ("trade", ("last_traded_price", "last_trade_quantity", "last_trade_time", "volume_traded_today",
+                  "net_price_change", "net_change_indicator", "average_trade_price", "fill_price",
+                  "fill_volume", "indicator", "market_type")),
+    2: ("bid", tuple(f"bid_price[{i}]" for i in range(5)) + tuple(f"bid_quantity[{i}]" for i in range(5))
+        + tuple(f"bid_orders[{i}]" for i in range(5))),
+    3: ("ask", tuple(f"ask_price[{i}]" for i in range(5)) + tuple(f"ask_quantity[{i}]" for i in range(5))
+        + tuple(f"ask_orders[{i}]" for i in range(5))),
+    4: ("ohlc", ("open_price", "high_price", "low_price", "close_price", "indicative_close_price",
+                 "total_buy_quantity", "total_sell_quantity", "bb_total_buy_flag", "bb_total_sell_flag")),
+    5: ("status", ("book_type", "trading_status", "market_status[0]", "market_status[1]", "market_status[2]",
+                   "market_status[3]")),
+    6: ("market_watch", ("mw_buy_volume", "mw_buy_price", "mw_sell_volume", "mw_sell_price",
+                         "mw_last_trade_price", "mw_last_trade_time", "mw_indicator")),
+    7: ("auction", ("auction_number", "auction_status", "initiator_type", "initiator_price",
+                    "initiator_quantity", "auction_price", "auction_quantity")),
+    8: ("spos", ("buy_ord_cxl_count", "buy_ord_cxl_vol", "sell_ord_cxl_count", "sell_ord_cxl_vol",
+                 "spos_update_time")),
+    9: ("buyback", ("pday_cum_vol", "pday_high_price", "pday_low_price", "pday_wt_avg", "cday_cum_vol",
+                    "cday_high_price", "cday_low_price", "cday_wt_avg", "bb_start_date", "bb_end_date",
+                    "buyback_active")),
+    10: ("oi", ("open_interest", "oi_day_high", "oi_day_low", "implied_volatility")),
+    11: ("ident", ("symbol0", "symbol1", "symbol2", "segment", "subscribed")),
+}
+
+#: trading statuses treated as pre-open by the market-watch rule (pre-open, pre-open extended, price discovery)
+PRE_OPEN_STATUSES = (1, 4, 6)
+
+#: data_quality = sum of the weights whose condition holds (docs/FORMATS.md, "Quality score")
+QUALITY_WEIGHTS = {
+    "ltp": 25,            # last_traded_price > 0
+    "book": 25,           # bid_price[0] > 0 or ask_price[0] > 0
+    "two_sided": 15,      # 0 < bid_price[0] < ask_price[0]
+    "in_range": 15,       # 0 < low_price <= last_traded_price <= high_price
+    "volume": 10,         # volume_traded_today > 0
+    "close": 10,          # close_price > 0
+}
+
+
+class StoreError(Exception):
+    """A store operation failed (a record stayed locked, a keyframe could not be built, ...)."""
+
+
+class StoreFullError(StoreError):
+    """The store holds ``capacity`` instruments and a new token does not fit."""
+
+
+class StoreBusyError(StoreError):
+    """A named store already has a live writer."""
+
+
+class StoreFormatError(StoreError):
+    """A shared-memory file is not a store this VEGA can read (magic, version or sizes do not match)."""
