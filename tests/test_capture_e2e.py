@@ -219,3 +219,20 @@ def test_simulator_refuses_non_loopback_targets():
     from vega.simulator import SimulatorError
     with pytest.raises(SimulatorError, match="only sends on loopback"):
         Simulator(["FO"], 10, targets={"FO": ("8.8.8.8", 5000)})
+
+
+def test_capture_cli_text_stats_and_duration(tmp_path):
+    port = _port()
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    r = subprocess.run([sys.executable, "-m", "vega.cli", "capture", "--feed", f"CM=127.0.0.1:{port}",
+                        "--duration", "0.6", "--stats-interval", "0.2", "--ring", f"vega-test-cli-{os.getpid()}"],
+                       capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
+    try:
+        assert r.returncode == 0, r.stderr
+        lines = [x for x in r.stdout.splitlines() if "NSE_EQ:" in x]
+        assert len(lines) >= 2 and all("0 dgrams" in x for x in lines)
+        assert "ring vega-test-cli-" in r.stdout
+        assert r.stderr.splitlines()[-1] == "vega capture: stopped"
+    finally:
+        from vega._ring import Ring
+        Ring.unlink(f"vega-test-cli-{os.getpid()}")

@@ -236,6 +236,8 @@ def write_pcap(path: str | Path, items: Iterable[tuple[int, str, int, bytes]]) -
         for ts, host, port, payload in items:
             if len(payload) > 65535 - 28:
                 raise SimulatorError("datagram too large for UDP")
+            if not 0 <= ts // 1_000_000_000 < 1 << 32:
+                raise SimulatorError(f"timestamp {ts} ns is outside the pcap range")
             ip = _IPV4.pack(0x45, 0, 28 + len(payload), n & 0xFFFF, 0x4000, 0, 17, 0, src, socket.inet_aton(host))
             ip = ip[:10] + struct.pack(">H", _ip_checksum(ip)) + ip[12:]
             udp = _UDP.pack(SRC_PORT, port, 8 + len(payload), 0)
