@@ -278,7 +278,7 @@ class Capture:
 
     def open(self) -> "Capture":
         """Open stores, ring, journal and sockets (in that order; a failure closes what was opened)."""
-        from vega._core import FeedHandler, Store
+        from vega import FeedHandler, Store
         from vega._net import BatchReceiver
         from vega._ring import Ring, RingError
         from vega.journal import JournalError, JournalWriter
@@ -368,7 +368,7 @@ class Capture:
 
     def unlink(self) -> None:
         """Remove the shared-memory files this capture created (ring and named stores)."""
-        from vega._core import Store
+        from vega import Store
         from vega._ring import Ring
         for f in self.feeds:
             if f.store is not None and not f.store.closed:
@@ -513,7 +513,7 @@ def format_stats(s: dict) -> str:
 
 def replay_journal_into(path: str | Path, capacity: int, day_base_ns: int | None = None):
     """A fresh private store with every record of the journal file at ``path`` applied in order."""
-    from vega._core import Store
+    from vega import Store
     from vega.journal import Journal
     from vega.records import CONTINUED, KEYFRAME
     st = Store(capacity)
