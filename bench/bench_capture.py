@@ -6,14 +6,15 @@ A sender subprocess (another core) replays a pre-generated F&O stream (vega.simu
 at a fixed rate with sendmmsg, repeating it to fill the trial; the capture runs in this process.  A trial at
 rate R passes when every datagram sent was received AND the capture had caught up within 0.25 s of the
 sender's end (so a large socket buffer cannot hide a capture slower than R).  The receive buffer is 8 MiB.
-Rates ramp up until a trial fails; the last passing rate is the sustained rate.  CPU is this process's
+Rates ramp up until a rate fails all its trials (2, or 3 without --fast: the machine may be shared); the
+last passing rate is the sustained rate.  CPU is this process's
 user+system time during the trial (time.process_time), divided by the messages processed.
 
     python bench/bench_capture.py            # 2 s trials
     python bench/bench_capture.py --fast     # 1 s trials, a shorter ramp (well under a minute)
 
 pyperf is not used for the ramp itself (a rate search over another process is not a timing loop); each
-figure is one trial, so rerun for spread.  On a shared machine the sender and the capture compete with
+figure is the passing (or last) trial of its rate, so rerun for spread.  On a shared machine the sender and the capture compete with
 other work: quote the machine load with the figures.
 """
 from __future__ import annotations
@@ -147,15 +148,18 @@ def trial_python(pcap, target, rate, seconds, _tmp):
         sock.close()
 
 
-def ramp(name, fn, rates, pcap, target, seconds, tmp):
+def ramp(name, fn, rates, pcap, target, seconds, tmp, tries):
     best = None
     print(f"\n{name}:")
     print(f"  {'asked/s':>9} {'sent/s':>9} {'sent':>9} {'received':>9} {'drops':>7} {'lag s':>6} "
           f"{'CPU s/M msgs':>12}  result")
     for r in rates:
-        t = fn(pcap, target, r, seconds, tmp)
-        drops = t["sent"] - t["received"]
-        ok = drops == 0 and t["lag"] <= CATCH_UP_S
+        for _ in range(tries):                     # a rate passes if one of `tries` trials passes (the
+            t = fn(pcap, target, r, seconds, tmp)  # machine is shared: a preemption can overflow the buffer)
+            drops = t["sent"] - t["received"]
+            ok = drops == 0 and t["lag"] <= CATCH_UP_S
+            if ok:
+                break
         achieved = t["sent"] / t["send_s"]
         cpu_m = t["cpu"] / max(t["messages"], 1) * 1e6
         t.update(rate=achieved, cpu_per_m=cpu_m, ok=ok)
@@ -176,8 +180,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--fast", action="store_true", help="1 s trials and a shorter ramp")
     ap.add_argument("--datagrams", type=int, default=None, help="pool of distinct datagrams (default 6000/12000)")
+    ap.add_argument("--tries", type=int, default=None, help="trials per rate, best counts (default 2 / 3 with --fast)")
     args = ap.parse_args()
     seconds = 1.0 if args.fast else 2.0
+    tries = args.tries or (2 if args.fast else 3)
     n = args.datagrams or (6000 if args.fast else 12000)
     target = (DEFAULT_FEEDS["FO"][0] if multicast_works() else "127.0.0.1", 0)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
@@ -198,10 +204,10 @@ def main() -> None:
         py_rates = [2_000, 4_000, 8_000, 16_000, 32_000] if not args.fast else [2_000, 4_000, 8_000, 16_000]
         jdir = os.path.join(tmp, "journal")
         v = ramp("vega capture (recvmmsg + nogil FeedHandler -> store + ring + journal)", trial_vega,
-                 vega_rates, pcap, target, seconds, jdir)
+                 vega_rates, pcap, target, seconds, jdir, tries)
         p = ramp("pure-Python baseline (recv + baseline_decode + dict store; no ring, no journal)", trial_python,
-                 py_rates, pcap, target, seconds, tmp)
-    print("\nsummary (one trial per rate; machine shared, see load above):")
+                 py_rates, pcap, target, seconds, tmp, tries)
+    print(f"\nsummary (best of {tries} trials per rate; machine shared, see load above):")
     if v:
         print(f"  vega:   sustained {v['rate']:>10,.0f} datagrams/s with zero drops, "
               f"{v['cpu_per_m']:.3f} CPU s per million messages "
