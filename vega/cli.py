@@ -14,7 +14,7 @@ import sys
 from vega.commands import CliError
 
 #: subcommand modules of vega.commands, in --help order
-COMMANDS = ["demo"]
+COMMANDS = ["demo", "simulate", "capture"]
 
 
 def build_parser() -> argparse.ArgumentParser:
