@@ -253,9 +253,6 @@ class _Feed:
         self.handler = None
         self.writer = None
         self.datagrams = 0
-        self.record_count = 0
-        self.sink_errors = 0
-        self.c_sinks = False
 
 
 class Capture:
@@ -331,27 +328,8 @@ class Capture:
         return self
 
     def _make_handler(self, FeedHandler, f: _Feed):
-        """The FeedHandler publishing to ring and journal: C-level sinks when this build takes ``ring=`` /
-        ``journal=``, else a Python ``on_records`` callback doing the same."""
-        try:
-            h = FeedHandler(f.segment, f.store, ring=self.ring, journal=f.writer)
-            f.c_sinks = True
-            return h
-        except TypeError:
-            pass
-        ring, writer, feed = self.ring, f.writer, f.name
-
-        def sink(recs: np.ndarray) -> None:
-            f.record_count += len(recs)
-            try:
-                if ring is not None:
-                    ring.append(feed, recs)
-                if writer is not None:
-                    writer.append(recs)
-            except Exception:
-                f.sink_errors += 1
-                raise
-        return FeedHandler(f.segment, f.store, on_records=sink)
+        """The FeedHandler publishing to the ring and the journal from inside its nogil loop."""
+        return FeedHandler(f.segment, f.store, ring=self.ring, journal=f.writer)
 
     def close(self) -> None:
         """Seal the journals, close sockets, ring and stores (shared-memory stores stay for readers; see
@@ -360,6 +338,8 @@ class Capture:
             if f.sock is not None:
                 f.sock.close()
                 f.sock = None
+            if f.handler is not None:
+                f.handler.close()                 # hands the ring slot back
             if f.writer is not None and not f.writer.closed:
                 f.writer.close()
         if self.ring is not None and not self.ring.closed:
@@ -515,21 +495,9 @@ def replay_journal_into(path: str | Path, capacity: int, day_base_ns: int | None
     """A fresh private store with every record of the journal file at ``path`` applied in order."""
     from vega import Store
     from vega.journal import Journal
-    from vega.records import CONTINUED, KEYFRAME
     st = Store(capacity)
     with Journal.open(path) as j:
         recs = np.array(j.records)
-    # A journal checkpoint flags every record but its last CONTINUED (one update for the journal); the store
-    # reads CONTINUED as "same token follows".  Restore the per-token meaning inside checkpoint runs.
-    kf = (recs["flags"] & KEYFRAME) != 0
-    if kf.any():
-        tok = recs["token"]
-        same_next = np.zeros(len(recs), dtype=bool)
-        same_next[:-1] = kf[:-1] & kf[1:] & (tok[:-1] == tok[1:])
-        flags = recs["flags"].copy()
-        flags[kf] &= ~np.uint8(CONTINUED)
-        flags[same_next] |= np.uint8(CONTINUED)
-        recs["flags"] = flags
     st.apply_records(recs, day_base_ns=day_base_ns)
     return st
 
