@@ -10,6 +10,11 @@ trading session.  Everything is drawn from one ``random.Random(seed)``: the same
 
 :func:`sample_messages` yields the message dicts instead (``(datagram_index, msg)`` pairs), which is what
 the datagrams decode to.
+
+With ``phases=True`` the stream opens like a real trading day: a pre-open order-collection phase (the first
+``PRE_OPEN_SHARE`` of the datagrams: 7208 with TradingStatus 1 and an indicative price that walks but no
+trades; F&O 7210 security status "pre-open"; market watch), then a call-auction / price-discovery phase
+(``AUCTION_SHARE``: TradingStatus 6, auction number, status, price and quantity in 7208), then normal trading.
 """
 from __future__ import annotations
 
@@ -19,8 +24,8 @@ from typing import Callable, Iterator
 
 from vega import nse
 
-__all__ = ["sample_stream", "sample_messages", "MIX", "COMPRESSED_CODES", "EPOCH_1980",
-           "session_start_1980"]
+__all__ = ["sample_stream", "sample_messages", "MIX", "PHASE_MIX", "COMPRESSED_CODES", "EPOCH_1980",
+           "session_start_1980", "PRE_OPEN_SHARE", "AUCTION_SHARE", "TRADING_STATUS"]
 
 #: code -> share of messages, per segment (what a busy live feed looks like, roughly)
 MIX = {
@@ -29,6 +34,16 @@ MIX = {
     "CM": {7208: 0.42, 18703: 0.18, 7201: 0.12, 7200: 0.17, 7210: 0.03, 18708: 0.02, 6013: 0.02,
            6541: 0.04},
 }
+#: code -> share of messages in the pre-open and auction phases (no trades: no tickers, no trade-driven codes)
+PHASE_MIX = {
+    "FO": {7208: 0.75, 17201: 0.10, 7201: 0.05, 7210: 0.05, 6541: 0.05},
+    "CM": {7208: 0.75, 7201: 0.12, 7210: 0.06, 18708: 0.02, 6541: 0.05},
+}
+#: with phases=True: the share of the datagrams in pre-open, then in the auction (price discovery)
+PRE_OPEN_SHARE = 0.08
+AUCTION_SHARE = 0.04
+#: phase -> TradingStatus in 7208 (PROTOCOL.md: 1 pre-open, 2 open, 6 price discovery)
+TRADING_STATUS = {"preopen": 1, "auction": 6, "open": 2}
 #: codes the NSE documents list as LZO1Z-compressed (CM63 p.88, FO946 p.149)
 COMPRESSED_CODES = {"CM": {7201, 18703, 7208, 7210}, "FO": {7200, 7201, 7202, 7208, 17201, 17202}}
 
@@ -123,6 +138,12 @@ class _Instrument:
             self.oi_lo = min(self.oi_lo, self.oi)
         self.dirty = True
 
+    def indicate(self, rng: random.Random) -> None:
+        """Pre-open / auction: the indicative (equilibrium) price walks a tick or two; nothing trades."""
+        self.prev_ltp = self.ltp
+        self.ltp = max(self.tick, self.ltp + _STEPS[rng.getrandbits(3)] * self.tick)
+        self.requote(rng)
+
     def requote(self, rng: random.Random) -> None:
         """Five price levels per side around the LTP (quantity, price, orders), from a precomputed shape."""
         t, lot = self.tick, self.lot
@@ -157,7 +178,7 @@ class _Instrument:
 
 class _Generator:
     def __init__(self, segment: str, seed: int, n_tokens: int | None, date: _dt.date, duration_s: float,
-                 n_datagrams: int, uncompressed_share: float):
+                 n_datagrams: int, uncompressed_share: float, phases: bool = False):
         if segment not in nse.SEGMENTS:
             raise ValueError(f"unknown segment {segment!r} (expected 'CM' or 'FO')")
         self.seg = segment
@@ -190,6 +211,19 @@ class _Generator:
             self.code_cum.append(acc)
         self.uncompressed_share = uncompressed_share
         self.lay = {c: nse.layout(segment, c) for c in self.codes}
+        self.phase = "open"
+        self.phase_ends = (0, 0)
+        if phases:
+            n_pre = int(n_datagrams * PRE_OPEN_SHARE)
+            self.phase_ends = (n_pre, n_pre + int(n_datagrams * AUCTION_SHARE))
+            self.t0 -= 15 * 60                       # the day starts at 09:00 with the pre-open
+            self.step = (duration_s + 15 * 60) / max(1, n_datagrams)
+            self.phase_codes = list(PHASE_MIX[segment])
+            self.phase_cum = []
+            acc = 0.0
+            for c in self.phase_codes:
+                acc += PHASE_MIX[segment][c]
+                self.phase_cum.append(acc)
 
     # -- helpers --
     def pick(self, k: int = 1) -> list[_Instrument]:
@@ -213,7 +247,8 @@ class _Generator:
         fo = self.seg == "FO"
         bids, asks = ins.depth(self.rng)
         nci, chg = ins.change
-        rec = {"token": ins.token, "book_type": 1, "trading_status": 2, "volume_traded_today": ins.volume,
+        rec = {"token": ins.token, "book_type": 1, "trading_status": TRADING_STATUS[self.phase],
+               "volume_traded_today": ins.volume,
                "last_traded_price": ins.ltp, "net_change_indicator": nci,
                "net_price_change_from_closing_price": chg, "last_trade_quantity": ins.ltq,
                "last_trade_time": ins.ltt, "average_trade_price": ins.atp, "auction_number": 0,
@@ -221,6 +256,9 @@ class _Generator:
                "auction_price": 0, "auction_quantity": 0,
                "indicator": ins.indicator(code == 7200), "closing_price": ins.close, "open_price": ins.open,
                "high_price": ins.high, "low_price": ins.low}
+        if self.phase == "auction":
+            rec.update(auction_number=1, auction_status=1, auction_price=ins.ltp,
+                       auction_quantity=ins.lot * (1 + (ins.token % 97)), initiator_type=0)
         levels = bids + asks
         if fo and code == 7200:
             rec["mbp"] = [{"quantity": q, "price": p, "number_of_orders": n} for q, p, n in levels]
@@ -271,7 +309,9 @@ class _Generator:
             n = 1 if code == 7200 else (2 if rng.random() < 0.9 else 1)
             ins = self.pick(n)
             for i in ins:
-                if rng.random() < 0.6:
+                if self.phase != "open":
+                    i.indicate(rng)
+                elif rng.random() < 0.6:
                     i.trade(rng, now)
                 else:
                     i.requote(rng)
@@ -296,7 +336,8 @@ class _Generator:
                              "sell_ord_cxl_count": i.spos[2], "sell_ord_cxl_vol": i.spos[3]})
         elif code == 7210:
             ins = self.pick(rng.randint(1, 35))
-            recs = [{"token": i.token, "status": [2, 2, 2, 2] if rng.random() < 0.9 else [3, 2, 2, 2]}
+            st = TRADING_STATUS[self.phase]
+            recs = [{"token": i.token, "status": [st, 2, 2, 2] if rng.random() < 0.9 else [3, 2, 2, 2]}
                     for i in ins]
         elif code == 18708:
             ins = self.pick(rng.randint(1, 6))
@@ -323,11 +364,17 @@ class _Generator:
         return msg
 
     def next_code(self) -> int:
+        if self.phase != "open":
+            return self.rng.choices(self.phase_codes, cum_weights=self.phase_cum)[0]
         return self.rng.choices(self.codes, cum_weights=self.code_cum)[0]
 
     def datagram_messages(self) -> list[dict]:
         """The messages of the next datagram (the clock advances once per datagram)."""
         self.i += 1                                  # datagram i lands in [t0 + i*step, t0 + (i+1)*step)
+        if self.i < self.phase_ends[1]:
+            self.phase = "preopen" if self.i < self.phase_ends[0] else "auction"
+        else:
+            self.phase = "open"
         self.t = self.t0 + self.step * (self.i + self.rng.random())
         n = self.rng.choices((1, 2, 3, 4), (0.3, 0.3, 0.25, 0.15))[0]
         return [self.message(self.next_code()) for _ in range(n)]
@@ -354,39 +401,42 @@ _DEFAULT_DATE = _dt.date(2025, 11, 28)
 def sample_stream(segment: str, n_datagrams: int, seed: int = 0, *, n_tokens: int | None = None,
                   date: _dt.date = _DEFAULT_DATE, duration_s: float = SESSION_SECONDS,
                   uncompressed_share: float = 0.02,
-                  compressor: Callable[[bytes], bytes] | None = None) -> Iterator[bytes]:
+                  compressor: Callable[[bytes], bytes] | None = None, phases: bool = False) -> Iterator[bytes]:
     """Yield ``n_datagrams`` realistic datagrams of ``segment`` ("CM" / "FO"), deterministic for ``seed``.
 
     ``n_tokens`` instruments (default 1500 CM, 2500 F&O) with tokens drawn from 1..30000 (CM) or
     35000..150000 (F&O); LogTime runs from 09:15:00 IST of ``date`` over ``duration_s`` seconds (the whole
     session by default); ``uncompressed_share`` of the compressible messages go uncompressed;
-    ``compressor`` overrides the LZO1Z compressor (bytes -> bytes).
+    ``compressor`` overrides the LZO1Z compressor (bytes -> bytes); ``phases`` starts the day with a pre-open
+    and an auction phase (module docstring).
     """
     for _, dgram in _stream(segment, n_datagrams, seed, n_tokens, date, duration_s, uncompressed_share,
-                            compressor):
+                            compressor, phases):
         yield dgram
 
 
 def sample_messages(segment: str, n_datagrams: int, seed: int = 0, *, n_tokens: int | None = None,
                     date: _dt.date = _DEFAULT_DATE, duration_s: float = SESSION_SECONDS,
                     uncompressed_share: float = 0.02,
-                    compressor: Callable[[bytes], bytes] | None = None) -> Iterator[tuple[int, dict]]:
+                    compressor: Callable[[bytes], bytes] | None = None,
+                    phases: bool = False) -> Iterator[tuple[int, dict]]:
     """The message dicts behind :func:`sample_stream` (same arguments): ``(datagram_index, msg)`` pairs.
 
     Each dict is exactly what decoding the datagram gives (``message_length`` and ``compressed`` included).
     """
     for i, (msgs, _) in enumerate(_stream(segment, n_datagrams, seed, n_tokens, date, duration_s,
-                                          uncompressed_share, compressor)):
+                                          uncompressed_share, compressor, phases)):
         for m in msgs:
             yield i, m
 
 
-def _stream(segment, n_datagrams, seed, n_tokens, date, duration_s, uncompressed_share, compressor):
+def _stream(segment, n_datagrams, seed, n_tokens, date, duration_s, uncompressed_share, compressor,
+            phases=False):
     if not isinstance(n_datagrams, int) or n_datagrams < 0:
         raise ValueError("n_datagrams must be an int >= 0")
     if not 0.0 <= uncompressed_share <= 1.0:
         raise ValueError("uncompressed_share must be within 0..1")
-    gen = _Generator(segment, seed, n_tokens, date, duration_s, n_datagrams, uncompressed_share)
+    gen = _Generator(segment, seed, n_tokens, date, duration_s, n_datagrams, uncompressed_share, phases)
     net_id = nse.MARKET_TYPE[segment]
     produced = 0
     while produced < n_datagrams:

@@ -1,104 +1,178 @@
-"""``vega demo``: a simulated NSE feed through the pipeline, then what landed."""
+"""``vega demo``: a simulator and a capture on loopback for a few seconds, then what landed.
+
+Works on a fresh machine with nothing configured: shared-memory names are unique per run, the journal goes to
+a temporary directory (unless ``--journal-root``), multicast on loopback is probed first and unicast on
+127.0.0.1 used (with a note) where the kernel does not loop multicast back.
+"""
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
+import socket
 import sys
+import tempfile
+import threading
 import time
-from collections import Counter
 
 from vega.commands import CliError
 
-HELP = "run a simulated NSE feed through the pipeline and show what landed"
+HELP = "run a simulated NSE market through the whole pipeline on loopback and show what landed"
 
 
 def register(sub) -> None:
     d = sub.add_parser("demo", help=HELP,
-                       description="Generate a realistic simulated NSE stream (CM and F&O, wire-exact, "
-                                   "LZO1Z-compressed like the exchange), decode it and summarise.")
-    d.add_argument("--datagrams", type=int, default=20000, help="datagrams per segment (default 20000)")
+                       description="Start a simulator (CM and F&O, wire-exact, LZO1Z-compressed like the exchange) "
+                                   "and a capture on loopback for a few seconds, then show the busiest instruments, "
+                                   "the ring, the journal, and that replaying the journal reproduces the store.")
+    d.add_argument("--seconds", type=float, default=3.0, help="seconds of simulated traffic (default 3)")
+    d.add_argument("--rate", type=float, default=3000.0, help="datagrams per second over all segments (default 3000)")
+    d.add_argument("--datagrams", type=int, default=None,
+                   help="datagrams per segment (default: rate x seconds / segments)")
     d.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     d.add_argument("--segments", nargs="+", choices=["CM", "FO"], default=["FO", "CM"])
-    d.add_argument("--top", type=int, default=8, help="instruments to show (default 8)")
+    d.add_argument("--top", type=int, default=8, help="instruments to show per segment (default 8)")
+    d.add_argument("--journal-root", help="keep the journal here (default: a temporary directory, removed)")
+    d.add_argument("--unicast", action="store_true", help="use unicast 127.0.0.1 instead of multicast")
     d.set_defaults(func=run)
 
 
-def _fmt_paise(p: int) -> str:
+def _rupees(p: int) -> str:
     return f"{p / 100:,.2f}"
 
 
-def run(args: argparse.Namespace) -> int:
-    """Simulated NSE feed through the pipeline that exists so far: encode -> decode -> summary."""
-    from vega import Decoder
-    from vega import nse
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
-    if args.datagrams <= 0:
+
+def run(args: argparse.Namespace) -> int:
+    """Simulator -> loopback -> capture -> store, ring, journal; then the summary.  0 when all landed."""
+    from vega import verify
+    from vega.capture import (Capture, CaptureConfig, CaptureError, FeedConfig, compare_stores, multicast_works,
+                              replay_journal_into)
+    from vega.simulator import DEFAULT_FEEDS, Simulator
+
+    if args.seconds <= 0 or args.rate <= 0:
+        raise CliError("--seconds and --rate must be positive")
+    if args.top < 0:
+        raise CliError("--top must be >= 0")
+    n = args.datagrams if args.datagrams is not None else max(1, int(args.rate * args.seconds / len(args.segments)))
+    if n <= 0:
         raise CliError("--datagrams must be positive")
     out = sys.stdout
-    print(f"VEGA demo: {args.datagrams:,} simulated datagrams per segment (seed {args.seed})", file=out)
-    for segment in args.segments:
-        t0 = time.perf_counter()
-        stream = list(nse.sample_stream(segment, args.datagrams, seed=args.seed))
-        t_gen = time.perf_counter() - t0
-
-        # 1. the hot path: one nogil loop over the whole batch
-        fast = Decoder(segment)
-        t0 = time.perf_counter()
-        n_fast = fast.decode_batch(stream)
-        t_fast = time.perf_counter() - t0
-
-        # 2. the Python view of the same datagrams, to show what landed
-        dec = Decoder(segment)
-        ltp: dict[int, int] = {}
-        trades: Counter[int] = Counter()
-        oi: dict[int, int] = {}
-        depth: dict[int, tuple[int, int, int, int]] = {}
-        codes: Counter[int] = Counter()
-        seq_last: dict[int, int] = {}
-        seq_gaps = 0
-        for dg in stream:
-            for m in dec.decode(dg):
-                code = m["transaction_code"]
-                codes[code] += 1
-                s = m["stream"]
-                if m["bc_seq_no"] and s in seq_last and m["bc_seq_no"] != seq_last[s] + 1:
-                    seq_gaps += 1
-                if m["bc_seq_no"]:
-                    seq_last[s] = m["bc_seq_no"]
-                for r in m["records"]:
-                    tok = r.get("token")
-                    if tok is None:
-                        continue
-                    if "last_traded_price" in r and r["last_traded_price"] > 0:
-                        ltp[tok] = r["last_traded_price"]
-                        trades[tok] += 1
-                        mbp = r["mbp"]
-                        depth[tok] = (mbp[0]["price"], mbp[0]["quantity"], mbp[5]["price"], mbp[5]["quantity"])
-                    elif "fill_price" in r and r["fill_price"] > 0:
-                        ltp[tok] = r["fill_price"]
-                        trades[tok] += 1
-                    if r.get("open_interest"):
-                        oi[tok] = r["open_interest"]
-        st = dec.stats
-        if n_fast != st["messages"]:
-            raise CliError(f"batch and per-datagram decode disagree: {n_fast} vs {st['messages']}")
-        total_bytes = sum(len(d) for d in stream)
-        print(f"\n== {segment}: {len(stream):,} datagrams, {total_bytes / 1e6:.2f} MB, "
-              f"{st['packets']:,} sub-packets ({st['compressed']:,} LZO1Z-compressed), "
-              f"{st['messages']:,} messages; generated in {t_gen:.2f} s", file=out)
-        print(f"   decode (nogil batch): {t_fast * 1e3:.1f} ms = "
-              f"{t_fast / max(n_fast, 1) * 1e9:.0f} ns/message, {len(stream) / t_fast:,.0f} datagrams/s",
+    pid = os.getpid()
+    multicast = not args.unicast and multicast_works()
+    if not args.unicast and not multicast:
+        print("note: multicast is not looped back on this host's loopback; using unicast UDP on 127.0.0.1",
               file=out)
-        errors = {k: v for k, v in st["errors"].items() if v}
-        print(f"   messages by code: " + ", ".join(f"{c}:{n:,}" for c, n in sorted(codes.items())), file=out)
-        print(f"   errors: {errors or 'none'}; sequence gaps per stream: {seq_gaps}; "
-              f"LZO1Z output {st['bytes_decompressed'] / 1e6:.2f} MB", file=out)
-        print(f"   busiest instruments:", file=out)
-        print(f"   {'token':>8} {'updates':>8} {'LTP':>12} {'bid':>12} {'bid qty':>9} {'ask':>12} "
-              f"{'ask qty':>9} {'OI':>10}", file=out)
-        for tok, n in trades.most_common(args.top):
-            b, bq, a, aq = depth.get(tok, (0, 0, 0, 0))
-            print(f"   {tok:>8} {n:>8,} {_fmt_paise(ltp[tok]):>12} {_fmt_paise(b):>12} {bq:>9,} "
-                  f"{_fmt_paise(a):>12} {aq:>9,} {oi.get(tok, 0):>10,}", file=out)
-    return 0
+    targets = {}
+    for s in args.segments:
+        port = _free_port()
+        targets[s] = (DEFAULT_FEEDS[s][0] if multicast else "127.0.0.1", port)
 
+    tmp = None
+    root = args.journal_root
+    if root is None:
+        tmp = tempfile.mkdtemp(prefix="vega-demo-")
+        root = tmp
+    cfg = CaptureConfig(feeds=[FeedConfig(s, *targets[s]) for s in args.segments], journal_root=root,
+                        ring=f"vega-demo-{pid}", store=None, store_capacity=16384, stats_interval=3600.0,
+                        checkpoint_interval=1.0)
+    sim = Simulator(args.segments, n, seed=args.seed, targets=targets)
+    print(f"VEGA demo: {n:,} simulated datagrams per segment ({', '.join(args.segments)}, seed {args.seed}) "
+          f"at {args.rate:,.0f}/s over {'multicast' if multicast else 'unicast'} loopback", file=out)
+    t0 = time.perf_counter()
+    sim.generate()
+    t_gen = time.perf_counter() - t0
+    cap = Capture(cfg)
+    try:
+        try:
+            cap.open()
+        except CaptureError as e:
+            raise CliError(str(e)) from None
+        from vega._ring import Ring
+        ring_reader = cap.ring.reader("NSE_FO" if "FO" in args.segments else "NSE_EQ", name="demo-reader",
+                                      start="oldest")
+        errors = []
 
+        def send():
+            try:
+                sim.send(args.rate)
+            except BaseException as e:          # reported below, never a traceback from a thread
+                errors.append(e)
+
+        th = threading.Thread(target=send, name="vega-demo-simulator", daemon=True)
+        total = sum(e.datagrams for e in sim.expected.values())
+        t0 = time.perf_counter()
+        th.start()
+        deadline = args.seconds * 3 + 5.0
+        consumed = 0
+
+        def done(c) -> bool:
+            nonlocal consumed
+            consumed += len(ring_reader.poll(1 << 16))        # a live ring reader, as a terminal would be
+            return c.datagrams >= total or (not th.is_alive() and c.datagrams >= sum(sim.sent.values()))
+
+        cap.run(deadline, until=done)
+        th.join(5.0)
+        t_run = time.perf_counter() - t0
+        if errors:
+            raise CliError(f"simulator failed: {errors[0]}")
+        consumed += len(ring_reader.poll(1 << 16))
+        stats = cap.stats()
+        readers = cap.ring.readers()
+        tails = {f.name: cap.ring.tail(f.name) for f in cap.feeds}
+        ring_reader.close()
+        cap.close()
+
+        print(f"generated in {t_gen:.2f} s; sent and captured in {t_run:.2f} s", file=out)
+        ok = True
+        for f in cap.feeds:
+            d = stats["feeds"][f.name]
+            exp = sim.expected[f.segment]
+            print(f"\n== {f.segment} ({f.name}) on {f.cfg.group}:{f.cfg.port}", file=out)
+            print(f"   sent {sim.sent[f.segment]:,} datagrams / {exp.messages:,} messages; received {d['datagrams']:,} "
+                  f"datagrams, {d['messages']:,} messages, {d['records']:,} change records", file=out)
+            print("   messages by code: " + ", ".join(f"{c}:{v:,}" for c, v in sorted(d["by_code"].items())), file=out)
+            print(f"   errors: {d['errors'] or 'none'}; sequence gaps: {d['gaps']} over {len(d['streams'])} streams",
+                  file=out)
+            if d["datagrams"] != sim.sent[f.segment] or d["messages"] != exp.messages:
+                ok = False
+            st = f.store
+            snap = st.snapshot()
+            order = snap[(-snap["update_count"].astype("int64")).argsort(kind="stable")][:args.top]
+            print(f"   busiest of {len(st):,} instruments:", file=out)
+            print(f"   {'token':>7} {'symbol':<10} {'updates':>7} {'LTP':>10} {'change':>8} {'bid':>10} {'ask':>10} "
+                  f"{'volume':>11} {'OI':>11}", file=out)
+            for r in order:
+                q = st[int(r["token"])]
+                chg = q.last_traded_price - q.close_price if q.close_price and q.last_traded_price else 0
+                print(f"   {q.token:>7} {q.symbol[:10]:<10} {q.update_count:>7,} {_rupees(q.last_traded_price):>10} "
+                      f"{chg / 100:>+8.2f} {_rupees(q.bid_price[0]):>10} {_rupees(q.ask_price[0]):>10} "
+                      f"{q.volume_traded_today:>11,} {q.open_interest:>11,}", file=out)
+        print(f"\n== ring {cfg.ring}: " + ", ".join(f"{k} {v:,} records" for k, v in tails.items()), file=out)
+        for r in readers:
+            print(f"   reader {r.name} ({r.feed}, pid {r.pid}): read {consumed:,} records live; lag {r.lag:,}, "
+                  f"laps {r.laps}, lost {r.lost}", file=out)
+        print(f"\n== journal under {root}", file=out)
+        for f in cap.feeds:
+            rep = verify(f.writer.path)
+            size = f.writer.path.stat().st_size
+            print(f"   {f.writer.path.name} {f.name}: {rep.records:,} records, {size / 1e6:.2f} MB, "
+                  f"{rep.checkpoints} checkpoints, {rep.state}, verify {'OK' if rep.ok else 'FAILED'}", file=out)
+            replayed = replay_journal_into(f.writer.path, 16384, f.store.header["day_base_ns"])
+            n_tok, bad = compare_stores(f.store, replayed)
+            print(f"   replaying it into a fresh store: {n_tok:,} tokens compared, "
+                  + ("identical to the live store" if not bad else f"DIFFERENT: {'; '.join(bad[:3])}"), file=out)
+            ok = ok and rep.ok and not bad
+        if not ok:
+            raise CliError("the captured data does not match what was sent (see above)")
+        print("\nall simulated messages landed in the store, the ring and the journal", file=out)
+        return 0
+    finally:
+        cap.close()
+        cap.unlink()
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,128 @@
+"""Pieces of the capture: batch receive/send (vega._net), day rollover, stats, pcap, config defaults."""
+import datetime as dt
+import os
+import socket
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import vega.capture as capture_mod
+from vega import verify
+from vega._net import BatchReceiver, send_batch
+from vega.capture import Capture, CaptureConfig, CaptureError, FeedConfig, format_stats, load_config
+from vega.simulator import read_pcap, write_pcap
+
+
+def _pair():
+    r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    r.bind(("127.0.0.1", 0))
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.connect(r.getsockname())
+    return r, s
+
+
+def test_batch_receive_send_round_trip_and_truncation():
+    r, s = _pair()
+    try:
+        br = BatchReceiver(r.fileno(), batch=16, size=128)
+        dgs = [bytes([i]) * (1 + i * 7 % 120) for i in range(40)] + [b"x" * 500]
+        assert send_batch(s.fileno(), dgs) == len(dgs)
+        got = []
+        while len(got) < len(dgs):
+            batch = br.recv(1000)
+            assert batch and len(batch) <= 16
+            got += batch
+        assert got[:40] == dgs[:40]
+        assert got[40] == b"x" * 128 and br.truncated == 1       # cut to the slot, counted
+        assert br.datagrams == 41 and br.recv(0) == []
+        assert send_batch(s.fileno(), dgs, 5, 3) == 3
+        assert br.recv(1000) == dgs[5:8]
+        with pytest.raises(TypeError):
+            send_batch(s.fileno(), ["not bytes"])
+    finally:
+        r.close()
+        s.close()
+
+
+@pytest.mark.parametrize("kw", [{"batch": 0}, {"batch": 5000}, {"size": 10}])
+def test_batch_receiver_rejects_bad_sizes(kw):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as r:
+        with pytest.raises(ValueError):
+            BatchReceiver(r.fileno(), **kw)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, (1 << 32) * 10**9 - 1), st.sampled_from(["239.1.2.3", "127.0.0.1"]),
+                          st.integers(1, 65535), st.binary(max_size=1500)), max_size=20))
+def test_pcap_round_trip_property(tmp_path_factory, items):
+    p = tmp_path_factory.mktemp("pcap") / "x.pcap"
+    assert write_pcap(p, items) == len(items)
+    assert list(read_pcap(p)) == items
+
+
+def test_pcap_refuses_what_it_cannot_hold(tmp_path):
+    from vega.simulator import SimulatorError
+    with pytest.raises(SimulatorError, match="outside the pcap range"):
+        write_pcap(tmp_path / "x.pcap", [((1 << 32) * 10**9, "127.0.0.1", 1, b"")])
+    with pytest.raises(SimulatorError, match="too large"):
+        write_pcap(tmp_path / "y.pcap", [(0, "127.0.0.1", 1, bytes(65600))])
+    (tmp_path / "z.pcap").write_bytes(b"garbage")
+    with pytest.raises(SimulatorError, match="not a pcap"):
+        list(read_pcap(tmp_path / "z.pcap"))
+
+
+def test_day_rollover_seals_yesterday(tmp_path, monkeypatch):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cap = Capture(CaptureConfig(feeds=[FeedConfig("CM", "127.0.0.1", port)], journal_root=str(tmp_path),
+                                stats_interval=3600.0))
+    cap.open()
+    try:
+        w = cap.feeds[0].writer
+        first = w.path
+        today = w.date
+        monkeypatch.setattr(capture_mod, "ist_date", lambda *a: today + dt.timedelta(days=1))
+        cap.housekeeping()
+        assert w.date == today + dt.timedelta(days=1) and w.path != first
+        assert verify(first).state == "sealed"
+        text = format_stats(cap.stats())
+        assert "NSE_EQ" in text and "journal" in text
+    finally:
+        cap.close()
+    assert verify(w.path).state == "sealed"
+
+
+def test_open_failure_closes_what_was_opened(tmp_path):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        cap = Capture(CaptureConfig(feeds=[FeedConfig("FO", "127.0.0.1", port)], journal_root=str(tmp_path),
+                                    ring=f"vega-test-units-{os.getpid()}"))
+        with pytest.raises(CaptureError, match="cannot bind"):
+            cap.open()
+        assert cap.feeds[0].writer.closed and cap.ring.closed
+        cap.unlink()
+
+
+def test_defaults_without_a_config():
+    cfg = load_config(None)
+    assert [(f.segment, f.group, f.port) for f in cfg.feeds] == [("FO", "239.70.2.1", 34302), ("CM", "239.70.4.1", 34304)]
+    assert cfg.journal_root is None and cfg.ring is None
+
+
+def test_pcap_layout_is_as_documented(tmp_path):
+    """docs/FORMATS.md section 6: 24-byte nanosecond LINKTYPE_RAW header, 16-byte record, IPv4 + UDP."""
+    import struct
+    p = tmp_path / "one.pcap"
+    write_pcap(p, [(1_700_000_000_123_456_789, "239.70.2.1", 34302, b"NSE!")])
+    raw = p.read_bytes()
+    assert struct.unpack("<IHHiIII", raw[:24]) == (0xA1B23C4D, 2, 4, 0, 0, 65535, 101)
+    assert struct.unpack("<IIII", raw[24:40]) == (1_700_000_000, 123_456_789, 32, 32)
+    ip = raw[40:60]
+    assert ip[0] == 0x45 and struct.unpack(">H", ip[2:4])[0] == 32 and ip[8] == 0 and ip[9] == 17
+    assert socket.inet_ntoa(ip[12:16]) == "127.0.0.1" and socket.inet_ntoa(ip[16:20]) == "239.70.2.1"
+    total = sum(struct.unpack(">10H", ip))                    # a valid header checksums to 0xFFFF
+    assert (total & 0xFFFF) + (total >> 16) == 0xFFFF
+    assert struct.unpack(">HHHH", raw[60:68]) == (40000, 34302, 12, 0)
+    assert raw[68:] == b"NSE!" and len(raw) == 72

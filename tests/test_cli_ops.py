@@ -1,0 +1,91 @@
+"""Operator errors of vega capture / simulate: one clear stderr line, a non-zero exit, never a traceback."""
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _vega(*args, timeout=30):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.pop("VEGA_TRACEBACK", None)
+    return subprocess.run([sys.executable, "-m", "vega.cli", *args], capture_output=True, text=True, env=env,
+                          cwd=ROOT, timeout=timeout)
+
+
+def _one_line_error(r, *fragments):
+    assert r.returncode != 0, r
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert "Traceback" not in r.stderr
+    for f in fragments:
+        assert f in lines[0], lines[0]
+    return lines[0]
+
+
+def test_bad_group_address(tmp_path):
+    _one_line_error(_vega("capture", "--feed", "FO=239.300.1.1:34302", "--duration", "1"),
+                    "vega capture:", "not an IPv4 address")
+    _one_line_error(_vega("capture", "--feed", "FO=10.1.2.3:34302", "--duration", "1"),
+                    "neither a multicast group nor a loopback")
+
+
+def test_taken_port(tmp_path):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        _one_line_error(_vega("capture", "--feed", f"CM=127.0.0.1:{port}", "--duration", "1"),
+                        f"cannot bind 127.0.0.1:{port}", "in use")
+
+
+def test_no_permission(tmp_path):
+    if os.geteuid() == 0:
+        root = "/sys/vega-capture-test"           # even root may not create directories in sysfs
+    else:
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        root = str(locked / "journal")
+    _one_line_error(_vega("capture", "--feed", "CM=127.0.0.1:1", "--journal-root", root, "--duration", "1"),
+                    "journal root")
+
+
+def test_unwritable_journal_root(tmp_path):
+    f = tmp_path / "a-file"
+    f.write_text("not a directory")
+    _one_line_error(_vega("capture", "--journal-root", str(f / "journal"), "--duration", "1"),
+                    "journal root", "Not a directory")
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("[capture\nring = 1", "not valid TOML"),
+    ("[capture]\nring = 5\n", "capture.ring has the wrong type"),
+    ("[capture]\nbogus = 1\n", "unknown key capture.bogus"),
+    ("[[feed]]\nsegment = \"FO\"\n", "feed #1 lacks group, port"),
+    ("[[feed]]\nsegment = \"XX\"\ngroup = \"239.1.1.1\"\nport = 5\n", "not FO or CM"),
+    (b"\xff\xfe", "cannot read"),
+])
+def test_corrupt_config(tmp_path, text, fragment):
+    p = tmp_path / "bad.toml"
+    if isinstance(text, bytes):
+        p.write_bytes(text)
+    else:
+        p.write_text(text)
+    _one_line_error(_vega("capture", "--config", str(p), "--duration", "1"), "vega capture: config", fragment)
+
+
+def test_missing_config():
+    _one_line_error(_vega("capture", "--config", "/nonexistent/vega.toml"), "no such file")
+
+
+def test_simulate_refuses_non_loopback_and_bad_rate():
+    _one_line_error(_vega("simulate", "--fo", "192.0.2.1:5000", "--datagrams", "5"), "only sends on loopback")
+    _one_line_error(_vega("simulate", "--rate", "-1", "--datagrams", "5"), "--rate must be >= 0")
+
+
+def test_simulate_unwritable_output(tmp_path):
+    _one_line_error(_vega("simulate", "--datagrams", "5", "--out", str(tmp_path / "no" / "dir" / "x.pcap")),
+                    "vega simulate:", "No such file")

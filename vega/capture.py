@@ -1,0 +1,520 @@
+"""The capture engine: multicast groups -> FeedHandler -> store, ring and daily journal.
+
+:class:`Capture` joins each configured feed's group (or binds a loopback unicast address), receives in
+batches (``recvmmsg`` through :mod:`vega._net`), runs one :class:`vega._core.FeedHandler` per segment into a
+store, publishes every change record to the ring slot of its feed (FO -> NSE_FO, CM -> NSE_EQ) and appends it
+to ``<journal_root>/<FEED>/YYYYMMDD.bin``, takes journal checkpoints from the store, rolls the journal over
+when the IST date changes, and seals it on :meth:`Capture.close`.  ``vega capture``, ``vega demo`` and the
+end-to-end tests all use it.
+
+Configuration is TOML (docs/capture.example.toml)::
+
+    [capture]
+    journal_root = "/var/lib/vega/journal"   # omit: no journal
+    ring = "vega"                            # shared-memory ring name; omit: no ring
+    store = "vega"                           # store name prefix (<store>-fo, <store>-cm); omit: private
+    store_capacity = 65536
+    stats_interval = 5.0
+    rcvbuf_mb = 64
+
+    [[feed]]
+    segment = "FO"
+    group = "239.70.2.1"
+    port = 34302
+    interface = "127.0.0.1"
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import ipaddress
+import os
+import select
+import socket
+import struct
+import time
+import tomllib
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from vega.simulator import DEFAULT_FEEDS
+
+__all__ = ["CaptureError", "FeedConfig", "CaptureConfig", "Capture", "load_config", "multicast_works",
+           "FEED_OF_SEGMENT", "IST", "compare_stores", "replay_journal_into"]
+
+#: segment -> ring slot / journal feed name
+FEED_OF_SEGMENT = {"FO": "NSE_FO", "CM": "NSE_EQ"}
+IST = _dt.timezone(_dt.timedelta(hours=5, minutes=30), "IST")
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
+#: store fields that are bookkeeping, not market data (not reproduced by replay)
+META_FIELDS = {"seq", "_pad0", "last_update_ns", "update_count", "last_update_source", "last_md_ns"}
+
+
+class CaptureError(Exception):
+    """An operator-facing capture error (bad config, address, port, permission, journal root): one line."""
+
+
+@dataclasses.dataclass
+class FeedConfig:
+    """One feed: a segment received on a multicast group (or a loopback unicast address) and port."""
+
+    segment: str
+    group: str
+    port: int
+    interface: str = "127.0.0.1"
+
+    def validate(self) -> None:
+        if self.segment not in FEED_OF_SEGMENT:
+            raise CaptureError(f"feed segment {self.segment!r} is not FO or CM")
+        try:
+            ip = ipaddress.IPv4Address(self.group)
+        except ValueError:
+            raise CaptureError(f"feed {self.segment}: {self.group!r} is not an IPv4 address") from None
+        if not (ip.is_multicast or ip.is_loopback):
+            raise CaptureError(f"feed {self.segment}: {self.group} is neither a multicast group nor a loopback "
+                               "address")
+        try:
+            ipaddress.IPv4Address(self.interface)
+        except ValueError:
+            raise CaptureError(f"feed {self.segment}: interface {self.interface!r} is not an IPv4 address") from None
+        if not isinstance(self.port, int) or not 1 <= self.port <= 65535:
+            raise CaptureError(f"feed {self.segment}: port {self.port!r} is not in 1..65535")
+
+    @property
+    def multicast(self) -> bool:
+        return ipaddress.IPv4Address(self.group).is_multicast
+
+
+@dataclasses.dataclass
+class CaptureConfig:
+    """Everything a capture needs; see the module docstring for the TOML form."""
+
+    feeds: list = dataclasses.field(default_factory=lambda: [FeedConfig(s, *DEFAULT_FEEDS[s]) for s in ("FO", "CM")])
+    journal_root: str | None = None
+    ring: str | None = None
+    store: str | None = None
+    store_capacity: int = 65536
+    stats_interval: float = 5.0
+    rcvbuf_mb: int = 64
+    batch: int = 256
+    checkpoint_interval: float = 60.0
+
+    def validate(self) -> None:
+        if not self.feeds:
+            raise CaptureError("no feeds configured")
+        segs = [f.segment for f in self.feeds]
+        if len(set(segs)) != len(segs):
+            raise CaptureError("each segment may be configured once")
+        for f in self.feeds:
+            f.validate()
+        if not isinstance(self.store_capacity, int) or self.store_capacity < 1:
+            raise CaptureError("store_capacity must be a positive integer")
+        if not isinstance(self.stats_interval, (int, float)) or self.stats_interval <= 0:
+            raise CaptureError("stats_interval must be a positive number of seconds")
+        if not isinstance(self.rcvbuf_mb, int) or not 1 <= self.rcvbuf_mb <= 2048:
+            raise CaptureError("rcvbuf_mb must be an integer in 1..2048")
+        if not isinstance(self.batch, int) or not 1 <= self.batch <= 4096:
+            raise CaptureError("batch must be an integer in 1..4096")
+
+
+_CAPTURE_KEYS = {"journal_root": str, "ring": str, "store": str, "store_capacity": int, "stats_interval": (int, float),
+                 "rcvbuf_mb": int, "batch": int, "checkpoint_interval": (int, float)}
+_FEED_KEYS = {"segment": str, "group": str, "port": int, "interface": str}
+
+
+def load_config(path: str | Path | None, **overrides: Any) -> CaptureConfig:
+    """Read a TOML config (None: defaults) and apply ``overrides`` (None values are ignored; ``feeds`` replaces
+    the feed list).  CaptureError with one line on an unreadable, corrupt or inconsistent file."""
+    cfg = CaptureConfig()
+    if path is not None:
+        try:
+            raw = tomllib.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise CaptureError(f"config {path}: no such file") from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise CaptureError(f"config {path}: cannot read: {getattr(e, 'strerror', None) or e}") from None
+        except tomllib.TOMLDecodeError as e:
+            raise CaptureError(f"config {path}: not valid TOML: {e}") from None
+        unknown = set(raw) - {"capture", "feed"}
+        if unknown:
+            raise CaptureError(f"config {path}: unknown section(s) {', '.join(sorted(unknown))} "
+                               "(expected [capture] and [[feed]])")
+        sec = raw.get("capture", {})
+        if not isinstance(sec, dict):
+            raise CaptureError(f"config {path}: [capture] must be a table")
+        for k, v in sec.items():
+            if k not in _CAPTURE_KEYS:
+                raise CaptureError(f"config {path}: unknown key capture.{k}")
+            if not isinstance(v, _CAPTURE_KEYS[k]) or isinstance(v, bool):
+                raise CaptureError(f"config {path}: capture.{k} has the wrong type ({type(v).__name__})")
+            setattr(cfg, k, v)
+        if "feed" in raw:
+            feeds = raw["feed"]
+            if not isinstance(feeds, list):
+                raise CaptureError(f"config {path}: feeds are written [[feed]]")
+            cfg.feeds = []
+            for i, f in enumerate(feeds):
+                missing = {"segment", "group", "port"} - set(f)
+                if missing:
+                    raise CaptureError(f"config {path}: feed #{i + 1} lacks {', '.join(sorted(missing))}")
+                for k, v in f.items():
+                    if k not in _FEED_KEYS:
+                        raise CaptureError(f"config {path}: unknown key feed.{k} in feed #{i + 1}")
+                    if not isinstance(v, _FEED_KEYS[k]) or isinstance(v, bool):
+                        raise CaptureError(f"config {path}: feed #{i + 1} {k} has the wrong type")
+                cfg.feeds.append(FeedConfig(f["segment"].upper(), f["group"], f["port"],
+                                            f.get("interface", "127.0.0.1")))
+        try:
+            cfg.validate()
+        except CaptureError as e:
+            raise CaptureError(f"config {path}: {e}") from None
+    for k, v in overrides.items():
+        if v is not None:
+            setattr(cfg, k, v)
+    cfg.validate()
+    return cfg
+
+
+def multicast_works(interface: str = "127.0.0.1", timeout: float = 0.3) -> bool:
+    """Whether a multicast datagram sent through ``interface`` comes back to a member on this host."""
+    group = "239.255.77.77"
+    r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        r.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        r.bind((group, 0))
+        port = r.getsockname()[1]
+        r.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
+                     struct.pack("4s4s", socket.inet_aton(group), socket.inet_aton(interface)))
+        s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(interface))
+        s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 1)
+        s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 0)
+        token = os.urandom(8)
+        s.sendto(token, (group, port))
+        r.settimeout(timeout)
+        return r.recv(64) == token
+    except OSError:
+        return False
+    finally:
+        r.close()
+        s.close()
+
+
+def _errno_text(e: OSError) -> str:
+    return e.strerror or str(e)
+
+
+def open_feed_socket(feed: FeedConfig, rcvbuf: int) -> socket.socket:
+    """A bound UDP socket receiving ``feed`` (joined to its group when multicast).  CaptureError on failure."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        try:
+            s.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, rcvbuf)   # root / CAP_NET_ADMIN: past rmem_max
+        except OSError:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        if feed.multicast:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)     # other listeners of the group may exist
+        try:
+            s.bind((feed.group, feed.port))
+        except OSError as e:
+            raise CaptureError(f"feed {feed.segment}: cannot bind {feed.group}:{feed.port}: {_errno_text(e)}") from None
+        if feed.multicast:
+            try:
+                s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
+                             struct.pack("4s4s", socket.inet_aton(feed.group), socket.inet_aton(feed.interface)))
+            except OSError as e:
+                raise CaptureError(f"feed {feed.segment}: cannot join {feed.group} on {feed.interface}: "
+                                   f"{_errno_text(e)}") from None
+        s.setblocking(False)
+    except BaseException:
+        s.close()
+        raise
+    return s
+
+
+def ist_date(epoch_ns: int | None = None) -> _dt.date:
+    """The IST calendar date of ``epoch_ns`` (default now): the trading day the journal is written for."""
+    t = time.time_ns() if epoch_ns is None else epoch_ns
+    return _dt.datetime.fromtimestamp(t / 1e9, IST).date()
+
+
+class _Feed:
+    """Runtime state of one feed: socket, receiver, store, handler, journal writer."""
+
+    def __init__(self, cfg: FeedConfig):
+        self.cfg = cfg
+        self.segment = cfg.segment
+        self.name = FEED_OF_SEGMENT[cfg.segment]
+        self.sock: socket.socket | None = None
+        self.receiver = None
+        self.store = None
+        self.handler = None
+        self.writer = None
+        self.datagrams = 0
+
+
+class Capture:
+    """A running capture of ``config`` (a :class:`CaptureConfig`).  ``open()``, then ``run()`` or ``step()``
+    in your own loop, then ``close()`` (or use it as a context manager).  ``stats()`` is a JSON-ready dict."""
+
+    def __init__(self, config: CaptureConfig):
+        config.validate()
+        self.config = config
+        self.feeds = [_Feed(f) for f in config.feeds]
+        self.ring = None
+        self._poll = None
+        self._fds: dict[int, _Feed] = {}
+        self.started = 0.0
+        self.opened = False
+        self._date = None
+        self._owned_stores: list[str] = []
+
+    # -- life cycle -----------------------------------------------------------------------------------------
+
+    def open(self) -> "Capture":
+        """Open stores, ring, journal and sockets (in that order; a failure closes what was opened)."""
+        from vega import FeedHandler, Store
+        from vega._net import BatchReceiver
+        from vega._ring import Ring, RingError
+        from vega.journal import JournalError, JournalWriter
+
+        cfg = self.config
+        try:
+            if cfg.ring:
+                try:
+                    self.ring = Ring.create(cfg.ring, replace=True)
+                except (RingError, OSError) as e:
+                    raise CaptureError(f"ring {cfg.ring}: {_errno_text(e) if isinstance(e, OSError) else e}") from None
+            self._date = ist_date()
+            for f in self.feeds:
+                if cfg.store:
+                    name = f"{cfg.store}-{f.segment.lower()}"
+                    try:
+                        Store.remove(name)
+                    except Exception:
+                        pass
+                    try:
+                        f.store = Store.create(name, cfg.store_capacity)
+                    except OSError as e:
+                        raise CaptureError(f"store {name}: {_errno_text(e)}") from None
+                    self._owned_stores.append(name)
+                else:
+                    f.store = Store(cfg.store_capacity)
+                if cfg.journal_root:
+                    root = Path(cfg.journal_root)
+                    try:
+                        f.writer = JournalWriter(root, f.name, self._date,
+                                                 checkpoint_interval=cfg.checkpoint_interval,
+                                                 checkpoint_source=f.store.keyframe_records)
+                    except OSError as e:
+                        raise CaptureError(f"journal root {root}: {_errno_text(e)}"
+                                           + (f" ({e.filename})" if e.filename else "")) from None
+                    except JournalError as e:
+                        raise CaptureError(f"journal: {e}") from None
+                f.handler = self._make_handler(FeedHandler, f)
+            self._poll = select.poll()
+            for f in self.feeds:
+                f.sock = open_feed_socket(f.cfg, cfg.rcvbuf_mb << 20)
+                f.receiver = BatchReceiver(f.sock.fileno(), cfg.batch, 2048)
+                self._fds[f.sock.fileno()] = f
+                self._poll.register(f.sock.fileno(), select.POLLIN)
+        except BaseException:
+            self.close()
+            raise
+        self.started = time.monotonic()
+        self.opened = True
+        return self
+
+    def _make_handler(self, FeedHandler, f: _Feed):
+        """The FeedHandler publishing to the ring and the journal from inside its nogil loop."""
+        return FeedHandler(f.segment, f.store, ring=self.ring, journal=f.writer)
+
+    def close(self) -> None:
+        """Seal the journals, close sockets, ring and stores (shared-memory stores stay for readers; see
+        ``unlink``)."""
+        for f in self.feeds:
+            if f.sock is not None:
+                f.sock.close()
+                f.sock = None
+            if f.handler is not None:
+                f.handler.close()                 # hands the ring slot back
+            if f.writer is not None and not f.writer.closed:
+                f.writer.close()
+        if self.ring is not None and not self.ring.closed:
+            self.ring.close()
+        self.opened = False
+
+    def unlink(self) -> None:
+        """Remove the shared-memory files this capture created (ring and named stores)."""
+        from vega import Store
+        from vega._ring import Ring
+        for f in self.feeds:
+            if f.store is not None and not f.store.closed:
+                f.store.close()
+        for name in self._owned_stores:
+            try:
+                Store.remove(name)
+            except Exception:
+                pass
+        if self.config.ring:
+            try:
+                Ring.unlink(self.config.ring)
+            except Exception:
+                pass
+
+    def __enter__(self) -> "Capture":
+        return self.open() if not self.opened else self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- the loop -------------------------------------------------------------------------------------------
+
+    def step(self, timeout_ms: int = 100) -> int:
+        """Wait up to ``timeout_ms`` for datagrams, then receive and process what is queued on every feed;
+        returns the number of datagrams processed."""
+        n = 0
+        for fd, _ in self._poll.poll(timeout_ms):
+            f = self._fds[fd]
+            for _ in range(64):                       # at most 64 batches per feed before the others get a turn
+                dgs = f.receiver.recv(0)
+                if not dgs:
+                    break
+                f.handler.process_batch(dgs)
+                f.datagrams += len(dgs)
+                n += len(dgs)
+                if f.writer is not None:
+                    f.writer.maybe_checkpoint()
+        return n
+
+    def housekeeping(self) -> None:
+        """Idle work: journal flush and checkpoints, rollover when the IST date changed."""
+        today = ist_date()
+        for f in self.feeds:
+            w = f.writer
+            if w is None:
+                continue
+            if today > w.date:
+                w.rollover(today)
+            w.maybe_checkpoint()
+            w.poll()
+
+    def run(self, duration: float | None = None, *, stop: Callable[[], bool] | None = None,
+            on_stats: Callable[[dict], None] | None = None, until: Callable[["Capture"], bool] | None = None) -> None:
+        """Run until ``duration`` seconds passed, ``stop()`` or ``until(self)`` is true; ``on_stats(stats)``
+        every ``stats_interval`` seconds."""
+        t0 = time.monotonic()
+        next_stats = t0 + self.config.stats_interval
+        next_house = t0 + 0.05
+        while True:
+            self.step(50)
+            now = time.monotonic()
+            if now >= next_house:
+                self.housekeeping()
+                next_house = now + 0.05
+            if on_stats is not None and now >= next_stats:
+                on_stats(self.stats())
+                next_stats = now + self.config.stats_interval
+            if stop is not None and stop():
+                break
+            if until is not None and until(self):
+                break
+            if duration is not None and now - t0 >= duration:
+                break
+        self.drain()
+
+    def drain(self) -> int:
+        """Process whatever is still queued (no waiting); returns datagrams processed."""
+        total = 0
+        while True:
+            n = self.step(0)
+            total += n
+            if n == 0:
+                return total
+
+    # -- what happened --------------------------------------------------------------------------------------
+
+    @property
+    def datagrams(self) -> int:
+        return sum(f.datagrams for f in self.feeds)
+
+    def stats(self) -> dict:
+        """Packets, messages per code, errors by reason, sequence gaps per stream, ring readers' lag, journal
+        records and bytes, per feed; JSON-ready."""
+        out: dict[str, Any] = {"uptime_s": round(time.monotonic() - self.started, 3) if self.started else 0.0,
+                               "feeds": {}}
+        for f in self.feeds:
+            st = f.handler.stats if f.handler is not None else {}
+            d = {"segment": f.segment, "group": f.cfg.group, "port": f.cfg.port,
+                 "datagrams": f.datagrams, "packets": st.get("packets", 0), "messages": st.get("messages", 0),
+                 "by_code": {str(k): v for k, v in st.get("by_code", {}).items() if v},
+                 "errors": {k: v for k, v in st.get("errors", {}).items() if v},
+                 "merge": {k: v for k, v in st.get("merge", {}).items() if v},
+                 "records": st.get("records", 0),
+                 "streams": {str(k): {"messages": v["messages"], "gaps": v["gaps"], "missed": v["missed"]}
+                             for k, v in st.get("streams", {}).items()},
+                 "gaps": sum(v["gaps"] for v in st.get("streams", {}).values()),
+                 "missed": sum(v["missed"] for v in st.get("streams", {}).values()),
+                 "truncated": f.receiver.truncated if f.receiver is not None else 0,
+                 "instruments": len(f.store) if f.store is not None and not f.store.closed else 0}
+            if f.writer is not None:
+                d["journal"] = {"path": str(f.writer.path), "records": f.writer.n_records,
+                                "bytes": 64 + 32 * f.writer.n_records,
+                                "checkpoints": len(f.writer.checkpoints) if not f.writer.closed else None}
+            out["feeds"][f.name] = d
+        if self.ring is not None and not self.ring.closed:
+            out["ring"] = {"name": self.config.ring,
+                           "tails": {f.name: self.ring.tail(f.name) for f in self.feeds},
+                           "readers": [{"name": r.name, "pid": r.pid, "feed": r.feed, "lag": r.lag,
+                                        "laps": r.laps, "lost": r.lost, "alive": r.alive}
+                                       for r in self.ring.readers()]}
+        return out
+
+
+def format_stats(s: dict) -> str:
+    """One human line per feed (and one for the ring) of :meth:`Capture.stats`."""
+    lines = []
+    for name, d in s["feeds"].items():
+        codes = " ".join(f"{c}:{n}" for c, n in sorted(d["by_code"].items()))
+        errs = ",".join(f"{k}={v}" for k, v in d["errors"].items()) or "none"
+        j = d.get("journal")
+        jtxt = f" journal {j['records']:,} rec {j['bytes'] / 1e6:.1f} MB" if j else ""
+        lines.append(f"[{s['uptime_s']:8.1f}s] {name}: {d['datagrams']:,} dgrams {d['messages']:,} msgs "
+                     f"({codes}) errors {errs} gaps {d['gaps']} missed {d['missed']}{jtxt}")
+    if "ring" in s:
+        r = s["ring"]
+        lag = ", ".join(f"{x['name']}@{x['feed']} lag {x['lag']}" for x in r["readers"]) or "no readers"
+        lines.append(f"[{s['uptime_s']:8.1f}s] ring {r['name']}: " + " ".join(f"{k} {v:,}" for k, v in r["tails"].items())
+                     + f"; {lag}")
+    return "\n".join(lines)
+
+
+def replay_journal_into(path: str | Path, capacity: int, day_base_ns: int | None = None):
+    """A fresh private store with every record of the journal file at ``path`` applied in order."""
+    from vega import Store
+    from vega.journal import Journal
+    st = Store(capacity)
+    with Journal.open(path) as j:
+        recs = np.array(j.records)
+    st.apply_records(recs, day_base_ns=day_base_ns)
+    return st
+
+
+def compare_stores(live, other) -> tuple[int, list[str]]:
+    """Compare every market field of two stores token by token; returns (tokens compared, mismatches)."""
+    a = live.snapshot()
+    b = other.snapshot()
+    a = a[np.argsort(a["token"], kind="stable")]
+    b = b[np.argsort(b["token"], kind="stable")]
+    bad = []
+    if len(a) != len(b) or not np.array_equal(a["token"], b["token"]):
+        return len(a), [f"token sets differ: {len(a)} vs {len(b)} tokens"]
+    for n in a.dtype.names:
+        if n in META_FIELDS:
+            continue
+        if not np.array_equal(a[n], b[n]):
+            rows = np.flatnonzero(a[n] != b[n]) if a[n].ndim == 1 else np.flatnonzero((a[n] != b[n]).any(axis=1))
+            bad.append(f"{n}: {len(rows)} tokens differ (first token {int(a['token'][rows[0]])})")
+    return len(a), bad

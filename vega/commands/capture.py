@@ -1,0 +1,80 @@
+"""``vega capture``: join the feeds, run the pipeline into store + ring + journal, report stats."""
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+
+from vega.commands import CliError
+
+HELP = "capture the NSE multicast feeds into the store, the ring and the daily journal"
+
+
+def _feed(text: str):
+    seg, _, rest = text.partition("=")
+    host, sep, port = rest.rpartition(":")
+    if seg.upper() not in ("FO", "CM") or not sep or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not SEGMENT=GROUP:PORT (e.g. FO=239.70.2.1:34302)")
+    return seg.upper(), host, int(port)
+
+
+def register(sub) -> None:
+    p = sub.add_parser("capture", help=HELP, description=HELP + ". Stops cleanly on SIGINT/SIGTERM "
+                       "(journal sealed). Flags override the config file.")
+    p.add_argument("--config", "-c", metavar="FILE.toml", help="TOML config (see docs/capture.example.toml)")
+    p.add_argument("--feed", type=_feed, action="append", metavar="SEG=GROUP:PORT",
+                   help="a feed (repeatable; replaces the configured feeds), e.g. FO=239.70.2.1:34302")
+    p.add_argument("--interface", help="interface address to join the groups on (default 127.0.0.1)")
+    p.add_argument("--journal-root", help="journal directory (<root>/<FEED>/YYYYMMDD.bin)")
+    p.add_argument("--ring", help="shared-memory ring name")
+    p.add_argument("--store", help="shared-memory store name prefix (<name>-fo, <name>-cm)")
+    p.add_argument("--store-capacity", type=int)
+    p.add_argument("--stats-interval", type=float, help="seconds between stats lines (default 5)")
+    p.add_argument("--duration", type=float, help="stop after this many seconds")
+    p.add_argument("--json", action="store_true", help="stats as JSON lines on stdout")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from vega.capture import Capture, CaptureError, FeedConfig, format_stats, load_config
+
+    try:
+        feeds = None
+        if args.feed:
+            feeds = [FeedConfig(s, h, p, args.interface or "127.0.0.1") for s, h, p in args.feed]
+        cfg = load_config(args.config, feeds=feeds, journal_root=args.journal_root, ring=args.ring,
+                          store=args.store, store_capacity=args.store_capacity,
+                          stats_interval=args.stats_interval)
+        if args.interface and not args.feed:
+            for f in cfg.feeds:
+                f.interface = args.interface
+            cfg.validate()
+        if args.duration is not None and args.duration <= 0:
+            raise CaptureError("--duration must be positive")
+        cap = Capture(cfg)
+        cap.open()
+    except CaptureError as e:
+        raise CliError(str(e)) from None
+
+    def report(s: dict) -> None:
+        if args.json:
+            print(json.dumps(s), flush=True)
+        else:
+            print(format_stats(s), flush=True)
+
+    stopping = []
+    old = {s: signal.signal(s, lambda *_: stopping.append(1)) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        where = ", ".join(f"{f.segment} {f.group}:{f.port}" for f in cfg.feeds)
+        print(f"vega capture: receiving {where}; journal {cfg.journal_root or 'off'}; ring {cfg.ring or 'off'}",
+              file=sys.stderr, flush=True)
+        cap.run(args.duration, stop=lambda: bool(stopping), on_stats=report)
+        final = cap.stats()
+    finally:
+        cap.close()
+        for s, h in old.items():
+            signal.signal(s, h)
+    report(final)
+    print("vega capture: stopped" + (", journal sealed" if cfg.journal_root else ""), file=sys.stderr)
+    return 0
