@@ -2,6 +2,7 @@
 # Profile VEGA's capture hot path (decode + LZO1Z + merge + change records -> ring) with perf.
 #
 #   tools/profile.sh [--no-build] [--seconds S] [--datagrams N] [--out DIR] [--callgrind] [--no-inline]
+#   tools/profile.sh --capture [--rate R] [--seconds S] [--no-build] [--out DIR]
 #
 # 1. builds the extensions in place (release build: -O3 -g -fno-omit-frame-pointer, see setup.py, so perf's
 #    frame-pointer call graphs and Cython function names work);
@@ -15,6 +16,8 @@
 # With --no-inline it profiles a copy of the tree under DIR/noinline whose _core is built with -fno-inline,
 # so inlined helpers (lzo1z_decompress, the per-code decoders and merges) get their own rows: an attribution
 # view, slower than the release build -- use the default run for timings.
+# With --capture it profiles the real `vega capture` process instead (recvmmsg -> FeedHandler -> store, ring
+# and journal) while `vega simulate` sends R datagrams/s (default 40000) to it over loopback UDP.
 # Output goes to DIR (default /tmp/vega-profile).
 #
 # Needs perf: Debian `sudo apt-get install linux-perf`, Ubuntu `sudo apt-get install linux-tools-$(uname -r)`;
@@ -23,7 +26,7 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-BUILD=1 SECONDS_=10 DATAGRAMS=20000 OUT=/tmp/vega-profile CALLGRIND=0 NOINLINE=0
+BUILD=1 SECONDS_=10 DATAGRAMS=20000 OUT=/tmp/vega-profile CALLGRIND=0 NOINLINE=0 CAPTURE=0 RATE=40000
 while [ $# -gt 0 ]; do
     case "$1" in
         --no-build) BUILD=0 ;;
@@ -32,7 +35,9 @@ while [ $# -gt 0 ]; do
         --out) OUT="$2"; shift ;;
         --callgrind) CALLGRIND=1 ;;
         --no-inline) NOINLINE=1 ;;
-        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+        --capture) CAPTURE=1 ;;
+        --rate) RATE="$2"; shift ;;
+        -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
         *) echo "profile.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -61,6 +66,40 @@ if [ "$NOINLINE" = 1 ]; then
     rm -f "$SHADOW"/vega/_core.*.so "$SHADOW"/vega/_core.c
     (cd "$SHADOW" && CFLAGS="-fno-inline" VEGA_ONLY=_core "$PY" setup.py build_ext --inplace -q)
     export PYTHONPATH="$SHADOW"
+fi
+
+if [ "$CAPTURE" = 1 ]; then
+    NAME="vega-profile-$$"
+    PORT=$((20000 + RANDOM % 20000))
+    rm -rf "$OUT/journal"
+    echo "== perf record -e cpu-clock -g: vega capture, fed by vega simulate at $RATE datagrams/s for ${SECONDS_} s" >&2
+    perf record -e cpu-clock -F 4999 -g -o "$OUT/perf.data" -- \
+        "$PY" -m vega.cli capture --feed "FO=127.0.0.1:$PORT" --feed "CM=127.0.0.1:$((PORT + 1))" \
+        --ring "$NAME" --store "$NAME" --journal-root "$OUT/journal" --duration 3600 \
+        --stats-interval 1000 > "$OUT/run.txt" 2>&1 &
+    PERF_PID=$!
+    for _ in $(seq 300); do            # until the capture has made its stores (up to 30 s)
+        [ -e "/dev/shm/vega.store.$NAME-cm" ] && break
+        sleep 0.1
+    done
+    sleep 0.5                          # its sockets are opened right after the stores
+    # vega simulate first generates the traffic (tens of seconds for big runs; the capture idles meanwhile,
+    # which cpu-clock does not sample), then sends it at RATE
+    "$PY" -m vega.cli simulate --fo "127.0.0.1:$PORT" --cm "127.0.0.1:$((PORT + 1))" --rate "$RATE" \
+        --duration "$SECONDS_" --quiet >&2 || echo "profile.sh: vega simulate failed" >&2
+    sleep 0.5
+    CAP_PID=$(pgrep -P "$PERF_PID" || true)   # the capture is perf's child: stop it cleanly (journal sealed)
+    [ -n "$CAP_PID" ] && kill -TERM "$CAP_PID"
+    wait "$PERF_PID" || true
+    tail -4 "$OUT/run.txt" >&2
+    rm -f "/dev/shm/$NAME" "/dev/shm/vega.store.$NAME-fo" "/dev/shm/vega.store.$NAME-cm"
+    perf report -i "$OUT/perf.data" --no-children --stdio --sort symbol --percent-limit 0.5 \
+        > "$OUT/report.txt" 2>/dev/null
+    perf report -i "$OUT/perf.data" --no-children --stdio --sort dso,symbol -g none --percent-limit 0.3 \
+        > "$OUT/flat.txt" 2>/dev/null
+    echo "== top symbols ($OUT/flat.txt; call graphs in $OUT/report.txt)" >&2
+    grep -E '^ +[0-9]' "$OUT/flat.txt" | head -25 || true
+    exit 0
 fi
 
 STREAM="$OUT/stream-$DATAGRAMS.pkl"
