@@ -514,3 +514,27 @@ def test_replay_spans_days_in_time_order(tmp_path, shm_name):
     with Ring.open(shm_name) as ring:
         got = ring.reader("NSE_FO", start="oldest").poll(max_records=len(recs) + 1)
     assert got.tobytes() == halves[1].tobytes()
+
+
+def test_watch_ctrl_c_leaves_cleanly(shm_name):
+    """Without --once/--iterations the watch runs until Ctrl-C, which exits 0 without a message."""
+    import pty
+    import select
+    import signal
+    with Store.create(shm_name, 256) as store:
+        capture("FO", 20, 9, store)
+        master, slave = pty.openpty()
+        e = dict(os.environ, PYTHONPATH=str(ROOT), COLUMNS="160", LINES="40", TERM="xterm")
+        p = subprocess.Popen([sys.executable, "-m", "vega.cli", "watch", shm_name, "--interval", "0.05"],
+                             cwd=ROOT, env=e, stdin=slave, stdout=slave, stderr=subprocess.PIPE)
+        os.close(slave)
+        out = b""
+        while b"VEGA watch" not in out:
+            r, _, _ = select.select([master], [], [], 30)
+            assert r, "no frame within 30 s"
+            out += os.read(master, 65536)
+        p.send_signal(signal.SIGINT)
+        rc = p.wait(timeout=30)
+        err = p.stderr.read().decode()
+        os.close(master)
+        assert rc == 0 and err == ""

@@ -20,13 +20,14 @@ def register(sub) -> None:
         "lock-free): LTP, change from the previous close, best bid/ask with quantities, volume, open "
         "interest, updates since the last frame and the age of the last update, refreshed in place. "
         "With --ring, a status line shows each feed's publish rate and the readers' lag. Needs rich "
-        "(pip install 'vega[watch]')."))
-    p.add_argument("store", help="store name (/dev/shm/vega.store.<name>)")
+        "(pip install 'vega[watch]'). Example, for `vega capture --store vega --ring vega`: "
+        "vega watch vega-fo --ring vega --sort activity"))
+    p.add_argument("store", help="store name (/dev/shm/vega.store.<name>; a capture's are <prefix>-fo, <prefix>-cm)")
     p.add_argument("--ring", help="ring of the same capture, for publish rates and reader lag")
     p.add_argument("--tokens", help="only these tokens (comma separated)")
     p.add_argument("--sort", choices=SORTS, default="volume",
-                   help="row order: volume (default), activity (updates since the last frame), change (|%%|), "
-                        "oi, token")
+                   help="row order: volume (default), activity (updates since the last frame; the first frame "
+                        "counts from the start), change (|%%|), oi, token")
     p.add_argument("--top", type=int, default=25, help="rows to show (default 25)")
     p.add_argument("--interval", type=float, default=1.0, help="seconds between frames (default 1)")
     g = p.add_mutually_exclusive_group()
@@ -157,13 +158,16 @@ def run(args: argparse.Namespace) -> int:
                     time.sleep(args.interval)
                 console.print(w.table())
             return 0
-        n = 0
-        with Live(w.table(), console=console, auto_refresh=False, screen=False) as live:
-            n = 1
-            while frames is None or n < frames:
-                time.sleep(args.interval)
-                live.update(w.table(), refresh=True)
-                n += 1
+        try:
+            with Live(w.table(), console=console, auto_refresh=False, screen=False) as live:
+                n = 1
+                while frames is None or n < frames:
+                    time.sleep(args.interval)
+                    live.update(w.table(), refresh=True)
+                    n += 1
+        except KeyboardInterrupt:  # Ctrl-C is how an operator leaves the watch
+            if frames is not None:
+                raise
         return 0
     finally:
         if ring is not None:
