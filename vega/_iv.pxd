@@ -21,8 +21,9 @@
 #   2. b is convex in s below the inflection point s_c = sqrt(-2x) and concave above it.  Below b(s_c) solve
 #      1/ln b(s) = 1/ln beta (that function of s is close to -2 s^2 / x^2, nearly quadratic); above it solve
 #      ln(e^(x/2) - b(s)) = ln(e^(x/2) - beta) where e^(x/2) - b = e^(x/2) N(-d1) + e^(-x/2) N(d2) is computed
-#      without cancellation.  Initial guesses: the small-s asymptote s ~ |x| / sqrt(-2 ln beta) below, and
-#      the large-s form e^(x/2) - b ~ 2 cosh(x/2) N(-s/2) (exact at the money) above.
+#      without cancellation.  Initial guesses: below, Corrado-Miller on the normalised prices near the money
+#      and the small-s asymptote s ~ |x| / sqrt(-2 ln beta) (one Mills-ratio refinement) far from it; above,
+#      the large-s form e^(x/2) - b ~ 2 cosh(x/2) N(-s/2) (exact at the money).
 #   3. Halley steps (analytic first and second derivatives) inside a bracket that every evaluation narrows;
 #      a step that leaves the bracket is replaced by bisection.  Stop when the step is below 1e-4 relative
 #      (the error left after a step of cubic convergence is then ~1e-12).
@@ -162,15 +163,25 @@ cdef inline double iv_normalised_vol(double beta, double x, int* iters) noexcept
         # 1 / ln b(s) = 1 / ln beta on (0, s_c)
         hi = sc
         lt = log(beta)
-        s = fabs(x) / sqrt(-2.0 * lt)
-        # one fixed-point pass on the small-s asymptote b ~ exp(-(h^2 + t^2)/2) / sqrt(2 pi) * 2t / (h^2 - t^2),
-        # h = x/s, t = s/2 (Mills ratio of both normal tails)
-        h = x / s
-        t = 0.5 * s
-        if h * h > 4.0 * t * t:
-            u = lt + 0.5 * t * t - log(0.7978845608028654 * t / (h * h - t * t))
-            if u < 0.0:
-                s = fabs(x) / sqrt(-2.0 * u)
+        # Corrado-Miller on the normalised prices (forward e^(x/2), strike e^(-x/2)): good near the money,
+        # where the discriminant is positive; else the small-s asymptote s ~ |x| / sqrt(-2 ln beta), refined
+        # once (when |x/s| > 4, where it holds) with the Mills ratio of both tails:
+        # b ~ exp(-(h^2 + t^2)/2) / sqrt(2 pi) * 2t / (h^2 - t^2), h = x/s, t = s/2
+        t = 0.5 * (ex2 - emx2)
+        u = beta - t
+        h = u * u - 4.0 * t * t * 0.3183098861837907
+        if h > 0.0:
+            s = 2.5066282746310002 / (ex2 + emx2) * (u + sqrt(h))
+        else:
+            s = fabs(x) / sqrt(-2.0 * lt)
+            h = x / s
+            t = 0.5 * s
+            if h * h > 16.0:
+                u = lt + 0.5 * t * t - log(0.7978845608028654 * t / (h * h - t * t))
+                if u < 0.0:
+                    s = fabs(x) / sqrt(-2.0 * u)
+        if not (s > 0.0):
+            s = 0.5 * hi
         if s >= hi:
             s = 0.5 * hi
     else:
