@@ -147,11 +147,10 @@ cdef inline double iv_otm_vega(double x, double s) noexcept nogil:
     return 0.3989422804014327 * exp(-0.5 * (x * x / (s * s) + 0.25 * s * s))
 
 
-cdef inline double iv_normalised_vol(double beta, double x, int* iters) noexcept nogil:
-    """Total volatility s with b(x, s) == beta for x <= 0 and 0 < beta < e^(x/2); -1.0 if not converged.
-    iters receives the number of price evaluations after the initial guess."""
-    cdef double ex2 = exp(0.5 * x)
-    cdef double emx2 = 1.0 / ex2
+cdef inline double iv_normalised_vol(double beta, double x, double ex2, double emx2,
+                                     int* iters) noexcept nogil:
+    """Total volatility s with b(x, s) == beta for x <= 0 and 0 < beta < e^(x/2) = ex2 (emx2 = 1 / ex2);
+    -1.0 if not converged.  iters receives the number of price evaluations after the initial guess."""
     cdef double sc = sqrt(-2.0 * x)
     cdef double lo = 0.0, hi = INFINITY, s, ds, f, f1, f2, b, v, v2, L, L1, L2, g, gt, lt, den, h, t, u
     cdef bint lower
@@ -254,7 +253,7 @@ cdef inline double iv_black76_implied_ex(double price, double F, double K, doubl
     """Black-76 implied volatility (annualised) of an option price; IV_NONE with status[0] != IV_OK when the
     price is outside the no-arbitrage bounds (discounted intrinsic, discounted F for a call / K for a put)
     or an input is invalid.  price, F and K in the same units (paise are fine); T years; r continuous."""
-    cdef double x, beta, iota, s, sq
+    cdef double x, beta, s, e, ie
     cdef int iters = 0
     if not (isfinite(price) and isfinite(F) and isfinite(K) and isfinite(T) and isfinite(r)):
         status[0] = IV_E_INPUT
@@ -262,22 +261,19 @@ cdef inline double iv_black76_implied_ex(double price, double F, double K, doubl
     if F <= 0.0 or K <= 0.0 or T <= 0.0:
         status[0] = IV_E_INPUT
         return IV_NONE
-    sq = sqrt(F * K)
-    beta = price * exp(r * T) / sq      # undiscounted, normalised by sqrt(F K)
+    beta = price * exp(r * T) / sqrt(F * K)    # undiscounted, normalised by sqrt(F K)
     x = log(F / K)
-    iota = 2.0 * sinh(0.5 * x)          # normalised intrinsic of the call (F - K) / sqrt(F K)
-    if not is_call:
-        iota = -iota
-    if iota > 0.0:
-        beta = beta - iota
+    e = exp(0.5 * fabs(x))
+    ie = 1.0 / e
+    if (x > 0.0) == (is_call != 0) and x != 0.0:
+        beta = beta - (e - ie)                  # in the money: subtract the normalised intrinsic |F - K| / sqrt(F K)
     if not (beta > 0.0):
         status[0] = IV_E_BELOW
         return IV_NONE
-    x = -fabs(x)
-    if beta >= exp(0.5 * x):
+    if beta >= ie:                              # upper bound of the out-of-the-money call, e^(-|x|/2)
         status[0] = IV_E_ABOVE
         return IV_NONE
-    s = iv_normalised_vol(beta, x, &iters)
+    s = iv_normalised_vol(beta, -fabs(x), ie, e, &iters)
     if s <= 0.0:
         status[0] = IV_E_NOCONV
         return IV_NONE

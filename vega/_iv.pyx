@@ -174,17 +174,16 @@ def time_to_expiry(int64_t expiry_raw, int64_t now_ns):
 def _solver_iterations(double price, double forward, double strike, double t_years, double rate=DEFAULT_RATE,
                        bint is_call=True):
     """Diagnostics for the tests: iterations the solver used (0 when it was not run)."""
-    cdef double beta, x, iota
+    cdef double beta, x, e
     cdef int iters = 0
     x = log(forward / strike)
     beta = price * exp(rate * t_years) / sqrt(forward * strike)
-    iota = 2.0 * sinh(0.5 * x) * (1.0 if is_call else -1.0)
-    if iota > 0.0:
-        beta -= iota
-    x = -fabs(x)
-    if beta <= 0.0 or beta >= exp(0.5 * x):
+    e = exp(0.5 * fabs(x))
+    if (x > 0.0) == is_call and x != 0.0:
+        beta -= e - 1.0 / e
+    if beta <= 0.0 or beta >= 1.0 / e:
         return 0
-    iv_normalised_vol(beta, x, &iters)
+    iv_normalised_vol(beta, -fabs(x), 1.0 / e, e, &iters)
     return iters
 
 
