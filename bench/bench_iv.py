@@ -24,6 +24,7 @@ Run:  python bench/bench_iv.py [--fast] [pyperf options]   (pyperf's --fast: few
 """
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 import sys
@@ -39,16 +40,24 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from vega import _iv  # noqa: E402
 
-try:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        from py_vollib.black.implied_volatility import implied_volatility as vollib_iv
-except Exception:                                   # not installed or broken
-    vollib_iv = None
-try:
-    from lets_be_rational import implied_volatility_from_a_transformed_rational_guess as lbr_iv
-except Exception:
-    lbr_iv = None
+def _load_vollib():
+    """py_vollib's Black implied volatility, or None (imported lazily: it pulls in pandas)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            from py_vollib.black.implied_volatility import implied_volatility
+        return implied_volatility
+    except Exception:                               # not installed or broken
+        return None
+
+
+def _load_lbr():
+    try:
+        from lets_be_rational import implied_volatility_from_a_transformed_rational_guess
+        return implied_volatility_from_a_transformed_rational_guess
+    except Exception:
+        return None
+
 
 R = 0.10
 
@@ -96,8 +105,13 @@ def _grid():
             C[ok].view(np.uint8).copy(), V[ok].copy())
 
 
-GP, GF, GK, GT, GC, GV = _grid()
-NG = len(GP)
+_GRID = []
+
+
+def grid():
+    if not _GRID:
+        _GRID.extend(_grid())
+    return _GRID
 
 
 def black76(f, k, t, r, v, call):
@@ -114,7 +128,8 @@ def brentq_iv(p, f, k, t, r, call):
     return brentq(lambda v: black76(f, k, t, r, v, call) - p, 1e-6, 10.0, xtol=1e-12, rtol=1e-10)
 
 
-def _check():
+def _check(vollib_iv, lbr_iv):
+    GP, GF, GK, GT, GC, GV = grid()
     ours = _iv.implied_volatility_array(P, F, K, T, R, CALL)
     assert np.allclose(ours, SIG, rtol=1e-6, atol=0), np.abs(ours / SIG - 1).max()
     assert np.allclose(_iv.implied_volatility_array(GP, GF, GK, GT, R, GC.astype(bool)), GV, rtol=1e-6, atol=0)
@@ -134,6 +149,7 @@ def t_vega_c_loop(loops: int) -> float:
 
 
 def t_vega_c_loop_grid(loops: int) -> float:
+    GP, GF, GK, GT, GC, _ = grid()
     t0 = time.perf_counter()
     _iv._bench_iv_loop(GP, GF, GK, GT, R, GC, loops)
     return time.perf_counter() - t0
@@ -171,7 +187,7 @@ def t_brentq(loops: int) -> float:
 
 def t_vollib(loops: int) -> float:
     rows = [(p, f, k, t, "c" if c else "p") for p, f, k, t, c in ROWS[:N_SLOW]]
-    fn = vollib_iv
+    fn = _load_vollib()
     t0 = time.perf_counter()
     for _ in range(loops):
         for p, f, k, t, c in rows:
@@ -181,7 +197,7 @@ def t_vollib(loops: int) -> float:
 
 def t_lbr(loops: int) -> float:
     rows = [(p * math.exp(R * t), f, k, t, 1 if c else -1) for p, f, k, t, c in ROWS[:N_SLOW]]
-    fn = lbr_iv
+    fn = _load_lbr()
     t0 = time.perf_counter()
     for _ in range(loops):
         for p, f, k, t, c in rows:
@@ -190,19 +206,26 @@ def t_lbr(loops: int) -> float:
 
 
 def main() -> None:
-    _check()
-    runner = pyperf.Runner(processes=4)      # --fast: 2 processes
-    runner.metadata["iv_inputs"] = f"{N} NIFTY-like options; grid set {NG} points"
+    runner = pyperf.Runner(processes=4, min_time=0.05)      # --fast: 2 processes
+    args = runner.parse_args()
+    has_vollib = importlib.util.find_spec("py_vollib") is not None   # imported only where it is timed
+    has_lbr = importlib.util.find_spec("lets_be_rational") is not None
+    ng = len(grid()[0])
+    if not args.worker:                                     # every method recovers the vols (master only)
+        vollib_iv, lbr_iv = _load_vollib(), _load_lbr()
+        has_vollib, has_lbr = vollib_iv is not None, lbr_iv is not None
+        _check(vollib_iv, lbr_iv)
+    runner.metadata["iv_inputs"] = f"{N} NIFTY-like options; grid set {ng} points"
     benches = [
         ("iv/vega C loop", t_vega_c_loop, N),
-        ("iv/vega C loop (grid)", t_vega_c_loop_grid, NG),
+        ("iv/vega C loop (grid)", t_vega_c_loop_grid, ng),
         ("iv/vega numpy", t_vega_numpy, N),
         ("iv/vega per call", t_vega_per_call, N),
         ("iv/scipy brentq", t_brentq, N_SLOW),
     ]
-    if vollib_iv is not None:
+    if has_vollib:
         benches.append(("iv/py_vollib", t_vollib, N_SLOW))
-    if lbr_iv is not None:
+    if has_lbr:
         benches.append(("iv/lets_be_rational", t_lbr, N_SLOW))
     res = {name: runner.bench_time_func(name, fn, inner_loops=n) for name, fn, n in benches}
     if any(b is None for b in res.values()):
@@ -211,13 +234,13 @@ def main() -> None:
     base = med["iv/scipy brentq"]
     print()
     print(f"Black-76 implied volatility, ns per IV (medians; machine shared, 2 cores; {N} NIFTY-like options,"
-          f" grid {NG} points):")
+          f" grid {ng} points):")
     for name in med:
         s = med[name]
         print(f"  {name:26s} {s * 1e9:11.0f} ns/IV   {base / s:9.1f}x scipy brentq")
-    if vollib_iv is None:
+    if not has_vollib:
         print("  iv/py_vollib: skipped (py_vollib not installed: pip install py_vollib)")
-    if lbr_iv is None:
+    if not has_lbr:
         print("  iv/lets_be_rational: skipped (not installed)")
     if "iv/py_vollib" in med:
         print(f"  vega C loop vs py_vollib: {med['iv/py_vollib'] / med['iv/vega C loop']:.0f}x; "
