@@ -164,7 +164,8 @@ cdef inline double iv_normalised_vol(double beta, double x, double ex2, double e
         lt = log(beta)
         # Corrado-Miller on the normalised prices (forward e^(x/2), strike e^(-x/2)): good near the money,
         # where the discriminant is positive; else the small-s asymptote s ~ |x| / sqrt(-2 ln beta), refined
-        # once (when |x/s| > 4, where it holds) with the Mills ratio of both tails:
+        # once (when |x/s| > 4, where it holds; in between, Corrado-Miller's linear term) with the Mills ratio
+        # of both tails:
         # b ~ exp(-(h^2 + t^2)/2) / sqrt(2 pi) * 2t / (h^2 - t^2), h = x/s, t = s/2
         t = 0.5 * (ex2 - emx2)
         u = beta - t
@@ -179,6 +180,9 @@ cdef inline double iv_normalised_vol(double beta, double x, double ex2, double e
                 u = lt + 0.5 * t * t - log(0.7978845608028654 * t / (h * h - t * t))
                 if u < 0.0:
                     s = fabs(x) / sqrt(-2.0 * u)
+            else:
+                # between the two (|x/s| <= 4, negative discriminant): Corrado-Miller's linear term alone
+                s = 2.5066282746310002 / (ex2 + emx2) * u
         if not (s > 0.0):
             s = 0.5 * hi
         if s >= hi:
