@@ -149,8 +149,8 @@ def test_solver_iterations_are_few():
                     worst = max(worst, it)
                     total += it
                     count += it > 0
-    assert 0 < worst <= 12
-    assert total / count < 5
+    assert 0 < worst <= 8                        # measured: 5
+    assert total / count < 3                     # measured: 2.3
 
 
 # ---------------------------------------------------------------------------------------------------------
