@@ -40,7 +40,7 @@ def _targets(segments):
 
 def _config(targets, tmp_path, **kw):
     return CaptureConfig(feeds=[FeedConfig(s, *t) for s, t in targets.items()], journal_root=str(tmp_path / "j"),
-                         ring=f"vega-test-e2e-{os.getpid()}", stats_interval=3600.0, checkpoint_interval=0.5, **kw)
+                         ring=f"vega-test-e2e-{os.getpid()}", stats_interval=3600.0, checkpoint_interval=0.1, **kw)
 
 
 def _capture_all(cap, total, sender, timeout=30.0):

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-pa = pytest.importorskip("pyarrow")   # the `export` extra (also in the `test` extra)
+import pyarrow as pa  # the `export` extra (also in the `test` extra)
 import pyarrow.dataset as ds  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(__file__))  # journal_helpers, whether or not tests/ is a package
@@ -60,7 +60,7 @@ def test_export_reads_back_with_pyarrow_dataset(exported):
 
 
 def test_export_reads_back_with_duckdb(exported):
-    duckdb = pytest.importorskip("duckdb")
+    import duckdb
     out, files, _ = exported
     rows = duckdb.sql(f"select feed, count(*), min(epoch_ns(ts)) from read_parquet('{out}/**/*.parquet', "
                       f"hive_partitioning=true) where date = DATE '2026-11-20' group by feed order by feed").fetchall()
@@ -70,7 +70,7 @@ def test_export_reads_back_with_duckdb(exported):
 
 
 def test_export_reads_back_with_polars(exported):
-    pl = pytest.importorskip("polars")
+    import polars as pl
     out, files, _ = exported
     df = pl.scan_parquet(str(out / "**" / "*.parquet"), hive_partitioning=True).collect()
     assert df.height == sum(len(r) for r in files.values())

@@ -10,10 +10,16 @@ from vega.store import STORE_DTYPE, StoreBusyError, StoreError, StoreFormatError
 from vega._ring import (FEEDS, Reader, ReaderInfo, Ring, RingBusyError, RingError, RingFormatError,
                          RingLapped)
 from vega.journal import Journal, JournalError, JournalWriter, export, replay, verify
+from vega._iv import (black76_price, black76_price_array, expiry_to_unix, implied_volatility,
+                      implied_volatility_array, parity_forward, select_forward, time_to_expiry)
+from vega.instruments import InstrumentFileError, Instruments, write_contract_file, write_security_file
 
 __version__ = "0.1.0"
 
 __all__ = ["Decoder", "decode", "FeedHandler", "Quote", "Store", "pack_messages", "STORE_DTYPE",
            "StoreBusyError", "StoreError", "StoreFormatError", "StoreFullError", "LzoError", "lzo1z_compress", "lzo1z_decompress", "nse",
            "Journal", "JournalError", "JournalWriter", "export", "replay", "verify",
-           "FEEDS", "Reader", "ReaderInfo", "Ring", "RingBusyError", "RingError", "RingFormatError", "RingLapped"]
+           "FEEDS", "Reader", "ReaderInfo", "Ring", "RingBusyError", "RingError", "RingFormatError", "RingLapped",
+           "black76_price", "black76_price_array", "expiry_to_unix", "implied_volatility",
+           "implied_volatility_array", "parity_forward", "select_forward", "time_to_expiry",
+           "InstrumentFileError", "Instruments", "write_contract_file", "write_security_file"]

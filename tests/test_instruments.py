@@ -1,0 +1,246 @@
+"""vega.instruments: contract.txt / security.txt parsing at the PROTOCOL_MORE.md §4 field positions, lookups,
+malformed lines, writers (round trip).
+
+The fixture lines are built here field by field (no verbatim NSE files are public, §4.3); the values follow
+the BRK-CT sample of §4.3 (RELIANCE future and BANKNIFTY 72600 CE of the 2026-09-29 expiry, raw 1475159400).
+"""
+import datetime as dt
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from vega import _iv
+from vega.instruments import (INSTRUMENT_DTYPE, SEG_CM, SEG_FO, InstrumentFileError, Instruments,
+                              expiry_unix, write_contract_file, write_security_file)
+
+EXP = 1475159400                       # 2026-09-29 14:30 IST (PROTOCOL_MORE §4.3)
+EXP2 = EXP + 28 * 86400                # 2026-10-27
+IST = dt.timezone(dt.timedelta(hours=5, minutes=30))
+
+
+def contract_line(token, asset_token, instrument, symbol, expiry, strike, opt, lot, tick, asset_symbol,
+                  name="", delete="N", n=69, series=""):
+    f = [""] * n
+    f[0], f[1], f[2], f[3], f[4] = str(token), str(asset_token), instrument, symbol, series
+    f[6], f[7], f[8] = str(expiry), str(strike), opt
+    f[9], f[12] = "1", "1"
+    f[14], f[15] = "2", "1"
+    f[30], f[31], f[32] = str(lot), str(lot), str(tick)
+    if n > 53:
+        f[53] = name
+    if n > 65:
+        f[65] = asset_symbol
+    if n > 68:
+        f[68] = delete
+    return "|".join(f)
+
+
+def security_line(token, symbol, series, lot, tick, name="", delete="N", n=54):
+    f = [""] * n
+    f[0], f[1], f[2], f[3] = str(token), symbol, series, "0"
+    f[19], f[20] = str(lot), str(tick)
+    if n > 21:
+        f[21] = name
+    if n > 51:
+        f[51] = delete
+    return "|".join(f)
+
+
+@pytest.fixture
+def master(tmp_path):
+    c = tmp_path / "contract.txt"
+    lines = [
+        "NEATFO|7.0.4|",
+        contract_line(68777, 2885, "FUTSTK", "RELIANCE", EXP, -1, "XX", 500, 10, "RELIANCE",
+                      "RELIANCE26SEPFUT"),                                             # line 2
+        contract_line(35000, 26009, "OPTIDX", "BANKNIFTY", EXP, 7260000, "CE", 30, 5, "BANKNIFTY",
+                      "BANKNIFTY26SEP72600CE"),                                        # line 3
+        contract_line(35001, 26009, "OPTIDX", "BANKNIFTY", EXP, 7260000, "PE", 30, 5, "BANKNIFTY"),
+        contract_line(35002, 26009, "OPTIDX", "BANKNIFTY", EXP, 7250000, "PE", 30, 5, "BANKNIFTY"),
+        contract_line(35003, 26009, "OPTIDX", "BANKNIFTY", EXP2, 7260000, "CE", 30, 5, "BANKNIFTY"),
+        contract_line(35010, 26009, "FUTIDX", "BANKNIFTY", EXP2, -1, "XX", 30, 5, "BANKNIFTY"),
+        contract_line(35011, 26009, "FUTIDX", "BANKNIFTY", EXP, -1, "XX", 30, 5, "BANKNIFTY"),
+        # trailing unknown fields (a newer file version) are tolerated                  line 9
+        contract_line(35004, 26009, "OPTIDX", "BANKNIFTY", EXP, 7270000, "CE", 30, 5, "BANKNIFTY") + "|X|Y|Z",
+        # a minimal 33-field line (no name / asset symbol / delete flag)                line 10
+        contract_line(35005, 26009, "OPTIDX", "BANKNIFTY", EXP, 7270000, "PE", 30, 5, "", n=33),
+        "",                                                                            # blank: ignored
+        "68778|2885|FUTSTK|RELIANCE",                                                  # 12: too few fields
+        contract_line(68779, 2885, "OPTSTK", "RELIANCE", EXP, "29OO00", "CE", 500, 10, "RELIANCE"),  # 13
+        contract_line(68780, 2885, "OPTSTK", "RELIANCE", EXP, 290000, "CA", 500, 10, "RELIANCE"),    # 14
+        contract_line(35000, 26009, "OPTIDX", "BANKNIFTY", EXP, 7260000, "CE", 30, 5, "BANKNIFTY"),  # 15: dup
+        contract_line(0, 26009, "OPTIDX", "BANKNIFTY", EXP, 7260000, "CE", 30, 5, "BANKNIFTY"),      # 16
+        contract_line(68781, 2885, "OPTSTK", "RELIANCE", EXP, 290000, "PE", "", 10, "RELIANCE"),     # 17
+        contract_line(68782, 2885, "OPTSTK", "RELIANCE", EXP, 290000, "PE", 500, 10, "RELIANCE",
+                      delete="Y"),                                                     # 18: deleted
+    ]
+    c.write_bytes(("\r\n".join(lines) + "\r\n").encode())
+    s = tmp_path / "security.txt"
+    s.write_text("\n".join([
+        "NEATCM|6.3|1479427200",
+        security_line(2885, "RELIANCE", "EQ", 1, 10, "RELIANCE INDUSTRIES LTD"),
+        security_line(11536, "TCS", "EQ", 1, 5, "TATA CONSULTANCY SERV LT"),
+        security_line(35000, "CLASHCO", "BE", 1, 1),                # same number as an F&O token
+        security_line(1, "BADLOT", "EQ", "x", 5),                   # line 5: bad lot
+        "|".join(security_line(2, "SHORT", "EQ", 1, 5).split("|")[:20]),   # line 6: 20 fields only
+    ]) + "\n")
+    return c, s
+
+
+def test_load_fields(master):
+    c, s = master
+    ins = Instruments.load(c, s)
+    assert len(ins) == 9 + 3
+    fut = ins.by_token(68777)
+    assert (fut.segment, fut.symbol, fut.instrument, fut.option_type, fut.strike) == \
+        (SEG_FO, "RELIANCE", "FUTSTK", "XX", -1)
+    assert (fut.lot_size, fut.tick_size, fut.asset_token, fut.asset_symbol) == (500, 10, 2885, "RELIANCE")
+    assert fut.expiry_raw == EXP
+    assert fut.expiry_unix == EXP + 315532800 - 19800 == _iv.expiry_to_unix(EXP)
+    assert fut.expiry == dt.datetime(2026, 9, 29, 14, 30, tzinfo=IST)
+    assert fut.is_future and not fut.is_option and fut.name == "RELIANCE26SEPFUT"
+    opt = ins.by_token(35000, SEG_FO)
+    assert (opt.strike, opt.option_type, opt.lot_size, opt.tick_size) == (7260000, "CE", 30, 5)
+    assert opt.is_option and opt.asset_token == 26009
+    short = ins.by_token(35005)
+    assert short.asset_symbol == "BANKNIFTY" and short.name == ""      # asset symbol defaults to the symbol
+    eq = ins.by_token(2885)
+    assert (eq.segment, eq.symbol, eq.series, eq.lot_size, eq.tick_size, eq.name) == \
+        (SEG_CM, "RELIANCE", "EQ", 1, 10, "RELIANCE INDUSTRIES LTD")
+    assert (eq.expiry_raw, eq.expiry_unix, eq.strike, eq.option_type, eq.asset_token) == (0, 0, -1, "", 2885)
+    assert eq.expiry is None
+
+
+def test_malformed_lines_reported_rest_loads(master):
+    c, s = master
+    ins = Instruments.load(c, s)
+    by_line = {(p.rsplit("/", 1)[-1], no): why for p, no, why in ins.errors}
+    assert set(by_line) == {("contract.txt", 12), ("contract.txt", 13), ("contract.txt", 14),
+                            ("contract.txt", 15), ("contract.txt", 16), ("contract.txt", 17),
+                            ("security.txt", 5), ("security.txt", 6)}
+    assert "fields" in by_line[("contract.txt", 12)]
+    assert "strike" in by_line[("contract.txt", 13)]
+    assert "option type" in by_line[("contract.txt", 14)]
+    assert "duplicate token 35000 (first at line 3)" in by_line[("contract.txt", 15)]
+    assert "token 0" in by_line[("contract.txt", 16)]
+    assert "lot" in by_line[("contract.txt", 17)]
+    assert "lot" in by_line[("security.txt", 5)]
+    assert ins.deleted == 1
+    assert ins.get(68782) is None and ins.get(68778) is None
+    assert ins.by_token(35000, SEG_FO).symbol == "BANKNIFTY"   # the first line of a duplicate wins
+
+
+def test_token_spaces(master):
+    ins = Instruments.load(*master)
+    with pytest.raises(LookupError):
+        ins.by_token(35000)                          # in both segments
+    assert ins.by_token(35000, SEG_CM).symbol == "CLASHCO"
+    with pytest.raises(KeyError):
+        ins.by_token(999999)
+    with pytest.raises(KeyError):
+        ins.by_token(68777, SEG_CM)
+    assert sorted(ins.tokens(SEG_CM).tolist()) == [2885, 11536, 35000]
+    assert ins.tokens(SEG_FO).dtype == np.int32 and len(ins.tokens(SEG_FO)) == 9
+
+
+def test_chain_and_futures(master):
+    ins = Instruments.load(*master)
+    for key in (EXP, dt.date(2026, 9, 29), "2026-09-29", dt.datetime(2026, 9, 29, 10, 0, tzinfo=IST)):
+        chain = ins.option_chain("BANKNIFTY", key)
+        assert chain["token"].tolist() == [35002, 35000, 35001, 35004, 35005]
+        assert chain["strike"].tolist() == [7250000, 7260000, 7260000, 7270000, 7270000]
+        assert chain["option_type"].tolist() == ["PE", "CE", "PE", "CE", "PE"]
+    assert ins.option_chain("BANKNIFTY", "2026-10-27")["token"].tolist() == [35003]
+    assert len(ins.option_chain("BANKNIFTY", "2026-09-30")) == 0
+    assert ins.futures("BANKNIFTY")["token"].tolist() == [35011, 35010]         # by expiry
+    assert ins.futures("BANKNIFTY", EXP2)["token"].tolist() == [35010]
+    assert ins.futures("RELIANCE")["token"].tolist() == [68777]
+    assert ins.expiries("BANKNIFTY") == [dt.date(2026, 9, 29), dt.date(2026, 10, 27)]
+    assert len(ins.by_symbol("RELIANCE")) == 2                                  # future + equity
+    assert ins.by_symbol("RELIANCE", SEG_CM)["token"].tolist() == [2885]
+    with pytest.raises(TypeError):
+        ins.option_chain("BANKNIFTY", 1.5)
+
+
+def test_option_meta(master):
+    ins = Instruments.load(*master)
+    meta = {int(r["token"]): r for r in ins.option_meta()}
+    assert set(meta) == {35000, 35001, 35002, 35003, 35004, 35005}
+    assert meta[35000]["future_token"] == 35011 and meta[35003]["future_token"] == 35010
+    assert meta[35000]["is_call"] == 1 and meta[35001]["is_call"] == 0
+    assert meta[35000]["strike"] == 7260000 and meta[35000]["asset_token"] == 26009
+    assert meta[35000]["expiry_unix"] == expiry_unix(EXP)
+
+
+def test_header_errors(tmp_path):
+    p = tmp_path / "contract.txt"
+    p.write_text("NEATCM|6.3|0\n")
+    with pytest.raises(InstrumentFileError):
+        Instruments.load(contract_path=p)
+    p.write_text("")
+    with pytest.raises(InstrumentFileError):
+        Instruments.load(contract_path=p)
+    with pytest.raises(FileNotFoundError):
+        Instruments.load(security_path=tmp_path / "missing.txt")
+    assert len(Instruments.load()) == 0
+
+
+def test_expiry_rule():
+    assert expiry_unix(EXP) == 1790672400
+    assert dt.datetime.fromtimestamp(expiry_unix(EXP), dt.timezone.utc) == \
+        dt.datetime(2026, 9, 29, 9, 0, tzinfo=dt.timezone.utc)
+    for raw in (0, 1, EXP - 52200, EXP + 33000, -1, -86401, 2**31 - 1):
+        assert expiry_unix(raw) == _iv.expiry_to_unix(raw)      # one rule in Python and in the kernel
+
+
+def test_writers_round_trip(master, tmp_path):
+    ins = Instruments.load(*master)
+    c2, s2 = tmp_path / "c2.txt", tmp_path / "s2.txt"
+    assert write_contract_file(c2, ins) == 9
+    assert write_security_file(s2, ins, date=1479427200) == 3
+    again = Instruments.load(c2, s2)
+    assert again.errors == [] and again.deleted == 0
+    assert np.array_equal(np.sort(again.table, order=["segment", "token"]),
+                          np.sort(ins.table, order=["segment", "token"]))
+    first = c2.read_text().splitlines()
+    assert first[0] == "NEATFO|9.46|" and all(len(line.split("|")) == 69 for line in first[1:])
+    assert all(len(line.split("|")) == 54 for line in s2.read_text().splitlines()[1:])
+
+
+names = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789&-", min_size=1, max_size=10)
+
+
+@st.composite
+def instrument_rows(draw):
+    n = draw(st.integers(0, 30))
+    tokens = draw(st.lists(st.integers(1, 2**31 - 1), min_size=n, max_size=n, unique=True))
+    rows = []
+    for tok in tokens:
+        if draw(st.booleans()):
+            opt = draw(st.sampled_from(["CE", "PE", "XX"]))
+            raw = draw(st.integers(1, 2**31 - 1))
+            strike = -1 if opt == "XX" else draw(st.integers(1, 2**40))
+            sym = draw(names)
+            rows.append((tok, SEG_FO, sym, "", "OPTIDX" if opt != "XX" else "FUTIDX", raw, expiry_unix(raw),
+                         strike, opt, draw(st.integers(1, 10**6)), draw(st.integers(1, 1000)),
+                         draw(st.integers(0, 2**31 - 1)), draw(names), ""))
+        else:
+            sym = draw(names)
+            rows.append((tok, SEG_CM, sym, draw(st.sampled_from(["EQ", "BE", "N1"])), "", 0, 0, -1, "",
+                         draw(st.integers(1, 10**6)), draw(st.integers(1, 1000)), tok, sym,
+                         draw(st.text(alphabet="ABCDEFGHIJ .", max_size=25)).strip()))
+    return np.array(rows, dtype=INSTRUMENT_DTYPE)
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=instrument_rows())
+def test_property_write_load_round_trip(tmp_path_factory, rows):
+    d = tmp_path_factory.mktemp("rt")
+    write_contract_file(d / "c.txt", rows)
+    write_security_file(d / "s.txt", rows)
+    ins = Instruments.load(d / "c.txt", d / "s.txt")
+    assert ins.errors == []
+    got = np.sort(ins.table, order=["segment", "token"])
+    want = np.sort(rows, order=["segment", "token"])
+    assert np.array_equal(got, want)

@@ -1,0 +1,308 @@
+"""Black-76 implied volatility (vega._iv): accuracy grid, sentinels, scipy agreement, forward, time to expiry.
+
+Accuracy rule (docs/FORMATS.md "Implied volatility"): sigma is recovered to 1e-6 relative wherever the
+double-precision price determines it.  A point is excluded when
+  * the price underflows (P < 1e-300 F: deep out of the money at tiny total volatility), or
+  * its condition number kappa = e^-rT (F N(th d1) + K N(th d2)) / (sigma * dP/dsigma) exceeds 1e8: the
+    price is a difference of two terms whose sum is the numerator, so its rounding error is ~1e-16 times that
+    sum and moves sigma by ~1e-16 * kappa (deep in the money with vega ~ 0, where the time value is lost
+    against the intrinsic value, is the typical case).
+"""
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+from scipy.optimize import brentq
+from scipy.special import ndtr
+
+from vega import _iv
+
+R = 0.10
+F0 = 100.0
+
+
+def condition(F, K, T, sigma, r, is_call):
+    """kappa of the module docstring and the price itself (numpy, broadcasting)."""
+    s = sigma * np.sqrt(T)
+    d1 = np.log(F / K) / s + 0.5 * s
+    th = np.where(is_call, 1.0, -1.0)
+    df = np.exp(-r * T)
+    terms = df * (F * ndtr(th * d1) + K * ndtr(th * (d1 - s)))
+    vega = df * F * np.exp(-0.5 * d1 * d1) / math.sqrt(2 * math.pi) * np.sqrt(T)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return terms / (sigma * vega)
+
+
+def informative(P, F, K, T, sigma, r, is_call):
+    return (P > 1e-300 * F) & (condition(F, K, T, sigma, r, is_call) <= 1e8)
+
+
+def ref_price(F, K, T, sigma, r, is_call):
+    """Independent Black-76 (scipy's ndtr), for checking our price."""
+    s = sigma * math.sqrt(T)
+    d1 = math.log(F / K) / s + 0.5 * s
+    d2 = d1 - s
+    df = math.exp(-r * T)
+    if is_call:
+        return df * (F * ndtr(d1) - K * ndtr(d2))
+    return df * (K * ndtr(-d2) - F * ndtr(-d1))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Accuracy
+# ---------------------------------------------------------------------------------------------------------
+
+def test_dense_grid_recovers_sigma():
+    """41 moneyness x 25 expiries x 41 vols x call/put: every informative point to 1e-6 relative."""
+    m = np.geomspace(0.5, 2.0, 41)
+    T = np.geomspace(1 / 365, 2.0, 25)
+    v = np.geomspace(0.01, 3.0, 41)
+    M, TT, V, C = np.meshgrid(m, T, v, [True, False], indexing="ij")
+    K = M * F0
+    P = _iv.black76_price_array(F0, K, TT, V, R, C)
+    iv, status = _iv.implied_volatility_array(P, F0, K, TT, R, C, status=True)
+    ok = informative(P, F0, K, TT, V, R, C)
+    assert ok.sum() > 0.6 * ok.size            # the exclusion rule leaves most of the grid
+    assert (status[ok] == _iv.IV_STATUS_OK).all()
+    rel = np.abs(iv[ok] / V[ok] - 1.0)
+    assert rel.max() <= 1e-6, rel.max()
+    # outside the rule: either a clear "no IV" (never 0, never a garbage number silently) or a finite sigma
+    bad = ~ok
+    assert np.isin(status[bad], [_iv.IV_STATUS_OK, _iv.IV_STATUS_BELOW]).all()
+    assert (np.isnan(iv[bad]) == (status[bad] != _iv.IV_STATUS_OK)).all()
+    assert (iv[status == _iv.IV_STATUS_OK] > 0).all()
+
+
+@settings(max_examples=400, deadline=None)
+@given(m=st.floats(0.5, 2.0), T=st.floats(1 / 365, 2.0), sigma=st.floats(0.01, 3.0), is_call=st.booleans(),
+       F=st.floats(1.0, 1e7), r=st.floats(0.0, 0.15))
+def test_property_round_trip(m, T, sigma, is_call, F, r):
+    K = m * F
+    P = _iv.black76_price(F, K, T, sigma, r, is_call)
+    if not informative(np.float64(P), F, K, T, sigma, r, is_call):
+        return                                   # the price does not carry sigma to 1e-6 (see module doc)
+    iv = _iv.implied_volatility(P, F, K, T, r, is_call)
+    assert abs(iv / sigma - 1.0) <= 1e-6, (iv, sigma)
+
+
+@pytest.mark.parametrize("is_call", [True, False])
+def test_price_matches_independent_formula(is_call):
+    rng = np.random.default_rng(7)
+    for _ in range(500):
+        F = rng.uniform(10, 1e5)
+        K = F * rng.uniform(0.5, 2.0)
+        T = rng.uniform(1 / 365, 2.0)
+        sigma = rng.uniform(0.01, 3.0)
+        ours = _iv.black76_price(F, K, T, sigma, R, is_call)
+        ref = ref_price(F, K, T, sigma, R, is_call)
+        assert ours == pytest.approx(ref, rel=1e-12, abs=1e-12 * F)
+
+
+def test_price_edges():
+    # zero time or zero volatility: discounted intrinsic value
+    assert _iv.black76_price(110.0, 100.0, 0.0, 0.2, R, True) == pytest.approx(10.0)
+    assert _iv.black76_price(110.0, 100.0, 1.0, 0.0, R, False) == 0.0
+    assert _iv.black76_price(90.0, 100.0, 1.0, 0.0, R, False) == pytest.approx(10.0 * math.exp(-R))
+    # put-call parity of the price itself
+    c = _iv.black76_price(105.0, 100.0, 0.5, 0.3, R, True)
+    p = _iv.black76_price(105.0, 100.0, 0.5, 0.3, R, False)
+    assert c - p == pytest.approx(math.exp(-R * 0.5) * 5.0, rel=1e-12)
+    for bad in [(0.0, 100.0, 1.0, 0.2), (100.0, -1.0, 1.0, 0.2), (100.0, 100.0, -1.0, 0.2),
+                (100.0, 100.0, 1.0, -0.2), (math.nan, 100.0, 1.0, 0.2), (100.0, 100.0, math.inf, 0.2)]:
+        with pytest.raises(ValueError):
+            _iv.black76_price(*bad, rate=R)
+    assert np.isnan(_iv.black76_price_array([100.0, -1.0], 100.0, 1.0, 0.2)).tolist() == [False, True]
+
+
+def test_agrees_with_scipy_brentq():
+    """Random market-like cases: ours vs brentq on the price (xtol 1e-14)."""
+    rng = np.random.default_rng(11)
+    n = 0
+    for _ in range(300):
+        F = rng.uniform(1000, 60000)
+        K = F * rng.uniform(0.7, 1.4)
+        T = rng.uniform(2 / 365, 1.0)
+        sigma = rng.uniform(0.05, 1.0)
+        is_call = bool(rng.integers(2))
+        P = ref_price(F, K, T, sigma, R, is_call)
+        if not informative(np.float64(P), F, K, T, sigma, R, is_call):
+            continue
+        ref = brentq(lambda v: ref_price(F, K, T, v, R, is_call) - P, 1e-6, 10.0, xtol=1e-14, rtol=1e-14)
+        ours = _iv.implied_volatility(P, F, K, T, R, is_call)
+        assert ours == pytest.approx(ref, rel=1e-6)
+        n += 1
+    assert n > 200
+
+
+def test_solver_iterations_are_few():
+    """A handful of Halley steps on the whole grid (never the 64-iteration cap)."""
+    worst = 0
+    total = 0
+    count = 0
+    for m in np.geomspace(0.5, 2.0, 13):
+        for T in np.geomspace(1 / 365, 2.0, 9):
+            for v in np.geomspace(0.01, 3.0, 13):
+                for c in (True, False):
+                    P = _iv.black76_price(F0, m * F0, T, v, R, c)
+                    it = _iv._solver_iterations(P, F0, m * F0, T, R, c)
+                    worst = max(worst, it)
+                    total += it
+                    count += it > 0
+    assert 0 < worst <= 8                        # measured: 5
+    assert total / count < 3                     # measured: 2.3
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Sentinels
+# ---------------------------------------------------------------------------------------------------------
+
+def test_sentinel_values():
+    assert _iv.IV_SENTINEL == -1.0
+    assert _iv.IV_SENTINEL_E4 == -1
+
+
+@pytest.mark.parametrize("args,status", [
+    ((9.0, 110.0, 100.0, 1.0, 0.0, True), "below"),           # call below intrinsic 10
+    ((10.0, 110.0, 100.0, 1.0, 0.0, True), "below"),          # exactly intrinsic: no time value
+    ((10.0 * math.exp(-0.1), 110.0, 100.0, 1.0, 0.1, True), "below"),   # discounted intrinsic
+    ((0.0, 100.0, 120.0, 1.0, 0.1, True), "below"),           # zero price
+    ((-1.0, 100.0, 120.0, 1.0, 0.1, False), "below"),         # negative price
+    ((100.0, 100.0, 90.0, 1.0, 0.0, True), "above"),          # call at F
+    ((150.0, 100.0, 90.0, 1.0, 0.0, True), "above"),          # call above F
+    ((90.0 * math.exp(-0.1), 100.0, 90.0, 1.0, 0.1, False), "above"),   # put at discounted K
+    ((5.0, 100.0, 100.0, 0.0, 0.1, True), "input"),           # T = 0
+    ((5.0, 100.0, 100.0, -0.1, 0.1, True), "input"),          # T < 0
+    ((5.0, 0.0, 100.0, 0.5, 0.1, True), "input"),             # F = 0
+    ((5.0, -100.0, 100.0, 0.5, 0.1, True), "input"),          # F < 0
+    ((5.0, 100.0, 0.0, 0.5, 0.1, True), "input"),             # K = 0
+    ((5.0, 100.0, -5.0, 0.5, 0.1, True), "input"),            # K < 0
+    ((math.nan, 100.0, 100.0, 0.5, 0.1, True), "input"),
+    ((5.0, math.inf, 100.0, 0.5, 0.1, True), "input"),
+    ((5.0, 100.0, 100.0, 0.5, math.nan, True), "input"),
+])
+def test_no_iv_cases(args, status):
+    iv, code = _iv.implied_volatility_status(*args)
+    assert math.isnan(iv)
+    assert math.isnan(_iv.implied_volatility(*args))
+    assert code == {"below": _iv.IV_STATUS_BELOW, "above": _iv.IV_STATUS_ABOVE,
+                    "input": _iv.IV_STATUS_INPUT}[status]
+    assert _iv.iv_to_e4_py(iv) == -1
+
+
+def test_just_inside_the_bounds_gives_an_iv():
+    # a hair above the intrinsic value and a hair below the upper bound both have a (small / large) sigma
+    lo = _iv.implied_volatility(10.0 + 1e-6, 110.0, 100.0, 1.0, 0.0, True)
+    hi = _iv.implied_volatility(110.0 - 1e-6, 110.0, 100.0, 1.0, 0.0, True)
+    assert 0 < lo < 0.05
+    assert hi > 5.0
+    assert _iv.black76_price(110.0, 100.0, 1.0, lo, 0.0, True) == pytest.approx(10.0 + 1e-6, rel=1e-12)
+
+
+def test_array_shapes_and_status():
+    P = np.array([[5.0, 200.0], [0.0, 5.0]])
+    iv, status = _iv.implied_volatility_array(P, 100.0, 100.0, 0.5, 0.1, [True, False], status=True)
+    assert iv.shape == (2, 2) and status.dtype == np.int8
+    assert status.tolist() == [[0, _iv.IV_STATUS_ABOVE], [_iv.IV_STATUS_BELOW, 0]]
+    assert iv[0, 0] == pytest.approx(_iv.implied_volatility(5.0, 100.0, 100.0, 0.5, 0.1, True))
+    assert iv[1, 1] == pytest.approx(_iv.implied_volatility(5.0, 100.0, 100.0, 0.5, 0.1, False))
+    assert np.isnan(iv[0, 1]) and np.isnan(iv[1, 0])
+    assert _iv.implied_volatility_array(5.0, 100.0, 100.0, 0.5).shape == ()
+
+
+def test_store_encoding():
+    assert _iv.iv_to_e4_py(0.2534) == 2534
+    assert _iv.iv_to_e4_py(0.25345) == 2535          # half up
+    assert _iv.iv_to_e4_py(0.0) == 0
+    assert _iv.iv_to_e4_py(3.0) == 30000
+    assert _iv.iv_to_e4_py(-1.0) == -1
+    assert _iv.iv_to_e4_py(math.nan) == -1
+    assert _iv.iv_to_e4_py(math.inf) == -1
+    assert _iv.iv_to_e4_py(1e12) == 2**31 - 1
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Forward
+# ---------------------------------------------------------------------------------------------------------
+
+def test_forward_preference():
+    T = 30 / 365
+    assert _iv.select_forward(fut_ltp=22510.0, parity_strike=22500.0, parity_call=200.0, parity_put=180.0,
+                              spot=22400.0, t_years=T) == (22510.0, "future")
+    f, src = _iv.select_forward(parity_strike=22500.0, parity_call=200.0, parity_put=180.0, spot=22400.0,
+                                t_years=T)
+    assert src == "parity" and f == pytest.approx(22500.0 + math.exp(0.1 * T) * 20.0)
+    f, src = _iv.select_forward(parity_strike=22500.0, parity_call=200.0, parity_put=0.0, spot=22400.0,
+                                t_years=T)
+    assert src == "spot" and f == pytest.approx(22400.0 * math.exp(0.1 * T))
+    f, src = _iv.select_forward(spot=22400.0, t_years=T, rate=0.07)
+    assert src == "spot" and f == pytest.approx(22400.0 * math.exp(0.07 * T))
+    f, src = _iv.select_forward()
+    assert src == "none" and math.isnan(f)
+    f, src = _iv.select_forward(fut_ltp=math.nan, parity_strike=100.0, parity_call=1.0, parity_put=500.0)
+    assert src == "none"                         # parity forward <= 0 is rejected, no spot
+
+
+def test_parity_forward_round_trip():
+    """Prices from a known forward: parity gives it back, at the strike nearest ref with both prices."""
+    F, T, sig = 22537.0, 12 / 365, 0.14
+    strikes = np.arange(22000.0, 23100.0, 100.0)
+    calls = np.array([_iv.black76_price(F, k, T, sig, R, True) for k in strikes])
+    puts = np.array([_iv.black76_price(F, k, T, sig, R, False) for k in strikes])
+    puts[5] = 0.0                                # 22500 has no put: next nearest with both is 22600
+    f, k = _iv.parity_forward(strikes, calls, puts, ref=22480.0, t_years=T)
+    assert k == 22400.0 and f == pytest.approx(F, rel=1e-12)
+    f, k = _iv.parity_forward(strikes, calls, puts, ref=22560.0, t_years=T)
+    assert k == 22600.0 and f == pytest.approx(F, rel=1e-12)
+    parity_f = f
+    f, k = _iv.parity_forward(strikes, np.zeros_like(calls), puts, ref=22500.0, t_years=T)
+    assert math.isnan(f) and math.isnan(k)
+    f, k = _iv.parity_forward([], [], [], ref=1.0, t_years=T)
+    assert math.isnan(f)
+    with pytest.raises(ValueError):
+        _iv.parity_forward(strikes, calls[:-1], puts, ref=1.0, t_years=T)
+    # the IV on the parity forward recovers sigma
+    iv = _iv.implied_volatility(calls[7], parity_f, strikes[7], T, R, True)
+    assert iv == pytest.approx(sig, rel=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Time to expiry
+# ---------------------------------------------------------------------------------------------------------
+
+IST = 19800
+
+
+def test_expiry_epoch_rule_brk_ct_example():
+    """PROTOCOL_MORE §4.3: 1475159400 s since 1980 (IST) = 2026-09-29 14:30 IST = 09:00 UTC."""
+    import datetime as dt
+    raw = 1475159400
+    unix = _iv.expiry_to_unix(raw)
+    assert unix == raw + 315532800 - 19800
+    assert dt.datetime.fromtimestamp(unix, dt.timezone.utc) == dt.datetime(2026, 9, 29, 9, 0, tzinfo=dt.timezone.utc)
+
+
+def test_expiry_clock_is_1430_ist_of_the_date():
+    """A stamp at any clock time of the day (e.g. midnight) means 14:30 IST of that IST date."""
+    raw_1430 = 1475159400
+    midnight = raw_1430 - (14 * 3600 + 30 * 60)
+    assert _iv.expiry_to_unix(midnight) == _iv.expiry_to_unix(raw_1430)
+    assert _iv.expiry_to_unix(midnight + 86399) == _iv.expiry_to_unix(raw_1430)
+    assert _iv.expiry_to_unix(midnight + 86400) == _iv.expiry_to_unix(raw_1430) + 86400
+    assert _iv.expiry_to_unix(0) == 315532800 - IST + 52200 - 0  # 1980-01-01 14:30 IST
+    assert _iv.expiry_to_unix(-1) == _iv.expiry_to_unix(0) - 86400  # before 1980: floor, not truncation
+
+
+def test_time_to_expiry_year_fraction():
+    raw = 1475159400
+    expiry_ns = (raw + 315532800 - IST) * 10**9
+    assert _iv.time_to_expiry(raw, expiry_ns) == 0.0
+    assert _iv.time_to_expiry(raw, expiry_ns - 365 * 86400 * 10**9) == pytest.approx(1.0, rel=1e-15)
+    assert _iv.time_to_expiry(raw, expiry_ns - 86400 * 10**9) == pytest.approx(1 / 365, rel=1e-12)
+    assert _iv.time_to_expiry(raw, expiry_ns + 10**9) < 0
+    # 09:15 IST on expiry day: 5h15m left
+    assert _iv.time_to_expiry(raw, expiry_ns - (5 * 3600 + 15 * 60) * 10**9) == pytest.approx(
+        (5.25 / 24) / 365, rel=1e-12)
+    # expired option: no IV
+    t = _iv.time_to_expiry(raw, expiry_ns + 10**9)
+    assert math.isnan(_iv.implied_volatility(5.0, 100.0, 100.0, t, 0.1, True))

@@ -1,0 +1,202 @@
+# cython: language_level=3
+"""Black-76 implied volatility: Python wrappers around the nogil kernel of ``vega/_iv.pxd``.
+
+The kernel itself is inlined into the store's merge (``vega._core`` cimports it); this module exposes the same
+functions to Python: scalars (``implied_volatility``, ``black76_price``), numpy variants that loop nogil
+(``implied_volatility_array``, ``black76_price_array``), the forward selection and the time-to-expiry helpers.
+
+In Python "no IV" is ``nan`` (numpy-friendly); the C kernel returns ``IV_NONE`` (-1.0) instead and the store
+keeps ``IV_NONE_E4`` (-1).  ``implied_volatility_array(..., status=True)`` also returns the reason per element.
+"""
+
+import numpy as np
+cimport numpy as cnp
+from libc.math cimport NAN
+from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t
+
+cnp.import_array()
+
+# reasons (iv_status) and forward sources (iv_fwd_source), for Python
+IV_STATUS_OK = IV_OK
+IV_STATUS_INPUT = IV_E_INPUT
+IV_STATUS_BELOW = IV_E_BELOW
+IV_STATUS_ABOVE = IV_E_ABOVE
+IV_STATUS_NOCONV = IV_E_NOCONV
+IV_STATUS_NAMES = {IV_OK: "ok", IV_E_INPUT: "invalid input", IV_E_BELOW: "below intrinsic",
+                   IV_E_ABOVE: "above upper bound", IV_E_NOCONV: "no convergence"}
+FORWARD_SOURCES = {IV_FWD_NONE: "none", IV_FWD_FUTURE: "future", IV_FWD_PARITY: "parity",
+                   IV_FWD_SPOT: "spot"}
+IV_SENTINEL = IV_NONE                  # the C kernel's "no IV"
+IV_SENTINEL_E4 = IV_NONE_E4            # the store's "no IV" (int32, 1e-4 units)
+DEFAULT_RATE = 0.10                    # NSE's option-chain convention (PROTOCOL_MORE.md §5)
+
+
+def implied_volatility(double price, double forward, double strike, double t_years, double rate=DEFAULT_RATE,
+                       bint is_call=True):
+    """Black-76 implied volatility (annualised, e.g. 0.25) of ``price`` for an option on ``forward``.
+
+    ``price``, ``forward`` and ``strike`` in one unit (rupees or paise), ``t_years`` in years of 365 days,
+    ``rate`` continuously compounded (only discounts).  Returns ``nan`` when the price is outside the
+    no-arbitrage bounds (at or below the discounted intrinsic value, at or above the discounted forward for a
+    call / strike for a put) or an input is invalid (non-finite, forward/strike/time <= 0).
+    """
+    cdef int status
+    cdef double v = iv_black76_implied_ex(price, forward, strike, t_years, rate, is_call, &status)
+    return v if status == IV_OK else NAN
+
+
+def implied_volatility_status(double price, double forward, double strike, double t_years,
+                              double rate=DEFAULT_RATE, bint is_call=True):
+    """``(sigma, status)``: as ``implied_volatility`` plus the reason code (``IV_STATUS_*``; 0 = ok)."""
+    cdef int status
+    cdef double v = iv_black76_implied_ex(price, forward, strike, t_years, rate, is_call, &status)
+    return (v if status == IV_OK else NAN), status
+
+
+def black76_price(double forward, double strike, double t_years, double sigma, double rate=DEFAULT_RATE,
+                  bint is_call=True):
+    """Black-76 price of a European option on ``forward`` (same unit as forward and strike).
+
+    Raises ValueError for forward/strike <= 0, negative time or volatility, or a non-finite input.
+    """
+    cdef double p = iv_black76_price(forward, strike, t_years, rate, sigma, is_call)
+    if p == IV_NONE:
+        raise ValueError(f"black76_price: invalid input (forward={forward!r}, strike={strike!r}, "
+                         f"t_years={t_years!r}, sigma={sigma!r}, rate={rate!r})")
+    return p
+
+
+def _as_f8(a, shape):
+    return np.ascontiguousarray(np.broadcast_to(np.asarray(a, dtype=np.float64), shape)).ravel()
+
+
+def implied_volatility_array(price, forward, strike, t_years, rate=DEFAULT_RATE, is_call=True, *,
+                             bint status=False):
+    """Vectorised ``implied_volatility`` (numpy broadcasting over all arguments; the loop runs nogil).
+
+    Returns a float64 array of the broadcast shape with ``nan`` where there is no IV; with ``status=True``
+    returns ``(sigma, status)`` where ``status`` is an int8 array of ``IV_STATUS_*`` codes.
+    """
+    shape = np.broadcast_shapes(np.shape(price), np.shape(forward), np.shape(strike), np.shape(t_years),
+                                np.shape(rate), np.shape(is_call))
+    cdef const double[::1] p = _as_f8(price, shape)
+    cdef const double[::1] f = _as_f8(forward, shape)
+    cdef const double[::1] k = _as_f8(strike, shape)
+    cdef const double[::1] t = _as_f8(t_years, shape)
+    cdef const double[::1] r = _as_f8(rate, shape)
+    cdef const uint8_t[::1] c = np.ascontiguousarray(
+        np.broadcast_to(np.asarray(is_call, dtype=bool), shape)).ravel().view(np.uint8)
+    n = p.shape[0]
+    out = np.empty(n, dtype=np.float64)
+    st = np.empty(n, dtype=np.int8)
+    cdef double[::1] o = out
+    cdef int8_t[::1] so = st
+    cdef Py_ssize_t i, m = n
+    cdef int s
+    cdef double v
+    with nogil:
+        for i in range(m):
+            v = iv_black76_implied_ex(p[i], f[i], k[i], t[i], r[i], c[i] != 0, &s)
+            o[i] = v if s == IV_OK else NAN
+            so[i] = <int8_t>s
+    out = out.reshape(shape)
+    if status:
+        return out, st.reshape(shape)
+    return out
+
+
+def black76_price_array(forward, strike, t_years, sigma, rate=DEFAULT_RATE, is_call=True):
+    """Vectorised ``black76_price`` (broadcasting; nogil loop); ``nan`` where an input is invalid."""
+    shape = np.broadcast_shapes(np.shape(forward), np.shape(strike), np.shape(t_years), np.shape(sigma),
+                                np.shape(rate), np.shape(is_call))
+    cdef const double[::1] f = _as_f8(forward, shape)
+    cdef const double[::1] k = _as_f8(strike, shape)
+    cdef const double[::1] t = _as_f8(t_years, shape)
+    cdef const double[::1] v = _as_f8(sigma, shape)
+    cdef const double[::1] r = _as_f8(rate, shape)
+    cdef const uint8_t[::1] c = np.ascontiguousarray(
+        np.broadcast_to(np.asarray(is_call, dtype=bool), shape)).ravel().view(np.uint8)
+    out = np.empty(f.shape[0], dtype=np.float64)
+    cdef double[::1] o = out
+    cdef Py_ssize_t i, m = f.shape[0]
+    cdef double x
+    with nogil:
+        for i in range(m):
+            x = iv_black76_price(f[i], k[i], t[i], r[i], v[i], c[i] != 0)
+            o[i] = NAN if x == IV_NONE else x
+    return out.reshape(shape)
+
+
+def iv_to_e4_py(double sigma):
+    """The store's int32 encoding of a volatility (1e-4 units, -1 = no IV); ``nan`` maps to -1."""
+    return iv_to_e4(sigma)
+
+
+def select_forward(double fut_ltp=0.0, double parity_strike=0.0, double parity_call=0.0,
+                   double parity_put=0.0, double spot=0.0, double t_years=0.0, double rate=DEFAULT_RATE):
+    """``(forward, source)`` by the store's rule: the same-expiry future's LTP if > 0, else put-call parity
+    ``K + e^(rT) (C - P)`` at ``parity_strike``, else ``spot * e^(rT)``; ``(nan, "none")`` if nothing is usable.
+    Arguments <= 0 mean "not available"; all prices in one unit."""
+    cdef int src
+    cdef double f = iv_select_forward(fut_ltp, parity_strike, parity_call, parity_put, spot, t_years, rate,
+                                      &src)
+    return (f if src != IV_FWD_NONE else NAN), FORWARD_SOURCES[src]
+
+
+def parity_forward(strikes, calls, puts, double ref, double t_years, double rate=DEFAULT_RATE):
+    """Put-call-parity forward from an option chain: at the strike nearest ``ref`` among those with both a
+    call and a put price > 0; ``(forward, strike)``, or ``(nan, nan)`` when no strike has both."""
+    cdef const double[::1] k = np.ascontiguousarray(strikes, dtype=np.float64)
+    cdef const double[::1] c = np.ascontiguousarray(calls, dtype=np.float64)
+    cdef const double[::1] p = np.ascontiguousarray(puts, dtype=np.float64)
+    if not (k.shape[0] == c.shape[0] == p.shape[0]):
+        raise ValueError("parity_forward: strikes, calls and puts must have the same length")
+    cdef Py_ssize_t i
+    cdef int src
+    with nogil:
+        i = iv_parity_pick(&k[0], &c[0], &p[0], k.shape[0], ref) if k.shape[0] else -1
+    if i < 0:
+        return NAN, NAN
+    f = iv_select_forward(0.0, k[i], c[i], p[i], 0.0, t_years, rate, &src)
+    return (f if src == IV_FWD_PARITY else NAN), k[i]
+
+
+def expiry_to_unix(int64_t expiry_raw):
+    """Unix seconds of 14:30 IST on the expiry date of a master-file expiry (s since 1980, read as IST)."""
+    return iv_expiry_unix(expiry_raw)
+
+
+def time_to_expiry(int64_t expiry_raw, int64_t now_ns):
+    """Years (365 days) from ``now_ns`` (unix epoch ns) to 14:30 IST of the expiry date; <= 0 once expired."""
+    return iv_year_fraction(iv_expiry_unix(expiry_raw), now_ns)
+
+
+def _solver_iterations(double price, double forward, double strike, double t_years, double rate=DEFAULT_RATE,
+                       bint is_call=True):
+    """Diagnostics for the tests: iterations the solver used (0 when it was not run)."""
+    cdef double beta, x, e
+    cdef int iters = 0
+    x = log(forward / strike)
+    beta = price * exp(rate * t_years) / sqrt(forward * strike)
+    e = exp(0.5 * fabs(x))
+    if (x > 0.0) == is_call and x != 0.0:
+        beta -= e - 1.0 / e
+    if beta <= 0.0 or beta >= 1.0 / e:
+        return 0
+    iv_normalised_vol(beta, -fabs(x), 1.0 / e, e, &iters)
+    return iters
+
+
+def _bench_iv_loop(const double[::1] price, const double[::1] forward, const double[::1] strike,
+                   const double[::1] t_years, double rate, const uint8_t[::1] is_call, int rounds=1):
+    """Benchmark kernel: ``rounds`` passes of the nogil IV loop over the arrays; returns the sum of sigmas."""
+    cdef Py_ssize_t i, n = price.shape[0]
+    cdef int j
+    cdef double acc = 0.0
+    if forward.shape[0] != n or strike.shape[0] != n or t_years.shape[0] != n or is_call.shape[0] != n:
+        raise ValueError("_bench_iv_loop: arrays must have the same length")
+    with nogil:
+        for j in range(rounds):
+            for i in range(n):
+                acc += iv_black76_implied(price[i], forward[i], strike[i], t_years[i], rate, is_call[i] != 0)
+    return acc

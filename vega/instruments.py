@@ -1,0 +1,428 @@
+"""The instrument master: NSE's F&O ``contract.txt`` and CM ``security.txt`` as one table.
+
+Both files are pipe-delimited text, a header line then one line per instrument (field positions:
+../shared/nse/PROTOCOL_MORE.md §4 and docs/FORMATS.md "Instrument master"):
+
+* ``contract.txt`` (F&O): header ``NEATFO|<version>|``; fields 0 token, 1 asset token, 2 instrument name,
+  3 symbol, 4 series, 6 expiry (seconds since 1980-01-01 read as IST), 7 strike (paise; -1 for futures),
+  8 option type (CE / PE; futures XX), 30 minimum lot, 32 tick (paise), 53 name, 65 asset symbol,
+  68 delete flag.
+* ``security.txt`` (CM): header ``NEATCM|<version>|<date>``; fields 0 token, 1 symbol, 2 series,
+  19 board lot, 20 tick (paise), 21 name, 51 delete flag.
+
+A line that cannot be read (too few fields, a number that is not a number, a bad option type, a repeated
+token) is skipped and reported in ``Instruments.errors`` as ``(path, line number, reason)``; the rest loads.
+Unknown trailing fields are ignored.  Lines whose delete flag is ``Y`` are skipped and counted in
+``Instruments.deleted``.
+
+``Instruments.table`` is a numpy structured array (``INSTRUMENT_DTYPE``).  Expiry: ``expiry_raw`` as in the
+file, ``expiry_unix`` = unix seconds of 14:30 IST on the IST date of ``expiry_raw`` (0 for CM securities).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from typing import Iterable, NamedTuple
+
+import numpy as np
+
+__all__ = ["INSTRUMENT_DTYPE", "Instrument", "Instruments", "InstrumentFileError", "SEG_FO", "SEG_CM",
+           "expiry_unix", "write_contract_file", "write_security_file"]
+
+SEG_FO = 2                             # = VG_SEG_FO in vega/_core.pxd
+SEG_CM = 4                             # = VG_SEG_CM
+
+EPOCH_1980 = 315532800                 # unix seconds of 1980-01-01 00:00 UTC
+IST_OFFSET = 19800                     # IST = UTC + 5:30
+EXPIRY_CLOCK = 14 * 3600 + 30 * 60     # expiry time of day, IST (PROTOCOL_MORE.md §4.3)
+IST = _dt.timezone(_dt.timedelta(seconds=IST_OFFSET), "IST")
+
+CONTRACT_FIELDS = 69                   # fields of a contract.txt detail line as written by write_contract_file
+SECURITY_FIELDS = 54                   # fields of a security.txt detail line
+CONTRACT_MIN_FIELDS = 33               # through the tick size (index 32)
+SECURITY_MIN_FIELDS = 21               # through the tick size (index 20)
+
+INSTRUMENT_DTYPE = np.dtype([
+    ("token", "<i4"),                  # broadcast token (unique within a segment)
+    ("segment", "u1"),                 # SEG_FO (2) or SEG_CM (4)
+    ("symbol", "U10"),                 # e.g. NIFTY, RELIANCE
+    ("series", "U2"),                  # CM series (EQ, BE, ...); F&O series field (often blank)
+    ("instrument", "U6"),              # FUTIDX, FUTSTK, OPTIDX, OPTSTK, ...; "" for CM
+    ("expiry_raw", "<i8"),             # seconds since 1980-01-01 as in the file (IST reading); 0 for CM
+    ("expiry_unix", "<i8"),            # unix seconds of 14:30 IST on the expiry date; 0 for CM
+    ("strike", "<i8"),                 # paise; -1 for futures and CM securities
+    ("option_type", "U2"),             # CE, PE, XX (futures); "" for CM
+    ("lot_size", "<i4"),               # F&O minimum lot (field 30); CM board lot (field 19)
+    ("tick_size", "<i4"),              # paise
+    ("asset_token", "<i4"),            # F&O: token of the underlying (field 1); CM: the token itself
+    ("asset_symbol", "U10"),           # F&O: SymbolForAsset (field 65, else the symbol); CM: the symbol
+    ("name", "U25"),                   # security / contract name when the file carries one
+])
+
+
+class InstrumentFileError(ValueError):
+    """A master file that cannot be read at all (missing or wrong header)."""
+
+
+class Instrument(NamedTuple):
+    """One row of the instrument table (see ``INSTRUMENT_DTYPE`` for units)."""
+    token: int
+    segment: int
+    symbol: str
+    series: str
+    instrument: str
+    expiry_raw: int
+    expiry_unix: int
+    strike: int
+    option_type: str
+    lot_size: int
+    tick_size: int
+    asset_token: int
+    asset_symbol: str
+    name: str
+
+    @property
+    def is_option(self) -> bool:
+        return self.option_type in ("CE", "PE")
+
+    @property
+    def is_future(self) -> bool:
+        return self.segment == SEG_FO and self.option_type == "XX"
+
+    @property
+    def expiry(self) -> _dt.datetime | None:
+        """The expiry as an aware datetime (14:30 IST), None for CM securities."""
+        if self.segment != SEG_FO or self.expiry_raw <= 0:
+            return None
+        return _dt.datetime.fromtimestamp(self.expiry_unix, IST)
+
+
+def expiry_unix(expiry_raw: int) -> int:
+    """Unix seconds of 14:30 IST on the IST date of a master-file expiry (seconds since 1980, IST reading).
+
+    ``raw + 315532800`` is the IST wall-clock time; the date is kept and the clock set to 14:30 IST
+    (the same rule as ``vega._iv.expiry_to_unix``)."""
+    wall = int(expiry_raw) + EPOCH_1980
+    return (wall // 86400) * 86400 + EXPIRY_CLOCK - IST_OFFSET
+
+
+def _expiry_key(expiry) -> int:
+    """expiry_unix of an expiry given as raw seconds since 1980, a date, a datetime or 'YYYY-MM-DD'."""
+    if isinstance(expiry, str):
+        expiry = _dt.date.fromisoformat(expiry)
+    if isinstance(expiry, _dt.datetime):
+        if expiry.tzinfo is not None:
+            expiry = expiry.astimezone(IST)
+        expiry = expiry.date()
+    if isinstance(expiry, _dt.date):
+        days = (expiry - _dt.date(1970, 1, 1)).days
+        return days * 86400 + EXPIRY_CLOCK - IST_OFFSET
+    if isinstance(expiry, (int, np.integer)):
+        return expiry_unix(int(expiry))
+    raise TypeError(f"expiry must be raw seconds since 1980, a date, a datetime or 'YYYY-MM-DD', not {expiry!r}")
+
+
+def _int(fields: list[str], i: int, what: str) -> int:
+    s = fields[i].strip()
+    try:
+        return int(s)
+    except ValueError:
+        raise ValueError(f"field {i} ({what}) is not an integer: {s!r}") from None
+
+
+def _opt(fields: list[str], i: int) -> str:
+    return fields[i].strip() if i < len(fields) else ""
+
+
+def _read_lines(path) -> Iterable[tuple[int, str]]:
+    with open(path, "r", encoding="latin-1", newline=None) as fh:
+        for no, line in enumerate(fh, 1):
+            yield no, line.rstrip("\r\n")
+
+
+def _parse_contract_line(f: list[str]) -> tuple:
+    if len(f) < CONTRACT_MIN_FIELDS:
+        raise ValueError(f"{len(f)} fields, at least {CONTRACT_MIN_FIELDS} expected")
+    token = _int(f, 0, "token")
+    if token <= 0:
+        raise ValueError(f"token {token} <= 0")
+    asset_token = _int(f, 1, "asset token")
+    instrument = f[2].strip()
+    symbol = f[3].strip()
+    if not symbol:
+        raise ValueError("empty symbol")
+    series = f[4].strip()
+    expiry_raw = _int(f, 6, "expiry")
+    strike = _int(f, 7, "strike")
+    opt = f[8].strip().upper()
+    if opt not in ("CE", "PE", "XX"):
+        raise ValueError(f"field 8 (option type) {opt!r} is not CE, PE or XX")
+    if opt != "XX" and strike <= 0:
+        raise ValueError(f"option with strike {strike}")
+    if expiry_raw <= 0:
+        raise ValueError(f"field 6 (expiry) {expiry_raw} <= 0")
+    lot = _int(f, 30, "minimum lot")
+    tick = _int(f, 32, "tick size")
+    if len(symbol) > 10 or len(instrument) > 6 or len(series) > 2:
+        raise ValueError("symbol, instrument or series longer than the file's maximum")
+    asset_symbol = _opt(f, 65) or symbol
+    return (token, SEG_FO, symbol, series, instrument, expiry_raw, expiry_unix(expiry_raw), strike, opt,
+            lot, tick, asset_token, asset_symbol[:10], _opt(f, 53)[:25])
+
+
+def _parse_security_line(f: list[str]) -> tuple:
+    if len(f) < SECURITY_MIN_FIELDS:
+        raise ValueError(f"{len(f)} fields, at least {SECURITY_MIN_FIELDS} expected")
+    token = _int(f, 0, "token")
+    if token <= 0:
+        raise ValueError(f"token {token} <= 0")
+    symbol = f[1].strip()
+    if not symbol:
+        raise ValueError("empty symbol")
+    series = f[2].strip()
+    if len(symbol) > 10 or len(series) > 2:
+        raise ValueError("symbol or series longer than the file's maximum")
+    lot = _int(f, 19, "board lot")
+    tick = _int(f, 20, "tick size")
+    return (token, SEG_CM, symbol, series, "", 0, 0, -1, "", lot, tick, token, symbol, _opt(f, 21)[:25])
+
+
+class Instruments:
+    """The instrument table loaded from contract.txt (F&O) and/or security.txt (CM).
+
+    ``table`` (numpy structured array of ``INSTRUMENT_DTYPE``), ``errors`` (list of ``(path, line number,
+    reason)`` for lines that were skipped), ``deleted`` (lines skipped for DeleteFlag ``Y``).
+    """
+
+    def __init__(self, table: np.ndarray | None = None, errors=None, deleted: int = 0):
+        self.table = np.zeros(0, INSTRUMENT_DTYPE) if table is None else np.asarray(table, INSTRUMENT_DTYPE)
+        self.errors: list[tuple[str, int, str]] = list(errors or [])
+        self.deleted = deleted
+        self._index()
+
+    # ---------------------------------------------------------------------------------------- loading
+    @classmethod
+    def load(cls, contract_path=None, security_path=None) -> "Instruments":
+        """Load either or both master files; bad lines are skipped and listed in ``errors``.
+
+        Raises InstrumentFileError when a file's header line is missing or of the wrong kind, FileNotFoundError
+        when a path does not exist."""
+        rows: list[tuple] = []
+        errors: list[tuple[str, int, str]] = []
+        deleted = 0
+        for path, magic, parse, del_idx in ((contract_path, "NEATFO", _parse_contract_line, 68),
+                                            (security_path, "NEATCM", _parse_security_line, 51)):
+            if path is None:
+                continue
+            path = os.fspath(path)
+            seen: dict[int, int] = {}
+            header = False
+            for no, line in _read_lines(path):
+                if not header:
+                    if not line.startswith(magic + "|"):
+                        raise InstrumentFileError(f"{path}:{no}: header {magic}|<version>|... expected, "
+                                                  f"got {line[:40]!r}")
+                    header = True
+                    continue
+                if not line.strip():
+                    continue
+                f = line.split("|")
+                if len(f) > del_idx and f[del_idx].strip().upper() == "Y":
+                    deleted += 1
+                    continue
+                try:
+                    row = parse(f)
+                except ValueError as e:
+                    errors.append((path, no, str(e)))
+                    continue
+                if row[0] in seen:
+                    errors.append((path, no, f"duplicate token {row[0]} (first at line {seen[row[0]]})"))
+                    continue
+                seen[row[0]] = no
+                rows.append(row)
+            if not header:
+                raise InstrumentFileError(f"{path}: empty file (no {magic} header)")
+        return cls(np.array(rows, dtype=INSTRUMENT_DTYPE), errors, deleted)
+
+    def _index(self) -> None:
+        t = self.table
+        self._by_key = {(int(seg), int(tok)): i for i, (seg, tok) in enumerate(zip(t["segment"], t["token"]))}
+
+    # ---------------------------------------------------------------------------------------- lookups
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def __iter__(self):
+        for i in range(len(self.table)):
+            yield self._row(i)
+
+    def __repr__(self) -> str:
+        fo = int((self.table["segment"] == SEG_FO).sum())
+        return f"<Instruments {len(self)} ({fo} F&O, {len(self) - fo} CM), {len(self.errors)} errors>"
+
+    def _row(self, i: int) -> Instrument:
+        return Instrument(*(v.item() if hasattr(v, "item") else v for v in self.table[i].tolist()))
+
+    def get(self, token: int, segment: int | None = None) -> Instrument | None:
+        """The instrument of ``token`` (in ``segment`` when given), or None."""
+        try:
+            return self.by_token(token, segment)
+        except KeyError:
+            return None
+
+    def by_token(self, token: int, segment: int | None = None) -> Instrument:
+        """The instrument of ``token``.  F&O and CM tokens are separate number spaces: when the token exists
+        in both, ``segment`` (SEG_FO / SEG_CM) must say which (else LookupError).  KeyError if unknown."""
+        token = int(token)
+        if segment is not None:
+            i = self._by_key.get((int(segment), token))
+            if i is None:
+                raise KeyError(f"token {token} not in segment {segment}")
+            return self._row(i)
+        fo = self._by_key.get((SEG_FO, token))
+        cm = self._by_key.get((SEG_CM, token))
+        if fo is not None and cm is not None:
+            raise LookupError(f"token {token} exists in both F&O and CM: pass segment=SEG_FO or SEG_CM")
+        if fo is None and cm is None:
+            raise KeyError(f"token {token} not found")
+        return self._row(fo if fo is not None else cm)
+
+    def by_symbol(self, symbol: str, segment: int | None = None) -> np.ndarray:
+        """All instruments of ``symbol`` (structured array), F&O by expiry, strike and type, then CM."""
+        m = self.table["symbol"] == symbol
+        if segment is not None:
+            m &= self.table["segment"] == segment
+        return self._sorted(self.table[m])
+
+    @staticmethod
+    def _sorted(a: np.ndarray) -> np.ndarray:
+        return a[np.lexsort((a["option_type"], a["strike"], a["expiry_unix"], a["segment"]))]
+
+    def expiries(self, symbol: str) -> list[_dt.date]:
+        """The F&O expiry dates (IST) of ``symbol``, ascending."""
+        t = self.table
+        u = np.unique(t["expiry_unix"][(t["symbol"] == symbol) & (t["segment"] == SEG_FO)])
+        return [_dt.datetime.fromtimestamp(int(x), IST).date() for x in u]
+
+    def option_chain(self, symbol: str, expiry) -> np.ndarray:
+        """Options (CE and PE) of ``symbol`` expiring on ``expiry`` (raw seconds since 1980, a date, a
+        datetime or 'YYYY-MM-DD'), sorted by strike then CE before PE."""
+        t = self.table
+        key = _expiry_key(expiry)
+        m = ((t["symbol"] == symbol) & (t["segment"] == SEG_FO) & (t["expiry_unix"] == key)
+             & np.isin(t["option_type"], ["CE", "PE"]))
+        a = t[m]
+        return a[np.lexsort((a["option_type"], a["strike"]))]
+
+    def futures(self, underlying: str, expiry=None) -> np.ndarray:
+        """Futures (option type XX) on ``underlying`` (the symbol), optionally of one expiry, by expiry."""
+        t = self.table
+        m = (t["symbol"] == underlying) & (t["segment"] == SEG_FO) & (t["option_type"] == "XX")
+        if expiry is not None:
+            m &= t["expiry_unix"] == _expiry_key(expiry)
+        a = t[m]
+        return a[np.argsort(a["expiry_unix"], kind="stable")]
+
+    def tokens(self, segment: int) -> np.ndarray:
+        """Tokens of one segment (int32), e.g. to pre-populate the store before the open."""
+        return self.table["token"][self.table["segment"] == segment].copy()
+
+    def option_meta(self) -> np.ndarray:
+        """Per F&O option what the IV computation needs (structured array ``OPTION_META_DTYPE``): strike,
+        expiry, call/put, the underlying's token and the token of the same-symbol future of the same expiry
+        (-1 when there is none, e.g. weekly expiries)."""
+        t = self.table
+        fut = t[(t["segment"] == SEG_FO) & (t["option_type"] == "XX")]
+        fut_of = {(s, int(e)): int(tok) for s, e, tok in zip(fut["symbol"], fut["expiry_unix"], fut["token"])}
+        opt = t[(t["segment"] == SEG_FO) & np.isin(t["option_type"], ["CE", "PE"])]
+        out = np.zeros(len(opt), OPTION_META_DTYPE)
+        out["token"] = opt["token"]
+        out["strike"] = opt["strike"]
+        out["expiry_unix"] = opt["expiry_unix"]
+        out["is_call"] = opt["option_type"] == "CE"
+        out["asset_token"] = opt["asset_token"]
+        out["future_token"] = [fut_of.get((s, int(e)), -1) for s, e in zip(opt["symbol"], opt["expiry_unix"])]
+        return out
+
+
+OPTION_META_DTYPE = np.dtype([
+    ("token", "<i4"),                  # the option's F&O token
+    ("future_token", "<i4"),           # same-symbol, same-expiry future (F&O token), -1 if none
+    ("asset_token", "<i4"),            # underlying (contract.txt field 1: CM token of the stock / index)
+    ("is_call", "u1"),                 # 1 CE, 0 PE
+    ("strike", "<i8"),                 # paise
+    ("expiry_unix", "<i8"),            # unix seconds of 14:30 IST on the expiry date
+])
+
+
+# ---------------------------------------------------------------------------------------------------- writers
+def _rows(instruments) -> np.ndarray:
+    if isinstance(instruments, Instruments):
+        return instruments.table
+    if isinstance(instruments, np.ndarray):
+        return instruments.astype(INSTRUMENT_DTYPE)
+    return np.array([tuple(r) if not isinstance(r, dict) else tuple(r[n] for n in INSTRUMENT_DTYPE.names)
+                     for r in instruments], dtype=INSTRUMENT_DTYPE)
+
+
+def write_contract_file(path, instruments, version: str = "9.46") -> int:
+    """Write the F&O rows of ``instruments`` (Instruments, a structured array or Instrument tuples) as an
+    NSE contract.txt (69 fields per line, §4.1 positions; fields VEGA does not model are written empty or 0,
+    permitted-to-trade 1, delete flag N).  Returns the number of lines written after the header."""
+    rows = _rows(instruments)
+    rows = rows[rows["segment"] == SEG_FO]
+    with open(path, "w", encoding="latin-1", newline="\n") as fh:
+        fh.write(f"NEATFO|{version}|\n")
+        for r in rows:
+            f = [""] * CONTRACT_FIELDS
+            f[0] = str(int(r["token"]))
+            f[1] = str(int(r["asset_token"]))
+            f[2] = str(r["instrument"])
+            f[3] = str(r["symbol"])
+            f[4] = str(r["series"])
+            f[6] = str(int(r["expiry_raw"]))
+            f[7] = str(int(r["strike"]))
+            f[8] = str(r["option_type"])
+            f[9] = "1"                              # category: regular market hours
+            f[10] = "0"
+            f[11] = "0"
+            f[12] = "1"                              # permitted to trade
+            f[13] = "0"
+            for m in range(4):                       # (status, eligibility, empty) per market
+                f[14 + 3 * m] = "2"
+                f[15 + 3 * m] = "1"
+            f[30] = str(int(r["lot_size"]))
+            f[31] = str(int(r["lot_size"]))
+            f[32] = str(int(r["tick_size"]))
+            f[53] = str(r["name"])
+            f[59] = "E"
+            f[63] = "C"
+            f[65] = str(r["asset_symbol"])
+            f[68] = "N"
+            fh.write("|".join(f) + "\n")
+    return len(rows)
+
+
+def write_security_file(path, instruments, version: str = "6.3", date: int = 0) -> int:
+    """Write the CM rows of ``instruments`` as an NSE security.txt (54 fields per line, §4.2 positions;
+    delete flag N).  Returns the number of lines written after the header."""
+    rows = _rows(instruments)
+    rows = rows[rows["segment"] == SEG_CM]
+    with open(path, "w", encoding="latin-1", newline="\n") as fh:
+        fh.write(f"NEATCM|{version}|{int(date)}\n")
+        for r in rows:
+            f = [""] * SECURITY_FIELDS
+            f[0] = str(int(r["token"]))
+            f[1] = str(r["symbol"])
+            f[2] = str(r["series"])
+            f[3] = "0"                               # instrument type: equities
+            f[5] = "1"                               # permitted to trade
+            for m in range(6):                       # (status, eligibility) per market
+                f[7 + 2 * m] = "2"
+                f[8 + 2 * m] = "1"
+            f[19] = str(int(r["lot_size"]))
+            f[20] = str(int(r["tick_size"]))
+            f[21] = str(r["name"])
+            f[51] = "N"
+            fh.write("|".join(f) + "\n")
+    return len(rows)
