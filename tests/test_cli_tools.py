@@ -16,14 +16,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import vega
-from vega import nse
+from vega import FeedHandler, Store, nse
 from vega._ring import Ring
 from vega.journal import IST, Journal, JournalWriter, day_epoch_ns
-from vega.records import CHANGE_RECORD_DTYPE, timestamps
+from vega.records import timestamps
 
-Store = getattr(vega, "Store", None) or __import__("vega._core", fromlist=["Store"]).Store
-FeedHandler = getattr(vega, "FeedHandler", None) or __import__("vega._core", fromlist=["FeedHandler"]).FeedHandler
 
 ROOT = Path(__file__).resolve().parent.parent
 DATE = dt.date(2026, 1, 23)

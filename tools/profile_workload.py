@@ -17,6 +17,10 @@ import pickle
 import sys
 import time
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path and not os.environ.get("PYTHONPATH"):
+    sys.path.insert(0, ROOT)   # the in-place build of this tree (profile.sh sets PYTHONPATH itself)
+
 
 def _generate(args) -> int:
     from vega import nse
@@ -31,18 +35,8 @@ def _generate(args) -> int:
     return 0
 
 
-def _classes():
-    import vega
-    Store = getattr(vega, "Store", None)
-    FeedHandler = getattr(vega, "FeedHandler", None)
-    if Store is None or FeedHandler is None:  # before vega/__init__ exports them
-        from vega._core import FeedHandler, Store  # type: ignore[no-redef]
-    return Store, FeedHandler
-
-
 def _run(args) -> int:
-    from vega import Ring
-    Store, FeedHandler = _classes()
+    from vega import FeedHandler, Ring, Store
     with open(args.stream, "rb") as f:
         streams = pickle.load(f)
     feed_of = {"FO": "NSE_FO", "CM": "NSE_EQ"}

@@ -134,14 +134,8 @@ def open_ring(name: str):
 
 
 def store_class():
-    """``vega.Store`` (``vega._core.Store`` while vega/__init__ does not export it yet)."""
-    import vega
-    Store = getattr(vega, "Store", None)
-    if Store is None:
-        try:
-            from vega._core import Store
-        except ImportError:  # pragma: no cover - only before the store is merged
-            raise CliError("this VEGA build has no store (vega.Store)") from None
+    """``vega.Store`` (imported on use: commands that do not need the store do not load it)."""
+    from vega import Store
     return Store
 
 
@@ -154,7 +148,7 @@ def open_store(name: str):
         raise CliError(f"{e}: is the capture running?") from None
     except PermissionError as e:
         raise CliError(f"cannot open store {name!r}: permission denied ({e})") from None
-    except (OSError, ValueError, Exception) as e:  # StoreFormatError and friends
+    except Exception as e:  # StoreFormatError, StoreError, OSError: one line for the operator
         raise CliError(f"cannot open store {name!r}: {e}") from None
 
 
