@@ -286,9 +286,9 @@ def _cm_index(code):
         (n,) = SHORT.unpack_from(data, b + 40)
         if n < 0 or n > 6:
             raise DecodeError("records", f"NumberOfRecords {n} (max 6)")
-        # the stride from MessageLength: the nominal 474 / 468 name it, else (MessageLength - 42) / n
+        # the stride from MessageLength: the nominal 474 / 468 name it, else exactly (MessageLength - 42) / n
         stride = {474: 72, 468: 71}.get(mlen, (mlen - 42) // n if n else 72)
-        if stride not in (71, 72):
+        if stride not in (71, 72) or (n and mlen not in (474, 468) and 42 + n * stride != mlen):
             raise DecodeError("records", f"record stride {stride} (MessageLength {mlen}, {n} records)")
         st = INDEX_72 if stride == 72 else INDEX_71
         out = []

@@ -479,8 +479,8 @@ cdef int _dec_6013(vg_msg_t* msg, const uint8_t* h, int ml, int seg) noexcept no
 cdef int _dec_cm_index(vg_msg_t* msg, const uint8_t* h, int ml, uint16_t code) noexcept nogil:
     """CM 7207 / 7216 / 8207: NumberOfRecords @40, up to 6 records from 42.  The record stride comes from
     MessageLength (PROTOCOL_MORE §1.2): the nominal lengths 474 / 468 say 72 / 71 whatever the count, else
-    (MessageLength - 42) / NoOfRecords must be 72 (wire, pad byte after the name) or 71 (document); any
-    other stride is VG_E_RECORDS."""
+    (MessageLength - 42) / NoOfRecords must be exactly 72 (wire, pad byte after the name) or 71 (document);
+    any other stride, or a remainder, is VG_E_RECORDS."""
     cdef int i, n, stride, d
     cdef const uint8_t* r
     cdef vg_index_t* x
@@ -494,8 +494,8 @@ cdef int _dec_cm_index(vg_msg_t* msg, const uint8_t* h, int ml, uint16_t code) n
     elif ml == CM_INDEX_LEN_DOC:
         stride = CM_INDEX_REC_DOC
     elif n > 0:
-        stride = (ml - REC_OFF) // n
-        if stride != CM_INDEX_REC and stride != CM_INDEX_REC_DOC:
+        stride = (ml - REC_OFF) // n          # exact: with slack bytes the stride would be a guess
+        if (stride != CM_INDEX_REC and stride != CM_INDEX_REC_DOC) or REC_OFF + n * stride != ml:
             return VG_E_RECORDS
     else:
         stride = CM_INDEX_REC
