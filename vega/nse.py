@@ -16,15 +16,17 @@ The message dictionary (the shape the decoder returns) has these header keys::
     log_time           LONG, s since 1980-01-01
     alpha_char         str, 2 chars blank-padded on the wire
     transaction_code   7200, 7208, ...
-    error_code         SHORT
-    bc_seq_no          LONG (0 with MESSAGE_HEADER)
+    error_code         SHORT (0 for F&O 7130/17130, whose header has NoOfRecords there)
+    bc_seq_no          LONG (0 with MESSAGE_HEADER and for F&O 7130/17130: Reserved)
     trader_id          LONG (MESSAGE_HEADER only, else 0)
     time_stamp2        the 8 bytes of TimeStamp2 as a signed big-endian int64
-    stream             Filler2[0], 0..255 (0 with MESSAGE_HEADER); Filler2[1:8] are written as blanks
+    stream             Filler2[0], 0..255 (0 with MESSAGE_HEADER and 7130/17130); Filler2[1:8] are written as blanks
     message_length     MessageLength (output of the decoder; the encoder computes it, see encode_message)
     records            list of per-security dicts (7200 and 6013: exactly one; 6541: none)
 
-and the record keys listed per layout in :data:`LAYOUTS` (``Layout.keys``).
+and the record keys listed per layout in :data:`LAYOUTS` (``Layout.keys``).  CM 7207/7216/8207 records carry a
+``wire_stride`` key (72 = the exchange's 72-byte record, the default; 71 = the document's byte-packed form,
+written through :data:`DOCUMENT_FORMS` when every record of the message says 71).
 
 Public API
 ----------
