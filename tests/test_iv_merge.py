@@ -222,3 +222,79 @@ def test_load_instruments_rejects_bad_input():
     ro.close()
     with pytest.raises(ValueError):
         ro.load_instruments(universe(), "FO")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The simulator's master files and the capture's pre-population
+# ---------------------------------------------------------------------------------------------------------
+
+def test_simulator_master_matches_its_streams(tmp_path):
+    import datetime as dt
+
+    from vega import _streams, instruments
+    from vega.simulator import Simulator
+    sim = Simulator(["FO", "CM"], 300, seed=3, n_tokens=400)
+    paths = sim.write_master(tmp_path, expiry_base=dt.date(2025, 11, 20))
+    ins = Instruments.load(paths["contract"], paths["security"])
+    assert not ins.errors
+    fo, cm = ins.tokens(SEG_FO), ins.tokens(SEG_CM)
+    assert len(fo) == 400 and len(cm) == 400
+    sim.generate()
+    for seg, toks, k in (("FO", set(fo.tolist()), 0), ("CM", set(cm.tolist()), 1)):
+        seen = {r["token"] for _, m in _streams.sample_messages(seg, 300, 3 + 1000 * k, n_tokens=400)
+                for r in m.get("records", []) if "token" in r}
+        assert seen and seen <= toks
+    t = ins.table
+    opt = t[np.isin(t["option_type"], ["CE", "PE"])]
+    fut = t[t["option_type"] == "XX"]
+    assert len(fut) and len(opt) and set(opt["instrument"]) <= {"OPTIDX", "OPTSTK"}
+    assert (opt["strike"] > 0).all() and (t["lot_size"] > 0).all() and (t["tick_size"] > 0).all()
+    assert {dt.datetime.fromtimestamp(e, instruments.IST).date()
+            for e in t["expiry_unix"][t["segment"] == SEG_FO]} == {dt.date(2025, 12, 10), dt.date(2026, 1, 7)}
+    meta = ins.option_meta()
+    assert (meta["future_token"] >= 0).all()          # every symbol has a near and a next future
+
+
+def test_simulated_options_get_ivs_from_the_master(tmp_path):
+    import datetime as dt
+
+    from vega import _streams, instruments
+    from vega.simulator import Simulator
+    base = dt.date(2025, 11, 20)
+    sim = Simulator(["FO"], 2000, seed=5, n_tokens=600)
+    ins = Instruments.load(sim.write_master(tmp_path, expiry_base=base)["contract"])
+    store = core.Store(1024)
+    store.load_instruments(ins, "FO")
+    fh = core.FeedHandler("FO", store)
+    now = int(dt.datetime(2025, 11, 28, 10, 0, tzinfo=instruments.IST).timestamp()) * SEC
+    fh.process_batch(list(_streams.sample_stream("FO", 2000, 5, n_tokens=600)), now_ns=now)
+    snap = store.snapshot()
+    meta = ins.option_meta()
+    traded = snap[np.isin(snap["token"], meta["token"]) & (snap["last_traded_price"] > 0)]
+    assert len(traded) > 50
+    assert (traded["implied_volatility"] >= 0).mean() > 0.8
+    # one more tick of a traded option (the IV uses the future's LTP at the time of the option's tick)
+    tok = int(traded[traded["implied_volatility"] > 0][0]["token"])
+    m = meta[meta["token"] == tok][0]
+    price = store[tok].last_traded_price + 5
+    fh.merge_message(md(tok, last_traded_price=price), now_ns=now + SEC)
+    f = store[int(m["future_token"])].last_traded_price
+    t_years = (int(m["expiry_unix"]) * SEC - now - SEC) / (365 * 86400 * SEC)
+    want = _iv.iv_to_e4_py(_iv.implied_volatility(price, f, int(m["strike"]), t_years, 0.10, bool(m["is_call"])))
+    assert f > 0 and want > 0 and store[tok].implied_volatility == want
+    assert store[tok].symbol == ins.get(tok).symbol
+
+
+def test_capture_config_takes_master_files(tmp_path):
+    from vega.capture import CaptureError, load_config
+    from vega.simulator import Simulator
+    paths = Simulator(["FO", "CM"], 10, seed=1, n_tokens=50).write_master(tmp_path)
+    toml = tmp_path / "c.toml"
+    toml.write_text(f'[capture]\ncontract = "{paths["contract"]}"\nsecurity = "{paths["security"]}"\n'
+                    'iv_rate = 0.07\n')
+    cfg = load_config(toml)
+    assert cfg.contract == str(paths["contract"]) and cfg.security == str(paths["security"]) and cfg.iv_rate == 0.07
+    with pytest.raises(CaptureError, match="no such file"):
+        load_config(None, contract=str(tmp_path / "missing.txt"))
+    with pytest.raises(CaptureError, match="iv_rate"):
+        load_config(None, iv_rate=3.0)
