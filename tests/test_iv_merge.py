@@ -298,3 +298,14 @@ def test_capture_config_takes_master_files(tmp_path):
         load_config(None, contract=str(tmp_path / "missing.txt"))
     with pytest.raises(CaptureError, match="iv_rate"):
         load_config(None, iv_rate=3.0)
+
+
+def test_demo_shows_symbols_and_ivs_and_replays_identically(capsys):
+    from vega.cli import main
+    assert main(["demo", "--datagrams", "600", "--segments", "FO", "CM", "--top", "4", "--unicast"]) == 0
+    out = capsys.readouterr().out
+    assert "busiest options (" in out and "with an implied volatility" in out
+    opt_lines = out.split("busiest options (")[1].split("\n\n")[0].splitlines()[2:]
+    assert len(opt_lines) == 4 and any(line.rstrip().endswith("%") for line in opt_lines)
+    assert "SYM" in out or "NIFTY" in out or "RELIANCE" in out
+    assert out.count("identical to the live store") == 2
