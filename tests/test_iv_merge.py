@@ -195,7 +195,8 @@ def test_records_rebuild_the_live_store_and_non_options_are_untouched(seed, n):
     # keyframes carry the IV (and the -1 sentinel) too
     kf = core.Store(64)
     kf.apply_records(live.keyframe_records(5))
-    assert np.array_equal(by_token(kf.snapshot())["implied_volatility"], by_token(live.snapshot())["implied_volatility"])
+    assert np.array_equal(by_token(kf.snapshot())["implied_volatility"],
+                          by_token(live.snapshot())["implied_volatility"])
     # without instruments: every non-option record merges identically, IV stays -1 everywhere
     bare, _ = run(msgs, False)
     c = by_token(bare.snapshot())
