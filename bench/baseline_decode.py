@@ -69,6 +69,17 @@ FO_TICK_ENH = struct.Struct(">ihiiqqq")             # 17202: 38 B
 FO_STATUS = struct.Struct(">ihhhh")                 # 7210: 12 B
 FO_OPEN = struct.Struct(">10s2sii")                 # @40: 20 B (+2 reserved)
 
+# --- PROTOCOL_MORE.md §1 (CM index broadcasts) and §2.1 (F&O open interest per underlying) -----------------
+# INDICES record: IndexName CHAR[21], then (wire, 72 B) a pad byte or (document, 71 B) none, 10 LONGs,
+# MarketCapitalisation DOUBLE, NetChangeIndicator CHAR, Filler CHAR.  8207 uses the same slots.
+INDEX_72 = struct.Struct(">21sxiiiiiiiiiidcx")
+INDEX_71 = struct.Struct(">21siiiiiiiiiidcx")
+INDEX_KEYS = ("index_value", "high_index_value", "low_index_value", "opening_index", "closing_index",
+              "percent_change", "yearly_high", "yearly_low", "no_of_upmoves", "no_of_downmoves")
+FO_OI = struct.Struct(">iI")                        # 7130: 8 B
+FO_OI_ENH = struct.Struct(">iq")                    # 17130: 12 B
+OI_CODES = (7130, 17130)
+
 MD_KEYS = ("token", "book_type", "trading_status", "volume_traded_today", "last_traded_price",
            "net_change_indicator", "net_price_change_from_closing_price", "last_trade_quantity",
            "last_trade_time", "average_trade_price", "auction_number", "auction_status", "initiator_type",
@@ -270,14 +281,50 @@ def fo_6013(data, b, mlen):
     return _open_price(FO_OPEN, data, b)
 
 
+def _cm_index(code):
+    def cm_index(data, b, mlen):
+        (n,) = SHORT.unpack_from(data, b + 40)
+        if n < 0 or n > 6:
+            raise DecodeError("records", f"NumberOfRecords {n} (max 6)")
+        # the stride from MessageLength: the nominal 474 / 468 name it, else exactly (MessageLength - 42) / n
+        stride = {474: 72, 468: 71}.get(mlen, (mlen - 42) // n if n else 72)
+        if stride not in (71, 72) or (n and mlen not in (474, 468) and 42 + n * stride != mlen):
+            raise DecodeError("records", f"record stride {stride} (MessageLength {mlen}, {n} records)")
+        st = INDEX_72 if stride == 72 else INDEX_71
+        out = []
+        for i in range(n):
+            name, *nums, mcap, nci = st.unpack_from(data, b + 42 + stride * i)
+            rec = {"index_name": _text(name)}
+            if code == 8207:
+                rec.update(indicative_close_value=nums[0], closing_index=nums[4], percent_change=nums[5],
+                           change=nums[8])
+            else:
+                rec.update(zip(INDEX_KEYS, nums))
+            rec.update(market_capitalisation=mcap, net_change_indicator=_char(nci), wire_stride=stride)
+            out.append(rec)
+        return out
+    return cm_index
+
+
+def _fo_oi(st, max_records):
+    def fo_oi(data, b, mlen):
+        (n,) = SHORT.unpack_from(data, b + 12)            # NoOfRecords in the re-defined header
+        if n < 0 or n > max_records or 40 + n * st.size > mlen:
+            raise DecodeError("records", f"NoOfRecords {n} (max {max_records}, MessageLength {mlen})")
+        return [{"token": t, "current_oi": oi} for t, oi in (st.unpack_from(data, b + 40 + st.size * i)
+                                                           for i in range(n))]
+    return fo_oi
+
+
 # (code) -> (decoder, minimum MessageLength: where the layout's fixed fields end)
 DECODERS = {
     "CM": {7200: (cm_7200, 482), 7208: (cm_7208, 42), 7201: (cm_7201, 42), 18703: (cm_18703, 42),
-           7210: (cm_7210, 42), 18708: (cm_18708, 42), 6013: (cm_6013, 58), 6541: (header_only, 40)},
+           7210: (cm_7210, 42), 18708: (cm_18708, 42), 6013: (cm_6013, 58), 6541: (header_only, 40),
+           7207: (_cm_index(7207), 42), 7216: (_cm_index(7216), 42), 8207: (_cm_index(8207), 42)},
     "FO": {7200: (fo_7200, 409), 7208: (fo_7208, 42), 7201: (_fo_mw(86, ">I"), 42),
            17201: (_fo_mw(90, ">q"), 42), 7202: (_fo_tick(FO_TICK, 17), 42),
            17202: (_fo_tick(FO_TICK_ENH, 12), 42), 7210: (fo_7210, 42), 6013: (fo_6013, 60),
-           6541: (header_only, 40)},
+           6541: (header_only, 40), 7130: (_fo_oi(FO_OI, 58), 40), 17130: (_fo_oi(FO_OI_ENH, 39), 40)},
 }
 KNOWN_MARKET_TYPES = (2, 4, 6)                     # F&O, CM, currency derivatives
 
@@ -316,6 +363,8 @@ def _decode_message(data: bytes, segment: str, compressed: bool) -> dict:
     if entry is None:
         raise _Unknown(code)
     fn, min_len = entry
+    if segment == "FO" and code in OI_CODES:
+        error_code, seq, stream = 0, 0, 0               # NoOfRecords / Reserved in the re-defined header
     if mlen < min_len:
         raise DecodeError("msg_length", f"MessageLength {mlen} < {min_len} for {segment} {code}")
     return {"segment": segment, "compressed": compressed, "market_type": market_type,

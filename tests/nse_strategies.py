@@ -7,7 +7,9 @@ field's wire type (SHORT, LONG, UNSIGNED LONG, LONG LONG; F&O DOUBLE totals as i
 7208 true volume up to 2**33-1), strings are ASCII without trailing blanks (the wire pads with blanks and the
 decoder strips them), characters are '' (a 0 byte) or one ASCII character.
 
-* ``messages(segment, code)``   a message of that layout with 0..max records (7200/6013: 1; 6541: 0)
+* ``messages(segment, code)``   a message of that layout with 0..max records (7200/6013: 1; 6541: 0); CM
+                                7207/7216/8207 in the 72-byte wire form or (half the time) the 71-byte
+                                document form, all records of a message with the same ``wire_stride``
 * ``any_message(segment)``      a message of any code of the segment
 * ``datagrams(segment)``        ``(datagram_bytes, [message dicts])``: 1..max_packets sub-packets mixing
                                 LZO1Z-compressed and uncompressed ones (``msg["compressed"]`` says which)
@@ -42,6 +44,8 @@ def _scalar(kind: str, fmt: str) -> st.SearchStrategy:
         return st.integers(0, nse.FO_VOLUME_MAX)
     if kind == "ind":
         return _INDICATOR
+    if kind == "stride":                                            # per message: set by messages()
+        return st.just(72)
     raise AssertionError(kind)
 
 
@@ -83,6 +87,12 @@ def messages(draw, segment: str, code: int, compressed: bool | None = None) -> d
     lay = nse.layout(segment, code)
     n = draw(st.integers(lay.min_records, lay.max_records))
     mh = lay.message_header
+    oi = lay.oi_header                  # F&O 7130/17130: NoOfRecords where ErrorCode is, no BCSeqNo / stream
+    recs = draw(st.lists(records(segment, code), min_size=n, max_size=n))
+    if (segment, code) in nse.DOCUMENT_FORMS and draw(st.booleans()):
+        lay = nse.DOCUMENT_FORMS[(segment, code)]                   # the 71-byte document form
+        for r in recs:
+            r["wire_stride"] = 71
     return {
         "segment": segment,
         "compressed": draw(st.booleans()) if compressed is None else compressed,
@@ -91,15 +101,15 @@ def messages(draw, segment: str, code: int, compressed: bool | None = None) -> d
         "log_time": draw(_INT["i"]),
         "alpha_char": draw(_text(2)),
         "transaction_code": code,
-        "error_code": draw(_INT["h"]),
-        "bc_seq_no": 0 if mh else draw(_INT["i"]),
+        "error_code": 0 if oi else draw(_INT["h"]),
+        "bc_seq_no": 0 if mh or oi else draw(_INT["i"]),
         # a TraderId whose low 16 bits (header offset 10) read 6013 makes the MESSAGE_HEADER look like a
         # BCAST_HEADER 6013 to the decoder's detection rule (docs/FORMATS.md §1.2): not canonical, avoid it
         "trader_id": draw(_INT["i"].filter(lambda t: t & 0xFFFF != 6013)) if mh else 0,
         "time_stamp2": draw(_INT["q"]),
-        "stream": 0 if mh else draw(_INT["B"]),
+        "stream": 0 if mh or oi else draw(_INT["B"]),
         "message_length": lay.message_length(n),
-        "records": draw(st.lists(records(segment, code), min_size=n, max_size=n)),
+        "records": recs,
     }
 
 

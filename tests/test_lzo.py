@@ -586,3 +586,11 @@ def test_bytes_like_inputs():
 def test_output_is_exact_bytes():
     out = lzo1z_decompress(lzo1z_compress(b"abc" * 100), 100000)
     assert type(out) is bytes and out == b"abc" * 100
+
+
+def test_eof_marker_with_an_extended_length_is_eof_whatever_max_out():
+    # M4 with a zero length field (t & 7 == 0) extended by a zero byte, then a zero distance: liblzo reads it
+    # as the EOF marker before the length matters (found by the hypothesis mutation test above).
+    stream = b"\x10\x00\x11\x00\x00"
+    assert assert_same_as_ref(stream, 1) == b""
+    assert lzo1z_decompress(stream, 1) == b""

@@ -57,6 +57,12 @@ def P(*rows):
     return [((name,), off, kind) for name, off, kind in rows]
 
 
+INDEX_7207 = P(("index_name", 0, "21s"), ("index_value", 22, "i"), ("high_index_value", 26, "i"),
+               ("low_index_value", 30, "i"), ("opening_index", 34, "i"), ("closing_index", 38, "i"),
+               ("percent_change", 42, "i"), ("yearly_high", 46, "i"), ("yearly_low", 50, "i"),
+               ("no_of_upmoves", 54, "i"), ("no_of_downmoves", 58, "i"), ("market_capitalisation", 62, "d"),
+               ("net_change_indicator", 70, "c"))
+
 DOC = {
     # CM 7200: absolute offsets minus 40
     ("CM", 7200): (40, 442, md_cm_head() + arr("mbo", 10, 18, MBO, 60) + arr("mbp", 10, 16, MBP_CM, 240) + P(
@@ -120,15 +126,26 @@ DOC = {
     ("FO", 6013): (40, 22, P(("symbol", 0, "10s"), ("series", 10, "2s"), ("token", 12, "i"),
                              ("opening_price", 16, "i"))),
     ("FO", 6541): (40, 0, []),
+    # PROTOCOL_MORE.md §1.2-§1.4: INDICES wire record (72 B: pad byte @21, numbers from 22) and §2.1
+    ("CM", 7207): (42, 72, INDEX_7207),
+    ("CM", 7216): (42, 72, INDEX_7207),
+    ("CM", 8207): (42, 72, P(("index_name", 0, "21s"), ("indicative_close_value", 22, "i"),
+                             ("closing_index", 38, "i"), ("percent_change", 42, "i"), ("change", 54, "i"),
+                             ("market_capitalisation", 62, "d"), ("net_change_indicator", 70, "c"))),
+    ("FO", 7130): (40, 8, P(("token", 0, "i"), ("current_oi", 4, "I"))),
+    ("FO", 17130): (40, 12, P(("token", 0, "i"), ("current_oi", 4, "q"))),
 }
 # PROTOCOL.md §3.13 (17202: the table's 498 = 40 + 2 + 12 * 38)
 NOMINAL = {("CM", 6013): 58, ("CM", 6541): 40, ("CM", 7200): 482, ("CM", 7201): 466, ("CM", 7208): 566,
            ("CM", 7210): 490, ("CM", 18703): 546, ("CM", 18708): 426, ("FO", 6013): 62, ("FO", 6541): 40,
            ("FO", 7200): 410, ("FO", 7201): 472, ("FO", 17201): 492, ("FO", 7202): 484, ("FO", 17202): 498,
-           ("FO", 7208): 470, ("FO", 7210): 462}
+           ("FO", 7208): 470, ("FO", 7210): 462, ("CM", 7207): 474, ("CM", 7216): 474, ("CM", 8207): 474,
+           ("FO", 7130): 504, ("FO", 17130): 508}
 MAX_RECORDS = {("CM", 7208): 2, ("CM", 7201): 4, ("CM", 18703): 28, ("CM", 7210): 8, ("CM", 18708): 6,
                ("FO", 7208): 2, ("FO", 7201): 5, ("FO", 17201): 5, ("FO", 7202): 17, ("FO", 17202): 12,
-               ("FO", 7210): 35}
+               ("FO", 7210): 35, ("CM", 7207): 6, ("CM", 7216): 6, ("CM", 8207): 6, ("FO", 7130): 58,
+               ("FO", 17130): 39}
+COUNT_OFFSET = {k: 12 if k in (("FO", 7130), ("FO", 17130)) else 40 for k in MAX_RECORDS}
 
 
 class Filler:
@@ -149,6 +166,7 @@ class Filler:
             "d": n * 1.25e9 + 0.5,
             "c": chr(33 + n % 90),
             "10s": f"S{n % 1000:03d} X",
+            "21s": f"Nifty {n % 1000:03d} Idx",
             "2s": "Q" + chr(65 + n % 26),
             "ind": {"last_trade_more": bool(n & 1), "last_trade_less": bool(n & 2), "buy": bool(n & 4),
                     "sell": True},
@@ -165,7 +183,7 @@ def expected_bytes(kind, value, rec):
         return struct.pack(">d", float(value))
     if kind == "c":
         return value.encode()
-    if kind in ("10s", "2s"):
+    if kind in ("10s", "2s", "21s"):
         return value.encode().ljust(int(kind[:-1]), b" ")
     if kind == "ind":
         return bytes([(0x80 * value["last_trade_more"]) | (0x40 * value["last_trade_less"])
@@ -215,7 +233,7 @@ def test_every_documented_code_has_a_layout():
         assert lay.size == NOMINAL[key]
         assert lay.records_offset == base and lay.record_size == size
         assert lay.max_records == MAX_RECORDS.get(key, 1 if size else 0)
-        assert lay.count_offset == (40 if key in MAX_RECORDS else None)
+        assert lay.count_offset == COUNT_OFFSET.get(key)
         assert lay.message_header == (key == ("FO", 6013))
         assert lay.record_struct.size == size
 
@@ -224,7 +242,7 @@ def test_every_documented_code_has_a_layout():
 def test_layout_leaves_match_protocol_offsets(seg, code):
     # every wire field of vega.nse's table sits where PROTOCOL.md says, with the documented width
     _, _, fields = DOC[(seg, code)]
-    width = {"h": 2, "i": 4, "I": 4, "q": 8, "d": 8, "D": 8, "c": 1, "10s": 10, "2s": 2, "ind": 1, "terms": 1,
+    width = {"h": 2, "i": 4, "I": 4, "q": 8, "d": 8, "D": 8, "c": 1, "10s": 10, "2s": 2, "21s": 21, "ind": 1, "terms": 1,
              "vol": 4, "excd": 1}
     doc = {(path, off, width[kind]) for path, off, kind in fields}
     mine = {(lf.path, lf.offset, lf.size) for lf in nse.layout(seg, code).leaves}
@@ -297,8 +315,9 @@ def test_records_are_byte_exact_at_protocol_offsets(seg, code):
     assert len(b) == NOMINAL[(seg, code)] == base + n * size
     covered = set(range(40))
     if lay.count_offset is not None:
-        assert b[40:42] == struct.pack(">h", n)
-        covered |= {40, 41}
+        c = lay.count_offset
+        assert b[c:c + 2] == struct.pack(">h", n)
+        covered |= {c, c + 1}
     for i, (rec, vals) in enumerate(expect):
         for path, off, kind, v in vals:
             want = expected_bytes(kind, v, rec)

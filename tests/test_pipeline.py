@@ -126,3 +126,33 @@ def test_wrong_sink_types_are_refused():
         vega.FeedHandler("FO", vega.Store(10), ring=object())
     with pytest.raises(TypeError, match="JournalWriter"):
         vega.FeedHandler("FO", vega.Store(10), journal="journal")
+
+
+def test_replay_then_go_live_from_the_ring(tmp_path, ring):
+    """A late consumer replays the journal written so far, then continues from the live ring at exactly the
+    next record: journal sequence numbers are ring positions (the journal starts at the ring's tail and the
+    handler publishes its checkpoints to both), so nothing is lost or repeated, checkpoints included."""
+    ring.append("NSE_FO", np.zeros(7, dtype=vega.records.CHANGE_RECORD_DTYPE))      # the ring is not at 0
+    store = vega.Store(20000)
+    writer = vega.JournalWriter(tmp_path, "NSE_FO", DAY, checkpoint_interval=0.15,
+                                first_seq=ring.tail("NSE_FO"))
+    h = vega.FeedHandler("FO", store, ring=ring, journal=writer)
+    stream = list(nse.sample_stream("FO", 200, seed=4))
+    _feed(h, stream[:100], T_OPEN, 2_000_000)
+    writer.flush()
+
+    got = []
+    res = vega.replay(tmp_path, DAY, DAY, feeds=["NSE_FO"], into=lambda recs, feed: got.append(np.array(recs)))
+    nxt = res.next_seq["NSE_FO"]
+    assert nxt == ring.tail("NSE_FO")
+    reader = ring.reader("NSE_FO", start=nxt)
+    _feed(h, stream[100:], T_OPEN + 100 * 2_000_000, 2_000_000)
+    got.append(_drain(reader, ring.tail("NSE_FO") - nxt))
+    assert reader.lost == 0
+    h.close()
+    writer.close()
+
+    whole = np.concatenate(got)
+    journal = vega.Journal.open(writer.path).read()
+    assert (journal["flags"] & KEYFRAME).any()                       # checkpoints on both sides of the switch
+    assert whole.tobytes() == journal.tobytes()                      # no gap, no repeat

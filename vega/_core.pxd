@@ -31,6 +31,11 @@ cdef enum vg_code:
     VG_TICKER_FO_ENH = 17202           # F&O enhanced ticker (≤ 12 records, 64-bit OI)
     VG_TICKER_CM = 18703               # CM ticker and market index (≤ 28 records)
     VG_BUYBACK = 18708                 # CM buy-back information (≤ 6 records)
+    VG_INDICES = 7207                  # CM BCAST_INDICES (≤ 6 index records, 72-byte wire / 71-byte document)
+    VG_INDICES_VIX = 7216              # CM BCAST_INDICES_VIX (India VIX), same shape as 7207
+    VG_INDICATIVE_INDICES = 8207       # CM BCAST_INDICATIVE_INDICES (last half hour), same framing as 7207
+    VG_OI_CM = 7130                    # F&O MKT_MVMT_CM_OI_IN: OI per underlying (≤ 58, 32-bit OI)
+    VG_OI_CM_ENH = 17130               # F&O ENHNCD_MKT_MVMT_CM_OI_IN (≤ 39, 64-bit OI)
 
 cdef enum vg_kind:                     # the decoded body's family = which member of vg_body_u is valid
     VG_K_NONE = 0                      # header only (6541)
@@ -41,6 +46,8 @@ cdef enum vg_kind:                     # the decoded body's family = which membe
     VG_K_STATUS = 5                    # vg_status_t[]    FO 7210
     VG_K_BUYBACK = 6                   # vg_buyback_t[]   CM 18708
     VG_K_OPEN = 7                      # vg_open_price_t  6013
+    VG_K_INDEX = 8                     # vg_index_t[]     CM 7207, 7216, 8207
+    VG_K_OI = 9                        # vg_oi_t[]        FO 7130, 17130
 
 cdef enum:
     VG_MAX_MD = 2                      # 7208 records (7200 carries one)
@@ -49,6 +56,8 @@ cdef enum:
     VG_MAX_SPOS = 8                    # CM 7210
     VG_MAX_STATUS = 35                 # FO 7210
     VG_MAX_BUYBACK = 6                 # CM 18708
+    VG_MAX_INDEX = 6                   # CM 7207 / 7216 / 8207
+    VG_MAX_OI = 58                     # FO 7130 (17130: 39)
     VG_DEPTH = 5                       # price levels per side
     VG_HEADER_LEN = 40                 # BCAST_HEADER / MESSAGE_HEADER
     VG_PREFIX_LEN = 8                  # bytes before the header in every sub-packet (byte 0 = market type)
@@ -200,6 +209,28 @@ cdef struct vg_open_price_t:           # 6013 (CM: token SHORT @52; FO: token LO
     int32_t token
     int32_t opening_price
 
+cdef struct vg_index_t:                # one record of CM 7207 / 7216 (INDICES) or 8207 (INDICATIVE INDICES)
+    char index_name[21]                # blank-padded, e.g. "Nifty 50", "India VIX"; the key (no token on the wire)
+    uint8_t wire_stride                # record stride it was read with: 72 (wire, pack-2) or 71 (document)
+    char net_change_indicator          # '+', '-' or ' ' vs the previous index value
+    int32_t index_value                # 7207/7216: index x 100
+    int32_t high_index_value           # 7207/7216: x 100
+    int32_t low_index_value            # 7207/7216: x 100
+    int32_t opening_index              # 7207/7216: x 100 (pre-open: indicative)
+    int32_t closing_index              # all: x 100 (previous close while open; today's after batch; 8207: 0 while open)
+    int32_t percent_change             # all: vs previous close, scaling unverified (PROTOCOL_MORE §1.2)
+    int32_t yearly_high                # 7207/7216: x 100
+    int32_t yearly_low                 # 7207/7216: x 100
+    int32_t no_of_upmoves              # 7207/7216: count
+    int32_t no_of_downmoves            # 7207/7216: count
+    int32_t indicative_close_value     # 8207 only: x 100
+    int32_t change                     # 8207 only: indicative close - previous close, x 100
+    double market_capitalisation       # all: DOUBLE as sent, units undocumented
+
+cdef struct vg_oi_t:                   # one record of FO 7130 / 17130: open interest of an underlying
+    int32_t token                      # the underlying's CM token (contract.txt AssetToken), not an F&O token
+    int64_t current_oi                 # 7130 UNSIGNED LONG, 17130 LONG LONG
+
 cdef union vg_body_u:
     vg_md_t md[VG_MAX_MD]
     vg_mw_t mw[VG_MAX_MW]
@@ -208,6 +239,8 @@ cdef union vg_body_u:
     vg_status_t status[VG_MAX_STATUS]
     vg_buyback_t buyback[VG_MAX_BUYBACK]
     vg_open_price_t open_price
+    vg_index_t index[VG_MAX_INDEX]
+    vg_oi_t oi[VG_MAX_OI]
 
 cdef struct vg_msg_t:                  # one decoded message: the input of the merge functions
     vg_header_t header
@@ -222,7 +255,7 @@ cdef struct vg_msg_t:                  # one decoded message: the input of the m
 # ----------------------------------------------------------------------------------------------------------
 
 cdef enum:
-    VG_N_CODE_SLOTS = 12               # per-code message counters, slot = vg_code_slot(code)
+    VG_N_CODE_SLOTS = 16               # per-code message counters, slot = vg_code_slot(code)
 
 cdef struct vg_stats_t:
     uint64_t datagrams

@@ -57,6 +57,16 @@ cdef enum:
     CM_BUYBACK_REC = 64
     CM_6013_LEN = 58
     FO_6013_LEN = 60                  # fields end at 60; the document's 62 has padding
+    CM_INDEX_REC = 72                 # 7207/7216/8207 wire record (pack-2: pad byte after the 21-byte name)
+    CM_INDEX_REC_DOC = 71             # the document's byte-packed record (LONGs from relative 21)
+    CM_INDEX_LEN = 474                # 42 + 6 x 72: the nominal wire length
+    CM_INDEX_LEN_DOC = 468            # 42 + 6 x 71: the document form's nominal length
+    OI_NREC_OFF = 12                  # 7130/17130: NoOfRecords SHORT in the re-defined header (ErrorCode slot)
+    OI_REC_OFF = 40                   # 7130/17130: first record, right after the header
+    FO_OI_REC = 8                     # 7130: TokenNo LONG, CurrentOI UNSIGNED LONG
+    FO_OI_ENH_REC = 12                # 17130: TokenNo LONG, CurrentOI LONG LONG
+    FO_OI_MAX = 58
+    FO_OI_ENH_MAX = 39
 
 
 cdef int vg_code_slot(uint16_t code) noexcept nogil:
@@ -83,10 +93,21 @@ cdef int vg_code_slot(uint16_t code) noexcept nogil:
         return 9
     elif code == VG_BUYBACK:
         return 10
+    elif code == VG_INDICES:
+        return 11
+    elif code == VG_INDICES_VIX:
+        return 12
+    elif code == VG_INDICATIVE_INDICES:
+        return 13
+    elif code == VG_OI_CM:
+        return 14
+    elif code == VG_OI_CM_ENH:
+        return 15
     return -1
 
 # the codes in slot order, for the Python stats view
-_SLOT_CODES = (6013, 6541, 7200, 7201, 7202, 7208, 7210, 17201, 17202, 18703, 18708)
+_SLOT_CODES = (6013, 6541, 7200, 7201, 7202, 7208, 7210, 17201, 17202, 18703, 18708, 7207, 7216, 8207, 7130,
+               17130)
 _ERR_NAMES = ("ok", "empty", "truncated", "comp_len", "lzo", "msg_length", "records", "unknown_code",
               "packet_count", "segment")
 
@@ -455,6 +476,81 @@ cdef int _dec_6013(vg_msg_t* msg, const uint8_t* h, int ml, int seg) noexcept no
     msg.n_records = 1
     return VG_OK
 
+cdef int _dec_cm_index(vg_msg_t* msg, const uint8_t* h, int ml, uint16_t code) noexcept nogil:
+    """CM 7207 / 7216 / 8207: NumberOfRecords @40, up to 6 records from 42.  The record stride comes from
+    MessageLength (PROTOCOL_MORE §1.2): the nominal lengths 474 / 468 say 72 / 71 whatever the count, else
+    (MessageLength - 42) / NoOfRecords must be exactly 72 (wire, pad byte after the name) or 71 (document);
+    any other stride, or a remainder, is VG_E_RECORDS."""
+    cdef int i, n, stride, d
+    cdef const uint8_t* r
+    cdef vg_index_t* x
+    if ml < REC_OFF:
+        return VG_E_MSG_LENGTH
+    n = vg_be_i16(h + NREC_OFF)
+    if n < 0 or n > VG_MAX_INDEX:
+        return VG_E_RECORDS
+    if ml == CM_INDEX_LEN:
+        stride = CM_INDEX_REC
+    elif ml == CM_INDEX_LEN_DOC:
+        stride = CM_INDEX_REC_DOC
+    elif n > 0:
+        stride = (ml - REC_OFF) // n          # exact: with slack bytes the stride would be a guess
+        if (stride != CM_INDEX_REC and stride != CM_INDEX_REC_DOC) or REC_OFF + n * stride != ml:
+            return VG_E_RECORDS
+    else:
+        stride = CM_INDEX_REC
+    if REC_OFF + n * stride > ml:
+        return VG_E_RECORDS
+    d = stride - CM_INDEX_REC_DOC            # 1: the numbers start at relative 22, 0: at 21
+    for i in range(n):
+        r = h + REC_OFF + stride * i
+        x = &msg.body.index[i]
+        memset(x, 0, sizeof(vg_index_t))
+        memcpy(x.index_name, r, 21)
+        x.wire_stride = <uint8_t>stride
+        r = r + d
+        if code == VG_INDICATIVE_INDICES:     # 8207: Reserved slots between the used LONGs
+            x.indicative_close_value = vg_be_i32(r + 21)
+            x.closing_index = vg_be_i32(r + 37)
+            x.percent_change = vg_be_i32(r + 41)
+            x.change = vg_be_i32(r + 53)
+        else:
+            x.index_value = vg_be_i32(r + 21)
+            x.high_index_value = vg_be_i32(r + 25)
+            x.low_index_value = vg_be_i32(r + 29)
+            x.opening_index = vg_be_i32(r + 33)
+            x.closing_index = vg_be_i32(r + 37)
+            x.percent_change = vg_be_i32(r + 41)
+            x.yearly_high = vg_be_i32(r + 45)
+            x.yearly_low = vg_be_i32(r + 49)
+            x.no_of_upmoves = vg_be_i32(r + 53)
+            x.no_of_downmoves = vg_be_i32(r + 57)
+        x.market_capitalisation = vg_be_f64(r + 61)
+        x.net_change_indicator = <char>r[69]
+    msg.kind = VG_K_INDEX
+    msg.n_records = <uint16_t>n
+    return VG_OK
+
+cdef int _dec_fo_oi(vg_msg_t* msg, const uint8_t* h, int ml, uint16_t code) noexcept nogil:
+    """F&O 7130 (8 B records, max 58) / 17130 (12 B, max 39): NoOfRecords @12 of the re-defined header,
+    records from 40 (FO946 tables 98/99)."""
+    cdef int i, n, rec, max_n
+    cdef const uint8_t* r
+    if code == VG_OI_CM:
+        rec = FO_OI_REC; max_n = FO_OI_MAX
+    else:
+        rec = FO_OI_ENH_REC; max_n = FO_OI_ENH_MAX
+    n = vg_be_i16(h + OI_NREC_OFF)
+    if n < 0 or n > max_n or OI_REC_OFF + n * rec > ml:
+        return VG_E_RECORDS
+    for i in range(n):
+        r = h + OI_REC_OFF + rec * i
+        msg.body.oi[i].token = vg_be_i32(r)
+        msg.body.oi[i].current_oi = <int64_t>vg_be_u32(r + 4) if code == VG_OI_CM else vg_be_i64(r + 4)
+    msg.kind = VG_K_OI
+    msg.n_records = <uint16_t>n
+    return VG_OK
+
 
 # ----------------------------------------------------------------------------------------------------------
 # One message (prefix + header + body) and the datagram walk
@@ -506,6 +602,12 @@ cdef int _vg_decode_message(vg_decoder_t* dec, const uint8_t* buf, Py_ssize_t av
         hd.time_stamp2 = vg_be_i64(h + 22)
     hd.transaction_code = code
     hd.error_code = vg_be_i16(h + 12)
+    if seg == VG_SEG_FO and (code == VG_OI_CM or code == VG_OI_CM_ENH):
+        # re-defined header (FO946 p.194): NoOfRecords @12 where ErrorCode is, Reserved where BCSeqNo and
+        # Filler2 are: no error code, sequence number or stream to report
+        hd.error_code = 0
+        hd.bc_seq_no = 0
+        hd.stream = 0
     ml = vg_be_u16(h + 38)
     hd.message_length = <uint16_t>ml
     if ml < VG_HEADER_LEN or ml > avail - VG_PREFIX_LEN:
@@ -531,6 +633,10 @@ cdef int _vg_decode_message(vg_decoder_t* dec, const uint8_t* buf, Py_ssize_t av
         rc = _dec_6013(msg, h, ml, seg)
     elif code == VG_CIRCUIT:
         rc = VG_OK
+    elif code == VG_INDICES or code == VG_INDICES_VIX or code == VG_INDICATIVE_INDICES:
+        rc = _dec_cm_index(msg, h, ml, code) if seg == VG_SEG_CM else VG_E_UNKNOWN_CODE
+    elif code == VG_OI_CM or code == VG_OI_CM_ENH:
+        rc = _dec_fo_oi(msg, h, ml, code) if seg == VG_SEG_FO else VG_E_UNKNOWN_CODE
     else:
         rc = VG_E_UNKNOWN_CODE
     if rc != VG_OK:
@@ -680,6 +786,22 @@ cdef dict _tick_dict(const vg_tick_t* t, int seg):
         d["day_lo_oi"] = t.day_lo_oi
     return d
 
+cdef dict _index_dict(const vg_index_t* x, int code):
+    d = {"index_name": _str(x.index_name, 21)}
+    if code == VG_INDICATIVE_INDICES:
+        d.update({"indicative_close_value": x.indicative_close_value, "closing_index": x.closing_index,
+                  "percent_change": x.percent_change, "change": x.change})
+    else:
+        d.update({"index_value": x.index_value, "high_index_value": x.high_index_value,
+                  "low_index_value": x.low_index_value, "opening_index": x.opening_index,
+                  "closing_index": x.closing_index, "percent_change": x.percent_change,
+                  "yearly_high": x.yearly_high, "yearly_low": x.yearly_low, "no_of_upmoves": x.no_of_upmoves,
+                  "no_of_downmoves": x.no_of_downmoves})
+    d["market_capitalisation"] = x.market_capitalisation
+    d["net_change_indicator"] = _chr(x.net_change_indicator)
+    d["wire_stride"] = x.wire_stride
+    return d
+
 cdef dict _msg_dict(const vg_msg_t* msg):
     """The documented dict of one decoded message (docs/FORMATS.md, "Decoded messages")."""
     cdef const vg_header_t* hd = &msg.header
@@ -717,6 +839,11 @@ cdef dict _msg_dict(const vg_msg_t* msg):
         o = &msg.body.open_price
         recs = [{"symbol": _str(o.symbol, 10), "series": _str(o.series, 2), "token": o.token,
                  "opening_price": o.opening_price}]
+    elif msg.kind == VG_K_INDEX:
+        recs = [_index_dict(&msg.body.index[i], code) for i in range(msg.n_records)]
+    elif msg.kind == VG_K_OI:
+        recs = [{"token": msg.body.oi[i].token, "current_oi": msg.body.oi[i].current_oi}
+                for i in range(msg.n_records)]
     return {
         "segment": "CM" if seg == VG_SEG_CM else "FO",
         "compressed": bool(hd.compressed),

@@ -190,10 +190,8 @@ cdef inline Py_ssize_t lzo1z_decompress(const uint8_t* src, Py_ssize_t src_len,
                         return LZO1Z_E_INPUT_OVERRUN
                     if ip[0] != 0:
                         break
-                    t += 255
-                    ip += 1
-                    if t > dst_cap:
-                        return LZO1Z_E_OUTPUT_OVERRUN
+                    t += 255                           # no early output check here: a zero distance
+                    ip += 1                            # below makes this the EOF marker, whatever t is
                 t += 7 + ip[0]
                 ip += 1
             n = t + 2

@@ -906,7 +906,8 @@ cdef class FeedHandler:
             if not isinstance(ring, Ring):
                 raise TypeError(f"ring must be a vega.Ring, not {type(ring).__name__}")
             self._ring_feed = 0 if seg == VG_SEG_FO else 1          # slot 0 NSE_FO, slot 1 NSE_EQ
-            self.add_record_sink(_ring_rec_sink, (<Ring>ring)._slot_ptr(self._ring_feed))
+            self._ring_slot = (<Ring>ring)._slot_ptr(self._ring_feed)
+            self.add_record_sink(_ring_rec_sink, self._ring_slot)
             self._ring = ring
         if journal is not None:
             if not isinstance(journal, JournalWriter):
@@ -914,6 +915,7 @@ cdef class FeedHandler:
             self._jsink.w = (<JournalWriter>journal).c_writer()
             self.add_record_sink(_jrnl_rec_sink, &self._jsink)
             self._journal = journal
+            self._jdate = journal.date
             self._f.day_base_ns = _ist_midnight_ns(journal.date)
 
     def __dealloc__(self):
@@ -928,6 +930,7 @@ cdef class FeedHandler:
         if self._ring is not None:
             (<Ring>self._ring)._slot_release(self._ring_feed)
             self._ring = None
+            self._ring_slot = NULL
             self._f.n_sinks = 0
             if self._journal is not None:
                 self.add_record_sink(_jrnl_rec_sink, &self._jsink)
@@ -951,6 +954,17 @@ cdef class FeedHandler:
                 jrnl_poll(w)
             (<JournalWriter>self._journal).check()
 
+    cdef _begin(self):
+        """With the GIL, before a nogil call: the store is open; stamps follow the journal's trading date
+        (its owner may have rolled it over, e.g. an idle capture at 00:00 IST)."""
+        self.store._check_open()
+        if self._journal is not None:
+            d = (<JournalWriter>self._journal).date
+            if d != self._jdate:
+                self._jdate = d
+                self._f.day_base_ns = _ist_midnight_ns(d)
+                self._jsink.w = (<JournalWriter>self._journal).c_writer()
+
     cdef _journal_after_batch(self):
         """With the GIL, after a nogil call: raise a journal I/O error, roll the day over with the records
         stamped after its end, and write a checkpoint when one is due."""
@@ -968,10 +982,33 @@ cdef class FeedHandler:
             j.n_pending = 0
             jw.append(arr)                   # seals the day, opens the next, re-stamps these records
             j.w = jw.c_writer()
+            self._jdate = jw.date
             self._f.day_base_ns = _ist_midnight_ns(jw.date)
         w = <jrnl_writer_t*>j.w
         if w.ckpt_due and w.max_ts >= 0:
-            jw.checkpoint(self.store.keyframe_records(w.max_ts), w.max_ts)
+            self._checkpoint(w.max_ts)
+
+    def checkpoint(self, ts_ns=None) -> int:
+        """Write a full-state checkpoint now (the handler also writes one whenever the journal says one is
+        due): the store's KEYFRAME records, stamped ``ts_ns`` (default: the latest record's), the last one
+        flagged CHECKPOINT_END, into the journal and, at the same point of the stream, the ring, so journal
+        sequence numbers and ring positions stay the same numbers.  Returns the records written."""
+        cdef jrnl_writer_t* w = <jrnl_writer_t*>self._jsink.w
+        if w == NULL:
+            raise ValueError("this FeedHandler has no journal")
+        return self._checkpoint(w.max_ts if ts_ns is None else ts_ns)
+
+    cdef Py_ssize_t _checkpoint(self, int64_t ts) except -1:
+        cdef Py_ssize_t n
+        kf = self.store.keyframe_records(max(ts, 0))
+        n = len(kf)
+        if n:
+            kf["flags"] = (kf["flags"] | VG_REC_KEYFRAME) & (~VG_REC_CHECKPOINT_END & 0xFF)
+            kf["flags"][n - 1] |= VG_REC_CHECKPOINT_END
+        (<JournalWriter>self._journal).checkpoint(kf, max(ts, 0))      # the same stamping and flags
+        if n and self._ring_slot != NULL:
+            ring_append(<ring_slot_t*>self._ring_slot, <const void*><Py_ssize_t>kf.ctypes.data, n)
+        return n
 
     cdef int add_record_sink(self, vg_rec_sink_fn fn, void* ctx) except -1:
         """Add a C-level sink: fn(ctx, recs, n) is called inside the nogil loop with every change record
@@ -1009,7 +1046,7 @@ cdef class FeedHandler:
         cdef const uint8_t[::1] view = _as_bytes_view(datagram)
         cdef int64_t t = vg_now_ns() if now_ns is None else _check_ns(now_ns)
         cdef int n
-        self.store._check_open()
+        self._begin()
         with nogil:
             _feed_set_time(&self._f, t)
             n = vg_decode_datagram(self._dec, &view[0] if view.shape[0] else NULL, view.shape[0],
@@ -1029,7 +1066,7 @@ cdef class FeedHandler:
         cdef int64_t one = 0
         cdef int mode                                   # 0 clock, 1 one value, 2 per datagram
         cdef int total = 0
-        self.store._check_open()
+        self._begin()
         seq = datagrams if isinstance(datagrams, (list, tuple)) else list(datagrams)
         n = len(seq)
         if now_ns is None:
@@ -1081,7 +1118,7 @@ cdef class FeedHandler:
             raise MemoryError()
         try:
             _fill_msg(m, msg, self._f.m.segment)
-            self.store._check_open()
+            self._begin()
             with nogil:
                 _feed_set_time(&self._f, t)
                 _feed_sink(&self._f, m)
@@ -1101,7 +1138,7 @@ cdef class FeedHandler:
         cdef int64_t t = vg_now_ns() if now_ns is None else _check_ns(now_ns)
         if view.shape[0] % sizeof(vg_msg_t):
             raise ValueError("packed is not a whole number of vg_msg_t")
-        self.store._check_open()
+        self._begin()
         if n == 0:
             return 0
         msgs = <const vg_msg_t*>&view[0]

@@ -335,6 +335,8 @@ cdef class FeedHandler:
     cdef int _ring_feed                # its slot: 0 NSE_FO, 1 NSE_EQ
     cdef object _journal               # vega.JournalWriter the change records are journaled to, or None
     cdef vg_jsink_t _jsink             # journal sink state (w == NULL without a journal)
+    cdef object _jdate                 # the journal's trading date the stamps are relative to
+    cdef void* _ring_slot              # ring_slot_t* held while publishing (NULL without a ring)
     cdef vg_decoder_t* _dec            # owned by _decoder
     cdef object _decoder               # the Decoder whose state this handler drives
     cdef readonly Store store
@@ -342,3 +344,5 @@ cdef class FeedHandler:
     cdef int add_record_sink(self, vg_rec_sink_fn fn, void* ctx) except -1
     cdef _finish(self)
     cdef _journal_after_batch(self)
+    cdef _begin(self)
+    cdef Py_ssize_t _checkpoint(self, int64_t ts) except -1

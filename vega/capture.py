@@ -319,9 +319,10 @@ class Capture:
                 if cfg.journal_root:
                     root = Path(cfg.journal_root)
                     try:
+                        # journal sequence numbers = ring positions (replay, then go live at next_seq)
                         f.writer = JournalWriter(root, f.name, self._date,
                                                  checkpoint_interval=cfg.checkpoint_interval,
-                                                 checkpoint_source=f.store.keyframe_records)
+                                                 first_seq=self.ring.tail(f.name) if self.ring else 0)
                     except OSError as e:
                         raise CaptureError(f"journal root {root}: {_errno_text(e)}"
                                            + (f" ({e.filename})" if e.filename else "")) from None
@@ -419,15 +420,13 @@ class Capture:
                 dgs = f.receiver.recv(0)
                 if not dgs:
                     break
-                f.handler.process_batch(dgs)
+                f.handler.process_batch(dgs)             # checkpoints too, when the journal says one is due
                 f.datagrams += len(dgs)
                 n += len(dgs)
-                if f.writer is not None:
-                    f.writer.maybe_checkpoint()
         return n
 
     def housekeeping(self) -> None:
-        """Idle work: journal flush and checkpoints, rollover when the IST date changed."""
+        """Idle work: journal flush, rollover when the IST date changed (the handler follows the new date)."""
         today = ist_date()
         for f in self.feeds:
             w = f.writer
@@ -435,8 +434,7 @@ class Capture:
                 continue
             if today > w.date:
                 w.rollover(today)
-            w.maybe_checkpoint()
-            w.poll()
+            f.handler.poll()
 
     def run(self, duration: float | None = None, *, stop: Callable[[], bool] | None = None,
             on_stats: Callable[[dict], None] | None = None, until: Callable[["Capture"], bool] | None = None) -> None:

@@ -16,15 +16,17 @@ The message dictionary (the shape the decoder returns) has these header keys::
     log_time           LONG, s since 1980-01-01
     alpha_char         str, 2 chars blank-padded on the wire
     transaction_code   7200, 7208, ...
-    error_code         SHORT
-    bc_seq_no          LONG (0 with MESSAGE_HEADER)
+    error_code         SHORT (0 for F&O 7130/17130, whose header has NoOfRecords there)
+    bc_seq_no          LONG (0 with MESSAGE_HEADER and for F&O 7130/17130: Reserved)
     trader_id          LONG (MESSAGE_HEADER only, else 0)
     time_stamp2        the 8 bytes of TimeStamp2 as a signed big-endian int64
-    stream             Filler2[0], 0..255 (0 with MESSAGE_HEADER); Filler2[1:8] are written as blanks
+    stream             Filler2[0], 0..255 (0 with MESSAGE_HEADER and 7130/17130); Filler2[1:8] are written as blanks
     message_length     MessageLength (output of the decoder; the encoder computes it, see encode_message)
     records            list of per-security dicts (7200 and 6013: exactly one; 6541: none)
 
-and the record keys listed per layout in :data:`LAYOUTS` (``Layout.keys``).
+and the record keys listed per layout in :data:`LAYOUTS` (``Layout.keys``).  CM 7207/7216/8207 records carry a
+``wire_stride`` key (72 = the exchange's 72-byte record, the default; 71 = the document's byte-packed form,
+written through :data:`DOCUMENT_FORMS` when every record of the message says 71).
 
 Public API
 ----------
@@ -47,7 +49,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 __all__ = [
     "SEGMENTS", "MARKET_TYPE", "HEADER_LEN", "PREFIX_LEN", "Layout", "Leaf", "LAYOUTS", "CODES",
-    "layout", "message_length", "blank_record", "blank_message",
+    "layout", "message_length", "blank_record", "blank_message", "DOCUMENT_FORMS",
     "encode_message", "encode_packet", "encode_datagram", "build_datagram",
     "compress", "sample_stream", "markdown_tables",
 ]
@@ -95,6 +97,8 @@ FO_VOLUME_MAX = (1 << 33) - 1      #: F&O 7208 true volume: UNSIGNED LONG + VolT
 #   terms  ST_MBO_MBP_TERMS from the MBO entry's mf/aon bools -> byte 0 bits 0x80/0x40, byte 1 0
 #   vol33  F&O 7208 VolumeTradedToday: true volume 0..2**33-1, written modulo 2**32 (UNSIGNED LONG)
 #   excd   F&O 7208 VolTrdTodayExcdIndc: '1' when the true volume >= 2**32 else '0' (derived, CHAR)
+#   stride CM 7207/7216/8207 `wire_stride` key: not a wire field but the record stride (72 wire form, 71 the
+#          document's byte-packed form); offset and fmt are None, the encoder picks the layout from it
 # An array is (offset, name, count, stride, fields): a list of `count` dicts at offset + i * stride.
 
 @dataclass(frozen=True)
@@ -176,6 +180,8 @@ def _leaves(fields, base=0, prefix=()) -> list[Leaf]:
                 out += _leaves(f.fields, base + f.off + k * f.stride, prefix + (f.name, k))
         else:
             off, name, kind, fmt = f
+            if kind == "stride":
+                continue
             out.append(Leaf(prefix if name is None else prefix + (name,), base + off, kind, fmt))
     return out
 
@@ -299,6 +305,7 @@ class Layout:
     count_offset: int | None
     message_header: bool
     fields: tuple = field(repr=False)
+    oi_header: bool = False      #: F&O 7130/17130 re-defined header: NoOfRecords @12, Reserved for BCSeqNo
     leaves: tuple = field(init=False, repr=False)
     keys: tuple = field(init=False)
     record_struct: struct.Struct = field(init=False, repr=False)
@@ -393,6 +400,23 @@ def _md_tail_cm(off, with_indicative_close):
     return t + ((_i(off + 38, "indicative_close_price"),) if with_indicative_close else ())
 
 
+def _index_fields(code, pad):
+    """INDICES (7207/7216) / INDICATIVE INDICES (8207) record, PROTOCOL_MORE §1.2-§1.4.  ``pad`` = 1: the
+    72-byte wire form (a pad byte after the 21-byte name, numbers from relative 22); 0: the document's
+    71-byte byte-packed form (numbers from 21)."""
+    o = 21 + pad
+    if code == 8207:
+        nums = (_i(o, "indicative_close_value"), _i(o + 16, "closing_index"), _i(o + 20, "percent_change"),
+                _i(o + 32, "change"))                   # the other LONG slots are Reserved
+    else:
+        nums = tuple(_i(o + 4 * k, name) for k, name in enumerate((
+            "index_value", "high_index_value", "low_index_value", "opening_index", "closing_index",
+            "percent_change", "yearly_high", "yearly_low", "no_of_upmoves", "no_of_downmoves")))
+    return (((0, "index_name", "str", "21s"),) + nums
+            + ((o + 40, "market_capitalisation", "float", "d"), (o + 48, "net_change_indicator", "char", "c"),
+               (None, "wire_stride", "stride", None)))      # o + 49: Filler
+
+
 # Offsets below are relative to the record start; a record starts at Layout.records_offset (40 for the
 # single-record codes, whose "record" is everything after the header; 42 after NoOfRecords otherwise).
 _SPECS = [
@@ -476,10 +500,30 @@ _SPECS = [
                  _i(16, "opening_price"))),                               # 20..21: Reserved bits + pad
     dict(segment="FO", code=6541, name="BCAST_CIRCUIT_MSG", size=40, max_records=0, record_size=0,
          records_offset=40, count_offset=None, message_header=False, fields=()),
+    # ---- PROTOCOL_MORE.md: index broadcasts (CM), open interest per underlying (F&O) -----------------------
+    dict(segment="CM", code=7207, name="BCAST_INDICES", size=474, max_records=6, record_size=72,
+         records_offset=42, count_offset=40, message_header=False, fields=_index_fields(7207, 1)),
+    dict(segment="CM", code=7216, name="BCAST_INDICES_VIX", size=474, max_records=6, record_size=72,
+         records_offset=42, count_offset=40, message_header=False, fields=_index_fields(7216, 1)),
+    dict(segment="CM", code=8207, name="BCAST_INDICATIVE_INDICES", size=474, max_records=6, record_size=72,
+         records_offset=42, count_offset=40, message_header=False, fields=_index_fields(8207, 1)),
+    dict(segment="FO", code=7130, name="MKT_MVMT_CM_OI_IN", size=504, max_records=58, record_size=8,
+         records_offset=40, count_offset=12, message_header=False, oi_header=True,
+         fields=(_i(0, "token"), _i(4, "current_oi", "I"))),
+    dict(segment="FO", code=17130, name="ENHNCD_MKT_MVMT_CM_OI_IN", size=508, max_records=39, record_size=12,
+         records_offset=40, count_offset=12, message_header=False, oi_header=True,
+         fields=(_i(0, "token"), _i(4, "current_oi", "q"))),
 ]
 
 #: every supported layout, keyed by (segment, transaction code)
 LAYOUTS: dict[tuple[str, int], Layout] = {(s["segment"], s["code"]): Layout(**s) for s in _SPECS}
+#: the document's 71-byte (byte-packed, 468-byte message) form of the index layouts, chosen by the encoder when
+#: the records say ``wire_stride=71``; the exchange sends the 72-byte form of :data:`LAYOUTS` (PROTOCOL_MORE §1.2)
+DOCUMENT_FORMS: dict[tuple[str, int], Layout] = {
+    ("CM", c): Layout(segment="CM", code=c, name=LAYOUTS[("CM", c)].name + " (document form)", size=468,
+                      max_records=6, record_size=71, records_offset=42, count_offset=40, message_header=False,
+                      fields=_index_fields(c, 0))
+    for c in (7207, 7216, 8207)}
 #: transaction codes per segment, in a stable order
 CODES: dict[str, tuple[int, ...]] = {seg: tuple(c for (s, c) in LAYOUTS if s == seg) for seg in SEGMENTS}
 
@@ -504,7 +548,7 @@ def message_length(segment: str, code: int, n_records: int) -> int:
 # Blank dicts (all zeros) to start a test message from
 # ----------------------------------------------------------------------------------------------------------
 
-_BLANK = {"int": 0, "float": 0.0, "dint": 0, "char": "", "str": "", "vol33": 0, "excd": "0"}
+_BLANK = {"int": 0, "float": 0.0, "dint": 0, "char": "", "str": "", "vol33": 0, "excd": "0", "stride": 72}
 
 
 def _blank_fields(fields) -> dict:
@@ -590,6 +634,8 @@ def encode_message(msg: Mapping[str, Any], *, message_length: int | None = None,
     recs = msg.get("records", [])
     if not isinstance(recs, Sequence) or isinstance(recs, (str, bytes)):
         raise ValueError(f"{seg} {code}: records must be a list of dicts")
+    if (seg, code) in DOCUMENT_FORMS:
+        lay = _index_form(lay, recs)
     n = len(recs)
     if not lay.min_records <= n <= lay.max_records:
         raise ValueError(f"{seg} {code}: {n} records, the layout holds "
@@ -614,7 +660,20 @@ def encode_message(msg: Mapping[str, Any], *, message_length: int | None = None,
     return bytes(buf)
 
 
+def _index_form(lay: Layout, recs) -> Layout:
+    """The 72-byte wire layout, or the 71-byte document form when every record says ``wire_stride=71``."""
+    strides = {r.get("wire_stride", 72) if isinstance(r, Mapping) else 72 for r in recs}
+    if not strides <= {71, 72}:
+        raise ValueError(f"{lay.segment} {lay.code}: wire_stride must be 72 (wire) or 71 (document form), "
+                         f"got {sorted(strides, key=repr)}")
+    if len(strides) > 1:
+        raise ValueError(f"{lay.segment} {lay.code}: all records of a message share one wire_stride")
+    return DOCUMENT_FORMS[(lay.segment, lay.code)] if strides == {71} else lay
+
+
 _HEADER_FMT = dict(log_time="i", error_code="h", bc_seq_no="i", trader_id="i", time_stamp2="q", stream="B")
+_OI_HEADER = struct.Struct(">4xi2sHh8xq8xH")         # F&O 7130/17130: LogTime, MarketType, code, NoOfRecords,
+                                                     # TimeStamp @22, MessageLength (Reserved: zeros)
 
 
 def _encode_header(msg: Mapping, lay: Layout, length: int, buf: bytearray) -> None:
@@ -626,9 +685,14 @@ def _encode_header(msg: Mapping, lay: Layout, length: int, buf: bytearray) -> No
         raise ValueError(f"{where}: MESSAGE_HEADER has no BCSeqNo / stream (both must be 0)")
     if not lay.message_header and trader_id:
         raise ValueError(f"{where}: trader_id is a MESSAGE_HEADER field (must be 0 with BCAST_HEADER)")
+    if lay.oi_header and (error_code or bc_seq_no or stream):
+        raise ValueError(f"{where}: the re-defined header has NoOfRecords where ErrorCode is and no BCSeqNo / "
+                         f"stream (error_code, bc_seq_no and stream must be 0)")
     try:
         alpha = _str(g("alpha_char", ""), 2)
-        if lay.message_header:
+        if lay.oi_header:
+            _OI_HEADER.pack_into(buf, 0, log_time, alpha, lay.code, 0, time_stamp2, length)
+        elif lay.message_header:
             _MESSAGE_HEADER.pack_into(buf, 0, lay.code, log_time, alpha, trader_id, error_code, 0,
                                       time_stamp2, length)
         else:
@@ -739,6 +803,8 @@ _TYPE_NAMES = {"h": "SHORT", "H": "UNSIGNED SHORT", "i": "LONG", "I": "UNSIGNED 
 def _type_name(kind: str, fmt: str) -> str:
     if kind == "int":
         return _TYPE_NAMES[fmt]
+    if kind == "stride":
+        return "not on the wire: the record stride read, 72 (wire) or 71 (document form)"
     return {"float": "DOUBLE -> float", "dint": "DOUBLE -> int", "char": "CHAR -> 1-char str",
             "str": f"CHAR[{fmt[:-1]}] -> str", "ind": "ST_INDICATOR (2) -> dict",
             "terms": "ST_MBO_MBP_TERMS (2) -> 2 bools", "vol33": "UNSIGNED LONG (+2^32 if excd '1')",
@@ -757,6 +823,9 @@ def _doc_rows(fields, base: int = 0, stride: int = 0, prefix: str = "") -> list[
                 rows += _doc_rows(f.fields, base + f.off, f.stride, f"{prefix}{f.name}[0..{f.count - 1}].")
             continue
         off, name, kind, fmt = f
+        if kind == "stride":
+            rows.append((f"{prefix}{name}", "—", _type_name(kind, fmt)))
+            continue
         key = f"{prefix}mf, {prefix}aon" if kind == "terms" else f"{prefix}{name}"
         where = f"{base + off} + {stride}·i" if stride else f"{base + off}"
         rows.append((key, where, _type_name(kind, fmt)))
@@ -768,13 +837,19 @@ def markdown_tables() -> str:
     out = []
     for (seg, code), lay in LAYOUTS.items():
         if lay.count_offset is not None:
-            shape = (f"NoOfRecords SHORT @40, 0..{lay.max_records} records of {lay.record_size} B "
-                     f"from @42 (record k at 42 + {lay.record_size}·k)")
+            r0 = lay.records_offset
+            shape = (f"NoOfRecords SHORT @{lay.count_offset}, 0..{lay.max_records} records of {lay.record_size} B "
+                     f"from @{r0} (record k at {r0} + {lay.record_size}·k)")
+            if (seg, code) in DOCUMENT_FORMS:
+                shape += ("; the stride is read from MessageLength: 72 (this table) or 71 (the document's "
+                          "byte-packed form: every number one byte earlier, 468 B)")
         elif lay.max_records:
             shape = f"one record, the body from @40 ({lay.record_size} B)"
         else:
             shape = "header only, `records` is `[]`"
-        hdr = "MESSAGE_HEADER" if lay.message_header else "BCAST_HEADER"
+        hdr = ("MESSAGE_HEADER" if lay.message_header else
+               "re-defined BCAST_HEADER (NoOfRecords @12; error_code, bc_seq_no, stream read as 0)"
+               if lay.oi_header else "BCAST_HEADER")
         out.append(f"#### {seg} {code} {lay.name}: {lay.size} B, {hdr}, {shape}\n")
         rows = _doc_rows(lay.fields)
         if rows:

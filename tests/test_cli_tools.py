@@ -1,0 +1,537 @@
+"""Operator commands against real journals, rings and stores: watch, replay, dump, verify, stat, export.
+
+The data is real: simulated NSE datagrams (vega.nse.sample_stream) go through FeedHandler.process_batch into
+a store, and its change records into a journal and/or a ring, exactly as a capture does.  Every command runs
+as a subprocess (`python -m vega.cli ...`); bad input must give exactly one stderr line, a non-zero exit
+status and no traceback.
+"""
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vega import FeedHandler, Store, nse
+from vega._ring import Ring
+from vega.journal import IST, Journal, JournalWriter, day_epoch_ns
+from vega.records import timestamps
+
+
+ROOT = Path(__file__).resolve().parent.parent
+DATE = dt.date(2026, 1, 23)
+T915 = day_epoch_ns(DATE) + (9 * 3600 + 15 * 60) * 10**9     # 09:15 IST, epoch ns
+GROUP_NAMES = {"trade", "bid", "ask", "ohlc", "status", "market_watch", "auction", "spos", "buyback", "oi",
+               "ident"}
+
+
+def cli(*args, env=None, timeout=60):
+    """Run `vega ARGS` in a subprocess from the worktree root."""
+    e = dict(os.environ, PYTHONPATH=str(ROOT) + (os.pathsep + env.pop("PYTHONPATH") if env and
+                                                  "PYTHONPATH" in env else ""))
+    e.pop("VEGA_TRACEBACK", None)
+    if env:
+        e.update(env)
+    return subprocess.run([sys.executable, "-m", "vega.cli", *map(str, args)], cwd=ROOT, env=e,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def assert_one_line_error(r, *needles):
+    assert r.returncode != 0, r.stdout
+    assert "Traceback" not in r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    for n in needles:
+        assert n in lines[0], lines[0]
+    return lines[0]
+
+
+def capture(segment, datagrams, seed, store, records=None):
+    """Simulated datagrams through FeedHandler into ``store``; change records appended to ``records``.
+    Receive times: 09:15 IST on DATE + 50 us per datagram."""
+    stream = list(nse.sample_stream(segment, datagrams, seed=seed))
+    now = T915 + np.arange(len(stream), dtype=np.int64) * 50_000
+    fh = FeedHandler(segment, store, on_records=None if records is None else
+                     (lambda r: records.append(np.array(r, copy=True))))
+    fh.process_batch(stream, now_ns=now)
+    return fh
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory):
+    """A journal root with one F&O day written from a real capture, and that capture's live store."""
+    root = tmp_path_factory.mktemp("journals")
+    store = Store(65536)
+    chunks = []
+    capture("FO", 300, 7, store, chunks)
+    recs = np.concatenate(chunks)
+    with JournalWriter(root, "NSE_FO", DATE) as w:
+        w.append(recs)
+        path = w.path
+    yield root, path, recs, store
+    store.close()
+
+
+@pytest.fixture
+def shm_name():
+    name = f"vega-test-{uuid.uuid4().hex[:10]}"
+    yield name
+    try:
+        Ring.unlink(name)
+    except FileNotFoundError:
+        pass
+    try:
+        Store.remove(name)
+    except FileNotFoundError:
+        pass
+
+
+# ---------------------------------------------------------------------------------------------------------
+# help
+# ---------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("cmd", ["watch", "replay", "dump", "verify", "stat", "export"])
+def test_every_command_has_help(cmd):
+    r = cli(cmd, "--help")
+    assert r.returncode == 0 and f"usage: vega {cmd}" in r.stdout and r.stderr == ""
+
+
+# ---------------------------------------------------------------------------------------------------------
+# dump
+# ---------------------------------------------------------------------------------------------------------
+
+def test_dump_json_fields_rebuild_the_live_store(session):
+    """Folding the named fields that `vega dump --json` prints, per token, gives the live store's values:
+    the decoding of groups, masks and two-slot fields is right."""
+    _, path, recs, store = session
+    r = cli("dump", path, "--json")
+    assert r.returncode == 0, r.stderr
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert len(rows) == len(recs)
+    assert [x["seq"] for x in rows] == list(range(len(recs)))
+    assert [x["token"] for x in rows] == recs["token"].tolist()
+    assert [x["ts48"] for x in rows] == timestamps(recs).tolist()
+    assert {x["group_name"] for x in rows} <= GROUP_NAMES
+    state = {}
+    for x in rows:
+        state.setdefault(x["token"], {}).update(x["fields"])
+    snap = store.snapshot()
+    checked = 0
+    for row in snap:
+        tok = int(row["token"])
+        got = state[tok]
+        for f in ("last_traded_price", "volume_traded_today", "open_interest", "close_price"):
+            if int(row[f]):
+                assert got[f] == int(row[f]), (tok, f)
+                checked += 1
+        if int(row["bid_price"][0]):
+            assert got["bid_price[0]"] == int(row["bid_price"][0])
+            assert got["bid_quantity[0]"] == int(row["bid_quantity"][0])
+            checked += 1
+    assert checked > 100
+
+
+def test_dump_table_filters_by_token_time_and_limit(session):
+    _, path, recs, _ = session
+    ts = timestamps(recs)
+    tok = int(np.bincount(recs["token"]).argmax())
+    t0, t1 = int(ts[len(ts) // 4]), int(ts[3 * len(ts) // 4])
+    hms = lambda t: f"{t // 3_600_000_000_000:02d}:{t // 60_000_000_000 % 60:02d}:" \
+                    f"{t // 10**9 % 60:02d}.{t % 10**9:09d}"
+    want = np.flatnonzero((recs["token"] == tok) & (ts >= t0) & (ts < t1))
+    assert len(want) > 3
+    r = cli("dump", path, "--tokens", tok, "--from", hms(t0), "--to", hms(t1))
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert f"{len(want):,} selected" in lines[0]
+    body = lines[2:]
+    assert len(body) == len(want)
+    for line, p in zip(body, want):
+        seq, clock, token, group = line.split()[:4]
+        assert int(seq) == p and int(token) == tok and clock == hms(int(ts[p]))
+        assert group in GROUP_NAMES
+    r = cli("dump", path, "--tokens", tok, "--limit", 2)
+    assert len(r.stdout.splitlines()) == 2 + 2
+    r = cli("dump", path, "--tokens", 999999999)
+    assert r.returncode == 0 and "0 selected" in r.stdout
+
+
+def test_dump_bad_input(session, tmp_path):
+    _, path, _, _ = session
+    assert_one_line_error(cli("dump", tmp_path / "nope.bin"), "no such journal file")
+    assert_one_line_error(cli("dump", tmp_path), "is a directory")
+    assert_one_line_error(cli("dump", path, "--tokens", "12x"), "bad token '12x'")
+    assert_one_line_error(cli("dump", path, "--tokens", "0"), "bad token '0'")
+    assert_one_line_error(cli("dump", path, "--from", "25:00"), "bad --from time")
+    assert_one_line_error(cli("dump", path, "--to", "9h15"), "bad --to time")
+    assert_one_line_error(cli("dump", path, "--from", "10:00", "--to", "09:00"), "not after")
+    assert_one_line_error(cli("dump", path, "--limit", "0"), "--limit")
+    bad = tmp_path / "20260123.bin"
+    bad.write_bytes(b"this is not a journal" * 10)
+    assert_one_line_error(cli("dump", bad), str(bad))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# verify
+# ---------------------------------------------------------------------------------------------------------
+
+def test_verify_reports_damage_and_repairs(session, tmp_path):
+    _, path, recs, _ = session
+    r = cli("verify", path)
+    assert r.returncode == 0 and "OK (sealed" in r.stdout and "1 sound, 0 damaged" in r.stdout
+    day = tmp_path / "NSE_FO"
+    day.mkdir()
+    broken = day / path.name
+    broken.write_bytes(path.read_bytes()[:-20])            # the index table loses its end
+    r = cli("verify", tmp_path)                             # a directory: every *.bin under it
+    assert r.returncode == 1
+    assert f"{broken}: DAMAGED" in r.stdout
+    assert assert_one_line_error(r) == "vega verify: 1 of 1 journal file(s) damaged (vega verify --repair to fix)"
+    r = cli("verify", "--repair", broken)
+    assert r.returncode == 0, r.stderr
+    assert "repaired" in r.stdout
+    r = cli("verify", broken)
+    assert r.returncode == 0 and "OK (sealed" in r.stdout
+    with Journal.open(broken) as j:
+        assert j.records.tobytes() == recs.tobytes()
+
+
+def test_verify_bad_input(tmp_path):
+    assert_one_line_error(cli("verify", tmp_path / "missing.bin"), "no such journal file or directory")
+    assert_one_line_error(cli("verify", tmp_path), "no journal files")
+    bad = tmp_path / "20260101.bin"
+    bad.write_bytes(b"\0" * 100)
+    r = cli("verify", bad, "--repair")                     # a header beyond repair stays damaged
+    assert "DAMAGED" in r.stdout
+    assert_one_line_error(r, "1 of 1 journal file(s) damaged")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# export
+# ---------------------------------------------------------------------------------------------------------
+
+def test_export_writes_parquet_with_every_record(session, tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet")
+    root, _, recs, _ = session
+    out = tmp_path / "pq"
+    r = cli("export", root, out, DATE.isoformat(), "--no-progress")
+    assert r.returncode == 0, r.stderr
+    f = out / f"date={DATE.isoformat()}" / "feed=NSE_FO" / "part-0.parquet"
+    assert r.stdout.split() == [str(f)]
+    t = pq.read_table(f)
+    assert t.num_rows == len(recs)
+    assert t.column("token").to_numpy().tolist() == recs["token"].tolist()
+    assert t.column("slot1").to_numpy().tolist() == recs["slots"][:, 1].tolist()
+    assert t.column("ts").cast("int64").to_numpy().tolist() == (timestamps(recs) + day_epoch_ns(DATE)).tolist()
+
+
+def test_export_bad_input(session, tmp_path):
+    root, _, _, _ = session
+    assert_one_line_error(cli("export", tmp_path / "nope", tmp_path / "o", "2026-01-23"), "no such journal root")
+    assert_one_line_error(cli("export", root, tmp_path / "o", "2026-02-30"), "bad start date")
+    assert_one_line_error(cli("export", root, tmp_path / "o", "2026-01-23", "2026-01-01"), "before start")
+    assert_one_line_error(cli("export", root, tmp_path / "o", "2026-01-24"), "no journal files")
+    assert_one_line_error(cli("export", root, tmp_path / "o", "2026-01-23", "--feeds", "BSE"), "unknown feed")
+    # pyarrow missing: a package that refuses to import shadows it
+    fake = tmp_path / "nopyarrow" / "pyarrow"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ImportError('No module named pyarrow')\n")
+    r = cli("export", root, tmp_path / "o", "2026-01-23", env={"PYTHONPATH": str(fake.parent)})
+    assert_one_line_error(r, "needs pyarrow", "pip install 'vega[export]'")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# replay
+# ---------------------------------------------------------------------------------------------------------
+
+def test_replay_into_ring_and_store(session, shm_name):
+    root, _, recs, live = session
+    r = cli("replay", root, DATE.isoformat(), "--ring", shm_name, "--store", shm_name, "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert f"replayed {len(recs):,} records" in r.stdout and f"NSE_FO next_seq={len(recs)}" in r.stdout
+    with Ring.open(shm_name) as ring:
+        assert ring.tail("NSE_FO") == len(recs)
+        got = ring.reader("NSE_FO", start="oldest").poll(max_records=len(recs) + 10)
+        assert got.tobytes() == recs.tobytes()
+    with Store.open(shm_name) as st:
+        a, b = st.snapshot(), live.snapshot()
+        assert len(a) == len(b)
+        order = np.argsort(a["token"]), np.argsort(b["token"])
+        for f in ("token", "last_traded_price", "volume_traded_today", "bid_price", "ask_quantity",
+                  "open_interest", "high_price"):
+            assert np.array_equal(a[f][order[0]], b[f][order[1]]), f
+
+
+def test_replay_time_window_and_tokens(session, shm_name):
+    root, _, recs, _ = session
+    ts = timestamps(recs)
+    tok = int(np.bincount(recs["token"]).argmax())
+    t_mid = int(ts[len(ts) // 2]) // 10**9 * 10**9            # whole second inside the session
+    clock = dt.datetime.fromtimestamp((day_epoch_ns(DATE) + t_mid) / 1e9, IST).strftime("%H:%M:%S")
+    r = cli("replay", root, f"{DATE}T{clock}", "--ring", shm_name, "--tokens", tok, "--no-progress")
+    assert r.returncode == 0, r.stderr
+    want = recs[(ts >= t_mid) & (recs["token"] == tok)]
+    with Ring.open(shm_name) as ring:
+        got = ring.reader("NSE_FO", start="oldest").poll(max_records=len(recs))
+    assert len(want) > 0 and got.tobytes() == want.tobytes()
+
+
+def test_replay_bad_input(session, tmp_path, shm_name):
+    root, _, _, _ = session
+    d = DATE.isoformat()
+    assert_one_line_error(cli("replay", root, d), "--ring NAME and/or --store NAME")
+    assert_one_line_error(cli("replay", tmp_path / "nope", d, "--ring", shm_name), "no such journal root")
+    assert_one_line_error(cli("replay", tmp_path, d, "--ring", shm_name), "not a journal root")
+    assert_one_line_error(cli("replay", root, "2026-13-01", "--ring", shm_name), "bad start")
+    assert_one_line_error(cli("replay", root, "2026-01-23T9h", "--ring", shm_name), "bad start")
+    assert_one_line_error(cli("replay", root, d, "2026-01-01", "--ring", shm_name), "not after")
+    assert_one_line_error(cli("replay", root, "2026-01-24", "--ring", shm_name), "no journal records")
+    assert_one_line_error(cli("replay", root, d, "--ring", shm_name, "--speed", "0"), "--speed")
+    assert_one_line_error(cli("replay", root, d, "--ring", "a/b"), "ring name")
+    Ring.create(shm_name).close()
+    assert_one_line_error(cli("replay", root, d, "--ring", shm_name), "exists", "--replace")
+    r = cli("replay", root, d, "--ring", shm_name, "--replace", "--no-progress")
+    assert r.returncode == 0, r.stderr
+
+
+# ---------------------------------------------------------------------------------------------------------
+# stat
+# ---------------------------------------------------------------------------------------------------------
+
+def test_stat_shows_slots_and_readers_with_lag_and_laps(session, shm_name):
+    _, _, recs, _ = session
+    with Ring.create(shm_name) as ring:
+        ring.append("NSE_FO", recs[:1000])
+        slow = ring.reader("NSE_FO", name="slow-terminal", start="oldest")
+        fast = ring.reader("NSE_FO", name="charting", start="oldest")
+        fast.poll(max_records=1000)
+        assert slow.poll(max_records=10).shape == (10,)
+        # the slow reader falls more than a lap behind
+        big = np.resize(recs, ring.capacity + 5000)
+        ring.append("NSE_FO", big)
+        slow.poll(max_records=1)
+        r = cli("stat", shm_name, "--json")
+        assert r.returncode == 0, r.stderr
+        st = json.loads(r.stdout)
+        tail = 1000 + len(big)
+        fo = [s for s in st["slots"] if s["feed"] == "NSE_FO"][0]
+        assert fo["tail"] == tail and fo["writer_pid"] == os.getpid()
+        assert [s["tail"] for s in st["slots"] if s["feed"] != "NSE_FO"] == [0, 0]
+        rd = {x["name"]: x for x in st["readers"]}
+        assert set(rd) == {"slow-terminal", "charting"}
+        assert rd["charting"]["position"] == 1000 and rd["charting"]["lag"] == len(big)
+        assert rd["slow-terminal"]["laps"] == slow.laps >= 1 and rd["slow-terminal"]["lost"] == slow.lost > 0
+        assert rd["slow-terminal"]["position"] == slow.position
+        assert rd["slow-terminal"]["lag"] == tail - slow.position
+        assert all(x["pid"] == os.getpid() and x["alive"] and x["feed"] == "NSE_FO" for x in rd.values())
+        assert all(0 <= x["heartbeat_age_s"] < 600 for x in rd.values())
+        r = cli("stat", shm_name)
+        assert r.returncode == 0, r.stderr
+        line = [x for x in r.stdout.splitlines() if "slow-terminal" in x][0]
+        assert f"{slow.laps:>6,}" in line and "alive" in line
+        assert f"{tail:,}" in r.stdout
+        slow.close()
+        fast.close()
+
+
+def test_stat_bad_input(tmp_path):
+    assert_one_line_error(cli("stat", f"vega-no-such-ring-{uuid.uuid4().hex[:8]}"), "no ring named")
+    assert_one_line_error(cli("stat", "a/b"), "ring name")
+    junk = tmp_path / "junk"
+    junk.write_bytes(b"x" * 4096)
+    assert_one_line_error(cli("stat", junk), "cannot open ring")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# watch
+# ---------------------------------------------------------------------------------------------------------
+
+def _rows(out):
+    """Data rows of a rendered frame: lists of cells (rich draws cells between box characters)."""
+    rows = []
+    for line in out.splitlines():
+        if not line.startswith("│"):
+            continue
+        cells = [c.strip() for c in line.strip().strip("│").split("│")]
+        if cells[0].isdigit():
+            rows.append(cells)
+    return rows
+
+
+def test_watch_renders_the_store_of_a_running_capture(shm_name):
+    with Store.create(shm_name, 4096) as store, Ring.create(shm_name) as ring:
+        capture("FO", 200, 3, store)
+        # a writer that forwards change records to the ring, as the capture does
+        fh = FeedHandler("FO", store, on_records=lambda recs: ring.append("NSE_FO", recs))
+        fh.process_batch(list(nse.sample_stream("FO", 50, seed=4)))
+        reader = ring.reader("NSE_FO", name="terminal-1", start="oldest")
+        snap = store.snapshot()
+        top = snap[np.lexsort((snap["token"], -snap["volume_traded_today"]))][:5]
+        r = cli("watch", shm_name, "--ring", shm_name, "--once", "--top", 5)
+        assert r.returncode == 0, r.stderr
+        rows = _rows(r.stdout)
+        assert [int(x[0]) for x in rows] == top["token"].tolist()
+        for cells, rec in zip(rows, top):
+            assert cells[2] == f"{rec['last_traded_price'] / 100:,.2f}"
+            assert f"{int(rec['volume_traded_today']):,}" in cells
+            assert f"{rec['bid_price'][0] / 100:,.2f}" in cells and f"{rec['ask_price'][0] / 100:,.2f}" in cells
+        assert f"NSE_FO {ring.tail('NSE_FO'):,}" in r.stdout and "readers 1 live" in r.stdout
+        assert f"max lag {ring.tail('NSE_FO'):,}" in r.stdout
+        reader.close()
+        # a token filter and sorting by open interest
+        oi = snap[snap["open_interest"] > 0]
+        pick = oi[np.argsort(-oi["open_interest"], kind="stable")][:3]
+        toks = ",".join(str(int(t)) for t in pick["token"])
+        r = cli("watch", shm_name, "--tokens", toks, "--sort", "oi", "--once")
+        rows = _rows(r.stdout)
+        assert [int(x[0]) for x in rows] == pick["token"].tolist()
+        assert [x[10] for x in rows] == [f"{int(v):,}" for v in pick["open_interest"]]
+        # frames for scripts: N frames, activity since the previous frame is 0 with no new data
+        r = cli("watch", shm_name, "--iterations", 2, "--interval", 0.05, "--top", 3, "--sort", "token")
+        assert r.returncode == 0 and r.stdout.count("VEGA watch: store") == 2
+        frames = r.stdout.split("VEGA watch: store")[1:]
+        first, second = _rows(frames[0]), _rows(frames[1])
+        counts = {int(t): int(c) for t, c in zip(snap["token"], snap["update_count"])}
+        assert [int(x[11].replace(",", "")) for x in first] == [counts[int(x[0])] for x in first]
+        assert [x[11] for x in second] == ["0"] * len(second)
+
+
+def test_watch_bad_input(shm_name):
+    assert_one_line_error(cli("watch", f"vega-no-such-store-{uuid.uuid4().hex[:8]}", "--once"), "no store named")
+    with Store.create(shm_name, 16):
+        assert_one_line_error(cli("watch", shm_name, "--once", "--tokens", "-3"), "bad token")
+        assert_one_line_error(cli("watch", shm_name, "--once", "--ring", "vega-no-such-ring-x"), "no ring named")
+        assert_one_line_error(cli("watch", shm_name, "--top", "0", "--once"), "--top")
+
+
+def test_watch_live_in_a_terminal(shm_name):
+    """On a terminal `vega watch` redraws in place (rich.live); --iterations ends it."""
+    import pty
+    import select
+    with Store.create(shm_name, 1024) as store:
+        capture("CM", 100, 5, store)
+        snap = store.snapshot()
+        best = snap[np.lexsort((snap["token"], -snap["volume_traded_today"]))][0]
+        master, slave = pty.openpty()
+        e = dict(os.environ, PYTHONPATH=str(ROOT), COLUMNS="160", LINES="40", TERM="xterm")
+        p = subprocess.Popen([sys.executable, "-m", "vega.cli", "watch", shm_name, "--iterations", "3",
+                              "--interval", "0.05", "--top", "3"], cwd=ROOT, env=e, stdin=slave, stdout=slave,
+                             stderr=subprocess.PIPE)
+        os.close(slave)
+        out = b""
+        while True:
+            r, _, _ = select.select([master], [], [], 30)
+            if not r:
+                break
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:            # the child closed the terminal
+                break
+            if not chunk:
+                break
+            out += chunk
+        assert p.wait(timeout=30) == 0, p.stderr.read()
+        os.close(master)
+        text = out.decode("utf-8", "replace")
+        assert f"{int(best['token'])}" in text and f"{best['last_traded_price'] / 100:,.2f}" in text
+        assert "\x1b[1A" in text and "\x1b[2K" in text   # cursor up + erase line: redrawn in place
+
+
+def test_usage_errors_are_one_line():
+    for args, needle in [(("dump",), "required: path"), (("watch", "x", "--sort", "bogus"), "invalid choice"),
+                         (("dump", "x", "--limit", "abc"), "invalid int value"), (("stat",), "required: ring"),
+                         (("replay", "r"), "required: start"), (("export", "r", "o"), "required: start"),
+                         (("verify",), "required: paths"), (("watch", "s", "--once", "--iterations", "2"),
+                                                            "not allowed with")]:
+        r = cli(*args)
+        assert r.returncode == 2
+        line = assert_one_line_error(r, needle)
+        assert line.startswith(f"vega {args[0]}: ") and line.endswith(f"(see vega {args[0]} --help)")
+
+
+def test_replay_paced_delivers_the_same_records(session, shm_name):
+    root, _, recs, _ = session
+    tok = int(np.bincount(recs["token"]).argmax())
+    r = cli("replay", root, DATE.isoformat(), "--ring", shm_name, "--tokens", tok, "--speed", "2",
+            "--no-progress")
+    assert r.returncode == 0, r.stderr
+    with Ring.open(shm_name) as ring:
+        got = ring.reader("NSE_FO", start="oldest").poll(max_records=len(recs))
+    assert got.tobytes() == recs[recs["token"] == tok].tobytes()
+
+
+def test_dump_shows_checkpoints_and_can_leave_them_out(tmp_path):
+    store = Store(4096)
+    chunks = []
+    capture("CM", 60, 11, store, chunks)
+    live = np.concatenate(chunks)
+    kf = store.keyframe_records()
+    t_ck = int(timestamps(live)[-1])
+    with JournalWriter(tmp_path, "NSE_EQ", DATE) as w:
+        w.append(live)
+        w.checkpoint(kf, ts_ns=t_ck)
+        path = w.path
+    store.close()
+    rows = [json.loads(x) for x in cli("dump", path, "--json").stdout.splitlines()]
+    assert len(rows) == len(live) + len(kf)
+    ck = rows[len(live):]
+    assert all(x["flags"] & 0x02 for x in ck) and not any(x["flags"] & 0x02 for x in rows[:len(live)])
+    assert ck[-1]["flags"] & 0x04 and not any(x["flags"] & 0x04 for x in ck[:-1])
+    assert {x["ts48"] for x in ck} == {t_ck}
+    table = cli("dump", path, "--tokens", ck[-1]["token"]).stdout.splitlines()
+    assert any(line.split()[4] in ("KE", "CKE") for line in table[2:])
+    r = cli("dump", path, "--no-keyframes")
+    assert r.returncode == 0 and f"{len(live):,} selected" in r.stdout.splitlines()[0]
+
+
+def test_replay_spans_days_in_time_order(tmp_path, shm_name):
+    store = Store(4096)
+    chunks = []
+    capture("FO", 40, 21, store, chunks)
+    recs = np.concatenate(chunks)
+    store.close()
+    day2 = DATE + dt.timedelta(days=1)
+    halves = recs[:len(recs) // 2], recs[len(recs) // 2:]
+    for d, part in zip((DATE, day2), halves):
+        with JournalWriter(tmp_path, "NSE_FO", d) as w:
+            w.append(part)
+    r = cli("replay", tmp_path, DATE.isoformat(), day2.isoformat(), "--ring", shm_name, "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert f"replayed {len(recs):,} records" in r.stdout
+    with Ring.open(shm_name) as ring:
+        got = ring.reader("NSE_FO", start="oldest").poll(max_records=len(recs) + 1)
+    assert got.tobytes() == recs.tobytes()
+    # only the second day
+    Ring.unlink(shm_name)
+    r = cli("replay", tmp_path, day2.isoformat(), "--ring", shm_name, "--no-progress")
+    with Ring.open(shm_name) as ring:
+        got = ring.reader("NSE_FO", start="oldest").poll(max_records=len(recs) + 1)
+    assert got.tobytes() == halves[1].tobytes()
+
+
+def test_watch_ctrl_c_leaves_cleanly(shm_name):
+    """Without --once/--iterations the watch runs until Ctrl-C, which exits 0 without a message."""
+    import pty
+    import select
+    import signal
+    with Store.create(shm_name, 256) as store:
+        capture("FO", 20, 9, store)
+        master, slave = pty.openpty()
+        e = dict(os.environ, PYTHONPATH=str(ROOT), COLUMNS="160", LINES="40", TERM="xterm")
+        p = subprocess.Popen([sys.executable, "-m", "vega.cli", "watch", shm_name, "--interval", "0.05"],
+                             cwd=ROOT, env=e, stdin=slave, stdout=slave, stderr=subprocess.PIPE)
+        os.close(slave)
+        out = b""
+        while b"VEGA watch" not in out:
+            r, _, _ = select.select([master], [], [], 30)
+            assert r, "no frame within 30 s"
+            out += os.read(master, 65536)
+        p.send_signal(signal.SIGINT)
+        rc = p.wait(timeout=30)
+        err = p.stderr.read().decode()
+        os.close(master)
+        assert rc == 0 and err == ""

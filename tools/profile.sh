@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# Profile VEGA's capture hot path (decode + LZO1Z + merge + change records -> ring) with perf.
+#
+#   tools/profile.sh [--no-build] [--seconds S] [--datagrams N] [--out DIR] [--callgrind] [--no-inline]
+#   tools/profile.sh --capture [--rate R] [--seconds S] [--no-build] [--out DIR]
+#
+# 1. builds the extensions in place (release build: -O3 -g -fno-omit-frame-pointer, see setup.py, so perf's
+#    frame-pointer call graphs and Cython function names work);
+# 2. generates simulated NSE traffic (vega.nse.sample_stream, F&O and CM) outside the profile;
+# 3. runs FeedHandler.process_batch over it under `perf record -e cpu-clock -g` (cpu-clock works in VMs and
+#    containers without hardware counters);
+# 4. writes `perf report --no-children --stdio --sort symbol` to DIR/report.txt and a flat per-symbol
+#    table to DIR/flat.txt.
+# With --callgrind it also runs one pass under `valgrind --tool=callgrind` (repeatable instruction counts)
+# and writes DIR/callgrind.txt (callgrind_annotate), counting only inside FeedHandler.process_batch.
+# With --no-inline it profiles a copy of the tree under DIR/noinline whose _core is built with -fno-inline,
+# so inlined helpers (lzo1z_decompress, the per-code decoders and merges) get their own rows: an attribution
+# view, slower than the release build -- use the default run for timings.
+# With --capture it profiles the real `vega capture` process instead (recvmmsg -> FeedHandler -> store, ring
+# and journal) while `vega simulate` sends R datagrams/s (default 40000) to it over loopback UDP.
+# Output goes to DIR (default /tmp/vega-profile).
+#
+# Needs perf: Debian `sudo apt-get install linux-perf`, Ubuntu `sudo apt-get install linux-tools-$(uname -r)`;
+# for --callgrind, `sudo apt-get install valgrind`.  Non-root users may need
+# `sudo sysctl kernel.perf_event_paranoid=1`.  See docs/PROFILING.md.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+BUILD=1 SECONDS_=10 DATAGRAMS=20000 OUT=/tmp/vega-profile CALLGRIND=0 NOINLINE=0 CAPTURE=0 RATE=40000
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --no-build) BUILD=0 ;;
+        --seconds) SECONDS_="$2"; shift ;;
+        --datagrams) DATAGRAMS="$2"; shift ;;
+        --out) OUT="$2"; shift ;;
+        --callgrind) CALLGRIND=1 ;;
+        --no-inline) NOINLINE=1 ;;
+        --capture) CAPTURE=1 ;;
+        --rate) RATE="$2"; shift ;;
+        -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
+        *) echo "profile.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+    esac
+    shift
+done
+PY=${PYTHON:-python3}
+PY=$("$PY" -c "import sys; print(sys.executable)")   # the real binary, not a pyenv shim (valgrind)
+export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1   # no idle BLAS threads in the profile
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"   # the in-place build of this tree
+
+if ! command -v perf >/dev/null 2>&1; then
+    echo "profile.sh: perf not found: sudo apt-get install linux-perf (Debian) or linux-tools-\$(uname -r) (Ubuntu)" >&2
+    exit 1
+fi
+mkdir -p "$OUT"
+
+if [ "$BUILD" = 1 ]; then
+    echo "== building in place (release: -O3 -g -fno-omit-frame-pointer)" >&2
+    "$PY" setup.py build_ext --inplace -q
+fi
+
+if [ "$NOINLINE" = 1 ]; then
+    SHADOW="$OUT/noinline"
+    echo "== building a -fno-inline _core in $SHADOW" >&2
+    rm -rf "$SHADOW" && mkdir -p "$SHADOW"
+    cp setup.py "$SHADOW/" && cp -r vega "$SHADOW/vega"
+    rm -f "$SHADOW"/vega/_core.*.so "$SHADOW"/vega/_core.c
+    (cd "$SHADOW" && CFLAGS="-fno-inline" VEGA_ONLY=_core "$PY" setup.py build_ext --inplace -q)
+    export PYTHONPATH="$SHADOW"
+fi
+
+if [ "$CAPTURE" = 1 ]; then
+    NAME="vega-profile-$$"
+    PORT=$((20000 + RANDOM % 20000))
+    rm -rf "$OUT/journal"
+    echo "== perf record -e cpu-clock -g: vega capture, fed by vega simulate at $RATE datagrams/s for ${SECONDS_} s" >&2
+    perf record -e cpu-clock -F 4999 -g -o "$OUT/perf.data" -- \
+        "$PY" -m vega.cli capture --feed "FO=127.0.0.1:$PORT" --feed "CM=127.0.0.1:$((PORT + 1))" \
+        --ring "$NAME" --store "$NAME" --journal-root "$OUT/journal" --duration 3600 \
+        --stats-interval 1000 > "$OUT/run.txt" 2>&1 &
+    PERF_PID=$!
+    for _ in $(seq 300); do            # until the capture has made its stores (up to 30 s)
+        [ -e "/dev/shm/vega.store.$NAME-cm" ] && break
+        sleep 0.1
+    done
+    sleep 0.5                          # its sockets are opened right after the stores
+    # vega simulate first generates the traffic (tens of seconds for big runs; the capture idles meanwhile,
+    # which cpu-clock does not sample), then sends it at RATE
+    "$PY" -m vega.cli simulate --fo "127.0.0.1:$PORT" --cm "127.0.0.1:$((PORT + 1))" --rate "$RATE" \
+        --duration "$SECONDS_" --quiet >&2 || echo "profile.sh: vega simulate failed" >&2
+    sleep 0.5
+    CAP_PID=$(pgrep -P "$PERF_PID" || true)   # the capture is perf's child: stop it cleanly (journal sealed)
+    [ -n "$CAP_PID" ] && kill -TERM "$CAP_PID"
+    wait "$PERF_PID" || true
+    tail -4 "$OUT/run.txt" >&2
+    rm -f "/dev/shm/$NAME" "/dev/shm/vega.store.$NAME-fo" "/dev/shm/vega.store.$NAME-cm"
+    perf report -i "$OUT/perf.data" --no-children --stdio --sort symbol --percent-limit 0.5 \
+        > "$OUT/report.txt" 2>/dev/null
+    perf report -i "$OUT/perf.data" --no-children --stdio --sort dso,symbol -g none --percent-limit 0.3 \
+        > "$OUT/flat.txt" 2>/dev/null
+    echo "== top symbols ($OUT/flat.txt; call graphs in $OUT/report.txt)" >&2
+    grep -E '^ +[0-9]' "$OUT/flat.txt" | head -25 || true
+    exit 0
+fi
+
+STREAM="$OUT/stream-$DATAGRAMS.pkl"
+if [ ! -s "$STREAM" ]; then
+    echo "== generating $DATAGRAMS simulated datagrams per segment" >&2
+    "$PY" tools/profile_workload.py generate --datagrams "$DATAGRAMS" --out "$STREAM"
+fi
+
+echo "== perf record -e cpu-clock -g (${SECONDS_} s)" >&2
+perf record -e cpu-clock -F 4999 -g -o "$OUT/perf.data" -- \
+    "$PY" tools/profile_workload.py run --stream "$STREAM" --seconds "$SECONDS_" 2> >(tee "$OUT/run.txt" >&2)
+
+perf report -i "$OUT/perf.data" --no-children --stdio --sort symbol --percent-limit 0.5 \
+    > "$OUT/report.txt" 2>/dev/null
+perf report -i "$OUT/perf.data" --no-children --stdio --sort dso,symbol -g none --percent-limit 0.3 \
+    > "$OUT/flat.txt" 2>/dev/null
+echo "== top symbols ($OUT/flat.txt; call graphs in $OUT/report.txt)" >&2
+grep -E '^ +[0-9]' "$OUT/flat.txt" | head -25 || true
+
+if [ "$CALLGRIND" = 1 ]; then
+    command -v valgrind >/dev/null || { echo "profile.sh: valgrind not found: sudo apt-get install valgrind" >&2; exit 1; }
+    echo "== valgrind --tool=callgrind (one pass)" >&2
+    valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out" \
+        --toggle-collect='__pyx_pf_*FeedHandler*process_batch' \
+        "$PY" tools/profile_workload.py run --stream "$STREAM" --passes 1 2>&1 | tail -3 >&2
+    callgrind_annotate --inclusive=no "$OUT/callgrind.out" 2>/dev/null | head -60 > "$OUT/callgrind.txt" || true
+    echo "== callgrind: $OUT/callgrind.txt" >&2
+    head -40 "$OUT/callgrind.txt"
+fi

@@ -1,0 +1,62 @@
+"""``vega export``: journals to Parquet (one row per change record, partitioned by date and feed)."""
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import sys
+from pathlib import Path
+
+from vega.commands import CliError
+from vega.commands._ops import journal_root, one_line_errors, parse_date, parse_feeds
+
+HELP = "export journals to Parquet, partitioned date=YYYY-MM-DD/feed=FEED (needs the export extra)"
+
+
+def register(sub) -> None:
+    p = sub.add_parser("export", help=HELP, description=(
+        "Write the change records of a date range of journals as Parquet, one row per record (ts as "
+        "timestamp[ns, Asia/Kolkata], seq, token, group, flags, mask, source, slot0..slot3), hive-"
+        "partitioned <out>/date=YYYY-MM-DD/feed=<FEED>/part-0.parquet. Needs pyarrow: "
+        "pip install 'vega[export]'."))
+    p.add_argument("root", help="journal root (holding <FEED>/YYYYMMDD.bin)")
+    p.add_argument("out", help="output directory")
+    p.add_argument("start", help="first trading date (YYYY-MM-DD or YYYYMMDD)")
+    p.add_argument("end", nargs="?", help="last trading date, inclusive (default: start)")
+    p.add_argument("--feeds", help="comma-separated feeds (default: every feed directory present)")
+    p.add_argument("--compression", default="zstd", choices=["zstd", "snappy", "gzip", "lz4", "none"])
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    one_line_errors(p, "export")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Export; print one line per file written."""
+    try:
+        import pyarrow  # noqa: F401
+        import pyarrow.parquet  # noqa: F401
+    except ImportError:
+        raise CliError("needs pyarrow, which is not installed: pip install 'vega[export]'") from None
+    from vega.journal import FEEDS, JournalError, export
+    root = journal_root(args.root)
+    d0 = parse_date(args.start, "start date")
+    d1 = d0 if args.end is None else parse_date(args.end, "end date")
+    if d1 < d0:
+        raise CliError(f"end date {d1} is before start date {d0}")
+    feeds = parse_feeds(args.feeds)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise CliError(f"{out}: exists and is not a directory")
+    names = feeds or [f for f in FEEDS if (root / f).is_dir()]
+    days = [d0 + _dt.timedelta(days=i) for i in range((d1 - d0).days + 1)]
+    if not any((root / f / f"{d:%Y%m%d}.bin").exists() for f in names for d in days):
+        raise CliError(f"no journal files under {root} for {d0}..{d1} ({', '.join(names)})")
+    try:
+        written = export(root, out, d0, d1, feeds, progress=not args.no_progress and sys.stderr.isatty(),
+                         compression=None if args.compression == "none" else args.compression)
+    except PermissionError as e:
+        raise CliError(f"permission denied: {e.filename or e}") from None
+    except (JournalError, OSError) as e:
+        raise CliError(str(e)) from None
+    for w in written:
+        print(w, file=sys.stdout)
+    return 0

@@ -1,0 +1,179 @@
+"""``vega replay``: a date range of a journal root into a new shared-memory ring and/or store."""
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import sys
+import time
+
+from vega.commands import CliError
+from vega.commands._ops import (journal_root, one_line_errors, parse_bound, parse_feeds, parse_tokens,
+                                store_class)
+
+HELP = "replay journals into a new shared-memory ring and/or store, paced or flat out"
+
+
+def register(sub) -> None:
+    p = sub.add_parser("replay", help=HELP, description=(
+        "Replay the journals under ROOT from START to END in time order across days and feeds into a new "
+        "shared-memory ring (every feed to its slot) and/or a new store (one feed), flat out or paced by "
+        "the recorded timestamps. Bounds are trading dates (END inclusive) or IST times "
+        "YYYY-MM-DDTHH:MM[:SS] (END exclusive). A progress line goes to stderr."))
+    p.add_argument("root", help="journal root (holding <FEED>/YYYYMMDD.bin)")
+    p.add_argument("start", help="YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS] (IST)")
+    p.add_argument("end", nargs="?", help="as START (default: the whole START day)")
+    p.add_argument("--ring", help="create this ring (/dev/shm/<name>) and publish every feed into it")
+    p.add_argument("--store", help="create this store (/dev/shm/vega.store.<name>) and apply one feed to it")
+    p.add_argument("--capacity", type=int, default=65536, help="store capacity in instruments (default 65536)")
+    p.add_argument("--replace", action="store_true", help="replace an existing ring of that name")
+    p.add_argument("--feeds", help="comma-separated feeds (default: every feed directory present)")
+    p.add_argument("--tokens", help="only these tokens (comma separated)")
+    p.add_argument("--speed", type=float, default=None,
+                   help="pace by the recorded timestamps, SPEED times real time (1 = real time); "
+                        "default flat out")
+    p.add_argument("--max-gap", type=float, default=5.0,
+                   help="when paced, shorten recorded gaps longer than this many seconds (default 5)")
+    p.add_argument("--no-progress", action="store_true", help="no progress line")
+    one_line_errors(p, "replay")
+    p.set_defaults(func=run)
+
+
+class _Progress:
+    """A progress line on stderr, rewritten in place at most every 0.2 s."""
+
+    def __init__(self, enabled: bool, total: int):
+        self.enabled = enabled and sys.stderr.isatty()
+        self.total = total
+        self.n = 0
+        self.t0 = time.monotonic()
+        self.last = 0.0
+
+    def add(self, n: int, feed: str) -> None:
+        self.n += n
+        now = time.monotonic()
+        if self.enabled and now - self.last >= 0.2:
+            self.last = now
+            pct = f" {100 * self.n / self.total:5.1f}%" if self.total else ""
+            rate = self.n / max(now - self.t0, 1e-9)
+            sys.stderr.write(f"\rreplay: {self.n:,}/{self.total:,} records{pct}, {rate:,.0f} rec/s, {feed}   ")
+            sys.stderr.flush()
+
+    def done(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+
+
+def _days(start, end):
+    d0 = start if isinstance(start, _dt.date) and not isinstance(start, _dt.datetime) else start.date()
+    if end is None:
+        return d0, d0
+    d1 = end if isinstance(end, _dt.date) and not isinstance(end, _dt.datetime) else end.date()
+    return d0, d1
+
+
+def _count(root, feeds, d0, d1) -> int:
+    """Records in the files of the range (for the progress percentage; bounds inside a day ignored)."""
+    from vega.journal import FEEDS
+    n = 0
+    day = d0
+    while day <= d1:
+        for f in feeds or FEEDS:
+            p = root / f / f"{day:%Y%m%d}.bin"
+            if p.exists():
+                n += max(0, (p.stat().st_size - 64) // 32)
+        day += _dt.timedelta(days=1)
+    return n
+
+
+def run(args: argparse.Namespace) -> int:
+    """Replay; print a summary line (records, next sequence number per feed, elapsed)."""
+    from vega.journal import FEEDS, JournalError, day_epoch_ns, replay
+    if not args.ring and not args.store:
+        raise CliError("nothing to replay into: give --ring NAME and/or --store NAME")
+    root = journal_root(args.root)
+    start = parse_bound(args.start, "start")
+    end = None if args.end is None else parse_bound(args.end, "end")
+    d0, d1 = _days(start, end)
+    if d1 < d0 or (isinstance(start, _dt.datetime) and isinstance(end, _dt.datetime) and end <= start):
+        raise CliError(f"end {args.end} is not after start {args.start}")
+    if args.speed is not None and not args.speed > 0:
+        raise CliError("--speed must be positive (leave it out to replay flat out)")
+    if args.max_gap is not None and args.max_gap <= 0:
+        raise CliError("--max-gap must be positive")
+    if args.capacity <= 0:
+        raise CliError("--capacity must be positive")
+    feeds = parse_feeds(args.feeds) or [f for f in FEEDS if (root / f).is_dir()]
+    tokens = parse_tokens(args.tokens)
+    if args.store and len(feeds) > 1:
+        raise CliError(f"--store takes one feed (tokens of different feeds collide): add --feeds, "
+                       f"one of {', '.join(feeds)}")
+    total = _count(root, feeds, d0, d1)
+    if total == 0:
+        raise CliError(f"no journal records under {root} for {d0}..{d1} ({', '.join(feeds)})")
+
+    ring = store = None
+    prog = _Progress(not args.no_progress, total)
+    try:
+        if args.ring:
+            from vega._ring import Ring, RingBusyError, RingError
+            try:
+                ring = Ring.create(args.ring, replace=args.replace)
+            except FileExistsError:
+                raise CliError(f"ring {args.ring!r} exists (a running capture?): --replace to replace it") from None
+            except (RingBusyError, RingError, OSError, ValueError) as e:
+                raise CliError(f"cannot create ring {args.ring!r}: {e}") from None
+        if args.store:
+            Store = store_class()
+            try:
+                store = Store.create(args.store, args.capacity)
+            except Exception as e:  # StoreBusyError, PermissionError, ...
+                raise CliError(f"cannot create store {args.store!r}: {e}") from None
+
+        t0 = time.monotonic()
+        n_total = 0
+        next_seq: dict[str, int] = {}
+        day = d0
+        # one replay per trading day, so the store's last-update times get that day's base
+        while day <= d1:
+            lo = start if isinstance(start, _dt.datetime) and start.date() == day else day
+            if isinstance(end, _dt.datetime):
+                if end.date() < day or (end.date() == day and end.time() == _dt.time(0)):
+                    break
+                hi = end if end.date() == day else day
+            else:
+                hi = day
+            base = day_epoch_ns(day)
+
+            def sink(recs, feed, base=base):
+                if ring is not None:
+                    ring.append(feed, recs)
+                if store is not None:
+                    store.apply_records(recs, day_base_ns=base)
+                prog.add(len(recs), feed)
+
+            res = replay(root, lo, hi, feeds=feeds, speed=args.speed, into=sink,
+                         tokens=None if tokens is None else tokens.tolist(),
+                         max_gap=args.max_gap if args.speed else None)
+            n_total += res.records
+            next_seq.update(res.next_seq)
+            day += _dt.timedelta(days=1)
+        prog.done()
+    except KeyboardInterrupt:
+        prog.done()
+        raise
+    except PermissionError as e:
+        raise CliError(f"permission denied: {e.filename or e}") from None
+    except JournalError as e:
+        raise CliError(f"{e} (try: vega verify --repair)") from None
+    finally:
+        if ring is not None:
+            ring.close()
+        if store is not None:
+            store.close()
+    el = time.monotonic() - t0
+    where = " and ".join(x for x in (f"ring {args.ring}" if args.ring else "",
+                                     f"store {args.store}" if args.store else "") if x)
+    seqs = ", ".join(f"{f} next_seq={s}" for f, s in sorted(next_seq.items()))
+    print(f"replayed {n_total:,} records into {where} in {el:.2f} s ({seqs})", file=sys.stdout)
+    return 0

@@ -1,0 +1,67 @@
+"""``vega stat``: the slots and registered readers of a shared-memory ring (tail, lag, laps, heartbeats)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from vega.commands._ops import fmt_age, one_line_errors, open_ring
+
+HELP = "show a ring's slots (tail, records) and readers (position, lag, laps, heartbeat age)"
+
+
+def register(sub) -> None:
+    p = sub.add_parser("stat", help=HELP, description=(
+        "Show the state of a shared-memory ring of a running capture: per feed slot the tail (records ever "
+        "published), writer pid and creation time; per registered reader its name, pid, feed, position, "
+        "lag (records behind the tail), laps, records lost, heartbeat age and whether its process lives."))
+    p.add_argument("ring", help="ring name (/dev/shm/<name>) or absolute path")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    one_line_errors(p, "stat")
+    p.set_defaults(func=run)
+
+
+def collect(ring) -> dict:
+    """The ring's state as plain data (what --json prints)."""
+    from vega._ring import FEEDS
+    now = time.time_ns()
+    slots = []
+    for f in FEEDS:
+        i = ring.info(f)
+        slots.append({"feed": f, "tail": int(i["tail"]), "record_count": int(i["record_count"]),
+                      "capacity": int(i["capacity"]), "writer_pid": int(i["writer_pid"]),
+                      "created_ns": int(i["created_ns"])})
+    readers = []
+    for r in ring.readers():
+        hb = int(r.heartbeat_ns)
+        readers.append({"line": r.line, "name": r.name, "pid": r.pid, "feed": r.feed, "position": int(r.position),
+                        "lag": int(r.lag), "laps": int(r.laps), "lost": int(r.lost), "heartbeat_ns": hb,
+                        "heartbeat_age_s": (now - hb) / 1e9 if hb else None, "alive": bool(r.alive)})
+    return {"ring": ring.path, "now_ns": now, "slots": slots, "readers": readers}
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the ring's slots and readers."""
+    with open_ring(args.ring) as ring:
+        st = collect(ring)
+    out = sys.stdout
+    if args.json:
+        print(json.dumps(st), file=out)
+        return 0
+    print(f"ring {st['ring']}", file=out)
+    print(f"  {'feed':<8} {'tail':>14} {'records':>14} {'capacity':>9} {'writer pid':>10}", file=out)
+    for s in st["slots"]:
+        print(f"  {s['feed']:<8} {s['tail']:>14,} {s['record_count']:>14,} {s['capacity']:>9,} "
+              f"{s['writer_pid'] or '-':>10}", file=out)
+    if not st["readers"]:
+        print("  no registered readers", file=out)
+        return 0
+    print(f"  {'reader':<24} {'pid':>8} {'feed':<8} {'position':>14} {'lag':>10} {'laps':>6} {'lost':>10} "
+          f"{'heartbeat':>9}  state", file=out)
+    for r in st["readers"]:
+        age = fmt_age(int(r["heartbeat_age_s"] * 1e9)) if r["heartbeat_age_s"] is not None else "-"
+        print(f"  {r['name'] or '(unnamed)':<24} {r['pid']:>8} {r['feed']:<8} {r['position']:>14,} "
+              f"{r['lag']:>10,} {r['laps']:>6,} {r['lost']:>10,} {age:>9}  "
+              f"{'alive' if r['alive'] else 'dead'}", file=out)
+    return 0

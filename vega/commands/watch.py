@@ -1,0 +1,175 @@
+"""``vega watch``: a live terminal market watch over the shared-memory store (and ring) of a running capture."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import numpy as np
+
+from vega.commands import CliError
+from vega.commands._ops import fmt_age, fmt_paise, one_line_errors, open_ring, open_store, parse_tokens
+
+HELP = "live market watch (LTP, change, best bid/ask, volume, OI) over a running capture's store"
+SORTS = ("volume", "activity", "change", "oi", "token")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("watch", help=HELP, description=(
+        "A live terminal market watch over the shared-memory store of a running capture (read-only, "
+        "lock-free): LTP, change from the previous close, best bid/ask with quantities, volume, open "
+        "interest, updates since the last frame and the age of the last update, refreshed in place. "
+        "With --ring, a status line shows each feed's publish rate and the readers' lag. Needs rich "
+        "(pip install 'vega[watch]'). Example, for `vega capture --store vega --ring vega`: "
+        "vega watch vega-fo --ring vega --sort activity"))
+    p.add_argument("store", help="store name (/dev/shm/vega.store.<name>; a capture's are <prefix>-fo, <prefix>-cm)")
+    p.add_argument("--ring", help="ring of the same capture, for publish rates and reader lag")
+    p.add_argument("--tokens", help="only these tokens (comma separated)")
+    p.add_argument("--sort", choices=SORTS, default="volume",
+                   help="row order: volume (default), activity (updates since the last frame; the first frame "
+                        "counts from the start), change (|%%|), oi, token")
+    p.add_argument("--top", type=int, default=25, help="rows to show (default 25)")
+    p.add_argument("--interval", type=float, default=1.0, help="seconds between frames (default 1)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--once", action="store_true", help="print one frame and exit")
+    g.add_argument("--iterations", type=int, help="print N frames and exit")
+    one_line_errors(p, "watch")
+    p.set_defaults(func=run)
+
+
+class Watch:
+    """Frame builder: keeps the previous frame's update counts and ring tails to show activity and rates."""
+
+    def __init__(self, store, ring=None, tokens=None, sort="volume", top=25):
+        self.store, self.ring, self.tokens, self.sort, self.top = store, ring, tokens, sort, top
+        self.prev_counts: dict[int, int] = {}
+        self.prev_tails: dict[str, int] | None = None
+        self.prev_t = None
+
+    def rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """(snapshot rows to show, in order; their activity since the previous frame)."""
+        snap = self.store.snapshot()
+        snap = snap[snap["valid"] == 1]
+        if self.tokens is not None:
+            snap = snap[np.isin(snap["token"], self.tokens.astype(np.int32))]
+        counts = snap["update_count"].astype(np.int64)
+        prev = np.array([self.prev_counts.get(int(t), 0) for t in snap["token"]], dtype=np.int64)
+        activity = counts - prev
+        self.prev_counts = {int(t): int(c) for t, c in zip(snap["token"], counts)}
+        if self.sort == "volume":
+            key = -snap["volume_traded_today"]
+        elif self.sort == "activity":
+            key = -activity
+        elif self.sort == "oi":
+            key = -snap["open_interest"]
+        elif self.sort == "change":
+            key = -np.abs(_pct(snap))
+        else:
+            key = snap["token"].astype(np.int64)
+        order = np.lexsort((snap["token"], key))[:self.top]
+        return snap[order], activity[order]
+
+    def ring_status(self) -> str:
+        """One line: per feed slot the tail and the publish rate, then the readers' lag."""
+        if self.ring is None:
+            return ""
+        from vega._ring import FEEDS
+        now = time.monotonic()
+        tails = {f: int(self.ring.tail(f)) for f in FEEDS}
+        parts = []
+        for f in FEEDS:
+            if not tails[f]:
+                continue
+            rate = ""
+            if self.prev_tails is not None and now > self.prev_t:
+                rate = f" ({(tails[f] - self.prev_tails[f]) / (now - self.prev_t):,.0f}/s)"
+            parts.append(f"{f} {tails[f]:,}{rate}")
+        self.prev_tails, self.prev_t = tails, now
+        rd = self.ring.readers()
+        live = [r for r in rd if r.alive]
+        lag = max((r.lag for r in live), default=0)
+        laps = sum(r.laps for r in live)
+        return (f"ring: {', '.join(parts) or 'no records yet'}; readers {len(live)} live"
+                + (f", max lag {lag:,}, laps {laps:,}" if live else ""))
+
+    def table(self):
+        """The frame as a rich renderable."""
+        from rich.console import Group
+        from rich.table import Table
+        from rich.text import Text
+        rows, activity = self.rows()
+        now = time.time_ns()
+        hdr = self.store.header
+        t = Table(title=f"VEGA watch: store {self.store.name} ({len(self.store):,} instruments, writer pid "
+                        f"{hdr.get('writer_pid', '?')}), sorted by {self.sort}",
+                  title_justify="left", expand=False, pad_edge=False)
+        for name in ("token", "symbol"):
+            t.add_column(name, justify="right" if name == "token" else "left", no_wrap=True)
+        for name in ("LTP", "chg", "chg%", "bid qty", "bid", "ask", "ask qty", "volume", "OI", "upd", "age"):
+            t.add_column(name, justify="right", no_wrap=True)
+        pct = _pct(rows)
+        for r, act, pc in zip(rows, activity, pct):
+            ltp, close = int(r["last_traded_price"]), int(r["close_price"])
+            chg = ltp - close if close > 0 and ltp > 0 else int(r["net_price_change"])
+            style = "green" if chg > 0 else "red" if chg < 0 else ""
+            sym = bytes(r["symbol"]).decode("ascii", "replace").strip()
+            last = int(r["last_update_ns"])
+            t.add_row(str(int(r["token"])), sym, fmt_paise(ltp),
+                      Text(f"{chg / 100:+,.2f}", style=style), Text(f"{pc:+.2f}%", style=style),
+                      f"{int(r['bid_quantity'][0]):,}", fmt_paise(r["bid_price"][0]), fmt_paise(r["ask_price"][0]),
+                      f"{int(r['ask_quantity'][0]):,}", f"{int(r['volume_traded_today']):,}",
+                      f"{int(r['open_interest']):,}", f"{int(act):,}", fmt_age(now - last) if last else "-")
+        status = self.ring_status()
+        return Group(t, Text(status)) if status else t
+
+
+def _pct(snap: np.ndarray) -> np.ndarray:
+    ltp = snap["last_traded_price"].astype(np.float64)
+    close = snap["close_price"].astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = np.where((close > 0) & (ltp > 0), (ltp - close) / close * 100.0, 0.0)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    """Render frames until interrupted (or --once / --iterations N)."""
+    try:
+        from rich.console import Console
+        from rich.live import Live
+    except ImportError:
+        raise CliError("needs rich, which is not installed: pip install 'vega[watch]'") from None
+    tokens = parse_tokens(args.tokens)
+    if args.top <= 0:
+        raise CliError("--top must be positive")
+    if not args.interval > 0:
+        raise CliError("--interval must be positive")
+    if args.iterations is not None and args.iterations <= 0:
+        raise CliError("--iterations must be positive")
+    frames = 1 if args.once else args.iterations
+    store = open_store(args.store)
+    ring = open_ring(args.ring) if args.ring else None
+    try:
+        tty = sys.stdout.isatty()
+        console = Console(width=None if tty else 160, force_terminal=tty or None)
+        w = Watch(store, ring, tokens, args.sort, args.top)
+        if frames is not None and not tty:   # scripts and pipes: plain frames one after another
+            for i in range(frames):
+                if i:
+                    time.sleep(args.interval)
+                console.print(w.table())
+            return 0
+        try:
+            with Live(w.table(), console=console, auto_refresh=False, screen=False) as live:
+                n = 1
+                while frames is None or n < frames:
+                    time.sleep(args.interval)
+                    live.update(w.table(), refresh=True)
+                    n += 1
+        except KeyboardInterrupt:  # Ctrl-C is how an operator leaves the watch
+            if frames is not None:
+                raise
+        return 0
+    finally:
+        if ring is not None:
+            ring.close()
+        store.close()
