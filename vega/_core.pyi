@@ -1,6 +1,7 @@
 """Typing stubs for vega._core (the compiled hot path)."""
 from vega._journal import JournalWriter
 from vega._ring import Ring
+from vega.instruments import Instruments
 from typing import Any, Iterable, Literal
 
 Segment = Literal["CM", "FO"]
@@ -150,6 +151,11 @@ class Store:
     def add(self, token: int, symbol: str = "", series: str = "", segment: Segment | None = None,
             subscribed: bool = True) -> None: ...
     def subscribe(self, tokens: Iterable[int], subscribed: bool = True) -> None: ...
+    def load_instruments(self, instruments: Instruments, segment: Segment | None = None, *,
+                         spot_store: Store | None = None, subscribed: bool = True) -> int:
+        """Pre-populate from an instrument master; builds the option metadata of the merge's IV."""
+    @property
+    def n_options(self) -> int: ...
     def apply_records(self, records: np.ndarray | bytes, day_base_ns: int | None = None) -> int: ...
     def keyframe_records(self, ts_ns: int = 0) -> np.ndarray: ...
 
@@ -158,7 +164,7 @@ class FeedHandler:
     store: Store
     def __init__(self, segment: Segment, store: Store, *, on_records: Callable[[np.ndarray], Any] | None = None,
                  md_stale_ns: int = 5_000_000_000, subscribed_only: bool = False, records: bool = True,
-                 ring: Ring | None = None, journal: JournalWriter | None = None) -> None: ...
+                 ring: Ring | None = None, journal: JournalWriter | None = None, rate: float = 0.10) -> None: ...
     @property
     def segment(self) -> Segment: ...
     @property

@@ -7,7 +7,7 @@ import os as _os
 import fcntl as _fcntl
 import re as _re
 import numpy as _np
-from libc.stdlib cimport realloc
+from libc.stdlib cimport realloc, calloc
 from libc.string cimport memcmp
 from posix.mman cimport mmap, munmap, PROT_READ, PROT_WRITE, MAP_SHARED, MAP_PRIVATE, MAP_ANONYMOUS, MAP_FAILED
 from posix.time cimport clock_gettime, timespec, CLOCK_REALTIME
@@ -15,6 +15,9 @@ from cpython.buffer cimport PyBUF_WRITABLE
 
 from vega._ring cimport Ring, ring_slot_t, ring_append
 from vega._journal cimport JournalWriter, jrnl_writer_t, jrnl_append, jrnl_poll
+from vega._iv cimport (iv_black76_implied, iv_select_forward, iv_year_fraction, iv_to_e4, IV_NONE_E4,
+                       IV_FWD_NONE)
+from libc.math cimport exp as _c_exp
 from vega.records import CHANGE_RECORD_DTYPE as _REC_DTYPE
 from vega.store import (STORE_DTYPE as _STORE_DTYPE, StoreError, StoreFullError, StoreBusyError,
                         StoreFormatError)
@@ -87,6 +90,7 @@ cdef int32_t vg_store_insert(vg_store_t* st, int32_t token, uint8_t segment) noe
     r.segment = segment
     r.valid = 1
     r.subscribed = 1
+    r.implied_volatility = IV_NONE_E4                   # "no IV" until an option tick computes one
     if <uint32_t>token < st.dense_size:
         vs_store_rel_i32(&st.dense[token], <int32_t>n)
     else:
@@ -382,11 +386,99 @@ cdef inline vg_srec_t* _m_begin(vg_merge_t* c, int32_t token, uint16_t* k) noexc
     vs_write_begin(r)
     return r
 
+# ----------------------------------------------------------------------------------------------------------
+# Implied volatility of an option tick (docs/FORMATS.md §9 "In the merge")
+# ----------------------------------------------------------------------------------------------------------
+
+cdef enum:
+    VG_PARITY_SCAN = 32                # strikes looked at (nearest first) for a call + put pair with prices
+
+cdef inline double _rec_ltp(const vg_store_t* st, int32_t rec) noexcept nogil:
+    """LTP (paise) of a record of the merge's own store (this thread is its writer: a plain read); 0 if
+    rec < 0."""
+    if rec < 0 or <uint32_t>rec >= st.capacity:
+        return 0.0
+    return <double>st.recs[rec].last_traded_price
+
+cdef inline double _spot_ltp(const vg_store_t* own, const vg_store_t* sp, int32_t rec) noexcept nogil:
+    """LTP of the underlying in the spot store: a plain read when that is the merge's own store, else a
+    seqlock read (another thread may be writing it); 0 when unknown, closed or locked."""
+    cdef int32_t v = 0
+    if sp == NULL or rec < 0 or sp.recs == NULL or <uint32_t>rec >= vg_store_len(sp):
+        return 0.0
+    if sp == own:
+        return <double>sp.recs[rec].last_traded_price
+    if vs_read_i32(&sp.recs[rec], &sp.recs[rec].last_traded_price, &v) != 0:
+        return 0.0
+    return <double>v
+
+cdef inline bint _parity_pair(const vg_store_t* st, const vg_chain_t* ch, int32_t lo, int32_t hi, double ref,
+                              double* K, double* C, double* P) noexcept nogil:
+    """The strike nearest ref (ties: the lower) among chain[lo:hi] whose call and put both have an LTP > 0,
+    looking at no more than VG_PARITY_SCAN strikes outward from ref."""
+    cdef int32_t a = lo, b = hi, mid, up, dn, i, n = 0
+    cdef double c, p
+    while a < b:                                       # first strike >= ref
+        mid = a + (b - a) // 2
+        if <double>ch[mid].strike_paise < ref:
+            a = mid + 1
+        else:
+            b = mid
+    up = a
+    dn = a - 1
+    while (dn >= lo or up < hi) and n < VG_PARITY_SCAN:
+        if up >= hi or (dn >= lo and ref - <double>ch[dn].strike_paise <= <double>ch[up].strike_paise - ref):
+            i = dn
+            dn -= 1
+        else:
+            i = up
+            up += 1
+        n += 1
+        c = _rec_ltp(st, ch[i].call_rec)
+        p = _rec_ltp(st, ch[i].put_rec)
+        if c > 0.0 and p > 0.0:
+            K[0] = <double>ch[i].strike_paise
+            C[0] = c
+            P[0] = p
+            return True
+    return False
+
+cdef void _iv_update(vg_merge_t* c, vg_srec_t* r, uint16_t* k) noexcept nogil:
+    """After an LTP write to an option's record (inside its sequence lock): Black-76 IV on the forward of
+    the option's own expiry -> r.implied_volatility (1e-4 units, IV_NONE_E4 when there is none)."""
+    cdef const vg_optmeta_t* om = c.st.opt
+    cdef int32_t oi = om.opt_of_rec[r - c.st.recs]
+    cdef const vg_opt_t* o
+    cdef double T, fut, spot, F, ref, pk = 0.0, pc = 0.0, pp = 0.0
+    cdef int src = IV_FWD_NONE
+    if oi < 0:
+        return
+    o = &om.opts[oi]
+    T = iv_year_fraction(o.expiry_unix_s, c.now_ns)
+    fut = _rec_ltp(c.st, o.future_rec)
+    spot = 0.0
+    if fut <= 0.0:
+        spot = _spot_ltp(c.st, om.spot_st, o.spot_rec)
+        ref = spot * _c_exp(c.rate * T) if spot > 0.0 and T > 0.0 else <double>o.strike_paise
+        if not _parity_pair(c.st, om.chain, o.chain_lo, o.chain_hi, ref, &pk, &pc, &pp):
+            pk = 0.0
+    F = iv_select_forward(fut, pk, pc, pp, spot, T, c.rate, &src)
+    if src == IV_FWD_NONE:
+        _s32(&r.implied_volatility, IV_NONE_E4, &k[VG_G_OI], VG_I_IV)
+        return
+    _s32(&r.implied_volatility,
+         iv_to_e4(iv_black76_implied(<double>r.last_traded_price, F, <double>o.strike_paise, T, c.rate,
+                                     o.is_call)),
+         &k[VG_G_OI], VG_I_IV)
+
 cdef inline void _m_end(vg_merge_t* c, vg_srec_t* r, uint16_t* k, uint16_t code) noexcept nogil:
     """Every update sets update time, source and count; a change also refreshes the quality score and
-    emits the change records (after the sequence lock is released: the writer reads its own record)."""
+    emits the change records (after the sequence lock is released: the writer reads its own record).
+    An LTP change of an option (instruments loaded) recomputes its implied volatility first."""
     cdef uint32_t any_change = 0
     cdef int g
+    if c.st.opt != NULL and (k[VG_G_TRADE] & VG_T_LTP):
+        _iv_update(c, r, k)
     for g in range(1, VG_N_GROUPS):
         any_change |= k[g]
     r.last_update_ns = c.now_ns
@@ -779,7 +871,7 @@ cdef class FeedHandler:
     """
 
     def __cinit__(self, segment, Store store not None, *, on_records=None, md_stale_ns=5_000_000_000,
-                  subscribed_only=False, records=True, ring=None, journal=None):
+                  subscribed_only=False, records=True, ring=None, journal=None, rate=0.10):
         cdef Decoder dec
         store._check_writable()
         seg = _parse_segment(segment)
@@ -798,6 +890,10 @@ cdef class FeedHandler:
         self._f.m.md_stale_ns = md_stale_ns
         self._f.m.segment = <uint8_t>seg
         self._f.m.subscribed_only = bool(subscribed_only)
+        rate = float(rate)
+        if not (-1.0 < rate < 1.0):
+            raise ValueError(f"rate must be a finite annual rate in (-1, 1), not {rate!r}")
+        self._f.m.rate = rate
         self._f.keep = on_records is not None
         if store._st.hdr.segment == 0:
             store._st.hdr.segment = <uint8_t>seg
@@ -1815,6 +1911,7 @@ cdef class Store:
         self._st.writable = writable
 
     def __dealloc__(self):
+        self._free_opt()
         if self._st.base != NULL:
             munmap(self._st.base, self._st.map_size)
             self._st.base = NULL
@@ -1838,6 +1935,7 @@ cdef class Store:
         if self._exports:
             raise BufferError(f"{self._exports} numpy view(s) of the store are alive: delete them first")
         if self._st.base != NULL:
+            self._free_opt()
             munmap(self._st.base, self._st.map_size)
             memset(&self._st, 0, sizeof(vg_store_t))
         if self._fd >= 0:
@@ -2057,6 +2155,128 @@ cdef class Store:
             r.segment = <uint8_t>seg
         r.subscribed = bool(subscribed)
         vs_write_end(r)
+
+    cdef void _free_opt(self) noexcept:
+        cdef vg_optmeta_t* om = self._st.opt
+        self._st.opt = NULL
+        self._n_options = 0
+        self._spot_store = None
+        if om != NULL:
+            free(om.opt_of_rec)
+            free(om.opts)
+            free(om.chain)
+            free(om)
+
+    def load_instruments(self, instruments, segment=None, *, spot_store=None, subscribed=True) -> int:
+        """Pre-populate the store from an instrument master (``vega.Instruments``) before the open: every
+        instrument of ``segment`` ("CM"/"FO", default the store's) is added with its symbol and series, and
+        for F&O the process-local option metadata of the implied volatility in the merge is built (strike,
+        expiry, same-expiry future, strike-sorted chain per symbol and expiry).  ``spot_store``: the store
+        holding the underlyings (tokens = the contracts' asset tokens, e.g. the CM store; may be this store),
+        used for the spot-carry forward.  Call it before a FeedHandler merges into this store (the metadata
+        is swapped without locking).  Returns the number of instruments of the segment."""
+        cdef Store sp
+        cdef vg_optmeta_t* om
+        cdef int32_t i, n_opt, n_ch
+        self._check_writable()
+        from vega.instruments import Instruments as _Instruments
+        if not isinstance(instruments, _Instruments):
+            raise TypeError(f"instruments must be a vega.Instruments, not {type(instruments).__name__}")
+        if spot_store is not None:
+            if not isinstance(spot_store, Store):
+                raise TypeError(f"spot_store must be a vega.Store, not {type(spot_store).__name__}")
+            (<Store>spot_store)._check_open()
+        seg = _parse_segment(segment) if segment is not None else (self._st.hdr.segment or VG_SEG_FO)
+        t = instruments.table
+        t = t[t["segment"] == seg]
+        new = sum(1 for tok in t["token"].tolist() if 0 < tok <= 0x7FFFFFFF and vg_store_find(&self._st, tok) < 0)
+        if new > <Py_ssize_t>(self._st.capacity - vg_store_len(&self._st)):
+            raise StoreFullError(f"{len(t)} instruments do not fit the store ({self._st.capacity} records)")
+        segname = "CM" if seg == VG_SEG_CM else "FO"
+        for tok, sym, ser in zip(t["token"].tolist(), t["symbol"].tolist(), t["series"].tolist()):
+            if tok <= 0:
+                continue
+            self.add(tok, sym.encode("ascii", "replace").decode()[:10],
+                     ser.encode("ascii", "replace").decode()[:2], segname, subscribed)
+        self._free_opt()
+        if seg != VG_SEG_FO:
+            return len(t)
+        # options with a usable strike (int32 paise) and expiry
+        o = t[_np.isin(t["option_type"], ["CE", "PE"]) & (t["strike"] > 0) & (t["strike"] <= 0x7FFFFFFF)
+              & (t["expiry_unix"] > 0) & (t["token"] > 0)]
+        fut = t[(t["option_type"] == "XX") & (t["token"] > 0)]
+        fut_rec = {(sy, int(e)): vg_store_find(&self._st, int(tok))
+                   for sy, e, tok in zip(fut["symbol"].tolist(), fut["expiry_unix"].tolist(),
+                                         fut["token"].tolist())}
+        order = _np.lexsort((o["strike"], o["expiry_unix"], o["symbol"]))
+        o = o[order]
+        chain = []                   # [strike, call_rec, put_rec]
+        opts = []                    # (rec, expiry, strike, fut_rec, spot_rec, lo, hi, is_call)
+        group_start = 0
+        key = None
+        sp = <Store>spot_store if spot_store is not None else None
+        for sy, e, k, ot, tok, at in zip(o["symbol"].tolist(), o["expiry_unix"].tolist(), o["strike"].tolist(),
+                                         o["option_type"].tolist(), o["token"].tolist(),
+                                         o["asset_token"].tolist()):
+            if (sy, e) != key:
+                key = (sy, e)
+                group_start = len(chain)
+            if len(chain) == group_start or chain[len(chain) - 1][0] != k:    # (wraparound is off)
+                chain.append([k, -1, -1])
+            rec = vg_store_find(&self._st, tok)
+            chain[len(chain) - 1][1 if ot == "CE" else 2] = rec
+            spot_rec = vg_store_find(&sp._st, at) if sp is not None and at > 0 else -1
+            opts.append([rec, e, k, fut_rec.get((sy, e), -1), spot_rec, group_start, -1, ot == "CE"])
+        # chain_hi: the end of each option's group
+        ends = {}
+        for op in opts:
+            ends[op[5]] = 0
+        starts = sorted(ends)
+        for j, st0 in enumerate(starts):
+            ends[st0] = starts[j + 1] if j + 1 < len(starts) else len(chain)
+        n_opt = len(opts)
+        n_ch = len(chain)
+        om = <vg_optmeta_t*>calloc(1, sizeof(vg_optmeta_t))
+        if om == NULL:
+            raise MemoryError()
+        om.opt_of_rec = <int32_t*>malloc(max(self._st.capacity, 1) * sizeof(int32_t))
+        om.opts = <vg_opt_t*>malloc(max(n_opt, 1) * sizeof(vg_opt_t))
+        om.chain = <vg_chain_t*>malloc(max(n_ch, 1) * sizeof(vg_chain_t))
+        if om.opt_of_rec == NULL or om.opts == NULL or om.chain == NULL:
+            free(om.opt_of_rec)
+            free(om.opts)
+            free(om.chain)
+            free(om)
+            raise MemoryError()
+        for i in range(<int32_t>self._st.capacity):
+            om.opt_of_rec[i] = -1
+        for i in range(n_ch):
+            om.chain[i].strike_paise = chain[i][0]
+            om.chain[i].call_rec = chain[i][1]
+            om.chain[i].put_rec = chain[i][2]
+        for i in range(n_opt):
+            op = opts[i]
+            om.opts[i].expiry_unix_s = op[1]
+            om.opts[i].strike_paise = op[2]
+            om.opts[i].future_rec = op[3]
+            om.opts[i].spot_rec = op[4]
+            om.opts[i].chain_lo = op[5]
+            om.opts[i].chain_hi = ends[op[5]]
+            om.opts[i].is_call = op[7]
+            if op[0] >= 0:
+                om.opt_of_rec[op[0]] = i
+        om.n_opts = n_opt
+        om.n_chain = n_ch
+        om.spot_st = &sp._st if sp is not None else NULL
+        self._spot_store = spot_store
+        self._n_options = n_opt
+        self._st.opt = om
+        return len(t)
+
+    @property
+    def n_options(self) -> int:
+        """Options with implied-volatility metadata (load_instruments), 0 without instruments."""
+        return self._n_options
 
     def subscribe(self, tokens, subscribed=True) -> None:
         """Set the subscription flag of tokens already in the store (KeyError otherwise)."""

@@ -209,6 +209,30 @@ cdef enum:
 # Store handle (process-local), record buffer and sinks, merge context, feed-handler counters
 # ----------------------------------------------------------------------------------------------------------
 
+cdef struct vg_opt_t:                 # one option of the store, for the implied volatility in the merge
+    int64_t expiry_unix_s              # unix seconds of 14:30 IST on the expiry date
+    int32_t strike_paise               # strike, paise
+    int32_t future_rec                 # record index of the same-symbol same-expiry future, -1 if none
+    int32_t spot_rec                   # record index of the underlying in the spot store, -1 if none
+    int32_t chain_lo                   # this (symbol, expiry)'s strikes are chain[chain_lo:chain_hi]
+    int32_t chain_hi
+    uint8_t is_call                    # 1 CE, 0 PE
+
+cdef struct vg_chain_t:                # one strike of a (symbol, expiry) option chain, strike-sorted
+    int32_t strike_paise               # strike, paise
+    int32_t call_rec                   # record index of the call at this strike, -1 if none
+    int32_t put_rec                    # record index of the put, -1 if none
+
+cdef struct vg_store_t                 # forward declaration (defined below)
+
+cdef struct vg_optmeta_t:              # process-local option metadata of a store (Store.load_instruments)
+    int32_t* opt_of_rec                # capacity entries: index into opts, -1 for non-options
+    vg_opt_t* opts                     # n_opts options
+    vg_chain_t* chain                  # n_chain strikes, grouped by (symbol, expiry), each group sorted
+    int32_t n_opts
+    int32_t n_chain
+    vg_store_t* spot_st                # store holding the underlyings (may be this store), NULL if none
+
 cdef struct vg_store_t:
     uint8_t* base                      # start of the mapping (header at offset 0)
     size_t map_size
@@ -220,6 +244,7 @@ cdef struct vg_store_t:
     uint32_t dense_size
     uint32_t hash_mask                 # hash_size - 1
     uint8_t writable                   # 1 for the one writer (create / in-process)
+    vg_optmeta_t* opt                  # option metadata for the IV in the merge; NULL = no instruments
 
 ctypedef int (*vg_rec_sink_fn)(void* ctx, const vg_rec_t* recs, Py_ssize_t n) noexcept nogil
 
@@ -263,6 +288,7 @@ cdef struct vg_merge_t:                # everything a merge function needs
     int64_t md_stale_ns                # 7200/7208 older than this are stale for MW / ticker
     uint8_t segment
     uint8_t subscribed_only
+    double rate                        # continuously compounded rate of the IV's discounting and spot carry
     uint64_t counters[VG_N_MERR]       # by VG_M_* counter
     uint64_t by_code[VG_N_CODE_SLOTS]  # messages merged per code slot (vg_code_slot)
 
@@ -273,6 +299,9 @@ cdef class Store:
     cdef readonly object name          # None for an in-process store
     cdef object _path
     cdef int _exports                  # numpy views alive (close() refuses while > 0)
+    cdef object _spot_store            # the Store whose records are the options' underlyings, or None
+    cdef int _n_options                # options with IV metadata (load_instruments)
+    cdef void _free_opt(self) noexcept
     cdef int _check_open(self) except -1
     cdef int _check_writable(self) except -1
     cdef _map_new(self, capacity, dense_tokens, stale_ns, int fd)

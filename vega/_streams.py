@@ -19,6 +19,7 @@ trades; F&O 7210 security status "pre-open"; market watch), then a call-auction 
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import random
 from typing import Callable, Iterator
 
@@ -176,6 +177,106 @@ class _Instrument:
                 "sell": buy_sell and self.asks[0][0] > self.bids[0][0]}
 
 
+# ---------------------------------------------------------------------------------------------------------
+# The instrument universe (what the simulator's master files describe)
+# ---------------------------------------------------------------------------------------------------------
+#: index underlyings: (spot in rupees, asset token as on the exchange's index feed)
+_INDICES = {"NIFTY": (24000.0, 26000), "BANKNIFTY": (52000.0, 26009), "FINNIFTY": (23500.0, 26037)}
+#: days from the expiry base date to the near and the next expiry (the stream's prices assume these)
+EXPIRY_DAYS = (20, 48)
+#: rate of the synthetic option prices (the FeedHandler's default)
+UNIVERSE_RATE = 0.10
+_STRIKE_STEPS = (100, 250, 500, 1000, 2000, 5000, 10000)   # paise
+
+
+def _ncdf(x: float) -> float:
+    return 0.5 * math.erfc(-x / math.sqrt(2.0))
+
+
+def _black76(F: float, K: float, T: float, sigma: float, r: float, call: bool) -> float:
+    s = sigma * math.sqrt(T)
+    d1 = (math.log(F / K) + 0.5 * s * s) / s
+    d2 = d1 - s
+    df = math.exp(-r * T)
+    if call:
+        return df * (F * _ncdf(d1) - K * _ncdf(d2))
+    return df * (K * _ncdf(-d2) - F * _ncdf(-d1))
+
+
+def _fo_universe(instruments: list, seed: int) -> dict:
+    """Give every F&O token a role, deterministically for ``seed`` (its own RNG: the stream's is untouched):
+    per symbol the two lowest tokens are the near and next futures, the others calls and puts at strikes
+    around the money for both expiries.  Each instrument's starting price becomes consistent with it
+    (futures at spot carried, options at their Black-76 value for a per-symbol volatility).  Returns
+    token -> (kind, symbol, expiry index, strike paise, option type)."""
+    rng = random.Random(seed * 7919 + 17)
+    by_sym: dict[str, list] = {}
+    for ins in instruments:
+        by_sym.setdefault(ins.symbol, []).append(ins)
+    meta = {}
+    for sym in sorted(by_sym):
+        group = sorted(by_sym[sym], key=lambda i: i.token)
+        spot = _INDICES[sym][0] if sym in _INDICES else rng.lognormvariate(7.0, 0.8)
+        spot_p = max(500, int(spot * 100) // 5 * 5)
+        sigma = rng.uniform(0.12, 0.45)
+        step = next((x for x in _STRIKE_STEPS if x >= spot_p * 0.01), _STRIKE_STEPS[-1])
+        atm = max(step, round(spot_p / step) * step)
+        lot = group[0].lot
+        for j, ins in enumerate(group):
+            ins.lot = lot
+            if j < 2:
+                T = EXPIRY_DAYS[j] / 365.0
+                price = spot_p * math.exp(UNIVERSE_RATE * T)
+                meta[ins.token] = ("FUT", sym, j, -1, "XX")
+            else:
+                i = j - 2
+                e = 0 if i % 4 < 2 else 1
+                call = i % 2 == 0
+                k = i // 4
+                off = (k + 1) // 2 if k % 2 else -(k // 2)
+                strike = atm + off * step
+                if strike <= 0:
+                    strike = step * (1 + k)
+                T = EXPIRY_DAYS[e] / 365.0
+                F = spot_p * math.exp(UNIVERSE_RATE * T)
+                smile = sigma * (1.0 + 0.8 * math.log(strike / F) ** 2)
+                price = _black76(F, strike, T, smile, UNIVERSE_RATE, call)
+                meta[ins.token] = ("OPT", sym, e, strike, "CE" if call else "PE")
+            ins.close = ins.ltp = ins.prev_ltp = max(ins.tick, int(price) // ins.tick * ins.tick)
+    return meta
+
+
+def instrument_universe(segment: str, seed: int = 0, *, n_tokens: int | None = None,
+                        expiry_base: _dt.date | None = None):
+    """The instruments behind :func:`sample_stream` (same ``segment``, ``seed``, ``n_tokens``) as an
+    ``INSTRUMENT_DTYPE`` array (vega.instruments), ready for ``write_contract_file`` / ``write_security_file``.
+
+    F&O: per symbol a near and a next future and calls and puts at strikes around the money (index symbols
+    FUTIDX/OPTIDX, the others FUTSTK/OPTSTK), expiring ``EXPIRY_DAYS`` after ``expiry_base`` (default: today
+    in IST) at 14:30 IST; CM: the stream's equities with their symbols and series."""
+    import numpy as np
+
+    from vega.instruments import INSTRUMENT_DTYPE, IST, SEG_CM, SEG_FO, expiry_unix
+    gen = _Generator(segment, seed, n_tokens, _DEFAULT_DATE, SESSION_SECONDS, 1, 0.0)
+    rows = []
+    if segment == "CM":
+        for ins in gen.instruments:
+            rows.append((ins.token, SEG_CM, ins.symbol, ins.series, "", 0, 0, -1, "", ins.lot, ins.tick, ins.token,
+                         ins.symbol, f"{ins.symbol} LTD"[:25]))
+        return np.array(rows, INSTRUMENT_DTYPE)
+    base = expiry_base or _dt.datetime.now(IST).date()
+    raws = [int((_dt.datetime.combine(base + _dt.timedelta(days=d), _dt.time(14, 30)) - EPOCH_1980).total_seconds())
+            for d in EXPIRY_DAYS]
+    for ins in gen.instruments:
+        kind, sym, e, strike, ot = gen.meta[ins.token]
+        idx = sym in _INDICES
+        inst = ("FUT" if kind == "FUT" else "OPT") + ("IDX" if idx else "STK")
+        asset = _INDICES[sym][1] if idx else 1 + (sum(map(ord, sym)) * 131) % 30000
+        rows.append((ins.token, SEG_FO, sym, "", inst, raws[e], expiry_unix(raws[e]), strike, ot, ins.lot, ins.tick,
+                     asset, sym, ""))
+    return np.array(rows, INSTRUMENT_DTYPE)
+
+
 class _Generator:
     def __init__(self, segment: str, seed: int, n_tokens: int | None, date: _dt.date, duration_s: float,
                  n_datagrams: int, uncompressed_share: float, phases: bool = False):
@@ -190,6 +291,8 @@ class _Generator:
         self.n_streams = N_STREAMS[segment]
         tokens = sorted(rng.sample(range(lo, hi + 1), n))
         self.instruments = [_Instrument(rng, segment, t, rng.randint(1, self.n_streams)) for t in tokens]
+        # the instrument universe behind the tokens (master files); F&O prices are made consistent with it
+        self.meta = _fo_universe(self.instruments, seed) if segment == "FO" else {}
         # a few hot instruments take most of the updates, as on a real feed
         self.weights = [1.0 / (1 + i) ** 0.8 for i in range(n)]
         rng.shuffle(self.weights)

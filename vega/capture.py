@@ -16,6 +16,9 @@ Configuration is TOML (docs/capture.example.toml)::
     store_capacity = 65536
     stats_interval = 5.0
     rcvbuf_mb = 64
+    contract = "/var/lib/vega/contract.txt"  # F&O master: symbols + option metadata (IV); omit: none
+    security = "/var/lib/vega/security.txt"  # CM master: symbols; omit: none
+    iv_rate = 0.10                           # rate of the merge's implied volatility (spot carry, discounting)
 
     [[feed]]
     segment = "FO"
@@ -100,6 +103,9 @@ class CaptureConfig:
     rcvbuf_mb: int = 64
     batch: int = 256
     checkpoint_interval: float = 60.0
+    contract: str | None = None        # NSE contract.txt: pre-populates the F&O store, option IV metadata
+    security: str | None = None        # NSE security.txt: pre-populates the CM store
+    iv_rate: float = 0.10              # FeedHandler rate of the implied volatility
 
     def validate(self) -> None:
         if not self.feeds:
@@ -117,10 +123,18 @@ class CaptureConfig:
             raise CaptureError("rcvbuf_mb must be an integer in 1..2048")
         if not isinstance(self.batch, int) or not 1 <= self.batch <= 4096:
             raise CaptureError("batch must be an integer in 1..4096")
+        if not isinstance(self.iv_rate, (int, float)) or isinstance(self.iv_rate, bool) \
+                or not -1.0 < self.iv_rate < 1.0:
+            raise CaptureError("iv_rate must be a number in (-1, 1)")
+        for k in ("contract", "security"):
+            v = getattr(self, k)
+            if v is not None and not Path(v).is_file():
+                raise CaptureError(f"{k} master file {v}: no such file")
 
 
 _CAPTURE_KEYS = {"journal_root": str, "ring": str, "store": str, "store_capacity": int, "stats_interval": (int, float),
-                 "rcvbuf_mb": int, "batch": int, "checkpoint_interval": (int, float)}
+                 "rcvbuf_mb": int, "batch": int, "checkpoint_interval": (int, float), "contract": str,
+                 "security": str, "iv_rate": (int, float)}
 _FEED_KEYS = {"segment": str, "group": str, "port": int, "interface": str}
 
 
@@ -315,6 +329,8 @@ class Capture:
                     except JournalError as e:
                         raise CaptureError(f"journal: {e}") from None
                 f.handler = self._make_handler(FeedHandler, f)
+            if cfg.contract or cfg.security:
+                self._load_instruments()
             self._poll = select.poll()
             for f in self.feeds:
                 f.sock = open_feed_socket(f.cfg, cfg.rcvbuf_mb << 20)
@@ -330,7 +346,28 @@ class Capture:
 
     def _make_handler(self, FeedHandler, f: _Feed):
         """The FeedHandler publishing to the ring and the journal from inside its nogil loop."""
-        return FeedHandler(f.segment, f.store, ring=self.ring, journal=f.writer)
+        return FeedHandler(f.segment, f.store, ring=self.ring, journal=f.writer, rate=self.config.iv_rate)
+
+    def _load_instruments(self) -> None:
+        """Pre-populate the stores from the master files before the first datagram (CM first: it holds the
+        underlyings of the F&O options' spot carry), and journal each store's state as keyframes so that a
+        replay of the journal has the symbols too."""
+        from vega._core import _ist_midnight_ns
+        from vega.instruments import InstrumentFileError, Instruments
+        cfg = self.config
+        try:
+            ins = Instruments.load(cfg.contract, cfg.security)
+        except (InstrumentFileError, OSError, UnicodeDecodeError) as e:
+            raise CaptureError(f"instrument master: {e}") from None
+        cm = next((f.store for f in self.feeds if f.segment == "CM"), None)
+        for f in sorted(self.feeds, key=lambda f: f.segment != "CM"):
+            try:
+                f.store.load_instruments(ins, f.segment, spot_store=cm if f.segment == "FO" else None)
+            except Exception as e:
+                raise CaptureError(f"{f.name}: cannot pre-populate the store: {e}") from None
+            if f.writer is not None and len(f.store):
+                ts = max(0, time.time_ns() - _ist_midnight_ns(self._date))
+                f.writer.append(f.store.keyframe_records(min(ts, (1 << 48) - 1)))
 
     def close(self) -> None:
         """Seal the journals, close sockets, ring and stores (shared-memory stores stay for readers; see

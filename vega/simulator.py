@@ -112,6 +112,44 @@ class Simulator:
         self.expected: dict[str, Expected] = {}
         self.sent: dict[str, int] = {s: 0 for s in self.segments}
 
+    def universe(self, segment: str, expiry_base=None):
+        """The instruments of one segment's stream (``INSTRUMENT_DTYPE`` array, vega.instruments): F&O index
+        and stock futures and options, CM equities, with the tokens the datagrams use."""
+        seg = str(segment).upper()
+        if seg not in self.segments:
+            raise SimulatorError(f"segment {segment!r} is not simulated here ({', '.join(self.segments)})")
+        k = self.segments.index(seg)
+        return _streams.instrument_universe(seg, self.seed + 1000 * k, n_tokens=self.n_tokens,
+                                            expiry_base=expiry_base)
+
+    def write_master(self, directory: str | Path, expiry_base=None) -> dict[str, Path]:
+        """Write the NSE master files of the simulated instruments into ``directory``: ``contract.txt`` (F&O)
+        and ``security.txt`` (CM), for the segments simulated.  Option expiries fall ``_streams.EXPIRY_DAYS``
+        after ``expiry_base`` (default today, IST), which is what the streamed option prices assume.  Stock
+        options' underlyings point at a CM token of the same symbol when CM is simulated too.  Returns
+        {"contract": path, "security": path} for the files written."""
+        from vega.instruments import write_contract_file, write_security_file
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        out: dict[str, Path] = {}
+        cm = self.universe("CM") if "CM" in self.segments else None
+        if cm is not None:
+            out["security"] = d / "security.txt"
+            write_security_file(out["security"], cm)
+        if "FO" in self.segments:
+            fo = self.universe("FO", expiry_base)
+            if cm is not None:
+                first = {}
+                for tok, sym in zip(cm["token"].tolist(), cm["symbol"].tolist()):
+                    first.setdefault(sym, tok)
+                stock = fo["instrument"] != "FUTIDX"
+                stock &= fo["instrument"] != "OPTIDX"
+                for i in (i for i in range(len(fo)) if stock[i] and fo["symbol"][i] in first):
+                    fo["asset_token"][i] = first[fo["symbol"][i]]
+            out["contract"] = d / "contract.txt"
+            write_contract_file(out["contract"], fo)
+        return out
+
     def generate(self, progress: Callable[[str, int], None] | None = None) -> None:
         """Generate every segment's datagrams (deterministic; a no-op the second time)."""
         if self.datagrams:

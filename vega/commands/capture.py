@@ -31,6 +31,9 @@ def register(sub) -> None:
     p.add_argument("--store", help="shared-memory store name prefix (<name>-fo, <name>-cm)")
     p.add_argument("--store-capacity", type=int)
     p.add_argument("--stats-interval", type=float, help="seconds between stats lines (default 5)")
+    p.add_argument("--contract", metavar="FILE", help="NSE contract.txt: F&O symbols and the options' IV metadata")
+    p.add_argument("--security", metavar="FILE", help="NSE security.txt: CM symbols")
+    p.add_argument("--iv-rate", type=float, help="rate of the implied volatility (default 0.10)")
     p.add_argument("--duration", type=float, help="stop after this many seconds")
     p.add_argument("--json", action="store_true", help="stats as JSON lines on stdout")
     p.set_defaults(func=run)
@@ -45,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
             feeds = [FeedConfig(s, h, p, args.interface or "127.0.0.1") for s, h, p in args.feed]
         cfg = load_config(args.config, feeds=feeds, journal_root=args.journal_root, ring=args.ring,
                           store=args.store, store_capacity=args.store_capacity,
-                          stats_interval=args.stats_interval)
+                          stats_interval=args.stats_interval, contract=args.contract, security=args.security,
+                          iv_rate=args.iv_rate)
         if args.interface and not args.feed:
             for f in cfg.feeds:
                 f.interface = args.interface

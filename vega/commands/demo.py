@@ -77,10 +77,18 @@ def run(args: argparse.Namespace) -> int:
     if root is None:
         tmp = tempfile.mkdtemp(prefix="vega-demo-")
         root = tmp
+    sim = Simulator(args.segments, n, seed=args.seed, targets=targets)
+    mdir = tempfile.mkdtemp(prefix="vega-demo-master-")
+    try:
+        masters = sim.write_master(mdir)           # contract.txt / security.txt of the simulated instruments
+        from vega.instruments import Instruments
+        instruments = Instruments.load(masters.get("contract"), masters.get("security"))
+    except BaseException:
+        shutil.rmtree(mdir, ignore_errors=True)
+        raise
     cfg = CaptureConfig(feeds=[FeedConfig(s, *targets[s]) for s in args.segments], journal_root=root,
                         ring=f"vega-demo-{pid}", store=None, store_capacity=16384, stats_interval=3600.0,
-                        checkpoint_interval=1.0)
-    sim = Simulator(args.segments, n, seed=args.seed, targets=targets)
+                        checkpoint_interval=1.0, contract=masters.get("contract"), security=masters.get("security"))
     print(f"VEGA demo: {n:,} simulated datagrams per segment ({', '.join(args.segments)}, seed {args.seed}) "
           f"at {args.rate:,.0f}/s over {'multicast' if multicast else 'unicast'} loopback", file=out)
     t0 = time.perf_counter()
@@ -152,6 +160,8 @@ def run(args: argparse.Namespace) -> int:
                 print(f"   {q.token:>7} {q.symbol[:10]:<10} {q.update_count:>7,} {_rupees(q.last_traded_price):>10} "
                       f"{chg / 100:>+8.2f} {_rupees(q.bid_price[0]):>10} {_rupees(q.ask_price[0]):>10} "
                       f"{q.volume_traded_today:>11,} {q.open_interest:>11,}", file=out)
+            if f.segment == "FO" and args.top:
+                _show_options(st, snap, instruments, args.top, out)
         print(f"\n== ring {cfg.ring}: " + ", ".join(f"{k} {v:,} records" for k, v in tails.items()), file=out)
         for r in readers:
             print(f"   reader {r.name} ({r.feed}, pid {r.pid}): read {consumed:,} records live; lag {r.lag:,}, "
@@ -176,3 +186,23 @@ def run(args: argparse.Namespace) -> int:
         cap.unlink()
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(mdir, ignore_errors=True)
+
+
+def _show_options(st, snap, instruments, top: int, out) -> None:
+    """The busiest options with their implied volatility (computed in the merge from the master files)."""
+    import numpy as np
+    meta = instruments.option_meta()
+    rows = snap[np.isin(snap["token"], meta["token"]) & (snap["update_count"] > 0)]
+    rows = rows[(-rows["update_count"].astype("int64")).argsort(kind="stable")][:top]
+    with_iv = int((snap["implied_volatility"][np.isin(snap["token"], meta["token"])] >= 0).sum())
+    print(f"   busiest options ({with_iv:,} of {len(meta):,} with an implied volatility):", file=out)
+    print(f"   {'token':>7} {'symbol':<10} {'expiry':>10} {'strike':>10} {'type':>4} {'LTP':>10} {'IV':>8}", file=out)
+    for r in rows:
+        q = st[int(r["token"])]
+        ins = instruments.get(q.token)
+        iv = f"{q.implied_volatility / 100:.2f}%" if q.implied_volatility >= 0 else "-"
+        exp = ins.expiry.date().isoformat() if ins is not None and ins.expiry else "?"
+        strike = _rupees(ins.strike) if ins is not None else "?"
+        print(f"   {q.token:>7} {q.symbol[:10]:<10} {exp:>10} {strike:>10} {ins.option_type if ins else '?':>4} "
+              f"{_rupees(q.last_traded_price):>10} {iv:>8}", file=out)
