@@ -156,3 +156,18 @@ def test_replay_then_go_live_from_the_ring(tmp_path, ring):
     journal = vega.Journal.open(writer.path).read()
     assert (journal["flags"] & KEYFRAME).any()                       # checkpoints on both sides of the switch
     assert whole.tobytes() == journal.tobytes()                      # no gap, no repeat
+
+
+def test_replay_into_a_ring_publishes_each_feed_to_its_slot(tmp_path, ring):
+    stores = {"FO": vega.Store(20000), "CM": vega.Store(20000)}
+    seen = {"NSE_FO": [], "NSE_EQ": []}
+    for seg, feed in (("FO", "NSE_FO"), ("CM", "NSE_EQ")):
+        w = vega.JournalWriter(tmp_path, feed, DAY)
+        h = vega.FeedHandler(seg, stores[seg], journal=w, on_records=seen[feed].append)
+        _feed(h, list(nse.sample_stream(seg, 60, seed=1)), T_OPEN, 1_000_000)
+        w.close()
+    readers = {f: ring.reader(f, start="oldest") for f in seen}
+    vega.replay(tmp_path, DAY, DAY, feeds=list(seen), into=ring)
+    for feed, recs in seen.items():
+        want = np.concatenate(recs)
+        assert _drain(readers[feed], len(want)).tobytes() == want.tobytes()

@@ -186,6 +186,9 @@ def _sink(into, feed):
     target = into.get(feed) if isinstance(into, Mapping) else into
     if target is None:
         return None
+    from vega._ring import Ring
+    if isinstance(target, Ring):                       # a vega.Ring: each feed to its own slot
+        return lambda recs, feed: target.append(feed, recs)
     for name in ("apply_records", "publish", "append"):
         m = getattr(target, name, None)
         if callable(m):
@@ -228,8 +231,9 @@ def replay(root, start, end=None, feeds: Iterable[str] | str | None = None, spee
     ``start``/``end``: trading dates (date, 'YYYY-MM-DD', YYYYMMDD; ``end`` inclusive, default ``start``) or
     datetimes (IST when naive; ``end`` exclusive).  ``feeds``: names (default every feed directory present).
     ``into``: where records go, called with read-only arrays in time order --
-    an object with ``apply_records(records)`` (a Store), ``publish(records)`` or ``append(records)`` (a ring
-    writer), a callable ``into(records, feed)``, or a mapping feed -> any of those (feeds it lacks are skipped).
+    an object with ``apply_records(records)`` (a Store), a ``vega.Ring`` (each feed to its own slot), an object
+    with ``publish(records)`` or ``append(records)``, a callable ``into(records, feed)``, or a mapping feed ->
+    any of those (feeds it lacks are skipped).
     ``speed``: None replays flat out; otherwise the recorded gaps are kept, divided by ``speed`` (1.0 real
     time, 10.0 ten times faster), with records delivered in groups of ``tick`` seconds of wall time; gaps longer
     than ``max_gap`` seconds of feed time (e.g. overnight) are shortened to it.  ``tokens`` keeps only those.
