@@ -23,11 +23,14 @@ cdef extern from *:
     static inline int64_t  vg_be_i64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return (int64_t)__builtin_bswap64(v); }
     static inline double   vg_be_f64(const uint8_t *p) {
         uint64_t v; double d; memcpy(&v, p, 8); v = __builtin_bswap64(v); memcpy(&d, &v, 8); return d; }
-    /* An F&O DOUBLE quantity as int64: rounded; NaN, infinities and values outside int64 become 0. */
+    /* An F&O DOUBLE quantity as int64: rounded half away from zero; NaN, infinities and values outside
+       int64 become 0.  Inline (no libm call): below 2^52 adding 0.5 is exact; from 2^52 on every double is
+       already an integer. */
     static inline int64_t  vg_be_f64_qty(const uint8_t *p) {
         double d = vg_be_f64(p);
         if (!(d > -9.2e18 && d < 9.2e18)) return 0;
-        return (int64_t)llround(d); }
+        if (d >= 4503599627370496.0 || d <= -4503599627370496.0) return (int64_t)d;
+        return (int64_t)(d < 0 ? d - 0.5 : d + 0.5); }
     """
     uint16_t vg_be_u16(const uint8_t* p) noexcept nogil
     int16_t vg_be_i16(const uint8_t* p) noexcept nogil
