@@ -310,3 +310,8 @@ def test_demo_shows_symbols_and_ivs_and_replays_identically(capsys):
     assert len(opt_lines) == 4 and any(line.rstrip().endswith("%") for line in opt_lines)
     assert "SYM" in out or "NIFTY" in out or "RELIANCE" in out
     assert out.count("identical to the live store") == 2
+    # the symbols checkpoint taken after loading the masters goes to the ring too: ring = journal, per feed
+    import re
+    ring = dict(re.findall(r"(NSE_FO|NSE_EQ) ([\d,]+) records", out))
+    journal = dict(re.findall(r"\.bin (NSE_FO|NSE_EQ): ([\d,]+) records", out))
+    assert ring == journal and len(ring) == 2

@@ -350,8 +350,8 @@ class Capture:
 
     def _load_instruments(self) -> None:
         """Pre-populate the stores from the master files before the first datagram (CM first: it holds the
-        underlyings of the F&O options' spot carry), and journal each store's state as keyframes so that a
-        replay of the journal has the symbols too."""
+        underlyings of the F&O options' spot carry), and write each store's state as a checkpoint (journal and
+        ring alike, so journal sequence numbers stay ring positions) so that a replay has the symbols too."""
         from vega._core import _ist_midnight_ns
         from vega.instruments import InstrumentFileError, Instruments
         cfg = self.config
@@ -367,7 +367,7 @@ class Capture:
                 raise CaptureError(f"{f.name}: cannot pre-populate the store: {e}") from None
             if f.writer is not None and len(f.store):
                 ts = max(0, time.time_ns() - _ist_midnight_ns(self._date))
-                f.writer.append(f.store.keyframe_records(min(ts, (1 << 48) - 1)))
+                f.handler.checkpoint(min(ts, (1 << 48) - 1))
 
     def close(self) -> None:
         """Seal the journals, close sockets, ring and stores (shared-memory stores stay for readers; see
