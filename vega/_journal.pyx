@@ -322,6 +322,21 @@ def date_int(d):
     return d.year * 10000 + d.month * 100 + d.day
 
 
+def checkpoint_records(records, ts_ns=None):
+    """The records exactly as a checkpoint writes them: a copy, stamped ``ts_ns`` when given, flagged
+    KEYFRAME, the last one CHECKPOINT_END; CONTINUED bits are kept.  Idempotent.  The FeedHandler publishes
+    this same array to the ring, so journal and ring carry identical bytes."""
+    arr = np.array(records, dtype=CHANGE_RECORD_DTYPE, copy=True).reshape(-1)
+    if len(arr):
+        if ts_ns is not None:
+            ts_ns = int(ts_ns)
+            arr["ts_lo"] = ts_ns & 0xFFFFFFFF
+            arr["ts_hi"] = (ts_ns >> 32) & 0xFFFF
+        arr["flags"] = (arr["flags"] | KEYFRAME) & (~CHECKPOINT_END & 0xFF)
+        arr["flags"][len(arr) - 1] |= CHECKPOINT_END
+    return arr
+
+
 def day_epoch_ns(d):
     """ns since the Unix epoch of 00:00 IST of trading date d."""
     return int(_dt.datetime(d.year, d.month, d.day, tzinfo=IST).timestamp()) * 1_000_000_000
@@ -688,15 +703,9 @@ cdef class JournalWriter:
         one CHECKPOINT_END, so that a torn checkpoint is recognised; their CONTINUED bits (the store's: more
         records of the same token's update follow) are kept.  An empty state
         writes nothing (the state then folds from the previous checkpoint)."""
-        arr = np.array(records, dtype=CHANGE_RECORD_DTYPE, copy=True).reshape(-1)
+        arr = checkpoint_records(records, ts_ns)
         cdef jrnl_writer_t* w = self.c_writer()
         if len(arr):
-            if ts_ns is not None:
-                ts_ns = int(ts_ns)
-                arr["ts_lo"] = ts_ns & 0xFFFFFFFF
-                arr["ts_hi"] = (ts_ns >> 32) & 0xFFFF
-            arr["flags"] = (arr["flags"] | KEYFRAME) & (~CHECKPOINT_END & 0xFF)
-            arr["flags"][len(arr) - 1] |= CHECKPOINT_END
             self._append(arr, False)
         w.ckpt_due = 0
         if w.ckpt_interval_ns > 0 and w.max_ts >= 0:

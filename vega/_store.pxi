@@ -15,6 +15,7 @@ from cpython.buffer cimport PyBUF_WRITABLE
 
 from vega._ring cimport Ring, ring_slot_t, ring_append
 from vega._journal cimport JournalWriter, jrnl_writer_t, jrnl_append, jrnl_poll
+from vega._journal import checkpoint_records, day_epoch_ns
 from vega._iv cimport (iv_black76_implied, iv_select_forward, iv_year_fraction, iv_to_e4, IV_NONE_E4,
                        IV_FWD_NONE)
 from libc.math cimport exp as _c_exp
@@ -816,13 +817,6 @@ cdef inline void _feed_set_time(vg_feed_t* f, int64_t now_ns) noexcept nogil:
         f.m.st.hdr.day_base_ns = base
 
 
-def _ist_midnight_ns(date) -> int:
-    """00:00 IST of a trading date, in Unix epoch ns."""
-    import datetime as _dt
-    ist = _dt.timezone(_dt.timedelta(hours=5, minutes=30))
-    return int(_dt.datetime(date.year, date.month, date.day, tzinfo=ist).timestamp()) * 1_000_000_000
-
-
 cdef int _ring_rec_sink(void* ctx, const vg_rec_t* recs, Py_ssize_t n) noexcept nogil:
     """Record sink: publish to a ring slot (ctx = ring_slot_t*); the writer never waits for readers."""
     ring_append(<ring_slot_t*>ctx, recs, n)
@@ -916,7 +910,7 @@ cdef class FeedHandler:
             self.add_record_sink(_jrnl_rec_sink, &self._jsink)
             self._journal = journal
             self._jdate = journal.date
-            self._f.day_base_ns = _ist_midnight_ns(journal.date)
+            self._f.day_base_ns = day_epoch_ns(journal.date)
 
     def __dealloc__(self):
         free(self._f.buf.recs)
@@ -962,7 +956,7 @@ cdef class FeedHandler:
             d = (<JournalWriter>self._journal).date
             if d != self._jdate:
                 self._jdate = d
-                self._f.day_base_ns = _ist_midnight_ns(d)
+                self._f.day_base_ns = day_epoch_ns(d)
                 self._jsink.w = (<JournalWriter>self._journal).c_writer()
 
     cdef _journal_after_batch(self):
@@ -983,7 +977,7 @@ cdef class FeedHandler:
             jw.append(arr)                   # seals the day, opens the next, re-stamps these records
             j.w = jw.c_writer()
             self._jdate = jw.date
-            self._f.day_base_ns = _ist_midnight_ns(jw.date)
+            self._f.day_base_ns = day_epoch_ns(jw.date)
         w = <jrnl_writer_t*>j.w
         if w.ckpt_due and w.max_ts >= 0:
             self._checkpoint(w.max_ts)
@@ -1000,12 +994,9 @@ cdef class FeedHandler:
 
     cdef Py_ssize_t _checkpoint(self, int64_t ts) except -1:
         cdef Py_ssize_t n
-        kf = self.store.keyframe_records(max(ts, 0))
+        kf = checkpoint_records(self.store.keyframe_records(max(ts, 0)))
         n = len(kf)
-        if n:
-            kf["flags"] = (kf["flags"] | VG_REC_KEYFRAME) & (~VG_REC_CHECKPOINT_END & 0xFF)
-            kf["flags"][n - 1] |= VG_REC_CHECKPOINT_END
-        (<JournalWriter>self._journal).checkpoint(kf, max(ts, 0))      # the same stamping and flags
+        (<JournalWriter>self._journal).checkpoint(kf)
         if n and self._ring_slot != NULL:
             ring_append(<ring_slot_t*>self._ring_slot, <const void*><Py_ssize_t>kf.ctypes.data, n)
         return n

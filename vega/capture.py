@@ -352,7 +352,7 @@ class Capture:
         """Pre-populate the stores from the master files before the first datagram (CM first: it holds the
         underlyings of the F&O options' spot carry), and write each store's state as a checkpoint (journal and
         ring alike, so journal sequence numbers stay ring positions) so that a replay has the symbols too."""
-        from vega._core import _ist_midnight_ns
+        from vega._journal import day_epoch_ns
         from vega.instruments import InstrumentFileError, Instruments
         cfg = self.config
         try:
@@ -366,7 +366,7 @@ class Capture:
             except Exception as e:
                 raise CaptureError(f"{f.name}: cannot pre-populate the store: {e}") from None
             if f.writer is not None and len(f.store):
-                ts = max(0, time.time_ns() - _ist_midnight_ns(self._date))
+                ts = max(0, time.time_ns() - day_epoch_ns(self._date))
                 f.handler.checkpoint(min(ts, (1 << 48) - 1))
 
     def close(self) -> None:
