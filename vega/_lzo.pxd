@@ -58,6 +58,26 @@ cdef Py_ssize_t lzo1z_compress_c(const uint8_t* src, Py_ssize_t src_len, uint8_t
                                  Py_ssize_t dst_cap) noexcept nogil
 
 
+cdef inline int _lzo1z_ext_len(const uint8_t** pip, const uint8_t* ip_end, Py_ssize_t* pt,
+                               Py_ssize_t base) noexcept nogil:
+    """The length of an instruction whose length field is 0: 255 per zero byte, then base + the first
+    non-zero byte; advances *pip past them.  0, or -1 when the input ends first.  It does not compare the
+    length with the output room: the caller's copy does (and for M4 a zero distance makes it the EOF marker
+    whatever the length).  t <= 255 * src_len cannot overflow."""
+    cdef const uint8_t* ip = pip[0]
+    cdef Py_ssize_t t = 0
+    while True:
+        if ip >= ip_end:
+            return -1
+        if ip[0] != 0:
+            break
+        t += 255
+        ip += 1
+    pt[0] = t + base + ip[0]
+    pip[0] = ip + 1
+    return 0
+
+
 cdef inline Py_ssize_t lzo1z_decompress(const uint8_t* src, Py_ssize_t src_len,
                                         uint8_t* dst, Py_ssize_t dst_cap) noexcept nogil:
     """Decompress one LZO1Z stream src[0:src_len] (no header) into dst[0:dst_cap].
@@ -108,18 +128,8 @@ cdef inline Py_ssize_t lzo1z_decompress(const uint8_t* src, Py_ssize_t src_len,
         if t < 16:
             if s == 0:
                 # ---- literal run: t + 3 bytes, or 18 + 255 * zeros + next byte
-                if t == 0:
-                    while True:
-                        if ip >= ip_end:
-                            return LZO1Z_E_INPUT_OVERRUN
-                        if ip[0] != 0:
-                            break
-                        t += 255
-                        ip += 1
-                        if t > dst_cap:                    # cannot fit anyway; also bounds t
-                            return LZO1Z_E_OUTPUT_OVERRUN
-                    t += 15 + ip[0]
-                    ip += 1
+                if t == 0 and _lzo1z_ext_len(&ip, ip_end, &t, 15) != 0:
+                    return LZO1Z_E_INPUT_OVERRUN
                 n = t + 3
                 if ip_end - ip >= n + LZO1Z_SLACK and op_end - op >= n + LZO1Z_SLACK:
                     i = 0
@@ -162,18 +172,8 @@ cdef inline Py_ssize_t lzo1z_decompress(const uint8_t* src, Py_ssize_t src_len,
         elif t >= 32:
             # ---- M3: distance 1..0x4000
             t &= 31
-            if t == 0:
-                while True:
-                    if ip >= ip_end:
-                        return LZO1Z_E_INPUT_OVERRUN
-                    if ip[0] != 0:
-                        break
-                    t += 255
-                    ip += 1
-                    if t > dst_cap:
-                        return LZO1Z_E_OUTPUT_OVERRUN
-                t += 31 + ip[0]
-                ip += 1
+            if t == 0 and _lzo1z_ext_len(&ip, ip_end, &t, 31) != 0:
+                return LZO1Z_E_INPUT_OVERRUN
             n = t + 2
             if ip_end - ip < 2:
                 return LZO1Z_E_INPUT_OVERRUN
@@ -184,16 +184,8 @@ cdef inline Py_ssize_t lzo1z_decompress(const uint8_t* src, Py_ssize_t src_len,
             # ---- M4: distance 0x4001..0xBFFF; a zero distance part is the EOF marker
             dist = (t & 8) << 11
             t &= 7
-            if t == 0:
-                while True:
-                    if ip >= ip_end:
-                        return LZO1Z_E_INPUT_OVERRUN
-                    if ip[0] != 0:
-                        break
-                    t += 255                           # no early output check here: a zero distance
-                    ip += 1                            # below makes this the EOF marker, whatever t is
-                t += 7 + ip[0]
-                ip += 1
+            if t == 0 and _lzo1z_ext_len(&ip, ip_end, &t, 7) != 0:
+                return LZO1Z_E_INPUT_OVERRUN
             n = t + 2
             if ip_end - ip < 2:
                 return LZO1Z_E_INPUT_OVERRUN
