@@ -1,7 +1,7 @@
 /*
- * vega/_ring_atomic.h — the few atomic operations the shared-memory ring needs, as static inline functions
- * over the GCC/Clang __atomic builtins (C11 memory model).  Included by vega/_ring.pxd, hence by every
- * extension that cimports vega._ring (vega._core's FeedHandler).
+ * vega/_ring_atomic.h — VEGA's atomic operations (the shared-memory ring's, and the store's: vega/_store.h
+ * includes this file), as static inline functions over the GCC/Clang __atomic builtins (C11 memory model).
+ * Included by vega/_ring.pxd, hence by every extension that cimports vega._ring (vega._core's FeedHandler).
  *
  * Ordering contract used by the ring (a sequence lock on 64-bit counters, see docs/FORMATS.md "Ring"):
  *   writer: store_relaxed(tail_intent); fence_release(); copy records; store_release(tail)
@@ -25,6 +25,8 @@ static inline void vg_store_relaxed_u64(uint64_t *p, uint64_t v) { __atomic_stor
 
 static inline uint32_t vg_load_acquire_u32(const uint32_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
 static inline void vg_store_release_u32(uint32_t *p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+static inline int32_t vg_load_acquire_i32(const int32_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static inline void vg_store_release_i32(int32_t *p, int32_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
 static inline uint8_t vg_load_acquire_u8(const uint8_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
 static inline void vg_store_release_u8(uint8_t *p, uint8_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
 

@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "_ring_atomic.h"
+
 /* ------------------------------------------------------------------------------------------------------
  * The store record: 448 bytes = 7 cache lines, 64-byte aligned, grouped by how often a tick touches it.
  * Prices int32 paise, quantities int64, exchange times int32 s since 1980-01-01, *_ns int64 epoch ns.
@@ -147,18 +149,7 @@ typedef struct vg_hslot {             /* overflow hash slot: index < 0 = empty *
 /* ------------------------------------------------------------------------------------------------------
  * Atomics and the sequence lock
  * ---------------------------------------------------------------------------------------------------- */
-static inline uint32_t vs_load_acq_u32(const uint32_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
-static inline void vs_store_rel_u32(uint32_t *p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
-static inline int32_t vs_load_acq_i32(const int32_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
-static inline void vs_store_rel_i32(int32_t *p, int32_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
-
-static inline void vs_cpu_relax(void) {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#endif
-}
+/* atomic loads/stores and vg_cpu_relax(): vega/_ring_atomic.h (one header for the ring and the store) */
 
 /* Writer: enter (counter becomes odd) ... plain stores ... leave (counter even again). */
 static inline void vs_write_begin(vg_srec_t *r) {
@@ -187,7 +178,7 @@ static inline int vs_read_copy(const vg_srec_t *r, vg_srec_t *out) {
             if (s1 == s2) return 0;
         }
         if (++tries >= VG_SPIN_LIMIT) return -1;
-        vs_cpu_relax();
+        vg_cpu_relax();
     }
 }
 
@@ -204,7 +195,7 @@ static inline int vs_read_i32(const vg_srec_t *r, const int32_t *field, int32_t 
             if (s1 == s2) { *out = v; return 0; }
         }
         if (++tries >= VG_SPIN_LIMIT) return -1;
-        vs_cpu_relax();
+        vg_cpu_relax();
     }
 }
 

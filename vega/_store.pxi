@@ -67,11 +67,11 @@ cdef inline int32_t vg_store_find(const vg_store_t* st, int32_t token) noexcept 
     if token < 0:
         return -1
     if <uint32_t>token < st.dense_size:
-        idx = vs_load_acq_i32(&st.dense[token])
+        idx = vg_load_acquire_i32(&st.dense[token])
         return idx if idx < <int32_t>st.capacity else -1
     h = _vg_hash(token, st.hash_mask)
     for probes in range(st.hash_mask + 1):
-        idx = vs_load_acq_i32(&st.hash[h].index)
+        idx = vg_load_acquire_i32(&st.hash[h].index)
         if idx < 0:
             return -1
         if st.hash[h].token == token:
@@ -93,18 +93,18 @@ cdef int32_t vg_store_insert(vg_store_t* st, int32_t token, uint8_t segment) noe
     r.subscribed = 1
     r.implied_volatility = IV_NONE_E4                   # "no IV" until an option tick computes one
     if <uint32_t>token < st.dense_size:
-        vs_store_rel_i32(&st.dense[token], <int32_t>n)
+        vg_store_release_i32(&st.dense[token], <int32_t>n)
     else:
         h = _vg_hash(token, st.hash_mask)
         while st.hash[h].index >= 0:
             h = (h + 1) & st.hash_mask
         st.hash[h].token = token
-        vs_store_rel_i32(&st.hash[h].index, <int32_t>n)
-    vs_store_rel_u32(&st.hdr.n_records, n + 1)
+        vg_store_release_i32(&st.hash[h].index, <int32_t>n)
+    vg_store_release_u32(&st.hdr.n_records, n + 1)
     return <int32_t>n
 
 cdef inline uint32_t vg_store_len(const vg_store_t* st) noexcept nogil:
-    cdef uint32_t n = vs_load_acq_u32(&st.hdr.n_records)
+    cdef uint32_t n = vg_load_acquire_u32(&st.hdr.n_records)
     return n if n <= st.capacity else st.capacity
 
 

@@ -136,10 +136,10 @@ cdef extern from "_store.h":
     const vg_fld_t* VG_GROUP_FIELDS[12]
     const uint8_t VG_GROUP_NFIELDS[12]
 
-    uint32_t vs_load_acq_u32(const uint32_t* p) noexcept nogil
-    void vs_store_rel_u32(uint32_t* p, uint32_t v) noexcept nogil
-    int32_t vs_load_acq_i32(const int32_t* p) noexcept nogil
-    void vs_store_rel_i32(int32_t* p, int32_t v) noexcept nogil
+    uint32_t vg_load_acquire_u32(const uint32_t* p) noexcept nogil
+    void vg_store_release_u32(uint32_t* p, uint32_t v) noexcept nogil
+    int32_t vg_load_acquire_i32(const int32_t* p) noexcept nogil
+    void vg_store_release_i32(int32_t* p, int32_t v) noexcept nogil
     void vs_write_begin(vg_srec_t* r) noexcept nogil
     void vs_write_end(vg_srec_t* r) noexcept nogil
     int vs_read_copy(const vg_srec_t* r, vg_srec_t* out) noexcept nogil
