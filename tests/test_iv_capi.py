@@ -1,12 +1,10 @@
 """The C contract of vega._iv as vega._core will use it: a separately compiled extension module cimports the
 inline nogil kernel from vega/_iv.pxd and calls it without the GIL; results equal the Python wrappers."""
 import math
-import os
-import subprocess
-import sys
 
 import numpy as np
 
+from capi_probe import build_probe
 from vega import _iv
 
 PROBE = '''
@@ -34,27 +32,8 @@ def consts():
     return IV_NONE, IV_NONE_E4, IV_OK
 '''
 
-SETUP = '''
-import numpy
-from setuptools import setup, Extension
-from Cython.Build import cythonize
-setup(ext_modules=cythonize([Extension("iv_probe", ["iv_probe.pyx"], include_dirs=[{vega!r}])],
-                            include_path=[{root!r}], quiet=True))
-'''
-
-
 def test_kernel_cimported_from_another_extension(tmp_path):
-    root = os.path.dirname(os.path.dirname(os.path.abspath(_iv.__file__)))
-    (tmp_path / "iv_probe.pyx").write_text("import numpy as np\n" + PROBE)
-    (tmp_path / "setup.py").write_text(SETUP.format(vega=os.path.join(root, "vega"), root=root))
-    env = dict(os.environ, PYTHONPATH=root)
-    subprocess.run([sys.executable, "setup.py", "build_ext", "--inplace", "-q"], cwd=tmp_path, env=env,
-                   check=True, capture_output=True, timeout=300)
-    sys.path.insert(0, str(tmp_path))
-    try:
-        import iv_probe
-    finally:
-        sys.path.remove(str(tmp_path))
+    iv_probe = build_probe(tmp_path, "iv_probe", "import numpy as np\n" + PROBE)
     assert iv_probe.consts() == (-1.0, -1, 0)
     raw = 1475159400
     now_ns = (raw + 315532800 - 19800 - 20 * 86400) * 10**9          # 20 days before expiry

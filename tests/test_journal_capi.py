@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))  # journal_helpers, whether or not tests/ is a package
+from capi_probe import build_probe
 from journal_helpers import make_records
 from vega.journal import Journal, JournalWriter
 from vega.records import timestamps
@@ -39,27 +40,7 @@ SRC = textwrap.dedent(
 
 @pytest.fixture(scope="module")
 def capi(tmp_path_factory):
-    from Cython.Build import cythonize
-    from setuptools import Distribution, Extension
-
-    d = tmp_path_factory.mktemp("capi")
-    (d / "jrnl_capi_probe.pyx").write_text(SRC)
-    import vega
-    here = os.path.dirname(os.path.dirname(os.path.abspath(vega.__file__)))
-    ext = Extension("jrnl_capi_probe", [str(d / "jrnl_capi_probe.pyx")], include_dirs=[here, np.get_include()])
-    dist = Distribution({"ext_modules": cythonize([ext], include_path=[here], quiet=True,
-                                                  build_dir=str(d / "build"))})
-    cmd = dist.get_command_obj("build_ext")
-    cmd.build_lib = str(d)
-    cmd.build_temp = str(d / "tmp")
-    cmd.ensure_finalized()
-    cmd.run()
-    sys.path.insert(0, str(d))
-    try:
-        import jrnl_capi_probe
-        yield jrnl_capi_probe
-    finally:
-        sys.path.remove(str(d))
+    return build_probe(tmp_path_factory.mktemp("capi"), "jrnl_capi_probe", SRC)
 
 
 def test_nogil_append_through_the_pxd_contract(capi, tmp_path):

@@ -1,14 +1,12 @@
 """The C contract of vega._ring for nogil writers (what vega._core's FeedHandler uses), exercised from a
 separately compiled extension module that cimports vega._ring exactly as _core will."""
 import os
-import subprocess
-import sys
 import uuid
 
 import numpy as np
 import pytest
 
-from vega import _ring
+from capi_probe import build_probe
 from vega._ring import Ring, RingBusyError, RingError
 from vega.records import CHANGE_RECORD_DTYPE
 
@@ -58,26 +56,8 @@ def release(Ring ring):
     ring._slot_release(RING_NSE_EQ)
 '''
 
-SETUP = '''
-from setuptools import setup, Extension
-from Cython.Build import cythonize
-setup(ext_modules=cythonize([Extension("ring_cwriter", ["ring_cwriter.pyx"], include_dirs=[{vega!r}])],
-                            include_path=[{root!r}], quiet=True))
-'''
-
-
 def test_c_writer_contract_from_another_extension(ring, name, tmp_path):
-    root = os.path.dirname(os.path.dirname(os.path.abspath(_ring.__file__)))
-    (tmp_path / "ring_cwriter.pyx").write_text(C_WRITER)
-    (tmp_path / "setup.py").write_text(SETUP.format(vega=os.path.join(root, "vega"), root=root))
-    env = dict(os.environ, PYTHONPATH=root)
-    subprocess.run([sys.executable, "setup.py", "build_ext", "--inplace", "-q"], cwd=tmp_path, env=env,
-                   check=True, capture_output=True, timeout=300)
-    sys.path.insert(0, str(tmp_path))
-    try:
-        import ring_cwriter
-    finally:
-        sys.path.remove(str(tmp_path))
+    ring_cwriter = build_probe(tmp_path, "ring_cwriter", C_WRITER)
     r = ring.reader("NSE_EQ", start="oldest")
     batch = records(5, seed=3)
     assert ring_cwriter.publish(ring, batch.view(np.uint8), 3) == 15
