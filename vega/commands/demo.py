@@ -16,6 +16,7 @@ import threading
 import time
 
 from vega.commands import CliError
+from vega.commands._ops import fmt_paise
 
 HELP = "run a simulated NSE market through the whole pipeline on loopback and show what landed"
 
@@ -35,10 +36,6 @@ def register(sub) -> None:
     d.add_argument("--journal-root", help="keep the journal here (default: a temporary directory, removed)")
     d.add_argument("--unicast", action="store_true", help="use unicast 127.0.0.1 instead of multicast")
     d.set_defaults(func=run)
-
-
-def _rupees(p: int) -> str:
-    return f"{p / 100:,.2f}"
 
 
 def _free_port() -> int:
@@ -100,7 +97,6 @@ def run(args: argparse.Namespace) -> int:
             cap.open()
         except CaptureError as e:
             raise CliError(str(e)) from None
-        from vega._ring import Ring
         ring_reader = cap.ring.reader("NSE_FO" if "FO" in args.segments else "NSE_EQ", name="demo-reader",
                                       start="oldest")
         errors = []
@@ -157,8 +153,8 @@ def run(args: argparse.Namespace) -> int:
             for r in order:
                 q = st[int(r["token"])]
                 chg = q.last_traded_price - q.close_price if q.close_price and q.last_traded_price else 0
-                print(f"   {q.token:>7} {q.symbol[:10]:<10} {q.update_count:>7,} {_rupees(q.last_traded_price):>10} "
-                      f"{chg / 100:>+8.2f} {_rupees(q.bid_price[0]):>10} {_rupees(q.ask_price[0]):>10} "
+                print(f"   {q.token:>7} {q.symbol[:10]:<10} {q.update_count:>7,} {fmt_paise(q.last_traded_price):>10} "
+                      f"{chg / 100:>+8.2f} {fmt_paise(q.bid_price[0]):>10} {fmt_paise(q.ask_price[0]):>10} "
                       f"{q.volume_traded_today:>11,} {q.open_interest:>11,}", file=out)
             if f.segment == "FO" and args.top:
                 _show_options(st, snap, instruments, args.top, out)
@@ -203,6 +199,6 @@ def _show_options(st, snap, instruments, top: int, out) -> None:
         ins = instruments.get(q.token)
         iv = f"{q.implied_volatility / 100:.2f}%" if q.implied_volatility >= 0 else "-"
         exp = ins.expiry.date().isoformat() if ins is not None and ins.expiry else "?"
-        strike = _rupees(ins.strike) if ins is not None else "?"
+        strike = fmt_paise(ins.strike) if ins is not None else "?"
         print(f"   {q.token:>7} {q.symbol[:10]:<10} {exp:>10} {strike:>10} {ins.option_type if ins else '?':>4} "
-              f"{_rupees(q.last_traded_price):>10} {iv:>8}", file=out)
+              f"{fmt_paise(q.last_traded_price):>10} {iv:>8}", file=out)
