@@ -429,7 +429,7 @@ def decode(datagram: bytes, segment: str, errors: dict | None = None) -> list[di
             pos += 2 + 8 + mlen
         try:
             out.append(_decode_message(data, segment, clen > 0))
-        except _Unknown as e:
+        except _Unknown:
             if errors is not None:
                 errors["unknown_code"] = errors.get("unknown_code", 0) + 1
         except DecodeError as e:

@@ -1,5 +1,4 @@
 """Every smart-merge rule (docs/FORMATS.md "Merge rules"), one or more tests each, through FeedHandler."""
-import numpy as np
 import pytest
 
 import vega._core as core
