@@ -5,7 +5,6 @@ import time
 import uuid
 
 import numpy as np
-import pytest
 
 import vega._core as core
 from store_helpers import md, mbp
