@@ -296,18 +296,19 @@ def test_round_trip_vega_and_baseline(seg, code):
     check()
 
 
-def test_store_merge_ignores_the_new_kinds():
-    # the store has no merge for index / OI records yet: they are counted and skipped, nothing else changes
+def test_store_merge_without_links_counts_the_new_kinds_unrouted():
+    # index / OI records belong to the index feed and the CM store (tests/test_index_feed.py): a CM or F&O
+    # handler with no link to them counts each message as unrouted and changes nothing
     st = core.Store(100)
     fh = core.FeedHandler("CM", st)
     idx = nse.build_datagram("CM", [dict(nse.blank_message("CM", 7207, 1, bc_seq_no=1),
                                          records=[dict(_expect_7207(NIFTY, 72))])])
     assert fh.process(idx, now_ns=1) == 1
     s = fh.stats
-    assert len(st) == 0 and s["merged_by_code"][7207] == 1 and s["merge"]["merged"] == 0
+    assert len(st) == 0 and s["merge"]["unrouted"] == 1 and s["merge"]["merged"] == 0
     fo = core.FeedHandler("FO", st)
     assert fo.process(nse.build_datagram("FO", [nse.blank_message("FO", 17130, 3)]), now_ns=1) == 1
     s = fo.stats
-    assert len(st) == 0 and s["merged_by_code"][17130] == 1
+    assert len(st) == 0 and s["merge"]["unrouted"] == 1
     # no BCSeqNo in the re-defined header: nothing reaches the sequence-gap tracker
     assert s["streams"] == {}

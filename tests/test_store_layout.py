@@ -59,6 +59,21 @@ def test_cache_line_grouping():
         assert off // 64 == (off + size - 1) // 64 or name in ("bid_quantity", "ask_quantity"), name
 
 
+def test_index_union_fields_match_the_compiler_and_docs():
+    from vega.indices import INDEX_DTYPE
+    from vega.store import INDEX_UNION_FIELDS
+    c = core._index_layout()
+    assert c == {n: (off, np.dtype(t).itemsize) for n, t, off in INDEX_UNION_FIELDS}
+    line5 = [(off, size) for name, (off, size) in core._store_layout().items() if 320 <= off < 384]
+    assert all(320 <= off and off + size <= 376 for off, size in c.values())       # inside line 5's union
+    assert min(o for o, _ in line5) == 320
+    rows = re.findall(r"^\| (\d+) \| (\d+) \| (\w+) \| `(\w+)` \|", _doc_section("### 3.5 Index records"), re.M)
+    assert {name: (int(off), int(size)) for off, size, _, name in rows} == c
+    for n, t, off in INDEX_UNION_FIELDS:
+        view = n[len("idx_"):].replace("ind_", "indicative_")
+        assert INDEX_DTYPE.fields[view][1] == off
+
+
 def test_record_array_is_64_byte_aligned():
     for cap in (1, 3, 1000):
         h = core.Store(cap).header
@@ -72,7 +87,7 @@ def test_record_array_is_64_byte_aligned():
 
 def test_group_table_matches_compiled_table_and_docs():
     compiled = core._group_fields()
-    layout = core._store_layout()
+    layout = core._store_layout() | core._index_layout()
     assert set(compiled) == set(GROUPS)
     for g, (gname, names) in GROUPS.items():
         assert len(compiled[g]) == len(names), gname

@@ -13,6 +13,7 @@ from vega.journal import Journal, JournalError, JournalWriter, export, replay, v
 from vega._iv import (black76_price, black76_price_array, expiry_to_unix, implied_volatility,
                       implied_volatility_array, parity_forward, select_forward, time_to_expiry)
 from vega.instruments import InstrumentFileError, Instruments, write_contract_file, write_security_file
+from vega.indices import INDEX_DTYPE, IndexMasterError, index_token, load_index_master
 
 __version__ = "0.1.0"
 
@@ -22,4 +23,5 @@ __all__ = ["Decoder", "decode", "FeedHandler", "Quote", "Store", "pack_messages"
            "FEEDS", "Reader", "ReaderInfo", "Ring", "RingBusyError", "RingError", "RingFormatError", "RingLapped",
            "black76_price", "black76_price_array", "expiry_to_unix", "implied_volatility",
            "implied_volatility_array", "parity_forward", "select_forward", "time_to_expiry",
-           "InstrumentFileError", "Instruments", "write_contract_file", "write_security_file"]
+           "InstrumentFileError", "Instruments", "write_contract_file", "write_security_file",
+           "INDEX_DTYPE", "IndexMasterError", "index_token", "load_index_master"]

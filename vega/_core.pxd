@@ -18,6 +18,7 @@ from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, u
 cdef enum vg_segment:
     VG_SEG_CM = 4                      # capital market: cNetId / market-type byte 4
     VG_SEG_FO = 2                      # futures & options: cNetId / market-type byte 2
+    VG_SEG_IDX = 3                     # the index feed NFO_IDX (not a wire value: indices arrive on CM)
 
 cdef enum vg_code:
     VG_OPEN_PRICE = 6013               # SECURITY_OPEN_PRICE (CM: BCAST_HEADER, SHORT token; FO: MESSAGE_HEADER)

@@ -23,7 +23,7 @@ def decode(datagram: bytes | bytearray | memoryview, segment: Segment) -> list[M
 # ---- the consolidated store (vega/_store.pxi) ------------------------------------------------------------
 import numpy as np
 import numpy.typing as npt
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
 DEFAULT_DENSE_TOKENS: int
 DEFAULT_STALE_NS: int
@@ -162,11 +162,19 @@ class Store:
 class FeedHandler:
     """Decode + merge + change records for one segment into a writable Store, in one nogil loop."""
     store: Store
-    def __init__(self, segment: Segment, store: Store, *, on_records: Callable[[np.ndarray], Any] | None = None,
+    def __init__(self, segment: Segment | Literal["IDX"], store: Store, *, on_records: Callable[[np.ndarray], Any] | None = None,
                  md_stale_ns: int = 5_000_000_000, subscribed_only: bool = False, records: bool = True,
-                 ring: Ring | None = None, journal: JournalWriter | None = None, rate: float = 0.10) -> None: ...
+                 ring: Ring | None = None, journal: JournalWriter | None = None, rate: float = 0.10,
+                 indices: FeedHandler | None = None, underlying: FeedHandler | None = None,
+                 index_tokens: Mapping[str, int] | None = None) -> None: ...
     @property
-    def segment(self) -> Segment: ...
+    def segment(self) -> Literal["CM", "FO", "IDX"]: ...
+    @property
+    def indices(self) -> FeedHandler | None: ...
+    @property
+    def underlying(self) -> FeedHandler | None: ...
+    def index_names(self) -> dict[int, str]: ...
+    def index_token(self, name: str) -> int: ...
     @property
     def ring(self) -> Ring | None: ...
     @property

@@ -73,21 +73,37 @@ typedef struct __attribute__((aligned(64))) vg_srec {
     uint8_t  valid;                   /* 317 1 once the token is in the store */
     uint8_t  subscribed;              /* 318 1: merged when the feed handler runs subscribed-only */
     uint8_t  buyback_active;          /* 319 18708 */
-    /* line 5 [320, 384): auction and SPOS statistics */
-    int16_t  auction_number;          /* 320 */
-    int16_t  auction_status;          /* 322 */
-    int16_t  initiator_type;          /* 324 */
-    int16_t  _pad0;                   /* 326 */
-    int32_t  initiator_price;         /* 328 */
-    int32_t  initiator_quantity;      /* 332 */
-    int32_t  auction_price;           /* 336 */
-    int32_t  auction_quantity;        /* 340 */
-    int64_t  buy_ord_cxl_count;       /* 344 CM 7210 */
-    int64_t  buy_ord_cxl_vol;         /* 352 */
-    int64_t  sell_ord_cxl_count;      /* 360 */
-    int64_t  sell_ord_cxl_vol;        /* 368 */
-    int32_t  spos_update_time;        /* 376 LogTime of the last 7210, s since 1980 */
-    int32_t  bb_start_date;           /* 380 18708 StartDate */
+    /* line 5 [320, 384): auction and SPOS statistics; in an index record (segment VG_SEG_IDX, which has
+     * neither) the first 40 bytes hold the index statistics instead (docs/FORMATS.md "Index records") */
+    union {
+        struct {
+        int16_t  auction_number;          /* 320 */
+        int16_t  auction_status;          /* 322 */
+        int16_t  initiator_type;          /* 324 */
+        int16_t  _pad0;                   /* 326 */
+        int32_t  initiator_price;         /* 328 */
+        int32_t  initiator_quantity;      /* 332 */
+        int32_t  auction_price;           /* 336 */
+        int32_t  auction_quantity;        /* 340 */
+        int64_t  buy_ord_cxl_count;       /* 344 CM 7210 */
+        int64_t  buy_ord_cxl_vol;         /* 352 */
+        int64_t  sell_ord_cxl_count;      /* 360 */
+        int64_t  sell_ord_cxl_vol;        /* 368 */
+        int32_t  spos_update_time;        /* 376 LogTime of the last 7210, s since 1980 */
+        int32_t  bb_start_date;           /* 380 18708 StartDate */
+        };
+        struct {
+            int32_t idx_percent_change;      /* 320 7207/7216 PercentChange as sent (scaling unverified) */
+            int32_t idx_yearly_high;         /* 324 x 100 */
+            int32_t idx_yearly_low;          /* 328 x 100 */
+            int32_t idx_upmoves;             /* 332 constituents up */
+            int32_t idx_downmoves;           /* 336 constituents down */
+            int32_t idx_ind_change;          /* 340 8207 Change: indicative close - previous close, x 100 */
+            double  idx_market_cap;          /* 344 MarketCapitalisation DOUBLE as sent (units undocumented) */
+            int32_t idx_ind_percent_change;  /* 352 8207 PercentChange as sent */
+            int32_t idx_wire_stride;         /* 356 record stride of the last index message: 72 wire, 71 doc */
+        };
+    };
     /* line 6 [384, 448): buy-back, identity, merge state */
     int64_t  pday_cum_vol;            /* 384 18708 (DOUBLE rounded) */
     int64_t  cday_cum_vol;            /* 392 */
@@ -110,7 +126,8 @@ VG_SREC_ASSERT(fill_volume, 60); VG_SREC_ASSERT(bid_price, 64); VG_SREC_ASSERT(b
 VG_SREC_ASSERT(bid_quantity, 128); VG_SREC_ASSERT(bid_orders, 224); VG_SREC_ASSERT(mw_indicator, 255);
 VG_SREC_ASSERT(mw_buy_volume, 256); VG_SREC_ASSERT(buyback_active, 319); VG_SREC_ASSERT(auction_number, 320);
 VG_SREC_ASSERT(bb_start_date, 380); VG_SREC_ASSERT(pday_cum_vol, 384); VG_SREC_ASSERT(symbol, 428);
-VG_SREC_ASSERT(last_md_ns, 440);
+VG_SREC_ASSERT(last_md_ns, 440); VG_SREC_ASSERT(idx_percent_change, 320); VG_SREC_ASSERT(idx_ind_change, 340);
+VG_SREC_ASSERT(idx_market_cap, 344); VG_SREC_ASSERT(idx_wire_stride, 356);
 
 /* ------------------------------------------------------------------------------------------------------
  * Shared-memory file: header (one page) | dense table | overflow hash | records (page aligned)
@@ -206,7 +223,8 @@ static inline int vs_read_i32(const vg_srec_t *r, const int32_t *field, int32_t 
  * ---------------------------------------------------------------------------------------------------- */
 enum {
     VG_G_NONE = 0, VG_G_TRADE = 1, VG_G_BID = 2, VG_G_ASK = 3, VG_G_OHLC = 4, VG_G_STATUS = 5, VG_G_MW = 6,
-    VG_G_AUCTION = 7, VG_G_SPOS = 8, VG_G_BUYBACK = 9, VG_G_OI = 10, VG_G_IDENT = 11, VG_N_GROUPS = 12
+    VG_G_AUCTION = 7, VG_G_SPOS = 8, VG_G_BUYBACK = 9, VG_G_OI = 10, VG_G_IDENT = 11, VG_G_INDEX = 12,
+    VG_N_GROUPS = 13
 };
 
 typedef struct vg_fld {
@@ -264,16 +282,21 @@ static const vg_fld_t VG_F_IDENT[] = {   /* symbol[0:4], symbol[4:8], symbol[8:1
     VFRAW(offsetof(vg_srec_t, symbol) + 8), VF(segment, 0), VF(subscribed, 0),
 };
 _Static_assert(offsetof(vg_srec_t, series) == offsetof(vg_srec_t, symbol) + 10, "series follows symbol");
+static const vg_fld_t VG_F_INDEX[] = {   /* index records only; the market cap's IEEE bits as one 8-byte field */
+    VF(idx_percent_change, 1), VF(idx_yearly_high, 1), VF(idx_yearly_low, 1), VF(idx_upmoves, 1),
+    VF(idx_downmoves, 1), VF(idx_ind_change, 1), VF(idx_market_cap, 1), VF(idx_ind_percent_change, 1),
+    VF(idx_wire_stride, 1),
+};
 
 static const vg_fld_t *const VG_GROUP_FIELDS[VG_N_GROUPS] = {
     NULL, VG_F_TRADE, VG_F_BID, VG_F_ASK, VG_F_OHLC, VG_F_STATUS, VG_F_MW, VG_F_AUCTION, VG_F_SPOS,
-    VG_F_BUYBACK, VG_F_OI, VG_F_IDENT,
+    VG_F_BUYBACK, VG_F_OI, VG_F_IDENT, VG_F_INDEX,
 };
 #define VG_NF(a) (uint8_t)(sizeof(a) / sizeof((a)[0]))
 static const uint8_t VG_GROUP_NFIELDS[VG_N_GROUPS] = {
     0, VG_NF(VG_F_TRADE), VG_NF(VG_F_BID), VG_NF(VG_F_ASK), VG_NF(VG_F_OHLC), VG_NF(VG_F_STATUS),
     VG_NF(VG_F_MW), VG_NF(VG_F_AUCTION), VG_NF(VG_F_SPOS), VG_NF(VG_F_BUYBACK), VG_NF(VG_F_OI),
-    VG_NF(VG_F_IDENT),
+    VG_NF(VG_F_IDENT), VG_NF(VG_F_INDEX),
 };
 
 /* Read field f of record r widened to int64 (1/2-byte fields sign- or zero-extended). */

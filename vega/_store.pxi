@@ -258,6 +258,11 @@ cdef Py_ssize_t vg_keyframe(vg_recbuf_t* b, const vg_srec_t* r, uint64_t ts48) n
             if vg_fld_get(r, &VG_GROUP_FIELDS[g][i]) != 0:
                 masks[g] |= <uint16_t>(1u << i)
     masks[VG_G_IDENT] |= VG_ID_SEGMENT
+    if r.segment == VG_SEG_IDX:                          # line 5 holds the index statistics (a C union)
+        masks[VG_G_AUCTION] = 0
+        masks[VG_G_SPOS] = 0
+    else:
+        masks[VG_G_INDEX] = 0
     return vg_emit(b, r, masks, r.last_update_source, ts48, VG_REC_KEYFRAME)
 
 cdef enum vg_aerr:                     # apply errors
@@ -721,6 +726,160 @@ cdef void vg_merge_open(vg_merge_t* c, const vg_open_price_t* o) noexcept nogil:
         _set_symbol(r, o.symbol, o.series, k)
     _m_end(c, r, k, VG_OPEN_PRICE)
 
+# ----------------------------------------------------------------------------------------------------------
+# Index feed: index name -> stable token, index records (CM 7207 / 7216 / 8207), open interest per underlying
+# (F&O 7130 / 17130).  docs/FORMATS.md "Index records" and "Index tokens".
+# ----------------------------------------------------------------------------------------------------------
+
+cdef inline int vg_idx_normalise(const char* raw, int n, char* key, char* name) noexcept nogil:
+    """Key of an index name: up to the first NUL, blanks trimmed at both ends, runs of blanks as one space,
+    ASCII letters upper-cased; ``name`` gets the trimmed original.  Both NUL-padded to VG_IDX_KEY.  Returns
+    the key's length (0 for a blank name)."""
+    cdef int i, j = 0, end, start = 0, space = 0
+    cdef char ch
+    memset(key, 0, VG_IDX_KEY)
+    memset(name, 0, VG_IDX_KEY)
+    end = 0
+    while end < n and raw[end] != 0:
+        end += 1
+    while end > 0 and (raw[end - 1] == b' ' or raw[end - 1] == b'\t'):
+        end -= 1
+    while start < end and (raw[start] == b' ' or raw[start] == b'\t'):
+        start += 1
+    if end - start > VG_IDX_KEY - 1:
+        end = start + VG_IDX_KEY - 1
+    memcpy(name, raw + start, end - start)
+    for i in range(start, end):
+        ch = raw[i]
+        if ch == b' ' or ch == b'\t':
+            space = 1
+            continue
+        if space:
+            key[j] = b' '
+            j += 1
+            space = 0
+        if b'a' <= ch <= b'z':
+            ch = ch - 32
+        key[j] = ch
+        j += 1
+    return j
+
+cdef inline uint32_t vg_fnv1a(const char* p, int n) noexcept nogil:
+    cdef uint32_t h = 2166136261u
+    cdef int i
+    for i in range(n):
+        h = (h ^ <uint8_t>p[i]) * 16777619u
+    return h
+
+cdef int32_t vg_idx_lookup(vg_idxmap_t* mp, const char* raw, int n, int32_t want) noexcept nogil:
+    """Token of an index name: the table's when the name is in it, else a new entry (``want`` if > 0, else
+    VG_IDX_HASH_BASE | (FNV-1a(key) & 0x3FFFFFFF), moved on past a token another name holds).  ``want`` > 0
+    also re-points a name already in the table.  0 for a blank name."""
+    cdef char key[VG_IDX_KEY]
+    cdef char name[VG_IDX_KEY]
+    cdef int klen = vg_idx_normalise(raw, n, key, name), probes, i
+    cdef uint32_t h, slot
+    cdef int32_t token
+    cdef vg_idxent_t* e
+    if klen == 0:
+        return 0
+    h = vg_fnv1a(key, klen)
+    slot = h & (VG_IDX_MAP_SIZE - 1)
+    for probes in range(VG_IDX_MAP_SIZE):
+        e = &mp.ent[slot]
+        if e.key[0] == 0:
+            break
+        if e.hash == h and memcmp(e.key, key, VG_IDX_KEY) == 0:
+            if want > 0:
+                e.token = want
+            return e.token
+        slot = (slot + 1) & (VG_IDX_MAP_SIZE - 1)
+    token = want if want > 0 else <int32_t>(VG_IDX_HASH_BASE | (h & 0x3FFFFFFFu))
+    if mp.n >= (VG_IDX_MAP_SIZE * 3) // 4 or e.key[0] != 0:
+        mp.overflow += 1                                 # full: merged under the hashed token, not named
+        return token
+    if want <= 0:
+        i = 0
+        while i < VG_IDX_MAP_SIZE:                       # another name holds this token (~1 in 2**30 per pair)
+            if mp.ent[i].key[0] != 0 and mp.ent[i].token == token:
+                token = <int32_t>(VG_IDX_HASH_BASE | ((<uint32_t>token + 1u) & 0x3FFFFFFFu))
+                i = 0
+                continue
+            i += 1
+    memcpy(e.key, key, VG_IDX_KEY)
+    memcpy(e.name, name, VG_IDX_KEY)
+    e.hash = h
+    e.token = token
+    mp.n += 1
+    return token
+
+cdef void vg_merge_index(vg_merge_t* c, const vg_index_t* x, uint16_t code, int32_t log_time) noexcept nogil:
+    """CM 7207 / 7216 (index values) and 8207 (indicative close) into an index record: the value is the
+    record's LTP (index x 100), OHLC its open/high/low/close, the rest the INDEX group."""
+    cdef uint16_t k[VG_N_GROUPS]
+    cdef vg_srec_t* r
+    cdef int32_t token = vg_idx_lookup(c.idxmap, x.index_name, 21, 0) if c.idxmap != NULL else 0
+    cdef int64_t cap_bits, old_bits
+    cdef char sym[12]
+    if token == 0:
+        c.counters[VG_M_INDEX_NAME] += 1
+        return
+    r = _m_begin(c, token, k)
+    if r == NULL:
+        return
+    if code == VG_INDICATIVE_INDICES:
+        if x.indicative_close_value > 0:
+            _s32(&r.indicative_close_price, x.indicative_close_value, &k[VG_G_OHLC], VG_O_IND_CLOSE)
+        _s32(&r.idx_ind_change, x.change, &k[VG_G_INDEX], VG_X_IND_CHANGE)
+        _s32(&r.idx_ind_percent_change, x.percent_change, &k[VG_G_INDEX], VG_X_IND_PERCENT)
+    else:
+        if x.index_value > 0:
+            _s32(&r.last_traded_price, x.index_value, &k[VG_G_TRADE], VG_T_LTP)
+            if x.closing_index > 0:
+                _s32(&r.net_price_change, x.index_value - x.closing_index, &k[VG_G_TRADE], VG_T_NET_CHANGE)
+        if log_time > 0:
+            _s32(&r.last_trade_time, log_time, &k[VG_G_TRADE], VG_T_LTT)
+        _s8(<uint8_t*>&r.net_change_indicator, <uint8_t>x.net_change_indicator, &k[VG_G_TRADE],
+            VG_T_NET_CHANGE_IND)
+        if x.opening_index > 0:
+            _s32(&r.open_price, x.opening_index, &k[VG_G_OHLC], VG_O_OPEN)
+        if x.high_index_value > 0:
+            _s32(&r.high_price, x.high_index_value, &k[VG_G_OHLC], VG_O_HIGH)
+        if x.low_index_value > 0:
+            _s32(&r.low_price, x.low_index_value, &k[VG_G_OHLC], VG_O_LOW)
+        _s32(&r.idx_percent_change, x.percent_change, &k[VG_G_INDEX], VG_X_PERCENT)
+        _s32(&r.idx_yearly_high, x.yearly_high, &k[VG_G_INDEX], VG_X_YEARLY_HIGH)
+        _s32(&r.idx_yearly_low, x.yearly_low, &k[VG_G_INDEX], VG_X_YEARLY_LOW)
+        _s32(&r.idx_upmoves, x.no_of_upmoves, &k[VG_G_INDEX], VG_X_UPMOVES)
+        _s32(&r.idx_downmoves, x.no_of_downmoves, &k[VG_G_INDEX], VG_X_DOWNMOVES)
+    if x.closing_index > 0:
+        _s32(&r.close_price, x.closing_index, &k[VG_G_OHLC], VG_O_CLOSE)
+    memcpy(&cap_bits, &x.market_capitalisation, 8)
+    memcpy(&old_bits, &r.idx_market_cap, 8)
+    if cap_bits != old_bits:
+        memcpy(&r.idx_market_cap, &cap_bits, 8)
+        k[VG_G_INDEX] |= VG_X_MARKET_CAP
+    _s32(&r.idx_wire_stride, x.wire_stride, &k[VG_G_INDEX], VG_X_STRIDE)
+    if _blank(r.symbol, 10):
+        memset(sym, b' ', 12)
+        memcpy(sym, x.index_name, 10)                    # the name's first 10 characters; series blank
+        _set_symbol(r, sym, sym + 10, k)
+    _m_end(c, r, k, code)
+
+cdef void vg_merge_oi(vg_merge_t* c, const vg_oi_t* o, uint16_t code) noexcept nogil:
+    """F&O 7130 / 17130 into the underlying's record of the CM store (token = contract.txt AssetToken): open
+    interest of all its contracts, with the day's high and low of that figure."""
+    cdef uint16_t k[VG_N_GROUPS]
+    cdef vg_srec_t* r = _m_begin(c, o.token, k)
+    if r == NULL:
+        return
+    _s64(&r.open_interest, o.current_oi, &k[VG_G_OI], VG_I_OI)
+    if r.oi_day_high == 0 or o.current_oi > r.oi_day_high:
+        _s64(&r.oi_day_high, o.current_oi, &k[VG_G_OI], VG_I_HIGH)
+    if r.oi_day_low == 0 or o.current_oi < r.oi_day_low:
+        _s64(&r.oi_day_low, o.current_oi, &k[VG_G_OI], VG_I_LOW)
+    _m_end(c, r, k, code)
+
 cdef int vg_merge_msg(vg_merge_t* c, const vg_msg_t* msg) noexcept nogil:
     """Merge every record of one decoded message; returns the number of records looked at."""
     cdef int i, n = msg.n_records, slot
@@ -753,6 +912,14 @@ cdef int vg_merge_msg(vg_merge_t* c, const vg_msg_t* msg) noexcept nogil:
     elif msg.kind == VG_K_OPEN:
         n = 1
         vg_merge_open(c, &msg.body.open_price)
+    elif msg.kind == VG_K_INDEX:                         # the index feed's own merge (c.idxmap != NULL)
+        n = min(n, VG_MAX_INDEX)
+        for i in range(n):
+            vg_merge_index(c, &msg.body.index[i], code, msg.header.log_time)
+    elif msg.kind == VG_K_OI:                            # the CM feed's merge, routed from the F&O handler
+        n = min(n, VG_MAX_OI)
+        for i in range(n):
+            vg_merge_oi(c, &msg.body.oi[i], code)
     else:
         n = 0
     slot = vg_code_slot(code)
@@ -783,12 +950,6 @@ cdef inline void _streams_track(vg_streams_t* s, const vg_header_t* hd) noexcept
         if last - q > 100000:                            # the stream restarted its numbering
             s.last[st] = q
 
-cdef int _feed_sink(void* ctx, const vg_msg_t* msg) noexcept nogil:
-    cdef vg_feed_t* f = <vg_feed_t*>ctx
-    _streams_track(&f.streams, &msg.header)
-    vg_merge_msg(&f.m, msg)
-    return 0
-
 cdef void _feed_flush(vg_feed_t* f) noexcept nogil:
     """Hand the records not yet seen by the C sinks to every sink; drop them unless Python wants them."""
     cdef Py_ssize_t n = f.buf.n - f.buf.flushed
@@ -802,6 +963,10 @@ cdef void _feed_flush(vg_feed_t* f) noexcept nogil:
     if not f.keep:
         f.buf.n = 0
         f.buf.flushed = 0
+    if f.route_index != NULL:
+        _feed_flush(f.route_index)
+    if f.route_oi != NULL:
+        _feed_flush(f.route_oi)
 
 cdef inline void _feed_set_time(vg_feed_t* f, int64_t now_ns) noexcept nogil:
     cdef int64_t base
@@ -816,6 +981,39 @@ cdef inline void _feed_set_time(vg_feed_t* f, int64_t now_ns) noexcept nogil:
     if f.m.st.hdr.day_base_ns != base:
         f.m.st.hdr.day_base_ns = base
 
+
+cdef inline void _feed_route(vg_feed_t* f, vg_feed_t* t, const vg_msg_t* msg) noexcept nogil:
+    """Merge a message into a linked handler's state (its store, records and sinks) at f's receive time."""
+    if t.m.now_ns != f.m.now_ns:
+        _feed_set_time(t, f.m.now_ns)
+    vg_merge_msg(&t.m, msg)
+    if t.buf.n - t.buf.flushed >= VG_SINK_FLUSH:
+        _feed_flush(t)
+
+cdef int _feed_sink(void* ctx, const vg_msg_t* msg) noexcept nogil:
+    """The decoder's sink: sequence tracking, then the merge.  Index messages belong to the index feed
+    (this handler's own merge when it is one, else the CM handler's ``indices=``), F&O 7130/17130 to the CM
+    store (``underlying=``); without a link they are counted as unrouted.  An index feed merges nothing
+    else."""
+    cdef vg_feed_t* f = <vg_feed_t*>ctx
+    _streams_track(&f.streams, &msg.header)
+    if msg.kind == VG_K_INDEX:
+        if f.m.segment == VG_SEG_IDX:
+            vg_merge_msg(&f.m, msg)
+        elif f.route_index != NULL:
+            _feed_route(f, f.route_index, msg)
+        else:
+            f.m.counters[VG_M_UNROUTED] += 1
+    elif f.m.segment == VG_SEG_IDX:
+        pass
+    elif msg.kind == VG_K_OI:
+        if f.route_oi != NULL:
+            _feed_route(f, f.route_oi, msg)
+        else:
+            f.m.counters[VG_M_UNROUTED] += 1
+    else:
+        vg_merge_msg(&f.m, msg)
+    return 0
 
 cdef int _ring_rec_sink(void* ctx, const vg_rec_t* recs, Py_ssize_t n) noexcept nogil:
     """Record sink: publish to a ring slot (ctx = ring_slot_t*); the writer never waits for readers."""
@@ -858,17 +1056,34 @@ cdef class FeedHandler:
     """Decode and merge one segment's datagrams into a writable :class:`Store`.
 
     ``FeedHandler(segment, store, *, on_records=None, md_stale_ns=5e9, subscribed_only=False,
-    records=True)``.  ``process(datagram)`` and ``process_batch(datagrams)`` run decode -> merge -> change
-    records in one nogil loop.  ``on_records(array)`` receives each call's change records as a numpy array of
-    ``CHANGE_RECORD_DTYPE``; C-level sinks (the ring, the journal) are added with ``add_record_sink``.
-    Malformed input never raises: it is counted in ``stats``.
+    records=True, ring=None, journal=None, rate=0.10, indices=None, underlying=None, index_tokens=None)``.
+    ``process(datagram)`` and ``process_batch(datagrams)`` run decode -> merge -> change records in one
+    nogil loop.  ``on_records(array)`` receives each call's change records as a numpy array of
+    ``CHANGE_RECORD_DTYPE``; the ring and the journal are C-level sinks of the same loop.  Malformed input
+    never raises: it is counted in ``stats``.
+
+    Segment ``"IDX"`` is the index feed NFO_IDX: it merges the CM index messages (7207, 7216, 8207) into its
+    own store, under stable tokens per index name (``index_tokens``: name -> token overrides of
+    ``vega.indices.DEFAULT_INDEX_TOKENS``; other names get ``vega.index_token(name)``), publishes to ring
+    slot 2 and journals under NFO_IDX.  A CM handler given ``indices=<IDX handler>`` hands it the index
+    messages of its own datagrams; an F&O handler given ``underlying=<CM handler>`` merges 7130/17130 (open
+    interest per underlying, keyed by the underlying's CM token) into the CM store through the CM handler's
+    records and sinks.  Linked handlers share state: drive them from one thread (a call while a linked
+    handler is inside its loop raises RuntimeError).
     """
 
     def __cinit__(self, segment, Store store not None, *, on_records=None, md_stale_ns=5_000_000_000,
-                  subscribed_only=False, records=True, ring=None, journal=None, rate=0.10):
+                  subscribed_only=False, records=True, ring=None, journal=None, rate=0.10, indices=None,
+                  underlying=None, index_tokens=None):
         cdef Decoder dec
         store._check_writable()
-        seg = _parse_segment(segment)
+        if segment == "IDX" or segment == VG_SEG_IDX:
+            seg = VG_SEG_IDX
+            segment = "CM"                               # index messages arrive on the CM broadcast
+        else:
+            seg = _parse_segment(segment)
+            if index_tokens is not None:
+                raise ValueError("index_tokens is for an index feed handler (segment 'IDX')")
         if md_stale_ns < 0:
             raise ValueError("md_stale_ns must be >= 0")
         if on_records is not None and not callable(on_records):
@@ -891,6 +1106,16 @@ cdef class FeedHandler:
         self._f.keep = on_records is not None
         if store._st.hdr.segment == 0:
             store._st.hdr.segment = <uint8_t>seg
+        elif (store._st.hdr.segment == VG_SEG_IDX) != (seg == VG_SEG_IDX):
+            raise ValueError(f"the store holds {_SEG_NAMES.get(store._st.hdr.segment, '?')} records, not "
+                             f"{_SEG_NAMES[seg]}")
+        if seg == VG_SEG_IDX:
+            self._idxmap = <vg_idxmap_t*>calloc(1, sizeof(vg_idxmap_t))
+            if self._idxmap == NULL:
+                raise MemoryError()
+            self._f.m.idxmap = self._idxmap
+            self._set_index_tokens(index_tokens)
+        self._link(indices, underlying)
         self._ring = None
         self._journal = None
         memset(&self._jsink, 0, sizeof(vg_jsink_t))
@@ -899,7 +1124,7 @@ cdef class FeedHandler:
         if ring is not None:
             if not isinstance(ring, Ring):
                 raise TypeError(f"ring must be a vega.Ring, not {type(ring).__name__}")
-            self._ring_feed = 0 if seg == VG_SEG_FO else 1          # slot 0 NSE_FO, slot 1 NSE_EQ
+            self._ring_feed = 0 if seg == VG_SEG_FO else (2 if seg == VG_SEG_IDX else 1)   # slots 0, 1, 2
             self._ring_slot = (<Ring>ring)._slot_ptr(self._ring_feed)
             self.add_record_sink(_ring_rec_sink, self._ring_slot)
             self._ring = ring
@@ -915,6 +1140,7 @@ cdef class FeedHandler:
     def __dealloc__(self):
         free(self._f.buf.recs)
         free(self._jsink.pending)
+        free(self._idxmap)
         if self._ring is not None:
             (<Ring>self._ring)._slot_release(self._ring_feed)
 
@@ -948,9 +1174,71 @@ cdef class FeedHandler:
                 jrnl_poll(w)
             (<JournalWriter>self._journal).check()
 
+    cdef _set_index_tokens(self, index_tokens):
+        from vega.indices import DEFAULT_INDEX_TOKENS, check_index_tokens
+        table = dict(DEFAULT_INDEX_TOKENS)
+        if index_tokens is not None:
+            table.update(check_index_tokens(index_tokens))
+        for name, tok in table.items():
+            raw = name.encode("latin-1")
+            if vg_idx_lookup(self._idxmap, raw, len(raw), tok) != tok:
+                raise ValueError(f"index_tokens: {name!r} cannot be mapped")
+
+    cdef _link(self, indices, underlying):
+        cdef FeedHandler t
+        seg = self._f.m.segment
+        if indices is not None:
+            if seg != VG_SEG_CM:
+                raise ValueError("indices= links a CM handler to the index feed's handler")
+            if not isinstance(indices, FeedHandler) or (<FeedHandler>indices)._f.m.segment != VG_SEG_IDX:
+                raise TypeError("indices must be a FeedHandler of segment 'IDX'")
+            t = <FeedHandler>indices
+            if t._linked_by is not None:
+                raise ValueError("that index FeedHandler is already linked to another handler")
+            self._indices = t
+            self._f.route_index = &t._f
+            t._linked_by = self.segment
+        if underlying is not None:
+            if seg != VG_SEG_FO:
+                raise ValueError("underlying= links an F&O handler to the CM handler (7130/17130 open interest)")
+            if not isinstance(underlying, FeedHandler) or (<FeedHandler>underlying)._f.m.segment != VG_SEG_CM:
+                raise TypeError("underlying must be a FeedHandler of segment 'CM'")
+            t = <FeedHandler>underlying
+            if t._linked_by is not None:
+                raise ValueError("that CM FeedHandler is already linked to another handler")
+            self._underlying = t
+            self._f.route_oi = &t._f
+            t._linked_by = self.segment
+
+    cdef list _group(self):
+        """This handler and the handlers its messages may be merged by (their loops run inside its own)."""
+        out = [self]
+        if self._indices is not None:
+            out.append(self._indices)
+        if self._underlying is not None:
+            out.extend(self._underlying._group())
+        return out
+
     cdef _begin(self):
-        """With the GIL, before a nogil call: the store is open; stamps follow the journal's trading date
-        (its owner may have rolled it over, e.g. an idle capture at 00:00 IST)."""
+        """With the GIL, before a nogil call: mark this handler and its linked ones busy, then each one's
+        store is open and its stamps follow its journal's trading date."""
+        cdef FeedHandler h
+        group = self._group()
+        for h in group:
+            if h._busy:
+                raise RuntimeError("this FeedHandler (or one linked to it) is already inside a call: linked "
+                                   "handlers must be driven from one thread")
+        for h in group:
+            h._busy = 1
+        try:
+            for h in group:
+                h._begin_one()
+        except BaseException:
+            for h in group:
+                h._busy = 0
+            raise
+
+    cdef _begin_one(self):
         self.store._check_open()
         if self._journal is not None:
             d = (<JournalWriter>self._journal).date
@@ -1015,11 +1303,50 @@ cdef class FeedHandler:
 
     @property
     def segment(self) -> str:
-        return "CM" if self._f.m.segment == VG_SEG_CM else "FO"
+        """"CM", "FO" or "IDX"."""
+        return _SEG_NAMES[self._f.m.segment]
+
+    @property
+    def indices(self):
+        """The index feed's FeedHandler this CM handler routes index messages to, or None."""
+        return self._indices
+
+    @property
+    def underlying(self):
+        """The CM FeedHandler this F&O handler routes 7130/17130 open interest to, or None."""
+        return self._underlying
+
+    def index_names(self) -> dict:
+        """Index feed: {token: name} of every index name configured or seen (names as received)."""
+        cdef int i
+        if self._idxmap == NULL:
+            raise ValueError("index_names() is for an index feed handler (segment 'IDX')")
+        return {self._idxmap.ent[i].token: self._idxmap.ent[i].name[:VG_IDX_KEY].rstrip(b"\0").decode("latin-1")
+                for i in range(VG_IDX_MAP_SIZE) if self._idxmap.ent[i].key[0] != 0}
+
+    def index_token(self, name) -> int:
+        """Index feed: the token this handler merges ``name`` under (adding it to its table if new)."""
+        if self._idxmap == NULL:
+            raise ValueError("index_token() is for an index feed handler (segment 'IDX')")
+        raw = str(name).encode("latin-1")
+        tok = vg_idx_lookup(self._idxmap, raw, len(raw), 0)
+        if tok == 0:
+            raise ValueError("an index name must not be blank")
+        return tok
 
     cdef _finish(self):
-        """After a call: the journal's day rollover and checkpoints, records to the Python callback, buffer
-        reset."""
+        """After a call: each linked handler's end of batch (below), then none is busy any more."""
+        cdef FeedHandler h
+        group = self._group()
+        try:
+            for h in group:
+                h._finish_one()
+        finally:
+            for h in group:
+                h._busy = 0
+
+    cdef _finish_one(self):
+        """The journal's day rollover and checkpoints, records to the Python callback, buffer reset."""
         cdef Py_ssize_t n = self._f.buf.n
         cb = self._on_records
         self._f.buf.n = 0
@@ -1057,7 +1384,6 @@ cdef class FeedHandler:
         cdef int64_t one = 0
         cdef int mode                                   # 0 clock, 1 one value, 2 per datagram
         cdef int total = 0
-        self._begin()
         seq = datagrams if isinstance(datagrams, (list, tuple)) else list(datagrams)
         n = len(seq)
         if now_ns is None:
@@ -1079,6 +1405,12 @@ cdef class FeedHandler:
             free(lens)
             raise MemoryError()
         try:
+            self._begin()
+        except BaseException:
+            free(ptrs)
+            free(lens)
+            raise
+        try:
             for i in range(n):
                 d = seq[i]
                 if type(d) is not bytes:
@@ -1095,7 +1427,7 @@ cdef class FeedHandler:
         finally:
             free(ptrs)
             free(lens)
-        self._finish()
+            self._finish()
         return total
 
     def merge_message(self, msg, now_ns=None) -> int:
@@ -1129,9 +1461,9 @@ cdef class FeedHandler:
         cdef int64_t t = vg_now_ns() if now_ns is None else _check_ns(now_ns)
         if view.shape[0] % sizeof(vg_msg_t):
             raise ValueError("packed is not a whole number of vg_msg_t")
-        self._begin()
         if n == 0:
             return 0
+        self._begin()
         msgs = <const vg_msg_t*>&view[0]
         with nogil:
             _feed_set_time(&self._f, t)
@@ -1163,8 +1495,10 @@ cdef class FeedHandler:
 
 
 _NO_TIMES = _np.zeros(1, dtype=_np.int64)
+_SEG_NAMES = {VG_SEG_CM: "CM", VG_SEG_FO: "FO", VG_SEG_IDX: "IDX"}
+
 _MERGE_COUNTERS = ("merged", "bad_token", "store_full", "unsubscribed", "book_type", "records_dropped",
-                   "sink_errors")
+                   "sink_errors", "unrouted", "blank_index_name")
 
 
 cdef int64_t _check_ns(v) except? -1:
@@ -1201,6 +1535,7 @@ cdef int _fill_msg(vg_msg_t* m, msg, int seg) except -1:
     cdef vg_mw_t* w
     cdef vg_tick_t* t
     cdef vg_buyback_t* b
+    cdef vg_index_t* x
     memset(m, 0, sizeof(vg_msg_t))
     code = int(msg["transaction_code"])
     recs = list(msg.get("records", ()))
@@ -1313,6 +1648,30 @@ cdef int _fill_msg(vg_msg_t* m, msg, int seg) except -1:
         _fill_chars(m.body.open_price.series, r.get("series", ""), 2)
         m.body.open_price.token = g(r, "token")
         m.body.open_price.opening_price = g(r, "opening_price")
+    elif code in (VG_INDICES, VG_INDICES_VIX, VG_INDICATIVE_INDICES):
+        if n > VG_MAX_INDEX:
+            raise ValueError(f"{code} carries at most {VG_MAX_INDEX} records")
+        m.kind = VG_K_INDEX
+        for i in range(n):
+            r = recs[i]
+            x = &m.body.index[i]
+            _fill_chars(x.index_name, r.get("index_name", ""), 21)
+            x.wire_stride = r.get("wire_stride", 72)
+            x.net_change_indicator = _char1(r.get("net_change_indicator", ""))
+            x.index_value = g(r, "index_value"); x.high_index_value = g(r, "high_index_value")
+            x.low_index_value = g(r, "low_index_value"); x.opening_index = g(r, "opening_index")
+            x.closing_index = g(r, "closing_index"); x.percent_change = g(r, "percent_change")
+            x.yearly_high = g(r, "yearly_high"); x.yearly_low = g(r, "yearly_low")
+            x.no_of_upmoves = g(r, "no_of_upmoves"); x.no_of_downmoves = g(r, "no_of_downmoves")
+            x.indicative_close_value = g(r, "indicative_close_value"); x.change = g(r, "change")
+            x.market_capitalisation = float(r.get("market_capitalisation", 0.0))
+    elif code in (VG_OI_CM, VG_OI_CM_ENH):
+        if n > VG_MAX_OI:
+            raise ValueError(f"{code} carries at most {VG_MAX_OI} records")
+        m.kind = VG_K_OI
+        for i in range(n):
+            m.body.oi[i].token = g(recs[i], "token")
+            m.body.oi[i].current_oi = g(recs[i], "current_oi")
     elif code == VG_CIRCUIT:
         m.kind = VG_K_NONE
         n = 0
@@ -2426,6 +2785,20 @@ def _store_layout() -> dict:
     out["last_md_ns"] = (<char*>&r.last_md_ns - b, sizeof(r.last_md_ns))
     return out
 
+
+def _index_layout() -> dict:
+    """name -> (offset, size) of the index fields of vg_srec_t's line-5 union (layout tests)."""
+    cdef vg_srec_t r
+    cdef char* b = <char*>&r
+    return {"idx_percent_change": (<char*>&r.idx_percent_change - b, sizeof(r.idx_percent_change)),
+            "idx_yearly_high": (<char*>&r.idx_yearly_high - b, sizeof(r.idx_yearly_high)),
+            "idx_yearly_low": (<char*>&r.idx_yearly_low - b, sizeof(r.idx_yearly_low)),
+            "idx_upmoves": (<char*>&r.idx_upmoves - b, sizeof(r.idx_upmoves)),
+            "idx_downmoves": (<char*>&r.idx_downmoves - b, sizeof(r.idx_downmoves)),
+            "idx_ind_change": (<char*>&r.idx_ind_change - b, sizeof(r.idx_ind_change)),
+            "idx_market_cap": (<char*>&r.idx_market_cap - b, sizeof(r.idx_market_cap)),
+            "idx_ind_percent_change": (<char*>&r.idx_ind_percent_change - b, sizeof(r.idx_ind_percent_change)),
+            "idx_wire_stride": (<char*>&r.idx_wire_stride - b, sizeof(r.idx_wire_stride))}
 
 def _group_fields() -> dict:
     """group id -> [(offset, size, signed)] of the change-record field table compiled into _core."""

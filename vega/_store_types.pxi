@@ -73,6 +73,16 @@ cdef extern from "_store.h":
         int64_t sell_ord_cxl_vol
         int32_t spos_update_time       # s since 1980 (LogTime of the 7210)
         int32_t bb_start_date
+        # line 5 of an index record (segment VG_SEG_IDX): a C union over the auction and SPOS fields above
+        int32_t idx_percent_change     # 7207/7216 PercentChange as sent
+        int32_t idx_yearly_high        # x 100
+        int32_t idx_yearly_low
+        int32_t idx_upmoves
+        int32_t idx_downmoves
+        int32_t idx_ind_change         # 8207 Change, x 100
+        double idx_market_cap          # MarketCapitalisation as sent
+        int32_t idx_ind_percent_change # 8207 PercentChange as sent
+        int32_t idx_wire_stride        # 72 (wire) or 71 (document)
         # line 6 [384, 448): buy-back, identity, merge state
         int64_t pday_cum_vol
         int64_t cday_cum_vol
@@ -131,10 +141,11 @@ cdef extern from "_store.h":
         VG_G_BUYBACK
         VG_G_OI                        # open interest, day high/low, implied volatility
         VG_G_IDENT                     # symbol, series, segment, subscribed
+        VG_G_INDEX                     # index statistics (index records only)
         VG_N_GROUPS
 
-    const vg_fld_t* VG_GROUP_FIELDS[12]
-    const uint8_t VG_GROUP_NFIELDS[12]
+    const vg_fld_t* VG_GROUP_FIELDS[13]
+    const uint8_t VG_GROUP_NFIELDS[13]
 
     uint32_t vg_load_acquire_u32(const uint32_t* p) noexcept nogil
     void vg_store_release_u32(uint32_t* p, uint32_t v) noexcept nogil
@@ -203,6 +214,16 @@ cdef enum:
     VG_ID_SUBSCRIBED = 1 << 4
     # VG_G_AUCTION: bits 0-6
     VG_A_ALL = 0x7F
+    # VG_G_INDEX
+    VG_X_PERCENT = 1 << 0
+    VG_X_YEARLY_HIGH = 1 << 1
+    VG_X_YEARLY_LOW = 1 << 2
+    VG_X_UPMOVES = 1 << 3
+    VG_X_DOWNMOVES = 1 << 4
+    VG_X_IND_CHANGE = 1 << 5
+    VG_X_MARKET_CAP = 1 << 6
+    VG_X_IND_PERCENT = 1 << 7
+    VG_X_STRIDE = 1 << 8
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -271,7 +292,25 @@ cdef enum:                             # merge-level counters (FeedHandler.stats
     VG_M_BOOK_TYPE = 4                 # 7200/7208 record of a book type other than 1 (RL) or 2 (ST)
     VG_M_REC_DROPPED = 5               # change records lost because the record buffer could not grow
     VG_M_SINK_ERRORS = 6               # a C record sink returned non-zero
-    VG_N_MERR = 7
+    VG_M_UNROUTED = 7                  # index / OI message with no handler to merge it into (indices=, underlying=)
+    VG_M_INDEX_NAME = 8                # index record with a blank name (skipped)
+    VG_N_MERR = 9
+
+cdef enum:
+    VG_IDX_KEY = 24                    # normalised index name, NUL-padded (21 wire characters at most)
+    VG_IDX_MAP_SIZE = 1024             # slots of the name -> token table (power of two)
+    VG_IDX_HASH_BASE = 0x40000000      # tokens of names not configured: VG_IDX_HASH_BASE | (FNV-1a & 0x3FFFFFFF)
+
+cdef struct vg_idxent_t:               # one index name of the name -> token table
+    char key[VG_IDX_KEY]               # normalised name (upper case, single spaces); key[0] == 0: empty slot
+    char name[VG_IDX_KEY]              # the name as first seen or configured (trimmed)
+    int32_t token
+    uint32_t hash                      # FNV-1a of key
+
+cdef struct vg_idxmap_t:               # index name -> stable NFO_IDX token (docs/FORMATS.md "Index tokens")
+    vg_idxent_t ent[VG_IDX_MAP_SIZE]
+    int32_t n                          # names in the table
+    uint64_t overflow                  # names merged under their hashed token without a table slot (table full)
 
 cdef struct vg_streams_t:              # BCSeqNo gap detection per stream (Filler2[0])
     int32_t last[256]                  # last BCSeqNo seen, 0 = none yet
@@ -289,6 +328,7 @@ cdef struct vg_merge_t:                # everything a merge function needs
     uint8_t segment
     uint8_t subscribed_only
     double rate                        # continuously compounded rate of the IV's discounting and spot carry
+    vg_idxmap_t* idxmap                # index feed (segment VG_SEG_IDX): index name -> token; else NULL
     uint64_t counters[VG_N_MERR]       # by VG_M_* counter
     uint64_t by_code[VG_N_CODE_SLOTS]  # messages merged per code slot (vg_code_slot)
 
@@ -309,8 +349,12 @@ cdef class Store:
     cdef int32_t _index(self, token) except -2
 
 
+cdef struct vg_feed_t                  # forward declaration (defined below)
+
 cdef struct vg_feed_t:                # the feed handler's nogil state (the decoder sink's context)
     vg_merge_t m
+    vg_feed_t* route_index             # CM: the index feed's state (FeedHandler indices=), index messages go there
+    vg_feed_t* route_oi                # FO: the CM feed's state (FeedHandler underlying=), 7130/17130 go there
     vg_streams_t streams
     vg_recbuf_t buf
     vg_rec_sink_t sinks[VG_MAX_REC_SINKS]
@@ -341,8 +385,18 @@ cdef class FeedHandler:
     cdef object _decoder               # the Decoder whose state this handler drives
     cdef readonly Store store
     cdef object _on_records
+    cdef FeedHandler _indices          # CM: the IDX FeedHandler index messages are merged by, or None
+    cdef FeedHandler _underlying       # FO: the CM FeedHandler 7130/17130 open interest is merged by, or None
+    cdef object _linked_by             # the FeedHandler routing messages to this one (weak: its owner), or None
+    cdef int _busy                     # 1 while a call (or a linked handler's call) is inside the nogil loop
+    cdef vg_idxmap_t* _idxmap          # IDX: the name -> token table (owned)
     cdef int add_record_sink(self, vg_rec_sink_fn fn, void* ctx) except -1
     cdef _finish(self)
+    cdef _finish_one(self)
     cdef _journal_after_batch(self)
     cdef _begin(self)
+    cdef _begin_one(self)
+    cdef _set_index_tokens(self, index_tokens)
+    cdef _link(self, indices, underlying)
+    cdef list _group(self)
     cdef Py_ssize_t _checkpoint(self, int64_t ts) except -1

@@ -7,7 +7,7 @@ int64, exchange times int32 seconds since 1980-01-01, ``*_ns`` int64 epoch nanos
 """
 import numpy as np
 
-__all__ = ["STORE_DTYPE", "RECORD_SIZE", "GROUPS", "QUALITY_WEIGHTS", "PRE_OPEN_STATUSES", "StoreError",
+__all__ = ["STORE_DTYPE", "INDEX_UNION_FIELDS", "RECORD_SIZE", "GROUPS", "QUALITY_WEIGHTS", "PRE_OPEN_STATUSES", "StoreError",
            "StoreFullError", "StoreBusyError", "StoreFormatError"]
 
 _FIELDS = [
@@ -89,6 +89,21 @@ _FIELDS = [
         ("last_md_ns", "<i8", 440),
 ]
 
+#: line 5 of an index record (segment 3, the NFO_IDX feed): a C union with the auction and SPOS fields, which
+#: index records do not have.  Not in STORE_DTYPE (its fields do not overlap); vega.indices.INDEX_DTYPE
+#: views an index store's records with these.
+INDEX_UNION_FIELDS = [
+        ("idx_percent_change", "<i4", 320),
+        ("idx_yearly_high", "<i4", 324),
+        ("idx_yearly_low", "<i4", 328),
+        ("idx_upmoves", "<i4", 332),
+        ("idx_downmoves", "<i4", 336),
+        ("idx_ind_change", "<i4", 340),
+        ("idx_market_cap", "<f8", 344),
+        ("idx_ind_percent_change", "<i4", 352),
+        ("idx_wire_stride", "<i4", 356),
+]
+
 #: the store record, field by field (offsets as in vg_srec_t)
 STORE_DTYPE = np.dtype(
     {
@@ -125,6 +140,9 @@ GROUPS = {
                     "buyback_active")),
     10: ("oi", ("open_interest", "oi_day_high", "oi_day_low", "implied_volatility")),
     11: ("ident", ("symbol0", "symbol1", "symbol2", "segment", "subscribed")),
+    # index records only (segment 3, the NFO_IDX feed): line 5 holds these instead of auction / SPOS
+    12: ("index", ("idx_percent_change", "idx_yearly_high", "idx_yearly_low", "idx_upmoves", "idx_downmoves",
+                   "idx_ind_change", "idx_market_cap", "idx_ind_percent_change", "idx_wire_stride")),
 }
 
 #: trading statuses treated as pre-open by the market-watch rule (pre-open, pre-open extended, price discovery)

@@ -210,16 +210,20 @@ def group_table() -> dict[int, tuple[str, tuple[tuple[str, int, bool], ...]]]:
     if _GROUP_TABLE is not None:
         return _GROUP_TABLE
     try:
-        from vega.store import GROUPS, STORE_DTYPE
+        from vega.store import GROUPS, INDEX_UNION_FIELDS, STORE_DTYPE
     except ImportError:  # pragma: no cover - only before the store is merged
         _GROUP_TABLE = {}
         return _GROUP_TABLE
     table = {}
+    union = {n: np.dtype(t) for n, t, _ in INDEX_UNION_FIELDS}
     for gid, (gname, fields) in GROUPS.items():
         out = []
         for f in fields:
             base = f.split("[", 1)[0]
-            if base in STORE_DTYPE.names:
+            if base in union:
+                dt = union[base]
+                out.append((f, 2 if dt.itemsize == 8 else 1, dt.kind in "if"))
+            elif base in STORE_DTYPE.names:
                 dt = STORE_DTYPE.fields[base][0]
                 dt = dt.base if dt.subdtype else dt
                 out.append((f, 2 if dt.itemsize == 8 else 1, dt.kind == "i"))
@@ -258,6 +262,10 @@ def decode_fields(group: int, mask: int, slots) -> dict[str, int | str]:
                 return {f"slot{i}": v for i, v in enumerate(raw)} | {"bad_mask": f"0x{mask:04x}"}
             lo, hi = raw[k] & 0xFFFFFFFF, raw[k + 1] & 0xFFFFFFFF
             v = lo | hi << 32
+            if name == "idx_market_cap":                  # the DOUBLE's IEEE bits
+                out[name] = float(np.array([v], dtype=np.uint64).view(np.float64)[0])
+                k += 2
+                continue
             if signed and v >= 1 << 63:
                 v -= 1 << 64
             out[name] = v

@@ -1,0 +1,339 @@
+"""The index feed NFO_IDX and open interest per underlying (issue 7): CM 7207 / 7216 / 8207 merged into an
+index store under stable tokens per index name, published to ring slot 2 and journaled under NFO_IDX; F&O
+7130 / 17130 merged into the underlying's CM record (with the day's high and low)."""
+import datetime as dt
+import os
+import struct
+import uuid
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import vega
+from vega import nse
+from vega.indices import (DEFAULT_INDEX_TOKENS, HASH_TOKEN_BASE, INDEX_DTYPE, IndexMasterError, index_key,
+                          index_token, load_index_master)
+from vega.records import KEYFRAME
+
+from store_helpers import by_token, market_equal
+
+IST = dt.timezone(dt.timedelta(hours=5, minutes=30))
+DAY = dt.date(2026, 11, 20)
+T_OPEN = int(dt.datetime(2026, 11, 20, 9, 15, tzinfo=IST).timestamp()) * 10**9
+SEC = 10**9
+
+
+def index_rec(name, value, *, close=0, high=0, low=0, open_=0, pct=0, yh=0, yl=0, up=0, down=0, cap=0.0,
+              ind=" "):
+    r = nse.blank_record("CM", 7207)
+    r.update(index_name=name, index_value=value, closing_index=close, high_index_value=high,
+             low_index_value=low, opening_index=open_, percent_change=pct, yearly_high=yh, yearly_low=yl,
+             no_of_upmoves=up, no_of_downmoves=down, market_capitalisation=cap, net_change_indicator=ind)
+    return r
+
+
+def index_datagram(recs, code=7207, log_time=1_000, stride=72):
+    for r in recs:
+        r["wire_stride"] = stride
+    msg = nse.blank_message("CM", code, len(recs), log_time=log_time, records=recs)
+    return nse.build_datagram("CM", [msg], compress=False)
+
+
+def indicative_datagram(name, ind_close, close, change, pct):
+    r = nse.blank_record("CM", 8207)
+    r.update(index_name=name, indicative_close_value=ind_close, closing_index=close, change=change,
+             percent_change=pct)
+    return nse.build_datagram("CM", [nse.blank_message("CM", 8207, 1, records=[r])], compress=True)
+
+
+def oi_datagram(pairs, code=17130, log_time=2_000):
+    recs = [{"token": t, "current_oi": oi} for t, oi in pairs]
+    msg = nse.blank_message("FO", code, len(recs), log_time=log_time, records=recs)
+    return nse.build_datagram("FO", [msg], compress=True)
+
+
+@pytest.fixture
+def ring():
+    r = vega.Ring.create(f"vega-test-idx-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    yield r
+    r.close()
+    vega.Ring.unlink(r.path)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Index tokens
+# ---------------------------------------------------------------------------------------------------------
+
+def test_configured_and_hashed_tokens():
+    h = vega.FeedHandler("IDX", vega.Store(16))
+    assert h.segment == "IDX"
+    for name, tok in DEFAULT_INDEX_TOKENS.items():
+        assert h.index_token(name) == tok == index_token(name)
+    vix = h.index_token("India VIX")
+    assert vix == index_token("India VIX") and vix & HASH_TOKEN_BASE and vix < 2**31
+    # the key: case, blanks around and inside do not matter
+    assert h.index_token("  india   vix ") == vix == index_token(b"INDIA VIX\0\0junk")
+    assert index_key("Nifty\t 50 ") == b"NIFTY 50"
+    assert h.index_names()[26000] == "Nifty 50"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=255), min_size=1, max_size=21))
+def test_python_and_c_tokens_agree(name):
+    h = vega.FeedHandler("IDX", vega.Store(4))
+    if not index_key(name):
+        with pytest.raises(ValueError):
+            h.index_token(name)
+        return
+    assert h.index_token(name) == index_token(name)
+
+
+def test_index_tokens_override_and_validation(tmp_path):
+    h = vega.FeedHandler("IDX", vega.Store(4), index_tokens={"India VIX": 26017, "NIFTY 50": 99})
+    assert h.index_token("india vix") == 26017 and h.index_token("Nifty 50") == 99
+    for bad in ({"": 5}, {"X": 0}, {"X": 2**31}, {"A": 7, "B": 7}, {"Nifty 50": 1, "NIFTY 50": 2}):
+        with pytest.raises(ValueError):
+            vega.FeedHandler("IDX", vega.Store(4), index_tokens=bad)
+    with pytest.raises(ValueError):
+        vega.FeedHandler("CM", vega.Store(4), index_tokens={"X": 1})
+    p = tmp_path / "indices.csv"
+    p.write_text("name,token\n# comment\nIndia VIX,26017\nNifty Midcap 50,26014\n")
+    assert load_index_master(p) == {"India VIX": 26017, "Nifty Midcap 50": 26014}
+    p.write_text("India VIX,26017\nNifty Bank,abc\n")
+    with pytest.raises(IndexMasterError, match=r"indices.csv:2"):
+        load_index_master(p)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The index merge
+# ---------------------------------------------------------------------------------------------------------
+
+def test_7207_7216_8207_merge_into_the_index_store():
+    store = vega.Store(64)
+    seen = []
+    h = vega.FeedHandler("IDX", store, on_records=seen.append)
+    assert h.process(index_datagram([
+        index_rec("Nifty 50", 2412345, close=2400000, high=2415000, low=2398000, open_=2401000, pct=51,
+                  yh=2650000, yl=2150000, up=31, down=19, cap=1.234567890123e14, ind="+"),
+        index_rec("Nifty Bank", 5198700, close=5200000, ind="-")]), now_ns=T_OPEN) == 1
+    h.process(index_datagram([index_rec("India VIX", 1432, close=1390)], code=7216), now_ns=T_OPEN + SEC)
+    a = store.snapshot().view(INDEX_DTYPE)
+    rows = {int(r["token"]): r for r in a}
+    n50 = rows[26000]
+    assert n50["index_value"] == 2412345 and n50["close"] == 2400000 and n50["net_change"] == 12345
+    assert (n50["open"], n50["high"], n50["low"]) == (2401000, 2415000, 2398000)
+    assert (n50["percent_change"], n50["yearly_high"], n50["yearly_low"]) == (51, 2650000, 2150000)
+    assert (n50["upmoves"], n50["downmoves"], n50["wire_stride"]) == (31, 19, 72)
+    assert n50["market_cap"] == 1.234567890123e14 and n50["net_change_indicator"] == b"+"
+    assert n50["value_time"] == 1_000 and n50["segment"] == 3 and n50["symbol"] == b"Nifty 50  "
+    assert rows[26009]["net_change"] == -1300
+    vix = rows[index_token("India VIX")]
+    assert vix["index_value"] == 1432 and vix["last_update_source"] == 7216
+    assert len(store) == 3 and h.stats["merged_by_code"][7207] == 1 and h.stats["merged_by_code"][7216] == 1
+
+    # 8207: the indicative close, its change and percentage; the value itself is left alone
+    h.process(indicative_datagram("Nifty 50", 2410000, 2400000, 10000, 42), now_ns=T_OPEN + 2 * SEC)
+    n50 = store.snapshot([26000]).view(INDEX_DTYPE)[0]
+    assert (n50["indicative_close"], n50["indicative_change"], n50["indicative_percent_change"]) == \
+        (2410000, 10000, 42)
+    assert n50["index_value"] == 2412345
+    # an unchanged repeat changes nothing and emits nothing
+    before = sum(len(s) for s in seen)
+    h.process(indicative_datagram("Nifty 50", 2410000, 2400000, 10000, 42), now_ns=T_OPEN + 3 * SEC)
+    assert sum(len(s) for s in seen) == before
+
+
+def test_document_stride_and_a_blank_name():
+    store = vega.Store(8)
+    h = vega.FeedHandler("IDX", store)
+    h.process(index_datagram([index_rec("Nifty 50", 2400100, close=2400000)], stride=71), now_ns=T_OPEN)
+    assert store.snapshot().view(INDEX_DTYPE)[0]["wire_stride"] == 71
+    h.process(index_datagram([index_rec("", 5)]), now_ns=T_OPEN)
+    assert h.stats["merge"]["blank_index_name"] == 1 and len(store) == 1
+
+
+def test_index_feed_ignores_everything_else_and_cm_counts_unrouted():
+    idx_store, cm_store = vega.Store(64), vega.Store(20000)
+    idx = vega.FeedHandler("IDX", idx_store)
+    stream = list(nse.sample_stream("CM", 50, seed=3))
+    idx.process_batch(stream, now_ns=T_OPEN)
+    assert len(idx_store) == 0 and idx.stats["merge"]["merged"] == 0
+    cm = vega.FeedHandler("CM", cm_store)
+    cm.process(index_datagram([index_rec("Nifty 50", 1)]), now_ns=T_OPEN)
+    assert cm.stats["merge"]["unrouted"] == 1 and len(cm_store) == 0
+
+
+def test_cm_handler_routes_index_messages_to_the_index_feed():
+    idx_store, cm_store = vega.Store(64), vega.Store(20000)
+    idx_seen, cm_seen = [], []
+    idx = vega.FeedHandler("IDX", idx_store, on_records=idx_seen.append)
+    cm = vega.FeedHandler("CM", cm_store, indices=idx, on_records=cm_seen.append)
+    assert cm.indices is idx
+    stream = list(nse.sample_stream("CM", 40, seed=4))
+    stream.insert(10, index_datagram([index_rec("Nifty 50", 2400500, close=2400000)]))
+    stream.append(index_datagram([index_rec("Nifty 50", 2400700, close=2400000)]))
+    cm.process_batch(stream, now_ns=T_OPEN)
+    assert idx_store.ltp(26000) == 2400700
+    assert 26000 not in cm_store and len(cm_store) > 0
+    idx_recs, cm_recs = np.concatenate(idx_seen), np.concatenate(cm_seen)
+    assert set(idx_recs["token"].tolist()) == {26000}
+    assert 26000 not in set(cm_recs["token"].tolist())
+    assert set(idx_recs["source"].tolist()) == {7207}
+
+
+def test_linking_rules():
+    idx, cm, fo = (vega.FeedHandler(s, vega.Store(8)) for s in ("IDX", "CM", "FO"))
+    with pytest.raises(TypeError):
+        vega.FeedHandler("CM", vega.Store(8), indices=fo)
+    with pytest.raises(ValueError):
+        vega.FeedHandler("FO", vega.Store(8), indices=idx)
+    with pytest.raises(TypeError):
+        vega.FeedHandler("FO", vega.Store(8), underlying=idx)
+    vega.FeedHandler("CM", vega.Store(8), indices=idx)
+    with pytest.raises(ValueError, match="already linked"):
+        vega.FeedHandler("CM", vega.Store(8), indices=idx)
+    vega.FeedHandler("FO", vega.Store(8), underlying=cm)
+    with pytest.raises(ValueError, match="already linked"):
+        vega.FeedHandler("FO", vega.Store(8), underlying=cm)
+    s = vega.Store(8)
+    vega.FeedHandler("IDX", s)
+    with pytest.raises(ValueError, match="IDX records"):
+        vega.FeedHandler("CM", s)
+
+
+def test_a_linked_handler_busy_in_another_call_is_refused():
+    idx = vega.FeedHandler("IDX", vega.Store(8))
+    calls = []
+
+    def reenter(recs):
+        calls.append(len(recs))
+        with pytest.raises(RuntimeError, match="one thread"):
+            idx.process(index_datagram([index_rec("Nifty 50", 3)]), now_ns=T_OPEN)
+
+    cm = vega.FeedHandler("CM", vega.Store(8), indices=idx, on_records=reenter)
+    cm.process(nse.build_datagram("CM", [nse.blank_message("CM", 6013, 1, records=[
+        {"symbol": "ABC", "series": "EQ", "token": 5, "opening_price": 100}])]), now_ns=T_OPEN)
+    assert calls                                                   # the callback ran inside the call
+    idx.process(index_datagram([index_rec("Nifty 50", 3)]), now_ns=T_OPEN)   # and afterwards it is free
+    assert idx.store.ltp(26000) == 3
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Open interest per underlying
+# ---------------------------------------------------------------------------------------------------------
+
+def test_7130_17130_merge_into_the_underlying_cm_record_with_day_high_low():
+    cm_store, fo_store = vega.Store(64), vega.Store(64)
+    cm_seen = []
+    cm = vega.FeedHandler("CM", cm_store, on_records=cm_seen.append)
+    fo = vega.FeedHandler("FO", fo_store, underlying=cm)
+    fo.process(oi_datagram([(2885, 1_000_000), (26000, 5_000_000_000)]), now_ns=T_OPEN)
+    fo.process(oi_datagram([(2885, 1_200_000)], code=7130), now_ns=T_OPEN + SEC)
+    fo.process(oi_datagram([(2885, 900_000)]), now_ns=T_OPEN + 2 * SEC)
+    q = cm_store[2885]
+    assert (q.open_interest, q.oi_day_high, q.oi_day_low) == (900_000, 1_200_000, 900_000)
+    assert cm_store[26000].open_interest == 5_000_000_000               # 64-bit OI of 17130
+    assert len(fo_store) == 0
+    recs = np.concatenate(cm_seen)
+    assert set(recs["source"].tolist()) == {7130, 17130}
+    assert cm.stats["merged_by_code"][17130] == 2 and cm.stats["merged_by_code"][7130] == 1
+    # without a CM handler, counted and skipped
+    fo2 = vega.FeedHandler("FO", vega.Store(8))
+    fo2.process(oi_datagram([(2885, 1)]), now_ns=T_OPEN)
+    assert fo2.stats["merge"]["unrouted"] == 1 and len(fo2.store) == 0
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Ring slot 2, NFO_IDX journal, replay, checkpoints
+# ---------------------------------------------------------------------------------------------------------
+
+def test_index_feed_publishes_to_slot_2_and_journals_nfo_idx(tmp_path, ring):
+    idx_store, cm_store = vega.Store(64), vega.Store(20000)
+    r_idx = ring.reader("NFO_IDX", start="oldest")
+    r_eq = ring.reader("NSE_EQ", start="oldest")
+    w_idx = vega.JournalWriter(tmp_path, "NFO_IDX", DAY, first_seq=ring.tail("NFO_IDX"))
+    w_eq = vega.JournalWriter(tmp_path, "NSE_EQ", DAY, first_seq=ring.tail("NSE_EQ"))
+    idx_seen = []
+    idx = vega.FeedHandler("IDX", idx_store, ring=ring, journal=w_idx, on_records=idx_seen.append)
+    cm = vega.FeedHandler("CM", cm_store, ring=ring, journal=w_eq, indices=idx)
+    stream = list(nse.sample_stream("CM", 60, seed=8))
+    for i in range(0, 60, 6):
+        stream.insert(i, index_datagram([index_rec("Nifty 50", 2400000 + i, close=2400000, cap=1e13 + i),
+                                         index_rec("India VIX", 1400 + i, close=1390)],
+                                        code=7207 if i % 12 else 7216))
+    ts = T_OPEN + np.arange(len(stream), dtype=np.int64) * 10_000_000
+    cm.process_batch(stream, now_ns=ts)
+    cb = np.concatenate(idx_seen)
+    got = r_idx.poll(100000)
+    assert got.tobytes() == cb.tobytes()                    # slot 2 carries exactly the index records
+    eq = r_eq.poll(100000)
+    assert len(eq) and not ({7207, 7216, 8207} & set(eq["source"].tolist()))
+    idx.checkpoint()
+    cm.close(), idx.close()
+    w_idx.close(), w_eq.close()
+    j = vega.Journal.open(w_idx.path)
+    assert j.header["feed_type"] == 2 and w_idx.path.parent.name == "NFO_IDX"
+    live = j.read()
+    assert live[(live["flags"] & KEYFRAME) == 0].tobytes() == cb.tobytes()
+    assert vega.verify(w_idx.path).ok
+    # the journal rebuilds the index store, market cap DOUBLE bits and all
+    end = int(vega.records.timestamps(cb).max())
+    snap = j.snapshot_at(end + 1).snapshot()
+    market_equal(by_token(snap), by_token(idx_store.snapshot()))
+    assert snap.view(INDEX_DTYPE)["market_cap"].tolist() == idx_store.snapshot().view(INDEX_DTYPE)["market_cap"].tolist()
+    rebuilt = vega.Store(64)
+    rebuilt.apply_records(cb)
+    market_equal(by_token(rebuilt.snapshot()), by_token(idx_store.snapshot()))
+
+
+def test_keyframes_carry_index_fields_only_for_index_records():
+    idx_store = vega.Store(8)
+    idx = vega.FeedHandler("IDX", idx_store)
+    idx.process(index_datagram([index_rec("Nifty 50", 2400100, close=2400000, pct=4, up=3, cap=5.5)]),
+                now_ns=T_OPEN)
+    kf = idx_store.keyframe_records()
+    assert 12 in set(kf["group"].tolist()) and not ({7, 8} & set(kf["group"].tolist()))
+    cm_store = vega.Store(8)
+    cm = vega.FeedHandler("CM", cm_store)
+    cm.process(nse.build_datagram("CM", [nse.blank_message("CM", 6013, 1, records=[
+        {"symbol": "ABC", "series": "EQ", "token": 5, "opening_price": 100}])]), now_ns=T_OPEN)
+    assert 12 not in set(cm_store.keyframe_records()["group"].tolist())
+    rebuilt = vega.Store(8)
+    rebuilt.apply_records(kf)
+    fields = ["token", "segment", "index_value", "close", "percent_change", "upmoves", "market_cap", "symbol"]
+    assert rebuilt.snapshot().view(INDEX_DTYPE)[fields].tolist() == \
+        idx_store.snapshot().view(INDEX_DTYPE)[fields].tolist() == [(26000, 3, 2400100, 2400000, 4, 3, 5.5,
+                                                                     b"Nifty 50  ")]
+
+
+_names = st.sampled_from(["Nifty 50", "Nifty Bank", "India VIX", "Nifty IT", "NIFTY MID SELECT"])
+_i32 = st.integers(0, 2**31 - 1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([7207, 7216, 8207]), _names, _i32, _i32, _i32,
+                          st.floats(allow_nan=False, allow_infinity=False)), min_size=1, max_size=25))
+def test_index_records_rebuild_the_index_store(msgs):
+    store = vega.Store(16)
+    seen = []
+    h = vega.FeedHandler("IDX", store, on_records=seen.append)
+    for i, (code, name, v, close, pct, cap) in enumerate(msgs):
+        if code == 8207:
+            r = nse.blank_record("CM", 8207)
+            r.update(index_name=name, indicative_close_value=v, closing_index=close, change=v - close,
+                     percent_change=pct, market_capitalisation=cap)
+        else:
+            r = index_rec(name, v, close=close, high=v, low=close, pct=pct, cap=cap)
+        h.process(nse.build_datagram("CM", [nse.blank_message("CM", code, 1, records=[r])]),
+                  now_ns=T_OPEN + i * SEC)
+    if not seen:
+        return
+    rebuilt = vega.Store(16)
+    rebuilt.apply_records(np.concatenate(seen))
+    market_equal(by_token(rebuilt.snapshot()), by_token(store.snapshot()))
+    fields = [n for n in INDEX_DTYPE.names if n not in ("last_update_ns", "update_count", "last_update_source")]
+    a = by_token(rebuilt.snapshot()).view(INDEX_DTYPE)[fields]
+    b = by_token(store.snapshot()).view(INDEX_DTYPE)[fields]
+    assert [struct.pack("<d", r["market_cap"]) for r in a] == [struct.pack("<d", r["market_cap"]) for r in b]
+    assert a.tolist() == b.tolist() or np.isnan(b["market_cap"]).any()

@@ -1,0 +1,136 @@
+"""The index feed NFO_IDX: index names, their stable tokens, and the index record's view.
+
+NSE's index broadcasts (CM 7207 BCAST_INDICES, 7216 India VIX, 8207 indicative close) carry an index *name*
+and no token.  VEGA merges them into the index feed's store (``FeedHandler("IDX", store)``) under a token per
+name that is the same every day and in every process (docs/FORMATS.md "Index tokens"):
+
+* the names of ``DEFAULT_INDEX_TOKENS`` (and any ``index_tokens=`` given to the handler, e.g. read with
+  :func:`load_index_master`) get the configured token: the asset tokens of the index derivatives in
+  contract.txt, so that an index option's spot is found in the index store;
+* any other name gets ``0x40000000 | (FNV-1a-32(key) & 0x3FFFFFFF)`` of its key (upper case, blanks trimmed,
+  runs of blanks as one space), which :func:`index_token` computes without a table.
+
+``INDEX_DTYPE`` views the store records of an index feed with the index meaning of their fields.
+"""
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+
+import numpy as np
+
+from vega.store import INDEX_UNION_FIELDS, STORE_DTYPE
+
+__all__ = ["DEFAULT_INDEX_TOKENS", "HASH_TOKEN_BASE", "INDEX_DTYPE", "IndexMasterError", "index_key",
+           "index_token", "check_index_tokens", "load_index_master"]
+
+#: configured tokens of well-known indices: the asset tokens their derivatives carry (the simulator's
+#: contract.txt uses the same); override or extend with ``FeedHandler("IDX", ..., index_tokens=...)``
+DEFAULT_INDEX_TOKENS = {"Nifty 50": 26000, "Nifty Bank": 26009, "Nifty Fin Service": 26037}
+
+#: tokens of names that are not configured: HASH_TOKEN_BASE | (FNV-1a-32(key) & 0x3FFFFFFF)
+HASH_TOKEN_BASE = 0x40000000
+_KEY_MAX = 23                                    # the C table's key holds 23 characters (the wire sends 21)
+
+
+class IndexMasterError(ValueError):
+    """An index master file (name,token lines) is malformed."""
+
+
+def index_key(name: str | bytes) -> bytes:
+    """The key an index name is matched by: up to the first NUL, blanks trimmed, runs of blanks (space, tab)
+    as one space, ASCII letters upper-cased (``"Nifty  50 "`` and ``"NIFTY 50"`` are one index)."""
+    raw = name.encode("latin-1") if isinstance(name, str) else bytes(name)
+    raw = raw.split(b"\0", 1)[0].strip(b" \t")[:_KEY_MAX]
+    return re.sub(rb"[ \t]+", b" ", raw).upper()
+
+
+def _fnv1a(data: bytes) -> int:
+    h = 2166136261
+    for b in data:
+        h = ((h ^ b) * 16777619) & 0xFFFFFFFF
+    return h
+
+
+def index_token(name: str | bytes, tokens: dict | None = None) -> int:
+    """The NFO_IDX token an index handler merges ``name`` under: the configured one (``tokens``, default
+    ``DEFAULT_INDEX_TOKENS``) or the hashed one.  (The handler moves a hashed token on by one in the ~1 in
+    2**30 case that two names collide; ``FeedHandler.index_names()`` shows what it used.)"""
+    key = index_key(name)
+    if not key:
+        raise ValueError("an index name must not be blank")
+    for n, tok in (DEFAULT_INDEX_TOKENS if tokens is None else tokens).items():
+        if index_key(n) == key:
+            return int(tok)
+    return HASH_TOKEN_BASE | (_fnv1a(key) & 0x3FFFFFFF)
+
+
+def check_index_tokens(tokens) -> dict:
+    """Validate a name -> token mapping: non-blank names, tokens in 1 .. 2**31 - 1, no token twice, no name
+    twice (by key).  Returns it as a plain dict."""
+    try:
+        items = list(dict(tokens).items())
+    except (TypeError, ValueError):
+        raise TypeError("index_tokens must be a mapping of index name -> token") from None
+    out, by_key, by_token = {}, {}, {}
+    for name, tok in items:
+        if not isinstance(name, str) or not index_key(name):
+            raise ValueError(f"index_tokens: {name!r} is not an index name")
+        if isinstance(tok, bool) or not isinstance(tok, (int, np.integer)) or not 0 < int(tok) < 2 ** 31:
+            raise ValueError(f"index_tokens: token {tok!r} of {name!r} is not in 1 .. 2**31 - 1")
+        key = index_key(name)
+        if key in by_key:
+            raise ValueError(f"index_tokens: {name!r} and {by_key[key]!r} are the same index")
+        if int(tok) in by_token:
+            raise ValueError(f"index_tokens: token {int(tok)} is given to {by_token[int(tok)]!r} and {name!r}")
+        by_key[key] = name
+        by_token[int(tok)] = name
+        out[name] = int(tok)
+    return out
+
+
+def load_index_master(path) -> dict:
+    """Read an index master file: one ``name,token`` per line (a header line whose token column is not a
+    number is skipped; ``#`` starts a comment line).  Returns the mapping for ``index_tokens=``; a malformed
+    line raises IndexMasterError naming the file and the line."""
+    p = Path(path)
+    out = {}
+    with p.open(newline="", encoding="latin-1") as fh:
+        for lineno, row in enumerate(csv.reader(fh), 1):
+            if not row or not "".join(row).strip() or row[0].lstrip().startswith("#"):
+                continue
+            if len(row) < 2:
+                raise IndexMasterError(f"{p}:{lineno}: expected 'name,token', got {','.join(row)!r}")
+            name, tok = row[0].strip(), row[1].strip()
+            try:
+                out[name] = int(tok)
+            except ValueError:
+                if lineno == 1:
+                    continue                             # a header line
+                raise IndexMasterError(f"{p}:{lineno}: token {tok!r} is not an integer") from None
+    try:
+        return check_index_tokens(out)
+    except ValueError as e:
+        raise IndexMasterError(f"{p}: {e}") from None
+
+
+def _index_dtype() -> np.dtype:
+    f = STORE_DTYPE.fields
+    names = {  # index meaning: store field
+        "token": "token", "segment": "segment", "index_value": "last_traded_price",
+        "net_change": "net_price_change", "net_change_indicator": "net_change_indicator",
+        "value_time": "last_trade_time", "open": "open_price", "high": "high_price", "low": "low_price",
+        "close": "close_price", "indicative_close": "indicative_close_price",
+        "last_update_ns": "last_update_ns", "last_update_source": "last_update_source",
+        "update_count": "update_count", "symbol": "symbol",
+    }
+    extra = [(n[len("idx_"):].replace("ind_", "indicative_"), t, o) for n, t, o in INDEX_UNION_FIELDS]
+    spec = [(n, f[s][0], f[s][1]) for n, s in names.items()] + [(n, np.dtype(t), o) for n, t, o in extra]
+    return np.dtype({"names": [s[0] for s in spec], "formats": [s[1] for s in spec],
+                     "offsets": [s[2] for s in spec], "itemsize": STORE_DTYPE.itemsize})
+
+
+#: an index feed's store record with the index meaning of its fields (values x 100 as sent; ``market_cap``
+#: the DOUBLE as sent); ``store.snapshot().view(INDEX_DTYPE)``
+INDEX_DTYPE = _index_dtype()
