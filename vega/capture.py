@@ -4,7 +4,9 @@
 batches (``recvmmsg`` through :mod:`vega._net`), runs one :class:`vega._core.FeedHandler` per segment into a
 store, publishes every change record to the ring slot of its feed (FO -> NSE_FO, CM -> NSE_EQ) and appends it
 to ``<journal_root>/<FEED>/YYYYMMDD.bin``, takes journal checkpoints from the store, rolls the journal over
-when the IST date changes, and seals it on :meth:`Capture.close`.  ``vega capture``, ``vega demo`` and the
+when the IST date changes, and seals it on :meth:`Capture.close`.  With a CM feed it also runs the index feed
+NFO_IDX (the CM broadcast's index messages, into ``<store>-idx``, ring slot 2 and its own journal), and the
+F&O handler merges open interest per underlying (7130/17130) into the CM store.  ``vega capture``, ``vega demo`` and the
 end-to-end tests all use it.
 
 Configuration is TOML (docs/capture.example.toml)::
@@ -19,6 +21,7 @@ Configuration is TOML (docs/capture.example.toml)::
     contract = "/var/lib/vega/contract.txt"  # F&O master: symbols + option metadata (IV); omit: none
     security = "/var/lib/vega/security.txt"  # CM master: symbols; omit: none
     iv_rate = 0.10                           # rate of the merge's implied volatility (spot carry, discounting)
+    index_master = "/var/lib/vega/indices.csv"  # index name,token lines for the NFO_IDX feed; omit: defaults
 
     [[feed]]
     segment = "FO"
@@ -49,6 +52,10 @@ __all__ = ["CaptureError", "FeedConfig", "CaptureConfig", "Capture", "load_confi
 
 #: segment -> ring slot / journal feed name
 FEED_OF_SEGMENT = {"FO": "NSE_FO", "CM": "NSE_EQ"}
+#: the index feed's ring slot / journal feed name (no socket of its own: its messages come on CM)
+INDEX_FEED = "NFO_IDX"
+#: capacity of the index feed's store (NSE publishes a few hundred indices)
+INDEX_STORE_CAPACITY = 2048
 IST = _dt.timezone(_dt.timedelta(hours=5, minutes=30), "IST")
 SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 #: store fields that are bookkeeping, not market data (not reproduced by replay)
@@ -106,6 +113,7 @@ class CaptureConfig:
     contract: str | None = None        # NSE contract.txt: pre-populates the F&O store, option IV metadata
     security: str | None = None        # NSE security.txt: pre-populates the CM store
     iv_rate: float = 0.10              # FeedHandler rate of the implied volatility
+    index_master: str | None = None    # name,token lines of the NFO_IDX feed (vega.indices.load_index_master)
 
     def validate(self) -> None:
         if not self.feeds:
@@ -126,7 +134,7 @@ class CaptureConfig:
         if not isinstance(self.iv_rate, (int, float)) or isinstance(self.iv_rate, bool) \
                 or not -1.0 < self.iv_rate < 1.0:
             raise CaptureError("iv_rate must be a number in (-1, 1)")
-        for k in ("contract", "security"):
+        for k in ("contract", "security", "index_master"):
             v = getattr(self, k)
             if v is not None and not Path(v).is_file():
                 raise CaptureError(f"{k} master file {v}: no such file")
@@ -134,7 +142,7 @@ class CaptureConfig:
 
 _CAPTURE_KEYS = {"journal_root": str, "ring": str, "store": str, "store_capacity": int, "stats_interval": (int, float),
                  "rcvbuf_mb": int, "batch": int, "checkpoint_interval": (int, float), "contract": str,
-                 "security": str, "iv_rate": (int, float)}
+                 "security": str, "iv_rate": (int, float), "index_master": str}
 _FEED_KEYS = {"segment": str, "group": str, "port": int, "interface": str}
 
 
@@ -255,12 +263,13 @@ def ist_date(epoch_ns: int | None = None) -> _dt.date:
 
 
 class _Feed:
-    """Runtime state of one feed: socket, receiver, store, handler, journal writer."""
+    """Runtime state of one feed: socket, receiver, store, handler, journal writer.  ``cfg`` None: the index
+    feed (no socket: the CM handler hands it the index messages)."""
 
-    def __init__(self, cfg: FeedConfig):
+    def __init__(self, cfg: FeedConfig | None):
         self.cfg = cfg
-        self.segment = cfg.segment
-        self.name = FEED_OF_SEGMENT[cfg.segment]
+        self.segment = cfg.segment if cfg is not None else "IDX"
+        self.name = FEED_OF_SEGMENT[cfg.segment] if cfg is not None else INDEX_FEED
         self.sock: socket.socket | None = None
         self.receiver = None
         self.store = None
@@ -277,6 +286,8 @@ class Capture:
         config.validate()
         self.config = config
         self.feeds = [_Feed(f) for f in config.feeds]
+        #: the index feed NFO_IDX, present when a CM feed is configured
+        self.index_feed = _Feed(None) if any(f.segment == "CM" for f in config.feeds) else None
         self.ring = None
         self._poll = None
         self._fds: dict[int, _Feed] = {}
@@ -302,7 +313,7 @@ class Capture:
                 except (RingError, OSError) as e:
                     raise CaptureError(f"ring {cfg.ring}: {_errno_text(e) if isinstance(e, OSError) else e}") from None
             self._date = ist_date()
-            for f in self.feeds:
+            for f in self.all_feeds:
                 if cfg.store:
                     name = f"{cfg.store}-{f.segment.lower()}"
                     try:
@@ -310,12 +321,12 @@ class Capture:
                     except Exception:
                         pass
                     try:
-                        f.store = Store.create(name, cfg.store_capacity)
+                        f.store = Store.create(name, cfg.store_capacity if f.cfg else INDEX_STORE_CAPACITY)
                     except OSError as e:
                         raise CaptureError(f"store {name}: {_errno_text(e)}") from None
                     self._owned_stores.append(name)
                 else:
-                    f.store = Store(cfg.store_capacity)
+                    f.store = Store(cfg.store_capacity if f.cfg else INDEX_STORE_CAPACITY)
                 if cfg.journal_root:
                     root = Path(cfg.journal_root)
                     try:
@@ -328,6 +339,7 @@ class Capture:
                                            + (f" ({e.filename})" if e.filename else "")) from None
                     except JournalError as e:
                         raise CaptureError(f"journal: {e}") from None
+            for f in sorted(self.all_feeds, key=lambda f: ("IDX", "CM", "FO").index(f.segment)):
                 f.handler = self._make_handler(FeedHandler, f)
             if cfg.contract or cfg.security:
                 self._load_instruments()
@@ -344,9 +356,31 @@ class Capture:
         self.opened = True
         return self
 
+    @property
+    def all_feeds(self) -> list:
+        """The configured feeds and the index feed (if any)."""
+        return self.feeds + ([self.index_feed] if self.index_feed is not None else [])
+
+    def _feed(self, segment: str):
+        return next((f for f in self.all_feeds if f.segment == segment), None)
+
     def _make_handler(self, FeedHandler, f: _Feed):
-        """The FeedHandler publishing to the ring and the journal from inside its nogil loop."""
-        return FeedHandler(f.segment, f.store, ring=self.ring, journal=f.writer, rate=self.config.iv_rate)
+        """The FeedHandler publishing to the ring and the journal from inside its nogil loop; CM hands the
+        index feed its index messages, F&O hands CM the open interest per underlying (build IDX, CM, FO in
+        that order)."""
+        kw = {}
+        if f.segment == "IDX":
+            if self.config.index_master:
+                from vega.indices import IndexMasterError, load_index_master
+                try:
+                    kw["index_tokens"] = load_index_master(self.config.index_master)
+                except (IndexMasterError, OSError, UnicodeDecodeError) as e:
+                    raise CaptureError(f"index master: {e}") from None
+            return FeedHandler("IDX", f.store, ring=self.ring, journal=f.writer, **kw)
+        link = self._feed("IDX" if f.segment == "CM" else "CM")
+        if link is not None:
+            kw["indices" if f.segment == "CM" else "underlying"] = link.handler
+        return FeedHandler(f.segment, f.store, ring=self.ring, journal=f.writer, rate=self.config.iv_rate, **kw)
 
     def _load_instruments(self) -> None:
         """Pre-populate the stores from the master files before the first datagram (CM first: it holds the
@@ -372,7 +406,7 @@ class Capture:
     def close(self) -> None:
         """Seal the journals, close sockets, ring and stores (shared-memory stores stay for readers; see
         ``unlink``)."""
-        for f in self.feeds:
+        for f in self.all_feeds:
             if f.sock is not None:
                 f.sock.close()
                 f.sock = None
@@ -388,7 +422,7 @@ class Capture:
         """Remove the shared-memory files this capture created (ring and named stores)."""
         from vega import Store
         from vega._ring import Ring
-        for f in self.feeds:
+        for f in self.all_feeds:
             if f.store is not None and not f.store.closed:
                 f.store.close()
         for name in self._owned_stores:
@@ -428,7 +462,7 @@ class Capture:
     def housekeeping(self) -> None:
         """Idle work: journal flush, rollover when the IST date changed (the handler follows the new date)."""
         today = ist_date()
-        for f in self.feeds:
+        for f in self.all_feeds:
             w = f.writer
             if w is None:
                 continue
@@ -480,9 +514,12 @@ class Capture:
         records and bytes, per feed; JSON-ready."""
         out: dict[str, Any] = {"uptime_s": round(time.monotonic() - self.started, 3) if self.started else 0.0,
                                "feeds": {}}
-        for f in self.feeds:
+        for f in self.all_feeds:
             st = f.handler.stats if f.handler is not None else {}
-            d = {"segment": f.segment, "group": f.cfg.group, "port": f.cfg.port,
+            if f.cfg is None:                         # the index feed: what its merge took from the CM feed
+                by_code = st.get("merged_by_code", {})
+                st = dict(st, messages=sum(by_code.values()), by_code=by_code)
+            d = {"segment": f.segment, "group": f.cfg.group if f.cfg else None, "port": f.cfg.port if f.cfg else None,
                  "datagrams": f.datagrams, "packets": st.get("packets", 0), "messages": st.get("messages", 0),
                  "by_code": {str(k): v for k, v in st.get("by_code", {}).items() if v},
                  "errors": {k: v for k, v in st.get("errors", {}).items() if v},
@@ -501,7 +538,7 @@ class Capture:
             out["feeds"][f.name] = d
         if self.ring is not None and not self.ring.closed:
             out["ring"] = {"name": self.config.ring,
-                           "tails": {f.name: self.ring.tail(f.name) for f in self.feeds},
+                           "tails": {f.name: self.ring.tail(f.name) for f in self.all_feeds},
                            "readers": [{"name": r.name, "pid": r.pid, "feed": r.feed, "lag": r.lag,
                                         "laps": r.laps, "lost": r.lost, "alive": r.alive}
                                        for r in self.ring.readers()]}

@@ -127,7 +127,8 @@ def run(args: argparse.Namespace) -> int:
         consumed += len(ring_reader.poll(1 << 16))
         stats = cap.stats()
         readers = cap.ring.readers()
-        tails = {f.name: cap.ring.tail(f.name) for f in cap.feeds}
+        tails = {f.name: cap.ring.tail(f.name) for f in cap.all_feeds}
+        index_names = cap.index_feed.handler.index_names() if cap.index_feed is not None else {}
         ring_reader.close()
         cap.close()
 
@@ -158,12 +159,14 @@ def run(args: argparse.Namespace) -> int:
                       f"{q.volume_traded_today:>11,} {q.open_interest:>11,}", file=out)
             if f.segment == "FO" and args.top:
                 _show_options(st, snap, instruments, args.top, out)
+        if cap.index_feed is not None:
+            _show_indices(cap.index_feed, stats["feeds"][cap.index_feed.name], index_names, out)
         print(f"\n== ring {cfg.ring}: " + ", ".join(f"{k} {v:,} records" for k, v in tails.items()), file=out)
         for r in readers:
             print(f"   reader {r.name} ({r.feed}, pid {r.pid}): read {consumed:,} records live; lag {r.lag:,}, "
                   f"laps {r.laps}, lost {r.lost}", file=out)
         print(f"\n== journal under {root}", file=out)
-        for f in cap.feeds:
+        for f in cap.all_feeds:
             rep = verify(f.writer.path)
             size = f.writer.path.stat().st_size
             print(f"   {f.writer.path.name} {f.name}: {rep.records:,} records, {size / 1e6:.2f} MB, "
@@ -183,6 +186,25 @@ def run(args: argparse.Namespace) -> int:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
         shutil.rmtree(mdir, ignore_errors=True)
+
+
+def _show_indices(feed, d, names: dict, out) -> None:
+    """The index feed: every index with its value, change and range (values are x 100 on the wire)."""
+    from vega.indices import INDEX_DTYPE
+    a = feed.store.snapshot().view(INDEX_DTYPE)
+    a = a[a["index_value"] > 0]
+    codes = ", ".join(f"{c}:{v:,}" for c, v in sorted(d["by_code"].items())) or "none"
+    print(f"\n== indices ({feed.name}, ring slot 2): {len(a)} indices from the CM feed's {codes} messages, "
+          f"{d['records']:,} change records", file=out)
+    if not len(a):
+        return
+    print(f"   {'token':>10} {'index':<20} {'value':>10} {'change':>9} {'open':>10} {'high':>10} {'low':>10}",
+          file=out)
+    for r in a[a["token"].argsort()]:
+        name = names.get(int(r["token"]), r["symbol"].decode("latin-1").strip())
+        print(f"   {int(r['token']):>10} {name[:20]:<20} {fmt_paise(int(r['index_value'])):>10} "
+              f"{int(r['net_change']) / 100:>+9.2f} {fmt_paise(int(r['open'])):>10} {fmt_paise(int(r['high'])):>10} "
+              f"{fmt_paise(int(r['low'])):>10}", file=out)
 
 
 def _show_options(st, snap, instruments, top: int, out) -> None:
