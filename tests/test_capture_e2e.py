@@ -164,7 +164,8 @@ def test_demo_exits_0_and_shows_what_landed(capsys):
     assert main(["demo", "--seconds", "1", "--rate", "1500", "--top", "3"]) == 0
     out = capsys.readouterr().out
     assert "busiest of" in out and "verify OK" in out
-    assert out.count("identical to the live store") == 2
+    assert out.count("identical to the live store") == 3          # NSE_FO, NSE_EQ and NFO_IDX journals
+    assert "== indices (NFO_IDX, ring slot 2)" in out
     assert "all simulated messages landed" in out
 
 
