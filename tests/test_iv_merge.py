@@ -143,6 +143,27 @@ def test_spot_carry_and_missing_inputs(env):
     assert fo[301].implied_volatility == -1
 
 
+def test_index_options_take_their_spot_from_the_index_feed():
+    """OPTIDX options look their underlying up in the index store (by asset token = index token), also when
+    the index first appears after load_instruments; stock options keep the CM store."""
+    ins = universe()
+    cm, fo, ix = core.Store(64), core.Store(64), core.Store(16)
+    cm.load_instruments(ins, "CM")
+    idx = core.FeedHandler("IDX", ix)
+    fo.load_instruments(ins, "FO", spot_store=cm, index_store=ix)
+    fh = core.FeedHandler("FO", fo, rate=R)
+    cfh = core.FeedHandler("CM", cm)
+    cfh.merge_message(md(26037, code=7200, last_traded_price=1_000_000), now_ns=T0)   # CM's 26037: not used
+    fh.merge_message(md(301, last_traded_price=41_000), now_ns=T0)
+    assert fo[301].implied_volatility == -1                 # the index has not been broadcast yet
+    rec = {"index_name": "Nifty Fin Service", "index_value": 2_090_000, "closing_index": 2_080_000}
+    idx.merge_message({"transaction_code": 7207, "records": [rec]}, now_ns=T0)
+    assert ix.ltp(26037) == 2_090_000
+    fh.merge_message(md(301, last_traded_price=41_500), now_ns=T0)     # IV is computed on an LTP change
+    F = 2_090_000 * math.exp(R * T())
+    assert fo[301].implied_volatility == expected(41_500, F, 2_100_000, True) > 0
+
+
 def test_store_closed_spot_is_ignored(env):
     fo, cm, fh, cfh, _ = env
     cfh.merge_message(md(26037, code=7200, last_traded_price=2_090_000), now_ns=T0)
@@ -309,7 +330,7 @@ def test_demo_shows_symbols_and_ivs_and_replays_identically(capsys):
     opt_lines = out.split("busiest options (")[1].split("\n\n")[0].splitlines()[2:]
     assert len(opt_lines) == 4 and any(line.rstrip().endswith("%") for line in opt_lines)
     assert "SYM" in out or "NIFTY" in out or "RELIANCE" in out
-    assert out.count("identical to the live store") == 2
+    assert out.count("identical to the live store") == 3
     # the symbols checkpoint taken after loading the masters goes to the ring too: ring = journal, per feed
     import re
     ring = dict(re.findall(r"(NSE_FO|NSE_EQ) ([\d,]+) records", out))

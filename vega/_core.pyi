@@ -152,7 +152,8 @@ class Store:
             subscribed: bool = True) -> None: ...
     def subscribe(self, tokens: Iterable[int], subscribed: bool = True) -> None: ...
     def load_instruments(self, instruments: Instruments, segment: Segment | None = None, *,
-                         spot_store: Store | None = None, subscribed: bool = True) -> int:
+                         spot_store: Store | None = None, index_store: Store | None = None,
+                         subscribed: bool = True) -> int:
         """Pre-populate from an instrument master; builds the option metadata of the merge's IV."""
     @property
     def n_options(self) -> int: ...

@@ -457,6 +457,7 @@ cdef void _iv_update(vg_merge_t* c, vg_srec_t* r, uint16_t* k) noexcept nogil:
     cdef const vg_opt_t* o
     cdef double T, fut, spot, F, ref, pk = 0.0, pc = 0.0, pp = 0.0
     cdef int src = IV_FWD_NONE
+    cdef const vg_store_t* sp
     if oi < 0:
         return
     o = &om.opts[oi]
@@ -464,7 +465,10 @@ cdef void _iv_update(vg_merge_t* c, vg_srec_t* r, uint16_t* k) noexcept nogil:
     fut = _rec_ltp(c.st, o.future_rec)
     spot = 0.0
     if fut <= 0.0:
-        spot = _spot_ltp(c.st, om.spot_st, o.spot_rec)
+        sp = om.idx_st if o.spot_idx else om.spot_st
+        if o.spot_rec < 0 and o.spot_token > 0 and sp != NULL and sp.recs != NULL:
+            (<vg_opt_t*>o).spot_rec = vg_store_find(sp, o.spot_token)     # the underlying appeared since
+        spot = _spot_ltp(c.st, sp, o.spot_rec)
         ref = spot * _c_exp(c.rate * T) if spot > 0.0 and T > 0.0 else <double>o.strike_paise
         if not _parity_pair(c.st, om.chain, o.chain_lo, o.chain_hi, ref, &pk, &pc, &pp):
             pk = 0.0
@@ -2517,15 +2521,18 @@ cdef class Store:
             free(om.chain)
             free(om)
 
-    def load_instruments(self, instruments, segment=None, *, spot_store=None, subscribed=True) -> int:
+    def load_instruments(self, instruments, segment=None, *, spot_store=None, index_store=None,
+                         subscribed=True) -> int:
         """Pre-populate the store from an instrument master (``vega.Instruments``) before the open: every
         instrument of ``segment`` ("CM"/"FO", default the store's) is added with its symbol and series, and
         for F&O the process-local option metadata of the implied volatility in the merge is built (strike,
         expiry, same-expiry future, strike-sorted chain per symbol and expiry).  ``spot_store``: the store
-        holding the underlyings (tokens = the contracts' asset tokens, e.g. the CM store; may be this store),
-        used for the spot-carry forward.  Call it before a FeedHandler merges into this store (the metadata
-        is swapped without locking).  Returns the number of instruments of the segment."""
-        cdef Store sp
+        holding the stock underlyings (tokens = the contracts' asset tokens, e.g. the CM store; may be this
+        store); ``index_store``: the index feed's store holding the index underlyings (OPTIDX asset tokens,
+        vega.indices; without it index options look in ``spot_store`` too); both used for the spot-carry forward, the underlying looked up when first needed.  Call
+        it before a FeedHandler merges into this store (the metadata is swapped without locking).  Returns
+        the number of instruments of the segment."""
+        cdef Store sp, ix
         cdef vg_optmeta_t* om
         cdef int32_t i, n_opt, n_ch
         self._check_writable()
@@ -2536,6 +2543,10 @@ cdef class Store:
             if not isinstance(spot_store, Store):
                 raise TypeError(f"spot_store must be a vega.Store, not {type(spot_store).__name__}")
             (<Store>spot_store)._check_open()
+        if index_store is not None:
+            if not isinstance(index_store, Store):
+                raise TypeError(f"index_store must be a vega.Store, not {type(index_store).__name__}")
+            (<Store>index_store)._check_open()
         seg = _parse_segment(segment) if segment is not None else (self._st.hdr.segment or VG_SEG_FO)
         t = instruments.table
         t = t[t["segment"] == seg]
@@ -2565,9 +2576,11 @@ cdef class Store:
         group_start = 0
         key = None
         sp = <Store>spot_store if spot_store is not None else None
-        for sy, e, k, ot, tok, at in zip(o["symbol"].tolist(), o["expiry_unix"].tolist(), o["strike"].tolist(),
-                                         o["option_type"].tolist(), o["token"].tolist(),
-                                         o["asset_token"].tolist()):
+        ix = <Store>index_store if index_store is not None else None
+        for sy, e, k, ot, tok, at, inst in zip(o["symbol"].tolist(), o["expiry_unix"].tolist(),
+                                               o["strike"].tolist(), o["option_type"].tolist(),
+                                               o["token"].tolist(), o["asset_token"].tolist(),
+                                               o["instrument"].tolist()):
             if (sy, e) != key:
                 key = (sy, e)
                 group_start = len(chain)
@@ -2575,8 +2588,15 @@ cdef class Store:
                 chain.append([k, -1, -1])
             rec = vg_store_find(&self._st, tok)
             chain[len(chain) - 1][1 if ot == "CE" else 2] = rec
-            spot_rec = vg_store_find(&sp._st, at) if sp is not None and at > 0 else -1
-            opts.append([rec, e, k, fut_rec.get((sy, e), -1), spot_rec, group_start, -1, ot == "CE"])
+            is_idx = inst == "OPTIDX" and ix is not None       # without an index store: the spot store
+            spot_rec = -1
+            if 0 < at <= 0x7FFFFFFF:
+                if is_idx:
+                    spot_rec = vg_store_find(&ix._st, at)
+                elif sp is not None:
+                    spot_rec = vg_store_find(&sp._st, at)
+            opts.append([rec, e, k, fut_rec.get((sy, e), -1), spot_rec, group_start, -1, ot == "CE",
+                         at if 0 < at <= 0x7FFFFFFF else 0, is_idx])
         # chain_hi: the end of each option's group
         ends = {}
         for op in opts:
@@ -2613,12 +2633,15 @@ cdef class Store:
             om.opts[i].chain_lo = op[5]
             om.opts[i].chain_hi = ends[op[5]]
             om.opts[i].is_call = op[7]
+            om.opts[i].spot_token = op[8]
+            om.opts[i].spot_idx = op[9]
             if op[0] >= 0:
                 om.opt_of_rec[op[0]] = i
         om.n_opts = n_opt
         om.n_chain = n_ch
         om.spot_st = &sp._st if sp is not None else NULL
-        self._spot_store = spot_store
+        om.idx_st = &ix._st if ix is not None else NULL
+        self._spot_store = (spot_store, index_store)
         self._n_options = n_opt
         self._st.opt = om
         return len(t)

@@ -234,7 +234,9 @@ cdef struct vg_opt_t:                 # one option of the store, for the implied
     int64_t expiry_unix_s              # unix seconds of 14:30 IST on the expiry date
     int32_t strike_paise               # strike, paise
     int32_t future_rec                 # record index of the same-symbol same-expiry future, -1 if none
-    int32_t spot_rec                   # record index of the underlying in the spot store, -1 if none
+    int32_t spot_rec                   # record index of the underlying in its spot store, -1 until found
+    int32_t spot_token                 # the underlying's token there (contract.txt AssetToken), 0 if none
+    uint8_t spot_idx                   # 1: the underlying is an index (OPTIDX): its spot store is idx_st
     int32_t chain_lo                   # this (symbol, expiry)'s strikes are chain[chain_lo:chain_hi]
     int32_t chain_hi
     uint8_t is_call                    # 1 CE, 0 PE
@@ -252,7 +254,8 @@ cdef struct vg_optmeta_t:              # process-local option metadata of a stor
     vg_chain_t* chain                  # n_chain strikes, grouped by (symbol, expiry), each group sorted
     int32_t n_opts
     int32_t n_chain
-    vg_store_t* spot_st                # store holding the underlyings (may be this store), NULL if none
+    vg_store_t* spot_st                # store holding the stock underlyings (may be this store), NULL if none
+    vg_store_t* idx_st                 # the index feed's store holding the index underlyings, NULL if none
 
 cdef struct vg_store_t:
     uint8_t* base                      # start of the mapping (header at offset 0)
@@ -339,7 +342,7 @@ cdef class Store:
     cdef readonly object name          # None for an in-process store
     cdef object _path
     cdef int _exports                  # numpy views alive (close() refuses while > 0)
-    cdef object _spot_store            # the Store whose records are the options' underlyings, or None
+    cdef object _spot_store            # (spot_store, index_store) of load_instruments: kept alive, or None
     cdef int _n_options                # options with IV metadata (load_instruments)
     cdef void _free_opt(self) noexcept
     cdef int _check_open(self) except -1

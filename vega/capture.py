@@ -394,9 +394,11 @@ class Capture:
         except (InstrumentFileError, OSError, UnicodeDecodeError) as e:
             raise CaptureError(f"instrument master: {e}") from None
         cm = next((f.store for f in self.feeds if f.segment == "CM"), None)
+        idx = self.index_feed.store if self.index_feed is not None else None
         for f in sorted(self.feeds, key=lambda f: f.segment != "CM"):
             try:
-                f.store.load_instruments(ins, f.segment, spot_store=cm if f.segment == "FO" else None)
+                f.store.load_instruments(ins, f.segment, spot_store=cm if f.segment == "FO" else None,
+                                         index_store=idx if f.segment == "FO" else None)
             except Exception as e:
                 raise CaptureError(f"{f.name}: cannot pre-populate the store: {e}") from None
             if f.writer is not None and len(f.store):
