@@ -337,3 +337,27 @@ def test_index_records_rebuild_the_index_store(msgs):
     b = by_token(store.snapshot()).view(INDEX_DTYPE)[fields]
     assert [struct.pack("<d", r["market_cap"]) for r in a] == [struct.pack("<d", r["market_cap"]) for r in b]
     assert a.tolist() == b.tolist() or np.isnan(b["market_cap"]).any()
+
+
+def test_capture_refuses_a_bad_index_master_in_one_line(tmp_path):
+    import socket
+    from vega.capture import Capture, CaptureConfig, CaptureError, FeedConfig
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    bad = tmp_path / "indices.csv"
+    bad.write_text("Nifty 50,26000\nIndia VIX,notanumber\n")
+    cap = Capture(CaptureConfig(feeds=[FeedConfig("CM", "127.0.0.1", port)], index_master=str(bad)))
+    with pytest.raises(CaptureError, match=r"^index master: .*indices.csv:2: token 'notanumber'") as e:
+        cap.open()
+    assert "\n" not in str(e.value)
+    good = tmp_path / "good.csv"
+    good.write_text("India VIX,26017\n")
+    cap = Capture(CaptureConfig(feeds=[FeedConfig("CM", "127.0.0.1", port)], index_master=str(good)))
+    cap.open()
+    try:
+        assert cap.index_feed.handler.index_token("INDIA VIX") == 26017
+        assert cap.feeds[0].handler.indices is cap.index_feed.handler
+    finally:
+        cap.close()
+        cap.unlink()

@@ -33,6 +33,8 @@ def register(sub) -> None:
     p.add_argument("--stats-interval", type=float, help="seconds between stats lines (default 5)")
     p.add_argument("--contract", metavar="FILE", help="NSE contract.txt: F&O symbols and the options' IV metadata")
     p.add_argument("--security", metavar="FILE", help="NSE security.txt: CM symbols")
+    p.add_argument("--index-master", metavar="FILE",
+                   help="index name,token lines for the NFO_IDX feed (default: vega.indices.DEFAULT_INDEX_TOKENS)")
     p.add_argument("--iv-rate", type=float, help="rate of the implied volatility (default 0.10)")
     p.add_argument("--duration", type=float, help="stop after this many seconds")
     p.add_argument("--json", action="store_true", help="stats as JSON lines on stdout")
@@ -49,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         cfg = load_config(args.config, feeds=feeds, journal_root=args.journal_root, ring=args.ring,
                           store=args.store, store_capacity=args.store_capacity,
                           stats_interval=args.stats_interval, contract=args.contract, security=args.security,
-                          iv_rate=args.iv_rate)
+                          iv_rate=args.iv_rate, index_master=args.index_master)
         if args.interface and not args.feed:
             for f in cfg.feeds:
                 f.interface = args.interface
