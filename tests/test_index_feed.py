@@ -2,9 +2,7 @@
 index store under stable tokens per index name, published to ring slot 2 and journaled under NFO_IDX; F&O
 7130 / 17130 merged into the underlying's CM record (with the day's high and low)."""
 import datetime as dt
-import os
 import struct
-import uuid
 
 import numpy as np
 import pytest
@@ -52,13 +50,6 @@ def oi_datagram(pairs, code=17130, log_time=2_000):
     msg = nse.blank_message("FO", code, len(recs), log_time=log_time, records=recs)
     return nse.build_datagram("FO", [msg], compress=True)
 
-
-@pytest.fixture
-def ring():
-    r = vega.Ring.create(f"vega-test-idx-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    yield r
-    r.close()
-    vega.Ring.unlink(r.path)
 
 
 # ---------------------------------------------------------------------------------------------------------

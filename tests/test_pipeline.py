@@ -2,8 +2,6 @@
 the journal, published from inside the nogil loop.  What the ring carries, what the journal keeps and what
 the Python callback sees must be the same records; the journal must reproduce the live store."""
 import datetime as dt
-import os
-import uuid
 
 import numpy as np
 import pytest
@@ -18,13 +16,6 @@ IST = dt.timezone(dt.timedelta(hours=5, minutes=30))
 DAY = dt.date(2026, 11, 20)
 T_OPEN = int(dt.datetime(2026, 11, 20, 9, 15, tzinfo=IST).timestamp()) * 10**9
 
-
-@pytest.fixture
-def ring():
-    r = vega.Ring.create(f"vega-test-pipeline-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    yield r
-    r.close()
-    vega.Ring.unlink(r.path)
 
 
 def _feed(handler, stream, t0, step_ns, chunk=64):
