@@ -18,6 +18,7 @@ import pytest
 
 from vega import FeedHandler, Store, nse
 from vega._ring import Ring
+from vega.records import CHANGE_RECORD_DTYPE
 from vega.journal import IST, Journal, JournalWriter, day_epoch_ns
 from vega.records import timestamps
 
@@ -398,6 +399,35 @@ def test_watch_renders_the_store_of_a_running_capture(shm_name):
         counts = {int(t): int(c) for t, c in zip(snap["token"], snap["update_count"])}
         assert [int(x[11].replace(",", "")) for x in first] == [counts[int(x[0])] for x in first]
         assert [x[11] for x in second] == ["0"] * len(second)
+
+
+def test_watch_follows_a_restarted_capture(shm_name):
+    """A capture restart replaces the store and ring files: the watch notices, says so while they are gone,
+    and reopens them when they are back (fresh activity counts, the new instruments)."""
+    from vega.commands.watch import Watch
+    first = Store.create(shm_name, 64)
+    first.add(11, "OLD", "EQ", "CM")
+    ring = Ring.create(shm_name)
+    w = Watch(Store.open(shm_name), Ring.open(shm_name), store_name=shm_name, ring_name=shm_name)
+    w.follow()
+    assert w.notice == "" and w.rows()[0]["token"].tolist() == [11]
+    first.close()
+    Store.remove(shm_name)
+    w.follow()
+    assert "is gone" in w.notice and w.reattached == 0
+    second = Store.create(shm_name, 64)
+    second.add(22, "NEW", "EQ", "CM")
+    ring.close()
+    ring = Ring.create(shm_name, replace=True)
+    w.follow()
+    assert w.notice == "" and w.reattached == 2
+    assert w.rows()[0]["token"].tolist() == [22]
+    ring.append("NSE_EQ", np.zeros(3, dtype=CHANGE_RECORD_DTYPE))
+    assert w.ring.tail("NSE_EQ") == 3                       # the new ring, not the old one
+    second.close()
+    ring.close()
+    w.store.close()
+    w.ring.close()
 
 
 def test_watch_bad_input(shm_name):

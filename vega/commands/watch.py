@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -37,14 +38,70 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-class Watch:
-    """Frame builder: keeps the previous frame's update counts and ring tails to show activity and rates."""
+def _file_id(path: str):
+    """(device, inode) of a file, None when it is gone: a capture restart replaces the file."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
-    def __init__(self, store, ring=None, tokens=None, sort="volume", top=25):
+
+class Watch:
+    """Frame builder: keeps the previous frame's update counts and ring tails to show activity and rates.
+    With the names (``store_name``, ``ring_name``) it follows a restarted capture: when a shared-memory file
+    is replaced it reopens it; while one is gone it shows the last frame with a notice."""
+
+    def __init__(self, store, ring=None, tokens=None, sort="volume", top=25, store_name=None, ring_name=None):
         self.store, self.ring, self.tokens, self.sort, self.top = store, ring, tokens, sort, top
         self.prev_counts: dict[int, int] = {}
         self.prev_tails: dict[str, int] | None = None
         self.prev_t = None
+        self.store_name, self.ring_name = store_name, ring_name
+        self.notice = ""
+        self.reattached = 0
+        self._ids = {"store": self._store_id(), "ring": self._ring_id()}
+
+    def _store_id(self):
+        if self.store_name is None:
+            return None
+        from vega._core import _shm_path
+        return _file_id(_shm_path(self.store_name))
+
+    def _ring_id(self):
+        if self.ring_name is None:
+            return None
+        from vega._ring import ring_path
+        return _file_id(ring_path(self.ring_name))
+
+    def follow(self) -> None:
+        """Reopen the store / ring if a restarted capture replaced its file (called before each frame)."""
+        from vega._core import Store
+        from vega._ring import Ring
+        self.notice = ""
+        for what, ident, name in (("store", self._store_id(), self.store_name),
+                                  ("ring", self._ring_id(), self.ring_name)):
+            if name is None or ident == self._ids[what]:
+                continue
+            if ident is None:
+                self.notice = f"{what} {name!r} is gone (capture stopped?): waiting for it to come back"
+                continue
+            try:
+                new = Store.open(name) if what == "store" else Ring.open(name)
+            except Exception as e:                    # half-made or not yet initialised: try next frame
+                self.notice = f"{what} {name!r} was replaced and cannot be opened yet: {e}"
+                continue
+            old = self.store if what == "store" else self.ring
+            if what == "store":
+                self.store, self.prev_counts = new, {}
+            else:
+                self.ring, self.prev_tails = new, None
+            self._ids[what] = ident
+            self.reattached += 1
+            try:
+                old.close()
+            except Exception:
+                pass
 
     def rows(self) -> tuple[np.ndarray, np.ndarray]:
         """(snapshot rows to show, in order; their activity since the previous frame)."""
@@ -97,6 +154,7 @@ class Watch:
         from rich.console import Group
         from rich.table import Table
         from rich.text import Text
+        self.follow()
         rows, activity = self.rows()
         now = time.time_ns()
         hdr = self.store.header
@@ -119,7 +177,7 @@ class Watch:
                       f"{int(r['bid_quantity'][0]):,}", fmt_paise(r["bid_price"][0]), fmt_paise(r["ask_price"][0]),
                       f"{int(r['ask_quantity'][0]):,}", f"{int(r['volume_traded_today']):,}",
                       f"{int(r['open_interest']):,}", f"{int(act):,}", fmt_age(now - last) if last else "-")
-        status = self.ring_status()
+        status = "\n".join(x for x in (self.ring_status(), self.notice) if x)
         return Group(t, Text(status)) if status else t
 
 
@@ -148,10 +206,11 @@ def run(args: argparse.Namespace) -> int:
     frames = 1 if args.once else args.iterations
     store = open_store(args.store)
     ring = open_ring(args.ring) if args.ring else None
+    w = None
     try:
         tty = sys.stdout.isatty()
         console = Console(width=None if tty else 160, force_terminal=tty or None)
-        w = Watch(store, ring, tokens, args.sort, args.top)
+        w = Watch(store, ring, tokens, args.sort, args.top, store_name=args.store, ring_name=args.ring)
         if frames is not None and not tty:   # scripts and pipes: plain frames one after another
             for i in range(frames):
                 if i:
@@ -170,6 +229,6 @@ def run(args: argparse.Namespace) -> int:
                 raise
         return 0
     finally:
-        if ring is not None:
-            ring.close()
-        store.close()
+        for x in (w.ring, w.store) if w is not None else (ring, store):
+            if x is not None and not x.closed:
+                x.close()
