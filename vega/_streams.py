@@ -15,6 +15,21 @@ With ``phases=True`` the stream opens like a real trading day: a pre-open order-
 ``PRE_OPEN_SHARE`` of the datagrams: 7208 with TradingStatus 1 and an indicative price that walks but no
 trades; F&O 7210 security status "pre-open"; market watch), then a call-auction / price-discovery phase
 (``AUCTION_SHARE``: TradingStatus 6, auction number, status, price and quantity in 7208), then normal trading.
+
+With ``index_oi=True`` (what :class:`vega.simulator.Simulator` sends) the streams also carry the exchange's
+summary broadcasts, uncompressed as the NSE sends them (PROTOCOL_MORE.md §1, §2.1):
+
+* CM 7207 BCAST_INDICES (72-byte wire records) with ``INDEX_NAMES``, whose values walk narrowly around the spot
+  the F&O universe's index futures and options are priced from (``_INDICES``), at most once per simulated
+  second and once every ``INDEX_EVERY`` datagrams; 7216 "India VIX" (13-16) every ``VIX_EVERY`` datagrams; and
+  8207 indicative closing values beside each 7207 in the last half hour of the stream's clock (at most its last
+  10%).
+* F&O 17130 (and in every other burst 7130, as in the co-existence period) open interest per underlying, keyed
+  by the underlying's token (contract.txt AssetToken), ``OI_BURSTS`` times over the stream: per underlying the
+  sum of the last open interest the stream reported for its contracts in 7201/17201/7202/17202.
+
+They draw from their own RNG, so every other message keeps its content; only the BCSeqNo of the index stream
+(``INDEX_STREAM``) and the packing of the datagrams that carry them change.
 """
 from __future__ import annotations
 
@@ -26,7 +41,8 @@ from typing import Callable, Iterator
 from vega import nse
 
 __all__ = ["sample_stream", "sample_messages", "MIX", "PHASE_MIX", "COMPRESSED_CODES", "EPOCH_1980",
-           "session_start_1980", "PRE_OPEN_SHARE", "AUCTION_SHARE", "TRADING_STATUS"]
+           "session_start_1980", "PRE_OPEN_SHARE", "AUCTION_SHARE", "TRADING_STATUS", "INDEX_NAMES",
+           "INDEX_CODES", "OI_CODES", "INDEX_EVERY", "VIX_EVERY", "OI_BURSTS", "asset_token"]
 
 #: code -> share of messages, per segment (what a busy live feed looks like, roughly)
 MIX = {
@@ -182,6 +198,40 @@ class _Instrument:
 # ---------------------------------------------------------------------------------------------------------
 #: index underlyings: (spot in rupees, asset token as on the exchange's index feed)
 _INDICES = {"NIFTY": (24000.0, 26000), "BANKNIFTY": (52000.0, 26009), "FINNIFTY": (23500.0, 26037)}
+#: F&O index symbol -> the name its index carries in CM 7207 / 8207 (the names the store maps to the tokens above)
+INDEX_NAMES = {"NIFTY": "Nifty 50", "BANKNIFTY": "Nifty Bank", "FINNIFTY": "Nifty Fin Service"}
+#: the other indices of the simulated 7207 (no F&O on them): name -> (level in rupees, constituents)
+_OTHER_INDICES = {"Nifty Next 50": (67000.0, 50), "Nifty IT": (35500.0, 10), "Nifty Midcap 50": (15800.0, 50)}
+#: constituents of the F&O indices (NoOfUpmoves + NoOfDownmoves never exceed it)
+_CONSTITUENTS = {"Nifty 50": 50, "Nifty Bank": 12, "Nifty Fin Service": 20}
+#: market capitalisation of the constituents per index point (rupees; the field's units are undocumented)
+_MCAP_PER_POINT = {"Nifty 50": 8.1e9, "Nifty Bank": 1.1e9, "Nifty Fin Service": 1.2e9, "Nifty Next 50": 4.5e8,
+                   "Nifty IT": 8.7e8, "Nifty Midcap 50": 1.3e9}
+VIX_NAME = "India VIX"
+#: the summary codes index_oi=True adds, per segment
+INDEX_CODES = (7207, 7216, 8207)
+OI_CODES = (7130, 17130)
+#: index broadcast cadence: a 7207 at most every INDEX_EVERY datagrams and INDEX_SECONDS simulated seconds (the
+#: NSE sends about one a second); 7216 likewise with VIX_EVERY / VIX_SECONDS
+INDEX_EVERY, INDEX_SECONDS = 40, 1.0
+VIX_EVERY, VIX_SECONDS = 200, 5.0
+#: 8207 indicative indices: the last INDICATIVE_SECONDS of the stream's clock, at most its last INDICATIVE_SHARE
+INDICATIVE_SECONDS, INDICATIVE_SHARE = 1800.0, 0.10
+#: open interest per underlying (7130/17130): bursts over the stream (7130 too in every other one)
+OI_BURSTS = 8
+#: the CM stream number (Filler2[0]) of the index broadcasts
+INDEX_STREAM = N_STREAMS["CM"]
+#: the index walk: each broadcast d <- INDEX_REVERT * d + N(0, INDEX_STEP), |d| <= INDEX_BAND (relative to the
+#: universe spot), so a spot-carry forward stays within a few basis points of the streamed futures
+INDEX_REVERT, INDEX_STEP, INDEX_BAND = 0.97, 1.0e-4, 15.0e-4
+
+
+def asset_token(symbol: str) -> int:
+    """The underlying token (contract.txt AssetToken) the F&O universe gives ``symbol`` when no CM universe
+    says otherwise: the index token of ``_INDICES``, else a stable hash into the CM token range 1..30000."""
+    if symbol in _INDICES:
+        return _INDICES[symbol][1]
+    return 1 + (sum(map(ord, symbol)) * 131) % 30000
 #: days from the expiry base date to the near and the next expiry (the stream's prices assume these)
 EXPIRY_DAYS = (20, 48)
 #: rate of the synthetic option prices (the FeedHandler's default)
@@ -246,6 +296,65 @@ def _fo_universe(instruments: list, seed: int) -> dict:
     return meta
 
 
+class _Index:
+    """Day state of one index of the simulated 7207 / 7216 / 8207 (values are index x 100, as on the wire)."""
+
+    __slots__ = ("name", "base", "close", "yearly_high", "yearly_low", "n", "mcap", "revert", "step", "band", "d",
+                 "value", "prev", "open", "high", "low")
+
+    def __init__(self, rng: random.Random, name: str, level: float, constituents: int, mcap_per_point: float,
+                 revert: float = INDEX_REVERT, step: float = INDEX_STEP, band: float = INDEX_BAND,
+                 close_spread: float = 0.004):
+        self.name = name
+        self.base = round(level * 100)                                  # the value at d = 0
+        self.close = round(self.base * (1 + rng.uniform(-close_spread, close_spread)))   # previous close
+        # a year's range brackets the day's (|d| <= band)
+        self.yearly_high = round(max(self.close, self.base * (1 + band)) * (1 + rng.uniform(0.05, 0.15)))
+        self.yearly_low = round(min(self.close, self.base * (1 - band)) * (1 - rng.uniform(0.10, 0.25)))
+        self.n = constituents
+        self.mcap = mcap_per_point
+        self.revert, self.step, self.band = revert, step, band
+        self.d = rng.uniform(-0.5, 0.5) * band
+        self.value = self.prev = self.open = self.high = self.low = 0
+
+    def move(self, rng: random.Random, opened: bool) -> None:
+        """One broadcast's move.  Before the open the value is indicative and so is the opening index; the
+        market opens at the last indicative value (the pre-open equilibrium); high and low span the day."""
+        self.d = max(-self.band, min(self.band, self.revert * self.d + rng.gauss(0.0, self.step)))
+        self.prev = self.value or self.close
+        v = self.value = round(self.base * (1 + self.d))
+        if not opened or not self.open:
+            self.open = v
+        self.high = max(self.high, v)
+        self.low = min(self.low, v) if self.low else v
+
+    def _pct(self) -> int:
+        return round((self.value - self.close) * 10000 / self.close)       # percent x 100 vs previous close
+
+    def record(self, rng: random.Random) -> dict:
+        """The 7207 / 7216 INDICES record (NetChangeIndicator: vs the previous broadcast value)."""
+        v, n = self.value, self.n
+        up = down = 0
+        if n:
+            lean = 0.5 + 0.5 * math.tanh((v - self.close) / self.close * 400.0)   # +0.25 % -> ~3/4 up
+            up = max(0, min(n, round(n * lean + rng.uniform(-1.5, 1.5))))
+            down = max(0, n - up - rng.randint(0, 2))
+        return {"index_name": self.name, "index_value": v, "high_index_value": self.high,
+                "low_index_value": self.low, "opening_index": self.open, "closing_index": self.close,
+                "percent_change": self._pct(), "yearly_high": self.yearly_high, "yearly_low": self.yearly_low,
+                "no_of_upmoves": up, "no_of_downmoves": down, "market_capitalisation": v / 100 * self.mcap,
+                "net_change_indicator": "+" if v > self.prev else ("-" if v < self.prev else " "),
+                "wire_stride": 72}
+
+    def indicative(self) -> dict:
+        """The 8207 INDICATIVE INDICES record: the indicative close is the current value, ClosingIndex 0 while
+        the market is open, Change the absolute difference to the previous close (the indicator its sign)."""
+        v, c = self.value, self.close
+        return {"index_name": self.name, "indicative_close_value": v, "closing_index": 0,
+                "percent_change": self._pct(), "change": abs(v - c), "market_capitalisation": v / 100 * self.mcap,
+                "net_change_indicator": "+" if v > c else ("-" if v < c else " "), "wire_stride": 72}
+
+
 def instrument_universe(segment: str, seed: int = 0, *, n_tokens: int | None = None,
                         expiry_base: _dt.date | None = None):
     """The instruments behind :func:`sample_stream` (same ``segment``, ``seed``, ``n_tokens``) as an
@@ -271,15 +380,20 @@ def instrument_universe(segment: str, seed: int = 0, *, n_tokens: int | None = N
         kind, sym, e, strike, ot = gen.meta[ins.token]
         idx = sym in _INDICES
         inst = ("FUT" if kind == "FUT" else "OPT") + ("IDX" if idx else "STK")
-        asset = _INDICES[sym][1] if idx else 1 + (sum(map(ord, sym)) * 131) % 30000
+        asset = asset_token(sym)
         rows.append((ins.token, SEG_FO, sym, "", inst, raws[e], expiry_unix(raws[e]), strike, ot, ins.lot, ins.tick,
                      asset, sym, ""))
     return np.array(rows, INSTRUMENT_DTYPE)
 
 
+_NO_SEQ = frozenset(OI_CODES)        # re-defined header: no BCSeqNo, no stream
+_OI_SOURCES = frozenset((7201, 17201, 7202, 17202))   # per-contract open interest
+
+
 class _Generator:
     def __init__(self, segment: str, seed: int, n_tokens: int | None, date: _dt.date, duration_s: float,
-                 n_datagrams: int, uncompressed_share: float, phases: bool = False):
+                 n_datagrams: int, uncompressed_share: float, phases: bool = False, index_oi: bool = False,
+                 asset_tokens: dict | None = None):
         if segment not in nse.SEGMENTS:
             raise ValueError(f"unknown segment {segment!r} (expected 'CM' or 'FO')")
         self.seg = segment
@@ -327,6 +441,34 @@ class _Generator:
             for c in self.phase_codes:
                 acc += PHASE_MIX[segment][c]
                 self.phase_cum.append(acc)
+        self.index_oi = index_oi
+        if index_oi:
+            self._init_summaries(seed, n_datagrams, asset_tokens)
+
+    def _init_summaries(self, seed: int, n_datagrams: int, asset_tokens: dict | None) -> None:
+        """State of the index (CM) or open-interest (F&O) broadcasts, on a side RNG of their own."""
+        xr = self.xrng = random.Random(seed * 2654435761 + 7207)
+        for c in (INDEX_CODES if self.seg == "CM" else OI_CODES):
+            self.lay[c] = nse.layout(self.seg, c)
+        if self.seg == "CM":
+            names = [(INDEX_NAMES[s], _INDICES[s][0], _CONSTITUENTS[INDEX_NAMES[s]]) for s in _INDICES]
+            names += [(name, level, n) for name, (level, n) in _OTHER_INDICES.items()]
+            self.indices = [_Index(xr, name, level, n, _MCAP_PER_POINT[name]) for name, level, n in names]
+            self.vix = _Index(xr, VIX_NAME, xr.uniform(14.3, 14.7), 0, 0.0, revert=0.9, step=0.02, band=0.085,
+                              close_spread=0.05)              # India VIX stays within 13..16
+            self.next_index = (xr.randrange(INDEX_EVERY), 0.0)          # (datagram, simulated time) due
+            self.next_vix = (xr.randrange(VIX_EVERY), 0.0)
+            span = self.step * max(1, n_datagrams)
+            self.indicative_from = self.t0 + span - min(INDICATIVE_SECONDS, INDICATIVE_SHARE * span)
+        else:
+            amap = asset_tokens or {}
+            self.asset_of = {}
+            for ins in self.instruments:
+                sym = self.meta[ins.token][1]
+                self.asset_of[ins.token] = amap.get(sym) or asset_token(sym)
+            self.reported: dict[int, int] = {}       # contract token -> the last OI the stream sent for it
+            n = max(1, n_datagrams)
+            self.oi_bursts = {int((k + 0.5) * n / OI_BURSTS): k for k in range(OI_BURSTS)}
 
     # -- helpers --
     def pick(self, k: int = 1) -> list[_Instrument]:
@@ -336,7 +478,7 @@ class _Generator:
         now = int(self.t)
         frac = int((self.t - now) * 65536) & 0xFFFF
         mh = self.lay[code].message_header
-        if mh:
+        if mh or code in _NO_SEQ:
             seq, stream = 0, 0
         else:
             self.seq[stream] += 1
@@ -480,7 +622,62 @@ class _Generator:
             self.phase = "open"
         self.t = self.t0 + self.step * (self.i + self.rng.random())
         n = self.rng.choices((1, 2, 3, 4), (0.3, 0.3, 0.25, 0.15))[0]
-        return [self.message(self.next_code()) for _ in range(n)]
+        msgs = [self.message(self.next_code()) for _ in range(n)]
+        if self.index_oi:
+            msgs += self.summaries(msgs) if self.seg == "CM" else self.open_interest(msgs)
+        return msgs
+
+    def summary(self, code: int, stream: int, recs: list) -> dict:
+        """A message of the summary codes (7207/7216/8207, 7130/17130): uncompressed, as the exchange sends."""
+        msg = self.header(code, stream)
+        msg["records"] = recs
+        msg["compressed"] = False
+        msg["message_length"] = self.lay[code].message_length(len(recs))
+        return msg
+
+    def summaries(self, msgs: list) -> list[dict]:
+        """CM: the index broadcasts due at this datagram (7207, with 8207 near the close; 7216)."""
+        out = []
+        i, t, xr = self.i, self.t, self.xrng
+        if i >= self.next_index[0] and t >= self.next_index[1]:
+            self.next_index = (i + INDEX_EVERY, t + INDEX_SECONDS)
+            opened = self.phase == "open"
+            for x in self.indices:
+                x.move(xr, opened)
+            out.append(self.summary(7207, INDEX_STREAM, [x.record(xr) for x in self.indices]))
+            if t >= self.indicative_from:
+                out.append(self.summary(8207, INDEX_STREAM, [x.indicative() for x in self.indices]))
+        if i >= self.next_vix[0] and t >= self.next_vix[1]:
+            self.next_vix = (i + VIX_EVERY, t + VIX_SECONDS)
+            self.vix.move(xr, self.phase == "open")
+            out.append(self.summary(7216, INDEX_STREAM, [self.vix.record(xr)]))
+        return out
+
+    def open_interest(self, msgs: list) -> list[dict]:
+        """F&O: follow the per-contract OI of this datagram's messages; at a burst, 7130 (every other burst)
+        and 17130 with the sum per underlying (underlyings with nothing reported yet are left out)."""
+        rep = self.reported
+        for m in msgs:
+            if m["transaction_code"] in _OI_SOURCES:
+                for r in m["records"]:
+                    rep[r["token"]] = r["open_interest"]
+        k = self.oi_bursts.get(self.i)
+        if k is None:
+            return []
+        agg: dict[int, int] = {}
+        asset_of = self.asset_of
+        for tok, oi in rep.items():
+            a = asset_of[tok]
+            agg[a] = agg.get(a, 0) + oi
+        recs = [{"token": a, "current_oi": agg[a]} for a in sorted(agg) if agg[a] > 0]
+        out = []
+        if k % 2 == 0:                               # co-existence: the 32-bit form for what fits in it
+            small = [r for r in recs if r["current_oi"] <= 0xFFFFFFFF]
+            step = self.lay[7130].max_records
+            out += [self.summary(7130, 0, small[j:j + step]) for j in range(0, len(small), step)]
+        step = self.lay[17130].max_records
+        out += [self.summary(17130, 0, recs[j:j + step]) for j in range(0, len(recs), step)]
+        return out
 
 
 def _packets(gen: _Generator, msgs: list[dict], compressor) -> Iterator[list[bytes]]:
@@ -504,17 +701,20 @@ _DEFAULT_DATE = _dt.date(2025, 11, 28)
 def sample_stream(segment: str, n_datagrams: int, seed: int = 0, *, n_tokens: int | None = None,
                   date: _dt.date = _DEFAULT_DATE, duration_s: float = SESSION_SECONDS,
                   uncompressed_share: float = 0.02,
-                  compressor: Callable[[bytes], bytes] | None = None, phases: bool = False) -> Iterator[bytes]:
+                  compressor: Callable[[bytes], bytes] | None = None, phases: bool = False,
+                  index_oi: bool = False, asset_tokens: dict[str, int] | None = None) -> Iterator[bytes]:
     """Yield ``n_datagrams`` realistic datagrams of ``segment`` ("CM" / "FO"), deterministic for ``seed``.
 
     ``n_tokens`` instruments (default 1500 CM, 2500 F&O) with tokens drawn from 1..30000 (CM) or
     35000..150000 (F&O); LogTime runs from 09:15:00 IST of ``date`` over ``duration_s`` seconds (the whole
     session by default); ``uncompressed_share`` of the compressible messages go uncompressed;
     ``compressor`` overrides the LZO1Z compressor (bytes -> bytes); ``phases`` starts the day with a pre-open
-    and an auction phase (module docstring).
+    and an auction phase; ``index_oi`` adds the index broadcasts (CM 7207/7216/8207) or the open interest per
+    underlying (F&O 7130/17130), keyed by ``asset_tokens`` (F&O symbol -> underlying token; default
+    :func:`asset_token`) (module docstring).
     """
     for _, dgram in _stream(segment, n_datagrams, seed, n_tokens, date, duration_s, uncompressed_share,
-                            compressor, phases):
+                            compressor, phases, index_oi, asset_tokens):
         yield dgram
 
 
@@ -522,24 +722,26 @@ def sample_messages(segment: str, n_datagrams: int, seed: int = 0, *, n_tokens: 
                     date: _dt.date = _DEFAULT_DATE, duration_s: float = SESSION_SECONDS,
                     uncompressed_share: float = 0.02,
                     compressor: Callable[[bytes], bytes] | None = None,
-                    phases: bool = False) -> Iterator[tuple[int, dict]]:
+                    phases: bool = False, index_oi: bool = False,
+                    asset_tokens: dict[str, int] | None = None) -> Iterator[tuple[int, dict]]:
     """The message dicts behind :func:`sample_stream` (same arguments): ``(datagram_index, msg)`` pairs.
 
     Each dict is exactly what decoding the datagram gives (``message_length`` and ``compressed`` included).
     """
     for i, (msgs, _) in enumerate(_stream(segment, n_datagrams, seed, n_tokens, date, duration_s,
-                                          uncompressed_share, compressor, phases)):
+                                          uncompressed_share, compressor, phases, index_oi, asset_tokens)):
         for m in msgs:
             yield i, m
 
 
 def _stream(segment, n_datagrams, seed, n_tokens, date, duration_s, uncompressed_share, compressor,
-            phases=False):
+            phases=False, index_oi=False, asset_tokens=None):
     if not isinstance(n_datagrams, int) or n_datagrams < 0:
         raise ValueError("n_datagrams must be an int >= 0")
     if not 0.0 <= uncompressed_share <= 1.0:
         raise ValueError("uncompressed_share must be within 0..1")
-    gen = _Generator(segment, seed, n_tokens, date, duration_s, n_datagrams, uncompressed_share, phases)
+    gen = _Generator(segment, seed, n_tokens, date, duration_s, n_datagrams, uncompressed_share, phases,
+                     index_oi, asset_tokens)
     net_id = nse.MARKET_TYPE[segment]
     produced = 0
     while produced < n_datagrams:

@@ -3,13 +3,15 @@
 :class:`Simulator` generates, per segment ("FO", "CM"), a deterministic wire-exact stream with
 :mod:`vega._streams` (random-walk prices, five-level depth, trades, market watch, tickers, open interest,
 buyback and SPOS messages, optionally a pre-open and an auction phase; LZO1Z-compressed like the exchange,
-per-stream BCSeqNo), then sends it to each segment's group and port at a chosen rate with batched
+per-stream BCSeqNo; by default also the index broadcasts CM 7207/7216/8207 and the F&O open interest per
+underlying 7130/17130, keyed by the AssetToken :meth:`Simulator.write_master` writes), then sends it to each segment's group and port at a chosen rate with batched
 ``sendmmsg`` calls.  It only ever sends to loopback: a multicast group with ``IP_MULTICAST_IF`` 127.0.0.1,
 loop on and TTL 0, or a 127.0.0.0/8 unicast address.
 
 The stream is generated before sending (the generator makes ~5,000-8,000 datagrams/s in Python; the sender
 then paces at any rate the kernel takes).  ``expected`` holds what was generated: datagrams, messages and
-messages per code for each segment, which is what a loss-free capture must account for.
+messages per code for each segment, which is what a loss-free capture must account for, and the last index
+values and open interest per underlying sent, which is what the capture's stores must end with.
 """
 from __future__ import annotations
 
@@ -38,12 +40,35 @@ class SimulatorError(ValueError):
 
 @dataclasses.dataclass
 class Expected:
-    """What the simulator generated for one segment."""
+    """What the simulator generated for one segment.
+
+    ``indices``: index name -> the last 7207 / 7216 record sent for it (the decoded record dict: ``index_value``
+    etc., index x 100); ``indicative``: index name -> the last 8207 record; ``underlying_oi``: underlying token
+    (contract.txt AssetToken) -> the last CurrentOI sent in 7130 / 17130.  Empty for the other segment or when
+    the simulator runs without ``index_oi``."""
 
     datagrams: int = 0
     messages: int = 0
     by_code: Counter = dataclasses.field(default_factory=Counter)
     bytes: int = 0
+    indices: dict = dataclasses.field(default_factory=dict)
+    indicative: dict = dataclasses.field(default_factory=dict)
+    underlying_oi: dict = dataclasses.field(default_factory=dict)
+
+    def add(self, msgs: list, datagram: bytes) -> None:
+        """Account for one generated datagram and the message dicts it carries."""
+        self.datagrams += 1
+        self.bytes += len(datagram)
+        self.messages += len(msgs)
+        for m in msgs:
+            code = m["transaction_code"]
+            self.by_code[code] += 1
+            if code in (7207, 7216):
+                self.indices.update((r["index_name"], r) for r in m["records"])
+            elif code == 8207:
+                self.indicative.update((r["index_name"], r) for r in m["records"])
+            elif code in (7130, 17130):
+                self.underlying_oi.update((r["token"], r["current_oi"]) for r in m["records"])
 
 
 def check_loopback_target(host: str, port: int) -> bool:
@@ -86,11 +111,13 @@ class Simulator:
 
     ``targets``: segment -> (group or loopback address, port), default :data:`DEFAULT_FEEDS`.
     ``phases``: open the day with pre-open and auction phases.  ``n_tokens``: instruments per segment
-    (default: the generator's).  Call :meth:`generate` (or let :meth:`send` / :meth:`write` do it)."""
+    (default: the generator's).  ``index_oi``: send the index broadcasts (CM 7207 every ~40 datagrams, 7216,
+    8207 near the close) and the open interest per underlying (F&O 17130 and 7130 in bursts).  Call
+    :meth:`generate` (or let :meth:`send` / :meth:`write` do it)."""
 
     def __init__(self, segments: Iterable[str] = ("FO", "CM"), n_datagrams: int = 10_000, *, seed: int = 1,
                  targets: dict | None = None, interface: str = "127.0.0.1", phases: bool = True,
-                 n_tokens: int | None = None, duration_s: float | None = None):
+                 n_tokens: int | None = None, duration_s: float | None = None, index_oi: bool = True):
         self.segments = [str(s).upper() for s in segments]
         for s in self.segments:
             if s not in DEFAULT_FEEDS:
@@ -108,6 +135,7 @@ class Simulator:
         self.phases = phases
         self.n_tokens = n_tokens
         self.duration_s = duration_s
+        self.index_oi = bool(index_oi)
         self.datagrams: dict[str, list[bytes]] = {}
         self.expected: dict[str, Expected] = {}
         self.sent: dict[str, int] = {s: 0 for s in self.segments}
@@ -121,6 +149,27 @@ class Simulator:
         k = self.segments.index(seg)
         return _streams.instrument_universe(seg, self.seed + 1000 * k, n_tokens=self.n_tokens,
                                             expiry_base=expiry_base)
+
+    def asset_tokens(self) -> dict[str, int]:
+        """F&O symbol -> its underlying's token, as contract.txt's AssetToken gives it (and as 7130 / 17130
+        key the open interest): the index tokens of the index symbols (26000 NIFTY, 26009 BANKNIFTY, 26037
+        FINNIFTY), for a stock the first CM token of the same symbol when CM is simulated, else a stable hash
+        (``_streams.asset_token``)."""
+        if "FO" not in self.segments:
+            return {}
+        k = self.segments.index("FO")
+        gen = _streams._Generator("FO", self.seed + 1000 * k, self.n_tokens, _streams._DEFAULT_DATE,
+                                  _streams.SESSION_SECONDS, 1, 0.0)
+        first: dict[str, int] = {}
+        if "CM" in self.segments:
+            cm = self.universe("CM")
+            for tok, sym in zip(cm["token"].tolist(), cm["symbol"].tolist()):
+                first.setdefault(sym, tok)
+        out = {}
+        for sym in sorted({m[1] for m in gen.meta.values()}):
+            out[sym] = _streams.asset_token(sym) if sym in _streams._INDICES else first.get(sym,
+                                                                                          _streams.asset_token(sym))
+        return out
 
     def write_master(self, directory: str | Path, expiry_base=None) -> dict[str, Path]:
         """Write the NSE master files of the simulated instruments into ``directory``: ``contract.txt`` (F&O)
@@ -138,14 +187,8 @@ class Simulator:
             write_security_file(out["security"], cm)
         if "FO" in self.segments:
             fo = self.universe("FO", expiry_base)
-            if cm is not None:
-                first = {}
-                for tok, sym in zip(cm["token"].tolist(), cm["symbol"].tolist()):
-                    first.setdefault(sym, tok)
-                stock = fo["instrument"] != "FUTIDX"
-                stock &= fo["instrument"] != "OPTIDX"
-                for i in (i for i in range(len(fo)) if stock[i] and fo["symbol"][i] in first):
-                    fo["asset_token"][i] = first[fo["symbol"][i]]
+            assets = self.asset_tokens()
+            fo["asset_token"] = [assets[sym] for sym in fo["symbol"].tolist()]
             out["contract"] = d / "contract.txt"
             write_contract_file(out["contract"], fo)
         return out
@@ -154,18 +197,16 @@ class Simulator:
         """Generate every segment's datagrams (deterministic; a no-op the second time)."""
         if self.datagrams:
             return
+        assets = self.asset_tokens() if self.index_oi else None
         for k, seg in enumerate(self.segments):
             exp = Expected()
             out: list[bytes] = []
             kw = {} if self.duration_s is None else {"duration_s": self.duration_s}
             for msgs, dg in _streams._stream(seg, self.n_datagrams, self.seed + 1000 * k, self.n_tokens,
                                              _streams._DEFAULT_DATE, kw.get("duration_s", _streams.SESSION_SECONDS),
-                                             0.02, None, self.phases):
+                                             0.02, None, self.phases, self.index_oi, assets):
                 out.append(dg)
-                exp.datagrams += 1
-                exp.bytes += len(dg)
-                exp.messages += len(msgs)
-                exp.by_code.update(m["transaction_code"] for m in msgs)
+                exp.add(msgs, dg)
                 if progress and exp.datagrams % 5000 == 0:
                     progress(seg, exp.datagrams)
             self.datagrams[seg] = out
