@@ -4,9 +4,9 @@
 :mod:`vega._streams` (random-walk prices, five-level depth, trades, market watch, tickers, open interest,
 buyback and SPOS messages, optionally a pre-open and an auction phase; LZO1Z-compressed like the exchange,
 per-stream BCSeqNo; by default also the index broadcasts CM 7207/7216/8207 and the F&O open interest per
-underlying 7130/17130, keyed by the AssetToken :meth:`Simulator.write_master` writes), then sends it to each segment's group and port at a chosen rate with batched
-``sendmmsg`` calls.  It only ever sends to loopback: a multicast group with ``IP_MULTICAST_IF`` 127.0.0.1,
-loop on and TTL 0, or a 127.0.0.0/8 unicast address.
+underlying 7130/17130, keyed by the AssetToken :meth:`Simulator.write_master` writes), then sends it to each
+segment's group and port at a chosen rate with batched ``sendmmsg`` calls.  It only ever sends to loopback:
+a multicast group with ``IP_MULTICAST_IF`` 127.0.0.1, loop on and TTL 0, or a 127.0.0.0/8 unicast address.
 
 The stream is generated before sending (the generator makes ~5,000-8,000 datagrams/s in Python; the sender
 then paces at any rate the kernel takes).  ``expected`` holds what was generated: datagrams, messages and
