@@ -361,3 +361,80 @@ def test_docs_state_the_cadence_the_generator_uses():
         assert text in sec, text
     for name in ALL_INDEX_NAMES + ["India VIX"]:
         assert f"`{name}`" in sec
+
+
+def test_free_of_moves_only_reserved_tokens():
+    assert _streams._free_of([5, 7, 9], frozenset({8}), 1, 10) == [5, 7, 9]
+    assert _streams._free_of([5, 8, 9], frozenset({8}), 1, 10) == [5, 10, 9]
+    assert _streams._free_of([10, 1, 2], frozenset({10}), 1, 10) == [3, 1, 2]          # wraps, skips taken
+    out = _streams._free_of(list(range(1, 9)), frozenset({2, 3}), 1, 10)
+    assert sorted(out) == [1, 4, 5, 6, 7, 8, 9, 10] and len(set(out)) == len(out)
+
+
+def test_no_equity_shares_a_token_with_an_underlying():
+    """The OI per underlying lands on the underlying's token of the CM store: no simulated equity may hold an
+    index token, and a stock without a CM security of its own gets a token no equity holds."""
+    moved = 0
+    for seed in range(1, 25):
+        s = Simulator(["FO", "CM"], 10, seed=seed)
+        cm = s.universe("CM")
+        sym_of = dict(zip(cm["token"].tolist(), cm["symbol"].tolist()))
+        assert len(sym_of) == len(cm) and not _streams.RESERVED_CM_TOKENS & set(sym_of)
+        assets = s.asset_tokens()
+        assert len(set(assets.values())) == len(assets)                   # one token per underlying
+        for sym, tok in assets.items():
+            assert sym_of.get(tok, sym) == sym, (seed, sym, tok, sym_of.get(tok))
+            moved += sym not in sym_of.values() and sym not in _streams._INDICES and tok != _streams.asset_token(sym)
+    assert moved >= 1                            # the draw does hit the hashed tokens now and then
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Through the handlers (IDX <- CM <- FO, as the capture links them): the stores end with Expected's values
+# ---------------------------------------------------------------------------------------------------------
+
+def test_linked_handlers_end_with_the_expected_index_values_and_open_interest(sim):
+    from vega.indices import INDEX_DTYPE, index_token
+
+    s, _ = sim
+    idx_store, cm_store, fo_store = vega.Store(64), vega.Store(8192), vega.Store(8192)
+    idx = vega.FeedHandler("IDX", idx_store)
+    cm = vega.FeedHandler("CM", cm_store, indices=idx)
+    fo = vega.FeedHandler("FO", fo_store, underlying=cm)
+    now = 1_764_300_000 * 10**9
+    cm.process_batch(s.datagrams["CM"], now_ns=now)
+    fo.process_batch(s.datagrams["FO"], now_ns=now)
+    for h, seg in ((cm, "CM"), (fo, "FO")):
+        st = h.stats
+        assert not any(st["errors"].values()) and st["merge"]["unrouted"] == 0
+        assert {c: v for c, v in st["by_code"].items() if v} == dict(s.expected[seg].by_code)
+    exp = s.expected["CM"]
+    rows = {int(r["token"]): r for r in idx_store.snapshot().view(INDEX_DTYPE)}
+    assert len(rows) == len(exp.indices)
+    for name, r in exp.indices.items():
+        tok = index_token(name)
+        if name in F_AND_O_INDICES:
+            assert tok == _streams._INDICES[F_AND_O_INDICES[name]][1]
+        got = rows[tok]
+        assert (got["index_value"], got["close"], got["high"], got["low"], got["open"]) == \
+            (r["index_value"], r["closing_index"], r["high_index_value"], r["low_index_value"], r["opening_index"])
+        assert (got["percent_change"], got["yearly_high"], got["yearly_low"], got["upmoves"], got["downmoves"]) == \
+            (r["percent_change"], r["yearly_high"], r["yearly_low"], r["no_of_upmoves"], r["no_of_downmoves"])
+        assert got["market_cap"] == r["market_capitalisation"]
+        assert got["net_change_indicator"] == r["net_change_indicator"].encode()
+        if name in exp.indicative:
+            i = exp.indicative[name]
+            assert (got["indicative_close"], got["indicative_change"], got["indicative_percent_change"]) == \
+                (i["indicative_close_value"], i["change"], i["percent_change"])
+    # open interest per underlying: on the underlying's CM record, with the day's high and low of the figure
+    sent = {}
+    per_dgram, _ = _decode_all("FO", s.datagrams["FO"])
+    for ms in per_dgram:
+        for m in ms:
+            if m["transaction_code"] in OI_CODES:
+                for r in m["records"]:
+                    sent.setdefault(r["token"], []).append(r["current_oi"])
+    oi = s.expected["FO"].underlying_oi
+    assert oi and set(oi) == set(sent)
+    for tok, v in oi.items():
+        q = cm_store[tok]
+        assert (q.open_interest, q.oi_day_high, q.oi_day_low) == (v, max(sent[tok]), min(sent[tok]))

@@ -226,6 +226,28 @@ INDEX_STREAM = N_STREAMS["CM"]
 INDEX_REVERT, INDEX_STEP, INDEX_BAND = 0.97, 1.0e-4, 15.0e-4
 
 
+#: CM tokens the simulated equities never take: the index underlyings' (their open interest per underlying
+#: lands on these tokens of the CM store, and the index store uses them for the indices)
+RESERVED_CM_TOKENS = frozenset(tok for _, tok in _INDICES.values())
+
+
+def _free_of(tokens: list, reserved, lo: int, hi: int) -> list:
+    """``tokens`` with each one in ``reserved`` moved to the next token in lo..hi (wrapping) that is neither
+    reserved nor taken; the others stay put (so a draw without a reserved token is unchanged)."""
+    if not reserved.intersection(tokens):
+        return tokens
+    taken = set(tokens)
+    out = []
+    for t in tokens:
+        if t in reserved:
+            taken.discard(t)
+            while t in reserved or t in taken:
+                t = lo + (t - lo + 1) % (hi - lo + 1)
+            taken.add(t)
+        out.append(t)
+    return out
+
+
 def asset_token(symbol: str) -> int:
     """The underlying token (contract.txt AssetToken) the F&O universe gives ``symbol`` when no CM universe
     says otherwise: the index token of ``_INDICES``, else a stable hash into the CM token range 1..30000."""
@@ -403,7 +425,10 @@ class _Generator:
         if not 1 <= n <= hi - lo + 1:
             raise ValueError(f"n_tokens must be 1..{hi - lo + 1} for {segment}")
         self.n_streams = N_STREAMS[segment]
-        tokens = sorted(rng.sample(range(lo, hi + 1), n))
+        tokens = rng.sample(range(lo, hi + 1), n)
+        if segment == "CM":
+            tokens = _free_of(tokens, RESERVED_CM_TOKENS, lo, hi)
+        tokens.sort()
         self.instruments = [_Instrument(rng, segment, t, rng.randint(1, self.n_streams)) for t in tokens]
         # the instrument universe behind the tokens (master files); F&O prices are made consistent with it
         self.meta = _fo_universe(self.instruments, seed) if segment == "FO" else {}

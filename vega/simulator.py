@@ -154,21 +154,31 @@ class Simulator:
         """F&O symbol -> its underlying's token, as contract.txt's AssetToken gives it (and as 7130 / 17130
         key the open interest): the index tokens of the index symbols (26000 NIFTY, 26009 BANKNIFTY, 26037
         FINNIFTY), for a stock the first CM token of the same symbol when CM is simulated, else a stable hash
-        (``_streams.asset_token``)."""
+        (``_streams.asset_token``) moved on to a token no simulated CM security or other underlying uses."""
         if "FO" not in self.segments:
             return {}
         k = self.segments.index("FO")
         gen = _streams._Generator("FO", self.seed + 1000 * k, self.n_tokens, _streams._DEFAULT_DATE,
                                   _streams.SESSION_SECONDS, 1, 0.0)
         first: dict[str, int] = {}
+        taken = set(_streams.RESERVED_CM_TOKENS)
         if "CM" in self.segments:
             cm = self.universe("CM")
             for tok, sym in zip(cm["token"].tolist(), cm["symbol"].tolist()):
                 first.setdefault(sym, tok)
+                taken.add(tok)
         out = {}
         for sym in sorted({m[1] for m in gen.meta.values()}):
-            out[sym] = _streams.asset_token(sym) if sym in _streams._INDICES else first.get(sym,
-                                                                                          _streams.asset_token(sym))
+            if sym in _streams._INDICES:
+                out[sym] = _streams.asset_token(sym)
+            elif sym in first:
+                out[sym] = first[sym]
+            else:                 # a stock without CM: a token no CM security and no other underlying has
+                tok = _streams.asset_token(sym)
+                while tok in taken:
+                    tok = tok % 30000 + 1
+                out[sym] = tok
+                taken.add(tok)
         return out
 
     def write_master(self, directory: str | Path, expiry_base=None) -> dict[str, Path]:
