@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import vega
 from vega import Journal, verify
 from vega.capture import (Capture, CaptureConfig, FeedConfig, compare_stores, load_config, multicast_works,
                           replay_journal_into)
@@ -115,6 +116,20 @@ def test_every_message_accounted_for_and_replay_reproduces_store(tmp_path):
         for f in cap.all_feeds:
             merged.update({k: v for k, v in f.handler.stats["merged_by_code"].items() if v})
         assert merged == sum((e.by_code for e in sim.expected.values()), Counter())
+        # the index feed: its journal replays to its store, which ends with the last values sent per name
+        ix = cap.index_feed
+        assert verify(ix.writer.path).ok and ix.writer.path.parent.name == "NFO_IDX"
+        n, bad = compare_stores(ix.store, replay_journal_into(ix.writer.path, 4096, ix.store.header["day_base_ns"]))
+        assert n == len(sim.expected["CM"].indices) and bad == []
+        names = ix.handler.index_names()
+        rows = {names[int(r["token"])]: r for r in ix.store.snapshot().view(vega.INDEX_DTYPE)}
+        for name, rec in sim.expected["CM"].indices.items():
+            assert rows[name]["index_value"] == rec["index_value"] and rows[name]["close"] == rec["closing_index"]
+        assert rows["Nifty 50"]["token"] == 26000
+        # open interest per underlying: on the CM store's record of the underlying
+        cm = next(f for f in cap.feeds if f.segment == "CM").store
+        for token, oi in sim.expected["FO"].underlying_oi.items():
+            assert cm[token].open_interest == oi
     finally:
         cap.unlink()
 
