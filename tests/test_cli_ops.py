@@ -89,3 +89,22 @@ def test_simulate_refuses_non_loopback_and_bad_rate():
 def test_simulate_unwritable_output(tmp_path):
     _one_line_error(_vega("simulate", "--datagrams", "5", "--out", str(tmp_path / "no" / "dir" / "x.pcap")),
                     "vega simulate:", "No such file")
+
+
+def test_simulate_index_oi_switch(tmp_path):
+    """By default the simulated CM stream carries index broadcasts and F&O open interest per underlying;
+    --no-index-oi leaves them out."""
+    import vega
+    from vega.simulator import read_pcap
+    codes = {}
+    for flag in ([], ["--no-index-oi"]):
+        out = tmp_path / f"x{len(flag)}.pcap"
+        r = _vega("simulate", "--datagrams", "400", "--out", str(out), "--quiet", *flag, timeout=120)
+        assert r.returncode == 0, r.stderr
+        seen = set()
+        for _, _, port, payload in read_pcap(out):
+            seg = "FO" if port == 34302 else "CM"
+            seen.update(m["transaction_code"] for m in vega.decode(payload, seg))
+        codes[bool(flag)] = seen
+    assert {7207, 17130} <= codes[False]
+    assert not ({7207, 7216, 8207, 7130, 17130} & codes[True])

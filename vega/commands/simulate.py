@@ -32,6 +32,8 @@ def register(sub) -> None:
     p.add_argument("--cm", type=_target, metavar="GROUP:PORT", help="CM target (default 239.70.4.1:34304)")
     p.add_argument("--interface", default="127.0.0.1", help="multicast interface address (default 127.0.0.1)")
     p.add_argument("--no-phases", action="store_true", help="no pre-open and auction phase at the start")
+    p.add_argument("--no-index-oi", action="store_true",
+                   help="no index broadcasts (CM 7207/7216/8207) and no open interest per underlying (F&O 7130/17130)")
     p.add_argument("--out", metavar="FILE.pcap", help="write a pcap file instead of sending")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=run)
@@ -53,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     targets = {k: v for k, v in (("FO", args.fo), ("CM", args.cm)) if v}
     try:
         sim = Simulator(args.segments, n, seed=args.seed, targets=targets, interface=args.interface,
-                        phases=not args.no_phases)
+                        phases=not args.no_phases, index_oi=not args.no_index_oi)
     except SimulatorError as e:
         raise CliError(str(e)) from None
     if args.out:
