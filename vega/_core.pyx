@@ -3,3 +3,5 @@
 
 include "_decode.pxi"
 include "_store.pxi"
+
+include "_feedbuf.pxi"                   # capperf prototype: FeedHandler fed from a C buffer (vega._net)

@@ -1,20 +1,29 @@
 # cython: language_level=3
 """Batch UDP receive and send for the capture and the simulator.
 
-``BatchReceiver(fd, batch, size).recv(timeout_ms)`` waits (poll) with the GIL released, then takes up to
-``batch`` datagrams in one ``recvmmsg`` call into a preallocated buffer and returns them as a list of bytes,
-ready for ``FeedHandler.process_batch``.  ``send_batch(fd, datagrams, start, count)`` sends a slice of a list
-of bytes with one ``sendmmsg`` call on a connected socket.  Linux only (both calls are Linux/glibc).
+``BatchReceiver(fd, batch, size)`` takes up to ``batch`` datagrams per ``recvmmsg`` call into preallocated
+slots.  ``feed(handler)`` hands the slots straight to a :class:`vega._core.FeedHandler`'s nogil loop (no
+Python object per datagram) and repeats while full batches come back: the capture's receive path.
+``recv(timeout_ms)`` returns them as a list of bytes instead (tests, tools).  ``send_batch(fd, datagrams,
+start, count)`` sends a slice of a list of bytes with one ``sendmmsg`` call on a connected socket.  Linux
+only (both calls are Linux/glibc).
 """
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from libc.errno cimport EAGAIN, EINTR, ENOBUFS, errno
 from libc.stdint cimport int64_t, uint8_t, uint32_t
 from libc.stdlib cimport calloc, free, malloc
-from libc.string cimport strerror
+from libc.string cimport memcpy, strerror
+from posix.time cimport clock_gettime, timespec, CLOCK_REALTIME
+
+from vega._core cimport FeedHandler, vg_feed_buffers
 
 cdef extern from "<sys/socket.h>" nogil:
     int recvmmsg(int fd, mmsghdr* msgs, unsigned int n, int flags, void* timeout)
     int sendmmsg(int fd, mmsghdr* msgs, unsigned int n, int flags)
+    int setsockopt(int fd, int level, int name, const void* value, socklen_t length)
+    cmsghdr* CMSG_FIRSTHDR(msghdr* m)
+    cmsghdr* CMSG_NXTHDR(msghdr* m, cmsghdr* c)
+    unsigned char* CMSG_DATA(cmsghdr* c)
 
 cdef extern from "<poll.h>" nogil:
     struct pollfd:
@@ -27,20 +36,30 @@ cdef extern from "<poll.h>" nogil:
 cdef enum:
     NET_MAX_BATCH = 4096                    # upper bound of a batch (datagrams per call)
     NET_MAX_SIZE = 65536                    # upper bound of a slot (a UDP datagram is smaller)
+    NET_CTRL_SIZE = 64                      # control-message room per slot (one SCM_TIMESTAMPNS needs 32)
 
 
 cdef object _oserror(int err):
     return OSError(err, strerror(err).decode())
 
 
+cdef inline int64_t _now_ns() noexcept nogil:
+    cdef timespec ts
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return <int64_t>ts.tv_sec * 1000000000LL + ts.tv_nsec
+
+
 cdef class BatchReceiver:
     """Receives datagrams from a bound UDP socket ``fd`` in batches (``recvmmsg``).
 
     ``batch``: datagrams per call (1..4096); ``size``: bytes per datagram slot (a longer datagram is cut to
-    it and counted in ``truncated``).  The socket is not owned: close it yourself after this object."""
+    it and counted in ``truncated``); ``timestamps``: turn on the kernel's receive time (``SO_TIMESTAMPNS`` on
+    ``fd``) and give it to the FeedHandler in :meth:`feed` instead of reading the clock per datagram.  The
+    socket is not owned: close it yourself after this object."""
 
-    def __cinit__(self, int fd, int batch=256, int size=2048):
+    def __cinit__(self, int fd, int batch=256, int size=2048, bint timestamps=False):
         cdef uint32_t i
+        cdef int one = 1
         if fd < 0:
             raise ValueError("fd must be an open socket")
         if not 1 <= batch <= NET_MAX_BATCH:
@@ -50,33 +69,54 @@ cdef class BatchReceiver:
         self._fd = fd
         self._batch = batch
         self._size = size
+        self._stamps = timestamps
         self._buf = <uint8_t*>malloc(<size_t>batch * size)
         self._iov = <iovec*>calloc(batch, sizeof(iovec))
         self._msgs = <mmsghdr*>calloc(batch, sizeof(mmsghdr))
-        if self._buf == NULL or self._iov == NULL or self._msgs == NULL:
+        self._ptrs = <const uint8_t**>calloc(batch, sizeof(uint8_t*))
+        self._lens = <Py_ssize_t*>calloc(batch, sizeof(Py_ssize_t))
+        self._times = <int64_t*>calloc(batch, sizeof(int64_t))
+        if timestamps:
+            self._ctrl = <uint8_t*>calloc(batch, NET_CTRL_SIZE)
+        if (self._buf == NULL or self._iov == NULL or self._msgs == NULL or self._ptrs == NULL
+                or self._lens == NULL or self._times == NULL or (timestamps and self._ctrl == NULL)):
             raise MemoryError()
+        if timestamps and setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one)) != 0:
+            raise _oserror(errno)
         for i in range(self._batch):
             self._iov[i].iov_base = self._buf + <size_t>i * size
             self._iov[i].iov_len = size
+            self._ptrs[i] = self._buf + <size_t>i * size
             self._msgs[i].msg_hdr.msg_iov = &self._iov[i]
             self._msgs[i].msg_hdr.msg_iovlen = 1
+            if timestamps:
+                self._msgs[i].msg_hdr.msg_control = self._ctrl + <size_t>i * NET_CTRL_SIZE
 
     def __dealloc__(self):
         free(self._buf)
         free(self._iov)
         free(self._msgs)
+        free(self._ptrs)
+        free(self._lens)
+        free(self._times)
+        free(self._ctrl)
 
-    def recv(self, int timeout_ms=0) -> list:
-        """Up to ``batch`` datagrams as a list of bytes; waits at most ``timeout_ms`` (0: do not wait, -1:
-        forever) for the first one, then takes what is queued without waiting.  [] on timeout or EINTR;
-        OSError on a socket error."""
+    cdef int _recv_c(self, int timeout_ms) except -1:
+        """One wait (``timeout_ms``: 0 none, -1 forever) and one recvmmsg call into the slots; fills
+        ``_lens`` (and ``_times`` with timestamps) and the counters.  Returns the datagrams received, 0 on
+        timeout, EAGAIN or EINTR; raises OSError on a socket error."""
         cdef pollfd p
         cdef int r, k, err = 0
         cdef uint32_t i
-        cdef list out
+        cdef unsigned int n
+        cdef cmsghdr* c
+        cdef msghdr* h
+        cdef timespec ts
+        cdef int64_t now = 0, nbytes = 0, ntrunc = 0
         p.fd = self._fd
         p.events = POLLIN
         p.revents = 0
+        self._last = 0
         with nogil:
             r = 1
             if timeout_ms != 0:
@@ -86,22 +126,78 @@ cdef class BatchReceiver:
             if r > 0:
                 for i in range(self._batch):
                     self._msgs[i].msg_hdr.msg_flags = 0
+                    if self._stamps:
+                        self._msgs[i].msg_hdr.msg_controllen = NET_CTRL_SIZE
                 r = recvmmsg(self._fd, self._msgs, self._batch, MSG_DONTWAIT, NULL)
                 if r < 0:
                     err = errno
+            for k in range(r):
+                h = &self._msgs[k].msg_hdr
+                n = self._msgs[k].msg_len
+                self._lens[k] = n
+                nbytes += n
+                if h.msg_flags & MSG_TRUNC:
+                    ntrunc += 1
+                if self._stamps:
+                    self._times[k] = -1
+                    c = CMSG_FIRSTHDR(h)
+                    while c != NULL:
+                        if c.cmsg_level == SOL_SOCKET and c.cmsg_type == SCM_TIMESTAMPNS:
+                            memcpy(&ts, CMSG_DATA(c), sizeof(timespec))
+                            self._times[k] = <int64_t>ts.tv_sec * 1000000000LL + ts.tv_nsec
+                            break
+                        c = CMSG_NXTHDR(h, c)
+                    if self._times[k] < 0:                 # no stamp (should not happen): now
+                        if now == 0:
+                            now = _now_ns()
+                        self._times[k] = now
         if r <= 0:
             if r == 0 or err == EAGAIN or err == EINTR:
-                return []
+                return 0
             raise _oserror(err)
-        out = [None] * r
-        for k in range(r):
-            out[k] = PyBytes_FromStringAndSize(<char*>self._iov[k].iov_base, self._msgs[k].msg_len)
-            self.bytes += self._msgs[k].msg_len
-            if self._msgs[k].msg_hdr.msg_flags & MSG_TRUNC:
-                self.truncated += 1
+        self.bytes += nbytes
+        self.truncated += ntrunc
         self.calls += 1
         self.datagrams += r
+        self._last = r
+        return r
+
+    def recv(self, int timeout_ms=0) -> list:
+        """Up to ``batch`` datagrams as a list of bytes; waits at most ``timeout_ms`` (0: do not wait, -1:
+        forever) for the first one, then takes what is queued without waiting.  [] on timeout or EINTR;
+        OSError on a socket error."""
+        cdef int r = self._recv_c(timeout_ms), k
+        cdef list out = [None] * r
+        for k in range(r):
+            out[k] = PyBytes_FromStringAndSize(<char*>self._ptrs[k], self._lens[k])
         return out
+
+    def recv_times(self) -> list:
+        """The receive times (ns since the epoch) of the datagrams of the last recvmmsg call, the kernel's
+        (``timestamps``); [] without ``timestamps``."""
+        return [self._times[k] for k in range(self._last)] if self._stamps else []
+
+    def feed(self, FeedHandler handler, int timeout_ms=0, int max_calls=64) -> int:
+        """Receive and process: wait at most ``timeout_ms`` for the first datagram, then hand each
+        recvmmsg batch straight from the slots to ``handler``'s nogil decode-and-merge loop (no bytes object
+        per datagram); repeat while full batches come back (a short batch means the queue is drained), at
+        most ``max_calls`` batches.  The datagrams are stamped with the kernel's receive time when this
+        receiver has ``timestamps``, else with the clock as they are processed.  Returns the datagrams
+        processed; their messages are added to ``messages``."""
+        cdef int r, total = 0, calls = 0
+        if max_calls < 1:
+            raise ValueError("max_calls must be >= 1")
+        while calls < max_calls:
+            r = self._recv_c(timeout_ms if calls == 0 else 0)
+            if r == 0:
+                break
+            calls += 1
+            total += r
+            self.messages += vg_feed_buffers(handler, self._ptrs, self._lens,
+                                             self._times if self._stamps else NULL, r)
+            if <uint32_t>r < self._batch:
+                break
+        return total
 
     @property
     def batch(self) -> int:
@@ -112,6 +208,11 @@ cdef class BatchReceiver:
     def size(self) -> int:
         """Bytes per datagram slot."""
         return self._size
+
+    @property
+    def timestamps(self) -> bool:
+        """Whether the kernel's receive times are used."""
+        return self._stamps
 
 
 def send_batch(int fd, list datagrams, Py_ssize_t start=0, Py_ssize_t count=-1) -> int:

@@ -403,3 +403,8 @@ cdef class FeedHandler:
     cdef _link(self, indices, underlying)
     cdef list _group(self)
     cdef Py_ssize_t _checkpoint(self, int64_t ts) except -1
+
+
+# capperf prototype (vega/_feedbuf.pxi): FeedHandler fed from C buffers, for vega._net.BatchReceiver.feed
+cdef Py_ssize_t vg_feed_buffers(FeedHandler h, const uint8_t* const* ptrs, const Py_ssize_t* lens,
+                                const int64_t* times_ns, Py_ssize_t n) except -1

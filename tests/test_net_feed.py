@@ -1,0 +1,134 @@
+"""BatchReceiver.feed: recvmmsg slots handed straight to a FeedHandler (vega._net + vega._core.vg_feed_buffers).
+
+feed() must do exactly what process_batch does with the same datagrams and receive times: the same store, the
+same change records in the same order, the same statistics.  With ``timestamps`` the times are the kernel's
+receive stamps (SO_TIMESTAMPNS)."""
+import socket
+import time
+
+import numpy as np
+import pytest
+
+import vega
+from vega import nse
+from vega._net import BatchReceiver, send_batch
+from vega.capture import compare_stores
+
+
+def _pair(rcvbuf=8 << 20):
+    r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    r.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    r.bind(("127.0.0.1", 0))
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.connect(r.getsockname())
+    return r, s
+
+
+@pytest.fixture
+def pair():
+    r, s = _pair()
+    yield r, s
+    r.close()
+    s.close()
+
+
+def _handler(seg, seen):
+    return vega.FeedHandler(seg, vega.Store(20000), on_records=seen.append)
+
+
+@pytest.mark.parametrize("seg", ["FO", "CM"])
+def test_feed_equals_process_batch_with_the_kernel_receive_times(pair, seg):
+    r, s = pair
+    stream = list(nse.sample_stream(seg, 120, seed=11))
+    br = BatchReceiver(r.fileno(), batch=256, size=2048, timestamps=True)
+    t0 = time.time_ns()
+    assert send_batch(s.fileno(), stream) == len(stream)     # loopback: queued before sendmmsg returns
+    t1 = time.time_ns()
+    seen_a, seen_b = [], []
+    a, b = _handler(seg, seen_a), _handler(seg, seen_b)
+    assert br.feed(a, 1000, max_calls=1) == len(stream)
+    times = br.recv_times()
+    assert len(times) == len(stream)
+    assert all(t0 <= t <= t1 for t in times) and times == sorted(times)   # kernel stamps of this send
+    msgs = b.process_batch(stream, now_ns=np.array(times, dtype=np.int64))
+    assert br.messages == msgs == a.stats["messages"] > 0
+    ra, rb = np.concatenate(seen_a), np.concatenate(seen_b)
+    assert len(ra) == a.stats["records"] > 0
+    assert ra.tobytes() == rb.tobytes()                       # same records, same order, same stamps
+    n, bad = compare_stores(a.store, b.store)
+    assert n > 0 and bad == []
+    sa, sb = a.store.snapshot(), b.store.snapshot()
+    assert np.array_equal(np.sort(sa["last_update_ns"]), np.sort(sb["last_update_ns"]))
+    assert set(np.unique(sa["last_update_ns"])) <= set(times)
+    sta, stb = a.stats, b.stats
+    for k in ("datagrams", "packets", "messages", "errors", "by_code", "merge", "records", "streams"):
+        assert sta[k] == stb[k], k
+
+
+def test_feed_without_timestamps_reads_the_clock_per_datagram(pair):
+    r, s = pair
+    stream = list(nse.sample_stream("FO", 50, seed=3))
+    br = BatchReceiver(r.fileno(), batch=64)
+    assert not br.timestamps and br.recv_times() == []
+    send_batch(s.fileno(), stream)
+    seen, other = [], []
+    h, ref = _handler("FO", seen), _handler("FO", other)
+    t0 = time.time_ns()
+    assert br.feed(h, 1000) == 50
+    t1 = time.time_ns()
+    ref.process_batch(stream, now_ns=t0)
+    snap = h.store.snapshot()
+    stamped = snap["last_update_ns"][snap["update_count"] > 0]
+    assert len(stamped) and ((stamped >= t0) & (stamped <= t1)).all()      # processing time, this call
+    assert compare_stores(h.store, ref.store)[1] == []
+    assert len(np.concatenate(seen)) == len(np.concatenate(other))
+
+
+def test_feed_batches_stop_at_a_short_batch_and_at_max_calls(pair):
+    r, s = pair
+    stream = list(nse.sample_stream("FO", 40, seed=4))
+    br = BatchReceiver(r.fileno(), batch=16)
+    h = _handler("FO", [])
+    send_batch(s.fileno(), stream)
+    assert br.feed(h, 0, max_calls=1) == 16 and br.calls == 1
+    assert br.feed(h, 0) == 24 and br.calls == 3              # 16 + 8: the short batch ends the call
+    assert br.feed(h, 0) == 0 and br.calls == 3               # drained: one recvmmsg (EAGAIN), nothing fed
+    assert br.feed(h, 20) == 0                                # waits 20 ms, nothing comes
+    assert h.stats["datagrams"] == br.datagrams == 40
+    send_batch(s.fileno(), stream[:32])
+    assert br.feed(h, 0) == 32 and br.calls == 5              # two full batches, then an empty call
+    with pytest.raises(ValueError):
+        br.feed(h, 0, max_calls=0)
+    with pytest.raises(TypeError):
+        br.feed(object(), 0)
+
+
+def test_feed_counts_bad_and_truncated_datagrams_and_goes_on(pair):
+    r, s = pair
+    good = list(nse.sample_stream("CM", 10, seed=8))
+    junk = [b"", b"\x00", b"\xff" * 7, bytes(range(256)) * 4, b"\x00\x04" + b"\xff" * 300]
+    big = [good[0] + b"\x00" * 3000]                          # cut to the 2048-byte slot
+    br = BatchReceiver(r.fileno(), batch=64, size=2048)
+    h = _handler("CM", [])
+    ref = _handler("CM", [])
+    dgs = junk[:2] + good[:5] + junk[2:] + big + good[5:]
+    send_batch(s.fileno(), dgs)
+    assert br.feed(h, 1000) == len(dgs)
+    assert br.truncated == 1
+    ref.process_batch([d[:2048] for d in dgs], now_ns=time.time_ns())
+    st, rs = h.stats, ref.stats
+    assert st["datagrams"] == len(dgs) and sum(st["errors"].values()) >= len(junk)
+    assert st["errors"] == rs["errors"] and st["messages"] == rs["messages"] > 0
+    assert compare_stores(h.store, ref.store)[1] == []
+
+
+def test_feed_raises_on_a_closed_store_and_counts_nothing_twice(pair):
+    r, s = pair
+    store = vega.Store(100)
+    h = vega.FeedHandler("FO", store)
+    br = BatchReceiver(r.fileno(), batch=8)
+    send_batch(s.fileno(), list(nse.sample_stream("FO", 3, seed=1)))
+    store.close()
+    with pytest.raises(Exception):
+        br.feed(h, 1000)
+    assert br.datagrams == 3 and br.messages == 0             # received, then refused by the handler
