@@ -1,20 +1,33 @@
-"""Capture throughput on loopback: the highest datagram rate sustained with zero drops, and CPU per million
-messages, for VEGA's capture (recvmmsg -> nogil FeedHandler -> store + ring + journal) beside a pure-Python
-pipeline (socket.recv + bench/baseline_decode.py + bench/baseline_store.py's dict store) in the same run.
+"""Capture throughput on loopback: the highest datagram rate sustained with zero drops, the capture's CPU per
+datagram (and so its rate on one core), for VEGA's capture (recvmmsg -> nogil FeedHandler -> store + ring +
+journal) beside a pure-Python pipeline (socket.recv + bench/baseline_decode.py + bench/baseline_store.py's
+dict store) in the same run.
 
-A sender subprocess (another core) replays a pre-generated F&O stream (vega.simulator, written to a pcap)
-at a fixed rate with sendmmsg, repeating it to fill the trial; the capture runs in this process.  A trial at
-rate R passes when every datagram sent was received AND the capture had caught up within 0.25 s of the
-sender's end (so a large socket buffer cannot hide a capture slower than R).  The receive buffer is 8 MiB.
-Rates ramp up until a rate fails all its trials (2, or 3 without --fast: the machine may be shared); the
-last passing rate is the sustained rate.  CPU is this process's
-user+system time during the trial (time.process_time), divided by the messages processed.
+Two measurements, each for VEGA and for the baseline:
 
-    python bench/bench_capture.py            # 2 s trials
-    python bench/bench_capture.py --fast     # 1 s trials, a shorter ramp (well under a minute)
+1. **One core (saturation)**: the capture's socket is pre-filled with a chunk of datagrams (2,000; the sender
+   is this process, outside the timing), then the capture drains it flat out (``Capture.step`` until empty:
+   recvmmsg batches of 512, never idle).  CPU = this process's user+system time (time.process_time) over the
+   drains only, so the figure does not depend on the sender or on other processes taking turns on the CPU.
+   ``rate per core = 1 / (CPU seconds per datagram)``: the rate one core could sustain.  Repeated (REPS
+   rounds of CHUNKS chunks, fresh capture each round); the median round is quoted with min-max.
+2. **Sustained rate (ramp)**: a sender subprocess replays a pre-generated F&O stream (vega.simulator, written
+   to a pcap) at a fixed rate with sendmmsg, repeating it to fill the trial; the capture runs in this process.
+   With two or more CPUs the capture is pinned to one and the sender to another (os.sched_setaffinity;
+   ``--no-pin`` to let the scheduler choose), and the sender sleeps rather than spins while it is ahead.  A
+   trial at rate R passes when every datagram sent was received AND the capture had caught up within 0.25 s
+   of the sender's end (so a large socket buffer cannot hide a capture slower than R).  The receive buffer
+   is 8 MiB.  Rates ramp up until a rate fails all its trials (2, or 3 without --fast: the machine may be
+   shared); the last passing rate is the sustained rate.  Each row shows the capture's CPU per datagram and
+   the sender's (sender CPU / datagram sent): when the sender's figure approaches 1 / rate, the sender is
+   the limit, not the capture.  The final ``max`` row sends as fast as the sender can.
 
-pyperf is not used for the ramp itself (a rate search over another process is not a timing loop); each
-figure is the passing (or last) trial of its rate, so rerun for spread.  On a shared machine the sender and the capture compete with
+    python bench/bench_capture.py            # 2 s trials, 5 rounds of the saturation test
+    python bench/bench_capture.py --fast     # 1 s trials, a shorter ramp, 3 rounds (well under a minute)
+
+pyperf is not used (a rate search over another process, and drains of a pre-filled socket with their fill
+outside the timing, are not timing loops pyperf can drive); each figure is a median or the passing (or
+last) trial of its rate, so rerun for spread.  On a shared machine the sender and the capture compete with
 other work: quote the machine load with the figures.
 """
 from __future__ import annotations
@@ -23,6 +36,7 @@ import argparse
 import os
 import select
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -37,24 +51,35 @@ from vega.simulator import DEFAULT_FEEDS, Simulator, multicast_sender, read_pcap
 
 RCVBUF_MB = 8
 CATCH_UP_S = 0.25
+BATCH = 512
+CHUNK = 2000                       # datagrams per fill of the saturation test (fits an 8 MiB receive buffer)
 
 
-def sender_main(pcap: str, host: str, port: int, rate: float, seconds: float) -> None:
-    """Subprocess: send the pcap's datagrams (repeated) at ``rate``/s for ``seconds``; prints sent count."""
+# -- the sender ---------------------------------------------------------------------------------------------
+
+def sender_main(pcap: str, host: str, port: int, rate: float, seconds: float, cpu: int) -> None:
+    """Subprocess: send the pcap's datagrams (repeated) at ``rate``/s (0: flat out) for ``seconds``, pinned to
+    ``cpu`` (-1: not pinned); prints sent count, send time, end time and its own CPU seconds."""
     from vega._net import send_batch
+    if cpu >= 0:
+        os.sched_setaffinity(0, {cpu})
     dgs = [p for _, _, _, p in read_pcap(pcap)]
     sock = multicast_sender(host, port, sndbuf=8 << 20)
-    total = int(rate * seconds) if rate > 0 else int(2_000_000 * seconds)
-    chunk = max(1, min(256, int(rate / 2000))) if rate > 0 else 256
+    total = int(rate * seconds) if rate > 0 else int(4_000_000 * seconds)
+    chunk = max(1, min(256, int(rate / 2000))) if rate > 0 else 256        # ~2,000 sendmmsg calls/s when paced
     fd = sock.fileno()
     sys.stdout.write("ready\n")
     sys.stdout.flush()
     sys.stdin.readline()                                   # go
     sent, i = 0, 0
+    c0 = time.process_time()
     t0 = time.perf_counter()
     while sent < total:
         if rate > 0:
             due = t0 + sent / rate
+            ahead = due - time.perf_counter()
+            if ahead > 0.0003:                             # sleep (do not burn the CPU the capture may need)
+                time.sleep(ahead - 0.0002)
             while time.perf_counter() < due:
                 pass
         elif time.perf_counter() - t0 > seconds:
@@ -64,21 +89,22 @@ def sender_main(pcap: str, host: str, port: int, rate: float, seconds: float) ->
         sent += k
         i = (i + k) % len(dgs)
     t1 = time.perf_counter()                               # CLOCK_MONOTONIC: comparable across processes
-    sys.stdout.write(f"{sent} {t1 - t0} {t1}\n")
+    sys.stdout.write(f"{sent} {t1 - t0} {t1} {time.process_time() - c0}\n")
     sys.stdout.flush()
 
 
-def _start_sender(pcap, target, rate, seconds):
+def _start_sender(pcap, target, rate, seconds, cpu):
     p = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--_sender", pcap, target[0], str(target[1]),
-                          str(rate), str(seconds)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                          str(rate), str(seconds), str(cpu)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         text=True)
     assert p.stdout.readline().strip() == "ready"
     return p
 
 
 def _finish_sender(p):
     out, _ = p.communicate(timeout=60)
-    sent, dt, t_end = out.split()
-    return int(sent), float(dt), float(t_end)
+    sent, dt, t_end, cpu = out.split()
+    return int(sent), float(dt), float(t_end), float(cpu)
 
 
 def _run(p, step):
@@ -96,75 +122,194 @@ def _run(p, step):
     return last, time.process_time() - c0
 
 
-def trial_vega(pcap, target, rate, seconds, tmp):
+# -- the two pipelines --------------------------------------------------------------------------------------
+
+def _vega_capture(target, tmp, rcvbuf_mb=RCVBUF_MB):
     cfg = CaptureConfig(feeds=[FeedConfig("FO", *target)], journal_root=tmp, ring=f"vega-bench-cap-{os.getpid()}",
-                        store_capacity=16384, stats_interval=3600.0, rcvbuf_mb=RCVBUF_MB, batch=512)
-    cap = Capture(cfg).open()
+                        store_capacity=16384, stats_interval=3600.0, rcvbuf_mb=rcvbuf_mb, batch=BATCH)
+    return Capture(cfg).open()
+
+
+class _Python:
+    """The pure-Python pipeline: recv, baseline decode, dict store."""
+
+    def __init__(self, target):
+        from bench import baseline_decode, baseline_store
+        self.decode = baseline_decode.decode
+        self.sock = open_feed_socket(FeedConfig("FO", *target), RCVBUF_MB << 20)
+        self.store = baseline_store.DictStore()
+        self.errors: dict = {}
+        self.poller = select.poll()
+        self.poller.register(self.sock.fileno(), select.POLLIN)
+        self.received = self.messages = 0
+
+    def step(self, ms):
+        n = 0
+        if self.poller.poll(ms):
+            for _ in range(256):
+                try:
+                    d = self.sock.recv(2048)
+                except BlockingIOError:
+                    break
+                now = time.time_ns()
+                for m in self.decode(d, "FO", self.errors):
+                    self.store.merge(m, now)
+                    self.messages += 1
+                n += 1
+        self.received += n
+        return n
+
+    def close(self):
+        self.sock.close()
+
+
+def trial_vega(pcap, target, rate, seconds, tmp, cpus):
+    cap = _vega_capture(target, tmp)
     try:
-        p = _start_sender(pcap, target, rate, seconds)
+        p = _start_sender(pcap, target, rate, seconds, cpus[1])
         last, cpu = _run(p, cap.step)
-        sent, dt, t_end = _finish_sender(p)
-        lag = max(0.0, last - t_end)
+        sent, dt, t_end, scpu = _finish_sender(p)
         st = cap.feeds[0].handler.stats
         return {"sent": sent, "send_s": dt, "received": cap.datagrams, "messages": st["messages"], "cpu": cpu,
-                "lag": lag}
+                "lag": max(0.0, last - t_end), "sender_cpu": scpu}
     finally:
         cap.close()
         cap.unlink()
 
 
-def trial_python(pcap, target, rate, seconds, _tmp):
-    from bench import baseline_decode, baseline_store
-    sock = open_feed_socket(FeedConfig("FO", *target), RCVBUF_MB << 20)
-    store = baseline_store.DictStore()
-    errors: dict = {}
-    poller = select.poll()
-    poller.register(sock.fileno(), select.POLLIN)
-    received = messages = 0
-
-    def step(ms):
-        nonlocal received, messages
-        n = 0
-        if poller.poll(ms):
-            for _ in range(256):
-                try:
-                    d = sock.recv(2048)
-                except BlockingIOError:
-                    break
-                now = time.time_ns()
-                for m in baseline_decode.decode(d, "FO", errors):
-                    store.merge(m, now)
-                    messages += 1
-                n += 1
-        received += n
-        return n
+def trial_python(pcap, target, rate, seconds, _tmp, cpus):
+    py = _Python(target)
     try:
-        p = _start_sender(pcap, target, rate, seconds)
-        last, cpu = _run(p, step)
-        sent, dt, t_end = _finish_sender(p)
-        lag = max(0.0, last - t_end)
-        return {"sent": sent, "send_s": dt, "received": received, "messages": messages, "cpu": cpu, "lag": lag}
+        p = _start_sender(pcap, target, rate, seconds, cpus[1])
+        last, cpu = _run(p, py.step)
+        sent, dt, t_end, scpu = _finish_sender(p)
+        return {"sent": sent, "send_s": dt, "received": py.received, "messages": py.messages, "cpu": cpu,
+                "lag": max(0.0, last - t_end), "sender_cpu": scpu}
     finally:
-        sock.close()
+        py.close()
 
 
-def ramp(name, fn, rates, pcap, target, seconds, tmp, tries):
+# -- saturation: drain a pre-filled socket --------------------------------------------------------------------
+
+def _fill(sock, dgs, start, n):
+    from vega._net import send_batch
+    done = 0
+    while done < n:
+        i = (start + done) % len(dgs)
+        done += send_batch(sock.fileno(), dgs, i, min(n - done, len(dgs) - i))
+    return done
+
+
+class _PerfControl:
+    """``perf record -D -1 --control fifo:CTL,ACK``: sampling switched on only around the drains."""
+
+    def __init__(self, spec):
+        ctl, ack = spec.split(",")
+        self.ctl = open(ctl, "w")
+        self.ack = open(ack)
+
+    def _say(self, what):
+        self.ctl.write(what + "\n")
+        self.ctl.flush()
+        self.ack.readline()
+
+    def enable(self):
+        self._say("enable")
+
+    def disable(self):
+        self._say("disable")
+
+
+class _NoPerf:
+    def enable(self):
+        pass
+
+    def disable(self):
+        pass
+
+
+def drain_rounds(make, dgs, target, chunks, reps, perf=_NoPerf()):
+    """``reps`` rounds, each a fresh pipeline fed ``chunks`` fills of CHUNK datagrams and drained flat out; per
+    round (CPU s per datagram, messages per datagram)."""
+    out = []
+    sender = multicast_sender(target[0], target[1], sndbuf=8 << 20)
+    try:
+        for _ in range(reps):
+            pipe, step, count, close = make()
+            try:
+                cpu = 0.0
+                got = sent = 0
+                for c in range(chunks):
+                    sent += _fill(sender, dgs, c * CHUNK, CHUNK)
+                    perf.enable()
+                    c0 = time.process_time()
+                    while True:
+                        k = step(0)
+                        if not k:
+                            break
+                        got += k
+                    cpu += time.process_time() - c0
+                    perf.disable()
+                if got != sent:
+                    raise RuntimeError(f"saturation test lost datagrams ({got:,} of {sent:,}): receive buffer "
+                                       "too small for a chunk?")
+                out.append((cpu / got, count() / got))
+            finally:
+                close()
+    finally:
+        sender.close()
+    return out
+
+
+def _vega_pipe(target, tmp):
+    def make():
+        cap = _vega_capture(target, tmp)
+
+        def close():
+            cap.close()
+            cap.unlink()
+        return cap, cap.step, lambda: cap.feeds[0].handler.stats["messages"], close
+    return make
+
+
+def _python_pipe(target):
+    def make():
+        py = _Python(target)
+        return py, py.step, lambda: py.messages, py.close
+    return make
+
+
+def saturation(name, make, dgs, target, chunks, reps, perf=_NoPerf()):
+    rounds = drain_rounds(make, dgs, target, chunks, reps, perf)
+    per_dg = sorted(r[0] for r in rounds)
+    med = statistics.median(per_dg)
+    mpd = rounds[0][1]
+    print(f"  {name:8s} {med * 1e9:>9,.0f} ns CPU/datagram (min {per_dg[0] * 1e9:,.0f}, max {per_dg[-1] * 1e9:,.0f}; "
+          f"{med / mpd * 1e9:,.0f} ns/message)  -> {1 / med:>10,.0f} datagrams/s per core", flush=True)
+    return {"cpu_per_dg": med, "rate_per_core": 1 / med, "cpu_per_m": med / mpd * 1e6}
+
+
+# -- the ramp -----------------------------------------------------------------------------------------------
+
+def ramp(name, fn, rates, pcap, target, seconds, tmp, tries, cpus):
     best = None
     print(f"\n{name}:")
     print(f"  {'asked/s':>9} {'sent/s':>9} {'sent':>9} {'received':>9} {'drops':>7} {'lag s':>6} "
-          f"{'CPU s/M msgs':>12}  result")
+          f"{'cap ns/dg':>9} {'snd ns/dg':>9} {'CPU s/M msgs':>12}  result")
     for r in rates:
         for _ in range(tries):                     # a rate passes if one of `tries` trials passes (the
-            t = fn(pcap, target, r, seconds, tmp)  # machine is shared: a preemption can overflow the buffer)
+            t = fn(pcap, target, r, seconds, tmp, cpus)   # machine is shared: a preemption can overflow the buffer)
             drops = t["sent"] - t["received"]
             ok = drops == 0 and t["lag"] <= CATCH_UP_S
             if ok:
                 break
         achieved = t["sent"] / t["send_s"]
         cpu_m = t["cpu"] / max(t["messages"], 1) * 1e6
-        t.update(rate=achieved, cpu_per_m=cpu_m, ok=ok)
+        t.update(rate=achieved, cpu_per_m=cpu_m, ok=ok, cap_ns=t["cpu"] / max(t["received"], 1) * 1e9,
+                 snd_ns=t["sender_cpu"] / max(t["sent"], 1) * 1e9)
         print(f"  {r if r else 'max':>9} {achieved:>9,.0f} {t['sent']:>9,} {t['received']:>9,} {drops:>7,} "
-              f"{t['lag']:>6.2f} {cpu_m:>12.3f}  {'ok' if ok else 'DROPS' if drops else 'behind'}", flush=True)
+              f"{t['lag']:>6.2f} {t['cap_ns']:>9,.0f} {t['snd_ns']:>9,.0f} {cpu_m:>12.3f}  "
+              f"{'ok' if ok else 'DROPS' if drops else 'behind'}", flush=True)
         if ok:
             best = t
         else:
@@ -175,53 +320,86 @@ def ramp(name, fn, rates, pcap, target, seconds, tmp, tries):
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--_sender":
         a = sys.argv[2:]
-        sender_main(a[0], a[1], int(a[2]), float(a[3]), float(a[4]))
+        sender_main(a[0], a[1], int(a[2]), float(a[3]), float(a[4]), int(a[5]))
         return
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--fast", action="store_true", help="1 s trials and a shorter ramp")
+    ap.add_argument("--fast", action="store_true", help="1 s trials, a shorter ramp, 3 saturation rounds")
     ap.add_argument("--datagrams", type=int, default=None, help="pool of distinct datagrams (default 6000/12000)")
     ap.add_argument("--tries", type=int, default=None, help="trials per rate, best counts (default 2 / 3 with --fast)")
+    ap.add_argument("--no-pin", action="store_true", help="do not pin the capture and the sender to CPUs")
+    ap.add_argument("--no-ramp", action="store_true", help="only the saturation (one core) measurement")
+    ap.add_argument("--rounds", type=int, default=None, help="saturation rounds (default 5 / 3 with --fast)")
+    ap.add_argument("--perf-ctl", metavar="CTL,ACK", default=None,
+                    help="perf --control fifos: sample only VEGA's saturation drains (tools/profile.sh --drain); "
+                         "implies --no-ramp and no baseline")
     args = ap.parse_args()
     seconds = 1.0 if args.fast else 2.0
     tries = args.tries or (2 if args.fast else 3)
     n = args.datagrams or (6000 if args.fast else 12000)
+    reps = args.rounds or (3 if args.fast else 5)
+    if args.perf_ctl:
+        args.no_ramp = True
+    aff = sorted(os.sched_getaffinity(0))
+    pin = len(aff) >= 2 and not args.no_pin
+    cpus = (aff[0], aff[1]) if pin else (-1, -1)
     target = (DEFAULT_FEEDS["FO"][0] if multicast_works() else "127.0.0.1", 0)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         target = (target[0], s.getsockname()[1])
     print(f"capture benchmark: F&O stream, pool of {n:,} datagrams, {seconds:.0f} s trials, receive buffer "
-          f"{RCVBUF_MB} MiB, {'multicast' if target[0] != '127.0.0.1' else 'unicast'} loopback "
-          f"{target[0]}:{target[1]}; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+          f"{RCVBUF_MB} MiB, recvmmsg batch {BATCH}, {'multicast' if target[0] != '127.0.0.1' else 'unicast'} "
+          f"loopback {target[0]}:{target[1]}; "
+          + (f"capture pinned to CPU {cpus[0]}, sender to CPU {cpus[1]}" if pin else "not pinned")
+          + f"; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     sim = Simulator(["FO"], n, seed=7, targets={"FO": target}, phases=False)
     sim.generate()
+    dgs = list(sim.datagrams["FO"])
     exp = sim.expected["FO"]
     print(f"  {exp.messages / exp.datagrams:.2f} messages and {exp.bytes / exp.datagrams:.0f} bytes per datagram")
-    with tempfile.TemporaryDirectory(prefix="vega-bench-capture-") as tmp:
-        pcap = os.path.join(tmp, "fo.pcap")
-        write_pcap(pcap, ((0, target[0], target[1], d) for d in sim.datagrams["FO"]))
-        vega_rates = [50_000, 100_000, 200_000, 300_000, 400_000, 600_000, 0] if not args.fast \
-            else [100_000, 200_000, 300_000, 450_000, 0]
-        py_rates = [2_000, 4_000, 8_000, 16_000, 32_000] if not args.fast else [2_000, 4_000, 8_000, 16_000]
-        jdir = os.path.join(tmp, "journal")
-        v = ramp("vega capture (recvmmsg + nogil FeedHandler -> store + ring + journal)", trial_vega,
-                 vega_rates, pcap, target, seconds, jdir, tries)
-        p = ramp("pure-Python baseline (recv + baseline_decode + dict store; no ring, no journal)", trial_python,
-                 py_rates, pcap, target, seconds, tmp, tries)
-    print(f"\nsummary (best of {tries} trials per rate; machine shared, see load above):")
-    if v:
-        print(f"  vega:   sustained {v['rate']:>10,.0f} datagrams/s with zero drops, "
-              f"{v['cpu_per_m']:.3f} CPU s per million messages "
-              f"({v['cpu_per_m'] * 1e3:.0f} ns/message)")
-    else:
-        print("  vega:   no rate passed")
-    if p:
-        print(f"  python: sustained {p['rate']:>10,.0f} datagrams/s with zero drops, "
-              f"{p['cpu_per_m']:.3f} CPU s per million messages ({p['cpu_per_m'] * 1e3:.0f} ns/message)")
-    else:
-        print("  python: no rate passed")
+    if pin:
+        os.sched_setaffinity(0, {cpus[0]})
+    try:
+        with tempfile.TemporaryDirectory(prefix="vega-bench-capture-") as tmp:
+            jdir = os.path.join(tmp, "journal")
+            chunks = max(1, min(n, 12000) // CHUNK)
+            print(f"\none core, saturated (socket pre-filled with {CHUNK:,} datagrams at a time, drained flat out; "
+                  f"{chunks} fills per round, median of {reps} rounds):")
+            sv = saturation("vega", _vega_pipe(target, jdir), dgs, target, chunks, reps,
+                            _PerfControl(args.perf_ctl) if args.perf_ctl else _NoPerf())
+            if args.perf_ctl:
+                return
+            sp = saturation("python", _python_pipe(target), dgs, target, 1, reps)
+            print(f"  ratio    {sp['cpu_per_dg'] / sv['cpu_per_dg']:.1f}x less CPU per datagram")
+            v = p = None
+            if not args.no_ramp:
+                pcap = os.path.join(tmp, "fo.pcap")
+                write_pcap(pcap, ((0, target[0], target[1], d) for d in dgs))
+                vega_rates = [50_000, 100_000, 200_000, 250_000, 300_000, 350_000, 400_000, 500_000, 0] \
+                    if not args.fast else [100_000, 200_000, 300_000, 400_000, 0]
+                py_rates = [2_000, 4_000, 8_000, 16_000, 32_000] if not args.fast else [2_000, 4_000, 8_000, 16_000]
+                v = ramp("vega capture (recvmmsg + nogil FeedHandler -> store + ring + journal)", trial_vega,
+                         vega_rates, pcap, target, seconds, jdir, tries, cpus)
+                p = ramp("pure-Python baseline (recv + baseline_decode + dict store; no ring, no journal)",
+                         trial_python, py_rates, pcap, target, seconds, tmp, tries, cpus)
+    finally:
+        if pin:
+            os.sched_setaffinity(0, set(aff))
+    print(f"\nsummary (machine shared, see load above: {os.getloadavg()[0]:.2f} now):")
+    print(f"  vega   one core: {sv['cpu_per_dg'] * 1e9:,.0f} ns CPU per datagram = {sv['rate_per_core']:,.0f} "
+          f"datagrams/s per core ({sv['cpu_per_m']:.3f} CPU s per million messages)")
+    print(f"  python one core: {sp['cpu_per_dg'] * 1e9:,.0f} ns CPU per datagram = {sp['rate_per_core']:,.0f} "
+          f"datagrams/s per core ({sp['cpu_per_m']:.3f} CPU s per million messages)")
+    if args.no_ramp:
+        return
+    for name, t in (("vega", v), ("python", p)):
+        if t:
+            print(f"  {name:6s} sustained {t['rate']:>10,.0f} datagrams/s with zero drops (best of {tries} trials), "
+                  f"capture {t['cap_ns']:,.0f} ns CPU/datagram, sender {t['snd_ns']:,.0f} ns CPU/datagram")
+        else:
+            print(f"  {name:6s} no rate passed")
     if v and p:
         print(f"  ratio:  {v['rate'] / p['rate']:.1f}x the sustained rate, "
-              f"{p['cpu_per_m'] / v['cpu_per_m']:.1f}x less CPU per message")
+              f"{sp['cpu_per_dg'] / sv['cpu_per_dg']:.1f}x less CPU per datagram (one core)")
 
 
 if __name__ == "__main__":

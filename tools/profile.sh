@@ -3,6 +3,7 @@
 #
 #   tools/profile.sh [--no-build] [--seconds S] [--datagrams N] [--out DIR] [--callgrind] [--no-inline]
 #   tools/profile.sh --capture [--rate R] [--seconds S] [--no-build] [--out DIR]
+#   tools/profile.sh --drain [--rounds N] [--no-build] [--out DIR] [--callgrind]
 #
 # 1. builds the extensions in place (release build: -O3 -g -fno-omit-frame-pointer, see setup.py, so perf's
 #    frame-pointer call graphs and Cython function names work);
@@ -18,6 +19,10 @@
 # view, slower than the release build -- use the default run for timings.
 # With --capture it profiles the real `vega capture` process instead (recvmmsg -> FeedHandler -> store, ring
 # and journal) while `vega simulate` sends R datagrams/s (default 40000) to it over loopback UDP.
+# With --drain it profiles the capture saturated: bench/bench_capture.py's one-core test (Capture.step
+# draining a pre-filled loopback socket: recvmmsg -> FeedHandler -> store, ring and journal), with perf
+# sampling switched on only during the drains (perf --control fifo), so the profile is the capture's work per
+# datagram and nothing else; --callgrind adds instruction counts inside BatchReceiver.feed.
 # Output goes to DIR (default /tmp/vega-profile).
 #
 # Needs perf: Debian `sudo apt-get install linux-perf`, Ubuntu `sudo apt-get install linux-tools-$(uname -r)`;
@@ -26,7 +31,7 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-BUILD=1 SECONDS_=10 DATAGRAMS=20000 OUT=/tmp/vega-profile CALLGRIND=0 NOINLINE=0 CAPTURE=0 RATE=40000
+BUILD=1 SECONDS_=10 DATAGRAMS=20000 OUT=/tmp/vega-profile CALLGRIND=0 NOINLINE=0 CAPTURE=0 RATE=40000 DRAIN=0 ROUNDS=20
 while [ $# -gt 0 ]; do
     case "$1" in
         --no-build) BUILD=0 ;;
@@ -36,8 +41,10 @@ while [ $# -gt 0 ]; do
         --callgrind) CALLGRIND=1 ;;
         --no-inline) NOINLINE=1 ;;
         --capture) CAPTURE=1 ;;
+        --drain) DRAIN=1 ;;
+        --rounds) ROUNDS="$2"; shift ;;
         --rate) RATE="$2"; shift ;;
-        -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,34p' "$0"; exit 0 ;;
         *) echo "profile.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -66,6 +73,37 @@ if [ "$NOINLINE" = 1 ]; then
     rm -f "$SHADOW"/vega/_core.*.so "$SHADOW"/vega/_core.c
     (cd "$SHADOW" && CFLAGS="-fno-inline" VEGA_ONLY=_core "$PY" setup.py build_ext --inplace -q)
     export PYTHONPATH="$SHADOW"
+fi
+
+if [ "$DRAIN" = 1 ]; then
+    CTL="$OUT/perf-ctl.fifo" ACK="$OUT/perf-ack.fifo"
+    rm -rf "$OUT/perf-ctl.fifo" "$OUT/perf-ack.fifo" && mkfifo "$CTL" "$ACK"
+    echo "== perf record -e cpu-clock -g -D -1 --control: the capture draining a pre-filled socket, $ROUNDS rounds" >&2
+    perf record -e cpu-clock -F 4999 -g -D -1 --control "fifo:$CTL,$ACK" -o "$OUT/perf.data" -- \
+        "$PY" bench/bench_capture.py --rounds "$ROUNDS" --perf-ctl "$CTL,$ACK" 2>&1 | grep -v "^Events " | tee "$OUT/run.txt" >&2
+    rm -f "$CTL" "$ACK"
+    perf report -i "$OUT/perf.data" --no-children --stdio --sort symbol --percent-limit 0.5 \
+        > "$OUT/report.txt" 2>/dev/null
+    perf report -i "$OUT/perf.data" --no-children --stdio --sort dso,symbol -g none --percent-limit 0.3 \
+        > "$OUT/flat.txt" 2>/dev/null
+    perf report -i "$OUT/perf.data" --children --stdio --sort symbol -g none --percent-limit 0.3 \
+        > "$OUT/children.txt" 2>/dev/null
+    perf report -i "$OUT/perf.data" --no-children --stdio --sort dso -g none > "$OUT/dso.txt" 2>/dev/null
+    echo "== per module ($OUT/dso.txt)" >&2
+    grep -E '^ +[0-9]' "$OUT/dso.txt" || true
+    echo "== top symbols ($OUT/flat.txt; inclusive in $OUT/children.txt, call graphs in $OUT/report.txt)" >&2
+    grep -E '^ +[0-9]' "$OUT/flat.txt" | head -25 || true
+    if [ "$CALLGRIND" = 1 ]; then
+        command -v valgrind >/dev/null || { echo "profile.sh: valgrind not found: sudo apt-get install valgrind" >&2; exit 1; }
+        echo "== valgrind --tool=callgrind: user-space instructions inside BatchReceiver.feed (one round)" >&2
+        valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out" \
+            --toggle-collect='__pyx_pw_4vega_4_net_13BatchReceiver_*feed' \
+            "$PY" bench/bench_capture.py --rounds 1 --no-ramp --no-pin 2>&1 | grep -E "vega  |Collected" >&2
+        callgrind_annotate --inclusive=no "$OUT/callgrind.out" 2>/dev/null | head -60 > "$OUT/callgrind.txt" || true
+        echo "== callgrind: $OUT/callgrind.txt" >&2
+        head -40 "$OUT/callgrind.txt"
+    fi
+    exit 0
 fi
 
 if [ "$CAPTURE" = 1 ]; then
