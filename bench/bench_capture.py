@@ -19,8 +19,9 @@ Two measurements, each for VEGA and for the baseline:
    of the sender's end (so a large socket buffer cannot hide a capture slower than R).  The receive buffer
    is 8 MiB.  Rates ramp up until a rate fails all its trials (2, or 3 without --fast: the machine may be
    shared); the last passing rate is the sustained rate.  Each row shows the capture's CPU per datagram and
-   the sender's (sender CPU / datagram sent): when the sender's figure approaches 1 / rate, the sender is
-   the limit, not the capture.  The final ``max`` row sends as fast as the sender can.
+   the sender's (sender CPU / datagram sent: on loopback the sender's kernel also delivers the datagram into
+   the capture's socket, ~3.5 us per datagram on the development VM): when the sender's figure approaches
+   1 / rate, the sender is the limit, not the capture.  ``dg/call`` is the capture's mean recvmmsg batch.  The final ``max`` row sends as fast as the sender can.
 
     python bench/bench_capture.py            # 2 s trials, 5 rounds of the saturation test
     python bench/bench_capture.py --fast     # 1 s trials, a shorter ramp, 3 rounds (well under a minute)
@@ -76,12 +77,9 @@ def sender_main(pcap: str, host: str, port: int, rate: float, seconds: float, cp
     t0 = time.perf_counter()
     while sent < total:
         if rate > 0:
-            due = t0 + sent / rate
-            ahead = due - time.perf_counter()
-            if ahead > 0.0003:                             # sleep (do not burn the CPU the capture may need)
-                time.sleep(ahead - 0.0002)
-            while time.perf_counter() < due:
-                pass
+            ahead = t0 + sent / rate - time.perf_counter()
+            if ahead > 0:                                  # sleep, do not spin: the CPU time is the send's
+                time.sleep(ahead)
         elif time.perf_counter() - t0 > seconds:
             break
         n = min(chunk, total - sent, len(dgs) - i)
@@ -170,8 +168,9 @@ def trial_vega(pcap, target, rate, seconds, tmp, cpus):
         last, cpu = _run(p, cap.step)
         sent, dt, t_end, scpu = _finish_sender(p)
         st = cap.feeds[0].handler.stats
+        rcv = cap.feeds[0].receiver
         return {"sent": sent, "send_s": dt, "received": cap.datagrams, "messages": st["messages"], "cpu": cpu,
-                "lag": max(0.0, last - t_end), "sender_cpu": scpu}
+                "lag": max(0.0, last - t_end), "sender_cpu": scpu, "per_call": rcv.datagrams / max(rcv.calls, 1)}
     finally:
         cap.close()
         cap.unlink()
@@ -184,7 +183,7 @@ def trial_python(pcap, target, rate, seconds, _tmp, cpus):
         last, cpu = _run(p, py.step)
         sent, dt, t_end, scpu = _finish_sender(p)
         return {"sent": sent, "send_s": dt, "received": py.received, "messages": py.messages, "cpu": cpu,
-                "lag": max(0.0, last - t_end), "sender_cpu": scpu}
+                "lag": max(0.0, last - t_end), "sender_cpu": scpu, "per_call": 1.0}
     finally:
         py.close()
 
@@ -295,7 +294,7 @@ def ramp(name, fn, rates, pcap, target, seconds, tmp, tries, cpus):
     best = None
     print(f"\n{name}:")
     print(f"  {'asked/s':>9} {'sent/s':>9} {'sent':>9} {'received':>9} {'drops':>7} {'lag s':>6} "
-          f"{'cap ns/dg':>9} {'snd ns/dg':>9} {'CPU s/M msgs':>12}  result")
+          f"{'cap ns/dg':>9} {'snd ns/dg':>9} {'CPU s/M msgs':>12} {'dg/call':>7}  result")
     for r in rates:
         for _ in range(tries):                     # a rate passes if one of `tries` trials passes (the
             t = fn(pcap, target, r, seconds, tmp, cpus)   # machine is shared: a preemption can overflow the buffer)
@@ -308,7 +307,8 @@ def ramp(name, fn, rates, pcap, target, seconds, tmp, tries, cpus):
         t.update(rate=achieved, cpu_per_m=cpu_m, ok=ok, cap_ns=t["cpu"] / max(t["received"], 1) * 1e9,
                  snd_ns=t["sender_cpu"] / max(t["sent"], 1) * 1e9)
         print(f"  {r if r else 'max':>9} {achieved:>9,.0f} {t['sent']:>9,} {t['received']:>9,} {drops:>7,} "
-              f"{t['lag']:>6.2f} {t['cap_ns']:>9,.0f} {t['snd_ns']:>9,.0f} {cpu_m:>12.3f}  "
+              f"{t['lag']:>6.2f} {t['cap_ns']:>9,.0f} {t['snd_ns']:>9,.0f} {cpu_m:>12.3f} "
+              f"{t['per_call']:>7.1f}  "
               f"{'ok' if ok else 'DROPS' if drops else 'behind'}", flush=True)
         if ok:
             best = t

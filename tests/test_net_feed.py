@@ -99,8 +99,9 @@ def test_feed_batches_stop_at_a_short_batch_and_at_max_calls(pair):
     assert br.feed(h, 0) == 32 and br.calls == 5              # two full batches, then an empty call
     with pytest.raises(ValueError):
         br.feed(h, 0, max_calls=0)
-    with pytest.raises(TypeError):
-        br.feed(object(), 0)
+    for bad in (object(), None, "FO"):
+        with pytest.raises(TypeError):
+            br.feed(bad, 0)
 
 
 def test_feed_counts_bad_and_truncated_datagrams_and_goes_on(pair):

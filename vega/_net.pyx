@@ -177,7 +177,7 @@ cdef class BatchReceiver:
         (``timestamps``); [] without ``timestamps``."""
         return [self._times[k] for k in range(self._last)] if self._stamps else []
 
-    def feed(self, FeedHandler handler, int timeout_ms=0, int max_calls=64) -> int:
+    def feed(self, FeedHandler handler not None, int timeout_ms=0, int max_calls=64) -> int:
         """Receive and process: wait at most ``timeout_ms`` for the first datagram, then hand each
         recvmmsg batch straight from the slots to ``handler``'s nogil decode-and-merge loop (no bytes object
         per datagram); repeat while full batches come back (a short batch means the queue is drained), at
