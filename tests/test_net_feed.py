@@ -42,12 +42,16 @@ def test_feed_equals_process_batch_with_the_kernel_receive_times(pair, seg):
     stream = list(nse.sample_stream(seg, 120, seed=11))
     br = BatchReceiver(r.fileno(), batch=256, size=2048, timestamps=True)
     t0 = time.time_ns()
-    assert send_batch(s.fileno(), stream) == len(stream)     # loopback: queued before sendmmsg returns
-    t1 = time.time_ns()
-    seen_a, seen_b = [], []
+    assert send_batch(s.fileno(), stream) == len(stream)     # loopback: queued before sendmmsg returns (or
+    seen_a, seen_b = [], []                                   # by the softirq daemon right after, under load)
     a, b = _handler(seg, seen_a), _handler(seg, seen_b)
-    assert br.feed(a, 1000, max_calls=1) == len(stream)
-    times = br.recv_times()
+    times = []
+    while len(times) < len(stream):                           # normally one call; more if delivery lags
+        k = br.feed(a, 1000, max_calls=1)
+        assert k > 0
+        times += br.recv_times()
+        assert len(br.recv_times()) == k
+    t1 = time.time_ns()
     assert len(times) == len(stream)
     assert all(t0 <= t <= t1 for t in times) and times == sorted(times)   # kernel stamps of this send
     msgs = b.process_batch(stream, now_ns=np.array(times, dtype=np.int64))
