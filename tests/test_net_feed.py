@@ -2,7 +2,8 @@
 
 feed() must do exactly what process_batch does with the same datagrams and receive times: the same store, the
 same change records in the same order, the same statistics.  With ``timestamps`` the times are the kernel's
-receive stamps (SO_TIMESTAMPNS)."""
+receive stamps (SO_TIMESTAMPNS).  Tests that count datagrams per call use an AF_UNIX datagram pair: its
+delivery is synchronous, where loopback UDP may be finished by the softirq daemon after the send returns."""
 import socket
 import time
 
@@ -27,6 +28,14 @@ def _pair(rcvbuf=8 << 20):
 @pytest.fixture
 def pair():
     r, s = _pair()
+    yield r, s
+    r.close()
+    s.close()
+
+
+@pytest.fixture
+def upair():
+    r, s = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
     yield r, s
     r.close()
     s.close()
@@ -69,8 +78,8 @@ def test_feed_equals_process_batch_with_the_kernel_receive_times(pair, seg):
         assert sta[k] == stb[k], k
 
 
-def test_feed_without_timestamps_reads_the_clock_per_datagram(pair):
-    r, s = pair
+def test_feed_without_timestamps_reads_the_clock_per_datagram(upair):
+    r, s = upair
     stream = list(nse.sample_stream("FO", 50, seed=3))
     br = BatchReceiver(r.fileno(), batch=64)
     assert not br.timestamps and br.recv_times() == []
@@ -88,8 +97,8 @@ def test_feed_without_timestamps_reads_the_clock_per_datagram(pair):
     assert len(np.concatenate(seen)) == len(np.concatenate(other))
 
 
-def test_feed_batches_stop_at_a_short_batch_and_at_max_calls(pair):
-    r, s = pair
+def test_feed_batches_stop_at_a_short_batch_and_at_max_calls(upair):
+    r, s = upair
     stream = list(nse.sample_stream("FO", 40, seed=4))
     br = BatchReceiver(r.fileno(), batch=16)
     h = _handler("FO", [])
@@ -108,8 +117,8 @@ def test_feed_batches_stop_at_a_short_batch_and_at_max_calls(pair):
             br.feed(bad, 0)
 
 
-def test_feed_counts_bad_and_truncated_datagrams_and_goes_on(pair):
-    r, s = pair
+def test_feed_counts_bad_and_truncated_datagrams_and_goes_on(upair):
+    r, s = upair
     good = list(nse.sample_stream("CM", 10, seed=8))
     junk = [b"", b"\x00", b"\xff" * 7, bytes(range(256)) * 4, b"\x00\x04" + b"\xff" * 300]
     big = [good[0] + b"\x00" * 3000]                          # cut to the 2048-byte slot
@@ -127,8 +136,8 @@ def test_feed_counts_bad_and_truncated_datagrams_and_goes_on(pair):
     assert compare_stores(h.store, ref.store)[1] == []
 
 
-def test_feed_raises_on_a_closed_store_and_counts_nothing_twice(pair):
-    r, s = pair
+def test_feed_raises_on_a_closed_store_and_counts_nothing_twice(upair):
+    r, s = upair
     store = vega.Store(100)
     h = vega.FeedHandler("FO", store)
     br = BatchReceiver(r.fileno(), batch=8)
