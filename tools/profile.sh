@@ -89,6 +89,56 @@ if [ "$DRAIN" = 1 ]; then
     perf report -i "$OUT/perf.data" --children --stdio --sort symbol -g none --percent-limit 0.3 \
         > "$OUT/children.txt" 2>/dev/null
     perf report -i "$OUT/perf.data" --no-children --stdio --sort dso -g none > "$OUT/dso.txt" 2>/dev/null
+    cat > "$OUT/categorize.py" <<'PY'
+"""perf script -F ip,sym on stdin: each sample charged to the first frame, leaf up, that names a part of the capture."""
+import sys, collections
+RULES = [  # (substring of the symbol, category)
+    ("_jrnl_rec_sink", "journal sink (jrnl_append + write())"),
+    ("vg_emit", "change records (vg_emit)"),
+    ("lzo1z_decompress", "LZO1Z decompression"),
+    ("vg_merge_msg", "merge (vg_merge_msg)"),
+    ("_feed_sink", "merge (vg_merge_msg)"),
+    ("_vg_decode_message", "decode (frame walk, messages)"),
+    ("vg_decode_datagram", "decode (frame walk, messages)"),
+    ("_dec_", "decode (frame walk, messages)"),
+    ("clock_gettime", "clock read per datagram"),
+    ("__recvmmsg", "recvmmsg (kernel: dequeue, copy, free)"),
+    ("do_recvmmsg", "recvmmsg (kernel: dequeue, copy, free)"),
+    ("PyBytes_FromStringAndSize", "Python: bytes per datagram + list"),
+    ("BatchReceiver_5recv", "Python: bytes per datagram + list"),
+    ("vg_feed_buffers", "FeedHandler loop + ring memcpy"),
+    ("process_batch", "FeedHandler loop + ring memcpy"),
+    ("poll", "poll"),
+]
+cnt = collections.Counter(); total = 0; chain = []
+def flush():
+    global total
+    if not chain: return
+    total += 1
+    for sym in chain:
+        for sub, cat in RULES:
+            if sub in sym:
+                cnt[cat] += 1; return
+    cnt["other: Python interpreter, libc, kernel misc"] += 1
+for line in sys.stdin:
+    line = line.rstrip("\n")
+    if not line.strip():
+        flush(); chain = []; continue
+    parts = line.split(None, 1)
+    if len(parts) == 2 and all(c in "0123456789abcdef" for c in parts[0]):
+        chain.append(parts[1])
+    else:
+        flush(); chain = []
+flush()
+ns = float(sys.argv[1]) if len(sys.argv) > 1 else 0
+print(f"{total} samples" + (f"; {ns:,.0f} ns CPU per datagram" if ns else ""))
+for cat, n in cnt.most_common():
+    print(f"  {100*n/total:5.1f}%" + (f"  {ns*n/total:6,.0f} ns" if ns else "") + f"  {cat}")
+PY
+    NS=$(sed -n 's/^ *vega *\([0-9,]*\) ns CPU\/datagram.*/\1/p' "$OUT/run.txt" | tr -d , | head -1)
+    perf script -i "$OUT/perf.data" -F ip,sym 2>/dev/null | "$PY" "$OUT/categorize.py" ${NS:-0} > "$OUT/parts.txt"
+    echo "== per part of the capture ($OUT/parts.txt; ns from the run's CPU per datagram, perf running)" >&2
+    cat "$OUT/parts.txt"
     echo "== per module ($OUT/dso.txt)" >&2
     grep -E '^ +[0-9]' "$OUT/dso.txt" || true
     echo "== top symbols ($OUT/flat.txt; inclusive in $OUT/children.txt, call graphs in $OUT/report.txt)" >&2
