@@ -122,10 +122,18 @@ def _run(p, step):
 
 # -- the two pipelines --------------------------------------------------------------------------------------
 
+KERNEL_STAMPS = False              # --timestamps: the capture's receivers use SO_TIMESTAMPNS
+
+
 def _vega_capture(target, tmp, rcvbuf_mb=RCVBUF_MB):
     cfg = CaptureConfig(feeds=[FeedConfig("FO", *target)], journal_root=tmp, ring=f"vega-bench-cap-{os.getpid()}",
                         store_capacity=16384, stats_interval=3600.0, rcvbuf_mb=rcvbuf_mb, batch=BATCH)
-    return Capture(cfg).open()
+    cap = Capture(cfg).open()
+    if KERNEL_STAMPS:
+        from vega._net import BatchReceiver
+        for f in cap.feeds:
+            f.receiver = BatchReceiver(f.sock.fileno(), BATCH, 2048, timestamps=True)
+    return cap
 
 
 class _Python:
@@ -332,7 +340,11 @@ def main() -> None:
     ap.add_argument("--perf-ctl", metavar="CTL,ACK", default=None,
                     help="perf --control fifos: sample only VEGA's saturation drains (tools/profile.sh --drain); "
                          "implies --no-ramp and no baseline")
+    ap.add_argument("--timestamps", action="store_true",
+                    help="stamp datagrams with the kernel's receive time (SO_TIMESTAMPNS), not a clock read each")
     args = ap.parse_args()
+    global KERNEL_STAMPS
+    KERNEL_STAMPS = args.timestamps
     seconds = 1.0 if args.fast else 2.0
     tries = args.tries or (2 if args.fast else 3)
     n = args.datagrams or (6000 if args.fast else 12000)
@@ -348,7 +360,7 @@ def main() -> None:
         target = (target[0], s.getsockname()[1])
     print(f"capture benchmark: F&O stream, pool of {n:,} datagrams, {seconds:.0f} s trials, receive buffer "
           f"{RCVBUF_MB} MiB, recvmmsg batch {BATCH}, {'multicast' if target[0] != '127.0.0.1' else 'unicast'} "
-          f"loopback {target[0]}:{target[1]}; "
+          f"loopback {target[0]}:{target[1]}; {'kernel receive stamps; ' if args.timestamps else ''}"
           + (f"capture pinned to CPU {cpus[0]}, sender to CPU {cpus[1]}" if pin else "not pinned")
           + f"; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     sim = Simulator(["FO"], n, seed=7, targets={"FO": target}, phases=False)
