@@ -146,3 +146,49 @@ def test_feed_raises_on_a_closed_store_and_counts_nothing_twice(upair):
     with pytest.raises(Exception):
         br.feed(h, 1000)
     assert br.datagrams == 3 and br.messages == 0             # received, then refused by the handler
+
+
+def _index_datagram(name, value):
+    r = nse.blank_record("CM", 7207)
+    r.update(index_name=name, index_value=value, wire_stride=72)
+    return nse.build_datagram("CM", [nse.blank_message("CM", 7207, 1, log_time=1_000, records=[r])],
+                              compress=False)
+
+
+def test_feed_routes_index_messages_to_the_linked_index_handler_and_frees_it(upair):
+    r, s = upair
+    idx_seen = []
+    idx = vega.FeedHandler("IDX", vega.Store(64), on_records=idx_seen.append)
+    cm = vega.FeedHandler("CM", vega.Store(20000), indices=idx)
+    stream = list(nse.sample_stream("CM", 30, seed=4))
+    stream.insert(7, _index_datagram("Nifty 50", 2400500))
+    stream.append(_index_datagram("Nifty 50", 2400700))
+    br = BatchReceiver(r.fileno(), batch=64)
+    send_batch(s.fileno(), stream)
+    assert br.feed(cm, 1000) == len(stream)
+    assert idx.store.ltp(26000) == 2400700 and 26000 not in cm.store
+    assert set(np.concatenate(idx_seen)["token"].tolist()) == {26000}
+    idx.process(_index_datagram("Nifty 50", 2400900))          # no longer busy after the feed
+    assert idx.store.ltp(26000) == 2400900
+
+
+def test_feed_inside_a_linked_handlers_call_is_refused_and_leaves_it_usable(upair):
+    r, s = upair
+    idx = vega.FeedHandler("IDX", vega.Store(64))
+    errors = []
+    br = BatchReceiver(r.fileno(), batch=8)
+
+    def reenter(recs):                                        # runs inside cm's call: idx is busy
+        try:
+            br.feed(idx, 0)
+        except RuntimeError as e:
+            errors.append(str(e))
+
+    cm = vega.FeedHandler("CM", vega.Store(100), indices=idx, on_records=reenter)
+    send_batch(s.fileno(), [_index_datagram("Nifty 50", 5)])
+    cm.process(nse.build_datagram("CM", [nse.blank_message("CM", 6013, 1, records=[
+        {"symbol": "ABC", "series": "EQ", "token": 5, "opening_price": 100}])]))
+    assert errors and "one thread" in errors[0]
+    assert br.datagrams == 1 and br.messages == 0             # taken from the socket, refused by the handler
+    send_batch(s.fileno(), [_index_datagram("Nifty 50", 7)])
+    assert br.feed(idx, 1000) == 1 and idx.store.ltp(26000) == 7

@@ -23,13 +23,15 @@ cdef Py_ssize_t vg_feed_buffers(FeedHandler h, const uint8_t* const* ptrs, const
     cdef vg_decoder_t* dec = h._dec
     if n <= 0:
         return 0
-    h._begin()
-    with nogil:
-        for i in range(n):
-            _feed_set_time(f, vg_now_ns() if times_ns == NULL else times_ns[i])
-            total += vg_decode_datagram(dec, ptrs[i], lens[i], _feed_sink, f)
-            if f.buf.n - f.buf.flushed >= VG_SINK_FLUSH:
-                _feed_flush(f)
-        _feed_flush(f)
-    h._finish()
+    h._begin()                              # marks h and its linked handlers busy: _finish must follow
+    try:
+        with nogil:
+            for i in range(n):
+                _feed_set_time(f, vg_now_ns() if times_ns == NULL else times_ns[i])
+                total += vg_decode_datagram(dec, ptrs[i], lens[i], _feed_sink, f)
+                if f.buf.n - f.buf.flushed >= VG_SINK_FLUSH:
+                    _feed_flush(f)
+            _feed_flush(f)
+    finally:
+        h._finish()
     return total
