@@ -3,14 +3,17 @@ datagram (and so its rate on one core), for VEGA's capture (recvmmsg -> nogil Fe
 journal) beside a pure-Python pipeline (socket.recv + bench/baseline_decode.py + bench/baseline_store.py's
 dict store) in the same run.
 
-Two measurements, each for VEGA and for the baseline:
+Two measurements, each for VEGA and for the baseline, and the sender's own cost:
 
 1. **One core (saturation)**: the capture's socket is pre-filled with a chunk of datagrams (2,000; the sender
    is this process, outside the timing), then the capture drains it flat out (``Capture.step`` until empty:
    recvmmsg batches of 512, never idle).  CPU = this process's user+system time (time.process_time) over the
    drains only, so the figure does not depend on the sender or on other processes taking turns on the CPU.
    ``rate per core = 1 / (CPU seconds per datagram)``: the rate one core could sustain.  Repeated (REPS
-   rounds of CHUNKS chunks, fresh capture each round); the median round is quoted with min-max.
+   rounds of CHUNKS chunks, fresh capture each round); the median round is quoted with min-max.  The
+   sender's CPU per datagram (send_batch to a socket drained between fills, untimed) is measured the same
+   way: on loopback it includes the kernel's delivery into the receiving socket, so 1 / that is the most
+   one sender core can offer the ramp below.
 2. **Sustained rate (ramp)**: a sender subprocess replays a pre-generated F&O stream (vega.simulator, written
    to a pcap) at a fixed rate with sendmmsg, repeating it to fill the trial; the capture runs in this process.
    With two or more CPUs the capture is pinned to one and the sender to another (os.sched_setaffinity;
@@ -286,6 +289,35 @@ def _python_pipe(target):
     return make
 
 
+def sender_cost(dgs, target, chunks, reps):
+    """CPU seconds per datagram of ``send_batch`` (chunks of 256, as the ramp's sender) to a socket that is
+    drained between fills (not timed): on loopback the send includes the kernel's whole delivery."""
+    from vega._net import BatchReceiver
+    rx = open_feed_socket(FeedConfig("FO", *target), RCVBUF_MB << 20)
+    tx = multicast_sender(target[0], target[1], sndbuf=8 << 20)
+    br = BatchReceiver(rx.fileno(), BATCH, 2048)
+    per = []
+    try:
+        for _ in range(reps):
+            cpu = 0.0
+            sent = 0
+            for c in range(chunks):
+                c0 = time.process_time()
+                for k in range(0, CHUNK, 256):
+                    sent += _fill(tx, dgs, c * CHUNK + k, min(256, CHUNK - k))
+                cpu += time.process_time() - c0
+                while br.recv(0):
+                    pass
+            per.append(cpu / sent)
+    finally:
+        tx.close()
+        rx.close()
+    med = statistics.median(per)
+    print(f"  sender   {med * 1e9:>9,.0f} ns CPU/datagram sent (min {min(per) * 1e9:,.0f}, max {max(per) * 1e9:,.0f})"
+          f"  -> {1 / med:>10,.0f} datagrams/s per core at most (the ramp's ceiling)", flush=True)
+    return med
+
+
 def saturation(name, make, dgs, target, chunks, reps, perf=_NoPerf()):
     rounds = drain_rounds(make, dgs, target, chunks, reps, perf)
     per_dg = sorted(r[0] for r in rounds)
@@ -382,6 +414,7 @@ def main() -> None:
                 return
             sp = saturation("python", _python_pipe(target), dgs, target, 1, reps)
             print(f"  ratio    {sp['cpu_per_dg'] / sv['cpu_per_dg']:.1f}x less CPU per datagram")
+            snd = sender_cost(dgs, target, chunks, reps)
             v = p = None
             if not args.no_ramp:
                 pcap = os.path.join(tmp, "fo.pcap")
@@ -401,6 +434,8 @@ def main() -> None:
           f"datagrams/s per core ({sv['cpu_per_m']:.3f} CPU s per million messages)")
     print(f"  python one core: {sp['cpu_per_dg'] * 1e9:,.0f} ns CPU per datagram = {sp['rate_per_core']:,.0f} "
           f"datagrams/s per core ({sp['cpu_per_m']:.3f} CPU s per million messages)")
+    print(f"  sender   {snd * 1e9:,.0f} ns CPU per datagram sent: a sustained rate above {1 / snd:,.0f}/s needs "
+          "more than one sender core")
     if args.no_ramp:
         return
     for name, t in (("vega", v), ("python", p)):
