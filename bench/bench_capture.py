@@ -24,7 +24,9 @@ Two measurements, each for VEGA and for the baseline, and the sender's own cost:
    shared); the last passing rate is the sustained rate.  Each row shows the capture's CPU per datagram and
    the sender's (sender CPU / datagram sent: on loopback the sender's kernel also delivers the datagram into
    the capture's socket, ~3.5 us per datagram on the development VM): when the sender's figure approaches
-   1 / rate, the sender is the limit, not the capture.  ``dg/call`` is the capture's mean recvmmsg batch.  The final ``max`` row sends as fast as the sender can.
+   1 / rate, the sender is the limit, not the capture.  ``dg/call`` is the capture's mean recvmmsg batch,
+   ``cap CPU`` the capture's CPU time over the trial's wall time: drops with full batches (~512) and a
+   ``cap CPU`` well under 100 % mean the capture was kept off its CPU by other work, not too slow.  The final ``max`` row sends as fast as the sender can.
 
     python bench/bench_capture.py            # 2 s trials, 5 rounds of the saturation test
     python bench/bench_capture.py --fast     # 1 s trials, a shorter ramp, 3 rounds (well under a minute)
@@ -113,14 +115,14 @@ def _run(p, step):
     c0 = time.process_time()
     p.stdin.write("go\n")
     p.stdin.flush()
-    last = time.perf_counter()
+    last = t0 = time.perf_counter()
     while p.poll() is None:
         if step(20):
             last = time.perf_counter()
     while time.perf_counter() - last < 0.05:               # drain the backlog
         if step(5):
             last = time.perf_counter()
-    return last, time.process_time() - c0
+    return last, time.process_time() - c0, time.perf_counter() - t0
 
 
 # -- the two pipelines --------------------------------------------------------------------------------------
@@ -176,12 +178,13 @@ def trial_vega(pcap, target, rate, seconds, tmp, cpus):
     cap = _vega_capture(target, tmp)
     try:
         p = _start_sender(pcap, target, rate, seconds, cpus[1])
-        last, cpu = _run(p, cap.step)
+        last, cpu, wall = _run(p, cap.step)
         sent, dt, t_end, scpu = _finish_sender(p)
         st = cap.feeds[0].handler.stats
         rcv = cap.feeds[0].receiver
         return {"sent": sent, "send_s": dt, "received": cap.datagrams, "messages": st["messages"], "cpu": cpu,
-                "lag": max(0.0, last - t_end), "sender_cpu": scpu, "per_call": rcv.datagrams / max(rcv.calls, 1)}
+                "lag": max(0.0, last - t_end), "sender_cpu": scpu, "per_call": rcv.datagrams / max(rcv.calls, 1),
+                "util": cpu / wall}
     finally:
         cap.close()
         cap.unlink()
@@ -191,10 +194,10 @@ def trial_python(pcap, target, rate, seconds, _tmp, cpus):
     py = _Python(target)
     try:
         p = _start_sender(pcap, target, rate, seconds, cpus[1])
-        last, cpu = _run(p, py.step)
+        last, cpu, wall = _run(p, py.step)
         sent, dt, t_end, scpu = _finish_sender(p)
         return {"sent": sent, "send_s": dt, "received": py.received, "messages": py.messages, "cpu": cpu,
-                "lag": max(0.0, last - t_end), "sender_cpu": scpu, "per_call": 1.0}
+                "lag": max(0.0, last - t_end), "sender_cpu": scpu, "per_call": 1.0, "util": cpu / wall}
     finally:
         py.close()
 
@@ -334,7 +337,7 @@ def ramp(name, fn, rates, pcap, target, seconds, tmp, tries, cpus):
     best = None
     print(f"\n{name}:")
     print(f"  {'asked/s':>9} {'sent/s':>9} {'sent':>9} {'received':>9} {'drops':>7} {'lag s':>6} "
-          f"{'cap ns/dg':>9} {'snd ns/dg':>9} {'CPU s/M msgs':>12} {'dg/call':>7}  result")
+          f"{'cap ns/dg':>9} {'snd ns/dg':>9} {'CPU s/M msgs':>12} {'dg/call':>7} {'cap CPU':>7}  result")
     for r in rates:
         for _ in range(tries):                     # a rate passes if one of `tries` trials passes (the
             t = fn(pcap, target, r, seconds, tmp, cpus)   # machine is shared: a preemption can overflow the buffer)
@@ -348,7 +351,7 @@ def ramp(name, fn, rates, pcap, target, seconds, tmp, tries, cpus):
                  snd_ns=t["sender_cpu"] / max(t["sent"], 1) * 1e9)
         print(f"  {r if r else 'max':>9} {achieved:>9,.0f} {t['sent']:>9,} {t['received']:>9,} {drops:>7,} "
               f"{t['lag']:>6.2f} {t['cap_ns']:>9,.0f} {t['snd_ns']:>9,.0f} {cpu_m:>12.3f} "
-              f"{t['per_call']:>7.1f}  "
+              f"{t['per_call']:>7.1f} {t['util']:>7.0%}  "
               f"{'ok' if ok else 'DROPS' if drops else 'behind'}", flush=True)
         if ok:
             best = t
