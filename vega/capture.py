@@ -6,7 +6,9 @@ store, publishes every change record to the ring slot of its feed (FO -> NSE_FO,
 to ``<journal_root>/<FEED>/YYYYMMDD.bin``, takes journal checkpoints from the store, rolls the journal over
 when the IST date changes, and seals it on :meth:`Capture.close`.  With a CM feed it also runs the index feed
 NFO_IDX (the CM broadcast's index messages, into ``<store>-idx``, ring slot 2 and its own journal), and the
-F&O handler merges open interest per underlying (7130/17130) into the CM store.  ``vega capture``, ``vega demo`` and the
+F&O handler merges open interest per underlying (7130/17130) into the CM store.  Datagrams go from the
+``recvmmsg`` buffers straight into the handlers' nogil loop, stamped with the kernel's arrival time
+(``SO_TIMESTAMPNS``), so a capture that falls behind still stamps each update with when it arrived.  ``vega capture``, ``vega demo`` and the
 end-to-end tests all use it.
 
 Configuration is TOML (docs/capture.example.toml)::
@@ -346,7 +348,7 @@ class Capture:
             self._poll = select.poll()
             for f in self.feeds:
                 f.sock = open_feed_socket(f.cfg, cfg.rcvbuf_mb << 20)
-                f.receiver = BatchReceiver(f.sock.fileno(), cfg.batch, 2048)
+                f.receiver = BatchReceiver(f.sock.fileno(), cfg.batch, 2048, timestamps=True)   # arrival times
                 self._fds[f.sock.fileno()] = f
                 self._poll.register(f.sock.fileno(), select.POLLIN)
         except BaseException:
