@@ -98,6 +98,9 @@ cdef inline void _lzo1z_copy_short(uint8_t* op, const uint8_t* m, Py_ssize_t dis
     cdef Py_ssize_t i
     if lzo_likely(dist >= 8):
         memcpy(op, m, 8)
+    elif dist >= 4:
+        memcpy(op, m, 4)                       # the second half reads bytes the first half wrote
+        memcpy(op + 4, m + 4, 4)
     elif dist == 1:
         v = m[0] * <uint64_t>0x0101010101010101
         memcpy(op, &v, 8)
