@@ -14,7 +14,10 @@ Benchmarks (each value is per message):
                                    sample through ctypes): the C-vs-C bar.  Skipped if no C compiler/liblzo2-dev.
   compress/python-lzo 999, compress/vega per call
 
-Run:  python bench/bench_lzo.py [--fast] [pyperf options]   (pyperf's --fast: fewer runs, well under a minute)
+Run:  python bench/bench_lzo.py [--fast] [--corpus market|FO|CM] [pyperf options]
+      (pyperf's --fast: fewer runs, well under a minute.  --corpus FO / CM: instead of the payloads above, the
+      compressed sub-packets of the first 1000 datagrams of vega.nse.sample_stream(seg, seed=7), the streams
+      bench_decode.py measures; the compress benchmarks then compress their decompressed payloads.)
 """
 from __future__ import annotations
 
@@ -37,9 +40,42 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from lzo_payloads import market_payloads  # noqa: E402
 from vega import _lzo  # noqa: E402
 
-N_MSG = 1000
-PAYLOADS = market_payloads(N_MSG, seed=7)
-STREAMS = [lzo.compress(p, 9, False, algorithm="LZO1Z") for p in PAYLOADS]
+CORPORA = ("market", "FO", "CM")
+
+
+def _corpus_arg(argv) -> str:
+    """--corpus NAME (read before pyperf parses the command line: the corpus is built at import, in the master
+    and in every worker, which receive the option through add_cmdline_args)."""
+    for i, a in enumerate(argv):
+        if a == "--corpus" and i + 1 < len(argv):
+            return argv[i + 1]
+        if a.startswith("--corpus="):
+            return a.split("=", 1)[1]
+    return "market"
+
+
+def _segment_streams(seg: str, n_datagrams: int) -> list[bytes]:
+    """The LZO1Z streams of the compressed sub-packets of vega.nse.sample_stream(seg) (bench_decode's input)."""
+    from bench.bench_decode import compressed_streams
+    from vega import nse
+    buf, offs, lens = compressed_streams(list(nse.sample_stream(seg, n_datagrams, seed=7)))
+    raw = buf.tobytes()
+    return [raw[o:o + n] for o, n in zip(offs.tolist(), lens.tolist())]
+
+
+CORPUS = _corpus_arg(sys.argv)
+if CORPUS == "market":
+    N_MSG = 1000
+    PAYLOADS = market_payloads(N_MSG, seed=7)
+    STREAMS = [lzo.compress(p, 9, False, algorithm="LZO1Z") for p in PAYLOADS]
+    CORPUS_DESC = f"{N_MSG} NSE-like payloads (lzo1z_999-compressed)"
+elif CORPUS in CORPORA:
+    STREAMS = _segment_streams(CORPUS, 1000)
+    N_MSG = len(STREAMS)
+    PAYLOADS = [lzo.decompress(s, False, 65535, algorithm="LZO1Z") for s in STREAMS]
+    CORPUS_DESC = f"{N_MSG} compressed {CORPUS} sub-packets of vega.nse.sample_stream (bench_decode's mix)"
+else:
+    raise SystemExit(f"--corpus must be one of {', '.join(CORPORA)}, not {CORPUS!r}")
 OURS = [_lzo.lzo1z_compress(p) for p in PAYLOADS]
 RAW_BYTES = sum(len(p) for p in PAYLOADS)
 BUF = b"".join(STREAMS)
@@ -156,8 +192,14 @@ def t_our_compress(loops: int) -> float:
 
 
 def main() -> None:
-    runner = pyperf.Runner(processes=8)      # --fast: 4 processes x 2 values per benchmark
-    runner.metadata["corpus"] = f"{N_MSG} NSE-like payloads, {RAW_BYTES / N_MSG:.0f} B mean"
+    def add_cmdline_args(cmd, args):
+        cmd.extend(("--corpus", args.corpus))
+
+    runner = pyperf.Runner(processes=8, add_cmdline_args=add_cmdline_args)   # --fast: 4 processes x 2 values
+    runner.argparser.add_argument("--corpus", choices=CORPORA, default="market",
+                                  help="market: NSE-like payloads compressed by lzo1z_999 (default); FO / CM: the "
+                                       "compressed sub-packets of bench_decode's realistic streams")
+    runner.metadata["corpus"] = f"{CORPUS_DESC}, {RAW_BYTES / N_MSG:.0f} B mean"
     res = {}
     benches = [
         ("decompress/python-lzo per call", t_ref_decompress),
@@ -183,7 +225,7 @@ def main() -> None:
         return out
 
     print()
-    print(f"LZO1Z on {N_MSG} NSE-like payloads, mean {mean_len:.0f} B (medians; machine shared, 2 cores):")
+    print(f"LZO1Z on {CORPUS_DESC}, mean {mean_len:.0f} B out (medians; machine shared, 2 cores):")
     print(line("decompress/python-lzo per call"))
     print(line("decompress/vega per call", "decompress/python-lzo per call"))
     print(line("decompress/vega C loop", "decompress/python-lzo per call") + "  (C loop vs Python call)")
@@ -195,7 +237,7 @@ def main() -> None:
         print("  decompress/liblzo2 C loop: skipped (no C compiler or liblzo2-dev)")
     print(line("compress/python-lzo lzo1z_999"))
     print(line("compress/vega", "compress/python-lzo lzo1z_999"))
-    ref_c = sum(len(s) for s in STREAMS)
+    ref_c = sum(len(lzo.compress(p, 9, False, algorithm="LZO1Z")) for p in PAYLOADS)
     our_c = sum(len(s) for s in OURS)
     print(f"  compression ratio (compressed/raw): python-lzo lzo1z_999 {ref_c / RAW_BYTES:.4f}, "
           f"vega {our_c / RAW_BYTES:.4f}  (vega output = {our_c / ref_c:.3f} x lzo1z_999's)")

@@ -13,11 +13,11 @@
 # negative lzo1z_err.  The instruction decoding follows the LZO1Z format description (PROTOCOL.md §6.1):
 #
 #   byte t (the state s = how the previous instruction ended: 0 = a match with no trailing literals or the
-#   stream start, 1 = 1..3 literals, 2 = a literal run of >= 4)
-#     first byte > 17       : t - 17 literals (s = 1 if < 4 else 2)
+#   stream start, 1..3 = that many literals, 4 = a literal run of >= 4)
+#     first byte > 17       : t - 17 literals (s = their count if < 4 else 4)
 #     t < 16, s == 0        : literal run of t + 3 bytes (t == 0: 18 + zero bytes * 255 + next byte)
-#     t < 16, s == 2        : 3-byte match, distance 0x701 + (t << 6) + (b >> 2)
-#     t < 16, s == 1        : 2-byte match, distance 1 + (t << 6) + (b >> 2)
+#     t < 16, s == 4        : 3-byte match, distance 0x701 + (t << 6) + (b >> 2)
+#     t < 16, s in 1..3     : 2-byte match, distance 1 + (t << 6) + (b >> 2)
 #     64 <= t               : M2, length (t >> 5) + 1, distance 1 + ((t & 31) << 6) + (b >> 2), or the previous
 #                             match's distance when (t & 31) >= 28 (no distance byte; trailing count in t & 3)
 #     32 <= t < 64          : M3, length (t & 31) + 2 (extended when 0), distance 1 + (b0 << 6) + (b1 >> 2)
@@ -27,6 +27,15 @@
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memcpy
+
+
+cdef extern from *:
+    """
+    #define VG_LZO_LIKELY(x) __builtin_expect(!!(x), 1)
+    #define VG_LZO_UNLIKELY(x) __builtin_expect(!!(x), 0)
+    """
+    bint lzo_likely "VG_LZO_LIKELY"(bint x) noexcept nogil        # branch hints for the decompressor's layout
+    bint lzo_unlikely "VG_LZO_UNLIKELY"(bint x) noexcept nogil
 
 
 cdef enum lzo1z_err:                   # results < 0 of lzo1z_decompress / lzo1z_compress (liblzo's numbering)
@@ -44,6 +53,10 @@ cdef enum:
     LZO1Z_M3_MAX_OFFSET = 0x4000       # M3 distances are 1..0x4000
     LZO1Z_M4_MAX_OFFSET = 0xBFFF       # M4 distances are 0x4001..0xBFFF
     LZO1Z_SLACK = 16                   # wide copies move 8 or 16 bytes at a time; they need this much room after the end
+    LZO1Z_S_RUN = 4                    # decoder state after a literal run of >= 4 (0..3 = literals after a match)
+    LZO1Z_IN_FAST = 8                  # fast path: more than this many input bytes left (an instruction without a
+                                       # length extension reads <= 3 bytes, then its 0..3 literals as one 4-byte load)
+    LZO1Z_OUT_FAST = 64                # fast path: more than this much output room (the widest fast write is 48 bytes)
 
 
 cdef inline Py_ssize_t lzo1z_compress_bound(Py_ssize_t src_len) noexcept nogil:
@@ -78,6 +91,52 @@ cdef inline int _lzo1z_ext_len(const uint8_t** pip, const uint8_t* ip_end, Py_ss
     return 0
 
 
+cdef inline void _lzo1z_copy_short(uint8_t* op, const uint8_t* m, Py_ssize_t dist, Py_ssize_t n) noexcept nogil:
+    """Fast-path copy of a match of n <= 8 bytes from m = op - dist (1 <= dist).  Writes up to 8 bytes from op
+    (the caller guarantees the room) and reads only [m, op + 8)."""
+    cdef uint64_t v
+    cdef Py_ssize_t i
+    if lzo_likely(dist >= 8):
+        memcpy(op, m, 8)
+    elif dist >= 4:
+        memcpy(op, m, 4)                       # the second half reads bytes the first half wrote
+        memcpy(op + 4, m + 4, 4)
+    elif dist == 1:
+        v = m[0] * <uint64_t>0x0101010101010101
+        memcpy(op, &v, 8)
+    else:
+        for i in range(n):
+            op[i] = m[i]
+
+
+cdef inline void _lzo1z_copy_mid(uint8_t* op, const uint8_t* m, Py_ssize_t dist, Py_ssize_t n) noexcept nogil:
+    """Fast-path copy of a match of n <= 48 bytes from m = op - dist (1 <= dist).  Writes up to 48 bytes from op
+    (the caller guarantees the room) and reads only [m, op + 48)."""
+    cdef uint64_t v
+    cdef Py_ssize_t i
+    if lzo_likely(dist >= 16):
+        memcpy(op, m, 16)
+        if n > 16:
+            memcpy(op + 16, m + 16, 16)
+            if n > 32:
+                memcpy(op + 32, m + 32, 16)
+    elif dist >= 8:
+        i = 0
+        while i < n:
+            memcpy(op + i, m + i, 8)
+            i += 8
+    elif dist == 1:
+        v = m[0] * <uint64_t>0x0101010101010101
+        i = 0
+        while i < n:
+            memcpy(op + i, &v, 8)
+            memcpy(op + i + 8, &v, 8)
+            i += 16
+    else:
+        for i in range(n):
+            op[i] = m[i]
+
+
 cdef inline Py_ssize_t lzo1z_decompress(const uint8_t* src, Py_ssize_t src_len,
                                         uint8_t* dst, Py_ssize_t dst_cap) noexcept nogil:
     """Decompress one LZO1Z stream src[0:src_len] (no header) into dst[0:dst_cap].
@@ -96,7 +155,11 @@ cdef inline Py_ssize_t lzo1z_decompress(const uint8_t* src, Py_ssize_t src_len,
     cdef Py_ssize_t last_dist = 0      # distance of the previous match (M2 "repeat" form); 0 = none yet
     cdef uint64_t pattern              # dist == 1: the repeated byte in all 8 lanes
     cdef uint32_t b                    # last byte of the instruction: its low 2 bits = trailing literal count
-    cdef int s                         # 0 after a match with no literals / at start, 1 after 1..3 literals, 2 after a run
+    cdef Py_ssize_t s                  # 0 after a match with no literals / at start, 1..3 after that many literals,
+                                       # LZO1Z_S_RUN after a literal run (of >= 4)
+    cdef const uint8_t* ip_fast        # ip < ip_fast: more than LZO1Z_IN_FAST input bytes left (else = src: never)
+    cdef uint8_t* op_fast              # op < op_fast: more than LZO1Z_OUT_FAST bytes of room (else = dst: never)
+    cdef Py_ssize_t lits               # fast path: trailing literal count of a match
 
     if src_len < 0 or dst_cap < 0 or (src == NULL and src_len != 0) or (dst == NULL and dst_cap != 0):
         return LZO1Z_E_ERROR
@@ -104,6 +167,8 @@ cdef inline Py_ssize_t lzo1z_decompress(const uint8_t* src, Py_ssize_t src_len,
         return LZO1Z_E_EOF_NOT_FOUND
     ip_end = src + src_len
     op_end = dst + dst_cap
+    ip_fast = ip_end - LZO1Z_IN_FAST if src_len > LZO1Z_IN_FAST else src
+    op_fast = op_end - LZO1Z_OUT_FAST if dst_cap > LZO1Z_OUT_FAST else dst
 
     s = 0
     if ip[0] > 17:
@@ -117,9 +182,104 @@ cdef inline Py_ssize_t lzo1z_decompress(const uint8_t* src, Py_ssize_t src_len,
         memcpy(op, ip, <size_t>n)
         op += n
         ip += n
-        s = 1 if n < 4 else 2
+        s = n if n < 4 else LZO1Z_S_RUN
 
     while True:
+        # ---- fast path: far enough from both ends that an instruction without a length extension cannot run
+        # off either buffer, so only the look-behind is checked; everything else goes to the careful path below.
+        if lzo_likely(ip < ip_fast) and lzo_likely(op < op_fast):
+            t = ip[0]
+            if t >= 64:
+                # M2 (or its repeat form): 3..8 bytes
+                n = (t >> 5) + 1
+                if (t & 31) >= 28:
+                    dist = last_dist
+                    b = <uint32_t>t
+                    ip += 1
+                else:
+                    b = ip[1]
+                    dist = 1 + ((t & 31) << 6) + (b >> 2)
+                    ip += 2
+                last_dist = dist
+                if lzo_unlikely(<size_t>(dist - 1) >= <size_t>(op - dst)):
+                    return LZO1Z_E_LOOKBEHIND_OVERRUN
+                _lzo1z_copy_short(op, op - dist, dist, n)
+                op += n
+                lits = b & 3
+                memcpy(op, ip, 4)
+                op += lits
+                ip += lits
+                s = lits
+                continue
+            if t >= 32:
+                if (t & 31) != 0:
+                    # M3 without a length extension: 3..33 bytes
+                    n = (t & 31) + 2
+                    b = ip[2]
+                    dist = 1 + (<Py_ssize_t>ip[1] << 6) + (b >> 2)
+                    ip += 3
+                    last_dist = dist
+                    if lzo_unlikely(<size_t>(dist - 1) >= <size_t>(op - dst)):
+                        return LZO1Z_E_LOOKBEHIND_OVERRUN
+                    _lzo1z_copy_mid(op, op - dist, dist, n)
+                    op += n
+                    lits = b & 3
+                    memcpy(op, ip, 4)
+                    op += lits
+                    ip += lits
+                    s = lits
+                    continue
+            elif t >= 16:
+                b = ip[2]
+                dist = ((t & 8) << 11) + (<Py_ssize_t>ip[1] << 6) + (b >> 2)
+                if (t & 7) != 0 and dist != 0:
+                    # M4 without a length extension and not the EOF marker: 3..9 bytes
+                    n = (t & 7) + 2
+                    dist += 0x4000
+                    ip += 3
+                    last_dist = dist
+                    if lzo_unlikely(dist > op - dst):
+                        return LZO1Z_E_LOOKBEHIND_OVERRUN
+                    _lzo1z_copy_mid(op, op - dist, dist, n)
+                    op += n
+                    lits = b & 3
+                    memcpy(op, ip, 4)
+                    op += lits
+                    ip += lits
+                    s = lits
+                    continue
+            elif s != 0:
+                # M1: 2 bytes after 1..3 literals, 3 bytes after a literal run
+                b = ip[1]
+                ip += 2
+                if s == LZO1Z_S_RUN:
+                    dist = (1 + LZO1Z_M2_MAX_OFFSET) + (t << 6) + (b >> 2)
+                    n = 3
+                else:
+                    dist = 1 + (t << 6) + (b >> 2)
+                    n = 2
+                last_dist = dist
+                if lzo_unlikely(dist > op - dst):
+                    return LZO1Z_E_LOOKBEHIND_OVERRUN
+                _lzo1z_copy_short(op, op - dist, dist, n)
+                op += n
+                lits = b & 3
+                memcpy(op, ip, 4)
+                op += lits
+                ip += lits
+                s = lits
+                continue
+            elif t != 0 and ip_end - ip > 32:
+                # literal run of 4..18 bytes (copied as 32)
+                n = t + 3
+                memcpy(op, ip + 1, 16)
+                memcpy(op + 16, ip + 17, 16)
+                op += n
+                ip += 1 + n
+                s = LZO1Z_S_RUN
+                continue
+
+        # ---- careful path: one instruction, every read and write checked
         if ip >= ip_end:
             return LZO1Z_E_EOF_NOT_FOUND
         t = ip[0]
@@ -144,14 +304,14 @@ cdef inline Py_ssize_t lzo1z_decompress(const uint8_t* src, Py_ssize_t src_len,
                     memcpy(op, ip, <size_t>n)
                 op += n
                 ip += n
-                s = 2
+                s = LZO1Z_S_RUN
                 continue
             # ---- M1: a short match right after literals
             if ip >= ip_end:
                 return LZO1Z_E_INPUT_OVERRUN
             b = ip[0]
             ip += 1
-            if s == 2:
+            if s == LZO1Z_S_RUN:
                 dist = (1 + LZO1Z_M2_MAX_OFFSET) + (t << 6) + (b >> 2)
                 n = 3
             else:
@@ -245,4 +405,4 @@ cdef inline Py_ssize_t lzo1z_decompress(const uint8_t* src, Py_ssize_t src_len,
                 op[i] = ip[i]
         op += t
         ip += t
-        s = 1
+        s = t
