@@ -29,6 +29,12 @@ cdef extern from *:
     """
     int vg_ctz32(uint32_t x) noexcept nogil
 
+cdef extern from "_store.h":
+    long vg_emit_records(uint8_t* out, const vg_srec_t* r, const uint16_t* masks, uint16_t source,
+                         uint64_t ts48, uint8_t flags) noexcept nogil
+
+cdef bint _vg_emit_reference = False   # tests only: route vg_emit through the table walk vg_emit_ref
+
 
 cdef enum:
     VG_IST_OFFSET_S = 19800            # IST = UTC + 5:30
@@ -206,7 +212,23 @@ cdef Py_ssize_t vg_emit(vg_recbuf_t* b, const vg_srec_t* r, const uint16_t* mask
                         uint64_t ts48, uint8_t flags) noexcept nogil:
     """Append the change records of one token update (masks[g] = changed fields of group g): the named
     fields' absolute values, ascending bit order, 8-byte fields in two slots; every record but the last
-    carries VG_REC_CONTINUED.  Returns the number of records, -1 if the buffer could not grow."""
+    carries VG_REC_CONTINUED.  Returns the number of records, -1 if the buffer could not grow.  The
+    per-group kernels are vg_emit_records (_store.h); vg_emit_ref is the same format as a table walk."""
+    cdef vg_rec_t* out
+    cdef Py_ssize_t k
+    if _vg_emit_reference:
+        return vg_emit_ref(b, r, masks, source, ts48, flags)
+    out = _rb_reserve(b, VG_RECS_PER_UPDATE_MAX)
+    if out == NULL:
+        return -1
+    k = vg_emit_records(<uint8_t*>out, r, masks, source, ts48, flags)
+    b.n += k
+    return k
+
+cdef Py_ssize_t vg_emit_ref(vg_recbuf_t* b, const vg_srec_t* r, const uint16_t* masks, uint16_t source,
+                        uint64_t ts48, uint8_t flags) noexcept nogil:
+    """The reference emitter (the format's definition as a table walk): vg_emit's records, byte for byte.
+    Kept for the differential tests (_emit_pair, _use_reference_emit); the feed uses vg_emit."""
     cdef vg_rec_t* out = _rb_reserve(b, VG_RECS_PER_UPDATE_MAX)
     cdef vg_rec_t* cur
     cdef Py_ssize_t k = 0, i
@@ -259,6 +281,52 @@ cdef Py_ssize_t vg_keyframe(vg_recbuf_t* b, const vg_srec_t* r, uint64_t ts48) n
                 masks[g] |= <uint16_t>(1u << i)
     masks[VG_G_IDENT] |= VG_ID_SEGMENT
     return vg_emit(b, r, masks, r.last_update_source, ts48, VG_REC_KEYFRAME)
+
+def _emit_pair(record, masks, uint16_t source=0, uint64_t ts48=0, uint8_t flags=0):
+    """Tests: the change records of one update of ``record`` (the 448 bytes of a store record) with
+    ``masks`` (changed fields per group, one int per group 1 .. n_groups-1), written by vg_emit's kernels
+    and by the reference table walk vg_emit_ref.  Returns ``(fast, reference)`` as bytes."""
+    cdef vg_srec_t r
+    cdef uint16_t m[VG_N_GROUPS]
+    cdef vg_recbuf_t fb, rb
+    cdef const uint8_t[::1] view = _as_bytes_view(record)
+    cdef int g
+    cdef Py_ssize_t kf, kr
+    if view.shape[0] != sizeof(vg_srec_t):
+        raise ValueError(f"record must be {sizeof(vg_srec_t)} bytes")
+    masks = list(masks)
+    if len(masks) != VG_N_GROUPS - 1:
+        raise ValueError(f"masks must hold {VG_N_GROUPS - 1} ints (groups 1 .. {VG_N_GROUPS - 1})")
+    if ts48 >= (<uint64_t>1 << 48):
+        raise ValueError("ts48 must be below 2**48")
+    m[0] = 0
+    for g in range(1, VG_N_GROUPS):
+        v = int(masks[g - 1])
+        if v < 0 or v >= (1 << VG_GROUP_NFIELDS[g]):
+            raise ValueError(f"mask of group {g} names a field the group does not have")
+        m[g] = <uint16_t>v
+    memcpy(&r, &view[0], sizeof(vg_srec_t))
+    memset(&fb, 0, sizeof(fb))
+    memset(&rb, 0, sizeof(rb))
+    try:
+        global _vg_emit_reference
+        _vg_emit_reference = False
+        kf = vg_emit(&fb, &r, m, source, ts48, flags)
+        kr = vg_emit_ref(&rb, &r, m, source, ts48, flags)
+        if kf < 0 or kr < 0:
+            raise MemoryError()
+        return (bytes((<char*>fb.recs)[:kf * sizeof(vg_rec_t)]) if kf else b"",
+                bytes((<char*>rb.recs)[:kr * sizeof(vg_rec_t)]) if kr else b"")
+    finally:
+        free(fb.recs)
+        free(rb.recs)
+
+
+def _use_reference_emit(bint on) -> None:
+    """Tests: route every change record of this process through the reference emitter vg_emit_ref (on) or
+    the kernels of vg_emit (off, the default), to compare the two over whole feeds."""
+    global _vg_emit_reference
+    _vg_emit_reference = on
 
 cdef enum vg_aerr:                     # apply errors
     VG_A_OK = 0
