@@ -333,39 +333,49 @@ static inline __attribute__((always_inline)) void vg_rb_open(uint8_t *p, uint64_
 static inline __attribute__((always_inline)) uint8_t *
 vg_emit_group(uint8_t *p, const vg_srec_t *r, uint32_t m, const vg_fld_t *tab, const int nf, uint64_t h0,
               uint64_t h1) {
-    uint8_t *rec = p;
-    int ns = 0;                       /* slots used in rec */
-    uint32_t cm = 0;                  /* rec's mask */
+    uint8_t *rec = p;                 /* the record being filled */
+    uint8_t *sp = p + VG_RB_OFF_SLOTS;   /* its next free slot */
+    uint8_t *se = p + VG_RB_SIZE;        /* the end of its slots */
+    uint32_t cm = 0;                  /* its mask */
+    uint16_t m16;
     int i;
     vg_rb_open(rec, h0, h1);
 #pragma GCC unroll 32
     for (i = 0; i < nf; i++) {
         if ((m >> i) & 1u) {
-            const int w = tab[i].size == 8 ? 2 : 1;
-            int64_t v = vg_fld_get(r, &tab[i]);
-            if (ns + w > 4) {
-                const uint16_t m16 = (uint16_t)cm;
-                memcpy(rec + VG_RB_OFF_MASK, &m16, 2);
-                rec += VG_RB_SIZE;
-                vg_rb_open(rec, h0, h1);
-                ns = 0;
-                cm = 0;
-            }
-            if (w == 2) {
-                memcpy(rec + VG_RB_OFF_SLOTS + 4 * ns, &v, 8);     /* little-endian: low word first */
+            const int64_t v = vg_fld_get(r, &tab[i]);
+            if (tab[i].size == 8) {
+                if (sp + 8 > se) {    /* an 8-byte field is never split: next record */
+                    m16 = (uint16_t)cm;
+                    memcpy(rec + VG_RB_OFF_MASK, &m16, 2);
+                    rec = se;
+                    vg_rb_open(rec, h0, h1);
+                    sp = rec + VG_RB_OFF_SLOTS;
+                    se = rec + VG_RB_SIZE;
+                    cm = 0;
+                }
+                memcpy(sp, &v, 8);    /* little-endian: low word first */
+                sp += 8;
             } else {
                 const int32_t v4 = (int32_t)v;
-                memcpy(rec + VG_RB_OFF_SLOTS + 4 * ns, &v4, 4);
+                if (sp == se) {
+                    m16 = (uint16_t)cm;
+                    memcpy(rec + VG_RB_OFF_MASK, &m16, 2);
+                    rec = se;
+                    vg_rb_open(rec, h0, h1);
+                    sp = rec + VG_RB_OFF_SLOTS;
+                    se = rec + VG_RB_SIZE;
+                    cm = 0;
+                }
+                memcpy(sp, &v4, 4);
+                sp += 4;
             }
             cm |= 1u << i;
-            ns += w;
         }
     }
-    {
-        const uint16_t m16 = (uint16_t)cm;
-        memcpy(rec + VG_RB_OFF_MASK, &m16, 2);
-    }
-    return rec + VG_RB_SIZE;
+    m16 = (uint16_t)cm;
+    memcpy(rec + VG_RB_OFF_MASK, &m16, 2);
+    return se;
 }
 
 /* The same for a group whose table is not known at compile time (groups after VG_G_IDENT). */
@@ -427,14 +437,36 @@ static inline uint32_t vg_groups_changed(const uint16_t *masks) {
     }
 }
 
+/* One out-of-line kernel per group: the dispatcher below stays small (a tick update that changes one
+ * group pays for one call, not for the register pressure of every kernel inlined together). */
+#define VG_EMIT_KERNEL(NAME, TAB)                                                                          \
+    static uint8_t *NAME(uint8_t *p, const vg_srec_t *r, uint32_t m, uint64_t h0, uint64_t h1)            \
+        __attribute__((noinline, unused));                                                                 \
+    static uint8_t *NAME(uint8_t *p, const vg_srec_t *r, uint32_t m, uint64_t h0, uint64_t h1) {          \
+        return vg_emit_group(p, r, m, TAB, (int)VG_NF(TAB), h0, h1);                                       \
+    }
+VG_EMIT_KERNEL(vg_emit_trade, VG_F_TRADE)
+VG_EMIT_KERNEL(vg_emit_bid, VG_F_BID)
+VG_EMIT_KERNEL(vg_emit_ask, VG_F_ASK)
+VG_EMIT_KERNEL(vg_emit_ohlc, VG_F_OHLC)
+VG_EMIT_KERNEL(vg_emit_status, VG_F_STATUS)
+VG_EMIT_KERNEL(vg_emit_mw, VG_F_MW)
+VG_EMIT_KERNEL(vg_emit_auction, VG_F_AUCTION)
+VG_EMIT_KERNEL(vg_emit_spos, VG_F_SPOS)
+VG_EMIT_KERNEL(vg_emit_buyback, VG_F_BUYBACK)
+VG_EMIT_KERNEL(vg_emit_oi, VG_F_OI)
+VG_EMIT_KERNEL(vg_emit_ident, VG_F_IDENT)
+#undef VG_EMIT_KERNEL
+
 /* All records of one token update into out (room for the largest update, VG_RECS_PER_UPDATE_MAX):
- * masks[g] = changed fields of group g (g = 1 .. VG_N_GROUPS-1).  Returns the number of records. */
-static inline long vg_emit_records(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint16_t source,
-                                   uint64_t ts48, uint8_t flags) {
+ * masks[g] = changed fields of group g (g = 1 .. VG_N_GROUPS-1), gm = vg_groups_changed(masks).
+ * Returns the number of records. */
+static inline long vg_emit_records(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm,
+                                   uint16_t source, uint64_t ts48, uint8_t flags) {
     uint8_t *p = out;
     size_t k;
     int g;
-    uint32_t gm = vg_groups_changed(masks), m;
+    uint32_t m;
     const uint64_t h0 = (uint64_t)(uint32_t)r->token | ((ts48 & 0xFFFFFFFFull) << 32);
     const uint64_t h1 = ((ts48 >> 32) & 0xFFFFull) | ((uint64_t)(uint8_t)(flags | VG_RB_CONTINUED) << 24)
                         | ((uint64_t)source << 48);
@@ -444,22 +476,20 @@ static inline long vg_emit_records(uint8_t *out, const vg_srec_t *r, const uint1
         gm &= gm - 1;
         m = masks[g];
         h1g = h1 | ((uint64_t)g << 16);
-#define VG_EMIT_G(G, TAB) case G: p = vg_emit_group(p, r, m, TAB, (int)VG_NF(TAB), h0, h1g); break
         switch (g) {
-        VG_EMIT_G(VG_G_TRADE, VG_F_TRADE);
-        VG_EMIT_G(VG_G_BID, VG_F_BID);
-        VG_EMIT_G(VG_G_ASK, VG_F_ASK);
-        VG_EMIT_G(VG_G_OHLC, VG_F_OHLC);
-        VG_EMIT_G(VG_G_STATUS, VG_F_STATUS);
-        VG_EMIT_G(VG_G_MW, VG_F_MW);
-        VG_EMIT_G(VG_G_AUCTION, VG_F_AUCTION);
-        VG_EMIT_G(VG_G_SPOS, VG_F_SPOS);
-        VG_EMIT_G(VG_G_BUYBACK, VG_F_BUYBACK);
-        VG_EMIT_G(VG_G_OI, VG_F_OI);
-        VG_EMIT_G(VG_G_IDENT, VG_F_IDENT);
+        case VG_G_TRADE: p = vg_emit_trade(p, r, m, h0, h1g); break;
+        case VG_G_BID: p = vg_emit_bid(p, r, m, h0, h1g); break;
+        case VG_G_ASK: p = vg_emit_ask(p, r, m, h0, h1g); break;
+        case VG_G_OHLC: p = vg_emit_ohlc(p, r, m, h0, h1g); break;
+        case VG_G_STATUS: p = vg_emit_status(p, r, m, h0, h1g); break;
+        case VG_G_MW: p = vg_emit_mw(p, r, m, h0, h1g); break;
+        case VG_G_AUCTION: p = vg_emit_auction(p, r, m, h0, h1g); break;
+        case VG_G_SPOS: p = vg_emit_spos(p, r, m, h0, h1g); break;
+        case VG_G_BUYBACK: p = vg_emit_buyback(p, r, m, h0, h1g); break;
+        case VG_G_OI: p = vg_emit_oi(p, r, m, h0, h1g); break;
+        case VG_G_IDENT: p = vg_emit_ident(p, r, m, h0, h1g); break;
         default: p = vg_emit_group_any(p, r, m, g, h0, h1g); break;   /* a group without a kernel */
         }
-#undef VG_EMIT_G
     }
     k = (size_t)(p - out) / VG_RB_SIZE;
     if (k > 0)

@@ -30,8 +30,9 @@ cdef extern from *:
     int vg_ctz32(uint32_t x) noexcept nogil
 
 cdef extern from "_store.h":
-    long vg_emit_records(uint8_t* out, const vg_srec_t* r, const uint16_t* masks, uint16_t source,
-                         uint64_t ts48, uint8_t flags) noexcept nogil
+    uint32_t vg_groups_changed(const uint16_t* masks) noexcept nogil
+    long vg_emit_records(uint8_t* out, const vg_srec_t* r, const uint16_t* masks, uint32_t gm,
+                         uint16_t source, uint64_t ts48, uint8_t flags) noexcept nogil
 
 cdef bint _vg_emit_reference = False   # tests only: route vg_emit through the table walk vg_emit_ref
 
@@ -214,6 +215,11 @@ cdef Py_ssize_t vg_emit(vg_recbuf_t* b, const vg_srec_t* r, const uint16_t* mask
     fields' absolute values, ascending bit order, 8-byte fields in two slots; every record but the last
     carries VG_REC_CONTINUED.  Returns the number of records, -1 if the buffer could not grow.  The
     per-group kernels are vg_emit_records (_store.h); vg_emit_ref is the same format as a table walk."""
+    return _emit_changed(b, r, masks, vg_groups_changed(masks), source, ts48, flags)
+
+cdef Py_ssize_t _emit_changed(vg_recbuf_t* b, const vg_srec_t* r, const uint16_t* masks, uint32_t gm,
+                              uint16_t source, uint64_t ts48, uint8_t flags) noexcept nogil:
+    """vg_emit when the caller already has gm = vg_groups_changed(masks) (non-zero)."""
     cdef vg_rec_t* out
     cdef Py_ssize_t k
     if _vg_emit_reference:
@@ -221,7 +227,7 @@ cdef Py_ssize_t vg_emit(vg_recbuf_t* b, const vg_srec_t* r, const uint16_t* mask
     out = _rb_reserve(b, VG_RECS_PER_UPDATE_MAX)
     if out == NULL:
         return -1
-    k = vg_emit_records(<uint8_t*>out, r, masks, source, ts48, flags)
+    k = vg_emit_records(<uint8_t*>out, r, masks, gm, source, ts48, flags)
     b.n += k
     return k
 
@@ -544,12 +550,10 @@ cdef inline void _m_end(vg_merge_t* c, vg_srec_t* r, uint16_t* k, uint16_t code)
     """Every update sets update time, source and count; a change also refreshes the quality score and
     emits the change records (after the sequence lock is released: the writer reads its own record).
     An LTP change of an option (instruments loaded) recomputes its implied volatility first."""
-    cdef uint32_t any_change = 0
-    cdef int g
+    cdef uint32_t any_change
     if c.st.opt != NULL and (k[VG_G_TRADE] & VG_T_LTP):
         _iv_update(c, r, k)
-    for g in range(1, VG_N_GROUPS):
-        any_change |= k[g]
+    any_change = vg_groups_changed(k)                  # bit g: group g changed
     r.last_update_ns = c.now_ns
     r.last_update_source = code
     r.update_count += 1
@@ -558,7 +562,7 @@ cdef inline void _m_end(vg_merge_t* c, vg_srec_t* r, uint16_t* k, uint16_t code)
     vs_write_end(r)
     c.counters[VG_M_MERGED] += 1
     if any_change and c.out != NULL:
-        if vg_emit(c.out, r, k, code, c.ts48, 0) < 0:
+        if _emit_changed(c.out, r, k, any_change, code, c.ts48, 0) < 0:
             c.counters[VG_M_REC_DROPPED] += 1
 
 cdef inline bint _md_stale(const vg_merge_t* c, const vg_srec_t* r) noexcept nogil:
