@@ -421,11 +421,20 @@ static uint8_t *vg_emit_group_any(uint8_t *p, const vg_srec_t *r, uint32_t m, in
 /* Bit g set when masks[g] != 0, for g = 1 .. VG_N_GROUPS-1 (which groups an update changed). */
 static inline uint32_t vg_groups_changed(const uint16_t *masks) {
 #if defined(__SSE2__)
-    if (VG_N_GROUPS == 12) {          /* two loads of the 12 masks (24 bytes), one compare, one movemask */
+    if (VG_N_GROUPS > 8 && VG_N_GROUPS <= 16) {   /* two loads, two compares, one movemask */
         const __m128i z = _mm_setzero_si128();
-        const __m128i a = _mm_cmpeq_epi16(_mm_loadu_si128((const __m128i *)(const void *)masks), z);
-        const __m128i b = _mm_cmpeq_epi16(_mm_loadl_epi64((const __m128i *)(const void *)(masks + 8)), z);
-        return ~(uint32_t)_mm_movemask_epi8(_mm_packs_epi16(a, b)) & (((1u << VG_N_GROUPS) - 1u) & ~1u);
+        __m128i hi;
+        if (VG_N_GROUPS == 12) {
+            hi = _mm_loadl_epi64((const __m128i *)(const void *)(masks + 8));   /* masks[8..11] */
+        } else {                      /* never read past masks[VG_N_GROUPS - 1] */
+            uint16_t t[8] = {0};
+            memcpy(t, masks + 8, (size_t)(VG_N_GROUPS - 8) * sizeof(uint16_t));
+            hi = _mm_loadu_si128((const __m128i *)(const void *)t);
+        }
+        return ~(uint32_t)_mm_movemask_epi8(_mm_packs_epi16(
+                   _mm_cmpeq_epi16(_mm_loadu_si128((const __m128i *)(const void *)masks), z),
+                   _mm_cmpeq_epi16(hi, z)))
+               & (((1u << VG_N_GROUPS) - 1u) & ~1u);
     }
 #endif
     {
