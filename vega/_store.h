@@ -11,6 +11,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "_ring_atomic.h"
 
@@ -321,6 +324,205 @@ static inline void vg_fld_set(vg_srec_t *r, const vg_fld_t *f, int64_t v) {
     case 2: v2 = (int16_t)v; memcpy(p, &v2, 2); break;
     default: p[0] = (char)(uint8_t)v; break;
     }
+}
+
+/* ------------------------------------------------------------------------------------------------------
+ * Change-record emission kernels (vg_emit in _store.pxi).  The same records, byte for byte, as the table
+ * walk vg_emit_ref: per group with a non-zero mask, the named fields in ascending bit order packed into
+ * 4-slot records, an 8-byte field never split (a new record opens when it does not fit), every record but
+ * the update's last flagged CONTINUED.  Each group's kernel is specialised at compile time: the field loop
+ * is unrolled over the group's constant table, so offsets, widths and sign extension fold into plain loads
+ * and stores and only the mask bits are tested at run time.  The records are written through a byte
+ * pointer with the layout of vg_rec_t (vega/_core.pxd, docs/FORMATS.md "Change records").
+ * ---------------------------------------------------------------------------------------------------- */
+#define VG_RB_SIZE 32                 /* sizeof(vg_rec_t) */
+#define VG_RB_OFF_FLAGS 11            /* vg_rec_t.flags */
+#define VG_RB_OFF_MASK 12             /* vg_rec_t.mask */
+#define VG_RB_OFF_SLOTS 16            /* vg_rec_t.slots[4] */
+#define VG_RB_CONTINUED 0x01          /* VG_REC_CONTINUED */
+
+/* Open a record at p: header (token | ts_lo, ts_hi | group | flags | mask 0 | source) and zero slots. */
+static inline __attribute__((always_inline)) void vg_rb_open(uint8_t *p, uint64_t h0, uint64_t h1) {
+    const uint64_t z = 0;
+    memcpy(p, &h0, 8);
+    memcpy(p + 8, &h1, 8);
+    memcpy(p + 16, &z, 8);
+    memcpy(p + 24, &z, 8);
+}
+
+/* The records of one group: m = its changed fields (non-zero; bits >= nf are ignored), tab/nf its field
+ * table (a compile-time constant at every call site).  p = the next free record; returns the one after
+ * the last record written.  h1 carries everything but the group and the mask. */
+static inline __attribute__((always_inline)) uint8_t *
+vg_emit_group(uint8_t *p, const vg_srec_t *r, uint32_t m, const vg_fld_t *tab, const int nf, uint64_t h0,
+              uint64_t h1) {
+    uint8_t *rec = p;                 /* the record being filled */
+    uint8_t *sp = p + VG_RB_OFF_SLOTS;   /* its next free slot */
+    uint8_t *se = p + VG_RB_SIZE;        /* the end of its slots */
+    uint32_t cm = 0;                  /* its mask */
+    uint16_t m16;
+    int i;
+    vg_rb_open(rec, h0, h1);
+#pragma GCC unroll 32
+    for (i = 0; i < nf; i++) {
+        if ((m >> i) & 1u) {
+            const int64_t v = vg_fld_get(r, &tab[i]);
+            if (tab[i].size == 8) {
+                if (sp + 8 > se) {    /* an 8-byte field is never split: next record */
+                    m16 = (uint16_t)cm;
+                    memcpy(rec + VG_RB_OFF_MASK, &m16, 2);
+                    rec = se;
+                    vg_rb_open(rec, h0, h1);
+                    sp = rec + VG_RB_OFF_SLOTS;
+                    se = rec + VG_RB_SIZE;
+                    cm = 0;
+                }
+                memcpy(sp, &v, 8);    /* little-endian: low word first */
+                sp += 8;
+            } else {
+                const int32_t v4 = (int32_t)v;
+                if (sp == se) {
+                    m16 = (uint16_t)cm;
+                    memcpy(rec + VG_RB_OFF_MASK, &m16, 2);
+                    rec = se;
+                    vg_rb_open(rec, h0, h1);
+                    sp = rec + VG_RB_OFF_SLOTS;
+                    se = rec + VG_RB_SIZE;
+                    cm = 0;
+                }
+                memcpy(sp, &v4, 4);
+                sp += 4;
+            }
+            cm |= 1u << i;
+        }
+    }
+    m16 = (uint16_t)cm;
+    memcpy(rec + VG_RB_OFF_MASK, &m16, 2);
+    return se;
+}
+
+/* The same for a group whose table is not known at compile time (groups after VG_G_IDENT). */
+static uint8_t *vg_emit_group_any(uint8_t *p, const vg_srec_t *r, uint32_t m, int g, uint64_t h0,
+                                  uint64_t h1) __attribute__((noinline, unused));
+static uint8_t *vg_emit_group_any(uint8_t *p, const vg_srec_t *r, uint32_t m, int g, uint64_t h0,
+                                  uint64_t h1) {
+    const vg_fld_t *tab = VG_GROUP_FIELDS[g];
+    uint8_t *rec = p;
+    int ns = 0, bit, w;
+    uint32_t cm = 0;
+    int64_t v;
+    uint16_t m16;
+    vg_rb_open(rec, h0, h1);
+    m &= (VG_GROUP_NFIELDS[g] >= 32) ? 0xFFFFFFFFu : ((1u << VG_GROUP_NFIELDS[g]) - 1u);
+    while (m) {
+        bit = __builtin_ctz(m);
+        m &= m - 1;
+        w = tab[bit].size == 8 ? 2 : 1;
+        if (ns + w > 4) {
+            m16 = (uint16_t)cm;
+            memcpy(rec + VG_RB_OFF_MASK, &m16, 2);
+            rec += VG_RB_SIZE;
+            vg_rb_open(rec, h0, h1);
+            ns = 0;
+            cm = 0;
+        }
+        v = vg_fld_get(r, &tab[bit]);
+        if (w == 2) {
+            memcpy(rec + VG_RB_OFF_SLOTS + 4 * ns, &v, 8);
+        } else {
+            const int32_t v4 = (int32_t)v;
+            memcpy(rec + VG_RB_OFF_SLOTS + 4 * ns, &v4, 4);
+        }
+        cm |= 1u << bit;
+        ns += w;
+    }
+    m16 = (uint16_t)cm;
+    memcpy(rec + VG_RB_OFF_MASK, &m16, 2);
+    return rec + VG_RB_SIZE;
+}
+
+/* Bit g set when masks[g] != 0, for g = 1 .. VG_N_GROUPS-1 (which groups an update changed). */
+static inline uint32_t vg_groups_changed(const uint16_t *masks) {
+#if defined(__SSE2__)
+    if (VG_N_GROUPS > 8 && VG_N_GROUPS <= 16) {   /* two loads, two compares, one movemask */
+        const __m128i z = _mm_setzero_si128();
+        __m128i hi;
+        if (VG_N_GROUPS == 12) {
+            hi = _mm_loadl_epi64((const __m128i *)(const void *)(masks + 8));   /* masks[8..11] */
+        } else {                      /* never read past masks[VG_N_GROUPS - 1] */
+            uint16_t t[8] = {0};
+            memcpy(t, masks + 8, (size_t)(VG_N_GROUPS - 8) * sizeof(uint16_t));
+            hi = _mm_loadu_si128((const __m128i *)(const void *)t);
+        }
+        return ~(uint32_t)_mm_movemask_epi8(_mm_packs_epi16(
+                   _mm_cmpeq_epi16(_mm_loadu_si128((const __m128i *)(const void *)masks), z),
+                   _mm_cmpeq_epi16(hi, z)))
+               & (((1u << VG_N_GROUPS) - 1u) & ~1u);
+    }
+#endif
+    {
+        uint32_t gm = 0;
+        int g;
+        for (g = 1; g < VG_N_GROUPS; g++)
+            gm |= (uint32_t)(masks[g] != 0) << g;
+        return gm;
+    }
+}
+
+/* One out-of-line kernel per group: the dispatcher below stays small (a tick update that changes one
+ * group pays for one call, not for the register pressure of every kernel inlined together). */
+#define VG_EMIT_KERNEL(NAME, TAB)                                                                          \
+    static uint8_t *NAME(uint8_t *p, const vg_srec_t *r, uint32_t m, uint64_t h0, uint64_t h1)            \
+        __attribute__((noinline, unused));                                                                 \
+    static uint8_t *NAME(uint8_t *p, const vg_srec_t *r, uint32_t m, uint64_t h0, uint64_t h1) {          \
+        return vg_emit_group(p, r, m, TAB, (int)VG_NF(TAB), h0, h1);                                       \
+    }
+VG_EMIT_KERNEL(vg_emit_trade, VG_F_TRADE)
+VG_EMIT_KERNEL(vg_emit_bid, VG_F_BID)
+VG_EMIT_KERNEL(vg_emit_ask, VG_F_ASK)
+VG_EMIT_KERNEL(vg_emit_ohlc, VG_F_OHLC)
+VG_EMIT_KERNEL(vg_emit_status, VG_F_STATUS)
+VG_EMIT_KERNEL(vg_emit_mw, VG_F_MW)
+VG_EMIT_KERNEL(vg_emit_auction, VG_F_AUCTION)
+VG_EMIT_KERNEL(vg_emit_spos, VG_F_SPOS)
+VG_EMIT_KERNEL(vg_emit_buyback, VG_F_BUYBACK)
+VG_EMIT_KERNEL(vg_emit_oi, VG_F_OI)
+VG_EMIT_KERNEL(vg_emit_ident, VG_F_IDENT)
+#undef VG_EMIT_KERNEL
+
+/* All records of one token update into out (room for the largest update, VG_RECS_PER_UPDATE_MAX):
+ * masks[g] = changed fields of group g (g = 1 .. VG_N_GROUPS-1), gm = vg_groups_changed(masks).
+ * Returns the number of records. */
+static inline long vg_emit_records(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm,
+                                   uint16_t source, uint64_t ts48, uint8_t flags) {
+    uint8_t *p = out;
+    size_t k;
+    const uint64_t h0 = (uint64_t)(uint32_t)r->token | ((ts48 & 0xFFFFFFFFull) << 32);
+    const uint64_t h1 = ((ts48 >> 32) & 0xFFFFull) | ((uint64_t)(uint8_t)(flags | VG_RB_CONTINUED) << 24)
+                        | ((uint64_t)source << 48);
+    int g;
+    /* ascending group order; one predictable test per group (no indirect jump) */
+#define VG_EMIT_G(G, FN) if (gm & (1u << (G))) p = FN(p, r, masks[G], h0, h1 | ((uint64_t)(G) << 16))
+    VG_EMIT_G(VG_G_TRADE, vg_emit_trade);
+    VG_EMIT_G(VG_G_BID, vg_emit_bid);
+    VG_EMIT_G(VG_G_ASK, vg_emit_ask);
+    VG_EMIT_G(VG_G_OHLC, vg_emit_ohlc);
+    VG_EMIT_G(VG_G_STATUS, vg_emit_status);
+    VG_EMIT_G(VG_G_MW, vg_emit_mw);
+    VG_EMIT_G(VG_G_AUCTION, vg_emit_auction);
+    VG_EMIT_G(VG_G_SPOS, vg_emit_spos);
+    VG_EMIT_G(VG_G_BUYBACK, vg_emit_buyback);
+    VG_EMIT_G(VG_G_OI, vg_emit_oi);
+    VG_EMIT_G(VG_G_IDENT, vg_emit_ident);
+#undef VG_EMIT_G
+    gm >>= VG_G_IDENT + 1;            /* groups without a kernel (added after IDENT): the table walk */
+    for (g = VG_G_IDENT + 1; gm; g++, gm >>= 1)
+        if (gm & 1u)
+            p = vg_emit_group_any(p, r, masks[g], g, h0, h1 | ((uint64_t)g << 16));
+    k = (size_t)(p - out) / VG_RB_SIZE;
+    if (k > 0)
+        out[(k - 1) * VG_RB_SIZE + VG_RB_OFF_FLAGS] = flags;     /* the update's last record */
+    return (long)k;
 }
 
 #endif /* VEGA_STORE_H */

@@ -29,6 +29,13 @@ cdef extern from *:
     """
     int vg_ctz32(uint32_t x) noexcept nogil
 
+cdef extern from "_store.h":
+    uint32_t vg_groups_changed(const uint16_t* masks) noexcept nogil
+    long vg_emit_records(uint8_t* out, const vg_srec_t* r, const uint16_t* masks, uint32_t gm,
+                         uint16_t source, uint64_t ts48, uint8_t flags) noexcept nogil
+
+cdef bint _vg_emit_reference = False   # tests only: route vg_emit through the table walk vg_emit_ref
+
 
 cdef enum:
     VG_IST_OFFSET_S = 19800            # IST = UTC + 5:30
@@ -132,25 +139,24 @@ cdef inline uint8_t vg_quality(const vg_srec_t* r) noexcept nogil:
 cdef inline bint vg_preopen(int16_t status) noexcept nogil:
     return status == 1 or status == 4 or status == 6
 
+# Setters that record a change: store v into the record field p and set bit in the group mask m when the
+# value differs.  Branch-free (a compare, a conditional move and an unconditional store): which fields of
+# a tick change is data-dependent, and a mispredicted branch per field cost more than the store.
 cdef inline void _s64(int64_t* p, int64_t v, uint16_t* m, uint32_t bit) noexcept nogil:
-    if p[0] != v:
-        p[0] = v
-        m[0] |= <uint16_t>bit
+    m[0] |= <uint16_t>(bit if p[0] != v else 0)        # branch-free: a store of the same value is harmless
+    p[0] = v
 
 cdef inline void _s32(int32_t* p, int32_t v, uint16_t* m, uint32_t bit) noexcept nogil:
-    if p[0] != v:
-        p[0] = v
-        m[0] |= <uint16_t>bit
+    m[0] |= <uint16_t>(bit if p[0] != v else 0)        # branch-free: a store of the same value is harmless
+    p[0] = v
 
 cdef inline void _s16(int16_t* p, int16_t v, uint16_t* m, uint32_t bit) noexcept nogil:
-    if p[0] != v:
-        p[0] = v
-        m[0] |= <uint16_t>bit
+    m[0] |= <uint16_t>(bit if p[0] != v else 0)        # branch-free: a store of the same value is harmless
+    p[0] = v
 
 cdef inline void _s8(uint8_t* p, uint8_t v, uint16_t* m, uint32_t bit) noexcept nogil:
-    if p[0] != v:
-        p[0] = v
-        m[0] |= <uint16_t>bit
+    m[0] |= <uint16_t>(bit if p[0] != v else 0)        # branch-free: a store of the same value is harmless
+    p[0] = v
 
 cdef inline uint8_t _ind_bits(const vg_indicator_t* i) noexcept nogil:
     return <uint8_t>((i.last_trade_more << 7) | (i.last_trade_less << 6) | (i.buy << 5) | (i.sell << 4))
@@ -206,7 +212,28 @@ cdef Py_ssize_t vg_emit(vg_recbuf_t* b, const vg_srec_t* r, const uint16_t* mask
                         uint64_t ts48, uint8_t flags) noexcept nogil:
     """Append the change records of one token update (masks[g] = changed fields of group g): the named
     fields' absolute values, ascending bit order, 8-byte fields in two slots; every record but the last
-    carries VG_REC_CONTINUED.  Returns the number of records, -1 if the buffer could not grow."""
+    carries VG_REC_CONTINUED.  Returns the number of records, -1 if the buffer could not grow.  The
+    per-group kernels are vg_emit_records (_store.h); vg_emit_ref is the same format as a table walk."""
+    return _emit_changed(b, r, masks, vg_groups_changed(masks), source, ts48, flags)
+
+cdef Py_ssize_t _emit_changed(vg_recbuf_t* b, const vg_srec_t* r, const uint16_t* masks, uint32_t gm,
+                              uint16_t source, uint64_t ts48, uint8_t flags) noexcept nogil:
+    """vg_emit when the caller already has gm = vg_groups_changed(masks) (non-zero)."""
+    cdef vg_rec_t* out
+    cdef Py_ssize_t k
+    if _vg_emit_reference:
+        return vg_emit_ref(b, r, masks, source, ts48, flags)
+    out = _rb_reserve(b, VG_RECS_PER_UPDATE_MAX)
+    if out == NULL:
+        return -1
+    k = vg_emit_records(<uint8_t*>out, r, masks, gm, source, ts48, flags)
+    b.n += k
+    return k
+
+cdef Py_ssize_t vg_emit_ref(vg_recbuf_t* b, const vg_srec_t* r, const uint16_t* masks, uint16_t source,
+                        uint64_t ts48, uint8_t flags) noexcept nogil:
+    """The reference emitter (the format's definition as a table walk): vg_emit's records, byte for byte.
+    Kept for the differential tests (_emit_pair, _use_reference_emit); the feed uses vg_emit."""
     cdef vg_rec_t* out = _rb_reserve(b, VG_RECS_PER_UPDATE_MAX)
     cdef vg_rec_t* cur
     cdef Py_ssize_t k = 0, i
@@ -264,6 +291,52 @@ cdef Py_ssize_t vg_keyframe(vg_recbuf_t* b, const vg_srec_t* r, uint64_t ts48) n
     else:
         masks[VG_G_INDEX] = 0
     return vg_emit(b, r, masks, r.last_update_source, ts48, VG_REC_KEYFRAME)
+
+def _emit_pair(record, masks, uint16_t source=0, uint64_t ts48=0, uint8_t flags=0):
+    """Tests: the change records of one update of ``record`` (the 448 bytes of a store record) with
+    ``masks`` (changed fields per group, one int per group 1 .. n_groups-1), written by vg_emit's kernels
+    and by the reference table walk vg_emit_ref.  Returns ``(fast, reference)`` as bytes."""
+    cdef vg_srec_t r
+    cdef uint16_t m[VG_N_GROUPS]
+    cdef vg_recbuf_t fb, rb
+    cdef const uint8_t[::1] view = _as_bytes_view(record)
+    cdef int g
+    cdef Py_ssize_t kf, kr
+    if view.shape[0] != sizeof(vg_srec_t):
+        raise ValueError(f"record must be {sizeof(vg_srec_t)} bytes")
+    masks = list(masks)
+    if len(masks) != VG_N_GROUPS - 1:
+        raise ValueError(f"masks must hold {VG_N_GROUPS - 1} ints (groups 1 .. {VG_N_GROUPS - 1})")
+    if ts48 >= (<uint64_t>1 << 48):
+        raise ValueError("ts48 must be below 2**48")
+    m[0] = 0
+    for g in range(1, VG_N_GROUPS):
+        v = int(masks[g - 1])
+        if v < 0 or v >= (1 << VG_GROUP_NFIELDS[g]):
+            raise ValueError(f"mask of group {g} names a field the group does not have")
+        m[g] = <uint16_t>v
+    memcpy(&r, &view[0], sizeof(vg_srec_t))
+    memset(&fb, 0, sizeof(fb))
+    memset(&rb, 0, sizeof(rb))
+    try:
+        global _vg_emit_reference
+        _vg_emit_reference = False
+        kf = vg_emit(&fb, &r, m, source, ts48, flags)
+        kr = vg_emit_ref(&rb, &r, m, source, ts48, flags)
+        if kf < 0 or kr < 0:
+            raise MemoryError()
+        return (bytes((<char*>fb.recs)[:kf * sizeof(vg_rec_t)]) if kf else b"",
+                bytes((<char*>rb.recs)[:kr * sizeof(vg_rec_t)]) if kr else b"")
+    finally:
+        free(fb.recs)
+        free(rb.recs)
+
+
+def _use_reference_emit(bint on) -> None:
+    """Tests: route every change record of this process through the reference emitter vg_emit_ref (on) or
+    the kernels of vg_emit (off, the default), to compare the two over whole feeds."""
+    global _vg_emit_reference
+    _vg_emit_reference = on
 
 cdef enum vg_aerr:                     # apply errors
     VG_A_OK = 0
@@ -485,12 +558,10 @@ cdef inline void _m_end(vg_merge_t* c, vg_srec_t* r, uint16_t* k, uint16_t code)
     """Every update sets update time, source and count; a change also refreshes the quality score and
     emits the change records (after the sequence lock is released: the writer reads its own record).
     An LTP change of an option (instruments loaded) recomputes its implied volatility first."""
-    cdef uint32_t any_change = 0
-    cdef int g
+    cdef uint32_t any_change
     if c.st.opt != NULL and (k[VG_G_TRADE] & VG_T_LTP):
         _iv_update(c, r, k)
-    for g in range(1, VG_N_GROUPS):
-        any_change |= k[g]
+    any_change = vg_groups_changed(k)                  # bit g: group g changed
     r.last_update_ns = c.now_ns
     r.last_update_source = code
     r.update_count += 1
@@ -499,7 +570,7 @@ cdef inline void _m_end(vg_merge_t* c, vg_srec_t* r, uint16_t* k, uint16_t code)
     vs_write_end(r)
     c.counters[VG_M_MERGED] += 1
     if any_change and c.out != NULL:
-        if vg_emit(c.out, r, k, code, c.ts48, 0) < 0:
+        if _emit_changed(c.out, r, k, any_change, code, c.ts48, 0) < 0:
             c.counters[VG_M_REC_DROPPED] += 1
 
 cdef inline bint _md_stale(const vg_merge_t* c, const vg_srec_t* r) noexcept nogil:
@@ -536,6 +607,8 @@ cdef void vg_merge_md(vg_merge_t* c, const vg_md_t* m, uint16_t code, uint8_t se
     cdef uint16_t k[VG_N_GROUPS]
     cdef vg_srec_t* r
     cdef int16_t old_status
+    # the group masks live in registers while merging (k is passed on to _m_end, so it lives in memory)
+    cdef uint16_t kt = 0, kb = 0, ka = 0, ko = 0, kst = 0, kau = 0
     if m.book_type != 1 and m.book_type != 2:          # book-type filter: regular lot and special terms
         c.counters[VG_M_BOOK_TYPE] += 1
         return
@@ -543,53 +616,59 @@ cdef void vg_merge_md(vg_merge_t* c, const vg_md_t* m, uint16_t code, uint8_t se
     if r == NULL:
         return
     old_status = r.trading_status
-    _s16(&r.book_type, m.book_type, &k[VG_G_STATUS], VG_S_BOOK_TYPE)
+    _s16(&r.book_type, m.book_type, &kst, VG_S_BOOK_TYPE)
     if m.trading_status > 0:
-        _s16(&r.trading_status, m.trading_status, &k[VG_G_STATUS], VG_S_TRADING_STATUS)
+        _s16(&r.trading_status, m.trading_status, &kst, VG_S_TRADING_STATUS)
     # trade: prices only when > 0, volume only grows
     if m.last_traded_price > 0:
-        _s32(&r.last_traded_price, m.last_traded_price, &k[VG_G_TRADE], VG_T_LTP)
+        _s32(&r.last_traded_price, m.last_traded_price, &kt, VG_T_LTP)
     if m.last_trade_quantity > 0:
-        _s32(&r.last_trade_quantity, m.last_trade_quantity, &k[VG_G_TRADE], VG_T_LTQ)
+        _s32(&r.last_trade_quantity, m.last_trade_quantity, &kt, VG_T_LTQ)
     if m.last_trade_time > 0:
-        _s32(&r.last_trade_time, m.last_trade_time, &k[VG_G_TRADE], VG_T_LTT)
+        _s32(&r.last_trade_time, m.last_trade_time, &kt, VG_T_LTT)
     if m.volume_traded_today > r.volume_traded_today:
-        _s64(&r.volume_traded_today, m.volume_traded_today, &k[VG_G_TRADE], VG_T_VOLUME)
-    _s32(&r.net_price_change, m.net_price_change_from_closing_price, &k[VG_G_TRADE], VG_T_NET_CHANGE)
-    _s8(<uint8_t*>&r.net_change_indicator, <uint8_t>m.net_change_indicator, &k[VG_G_TRADE],
+        _s64(&r.volume_traded_today, m.volume_traded_today, &kt, VG_T_VOLUME)
+    _s32(&r.net_price_change, m.net_price_change_from_closing_price, &kt, VG_T_NET_CHANGE)
+    _s8(<uint8_t*>&r.net_change_indicator, <uint8_t>m.net_change_indicator, &kt,
         VG_T_NET_CHANGE_IND)
     if m.average_trade_price > 0:
-        _s32(&r.average_trade_price, m.average_trade_price, &k[VG_G_TRADE], VG_T_ATP)
-    _s8(&r.indicator, _ind_bits(&m.indicator), &k[VG_G_TRADE], VG_T_INDICATOR)
+        _s32(&r.average_trade_price, m.average_trade_price, &kt, VG_T_ATP)
+    _s8(&r.indicator, _ind_bits(&m.indicator), &kt, VG_T_INDICATOR)
     # OHLC: open set once, high a max, low the min of positive values, close when > 0
     if m.open_price > 0 and r.open_price == 0:
-        _s32(&r.open_price, m.open_price, &k[VG_G_OHLC], VG_O_OPEN)
+        _s32(&r.open_price, m.open_price, &ko, VG_O_OPEN)
     if m.high_price > r.high_price:
-        _s32(&r.high_price, m.high_price, &k[VG_G_OHLC], VG_O_HIGH)
+        _s32(&r.high_price, m.high_price, &ko, VG_O_HIGH)
     if m.low_price > 0 and (r.low_price <= 0 or m.low_price < r.low_price):
-        _s32(&r.low_price, m.low_price, &k[VG_G_OHLC], VG_O_LOW)
+        _s32(&r.low_price, m.low_price, &ko, VG_O_LOW)
     if m.closing_price > 0:
-        _s32(&r.close_price, m.closing_price, &k[VG_G_OHLC], VG_O_CLOSE)
+        _s32(&r.close_price, m.closing_price, &ko, VG_O_CLOSE)
     if code == VG_ONLY_MBP and seg == VG_SEG_CM and m.indicative_close_price > 0:
-        _s32(&r.indicative_close_price, m.indicative_close_price, &k[VG_G_OHLC], VG_O_IND_CLOSE)
+        _s32(&r.indicative_close_price, m.indicative_close_price, &ko, VG_O_IND_CLOSE)
     # totals and buy-back flags: absolute values
-    _s64(&r.total_buy_quantity, m.total_buy_quantity, &k[VG_G_OHLC], VG_O_TOTAL_BUY)
-    _s64(&r.total_sell_quantity, m.total_sell_quantity, &k[VG_G_OHLC], VG_O_TOTAL_SELL)
-    _s16(&r.bb_total_buy_flag, m.bb_total_buy_flag, &k[VG_G_OHLC], VG_O_BB_BUY)
-    _s16(&r.bb_total_sell_flag, m.bb_total_sell_flag, &k[VG_G_OHLC], VG_O_BB_SELL)
+    _s64(&r.total_buy_quantity, m.total_buy_quantity, &ko, VG_O_TOTAL_BUY)
+    _s64(&r.total_sell_quantity, m.total_sell_quantity, &ko, VG_O_TOTAL_SELL)
+    _s16(&r.bb_total_buy_flag, m.bb_total_buy_flag, &ko, VG_O_BB_BUY)
+    _s16(&r.bb_total_sell_flag, m.bb_total_sell_flag, &ko, VG_O_BB_SELL)
     # depth: each side replaced as a whole (prices, quantities, orders) only when one of its levels has data
     if _side_has_data(&m.mbp[0]):
-        _set_side(r.bid_price, r.bid_quantity, r.bid_orders, &m.mbp[0], &k[VG_G_BID])
+        _set_side(r.bid_price, r.bid_quantity, r.bid_orders, &m.mbp[0], &kb)
     if _side_has_data(&m.mbp[VG_DEPTH]):
-        _set_side(r.ask_price, r.ask_quantity, r.ask_orders, &m.mbp[VG_DEPTH], &k[VG_G_ASK])
+        _set_side(r.ask_price, r.ask_quantity, r.ask_orders, &m.mbp[VG_DEPTH], &ka)
     # auction: copied as sent; a message without auction data (all zero) ends the auction -> cleared
-    _s16(&r.auction_number, m.auction_number, &k[VG_G_AUCTION], 1 << 0)
-    _s16(&r.auction_status, m.auction_status, &k[VG_G_AUCTION], 1 << 1)
-    _s16(&r.initiator_type, m.initiator_type, &k[VG_G_AUCTION], 1 << 2)
-    _s32(&r.initiator_price, m.initiator_price, &k[VG_G_AUCTION], 1 << 3)
-    _s32(&r.initiator_quantity, m.initiator_quantity, &k[VG_G_AUCTION], 1 << 4)
-    _s32(&r.auction_price, m.auction_price, &k[VG_G_AUCTION], 1 << 5)
-    _s32(&r.auction_quantity, m.auction_quantity, &k[VG_G_AUCTION], 1 << 6)
+    _s16(&r.auction_number, m.auction_number, &kau, 1 << 0)
+    _s16(&r.auction_status, m.auction_status, &kau, 1 << 1)
+    _s16(&r.initiator_type, m.initiator_type, &kau, 1 << 2)
+    _s32(&r.initiator_price, m.initiator_price, &kau, 1 << 3)
+    _s32(&r.initiator_quantity, m.initiator_quantity, &kau, 1 << 4)
+    _s32(&r.auction_price, m.auction_price, &kau, 1 << 5)
+    _s32(&r.auction_quantity, m.auction_quantity, &kau, 1 << 6)
+    k[VG_G_TRADE] = kt
+    k[VG_G_BID] = kb
+    k[VG_G_ASK] = ka
+    k[VG_G_OHLC] = ko
+    k[VG_G_STATUS] = kst
+    k[VG_G_AUCTION] = kau
     _status_changed(r, old_status, k)
     r.last_md_ns = c.now_ns
     _m_end(c, r, k, code)
@@ -600,42 +679,48 @@ cdef void vg_merge_mw(vg_merge_t* c, const vg_mw_t* w, uint16_t code, uint8_t se
     cdef uint16_t k[VG_N_GROUPS]
     cdef vg_srec_t* r = _m_begin(c, w.token, k)
     cdef const vg_mw_info_t* f = &w.market_wise_info[0]
+    cdef uint16_t kt = 0, kb = 0, ka = 0, kmw = 0, koi = 0     # group masks in registers while merging
     if r == NULL:
         return
-    _s64(&r.mw_buy_volume, f.buy_volume, &k[VG_G_MW], VG_M_BUY_VOLUME)
-    _s32(&r.mw_buy_price, f.buy_price, &k[VG_G_MW], VG_M_BUY_PRICE)
-    _s64(&r.mw_sell_volume, f.sell_volume, &k[VG_G_MW], VG_M_SELL_VOLUME)
-    _s32(&r.mw_sell_price, f.sell_price, &k[VG_G_MW], VG_M_SELL_PRICE)
-    _s32(&r.mw_last_trade_price, f.last_trade_price, &k[VG_G_MW], VG_M_LTP)
-    _s32(&r.mw_last_trade_time, f.last_trade_time, &k[VG_G_MW], VG_M_LTT)
-    _s8(&r.mw_indicator, _ind_bits(&f.indicator), &k[VG_G_MW], VG_M_INDICATOR)
+    _s64(&r.mw_buy_volume, f.buy_volume, &kmw, VG_M_BUY_VOLUME)
+    _s32(&r.mw_buy_price, f.buy_price, &kmw, VG_M_BUY_PRICE)
+    _s64(&r.mw_sell_volume, f.sell_volume, &kmw, VG_M_SELL_VOLUME)
+    _s32(&r.mw_sell_price, f.sell_price, &kmw, VG_M_SELL_PRICE)
+    _s32(&r.mw_last_trade_price, f.last_trade_price, &kmw, VG_M_LTP)
+    _s32(&r.mw_last_trade_time, f.last_trade_time, &kmw, VG_M_LTT)
+    _s8(&r.mw_indicator, _ind_bits(&f.indicator), &kmw, VG_M_INDICATOR)
     if vg_preopen(r.trading_status):
-        _s32(&r.bid_price[0], f.buy_price, &k[VG_G_BID], VG_D_PRICE0)
-        _s64(&r.bid_quantity[0], f.buy_volume, &k[VG_G_BID], VG_D_QTY0)
-        _s32(&r.ask_price[0], f.sell_price, &k[VG_G_ASK], VG_D_PRICE0)
-        _s64(&r.ask_quantity[0], f.sell_volume, &k[VG_G_ASK], VG_D_QTY0)
+        _s32(&r.bid_price[0], f.buy_price, &kb, VG_D_PRICE0)
+        _s64(&r.bid_quantity[0], f.buy_volume, &kb, VG_D_QTY0)
+        _s32(&r.ask_price[0], f.sell_price, &ka, VG_D_PRICE0)
+        _s64(&r.ask_quantity[0], f.sell_volume, &ka, VG_D_QTY0)
         if f.last_trade_price > 0:
-            _s32(&r.last_traded_price, f.last_trade_price, &k[VG_G_TRADE], VG_T_LTP)
+            _s32(&r.last_traded_price, f.last_trade_price, &kt, VG_T_LTP)
         if f.last_trade_time > 0:
-            _s32(&r.last_trade_time, f.last_trade_time, &k[VG_G_TRADE], VG_T_LTT)
+            _s32(&r.last_trade_time, f.last_trade_time, &kt, VG_T_LTT)
     elif _md_stale(c, r):
         if f.buy_price > 0:
-            _s32(&r.bid_price[0], f.buy_price, &k[VG_G_BID], VG_D_PRICE0)
-            _s64(&r.bid_quantity[0], f.buy_volume, &k[VG_G_BID], VG_D_QTY0)
+            _s32(&r.bid_price[0], f.buy_price, &kb, VG_D_PRICE0)
+            _s64(&r.bid_quantity[0], f.buy_volume, &kb, VG_D_QTY0)
         if f.sell_price > 0:
-            _s32(&r.ask_price[0], f.sell_price, &k[VG_G_ASK], VG_D_PRICE0)
-            _s64(&r.ask_quantity[0], f.sell_volume, &k[VG_G_ASK], VG_D_QTY0)
+            _s32(&r.ask_price[0], f.sell_price, &ka, VG_D_PRICE0)
+            _s64(&r.ask_quantity[0], f.sell_volume, &ka, VG_D_QTY0)
         if f.last_trade_price > 0:
-            _s32(&r.last_traded_price, f.last_trade_price, &k[VG_G_TRADE], VG_T_LTP)
+            _s32(&r.last_traded_price, f.last_trade_price, &kt, VG_T_LTP)
         if f.last_trade_time > 0:
-            _s32(&r.last_trade_time, f.last_trade_time, &k[VG_G_TRADE], VG_T_LTT)
+            _s32(&r.last_trade_time, f.last_trade_time, &kt, VG_T_LTT)
     if seg == VG_SEG_FO:
-        _s64(&r.open_interest, w.open_interest, &k[VG_G_OI], VG_I_OI)
+        _s64(&r.open_interest, w.open_interest, &koi, VG_I_OI)
         if w.open_interest > 0:
             if w.open_interest > r.oi_day_high:
-                _s64(&r.oi_day_high, w.open_interest, &k[VG_G_OI], VG_I_HIGH)
+                _s64(&r.oi_day_high, w.open_interest, &koi, VG_I_HIGH)
             if r.oi_day_low <= 0 or w.open_interest < r.oi_day_low:
-                _s64(&r.oi_day_low, w.open_interest, &k[VG_G_OI], VG_I_LOW)
+                _s64(&r.oi_day_low, w.open_interest, &koi, VG_I_LOW)
+    k[VG_G_TRADE] = kt
+    k[VG_G_BID] = kb
+    k[VG_G_ASK] = ka
+    k[VG_G_MW] = kmw
+    k[VG_G_OI] = koi
     _m_end(c, r, k, code)
 
 cdef void vg_merge_tick(vg_merge_t* c, const vg_tick_t* t, uint16_t code, uint8_t seg) noexcept nogil:
@@ -643,21 +728,24 @@ cdef void vg_merge_tick(vg_merge_t* c, const vg_tick_t* t, uint16_t code, uint8_
     overwrites a fresh 7200/7208; F&O open interest and the exchange's day high/low OI."""
     cdef uint16_t k[VG_N_GROUPS]
     cdef vg_srec_t* r = _m_begin(c, t.token, k)
+    cdef uint16_t kt = 0, koi = 0      # group masks in registers while merging
     if r == NULL:
         return
-    _s16(&r.market_type, t.market_type, &k[VG_G_TRADE], VG_T_MARKET_TYPE)
+    _s16(&r.market_type, t.market_type, &kt, VG_T_MARKET_TYPE)
     if t.fill_price > 0:
-        _s32(&r.fill_price, t.fill_price, &k[VG_G_TRADE], VG_T_FILL_PRICE)
+        _s32(&r.fill_price, t.fill_price, &kt, VG_T_FILL_PRICE)
         if _md_stale(c, r):
-            _s32(&r.last_traded_price, t.fill_price, &k[VG_G_TRADE], VG_T_LTP)
+            _s32(&r.last_traded_price, t.fill_price, &kt, VG_T_LTP)
     if t.fill_volume > 0:
-        _s32(&r.fill_volume, t.fill_volume, &k[VG_G_TRADE], VG_T_FILL_VOLUME)
+        _s32(&r.fill_volume, t.fill_volume, &kt, VG_T_FILL_VOLUME)
     if seg == VG_SEG_FO:
-        _s64(&r.open_interest, t.open_interest, &k[VG_G_OI], VG_I_OI)
+        _s64(&r.open_interest, t.open_interest, &koi, VG_I_OI)
         if t.day_hi_oi > 0:
-            _s64(&r.oi_day_high, t.day_hi_oi, &k[VG_G_OI], VG_I_HIGH)
+            _s64(&r.oi_day_high, t.day_hi_oi, &koi, VG_I_HIGH)
         if t.day_lo_oi > 0:
-            _s64(&r.oi_day_low, t.day_lo_oi, &k[VG_G_OI], VG_I_LOW)
+            _s64(&r.oi_day_low, t.day_lo_oi, &koi, VG_I_LOW)
+    k[VG_G_TRADE] = kt
+    k[VG_G_OI] = koi
     _m_end(c, r, k, code)
 
 cdef void vg_merge_spos(vg_merge_t* c, const vg_spos_t* s, int32_t log_time) noexcept nogil:
