@@ -488,6 +488,7 @@ VG_EMIT_KERNEL(vg_emit_spos, VG_F_SPOS)
 VG_EMIT_KERNEL(vg_emit_buyback, VG_F_BUYBACK)
 VG_EMIT_KERNEL(vg_emit_oi, VG_F_OI)
 VG_EMIT_KERNEL(vg_emit_ident, VG_F_IDENT)
+VG_EMIT_KERNEL(vg_emit_index, VG_F_INDEX)
 #undef VG_EMIT_KERNEL
 
 /* All records of one token update into out (room for the largest update, VG_RECS_PER_UPDATE_MAX):
@@ -514,9 +515,10 @@ static inline long vg_emit_records(uint8_t *out, const vg_srec_t *r, const uint1
     VG_EMIT_G(VG_G_BUYBACK, vg_emit_buyback);
     VG_EMIT_G(VG_G_OI, vg_emit_oi);
     VG_EMIT_G(VG_G_IDENT, vg_emit_ident);
+    VG_EMIT_G(VG_G_INDEX, vg_emit_index);
 #undef VG_EMIT_G
-    gm >>= VG_G_IDENT + 1;            /* groups without a kernel (added after IDENT): the table walk */
-    for (g = VG_G_IDENT + 1; gm; g++, gm >>= 1)
+    gm >>= VG_G_INDEX + 1;            /* groups without a kernel (added after INDEX): the table walk */
+    for (g = VG_G_INDEX + 1; gm; g++, gm >>= 1)
         if (gm & 1u)
             p = vg_emit_group_any(p, r, masks[g], g, h0, h1 | ((uint64_t)g << 16));
     k = (size_t)(p - out) / VG_RB_SIZE;
