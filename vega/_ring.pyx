@@ -271,6 +271,104 @@ cdef inline void _make_test_record(uint32_t* w, uint64_t seq, uint64_t ts, uint3
     w[7] = _test_checksum(w)                              # slots[3]: checksum of words 0..6
 
 
+cdef inline void _pace_until(int64_t until, bint spin) noexcept nogil:
+    # benchmarks: wait until CLOCK_MONOTONIC reaches `until`, busy (spin) or in nanosleep
+    cdef timespec req
+    cdef int64_t now = _mono_ns()
+    if spin:
+        while now < until:
+            vg_cpu_relax()
+            now = _mono_ns()
+    elif until > now:
+        req.tv_sec = <long>((until - now) // 1000000000)
+        req.tv_nsec = <long>((until - now) % 1000000000)
+        nanosleep(&req, NULL)
+
+
+def _clock_overhead_ns(Py_ssize_t count):
+    """Benchmarks: ``count`` differences between back-to-back CLOCK_MONOTONIC reads, in a C loop (int64 ns):
+    the resolution and cost floor of every latency figure."""
+    cdef int64_t[::1] out
+    cdef Py_ssize_t k
+    cdef int64_t t0, t1
+    res = np.zeros(max(count, 0), dtype=np.int64)
+    out = res
+    with nogil:
+        for k in range(count):
+            t0 = _mono_ns()
+            t1 = _mono_ns()
+            out[k] = t1 - t0
+    return res
+
+
+cdef uint64_t* _floor_word(Py_buffer* view) except NULL:
+    if view.len < 64 or (<size_t>view.buf) % 64:
+        raise ValueError("need a writable, 64-byte aligned buffer of at least 64 bytes (e.g. an mmap)")
+    return <uint64_t*>view.buf
+
+
+def _latency_floor_send(buf, Py_ssize_t count, int64_t gap_ns, bint spin=False):
+    """Benchmarks, the floor of one-way latency: ``count`` times, store CLOCK_MONOTONIC ns (store-release)
+    into the first 8 bytes of ``buf`` (a shared mapping), then wait ``gap_ns``; finally store 2**64-1 (done).
+    A C loop, nogil; the reader is ``_latency_floor_recv``.  One cache line crosses cores per message."""
+    cdef Py_buffer view
+    cdef uint64_t* w
+    cdef Py_ssize_t k
+    cdef int64_t ts
+    PyObject_GetBuffer(buf, &view, PyBUF_SIMPLE | PyBUF_WRITABLE)
+    try:
+        w = _floor_word(&view)
+        with nogil:
+            for k in range(count):
+                ts = _mono_ns()
+                vg_store_release_u64(w, <uint64_t>ts)
+                _pace_until(ts + gap_ns, spin)
+            vg_store_release_u64(w, <uint64_t>0xFFFFFFFFFFFFFFFF)
+    finally:
+        PyBuffer_Release(&view)
+    return count
+
+
+def _latency_floor_recv(buf, Py_ssize_t count, timeout=10.0):
+    """Benchmarks: spin (nogil) on the word ``_latency_floor_send`` stores; each new value v gives one
+    sample, CLOCK_MONOTONIC now - v, read right after the load (a value overwritten before this reader saw
+    it gives none).  Returns at the done marker (or at ``timeout`` seconds) the first ``count`` samples,
+    int64 ns."""
+    cdef Py_buffer view
+    cdef uint64_t* w
+    cdef uint64_t v, last
+    cdef int64_t[::1] out
+    cdef int64_t now, deadline
+    cdef Py_ssize_t got = 0
+    cdef uint64_t spins = 0
+    res = np.zeros(max(count, 0), dtype=np.int64)
+    out = res
+    deadline = _mono_ns() + <int64_t>(float(timeout) * 1e9)
+    PyObject_GetBuffer(buf, &view, PyBUF_SIMPLE | PyBUF_WRITABLE)
+    try:
+        w = _floor_word(&view)
+        with nogil:
+            last = vg_load_acquire_u64(w)
+            while True:
+                v = vg_load_acquire_u64(w)
+                if v != last:
+                    now = _mono_ns()
+                    if v == <uint64_t>0xFFFFFFFFFFFFFFFF:
+                        break
+                    if got < count:
+                        out[got] = now - <int64_t>v
+                        got += 1
+                    last = v
+                    continue
+                vg_cpu_relax()
+                spins += 1
+                if (spins & 4095) == 0 and _mono_ns() >= deadline:
+                    break
+    finally:
+        PyBuffer_Release(&view)
+    return res[:got]
+
+
 # ----------------------------------------------------------------------------------------------------------
 # Ring
 # ----------------------------------------------------------------------------------------------------------
@@ -659,6 +757,30 @@ cdef class Ring:
             return s.next
         finally:
             PyBuffer_Release(&view)
+
+    def _latency_send(self, feed, Py_ssize_t count, int64_t gap_ns, bint spin=False):
+        """Benchmarks: publish ``count`` records one at a time from a nogil C loop, each stamped with
+        CLOCK_MONOTONIC ns (mod 2**48, in ts48) immediately before its ``ring_append``, then wait ``gap_ns``
+        (nanosleep, or busy when ``spin``) so that latency is not queueing.  The record is built before
+        the stamp (token and slots[0:2] = its sequence; no checksum).  Returns the new tail."""
+        cdef int f = _feed_index(feed)
+        cdef ring_slot_t* s
+        cdef uint32_t w[8]
+        cdef Py_ssize_t k
+        cdef uint64_t ts
+        if count < 0 or gap_ns < 0:
+            raise ValueError("need count >= 0 and gap_ns >= 0")
+        self._claim_for_python(f)
+        s = &self._slots[f]
+        with nogil:
+            for k in range(count):
+                _make_test_record(w, s.next, 0, 0)
+                ts = <uint64_t>_mono_ns()
+                w[1] = <uint32_t>ts                                   # ts48, low 32 bits
+                w[2] = (w[2] & 0xFFFF0000u) | <uint32_t>((ts >> 32) & 0xFFFFu)
+                ring_append(s, w, 1)
+                _pace_until(<int64_t>ts + gap_ns, spin)
+        return s.next
 
     # -- Python API: state -----------------------------------------------------------------------------
 
