@@ -279,10 +279,12 @@ cdef inline void _pace_until(int64_t until, bint spin) noexcept nogil:
         while now < until:
             vg_cpu_relax()
             now = _mono_ns()
-    elif until > now:
-        req.tv_sec = <long>((until - now) // 1000000000)
-        req.tv_nsec = <long>((until - now) % 1000000000)
-        nanosleep(&req, NULL)
+    else:
+        while now < until:             # a signal may end nanosleep early: sleep again for the rest
+            req.tv_sec = <long>((until - now) // 1000000000)
+            req.tv_nsec = <long>((until - now) % 1000000000)
+            nanosleep(&req, NULL)
+            now = _mono_ns()
 
 
 def _clock_overhead_ns(Py_ssize_t count):
