@@ -7,7 +7,7 @@ RingUnregisteredWarning says so; nothing is written to the file.
 
 As root (CAP_DAC_OVERRIDE ignores permission bits) the reading child drops to nobody/nogroup first; as an
 ordinary user the owner's own read-only mode is enough.  Either way the child checks that it really cannot
-open the file for writing before it starts.
+open the file for writing before it starts.  A file it may not even read is a PermissionError naming it.
 """
 import os
 import uuid
@@ -44,13 +44,18 @@ def bus_bytes(path):
         return f.read(BUS_SIZE)
 
 
-def _read_only_child(path, n_expected, conn):
+def _read_only_child(path, n_expected, unreadable_path, conn):
     """Open the ring as a process without write access; read every record; report what it saw."""
     if os.geteuid() == 0:
         os.setgroups([])
         os.setgid(NOGROUP)
         os.setuid(NOBODY)
     out = {"uid": os.geteuid()}
+    try:
+        Ring.open(unreadable_path)
+        out["unreadable"] = "opened"
+    except PermissionError as e:
+        out["unreadable"] = str(e)
     try:
         os.close(os.open(path, os.O_RDWR))
         out["rdwr_refused"] = False
@@ -107,7 +112,9 @@ def test_reader_without_write_access_reads_unregistered(ring, mode):
     terminal = ring.reader("NSE_EQ", name="terminal-rw")          # a registered reader with write access
     before = bus_bytes(ring.path)
     a, b = CTX.Pipe(duplex=False)
-    child = CTX.Process(target=_read_only_child, args=(ring.path, 3000, b))
+    secret = Ring.create(f"{os.path.basename(ring.path)}-secret", mode=0o000)    # nobody may read it
+    secret.close()
+    child = CTX.Process(target=_read_only_child, args=(ring.path, 3000, secret.path, b))
     child.start()
     try:
         assert a.poll(TIMEOUT) and a.recv() == "ready"
@@ -119,7 +126,9 @@ def test_reader_without_write_access_reads_unregistered(ring, mode):
         if child.is_alive():
             child.kill()
             child.join()
+        Ring.unlink(secret.path)
     assert child.exitcode == 0
+    assert secret.path in out["unreadable"]                       # no read access: a clear error
     assert out["rdwr_refused"] and out["writable_refused"], out   # the scenario is real
     if os.geteuid() == 0:
         assert out["uid"] == NOBODY
