@@ -18,8 +18,10 @@ Method: the writer (this process) and the reader (a forked child) are pinned to 
 ``--gap-us`` (nanosleep; ``--writer-spin`` to busy-wait), so latency is never queueing; it takes a
 CLOCK_MONOTONIC stamp immediately before the append and puts it in the message; the reader spins and takes
 CLOCK_MONOTONIC immediately after its read returns; sample = reader's stamp - writer's stamp.  Messages go
-in chunks of 1000 with a 20 ms pause between chunks, during which the reader blocks (so a ``--fifo`` reader
-never spins into the kernel's RT throttling, which would add a 50 ms-per-second artefact).  The first
+in chunks of 500, the candidates taking turns chunk by chunk (so that a change of machine state during the
+run, e.g. the hypervisor moving a vCPU, hits every candidate alike), with a 40 ms pause between chunks
+during which every reader blocks (so a ``--fifo`` reader never spins into the kernel's RT throttling,
+which would add a 50 ms-per-second artefact).  The first
 1000 samples (10% when fewer) are discarded as warm-up.  Reported per candidate: p50, p90, p99, p99.9, max,
 the count above 10 us, the hypervisor's steal time during the run, and a histogram by band, so that
 scheduler or hypervisor preemptions (>10 us) show as their own mode instead of hiding in a percentile.
@@ -242,17 +244,20 @@ def _steal_ticks():
 
 
 def _lat_child(kind, shared, chunks, timeout, conn, cpu, fifo):
-    """The reader, in its own process, on its own CPU.  For each chunk of messages: say "ready", then spin
-    until the chunk is read (a chunk is short, so a SCHED_FIFO reader never runs into the kernel's RT
-    throttling); finally return all samples (int64 ns) through `conn`."""
+    """The reader, in its own process, on its own CPU.  For each chunk of messages: block until the writer
+    says "go", then spin until the chunk is read; finally return all samples (int64 ns) through `conn`.
+    Blocking between chunks keeps a SCHED_FIFO reader's spinning well under the kernel's RT budget (95% of
+    each second by default), so RT throttling never stalls it."""
     _pin(cpu)
     _set_fifo(fifo)
     out = []
     if kind.startswith("ring"):
         ring = Ring.open(shared)
         r = ring.reader(0)
+    conn.send("ready")
     for n in chunks:
-        conn.send("ready")
+        if conn.recv() != "go":
+            break
         if kind == "floor":
             out.append(ring_mod._latency_floor_recv(shared, n, timeout))
         elif kind == "ring-c":
@@ -277,61 +282,80 @@ def _lat_child(kind, shared, chunks, timeout, conn, cpu, fifo):
     conn.send(np.concatenate(out) if out else np.empty(0, dtype=np.int64))
 
 
-def latency(kind, count, gap_ns, cpus, fifo, writer_spin, chunk=1000, pause_s=0.02):
-    """One candidate: the writer (this process, CPU cpus[0]) sends `count` stamped messages one at a time,
-    `gap_ns` apart, in chunks of `chunk` with a `pause_s` pause between chunks (the reader blocks then), to a
-    reader process on CPU cpus[1].  Returns (all samples in ns, steal fraction of the run)."""
+CHUNK = 500                  # messages per chunk
+PAUSE_S = 0.04               # between chunks: every reader is blocked
+
+
+def latency(kinds, count, gap_ns, cpus, fifo, writer_spin):
+    """Every candidate at once, interleaved: one reader process per candidate, all on CPU cpus[1], each
+    blocked until its turn; the writer (this process, CPU cpus[0]) sends each candidate in turn a chunk of
+    CHUNK stamped messages, one at a time, `gap_ns` apart, with PAUSE_S between chunks.  Interleaving
+    makes a change of machine state during the run (the hypervisor moving vCPUs, other tenants' load) hit
+    every candidate alike.  Returns {kind: (samples in ns, hypervisor steal fraction during its chunks)}."""
     ctx = mp.get_context("fork")
     w_cpu, r_cpu = cpus
-    old_aff = os.sched_getaffinity(0)
-    chunks = [min(chunk, count - k) for k in range(0, count, chunk)]
-    timeout = 10.0 + 3 * chunk * (gap_ns + 100_000) / 1e9
-    a, b = ctx.Pipe()
-    ring = name = None
-    if kind == "floor":
-        shared = mmap.mmap(-1, 4096)                         # MAP_SHARED | MAP_ANONYMOUS, page-aligned
-    elif kind.startswith("ring"):
-        name = f"vega-lat-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        ring = Ring.create(name)
-        shared = ring.path
-    elif kind == "mp.Queue":
-        shared = mp.Queue()
-    else:
-        shared = faster_fifo.Queue(max_size_bytes=1 << 20)
-    p = ctx.Process(target=_lat_child, args=(kind, shared, chunks, timeout, b, r_cpu, fifo))
-    p.start()
+    chunks = [min(CHUNK, count - k) for k in range(0, count, CHUNK)]
+    timeout = 10.0 + 3 * CHUNK * (gap_ns + 100_000) / 1e9
+    cand = {}
     try:
+        for kind in kinds:
+            c = cand[kind] = {"steal": 0, "ticks": 0, "ring": None, "name": None}
+            if kind == "floor":
+                c["shared"] = mmap.mmap(-1, 4096)            # MAP_SHARED | MAP_ANONYMOUS, page-aligned
+            elif kind.startswith("ring"):
+                c["name"] = f"vega-lat-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+                c["ring"] = Ring.create(c["name"])
+                c["shared"] = c["ring"].path
+            elif kind == "mp.Queue":
+                c["shared"] = mp.Queue()
+            else:
+                c["shared"] = faster_fifo.Queue(max_size_bytes=1 << 20)
+            c["conn"], child_conn = ctx.Pipe()
+            c["proc"] = ctx.Process(target=_lat_child,
+                                    args=(kind, c["shared"], chunks, timeout, child_conn, r_cpu, fifo))
+            c["proc"].start()
+        for c in cand.values():
+            assert c["conn"].poll(timeout) and c["conn"].recv() == "ready"
+        old_aff = os.sched_getaffinity(0)
         _pin(w_cpu)
         old_sched = _set_fifo(fifo)
-        steal0 = _steal_ticks()
         try:
             for n in chunks:
-                assert a.poll(timeout) and a.recv() == "ready"
-                time.sleep(pause_s)                          # the reader is in its spin loop by now
-                if kind == "floor":
-                    ring_mod._latency_floor_send(shared, n, gap_ns, writer_spin)
-                elif ring is not None:
-                    ring._latency_send(0, n, gap_ns, writer_spin)
-                else:
-                    for _ in range(n):
-                        shared.put(time.perf_counter_ns())
-                        _pace(gap_ns)
+                for kind, c in cand.items():
+                    time.sleep(PAUSE_S)                      # every reader is blocked in recv()
+                    c["conn"].send("go")
+                    time.sleep(0.002)                        # this one wakes and enters its spin loop
+                    st0 = _steal_ticks()
+                    if kind == "floor":
+                        ring_mod._latency_floor_send(c["shared"], n, gap_ns, writer_spin)
+                    elif c["ring"] is not None:
+                        c["ring"]._latency_send(0, n, gap_ns, writer_spin)
+                    else:
+                        for _ in range(n):
+                            c["shared"].put(time.perf_counter_ns())
+                            _pace(gap_ns)
+                    st1 = _steal_ticks()
+                    c["steal"] += st1[0] - st0[0]
+                    c["ticks"] += st1[1] - st0[1]
         finally:
             _restore_sched(old_sched)
             os.sched_setaffinity(0, old_aff)
-        assert a.poll(timeout)
-        out = a.recv()
-        steal1 = _steal_ticks()
+        out = {}
+        for kind, c in cand.items():
+            assert c["conn"].poll(timeout)
+            out[kind] = (np.asarray(c["conn"].recv(), dtype=np.int64),
+                         c["steal"] / c["ticks"] if c["ticks"] > 0 else 0.0)
+        return out
     finally:
-        p.join(timeout)
-        if p.is_alive():
-            p.kill()
-            p.join()
-        if ring is not None:
-            ring.close()
-            Ring.unlink(name)
-    total = steal1[1] - steal0[1]
-    return np.asarray(out, dtype=np.int64), ((steal1[0] - steal0[0]) / total if total > 0 else 0.0)
+        for c in cand.values():
+            if "proc" in c:
+                c["proc"].join(timeout)
+                if c["proc"].is_alive():
+                    c["proc"].kill()
+                    c["proc"].join()
+            if c["ring"] is not None:
+                c["ring"].close()
+                Ring.unlink(c["name"])
 
 
 def lat_stats(ns):
@@ -353,7 +377,7 @@ def run_latency(args):
              else "writer and reader not pinned")
     print(f"\none-way latency, writer -> reader in another process: {count} messages per candidate, one "
           f"at a time, {args.gap_us:g} us apart ({'busy' if args.writer_spin else 'sleeping'} writer), in chunks "
-          f"of 1000 with a 20 ms pause between chunks, "
+          f"of {CHUNK} taking turns between the candidates, {PAUSE_S * 1000:g} ms pause between chunks, "
           f"first {warmup} discarded as warm-up; {where}"
           f"{'; both SCHED_FIFO 1' if args.fifo else ''}")
     print(f"  stamp: CLOCK_MONOTONIC, taken by the writer right before the append/store/put and by the reader "
@@ -362,10 +386,8 @@ def run_latency(args):
     print(f"  load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (1, 5, 15 min) on "
           f"{os.cpu_count()} CPUs")
     kinds = ["floor", "ring-c", "ring-py", "mp.Queue"] + (["faster_fifo"] if faster_fifo else [])
-    rows = []
-    for kind in kinds:
-        ns, steal = latency(kind, count, gap, cpus, args.fifo, args.writer_spin)
-        rows.append((kind, ns[warmup:], steal))
+    res = latency(kinds, count, gap, cpus, args.fifo, args.writer_spin)
+    rows = [(kind, res[kind][0][warmup:], res[kind][1]) for kind in kinds]
     edges = [0] + BUCKETS_NS + [np.inf]
     hdr = "".join(f"{h:>9s}" for h in ("p50", "p90", "p99", "p99.9", "max"))
     print(f"  {'ns':40s} {'n':>6s}{hdr} {'>10us':>7s} {'steal':>6s}")
@@ -381,9 +403,11 @@ def run_latency(args):
     for kind, ns, _ in rows:
         h, _ = np.histogram(ns, bins=edges)
         print(f"  {LAT_LABELS[kind]:40s} " + "".join(f"{c:10d}" for c in h))
+    print("  (floor: a value overwritten before the reader looked gives no sample, so its n falls below the "
+          "others' when the reader is preempted)")
     fl, rc = stats["floor"], stats["ring-c"]
     print(f"  ring C reader vs the floor: p50 x{rc['p50'] / fl['p50']:.2f}, p90 x{rc['p90'] / fl['p90']:.2f}; "
-          f"multiprocessing.Queue p50 / ring C reader p50 = x{stats['mp.Queue']['p50'] / rc['p50']:.0f}")
+          f"multiprocessing.Queue p50 / ring C reader p50 = x{stats['mp.Queue']['p50'] / rc['p50']:.1f}")
     load = os.getloadavg()
     print(f"  load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
 
