@@ -366,7 +366,7 @@ def lat_stats(ns):
 
 
 def run_latency(args):
-    count = args.samples or (5000 if args.fast else 30000)
+    count = args.samples or (3000 if args.fast else 30000)
     warmup = min(1000, count // 10)
     gap = int(args.gap_us * 1000)
     allowed = sorted(os.sched_getaffinity(0))
@@ -431,7 +431,7 @@ def main():
     runner.argparser.add_argument("--no-latency", action="store_true", help="skip the latency section")
     runner.argparser.add_argument("--latency-only", action="store_true", help="skip the pyperf throughput part")
     runner.argparser.add_argument("--samples", type=int, default=0,
-                                  help="latency messages per candidate (default 30000, 5000 with --fast)")
+                                  help="latency messages per candidate (default 30000, 3000 with --fast)")
     runner.argparser.add_argument("--pin", dest="pin", action="store_true", default=True,
                                   help="latency: pin the writer and the reader to two different CPUs (default)")
     runner.argparser.add_argument("--no-pin", dest="pin", action="store_false",
