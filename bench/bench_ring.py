@@ -389,12 +389,12 @@ def run_latency(args):
     res = latency(kinds, count, gap, cpus, args.fifo, args.writer_spin)
     rows = [(kind, res[kind][0][warmup:], res[kind][1]) for kind in kinds]
     edges = [0] + BUCKETS_NS + [np.inf]
-    hdr = "".join(f"{h:>9s}" for h in ("p50", "p90", "p99", "p99.9", "max"))
+    hdr = "".join(f"{h:>11s}" for h in ("p50", "p90", "p99", "p99.9", "max"))
     print(f"  {'ns':40s} {'n':>6s}{hdr} {'>10us':>7s} {'steal':>6s}")
     stats = {}
     for kind, ns, steal in rows:
         st = stats[kind] = lat_stats(ns)
-        vals = "".join(f"{st[k]:9.0f}" for k in ("p50", "p90", "p99", "p99.9", "max"))
+        vals = "".join(f"{st[k]:11.0f}" for k in ("p50", "p90", "p99", "p99.9", "max"))
         print(f"  {LAT_LABELS[kind]:40s} {st['n']:6d}{vals} {st['over10us']:7d} {100 * steal:5.1f}%")
     print("  histogram (samples per band; >10 us is the scheduler/hypervisor preemption mode):")
     bands = [f"<{edges[1] / 1000:g}us"] + [f"{lo / 1000:g}-{hi / 1000:g}us" for lo, hi in
