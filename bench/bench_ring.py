@@ -3,23 +3,41 @@
     python bench/bench_ring.py --fast          # < 1 min: rough figures
     python bench/bench_ring.py                 # pyperf's default number of runs
     python bench/bench_ring.py --no-latency    # throughput only
-    python bench/bench_ring.py --pin           # latency with writer and reader pinned to two CPUs
     python bench/bench_ring.py --latency-only  # the latency section alone
+    python bench/bench_ring.py --latency-only --fifo   # ... with writer and reader SCHED_FIFO (root)
 
 Throughput (pyperf, ns per 32-byte record; lower is better):
   * writer: ``ring_append`` in a C loop (``Ring._bench_append``), batches of 1 and 16 records;
     baselines: ``multiprocessing.Queue.put`` and ``faster_fifo.Queue.put`` / ``put_many`` of 32-byte bytes.
   * reader: ``Reader.poll_into`` (no allocation) and ``Reader.poll(4096)`` (a new numpy array per call) over a
     full slot; baselines: ``Queue.get`` and ``faster_fifo.Queue.get_many`` of items already queued.
-One-way latency writer -> reader in another process (not pyperf: median and p99 of N paced messages):
-  * ring, C reader: a spinning ``Reader._latency_ns`` loop (CLOCK_MONOTONIC stamp written into the record by
-    the writer, read by the reader right after the copy);
-  * ring, Python reader: ``poll(1, wait="spin")`` then ``time.perf_counter_ns()`` (the same clock);
-  * baselines: ``Queue.get`` / ``faster_fifo.get`` then ``perf_counter_ns()``, the sender's stamp inside.
-The writer sends one message, then sleeps --gap-us microseconds, so latency is not queueing; the stamp is
-taken right before the append / put, so the sender's wake-up delay is not counted.
+
+One-way latency writer -> reader in another process (not pyperf: the distribution of N paced messages).
+Method: the writer (this process) and the reader (a forked child) are pinned to two different CPUs
+(``--no-pin`` to let the scheduler place them); the writer publishes ONE message at a time and then waits
+``--gap-us`` (nanosleep; ``--writer-spin`` to busy-wait), so latency is never queueing; it takes a
+CLOCK_MONOTONIC stamp immediately before the append and puts it in the message; the reader spins and takes
+CLOCK_MONOTONIC immediately after its read returns; sample = reader's stamp - writer's stamp.  Messages go
+in chunks of 500, the candidates taking turns chunk by chunk (so that a change of machine state during the
+run, e.g. the hypervisor moving a vCPU, hits every candidate alike), with a 40 ms pause between chunks
+during which every reader blocks (so a ``--fifo`` reader never spins into the kernel's RT throttling,
+which would add a 50 ms-per-second artefact).  The first
+1000 samples (10% when fewer) are discarded as warm-up.  Reported per candidate: p50, p90, p99, p99.9, max,
+the count above 10 us, the hypervisor's steal time during the run, and a histogram by band, so that
+scheduler or hypervisor preemptions (>10 us) show as their own mode instead of hiding in a percentile.
+  * floor: a C loop stores the stamp into one shared 64-bit word; a C loop spins on it (one cache line
+    crossing cores: the best any shared-memory transport can do on this machine);
+  * ring, C reader: ``Ring._latency_send`` (C loop: build record, stamp, ``ring_append``) to a spinning
+    ``Reader._latency_ns`` (C loop: ``ring_read`` of one record, then the stamp): no Python in the timed
+    path on either side;
+  * ring, Python reader: the same C writer; the reader is ``poll(1, wait="spin")`` then
+    ``time.perf_counter_ns()`` (the same clock);
+  * baselines: ``Queue.put(perf_counter_ns())`` -> ``Queue.get`` then ``perf_counter_ns()``, Python both
+    sides, for ``multiprocessing.Queue`` and ``faster_fifo``.
+The load average before and after the section is printed: quote it with the figures.
 """
 import atexit
+import mmap
 import multiprocessing as mp
 import os
 import sys
@@ -31,6 +49,7 @@ import pyperf
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from vega import _ring as ring_mod  # noqa: E402
 from vega._ring import Ring  # noqa: E402
 from vega.records import CHANGE_RECORD_DTYPE  # noqa: E402
 
@@ -181,8 +200,19 @@ def ff_get(per_loop):
 # latency
 # ---------------------------------------------------------------------------------------------------------
 
+LAT_LABELS = {
+    "floor": "floor: u64 store -> spinning load (C)",
+    "ring-c": "ring: C writer -> spinning C reader",
+    "ring-py": "ring: C writer -> poll(1, 'spin') Python",
+    "mp.Queue": "multiprocessing.Queue put -> get",
+    "faster_fifo": "faster_fifo.Queue put -> get",
+}
+BUCKETS_NS = [500, 1000, 2000, 5000, 10_000, 100_000]        # histogram edges: modes are visible
+
+
 def _pace(gap_ns):
-    # sleep rather than spin: on a small machine a spinning sender would take the reader's core
+    # Python senders (the queue baselines) sleep rather than spin: a spinning sender would take the reader's
+    # core on a small machine
     time.sleep(gap_ns / 1e9)
 
 
@@ -191,71 +221,195 @@ def _pin(cpu):
         os.sched_setaffinity(0, {cpu})
 
 
-def _lat_ring_child(path, count, python_reader, conn, cpu):
+def _set_fifo(on):
+    """SCHED_FIFO priority 1 (needs root or CAP_SYS_NICE); returns the previous (policy, priority)."""
+    old = (os.sched_getscheduler(0), os.sched_getparam(0).sched_priority)
+    if on:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+    return old
+
+
+def _restore_sched(old):
+    os.sched_setscheduler(0, old[0], os.sched_param(old[1]))
+
+
+def _steal_ticks():
+    """(steal, total) jiffies of all CPUs from /proc/stat: the hypervisor's share of a VM's time."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        return v[7] if len(v) > 7 else 0, sum(v[:8])
+    except OSError:          # pragma: no cover - not Linux
+        return 0, 0
+
+
+def _lat_child(kind, shared, chunks, timeout, conn, cpu, fifo):
+    """The reader, in its own process, on its own CPU.  For each chunk of messages: block until the writer
+    says "go", then spin until the chunk is read; finally return all samples (int64 ns) through `conn`.
+    Blocking between chunks keeps a SCHED_FIFO reader's spinning well under the kernel's RT budget (95% of
+    each second by default), so RT throttling never stalls it."""
     _pin(cpu)
-    ring = Ring.open(path)
-    r = ring.reader(0)
-    conn.send("ready")
-    if python_reader:
-        out = np.empty(count, dtype=np.int64)
-        for k in range(count):
-            rec = r.poll(1, timeout=10, wait="spin")
-            now = time.perf_counter_ns()
-            if len(rec) == 0:
-                out = out[:k]
-                break
-            ts = int(rec["ts_lo"][0]) | (int(rec["ts_hi"][0]) << 32)
-            out[k] = (now - ts) & MASK48
-    else:
-        out = r._latency_ns(count, timeout=10)
-    conn.send(out)
-
-
-def _lat_queue_child(q, count, conn, cpu):
-    _pin(cpu)
-    conn.send("ready")
-    out = np.empty(count, dtype=np.int64)
-    for k in range(count):
-        msg = q.get(timeout=10)
-        out[k] = time.perf_counter_ns() - msg
-    conn.send(out)
-
-
-def latency(kind, count, gap_ns, pin):
-    ctx = mp.get_context("fork")
-    cpus = sorted(os.sched_getaffinity(0))
-    w_cpu, r_cpu = (cpus[0], cpus[1]) if pin and len(cpus) >= 2 else (None, None)
-    old = os.sched_getaffinity(0)
-    _pin(w_cpu)
-    a, b = ctx.Pipe()
+    _set_fifo(fifo)
+    out = []
     if kind.startswith("ring"):
-        name = f"vega-lat-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        ring = Ring.create(name)
-        p = ctx.Process(target=_lat_ring_child, args=(ring.path, count, kind == "ring-py", b, r_cpu))
-        p.start()
-        assert a.recv() == "ready"
-        time.sleep(0.05)
-        for _ in range(count):
-            ring._write_test_records(0, 1, stamp=True)
-            _pace(gap_ns)
-        out = a.recv()
-        p.join()
-        ring.close()
-        Ring.unlink(name)
-    else:
-        q = mp.Queue() if kind == "mp.Queue" else faster_fifo.Queue(max_size_bytes=1 << 20)
-        p = ctx.Process(target=_lat_queue_child, args=(q, count, b, r_cpu))
-        p.start()
-        assert a.recv() == "ready"
-        time.sleep(0.05)
-        for _ in range(count):
-            q.put(time.perf_counter_ns())
-            _pace(gap_ns)
-        out = a.recv()
-        p.join()
-    os.sched_setaffinity(0, old)
-    out = out[min(100, len(out) // 10):]                  # warm-up
-    return float(np.median(out)), float(np.percentile(out, 99)), len(out)
+        ring = Ring.open(shared)
+        r = ring.reader(0)
+    conn.send("ready")
+    for n in chunks:
+        if conn.recv() != "go":
+            break
+        if kind == "floor":
+            out.append(ring_mod._latency_floor_recv(shared, n, timeout))
+        elif kind == "ring-c":
+            out.append(r._latency_ns(n, timeout=timeout))
+        elif kind == "ring-py":
+            o = np.empty(n, dtype=np.int64)
+            for k in range(n):
+                rec = r.poll(1, timeout=timeout, wait="spin")
+                now = time.perf_counter_ns()                 # CLOCK_MONOTONIC on Linux, as the C stamp
+                if len(rec) == 0:
+                    o = o[:k]
+                    break
+                ts = int(rec["ts_lo"][0]) | (int(rec["ts_hi"][0]) << 32)
+                o[k] = (now - ts) & MASK48
+            out.append(o)
+        else:
+            o = np.empty(n, dtype=np.int64)
+            for k in range(n):
+                msg = shared.get(timeout=timeout)
+                o[k] = time.perf_counter_ns() - msg
+            out.append(o)
+    conn.send(np.concatenate(out) if out else np.empty(0, dtype=np.int64))
+
+
+CHUNK = 500                  # messages per chunk
+PAUSE_S = 0.04               # between chunks: every reader is blocked
+
+
+def latency(kinds, count, gap_ns, cpus, fifo, writer_spin):
+    """Every candidate at once, interleaved: one reader process per candidate, all on CPU cpus[1], each
+    blocked until its turn; the writer (this process, CPU cpus[0]) sends each candidate in turn a chunk of
+    CHUNK stamped messages, one at a time, `gap_ns` apart, with PAUSE_S between chunks.  Interleaving
+    makes a change of machine state during the run (the hypervisor moving vCPUs, other tenants' load) hit
+    every candidate alike.  Returns {kind: (samples in ns, hypervisor steal fraction during its chunks)}."""
+    ctx = mp.get_context("fork")
+    w_cpu, r_cpu = cpus
+    chunks = [min(CHUNK, count - k) for k in range(0, count, CHUNK)]
+    timeout = 10.0 + 3 * CHUNK * (gap_ns + 100_000) / 1e9
+    cand = {}
+    try:
+        for kind in kinds:
+            c = cand[kind] = {"steal": 0, "ticks": 0, "ring": None, "name": None}
+            if kind == "floor":
+                c["shared"] = mmap.mmap(-1, 4096)            # MAP_SHARED | MAP_ANONYMOUS, page-aligned
+            elif kind.startswith("ring"):
+                c["name"] = f"vega-lat-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+                c["ring"] = Ring.create(c["name"])
+                c["shared"] = c["ring"].path
+            elif kind == "mp.Queue":
+                c["shared"] = mp.Queue()
+            else:
+                c["shared"] = faster_fifo.Queue(max_size_bytes=1 << 20)
+            c["conn"], child_conn = ctx.Pipe()
+            c["proc"] = ctx.Process(target=_lat_child,
+                                    args=(kind, c["shared"], chunks, timeout, child_conn, r_cpu, fifo))
+            c["proc"].start()
+        for c in cand.values():
+            assert c["conn"].poll(timeout) and c["conn"].recv() == "ready"
+        old_aff = os.sched_getaffinity(0)
+        _pin(w_cpu)
+        old_sched = _set_fifo(fifo)
+        try:
+            for n in chunks:
+                for kind, c in cand.items():
+                    time.sleep(PAUSE_S)                      # every reader is blocked in recv()
+                    c["conn"].send("go")
+                    time.sleep(0.002)                        # this one wakes and enters its spin loop
+                    st0 = _steal_ticks()
+                    if kind == "floor":
+                        ring_mod._latency_floor_send(c["shared"], n, gap_ns, writer_spin)
+                    elif c["ring"] is not None:
+                        c["ring"]._latency_send(0, n, gap_ns, writer_spin)
+                    else:
+                        for _ in range(n):
+                            c["shared"].put(time.perf_counter_ns())
+                            _pace(gap_ns)
+                    st1 = _steal_ticks()
+                    c["steal"] += st1[0] - st0[0]
+                    c["ticks"] += st1[1] - st0[1]
+        finally:
+            _restore_sched(old_sched)
+            os.sched_setaffinity(0, old_aff)
+        out = {}
+        for kind, c in cand.items():
+            assert c["conn"].poll(timeout)
+            out[kind] = (np.asarray(c["conn"].recv(), dtype=np.int64),
+                         c["steal"] / c["ticks"] if c["ticks"] > 0 else 0.0)
+        return out
+    finally:
+        for c in cand.values():
+            if "proc" in c:
+                c["proc"].join(timeout)
+                if c["proc"].is_alive():
+                    c["proc"].kill()
+                    c["proc"].join()
+            if c["ring"] is not None:
+                c["ring"].close()
+                Ring.unlink(c["name"])
+
+
+def lat_stats(ns):
+    """p50/p90/p99/p99.9/max and the count above 10 us of a sample array (ns)."""
+    p = np.percentile(ns, [50, 90, 99, 99.9]) if len(ns) else [float("nan")] * 4
+    return {"n": len(ns), "p50": p[0], "p90": p[1], "p99": p[2], "p99.9": p[3],
+            "max": float(ns.max()) if len(ns) else float("nan"), "over10us": int(np.count_nonzero(ns > 10_000))}
+
+
+def run_latency(args):
+    count = args.samples or (3000 if args.fast else 30000)
+    warmup = min(1000, count // 10)
+    gap = int(args.gap_us * 1000)
+    allowed = sorted(os.sched_getaffinity(0))
+    cpus = (allowed[0], allowed[1]) if args.pin and len(allowed) >= 2 else (None, None)
+    clock = ring_mod._clock_overhead_ns(200_000)
+    load = os.getloadavg()
+    where = (f"writer on CPU {cpus[0]}, reader on CPU {cpus[1]}" if cpus[0] is not None
+             else "writer and reader not pinned")
+    print(f"\none-way latency, writer -> reader in another process: {count} messages per candidate, one "
+          f"at a time, {args.gap_us:g} us apart ({'busy' if args.writer_spin else 'sleeping'} writer), in chunks "
+          f"of {CHUNK} taking turns between the candidates, {PAUSE_S * 1000:g} ms pause between chunks, "
+          f"first {warmup} discarded as warm-up; {where}"
+          f"{'; both SCHED_FIFO 1' if args.fifo else ''}")
+    print(f"  stamp: CLOCK_MONOTONIC, taken by the writer right before the append/store/put and by the reader "
+          f"right after the read returns; back-to-back clock reads cost {np.median(clock):.0f} ns "
+          f"(median; min {clock.min()}, p99.9 {np.percentile(clock, 99.9):.0f})")
+    print(f"  load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (1, 5, 15 min) on "
+          f"{os.cpu_count()} CPUs")
+    kinds = ["floor", "ring-c", "ring-py", "mp.Queue"] + (["faster_fifo"] if faster_fifo else [])
+    res = latency(kinds, count, gap, cpus, args.fifo, args.writer_spin)
+    rows = [(kind, res[kind][0][warmup:], res[kind][1]) for kind in kinds]
+    edges = [0] + BUCKETS_NS + [np.inf]
+    hdr = "".join(f"{h:>11s}" for h in ("p50", "p90", "p99", "p99.9", "max"))
+    print(f"  {'ns':40s} {'n':>6s}{hdr} {'>10us':>7s} {'steal':>6s}")
+    stats = {}
+    for kind, ns, steal in rows:
+        st = stats[kind] = lat_stats(ns)
+        vals = "".join(f"{st[k]:11.0f}" for k in ("p50", "p90", "p99", "p99.9", "max"))
+        print(f"  {LAT_LABELS[kind]:40s} {st['n']:6d}{vals} {st['over10us']:7d} {100 * steal:5.1f}%")
+    print("  histogram (samples per band; >10 us is the scheduler/hypervisor preemption mode):")
+    bands = [f"<{edges[1] / 1000:g}us"] + [f"{lo / 1000:g}-{hi / 1000:g}us" for lo, hi in
+                                          zip(edges[1:-2], edges[2:-1])] + [f">{edges[-2] / 1000:g}us"]
+    print(f"  {'':40s} " + "".join(f"{b:>10s}" for b in bands))
+    for kind, ns, _ in rows:
+        h, _ = np.histogram(ns, bins=edges)
+        print(f"  {LAT_LABELS[kind]:40s} " + "".join(f"{c:10d}" for c in h))
+    print("  (floor: a value overwritten before the reader looked gives no sample, so its n falls below the "
+          "others' when the reader is preempted)")
+    fl, rc = stats["floor"], stats["ring-c"]
+    print(f"  ring C reader vs the floor: p50 x{rc['p50'] / fl['p50']:.2f}, p90 x{rc['p90'] / fl['p90']:.2f}; "
+          f"multiprocessing.Queue p50 / ring C reader p50 = x{stats['mp.Queue']['p50'] / rc['p50']:.1f}")
+    load = os.getloadavg()
+    print(f"  load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -277,11 +431,16 @@ def main():
     runner.argparser.add_argument("--no-latency", action="store_true", help="skip the latency section")
     runner.argparser.add_argument("--latency-only", action="store_true", help="skip the pyperf throughput part")
     runner.argparser.add_argument("--samples", type=int, default=0,
-                                  help="latency messages per candidate (default 20000, 3000 with --fast)")
-    runner.argparser.add_argument("--pin", action="store_true",
-                                  help="latency: pin the writer and the reader to two different CPUs (good on a "
-                                       "quiet machine; on a shared one a pinned spinning reader waits for its "
-                                       "CPU share)")
+                                  help="latency messages per candidate (default 30000, 3000 with --fast)")
+    runner.argparser.add_argument("--pin", dest="pin", action="store_true", default=True,
+                                  help="latency: pin the writer and the reader to two different CPUs (default)")
+    runner.argparser.add_argument("--no-pin", dest="pin", action="store_false",
+                                  help="latency: let the scheduler place writer and reader")
+    runner.argparser.add_argument("--fifo", action="store_true",
+                                  help="latency: run writer and reader SCHED_FIFO priority 1 (root or "
+                                       "CAP_SYS_NICE; separates CFS preemption from hypervisor jitter)")
+    runner.argparser.add_argument("--writer-spin", action="store_true",
+                                  help="latency: the C writers busy-wait the gap instead of nanosleep")
     runner.argparser.add_argument("--gap-us", type=float, default=100.0, help="latency: gap between messages")
     args = runner.parse_args()
     args.fast = args.fast or fast
@@ -324,22 +483,7 @@ def main():
                 print(f"  {title:45s} {ns:10.2f} ns  {1e9 / ns / 1e6:9.2f} M/s  x{results[title] / ref:10.1f}")
     if args.no_latency:
         return
-    count = args.samples or (3000 if args.fast else 20000)
-    gap = int(args.gap_us * 1000)
-    pin = " (writer and reader pinned to two CPUs)" if args.pin else ""
-    print(f"\none-way latency, writer -> reader in another process: {count} messages, one every "
-          f"{args.gap_us} us{pin}")
-    rows = []
-    kinds = ["ring-c", "ring-py", "mp.Queue"] + (["faster_fifo"] if faster_fifo else [])
-    labels = {"ring-c": "ring, spinning C reader", "ring-py": "ring, poll(1, wait='spin') in Python",
-              "mp.Queue": "multiprocessing.Queue.get", "faster_fifo": "faster_fifo.Queue.get"}
-    for kind in kinds:
-        rows.append((labels[kind],) + latency(kind, count, gap, args.pin))
-    ref = rows[1][2]
-    for label, med, p99, n in rows:
-        print(f"  {label:40s} median {med:10.0f} ns   p99 {p99:10.0f} ns   (n={n})  p99 x{p99 / ref:6.1f} "
-              f"vs ring Python reader")
-
+    run_latency(args)
 
 if __name__ == "__main__":
     main()

@@ -111,7 +111,9 @@ cdef struct ring_bus_header_t:         # client bus header, 64 bytes at RING_BUS
     uint16_t line_size                 # 64
     uint32_t n_lines                   # RING_BUS_LINES
     uint64_t created_ns                # CLOCK_REALTIME ns when the file was created
-    uint8_t reserved[40]               # 0
+    uint32_t reg_pid                   # registration lock: pid registering or reclaiming cursors, 0 = none
+                                       # (CAS 0 -> pid; a dead holder's lock is taken over by CAS)
+    uint8_t reserved[36]               # 0
 
 cdef struct ring_cursor_t:             # one registered reader, 64 bytes at RING_BUS_OFFSET + 64 * (1 + i)
     uint32_t pid                       # owner process, 0 = free; claimed/reclaimed by CAS
@@ -295,6 +297,8 @@ cdef class Ring:
     cdef int _claim(self, int feed) except -1
     cdef ring_header_t* _header(self, int feed) noexcept
     cdef ring_cursor_t* _line(self, int i) noexcept
+    cdef int _bus_lock(self) except -1
+    cdef void _bus_unlock(self) noexcept
     cdef void _release_all_c(self) noexcept
     cdef _check_open(self)
 

@@ -21,6 +21,8 @@ import fcntl
 import os
 import stat as _stat
 import struct
+import threading
+import warnings
 import weakref
 from collections import namedtuple
 
@@ -58,7 +60,8 @@ _SLICE_NS = 50_000_000          # a waiting poll re-takes the GIL this often to 
 # slot header: magic, version, header_size, feed_type, record_size, symbol_id, capacity, records_offset,
 # trailer_offset, record_count, created_ns, slot_size, writer_pid, reserved
 _HDR = struct.Struct("<8sHHHHIIIIQQII8x")
-_BUS = struct.Struct("<8sHHIQ40x")          # magic, version, line_size, n_lines, created_ns
+_BUS = struct.Struct("<8sHHIQI36x")         # magic, version, line_size, n_lines, created_ns, reg_pid
+_BUS_LOCK_TIMEOUT_NS = 5_000_000_000        # a live process holding the registration lock longer: RingBusyError
 _TRAILER = struct.Struct("<QQ")              # tail_intent, tail
 
 ReaderInfo = namedtuple(
@@ -78,6 +81,15 @@ class RingFormatError(RingError, ValueError):
 
 class RingBusyError(RingError):
     """A live process holds what was asked for (a slot's writer role, a reader name) or the bus is full."""
+
+
+class RingUnregisteredWarning(RuntimeWarning):
+    """A named reader could not register on the client bus (the ring file is read-only for this process).
+
+    The reader works (it reads every record like any other), but it is unregistered: ``reader.registered``
+    is False, ``reader.line`` is None, ``Ring.readers()`` does not list it and its position is not saved.
+    Turn it into an error with ``warnings.simplefilter("error", RingUnregisteredWarning)``.
+    """
 
 
 class RingLapped(RingError):
@@ -214,7 +226,7 @@ def _validate(fd, path):
     raw = os.pread(fd, 64, RING_BUS_OFFSET)
     if len(raw) != 64:
         raise RingFormatError(f"{path}: short read of the bus header")
-    magic, version, line_size, n_lines, _created = _BUS.unpack(raw)
+    magic, version, line_size, n_lines, _created, _reg_pid = _BUS.unpack(raw)
     if magic != BUS_MAGIC:
         raise RingFormatError(f"{path}: bus header: bad magic {magic!r} (expected {BUS_MAGIC!r})")
     if version != RING_VERSION or line_size != RING_BUS_LINE_SIZE or n_lines != RING_BUS_LINES:
@@ -259,11 +271,122 @@ cdef inline void _make_test_record(uint32_t* w, uint64_t seq, uint64_t ts, uint3
     w[7] = _test_checksum(w)                              # slots[3]: checksum of words 0..6
 
 
+cdef inline void _pace_until(int64_t until, bint spin) noexcept nogil:
+    # benchmarks: wait until CLOCK_MONOTONIC reaches `until`, busy (spin) or in nanosleep
+    cdef timespec req
+    cdef int64_t now = _mono_ns()
+    if spin:
+        while now < until:
+            vg_cpu_relax()
+            now = _mono_ns()
+    else:
+        while now < until:             # a signal may end nanosleep early: sleep again for the rest
+            req.tv_sec = <long>((until - now) // 1000000000)
+            req.tv_nsec = <long>((until - now) % 1000000000)
+            nanosleep(&req, NULL)
+            now = _mono_ns()
+
+
+def _clock_overhead_ns(Py_ssize_t count):
+    """Benchmarks: ``count`` differences between back-to-back CLOCK_MONOTONIC reads, in a C loop (int64 ns):
+    the resolution and cost floor of every latency figure."""
+    cdef int64_t[::1] out
+    cdef Py_ssize_t k
+    cdef int64_t t0, t1
+    res = np.zeros(max(count, 0), dtype=np.int64)
+    out = res
+    with nogil:
+        for k in range(count):
+            t0 = _mono_ns()
+            t1 = _mono_ns()
+            out[k] = t1 - t0
+    return res
+
+
+cdef uint64_t* _floor_word(Py_buffer* view) except NULL:
+    if view.len < 64 or (<size_t>view.buf) % 64:
+        raise ValueError("need a writable, 64-byte aligned buffer of at least 64 bytes (e.g. an mmap)")
+    return <uint64_t*>view.buf
+
+
+def _latency_floor_send(buf, Py_ssize_t count, int64_t gap_ns, bint spin=False):
+    """Benchmarks, the floor of one-way latency: ``count`` times, store CLOCK_MONOTONIC ns (store-release)
+    into the first 8 bytes of ``buf`` (a shared mapping), then wait ``gap_ns``; finally store 2**64-1 (done).
+    A C loop, nogil; the reader is ``_latency_floor_recv``.  One cache line crosses cores per message."""
+    cdef Py_buffer view
+    cdef uint64_t* w
+    cdef Py_ssize_t k
+    cdef int64_t ts
+    PyObject_GetBuffer(buf, &view, PyBUF_SIMPLE | PyBUF_WRITABLE)
+    try:
+        w = _floor_word(&view)
+        with nogil:
+            for k in range(count):
+                ts = _mono_ns()
+                vg_store_release_u64(w, <uint64_t>ts)
+                _pace_until(ts + gap_ns, spin)
+            vg_store_release_u64(w, <uint64_t>0xFFFFFFFFFFFFFFFF)
+    finally:
+        PyBuffer_Release(&view)
+    return count
+
+
+def _latency_floor_recv(buf, Py_ssize_t count, timeout=10.0):
+    """Benchmarks: spin (nogil) on the word ``_latency_floor_send`` stores; each new value v gives one
+    sample, CLOCK_MONOTONIC now - v, read right after the load (a value overwritten before this reader saw
+    it gives none).  Returns at the done marker (or at ``timeout`` seconds) the first ``count`` samples,
+    int64 ns."""
+    cdef Py_buffer view
+    cdef uint64_t* w
+    cdef uint64_t v, last
+    cdef int64_t[::1] out
+    cdef int64_t now, deadline
+    cdef Py_ssize_t got = 0
+    cdef uint64_t spins = 0
+    res = np.zeros(max(count, 0), dtype=np.int64)
+    out = res
+    deadline = _mono_ns() + <int64_t>(float(timeout) * 1e9)
+    PyObject_GetBuffer(buf, &view, PyBUF_SIMPLE | PyBUF_WRITABLE)
+    try:
+        w = _floor_word(&view)
+        with nogil:
+            last = vg_load_acquire_u64(w)
+            while True:
+                v = vg_load_acquire_u64(w)
+                if v != last:
+                    now = _mono_ns()
+                    if v == <uint64_t>0xFFFFFFFFFFFFFFFF:
+                        break
+                    if got < count:
+                        out[got] = now - <int64_t>v
+                        got += 1
+                    last = v
+                    continue
+                vg_cpu_relax()
+                spins += 1
+                if (spins & 4095) == 0 and _mono_ns() >= deadline:
+                    break
+    finally:
+        PyBuffer_Release(&view)
+    return res[:got]
+
+
 # ----------------------------------------------------------------------------------------------------------
 # Ring
 # ----------------------------------------------------------------------------------------------------------
 
 cdef object _TOKEN = object()
+
+# Registration within one process: the bus lock is held by pid, so threads of one process also take this.
+_bus_tlock = threading.Lock()
+
+
+def _reset_bus_tlock():
+    global _bus_tlock
+    _bus_tlock = threading.Lock()      # a fork while another thread held it must not leave it held
+
+
+os.register_at_fork(after_in_child=_reset_bus_tlock)
 
 
 cdef class Ring:
@@ -317,7 +440,7 @@ cdef class Ring:
             created = _real_ns()
             for f in range(RING_N_SLOTS):
                 os.pwrite(fd, _slot_header_bytes(f, created), f * RING_SLOT_SIZE)
-            os.pwrite(fd, _BUS.pack(BUS_MAGIC, RING_VERSION, RING_BUS_LINE_SIZE, RING_BUS_LINES, created),
+            os.pwrite(fd, _BUS.pack(BUS_MAGIC, RING_VERSION, RING_BUS_LINE_SIZE, RING_BUS_LINES, created, 0),
                       RING_BUS_OFFSET)
             if replace:
                 os.replace(tmp, path)
@@ -340,9 +463,11 @@ cdef class Ring:
     def open(name, *, writable=False):
         """Open an existing ring after validating it (``RingFormatError`` if damaged).
 
-        Readers (``writable=False``) map the slots read-only and only the client bus read-write; if the
-        file is not writable for them it is opened read-only and only unregistered readers (``name=None``)
-        are possible.  ``writable=True`` maps everything read-write so this process can take a slot's
+        Readers (``writable=False``) map the slots read-only and only the client bus read-write.  If this
+        process may only read the file (e.g. another user with read permission), it is opened read-only:
+        reading works as usual, but readers cannot register on the client bus, so a reader asked for with
+        a name is made unregistered, with a RingUnregisteredWarning (``reader.registered`` is False), and
+        ``reclaim()`` raises RingError.  ``writable=True`` maps everything read-write so this process can take a slot's
         writer role (e.g. a restarted feed handler that continues the sequence).
         """
         path = ring_path(name)
@@ -448,6 +573,50 @@ cdef class Ring:
     cdef _check_open(self):
         if self._base == NULL:
             raise ValueError("ring is closed")
+
+    cdef int _bus_lock(self) except -1:
+        """Take the bus registration lock (CAS reg_pid 0 -> pid; a dead holder's lock is taken over).
+
+        Serialises registrations and reclaims across processes, so that checking a name and claiming a
+        line is one step.  Waits (GIL released) up to 5 s for a live holder, then RingBusyError.
+        """
+        cdef ring_bus_header_t* bh = <ring_bus_header_t*>self._bus
+        cdef uint32_t me = <uint32_t>getpid()
+        cdef uint32_t cur
+        cdef int64_t deadline = _mono_ns() + _BUS_LOCK_TIMEOUT_NS
+        cdef int64_t nap = 20000
+        cdef timespec req
+        if not _bus_tlock.acquire(timeout=_BUS_LOCK_TIMEOUT_NS / 1e9):
+            raise RingBusyError(f"{self.path}: another thread of this process is registering a reader")
+        try:
+            while True:
+                cur = vg_load_acquire_u32(&bh.reg_pid)
+                if cur == 0:
+                    if vg_cas_u32(&bh.reg_pid, 0, me):
+                        return 0
+                    continue
+                if cur == me:          # left by this process (interrupted); we hold the thread lock
+                    return 0
+                if not _pid_alive(cur):
+                    if vg_cas_u32(&bh.reg_pid, cur, me):
+                        return 0       # the holder died while registering
+                    continue
+                if _mono_ns() >= deadline:
+                    raise RingBusyError(f"{self.path}: client bus registration lock held by live pid {cur}")
+                req.tv_sec = 0
+                req.tv_nsec = nap
+                with nogil:
+                    nanosleep(&req, NULL)
+                if nap < 1000000:
+                    nap *= 2
+        except BaseException:
+            _bus_tlock.release()
+            raise
+
+    cdef void _bus_unlock(self) noexcept:
+        cdef ring_bus_header_t* bh = <ring_bus_header_t*>self._bus
+        vg_cas_u32(&bh.reg_pid, <uint32_t>getpid(), 0)
+        _bus_tlock.release()
 
     cdef int _claim(self, int feed) except -1:
         """Take the writer role of a slot (CAS on writer_pid) and set up its writer view."""
@@ -591,6 +760,30 @@ cdef class Ring:
         finally:
             PyBuffer_Release(&view)
 
+    def _latency_send(self, feed, Py_ssize_t count, int64_t gap_ns, bint spin=False):
+        """Benchmarks: publish ``count`` records one at a time from a nogil C loop, each stamped with
+        CLOCK_MONOTONIC ns (mod 2**48, in ts48) immediately before its ``ring_append``, then wait ``gap_ns``
+        (nanosleep, or busy when ``spin``) so that latency is not queueing.  The record is built before
+        the stamp (token and slots[0:2] = its sequence; no checksum).  Returns the new tail."""
+        cdef int f = _feed_index(feed)
+        cdef ring_slot_t* s
+        cdef uint32_t w[8]
+        cdef Py_ssize_t k
+        cdef uint64_t ts
+        if count < 0 or gap_ns < 0:
+            raise ValueError("need count >= 0 and gap_ns >= 0")
+        self._claim_for_python(f)
+        s = &self._slots[f]
+        with nogil:
+            for k in range(count):
+                _make_test_record(w, s.next, 0, 0)
+                ts = <uint64_t>_mono_ns()
+                w[1] = <uint32_t>ts                                   # ts48, low 32 bits
+                w[2] = (w[2] & 0xFFFF0000u) | <uint32_t>((ts >> 32) & 0xFFFFu)
+                ring_append(s, w, 1)
+                _pace_until(<int64_t>ts + gap_ns, spin)
+        return s.next
+
     # -- Python API: state -----------------------------------------------------------------------------
 
     @property
@@ -639,7 +832,10 @@ cdef class Ring:
         ``name``: register on the client bus under this name (UTF-8, at most 24 bytes; unique per feed among
         live readers; e.g. "terminal-1", "terminal-2", "analytics-replay", "charting").  A line left by a
         dead process with the same name and feed is reclaimed; otherwise a free line, else any dead
-        reader's line.  ``None``: an unregistered reader (not on the bus, no limit on their number).
+        reader's line.  A name held by a live reader raises RingBusyError, also when several processes
+        register it at the same moment (exactly one of them gets it).  On a ring opened read-only the
+        reader is made unregistered with a RingUnregisteredWarning.  ``None``: an unregistered reader (not
+        on the bus, no limit on their number).
 
         ``start``: "newest" (only records published from now on), "oldest" (the oldest record still in
         the ring), "resume" (the position saved in a reclaimed dead cursor of the same name, else newest),
@@ -661,7 +857,18 @@ cdef class Ring:
         return r
 
     def _register(self, int feed, bytes name_b):
-        """Claim a bus line for (feed, name); returns (line index, saved position or None)."""
+        """Claim a bus line for (feed, name); returns (line index, saved position or None).
+
+        Under the bus registration lock, so that two processes registering the same name at the same
+        moment cannot both miss each other: exactly one gets the line, the other RingBusyError.
+        """
+        self._bus_lock()
+        try:
+            return self._register_locked(feed, name_b)
+        finally:
+            self._bus_unlock()
+
+    def _register_locked(self, int feed, bytes name_b):
         cdef ring_cursor_t* c
         cdef uint32_t me = <uint32_t>getpid()
         cdef uint32_t pid
@@ -738,21 +945,30 @@ cdef class Ring:
         return out
 
     def reclaim(self):
-        """Free the bus lines of dead readers (their names become unknown); returns how many were freed."""
+        """Free the bus lines of dead readers (their names become unknown); returns how many were freed.
+
+        Takes the bus registration lock, so a concurrent registration of a dead reader's name either takes
+        that line over first (and it is not counted here) or finds it free; it never sees it half-freed.
+        """
         cdef ring_cursor_t* c
         cdef int i, n = 0
         cdef uint32_t pid
+        cdef uint32_t me = <uint32_t>getpid()
         self._check_open()
         if not self._bus_writable:
             raise RingError(f"{self.path}: opened read-only, cannot write the client bus")
-        for i in range(RING_BUS_LINES):
-            c = self._line(i)
-            pid = vg_load_acquire_u32(&c.pid)
-            if pid != 0 and not _pid_alive(pid) and vg_cas_u32(&c.pid, pid, getpid()):
-                vg_store_release_u8(&c.state, RING_CUR_FREE)
-                memset(c.name, 0, RING_NAME_LEN)
-                vg_store_release_u32(&c.pid, 0)
-                n += 1
+        self._bus_lock()
+        try:
+            for i in range(RING_BUS_LINES):
+                c = self._line(i)
+                pid = vg_load_acquire_u32(&c.pid)
+                if pid != 0 and pid != me and not _pid_alive(pid) and vg_cas_u32(&c.pid, pid, me):
+                    vg_store_release_u8(&c.state, RING_CUR_FREE)
+                    memset(c.name, 0, RING_NAME_LEN)
+                    vg_store_release_u32(&c.pid, 0)
+                    n += 1
+        finally:
+            self._bus_unlock()
         return n
 
     def __repr__(self):
@@ -793,10 +1009,16 @@ cdef class Reader:
             name_b = name.encode("utf-8")
             if not name_b or len(name_b) > RING_NAME_LEN or b"\0" in name_b:
                 raise ValueError(f"reader name must be 1..{RING_NAME_LEN} UTF-8 bytes without NUL")
-            if not ring._bus_writable:
-                raise RingError(f"{ring.path}: opened read-only, cannot register reader {name!r}")
-            self._line_no, saved = ring._register(feed, name_b)
-            self._cursor = ring._line(self._line_no)
+            if ring._bus_writable:
+                self._line_no, saved = ring._register(feed, name_b)
+                self._cursor = ring._line(self._line_no)
+            else:
+                # no write access to the file: read anyway, unregistered, and say so (stacklevel 1 is the
+                # caller's line: compiled functions have no Python frames)
+                warnings.warn(RingUnregisteredWarning(
+                    f"{ring.path}: the ring is read-only for this process; reader {name!r} of "
+                    f"{FEEDS[feed]} reads unregistered (not registered on the client bus: not listed by "
+                    f"Ring.readers(), position not saved)"))
         self.name = name
         t = vg_load_acquire_u64(self._r.tail)
         if start == "resume" and saved is not None and saved <= t:
@@ -1103,6 +1325,15 @@ cdef class Reader:
         return None if self._line_no < 0 else self._line_no
 
     @property
+    def registered(self):
+        """True while this reader holds a client-bus cursor line (listed by Ring.readers()).
+
+        False for a reader made with ``name=None``, for a named reader of a ring this process may only
+        read (see RingUnregisteredWarning), and after close().
+        """
+        return self._line_no >= 0
+
+    @property
     def closed(self):
         """True after close() (or after its ring was closed)."""
         return self._ring is None
@@ -1167,6 +1398,7 @@ def _layout():
         "header.writer_pid": <char*>&h.writer_pid - hp,
         "bus.n_lines": <char*>&b.n_lines - <char*>&b,
         "bus.created_ns": <char*>&b.created_ns - <char*>&b,
+        "bus.reg_pid": <char*>&b.reg_pid - <char*>&b,
         "cursor.state": <char*>&c.state - cp,
         "cursor.feed": <char*>&c.feed - cp,
         "cursor.name": <char*>&c.name - cp,
