@@ -5,7 +5,6 @@ message is accounted for, and that the samples are differences of the two proces
 """
 import mmap
 import time
-import uuid
 
 import multiprocessing as mp
 import numpy as np
@@ -19,14 +18,6 @@ from ring_worker import seqs
 CTX = mp.get_context("fork")
 MASK48 = (1 << 48) - 1
 
-
-@pytest.fixture
-def ring():
-    name = f"vega-lat-{uuid.uuid4().hex[:12]}"
-    r = Ring.create(name)
-    yield r
-    r.close()
-    Ring.unlink(name)
 
 
 def ts48(recs):

@@ -10,7 +10,6 @@ ordinary user the owner's own read-only mode is enough.  Either way the child ch
 open the file for writing before it starts.  A file it may not even read is a PermissionError naming it.
 """
 import os
-import uuid
 import warnings
 
 import multiprocessing as mp
@@ -28,14 +27,6 @@ NOBODY, NOGROUP = 65534, 65534
 CTX = mp.get_context("fork")
 TIMEOUT = 60
 
-
-@pytest.fixture
-def ring():
-    name = f"vega-ro-{uuid.uuid4().hex[:12]}"
-    r = Ring.create(name)
-    yield r
-    r.close()
-    Ring.unlink(name)
 
 
 def bus_bytes(path):

@@ -8,7 +8,6 @@ distinct cursors.  Every round starts its processes together on a barrier; round
 """
 import os
 import struct
-import uuid
 
 import multiprocessing as mp
 import pytest
@@ -22,14 +21,6 @@ ROUNDS = 16
 TIMEOUT = 60                                  # seconds: any barrier or join slower than this is a failure
 CTX = mp.get_context("fork")
 
-
-@pytest.fixture
-def ring():
-    name = f"vega-reg-{uuid.uuid4().hex[:12]}"
-    r = Ring.create(name)
-    yield r
-    r.close()
-    Ring.unlink(name)
 
 
 def bus_lines(path):

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 
 import numpy as np
 import pytest
@@ -20,14 +19,6 @@ from vega._ring import Ring, RingBusyError
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ring_worker.py")
 CAP = 32768
 
-
-@pytest.fixture
-def ring():
-    name = f"vega-xproc-{uuid.uuid4().hex[:12]}"
-    r = Ring.create(name)
-    yield r
-    r.close()
-    Ring.unlink(name)
 
 
 def spawn(*args, stdin=None):
