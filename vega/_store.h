@@ -80,20 +80,20 @@ typedef struct __attribute__((aligned(64))) vg_srec {
      * neither) the first 40 bytes hold the index statistics instead (docs/FORMATS.md "Index records") */
     union {
         struct {
-        int16_t  auction_number;          /* 320 */
-        int16_t  auction_status;          /* 322 */
-        int16_t  initiator_type;          /* 324 */
-        int16_t  _pad0;                   /* 326 */
-        int32_t  initiator_price;         /* 328 */
-        int32_t  initiator_quantity;      /* 332 */
-        int32_t  auction_price;           /* 336 */
-        int32_t  auction_quantity;        /* 340 */
-        int64_t  buy_ord_cxl_count;       /* 344 CM 7210 */
-        int64_t  buy_ord_cxl_vol;         /* 352 */
-        int64_t  sell_ord_cxl_count;      /* 360 */
-        int64_t  sell_ord_cxl_vol;        /* 368 */
-        int32_t  spos_update_time;        /* 376 LogTime of the last 7210, s since 1980 */
-        int32_t  bb_start_date;           /* 380 18708 StartDate */
+            int16_t  auction_number;          /* 320 */
+            int16_t  auction_status;          /* 322 */
+            int16_t  initiator_type;          /* 324 */
+            int16_t  _pad0;                   /* 326 */
+            int32_t  initiator_price;         /* 328 */
+            int32_t  initiator_quantity;      /* 332 */
+            int32_t  auction_price;           /* 336 */
+            int32_t  auction_quantity;        /* 340 */
+            int64_t  buy_ord_cxl_count;       /* 344 CM 7210 */
+            int64_t  buy_ord_cxl_vol;         /* 352 */
+            int64_t  sell_ord_cxl_count;      /* 360 */
+            int64_t  sell_ord_cxl_vol;        /* 368 */
+            int32_t  spos_update_time;        /* 376 LogTime of the last 7210, s since 1980 */
+            int32_t  bb_start_date;           /* 380 18708 StartDate */
         };
         struct {
             int32_t idx_percent_change;      /* 320 7207/7216 PercentChange as sent (scaling unverified) */

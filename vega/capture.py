@@ -395,8 +395,7 @@ class Capture:
             ins = Instruments.load(cfg.contract, cfg.security)
         except (InstrumentFileError, OSError, UnicodeDecodeError) as e:
             raise CaptureError(f"instrument master: {e}") from None
-        cm = next((f.store for f in self.feeds if f.segment == "CM"), None)
-        idx = self.index_feed.store if self.index_feed is not None else None
+        cm, idx = (f.store if f is not None else None for f in (self._feed("CM"), self.index_feed))
         for f in sorted(self.feeds, key=lambda f: f.segment != "CM"):
             try:
                 f.store.load_instruments(ins, f.segment, spot_store=cm if f.segment == "FO" else None,
