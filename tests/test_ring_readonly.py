@@ -151,3 +151,50 @@ def test_registered_flag_in_process(ring):
     assert (u.registered, u.line, u.name) == (False, None, None)
     r.close()
     assert (r.registered, r.line) == (False, None)
+
+
+def test_read_only_file_system_falls_back_to_unregistered_reader(ring, monkeypatch):
+    """EROFS (the ring file on a file system mounted read-only) is handled like missing write permission:
+    the ring opens read-only and a named reader reads unregistered; only writable=True raises."""
+    import errno
+    ring._write_test_records("NSE_EQ", 500, batch=5)
+    real_open = os.open
+    refused = []
+
+    def ro_fs_open(path, flags, *args, **kwargs):
+        if os.fspath(path) == ring.path and flags & os.O_ACCMODE != os.O_RDONLY:
+            refused.append(flags)
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), path)
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", ro_fs_open)
+    with pytest.raises(OSError) as e:
+        Ring.open(ring.path, writable=True)                      # a writer needs write access: the error as is
+    assert e.value.errno == errno.EROFS
+    ro = Ring.open(ring.path)
+    assert refused and not ro.writable
+    with pytest.warns(RingUnregisteredWarning, match="terminal-erofs"):
+        r = ro.reader("NSE_EQ", name="terminal-erofs", start="oldest")
+    assert (r.registered, r.line) == (False, None)
+    recs = r.poll(1000)
+    assert len(recs) == 500 and np.array_equal(seqs(recs), np.arange(500))
+    assert np.array_equal(checksum(recs), recs["slots"][:, 3].view(np.uint32))
+    assert [i.name for i in ro.readers()] == []
+    r.close()
+    ro.close()
+
+
+def test_other_open_errors_are_not_swallowed(ring, monkeypatch):
+    """Only 'no write access' falls back to read-only; any other error (here EIO) is raised."""
+    import errno
+    real_open = os.open
+
+    def eio_open(path, flags, *args, **kwargs):
+        if os.fspath(path) == ring.path:
+            raise OSError(errno.EIO, os.strerror(errno.EIO), path)
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", eio_open)
+    with pytest.raises(OSError) as e:
+        Ring.open(ring.path)
+    assert e.value.errno == errno.EIO

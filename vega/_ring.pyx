@@ -17,6 +17,7 @@ from posix.mman cimport mmap, munmap, PROT_READ, PROT_WRITE, MAP_SHARED, MAP_POP
 from posix.time cimport clock_gettime, timespec, nanosleep, CLOCK_MONOTONIC, CLOCK_REALTIME
 from posix.unistd cimport getpid
 
+import errno as _errno
 import fcntl
 import os
 import stat as _stat
@@ -464,7 +465,8 @@ cdef class Ring:
         """Open an existing ring after validating it (``RingFormatError`` if damaged).
 
         Readers (``writable=False``) map the slots read-only and only the client bus read-write.  If this
-        process may only read the file (e.g. another user with read permission), it is opened read-only:
+        process may only read the file (e.g. another user with read permission, or the file is on a
+        read-only file system: EACCES, EPERM or EROFS), it is opened read-only:
         reading works as usual, but readers cannot register on the client bus, so a reader asked for with
         a name is made unregistered, with a RingUnregisteredWarning (``reader.registered`` is False), and
         ``reclaim()`` raises RingError.  ``writable=True`` maps everything read-write so this process can take a slot's
@@ -474,14 +476,12 @@ cdef class Ring:
         flags = os.O_CLOEXEC | os.O_NOFOLLOW
         try:
             fd = os.open(path, flags | os.O_RDWR)
-        except PermissionError:
-            if writable:
-                raise
-            fd = os.open(path, flags | os.O_RDONLY)
         except OSError as e:
-            if e.errno == 40:       # ELOOP: the name is a symlink
+            if e.errno == _errno.ELOOP:             # the name is a symlink
                 raise RingError(f"{path}: refusing to follow a symbolic link") from None
-            raise
+            if writable or e.errno not in (_errno.EACCES, _errno.EPERM, _errno.EROFS):
+                raise
+            fd = os.open(path, flags | os.O_RDONLY)     # no write access, or a read-only file system
         try:
             _validate(fd, path)
             ring = Ring(_TOKEN)
