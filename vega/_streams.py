@@ -328,10 +328,17 @@ class _Instrument:
         elif n > 1:                                             # an order cancelled, the level stays
             lv[0] -= lot * (1 + rng.getrandbits(8) % min(8, lots - n + 1))
             lv[2] = n - 1
-        else:                                                   # the level's last order: it goes
+        elif k < LEVELS - 1:                                    # the level's last order: it goes
             del side[k]
             if not self._refill(rng):
                 self._fresh(rng)
+        else:                                   # ... at the back: the level behind it (beyond) shows
+            p = lv[1] - t * _GAPS[rng.getrandbits(3)] if bid_side else lv[1] + t * _GAPS[rng.getrandbits(3)]
+            if p > 0:
+                side[k] = self._level(rng, p)
+            else:                                               # none below the lowest price: an order comes
+                lv[0] += lot
+                lv[2] = n + 1
 
     def _cross(self, rng: random.Random, qty: int) -> None:
         """The book after a trade of ``qty`` at the (new) LTP: at or through the best ask a buyer took the
