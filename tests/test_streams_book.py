@@ -114,6 +114,34 @@ def test_book_at_the_price_floor_stays_valid():
             assert ins.ltp > 0 and ins.ltp % ins.tick == 0
 
 
+def test_price_away_from_the_book_rebuilds_it_around_the_price():
+    rng, instruments = evolved_instruments(14, n=20)
+    for ins in instruments:
+        t = ins.tick
+        ins.ltp = ins.asks[-1][1] + 40 * t                      # the indicative price jumped beyond the book
+        ins.indicate(rng)
+        check_book(ins.bids, ins.asks, ins.lot, ins.tick)
+        assert ins.bids[-1][1] < ins.ltp < ins.asks[-1][1] and abs(ins.bids[0][1] - ins.ltp) <= 3 * t
+
+
+def test_a_trade_sweeping_a_whole_side_rebuilds_the_book_at_its_price():
+    rng, instruments = evolved_instruments(15, n=20)
+    swept = 0
+    for ins in instruments:
+        for lv in ins.bids + ins.asks:                          # a thin book: one lot a level
+            lv[0], lv[2] = ins.lot, 1
+        bids, asks = snapshot(ins)
+        vol = ins.volume
+        ins.trade(rng, 0)
+        taken = asks if ins.buyer else bids
+        check_book(ins.bids, ins.asks, ins.lot, ins.tick)
+        if ins.volume - vol >= 5 * ins.lot:                           # all five levels went
+            swept += 1
+            assert ins.ltp == taken[-1][1] and ins.ltq == ins.lot
+            assert abs(ins.bids[0][1] - ins.ltp) <= ins.tick
+    assert swept > 5
+
+
 def snapshot(ins):
     return copy.deepcopy(ins.bids), copy.deepcopy(ins.asks)
 
