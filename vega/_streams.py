@@ -3,10 +3,13 @@
 :func:`sample_stream` yields UDP datagrams (bytes) of the CM or F&O broadcast as ``vega.nse`` encodes them:
 several sub-packets per datagram (1-4, at most ~1400 bytes), the codes in a live-feed-like mix, LZO1Z
 compression as the NSE documents list per segment (PROTOCOL.md §3.0; a small share of compressible messages
-is sent uncompressed, which the protocol allows), random-walk prices on the tick grid, five-level depth
-around the last traded price, volumes that only grow, open interest that drifts, per-stream BCSeqNo
-(Filler2[0] stream numbers, +1 per message of that stream) and LogTime / TimeStamp2 advancing through the
-trading session.  Everything is drawn from one ``random.Random(seed)``: the same arguments give the same bytes.
+is sent uncompressed, which the protocol allows), prices on the tick grid, a persistent five-level order book
+per instrument that evolves by events as a real one does between two broadcasts (an order added, modified or
+cancelled at one or two levels, now and then a new best price inside the spread; trades take quantity from
+the best level of the other side and move the price through levels; ``_Instrument``), volumes that only grow,
+open interest that drifts, per-stream BCSeqNo (Filler2[0] stream numbers, +1 per message of that stream) and
+LogTime / TimeStamp2 advancing through the trading session.  Everything is drawn from one
+``random.Random(seed)``: the same arguments give the same bytes (``STREAM_VERSION`` says which generator).
 
 :func:`sample_messages` yields the message dicts instead (``(datagram_index, msg)`` pairs), which is what
 the datagrams decode to.
@@ -42,7 +45,7 @@ from vega import nse
 
 __all__ = ["sample_stream", "sample_messages", "MIX", "PHASE_MIX", "COMPRESSED_CODES", "EPOCH_1980",
            "session_start_1980", "PRE_OPEN_SHARE", "AUCTION_SHARE", "TRADING_STATUS", "INDEX_NAMES",
-           "INDEX_CODES", "OI_CODES", "INDEX_EVERY", "VIX_EVERY", "OI_BURSTS", "asset_token"]
+           "INDEX_CODES", "OI_CODES", "INDEX_EVERY", "VIX_EVERY", "OI_BURSTS", "asset_token", "STREAM_VERSION"]
 
 #: code -> share of messages, per segment (what a busy live feed looks like, roughly)
 MIX = {
@@ -76,26 +79,32 @@ _SYMBOLS = ("RELIANCE", "TCS", "INFY", "HDFCBANK", "ICICIBANK", "SBIN", "ITC", "
 _STEPS = (-2, -1, -1, 0, 0, 1, 1, 2)                        # LTP move per trade, in ticks
 _TRADE_LOTS = (1, 1, 1, 1, 2, 2, 2, 3, 3, 5, 5, 10, 10, 20, 50, 100)   # trade size, in lots
 
+#: the version of what the generator produces: bump it whenever the same arguments give different bytes
+#: (benchmarks key their cached streams on it).  2: the order book evolves incrementally (book events).
+STREAM_VERSION = 2
 
-def _book_shapes(n: int) -> list:
-    """``n`` random book shapes: (spread bits, 5 bid levels, 5 ask levels), a level being (ticks away from
-    the best price, quantity in lots, number of orders)."""
-    rng = random.Random(0x5EED)
-    shapes = []
-    for _ in range(n):
-        sides = []
-        for _side in range(2):
-            levels, d = [], 0
-            for _lvl in range(5):
-                orders = rng.randint(1, 12)
-                levels.append((d, orders * rng.randint(1, 8), orders))
-                d += rng.randint(1, 3)
-            sides.append(tuple(levels))
-        shapes.append((rng.getrandbits(2), sides[0], sides[1]))
-    return shapes
-
-
-_BOOK_SHAPES = _book_shapes(1024)
+#: book depth per side (the 7200/7208 MBP levels)
+LEVELS = 5
+#: the lowest LTP / indicative price, in ticks: five strictly descending positive bid levels below a best ask
+#: need a best bid of at least LEVELS ticks
+MIN_TICKS = LEVELS + 1
+#: a requote's events: the share of requotes with a new best price inside the spread is IMPROVE_BASE plus
+#: IMPROVE_PER_TICK per tick of spread beyond 2 (a wide spread draws orders); otherwise an order event at
+#: one level, or at two with TWO_EVENTS
+IMPROVE_BASE, IMPROVE_PER_TICK, TWO_EVENTS = 0.05, 0.15, 0.25
+#: an order event: add an order (with NEW_PRICE of them at a free price between two levels), modify one's
+#: quantity, else cancel one (cum shares)
+ADD, MODIFY, NEW_PRICE = 0.45, 0.65, 0.12
+#: which level an order event touches (cumulative weights: the top of the book is busiest)
+_LEVEL_CUM = (0.38, 0.62, 0.79, 0.91, 1.0)
+_GAPS = (1, 1, 1, 1, 1, 2, 2, 3)                            # ticks between adjacent levels of a new level
+_SPREADS = (1, 1, 1, 1, 1, 2, 2, 3)                         # ticks between best bid and best ask, fresh book
+#: after a trade the other side follows when the spread grew beyond FOLLOW_TICKS (a new best, 1-2 ticks
+#: away from the trade price)
+FOLLOW_TICKS = 4
+#: ... and when the new best would leave more than MAX_GAP ticks to the old one, the whole side re-prices
+#: behind it (a new ladder from the new best)
+MAX_GAP = 3
 _FO_LOTS = (15, 25, 30, 50, 65, 75, 125, 150, 250, 300, 500, 750, 1100, 1800, 3000)
 
 
@@ -105,11 +114,18 @@ def session_start_1980(date: _dt.date) -> int:
 
 
 class _Instrument:
-    """Market state of one token, moved by :meth:`trade` and :meth:`requote`."""
+    """Market state of one token, moved by :meth:`trade`, :meth:`requote` and :meth:`indicate`.
+
+    The order book (``bids`` descending, ``asks`` ascending, each ``LEVELS`` levels ``[quantity, price,
+    orders]`` with the quantity a multiple of the lot, 1 <= orders <= quantity / lot) persists and evolves by
+    events, as between two MBP broadcasts of a real feed: an order added, modified or cancelled at a level;
+    a new best price inside the spread; a trade consuming the best level of the aggressed side (and the
+    levels it trades through).  It is built around the LTP at the first depth broadcast and rebuilt only
+    when the price jumps beyond it."""
 
     __slots__ = ("token", "symbol", "series", "tick", "lot", "ltp", "prev_ltp", "close", "open", "high", "low",
                  "volume", "turnover", "ltq", "ltt", "oi", "oi_hi", "oi_lo", "bids", "asks", "stream",
-                 "spos", "dirty")
+                 "spos", "dirty", "buyer")
 
     def __init__(self, rng: random.Random, segment: str, token: int, stream: int):
         self.token = token
@@ -125,25 +141,41 @@ class _Instrument:
             self.series = ""
             self.lot = rng.choice(_FO_LOTS)
             rupees = rng.lognormvariate(7.5, 1.3) if rng.random() < 0.15 else rng.lognormvariate(4.0, 1.5)
-        self.close = max(self.tick, int(rupees * 100) // self.tick * self.tick)
+        self.close = max(MIN_TICKS * self.tick, int(rupees * 100) // self.tick * self.tick)
         self.ltp = self.prev_ltp = self.close
         self.open = self.high = self.low = 0
         self.volume = self.turnover = self.ltq = self.ltt = 0
         self.oi = 0 if segment == "CM" else self.lot * rng.randint(10, 200000)
         self.oi_hi = self.oi_lo = self.oi
-        self.bids: list = []
+        self.bids: list = []                     # no book until the first depth broadcast builds one
         self.asks: list = []
         self.spos = [0, 0, 0, 0]
-        self.dirty = True
+        self.dirty = True                        # the book is to be built (around the LTP) at the next depth
+        self.buyer = bool(token & 1)             # the side of the last trade's aggressor
+
+    def _walk(self, step: int) -> None:
+        self.prev_ltp = self.ltp
+        self.ltp = max(MIN_TICKS * self.tick, self.ltp + step * self.tick)
 
     def trade(self, rng: random.Random, now: int) -> None:
-        """One trade: the price walks a few ticks, volume grows, OI drifts."""
+        """One trade: an order of 1-100 lots takes the best level of the other side (and the levels behind
+        when it is larger: the LTP moves through them), volume grows, OI drifts.  Before the instrument's
+        first depth broadcast (no book yet) the price walks a few ticks instead."""
         bits = rng.getrandbits(16)
-        self.prev_ltp = self.ltp
-        self.ltp = max(self.tick, self.ltp + _STEPS[bits & 7] * self.tick)
-        self.ltq = self.lot * _TRADE_LOTS[(bits >> 3) & 15]
-        self.volume += self.ltq
-        self.turnover += self.ltq * self.ltp
+        step = _STEPS[bits & 7]
+        qty = self.lot * _TRADE_LOTS[(bits >> 3) & 15]
+        if self.dirty:
+            self._walk(step)
+            self.ltq = qty
+        else:
+            # the aggressor: the last trade's side again (trade signs run in streaks), a quarter of the
+            # time the side the step says
+            buy = self.buyer if (bits >> 10) & 3 else step > 0 or (step == 0 and self.buyer)
+            self.buyer = buy
+            self.prev_ltp = self.ltp
+            self.ltp, self.ltq = self._take(rng, buy, qty)
+        self.volume += qty
+        self.turnover += qty * self.ltp
         self.ltt = now
         if not self.open:
             self.open = self.high = self.low = self.ltp
@@ -153,28 +185,207 @@ class _Instrument:
             self.oi = max(self.lot, self.oi + self.lot * (((bits >> 7) & 7) - 3))
             self.oi_hi = max(self.oi_hi, self.oi)
             self.oi_lo = min(self.oi_lo, self.oi)
-        self.dirty = True
+
+    def _take(self, rng: random.Random, buy: bool, qty: int) -> tuple[int, int]:
+        """A market order of ``qty`` (a buyer's when ``buy``) against the book: it takes the best levels of
+        the other side in turn (emptied ones go, the levels behind move up and new ones appear at the back);
+        returns (the price, the quantity) of its last fill.  A side swept whole is rebuilt around that
+        price; when the spread grew beyond FOLLOW_TICKS the taker's side follows with a new best 1-2 ticks
+        from the price (makers step in)."""
+        t, lot = self.tick, self.lot
+        side, other = (self.asks, self.bids) if buy else (self.bids, self.asks)
+        while True:
+            lv = side[0]
+            price = lv[1]
+            if qty < lv[0]:
+                lv[0] -= qty
+                lv[2] = max(1, min(lv[2] - rng.getrandbits(2) % lv[2], lv[0] // lot))
+                fill = qty
+                break
+            fill = lv[0]
+            qty -= fill
+            del side[0]
+            if not side:                                        # the whole side went
+                self.ltp = price
+                self._fresh(rng)
+                return price, fill
+            if not qty:
+                break
+        if len(side) < LEVELS and not self._refill(rng):
+            self.ltp = price
+            self._fresh(rng)
+            return price, fill
+        best = other[0][1]
+        if abs(price - best) > FOLLOW_TICKS * t:
+            p = price - t * (1 + rng.getrandbits(1)) if buy else price + t * (1 + rng.getrandbits(1))
+            if abs(p - best) > MAX_GAP * t:                     # too far: that side's orders re-price
+                other[:] = [self._level(rng, p)]
+                self._refill(rng)
+            else:
+                self._insert_best(rng, other, p)
+        return price, fill
 
     def indicate(self, rng: random.Random) -> None:
-        """Pre-open / auction: the indicative (equilibrium) price walks a tick or two; nothing trades."""
-        self.prev_ltp = self.ltp
-        self.ltp = max(self.tick, self.ltp + _STEPS[rng.getrandbits(3)] * self.tick)
+        """Pre-open / auction: the indicative (equilibrium) price walks a tick or two; nothing trades, the
+        orders collected change (an order event) and the book keeps around the indicative price (orders
+        at prices it moves through are taken out, as the auction would match them)."""
+        self._walk(_STEPS[rng.getrandbits(3)])
+        if self.dirty:
+            self._fresh(rng)
+            return
+        self._cross(rng, self.lot)
         self.requote(rng)
 
-    def requote(self, rng: random.Random) -> None:
-        """Five price levels per side around the LTP (quantity, price, orders), from a precomputed shape."""
-        t, lot = self.tick, self.lot
-        spread, bid_shape, ask_shape = _BOOK_SHAPES[rng.getrandbits(10)]
-        bid = max(t, self.ltp - t * (spread & 1))
-        ask = bid + t * (1 + (spread >> 1))
-        self.bids = [(lot * q, max(t, bid - t * d), n) for d, q, n in bid_shape]    # prices stay positive
-        self.asks = [(lot * q, ask + t * d, n) for d, q, n in ask_shape]
+    # -- the book --
+    def _level(self, rng: random.Random, price: int) -> list:
+        """A new level at ``price``: 1-16 orders of 1-16 lots each (on average)."""
+        orders = 1 + rng.getrandbits(4)
+        return [self.lot * orders * (1 + rng.getrandbits(4)), price, orders]
+
+    def _fresh(self, rng: random.Random) -> None:
+        """A new book around the LTP: best bid at or a tick below it, a 1-3 tick spread, 1-3 ticks between
+        levels (the bid side kept positive: the LTP is at least MIN_TICKS ticks)."""
+        t = self.tick
+        bits = rng.getrandbits(3)
+        bid = max(LEVELS * t, self.ltp - t * (bits & 1))
+        ask = bid + t * _SPREADS[rng.getrandbits(3)]
+        self.bids, self.asks = [self._level(rng, bid)], [self._level(rng, ask)]
+        self._refill(rng)
         self.dirty = False
 
-    def depth(self, rng: random.Random) -> tuple[list, list]:
-        """The current book, requoted around the LTP if a trade moved it since the last quote."""
+    def _refill(self, rng: random.Random) -> bool:
+        """Append new levels at the back of both sides up to LEVELS; False when the bid side cannot keep
+        LEVELS strictly descending positive prices (the caller rebuilds the book)."""
+        t = self.tick
+        bids, asks = self.bids, self.asks
+        while len(bids) < LEVELS:
+            p = bids[-1][1]
+            room = p // t - (LEVELS - len(bids))            # ticks to spare above the lowest allowed price
+            if room < 1:
+                return False
+            bids.append(self._level(rng, p - t * min(room, _GAPS[rng.getrandbits(3)])))
+        while len(asks) < LEVELS:
+            asks.append(self._level(rng, asks[-1][1] + t * _GAPS[rng.getrandbits(3)]))
+        return True
+
+    def _insert_best(self, rng: random.Random, side: list, price: int) -> None:
+        """A new best level at ``price`` on ``side`` (a fresh order or the rest of one): the others shift
+        back, the last falls off."""
+        side.insert(0, self._level(rng, price))
+        if len(side) > LEVELS:
+            side.pop()
+
+    def requote(self, rng: random.Random) -> None:
+        """The book between two trades: usually an order added, modified or cancelled at one level (two
+        with TWO_EVENTS), sometimes (the likelier the wider the spread) a new best price inside the spread."""
         if self.dirty:
-            self.requote(rng)
+            self._fresh(rng)
+            return
+        t = self.tick
+        bids, asks = self.bids, self.asks
+        spread = (asks[0][1] - bids[0][1]) // t
+        u = rng.random()
+        if spread > 1 and u < IMPROVE_BASE + IMPROVE_PER_TICK * (spread - 2):
+            k = 1 + rng.getrandbits(8) % (spread - 1)           # ticks inside, 1 .. spread - 1
+            if rng.getrandbits(1):
+                self._insert_best(rng, bids, bids[0][1] + t * k)
+            else:
+                self._insert_best(rng, asks, asks[0][1] - t * k)
+            return
+        self._order_event(rng)
+        if rng.random() < TWO_EVENTS:
+            self._order_event(rng)
+
+    def _order_event(self, rng: random.Random) -> None:
+        """An order added, modified or cancelled at one level of one side (a level whose last order goes is
+        removed, the levels behind move up and a new one appears at the back)."""
+        t, lot = self.tick, self.lot
+        bid_side = rng.getrandbits(1)
+        side = self.bids if bid_side else self.asks
+        u = rng.random()
+        k = 0
+        while u > _LEVEL_CUM[k]:
+            k += 1
+        lv = side[k]
+        u = rng.random()
+        lots, n = lv[0] // lot, lv[2]
+        if u < ADD:
+            if k < LEVELS - 1 and u < ADD * NEW_PRICE:
+                gap = abs(side[k + 1][1] - lv[1]) // t
+                if gap > 1:                                     # at a free price behind level k
+                    d = t * (1 + rng.getrandbits(8) % (gap - 1))
+                    side.insert(k + 1, self._level(rng, lv[1] - d if bid_side else lv[1] + d))
+                    side.pop()
+                    return
+            lv[0] += lot * (1 + rng.getrandbits(3))
+            lv[2] = n + 1
+        elif u < MODIFY:
+            d = 1 + rng.getrandbits(2)                          # one order's quantity, +-1..4 lots
+            if rng.getrandbits(1) or lots - d < n:
+                lv[0] += lot * d
+            else:
+                lv[0] -= lot * d
+        elif n > 1:                                             # an order cancelled, the level stays
+            lv[0] -= lot * (1 + rng.getrandbits(8) % min(8, lots - n + 1))
+            lv[2] = n - 1
+        elif k < LEVELS - 1:                                    # the level's last order: it goes
+            del side[k]
+            if not self._refill(rng):
+                self._fresh(rng)
+        else:                                   # ... at the back: the level behind it (beyond) shows
+            p = lv[1] - t * _GAPS[rng.getrandbits(3)] if bid_side else lv[1] + t * _GAPS[rng.getrandbits(3)]
+            if p > 0:
+                side[k] = self._level(rng, p)
+            else:                                               # none below the lowest price: an order comes
+                lv[0] += lot
+                lv[2] = n + 1
+
+    def _cross(self, rng: random.Random, qty: int) -> None:
+        """The book after a trade of ``qty`` at the (new) LTP: at or through the best ask a buyer took the
+        asks up to it (the level at the LTP gives ``qty``, those below go), at or through the best bid a
+        seller the bids; inside the spread a hidden order crossed and half the time its rest stays as a new
+        best; beyond the book (or when the side cannot refill) the book is rebuilt around the LTP.  When the
+        spread grew beyond FOLLOW_TICKS the other side follows with a new best 1-2 ticks from the LTP."""
+        t, lot, L = self.tick, self.lot, self.ltp
+        bids, asks = self.bids, self.asks
+        if L > asks[-1][1] or L < bids[-1][1]:
+            self._fresh(rng)
+            return
+        if L >= asks[0][1]:
+            side, other, sign = asks, bids, -1                  # a buyer aggressed: the asks give
+            while side[0][1] < L:
+                del side[0]
+        elif L <= bids[0][1]:
+            side, other, sign = bids, asks, 1
+            while side[0][1] > L:
+                del side[0]
+        else:                                                   # inside the spread
+            if rng.getrandbits(1):
+                up = L > self.prev_ltp or (L == self.prev_ltp and rng.getrandbits(1))
+                self._insert_best(rng, asks if up else bids, L)
+            return
+        lv = side[0]
+        if lv[1] == L:
+            if qty < lv[0]:
+                lv[0] -= qty
+                lv[2] = max(1, min(lv[2] - rng.getrandbits(2) % lv[2], lv[0] // lot))
+            elif len(side) > 1:
+                del side[0]
+            else:                                               # the whole side went: beyond the book
+                self._fresh(rng)
+                return
+        if not self._refill(rng):
+            self._fresh(rng)
+            return
+        if abs(L - other[0][1]) > FOLLOW_TICKS * t:
+            p = L + sign * t * (1 + rng.getrandbits(1))
+            self._insert_best(rng, other, p)
+
+    def depth(self, rng: random.Random) -> tuple[list, list]:
+        """The current book (built around the LTP at its first broadcast): ``(bids, asks)``, each level
+        ``[quantity, price, orders]``."""
+        if self.dirty:
+            self._fresh(rng)
         return self.bids, self.asks
 
     @property
@@ -314,7 +525,7 @@ def _fo_universe(instruments: list, seed: int) -> dict:
                 smile = sigma * (1.0 + 0.8 * math.log(strike / F) ** 2)
                 price = _black76(F, strike, T, smile, UNIVERSE_RATE, call)
                 meta[ins.token] = ("OPT", sym, e, strike, "CE" if call else "PE")
-            ins.close = ins.ltp = ins.prev_ltp = max(ins.tick, int(price) // ins.tick * ins.tick)
+            ins.close = ins.ltp = ins.prev_ltp = max(MIN_TICKS * ins.tick, int(price) // ins.tick * ins.tick)
     return meta
 
 
