@@ -31,6 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench import baseline_store  # noqa: E402
 from bench.bench_decode import compressed_streams  # noqa: E402
 from vega import nse  # noqa: E402
+from vega._streams import STREAM_VERSION  # noqa: E402
 from vega._core import Decoder, FeedHandler, Store, pack_messages  # noqa: E402
 from vega._lzo import _bench_decompress_many  # noqa: E402
 
@@ -47,7 +48,7 @@ _STREAMS = {}
 def stream(seg, seed):
     """The realistic stream of a segment (built once, cached in the temp dir for the worker processes)."""
     if (seg, seed) not in _STREAMS:
-        path = os.path.join(tempfile.gettempdir(), f"vega-bench-{seg}-{seed}-{N_DATAGRAMS}.pickle")
+        path = os.path.join(tempfile.gettempdir(), f"vega-bench-{seg}-{seed}-{N_DATAGRAMS}-v{STREAM_VERSION}.pickle")
         try:
             with open(path, "rb") as f:
                 _STREAMS[seg, seed] = pickle.load(f)
