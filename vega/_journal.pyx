@@ -173,6 +173,69 @@ cdef int _grow_ckpt(jrnl_index_t* ix) noexcept nogil:
 cdef int jrnl_index_feed(jrnl_index_t* ix, const uint8_t* recs, Py_ssize_t n) noexcept nogil:
     """Account for the next n records of the file: running max timestamp, an entry every `stride` records,
     complete KEYFRAME runs (a run ends at its record flagged CHECKPOINT_END; a non-KEYFRAME record inside a run
+    voids it).  CONTINUED keeps the store's meaning (more records of the same token's update follow).  Returns
+    -1 (and sets ix.oom) when out of memory.
+
+    The live stream's records carry no KEYFRAME flag (only checkpoints do): outside a run such a chunk needs
+    only the running maximum and the entries (_index_feed_plain); anything else goes record by record."""
+    if ix.oom:
+        return -1
+    if not ix.in_run and not _any_keyframe(recs, n):
+        return _index_feed_plain(ix, recs, n)
+    return _index_feed_exact(ix, recs, n)
+
+
+cdef inline bint _any_keyframe(const uint8_t* recs, Py_ssize_t n) noexcept nogil:
+    """Whether any of the n records is flagged KEYFRAME (flags: byte 11)."""
+    cdef Py_ssize_t i
+    cdef uint8_t fl = 0
+    for i in range(n):
+        fl |= recs[i * JRNL_REC_SIZE + 11]
+    return (fl & JRNL_F_KEYFRAME) != 0
+
+
+cdef int _index_feed_plain(jrnl_index_t* ix, const uint8_t* recs, Py_ssize_t n) noexcept nogil:
+    """jrnl_index_feed for n records without a KEYFRAME flag, outside a run (ix.in_run == 0): the running
+    maximum over the stretches between entry records, and an entry at each record number that is a multiple
+    of the stride (the maximum up to and including that record)."""
+    cdef Py_ssize_t i = 0, j, end
+    cdef int64_t ts
+    cdef uint64_t rec_no = ix.n_seen
+    cdef int64_t max_ts = ix.max_ts
+    cdef uint64_t next_ent = <uint64_t>ix.n_ent * ix.stride     # >= rec_no: every earlier entry exists
+    while i < n:
+        if next_ent - rec_no < <uint64_t>(n - i):
+            end = i + <Py_ssize_t>(next_ent - rec_no)           # records i..end-1 come before the entry record
+        else:
+            end = n
+        for j in range(i, end):
+            ts = _rec_ts(recs + j * JRNL_REC_SIZE)
+            if ts > max_ts:
+                max_ts = ts
+        rec_no += <uint64_t>(end - i)
+        i = end
+        if i < n:                                               # record i is the entry record
+            ts = _rec_ts(recs + i * JRNL_REC_SIZE)
+            if ts > max_ts:
+                max_ts = ts
+            if ix.n_ent == ix.cap_ent and _grow_ent(ix) < 0:
+                ix.max_ts = max_ts
+                ix.oom = 1
+                return -1
+            ix.ent_ts[ix.n_ent] = max_ts
+            ix.ent_rec[ix.n_ent] = rec_no
+            ix.n_ent += 1
+            next_ent = rec_no + ix.stride
+            rec_no += 1
+            i += 1
+    ix.max_ts = max_ts
+    ix.n_seen = rec_no
+    return 0
+
+
+cdef int _index_feed_exact(jrnl_index_t* ix, const uint8_t* recs, Py_ssize_t n) noexcept nogil:
+    """jrnl_index_feed, record by record (any flags).  Account for the next n records of the file: running max timestamp, an entry every `stride` records,
+    complete KEYFRAME runs (a run ends at its record flagged CHECKPOINT_END; a non-KEYFRAME record inside a run
     voids it).  CONTINUED keeps the store's meaning (more records of the same token's update follow).  Returns -1 (and sets ix.oom) when out of memory.
 
     The running state lives in locals during the loop (the records are bytes, which may alias anything, so the
@@ -186,8 +249,6 @@ cdef int jrnl_index_feed(jrnl_index_t* ix, const uint8_t* recs, Py_ssize_t n) no
     cdef int in_run = ix.in_run
     cdef int rc = 0
     cdef uint8_t f
-    if ix.oom:
-        return -1
     for i in range(n):
         r = recs + i * JRNL_REC_SIZE
         ts = _rec_ts(r)
@@ -289,7 +350,7 @@ cdef Py_ssize_t jrnl_append(jrnl_writer_t* w, const void* recs, Py_ssize_t n) no
     than n only when a record is stamped at or after day_end_ns, or -1 on an I/O error (w.err)."""
     cdef const uint8_t* p = <const uint8_t*>recs
     cdef Py_ssize_t i, k = n
-    cdef int64_t ts, day_end, every, next_ckpt
+    cdef int64_t ts, day_end, every, next_ckpt, lim
     cdef int due = 0
     if w.err:
         return -1
@@ -302,17 +363,22 @@ cdef Py_ssize_t jrnl_append(jrnl_writer_t* w, const void* recs, Py_ssize_t n) no
     day_end = w.day_end_ns
     every = w.ckpt_interval_ns
     next_ckpt = w.next_ckpt_ns
+    if every > 0 and next_ckpt < 0:                 # the first record accepted sets the first checkpoint time
+        ts = _rec_ts(p)
+        if ts < day_end:
+            next_ckpt = (ts // every + 1) * every
+    # one compare per record: against the day's end, or the next checkpoint time while that comes first and
+    # no checkpoint is due yet (a record past it makes one due; then only the day's end matters)
+    lim = next_ckpt if every > 0 and not w.ckpt_due and 0 <= next_ckpt < day_end else day_end
     for i in range(n):
         ts = _rec_ts(p + i * JRNL_REC_SIZE)
-        if ts >= day_end:
-            k = i
-            w.day_over = 1
-            break
-        if every > 0:
-            if next_ckpt < 0:
-                next_ckpt = (ts // every + 1) * every
-            elif ts >= next_ckpt:
-                due = 1
+        if ts >= lim:
+            if ts >= day_end:
+                k = i
+                w.day_over = 1
+                break
+            due = 1
+            lim = day_end
     w.next_ckpt_ns = next_ckpt
     if due:
         w.ckpt_due = 1
