@@ -161,3 +161,39 @@ def test_kill_9_with_a_reservation_recovers_exactly_the_flushed_records(fallocat
 def test_bad_preallocate_is_refused(tmp_path, bad):
     with pytest.raises(ValueError, match="preallocate"):
         JournalWriter(tmp_path, "NSE_FO", DATE, preallocate=bad)
+
+
+def test_a_full_buffer_is_written_up_to_a_64k_boundary(tmp_path):
+    """Size-driven writes end at file offsets that are multiples of 64 KiB (whole page-cache folios), the
+    rest stays buffered; a flush() still writes everything, and the next size-driven write is aligned again."""
+    recs = make_records(30_000, seed=6)
+    w = JournalWriter(tmp_path, "NSE_FO", DATE, buffer_records=8192, flush_interval=None, checkpoint_interval=0)
+    writes = 0
+    for i in range(0, len(recs), 1000):
+        before = w.n_written
+        w.append(recs[i:i + 1000])
+        assert w.n_records == i + 1000 and w.n_records - w.n_written <= 8192
+        size = os.path.getsize(w.path)
+        assert size == 64 + 32 * w.n_written
+        if w.n_written != before:
+            writes += 1
+            assert size % 65536 == 0, size
+        if i == 15_000:
+            w.flush()                                             # everything, wherever it ends
+            assert w.n_written == w.n_records == 16_000
+    assert writes >= 3
+    w.close()
+    with Journal.open(w.path) as j:
+        assert np.array(j.records).tobytes() == recs.tobytes()
+
+
+def test_fsync_per_flush_writes_the_whole_buffer(tmp_path):
+    recs = make_records(10_000, seed=7)
+    w = JournalWriter(tmp_path, "NSE_FO", DATE, buffer_records=4096, flush_interval=None, checkpoint_interval=0,
+                      fsync="flush")
+    w.append(recs[:4000])
+    w.append(recs[4000:5000])                                     # overflow: all 4,000 buffered go out
+    assert w.n_written == 4000
+    w.close()
+    with Journal.open(w.path) as j:
+        assert np.array(j.records).tobytes() == recs[:5000].tobytes()

@@ -7,7 +7,7 @@ cimport cython
 from libc.errno cimport EBADF, EINTR, ENOMEM, errno
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc, realloc
-from libc.string cimport memcpy, memset
+from libc.string cimport memcpy, memmove, memset
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 from posix.unistd cimport close as c_close, fsync as c_fsync, write as c_write
 
@@ -336,6 +336,37 @@ cdef int jrnl_flush(jrnl_writer_t* w) noexcept nogil:
     return 0
 
 
+cdef enum:
+    JRNL_WRITE_ALIGN = 65536           # a full buffer is written up to a file offset that is a multiple of this
+
+
+cdef int _make_room(jrnl_writer_t* w, Py_ssize_t k) noexcept nogil:
+    """The buffer cannot take k more records: write the longest part of it that ends at a file offset that is
+    a multiple of JRNL_WRITE_ALIGN and keep the rest (less than JRNL_WRITE_ALIGN bytes, moved to the front),
+    or, when that leaves too little room (small buffers) or every flush must fsync, flush it all.
+
+    Why: a write(2) that ends inside a page leaves a partial page that the next write fills again; whole,
+    aligned spans let the page cache take whole (large) folios: 30 % less kernel time per byte on ext4
+    (docs/PROFILING.md).  Records stay in the buffer no longer than before: the time-driven flush still runs
+    flush_interval after the last full flush (last_flush_ns is not moved here), and every record in the
+    buffer came after that flush."""
+    cdef int64_t start = JRNL_HEADER_SIZE + <int64_t>w.n_written * JRNL_REC_SIZE
+    cdef int64_t end = start + <int64_t>w.buf_recs * JRNL_REC_SIZE
+    cdef int64_t cut = end - end % JRNL_WRITE_ALIGN          # a record boundary: 64 + 32 i = 65536 j for i = 2048 j - 2
+    cdef Py_ssize_t m = <Py_ssize_t>((cut - start) // JRNL_REC_SIZE) if cut > start else 0
+    if w.err:
+        return -1
+    if m == 0 or w.buf_recs - m + k > w.cap_recs or w.fsync_on_flush:
+        return jrnl_flush(w)
+    _jrnl_reserve(w, cut)
+    if _write_all(w, w.buf, m * JRNL_REC_SIZE) < 0:
+        return -1
+    w.n_written += <uint64_t>m
+    w.buf_recs -= m
+    memmove(w.buf, w.buf + m * JRNL_REC_SIZE, w.buf_recs * JRNL_REC_SIZE)
+    return 0
+
+
 cdef int jrnl_poll(jrnl_writer_t* w) noexcept nogil:
     """Flush if records are buffered and flush_interval_ns has passed since the last flush.  0 or -1."""
     if w.err:
@@ -383,7 +414,7 @@ cdef Py_ssize_t jrnl_append(jrnl_writer_t* w, const void* recs, Py_ssize_t n) no
     if due:
         w.ckpt_due = 1
     if k > 0:
-        if w.buf_recs + k > w.cap_recs and jrnl_flush(w) < 0:
+        if w.buf_recs + k > w.cap_recs and _make_room(w, k) < 0:
             return -1
         if k >= w.cap_recs:
             _jrnl_reserve(w, JRNL_HEADER_SIZE + <int64_t>(w.n_written + <uint64_t>k) * JRNL_REC_SIZE)
@@ -620,6 +651,10 @@ cdef class JournalWriter:
     The file's size, and so its format and crash recovery, are unchanged; the space past the end is handed
     back when the day is sealed (a crashed writer leaves it reserved until the file is next sealed).  Where
     fallocate fails (unsupported filesystem, disk full) the writer stops preallocating that file.
+
+    When the buffer is full, the writer writes the records up to the last file offset that is a multiple of
+    64 KiB and keeps the rest (less than 64 KiB) buffered, so that size-driven writes cover whole page-cache
+    folios; ``flush()``, ``close()``, the flush interval and ``fsync="flush"`` write everything, as before.
 
     Opening an existing file of the same feed and day reopens it: a torn tail (a partially written record left
     by a crash) is cut, an index of a sealed file is dropped, the index and checkpoint table are rebuilt from
