@@ -100,6 +100,10 @@ RULES = [  # (substring of the symbol, category)
     ("jrnl_", "journal: append + index (user space)"),
     ("_jrnl_rec_sink", "journal: append + index (user space)"),
     ("_ring_rec_sink", "ring publish (memcpy into shared memory)"),
+    ("_feed_flush", "ring publish (memcpy into shared memory)"),   # the ring sink is inlined into it
+    ("__sock_recv_timestamp", "kernel receive stamps (SO_TIMESTAMPNS control messages)"),
+    ("__sock_recv_cmsgs", "kernel receive stamps (SO_TIMESTAMPNS control messages)"),
+    ("put_cmsg", "kernel receive stamps (SO_TIMESTAMPNS control messages)"),
     ("vg_emit", "change records (vg_emit)"),
     ("_emit_changed", "change records (vg_emit)"),
     ("lzo1z_decompress", "LZO1Z decompression"),
@@ -115,7 +119,7 @@ RULES = [  # (substring of the symbol, category)
     ("PyBytes_FromStringAndSize", "Python: bytes per datagram + list"),
     ("BatchReceiver_5recv", "Python: bytes per datagram + list"),
     ("_recv_c", "receiver: slots, lengths, stamps (user space)"),
-    ("vg_feed_buffers", "FeedHandler loop"),
+    ("vg_feed_buffers", "FeedHandler loop (per datagram: time, decode call, sink check)"),
     ("process_batch", "FeedHandler loop"),
     ("poll", "poll"),
 ]
