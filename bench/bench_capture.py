@@ -30,6 +30,13 @@ Two measurements, each for VEGA and for the baseline, and the sender's own cost:
 
     python bench/bench_capture.py            # 2 s trials, 5 rounds of the saturation test
     python bench/bench_capture.py --fast     # 1 s trials, a shorter ramp, 3 rounds (well under a minute)
+    python bench/bench_capture.py --ab ../main --pairs 6   # one-core drain, this tree vs another, interleaved
+
+``--ab TREE`` compares this tree's capture with the one built in place in another checkout (e.g. main) on the
+one-core drain only: ``--pairs`` alternations of two child processes (this tree, then TREE; the same benchmark
+code, only the ``vega`` package differs), ``--rounds`` rounds each (default 5), and prints each side's median
+and the median of the paired differences.  On a shared VM the drain moves by tens of percent from minute to
+minute; only interleaved runs compare.
 
 pyperf is not used (a rate search over another process, and drains of a pre-filled socket with their fill
 outside the timing, are not timing loops pyperf can drive); each figure is a median or the passing (or
@@ -48,7 +55,8 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# the tree whose vega is measured: this one, or another checkout for --ab (set by the parent for its children)
+ROOT = os.environ.get("VEGA_BENCH_TREE") or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
@@ -360,6 +368,68 @@ def ramp(name, fn, rates, pcap, target, seconds, tmp, tries, cpus):
     return best
 
 
+def _drain_setup(n):
+    """(target, datagrams, cpus) for a drain-only run: the F&O stream of ``n`` datagrams on a free loopback port."""
+    target = (DEFAULT_FEEDS["FO"][0] if multicast_works() else "127.0.0.1", 0)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        target = (target[0], s.getsockname()[1])
+    sim = Simulator(["FO"], n, seed=7, targets={"FO": target}, phases=False)
+    sim.generate()
+    return target, list(sim.datagrams["FO"])
+
+
+def drain_child(args):
+    """--ab's child: the one-core drain of the vega in ROOT; prints 'drain <ns per datagram per round...>'."""
+    n = args.datagrams or 6000
+    target, dgs = _drain_setup(n)
+    aff = sorted(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {aff[0]})
+    with tempfile.TemporaryDirectory(prefix="vega-bench-capture-") as tmp:
+        rounds = drain_rounds(_vega_pipe(target, os.path.join(tmp, "journal")), dgs, target,
+                              max(1, min(n, 12000) // CHUNK), args.rounds or 5)
+    import vega
+    print(f"vega {os.path.dirname(os.path.dirname(os.path.abspath(vega.__file__)))}", flush=True)
+    print("drain " + " ".join(f"{r[0] * 1e9:.1f}" for r in rounds), flush=True)
+
+
+def ab_main(args):
+    """--ab TREE: interleaved one-core drains of this tree (A) and TREE (B), each in its own child process."""
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    other = os.path.abspath(args.ab)
+    if not os.path.isdir(os.path.join(other, "vega")):
+        sys.exit(f"bench_capture: {other} has no vega/ package (build it in place there first)")
+    child = [sys.executable, os.path.abspath(__file__), "--_drain-child", "--rounds", str(args.rounds or 5)]
+    if args.datagrams:
+        child += ["--datagrams", str(args.datagrams)]
+    print(f"one-core drain, A = {here}, B = {other}: {args.pairs} interleaved pairs of child processes, "
+          f"{args.rounds or 5} rounds each; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs", flush=True)
+    per = {"A": [], "B": []}
+    pair_meds = []
+    for i in range(args.pairs):
+        meds = {}
+        for side, tree in (("A", here), ("B", other)) if i % 2 == 0 else (("B", other), ("A", here)):
+            out = subprocess.run(child, env=dict(os.environ, VEGA_BENCH_TREE=tree), capture_output=True, text=True,
+                                 timeout=600)
+            line = [x for x in out.stdout.splitlines() if x.startswith("drain ")]
+            if out.returncode or not line:
+                sys.exit(f"bench_capture: the {side} child failed:\n{out.stderr[-2000:]}")
+            if f"vega {tree}" not in out.stdout.splitlines():
+                sys.exit(f"bench_capture: the {side} child did not import vega from {tree}")
+            vals = [float(v) for v in line[0].split()[1:]]
+            per[side] += vals
+            meds[side] = statistics.median(vals)
+        pair_meds.append(meds["A"] - meds["B"])
+        print(f"  pair {i + 1}: A {meds['A']:7,.0f}  B {meds['B']:7,.0f} ns CPU/datagram  (A - B {meds['A'] - meds['B']:+6,.0f})",
+              flush=True)
+    a, b = statistics.median(per["A"]), statistics.median(per["B"])
+    wins = sum(d < 0 for d in pair_meds)
+    print(f"\n  A (this tree) median {a:,.0f} ns/datagram = {1e9 / a:,.0f}/s per core (min {min(per['A']):,.0f})")
+    print(f"  B ({os.path.basename(other)}) median {b:,.0f} ns/datagram = {1e9 / b:,.0f}/s per core (min {min(per['B']):,.0f})")
+    print(f"  A/B {a / b:.3f}; median paired difference {statistics.median(pair_meds):+,.0f} ns; A lower in {wins} of "
+          f"{len(pair_meds)} pairs; load average now {os.getloadavg()[0]:.2f}")
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--_sender":
         a = sys.argv[2:]
@@ -375,9 +445,19 @@ def main() -> None:
     ap.add_argument("--perf-ctl", metavar="CTL,ACK", default=None,
                     help="perf --control fifos: sample only VEGA's saturation drains (tools/profile.sh --drain); "
                          "implies --no-ramp and no baseline")
+    ap.add_argument("--ab", metavar="TREE", default=None,
+                    help="one-core drain of this tree vs the in-place build of another checkout, interleaved")
+    ap.add_argument("--pairs", type=int, default=6, help="--ab: alternations (default 6)")
+    ap.add_argument("--_drain-child", dest="drain_child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--timestamps", action="store_true",
                     help="stamp datagrams with the kernel's receive time (SO_TIMESTAMPNS), not a clock read each")
     args = ap.parse_args()
+    if args.ab:
+        ab_main(args)
+        return
+    if args.drain_child:
+        drain_child(args)
+        return
     global KERNEL_STAMPS
     KERNEL_STAMPS = args.timestamps
     seconds = 1.0 if args.fast else 2.0

@@ -93,10 +93,22 @@ if [ "$DRAIN" = 1 ]; then
 """perf script -F ip,sym on stdin: each sample charged to the first frame, leaf up, that names a part of the capture."""
 import sys, collections
 RULES = [  # (substring of the symbol, category)
-    ("_jrnl_rec_sink", "journal sink (jrnl_append + write())"),
+    ("asm_exc_page_fault", "page faults (first touch of store, ring, buffers)"),
+    ("__GI___libc_write", "journal: write() into the page cache (kernel)"),
+    ("__libc_write", "journal: write() into the page cache (kernel)"),
+    ("fallocate", "journal: write() into the page cache (kernel)"),
+    ("jrnl_", "journal: append + index (user space)"),
+    ("_jrnl_rec_sink", "journal: append + index (user space)"),
+    ("_ring_rec_sink", "ring publish (memcpy into shared memory)"),
+    ("_feed_flush", "ring publish (memcpy into shared memory)"),   # the ring sink is inlined into it
+    ("__sock_recv_timestamp", "kernel receive stamps (SO_TIMESTAMPNS control messages)"),
+    ("__sock_recv_cmsgs", "kernel receive stamps (SO_TIMESTAMPNS control messages)"),
+    ("put_cmsg", "kernel receive stamps (SO_TIMESTAMPNS control messages)"),
     ("vg_emit", "change records (vg_emit)"),
+    ("_emit_changed", "change records (vg_emit)"),
     ("lzo1z_decompress", "LZO1Z decompression"),
     ("vg_merge_msg", "merge (vg_merge_msg)"),
+    ("vg_store_insert", "merge (vg_merge_msg)"),
     ("_feed_sink", "merge (vg_merge_msg)"),
     ("_vg_decode_message", "decode (frame walk, messages)"),
     ("vg_decode_datagram", "decode (frame walk, messages)"),
@@ -106,8 +118,9 @@ RULES = [  # (substring of the symbol, category)
     ("do_recvmmsg", "recvmmsg (kernel: dequeue, copy, free)"),
     ("PyBytes_FromStringAndSize", "Python: bytes per datagram + list"),
     ("BatchReceiver_5recv", "Python: bytes per datagram + list"),
-    ("vg_feed_buffers", "FeedHandler loop + ring memcpy"),
-    ("process_batch", "FeedHandler loop + ring memcpy"),
+    ("_recv_c", "receiver: slots, lengths, stamps (user space)"),
+    ("vg_feed_buffers", "FeedHandler loop (per datagram: time, decode call, sink check)"),
+    ("process_batch", "FeedHandler loop"),
     ("poll", "poll"),
 ]
 cnt = collections.Counter(); total = 0; chain = []

@@ -104,6 +104,8 @@ cdef struct jrnl_writer_t:             # an open journal file; owned by a Journa
     int64_t last_flush_ns              # CLOCK_MONOTONIC ns of the last flush
     int fsync_on_flush                 # 1: fsync(2) after every flush (durability against power loss)
     jrnl_index_t index                 # index entries and checkpoints of every accepted record
+    int64_t prealloc_bytes             # file space reserved ahead of the records (fallocate KEEP_SIZE), 0 = off
+    int64_t alloc_end                  # byte offset up to which file space is reserved (the file size stays)
 
 
 cdef int jrnl_index_init(jrnl_index_t* ix, uint32_t stride) noexcept nogil

@@ -36,7 +36,8 @@ cdef class BatchReceiver:
     cdef uint32_t _batch                    # datagrams per recvmmsg call
     cdef uint32_t _size                     # bytes per datagram slot (larger ones are truncated)
     cdef bint _stamps                       # 1: kernel receive times (SO_TIMESTAMPNS) are requested and used
-    cdef uint8_t* _buf                      # _batch * _size bytes
+    cdef size_t _stride                     # bytes from one slot to the next (_size rounded up to a cache line, + one)
+    cdef uint8_t* _buf                      # _batch * _stride bytes
     cdef iovec* _iov                        # one per slot
     cdef mmsghdr* _msgs                     # one per slot
     cdef const uint8_t** _ptrs              # one per slot: its start (fixed: the slots never move)

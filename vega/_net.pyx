@@ -12,7 +12,7 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes
 from libc.errno cimport EAGAIN, EINTR, ENOBUFS, errno
 from libc.stdint cimport int64_t, uint8_t, uint32_t
 from libc.stdlib cimport calloc, free, malloc
-from libc.string cimport memcpy, strerror
+from libc.string cimport memcpy, memset, strerror
 from posix.time cimport clock_gettime, timespec, CLOCK_REALTIME
 
 from vega._core cimport FeedHandler, vg_feed_buffers
@@ -70,7 +70,10 @@ cdef class BatchReceiver:
         self._batch = batch
         self._size = size
         self._stamps = timestamps
-        self._buf = <uint8_t*>malloc(<size_t>batch * size)
+        # slots one cache line apart from a power of two: datagrams are much shorter than a slot, so with a
+        # 2 KiB stride every slot's first lines would fall into the same few cache sets
+        self._stride = ((<size_t>size + 63) & ~(<size_t>63)) + 64
+        self._buf = <uint8_t*>malloc(<size_t>batch * self._stride)
         self._iov = <iovec*>calloc(batch, sizeof(iovec))
         self._msgs = <mmsghdr*>calloc(batch, sizeof(mmsghdr))
         self._ptrs = <const uint8_t**>calloc(batch, sizeof(uint8_t*))
@@ -83,14 +86,16 @@ cdef class BatchReceiver:
             raise MemoryError()
         if timestamps and setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one)) != 0:
             raise _oserror(errno)
+        memset(self._buf, 0, <size_t>batch * self._stride)     # touch the slots now: no page faults in the first batches
         for i in range(self._batch):
-            self._iov[i].iov_base = self._buf + <size_t>i * size
+            self._iov[i].iov_base = self._buf + <size_t>i * self._stride
             self._iov[i].iov_len = size
-            self._ptrs[i] = self._buf + <size_t>i * size
+            self._ptrs[i] = self._buf + <size_t>i * self._stride
             self._msgs[i].msg_hdr.msg_iov = &self._iov[i]
             self._msgs[i].msg_hdr.msg_iovlen = 1
             if timestamps:
                 self._msgs[i].msg_hdr.msg_control = self._ctrl + <size_t>i * NET_CTRL_SIZE
+                self._msgs[i].msg_hdr.msg_controllen = NET_CTRL_SIZE
 
     def __dealloc__(self):
         free(self._buf)
@@ -124,10 +129,8 @@ cdef class BatchReceiver:
                 if r < 0:
                     err = errno
             if r > 0:
-                for i in range(self._batch):
-                    self._msgs[i].msg_hdr.msg_flags = 0
-                    if self._stamps:
-                        self._msgs[i].msg_hdr.msg_controllen = NET_CTRL_SIZE
+                # every slot is ready for the call: msg_controllen is reset after each use below (the kernel
+                # overwrites it, and msg_flags, only in the slots it fills)
                 r = recvmmsg(self._fd, self._msgs, self._batch, MSG_DONTWAIT, NULL)
                 if r < 0:
                     err = errno
@@ -151,6 +154,7 @@ cdef class BatchReceiver:
                         if now == 0:
                             now = _now_ns()
                         self._times[k] = now
+                    h.msg_controllen = NET_CTRL_SIZE     # room again for the next call
         if r <= 0:
             if r == 0 or err == EAGAIN or err == EINTR:
                 return 0

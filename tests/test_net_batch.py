@@ -1,0 +1,60 @@
+"""BatchReceiver across many recvmmsg calls: every call finds its slots ready (control-message room for the
+kernel's SO_TIMESTAMPNS stamp, lengths, truncation flags), whatever the previous calls left in them."""
+import socket
+import time
+
+import pytest
+
+from vega._net import BatchReceiver, send_batch
+
+
+@pytest.fixture
+def pair():
+    r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    r.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    r.bind(("127.0.0.1", 0))
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.connect(r.getsockname())
+    yield r, s
+    r.close()
+    s.close()
+
+
+def _recv_all(br, n):
+    got, times = [], []
+    deadline = time.monotonic() + 10
+    while len(got) < n and time.monotonic() < deadline:
+        d = br.recv(1000)
+        got += d
+        times += br.recv_times()
+        assert len(br.recv_times()) == (len(d) if br.timestamps else 0)
+    return got, times
+
+
+def test_every_call_gets_the_kernel_stamps(pair):
+    """Kernel stamps are taken at the send; the receiver's fallback (a clock read) would be after the sleep."""
+    r, s = pair
+    br = BatchReceiver(r.fileno(), batch=8, size=256, timestamps=True)
+    for rnd in range(3):                                      # three rounds of several calls each
+        dgs = [bytes([rnd, i]) * (i + 1) for i in range(45)]
+        t0 = time.time_ns()
+        assert send_batch(s.fileno(), dgs) == len(dgs)
+        t1 = time.time_ns()
+        time.sleep(0.05)
+        got, times = _recv_all(br, len(dgs))
+        assert got == dgs
+        assert len(times) == len(dgs) and times == sorted(times)
+        assert all(t0 <= t <= t1 + 20_000_000 for t in times), (t0, t1, times)   # stamped at delivery
+
+
+def test_truncation_is_counted_per_datagram_across_calls(pair):
+    r, s = pair
+    br = BatchReceiver(r.fileno(), batch=4, size=64)
+    dgs = [b"x" * (100 if i % 3 == 0 else 10) for i in range(10)]
+    assert send_batch(s.fileno(), dgs) == len(dgs)
+    got, _ = _recv_all(br, len(dgs))
+    assert [len(d) for d in got] == [64 if i % 3 == 0 else 10 for i in range(10)]
+    assert br.truncated == 4 and br.datagrams == 10 and br.bytes == sum(len(d) for d in got)
+    assert send_batch(s.fileno(), [b"y" * 10] * 5) == 5       # later calls: no stale truncation flag
+    got, _ = _recv_all(br, 5)
+    assert got == [b"y" * 10] * 5 and br.truncated == 4
