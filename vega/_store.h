@@ -343,29 +343,60 @@ static inline void vg_fld_set(vg_srec_t *r, const vg_fld_t *f, int64_t v) {
 
 /* Open a record at p: header (token | ts_lo, ts_hi | group | flags | mask 0 | source) and zero slots. */
 static inline __attribute__((always_inline)) void vg_rb_open(uint8_t *p, uint64_t h0, uint64_t h1) {
+#if defined(__SSE2__)                 /* two 16-byte stores */
+    _mm_storeu_si128((__m128i *)(void *)p, _mm_set_epi64x((long long)h1, (long long)h0));
+    _mm_storeu_si128((__m128i *)(void *)(p + 16), _mm_setzero_si128());
+#else
     const uint64_t z = 0;
     memcpy(p, &h0, 8);
     memcpy(p + 8, &h1, 8);
     memcpy(p + 16, &z, 8);
     memcpy(p + 24, &z, 8);
+#endif
 }
 
 /* The records of one group: m = its changed fields (non-zero; bits >= nf are ignored), tab/nf its field
- * table (a compile-time constant at every call site).  p = the next free record; returns the one after
- * the last record written.  h1 carries everything but the group and the mask. */
+ * table, fcan the fields the caller can change at all (m & ~fcan == 0; ~0u when unknown): all three
+ * compile-time constants at every call site, so the loop below unrolls over the table and only the
+ * possible fields' mask bits are tested at run time.  When the possible fields fit one record (at most
+ * 4 slots, also a constant) the record-splitting tests fold away too.  p = the next free record; returns
+ * the one after the last record written.  h1 carries everything but the group and the mask. */
 static inline __attribute__((always_inline)) uint8_t *
-vg_emit_group(uint8_t *p, const vg_srec_t *r, uint32_t m, const vg_fld_t *tab, const int nf, uint64_t h0,
-              uint64_t h1) {
+vg_emit_group_f(uint8_t *p, const vg_srec_t *r, uint32_t m, const vg_fld_t *tab, const int nf,
+                const uint32_t fcan, uint64_t h0, uint64_t h1) {
     uint8_t *rec = p;                 /* the record being filled */
     uint8_t *sp = p + VG_RB_OFF_SLOTS;   /* its next free slot */
     uint8_t *se = p + VG_RB_SIZE;        /* the end of its slots */
     uint32_t cm = 0;                  /* its mask */
     uint16_t m16;
-    int i;
+    int i, slots = 0;
+#pragma GCC unroll 32
+    for (i = 0; i < nf; i++)          /* the most slots the possible fields take (folds to a constant) */
+        if ((fcan >> i) & 1u)
+            slots += tab[i].size == 8 ? 2 : 1;
     vg_rb_open(rec, h0, h1);
+    if (slots <= 4) {                 /* one record: an 8-byte field always fits (ns + 2 <= slots <= 4) */
+#pragma GCC unroll 32
+        for (i = 0; i < nf; i++) {
+            if (((fcan >> i) & 1u) && ((m >> i) & 1u)) {
+                const int64_t v = vg_fld_get(r, &tab[i]);
+                if (tab[i].size == 8) {
+                    memcpy(sp, &v, 8);
+                    sp += 8;
+                } else {
+                    const int32_t v4 = (int32_t)v;
+                    memcpy(sp, &v4, 4);
+                    sp += 4;
+                }
+            }
+        }
+        m16 = (uint16_t)(m & fcan & ((nf >= 32) ? 0xFFFFFFFFu : ((1u << nf) - 1u)));
+        memcpy(rec + VG_RB_OFF_MASK, &m16, 2);
+        return se;
+    }
 #pragma GCC unroll 32
     for (i = 0; i < nf; i++) {
-        if ((m >> i) & 1u) {
+        if (((fcan >> i) & 1u) && ((m >> i) & 1u)) {
             const int64_t v = vg_fld_get(r, &tab[i]);
             if (tab[i].size == 8) {
                 if (sp + 8 > se) {    /* an 8-byte field is never split: next record */
@@ -399,6 +430,13 @@ vg_emit_group(uint8_t *p, const vg_srec_t *r, uint32_t m, const vg_fld_t *tab, c
     m16 = (uint16_t)cm;
     memcpy(rec + VG_RB_OFF_MASK, &m16, 2);
     return se;
+}
+
+/* Any changed fields of a compile-time table. */
+static inline __attribute__((always_inline)) uint8_t *
+vg_emit_group(uint8_t *p, const vg_srec_t *r, uint32_t m, const vg_fld_t *tab, const int nf, uint64_t h0,
+              uint64_t h1) {
+    return vg_emit_group_f(p, r, m, tab, nf, ~0u, h0, h1);
 }
 
 /* The same for a group whose table is not known at compile time (groups after VG_G_IDENT). */
@@ -441,32 +479,24 @@ static uint8_t *vg_emit_group_any(uint8_t *p, const vg_srec_t *r, uint32_t m, in
     return rec + VG_RB_SIZE;
 }
 
-/* Bit g set when masks[g] != 0, for g = 1 .. VG_N_GROUPS-1 (which groups an update changed). */
+/* Bit g set when masks[g] != 0, for g = 1 .. VG_N_GROUPS-1 (which groups an update changed).  masks has
+ * VG_N_GROUPS entries.  One 128-bit load for masks[0..7], scalar tests for the rest: no copy through a
+ * stack buffer (that was a store-forwarding stall: narrow stores, then a wide load of the same bytes).
+ * The merge does not call this: it knows its group masks in registers (see _m_end in _store.pxi). */
 static inline uint32_t vg_groups_changed(const uint16_t *masks) {
+    uint32_t gm = 0;
+    int g = 1;
 #if defined(__SSE2__)
-    if (VG_N_GROUPS > 8 && VG_N_GROUPS <= 16) {   /* two loads, two compares, one movemask */
+    if (VG_N_GROUPS >= 8) {
         const __m128i z = _mm_setzero_si128();
-        __m128i hi;
-        if (VG_N_GROUPS == 12) {
-            hi = _mm_loadl_epi64((const __m128i *)(const void *)(masks + 8));   /* masks[8..11] */
-        } else {                      /* never read past masks[VG_N_GROUPS - 1] */
-            uint16_t t[8] = {0};
-            memcpy(t, masks + 8, (size_t)(VG_N_GROUPS - 8) * sizeof(uint16_t));
-            hi = _mm_loadu_si128((const __m128i *)(const void *)t);
-        }
-        return ~(uint32_t)_mm_movemask_epi8(_mm_packs_epi16(
-                   _mm_cmpeq_epi16(_mm_loadu_si128((const __m128i *)(const void *)masks), z),
-                   _mm_cmpeq_epi16(hi, z)))
-               & (((1u << VG_N_GROUPS) - 1u) & ~1u);
+        gm = ~(uint32_t)_mm_movemask_epi8(_mm_packs_epi16(
+                 _mm_cmpeq_epi16(_mm_loadu_si128((const __m128i *)(const void *)masks), z), z)) & 0xFEu;
+        g = 8;
     }
 #endif
-    {
-        uint32_t gm = 0;
-        int g;
-        for (g = 1; g < VG_N_GROUPS; g++)
-            gm |= (uint32_t)(masks[g] != 0) << g;
-        return gm;
-    }
+    for (; g < VG_N_GROUPS; g++)
+        gm |= (uint32_t)(masks[g] != 0) << g;
+    return gm;
 }
 
 /* One out-of-line kernel per group: the dispatcher below stays small (a tick update that changes one
@@ -492,18 +522,21 @@ VG_EMIT_KERNEL(vg_emit_index, VG_F_INDEX)
 #undef VG_EMIT_KERNEL
 
 /* All records of one token update into out (room for the largest update, VG_RECS_PER_UPDATE_MAX):
- * masks[g] = changed fields of group g (g = 1 .. VG_N_GROUPS-1), gm = vg_groups_changed(masks).
- * Returns the number of records. */
-static inline long vg_emit_records(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm,
-                                   uint16_t source, uint64_t ts48, uint8_t flags) {
+ * masks[g] = changed fields of group g for every g in gm (other entries are not read), gm = the groups
+ * changed (bit g; bit 0 and bits >= VG_N_GROUPS ignored), can = the groups the caller can change at all (a
+ * compile-time constant at the merge's call sites: the tests of the other groups fold away; ~0u when
+ * unknown).  Returns the number of records. */
+static inline __attribute__((always_inline)) long
+vg_emit_sel(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm, const uint32_t can,
+            uint16_t source, uint64_t ts48, uint8_t flags) {
     uint8_t *p = out;
-    size_t k;
     const uint64_t h0 = (uint64_t)(uint32_t)r->token | ((ts48 & 0xFFFFFFFFull) << 32);
     const uint64_t h1 = ((ts48 >> 32) & 0xFFFFull) | ((uint64_t)(uint8_t)(flags | VG_RB_CONTINUED) << 24)
                         | ((uint64_t)source << 48);
     int g;
-    /* ascending group order; one predictable test per group (no indirect jump) */
-#define VG_EMIT_G(G, FN) if (gm & (1u << (G))) p = FN(p, r, masks[G], h0, h1 | ((uint64_t)(G) << 16))
+    /* ascending group order; one predictable test per group the caller can change (no indirect jump) */
+#define VG_EMIT_G(G, FN) \
+    if ((can & (1u << (G))) && (gm & (1u << (G)))) p = FN(p, r, masks[G], h0, h1 | ((uint64_t)(G) << 16))
     VG_EMIT_G(VG_G_TRADE, vg_emit_trade);
     VG_EMIT_G(VG_G_BID, vg_emit_bid);
     VG_EMIT_G(VG_G_ASK, vg_emit_ask);
@@ -517,14 +550,146 @@ static inline long vg_emit_records(uint8_t *out, const vg_srec_t *r, const uint1
     VG_EMIT_G(VG_G_IDENT, vg_emit_ident);
     VG_EMIT_G(VG_G_INDEX, vg_emit_index);
 #undef VG_EMIT_G
-    gm >>= VG_G_INDEX + 1;            /* groups without a kernel (added after INDEX): the table walk */
-    for (g = VG_G_INDEX + 1; gm; g++, gm >>= 1)
-        if (gm & 1u)
-            p = vg_emit_group_any(p, r, masks[g], g, h0, h1 | ((uint64_t)g << 16));
-    k = (size_t)(p - out) / VG_RB_SIZE;
-    if (k > 0)
-        out[(k - 1) * VG_RB_SIZE + VG_RB_OFF_FLAGS] = flags;     /* the update's last record */
-    return (long)k;
+    if (VG_N_GROUPS > VG_G_INDEX + 1) {   /* groups without a kernel (added after INDEX): the table walk */
+        uint32_t rest = (gm & can & ((VG_N_GROUPS >= 32) ? 0xFFFFFFFFu : ((1u << VG_N_GROUPS) - 1u)))
+                        >> (VG_G_INDEX + 1);
+        for (g = VG_G_INDEX + 1; rest; g++, rest >>= 1)
+            if (rest & 1u)
+                p = vg_emit_group_any(p, r, masks[g], g, h0, h1 | ((uint64_t)g << 16));
+    }
+    if (p != out)
+        p[VG_RB_OFF_FLAGS - VG_RB_SIZE] = flags;              /* the update's last record */
+    return (long)((p - out) / VG_RB_SIZE);
 }
+
+/* vg_emit_sel for any groups (keyframes, tests). */
+static inline long vg_emit_records(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm,
+                                   uint16_t source, uint64_t ts48, uint8_t flags) {
+    return vg_emit_sel(out, r, masks, gm, ~0u, source, ts48, flags);
+}
+
+
+/* ------------------------------------------------------------------------------------------------------
+ * Emitters specialised per merge family: the groups and fields a family can change are constants, so a
+ * ticker update (trade + open interest) or a market-watch update tests only its own groups' possible
+ * fields, packs them without record-splitting tests where they fit one record, and makes one call.
+ * A mask bit outside a family's fields (never set by today's merge) takes the full kernel: the records are
+ * those of vg_emit_records in every case.  Field bit numbers: the tables above (VG_F_TRADE, ...).
+ * ---------------------------------------------------------------------------------------------------- */
+#define VG_FB(i) (1u << (i))
+#define VG_TF_TICK (VG_FB(0) | VG_FB(7) | VG_FB(8) | VG_FB(10))   /* LTP, fill price/volume, market type */
+#define VG_TF_MW (VG_FB(0) | VG_FB(2))                            /* LTP, LTT */
+#define VG_DF_MW (VG_FB(0) | VG_FB(5))                            /* level-0 price and quantity */
+#define VG_TF_MD (VG_FB(0) | VG_FB(1) | VG_FB(2) | VG_FB(3) | VG_FB(4) | VG_FB(5) | VG_FB(6) | VG_FB(9))
+
+/* Group G's records when only the fields FCAN can be in m, else the full kernel FULL. */
+#define VG_EMIT_FC(G, TAB, FCAN, FULL)                                                                     \
+    if (gm & (1u << (G))) {                                                                               \
+        const uint32_t m_ = masks[G];                                                                     \
+        if (__builtin_expect((m_ & ~(uint32_t)(FCAN)) != 0, 0))                                           \
+            p = FULL(p, r, m_, h0, h1 | ((uint64_t)(G) << 16));                                           \
+        else                                                                                              \
+            p = vg_emit_group_f(p, r, m_, TAB, (int)VG_NF(TAB), (FCAN), h0, h1 | ((uint64_t)(G) << 16));   \
+    }
+#define VG_EMIT_CALL(G, FN) if (gm & (1u << (G))) p = FN(p, r, masks[G], h0, h1 | ((uint64_t)(G) << 16))
+#define VG_EMIT_HEAD                                                                                       \
+    uint8_t *p = out;                                                                                     \
+    const uint64_t h0 = (uint64_t)(uint32_t)r->token | ((ts48 & 0xFFFFFFFFull) << 32);                   \
+    const uint64_t h1 = ((ts48 >> 32) & 0xFFFFull) | ((uint64_t)VG_RB_CONTINUED << 24) | ((uint64_t)source << 48)
+#define VG_EMIT_TAIL                                                                                       \
+    if (p != out)                                                                                         \
+        p[VG_RB_OFF_FLAGS - VG_RB_SIZE] = 0;      /* the update's last record */                           \
+    return (long)((p - out) / VG_RB_SIZE)
+
+/* 7202 / 17202 / 18703: trade (ticker fields), open interest, identity (a new token). */
+static long vg_emit_fam_tick(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm,
+                             uint16_t source, uint64_t ts48) __attribute__((noinline, unused));
+static long vg_emit_fam_tick(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm,
+                             uint16_t source, uint64_t ts48) {
+    VG_EMIT_HEAD;
+    VG_EMIT_FC(VG_G_TRADE, VG_F_TRADE, VG_TF_TICK, vg_emit_trade)
+    VG_EMIT_FC(VG_G_OI, VG_F_OI, ~0u, vg_emit_oi)
+    VG_EMIT_CALL(VG_G_IDENT, vg_emit_ident);
+    VG_EMIT_TAIL;
+}
+
+/* 7201 / 17201: trade (LTP, LTT), level 0 of each side, market watch, open interest, identity. */
+static long vg_emit_fam_mw(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm,
+                           uint16_t source, uint64_t ts48) __attribute__((noinline, unused));
+static long vg_emit_fam_mw(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm,
+                           uint16_t source, uint64_t ts48) {
+    VG_EMIT_HEAD;
+    VG_EMIT_FC(VG_G_TRADE, VG_F_TRADE, VG_TF_MW, vg_emit_trade)
+    VG_EMIT_FC(VG_G_BID, VG_F_BID, VG_DF_MW, vg_emit_bid)
+    VG_EMIT_FC(VG_G_ASK, VG_F_ASK, VG_DF_MW, vg_emit_ask)
+    VG_EMIT_FC(VG_G_MW, VG_F_MW, ~0u, vg_emit_mw)
+    VG_EMIT_FC(VG_G_OI, VG_F_OI, ~0u, vg_emit_oi)
+    VG_EMIT_CALL(VG_G_IDENT, vg_emit_ident);
+    VG_EMIT_TAIL;
+}
+
+/* 7200 / 7208: trade (no ticker fields), both sides (out-of-line kernels), OHLC, status, auction, SPOS
+ * (the pre-open reset), open interest (IV), identity. */
+static long vg_emit_fam_md(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm,
+                           uint16_t source, uint64_t ts48) __attribute__((noinline, unused));
+static long vg_emit_fam_md(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm,
+                           uint16_t source, uint64_t ts48) {
+    VG_EMIT_HEAD;
+    VG_EMIT_FC(VG_G_TRADE, VG_F_TRADE, VG_TF_MD, vg_emit_trade)
+    VG_EMIT_CALL(VG_G_BID, vg_emit_bid);
+    VG_EMIT_CALL(VG_G_ASK, vg_emit_ask);
+    VG_EMIT_FC(VG_G_OHLC, VG_F_OHLC, ~0u, vg_emit_ohlc)
+    VG_EMIT_FC(VG_G_STATUS, VG_F_STATUS, ~0u, vg_emit_status)
+    VG_EMIT_FC(VG_G_AUCTION, VG_F_AUCTION, ~0u, vg_emit_auction)
+    VG_EMIT_CALL(VG_G_SPOS, vg_emit_spos);
+    VG_EMIT_CALL(VG_G_OI, vg_emit_oi);
+    VG_EMIT_CALL(VG_G_IDENT, vg_emit_ident);
+    VG_EMIT_TAIL;
+}
+
+/* One group (7210 status / SPOS, 18708 buy-back, 6013 open, 7130 OI ...) plus the rarer ones: the
+ * selective dispatcher with the family's groups. */
+#define VG_EMIT_FAM_SEL(NAME, CAN)                                                                         \
+    static long NAME(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm,               \
+                     uint16_t source, uint64_t ts48) __attribute__((noinline, unused));                   \
+    static long NAME(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm,               \
+                     uint16_t source, uint64_t ts48) {                                                    \
+        return vg_emit_sel(out, r, masks, gm, (CAN), source, ts48, 0);                                    \
+    }
+VG_EMIT_FAM_SEL(vg_emit_fam_spos, VG_FB(VG_G_SPOS) | VG_FB(VG_G_IDENT))
+VG_EMIT_FAM_SEL(vg_emit_fam_status, VG_FB(VG_G_STATUS) | VG_FB(VG_G_SPOS) | VG_FB(VG_G_IDENT))
+VG_EMIT_FAM_SEL(vg_emit_fam_buyback, VG_FB(VG_G_BUYBACK) | VG_FB(VG_G_IDENT))
+VG_EMIT_FAM_SEL(vg_emit_fam_open, VG_FB(VG_G_OHLC) | VG_FB(VG_G_IDENT))
+VG_EMIT_FAM_SEL(vg_emit_fam_oi, VG_FB(VG_G_OI) | VG_FB(VG_G_IDENT))
+VG_EMIT_FAM_SEL(vg_emit_fam_any, ~0u)
+#undef VG_EMIT_FAM_SEL
+#undef VG_EMIT_FC
+#undef VG_EMIT_CALL
+#undef VG_EMIT_HEAD
+#undef VG_EMIT_TAIL
+
+/* Merge families (vg_emit_fam's fam; _store.pxi's _m_end passes a constant). */
+enum {
+    VG_FAM_ANY = 0, VG_FAM_MD = 1, VG_FAM_MW = 2, VG_FAM_TICK = 3, VG_FAM_SPOS = 4, VG_FAM_STATUS = 5,
+    VG_FAM_BUYBACK = 6, VG_FAM_OPEN = 7, VG_FAM_OI = 8
+};
+
+/* The change records of one merged token update (flags 0): masks[g] for g in gm.  Returns the count. */
+static inline __attribute__((always_inline)) long
+vg_emit_fam(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm, const int fam,
+            uint16_t source, uint64_t ts48) {
+    switch (fam) {
+    case VG_FAM_MD: return vg_emit_fam_md(out, r, masks, gm, source, ts48);
+    case VG_FAM_MW: return vg_emit_fam_mw(out, r, masks, gm, source, ts48);
+    case VG_FAM_TICK: return vg_emit_fam_tick(out, r, masks, gm, source, ts48);
+    case VG_FAM_SPOS: return vg_emit_fam_spos(out, r, masks, gm, source, ts48);
+    case VG_FAM_STATUS: return vg_emit_fam_status(out, r, masks, gm, source, ts48);
+    case VG_FAM_BUYBACK: return vg_emit_fam_buyback(out, r, masks, gm, source, ts48);
+    case VG_FAM_OPEN: return vg_emit_fam_open(out, r, masks, gm, source, ts48);
+    case VG_FAM_OI: return vg_emit_fam_oi(out, r, masks, gm, source, ts48);
+    default: return vg_emit_fam_any(out, r, masks, gm, source, ts48);
+    }
+}
+#undef VG_FB
 
 #endif /* VEGA_STORE_H */

@@ -26,13 +26,28 @@ from vega.store import (STORE_DTYPE as _STORE_DTYPE, StoreError, StoreFullError,
 cdef extern from *:
     """
     static inline int vg_ctz32(uint32_t x) { return __builtin_ctz(x); }
+    /* vg_code_slot (_decode.pxi) as a perfect hash of the 16 slot codes: a multiply, a shift, two loads
+     * (the merge counts every message by code; the if-chain cost ~40 instructions for the later codes).
+     * tests/test_merge_fast.py checks it against vg_code_slot for every 16-bit code. */
+    static const uint16_t vg_mslot_code[32] = {7210, 0, 6541, 0, 17202, 0, 0, 7200, 7208, 7216, 0, 0, 0, 0, 0, 0, 8207, 0, 0, 7201, 6013, 7130, 0, 0, 17201, 17130, 18708, 0, 7207, 0, 18703, 7202};
+    static const int8_t vg_mslot_idx[32] = {6, -1, 1, -1, 8, -1, -1, 2, 5, 12, -1, -1, -1, -1, -1, -1, 13, -1, -1, 3, 0, 14, -1, -1, 7, 15, 10, -1, 11, -1, 9, 4};
+    static inline int vg_merge_code_slot(uint16_t code) {
+        const uint32_t h = ((uint32_t)code * 0x612e7697u) >> 27;
+        return vg_mslot_code[h] == code ? vg_mslot_idx[h] : -1;
+    }
     """
     int vg_ctz32(uint32_t x) noexcept nogil
+    int vg_merge_code_slot(uint16_t code) noexcept nogil
 
 cdef extern from "_store.h":
     uint32_t vg_groups_changed(const uint16_t* masks) noexcept nogil
     long vg_emit_records(uint8_t* out, const vg_srec_t* r, const uint16_t* masks, uint32_t gm,
                          uint16_t source, uint64_t ts48, uint8_t flags) noexcept nogil
+    long vg_emit_fam(uint8_t* out, const vg_srec_t* r, const uint16_t* masks, uint32_t gm, int fam,
+                     uint16_t source, uint64_t ts48) noexcept nogil
+    enum:                              # merge families: vg_emit_fam's specialised emitters
+        VG_FAM_ANY, VG_FAM_MD, VG_FAM_MW, VG_FAM_TICK, VG_FAM_SPOS, VG_FAM_STATUS, VG_FAM_BUYBACK,
+        VG_FAM_OPEN, VG_FAM_OI
 
 cdef bint _vg_emit_reference = False   # tests only: route vg_emit through the table walk vg_emit_ref
 
@@ -158,6 +173,17 @@ cdef inline void _s8(uint8_t* p, uint8_t v, uint16_t* m, uint32_t bit) noexcept 
     m[0] |= <uint16_t>(bit if p[0] != v else 0)        # branch-free: a store of the same value is harmless
     p[0] = v
 
+cdef enum:
+    VG_KPAD = 16                       # a merge's group masks: VG_N_GROUPS entries padded to 16 (one clear)
+    # the fields vg_quality reads, per group: the score is recomputed only when one of them changed
+    VG_Q_TRADE = VG_T_LTP | VG_T_VOLUME
+    VG_Q_DEPTH = VG_D_PRICE0
+    VG_Q_OHLC = VG_O_HIGH | VG_O_LOW | VG_O_CLOSE
+
+cdef inline uint32_t _gb(uint32_t m, int g) noexcept nogil:
+    """Bit g when group mask m is non-zero (which groups an update changed, from masks in registers)."""
+    return <uint32_t>(m != 0) << g
+
 cdef inline uint8_t _ind_bits(const vg_indicator_t* i) noexcept nogil:
     return <uint8_t>((i.last_trade_more << 7) | (i.last_trade_less << 6) | (i.buy << 5) | (i.sell << 4))
 
@@ -181,18 +207,23 @@ cdef inline void _set_symbol(vg_srec_t* r, const char* sym10, const char* ser2, 
 # Change records: emission of one token update, keyframes, apply
 # ----------------------------------------------------------------------------------------------------------
 
-cdef inline vg_rec_t* _rb_reserve(vg_recbuf_t* b, Py_ssize_t k) noexcept nogil:
-    cdef Py_ssize_t cap
+cdef vg_rec_t* _rb_grow(vg_recbuf_t* b, Py_ssize_t k) noexcept nogil:
+    """_rb_reserve's slow path (out of line: the merge inlines only the capacity test)."""
+    cdef Py_ssize_t cap = b.cap * 2 if b.cap else 1024
     cdef vg_rec_t* p
+    while cap < b.n + k:
+        cap *= 2
+    p = <vg_rec_t*>realloc(b.recs, cap * sizeof(vg_rec_t))
+    if p == NULL:
+        return NULL
+    b.recs = p
+    b.cap = cap
+    return b.recs + b.n
+
+cdef inline vg_rec_t* _rb_reserve(vg_recbuf_t* b, Py_ssize_t k) noexcept nogil:
+    """Room for k more records at the end of b (NULL when it cannot grow)."""
     if b.n + k > b.cap:
-        cap = b.cap * 2 if b.cap else 1024
-        while cap < b.n + k:
-            cap *= 2
-        p = <vg_rec_t*>realloc(b.recs, cap * sizeof(vg_rec_t))
-        if p == NULL:
-            return NULL
-        b.recs = p
-        b.cap = cap
+        return _rb_grow(b, k)
     return b.recs + b.n
 
 cdef inline void _rec_open(vg_rec_t* o, int32_t token, uint64_t ts48, int g, uint8_t flags,
@@ -229,6 +260,15 @@ cdef Py_ssize_t _emit_changed(vg_recbuf_t* b, const vg_srec_t* r, const uint16_t
     k = vg_emit_records(<uint8_t*>out, r, masks, gm, source, ts48, flags)
     b.n += k
     return k
+
+cdef Py_ssize_t _emit_ref_gm(vg_recbuf_t* b, const vg_srec_t* r, const uint16_t* masks, uint32_t gm,
+                            uint16_t source, uint64_t ts48, uint8_t flags) noexcept nogil:
+    """vg_emit_ref for a merge's masks, of which only the groups in gm are defined."""
+    cdef uint16_t m[VG_N_GROUPS]
+    cdef int g
+    for g in range(VG_N_GROUPS):
+        m[g] = masks[g] if (gm >> g) & 1u else 0
+    return vg_emit_ref(b, r, m, source, ts48, flags)
 
 cdef Py_ssize_t vg_emit_ref(vg_recbuf_t* b, const vg_srec_t* r, const uint16_t* masks, uint16_t source,
                         uint64_t ts48, uint8_t flags) noexcept nogil:
@@ -441,10 +481,11 @@ cdef Py_ssize_t vg_apply(vg_store_t* st, const vg_rec_t* recs, Py_ssize_t n, int
 # ----------------------------------------------------------------------------------------------------------
 
 cdef inline vg_srec_t* _m_begin(vg_merge_t* c, int32_t token, uint16_t* k) noexcept nogil:
-    """Find (or add) the token's record and enter its sequence lock; NULL when the update is skipped."""
+    """Find (or add) the token's record and enter its sequence lock; NULL when the update is skipped.  k (the
+    update's group masks, VG_KPAD entries) is cleared; a new token sets k[VG_G_IDENT]."""
     cdef int32_t idx
     cdef vg_srec_t* r
-    memset(k, 0, VG_N_GROUPS * sizeof(uint16_t))
+    memset(k, 0, VG_KPAD * sizeof(uint16_t))
     if token <= 0:
         c.counters[VG_M_BAD_TOKEN] += 1
         return NULL
@@ -554,38 +595,55 @@ cdef void _iv_update(vg_merge_t* c, vg_srec_t* r, uint16_t* k) noexcept nogil:
                                      o.is_call)),
          &k[VG_G_OI], VG_I_IV)
 
-cdef inline void _m_end(vg_merge_t* c, vg_srec_t* r, uint16_t* k, uint16_t code) noexcept nogil:
-    """Every update sets update time, source and count; a change also refreshes the quality score and
-    emits the change records (after the sequence lock is released: the writer reads its own record).
-    An LTP change of an option (instruments loaded) recomputes its implied volatility first."""
-    cdef uint32_t any_change
+cdef inline void _m_end(vg_merge_t* c, vg_srec_t* r, uint16_t* k, uint32_t gm, uint16_t code,
+                        int fam) noexcept nogil:
+    """Every update sets update time, source and count.  gm = the groups the update changed (bit g when
+    k[g] != 0; the caller knows its masks in registers), fam = the caller's merge family (VG_FAM_*, a
+    constant: vg_emit_fam's emitter specialised to the groups and fields the family can change).  A change of a field vg_quality reads refreshes the quality score; any change emits the
+    change records (after the sequence lock is released: the writer reads its own record).  An LTP change
+    of an option (instruments loaded) recomputes its implied volatility first."""
+    cdef vg_recbuf_t* b
+    cdef Py_ssize_t n
     if c.st.opt != NULL and (k[VG_G_TRADE] & VG_T_LTP):
         _iv_update(c, r, k)
-    any_change = vg_groups_changed(k)                  # bit g: group g changed
+        gm |= _gb(k[VG_G_OI], VG_G_OI)
     r.last_update_ns = c.now_ns
     r.last_update_source = code
     r.update_count += 1
-    if any_change:
-        r.data_quality = vg_quality(r)
+    if gm & ((1 << VG_G_TRADE) | (1 << VG_G_BID) | (1 << VG_G_ASK) | (1 << VG_G_OHLC)):
+        if ((k[VG_G_TRADE] & VG_Q_TRADE) | ((k[VG_G_BID] | k[VG_G_ASK]) & VG_Q_DEPTH)
+                | (k[VG_G_OHLC] & VG_Q_OHLC)):
+            r.data_quality = vg_quality(r)
     vs_write_end(r)
     c.counters[VG_M_MERGED] += 1
-    if any_change and c.out != NULL:
-        if _emit_changed(c.out, r, k, any_change, code, c.ts48, 0) < 0:
-            c.counters[VG_M_REC_DROPPED] += 1
+    b = c.out
+    if gm == 0 or b == NULL:
+        return
+    if _vg_emit_reference:
+        n = _emit_ref_gm(b, r, k, gm, code, c.ts48, 0)
+    elif b.n + VG_RECS_PER_UPDATE_MAX > b.cap and _rb_grow(b, VG_RECS_PER_UPDATE_MAX) == NULL:
+        n = -1
+    else:
+        n = vg_emit_fam(<uint8_t*>(b.recs + b.n), r, k, gm, fam, code, c.ts48)
+        b.n += n
+    if n < 0:
+        c.counters[VG_M_REC_DROPPED] += 1
 
 cdef inline bint _md_stale(const vg_merge_t* c, const vg_srec_t* r) noexcept nogil:
     """True when no 7200/7208 was merged for this token within md_stale_ns."""
     return r.last_md_ns == 0 or c.now_ns - r.last_md_ns > c.md_stale_ns
 
-cdef inline void _status_changed(vg_srec_t* r, int16_t old_status, uint16_t* k) noexcept nogil:
+cdef inline uint16_t _status_changed(vg_srec_t* r, int16_t old_status) noexcept nogil:
     """SPOS reset: the call-auction cancel statistics belong to the pre-open session and are cleared when
-    the security moves from a pre-open status to open (2)."""
+    the security moves from a pre-open status to open (2).  Returns the SPOS fields changed."""
+    cdef uint16_t ksp = 0
     if vg_preopen(old_status) and r.trading_status == 2:
-        _s64(&r.buy_ord_cxl_count, 0, &k[VG_G_SPOS], 1 << 0)
-        _s64(&r.buy_ord_cxl_vol, 0, &k[VG_G_SPOS], 1 << 1)
-        _s64(&r.sell_ord_cxl_count, 0, &k[VG_G_SPOS], 1 << 2)
-        _s64(&r.sell_ord_cxl_vol, 0, &k[VG_G_SPOS], 1 << 3)
-        _s32(&r.spos_update_time, 0, &k[VG_G_SPOS], 1 << 4)
+        _s64(&r.buy_ord_cxl_count, 0, &ksp, 1 << 0)
+        _s64(&r.buy_ord_cxl_vol, 0, &ksp, 1 << 1)
+        _s64(&r.sell_ord_cxl_count, 0, &ksp, 1 << 2)
+        _s64(&r.sell_ord_cxl_vol, 0, &ksp, 1 << 3)
+        _s32(&r.spos_update_time, 0, &ksp, 1 << 4)
+    return ksp
 
 cdef inline bint _side_has_data(const vg_mbp_t* e) noexcept nogil:
     cdef int i
@@ -604,11 +662,11 @@ cdef inline void _set_side(int32_t* price, int64_t* qty, int16_t* orders, const 
 
 cdef void vg_merge_md(vg_merge_t* c, const vg_md_t* m, uint16_t code, uint8_t seg) noexcept nogil:
     """7200 / 7208 (CM and F&O): the smart merge."""
-    cdef uint16_t k[VG_N_GROUPS]
+    cdef uint16_t k[VG_KPAD]
     cdef vg_srec_t* r
     cdef int16_t old_status
     # the group masks live in registers while merging (k is passed on to _m_end, so it lives in memory)
-    cdef uint16_t kt = 0, kb = 0, ka = 0, ko = 0, kst = 0, kau = 0
+    cdef uint16_t kt = 0, kb = 0, ka = 0, ko = 0, kst = 0, kau = 0, ksp
     if m.book_type != 1 and m.book_type != 2:          # book-type filter: regular lot and special terms
         c.counters[VG_M_BOOK_TYPE] += 1
         return
@@ -663,20 +721,23 @@ cdef void vg_merge_md(vg_merge_t* c, const vg_md_t* m, uint16_t code, uint8_t se
     _s32(&r.initiator_quantity, m.initiator_quantity, &kau, 1 << 4)
     _s32(&r.auction_price, m.auction_price, &kau, 1 << 5)
     _s32(&r.auction_quantity, m.auction_quantity, &kau, 1 << 6)
+    ksp = _status_changed(r, old_status)
     k[VG_G_TRADE] = kt
     k[VG_G_BID] = kb
     k[VG_G_ASK] = ka
     k[VG_G_OHLC] = ko
     k[VG_G_STATUS] = kst
     k[VG_G_AUCTION] = kau
-    _status_changed(r, old_status, k)
+    k[VG_G_SPOS] = ksp
     r.last_md_ns = c.now_ns
-    _m_end(c, r, k, code)
+    _m_end(c, r, k, _gb(kt, VG_G_TRADE) | _gb(kb, VG_G_BID) | _gb(ka, VG_G_ASK) | _gb(ko, VG_G_OHLC)
+           | _gb(kst, VG_G_STATUS) | _gb(kau, VG_G_AUCTION) | _gb(ksp, VG_G_SPOS)
+           | _gb(k[VG_G_IDENT], VG_G_IDENT), code, VG_FAM_MD)
 
 cdef void vg_merge_mw(vg_merge_t* c, const vg_mw_t* w, uint16_t code, uint8_t seg) noexcept nogil:
     """7201 / 17201 market watch: its own fields always; best bid/ask and LTP overwritten in pre-open,
     supplemented (positive values only) when 7200/7208 are stale; F&O open interest with day high/low."""
-    cdef uint16_t k[VG_N_GROUPS]
+    cdef uint16_t k[VG_KPAD]
     cdef vg_srec_t* r = _m_begin(c, w.token, k)
     cdef const vg_mw_info_t* f = &w.market_wise_info[0]
     cdef uint16_t kt = 0, kb = 0, ka = 0, kmw = 0, koi = 0     # group masks in registers while merging
@@ -721,12 +782,13 @@ cdef void vg_merge_mw(vg_merge_t* c, const vg_mw_t* w, uint16_t code, uint8_t se
     k[VG_G_ASK] = ka
     k[VG_G_MW] = kmw
     k[VG_G_OI] = koi
-    _m_end(c, r, k, code)
+    _m_end(c, r, k, _gb(kt, VG_G_TRADE) | _gb(kb, VG_G_BID) | _gb(ka, VG_G_ASK) | _gb(kmw, VG_G_MW)
+           | _gb(koi, VG_G_OI) | _gb(k[VG_G_IDENT], VG_G_IDENT), code, VG_FAM_MW)
 
 cdef void vg_merge_tick(vg_merge_t* c, const vg_tick_t* t, uint16_t code, uint8_t seg) noexcept nogil:
     """18703 (CM) / 7202, 17202 (F&O) ticker: fill price and volume, market type, a fast LTP that never
     overwrites a fresh 7200/7208; F&O open interest and the exchange's day high/low OI."""
-    cdef uint16_t k[VG_N_GROUPS]
+    cdef uint16_t k[VG_KPAD]
     cdef vg_srec_t* r = _m_begin(c, t.token, k)
     cdef uint16_t kt = 0, koi = 0      # group masks in registers while merging
     if r == NULL:
@@ -746,36 +808,44 @@ cdef void vg_merge_tick(vg_merge_t* c, const vg_tick_t* t, uint16_t code, uint8_
             _s64(&r.oi_day_low, t.day_lo_oi, &koi, VG_I_LOW)
     k[VG_G_TRADE] = kt
     k[VG_G_OI] = koi
-    _m_end(c, r, k, code)
+    _m_end(c, r, k, _gb(kt, VG_G_TRADE) | _gb(koi, VG_G_OI) | _gb(k[VG_G_IDENT], VG_G_IDENT), code,
+           VG_FAM_TICK)
 
 cdef void vg_merge_spos(vg_merge_t* c, const vg_spos_t* s, int32_t log_time) noexcept nogil:
     """CM 7210: call-auction order-cancel statistics (absolute), stamped with the message's LogTime."""
-    cdef uint16_t k[VG_N_GROUPS]
+    cdef uint16_t k[VG_KPAD]
     cdef vg_srec_t* r = _m_begin(c, s.token, k)
+    cdef uint16_t ksp = 0
     if r == NULL:
         return
-    _s64(&r.buy_ord_cxl_count, s.buy_ord_cxl_count, &k[VG_G_SPOS], 1 << 0)
-    _s64(&r.buy_ord_cxl_vol, s.buy_ord_cxl_vol, &k[VG_G_SPOS], 1 << 1)
-    _s64(&r.sell_ord_cxl_count, s.sell_ord_cxl_count, &k[VG_G_SPOS], 1 << 2)
-    _s64(&r.sell_ord_cxl_vol, s.sell_ord_cxl_vol, &k[VG_G_SPOS], 1 << 3)
-    _s32(&r.spos_update_time, log_time, &k[VG_G_SPOS], 1 << 4)
-    _m_end(c, r, k, VG_7210)
+    _s64(&r.buy_ord_cxl_count, s.buy_ord_cxl_count, &ksp, 1 << 0)
+    _s64(&r.buy_ord_cxl_vol, s.buy_ord_cxl_vol, &ksp, 1 << 1)
+    _s64(&r.sell_ord_cxl_count, s.sell_ord_cxl_count, &ksp, 1 << 2)
+    _s64(&r.sell_ord_cxl_vol, s.sell_ord_cxl_vol, &ksp, 1 << 3)
+    _s32(&r.spos_update_time, log_time, &ksp, 1 << 4)
+    k[VG_G_SPOS] = ksp
+    _m_end(c, r, k, _gb(ksp, VG_G_SPOS) | _gb(k[VG_G_IDENT], VG_G_IDENT), VG_7210, VG_FAM_SPOS)
 
 cdef void vg_merge_status(vg_merge_t* c, const vg_status_t* s) noexcept nogil:
     """F&O 7210: security status per market; the normal market's (status[0]) is the trading status."""
-    cdef uint16_t k[VG_N_GROUPS]
+    cdef uint16_t k[VG_KPAD]
     cdef vg_srec_t* r = _m_begin(c, s.token, k)
-    cdef int i
     cdef int16_t old_status
+    cdef uint16_t kst = 0, ksp
     if r == NULL:
         return
     old_status = r.trading_status
-    for i in range(4):
-        _s16(&r.market_status[i], s.status[i], &k[VG_G_STATUS], VG_S_MARKET_STATUS0 << i)
+    _s16(&r.market_status[0], s.status[0], &kst, VG_S_MARKET_STATUS0 << 0)
+    _s16(&r.market_status[1], s.status[1], &kst, VG_S_MARKET_STATUS0 << 1)
+    _s16(&r.market_status[2], s.status[2], &kst, VG_S_MARKET_STATUS0 << 2)
+    _s16(&r.market_status[3], s.status[3], &kst, VG_S_MARKET_STATUS0 << 3)
     if s.status[0] > 0:
-        _s16(&r.trading_status, s.status[0], &k[VG_G_STATUS], VG_S_TRADING_STATUS)
-    _status_changed(r, old_status, k)
-    _m_end(c, r, k, VG_7210)
+        _s16(&r.trading_status, s.status[0], &kst, VG_S_TRADING_STATUS)
+    ksp = _status_changed(r, old_status)
+    k[VG_G_STATUS] = kst
+    k[VG_G_SPOS] = ksp
+    _m_end(c, r, k, _gb(kst, VG_G_STATUS) | _gb(ksp, VG_G_SPOS) | _gb(k[VG_G_IDENT], VG_G_IDENT), VG_7210,
+           VG_FAM_STATUS)
 
 cdef inline int64_t _dbl_i64(double d) noexcept nogil:
     if not (d > -9.2e18 and d < 9.2e18):
@@ -784,39 +854,43 @@ cdef inline int64_t _dbl_i64(double d) noexcept nogil:
 
 cdef void vg_merge_buyback(vg_merge_t* c, const vg_buyback_t* b, int32_t log_time) noexcept nogil:
     """CM 18708: buy-back information overwrites the record's buy-back fields (volumes rounded)."""
-    cdef uint16_t k[VG_N_GROUPS]
+    cdef uint16_t k[VG_KPAD]
     cdef vg_srec_t* r = _m_begin(c, b.token, k)
     cdef uint8_t active
+    cdef uint16_t kbb = 0
     if r == NULL:
         return
-    _s64(&r.pday_cum_vol, _dbl_i64(b.pday_cum_vol), &k[VG_G_BUYBACK], 1 << 0)
-    _s32(&r.pday_high_price, b.pday_high_price, &k[VG_G_BUYBACK], 1 << 1)
-    _s32(&r.pday_low_price, b.pday_low_price, &k[VG_G_BUYBACK], 1 << 2)
-    _s32(&r.pday_wt_avg, b.pday_wt_avg, &k[VG_G_BUYBACK], 1 << 3)
-    _s64(&r.cday_cum_vol, _dbl_i64(b.cday_cum_vol), &k[VG_G_BUYBACK], 1 << 4)
-    _s32(&r.cday_high_price, b.cday_high_price, &k[VG_G_BUYBACK], 1 << 5)
-    _s32(&r.cday_low_price, b.cday_low_price, &k[VG_G_BUYBACK], 1 << 6)
-    _s32(&r.cday_wt_avg, b.cday_wt_avg, &k[VG_G_BUYBACK], 1 << 7)
-    _s32(&r.bb_start_date, b.start_date, &k[VG_G_BUYBACK], 1 << 8)
-    _s32(&r.bb_end_date, b.end_date, &k[VG_G_BUYBACK], 1 << 9)
+    _s64(&r.pday_cum_vol, _dbl_i64(b.pday_cum_vol), &kbb, 1 << 0)
+    _s32(&r.pday_high_price, b.pday_high_price, &kbb, 1 << 1)
+    _s32(&r.pday_low_price, b.pday_low_price, &kbb, 1 << 2)
+    _s32(&r.pday_wt_avg, b.pday_wt_avg, &kbb, 1 << 3)
+    _s64(&r.cday_cum_vol, _dbl_i64(b.cday_cum_vol), &kbb, 1 << 4)
+    _s32(&r.cday_high_price, b.cday_high_price, &kbb, 1 << 5)
+    _s32(&r.cday_low_price, b.cday_low_price, &kbb, 1 << 6)
+    _s32(&r.cday_wt_avg, b.cday_wt_avg, &kbb, 1 << 7)
+    _s32(&r.bb_start_date, b.start_date, &kbb, 1 << 8)
+    _s32(&r.bb_end_date, b.end_date, &kbb, 1 << 9)
     # active while the message's LogTime lies in [StartDate, EndDate] (a bound of 0 is open)
     active = not ((b.start_date > 0 and log_time < b.start_date) or (b.end_date > 0 and log_time > b.end_date))
-    _s8(&r.buyback_active, active, &k[VG_G_BUYBACK], 1 << 10)
+    _s8(&r.buyback_active, active, &kbb, 1 << 10)
+    k[VG_G_BUYBACK] = kbb
     if not _blank(b.symbol, 10):
         _set_symbol(r, b.symbol, b.series, k)
-    _m_end(c, r, k, VG_BUYBACK)
+    _m_end(c, r, k, _gb(kbb, VG_G_BUYBACK) | _gb(k[VG_G_IDENT], VG_G_IDENT), VG_BUYBACK, VG_FAM_BUYBACK)
 
 cdef void vg_merge_open(vg_merge_t* c, const vg_open_price_t* o) noexcept nogil:
     """6013: the exchange's opening price overwrites open_price; symbol/series fill a blank identity."""
-    cdef uint16_t k[VG_N_GROUPS]
+    cdef uint16_t k[VG_KPAD]
     cdef vg_srec_t* r = _m_begin(c, o.token, k)
+    cdef uint16_t ko = 0
     if r == NULL:
         return
     if o.opening_price > 0:
-        _s32(&r.open_price, o.opening_price, &k[VG_G_OHLC], VG_O_OPEN)
+        _s32(&r.open_price, o.opening_price, &ko, VG_O_OPEN)
+    k[VG_G_OHLC] = ko
     if _blank(r.symbol, 10) and not _blank(o.symbol, 10):
         _set_symbol(r, o.symbol, o.series, k)
-    _m_end(c, r, k, VG_OPEN_PRICE)
+    _m_end(c, r, k, _gb(ko, VG_G_OHLC) | _gb(k[VG_G_IDENT], VG_G_IDENT), VG_OPEN_PRICE, VG_FAM_OPEN)
 
 # ----------------------------------------------------------------------------------------------------------
 # Index feed: index name -> stable token, index records (CM 7207 / 7216 / 8207), open interest per underlying
@@ -908,7 +982,7 @@ cdef int32_t vg_idx_lookup(vg_idxmap_t* mp, const char* raw, int n, int32_t want
 cdef void vg_merge_index(vg_merge_t* c, const vg_index_t* x, uint16_t code, int32_t log_time) noexcept nogil:
     """CM 7207 / 7216 (index values) and 8207 (indicative close) into an index record: the value is the
     record's LTP (index x 100), OHLC its open/high/low/close, the rest the INDEX group."""
-    cdef uint16_t k[VG_N_GROUPS]
+    cdef uint16_t k[VG_KPAD]
     cdef vg_srec_t* r
     cdef int32_t token = vg_idx_lookup(c.idxmap, x.index_name, 21, 0) if c.idxmap != NULL else 0
     cdef int64_t cap_bits, old_bits
@@ -956,21 +1030,24 @@ cdef void vg_merge_index(vg_merge_t* c, const vg_index_t* x, uint16_t code, int3
         memset(sym, b' ', 12)
         memcpy(sym, x.index_name, 10)                    # the name's first 10 characters; series blank
         _set_symbol(r, sym, sym + 10, k)
-    _m_end(c, r, k, code)
+    _m_end(c, r, k, _gb(k[VG_G_TRADE], VG_G_TRADE) | _gb(k[VG_G_OHLC], VG_G_OHLC) | _gb(k[VG_G_INDEX], VG_G_INDEX)
+           | _gb(k[VG_G_IDENT], VG_G_IDENT), code, VG_FAM_ANY)
 
 cdef void vg_merge_oi(vg_merge_t* c, const vg_oi_t* o, uint16_t code) noexcept nogil:
     """F&O 7130 / 17130 into the underlying's record of the CM store (token = contract.txt AssetToken): open
     interest of all its contracts, with the day's high and low of that figure."""
-    cdef uint16_t k[VG_N_GROUPS]
+    cdef uint16_t k[VG_KPAD]
     cdef vg_srec_t* r = _m_begin(c, o.token, k)
+    cdef uint16_t koi = 0
     if r == NULL:
         return
-    _s64(&r.open_interest, o.current_oi, &k[VG_G_OI], VG_I_OI)
+    _s64(&r.open_interest, o.current_oi, &koi, VG_I_OI)
     if r.oi_day_high == 0 or o.current_oi > r.oi_day_high:
-        _s64(&r.oi_day_high, o.current_oi, &k[VG_G_OI], VG_I_HIGH)
+        _s64(&r.oi_day_high, o.current_oi, &koi, VG_I_HIGH)
     if r.oi_day_low == 0 or o.current_oi < r.oi_day_low:
-        _s64(&r.oi_day_low, o.current_oi, &k[VG_G_OI], VG_I_LOW)
-    _m_end(c, r, k, code)
+        _s64(&r.oi_day_low, o.current_oi, &koi, VG_I_LOW)
+    k[VG_G_OI] = koi
+    _m_end(c, r, k, _gb(koi, VG_G_OI) | _gb(k[VG_G_IDENT], VG_G_IDENT), code, VG_FAM_OI)
 
 cdef int vg_merge_msg(vg_merge_t* c, const vg_msg_t* msg) noexcept nogil:
     """Merge every record of one decoded message; returns the number of records looked at."""
@@ -1014,10 +1091,16 @@ cdef int vg_merge_msg(vg_merge_t* c, const vg_msg_t* msg) noexcept nogil:
             vg_merge_oi(c, &msg.body.oi[i], code)
     else:
         n = 0
-    slot = vg_code_slot(code)
+    slot = vg_merge_code_slot(code)
     if slot >= 0:
         c.by_code[slot] += 1
     return n
+
+
+def _merge_code_slot_mismatches() -> list:
+    """Tests: the 16-bit codes for which the merge's slot hash and vg_code_slot disagree (should be none)."""
+    cdef int code
+    return [code for code in range(65536) if vg_merge_code_slot(<uint16_t>code) != vg_code_slot(<uint16_t>code)]
 
 
 # ----------------------------------------------------------------------------------------------------------
