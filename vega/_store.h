@@ -559,7 +559,7 @@ vg_emit_sel(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm
     }
     if (p != out)
         p[VG_RB_OFF_FLAGS - VG_RB_SIZE] = flags;              /* the update's last record */
-    return (long)((p - out) / VG_RB_SIZE);
+    return (long)((size_t)(p - out) / VG_RB_SIZE);
 }
 
 /* vg_emit_sel for any groups (keyframes, tests). */
@@ -599,12 +599,11 @@ static inline long vg_emit_records(uint8_t *out, const vg_srec_t *r, const uint1
 #define VG_EMIT_TAIL                                                                                       \
     if (p != out)                                                                                         \
         p[VG_RB_OFF_FLAGS - VG_RB_SIZE] = 0;      /* the update's last record */                           \
-    return (long)((p - out) / VG_RB_SIZE)
+    return (long)((size_t)(p - out) / VG_RB_SIZE)
 
-/* 7202 / 17202 / 18703: trade (ticker fields), open interest, identity (a new token). */
-static long vg_emit_fam_tick(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm,
-                             uint16_t source, uint64_t ts48) __attribute__((noinline, unused));
-static long vg_emit_fam_tick(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm,
+/* 7202 / 17202 / 18703: trade (ticker fields), open interest, identity (a new token).  Inlined into the
+ * merge (tick and market watch): no call, no register saves for the commonest updates. */
+static inline __attribute__((always_inline)) long vg_emit_fam_tick(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm,
                              uint16_t source, uint64_t ts48) {
     VG_EMIT_HEAD;
     VG_EMIT_FC(VG_G_TRADE, VG_F_TRADE, VG_TF_TICK, vg_emit_trade)
@@ -614,9 +613,7 @@ static long vg_emit_fam_tick(uint8_t *out, const vg_srec_t *r, const uint16_t *m
 }
 
 /* 7201 / 17201: trade (LTP, LTT), level 0 of each side, market watch, open interest, identity. */
-static long vg_emit_fam_mw(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm,
-                           uint16_t source, uint64_t ts48) __attribute__((noinline, unused));
-static long vg_emit_fam_mw(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm,
+static inline __attribute__((always_inline)) long vg_emit_fam_mw(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm,
                            uint16_t source, uint64_t ts48) {
     VG_EMIT_HEAD;
     VG_EMIT_FC(VG_G_TRADE, VG_F_TRADE, VG_TF_MW, vg_emit_trade)
@@ -668,28 +665,6 @@ VG_EMIT_FAM_SEL(vg_emit_fam_any, ~0u)
 #undef VG_EMIT_HEAD
 #undef VG_EMIT_TAIL
 
-/* Merge families (vg_emit_fam's fam; _store.pxi's _m_end passes a constant). */
-enum {
-    VG_FAM_ANY = 0, VG_FAM_MD = 1, VG_FAM_MW = 2, VG_FAM_TICK = 3, VG_FAM_SPOS = 4, VG_FAM_STATUS = 5,
-    VG_FAM_BUYBACK = 6, VG_FAM_OPEN = 7, VG_FAM_OI = 8
-};
-
-/* The change records of one merged token update (flags 0): masks[g] for g in gm.  Returns the count. */
-static inline __attribute__((always_inline)) long
-vg_emit_fam(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm, const int fam,
-            uint16_t source, uint64_t ts48) {
-    switch (fam) {
-    case VG_FAM_MD: return vg_emit_fam_md(out, r, masks, gm, source, ts48);
-    case VG_FAM_MW: return vg_emit_fam_mw(out, r, masks, gm, source, ts48);
-    case VG_FAM_TICK: return vg_emit_fam_tick(out, r, masks, gm, source, ts48);
-    case VG_FAM_SPOS: return vg_emit_fam_spos(out, r, masks, gm, source, ts48);
-    case VG_FAM_STATUS: return vg_emit_fam_status(out, r, masks, gm, source, ts48);
-    case VG_FAM_BUYBACK: return vg_emit_fam_buyback(out, r, masks, gm, source, ts48);
-    case VG_FAM_OPEN: return vg_emit_fam_open(out, r, masks, gm, source, ts48);
-    case VG_FAM_OI: return vg_emit_fam_oi(out, r, masks, gm, source, ts48);
-    default: return vg_emit_fam_any(out, r, masks, gm, source, ts48);
-    }
-}
 #undef VG_FB
 
 #endif /* VEGA_STORE_H */

@@ -43,11 +43,25 @@ cdef extern from "_store.h":
     uint32_t vg_groups_changed(const uint16_t* masks) noexcept nogil
     long vg_emit_records(uint8_t* out, const vg_srec_t* r, const uint16_t* masks, uint32_t gm,
                          uint16_t source, uint64_t ts48, uint8_t flags) noexcept nogil
-    long vg_emit_fam(uint8_t* out, const vg_srec_t* r, const uint16_t* masks, uint32_t gm, int fam,
-                     uint16_t source, uint64_t ts48) noexcept nogil
-    enum:                              # merge families: vg_emit_fam's specialised emitters
-        VG_FAM_ANY, VG_FAM_MD, VG_FAM_MW, VG_FAM_TICK, VG_FAM_SPOS, VG_FAM_STATUS, VG_FAM_BUYBACK,
-        VG_FAM_OPEN, VG_FAM_OI
+    # the change records of one merged update, specialised per merge family (masks[g] for g in gm)
+    long vg_emit_fam_md(uint8_t* out, const vg_srec_t* r, const uint16_t* masks, uint32_t gm, uint16_t source,
+                        uint64_t ts48) noexcept nogil
+    long vg_emit_fam_mw(uint8_t* out, const vg_srec_t* r, const uint16_t* masks, uint32_t gm, uint16_t source,
+                        uint64_t ts48) noexcept nogil
+    long vg_emit_fam_tick(uint8_t* out, const vg_srec_t* r, const uint16_t* masks, uint32_t gm,
+                          uint16_t source, uint64_t ts48) noexcept nogil
+    long vg_emit_fam_spos(uint8_t* out, const vg_srec_t* r, const uint16_t* masks, uint32_t gm,
+                          uint16_t source, uint64_t ts48) noexcept nogil
+    long vg_emit_fam_status(uint8_t* out, const vg_srec_t* r, const uint16_t* masks, uint32_t gm,
+                            uint16_t source, uint64_t ts48) noexcept nogil
+    long vg_emit_fam_buyback(uint8_t* out, const vg_srec_t* r, const uint16_t* masks, uint32_t gm,
+                             uint16_t source, uint64_t ts48) noexcept nogil
+    long vg_emit_fam_open(uint8_t* out, const vg_srec_t* r, const uint16_t* masks, uint32_t gm,
+                          uint16_t source, uint64_t ts48) noexcept nogil
+    long vg_emit_fam_oi(uint8_t* out, const vg_srec_t* r, const uint16_t* masks, uint32_t gm, uint16_t source,
+                        uint64_t ts48) noexcept nogil
+    long vg_emit_fam_any(uint8_t* out, const vg_srec_t* r, const uint16_t* masks, uint32_t gm,
+                         uint16_t source, uint64_t ts48) noexcept nogil
 
 cdef bint _vg_emit_reference = False   # tests only: route vg_emit through the table walk vg_emit_ref
 
@@ -595,15 +609,12 @@ cdef void _iv_update(vg_merge_t* c, vg_srec_t* r, uint16_t* k) noexcept nogil:
                                      o.is_call)),
          &k[VG_G_OI], VG_I_IV)
 
-cdef inline void _m_end(vg_merge_t* c, vg_srec_t* r, uint16_t* k, uint32_t gm, uint16_t code,
-                        int fam) noexcept nogil:
+cdef inline uint32_t _m_end(vg_merge_t* c, vg_srec_t* r, uint16_t* k, uint32_t gm, uint16_t code) noexcept nogil:
     """Every update sets update time, source and count.  gm = the groups the update changed (bit g when
-    k[g] != 0; the caller knows its masks in registers), fam = the caller's merge family (VG_FAM_*, a
-    constant: vg_emit_fam's emitter specialised to the groups and fields the family can change).  A change of a field vg_quality reads refreshes the quality score; any change emits the
-    change records (after the sequence lock is released: the writer reads its own record).  An LTP change
-    of an option (instruments loaded) recomputes its implied volatility first."""
-    cdef vg_recbuf_t* b
-    cdef Py_ssize_t n
+    k[g] != 0; the caller knows its masks in registers).  A change of a field vg_quality reads refreshes the
+    quality score.  An LTP change of an option (instruments loaded) recomputes its implied volatility
+    first.  Leaves the sequence lock and returns the groups whose change records the caller emits (after
+    the lock: the writer reads its own record) with _m_out and its family's vg_emit_fam_*: 0 for none."""
     if c.st.opt != NULL and (k[VG_G_TRADE] & VG_T_LTP):
         _iv_update(c, r, k)
         gm |= _gb(k[VG_G_OI], VG_G_OI)
@@ -616,18 +627,28 @@ cdef inline void _m_end(vg_merge_t* c, vg_srec_t* r, uint16_t* k, uint32_t gm, u
             r.data_quality = vg_quality(r)
     vs_write_end(r)
     c.counters[VG_M_MERGED] += 1
-    b = c.out
-    if gm == 0 or b == NULL:
-        return
+    return gm if c.out != NULL else 0
+
+cdef uint8_t* _m_out_slow(vg_merge_t* c, const vg_srec_t* r, const uint16_t* k, uint32_t gm,
+                          uint16_t code) noexcept nogil:
+    """_m_out's rare cases: the reference emitter (tests) writes the records itself; a full buffer grows."""
     if _vg_emit_reference:
-        n = _emit_ref_gm(b, r, k, gm, code, c.ts48, 0)
-    elif b.n + VG_RECS_PER_UPDATE_MAX > b.cap and _rb_grow(b, VG_RECS_PER_UPDATE_MAX) == NULL:
-        n = -1
-    else:
-        n = vg_emit_fam(<uint8_t*>(b.recs + b.n), r, k, gm, fam, code, c.ts48)
-        b.n += n
-    if n < 0:
+        if _emit_ref_gm(c.out, r, k, gm, code, c.ts48, 0) < 0:
+            c.counters[VG_M_REC_DROPPED] += 1
+        return NULL
+    if _rb_grow(c.out, VG_RECS_PER_UPDATE_MAX) == NULL:
         c.counters[VG_M_REC_DROPPED] += 1
+        return NULL
+    return <uint8_t*>(c.out.recs + c.out.n)
+
+cdef inline uint8_t* _m_out(vg_merge_t* c, const vg_srec_t* r, const uint16_t* k, uint32_t gm,
+                            uint16_t code) noexcept nogil:
+    """Where the records of an update (gm = _m_end's answer, non-zero) go: room for the largest update at
+    the end of c.out; NULL when there is nothing more to do (reference emitter, or no memory: counted)."""
+    cdef vg_recbuf_t* b = c.out
+    if b.n + VG_RECS_PER_UPDATE_MAX > b.cap or _vg_emit_reference:
+        return _m_out_slow(c, r, k, gm, code)
+    return <uint8_t*>(b.recs + b.n)
 
 cdef inline bint _md_stale(const vg_merge_t* c, const vg_srec_t* r) noexcept nogil:
     """True when no 7200/7208 was merged for this token within md_stale_ns."""
@@ -663,6 +684,8 @@ cdef inline void _set_side(int32_t* price, int64_t* qty, int16_t* orders, const 
 cdef void vg_merge_md(vg_merge_t* c, const vg_md_t* m, uint16_t code, uint8_t seg) noexcept nogil:
     """7200 / 7208 (CM and F&O): the smart merge."""
     cdef uint16_t k[VG_KPAD]
+    cdef uint32_t gm
+    cdef uint8_t* out
     cdef vg_srec_t* r
     cdef int16_t old_status
     # the group masks live in registers while merging (k is passed on to _m_end, so it lives in memory)
@@ -730,14 +753,20 @@ cdef void vg_merge_md(vg_merge_t* c, const vg_md_t* m, uint16_t code, uint8_t se
     k[VG_G_AUCTION] = kau
     k[VG_G_SPOS] = ksp
     r.last_md_ns = c.now_ns
-    _m_end(c, r, k, _gb(kt, VG_G_TRADE) | _gb(kb, VG_G_BID) | _gb(ka, VG_G_ASK) | _gb(ko, VG_G_OHLC)
+    gm = _m_end(c, r, k, _gb(kt, VG_G_TRADE) | _gb(kb, VG_G_BID) | _gb(ka, VG_G_ASK) | _gb(ko, VG_G_OHLC)
            | _gb(kst, VG_G_STATUS) | _gb(kau, VG_G_AUCTION) | _gb(ksp, VG_G_SPOS)
-           | _gb(k[VG_G_IDENT], VG_G_IDENT), code, VG_FAM_MD)
+           | _gb(k[VG_G_IDENT], VG_G_IDENT), code)
+    if gm:
+        out = _m_out(c, r, k, gm, code)
+        if out != NULL:
+            c.out.n += vg_emit_fam_md(out, r, k, gm, code, c.ts48)
 
 cdef void vg_merge_mw(vg_merge_t* c, const vg_mw_t* w, uint16_t code, uint8_t seg) noexcept nogil:
     """7201 / 17201 market watch: its own fields always; best bid/ask and LTP overwritten in pre-open,
     supplemented (positive values only) when 7200/7208 are stale; F&O open interest with day high/low."""
     cdef uint16_t k[VG_KPAD]
+    cdef uint32_t gm
+    cdef uint8_t* out
     cdef vg_srec_t* r = _m_begin(c, w.token, k)
     cdef const vg_mw_info_t* f = &w.market_wise_info[0]
     cdef uint16_t kt = 0, kb = 0, ka = 0, kmw = 0, koi = 0     # group masks in registers while merging
@@ -782,13 +811,19 @@ cdef void vg_merge_mw(vg_merge_t* c, const vg_mw_t* w, uint16_t code, uint8_t se
     k[VG_G_ASK] = ka
     k[VG_G_MW] = kmw
     k[VG_G_OI] = koi
-    _m_end(c, r, k, _gb(kt, VG_G_TRADE) | _gb(kb, VG_G_BID) | _gb(ka, VG_G_ASK) | _gb(kmw, VG_G_MW)
-           | _gb(koi, VG_G_OI) | _gb(k[VG_G_IDENT], VG_G_IDENT), code, VG_FAM_MW)
+    gm = _m_end(c, r, k, _gb(kt, VG_G_TRADE) | _gb(kb, VG_G_BID) | _gb(ka, VG_G_ASK) | _gb(kmw, VG_G_MW)
+           | _gb(koi, VG_G_OI) | _gb(k[VG_G_IDENT], VG_G_IDENT), code)
+    if gm:
+        out = _m_out(c, r, k, gm, code)
+        if out != NULL:
+            c.out.n += vg_emit_fam_mw(out, r, k, gm, code, c.ts48)
 
 cdef void vg_merge_tick(vg_merge_t* c, const vg_tick_t* t, uint16_t code, uint8_t seg) noexcept nogil:
     """18703 (CM) / 7202, 17202 (F&O) ticker: fill price and volume, market type, a fast LTP that never
     overwrites a fresh 7200/7208; F&O open interest and the exchange's day high/low OI."""
     cdef uint16_t k[VG_KPAD]
+    cdef uint32_t gm
+    cdef uint8_t* out
     cdef vg_srec_t* r = _m_begin(c, t.token, k)
     cdef uint16_t kt = 0, koi = 0      # group masks in registers while merging
     if r == NULL:
@@ -808,12 +843,17 @@ cdef void vg_merge_tick(vg_merge_t* c, const vg_tick_t* t, uint16_t code, uint8_
             _s64(&r.oi_day_low, t.day_lo_oi, &koi, VG_I_LOW)
     k[VG_G_TRADE] = kt
     k[VG_G_OI] = koi
-    _m_end(c, r, k, _gb(kt, VG_G_TRADE) | _gb(koi, VG_G_OI) | _gb(k[VG_G_IDENT], VG_G_IDENT), code,
-           VG_FAM_TICK)
+    gm = _m_end(c, r, k, _gb(kt, VG_G_TRADE) | _gb(koi, VG_G_OI) | _gb(k[VG_G_IDENT], VG_G_IDENT), code)
+    if gm:
+        out = _m_out(c, r, k, gm, code)
+        if out != NULL:
+            c.out.n += vg_emit_fam_tick(out, r, k, gm, code, c.ts48)
 
 cdef void vg_merge_spos(vg_merge_t* c, const vg_spos_t* s, int32_t log_time) noexcept nogil:
     """CM 7210: call-auction order-cancel statistics (absolute), stamped with the message's LogTime."""
     cdef uint16_t k[VG_KPAD]
+    cdef uint32_t gm
+    cdef uint8_t* out
     cdef vg_srec_t* r = _m_begin(c, s.token, k)
     cdef uint16_t ksp = 0
     if r == NULL:
@@ -824,11 +864,17 @@ cdef void vg_merge_spos(vg_merge_t* c, const vg_spos_t* s, int32_t log_time) noe
     _s64(&r.sell_ord_cxl_vol, s.sell_ord_cxl_vol, &ksp, 1 << 3)
     _s32(&r.spos_update_time, log_time, &ksp, 1 << 4)
     k[VG_G_SPOS] = ksp
-    _m_end(c, r, k, _gb(ksp, VG_G_SPOS) | _gb(k[VG_G_IDENT], VG_G_IDENT), VG_7210, VG_FAM_SPOS)
+    gm = _m_end(c, r, k, _gb(ksp, VG_G_SPOS) | _gb(k[VG_G_IDENT], VG_G_IDENT), VG_7210)
+    if gm:
+        out = _m_out(c, r, k, gm, VG_7210)
+        if out != NULL:
+            c.out.n += vg_emit_fam_spos(out, r, k, gm, VG_7210, c.ts48)
 
 cdef void vg_merge_status(vg_merge_t* c, const vg_status_t* s) noexcept nogil:
     """F&O 7210: security status per market; the normal market's (status[0]) is the trading status."""
     cdef uint16_t k[VG_KPAD]
+    cdef uint32_t gm
+    cdef uint8_t* out
     cdef vg_srec_t* r = _m_begin(c, s.token, k)
     cdef int16_t old_status
     cdef uint16_t kst = 0, ksp
@@ -844,8 +890,11 @@ cdef void vg_merge_status(vg_merge_t* c, const vg_status_t* s) noexcept nogil:
     ksp = _status_changed(r, old_status)
     k[VG_G_STATUS] = kst
     k[VG_G_SPOS] = ksp
-    _m_end(c, r, k, _gb(kst, VG_G_STATUS) | _gb(ksp, VG_G_SPOS) | _gb(k[VG_G_IDENT], VG_G_IDENT), VG_7210,
-           VG_FAM_STATUS)
+    gm = _m_end(c, r, k, _gb(kst, VG_G_STATUS) | _gb(ksp, VG_G_SPOS) | _gb(k[VG_G_IDENT], VG_G_IDENT), VG_7210)
+    if gm:
+        out = _m_out(c, r, k, gm, VG_7210)
+        if out != NULL:
+            c.out.n += vg_emit_fam_status(out, r, k, gm, VG_7210, c.ts48)
 
 cdef inline int64_t _dbl_i64(double d) noexcept nogil:
     if not (d > -9.2e18 and d < 9.2e18):
@@ -855,6 +904,8 @@ cdef inline int64_t _dbl_i64(double d) noexcept nogil:
 cdef void vg_merge_buyback(vg_merge_t* c, const vg_buyback_t* b, int32_t log_time) noexcept nogil:
     """CM 18708: buy-back information overwrites the record's buy-back fields (volumes rounded)."""
     cdef uint16_t k[VG_KPAD]
+    cdef uint32_t gm
+    cdef uint8_t* out
     cdef vg_srec_t* r = _m_begin(c, b.token, k)
     cdef uint8_t active
     cdef uint16_t kbb = 0
@@ -876,11 +927,17 @@ cdef void vg_merge_buyback(vg_merge_t* c, const vg_buyback_t* b, int32_t log_tim
     k[VG_G_BUYBACK] = kbb
     if not _blank(b.symbol, 10):
         _set_symbol(r, b.symbol, b.series, k)
-    _m_end(c, r, k, _gb(kbb, VG_G_BUYBACK) | _gb(k[VG_G_IDENT], VG_G_IDENT), VG_BUYBACK, VG_FAM_BUYBACK)
+    gm = _m_end(c, r, k, _gb(kbb, VG_G_BUYBACK) | _gb(k[VG_G_IDENT], VG_G_IDENT), VG_BUYBACK)
+    if gm:
+        out = _m_out(c, r, k, gm, VG_BUYBACK)
+        if out != NULL:
+            c.out.n += vg_emit_fam_buyback(out, r, k, gm, VG_BUYBACK, c.ts48)
 
 cdef void vg_merge_open(vg_merge_t* c, const vg_open_price_t* o) noexcept nogil:
     """6013: the exchange's opening price overwrites open_price; symbol/series fill a blank identity."""
     cdef uint16_t k[VG_KPAD]
+    cdef uint32_t gm
+    cdef uint8_t* out
     cdef vg_srec_t* r = _m_begin(c, o.token, k)
     cdef uint16_t ko = 0
     if r == NULL:
@@ -890,7 +947,11 @@ cdef void vg_merge_open(vg_merge_t* c, const vg_open_price_t* o) noexcept nogil:
     k[VG_G_OHLC] = ko
     if _blank(r.symbol, 10) and not _blank(o.symbol, 10):
         _set_symbol(r, o.symbol, o.series, k)
-    _m_end(c, r, k, _gb(ko, VG_G_OHLC) | _gb(k[VG_G_IDENT], VG_G_IDENT), VG_OPEN_PRICE, VG_FAM_OPEN)
+    gm = _m_end(c, r, k, _gb(ko, VG_G_OHLC) | _gb(k[VG_G_IDENT], VG_G_IDENT), VG_OPEN_PRICE)
+    if gm:
+        out = _m_out(c, r, k, gm, VG_OPEN_PRICE)
+        if out != NULL:
+            c.out.n += vg_emit_fam_open(out, r, k, gm, VG_OPEN_PRICE, c.ts48)
 
 # ----------------------------------------------------------------------------------------------------------
 # Index feed: index name -> stable token, index records (CM 7207 / 7216 / 8207), open interest per underlying
@@ -983,6 +1044,8 @@ cdef void vg_merge_index(vg_merge_t* c, const vg_index_t* x, uint16_t code, int3
     """CM 7207 / 7216 (index values) and 8207 (indicative close) into an index record: the value is the
     record's LTP (index x 100), OHLC its open/high/low/close, the rest the INDEX group."""
     cdef uint16_t k[VG_KPAD]
+    cdef uint32_t gm
+    cdef uint8_t* out
     cdef vg_srec_t* r
     cdef int32_t token = vg_idx_lookup(c.idxmap, x.index_name, 21, 0) if c.idxmap != NULL else 0
     cdef int64_t cap_bits, old_bits
@@ -1030,13 +1093,19 @@ cdef void vg_merge_index(vg_merge_t* c, const vg_index_t* x, uint16_t code, int3
         memset(sym, b' ', 12)
         memcpy(sym, x.index_name, 10)                    # the name's first 10 characters; series blank
         _set_symbol(r, sym, sym + 10, k)
-    _m_end(c, r, k, _gb(k[VG_G_TRADE], VG_G_TRADE) | _gb(k[VG_G_OHLC], VG_G_OHLC) | _gb(k[VG_G_INDEX], VG_G_INDEX)
-           | _gb(k[VG_G_IDENT], VG_G_IDENT), code, VG_FAM_ANY)
+    gm = _m_end(c, r, k, _gb(k[VG_G_TRADE], VG_G_TRADE) | _gb(k[VG_G_OHLC], VG_G_OHLC) | _gb(k[VG_G_INDEX], VG_G_INDEX)
+           | _gb(k[VG_G_IDENT], VG_G_IDENT), code)
+    if gm:
+        out = _m_out(c, r, k, gm, code)
+        if out != NULL:
+            c.out.n += vg_emit_fam_any(out, r, k, gm, code, c.ts48)
 
 cdef void vg_merge_oi(vg_merge_t* c, const vg_oi_t* o, uint16_t code) noexcept nogil:
     """F&O 7130 / 17130 into the underlying's record of the CM store (token = contract.txt AssetToken): open
     interest of all its contracts, with the day's high and low of that figure."""
     cdef uint16_t k[VG_KPAD]
+    cdef uint32_t gm
+    cdef uint8_t* out
     cdef vg_srec_t* r = _m_begin(c, o.token, k)
     cdef uint16_t koi = 0
     if r == NULL:
@@ -1047,7 +1116,11 @@ cdef void vg_merge_oi(vg_merge_t* c, const vg_oi_t* o, uint16_t code) noexcept n
     if r.oi_day_low == 0 or o.current_oi < r.oi_day_low:
         _s64(&r.oi_day_low, o.current_oi, &koi, VG_I_LOW)
     k[VG_G_OI] = koi
-    _m_end(c, r, k, _gb(koi, VG_G_OI) | _gb(k[VG_G_IDENT], VG_G_IDENT), code, VG_FAM_OI)
+    gm = _m_end(c, r, k, _gb(koi, VG_G_OI) | _gb(k[VG_G_IDENT], VG_G_IDENT), code)
+    if gm:
+        out = _m_out(c, r, k, gm, code)
+        if out != NULL:
+            c.out.n += vg_emit_fam_oi(out, r, k, gm, code, c.ts48)
 
 cdef int vg_merge_msg(vg_merge_t* c, const vg_msg_t* msg) noexcept nogil:
     """Merge every record of one decoded message; returns the number of records looked at."""
