@@ -35,8 +35,21 @@ cdef extern from *:
         const uint32_t h = ((uint32_t)code * 0x612e7697u) >> 27;
         return vg_mslot_code[h] == code ? vg_mslot_idx[h] : -1;
     }
+    /* Prefetch the cache lines of a store record named by bit i of `lines` (line i = bytes [64 i, 64 i + 64)),
+     * for writing; `lines` is a constant at every call site. */
+    static inline __attribute__((always_inline)) void vg_pf_lines(const void *rec, const unsigned lines) {
+        const char *p = (const char *)rec;
+        if (lines & 0x01u) __builtin_prefetch(p, 1, 3);
+        if (lines & 0x02u) __builtin_prefetch(p + 64, 1, 3);
+        if (lines & 0x04u) __builtin_prefetch(p + 128, 1, 3);
+        if (lines & 0x08u) __builtin_prefetch(p + 192, 1, 3);
+        if (lines & 0x10u) __builtin_prefetch(p + 256, 1, 3);
+        if (lines & 0x20u) __builtin_prefetch(p + 320, 1, 3);
+        if (lines & 0x40u) __builtin_prefetch(p + 384, 1, 3);
+    }
     """
     int vg_ctz32(uint32_t x) noexcept nogil
+    void vg_pf_lines(const void* rec, unsigned lines) noexcept nogil
     int vg_merge_code_slot(uint16_t code) noexcept nogil
 
 cdef extern from "_store.h":
@@ -1122,6 +1135,24 @@ cdef void vg_merge_oi(vg_merge_t* c, const vg_oi_t* o, uint16_t code) noexcept n
         if out != NULL:
             c.out.n += vg_emit_fam_oi(out, r, k, gm, code, c.ts48)
 
+cdef enum:
+    # the store-record cache lines each merge family touches (bit i = line i of vg_srec_t, _store.h): the
+    # merge loop prefetches them for the message's next record while it merges the current one (a ticker
+    # message names ~10-28 tokens spread over the store: their records are cache misses otherwise)
+    VG_PF_MD = 0x7F                    # everything (depth, auction, last_md_ns, quality)
+    VG_PF_MW = 0x57                    # 0 status, 1 prices, 2 quantities, 4 market watch + OI, 6 last_md_ns
+    VG_PF_TICK = 0x5B                  # 0 trade, 1 quality inputs, 3 market_type, 4 OI + quality, 6 last_md_ns
+    VG_PF_STATUS = 0x09                # 0 trading status, 3 market status
+    VG_PF_SPOS = 0x21                  # 0, 5 cancel statistics
+
+cdef inline void _pf_token(const vg_store_t* st, int32_t token, unsigned lines) noexcept nogil:
+    """Prefetch the record of token (dense tokens only; a hint: a token not in the store is skipped)."""
+    cdef int32_t idx
+    if <uint32_t>token < st.dense_size:
+        idx = st.dense[token]                            # the writer's own table: a plain load
+        if <uint32_t>idx < st.capacity:
+            vg_pf_lines(&st.recs[idx], lines)
+
 cdef int vg_merge_msg(vg_merge_t* c, const vg_msg_t* msg) noexcept nogil:
     """Merge every record of one decoded message; returns the number of records looked at."""
     cdef int i, n = msg.n_records, slot
@@ -1130,22 +1161,32 @@ cdef int vg_merge_msg(vg_merge_t* c, const vg_msg_t* msg) noexcept nogil:
     if msg.kind == VG_K_MD:
         n = min(n, VG_MAX_MD)
         for i in range(n):
+            if i + 1 < n:
+                _pf_token(c.st, msg.body.md[i + 1].token, VG_PF_MD)
             vg_merge_md(c, &msg.body.md[i], code, seg)
     elif msg.kind == VG_K_MW:
         n = min(n, VG_MAX_MW)
         for i in range(n):
+            if i + 1 < n:
+                _pf_token(c.st, msg.body.mw[i + 1].token, VG_PF_MW)
             vg_merge_mw(c, &msg.body.mw[i], code, seg)
     elif msg.kind == VG_K_TICK:
         n = min(n, VG_MAX_TICK)
         for i in range(n):
+            if i + 1 < n:
+                _pf_token(c.st, msg.body.tick[i + 1].token, VG_PF_TICK)
             vg_merge_tick(c, &msg.body.tick[i], code, seg)
     elif msg.kind == VG_K_SPOS:
         n = min(n, VG_MAX_SPOS)
         for i in range(n):
+            if i + 1 < n:
+                _pf_token(c.st, msg.body.spos[i + 1].token, VG_PF_SPOS)
             vg_merge_spos(c, &msg.body.spos[i], msg.header.log_time)
     elif msg.kind == VG_K_STATUS:
         n = min(n, VG_MAX_STATUS)
         for i in range(n):
+            if i + 1 < n:
+                _pf_token(c.st, msg.body.status[i + 1].token, VG_PF_STATUS)
             vg_merge_status(c, &msg.body.status[i])
     elif msg.kind == VG_K_BUYBACK:
         n = min(n, VG_MAX_BUYBACK)
