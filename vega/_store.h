@@ -644,22 +644,67 @@ static long vg_emit_fam_md(uint8_t *out, const vg_srec_t *r, const uint16_t *mas
     VG_EMIT_TAIL;
 }
 
-/* One group (7210 status / SPOS, 18708 buy-back, 6013 open, 7130 OI ...) plus the rarer ones: the
- * selective dispatcher with the family's groups. */
-#define VG_EMIT_FAM_SEL(NAME, CAN)                                                                         \
-    static long NAME(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm,               \
-                     uint16_t source, uint64_t ts48) __attribute__((noinline, unused));                   \
-    static long NAME(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm,               \
-                     uint16_t source, uint64_t ts48) {                                                    \
-        return vg_emit_sel(out, r, masks, gm, (CAN), source, ts48, 0);                                    \
-    }
-VG_EMIT_FAM_SEL(vg_emit_fam_spos, VG_FB(VG_G_SPOS) | VG_FB(VG_G_IDENT))
-VG_EMIT_FAM_SEL(vg_emit_fam_status, VG_FB(VG_G_STATUS) | VG_FB(VG_G_SPOS) | VG_FB(VG_G_IDENT))
-VG_EMIT_FAM_SEL(vg_emit_fam_buyback, VG_FB(VG_G_BUYBACK) | VG_FB(VG_G_IDENT))
-VG_EMIT_FAM_SEL(vg_emit_fam_open, VG_FB(VG_G_OHLC) | VG_FB(VG_G_IDENT))
-VG_EMIT_FAM_SEL(vg_emit_fam_oi, VG_FB(VG_G_OI) | VG_FB(VG_G_IDENT))
-VG_EMIT_FAM_SEL(vg_emit_fam_any, ~0u)
-#undef VG_EMIT_FAM_SEL
+/* CM 7210: SPOS statistics (three records when all change), identity.  Inlined into the merge. */
+static inline __attribute__((always_inline)) long
+vg_emit_fam_spos(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm, uint16_t source,
+                 uint64_t ts48) {
+    VG_EMIT_HEAD;
+    VG_EMIT_FC(VG_G_SPOS, VG_F_SPOS, ~0u, vg_emit_spos)
+    VG_EMIT_CALL(VG_G_IDENT, vg_emit_ident);
+    VG_EMIT_TAIL;
+}
+
+/* F&O 7210: status, SPOS (the pre-open reset), identity.  Inlined into the merge. */
+static inline __attribute__((always_inline)) long
+vg_emit_fam_status(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm, uint16_t source,
+                   uint64_t ts48) {
+    VG_EMIT_HEAD;
+    VG_EMIT_FC(VG_G_STATUS, VG_F_STATUS, ~0u, vg_emit_status)
+    VG_EMIT_CALL(VG_G_SPOS, vg_emit_spos);
+    VG_EMIT_CALL(VG_G_IDENT, vg_emit_ident);
+    VG_EMIT_TAIL;
+}
+
+/* CM 18708: buy-back, identity (symbol). */
+static long vg_emit_fam_buyback(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm,
+                                uint16_t source, uint64_t ts48) __attribute__((noinline, unused));
+static long vg_emit_fam_buyback(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm,
+                                uint16_t source, uint64_t ts48) {
+    VG_EMIT_HEAD;
+    VG_EMIT_FC(VG_G_BUYBACK, VG_F_BUYBACK, ~0u, vg_emit_buyback)
+    VG_EMIT_CALL(VG_G_IDENT, vg_emit_ident);
+    VG_EMIT_TAIL;
+}
+
+/* 6013: the open price (one record), identity (symbol). */
+static long vg_emit_fam_open(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm,
+                             uint16_t source, uint64_t ts48) __attribute__((noinline, unused));
+static long vg_emit_fam_open(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm,
+                             uint16_t source, uint64_t ts48) {
+    VG_EMIT_HEAD;
+    VG_EMIT_FC(VG_G_OHLC, VG_F_OHLC, VG_FB(0), vg_emit_ohlc)
+    VG_EMIT_CALL(VG_G_IDENT, vg_emit_ident);
+    VG_EMIT_TAIL;
+}
+
+/* F&O 7130 / 17130 into the CM store: open interest, identity. */
+static long vg_emit_fam_oi(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm,
+                           uint16_t source, uint64_t ts48) __attribute__((noinline, unused));
+static long vg_emit_fam_oi(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm,
+                           uint16_t source, uint64_t ts48) {
+    VG_EMIT_HEAD;
+    VG_EMIT_FC(VG_G_OI, VG_F_OI, ~0u, vg_emit_oi)
+    VG_EMIT_CALL(VG_G_IDENT, vg_emit_ident);
+    VG_EMIT_TAIL;
+}
+
+/* Index records (7207 / 7216 / 8207) and anything else: every group. */
+static long vg_emit_fam_any(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm,
+                            uint16_t source, uint64_t ts48) __attribute__((noinline, unused));
+static long vg_emit_fam_any(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm,
+                            uint16_t source, uint64_t ts48) {
+    return vg_emit_sel(out, r, masks, gm, ~0u, source, ts48, 0);
+}
 #undef VG_EMIT_FC
 #undef VG_EMIT_CALL
 #undef VG_EMIT_HEAD

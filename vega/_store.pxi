@@ -622,22 +622,23 @@ cdef void _iv_update(vg_merge_t* c, vg_srec_t* r, uint16_t* k) noexcept nogil:
                                      o.is_call)),
          &k[VG_G_OI], VG_I_IV)
 
-cdef inline uint32_t _m_end(vg_merge_t* c, vg_srec_t* r, uint16_t* k, uint32_t gm, uint16_t code) noexcept nogil:
+cdef inline uint32_t _m_end(vg_merge_t* c, vg_srec_t* r, uint16_t* k, uint32_t gm, uint32_t qual,
+                           uint16_t code) noexcept nogil:
     """Every update sets update time, source and count.  gm = the groups the update changed (bit g when
-    k[g] != 0; the caller knows its masks in registers).  A change of a field vg_quality reads refreshes the
-    quality score.  An LTP change of an option (instruments loaded) recomputes its implied volatility
-    first.  Leaves the sequence lock and returns the groups whose change records the caller emits (after
-    the lock: the writer reads its own record) with _m_out and its family's vg_emit_fam_*: 0 for none."""
+    k[g] != 0; the caller knows its masks in registers), qual non-zero when a field vg_quality reads
+    changed (the VG_Q_* bits of the caller's masks): that refreshes the quality score (exact: the score is a
+    function of those fields only).  An LTP change of an option (instruments loaded) recomputes its implied
+    volatility first.  Leaves the sequence lock and returns the groups whose change records the caller
+    emits (after the lock: the writer reads its own record) with _m_out and its family's vg_emit_fam_*: 0
+    for none."""
     if c.st.opt != NULL and (k[VG_G_TRADE] & VG_T_LTP):
         _iv_update(c, r, k)
         gm |= _gb(k[VG_G_OI], VG_G_OI)
     r.last_update_ns = c.now_ns
     r.last_update_source = code
     r.update_count += 1
-    if gm & ((1 << VG_G_TRADE) | (1 << VG_G_BID) | (1 << VG_G_ASK) | (1 << VG_G_OHLC)):
-        if ((k[VG_G_TRADE] & VG_Q_TRADE) | ((k[VG_G_BID] | k[VG_G_ASK]) & VG_Q_DEPTH)
-                | (k[VG_G_OHLC] & VG_Q_OHLC)):
-            r.data_quality = vg_quality(r)
+    if qual:
+        r.data_quality = vg_quality(r)
     vs_write_end(r)
     c.counters[VG_M_MERGED] += 1
     return gm if c.out != NULL else 0
@@ -767,8 +768,9 @@ cdef void vg_merge_md(vg_merge_t* c, const vg_md_t* m, uint16_t code, uint8_t se
     k[VG_G_SPOS] = ksp
     r.last_md_ns = c.now_ns
     gm = _m_end(c, r, k, _gb(kt, VG_G_TRADE) | _gb(kb, VG_G_BID) | _gb(ka, VG_G_ASK) | _gb(ko, VG_G_OHLC)
-           | _gb(kst, VG_G_STATUS) | _gb(kau, VG_G_AUCTION) | _gb(ksp, VG_G_SPOS)
-           | _gb(k[VG_G_IDENT], VG_G_IDENT), code)
+                | _gb(kst, VG_G_STATUS) | _gb(kau, VG_G_AUCTION) | _gb(ksp, VG_G_SPOS)
+                | _gb(k[VG_G_IDENT], VG_G_IDENT),
+                (kt & VG_Q_TRADE) | ((kb | ka) & VG_Q_DEPTH) | (ko & VG_Q_OHLC), code)
     if gm:
         out = _m_out(c, r, k, gm, code)
         if out != NULL:
@@ -825,7 +827,8 @@ cdef void vg_merge_mw(vg_merge_t* c, const vg_mw_t* w, uint16_t code, uint8_t se
     k[VG_G_MW] = kmw
     k[VG_G_OI] = koi
     gm = _m_end(c, r, k, _gb(kt, VG_G_TRADE) | _gb(kb, VG_G_BID) | _gb(ka, VG_G_ASK) | _gb(kmw, VG_G_MW)
-           | _gb(koi, VG_G_OI) | _gb(k[VG_G_IDENT], VG_G_IDENT), code)
+                | _gb(koi, VG_G_OI) | _gb(k[VG_G_IDENT], VG_G_IDENT),
+                (kt & VG_Q_TRADE) | ((kb | ka) & VG_Q_DEPTH), code)
     if gm:
         out = _m_out(c, r, k, gm, code)
         if out != NULL:
@@ -856,7 +859,8 @@ cdef void vg_merge_tick(vg_merge_t* c, const vg_tick_t* t, uint16_t code, uint8_
             _s64(&r.oi_day_low, t.day_lo_oi, &koi, VG_I_LOW)
     k[VG_G_TRADE] = kt
     k[VG_G_OI] = koi
-    gm = _m_end(c, r, k, _gb(kt, VG_G_TRADE) | _gb(koi, VG_G_OI) | _gb(k[VG_G_IDENT], VG_G_IDENT), code)
+    gm = _m_end(c, r, k, _gb(kt, VG_G_TRADE) | _gb(koi, VG_G_OI) | _gb(k[VG_G_IDENT], VG_G_IDENT),
+                kt & VG_Q_TRADE, code)
     if gm:
         out = _m_out(c, r, k, gm, code)
         if out != NULL:
@@ -877,7 +881,8 @@ cdef void vg_merge_spos(vg_merge_t* c, const vg_spos_t* s, int32_t log_time) noe
     _s64(&r.sell_ord_cxl_vol, s.sell_ord_cxl_vol, &ksp, 1 << 3)
     _s32(&r.spos_update_time, log_time, &ksp, 1 << 4)
     k[VG_G_SPOS] = ksp
-    gm = _m_end(c, r, k, _gb(ksp, VG_G_SPOS) | _gb(k[VG_G_IDENT], VG_G_IDENT), VG_7210)
+    gm = _m_end(c, r, k, _gb(ksp, VG_G_SPOS) | _gb(k[VG_G_IDENT], VG_G_IDENT),
+                0, VG_7210)
     if gm:
         out = _m_out(c, r, k, gm, VG_7210)
         if out != NULL:
@@ -903,7 +908,8 @@ cdef void vg_merge_status(vg_merge_t* c, const vg_status_t* s) noexcept nogil:
     ksp = _status_changed(r, old_status)
     k[VG_G_STATUS] = kst
     k[VG_G_SPOS] = ksp
-    gm = _m_end(c, r, k, _gb(kst, VG_G_STATUS) | _gb(ksp, VG_G_SPOS) | _gb(k[VG_G_IDENT], VG_G_IDENT), VG_7210)
+    gm = _m_end(c, r, k, _gb(kst, VG_G_STATUS) | _gb(ksp, VG_G_SPOS) | _gb(k[VG_G_IDENT], VG_G_IDENT),
+                0, VG_7210)
     if gm:
         out = _m_out(c, r, k, gm, VG_7210)
         if out != NULL:
@@ -940,7 +946,8 @@ cdef void vg_merge_buyback(vg_merge_t* c, const vg_buyback_t* b, int32_t log_tim
     k[VG_G_BUYBACK] = kbb
     if not _blank(b.symbol, 10):
         _set_symbol(r, b.symbol, b.series, k)
-    gm = _m_end(c, r, k, _gb(kbb, VG_G_BUYBACK) | _gb(k[VG_G_IDENT], VG_G_IDENT), VG_BUYBACK)
+    gm = _m_end(c, r, k, _gb(kbb, VG_G_BUYBACK) | _gb(k[VG_G_IDENT], VG_G_IDENT),
+                0, VG_BUYBACK)
     if gm:
         out = _m_out(c, r, k, gm, VG_BUYBACK)
         if out != NULL:
@@ -960,7 +967,8 @@ cdef void vg_merge_open(vg_merge_t* c, const vg_open_price_t* o) noexcept nogil:
     k[VG_G_OHLC] = ko
     if _blank(r.symbol, 10) and not _blank(o.symbol, 10):
         _set_symbol(r, o.symbol, o.series, k)
-    gm = _m_end(c, r, k, _gb(ko, VG_G_OHLC) | _gb(k[VG_G_IDENT], VG_G_IDENT), VG_OPEN_PRICE)
+    gm = _m_end(c, r, k, _gb(ko, VG_G_OHLC) | _gb(k[VG_G_IDENT], VG_G_IDENT),
+                0, VG_OPEN_PRICE)
     if gm:
         out = _m_out(c, r, k, gm, VG_OPEN_PRICE)
         if out != NULL:
@@ -1106,8 +1114,9 @@ cdef void vg_merge_index(vg_merge_t* c, const vg_index_t* x, uint16_t code, int3
         memset(sym, b' ', 12)
         memcpy(sym, x.index_name, 10)                    # the name's first 10 characters; series blank
         _set_symbol(r, sym, sym + 10, k)
-    gm = _m_end(c, r, k, _gb(k[VG_G_TRADE], VG_G_TRADE) | _gb(k[VG_G_OHLC], VG_G_OHLC) | _gb(k[VG_G_INDEX], VG_G_INDEX)
-           | _gb(k[VG_G_IDENT], VG_G_IDENT), code)
+    gm = _m_end(c, r, k, _gb(k[VG_G_TRADE], VG_G_TRADE) | _gb(k[VG_G_OHLC], VG_G_OHLC)
+                | _gb(k[VG_G_INDEX], VG_G_INDEX) | _gb(k[VG_G_IDENT], VG_G_IDENT),
+                (k[VG_G_TRADE] & VG_Q_TRADE) | (k[VG_G_OHLC] & VG_Q_OHLC), code)
     if gm:
         out = _m_out(c, r, k, gm, code)
         if out != NULL:
@@ -1129,7 +1138,8 @@ cdef void vg_merge_oi(vg_merge_t* c, const vg_oi_t* o, uint16_t code) noexcept n
     if r.oi_day_low == 0 or o.current_oi < r.oi_day_low:
         _s64(&r.oi_day_low, o.current_oi, &koi, VG_I_LOW)
     k[VG_G_OI] = koi
-    gm = _m_end(c, r, k, _gb(koi, VG_G_OI) | _gb(k[VG_G_IDENT], VG_G_IDENT), code)
+    gm = _m_end(c, r, k, _gb(koi, VG_G_OI) | _gb(k[VG_G_IDENT], VG_G_IDENT),
+                0, code)
     if gm:
         out = _m_out(c, r, k, gm, code)
         if out != NULL:
