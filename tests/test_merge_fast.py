@@ -6,6 +6,7 @@ from collections import defaultdict
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from store_helpers import T0, SEC, MARKET_FIELDS
 from vega import _core as core
@@ -114,3 +115,30 @@ def test_many_record_message_equals_one_record_messages(seg, code, n_max):
     assert a_recs.tobytes() == b_recs.tobytes()
     assert (market(a) == market(b)).all()
     assert sorted(set(t for t in toks if t > 0)) == sorted(int(t) for t in a.snapshot()["token"])
+
+
+I64 = st.one_of(st.integers(-2**63, 2**63 - 1), st.sampled_from([0, 1, 2**32, 2**32 + 1, -1, 1 << 40]))
+I32 = st.one_of(st.integers(-2**31, 2**31 - 1), st.sampled_from([0, 1, -1]))
+I16 = st.one_of(st.integers(-2**15, 2**15 - 1), st.sampled_from([0, 1, -1]))
+LEVEL = st.tuples(I64, I32, I16, I16)                # quantity, price, orders, buy-back flag (not merged)
+
+
+def test_mbp_layout_is_what_vg_set_side_assumes():
+    assert core._mbp_layout() == (16, 0, 8, 12)
+
+
+@settings(max_examples=400, deadline=None)
+@given(old=st.tuples(st.lists(I32, min_size=5, max_size=5), st.lists(I64, min_size=5, max_size=5),
+                     st.lists(I16, min_size=5, max_size=5)),
+       new=st.lists(LEVEL, min_size=5, max_size=5), same=st.lists(st.booleans(), min_size=15, max_size=15),
+       zero=st.booleans())
+def test_simd_side_replacement_equals_scalar(old, new, same, zero):
+    """vg_set_side / vg_side_has_data (SSE2) against the scalar _set_side / _side_has_data: the stored
+    side, the changed-field mask and the has-data test, for values that partly equal the old ones."""
+    if zero:
+        new = [(0, 0, 0, flag) for _, _, _, flag in new]   # only the (ignored) buy-back flag may be set
+    new = [(old[1][i] if same[5 + i] else q, old[0][i] if same[i] else p, old[2][i] if same[10 + i] else o, f)
+           for i, (q, p, o, f) in enumerate(new)]
+    fast, scalar = core._set_side_pair(old, new)
+    assert fast == scalar
+    assert fast[2] == any(q or p or o for q, p, o, _ in new)

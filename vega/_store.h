@@ -220,6 +220,99 @@ static inline int vs_read_i32(const vg_srec_t *r, const int32_t *field, int32_t 
 }
 
 /* ------------------------------------------------------------------------------------------------------
+ * The merge's book-side replacement (7200 / 7208).  e = 5 decoded MBP entries, vg_mbp_t of vega/_core.pxd:
+ * 16 bytes each, quantity int64 @0, price int32 @8, number_of_orders int16 @12 (bytes 14-15 are not ours;
+ * tests/test_merge_fast.py pins the layout).  SSE2: the entries are transposed into the record's price,
+ * quantity and order arrays four levels at a time, compared with the old values lane-wise.
+ * ---------------------------------------------------------------------------------------------------- */
+#define VG_MBP_SIZE 16
+#define VG_MBP_QTY 0
+#define VG_MBP_PRICE 8
+#define VG_MBP_ORDERS 12
+
+/* True when one of the 5 levels has a non-zero price, quantity or order count. */
+static inline int vg_side_has_data(const uint8_t *e) {
+#if defined(__SSE2__)
+    const __m128i keep = _mm_set_epi32(0x0000FFFF, -1, -1, -1);   /* bytes 0..13 */
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)e);
+    v = _mm_or_si128(v, _mm_loadu_si128((const __m128i *)(const void *)(e + 16)));
+    v = _mm_or_si128(v, _mm_loadu_si128((const __m128i *)(const void *)(e + 32)));
+    v = _mm_or_si128(v, _mm_loadu_si128((const __m128i *)(const void *)(e + 48)));
+    v = _mm_or_si128(v, _mm_loadu_si128((const __m128i *)(const void *)(e + 64)));
+    v = _mm_and_si128(v, keep);
+    return _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_setzero_si128())) != 0xFFFF;
+#else
+    int i;
+    for (i = 0; i < 5; i++) {
+        int64_t q; int32_t p; int16_t o;
+        memcpy(&q, e + VG_MBP_SIZE * i + VG_MBP_QTY, 8);
+        memcpy(&p, e + VG_MBP_SIZE * i + VG_MBP_PRICE, 4);
+        memcpy(&o, e + VG_MBP_SIZE * i + VG_MBP_ORDERS, 2);
+        if (q != 0 || p != 0 || o != 0) return 1;
+    }
+    return 0;
+#endif
+}
+
+/* Store the 5 levels of e into price[5], qty[5], orders[5] (always: a store of the same value is
+ * harmless); returns the changed fields in the depth groups' bit order (VG_F_BID: price i = bit i,
+ * quantity i = bit 5 + i, orders i = bit 10 + i). */
+static inline uint32_t vg_set_side(int32_t *price, int64_t *qty, int16_t *orders, const uint8_t *e) {
+    uint32_t m;
+    int64_t q4, oq4; int32_t p4; int16_t o4;
+#if defined(__SSE2__)
+    const __m128i e0 = _mm_loadu_si128((const __m128i *)(const void *)e);
+    const __m128i e1 = _mm_loadu_si128((const __m128i *)(const void *)(e + 16));
+    const __m128i e2 = _mm_loadu_si128((const __m128i *)(const void *)(e + 32));
+    const __m128i e3 = _mm_loadu_si128((const __m128i *)(const void *)(e + 48));
+    /* quantities 0-3: the low 8 bytes of each entry; 64-bit equality = both 32-bit halves equal */
+    const __m128i q01 = _mm_unpacklo_epi64(e0, e1), q23 = _mm_unpacklo_epi64(e2, e3);
+    __m128i c01 = _mm_cmpeq_epi32(q01, _mm_loadu_si128((const __m128i *)(const void *)qty));
+    __m128i c23 = _mm_cmpeq_epi32(q23, _mm_loadu_si128((const __m128i *)(const void *)(qty + 2)));
+    /* prices and orders 0-3: the high 8 bytes [price, orders | flag] of each entry */
+    const __m128 h01 = _mm_castsi128_ps(_mm_unpackhi_epi64(e0, e1));
+    const __m128 h23 = _mm_castsi128_ps(_mm_unpackhi_epi64(e2, e3));
+    const __m128i p = _mm_castps_si128(_mm_shuffle_ps(h01, h23, _MM_SHUFFLE(2, 0, 2, 0)));
+    __m128i o = _mm_castps_si128(_mm_shuffle_ps(h01, h23, _MM_SHUFFLE(3, 1, 3, 1)));
+    __m128i oo = _mm_loadl_epi64((const __m128i *)(const void *)orders);   /* 4 x int16 */
+    uint32_t pm, qm, om;
+    c01 = _mm_and_si128(c01, _mm_shuffle_epi32(c01, _MM_SHUFFLE(2, 3, 0, 1)));
+    c23 = _mm_and_si128(c23, _mm_shuffle_epi32(c23, _MM_SHUFFLE(2, 3, 0, 1)));
+    qm = (uint32_t)(_mm_movemask_pd(_mm_castsi128_pd(c01)) | (_mm_movemask_pd(_mm_castsi128_pd(c23)) << 2));
+    pm = (uint32_t)_mm_movemask_ps(_mm_castsi128_ps(
+             _mm_cmpeq_epi32(p, _mm_loadu_si128((const __m128i *)(const void *)price))));
+    o = _mm_srai_epi32(_mm_slli_epi32(o, 16), 16);                        /* int16 orders, sign-extended */
+    oo = _mm_srai_epi32(_mm_unpacklo_epi16(oo, oo), 16);
+    om = (uint32_t)_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(o, oo)));
+    _mm_storeu_si128((__m128i *)(void *)qty, q01);
+    _mm_storeu_si128((__m128i *)(void *)(qty + 2), q23);
+    _mm_storeu_si128((__m128i *)(void *)price, p);
+    _mm_storel_epi64((__m128i *)(void *)orders, _mm_packs_epi32(o, o));  /* in int16 range: exact */
+    m = (~pm & 0xFu) | ((~qm & 0xFu) << 5) | ((~om & 0xFu) << 10);
+#else
+    int i;
+    m = 0;
+    for (i = 0; i < 4; i++) {
+        int64_t q; int32_t pr; int16_t or_;
+        memcpy(&q, e + VG_MBP_SIZE * i + VG_MBP_QTY, 8);
+        memcpy(&pr, e + VG_MBP_SIZE * i + VG_MBP_PRICE, 4);
+        memcpy(&or_, e + VG_MBP_SIZE * i + VG_MBP_ORDERS, 2);
+        m |= (uint32_t)(price[i] != pr) << i | (uint32_t)(qty[i] != q) << (5 + i)
+             | (uint32_t)(orders[i] != or_) << (10 + i);
+        price[i] = pr; qty[i] = q; orders[i] = or_;
+    }
+#endif
+    /* level 4 */
+    memcpy(&q4, e + 64 + VG_MBP_QTY, 8);
+    memcpy(&p4, e + 64 + VG_MBP_PRICE, 4);
+    memcpy(&o4, e + 64 + VG_MBP_ORDERS, 2);
+    oq4 = qty[4];
+    m |= (uint32_t)(price[4] != p4) << 4 | (uint32_t)(oq4 != q4) << 9 | (uint32_t)(orders[4] != o4) << 14;
+    price[4] = p4; qty[4] = q4; orders[4] = o4;
+    return m;
+}
+
+/* ------------------------------------------------------------------------------------------------------
  * Change-record groups and their fields (docs/FORMATS.md "Change records").  A record's mask bit i names
  * field i of its group; the slots hold the named fields in ascending bit order, 8-byte fields in two slots
  * (low word first), 1- and 2-byte fields widened to one slot (signed fields sign-extended).

@@ -54,6 +54,8 @@ cdef extern from *:
 
 cdef extern from "_store.h":
     uint32_t vg_groups_changed(const uint16_t* masks) noexcept nogil
+    int vg_side_has_data(const uint8_t* e) noexcept nogil
+    uint32_t vg_set_side(int32_t* price, int64_t* qty, int16_t* orders, const uint8_t* e) noexcept nogil
     long vg_emit_records(uint8_t* out, const vg_srec_t* r, const uint16_t* masks, uint32_t gm,
                          uint16_t source, uint64_t ts48, uint8_t flags) noexcept nogil
     # the change records of one merged update, specialised per merge family (masks[g] for g in gm)
@@ -746,10 +748,12 @@ cdef void vg_merge_md(vg_merge_t* c, const vg_md_t* m, uint16_t code, uint8_t se
     _s16(&r.bb_total_buy_flag, m.bb_total_buy_flag, &ko, VG_O_BB_BUY)
     _s16(&r.bb_total_sell_flag, m.bb_total_sell_flag, &ko, VG_O_BB_SELL)
     # depth: each side replaced as a whole (prices, quantities, orders) only when one of its levels has data
-    if _side_has_data(&m.mbp[0]):
-        _set_side(r.bid_price, r.bid_quantity, r.bid_orders, &m.mbp[0], &kb)
-    if _side_has_data(&m.mbp[VG_DEPTH]):
-        _set_side(r.ask_price, r.ask_quantity, r.ask_orders, &m.mbp[VG_DEPTH], &ka)
+    # (SSE2 in _store.h: vg_mbp_t entries transposed four levels at a time; _side_has_data / _set_side are
+    # the scalar definition, kept for the tests)
+    if vg_side_has_data(<const uint8_t*>&m.mbp[0]):
+        kb = <uint16_t>vg_set_side(r.bid_price, r.bid_quantity, r.bid_orders, <const uint8_t*>&m.mbp[0])
+    if vg_side_has_data(<const uint8_t*>&m.mbp[VG_DEPTH]):
+        ka = <uint16_t>vg_set_side(r.ask_price, r.ask_quantity, r.ask_orders, <const uint8_t*>&m.mbp[VG_DEPTH])
     # auction: copied as sent; a message without auction data (all zero) ends the auction -> cleared
     _s16(&r.auction_number, m.auction_number, &kau, 1 << 0)
     _s16(&r.auction_status, m.auction_status, &kau, 1 << 1)
@@ -1235,6 +1239,34 @@ cdef int vg_merge_msg(vg_merge_t* c, const vg_msg_t* msg) noexcept nogil:
     if slot >= 0:
         c.by_code[slot] += 1
     return n
+
+
+def _mbp_layout() -> tuple:
+    """Tests: (sizeof, offset of quantity, price, number_of_orders) of vg_mbp_t, which vg_set_side assumes."""
+    cdef vg_mbp_t e
+    return (sizeof(vg_mbp_t), <char*>&e.quantity - <char*>&e, <char*>&e.price - <char*>&e,
+            <char*>&e.number_of_orders - <char*>&e)
+
+
+def _set_side_pair(old, new):
+    """Tests: one book side replaced by vg_set_side (SSE2) and by the scalar _set_side.  old = (prices,
+    quantities, orders) of the record, new = 5 (quantity, price, orders, bb_flag) entries.  Returns the two
+    ((prices, quantities, orders), mask, has_data) results."""
+    cdef vg_srec_t a, b
+    cdef vg_mbp_t e[VG_DEPTH]
+    cdef uint16_t mb = 0
+    cdef uint32_t ma
+    cdef int i
+    memset(&a, 0, sizeof(a))
+    for i in range(VG_DEPTH):
+        a.bid_price[i], a.bid_quantity[i], a.bid_orders[i] = old[0][i], old[1][i], old[2][i]
+        e[i].quantity, e[i].price, e[i].number_of_orders, e[i].bb_buy_sell_flag = new[i]
+    memcpy(&b, &a, sizeof(a))
+    ma = vg_set_side(a.bid_price, a.bid_quantity, a.bid_orders, <const uint8_t*>&e[0])
+    _set_side(b.bid_price, b.bid_quantity, b.bid_orders, &e[0], &mb)
+    return (((tuple(a.bid_price), tuple(a.bid_quantity), tuple(a.bid_orders)), ma,
+             bool(vg_side_has_data(<const uint8_t*>&e[0]))),
+            ((tuple(b.bid_price), tuple(b.bid_quantity), tuple(b.bid_orders)), mb, bool(_side_has_data(&e[0]))))
 
 
 def _merge_code_slot_mismatches() -> list:
