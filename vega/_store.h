@@ -614,6 +614,50 @@ VG_EMIT_KERNEL(vg_emit_ident, VG_F_IDENT)
 VG_EMIT_KERNEL(vg_emit_index, VG_F_INDEX)
 #undef VG_EMIT_KERNEL
 
+/* A whole book side changed (mask 0x7FFF, a quarter of the F&O depth updates): its six records have a
+ * fixed layout (prices 0-3 | price 4, quantity 0 | quantities 1-2 | 3-4 | orders 0-3 | orders 4), written
+ * straight from the record's arrays.  The same bytes as the kernel (tests/test_store_emit.py: every full
+ * group against the reference). */
+static inline __attribute__((always_inline)) uint8_t *
+vg_emit_side_full(uint8_t *p, const int32_t *price, const int64_t *qty, const int16_t *orders, uint64_t h0,
+                  uint64_t h1) {
+#if defined(__SSE2__)
+#define VG_SIDE_REC(I, MASK, SLOTS)                                                                        \
+    _mm_storeu_si128((__m128i *)(void *)(p + 32 * (I)),                                                   \
+                     _mm_set_epi64x((long long)(h1 | ((uint64_t)(MASK) << 32)), (long long)h0));           \
+    _mm_storeu_si128((__m128i *)(void *)(p + 32 * (I) + 16), (SLOTS))
+    const __m128i o4 = _mm_loadl_epi64((const __m128i *)(const void *)orders);   /* orders 0-3, int16 */
+    const __m128i o = _mm_srai_epi32(_mm_unpacklo_epi16(o4, o4), 16);           /* sign-extended */
+    VG_SIDE_REC(0, 0x000Fu, _mm_loadu_si128((const __m128i *)(const void *)price));
+    VG_SIDE_REC(1, 0x0030u, _mm_set_epi32(0, (int)(uint32_t)((uint64_t)qty[0] >> 32), (int)(uint32_t)qty[0],
+                                          price[4]));
+    VG_SIDE_REC(2, 0x00C0u, _mm_loadu_si128((const __m128i *)(const void *)(qty + 1)));
+    VG_SIDE_REC(3, 0x0300u, _mm_loadu_si128((const __m128i *)(const void *)(qty + 3)));
+    VG_SIDE_REC(4, 0x3C00u, o);
+    VG_SIDE_REC(5, 0x4000u, _mm_set_epi32(0, 0, 0, (int)orders[4]));
+#undef VG_SIDE_REC
+    return p + 6 * VG_RB_SIZE;
+#else
+    (void)price; (void)qty; (void)orders; (void)h0; (void)h1;
+    return NULL;                      /* not used without SSE2 (VG_HAVE_SIDE_FULL) */
+#endif
+}
+#if defined(__SSE2__)
+#define VG_HAVE_SIDE_FULL 1
+#else
+#define VG_HAVE_SIDE_FULL 0
+#endif
+
+/* Group G (VG_G_BID / VG_G_ASK) of an update: the fixed layout when the whole side changed. */
+#define VG_EMIT_SIDE(G, SIDE)                                                                              \
+    if (gm & (1u << (G))) {                                                                               \
+        if (VG_HAVE_SIDE_FULL && masks[G] == 0x7FFFu)                                                     \
+            p = vg_emit_side_full(p, r->SIDE##_price, r->SIDE##_quantity, r->SIDE##_orders, h0,           \
+                                  h1 | ((uint64_t)(G) << 16));                                            \
+        else                                                                                              \
+            p = vg_emit_##SIDE(p, r, masks[G], h0, h1 | ((uint64_t)(G) << 16));                           \
+    }
+
 /* All records of one token update into out (room for the largest update, VG_RECS_PER_UPDATE_MAX):
  * masks[g] = changed fields of group g for every g in gm (other entries are not read), gm = the groups
  * changed (bit g; bit 0 and bits >= VG_N_GROUPS ignored), can = the groups the caller can change at all (a
@@ -631,8 +675,8 @@ vg_emit_sel(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm
 #define VG_EMIT_G(G, FN) \
     if ((can & (1u << (G))) && (gm & (1u << (G)))) p = FN(p, r, masks[G], h0, h1 | ((uint64_t)(G) << 16))
     VG_EMIT_G(VG_G_TRADE, vg_emit_trade);
-    VG_EMIT_G(VG_G_BID, vg_emit_bid);
-    VG_EMIT_G(VG_G_ASK, vg_emit_ask);
+    if (can & (1u << VG_G_BID)) VG_EMIT_SIDE(VG_G_BID, bid)
+    if (can & (1u << VG_G_ASK)) VG_EMIT_SIDE(VG_G_ASK, ask)
     VG_EMIT_G(VG_G_OHLC, vg_emit_ohlc);
     VG_EMIT_G(VG_G_STATUS, vg_emit_status);
     VG_EMIT_G(VG_G_MW, vg_emit_mw);
@@ -696,8 +740,9 @@ static inline long vg_emit_records(uint8_t *out, const vg_srec_t *r, const uint1
 
 /* 7202 / 17202 / 18703: trade (ticker fields), open interest, identity (a new token).  Inlined into the
  * merge (tick and market watch): no call, no register saves for the commonest updates. */
-static inline __attribute__((always_inline)) long vg_emit_fam_tick(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm,
-                             uint16_t source, uint64_t ts48) {
+static inline __attribute__((always_inline)) long
+vg_emit_fam_tick(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm, uint16_t source,
+                 uint64_t ts48) {
     VG_EMIT_HEAD;
     VG_EMIT_FC(VG_G_TRADE, VG_F_TRADE, VG_TF_TICK, vg_emit_trade)
     VG_EMIT_FC(VG_G_OI, VG_F_OI, ~0u, vg_emit_oi)
@@ -706,8 +751,9 @@ static inline __attribute__((always_inline)) long vg_emit_fam_tick(uint8_t *out,
 }
 
 /* 7201 / 17201: trade (LTP, LTT), level 0 of each side, market watch, open interest, identity. */
-static inline __attribute__((always_inline)) long vg_emit_fam_mw(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm,
-                           uint16_t source, uint64_t ts48) {
+static inline __attribute__((always_inline)) long
+vg_emit_fam_mw(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm, uint16_t source,
+               uint64_t ts48) {
     VG_EMIT_HEAD;
     VG_EMIT_FC(VG_G_TRADE, VG_F_TRADE, VG_TF_MW, vg_emit_trade)
     VG_EMIT_FC(VG_G_BID, VG_F_BID, VG_DF_MW, vg_emit_bid)
@@ -726,8 +772,8 @@ static long vg_emit_fam_md(uint8_t *out, const vg_srec_t *r, const uint16_t *mas
                            uint16_t source, uint64_t ts48) {
     VG_EMIT_HEAD;
     VG_EMIT_FC(VG_G_TRADE, VG_F_TRADE, VG_TF_MD, vg_emit_trade)
-    VG_EMIT_CALL(VG_G_BID, vg_emit_bid);
-    VG_EMIT_CALL(VG_G_ASK, vg_emit_ask);
+    VG_EMIT_SIDE(VG_G_BID, bid)
+    VG_EMIT_SIDE(VG_G_ASK, ask)
     VG_EMIT_FC(VG_G_OHLC, VG_F_OHLC, ~0u, vg_emit_ohlc)
     VG_EMIT_FC(VG_G_STATUS, VG_F_STATUS, ~0u, vg_emit_status)
     VG_EMIT_FC(VG_G_AUCTION, VG_F_AUCTION, ~0u, vg_emit_auction)
@@ -799,6 +845,7 @@ static long vg_emit_fam_any(uint8_t *out, const vg_srec_t *r, const uint16_t *ma
     return vg_emit_sel(out, r, masks, gm, ~0u, source, ts48, 0);
 }
 #undef VG_EMIT_FC
+#undef VG_EMIT_SIDE
 #undef VG_EMIT_CALL
 #undef VG_EMIT_HEAD
 #undef VG_EMIT_TAIL
