@@ -650,7 +650,7 @@ vg_emit_side_full(uint8_t *p, const int32_t *price, const int64_t *qty, const in
 
 /* Group G (VG_G_BID / VG_G_ASK) of an update: the fixed layout when the whole side changed. */
 #define VG_EMIT_SIDE(G, SIDE)                                                                              \
-    if (gm & (1u << (G))) {                                                                               \
+    if (VG_HAS(G)) {                                                                                      \
         if (VG_HAVE_SIDE_FULL && masks[G] == 0x7FFFu)                                                     \
             p = vg_emit_side_full(p, r->SIDE##_price, r->SIDE##_quantity, r->SIDE##_orders, h0,           \
                                   h1 | ((uint64_t)(G) << 16));                                            \
@@ -658,6 +658,7 @@ vg_emit_side_full(uint8_t *p, const int32_t *price, const int64_t *qty, const in
             p = vg_emit_##SIDE(p, r, masks[G], h0, h1 | ((uint64_t)(G) << 16));                           \
     }
 
+#define VG_HAS(G) (gm & (1u << (G)))       /* vg_emit_sel: group G changed (its bit in gm) */
 /* All records of one token update into out (room for the largest update, VG_RECS_PER_UPDATE_MAX):
  * masks[g] = changed fields of group g for every g in gm (other entries are not read), gm = the groups
  * changed (bit g; bit 0 and bits >= VG_N_GROUPS ignored), can = the groups the caller can change at all (a
@@ -712,6 +713,8 @@ static inline long vg_emit_records(uint8_t *out, const vg_srec_t *r, const uint1
  * fields, packs them without record-splitting tests where they fit one record, and makes one call.
  * A mask bit outside a family's fields (never set by today's merge) takes the full kernel: the records are
  * those of vg_emit_records in every case.  Field bit numbers: the tables above (VG_F_TRADE, ...).
+ * Contract: masks = the merge's group masks, every entry defined (zero when the group did not change; the
+ * merge clears VG_KPAD entries), gm non-zero (something changed).  Returns the number of records.
  * ---------------------------------------------------------------------------------------------------- */
 #define VG_FB(i) (1u << (i))
 #define VG_TF_TICK (VG_FB(0) | VG_FB(7) | VG_FB(8) | VG_FB(10))   /* LTP, fill price/volume, market type */
@@ -721,14 +724,18 @@ static inline long vg_emit_records(uint8_t *out, const vg_srec_t *r, const uint1
 
 /* Group G's records when only the fields FCAN can be in m, else the full kernel FULL. */
 #define VG_EMIT_FC(G, TAB, FCAN, FULL)                                                                     \
-    if (gm & (1u << (G))) {                                                                               \
+    if (VG_HAS(G)) {                                                                                      \
         const uint32_t m_ = masks[G];                                                                     \
         if (__builtin_expect((m_ & ~(uint32_t)(FCAN)) != 0, 0))                                           \
             p = FULL(p, r, m_, h0, h1 | ((uint64_t)(G) << 16));                                           \
         else                                                                                              \
             p = vg_emit_group_f(p, r, m_, TAB, (int)VG_NF(TAB), (FCAN), h0, h1 | ((uint64_t)(G) << 16));   \
     }
-#define VG_EMIT_CALL(G, FN) if (gm & (1u << (G))) p = FN(p, r, masks[G], h0, h1 | ((uint64_t)(G) << 16))
+#define VG_EMIT_CALL(G, FN) if (VG_HAS(G)) p = FN(p, r, masks[G], h0, h1 | ((uint64_t)(G) << 16))
+/* the family emitters read the groups from masks (every group the family can change is defined, zero when
+ * unchanged): gm only says that something changed */
+#undef VG_HAS
+#define VG_HAS(G) (masks[G] != 0)
 #define VG_EMIT_HEAD                                                                                       \
     uint8_t *p = out;                                                                                     \
     const uint64_t h0 = (uint64_t)(uint32_t)r->token | ((ts48 & 0xFFFFFFFFull) << 32);                   \
@@ -842,10 +849,12 @@ static long vg_emit_fam_any(uint8_t *out, const vg_srec_t *r, const uint16_t *ma
                             uint16_t source, uint64_t ts48) __attribute__((noinline, unused));
 static long vg_emit_fam_any(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm,
                             uint16_t source, uint64_t ts48) {
-    return vg_emit_sel(out, r, masks, gm, ~0u, source, ts48, 0);
+    (void)gm;
+    return vg_emit_sel(out, r, masks, vg_groups_changed(masks), ~0u, source, ts48, 0);
 }
 #undef VG_EMIT_FC
 #undef VG_EMIT_SIDE
+#undef VG_HAS
 #undef VG_EMIT_CALL
 #undef VG_EMIT_HEAD
 #undef VG_EMIT_TAIL

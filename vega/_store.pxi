@@ -209,10 +209,6 @@ cdef enum:
     VG_Q_DEPTH = VG_D_PRICE0
     VG_Q_OHLC = VG_O_HIGH | VG_O_LOW | VG_O_CLOSE
 
-cdef inline uint32_t _gb(uint32_t m, int g) noexcept nogil:
-    """Bit g when group mask m is non-zero (which groups an update changed, from masks in registers)."""
-    return <uint32_t>(m != 0) << g
-
 cdef inline uint8_t _ind_bits(const vg_indicator_t* i) noexcept nogil:
     return <uint8_t>((i.last_trade_more << 7) | (i.last_trade_less << 6) | (i.buy << 5) | (i.sell << 4))
 
@@ -626,8 +622,8 @@ cdef void _iv_update(vg_merge_t* c, vg_srec_t* r, uint16_t* k) noexcept nogil:
 
 cdef inline uint32_t _m_end(vg_merge_t* c, vg_srec_t* r, uint16_t* k, uint32_t gm, uint32_t qual,
                            uint16_t code) noexcept nogil:
-    """Every update sets update time, source and count.  gm = the groups the update changed (bit g when
-    k[g] != 0; the caller knows its masks in registers), qual non-zero when a field vg_quality reads
+    """Every update sets update time, source and count.  gm non-zero when the update changed a field (the
+    OR of the caller's group masks, which it has in registers; k holds them), qual non-zero when a field vg_quality reads
     changed (the VG_Q_* bits of the caller's masks): that refreshes the quality score (exact: the score is a
     function of those fields only).  An LTP change of an option (instruments loaded) recomputes its implied
     volatility first.  Leaves the sequence lock and returns the groups whose change records the caller
@@ -635,7 +631,7 @@ cdef inline uint32_t _m_end(vg_merge_t* c, vg_srec_t* r, uint16_t* k, uint32_t g
     for none."""
     if c.st.opt != NULL and (k[VG_G_TRADE] & VG_T_LTP):
         _iv_update(c, r, k)
-        gm |= _gb(k[VG_G_OI], VG_G_OI)
+        gm |= k[VG_G_OI]
     r.last_update_ns = c.now_ns
     r.last_update_source = code
     r.update_count += 1
@@ -649,7 +645,7 @@ cdef uint8_t* _m_out_slow(vg_merge_t* c, const vg_srec_t* r, const uint16_t* k, 
                           uint16_t code) noexcept nogil:
     """_m_out's rare cases: the reference emitter (tests) writes the records itself; a full buffer grows."""
     if _vg_emit_reference:
-        if _emit_ref_gm(c.out, r, k, gm, code, c.ts48, 0) < 0:
+        if _emit_ref_gm(c.out, r, k, vg_groups_changed(k), code, c.ts48, 0) < 0:
             c.counters[VG_M_REC_DROPPED] += 1
         return NULL
     if _rb_grow(c.out, VG_RECS_PER_UPDATE_MAX) == NULL:
@@ -771,9 +767,7 @@ cdef void vg_merge_md(vg_merge_t* c, const vg_md_t* m, uint16_t code, uint8_t se
     k[VG_G_AUCTION] = kau
     k[VG_G_SPOS] = ksp
     r.last_md_ns = c.now_ns
-    gm = _m_end(c, r, k, _gb(kt, VG_G_TRADE) | _gb(kb, VG_G_BID) | _gb(ka, VG_G_ASK) | _gb(ko, VG_G_OHLC)
-                | _gb(kst, VG_G_STATUS) | _gb(kau, VG_G_AUCTION) | _gb(ksp, VG_G_SPOS)
-                | _gb(k[VG_G_IDENT], VG_G_IDENT),
+    gm = _m_end(c, r, k, kt | kb | ka | ko | kst | kau | ksp | k[VG_G_IDENT],
                 (kt & VG_Q_TRADE) | ((kb | ka) & VG_Q_DEPTH) | (ko & VG_Q_OHLC), code)
     if gm:
         out = _m_out(c, r, k, gm, code)
@@ -830,8 +824,7 @@ cdef void vg_merge_mw(vg_merge_t* c, const vg_mw_t* w, uint16_t code, uint8_t se
     k[VG_G_ASK] = ka
     k[VG_G_MW] = kmw
     k[VG_G_OI] = koi
-    gm = _m_end(c, r, k, _gb(kt, VG_G_TRADE) | _gb(kb, VG_G_BID) | _gb(ka, VG_G_ASK) | _gb(kmw, VG_G_MW)
-                | _gb(koi, VG_G_OI) | _gb(k[VG_G_IDENT], VG_G_IDENT),
+    gm = _m_end(c, r, k, kt | kb | ka | kmw | koi | k[VG_G_IDENT],
                 (kt & VG_Q_TRADE) | ((kb | ka) & VG_Q_DEPTH), code)
     if gm:
         out = _m_out(c, r, k, gm, code)
@@ -863,8 +856,7 @@ cdef void vg_merge_tick(vg_merge_t* c, const vg_tick_t* t, uint16_t code, uint8_
             _s64(&r.oi_day_low, t.day_lo_oi, &koi, VG_I_LOW)
     k[VG_G_TRADE] = kt
     k[VG_G_OI] = koi
-    gm = _m_end(c, r, k, _gb(kt, VG_G_TRADE) | _gb(koi, VG_G_OI) | _gb(k[VG_G_IDENT], VG_G_IDENT),
-                kt & VG_Q_TRADE, code)
+    gm = _m_end(c, r, k, kt | koi | k[VG_G_IDENT], kt & VG_Q_TRADE, code)
     if gm:
         out = _m_out(c, r, k, gm, code)
         if out != NULL:
@@ -885,8 +877,7 @@ cdef void vg_merge_spos(vg_merge_t* c, const vg_spos_t* s, int32_t log_time) noe
     _s64(&r.sell_ord_cxl_vol, s.sell_ord_cxl_vol, &ksp, 1 << 3)
     _s32(&r.spos_update_time, log_time, &ksp, 1 << 4)
     k[VG_G_SPOS] = ksp
-    gm = _m_end(c, r, k, _gb(ksp, VG_G_SPOS) | _gb(k[VG_G_IDENT], VG_G_IDENT),
-                0, VG_7210)
+    gm = _m_end(c, r, k, ksp | k[VG_G_IDENT], 0, VG_7210)
     if gm:
         out = _m_out(c, r, k, gm, VG_7210)
         if out != NULL:
@@ -912,8 +903,7 @@ cdef void vg_merge_status(vg_merge_t* c, const vg_status_t* s) noexcept nogil:
     ksp = _status_changed(r, old_status)
     k[VG_G_STATUS] = kst
     k[VG_G_SPOS] = ksp
-    gm = _m_end(c, r, k, _gb(kst, VG_G_STATUS) | _gb(ksp, VG_G_SPOS) | _gb(k[VG_G_IDENT], VG_G_IDENT),
-                0, VG_7210)
+    gm = _m_end(c, r, k, kst | ksp | k[VG_G_IDENT], 0, VG_7210)
     if gm:
         out = _m_out(c, r, k, gm, VG_7210)
         if out != NULL:
@@ -950,8 +940,7 @@ cdef void vg_merge_buyback(vg_merge_t* c, const vg_buyback_t* b, int32_t log_tim
     k[VG_G_BUYBACK] = kbb
     if not _blank(b.symbol, 10):
         _set_symbol(r, b.symbol, b.series, k)
-    gm = _m_end(c, r, k, _gb(kbb, VG_G_BUYBACK) | _gb(k[VG_G_IDENT], VG_G_IDENT),
-                0, VG_BUYBACK)
+    gm = _m_end(c, r, k, kbb | k[VG_G_IDENT], 0, VG_BUYBACK)
     if gm:
         out = _m_out(c, r, k, gm, VG_BUYBACK)
         if out != NULL:
@@ -971,8 +960,7 @@ cdef void vg_merge_open(vg_merge_t* c, const vg_open_price_t* o) noexcept nogil:
     k[VG_G_OHLC] = ko
     if _blank(r.symbol, 10) and not _blank(o.symbol, 10):
         _set_symbol(r, o.symbol, o.series, k)
-    gm = _m_end(c, r, k, _gb(ko, VG_G_OHLC) | _gb(k[VG_G_IDENT], VG_G_IDENT),
-                0, VG_OPEN_PRICE)
+    gm = _m_end(c, r, k, ko | k[VG_G_IDENT], 0, VG_OPEN_PRICE)
     if gm:
         out = _m_out(c, r, k, gm, VG_OPEN_PRICE)
         if out != NULL:
@@ -1118,8 +1106,7 @@ cdef void vg_merge_index(vg_merge_t* c, const vg_index_t* x, uint16_t code, int3
         memset(sym, b' ', 12)
         memcpy(sym, x.index_name, 10)                    # the name's first 10 characters; series blank
         _set_symbol(r, sym, sym + 10, k)
-    gm = _m_end(c, r, k, _gb(k[VG_G_TRADE], VG_G_TRADE) | _gb(k[VG_G_OHLC], VG_G_OHLC)
-                | _gb(k[VG_G_INDEX], VG_G_INDEX) | _gb(k[VG_G_IDENT], VG_G_IDENT),
+    gm = _m_end(c, r, k, k[VG_G_TRADE] | k[VG_G_OHLC] | k[VG_G_INDEX] | k[VG_G_IDENT],
                 (k[VG_G_TRADE] & VG_Q_TRADE) | (k[VG_G_OHLC] & VG_Q_OHLC), code)
     if gm:
         out = _m_out(c, r, k, gm, code)
@@ -1142,8 +1129,7 @@ cdef void vg_merge_oi(vg_merge_t* c, const vg_oi_t* o, uint16_t code) noexcept n
     if r.oi_day_low == 0 or o.current_oi < r.oi_day_low:
         _s64(&r.oi_day_low, o.current_oi, &koi, VG_I_LOW)
     k[VG_G_OI] = koi
-    gm = _m_end(c, r, k, _gb(koi, VG_G_OI) | _gb(k[VG_G_IDENT], VG_G_IDENT),
-                0, code)
+    gm = _m_end(c, r, k, koi | k[VG_G_IDENT], 0, code)
     if gm:
         out = _m_out(c, r, k, gm, code)
         if out != NULL:
