@@ -29,8 +29,12 @@ cdef extern from *:
     /* vg_code_slot (_decode.pxi) as a perfect hash of the 16 slot codes: a multiply, a shift, two loads
      * (the merge counts every message by code; the if-chain cost ~40 instructions for the later codes).
      * tests/test_merge_fast.py checks it against vg_code_slot for every 16-bit code. */
-    static const uint16_t vg_mslot_code[32] = {7210, 0, 6541, 0, 17202, 0, 0, 7200, 7208, 7216, 0, 0, 0, 0, 0, 0, 8207, 0, 0, 7201, 6013, 7130, 0, 0, 17201, 17130, 18708, 0, 7207, 0, 18703, 7202};
-    static const int8_t vg_mslot_idx[32] = {6, -1, 1, -1, 8, -1, -1, 2, 5, 12, -1, -1, -1, -1, -1, -1, 13, -1, -1, 3, 0, 14, -1, -1, 7, 15, 10, -1, 11, -1, 9, 4};
+    static const uint16_t vg_mslot_code[32] = {
+        7210, 0, 6541, 0, 17202, 0, 0, 7200, 7208, 7216, 0, 0, 0, 0, 0, 0, 8207, 0, 0, 7201, 6013, 7130, 0, 0,
+        17201, 17130, 18708, 0, 7207, 0, 18703, 7202};
+    static const int8_t vg_mslot_idx[32] = {
+        6, -1, 1, -1, 8, -1, -1, 2, 5, 12, -1, -1, -1, -1, -1, -1, 13, -1, -1, 3, 0, 14, -1, -1, 7, 15, 10, -1,
+        11, -1, 9, 4};
     static inline int vg_merge_code_slot(uint16_t code) {
         const uint32_t h = ((uint32_t)code * 0x612e7697u) >> 27;
         return vg_mslot_code[h] == code ? vg_mslot_idx[h] : -1;
@@ -623,12 +627,12 @@ cdef void _iv_update(vg_merge_t* c, vg_srec_t* r, uint16_t* k) noexcept nogil:
 cdef inline uint32_t _m_end(vg_merge_t* c, vg_srec_t* r, uint16_t* k, uint32_t gm, uint32_t qual,
                            uint16_t code) noexcept nogil:
     """Every update sets update time, source and count.  gm non-zero when the update changed a field (the
-    OR of the caller's group masks, which it has in registers; k holds them), qual non-zero when a field vg_quality reads
-    changed (the VG_Q_* bits of the caller's masks): that refreshes the quality score (exact: the score is a
-    function of those fields only).  An LTP change of an option (instruments loaded) recomputes its implied
-    volatility first.  Leaves the sequence lock and returns the groups whose change records the caller
-    emits (after the lock: the writer reads its own record) with _m_out and its family's vg_emit_fam_*: 0
-    for none."""
+    OR of the caller's group masks, which it has in registers; k holds them), qual non-zero when a field
+    vg_quality reads changed (the VG_Q_* bits of the caller's masks): that refreshes the quality score
+    (exact: the score is a function of those fields only).  An LTP change of an option (instruments
+    loaded) recomputes its implied volatility first.  Leaves the sequence lock and returns non-zero when
+    the caller emits change records (after the lock: the writer reads its own record) with _m_out and its
+    family's vg_emit_fam_*."""
     if c.st.opt != NULL and (k[VG_G_TRADE] & VG_T_LTP):
         _iv_update(c, r, k)
         gm |= k[VG_G_OI]
@@ -693,7 +697,7 @@ cdef inline void _set_side(int32_t* price, int64_t* qty, int16_t* orders, const 
         _s64(&qty[i], e[i].quantity, m, VG_D_QTY0 << i)
         _s16(&orders[i], e[i].number_of_orders, m, VG_D_ORDERS0 << i)
 
-cdef void vg_merge_md(vg_merge_t* c, const vg_md_t* m, uint16_t code, uint8_t seg) noexcept nogil:
+cdef void vg_merge_md(vg_merge_t* c, const vg_md_t* m, uint16_t code, uint8_t seg, uint64_t ts48) noexcept nogil:
     """7200 / 7208 (CM and F&O): the smart merge."""
     cdef uint16_t k[VG_KPAD]
     cdef uint32_t gm
@@ -772,9 +776,9 @@ cdef void vg_merge_md(vg_merge_t* c, const vg_md_t* m, uint16_t code, uint8_t se
     if gm:
         out = _m_out(c, r, k, gm, code)
         if out != NULL:
-            c.out.n += vg_emit_fam_md(out, r, k, gm, code, c.ts48)
+            c.out.n += vg_emit_fam_md(out, r, k, gm, code, ts48)
 
-cdef void vg_merge_mw(vg_merge_t* c, const vg_mw_t* w, uint16_t code, uint8_t seg) noexcept nogil:
+cdef void vg_merge_mw(vg_merge_t* c, const vg_mw_t* w, uint16_t code, uint8_t seg, uint64_t ts48) noexcept nogil:
     """7201 / 17201 market watch: its own fields always; best bid/ask and LTP overwritten in pre-open,
     supplemented (positive values only) when 7200/7208 are stale; F&O open interest with day high/low."""
     cdef uint16_t k[VG_KPAD]
@@ -829,9 +833,10 @@ cdef void vg_merge_mw(vg_merge_t* c, const vg_mw_t* w, uint16_t code, uint8_t se
     if gm:
         out = _m_out(c, r, k, gm, code)
         if out != NULL:
-            c.out.n += vg_emit_fam_mw(out, r, k, gm, code, c.ts48)
+            c.out.n += vg_emit_fam_mw(out, r, k, gm, code, ts48)
 
-cdef void vg_merge_tick(vg_merge_t* c, const vg_tick_t* t, uint16_t code, uint8_t seg) noexcept nogil:
+cdef void vg_merge_tick(vg_merge_t* c, const vg_tick_t* t, uint16_t code, uint8_t seg,
+                        uint64_t ts48) noexcept nogil:
     """18703 (CM) / 7202, 17202 (F&O) ticker: fill price and volume, market type, a fast LTP that never
     overwrites a fresh 7200/7208; F&O open interest and the exchange's day high/low OI."""
     cdef uint16_t k[VG_KPAD]
@@ -860,9 +865,9 @@ cdef void vg_merge_tick(vg_merge_t* c, const vg_tick_t* t, uint16_t code, uint8_
     if gm:
         out = _m_out(c, r, k, gm, code)
         if out != NULL:
-            c.out.n += vg_emit_fam_tick(out, r, k, gm, code, c.ts48)
+            c.out.n += vg_emit_fam_tick(out, r, k, gm, code, ts48)
 
-cdef void vg_merge_spos(vg_merge_t* c, const vg_spos_t* s, int32_t log_time) noexcept nogil:
+cdef void vg_merge_spos(vg_merge_t* c, const vg_spos_t* s, int32_t log_time, uint64_t ts48) noexcept nogil:
     """CM 7210: call-auction order-cancel statistics (absolute), stamped with the message's LogTime."""
     cdef uint16_t k[VG_KPAD]
     cdef uint32_t gm
@@ -881,9 +886,9 @@ cdef void vg_merge_spos(vg_merge_t* c, const vg_spos_t* s, int32_t log_time) noe
     if gm:
         out = _m_out(c, r, k, gm, VG_7210)
         if out != NULL:
-            c.out.n += vg_emit_fam_spos(out, r, k, gm, VG_7210, c.ts48)
+            c.out.n += vg_emit_fam_spos(out, r, k, gm, VG_7210, ts48)
 
-cdef void vg_merge_status(vg_merge_t* c, const vg_status_t* s) noexcept nogil:
+cdef void vg_merge_status(vg_merge_t* c, const vg_status_t* s, uint64_t ts48) noexcept nogil:
     """F&O 7210: security status per market; the normal market's (status[0]) is the trading status."""
     cdef uint16_t k[VG_KPAD]
     cdef uint32_t gm
@@ -907,7 +912,7 @@ cdef void vg_merge_status(vg_merge_t* c, const vg_status_t* s) noexcept nogil:
     if gm:
         out = _m_out(c, r, k, gm, VG_7210)
         if out != NULL:
-            c.out.n += vg_emit_fam_status(out, r, k, gm, VG_7210, c.ts48)
+            c.out.n += vg_emit_fam_status(out, r, k, gm, VG_7210, ts48)
 
 cdef inline int64_t _dbl_i64(double d) noexcept nogil:
     if not (d > -9.2e18 and d < 9.2e18):
@@ -1160,6 +1165,7 @@ cdef int vg_merge_msg(vg_merge_t* c, const vg_msg_t* msg) noexcept nogil:
     cdef int i, n = msg.n_records, slot
     cdef uint16_t code = msg.header.transaction_code
     cdef uint8_t seg = msg.segment
+    cdef uint64_t ts48 = c.ts48                          # a local: the records' time words hoist out of the loop
     if msg.kind == VG_K_MD:
         n = min(n, VG_MAX_MD)
         for i in range(1, min(n, VG_PF_AHEAD)):
@@ -1167,7 +1173,7 @@ cdef int vg_merge_msg(vg_merge_t* c, const vg_msg_t* msg) noexcept nogil:
         for i in range(n):
             if i + VG_PF_AHEAD < n:
                 _pf_token(c.st, msg.body.md[i + VG_PF_AHEAD].token, VG_PF_MD)
-            vg_merge_md(c, &msg.body.md[i], code, seg)
+            vg_merge_md(c, &msg.body.md[i], code, seg, ts48)
     elif msg.kind == VG_K_MW:
         n = min(n, VG_MAX_MW)
         for i in range(1, min(n, VG_PF_AHEAD)):
@@ -1176,7 +1182,7 @@ cdef int vg_merge_msg(vg_merge_t* c, const vg_msg_t* msg) noexcept nogil:
             if i + VG_PF_AHEAD < n:
                 _pf_token(c.st, msg.body.mw[i + VG_PF_AHEAD].token, VG_PF_MW)
                 vg_pf_lines(<const char*>&msg.body.mw[i + VG_PF_AHEAD] + 128, 1)
-            vg_merge_mw(c, &msg.body.mw[i], code, seg)
+            vg_merge_mw(c, &msg.body.mw[i], code, seg, ts48)
     elif msg.kind == VG_K_TICK:
         n = min(n, VG_MAX_TICK)
         for i in range(1, min(n, VG_PF_AHEAD)):
@@ -1185,7 +1191,7 @@ cdef int vg_merge_msg(vg_merge_t* c, const vg_msg_t* msg) noexcept nogil:
             if i + VG_PF_AHEAD < n:
                 _pf_token(c.st, msg.body.tick[i + VG_PF_AHEAD].token, VG_PF_TICK)
                 vg_pf_lines(<const char*>&msg.body.tick[i + VG_PF_AHEAD] + 128, 1)
-            vg_merge_tick(c, &msg.body.tick[i], code, seg)
+            vg_merge_tick(c, &msg.body.tick[i], code, seg, ts48)
     elif msg.kind == VG_K_SPOS:
         n = min(n, VG_MAX_SPOS)
         for i in range(1, min(n, VG_PF_AHEAD)):
@@ -1194,7 +1200,7 @@ cdef int vg_merge_msg(vg_merge_t* c, const vg_msg_t* msg) noexcept nogil:
             if i + VG_PF_AHEAD < n:
                 _pf_token(c.st, msg.body.spos[i + VG_PF_AHEAD].token, VG_PF_SPOS)
                 vg_pf_lines(<const char*>&msg.body.spos[i + VG_PF_AHEAD] + 128, 1)
-            vg_merge_spos(c, &msg.body.spos[i], msg.header.log_time)
+            vg_merge_spos(c, &msg.body.spos[i], msg.header.log_time, ts48)
     elif msg.kind == VG_K_STATUS:
         n = min(n, VG_MAX_STATUS)
         for i in range(1, min(n, VG_PF_AHEAD)):
@@ -1203,7 +1209,7 @@ cdef int vg_merge_msg(vg_merge_t* c, const vg_msg_t* msg) noexcept nogil:
             if i + VG_PF_AHEAD < n:
                 _pf_token(c.st, msg.body.status[i + VG_PF_AHEAD].token, VG_PF_STATUS)
                 vg_pf_lines(<const char*>&msg.body.status[i + VG_PF_AHEAD] + 128, 1)
-            vg_merge_status(c, &msg.body.status[i])
+            vg_merge_status(c, &msg.body.status[i], ts48)
     elif msg.kind == VG_K_BUYBACK:
         n = min(n, VG_MAX_BUYBACK)
         for i in range(n):
