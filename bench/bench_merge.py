@@ -1,13 +1,16 @@
 """Store benchmarks: the nogil merge vs a pure-Python dict store, decode+merge+records vs LZO1Z alone, and
 reads from Python.  All ratios are between measurements of the same pyperf run.
 
-    python bench/bench_merge.py [--fast] [-o result.json]
+    python bench/bench_merge.py [--fast] [--codes FO:7202,CM:18703] [-o result.json]
 
-``--fast`` (pyperf's, one process per benchmark, 20 loops, no calibration) measures F&O 7208 only, the pipeline, ``ltp`` and the
-snapshot; without it every code of both segments and ``store[token]`` too.
+``--fast`` (pyperf's, 3 processes per benchmark, 20 loops, no calibration) measures F&O 7208 only, the pipeline, ``ltp`` and the
+snapshot; without it every code of both segments and ``store[token]`` too.  ``--codes SEG:CODE,...`` measures
+the merge of just those codes (and nothing else; with ``--fast`` a few seconds per code).
 
 * ``merge-<seg>-<code>``     ``FeedHandler.merge_packed``: messages already decoded (``vg_msg_t``), merged in
-                             one nogil loop with change records on; ns per message and per record
+                             one nogil loop with change records on; ns per message and per instrument
+                             record (a message carries 1 .. 28 instrument records: tokens merged); the
+                             32-byte change records emitted per message are printed beside them
   ``merge-<seg>-<code>-py``  ``bench/baseline_store.py`` (dicts, same rules) over the same decoded dicts
 * ``pipeline-FO``            ``FeedHandler.process_batch`` on a realistic F&O stream: frame walk + LZO1Z +
                              decode + merge + change records; ``pipeline-FO-lzo`` the LZO1Z decompression of
@@ -42,6 +45,21 @@ FAST = "--fast" in sys.argv or os.environ.get("VEGA_BENCH_FAST") == "1"
 CODES = {"FO": (7200, 7201, 7202, 7208, 7210, 17201, 17202, 6013),
          "CM": (7200, 7201, 7208, 7210, 18703, 18708, 6013)}
 FAST_CODES = {"FO": (7208,), "CM": ()}
+
+
+def parse_codes(text):
+    """``"FO:7202,CM:18703"`` -> ``{"FO": (7202,), "CM": (18703,)}`` (segments FO / CM, codes merged by
+    ``merge_packed``); ValueError on anything else."""
+    out = {"FO": [], "CM": []}
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        seg, _, code = item.partition(":")
+        seg = seg.upper()
+        if seg not in out or not code.isdigit() or int(code) not in CODES[seg]:
+            raise ValueError(f"--codes: {item!r} is not SEG:CODE with one of {CODES}")
+        out[seg].append(int(code))
+    if not any(out.values()):
+        raise ValueError("--codes: no codes given")
+    return {seg: tuple(v) for seg, v in out.items()}
 _STREAMS = {}
 
 
@@ -63,6 +81,8 @@ def stream(seg, seed):
 def _worker_args(cmd, args):
     if FAST:
         cmd.append("--fast")            # the worker must register the same benchmarks as the parent
+    if args.codes:
+        cmd.extend(["--codes", args.codes])
 
 
 def decoded_by_code(seg, stream):
@@ -73,6 +93,16 @@ def decoded_by_code(seg, stream):
             if m["records"]:
                 out[m["transaction_code"]].append(m)
     return out
+
+
+def change_records_per_message(seg, packed, n_msgs):
+    """Change records per message in the steady state the benchmark measures (the second pass over the
+    same messages: no new tokens)."""
+    fh = FeedHandler(seg, Store(100_000))
+    fh.merge_packed(packed, repeat=1, now_ns=T0)
+    first = fh.stats["records"]
+    fh.merge_packed(packed, repeat=1, now_ns=T0)
+    return (fh.stats["records"] - first) / n_msgs
 
 
 def check_baseline_agrees(seg, msgs):
@@ -92,19 +122,22 @@ def check_baseline_agrees(seg, msgs):
 
 
 def main():
-    if FAST and not any(a.startswith(("-p", "--processes")) for a in sys.argv):
-        sys.argv.append("--processes=1")
     if FAST and not any(a.startswith(("-l", "--loops")) for a in sys.argv):
         sys.argv.append("--loops=20")        # no calibration process: rough figures, quickly
-    runner = pyperf.Runner(add_cmdline_args=_worker_args)
+    # pyperf's --fast halves the default process count (a --processes on the command line is overridden):
+    # a default of 6 gives 3 processes per benchmark
+    runner = pyperf.Runner(add_cmdline_args=_worker_args, **({"processes": 6} if FAST else {}))
+    runner.argparser.add_argument("--codes", default="",
+                                  help="SEG:CODE,... merge only these codes (e.g. FO:7202,CM:18703), nothing else")
     runner.parse_args()
+    chosen = parse_codes(runner.args.codes) if runner.args.codes else None
     res = {}
-    if not runner.args.worker and not FAST:
+    if not runner.args.worker and not FAST and chosen is None:
         for seg in ("FO", "CM"):
             groups = decoded_by_code(seg, stream(seg, 11))
             check_baseline_agrees(seg, [m for ms in groups.values() for m in ms][:3000])
     for seg in ("FO", "CM"):
-        for code in (FAST_CODES if FAST else CODES)[seg]:
+        for code in (chosen or (FAST_CODES if FAST else CODES))[seg]:
             n_msgs = 1000                    # each code's decoded messages, cycled to 1000 per loop
             packed_cache = {}
 
@@ -121,6 +154,7 @@ def main():
                 packed = data()["packed"]
                 s = Store(100_000)
                 fh = FeedHandler(seg, s)
+                fh.merge_packed(packed, repeat=1, now_ns=T0)   # steady state: tokens inserted, pages touched
                 t0 = pyperf.perf_counter()
                 fh.merge_packed(packed, repeat=loops, now_ns=T0)
                 return pyperf.perf_counter() - t0
@@ -135,10 +169,16 @@ def main():
                 return pyperf.perf_counter() - t0
 
             n_recs = data()["recs"] if not runner.args.worker else 0
+            n_chg = change_records_per_message(seg, data()["packed"], n_msgs) if not runner.args.worker else 0
 
-            res[(seg, code)] = (n_msgs, n_recs,
+            res[(seg, code)] = (n_msgs, n_recs, n_chg,
                                 runner.bench_time_func(f"merge-{seg}-{code}", t_vega, inner_loops=n_msgs),
                                 runner.bench_time_func(f"merge-{seg}-{code}-py", t_py, inner_loops=n_msgs))
+
+    if chosen is not None:
+        if not runner.args.worker:
+            print_merge(res)
+        return
 
     # decode + merge + records vs LZO1Z alone, realistic F&O mix
     pipe_cache = {}
@@ -157,6 +197,7 @@ def main():
         fo = pipe_data()["fo"]
         s = Store(100_000)
         fh = FeedHandler("FO", s)
+        fh.process_batch(fo, now_ns=T0)     # steady state, as the merge benchmarks: tokens in, pages touched
         t0 = pyperf.perf_counter()
         for _ in range(loops):
             fh.process_batch(fo, now_ns=T0)
@@ -245,13 +286,7 @@ def main():
 
     if runner.args.worker:
         return
-    print("\n=== merge: ns per message (median), records already decoded, change records on ===")
-    for (seg, code), (n_msgs, n_recs, v, p) in res.items():
-        if v is None or p is None:
-            continue
-        vn, pn = v.median() * 1e9, p.median() * 1e9
-        print(f"{seg} {code:5d}: {n_msgs:5d} msgs ({n_recs / n_msgs:4.1f} rec/msg)  vega {vn:7.1f} ns/msg "
-              f"({vn * n_msgs / n_recs:6.1f} ns/record)   dict baseline {pn:8.1f} ns/msg   -> {pn / vn:6.1f}x")
+    print_merge(res)
     if pipe is not None and lzo is not None:
         pm, lm = pipe.median() * 1e9, lzo.median() * 1e9
         print(f"\nF&O pipeline (decode+merge+records) {pm:.1f} ns/msg vs LZO1Z alone {lm:.1f} ns/msg "
@@ -268,6 +303,20 @@ def main():
         st = Store(n)
         print(f"memory: {n} instruments -> {st.memory_bytes / n:.0f} B/instrument "
               f"({st.memory_bytes / 2**20:.1f} MiB incl. the {st.header['dense_size']}-token dense table)")
+
+
+def print_merge(res):
+    """The merge table: medians per message and per instrument record, change records per message, ratio."""
+    print("\n=== merge (messages already decoded, change records on): medians ===")
+    print("  inst/msg = instrument records (tokens) per message; ns/inst = ns per instrument record merged;"
+          " chg/msg = 32-byte change records emitted per message")
+    for (seg, code), (n_msgs, n_recs, n_chg, v, p) in res.items():
+        if v is None or p is None:
+            continue
+        vn, pn = v.median() * 1e9, p.median() * 1e9
+        print(f"{seg} {code:5d}: {n_msgs:5d} msgs {n_recs / n_msgs:5.1f} inst/msg {n_chg:5.1f} chg/msg | vega "
+              f"{vn:7.1f} ns/msg {vn * n_msgs / n_recs:6.1f} ns/inst | dict baseline {pn:8.1f} ns/msg "
+              f"-> {pn / vn:6.1f}x")
 
 
 if __name__ == "__main__":

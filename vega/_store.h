@@ -220,6 +220,99 @@ static inline int vs_read_i32(const vg_srec_t *r, const int32_t *field, int32_t 
 }
 
 /* ------------------------------------------------------------------------------------------------------
+ * The merge's book-side replacement (7200 / 7208).  e = 5 decoded MBP entries, vg_mbp_t of vega/_core.pxd:
+ * 16 bytes each, quantity int64 @0, price int32 @8, number_of_orders int16 @12 (bytes 14-15 are not ours;
+ * tests/test_merge_fast.py pins the layout).  SSE2: the entries are transposed into the record's price,
+ * quantity and order arrays four levels at a time, compared with the old values lane-wise.
+ * ---------------------------------------------------------------------------------------------------- */
+#define VG_MBP_SIZE 16
+#define VG_MBP_QTY 0
+#define VG_MBP_PRICE 8
+#define VG_MBP_ORDERS 12
+
+/* True when one of the 5 levels has a non-zero price, quantity or order count. */
+static inline int vg_side_has_data(const uint8_t *e) {
+#if defined(__SSE2__)
+    const __m128i keep = _mm_set_epi32(0x0000FFFF, -1, -1, -1);   /* bytes 0..13 */
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)e);
+    v = _mm_or_si128(v, _mm_loadu_si128((const __m128i *)(const void *)(e + 16)));
+    v = _mm_or_si128(v, _mm_loadu_si128((const __m128i *)(const void *)(e + 32)));
+    v = _mm_or_si128(v, _mm_loadu_si128((const __m128i *)(const void *)(e + 48)));
+    v = _mm_or_si128(v, _mm_loadu_si128((const __m128i *)(const void *)(e + 64)));
+    v = _mm_and_si128(v, keep);
+    return _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_setzero_si128())) != 0xFFFF;
+#else
+    int i;
+    for (i = 0; i < 5; i++) {
+        int64_t q; int32_t p; int16_t o;
+        memcpy(&q, e + VG_MBP_SIZE * i + VG_MBP_QTY, 8);
+        memcpy(&p, e + VG_MBP_SIZE * i + VG_MBP_PRICE, 4);
+        memcpy(&o, e + VG_MBP_SIZE * i + VG_MBP_ORDERS, 2);
+        if (q != 0 || p != 0 || o != 0) return 1;
+    }
+    return 0;
+#endif
+}
+
+/* Store the 5 levels of e into price[5], qty[5], orders[5] (always: a store of the same value is
+ * harmless); returns the changed fields in the depth groups' bit order (VG_F_BID: price i = bit i,
+ * quantity i = bit 5 + i, orders i = bit 10 + i). */
+static inline uint32_t vg_set_side(int32_t *price, int64_t *qty, int16_t *orders, const uint8_t *e) {
+    uint32_t m;
+    int64_t q4, oq4; int32_t p4; int16_t o4;
+#if defined(__SSE2__)
+    const __m128i e0 = _mm_loadu_si128((const __m128i *)(const void *)e);
+    const __m128i e1 = _mm_loadu_si128((const __m128i *)(const void *)(e + 16));
+    const __m128i e2 = _mm_loadu_si128((const __m128i *)(const void *)(e + 32));
+    const __m128i e3 = _mm_loadu_si128((const __m128i *)(const void *)(e + 48));
+    /* quantities 0-3: the low 8 bytes of each entry; 64-bit equality = both 32-bit halves equal */
+    const __m128i q01 = _mm_unpacklo_epi64(e0, e1), q23 = _mm_unpacklo_epi64(e2, e3);
+    __m128i c01 = _mm_cmpeq_epi32(q01, _mm_loadu_si128((const __m128i *)(const void *)qty));
+    __m128i c23 = _mm_cmpeq_epi32(q23, _mm_loadu_si128((const __m128i *)(const void *)(qty + 2)));
+    /* prices and orders 0-3: the high 8 bytes [price, orders | flag] of each entry */
+    const __m128 h01 = _mm_castsi128_ps(_mm_unpackhi_epi64(e0, e1));
+    const __m128 h23 = _mm_castsi128_ps(_mm_unpackhi_epi64(e2, e3));
+    const __m128i p = _mm_castps_si128(_mm_shuffle_ps(h01, h23, _MM_SHUFFLE(2, 0, 2, 0)));
+    __m128i o = _mm_castps_si128(_mm_shuffle_ps(h01, h23, _MM_SHUFFLE(3, 1, 3, 1)));
+    __m128i oo = _mm_loadl_epi64((const __m128i *)(const void *)orders);   /* 4 x int16 */
+    uint32_t pm, qm, om;
+    c01 = _mm_and_si128(c01, _mm_shuffle_epi32(c01, _MM_SHUFFLE(2, 3, 0, 1)));
+    c23 = _mm_and_si128(c23, _mm_shuffle_epi32(c23, _MM_SHUFFLE(2, 3, 0, 1)));
+    qm = (uint32_t)(_mm_movemask_pd(_mm_castsi128_pd(c01)) | (_mm_movemask_pd(_mm_castsi128_pd(c23)) << 2));
+    pm = (uint32_t)_mm_movemask_ps(_mm_castsi128_ps(
+             _mm_cmpeq_epi32(p, _mm_loadu_si128((const __m128i *)(const void *)price))));
+    o = _mm_srai_epi32(_mm_slli_epi32(o, 16), 16);                        /* int16 orders, sign-extended */
+    oo = _mm_srai_epi32(_mm_unpacklo_epi16(oo, oo), 16);
+    om = (uint32_t)_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(o, oo)));
+    _mm_storeu_si128((__m128i *)(void *)qty, q01);
+    _mm_storeu_si128((__m128i *)(void *)(qty + 2), q23);
+    _mm_storeu_si128((__m128i *)(void *)price, p);
+    _mm_storel_epi64((__m128i *)(void *)orders, _mm_packs_epi32(o, o));  /* in int16 range: exact */
+    m = (~pm & 0xFu) | ((~qm & 0xFu) << 5) | ((~om & 0xFu) << 10);
+#else
+    int i;
+    m = 0;
+    for (i = 0; i < 4; i++) {
+        int64_t q; int32_t pr; int16_t or_;
+        memcpy(&q, e + VG_MBP_SIZE * i + VG_MBP_QTY, 8);
+        memcpy(&pr, e + VG_MBP_SIZE * i + VG_MBP_PRICE, 4);
+        memcpy(&or_, e + VG_MBP_SIZE * i + VG_MBP_ORDERS, 2);
+        m |= (uint32_t)(price[i] != pr) << i | (uint32_t)(qty[i] != q) << (5 + i)
+             | (uint32_t)(orders[i] != or_) << (10 + i);
+        price[i] = pr; qty[i] = q; orders[i] = or_;
+    }
+#endif
+    /* level 4 */
+    memcpy(&q4, e + 64 + VG_MBP_QTY, 8);
+    memcpy(&p4, e + 64 + VG_MBP_PRICE, 4);
+    memcpy(&o4, e + 64 + VG_MBP_ORDERS, 2);
+    oq4 = qty[4];
+    m |= (uint32_t)(price[4] != p4) << 4 | (uint32_t)(oq4 != q4) << 9 | (uint32_t)(orders[4] != o4) << 14;
+    price[4] = p4; qty[4] = q4; orders[4] = o4;
+    return m;
+}
+
+/* ------------------------------------------------------------------------------------------------------
  * Change-record groups and their fields (docs/FORMATS.md "Change records").  A record's mask bit i names
  * field i of its group; the slots hold the named fields in ascending bit order, 8-byte fields in two slots
  * (low word first), 1- and 2-byte fields widened to one slot (signed fields sign-extended).
@@ -343,29 +436,60 @@ static inline void vg_fld_set(vg_srec_t *r, const vg_fld_t *f, int64_t v) {
 
 /* Open a record at p: header (token | ts_lo, ts_hi | group | flags | mask 0 | source) and zero slots. */
 static inline __attribute__((always_inline)) void vg_rb_open(uint8_t *p, uint64_t h0, uint64_t h1) {
+#if defined(__SSE2__)                 /* two 16-byte stores */
+    _mm_storeu_si128((__m128i *)(void *)p, _mm_set_epi64x((long long)h1, (long long)h0));
+    _mm_storeu_si128((__m128i *)(void *)(p + 16), _mm_setzero_si128());
+#else
     const uint64_t z = 0;
     memcpy(p, &h0, 8);
     memcpy(p + 8, &h1, 8);
     memcpy(p + 16, &z, 8);
     memcpy(p + 24, &z, 8);
+#endif
 }
 
 /* The records of one group: m = its changed fields (non-zero; bits >= nf are ignored), tab/nf its field
- * table (a compile-time constant at every call site).  p = the next free record; returns the one after
- * the last record written.  h1 carries everything but the group and the mask. */
+ * table, fcan the fields the caller can change at all (m & ~fcan == 0; ~0u when unknown): all three
+ * compile-time constants at every call site, so the loop below unrolls over the table and only the
+ * possible fields' mask bits are tested at run time.  When the possible fields fit one record (at most
+ * 4 slots, also a constant) the record-splitting tests fold away too.  p = the next free record; returns
+ * the one after the last record written.  h1 carries everything but the group and the mask. */
 static inline __attribute__((always_inline)) uint8_t *
-vg_emit_group(uint8_t *p, const vg_srec_t *r, uint32_t m, const vg_fld_t *tab, const int nf, uint64_t h0,
-              uint64_t h1) {
+vg_emit_group_f(uint8_t *p, const vg_srec_t *r, uint32_t m, const vg_fld_t *tab, const int nf,
+                const uint32_t fcan, uint64_t h0, uint64_t h1) {
     uint8_t *rec = p;                 /* the record being filled */
     uint8_t *sp = p + VG_RB_OFF_SLOTS;   /* its next free slot */
     uint8_t *se = p + VG_RB_SIZE;        /* the end of its slots */
     uint32_t cm = 0;                  /* its mask */
     uint16_t m16;
-    int i;
+    int i, slots = 0;
+#pragma GCC unroll 32
+    for (i = 0; i < nf; i++)          /* the most slots the possible fields take (folds to a constant) */
+        if ((fcan >> i) & 1u)
+            slots += tab[i].size == 8 ? 2 : 1;
     vg_rb_open(rec, h0, h1);
+    if (slots <= 4) {                 /* one record: an 8-byte field always fits (ns + 2 <= slots <= 4) */
+#pragma GCC unroll 32
+        for (i = 0; i < nf; i++) {
+            if (((fcan >> i) & 1u) && ((m >> i) & 1u)) {
+                const int64_t v = vg_fld_get(r, &tab[i]);
+                if (tab[i].size == 8) {
+                    memcpy(sp, &v, 8);
+                    sp += 8;
+                } else {
+                    const int32_t v4 = (int32_t)v;
+                    memcpy(sp, &v4, 4);
+                    sp += 4;
+                }
+            }
+        }
+        m16 = (uint16_t)(m & fcan & ((nf >= 32) ? 0xFFFFFFFFu : ((1u << nf) - 1u)));
+        memcpy(rec + VG_RB_OFF_MASK, &m16, 2);
+        return se;
+    }
 #pragma GCC unroll 32
     for (i = 0; i < nf; i++) {
-        if ((m >> i) & 1u) {
+        if (((fcan >> i) & 1u) && ((m >> i) & 1u)) {
             const int64_t v = vg_fld_get(r, &tab[i]);
             if (tab[i].size == 8) {
                 if (sp + 8 > se) {    /* an 8-byte field is never split: next record */
@@ -399,6 +523,13 @@ vg_emit_group(uint8_t *p, const vg_srec_t *r, uint32_t m, const vg_fld_t *tab, c
     m16 = (uint16_t)cm;
     memcpy(rec + VG_RB_OFF_MASK, &m16, 2);
     return se;
+}
+
+/* Any changed fields of a compile-time table. */
+static inline __attribute__((always_inline)) uint8_t *
+vg_emit_group(uint8_t *p, const vg_srec_t *r, uint32_t m, const vg_fld_t *tab, const int nf, uint64_t h0,
+              uint64_t h1) {
+    return vg_emit_group_f(p, r, m, tab, nf, ~0u, h0, h1);
 }
 
 /* The same for a group whose table is not known at compile time (groups after VG_G_IDENT). */
@@ -441,32 +572,24 @@ static uint8_t *vg_emit_group_any(uint8_t *p, const vg_srec_t *r, uint32_t m, in
     return rec + VG_RB_SIZE;
 }
 
-/* Bit g set when masks[g] != 0, for g = 1 .. VG_N_GROUPS-1 (which groups an update changed). */
+/* Bit g set when masks[g] != 0, for g = 1 .. VG_N_GROUPS-1 (which groups an update changed).  masks has
+ * VG_N_GROUPS entries.  One 128-bit load for masks[0..7], scalar tests for the rest: no copy through a
+ * stack buffer (that was a store-forwarding stall: narrow stores, then a wide load of the same bytes).
+ * The merge does not call this: it knows its group masks in registers (see _m_end in _store.pxi). */
 static inline uint32_t vg_groups_changed(const uint16_t *masks) {
+    uint32_t gm = 0;
+    int g = 1;
 #if defined(__SSE2__)
-    if (VG_N_GROUPS > 8 && VG_N_GROUPS <= 16) {   /* two loads, two compares, one movemask */
+    if (VG_N_GROUPS >= 8) {
         const __m128i z = _mm_setzero_si128();
-        __m128i hi;
-        if (VG_N_GROUPS == 12) {
-            hi = _mm_loadl_epi64((const __m128i *)(const void *)(masks + 8));   /* masks[8..11] */
-        } else {                      /* never read past masks[VG_N_GROUPS - 1] */
-            uint16_t t[8] = {0};
-            memcpy(t, masks + 8, (size_t)(VG_N_GROUPS - 8) * sizeof(uint16_t));
-            hi = _mm_loadu_si128((const __m128i *)(const void *)t);
-        }
-        return ~(uint32_t)_mm_movemask_epi8(_mm_packs_epi16(
-                   _mm_cmpeq_epi16(_mm_loadu_si128((const __m128i *)(const void *)masks), z),
-                   _mm_cmpeq_epi16(hi, z)))
-               & (((1u << VG_N_GROUPS) - 1u) & ~1u);
+        gm = ~(uint32_t)_mm_movemask_epi8(_mm_packs_epi16(
+                 _mm_cmpeq_epi16(_mm_loadu_si128((const __m128i *)(const void *)masks), z), z)) & 0xFEu;
+        g = 8;
     }
 #endif
-    {
-        uint32_t gm = 0;
-        int g;
-        for (g = 1; g < VG_N_GROUPS; g++)
-            gm |= (uint32_t)(masks[g] != 0) << g;
-        return gm;
-    }
+    for (; g < VG_N_GROUPS; g++)
+        gm |= (uint32_t)(masks[g] != 0) << g;
+    return gm;
 }
 
 /* One out-of-line kernel per group: the dispatcher below stays small (a tick update that changes one
@@ -491,22 +614,70 @@ VG_EMIT_KERNEL(vg_emit_ident, VG_F_IDENT)
 VG_EMIT_KERNEL(vg_emit_index, VG_F_INDEX)
 #undef VG_EMIT_KERNEL
 
+/* A whole book side changed (mask 0x7FFF, a quarter of the F&O depth updates): its six records have a
+ * fixed layout (prices 0-3 | price 4, quantity 0 | quantities 1-2 | 3-4 | orders 0-3 | orders 4), written
+ * straight from the record's arrays.  The same bytes as the kernel (tests/test_store_emit.py: every full
+ * group against the reference). */
+static inline __attribute__((always_inline)) uint8_t *
+vg_emit_side_full(uint8_t *p, const int32_t *price, const int64_t *qty, const int16_t *orders, uint64_t h0,
+                  uint64_t h1) {
+#if defined(__SSE2__)
+#define VG_SIDE_REC(I, MASK, SLOTS)                                                                        \
+    _mm_storeu_si128((__m128i *)(void *)(p + 32 * (I)),                                                   \
+                     _mm_set_epi64x((long long)(h1 | ((uint64_t)(MASK) << 32)), (long long)h0));           \
+    _mm_storeu_si128((__m128i *)(void *)(p + 32 * (I) + 16), (SLOTS))
+    const __m128i o4 = _mm_loadl_epi64((const __m128i *)(const void *)orders);   /* orders 0-3, int16 */
+    const __m128i o = _mm_srai_epi32(_mm_unpacklo_epi16(o4, o4), 16);           /* sign-extended */
+    VG_SIDE_REC(0, 0x000Fu, _mm_loadu_si128((const __m128i *)(const void *)price));
+    VG_SIDE_REC(1, 0x0030u, _mm_set_epi32(0, (int)(uint32_t)((uint64_t)qty[0] >> 32), (int)(uint32_t)qty[0],
+                                          price[4]));
+    VG_SIDE_REC(2, 0x00C0u, _mm_loadu_si128((const __m128i *)(const void *)(qty + 1)));
+    VG_SIDE_REC(3, 0x0300u, _mm_loadu_si128((const __m128i *)(const void *)(qty + 3)));
+    VG_SIDE_REC(4, 0x3C00u, o);
+    VG_SIDE_REC(5, 0x4000u, _mm_set_epi32(0, 0, 0, (int)orders[4]));
+#undef VG_SIDE_REC
+    return p + 6 * VG_RB_SIZE;
+#else
+    (void)price; (void)qty; (void)orders; (void)h0; (void)h1;
+    return NULL;                      /* not used without SSE2 (VG_HAVE_SIDE_FULL) */
+#endif
+}
+#if defined(__SSE2__)
+#define VG_HAVE_SIDE_FULL 1
+#else
+#define VG_HAVE_SIDE_FULL 0
+#endif
+
+/* Group G (VG_G_BID / VG_G_ASK) of an update: the fixed layout when the whole side changed. */
+#define VG_EMIT_SIDE(G, SIDE)                                                                              \
+    if (VG_HAS(G)) {                                                                                      \
+        if (VG_HAVE_SIDE_FULL && masks[G] == 0x7FFFu)                                                     \
+            p = vg_emit_side_full(p, r->SIDE##_price, r->SIDE##_quantity, r->SIDE##_orders, h0,           \
+                                  h1 | ((uint64_t)(G) << 16));                                            \
+        else                                                                                              \
+            p = vg_emit_##SIDE(p, r, masks[G], h0, h1 | ((uint64_t)(G) << 16));                           \
+    }
+
+#define VG_HAS(G) (gm & (1u << (G)))       /* vg_emit_sel: group G changed (its bit in gm) */
 /* All records of one token update into out (room for the largest update, VG_RECS_PER_UPDATE_MAX):
- * masks[g] = changed fields of group g (g = 1 .. VG_N_GROUPS-1), gm = vg_groups_changed(masks).
- * Returns the number of records. */
-static inline long vg_emit_records(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm,
-                                   uint16_t source, uint64_t ts48, uint8_t flags) {
+ * masks[g] = changed fields of group g for every g in gm (other entries are not read), gm = the groups
+ * changed (bit g; bit 0 and bits >= VG_N_GROUPS ignored), can = the groups the caller can change at all (a
+ * compile-time constant at the merge's call sites: the tests of the other groups fold away; ~0u when
+ * unknown).  Returns the number of records. */
+static inline __attribute__((always_inline)) long
+vg_emit_sel(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm, const uint32_t can,
+            uint16_t source, uint64_t ts48, uint8_t flags) {
     uint8_t *p = out;
-    size_t k;
     const uint64_t h0 = (uint64_t)(uint32_t)r->token | ((ts48 & 0xFFFFFFFFull) << 32);
     const uint64_t h1 = ((ts48 >> 32) & 0xFFFFull) | ((uint64_t)(uint8_t)(flags | VG_RB_CONTINUED) << 24)
                         | ((uint64_t)source << 48);
     int g;
-    /* ascending group order; one predictable test per group (no indirect jump) */
-#define VG_EMIT_G(G, FN) if (gm & (1u << (G))) p = FN(p, r, masks[G], h0, h1 | ((uint64_t)(G) << 16))
+    /* ascending group order; one predictable test per group the caller can change (no indirect jump) */
+#define VG_EMIT_G(G, FN) \
+    if ((can & (1u << (G))) && (gm & (1u << (G)))) p = FN(p, r, masks[G], h0, h1 | ((uint64_t)(G) << 16))
     VG_EMIT_G(VG_G_TRADE, vg_emit_trade);
-    VG_EMIT_G(VG_G_BID, vg_emit_bid);
-    VG_EMIT_G(VG_G_ASK, vg_emit_ask);
+    if (can & (1u << VG_G_BID)) VG_EMIT_SIDE(VG_G_BID, bid)
+    if (can & (1u << VG_G_ASK)) VG_EMIT_SIDE(VG_G_ASK, ask)
     VG_EMIT_G(VG_G_OHLC, vg_emit_ohlc);
     VG_EMIT_G(VG_G_STATUS, vg_emit_status);
     VG_EMIT_G(VG_G_MW, vg_emit_mw);
@@ -517,14 +688,177 @@ static inline long vg_emit_records(uint8_t *out, const vg_srec_t *r, const uint1
     VG_EMIT_G(VG_G_IDENT, vg_emit_ident);
     VG_EMIT_G(VG_G_INDEX, vg_emit_index);
 #undef VG_EMIT_G
-    gm >>= VG_G_INDEX + 1;            /* groups without a kernel (added after INDEX): the table walk */
-    for (g = VG_G_INDEX + 1; gm; g++, gm >>= 1)
-        if (gm & 1u)
-            p = vg_emit_group_any(p, r, masks[g], g, h0, h1 | ((uint64_t)g << 16));
-    k = (size_t)(p - out) / VG_RB_SIZE;
-    if (k > 0)
-        out[(k - 1) * VG_RB_SIZE + VG_RB_OFF_FLAGS] = flags;     /* the update's last record */
-    return (long)k;
+    if (VG_N_GROUPS > VG_G_INDEX + 1) {   /* groups without a kernel (added after INDEX): the table walk */
+        uint32_t rest = (gm & can & ((VG_N_GROUPS >= 32) ? 0xFFFFFFFFu : ((1u << VG_N_GROUPS) - 1u)))
+                        >> (VG_G_INDEX + 1);
+        for (g = VG_G_INDEX + 1; rest; g++, rest >>= 1)
+            if (rest & 1u)
+                p = vg_emit_group_any(p, r, masks[g], g, h0, h1 | ((uint64_t)g << 16));
+    }
+    if (p != out)
+        p[VG_RB_OFF_FLAGS - VG_RB_SIZE] = flags;              /* the update's last record */
+    return (long)((size_t)(p - out) / VG_RB_SIZE);
 }
+
+/* vg_emit_sel for any groups (keyframes, tests). */
+static inline long vg_emit_records(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm,
+                                   uint16_t source, uint64_t ts48, uint8_t flags) {
+    return vg_emit_sel(out, r, masks, gm, ~0u, source, ts48, flags);
+}
+
+
+/* ------------------------------------------------------------------------------------------------------
+ * Emitters specialised per merge family: the groups and fields a family can change are constants, so a
+ * ticker update (trade + open interest) or a market-watch update tests only its own groups' possible
+ * fields, packs them without record-splitting tests where they fit one record, and makes one call.
+ * A mask bit outside a family's fields (never set by today's merge) takes the full kernel: the records are
+ * those of vg_emit_records in every case.  Field bit numbers: the tables above (VG_F_TRADE, ...).
+ * Contract: masks = the merge's group masks, every entry defined (zero when the group did not change; the
+ * merge clears VG_KPAD entries), gm non-zero (something changed).  Returns the number of records.
+ * ---------------------------------------------------------------------------------------------------- */
+#define VG_FB(i) (1u << (i))
+#define VG_TF_TICK (VG_FB(0) | VG_FB(7) | VG_FB(8) | VG_FB(10))   /* LTP, fill price/volume, market type */
+#define VG_TF_MW (VG_FB(0) | VG_FB(2))                            /* LTP, LTT */
+#define VG_DF_MW (VG_FB(0) | VG_FB(5))                            /* level-0 price and quantity */
+#define VG_TF_MD (VG_FB(0) | VG_FB(1) | VG_FB(2) | VG_FB(3) | VG_FB(4) | VG_FB(5) | VG_FB(6) | VG_FB(9))
+
+/* Group G's records when only the fields FCAN can be in m, else the full kernel FULL. */
+#define VG_EMIT_FC(G, TAB, FCAN, FULL)                                                                     \
+    if (VG_HAS(G)) {                                                                                      \
+        const uint32_t m_ = masks[G];                                                                     \
+        if (__builtin_expect((m_ & ~(uint32_t)(FCAN)) != 0, 0))                                           \
+            p = FULL(p, r, m_, h0, h1 | ((uint64_t)(G) << 16));                                           \
+        else                                                                                              \
+            p = vg_emit_group_f(p, r, m_, TAB, (int)VG_NF(TAB), (FCAN), h0, h1 | ((uint64_t)(G) << 16));   \
+    }
+#define VG_EMIT_CALL(G, FN) if (VG_HAS(G)) p = FN(p, r, masks[G], h0, h1 | ((uint64_t)(G) << 16))
+/* the family emitters read the groups from masks (every group the family can change is defined, zero when
+ * unchanged): gm only says that something changed */
+#undef VG_HAS
+#define VG_HAS(G) (masks[G] != 0)
+#define VG_EMIT_HEAD                                                                                       \
+    uint8_t *p = out;                                                                                     \
+    const uint64_t h0 = (uint64_t)(uint32_t)r->token | ((ts48 & 0xFFFFFFFFull) << 32);                   \
+    const uint64_t h1 = ((ts48 >> 32) & 0xFFFFull) | ((uint64_t)VG_RB_CONTINUED << 24) | ((uint64_t)source << 48)
+#define VG_EMIT_TAIL                                                                                       \
+    if (p != out)                                                                                         \
+        p[VG_RB_OFF_FLAGS - VG_RB_SIZE] = 0;      /* the update's last record */                           \
+    return (long)((size_t)(p - out) / VG_RB_SIZE)
+
+/* 7202 / 17202 / 18703: trade (ticker fields), open interest, identity (a new token).  Inlined into the
+ * merge (tick and market watch): no call, no register saves for the commonest updates. */
+static inline __attribute__((always_inline)) long
+vg_emit_fam_tick(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm, uint16_t source,
+                 uint64_t ts48) {
+    VG_EMIT_HEAD;
+    VG_EMIT_FC(VG_G_TRADE, VG_F_TRADE, VG_TF_TICK, vg_emit_trade)
+    VG_EMIT_FC(VG_G_OI, VG_F_OI, ~0u, vg_emit_oi)
+    VG_EMIT_CALL(VG_G_IDENT, vg_emit_ident);
+    VG_EMIT_TAIL;
+}
+
+/* 7201 / 17201: trade (LTP, LTT), level 0 of each side, market watch, open interest, identity. */
+static inline __attribute__((always_inline)) long
+vg_emit_fam_mw(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm, uint16_t source,
+               uint64_t ts48) {
+    VG_EMIT_HEAD;
+    VG_EMIT_FC(VG_G_TRADE, VG_F_TRADE, VG_TF_MW, vg_emit_trade)
+    VG_EMIT_FC(VG_G_BID, VG_F_BID, VG_DF_MW, vg_emit_bid)
+    VG_EMIT_FC(VG_G_ASK, VG_F_ASK, VG_DF_MW, vg_emit_ask)
+    VG_EMIT_FC(VG_G_MW, VG_F_MW, ~0u, vg_emit_mw)
+    VG_EMIT_FC(VG_G_OI, VG_F_OI, ~0u, vg_emit_oi)
+    VG_EMIT_CALL(VG_G_IDENT, vg_emit_ident);
+    VG_EMIT_TAIL;
+}
+
+/* 7200 / 7208: trade (no ticker fields), both sides (out-of-line kernels), OHLC, status, auction, SPOS
+ * (the pre-open reset), open interest (IV), identity. */
+static long vg_emit_fam_md(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm,
+                           uint16_t source, uint64_t ts48) __attribute__((noinline, unused));
+static long vg_emit_fam_md(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm,
+                           uint16_t source, uint64_t ts48) {
+    VG_EMIT_HEAD;
+    VG_EMIT_FC(VG_G_TRADE, VG_F_TRADE, VG_TF_MD, vg_emit_trade)
+    VG_EMIT_SIDE(VG_G_BID, bid)
+    VG_EMIT_SIDE(VG_G_ASK, ask)
+    VG_EMIT_FC(VG_G_OHLC, VG_F_OHLC, ~0u, vg_emit_ohlc)
+    VG_EMIT_FC(VG_G_STATUS, VG_F_STATUS, ~0u, vg_emit_status)
+    VG_EMIT_FC(VG_G_AUCTION, VG_F_AUCTION, ~0u, vg_emit_auction)
+    VG_EMIT_CALL(VG_G_SPOS, vg_emit_spos);
+    VG_EMIT_CALL(VG_G_OI, vg_emit_oi);
+    VG_EMIT_CALL(VG_G_IDENT, vg_emit_ident);
+    VG_EMIT_TAIL;
+}
+
+/* CM 7210: SPOS statistics (three records when all change), identity.  Inlined into the merge. */
+static inline __attribute__((always_inline)) long
+vg_emit_fam_spos(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm, uint16_t source,
+                 uint64_t ts48) {
+    VG_EMIT_HEAD;
+    VG_EMIT_FC(VG_G_SPOS, VG_F_SPOS, ~0u, vg_emit_spos)
+    VG_EMIT_CALL(VG_G_IDENT, vg_emit_ident);
+    VG_EMIT_TAIL;
+}
+
+/* F&O 7210: status, SPOS (the pre-open reset), identity.  Inlined into the merge. */
+static inline __attribute__((always_inline)) long
+vg_emit_fam_status(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm, uint16_t source,
+                   uint64_t ts48) {
+    VG_EMIT_HEAD;
+    VG_EMIT_FC(VG_G_STATUS, VG_F_STATUS, ~0u, vg_emit_status)
+    VG_EMIT_CALL(VG_G_SPOS, vg_emit_spos);
+    VG_EMIT_CALL(VG_G_IDENT, vg_emit_ident);
+    VG_EMIT_TAIL;
+}
+
+/* CM 18708: buy-back, identity (symbol). */
+static long vg_emit_fam_buyback(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm,
+                                uint16_t source, uint64_t ts48) __attribute__((noinline, unused));
+static long vg_emit_fam_buyback(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm,
+                                uint16_t source, uint64_t ts48) {
+    VG_EMIT_HEAD;
+    VG_EMIT_FC(VG_G_BUYBACK, VG_F_BUYBACK, ~0u, vg_emit_buyback)
+    VG_EMIT_CALL(VG_G_IDENT, vg_emit_ident);
+    VG_EMIT_TAIL;
+}
+
+/* 6013: the open price (one record), identity (symbol). */
+static long vg_emit_fam_open(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm,
+                             uint16_t source, uint64_t ts48) __attribute__((noinline, unused));
+static long vg_emit_fam_open(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm,
+                             uint16_t source, uint64_t ts48) {
+    VG_EMIT_HEAD;
+    VG_EMIT_FC(VG_G_OHLC, VG_F_OHLC, VG_FB(0), vg_emit_ohlc)
+    VG_EMIT_CALL(VG_G_IDENT, vg_emit_ident);
+    VG_EMIT_TAIL;
+}
+
+/* F&O 7130 / 17130 into the CM store: open interest, identity. */
+static long vg_emit_fam_oi(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm,
+                           uint16_t source, uint64_t ts48) __attribute__((noinline, unused));
+static long vg_emit_fam_oi(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm,
+                           uint16_t source, uint64_t ts48) {
+    VG_EMIT_HEAD;
+    VG_EMIT_FC(VG_G_OI, VG_F_OI, ~0u, vg_emit_oi)
+    VG_EMIT_CALL(VG_G_IDENT, vg_emit_ident);
+    VG_EMIT_TAIL;
+}
+
+/* Index records (7207 / 7216 / 8207) and anything else: every group. */
+static long vg_emit_fam_any(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm,
+                            uint16_t source, uint64_t ts48) __attribute__((noinline, unused));
+static long vg_emit_fam_any(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm,
+                            uint16_t source, uint64_t ts48) {
+    (void)gm;
+    return vg_emit_sel(out, r, masks, vg_groups_changed(masks), ~0u, source, ts48, 0);
+}
+#undef VG_EMIT_FC
+#undef VG_EMIT_SIDE
+#undef VG_HAS
+#undef VG_EMIT_CALL
+#undef VG_EMIT_HEAD
+#undef VG_EMIT_TAIL
+
+#undef VG_FB
 
 #endif /* VEGA_STORE_H */

@@ -26,13 +26,61 @@ from vega.store import (STORE_DTYPE as _STORE_DTYPE, StoreError, StoreFullError,
 cdef extern from *:
     """
     static inline int vg_ctz32(uint32_t x) { return __builtin_ctz(x); }
+    /* vg_code_slot (_decode.pxi) as a perfect hash of the 16 slot codes: a multiply, a shift, two loads
+     * (the merge counts every message by code; the if-chain cost ~40 instructions for the later codes).
+     * tests/test_merge_fast.py checks it against vg_code_slot for every 16-bit code. */
+    static const uint16_t vg_mslot_code[32] = {
+        7210, 0, 6541, 0, 17202, 0, 0, 7200, 7208, 7216, 0, 0, 0, 0, 0, 0, 8207, 0, 0, 7201, 6013, 7130, 0, 0,
+        17201, 17130, 18708, 0, 7207, 0, 18703, 7202};
+    static const int8_t vg_mslot_idx[32] = {
+        6, -1, 1, -1, 8, -1, -1, 2, 5, 12, -1, -1, -1, -1, -1, -1, 13, -1, -1, 3, 0, 14, -1, -1, 7, 15, 10, -1,
+        11, -1, 9, 4};
+    static inline int vg_merge_code_slot(uint16_t code) {
+        const uint32_t h = ((uint32_t)code * 0x612e7697u) >> 27;
+        return vg_mslot_code[h] == code ? vg_mslot_idx[h] : -1;
+    }
+    /* Prefetch the cache lines of a store record named by bit i of `lines` (line i = bytes [64 i, 64 i + 64)),
+     * for writing; `lines` is a constant at every call site. */
+    static inline __attribute__((always_inline)) void vg_pf_lines(const void *rec, const unsigned lines) {
+        const char *p = (const char *)rec;
+        if (lines & 0x01u) __builtin_prefetch(p, 1, 3);
+        if (lines & 0x02u) __builtin_prefetch(p + 64, 1, 3);
+        if (lines & 0x04u) __builtin_prefetch(p + 128, 1, 3);
+        if (lines & 0x08u) __builtin_prefetch(p + 192, 1, 3);
+        if (lines & 0x10u) __builtin_prefetch(p + 256, 1, 3);
+        if (lines & 0x20u) __builtin_prefetch(p + 320, 1, 3);
+        if (lines & 0x40u) __builtin_prefetch(p + 384, 1, 3);
+    }
     """
     int vg_ctz32(uint32_t x) noexcept nogil
+    void vg_pf_lines(const void* rec, unsigned lines) noexcept nogil
+    int vg_merge_code_slot(uint16_t code) noexcept nogil
 
 cdef extern from "_store.h":
     uint32_t vg_groups_changed(const uint16_t* masks) noexcept nogil
+    int vg_side_has_data(const uint8_t* e) noexcept nogil
+    uint32_t vg_set_side(int32_t* price, int64_t* qty, int16_t* orders, const uint8_t* e) noexcept nogil
     long vg_emit_records(uint8_t* out, const vg_srec_t* r, const uint16_t* masks, uint32_t gm,
                          uint16_t source, uint64_t ts48, uint8_t flags) noexcept nogil
+    # the change records of one merged update, specialised per merge family (masks[g] for g in gm)
+    long vg_emit_fam_md(uint8_t* out, const vg_srec_t* r, const uint16_t* masks, uint32_t gm, uint16_t source,
+                        uint64_t ts48) noexcept nogil
+    long vg_emit_fam_mw(uint8_t* out, const vg_srec_t* r, const uint16_t* masks, uint32_t gm, uint16_t source,
+                        uint64_t ts48) noexcept nogil
+    long vg_emit_fam_tick(uint8_t* out, const vg_srec_t* r, const uint16_t* masks, uint32_t gm,
+                          uint16_t source, uint64_t ts48) noexcept nogil
+    long vg_emit_fam_spos(uint8_t* out, const vg_srec_t* r, const uint16_t* masks, uint32_t gm,
+                          uint16_t source, uint64_t ts48) noexcept nogil
+    long vg_emit_fam_status(uint8_t* out, const vg_srec_t* r, const uint16_t* masks, uint32_t gm,
+                            uint16_t source, uint64_t ts48) noexcept nogil
+    long vg_emit_fam_buyback(uint8_t* out, const vg_srec_t* r, const uint16_t* masks, uint32_t gm,
+                             uint16_t source, uint64_t ts48) noexcept nogil
+    long vg_emit_fam_open(uint8_t* out, const vg_srec_t* r, const uint16_t* masks, uint32_t gm,
+                          uint16_t source, uint64_t ts48) noexcept nogil
+    long vg_emit_fam_oi(uint8_t* out, const vg_srec_t* r, const uint16_t* masks, uint32_t gm, uint16_t source,
+                        uint64_t ts48) noexcept nogil
+    long vg_emit_fam_any(uint8_t* out, const vg_srec_t* r, const uint16_t* masks, uint32_t gm,
+                         uint16_t source, uint64_t ts48) noexcept nogil
 
 cdef bint _vg_emit_reference = False   # tests only: route vg_emit through the table walk vg_emit_ref
 
@@ -158,6 +206,13 @@ cdef inline void _s8(uint8_t* p, uint8_t v, uint16_t* m, uint32_t bit) noexcept 
     m[0] |= <uint16_t>(bit if p[0] != v else 0)        # branch-free: a store of the same value is harmless
     p[0] = v
 
+cdef enum:
+    VG_KPAD = 16                       # a merge's group masks: VG_N_GROUPS entries padded to 16 (one clear)
+    # the fields vg_quality reads, per group: the score is recomputed only when one of them changed
+    VG_Q_TRADE = VG_T_LTP | VG_T_VOLUME
+    VG_Q_DEPTH = VG_D_PRICE0
+    VG_Q_OHLC = VG_O_HIGH | VG_O_LOW | VG_O_CLOSE
+
 cdef inline uint8_t _ind_bits(const vg_indicator_t* i) noexcept nogil:
     return <uint8_t>((i.last_trade_more << 7) | (i.last_trade_less << 6) | (i.buy << 5) | (i.sell << 4))
 
@@ -181,18 +236,23 @@ cdef inline void _set_symbol(vg_srec_t* r, const char* sym10, const char* ser2, 
 # Change records: emission of one token update, keyframes, apply
 # ----------------------------------------------------------------------------------------------------------
 
-cdef inline vg_rec_t* _rb_reserve(vg_recbuf_t* b, Py_ssize_t k) noexcept nogil:
-    cdef Py_ssize_t cap
+cdef vg_rec_t* _rb_grow(vg_recbuf_t* b, Py_ssize_t k) noexcept nogil:
+    """_rb_reserve's slow path (out of line: the merge inlines only the capacity test)."""
+    cdef Py_ssize_t cap = b.cap * 2 if b.cap else 1024
     cdef vg_rec_t* p
+    while cap < b.n + k:
+        cap *= 2
+    p = <vg_rec_t*>realloc(b.recs, cap * sizeof(vg_rec_t))
+    if p == NULL:
+        return NULL
+    b.recs = p
+    b.cap = cap
+    return b.recs + b.n
+
+cdef inline vg_rec_t* _rb_reserve(vg_recbuf_t* b, Py_ssize_t k) noexcept nogil:
+    """Room for k more records at the end of b (NULL when it cannot grow)."""
     if b.n + k > b.cap:
-        cap = b.cap * 2 if b.cap else 1024
-        while cap < b.n + k:
-            cap *= 2
-        p = <vg_rec_t*>realloc(b.recs, cap * sizeof(vg_rec_t))
-        if p == NULL:
-            return NULL
-        b.recs = p
-        b.cap = cap
+        return _rb_grow(b, k)
     return b.recs + b.n
 
 cdef inline void _rec_open(vg_rec_t* o, int32_t token, uint64_t ts48, int g, uint8_t flags,
@@ -229,6 +289,15 @@ cdef Py_ssize_t _emit_changed(vg_recbuf_t* b, const vg_srec_t* r, const uint16_t
     k = vg_emit_records(<uint8_t*>out, r, masks, gm, source, ts48, flags)
     b.n += k
     return k
+
+cdef Py_ssize_t _emit_ref_gm(vg_recbuf_t* b, const vg_srec_t* r, const uint16_t* masks, uint32_t gm,
+                            uint16_t source, uint64_t ts48, uint8_t flags) noexcept nogil:
+    """vg_emit_ref for a merge's masks, of which only the groups in gm are defined."""
+    cdef uint16_t m[VG_N_GROUPS]
+    cdef int g
+    for g in range(VG_N_GROUPS):
+        m[g] = masks[g] if (gm >> g) & 1u else 0
+    return vg_emit_ref(b, r, m, source, ts48, flags)
 
 cdef Py_ssize_t vg_emit_ref(vg_recbuf_t* b, const vg_srec_t* r, const uint16_t* masks, uint16_t source,
                         uint64_t ts48, uint8_t flags) noexcept nogil:
@@ -441,10 +510,11 @@ cdef Py_ssize_t vg_apply(vg_store_t* st, const vg_rec_t* recs, Py_ssize_t n, int
 # ----------------------------------------------------------------------------------------------------------
 
 cdef inline vg_srec_t* _m_begin(vg_merge_t* c, int32_t token, uint16_t* k) noexcept nogil:
-    """Find (or add) the token's record and enter its sequence lock; NULL when the update is skipped."""
+    """Find (or add) the token's record and enter its sequence lock; NULL when the update is skipped.  k (the
+    update's group masks, VG_KPAD entries) is cleared; a new token sets k[VG_G_IDENT]."""
     cdef int32_t idx
     cdef vg_srec_t* r
-    memset(k, 0, VG_N_GROUPS * sizeof(uint16_t))
+    memset(k, 0, VG_KPAD * sizeof(uint16_t))
     if token <= 0:
         c.counters[VG_M_BAD_TOKEN] += 1
         return NULL
@@ -554,38 +624,63 @@ cdef void _iv_update(vg_merge_t* c, vg_srec_t* r, uint16_t* k) noexcept nogil:
                                      o.is_call)),
          &k[VG_G_OI], VG_I_IV)
 
-cdef inline void _m_end(vg_merge_t* c, vg_srec_t* r, uint16_t* k, uint16_t code) noexcept nogil:
-    """Every update sets update time, source and count; a change also refreshes the quality score and
-    emits the change records (after the sequence lock is released: the writer reads its own record).
-    An LTP change of an option (instruments loaded) recomputes its implied volatility first."""
-    cdef uint32_t any_change
+cdef inline uint32_t _m_end(vg_merge_t* c, vg_srec_t* r, uint16_t* k, uint32_t gm, uint32_t qual,
+                           uint16_t code) noexcept nogil:
+    """Every update sets update time, source and count.  gm non-zero when the update changed a field (the
+    OR of the caller's group masks, which it has in registers; k holds them), qual non-zero when a field
+    vg_quality reads changed (the VG_Q_* bits of the caller's masks): that refreshes the quality score
+    (exact: the score is a function of those fields only).  An LTP change of an option (instruments
+    loaded) recomputes its implied volatility first.  Leaves the sequence lock and returns non-zero when
+    the caller emits change records (after the lock: the writer reads its own record) with _m_out and its
+    family's vg_emit_fam_*."""
     if c.st.opt != NULL and (k[VG_G_TRADE] & VG_T_LTP):
         _iv_update(c, r, k)
-    any_change = vg_groups_changed(k)                  # bit g: group g changed
+        gm |= k[VG_G_OI]
     r.last_update_ns = c.now_ns
     r.last_update_source = code
     r.update_count += 1
-    if any_change:
+    if qual:
         r.data_quality = vg_quality(r)
     vs_write_end(r)
     c.counters[VG_M_MERGED] += 1
-    if any_change and c.out != NULL:
-        if _emit_changed(c.out, r, k, any_change, code, c.ts48, 0) < 0:
+    return gm if c.out != NULL else 0
+
+cdef uint8_t* _m_out_slow(vg_merge_t* c, const vg_srec_t* r, const uint16_t* k, uint32_t gm,
+                          uint16_t code) noexcept nogil:
+    """_m_out's rare cases: the reference emitter (tests) writes the records itself; a full buffer grows."""
+    if _vg_emit_reference:
+        if _emit_ref_gm(c.out, r, k, vg_groups_changed(k), code, c.ts48, 0) < 0:
             c.counters[VG_M_REC_DROPPED] += 1
+        return NULL
+    if _rb_grow(c.out, VG_RECS_PER_UPDATE_MAX) == NULL:
+        c.counters[VG_M_REC_DROPPED] += 1
+        return NULL
+    return <uint8_t*>(c.out.recs + c.out.n)
+
+cdef inline uint8_t* _m_out(vg_merge_t* c, const vg_srec_t* r, const uint16_t* k, uint32_t gm,
+                            uint16_t code) noexcept nogil:
+    """Where the records of an update (gm = _m_end's answer, non-zero) go: room for the largest update at
+    the end of c.out; NULL when there is nothing more to do (reference emitter, or no memory: counted)."""
+    cdef vg_recbuf_t* b = c.out
+    if b.n + VG_RECS_PER_UPDATE_MAX > b.cap or _vg_emit_reference:
+        return _m_out_slow(c, r, k, gm, code)
+    return <uint8_t*>(b.recs + b.n)
 
 cdef inline bint _md_stale(const vg_merge_t* c, const vg_srec_t* r) noexcept nogil:
     """True when no 7200/7208 was merged for this token within md_stale_ns."""
     return r.last_md_ns == 0 or c.now_ns - r.last_md_ns > c.md_stale_ns
 
-cdef inline void _status_changed(vg_srec_t* r, int16_t old_status, uint16_t* k) noexcept nogil:
+cdef inline uint16_t _status_changed(vg_srec_t* r, int16_t old_status) noexcept nogil:
     """SPOS reset: the call-auction cancel statistics belong to the pre-open session and are cleared when
-    the security moves from a pre-open status to open (2)."""
+    the security moves from a pre-open status to open (2).  Returns the SPOS fields changed."""
+    cdef uint16_t ksp = 0
     if vg_preopen(old_status) and r.trading_status == 2:
-        _s64(&r.buy_ord_cxl_count, 0, &k[VG_G_SPOS], 1 << 0)
-        _s64(&r.buy_ord_cxl_vol, 0, &k[VG_G_SPOS], 1 << 1)
-        _s64(&r.sell_ord_cxl_count, 0, &k[VG_G_SPOS], 1 << 2)
-        _s64(&r.sell_ord_cxl_vol, 0, &k[VG_G_SPOS], 1 << 3)
-        _s32(&r.spos_update_time, 0, &k[VG_G_SPOS], 1 << 4)
+        _s64(&r.buy_ord_cxl_count, 0, &ksp, 1 << 0)
+        _s64(&r.buy_ord_cxl_vol, 0, &ksp, 1 << 1)
+        _s64(&r.sell_ord_cxl_count, 0, &ksp, 1 << 2)
+        _s64(&r.sell_ord_cxl_vol, 0, &ksp, 1 << 3)
+        _s32(&r.spos_update_time, 0, &ksp, 1 << 4)
+    return ksp
 
 cdef inline bint _side_has_data(const vg_mbp_t* e) noexcept nogil:
     cdef int i
@@ -602,13 +697,15 @@ cdef inline void _set_side(int32_t* price, int64_t* qty, int16_t* orders, const 
         _s64(&qty[i], e[i].quantity, m, VG_D_QTY0 << i)
         _s16(&orders[i], e[i].number_of_orders, m, VG_D_ORDERS0 << i)
 
-cdef void vg_merge_md(vg_merge_t* c, const vg_md_t* m, uint16_t code, uint8_t seg) noexcept nogil:
+cdef void vg_merge_md(vg_merge_t* c, const vg_md_t* m, uint16_t code, uint8_t seg, uint64_t ts48) noexcept nogil:
     """7200 / 7208 (CM and F&O): the smart merge."""
-    cdef uint16_t k[VG_N_GROUPS]
+    cdef uint16_t k[VG_KPAD]
+    cdef uint32_t gm
+    cdef uint8_t* out
     cdef vg_srec_t* r
     cdef int16_t old_status
     # the group masks live in registers while merging (k is passed on to _m_end, so it lives in memory)
-    cdef uint16_t kt = 0, kb = 0, ka = 0, ko = 0, kst = 0, kau = 0
+    cdef uint16_t kt = 0, kb = 0, ka = 0, ko = 0, kst = 0, kau = 0, ksp
     if m.book_type != 1 and m.book_type != 2:          # book-type filter: regular lot and special terms
         c.counters[VG_M_BOOK_TYPE] += 1
         return
@@ -651,10 +748,12 @@ cdef void vg_merge_md(vg_merge_t* c, const vg_md_t* m, uint16_t code, uint8_t se
     _s16(&r.bb_total_buy_flag, m.bb_total_buy_flag, &ko, VG_O_BB_BUY)
     _s16(&r.bb_total_sell_flag, m.bb_total_sell_flag, &ko, VG_O_BB_SELL)
     # depth: each side replaced as a whole (prices, quantities, orders) only when one of its levels has data
-    if _side_has_data(&m.mbp[0]):
-        _set_side(r.bid_price, r.bid_quantity, r.bid_orders, &m.mbp[0], &kb)
-    if _side_has_data(&m.mbp[VG_DEPTH]):
-        _set_side(r.ask_price, r.ask_quantity, r.ask_orders, &m.mbp[VG_DEPTH], &ka)
+    # (SSE2 in _store.h: vg_mbp_t entries transposed four levels at a time; _side_has_data / _set_side are
+    # the scalar definition, kept for the tests)
+    if vg_side_has_data(<const uint8_t*>&m.mbp[0]):
+        kb = <uint16_t>vg_set_side(r.bid_price, r.bid_quantity, r.bid_orders, <const uint8_t*>&m.mbp[0])
+    if vg_side_has_data(<const uint8_t*>&m.mbp[VG_DEPTH]):
+        ka = <uint16_t>vg_set_side(r.ask_price, r.ask_quantity, r.ask_orders, <const uint8_t*>&m.mbp[VG_DEPTH])
     # auction: copied as sent; a message without auction data (all zero) ends the auction -> cleared
     _s16(&r.auction_number, m.auction_number, &kau, 1 << 0)
     _s16(&r.auction_status, m.auction_status, &kau, 1 << 1)
@@ -663,20 +762,28 @@ cdef void vg_merge_md(vg_merge_t* c, const vg_md_t* m, uint16_t code, uint8_t se
     _s32(&r.initiator_quantity, m.initiator_quantity, &kau, 1 << 4)
     _s32(&r.auction_price, m.auction_price, &kau, 1 << 5)
     _s32(&r.auction_quantity, m.auction_quantity, &kau, 1 << 6)
+    ksp = _status_changed(r, old_status)
     k[VG_G_TRADE] = kt
     k[VG_G_BID] = kb
     k[VG_G_ASK] = ka
     k[VG_G_OHLC] = ko
     k[VG_G_STATUS] = kst
     k[VG_G_AUCTION] = kau
-    _status_changed(r, old_status, k)
+    k[VG_G_SPOS] = ksp
     r.last_md_ns = c.now_ns
-    _m_end(c, r, k, code)
+    gm = _m_end(c, r, k, kt | kb | ka | ko | kst | kau | ksp | k[VG_G_IDENT],
+                (kt & VG_Q_TRADE) | ((kb | ka) & VG_Q_DEPTH) | (ko & VG_Q_OHLC), code)
+    if gm:
+        out = _m_out(c, r, k, gm, code)
+        if out != NULL:
+            c.out.n += vg_emit_fam_md(out, r, k, gm, code, ts48)
 
-cdef void vg_merge_mw(vg_merge_t* c, const vg_mw_t* w, uint16_t code, uint8_t seg) noexcept nogil:
+cdef void vg_merge_mw(vg_merge_t* c, const vg_mw_t* w, uint16_t code, uint8_t seg, uint64_t ts48) noexcept nogil:
     """7201 / 17201 market watch: its own fields always; best bid/ask and LTP overwritten in pre-open,
     supplemented (positive values only) when 7200/7208 are stale; F&O open interest with day high/low."""
-    cdef uint16_t k[VG_N_GROUPS]
+    cdef uint16_t k[VG_KPAD]
+    cdef uint32_t gm
+    cdef uint8_t* out
     cdef vg_srec_t* r = _m_begin(c, w.token, k)
     cdef const vg_mw_info_t* f = &w.market_wise_info[0]
     cdef uint16_t kt = 0, kb = 0, ka = 0, kmw = 0, koi = 0     # group masks in registers while merging
@@ -721,12 +828,20 @@ cdef void vg_merge_mw(vg_merge_t* c, const vg_mw_t* w, uint16_t code, uint8_t se
     k[VG_G_ASK] = ka
     k[VG_G_MW] = kmw
     k[VG_G_OI] = koi
-    _m_end(c, r, k, code)
+    gm = _m_end(c, r, k, kt | kb | ka | kmw | koi | k[VG_G_IDENT],
+                (kt & VG_Q_TRADE) | ((kb | ka) & VG_Q_DEPTH), code)
+    if gm:
+        out = _m_out(c, r, k, gm, code)
+        if out != NULL:
+            c.out.n += vg_emit_fam_mw(out, r, k, gm, code, ts48)
 
-cdef void vg_merge_tick(vg_merge_t* c, const vg_tick_t* t, uint16_t code, uint8_t seg) noexcept nogil:
+cdef void vg_merge_tick(vg_merge_t* c, const vg_tick_t* t, uint16_t code, uint8_t seg,
+                        uint64_t ts48) noexcept nogil:
     """18703 (CM) / 7202, 17202 (F&O) ticker: fill price and volume, market type, a fast LTP that never
     overwrites a fresh 7200/7208; F&O open interest and the exchange's day high/low OI."""
-    cdef uint16_t k[VG_N_GROUPS]
+    cdef uint16_t k[VG_KPAD]
+    cdef uint32_t gm
+    cdef uint8_t* out
     cdef vg_srec_t* r = _m_begin(c, t.token, k)
     cdef uint16_t kt = 0, koi = 0      # group masks in registers while merging
     if r == NULL:
@@ -746,36 +861,58 @@ cdef void vg_merge_tick(vg_merge_t* c, const vg_tick_t* t, uint16_t code, uint8_
             _s64(&r.oi_day_low, t.day_lo_oi, &koi, VG_I_LOW)
     k[VG_G_TRADE] = kt
     k[VG_G_OI] = koi
-    _m_end(c, r, k, code)
+    gm = _m_end(c, r, k, kt | koi | k[VG_G_IDENT], kt & VG_Q_TRADE, code)
+    if gm:
+        out = _m_out(c, r, k, gm, code)
+        if out != NULL:
+            c.out.n += vg_emit_fam_tick(out, r, k, gm, code, ts48)
 
-cdef void vg_merge_spos(vg_merge_t* c, const vg_spos_t* s, int32_t log_time) noexcept nogil:
+cdef void vg_merge_spos(vg_merge_t* c, const vg_spos_t* s, int32_t log_time, uint64_t ts48) noexcept nogil:
     """CM 7210: call-auction order-cancel statistics (absolute), stamped with the message's LogTime."""
-    cdef uint16_t k[VG_N_GROUPS]
+    cdef uint16_t k[VG_KPAD]
+    cdef uint32_t gm
+    cdef uint8_t* out
     cdef vg_srec_t* r = _m_begin(c, s.token, k)
+    cdef uint16_t ksp = 0
     if r == NULL:
         return
-    _s64(&r.buy_ord_cxl_count, s.buy_ord_cxl_count, &k[VG_G_SPOS], 1 << 0)
-    _s64(&r.buy_ord_cxl_vol, s.buy_ord_cxl_vol, &k[VG_G_SPOS], 1 << 1)
-    _s64(&r.sell_ord_cxl_count, s.sell_ord_cxl_count, &k[VG_G_SPOS], 1 << 2)
-    _s64(&r.sell_ord_cxl_vol, s.sell_ord_cxl_vol, &k[VG_G_SPOS], 1 << 3)
-    _s32(&r.spos_update_time, log_time, &k[VG_G_SPOS], 1 << 4)
-    _m_end(c, r, k, VG_7210)
+    _s64(&r.buy_ord_cxl_count, s.buy_ord_cxl_count, &ksp, 1 << 0)
+    _s64(&r.buy_ord_cxl_vol, s.buy_ord_cxl_vol, &ksp, 1 << 1)
+    _s64(&r.sell_ord_cxl_count, s.sell_ord_cxl_count, &ksp, 1 << 2)
+    _s64(&r.sell_ord_cxl_vol, s.sell_ord_cxl_vol, &ksp, 1 << 3)
+    _s32(&r.spos_update_time, log_time, &ksp, 1 << 4)
+    k[VG_G_SPOS] = ksp
+    gm = _m_end(c, r, k, ksp | k[VG_G_IDENT], 0, VG_7210)
+    if gm:
+        out = _m_out(c, r, k, gm, VG_7210)
+        if out != NULL:
+            c.out.n += vg_emit_fam_spos(out, r, k, gm, VG_7210, ts48)
 
-cdef void vg_merge_status(vg_merge_t* c, const vg_status_t* s) noexcept nogil:
+cdef void vg_merge_status(vg_merge_t* c, const vg_status_t* s, uint64_t ts48) noexcept nogil:
     """F&O 7210: security status per market; the normal market's (status[0]) is the trading status."""
-    cdef uint16_t k[VG_N_GROUPS]
+    cdef uint16_t k[VG_KPAD]
+    cdef uint32_t gm
+    cdef uint8_t* out
     cdef vg_srec_t* r = _m_begin(c, s.token, k)
-    cdef int i
     cdef int16_t old_status
+    cdef uint16_t kst = 0, ksp
     if r == NULL:
         return
     old_status = r.trading_status
-    for i in range(4):
-        _s16(&r.market_status[i], s.status[i], &k[VG_G_STATUS], VG_S_MARKET_STATUS0 << i)
+    _s16(&r.market_status[0], s.status[0], &kst, VG_S_MARKET_STATUS0 << 0)
+    _s16(&r.market_status[1], s.status[1], &kst, VG_S_MARKET_STATUS0 << 1)
+    _s16(&r.market_status[2], s.status[2], &kst, VG_S_MARKET_STATUS0 << 2)
+    _s16(&r.market_status[3], s.status[3], &kst, VG_S_MARKET_STATUS0 << 3)
     if s.status[0] > 0:
-        _s16(&r.trading_status, s.status[0], &k[VG_G_STATUS], VG_S_TRADING_STATUS)
-    _status_changed(r, old_status, k)
-    _m_end(c, r, k, VG_7210)
+        _s16(&r.trading_status, s.status[0], &kst, VG_S_TRADING_STATUS)
+    ksp = _status_changed(r, old_status)
+    k[VG_G_STATUS] = kst
+    k[VG_G_SPOS] = ksp
+    gm = _m_end(c, r, k, kst | ksp | k[VG_G_IDENT], 0, VG_7210)
+    if gm:
+        out = _m_out(c, r, k, gm, VG_7210)
+        if out != NULL:
+            c.out.n += vg_emit_fam_status(out, r, k, gm, VG_7210, ts48)
 
 cdef inline int64_t _dbl_i64(double d) noexcept nogil:
     if not (d > -9.2e18 and d < 9.2e18):
@@ -784,39 +921,55 @@ cdef inline int64_t _dbl_i64(double d) noexcept nogil:
 
 cdef void vg_merge_buyback(vg_merge_t* c, const vg_buyback_t* b, int32_t log_time) noexcept nogil:
     """CM 18708: buy-back information overwrites the record's buy-back fields (volumes rounded)."""
-    cdef uint16_t k[VG_N_GROUPS]
+    cdef uint16_t k[VG_KPAD]
+    cdef uint32_t gm
+    cdef uint8_t* out
     cdef vg_srec_t* r = _m_begin(c, b.token, k)
     cdef uint8_t active
+    cdef uint16_t kbb = 0
     if r == NULL:
         return
-    _s64(&r.pday_cum_vol, _dbl_i64(b.pday_cum_vol), &k[VG_G_BUYBACK], 1 << 0)
-    _s32(&r.pday_high_price, b.pday_high_price, &k[VG_G_BUYBACK], 1 << 1)
-    _s32(&r.pday_low_price, b.pday_low_price, &k[VG_G_BUYBACK], 1 << 2)
-    _s32(&r.pday_wt_avg, b.pday_wt_avg, &k[VG_G_BUYBACK], 1 << 3)
-    _s64(&r.cday_cum_vol, _dbl_i64(b.cday_cum_vol), &k[VG_G_BUYBACK], 1 << 4)
-    _s32(&r.cday_high_price, b.cday_high_price, &k[VG_G_BUYBACK], 1 << 5)
-    _s32(&r.cday_low_price, b.cday_low_price, &k[VG_G_BUYBACK], 1 << 6)
-    _s32(&r.cday_wt_avg, b.cday_wt_avg, &k[VG_G_BUYBACK], 1 << 7)
-    _s32(&r.bb_start_date, b.start_date, &k[VG_G_BUYBACK], 1 << 8)
-    _s32(&r.bb_end_date, b.end_date, &k[VG_G_BUYBACK], 1 << 9)
+    _s64(&r.pday_cum_vol, _dbl_i64(b.pday_cum_vol), &kbb, 1 << 0)
+    _s32(&r.pday_high_price, b.pday_high_price, &kbb, 1 << 1)
+    _s32(&r.pday_low_price, b.pday_low_price, &kbb, 1 << 2)
+    _s32(&r.pday_wt_avg, b.pday_wt_avg, &kbb, 1 << 3)
+    _s64(&r.cday_cum_vol, _dbl_i64(b.cday_cum_vol), &kbb, 1 << 4)
+    _s32(&r.cday_high_price, b.cday_high_price, &kbb, 1 << 5)
+    _s32(&r.cday_low_price, b.cday_low_price, &kbb, 1 << 6)
+    _s32(&r.cday_wt_avg, b.cday_wt_avg, &kbb, 1 << 7)
+    _s32(&r.bb_start_date, b.start_date, &kbb, 1 << 8)
+    _s32(&r.bb_end_date, b.end_date, &kbb, 1 << 9)
     # active while the message's LogTime lies in [StartDate, EndDate] (a bound of 0 is open)
     active = not ((b.start_date > 0 and log_time < b.start_date) or (b.end_date > 0 and log_time > b.end_date))
-    _s8(&r.buyback_active, active, &k[VG_G_BUYBACK], 1 << 10)
+    _s8(&r.buyback_active, active, &kbb, 1 << 10)
+    k[VG_G_BUYBACK] = kbb
     if not _blank(b.symbol, 10):
         _set_symbol(r, b.symbol, b.series, k)
-    _m_end(c, r, k, VG_BUYBACK)
+    gm = _m_end(c, r, k, kbb | k[VG_G_IDENT], 0, VG_BUYBACK)
+    if gm:
+        out = _m_out(c, r, k, gm, VG_BUYBACK)
+        if out != NULL:
+            c.out.n += vg_emit_fam_buyback(out, r, k, gm, VG_BUYBACK, c.ts48)
 
 cdef void vg_merge_open(vg_merge_t* c, const vg_open_price_t* o) noexcept nogil:
     """6013: the exchange's opening price overwrites open_price; symbol/series fill a blank identity."""
-    cdef uint16_t k[VG_N_GROUPS]
+    cdef uint16_t k[VG_KPAD]
+    cdef uint32_t gm
+    cdef uint8_t* out
     cdef vg_srec_t* r = _m_begin(c, o.token, k)
+    cdef uint16_t ko = 0
     if r == NULL:
         return
     if o.opening_price > 0:
-        _s32(&r.open_price, o.opening_price, &k[VG_G_OHLC], VG_O_OPEN)
+        _s32(&r.open_price, o.opening_price, &ko, VG_O_OPEN)
+    k[VG_G_OHLC] = ko
     if _blank(r.symbol, 10) and not _blank(o.symbol, 10):
         _set_symbol(r, o.symbol, o.series, k)
-    _m_end(c, r, k, VG_OPEN_PRICE)
+    gm = _m_end(c, r, k, ko | k[VG_G_IDENT], 0, VG_OPEN_PRICE)
+    if gm:
+        out = _m_out(c, r, k, gm, VG_OPEN_PRICE)
+        if out != NULL:
+            c.out.n += vg_emit_fam_open(out, r, k, gm, VG_OPEN_PRICE, c.ts48)
 
 # ----------------------------------------------------------------------------------------------------------
 # Index feed: index name -> stable token, index records (CM 7207 / 7216 / 8207), open interest per underlying
@@ -908,7 +1061,9 @@ cdef int32_t vg_idx_lookup(vg_idxmap_t* mp, const char* raw, int n, int32_t want
 cdef void vg_merge_index(vg_merge_t* c, const vg_index_t* x, uint16_t code, int32_t log_time) noexcept nogil:
     """CM 7207 / 7216 (index values) and 8207 (indicative close) into an index record: the value is the
     record's LTP (index x 100), OHLC its open/high/low/close, the rest the INDEX group."""
-    cdef uint16_t k[VG_N_GROUPS]
+    cdef uint16_t k[VG_KPAD]
+    cdef uint32_t gm
+    cdef uint8_t* out
     cdef vg_srec_t* r
     cdef int32_t token = vg_idx_lookup(c.idxmap, x.index_name, 21, 0) if c.idxmap != NULL else 0
     cdef int64_t cap_bits, old_bits
@@ -956,47 +1111,105 @@ cdef void vg_merge_index(vg_merge_t* c, const vg_index_t* x, uint16_t code, int3
         memset(sym, b' ', 12)
         memcpy(sym, x.index_name, 10)                    # the name's first 10 characters; series blank
         _set_symbol(r, sym, sym + 10, k)
-    _m_end(c, r, k, code)
+    gm = _m_end(c, r, k, k[VG_G_TRADE] | k[VG_G_OHLC] | k[VG_G_INDEX] | k[VG_G_IDENT],
+                (k[VG_G_TRADE] & VG_Q_TRADE) | (k[VG_G_OHLC] & VG_Q_OHLC), code)
+    if gm:
+        out = _m_out(c, r, k, gm, code)
+        if out != NULL:
+            c.out.n += vg_emit_fam_any(out, r, k, gm, code, c.ts48)
 
 cdef void vg_merge_oi(vg_merge_t* c, const vg_oi_t* o, uint16_t code) noexcept nogil:
     """F&O 7130 / 17130 into the underlying's record of the CM store (token = contract.txt AssetToken): open
     interest of all its contracts, with the day's high and low of that figure."""
-    cdef uint16_t k[VG_N_GROUPS]
+    cdef uint16_t k[VG_KPAD]
+    cdef uint32_t gm
+    cdef uint8_t* out
     cdef vg_srec_t* r = _m_begin(c, o.token, k)
+    cdef uint16_t koi = 0
     if r == NULL:
         return
-    _s64(&r.open_interest, o.current_oi, &k[VG_G_OI], VG_I_OI)
+    _s64(&r.open_interest, o.current_oi, &koi, VG_I_OI)
     if r.oi_day_high == 0 or o.current_oi > r.oi_day_high:
-        _s64(&r.oi_day_high, o.current_oi, &k[VG_G_OI], VG_I_HIGH)
+        _s64(&r.oi_day_high, o.current_oi, &koi, VG_I_HIGH)
     if r.oi_day_low == 0 or o.current_oi < r.oi_day_low:
-        _s64(&r.oi_day_low, o.current_oi, &k[VG_G_OI], VG_I_LOW)
-    _m_end(c, r, k, code)
+        _s64(&r.oi_day_low, o.current_oi, &koi, VG_I_LOW)
+    k[VG_G_OI] = koi
+    gm = _m_end(c, r, k, koi | k[VG_G_IDENT], 0, code)
+    if gm:
+        out = _m_out(c, r, k, gm, code)
+        if out != NULL:
+            c.out.n += vg_emit_fam_oi(out, r, k, gm, code, c.ts48)
+
+cdef enum:
+    # the store-record cache lines each merge family touches (bit i = line i of vg_srec_t, _store.h): the
+    # merge loop prefetches them for the message's next record while it merges the current one (a ticker
+    # message names ~10-28 tokens spread over the store: their records are cache misses otherwise)
+    VG_PF_MD = 0x7F                    # everything (depth, auction, last_md_ns, quality)
+    VG_PF_MW = 0x57                    # 0 status, 1 prices, 2 quantities, 4 market watch + OI, 6 last_md_ns
+    VG_PF_TICK = 0x5B                  # 0 trade, 1 quality inputs, 3 market_type, 4 OI + quality, 6 last_md_ns
+    VG_PF_STATUS = 0x09                # 0 trading status, 3 market status
+    VG_PF_SPOS = 0x21                  # 0, 5 cancel statistics
+    VG_PF_AHEAD = 3                    # records ahead (a record's merge ~10 ns, a miss to L3 / DRAM 40+); the
+                                       # message's own body is prefetched 128 bytes beyond that record
+
+cdef inline void _pf_token(const vg_store_t* st, int32_t token, unsigned lines) noexcept nogil:
+    """Prefetch the record of token (dense tokens only; a hint: a token not in the store is skipped)."""
+    cdef int32_t idx
+    if <uint32_t>token < st.dense_size:
+        idx = st.dense[token]                            # the writer's own table: a plain load
+        if <uint32_t>idx < st.capacity:
+            vg_pf_lines(&st.recs[idx], lines)
 
 cdef int vg_merge_msg(vg_merge_t* c, const vg_msg_t* msg) noexcept nogil:
     """Merge every record of one decoded message; returns the number of records looked at."""
     cdef int i, n = msg.n_records, slot
     cdef uint16_t code = msg.header.transaction_code
     cdef uint8_t seg = msg.segment
+    cdef uint64_t ts48 = c.ts48                          # a local: the records' time words hoist out of the loop
     if msg.kind == VG_K_MD:
         n = min(n, VG_MAX_MD)
+        for i in range(1, min(n, VG_PF_AHEAD)):
+            _pf_token(c.st, msg.body.md[i].token, VG_PF_MD)
         for i in range(n):
-            vg_merge_md(c, &msg.body.md[i], code, seg)
+            if i + VG_PF_AHEAD < n:
+                _pf_token(c.st, msg.body.md[i + VG_PF_AHEAD].token, VG_PF_MD)
+            vg_merge_md(c, &msg.body.md[i], code, seg, ts48)
     elif msg.kind == VG_K_MW:
         n = min(n, VG_MAX_MW)
+        for i in range(1, min(n, VG_PF_AHEAD)):
+            _pf_token(c.st, msg.body.mw[i].token, VG_PF_MW)
         for i in range(n):
-            vg_merge_mw(c, &msg.body.mw[i], code, seg)
+            if i + VG_PF_AHEAD < n:
+                _pf_token(c.st, msg.body.mw[i + VG_PF_AHEAD].token, VG_PF_MW)
+                vg_pf_lines(<const char*>&msg.body.mw[i + VG_PF_AHEAD] + 128, 1)
+            vg_merge_mw(c, &msg.body.mw[i], code, seg, ts48)
     elif msg.kind == VG_K_TICK:
         n = min(n, VG_MAX_TICK)
+        for i in range(1, min(n, VG_PF_AHEAD)):
+            _pf_token(c.st, msg.body.tick[i].token, VG_PF_TICK)
         for i in range(n):
-            vg_merge_tick(c, &msg.body.tick[i], code, seg)
+            if i + VG_PF_AHEAD < n:
+                _pf_token(c.st, msg.body.tick[i + VG_PF_AHEAD].token, VG_PF_TICK)
+                vg_pf_lines(<const char*>&msg.body.tick[i + VG_PF_AHEAD] + 128, 1)
+            vg_merge_tick(c, &msg.body.tick[i], code, seg, ts48)
     elif msg.kind == VG_K_SPOS:
         n = min(n, VG_MAX_SPOS)
+        for i in range(1, min(n, VG_PF_AHEAD)):
+            _pf_token(c.st, msg.body.spos[i].token, VG_PF_SPOS)
         for i in range(n):
-            vg_merge_spos(c, &msg.body.spos[i], msg.header.log_time)
+            if i + VG_PF_AHEAD < n:
+                _pf_token(c.st, msg.body.spos[i + VG_PF_AHEAD].token, VG_PF_SPOS)
+                vg_pf_lines(<const char*>&msg.body.spos[i + VG_PF_AHEAD] + 128, 1)
+            vg_merge_spos(c, &msg.body.spos[i], msg.header.log_time, ts48)
     elif msg.kind == VG_K_STATUS:
         n = min(n, VG_MAX_STATUS)
+        for i in range(1, min(n, VG_PF_AHEAD)):
+            _pf_token(c.st, msg.body.status[i].token, VG_PF_STATUS)
         for i in range(n):
-            vg_merge_status(c, &msg.body.status[i])
+            if i + VG_PF_AHEAD < n:
+                _pf_token(c.st, msg.body.status[i + VG_PF_AHEAD].token, VG_PF_STATUS)
+                vg_pf_lines(<const char*>&msg.body.status[i + VG_PF_AHEAD] + 128, 1)
+            vg_merge_status(c, &msg.body.status[i], ts48)
     elif msg.kind == VG_K_BUYBACK:
         n = min(n, VG_MAX_BUYBACK)
         for i in range(n):
@@ -1014,10 +1227,44 @@ cdef int vg_merge_msg(vg_merge_t* c, const vg_msg_t* msg) noexcept nogil:
             vg_merge_oi(c, &msg.body.oi[i], code)
     else:
         n = 0
-    slot = vg_code_slot(code)
+    slot = vg_merge_code_slot(code)
     if slot >= 0:
         c.by_code[slot] += 1
     return n
+
+
+def _mbp_layout() -> tuple:
+    """Tests: (sizeof, offset of quantity, price, number_of_orders) of vg_mbp_t, which vg_set_side assumes."""
+    cdef vg_mbp_t e
+    return (sizeof(vg_mbp_t), <char*>&e.quantity - <char*>&e, <char*>&e.price - <char*>&e,
+            <char*>&e.number_of_orders - <char*>&e)
+
+
+def _set_side_pair(old, new):
+    """Tests: one book side replaced by vg_set_side (SSE2) and by the scalar _set_side.  old = (prices,
+    quantities, orders) of the record, new = 5 (quantity, price, orders, bb_flag) entries.  Returns the two
+    ((prices, quantities, orders), mask, has_data) results."""
+    cdef vg_srec_t a, b
+    cdef vg_mbp_t e[VG_DEPTH]
+    cdef uint16_t mb = 0
+    cdef uint32_t ma
+    cdef int i
+    memset(&a, 0, sizeof(a))
+    for i in range(VG_DEPTH):
+        a.bid_price[i], a.bid_quantity[i], a.bid_orders[i] = old[0][i], old[1][i], old[2][i]
+        e[i].quantity, e[i].price, e[i].number_of_orders, e[i].bb_buy_sell_flag = new[i]
+    memcpy(&b, &a, sizeof(a))
+    ma = vg_set_side(a.bid_price, a.bid_quantity, a.bid_orders, <const uint8_t*>&e[0])
+    _set_side(b.bid_price, b.bid_quantity, b.bid_orders, &e[0], &mb)
+    return (((tuple(a.bid_price), tuple(a.bid_quantity), tuple(a.bid_orders)), ma,
+             bool(vg_side_has_data(<const uint8_t*>&e[0]))),
+            ((tuple(b.bid_price), tuple(b.bid_quantity), tuple(b.bid_orders)), mb, bool(_side_has_data(&e[0]))))
+
+
+def _merge_code_slot_mismatches() -> list:
+    """Tests: the 16-bit codes for which the merge's slot hash and vg_code_slot disagree (should be none)."""
+    cdef int code
+    return [code for code in range(65536) if vg_merge_code_slot(<uint16_t>code) != vg_code_slot(<uint16_t>code)]
 
 
 # ----------------------------------------------------------------------------------------------------------
