@@ -3,15 +3,18 @@ reads from Python.  All ratios are between measurements of the same pyperf run.
 
     python bench/bench_merge.py [--fast] [--codes FO:7202,CM:18703] [-o result.json]
 
-``--fast`` (pyperf's, 3 processes per benchmark, 20 loops, no calibration) measures F&O 7208 only, the pipeline, ``ltp`` and the
-snapshot; without it every code of both segments and ``store[token]`` too.  ``--codes SEG:CODE,...`` measures
-the merge of just those codes (and nothing else; with ``--fast`` a few seconds per code).
+``--fast`` (pyperf's, 3 processes per benchmark, 20 loops, no calibration) measures F&O 7208 and the two
+mixes only, the pipeline, ``ltp`` and the snapshot; without it every code of both segments and ``store[token]``
+too.  ``--codes SEG:CODE,...`` measures the merge of just those codes (``SEG:mix`` for a mix; nothing else;
+with ``--fast`` a few seconds per code).
 
 * ``merge-<seg>-<code>``     ``FeedHandler.merge_packed``: messages already decoded (``vg_msg_t``), merged in
                              one nogil loop with change records on; ns per message and per instrument
                              record (a message carries 1 .. 28 instrument records: tokens merged); the
                              32-byte change records emitted per message are printed beside them
   ``merge-<seg>-<code>-py``  ``bench/baseline_store.py`` (dicts, same rules) over the same decoded dicts
+  ``merge-<seg>-mix``        the same over the stream's own sequence of messages of every code above (the
+                             segment's live-feed mix, vega._streams.MIX), first 1000 with records
 * ``pipeline-FO``            ``FeedHandler.process_batch`` on a realistic F&O stream: frame walk + LZO1Z +
                              decode + merge + change records; ``pipeline-FO-lzo`` the LZO1Z decompression of
                              the same datagrams alone (the floor; target: pipeline <= 1.5x)
@@ -41,19 +44,22 @@ from vega._lzo import _bench_decompress_many  # noqa: E402
 N_DATAGRAMS = int(os.environ.get("VEGA_BENCH_DATAGRAMS", "4000"))
 T0 = 1_700_000_000_000_000_000
 FAST = "--fast" in sys.argv or os.environ.get("VEGA_BENCH_FAST") == "1"
-#: the codes merged per segment (under --fast the main ones of each family only)
-CODES = {"FO": (7200, 7201, 7202, 7208, 7210, 17201, 17202, 6013),
-         "CM": (7200, 7201, 7208, 7210, 18703, 18708, 6013)}
-FAST_CODES = {"FO": (7208,), "CM": ()}
+#: the codes merged per segment, 0 = the mix (under --fast the main ones only)
+CODES = {"FO": (7200, 7201, 7202, 7208, 7210, 17201, 17202, 6013, 0),
+         "CM": (7200, 7201, 7208, 7210, 18703, 18708, 6013, 0)}
+FAST_CODES = {"FO": (7208, 0), "CM": (0,)}
+#: code 0 = "mix": the stream's own messages of every merged code, in stream order (what a feed carries)
+MIX = 0
 
 
 def parse_codes(text):
-    """``"FO:7202,CM:18703"`` -> ``{"FO": (7202,), "CM": (18703,)}`` (segments FO / CM, codes merged by
-    ``merge_packed``); ValueError on anything else."""
+    """``"FO:7202,CM:18703,FO:mix"`` -> ``{"FO": (7202, 0), "CM": (18703,)}`` (segments FO / CM, codes merged
+    by ``merge_packed``, ``mix`` = 0 the stream's mix); ValueError on anything else."""
     out = {"FO": [], "CM": []}
     for item in filter(None, (t.strip() for t in text.split(","))):
         seg, _, code = item.partition(":")
         seg = seg.upper()
+        code = "0" if code.lower() == "mix" else code
         if seg not in out or not code.isdigit() or int(code) not in CODES[seg]:
             raise ValueError(f"--codes: {item!r} is not SEG:CODE with one of {CODES}")
         out[seg].append(int(code))
@@ -86,12 +92,16 @@ def _worker_args(cmd, args):
 
 
 def decoded_by_code(seg, stream):
+    """code -> the stream's decoded messages with records of that code; MIX (0) -> all of them in stream
+    order, restricted to the codes benchmarked one by one (CODES)."""
     out = defaultdict(list)
     dec = Decoder(seg)
     for dg in stream:
         for m in dec.decode(dg):
             if m["records"]:
                 out[m["transaction_code"]].append(m)
+                if m["transaction_code"] in CODES[seg]:
+                    out[MIX].append(m)
     return out
 
 
@@ -135,7 +145,7 @@ def main():
     if not runner.args.worker and not FAST and chosen is None:
         for seg in ("FO", "CM"):
             groups = decoded_by_code(seg, stream(seg, 11))
-            check_baseline_agrees(seg, [m for ms in groups.values() for m in ms][:3000])
+            check_baseline_agrees(seg, groups[MIX][:3000])
     for seg in ("FO", "CM"):
         for code in (chosen or (FAST_CODES if FAST else CODES))[seg]:
             n_msgs = 1000                    # each code's decoded messages, cycled to 1000 per loop
@@ -172,8 +182,8 @@ def main():
             n_chg = change_records_per_message(seg, data()["packed"], n_msgs) if not runner.args.worker else 0
 
             res[(seg, code)] = (n_msgs, n_recs, n_chg,
-                                runner.bench_time_func(f"merge-{seg}-{code}", t_vega, inner_loops=n_msgs),
-                                runner.bench_time_func(f"merge-{seg}-{code}-py", t_py, inner_loops=n_msgs))
+                                runner.bench_time_func(f"merge-{seg}-{code or 'mix'}", t_vega, inner_loops=n_msgs),
+                                runner.bench_time_func(f"merge-{seg}-{code or 'mix'}-py", t_py, inner_loops=n_msgs))
 
     if chosen is not None:
         if not runner.args.worker:
@@ -314,7 +324,8 @@ def print_merge(res):
         if v is None or p is None:
             continue
         vn, pn = v.median() * 1e9, p.median() * 1e9
-        print(f"{seg} {code:5d}: {n_msgs:5d} msgs {n_recs / n_msgs:5.1f} inst/msg {n_chg:5.1f} chg/msg | vega "
+        name = "  mix" if code == MIX else f"{code:5d}"
+        print(f"{seg} {name}: {n_msgs:5d} msgs {n_recs / n_msgs:5.1f} inst/msg {n_chg:5.1f} chg/msg | vega "
               f"{vn:7.1f} ns/msg {vn * n_msgs / n_recs:6.1f} ns/inst | dict baseline {pn:8.1f} ns/msg "
               f"-> {pn / vn:6.1f}x")
 
