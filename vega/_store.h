@@ -745,11 +745,17 @@ static inline long vg_emit_records(uint8_t *out, const vg_srec_t *r, const uint1
         p[VG_RB_OFF_FLAGS - VG_RB_SIZE] = 0;      /* the update's last record */                           \
     return (long)((size_t)(p - out) / VG_RB_SIZE)
 
+/* A family emitter: the signature every vg_emit_fam_* shares; VG_INLINED ones are folded into their merge,
+ * VG_OUT_OF_LINE ones are called (one copy however many merges use them). */
+#define VG_INLINED inline __attribute__((always_inline))
+#define VG_OUT_OF_LINE __attribute__((noinline, unused))
+#define VG_EMIT_FAMILY(NAME, HOW)                                                                          \
+    static HOW long NAME(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm,             \
+                         uint16_t source, uint64_t ts48)
+
 /* 7202 / 17202 / 18703: trade (ticker fields), open interest, identity (a new token).  Inlined into the
  * merge (tick and market watch): no call, no register saves for the commonest updates. */
-static inline __attribute__((always_inline)) long
-vg_emit_fam_tick(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm, uint16_t source,
-                 uint64_t ts48) {
+VG_EMIT_FAMILY(vg_emit_fam_tick, VG_INLINED) {
     VG_EMIT_HEAD;
     VG_EMIT_FC(VG_G_TRADE, VG_F_TRADE, VG_TF_TICK, vg_emit_trade)
     VG_EMIT_FC(VG_G_OI, VG_F_OI, ~0u, vg_emit_oi)
@@ -758,9 +764,7 @@ vg_emit_fam_tick(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32
 }
 
 /* 7201 / 17201: trade (LTP, LTT), level 0 of each side, market watch, open interest, identity. */
-static inline __attribute__((always_inline)) long
-vg_emit_fam_mw(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm, uint16_t source,
-               uint64_t ts48) {
+VG_EMIT_FAMILY(vg_emit_fam_mw, VG_INLINED) {
     VG_EMIT_HEAD;
     VG_EMIT_FC(VG_G_TRADE, VG_F_TRADE, VG_TF_MW, vg_emit_trade)
     VG_EMIT_FC(VG_G_BID, VG_F_BID, VG_DF_MW, vg_emit_bid)
@@ -773,10 +777,7 @@ vg_emit_fam_mw(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t
 
 /* 7200 / 7208: trade (no ticker fields), both sides (out-of-line kernels), OHLC, status, auction, SPOS
  * (the pre-open reset), open interest (IV), identity. */
-static long vg_emit_fam_md(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm,
-                           uint16_t source, uint64_t ts48) __attribute__((noinline, unused));
-static long vg_emit_fam_md(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm,
-                           uint16_t source, uint64_t ts48) {
+VG_EMIT_FAMILY(vg_emit_fam_md, VG_OUT_OF_LINE) {
     VG_EMIT_HEAD;
     VG_EMIT_FC(VG_G_TRADE, VG_F_TRADE, VG_TF_MD, vg_emit_trade)
     VG_EMIT_SIDE(VG_G_BID, bid)
@@ -791,9 +792,7 @@ static long vg_emit_fam_md(uint8_t *out, const vg_srec_t *r, const uint16_t *mas
 }
 
 /* CM 7210: SPOS statistics (three records when all change), identity.  Inlined into the merge. */
-static inline __attribute__((always_inline)) long
-vg_emit_fam_spos(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm, uint16_t source,
-                 uint64_t ts48) {
+VG_EMIT_FAMILY(vg_emit_fam_spos, VG_INLINED) {
     VG_EMIT_HEAD;
     VG_EMIT_FC(VG_G_SPOS, VG_F_SPOS, ~0u, vg_emit_spos)
     VG_EMIT_CALL(VG_G_IDENT, vg_emit_ident);
@@ -801,9 +800,7 @@ vg_emit_fam_spos(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32
 }
 
 /* F&O 7210: status, SPOS (the pre-open reset), identity.  Inlined into the merge. */
-static inline __attribute__((always_inline)) long
-vg_emit_fam_status(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm, uint16_t source,
-                   uint64_t ts48) {
+VG_EMIT_FAMILY(vg_emit_fam_status, VG_INLINED) {
     VG_EMIT_HEAD;
     VG_EMIT_FC(VG_G_STATUS, VG_F_STATUS, ~0u, vg_emit_status)
     VG_EMIT_CALL(VG_G_SPOS, vg_emit_spos);
@@ -812,10 +809,7 @@ vg_emit_fam_status(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint
 }
 
 /* CM 18708: buy-back, identity (symbol). */
-static long vg_emit_fam_buyback(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm,
-                                uint16_t source, uint64_t ts48) __attribute__((noinline, unused));
-static long vg_emit_fam_buyback(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm,
-                                uint16_t source, uint64_t ts48) {
+VG_EMIT_FAMILY(vg_emit_fam_buyback, VG_OUT_OF_LINE) {
     VG_EMIT_HEAD;
     VG_EMIT_FC(VG_G_BUYBACK, VG_F_BUYBACK, ~0u, vg_emit_buyback)
     VG_EMIT_CALL(VG_G_IDENT, vg_emit_ident);
@@ -823,10 +817,7 @@ static long vg_emit_fam_buyback(uint8_t *out, const vg_srec_t *r, const uint16_t
 }
 
 /* 6013: the open price (one record), identity (symbol). */
-static long vg_emit_fam_open(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm,
-                             uint16_t source, uint64_t ts48) __attribute__((noinline, unused));
-static long vg_emit_fam_open(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm,
-                             uint16_t source, uint64_t ts48) {
+VG_EMIT_FAMILY(vg_emit_fam_open, VG_OUT_OF_LINE) {
     VG_EMIT_HEAD;
     VG_EMIT_FC(VG_G_OHLC, VG_F_OHLC, VG_FB(0), vg_emit_ohlc)
     VG_EMIT_CALL(VG_G_IDENT, vg_emit_ident);
@@ -834,10 +825,7 @@ static long vg_emit_fam_open(uint8_t *out, const vg_srec_t *r, const uint16_t *m
 }
 
 /* F&O 7130 / 17130 into the CM store: open interest, identity. */
-static long vg_emit_fam_oi(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm,
-                           uint16_t source, uint64_t ts48) __attribute__((noinline, unused));
-static long vg_emit_fam_oi(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm,
-                           uint16_t source, uint64_t ts48) {
+VG_EMIT_FAMILY(vg_emit_fam_oi, VG_OUT_OF_LINE) {
     VG_EMIT_HEAD;
     VG_EMIT_FC(VG_G_OI, VG_F_OI, ~0u, vg_emit_oi)
     VG_EMIT_CALL(VG_G_IDENT, vg_emit_ident);
@@ -845,13 +833,13 @@ static long vg_emit_fam_oi(uint8_t *out, const vg_srec_t *r, const uint16_t *mas
 }
 
 /* Index records (7207 / 7216 / 8207) and anything else: every group. */
-static long vg_emit_fam_any(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm,
-                            uint16_t source, uint64_t ts48) __attribute__((noinline, unused));
-static long vg_emit_fam_any(uint8_t *out, const vg_srec_t *r, const uint16_t *masks, uint32_t gm,
-                            uint16_t source, uint64_t ts48) {
+VG_EMIT_FAMILY(vg_emit_fam_any, VG_OUT_OF_LINE) {
     (void)gm;
     return vg_emit_sel(out, r, masks, vg_groups_changed(masks), ~0u, source, ts48, 0);
 }
+#undef VG_EMIT_FAMILY
+#undef VG_INLINED
+#undef VG_OUT_OF_LINE
 #undef VG_EMIT_FC
 #undef VG_EMIT_SIDE
 #undef VG_HAS
