@@ -54,6 +54,18 @@ PY=$("$PY" -c "import sys; print(sys.executable)")   # the real binary, not a py
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1   # no idle BLAS threads in the profile
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"   # the in-place build of this tree
 
+# report.txt (call graphs) and flat.txt (per symbol) of $OUT/perf.data
+perf_reports() {
+    perf report -i "$OUT/perf.data" --no-children --stdio --sort symbol --percent-limit 0.5 \
+        > "$OUT/report.txt" 2>/dev/null
+    perf report -i "$OUT/perf.data" --no-children --stdio --sort dso,symbol -g none --percent-limit 0.3 \
+        > "$OUT/flat.txt" 2>/dev/null
+}
+top_symbols() { grep -E '^ +[0-9]' "$OUT/flat.txt" | head -25 || true; }
+need_valgrind() {
+    command -v valgrind >/dev/null || { echo "profile.sh: valgrind not found: sudo apt-get install valgrind" >&2; exit 1; }
+}
+
 if ! command -v perf >/dev/null 2>&1; then
     echo "profile.sh: perf not found: sudo apt-get install linux-perf (Debian) or linux-tools-\$(uname -r) (Ubuntu)" >&2
     exit 1
@@ -82,10 +94,7 @@ if [ "$DRAIN" = 1 ]; then
     perf record -e cpu-clock -F 4999 -g -D -1 --control "fifo:$CTL,$ACK" -o "$OUT/perf.data" -- \
         "$PY" bench/bench_capture.py --rounds "$ROUNDS" --perf-ctl "$CTL,$ACK" 2>&1 | grep -v "^Events " | tee "$OUT/run.txt" >&2
     rm -f "$CTL" "$ACK"
-    perf report -i "$OUT/perf.data" --no-children --stdio --sort symbol --percent-limit 0.5 \
-        > "$OUT/report.txt" 2>/dev/null
-    perf report -i "$OUT/perf.data" --no-children --stdio --sort dso,symbol -g none --percent-limit 0.3 \
-        > "$OUT/flat.txt" 2>/dev/null
+    perf_reports
     perf report -i "$OUT/perf.data" --children --stdio --sort symbol -g none --percent-limit 0.3 \
         > "$OUT/children.txt" 2>/dev/null
     perf report -i "$OUT/perf.data" --no-children --stdio --sort dso -g none > "$OUT/dso.txt" 2>/dev/null
@@ -155,9 +164,9 @@ PY
     echo "== per module ($OUT/dso.txt)" >&2
     grep -E '^ +[0-9]' "$OUT/dso.txt" || true
     echo "== top symbols ($OUT/flat.txt; inclusive in $OUT/children.txt, call graphs in $OUT/report.txt)" >&2
-    grep -E '^ +[0-9]' "$OUT/flat.txt" | head -25 || true
+    top_symbols
     if [ "$CALLGRIND" = 1 ]; then
-        command -v valgrind >/dev/null || { echo "profile.sh: valgrind not found: sudo apt-get install valgrind" >&2; exit 1; }
+        need_valgrind
         echo "== valgrind --tool=callgrind: user-space instructions inside BatchReceiver.feed (one round)" >&2
         valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out" \
             --toggle-collect='__pyx_pw_4vega_4_net_13BatchReceiver_*feed' \
@@ -194,12 +203,9 @@ if [ "$CAPTURE" = 1 ]; then
     wait "$PERF_PID" || true
     tail -4 "$OUT/run.txt" >&2
     rm -f "/dev/shm/$NAME" "/dev/shm/vega.store.$NAME-fo" "/dev/shm/vega.store.$NAME-cm"
-    perf report -i "$OUT/perf.data" --no-children --stdio --sort symbol --percent-limit 0.5 \
-        > "$OUT/report.txt" 2>/dev/null
-    perf report -i "$OUT/perf.data" --no-children --stdio --sort dso,symbol -g none --percent-limit 0.3 \
-        > "$OUT/flat.txt" 2>/dev/null
+    perf_reports
     echo "== top symbols ($OUT/flat.txt; call graphs in $OUT/report.txt)" >&2
-    grep -E '^ +[0-9]' "$OUT/flat.txt" | head -25 || true
+    top_symbols
     exit 0
 fi
 
@@ -213,15 +219,12 @@ echo "== perf record -e cpu-clock -g (${SECONDS_} s)" >&2
 perf record -e cpu-clock -F 4999 -g -o "$OUT/perf.data" -- \
     "$PY" tools/profile_workload.py run --stream "$STREAM" --seconds "$SECONDS_" 2> >(tee "$OUT/run.txt" >&2)
 
-perf report -i "$OUT/perf.data" --no-children --stdio --sort symbol --percent-limit 0.5 \
-    > "$OUT/report.txt" 2>/dev/null
-perf report -i "$OUT/perf.data" --no-children --stdio --sort dso,symbol -g none --percent-limit 0.3 \
-    > "$OUT/flat.txt" 2>/dev/null
+perf_reports
 echo "== top symbols ($OUT/flat.txt; call graphs in $OUT/report.txt)" >&2
-grep -E '^ +[0-9]' "$OUT/flat.txt" | head -25 || true
+top_symbols
 
 if [ "$CALLGRIND" = 1 ]; then
-    command -v valgrind >/dev/null || { echo "profile.sh: valgrind not found: sudo apt-get install valgrind" >&2; exit 1; }
+    need_valgrind
     echo "== valgrind --tool=callgrind (one pass)" >&2
     valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out" \
         --toggle-collect='__pyx_pf_*FeedHandler*process_batch' \
