@@ -234,9 +234,7 @@ cdef int _index_feed_plain(jrnl_index_t* ix, const uint8_t* recs, Py_ssize_t n) 
 
 
 cdef int _index_feed_exact(jrnl_index_t* ix, const uint8_t* recs, Py_ssize_t n) noexcept nogil:
-    """jrnl_index_feed, record by record (any flags).  Account for the next n records of the file: running max timestamp, an entry every `stride` records,
-    complete KEYFRAME runs (a run ends at its record flagged CHECKPOINT_END; a non-KEYFRAME record inside a run
-    voids it).  CONTINUED keeps the store's meaning (more records of the same token's update follow).  Returns -1 (and sets ix.oom) when out of memory.
+    """jrnl_index_feed record by record, for any flags (what it keeps: see jrnl_index_feed).
 
     The running state lives in locals during the loop (the records are bytes, which may alias anything, so the
     compiler would otherwise reload and store every ix field per record) and goes back to ix at the end."""
