@@ -65,6 +65,14 @@ top_symbols() { grep -E '^ +[0-9]' "$OUT/flat.txt" | head -25 || true; }
 need_valgrind() {
     command -v valgrind >/dev/null || { echo "profile.sh: valgrind not found: sudo apt-get install valgrind" >&2; exit 1; }
 }
+# run_callgrind FUNCTION-GLOB CMD...: instructions counted only inside the functions matching the glob
+run_callgrind() {
+    local toggle=$1; shift
+    valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out" --toggle-collect="$toggle" "$@"
+}
+annotate_callgrind() {
+    callgrind_annotate --inclusive=no "$OUT/callgrind.out" 2>/dev/null | head -60 > "$OUT/callgrind.txt" || true
+}
 
 if ! command -v perf >/dev/null 2>&1; then
     echo "profile.sh: perf not found: sudo apt-get install linux-perf (Debian) or linux-tools-\$(uname -r) (Ubuntu)" >&2
@@ -168,10 +176,9 @@ PY
     if [ "$CALLGRIND" = 1 ]; then
         need_valgrind
         echo "== valgrind --tool=callgrind: user-space instructions inside BatchReceiver.feed (one round)" >&2
-        valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out" \
-            --toggle-collect='__pyx_pw_4vega_4_net_13BatchReceiver_*feed' \
+        run_callgrind '__pyx_pw_4vega_4_net_13BatchReceiver_*feed' \
             "$PY" bench/bench_capture.py --rounds 1 --no-ramp --no-pin 2>&1 | grep -E "vega  |Collected" >&2
-        callgrind_annotate --inclusive=no "$OUT/callgrind.out" 2>/dev/null | head -60 > "$OUT/callgrind.txt" || true
+        annotate_callgrind
         echo "== callgrind: $OUT/callgrind.txt" >&2
         head -40 "$OUT/callgrind.txt"
     fi
@@ -226,10 +233,9 @@ top_symbols
 if [ "$CALLGRIND" = 1 ]; then
     need_valgrind
     echo "== valgrind --tool=callgrind (one pass)" >&2
-    valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out" \
-        --toggle-collect='__pyx_pf_*FeedHandler*process_batch' \
+    run_callgrind '__pyx_pf_*FeedHandler*process_batch' \
         "$PY" tools/profile_workload.py run --stream "$STREAM" --passes 1 2>&1 | tail -3 >&2
-    callgrind_annotate --inclusive=no "$OUT/callgrind.out" 2>/dev/null | head -60 > "$OUT/callgrind.txt" || true
+    annotate_callgrind
     echo "== callgrind: $OUT/callgrind.txt" >&2
     head -40 "$OUT/callgrind.txt"
 fi
