@@ -302,12 +302,16 @@ cdef inline void vg_rec_set_ts(vg_rec_t* r, uint64_t ts_ns) noexcept nogil:
 # Decoder entry points (implemented in _decode.pxi, part of this module)
 # ----------------------------------------------------------------------------------------------------------
 
+# A sink returns 0, or 1 when it keeps the message until its next call returns (the decoder then decodes
+# the next message into its other buffer): the feed handler merges one message behind the decoder, so that
+# the store records of a message are prefetched while the next one is decompressed and decoded.
 ctypedef int (*vg_msg_sink)(void* ctx, const vg_msg_t* msg) noexcept nogil
 
 cdef struct vg_decoder_t:
     uint8_t segment                    # VG_SEG_CM / VG_SEG_FO
+    uint8_t cur                        # the msg buffer the next message is decoded into (0 / 1)
     vg_stats_t stats
-    vg_msg_t msg                       # reused per message
+    vg_msg_t msg[2]                    # switched after a message the sink keeps (see vg_msg_sink)
     uint8_t* lzo_out                   # VG_LZO_OUT_MAX bytes, reused per sub-packet
 
 cdef int vg_code_slot(uint16_t code) noexcept nogil

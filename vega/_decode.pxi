@@ -567,7 +567,7 @@ cdef int _vg_decode_message(vg_decoder_t* dec, const uint8_t* buf, Py_ssize_t av
                             vg_msg_sink sink, void* ctx) noexcept nogil:
     """buf = the 8-byte prefix followed by the message; avail = bytes available from buf.  Returns 1 when
     a message was decoded and handed to sink, 0 when it was counted as an error and skipped."""
-    cdef vg_msg_t* msg = &dec.msg
+    cdef vg_msg_t* msg = &dec.msg[dec.cur]
     cdef vg_header_t* hd = &msg.header
     cdef const uint8_t* h = buf + VG_PREFIX_LEN
     cdef int ml, rc, slot
@@ -649,7 +649,8 @@ cdef int _vg_decode_message(vg_decoder_t* dec, const uint8_t* buf, Py_ssize_t av
     if slot >= 0:
         dec.stats.by_code[slot] += 1
     if sink != NULL:
-        sink(ctx, msg)
+        if sink(ctx, msg):
+            dec.cur ^= 1                # the sink holds msg until its next call: decode into the other buffer
     return 1
 
 cdef int vg_decode_datagram(vg_decoder_t* dec, const uint8_t* data, Py_ssize_t length,

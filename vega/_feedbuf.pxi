@@ -1,11 +1,7 @@
 # cython: language_level=3
 # Included at the end of vega/_core.pyx (after _store.pxi): FeedHandler's entry point for datagrams that sit
 # in a C buffer (the recvmmsg slots of vega._net.BatchReceiver), without a Python bytes object per datagram.
-#
-# PROTOTYPE of the capture-throughput work (branch capperf).  The lead may fold it into FeedHandler as
-#     cdef Py_ssize_t process_buffers(self, const uint8_t* const* ptrs, const Py_ssize_t* lens,
-#                                     const int64_t* times_ns, Py_ssize_t n) except -1
-# with the same body (self instead of h); vega._net then calls handler.process_buffers(...).
+# vega._net cimports it (declared in _store_types.pxi).
 
 
 cdef Py_ssize_t vg_feed_buffers(FeedHandler h, const uint8_t* const* ptrs, const Py_ssize_t* lens,

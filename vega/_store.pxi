@@ -40,9 +40,13 @@ cdef extern from *:
         return vg_mslot_code[h] == code ? vg_mslot_idx[h] : -1;
     }
     /* Prefetch the cache lines of a store record named by bit i of `lines` (line i = bytes [64 i, 64 i + 64)),
-     * for writing; `lines` is a constant at every call site. */
+     * for writing; `lines` is a constant at every call site.  The empty volatile asm is a side effect: GCC
+     * counts a prefetch as none, so a function doing nothing but prefetching (vg_prefetch_msg) would be
+     * found "const" and its calls deleted (tests/test_merge_fast.py checks the prefetches are in the
+     * binary). */
     static inline __attribute__((always_inline)) void vg_pf_lines(const void *rec, const unsigned lines) {
         const char *p = (const char *)rec;
+        __asm__ __volatile__("");
         if (lines & 0x01u) __builtin_prefetch(p, 1, 3);
         if (lines & 0x02u) __builtin_prefetch(p + 64, 1, 3);
         if (lines & 0x04u) __builtin_prefetch(p + 128, 1, 3);
@@ -1142,15 +1146,13 @@ cdef void vg_merge_oi(vg_merge_t* c, const vg_oi_t* o, uint16_t code) noexcept n
 
 cdef enum:
     # the store-record cache lines each merge family touches (bit i = line i of vg_srec_t, _store.h): the
-    # merge loop prefetches them for the message's next record while it merges the current one (a ticker
+    # feed handler prefetches them a message ahead of the merge (vg_prefetch_msg; a ticker
     # message names ~10-28 tokens spread over the store: their records are cache misses otherwise)
     VG_PF_MD = 0x7F                    # everything (depth, auction, last_md_ns, quality)
     VG_PF_MW = 0x57                    # 0 status, 1 prices, 2 quantities, 4 market watch + OI, 6 last_md_ns
     VG_PF_TICK = 0x5B                  # 0 trade, 1 quality inputs, 3 market_type, 4 OI + quality, 6 last_md_ns
     VG_PF_STATUS = 0x09                # 0 trading status, 3 market status
     VG_PF_SPOS = 0x21                  # 0, 5 cancel statistics
-    VG_PF_AHEAD = 3                    # records ahead (a record's merge ~10 ns, a miss to L3 / DRAM 40+); the
-                                       # message's own body is prefetched 128 bytes beyond that record
 
 cdef inline void _pf_token(const vg_store_t* st, int32_t token, unsigned lines) noexcept nogil:
     """Prefetch the record of token (dense tokens only; a hint: a token not in the store is skipped)."""
@@ -1160,6 +1162,27 @@ cdef inline void _pf_token(const vg_store_t* st, int32_t token, unsigned lines) 
         if <uint32_t>idx < st.capacity:
             vg_pf_lines(&st.recs[idx], lines)
 
+cdef inline void vg_prefetch_msg(const vg_store_t* st, const vg_msg_t* msg) noexcept nogil:
+    """Prefetch the store records (the cache lines its family touches) of every token of a decoded message.
+    The feed handler calls it one message ahead of the merge (_feed_sink), so the lines arrive while the next
+    message is decompressed and decoded."""
+    cdef int i, n = msg.n_records
+    if msg.kind == VG_K_MD:
+        for i in range(min(n, VG_MAX_MD)):
+            _pf_token(st, msg.body.md[i].token, VG_PF_MD)
+    elif msg.kind == VG_K_MW:
+        for i in range(min(n, VG_MAX_MW)):
+            _pf_token(st, msg.body.mw[i].token, VG_PF_MW)
+    elif msg.kind == VG_K_TICK:
+        for i in range(min(n, VG_MAX_TICK)):
+            _pf_token(st, msg.body.tick[i].token, VG_PF_TICK)
+    elif msg.kind == VG_K_SPOS:
+        for i in range(min(n, VG_MAX_SPOS)):
+            _pf_token(st, msg.body.spos[i].token, VG_PF_SPOS)
+    elif msg.kind == VG_K_STATUS:
+        for i in range(min(n, VG_MAX_STATUS)):
+            _pf_token(st, msg.body.status[i].token, VG_PF_STATUS)
+
 cdef int vg_merge_msg(vg_merge_t* c, const vg_msg_t* msg) noexcept nogil:
     """Merge every record of one decoded message; returns the number of records looked at."""
     cdef int i, n = msg.n_records, slot
@@ -1168,47 +1191,23 @@ cdef int vg_merge_msg(vg_merge_t* c, const vg_msg_t* msg) noexcept nogil:
     cdef uint64_t ts48 = c.ts48                          # a local: the records' time words hoist out of the loop
     if msg.kind == VG_K_MD:
         n = min(n, VG_MAX_MD)
-        for i in range(1, min(n, VG_PF_AHEAD)):
-            _pf_token(c.st, msg.body.md[i].token, VG_PF_MD)
         for i in range(n):
-            if i + VG_PF_AHEAD < n:
-                _pf_token(c.st, msg.body.md[i + VG_PF_AHEAD].token, VG_PF_MD)
             vg_merge_md(c, &msg.body.md[i], code, seg, ts48)
     elif msg.kind == VG_K_MW:
         n = min(n, VG_MAX_MW)
-        for i in range(1, min(n, VG_PF_AHEAD)):
-            _pf_token(c.st, msg.body.mw[i].token, VG_PF_MW)
         for i in range(n):
-            if i + VG_PF_AHEAD < n:
-                _pf_token(c.st, msg.body.mw[i + VG_PF_AHEAD].token, VG_PF_MW)
-                vg_pf_lines(<const char*>&msg.body.mw[i + VG_PF_AHEAD] + 128, 1)
             vg_merge_mw(c, &msg.body.mw[i], code, seg, ts48)
     elif msg.kind == VG_K_TICK:
         n = min(n, VG_MAX_TICK)
-        for i in range(1, min(n, VG_PF_AHEAD)):
-            _pf_token(c.st, msg.body.tick[i].token, VG_PF_TICK)
         for i in range(n):
-            if i + VG_PF_AHEAD < n:
-                _pf_token(c.st, msg.body.tick[i + VG_PF_AHEAD].token, VG_PF_TICK)
-                vg_pf_lines(<const char*>&msg.body.tick[i + VG_PF_AHEAD] + 128, 1)
             vg_merge_tick(c, &msg.body.tick[i], code, seg, ts48)
     elif msg.kind == VG_K_SPOS:
         n = min(n, VG_MAX_SPOS)
-        for i in range(1, min(n, VG_PF_AHEAD)):
-            _pf_token(c.st, msg.body.spos[i].token, VG_PF_SPOS)
         for i in range(n):
-            if i + VG_PF_AHEAD < n:
-                _pf_token(c.st, msg.body.spos[i + VG_PF_AHEAD].token, VG_PF_SPOS)
-                vg_pf_lines(<const char*>&msg.body.spos[i + VG_PF_AHEAD] + 128, 1)
             vg_merge_spos(c, &msg.body.spos[i], msg.header.log_time, ts48)
     elif msg.kind == VG_K_STATUS:
         n = min(n, VG_MAX_STATUS)
-        for i in range(1, min(n, VG_PF_AHEAD)):
-            _pf_token(c.st, msg.body.status[i].token, VG_PF_STATUS)
         for i in range(n):
-            if i + VG_PF_AHEAD < n:
-                _pf_token(c.st, msg.body.status[i + VG_PF_AHEAD].token, VG_PF_STATUS)
-                vg_pf_lines(<const char*>&msg.body.status[i + VG_PF_AHEAD] + 128, 1)
             vg_merge_status(c, &msg.body.status[i], ts48)
     elif msg.kind == VG_K_BUYBACK:
         n = min(n, VG_MAX_BUYBACK)
@@ -1289,10 +1288,29 @@ cdef inline void _streams_track(vg_streams_t* s, const vg_header_t* hd) noexcept
         if last - q > 100000:                            # the stream restarted its numbering
             s.last[st] = q
 
+cdef void _feed_merge_pending(vg_feed_t* f) noexcept nogil:
+    """Merge the message held back by _feed_sink at its own receive time."""
+    cdef const vg_msg_t* msg = f.pend
+    cdef int64_t now_ns = f.m.now_ns
+    cdef uint64_t ts48 = f.m.ts48
+    f.pend = NULL
+    if f.pend_now_ns == now_ns:
+        vg_merge_msg(&f.m, msg)
+        return
+    f.m.now_ns = f.pend_now_ns
+    f.m.ts48 = f.pend_ts48
+    vg_merge_msg(&f.m, msg)
+    f.m.now_ns = now_ns
+    f.m.ts48 = ts48
+
 cdef void _feed_flush(vg_feed_t* f) noexcept nogil:
-    """Hand the records not yet seen by the C sinks to every sink; drop them unless Python wants them."""
-    cdef Py_ssize_t n = f.buf.n - f.buf.flushed
+    """Merge the message held back, if any, then hand the records not yet seen by the C sinks to every sink;
+    drop them unless Python wants them.  Every entry point ends with it."""
+    cdef Py_ssize_t n
     cdef int i
+    if f.pend != NULL:
+        _feed_merge_pending(f)
+    n = f.buf.n - f.buf.flushed
     if n > 0:
         f.records += <uint64_t>n
         for i in range(f.n_sinks):
@@ -1330,7 +1348,8 @@ cdef inline void _feed_route(vg_feed_t* f, vg_feed_t* t, const vg_msg_t* msg) no
         _feed_flush(t)
 
 cdef int _feed_sink(void* ctx, const vg_msg_t* msg) noexcept nogil:
-    """The decoder's sink: sequence tracking, then the merge.  Index messages belong to the index feed
+    """The decoder's sink: sequence tracking, then the merge; returns 1 when it keeps msg (vg_msg_sink).
+    Index messages belong to the index feed
     (this handler's own merge when it is one, else the CM handler's ``indices=``), F&O 7130/17130 to the CM
     store (``underlying=``); without a link they are counted as unrouted.  An index feed merges nothing
     else."""
@@ -1351,7 +1370,16 @@ cdef int _feed_sink(void* ctx, const vg_msg_t* msg) noexcept nogil:
         else:
             f.m.counters[VG_M_UNROUTED] += 1
     else:
-        vg_merge_msg(&f.m, msg)
+        # one message behind the decoder: prefetch this message's store records, merge the one before it
+        # (its lines were prefetched a whole decompress + decode ago), hold this one until the next call or
+        # _feed_flush (the decoder keeps it valid: vg_msg_sink)
+        vg_prefetch_msg(f.m.st, msg)
+        if f.pend != NULL:
+            _feed_merge_pending(f)
+        f.pend = msg
+        f.pend_now_ns = f.m.now_ns
+        f.pend_ts48 = f.m.ts48
+        return 1
     return 0
 
 cdef int _ring_rec_sink(void* ctx, const vg_rec_t* recs, Py_ssize_t n) noexcept nogil:

@@ -367,6 +367,10 @@ cdef struct vg_feed_t:                # the feed handler's nogil state (the deco
     int64_t day_base_ns                # != 0: ts48 = now - this (00:00 IST of the journal's trading day, so
                                        # stamps run past 24 h until the journal rolls over); 0: ts48 wraps
                                        # at 00:00 IST
+    const vg_msg_t* pend               # the decoded message not merged yet (one behind the decoder: its store
+                                       # records are prefetched meanwhile); NULL = none; _feed_flush merges it
+    int64_t pend_now_ns                # its receive time (the datagram it came in) ...
+    uint64_t pend_ts48                 # ... and that time's 48-bit stamp
 
 
 cdef struct vg_jsink_t:                # the journal as a record sink of the FeedHandler

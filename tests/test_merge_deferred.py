@@ -1,0 +1,127 @@
+"""The feed handler merges one message behind the decoder: it prefetches a message's store records, merges the
+message before it, and holds the new one until the next message or the end of the call (docs/FORMATS.md §10
+"Merge fast paths").  Nothing a caller can see may depend on that: every call ends with everything merged,
+each message is merged at its own datagram's receive time, and messages routed to a linked handler in
+between (index messages, F&O OI for the CM store) neither overwrite nor reorder the held one."""
+import os
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+import vega
+from vega import _core as core
+from vega import nse
+from vega.records import CHANGE_RECORD_DTYPE, timestamps
+
+from store_helpers import T0, SEC
+
+MS = 1_000_000
+
+
+def _handler(seg, **kw):
+    seen = []
+    store = vega.Store(40_000)
+    return store, vega.FeedHandler(seg, store, on_records=seen.append, **kw), seen
+
+
+def _records(seen):
+    return np.concatenate(seen) if seen else np.zeros(0, dtype=CHANGE_RECORD_DTYPE)
+
+
+def _same_state(a_store, a_seen, b_store, b_seen):
+    assert len(a_store) == len(b_store) > 0
+    assert a_store.snapshot().tobytes() == b_store.snapshot().tobytes()
+    ra, rb = _records(a_seen), _records(b_seen)
+    assert len(ra) == len(rb) > 0
+    assert ra.tobytes() == rb.tobytes()
+
+
+@pytest.mark.parametrize("seg", ["FO", "CM"])
+def test_a_batch_equals_one_datagram_at_a_time_with_per_datagram_times(seg):
+    stream = list(nse.sample_stream(seg, 400, seed=21))
+    times = T0 + np.arange(len(stream), dtype=np.int64) * 3 * MS      # every datagram its own time
+    a_store, a, a_seen = _handler(seg)
+    a.process_batch(stream, now_ns=times)
+    b_store, b, b_seen = _handler(seg)
+    for dg, t in zip(stream, times):
+        b.process(dg, now_ns=int(t))
+    _same_state(a_store, a_seen, b_store, b_seen)
+    # every decoded message was merged by the end of the call (none left held)
+    assert a.stats["merged_by_code"] == b.stats["merged_by_code"]
+    decoded = {c: n for c, n in a.stats["by_code"].items() if c in a.stats["merged_by_code"]}
+    assert {c: n for c, n in a.stats["merged_by_code"].items() if n} == {c: n for c, n in decoded.items() if n}
+
+
+def _md_datagram(seg, token, ltp):
+    rec = dict(nse.blank_record(seg, 7208), token=token, book_type=1, trading_status=2, last_traded_price=ltp)
+    return nse.build_datagram(seg, [dict(nse.blank_message(seg, 7208, 1), records=[rec])])
+
+
+def test_the_held_message_is_merged_at_its_own_datagram_time():
+    store, h, seen = _handler("FO")
+    t1, t2 = T0 + 5 * SEC, T0 + 9 * SEC
+    h.process_batch([_md_datagram("FO", 41001, 101), _md_datagram("FO", 41002, 202)], now_ns=[t1, t2])
+    a = store.snapshot()
+    times = {int(r["token"]): int(r["last_update_ns"]) for r in a}
+    assert times == {41001: t1, 41002: t2}
+    recs = _records(seen)
+    base = store.header["day_base_ns"]
+    ts = timestamps(recs)
+    stamps = {int(r["token"]): {int(x) for x in ts[recs["token"] == r["token"]]} for r in a}
+    assert stamps == {41001: {t1 - base}, 41002: {t2 - base}}
+    assert store.ltp(41001) == 101 and store.ltp(41002) == 202
+
+
+def test_every_entry_point_leaves_nothing_held():
+    store, h, _ = _handler("FO")
+    h.process(_md_datagram("FO", 42001, 11), now_ns=T0)
+    assert store.ltp(42001) == 11
+    h.process_batch([_md_datagram("FO", 42002, 22)], now_ns=T0)
+    assert store.ltp(42002) == 22
+    msg = dict(nse.blank_message("FO", 7208, 1),
+               records=[dict(nse.blank_record("FO", 7208), token=42003, book_type=1, trading_status=2,
+                             last_traded_price=33)])
+    h.merge_message(msg, now_ns=T0)
+    assert store.ltp(42003) == 33
+    msg["records"][0].update(token=42004, last_traded_price=44)
+    h.merge_packed(core.pack_messages("FO", [msg]), now_ns=T0)
+    assert store.ltp(42004) == 44
+
+
+def test_routed_index_messages_between_held_ones_change_nothing():
+    from test_index_feed import index_datagram, index_rec, T_OPEN
+    stream = list(nse.sample_stream("CM", 120, seed=22))
+    values = []
+    for pos in range(3, len(stream), 17):
+        values.append(2400000 + 100 * len(values))
+        stream.insert(pos, index_datagram([index_rec("Nifty 50", values[-1], close=2400000)]))
+    times = T_OPEN + np.arange(len(stream), dtype=np.int64) * 7 * MS
+
+    def run(batch):
+        ix_store, ix, ix_seen = _handler("IDX")
+        cm_store, cm, cm_seen = _handler("CM", indices=ix)
+        if batch:
+            cm.process_batch(stream, now_ns=times)
+        else:
+            for dg, t in zip(stream, times):
+                cm.process(dg, now_ns=int(t))
+        return ix_store, ix_seen, cm_store, cm_seen
+
+    a, b = run(True), run(False)
+    _same_state(a[0], a[1], b[0], b[1])
+    _same_state(a[2], a[3], b[2], b[3])
+    assert a[0].ltp(26000) == values[-1] and 26000 not in a[2]
+
+
+def test_the_record_prefetches_survive_compilation():
+    """GCC counts a prefetch as no side effect: a function that only prefetches is found "const" and its calls
+    are deleted (it happened: the look-ahead compiled to nothing).  vg_pf_lines' volatile asm prevents that;
+    this pins it.  Each merge family prefetches its own set of record lines (VG_PF_*: 7 + 5 + 5 + 2 + 2)."""
+    objdump = shutil.which("objdump")
+    assert objdump, "objdump (binutils) is needed to inspect the compiled extension"
+    out = subprocess.run([objdump, "-d", "--no-show-raw-insn", core.__file__], capture_output=True, text=True,
+                         check=True).stdout
+    n = sum(1 for line in out.splitlines() if "\tprefetch" in line)
+    assert n >= 21, f"only {n} prefetch instructions in {os.path.basename(core.__file__)}"
