@@ -1369,7 +1369,7 @@ cdef int _feed_sink(void* ctx, const vg_msg_t* msg) noexcept nogil:
             _feed_route(f, f.route_oi, msg)
         else:
             f.m.counters[VG_M_UNROUTED] += 1
-    else:
+    elif VG_K_MD <= msg.kind <= VG_K_STATUS:
         # one message behind the decoder: prefetch this message's store records, merge the one before it
         # (its lines were prefetched a whole decompress + decode ago), hold this one until the next call or
         # _feed_flush (the decoder keeps it valid: vg_msg_sink)
@@ -1380,6 +1380,11 @@ cdef int _feed_sink(void* ctx, const vg_msg_t* msg) noexcept nogil:
         f.pend_now_ns = f.m.now_ns
         f.pend_ts48 = f.m.ts48
         return 1
+    else:
+        # the rare kinds (6013, 18708, header-only messages): merged at once, after the held message
+        if f.pend != NULL:
+            _feed_merge_pending(f)
+        vg_merge_msg(&f.m, msg)
     return 0
 
 cdef int _ring_rec_sink(void* ctx, const vg_rec_t* recs, Py_ssize_t n) noexcept nogil:
