@@ -20,9 +20,17 @@ from store_helpers import T0, SEC
 MS = 1_000_000
 
 
-def _handler(seg, **kw):
+#: tokens added as master data so that a store holds the look-ahead's minimum (VG_PF_MIN_RECORDS = 1024
+#: records) from the first message; an empty store merges every message at once until the feed has added
+#: that many tokens, then switches to the look-ahead (both are tested)
+FILLER = range(200_001, 201_101)
+
+
+def _handler(seg, prefilled=True, **kw):
     seen = []
     store = vega.Store(40_000)
+    for tok in FILLER if prefilled else ():
+        store.add(tok, "FILL", "EQ")
     return store, vega.FeedHandler(seg, store, on_records=seen.append, **kw), seen
 
 
@@ -38,13 +46,14 @@ def _same_state(a_store, a_seen, b_store, b_seen):
     assert ra.tobytes() == rb.tobytes()
 
 
+@pytest.mark.parametrize("prefilled", [True, False])
 @pytest.mark.parametrize("seg", ["FO", "CM"])
-def test_a_batch_equals_one_datagram_at_a_time_with_per_datagram_times(seg):
+def test_a_batch_equals_one_datagram_at_a_time_with_per_datagram_times(seg, prefilled):
     stream = list(nse.sample_stream(seg, 400, seed=21))
     times = T0 + np.arange(len(stream), dtype=np.int64) * 3 * MS      # every datagram its own time
-    a_store, a, a_seen = _handler(seg)
+    a_store, a, a_seen = _handler(seg, prefilled)
     a.process_batch(stream, now_ns=times)
-    b_store, b, b_seen = _handler(seg)
+    b_store, b, b_seen = _handler(seg, prefilled)
     for dg, t in zip(stream, times):
         b.process(dg, now_ns=int(t))
     _same_state(a_store, a_seen, b_store, b_seen)
@@ -64,6 +73,7 @@ def test_the_held_message_is_merged_at_its_own_datagram_time():
     t1, t2 = T0 + 5 * SEC, T0 + 9 * SEC
     h.process_batch([_md_datagram("FO", 41001, 101), _md_datagram("FO", 41002, 202)], now_ns=[t1, t2])
     a = store.snapshot()
+    a = a[a["token"] < FILLER[0]]
     times = {int(r["token"]): int(r["last_update_ns"]) for r in a}
     assert times == {41001: t1, 41002: t2}
     recs = _records(seen)
@@ -100,7 +110,7 @@ def test_routed_index_messages_between_held_ones_change_nothing():
     times = T_OPEN + np.arange(len(stream), dtype=np.int64) * 7 * MS
 
     def run(batch):
-        ix_store, ix, ix_seen = _handler("IDX")
+        ix_store, ix, ix_seen = _handler("IDX", prefilled=False)
         cm_store, cm, cm_seen = _handler("CM", indices=ix)
         if batch:
             cm.process_batch(stream, now_ns=times)

@@ -1153,6 +1153,8 @@ cdef enum:
     VG_PF_TICK = 0x5B                  # 0 trade, 1 quality inputs, 3 market_type, 4 OI + quality, 6 last_md_ns
     VG_PF_STATUS = 0x09                # 0 trading status, 3 market status
     VG_PF_SPOS = 0x21                  # 0, 5 cancel statistics
+    VG_PF_MIN_RECORDS = 1024           # smaller stores (<= 448 KiB of records) stay in L2: no look-ahead, whose
+                                       # ~20 instructions per token would then be pure cost
 
 cdef inline void _pf_token(const vg_store_t* st, int32_t token, unsigned lines) noexcept nogil:
     """Prefetch the record of token (dense tokens only; a hint: a token not in the store is skipped)."""
@@ -1369,7 +1371,7 @@ cdef int _feed_sink(void* ctx, const vg_msg_t* msg) noexcept nogil:
             _feed_route(f, f.route_oi, msg)
         else:
             f.m.counters[VG_M_UNROUTED] += 1
-    elif VG_K_MD <= msg.kind <= VG_K_STATUS:
+    elif VG_K_MD <= msg.kind <= VG_K_STATUS and f.m.st.hdr.n_records >= VG_PF_MIN_RECORDS:
         # one message behind the decoder: prefetch this message's store records, merge the one before it
         # (its lines were prefetched a whole decompress + decode ago), hold this one until the next call or
         # _feed_flush (the decoder keeps it valid: vg_msg_sink)
@@ -1381,7 +1383,8 @@ cdef int _feed_sink(void* ctx, const vg_msg_t* msg) noexcept nogil:
         f.pend_ts48 = f.m.ts48
         return 1
     else:
-        # the rare kinds (6013, 18708, header-only messages): merged at once, after the held message
+        # the rare kinds (6013, 18708, header-only messages), and every kind in a small store: merged at
+        # once, after the held message
         if f.pend != NULL:
             _feed_merge_pending(f)
         vg_merge_msg(&f.m, msg)
