@@ -50,9 +50,13 @@ def test_fields_do_not_overlap_and_fill_the_record():
 def test_cache_line_grouping():
     c = core._store_layout()
     line = {name: off // 64 for name, (off, _) in c.items()}
+    # line 0: everything a ticker reads or writes but its quality inputs (line 1) and F&O OI (line 4)
     for name in ("seq", "token", "last_traded_price", "volume_traded_today", "last_trade_time",
-                 "last_trade_quantity", "net_price_change", "last_update_ns", "update_count"):
+                 "last_trade_quantity", "last_update_ns", "update_count", "last_update_source", "fill_price",
+                 "fill_volume", "market_type", "last_md_ns", "data_quality", "trading_status"):
         assert line[name] == 0, name
+    for name in ("open_interest", "oi_day_high", "oi_day_low"):
+        assert line[name] == 4, name
     for name in ("bid_price", "ask_price", "open_price", "high_price", "low_price", "close_price"):
         assert line[name] == 1, name
     for name, (off, size) in c.items():            # no field straddles a cache line

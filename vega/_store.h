@@ -22,22 +22,22 @@
  * Prices int32 paise, quantities int64, exchange times int32 s since 1980-01-01, *_ns int64 epoch ns.
  * ---------------------------------------------------------------------------------------------------- */
 typedef struct __attribute__((aligned(64))) vg_srec {
-    /* line 0 [0, 64): written by every trade tick */
+    /* line 0 [0, 64): everything a ticker (18703, 7202, 17202) reads or writes but its quality inputs and
+     * F&O open interest, so a ticker touches lines 0, 1 (quality, when its LTP changed) and 4 (F&O) */
     uint32_t seq;                     /*   0 sequence lock: odd while the writer is updating */
     int32_t  token;                   /*   4 instrument token */
-    uint8_t  segment;                 /*   8 4 CM, 2 FO */
-    char     net_change_indicator;    /*   9 '+', '-' or ' ' (7200/7208) */
-    int16_t  book_type;               /*  10 7200/7208 */
-    int16_t  trading_status;          /*  12 1 pre-open, 2 open, 3 suspended, 4 pre-open ext., 6 price disc. */
-    uint16_t last_update_source;      /*  14 message code of the last merge */
+    int64_t  last_md_ns;              /*   8 receive time of the last 7200/7208 merge, epoch ns */
     int32_t  last_traded_price;       /*  16 paise */
     int32_t  last_trade_quantity;     /*  20 */
     int32_t  last_trade_time;         /*  24 s since 1980 */
-    int32_t  net_price_change;        /*  28 paise, from previous close */
+    int16_t  market_type;             /*  28 ticker MarketType */
+    int16_t  trading_status;          /*  30 1 pre-open, 2 open, 3 suspended, 4 pre-open ext., 6 price disc. */
     int64_t  volume_traded_today;     /*  32 */
     int64_t  last_update_ns;          /*  40 receive time of the last merge, epoch ns */
     uint32_t update_count;            /*  48 merges applied to this token */
-    int32_t  average_trade_price;     /*  52 paise */
+    uint16_t last_update_source;      /*  52 message code of the last merge */
+    uint8_t  data_quality;            /*  54 0..100, docs/FORMATS.md */
+    uint8_t  segment;                 /*  55 4 CM, 2 FO */
     int32_t  fill_price;              /*  56 paise, ticker (18703, 7202, 17202) */
     int32_t  fill_volume;             /*  60 ticker */
     /* line 1 [64, 128): book prices and OHLC */
@@ -57,7 +57,7 @@ typedef struct __attribute__((aligned(64))) vg_srec {
     int64_t  total_sell_quantity;     /* 216 */
     int16_t  bid_orders[5];           /* 224 */
     int16_t  ask_orders[5];           /* 234 */
-    int16_t  market_type;             /* 244 ticker MarketType */
+    int16_t  book_type;               /* 244 7200/7208 */
     int16_t  market_status[4];        /* 246 FO 7210 status per market */
     uint8_t  indicator;               /* 254 7200/7208 indicator bits: 0x80 LTMore, 0x40 LTLess, 0x20 buy, 0x10 sell */
     uint8_t  mw_indicator;            /* 255 same bits, from market watch */
@@ -72,7 +72,7 @@ typedef struct __attribute__((aligned(64))) vg_srec {
     int64_t  oi_day_high;             /* 296 FO */
     int64_t  oi_day_low;              /* 304 FO */
     int32_t  implied_volatility;      /* 312 1e-4 units (0.2345 -> 2345); written only through records */
-    uint8_t  data_quality;            /* 316 0..100, docs/FORMATS.md */
+    char     net_change_indicator;    /* 316 '+', '-' or ' ' (7200/7208) */
     uint8_t  valid;                   /* 317 1 once the token is in the store */
     uint8_t  subscribed;              /* 318 1: merged when the feed handler runs subscribed-only */
     uint8_t  buyback_active;          /* 319 18708 */
@@ -119,7 +119,8 @@ typedef struct __attribute__((aligned(64))) vg_srec {
     int32_t  bb_end_date;             /* 424 */
     char     symbol[10];              /* 428 blank-padded (master data, 6013, 18708) */
     char     series[2];               /* 438 */
-    int64_t  last_md_ns;              /* 440 receive time of the last 7200/7208 merge, epoch ns */
+    int32_t  net_price_change;        /* 440 paise, from previous close (7200/7208) */
+    int32_t  average_trade_price;     /* 444 paise (7200/7208) */
 } vg_srec_t;
 
 #define VG_SREC_ASSERT(f, o) _Static_assert(offsetof(vg_srec_t, f) == (o), "vg_srec_t." #f " offset")
@@ -129,7 +130,9 @@ VG_SREC_ASSERT(fill_volume, 60); VG_SREC_ASSERT(bid_price, 64); VG_SREC_ASSERT(b
 VG_SREC_ASSERT(bid_quantity, 128); VG_SREC_ASSERT(bid_orders, 224); VG_SREC_ASSERT(mw_indicator, 255);
 VG_SREC_ASSERT(mw_buy_volume, 256); VG_SREC_ASSERT(buyback_active, 319); VG_SREC_ASSERT(auction_number, 320);
 VG_SREC_ASSERT(bb_start_date, 380); VG_SREC_ASSERT(pday_cum_vol, 384); VG_SREC_ASSERT(symbol, 428);
-VG_SREC_ASSERT(last_md_ns, 440); VG_SREC_ASSERT(idx_percent_change, 320); VG_SREC_ASSERT(idx_ind_change, 340);
+VG_SREC_ASSERT(last_md_ns, 8); VG_SREC_ASSERT(market_type, 28); VG_SREC_ASSERT(data_quality, 54);
+VG_SREC_ASSERT(book_type, 244); VG_SREC_ASSERT(net_change_indicator, 316); VG_SREC_ASSERT(net_price_change, 440);
+VG_SREC_ASSERT(average_trade_price, 444); VG_SREC_ASSERT(idx_percent_change, 320); VG_SREC_ASSERT(idx_ind_change, 340);
 VG_SREC_ASSERT(idx_market_cap, 344); VG_SREC_ASSERT(idx_wire_stride, 356);
 
 /* ------------------------------------------------------------------------------------------------------
@@ -163,7 +166,7 @@ typedef struct vg_hslot {             /* overflow hash slot: index < 0 = empty *
 } vg_hslot_t;
 
 #define VG_STORE_MAGIC 0x31524f5453414756ULL   /* "VGASTOR1" little-endian */
-#define VG_STORE_VERSION 1u
+#define VG_STORE_VERSION 2u
 #define VG_STORE_PAGE 4096u
 
 /* ------------------------------------------------------------------------------------------------------

@@ -1148,9 +1148,9 @@ cdef enum:
     # the store-record cache lines each merge family touches (bit i = line i of vg_srec_t, _store.h): the
     # feed handler prefetches them a message ahead of the merge (vg_prefetch_msg; a ticker
     # message names ~10-28 tokens spread over the store: their records are cache misses otherwise)
-    VG_PF_MD = 0x7F                    # everything (depth, auction, last_md_ns, quality)
-    VG_PF_MW = 0x57                    # 0 status, 1 prices, 2 quantities, 4 market watch + OI, 6 last_md_ns
-    VG_PF_TICK = 0x5B                  # 0 trade, 1 quality inputs, 3 market_type, 4 OI + quality, 6 last_md_ns
+    VG_PF_MD = 0x7F                    # everything (depth, auction, net change, average price)
+    VG_PF_MW = 0x17                    # 0 status, LTP, last_md_ns, quality, 1 prices, 2 quantities, 4 MW + OI
+    VG_PF_TICK = 0x13                  # 0 trade, market type, last_md_ns, quality, 1 quality inputs, 4 OI
     VG_PF_STATUS = 0x09                # 0 trading status, 3 market status
     VG_PF_SPOS = 0x21                  # 0, 5 cancel statistics
     VG_PF_MIN_RECORDS = 1024           # smaller stores (<= 448 KiB of records) stay in L2: no look-ahead, whose
