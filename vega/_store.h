@@ -107,7 +107,7 @@ typedef struct __attribute__((aligned(64))) vg_srec {
             int32_t idx_wire_stride;         /* 356 record stride of the last index message: 72 wire, 71 doc */
         };
     };
-    /* line 6 [384, 448): buy-back, identity, merge state */
+    /* line 6 [384, 448): buy-back, identity, the 7200/7208-only net change and average price */
     int64_t  pday_cum_vol;            /* 384 18708 (DOUBLE rounded) */
     int64_t  cday_cum_vol;            /* 392 */
     int32_t  pday_high_price;         /* 400 */

@@ -4,22 +4,21 @@
 
 cdef extern from "_store.h":
     ctypedef struct vg_srec_t:
-        # line 0 [0, 64): written by every trade tick
+        # line 0 [0, 64): everything a ticker touches but its quality inputs (line 1) and F&O OI (line 4)
         uint32_t seq                   # sequence lock: odd while the writer is inside the record
         int32_t token
-        uint8_t segment                # VG_SEG_CM / VG_SEG_FO
-        char net_change_indicator      # '+', '-', ' '
-        int16_t book_type
-        int16_t trading_status         # 1 pre-open, 2 open, 3 suspended, 4 pre-open extended, 6 price discovery
-        uint16_t last_update_source    # message code of the last merge
+        int64_t last_md_ns             # receive time of the last 7200/7208 merge, epoch ns
         int32_t last_traded_price      # paise
         int32_t last_trade_quantity
         int32_t last_trade_time        # s since 1980
-        int32_t net_price_change       # paise
+        int16_t market_type            # ticker MarketType
+        int16_t trading_status         # 1 pre-open, 2 open, 3 suspended, 4 pre-open extended, 6 price discovery
         int64_t volume_traded_today
         int64_t last_update_ns         # receive time of the last merge, epoch ns
         uint32_t update_count          # merges applied to this token
-        int32_t average_trade_price    # paise
+        uint16_t last_update_source    # message code of the last merge
+        uint8_t data_quality           # 0..100
+        uint8_t segment                # VG_SEG_CM / VG_SEG_FO
         int32_t fill_price             # paise (ticker)
         int32_t fill_volume            # ticker
         # line 1 [64, 128): book prices, OHLC
@@ -39,7 +38,7 @@ cdef extern from "_store.h":
         int64_t total_sell_quantity
         int16_t bid_orders[5]
         int16_t ask_orders[5]
-        int16_t market_type            # ticker MarketType
+        int16_t book_type              # 7200/7208
         int16_t market_status[4]       # FO 7210, one per market
         uint8_t indicator              # 0x80 LTMore, 0x40 LTLess, 0x20 buy, 0x10 sell
         uint8_t mw_indicator
@@ -54,7 +53,7 @@ cdef extern from "_store.h":
         int64_t oi_day_high
         int64_t oi_day_low
         int32_t implied_volatility     # 1e-4 units
-        uint8_t data_quality           # 0..100
+        char net_change_indicator      # '+', '-', ' ' (7200/7208)
         uint8_t valid
         uint8_t subscribed
         uint8_t buyback_active
@@ -83,7 +82,7 @@ cdef extern from "_store.h":
         double idx_market_cap          # MarketCapitalisation as sent
         int32_t idx_ind_percent_change # 8207 PercentChange as sent
         int32_t idx_wire_stride        # 72 (wire) or 71 (document)
-        # line 6 [384, 448): buy-back, identity, merge state
+        # line 6 [384, 448): buy-back, identity, 7200/7208-only trade fields
         int64_t pday_cum_vol
         int64_t cday_cum_vol
         int32_t pday_high_price
@@ -95,7 +94,8 @@ cdef extern from "_store.h":
         int32_t bb_end_date
         char symbol[10]                # blank-padded
         char series[2]
-        int64_t last_md_ns             # receive time of the last 7200/7208 merge, epoch ns
+        int32_t net_price_change       # paise (7200/7208)
+        int32_t average_trade_price    # paise (7200/7208)
 
     ctypedef struct vg_store_hdr_t:    # first 128 bytes of the shared-memory file
         uint64_t magic
