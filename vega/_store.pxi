@@ -42,7 +42,7 @@ cdef extern from *:
     /* Prefetch the cache lines of a store record named by bit i of `lines` (line i = bytes [64 i, 64 i + 64)),
      * for writing; `lines` is a constant at every call site.  The empty volatile asm is a side effect: GCC
      * counts a prefetch as none, so a function doing nothing but prefetching (vg_prefetch_msg) would be
-     * found "const" and its calls deleted (tests/test_merge_fast.py checks the prefetches are in the
+     * found "const" and its calls deleted (tests/test_merge_deferred.py checks the prefetches are in the
      * binary). */
     static inline __attribute__((always_inline)) void vg_pf_lines(const void *rec, const unsigned lines) {
         const char *p = (const char *)rec;
