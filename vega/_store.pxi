@@ -1296,9 +1296,6 @@ cdef void _feed_merge_pending(vg_feed_t* f) noexcept nogil:
     cdef int64_t now_ns = f.m.now_ns
     cdef uint64_t ts48 = f.m.ts48
     f.pend = NULL
-    if f.pend_now_ns == now_ns:
-        vg_merge_msg(&f.m, msg)
-        return
     f.m.now_ns = f.pend_now_ns
     f.m.ts48 = f.pend_ts48
     vg_merge_msg(&f.m, msg)
