@@ -13,6 +13,8 @@ with ``--fast`` a few seconds per code).
                              record (a message carries 1 .. 28 instrument records: tokens merged); the
                              32-byte change records emitted per message are printed beside them
   ``merge-<seg>-<code>-py``  ``bench/baseline_store.py`` (dicts, same rules) over the same decoded dicts
+  ``merge-<seg>-<code>-norec`` the VEGA merge again without change records (``records=False``): the merge
+                             alone, like the baseline, which makes no change records
   ``merge-<seg>-mix``        the same over the stream's own sequence of messages of every code above (the
                              segment's live-feed mix, vega._streams.MIX), first 1000 with records
 * ``pipeline-FO``            ``FeedHandler.process_batch`` on a realistic F&O stream: frame walk + LZO1Z +
@@ -160,14 +162,17 @@ def main():
                     cache["recs"] = sum(len(m["records"]) for m in msgs)
                 return cache
 
-            def t_vega(loops, seg=seg, data=data):
+            def t_vega(loops, seg=seg, data=data, records=True):
                 packed = data()["packed"]
                 s = Store(100_000)
-                fh = FeedHandler(seg, s)
+                fh = FeedHandler(seg, s, records=records)
                 fh.merge_packed(packed, repeat=1, now_ns=T0)   # steady state: tokens inserted, pages touched
                 t0 = pyperf.perf_counter()
                 fh.merge_packed(packed, repeat=loops, now_ns=T0)
                 return pyperf.perf_counter() - t0
+
+            def t_vega_norec(loops, t_vega=t_vega):
+                return t_vega(loops, records=False)
 
             def t_py(loops, data=data):
                 msgs = data()["msgs"]
@@ -181,9 +186,11 @@ def main():
             n_recs = data()["recs"] if not runner.args.worker else 0
             n_chg = change_records_per_message(seg, data()["packed"], n_msgs) if not runner.args.worker else 0
 
+            name = f"merge-{seg}-{code or 'mix'}"
             res[(seg, code)] = (n_msgs, n_recs, n_chg,
-                                runner.bench_time_func(f"merge-{seg}-{code or 'mix'}", t_vega, inner_loops=n_msgs),
-                                runner.bench_time_func(f"merge-{seg}-{code or 'mix'}-py", t_py, inner_loops=n_msgs))
+                                runner.bench_time_func(name, t_vega, inner_loops=n_msgs),
+                                runner.bench_time_func(f"{name}-py", t_py, inner_loops=n_msgs),
+                                runner.bench_time_func(f"{name}-norec", t_vega_norec, inner_loops=n_msgs))
 
     if chosen is not None:
         if not runner.args.worker:
@@ -316,18 +323,25 @@ def main():
 
 
 def print_merge(res):
-    """The merge table: medians per message and per instrument record, change records per message, ratio."""
+    """The merge table: medians per message and per instrument record, change records per message, ratio;
+    then the same merge without change records (``records=False``) against the same baseline, which makes
+    none either."""
     print("\n=== merge (messages already decoded, change records on): medians ===")
     print("  inst/msg = instrument records (tokens) per message; ns/inst = ns per instrument record merged;"
-          " chg/msg = 32-byte change records emitted per message")
-    for (seg, code), (n_msgs, n_recs, n_chg, v, p) in res.items():
+          " chg/msg = 32-byte change records emitted per message; records off = FeedHandler(records=False),"
+          " the merge alone (the dict baseline makes no change records either)")
+    for (seg, code), (n_msgs, n_recs, n_chg, v, p, q) in res.items():
         if v is None or p is None:
             continue
         vn, pn = v.median() * 1e9, p.median() * 1e9
         name = "  mix" if code == MIX else f"{code:5d}"
-        print(f"{seg} {name}: {n_msgs:5d} msgs {n_recs / n_msgs:5.1f} inst/msg {n_chg:5.1f} chg/msg | vega "
-              f"{vn:7.1f} ns/msg {vn * n_msgs / n_recs:6.1f} ns/inst | dict baseline {pn:8.1f} ns/msg "
-              f"-> {pn / vn:6.1f}x")
+        line = (f"{seg} {name}: {n_msgs:5d} msgs {n_recs / n_msgs:5.1f} inst/msg {n_chg:5.1f} chg/msg | vega "
+                f"{vn:7.1f} ns/msg {vn * n_msgs / n_recs:6.1f} ns/inst | dict baseline {pn:8.1f} ns/msg "
+                f"-> {pn / vn:6.1f}x")
+        if q is not None:
+            qn = q.median() * 1e9
+            line += f" | records off {qn:7.1f} ns/msg -> {pn / qn:6.1f}x"
+        print(line)
 
 
 if __name__ == "__main__":
