@@ -634,8 +634,11 @@ vg_emit_side_full(uint8_t *p, const int32_t *price, const int64_t *qty, const in
     VG_SIDE_REC(0, 0x000Fu, _mm_loadu_si128((const __m128i *)(const void *)price));
     VG_SIDE_REC(1, 0x0030u, _mm_set_epi32(0, (int)(uint32_t)((uint64_t)qty[0] >> 32), (int)(uint32_t)qty[0],
                                           price[4]));
-    VG_SIDE_REC(2, 0x00C0u, _mm_loadu_si128((const __m128i *)(const void *)(qty + 1)));
-    VG_SIDE_REC(3, 0x0300u, _mm_loadu_si128((const __m128i *)(const void *)(qty + 3)));
+    /* quantities 1-2 and 3-4 straddle the 16-byte stores vg_set_side made a moment ago (0-1, 2-3, then 4
+     * alone): a 16-byte load across two pending stores cannot be forwarded from the store buffer and waits
+     * for both to reach L1, so each quantity is loaded on its own (8 bytes inside one store: forwarded) */
+    VG_SIDE_REC(2, 0x00C0u, _mm_set_epi64x((long long)qty[2], (long long)qty[1]));
+    VG_SIDE_REC(3, 0x0300u, _mm_set_epi64x((long long)qty[4], (long long)qty[3]));
     VG_SIDE_REC(4, 0x3C00u, o);
     VG_SIDE_REC(5, 0x4000u, _mm_set_epi32(0, 0, 0, (int)orders[4]));
 #undef VG_SIDE_REC
