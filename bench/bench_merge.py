@@ -19,7 +19,9 @@ with ``--fast`` a few seconds per code).
                              segment's live-feed mix, vega._streams.MIX), first 1000 with records
 * ``pipeline-FO``            ``FeedHandler.process_batch`` on a realistic F&O stream: frame walk + LZO1Z +
                              decode + merge + change records; ``pipeline-FO-lzo`` the LZO1Z decompression of
-                             the same datagrams alone (the floor; target: pipeline <= 1.5x)
+                             the same datagrams alone (the floor; target: pipeline <= 1.5x); the stages
+                             between: ``pipeline-FO-decode`` (``Decoder.decode_batch``: frame walk, LZO1Z,
+                             decode) and ``pipeline-FO-norec`` (``process_batch`` with ``records=False``)
 * ``read-ltp`` / ``read-dict``, ``read-quote`` / ``read-dict-record``: per read from Python
 * ``snapshot-5000`` / ``memcpy-5000``: a consistent snapshot of 5,000 instruments vs a plain numpy copy of
                              the same 448-byte rows (no sequence lock)
@@ -210,14 +212,25 @@ def main():
 
     n_fo = pipe_data()["n"]
 
-    def t_pipe(loops):
+    def t_pipe(loops, records=True):
         fo = pipe_data()["fo"]
         s = Store(100_000)
-        fh = FeedHandler("FO", s)
+        fh = FeedHandler("FO", s, records=records)
         fh.process_batch(fo, now_ns=T0)     # steady state, as the merge benchmarks: tokens in, pages touched
         t0 = pyperf.perf_counter()
         for _ in range(loops):
             fh.process_batch(fo, now_ns=T0)
+        return pyperf.perf_counter() - t0
+
+    def t_pipe_norec(loops):
+        return t_pipe(loops, records=False)
+
+    def t_decode(loops):
+        fo = pipe_data()["fo"]
+        dec = Decoder("FO")
+        t0 = pyperf.perf_counter()
+        for _ in range(loops):
+            dec.decode_batch(fo)
         return pyperf.perf_counter() - t0
 
     def t_lzo(loops):
@@ -228,6 +241,9 @@ def main():
 
     pipe = runner.bench_time_func("pipeline-FO", t_pipe, inner_loops=n_fo)
     lzo = runner.bench_time_func("pipeline-FO-lzo", t_lzo, inner_loops=n_fo)
+    # the pipeline's stages, each one more than the last: LZO1Z, + frame walk and decode, + merge, + records
+    dec_only = runner.bench_time_func("pipeline-FO-decode", t_decode, inner_loops=n_fo)
+    norec = runner.bench_time_func("pipeline-FO-norec", t_pipe_norec, inner_loops=n_fo)
 
     # reads from Python
     n_inst = 5000
@@ -308,6 +324,11 @@ def main():
         pm, lm = pipe.median() * 1e9, lzo.median() * 1e9
         print(f"\nF&O pipeline (decode+merge+records) {pm:.1f} ns/msg vs LZO1Z alone {lm:.1f} ns/msg "
               f"-> {pm / lm:.2f}x the decompression floor ({n_fo} messages)")
+        if dec_only is not None and norec is not None:
+            dm, nm = dec_only.median() * 1e9, norec.median() * 1e9
+            print(f"  stages: LZO1Z {lm:.1f} | + frame walk and decode {dm:.1f} (+{dm - lm:.1f}) | + merge "
+                  f"{nm:.1f} (+{nm - dm:.1f}) | + change records {pm:.1f} (+{pm - nm:.1f}) ns/msg; beyond "
+                  f"LZO1Z {pm - lm:.1f} ns/msg = {(pm - lm) / lm:.2f}x LZO1Z")
     if all(v is not None for v in reads.values()):
         m = {key: v.median() for key, v in reads.items()}
         print(f"\nreads: store.ltp {m['ltp'] * 1e9:.0f} ns vs dict {m['dict'] * 1e9:.0f} ns "
