@@ -908,16 +908,20 @@ cdef class Decoder:
         return out
 
     def decode_batch(self, datagrams) -> int:
-        """Decode a sequence of ``bytes`` datagrams in one nogil loop; returns the number of messages.
+        """Decode ``bytes`` datagrams (a tuple, or any iterable: copied into a tuple first, which keeps
+        every datagram alive while the nogil loop reads it) in one nogil loop; returns the number of
+        messages.
 
         Nothing is materialised in Python: this is the path the feed handler and the benchmarks use.
         """
-        cdef Py_ssize_t i, n = len(datagrams)
+        cdef Py_ssize_t i, n
         cdef const uint8_t** ptrs
         cdef Py_ssize_t* lens
         cdef uint64_t acc = 0
         cdef int total = 0
-        seq = datagrams if isinstance(datagrams, (list, tuple)) else list(datagrams)
+        # a tuple of its own holds a reference to every datagram while the nogil loop reads them: another
+        # thread may change the caller's list meanwhile, which would free the bytes under the loop
+        seq = datagrams if type(datagrams) is tuple else tuple(datagrams)
         n = len(seq)
         ptrs = <const uint8_t**>malloc(max(n, 1) * sizeof(uint8_t*))
         lens = <Py_ssize_t*>malloc(max(n, 1) * sizeof(Py_ssize_t))

@@ -1746,9 +1746,10 @@ cdef class FeedHandler:
         return n
 
     def process_batch(self, datagrams, now_ns=None) -> int:
-        """Decode and merge a sequence of ``bytes`` datagrams in one nogil loop; returns the number of
-        messages.  ``now_ns``: None (CLOCK_REALTIME per datagram), one int for all, or an int64 array with
-        one receive time per datagram."""
+        """Decode and merge ``bytes`` datagrams (a tuple, or any iterable: copied into a tuple first, so
+        that another thread changing the caller's list cannot free a datagram under the nogil loop) in one
+        nogil loop; returns the number of messages.  ``now_ns``: None (CLOCK_REALTIME per datagram), one int
+        for all, or an int64 array with one receive time per datagram."""
         cdef Py_ssize_t i, n
         cdef const uint8_t** ptrs
         cdef Py_ssize_t* lens
@@ -1756,7 +1757,9 @@ cdef class FeedHandler:
         cdef int64_t one = 0
         cdef int mode                                   # 0 clock, 1 one value, 2 per datagram
         cdef int total = 0
-        seq = datagrams if isinstance(datagrams, (list, tuple)) else list(datagrams)
+        # a tuple of its own holds a reference to every datagram while the nogil loop reads them: another
+        # thread may change the caller's list meanwhile, which would free the bytes under the loop
+        seq = datagrams if type(datagrams) is tuple else tuple(datagrams)
         n = len(seq)
         if now_ns is None:
             mode = 0
