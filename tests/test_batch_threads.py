@@ -66,3 +66,85 @@ def test_batches_take_any_iterable_of_bytes():
     assert vega.FeedHandler("FO", s1).process_batch(iter(dgs), now_ns=T0) == n
     assert vega.FeedHandler("FO", s2).process_batch(dgs, now_ns=T0) == n
     assert s1.snapshot().tobytes() == s2.snapshot().tobytes()
+
+
+def _close_while_running(store, run_once):
+    """Try store.close() over and over while another thread runs run_once() in a loop.  Returns the refusals
+    (StoreBusyError), whether a close succeeded, and the worker's exception if it raised one (ValueError
+    "the store is closed" is the only one expected: a call that starts after a successful close).  Without
+    the guard, close() unmaps the store under a running call and the process crashes."""
+    stop = time.monotonic() + SECONDS
+    failure = []
+    started = threading.Event()
+
+    def worker():
+        try:
+            while time.monotonic() < stop:
+                started.set()
+                run_once()
+        except ValueError as e:                   # "the store is closed": a call after a successful close
+            failure.append(e)
+        finally:
+            started.set()
+
+    t = threading.Thread(target=worker)
+    t.start()
+    started.wait()
+    refused, closed = 0, False
+    while t.is_alive() and not closed:
+        try:
+            store.close()
+            closed = True
+        except vega.StoreBusyError:
+            refused += 1
+    t.join()
+    return refused, closed, failure
+
+
+def test_close_is_refused_while_a_feed_handler_batch_runs_in_another_thread():
+    """Unmapping the store under a running batch would crash the process; close() waits for the calls."""
+    s = vega.Store(100_000)
+    fh = vega.FeedHandler("FO", s)
+    batch = tuple(nse.sample_stream("FO", 2000, seed=4))
+    refused, closed, failure = _close_while_running(s, lambda: fh.process_batch(batch, now_ns=T0))
+    assert refused > 0
+    # a close can only land between two calls (or after the last): a call after it fails cleanly
+    assert all("closed" in str(e) for e in failure)
+    s.close()                                     # no call is running now (closing twice is harmless)
+
+
+def test_close_and_load_instruments_are_refused_while_a_snapshot_runs_in_another_thread():
+    s = vega.Store(60_000)
+    fh = vega.FeedHandler("FO", s)
+    fh.process_batch(tuple(nse.sample_stream("FO", 2000, seed=4)), now_ns=T0)
+    refused, closed, failure = _close_while_running(s, s.snapshot)
+    assert refused > 0
+    assert all("closed" in str(e) for e in failure)
+    s.close()
+
+
+def test_feed_handler_close_is_refused_while_its_batch_runs():
+    s = vega.Store(100_000)
+    fh = vega.FeedHandler("FO", s)
+    batch = tuple(nse.sample_stream("FO", 3000, seed=4))
+    done = threading.Event()
+
+    def worker():
+        try:
+            for _ in range(200):
+                fh.process_batch(batch, now_ns=T0)
+        finally:
+            done.set()
+
+    t = threading.Thread(target=worker)
+    t.start()
+    refused = 0
+    while not done.is_set():
+        try:
+            fh.close()
+        except RuntimeError as e:
+            assert "inside a call" in str(e)
+            refused += 1
+    t.join()
+    assert refused > 0
+    fh.close()

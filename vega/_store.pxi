@@ -1518,7 +1518,11 @@ cdef class FeedHandler:
 
     def close(self) -> None:
         """Stop publishing: hand the ring slot back (the ring can then be closed).  The journal stays open:
-        its owner closes (seals) it."""
+        its owner closes (seals) it.  RuntimeError while a call of this handler (or a linked one) is running
+        in another thread."""
+        if self._busy:
+            raise RuntimeError("this FeedHandler (or one linked to it) is inside a call in another thread: "
+                               "close it after the call returns")
         if self._ring is not None:
             (<Ring>self._ring)._slot_release(self._ring_feed)
             self._ring = None
@@ -1609,6 +1613,8 @@ cdef class FeedHandler:
             for h in group:
                 h._busy = 0
             raise
+        for h in group:
+            h.store._enter()                              # _finish leaves
 
     cdef _begin_one(self):
         self.store._check_open()
@@ -1715,6 +1721,7 @@ cdef class FeedHandler:
                 h._finish_one()
         finally:
             for h in group:
+                h.store._leave()
                 h._busy = 0
 
     cdef _finish_one(self):
@@ -2656,9 +2663,14 @@ cdef class Store:
         return 0
 
     def close(self) -> None:
-        """Unmap the store (and release the writer lock).  Refused while numpy views of it are alive."""
+        """Unmap the store (and release the writer lock).  Refused while numpy views of it are alive, and
+        (StoreBusyError) while a call in another thread is reading or writing it without the GIL."""
         if self._exports:
             raise BufferError(f"{self._exports} numpy view(s) of the store are alive: delete them first")
+        if self._inuse:
+            raise StoreBusyError(f"the store is in use by {self._inuse} call(s) in other threads (a FeedHandler "
+                                 f"batch, snapshot, apply_records, keyframe_records, or one of those on a store "
+                                 f"whose options use this one as their underlying): close it after they return")
         if self._st.base != NULL:
             self._free_opt()
             munmap(self._st.base, self._st.map_size)
@@ -2821,21 +2833,29 @@ cdef class Store:
             n = vg_store_len(&self._st)
             arr = _np.empty(n, dtype=_STORE_DTYPE)
             out = <vg_srec_t*><Py_ssize_t>arr.ctypes.data
-            with nogil:
-                for i in range(n):
-                    if vs_read_copy(&self._st.recs[i], &out[i]) != 0:
-                        bad = i
-                        break
+            self._enter()
+            try:
+                with nogil:
+                    for i in range(n):
+                        if vs_read_copy(&self._st.recs[i], &out[i]) != 0:
+                            bad = i
+                            break
+            finally:
+                self._leave()
         else:
             idx = _np.array([self._index(int(t)) for t in tokens], dtype=_np.int32)
             n = idx.shape[0]
             arr = _np.empty(n, dtype=_STORE_DTYPE)
             out = <vg_srec_t*><Py_ssize_t>arr.ctypes.data
-            with nogil:
-                for i in range(n):
-                    if vs_read_copy(&self._st.recs[idx[i]], &out[i]) != 0:
-                        bad = i
-                        break
+            self._enter()
+            try:
+                with nogil:
+                    for i in range(n):
+                        if vs_read_copy(&self._st.recs[idx[i]], &out[i]) != 0:
+                            bad = i
+                            break
+            finally:
+                self._leave()
         if bad >= 0:
             raise StoreError("a record stayed locked (writer died inside an update?)")
         return arr
@@ -2881,6 +2901,24 @@ cdef class Store:
         r.subscribed = bool(subscribed)
         vs_write_end(r)
 
+    cdef void _enter(self) noexcept:
+        """Before a nogil loop over this store's memory (with the GIL): close() and load_instruments() refuse
+        until the matching _leave.  The underlying stores of its options (load_instruments) are read by the
+        same loop, so they count too."""
+        self._inuse += 1
+        if self._spot_store is not None:
+            for other in self._spot_store:
+                if other is not None and other is not self:
+                    (<Store>other)._inuse += 1
+
+    cdef void _leave(self) noexcept:
+        """After the nogil loop that _enter announced (with the GIL)."""
+        self._inuse -= 1
+        if self._spot_store is not None:
+            for other in self._spot_store:
+                if other is not None and other is not self:
+                    (<Store>other)._inuse -= 1
+
     cdef void _free_opt(self) noexcept:
         cdef vg_optmeta_t* om = self._st.opt
         self._st.opt = NULL
@@ -2907,6 +2945,9 @@ cdef class Store:
         cdef vg_optmeta_t* om
         cdef int32_t i, n_opt, n_ch
         self._check_writable()
+        if self._inuse:
+            raise StoreBusyError("the store is in use by a call in another thread: load instruments before "
+                                 "a FeedHandler merges into it")
         from vega.instruments import Instruments as _Instruments
         if not isinstance(instruments, _Instruments):
             raise TypeError(f"instruments must be a vega.Instruments, not {type(instruments).__name__}")
@@ -3058,8 +3099,12 @@ cdef class Store:
             base = vg_now_ns() - <int64_t>vg_ts48(vg_now_ns())
         if n == 0:
             return 0
-        with nogil:
-            res = vg_apply(&self._st, <const vg_rec_t*>&view[0], n, base, &err)
+        self._enter()
+        try:
+            with nogil:
+                res = vg_apply(&self._st, <const vg_rec_t*>&view[0], n, base, &err)
+        finally:
+            self._leave()
         if res < 0:
             if err == VG_A_FULL:
                 raise StoreFullError(f"record {-res - 1}: the store is full ({self._st.capacity} instruments)")
@@ -3081,11 +3126,15 @@ cdef class Store:
         memset(&b, 0, sizeof(b))
         n = vg_store_len(&self._st)
         try:
-            with nogil:
-                for i in range(n):
-                    if vs_read_copy(&self._st.recs[i], &tmp) != 0 or vg_keyframe(&b, &tmp, ts) < 0:
-                        bad = 1
-                        break
+            self._enter()
+            try:
+                with nogil:
+                    for i in range(n):
+                        if vs_read_copy(&self._st.recs[i], &tmp) != 0 or vg_keyframe(&b, &tmp, ts) < 0:
+                            bad = 1
+                            break
+            finally:
+                self._leave()
             if bad:
                 raise StoreError("keyframe failed: a record stayed locked or memory ran out")
             arr = _np.empty(b.n, dtype=_REC_DTYPE)

@@ -342,6 +342,8 @@ cdef class Store:
     cdef readonly object name          # None for an in-process store
     cdef object _path
     cdef int _exports                  # numpy views alive (close() refuses while > 0)
+    cdef int _inuse                    # calls inside a nogil loop over this store (close() and
+                                       # load_instruments() refuse while > 0); changed with the GIL held
     cdef object _spot_store            # (spot_store, index_store) of load_instruments: kept alive, or None
     cdef int _n_options                # options with IV metadata (load_instruments)
     cdef void _free_opt(self) noexcept
@@ -350,6 +352,8 @@ cdef class Store:
     cdef _map_new(self, capacity, dense_tokens, stale_ns, int fd)
     cdef _attach(self, int writable)
     cdef int32_t _index(self, token) except -2
+    cdef void _enter(self) noexcept
+    cdef void _leave(self) noexcept
 
 
 cdef struct vg_feed_t                  # forward declaration (defined below)

@@ -168,7 +168,9 @@ class StoreFullError(StoreError):
 
 
 class StoreBusyError(StoreError):
-    """A named store already has a live writer."""
+    """A named store already has a live writer; or ``close()`` / ``load_instruments()`` while a call in
+    another thread (a FeedHandler batch, ``snapshot``, ``apply_records``, ``keyframe_records``) is using the
+    store without the GIL."""
 
 
 class StoreFormatError(StoreError):
