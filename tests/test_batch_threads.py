@@ -1,7 +1,12 @@
-"""The batch entry points read their datagrams without the GIL.  Another Python thread may change the caller's
-list meanwhile (replace, clear, extend it): that must never free a datagram under the nogil loop, so the
-batch keeps its own references.  Before it did, this test saw thousands of decode errors per second from
-datagrams read after they had been freed and their memory reused."""
+"""Calls that run without the GIL against other Python threads.
+
+* The batch entry points read their datagrams without the GIL. Another thread may change the caller's list
+  meanwhile (replace, clear, extend it). That must never free a datagram under the nogil loop, so the batch
+  keeps its own references. Before it did, the race tests saw thousands of decode errors per second, from
+  datagrams read after they had been freed and their memory reused.
+* `Store.close()` must not unmap a store that a running batch, snapshot, apply or keyframe call is using
+  (before the guard, the process crashed). `FeedHandler.close()` must not release the ring slot under a
+  running batch."""
 import threading
 import time
 
