@@ -153,3 +153,49 @@ def test_feed_handler_close_is_refused_while_its_batch_runs():
     t.join()
     assert refused > 0
     fh.close()
+
+
+def test_ring_and_reader_close_are_refused_while_another_thread_polls():
+    """A poll waits and copies without the GIL; Ring.close() used to close the reader and unmap the ring
+    under it (the process crashed)."""
+    import os
+    import uuid
+    from vega._ring import Ring
+
+    name = f"vega-test-{uuid.uuid4().hex[:12]}"
+    ring = Ring.create(name)
+    try:
+        reader = ring.reader("NSE_FO")
+        stop = time.monotonic() + SECONDS
+        errors = []
+
+        def poller():
+            try:
+                while time.monotonic() < stop:
+                    reader.poll(timeout=0.05, wait="sleep")     # an empty ring: waits without the GIL
+            except Exception as e:                              # a poll after a successful close
+                errors.append(e)
+
+        t = threading.Thread(target=poller)
+        t.start()
+        refused = {"reader": 0, "ring": 0}
+        while t.is_alive():
+            for what, obj in (("reader", reader), ("ring", ring)):
+                try:
+                    obj.close()
+                except RuntimeError as e:
+                    assert "polled by another thread" in str(e)
+                    refused[what] += 1
+                else:
+                    break
+            else:
+                continue
+            break
+        t.join()
+        assert refused["reader"] > 0 and refused["ring"] > 0
+        assert all("closed" in str(e) for e in errors)
+    finally:
+        ring.close()
+        path = os.path.join("/dev/shm", name)
+        if os.path.exists(path):
+            os.unlink(path)

@@ -517,14 +517,20 @@ cdef class Ring:
     def close(self):
         """Close every reader of this ring, give up held writer roles and unmap the file (idempotent).
 
-        Raises ``BufferError`` while a C slot pointer taken with ``_slot_ptr`` is not released.
+        Raises ``BufferError`` while a C slot pointer taken with ``_slot_ptr`` is not released, and
+        ``RuntimeError`` while one of its readers is being polled by another thread.
         """
         if self._base == NULL:
             return
         for f in range(RING_N_SLOTS):
             if self._exports[f]:
                 raise BufferError(f"ring slot {FEEDS[f]} is still exported to a C writer (_slot_ptr)")
-        for r in list(self._readers):
+        readers = list(self._readers)
+        for r in readers:                          # a poll reads the mapping without the GIL: never unmap under it
+            if (<Reader>r)._busy:
+                raise RuntimeError("a Reader of this ring is being polled by another thread: close the ring "
+                                   "after the poll returns")
+        for r in readers:
             r.close()
         self._release_all()
         munmap(self._base, self._base_len)
@@ -1339,11 +1345,14 @@ cdef class Reader:
         return self._ring is None
 
     def close(self):
-        """Leave the client bus (the line becomes free) and drop the ring reference (idempotent)."""
+        """Leave the client bus (the line becomes free) and drop the ring reference (idempotent).
+        RuntimeError while another thread is polling this reader."""
         cdef ring_cursor_t* c
         cdef uint32_t me = <uint32_t>getpid()
         if self._ring is None:
             return
+        if self._busy:
+            raise RuntimeError("this Reader is being polled by another thread: close it after the poll returns")
         if self._line_no >= 0 and self._ring._base != NULL:
             c = self._cursor
             if vg_load_acquire_u32(&c.pid) == me:
