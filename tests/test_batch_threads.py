@@ -6,7 +6,7 @@
   datagrams read after they had been freed and their memory reused.
 * `Store.close()` must not unmap a store that a running batch, snapshot, apply or keyframe call is using
   (before the guard, the process crashed). `FeedHandler.close()` must not release the ring slot under a
-  running batch."""
+  running batch, and `Ring.close()` / `Reader.close()` must not pull the ring from under a running poll."""
 import threading
 import time
 
@@ -156,8 +156,8 @@ def test_feed_handler_close_is_refused_while_its_batch_runs():
 
 
 def test_ring_and_reader_close_are_refused_while_another_thread_polls():
-    """A poll waits and copies without the GIL; Ring.close() used to close the reader and unmap the ring
-    under it (the process crashed)."""
+    """A poll waits and copies without the GIL.  Reader.close() ignored a running poll, and Ring.close()
+    closed the reader and unmapped the ring under it, so the poller read unmapped memory."""
     import os
     import uuid
     from vega._ring import Ring
@@ -176,23 +176,25 @@ def test_ring_and_reader_close_are_refused_while_another_thread_polls():
             except Exception as e:                              # a poll after a successful close
                 errors.append(e)
 
+        def refused(obj):
+            """True when obj.close() was refused because of the running poll; False when it closed."""
+            try:
+                obj.close()
+            except RuntimeError as e:
+                assert "polled by another thread" in str(e)
+                return True
+            return False
+
         t = threading.Thread(target=poller)
         t.start()
-        refused = {"reader": 0, "ring": 0}
-        while t.is_alive():
-            for what, obj in (("reader", reader), ("ring", ring)):
-                try:
-                    obj.close()
-                except RuntimeError as e:
-                    assert "polled by another thread" in str(e)
-                    refused[what] += 1
-                else:
-                    break
-            else:
-                continue
-            break
+        counts = {"reader": 0, "ring": 0}
+        while t.is_alive() and refused(reader):
+            counts["reader"] += 1
+            if not refused(ring):
+                break
+            counts["ring"] += 1
         t.join()
-        assert refused["reader"] > 0 and refused["ring"] > 0
+        assert counts["reader"] > 0 and counts["ring"] > 0
         assert all("closed" in str(e) for e in errors)
     finally:
         ring.close()

@@ -919,9 +919,7 @@ cdef class Decoder:
         cdef Py_ssize_t* lens
         cdef uint64_t acc = 0
         cdef int total = 0
-        # a tuple of its own holds a reference to every datagram while the nogil loop reads them: another
-        # thread may change the caller's list meanwhile, which would free the bytes under the loop
-        seq = datagrams if type(datagrams) is tuple else tuple(datagrams)
+        cdef tuple seq = _datagram_tuple(datagrams)
         n = len(seq)
         ptrs = <const uint8_t**>malloc(max(n, 1) * sizeof(uint8_t*))
         lens = <Py_ssize_t*>malloc(max(n, 1) * sizeof(Py_ssize_t))
@@ -929,12 +927,7 @@ cdef class Decoder:
             free(ptrs); free(lens)
             raise MemoryError()
         try:
-            for i in range(n):
-                d = seq[i]
-                if type(d) is not bytes:
-                    raise TypeError(f"decode_batch takes bytes objects, got {type(d).__name__}")
-                ptrs[i] = <const uint8_t*>PyBytes_AS_STRING(d)
-                lens[i] = PyBytes_GET_SIZE(d)
+            _datagram_ptrs(seq, ptrs, lens, "decode_batch")
             with nogil:
                 for i in range(n):
                     total += vg_decode_datagram(&self._dec, ptrs[i], lens[i], _sink_count, &acc)
@@ -957,6 +950,26 @@ cdef class Decoder:
 
     def reset_stats(self) -> None:
         memset(&self._dec.stats, 0, sizeof(vg_stats_t))
+
+
+cdef tuple _datagram_tuple(datagrams):
+    """The batch entry points' datagrams as a tuple of their own: it holds a reference to each one while the
+    nogil loop reads it (another thread may change the caller's list meanwhile, which would free the bytes
+    under the loop).  A tuple is used as is."""
+    return datagrams if type(datagrams) is tuple else tuple(datagrams)
+
+
+cdef int _datagram_ptrs(tuple seq, const uint8_t** ptrs, Py_ssize_t* lens, str who) except -1:
+    """Each datagram's bytes and length into ptrs, lens (len(seq) entries); TypeError naming ``who`` for
+    anything but ``bytes``."""
+    cdef Py_ssize_t i
+    for i in range(len(seq)):
+        d = seq[i]
+        if type(d) is not bytes:
+            raise TypeError(f"{who} takes bytes objects, got {type(d).__name__}")
+        ptrs[i] = <const uint8_t*>PyBytes_AS_STRING(d)
+        lens[i] = PyBytes_GET_SIZE(d)
+    return 0
 
 
 cdef const uint8_t[::1] _as_bytes_view(obj):

@@ -1614,7 +1614,7 @@ cdef class FeedHandler:
                 h._busy = 0
             raise
         for h in group:
-            h.store._enter()                              # _finish leaves
+            h.store._use(1)                               # _finish gives it back
 
     cdef _begin_one(self):
         self.store._check_open()
@@ -1721,7 +1721,7 @@ cdef class FeedHandler:
                 h._finish_one()
         finally:
             for h in group:
-                h.store._leave()
+                h.store._use(-1)
                 h._busy = 0
 
     cdef _finish_one(self):
@@ -1764,9 +1764,7 @@ cdef class FeedHandler:
         cdef int64_t one = 0
         cdef int mode                                   # 0 clock, 1 one value, 2 per datagram
         cdef int total = 0
-        # a tuple of its own holds a reference to every datagram while the nogil loop reads them: another
-        # thread may change the caller's list meanwhile, which would free the bytes under the loop
-        seq = datagrams if type(datagrams) is tuple else tuple(datagrams)
+        cdef tuple seq = _datagram_tuple(datagrams)
         n = len(seq)
         if now_ns is None:
             mode = 0
@@ -1793,12 +1791,7 @@ cdef class FeedHandler:
             free(lens)
             raise
         try:
-            for i in range(n):
-                d = seq[i]
-                if type(d) is not bytes:
-                    raise TypeError(f"process_batch takes bytes objects, got {type(d).__name__}")
-                ptrs[i] = <const uint8_t*>PyBytes_AS_STRING(d)
-                lens[i] = PyBytes_GET_SIZE(d)
+            _datagram_ptrs(seq, ptrs, lens, "process_batch")
             with nogil:
                 for i in range(n):
                     _feed_set_time(&self._f, vg_now_ns() if mode == 0 else (one if mode == 1 else times[i]))
@@ -2828,34 +2821,24 @@ cdef class Store:
         cdef int32_t[::1] idx
         cdef vg_srec_t* out
         cdef int bad = -1
+        cdef bint every = tokens is None
         self._check_open()
-        if tokens is None:
+        if every:
             n = vg_store_len(&self._st)
-            arr = _np.empty(n, dtype=_STORE_DTYPE)
-            out = <vg_srec_t*><Py_ssize_t>arr.ctypes.data
-            self._enter()
-            try:
-                with nogil:
-                    for i in range(n):
-                        if vs_read_copy(&self._st.recs[i], &out[i]) != 0:
-                            bad = i
-                            break
-            finally:
-                self._leave()
         else:
             idx = _np.array([self._index(int(t)) for t in tokens], dtype=_np.int32)
             n = idx.shape[0]
-            arr = _np.empty(n, dtype=_STORE_DTYPE)
-            out = <vg_srec_t*><Py_ssize_t>arr.ctypes.data
-            self._enter()
-            try:
-                with nogil:
-                    for i in range(n):
-                        if vs_read_copy(&self._st.recs[idx[i]], &out[i]) != 0:
-                            bad = i
-                            break
-            finally:
-                self._leave()
+        arr = _np.empty(n, dtype=_STORE_DTYPE)
+        out = <vg_srec_t*><Py_ssize_t>arr.ctypes.data
+        self._use(1)
+        try:
+            with nogil:
+                for i in range(n):
+                    if vs_read_copy(&self._st.recs[i if every else idx[i]], &out[i]) != 0:
+                        bad = i
+                        break
+        finally:
+            self._use(-1)
         if bad >= 0:
             raise StoreError("a record stayed locked (writer died inside an update?)")
         return arr
@@ -2901,23 +2884,15 @@ cdef class Store:
         r.subscribed = bool(subscribed)
         vs_write_end(r)
 
-    cdef void _enter(self) noexcept:
-        """Before a nogil loop over this store's memory (with the GIL): close() and load_instruments() refuse
-        until the matching _leave.  The underlying stores of its options (load_instruments) are read by the
-        same loop, so they count too."""
-        self._inuse += 1
+    cdef void _use(self, int delta) noexcept:
+        """+1 before a nogil loop over this store's memory, -1 after it (with the GIL): close() and
+        load_instruments() refuse while the count is non-zero.  The underlying stores of its options
+        (load_instruments) are read by the same loop, so they count too."""
+        self._inuse += delta
         if self._spot_store is not None:
             for other in self._spot_store:
                 if other is not None and other is not self:
-                    (<Store>other)._inuse += 1
-
-    cdef void _leave(self) noexcept:
-        """After the nogil loop that _enter announced (with the GIL)."""
-        self._inuse -= 1
-        if self._spot_store is not None:
-            for other in self._spot_store:
-                if other is not None and other is not self:
-                    (<Store>other)._inuse -= 1
+                    (<Store>other)._inuse += delta
 
     cdef void _free_opt(self) noexcept:
         cdef vg_optmeta_t* om = self._st.opt
@@ -3099,12 +3074,12 @@ cdef class Store:
             base = vg_now_ns() - <int64_t>vg_ts48(vg_now_ns())
         if n == 0:
             return 0
-        self._enter()
+        self._use(1)
         try:
             with nogil:
                 res = vg_apply(&self._st, <const vg_rec_t*>&view[0], n, base, &err)
         finally:
-            self._leave()
+            self._use(-1)
         if res < 0:
             if err == VG_A_FULL:
                 raise StoreFullError(f"record {-res - 1}: the store is full ({self._st.capacity} instruments)")
@@ -3126,7 +3101,7 @@ cdef class Store:
         memset(&b, 0, sizeof(b))
         n = vg_store_len(&self._st)
         try:
-            self._enter()
+            self._use(1)
             try:
                 with nogil:
                     for i in range(n):
@@ -3134,7 +3109,7 @@ cdef class Store:
                             bad = 1
                             break
             finally:
-                self._leave()
+                self._use(-1)
             if bad:
                 raise StoreError("keyframe failed: a record stayed locked or memory ran out")
             arr = _np.empty(b.n, dtype=_REC_DTYPE)

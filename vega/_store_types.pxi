@@ -352,8 +352,7 @@ cdef class Store:
     cdef _map_new(self, capacity, dense_tokens, stale_ns, int fd)
     cdef _attach(self, int writable)
     cdef int32_t _index(self, token) except -2
-    cdef void _enter(self) noexcept
-    cdef void _leave(self) noexcept
+    cdef void _use(self, int delta) noexcept
 
 
 cdef struct vg_feed_t                  # forward declaration (defined below)
