@@ -2833,10 +2833,16 @@ cdef class Store:
         self._use(1)
         try:
             with nogil:
-                for i in range(n):
-                    if vs_read_copy(&self._st.recs[i if every else idx[i]], &out[i]) != 0:
-                        bad = i
-                        break
+                if every:
+                    for i in range(n):
+                        if vs_read_copy(&self._st.recs[i], &out[i]) != 0:
+                            bad = i
+                            break
+                else:
+                    for i in range(n):
+                        if vs_read_copy(&self._st.recs[idx[i]], &out[i]) != 0:
+                            bad = i
+                            break
         finally:
             self._use(-1)
         if bad >= 0:
