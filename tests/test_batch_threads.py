@@ -6,9 +6,13 @@
   datagrams read after they had been freed and their memory reused.
 * `Store.close()` must not unmap a store that a running batch, snapshot, apply or keyframe call is using
   (before the guard, the process crashed). `FeedHandler.close()` must not release the ring slot under a
-  running batch, and `Ring.close()` / `Reader.close()` must not pull the ring from under a running poll."""
+  running batch, and `Ring.close()` / `Reader.close()` must not pull the ring from under a running poll.
+* A `JournalWriter` must not be sealed and closed under a batch that journals to it, nor under an append
+  of its own (before the guard, the day's file was sealed mid-stream and did not read back)."""
 import threading
 import time
+
+import numpy as np
 
 import vega
 from vega import nse
@@ -73,11 +77,12 @@ def test_batches_take_any_iterable_of_bytes():
     assert s1.snapshot().tobytes() == s2.snapshot().tobytes()
 
 
-def _close_while_running(store, run_once):
-    """Try store.close() over and over while another thread runs run_once() in a loop.  Returns the refusals
-    (StoreBusyError), whether a close succeeded, and the worker's exception if it raised one (ValueError
-    "the store is closed" is the only one expected: a call that starts after a successful close).  Without
-    the guard, close() unmaps the store under a running call and the process crashes."""
+def _close_while_running(close, run_once, busy=vega.StoreBusyError, says=""):
+    """Try close() over and over while another thread runs run_once() in a loop.  Returns the refusals
+    (``busy`` exceptions, each saying ``says``), whether a close succeeded, and the worker's exception if it
+    raised one (ValueError "... closed" is the only one expected: a call that starts after a successful
+    close).  Without the guard, Store.close() unmaps the store under a running call and the process
+    crashes."""
     stop = time.monotonic() + SECONDS
     failure = []
     started = threading.Event()
@@ -98,9 +103,10 @@ def _close_while_running(store, run_once):
     refused, closed = 0, False
     while t.is_alive() and not closed:
         try:
-            store.close()
+            close()
             closed = True
-        except vega.StoreBusyError:
+        except busy as e:
+            assert says in str(e)
             refused += 1
     t.join()
     return refused, closed, failure
@@ -111,7 +117,7 @@ def test_close_is_refused_while_a_feed_handler_batch_runs_in_another_thread():
     s = vega.Store(100_000)
     fh = vega.FeedHandler("FO", s)
     batch = tuple(nse.sample_stream("FO", 2000, seed=4))
-    refused, closed, failure = _close_while_running(s, lambda: fh.process_batch(batch, now_ns=T0))
+    refused, closed, failure = _close_while_running(s.close, lambda: fh.process_batch(batch, now_ns=T0))
     assert refused > 0
     # a close can only land between two calls (or after the last): a call after it fails cleanly
     assert all("closed" in str(e) for e in failure)
@@ -122,7 +128,7 @@ def test_close_and_load_instruments_are_refused_while_a_snapshot_runs_in_another
     s = vega.Store(60_000)
     fh = vega.FeedHandler("FO", s)
     fh.process_batch(tuple(nse.sample_stream("FO", 2000, seed=4)), now_ns=T0)
-    refused, closed, failure = _close_while_running(s, s.snapshot)
+    refused, closed, failure = _close_while_running(s.close, s.snapshot)
     assert refused > 0
     assert all("closed" in str(e) for e in failure)
     s.close()
@@ -201,3 +207,82 @@ def test_ring_and_reader_close_are_refused_while_another_thread_polls():
         path = os.path.join("/dev/shm", name)
         if os.path.exists(path):
             os.unlink(path)
+
+
+def _journal_files(root):
+    """{file name: Journal} of every day file under root/NSE_FO (each must open: sealed, index intact)."""
+    import os
+    from vega.journal import Journal
+
+    d = os.path.join(root, "NSE_FO")
+    return {name: Journal(os.path.join(d, name)) for name in sorted(os.listdir(d))}
+
+
+def test_journal_close_is_refused_while_a_feed_handler_batch_journals_to_it(tmp_path):
+    """Before the guard, close() sealed the file (index at the current end) while the batch kept appending
+    after it: the sealed file was refused on reading ("index offset ... points outside the file")."""
+    from vega.journal import SEALED, JournalWriter
+
+    jw = JournalWriter(tmp_path, "NSE_FO", "2023-11-15", buffer_records=256)
+    fh = vega.FeedHandler("FO", vega.Store(100_000), journal=jw)
+    batch = tuple(nse.sample_stream("FO", 3000, seed=4))
+    refused, closed, after_close = _close_while_running(
+        jw.close, lambda: fh.process_batch(batch, now_ns=T0), RuntimeError, "in use by a call in another thread")
+    jw.close()
+    assert refused > 0
+    assert all("closed" in str(e) for e in after_close)
+    files = _journal_files(tmp_path)
+    assert sum(j.n_records for j in files.values()) >= fh.stats["records"] > 0
+    for j in files.values():
+        assert j.header["sealed"] == SEALED
+        j.close()
+
+
+def test_journal_writer_refuses_a_second_call_while_one_appends(tmp_path):
+    """An append copies and writes without the GIL: close(), flush() and a second append from another
+    thread are refused meanwhile (a close can land between two appends: the next append is then refused
+    as closed), and everything appended reads back."""
+    from vega.journal import JournalWriter
+    from vega.records import CHANGE_RECORD_DTYPE
+
+    recs = np.zeros(400_000, CHANGE_RECORD_DTYPE)
+    recs["token"] = np.arange(len(recs)) % 5000
+    recs["ts_lo"] = np.arange(len(recs))
+    jw = JournalWriter(tmp_path, "NSE_FO", "2023-11-15", buffer_records=1024)
+    stop = time.monotonic() + SECONDS
+    appended = [0]
+    started = threading.Event()
+
+    def worker():
+        try:
+            while time.monotonic() < stop:
+                started.set()
+                appended[0] += jw.append(recs)
+        except ValueError as e:                   # after a close that landed between two appends
+            assert "closed" in str(e)
+        finally:
+            started.set()
+
+    t = threading.Thread(target=worker)
+    t.start()
+    started.wait()
+    refusals = {"close": 0, "flush": 0, "append": 0}
+    closed = False
+    while t.is_alive() and not closed:
+        for name, call in (("flush", jw.flush), ("append", lambda: jw.append(recs[:1])), ("close", jw.close)):
+            try:
+                n = call()
+            except RuntimeError as e:
+                assert "in use by a call in another thread" in str(e)
+                refusals[name] += 1
+            else:
+                if name == "append":
+                    appended[0] += n
+                closed = name == "close"
+    t.join()
+    jw.close()
+    assert refusals["close"] > 0 and refusals["flush"] > 0 and refusals["append"] > 0
+    files = _journal_files(tmp_path)
+    assert sum(j.n_records for j in files.values()) == appended[0] > 0
+    for j in files.values():
+        j.close()

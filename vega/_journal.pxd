@@ -133,4 +133,7 @@ cdef class JournalWriter:
     cdef int _mode                     # permission bits for new files
     cdef object _opts                  # constructor options re-used at rollover
     cdef public object recovered       # dict describing what the last open found (torn bytes, unsealed...)
+    cdef int _held                     # 1 while one call uses _w, maybe without the GIL (_hold / _release)
     cdef jrnl_writer_t* c_writer(self) except NULL
+    cdef int _hold(self) except -1
+    cdef void _release(self) noexcept

@@ -660,6 +660,10 @@ cdef class JournalWriter:
 
     The trading day rolls over when a record is stamped at or after 24 h + ``rollover`` (time of day, IST):
     the day is sealed, the next date's file is opened and such records are re-stamped relative to it.
+
+    Threads: one call at a time holds the writer (an append, a FeedHandler batch journaling to it, a flush,
+    close or rollover); the others raise RuntimeError meanwhile, and ``poll()`` returns (docs/FORMATS.md,
+    "Writing, durability and crash recovery").
     """
 
     def __cinit__(self):
@@ -824,6 +828,21 @@ cdef class JournalWriter:
             raise ValueError("journal writer is closed")
         return &self._w
 
+    cdef int _hold(self) except -1:
+        """With the GIL, before a call that uses the C state where another thread could run meanwhile (an
+        append or a FeedHandler batch without the GIL, a flush, seal or rollover across the GIL-releasing
+        os calls): one such call at a time.  RuntimeError when another thread's call holds the writer:
+        closing it there would seal the file and free its index under the appends (a sealed file that does
+        not read back), and two appends at once would interleave in the buffer."""
+        if self._held:
+            raise RuntimeError("this JournalWriter is in use by a call in another thread (an append, a "
+                               "FeedHandler batch or a close): call it after that returns")
+        self._held = 1
+        return 0
+
+    cdef void _release(self) noexcept:
+        self._held = 0
+
     def check(self):
         """Raise OSError if a write failed since the file was opened."""
         if self._w.err:
@@ -846,8 +865,12 @@ cdef class JournalWriter:
         cdef jrnl_writer_t* w = self.c_writer()
         if n == 0:
             return 0
-        with nogil:
-            k = jrnl_append(w, &raw[0], n)
+        self._hold()
+        try:
+            with nogil:
+                k = jrnl_append(w, &raw[0], n)
+        finally:
+            self._release()
         if k < 0:
             self.check()
         total = k
@@ -870,6 +893,8 @@ cdef class JournalWriter:
         writes nothing (the state then folds from the previous checkpoint)."""
         arr = checkpoint_records(records, ts_ns)
         cdef jrnl_writer_t* w = self.c_writer()
+        self._hold()                       # only a check (RuntimeError if another call holds the writer): the
+        self._release()                    # schedule below is that call's state too; _append holds it itself
         if len(arr):
             self._append(arr, False)
         w.ckpt_due = 0
@@ -887,17 +912,25 @@ cdef class JournalWriter:
         return True
 
     def poll(self):
-        """Flush if the flush interval has passed (call from an idle loop)."""
+        """Flush if the flush interval has passed (call from an idle loop).  Nothing to do while another
+        thread's call holds the writer: its appends flush on the same interval."""
         cdef jrnl_writer_t* w = self.c_writer()
+        if self._held:
+            return
         if jrnl_poll(w) < 0:
             self.check()
 
     def flush(self):
-        """Write buffered records to the file and refresh the header's record count."""
+        """Write buffered records to the file and refresh the header's record count.  RuntimeError while
+        another thread's call holds the writer."""
         cdef jrnl_writer_t* w = self.c_writer()
-        if jrnl_flush(w) < 0:
-            self.check()
-        self._write_header(JRNL_OPEN, 0)
+        self._hold()
+        try:
+            if jrnl_flush(w) < 0:
+                self.check()
+            self._write_header(JRNL_OPEN, 0)
+        finally:
+            self._release()
 
     def _write_header(self, state, index_offset):
         os.pwrite(self._w.fd, pack_header(self._feed_type, state, date_int(self._date), self._symbol_id,
@@ -930,9 +963,18 @@ cdef class JournalWriter:
         jrnl_index_free(&self._w.index)
 
     def close(self):
-        """Flush, write the index and checkpoint table, mark the file sealed and close it."""
+        """Flush, write the index and checkpoint table, mark the file sealed and close it.  RuntimeError while
+        another thread's call holds the writer (e.g. a FeedHandler batch journaling to it): close after
+        that call returns."""
         if self._w.fd < 0:
             return
+        self._hold()
+        try:
+            self._seal_and_close()
+        finally:
+            self._release()
+
+    def _seal_and_close(self):
         try:
             if self._w.err:
                 self.check()
@@ -942,13 +984,18 @@ cdef class JournalWriter:
 
     def rollover(self, date=None):
         """Seal this day and continue in the file of ``date`` (default the next calendar day).  Sequence
-        numbers continue: the new file's first_seq is this file's first_seq + its record count."""
+        numbers continue: the new file's first_seq is this file's first_seq + its record count.
+        RuntimeError while another thread's call holds the writer."""
         new_date = self._date + _dt.timedelta(days=1) if date is None else as_date(date)
         if new_date <= self._date:
             raise ValueError(f"rollover to {new_date} is not after {self._date}")
         next_seq = self._first_seq + self._w.n_records
-        self.close()
-        self._open_day(new_date, next_seq)
+        self._hold()
+        try:
+            self._seal_and_close()
+            self._open_day(new_date, next_seq)
+        finally:
+            self._release()
 
     def __enter__(self):
         return self

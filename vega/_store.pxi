@@ -1424,6 +1424,23 @@ cdef int _jrnl_rec_sink(void* ctx, const vg_rec_t* recs, Py_ssize_t n) noexcept 
     return 0
 
 
+cdef list _hold_journals(list group):
+    """Hold the distinct JournalWriters of a handler group for one call (JournalWriter._hold: RuntimeError
+    when another thread's call holds one); all of them or none."""
+    cdef FeedHandler h
+    cdef list held = []
+    try:
+        for h in group:
+            if h._journal is not None and not any(jw is h._journal for jw in held):
+                (<JournalWriter>h._journal)._hold()
+                held.append(h._journal)
+    except BaseException:
+        for jw in held:
+            (<JournalWriter>jw)._release()
+        raise
+    return held
+
+
 cdef class FeedHandler:
     """Decode and merge one segment's datagrams into a writable :class:`Store`.
 
@@ -1543,12 +1560,23 @@ cdef class FeedHandler:
 
     def poll(self) -> None:
         """Call from an idle loop: flushes the journal's buffer when its flush interval has passed, so a
-        quiet feed does not keep records in user space."""
-        cdef jrnl_writer_t* w = <jrnl_writer_t*>self._jsink.w
-        if w != NULL:
+        quiet feed does not keep records in user space.  Nothing to do while a call of this handler, or
+        another call holding its journal, runs in another thread: that call flushes on the same interval."""
+        cdef JournalWriter jw
+        cdef jrnl_writer_t* w
+        if self._journal is None or self._busy:
+            return
+        jw = <JournalWriter>self._journal
+        if jw._held:
+            return
+        w = jw.c_writer()
+        jw._hold()
+        try:
             with nogil:
                 jrnl_poll(w)
-            (<JournalWriter>self._journal).check()
+        finally:
+            jw._release()
+        jw.check()
 
     cdef _set_index_tokens(self, index_tokens):
         from vega.indices import DEFAULT_INDEX_TOKENS, check_index_tokens
@@ -1609,6 +1637,7 @@ cdef class FeedHandler:
         try:
             for h in group:
                 h._begin_one()
+            self._jheld = _hold_journals(group)           # _finish releases them
         except BaseException:
             for h in group:
                 h._busy = 0
@@ -1619,11 +1648,12 @@ cdef class FeedHandler:
     cdef _begin_one(self):
         self.store._check_open()
         if self._journal is not None:
+            # ValueError when the journal was closed: raised before anything is merged unjournaled
+            self._jsink.w = (<JournalWriter>self._journal).c_writer()
             d = (<JournalWriter>self._journal).date
             if d != self._jdate:
                 self._jdate = d
                 self._f.day_base_ns = day_epoch_ns(d)
-                self._jsink.w = (<JournalWriter>self._journal).c_writer()
 
     cdef _journal_after_batch(self):
         """With the GIL, after a nogil call: raise a journal I/O error, roll the day over with the records
@@ -1637,6 +1667,8 @@ cdef class FeedHandler:
         if j.failed == 2:
             raise MemoryError("journal sink: cannot keep the records of the next trading day")
         if j.n_pending:
+            jw._hold()                       # a check: if another thread's call holds the writer, RuntimeError
+            jw._release()                    # now keeps these records for the next call (append holds it)
             arr = _np.empty(j.n_pending, dtype=_REC_DTYPE)
             memcpy(<void*><Py_ssize_t>arr.ctypes.data, j.pending, j.n_pending * sizeof(vg_rec_t))
             j.n_pending = 0
@@ -1716,6 +1748,9 @@ cdef class FeedHandler:
         """After a call: each linked handler's end of batch (below), then none is busy any more."""
         cdef FeedHandler h
         group = self._group()
+        held, self._jheld = self._jheld, None
+        for jw in held or ():                             # the nogil loop is over: the journals' own after-batch
+            (<JournalWriter>jw)._release()                # work (rollover, checkpoint) appends to them again
         try:
             for h in group:
                 h._finish_one()

@@ -399,6 +399,7 @@ cdef class FeedHandler:
     cdef FeedHandler _underlying       # FO: the CM FeedHandler 7130/17130 open interest is merged by, or None
     cdef object _linked_by             # the FeedHandler routing messages to this one (weak: its owner), or None
     cdef int _busy                     # 1 while a call (or a linked handler's call) is inside the nogil loop
+    cdef list _jheld                   # the JournalWriters a running call holds (_begin .. _finish), or None
     cdef vg_idxmap_t* _idxmap          # IDX: the name -> token table (owned)
     cdef int add_record_sink(self, vg_rec_sink_fn fn, void* ctx) except -1
     cdef _finish(self)
