@@ -13,6 +13,7 @@ import threading
 import time
 
 import numpy as np
+import pytest
 
 import vega
 from vega import nse
@@ -100,16 +101,23 @@ def _close_while_running(close, run_once, busy=vega.StoreBusyError, says=""):
     t = threading.Thread(target=worker)
     t.start()
     started.wait()
-    refused, closed = 0, False
-    while t.is_alive() and not closed:
+    refused, closed = _refusals(close, t.is_alive, busy, says)
+    t.join()
+    return refused, closed, failure
+
+
+def _refusals(close, running, busy, says):
+    """Call close() until it succeeds or running() is false; every failure must be a ``busy`` exception
+    saying ``says``.  Returns (the failures, whether close() succeeded)."""
+    refused = 0
+    while running():
         try:
             close()
-            closed = True
+            return refused, True
         except busy as e:
             assert says in str(e)
             refused += 1
-    t.join()
-    return refused, closed, failure
+    return refused, False
 
 
 def test_close_is_refused_while_a_feed_handler_batch_runs_in_another_thread():
@@ -207,6 +215,30 @@ def test_ring_and_reader_close_are_refused_while_another_thread_polls():
         path = os.path.join("/dev/shm", name)
         if os.path.exists(path):
             os.unlink(path)
+
+
+def test_ring_close_is_refused_while_another_thread_appends():
+    """An append copies into the mapping without the GIL: Ring.close() unmapped the slot under the copy."""
+    import uuid
+    from vega._ring import Ring
+    from vega.records import CHANGE_RECORD_DTYPE
+
+    ring = Ring.create(f"vega-test-{uuid.uuid4().hex[:12]}")
+    recs = np.zeros(50_000, CHANGE_RECORD_DTYPE)
+    try:
+        t = threading.Thread(target=ring._bench_append, args=("NSE_FO", recs, 4000))   # one long nogil loop
+        t.start()
+        while ring.tail("NSE_FO") == 0:            # the loop has begun appending
+            time.sleep(0.0005)
+        refused, _ = _refusals(ring.close, t.is_alive, RuntimeError, "being appended to by another thread")
+        t.join()
+        assert refused > 0
+        ring.close()
+        assert ring.closed
+        with pytest.raises(ValueError, match="closed"):
+            ring.append("NSE_FO", recs[:1])
+    finally:
+        ring.close()
 
 
 def _journal_files(root):

@@ -287,7 +287,7 @@ cdef class Ring:
     cdef ring_slot_t _slots[3]         # writer views, valid where _held[feed]
     cdef int _held[3]                  # this object holds the slot's writer role
     cdef int _exports[3]               # _slot_ptr exports not yet released
-    cdef int _appending[3]             # a Python-level append is running (no concurrent appends)
+    cdef int _appending[3]             # an append from Python is running (one at a time; close() refuses)
     cdef readonly str path             # file path (/dev/shm/<name> or the absolute path given)
     cdef object _readers               # WeakSet of Reader objects (closed with the ring)
     cdef object __weakref__
@@ -295,6 +295,7 @@ cdef class Ring:
     cdef ring_slot_t* _slot_ptr(self, int feed) except NULL
     cdef void _slot_release(self, int feed) noexcept
     cdef int _claim(self, int feed) except -1
+    cdef int _begin_append(self, int feed) except -1
     cdef ring_header_t* _header(self, int feed) noexcept
     cdef ring_cursor_t* _line(self, int i) noexcept
     cdef int _bus_lock(self) except -1

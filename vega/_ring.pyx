@@ -518,13 +518,17 @@ cdef class Ring:
         """Close every reader of this ring, give up held writer roles and unmap the file (idempotent).
 
         Raises ``BufferError`` while a C slot pointer taken with ``_slot_ptr`` is not released, and
-        ``RuntimeError`` while one of its readers is being polled by another thread.
+        ``RuntimeError`` while one of its readers is being polled, or one of its slots appended to, by another
+        thread.
         """
         if self._base == NULL:
             return
         for f in range(RING_N_SLOTS):
             if self._exports[f]:
                 raise BufferError(f"ring slot {FEEDS[f]} is still exported to a C writer (_slot_ptr)")
+            if self._appending[f]:                 # the copy runs without the GIL: never unmap under it
+                raise RuntimeError(f"ring slot {FEEDS[f]} is being appended to by another thread: close the "
+                                   "ring after the append returns")
         readers = list(self._readers)
         for r in readers:                          # a poll reads the mapping without the GIL: never unmap under it
             if (<Reader>r)._busy:
@@ -685,6 +689,14 @@ cdef class Ring:
 
     # -- Python API: writer ----------------------------------------------------------------------------
 
+    cdef int _begin_append(self, int feed) except -1:
+        """With the GIL, before an append from Python (which may copy without the GIL): one at a time per
+        slot, and close() refuses while one runs (it would unmap the slot under the copy)."""
+        if self._appending[feed]:
+            raise RuntimeError("concurrent append to the same slot from two threads")
+        self._appending[feed] = 1
+        return 0
+
     def append(self, feed, records):
         """Append records (a C-contiguous buffer of 32-byte records, e.g. a CHANGE_RECORD_DTYPE array).
 
@@ -695,10 +707,12 @@ cdef class Ring:
         cdef Py_ssize_t n
         cdef uint64_t end
         self._claim_for_python(f)
-        if self._appending[f]:
-            raise RuntimeError("concurrent append to the same slot from two threads")
-        PyObject_GetBuffer(records, &view, PyBUF_SIMPLE)
-        self._appending[f] = 1
+        self._begin_append(f)
+        try:
+            PyObject_GetBuffer(records, &view, PyBUF_SIMPLE)
+        except BaseException:
+            self._appending[f] = 0
+            raise
         try:
             if view.len % RING_REC_SIZE:
                 raise ValueError(f"records buffer is {view.len} bytes, not a multiple of {RING_REC_SIZE}")
@@ -732,6 +746,7 @@ cdef class Ring:
         buf = <uint32_t*>malloc(batch * RING_REC_SIZE)
         if buf == NULL:
             raise MemoryError()
+        self._begin_append(f)
         try:
             with nogil:
                 while done < n:
@@ -743,6 +758,7 @@ cdef class Ring:
                     ring_append(s, buf, m)
                     done += m
         finally:
+            self._appending[f] = 0
             free(buf)
         return s.next
 
@@ -759,9 +775,13 @@ cdef class Ring:
             if view.len % RING_REC_SIZE:
                 raise ValueError("records buffer is not a multiple of 32 bytes")
             n = view.len // RING_REC_SIZE
-            with nogil:
-                for i in range(repeat):
-                    ring_append(s, view.buf, n)
+            self._begin_append(f)
+            try:
+                with nogil:
+                    for i in range(repeat):
+                        ring_append(s, view.buf, n)
+            finally:
+                self._appending[f] = 0
             return s.next
         finally:
             PyBuffer_Release(&view)
@@ -780,14 +800,18 @@ cdef class Ring:
             raise ValueError("need count >= 0 and gap_ns >= 0")
         self._claim_for_python(f)
         s = &self._slots[f]
-        with nogil:
-            for k in range(count):
-                _make_test_record(w, s.next, 0, 0)
-                ts = <uint64_t>_mono_ns()
-                w[1] = <uint32_t>ts                                   # ts48, low 32 bits
-                w[2] = (w[2] & 0xFFFF0000u) | <uint32_t>((ts >> 32) & 0xFFFFu)
-                ring_append(s, w, 1)
-                _pace_until(<int64_t>ts + gap_ns, spin)
+        self._begin_append(f)
+        try:
+            with nogil:
+                for k in range(count):
+                    _make_test_record(w, s.next, 0, 0)
+                    ts = <uint64_t>_mono_ns()
+                    w[1] = <uint32_t>ts                                   # ts48, low 32 bits
+                    w[2] = (w[2] & 0xFFFF0000u) | <uint32_t>((ts >> 32) & 0xFFFFu)
+                    ring_append(s, w, 1)
+                    _pace_until(<int64_t>ts + gap_ns, spin)
+        finally:
+            self._appending[f] = 0
         return s.next
 
     # -- Python API: state -----------------------------------------------------------------------------
