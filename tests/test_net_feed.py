@@ -192,3 +192,32 @@ def test_feed_inside_a_linked_handlers_call_is_refused_and_leaves_it_usable(upai
     assert br.datagrams == 1 and br.messages == 0             # taken from the socket, refused by the handler
     send_batch(s.fileno(), [_index_datagram("Nifty 50", 7)])
     assert br.feed(idx, 1000) == 1 and idx.store.ltp(26000) == 7
+
+
+def test_a_receiver_serves_one_call_at_a_time(upair):
+    """Two threads on one receiver would recvmmsg into the same slots while the other reads them: the second
+    call is refused (before, it went ahead)."""
+    import threading
+
+    r, s = upair
+    br = BatchReceiver(r.fileno(), batch=8)
+    fh = vega.FeedHandler("FO", vega.Store(1000))
+    got = []
+    t = threading.Thread(target=lambda: got.append(br.recv(5000)))   # waits in poll(), without the GIL
+    t.start()
+    refusals = []
+    deadline = time.monotonic() + 5
+    while not refusals and time.monotonic() < deadline:
+        for call in (lambda: br.recv(0), lambda: br.feed(fh, 0)):
+            try:
+                assert call() in ([], 0)      # only before the thread is inside its call: nothing queued yet
+            except RuntimeError as e:
+                refusals.append(str(e))
+        time.sleep(0.001)
+    dgs = list(nse.sample_stream("FO", 3, seed=1))
+    send_batch(s.fileno(), dgs[:1])
+    t.join()
+    assert refusals and all("in use by a call in another thread" in e for e in refusals)
+    assert got == [dgs[:1]]
+    send_batch(s.fileno(), dgs[1:])
+    assert br.feed(fh, 1000) == 2             # usable again, from this thread

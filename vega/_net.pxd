@@ -45,9 +45,11 @@ cdef class BatchReceiver:
     cdef int64_t* _times                    # one per slot: receive time of the last call, ns since the epoch
     cdef uint8_t* _ctrl                     # one control-message area per slot (_stamps only), NET_CTRL_SIZE each
     cdef int _last                          # datagrams in the slots from the last call
+    cdef int _busy                          # 1 while recv() or feed() runs: the slots are that call's
     cdef readonly int64_t calls             # recvmmsg calls that returned datagrams
     cdef readonly int64_t datagrams         # datagrams received
     cdef readonly int64_t truncated         # datagrams longer than the slot (cut, counted)
     cdef readonly int64_t bytes             # payload bytes received
     cdef readonly int64_t messages          # messages decoded by feed() (FeedHandler's count)
     cdef int _recv_c(self, int timeout_ms) except -1
+    cdef int _enter(self) except -1

@@ -55,7 +55,8 @@ cdef class BatchReceiver:
     ``batch``: datagrams per call (1..4096); ``size``: bytes per datagram slot (a longer datagram is cut to
     it and counted in ``truncated``); ``timestamps``: turn on the kernel's receive time (``SO_TIMESTAMPNS`` on
     ``fd``) and give it to the FeedHandler in :meth:`feed` instead of reading the clock per datagram.  The
-    socket is not owned: close it yourself after this object."""
+    socket is not owned: close it yourself after this object.  One call at a time: a ``recv()`` or ``feed()``
+    while another thread's runs raises RuntimeError (both would use the same slots)."""
 
     def __cinit__(self, int fd, int batch=256, int size=2048, bint timestamps=False):
         cdef uint32_t i
@@ -166,14 +167,29 @@ cdef class BatchReceiver:
         self._last = r
         return r
 
+    cdef int _enter(self) except -1:
+        """With the GIL, at the start of recv() / feed(): one call at a time.  A second thread's call would
+        receive into the same slots while the first reads them (datagrams lost or read twice)."""
+        if self._busy:
+            raise RuntimeError("this BatchReceiver is in use by a call in another thread: give each thread "
+                               "its own receiver (and socket)")
+        self._busy = 1
+        return 0
+
     def recv(self, int timeout_ms=0) -> list:
         """Up to ``batch`` datagrams as a list of bytes; waits at most ``timeout_ms`` (0: do not wait, -1:
         forever) for the first one, then takes what is queued without waiting.  [] on timeout or EINTR;
-        OSError on a socket error."""
-        cdef int r = self._recv_c(timeout_ms), k
-        cdef list out = [None] * r
-        for k in range(r):
-            out[k] = PyBytes_FromStringAndSize(<char*>self._ptrs[k], self._lens[k])
+        OSError on a socket error; RuntimeError while another thread's recv() or feed() runs."""
+        cdef int r, k
+        cdef list out
+        self._enter()
+        try:
+            r = self._recv_c(timeout_ms)
+            out = [None] * r
+            for k in range(r):
+                out[k] = PyBytes_FromStringAndSize(<char*>self._ptrs[k], self._lens[k])
+        finally:
+            self._busy = 0
         return out
 
     def recv_times(self) -> list:
@@ -187,20 +203,25 @@ cdef class BatchReceiver:
         per datagram); repeat while full batches come back (a short batch means the queue is drained), at
         most ``max_calls`` batches.  The datagrams are stamped with the kernel's receive time when this
         receiver has ``timestamps``, else with the clock as they are processed.  Returns the datagrams
-        processed; their messages are added to ``messages``."""
+        processed; their messages are added to ``messages``.  RuntimeError while another thread's recv() or
+        feed() runs."""
         cdef int r, total = 0, calls = 0
         if max_calls < 1:
             raise ValueError("max_calls must be >= 1")
-        while calls < max_calls:
-            r = self._recv_c(timeout_ms if calls == 0 else 0)
-            if r == 0:
-                break
-            calls += 1
-            total += r
-            self.messages += vg_feed_buffers(handler, self._ptrs, self._lens,
-                                             self._times if self._stamps else NULL, r)
-            if <uint32_t>r < self._batch:
-                break
+        self._enter()
+        try:
+            while calls < max_calls:
+                r = self._recv_c(timeout_ms if calls == 0 else 0)
+                if r == 0:
+                    break
+                calls += 1
+                total += r
+                self.messages += vg_feed_buffers(handler, self._ptrs, self._lens,
+                                                 self._times if self._stamps else NULL, r)
+                if <uint32_t>r < self._batch:
+                    break
+        finally:
+            self._busy = 0
         return total
 
     @property
