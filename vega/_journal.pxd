@@ -136,4 +136,5 @@ cdef class JournalWriter:
     cdef int _held                     # 1 while one call uses _w, maybe without the GIL (_hold / _release)
     cdef jrnl_writer_t* c_writer(self) except NULL
     cdef int _hold(self) except -1
+    cdef int _check_free(self) except -1
     cdef void _release(self) noexcept

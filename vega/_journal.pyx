@@ -834,10 +834,15 @@ cdef class JournalWriter:
         os calls): one such call at a time.  RuntimeError when another thread's call holds the writer:
         closing it there would seal the file and free its index under the appends (a sealed file that does
         not read back), and two appends at once would interleave in the buffer."""
+        self._check_free()
+        self._held = 1
+        return 0
+
+    cdef int _check_free(self) except -1:
+        """RuntimeError if another thread's call holds the writer (_hold), else nothing."""
         if self._held:
             raise RuntimeError("this JournalWriter is in use by a call in another thread (an append, a "
                                "FeedHandler batch or a close): call it after that returns")
-        self._held = 1
         return 0
 
     cdef void _release(self) noexcept:
@@ -893,8 +898,7 @@ cdef class JournalWriter:
         writes nothing (the state then folds from the previous checkpoint)."""
         arr = checkpoint_records(records, ts_ns)
         cdef jrnl_writer_t* w = self.c_writer()
-        self._hold()                       # only a check (RuntimeError if another call holds the writer): the
-        self._release()                    # schedule below is that call's state too; _append holds it itself
+        self._check_free()                 # the schedule below is a holder's state too (_append holds it itself)
         if len(arr):
             self._append(arr, False)
         w.ckpt_due = 0

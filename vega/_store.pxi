@@ -1667,8 +1667,8 @@ cdef class FeedHandler:
         if j.failed == 2:
             raise MemoryError("journal sink: cannot keep the records of the next trading day")
         if j.n_pending:
-            jw._hold()                       # a check: if another thread's call holds the writer, RuntimeError
-            jw._release()                    # now keeps these records for the next call (append holds it)
+            jw._check_free()                 # RuntimeError now, if another thread's call holds the writer,
+                                             # keeps these records for the next call (append holds it)
             arr = _np.empty(j.n_pending, dtype=_REC_DTYPE)
             memcpy(<void*><Py_ssize_t>arr.ctypes.data, j.pending, j.n_pending * sizeof(vg_rec_t))
             j.n_pending = 0
