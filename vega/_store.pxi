@@ -1424,23 +1424,6 @@ cdef int _jrnl_rec_sink(void* ctx, const vg_rec_t* recs, Py_ssize_t n) noexcept 
     return 0
 
 
-cdef list _hold_journals(list group):
-    """Hold the distinct JournalWriters of a handler group for one call (JournalWriter._hold: RuntimeError
-    when another thread's call holds one); all of them or none."""
-    cdef FeedHandler h
-    cdef list held = []
-    try:
-        for h in group:
-            if h._journal is not None and not any(jw is h._journal for jw in held):
-                (<JournalWriter>h._journal)._hold()
-                held.append(h._journal)
-    except BaseException:
-        for jw in held:
-            (<JournalWriter>jw)._release()
-        raise
-    return held
-
-
 cdef class FeedHandler:
     """Decode and merge one segment's datagrams into a writable :class:`Store`.
 
@@ -1637,13 +1620,33 @@ cdef class FeedHandler:
         try:
             for h in group:
                 h._begin_one()
-            self._jheld = _hold_journals(group)           # _finish releases them
+            for h in group:
+                h._hold_journal(group)                    # _finish releases them
         except BaseException:
             for h in group:
+                h._release_journal()
                 h._busy = 0
             raise
         for h in group:
             h.store._use(1)                               # _finish gives it back
+
+    cdef int _hold_journal(self, list group) except -1:
+        """Hold this handler's JournalWriter for the call (JournalWriter._hold: RuntimeError when another
+        thread's call holds it), unless a handler of the same group already does."""
+        cdef FeedHandler g
+        if self._journal is None:
+            return 0
+        for g in group:
+            if g._jhold and g._journal is self._journal:
+                return 0
+        (<JournalWriter>self._journal)._hold()
+        self._jhold = 1
+        return 0
+
+    cdef void _release_journal(self) noexcept:
+        if self._jhold:
+            (<JournalWriter>self._journal)._release()
+            self._jhold = 0
 
     cdef _begin_one(self):
         self.store._check_open()
@@ -1748,9 +1751,8 @@ cdef class FeedHandler:
         """After a call: each linked handler's end of batch (below), then none is busy any more."""
         cdef FeedHandler h
         group = self._group()
-        held, self._jheld = self._jheld, None
-        for jw in held or ():                             # the nogil loop is over: the journals' own after-batch
-            (<JournalWriter>jw)._release()                # work (rollover, checkpoint) appends to them again
+        for h in group:                                   # the nogil loop is over: the journals' own after-batch
+            h._release_journal()                          # work (rollover, checkpoint) appends to them again
         try:
             for h in group:
                 h._finish_one()

@@ -399,7 +399,7 @@ cdef class FeedHandler:
     cdef FeedHandler _underlying       # FO: the CM FeedHandler 7130/17130 open interest is merged by, or None
     cdef object _linked_by             # the FeedHandler routing messages to this one (weak: its owner), or None
     cdef int _busy                     # 1 while a call (or a linked handler's call) is inside the nogil loop
-    cdef list _jheld                   # the JournalWriters a running call holds (_begin .. _finish), or None
+    cdef int _jhold                    # 1 while this handler's call holds its JournalWriter (_begin .. _finish)
     cdef vg_idxmap_t* _idxmap          # IDX: the name -> token table (owned)
     cdef int add_record_sink(self, vg_rec_sink_fn fn, void* ctx) except -1
     cdef _finish(self)
@@ -407,6 +407,8 @@ cdef class FeedHandler:
     cdef _journal_after_batch(self)
     cdef _begin(self)
     cdef _begin_one(self)
+    cdef int _hold_journal(self, list group) except -1
+    cdef void _release_journal(self) noexcept
     cdef _set_index_tokens(self, index_tokens)
     cdef _link(self, indices, underlying)
     cdef list _group(self)
