@@ -67,6 +67,18 @@ def test_decode_batch_keeps_its_datagrams_alive_while_another_thread_changes_the
     assert set(counts) == {expected}
 
 
+def test_a_decoder_serves_one_call_at_a_time():
+    """decode() or decode_batch() while another thread's decode_batch runs would decode into the same
+    buffers (and counters): refused."""
+    dec = Decoder("FO")
+    batch = tuple(nse.sample_stream("FO", 2000, seed=4))
+    refused, _, failure = _close_while_running(lambda: dec.decode_batch(batch[:1]) + len(dec.decode(batch[0])),
+                                               lambda: dec.decode_batch(batch), RuntimeError,
+                                               "in use by a call in another thread")
+    assert refused > 0 and failure == []
+    assert dec.stats["errors"] == Decoder("FO").stats["errors"]       # all zero: nothing decoded garbage
+
+
 def test_batches_take_any_iterable_of_bytes():
     dgs = list(nse.sample_stream("FO", 40, seed=5))
     n = Decoder("FO").decode_batch(dgs)

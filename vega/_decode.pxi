@@ -881,9 +881,12 @@ cdef class Decoder:
 
     ``decode(datagram)`` returns the decoded messages as dicts (docs/FORMATS.md, "Decoded messages");
     ``decode_batch(datagrams)`` decodes many datagrams in one nogil loop and returns the message count.
-    Malformed input never raises: it is counted by reason in ``stats`` and skipped.
+    Malformed input never raises: it is counted by reason in ``stats`` and skipped.  One call at a time: a
+    call while another thread's ``decode_batch`` runs raises RuntimeError (both would decode into the same
+    buffers).
     """
     cdef vg_decoder_t _dec
+    cdef int _busy                     # 1 while decode_batch runs its nogil loop
 
     def __cinit__(self, segment):
         self._dec.segment = <uint8_t>_parse_segment(segment)
@@ -903,9 +906,15 @@ cdef class Decoder:
         """Decode one datagram (any bytes-like object) into a list of message dicts."""
         cdef const uint8_t[::1] view = _as_bytes_view(datagram)
         cdef list out = []
+        self._check_idle()
         vg_decode_datagram(&self._dec, &view[0] if view.shape[0] else NULL, view.shape[0],
                            _sink_to_list, <void*>out)
         return out
+
+    cdef int _check_idle(self) except -1:
+        if self._busy:
+            raise RuntimeError("this Decoder is in use by a call in another thread: give each thread its own")
+        return 0
 
     def decode_batch(self, datagrams) -> int:
         """Decode ``bytes`` datagrams (a tuple, or any iterable: copied into a tuple first, which keeps
@@ -928,9 +937,14 @@ cdef class Decoder:
             raise MemoryError()
         try:
             _datagram_ptrs(seq, ptrs, lens, "decode_batch")
-            with nogil:
-                for i in range(n):
-                    total += vg_decode_datagram(&self._dec, ptrs[i], lens[i], _sink_count, &acc)
+            self._check_idle()
+            self._busy = 1
+            try:
+                with nogil:
+                    for i in range(n):
+                        total += vg_decode_datagram(&self._dec, ptrs[i], lens[i], _sink_count, &acc)
+            finally:
+                self._busy = 0
         finally:
             free(ptrs)
             free(lens)
