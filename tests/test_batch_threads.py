@@ -235,7 +235,8 @@ def test_ring_close_is_refused_while_another_thread_appends():
     from vega._ring import Ring
     from vega.records import CHANGE_RECORD_DTYPE
 
-    ring = Ring.create(f"vega-test-{uuid.uuid4().hex[:12]}")
+    name = f"vega-test-{uuid.uuid4().hex[:12]}"
+    ring = Ring.create(name)
     recs = np.zeros(50_000, CHANGE_RECORD_DTYPE)
     try:
         t = threading.Thread(target=ring._bench_append, args=("NSE_FO", recs, 4000))   # one long nogil loop
@@ -251,6 +252,7 @@ def test_ring_close_is_refused_while_another_thread_appends():
             ring.append("NSE_FO", recs[:1])
     finally:
         ring.close()
+        Ring.unlink(name)
 
 
 def _journal_files(root):
