@@ -9,8 +9,10 @@
   running batch, and `Ring.close()` / `Reader.close()` must not pull the ring from under a running poll.
 * A `JournalWriter` must not be sealed and closed under a batch that journals to it, nor under an append
   of its own (before the guard, the day's file was sealed mid-stream and did not read back)."""
+import os
 import threading
 import time
+import uuid
 
 import numpy as np
 import pytest
@@ -18,6 +20,10 @@ import pytest
 import vega
 from vega import nse
 from vega._core import Decoder
+from vega._ring import Ring
+from vega.instruments import Instruments
+from vega.journal import SEALED, Journal, JournalWriter
+from vega.records import CHANGE_RECORD_DTYPE
 
 T0 = 1_700_000_000_000_000_000
 SECONDS = 1.5
@@ -148,6 +154,9 @@ def test_close_and_load_instruments_are_refused_while_a_snapshot_runs_in_another
     s = vega.Store(60_000)
     fh = vega.FeedHandler("FO", s)
     fh.process_batch(tuple(nse.sample_stream("FO", 2000, seed=4)), now_ns=T0)
+    refused_load, loaded, failure = _close_while_running(lambda: s.load_instruments(Instruments(), "FO"),
+                                                         s.snapshot)
+    assert refused_load > 0 and failure == []
     refused, closed, failure = _close_while_running(s.close, s.snapshot)
     assert refused > 0
     assert all("closed" in str(e) for e in failure)
@@ -184,9 +193,6 @@ def test_feed_handler_close_is_refused_while_its_batch_runs():
 def test_ring_and_reader_close_are_refused_while_another_thread_polls():
     """A poll waits and copies without the GIL.  Reader.close() ignored a running poll, and Ring.close()
     closed the reader and unmapped the ring under it, so the poller read unmapped memory."""
-    import os
-    import uuid
-    from vega._ring import Ring
 
     name = f"vega-test-{uuid.uuid4().hex[:12]}"
     ring = Ring.create(name)
@@ -224,16 +230,11 @@ def test_ring_and_reader_close_are_refused_while_another_thread_polls():
         assert all("closed" in str(e) for e in errors)
     finally:
         ring.close()
-        path = os.path.join("/dev/shm", name)
-        if os.path.exists(path):
-            os.unlink(path)
+        Ring.unlink(name)
 
 
 def test_ring_close_is_refused_while_another_thread_appends():
     """An append copies into the mapping without the GIL: Ring.close() unmapped the slot under the copy."""
-    import uuid
-    from vega._ring import Ring
-    from vega.records import CHANGE_RECORD_DTYPE
 
     name = f"vega-test-{uuid.uuid4().hex[:12]}"
     ring = Ring.create(name)
@@ -257,8 +258,6 @@ def test_ring_close_is_refused_while_another_thread_appends():
 
 def _journal_files(root):
     """{file name: Journal} of every day file under root/NSE_FO (each must open: sealed, index intact)."""
-    import os
-    from vega.journal import Journal
 
     d = os.path.join(root, "NSE_FO")
     return {name: Journal(os.path.join(d, name)) for name in sorted(os.listdir(d))}
@@ -267,7 +266,6 @@ def _journal_files(root):
 def test_journal_close_is_refused_while_a_feed_handler_batch_journals_to_it(tmp_path):
     """Before the guard, close() sealed the file (index at the current end) while the batch kept appending
     after it: the sealed file was refused on reading ("index offset ... points outside the file")."""
-    from vega.journal import SEALED, JournalWriter
 
     jw = JournalWriter(tmp_path, "NSE_FO", "2023-11-15", buffer_records=256)
     fh = vega.FeedHandler("FO", vega.Store(100_000), journal=jw)
@@ -288,8 +286,6 @@ def test_journal_writer_refuses_a_second_call_while_one_appends(tmp_path):
     """An append copies and writes without the GIL: close(), flush() and a second append from another
     thread are refused meanwhile (a close can land between two appends: the next append is then refused
     as closed), and everything appended reads back."""
-    from vega.journal import JournalWriter
-    from vega.records import CHANGE_RECORD_DTYPE
 
     recs = np.zeros(400_000, CHANGE_RECORD_DTYPE)
     recs["token"] = np.arange(len(recs)) % 5000

@@ -707,24 +707,22 @@ cdef class Ring:
         cdef Py_ssize_t n
         cdef uint64_t end
         self._claim_for_python(f)
-        self._begin_append(f)
-        try:
-            PyObject_GetBuffer(records, &view, PyBUF_SIMPLE)
-        except BaseException:
-            self._appending[f] = 0
-            raise
+        PyObject_GetBuffer(records, &view, PyBUF_SIMPLE)
         try:
             if view.len % RING_REC_SIZE:
                 raise ValueError(f"records buffer is {view.len} bytes, not a multiple of {RING_REC_SIZE}")
             n = view.len // RING_REC_SIZE
-            if n >= 4096:
-                with nogil:
+            self._begin_append(f)
+            try:
+                if n >= 4096:
+                    with nogil:
+                        end = ring_append(&self._slots[f], view.buf, n)
+                else:
                     end = ring_append(&self._slots[f], view.buf, n)
-            else:
-                end = ring_append(&self._slots[f], view.buf, n)
+            finally:
+                self._appending[f] = 0
             return end
         finally:
-            self._appending[f] = 0
             PyBuffer_Release(&view)
 
     def _write_test_records(self, feed, Py_ssize_t n, Py_ssize_t batch=1, bint stamp=False,
