@@ -876,6 +876,8 @@ cdef int _sink_count(void* ctx, const vg_msg_t* msg) noexcept nogil:
     return 0
 
 
+@cython.binding(False)                 # a wrong self raises TypeError (vega/_core.pyx)
+@cython.embedsignature.format("clinic")
 cdef class Decoder:
     """A reusable decoder for one segment ("CM" or "FO") with its statistics.
 

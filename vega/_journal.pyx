@@ -634,6 +634,8 @@ def _as_record_bytes(records):
 _FSYNC = ("never", "flush", "seal")
 
 
+@cython.binding(False)                 # a wrong self raises TypeError (vega/_core.pyx)
+@cython.embedsignature.format("clinic")
 cdef class JournalWriter:
     """Appends change records to ``<root>/<FEED>/YYYYMMDD.bin`` (docs/FORMATS.md, "Journal").
 
@@ -1080,6 +1082,8 @@ def _restamp(ts, days):
 # Reader
 # ----------------------------------------------------------------------------------------------------------
 
+@cython.binding(False)                 # a wrong self raises TypeError (vega/_core.pyx)
+@cython.embedsignature.format("clinic")
 cdef class Journal:
     """A journal file opened read-only over a memory map.  ``Journal.open(path)``.
 

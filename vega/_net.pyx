@@ -8,6 +8,7 @@ Python object per datagram) and repeats while full batches come back: the captur
 start, count)`` sends a slice of a list of bytes with one ``sendmmsg`` call on a connected socket.  Linux
 only (both calls are Linux/glibc).
 """
+cimport cython                           # @cython.binding(False) on the classes: see vega/_core.pyx
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from libc.errno cimport EAGAIN, EINTR, ENOBUFS, errno
 from libc.stdint cimport int64_t, uint8_t, uint32_t
@@ -49,6 +50,8 @@ cdef inline int64_t _now_ns() noexcept nogil:
     return <int64_t>ts.tv_sec * 1000000000LL + ts.tv_nsec
 
 
+@cython.binding(False)                 # a wrong self raises TypeError (vega/_core.pyx)
+@cython.embedsignature.format("clinic")
 cdef class BatchReceiver:
     """Receives datagrams from a bound UDP socket ``fd`` in batches (``recvmmsg``).
 

@@ -7,6 +7,7 @@ locks, each at its own position, and learn exactly how many records they lost wh
 The layout is in docs/FORMATS.md ("Ring"); the C contract for nogil writers is in ``_ring.pxd``.
 """
 
+cimport cython                           # @cython.binding(False) on the classes: see vega/_core.pyx
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE, PyBUF_WRITABLE
 from cpython.exc cimport PyErr_CheckSignals
 from libc.errno cimport errno
@@ -390,6 +391,8 @@ def _reset_bus_tlock():
 os.register_at_fork(after_in_child=_reset_bus_tlock)
 
 
+@cython.binding(False)                 # a wrong self raises TypeError (vega/_core.pyx)
+@cython.embedsignature.format("clinic")
 cdef class Ring:
     """A VEGA shared-memory ring file: three per-feed slots of change records and a client bus.
 
@@ -1008,6 +1011,8 @@ cdef class Ring:
 # Reader
 # ----------------------------------------------------------------------------------------------------------
 
+@cython.binding(False)                 # a wrong self raises TypeError (vega/_core.pyx)
+@cython.embedsignature.format("clinic")
 cdef class Reader:
     """One reader of one feed's slot, at its own position.  Get one with ``Ring.reader(feed, name=...)``."""
 

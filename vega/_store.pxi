@@ -1424,6 +1424,8 @@ cdef int _jrnl_rec_sink(void* ctx, const vg_rec_t* recs, Py_ssize_t n) noexcept 
     return 0
 
 
+@cython.binding(False)                 # a wrong self raises TypeError (vega/_core.pyx)
+@cython.embedsignature.format("clinic")
 cdef class FeedHandler:
     """Decode and merge one segment's datagrams into a writable :class:`Store`.
 
@@ -2149,6 +2151,8 @@ def _shm_path(name):
     return _os.path.join(SHM_DIR, f"vega.store.{name}")
 
 
+@cython.binding(False)                 # a wrong self raises TypeError (vega/_core.pyx)
+@cython.embedsignature.format("clinic")
 cdef class _RecordsView:
     """Buffer exporter over the store's records region (keeps the Store open while numpy views live)."""
     cdef Store _store
@@ -2178,6 +2182,8 @@ cdef class _RecordsView:
         self._store._exports -= 1
 
 
+@cython.binding(False)                 # a wrong self raises TypeError (vega/_core.pyx)
+@cython.embedsignature.format("clinic")
 cdef class Quote:
     """A consistent snapshot of one instrument (copied under its sequence lock).
 
@@ -2518,6 +2524,8 @@ cdef inline str _chr1(char c):
 _QUOTE_FIELDS = ('token', 'segment', 'net_change_indicator', 'book_type', 'trading_status', 'last_update_source', 'last_traded_price', 'last_trade_quantity', 'last_trade_time', 'net_price_change', 'volume_traded_today', 'last_update_ns', 'update_count', 'average_trade_price', 'fill_price', 'fill_volume', 'bid_price', 'ask_price', 'open_price', 'high_price', 'low_price', 'close_price', 'indicative_close_price', 'bb_total_buy_flag', 'bb_total_sell_flag', 'bid_quantity', 'ask_quantity', 'total_buy_quantity', 'total_sell_quantity', 'bid_orders', 'ask_orders', 'market_type', 'market_status', 'indicator', 'mw_indicator', 'mw_buy_volume', 'mw_sell_volume', 'mw_buy_price', 'mw_sell_price', 'mw_last_trade_price', 'mw_last_trade_time', 'open_interest', 'oi_day_high', 'oi_day_low', 'implied_volatility', 'data_quality', 'valid', 'subscribed', 'buyback_active', 'auction_number', 'auction_status', 'initiator_type', 'initiator_price', 'initiator_quantity', 'auction_price', 'auction_quantity', 'buy_ord_cxl_count', 'buy_ord_cxl_vol', 'sell_ord_cxl_count', 'sell_ord_cxl_vol', 'spos_update_time', 'bb_start_date', 'pday_cum_vol', 'cday_cum_vol', 'pday_high_price', 'pday_low_price', 'pday_wt_avg', 'cday_high_price', 'cday_low_price', 'cday_wt_avg', 'bb_end_date', 'symbol', 'series', 'last_md_ns')
 
 
+@cython.binding(False)                 # a wrong self raises TypeError (vega/_core.pyx)
+@cython.embedsignature.format("clinic")
 cdef class Store:
     """The consolidated market-data store: one record per instrument, one writer, lock-free readers.
 
@@ -2542,7 +2550,9 @@ cdef class Store:
         self._map_new(capacity, dense_tokens, stale_ns, -1)
 
     @classmethod
-    def create(cls, name, capacity, *, dense_tokens=DEFAULT_DENSE_TOKENS, stale_ns=DEFAULT_STALE_NS):
+    def create(cls, name, capacity, *, dense_tokens=262144, stale_ns=5_000_000_000):
+        # (the defaults are DEFAULT_DENSE_TOKENS and DEFAULT_STALE_NS, spelled out: a class method's
+        # __text_signature__ cannot name module constants, and inspect.signature would fail; a test pins them)
         """Create (or take over from a dead writer) the named store and become its one writer."""
         cdef Store self = Store.__new__(Store)
         path = _shm_path(name)
