@@ -1,15 +1,18 @@
 """The Python surface of the extension classes: a method called through its class with a wrong ``self``
 raises TypeError (it used to run with the object taken for the class's C struct and crash the
-interpreter), and every method keeps an introspectable signature."""
+interpreter), every method keeps an introspectable signature, and the stateful classes say what they are
+in their repr."""
+import datetime
 import inspect
 import subprocess
 import sys
 import textwrap
+import uuid
 
 import pytest
 
 import vega
-from vega import _core
+from vega import _core, _journal, _net, _ring, nse
 
 EXTENSION_MODULES = ("vega._core", "vega._ring", "vega._journal", "vega._net", "vega._lzo", "vega._iv")
 
@@ -110,3 +113,52 @@ def test_every_method_has_a_signature():
     assert sig.parameters["stale_ns"].default == _core.DEFAULT_STALE_NS
     sig = inspect.signature(vega.FeedHandler.merge_packed)
     assert list(sig.parameters)[:2] == ["self", "packed"] and sig.parameters["repeat"].default == 1
+
+
+def test_store_repr():
+    s = vega.Store(1000)
+    s.add(7)
+    assert repr(s) == "<vega.Store in-process writer 1/1,000 instruments>"
+    s.close()
+    assert repr(s) == "<vega.Store in-process closed>"
+    name = f"test-repr-{uuid.uuid4().hex[:8]}"
+    w = vega.Store.create(name, 50)
+    try:
+        r = vega.Store.open(name)
+        w.add(1)
+        w.add(2)
+        assert repr(w) == f"<vega.Store {name!r} writer 2/50 instruments>"
+        assert repr(r) == f"<vega.Store {name!r} read-only 2/50 instruments>"
+        r.close()
+        assert repr(r) == f"<vega.Store {name!r} closed>"
+    finally:
+        w.close()
+        vega.Store.remove(name)
+
+
+def test_feed_handler_and_decoder_repr_count_what_they_did():
+    store = vega.Store(10_000)
+    fh = vega.FeedHandler("FO", store)
+    assert repr(fh) == (f"<vega.FeedHandler FO store={store!r}: 0 datagrams, 0 messages, 0 errors, 0 updates, "
+                        "0 change records>")
+    fh.process_batch(list(nse.sample_stream("FO", 40, seed=5)) + [b"\x00\x01"])
+    st = fh.stats
+    updates, errors = st["merge"]["merged"], sum(st["errors"].values())
+    assert errors == 1 and updates > 0 and st["records"] > 0
+    assert repr(fh) == (f"<vega.FeedHandler FO store={store!r}: 41 datagrams, {st['messages']:,} messages, "
+                        f"1 errors, {updates:,} updates, {st['records']:,} change records>")
+    dec = vega.Decoder("CM")
+    dec.decode(b"\x00")
+    assert repr(dec) == "<vega.Decoder CM: 1 datagrams, 0 messages, 1 errors>"
+
+
+def test_feed_handler_repr_names_its_journal(tmp_path):
+    date = datetime.date(2026, 11, 20)
+    w = vega.JournalWriter(tmp_path, "NSE_FO", date, flush_interval=None)
+    path = w.path
+    assert repr(w) == f"<vega.JournalWriter {path!r} NSE_FO {date}: 0 records open>"
+    fh = vega.FeedHandler("FO", vega.Store(100), journal=w)
+    assert f" journal={w!r}:" in repr(fh)
+    fh.close()
+    w.close()
+    assert repr(w) == f"<vega.JournalWriter {path!r} NSE_FO {date}: 0 records closed>"

@@ -967,6 +967,20 @@ cdef class Decoder:
     def reset_stats(self) -> None:
         memset(&self._dec.stats, 0, sizeof(vg_stats_t))
 
+    def __repr__(self):
+        cdef const vg_stats_t* d = &self._dec.stats
+        return (f"<vega.Decoder {self.segment}: {d.datagrams:,} datagrams, {d.messages:,} messages, "
+                f"{_errors_total(d):,} errors>")
+
+
+cdef uint64_t _errors_total(const vg_stats_t* d) noexcept:
+    """Malformed input skipped, all reasons together (the reprs)."""
+    cdef uint64_t n = 0
+    cdef int i
+    for i in range(1, <int>VG_N_ERR):
+        n += d.errors[i]
+    return n
+
 
 cdef tuple _datagram_tuple(datagrams):
     """The batch entry points' datagrams as a tuple of their own: it holds a reference to each one while the

@@ -1011,6 +1011,11 @@ cdef class JournalWriter:
 
     # -- introspection -------------------------------------------------------------------------------------
 
+    def __repr__(self):
+        state = "closed" if self._w.fd < 0 else "open"
+        return (f"<vega.JournalWriter {self._path!r} {self._feed} {self._date}: {self._w.n_records:,} records "
+                f"{state}>")
+
     @property
     def path(self):
         """Path of the file being written."""

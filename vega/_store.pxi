@@ -1721,6 +1721,14 @@ cdef class FeedHandler:
         """"CM", "FO" or "IDX"."""
         return _SEG_NAMES[self._f.m.segment]
 
+    def __repr__(self):
+        cdef const vg_stats_t* d = &self._dec.stats
+        links = "".join(f" {name}={obj!r}" for name, obj in (("ring", self._ring), ("journal", self._journal))
+                        if obj is not None)
+        return (f"<vega.FeedHandler {self.segment} store={self.store!r}{links}: {d.datagrams:,} datagrams, "
+                f"{d.messages:,} messages, {_errors_total(d):,} errors, "
+                f"{self._f.m.counters[VG_M_MERGED]:,} updates, {self._f.records:,} change records>")
+
     @property
     def indices(self):
         """The index feed's FeedHandler this CM handler routes index messages to, or None."""
@@ -2778,6 +2786,13 @@ cdef class Store:
         """Bytes of the mapping (header, lookup tables, records)."""
         self._check_open()
         return self._st.map_size
+
+    def __repr__(self):
+        where = "in-process" if self.name is None else repr(self.name)
+        if self._st.base == NULL:
+            return f"<vega.Store {where} closed>"
+        return (f"<vega.Store {where} {'writer' if self._st.writable else 'read-only'} "
+                f"{vg_store_len(&self._st):,}/{self._st.capacity:,} instruments>")
 
     # ---- reads ------------------------------------------------------------------------------------------
 
