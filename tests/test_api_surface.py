@@ -1,9 +1,17 @@
 """The Python surface of the extension classes: a method called through its class with a wrong ``self``
 raises TypeError (it used to run with the object taken for the class's C struct and crash the
-interpreter), every method keeps an introspectable signature, and the stateful classes say what they are
-in their repr."""
+interpreter), every method keeps an introspectable signature, the stateful classes say what they are in
+their repr, a Quote pickles as the value it is, and the handles (store, ring, writers...) refuse to pickle
+with a message that says what to pass instead."""
+import copy
+import errno
 import datetime
 import inspect
+import json
+import os
+import pickle
+import re
+import socket
 import subprocess
 import sys
 import textwrap
@@ -12,7 +20,7 @@ import uuid
 import pytest
 
 import vega
-from vega import _core, _journal, _net, _ring, nse
+from vega import _core, _net, nse
 
 EXTENSION_MODULES = ("vega._core", "vega._ring", "vega._journal", "vega._net", "vega._lzo", "vega._iv")
 
@@ -74,7 +82,6 @@ _WRONG_SELF = textwrap.dedent("""
 
 
 def test_a_method_called_through_its_class_with_a_wrong_self_raises_type_error():
-    import os
     code = _WRONG_SELF.format(tests=os.path.dirname(os.path.abspath(__file__)))
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, f"the child died (signal {-p.returncode})\n{p.stdout[-2000:]}{p.stderr[-2000:]}"
@@ -162,3 +169,121 @@ def test_feed_handler_repr_names_its_journal(tmp_path):
     fh.close()
     w.close()
     assert repr(w) == f"<vega.JournalWriter {path!r} NSE_FO {date}: 0 records closed>"
+
+
+# ---- pickling: a Quote is a value, the handles say what to do instead --------------------------------------
+
+def _quote():
+    store = vega.Store(10_000)
+    vega.FeedHandler("FO", store).process_batch(list(nse.sample_stream("FO", 40, seed=9)))
+    tok = max(store, key=lambda t: store[t].volume_traded_today)
+    return store, store[tok]
+
+
+@pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
+def test_a_quote_pickles_and_copies_as_a_value(protocol):
+    store, q = _quote()
+    back = pickle.loads(pickle.dumps(q, protocol))
+    assert type(back) is vega.Quote and back == q and back.to_dict() == q.to_dict()
+    assert back.stale == q.stale and repr(back) == repr(q)
+    assert q.bid_price[0] > 0 and back.bid_price == q.bid_price and back.volume_traded_today > 0
+    assert copy.copy(q) == q and copy.deepcopy(q) == q
+    store.close()                                      # a snapshot does not need its store
+    assert pickle.loads(pickle.dumps(back, protocol)) == q
+
+
+def test_a_quote_crosses_a_process_boundary(tmp_path):
+    _, q = _quote()
+    (tmp_path / "q.pickle").write_bytes(pickle.dumps(q))
+    code = ("import pickle, sys, json; q = pickle.loads(open(sys.argv[1], 'rb').read()); "
+            "print(json.dumps(q.to_dict()))")
+    p = subprocess.run([sys.executable, "-c", code, str(tmp_path / "q.pickle")], capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 0, p.stderr
+    got = json.loads(p.stdout)
+    assert got == json.loads(json.dumps(q.to_dict()))   # tuples -> lists on both sides
+
+
+def test_a_damaged_quote_pickle_is_refused():
+    with pytest.raises(ValueError, match="pickled Quote of 447 bytes"):
+        _core._quote_restore(b"\x00" * 447, 0, 0)
+    with pytest.raises(TypeError):
+        _core._quote_restore("not bytes", 0, 0)
+
+
+def test_handles_refuse_to_pickle_and_say_what_to_do(tmp_path):
+    name = f"test-pk-{uuid.uuid4().hex[:8]}"
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    named = vega.Store.create(name, 10)
+    ring = vega.Ring.create(name)
+    writer = vega.JournalWriter(tmp_path, "NSE_FO", datetime.date(2026, 11, 20), flush_interval=None)
+    try:
+        cases = [(vega.Store(10), "vega.Store.create"),
+                 (named, f"vega.Store.open({name!r})"),
+                 (vega.FeedHandler("CM", vega.Store(10)), "make it in the process that receives"),
+                 (vega.Decoder("FO"), "vega.Decoder('FO')"),
+                 (ring, "vega.Ring.open(name)"),
+                 (ring.reader("NSE_EQ"), "ring.reader('NSE_EQ'"),
+                 (writer, "vega.Journal.open(path)"),
+                 (_net.BatchReceiver(sock.fileno(), 4, 2048), "make one for the socket")]
+        for obj, hint in cases:
+            with pytest.raises(TypeError, match=r"^cannot pickle .*" + re.escape(hint)):
+                pickle.dumps(obj)
+            with pytest.raises(TypeError, match="^cannot pickle"):
+                copy.copy(obj)
+    finally:
+        writer.close()
+        ring.close()
+        vega.Ring.unlink(name)
+        named.close()
+        vega.Store.remove(name)
+        sock.close()
+
+
+def test_a_journal_pickles_as_its_path(tmp_path):
+    from journal_helpers import make_records
+    with vega.JournalWriter(tmp_path, "NSE_FO", datetime.date(2026, 11, 20), flush_interval=None) as w:
+        w.append(make_records(500))
+        path = w.path
+    j = vega.Journal.open(path)
+    back = pickle.loads(pickle.dumps(j))
+    assert type(back) is vega.Journal and repr(back) == repr(j) and len(back) == len(j) == 500
+    assert (back.read() == j.read()).all()
+
+
+def test_store_sizes_are_ints():
+    for bad in (2.5, 1e6, "10", None):
+        with pytest.raises(TypeError, match=f"capacity must be an int, not {type(bad).__name__}"):
+            vega.Store(bad)
+    with pytest.raises(TypeError, match="dense_tokens must be an int, not float"):
+        vega.Store(10, dense_tokens=1000.0)
+    name = f"test-size-{uuid.uuid4().hex[:8]}"
+    for bad, error in ((10.0, TypeError), (0, ValueError), (10, ValueError)):
+        with pytest.raises(error):
+            vega.Store.create(name, bad, stale_ns=-1 if bad == 10 else 0)
+        assert not os.path.exists(_core._shm_path(name))          # nothing left in /dev/shm
+    import numpy as np
+    assert vega.Store(np.int32(12)).capacity == 12     # anything with __index__
+
+
+def test_a_store_that_cannot_be_made_leaves_no_file(monkeypatch):
+    """A failure after the file exists (here: no room to size it) removes it: a reader must not find a
+    half-made store, and /dev/shm must not fill with them."""
+    name = f"test-enospc-{uuid.uuid4().hex[:8]}"
+
+    def no_room(fd, size):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(_core._os, "ftruncate", no_room)
+    with pytest.raises(OSError, match="No space left"):
+        vega.Store.create(name, 100)
+    monkeypatch.undo()
+    assert not os.path.exists(_core._shm_path(name))
+    with pytest.raises(FileNotFoundError, match="no store named"):
+        vega.Store.open(name)
+    s = vega.Store.create(name, 100)                   # and the name is free
+    try:
+        assert s.capacity == 100
+    finally:
+        s.close()
+        vega.Store.remove(name)

@@ -967,6 +967,10 @@ cdef class Decoder:
     def reset_stats(self) -> None:
         memset(&self._dec.stats, 0, sizeof(vg_stats_t))
 
+    def __reduce__(self):
+        raise TypeError(f"cannot pickle a vega.Decoder (buffers and counters of this process): make a "
+                        f"vega.Decoder({self.segment!r}) in the other process")
+
     def __repr__(self):
         cdef const vg_stats_t* d = &self._dec.stats
         return (f"<vega.Decoder {self.segment}: {d.datagrams:,} datagrams, {d.messages:,} messages, "

@@ -1011,6 +1011,10 @@ cdef class JournalWriter:
 
     # -- introspection -------------------------------------------------------------------------------------
 
+    def __reduce__(self):
+        raise TypeError("cannot pickle a vega.JournalWriter (the one writer of its day's file): read the file "
+                        "in the other process with vega.Journal.open(path)")
+
     def __repr__(self):
         state = "closed" if self._w.fd < 0 else "open"
         return (f"<vega.JournalWriter {self._path!r} {self._feed} {self._date}: {self._w.n_records:,} records "
@@ -1182,6 +1186,11 @@ cdef class Journal:
 
     def __len__(self):
         return self.n_records
+
+    def __reduce__(self):
+        # a read-only view of a file: it pickles as its path, and the other process maps the file again
+        # (an open file may have grown by then)
+        return (Journal, (str(self._path),))
 
     def __repr__(self):
         h = self.header

@@ -101,6 +101,10 @@ cdef class BatchReceiver:
                 self._msgs[i].msg_hdr.msg_control = self._ctrl + <size_t>i * NET_CTRL_SIZE
                 self._msgs[i].msg_hdr.msg_controllen = NET_CTRL_SIZE
 
+    def __reduce__(self):
+        raise TypeError("cannot pickle a vega BatchReceiver (slots for a socket of this process): make one for "
+                        "the socket in the process that receives")
+
     def __dealloc__(self):
         free(self._buf)
         free(self._iov)

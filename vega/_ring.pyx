@@ -1002,6 +1002,10 @@ cdef class Ring:
             self._bus_unlock()
         return n
 
+    def __reduce__(self):
+        raise TypeError("cannot pickle a vega.Ring (a mapping of this process): pass its name and call "
+                        "vega.Ring.open(name) in the other process")
+
     def __repr__(self):
         state = "closed" if self._base == NULL else ("writable" if self._writable else "read-only")
         return f"<vega.Ring {self.path!r} {state}>"
@@ -1404,6 +1408,10 @@ cdef class Reader:
 
     def __exit__(self, *exc):
         self.close()
+
+    def __reduce__(self):
+        raise TypeError(f"cannot pickle a vega Reader (a position in a ring mapped by this process): open the "
+                        f"ring in the other process and ask it for ring.reader({self.feed!r}, name=...)")
 
     def __repr__(self):
         return (f"<vega.ring.Reader {self.feed} name={self.name!r} position={self._r.pos} "

@@ -1721,6 +1721,10 @@ cdef class FeedHandler:
         """"CM", "FO" or "IDX"."""
         return _SEG_NAMES[self._f.m.segment]
 
+    def __reduce__(self):
+        raise TypeError("cannot pickle a vega.FeedHandler (the writer of its store, with its decoder's buffers "
+                        "and sinks): make it in the process that receives the feed")
+
     def __repr__(self):
         cdef const vg_stats_t* d = &self._dec.stats
         links = "".join(f" {name}={obj!r}" for name, obj in (("ring", self._ring), ("journal", self._journal))
@@ -2190,6 +2194,35 @@ cdef class _RecordsView:
         self._store._exports -= 1
 
 
+def _store_sizes(capacity, dense_tokens, stale_ns):
+    """A new store's (capacity, dense_tokens, stale_ns), checked: sizes are ints (Store(2.5) is not a store of 2
+    records) in range; TypeError / ValueError otherwise."""
+    for what, v in (("capacity", capacity), ("dense_tokens", dense_tokens)):
+        if not hasattr(type(v), "__index__"):
+            raise TypeError(f"{what} must be an int, not {type(v).__name__}")
+    capacity, dense_tokens = capacity.__index__(), dense_tokens.__index__()
+    if not (1 <= capacity <= VG_MAX_CAPACITY):
+        raise ValueError(f"capacity must be in 1 .. {VG_MAX_CAPACITY}")
+    if not (0 <= dense_tokens <= VG_MAX_TOKENS_DENSE):
+        raise ValueError(f"dense_tokens must be in 0 .. {VG_MAX_TOKENS_DENSE}")
+    if stale_ns < 0:
+        raise ValueError("stale_ns must be >= 0")
+    return capacity, dense_tokens, stale_ns
+
+
+def _quote_restore(record, int64_t stale_ns, int64_t taken_ns):
+    """Unpickle a Quote (Quote.__reduce__): its record's bytes, as this build lays a store record out."""
+    cdef const uint8_t[::1] view = _as_bytes_view(record)
+    cdef Quote q = Quote.__new__(Quote)
+    if view.shape[0] != sizeof(vg_srec_t):
+        raise ValueError(f"a pickled Quote of {view.shape[0]} bytes; this VEGA's store record has "
+                         f"{sizeof(vg_srec_t)} (pickled by another version?)")
+    memcpy(&q._r, &view[0], sizeof(vg_srec_t))
+    q._stale_ns = stale_ns
+    q._taken_ns = taken_ns
+    return q
+
+
 @cython.binding(False)                 # a wrong self raises TypeError (vega/_core.pyx)
 @cython.embedsignature.format("clinic")
 cdef class Quote:
@@ -2224,6 +2257,11 @@ cdef class Quote:
 
     def __dir__(self):
         return list(_QUOTE_FIELDS) + ["stale", "to_dict"]
+
+    def __reduce__(self):
+        # a snapshot is a value: it pickles (and copies) as its record's bytes and the staleness it was taken with
+        return (_quote_restore, ((<const char*>&self._r)[:sizeof(vg_srec_t)],
+                                 self._stale_ns, self._taken_ns))
 
     @property
     def token(self) -> int:
@@ -2563,6 +2601,7 @@ cdef class Store:
         # __text_signature__ cannot name module constants, and inspect.signature would fail; a test pins them)
         """Create (or take over from a dead writer) the named store and become its one writer."""
         cdef Store self = Store.__new__(Store)
+        _store_sizes(capacity, dense_tokens, stale_ns)      # bad arguments touch no file
         path = _shm_path(name)
         flags = _os.O_RDWR | _os.O_NOFOLLOW | _os.O_CLOEXEC
         try:
@@ -2589,7 +2628,9 @@ cdef class Store:
             self._path = path
             self._map_new(capacity, dense_tokens, stale_ns, fd)
         except BaseException:
-            if self._fd < 0:
+            if self._fd >= 0:                  # the file is ours (O_EXCL, locked): leave no half-made store
+                _os.unlink(path)
+            else:
                 _os.close(fd)
             raise
         return self
@@ -2643,12 +2684,7 @@ cdef class Store:
     cdef _map_new(self, capacity, dense_tokens, stale_ns, int fd):
         cdef void* p
         cdef vg_store_hdr_t* h
-        if not (1 <= capacity <= VG_MAX_CAPACITY):
-            raise ValueError(f"capacity must be in 1 .. {VG_MAX_CAPACITY}")
-        if not (0 <= dense_tokens <= VG_MAX_TOKENS_DENSE):
-            raise ValueError(f"dense_tokens must be in 0 .. {VG_MAX_TOKENS_DENSE}")
-        if stale_ns < 0:
-            raise ValueError("stale_ns must be >= 0")
+        capacity, dense_tokens, stale_ns = _store_sizes(capacity, dense_tokens, stale_ns)
         hash_size, dense_off, hash_off, records_off, file_size = _store_geometry(capacity, dense_tokens)
         if fd >= 0:
             _os.ftruncate(fd, file_size)
@@ -2786,6 +2822,13 @@ cdef class Store:
         """Bytes of the mapping (header, lookup tables, records)."""
         self._check_open()
         return self._st.map_size
+
+    def __reduce__(self):
+        if self.name is None:
+            raise TypeError("cannot pickle an in-process vega.Store: it exists in this process only; share one "
+                            "made with vega.Store.create(name, capacity)")
+        raise TypeError(f"cannot pickle a vega.Store (a mapping of this process): pass its name and call "
+                        f"vega.Store.open({self.name!r}) in the other process")
 
     def __repr__(self):
         where = "in-process" if self.name is None else repr(self.name)
