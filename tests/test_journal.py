@@ -132,6 +132,52 @@ def test_seek_accepts_time_of_day(tmp_path):
             j.seek(1.5)
 
 
+def test_every_spelling_of_a_time_finds_the_same_record(tmp_path):
+    """An int ts48, a time of day, 'HH:MM:SS.ffffff', a naive datetime (IST), an aware one in any zone, an
+    ISO string and a pandas-like datetime subclass all name the same instant of the trading day."""
+    recs = make_records(5000, seed=8, max_step=2_000_000)          # ~5 s from 09:15
+    ist = dt.timezone(dt.timedelta(hours=5, minutes=30))
+    t = T0 + 1_234_567_000                                       # 09:15:01.234567 IST
+    spellings = [t, dt.time(9, 15, 1, 234567), "09:15:01.234567", dt.datetime(2026, 11, 20, 9, 15, 1, 234567),
+                 dt.datetime(2026, 11, 20, 3, 45, 1, 234567, tzinfo=dt.timezone.utc),
+                 dt.datetime(2026, 11, 20, 9, 15, 1, 234567, tzinfo=ist), "2026-11-20T09:15:01.234567",
+                 "2026-11-20 03:45:01.234567+00:00"]
+
+    class Stamp(dt.datetime):                                    # what a pandas Timestamp is
+        pass
+    spellings.append(Stamp(2026, 11, 20, 9, 15, 1, 234567))
+    with Journal.open(write_day(tmp_path, recs)) as j:
+        want = linear_seek(recs, t)
+        assert 0 < want < len(recs)
+        for s in spellings:
+            assert j.position(s) == want, s
+        assert j.position("09:16") == linear_seek(recs, T0 + 60 * 10**9)
+        # past midnight: a day whose rollover is later than 00:00 holds records stamped up to 2 days in
+        assert j.position(dt.datetime(2026, 11, 21, 2, 0)) == linear_seek(recs, 26 * 3600 * 10**9)
+        a, b = j.between("09:15:01", dt.datetime(2026, 11, 20, 9, 15, 2)), recs[
+            linear_seek(recs, T0 + 10**9):linear_seek(recs, T0 + 2 * 10**9)]
+        assert len(a) > 0 and (a == b).all()
+        assert len(j.state_records("09:15:01")) == linear_seek(recs, T0 + 10**9 + 1)
+
+
+@pytest.mark.parametrize("bad, error, says", [
+    (-1, ValueError, "0 .. 2\\*\\*48 - 1 ns"),
+    (1 << 48, ValueError, "0 .. 2\\*\\*48 - 1 ns"),
+    (dt.datetime(2026, 11, 19, 23, 0), ValueError, "not within this journal's trading day, 2026-11-20"),
+    (dt.datetime(2026, 11, 22, 9, 0), ValueError, "not within this journal's trading day"),
+    ("9.15", ValueError, "not a time: '9.15'"),
+    ("", ValueError, "not a time"),
+    (True, TypeError, "not bool"),
+    (1.5, TypeError, "not float"),
+    (None, TypeError, "not NoneType"),
+])
+def test_a_bad_time_is_refused_with_a_clear_error(tmp_path, bad, error, says):
+    with Journal.open(write_day(tmp_path, make_records(100, seed=2))) as j:
+        for call in (j.seek, j.position, j.state_records, lambda t: j.between(t, "23:00")):
+            with pytest.raises(error, match=says):
+                call(bad)
+
+
 # -- checkpoints and snapshots ----------------------------------------------------------------------------------
 
 def day_with_checkpoints(root, n=6000, every=1000, seed=5, **kw):

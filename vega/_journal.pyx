@@ -1098,7 +1098,9 @@ cdef class Journal:
 
     Sealed files use their stored index; an open file (being written, or left by a crash) is read up to its
     last whole record and indexed by a scan.  Positions are record numbers; ``seek(t)`` puts the cursor on the
-    first record stamped at or after ``t`` (ns since 00:00 IST of the trading day)."""
+    first record stamped at or after ``t``.  A time ``t`` (``seek``, ``position``, ``between``,
+    ``state_records``, ``snapshot_at``) is ts48 ns since 00:00 IST of the trading day, a ``datetime.time`` or
+    ``"HH:MM[:SS[.ffffff]]"`` (IST), or a datetime on the trading day (IST when naive)."""
 
     cdef object _mm
     cdef object _file
@@ -1250,16 +1252,16 @@ cdef class Journal:
             raise ValueError("journal is closed")
 
     def seek(self, t):
-        """Move the cursor to the first record stamped at or after ``t`` (ts48 ns, or a datetime.time of the
-        trading day) and return its record number (``len(self)`` when every record is earlier)."""
+        """Move the cursor to the first record stamped at or after ``t`` (a time: see the class) and return its
+        record number (``len(self)`` when every record is earlier)."""
         self._check_open()
-        self._pos = self._seek_pos(_ts_arg(t))
+        self._pos = self._seek_pos(_ts_arg(t, self.date))
         return self._pos
 
     def position(self, t):
         """Record number seek(t) would move to, without moving the cursor."""
         self._check_open()
-        return self._seek_pos(_ts_arg(t))
+        return self._seek_pos(_ts_arg(t, self.date))
 
     def tell(self):
         """The cursor (a record number)."""
@@ -1298,8 +1300,8 @@ cdef class Journal:
     def between(self, t0, t1, tokens=None):
         """Records stamped in [t0, t1) (file order; assumes timestamps in order, as the capture writes)."""
         self._check_open()
-        a = self._seek_pos(_ts_arg(t0))
-        b = self._seek_pos(_ts_arg(t1))
+        a = self._seek_pos(_ts_arg(t0, self.date))
+        b = self._seek_pos(_ts_arg(t1, self.date))
         out = self.records[a:max(a, b)]
         if tokens is not None:
             out = out[np.isin(out["token"], np.asarray(tokens, dtype=np.uint32))]
@@ -1321,7 +1323,7 @@ cdef class Journal:
         """The records whose application, in order, gives the state at ``t``: the nearest checkpoint before
         it and every record after that checkpoint stamped up to ``t`` (a zero-copy slice)."""
         self._check_open()
-        p = self._seek_pos(_ts_arg(t) + 1)
+        p = self._seek_pos(_ts_arg(t, self.date) + 1)
         c = self.checkpoint_before(p)
         start = 0 if c < 0 else int((self.checkpoints["offset"][c] - JRNL_HEADER_SIZE) // JRNL_REC_SIZE)
         return self.records[start:p]
@@ -1338,9 +1340,35 @@ cdef class Journal:
         return into
 
 
-def _ts_arg(t):
-    if isinstance(t, _dt.time):
-        return _time_of_day_ns(t)
-    if isinstance(t, (int, np.integer)):
-        return int(t)
-    raise TypeError(f"a time is ts48 ns (int) or a datetime.time, not {type(t).__name__}")
+def _ts_arg(t, day):
+    """ts48 (ns since 00:00 IST of trading day ``day``) of a Journal method's time argument: an int (ts48
+    itself); a datetime.time or an ISO string 'HH:MM[:SS[.ffffff]]' (time of day, IST); a datetime or an ISO
+    datetime string within the day's file (IST when naive; a pandas Timestamp is one; to the microsecond).
+    TypeError / ValueError else."""
+    v = t
+    if isinstance(v, str):
+        try:
+            v = _dt.time.fromisoformat(v)
+        except ValueError:
+            try:
+                v = _dt.datetime.fromisoformat(v)
+            except ValueError:
+                raise ValueError(f"not a time: {t!r} (HH:MM[:SS[.ffffff]], or an ISO date and time)") from None
+    if isinstance(v, _dt.datetime):
+        # since 00:00 IST of the trading day, to the microsecond: a day runs past midnight when its rollover
+        # time is later than 00:00, so only a time outside the two days a file can span is refused
+        ns = ((v if v.tzinfo is not None else v.replace(tzinfo=IST))
+              - _dt.datetime(day.year, day.month, day.day, tzinfo=IST)) // _dt.timedelta(microseconds=1) * 1000
+        if not 0 <= ns < 2 * 86_400_000_000_000:
+            raise ValueError(f"{t} is not within this journal's trading day, {day} (IST)")
+    elif isinstance(v, _dt.time):
+        ns = _time_of_day_ns(v)
+    elif isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+        ns = int(v)
+    else:
+        raise TypeError(f"a time is ts48 ns (int), a datetime.time, a datetime or an ISO string, "
+                        f"not {type(t).__name__}")
+    if not 0 <= ns < (1 << 48):
+        raise ValueError(f"a time is 0 .. 2**48 - 1 ns after 00:00 IST of the trading day, not {ns}")
+    return ns
+
