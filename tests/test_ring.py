@@ -108,6 +108,20 @@ def test_file_bytes_are_the_documented_layout(ring, name):
     assert (magic, version, line_size, n_lines) == (b"VEGARBUS", 1, 64, 127) and created > 0
 
 
+def test_a_ring_knows_when_its_file_was_replaced_or_removed(name):
+    w = Ring.create(name)
+    r = Ring.open(name)
+    assert not w.replaced and not r.replaced
+    w2 = Ring.create(name, replace=True)        # a restarted capture
+    assert w.replaced and r.replaced and not w2.replaced
+    r2 = Ring.open(name)
+    assert not r2.replaced
+    Ring.unlink(name)
+    assert r2.replaced and w2.replaced
+    for x in (w, r, w2, r2):
+        x.close()
+
+
 def test_cursor_line_bytes(ring):
     r = ring.reader("NFO_IDX", name="charting")
     ring._write_test_records("NFO_IDX", 5)

@@ -194,6 +194,27 @@ def test_second_writer_refused_and_dead_writer_replaced(shm_name):
     w2.close()
 
 
+def test_a_reader_knows_when_its_store_was_replaced_or_removed(shm_name):
+    """A strategy holding Store.open(name) across a capture restart would read a dead copy forever:
+    ``replaced`` tells it to open the name again."""
+    w = core.Store.create(shm_name, 10)
+    r = core.Store.open(shm_name)
+    assert not w.replaced and not r.replaced and not core.Store(10).replaced
+    merge(w, "CM", md(1, last_traded_price=100))
+    w.close()                                   # the capture stops ...
+    assert not r.replaced                       # (the file is still there: a restart may take it over)
+    w2 = core.Store.create(shm_name, 10)        # ... and restarts with a new file under the same name
+    merge(w2, "CM", md(1, last_traded_price=200))
+    assert r.replaced and not w2.replaced
+    assert r.ltp(1) == 100                      # the old mapping still reads, frozen
+    r2 = core.Store.open(shm_name)
+    assert not r2.replaced and r2.ltp(1) == 200
+    core.Store.remove(shm_name)                 # removed: every view of it is replaced
+    assert r2.replaced and w2.replaced
+    for s in (r, r2, w2):
+        s.close()
+
+
 def test_open_checks_the_header(shm_name, tmp_path):
     with pytest.raises(FileNotFoundError):
         core.Store.open(shm_name)

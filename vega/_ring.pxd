@@ -289,6 +289,7 @@ cdef class Ring:
     cdef int _exports[3]               # _slot_ptr exports not yet released
     cdef int _appending[3]             # an append from Python is running (one at a time; close() refuses)
     cdef readonly str path             # file path (/dev/shm/<name> or the absolute path given)
+    cdef object _file_id               # (st_dev, st_ino) of the mapped file (see .replaced)
     cdef object _readers               # WeakSet of Reader objects (closed with the ring)
     cdef object __weakref__
 

@@ -408,6 +408,7 @@ cdef class Ring:
         self._writable = False
         self._bus_writable = False
         self.path = None
+        self._file_id = None
         self._readers = weakref.WeakSet()
         for f in range(RING_N_SLOTS):
             self._held[f] = 0
@@ -497,6 +498,8 @@ cdef class Ring:
         cdef int acc = os.O_ACCMODE & fcntl.fcntl(fd, fcntl.F_GETFL)
         cdef bint rw = acc == os.O_RDWR
         self.path = path
+        st = os.fstat(fd)
+        self._file_id = (st.st_dev, st.st_ino)
         if writable:
             self._base = _map(fd, RING_FILE_SIZE, 0, PROT_READ | PROT_WRITE)
             self._base_len = RING_FILE_SIZE
@@ -1001,6 +1004,19 @@ cdef class Ring:
         finally:
             self._bus_unlock()
         return n
+
+    @property
+    def replaced(self):
+        """True when ``path`` no longer names the file this object maps: the capture restarted with a new
+        ring (``Ring.create(..., replace=True)``) or the file was removed.  Nothing is published here any more:
+        open the name again.  One ``stat`` call."""
+        if self._file_id is None:
+            return False
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return True
+        return (st.st_dev, st.st_ino) != self._file_id
 
     def __reduce__(self):
         raise TypeError("cannot pickle a vega.Ring (a mapping of this process): pass its name and call "

@@ -2194,6 +2194,11 @@ cdef class _RecordsView:
         self._store._exports -= 1
 
 
+def _file_id(st):
+    """(device, inode) of an os.stat_result: which file a name named when it was mapped."""
+    return st.st_dev, st.st_ino
+
+
 def _store_sizes(capacity, dense_tokens, stale_ns):
     """A new store's (capacity, dense_tokens, stale_ns), checked: sizes are ints (Store(2.5) is not a store of 2
     records) in range; TypeError / ValueError otherwise."""
@@ -2590,6 +2595,7 @@ cdef class Store:
         self._fd = -1
         self.name = None
         self._path = None
+        self._file_id = None
         self._exports = 0
 
     def __init__(self, capacity, *, dense_tokens=DEFAULT_DENSE_TOKENS, stale_ns=DEFAULT_STALE_NS):
@@ -2626,6 +2632,7 @@ cdef class Store:
             self._fd = fd
             self.name = name
             self._path = path
+            self._file_id = _file_id(_os.fstat(fd))
             self._map_new(capacity, dense_tokens, stale_ns, fd)
         except BaseException:
             if self._fd >= 0:                  # the file is ours (O_EXCL, locked): leave no half-made store
@@ -2648,7 +2655,8 @@ cdef class Store:
         except FileNotFoundError:
             raise FileNotFoundError(f"no store named {name!r} ({path})") from None
         try:
-            size = _os.fstat(fd).st_size
+            st = _os.fstat(fd)
+            size = st.st_size
             if size < VG_STORE_PAGE:
                 raise StoreFormatError(f"{path}: {size} bytes is too short for a store")
             p = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0)
@@ -2679,6 +2687,7 @@ cdef class Store:
         self._attach(0)
         self.name = name
         self._path = path
+        self._file_id = _file_id(st)
         return self
 
     cdef _map_new(self, capacity, dense_tokens, stale_ns, int fd):
@@ -2794,6 +2803,19 @@ cdef class Store:
     @property
     def writable(self) -> bool:
         return bool(self._st.writable)
+
+    @property
+    def replaced(self) -> bool:
+        """True when the name no longer names the file this object maps: its writer restarted
+        (``Store.create`` made a new file) or the file was removed.  The mapping still reads, but nothing
+        updates it any more (every record goes stale): open the name again.  False for an in-process store.
+        One ``stat`` call."""
+        if self._file_id is None:
+            return False
+        try:
+            return _file_id(_os.stat(self._path)) != self._file_id
+        except FileNotFoundError:
+            return True
 
     @property
     def capacity(self) -> int:

@@ -341,6 +341,7 @@ cdef class Store:
     cdef int _fd                       # shared-memory file (writer: holds the flock), -1 in-process
     cdef readonly object name          # None for an in-process store
     cdef object _path
+    cdef object _file_id               # (st_dev, st_ino) of the mapped file; None in-process (see .replaced)
     cdef int _exports                  # numpy views alive (close() refuses while > 0)
     cdef int _inuse                    # calls inside a nogil loop over this store (close() and
                                        # load_instruments() refuse while > 0); changed with the GIL held

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 
@@ -38,15 +37,6 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _file_id(path: str):
-    """(device, inode) of a file, None when it is gone: a capture restart replaces the file."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_dev, st.st_ino
-
-
 class Watch:
     """Frame builder: keeps the previous frame's update counts and ring tails to show activity and rates.
     With the names (``store_name``, ``ring_name``) it follows a restarted capture: when a shared-memory file
@@ -60,43 +50,27 @@ class Watch:
         self.store_name, self.ring_name = store_name, ring_name
         self.notice = ""
         self.reattached = 0
-        self._ids = {"store": self._store_id(), "ring": self._ring_id()}
-
-    def _store_id(self):
-        if self.store_name is None:
-            return None
-        from vega._core import _shm_path
-        return _file_id(_shm_path(self.store_name))
-
-    def _ring_id(self):
-        if self.ring_name is None:
-            return None
-        from vega._ring import ring_path
-        return _file_id(ring_path(self.ring_name))
 
     def follow(self) -> None:
         """Reopen the store / ring if a restarted capture replaced its file (called before each frame)."""
         from vega._core import Store
         from vega._ring import Ring
         self.notice = ""
-        for what, ident, name in (("store", self._store_id(), self.store_name),
-                                  ("ring", self._ring_id(), self.ring_name)):
-            if name is None or ident == self._ids[what]:
-                continue
-            if ident is None:
-                self.notice = f"{what} {name!r} is gone (capture stopped?): waiting for it to come back"
+        for what, old, name in (("store", self.store, self.store_name), ("ring", self.ring, self.ring_name)):
+            if name is None or old is None or not old.replaced:
                 continue
             try:
                 new = Store.open(name) if what == "store" else Ring.open(name)
+            except FileNotFoundError:
+                self.notice = f"{what} {name!r} is gone (capture stopped?): waiting for it to come back"
+                continue
             except Exception as e:                    # half-made or not yet initialised: try next frame
                 self.notice = f"{what} {name!r} was replaced and cannot be opened yet: {e}"
                 continue
-            old = self.store if what == "store" else self.ring
             if what == "store":
                 self.store, self.prev_counts = new, {}
             else:
                 self.ring, self.prev_tails = new, None
-            self._ids[what] = ident
             self.reattached += 1
             try:
                 old.close()
