@@ -1100,7 +1100,8 @@ cdef class Journal:
     last whole record and indexed by a scan.  Positions are record numbers; ``seek(t)`` puts the cursor on the
     first record stamped at or after ``t``.  A time ``t`` (``seek``, ``position``, ``between``,
     ``state_records``, ``snapshot_at``) is ts48 ns since 00:00 IST of the trading day, a ``datetime.time`` or
-    ``"HH:MM[:SS[.ffffff]]"`` (IST), or a datetime on the trading day (IST when naive)."""
+    ``"HH:MM[:SS[.ffffff]]"`` (IST), or a datetime or ISO date-time string (IST when naive) within the file's
+    day: from 00:00 IST of its trading date, up to two days on (a rollover after midnight)."""
 
     cdef object _mm
     cdef object _file

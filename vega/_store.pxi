@@ -2194,7 +2194,7 @@ cdef class _RecordsView:
         self._store._exports -= 1
 
 
-def _file_id(st):
+def _stat_id(st):
     """(device, inode) of an os.stat_result: which file a name named when it was mapped."""
     return st.st_dev, st.st_ino
 
@@ -2632,7 +2632,7 @@ cdef class Store:
             self._fd = fd
             self.name = name
             self._path = path
-            self._file_id = _file_id(_os.fstat(fd))
+            self._file_id = _stat_id(_os.fstat(fd))
             self._map_new(capacity, dense_tokens, stale_ns, fd)
         except BaseException:
             if self._fd >= 0:                  # the file is ours (O_EXCL, locked): leave no half-made store
@@ -2687,7 +2687,7 @@ cdef class Store:
         self._attach(0)
         self.name = name
         self._path = path
-        self._file_id = _file_id(st)
+        self._file_id = _stat_id(st)
         return self
 
     cdef _map_new(self, capacity, dense_tokens, stale_ns, int fd):
@@ -2813,7 +2813,7 @@ cdef class Store:
         if self._file_id is None:
             return False
         try:
-            return _file_id(_os.stat(self._path)) != self._file_id
+            return _stat_id(_os.stat(self._path)) != self._file_id
         except FileNotFoundError:
             return True
 
