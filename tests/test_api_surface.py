@@ -88,7 +88,7 @@ def test_a_method_called_through_its_class_with_a_wrong_self_raises_type_error()
     lines = p.stdout.splitlines()
     assert lines[-1].startswith("calls ")
     _, calls, _, refused = lines[-1].split()
-    assert int(calls) >= 400 and lines[:-1] == [] and refused == calls, p.stdout[-3000:]
+    assert int(calls) >= 4 * 80 and lines[:-1] == [] and refused == calls, p.stdout[-3000:]   # 101 methods today
 
 
 def test_the_common_slip_store_ltp_on_the_class_is_a_type_error():
