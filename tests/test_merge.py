@@ -326,6 +326,12 @@ def test_subscription_flag_honoured(st):
     st.subscribe([2])
     fh.merge_message(md(2, last_traded_price=51), now_ns=T0)
     assert st[2].last_traded_price == 51
+    st.subscribe(2, False)                      # one token works too
+    assert st[2].subscribed == 0 and st[1].subscribed == 1
+    fh.merge_message(md(2, last_traded_price=52), now_ns=T0)
+    assert st[2].last_traded_price == 51
+    with pytest.raises(KeyError):
+        st.subscribe(3)
 
 
 def test_full_store_is_counted_not_crashing():

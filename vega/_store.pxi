@@ -3172,9 +3172,12 @@ cdef class Store:
         return self._n_options
 
     def subscribe(self, tokens, subscribed=True) -> None:
-        """Set the subscription flag of tokens already in the store (KeyError otherwise)."""
+        """Set the subscription flag of ``tokens`` (one token or an iterable of them) already in the store
+        (KeyError otherwise)."""
         cdef int32_t idx
         self._check_writable()
+        if hasattr(type(tokens), "__index__"):
+            tokens = (tokens,)
         for t in tokens:
             idx = self._index(t)
             vs_write_begin(&self._st.recs[idx])
