@@ -9,8 +9,8 @@ import sys
 import numpy as np
 
 from vega.commands import CliError
-from vega.commands._ops import (decode_fields, flags_text, fmt_ts, group_name, one_line_errors, open_journal,
-                                parse_time, parse_tokens)
+from vega.commands._ops import flags_text, fmt_ts, one_line_errors, open_journal, parse_time, parse_tokens
+from vega.records import field_values, group_name
 
 HELP = "print the change records of a journal file (filter by token and time)"
 
@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
             lines = []
             for p, r, t in zip(chunk, recs, ts):
                 g, mask, fl = int(r["group"]), int(r["mask"]), int(r["flags"])
-                fields = decode_fields(g, mask, r["slots"])
+                fields = field_values(g, mask, r["slots"])
                 if args.json:
                     lines.append(json.dumps({
                         "seq": first + int(p), "date": date, "feed": feed, "time": fmt_ts(t), "ts48": int(t),
