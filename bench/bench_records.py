@@ -1,0 +1,68 @@
+"""Reading change records by name: ``vega.records.explode`` (vectorised per (group, mask) pair) against the
+per-record ``vega.records.fields`` loop, in the same run.
+
+    python bench/bench_records.py --fast       # rough figures, quickly
+    python bench/bench_records.py              # pyperf's default number of runs
+
+The records are what a FeedHandler emits over ``bench_merge``'s F&O stream (4,000 datagrams, seed 7) merged
+three times: a first pass (every field new) and two steady-state passes.  Both benchmarks print ns per change
+record; the ratio is printed at the end.
+"""
+import os
+import sys
+
+import numpy as np
+import pyperf
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from bench.bench_merge import T0, stream  # noqa: E402
+from vega import records  # noqa: E402
+from vega._core import FeedHandler, Store  # noqa: E402
+
+FAST = "--fast" in sys.argv
+N_FIELDS_LOOP = 20_000            # the per-record loop runs over the first records only (it is slow)
+
+
+def change_records():
+    got = []
+    fh = FeedHandler("FO", Store(100_000), on_records=lambda a: got.append(a.copy()))
+    fo = stream("FO", 7)
+    for _ in range(3):
+        fh.process_batch(fo, now_ns=T0)
+    return np.concatenate(got)
+
+
+def main():
+    if FAST and not any(a.startswith(("-l", "--loops")) for a in sys.argv):
+        sys.argv.append("--loops=3")
+    runner = pyperf.Runner(add_cmdline_args=lambda cmd, args: cmd.append("--fast") if FAST else None,
+                           **({"processes": 6} if FAST else {}))
+    runner.parse_args()
+    recs = change_records()
+    head = recs[:N_FIELDS_LOOP]
+
+    def t_explode(loops):
+        t0 = pyperf.perf_counter()
+        for _ in range(loops):
+            records.explode(recs)
+        return pyperf.perf_counter() - t0
+
+    def t_fields(loops):
+        t0 = pyperf.perf_counter()
+        for _ in range(loops):
+            for r in head:
+                records.fields(r)
+        return pyperf.perf_counter() - t0
+
+    a = runner.bench_time_func("records-explode", t_explode, inner_loops=len(recs))
+    b = runner.bench_time_func("records-fields-loop", t_fields, inner_loops=len(head))
+    if not runner.args.worker and a is not None and b is not None:
+        ea, eb = a.median() * 1e9, b.median() * 1e9
+        rows = len(records.explode(recs))
+        print(f"explode: {len(recs):,} records -> {rows:,} field rows, {ea:.0f} ns/record; "
+              f"per-record fields() loop {eb:.0f} ns/record -> {eb / ea:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
