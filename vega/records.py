@@ -4,6 +4,8 @@ Mirrors ``vg_rec_t`` in ``vega/_core.pxd`` (little-endian, packed, 32 bytes); do
 ``ts48`` (ns since 00:00 IST of the trading day) is split in two little-endian words so numpy can read it
 without unaligned 6-byte arithmetic: ``ts = ts_lo | ts_hi << 32`` (see :func:`timestamps`).
 """
+import functools
+
 import numpy as np
 
 CHANGE_RECORD_DTYPE = np.dtype(
@@ -39,33 +41,28 @@ def set_timestamps(records: np.ndarray, ts_ns) -> None:
 
 # ---- what a record says: its fields by name (docs/FORMATS.md "Change records") ----------------------------
 
-_GROUP_TABLE: dict | None = None
-
-
+@functools.lru_cache(maxsize=None)
 def group_fields() -> dict:
     """group id -> (group name, ((field, slots, signed), ...) in mask-bit order): how a record of that group
     lays its changed fields out in ``slots`` (an 8-byte field takes two slots, low word first)."""
-    global _GROUP_TABLE
-    if _GROUP_TABLE is None:
-        from vega.store import GROUPS, INDEX_UNION_FIELDS, STORE_DTYPE    # lazily: vega.store imports this
-        union = {n: np.dtype(t) for n, t, _ in INDEX_UNION_FIELDS}
-        table = {}
-        for gid, (gname, names) in GROUPS.items():
-            out = []
-            for f in names:
-                base = f.split("[", 1)[0]
-                if base in union:
-                    dt = union[base]
-                    out.append((f, 2 if dt.itemsize == 8 else 1, dt.kind in "if"))
-                elif base in STORE_DTYPE.names:
-                    dt = STORE_DTYPE.fields[base][0]
-                    dt = dt.base if dt.subdtype else dt
-                    out.append((f, 2 if dt.itemsize == 8 else 1, dt.kind == "i"))
-                else:                                     # symbol0/1/2: 4 raw bytes of the symbol each
-                    out.append((f, 1, True))
-            table[gid] = (gname, tuple(out))
-        _GROUP_TABLE = table
-    return _GROUP_TABLE
+    from vega.store import GROUPS, INDEX_UNION_FIELDS, STORE_DTYPE        # lazily: vega.store imports this
+    union = {n: np.dtype(t) for n, t, _ in INDEX_UNION_FIELDS}
+    table = {}
+    for gid, (gname, names) in GROUPS.items():
+        out = []
+        for f in names:
+            base = f.split("[", 1)[0]
+            if base in union:
+                dt = union[base]
+                out.append((f, 2 if dt.itemsize == 8 else 1, dt.kind in "if"))
+            elif base in STORE_DTYPE.names:
+                dt = STORE_DTYPE.fields[base][0]
+                dt = dt.base if dt.subdtype else dt
+                out.append((f, 2 if dt.itemsize == 8 else 1, dt.kind == "i"))
+            else:                                         # symbol0/1/2: 4 raw bytes of the symbol each
+                out.append((f, 1, True))
+        table[gid] = (gname, tuple(out))
+    return table
 
 
 def group_name(group: int) -> str:
@@ -74,44 +71,48 @@ def group_name(group: int) -> str:
     return g[0] if g else f"group{int(group)}"
 
 
-def _raw(raw, bad_mask, mask):
-    """field_values' answer for a record it cannot name: the raw slots (and the mask, when that is why)."""
-    return {f"slot{i}": v for i, v in enumerate(raw)} | ({"bad_mask": f"0x{mask:04x}"} if bad_mask else {})
+@functools.lru_cache(maxsize=None)
+def _layout(group: int, mask: int):
+    """((field, slots, signed, first slot), ...) of a (group, mask) pair in mask-bit order; None for an
+    unknown group or a mask beyond the group or needing more than four slots."""
+    g = group_fields().get(group)
+    if g is None:
+        return None
+    out, k = [], 0
+    for bit in range(16):
+        if mask >> bit & 1:
+            if bit >= len(g[1]) or k + g[1][bit][1] > 4:
+                return None
+            name, width, signed = g[1][bit]
+            out.append((name, width, signed, k))
+            k += width
+    return tuple(out)
 
 
 def field_values(group: int, mask: int, slots) -> dict:
     """The named values of one change record's fields (absolute values).  Symbol chunks come back as their
     4 characters, the net-change indicator as its character, the index's market cap as a float.  An unknown
     group gives its raw ``slot0`` .. ``slot3``; a mask that needs more than four slots adds ``bad_mask``."""
-    g = group_fields().get(int(group))
     raw = [int(s) for s in slots]
-    mask = int(mask)
-    if g is None:
-        return _raw(raw, False, mask)
+    group, mask = int(group), int(mask)
+    layout = _layout(group, mask)
+    if layout is None:
+        bad = {"bad_mask": f"0x{mask:04x}"} if group in group_fields() else {}
+        return {f"slot{i}": v for i, v in enumerate(raw)} | bad
     out: dict = {}
-    k = 0
-    names = g[1]
-    for bit in range(16):
-        if not mask >> bit & 1:
-            continue
-        if bit >= len(names) or k + names[bit][1] > 4:
-            return _raw(raw, True, mask)
-        name, width, signed = names[bit]
+    for name, width, signed, k in layout:
         if width == 2:
             v = (raw[k] & 0xFFFFFFFF) | (raw[k + 1] & 0xFFFFFFFF) << 32
             if name == "idx_market_cap":                  # the DOUBLE's IEEE bits
                 out[name] = float(np.array([v], dtype=np.uint64).view(np.float64)[0])
             else:
                 out[name] = v - (1 << 64) if signed and v >= 1 << 63 else v
+        elif name.startswith("symbol"):
+            out[name] = (raw[k] & 0xFFFFFFFF).to_bytes(4, "little").decode("latin-1").rstrip("\x00")
+        elif name == "net_change_indicator":
+            out[name] = chr(raw[k] & 0xFF) if raw[k] & 0xFF else ""
         else:
-            v = raw[k]
-            if name.startswith("symbol"):
-                out[name] = (v & 0xFFFFFFFF).to_bytes(4, "little").decode("latin-1").rstrip("\x00")
-            elif name == "net_change_indicator":
-                out[name] = chr(v & 0xFF) if v & 0xFF else ""
-            else:
-                out[name] = v
-        k += width
+            out[name] = raw[k]
     return out
 
 
@@ -125,18 +126,12 @@ FIELD_ROW_DTYPE = np.dtype([("record", "<i8"), ("token", "<u4"), ("ts48", "<i8")
                             ("flags", "u1"), ("group", "u1"), ("field", "U32"), ("value", "<i8")])
 
 
-_FIELD_CODES: dict = {}
-_FIELD_NAMES = np.empty(0, "U32")
-
-
-def _field_code(name: str) -> int:
-    """A small int per field name (explode gathers codes, then names once)."""
-    global _FIELD_NAMES
-    code = _FIELD_CODES.get(name)
-    if code is None:
-        code = _FIELD_CODES[name] = len(_FIELD_CODES)
-        _FIELD_NAMES = np.append(_FIELD_NAMES, np.array([name], "U32"))
-    return code
+@functools.lru_cache(maxsize=None)
+def _field_names():
+    """(every field name of the group table as a U32 array, name -> its index there): explode gathers
+    indices, then names once."""
+    names = [f for _, fs in group_fields().values() for f, _, _ in fs]
+    return np.array(names, "U32"), {n: i for i, n in enumerate(names)}
 
 
 def explode(records: np.ndarray) -> np.ndarray:
@@ -151,7 +146,7 @@ def explode(records: np.ndarray) -> np.ndarray:
     if recs.dtype != CHANGE_RECORD_DTYPE:
         raise TypeError(f"explode takes a CHANGE_RECORD_DTYPE array, not {recs.dtype}")
     recs = recs.reshape(-1)
-    table = group_fields()
+    names, code = _field_names()
     parts = []
     if len(recs):
         key = recs["group"].astype(np.int64) << 16 | recs["mask"].astype(np.int64)
@@ -161,29 +156,16 @@ def explode(records: np.ndarray) -> np.ndarray:
         slots = recs["slots"].astype(np.int64) & 0xFFFFFFFF          # each slot's 32 bits, unsigned
         signed32 = recs["slots"].astype(np.int64)
         for j, kv in enumerate(uniq.tolist()):
-            g = table.get(kv >> 16)
-            mask = kv & 0xFFFF
-            if g is None:
-                continue
-            layout, k = [], 0
-            for bit in range(16):
-                if mask >> bit & 1:
-                    if bit >= len(g[1]) or k + g[1][bit][1] > 4:
-                        layout = None
-                        break
-                    layout.append((g[1][bit], k))
-                    k += g[1][bit][1]
+            layout = _layout(kv >> 16, kv & 0xFFFF)
             if not layout:
                 continue
             idx = by_key[starts[j]:starts[j + 1]]
-            for order, ((name, width, signed), k) in enumerate(layout):
-                if width == 2:
-                    v = slots[idx, k] | slots[idx, k + 1] << 32      # wraps to the signed int64 it is
-                    if not signed:
-                        v = v.astype(np.uint64).astype(np.int64)
+            for order, (name, width, signed, k) in enumerate(layout):
+                if width == 2:                                       # wraps to the int64 it is
+                    v = slots[idx, k] | slots[idx, k + 1] << 32
                 else:
                     v = signed32[idx, k] if signed else slots[idx, k]
-                parts.append((idx, order, _field_code(name), v))
+                parts.append((idx, order, code[name], v))
     n = sum(len(p[0]) for p in parts)
     out = np.empty(n, FIELD_ROW_DTYPE)
     if n:
@@ -197,6 +179,6 @@ def explode(records: np.ndarray) -> np.ndarray:
         out["source"] = recs["source"][rec_i]
         out["flags"] = recs["flags"][rec_i]
         out["group"] = recs["group"][rec_i]
-        out["field"] = _FIELD_NAMES[np.concatenate([np.full(len(p[0]), p[2], np.int16) for p in parts])[sort]]
+        out["field"] = names[np.concatenate([np.full(len(p[0]), p[2], np.int16) for p in parts])[sort]]
         out["value"] = np.concatenate([p[3] for p in parts])[sort]
     return out
