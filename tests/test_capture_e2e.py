@@ -97,19 +97,19 @@ def test_every_message_accounted_for_and_replay_reproduces_store(tmp_path):
                 live = np.array(j.records[(j.records["flags"] & KEYFRAME) == 0])
                 assert len(live) == st["records"]
                 assert len(j.checkpoints) >= 1
-                everything = np.array(j.records)
-            # the ring carries the journal's stream, checkpoints included: ring positions = journal seq numbers
-            assert ring_tail[f.name] == len(everything)
+                next_seq = j.next_seq
+            # the ring carries the journal's live stream (checkpoints stay in the journal: they take no
+            # sequence numbers), so ring positions = journal sequence numbers
+            assert ring_tail[f.name] == next_seq == len(live)
             assert stats["feeds"][f.name]["journal"]["records"] >= st["records"]
             # replay: the journal alone reproduces every market field of the live store
             replayed = replay_journal_into(f.writer.path, 65536, f.store.header["day_base_ns"])
             n, bad = compare_stores(f.store, replayed)
             assert n == len(f.store) > 100 and bad == []
-            # the ring carried the same records, in order (all of them unless this reader was lapped)
+            # the ring carried the same records, in order, and no checkpoint lapped the reader
             ring_recs = np.concatenate(got[f.name])
-            assert len(ring_recs) + lost[f.name] == ring_tail[f.name]
-            if lost[f.name] == 0:
-                assert np.array_equal(ring_recs.view(np.uint8), everything.view(np.uint8))
+            assert lost[f.name] == 0 and len(ring_recs) == ring_tail[f.name]
+            assert np.array_equal(ring_recs.view(np.uint8), live.view(np.uint8))
         # applied: every message merged, by the handler whose store it belongs to (CM 7207/7216/8207 by the
         # index feed NFO_IDX, F&O 7130/17130 by the CM feed)
         merged = Counter()

@@ -25,6 +25,7 @@ from vega.journal import (
     verify,
 )
 from vega.records import CHANGE_RECORD_DTYPE, CHECKPOINT_END, CONTINUED, KEYFRAME, set_timestamps, timestamps
+from vega._journal import VERSION
 
 DATE = dt.date(2026, 11, 20)
 HYP = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -58,7 +59,7 @@ def test_file_bytes_pinned(tmp_path):
     b = path.read_bytes()
     (magic, ver, hsz, rsz, feed, sealed, date, sym, count, created, ioff, seq, stride, crc) = struct.unpack_from(
         "<8sHHHBBIIQqQQII", b)
-    assert (magic, ver, hsz, rsz, feed, sealed, date, sym) == (b"VEGAJRNL", 1, 64, 32, 1, 1, 20261120, 0)
+    assert (magic, ver, hsz, rsz, feed, sealed, date, sym) == (b"VEGAJRNL", 2, 64, 32, 1, 1, 20261120, 0)
     assert (count, ioff, seq, stride) == (7, 64 + 7 * 32, 1000, 2)
     assert crc == zlib.crc32(b[:60])
     assert abs(created - __import__("time").time_ns()) < 3600 * 10**9
@@ -500,7 +501,7 @@ def test_bad_input_gives_clear_errors(tmp_path):
     case("short", raw[:40])
     case("magic", b"NOTAJRNL" + raw[8:])
     p = case("newer", raw)
-    damage(p, 8, struct.pack("<H", 2))
+    damage(p, 8, struct.pack("<H", VERSION + 1))
     fix_crc(p)
     p = case("crc", raw)
     damage(p, 24, b"\x01")

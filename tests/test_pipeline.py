@@ -8,6 +8,7 @@ import pytest
 
 import vega
 from vega import nse
+from vega._ring import CAPACITY
 from vega.records import KEYFRAME, timestamps
 
 from store_helpers import by_token, market_equal
@@ -121,8 +122,9 @@ def test_wrong_sink_types_are_refused():
 
 def test_replay_then_go_live_from_the_ring(tmp_path, ring):
     """A late consumer replays the journal written so far, then continues from the live ring at exactly the
-    next record: journal sequence numbers are ring positions (the journal starts at the ring's tail and the
-    handler publishes its checkpoints to both), so nothing is lost or repeated, checkpoints included."""
+    next live record: journal sequence numbers are ring positions (the journal starts at the ring's tail, and
+    both number only the live records: a checkpoint stays in the journal and takes no number), so nothing
+    is lost or repeated."""
     ring.append("NSE_FO", np.zeros(7, dtype=vega.records.CHANGE_RECORD_DTYPE))      # the ring is not at 0
     store = vega.Store(20000)
     writer = vega.JournalWriter(tmp_path, "NSE_FO", DAY, checkpoint_interval=0.15,
@@ -135,18 +137,58 @@ def test_replay_then_go_live_from_the_ring(tmp_path, ring):
     got = []
     res = vega.replay(tmp_path, DAY, DAY, feeds=["NSE_FO"], into=lambda recs, feed: got.append(np.array(recs)))
     nxt = res.next_seq["NSE_FO"]
-    assert nxt == ring.tail("NSE_FO")
+    assert nxt == ring.tail("NSE_FO") == writer.next_seq
     reader = ring.reader("NSE_FO", start=nxt)
     _feed(h, stream[100:], T_OPEN + 100 * 2_000_000, 2_000_000)
-    got.append(_drain(reader, ring.tail("NSE_FO") - nxt))
-    assert reader.lost == 0
+    after = _drain(reader, ring.tail("NSE_FO") - nxt)
+    assert reader.lost == 0 and reader.laps == 0
+    assert len(after) == ring.tail("NSE_FO") - nxt > 0
     h.close()
     writer.close()
 
-    whole = np.concatenate(got)
-    journal = vega.Journal.open(writer.path).read()
-    assert (journal["flags"] & KEYFRAME).any()                       # checkpoints on both sides of the switch
-    assert whole.tobytes() == journal.tobytes()                      # no gap, no repeat
+    replayed = np.concatenate(got)
+    with vega.Journal.open(writer.path) as j:
+        journal = np.array(j.records)
+        m = len(replayed)
+        assert replayed.tobytes() == journal[:m].tobytes()           # the replay: the file as it was
+        assert (replayed["flags"] & KEYFRAME).any()                 # with a checkpoint before the switch
+        rest = journal[m:]
+        kf = (rest["flags"] & KEYFRAME) != 0
+        assert kf.any()                                             # and after it
+        assert after.tobytes() == rest[~kf].tobytes()               # the ring: every live record after it
+        # the journal's own numbers for those records are the ring positions they were read at
+        assert list(j.seq_of(m + np.flatnonzero(~kf))) == list(range(nxt, nxt + len(after)))
+        assert j.next_seq == ring.tail("NSE_FO") == nxt + len(after)
+
+
+def test_a_checkpoint_larger_than_the_ring_laps_no_reader(tmp_path, ring):
+    """A checkpoint writes the whole store (~17 records per F&O token) into the journal.  Here that is more
+    than the ring holds (32,768 records); published there too, it would lap every reader and overwrite the
+    live records they had not read yet."""
+    store = vega.Store(20000)
+    writer = vega.JournalWriter(tmp_path, "NSE_FO", DAY, checkpoint_interval=None)
+    h = vega.FeedHandler("FO", store, ring=ring, journal=writer)
+    stream = list(nse.sample_stream("FO", 2000, seed=4))
+    _feed(h, stream[:1900], T_OPEN, 1_000_000)
+    start = ring.tail("NSE_FO")
+    reader = ring.reader("NSE_FO", start=start)
+    _feed(h, stream[1900:1950], T_OPEN + 1900 * 1_000_000, 1_000_000)   # unread when the checkpoint comes
+    tail = ring.tail("NSE_FO")
+    assert tail > start
+    n = h.checkpoint()
+    assert n > CAPACITY
+    assert ring.tail("NSE_FO") == tail == writer.next_seq
+    _feed(h, stream[1950:], T_OPEN + 1950 * 1_000_000, 1_000_000)
+    got = _drain(reader, ring.tail("NSE_FO") - start)
+    assert reader.laps == 0 and reader.lost == 0
+    reader.close()
+    h.close()
+    writer.close()
+    with vega.Journal.open(writer.path) as j:
+        assert len(j.checkpoints) == 1 and int(j.checkpoints["n_records"][0]) == n
+        live = np.array(j.records[(j.records["flags"] & KEYFRAME) == 0])
+        assert got.tobytes() == live[start:].tobytes()
+        assert j.next_seq == len(live) == len(j) - n
 
 
 def test_replay_into_a_ring_publishes_each_feed_to_its_slot(tmp_path, ring):

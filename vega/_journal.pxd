@@ -32,7 +32,8 @@ from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 cdef enum:
     JRNL_HEADER_SIZE = 64              # bytes of the file header
     JRNL_REC_SIZE = 32                 # bytes per change record
-    JRNL_VERSION = 1                   # format version written; readers refuse newer ones
+    JRNL_VERSION = 2                   # format version written; readers refuse newer ones.  2: the records of
+                                       # complete checkpoints take no sequence numbers (1: every record does)
     JRNL_INDEX_HEAD_SIZE = 32          # bytes of the index table's head
     JRNL_INDEX_ENTRY_SIZE = 16         # (ts, record offset)
     JRNL_CKPT_ENTRY_SIZE = 32          # (ts, record offset, record count, reserved)
@@ -58,7 +59,7 @@ cdef packed struct jrnl_header_t:      # the first 64 bytes of YYYYMMDD.bin, lit
     uint64_t record_count              # records in the file (exact when sealed; a lower bound while open)
     int64_t created_ns                 # ns since the Unix epoch when the file was created
     uint64_t index_offset              # byte offset of the index table (0 while open)
-    uint64_t first_seq                 # feed sequence number of record 0 (record i has first_seq + i)
+    uint64_t first_seq                 # feed sequence number of the file's first numbered record (FORMATS.md)
     uint32_t index_stride              # records between two index entries
     uint32_t checksum                  # zlib crc32 of bytes 0..59
 
@@ -129,12 +130,15 @@ cdef class JournalWriter:
     cdef object _source                # callable(ts_ns) -> keyframe records, or None
     cdef int64_t _created              # header created_ns of the open file
     cdef uint64_t _first_seq           # header first_seq of the open file
+    cdef int _version                  # header version of the open file (1: checkpoints take sequence numbers)
     cdef uint32_t _symbol_id           # header symbol_id
     cdef int _mode                     # permission bits for new files
     cdef object _opts                  # constructor options re-used at rollover
     cdef public object recovered       # dict describing what the last open found (torn bytes, unsealed...)
     cdef int _held                     # 1 while one call uses _w, maybe without the GIL (_hold / _release)
     cdef jrnl_writer_t* c_writer(self) except NULL
+    cdef int _scan(self, int fd, Py_ssize_t data_end, Py_ssize_t n, uint32_t stride) except -2
+    cdef uint64_t _unnumbered(self) noexcept
     cdef int _hold(self) except -1
     cdef int _check_free(self) except -1
     cdef void _release(self) noexcept

@@ -500,9 +500,9 @@ def _time_of_day_ns(value):
 
 
 def pack_header(feed_type, sealed, trading_date, symbol_id, record_count, created_ns, index_offset, first_seq,
-                index_stride):
+                index_stride, version=JRNL_VERSION):
     """The 64 header bytes, checksum included."""
-    body = _HEADER.pack(MAGIC, JRNL_VERSION, JRNL_HEADER_SIZE, JRNL_REC_SIZE, feed_type, sealed, trading_date,
+    body = _HEADER.pack(MAGIC, version, JRNL_HEADER_SIZE, JRNL_REC_SIZE, feed_type, sealed, trading_date,
                         symbol_id, record_count, created_ns, index_offset, first_seq, index_stride, 0)
     return body[:60] + struct.pack("<I", zlib.crc32(body[:60]))
 
@@ -594,6 +594,22 @@ cdef _index_arrays(jrnl_index_t* ix):
     for i in range(ix.n_ckpt):
         ck[i] = (ix.ckpt[i].ts_ns, JRNL_HEADER_SIZE + ix.ckpt[i].rec_no * JRNL_REC_SIZE, ix.ckpt[i].n_recs, 0)
     return ent, ck
+
+
+def _open_run_start(flags):
+    """Record number where a trailing KEYFRAME run without its CHECKPOINT_END starts (a checkpoint being
+    written, or cut by a crash); len(flags) when the records do not end in one.  Reads only that run's
+    flags, from the end."""
+    cdef Py_ssize_t n = len(flags), hi = n, lo, step = 4096
+    while hi > 0:
+        lo = max(0, hi - step)
+        f = flags[lo:hi]
+        stop = np.flatnonzero(((f & JRNL_F_KEYFRAME) == 0) | ((f & JRNL_F_CHECKPOINT_END) != 0))
+        if len(stop):
+            return lo + int(stop[len(stop) - 1]) + 1
+        hi = lo
+        step *= 2
+    return 0
 
 
 def build_index(records, uint32_t stride):
@@ -762,8 +778,8 @@ cdef class JournalWriter:
             w.next_ckpt_ns = -1
 
     def _recover(self, fd, path, date, first_seq):
-        """Create the header of a new file, or check an existing one, cut a torn tail and rebuild the index."""
-        cdef const uint8_t[::1] raw
+        """Create the header of a new file, or check an existing one, cut a torn tail (and a checkpoint the
+        crash cut short) and rebuild the index."""
         cdef Py_ssize_t n
         cdef int rc = 0
         size = os.fstat(fd).st_size
@@ -771,6 +787,7 @@ cdef class JournalWriter:
         info = {"existed": size > 0, "torn_bytes": 0, "was_sealed": False, "records": 0}
         if size == 0:
             self._first_seq = first_seq
+            self._version = JRNL_VERSION
             self._created = time.time_ns()
             stride = self._opts["stride"]
             os.pwrite(fd, pack_header(self._feed_type, JRNL_OPEN, date_int(date), self._symbol_id, 0,
@@ -786,6 +803,7 @@ cdef class JournalWriter:
             raise JournalError(f"{path}: trading date {hdr['trading_date']}, expected {date}")
         stride = hdr["index_stride"]
         self._first_seq = hdr["first_seq"]
+        self._version = hdr["version"]
         self._created = hdr["created_ns"]
         self._symbol_id = hdr["symbol_id"]
         data_end = JRNL_HEADER_SIZE + (size - JRNL_HEADER_SIZE) // JRNL_REC_SIZE * JRNL_REC_SIZE
@@ -804,12 +822,34 @@ cdef class JournalWriter:
         else:
             info["torn_bytes"] = size - data_end
         n = (data_end - JRNL_HEADER_SIZE) // JRNL_REC_SIZE
+        if n > 0:
+            rc = self._scan(fd, data_end, n, stride)
+            if rc == 0 and hdr["sealed"] == JRNL_OPEN and self._w.index.in_run:
+                # a checkpoint cut by the crash: its KEYFRAME run never completed and never will (appends
+                # would void it), so it goes; the records before it are the live stream, untouched
+                info["torn_checkpoint_records"] = n - <Py_ssize_t>self._w.index.run_start
+                n = <Py_ssize_t>self._w.index.run_start
+                data_end = JRNL_HEADER_SIZE + n * JRNL_REC_SIZE
+                rc = self._scan(fd, data_end, n, stride)
+            if rc < 0:
+                raise MemoryError()
+        elif jrnl_index_init(&self._w.index, stride) < 0:
+            raise MemoryError()
         if data_end != size:
             os.ftruncate(fd, data_end)
         os.pwrite(fd, pack_header(self._feed_type, JRNL_OPEN, date_int(date), self._symbol_id, n,
-                                  self._created, 0, self._first_seq, stride), 0)
+                                  self._created, 0, self._first_seq, stride, self._version), 0)
+        os.lseek(fd, data_end, os.SEEK_SET)
+        info["records"] = n
+        return info
+
+    cdef int _scan(self, int fd, Py_ssize_t data_end, Py_ssize_t n, uint32_t stride) except -2:
+        """(Re)build the writer's index from the file's first n records; -1 when out of memory."""
+        cdef const uint8_t[::1] raw
+        cdef int rc = 0
+        jrnl_index_free(&self._w.index)
         if jrnl_index_init(&self._w.index, stride) < 0:
-            raise MemoryError()
+            return -1
         if n > 0:
             with mmap.mmap(fd, data_end, access=mmap.ACCESS_READ) as mm:
                 arr = np.frombuffer(mm, np.uint8, n * JRNL_REC_SIZE, JRNL_HEADER_SIZE)
@@ -817,11 +857,21 @@ cdef class JournalWriter:
                 with nogil:
                     rc = jrnl_index_feed(&self._w.index, &raw[0], n)
                 del raw, arr
-            if rc < 0:
-                raise MemoryError()
-        os.lseek(fd, data_end, os.SEEK_SET)
-        info["records"] = n
-        return info
+        return rc
+
+    cdef uint64_t _unnumbered(self) noexcept:
+        """Records of the open file that take no sequence number: those of complete checkpoints, and of a
+        KEYFRAME run at the end that has not completed (version 2; none in a version-1 file)."""
+        cdef const jrnl_index_t* ix = &self._w.index
+        cdef uint64_t k = 0
+        cdef Py_ssize_t i
+        if self._version < 2:
+            return 0
+        for i in range(ix.n_ckpt):
+            k += ix.ckpt[i].n_recs
+        if ix.in_run:
+            k += ix.n_seen - ix.run_start
+        return k
 
     # -- C access ------------------------------------------------------------------------------------------
 
@@ -941,7 +991,7 @@ cdef class JournalWriter:
     def _write_header(self, state, index_offset):
         os.pwrite(self._w.fd, pack_header(self._feed_type, state, date_int(self._date), self._symbol_id,
                                           self._w.n_written, self._created, index_offset, self._first_seq,
-                                          self._w.index.stride), 0)
+                                          self._w.index.stride, self._version), 0)
 
     def _seal(self):
         cdef jrnl_writer_t* w = &self._w
@@ -990,12 +1040,12 @@ cdef class JournalWriter:
 
     def rollover(self, date=None):
         """Seal this day and continue in the file of ``date`` (default the next calendar day).  Sequence
-        numbers continue: the new file's first_seq is this file's first_seq + its record count.
-        RuntimeError while another thread's call holds the writer."""
+        numbers continue: the new file's first_seq is this file's ``next_seq``.  RuntimeError while another
+        thread's call holds the writer."""
         new_date = self._date + _dt.timedelta(days=1) if date is None else as_date(date)
         if new_date <= self._date:
             raise ValueError(f"rollover to {new_date} is not after {self._date}")
-        next_seq = self._first_seq + self._w.n_records
+        next_seq = self.next_seq
         self._hold()
         try:
             self._seal_and_close()
@@ -1052,13 +1102,22 @@ cdef class JournalWriter:
 
     @property
     def first_seq(self):
-        """Feed sequence number of the open file's record 0."""
+        """Feed sequence number of the open file's first numbered record (its first record that is not part of
+        a checkpoint)."""
         return self._first_seq
 
     @property
     def next_seq(self):
-        """Feed sequence number the next appended record will get."""
-        return self._first_seq + self._w.n_records
+        """Feed sequence number the next appended live record will get: live records are numbered one after
+        the other; a checkpoint's records take no number (format version 2; in a version-1 file every record
+        takes one).  Ring positions are the same numbers (docs/FORMATS.md, "Replay and the handover")."""
+        return self._first_seq + self._w.n_records - self._unnumbered()
+
+    @property
+    def version(self):
+        """Format version of the open file: 2 for files this VEGA creates; 1 for an older file reopened (its
+        checkpoints keep taking sequence numbers, and a FeedHandler keeps publishing them to its ring)."""
+        return self._version
 
     @property
     def max_ts(self):
@@ -1115,6 +1174,8 @@ cdef class Journal:
     cdef const int64_t[::1] _ent_ts
     cdef Py_ssize_t _stride
     cdef Py_ssize_t _pos
+    cdef Py_ssize_t _open_run            # start of a KEYFRAME run still open at the end of the file, else n
+    cdef object _run_start, _run_end, _run_before
 
     def __init__(self, path, feed=None):
         path = Path(path)
@@ -1150,6 +1211,17 @@ cdef class Journal:
         self._ent_ts = np.ascontiguousarray(ent["ts"])
         self.checkpoints = ck
         self._pos = 0
+        self._open_run = n if hdr["sealed"] == JRNL_SEALED else _open_run_start(self.records["flags"])
+        # the records that take no sequence number (format 2): complete checkpoints, and a run still open at
+        # the end; sorted, disjoint; _run_before[k] = records in runs 0..k-1
+        start = ((ck["offset"] - JRNL_HEADER_SIZE) // JRNL_REC_SIZE).astype(np.int64)
+        length = ck["n_records"].astype(np.int64)
+        if self._open_run < n:
+            start = np.append(start, np.int64(self._open_run))
+            length = np.append(length, np.int64(n - self._open_run))
+        self._run_start = start
+        self._run_end = start + length
+        self._run_before = np.concatenate(([0], np.cumsum(length))).astype(np.int64)
 
     @classmethod
     def open(cls, path, feed=None):
@@ -1217,13 +1289,45 @@ cdef class Journal:
 
     @property
     def first_seq(self):
-        """Feed sequence number of record 0."""
+        """Feed sequence number of the file's first numbered record (its first record outside a checkpoint)."""
         return self.header["first_seq"]
 
     @property
     def next_seq(self):
-        """Feed sequence number of the record after the last one in this file."""
-        return self.header["first_seq"] + self.n_records
+        """Feed sequence number of the first live record after this file's (the next file's ``first_seq``,
+        or the live ring's position that continues this file): ``seq_at(len(self))``."""
+        return self.seq_at(self.n_records)
+
+    def seq_at(self, pos):
+        """Feed sequence number of the live record at record number ``pos`` (0 .. ``len(self)``; at
+        ``len(self)``: the next one).  Live records are numbered one after the other from ``first_seq``; the
+        records of a checkpoint take no number, so a position inside or at a checkpoint gives the number of
+        the first live record after it.  So does a position in a KEYFRAME run at the end of a file still
+        being written (a checkpoint in progress).  In a format-1 file every record takes a number:
+        ``first_seq + pos``."""
+        cdef Py_ssize_t p = pos
+        if not 0 <= p <= self.n_records:
+            raise IndexError(f"position {p} outside 0..{self.n_records}")
+        return int(self.seq_of(np.array([p]))[0])
+
+    def seqs(self, start=0, stop=None):
+        """Feed sequence numbers (uint64) of records ``start`` .. ``stop`` - 1, as ``seq_at`` gives them."""
+        a, b, _ = slice(start, stop).indices(self.n_records)
+        return self.seq_of(np.arange(a, max(a, b), dtype=np.int64))
+
+    def seq_of(self, positions):
+        """``seq_at`` of each record number in ``positions`` (an array; uint64 result)."""
+        p = np.asarray(positions, dtype=np.int64)
+        if p.size and (p.min() < 0 or p.max() > self.n_records):
+            raise IndexError(f"positions outside 0..{self.n_records}")
+        first = np.int64(self.header["first_seq"])
+        if self.header["version"] < 2 or len(self._run_start) == 0:
+            return (p + first).astype(np.uint64)
+        start, end, before = self._run_start, self._run_end, self._run_before
+        k = np.searchsorted(start, p, side="left")        # runs 0..k-1 start before p
+        km1 = np.maximum(k - 1, 0)
+        skipped = np.where(k > 0, before[k] - np.maximum(end[km1] - p, 0), 0)
+        return (first + p - skipped).astype(np.uint64)
 
     cdef Py_ssize_t _seek_pos(self, int64_t t) noexcept:
         """First record number whose running-maximum timestamp is >= t (= the first record stamped >= t)."""

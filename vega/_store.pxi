@@ -1688,8 +1688,12 @@ cdef class FeedHandler:
     def checkpoint(self, ts_ns=None) -> int:
         """Write a full-state checkpoint now (the handler also writes one whenever the journal says one is
         due): the store's KEYFRAME records, stamped ``ts_ns`` (default: the latest record's), the last one
-        flagged CHECKPOINT_END, into the journal and, at the same point of the stream, the ring, so journal
-        sequence numbers and ring positions stay the same numbers.  Returns the records written."""
+        flagged CHECKPOINT_END, into the journal.  They take no sequence numbers there, and the ring does not
+        get them: a checkpoint of a large store would lap every reader (tens of thousands of tokens, about
+        19 records each, against a ring of 32,768 records), and a ring reader has the live store for state.
+        Journal sequence numbers and ring positions stay the same numbers.  (A journal file of format
+        version 1, reopened, numbers its checkpoints: for it they are published to the ring as before.)
+        Returns the records written."""
         cdef jrnl_writer_t* w = <jrnl_writer_t*>self._jsink.w
         if w == NULL:
             raise ValueError("this FeedHandler has no journal")
@@ -1700,7 +1704,7 @@ cdef class FeedHandler:
         kf = checkpoint_records(self.store.keyframe_records(max(ts, 0)))
         n = len(kf)
         (<JournalWriter>self._journal).checkpoint(kf)
-        if n and self._ring_slot != NULL:
+        if n and self._ring_slot != NULL and (<JournalWriter>self._journal).version < 2:
             ring_append(<ring_slot_t*>self._ring_slot, <const void*><Py_ssize_t>kf.ctypes.data, n)
         return n
 

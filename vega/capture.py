@@ -386,8 +386,9 @@ class Capture:
 
     def _load_instruments(self) -> None:
         """Pre-populate the stores from the master files before the first datagram (CM first: it holds the
-        underlyings of the F&O options' spot carry), and write each store's state as a checkpoint (journal and
-        ring alike, so journal sequence numbers stay ring positions) so that a replay has the symbols too."""
+        underlyings of the F&O options' spot carry), and write each store's state as a checkpoint into the
+        journal (it takes no sequence numbers, and the ring does not get it) so that a replay has the symbols
+        too."""
         from vega._journal import day_epoch_ns
         from vega.instruments import InstrumentFileError, Instruments
         cfg = self.config

@@ -326,7 +326,7 @@ def replay(root, start, end=None, feeds: Iterable[str] | str | None = None, spee
                     for a, b in zip(cuts[:-1], cuts[1:]):
                         deliver(taken[label[a]][0], recs[a:b], keys[a:b] + base)
             for f, j in js.items():
-                res.next_seq[f] = j.first_seq + end_pos[f]
+                res.next_seq[f] = j.seq_at(end_pos[f])
                 res.last_date[f] = day
                 if end_pos[f]:
                     res.last_ts[f] = base + int(carry[f])
@@ -405,7 +405,7 @@ def export(root, out, start, end=None, feeds=None, *, progress: bool = True, com
                     slots = r["slots"]
                     cols = [
                         pa.array(timestamps(r) + base, pa.int64()).cast(schema.field("ts").type),
-                        pa.array(np.arange(a, a + len(r), dtype=np.uint64) + np.uint64(j.first_seq)),
+                        pa.array(j.seqs(a, a + len(r))),
                         pa.array(r["token"]), pa.array(r["group"]), pa.array(r["flags"]),
                         pa.array(r["mask"]), pa.array(r["source"]),
                     ] + [pa.array(np.ascontiguousarray(slots[:, i])) for i in range(4)]

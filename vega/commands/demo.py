@@ -49,10 +49,11 @@ def _free_port() -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Simulator -> loopback -> capture -> store, ring, journal; then the summary.  0 when all landed."""
-    from vega import verify
+    from vega import Journal, verify
     from vega.capture import (Capture, CaptureConfig, CaptureError, FeedConfig, compare_stores, multicast_works,
                               replay_journal_into)
     from vega.simulator import DEFAULT_FEEDS, Simulator
+    from vega._ring import CAPACITY as RING_CAPACITY
 
     if args.seconds <= 0 or args.rate <= 0:
         raise CliError("--seconds and --rate must be positive")
@@ -180,15 +181,18 @@ def run(args: argparse.Namespace) -> int:
             print(f"   reader {r.name} ({r.feed}, pid {r.pid}): read {consumed:,} records live; lag {r.lag:,}, "
                   f"laps {r.laps}, lost {r.lost}", file=out)
             if r.laps:
-                print("   (a journal checkpoint also publishes the whole store as keyframes, "
-                      f"{len(cap.feeds[0].store):,} tokens at once: a reader the burst laps resumes from the "
-                      "keyframes, the full state)", file=out)
+                print(f"   (this reader fell more than the ring's {RING_CAPACITY:,} records behind the writer: "
+                      "what it lost is counted; the store holds the state)", file=out)
         print(f"\n== journal under {root}", file=out)
         for f in cap.all_feeds:
             rep = verify(f.writer.path)
             size = f.writer.path.stat().st_size
-            print(f"   {f.writer.path.name} {f.name}: {rep.records:,} records, {size / 1e6:.2f} MB, "
-                  f"{rep.checkpoints} checkpoints, {rep.state}, verify {'OK' if rep.ok else 'FAILED'}", file=out)
+            with Journal.open(f.writer.path) as j:
+                live = j.next_seq - j.first_seq              # the live records: the ring's numbers
+            cks = f"{rep.checkpoints} checkpoint" + ("" if rep.checkpoints == 1 else "s")
+            print(f"   {f.writer.path.name} {f.name}: {rep.records:,} records ({live:,} live, the ring's, and "
+                  f"{rep.records - live:,} in {cks}), {size / 1e6:.2f} MB, {rep.state}, "
+                  f"verify {'OK' if rep.ok else 'FAILED'}", file=out)
             replayed = replay_journal_into(f.writer.path, 16384, f.store.header["day_base_ns"])
             n_tok, bad = compare_stores(f.store, replayed)
             print(f"   replaying it into a fresh store: {n_tok:,} tokens compared, "

@@ -62,7 +62,6 @@ def run(args: argparse.Namespace) -> int:
             pos = pos[:args.limit]
         date = j.date.isoformat()
         feed = j.feed
-        first = j.first_seq
         if not args.json:
             print(f"# {args.path}: {feed} {date}, {len(j):,} records, "
                   f"{'sealed' if j.sealed else 'open'}; {len(pos):,} selected", file=out)
@@ -72,19 +71,20 @@ def run(args: argparse.Namespace) -> int:
             chunk = pos[start:start + 8192]
             recs = j.records[chunk]
             ts = timestamps(recs)
+            seqs = j.seq_of(chunk).tolist()
             lines = []
-            for p, r, t in zip(chunk, recs, ts):
+            for q, r, t in zip(seqs, recs, ts):
                 g, mask, fl = int(r["group"]), int(r["mask"]), int(r["flags"])
                 fields = field_values(g, mask, r["slots"])
                 if args.json:
                     lines.append(json.dumps({
-                        "seq": first + int(p), "date": date, "feed": feed, "time": fmt_ts(t), "ts48": int(t),
+                        "seq": q, "date": date, "feed": feed, "time": fmt_ts(t), "ts48": int(t),
                         "token": int(r["token"]), "group": g, "group_name": group_name(g), "mask": mask,
                         "flags": fl, "source": int(r["source"]), "fields": fields,
                         "slots": [int(s) for s in r["slots"]]}))
                 else:
                     text = " ".join(f"{k}={v}" for k, v in fields.items())
-                    lines.append(f"{first + int(p):>10} {fmt_ts(t):<18} {int(r['token']):>8} "
+                    lines.append(f"{q:>10} {fmt_ts(t):<18} {int(r['token']):>8} "
                                  f"{group_name(g):<12} {flags_text(fl):<3} {int(r['source']):>5}  {text}")
             try:
                 out.write("\n".join(lines) + ("\n" if lines else ""))
