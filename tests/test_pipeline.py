@@ -204,3 +204,24 @@ def test_replay_into_a_ring_publishes_each_feed_to_its_slot(tmp_path, ring):
     for feed, recs in seen.items():
         want = np.concatenate(recs)
         assert _drain(readers[feed], len(want)).tobytes() == want.tobytes()
+
+
+def test_the_handler_checkpoint_is_the_store_keyframes_flagged_as_a_checkpoint(tmp_path):
+    """FeedHandler.checkpoint() makes the records in C; they must be exactly what the Python path writes:
+    checkpoint_records(store.keyframe_records(ts)), every record KEYFRAME, the last one CHECKPOINT_END."""
+    from vega._journal import checkpoint_records
+    store = vega.Store(20000)
+    writer = vega.JournalWriter(tmp_path, "NSE_FO", DAY, checkpoint_interval=None)
+    h = vega.FeedHandler("FO", store, journal=writer)
+    _feed(h, list(nse.sample_stream("FO", 300, seed=9)), T_OPEN, 1_000_000)
+    live = writer.n_records
+    ts = writer.max_ts
+    n = h.checkpoint()
+    want = checkpoint_records(store.keyframe_records(ts), ts)
+    assert n == len(want) > 1000
+    h.close()
+    writer.close()
+    with vega.Journal.open(writer.path) as j:
+        got = np.array(j.records[live:])
+        assert got.tobytes() == want.tobytes()
+        assert (got["flags"] & KEYFRAME).all() and list(j.checkpoints["n_records"]) == [n]

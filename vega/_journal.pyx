@@ -949,14 +949,32 @@ cdef class JournalWriter:
         records of the same token's update follow) are kept.  An empty state
         writes nothing (the state then folds from the previous checkpoint)."""
         arr = checkpoint_records(records, ts_ns)
+        cdef const uint8_t[::1] raw = arr.view(np.uint8)
+        return self._checkpoint_c(&raw[0] if len(arr) else NULL, len(arr))
+
+    cdef Py_ssize_t _checkpoint_c(self, const void* recs, Py_ssize_t n) except -1:
+        """checkpoint() of n records already flagged and stamped (checkpoint_records' output, or the
+        FeedHandler's own C buffer), without a copy: appended in one call, then the next checkpoint is
+        scheduled."""
         cdef jrnl_writer_t* w = self.c_writer()
-        self._check_free()                 # the schedule below is a holder's state too (_append holds it itself)
-        if len(arr):
-            self._append(arr, False)
+        cdef Py_ssize_t k = 0
+        self._check_free()                 # the schedule below is a holder's state too
+        if n > 0:
+            self._hold()
+            try:
+                with nogil:
+                    k = jrnl_append(w, recs, n)
+            finally:
+                self._release()
+            if k < 0:
+                self.check()
+            if k < n:                      # stamped past the day's end: the Python path rolls the day over
+                self._append(np.frombuffer((<const char*>recs)[k * JRNL_REC_SIZE:n * JRNL_REC_SIZE],
+                                           CHANGE_RECORD_DTYPE).copy(), False)
         w.ckpt_due = 0
         if w.ckpt_interval_ns > 0 and w.max_ts >= 0:
             w.next_ckpt_ns = (w.max_ts // w.ckpt_interval_ns + 1) * w.ckpt_interval_ns
-        return len(arr)
+        return n
 
     def maybe_checkpoint(self):
         """Take a checkpoint from the checkpoint source if one is due.  Returns True if one was written."""

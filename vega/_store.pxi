@@ -1700,13 +1700,24 @@ cdef class FeedHandler:
         return self._checkpoint(w.max_ts if ts_ns is None else ts_ns)
 
     cdef Py_ssize_t _checkpoint(self, int64_t ts) except -1:
-        cdef Py_ssize_t n
-        kf = checkpoint_records(self.store.keyframe_records(max(ts, 0)))
-        n = len(kf)
-        (<JournalWriter>self._journal).checkpoint(kf)
-        if n and self._ring_slot != NULL and (<JournalWriter>self._journal).version < 2:
-            ring_append(<ring_slot_t*>self._ring_slot, <const void*><Py_ssize_t>kf.ctypes.data, n)
-        return n
+        """The store's KEYFRAME records, made and handed to the journal in C: one pass over the store into a
+        record buffer, then one append (no numpy array, no copy per step: a checkpoint of a large store
+        stalls the receive loop for as long as this takes)."""
+        cdef vg_recbuf_t b
+        cdef JournalWriter jw = <JournalWriter>self._journal
+        if not 0 <= ts < (<int64_t>1 << 48):
+            ts = 0 if ts < 0 else (<int64_t>1 << 48) - 1
+        memset(&b, 0, sizeof(b))
+        try:
+            self.store._keyframes(&b, <uint64_t>ts)
+            if b.n:
+                b.recs[b.n - 1].flags |= VG_REC_CHECKPOINT_END        # every record is KEYFRAME already
+            jw._checkpoint_c(b.recs, b.n)
+            if b.n and self._ring_slot != NULL and jw.version < 2:
+                ring_append(<ring_slot_t*>self._ring_slot, b.recs, b.n)
+            return b.n
+        finally:
+            free(b.recs)
 
     cdef int add_record_sink(self, vg_rec_sink_fn fn, void* ctx) except -1:
         """Add a C-level sink: fn(ctx, recs, n) is called inside the nogil loop with every change record
@@ -3230,34 +3241,37 @@ cdef class Store:
         """The full state of every token as KEYFRAME change records (ts48 = ``ts_ns``, ns since 00:00 IST):
         applying them to any store resets each token to exactly this state."""
         cdef vg_recbuf_t b
-        cdef vg_srec_t tmp
-        cdef uint32_t i, n
-        cdef int bad = 0
-        cdef uint64_t ts
-        self._check_open()
         if not (0 <= ts_ns < (1 << 48)):
             raise ValueError("ts_ns must be in [0, 2**48)")
-        ts = ts_ns
         memset(&b, 0, sizeof(b))
-        n = vg_store_len(&self._st)
         try:
-            self._use(1)
-            try:
-                with nogil:
-                    for i in range(n):
-                        if vs_read_copy(&self._st.recs[i], &tmp) != 0 or vg_keyframe(&b, &tmp, ts) < 0:
-                            bad = 1
-                            break
-            finally:
-                self._use(-1)
-            if bad:
-                raise StoreError("keyframe failed: a record stayed locked or memory ran out")
+            self._keyframes(&b, <uint64_t>ts_ns)
             arr = _np.empty(b.n, dtype=_REC_DTYPE)
             if b.n:
                 memcpy(<void*><Py_ssize_t>arr.ctypes.data, b.recs, b.n * sizeof(vg_rec_t))
             return arr
         finally:
             free(b.recs)
+
+    cdef int _keyframes(self, vg_recbuf_t* b, uint64_t ts) except -1:
+        """keyframe_records into a C record buffer (the caller frees b.recs), without the GIL."""
+        cdef vg_srec_t tmp
+        cdef uint32_t i, n
+        cdef int bad = 0
+        self._check_open()
+        n = vg_store_len(&self._st)
+        self._use(1)
+        try:
+            with nogil:
+                for i in range(n):
+                    if vs_read_copy(&self._st.recs[i], &tmp) != 0 or vg_keyframe(b, &tmp, ts) < 0:
+                        bad = 1
+                        break
+        finally:
+            self._use(-1)
+        if bad:
+            raise StoreError("keyframe failed: a record stayed locked or memory ran out")
+        return 0
 
 
 def _store_layout() -> dict:

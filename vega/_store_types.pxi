@@ -354,6 +354,7 @@ cdef class Store:
     cdef _attach(self, int writable)
     cdef int32_t _index(self, token) except -2
     cdef void _use(self, int delta) noexcept
+    cdef int _keyframes(self, vg_recbuf_t* b, uint64_t ts) except -1
 
 
 cdef struct vg_feed_t                  # forward declaration (defined below)
