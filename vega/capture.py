@@ -296,12 +296,18 @@ class Capture:
         self.started = 0.0
         self.opened = False
         self._date = None
+        self._offline_ns = None
         self._owned_stores: list[str] = []
+        self.other_destination = 0     # ingest: datagrams to no configured feed
 
     # -- life cycle -----------------------------------------------------------------------------------------
 
-    def open(self) -> "Capture":
-        """Open stores, ring, journal and sockets (in that order; a failure closes what was opened)."""
+    def open(self, *, offline_ns: int | None = None) -> "Capture":
+        """Open stores, ring, journal and sockets (in that order; a failure closes what was opened).
+
+        ``offline_ns``: ingest recorded datagrams (:meth:`ingest`) whose first one was received at this time
+        (ns since the epoch) instead of receiving: no sockets, and the journal starts on that datagram's IST
+        date; from there the datagrams' own times drive the journal (day rollover, checkpoints)."""
         from vega import FeedHandler, Store
         from vega._net import BatchReceiver
         from vega._ring import Ring, RingError
@@ -314,7 +320,8 @@ class Capture:
                     self.ring = Ring.create(cfg.ring, replace=True)
                 except (RingError, OSError) as e:
                     raise CaptureError(f"ring {cfg.ring}: {_errno_text(e) if isinstance(e, OSError) else e}") from None
-            self._date = ist_date()
+            self._offline_ns = offline_ns
+            self._date = ist_date(offline_ns)
             for f in self.all_feeds:
                 if cfg.store:
                     name = f"{cfg.store}-{f.segment.lower()}"
@@ -346,7 +353,7 @@ class Capture:
             if cfg.contract or cfg.security:
                 self._load_instruments()
             self._poll = select.poll()
-            for f in self.feeds:
+            for f in self.feeds if offline_ns is None else ():
                 f.sock = open_feed_socket(f.cfg, cfg.rcvbuf_mb << 20)
                 f.receiver = BatchReceiver(f.sock.fileno(), cfg.batch, 2048, timestamps=True)   # arrival times
                 self._fds[f.sock.fileno()] = f
@@ -404,7 +411,8 @@ class Capture:
             except Exception as e:
                 raise CaptureError(f"{f.name}: cannot pre-populate the store: {e}") from None
             if f.writer is not None and len(f.store):
-                ts = max(0, time.time_ns() - day_epoch_ns(self._date))
+                now = time.time_ns() if self._offline_ns is None else self._offline_ns
+                ts = max(0, now - day_epoch_ns(self._date))
                 f.handler.checkpoint(min(ts, (1 << 48) - 1))
 
     def close(self) -> None:
@@ -461,6 +469,48 @@ class Capture:
             f.datagrams += k
             n += k
         return n
+
+    def ingest(self, datagrams, batch: int = 1024) -> int:
+        """Run recorded datagrams through the pipeline (after ``open(offline_ns=...)``): ``datagrams`` yields
+        ``(epoch_ns, dst_ip, dst_port, payload)`` in receive order (:func:`vega.pcap.udp_datagrams`); each goes to
+        the feed configured for its destination (``dst_ip`` an int or a dotted string), received at its own
+        time.  Those to no configured feed are counted in ``other_destination``.  Every ``batch`` datagrams
+        each feed's share goes through its handler's nogil loop.  Returns the datagrams processed."""
+        import numpy as np
+        route = {}
+        for f in self.feeds:
+            route[(int(ipaddress.IPv4Address(f.cfg.group)), f.cfg.port)] = f
+        pending = {f.name: ([], []) for f in self.feeds}
+        n = total = 0
+
+        def flush():
+            done = 0
+            for f in self.feeds:
+                data, times = pending[f.name]
+                if data:
+                    f.handler.process_batch(data, now_ns=np.array(times, dtype=np.int64))
+                    f.datagrams += len(data)
+                    done += len(data)
+                    data.clear()
+                    times.clear()
+            return done
+
+        try:
+            for ts, dst, port, payload in datagrams:
+                f = route.get((dst if isinstance(dst, int) else int(ipaddress.IPv4Address(dst)), port))
+                if f is None:
+                    self.other_destination += 1
+                    continue
+                data, times = pending[f.name]
+                data.append(bytes(payload))
+                times.append(ts)
+                n += 1
+                if n >= batch:
+                    total += flush()
+                    n = 0
+        finally:                           # a source that fails part way (a damaged file): keep what came before
+            total += flush()
+        return total
 
     def housekeeping(self) -> None:
         """Idle work: journal flush, rollover when the IST date changed (the handler follows the new date)."""

@@ -14,7 +14,7 @@ import sys
 from vega.commands import CliError
 
 #: subcommand modules of vega.commands, in --help order
-COMMANDS = ["demo", "simulate", "capture", "watch", "replay", "dump", "verify", "stat", "export"]
+COMMANDS = ["demo", "simulate", "capture", "ingest", "watch", "replay", "dump", "verify", "stat", "export"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -19,23 +19,28 @@ def _feed(text: str):
     return seg.upper(), host, int(port)
 
 
-def register(sub) -> None:
-    p = sub.add_parser("capture", help=HELP, description=HELP + ". Stops cleanly on SIGINT/SIGTERM "
-                       "(journal sealed). Flags override the config file.")
+def add_pipeline_options(p) -> None:
+    """The options `vega capture` and `vega ingest` share: config, feeds, outputs, master files."""
     p.add_argument("--config", "-c", metavar="FILE.toml", help="TOML config (see docs/capture.example.toml)")
     p.add_argument("--feed", type=_feed, action="append", metavar="SEG=GROUP:PORT",
                    help="a feed (repeatable; replaces the configured feeds), e.g. FO=239.70.2.1:34302")
-    p.add_argument("--interface", help="interface address to join the groups on (default 127.0.0.1)")
     p.add_argument("--journal-root", help="journal directory (<root>/<FEED>/YYYYMMDD.bin)")
     p.add_argument("--ring", help="shared-memory ring name")
     p.add_argument("--store", help="shared-memory store name prefix (<name>-fo, <name>-cm)")
     p.add_argument("--store-capacity", type=int)
-    p.add_argument("--stats-interval", type=float, help="seconds between stats lines (default 5)")
     p.add_argument("--contract", metavar="FILE", help="NSE contract.txt: F&O symbols and the options' IV metadata")
     p.add_argument("--security", metavar="FILE", help="NSE security.txt: CM symbols")
     p.add_argument("--index-master", metavar="FILE",
                    help="index name,token lines for the NFO_IDX feed (default: vega.indices.DEFAULT_INDEX_TOKENS)")
     p.add_argument("--iv-rate", type=float, help="rate of the implied volatility (default 0.10)")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("capture", help=HELP, description=HELP + ". Stops cleanly on SIGINT/SIGTERM "
+                       "(journal sealed). Flags override the config file.")
+    add_pipeline_options(p)
+    p.add_argument("--interface", help="interface address to join the groups on (default 127.0.0.1)")
+    p.add_argument("--stats-interval", type=float, help="seconds between stats lines (default 5)")
     p.add_argument("--duration", type=float, help="stop after this many seconds")
     p.add_argument("--json", action="store_true", help="stats as JSON lines on stdout")
     p.set_defaults(func=run)

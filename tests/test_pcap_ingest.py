@@ -1,0 +1,368 @@
+"""Recorded captures into the pipeline: vega.pcap against dpkt (the reference reader) over the capture formats and
+link types, fuzzed framing, and `vega ingest` reproducing what the live pipeline makes of the same datagrams."""
+import datetime as dt
+import io
+import os
+import socket
+import struct
+import subprocess
+import sys
+
+from decimal import Decimal
+
+import dpkt
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import vega
+from vega.capture import Capture, compare_stores, load_config, replay_journal_into
+from vega.journal import Journal
+from vega.pcap import PcapError, PcapStats, udp_datagrams
+from vega.simulator import DEFAULT_FEEDS, Simulator, read_pcap, write_pcap
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+IST = dt.timezone(dt.timedelta(hours=5, minutes=30))
+T0 = int(dt.datetime(2026, 11, 20, 10, 0, tzinfo=IST).timestamp()) * 10**9 + 123_456_789
+FO = DEFAULT_FEEDS["FO"]
+
+
+# -- packets ---------------------------------------------------------------------------------------------------
+
+def _csum(h):
+    s = sum(struct.unpack(f">{len(h) // 2}H", h))
+    s = (s >> 16) + (s & 0xFFFF)
+    return ~(s + (s >> 16)) & 0xFFFF
+
+
+def ipv4(dst, payload, proto=17, dport=FO[1], frag=0x4000, ulen=None):
+    """An IPv4 packet (bytes) carrying UDP (or other bytes for another protocol); frag: flags + offset."""
+    body = (struct.pack(">HHHH", 40000, dport, 8 + len(payload) if ulen is None else ulen, 0) + payload
+            if proto == 17 else payload)
+    h = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(body), 7, frag, 8, proto, 0, socket.inet_aton("10.0.0.1"),
+                    socket.inet_aton(dst))
+    return h[:10] + struct.pack(">H", _csum(h)) + h[12:] + body
+
+
+def mix(rng):
+    """(ip bytes or None for a non-IPv4 frame, expected UDP tuple or None, kind) of a capture's traffic."""
+    out = []
+    for i in range(60):
+        pay = rng.bytes(int(rng.integers(0, 700)))
+        k = int(rng.integers(0, 9))
+        if k <= 3:
+            out.append((ipv4(FO[0], pay), (FO[0], FO[1], pay), "udp"))
+        elif k == 4:
+            out.append((ipv4("239.70.4.1", pay, dport=34304), ("239.70.4.1", 34304, pay), "udp"))
+        elif k == 5:
+            out.append((ipv4(FO[0], pay, proto=6), None, "not_udp"))
+        elif k == 6:
+            out.append((ipv4(FO[0], pay, frag=0x2000), None, "fragment"))
+        elif k == 7:
+            out.append((ipv4(FO[0], pay, ulen=4), None, "malformed"))
+        else:
+            out.append((None, None, "not_ipv4"))
+    return out
+
+
+ETH_HDR = b"\x01\x00\x5e\x46\x02\x01" + b"\x02\x00\x00\x00\x00\x01"
+
+
+def frame(link, ip, vlan=0):
+    """The link-layer frame of an IPv4 packet (ip None: an ARP / IPv6-ish frame of that link type)."""
+    if link == 1:
+        tags = b"".join(struct.pack(">HH", 0x8100 if k == vlan - 1 else 0x88A8, 100 + k) for k in range(vlan))
+        return ETH_HDR + tags + (b"\x08\x00" + ip if ip is not None else b"\x08\x06" + bytes(28))
+    if link == 101:
+        return ip if ip is not None else b"\x60" + bytes(47)              # IPv6 version nibble
+    if link == 113:
+        return struct.pack(">HHH8sH", 0, 1, 6, b"\x02" * 6 + b"\0\0", 0x0800 if ip is not None else 0x0806) + (
+            ip if ip is not None else bytes(28))
+    if link == 276:
+        return struct.pack(">HHIHBB8s", 0x0800 if ip is not None else 0x86DD, 0, 3, 1, 0, 6, b"\x02" * 8) + (
+            ip if ip is not None else bytes(40))
+    if link == 0:
+        return (b"\x02\0\0\0" + ip) if ip is not None else b"\x1e\0\0\0" + bytes(40)
+    if link == 108:
+        return (b"\0\0\0\x02" + ip) if ip is not None else b"\0\0\0\x1e" + bytes(40)
+    raise ValueError(link)
+
+
+def write_classic(frames, link, nano=True, endian="<", snaplen=65535):
+    """A classic pcap: (epoch_ns, frame) records, cut at snaplen."""
+    magic = 0xA1B23C4D if nano else 0xA1B2C3D4
+    out = io.BytesIO()
+    out.write(struct.pack(endian + "IHHiIII", magic, 2, 4, 0, 0, snaplen, link))
+    for ts, fr in frames:
+        cut = fr[:snaplen]
+        frac = ts % 10**9 if nano else ts % 10**9 // 1000
+        out.write(struct.pack(endian + "IIII", ts // 10**9, frac, len(cut), len(fr)) + cut)
+    return out.getvalue()
+
+
+def reference(data):
+    """The UDP datagrams dpkt finds: (epoch ns, dst, dport, payload) of whole, unfragmented IPv4/UDP packets
+    whose lengths hold.  dpkt's times are Decimal for nanosecond pcaps (exact) and float otherwise (rounded
+    here to the microsecond)."""
+    f = io.BytesIO(data)
+    rd = dpkt.pcapng.Reader(f) if data[:4] == b"\x0a\x0d\x0d\x0a" else dpkt.pcap.Reader(f)
+    link = rd.datalink()
+    out = []
+    for ts, buf in rd:
+        try:
+            if link == 1:
+                ip = dpkt.ethernet.Ethernet(buf).data
+            elif link == 113:
+                ip = dpkt.sll.SLL(buf).data
+            elif link == 276:
+                ip = dpkt.sll2.SLL2(buf).data
+            elif link in (0, 108):
+                ip = dpkt.loopback.Loopback(buf).data
+            else:
+                ip = dpkt.ip.IP(buf)
+        except (dpkt.NeedData, dpkt.UnpackError):
+            continue
+        if not isinstance(ip, dpkt.ip.IP) or ip.p != 17 or len(bytes(ip)) < ip.len:
+            continue
+        if struct.unpack(">H", bytes(ip)[6:8])[0] & 0x3FFF:                # a fragment
+            continue
+        raw = bytes(ip)[ip.hl * 4:ip.len]
+        ulen = struct.unpack(">H", raw[4:6])[0]
+        if not 8 <= ulen <= len(raw):
+            continue
+        ns = int(ts * 10**9) if isinstance(ts, Decimal) else round(ts * 1e6) * 1000
+        out.append((ns, socket.inet_ntoa(ip.dst), struct.unpack(">H", raw[2:4])[0],
+                    raw[8:ulen]))
+    return out
+
+
+def ours(data, tmp_path, name="c.pcap"):
+    p = tmp_path / name
+    p.write_bytes(data)
+    stats = PcapStats()
+    got = [(ts, socket.inet_ntoa(struct.pack(">I", dst)), port, bytes(pay))
+           for ts, dst, port, pay in udp_datagrams(p, stats)]
+    return got, stats
+
+
+# -- the reader ------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("link", [1, 101, 113, 276, 0, 108])
+@pytest.mark.parametrize("nano,endian", [(True, "<"), (False, "<"), (True, ">")])
+def test_classic_pcap_agrees_with_dpkt(tmp_path, link, nano, endian):
+    rng = np.random.default_rng(link * 7 + nano)
+    pk = mix(rng)
+    times = [T0 + i * 1_234_567 for i in range(len(pk))]
+    frames = [(t, frame(link, ip, vlan=i % 3 if link == 1 else 0)) for i, (t, (ip, _, _)) in enumerate(zip(times, pk))]
+    data = write_classic(frames, link, nano=nano, endian=endian)
+    got, stats = ours(data, tmp_path)
+    want = [(t if nano else t // 1000 * 1000, *exp) for t, (_, exp, _) in zip(times, pk) if exp is not None]
+    assert got == want
+    assert got == reference(data)
+    kinds = [k for _, _, k in pk]
+    assert stats.packets == len(pk) and stats.datagrams == kinds.count("udp")
+    assert {k: v for k, v in stats.skipped().items()} == {k: kinds.count(k) for k in set(kinds) - {"udp"}}
+
+
+def test_snap_length_cuts_are_counted_not_yielded(tmp_path):
+    pk = [ipv4(FO[0], bytes(range(200))), ipv4(FO[0], b"x" * 20), ipv4(FO[0], b"y" * 30)]
+    data = write_classic([(T0 + i, frame(1, ip)) for i, ip in enumerate(pk)], 1, snaplen=14 + 28 + 25)
+    got, stats = ours(data, tmp_path)
+    assert [g[3] for g in got] == [b"x" * 20]
+    assert stats.truncated == 2 and stats.datagrams == 1
+    assert [g[3] for g in got] == [r[3] for r in reference(data)]
+
+
+def test_pcapng_agrees_with_dpkt(tmp_path):
+    rng = np.random.default_rng(5)
+    pk = mix(rng)
+    out = io.BytesIO()
+    w = dpkt.pcapng.Writer(out, snaplen=65535, linktype=1)
+    times = [T0 // 1000 * 1000 + i * 2_000_000 for i in range(len(pk))]
+    for t, (ip, _, _) in zip(times, pk):
+        w.writepkt(frame(1, ip), ts=t / 1e9)
+    data = out.getvalue()
+    got, stats = ours(data, tmp_path)
+    want = [(t, *exp) for t, (_, exp, _) in zip(times, pk) if exp is not None]
+    assert got == want == reference(data)
+    assert stats.packets == len(pk)
+
+
+def test_pcapng_interface_time_resolution(tmp_path):
+    """if_tsresol: nanoseconds (10^-9) and a power of two (2^-20 s per unit), per interface."""
+    ip = ipv4(FO[0], b"hello")
+
+    def block(btype, body):
+        body += b"\0" * (-len(body) % 4)
+        return struct.pack("<II", btype, 12 + len(body)) + body + struct.pack("<I", 12 + len(body))
+    shb = block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+    idb_ns = block(1, struct.pack("<HHI", 101, 0, 65535) + struct.pack("<HHB3x", 9, 1, 9) + struct.pack("<HH", 0, 0))
+    idb_b2 = block(1, struct.pack("<HHI", 101, 0, 65535) + struct.pack("<HHB3x", 9, 1, 0x80 | 20)
+                   + struct.pack("<HH", 0, 0))
+
+    def epb(iface, units):
+        return block(6, struct.pack("<IIIII", iface, units >> 32, units & 0xFFFFFFFF, len(ip), len(ip)) + ip)
+    units_b2 = (T0 // 10**9) << 20 | 524288                              # + half a second
+    data = shb + idb_ns + idb_b2 + epb(0, T0) + epb(1, units_b2) + block(3, struct.pack("<I", len(ip)) + ip)
+    got, stats = ours(data, tmp_path)
+    assert [g[0] for g in got] == [T0, T0 // 10**9 * 10**9 + 500_000_000]
+    assert stats.no_timestamp == 1 and stats.packets == 3
+
+
+def test_bad_files_are_refused_in_one_line(tmp_path):
+    good = write_classic([(T0, frame(1, ipv4(FO[0], b"abc")))] * 3, 1)
+    cases = {"empty": b"", "text": b"this is not a capture at all\n", "link": write_classic([], 147),
+             "cut_header": good[:24 + 61 + 6], "cut_packet": good[:-2]}
+    msgs = {"empty": "not a packet capture", "text": "not a pcap or pcapng file", "link": "link type 147",
+            "cut_header": "record header cut short", "cut_packet": "the file ends first"}
+    for name, data in cases.items():
+        p = tmp_path / f"{name}.pcap"
+        p.write_bytes(data)
+        n = 0
+        with pytest.raises(PcapError, match=msgs[name]) as e:
+            for _ in udp_datagrams(p):
+                n += 1
+        assert "\n" not in str(e.value) and str(p) in str(e.value)
+        assert n == {"cut_header": 1, "cut_packet": 2}.get(name, 0)     # what came before the damage
+    with pytest.raises(PcapError, match="No such file"):
+        list(udp_datagrams(tmp_path / "missing.pcap"))
+
+
+_SEED_FILES = {}
+
+
+def _seed(kind):
+    if kind not in _SEED_FILES:
+        rng = np.random.default_rng(11)
+        pk = mix(rng)[:12]
+        if kind == "pcap":
+            _SEED_FILES[kind] = write_classic([(T0 + i, frame(1, ip, vlan=i % 2)) for i, (ip, _, _) in enumerate(pk)], 1)
+        else:
+            out = io.BytesIO()
+            w = dpkt.pcapng.Writer(out, linktype=1)
+            for i, (ip, _, _) in enumerate(pk):
+                w.writepkt(frame(1, ip), ts=T0 / 1e9 + i)
+            _SEED_FILES[kind] = out.getvalue()
+    return _SEED_FILES[kind]
+
+
+@settings(max_examples=300 if os.environ.get("CI") else 150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(kind=st.sampled_from(["pcap", "pcapng"]), edits=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)),
+                                                             max_size=8),
+       cut=st.one_of(st.none(), st.integers(0, 10**6)))
+def test_fuzzed_captures_yield_or_refuse_never_crash(tmp_path, kind, edits, cut):
+    data = bytearray(_seed(kind))
+    for pos, val in edits:
+        data[pos % len(data)] = val
+    if cut is not None:
+        data = data[:cut % (len(data) + 1)]
+    p = tmp_path / "f.pcap"
+    p.write_bytes(bytes(data))
+    stats = PcapStats()
+    n = 0
+    try:
+        for ts, dst, port, pay in udp_datagrams(p, stats):
+            assert isinstance(ts, int) and 0 <= dst < 2**32 and 0 <= port < 65536 and len(pay) <= len(data)
+            n += 1
+    except PcapError as e:
+        assert "\n" not in str(e)
+    assert stats.datagrams == n <= stats.packets
+
+
+# -- ingest ----------------------------------------------------------------------------------------------------
+
+def _sim_pcap(path, n, seed, t0=None, step_ns=100_000):
+    """The simulator's datagrams of both segments as a pcap stamped from t0; returns the items written."""
+    sim = Simulator(["FO", "CM"], n, seed=seed)
+    sim.generate()
+    items, i = [], 0
+    for seg, start, k in sim._chunks(32):
+        host, port = sim.targets[seg]
+        for dg in sim.datagrams[seg][start:start + k]:
+            items.append(((t0 or T0) + i * step_ns, host, port, dg))
+            i += 1
+    write_pcap(path, items)
+    return items
+
+
+def test_ingest_makes_what_the_live_pipeline_makes(tmp_path):
+    pcap = tmp_path / "day.pcap"
+    items = _sim_pcap(pcap, 600, seed=3)
+    cfg = load_config(None, journal_root=str(tmp_path / "j"))
+    cap = Capture(cfg)
+    cap.open(offline_ns=items[0][0])
+    assert cap.ingest(udp_datagrams(pcap)) == len(items)
+    stats = cap.stats()
+    cap.close()
+    # the same datagrams at the same times straight into FeedHandlers linked as the capture links them
+    idx = vega.Store(2048)
+    cm = vega.Store(65536)
+    fo = vega.Store(65536)
+    h_idx = vega.FeedHandler("IDX", idx)
+    h_cm = vega.FeedHandler("CM", cm, indices=h_idx)
+    h_fo = vega.FeedHandler("FO", fo, underlying=h_cm)
+    hs = {FO: h_fo, DEFAULT_FEEDS["CM"]: h_cm}
+    for ts, host, port, dg in read_pcap(pcap):
+        hs[(host, port)].process(dg, now_ns=ts)
+    for name, store in (("NSE_FO", fo), ("NSE_EQ", cm), ("NFO_IDX", idx)):
+        d = stats["feeds"][name]
+        assert not d["errors"] and d["gaps"] == 0
+        with Journal.open(tmp_path / "j" / name / "20261120.bin") as j:
+            assert j.sealed and len(j) >= d["records"] > 0
+        replayed = replay_journal_into(tmp_path / "j" / name / "20261120.bin", 65536, fo.header["day_base_ns"])
+        n, bad = compare_stores(store, replayed)
+        assert n == len(store) > 0 and bad == []
+    assert stats["feeds"]["NSE_FO"]["datagrams"] == stats["feeds"]["NSE_EQ"]["datagrams"] == 600
+    for h in (h_fo, h_cm, h_idx):
+        h.close()
+
+
+def test_ingest_follows_the_capture_times_across_midnight(tmp_path):
+    """Datagrams captured from 23:59:59.9 IST on: the journal starts on that date and rolls over to the next
+    at the capture time of the first datagram past midnight, numbering on."""
+    pcap = tmp_path / "night.pcap"
+    t0 = int(dt.datetime(2026, 11, 20, 23, 59, 59, 900_000, tzinfo=IST).timestamp() * 1e9)
+    items = _sim_pcap(pcap, 300, seed=4, t0=t0, step_ns=1_000_000)
+    root = tmp_path / "j"
+    r = subprocess.run([sys.executable, "-m", "vega.cli", "ingest", str(pcap), "--journal-root", str(root),
+                        "--feed", f"FO={FO[0]}:{FO[1]}"], capture_output=True, text=True, timeout=120, cwd=ROOT,
+                       env=dict(os.environ, PYTHONPATH=ROOT))
+    assert r.returncode == 0, r.stderr
+    assert "to no configured feed" in r.stdout and f"NSE_FO: {sum(1 for i in items if i[1:3] == FO):,} datagrams" in r.stdout
+    days = sorted(p.name for p in (root / "NSE_FO").iterdir())
+    assert days == ["20261120.bin", "20261121.bin"]
+    with Journal.open(root / "NSE_FO" / days[0]) as a, Journal.open(root / "NSE_FO" / days[1]) as b:
+        assert a.sealed and b.sealed and len(a) and len(b)
+        assert b.first_seq == a.next_seq
+        midnight = int(dt.datetime(2026, 11, 21, tzinfo=IST).timestamp() * 1e9)
+        assert a.timestamps().max() < midnight - int(dt.datetime(2026, 11, 20, tzinfo=IST).timestamp() * 1e9)
+
+
+def test_ingest_cli_reports_and_refuses(tmp_path):
+    pcap = tmp_path / "s.pcap"
+    _sim_pcap(pcap, 50, seed=5)
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "vega.cli", "ingest", *map(str, args)], capture_output=True,
+                              text=True, timeout=120, cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT))
+    r = cli(pcap, "--json")
+    assert r.returncode == 0, r.stderr
+    import json
+    s = json.loads(r.stdout)
+    assert s["packets"] == s["udp_datagrams"] == 100 and s["other_destination"] == 0
+    assert s["feeds"]["NSE_FO"]["datagrams"] == s["feeds"]["NSE_EQ"]["datagrams"] == 50
+    bad = tmp_path / "bad.pcap"
+    bad.write_bytes(b"garbage" * 10)
+    for args, needle in (((bad,), "not a pcap or pcapng file"), ((tmp_path / "nope.pcap",), "No such file"),
+                         ((pcap, "--feed", "XX=1.2.3.4:5"), "SEGMENT=GROUP:PORT")):
+        r = cli(*args)
+        assert r.returncode != 0 and needle in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    # damage in the middle: what came before it is journaled and sealed, and the exit says so
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(pcap.read_bytes()[:-100])
+    r = cli(cut, "--journal-root", tmp_path / "j")
+    assert r.returncode == 1 and "the file ends first" in r.stderr and "ingested and sealed" in r.stderr
+    with Journal.open(tmp_path / "j" / "NSE_FO" / "20261120.bin") as j:
+        assert j.sealed and len(j) > 0
