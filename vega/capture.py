@@ -17,7 +17,7 @@ Configuration is TOML (docs/capture.example.toml)::
     journal_root = "/var/lib/vega/journal"   # omit: no journal
     ring = "vega"                            # shared-memory ring name; omit: no ring
     store = "vega"                           # store name prefix (<store>-fo, <store>-cm); omit: private
-    store_capacity = 65536
+    store_capacity = 262144                  # instruments per segment (sparse: a record costs memory once used)
     stats_interval = 5.0
     rcvbuf_mb = 64
     contract = "/var/lib/vega/contract.txt"  # F&O master: symbols + option metadata (IV); omit: none
@@ -107,7 +107,7 @@ class CaptureConfig:
     journal_root: str | None = None
     ring: str | None = None
     store: str | None = None
-    store_capacity: int = 65536
+    store_capacity: int = 262144       # instruments per segment; untouched capacity costs no memory (sparse)
     stats_interval: float = 5.0
     rcvbuf_mb: int = 64
     batch: int = 256

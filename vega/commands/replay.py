@@ -24,7 +24,7 @@ def register(sub) -> None:
     p.add_argument("end", nargs="?", help="as START (default: the whole START day)")
     p.add_argument("--ring", help="create this ring (/dev/shm/<name>) and publish every feed into it")
     p.add_argument("--store", help="create this store (/dev/shm/vega.store.<name>) and apply one feed to it")
-    p.add_argument("--capacity", type=int, default=65536, help="store capacity in instruments (default 65536)")
+    p.add_argument("--capacity", type=int, default=262144, help="store capacity in instruments (default 262144)")
     p.add_argument("--replace", action="store_true", help="replace an existing ring of that name")
     p.add_argument("--feeds", help="comma-separated feeds (default: every feed directory present)")
     p.add_argument("--tokens", help="only these tokens (comma separated)")
