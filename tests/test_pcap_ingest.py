@@ -353,6 +353,9 @@ def test_ingest_cli_reports_and_refuses(tmp_path):
     s = json.loads(r.stdout)
     assert s["packets"] == s["udp_datagrams"] == 100 and s["other_destination"] == 0
     assert s["feeds"]["NSE_FO"]["datagrams"] == s["feeds"]["NSE_EQ"]["datagrams"] == 50
+    r = cli(pcap, "--progress")                      # over the file's bytes, on stderr
+    assert r.returncode == 0 and "ingest: 100%" in r.stderr and "NSE_FO: 50 datagrams" in r.stdout
+    assert "ingest:" not in cli(pcap).stderr         # stderr is not a terminal here
     bad = tmp_path / "bad.pcap"
     bad.write_bytes(b"garbage" * 10)
     for args, needle in (((bad,), "not a pcap or pcapng file"), ((tmp_path / "nope.pcap",), "No such file"),

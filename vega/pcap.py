@@ -45,11 +45,12 @@ class PcapStats:
     truncated: int = 0           # cut short by the capture's snap length
     malformed: int = 0           # an IP or UDP header that cannot be right
     no_timestamp: int = 0        # pcapng simple packet blocks carry none
+    offset: int = 0              # bytes of the current file read so far (for progress)
     link_types: dict = dataclasses.field(default_factory=dict)    # link type name -> packets
 
     def skipped(self) -> dict:
         return {k: v for k, v in dataclasses.asdict(self).items()
-                if k not in ("packets", "datagrams", "link_types") and v}
+                if k not in ("packets", "datagrams", "link_types", "offset") and v}
 
 
 def udp_datagrams(path: str | Path, stats: PcapStats | None = None) -> Iterator[tuple[int, int, int, memoryview]]:
@@ -105,6 +106,7 @@ def _pcap(path, buf, st):
         st.packets += 1
         out = parse(buf, off, incl, incl < orig, st)
         off += incl
+        st.offset = off
         if out is not None:
             st.datagrams += 1
             yield (sec * 1_000_000_000 + frac * unit, *out)
@@ -136,7 +138,7 @@ def _pcapng(path, buf, st):
             if end - body < 8:
                 raise PcapError(f"{path}: pcapng interface block at byte {off} cut short")
             link = struct.unpack_from(endian + "H", buf, body)[0]
-            ifaces.append((_link_parser(path, link, lazy=True), _tsresol_ns(buf, body + 8, end, endian)))
+            ifaces.append((_link_parser(path, link, lazy=True), *_tsresol_ns(buf, body + 8, end, endian)))
         elif btype in (6, 2):                    # enhanced packet / obsolete packet block
             if btype == 6:
                 if end - body < 20:
@@ -153,31 +155,33 @@ def _pcapng(path, buf, st):
             if data + incl > end:
                 raise PcapError(f"{path}: pcapng packet at byte {off} claims {incl} bytes, its block is shorter")
             st.packets += 1
-            parse, unit = ifaces[iface]
+            parse, num, den = ifaces[iface]
             out = parse(buf, data, incl, incl < orig, st)
             if out is not None:
                 st.datagrams += 1
-                yield (((hi << 32) | lo) * unit if unit >= 1 else int(((hi << 32) | lo) * unit), *out)
+                yield (((hi << 32) | lo) * num // den, *out)
         elif btype == 3:                         # simple packet block: no interface id, no time
             st.packets += 1
             st.no_timestamp += 1
         off += blen
+        st.offset = off
 
 
 def _tsresol_ns(buf, off, end, endian):
-    """ns per timestamp unit of an interface (its if_tsresol option; default microseconds)."""
+    """ns per timestamp unit of an interface as an exact fraction (num, den), from its if_tsresol option
+    (10^-e or 2^-e seconds; default microseconds)."""
     while off + 4 <= end:
         code, length = struct.unpack_from(endian + "HH", buf, off)
         if code == 0:
             break
         if code == 9 and length >= 1 and off + 4 < end:
             v = buf[off + 4]
-            if v & 0x80:
-                return 1e9 / (1 << (v & 0x7F))
             e = v & 0x7F
-            return 10 ** (9 - e) if e <= 9 else 10.0 ** (9 - e)
+            if v & 0x80:
+                return 1_000_000_000, 1 << e
+            return (10 ** (9 - e), 1) if e <= 9 else (1, 10 ** (e - 9))
         off += 4 + (length + 3) // 4 * 4
-    return 1_000
+    return 1_000, 1
 
 
 def _link_parser(path, link, lazy=False):

@@ -19,6 +19,8 @@ def register(sub) -> None:
     p.add_argument("pcap", nargs="+", help="capture files, in time order (tcpdump -w, dumpcap, vega simulate --out)")
     add_pipeline_options(p)
     p.add_argument("--json", action="store_true", help="the summary as one JSON object on stdout")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="a progress bar on stderr (tqdm; default: when stderr is a terminal)")
     one_line_errors(p, "ingest")
     p.set_defaults(func=run)
 
@@ -35,10 +37,18 @@ def run(args: argparse.Namespace) -> int:
     except CaptureError as e:
         raise CliError(str(e)) from None
     pst = PcapStats()
+    bar = _progress_bar(args)
 
     def datagrams():
         for path in args.pcap:
-            yield from udp_datagrams(path, pst)
+            pst.offset = done = 0
+            for k, item in enumerate(udp_datagrams(path, pst)):
+                yield item
+                if bar is not None and not k & 0x3FFF:
+                    bar.update(pst.offset - done)
+                    done = pst.offset
+            if bar is not None:
+                bar.update(pst.offset - done)
 
     it = datagrams()
     try:
@@ -64,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
         stats = cap.stats()
     finally:
         cap.close()
+        if bar is not None:
+            bar.close()
     summary = {"files": args.pcap, "packets": pst.packets, "udp_datagrams": pst.datagrams,
                "other_destination": cap.other_destination, "skipped": pst.skipped(),
                "link_types": pst.link_types, "feeds": stats["feeds"]}
@@ -83,3 +95,18 @@ def run(args: argparse.Namespace) -> int:
     if error is not None:
         raise CliError(f"{error} (what came before it was ingested and sealed)")
     return 0
+
+
+def _progress_bar(args):
+    """tqdm over the files' bytes, or None (not asked for, not a terminal, or tqdm not installed)."""
+    import os
+    import sys
+    show = args.progress if args.progress is not None else sys.stderr.isatty()
+    if not show:
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    total = sum(os.path.getsize(p) for p in args.pcap if os.path.exists(p))
+    return tqdm(total=total, unit="B", unit_scale=True, desc="ingest", file=sys.stderr)
