@@ -225,3 +225,25 @@ def test_the_handler_checkpoint_is_the_store_keyframes_flagged_as_a_checkpoint(t
         got = np.array(j.records[live:])
         assert got.tobytes() == want.tobytes()
         assert (got["flags"] & KEYFRAME).all() and list(j.checkpoints["n_records"]) == [n]
+
+
+def test_replay_into_a_ring_carries_the_live_records_only(tmp_path, ring):
+    """A replay into a ring is the capture's ring again: the live records, numbered as the journal numbers
+    them; the checkpoints stay in the journal."""
+    store = vega.Store(20000)
+    writer = vega.JournalWriter(tmp_path, "NSE_FO", DAY, checkpoint_interval=None)
+    h = vega.FeedHandler("FO", store, journal=writer)
+    stream = list(nse.sample_stream("FO", 400, seed=6))
+    _feed(h, stream[:200], T_OPEN, 1_000_000)
+    assert h.checkpoint() > 0
+    _feed(h, stream[200:], T_OPEN + 200 * 1_000_000, 1_000_000)
+    h.close()
+    writer.close()
+    reader = ring.reader("NSE_FO", start="oldest")
+    res = vega.replay(tmp_path, DAY, into=ring, feeds="NSE_FO")
+    with vega.Journal.open(writer.path) as j:
+        live = np.array(j.records[(j.records["flags"] & KEYFRAME) == 0])
+        assert len(j) > len(live) and res.next_seq["NSE_FO"] == j.next_seq == len(live)
+    assert ring.tail("NSE_FO") == len(live)
+    got = _drain(reader, len(live))
+    assert reader.laps == 0 and got.tobytes() == live.tobytes()

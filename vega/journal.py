@@ -41,11 +41,11 @@ from vega._journal import (
     parse_header,
     read_index,
 )
-from vega.records import CHANGE_RECORD_DTYPE, timestamps
+from vega.records import CHANGE_RECORD_DTYPE, KEYFRAME, timestamps
 
 __all__ = [
     "Journal", "JournalWriter", "JournalError", "replay", "ReplayResult", "verify", "VerifyReport", "export",
-    "journal_path", "FEEDS", "HEADER_DTYPE", "INDEX_ENTRY_DTYPE", "CHECKPOINT_DTYPE",
+    "journal_path", "live_records", "FEEDS", "HEADER_DTYPE", "INDEX_ENTRY_DTYPE", "CHECKPOINT_DTYPE",
 ]
 
 
@@ -187,8 +187,8 @@ def _sink(into, feed):
     if target is None:
         return None
     from vega._ring import Ring
-    if isinstance(target, Ring):                       # a vega.Ring: each feed to its own slot
-        return lambda recs, feed: target.append(feed, recs)
+    if isinstance(target, Ring):                       # a vega.Ring: each feed to its own slot, live records only
+        return lambda recs, feed: target.append(feed, live_records(recs))
     for name in ("apply_records", "publish", "append"):
         m = getattr(target, name, None)
         if callable(m):
@@ -196,6 +196,13 @@ def _sink(into, feed):
     if callable(target):
         return target
     raise TypeError(f"replay target {target!r} has no apply_records/publish/append and is not callable")
+
+
+def live_records(recs):
+    """The records of ``recs`` that a live ring carries: all but checkpoint (KEYFRAME) records, which stay in
+    the journal (they take no sequence numbers: docs/FORMATS.md, "Sequence numbers")."""
+    kf = (recs["flags"] & KEYFRAME) != 0
+    return recs[~kf] if kf.any() else recs
 
 
 def _feeds(root: Path, feeds):

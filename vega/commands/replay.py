@@ -22,7 +22,8 @@ def register(sub) -> None:
     p.add_argument("root", help="journal root (holding <FEED>/YYYYMMDD.bin)")
     p.add_argument("start", help="YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS] (IST)")
     p.add_argument("end", nargs="?", help="as START (default: the whole START day)")
-    p.add_argument("--ring", help="create this ring (/dev/shm/<name>) and publish every feed into it")
+    p.add_argument("--ring", help="create this ring (/dev/shm/<name>) and publish every feed's live records "
+                   "into it (checkpoints go to --store only, as in a capture)")
     p.add_argument("--store", help="create this store (/dev/shm/vega.store.<name>) and apply one feed to it")
     p.add_argument("--capacity", type=int, default=262144, help="store capacity in instruments (default 262144)")
     p.add_argument("--replace", action="store_true", help="replace an existing ring of that name")
@@ -88,7 +89,7 @@ def _count(root, feeds, d0, d1) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Replay; print a summary line (records, next sequence number per feed, elapsed)."""
-    from vega.journal import FEEDS, JournalError, day_epoch_ns, replay
+    from vega.journal import FEEDS, JournalError, day_epoch_ns, live_records, replay
     if not args.ring and not args.store:
         raise CliError("nothing to replay into: give --ring NAME and/or --store NAME")
     root = journal_root(args.root)
@@ -146,8 +147,8 @@ def run(args: argparse.Namespace) -> int:
             base = day_epoch_ns(day)
 
             def sink(recs, feed, base=base):
-                if ring is not None:
-                    ring.append(feed, recs)
+                if ring is not None:                      # as the capture's ring: no checkpoints
+                    ring.append(feed, live_records(recs))
                 if store is not None:
                     store.apply_records(recs, day_base_ns=base)
                 prog.add(len(recs), feed)
