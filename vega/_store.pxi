@@ -1689,11 +1689,11 @@ cdef class FeedHandler:
         """Write a full-state checkpoint now (the handler also writes one whenever the journal says one is
         due): the store's KEYFRAME records, stamped ``ts_ns`` (default: the latest record's), the last one
         flagged CHECKPOINT_END, into the journal.  They take no sequence numbers there, and the ring does not
-        get them: a checkpoint of a large store would lap every reader (tens of thousands of tokens, about
-        19 records each, against a ring of 32,768 records), and a ring reader has the live store for state.
-        Journal sequence numbers and ring positions stay the same numbers.  (A journal file of format
-        version 1, reopened, numbers its checkpoints: for it they are published to the ring as before.)
-        Returns the records written."""
+        get them: a checkpoint of a large store would lap every reader (tens of thousands of tokens, ~17
+        records each on the simulated F&O stream, against a ring of 32,768), and a ring reader has the live
+        store for state.  Journal sequence numbers and ring positions stay the same numbers.  (A journal file
+        of format version 1, reopened, numbers its checkpoints: for it they are published to the ring as
+        before.)  Returns the records written."""
         cdef jrnl_writer_t* w = <jrnl_writer_t*>self._jsink.w
         if w == NULL:
             raise ValueError("this FeedHandler has no journal")
