@@ -3032,6 +3032,39 @@ cdef class Store:
         r.subscribed = bool(subscribed)
         vs_write_end(r)
 
+    def new_day(self) -> int:
+        """Start a new trading day: every record goes back to what a fresh store holds for its token, keeping
+        only its identity (symbol, series, segment, subscription).  Prices, depth, volumes, OHLC, open
+        interest, statuses, auction, SPOS, buy-back, IV and the update bookkeeping restart from nothing, as
+        in a capture started that morning: the merge rules that only move one way (open set once, high as a
+        maximum, volume only grows) would otherwise hold the last day's values.  Each record is rewritten
+        under its sequence lock; tokens keep their places.  Returns the records reset.  Writer only."""
+        cdef uint32_t i, n
+        cdef vg_srec_t* r
+        cdef char ident[12]
+        cdef uint8_t seg, sub
+        self._check_writable()
+        n = vg_store_len(&self._st)
+        self._use(1)
+        try:
+            with nogil:
+                for i in range(n):
+                    r = &self._st.recs[i]
+                    memcpy(ident, r.symbol, 12)                  # symbol[10] + series[2]
+                    seg = r.segment
+                    sub = r.subscribed
+                    vs_write_begin(r)
+                    memset(<char*>r + 8, 0, sizeof(vg_srec_t) - 8)  # keep seq and token (as vg_store_insert)
+                    memcpy(r.symbol, ident, 12)
+                    r.segment = seg
+                    r.subscribed = sub
+                    r.valid = 1
+                    r.implied_volatility = IV_NONE_E4
+                    vs_write_end(r)
+        finally:
+            self._use(-1)
+        return n
+
     cdef void _use(self, int delta) noexcept:
         """+1 before a nogil loop over this store's memory, -1 after it (with the GIL): close() and
         load_instruments() refuse while the count is non-zero.  The underlying stores of its options

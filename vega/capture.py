@@ -477,6 +477,7 @@ class Capture:
         time.  Those to no configured feed are counted in ``other_destination``.  Every ``batch`` datagrams
         each feed's share goes through its handler's nogil loop.  Returns the datagrams processed."""
         import numpy as np
+        from vega._journal import day_epoch_ns
         route = {}
         for f in self.feeds:
             route[(int(ipaddress.IPv4Address(f.cfg.group)), f.cfg.port)] = f
@@ -495,8 +496,15 @@ class Capture:
                     times.clear()
             return done
 
+        next_day_ns = day_epoch_ns(self._date + _dt.timedelta(days=1))
         try:
             for ts, dst, port, payload in datagrams:
+                if ts >= next_day_ns:              # the first datagram of a later day: that day starts first
+                    total += flush()
+                    n = 0
+                    day = ist_date(ts)
+                    self.new_day(day, ts)
+                    next_day_ns = day_epoch_ns(day + _dt.timedelta(days=1))
                 f = route.get((dst if isinstance(dst, int) else int(ipaddress.IPv4Address(dst)), port))
                 if f is None:
                     self.other_destination += 1
@@ -512,16 +520,33 @@ class Capture:
             total += flush()
         return total
 
-    def housekeeping(self) -> None:
-        """Idle work: journal flush, rollover when the IST date changed (the handler follows the new date)."""
-        today = ist_date()
+    def new_day(self, day: _dt.date, now_ns: int | None = None) -> None:
+        """The trading day changed to ``day``: each journal goes on in that day's file (unless a record stamped
+        past the day's end already took it there), every store starts the day from its instruments'
+        identity (``Store.new_day``: a capture running across days ends each day with exactly the state of one
+        started that morning), and that state opens the day's journal as a checkpoint.  ``now_ns``: the time of
+        the change (default now).  A ring consumer that mirrors the state sees the change as the records'
+        ts48 starting again from the new day's 00:00."""
+        from vega._journal import day_epoch_ns
+        now = time.time_ns() if now_ns is None else now_ns
         for f in self.all_feeds:
-            w = f.writer
-            if w is None:
-                continue
-            if today > w.date:
-                w.rollover(today)
-            f.handler.poll()
+            if f.writer is not None and f.writer.date < day:
+                f.writer.rollover(day)
+            if f.store is not None and f.store.writable:
+                f.store.new_day()
+            if f.writer is not None and f.store is not None and len(f.store):
+                f.handler.checkpoint(min(max(0, now - day_epoch_ns(day)), (1 << 48) - 1))
+        self._date = day
+
+    def housekeeping(self) -> None:
+        """Idle work: journal flush; a new trading day when the IST date changed (:meth:`new_day`)."""
+        now = time.time_ns()
+        today = ist_date(now)
+        if self._date is not None and today > self._date:
+            self.new_day(today, now)
+        for f in self.all_feeds:
+            if f.writer is not None:
+                f.handler.poll()
 
     def run(self, duration: float | None = None, *, stop: Callable[[], bool] | None = None,
             on_stats: Callable[[dict], None] | None = None, until: Callable[["Capture"], bool] | None = None) -> None:
