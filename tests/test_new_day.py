@@ -132,3 +132,22 @@ def test_housekeeping_starts_the_new_day_when_the_date_changes(tmp_path, monkeyp
     cap.close()
     with Journal.open(tmp_path / "j" / "NSE_FO" / "20261121.bin") as j:
         assert len(j.checkpoints) == 1 and len(j) == int(j.checkpoints["n_records"][0])
+
+
+def test_the_handler_forgets_the_streams_sequence_numbers_at_a_new_day():
+    """The exchange numbers each day's streams afresh.  After new_day() the next morning's numbers (here: the
+    same stream again) count no out-of-order messages and no gaps; the counters keep the first day's."""
+    st = vega.Store(5000)
+    h = vega.FeedHandler("FO", st)
+    t0 = int(dt.datetime(2026, 11, 20, 10, 0, tzinfo=IST).timestamp()) * 10**9
+    day = list(nse.sample_stream("FO", 200, seed=5))
+    h.process_batch(day, now_ns=t0)
+    first = h.stats["streams"]
+    assert first and all(s["out_of_order"] == 0 for s in first.values())
+    assert h.new_day() == len(st)
+    h.process_batch(day, now_ns=t0 + 86_400 * 10**9)
+    again = h.stats["streams"]
+    for k, s in again.items():
+        assert s["out_of_order"] == 0 and s["gaps"] == first[k]["gaps"] * 2, (k, s)
+        assert s["messages"] == 2 * first[k]["messages"] and s["last_seq"] == first[k]["last_seq"]
+    h.close()

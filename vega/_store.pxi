@@ -1533,6 +1533,18 @@ cdef class FeedHandler:
             if self._journal is not None:
                 self.add_record_sink(_jrnl_rec_sink, &self._jsink)
 
+    def new_day(self) -> int:
+        """A new trading day: the store starts from its instruments' identity (``Store.new_day``), and each
+        stream's last BCSeqNo is forgotten, since the exchange numbers every day's streams afresh (the last
+        day's numbers would otherwise make the next morning's look out of order and hide its gaps).  The
+        counters keep counting.  Returns the records reset.  RuntimeError while a call of this handler (or a
+        linked one) is running in another thread."""
+        if self._busy:
+            raise RuntimeError("this FeedHandler (or one linked to it) is inside a call in another thread: "
+                               "start the new day after the call returns")
+        memset(self._f.streams.last, 0, sizeof(self._f.streams.last))
+        return self.store.new_day()
+
     @property
     def ring(self):
         """The vega.Ring this handler publishes to, or None."""

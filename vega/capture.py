@@ -532,8 +532,8 @@ class Capture:
         for f in self.all_feeds:
             if f.writer is not None and f.writer.date < day:
                 f.writer.rollover(day)
-            if f.store is not None and f.store.writable:
-                f.store.new_day()
+            if f.handler is not None:
+                f.handler.new_day()                # the store, and the streams' sequence numbers
             if f.writer is not None and f.store is not None and len(f.store):
                 f.handler.checkpoint(min(max(0, now - day_epoch_ns(day)), (1 << 48) - 1))
         self._date = day
