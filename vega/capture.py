@@ -308,29 +308,29 @@ class Capture:
         ``offline_ns``: ingest recorded datagrams (:meth:`ingest`) whose first one was received at this time
         (ns since the epoch) instead of receiving: no sockets, and the journal starts on that datagram's IST
         date; from there the datagrams' own times drive the journal (day rollover, checkpoints)."""
-        from vega import FeedHandler, Store
+        from vega import FeedHandler, Store, StoreBusyError
         from vega._net import BatchReceiver
         from vega._ring import Ring, RingError
         from vega.journal import JournalError, JournalWriter
 
         cfg = self.config
         try:
+            self._offline_ns = offline_ns
+            self._date = ist_date(offline_ns)
+            self._refuse_if_in_use()               # before anything is replaced
             if cfg.ring:
                 try:
                     self.ring = Ring.create(cfg.ring, replace=True)
                 except (RingError, OSError) as e:
                     raise CaptureError(f"ring {cfg.ring}: {_errno_text(e) if isinstance(e, OSError) else e}") from None
-            self._offline_ns = offline_ns
-            self._date = ist_date(offline_ns)
             for f in self.all_feeds:
                 if cfg.store:
                     name = f"{cfg.store}-{f.segment.lower()}"
-                    try:
-                        Store.remove(name)
-                    except Exception:
-                        pass
-                    try:
+                    try:                           # replaces a store whose writer is gone
                         f.store = Store.create(name, cfg.store_capacity if f.cfg else INDEX_STORE_CAPACITY)
+                    except StoreBusyError:
+                        raise CaptureError(f"store {name} is being written by another process (a running "
+                                           "capture?)") from None
                     except OSError as e:
                         raise CaptureError(f"store {name}: {_errno_text(e)}") from None
                     self._owned_stores.append(name)
@@ -364,6 +364,47 @@ class Capture:
         self.started = time.monotonic()
         self.opened = True
         return self
+
+    def _refuse_if_in_use(self) -> None:
+        """CaptureError when a live process writes this capture's ring, one of its stores or one of the day's
+        journal files: a second capture (or an ingest) with the same config must not replace the shared
+        memory that a running one's readers follow."""
+        import fcntl
+        from vega._core import _shm_path
+        from vega._ring import FEEDS as RING_FEEDS, Ring, _pid_alive, ring_path
+        cfg = self.config
+        if cfg.ring and os.path.exists(ring_path(cfg.ring)):
+            try:
+                ring = Ring.open(cfg.ring)
+            except Exception:
+                ring = None                        # damaged or foreign: Ring.create replaces it
+            if ring is not None:
+                try:
+                    pids = {ring.info(f)["writer_pid"] for f in RING_FEEDS}
+                finally:
+                    ring.close()
+                live = sorted(p for p in pids if p and p != os.getpid() and _pid_alive(p))
+                if live:
+                    raise CaptureError(f"ring {cfg.ring} is being written by pid {live[0]} (a running capture?)")
+        paths = []
+        if cfg.store:
+            paths += [(f"store {cfg.store}-{f.segment.lower()}", _shm_path(f"{cfg.store}-{f.segment.lower()}"))
+                      for f in self.all_feeds]
+        if cfg.journal_root:
+            paths += [(f"journal {f.name} {self._date}", os.path.join(cfg.journal_root, f.name,
+                                                                      f"{self._date:%Y%m%d}.bin"))
+                      for f in self.all_feeds]
+        for what, path in paths:
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                continue                           # absent (or unreadable: its own open reports that)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise CaptureError(f"{what} is being written by another process (a running capture?)") from None
+            finally:
+                os.close(fd)
 
     @property
     def all_feeds(self) -> list:
