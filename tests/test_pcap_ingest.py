@@ -369,3 +369,26 @@ def test_ingest_cli_reports_and_refuses(tmp_path):
     assert r.returncode == 1 and "the file ends first" in r.stderr and "ingested and sealed" in r.stderr
     with Journal.open(tmp_path / "j" / "NSE_FO" / "20261120.bin") as j:
         assert j.sealed and len(j) > 0
+
+
+def test_ingesting_a_capture_again_is_refused_and_changes_nothing(tmp_path):
+    """A journal of the day that already holds records at or after the capture's first datagram: the ingest
+    would repeat them.  A later capture of the same day (tcpdump -G rotation, one file per run) appends."""
+    items = _sim_pcap(tmp_path / "all.pcap", 120, seed=7)
+    write_pcap(tmp_path / "a.pcap", items[:100])
+    write_pcap(tmp_path / "b.pcap", items[100:])
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "vega.cli", "ingest", *map(str, args), "--journal-root",
+                               str(tmp_path / "j")], capture_output=True, text=True, timeout=120, cwd=ROOT,
+                              env=dict(os.environ, PYTHONPATH=ROOT))
+    assert cli(tmp_path / "a.pcap").returncode == 0
+    path = tmp_path / "j" / "NSE_FO" / "20261120.bin"
+    n = len(Journal.open(path))
+    r = cli(tmp_path / "a.pcap")
+    assert r.returncode == 1 and "already holds records up to" in r.stderr and len(r.stderr.splitlines()) == 1
+    assert len(Journal.open(path)) == n
+    r = cli(tmp_path / "b.pcap")
+    assert r.returncode == 0, r.stderr
+    with Journal.open(path) as j:
+        assert len(j) > n and j.sealed

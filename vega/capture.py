@@ -348,6 +348,8 @@ class Capture:
                                            + (f" ({e.filename})" if e.filename else "")) from None
                     except JournalError as e:
                         raise CaptureError(f"journal: {e}") from None
+            if offline_ns is not None:
+                self._refuse_overlap(offline_ns)
             for f in sorted(self.all_feeds, key=lambda f: ("IDX", "CM", "FO").index(f.segment)):
                 f.handler = self._make_handler(FeedHandler, f)
             if cfg.contract or cfg.security:
@@ -364,6 +366,19 @@ class Capture:
         self.started = time.monotonic()
         self.opened = True
         return self
+
+    def _refuse_overlap(self, ts_ns: int) -> None:
+        """Ingest: CaptureError when a journal of the day already holds records stamped at or after ``ts_ns``
+        (the capture was ingested before, or overlaps one that was): appending would repeat them."""
+        from vega._journal import day_epoch_ns
+        t = ts_ns - day_epoch_ns(self._date)
+        for f in self.all_feeds:
+            w = f.writer
+            if w is not None and w.max_ts >= 0 and w.max_ts >= t:
+                last = _dt.datetime.fromtimestamp((day_epoch_ns(self._date) + w.max_ts) / 1e9, IST)
+                raise CaptureError(f"{w.path} already holds records up to {last:%Y-%m-%d %H:%M:%S} IST, at or "
+                                   f"after this capture's start: ingested before? (remove that file to ingest "
+                                   f"again)")
 
     def _refuse_if_in_use(self) -> None:
         """CaptureError when a live process writes this capture's ring, one of its stores or one of the day's
@@ -573,11 +588,14 @@ class Capture:
         for f in self.all_feeds:
             if f.writer is not None and f.writer.date < day:
                 f.writer.rollover(day)
+        self._date = day
+        if self._offline_ns is not None:           # ingest: the day's files must not hold these times already
+            self._refuse_overlap(now)
+        for f in self.all_feeds:
             if f.handler is not None:
                 f.handler.new_day()                # the store, and the streams' sequence numbers
             if f.writer is not None and f.store is not None and len(f.store):
                 f.handler.checkpoint(min(max(0, now - day_epoch_ns(day)), (1 << 48) - 1))
-        self._date = day
 
     def housekeeping(self) -> None:
         """Idle work: journal flush; a new trading day when the IST date changed (:meth:`new_day`)."""

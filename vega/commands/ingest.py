@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
             yield from it
         try:
             cap.ingest(chained())
-        except PcapError as e:          # the datagrams before the damage are in; the journals are sealed below
+        except (PcapError, CaptureError) as e:    # what came before is in; the journals are sealed below
             error = str(e)
         stats = cap.stats()
     finally:
