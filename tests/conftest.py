@@ -11,5 +11,7 @@ def ring():
     import vega
     r = vega.Ring.create(f"vega-test-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     yield r
-    r.close()
-    vega.Ring.unlink(r.path)
+    try:
+        r.close()                      # raises if the test left a reader of it open
+    finally:
+        vega.Ring.unlink(r.path)       # the file goes either way: a failed test leaves nothing in /dev/shm
