@@ -1533,6 +1533,28 @@ cdef class FeedHandler:
             if self._journal is not None:
                 self.add_record_sink(_jrnl_rec_sink, &self._jsink)
 
+    def detach_journal(self):
+        """Stop journaling, e.g. after the journal's disk filled: the change records go on to the ring, the
+        other sinks and the callback.  Returns the JournalWriter (its owner closes it), or None when there was
+        none.  RuntimeError while a call of this handler (or a linked one) is running in another thread."""
+        cdef int i, k = 0
+        if self._busy:
+            raise RuntimeError("this FeedHandler (or one linked to it) is inside a call in another thread: "
+                               "detach its journal after the call returns")
+        jw = self._journal
+        if jw is None:
+            return None
+        for i in range(self._f.n_sinks):
+            if self._f.sinks[i].fn != _jrnl_rec_sink:
+                self._f.sinks[k] = self._f.sinks[i]
+                k += 1
+        self._f.n_sinks = k
+        self._journal = None
+        self._jsink.w = NULL
+        self._jsink.failed = 0
+        self._jsink.n_pending = 0
+        return jw
+
     def new_day(self) -> int:
         """A new trading day: the store starts from its instruments' identity (``Store.new_day``), and each
         stream's last BCSeqNo is forgotten, since the exchange numbers every day's streams afresh (the last

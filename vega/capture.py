@@ -278,6 +278,7 @@ class _Feed:
         self.handler = None
         self.writer = None
         self.datagrams = 0
+        self.journal_error: str | None = None     # why its journal stopped (the feed went on without it)
 
 
 class Capture:
@@ -299,6 +300,9 @@ class Capture:
         self._offline_ns = None
         self._owned_stores: list[str] = []
         self.other_destination = 0     # ingest: datagrams to no configured feed
+        #: called with a one-line message when something goes wrong that the capture survives (a journal
+        #: that stopped); default: nothing (the message is in ``stats()`` and ``journal_failures()``)
+        self.on_warning: Callable[[str], None] | None = None
 
     # -- life cycle -----------------------------------------------------------------------------------------
 
@@ -481,7 +485,13 @@ class Capture:
             if f.handler is not None:
                 f.handler.close()                 # hands the ring slot back
             if f.writer is not None and not f.writer.closed:
-                f.writer.close()
+                try:
+                    f.writer.close()
+                except OSError as e:                 # its last flush or the seal failed: the others still close
+                    if f.journal_error is None:
+                        f.journal_error = f"{f.writer.path}: {e.strerror or e} at its seal (unsealed, recoverable)"
+                        if self.on_warning is not None:
+                            self.on_warning(f.journal_error)
         if self.ring is not None and not self.ring.closed:
             self.ring.close()
         self.opened = False
@@ -521,7 +531,12 @@ class Capture:
             # recvmmsg batches handed from the receive slots straight to the handler's nogil loop (no bytes
             # object per datagram), until a short batch says the queue is drained, at most 64 batches per
             # feed before the others get a turn; checkpoints too, when the journal says one is due
-            k = f.receiver.feed(f.handler, 0, 64)
+            try:
+                k = f.receiver.feed(f.handler, 0, 64)
+            except OSError as e:
+                if not self._journals_failed(e):
+                    raise
+                k = 0
             f.datagrams += k
             n += k
         return n
@@ -545,7 +560,11 @@ class Capture:
             for f in self.feeds:
                 data, times = pending[f.name]
                 if data:
-                    f.handler.process_batch(data, now_ns=np.array(times, dtype=np.int64))
+                    try:
+                        f.handler.process_batch(data, now_ns=np.array(times, dtype=np.int64))
+                    except OSError as e:
+                        if not self._journals_failed(e):
+                            raise
                     f.datagrams += len(data)
                     done += len(data)
                     data.clear()
@@ -605,7 +624,42 @@ class Capture:
             self.new_day(today, now)
         for f in self.all_feeds:
             if f.writer is not None:
-                f.handler.poll()
+                try:
+                    f.handler.poll()
+                except OSError as e:
+                    if not self._journals_failed(e):
+                        raise
+
+    def _journals_failed(self, e: OSError) -> bool:
+        """After an OSError from a handler's call: every journal whose writer failed is detached, so its feed
+        goes on into the store and the ring (the trading path) while the journal stops where it failed,
+        unsealed and recoverable (``vega verify --repair``).  Reported through ``on_warning``, ``stats()`` and
+        ``journal_failures()``.  False when no journal had failed (the error is someone else's)."""
+        hit = False
+        for f in self.all_feeds:
+            w = f.writer
+            if w is None or f.journal_error is not None:
+                continue
+            try:
+                w.check()
+                continue
+            except OSError as err:
+                why = err.strerror or str(err)
+            hit = True
+            f.handler.detach_journal()
+            f.journal_error = (f"{w.path}: {why} after {w.n_written:,} records; {f.name} goes on without its "
+                               f"journal")
+            try:
+                w.close()
+            except Exception:
+                pass                                # what reached the file stays there, unsealed
+            if self.on_warning is not None:
+                self.on_warning(f.journal_error)
+        return hit
+
+    def journal_failures(self) -> list[str]:
+        """One line per feed whose journal stopped on an I/O error (empty when none did)."""
+        return [f"{f.name}: {f.journal_error}" for f in self.all_feeds if f.journal_error is not None]
 
     def run(self, duration: float | None = None, *, stop: Callable[[], bool] | None = None,
             on_stats: Callable[[dict], None] | None = None, until: Callable[["Capture"], bool] | None = None) -> None:
@@ -671,7 +725,8 @@ class Capture:
             if f.writer is not None:
                 d["journal"] = {"path": str(f.writer.path), "records": f.writer.n_records,
                                 "bytes": 64 + 32 * f.writer.n_records,
-                                "checkpoints": len(f.writer.checkpoints) if not f.writer.closed else None}
+                                "checkpoints": len(f.writer.checkpoints) if not f.writer.closed else None,
+                                "failed": f.journal_error}
             out["feeds"][f.name] = d
         if self.ring is not None and not self.ring.closed:
             out["ring"] = {"name": self.config.ring,
@@ -690,6 +745,8 @@ def format_stats(s: dict) -> str:
         errs = ",".join(f"{k}={v}" for k, v in d["errors"].items()) or "none"
         j = d.get("journal")
         jtxt = f" journal {j['records']:,} rec {j['bytes'] / 1e6:.1f} MB" if j else ""
+        if j and j.get("failed"):
+            jtxt = " JOURNAL FAILED: " + j["failed"]
         lines.append(f"[{s['uptime_s']:8.1f}s] {name}: {d['datagrams']:,} dgrams {d['messages']:,} msgs "
                      f"({codes}) errors {errs} gaps {d['gaps']} missed {d['missed']}{jtxt}")
     if "ring" in s:

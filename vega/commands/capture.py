@@ -74,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(format_stats(s), flush=True)
 
+    cap.on_warning = lambda msg: print(f"vega capture: {msg}", file=sys.stderr, flush=True)
     stopping = []
     old = {s: signal.signal(s, lambda *_: stopping.append(1)) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -87,5 +88,8 @@ def run(args: argparse.Namespace) -> int:
         for s, h in old.items():
             signal.signal(s, h)
     report(final)
+    failed = cap.journal_failures()
+    if failed:
+        raise CliError("stopped; the journal failed: " + "; ".join(failed))
     print("vega capture: stopped" + (", journal sealed" if cfg.journal_root else ""), file=sys.stderr)
     return 0

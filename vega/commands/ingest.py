@@ -94,6 +94,9 @@ def run(args: argparse.Namespace) -> int:
                   f"(missed {d['missed']}){jtxt}")
     if error is not None:
         raise CliError(f"{error} (what came before it was ingested and sealed)")
+    failed = cap.journal_failures()
+    if failed:
+        raise CliError("the journal failed: " + "; ".join(failed))
     return 0
 
 
