@@ -52,13 +52,13 @@ def test_the_feed_goes_on_when_its_journal_fails(tmp_path):
     failed = [name for name, d in out["stats"]["feeds"].items() if d["journal"]["failed"]]
     assert "NSE_FO" in failed and "File too large" in out["stats"]["feeds"]["NSE_FO"]["journal"]["failed"]
     assert len(out["warnings"]) == len(out["failures"]) >= len(failed)     # the rest at their seal
-    # the journal holds what it wrote before the failure, whole records; reopening it later seals it
+    # the journal holds what it wrote before the failure, whole records; vega verify --repair seals it
     path = tmp_path / "j" / "NSE_FO" / os.listdir(tmp_path / "j" / "NSE_FO")[0]
     with Journal.open(path) as j:
         assert 0 < len(j) < fo["records"] and not j.sealed
         n = len(j)
-    JournalWriter.reopen(path).close()
-    assert verify(path).ok
+    rep = verify(path, repair=True)
+    assert rep.ok and rep.repaired and rep.state == "sealed"
     with Journal.open(path) as j:
         assert j.sealed and len(j) == n
 
@@ -76,3 +76,16 @@ def test_ingest_exits_non_zero_when_a_journal_failed(tmp_path):
     assert r.returncode == 1 and "the journal failed" in r.stderr and "File too large" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
     assert json.loads(r.stdout)["feeds"]["NSE_FO"]["datagrams"] == 400
+
+
+def test_verify_repair_leaves_a_running_writers_file_alone(tmp_path):
+    from journal_helpers import make_records
+    w = JournalWriter(tmp_path, "NSE_FO", "2026-11-20", flush_interval=None)
+    w.append(make_records(50))
+    w.flush()
+    rep = verify(w.path, repair=True)                # open, locked by its writer: nothing to do, no error
+    assert rep.ok and not rep.repaired and rep.state == "open"
+    w.append(make_records(5, seed=2))
+    w.close()
+    with Journal.open(w.path) as j:
+        assert j.sealed and len(j) == 55

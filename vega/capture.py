@@ -378,7 +378,7 @@ class Capture:
         t = ts_ns - day_epoch_ns(self._date)
         for f in self.all_feeds:
             w = f.writer
-            if w is not None and w.max_ts >= 0 and w.max_ts >= t:
+            if w is not None and f.journal_error is None and w.max_ts >= 0 and w.max_ts >= t:
                 last = _dt.datetime.fromtimestamp((day_epoch_ns(self._date) + w.max_ts) / 1e9, IST)
                 raise CaptureError(f"{w.path} already holds records up to {last:%Y-%m-%d %H:%M:%S} IST, at or "
                                    f"after this capture's start: ingested before? (remove that file to ingest "
@@ -605,16 +605,24 @@ class Capture:
         from vega._journal import day_epoch_ns
         now = time.time_ns() if now_ns is None else now_ns
         for f in self.all_feeds:
-            if f.writer is not None and f.writer.date < day:
-                f.writer.rollover(day)
+            if f.writer is not None and f.journal_error is None and f.writer.date < day:
+                try:
+                    f.writer.rollover(day)
+                except OSError as e:               # a journal that fails here stops like one in a batch
+                    if not self._journals_failed(e):
+                        raise
         self._date = day
         if self._offline_ns is not None:           # ingest: the day's files must not hold these times already
             self._refuse_overlap(now)
         for f in self.all_feeds:
             if f.handler is not None:
                 f.handler.new_day()                # the store, and the streams' sequence numbers
-            if f.writer is not None and f.store is not None and len(f.store):
-                f.handler.checkpoint(min(max(0, now - day_epoch_ns(day)), (1 << 48) - 1))
+            if f.writer is not None and f.journal_error is None and f.store is not None and len(f.store):
+                try:
+                    f.handler.checkpoint(min(max(0, now - day_epoch_ns(day)), (1 << 48) - 1))
+                except OSError as e:
+                    if not self._journals_failed(e):
+                        raise
 
     def housekeeping(self) -> None:
         """Idle work: journal flush; a new trading day when the IST date changed (:meth:`new_day`)."""
@@ -633,7 +641,7 @@ class Capture:
     def _journals_failed(self, e: OSError) -> bool:
         """After an OSError from a handler's call: every journal whose writer failed is detached, so its feed
         goes on into the store and the ring (the trading path) while the journal stops where it failed,
-        unsealed and recoverable (``vega verify --repair``).  Reported through ``on_warning``, ``stats()`` and
+        unsealed and recoverable (``vega verify --repair`` seals it, as does the day's next writer).  Reported through ``on_warning``, ``stats()`` and
         ``journal_failures()``.  False when no journal had failed (the error is someone else's)."""
         hit = False
         for f in self.all_feeds:

@@ -139,15 +139,31 @@ def _inspect(path: Path) -> VerifyReport:
     return rep
 
 
+def _locked(path: Path) -> bool:
+    """True when a writer holds the file's lock (a running JournalWriter)."""
+    import fcntl
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)                               # also drops the lock taken here
+    return False
+
+
 def verify(path, repair: bool = False) -> VerifyReport:
     """Check a journal file: header, torn tail, index and checkpoint table against the records.
 
     With ``repair=True`` a damaged file whose header is intact is repaired by reopening it as a writer (which
     cuts a torn tail, drops a damaged index and rebuilds it from the records) and sealing it; every whole
-    record is kept.  A file locked by its running writer is not touched (JournalError)."""
+    record is kept.  So is an undamaged file left unsealed by a writer that is gone (a crash, a full disk).
+    A file locked by its running writer is not touched: left as it is when undamaged, else JournalError."""
     path = Path(path)
     rep = _inspect(path)
-    if repair and not rep.ok and rep.state != "?":
+    if repair and rep.state != "?" and (not rep.ok or rep.state != "sealed"):
+        if rep.ok and _locked(path):               # a running writer's open file: nothing to repair
+            return rep
         w = JournalWriter.reopen(path)
         w.close()
         after = _inspect(path)
