@@ -8,6 +8,7 @@ import sys
 import textwrap
 import uuid
 
+from vega import Ring
 from vega.journal import Journal, JournalWriter, verify
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -41,8 +42,15 @@ def test_the_feed_goes_on_when_its_journal_fails(tmp_path):
     pcap = tmp_path / "s.pcap"
     sim.write(pcap)
     ring = f"vega-jfail-{uuid.uuid4().hex[:8]}"
-    r = subprocess.run([sys.executable, "-c", CHILD, str(pcap), str(tmp_path / "j"), ring, str(100_000)],
-                       capture_output=True, text=True, timeout=120, cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT))
+    try:
+        r = subprocess.run([sys.executable, "-c", CHILD, str(pcap), str(tmp_path / "j"), ring, str(100_000)],
+                           capture_output=True, text=True, timeout=120, cwd=ROOT,
+                           env=dict(os.environ, PYTHONPATH=ROOT))
+    finally:                                                    # the child unlinks it unless it failed
+        try:
+            Ring.unlink(ring)
+        except FileNotFoundError:
+            pass
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["n"] == 6000                                       # every datagram went through
