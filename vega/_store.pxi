@@ -15,7 +15,7 @@ from cpython.buffer cimport PyBUF_WRITABLE
 
 from vega._ring cimport Ring, ring_slot_t, ring_append
 from vega._journal cimport JournalWriter, jrnl_writer_t, jrnl_append, jrnl_poll
-from vega._journal import checkpoint_records, day_epoch_ns
+from vega._journal import day_epoch_ns
 from vega._iv cimport (iv_black76_implied, iv_select_forward, iv_year_fraction, iv_to_e4, IV_NONE_E4,
                        IV_FWD_NONE)
 from libc.math cimport exp as _c_exp
@@ -138,6 +138,15 @@ cdef inline int32_t vg_store_find(const vg_store_t* st, int32_t token) noexcept 
         h = (h + 1) & st.hash_mask
     return -1
 
+cdef inline void vg_rec_fresh(vg_srec_t* r, uint8_t segment) noexcept nogil:
+    """What a record holds for a token just added: zeros but for seq (it only ever grows), the token, the
+    segment, valid and subscribed, and "no IV" (until an option tick computes one).  Writer only."""
+    memset(<char*>r + 8, 0, sizeof(vg_srec_t) - 8)
+    r.segment = segment
+    r.valid = 1
+    r.subscribed = 1
+    r.implied_volatility = IV_NONE_E4
+
 cdef int32_t vg_store_insert(vg_store_t* st, int32_t token, uint8_t segment) noexcept nogil:
     """Append a record for a token that is not in the store (writer only); -1 when the store is full."""
     cdef uint32_t n = st.hdr.n_records, h
@@ -145,12 +154,8 @@ cdef int32_t vg_store_insert(vg_store_t* st, int32_t token, uint8_t segment) noe
     if n >= st.capacity or token < 0:
         return -1
     r = &st.recs[n]
-    memset(<char*>r + 4, 0, sizeof(vg_srec_t) - 4)     # keep seq: it only ever grows
     r.token = token
-    r.segment = segment
-    r.valid = 1
-    r.subscribed = 1
-    r.implied_volatility = IV_NONE_E4                   # "no IV" until an option tick computes one
+    vg_rec_fresh(r, segment)
     if <uint32_t>token < st.dense_size:
         vg_store_release_i32(&st.dense[token], <int32_t>n)
     else:
@@ -3076,7 +3081,7 @@ cdef class Store:
         cdef uint32_t i, n
         cdef vg_srec_t* r
         cdef char ident[12]
-        cdef uint8_t seg, sub
+        cdef uint8_t sub
         self._check_writable()
         n = vg_store_len(&self._st)
         self._use(1)
@@ -3085,15 +3090,11 @@ cdef class Store:
                 for i in range(n):
                     r = &self._st.recs[i]
                     memcpy(ident, r.symbol, 12)                  # symbol[10] + series[2]
-                    seg = r.segment
                     sub = r.subscribed
                     vs_write_begin(r)
-                    memset(<char*>r + 8, 0, sizeof(vg_srec_t) - 8)  # keep seq and token (as vg_store_insert)
+                    vg_rec_fresh(r, r.segment)
                     memcpy(r.symbol, ident, 12)
-                    r.segment = seg
                     r.subscribed = sub
-                    r.valid = 1
-                    r.implied_volatility = IV_NONE_E4
                     vs_write_end(r)
         finally:
             self._use(-1)

@@ -33,6 +33,7 @@ Configuration is TOML (docs/capture.example.toml)::
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as _dt
 import ipaddress
@@ -388,8 +389,8 @@ class Capture:
         """CaptureError when a live process writes this capture's ring, one of its stores or one of the day's
         journal files: a second capture (or an ingest) with the same config must not replace the shared
         memory that a running one's readers follow."""
-        import fcntl
         from vega._core import _shm_path
+        from vega.journal import held_by_writer
         from vega._ring import FEEDS as RING_FEEDS, Ring, _pid_alive, ring_path
         cfg = self.config
         if cfg.ring and os.path.exists(ring_path(cfg.ring)):
@@ -414,16 +415,8 @@ class Capture:
                                                                       f"{self._date:%Y%m%d}.bin"))
                       for f in self.all_feeds]
         for what, path in paths:
-            try:
-                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-            except OSError:
-                continue                           # absent (or unreadable: its own open reports that)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise CaptureError(f"{what} is being written by another process (a running capture?)") from None
-            finally:
-                os.close(fd)
+            if held_by_writer(path):
+                raise CaptureError(f"{what} is being written by another process (a running capture?)")
 
     @property
     def all_feeds(self) -> list:
@@ -531,12 +524,9 @@ class Capture:
             # recvmmsg batches handed from the receive slots straight to the handler's nogil loop (no bytes
             # object per datagram), until a short batch says the queue is drained, at most 64 batches per
             # feed before the others get a turn; checkpoints too, when the journal says one is due
-            try:
+            k = 0
+            with self._journal_may_fail():
                 k = f.receiver.feed(f.handler, 0, 64)
-            except OSError as e:
-                if not self._journals_failed(e):
-                    raise
-                k = 0
             f.datagrams += k
             n += k
         return n
@@ -560,11 +550,8 @@ class Capture:
             for f in self.feeds:
                 data, times = pending[f.name]
                 if data:
-                    try:
+                    with self._journal_may_fail():
                         f.handler.process_batch(data, now_ns=np.array(times, dtype=np.int64))
-                    except OSError as e:
-                        if not self._journals_failed(e):
-                            raise
                     f.datagrams += len(data)
                     done += len(data)
                     data.clear()
@@ -606,11 +593,8 @@ class Capture:
         now = time.time_ns() if now_ns is None else now_ns
         for f in self.all_feeds:
             if f.writer is not None and f.journal_error is None and f.writer.date < day:
-                try:
+                with self._journal_may_fail():     # a journal that fails here stops like one in a batch
                     f.writer.rollover(day)
-                except OSError as e:               # a journal that fails here stops like one in a batch
-                    if not self._journals_failed(e):
-                        raise
         self._date = day
         if self._offline_ns is not None:           # ingest: the day's files must not hold these times already
             self._refuse_overlap(now)
@@ -618,11 +602,8 @@ class Capture:
             if f.handler is not None:
                 f.handler.new_day()                # the store, and the streams' sequence numbers
             if f.writer is not None and f.journal_error is None and f.store is not None and len(f.store):
-                try:
+                with self._journal_may_fail():
                     f.handler.checkpoint(min(max(0, now - day_epoch_ns(day)), (1 << 48) - 1))
-                except OSError as e:
-                    if not self._journals_failed(e):
-                        raise
 
     def housekeeping(self) -> None:
         """Idle work: journal flush; a new trading day when the IST date changed (:meth:`new_day`)."""
@@ -632,13 +613,20 @@ class Capture:
             self.new_day(today, now)
         for f in self.all_feeds:
             if f.writer is not None:
-                try:
+                with self._journal_may_fail():
                     f.handler.poll()
-                except OSError as e:
-                    if not self._journals_failed(e):
-                        raise
 
-    def _journals_failed(self, e: OSError) -> bool:
+    @contextlib.contextmanager
+    def _journal_may_fail(self):
+        """Around a call that writes journals: an OSError of a journal that failed is handled
+        (:meth:`_journals_failed`) and the capture goes on; any other error propagates."""
+        try:
+            yield
+        except OSError:
+            if not self._journals_failed():
+                raise
+
+    def _journals_failed(self) -> bool:
         """After an OSError from a handler's call: every journal whose writer failed is detached, so its feed
         goes on into the store and the ring (the trading path) while the journal stops where it failed,
         unsealed and recoverable (``vega verify --repair`` seals it, as does the day's next writer).  Reported through ``on_warning``, ``stats()`` and

@@ -139,10 +139,14 @@ def _inspect(path: Path) -> VerifyReport:
     return rep
 
 
-def _locked(path: Path) -> bool:
-    """True when a writer holds the file's lock (a running JournalWriter)."""
+def held_by_writer(path) -> bool:
+    """True when a running writer holds the file's lock (a JournalWriter, a Store.create writer: both take
+    an exclusive flock); False for a file that is free or cannot be opened."""
     import fcntl
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -162,7 +166,7 @@ def verify(path, repair: bool = False) -> VerifyReport:
     path = Path(path)
     rep = _inspect(path)
     if repair and rep.state != "?" and (not rep.ok or rep.state != "sealed"):
-        if rep.ok and _locked(path):               # a running writer's open file: nothing to repair
+        if rep.ok and held_by_writer(path):               # a running writer's open file: nothing to repair
             return rep
         w = JournalWriter.reopen(path)
         w.close()

@@ -197,9 +197,7 @@ def _link_parser(path, link, lazy=False):
         st.link_types[name] = st.link_types.get(name, 0) + 1
         if link == 1:                            # Ethernet II, VLAN tags skipped
             if n < 14:
-                st.truncated += 1 if cut else 0
-                st.malformed += 0 if cut else 1
-                return None
+                return _short(st, cut)
             ethertype = (buf[off + 12] << 8) | buf[off + 13]
             p = 14
             while ethertype in _VLAN and p + 4 <= n:
@@ -212,24 +210,21 @@ def _link_parser(path, link, lazy=False):
             p = 0
         elif link == 113:                        # Linux cooked v1: protocol at 14..16
             if n < 16:
-                st.malformed += 1
-                return None
+                return _short(st, cut)
             if (buf[off + 14] << 8) | buf[off + 15] != 0x0800:
                 st.not_ipv4 += 1
                 return None
             p = 16
         elif link == 276:                        # Linux cooked v2: protocol at 0..2
             if n < 20:
-                st.malformed += 1
-                return None
+                return _short(st, cut)
             if (buf[off] << 8) | buf[off + 1] != 0x0800:
                 st.not_ipv4 += 1
                 return None
             p = 20
         else:                                    # NULL (host order) / LOOP (network order): AF_INET = 2
             if n < 4:
-                st.malformed += 1
-                return None
+                return _short(st, cut)
             fam = bytes(buf[off:off + 4])
             if fam not in (b"\x02\x00\x00\x00", b"\x00\x00\x00\x02"):
                 st.not_ipv4 += 1
@@ -239,6 +234,15 @@ def _link_parser(path, link, lazy=False):
     return parse
 
 
+def _short(st, cut):
+    """A packet too short for its headers: cut by the snap length (``cut``), else malformed.  None."""
+    if cut:
+        st.truncated += 1
+    else:
+        st.malformed += 1
+    return None
+
+
 def _unsupported(buf, off, n, cut, st):
     st.not_ipv4 += 1
     return None
@@ -246,16 +250,13 @@ def _unsupported(buf, off, n, cut, st):
 
 def _udp(buf, off, n, cut, st):
     """(dst_ip, dst_port, payload) of an IPv4/UDP packet at buf[off:off+n], or None (counted)."""
-    if n < 1 or buf[off] >> 4 != 4:
-        if n >= 1 or not cut:
-            st.not_ipv4 += 1
-        else:
-            st.truncated += 1
+    if n < 1:
+        return _short(st, cut)
+    if buf[off] >> 4 != 4:
+        st.not_ipv4 += 1
         return None
     if n < 20:
-        st.truncated += 1 if cut else 0
-        st.malformed += 0 if cut else 1
-        return None
+        return _short(st, cut)
     ihl = (buf[off] & 15) * 4
     total = (buf[off + 2] << 8) | buf[off + 3]
     if ihl < 20 or total < ihl:
@@ -268,9 +269,7 @@ def _udp(buf, off, n, cut, st):
         st.fragment += 1
         return None
     if total > n:
-        st.truncated += 1 if cut else 0
-        st.malformed += 0 if cut else 1
-        return None
+        return _short(st, cut)
     if total < ihl + 8:
         st.malformed += 1
         return None

@@ -3,6 +3,7 @@ each datagram at the time it was captured."""
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 
 from vega.commands import CliError
@@ -64,11 +65,8 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(str(e)) from None
     error = None
     try:
-        def chained():
-            yield first
-            yield from it
         try:
-            cap.ingest(chained())
+            cap.ingest(itertools.chain([first], it))
         except (PcapError, CaptureError) as e:    # what came before is in; the journals are sealed below
             error = str(e)
         stats = cap.stats()
