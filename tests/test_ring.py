@@ -21,7 +21,7 @@ SLOT = 0x200000
 TRAILER = 0x1FFFF0
 BUS = 0x600000
 FILE_SIZE = 0x602000
-HDR = struct.Struct("<8sHHHHIIIIQQII8x")
+HDR = struct.Struct("<8sHHHHIIIIQQIIQ")
 CURSOR = struct.Struct("<IBBH24sQQQQ")
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ring_worker.py")
 
@@ -71,8 +71,9 @@ def test_c_struct_layout_matches_the_documented_offsets():
     lay = _ring._layout()
     assert lay["ring_header_t"] == lay["ring_bus_header_t"] == lay["ring_cursor_t"] == 64
     assert [lay[f"header.{k}"] for k in ("version", "feed_type", "record_size", "symbol_id", "capacity",
-            "records_offset", "trailer_offset", "record_count", "created_ns", "slot_size", "writer_pid")] == \
-        [0x08, 0x0C, 0x0E, 0x10, 0x14, 0x18, 0x1C, 0x20, 0x28, 0x30, 0x34]
+            "records_offset", "trailer_offset", "record_count", "created_ns", "slot_size", "writer_pid",
+            "first_seq")] == [0x08, 0x0C, 0x0E, 0x10, 0x14, 0x18, 0x1C, 0x20, 0x28, 0x30, 0x34, 0x38]
+    assert _ring.VERSION == 2
     assert (lay["bus.n_lines"], lay["bus.created_ns"]) == (0x0C, 0x10)
     assert [lay[f"cursor.{k}"] for k in ("state", "feed", "name", "position", "laps", "lost",
                                          "heartbeat_ns")] == [0x04, 0x05, 0x08, 0x20, 0x28, 0x30, 0x38]
@@ -88,9 +89,9 @@ def test_file_bytes_are_the_documented_layout(ring, name):
     assert st_.st_mode & 0o777 == 0o600
     for f in range(3):
         (magic, version, hsize, feed_type, rsize, sym, cap, roff, toff, count, created, ssize,
-         wpid) = HDR.unpack(raw(path, f * SLOT, 64))
-        assert (magic, version, hsize, feed_type, rsize, sym, cap, roff, toff, count, ssize, wpid) == \
-            (b"VEGARING", 1, 64, f, 32, 0, CAP, 0x40, 0x1FFFF0, 0, SLOT, 0)
+         wpid, first) = HDR.unpack(raw(path, f * SLOT, 64))
+        assert (magic, version, hsize, feed_type, rsize, sym, cap, roff, toff, count, ssize, wpid, first) == \
+            (b"VEGARING", 2, 64, f, 32, 0, CAP, 0x40, 0x1FFFF0, 0, SLOT, 0, 0)
         assert created > 0
     recs = records(CAP + 7)                 # wraps: the last 7 land at indices 0..6
     ring.append("NSE_EQ", recs[:100])
@@ -571,7 +572,9 @@ def _fresh(name):
 DAMAGE = [
     ("slot 0 magic", 0x00, b"XEGARING", "magic"),
     ("slot 2 magic", 2 * SLOT, b"\0" * 8, "magic"),
-    ("version", SLOT + 0x08, struct.pack("<H", 2), "version"),
+    ("version", SLOT + 0x08, struct.pack("<H", 3), "version"),
+    ("version 0", 0x08, struct.pack("<H", 0), "version"),
+    ("first_seq past the tail", SLOT + 0x38, struct.pack("<Q", 1), "first_seq"),
     ("header size", 0x0A, struct.pack("<H", 128), "header_size"),
     ("feed type", SLOT + 0x0C, struct.pack("<H", 0), "feed type"),
     ("record size", 0x0E, struct.pack("<H", 64), "record_size"),

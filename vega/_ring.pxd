@@ -49,7 +49,8 @@ cdef extern from "_ring_atomic.h" nogil:
 # ----------------------------------------------------------------------------------------------------------
 
 cdef enum:
-    RING_VERSION = 1                   # slot header and bus header version
+    RING_VERSION = 2                   # slot header version (2: first_seq; version-1 slots are read as first_seq 0)
+    RING_BUS_VERSION = 1               # client bus header version
     RING_N_SLOTS = 3                   # one slot per feed
     RING_SLOT_SIZE = 0x200000          # 2 MiB per slot; slot f starts at f * RING_SLOT_SIZE
     RING_HEADER_SIZE = 64              # slot header at +0x0
@@ -103,11 +104,11 @@ cdef struct ring_header_t:             # slot header, 64 bytes at slot + 0x0
     uint64_t created_ns                # CLOCK_REALTIME ns when the file was created
     uint32_t slot_size                 # 0x200000
     uint32_t writer_pid                # pid holding the writer role, 0 = none (claimed by CAS)
-    uint64_t reserved                  # 0
+    uint64_t first_seq                 # sequence number of the slot's first record (set at creation; 0 in version 1)
 
 cdef struct ring_bus_header_t:         # client bus header, 64 bytes at RING_BUS_OFFSET
     uint8_t magic[8]                   # b"VEGARBUS"
-    uint16_t version                   # RING_VERSION
+    uint16_t version                   # RING_BUS_VERSION
     uint16_t line_size                 # 64
     uint32_t n_lines                   # RING_BUS_LINES
     uint64_t created_ns                # CLOCK_REALTIME ns when the file was created
@@ -153,6 +154,7 @@ cdef struct ring_reader_t:             # one reader's private state
     uint64_t lost                      # records lost so far
     uint64_t call_lost                 # records lost during the current poll call (reset by the caller)
     uint64_t rewinds                   # times the tail was found behind pos (ring re-initialised / damaged)
+    uint64_t first                     # the slot's first_seq: no record ever had a smaller sequence number
     int on_lap                         # ring_on_lap
 
 
@@ -219,7 +221,8 @@ cdef inline Py_ssize_t ring_read(ring_reader_t* r, void* dst, Py_ssize_t max_n) 
     """Copy up to max_n valid records at the reader's position into dst; returns how many.
 
     Never returns a record that was overwritten while it was copied: after the copy it re-reads tail_intent
-    and drops every record with sequence < tail_intent - capacity.  When records were lost (lapped) it adds
+    and drops every record with sequence < tail_intent - capacity.  Sequence numbers below the slot's
+    first_seq (r.first) were never in it: a reader there is lapped to first_seq.  When records were lost (lapped) it adds
     the exact count to r.lost / r.call_lost, counts one lap, and resumes per r.on_lap.  A return of 0 with
     r.call_lost raised means: lapped, nothing valid copied, call again.
     """
@@ -235,11 +238,14 @@ cdef inline Py_ssize_t ring_read(ring_reader_t* r, void* dst, Py_ssize_t max_n) 
         r.rewinds += 1
         return 0
     start = r.pos
-    if t - start > r.capacity:         # lapped before we even started
+    valid_from = t - r.capacity if t > r.capacity else 0
+    if valid_from < r.first:
+        valid_from = r.first           # nothing before the slot's first record (a slot started at first_seq)
+    if start < valid_from:             # lapped before we even started (or asked for what was never here)
         if r.on_lap == RING_LAP_NEWEST:
             _ring_reader_jump(r, t)
             return 0
-        start = t - r.capacity
+        start = valid_from
     n = t - start
     if n > <uint64_t>max_n:
         n = <uint64_t>max_n
@@ -253,6 +259,8 @@ cdef inline Py_ssize_t ring_read(ring_reader_t* r, void* dst, Py_ssize_t max_n) 
     vg_fence_acquire()                 # the copy happens before the intent is re-read
     i = vg_load_relaxed_u64(r.tail_intent)
     valid_from = i - r.capacity if i > r.capacity else 0
+    if valid_from < r.first:
+        valid_from = r.first
     if start < valid_from:             # the writer overwrote (or is overwriting) part of what we copied
         if r.on_lap == RING_LAP_NEWEST:
             _ring_reader_jump(r, vg_load_acquire_u64(r.tail))

@@ -56,7 +56,8 @@ def _latency_floor_recv(buf: Buffer, count: int, timeout: float = 10.0) -> npt.N
 class Ring:
     path: str
     @staticmethod
-    def create(name: str | os.PathLike[str], *, mode: int = 0o600, replace: bool = False) -> Ring: ...
+    def create(name: str | os.PathLike[str], *, mode: int = 0o600, replace: bool = False,
+               first_seq: int | dict[FeedLike, int] | None = None) -> Ring: ...
     @staticmethod
     def open(name: str | os.PathLike[str], *, writable: bool = False) -> Ring: ...
     @staticmethod

@@ -60,8 +60,8 @@ _ON_LAP = {"oldest": 0, "newest": 1, "raise": 2}
 _SLICE_NS = 50_000_000          # a waiting poll re-takes the GIL this often to check for signals (Ctrl-C)
 
 # slot header: magic, version, header_size, feed_type, record_size, symbol_id, capacity, records_offset,
-# trailer_offset, record_count, created_ns, slot_size, writer_pid, reserved
-_HDR = struct.Struct("<8sHHHHIIIIQQII8x")
+# trailer_offset, record_count, created_ns, slot_size, writer_pid, first_seq
+_HDR = struct.Struct("<8sHHHHIIIIQQIIQ")
 _BUS = struct.Struct("<8sHHIQI36x")         # magic, version, line_size, n_lines, created_ns, reg_pid
 _BUS_LOCK_TIMEOUT_NS = 5_000_000_000        # a live process holding the registration lock longer: RingBusyError
 _TRAILER = struct.Struct("<QQ")              # tail_intent, tail
@@ -135,6 +135,21 @@ cdef inline bint _rewound(ring_reader_t* r) noexcept nogil:
     return False
 
 
+cdef inline uint64_t _slot_first(const ring_header_t* h) noexcept nogil:
+    # a slot's first sequence number (a version-1 slot has none: its field was reserved, zero)
+    return h.first_seq if h.version >= 2 else 0
+
+
+cdef inline uint64_t _oldest(const ring_reader_t* r) noexcept nogil:
+    # the oldest sequence number still in the slot (capped at the tail)
+    cdef uint64_t t = vg_load_acquire_u64(r.tail)
+    cdef uint64_t i = vg_load_acquire_u64(r.tail_intent)
+    cdef uint64_t pos = i - RING_CAPACITY if i > RING_CAPACITY else 0
+    if pos < r.first:
+        pos = r.first
+    return pos if pos < t else t
+
+
 cdef int _feed_index(object feed) except -1:
     """0..2 from an int or a feed name (case-insensitive)."""
     if isinstance(feed, str):
@@ -184,9 +199,26 @@ def _pid_alive(pid):
         return True
 
 
-def _slot_header_bytes(int feed, uint64_t created_ns):
+def _slot_header_bytes(int feed, uint64_t created_ns, uint64_t first_seq=0):
+    # record_count = tail: first_seq before the first append
     return _HDR.pack(SLOT_MAGIC, RING_VERSION, RING_HEADER_SIZE, feed, RING_REC_SIZE, 0, RING_CAPACITY,
-                     RING_RECORDS_OFFSET, RING_TRAILER_OFFSET, 0, created_ns, RING_SLOT_SIZE, 0)
+                     RING_RECORDS_OFFSET, RING_TRAILER_OFFSET, first_seq, created_ns, RING_SLOT_SIZE, 0, first_seq)
+
+
+def _first_seqs(first_seq):
+    """Ring.create's ``first_seq`` (None, one int for every slot, or {feed: int}) -> three ints."""
+    if first_seq is None:
+        return [0] * RING_N_SLOTS
+    if isinstance(first_seq, dict):
+        out = [0] * RING_N_SLOTS
+        for feed, v in first_seq.items():
+            out[_feed_index(feed)] = v
+    else:
+        out = [first_seq] * RING_N_SLOTS
+    for v in out:
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < (1 << 62):
+            raise ValueError(f"first_seq must be an int in [0, 2**62), got {v!r}")
+    return out
 
 
 def _validate(fd, path):
@@ -199,7 +231,7 @@ def _validate(fd, path):
     if st.st_mode & 0o002:
         raise RingError(f"{path}: refusing a world-writable ring file (mode {st.st_mode & 0o777:o})")
     expected = {
-        "version": RING_VERSION, "header_size": RING_HEADER_SIZE, "record_size": RING_REC_SIZE,
+        "header_size": RING_HEADER_SIZE, "record_size": RING_REC_SIZE,
         "capacity": RING_CAPACITY, "records_offset": RING_RECORDS_OFFSET,
         "trailer_offset": RING_TRAILER_OFFSET, "slot_size": RING_SLOT_SIZE,
     }
@@ -208,12 +240,14 @@ def _validate(fd, path):
         if len(raw) != RING_HEADER_SIZE:
             raise RingFormatError(f"{path}: short read of slot {f} header")
         (magic, version, header_size, feed_type, record_size, _sym, capacity, records_offset,
-         trailer_offset, _count, _created, slot_size, _wpid) = _HDR.unpack(raw)
+         trailer_offset, _count, _created, slot_size, _wpid, first_seq) = _HDR.unpack(raw)
         where = f"{path}: slot {f} ({FEEDS[f]}) header"
         if magic != SLOT_MAGIC:
             raise RingFormatError(f"{where}: bad magic {magic!r} (expected {SLOT_MAGIC!r})")
+        if version not in (1, RING_VERSION):
+            raise RingFormatError(f"{where}: version is {version:#x}, expected 1 or {RING_VERSION:#x}")
         got = {
-            "version": version, "header_size": header_size, "record_size": record_size,
+            "header_size": header_size, "record_size": record_size,
             "capacity": capacity, "records_offset": records_offset, "trailer_offset": trailer_offset,
             "slot_size": slot_size,
         }
@@ -225,16 +259,18 @@ def _validate(fd, path):
         intent, tail = _TRAILER.unpack(os.pread(fd, 16, f * RING_SLOT_SIZE + RING_TRAILER_OFFSET))
         if tail > intent or intent >= (1 << 62):
             raise RingFormatError(f"{where}: impossible counters tail={tail} tail_intent={intent}")
+        if version >= 2 and first_seq > tail:
+            raise RingFormatError(f"{where}: first_seq {first_seq} is past the tail {tail} (counters)")
     raw = os.pread(fd, 64, RING_BUS_OFFSET)
     if len(raw) != 64:
         raise RingFormatError(f"{path}: short read of the bus header")
     magic, version, line_size, n_lines, _created, _reg_pid = _BUS.unpack(raw)
     if magic != BUS_MAGIC:
         raise RingFormatError(f"{path}: bus header: bad magic {magic!r} (expected {BUS_MAGIC!r})")
-    if version != RING_VERSION or line_size != RING_BUS_LINE_SIZE or n_lines != RING_BUS_LINES:
+    if version != RING_BUS_VERSION or line_size != RING_BUS_LINE_SIZE or n_lines != RING_BUS_LINES:
         raise RingFormatError(
             f"{path}: bus header: version {version}, line size {line_size}, {n_lines} lines "
-            f"(expected {RING_VERSION}, {RING_BUS_LINE_SIZE}, {RING_BUS_LINES})")
+            f"(expected {RING_BUS_VERSION}, {RING_BUS_LINE_SIZE}, {RING_BUS_LINES})")
 
 
 cdef uint8_t* _map(int fd, size_t length, size_t offset, int prot) except NULL:
@@ -422,15 +458,21 @@ cdef class Ring:
     # -- opening ---------------------------------------------------------------------------------------
 
     @staticmethod
-    def create(name, *, mode=0o600, replace=False):
+    def create(name, *, mode=0o600, replace=False, first_seq=None):
         """Create a new ring file and return it, writable.
 
         ``name`` is a plain name (``/dev/shm/<name>``) or an absolute path.  The file is created owner-only
         (``mode`` 0o600 unless given; applied exactly, not through the umask), fully initialised under a
         temporary name, then linked into place, so no reader ever sees a half-made ring.  An existing file
         is an error (``FileExistsError``) unless ``replace=True``.
+
+        ``first_seq``: the sequence number of each slot's first record (0 unless given: one int for every
+        slot, or ``{feed: int}``).  A capture restarted during the day starts each slot at its journal's
+        ``next_seq``, so ring positions stay the journal's sequence numbers and the handover (replay up to
+        ``next_seq``, then read the ring from there) works across the restart.
         """
         path = ring_path(name)
+        firsts = _first_seqs(first_seq)
         if mode & ~0o777:
             raise ValueError("mode must be permission bits (0o000..0o777)")
         if mode & 0o002:
@@ -444,8 +486,9 @@ cdef class Ring:
             os.ftruncate(fd, RING_FILE_SIZE)
             created = _real_ns()
             for f in range(RING_N_SLOTS):
-                os.pwrite(fd, _slot_header_bytes(f, created), f * RING_SLOT_SIZE)
-            os.pwrite(fd, _BUS.pack(BUS_MAGIC, RING_VERSION, RING_BUS_LINE_SIZE, RING_BUS_LINES, created, 0),
+                os.pwrite(fd, _slot_header_bytes(f, created, firsts[f]), f * RING_SLOT_SIZE)
+                os.pwrite(fd, _TRAILER.pack(firsts[f], firsts[f]), f * RING_SLOT_SIZE + RING_TRAILER_OFFSET)
+            os.pwrite(fd, _BUS.pack(BUS_MAGIC, RING_BUS_VERSION, RING_BUS_LINE_SIZE, RING_BUS_LINES, created, 0),
                       RING_BUS_OFFSET)
             if replace:
                 os.replace(tmp, path)
@@ -854,7 +897,7 @@ cdef class Ring:
             "feed": FEEDS[f], "version": h.version, "feed_type": h.feed_type, "symbol_id": h.symbol_id,
             "record_size": h.record_size, "capacity": h.capacity,
             "record_count": vg_load_relaxed_u64(&h.record_count), "created_ns": h.created_ns,
-            "writer_pid": vg_load_acquire_u32(&h.writer_pid),
+            "writer_pid": vg_load_acquire_u32(&h.writer_pid), "first_seq": _slot_first(h),
             "tail_intent": vg_load_acquire_u64(&tr[0]), "tail": vg_load_acquire_u64(&tr[1]),
         }
 
@@ -1041,7 +1084,7 @@ cdef class Reader:
 
     def _setup(self, Ring ring, int feed, name, start, int mode):
         cdef uint8_t* slot = ring._base + <size_t>feed * RING_SLOT_SIZE
-        cdef uint64_t t, i
+        cdef uint64_t t
         self._ring = ring
         self.feed_index = feed
         self._mode = mode
@@ -1054,6 +1097,7 @@ cdef class Reader:
         self._r.tail = self._r.tail_intent + 1
         self._r.capacity = RING_CAPACITY
         self._r.mask = RING_MASK
+        self._r.first = _slot_first(<const ring_header_t*>slot)
         self._r.on_lap = RING_LAP_NEWEST if mode == 1 else RING_LAP_OLDEST
         saved = None
         if name is not None:
@@ -1077,10 +1121,7 @@ cdef class Reader:
         if start == "resume" and saved is not None and saved <= t:
             self._r.pos = saved
         elif start == "oldest":
-            i = vg_load_acquire_u64(self._r.tail_intent)
-            self._r.pos = i - RING_CAPACITY if i > RING_CAPACITY else 0
-            if self._r.pos > t:
-                self._r.pos = t
+            self._r.pos = _oldest(&self._r)
         elif isinstance(start, int):
             if start < 0 or start >= (1 << 63):
                 raise ValueError("start position out of range")
@@ -1317,17 +1358,14 @@ cdef class Reader:
 
     def seek(self, position):
         """Move to "oldest", "newest" or an int sequence number (a too-old one is reported as lost)."""
-        cdef uint64_t t, i
+        cdef uint64_t t
         if self._ring is None or self._ring._base == NULL:
             raise ValueError("reader is closed")
         t = vg_load_acquire_u64(self._r.tail)
         if position == "newest":
             self._r.pos = t
         elif position == "oldest":
-            i = vg_load_acquire_u64(self._r.tail_intent)
-            self._r.pos = i - RING_CAPACITY if i > RING_CAPACITY else 0
-            if self._r.pos > t:
-                self._r.pos = t
+            self._r.pos = _oldest(&self._r)
         elif isinstance(position, int) and 0 <= position < (1 << 63):
             self._r.pos = <uint64_t>position
         else:
@@ -1456,6 +1494,7 @@ def _layout():
         "header.created_ns": <char*>&h.created_ns - hp,
         "header.slot_size": <char*>&h.slot_size - hp,
         "header.writer_pid": <char*>&h.writer_pid - hp,
+        "header.first_seq": <char*>&h.first_seq - hp,
         "bus.n_lines": <char*>&b.n_lines - <char*>&b,
         "bus.created_ns": <char*>&b.created_ns - <char*>&b,
         "bus.reg_pid": <char*>&b.reg_pid - <char*>&b,

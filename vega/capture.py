@@ -323,11 +323,6 @@ class Capture:
             self._offline_ns = offline_ns
             self._date = ist_date(offline_ns)
             self._refuse_if_in_use()               # before anything is replaced
-            if cfg.ring:
-                try:
-                    self.ring = Ring.create(cfg.ring, replace=True)
-                except (RingError, OSError) as e:
-                    raise CaptureError(f"ring {cfg.ring}: {_errno_text(e) if isinstance(e, OSError) else e}") from None
             for f in self.all_feeds:
                 if cfg.store:
                     name = f"{cfg.store}-{f.segment.lower()}"
@@ -344,17 +339,24 @@ class Capture:
                 if cfg.journal_root:
                     root = Path(cfg.journal_root)
                     try:
-                        # journal sequence numbers = ring positions (replay, then go live at next_seq)
                         f.writer = JournalWriter(root, f.name, self._date,
-                                                 checkpoint_interval=cfg.checkpoint_interval,
-                                                 first_seq=self.ring.tail(f.name) if self.ring else 0)
+                                                 checkpoint_interval=cfg.checkpoint_interval)
                     except OSError as e:
                         raise CaptureError(f"journal root {root}: {_errno_text(e)}"
                                            + (f" ({e.filename})" if e.filename else "")) from None
                     except JournalError as e:
                         raise CaptureError(f"journal: {e}") from None
             if offline_ns is not None:
-                self._refuse_overlap(offline_ns)
+                self._refuse_overlap(offline_ns)       # before the ring is replaced
+            if cfg.ring:
+                # ring positions = journal sequence numbers (replay up to next_seq, then read the ring from
+                # there): each slot starts at its journal's next_seq, which is 0 for a new day's file and
+                # the day's count so far when a capture is restarted during the day
+                firsts = {f.name: f.writer.next_seq for f in self.all_feeds if f.writer is not None}
+                try:
+                    self.ring = Ring.create(cfg.ring, replace=True, first_seq=firsts)
+                except (RingError, OSError) as e:
+                    raise CaptureError(f"ring {cfg.ring}: {_errno_text(e) if isinstance(e, OSError) else e}") from None
             for f in sorted(self.all_feeds, key=lambda f: ("IDX", "CM", "FO").index(f.segment)):
                 f.handler = self._make_handler(FeedHandler, f)
             if cfg.contract or cfg.security:

@@ -1,0 +1,168 @@
+"""A ring slot that starts at a sequence number other than 0 (``Ring.create(..., first_seq=)``): a capture
+restarted during the day starts its new ring at the journal's ``next_seq``.  Positions below it were never in
+the slot: readers never return them (they would be zeroed bytes), "oldest" is first_seq, and a reader asking
+for one is told how many it lost.  Version-1 rings (no first_seq) read as before."""
+import os
+import struct
+import uuid
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, HealthCheck, strategies as st
+
+from vega._ring import Ring, RingFormatError, RingLapped
+
+from ring_worker import seqs
+
+CAP = 32768
+SLOT = 0x200000
+TRAILER = 0x1FFFF0
+
+
+@pytest.fixture
+def name():
+    n = f"vega-test-first-{uuid.uuid4().hex[:12]}"
+    yield n
+    try:
+        os.unlink(os.path.join("/dev/shm", n))
+    except FileNotFoundError:
+        pass
+
+
+def _raw(path, off, n):
+    with open(path, "rb") as f:
+        f.seek(off)
+        return f.read(n)
+
+
+def test_a_slot_created_at_first_seq_has_its_counters_there(name):
+    n = 5 * CAP + 17
+    ring = Ring.create(name, first_seq={"NSE_EQ": n})
+    try:
+        info = ring.info("NSE_EQ")
+        assert (info["first_seq"], info["tail"], info["tail_intent"], info["record_count"]) == (n, n, n, n)
+        assert ring.tail("NSE_EQ") == n
+        for other in ("NSE_FO", "NFO_IDX"):
+            assert (ring.info(other)["first_seq"], ring.tail(other)) == (0, 0)
+        # the bytes: header field at 0x38, both trailer counters
+        assert struct.unpack("<Q", _raw(ring.path, SLOT + 0x38, 8)) == (n,)
+        assert struct.unpack("<QQ", _raw(ring.path, SLOT + TRAILER, 16)) == (n, n)
+        ring._write_test_records("NSE_EQ", 10)
+        assert ring.tail("NSE_EQ") == n + 10
+    finally:
+        ring.close()
+    again = Ring.open(name)                     # validated and read back by another open
+    try:
+        assert again.info("NSE_EQ")["first_seq"] == n and again.tail("NSE_EQ") == n + 10
+    finally:
+        again.close()
+
+
+def test_one_int_sets_every_slot(name):
+    ring = Ring.create(name, first_seq=7)
+    try:
+        assert [ring.tail(f) for f in ("NSE_FO", "NSE_EQ", "NFO_IDX")] == [7, 7, 7]
+    finally:
+        ring.close()
+
+
+@pytest.mark.parametrize("bad", [-1, 1 << 62, True, 1.5, "3", {"NSE_XX": 3}, {"NSE_FO": -2}])
+def test_bad_first_seq_is_a_value_error_and_creates_nothing(name, bad):
+    with pytest.raises(ValueError):
+        Ring.create(name, first_seq=bad)
+    assert not os.path.exists(os.path.join("/dev/shm", name))
+
+
+def test_readers_start_at_first_seq_and_never_see_the_zeroed_records_below(name):
+    n = 3 * CAP + 5
+    ring = Ring.create(name, first_seq={"NSE_FO": n})
+    try:
+        oldest, newest, exact = (ring.reader(0, start=s) for s in ("oldest", "newest", n))
+        assert oldest.position == newest.position == exact.position == n
+        assert len(oldest.poll()) == 0 and oldest.lost == 0          # nothing yet, nothing lost
+        ring._write_test_records(0, 100)
+        for r in (oldest, newest, exact):
+            got = r.poll()
+            assert np.array_equal(seqs(got), np.arange(n, n + 100)) and r.lost == 0 and r.laps == 0
+        # positions below first_seq were never in this slot: a reader there is told it lost them
+        low = ring.reader(0, start=n - 40)
+        got = low.poll()
+        assert np.array_equal(seqs(got), np.arange(n, n + 100))
+        assert (low.last_lost, low.lost, low.laps) == (40, 40, 1)
+        zero = ring.reader(0, start=0, on_lap="newest")
+        assert len(zero.poll()) == 0 and zero.position == n + 100 and zero.lost == n + 100
+        raising = ring.reader(0, start=n - 1, on_lap="raise")
+        with pytest.raises(RingLapped) as e:
+            raising.poll()
+        assert e.value.lost == 1 and np.array_equal(seqs(raising.poll()), np.arange(n, n + 100))
+        # "oldest" stays at first_seq until the slot wraps, then follows the tail
+        oldest.seek("oldest")
+        assert oldest.position == n
+        ring._write_test_records(0, CAP, batch=4096)
+        oldest.seek("oldest")
+        assert oldest.position == n + 100
+        assert np.array_equal(seqs(oldest.poll(CAP)), np.arange(n + 100, n + 100 + CAP))
+    finally:
+        ring.close()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(first=st.sampled_from([0, 1, CAP - 1, CAP, 2 * CAP + 3, 1 << 40]),
+       writes=st.lists(st.integers(0, 3 * CAP), min_size=1, max_size=4),
+       start=st.integers(-CAP - 5, 2 * CAP), policy=st.sampled_from(["oldest", "newest"]))
+def test_what_a_reader_gets_is_exactly_what_the_slot_holds(name, first, writes, start, policy):
+    """Model: the slot holds the last min(written, CAP) records, numbered from first + written - held.  A reader
+    started anywhere (relative to first_seq) gets exactly those at or after its start, and the count of the
+    others it asked for as lost."""
+    ring = Ring.create(name, first_seq={"NFO_IDX": first}, replace=True)
+    try:
+        pos = max(0, first + start)
+        r = ring.reader("NFO_IDX", start=pos, on_lap=policy)
+        total = sum(writes)
+        for n in writes:
+            ring._write_test_records("NFO_IDX", n, batch=4096)
+        tail = first + total
+        got = r.poll(CAP)
+        held_from = max(first, tail - CAP)
+        if pos >= tail:
+            assert len(got) == 0 and r.lost == 0
+        elif pos >= held_from:
+            assert np.array_equal(seqs(got), np.arange(pos, tail)) and r.lost == 0
+        elif policy == "oldest":
+            assert np.array_equal(seqs(got), np.arange(held_from, tail)) and r.lost == held_from - pos
+        else:
+            assert len(got) == 0 and r.lost == tail - pos and r.position == tail
+        assert ring.info("NFO_IDX")["first_seq"] == first
+    finally:
+        ring.close()
+
+
+def test_a_version_1_slot_reads_as_before(name):
+    """Version-1 files had the field reserved (zero): read as first_seq 0, whatever the bytes say."""
+    Ring.create(name).close()
+    path = os.path.join("/dev/shm", name)
+    fd = os.open(path, os.O_RDWR)
+    try:
+        os.pwrite(fd, struct.pack("<H", 1), 0x08)
+        os.pwrite(fd, struct.pack("<Q", 99), 0x38)         # not a first_seq in version 1
+    finally:
+        os.close(fd)
+    ring = Ring.open(name, writable=True)
+    try:
+        assert ring.info(0)["version"] == 1 and ring.info(0)["first_seq"] == 0
+        ring._write_test_records(0, 5)
+        r = ring.reader(0, start="oldest")
+        assert r.position == 0 and np.array_equal(seqs(r.poll()), np.arange(5))
+    finally:
+        ring.close()
+
+
+def test_first_seq_beyond_the_tail_is_damage(name):
+    Ring.create(name, first_seq=10).close()
+    fd = os.open(os.path.join("/dev/shm", name), os.O_RDWR)
+    try:
+        os.pwrite(fd, struct.pack("<Q", 11), 2 * SLOT + 0x38)
+    finally:
+        os.close(fd)
+    with pytest.raises(RingFormatError, match="NFO_IDX.*first_seq 11 is past the tail 10"):
+        Ring.open(name)
