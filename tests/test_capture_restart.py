@@ -116,3 +116,39 @@ def test_an_overlapping_ingest_is_refused_before_the_ring_is_replaced(cfg):
         assert not before.replaced
     finally:
         before.close()
+
+
+CRASHING = """
+import sys
+from vega import nse
+from vega.capture import Capture, load_config
+cap = Capture(load_config(None, ring=sys.argv[1], journal_root=sys.argv[2]))
+cap.open(offline_ns=int(sys.argv[3]))
+fo = cap.feeds[0]
+fo.handler.process_batch(list(nse.sample_stream("FO", 300, seed=11)), now_ns=int(sys.argv[3]))
+fo.writer.flush()
+print(fo.writer.next_seq, cap.ring.tail("NSE_FO"), flush=True)
+import os; os._exit(0)                       # dies holding everything: no seal, no close
+"""
+
+
+def test_after_a_crash_the_new_ring_starts_where_the_recovered_journal_ends(cfg):
+    import os
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    p = subprocess.run([sys.executable, "-c", CRASHING, cfg.ring, cfg.journal_root, str(T0)], capture_output=True,
+                       text=True, timeout=60, cwd=root, env=dict(os.environ, PYTHONPATH=root))
+    assert p.returncode == 0, p.stderr
+    n_journal, n_ring = map(int, p.stdout.split())
+    assert n_journal == n_ring > 0
+    cap = Capture(cfg).open(offline_ns=T0 + HOUR)            # takes over the dead capture's ring and journal
+    try:
+        fo = cap.feeds[0]
+        assert fo.writer.next_seq == n_journal                # the flushed records survived the crash
+        assert cap.ring.info("NSE_FO")["first_seq"] == cap.ring.tail("NSE_FO") == n_journal
+        assert cap.ring.info("NSE_FO")["writer_pid"] == os.getpid() and cap.ring.tail("NSE_EQ") == cap.feeds[1].writer.next_seq
+        _feed(cap, list(nse.sample_stream("FO", 50, seed=12)), T0 + HOUR)
+        assert cap.ring.tail("NSE_FO") == fo.writer.next_seq > n_journal
+    finally:
+        cap.close()
