@@ -305,7 +305,8 @@ def test_replay_bad_input(session, tmp_path, shm_name):
 
 def test_stat_shows_slots_and_readers_with_lag_and_laps(session, shm_name):
     _, _, recs, _ = session
-    with Ring.create(shm_name) as ring:
+    first = 123_456                                  # a ring of a capture restarted during the day
+    with Ring.create(shm_name, first_seq={"NSE_FO": first}) as ring:
         ring.append("NSE_FO", recs[:1000])
         slow = ring.reader("NSE_FO", name="slow-terminal", start="oldest")
         fast = ring.reader("NSE_FO", name="charting", start="oldest")
@@ -318,13 +319,14 @@ def test_stat_shows_slots_and_readers_with_lag_and_laps(session, shm_name):
         r = cli("stat", shm_name, "--json")
         assert r.returncode == 0, r.stderr
         st = json.loads(r.stdout)
-        tail = 1000 + len(big)
+        tail = first + 1000 + len(big)
         fo = [s for s in st["slots"] if s["feed"] == "NSE_FO"][0]
         assert fo["tail"] == tail and fo["writer_pid"] == os.getpid()
+        assert (fo["first_seq"], fo["records"]) == (first, 1000 + len(big))
         assert [s["tail"] for s in st["slots"] if s["feed"] != "NSE_FO"] == [0, 0]
         rd = {x["name"]: x for x in st["readers"]}
         assert set(rd) == {"slow-terminal", "charting"}
-        assert rd["charting"]["position"] == 1000 and rd["charting"]["lag"] == len(big)
+        assert rd["charting"]["position"] == first + 1000 and rd["charting"]["lag"] == len(big)
         assert rd["slow-terminal"]["laps"] == slow.laps >= 1 and rd["slow-terminal"]["lost"] == slow.lost > 0
         assert rd["slow-terminal"]["position"] == slow.position
         assert rd["slow-terminal"]["lag"] == tail - slow.position
@@ -335,6 +337,8 @@ def test_stat_shows_slots_and_readers_with_lag_and_laps(session, shm_name):
         line = [x for x in r.stdout.splitlines() if "slow-terminal" in x][0]
         assert f"{slow.laps:>6,}" in line and "alive" in line
         assert f"{tail:,}" in r.stdout
+        fo_line = [x for x in r.stdout.splitlines() if x.split()[:1] == ["NSE_FO"]][0]
+        assert fo_line.split()[1:4] == [f"{first:,}", f"{tail:,}", f"{1000 + len(big):,}"]
         slow.close()
         fast.close()
 

@@ -13,8 +13,9 @@ HELP = "show a ring's slots (tail, records) and readers (position, lag, laps, he
 
 def register(sub) -> None:
     p = sub.add_parser("stat", help=HELP, description=(
-        "Show the state of a shared-memory ring of a running capture: per feed slot the tail (records ever "
-        "published), writer pid and creation time; per registered reader its name, pid, feed, position, "
+        "Show the state of a shared-memory ring of a running capture: per feed slot its first sequence number "
+        "(a capture restarted during the day starts its ring at the journal's next number), the tail (the "
+        "sequence number of the next record), the records published to this ring, writer pid and creation time; per registered reader its name, pid, feed, position, "
         "lag (records behind the tail), laps, records lost, heartbeat age and whether its process lives."))
     p.add_argument("ring", help="ring name (/dev/shm/<name>) or absolute path")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -29,7 +30,8 @@ def collect(ring) -> dict:
     slots = []
     for f in FEEDS:
         i = ring.info(f)
-        slots.append({"feed": f, "tail": int(i["tail"]), "record_count": int(i["record_count"]),
+        slots.append({"feed": f, "first_seq": int(i["first_seq"]), "tail": int(i["tail"]),
+                      "records": int(i["tail"]) - int(i["first_seq"]), "record_count": int(i["record_count"]),
                       "capacity": int(i["capacity"]), "writer_pid": int(i["writer_pid"]),
                       "created_ns": int(i["created_ns"])})
     readers = []
@@ -50,9 +52,10 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(st), file=out)
         return 0
     print(f"ring {st['ring']}", file=out)
-    print(f"  {'feed':<8} {'tail':>14} {'records':>14} {'capacity':>9} {'writer pid':>10}", file=out)
+    print(f"  {'feed':<8} {'first seq':>14} {'tail':>14} {'records':>14} {'capacity':>9} {'writer pid':>10}",
+          file=out)
     for s in st["slots"]:
-        print(f"  {s['feed']:<8} {s['tail']:>14,} {s['record_count']:>14,} {s['capacity']:>9,} "
+        print(f"  {s['feed']:<8} {s['first_seq']:>14,} {s['tail']:>14,} {s['records']:>14,} {s['capacity']:>9,} "
               f"{s['writer_pid'] or '-':>10}", file=out)
     if not st["readers"]:
         print("  no registered readers", file=out)
