@@ -64,3 +64,45 @@ def test_truncation_is_counted_per_datagram_across_calls(pair):
     assert send_batch(s.fileno(), [b"y" * 10] * 5) == 5       # later calls: no stale truncation flag
     got, _ = _recv_all(br, 5)
     assert got == [b"y" * 10] * 5 and br.truncated == 4
+
+
+def _drain(br, quiet=0.2):
+    """Every datagram queued now (until nothing came for ``quiet`` seconds)."""
+    got = []
+    while True:
+        d = br.recv(int(quiet * 1000))
+        if not d:
+            return got
+        got += d
+
+
+@pytest.mark.parametrize("stamps", [False, True])
+def test_kernel_drops_are_counted_exactly(stamps):
+    """A burst into a small receive buffer: the kernel drops what does not fit and reports its running count
+    (SO_RXQ_OVFL) with the next datagram it queues.  received + dropped == sent, each drop counted once."""
+    r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    r.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    r.bind(("127.0.0.1", 0))
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.connect(r.getsockname())
+    try:
+        br = BatchReceiver(r.fileno(), batch=16, size=2048, timestamps=stamps, drops=True)
+        burst = [bytes([i % 251]) * 1000 for i in range(200)]
+        assert send_batch(s.fileno(), burst) == len(burst)
+        first = _drain(br)
+        assert 0 < len(first) < len(burst) and first == burst[:len(first)]
+        assert br.dropped == 0                     # nothing queued after the drops yet: not reported
+        s.send(b"next")
+        assert _drain(br) == [b"next"]
+        assert br.dropped == len(burst) - len(first)
+        if stamps:
+            assert len(br.recv_times()) == 0 and br.timestamps
+        for k in range(3):                         # later datagrams repeat the count: not counted again
+            s.send(b"more")
+            assert _drain(br) == [b"more"] and br.dropped == len(burst) - len(first)
+        plain = BatchReceiver(r.fileno(), batch=4, size=2048)      # drops=False: nothing read, nothing counted
+        s.send(b"x")
+        assert _drain(plain) == [b"x"] and plain.dropped == 0
+    finally:
+        r.close()
+        s.close()

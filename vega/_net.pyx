@@ -57,11 +57,14 @@ cdef class BatchReceiver:
 
     ``batch``: datagrams per call (1..4096); ``size``: bytes per datagram slot (a longer datagram is cut to
     it and counted in ``truncated``); ``timestamps``: turn on the kernel's receive time (``SO_TIMESTAMPNS`` on
-    ``fd``) and give it to the FeedHandler in :meth:`feed` instead of reading the clock per datagram.  The
+    ``fd``) and give it to the FeedHandler in :meth:`feed` instead of reading the clock per datagram;
+    ``drops``: turn on ``SO_RXQ_OVFL`` on ``fd`` and count in ``dropped`` the datagrams the kernel dropped
+    because the socket's receive buffer was full (the kernel reports its count with the datagrams it queues
+    after a drop, so drops after the last datagram received show with the next one).  The
     socket is not owned: close it yourself after this object.  One call at a time: a ``recv()`` or ``feed()``
     while another thread's runs raises RuntimeError (both would use the same slots)."""
 
-    def __cinit__(self, int fd, int batch=256, int size=2048, bint timestamps=False):
+    def __cinit__(self, int fd, int batch=256, int size=2048, bint timestamps=False, bint drops=False):
         cdef uint32_t i
         cdef int one = 1
         if fd < 0:
@@ -74,6 +77,7 @@ cdef class BatchReceiver:
         self._batch = batch
         self._size = size
         self._stamps = timestamps
+        self._drops = drops
         # slots one cache line apart from a power of two: datagrams are much shorter than a slot, so with a
         # 2 KiB stride every slot's first lines would fall into the same few cache sets
         self._stride = ((<size_t>size + 63) & ~(<size_t>63)) + 64
@@ -83,12 +87,14 @@ cdef class BatchReceiver:
         self._ptrs = <const uint8_t**>calloc(batch, sizeof(uint8_t*))
         self._lens = <Py_ssize_t*>calloc(batch, sizeof(Py_ssize_t))
         self._times = <int64_t*>calloc(batch, sizeof(int64_t))
-        if timestamps:
+        if timestamps or drops:
             self._ctrl = <uint8_t*>calloc(batch, NET_CTRL_SIZE)
         if (self._buf == NULL or self._iov == NULL or self._msgs == NULL or self._ptrs == NULL
-                or self._lens == NULL or self._times == NULL or (timestamps and self._ctrl == NULL)):
+                or self._lens == NULL or self._times == NULL or ((timestamps or drops) and self._ctrl == NULL)):
             raise MemoryError()
         if timestamps and setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one)) != 0:
+            raise _oserror(errno)
+        if drops and setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof(one)) != 0:
             raise _oserror(errno)
         memset(self._buf, 0, <size_t>batch * self._stride)     # touch the slots now: no page faults in the first batches
         for i in range(self._batch):
@@ -97,7 +103,7 @@ cdef class BatchReceiver:
             self._ptrs[i] = self._buf + <size_t>i * self._stride
             self._msgs[i].msg_hdr.msg_iov = &self._iov[i]
             self._msgs[i].msg_hdr.msg_iovlen = 1
-            if timestamps:
+            if timestamps or drops:
                 self._msgs[i].msg_hdr.msg_control = self._ctrl + <size_t>i * NET_CTRL_SIZE
                 self._msgs[i].msg_hdr.msg_controllen = NET_CTRL_SIZE
 
@@ -125,7 +131,8 @@ cdef class BatchReceiver:
         cdef cmsghdr* c
         cdef msghdr* h
         cdef timespec ts
-        cdef int64_t now = 0, nbytes = 0, ntrunc = 0
+        cdef int64_t now = 0, nbytes = 0, ntrunc = 0, ndrop = 0
+        cdef uint32_t ovfl
         p.fd = self._fd
         p.events = POLLIN
         p.revents = 0
@@ -149,16 +156,22 @@ cdef class BatchReceiver:
                 nbytes += n
                 if h.msg_flags & MSG_TRUNC:
                     ntrunc += 1
-                if self._stamps:
+                if self._stamps or self._drops:
                     self._times[k] = -1
                     c = CMSG_FIRSTHDR(h)
                     while c != NULL:
-                        if c.cmsg_level == SOL_SOCKET and c.cmsg_type == SCM_TIMESTAMPNS:
-                            memcpy(&ts, CMSG_DATA(c), sizeof(timespec))
-                            self._times[k] = <int64_t>ts.tv_sec * 1000000000LL + ts.tv_nsec
-                            break
+                        if c.cmsg_level == SOL_SOCKET:
+                            if c.cmsg_type == SCM_TIMESTAMPNS:
+                                memcpy(&ts, CMSG_DATA(c), sizeof(timespec))
+                                self._times[k] = <int64_t>ts.tv_sec * 1000000000LL + ts.tv_nsec
+                            elif c.cmsg_type == SO_RXQ_OVFL:
+                                # the socket's drops since it was made, when this datagram was queued (only
+                                # sent once non-zero); cumulative and 32-bit: count the step since the last
+                                memcpy(&ovfl, CMSG_DATA(c), sizeof(uint32_t))
+                                ndrop += <uint32_t>(ovfl - self._ovfl)
+                                self._ovfl = ovfl
                         c = CMSG_NXTHDR(h, c)
-                    if self._times[k] < 0:                 # no stamp (should not happen): now
+                    if self._stamps and self._times[k] < 0:    # no stamp (should not happen): now
                         if now == 0:
                             now = _now_ns()
                         self._times[k] = now
@@ -169,6 +182,7 @@ cdef class BatchReceiver:
             raise _oserror(err)
         self.bytes += nbytes
         self.truncated += ntrunc
+        self.dropped += ndrop
         self.calls += 1
         self.datagrams += r
         self._last = r

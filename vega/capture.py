@@ -364,7 +364,8 @@ class Capture:
             self._poll = select.poll()
             for f in self.feeds if offline_ns is None else ():
                 f.sock = open_feed_socket(f.cfg, cfg.rcvbuf_mb << 20)
-                f.receiver = BatchReceiver(f.sock.fileno(), cfg.batch, 2048, timestamps=True)   # arrival times
+                # arrival times, and the datagrams the kernel dropped when the socket's buffer was full
+                f.receiver = BatchReceiver(f.sock.fileno(), cfg.batch, 2048, timestamps=True, drops=True)
                 self._fds[f.sock.fileno()] = f
                 self._poll.register(f.sock.fileno(), select.POLLIN)
         except BaseException:
@@ -719,6 +720,7 @@ class Capture:
                  "gaps": sum(v["gaps"] for v in st.get("streams", {}).values()),
                  "missed": sum(v["missed"] for v in st.get("streams", {}).values()),
                  "truncated": f.receiver.truncated if f.receiver is not None else 0,
+                 "socket_drops": f.receiver.dropped if f.receiver is not None else 0,
                  "instruments": len(f.store) if f.store is not None and not f.store.closed else 0}
             if f.writer is not None:
                 d["journal"] = {"path": str(f.writer.path), "records": f.writer.n_records,
@@ -745,8 +747,9 @@ def format_stats(s: dict) -> str:
         jtxt = f" journal {j['records']:,} rec {j['bytes'] / 1e6:.1f} MB" if j else ""
         if j and j.get("failed"):
             jtxt = " JOURNAL FAILED: " + j["failed"]
+        drops = f" SOCKET DROPS {d['socket_drops']:,} (raise rcvbuf_mb)" if d.get("socket_drops") else ""
         lines.append(f"[{s['uptime_s']:8.1f}s] {name}: {d['datagrams']:,} dgrams {d['messages']:,} msgs "
-                     f"({codes}) errors {errs} gaps {d['gaps']} missed {d['missed']}{jtxt}")
+                     f"({codes}) errors {errs} gaps {d['gaps']} missed {d['missed']}{drops}{jtxt}")
     if "ring" in s:
         r = s["ring"]
         lag = ", ".join(f"{x['name']}@{x['feed']} lag {x['lag']}" for x in r["readers"]) or "no readers"
