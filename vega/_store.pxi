@@ -62,6 +62,7 @@ cdef extern from *:
 
 cdef extern from "_store.h":
     uint32_t vg_groups_changed(const uint16_t* masks) noexcept nogil
+    void vg_nonzero_masks(const vg_srec_t* r, uint16_t* masks) noexcept nogil
     int vg_side_has_data(const uint8_t* e) noexcept nogil
     uint32_t vg_set_side(int32_t* price, int64_t* qty, int16_t* orders, const uint8_t* e) noexcept nogil
     long vg_emit_records(uint8_t* out, const vg_srec_t* r, const uint16_t* masks, uint32_t gm,
@@ -356,12 +357,7 @@ cdef Py_ssize_t vg_keyframe(vg_recbuf_t* b, const vg_srec_t* r, uint64_t ts48) n
     """Records of the full state of one record (a consistent copy): every non-zero field of every group,
     plus the segment, flagged VG_REC_KEYFRAME.  Applying them resets the token first (see vg_apply)."""
     cdef uint16_t masks[VG_N_GROUPS]
-    cdef int g, i
-    for g in range(VG_N_GROUPS):
-        masks[g] = 0
-        for i in range(VG_GROUP_NFIELDS[g]):
-            if vg_fld_get(r, &VG_GROUP_FIELDS[g][i]) != 0:
-                masks[g] |= <uint16_t>(1u << i)
+    vg_nonzero_masks(r, masks)
     masks[VG_G_IDENT] |= VG_ID_SEGMENT
     if r.segment == VG_SEG_IDX:                          # line 5 holds the index statistics (a C union)
         masks[VG_G_AUCTION] = 0
