@@ -281,6 +281,26 @@ def test_replay_time_window_and_tokens(session, shm_name):
     assert len(want) > 0 and got.tobytes() == want.tobytes()
 
 
+
+def test_replay_into_a_ring_from_mid_day_keeps_the_journal_numbers(session, shm_name):
+    """A replay from a time of day publishes records numbered from that point: its ring starts at the
+    journal's number of the first record replayed, so a consumer hands over at next_seq as with a capture."""
+    root, path, recs, _ = session
+    ts = timestamps(recs)
+    t_mid = int(ts[len(ts) // 3]) // 1000 * 1000                       # a microsecond inside the session
+    clock = (dt.datetime(2000, 1, 1) + dt.timedelta(microseconds=t_mid // 1000)).strftime("%H:%M:%S.%f")
+    r = cli("replay", root, f"{DATE}T{clock}", "--ring", shm_name, "--no-progress")
+    assert r.returncode == 0, r.stderr
+    first = int(np.searchsorted(np.maximum.accumulate(ts), t_mid))      # the first record replayed
+    assert 0 < first < len(recs)
+    with Ring.open(shm_name) as ring, Journal.open(path) as j:
+        assert ring.info("NSE_FO")["first_seq"] == j.seq_at(first) == first   # no checkpoints in this file
+        assert ring.tail("NSE_FO") == j.next_seq == len(recs)
+        assert f"NSE_FO next_seq={j.next_seq}" in r.stdout
+        got = ring.reader("NSE_FO", start="oldest").poll(max_records=len(recs))
+    assert got.tobytes() == recs[first:].tobytes()
+
+
 def test_replay_bad_input(session, tmp_path, shm_name):
     root, _, _, _ = session
     d = DATE.isoformat()

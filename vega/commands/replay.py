@@ -23,7 +23,8 @@ def register(sub) -> None:
     p.add_argument("start", help="YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS] (IST)")
     p.add_argument("end", nargs="?", help="as START (default: the whole START day)")
     p.add_argument("--ring", help="create this ring (/dev/shm/<name>) and publish every feed's live records "
-                   "into it (checkpoints go to --store only, as in a capture)")
+                   "into it (checkpoints go to --store only, as in a capture); its positions are the journal's "
+                   "sequence numbers, from the first record replayed")
     p.add_argument("--store", help="create this store (/dev/shm/vega.store.<name>) and apply one feed to it")
     p.add_argument("--capacity", type=int, default=262144, help="store capacity in instruments (default 262144)")
     p.add_argument("--replace", action="store_true", help="replace an existing ring of that name")
@@ -87,6 +88,20 @@ def _count(root, feeds, d0, d1) -> int:
     return n
 
 
+def _first_seqs(root, feeds, start, day) -> dict[str, int]:
+    """Per feed, the sequence number of the first live record a replay from ``start`` publishes (its journal's
+    number for it), so that the ring's positions are the journal's numbers, as in a capture's ring."""
+    from vega.journal import Journal, _bound, day_epoch_ns
+    _, lo = _bound(start, False)
+    out = {}
+    for f in feeds:
+        p = root / f / f"{day:%Y%m%d}.bin"
+        if p.exists():
+            with Journal.open(p, feed=f) as j:
+                out[f] = j.seq_at(0 if lo is None else j.position(max(0, lo - day_epoch_ns(day))))
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     """Replay; print a summary line (records, next sequence number per feed, elapsed)."""
     from vega.journal import FEEDS, JournalError, day_epoch_ns, live_records, replay
@@ -118,8 +133,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.ring:
             from vega._ring import Ring, RingBusyError, RingError
+            # positions = the journal's numbers (replay, then read the ring from next_seq, as with a capture),
+            # unless --tokens leaves records out; across days as far as the days' numbering continues
+            firsts = _first_seqs(root, feeds, start, d0) if tokens is None else None
             try:
-                ring = Ring.create(args.ring, replace=args.replace)
+                ring = Ring.create(args.ring, replace=args.replace, first_seq=firsts)
             except FileExistsError:
                 raise CliError(f"ring {args.ring!r} exists (a running capture?): --replace to replace it") from None
             except (RingBusyError, RingError, OSError, ValueError) as e:
