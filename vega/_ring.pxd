@@ -49,7 +49,7 @@ cdef extern from "_ring_atomic.h" nogil:
 # ----------------------------------------------------------------------------------------------------------
 
 cdef enum:
-    RING_VERSION = 2                   # slot header version (2: first_seq; version-1 slots are read as first_seq 0)
+    RING_VERSION = 2                   # slot header version (2 adds first_seq; 1 is read as first_seq 0)
     RING_BUS_VERSION = 1               # client bus header version
     RING_N_SLOTS = 3                   # one slot per feed
     RING_SLOT_SIZE = 0x200000          # 2 MiB per slot; slot f starts at f * RING_SLOT_SIZE
@@ -104,7 +104,7 @@ cdef struct ring_header_t:             # slot header, 64 bytes at slot + 0x0
     uint64_t created_ns                # CLOCK_REALTIME ns when the file was created
     uint32_t slot_size                 # 0x200000
     uint32_t writer_pid                # pid holding the writer role, 0 = none (claimed by CAS)
-    uint64_t first_seq                 # sequence number of the slot's first record (set at creation; 0 in version 1)
+    uint64_t first_seq                 # sequence number of the slot's first record (version 1: reserved, 0)
 
 cdef struct ring_bus_header_t:         # client bus header, 64 bytes at RING_BUS_OFFSET
     uint8_t magic[8]                   # b"VEGARBUS"
@@ -222,9 +222,9 @@ cdef inline Py_ssize_t ring_read(ring_reader_t* r, void* dst, Py_ssize_t max_n) 
 
     Never returns a record that was overwritten while it was copied: after the copy it re-reads tail_intent
     and drops every record with sequence < tail_intent - capacity.  Sequence numbers below the slot's
-    first_seq (r.first) were never in it: a reader there is lapped to first_seq.  When records were lost (lapped) it adds
-    the exact count to r.lost / r.call_lost, counts one lap, and resumes per r.on_lap.  A return of 0 with
-    r.call_lost raised means: lapped, nothing valid copied, call again.
+    first_seq (r.first) were never in it: a reader there is lapped to first_seq.  When records were lost
+    (lapped) it adds the exact count to r.lost / r.call_lost, counts one lap, and resumes per r.on_lap.  A
+    return of 0 with r.call_lost raised means: lapped, nothing valid copied, call again.
     """
     cdef uint64_t t, start, n, idx, part, i, valid_from, skip
     cdef uint8_t* out = <uint8_t*>dst

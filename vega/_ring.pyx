@@ -202,7 +202,8 @@ def _pid_alive(pid):
 def _slot_header_bytes(int feed, uint64_t created_ns, uint64_t first_seq=0):
     # record_count = tail: first_seq before the first append
     return _HDR.pack(SLOT_MAGIC, RING_VERSION, RING_HEADER_SIZE, feed, RING_REC_SIZE, 0, RING_CAPACITY,
-                     RING_RECORDS_OFFSET, RING_TRAILER_OFFSET, first_seq, created_ns, RING_SLOT_SIZE, 0, first_seq)
+                     RING_RECORDS_OFFSET, RING_TRAILER_OFFSET, first_seq, created_ns, RING_SLOT_SIZE, 0,
+                     first_seq)
 
 
 def _first_seqs(first_seq):
