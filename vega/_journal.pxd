@@ -139,6 +139,7 @@ cdef class JournalWriter:
     cdef jrnl_writer_t* c_writer(self) except NULL
     cdef int _scan(self, int fd, Py_ssize_t data_end, Py_ssize_t n, uint32_t stride) except -2
     cdef uint64_t _unnumbered(self) noexcept
+    cdef Py_ssize_t _append_c(self, const void* recs, Py_ssize_t n) except -1
     cdef Py_ssize_t _checkpoint_c(self, const void* recs, Py_ssize_t n) except -1
     cdef int _hold(self) except -1
     cdef int _check_free(self) except -1

@@ -918,29 +918,38 @@ cdef class JournalWriter:
     def _append(self, records, auto):
         cdef const uint8_t[::1] raw = _as_record_bytes(records)
         cdef Py_ssize_t n = raw.shape[0] // JRNL_REC_SIZE
-        cdef Py_ssize_t k = 0
-        cdef jrnl_writer_t* w = self.c_writer()
+        self.c_writer()                    # a closed writer refuses even an empty append
         if n == 0:
             return 0
+        total = self._append_c(&raw[0], n)
+        if auto:
+            self.maybe_checkpoint()
+        return total
+
+    cdef Py_ssize_t _append_c(self, const void* recs, Py_ssize_t n) except -1:
+        """Append n > 0 records (the caller keeps them valid) in one nogil call.  Records stamped at or after
+        the day's end seal the day; they go, re-stamped, into the next day's file.  Returns n."""
+        cdef jrnl_writer_t* w = self.c_writer()
+        cdef const uint8_t[::1] more
+        cdef Py_ssize_t k = 0
         self._hold()
         try:
             with nogil:
-                k = jrnl_append(w, &raw[0], n)
+                k = jrnl_append(w, recs, n)
         finally:
             self._release()
         if k < 0:
             self.check()
-        total = k
         if k < n:
-            rest = np.frombuffer(bytes(raw[k * JRNL_REC_SIZE:]), CHANGE_RECORD_DTYPE).copy()
+            rest = np.frombuffer((<const char*>recs)[k * JRNL_REC_SIZE:n * JRNL_REC_SIZE],
+                                 CHANGE_RECORD_DTYPE).copy()
             ts = timestamps(rest)
             days = int((int(ts[0]) - self._rollover_ns) // DAY_NS)
             rest["ts_lo"], rest["ts_hi"] = _restamp(ts, days)
             self.rollover(self._date + _dt.timedelta(days=days))
-            total += self._append(rest, auto)
-        if auto:
-            self.maybe_checkpoint()
-        return total
+            more = rest.view(np.uint8)
+            self._append_c(&more[0], n - k)
+        return n
 
     def checkpoint(self, records, ts_ns=None):
         """Write a full-state checkpoint: ``records`` are the state as change records (e.g.
@@ -957,20 +966,9 @@ cdef class JournalWriter:
         FeedHandler's own C buffer), without a copy: appended in one call, then the next checkpoint is
         scheduled."""
         cdef jrnl_writer_t* w = self.c_writer()
-        cdef Py_ssize_t k = 0
         self._check_free()                 # the schedule below is a holder's state too
         if n > 0:
-            self._hold()
-            try:
-                with nogil:
-                    k = jrnl_append(w, recs, n)
-            finally:
-                self._release()
-            if k < 0:
-                self.check()
-            if k < n:                      # stamped past the day's end: the Python path rolls the day over
-                self._append(np.frombuffer((<const char*>recs)[k * JRNL_REC_SIZE:n * JRNL_REC_SIZE],
-                                           CHANGE_RECORD_DTYPE).copy(), False)
+            self._append_c(recs, n)
         w.ckpt_due = 0
         if w.ckpt_interval_ns > 0 and w.max_ts >= 0:
             w.next_ckpt_ns = (w.max_ts // w.ckpt_interval_ns + 1) * w.ckpt_interval_ns

@@ -157,7 +157,8 @@ cdef class BatchReceiver:
                 if h.msg_flags & MSG_TRUNC:
                     ntrunc += 1
                 if self._stamps or self._drops:
-                    self._times[k] = -1
+                    if self._stamps:
+                        self._times[k] = -1
                     c = CMSG_FIRSTHDR(h)
                     while c != NULL:
                         if c.cmsg_level == SOL_SOCKET:

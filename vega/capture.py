@@ -308,7 +308,8 @@ class Capture:
     # -- life cycle -----------------------------------------------------------------------------------------
 
     def open(self, *, offline_ns: int | None = None) -> "Capture":
-        """Open stores, ring, journal and sockets (in that order; a failure closes what was opened).
+        """Open stores, journals, ring and sockets (in that order: the ring starts where the journals end; a
+        failure closes what was opened).
 
         ``offline_ns``: ingest recorded datagrams (:meth:`ingest`) whose first one was received at this time
         (ns since the epoch) instead of receiving: no sockets, and the journal starts on that datagram's IST
@@ -325,7 +326,7 @@ class Capture:
             self._refuse_if_in_use()               # before anything is replaced
             for f in self.all_feeds:
                 if cfg.store:
-                    name = f"{cfg.store}-{f.segment.lower()}"
+                    name = self._store_name(f)
                     try:                           # replaces a store whose writer is gone
                         f.store = Store.create(name, cfg.store_capacity if f.cfg else INDEX_STORE_CAPACITY)
                     except StoreBusyError:
@@ -388,6 +389,10 @@ class Capture:
                                    f"after this capture's start: ingested before? (remove that file to ingest "
                                    f"again)")
 
+    def _store_name(self, f) -> str:
+        """The shared-memory store of feed ``f``: ``<store>-<segment>`` (e.g. vega-fo)."""
+        return f"{self.config.store}-{f.segment.lower()}"
+
     def _refuse_if_in_use(self) -> None:
         """CaptureError when a live process writes this capture's ring, one of its stores or one of the day's
         journal files: a second capture (or an ingest) with the same config must not replace the shared
@@ -411,8 +416,7 @@ class Capture:
                     raise CaptureError(f"ring {cfg.ring} is being written by pid {live[0]} (a running capture?)")
         paths = []
         if cfg.store:
-            paths += [(f"store {cfg.store}-{f.segment.lower()}", _shm_path(f"{cfg.store}-{f.segment.lower()}"))
-                      for f in self.all_feeds]
+            paths += [(f"store {self._store_name(f)}", _shm_path(self._store_name(f))) for f in self.all_feeds]
         if cfg.journal_root:
             paths += [(f"journal {f.name} {self._date}", os.path.join(cfg.journal_root, f.name,
                                                                       f"{self._date:%Y%m%d}.bin"))
@@ -632,8 +636,8 @@ class Capture:
     def _journals_failed(self) -> bool:
         """After an OSError from a handler's call: every journal whose writer failed is detached, so its feed
         goes on into the store and the ring (the trading path) while the journal stops where it failed,
-        unsealed and recoverable (``vega verify --repair`` seals it, as does the day's next writer).  Reported through ``on_warning``, ``stats()`` and
-        ``journal_failures()``.  False when no journal had failed (the error is someone else's)."""
+        unsealed and recoverable (``vega verify --repair`` seals it, as does the day's next writer).  Reported
+        through ``on_warning``, ``stats()`` and ``journal_failures()``.  False when no journal had failed (the error is someone else's)."""
         hit = False
         for f in self.all_feeds:
             w = f.writer

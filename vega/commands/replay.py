@@ -91,11 +91,11 @@ def _count(root, feeds, d0, d1) -> int:
 def _first_seqs(root, feeds, start, day) -> dict[str, int]:
     """Per feed, the sequence number of the first live record a replay from ``start`` publishes (its journal's
     number for it), so that the ring's positions are the journal's numbers, as in a capture's ring."""
-    from vega.journal import Journal, _bound, day_epoch_ns
+    from vega.journal import Journal, _bound, day_epoch_ns, journal_path
     _, lo = _bound(start, False)
     out = {}
     for f in feeds:
-        p = root / f / f"{day:%Y%m%d}.bin"
+        p = journal_path(root, f, day)
         if p.exists():
             with Journal.open(p, feed=f) as j:
                 out[f] = j.seq_at(0 if lo is None else j.position(max(0, lo - day_epoch_ns(day))))

@@ -15,7 +15,8 @@ def register(sub) -> None:
     p = sub.add_parser("stat", help=HELP, description=(
         "Show the state of a shared-memory ring of a running capture: per feed slot its first sequence number "
         "(a capture restarted during the day starts its ring at the journal's next number), the tail (the "
-        "sequence number of the next record), the records published to this ring, writer pid and creation time; per registered reader its name, pid, feed, position, "
+        "sequence number of the next record), the records published to this ring, writer pid and creation "
+        "time; per registered reader its name, pid, feed, position, "
         "lag (records behind the tail), laps, records lost, heartbeat age and whether its process lives."))
     p.add_argument("ring", help="ring name (/dev/shm/<name>) or absolute path")
     p.add_argument("--json", action="store_true", help="print one JSON object")
