@@ -189,20 +189,33 @@ def test_pcapng_agrees_with_dpkt(tmp_path):
     assert stats.packets == len(pk)
 
 
+def ng_block(btype, body):
+    """A pcapng block (little-endian), padded to 4 bytes."""
+    body += b"\0" * (-len(body) % 4)
+    return struct.pack("<II", btype, 12 + len(body)) + body + struct.pack("<I", 12 + len(body))
+
+
+NG_SHB = ng_block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+
+
+def ng_raw_iface(tsresol):
+    """An interface description block: raw IP, with an if_tsresol option (the option's byte)."""
+    return ng_block(1, struct.pack("<HHI", 101, 0, 65535) + struct.pack("<HHB3x", 9, 1, tsresol)
+                    + struct.pack("<HH", 0, 0))
+
+
+def ng_packet(iface, units, ip):
+    """An enhanced packet block of interface ``iface`` at ``units`` of its resolution."""
+    return ng_block(6, struct.pack("<IIIII", iface, units >> 32, units & 0xFFFFFFFF, len(ip), len(ip)) + ip)
+
+
 def test_pcapng_interface_time_resolution(tmp_path):
     """if_tsresol: nanoseconds (10^-9) and a power of two (2^-20 s per unit), per interface."""
     ip = ipv4(FO[0], b"hello")
-
-    def block(btype, body):
-        body += b"\0" * (-len(body) % 4)
-        return struct.pack("<II", btype, 12 + len(body)) + body + struct.pack("<I", 12 + len(body))
-    shb = block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
-    idb_ns = block(1, struct.pack("<HHI", 101, 0, 65535) + struct.pack("<HHB3x", 9, 1, 9) + struct.pack("<HH", 0, 0))
-    idb_b2 = block(1, struct.pack("<HHI", 101, 0, 65535) + struct.pack("<HHB3x", 9, 1, 0x80 | 20)
-                   + struct.pack("<HH", 0, 0))
+    block, shb, idb_ns, idb_b2 = ng_block, NG_SHB, ng_raw_iface(9), ng_raw_iface(0x80 | 20)
 
     def epb(iface, units):
-        return block(6, struct.pack("<IIIII", iface, units >> 32, units & 0xFFFFFFFF, len(ip), len(ip)) + ip)
+        return ng_packet(iface, units, ip)
     units_b2 = (T0 // 10**9) << 20 | 524288                              # + half a second
     data = shb + idb_ns + idb_b2 + epb(0, T0) + epb(1, units_b2) + block(3, struct.pack("<I", len(ip)) + ip)
     got, stats = ours(data, tmp_path)
@@ -261,14 +274,29 @@ def test_fuzzed_captures_yield_or_refuse_never_crash(tmp_path, kind, edits, cut)
     p = tmp_path / "f.pcap"
     p.write_bytes(bytes(data))
     stats = PcapStats()
-    n = 0
+    got, error = [], None
     try:
         for ts, dst, port, pay in udp_datagrams(p, stats):
             assert isinstance(ts, int) and 0 <= dst < 2**32 and 0 <= port < 65536 and len(pay) <= len(data)
-            n += 1
+            got.append((ts, dst, port, bytes(pay)))
     except PcapError as e:
         assert "\n" not in str(e)
-    assert stats.datagrams == n <= stats.packets
+        error = str(e)
+    assert stats.datagrams == len(got) <= stats.packets
+    assert stats.packets == stats.datagrams + sum(stats.skipped().values())
+    # the walk in batches of 3 that stop at every datagram's time gives the same datagrams, then the same error
+    from vega.pcap import scan_batches
+    small, small_error, stop = [], None, [0]
+    try:
+        for b in scan_batches(p, None, 3, stop_ns=lambda: stop[0]):
+            small += [(int(b.ts[i]), int(b.dst[i]), int(b.port[i]),
+                       bytes(b.view[int(b.offset[i]):int(b.offset[i]) + int(b.length[i])])) for i in range(b.n)]
+            if b.stopped:
+                assert b.next_ts >= stop[0]
+                stop[0] = b.next_ts + 1
+    except PcapError as e:
+        small_error = str(e)
+    assert small == got and small_error == error
 
 
 # -- ingest ----------------------------------------------------------------------------------------------------
@@ -392,3 +420,174 @@ def test_ingesting_a_capture_again_is_refused_and_changes_nothing(tmp_path):
     assert r.returncode == 0, r.stderr
     with Journal.open(path) as j:
         assert len(j) > n and j.sealed
+
+
+# -- the nogil walker (vega._pcap) and the fast ingest -------------------------------------------------------
+
+def _all(path, batch=4096, stop=None):
+    """Every datagram scan_batches finds, as (ts, dst, port, payload bytes), and the batches' sizes."""
+    from vega.pcap import scan_batches
+    out, sizes = [], []
+    for b in scan_batches(path, None, batch, stop_ns=stop):
+        sizes.append(b.n)
+        out += [(int(b.ts[i]), int(b.dst[i]), int(b.port[i]),
+                 bytes(b.view[int(b.offset[i]):int(b.offset[i]) + int(b.length[i])])) for i in range(b.n)]
+    return out, sizes
+
+
+def _ng_capture(pk, times):
+    out = io.BytesIO()
+    w = dpkt.pcapng.Writer(out, snaplen=65535, linktype=1)
+    for t, (ip, _, _) in zip(times, pk):
+        w.writepkt(frame(1, ip), ts=t / 1e9)
+    return out.getvalue()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(kind=st.sampled_from(["pcap", "pcapng"]), batch=st.integers(1, 70),
+       stops=st.lists(st.integers(0, 59), max_size=4))
+def test_batches_and_stops_split_the_same_datagrams(tmp_path, kind, batch, stops):
+    """Any batch size and any stop times give the datagrams of one whole-file read, in order; a batch stops
+    right before the first datagram at or after its stop time, which comes first in the next batch."""
+    pk = mix(np.random.default_rng(9))
+    times = [T0 // 1000 * 1000 + i * 1_000_000 for i in range(len(pk))]
+    data = write_classic([(t, frame(1, ip)) for t, (ip, _, _) in zip(times, pk)], 1) if kind == "pcap" \
+        else _ng_capture(pk, times)
+    p = tmp_path / f"f.{kind}"
+    p.write_bytes(data)
+    whole, _ = _all(p)
+    assert [(t, socket.inet_ntoa(struct.pack(">I", d)), pt, pay) for t, d, pt, pay in whole] == reference(data)
+    limits = sorted(times[i] for i in stops) + [None]
+    from vega.pcap import scan_batches
+    got, k = [], 0
+    for b in scan_batches(p, None, batch, stop_ns=lambda: limits[k]):
+        assert b.n <= batch
+        if limits[k] is not None:
+            assert all(int(t) < limits[k] for t in b.ts[:b.n])
+        got += [int(t) for t in b.ts[:b.n]]
+        if b.stopped:
+            assert b.next_ts >= limits[k] and b.next_ts == next(w[0] for w in whole if w[0] >= limits[k])
+            k += 1
+        elif b.n < batch:
+            assert limits[k] is None or all(w[0] < limits[k] for w in whole if w[0] > (got[-1] if got else -1))
+    assert got == [w[0] for w in whole]
+
+
+def test_scanner_counts_only_what_it_passed_and_sums_files(tmp_path):
+    """A stop leaves the next datagram's packet uncounted until it is read; two files add up in one PcapStats."""
+    from vega.pcap import scan_batches
+    pk = mix(np.random.default_rng(3))
+    times = [T0 + i * 1000 for i in range(len(pk))]
+    p = tmp_path / "a.pcap"
+    p.write_bytes(write_classic([(t, frame(1, ip)) for t, (ip, _, _) in zip(times, pk)], 1))
+    first_udp = next(i for i, (_, e, _) in enumerate(pk) if e is not None)
+    second_udp = next(i for i, (_, e, _) in enumerate(pk) if e is not None and i > first_udp)
+    stats = PcapStats()
+    it = scan_batches(p, stats, 64, stop_ns=lambda: times[second_udp])
+    b = next(it)
+    assert b.n == 1 and b.stopped and b.next_ts == times[second_udp]
+    assert stats.packets == second_udp and stats.datagrams == 1
+    it.close()
+    stats = PcapStats()
+    for path in (p, p):
+        for _ in scan_batches(path, stats, 5):
+            pass
+    kinds = [k for _, _, k in pk]
+    assert stats.packets == 2 * len(pk) and stats.datagrams == 2 * kinds.count("udp")
+    assert stats.link_types == {"EN10MB": 2 * len(pk)} and stats.offset == p.stat().st_size
+    assert stats.skipped() == {k: 2 * kinds.count(k) for k in set(kinds) - {"udp"}}
+
+
+def test_pcapng_time_past_2262_is_malformed_not_wrapped(tmp_path):
+    ip = ipv4(FO[0], b"late")
+    p = tmp_path / "late.pcapng"                                    # one unit = 10^0 s: 2^34 s is past 2262
+    p.write_bytes(NG_SHB + ng_raw_iface(0) + ng_packet(0, 2**34, ip) + ng_packet(0, T0 // 10**9, ip))
+    stats = PcapStats()
+    assert [t for t, *_ in udp_datagrams(p, stats)] == [T0 // 10**9 * 10**9]
+    assert stats.malformed == 1 and stats.datagrams == 1
+
+
+def test_scanner_and_feed_selected_refuse_bad_arguments(tmp_path):
+    from vega._pcap import PcapScanner, feed_selected
+    data = write_classic([(T0, frame(1, ipv4(FO[0], b"abc")))] * 3, 1)
+    sc = PcapScanner(data, "x.pcap")
+    arrays = [np.empty(4, t) for t in (np.int64, np.uint32, np.uint16, np.int64, np.int32)]
+    with pytest.raises(ValueError, match="one length"):
+        sc.scan(*arrays[:4], np.empty(3, np.int32))
+    with pytest.raises(ValueError, match="dtype"):
+        sc.scan(*arrays[:4], np.empty(4, np.int64))               # a wrong dtype
+    assert sc.scan(*[a[:0] for a in arrays]) == 0
+    assert sc.scan(*arrays) == 3 and sc.done and sc.scan(*arrays) == 0
+    ts, _, _, off, ln = arrays
+    h = vega.FeedHandler("FO", vega.Store(16))
+    with pytest.raises(IndexError):
+        feed_selected(h, data, ts, off, ln, np.array([0, 4], np.int64))
+    with pytest.raises(ValueError, match="not inside the buffer"):
+        bad = off.copy()
+        bad[0] = len(data) - 1
+        feed_selected(h, data, ts, bad, ln, np.array([0], np.int64))
+    assert feed_selected(h, data, ts, off, ln, np.array([], np.int64)) == 0
+    assert feed_selected(h, data, ts, off, ln, np.array([0, 2], np.int64)) == 0   # "abc" is not an NSE datagram
+    assert h.stats["datagrams"] == 2 and sum(h.stats["errors"].values()) == 2
+    h.close()
+    with pytest.raises(PcapError, match="not a packet capture"):
+        PcapScanner(b"short", "s.pcap")
+
+
+def _two_day_capture(tmp_path):
+    """Both segments from 23:59:59.5 IST across midnight, with datagrams to a destination no feed has."""
+    t0 = int(dt.datetime(2026, 11, 20, 23, 59, 59, 500_000, tzinfo=IST).timestamp() * 1e9)
+    items = _sim_pcap(tmp_path / "tmp.pcap", 400, seed=12, t0=t0, step_ns=1_500_000)
+    items = [it if i % 17 else (it[0], "239.9.9.9", 5000, it[3]) for i, it in enumerate(items)]
+    write_pcap(tmp_path / "two.pcap", items)
+    return tmp_path / "two.pcap", items
+
+
+def test_ingest_pcap_makes_exactly_what_ingest_makes(tmp_path):
+    """The fast path (nogil walker, datagrams straight from the mapping) against ingest(udp_datagrams(...)):
+    the same batches, so the same journals record for record, checkpoints included, and the same counts."""
+    pcap, items = _two_day_capture(tmp_path)
+    out = {}
+    for how in ("slow", "fast"):
+        cfg = load_config(None, journal_root=str(tmp_path / how))
+        cap = Capture(cfg)
+        cap.open(offline_ns=items[0][0])
+        stats = PcapStats()
+        seen = []
+        n = (cap.ingest(udp_datagrams(pcap, stats), batch=64) if how == "slow"
+             else cap.ingest_pcap([pcap], stats, batch=64, progress=seen.append))
+        out[how] = (n, cap.other_destination, {k: (v["datagrams"], v["messages"], v["records"], v["gaps"])
+                                               for k, v in cap.stats()["feeds"].items()}, stats)
+        cap.close()
+        if how == "fast":
+            assert sum(seen) == pcap.stat().st_size and len(seen) > 2
+    assert out["slow"] == out["fast"]
+    n, other, feeds, stats = out["fast"]
+    assert other == sum(1 for it in items if it[1] == "239.9.9.9") > 0 and n == len(items) - other
+    assert stats.packets == stats.datagrams == len(items)
+    files = sorted(p.relative_to(tmp_path / "slow") for p in (tmp_path / "slow").rglob("*.bin"))
+    assert [f.name for f in files if f.parent.name == "NSE_FO"] == ["20261120.bin", "20261121.bin"]
+    assert files == sorted(p.relative_to(tmp_path / "fast") for p in (tmp_path / "fast").rglob("*.bin"))
+    for f in files:
+        with Journal.open(tmp_path / "slow" / f) as a, Journal.open(tmp_path / "fast" / f) as b:
+            assert a.sealed and b.sealed and len(a) == len(b) > 0
+            assert np.array_equal(np.asarray(a.records), np.asarray(b.records)), f
+            assert (a.first_seq, a.next_seq) == (b.first_seq, b.next_seq)
+
+
+def test_ingest_pcap_stops_at_damage_with_what_came_before(tmp_path):
+    pcap, items = _two_day_capture(tmp_path)
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(pcap.read_bytes()[:-50])
+    counts = {}
+    for how in ("slow", "fast"):
+        cap = Capture(load_config(None, journal_root=str(tmp_path / how)))
+        cap.open(offline_ns=items[0][0])
+        with pytest.raises(PcapError, match="the file ends first"):
+            if how == "slow":
+                cap.ingest(udp_datagrams(cut))
+            else:
+                cap.ingest_pcap([cut])
+        counts[how] = {k: v["records"] for k, v in cap.stats()["feeds"].items()}
+        cap.close()
+    assert counts["slow"] == counts["fast"] and counts["fast"]["NSE_FO"] > 0

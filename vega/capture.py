@@ -543,7 +543,9 @@ class Capture:
         ``(epoch_ns, dst_ip, dst_port, payload)`` in receive order (:func:`vega.pcap.udp_datagrams`); each goes to
         the feed configured for its destination (``dst_ip`` an int or a dotted string), received at its own
         time.  Those to no configured feed are counted in ``other_destination``.  Every ``batch`` datagrams
-        each feed's share goes through its handler's nogil loop.  Returns the datagrams processed."""
+        (counting those to no feed), and before a new trading day, each feed's share goes through its
+        handler's nogil loop.  Returns the datagrams processed.  :meth:`ingest_pcap` does the same for capture
+        files, faster, with the same batches."""
         import numpy as np
         from vega._journal import day_epoch_ns
         route = {}
@@ -574,19 +576,60 @@ class Capture:
                     day = ist_date(ts)
                     self.new_day(day, ts)
                     next_day_ns = day_epoch_ns(day + _dt.timedelta(days=1))
+                n += 1
                 f = route.get((dst if isinstance(dst, int) else int(ipaddress.IPv4Address(dst)), port))
                 if f is None:
                     self.other_destination += 1
-                    continue
-                data, times = pending[f.name]
-                data.append(bytes(payload))
-                times.append(ts)
-                n += 1
+                else:
+                    data, times = pending[f.name]
+                    data.append(bytes(payload))
+                    times.append(ts)
                 if n >= batch:
                     total += flush()
                     n = 0
         finally:                           # a source that fails part way (a damaged file): keep what came before
             total += flush()
+        return total
+
+    def ingest_pcap(self, paths, stats=None, batch: int = 1024, progress=None) -> int:
+        """:meth:`ingest` of capture files (pcap / pcapng, in time order), with the datagrams read by the nogil
+        walker (:func:`vega.pcap.scan_batches`) and handed from the mapped file to each feed's nogil loop: no
+        Python object per datagram.  The batches, days and results are those of ``ingest(udp_datagrams(path)
+        for each path)`` (a batch ends with its file here).  ``stats``: a :class:`vega.pcap.PcapStats` to fill;
+        ``progress``: called after every batch with the bytes of the files read since its last call.  Framing
+        damage raises :class:`vega.pcap.PcapError` after everything before it went in.  Returns the datagrams
+        processed."""
+        import numpy as np
+        from vega._journal import day_epoch_ns
+        from vega._pcap import feed_selected
+        from vega.pcap import PcapStats, scan_batches
+        st = stats if stats is not None else PcapStats()
+        keys = [(int(ipaddress.IPv4Address(f.cfg.group)), f.cfg.port, f) for f in self.feeds]
+        next_day = [day_epoch_ns(self._date + _dt.timedelta(days=1))]
+        total = 0
+        for path in paths:
+            shown = 0
+            for b in scan_batches(path, st, batch, stop_ns=lambda: next_day[0]):
+                n = b.n
+                routed = 0
+                for group, port, f in keys:
+                    sel = np.flatnonzero((b.dst[:n] == group) & (b.port[:n] == port))
+                    if len(sel):
+                        with self._journal_may_fail():
+                            feed_selected(f.handler, b.buffer, b.ts, b.offset, b.length, sel)
+                        f.datagrams += len(sel)
+                        routed += len(sel)
+                self.other_destination += n - routed
+                total += routed
+                if b.stopped:                  # the first datagram of a later day: that day starts first
+                    day = ist_date(b.next_ts)
+                    self.new_day(day, b.next_ts)
+                    next_day[0] = day_epoch_ns(day + _dt.timedelta(days=1))
+                if progress is not None:
+                    progress(st.offset - shown)
+                    shown = st.offset
+            if progress is not None:
+                progress(st.offset - shown)
         return total
 
     def new_day(self, day: _dt.date, now_ns: int | None = None) -> None:

@@ -3,7 +3,6 @@ each datagram at the time it was captured."""
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 
 from vega.commands import CliError
@@ -28,7 +27,7 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from vega.capture import Capture, CaptureError, FeedConfig, load_config
-    from vega.pcap import PcapError, PcapStats, udp_datagrams
+    from vega.pcap import PcapError, PcapStats, first_datagram_ns
 
     try:
         feeds = [FeedConfig(s, h, p) for s, h, p in args.feed] if args.feed else None
@@ -37,36 +36,24 @@ def run(args: argparse.Namespace) -> int:
                           security=args.security, iv_rate=args.iv_rate, index_master=args.index_master)
     except CaptureError as e:
         raise CliError(str(e)) from None
-    pst = PcapStats()
-    bar = _progress_bar(args)
-
-    def datagrams():
-        for path in args.pcap:
-            pst.offset = done = 0
-            for k, item in enumerate(udp_datagrams(path, pst)):
-                yield item
-                if bar is not None and not k & 0x3FFF:
-                    bar.update(pst.offset - done)
-                    done = pst.offset
-            if bar is not None:
-                bar.update(pst.offset - done)
-
-    it = datagrams()
+    probe = PcapStats()
     try:
-        first = next(it, None)
+        first = first_datagram_ns(args.pcap, probe)
     except PcapError as e:
         raise CliError(str(e)) from None
     if first is None:
-        raise CliError(f"no UDP datagrams in {', '.join(args.pcap)} ({pst.packets:,} packets)")
+        raise CliError(f"no UDP datagrams in {', '.join(args.pcap)} ({probe.packets:,} packets)")
+    pst = PcapStats()
+    bar = _progress_bar(args)
     cap = Capture(cfg)
     try:
-        cap.open(offline_ns=first[0])
+        cap.open(offline_ns=first)
     except CaptureError as e:
         raise CliError(str(e)) from None
     error = None
     try:
         try:
-            cap.ingest(itertools.chain([first], it))
+            cap.ingest_pcap(args.pcap, pst, progress=bar.update if bar is not None else None)
         except (PcapError, CaptureError) as e:    # what came before is in; the journals are sealed below
             error = str(e)
         stats = cap.stats()

@@ -1,0 +1,538 @@
+# cython: language_level=3
+"""The packet-capture walker behind :mod:`vega.pcap` and ``vega ingest``: classic pcap and pcapng read in one
+nogil loop from the mapped file, without a Python object per packet.
+
+``PcapScanner(buffer, path)`` walks a capture held in ``buffer`` (a read-only mapping of the file) and fills
+arrays with the time, destination and payload position of every whole, unfragmented IPv4/UDP datagram;
+everything else is counted by reason.  ``feed_selected`` hands some of those datagrams, straight from the
+mapping, to a :class:`vega._core.FeedHandler`'s nogil loop.  The formats, link types and counting rules are
+those documented in :mod:`vega.pcap`, which wraps this module.
+"""
+cimport cython                           # @cython.binding(False) on the classes: see vega/_core.pyx
+from libc.stdint cimport INT64_MAX, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdlib cimport free, malloc, realloc
+
+from vega._core cimport FeedHandler, vg_feed_buffers
+
+cdef extern from *:
+    """
+    typedef unsigned __int128 vp_u128;
+    """
+    ctypedef unsigned long long vp_u128      # the C type is unsigned __int128 (gcc, clang)
+
+# what one packet turned out to be (the PcapStats field it counts in)
+cdef enum:
+    VP_DATAGRAM = 0
+    VP_NOT_IPV4 = 1
+    VP_NOT_UDP = 2
+    VP_FRAGMENT = 3
+    VP_TRUNCATED = 4
+    VP_MALFORMED = 5
+    VP_NO_TIMESTAMP = 6
+    VP_N_KINDS = 7
+
+# the link types understood, as an index (vega.pcap.LINKTYPES); -1 = not understood
+cdef enum:
+    VP_L_NULL = 0
+    VP_L_EN10MB = 1
+    VP_L_RAW = 2
+    VP_L_LOOP = 3
+    VP_L_SLL = 4
+    VP_L_IPV4 = 5
+    VP_L_SLL2 = 6
+    VP_N_LINKS = 7
+
+_LINK_NAMES = ("NULL", "EN10MB", "RAW", "LOOP", "LINUX_SLL", "IPV4", "LINUX_SLL2")
+_KIND_NAMES = ("datagrams", "not_ipv4", "not_udp", "fragment", "truncated", "malformed", "no_timestamp")
+
+# the framing errors (raised as vega.pcap.PcapError with the file's name and the offset)
+cdef enum:
+    VP_OK = 0
+    VP_E_RECORD_HEADER = 1               # classic: record header cut short
+    VP_E_RECORD_LENGTH = 2               # classic: the record claims more bytes than the file has
+    VP_E_BLOCK_HEADER = 3                # pcapng: block header cut short
+    VP_E_BOM = 4                         # pcapng: section without a byte-order magic
+    VP_E_BLOCK_LENGTH = 5                # pcapng: bad block length
+    VP_E_IFACE_SHORT = 6                 # pcapng: interface block cut short
+    VP_E_PACKET_SHORT = 7                # pcapng: packet block cut short
+    VP_E_IFACE_UNKNOWN = 8               # pcapng: a packet names an interface not described
+    VP_E_PACKET_LENGTH = 9               # pcapng: the packet claims more bytes than its block has
+    VP_E_NOMEM = 10
+
+
+cdef struct vp_out_t:                    # one datagram found
+    int64_t ts                           # capture time, ns since the epoch
+    uint32_t dst                         # destination IPv4 address, host order
+    uint16_t port                        # destination UDP port
+    int64_t off                          # payload: offset in the buffer
+    int32_t length                       # payload: bytes
+
+
+cdef inline uint32_t _rd32(const uint8_t* p, bint big) noexcept nogil:
+    if big:
+        return (<uint32_t>p[0] << 24) | (<uint32_t>p[1] << 16) | (<uint32_t>p[2] << 8) | p[3]
+    return (<uint32_t>p[3] << 24) | (<uint32_t>p[2] << 16) | (<uint32_t>p[1] << 8) | p[0]
+
+
+cdef inline uint16_t _rd16(const uint8_t* p, bint big) noexcept nogil:
+    if big:
+        return <uint16_t>((p[0] << 8) | p[1])
+    return <uint16_t>((p[1] << 8) | p[0])
+
+
+cdef inline uint16_t _be16(const uint8_t* p) noexcept nogil:
+    return <uint16_t>((p[0] << 8) | p[1])
+
+
+cdef inline int _link_index(uint32_t link) noexcept nogil:
+    if link == 0:
+        return VP_L_NULL
+    if link == 1:
+        return VP_L_EN10MB
+    if link == 101:
+        return VP_L_RAW
+    if link == 108:
+        return VP_L_LOOP
+    if link == 113:
+        return VP_L_SLL
+    if link == 228:
+        return VP_L_IPV4
+    if link == 276:
+        return VP_L_SLL2
+    return -1
+
+
+cdef inline int _short(bint cut) noexcept nogil:
+    """A packet too short for its headers: cut by the snap length, else malformed."""
+    return VP_TRUNCATED if cut else VP_MALFORMED
+
+
+cdef int _udp(const uint8_t* b, Py_ssize_t off, Py_ssize_t n, bint cut, vp_out_t* out) noexcept nogil:
+    """The IPv4/UDP packet at b[off:off+n]: VP_DATAGRAM with out's address, port and payload filled, or the
+    reason it is not one."""
+    cdef Py_ssize_t ihl, total, u, ulen
+    if n < 1:
+        return _short(cut)
+    if b[off] >> 4 != 4:
+        return VP_NOT_IPV4
+    if n < 20:
+        return _short(cut)
+    ihl = (b[off] & 15) * 4
+    total = _be16(b + off + 2)
+    if ihl < 20 or total < ihl:
+        return VP_MALFORMED
+    if b[off + 9] != 17:
+        return VP_NOT_UDP
+    if _be16(b + off + 6) & 0x3FFF:      # more fragments, or a fragment offset
+        return VP_FRAGMENT
+    if total > n:
+        return _short(cut)
+    if total < ihl + 8:
+        return VP_MALFORMED
+    u = off + ihl
+    ulen = _be16(b + u + 4)
+    if ulen < 8 or ulen > total - ihl:
+        return VP_MALFORMED
+    out.dst = (<uint32_t>b[off + 16] << 24) | (<uint32_t>b[off + 17] << 16) | (<uint32_t>b[off + 18] << 8) \
+        | b[off + 19]
+    out.port = _be16(b + u + 2)
+    out.off = u + 8
+    out.length = <int32_t>(ulen - 8)
+    return VP_DATAGRAM
+
+
+cdef int _packet(const uint8_t* b, Py_ssize_t off, Py_ssize_t n, bint cut, int link, vp_out_t* out) noexcept nogil:
+    """A packet of link type ``link`` (a VP_L_ index, -1 = not understood) at b[off:off+n]."""
+    cdef uint16_t ethertype
+    cdef Py_ssize_t p
+    if link == VP_L_EN10MB:              # Ethernet II, VLAN tags skipped
+        if n < 14:
+            return _short(cut)
+        ethertype = _be16(b + off + 12)
+        p = 14
+        while (ethertype == 0x8100 or ethertype == 0x88A8 or ethertype == 0x9100) and p + 4 <= n:
+            ethertype = _be16(b + off + p + 2)
+            p += 4
+        if ethertype != 0x0800:
+            return VP_NOT_IPV4
+    elif link == VP_L_RAW or link == VP_L_IPV4:
+        p = 0
+    elif link == VP_L_SLL:               # Linux cooked v1: protocol at 14..16
+        if n < 16:
+            return _short(cut)
+        if _be16(b + off + 14) != 0x0800:
+            return VP_NOT_IPV4
+        p = 16
+    elif link == VP_L_SLL2:              # Linux cooked v2: protocol at 0..2
+        if n < 20:
+            return _short(cut)
+        if _be16(b + off) != 0x0800:
+            return VP_NOT_IPV4
+        p = 20
+    elif link == VP_L_NULL or link == VP_L_LOOP:   # AF_INET = 2 in host (NULL) or network (LOOP) order
+        if n < 4:
+            return _short(cut)
+        if not ((b[off] == 2 and b[off + 1] == 0 and b[off + 2] == 0 and b[off + 3] == 0) or
+                (b[off] == 0 and b[off + 1] == 0 and b[off + 2] == 0 and b[off + 3] == 2)):
+            return VP_NOT_IPV4
+        p = 4
+    else:                                # a pcapng interface of a link type not understood
+        return VP_NOT_IPV4
+    return _udp(b, off + p, n - p, cut, out)
+
+
+cdef inline bint _ns(uint64_t ticks, int res, int64_t* ts) noexcept nogil:
+    """ticks of a resolution (res: 0..127 = 10^-res s, 128..255 = 2^-(res-128) s) as ns since the epoch, exact
+    (rounded down); False when that is past the int64 range."""
+    cdef vp_u128 v
+    cdef int e
+    if res >= 128:
+        v = ((<vp_u128>ticks) * 1000000000ULL) >> (res - 128)
+    elif res <= 9:
+        v = <vp_u128>ticks
+        for e in range(9 - res):
+            v *= 10
+    else:
+        v = <vp_u128>ticks
+        for e in range(res - 9):
+            v //= 10
+            if v == 0:
+                break
+    if v > <vp_u128>INT64_MAX:
+        return False
+    ts[0] = <int64_t>v
+    return True
+
+
+cdef int _tsresol(const uint8_t* b, Py_ssize_t off, Py_ssize_t end, bint big) noexcept nogil:
+    """An interface's time resolution from its if_tsresol option (the _ns encoding; default microseconds)."""
+    cdef uint16_t code, length
+    cdef uint8_t v
+    while off + 4 <= end:
+        code = _rd16(b + off, big)
+        length = _rd16(b + off + 2, big)
+        if code == 0:
+            break
+        if code == 9 and length >= 1 and off + 4 < end:
+            v = b[off + 4]
+            return 128 + (v & 0x7F) if v & 0x80 else (v & 0x7F)
+        off += 4 + (length + 3) // 4 * 4
+    return 6
+
+
+@cython.binding(False)
+@cython.final
+cdef class PcapScanner:
+    """Walks a packet capture held in ``buffer`` (the whole file, e.g. a read-only mmap; kept referenced) and
+    finds its IPv4/UDP datagrams.  ``path`` names the file in error messages.
+
+    :meth:`scan` fills arrays with the next datagrams; ``counts()`` tells what the packets read so far were;
+    ``offset`` is the bytes read so far.  A framing error (the capture breaks off, a bad block length ...)
+    raises ``vega.pcap.PcapError`` from the call after the one that returned the datagrams before it.
+    A file that is not a capture raises it from the constructor."""
+
+    cdef const uint8_t[::1] _view
+    cdef const uint8_t* _b
+    cdef Py_ssize_t _n
+    cdef Py_ssize_t _off
+    cdef object _path
+    cdef bint _ng                        # pcapng
+    cdef bint _big                       # byte order of the file (classic) or of the current section (pcapng)
+    cdef int _unit                       # classic: ns per fraction unit (1000 or 1)
+    cdef int _link                       # classic: the VP_L_ index of the link type
+    cdef int* _if_link                   # pcapng: per interface of the current section, its VP_L_ index or -1
+    cdef uint8_t* _if_res                # ... and its time resolution (_ns encoding)
+    cdef Py_ssize_t _n_if, _cap_if
+    cdef int _err                        # a framing error met, raised by the next scan
+    cdef Py_ssize_t _err_at              # the byte it concerns
+    cdef uint64_t _err_val               # the length or interface it names
+    cdef uint64_t _kinds[VP_N_KINDS]
+    cdef uint64_t _links[VP_N_LINKS]
+    cdef readonly uint64_t packets
+    cdef readonly bint stopped           # the last scan stopped before a datagram at or past stop_ns
+    cdef readonly int64_t next_ts        # ... whose time this is
+
+    def __cinit__(self, buffer, path="capture"):
+        cdef uint32_t magic
+        self._view = buffer
+        self._b = &self._view[0] if self._view.shape[0] else NULL
+        self._n = self._view.shape[0]
+        self._path = str(path)
+        if self._n < 12:
+            self._raise(f"not a packet capture ({self._n} bytes)")
+        magic = _rd32(self._b, False)
+        if magic == 0x0A0D0D0A:
+            self._ng = True
+            return
+        for big in (False, True):
+            magic = _rd32(self._b, big)
+            if magic == 0xA1B2C3D4 or magic == 0xA1B23C4D:
+                self._big = big
+                self._unit = 1000 if magic == 0xA1B2C3D4 else 1
+                break
+        else:
+            self._raise(f"not a pcap or pcapng file (magic 0x{_rd32(self._b, False):08x})")
+        if self._n < 24:
+            self._raise(f"pcap header cut short ({self._n} bytes)")
+        link = _rd32(self._b + 20, self._big) & 0xFFFF
+        self._link = _link_index(link)
+        if self._link < 0:
+            self._raise(f"link type {link} is not supported (supported: 0 (NULL), 1 (EN10MB), 101 (RAW), "
+                        "108 (LOOP), 113 (LINUX_SLL), 228 (IPV4), 276 (LINUX_SLL2))")
+        self._off = 24
+
+    def __dealloc__(self):
+        free(self._if_link)
+        free(self._if_res)
+
+    cdef _raise(self, str what):
+        from vega.pcap import PcapError
+        raise PcapError(f"{self._path}: {what}")
+
+    @property
+    def offset(self) -> int:
+        """Bytes of the file read so far."""
+        return self._off
+
+    @property
+    def done(self) -> bool:
+        """The whole file was read (a framing error still to be raised is not done)."""
+        return self._off >= self._n and self._err == VP_OK
+
+    def counts(self) -> tuple:
+        """``(packets, {reason: packets}, {link type name: packets})`` of the packets read so far; reasons
+        are the vega.pcap.PcapStats fields (``datagrams`` included)."""
+        return (self.packets, {_KIND_NAMES[k]: self._kinds[k] for k in range(VP_N_KINDS)},
+                {_LINK_NAMES[k]: self._links[k] for k in range(VP_N_LINKS) if self._links[k]})
+
+    def scan(self, int64_t[::1] ts not None, uint32_t[::1] dst not None, uint16_t[::1] port not None,
+             int64_t[::1] offset not None, int32_t[::1] length not None, int64_t stop_ns=INT64_MAX) -> int:
+        """Read on until the arrays (all of one length) are full, the file ends, or the next datagram's time
+        is ``stop_ns`` or later (then ``stopped`` is True, ``next_ts`` is its time, and that datagram comes
+        first in the next call).
+        Fills ``ts`` (ns since the epoch), ``dst`` (IPv4, host order), ``port``, and the payload's ``offset``
+        and ``length`` in the buffer; returns the number of datagrams."""
+        cdef Py_ssize_t cap = ts.shape[0], got = 0
+        cdef vp_out_t* out
+        if dst.shape[0] != cap or port.shape[0] != cap or offset.shape[0] != cap or length.shape[0] != cap:
+            raise ValueError("scan: the five arrays must have one length")
+        self._check_error()
+        if cap == 0:
+            return 0
+        out = <vp_out_t*>malloc(cap * sizeof(vp_out_t))
+        if out == NULL:
+            raise MemoryError()
+        try:
+            with nogil:
+                if self._ng:
+                    got = self._scan_ng(out, cap, stop_ns)
+                else:
+                    got = self._scan_classic(out, cap, stop_ns)
+            for i in range(got):
+                ts[i] = out[i].ts
+                dst[i] = out[i].dst
+                port[i] = out[i].port
+                offset[i] = out[i].off
+                length[i] = out[i].length
+        finally:
+            free(out)
+        if got == 0:
+            self._check_error()
+        return got
+
+    cdef _check_error(self):
+        cdef int err = self._err
+        cdef Py_ssize_t at = self._err_at
+        cdef uint64_t v = self._err_val
+        if err == VP_OK:
+            return
+        self._err = VP_OK                # raised once: the file ends at the damage for later calls
+        self._n = self._off
+        if err == VP_E_NOMEM:
+            raise MemoryError()
+        self._raise({
+            VP_E_RECORD_HEADER: f"packet record header cut short at byte {at}",
+            VP_E_RECORD_LENGTH: f"packet at byte {at} claims {v} bytes, the file ends first",
+            VP_E_BLOCK_HEADER: f"pcapng block header cut short at byte {at}",
+            VP_E_BOM: f"pcapng section at byte {at} has no byte-order magic",
+            VP_E_BLOCK_LENGTH: f"pcapng block at byte {at} has a bad length {v}",
+            VP_E_IFACE_SHORT: f"pcapng interface block at byte {at} cut short",
+            VP_E_PACKET_SHORT: f"pcapng packet block at byte {at} cut short",
+            VP_E_IFACE_UNKNOWN: f"pcapng packet at byte {at} names interface {v}, which was not described",
+            VP_E_PACKET_LENGTH: f"pcapng packet at byte {at} claims {v} bytes, its block is shorter",
+        }[err])
+
+    cdef inline void _fail(self, int err, Py_ssize_t at, uint64_t v) noexcept nogil:
+        self._err = err
+        self._err_at = at
+        self._err_val = v
+
+    cdef Py_ssize_t _scan_classic(self, vp_out_t* out, Py_ssize_t cap, int64_t stop_ns) noexcept nogil:
+        cdef const uint8_t* b = self._b
+        cdef Py_ssize_t off = self._off, got = 0, n = self._n
+        cdef uint32_t sec, frac, incl, orig
+        cdef int kind
+        cdef int64_t t
+        self.stopped = False
+        while got < cap and off < n and self._err == VP_OK:
+            if off + 16 > n:
+                self._fail(VP_E_RECORD_HEADER, off, 0)
+                break
+            sec = _rd32(b + off, self._big)
+            frac = _rd32(b + off + 4, self._big)
+            incl = _rd32(b + off + 8, self._big)
+            orig = _rd32(b + off + 12, self._big)
+            if off + 16 + <Py_ssize_t>incl > n:
+                self._fail(VP_E_RECORD_LENGTH, off, incl)
+                break
+            kind = _packet(b, off + 16, incl, incl < orig, self._link, &out[got])
+            if kind == VP_DATAGRAM:
+                t = <int64_t>sec * 1000000000LL + <int64_t>frac * self._unit
+                if t >= stop_ns:
+                    self.stopped = True
+                    self.next_ts = t
+                    break
+                out[got].ts = t
+                got += 1
+            self.packets += 1
+            self._kinds[kind] += 1
+            self._links[self._link] += 1
+            off += 16 + incl
+        self._off = off
+        return got
+
+    cdef Py_ssize_t _scan_ng(self, vp_out_t* out, Py_ssize_t cap, int64_t stop_ns) noexcept nogil:
+        cdef const uint8_t* b = self._b
+        cdef Py_ssize_t off = self._off, got = 0, n = self._n, body, end, data
+        cdef uint32_t btype, blen, bom, iface, hi, lo, incl, orig
+        cdef int kind, link
+        cdef int64_t t
+        self.stopped = False
+        while got < cap and off < n and self._err == VP_OK:
+            if off + 12 > n:
+                self._fail(VP_E_BLOCK_HEADER, off, 0)
+                break
+            btype = _rd32(b + off, self._big)
+            if btype == 0x0A0D0D0A:      # a section: its byte order, and no interfaces yet
+                bom = _rd32(b + off + 8, False)
+                if bom == 0x1A2B3C4D:
+                    self._big = False
+                elif bom == 0x4D3C2B1A:
+                    self._big = True
+                else:
+                    self._fail(VP_E_BOM, off, 0)
+                    break
+                self._n_if = 0
+            blen = _rd32(b + off + 4, self._big)
+            if blen < 12 or blen % 4 or off + <Py_ssize_t>blen > n:
+                self._fail(VP_E_BLOCK_LENGTH, off, blen)
+                break
+            body = off + 8
+            end = off + blen - 4
+            if btype == 1:               # interface description
+                if end - body < 8:
+                    self._fail(VP_E_IFACE_SHORT, off, 0)
+                    break
+                if not self._add_iface(_link_index(_rd16(b + body, self._big)),
+                                       _tsresol(b, body + 8, end, self._big)):
+                    self._fail(VP_E_NOMEM, off, 0)
+                    break
+            elif btype == 6 or btype == 2:   # enhanced packet / obsolete packet block
+                if end - body < 20:
+                    self._fail(VP_E_PACKET_SHORT, off, 0)
+                    break
+                if btype == 6:
+                    iface = _rd32(b + body, self._big)
+                else:
+                    iface = _rd16(b + body, self._big)
+                hi = _rd32(b + body + 4, self._big)
+                lo = _rd32(b + body + 8, self._big)
+                incl = _rd32(b + body + 12, self._big)
+                orig = _rd32(b + body + 16, self._big)
+                data = body + 20
+                if iface >= self._n_if:
+                    self._fail(VP_E_IFACE_UNKNOWN, off, iface)
+                    break
+                if data + <Py_ssize_t>incl > end:
+                    self._fail(VP_E_PACKET_LENGTH, off, incl)
+                    break
+                link = self._if_link[iface]
+                kind = _packet(b, data, incl, incl < orig, link, &out[got])
+                if kind == VP_DATAGRAM:
+                    if not _ns((<uint64_t>hi << 32) | lo, self._if_res[iface], &t):
+                        kind = VP_MALFORMED  # a time past the year 2262 cannot be right
+                    elif t >= stop_ns:
+                        self.stopped = True
+                        self.next_ts = t
+                        break
+                    else:
+                        out[got].ts = t
+                        got += 1
+                self.packets += 1
+                self._kinds[kind] += 1
+                if link >= 0:
+                    self._links[link] += 1
+            elif btype == 3:             # simple packet block: no interface id, no time
+                self.packets += 1
+                self._kinds[VP_NO_TIMESTAMP] += 1
+            off += blen
+        self._off = off
+        return got
+
+    cdef bint _add_iface(self, int link, int res) noexcept nogil:
+        cdef Py_ssize_t k = self._n_if
+        cdef int* nl
+        cdef uint8_t* nr
+        if k == self._cap_if:
+            nl = <int*>realloc(self._if_link, (2 * k + 8) * sizeof(int))
+            if nl == NULL:
+                return False
+            self._if_link = nl
+            nr = <uint8_t*>realloc(self._if_res, (2 * k + 8) * sizeof(uint8_t))
+            if nr == NULL:
+                return False
+            self._if_res = nr
+            self._cap_if = 2 * k + 8
+        self._if_link[k] = link
+        self._if_res[k] = <uint8_t>res
+        self._n_if = k + 1
+        return True
+
+
+def feed_selected(FeedHandler handler not None, const uint8_t[::1] buffer not None, const int64_t[::1] ts not None,
+                  const int64_t[::1] offset not None, const int32_t[::1] length not None,
+                  const int64_t[::1] select not None) -> int:
+    """Decode and merge the datagrams ``select`` names (indexes into the arrays :meth:`PcapScanner.scan`
+    filled), in that order, each at its capture time, straight from ``buffer`` in one nogil loop of
+    ``handler`` (as ``process_batch`` with ``now_ns`` times); returns the number of messages."""
+    cdef Py_ssize_t n = select.shape[0], i, k, size = buffer.shape[0]
+    cdef const uint8_t** ptrs
+    cdef Py_ssize_t* lens
+    cdef int64_t* times
+    cdef Py_ssize_t total
+    if n == 0:
+        return 0
+    ptrs = <const uint8_t**>malloc(n * sizeof(uint8_t*))
+    lens = <Py_ssize_t*>malloc(n * sizeof(Py_ssize_t))
+    times = <int64_t*>malloc(n * sizeof(int64_t))
+    if ptrs == NULL or lens == NULL or times == NULL:
+        free(ptrs)
+        free(lens)
+        free(times)
+        raise MemoryError()
+    try:
+        for i in range(n):
+            k = select[i]
+            if k < 0 or k >= ts.shape[0] or offset.shape[0] != ts.shape[0] or length.shape[0] != ts.shape[0]:
+                raise IndexError(f"feed_selected: index {k} is outside the scan's arrays")
+            if ts[k] < 0 or offset[k] < 0 or length[k] < 0 or offset[k] + length[k] > size:
+                raise ValueError(f"feed_selected: datagram {k} is not inside the buffer (or its time < 0)")
+            ptrs[i] = &buffer[0] + offset[k]
+            lens[i] = length[k]
+            times[i] = ts[k]
+        total = vg_feed_buffers(handler, ptrs, lens, times, n)
+    finally:
+        free(ptrs)
+        free(lens)
+        free(times)
+    return total
