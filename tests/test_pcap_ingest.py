@@ -591,3 +591,131 @@ def test_ingest_pcap_stops_at_damage_with_what_came_before(tmp_path):
         counts[how] = {k: v["records"] for k, v in cap.stats()["feeds"].items()}
         cap.close()
     assert counts["slow"] == counts["fast"] and counts["fast"]["NSE_FO"] > 0
+
+
+# -- compressed captures (tcpdump -z gzip ...) ---------------------------------------------------------------
+
+def _compress(kind, data):
+    import bz2
+    import gzip
+    import lzma
+
+    import zstandard
+    if kind == "gzip":                                   # two members, as `cat a.gz b.gz` makes
+        return gzip.compress(data[:len(data) // 2]) + gzip.compress(data[len(data) // 2:])
+    if kind == "xz":
+        return lzma.compress(data)
+    if kind == "bzip2":
+        return bz2.compress(data)
+    c = zstandard.ZstdCompressor()                       # two frames
+    return c.compress(data[:len(data) // 3]) + c.compress(data[len(data) // 3:])
+
+
+def _mixed_capture(kind_of_file):
+    pk = mix(np.random.default_rng(21))
+    times = [T0 // 1000 * 1000 + i * 3_000 for i in range(len(pk))]
+    if kind_of_file == "pcap":
+        return write_classic([(t, frame(1, ip, vlan=i % 2)) for i, (t, (ip, _, _)) in enumerate(zip(times, pk))], 1)
+    return _ng_capture(pk, times)
+
+
+def _read(path):
+    stats = PcapStats()
+    got = [(t, d, p, bytes(pay)) for t, d, p, pay in udp_datagrams(path, stats)]
+    return got, stats
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(comp=st.sampled_from(["gzip", "xz", "bzip2", "zstd"]), kind=st.sampled_from(["pcap", "pcapng"]),
+       piece=st.integers(1, 3000))
+def test_a_compressed_capture_reads_as_the_capture_in_any_pieces(tmp_path, monkeypatch, comp, kind, piece):
+    """Read in pieces of any size (packets and blocks cut anywhere between two pieces), a compressed capture
+    gives the datagrams and counts of the capture itself; its offset is the compressed file's size."""
+    import vega.pcap
+    data = _mixed_capture(kind)
+    plain = tmp_path / f"c.{kind}"
+    plain.write_bytes(data)
+    packed = tmp_path / f"c.{kind}.{comp}"
+    packed.write_bytes(_compress(comp, data))
+    monkeypatch.setattr(vega.pcap, "PIECE", piece)
+    want, want_stats = _read(plain)
+    got, stats = _read(packed)
+    assert got == want and len(got) > 10
+    assert stats.offset == packed.stat().st_size and want_stats.offset == len(data)
+    stats.offset = want_stats.offset
+    assert stats == want_stats
+
+
+def test_compressed_capture_damage_is_one_line_after_what_came_before(tmp_path, monkeypatch):
+    import gzip
+
+    import vega.pcap
+    monkeypatch.setattr(vega.pcap, "PIECE", 4096)
+    items = [(T0 + i * 1000, FO[0], FO[1], bytes([i % 256]) * 300) for i in range(200)]
+    write_pcap(tmp_path / "a.pcap", items)
+    whole = gzip.compress((tmp_path / "a.pcap").read_bytes())
+    cases = {"cut.pcap.gz": (whole[:len(whole) // 2], "compression is damaged"),
+             "flipped.pcap.gz": (whole[:len(whole) // 2] + bytes(64) + whole[len(whole) // 2 + 64:],
+                                 "compression is damaged"),
+             "text.gz": (gzip.compress(b"not a capture, just text" * 10), "not a pcap or pcapng file"),
+             "tiny.gz": (gzip.compress(b"abc"), r"not a packet capture \(3 bytes\)"),
+             "torn.pcap.gz": (gzip.compress((tmp_path / "a.pcap").read_bytes()[:-7]), "the file ends first")}
+    for name, (blob, needle) in cases.items():
+        p = tmp_path / name
+        p.write_bytes(blob)
+        got = []
+        with pytest.raises(PcapError, match=needle) as e:
+            for item in udp_datagrams(p):
+                got.append(item)
+        assert "\n" not in str(e.value) and str(p) in str(e.value)
+        if name in ("cut.pcap.gz", "flipped.pcap.gz", "torn.pcap.gz"):
+            assert 0 < len(got) < 200 or name == "torn.pcap.gz" and len(got) == 199
+            assert [bytes(g[3]) for g in got] == [it[3] for it in items[:len(got)]]
+
+
+def test_a_damaged_record_length_does_not_read_the_whole_stream_into_memory(tmp_path, monkeypatch):
+    import gzip
+
+    import vega.pcap
+    monkeypatch.setattr(vega.pcap, "PIECE", 1000)
+    monkeypatch.setattr(vega.pcap, "MAX_RECORD", 5000)
+    data = bytearray(write_classic([(T0 + i, frame(1, ipv4(FO[0], b"x" * 100))) for i in range(100)], 1))
+    rec = 24 + 5 * (16 + len(frame(1, ipv4(FO[0], b"x" * 100))))
+    data[rec + 8:rec + 12] = struct.pack("<I", 10**9)                  # the 6th record claims 1 GB
+    p = tmp_path / "big.pcap.gz"
+    p.write_bytes(gzip.compress(bytes(data)))
+    with pytest.raises(PcapError, match=f"record at byte {rec} .* longer than"):
+        assert len(list(udp_datagrams(p))) == 5
+
+
+def test_zstd_without_zstandard_says_what_to_install(tmp_path, monkeypatch):
+    import sys as _sys
+    p = tmp_path / "c.pcap.zst"
+    p.write_bytes(_compress("zstd", _mixed_capture("pcap")))
+    monkeypatch.setitem(_sys.modules, "zstandard", None)
+    with pytest.raises(PcapError, match="needs the zstandard package"):
+        list(udp_datagrams(p))
+
+
+def test_ingest_of_a_gzipped_capture_makes_what_the_capture_makes(tmp_path):
+    import gzip
+    pcap, items = _two_day_capture(tmp_path)
+    gz = tmp_path / "two.pcap.gz"
+    gz.write_bytes(gzip.compress(pcap.read_bytes()))
+    out = {}
+    for name, path in (("plain", pcap), ("gz", gz)):
+        r = subprocess.run([sys.executable, "-m", "vega.cli", "ingest", str(path), "--journal-root",
+                            str(tmp_path / name), "--json", "--progress"], capture_output=True, text=True,
+                           timeout=120, cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT))
+        assert r.returncode == 0, r.stderr
+        assert "ingest: 100%" in r.stderr
+        import json
+        out[name] = json.loads(r.stdout)
+        out[name].pop("files")
+        for d in out[name]["feeds"].values():
+            assert d["journal"].pop("path").startswith(str(tmp_path / name))
+    assert out["plain"] == out["gz"]
+    for f in sorted((tmp_path / "plain").rglob("*.bin")):
+        rel = f.relative_to(tmp_path / "plain")
+        with Journal.open(f) as a, Journal.open(tmp_path / "gz" / rel) as b:
+            assert np.array_equal(np.asarray(a.records), np.asarray(b.records)), rel

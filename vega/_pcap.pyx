@@ -224,7 +224,9 @@ cdef int _tsresol(const uint8_t* b, Py_ssize_t off, Py_ssize_t end, bint big) no
 @cython.final
 cdef class PcapScanner:
     """Walks a packet capture held in ``buffer`` (the whole file, e.g. a read-only mmap; kept referenced) and
-    finds its IPv4/UDP datagrams.  ``path`` names the file in error messages.
+    finds its IPv4/UDP datagrams.  ``path`` names the file in error messages.  ``partial``: the buffer is the
+    start of the capture only (at least its first 64 bytes); a scan then stops at a packet it holds only part
+    of (``needs_more``) and :meth:`refill` goes on with the rest.
 
     :meth:`scan` fills arrays with the next datagrams; ``counts()`` tells what the packets read so far were;
     ``offset`` is the bytes read so far.  A framing error (the capture breaks off, a bad block length ...)
@@ -249,14 +251,15 @@ cdef class PcapScanner:
     cdef uint64_t _kinds[VP_N_KINDS]
     cdef uint64_t _links[VP_N_LINKS]
     cdef readonly uint64_t packets
+    cdef Py_ssize_t _base                # bytes of the capture before the buffer (streaming: refill)
+    cdef bint _partial                   # the buffer is not the whole rest of the capture (more comes)
+    cdef readonly bint needs_more        # the last scan stopped at a packet the buffer holds only part of
     cdef readonly bint stopped           # the last scan stopped before a datagram at or past stop_ns
     cdef readonly int64_t next_ts        # ... whose time this is
 
-    def __cinit__(self, buffer, path="capture"):
+    def __cinit__(self, buffer, path="capture", bint partial=False):
         cdef uint32_t magic
-        self._view = buffer
-        self._b = &self._view[0] if self._view.shape[0] else NULL
-        self._n = self._view.shape[0]
+        self._set_buffer(buffer, partial)
         self._path = str(path)
         if self._n < 12:
             self._raise(f"not a packet capture ({self._n} bytes)")
@@ -273,7 +276,7 @@ cdef class PcapScanner:
         else:
             self._raise(f"not a pcap or pcapng file (magic 0x{_rd32(self._b, False):08x})")
         if self._n < 24:
-            self._raise(f"pcap header cut short ({self._n} bytes)")
+            self._raise(f"pcap header cut short ({self._n} bytes)")     # a partial first buffer holds >= 24
         link = _rd32(self._b + 20, self._big) & 0xFFFF
         self._link = _link_index(link)
         if self._link < 0:
@@ -289,15 +292,33 @@ cdef class PcapScanner:
         from vega.pcap import PcapError
         raise PcapError(f"{self._path}: {what}")
 
+    cdef _set_buffer(self, buffer, bint partial):
+        self._view = buffer
+        self._b = &self._view[0] if self._view.shape[0] else NULL
+        self._n = self._view.shape[0]
+        self._off = 0
+        self._partial = partial
+        self.needs_more = False
+
+    def refill(self, buffer, bint final) -> None:
+        """Streaming (a capture read in pieces, e.g. out of a decompressor): after a scan that ``needs_more``,
+        go on in ``buffer``, which holds the capture from byte ``offset`` on (the unread part of the last
+        buffer, then more).  ``final``: the buffer holds the whole rest of the capture, so a packet it holds
+        only part of is damage, as in a whole file."""
+        if self._err != VP_OK:
+            raise ValueError("refill: a framing error is still to be raised")
+        self._base += self._off
+        self._set_buffer(buffer, not final)
+
     @property
     def offset(self) -> int:
-        """Bytes of the file read so far."""
-        return self._off
+        """Bytes of the capture read so far (the position of the next packet)."""
+        return self._base + self._off
 
     @property
     def done(self) -> bool:
-        """The whole file was read (a framing error still to be raised is not done)."""
-        return self._off >= self._n and self._err == VP_OK
+        """The whole capture was read (not while more is needed, or a framing error is still to be raised)."""
+        return self._off >= self._n and self._err == VP_OK and not self._partial
 
     def counts(self) -> tuple:
         """``(packets, {reason: packets}, {link type name: packets})`` of the packets read so far; reasons
@@ -342,12 +363,13 @@ cdef class PcapScanner:
 
     cdef _check_error(self):
         cdef int err = self._err
-        cdef Py_ssize_t at = self._err_at
+        cdef Py_ssize_t at = self._base + self._err_at
         cdef uint64_t v = self._err_val
         if err == VP_OK:
             return
         self._err = VP_OK                # raised once: the file ends at the damage for later calls
         self._n = self._off
+        self._partial = False
         if err == VP_E_NOMEM:
             raise MemoryError()
         self._raise({
@@ -374,16 +396,23 @@ cdef class PcapScanner:
         cdef int kind
         cdef int64_t t
         self.stopped = False
+        self.needs_more = False
         while got < cap and off < n and self._err == VP_OK:
             if off + 16 > n:
-                self._fail(VP_E_RECORD_HEADER, off, 0)
+                if self._partial:
+                    self.needs_more = True
+                else:
+                    self._fail(VP_E_RECORD_HEADER, off, 0)
                 break
             sec = _rd32(b + off, self._big)
             frac = _rd32(b + off + 4, self._big)
             incl = _rd32(b + off + 8, self._big)
             orig = _rd32(b + off + 12, self._big)
             if off + 16 + <Py_ssize_t>incl > n:
-                self._fail(VP_E_RECORD_LENGTH, off, incl)
+                if self._partial:
+                    self.needs_more = True
+                else:
+                    self._fail(VP_E_RECORD_LENGTH, off, incl)
                 break
             kind = _packet(b, off + 16, incl, incl < orig, self._link, &out[got])
             if kind == VP_DATAGRAM:
@@ -399,6 +428,8 @@ cdef class PcapScanner:
             self._links[self._link] += 1
             off += 16 + incl
         self._off = off
+        if off >= n and self._partial:
+            self.needs_more = True
         return got
 
     cdef Py_ssize_t _scan_ng(self, vp_out_t* out, Py_ssize_t cap, int64_t stop_ns) noexcept nogil:
@@ -408,9 +439,13 @@ cdef class PcapScanner:
         cdef int kind, link
         cdef int64_t t
         self.stopped = False
+        self.needs_more = False
         while got < cap and off < n and self._err == VP_OK:
             if off + 12 > n:
-                self._fail(VP_E_BLOCK_HEADER, off, 0)
+                if self._partial:
+                    self.needs_more = True
+                else:
+                    self._fail(VP_E_BLOCK_HEADER, off, 0)
                 break
             btype = _rd32(b + off, self._big)
             if btype == 0x0A0D0D0A:      # a section: its byte order, and no interfaces yet
@@ -424,6 +459,9 @@ cdef class PcapScanner:
                     break
                 self._n_if = 0
             blen = _rd32(b + off + 4, self._big)
+            if blen >= 12 and blen % 4 == 0 and off + <Py_ssize_t>blen > n and self._partial:
+                self.needs_more = True   # (a section's byte order is read again with the rest of its block)
+                break
             if blen < 12 or blen % 4 or off + <Py_ssize_t>blen > n:
                 self._fail(VP_E_BLOCK_LENGTH, off, blen)
                 break
@@ -477,6 +515,8 @@ cdef class PcapScanner:
                 self._kinds[VP_NO_TIMESTAMP] += 1
             off += blen
         self._off = off
+        if off >= n and self._partial:
+            self.needs_more = True
         return got
 
     cdef bint _add_iface(self, int link, int res) noexcept nogil:

@@ -1,5 +1,8 @@
 """UDP datagrams out of a packet capture: classic pcap (micro- or nanosecond, either byte order) and pcapng
-(any interface time resolution), as tcpdump, dumpcap/Wireshark or ``vega simulate --out`` write them.
+(any interface time resolution), as tcpdump, dumpcap/Wireshark or ``vega simulate --out`` write them, plain
+or compressed (gzip, xz, bzip2; zstd with the zstandard package), told by the file's first bytes.  A
+compressed capture is read in pieces of ``PIECE`` bytes through the same walker (packets cut between two
+pieces are joined); the statistics' ``offset`` then counts the compressed file's bytes.
 
 ``udp_datagrams(path)`` yields ``(epoch_ns, dst_ip, dst_port, payload)`` for every whole, unfragmented IPv4/UDP
 packet, in file order; ``payload`` is a memoryview into the mapped file (copy it to keep it past the reader).
@@ -97,20 +100,22 @@ class Batch:
 def scan_batches(path: str | Path, stats: PcapStats | None = None, batch: int = BATCH, stop_ns=None):
     """The capture's datagrams in :class:`Batch`-es of up to ``batch``, read by the nogil walker.
 
-    ``stats`` is brought up to date after every batch (``offset`` too, for progress).  ``stop_ns``: None, or
-    a callable returning the time at which a batch must end (the generator asks before every scan): a
-    datagram at or after it starts the next batch, so the caller can act in between (a new trading day; the
-    callable must then return a later time, or that datagram stops the next batch again, with none before it).
-    Framing damage raises :class:`PcapError` after the batches before it."""
+    ``stats`` is brought up to date after every batch (``offset`` too, for progress: bytes of the file, so of
+    the compressed file for a compressed capture).  ``stop_ns``: None, or a callable returning the time at
+    which a batch must end (the generator asks before every scan): a datagram at or after it starts the next
+    batch, so the caller can act in between (a new trading day; the callable must then return a later time,
+    or that datagram stops the next batch again, with none before it).  Framing damage, or damage to a
+    compressed file's compression, raises :class:`PcapError` after the batches before it."""
     from vega._pcap import PcapScanner
     path = Path(path)
     st = stats if stats is not None else PcapStats()
     arrays = (np.empty(batch, np.int64), np.empty(batch, np.uint32), np.empty(batch, np.uint16),
               np.empty(batch, np.int64), np.empty(batch, np.int32))
-    with _mapped(path) as mm:
-        view = memoryview(mm)
+    with _source(path) as (mm, piece, _):
+        data = mm if mm is not None else piece(None)
+        view = memoryview(data)
         try:
-            sc = PcapScanner(view, str(path))
+            sc = PcapScanner(view, str(path), partial=piece is not None and not piece.final)
             base = _Counts(st)
             try:
                 while not sc.done:
@@ -118,14 +123,135 @@ def scan_batches(path: str | Path, stats: PcapStats | None = None, batch: int = 
                     try:
                         n = sc.scan(*arrays) if limit is None else sc.scan(*arrays, stop_ns=limit)
                     finally:
-                        base.update(sc)
-                    if n == 0 and not sc.stopped:
-                        continue               # a stretch of packets with no datagram (or the end)
-                    yield Batch(n, *arrays, mm, view, sc.stopped, sc.next_ts)
+                        base.update(sc, piece.position if piece is not None else None)
+                    if n or sc.stopped:
+                        yield Batch(n, *arrays, data, view, sc.stopped, sc.next_ts)
+                    if sc.needs_more:          # a compressed capture: the next piece, after what is left
+                        data = piece(sc.offset)
+                        old, view = view, memoryview(data)
+                        sc.refill(view, piece.final)
+                        old.release()
+                        base.update(sc, piece.position)
             finally:
                 del sc
         finally:
             view.release()
+
+
+#: compressed captures (tcpdump -z gzip, and the like) are read in pieces of this many bytes
+PIECE = 8 << 20
+#: the longest packet record or pcapng block a compressed capture may have (a longer one is damage)
+MAX_RECORD = 64 << 20
+_COMPRESSION = ((b"\x1f\x8b", "gzip"), (b"\x28\xb5\x2f\xfd", "zstd"), (b"\xfd7zXZ\x00", "xz"), (b"BZh", "bzip2"))
+
+
+class _Pieces:
+    """A compressed capture read in pieces: ``piece(None)`` is the first, ``piece(offset)`` the next, starting
+    at that offset of the capture (what the scanner has not read of the last piece).  ``final``: the piece
+    holds the rest of the capture; ``position``: bytes of the compressed file read for the pieces so far.
+
+    The next piece is decompressed by a helper thread while the caller works on this one (zlib, lzma, bz2
+    and zstandard release the GIL, as does the pipeline's nogil loop): a gzip capture ingests at about the
+    speed of the slower of the two instead of their sum.  ``close()`` waits for it."""
+
+    def __init__(self, path: Path, kind: str, reader, damage: tuple, raw):
+        import concurrent.futures
+        self.path, self.kind, self.reader, self.damage, self.raw = path, kind, reader, damage, raw
+        self.data = b""
+        self.start = 0                 # the capture's offset of data[0]
+        self.final = False
+        self.position = 0
+        self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="vega-pcap")
+        self._next = self._pool.submit(self._read, max(PIECE, 64))    # the first piece holds the header
+
+    def _read(self, want: int) -> tuple[bytes, int]:
+        """Up to ``want`` decompressed bytes (fewer only at the end) and the compressed file's position."""
+        parts, got = [], 0
+        while got < want:
+            more = self.reader.read(want - got)
+            if not more:
+                break
+            parts.append(more)
+            got += len(more)
+        return b"".join(parts), self.raw.tell()
+
+    def __call__(self, at: int | None) -> bytes:
+        left = b"" if at is None else self.data[at - self.start:]
+        if len(left) > MAX_RECORD:
+            raise PcapError(f"{self.path}: the packet record at byte {at} of the capture is longer than "
+                            f"{MAX_RECORD >> 20} MiB: damaged")
+        try:
+            more, self.position = self._next.result()
+        except self.damage as e:
+            raise PcapError(f"{self.path}: its {self.kind} compression is damaged ({e})") from None
+        want = PIECE if at is not None else max(PIECE, 64)
+        self.final = len(more) < want
+        self._next = None if self.final else self._pool.submit(self._read, PIECE)
+        self.start = 0 if at is None else at
+        self.data = left + more if left else more
+        return self.data
+
+    def close(self) -> None:
+        if self._next is not None:
+            self._next.cancel()
+            try:
+                self._next.result()
+            except Exception:
+                pass                   # a read ahead that nobody wants any more
+        self._pool.shutdown()
+
+
+@contextlib.contextmanager
+def _source(path: Path):
+    """``(mmap, None, None)`` for a capture file; ``(None, pieces, raw file)`` for a compressed one (gzip,
+    zstd, xz, bzip2, told by their magic bytes).  PcapError with one line when it cannot be opened."""
+    try:
+        f = open(path, "rb")
+    except OSError as e:
+        raise PcapError(f"{path}: {e.strerror}") from None
+    with f:
+        head = f.read(6)
+        kind = next((k for magic, k in _COMPRESSION if head.startswith(magic)), None)
+        if kind is not None:
+            f.seek(0)
+            pieces = _Pieces(path, kind, *_decompressor(path, kind, f), f)
+            try:
+                yield None, pieces, f
+            finally:
+                pieces.close()
+            return
+        size = f.seek(0, 2)
+        if size < 12:
+            raise PcapError(f"{path}: not a packet capture ({size} bytes)")
+        mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    try:
+        yield mm, None, None
+    finally:
+        try:
+            mm.close()
+        except BufferError:
+            pass                        # a payload view is still held by the caller: the map goes with it
+
+
+def _decompressor(path: Path, kind: str, f) -> tuple:
+    """A reader of the decompressed bytes of ``f``, and the exceptions by which it says they are damaged."""
+    if kind == "gzip":
+        import gzip
+        import zlib
+        return gzip.GzipFile(fileobj=f, mode="rb"), (OSError, EOFError, zlib.error)
+    if kind == "xz":
+        import lzma
+        return lzma.LZMAFile(f), (OSError, EOFError, lzma.LZMAError)
+    if kind == "bzip2":
+        import bz2
+        return bz2.BZ2File(f), (OSError, EOFError, ValueError)
+    try:
+        import zstandard
+    except ImportError:
+        raise PcapError(f"{path}: a zstd-compressed capture needs the zstandard package "
+                        f"(pip install zstandard, or vega[zstd])") from None
+    return (zstandard.ZstdDecompressor().stream_reader(f, read_across_frames=True),
+            (OSError, EOFError, zstandard.ZstdError))
 
 
 class _Counts:
@@ -138,7 +264,7 @@ class _Counts:
         self.links: dict = {}
         st.offset = 0
 
-    def update(self, sc) -> None:
+    def update(self, sc, offset=None) -> None:
         st = self.st
         packets, kinds, links = sc.counts()
         st.packets += packets - self.packets
@@ -148,25 +274,4 @@ class _Counts:
         for k, v in links.items():
             st.link_types[k] = st.link_types.get(k, 0) + v - self.links.get(k, 0)
         self.kinds, self.links = kinds, links
-        st.offset = sc.offset
-
-
-@contextlib.contextmanager
-def _mapped(path: Path):
-    """The file mapped read-only (PcapError with one line when it cannot be opened)."""
-    try:
-        f = open(path, "rb")
-    except OSError as e:
-        raise PcapError(f"{path}: {e.strerror}") from None
-    with f:
-        size = f.seek(0, 2)
-        if size < 12:
-            raise PcapError(f"{path}: not a packet capture ({size} bytes)")
-        mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-    try:
-        yield mm
-    finally:
-        try:
-            mm.close()
-        except BufferError:
-            pass                        # a payload view is still held by the caller: the map goes with it
+        st.offset = sc.offset if offset is None else offset
