@@ -5,7 +5,8 @@ compressed capture is read in pieces of ``PIECE`` bytes through the same walker 
 pieces are joined); the statistics' ``offset`` then counts the compressed file's bytes.
 
 ``udp_datagrams(path)`` yields ``(epoch_ns, dst_ip, dst_port, payload)`` for every whole, unfragmented IPv4/UDP
-packet, in file order; ``payload`` is a memoryview into the mapped file (copy it to keep it past the reader).
+packet, in file order; ``payload`` is a memoryview into the mapped file, or into the decompressed piece of a
+compressed one (copy it to keep it past the reader).
 Everything else is counted by reason in the ``PcapStats`` it fills, never raised: a capture holds ARP, TCP,
 IPv6, fragments and cut packets too.  A file that is not a capture, or breaks off inside its framing, raises
 :class:`PcapError` with one readable line (after the packets before the damage were yielded).
