@@ -719,3 +719,78 @@ def test_ingest_of_a_gzipped_capture_makes_what_the_capture_makes(tmp_path):
         rel = f.relative_to(tmp_path / "plain")
         with Journal.open(f) as a, Journal.open(tmp_path / "gz" / rel) as b:
             assert np.array_equal(np.asarray(a.records), np.asarray(b.records)), rel
+
+
+# -- streams: standard input, pipes, FIFOs -------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["pcap", "pcapng"])
+@pytest.mark.parametrize("comp", [None, "gzip"])
+def test_a_fifo_reads_as_the_file(tmp_path, monkeypatch, kind, comp):
+    """A capture written into a FIFO by another thread (pieces of 700 bytes: records cut anywhere) gives the
+    file's datagrams and counts; its offset counts the capture's bytes (a pipe has no position)."""
+    import threading
+
+    import vega.pcap
+    monkeypatch.setattr(vega.pcap, "PIECE", 700)
+    data = _mixed_capture(kind)
+    plain = tmp_path / "c.bin"
+    plain.write_bytes(data)
+    blob = data if comp is None else _compress(comp, data)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+
+    def writer():
+        with open(fifo, "wb") as w:
+            for i in range(0, len(blob), 333):
+                w.write(blob[i:i + 333])
+                w.flush()
+    t = threading.Thread(target=writer)
+    t.start()
+    got, stats = _read(fifo)
+    t.join()
+    want, want_stats = _read(plain)
+    assert got == want and len(got) > 10 and stats == want_stats
+
+
+def test_ingest_from_standard_input_makes_what_the_file_makes(tmp_path):
+    """`vega ingest -` with the capture (gzipped) piped in: the capture opens itself at the first datagram's
+    time, read once, and journals what the file's ingest journals."""
+    import gzip
+    import json
+    pcap, items = _two_day_capture(tmp_path)
+    out = {}
+    for name, stdin, arg in (("file", None, str(pcap)), ("stdin", gzip.compress(pcap.read_bytes()), "-")):
+        r = subprocess.run([sys.executable, "-m", "vega.cli", "ingest", arg, "--journal-root", str(tmp_path / name),
+                            "--json"], input=stdin, capture_output=True, timeout=120, cwd=ROOT,
+                           env=dict(os.environ, PYTHONPATH=ROOT))
+        assert r.returncode == 0, r.stderr
+        out[name] = json.loads(r.stdout)
+        out[name].pop("files")
+        for d in out[name]["feeds"].values():
+            d["journal"].pop("path")
+    assert out["file"] == out["stdin"] and out["file"]["udp_datagrams"] == len(items)
+    files = sorted(p.relative_to(tmp_path / "file") for p in (tmp_path / "file").rglob("*.bin"))
+    assert len(files) == 6
+    for f in files:
+        with Journal.open(tmp_path / "file" / f) as a, Journal.open(tmp_path / "stdin" / f) as b:
+            assert np.array_equal(np.asarray(a.records), np.asarray(b.records)), f
+    r = subprocess.run([sys.executable, "-m", "vega.cli", "ingest", "-", "--journal-root", str(tmp_path / "x")],
+                       input=b"no capture here", capture_output=True, timeout=60, cwd=ROOT,
+                       env=dict(os.environ, PYTHONPATH=ROOT))
+    assert r.returncode == 1 and b"standard input: not a pcap or pcapng file" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "x").exists()
+
+
+def test_an_unopened_capture_opens_at_the_first_datagram_or_not_at_all(tmp_path):
+    pcap, items = _two_day_capture(tmp_path)
+    cap = Capture(load_config(None, journal_root=str(tmp_path / "j")))
+    assert cap.ingest_pcap([pcap]) == sum(1 for it in items if it[1] != "239.9.9.9")
+    assert cap.opened and cap._offline_ns == items[0][0]
+    cap.close()
+    empty = tmp_path / "arp.pcap"
+    empty.write_bytes(write_classic([(T0, frame(1, None))] * 3, 1))
+    cap = Capture(load_config(None, journal_root=str(tmp_path / "k")))
+    stats = PcapStats()
+    assert cap.ingest_pcap([empty], stats) == 0 and not cap.opened and stats.not_ipv4 == 3
+    cap.close()
+    assert not (tmp_path / "k").exists()

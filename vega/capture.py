@@ -598,18 +598,24 @@ class Capture:
         for each path)`` (a batch ends with its file here).  ``stats``: a :class:`vega.pcap.PcapStats` to fill;
         ``progress``: called after every batch with the bytes of the files read since its last call.  Framing
         damage raises :class:`vega.pcap.PcapError` after everything before it went in.  Returns the datagrams
-        processed."""
+        processed.  A capture not yet open opens itself (``open(offline_ns=...)``) at the first datagram's time
+        without reading it twice (so a stream, ``-``, works); with no datagram at all it stays closed."""
         import numpy as np
         from vega._journal import day_epoch_ns
         from vega._pcap import feed_selected
         from vega.pcap import PcapStats, scan_batches
         st = stats if stats is not None else PcapStats()
         keys = [(int(ipaddress.IPv4Address(f.cfg.group)), f.cfg.port, f) for f in self.feeds]
-        next_day = [day_epoch_ns(self._date + _dt.timedelta(days=1))]
+        # not open yet: stop before the first datagram (a time below every datagram's), open at its time
+        next_day = [day_epoch_ns(self._date + _dt.timedelta(days=1)) if self.opened else -1]
         total = 0
         for path in paths:
             shown = 0
             for b in scan_batches(path, st, batch, stop_ns=lambda: next_day[0]):
+                if not self.opened:
+                    self.open(offline_ns=b.next_ts)
+                    next_day[0] = day_epoch_ns(self._date + _dt.timedelta(days=1))
+                    continue
                 n = b.n
                 routed = 0
                 for group, port, f in keys:

@@ -2,7 +2,9 @@
 (any interface time resolution), as tcpdump, dumpcap/Wireshark or ``vega simulate --out`` write them, plain
 or compressed (gzip, xz, bzip2; zstd with the zstandard package), told by the file's first bytes.  A
 compressed capture is read in pieces of ``PIECE`` bytes through the same walker (packets cut between two
-pieces are joined); the statistics' ``offset`` then counts the compressed file's bytes.
+pieces are joined); the statistics' ``offset`` then counts the compressed file's bytes.  So is a stream:
+``-`` (standard input: ``tcpdump -w - ... | vega ingest -``), a pipe or FIFO, plain or compressed (its
+``offset`` counts the capture's bytes).
 
 ``udp_datagrams(path)`` yields ``(epoch_ns, dst_ip, dst_port, payload)`` for every whole, unfragmented IPv4/UDP
 packet, in file order; ``payload`` is a memoryview into the mapped file, or into the decompressed piece of a
@@ -29,7 +31,7 @@ from typing import Iterator
 
 import numpy as np
 
-__all__ = ["PcapError", "PcapStats", "udp_datagrams", "scan_batches", "first_datagram_ns", "Batch", "LINKTYPES"]
+__all__ = ["PcapError", "PcapStats", "udp_datagrams", "scan_batches", "Batch", "LINKTYPES"]
 
 #: link types understood: number -> name
 LINKTYPES = {0: "NULL", 1: "EN10MB", 101: "RAW", 108: "LOOP", 113: "LINUX_SLL", 228: "IPV4", 276: "LINUX_SLL2"}
@@ -71,15 +73,6 @@ def udp_datagrams(path: str | Path, stats: PcapStats | None = None) -> Iterator[
             yield t, d, p, view[o:o + k]
 
 
-def first_datagram_ns(paths, stats: PcapStats | None = None) -> int | None:
-    """The capture time of the first UDP datagram of the files (None: there is none; ``stats`` then counts
-    the packets that were there).  Framing damage before it raises :class:`PcapError`."""
-    for path in paths:
-        for b in scan_batches(path, stats, batch=1):
-            return int(b.ts[0])
-    return None
-
-
 @dataclasses.dataclass
 class Batch:
     """Datagrams of one scan: ``n`` of them, in file order, in the first ``n`` entries of the arrays (time ns
@@ -112,11 +105,11 @@ def scan_batches(path: str | Path, stats: PcapStats | None = None, batch: int = 
     st = stats if stats is not None else PcapStats()
     arrays = (np.empty(batch, np.int64), np.empty(batch, np.uint32), np.empty(batch, np.uint16),
               np.empty(batch, np.int64), np.empty(batch, np.int32))
-    with _source(path) as (mm, piece, _):
+    with _source(path) as (mm, piece):
         data = mm if mm is not None else piece(None)
         view = memoryview(data)
         try:
-            sc = PcapScanner(view, str(path), partial=piece is not None and not piece.final)
+            sc = PcapScanner(view, _label(path), partial=piece is not None and not piece.final)
             base = _Counts(st)
             try:
                 while not sc.done:
@@ -149,7 +142,8 @@ _COMPRESSION = ((b"\x1f\x8b", "gzip"), (b"\x28\xb5\x2f\xfd", "zstd"), (b"\xfd7zX
 class _Pieces:
     """A compressed capture read in pieces: ``piece(None)`` is the first, ``piece(offset)`` the next, starting
     at that offset of the capture (what the scanner has not read of the last piece).  ``final``: the piece
-    holds the rest of the capture; ``position``: bytes of the compressed file read for the pieces so far.
+    holds the rest of the capture; ``position``: bytes of the compressed file read for the pieces so far (None
+    for a stream: a pipe has no position; ``raw`` None).  ``kind`` "plain": an uncompressed stream.
 
     The next piece is decompressed by a helper thread while the caller works on this one (zlib, lzma, bz2
     and zstandard release the GIL, as does the pipeline's nogil loop): a gzip capture ingests at about the
@@ -174,7 +168,7 @@ class _Pieces:
                 break
             parts.append(more)
             got += len(more)
-        return b"".join(parts), self.raw.tell()
+        return b"".join(parts), self.raw.tell() if self.raw is not None else None
 
     def __call__(self, at: int | None) -> bytes:
         left = b"" if at is None else self.data[at - self.start:]
@@ -184,7 +178,8 @@ class _Pieces:
         try:
             more, self.position = self._next.result()
         except self.damage as e:
-            raise PcapError(f"{self.path}: its {self.kind} compression is damaged ({e})") from None
+            what = "reading it failed" if self.kind == "plain" else f"its {self.kind} compression is damaged"
+            raise PcapError(f"{self.path}: {what} ({e})") from None
         want = PIECE if at is not None else max(PIECE, 64)
         self.final = len(more) < want
         self._next = None if self.final else self._pool.submit(self._read, PIECE)
@@ -202,22 +197,37 @@ class _Pieces:
         self._pool.shutdown()
 
 
+def _label(path) -> str:
+    """The capture's name in messages."""
+    return "standard input" if str(path) == "-" else str(path)
+
+
 @contextlib.contextmanager
 def _source(path: Path):
-    """``(mmap, None, None)`` for a capture file; ``(None, pieces, raw file)`` for a compressed one (gzip,
-    zstd, xz, bzip2, told by their magic bytes).  PcapError with one line when it cannot be opened."""
+    """``(mmap, None)`` for a capture file; ``(None, pieces)`` for a compressed one (gzip, zstd, xz, bzip2,
+    told by their magic bytes), and for a stream: ``-`` (standard input), a pipe, a FIFO, a device.
+    PcapError with one line when it cannot be opened."""
+    import os
+    import stat
+    import sys
+    if str(path) == "-":
+        f, own = sys.stdin.buffer, False
+    else:
+        try:
+            f, own = open(path, "rb"), True
+        except OSError as e:
+            raise PcapError(f"{path}: {e.strerror}") from None
     try:
-        f = open(path, "rb")
-    except OSError as e:
-        raise PcapError(f"{path}: {e.strerror}") from None
-    with f:
-        head = f.read(6)
+        regular = stat.S_ISREG(os.fstat(f.fileno()).st_mode)
+        head = f.read(6) if regular else f.peek(6)[:6]
         kind = next((k for magic, k in _COMPRESSION if head.startswith(magic)), None)
-        if kind is not None:
-            f.seek(0)
-            pieces = _Pieces(path, kind, *_decompressor(path, kind, f), f)
+        if kind is not None or not regular:
+            if regular:
+                f.seek(0)
+            reader, damage = _decompressor(path, kind, f) if kind is not None else (f, (OSError,))
+            pieces = _Pieces(_label(path), kind or "plain", reader, damage, f if regular else None)
             try:
-                yield None, pieces, f
+                yield None, pieces
             finally:
                 pieces.close()
             return
@@ -225,8 +235,11 @@ def _source(path: Path):
         if size < 12:
             raise PcapError(f"{path}: not a packet capture ({size} bytes)")
         mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    finally:
+        if own:
+            f.close()
     try:
-        yield mm, None, None
+        yield mm, None
     finally:
         try:
             mm.close()

@@ -17,7 +17,7 @@ def register(sub) -> None:
                        "destination group and port (as `vega capture` would receive them) at their capture "
                        "times, which drive the journal's days and checkpoints.")
     p.add_argument("pcap", nargs="+", help="capture files, in time order (tcpdump -w, dumpcap, vega simulate --out; "
-                   "gzip, xz, bzip2 or zstd compressed too)")
+                   "gzip, xz, bzip2 or zstd compressed too); - reads standard input")
     add_pipeline_options(p)
     p.add_argument("--json", action="store_true", help="the summary as one JSON object on stdout")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
@@ -28,7 +28,7 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from vega.capture import Capture, CaptureError, FeedConfig, load_config
-    from vega.pcap import PcapError, PcapStats, first_datagram_ns
+    from vega.pcap import PcapError, PcapStats
 
     try:
         feeds = [FeedConfig(s, h, p) for s, h, p in args.feed] if args.feed else None
@@ -37,26 +37,19 @@ def run(args: argparse.Namespace) -> int:
                           security=args.security, iv_rate=args.iv_rate, index_master=args.index_master)
     except CaptureError as e:
         raise CliError(str(e)) from None
-    probe = PcapStats()
-    try:
-        first = first_datagram_ns(args.pcap, probe)
-    except PcapError as e:
-        raise CliError(str(e)) from None
-    if first is None:
-        raise CliError(f"no UDP datagrams in {', '.join(args.pcap)} ({probe.packets:,} packets)")
     pst = PcapStats()
     bar = _progress_bar(args)
-    cap = Capture(cfg)
-    try:
-        cap.open(offline_ns=first)
-    except CaptureError as e:
-        raise CliError(str(e)) from None
+    cap = Capture(cfg)                           # opens itself at the first datagram's capture time
     error = None
     try:
         try:
             cap.ingest_pcap(args.pcap, pst, progress=bar.update if bar is not None else None)
         except (PcapError, CaptureError) as e:    # what came before is in; the journals are sealed below
+            if not cap.opened:
+                raise CliError(str(e)) from None
             error = str(e)
+        if not cap.opened:
+            raise CliError(f"no UDP datagrams in {', '.join(args.pcap)} ({pst.packets:,} packets)")
         stats = cap.stats()
     finally:
         cap.close()
