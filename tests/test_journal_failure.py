@@ -8,6 +8,8 @@ import sys
 import textwrap
 import uuid
 
+import pytest
+
 from vega import Ring
 from vega.journal import Journal, JournalWriter, verify
 
@@ -59,7 +61,13 @@ def test_the_feed_goes_on_when_its_journal_fails(tmp_path):
     assert out["tails"]["NSE_FO"] == fo["records"] > 0           # the ring got every change record
     failed = [name for name, d in out["stats"]["feeds"].items() if d["journal"]["failed"]]
     assert "NSE_FO" in failed and "File too large" in out["stats"]["feeds"]["NSE_FO"]["journal"]["failed"]
-    assert len(out["warnings"]) == len(out["failures"]) >= len(failed)     # the rest at their seal
+    assert len(out["failures"]) >= len(failed)                             # the rest at their seal
+    # its records were held in memory while the journal was retried; the disk never freed up, so at the end
+    # they were given up, and the warnings said so (one when it failed, one when the holding ended)
+    assert "held in memory" in out["stats"]["feeds"]["NSE_FO"]["journal"]["failed"]     # while it ran
+    assert out["stats"]["feeds"]["NSE_FO"]["journal"]["held"] > 0
+    assert any("NSE_FO" in x and "no longer held: the capture stopped" in x for x in out["failures"])
+    assert len(out["warnings"]) == 2 * len(out["failures"])
     # the journal holds what it wrote before the failure, whole records; vega verify --repair seals it
     path = tmp_path / "j" / "NSE_FO" / os.listdir(tmp_path / "j" / "NSE_FO")[0]
     with Journal.open(path) as j:
@@ -97,3 +105,157 @@ def test_verify_repair_leaves_a_running_writers_file_alone(tmp_path):
     w.close()
     with Journal.open(w.path) as j:
         assert j.sealed and len(j) == 55
+
+
+RESUME = textwrap.dedent("""
+    import json, resource, signal, sys
+    from vega.capture import Capture, compare_stores, load_config, replay_journal_into
+    from vega.journal import Journal
+    from vega.pcap import udp_datagrams
+    pcap, root, ring, limit, spill_mb = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5])
+    items = [(t, d, p, bytes(x)) for t, d, p, x in udp_datagrams(pcap)]
+    cap = Capture(load_config(None, journal_root=root, ring=ring))
+    cap.config.journal_retry = 0.0                            # retry after every batch
+    cap.config.journal_spill_mb = spill_mb
+    cap.open(offline_ns=items[0][0])
+    warnings = []
+    cap.on_warning = warnings.append
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))   # the disk fills up
+    half = len(items) // 2
+    cap.ingest(items[:half], batch=256)
+    failed_mid = cap.journal_failures()
+    held_mid = cap.stats()["feeds"]["NSE_FO"]["journal"]["held"]
+    resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))   # space again
+    cap.ingest(items[half:], batch=256)
+    stats = cap.stats()
+    tails = {f.name: cap.ring.tail(f.name) for f in cap.all_feeds}
+    cap.close()
+    out = {"failed_mid": failed_mid, "held_mid": held_mid, "failures": cap.journal_failures(),
+           "warnings": warnings, "stats": stats, "tails": tails, "journals": {}}
+    for f in cap.all_feeds:
+        with Journal.open(f.writer.path) as j:
+            out["journals"][f.name] = {"sealed": j.sealed, "first_seq": j.first_seq, "next_seq": j.next_seq,
+                                       "checkpoints": len(j.checkpoints)}
+        if not out["failures"]:
+            live = replay_journal_into(f.writer.path, 65536, f.store.header["day_base_ns"])
+            out["journals"][f.name]["compare"] = compare_stores(f.store, live)
+    cap.unlink()
+    print(json.dumps(out))
+""")
+
+
+def _resume_child(tmp_path, spill_mb):
+    from vega.simulator import Simulator
+    pcap = tmp_path / "s.pcap"
+    Simulator(["FO", "CM"], 3000, seed=4).write(pcap)
+    ring = f"vega-jres-{uuid.uuid4().hex[:8]}"
+    try:
+        r = subprocess.run([sys.executable, "-c", RESUME, str(pcap), str(tmp_path / "j"), ring, str(150_000),
+                            str(spill_mb)], capture_output=True, text=True, timeout=180, cwd=ROOT,
+                           env=dict(os.environ, PYTHONPATH=ROOT))
+    finally:
+        try:
+            Ring.unlink(ring)
+        except FileNotFoundError:
+            pass
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_a_journal_whose_disk_frees_up_resumes_with_every_record(tmp_path):
+    """The journal's disk fills (a file-size limit) half way, then has room again: the records the feed made
+    meanwhile were held (from the capture's own ring, whose positions are the journal's numbers, and from the
+    failed writer's buffer), the file is rebuilt, reopened, caught up and attached again: at the end it is
+    sealed, numbers every live record the ring published, and replays to the live store."""
+    out = _resume_child(tmp_path, 1024)
+    assert any("NSE_FO" in x for x in out["failed_mid"]) and out["held_mid"] > 0
+    assert out["failures"] == []
+    assert any("is written again" in w and "NSE_FO" in w for w in out["warnings"]), out["warnings"]
+    for name, j in out["journals"].items():
+        assert j["sealed"] and j["first_seq"] == 0 and j["next_seq"] == out["tails"][name] > 0, (name, j)
+        n, bad = j["compare"]
+        assert n > 0 and bad == [], (name, bad[:5])
+    assert out["stats"]["feeds"]["NSE_FO"]["journal"]["resumed"] >= 1
+
+
+def test_records_past_the_memory_limit_are_given_up_and_said(tmp_path):
+    out = _resume_child(tmp_path, 0.01)                     # 10 KB: a few hundred records
+    fo = [x for x in out["failures"] if x.startswith("NSE_FO")]
+    assert fo and "no longer held: more than" in fo[0]
+    assert not out["journals"]["NSE_FO"]["sealed"] or out["journals"]["NSE_FO"]["next_seq"] < out["tails"]["NSE_FO"]
+
+
+def test_attach_journal_after_detach(tmp_path):
+    import vega
+    from vega.journal import JournalWriter
+    w = JournalWriter(tmp_path, "NSE_FO", "2026-11-20")
+    h = vega.FeedHandler("FO", vega.Store(64), journal=w)
+    with pytest.raises(ValueError, match="detach it first"):
+        h.attach_journal(w)
+    assert h.detach_journal() is w and h.journal is None
+    with pytest.raises(TypeError):
+        h.attach_journal("not a writer")
+    h.attach_journal(w)
+    assert h.journal is w
+    with pytest.raises(ValueError, match="needs change records"):
+        vega.FeedHandler("FO", vega.Store(64), records=False).attach_journal(w)
+    h.close()
+    w.close()
+
+
+def test_revive_keeps_what_reached_the_file_and_writes_the_rest_once_there_is_room(tmp_path):
+    """JournalWriter._revive after a write failed part way (a file-size limit in a child process): while the
+    disk is still full it keeps the whole records that reached the file (the buffer's first ones) and cuts
+    the torn one; once there is room, the file holds every record appended, in order, sealed."""
+    code = textwrap.dedent("""
+        import os, resource, signal, sys
+        import numpy as np
+        sys.path.insert(0, sys.argv[2])
+        from journal_helpers import make_records
+        from vega.journal import Journal, JournalWriter
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        w = JournalWriter(sys.argv[1], "NSE_FO", "2026-11-20", flush_interval=None)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (100_003, resource.RLIM_INFINITY))
+        sent = []
+        try:
+            for i in range(20):
+                r = make_records(4000, seed=i)
+                w.append(r)
+                sent.append(r)
+        except OSError:
+            pass
+        sizes = []
+        for _ in range(2):
+            try:
+                w._revive()
+            except OSError:
+                sizes.append((os.path.getsize(w.path), w.n_written))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+        w._revive()
+        n = w.n_records
+        w.close()
+        with Journal.open(w.path) as j:
+            same = np.array_equal(np.asarray(j.records).view(np.uint8), np.concatenate(sent).view(np.uint8))
+            print(repr((sizes, n, len(j), j.sealed, same)))
+    """)
+    r = subprocess.run([sys.executable, "-c", code, str(tmp_path), os.path.join(ROOT, "tests")],
+                       capture_output=True, text=True, timeout=120, cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT))
+    assert r.returncode == 0, r.stderr
+    sizes, n, length, sealed, same = eval(r.stdout)
+    whole = (100_003 - 64) // 32
+    assert len(sizes) == 2                                  # the disk still full: both attempts failed
+    for size, written in sizes:                             # the whole records kept, at most a torn one after
+        assert written == whole and 64 + 32 * whole <= size < 64 + 32 * (whole + 1)
+    assert n == length == 32000 and sealed and same
+
+
+def test_spill_settings_are_checked_and_read_from_toml(tmp_path):
+    from vega.capture import CaptureConfig, CaptureError, load_config
+    for bad in ({"journal_spill_mb": -1}, {"journal_retry": "soon"}, {"journal_retry": True}):
+        with pytest.raises(CaptureError, match="must be a number >= 0"):
+            CaptureConfig(**bad).validate()
+    p = tmp_path / "c.toml"
+    p.write_text("[capture]\njournal_spill_mb = 64\njournal_retry = 0.5\n")
+    cfg = load_config(p)
+    assert (cfg.journal_spill_mb, cfg.journal_retry) == (64, 0.5)

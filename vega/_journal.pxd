@@ -88,7 +88,7 @@ cdef struct jrnl_index_t:              # index and checkpoint table built while 
 
 
 cdef struct jrnl_writer_t:             # an open journal file; owned by a JournalWriter
-    int fd                             # file descriptor opened O_WRONLY|O_APPEND, -1 when closed
+    int fd                             # file descriptor (O_RDWR, writing at its offset), -1 when closed
     int err                            # errno of the first failed write or allocation (sticky), 0 when healthy
     uint8_t* buf                       # user-space buffer of cap_recs records
     Py_ssize_t cap_recs                # buffer capacity in records

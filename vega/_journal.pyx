@@ -1111,6 +1111,32 @@ cdef class JournalWriter:
         """Records appended to this day's file (written + buffered)."""
         return self._w.n_records
 
+    def _revive(self):
+        """After a write failed (a full disk): cut the file back to the records written whole, clear the
+        error and write the buffered records again, so that the journal goes on exactly where it stopped (its
+        in-memory index already holds them).  OSError, and the error stays, when the disk is still full.
+        vega.capture calls it while it holds the records made meanwhile."""
+        cdef jrnl_writer_t* w = self.c_writer()
+        cdef Py_ssize_t extra
+        if w.err == 0:
+            return
+        # a write that failed part way left whole records past n_written: the buffer's first ones (the buffer
+        # is written from its start; a direct write of a large append leaves the buffer empty, and its
+        # records, never accepted, come again), and a torn one, which goes
+        extra = max(0, (os.fstat(w.fd).st_size - JRNL_HEADER_SIZE) // JRNL_REC_SIZE - <Py_ssize_t>w.n_written)
+        extra = min(extra, w.buf_recs)
+        if extra > 0:
+            memmove(w.buf, w.buf + extra * JRNL_REC_SIZE, (w.buf_recs - extra) * JRNL_REC_SIZE)
+            w.buf_recs -= extra
+            w.n_written += <uint64_t>extra
+        end = JRNL_HEADER_SIZE + <int64_t>w.n_written * JRNL_REC_SIZE
+        os.ftruncate(w.fd, end)
+        os.lseek(w.fd, end, os.SEEK_SET)    # write(2) goes on at the file offset, which the failed write moved
+        w.alloc_end = 0                     # reserve again from the new end
+        w.err = 0
+        if jrnl_flush(w) < 0:
+            self.check()
+
     @property
     def n_written(self):
         """Records handed to the file (the rest are in the user-space buffer)."""

@@ -1556,6 +1556,29 @@ cdef class FeedHandler:
         self._jsink.n_pending = 0
         return jw
 
+    def attach_journal(self, journal):
+        """Journal again after :meth:`detach_journal`: ``journal`` (a JournalWriter) gets the change records
+        from the next call on, as one given at construction would.  The caller makes its numbering continue
+        the ring's (``journal.next_seq`` = the ring slot's tail; ``vega.capture`` does, after a journal that
+        failed is reopened and has caught up).  ValueError when a journal is attached; RuntimeError while a
+        call of this handler (or a linked one) is running in another thread."""
+        if self._busy:
+            raise RuntimeError("this FeedHandler (or one linked to it) is inside a call in another thread: "
+                               "attach a journal after the call returns")
+        if not isinstance(journal, JournalWriter):
+            raise TypeError(f"journal must be a vega.JournalWriter, not {type(journal).__name__}")
+        if self._journal is not None:
+            raise ValueError("a journal is attached: detach it first")
+        if self._f.m.out == NULL:
+            raise ValueError("a journal needs change records (records=True)")
+        self._jsink.w = (<JournalWriter>journal).c_writer()
+        self._jsink.failed = 0
+        self._jsink.n_pending = 0
+        self.add_record_sink(_jrnl_rec_sink, &self._jsink)
+        self._journal = journal
+        self._jdate = journal.date
+        self._f.day_base_ns = day_epoch_ns(journal.date)
+
     def new_day(self) -> int:
         """A new trading day: the store starts from its instruments' identity (``Store.new_day``), and each
         stream's last BCSeqNo is forgotten, since the exchange numbers every day's streams afresh (the last

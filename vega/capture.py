@@ -24,6 +24,8 @@ Configuration is TOML (docs/capture.example.toml)::
     security = "/var/lib/vega/security.txt"  # CM master: symbols; omit: none
     iv_rate = 0.10                           # rate of the merge's implied volatility (spot carry, discounting)
     index_master = "/var/lib/vega/indices.csv"  # index name,token lines for the NFO_IDX feed; omit: defaults
+    journal_spill_mb = 1024                  # a failed journal's records held in memory while it is retried
+    journal_retry = 5.0                      # seconds between attempts to write a failed journal again
 
     [[feed]]
     segment = "FO"
@@ -117,6 +119,8 @@ class CaptureConfig:
     security: str | None = None        # NSE security.txt: pre-populates the CM store
     iv_rate: float = 0.10              # FeedHandler rate of the implied volatility
     index_master: str | None = None    # name,token lines of the NFO_IDX feed (vega.indices.load_index_master)
+    journal_spill_mb: float = 1024.0   # a failed journal's records held in memory while it is retried (0: off)
+    journal_retry: float = 5.0         # seconds between attempts to write a failed journal again
 
     def validate(self) -> None:
         if not self.feeds:
@@ -137,6 +141,10 @@ class CaptureConfig:
         if not isinstance(self.iv_rate, (int, float)) or isinstance(self.iv_rate, bool) \
                 or not -1.0 < self.iv_rate < 1.0:
             raise CaptureError("iv_rate must be a number in (-1, 1)")
+        for k in ("journal_spill_mb", "journal_retry"):
+            v = getattr(self, k)
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0:
+                raise CaptureError(f"{k} must be a number >= 0")
         for k in ("contract", "security", "index_master"):
             v = getattr(self, k)
             if v is not None and not Path(v).is_file():
@@ -145,7 +153,8 @@ class CaptureConfig:
 
 _CAPTURE_KEYS = {"journal_root": str, "ring": str, "store": str, "store_capacity": int, "stats_interval": (int, float),
                  "rcvbuf_mb": int, "batch": int, "checkpoint_interval": (int, float), "contract": str,
-                 "security": str, "iv_rate": (int, float), "index_master": str}
+                 "security": str, "iv_rate": (int, float), "index_master": str,
+                 "journal_spill_mb": (int, float), "journal_retry": (int, float)}
 _FEED_KEYS = {"segment": str, "group": str, "port": int, "interface": str}
 
 
@@ -280,6 +289,42 @@ class _Feed:
         self.writer = None
         self.datagrams = 0
         self.journal_error: str | None = None     # why its journal stopped (the feed went on without it)
+        self.spill: _Spill | None = None          # its records while its failed journal is retried
+        self.journal_resumed = 0                  # times its journal caught up and was attached again
+
+
+class _Spill:
+    """The live records of a feed whose journal failed, read from the capture's own ring (whose positions are
+    the journal's sequence numbers) until the journal can write again and catches up."""
+
+    def __init__(self, reader, limit_bytes: float, retry_at: float):
+        self.reader = reader                      # an unregistered reader of the feed's slot
+        self.start = reader.position              # the ring position (journal number) of the first record held
+        self.chunks: list = []
+        self.n = 0
+        self.limit = limit_bytes
+        self.since = time.monotonic()
+        self.retry_at = retry_at
+
+    def drain(self) -> str | None:
+        """Take what the ring has; None, or why the records can no longer all be held."""
+        while True:
+            recs = self.reader.poll(65536, timeout=0.0)
+            if self.reader.lost:
+                return f"the ring overwrote {self.reader.lost:,} records before they were held"
+            if not len(recs):
+                return None
+            self.chunks.append(recs)
+            self.n += len(recs)
+            if self.n * 32 > self.limit:
+                return f"more than {self.limit / 2**20:,.0f} MB of records came before it could be written again"
+
+    def records_from(self, seq: int):
+        """The records held from journal number ``seq`` on (one array)."""
+        import numpy as np
+        recs = np.concatenate(self.chunks) if len(self.chunks) != 1 else self.chunks[0]
+        self.chunks = [recs] if len(recs) else []
+        return recs[seq - self.start:]
 
 
 class Capture:
@@ -477,7 +522,12 @@ class Capture:
 
     def close(self) -> None:
         """Seal the journals, close sockets, ring and stores (shared-memory stores stay for readers; see
-        ``unlink``)."""
+        ``unlink``).  A journal that failed, its records held in memory, gets a last attempt."""
+        if self._spilling:
+            self._service_journals(force=True)
+            for f in self.all_feeds:
+                if f.spill is not None:
+                    self._spill_ends(f, "the capture stopped before it could be written again")
         for f in self.all_feeds:
             if f.sock is not None:
                 f.sock.close()
@@ -533,9 +583,11 @@ class Capture:
             # feed before the others get a turn; checkpoints too, when the journal says one is due
             k = 0
             with self._journal_may_fail():
-                k = f.receiver.feed(f.handler, 0, 64)
+                k = f.receiver.feed(f.handler, 0, 64 if f.spill is None else 1)
             f.datagrams += k
             n += k
+        if self._spilling:
+            self._service_journals()
         return n
 
     def ingest(self, datagrams, batch: int = 1024) -> int:
@@ -561,6 +613,8 @@ class Capture:
                 if data:
                     with self._journal_may_fail():
                         f.handler.process_batch(data, now_ns=np.array(times, dtype=np.int64))
+                    if self._spilling:
+                        self._service_journals()
                     f.datagrams += len(data)
                     done += len(data)
                     data.clear()
@@ -623,6 +677,8 @@ class Capture:
                     if len(sel):
                         with self._journal_may_fail():
                             feed_selected(f.handler, b.buffer, b.ts, b.offset, b.length, sel)
+                        if self._spilling:
+                            self._service_journals()
                         f.datagrams += len(sel)
                         routed += len(sel)
                 self.other_destination += n - routed
@@ -647,6 +703,11 @@ class Capture:
         ts48 starting again from the new day's 00:00."""
         from vega._journal import day_epoch_ns
         now = time.time_ns() if now_ns is None else now_ns
+        if self._spilling:
+            self._service_journals(force=True)
+            for f in self.all_feeds:
+                if f.spill is not None:
+                    self._spill_ends(f, "the day ended before it could be written again")
         for f in self.all_feeds:
             if f.writer is not None and f.journal_error is None and f.writer.date < day:
                 with self._journal_may_fail():     # a journal that fails here stops like one in a batch
@@ -671,6 +732,8 @@ class Capture:
             if f.writer is not None:
                 with self._journal_may_fail():
                     f.handler.poll()
+        if self._spilling:
+            self._service_journals()
 
     @contextlib.contextmanager
     def _journal_may_fail(self):
@@ -684,9 +747,14 @@ class Capture:
 
     def _journals_failed(self) -> bool:
         """After an OSError from a handler's call: every journal whose writer failed is detached, so its feed
-        goes on into the store and the ring (the trading path) while the journal stops where it failed,
-        unsealed and recoverable (``vega verify --repair`` seals it, as does the day's next writer).  Reported
-        through ``on_warning``, ``stats()`` and ``journal_failures()``.  False when no journal had failed (the error is someone else's)."""
+        goes on into the store and the ring (the trading path).  With a ring (and ``journal_spill_mb`` > 0)
+        the feed's records are then held in memory, read from the ring, and every ``journal_retry`` seconds
+        the writer tries again (:meth:`_retry_journal`): when the disk has room, the journal catches up and is
+        attached again, with nothing lost.  Otherwise, or when the held records pass the limit, the ring laps
+        them, the day ends or the capture stops first, the journal stays where it failed, unsealed and
+        recoverable (``vega verify --repair`` seals it, as does the day's next writer).  Reported through
+        ``on_warning``, ``stats()`` and ``journal_failures()``.  False when no journal had failed (the error
+        is someone else's)."""
         hit = False
         for f in self.all_feeds:
             w = f.writer
@@ -701,13 +769,82 @@ class Capture:
             f.handler.detach_journal()
             f.journal_error = (f"{w.path}: {why} after {w.n_written:,} records; {f.name} goes on without its "
                                f"journal")
-            try:
-                w.close()
-            except Exception:
-                pass                                # what reached the file stays there, unsealed
+            if self.ring is not None and not self.ring.closed and self.config.journal_spill_mb > 0:
+                # the writer stays open (its buffer holds what it accepted and did not write); the ring holds
+                # the records it did not accept, from its next_seq on (a batch ago at most)
+                f.spill = _Spill(self.ring.reader(f.name, None, start=w.next_seq),
+                                 self.config.journal_spill_mb * 2**20,
+                                 time.monotonic() + self.config.journal_retry)
+                f.journal_error += (f"; its records are held in memory (up to {self.config.journal_spill_mb:,.0f} "
+                                    f"MB) while it is retried every {self.config.journal_retry:g} s")
+                why = f.spill.drain()
+                if why is not None:
+                    self._spill_ends(f, why)
+            else:
+                try:
+                    w.close()
+                except Exception:
+                    pass                            # what reached the file stays there, unsealed
             if self.on_warning is not None:
                 self.on_warning(f.journal_error)
         return hit
+
+    @property
+    def _spilling(self) -> bool:
+        return any(f.spill is not None for f in self.all_feeds)
+
+    def _service_journals(self, force: bool = False) -> None:
+        """Between batches, for every journal that failed and is held in memory: take the ring's new records,
+        and when its retry time came (or ``force``), write what it missed and attach it again."""
+        now = time.monotonic()
+        for f in self.all_feeds:
+            sp = f.spill
+            if sp is None:
+                continue
+            why = sp.drain()
+            if why is not None:
+                self._spill_ends(f, why)
+            elif force or now >= sp.retry_at:
+                self._retry_journal(f)
+
+    def _retry_journal(self, f: "_Feed") -> None:
+        """The failed writer (kept open, its buffer and index intact) cuts its file back to its whole records and
+        writes its buffer again (``JournalWriter._revive``), then takes the records held since, in order, and
+        is attached again: the file is what it would have been without the failure.  A step that fails is
+        retried after ``journal_retry`` (the records accepted so far stay accepted)."""
+        sp, w = f.spill, f.writer
+        sp.retry_at = time.monotonic() + self.config.journal_retry
+        try:
+            w._revive()
+            if w.next_seq < sp.start:             # cannot happen: the ring's records start at its next_seq
+                self._spill_ends(f, f"its file ends at record {w.next_seq:,}, the records held start at "
+                                    f"{sp.start:,}")
+                return
+            w._append(sp.records_from(w.next_seq), False)    # no checkpoint amid them: the store is ahead
+            w.flush()
+        except OSError:
+            return                                  # not yet: the next attempt after journal_retry
+        if w.next_seq != self.ring.tail(f.name):    # cannot happen: every record the ring has is written
+            self._spill_ends(f, f"it caught up to {w.next_seq:,}, the ring is at {self.ring.tail(f.name):,}")
+            return
+        f.handler.attach_journal(w)
+        f.journal_error = None
+        f.journal_resumed += 1
+        held, secs = sp.n, time.monotonic() - sp.since
+        sp.reader.close()
+        f.spill = None
+        if self.on_warning is not None:
+            self.on_warning(f"{w.path}: the journal of {f.name} is written again after {secs:.1f} s; the "
+                            f"{held:,} records held meanwhile are in it")
+
+    def _spill_ends(self, f: "_Feed", why: str) -> None:
+        """Stop holding a failed journal's records: it stays as far as it got (unsealed, recoverable)."""
+        f.spill.reader.close()
+        f.spill = None
+        _close_unsealed(f.writer)
+        f.journal_error += f"; no longer held: {why}"
+        if self.on_warning is not None:
+            self.on_warning(f"{f.name}: {f.journal_error}")
 
     def journal_failures(self) -> list[str]:
         """One line per feed whose journal stopped on an I/O error (empty when none did)."""
@@ -779,7 +916,8 @@ class Capture:
                 d["journal"] = {"path": str(f.writer.path), "records": f.writer.n_records,
                                 "bytes": 64 + 32 * f.writer.n_records,
                                 "checkpoints": len(f.writer.checkpoints) if not f.writer.closed else None,
-                                "failed": f.journal_error}
+                                "failed": f.journal_error, "resumed": f.journal_resumed,
+                                "held": f.spill.n if f.spill is not None else 0}
             out["feeds"][f.name] = d
         if self.ring is not None and not self.ring.closed:
             out["ring"] = {"name": self.config.ring,
@@ -788,6 +926,14 @@ class Capture:
                                         "laps": r.laps, "lost": r.lost, "alive": r.alive}
                                        for r in self.ring.readers()]}
         return out
+
+
+def _close_unsealed(w) -> None:
+    """Close a journal writer whose file may not take its seal (left unsealed, recoverable)."""
+    try:
+        w.close()
+    except OSError:
+        pass
 
 
 def format_stats(s: dict) -> str:
@@ -799,7 +945,7 @@ def format_stats(s: dict) -> str:
         j = d.get("journal")
         jtxt = f" journal {j['records']:,} rec {j['bytes'] / 1e6:.1f} MB" if j else ""
         if j and j.get("failed"):
-            jtxt = " JOURNAL FAILED: " + j["failed"]
+            jtxt = " JOURNAL FAILED: " + j["failed"] + (f" ({j['held']:,} records held)" if j.get("held") else "")
         drops = f" SOCKET DROPS {d['socket_drops']:,} (raise rcvbuf_mb)" if d.get("socket_drops") else ""
         lines.append(f"[{s['uptime_s']:8.1f}s] {name}: {d['datagrams']:,} dgrams {d['messages']:,} msgs "
                      f"({codes}) errors {errs} gaps {d['gaps']} missed {d['missed']}{drops}{jtxt}")
