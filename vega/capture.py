@@ -581,9 +581,10 @@ class Capture:
             # recvmmsg batches handed from the receive slots straight to the handler's nogil loop (no bytes
             # object per datagram), until a short batch says the queue is drained, at most 64 batches per
             # feed before the others get a turn; checkpoints too, when the journal says one is due
-            k = 0
-            with self._journal_may_fail():
-                k = f.receiver.feed(f.handler, 0, 64 if f.spill is None else 1)
+            before = f.receiver.datagrams
+            with self._journal_may_fail():      # (a journal failing in the call: its datagrams went in too)
+                f.receiver.feed(f.handler, 0, 64 if f.spill is None else 1)
+            k = f.receiver.datagrams - before
             f.datagrams += k
             n += k
         if self._spilling:
