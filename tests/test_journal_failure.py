@@ -150,11 +150,16 @@ def _resume_child(tmp_path, spill_mb):
     from vega.simulator import Simulator
     pcap = tmp_path / "s.pcap"
     Simulator(["FO", "CM"], 3000, seed=4).write(pcap)
-    ring = f"vega-jres-{uuid.uuid4().hex[:8]}"
+    return _child_json(RESUME, "vega-jres", str(pcap), str(tmp_path / "j"), "{ring}", "150000", str(spill_mb))
+
+
+def _child_json(code, ring_prefix, *args):
+    """Run ``code`` in a child with ``args`` ("{ring}" replaced by a fresh ring name, unlinked afterwards);
+    its stdout's JSON."""
+    ring = f"{ring_prefix}-{uuid.uuid4().hex[:8]}"
     try:
-        r = subprocess.run([sys.executable, "-c", RESUME, str(pcap), str(tmp_path / "j"), ring, str(150_000),
-                            str(spill_mb)], capture_output=True, text=True, timeout=180, cwd=ROOT,
-                           env=dict(os.environ, PYTHONPATH=ROOT))
+        r = subprocess.run([sys.executable, "-c", code, *(a.replace("{ring}", ring) for a in args)],
+                           capture_output=True, text=True, timeout=180, cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT))
     finally:
         try:
             Ring.unlink(ring)
@@ -309,17 +314,7 @@ def test_a_live_capture_catches_its_journal_up(tmp_path):
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    ring = f"vega-jlive-{uuid.uuid4().hex[:8]}"
-    try:
-        r = subprocess.run([sys.executable, "-c", LIVE, str(tmp_path / "j"), ring, str(port)], capture_output=True,
-                           text=True, timeout=180, cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT))
-    finally:
-        try:
-            Ring.unlink(ring)
-        except FileNotFoundError:
-            pass
-    assert r.returncode == 0, r.stderr
-    out = json.loads(r.stdout)
+    out = _child_json(LIVE, "vega-jlive", str(tmp_path / "j"), "{ring}", str(port))
     assert out["dg"] == 1200
     assert "JOURNAL FAILED" in out["line_mid"] and "records held" in out["line_mid"]
     assert any("is written again" in w for w in out["warnings"]) and out["failures"] == []
