@@ -114,10 +114,12 @@ RESUME = textwrap.dedent("""
     from vega.journal import Journal
     from vega.pcap import udp_datagrams
     pcap, root, ring, limit, spill_mb = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5])
+    catch_up = int(sys.argv[6])
     items = [(t, d, p, bytes(x)) for t, d, p, x in udp_datagrams(pcap)]
     cap = Capture(load_config(None, journal_root=root, ring=ring))
     cap.config.journal_retry = 0.0                            # retry after every batch
     cap.config.journal_spill_mb = spill_mb
+    cap.CATCH_UP = catch_up
     cap.open(offline_ns=items[0][0])
     warnings = []
     cap.on_warning = warnings.append
@@ -146,11 +148,12 @@ RESUME = textwrap.dedent("""
 """)
 
 
-def _resume_child(tmp_path, spill_mb):
+def _resume_child(tmp_path, spill_mb, catch_up=1 << 21):
     from vega.simulator import Simulator
     pcap = tmp_path / "s.pcap"
     Simulator(["FO", "CM"], 3000, seed=4).write(pcap)
-    return _child_json(RESUME, "vega-jres", str(pcap), str(tmp_path / "j"), "{ring}", "150000", str(spill_mb))
+    return _child_json(RESUME, "vega-jres", str(pcap), str(tmp_path / "j"), "{ring}", "150000", str(spill_mb),
+                       str(catch_up))
 
 
 def _child_json(code, ring_prefix, *args):
@@ -169,12 +172,14 @@ def _child_json(code, ring_prefix, *args):
     return json.loads(r.stdout)
 
 
-def test_a_journal_whose_disk_frees_up_resumes_with_every_record(tmp_path):
+@pytest.mark.parametrize("catch_up", [1 << 21, 20_000])
+def test_a_journal_whose_disk_frees_up_resumes_with_every_record(tmp_path, catch_up):
     """The journal's disk fills (a file-size limit) half way, then has room again: the records the feed made
     meanwhile were held (from the capture's own ring, whose positions are the journal's numbers, and from the
     failed writer's buffer), the file is rebuilt, reopened, caught up and attached again: at the end it is
-    sealed, numbers every live record the ring published, and replays to the live store."""
-    out = _resume_child(tmp_path, 1024)
+    sealed, numbers every live record the ring published, and replays to the live store.  With a catch-up of
+    20,000 records per call the journal writes what it held over several batches while the feed goes on."""
+    out = _resume_child(tmp_path, 1024, catch_up)
     assert any("NSE_FO" in x for x in out["failed_mid"]) and out["held_mid"] > 0
     assert out["failures"] == []
     assert any("is written again" in w and "NSE_FO" in w for w in out["warnings"]), out["warnings"]

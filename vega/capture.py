@@ -301,7 +301,8 @@ class _Spill:
         self.reader = reader                      # an unregistered reader of the feed's slot
         self.start = reader.position              # the ring position (journal number) of the first record held
         self.chunks: list = []
-        self.n = 0
+        self.n = 0                                # records held now
+        self.total = 0                            # records held in all
         self.limit = limit_bytes
         self.since = time.monotonic()
         self.retry_at = retry_at
@@ -316,15 +317,28 @@ class _Spill:
                 return None
             self.chunks.append(recs)
             self.n += len(recs)
+            self.total += len(recs)
             if self.n * 32 > self.limit:
                 return f"more than {self.limit / 2**20:,.0f} MB of records came before it could be written again"
 
-    def records_from(self, seq: int):
-        """The records held from journal number ``seq`` on (one array)."""
+    def take(self, seq: int, most: int):
+        """Up to ``most`` records held from journal number ``seq`` on (one array); those before ``seq`` (the
+        journal has them) are let go."""
         import numpy as np
-        recs = np.concatenate(self.chunks) if len(self.chunks) != 1 else self.chunks[0]
-        self.chunks = [recs] if len(recs) else []
-        return recs[seq - self.start:]
+        while self.chunks and self.start + len(self.chunks[0]) <= seq:
+            self.start += len(self.chunks[0])
+            self.n -= len(self.chunks.pop(0))
+        if self.chunks and seq > self.start:
+            self.chunks[0] = self.chunks[0][seq - self.start:]
+            self.n -= seq - self.start
+            self.start = seq
+        out, got = [], 0
+        for c in self.chunks:
+            if got >= most:
+                break
+            out.append(c[:most - got])
+            got += len(out[-1])
+        return np.concatenate(out) if len(out) > 1 else out[0] if out else None
 
 
 class Capture:
@@ -806,32 +820,47 @@ class Capture:
             if why is not None:
                 self._spill_ends(f, why)
             elif force or now >= sp.retry_at:
-                self._retry_journal(f)
+                self._retry_journal(f, whole=force)
 
-    def _retry_journal(self, f: "_Feed") -> None:
+    #: records a failed journal catches up by per call between batches (64 MiB: tens of ms of page-cache writes)
+    CATCH_UP = 1 << 21
+
+    def _retry_journal(self, f: "_Feed", whole: bool = False) -> None:
         """The failed writer (kept open, its buffer and index intact) cuts its file back to its whole records and
-        writes its buffer again (``JournalWriter._revive``), then takes the records held since, in order, and
-        is attached again: the file is what it would have been without the failure.  A step that fails is
-        retried after ``journal_retry`` (the records accepted so far stay accepted)."""
+        writes its buffer again (``JournalWriter._revive``), then takes the records held since, in order, up to
+        ``CATCH_UP`` per call (all of them when ``whole``: the capture stops, the day ends), and once it has
+        them all is attached again: the file is what it would have been without the failure.  A step that
+        fails is retried after ``journal_retry`` (the records accepted so far stay accepted)."""
         sp, w = f.spill, f.writer
         sp.retry_at = time.monotonic() + self.config.journal_retry
         try:
             w._revive()
-            if w.next_seq < sp.start:             # cannot happen: the ring's records start at its next_seq
-                self._spill_ends(f, f"its file ends at record {w.next_seq:,}, the records held start at "
-                                    f"{sp.start:,}")
-                return
-            w._append(sp.records_from(w.next_seq), False)    # no checkpoint amid them: the store is ahead
-            w.flush()
+            while True:
+                if w.next_seq < sp.start:         # cannot happen: the ring's records start at its next_seq
+                    self._spill_ends(f, f"its file ends at record {w.next_seq:,}, the records held start at "
+                                        f"{sp.start:,}")
+                    return
+                recs = sp.take(w.next_seq, self.CATCH_UP)
+                if recs is None:
+                    break
+                w._append(recs, False)            # no checkpoint amid them: the store is ahead of them
+                w.flush()
+                if not whole:
+                    break
         except OSError:
             return                                  # not yet: the next attempt after journal_retry
-        if w.next_seq != self.ring.tail(f.name):    # cannot happen: every record the ring has is written
-            self._spill_ends(f, f"it caught up to {w.next_seq:,}, the ring is at {self.ring.tail(f.name):,}")
+        sp.take(w.next_seq, 0)                      # let go of what the journal has
+        tail = self.ring.tail(f.name)
+        if w.next_seq < tail:                       # more to write: the next call, without waiting
+            sp.retry_at = 0.0
+            return
+        if w.next_seq != tail:                      # cannot happen: the journal never passes the ring
+            self._spill_ends(f, f"it caught up to {w.next_seq:,}, the ring is at {tail:,}")
             return
         f.handler.attach_journal(w)
         f.journal_error = None
         f.journal_resumed += 1
-        held, secs = sp.n, time.monotonic() - sp.since
+        held, secs = sp.total, time.monotonic() - sp.since
         sp.reader.close()
         f.spill = None
         if self.on_warning is not None:
