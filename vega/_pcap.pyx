@@ -61,12 +61,27 @@ cdef enum:
     VP_E_NOMEM = 10
 
 
-cdef struct vp_out_t:                    # one datagram found
-    int64_t ts                           # capture time, ns since the epoch
+cdef struct vp_out_t:                    # one datagram found in a packet
     uint32_t dst                         # destination IPv4 address, host order
     uint16_t port                        # destination UDP port
     int64_t off                          # payload: offset in the buffer
     int32_t length                       # payload: bytes
+
+
+cdef struct vp_dest_t:                   # where a scan puts its datagrams: the caller's five arrays
+    int64_t* ts                          # capture time, ns since the epoch
+    uint32_t* dst
+    uint16_t* port
+    int64_t* off
+    int32_t* length
+
+
+cdef inline void _put(const vp_dest_t* d, Py_ssize_t i, const vp_out_t* o, int64_t t) noexcept nogil:
+    d.ts[i] = t
+    d.dst[i] = o.dst
+    d.port[i] = o.port
+    d.off[i] = o.off
+    d.length[i] = o.length
 
 
 cdef inline uint32_t _rd32(const uint8_t* p, bint big) noexcept nogil:
@@ -335,29 +350,18 @@ cdef class PcapScanner:
         Fills ``ts`` (ns since the epoch), ``dst`` (IPv4, host order), ``port``, and the payload's ``offset``
         and ``length`` in the buffer; returns the number of datagrams."""
         cdef Py_ssize_t cap = ts.shape[0], got = 0
-        cdef vp_out_t* out
+        cdef vp_dest_t d
         if dst.shape[0] != cap or port.shape[0] != cap or offset.shape[0] != cap or length.shape[0] != cap:
             raise ValueError("scan: the five arrays must have one length")
         self._check_error()
         if cap == 0:
             return 0
-        out = <vp_out_t*>malloc(cap * sizeof(vp_out_t))
-        if out == NULL:
-            raise MemoryError()
-        try:
-            with nogil:
-                if self._ng:
-                    got = self._scan_ng(out, cap, stop_ns)
-                else:
-                    got = self._scan_classic(out, cap, stop_ns)
-            for i in range(got):
-                ts[i] = out[i].ts
-                dst[i] = out[i].dst
-                port[i] = out[i].port
-                offset[i] = out[i].off
-                length[i] = out[i].length
-        finally:
-            free(out)
+        d.ts, d.dst, d.port, d.off, d.length = &ts[0], &dst[0], &port[0], &offset[0], &length[0]
+        with nogil:
+            if self._ng:
+                got = self._scan_ng(&d, cap, stop_ns)
+            else:
+                got = self._scan_classic(&d, cap, stop_ns)
         if got == 0:
             self._check_error()
         return got
@@ -390,12 +394,13 @@ cdef class PcapScanner:
         self._err_at = at
         self._err_val = v
 
-    cdef Py_ssize_t _scan_classic(self, vp_out_t* out, Py_ssize_t cap, int64_t stop_ns) noexcept nogil:
+    cdef Py_ssize_t _scan_classic(self, const vp_dest_t* d, Py_ssize_t cap, int64_t stop_ns) noexcept nogil:
         cdef const uint8_t* b = self._b
         cdef Py_ssize_t off = self._off, got = 0, n = self._n
         cdef uint32_t sec, frac, incl, orig
         cdef int kind
         cdef int64_t t
+        cdef vp_out_t one
         self.stopped = False
         self.needs_more = False
         while got < cap and off < n and self._err == VP_OK:
@@ -416,14 +421,14 @@ cdef class PcapScanner:
                 else:
                     self._fail(VP_E_RECORD_LENGTH, off, incl)
                 break
-            kind = _packet(b, off + 16, incl, incl < orig, self._link, &out[got])
+            kind = _packet(b, off + 16, incl, incl < orig, self._link, &one)
             if kind == VP_DATAGRAM:
                 t = <int64_t>sec * 1000000000LL + <int64_t>frac * self._unit
                 if t >= stop_ns:
                     self.stopped = True
                     self.next_ts = t
                     break
-                out[got].ts = t
+                _put(d, got, &one, t)
                 got += 1
             self.packets += 1
             self._kinds[kind] += 1
@@ -434,12 +439,13 @@ cdef class PcapScanner:
             self.needs_more = True
         return got
 
-    cdef Py_ssize_t _scan_ng(self, vp_out_t* out, Py_ssize_t cap, int64_t stop_ns) noexcept nogil:
+    cdef Py_ssize_t _scan_ng(self, const vp_dest_t* d, Py_ssize_t cap, int64_t stop_ns) noexcept nogil:
         cdef const uint8_t* b = self._b
         cdef Py_ssize_t off = self._off, got = 0, n = self._n, body, end, data
         cdef uint32_t btype, blen, bom, iface, hi, lo, incl, orig
         cdef int kind, link
         cdef int64_t t
+        cdef vp_out_t one
         self.stopped = False
         self.needs_more = False
         while got < cap and off < n and self._err == VP_OK:
@@ -497,7 +503,7 @@ cdef class PcapScanner:
                     self._fail(VP_E_PACKET_LENGTH, off, incl)
                     break
                 link = self._if_link[iface]
-                kind = _packet(b, data, incl, incl < orig, link, &out[got])
+                kind = _packet(b, data, incl, incl < orig, link, &one)
                 if kind == VP_DATAGRAM:
                     if not _ns((<uint64_t>hi << 32) | lo, self._if_res[iface], &t):
                         kind = VP_MALFORMED  # a time past the year 2262 cannot be right
@@ -506,7 +512,7 @@ cdef class PcapScanner:
                         self.next_ts = t
                         break
                     else:
-                        out[got].ts = t
+                        _put(d, got, &one, t)
                         got += 1
                 self.packets += 1
                 self._kinds[kind] += 1
