@@ -1504,13 +1504,19 @@ cdef class FeedHandler:
             self.add_record_sink(_ring_rec_sink, self._ring_slot)
             self._ring = ring
         if journal is not None:
-            if not isinstance(journal, JournalWriter):
-                raise TypeError(f"journal must be a vega.JournalWriter, not {type(journal).__name__}")
-            self._jsink.w = (<JournalWriter>journal).c_writer()
-            self.add_record_sink(_jrnl_rec_sink, &self._jsink)
-            self._journal = journal
-            self._jdate = journal.date
-            self._f.day_base_ns = day_epoch_ns(journal.date)
+            self._set_journal(journal)
+
+    cdef _set_journal(self, journal):
+        """Journal to ``journal`` (a JournalWriter): its sink, its day (no journal is attached)."""
+        if not isinstance(journal, JournalWriter):
+            raise TypeError(f"journal must be a vega.JournalWriter, not {type(journal).__name__}")
+        self._jsink.w = (<JournalWriter>journal).c_writer()
+        self._jsink.failed = 0
+        self._jsink.n_pending = 0
+        self.add_record_sink(_jrnl_rec_sink, &self._jsink)
+        self._journal = journal
+        self._jdate = journal.date
+        self._f.day_base_ns = day_epoch_ns(journal.date)
 
     def __dealloc__(self):
         free(self._f.buf.recs)
@@ -1565,19 +1571,11 @@ cdef class FeedHandler:
         if self._busy:
             raise RuntimeError("this FeedHandler (or one linked to it) is inside a call in another thread: "
                                "attach a journal after the call returns")
-        if not isinstance(journal, JournalWriter):
-            raise TypeError(f"journal must be a vega.JournalWriter, not {type(journal).__name__}")
         if self._journal is not None:
             raise ValueError("a journal is attached: detach it first")
         if self._f.m.out == NULL:
             raise ValueError("a journal needs change records (records=True)")
-        self._jsink.w = (<JournalWriter>journal).c_writer()
-        self._jsink.failed = 0
-        self._jsink.n_pending = 0
-        self.add_record_sink(_jrnl_rec_sink, &self._jsink)
-        self._journal = journal
-        self._jdate = journal.date
-        self._f.day_base_ns = day_epoch_ns(journal.date)
+        self._set_journal(journal)
 
     def new_day(self) -> int:
         """A new trading day: the store starts from its instruments' identity (``Store.new_day``), and each

@@ -404,6 +404,7 @@ cdef class FeedHandler:
     cdef int _jhold                    # 1 while this handler's call holds its JournalWriter (_begin .. _finish)
     cdef vg_idxmap_t* _idxmap          # IDX: the name -> token table (owned)
     cdef int add_record_sink(self, vg_rec_sink_fn fn, void* ctx) except -1
+    cdef _set_journal(self, journal)
     cdef _finish(self)
     cdef _finish_one(self)
     cdef _journal_after_batch(self)
