@@ -537,11 +537,7 @@ class Capture:
     def close(self) -> None:
         """Seal the journals, close sockets, ring and stores (shared-memory stores stay for readers; see
         ``unlink``).  A journal that failed, its records held in memory, gets a last attempt."""
-        if self._spilling:
-            self._service_journals(force=True)
-            for f in self.all_feeds:
-                if f.spill is not None:
-                    self._spill_ends(f, "the capture stopped before it could be written again")
+        self._settle_journals("the capture stopped")
         for f in self.all_feeds:
             if f.sock is not None:
                 f.sock.close()
@@ -601,8 +597,7 @@ class Capture:
             k = f.receiver.datagrams - before
             f.datagrams += k
             n += k
-        if self._spilling:
-            self._service_journals()
+        self._service_journals()
         return n
 
     def ingest(self, datagrams, batch: int = 1024) -> int:
@@ -614,10 +609,7 @@ class Capture:
         handler's nogil loop.  Returns the datagrams processed.  :meth:`ingest_pcap` does the same for capture
         files, faster, with the same batches."""
         import numpy as np
-        from vega._journal import day_epoch_ns
-        route = {}
-        for f in self.feeds:
-            route[(int(ipaddress.IPv4Address(f.cfg.group)), f.cfg.port)] = f
+        route = self._routes()
         pending = {f.name: ([], []) for f in self.feeds}
         n = total = 0
 
@@ -628,15 +620,14 @@ class Capture:
                 if data:
                     with self._journal_may_fail():
                         f.handler.process_batch(data, now_ns=np.array(times, dtype=np.int64))
-                    if self._spilling:
-                        self._service_journals()
+                    self._service_journals()
                     f.datagrams += len(data)
                     done += len(data)
                     data.clear()
                     times.clear()
             return done
 
-        next_day_ns = day_epoch_ns(self._date + _dt.timedelta(days=1))
+        next_day_ns = _day_after_ns(self._date)
         try:
             for ts, dst, port, payload in datagrams:
                 if ts >= next_day_ns:              # the first datagram of a later day: that day starts first
@@ -644,7 +635,7 @@ class Capture:
                     n = 0
                     day = ist_date(ts)
                     self.new_day(day, ts)
-                    next_day_ns = day_epoch_ns(day + _dt.timedelta(days=1))
+                    next_day_ns = _day_after_ns(day)
                 n += 1
                 f = route.get((dst if isinstance(dst, int) else int(ipaddress.IPv4Address(dst)), port))
                 if f is None:
@@ -670,20 +661,19 @@ class Capture:
         processed.  A capture not yet open opens itself (``open(offline_ns=...)``) at the first datagram's time
         without reading it twice (so a stream, ``-``, works); with no datagram at all it stays closed."""
         import numpy as np
-        from vega._journal import day_epoch_ns
         from vega._pcap import feed_selected
         from vega.pcap import PcapStats, scan_batches
         st = stats if stats is not None else PcapStats()
-        keys = [(int(ipaddress.IPv4Address(f.cfg.group)), f.cfg.port, f) for f in self.feeds]
+        keys = [(group, port, f) for (group, port), f in self._routes().items()]
         # not open yet: stop before the first datagram (a time below every datagram's), open at its time
-        next_day = [day_epoch_ns(self._date + _dt.timedelta(days=1)) if self.opened else -1]
+        next_day = [_day_after_ns(self._date) if self.opened else -1]
         total = 0
         for path in paths:
             shown = 0
             for b in scan_batches(path, st, batch, stop_ns=lambda: next_day[0]):
                 if not self.opened:
                     self.open(offline_ns=b.next_ts)
-                    next_day[0] = day_epoch_ns(self._date + _dt.timedelta(days=1))
+                    next_day[0] = _day_after_ns(self._date)
                     continue
                 n = b.n
                 routed = 0
@@ -692,8 +682,7 @@ class Capture:
                     if len(sel):
                         with self._journal_may_fail():
                             feed_selected(f.handler, b.buffer, b.ts, b.offset, b.length, sel)
-                        if self._spilling:
-                            self._service_journals()
+                        self._service_journals()
                         f.datagrams += len(sel)
                         routed += len(sel)
                 self.other_destination += n - routed
@@ -701,13 +690,17 @@ class Capture:
                 if b.stopped:                  # the first datagram of a later day: that day starts first
                     day = ist_date(b.next_ts)
                     self.new_day(day, b.next_ts)
-                    next_day[0] = day_epoch_ns(day + _dt.timedelta(days=1))
+                    next_day[0] = _day_after_ns(day)
                 if progress is not None:
                     progress(st.offset - shown)
                     shown = st.offset
             if progress is not None:
                 progress(st.offset - shown)
         return total
+
+    def _routes(self) -> dict:
+        """(destination address as an int, port) -> the feed configured for it."""
+        return {(int(ipaddress.IPv4Address(f.cfg.group)), f.cfg.port): f for f in self.feeds}
 
     def new_day(self, day: _dt.date, now_ns: int | None = None) -> None:
         """The trading day changed to ``day``: each journal goes on in that day's file (unless a record stamped
@@ -718,11 +711,7 @@ class Capture:
         ts48 starting again from the new day's 00:00."""
         from vega._journal import day_epoch_ns
         now = time.time_ns() if now_ns is None else now_ns
-        if self._spilling:
-            self._service_journals(force=True)
-            for f in self.all_feeds:
-                if f.spill is not None:
-                    self._spill_ends(f, "the day ended before it could be written again")
+        self._settle_journals("the day ended")
         for f in self.all_feeds:
             if f.writer is not None and f.journal_error is None and f.writer.date < day:
                 with self._journal_may_fail():     # a journal that fails here stops like one in a batch
@@ -747,8 +736,7 @@ class Capture:
             if f.writer is not None:
                 with self._journal_may_fail():
                     f.handler.poll()
-        if self._spilling:
-            self._service_journals()
+        self._service_journals()
 
     @contextlib.contextmanager
     def _journal_may_fail(self):
@@ -796,26 +784,20 @@ class Capture:
                 if why is not None:
                     self._spill_ends(f, why)
             else:
-                try:
-                    w.close()
-                except Exception:
-                    pass                            # what reached the file stays there, unsealed
+                _close_unsealed(w)
             if self.on_warning is not None:
                 self.on_warning(f.journal_error)
         return hit
 
-    @property
-    def _spilling(self) -> bool:
-        return any(f.spill is not None for f in self.all_feeds)
-
     def _service_journals(self, force: bool = False) -> None:
         """Between batches, for every journal that failed and is held in memory: take the ring's new records,
         and when its retry time came (or ``force``), write what it missed and attach it again."""
-        now = time.monotonic()
+        now = None
         for f in self.all_feeds:
             sp = f.spill
             if sp is None:
                 continue
+            now = time.monotonic() if now is None else now
             why = sp.drain()
             if why is not None:
                 self._spill_ends(f, why)
@@ -866,6 +848,14 @@ class Capture:
         if self.on_warning is not None:
             self.on_warning(f"{w.path}: the journal of {f.name} is written again after {secs:.1f} s; the "
                             f"{held:,} records held meanwhile are in it")
+
+    def _settle_journals(self, why: str) -> None:
+        """Before the capture stops or the day ends: every journal held in memory takes all it missed now,
+        or stays where it failed (``why``: what came first)."""
+        self._service_journals(force=True)
+        for f in self.all_feeds:
+            if f.spill is not None:
+                self._spill_ends(f, f"{why} before it could be written again")
 
     def _spill_ends(self, f: "_Feed", why: str) -> None:
         """Stop holding a failed journal's records: it stays as far as it got (unsealed, recoverable)."""
@@ -958,11 +948,18 @@ class Capture:
         return out
 
 
+def _day_after_ns(day: _dt.date) -> int:
+    """Epoch ns of 00:00 IST of the day after ``day``: where an ingest's next trading day starts."""
+    from vega._journal import day_epoch_ns
+    return day_epoch_ns(day + _dt.timedelta(days=1))
+
+
 def _close_unsealed(w) -> None:
-    """Close a journal writer whose file may not take its seal (left unsealed, recoverable)."""
+    """Close a journal writer whose file may not take its seal: what reached the file stays there, unsealed
+    and recoverable."""
     try:
         w.close()
-    except OSError:
+    except Exception:
         pass
 
 
