@@ -150,7 +150,70 @@ def test_socket_drops_are_reported(tmp_path):
             pass
         d = cap.stats()["feeds"]["NSE_FO"]
         assert d["socket_drops"] > 0 and d["datagrams"] + d["socket_drops"] == len(burst) + 1
-        assert f"SOCKET DROPS {d['socket_drops']:,}" in format_stats(cap.stats())
+        assert d["rcvbuf"] == _granted(1 << 20)
+        assert f"SOCKET DROPS {d['socket_drops']:,} (receive buffer {d['rcvbuf'] / 2**20:g} MiB" in format_stats(cap.stats())
     finally:
         tx.close()
+        cap.close()
+
+
+def _rmem_max():
+    with open("/proc/sys/net/core/rmem_max") as fh:
+        return int(fh.read())
+
+
+def _granted(asked):
+    """The receive buffer a capture socket gets: what it asks for as root (SO_RCVBUFFORCE), else at most
+    net.core.rmem_max."""
+    return asked if os.geteuid() == 0 else min(asked, _rmem_max())
+
+
+def _free_udp_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_capped_receive_buffer_is_said(monkeypatch):
+    """Without root or CAP_NET_ADMIN the kernel caps SO_RCVBUF at net.core.rmem_max, silently: the capture
+    reads back what it got, shows it in the stats and says when it is less than rcvbuf_mb asked."""
+    rmem_max = _rmem_max()
+    asked_mb = 1024                                  # the most Linux keeps: 1 GiB less a byte
+    assert rmem_max < capture_mod.RCVBUF_MAX
+    # SO_RCVBUFFORCE refused, as for a user without CAP_NET_ADMIN: the capture falls back to SO_RCVBUF
+    monkeypatch.setattr(capture_mod, "SO_RCVBUFFORCE", 9999)   # no such option: refused
+    cap = Capture(CaptureConfig(feeds=[FeedConfig("FO", "127.0.0.1", _free_udp_port())], rcvbuf_mb=asked_mb))
+    cap.open()
+    try:
+        got = cap.stats()["feeds"]["NSE_FO"]["rcvbuf"]
+        assert got == rmem_max == capture_mod.receive_buffer(cap.feeds[0].sock)
+        (msg,) = cap.receive_buffer_warnings()
+        assert msg.startswith(f"feed FO: the socket receive buffer is {got / 2**20:g} MiB, not the 1024 MiB")
+        assert f"net.core.rmem_max={capture_mod.RCVBUF_MAX}" in msg
+    finally:
+        cap.close()
+
+
+def test_vega_capture_says_a_capped_receive_buffer(monkeypatch, capsys):
+    from vega.cli import main
+    monkeypatch.setattr(capture_mod, "SO_RCVBUFFORCE", 9999)     # refused, as without CAP_NET_ADMIN
+    assert _rmem_max() < 64 << 20
+    assert main(["capture", "--feed", f"FO=127.0.0.1:{_free_udp_port()}", "--duration", "0.2"]) == 0
+    err = capsys.readouterr().err
+    assert (f"vega capture: feed FO: the socket receive buffer is {_rmem_max() / 2**20:g} MiB, not the 64 MiB "
+            f"of rcvbuf_mb: net.core.rmem_max caps it") in err
+
+
+@pytest.mark.parametrize("mb", [1, 1024])
+def test_the_receive_buffer_granted_is_reported(mb):
+    """rcvbuf_mb 1024 (the most Linux keeps, 1 GiB less a byte) opens; the buffer granted is in the stats, and
+    a warning says so only when it is less than asked."""
+    asked = min(mb << 20, capture_mod.RCVBUF_MAX)
+    cap = Capture(CaptureConfig(feeds=[FeedConfig("FO", "127.0.0.1", _free_udp_port())], rcvbuf_mb=mb))
+    cap.open()
+    try:
+        got = cap.stats()["feeds"]["NSE_FO"]["rcvbuf"]
+        assert got == _granted(asked)
+        assert len(cap.receive_buffer_warnings()) == (got < asked)
+    finally:
         cap.close()

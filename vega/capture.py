@@ -134,8 +134,8 @@ class CaptureConfig:
             raise CaptureError("store_capacity must be a positive integer")
         if not isinstance(self.stats_interval, (int, float)) or self.stats_interval <= 0:
             raise CaptureError("stats_interval must be a positive number of seconds")
-        if not isinstance(self.rcvbuf_mb, int) or not 1 <= self.rcvbuf_mb <= 2048:
-            raise CaptureError("rcvbuf_mb must be an integer in 1..2048")
+        if not isinstance(self.rcvbuf_mb, int) or not 1 <= self.rcvbuf_mb <= 1024:
+            raise CaptureError("rcvbuf_mb must be an integer in 1..1024 (Linux keeps at most 1 GiB)")
         if not isinstance(self.batch, int) or not 1 <= self.batch <= 4096:
             raise CaptureError("batch must be an integer in 1..4096")
         if not isinstance(self.iv_rate, (int, float)) or isinstance(self.iv_rate, bool) \
@@ -240,6 +240,16 @@ def _errno_text(e: OSError) -> str:
     return e.strerror or str(e)
 
 
+#: the largest receive buffer Linux keeps (INT_MAX / 2: it stores twice what is asked in an int)
+RCVBUF_MAX = (1 << 30) - 1
+
+
+def receive_buffer(s: socket.socket) -> int:
+    """The receive buffer the kernel gave socket ``s``, in the units ``SO_RCVBUF`` is asked in (Linux reports
+    twice that: the other half is its bookkeeping)."""
+    return s.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) // 2
+
+
 def open_feed_socket(feed: FeedConfig, rcvbuf: int) -> socket.socket:
     """A bound UDP socket receiving ``feed`` (joined to its group when multicast).  CaptureError on failure."""
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -288,6 +298,7 @@ class _Feed:
         self.handler = None
         self.writer = None
         self.datagrams = 0
+        self.rcvbuf = 0                           # its socket's receive buffer as the kernel gave it (bytes)
         self.journal_error: str | None = None     # why its journal stopped (the feed went on without it)
         self.spill: _Spill | None = None          # its records while its failed journal is retried
         self.journal_resumed = 0                  # times its journal caught up and was attached again
@@ -423,7 +434,8 @@ class Capture:
                 self._load_instruments()
             self._poll = select.poll()
             for f in self.feeds if offline_ns is None else ():
-                f.sock = open_feed_socket(f.cfg, cfg.rcvbuf_mb << 20)
+                f.sock = open_feed_socket(f.cfg, min(cfg.rcvbuf_mb << 20, RCVBUF_MAX))
+                f.rcvbuf = receive_buffer(f.sock)
                 # arrival times, and the datagrams the kernel dropped when the socket's buffer was full
                 f.receiver = BatchReceiver(f.sock.fileno(), cfg.batch, 2048, timestamps=True, drops=True)
                 self._fds[f.sock.fileno()] = f
@@ -866,6 +878,16 @@ class Capture:
         if self.on_warning is not None:
             self.on_warning(f"{f.name}: {f.journal_error}")
 
+    def receive_buffer_warnings(self) -> list[str]:
+        """One line per feed whose socket got a smaller receive buffer than ``rcvbuf_mb`` asked for: without
+        root or CAP_NET_ADMIN the kernel caps it at ``net.core.rmem_max``, silently, and a burst longer than
+        the buffer is then dropped (counted in ``socket_drops``)."""
+        asked = min(self.config.rcvbuf_mb << 20, RCVBUF_MAX)
+        return [f"feed {f.segment}: the socket receive buffer is {f.rcvbuf / 2**20:g} MiB, not the "
+                f"{self.config.rcvbuf_mb} MiB of rcvbuf_mb: net.core.rmem_max caps it without root or "
+                f"CAP_NET_ADMIN (sysctl -w net.core.rmem_max={asked} lifts that)"
+                for f in self.feeds if f.sock is not None and f.rcvbuf < asked]
+
     def journal_failures(self) -> list[str]:
         """One line per feed whose journal stopped on an I/O error (empty when none did)."""
         return [f"{f.name}: {f.journal_error}" for f in self.all_feeds if f.journal_error is not None]
@@ -931,6 +953,7 @@ class Capture:
                  "missed": sum(v["missed"] for v in st.get("streams", {}).values()),
                  "truncated": f.receiver.truncated if f.receiver is not None else 0,
                  "socket_drops": f.receiver.dropped if f.receiver is not None else 0,
+                 "rcvbuf": f.rcvbuf,
                  "instruments": len(f.store) if f.store is not None and not f.store.closed else 0}
             if f.writer is not None:
                 d["journal"] = {"path": str(f.writer.path), "records": f.writer.n_records,
@@ -973,7 +996,8 @@ def format_stats(s: dict) -> str:
         jtxt = f" journal {j['records']:,} rec {j['bytes'] / 1e6:.1f} MB" if j else ""
         if j and j.get("failed"):
             jtxt = " JOURNAL FAILED: " + j["failed"] + (f" ({j['held']:,} records held)" if j.get("held") else "")
-        drops = f" SOCKET DROPS {d['socket_drops']:,} (raise rcvbuf_mb)" if d.get("socket_drops") else ""
+        drops = (f" SOCKET DROPS {d['socket_drops']:,} (receive buffer {d.get('rcvbuf', 0) / 2**20:g} MiB: raise "
+                 f"rcvbuf_mb, and net.core.rmem_max when not root)" if d.get("socket_drops") else "")
         lines.append(f"[{s['uptime_s']:8.1f}s] {name}: {d['datagrams']:,} dgrams {d['messages']:,} msgs "
                      f"({codes}) errors {errs} gaps {d['gaps']} missed {d['missed']}{drops}{jtxt}")
     if "ring" in s:

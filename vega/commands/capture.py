@@ -81,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
         where = ", ".join(f"{f.segment} {f.group}:{f.port}" for f in cfg.feeds)
         print(f"vega capture: receiving {where}; journal {cfg.journal_root or 'off'}; ring {cfg.ring or 'off'}",
               file=sys.stderr, flush=True)
+        for msg in cap.receive_buffer_warnings():
+            cap.on_warning(msg)
         cap.run(args.duration, stop=lambda: bool(stopping), on_stats=report)
         final = cap.stats()
     finally:
