@@ -13,6 +13,7 @@ import pytest
 
 from vega import Ring
 from vega.journal import Journal, JournalWriter, verify
+from vega.capture import Capture
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -114,12 +115,24 @@ RESUME = textwrap.dedent("""
     from vega.journal import Journal
     from vega.pcap import udp_datagrams
     pcap, root, ring, limit, spill_mb = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5])
-    catch_up = int(sys.argv[6])
+    catch_up, catch_up_s = int(sys.argv[6]), float(sys.argv[7])
     items = [(t, d, p, bytes(x)) for t, d, p, x in udp_datagrams(pcap)]
     cap = Capture(load_config(None, journal_root=root, ring=ring))
     cap.config.journal_retry = 0.0                            # retry after every batch
     cap.config.journal_spill_mb = spill_mb
-    cap.CATCH_UP = catch_up
+    cap.CATCH_UP, cap.CATCH_UP_SECONDS = catch_up, catch_up_s
+    pieces = []                                               # per catch-up call between batches: pieces written
+    import vega.capture as C
+    retry, take = C.Capture._retry_journal, C._Spill.take
+    def counted_retry(self, f, whole=False):
+        pieces.append(None if whole else 0)
+        return retry(self, f, whole)
+    def counted_take(self, seq, most):
+        got = take(self, seq, most)
+        if most and got is not None and pieces[-1] is not None:
+            pieces[-1] += 1
+        return got
+    C.Capture._retry_journal, C._Spill.take = counted_retry, counted_take
     cap.open(offline_ns=items[0][0])
     warnings = []
     cap.on_warning = warnings.append
@@ -135,6 +148,7 @@ RESUME = textwrap.dedent("""
     tails = {f.name: cap.ring.tail(f.name) for f in cap.all_feeds}
     cap.close()
     out = {"failed_mid": failed_mid, "held_mid": held_mid, "failures": cap.journal_failures(),
+           "pieces": [k for k in pieces if k],
            "warnings": warnings, "stats": stats, "tails": tails, "journals": {}}
     for f in cap.all_feeds:
         with Journal.open(f.writer.path) as j:
@@ -148,12 +162,12 @@ RESUME = textwrap.dedent("""
 """)
 
 
-def _resume_child(tmp_path, spill_mb, catch_up=1 << 21):
+def _resume_child(tmp_path, spill_mb, catch_up=Capture.CATCH_UP, catch_up_s=Capture.CATCH_UP_SECONDS):
     from vega.simulator import Simulator
     pcap = tmp_path / "s.pcap"
     Simulator(["FO", "CM"], 3000, seed=4).write(pcap)
     return _child_json(RESUME, "vega-jres", str(pcap), str(tmp_path / "j"), "{ring}", "150000", str(spill_mb),
-                       str(catch_up))
+                       str(catch_up), str(catch_up_s))
 
 
 def _child_json(code, ring_prefix, *args):
@@ -172,14 +186,22 @@ def _child_json(code, ring_prefix, *args):
     return json.loads(r.stdout)
 
 
-@pytest.mark.parametrize("catch_up", [1 << 21, 20_000])
-def test_a_journal_whose_disk_frees_up_resumes_with_every_record(tmp_path, catch_up):
+@pytest.mark.parametrize("catch_up, catch_up_s", [(Capture.CATCH_UP, Capture.CATCH_UP_SECONDS), (20_000, 0.0),
+                                                 (5_000, 60.0)])
+def test_a_journal_whose_disk_frees_up_resumes_with_every_record(tmp_path, catch_up, catch_up_s):
     """The journal's disk fills (a file-size limit) half way, then has room again: the records the feed made
     meanwhile were held (from the capture's own ring, whose positions are the journal's numbers, and from the
     failed writer's buffer), the file is rebuilt, reopened, caught up and attached again: at the end it is
-    sealed, numbers every live record the ring published, and replays to the live store.  With a catch-up of
-    20,000 records per call the journal writes what it held over several batches while the feed goes on."""
-    out = _resume_child(tmp_path, 1024, catch_up)
+    sealed, numbers every live record the ring published, and replays to the live store.  In pieces of
+    20,000 records with no time to spare the journal writes one piece per call, over several batches while
+    the feed goes on; in pieces of 5,000 with a minute per call, several pieces in one call."""
+    out = _resume_child(tmp_path, 1024, catch_up, catch_up_s)
+    if catch_up_s == 0.0:
+        assert max(out["pieces"]) == 1 and len(out["pieces"]) >= 2, out["pieces"]
+    elif catch_up_s == 60.0:
+        assert max(out["pieces"]) >= 2, out["pieces"]
+    else:
+        assert out["pieces"], out["pieces"]
     assert any("NSE_FO" in x for x in out["failed_mid"]) and out["held_mid"] > 0
     assert out["failures"] == []
     assert any("is written again" in w and "NSE_FO" in w for w in out["warnings"]), out["warnings"]

@@ -816,17 +816,23 @@ class Capture:
             elif force or now >= sp.retry_at:
                 self._retry_journal(f, whole=force)
 
-    #: records a failed journal catches up by per call between batches (64 MiB: tens of ms of page-cache writes)
-    CATCH_UP = 1 << 21
+    #: a failed journal catches up between batches in pieces of this many records (4 MiB: ~1 ms of page-cache
+    #: writes here, where one 64 MiB write took 93-188 ms: the kernel throttles a large burst of dirty pages)
+    CATCH_UP = 1 << 17
+    #: ... for up to this long per call, so that the receive loop is never away for much longer
+    CATCH_UP_SECONDS = 0.005
 
     def _retry_journal(self, f: "_Feed", whole: bool = False) -> None:
         """The failed writer (kept open, its buffer and index intact) cuts its file back to its whole records and
-        writes its buffer again (``JournalWriter._revive``), then takes the records held since, in order, up to
-        ``CATCH_UP`` per call (all of them when ``whole``: the capture stops, the day ends), and once it has
-        them all is attached again: the file is what it would have been without the failure.  A step that
-        fails is retried after ``journal_retry`` (the records accepted so far stay accepted)."""
+        writes its buffer again (``JournalWriter._revive``), then takes the records held since, in order, in
+        pieces of ``CATCH_UP`` for up to ``CATCH_UP_SECONDS`` per call (all of them when ``whole``: the capture
+        stops, the day ends), and once it has them all is attached again: the file is what it would have been
+        without the failure.  A step that fails is retried after ``journal_retry`` (the records accepted so far
+        stay accepted)."""
         sp, w = f.spill, f.writer
-        sp.retry_at = time.monotonic() + self.config.journal_retry
+        now = time.monotonic()
+        sp.retry_at = now + self.config.journal_retry
+        until = now + self.CATCH_UP_SECONDS
         try:
             w._revive()
             while True:
@@ -839,7 +845,7 @@ class Capture:
                     break
                 w._append(recs, False)            # no checkpoint amid them: the store is ahead of them
                 w.flush()
-                if not whole:
+                if not whole and time.monotonic() >= until:
                     break
         except OSError:
             return                                  # not yet: the next attempt after journal_retry
