@@ -1,6 +1,7 @@
 """Pieces of the capture: batch receive/send (vega._net), day rollover, stats, pcap, config defaults."""
 import datetime as dt
 import os
+import re
 import socket
 
 import pytest
@@ -109,6 +110,35 @@ def test_defaults_without_a_config():
     cfg = load_config(None)
     assert [(f.segment, f.group, f.port) for f in cfg.feeds] == [("FO", "239.70.2.1", 34302), ("CM", "239.70.4.1", 34304)]
     assert cfg.journal_root is None and cfg.ring is None
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("store_capacity = 16777217", "store_capacity must be an integer in 1..16777216"),
+    ("store_capacity = 0", "store_capacity must be an integer in 1..16777216"),
+    ("checkpoint_interval = -1", "checkpoint_interval must be a number of seconds >= 0"),
+    ("checkpoint_interval = inf", "checkpoint_interval must be a number of seconds >= 0"),
+    ("checkpoint_interval = nan", "checkpoint_interval must be a number of seconds >= 0"),
+    ("stats_interval = inf", "stats_interval must be a positive number"),
+    ("journal_retry = nan", "journal_retry must be a number >= 0"),
+    ("journal_spill_mb = inf", "journal_spill_mb must be a number >= 0"),
+    ('store = "a/b"', "a store name is 1-101 characters"),
+    ('store = "' + "x" * 99 + '"', "a store name is 1-101 characters"),   # x...x-idx is 103
+    ('ring = "a/b"', "must be a plain name"),
+])
+def test_config_values_out_of_range_are_refused_in_one_line(tmp_path, text, fragment):
+    """Values the capture cannot use are refused by the config, not met later as a ValueError, an
+    OverflowError or a NaN that never compares."""
+    p = tmp_path / "c.toml"
+    p.write_text("[capture]\n" + text + "\n")
+    with pytest.raises(CaptureError, match=re.escape(fragment)):
+        load_config(p)
+
+
+def test_config_edges_that_are_accepted(tmp_path):
+    p = tmp_path / "c.toml"
+    p.write_text('[capture]\nstore_capacity = 16777216\ncheckpoint_interval = 0\nstore = "' + "x" * 97 + '"\n')
+    cfg = load_config(p)
+    assert cfg.store_capacity == 16777216 and cfg.checkpoint_interval == 0
 
 
 def test_pcap_layout_is_as_documented(tmp_path):

@@ -27,6 +27,7 @@ from typing import Callable, Iterator, Mapping, Sequence
 
 DEFAULT_DENSE_TOKENS: int
 DEFAULT_STALE_NS: int
+MAX_CAPACITY: int
 SHM_DIR: str
 
 class Quote:

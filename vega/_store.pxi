@@ -99,6 +99,7 @@ cdef int64_t VG_DAY_NS = 86400LL * 1000000000LL
 cdef int64_t VG_IST_NS = 19800LL * 1000000000LL
 DEFAULT_DENSE_TOKENS = 1 << 18         # tokens 0 .. 262143 are looked up directly (1 MiB table)
 DEFAULT_STALE_NS = 5_000_000_000       # a record not updated for 5 s is stale
+MAX_CAPACITY = VG_MAX_CAPACITY           # the most records a store holds
 SHM_DIR = _os.environ.get("VEGA_SHM_DIR", "/dev/shm")
 _NAME_RE = _re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,100}\Z")
 

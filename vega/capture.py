@@ -39,6 +39,7 @@ import contextlib
 import dataclasses
 import datetime as _dt
 import ipaddress
+import math
 import os
 import select
 import socket
@@ -50,6 +51,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from vega._core import MAX_CAPACITY as STORE_CAPACITY_MAX
 from vega.simulator import DEFAULT_FEEDS
 
 __all__ = ["CaptureError", "FeedConfig", "CaptureConfig", "Capture", "load_config", "multicast_works",
@@ -130,10 +132,12 @@ class CaptureConfig:
             raise CaptureError("each segment may be configured once")
         for f in self.feeds:
             f.validate()
-        if not isinstance(self.store_capacity, int) or self.store_capacity < 1:
-            raise CaptureError("store_capacity must be a positive integer")
-        if not isinstance(self.stats_interval, (int, float)) or self.stats_interval <= 0:
+        if not isinstance(self.store_capacity, int) or not 1 <= self.store_capacity <= STORE_CAPACITY_MAX:
+            raise CaptureError(f"store_capacity must be an integer in 1..{STORE_CAPACITY_MAX}")
+        if not _finite(self.stats_interval) or self.stats_interval <= 0:
             raise CaptureError("stats_interval must be a positive number of seconds")
+        if not _finite(self.checkpoint_interval) or self.checkpoint_interval < 0:
+            raise CaptureError("checkpoint_interval must be a number of seconds >= 0 (0: no checkpoints)")
         if not isinstance(self.rcvbuf_mb, int) or not 1 <= self.rcvbuf_mb <= 1024:
             raise CaptureError("rcvbuf_mb must be an integer in 1..1024 (Linux keeps at most 1 GiB)")
         if not isinstance(self.batch, int) or not 1 <= self.batch <= 4096:
@@ -143,12 +147,27 @@ class CaptureConfig:
             raise CaptureError("iv_rate must be a number in (-1, 1)")
         for k in ("journal_spill_mb", "journal_retry"):
             v = getattr(self, k)
-            if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0:
+            if not _finite(v) or v < 0:
                 raise CaptureError(f"{k} must be a number >= 0")
         for k in ("contract", "security", "index_master"):
             v = getattr(self, k)
             if v is not None and not Path(v).is_file():
                 raise CaptureError(f"{k} master file {v}: no such file")
+        from vega._core import _shm_path
+        from vega._ring import ring_path
+        try:                                       # names no shared-memory file can have
+            if self.ring:
+                ring_path(self.ring)
+            if self.store:
+                for seg in ("fo", "cm", "idx"):       # the stores <store>-<segment> (Capture._store_name)
+                    _shm_path(f"{self.store}-{seg}")
+        except ValueError as e:
+            raise CaptureError(str(e)) from None
+
+
+def _finite(v: Any) -> bool:
+    """A real number, not a bool, NaN or infinity (a config value of seconds or sizes)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 _CAPTURE_KEYS = {"journal_root": str, "ring": str, "store": str, "store_capacity": int, "stats_interval": (int, float),
