@@ -23,3 +23,33 @@ def test_bad_argument_is_one_line_and_nonzero():
 def test_no_command_prints_help_and_exits_2(capsys):
     assert main([]) == 2
     assert "COMMAND" in capsys.readouterr().err
+
+
+def _usage_error(capsys, argv):
+    """main(argv) fails on its arguments: exit status 2 and one line on stderr."""
+    import pytest
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err
+    return err.strip()
+
+
+def test_every_command_says_a_bad_option_in_one_line(capsys):
+    from vega.cli import COMMANDS
+    for name in COMMANDS:
+        assert _usage_error(capsys, [name, "--no-such-option"]).startswith(f"vega {name}: "), name
+    assert _usage_error(capsys, ["no-such-command"]).startswith("vega: argument COMMAND: invalid choice")
+
+
+def test_number_options_refuse_nan_and_infinity(capsys):
+    """float('nan') and float('inf') parse; a NaN never compares and an infinity overflows int(): both are
+    refused where the option is read."""
+    for argv in (["demo", "--rate", "nan"], ["demo", "--seconds", "inf"], ["simulate", "--duration", "inf"],
+                 ["simulate", "--rate", "Infinity"], ["capture", "--duration", "nan"], ["capture", "--iv-rate", "inf"],
+                 ["ingest", "x.pcap", "--iv-rate", "nan"], ["replay", "j", "2026-11-20", "--speed", "nan"],
+                 ["replay", "j", "2026-11-20", "--max-gap", "inf"], ["watch", "s", "--interval", "nan"]):
+        err = _usage_error(capsys, argv)
+        assert f"argument {argv[-2]}: not a finite number: {argv[-1]!r}" in err, (argv, err)
+    assert "argument --rate: not a number: 'fast'" in _usage_error(capsys, ["simulate", "--rate", "fast"])

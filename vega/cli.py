@@ -22,12 +22,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"vega.commands.{name}").register(sub)
+    p.commands = sub.choices                     # name -> its parser
+    from vega.commands._ops import one_line_errors
+    for parser in (p, *sub.choices.values()):    # a bad option: one line, not argparse's usage block
+        one_line_errors(parser)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:                                  # said by the command they were given to, not by ``vega``
+        said_by = parser.commands.get(getattr(args, "command", None), parser)
+        said_by.error(f"unrecognized arguments: {' '.join(extra)}")
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2

@@ -17,13 +17,13 @@ from vega.commands import CliError
 DAY_NS = 86_400_000_000_000
 
 
-def one_line_errors(parser, name: str):
+def one_line_errors(parser):
     """Make ``parser`` report usage errors as one line ``vega NAME: message (see vega NAME --help)`` on
-    stderr with exit status 2, instead of argparse's usage block."""
+    stderr with exit status 2, instead of argparse's usage block (``parser.prog`` is ``vega NAME``)."""
     import sys
 
     def error(message):
-        print(f"vega {name}: {message} (see vega {name} --help)", file=sys.stderr)
+        print(f"{parser.prog}: {message} (see {parser.prog} --help)", file=sys.stderr)
         raise SystemExit(2)
     parser.error = error
     return parser

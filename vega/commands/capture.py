@@ -6,7 +6,7 @@ import json
 import signal
 import sys
 
-from vega.commands import CliError
+from vega.commands import CliError, finite_float
 
 HELP = "capture the NSE multicast feeds into the store, the ring and the daily journal"
 
@@ -32,7 +32,7 @@ def add_pipeline_options(p) -> None:
     p.add_argument("--security", metavar="FILE", help="NSE security.txt: CM symbols")
     p.add_argument("--index-master", metavar="FILE",
                    help="index name,token lines for the NFO_IDX feed (default: vega.indices.DEFAULT_INDEX_TOKENS)")
-    p.add_argument("--iv-rate", type=float, help="rate of the implied volatility (default 0.10)")
+    p.add_argument("--iv-rate", type=finite_float, help="rate of the implied volatility (default 0.10)")
 
 
 def register(sub) -> None:
@@ -40,8 +40,8 @@ def register(sub) -> None:
                        "(journal sealed). Flags override the config file.")
     add_pipeline_options(p)
     p.add_argument("--interface", help="interface address to join the groups on (default 127.0.0.1)")
-    p.add_argument("--stats-interval", type=float, help="seconds between stats lines (default 5)")
-    p.add_argument("--duration", type=float, help="stop after this many seconds")
+    p.add_argument("--stats-interval", type=finite_float, help="seconds between stats lines (default 5)")
+    p.add_argument("--duration", type=finite_float, help="stop after this many seconds")
     p.add_argument("--json", action="store_true", help="stats as JSON lines on stdout")
     p.set_defaults(func=run)
 

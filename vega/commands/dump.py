@@ -9,7 +9,7 @@ import sys
 import numpy as np
 
 from vega.commands import CliError
-from vega.commands._ops import flags_text, fmt_ts, one_line_errors, open_journal, parse_time, parse_tokens
+from vega.commands._ops import flags_text, fmt_ts, open_journal, parse_time, parse_tokens
 from vega.records import field_values, group_name
 
 HELP = "print the change records of a journal file (filter by token and time)"
@@ -27,7 +27,6 @@ def register(sub) -> None:
     p.add_argument("--limit", type=int, default=None, help="print at most N records")
     p.add_argument("--json", action="store_true", help="one JSON object per line instead of a table")
     p.add_argument("--no-keyframes", action="store_true", help="leave out checkpoint (keyframe) records")
-    one_line_errors(p, "dump")
     p.set_defaults(func=run)
 
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from vega.commands import CliError
-from vega.commands._ops import journal_root, one_line_errors, parse_date, parse_feeds
+from vega.commands._ops import journal_root, parse_date, parse_feeds
 
 HELP = "export journals to Parquet, partitioned date=YYYY-MM-DD/feed=FEED (needs the export extra)"
 
@@ -25,7 +25,6 @@ def register(sub) -> None:
     p.add_argument("--feeds", help="comma-separated feeds (default: every feed directory present)")
     p.add_argument("--compression", default="zstd", choices=["zstd", "snappy", "gzip", "lz4", "none"])
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    one_line_errors(p, "export")
     p.set_defaults(func=run)
 
 

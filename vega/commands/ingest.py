@@ -6,7 +6,6 @@ import argparse
 import json
 
 from vega.commands import CliError
-from vega.commands._ops import one_line_errors
 from vega.commands.capture import add_pipeline_options
 
 HELP = "run recorded pcap/pcapng captures of the feeds through the pipeline into the journal (and store, ring)"
@@ -22,7 +21,6 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="the summary as one JSON object on stdout")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="a progress bar on stderr (tqdm; default: when stderr is a terminal)")
-    one_line_errors(p, "ingest")
     p.set_defaults(func=run)
 
 

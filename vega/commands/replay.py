@@ -6,8 +6,8 @@ import datetime as _dt
 import sys
 import time
 
-from vega.commands import CliError
-from vega.commands._ops import (journal_root, one_line_errors, parse_bound, parse_feeds, parse_tokens,
+from vega.commands import CliError, finite_float
+from vega.commands._ops import (journal_root, parse_bound, parse_feeds, parse_tokens,
                                 store_class)
 
 HELP = "replay journals into a new shared-memory ring and/or store, paced or flat out"
@@ -30,13 +30,12 @@ def register(sub) -> None:
     p.add_argument("--replace", action="store_true", help="replace an existing ring of that name")
     p.add_argument("--feeds", help="comma-separated feeds (default: every feed directory present)")
     p.add_argument("--tokens", help="only these tokens (comma separated)")
-    p.add_argument("--speed", type=float, default=None,
+    p.add_argument("--speed", type=finite_float, default=None,
                    help="pace by the recorded timestamps, SPEED times real time (1 = real time); "
                         "default flat out")
-    p.add_argument("--max-gap", type=float, default=5.0,
+    p.add_argument("--max-gap", type=finite_float, default=5.0,
                    help="when paced, shorten recorded gaps longer than this many seconds (default 5)")
     p.add_argument("--no-progress", action="store_true", help="no progress line")
-    one_line_errors(p, "replay")
     p.set_defaults(func=run)
 
 

@@ -6,7 +6,7 @@ import signal
 import sys
 import time
 
-from vega.commands import CliError
+from vega.commands import CliError, finite_float
 
 HELP = "send a simulated NSE market as UDP multicast on loopback (or write it to a pcap file)"
 
@@ -24,9 +24,9 @@ def register(sub) -> None:
     p.add_argument("--segments", nargs="+", choices=["FO", "CM"], default=["FO", "CM"])
     p.add_argument("--datagrams", type=int, default=None,
                    help="datagrams per segment (default: rate x duration / segments, else 20000)")
-    p.add_argument("--rate", type=float, default=10_000.0, help="datagrams per second over all segments "
+    p.add_argument("--rate", type=finite_float, default=10_000.0, help="datagrams per second over all segments "
                    "(default 10000; 0 = as fast as possible)")
-    p.add_argument("--duration", type=float, default=None, help="seconds to send (sets --datagrams from --rate)")
+    p.add_argument("--duration", type=finite_float, default=None, help="seconds to send (sets --datagrams from --rate)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--fo", type=_target, metavar="GROUP:PORT", help="F&O target (default 239.70.2.1:34302)")
     p.add_argument("--cm", type=_target, metavar="GROUP:PORT", help="CM target (default 239.70.4.1:34304)")

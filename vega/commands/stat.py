@@ -6,7 +6,7 @@ import json
 import sys
 import time
 
-from vega.commands._ops import fmt_age, one_line_errors, open_ring
+from vega.commands._ops import fmt_age, open_ring
 
 HELP = "show a ring's slots (tail, records) and readers (position, lag, laps, heartbeat age)"
 
@@ -20,7 +20,6 @@ def register(sub) -> None:
         "lag (records behind the tail), laps, records lost, heartbeat age and whether its process lives."))
     p.add_argument("ring", help="ring name (/dev/shm/<name>) or absolute path")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    one_line_errors(p, "stat")
     p.set_defaults(func=run)
 
 

@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 from vega.commands import CliError
-from vega.commands._ops import one_line_errors
 
 HELP = "check journal files and report per file; --repair fixes a torn tail or a damaged index"
 
@@ -21,7 +20,6 @@ def register(sub) -> None:
                    help="repair damaged files in place (cut a torn tail, rebuild the index, seal); "
                         "every whole record is kept; never touches a file its writer holds")
     p.add_argument("--quiet", "-q", action="store_true", help="print only files with problems")
-    one_line_errors(p, "verify")
     p.set_defaults(func=run)
 
 

@@ -7,8 +7,8 @@ import time
 
 import numpy as np
 
-from vega.commands import CliError
-from vega.commands._ops import fmt_age, fmt_paise, one_line_errors, open_ring, open_store, parse_tokens
+from vega.commands import CliError, finite_float
+from vega.commands._ops import fmt_age, fmt_paise, open_ring, open_store, parse_tokens
 
 HELP = "live market watch (LTP, change, best bid/ask, volume, OI) over a running capture's store"
 SORTS = ("volume", "activity", "change", "oi", "token")
@@ -29,11 +29,10 @@ def register(sub) -> None:
                    help="row order: volume (default), activity (updates since the last frame; the first frame "
                         "counts from the start), change (|%%|), oi, token")
     p.add_argument("--top", type=int, default=25, help="rows to show (default 25)")
-    p.add_argument("--interval", type=float, default=1.0, help="seconds between frames (default 1)")
+    p.add_argument("--interval", type=finite_float, default=1.0, help="seconds between frames (default 1)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--once", action="store_true", help="print one frame and exit")
     g.add_argument("--iterations", type=int, help="print N frames and exit")
-    one_line_errors(p, "watch")
     p.set_defaults(func=run)
 
 
