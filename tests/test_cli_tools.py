@@ -319,6 +319,20 @@ def test_replay_bad_input(session, tmp_path, shm_name):
     assert r.returncode == 0, r.stderr
 
 
+def test_a_replay_that_fails_leaves_no_half_filled_ring_or_store(session, shm_name):
+    """A store too small for the journal's tokens: one line that says what to do, and the ring and store
+    this replay made are removed again (a later replay or a reader must not take them for a whole day)."""
+    root, _, recs, _ = session
+    assert len(np.unique(recs["token"])) > 3
+    r = cli("replay", root, DATE.isoformat(), "--ring", shm_name, "--store", shm_name, "--capacity", "3",
+            "--no-progress")
+    assert_one_line_error(r, f"store '{shm_name}' is full at 3 instruments: give a larger --capacity")
+    with pytest.raises(FileNotFoundError):
+        Store.open(shm_name)
+    with pytest.raises(FileNotFoundError):
+        Ring.open(shm_name)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # stat
 # ---------------------------------------------------------------------------------------------------------

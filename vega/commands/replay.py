@@ -104,6 +104,7 @@ def _first_seqs(root, feeds, start, day) -> dict[str, int]:
 def run(args: argparse.Namespace) -> int:
     """Replay; print a summary line (records, next sequence number per feed, elapsed)."""
     from vega.journal import FEEDS, JournalError, day_epoch_ns, live_records, replay
+    from vega.store import StoreFullError
     if not args.ring and not args.store:
         raise CliError("nothing to replay into: give --ring NAME and/or --store NAME")
     root = journal_root(args.root)
@@ -128,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"no journal records under {root} for {d0}..{d1} ({', '.join(feeds)})")
 
     ring = store = None
+    done = False                                  # else the ring and store made here are removed again
     prog = _Progress(not args.no_progress, total)
     try:
         if args.ring:
@@ -177,9 +179,14 @@ def run(args: argparse.Namespace) -> int:
             next_seq.update(res.next_seq)
             day += _dt.timedelta(days=1)
         prog.done()
-    except KeyboardInterrupt:
+        done = True
+    except KeyboardInterrupt:                     # stopped: what was replayed so far stays
         prog.done()
+        done = True
         raise
+    except StoreFullError:
+        raise CliError(f"store {args.store!r} is full at {args.capacity:,} instruments: give a larger "
+                       f"--capacity") from None
     except PermissionError as e:
         raise CliError(f"permission denied: {e.filename or e}") from None
     except JournalError as e:
@@ -187,7 +194,11 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if ring is not None:
             ring.close()
+            if not done:
+                Ring.unlink(args.ring)
         if store is not None:
+            if not done:
+                store.unlink()
             store.close()
     el = time.monotonic() - t0
     where = " and ".join(x for x in (f"ring {args.ring}" if args.ring else "",
