@@ -415,6 +415,25 @@ def test_writer_refuses_other_feed_or_date_in_place(tmp_path):
         JournalWriter(tmp_path, "BSE", DATE)
 
 
+@pytest.mark.parametrize("option, value", [("flush_interval", float("nan")), ("flush_interval", float("inf")),
+                                           ("flush_interval", -1), ("checkpoint_interval", float("nan")),
+                                           ("checkpoint_interval", float("inf")), ("checkpoint_interval", -60),
+                                           ("flush_interval", True)])
+def test_writer_refuses_intervals_it_cannot_keep(tmp_path, option, value):
+    """A negative interval used to mean 'never' without a word, and NaN or infinity failed as int(nan)."""
+    with pytest.raises(ValueError, match=f"{option} must be None"):
+        JournalWriter(tmp_path, "NSE_FO", DATE, **{option: value})
+    assert not (tmp_path / "NSE_FO").exists()                # refused before any file
+
+
+def test_writer_interval_edges(tmp_path):
+    with JournalWriter(tmp_path, "NSE_FO", DATE, flush_interval=0, checkpoint_interval=0) as w:
+        w.append(make_records(3))
+        assert w.n_records == 3 and os.path.getsize(w.path) >= 64 + 3 * 32   # flush_interval 0: written at once
+    with JournalWriter(tmp_path, "NSE_EQ", DATE, flush_interval=None, checkpoint_interval=None) as w:
+        assert w.append(make_records(3)) == 3
+
+
 def test_closed_writer_and_reader_raise(tmp_path):
     w = JournalWriter(tmp_path, "NSE_FO", DATE)
     w.close()

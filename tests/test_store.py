@@ -54,6 +54,11 @@ def test_capacity_full_is_a_clear_error():
     s.add(2, symbol="X")                                        # existing tokens still fine
     with pytest.raises(ValueError):
         core.Store(0)
+    for bad in (float("nan"), float("inf"), -1):
+        with pytest.raises(ValueError, match="stale_ns must be a finite number of nanoseconds >= 0"):
+            core.Store(3, stale_ns=bad)
+        with pytest.raises(ValueError, match="md_stale_ns must be a finite number of nanoseconds >= 0"):
+            core.FeedHandler("FO", s, md_stale_ns=bad)
     with pytest.raises(ValueError):
         s.add(0)
     with pytest.raises(ValueError):

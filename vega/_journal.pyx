@@ -652,6 +652,11 @@ _FSYNC = ("never", "flush", "seal")
 
 @cython.binding(False)                 # a wrong self raises TypeError (vega/_core.pyx)
 @cython.embedsignature.format("clinic")
+def _seconds_ok(v):
+    """A real number of seconds, finite and >= 0 (not a bool, NaN or infinity)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 and v != float("inf")
+
+
 cdef class JournalWriter:
     """Appends change records to ``<root>/<FEED>/YYYYMMDD.bin`` (docs/FORMATS.md, "Journal").
 
@@ -710,6 +715,12 @@ cdef class JournalWriter:
             raise ValueError("preallocate must be in [0, 2**40] bytes")
         if not 1 <= index_stride <= 1 << 24:
             raise ValueError("index_stride must be in [1, 2**24]")
+        if flush_interval is not None and not _seconds_ok(flush_interval):
+            raise ValueError(f"flush_interval must be None (flush when the buffer is full) or a finite number of "
+                             f"seconds >= 0 (0: every append), not {flush_interval!r}")
+        if checkpoint_interval is not None and not _seconds_ok(checkpoint_interval):
+            raise ValueError(f"checkpoint_interval must be None or 0 (no checkpoints) or a finite number of "
+                             f"seconds > 0, not {checkpoint_interval!r}")
         if checkpoint_source is not None and not callable(checkpoint_source):
             raise TypeError("checkpoint_source must be callable(ts_ns) -> keyframe records")
         self._root = Path(root)

@@ -1460,8 +1460,8 @@ cdef class FeedHandler:
             seg = _parse_segment(segment)
             if index_tokens is not None:
                 raise ValueError("index_tokens is for an index feed handler (segment 'IDX')")
-        if md_stale_ns < 0:
-            raise ValueError("md_stale_ns must be >= 0")
+        if not md_stale_ns >= 0 or md_stale_ns == float("inf"):  # (NaN compares false)
+            raise ValueError("md_stale_ns must be a finite number of nanoseconds >= 0")
         if on_records is not None and not callable(on_records):
             raise TypeError("on_records must be callable")
         self._decoder = Decoder(segment)
@@ -2282,8 +2282,8 @@ def _store_sizes(capacity, dense_tokens, stale_ns):
         raise ValueError(f"capacity must be in 1 .. {VG_MAX_CAPACITY}")
     if not (0 <= dense_tokens <= VG_MAX_TOKENS_DENSE):
         raise ValueError(f"dense_tokens must be in 0 .. {VG_MAX_TOKENS_DENSE}")
-    if stale_ns < 0:
-        raise ValueError("stale_ns must be >= 0")
+    if not stale_ns >= 0 or stale_ns == float("inf"):          # (NaN compares false)
+        raise ValueError("stale_ns must be a finite number of nanoseconds >= 0")
     return capacity, dense_tokens, stale_ns
 
 
