@@ -111,8 +111,11 @@ def test_targets_store_ring_list_and_mapping(archive):
         replay(root, d, into=object())
     with pytest.raises(TypeError):
         replay(root, d)
-    with pytest.raises(ValueError):
-        replay(root, d, into=lst, speed=0)
+    for bad in (0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="speed must be a finite number > 0"):
+            replay(root, d, into=lst, speed=bad)
+        with pytest.raises(ValueError, match="max_gap must be a finite number of seconds > 0"):
+            replay(root, d, into=lst, speed=1.0, max_gap=bad)
 
 
 class FakeClock:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import math
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -269,8 +270,11 @@ def replay(root, start, end=None, feeds: Iterable[str] | str | None = None, spee
     a live ring)."""
     if into is None:
         raise TypeError("replay needs a target: into=store | ring | callback | {feed: target}")
-    if speed is not None and speed <= 0:
-        raise ValueError("speed must be > 0 (or None for flat out)")
+    if speed is not None and not (speed > 0 and math.isfinite(speed)):
+        raise ValueError(f"speed must be a finite number > 0 (or None for flat out), not {speed!r}")
+    if max_gap is not None and not (max_gap > 0 and math.isfinite(max_gap)):
+        raise ValueError(f"max_gap must be a finite number of seconds > 0 (or None: gaps as recorded), not "
+                         f"{max_gap!r}")
     root = Path(root)
     d0, lo = _bound(start, False)
     d1, hi = _bound(start if end is None else end, True)
