@@ -16,6 +16,7 @@ from vega.journal import Journal, JournalWriter, verify
 from vega.capture import Capture
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from vega._ring import SHM_DIR as SHM
 
 CHILD = textwrap.dedent("""
     import json, resource, signal, sys
@@ -116,6 +117,7 @@ RESUME = textwrap.dedent("""
     from vega.pcap import udp_datagrams
     pcap, root, ring, limit, spill_mb = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5])
     catch_up, catch_up_s = int(sys.argv[6]), float(sys.argv[7])
+    ring = None if ring == "-" else ring                      # none configured: the capture's private one
     items = [(t, d, p, bytes(x)) for t, d, p, x in udp_datagrams(pcap)]
     cap = Capture(load_config(None, journal_root=root, ring=ring))
     cap.config.journal_retry = 0.0                            # retry after every batch
@@ -162,12 +164,13 @@ RESUME = textwrap.dedent("""
 """)
 
 
-def _resume_child(tmp_path, spill_mb, catch_up=Capture.CATCH_UP, catch_up_s=Capture.CATCH_UP_SECONDS):
+def _resume_child(tmp_path, spill_mb, catch_up=Capture.CATCH_UP, catch_up_s=Capture.CATCH_UP_SECONDS,
+                  ring=True):
     from vega.simulator import Simulator
     pcap = tmp_path / "s.pcap"
     Simulator(["FO", "CM"], 3000, seed=4).write(pcap)
-    return _child_json(RESUME, "vega-jres", str(pcap), str(tmp_path / "j"), "{ring}", "150000", str(spill_mb),
-                       str(catch_up), str(catch_up_s))
+    return _child_json(RESUME, "vega-jres", str(pcap), str(tmp_path / "j"), "{ring}" if ring else "-", "150000",
+                       str(spill_mb), str(catch_up), str(catch_up_s))
 
 
 def _child_json(code, ring_prefix, *args):
@@ -186,16 +189,21 @@ def _child_json(code, ring_prefix, *args):
     return json.loads(r.stdout)
 
 
-@pytest.mark.parametrize("catch_up, catch_up_s", [(Capture.CATCH_UP, Capture.CATCH_UP_SECONDS), (20_000, 0.0),
-                                                 (5_000, 60.0)])
-def test_a_journal_whose_disk_frees_up_resumes_with_every_record(tmp_path, catch_up, catch_up_s):
+@pytest.mark.parametrize("catch_up, catch_up_s, ring", [(Capture.CATCH_UP, Capture.CATCH_UP_SECONDS, True),
+                                                       (20_000, 0.0, True), (5_000, 60.0, True),
+                                                       (Capture.CATCH_UP, Capture.CATCH_UP_SECONDS, False)])
+def test_a_journal_whose_disk_frees_up_resumes_with_every_record(tmp_path, catch_up, catch_up_s, ring):
     """The journal's disk fills (a file-size limit) half way, then has room again: the records the feed made
     meanwhile were held (from the capture's own ring, whose positions are the journal's numbers, and from the
     failed writer's buffer), the file is rebuilt, reopened, caught up and attached again: at the end it is
     sealed, numbers every live record the ring published, and replays to the live store.  In pieces of
     20,000 records with no time to spare the journal writes one piece per call, over several batches while
-    the feed goes on; in pieces of 5,000 with a minute per call, several pieces in one call."""
-    out = _resume_child(tmp_path, 1024, catch_up, catch_up_s)
+    the feed goes on; in pieces of 5,000 with a minute per call, several pieces in one call.  Without a ring
+    configured the capture holds the records from a private one, and nothing is left in shared memory."""
+    before = set(os.listdir(SHM))
+    out = _resume_child(tmp_path, 1024, catch_up, catch_up_s, ring)
+    assert set(os.listdir(SHM)) <= before
+    assert ("ring" in out["stats"]) == ring                 # a private ring is not shown as one
     if catch_up_s == 0.0:
         assert max(out["pieces"]) == 1 and len(out["pieces"]) >= 2, out["pieces"]
     elif catch_up_s == 60.0:

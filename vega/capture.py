@@ -438,15 +438,17 @@ class Capture:
                         raise CaptureError(f"journal: {e}") from None
             if offline_ns is not None:
                 self._refuse_overlap(offline_ns)       # before the ring is replaced
+            # ring positions = journal sequence numbers (replay up to next_seq, then read the ring from there):
+            # each slot starts at its journal's next_seq, which is 0 for a new day's file and the day's count
+            # so far when a capture is restarted during the day
+            firsts = {f.name: f.writer.next_seq for f in self.all_feeds if f.writer is not None}
             if cfg.ring:
-                # ring positions = journal sequence numbers (replay up to next_seq, then read the ring from
-                # there): each slot starts at its journal's next_seq, which is 0 for a new day's file and
-                # the day's count so far when a capture is restarted during the day
-                firsts = {f.name: f.writer.next_seq for f in self.all_feeds if f.writer is not None}
                 try:
                     self.ring = Ring.create(cfg.ring, replace=True, first_seq=firsts)
                 except (RingError, OSError) as e:
                     raise CaptureError(f"ring {cfg.ring}: {_errno_text(e) if isinstance(e, OSError) else e}") from None
+            elif cfg.journal_root and cfg.journal_spill_mb > 0:
+                self.ring = self._private_ring(firsts)
             for f in sorted(self.all_feeds, key=lambda f: ("IDX", "CM", "FO").index(f.segment)):
                 f.handler = self._make_handler(FeedHandler, f)
             if cfg.contract or cfg.security:
@@ -465,6 +467,24 @@ class Capture:
         self.started = time.monotonic()
         self.opened = True
         return self
+
+    @staticmethod
+    def _private_ring(firsts: dict):
+        """A ring no other process can open (its file is unlinked once mapped), for a capture with journals but
+        no ring configured: what a failed journal's feed makes meanwhile is held from it (``_Spill``), as from a
+        configured ring.  None when shared memory cannot be had: the capture goes on, and a failed journal
+        then stops as it would without holding."""
+        import tempfile
+        from vega._ring import SHM_DIR, Ring, RingError
+        try:
+            fd, path = tempfile.mkstemp(prefix=".vega-capture-", dir=SHM_DIR)
+            os.close(fd)
+            try:
+                return Ring.create(path, replace=True, first_seq=firsts)
+            finally:
+                os.unlink(path)
+        except (RingError, OSError):
+            return None
 
     def _refuse_overlap(self, ts_ns: int) -> None:
         """Ingest: CaptureError when a journal of the day already holds records stamped at or after ``ts_ns``
@@ -781,10 +801,10 @@ class Capture:
 
     def _journals_failed(self) -> bool:
         """After an OSError from a handler's call: every journal whose writer failed is detached, so its feed
-        goes on into the store and the ring (the trading path).  With a ring (and ``journal_spill_mb`` > 0)
-        the feed's records are then held in memory, read from the ring, and every ``journal_retry`` seconds
-        the writer tries again (:meth:`_retry_journal`): when the disk has room, the journal catches up and is
-        attached again, with nothing lost.  Otherwise, or when the held records pass the limit, the ring laps
+        goes on into the store and the ring (the trading path).  With ``journal_spill_mb`` > 0 the feed's
+        records are then held in memory, read from the capture's ring (a private one when none is configured),
+        and every ``journal_retry`` seconds the writer tries again (:meth:`_retry_journal`): when the disk has
+        room, the journal catches up and is attached again, with nothing lost.  Otherwise, or when the held records pass the limit, the ring laps
         them, the day ends or the capture stops first, the journal stays where it failed, unsealed and
         recoverable (``vega verify --repair`` seals it, as does the day's next writer).  Reported through
         ``on_warning``, ``stats()`` and ``journal_failures()``.  False when no journal had failed (the error
@@ -987,7 +1007,7 @@ class Capture:
                                 "failed": f.journal_error, "resumed": f.journal_resumed,
                                 "held": f.spill.n if f.spill is not None else 0}
             out["feeds"][f.name] = d
-        if self.ring is not None and not self.ring.closed:
+        if self.config.ring and self.ring is not None and not self.ring.closed:
             out["ring"] = {"name": self.config.ring,
                            "tails": {f.name: self.ring.tail(f.name) for f in self.all_feeds},
                            "readers": [{"name": r.name, "pid": r.pid, "feed": r.feed, "lag": r.lag,
