@@ -650,13 +650,13 @@ def _as_record_bytes(records):
 _FSYNC = ("never", "flush", "seal")
 
 
-@cython.binding(False)                 # a wrong self raises TypeError (vega/_core.pyx)
-@cython.embedsignature.format("clinic")
 def _seconds_ok(v):
     """A real number of seconds, finite and >= 0 (not a bool, NaN or infinity)."""
     return isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 and v != float("inf")
 
 
+@cython.binding(False)                 # a wrong self raises TypeError (vega/_core.pyx)
+@cython.embedsignature.format("clinic")
 cdef class JournalWriter:
     """Appends change records to ``<root>/<FEED>/YYYYMMDD.bin`` (docs/FORMATS.md, "Journal").
 
