@@ -181,7 +181,8 @@ def test_socket_drops_are_reported(tmp_path):
         d = cap.stats()["feeds"]["NSE_FO"]
         assert d["socket_drops"] > 0 and d["datagrams"] + d["socket_drops"] == len(burst) + 1
         assert d["rcvbuf"] == _granted(1 << 20)
-        assert f"SOCKET DROPS {d['socket_drops']:,} (receive buffer {d['rcvbuf'] / 2**20:g} MiB" in format_stats(cap.stats())
+        line = format_stats(cap.stats())
+        assert f"SOCKET DROPS {d['socket_drops']:,} (receive buffer {d['rcvbuf'] / 2**20:g} MiB" in line
     finally:
         tx.close()
         cap.close()

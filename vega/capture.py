@@ -804,11 +804,11 @@ class Capture:
         goes on into the store and the ring (the trading path).  With ``journal_spill_mb`` > 0 the feed's
         records are then held in memory, read from the capture's ring (a private one when none is configured),
         and every ``journal_retry`` seconds the writer tries again (:meth:`_retry_journal`): when the disk has
-        room, the journal catches up and is attached again, with nothing lost.  Otherwise, or when the held records pass the limit, the ring laps
-        them, the day ends or the capture stops first, the journal stays where it failed, unsealed and
-        recoverable (``vega verify --repair`` seals it, as does the day's next writer).  Reported through
-        ``on_warning``, ``stats()`` and ``journal_failures()``.  False when no journal had failed (the error
-        is someone else's)."""
+        room, the journal catches up and is attached again, with nothing lost.  Otherwise, or when the held
+        records pass the limit, the ring laps them, the day ends or the capture stops first, the journal stays
+        where it failed, unsealed and recoverable (``vega verify --repair`` seals it, as does the day's next
+        writer).  Reported through ``on_warning``, ``stats()`` and ``journal_failures()``.  False when no
+        journal had failed (the error is someone else's)."""
         hit = False
         for f in self.all_feeds:
             w = f.writer

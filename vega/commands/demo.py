@@ -30,7 +30,8 @@ def register(sub) -> None:
                                    "and a capture on loopback for a few seconds, then show the busiest instruments, "
                                    "the ring, the journal, and that replaying the journal reproduces the store.")
     d.add_argument("--seconds", type=finite_float, default=3.0, help="seconds of simulated traffic (default 3)")
-    d.add_argument("--rate", type=finite_float, default=3000.0, help="datagrams per second over all segments (default 3000)")
+    d.add_argument("--rate", type=finite_float, default=3000.0,
+                   help="datagrams per second over all segments (default 3000)")
     d.add_argument("--datagrams", type=int, default=None,
                    help="datagrams per segment (default: rate x seconds / segments)")
     d.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
