@@ -235,10 +235,11 @@ def test_vega_capture_says_a_capped_receive_buffer(monkeypatch, capsys):
             f"of rcvbuf_mb: net.core.rmem_max caps it") in err
 
 
-@pytest.mark.parametrize("mb", [1, 1024])
+@pytest.mark.parametrize("mb", [1, 1024, 2048])
 def test_the_receive_buffer_granted_is_reported(mb):
-    """rcvbuf_mb 1024 (the most Linux keeps, 1 GiB less a byte) opens; the buffer granted is in the stats, and
-    a warning says so only when it is less than asked."""
+    """rcvbuf_mb 1024 and 2048 ask for the most Linux keeps (1 GiB less a byte; 2048 << 20 overflowed the int
+    of setsockopt once) and open; the buffer granted is in the stats, and a warning says so only when it is
+    less than asked."""
     asked = min(mb << 20, capture_mod.RCVBUF_MAX)
     cap = Capture(CaptureConfig(feeds=[FeedConfig("FO", "127.0.0.1", _free_udp_port())], rcvbuf_mb=mb))
     cap.open()

@@ -65,7 +65,7 @@ def test_unwritable_journal_root(tmp_path):
     ("[capture]\nring = 5\n", "capture.ring has the wrong type"),
     ("[capture]\nbogus = 1\n", "unknown key capture.bogus"),
     ("[[feed]]\nsegment = \"FO\"\n", "feed #1 lacks group, port"),
-    ("[capture]\nrcvbuf_mb = 2048\n", "rcvbuf_mb must be an integer in 1..1024"),
+    ("[capture]\nrcvbuf_mb = 4096\n", "rcvbuf_mb must be an integer in 1..2048"),
     ("[[feed]]\nsegment = \"XX\"\ngroup = \"239.1.1.1\"\nport = 5\n", "not FO or CM"),
     (b"\xff\xfe", "cannot read"),
 ])

@@ -138,8 +138,8 @@ class CaptureConfig:
             raise CaptureError("stats_interval must be a positive number of seconds")
         if not _finite(self.checkpoint_interval) or self.checkpoint_interval < 0:
             raise CaptureError("checkpoint_interval must be a number of seconds >= 0 (0: no checkpoints)")
-        if not isinstance(self.rcvbuf_mb, int) or not 1 <= self.rcvbuf_mb <= 1024:
-            raise CaptureError("rcvbuf_mb must be an integer in 1..1024 (Linux keeps at most 1 GiB)")
+        if not isinstance(self.rcvbuf_mb, int) or not 1 <= self.rcvbuf_mb <= 2048:
+            raise CaptureError("rcvbuf_mb must be an integer in 1..2048 (Linux keeps at most 1 GiB of it)")
         if not isinstance(self.batch, int) or not 1 <= self.batch <= 4096:
             raise CaptureError("batch must be an integer in 1..4096")
         if not isinstance(self.iv_rate, (int, float)) or isinstance(self.iv_rate, bool) \
