@@ -308,6 +308,7 @@ LIVE = textwrap.dedent("""
     from vega.capture import Capture, CaptureConfig, FeedConfig, compare_stores, format_stats, replay_journal_into
     from vega.journal import Journal
     root, ring, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    ring = None if ring == "-" else ring                      # none configured: the capture's private one
     cap = Capture(CaptureConfig(feeds=[FeedConfig("FO", "127.0.0.1", port)], journal_root=root, ring=ring,
                                 stats_interval=3600.0, journal_retry=0.0))
     cap.open()
@@ -342,14 +343,15 @@ LIVE = textwrap.dedent("""
 """)
 
 
-def test_a_live_capture_catches_its_journal_up(tmp_path):
+@pytest.mark.parametrize("ring", [True, False])
+def test_a_live_capture_catches_its_journal_up(tmp_path, ring):
     """The receive path (recvmmsg batches into the handler, one batch per feed per step while records are held):
     the journal fails half way, the stats line says so with the records held, then it is written again and
-    ends sealed with every live record, replaying to the live store."""
+    ends sealed with every live record, replaying to the live store; with a ring configured or without."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    out = _child_json(LIVE, "vega-jlive", str(tmp_path / "j"), "{ring}", str(port))
+    out = _child_json(LIVE, "vega-jlive", str(tmp_path / "j"), "{ring}" if ring else "-", str(port))
     assert out["dg"] == 1200
     assert "JOURNAL FAILED" in out["line_mid"] and "records held" in out["line_mid"]
     assert any("is written again" in w for w in out["warnings"]) and out["failures"] == []
