@@ -6,7 +6,6 @@ kernel loops it back, else unicast on 127.0.0.1 (the same code path past the soc
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -25,18 +24,14 @@ from vega.cli import main
 from vega.records import KEYFRAME
 from vega.simulator import DEFAULT_FEEDS, Simulator, read_pcap
 
+from net_helpers import free_udp_port
+
 ROOT = Path(__file__).resolve().parent.parent
 MULTICAST = multicast_works()
 
 
-def _port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _targets(segments):
-    return {s: (DEFAULT_FEEDS[s][0] if MULTICAST else "127.0.0.1", _port()) for s in segments}
+    return {s: (DEFAULT_FEEDS[s][0] if MULTICAST else "127.0.0.1", free_udp_port()) for s in segments}
 
 
 def _config(targets, tmp_path, **kw):
@@ -190,7 +185,7 @@ def test_demo_exits_0_and_shows_what_landed(capsys):
 
 
 def test_unicast_loopback_feed(tmp_path):
-    port = _port()
+    port = free_udp_port()
     targets = {"CM": ("127.0.0.1", port)}
     sim = Simulator(["CM"], 400, seed=5, targets=targets, phases=False)
     sim.generate()
@@ -245,7 +240,7 @@ def test_simulator_refuses_non_loopback_targets():
 
 
 def test_capture_cli_text_stats_and_duration(tmp_path):
-    port = _port()
+    port = free_udp_port()
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     r = subprocess.run([sys.executable, "-m", "vega.cli", "capture", "--feed", f"CM=127.0.0.1:{port}",
                         "--duration", "0.6", "--stats-interval", "0.2", "--ring", f"vega-test-cli-{os.getpid()}"],

@@ -13,6 +13,8 @@ from vega._net import BatchReceiver, send_batch
 from vega.capture import Capture, CaptureConfig, CaptureError, FeedConfig, format_stats, load_config
 from vega.simulator import read_pcap, write_pcap
 
+from net_helpers import free_udp_port
+
 
 def _pair():
     r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -73,9 +75,7 @@ def test_pcap_refuses_what_it_cannot_hold(tmp_path):
 
 
 def test_day_rollover_seals_yesterday(tmp_path, monkeypatch):
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_udp_port()
     cap = Capture(CaptureConfig(feeds=[FeedConfig("CM", "127.0.0.1", port)], journal_root=str(tmp_path),
                                 stats_interval=3600.0))
     cap.open()
@@ -162,9 +162,7 @@ def test_socket_drops_are_reported(tmp_path):
     """Datagrams the kernel dropped because the capture's socket buffer was full are counted per feed and
     shown on the stats line: received + dropped == sent."""
     from vega import nse
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_udp_port()
     cap = Capture(CaptureConfig(feeds=[FeedConfig("FO", "127.0.0.1", port)], rcvbuf_mb=1, stats_interval=3600.0))
     cap.open()
     tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -199,12 +197,6 @@ def _granted(asked):
     return asked if os.geteuid() == 0 else min(asked, _rmem_max())
 
 
-def _free_udp_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_a_capped_receive_buffer_is_said(monkeypatch):
     """Without root or CAP_NET_ADMIN the kernel caps SO_RCVBUF at net.core.rmem_max, silently: the capture
     reads back what it got, shows it in the stats and says when it is less than rcvbuf_mb asked."""
@@ -213,7 +205,7 @@ def test_a_capped_receive_buffer_is_said(monkeypatch):
     assert rmem_max < capture_mod.RCVBUF_MAX
     # SO_RCVBUFFORCE refused, as for a user without CAP_NET_ADMIN: the capture falls back to SO_RCVBUF
     monkeypatch.setattr(capture_mod, "SO_RCVBUFFORCE", 9999)   # no such option: refused
-    cap = Capture(CaptureConfig(feeds=[FeedConfig("FO", "127.0.0.1", _free_udp_port())], rcvbuf_mb=asked_mb))
+    cap = Capture(CaptureConfig(feeds=[FeedConfig("FO", "127.0.0.1", free_udp_port())], rcvbuf_mb=asked_mb))
     cap.open()
     try:
         got = cap.stats()["feeds"]["NSE_FO"]["rcvbuf"]
@@ -229,7 +221,7 @@ def test_vega_capture_says_a_capped_receive_buffer(monkeypatch, capsys):
     from vega.cli import main
     monkeypatch.setattr(capture_mod, "SO_RCVBUFFORCE", 9999)     # refused, as without CAP_NET_ADMIN
     assert _rmem_max() < 64 << 20
-    assert main(["capture", "--feed", f"FO=127.0.0.1:{_free_udp_port()}", "--duration", "0.2"]) == 0
+    assert main(["capture", "--feed", f"FO=127.0.0.1:{free_udp_port()}", "--duration", "0.2"]) == 0
     err = capsys.readouterr().err
     assert (f"vega capture: feed FO: the socket receive buffer is {_rmem_max() / 2**20:g} MiB, not the 64 MiB "
             f"of rcvbuf_mb: net.core.rmem_max caps it") in err
@@ -241,7 +233,7 @@ def test_the_receive_buffer_granted_is_reported(mb):
     of setsockopt once) and open; the buffer granted is in the stats, and a warning says so only when it is
     less than asked."""
     asked = min(mb << 20, capture_mod.RCVBUF_MAX)
-    cap = Capture(CaptureConfig(feeds=[FeedConfig("FO", "127.0.0.1", _free_udp_port())], rcvbuf_mb=mb))
+    cap = Capture(CaptureConfig(feeds=[FeedConfig("FO", "127.0.0.1", free_udp_port())], rcvbuf_mb=mb))
     cap.open()
     try:
         got = cap.stats()["feeds"]["NSE_FO"]["rcvbuf"]

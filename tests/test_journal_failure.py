@@ -2,7 +2,6 @@
 store and the ring, the trading path, go on; the journal stays as far as it got, recoverable; the failure is
 reported (stats, warning, a non-zero exit at the end)."""
 import json
-import socket
 import os
 import subprocess
 import sys
@@ -12,11 +11,13 @@ import uuid
 import pytest
 
 from vega import Ring
-from vega.journal import Journal, JournalWriter, verify
+from vega._ring import SHM_DIR as SHM
 from vega.capture import Capture
+from vega.journal import Journal, JournalWriter, verify
+
+from net_helpers import free_udp_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-from vega._ring import SHM_DIR as SHM
 
 CHILD = textwrap.dedent("""
     import json, resource, signal, sys
@@ -348,9 +349,7 @@ def test_a_live_capture_catches_its_journal_up(tmp_path, ring):
     """The receive path (recvmmsg batches into the handler, one batch per feed per step while records are held):
     the journal fails half way, the stats line says so with the records held, then it is written again and
     ends sealed with every live record, replaying to the live store; with a ring configured or without."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_udp_port()
     out = _child_json(LIVE, "vega-jlive", str(tmp_path / "j"), "{ring}" if ring else "-", str(port))
     assert out["dg"] == 1200
     assert "JOURNAL FAILED" in out["line_mid"] and "records held" in out["line_mid"]
