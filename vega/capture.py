@@ -159,10 +159,15 @@ class CaptureConfig:
             if self.ring:
                 ring_path(self.ring)
             if self.store:
-                for seg in ("fo", "cm", "idx"):       # the stores <store>-<segment> (Capture._store_name)
-                    _shm_path(f"{self.store}-{seg}")
+                for seg in ("FO", "CM", "IDX"):
+                    _shm_path(store_name(self.store, seg))
         except ValueError as e:
             raise CaptureError(str(e)) from None
+
+
+def store_name(prefix: str, segment: str) -> str:
+    """The shared-memory store of a segment's feed: ``<prefix>-<segment>`` (e.g. vega-fo)."""
+    return f"{prefix}-{segment.lower()}"
 
 
 def _finite(v: Any) -> bool:
@@ -500,8 +505,8 @@ class Capture:
                                    f"again)")
 
     def _store_name(self, f) -> str:
-        """The shared-memory store of feed ``f``: ``<store>-<segment>`` (e.g. vega-fo)."""
-        return f"{self.config.store}-{f.segment.lower()}"
+        """The shared-memory store of feed ``f`` (:func:`store_name`)."""
+        return store_name(self.config.store, f.segment)
 
     def _refuse_if_in_use(self) -> None:
         """CaptureError when a live process writes this capture's ring, one of its stores or one of the day's
