@@ -741,7 +741,10 @@ cdef class Ring:
 
     cdef int _begin_append(self, int feed) except -1:
         """With the GIL, before an append from Python (which may copy without the GIL): one at a time per
-        slot, and close() refuses while one runs (it would unmap the slot under the copy)."""
+        slot, and close() refuses while one runs (it would unmap the slot under the copy).  The ring is checked
+        open here, after the caller's buffer request (which may run other code), not only before it."""
+        if self._base == NULL:
+            raise ValueError("ring is closed")
         if self._appending[feed]:
             raise RuntimeError("concurrent append to the same slot from two threads")
         self._appending[feed] = 1

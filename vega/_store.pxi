@@ -9,7 +9,8 @@ import re as _re
 import numpy as _np
 from libc.stdlib cimport realloc, calloc
 from libc.string cimport memcmp
-from posix.mman cimport mmap, munmap, PROT_READ, PROT_WRITE, MAP_SHARED, MAP_PRIVATE, MAP_ANONYMOUS, MAP_FAILED
+from posix.mman cimport (mmap, munmap, PROT_READ, PROT_WRITE, MAP_SHARED, MAP_PRIVATE, MAP_ANONYMOUS, MAP_FIXED,
+                         MAP_FAILED)
 from posix.time cimport clock_gettime, timespec, CLOCK_REALTIME
 from cpython.buffer cimport PyBUF_WRITABLE
 
@@ -1676,6 +1677,7 @@ cdef class FeedHandler:
                                    "handlers must be driven from one thread")
         for h in group:
             h._busy = 1
+            h.store._use(1)                               # _finish gives it back; close() refuses from here
         try:
             for h in group:
                 h._begin_one()
@@ -1684,10 +1686,9 @@ cdef class FeedHandler:
         except BaseException:
             for h in group:
                 h._release_journal()
+                h.store._use(-1)
                 h._busy = 0
             raise
-        for h in group:
-            h.store._use(1)                               # _finish gives it back
 
     cdef int _hold_journal(self, list group) except -1:
         """Hold this handler's JournalWriter for the call (JournalWriter._hold: RuntimeError when another
@@ -2647,6 +2648,19 @@ cdef inline str _chr1(char c):
 _QUOTE_FIELDS = ('token', 'segment', 'net_change_indicator', 'book_type', 'trading_status', 'last_update_source', 'last_traded_price', 'last_trade_quantity', 'last_trade_time', 'net_price_change', 'volume_traded_today', 'last_update_ns', 'update_count', 'average_trade_price', 'fill_price', 'fill_volume', 'bid_price', 'ask_price', 'open_price', 'high_price', 'low_price', 'close_price', 'indicative_close_price', 'bb_total_buy_flag', 'bb_total_sell_flag', 'bid_quantity', 'ask_quantity', 'total_buy_quantity', 'total_sell_quantity', 'bid_orders', 'ask_orders', 'market_type', 'market_status', 'indicator', 'mw_indicator', 'mw_buy_volume', 'mw_sell_volume', 'mw_buy_price', 'mw_sell_price', 'mw_last_trade_price', 'mw_last_trade_time', 'open_interest', 'oi_day_high', 'oi_day_low', 'implied_volatility', 'data_quality', 'valid', 'subscribed', 'buyback_active', 'auction_number', 'auction_status', 'initiator_type', 'initiator_price', 'initiator_quantity', 'auction_price', 'auction_quantity', 'buy_ord_cxl_count', 'buy_ord_cxl_vol', 'sell_ord_cxl_count', 'sell_ord_cxl_vol', 'spos_update_time', 'bb_start_date', 'pday_cum_vol', 'cday_cum_vol', 'pday_high_price', 'pday_low_price', 'pday_wt_avg', 'cday_high_price', 'cday_low_price', 'cday_wt_avg', 'bb_end_date', 'symbol', 'series', 'last_md_ns')
 
 
+cdef int64_t _token_or_minus1(object token) except? -2:
+    """token as a C integer when it is an int in 0 .. 2**31-1, else -1 (a bool counts as an int, as in
+    Python).  Converting an int runs no Python code, not even for an int subclass."""
+    cdef int64_t t
+    if not isinstance(token, int):
+        return -1
+    try:
+        t = token
+    except OverflowError:
+        return -1
+    return t if 0 <= t <= 0x7FFFFFFF else -1
+
+
 @cython.binding(False)                 # a wrong self raises TypeError (vega/_core.pyx)
 @cython.embedsignature.format("clinic")
 cdef class Store:
@@ -2812,6 +2826,9 @@ cdef class Store:
         if self._st.base != NULL:
             munmap(self._st.base, self._st.map_size)
             self._st.base = NULL
+        elif self._st.hdr != NULL:                   # closed: the zero pages close() left in its place
+            munmap(<void*>self._st.hdr, self._st.map_size)
+        self._st.hdr = NULL
         if self._fd >= 0:
             _os.close(self._fd)          # releases the writer's flock
             self._fd = -1
@@ -2838,11 +2855,28 @@ cdef class Store:
                                  f"whose options use this one as their underlying): close it after they return")
         if self._st.base != NULL:
             self._free_opt()
-            munmap(self._st.base, self._st.map_size)
-            memset(&self._st, 0, sizeof(vg_store_t))
+            self._detach()
         if self._fd >= 0:
             _os.close(self._fd)
             self._fd = -1
+
+    cdef void _detach(self) noexcept:
+        """close(): leave the file's pages, keeping the address range.  A call of another thread that found
+        the store open and then gave up the GIL before touching it (any Python code between the check and
+        the access, e.g. an allocation that runs the garbage collector) must not find the range unmapped:
+        the mapping is replaced, in one step, by private zero pages, unmapped when the object dies.  The
+        store reads as closed (base NULL) and empty (capacity 0: every lookup misses, its length is 0)."""
+        cdef void* p = mmap(self._st.base, self._st.map_size, PROT_READ | PROT_WRITE,
+                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0)
+        if p == MAP_FAILED:                          # cannot happen short of the kernel refusing memory
+            munmap(self._st.base, self._st.map_size)
+            memset(&self._st, 0, sizeof(vg_store_t))
+            return
+        self._st.base = NULL
+        self._st.capacity = 0
+        self._st.dense_size = 0
+        self._st.hash_mask = 0
+        self._st.writable = 0
 
     def unlink(self) -> None:
         """Remove the named store's file (mappings stay valid until closed)."""
@@ -2902,12 +2936,15 @@ cdef class Store:
     @property
     def header(self) -> dict:
         """The store file's header fields."""
+        cdef vg_store_hdr_t h
+        cdef uint32_t n
         self._check_open()
-        h = self._st.hdr
+        h = self._st.hdr[0]                           # copied before the dict's allocations (see _detach)
+        n = vg_store_len(&self._st)
         return {"magic": h.magic, "version": h.version, "header_size": h.header_size,
                 "record_size": h.record_size, "capacity": h.capacity, "dense_size": h.dense_size,
                 "hash_size": h.hash_size, "dense_off": h.dense_off, "hash_off": h.hash_off,
-                "records_off": h.records_off, "file_size": h.file_size, "n_records": vg_store_len(&self._st),
+                "records_off": h.records_off, "file_size": h.file_size, "n_records": n,
                 "writer_pid": h.writer_pid, "stale_ns": h.stale_ns, "day_base_ns": h.day_base_ns,
                 "created_ns": h.created_ns, "segment": h.segment}
 
@@ -2938,10 +2975,11 @@ cdef class Store:
         return vg_store_len(&self._st)
 
     def __contains__(self, token):
+        cdef int64_t t
         self._check_open()
-        if not isinstance(token, int) or not (0 <= token <= 0x7FFFFFFF):
-            return False
-        return vg_store_find(&self._st, token) >= 0
+        t = _token_or_minus1(token)
+        self._check_open()                         # the token's conversion may have run Python code
+        return t >= 0 and vg_store_find(&self._st, <int32_t>t) >= 0
 
     def __iter__(self):
         cdef uint32_t i
@@ -2956,18 +2994,24 @@ cdef class Store:
         return _np.array(list(self), dtype=_np.int32)
 
     cdef int32_t _index(self, token) except -2:
+        """The record index of token (KeyError when absent).  The store is checked open after the token's
+        conversion, which may run Python code: the caller reads the record right after, with no Python code
+        between (the store cannot be closed in between)."""
         cdef int32_t idx
+        cdef int64_t t
         self._check_open()
         if not isinstance(token, int):
             raise TypeError(f"a token is an int, not {type(token).__name__}")
-        idx = vg_store_find(&self._st, token) if 0 <= token <= 0x7FFFFFFF else -1
+        t = _token_or_minus1(token)
+        self._check_open()
+        idx = vg_store_find(&self._st, <int32_t>t) if t >= 0 else -1
         if idx < 0:
             raise KeyError(token)
         return idx
 
     def __getitem__(self, token) -> Quote:
+        cdef Quote q = Quote.__new__(Quote)         # allocated first: nothing runs between _index and the read
         cdef int32_t idx = self._index(token)
-        cdef Quote q = Quote.__new__(Quote)
         if vs_read_copy(&self._st.recs[idx], &q._r) != 0:
             raise StoreError(f"token {token}: the record stayed locked (writer died inside an update?)")
         q._stale_ns = self._st.hdr.stale_ns
@@ -2997,8 +3041,8 @@ cdef class Store:
 
     def is_stale(self, token, now_ns=None) -> bool:
         """True when ``token`` was not updated within the store's staleness window (default 5 s)."""
-        cdef int32_t idx = self._index(token)
         cdef int64_t now = vg_now_ns() if now_ns is None else now_ns
+        cdef int32_t idx = self._index(token)
         cdef int64_t t = self._st.recs[idx].last_update_ns
         return t == 0 or now - t > self._st.hdr.stale_ns
 
@@ -3022,15 +3066,15 @@ cdef class Store:
         cdef int bad = -1
         cdef bint every = tokens is None
         self._check_open()
-        if every:
-            n = vg_store_len(&self._st)
-        else:
-            idx = _np.array([self._index(int(t)) for t in tokens], dtype=_np.int32)
-            n = idx.shape[0]
-        arr = _np.empty(n, dtype=_STORE_DTYPE)
-        out = <vg_srec_t*><Py_ssize_t>arr.ctypes.data
-        self._use(1)
+        self._use(1)                               # at once: close() refuses from here on (see _detach)
         try:
+            if every:
+                n = vg_store_len(&self._st)
+            else:
+                idx = _np.array([self._index(int(t)) for t in tokens], dtype=_np.int32)
+                n = idx.shape[0]
+            arr = _np.empty(n, dtype=_STORE_DTYPE)
+            out = <vg_srec_t*><Py_ssize_t>arr.ctypes.data
             with nogil:
                 if every:
                     for i in range(n):
@@ -3295,24 +3339,24 @@ cdef class Store:
         cdef int err = 0
         cdef int64_t base
         self._check_writable()
-        if isinstance(records, _np.ndarray):
-            if records.dtype != _REC_DTYPE:
-                raise TypeError(f"records must have CHANGE_RECORD_DTYPE, not {records.dtype}")
-            records = _np.ascontiguousarray(records).view(_np.uint8).reshape(-1)
-        view = _as_bytes_view(records)
-        if view.shape[0] % sizeof(vg_rec_t):
-            raise ValueError(f"{view.shape[0]} bytes is not a whole number of 32-byte records")
-        n = view.shape[0] // sizeof(vg_rec_t)
-        if day_base_ns is not None:
-            base = day_base_ns
-        elif self._st.hdr.day_base_ns:
-            base = self._st.hdr.day_base_ns
-        else:
-            base = vg_now_ns() - <int64_t>vg_ts48(vg_now_ns())
-        if n == 0:
-            return 0
-        self._use(1)
+        self._use(1)                               # at once: close() refuses from here on (see _detach)
         try:
+            if isinstance(records, _np.ndarray):
+                if records.dtype != _REC_DTYPE:
+                    raise TypeError(f"records must have CHANGE_RECORD_DTYPE, not {records.dtype}")
+                records = _np.ascontiguousarray(records).view(_np.uint8).reshape(-1)
+            view = _as_bytes_view(records)
+            if view.shape[0] % sizeof(vg_rec_t):
+                raise ValueError(f"{view.shape[0]} bytes is not a whole number of 32-byte records")
+            n = view.shape[0] // sizeof(vg_rec_t)
+            if day_base_ns is not None:
+                base = day_base_ns
+            elif self._st.hdr.day_base_ns:
+                base = self._st.hdr.day_base_ns
+            else:
+                base = vg_now_ns() - <int64_t>vg_ts48(vg_now_ns())
+            if n == 0:
+                return 0
             with nogil:
                 res = vg_apply(&self._st, <const vg_rec_t*>&view[0], n, base, &err)
         finally:

@@ -348,6 +348,7 @@ cdef class Store:
     cdef object _spot_store            # (spot_store, index_store) of load_instruments: kept alive, or None
     cdef int _n_options                # options with IV metadata (load_instruments)
     cdef void _free_opt(self) noexcept
+    cdef void _detach(self) noexcept
     cdef int _check_open(self) except -1
     cdef int _check_writable(self) except -1
     cdef _map_new(self, capacity, dense_tokens, stale_ns, int fd)
