@@ -415,7 +415,7 @@ def print_targets(res, scope, pipe_ratio=None, ltp_s=None, snapshot_s=None, byte
               f"{worst[0]} {worst[1]} {worst[2]:.1f} ns")
         for label, i in (("records on", 3), ("records off, the like-for-like pair", 4)):
             low = sorted((r for r in rows if r[i] < 100), key=lambda r: r[i])
-            print(f"  {verdict(not low)} merge >= 100x the dict baseline for every code ({label}): "
+            print(f"  {verdict(not low)} merge >= 100x the dict baseline for each code measured ({label}): "
                   f"{len(rows) - len(low)} of {len(rows)} codes"
                   + (", below: " + ", ".join(f"{r[0]} {r[1]} {r[i]:.0f}x" for r in low) if low else ""))
     if pipe_ratio is not None:
