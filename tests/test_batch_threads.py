@@ -10,6 +10,8 @@
 * A `JournalWriter` must not be sealed and closed under a batch that journals to it, nor under an append
   of its own (before the guard, the day's file was sealed mid-stream and did not read back)."""
 import os
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -222,8 +224,6 @@ print(op, rounds, seen[0], seen[1])
 @pytest.mark.parametrize("op", ["snapshot", "snapshot_tokens", "apply_records", "getitem", "header", "contains",
                                 "ltp"])
 def test_a_store_closed_by_another_thread_mid_call_does_not_crash_the_process(op):
-    import subprocess
-    import sys
     seconds = 2.0 if op in ("snapshot", "snapshot_tokens", "apply_records") else 0.5
     p = subprocess.run([sys.executable, "-c", _CLOSE_RACE, op, str(seconds)], capture_output=True, text=True,
                        timeout=120)

@@ -2650,7 +2650,8 @@ _QUOTE_FIELDS = ('token', 'segment', 'net_change_indicator', 'book_type', 'tradi
 
 cdef int64_t _token_or_minus1(object token) except? -2:
     """token as a C integer when it is an int in 0 .. 2**31-1, else -1 (a bool counts as an int, as in
-    Python).  Converting an int runs no Python code, not even for an int subclass."""
+    Python).  Converting an int runs no Python code, not even for an int subclass; the isinstance test may
+    (a ``__class__`` property), so callers check the store open after this."""
     cdef int64_t t
     if not isinstance(token, int):
         return -1
@@ -2975,10 +2976,8 @@ cdef class Store:
         return vg_store_len(&self._st)
 
     def __contains__(self, token):
-        cdef int64_t t
-        self._check_open()
-        t = _token_or_minus1(token)
-        self._check_open()                         # the token's conversion may have run Python code
+        cdef int64_t t = _token_or_minus1(token)
+        self._check_open()                         # after the token's isinstance, right before the lookup
         return t >= 0 and vg_store_find(&self._st, <int32_t>t) >= 0
 
     def __iter__(self):
@@ -2994,9 +2993,9 @@ cdef class Store:
         return _np.array(list(self), dtype=_np.int32)
 
     cdef int32_t _index(self, token) except -2:
-        """The record index of token (KeyError when absent).  The store is checked open after the token's
-        conversion, which may run Python code: the caller reads the record right after, with no Python code
-        between (the store cannot be closed in between)."""
+        """The record index of token (KeyError when absent).  The store is checked open again after the
+        token's isinstance tests (which may run Python code: a ``__class__`` property), right before the
+        lookup; the caller reads the record right after, with no Python code between."""
         cdef int32_t idx
         cdef int64_t t
         self._check_open()
