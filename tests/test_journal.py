@@ -595,3 +595,64 @@ def test_verify_cannot_repair_a_damaged_header(tmp_path):
     damage(path, 0, b"X")
     rep = verify(path, repair=True)
     assert not rep.ok and not rep.repaired and "not a VEGA journal" in rep.problems[0]
+
+
+# -- a file outside <root>/<FEED>/YYYYMMDD.bin: reopened and repaired in place ------------------------------
+
+def _files(root):
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+def test_verify_repairs_a_copy_outside_the_journal_layout_in_place(tmp_path):
+    """An operator copies a damaged day aside (another directory, another name) and repairs the copy: the
+    copy itself is mended, and no other file is created or touched (the writer once reopened
+    <parent of parent>/<FEED>/<date>.bin instead, creating it, and called the untouched copy repaired)."""
+    recs = make_records(300, seed=21)
+    path = write_day(tmp_path / "journal", recs, index_stride=16)
+    aside = tmp_path / "inspect" / "copy.bin"
+    aside.parent.mkdir()
+    aside.write_bytes(path.read_bytes()[:-20])                       # its index table torn
+    original = path.read_bytes()
+    before = _files(tmp_path)
+    rep = verify(aside, repair=True)
+    assert rep.repaired and rep.ok and rep.records == 300
+    assert _files(tmp_path) == before                                 # nothing created beside or above it
+    assert path.read_bytes() == original                              # the journal's own file untouched
+    assert verify(aside).ok
+    with Journal.open(aside) as j:
+        assert j.records.tobytes() == recs.tobytes()
+
+
+def test_reopen_appends_to_that_very_file_and_rolls_over_beside_it(tmp_path):
+    recs = make_records(40, seed=22)
+    path = write_day(tmp_path / "journal", recs)
+    moved = tmp_path / "elsewhere" / "20261120-backup.bin"
+    moved.parent.mkdir()
+    os.replace(path, moved)
+    with JournalWriter.reopen(moved, flush_interval=None) as w:
+        assert w.path == moved and w.next_seq == 40
+        w.append(recs[:5])
+        w.rollover()                                                  # the next day lands beside it
+        assert w.path == moved.parent / "20261121.bin"
+    with Journal.open(moved) as j:
+        assert len(j.records) == 45 and j.records[:40].tobytes() == recs.tobytes()
+    assert not path.exists() and _files(tmp_path / "journal") == []
+
+
+def test_a_repair_that_leaves_damage_is_not_reported_ok(tmp_path, monkeypatch):
+    """verify(repair=True) reports the file as it is after the repair, listing what was wrong before."""
+    import vega.journal as vj
+    path = write_day(tmp_path, make_records(100, seed=23), index_stride=16)
+    path.write_bytes(path.read_bytes()[:-20])
+
+    class NoRepair:                                                   # a writer that mends nothing
+        @staticmethod
+        def reopen(p):
+            return NoRepair()
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(vj, "JournalWriter", NoRepair)
+    rep = verify(path, repair=True)
+    assert rep.repaired and not rep.ok and not verify(path).ok

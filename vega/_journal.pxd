@@ -121,7 +121,7 @@ cdef int jrnl_poll(jrnl_writer_t* w) noexcept nogil
 cdef class JournalWriter:
     cdef jrnl_writer_t _w              # the C state handed to the FeedHandler
     cdef object _path                  # pathlib.Path of the open file
-    cdef object _root                  # root directory
+    cdef object _dir                   # directory of the day files: <root>/<FEED>, or a reopened file's own
     cdef str _feed                     # feed name (directory)
     cdef int _feed_type                # header feed type
     cdef object _date                  # datetime.date of the open file

@@ -650,6 +650,11 @@ def _as_record_bytes(records):
 _FSYNC = ("never", "flush", "seal")
 
 
+#: JournalWriter.reopen passes root=(_EXACT, path): write that existing file itself, not
+#: <root>/<FEED>/YYYYMMDD.bin
+_EXACT = object()
+
+
 def _seconds_ok(v):
     """A real number of seconds, finite and >= 0 (not a bool, NaN or infinity)."""
     return isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 and v != float("inf")
@@ -723,7 +728,8 @@ cdef class JournalWriter:
                              f"seconds > 0, not {checkpoint_interval!r}")
         if checkpoint_source is not None and not callable(checkpoint_source):
             raise TypeError("checkpoint_source must be callable(ts_ns) -> keyframe records")
-        self._root = Path(root)
+        exact = root[1] if type(root) is tuple and len(root) == 2 and root[0] is _EXACT else None
+        self._dir = exact.parent if exact is not None else Path(root) / self._feed
         self._rollover_ns = _time_of_day_ns(rollover)
         self._fsync = fsync
         self._source = checkpoint_source
@@ -740,22 +746,30 @@ cdef class JournalWriter:
             raise MemoryError()
         memset(self._w.buf, 0, buffer_records * JRNL_REC_SIZE)   # fault the pages in now, not in the nogil loop
         self._w.cap_recs = buffer_records
-        self._open_day(as_date(date), first_seq)
+        self._open_day(as_date(date), first_seq, exact)
 
     @classmethod
     def reopen(cls, path, **options):
-        """Reopen an existing journal file for appending (recovering it), wherever it lies."""
+        """Reopen an existing journal file for appending (recovering it), wherever it lies and whatever its
+        name: that very file, never another one (its feed and date come from its header).  Later days roll
+        over into ``YYYYMMDD.bin`` beside it."""
         path = Path(path)
         with open(path, "rb") as f:
             hdr = parse_header(f.read(JRNL_HEADER_SIZE), path)
-        return cls(path.parent.parent, hdr["feed"], hdr["trading_date"], **options)
+        return cls((_EXACT, path), hdr["feed"], hdr["trading_date"], **options)
 
     # -- opening and recovery ------------------------------------------------------------------------------
 
-    def _open_day(self, date, first_seq):
-        path = self._root / self._feed / f"{date_int(date):08d}.bin"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, self._mode)
+    def _open_day(self, date, first_seq, exact=None):
+        """Open (creating it if need be) and recover the file of ``date``: ``<dir>/YYYYMMDD.bin``, or
+        ``exact``, an existing file (reopen), which is opened without O_CREAT."""
+        if exact is not None:
+            path = exact
+            fd = os.open(path, os.O_RDWR)
+        else:
+            path = self._dir / f"{date_int(date):08d}.bin"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, self._mode)
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -169,13 +169,14 @@ def verify(path, repair: bool = False) -> VerifyReport:
     if repair and rep.state != "?" and (not rep.ok or rep.state != "sealed"):
         if rep.ok and held_by_writer(path):               # a running writer's open file: nothing to repair
             return rep
-        w = JournalWriter.reopen(path)
+        w = JournalWriter.reopen(path)                     # this very file, wherever it lies
         w.close()
         after = _inspect(path)
-        after.problems = rep.problems + [p for p in after.problems if p not in rep.problems]
+        left = after.problems                              # what the repair did not mend
+        after.problems = rep.problems + [p for p in left if p not in rep.problems]
         after.torn_bytes = rep.torn_bytes
         after.repaired = True
-        after.ok = not [p for p in after.problems if p not in rep.problems]
+        after.ok = not left
         return after
     return rep
 
