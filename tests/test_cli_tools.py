@@ -173,7 +173,25 @@ def test_dump_bad_input(session, tmp_path):
     assert_one_line_error(cli("dump", path, "--limit", "0"), "--limit")
     bad = tmp_path / "20260123.bin"
     bad.write_bytes(b"this is not a journal" * 10)
-    assert_one_line_error(cli("dump", bad), str(bad))
+    line = assert_one_line_error(cli("dump", bad), str(bad), "not a VEGA journal")
+    assert "--repair" not in line                          # a repair leaves a foreign file alone: no such advice
+
+
+def test_dump_suggests_a_repair_only_where_it_mends_the_file(session, tmp_path):
+    _, path, recs, _ = session
+    broken = tmp_path / path.name
+    broken.write_bytes(path.read_bytes()[:-20])            # sealed, its index table torn: repairable
+    line = assert_one_line_error(cli("dump", broken), str(broken))
+    assert line.endswith(f"(try: vega verify --repair {broken})"), line
+    assert cli("verify", "--repair", broken).returncode == 0
+    r = cli("dump", broken)                                # what the advice promised: it reads again
+    assert r.returncode == 0, r.stderr
+    newer = tmp_path / "20260124.bin"                      # a header from a newer VEGA: beyond repair
+    b = bytearray(path.read_bytes())
+    b[8] = 0xFF                                            # format version (u16 little-endian at offset 8)
+    newer.write_bytes(bytes(b))
+    line = assert_one_line_error(cli("dump", newer), "newer VEGA")
+    assert "--repair" not in line
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -209,6 +227,24 @@ def test_verify_bad_input(tmp_path):
     r = cli("verify", bad, "--repair")                     # a header beyond repair stays damaged
     assert "DAMAGED" in r.stdout
     assert_one_line_error(r, "1 of 1 journal file(s) damaged")
+    r = cli("verify", bad)                                 # ... so verify does not advise a repair
+    assert assert_one_line_error(r) == "vega verify: 1 of 1 journal file(s) damaged"
+
+
+def test_verify_advises_repair_for_the_files_it_mends(session, tmp_path):
+    _, path, _, _ = session
+    (tmp_path / "NSE_FO").mkdir()
+    broken = tmp_path / "NSE_FO" / path.name
+    broken.write_bytes(path.read_bytes()[:-20])            # repairable: the header is intact
+    foreign = tmp_path / "NSE_FO" / "20260101.bin"
+    foreign.write_bytes(b"not a journal at all" * 8)       # not: a repair leaves it alone
+    r = cli("verify", tmp_path)
+    assert assert_one_line_error(r) == "vega verify: 2 of 2 journal file(s) damaged (vega verify --repair " \
+                                       "fixes 1 of them)"
+    r = cli("verify", "--repair", tmp_path)
+    assert f"{broken}: OK (sealed" in r.stdout and f"{foreign}: DAMAGED" in r.stdout
+    assert foreign.read_bytes() == b"not a journal at all" * 8
+    assert assert_one_line_error(r) == "vega verify: 1 of 2 journal file(s) damaged"
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -317,6 +353,18 @@ def test_replay_bad_input(session, tmp_path, shm_name):
     assert_one_line_error(cli("replay", root, d, "--ring", shm_name), "exists", "--replace")
     r = cli("replay", root, d, "--ring", shm_name, "--replace", "--no-progress")
     assert r.returncode == 0, r.stderr
+
+
+def test_replay_of_a_damaged_day_names_the_check_to_run(session, tmp_path, shm_name):
+    _, path, _, _ = session
+    (tmp_path / "NSE_FO").mkdir()
+    broken = tmp_path / "NSE_FO" / path.name
+    broken.write_bytes(path.read_bytes()[:-20])            # the index table torn
+    r = cli("replay", tmp_path, DATE.isoformat(), "--ring", shm_name, "--no-progress")
+    line = assert_one_line_error(r, str(broken))
+    assert line.endswith(f"(vega verify {tmp_path} tells which files are damaged and which --repair can mend)")
+    with pytest.raises(FileNotFoundError):
+        Ring.open(shm_name)
 
 
 def test_a_replay_that_fails_leaves_no_half_filled_ring_or_store(session, shm_name):

@@ -595,6 +595,23 @@ def test_verify_cannot_repair_a_damaged_header(tmp_path):
     damage(path, 0, b"X")
     rep = verify(path, repair=True)
     assert not rep.ok and not rep.repaired and "not a VEGA journal" in rep.problems[0]
+    assert not rep.repairable
+
+
+def test_repairable_says_what_a_repair_mends(tmp_path):
+    recs = make_records(50, seed=3)
+    path = write_day(tmp_path, recs, index_stride=16)
+    assert verify(path).ok and not verify(path).repairable            # sound: nothing to repair
+    good = path.read_bytes()
+    path.write_bytes(good[:-20])                                       # torn index: the header is intact
+    rep = verify(path)
+    assert not rep.ok and rep.repairable
+    assert verify(path, repair=True).ok
+    path.write_bytes(good)
+    damage(path, 20, b"\x7f")                                           # header checksum no longer matches
+    rep = verify(path)
+    assert not rep.ok and not rep.repairable and "checksum" in rep.problems[0]
+    assert not verify(path, repair=True).repaired
 
 
 # -- a file outside <root>/<FEED>/YYYYMMDD.bin: reopened and repaired in place ------------------------------

@@ -73,6 +73,13 @@ class VerifyReport:
     checkpoints: int = 0
     repaired: bool = False
 
+    @property
+    def repairable(self) -> bool:
+        """True when ``verify(path, repair=True)`` can mend the damage: the header is intact, so a torn
+        tail, a torn seal or a damaged index is rebuilt from the records.  A file whose header is bad (not a
+        journal at all, a newer format version, a damaged header) is left alone by a repair."""
+        return not self.ok and self.state != "?"
+
     def __str__(self) -> str:
         head = f"{self.path}: {'OK' if self.ok else 'DAMAGED'} ({self.state}, {self.records} records, " \
                f"{self.checkpoints} checkpoints{', repaired' if self.repaired else ''})"

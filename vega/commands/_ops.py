@@ -165,7 +165,18 @@ def open_journal(path: str | Path):
     except PermissionError:
         raise CliError(f"{p}: permission denied") from None
     except (JournalError, OSError, ValueError) as e:
-        raise CliError(f"{p}: cannot read journal: {e} (try: vega verify --repair {p})") from None
+        raise CliError(f"{p}: cannot read journal: {e}{repair_hint(p)}") from None
+
+
+def repair_hint(path: Path) -> str:
+    """" (try: vega verify --repair PATH)" when a repair can mend the file (its header is intact), else ""
+    (not a journal, a newer format, a damaged header: --repair would leave it as it is)."""
+    from vega.journal import verify
+    try:
+        fixable = verify(path).repairable
+    except (OSError, ValueError):
+        return ""
+    return f" (try: vega verify --repair {path})" if fixable else ""
 
 
 def journal_root(path: str | Path) -> Path:

@@ -190,7 +190,8 @@ def run(args: argparse.Namespace) -> int:
     except PermissionError as e:
         raise CliError(f"permission denied: {e.filename or e}") from None
     except JournalError as e:
-        raise CliError(f"{e} (try: vega verify --repair)") from None
+        raise CliError(f"{e} (vega verify {root} tells which files are damaged and which --repair can mend)") \
+            from None
     finally:
         if ring is not None:
             ring.close()

@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     """Verify (and repair) each file; print one report per file; exit 1 if any is left damaged."""
     from vega.journal import JournalError, verify
     files = _files(args.paths)
-    damaged = repaired = 0
+    damaged = repaired = fixable = 0
     for f in files:
         try:
             rep = verify(f, repair=args.repair)
@@ -53,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
             raise CliError(f"{f}: {e}") from None
         if not rep.ok:
             damaged += 1
+            fixable += rep.repairable
         if rep.repaired:
             repaired += 1
         if not (args.quiet and rep.ok and not rep.repaired):
@@ -61,7 +62,12 @@ def run(args: argparse.Namespace) -> int:
               (f", {repaired} repaired" if args.repair else "")
     if damaged:
         sys.stdout.flush()
-        hint = "" if args.repair else " (vega verify --repair to fix)"
+        if args.repair or not fixable:                  # a bad header: --repair leaves the file alone
+            hint = ""
+        elif fixable == damaged:
+            hint = " (vega verify --repair to fix)"
+        else:
+            hint = f" (vega verify --repair fixes {fixable} of them)"
         print(f"vega verify: {damaged} of {len(files)} journal file(s) damaged{hint}", file=sys.stderr)
         return 1
     print(summary, file=sys.stdout)
