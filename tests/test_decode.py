@@ -1,6 +1,7 @@
 """vega.decode / vega.Decoder: framing, every (segment, code), bad input counted by reason."""
 import struct
 
+import numpy as np
 import pytest
 
 import vega
@@ -144,8 +145,15 @@ def test_accepts_any_bytes_like():
     ref = vega.decode(dg, "CM")
     assert vega.decode(bytearray(dg), "CM") == ref
     assert vega.decode(memoryview(dg), "CM") == ref
+    assert vega.decode(np.frombuffer(dg, np.uint8), "CM") == ref
     with pytest.raises(TypeError):
         vega.decode("not bytes", "CM")
+    with pytest.raises(TypeError, match="bytes-like object, not int"):
+        vega.decode(7, "CM")
+    strided = np.repeat(np.frombuffer(dg, np.uint8), 2)[::2]   # dg's bytes, but not in one block
+    with pytest.raises(TypeError, match="contiguous block of bytes; this ndarray is strided"):
+        vega.decode(strided, "CM")
+    assert vega.decode(bytes(strided), "CM") == ref          # what the message advises works
     with pytest.raises(ValueError, match="segment"):
         vega.decode(dg, "NSE")
 

@@ -1010,9 +1010,13 @@ cdef const uint8_t[::1] _as_bytes_view(obj):
     if isinstance(obj, str):
         raise TypeError("a datagram is bytes, not str")
     try:
-        return memoryview(obj).cast("B")
+        m = memoryview(obj)
     except TypeError:
         raise TypeError(f"a datagram must be a bytes-like object, not {type(obj).__name__}") from None
+    if not m.c_contiguous:                               # a strided view: say so, not "not bytes-like"
+        raise TypeError(f"a datagram must be one contiguous block of bytes; this {type(obj).__name__} is "
+                        f"strided (copy it first: bytes(x))")
+    return m.cast("B")
 
 
 def decode(datagram, segment) -> list:
