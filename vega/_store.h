@@ -186,11 +186,15 @@ static inline void vs_write_end(vg_srec_t *r) {
 }
 
 #define VG_SPIN_LIMIT (1u << 26)
+/* Tries a reader makes while holding the GIL (Store.__getitem__, ltp) before it releases the GIL and goes
+ * on to VG_SPIN_LIMIT: a live writer leaves a record within a microsecond, a writer that died inside an
+ * update never does, and the reader's other threads must not stand still meanwhile. */
+#define VG_SPIN_GIL (1u << 12)
 
 /* Reader: a consistent copy of one record.  Never blocks the writer; retries while the writer is inside
  * the record or finished an update during the copy.  Returns 0, or -1 when the counter stayed odd for
- * VG_SPIN_LIMIT tries (a writer that died inside an update). */
-static inline int vs_read_copy(const vg_srec_t *r, vg_srec_t *out) {
+ * `limit` tries (a writer that died inside an update). */
+static inline int vs_read_copy_n(const vg_srec_t *r, vg_srec_t *out, uint32_t limit) {
     uint32_t tries = 0, s1, s2;
     for (;;) {
         s1 = __atomic_load_n(&r->seq, __ATOMIC_ACQUIRE);
@@ -200,13 +204,16 @@ static inline int vs_read_copy(const vg_srec_t *r, vg_srec_t *out) {
             s2 = __atomic_load_n(&r->seq, __ATOMIC_RELAXED);
             if (s1 == s2) return 0;
         }
-        if (++tries >= VG_SPIN_LIMIT) return -1;
+        if (++tries >= limit) return -1;
         vg_cpu_relax();
     }
 }
+static inline int vs_read_copy(const vg_srec_t *r, vg_srec_t *out) {
+    return vs_read_copy_n(r, out, VG_SPIN_LIMIT);
+}
 
 /* Reader: one int32 field (e.g. the LTP) under the record's sequence lock. */
-static inline int vs_read_i32(const vg_srec_t *r, const int32_t *field, int32_t *out) {
+static inline int vs_read_i32_n(const vg_srec_t *r, const int32_t *field, int32_t *out, uint32_t limit) {
     uint32_t tries = 0, s1, s2;
     int32_t v;
     for (;;) {
@@ -217,9 +224,12 @@ static inline int vs_read_i32(const vg_srec_t *r, const int32_t *field, int32_t 
             s2 = __atomic_load_n(&r->seq, __ATOMIC_RELAXED);
             if (s1 == s2) { *out = v; return 0; }
         }
-        if (++tries >= VG_SPIN_LIMIT) return -1;
+        if (++tries >= limit) return -1;
         vg_cpu_relax();
     }
+}
+static inline int vs_read_i32(const vg_srec_t *r, const int32_t *field, int32_t *out) {
+    return vs_read_i32_n(r, field, out, VG_SPIN_LIMIT);
 }
 
 /* ------------------------------------------------------------------------------------------------------

@@ -3011,7 +3011,7 @@ cdef class Store:
     def __getitem__(self, token) -> Quote:
         cdef Quote q = Quote.__new__(Quote)         # allocated first: nothing runs between _index and the read
         cdef int32_t idx = self._index(token)
-        if vs_read_copy(&self._st.recs[idx], &q._r) != 0:
+        if vs_read_copy_n(&self._st.recs[idx], &q._r, VG_SPIN_GIL) != 0 and self._read_slow(idx, &q._r, NULL):
             raise StoreError(f"token {token}: the record stayed locked (writer died inside an update?)")
         q._stale_ns = self._st.hdr.stale_ns
         q._taken_ns = vg_now_ns()
@@ -3028,7 +3028,8 @@ cdef class Store:
         """Last traded price (paise) of ``token``, read under its sequence lock."""
         cdef int32_t idx = self._index(token)
         cdef int32_t v
-        if vs_read_i32(&self._st.recs[idx], &self._st.recs[idx].last_traded_price, &v) != 0:
+        if (vs_read_i32_n(&self._st.recs[idx], &self._st.recs[idx].last_traded_price, &v, VG_SPIN_GIL) != 0
+                and self._read_slow(idx, NULL, &v)):
             raise StoreError(f"token {token}: the record stayed locked (writer died inside an update?)")
         return v
 
@@ -3078,17 +3079,17 @@ cdef class Store:
                 if every:
                     for i in range(n):
                         if vs_read_copy(&self._st.recs[i], &out[i]) != 0:
-                            bad = i
+                            bad = self._st.recs[i].token
                             break
                 else:
                     for i in range(n):
                         if vs_read_copy(&self._st.recs[idx[i]], &out[i]) != 0:
-                            bad = i
+                            bad = self._st.recs[idx[i]].token
                             break
         finally:
             self._use(-1)
         if bad >= 0:
-            raise StoreError("a record stayed locked (writer died inside an update?)")
+            raise StoreError(f"token {bad}: the record stayed locked (writer died inside an update?)")
         return arr
 
     def stale_tokens(self, now_ns=None):
@@ -3160,6 +3161,22 @@ cdef class Store:
         finally:
             self._use(-1)
         return n
+
+    cdef bint _read_slow(self, int32_t idx, vg_srec_t* out, int32_t* ltp) except -1:
+        """A read that found record idx locked VG_SPIN_GIL times: wait for it up to VG_SPIN_LIMIT tries with
+        the GIL released (the process's other threads run on; close() refuses meanwhile).  Copies the record
+        into out, or its LTP into ltp; True when it stayed locked."""
+        cdef int rc
+        self._use(1)
+        try:
+            with nogil:
+                if out != NULL:
+                    rc = vs_read_copy(&self._st.recs[idx], out)
+                else:
+                    rc = vs_read_i32(&self._st.recs[idx], &self._st.recs[idx].last_traded_price, ltp)
+        finally:
+            self._use(-1)
+        return rc != 0
 
     cdef void _use(self, int delta) noexcept:
         """+1 before a nogil loop over this store's memory, -1 after it (with the GIL): close() and

@@ -155,6 +155,9 @@ cdef extern from "_store.h":
     void vs_write_end(vg_srec_t* r) noexcept nogil
     int vs_read_copy(const vg_srec_t* r, vg_srec_t* out) noexcept nogil
     int vs_read_i32(const vg_srec_t* r, const int32_t* field, int32_t* out) noexcept nogil
+    int vs_read_copy_n(const vg_srec_t* r, vg_srec_t* out, uint32_t limit) noexcept nogil
+    int vs_read_i32_n(const vg_srec_t* r, const int32_t* field, int32_t* out, uint32_t limit) noexcept nogil
+    uint32_t VG_SPIN_GIL
     int64_t vg_fld_get(const vg_srec_t* r, const vg_fld_t* f) noexcept nogil
     void vg_fld_set(vg_srec_t* r, const vg_fld_t* f, int64_t v) noexcept nogil
 
@@ -355,6 +358,7 @@ cdef class Store:
     cdef _attach(self, int writable)
     cdef int32_t _index(self, token) except -2
     cdef void _use(self, int delta) noexcept
+    cdef bint _read_slow(self, int32_t idx, vg_srec_t* out, int32_t* ltp) except -1
     cdef int _keyframes(self, vg_recbuf_t* b, uint64_t ts) except -1
 
 
