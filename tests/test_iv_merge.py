@@ -172,6 +172,61 @@ def test_store_closed_spot_is_ignored(env):
     assert fo[301].implied_volatility == -1
 
 
+_STUCK_SPOT = """
+import math, mmap, struct, sys
+sys.path.insert(0, {tests!r})
+import vega._core as core
+from test_iv_merge import R, T, universe, expected
+from store_helpers import T0, md
+name = {name!r}
+cm = core.Store.create(name, 64)                    # the CM capture, another process in production
+try:
+    cm.load_instruments(universe(), "CM")
+    core.FeedHandler("CM", cm).merge_message(md(26037, code=7200, last_traded_price=2_090_000), now_ns=T0)
+    spot = core.Store.open(name)
+    fo = core.Store(64)
+    fo.load_instruments(universe(), "FO", spot_store=spot)
+    fh = core.FeedHandler("FO", fo, rate=R)
+    off = cm.header["records_off"] + 448 * list(cm.snapshot()["token"]).index(26037)
+    with open("/dev/shm/vega.store." + name, "r+b") as f, mmap.mmap(f.fileno(), 0) as m:
+        def step():
+            struct.pack_into("<I", m, off, struct.unpack_from("<I", m, off)[0] + 1)
+        step()                                      # the CM writer dies inside an update of the spot
+        for i in range(50):                         # 50 option ticks that need the spot (FINNIFTY: no future)
+            fh.merge_message(md(301, last_traded_price=40_000 + i), now_ns=T0)
+        print(fo[301].implied_volatility)           # computed without the spot: none
+        step()                                      # the update completes: the spot reads again
+        fh.merge_message(md(301, last_traded_price=41_000), now_ns=T0)
+        F = 2_090_000 * math.exp(R * T())
+        print(fo[301].implied_volatility == expected(41_000, F, 2_100_000, True) > 0)
+    spot.close()
+finally:
+    cm.close()
+    core.Store.remove(name)
+"""
+
+
+def test_a_spot_left_locked_by_a_dead_writer_does_not_stall_the_merge():
+    """An option's IV reads its spot from another writer's store.  A record that writer left locked (it died
+    inside an update) is taken as no spot after a few tries: the merge once waited 2**26 tries (~2 s) per
+    option tick, so these 50 ticks took ~90 s and the child is given 60."""
+    import os
+    import subprocess
+    import sys
+    import uuid
+    name = f"test-spot-{uuid.uuid4().hex[:10]}"
+    code = _STUCK_SPOT.format(tests=os.path.dirname(os.path.abspath(__file__)), name=name)
+    try:
+        p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    finally:
+        try:
+            core.Store.remove(name)                 # the child's, should it not get to remove it
+        except FileNotFoundError:
+            pass
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert p.stdout.split() == ["-1", "True"]
+
+
 def fo_stream(rng, n):
     toks = [100, 101, 102, 103, 201, 202, 203, 204, 301, 401, 555]
     out = []

@@ -190,6 +190,9 @@ static inline void vs_write_end(vg_srec_t *r) {
  * on to VG_SPIN_LIMIT: a live writer leaves a record within a microsecond, a writer that died inside an
  * update never does, and the reader's other threads must not stand still meanwhile. */
 #define VG_SPIN_GIL (1u << 12)
+/* Tries the merge makes to read a record of another writer's store (the spot of an option's IV) before it
+ * takes the value as unknown: a live writer is out of a record within a microsecond. */
+#define VG_SPIN_MERGE (1u << 8)
 
 /* Reader: a consistent copy of one record.  Never blocks the writer; retries while the writer is inside
  * the record or finished an update during the copy.  Returns 0, or -1 when the counter stayed odd for

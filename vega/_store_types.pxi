@@ -158,6 +158,7 @@ cdef extern from "_store.h":
     int vs_read_copy_n(const vg_srec_t* r, vg_srec_t* out, uint32_t limit) noexcept nogil
     int vs_read_i32_n(const vg_srec_t* r, const int32_t* field, int32_t* out, uint32_t limit) noexcept nogil
     uint32_t VG_SPIN_GIL
+    uint32_t VG_SPIN_MERGE
     int64_t vg_fld_get(const vg_srec_t* r, const vg_fld_t* f) noexcept nogil
     void vg_fld_set(vg_srec_t* r, const vg_fld_t* f, int64_t v) noexcept nogil
 
