@@ -173,11 +173,11 @@ def test_store_closed_spot_is_ignored(env):
 
 
 _STUCK_SPOT = """
-import math, mmap, struct, sys
+import math, sys
 sys.path.insert(0, {tests!r})
 import vega._core as core
 from test_iv_merge import R, T, universe, expected
-from store_helpers import T0, md
+from store_helpers import T0, bump_seq, md
 name = {name!r}
 cm = core.Store.create(name, 64)                    # the CM capture, another process in production
 try:
@@ -187,18 +187,14 @@ try:
     fo = core.Store(64)
     fo.load_instruments(universe(), "FO", spot_store=spot)
     fh = core.FeedHandler("FO", fo, rate=R)
-    off = cm.header["records_off"] + 448 * list(cm.snapshot()["token"]).index(26037)
-    with open("/dev/shm/vega.store." + name, "r+b") as f, mmap.mmap(f.fileno(), 0) as m:
-        def step():
-            struct.pack_into("<I", m, off, struct.unpack_from("<I", m, off)[0] + 1)
-        step()                                      # the CM writer dies inside an update of the spot
-        for i in range(50):                         # 50 option ticks that need the spot (FINNIFTY: no future)
-            fh.merge_message(md(301, last_traded_price=40_000 + i), now_ns=T0)
-        print(fo[301].implied_volatility)           # computed without the spot: none
-        step()                                      # the update completes: the spot reads again
-        fh.merge_message(md(301, last_traded_price=41_000), now_ns=T0)
-        F = 2_090_000 * math.exp(R * T())
-        print(fo[301].implied_volatility == expected(41_000, F, 2_100_000, True) > 0)
+    bump_seq(name, cm, 26037, +1)                   # the CM writer dies inside an update of the spot
+    for i in range(50):                             # 50 option ticks that need the spot (FINNIFTY: no future)
+        fh.merge_message(md(301, last_traded_price=40_000 + i), now_ns=T0)
+    print(fo[301].implied_volatility)               # computed without the spot: none
+    bump_seq(name, cm, 26037, +1)                   # the update completes: the spot reads again
+    fh.merge_message(md(301, last_traded_price=41_000), now_ns=T0)
+    F = 2_090_000 * math.exp(R * T())
+    print(fo[301].implied_volatility == expected(41_000, F, 2_100_000, True) > 0)
     spot.close()
 finally:
     cm.close()

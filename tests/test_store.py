@@ -13,7 +13,7 @@ import vega._core as core
 from vega import nse
 from vega.records import CHANGE_RECORD_DTYPE
 from vega.store import STORE_DTYPE, StoreBusyError, StoreFormatError, StoreFullError
-from store_helpers import SEC, T0, by_token, market_equal, md, mbp, merge, mw, tick
+from store_helpers import SEC, T0, bump_seq, by_token, market_equal, md, mbp, merge, mw, tick
 
 
 @pytest.fixture
@@ -138,23 +138,13 @@ def test_unit_3_seqlock_readers_never_see_torn_records():
     assert s[1].update_count > 0
 
 
-def _set_seq(name, store, step):
-    """Move the sequence counter of the store's first record by step, through the shared-memory file: +1 is a
-    writer that died inside an update (the counter stays odd), -1 undoes it."""
-    import mmap
-    import struct
-    with open(f"/dev/shm/vega.store.{name}", "r+b") as f, mmap.mmap(f.fileno(), 0) as m:
-        off = store.header["records_off"]
-        struct.pack_into("<I", m, off, struct.unpack_from("<I", m, off)[0] + step)
-
-
 def test_a_record_left_locked_by_a_dead_writer_is_an_error_naming_it_and_blocks_no_other_thread(shm_name):
     """A reader gives up on a record whose writer died inside an update (StoreError naming the token, after
     2**26 tries) without holding the GIL meanwhile: the reader process's other threads run on."""
     w = core.Store.create(shm_name, 10)
     merge(w, "CM", tick(11, price=100, volume=1))
     merge(w, "CM", tick(12, price=200, volume=1))
-    _set_seq(shm_name, w, +1)
+    bump_seq(shm_name, w, 11, +1)
     r = core.Store.open(shm_name)
     ran, stop = [0], threading.Event()
 
@@ -175,7 +165,7 @@ def test_a_record_left_locked_by_a_dead_writer_is_an_error_naming_it_and_blocks_
     finally:
         stop.set()
         th.join()
-    _set_seq(shm_name, w, -1)                       # the update "finished": the record reads again
+    bump_seq(shm_name, w, 11, -1)                       # the update "finished": the record reads again
     assert r[11].last_traded_price == 100 and r.ltp(11) == 100 and len(r.snapshot()) == 2
     r.close()
     w.close()

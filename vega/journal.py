@@ -173,7 +173,7 @@ def verify(path, repair: bool = False) -> VerifyReport:
     A file locked by its running writer is not touched: left as it is when undamaged, else JournalError."""
     path = Path(path)
     rep = _inspect(path)
-    if repair and rep.state != "?" and (not rep.ok or rep.state != "sealed"):
+    if repair and (rep.repairable or rep.state in ("open", "sealing")):   # damaged, or left unsealed
         if rep.ok and held_by_writer(path):               # a running writer's open file: nothing to repair
             return rep
         w = JournalWriter.reopen(path)                     # this very file, wherever it lies
