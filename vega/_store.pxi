@@ -368,16 +368,11 @@ cdef Py_ssize_t vg_keyframe(vg_recbuf_t* b, const vg_srec_t* r, uint64_t ts48) n
         masks[VG_G_INDEX] = 0
     return vg_emit(b, r, masks, r.last_update_source, ts48, VG_REC_KEYFRAME)
 
-def _emit_pair(record, masks, uint16_t source=0, uint64_t ts48=0, uint8_t flags=0):
-    """Tests: the change records of one update of ``record`` (the 448 bytes of a store record) with
-    ``masks`` (changed fields per group, one int per group 1 .. n_groups-1), written by vg_emit's kernels
-    and by the reference table walk vg_emit_ref.  Returns ``(fast, reference)`` as bytes."""
-    cdef vg_srec_t r
-    cdef uint16_t m[VG_N_GROUPS]
-    cdef vg_recbuf_t fb, rb
+cdef int _emit_args(record, masks, uint64_t ts48, vg_srec_t* r, uint16_t* m, tuple groups=None) except -1:
+    """_emit_pair's and _emit_family_pair's checks: ``record`` -> r, ``masks`` -> m[1 .. VG_N_GROUPS-1]
+    (m[0] = 0); with ``groups``, a mask of another group must be 0."""
     cdef const uint8_t[::1] view = _as_bytes_view(record)
     cdef int g
-    cdef Py_ssize_t kf, kr
     if view.shape[0] != sizeof(vg_srec_t):
         raise ValueError(f"record must be {sizeof(vg_srec_t)} bytes")
     masks = list(masks)
@@ -390,8 +385,22 @@ def _emit_pair(record, masks, uint16_t source=0, uint64_t ts48=0, uint8_t flags=
         v = int(masks[g - 1])
         if v < 0 or v >= (1 << VG_GROUP_NFIELDS[g]):
             raise ValueError(f"mask of group {g} names a field the group does not have")
+        if v and groups is not None and g not in groups:
+            raise ValueError(f"this family never changes group {g}")
         m[g] = <uint16_t>v
-    memcpy(&r, &view[0], sizeof(vg_srec_t))
+    memcpy(r, &view[0], sizeof(vg_srec_t))
+    return 0
+
+
+def _emit_pair(record, masks, uint16_t source=0, uint64_t ts48=0, uint8_t flags=0):
+    """Tests: the change records of one update of ``record`` (the 448 bytes of a store record) with
+    ``masks`` (changed fields per group, one int per group 1 .. n_groups-1), written by vg_emit's kernels
+    and by the reference table walk vg_emit_ref.  Returns ``(fast, reference)`` as bytes."""
+    cdef vg_srec_t r
+    cdef uint16_t m[VG_N_GROUPS]
+    cdef vg_recbuf_t fb, rb
+    cdef Py_ssize_t kf, kr
+    _emit_args(record, masks, ts48, &r, m)
     memset(&fb, 0, sizeof(fb))
     memset(&rb, 0, sizeof(rb))
     try:
@@ -405,6 +414,75 @@ def _emit_pair(record, masks, uint16_t source=0, uint64_t ts48=0, uint8_t flags=
                 bytes((<char*>rb.recs)[:kr * sizeof(vg_rec_t)]) if kr else b"")
     finally:
         free(fb.recs)
+        free(rb.recs)
+
+
+_FAMILY_GROUPS = {
+    "tick": (VG_G_TRADE, VG_G_OI, VG_G_IDENT),
+    "mw": (VG_G_TRADE, VG_G_BID, VG_G_ASK, VG_G_MW, VG_G_OI, VG_G_IDENT),
+    "md": (VG_G_TRADE, VG_G_BID, VG_G_ASK, VG_G_OHLC, VG_G_STATUS, VG_G_AUCTION, VG_G_SPOS, VG_G_OI, VG_G_IDENT),
+    "spos": (VG_G_SPOS, VG_G_IDENT),
+    "status": (VG_G_STATUS, VG_G_SPOS, VG_G_IDENT),
+    "buyback": (VG_G_BUYBACK, VG_G_IDENT),
+    "open": (VG_G_OHLC, VG_G_IDENT),
+    "oi": (VG_G_OI, VG_G_IDENT),
+}
+
+
+cdef long _emit_family(str family, uint8_t* out, const vg_srec_t* r, const uint16_t* m, uint32_t gm,
+                       uint16_t source, uint64_t ts48):
+    if family == "tick":
+        return vg_emit_fam_tick(out, r, m, gm, source, ts48)
+    if family == "mw":
+        return vg_emit_fam_mw(out, r, m, gm, source, ts48)
+    if family == "md":
+        return vg_emit_fam_md(out, r, m, gm, source, ts48)
+    if family == "spos":
+        return vg_emit_fam_spos(out, r, m, gm, source, ts48)
+    if family == "status":
+        return vg_emit_fam_status(out, r, m, gm, source, ts48)
+    if family == "buyback":
+        return vg_emit_fam_buyback(out, r, m, gm, source, ts48)
+    if family == "open":
+        return vg_emit_fam_open(out, r, m, gm, source, ts48)
+    return vg_emit_fam_oi(out, r, m, gm, source, ts48)
+
+
+def _emit_family_pair(str family, record, masks, uint16_t source=0, uint64_t ts48=0):
+    """Tests: the change records of one merged update written by a merge family's own emitter
+    (``vg_emit_fam_<family>``, _store.h; ``family`` one of _FAMILY_GROUPS) and by the reference table walk,
+    for ``masks`` as in _emit_pair; the groups the family never changes must be 0.  The family emitter
+    writes into a buffer of VG_RECS_PER_UPDATE_MAX records, as in the merge, after a guard record: a byte
+    written before its output raises AssertionError.  Returns ``(fast, reference)`` as bytes."""
+    cdef vg_srec_t r
+    cdef uint16_t m[VG_KPAD]
+    cdef vg_recbuf_t rb
+    cdef uint8_t* buf
+    cdef int i
+    cdef long kf
+    cdef Py_ssize_t kr
+    cdef uint32_t gm
+    if family not in _FAMILY_GROUPS:
+        raise ValueError(f"family must be one of {sorted(_FAMILY_GROUPS)}")
+    memset(m, 0, sizeof(m))                              # the merge clears VG_KPAD entries
+    _emit_args(record, masks, ts48, &r, m, _FAMILY_GROUPS[family])
+    gm = vg_groups_changed(m)
+    memset(&rb, 0, sizeof(rb))
+    buf = <uint8_t*>malloc((VG_RECS_PER_UPDATE_MAX + 1) * sizeof(vg_rec_t))
+    if buf == NULL:
+        raise MemoryError()
+    try:
+        memset(buf, 0xA5, (VG_RECS_PER_UPDATE_MAX + 1) * sizeof(vg_rec_t))
+        kf = _emit_family(family, buf + sizeof(vg_rec_t), &r, m, gm, source, ts48) if gm else 0
+        for i in range(<int>sizeof(vg_rec_t)):
+            assert buf[i] == 0xA5, f"vg_emit_fam_{family} wrote before its output"
+        kr = vg_emit_ref(&rb, &r, m, source, ts48, 0) if gm else 0
+        if kr < 0:
+            raise MemoryError()
+        return (bytes((<char*>buf)[sizeof(vg_rec_t):(kf + 1) * sizeof(vg_rec_t)]),
+                bytes((<char*>rb.recs)[:kr * sizeof(vg_rec_t)]) if kr else b"")
+    finally:
+        free(buf)
         free(rb.recs)
 
 
