@@ -161,6 +161,26 @@ def test_every_spelling_of_a_time_finds_the_same_record(tmp_path):
         assert len(j.state_records("09:15:01")) == linear_seek(recs, T0 + 10**9 + 1)
 
 
+def test_between_refuses_reversed_bounds_and_takes_any_token_collection(tmp_path):
+    recs = make_records(3000, seed=9, max_step=2_000_000, ntok=20)
+    with Journal.open(write_day(tmp_path, recs)) as j:
+        with pytest.raises(ValueError, match="t1 \\(09:15:01\\) is before t0 \\(09:15:02\\)"):
+            j.between("09:15:02", "09:15:01")
+        assert len(j.between("09:15:01", "09:15:01")) == 0
+        want = j.between("09:15:00", "09:15:03")
+        want = want[np.isin(want["token"], [3, 5])]
+        assert len(want) > 0
+        for tokens in ([3, 5], {3, 5}, range(3, 6, 2), np.array([5, 3], dtype=np.uint64)):
+            assert j.between("09:15:00", "09:15:03", tokens=tokens).tobytes() == want.tobytes()
+            j.rewind(j.position("09:15:00"))
+            got = j.read(j.position("09:15:03") - j.position("09:15:00"), tokens=tokens)
+            assert got.tobytes() == want.tobytes()
+        with pytest.raises(TypeError, match="collection of tokens, not int"):
+            j.between("09:15:00", "09:15:03", tokens=3)
+        with pytest.raises(ValueError, match="not -2"):
+            j.read(tokens=[-2])
+
+
 @pytest.mark.parametrize("bad, error, says", [
     (-1, ValueError, "0 .. 2\\*\\*48 - 1 ns"),
     (1 << 48, ValueError, "0 .. 2\\*\\*48 - 1 ns"),

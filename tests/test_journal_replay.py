@@ -85,6 +85,49 @@ def test_time_bounds_and_token_filter(archive):
     assert recs.tobytes() == src[np.isin(src["token"], [3, 4])].tobytes()
 
 
+def test_reversed_bounds_are_refused_not_an_empty_replay(archive):
+    """Bounds given the wrong way round are a mistake, not a quiet day: replay and export say so."""
+    root, _ = archive
+    with pytest.raises(ValueError, match="end .* is before start"):
+        collect(root, DAYS[2], DAYS[0])
+    d = DAYS[1]
+    t = dt.datetime(d.year, d.month, d.day, 9, 15, 1)                # within the fixture's records
+    with pytest.raises(ValueError, match="end .* is before start"):
+        collect(root, t, t - dt.timedelta(microseconds=1))
+    got, res = collect(root, t, t)                                 # [t, t): empty, not an error
+    assert got == [] and res.records == 0
+    got, _ = collect(root, t, d, feeds=["NSE_FO"])                # a time up to the end of its own day
+    assert sum(len(r) for _, r in got) > 0
+    pytest.importorskip("pyarrow")
+    from vega.journal import export
+    with pytest.raises(ValueError, match="end date 2026-11-19 is before start date 2026-11-23"):
+        export(root, root / "out", DAYS[2], DAYS[0], progress=False)
+    assert not (root / "out").exists()
+
+
+@pytest.mark.parametrize("tokens", [[3, 4], {3, 4}, (4, 3), range(3, 5), np.array([3, 4], dtype=np.int64),
+                                    (t for t in (3, 4))])
+def test_tokens_are_any_collection_of_ints(archive, tokens):
+    root, files = archive
+    got, _ = collect(root, DAYS[1], feeds="NSE_EQ", tokens=tokens)
+    src = files[(DAYS[1], "NSE_EQ")]
+    assert np.concatenate([r for _, r in got]).tobytes() == src[np.isin(src["token"], [3, 4])].tobytes()
+
+
+@pytest.mark.parametrize("tokens, error, says", [
+    (3, TypeError, "collection of tokens, not int"),
+    ("34", TypeError, "collection of tokens, not str"),
+    ([3.5], TypeError, "must be integers"),
+    (np.array([3.0]), TypeError, "must be integers"),
+    ([-1], ValueError, "0 .. 2\\*\\*32 - 1, not -1"),
+    ([1 << 32], ValueError, "not 4294967296"),
+])
+def test_bad_tokens_are_refused_with_a_clear_error(archive, tokens, error, says):
+    root, _ = archive
+    with pytest.raises(error, match=says):
+        collect(root, DAYS[1], feeds="NSE_EQ", tokens=tokens)
+
+
 def test_targets_store_ring_list_and_mapping(archive):
     root, files = archive
     d = DAYS[0]

@@ -1465,18 +1465,19 @@ cdef class Journal:
         else:
             out = self.records[start:stop]
         if tokens is not None:
-            out = out[np.isin(out["token"], np.asarray(list(tokens) if not isinstance(tokens, np.ndarray)
-                                                        else tokens, dtype=np.uint32))]
+            out = out[np.isin(out["token"], token_array(tokens))]
         return out
 
     def between(self, t0, t1, tokens=None):
-        """Records stamped in [t0, t1) (file order; assumes timestamps in order, as the capture writes)."""
+        """Records stamped in [t0, t1) (file order; assumes timestamps in order, as the capture writes);
+        ValueError when t1 is before t0."""
         self._check_open()
-        a = self._seek_pos(_ts_arg(t0, self.date))
-        b = self._seek_pos(_ts_arg(t1, self.date))
-        out = self.records[a:max(a, b)]
+        a, b = _ts_arg(t0, self.date), _ts_arg(t1, self.date)
+        if b < a:
+            raise ValueError(f"between: t1 ({t1}) is before t0 ({t0})")
+        out = self.records[self._seek_pos(a):self._seek_pos(b)]
         if tokens is not None:
-            out = out[np.isin(out["token"], np.asarray(tokens, dtype=np.uint32))]
+            out = out[np.isin(out["token"], token_array(tokens))]
         return out
 
     def timestamps(self, start=0, stop=None):
@@ -1510,6 +1511,28 @@ cdef class Journal:
             into = Store(max(16, len(np.unique(recs["token"]))))
         into.apply_records(recs)
         return into
+
+
+def token_array(tokens):
+    """The tokens a reader keeps (``tokens=`` of ``Journal.read`` / ``between`` and ``vega.replay``): any
+    iterable of ints (a list, set, range, numpy array) as a uint32 array.  TypeError for a single int or a
+    non-integer array, ValueError for a token outside 0 .. 2**32 - 1."""
+    if isinstance(tokens, np.ndarray):
+        if tokens.dtype.kind not in "iu":
+            raise TypeError(f"tokens must be integers, not an array of {tokens.dtype}")
+        arr = tokens.ravel()
+    elif isinstance(tokens, (int, np.integer, str, bytes)):
+        raise TypeError(f"tokens must be a collection of tokens, not {type(tokens).__name__} (wrap one in [..])")
+    else:
+        try:
+            arr = np.asarray(list(tokens))
+        except TypeError:
+            raise TypeError(f"tokens must be a collection of tokens, not {type(tokens).__name__}") from None
+        if arr.size and arr.dtype.kind not in "iu":
+            raise TypeError(f"tokens must be integers, not {arr.dtype}")
+    if arr.size and (int(arr.min()) < 0 or int(arr.max()) > 0xFFFFFFFF):
+        raise ValueError(f"a token is 0 .. 2**32 - 1, not {int(arr.min()) if int(arr.min()) < 0 else int(arr.max())}")
+    return arr.astype(np.uint32)
 
 
 def _ts_arg(t, day):

@@ -41,6 +41,7 @@ from vega._journal import (
     day_epoch_ns,
     parse_header,
     read_index,
+    token_array,
 )
 from vega.records import CHANGE_RECORD_DTYPE, KEYFRAME, timestamps
 
@@ -286,9 +287,11 @@ def replay(root, start, end=None, feeds: Iterable[str] | str | None = None, spee
     root = Path(root)
     d0, lo = _bound(start, False)
     d1, hi = _bound(start if end is None else end, True)
+    if d1 < d0 or (lo is not None and hi is not None and hi < lo):
+        raise ValueError(f"replay: end ({end}) is before start ({start})")
     names = _feeds(root, feeds)
     sinks = {f: _sink(into, f) for f in names}
-    tok = None if tokens is None else np.asarray(list(tokens), dtype=np.uint32)
+    tok = None if tokens is None else token_array(tokens)
     res = ReplayResult()
     tick_ns = int(tick * 1e9 * speed) if speed else 0
     gap_ns = None if max_gap is None else int(max_gap * 1e9)
@@ -410,6 +413,8 @@ def export(root, out, start, end=None, feeds=None, *, progress: bool = True, com
         raise ImportError("vega.export needs pyarrow: pip install 'vega[export]'") from e
     root, out = Path(root), Path(out)
     d0, d1 = as_date(start), as_date(start if end is None else end)
+    if d1 < d0:
+        raise ValueError(f"export: end date {d1} is before start date {d0}")
     names = _feeds(root, feeds)
     files = []
     day = d0
