@@ -20,6 +20,14 @@ def test_bad_argument_is_one_line_and_nonzero():
     assert "Traceback" not in r.stderr
 
 
+def test_python_dash_m_vega_is_the_vega_command():
+    """``python -m vega`` for an environment whose scripts are not on PATH: same output, same exit."""
+    r = subprocess.run([sys.executable, "-m", "vega", "demo", "--datagrams", "0"], capture_output=True, text=True)
+    assert (r.returncode, r.stderr.strip()) == (1, "vega demo: --datagrams must be positive")
+    r = subprocess.run([sys.executable, "-m", "vega", "--help"], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.startswith("usage: vega ")
+
+
 def test_no_command_prints_help_and_exits_2(capsys):
     assert main([]) == 2
     assert "COMMAND" in capsys.readouterr().err
