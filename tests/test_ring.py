@@ -547,8 +547,9 @@ def test_names_and_paths(tmp_path):
     r = Ring.create(p)
     assert r.path == p and os.path.getsize(p) == FILE_SIZE
     r.close()
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError, match="no ring named '.*missing'") as e:
         Ring.open(str(tmp_path / "missing"))
+    assert e.value.filename == str(tmp_path / "missing")
 
 
 def test_closed_objects_raise(ring, name):

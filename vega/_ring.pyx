@@ -527,6 +527,8 @@ cdef class Ring:
         except OSError as e:
             if e.errno == _errno.ELOOP:             # the name is a symlink
                 raise RingError(f"{path}: refusing to follow a symbolic link") from None
+            if e.errno == _errno.ENOENT:
+                raise FileNotFoundError(_errno.ENOENT, f"no ring named {name!r}", path) from None
             if writable or e.errno not in (_errno.EACCES, _errno.EPERM, _errno.EROFS):
                 raise
             fd = os.open(path, flags | os.O_RDONLY)     # no write access, or a read-only file system
