@@ -107,10 +107,13 @@ def test_trading_day_rollover_through_the_handler(tmp_path):
 
 def test_ring_slot_is_released_on_close(ring):
     h = vega.FeedHandler("FO", vega.Store(100), ring=ring)
-    with pytest.raises(Exception):
+    with pytest.raises(vega.RingBusyError, match="slot NSE_FO is written by a FeedHandler"):
         ring.append("NSE_FO", np.zeros(1, dtype=vega.records.CHANGE_RECORD_DTYPE))
+    with pytest.raises(BufferError, match="NSE_FO is still written by a FeedHandler .*close that first"):
+        ring.close()
     h.close()
     ring.append("NSE_FO", np.zeros(1, dtype=vega.records.CHANGE_RECORD_DTYPE))
+    ring.close()
 
 
 def test_wrong_sink_types_are_refused():

@@ -577,7 +577,8 @@ cdef class Ring:
             return
         for f in range(RING_N_SLOTS):
             if self._exports[f]:
-                raise BufferError(f"ring slot {FEEDS[f]} is still exported to a C writer (_slot_ptr)")
+                raise BufferError(f"ring slot {FEEDS[f]} is still written by a FeedHandler (or another C writer "
+                                  f"holding _slot_ptr): close that first")
             if self._appending[f]:                 # the copy runs without the GIL: never unmap under it
                 raise RuntimeError(f"ring slot {FEEDS[f]} is being appended to by another thread: close the "
                                    "ring after the append returns")
@@ -725,7 +726,8 @@ cdef class Ring:
     def _claim_for_python(self, int f):
         self._claim(f)
         if self._exports[f]:
-            raise RingBusyError(f"slot {FEEDS[f]} is exported to a C writer (_slot_ptr): it is the only writer")
+            raise RingBusyError(f"slot {FEEDS[f]} is written by a FeedHandler (or another C writer holding "
+                                f"_slot_ptr): it is the only writer")
 
     cdef ring_slot_t* _slot_ptr(self, int feed) except NULL:
         """C writers: claim the slot's writer role and return its view (see the contract in _ring.pxd)."""
