@@ -116,6 +116,20 @@ def test_ring_slot_is_released_on_close(ring):
     ring.close()
 
 
+def test_feed_handler_is_a_context_manager(ring):
+    """``with`` closes the handler like Store, Ring and Journal: the slot is free after the block, even when
+    the block raised."""
+    with vega.FeedHandler("FO", vega.Store(100), ring=ring) as h:
+        assert h.process_batch(list(vega.nse.sample_stream("FO", 5, seed=1))) > 0
+    assert h.ring is None
+    ring.append("NSE_FO", np.zeros(1, dtype=vega.records.CHANGE_RECORD_DTYPE))
+    with pytest.raises(ZeroDivisionError):
+        with vega.FeedHandler("CM", vega.Store(100), ring=ring):
+            1 / 0
+    ring.append("NSE_EQ", np.zeros(1, dtype=vega.records.CHANGE_RECORD_DTYPE))
+    ring.close()
+
+
 def test_wrong_sink_types_are_refused():
     with pytest.raises(TypeError, match="vega.Ring"):
         vega.FeedHandler("FO", vega.Store(10), ring=object())

@@ -1622,6 +1622,13 @@ cdef class FeedHandler:
             if self._journal is not None:
                 self.add_record_sink(_jrnl_rec_sink, &self._jsink)
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        """``with FeedHandler(...) as fh:`` closes it (hands the ring slot back) at the end of the block."""
+        self.close()
+
     def detach_journal(self):
         """Stop journaling, e.g. after the journal's disk filled: the change records go on to the ring, the
         other sinks and the callback.  Returns the JournalWriter (its owner closes it), or None when there was
