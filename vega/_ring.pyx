@@ -465,7 +465,9 @@ cdef class Ring:
         ``name`` is a plain name (``/dev/shm/<name>``) or an absolute path.  The file is created owner-only
         (``mode`` 0o600 unless given; applied exactly, not through the umask), fully initialised under a
         temporary name, then linked into place, so no reader ever sees a half-made ring.  An existing file
-        is an error (``FileExistsError``) unless ``replace=True``.
+        is an error (``FileExistsError``) unless ``replace=True``.  The file outlives ``close()`` and this
+        process (readers can still drain it, a restarted writer reopens it); ``Ring.unlink(name)`` deletes
+        it.
 
         ``first_seq``: the sequence number of each slot's first record (0 unless given: one int for every
         slot, or ``{feed: int}``).  A capture restarted during the day starts each slot at its journal's

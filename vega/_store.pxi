@@ -2779,7 +2779,11 @@ cdef class Store:
     def create(cls, name, capacity, *, dense_tokens=262144, stale_ns=5_000_000_000):
         # (the defaults are DEFAULT_DENSE_TOKENS and DEFAULT_STALE_NS, spelled out: a class method's
         # __text_signature__ cannot name module constants, and inspect.signature would fail; a test pins them)
-        """Create (or take over from a dead writer) the named store and become its one writer."""
+        """Create (or take over from a dead writer) the named store and become its one writer.
+
+        The file, ``vega.store.<name>`` in ``/dev/shm`` (or ``$VEGA_SHM_DIR``), outlives ``close()`` and this
+        process: readers keep the last state, and the next ``create`` of the name starts afresh.  ``unlink()`` or
+        ``Store.remove(name)`` deletes it."""
         cdef Store self = Store.__new__(Store)
         _store_sizes(capacity, dense_tokens, stale_ns)      # bad arguments touch no file
         path = _shm_path(name)
