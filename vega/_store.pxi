@@ -723,14 +723,19 @@ cdef inline uint32_t _m_end(vg_merge_t* c, vg_srec_t* r, uint16_t* k, uint32_t g
     if c.st.opt != NULL and (k[VG_G_TRADE] & VG_T_LTP):
         _iv_update(c, r, k)
         gm |= k[VG_G_OI]
-    r.last_update_ns = c.now_ns
+    _m_stamp(r, c.now_ns, code, qual)
+    c.counters[VG_M_MERGED] += 1
+    return gm if c.out != NULL else 0
+
+cdef inline void _m_stamp(vg_srec_t* r, int64_t now_ns, uint16_t code, uint32_t qual) noexcept nogil:
+    """The end of every update (_m_end): update time, source and count, the quality score when one of its
+    inputs changed, and out of the sequence lock."""
+    r.last_update_ns = now_ns
     r.last_update_source = code
     r.update_count += 1
     if qual:
         r.data_quality = vg_quality(r)
     vs_write_end(r)
-    c.counters[VG_M_MERGED] += 1
-    return gm if c.out != NULL else 0
 
 cdef uint8_t* _m_out_slow(vg_merge_t* c, const vg_srec_t* r, const uint16_t* k, uint32_t gm,
                           uint16_t code) noexcept nogil:
@@ -922,10 +927,29 @@ cdef void vg_merge_mw(vg_merge_t* c, const vg_mw_t* w, uint16_t code, uint8_t se
         if out != NULL:
             c.out.n += vg_emit_fam_mw(out, r, k, gm, code, ts48)
 
+cdef inline void _tick_fields(vg_srec_t* r, const vg_tick_t* t, uint8_t seg, int64_t now_ns, int64_t stale_ns,
+                              uint16_t* kt, uint16_t* koi) noexcept nogil:
+    """The ticker's merge rules (inside the record's sequence lock; kt / koi get the changed trade and OI
+    fields): fill price and volume, market type, a fast LTP that never overwrites a fresh 7200/7208 (no
+    7200/7208 merged within stale_ns); F&O open interest and the exchange's day high/low OI."""
+    _s16(&r.market_type, t.market_type, kt, VG_T_MARKET_TYPE)
+    if t.fill_price > 0:
+        _s32(&r.fill_price, t.fill_price, kt, VG_T_FILL_PRICE)
+        if r.last_md_ns == 0 or now_ns - r.last_md_ns > stale_ns:
+            _s32(&r.last_traded_price, t.fill_price, kt, VG_T_LTP)
+    if t.fill_volume > 0:
+        _s32(&r.fill_volume, t.fill_volume, kt, VG_T_FILL_VOLUME)
+    if seg == VG_SEG_FO:
+        _s64(&r.open_interest, t.open_interest, koi, VG_I_OI)
+        if t.day_hi_oi > 0:
+            _s64(&r.oi_day_high, t.day_hi_oi, koi, VG_I_HIGH)
+        if t.day_lo_oi > 0:
+            _s64(&r.oi_day_low, t.day_lo_oi, koi, VG_I_LOW)
+
 cdef void vg_merge_tick(vg_merge_t* c, const vg_tick_t* t, uint16_t code, uint8_t seg,
                         uint64_t ts48) noexcept nogil:
-    """18703 (CM) / 7202, 17202 (F&O) ticker: fill price and volume, market type, a fast LTP that never
-    overwrites a fresh 7200/7208; F&O open interest and the exchange's day high/low OI."""
+    """18703 (CM) / 7202, 17202 (F&O) ticker, one record (_tick_fields): the general path, for what
+    _tick_loop leaves to it (implied volatility, subscriptions, the reference emitter)."""
     cdef uint16_t k[VG_KPAD]
     cdef uint32_t gm
     cdef uint8_t* out
@@ -933,19 +957,7 @@ cdef void vg_merge_tick(vg_merge_t* c, const vg_tick_t* t, uint16_t code, uint8_
     cdef uint16_t kt = 0, koi = 0      # group masks in registers while merging
     if r == NULL:
         return
-    _s16(&r.market_type, t.market_type, &kt, VG_T_MARKET_TYPE)
-    if t.fill_price > 0:
-        _s32(&r.fill_price, t.fill_price, &kt, VG_T_FILL_PRICE)
-        if _md_stale(c, r):
-            _s32(&r.last_traded_price, t.fill_price, &kt, VG_T_LTP)
-    if t.fill_volume > 0:
-        _s32(&r.fill_volume, t.fill_volume, &kt, VG_T_FILL_VOLUME)
-    if seg == VG_SEG_FO:
-        _s64(&r.open_interest, t.open_interest, &koi, VG_I_OI)
-        if t.day_hi_oi > 0:
-            _s64(&r.oi_day_high, t.day_hi_oi, &koi, VG_I_HIGH)
-        if t.day_lo_oi > 0:
-            _s64(&r.oi_day_low, t.day_lo_oi, &koi, VG_I_LOW)
+    _tick_fields(r, t, seg, c.now_ns, c.md_stale_ns, &kt, &koi)
     k[VG_G_TRADE] = kt
     k[VG_G_OI] = koi
     gm = _m_end(c, r, k, kt | koi | k[VG_G_IDENT], kt & VG_Q_TRADE, code)
@@ -953,6 +965,58 @@ cdef void vg_merge_tick(vg_merge_t* c, const vg_tick_t* t, uint16_t code, uint8_
         out = _m_out(c, r, k, gm, code)
         if out != NULL:
             c.out.n += vg_emit_fam_tick(out, r, k, gm, code, ts48)
+
+cdef inline void _tick_loop(vg_merge_t* c, const vg_tick_t* ticks, int n, uint16_t code, uint8_t seg,
+                            uint64_t ts48) noexcept nogil:
+    """vg_merge_tick over the n records of one ticker message, in the common case: no options loaded (no IV),
+    every token merged (not subscribed_only), change records by the family emitter or none.  A ticker
+    message names up to 28 tokens, so what does not change within it is read once: the store's tables, the
+    time, the records' destination (room for the whole message is reserved up front, and the records go to
+    one pointer).  A token already in the dense table is found with one load; any other (bad, new, sparse)
+    takes _m_begin.  seg is a constant at each call site: the CM loop has no OI code.  The same stores and
+    records as vg_merge_tick (tests/test_merge_fast.py)."""
+    cdef uint16_t k[VG_KPAD]
+    cdef const vg_tick_t* t
+    cdef vg_srec_t* r
+    cdef const int32_t* dense = c.st.dense
+    cdef vg_srec_t* recs = c.st.recs
+    cdef uint32_t dense_size = c.st.dense_size, cap = c.st.capacity, idx, gm
+    cdef int64_t now_ns = c.now_ns, stale_ns = c.md_stale_ns
+    cdef uint8_t* out = NULL
+    cdef uint16_t kt, koi, kid
+    cdef int i, merged = 0
+    if c.out != NULL:
+        out = <uint8_t*>_rb_reserve(c.out, <Py_ssize_t>n * VG_RECS_PER_UPDATE_MAX)
+        if out == NULL:                                  # no memory for the records: the general path counts
+            for i in range(n):
+                vg_merge_tick(c, &ticks[i], code, seg, ts48)
+            return
+    for i in range(n):
+        t = &ticks[i]
+        idx = <uint32_t>dense[t.token] if <uint32_t>t.token < dense_size else cap
+        if idx < cap:                                    # -1 (not in the store) is >= cap too
+            r = &recs[idx]
+            vs_write_begin(r)
+            kid = 0
+        else:
+            r = _m_begin(c, t.token, k)
+            if r == NULL:
+                continue
+            kid = k[VG_G_IDENT]
+        kt = 0
+        koi = 0
+        _tick_fields(r, t, seg, now_ns, stale_ns, &kt, &koi)
+        _m_stamp(r, now_ns, code, kt & VG_Q_TRADE)
+        merged += 1
+        gm = kt | koi | kid
+        if gm and out != NULL:
+            k[VG_G_TRADE] = kt                           # the family emitter reads these three groups only
+            k[VG_G_OI] = koi
+            k[VG_G_IDENT] = kid
+            out += sizeof(vg_rec_t) * vg_emit_fam_tick(out, r, k, gm, code, ts48)
+    c.counters[VG_M_MERGED] += merged
+    if out != NULL:
+        c.out.n = (out - <uint8_t*>c.out.recs) // <Py_ssize_t>sizeof(vg_rec_t)
 
 cdef void vg_merge_spos(vg_merge_t* c, const vg_spos_t* s, int32_t log_time, uint64_t ts48) noexcept nogil:
     """CM 7210: call-auction order-cancel statistics (absolute), stamped with the message's LogTime."""
@@ -1284,8 +1348,13 @@ cdef int vg_merge_msg(vg_merge_t* c, const vg_msg_t* msg) noexcept nogil:
             vg_merge_mw(c, &msg.body.mw[i], code, seg, ts48)
     elif msg.kind == VG_K_TICK:
         n = min(n, VG_MAX_TICK)
-        for i in range(n):
-            vg_merge_tick(c, &msg.body.tick[i], code, seg, ts48)
+        if c.st.opt != NULL or c.subscribed_only or _vg_emit_reference:
+            for i in range(n):
+                vg_merge_tick(c, &msg.body.tick[i], code, seg, ts48)
+        elif seg == VG_SEG_FO:
+            _tick_loop(c, msg.body.tick, n, code, VG_SEG_FO, ts48)
+        else:
+            _tick_loop(c, msg.body.tick, n, code, VG_SEG_CM, ts48)
     elif msg.kind == VG_K_SPOS:
         n = min(n, VG_MAX_SPOS)
         for i in range(n):
