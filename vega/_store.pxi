@@ -870,51 +870,58 @@ cdef void vg_merge_md(vg_merge_t* c, const vg_md_t* m, uint16_t code, uint8_t se
         if out != NULL:
             c.out.n += vg_emit_fam_md(out, r, k, gm, code, ts48)
 
+cdef inline void _mw_fields(vg_srec_t* r, const vg_mw_t* w, uint8_t seg, int64_t now_ns, int64_t stale_ns,
+                            uint16_t* kt, uint16_t* kb, uint16_t* ka, uint16_t* kmw, uint16_t* koi) noexcept nogil:
+    """The market watch's merge rules (inside the record's sequence lock; the k* get the changed fields per
+    group): its own fields always; best bid/ask and LTP overwritten in pre-open, supplemented (positive
+    values only) when no 7200/7208 was merged within stale_ns; F&O open interest with day high/low."""
+    cdef const vg_mw_info_t* f = &w.market_wise_info[0]
+    _s64(&r.mw_buy_volume, f.buy_volume, kmw, VG_M_BUY_VOLUME)
+    _s32(&r.mw_buy_price, f.buy_price, kmw, VG_M_BUY_PRICE)
+    _s64(&r.mw_sell_volume, f.sell_volume, kmw, VG_M_SELL_VOLUME)
+    _s32(&r.mw_sell_price, f.sell_price, kmw, VG_M_SELL_PRICE)
+    _s32(&r.mw_last_trade_price, f.last_trade_price, kmw, VG_M_LTP)
+    _s32(&r.mw_last_trade_time, f.last_trade_time, kmw, VG_M_LTT)
+    _s8(&r.mw_indicator, _ind_bits(&f.indicator), kmw, VG_M_INDICATOR)
+    if vg_preopen(r.trading_status):
+        _s32(&r.bid_price[0], f.buy_price, kb, VG_D_PRICE0)
+        _s64(&r.bid_quantity[0], f.buy_volume, kb, VG_D_QTY0)
+        _s32(&r.ask_price[0], f.sell_price, ka, VG_D_PRICE0)
+        _s64(&r.ask_quantity[0], f.sell_volume, ka, VG_D_QTY0)
+        if f.last_trade_price > 0:
+            _s32(&r.last_traded_price, f.last_trade_price, kt, VG_T_LTP)
+        if f.last_trade_time > 0:
+            _s32(&r.last_trade_time, f.last_trade_time, kt, VG_T_LTT)
+    elif r.last_md_ns == 0 or now_ns - r.last_md_ns > stale_ns:
+        if f.buy_price > 0:
+            _s32(&r.bid_price[0], f.buy_price, kb, VG_D_PRICE0)
+            _s64(&r.bid_quantity[0], f.buy_volume, kb, VG_D_QTY0)
+        if f.sell_price > 0:
+            _s32(&r.ask_price[0], f.sell_price, ka, VG_D_PRICE0)
+            _s64(&r.ask_quantity[0], f.sell_volume, ka, VG_D_QTY0)
+        if f.last_trade_price > 0:
+            _s32(&r.last_traded_price, f.last_trade_price, kt, VG_T_LTP)
+        if f.last_trade_time > 0:
+            _s32(&r.last_trade_time, f.last_trade_time, kt, VG_T_LTT)
+    if seg == VG_SEG_FO:
+        _s64(&r.open_interest, w.open_interest, koi, VG_I_OI)
+        if w.open_interest > 0:
+            if w.open_interest > r.oi_day_high:
+                _s64(&r.oi_day_high, w.open_interest, koi, VG_I_HIGH)
+            if r.oi_day_low <= 0 or w.open_interest < r.oi_day_low:
+                _s64(&r.oi_day_low, w.open_interest, koi, VG_I_LOW)
+
 cdef void vg_merge_mw(vg_merge_t* c, const vg_mw_t* w, uint16_t code, uint8_t seg, uint64_t ts48) noexcept nogil:
-    """7201 / 17201 market watch: its own fields always; best bid/ask and LTP overwritten in pre-open,
-    supplemented (positive values only) when 7200/7208 are stale; F&O open interest with day high/low."""
+    """7201 / 17201 market watch, one record (_mw_fields): the general path, for what _batch_loop leaves to it
+    (implied volatility, subscriptions, the reference emitter)."""
     cdef uint16_t k[VG_KPAD]
     cdef uint32_t gm
     cdef uint8_t* out
     cdef vg_srec_t* r = _m_begin(c, w.token, k)
-    cdef const vg_mw_info_t* f = &w.market_wise_info[0]
     cdef uint16_t kt = 0, kb = 0, ka = 0, kmw = 0, koi = 0     # group masks in registers while merging
     if r == NULL:
         return
-    _s64(&r.mw_buy_volume, f.buy_volume, &kmw, VG_M_BUY_VOLUME)
-    _s32(&r.mw_buy_price, f.buy_price, &kmw, VG_M_BUY_PRICE)
-    _s64(&r.mw_sell_volume, f.sell_volume, &kmw, VG_M_SELL_VOLUME)
-    _s32(&r.mw_sell_price, f.sell_price, &kmw, VG_M_SELL_PRICE)
-    _s32(&r.mw_last_trade_price, f.last_trade_price, &kmw, VG_M_LTP)
-    _s32(&r.mw_last_trade_time, f.last_trade_time, &kmw, VG_M_LTT)
-    _s8(&r.mw_indicator, _ind_bits(&f.indicator), &kmw, VG_M_INDICATOR)
-    if vg_preopen(r.trading_status):
-        _s32(&r.bid_price[0], f.buy_price, &kb, VG_D_PRICE0)
-        _s64(&r.bid_quantity[0], f.buy_volume, &kb, VG_D_QTY0)
-        _s32(&r.ask_price[0], f.sell_price, &ka, VG_D_PRICE0)
-        _s64(&r.ask_quantity[0], f.sell_volume, &ka, VG_D_QTY0)
-        if f.last_trade_price > 0:
-            _s32(&r.last_traded_price, f.last_trade_price, &kt, VG_T_LTP)
-        if f.last_trade_time > 0:
-            _s32(&r.last_trade_time, f.last_trade_time, &kt, VG_T_LTT)
-    elif _md_stale(c, r):
-        if f.buy_price > 0:
-            _s32(&r.bid_price[0], f.buy_price, &kb, VG_D_PRICE0)
-            _s64(&r.bid_quantity[0], f.buy_volume, &kb, VG_D_QTY0)
-        if f.sell_price > 0:
-            _s32(&r.ask_price[0], f.sell_price, &ka, VG_D_PRICE0)
-            _s64(&r.ask_quantity[0], f.sell_volume, &ka, VG_D_QTY0)
-        if f.last_trade_price > 0:
-            _s32(&r.last_traded_price, f.last_trade_price, &kt, VG_T_LTP)
-        if f.last_trade_time > 0:
-            _s32(&r.last_trade_time, f.last_trade_time, &kt, VG_T_LTT)
-    if seg == VG_SEG_FO:
-        _s64(&r.open_interest, w.open_interest, &koi, VG_I_OI)
-        if w.open_interest > 0:
-            if w.open_interest > r.oi_day_high:
-                _s64(&r.oi_day_high, w.open_interest, &koi, VG_I_HIGH)
-            if r.oi_day_low <= 0 or w.open_interest < r.oi_day_low:
-                _s64(&r.oi_day_low, w.open_interest, &koi, VG_I_LOW)
+    _mw_fields(r, w, seg, c.now_ns, c.md_stale_ns, &kt, &kb, &ka, &kmw, &koi)
     k[VG_G_TRADE] = kt
     k[VG_G_BID] = kb
     k[VG_G_ASK] = ka
@@ -949,7 +956,7 @@ cdef inline void _tick_fields(vg_srec_t* r, const vg_tick_t* t, uint8_t seg, int
 cdef void vg_merge_tick(vg_merge_t* c, const vg_tick_t* t, uint16_t code, uint8_t seg,
                         uint64_t ts48) noexcept nogil:
     """18703 (CM) / 7202, 17202 (F&O) ticker, one record (_tick_fields): the general path, for what
-    _tick_loop leaves to it (implied volatility, subscriptions, the reference emitter)."""
+    _batch_loop leaves to it (implied volatility, subscriptions, the reference emitter)."""
     cdef uint16_t k[VG_KPAD]
     cdef uint32_t gm
     cdef uint8_t* out
@@ -966,54 +973,76 @@ cdef void vg_merge_tick(vg_merge_t* c, const vg_tick_t* t, uint16_t code, uint8_
         if out != NULL:
             c.out.n += vg_emit_fam_tick(out, r, k, gm, code, ts48)
 
-cdef inline void _tick_loop(vg_merge_t* c, const vg_tick_t* ticks, int n, uint16_t code, uint8_t seg,
-                            uint64_t ts48) noexcept nogil:
-    """vg_merge_tick over the n records of one ticker message, in the common case: no options loaded (no IV),
-    every token merged (not subscribed_only), change records by the family emitter or none.  A ticker
-    message names up to 28 tokens, so what does not change within it is read once: the store's tables, the
-    time, the records' destination (room for the whole message is reserved up front, and the records go to
-    one pointer).  A token already in the dense table is found with one load; any other (bad, new, sparse)
-    takes _m_begin.  seg is a constant at each call site: the CM loop has no OI code.  The same stores and
-    records as vg_merge_tick (tests/test_merge_fast.py)."""
+ctypedef fused vg_batch_rec_t:          # the message records _batch_loop merges
+    vg_tick_t
+    vg_mw_t
+
+cdef inline void _batch_loop(vg_merge_t* c, const vg_batch_rec_t* msgs, int n, uint16_t code, uint8_t seg,
+                             uint64_t ts48) noexcept nogil:
+    """vg_merge_tick / vg_merge_mw over the n records of one message, in the common case: no options loaded
+    (no IV), every token merged (not subscribed_only), change records by the family emitter or none.  A
+    ticker message names up to 28 tokens, a market-watch message up to 5, so what does not change within
+    a message is read once: the store's tables, the time, the records' destination (room for the whole
+    message is reserved up front, and the records go to one pointer).  A token already in the dense table
+    is found with one load; any other (bad, new, sparse) takes _m_begin.  seg is a constant at each call
+    site: the CM loops have no OI code.  The same stores and records as the one-record functions, which
+    stay the general path (tests/test_store_emit.py compares the two over whole feeds)."""
     cdef uint16_t k[VG_KPAD]
-    cdef const vg_tick_t* t
+    cdef const vg_batch_rec_t* m
     cdef vg_srec_t* r
     cdef const int32_t* dense = c.st.dense
     cdef vg_srec_t* recs = c.st.recs
-    cdef uint32_t dense_size = c.st.dense_size, cap = c.st.capacity, idx, gm
+    cdef uint32_t dense_size = c.st.dense_size, cap = c.st.capacity, idx, gm, qual
     cdef int64_t now_ns = c.now_ns, stale_ns = c.md_stale_ns
     cdef uint8_t* out = NULL
-    cdef uint16_t kt, koi, kid
+    cdef uint16_t kt, kb, ka, kmw, koi, kid
     cdef int i, merged = 0
     if c.out != NULL:
         out = <uint8_t*>_rb_reserve(c.out, <Py_ssize_t>n * VG_RECS_PER_UPDATE_MAX)
         if out == NULL:                                  # no memory for the records: the general path counts
             for i in range(n):
-                vg_merge_tick(c, &ticks[i], code, seg, ts48)
+                if vg_batch_rec_t is vg_tick_t:
+                    vg_merge_tick(c, &msgs[i], code, seg, ts48)
+                else:
+                    vg_merge_mw(c, &msgs[i], code, seg, ts48)
             return
     for i in range(n):
-        t = &ticks[i]
-        idx = <uint32_t>dense[t.token] if <uint32_t>t.token < dense_size else cap
+        m = &msgs[i]
+        idx = <uint32_t>dense[m.token] if <uint32_t>m.token < dense_size else cap
         if idx < cap:                                    # -1 (not in the store) is >= cap too
             r = &recs[idx]
             vs_write_begin(r)
             kid = 0
         else:
-            r = _m_begin(c, t.token, k)
+            r = _m_begin(c, m.token, k)
             if r == NULL:
                 continue
             kid = k[VG_G_IDENT]
         kt = 0
+        kb = 0
+        ka = 0
+        kmw = 0
         koi = 0
-        _tick_fields(r, t, seg, now_ns, stale_ns, &kt, &koi)
-        _m_stamp(r, now_ns, code, kt & VG_Q_TRADE)
+        if vg_batch_rec_t is vg_tick_t:
+            _tick_fields(r, m, seg, now_ns, stale_ns, &kt, &koi)
+            qual = kt & VG_Q_TRADE
+        else:
+            _mw_fields(r, m, seg, now_ns, stale_ns, &kt, &kb, &ka, &kmw, &koi)
+            qual = (kt & VG_Q_TRADE) | ((kb | ka) & VG_Q_DEPTH)
+        _m_stamp(r, now_ns, code, qual)
         merged += 1
-        gm = kt | koi | kid
+        gm = kt | kb | ka | kmw | koi | kid
         if gm and out != NULL:
-            k[VG_G_TRADE] = kt                           # the family emitter reads these three groups only
+            k[VG_G_TRADE] = kt                           # the family emitter reads its own groups only
             k[VG_G_OI] = koi
             k[VG_G_IDENT] = kid
-            out += sizeof(vg_rec_t) * vg_emit_fam_tick(out, r, k, gm, code, ts48)
+            if vg_batch_rec_t is vg_tick_t:
+                out += sizeof(vg_rec_t) * vg_emit_fam_tick(out, r, k, gm, code, ts48)
+            else:
+                k[VG_G_BID] = kb
+                k[VG_G_ASK] = ka
+                k[VG_G_MW] = kmw
+                out += sizeof(vg_rec_t) * vg_emit_fam_mw(out, r, k, gm, code, ts48)
     c.counters[VG_M_MERGED] += merged
     if out != NULL:
         c.out.n = (out - <uint8_t*>c.out.recs) // <Py_ssize_t>sizeof(vg_rec_t)
@@ -1344,17 +1373,22 @@ cdef int vg_merge_msg(vg_merge_t* c, const vg_msg_t* msg) noexcept nogil:
             vg_merge_md(c, &msg.body.md[i], code, seg, ts48)
     elif msg.kind == VG_K_MW:
         n = min(n, VG_MAX_MW)
-        for i in range(n):
-            vg_merge_mw(c, &msg.body.mw[i], code, seg, ts48)
+        if c.st.opt != NULL or c.subscribed_only or _vg_emit_reference:
+            for i in range(n):
+                vg_merge_mw(c, &msg.body.mw[i], code, seg, ts48)
+        elif seg == VG_SEG_FO:
+            _batch_loop(c, msg.body.mw, n, code, VG_SEG_FO, ts48)
+        else:
+            _batch_loop(c, msg.body.mw, n, code, VG_SEG_CM, ts48)
     elif msg.kind == VG_K_TICK:
         n = min(n, VG_MAX_TICK)
         if c.st.opt != NULL or c.subscribed_only or _vg_emit_reference:
             for i in range(n):
                 vg_merge_tick(c, &msg.body.tick[i], code, seg, ts48)
         elif seg == VG_SEG_FO:
-            _tick_loop(c, msg.body.tick, n, code, VG_SEG_FO, ts48)
+            _batch_loop(c, msg.body.tick, n, code, VG_SEG_FO, ts48)
         else:
-            _tick_loop(c, msg.body.tick, n, code, VG_SEG_CM, ts48)
+            _batch_loop(c, msg.body.tick, n, code, VG_SEG_CM, ts48)
     elif msg.kind == VG_K_SPOS:
         n = min(n, VG_MAX_SPOS)
         for i in range(n):
