@@ -976,13 +976,15 @@ cdef void vg_merge_tick(vg_merge_t* c, const vg_tick_t* t, uint16_t code, uint8_
 ctypedef fused vg_batch_rec_t:          # the message records _batch_loop merges
     vg_tick_t
     vg_mw_t
+    vg_spos_t
+    vg_status_t
 
 cdef inline void _batch_loop(vg_merge_t* c, const vg_batch_rec_t* msgs, int n, uint16_t code, uint8_t seg,
-                             uint64_t ts48) noexcept nogil:
-    """vg_merge_tick / vg_merge_mw over the n records of one message, in the common case: no options loaded
-    (no IV), every token merged (not subscribed_only), change records by the family emitter or none.  A
-    ticker message names up to 28 tokens, a market-watch message up to 5, so what does not change within
-    a message is read once: the store's tables, the time, the records' destination (room for the whole
+                             uint64_t ts48, int32_t log_time) noexcept nogil:
+    """vg_merge_tick / _mw / _spos / _status over the n records of one message, in the common case: no
+    options loaded (no IV), every token merged (not subscribed_only), change records by the family emitter
+    or none.  A ticker message names up to 28 tokens, a market-watch message up to 5, a 7210 up to 25
+    (F&O) or 8 (CM), so what does not change within a message is read once: the store's tables, the time, the records' destination (room for the whole
     message is reserved up front, and the records go to one pointer).  A token already in the dense table
     is found with one load; any other (bad, new, sparse) takes _m_begin.  seg is a constant at each call
     site: the CM loops have no OI code.  The same stores and records as the one-record functions, which
@@ -995,7 +997,7 @@ cdef inline void _batch_loop(vg_merge_t* c, const vg_batch_rec_t* msgs, int n, u
     cdef uint32_t dense_size = c.st.dense_size, cap = c.st.capacity, idx, gm, qual
     cdef int64_t now_ns = c.now_ns, stale_ns = c.md_stale_ns
     cdef uint8_t* out = NULL
-    cdef uint16_t kt, kb, ka, kmw, koi, kid
+    cdef uint16_t kt, kb, ka, kmw, koi, kst, ksp, kid
     cdef int i, merged = 0
     if c.out != NULL:
         out = <uint8_t*>_rb_reserve(c.out, <Py_ssize_t>n * VG_RECS_PER_UPDATE_MAX)
@@ -1003,8 +1005,12 @@ cdef inline void _batch_loop(vg_merge_t* c, const vg_batch_rec_t* msgs, int n, u
             for i in range(n):
                 if vg_batch_rec_t is vg_tick_t:
                     vg_merge_tick(c, &msgs[i], code, seg, ts48)
-                else:
+                elif vg_batch_rec_t is vg_mw_t:
                     vg_merge_mw(c, &msgs[i], code, seg, ts48)
+                elif vg_batch_rec_t is vg_spos_t:
+                    vg_merge_spos(c, &msgs[i], log_time, ts48)
+                else:
+                    vg_merge_status(c, &msgs[i], ts48)
             return
     for i in range(n):
         m = &msgs[i]
@@ -1023,32 +1029,69 @@ cdef inline void _batch_loop(vg_merge_t* c, const vg_batch_rec_t* msgs, int n, u
         ka = 0
         kmw = 0
         koi = 0
+        kst = 0
+        ksp = 0
+        qual = 0                                         # 7210 changes no quality input
         if vg_batch_rec_t is vg_tick_t:
             _tick_fields(r, m, seg, now_ns, stale_ns, &kt, &koi)
             qual = kt & VG_Q_TRADE
-        else:
+        elif vg_batch_rec_t is vg_mw_t:
             _mw_fields(r, m, seg, now_ns, stale_ns, &kt, &kb, &ka, &kmw, &koi)
             qual = (kt & VG_Q_TRADE) | ((kb | ka) & VG_Q_DEPTH)
+        elif vg_batch_rec_t is vg_spos_t:
+            _spos_fields(r, m, log_time, &ksp)
+        else:
+            _status_fields(r, m, &kst, &ksp)
         _m_stamp(r, now_ns, code, qual)
         merged += 1
-        gm = kt | kb | ka | kmw | koi | kid
+        gm = kt | kb | ka | kmw | koi | kst | ksp | kid
         if gm and out != NULL:
-            k[VG_G_TRADE] = kt                           # the family emitter reads its own groups only
-            k[VG_G_OI] = koi
-            k[VG_G_IDENT] = kid
+            k[VG_G_IDENT] = kid                          # the family emitter reads its own groups only
             if vg_batch_rec_t is vg_tick_t:
+                k[VG_G_TRADE] = kt
+                k[VG_G_OI] = koi
                 out += sizeof(vg_rec_t) * vg_emit_fam_tick(out, r, k, gm, code, ts48)
-            else:
+            elif vg_batch_rec_t is vg_mw_t:
+                k[VG_G_TRADE] = kt
                 k[VG_G_BID] = kb
                 k[VG_G_ASK] = ka
                 k[VG_G_MW] = kmw
+                k[VG_G_OI] = koi
                 out += sizeof(vg_rec_t) * vg_emit_fam_mw(out, r, k, gm, code, ts48)
+            elif vg_batch_rec_t is vg_spos_t:
+                k[VG_G_SPOS] = ksp
+                out += sizeof(vg_rec_t) * vg_emit_fam_spos(out, r, k, gm, VG_7210, ts48)
+            else:
+                k[VG_G_STATUS] = kst
+                k[VG_G_SPOS] = ksp
+                out += sizeof(vg_rec_t) * vg_emit_fam_status(out, r, k, gm, VG_7210, ts48)
     c.counters[VG_M_MERGED] += merged
     if out != NULL:
         c.out.n = (out - <uint8_t*>c.out.recs) // <Py_ssize_t>sizeof(vg_rec_t)
 
+cdef inline void _spos_fields(vg_srec_t* r, const vg_spos_t* s, int32_t log_time, uint16_t* ksp) noexcept nogil:
+    """CM 7210's rules: call-auction order-cancel statistics (absolute), stamped with the message's
+    LogTime."""
+    _s64(&r.buy_ord_cxl_count, s.buy_ord_cxl_count, ksp, 1 << 0)
+    _s64(&r.buy_ord_cxl_vol, s.buy_ord_cxl_vol, ksp, 1 << 1)
+    _s64(&r.sell_ord_cxl_count, s.sell_ord_cxl_count, ksp, 1 << 2)
+    _s64(&r.sell_ord_cxl_vol, s.sell_ord_cxl_vol, ksp, 1 << 3)
+    _s32(&r.spos_update_time, log_time, ksp, 1 << 4)
+
+cdef inline void _status_fields(vg_srec_t* r, const vg_status_t* s, uint16_t* kst, uint16_t* ksp) noexcept nogil:
+    """F&O 7210's rules: security status per market; the normal market's (status[0]) is the trading status;
+    leaving pre-open resets the SPOS statistics."""
+    cdef int16_t old_status = r.trading_status
+    _s16(&r.market_status[0], s.status[0], kst, VG_S_MARKET_STATUS0 << 0)
+    _s16(&r.market_status[1], s.status[1], kst, VG_S_MARKET_STATUS0 << 1)
+    _s16(&r.market_status[2], s.status[2], kst, VG_S_MARKET_STATUS0 << 2)
+    _s16(&r.market_status[3], s.status[3], kst, VG_S_MARKET_STATUS0 << 3)
+    if s.status[0] > 0:
+        _s16(&r.trading_status, s.status[0], kst, VG_S_TRADING_STATUS)
+    ksp[0] = _status_changed(r, old_status)
+
 cdef void vg_merge_spos(vg_merge_t* c, const vg_spos_t* s, int32_t log_time, uint64_t ts48) noexcept nogil:
-    """CM 7210: call-auction order-cancel statistics (absolute), stamped with the message's LogTime."""
+    """CM 7210, one record (_spos_fields): the general path, for what _batch_loop leaves to it."""
     cdef uint16_t k[VG_KPAD]
     cdef uint32_t gm
     cdef uint8_t* out
@@ -1056,11 +1099,7 @@ cdef void vg_merge_spos(vg_merge_t* c, const vg_spos_t* s, int32_t log_time, uin
     cdef uint16_t ksp = 0
     if r == NULL:
         return
-    _s64(&r.buy_ord_cxl_count, s.buy_ord_cxl_count, &ksp, 1 << 0)
-    _s64(&r.buy_ord_cxl_vol, s.buy_ord_cxl_vol, &ksp, 1 << 1)
-    _s64(&r.sell_ord_cxl_count, s.sell_ord_cxl_count, &ksp, 1 << 2)
-    _s64(&r.sell_ord_cxl_vol, s.sell_ord_cxl_vol, &ksp, 1 << 3)
-    _s32(&r.spos_update_time, log_time, &ksp, 1 << 4)
+    _spos_fields(r, s, log_time, &ksp)
     k[VG_G_SPOS] = ksp
     gm = _m_end(c, r, k, ksp | k[VG_G_IDENT], 0, VG_7210)
     if gm:
@@ -1069,23 +1108,15 @@ cdef void vg_merge_spos(vg_merge_t* c, const vg_spos_t* s, int32_t log_time, uin
             c.out.n += vg_emit_fam_spos(out, r, k, gm, VG_7210, ts48)
 
 cdef void vg_merge_status(vg_merge_t* c, const vg_status_t* s, uint64_t ts48) noexcept nogil:
-    """F&O 7210: security status per market; the normal market's (status[0]) is the trading status."""
+    """F&O 7210, one record (_status_fields): the general path, for what _batch_loop leaves to it."""
     cdef uint16_t k[VG_KPAD]
     cdef uint32_t gm
     cdef uint8_t* out
     cdef vg_srec_t* r = _m_begin(c, s.token, k)
-    cdef int16_t old_status
-    cdef uint16_t kst = 0, ksp
+    cdef uint16_t kst = 0, ksp = 0
     if r == NULL:
         return
-    old_status = r.trading_status
-    _s16(&r.market_status[0], s.status[0], &kst, VG_S_MARKET_STATUS0 << 0)
-    _s16(&r.market_status[1], s.status[1], &kst, VG_S_MARKET_STATUS0 << 1)
-    _s16(&r.market_status[2], s.status[2], &kst, VG_S_MARKET_STATUS0 << 2)
-    _s16(&r.market_status[3], s.status[3], &kst, VG_S_MARKET_STATUS0 << 3)
-    if s.status[0] > 0:
-        _s16(&r.trading_status, s.status[0], &kst, VG_S_TRADING_STATUS)
-    ksp = _status_changed(r, old_status)
+    _status_fields(r, s, &kst, &ksp)
     k[VG_G_STATUS] = kst
     k[VG_G_SPOS] = ksp
     gm = _m_end(c, r, k, kst | ksp | k[VG_G_IDENT], 0, VG_7210)
@@ -1377,26 +1408,32 @@ cdef int vg_merge_msg(vg_merge_t* c, const vg_msg_t* msg) noexcept nogil:
             for i in range(n):
                 vg_merge_mw(c, &msg.body.mw[i], code, seg, ts48)
         elif seg == VG_SEG_FO:
-            _batch_loop(c, msg.body.mw, n, code, VG_SEG_FO, ts48)
+            _batch_loop(c, msg.body.mw, n, code, VG_SEG_FO, ts48, 0)
         else:
-            _batch_loop(c, msg.body.mw, n, code, VG_SEG_CM, ts48)
+            _batch_loop(c, msg.body.mw, n, code, VG_SEG_CM, ts48, 0)
     elif msg.kind == VG_K_TICK:
         n = min(n, VG_MAX_TICK)
         if c.st.opt != NULL or c.subscribed_only or _vg_emit_reference:
             for i in range(n):
                 vg_merge_tick(c, &msg.body.tick[i], code, seg, ts48)
         elif seg == VG_SEG_FO:
-            _batch_loop(c, msg.body.tick, n, code, VG_SEG_FO, ts48)
+            _batch_loop(c, msg.body.tick, n, code, VG_SEG_FO, ts48, 0)
         else:
-            _batch_loop(c, msg.body.tick, n, code, VG_SEG_CM, ts48)
+            _batch_loop(c, msg.body.tick, n, code, VG_SEG_CM, ts48, 0)
     elif msg.kind == VG_K_SPOS:
         n = min(n, VG_MAX_SPOS)
-        for i in range(n):
-            vg_merge_spos(c, &msg.body.spos[i], msg.header.log_time, ts48)
+        if c.st.opt != NULL or c.subscribed_only or _vg_emit_reference:
+            for i in range(n):
+                vg_merge_spos(c, &msg.body.spos[i], msg.header.log_time, ts48)
+        else:
+            _batch_loop(c, msg.body.spos, n, VG_7210, seg, ts48, msg.header.log_time)
     elif msg.kind == VG_K_STATUS:
         n = min(n, VG_MAX_STATUS)
-        for i in range(n):
-            vg_merge_status(c, &msg.body.status[i], ts48)
+        if c.st.opt != NULL or c.subscribed_only or _vg_emit_reference:
+            for i in range(n):
+                vg_merge_status(c, &msg.body.status[i], ts48)
+        else:
+            _batch_loop(c, msg.body.status, n, VG_7210, seg, ts48, 0)
     elif msg.kind == VG_K_BUYBACK:
         n = min(n, VG_MAX_BUYBACK)
         for i in range(n):
