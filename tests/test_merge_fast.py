@@ -33,18 +33,19 @@ def by_code(seg, n_datagrams=500, seed=5):
     return out
 
 
-def merge_packed(seg, msgs, reference=False, passes=3):
-    """merge_packed over msgs `passes` times (a new receive time each pass): the records and the store."""
+def merge_packed(seg, msgs, reference=False, passes=3, capacity=20_000):
+    """merge_packed over msgs `passes` times (a new receive time each pass): the records, the store and the
+    merge counters.  reference=True takes the one-record merge functions and the reference emitter."""
     core._use_reference_emit(reference)
     try:
-        store = core.Store(20_000)
+        store = core.Store(capacity)
         got = []
         fh = core.FeedHandler(seg, store, on_records=got.append)
         packed = core.pack_messages(seg, msgs)
         for p in range(passes):
             fh.merge_packed(packed, now_ns=T0 + p * 7 * SEC)
         recs = np.concatenate(got) if got else np.empty(0, CHANGE_RECORD_DTYPE)
-        return recs, store
+        return recs, store, fh.stats["merge"]
     finally:
         core._use_reference_emit(False)
 
@@ -63,8 +64,8 @@ def test_every_code_records_rebuild_the_store_and_equal_the_reference(seg):
     groups = by_code(seg)
     assert {7200, 7201, 7208, 7210, 6013} <= set(groups)
     for code, msgs in sorted(groups.items()):
-        recs, live = merge_packed(seg, msgs)
-        ref, ref_store = merge_packed(seg, msgs, reference=True)
+        recs, live, _ = merge_packed(seg, msgs)
+        ref, ref_store, _ = merge_packed(seg, msgs, reference=True)
         assert len(recs) > 0, code
         assert recs.tobytes() == ref.tobytes(), code
         snap = live.snapshot()
@@ -110,11 +111,51 @@ def test_many_record_message_equals_one_record_messages(seg, code, n_max):
     recs = [_tick_record(t, i) for i, t in enumerate(toks)]
     many = [{"transaction_code": code, "records": recs}]
     one = [{"transaction_code": code, "records": [r]} for r in recs]
-    a_recs, a = merge_packed(seg, many, passes=2)
-    b_recs, b = merge_packed(seg, one, passes=2)
+    a_recs, a, _ = merge_packed(seg, many, passes=2)
+    b_recs, b, _ = merge_packed(seg, one, passes=2)
     assert a_recs.tobytes() == b_recs.tobytes()
     assert (market(a) == market(b)).all()
     assert sorted(set(t for t in toks if t > 0)) == sorted(int(t) for t in a.snapshot()["token"])
+
+
+def _mw_record(tok, i):
+    info = {"buy_price": 100 + i, "buy_volume": 5 + i, "sell_price": 110 + 2 * i, "sell_volume": 7,
+            "last_trade_price": 105 + (i % 4), "last_trade_time": 1000 + i, "indicator": {"buy": i % 2}}
+    return {"token": tok, "market_wise_info": [info, {}, {}], "open_interest": 40 + 3 * i}
+
+
+def _spos_record(tok, i):
+    return {"token": tok, "buy_ord_cxl_count": i, "buy_ord_cxl_vol": 10 * i, "sell_ord_cxl_count": 2 * i,
+            "sell_ord_cxl_vol": 1 << (30 + i % 5)}
+
+
+def _status_record(tok, i):
+    return {"token": tok, "status": [(1, 2, 4, 6)[i % 4], i % 3, 0, 2]}
+
+
+TOKENS = [5, 5, 7, 300_000, 0, -3, 5, 12, 300_000, 7, 2**31 - 1, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24,
+          25, 26, 27, 28, 29]
+
+
+@pytest.mark.parametrize("seg,code,make,n_max", [
+    ("CM", 18703, _tick_record, 28), ("FO", 7202, _tick_record, 17), ("FO", 17202, _tick_record, 12),
+    ("CM", 7201, _mw_record, 5), ("FO", 7201, _mw_record, 5), ("FO", 17201, _mw_record, 5),
+    ("CM", 7210, _spos_record, 8), ("FO", 7210, _status_record, 25)])
+@pytest.mark.parametrize("capacity", [20_000, 3])
+def test_per_message_loop_equals_the_one_record_merges(seg, code, make, n_max, capacity):
+    """_batch_loop (one loop per ticker, market-watch or 7210 message) against the one-record merge
+    functions with the reference emitter: bad, repeated, new and sparse tokens, several messages over the
+    same tokens, and a store that fills up part way through a message.  Same records, stores, counters."""
+    msgs = [{"transaction_code": code, "log_time": 1_300_000_000 + j,
+             "records": [make(TOKENS[(j + i) % len(TOKENS)], 3 * j + i) for i in range(n_max)]}
+            for j in range(4)]
+    a_recs, a, a_count = merge_packed(seg, msgs, passes=2, capacity=capacity)
+    b_recs, b, b_count = merge_packed(seg, msgs, reference=True, passes=2, capacity=capacity)
+    assert len(a_recs) > 0
+    assert a_recs.tobytes() == b_recs.tobytes()
+    assert (market(a) == market(b)).all()
+    assert a_count == b_count
+    assert a_count["bad_token"] > 0 and (a_count["store_full"] > 0) == (capacity == 3)
 
 
 I64 = st.one_of(st.integers(-2**63, 2**63 - 1), st.sampled_from([0, 1, 2**32, 2**32 + 1, -1, 1 << 40]))
