@@ -984,11 +984,12 @@ cdef inline void _batch_loop(vg_merge_t* c, const vg_batch_rec_t* msgs, int n, u
     """vg_merge_tick / _mw / _spos / _status over the n records of one message, in the common case: no
     options loaded (no IV), every token merged (not subscribed_only), change records by the family emitter
     or none.  A ticker message names up to 28 tokens, a market-watch message up to 5, a 7210 up to 25
-    (F&O) or 8 (CM), so what does not change within a message is read once: the store's tables, the time, the records' destination (room for the whole
-    message is reserved up front, and the records go to one pointer).  A token already in the dense table
-    is found with one load; any other (bad, new, sparse) takes _m_begin.  seg is a constant at each call
-    site: the CM loops have no OI code.  The same stores and records as the one-record functions, which
-    stay the general path (tests/test_store_emit.py compares the two over whole feeds)."""
+    (F&O) or 8 (CM), so what does not change within a message is read once: the store's tables, the time,
+    the records' destination (room for the whole message is reserved up front, and the records go to one
+    pointer).  A token already in the dense table is found with one load; any other (bad, new, sparse)
+    takes _m_begin.  seg is a constant at the ticker and market-watch call sites: their CM loops have no OI
+    code.  The same stores and records as the one-record functions, which stay the general path
+    (tests/test_merge_fast.py and tests/test_store_emit.py compare the two)."""
     cdef uint16_t k[VG_KPAD]
     cdef const vg_batch_rec_t* m
     cdef vg_srec_t* r
