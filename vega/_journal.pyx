@@ -1530,8 +1530,10 @@ def token_array(tokens):
             raise TypeError(f"tokens must be a collection of tokens, not {type(tokens).__name__}") from None
         if arr.size and arr.dtype.kind not in "iu":
             raise TypeError(f"tokens must be integers, not {arr.dtype}")
-    if arr.size and (int(arr.min()) < 0 or int(arr.max()) > 0xFFFFFFFF):
-        raise ValueError(f"a token is 0 .. 2**32 - 1, not {int(arr.min()) if int(arr.min()) < 0 else int(arr.max())}")
+    if arr.size:
+        lo, hi = int(arr.min()), int(arr.max())
+        if lo < 0 or hi > 0xFFFFFFFF:
+            raise ValueError(f"a token is 0 .. 2**32 - 1, not {lo if lo < 0 else hi}")
     return arr.astype(np.uint32)
 
 

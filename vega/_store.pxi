@@ -758,9 +758,9 @@ cdef inline uint8_t* _m_out(vg_merge_t* c, const vg_srec_t* r, const uint16_t* k
         return _m_out_slow(c, r, k, gm, code)
     return <uint8_t*>(b.recs + b.n)
 
-cdef inline bint _md_stale(const vg_merge_t* c, const vg_srec_t* r) noexcept nogil:
-    """True when no 7200/7208 was merged for this token within md_stale_ns."""
-    return r.last_md_ns == 0 or c.now_ns - r.last_md_ns > c.md_stale_ns
+cdef inline bint _md_stale(const vg_srec_t* r, int64_t now_ns, int64_t stale_ns) noexcept nogil:
+    """True when no 7200/7208 was merged for this token within stale_ns (the merge's md_stale_ns) of now."""
+    return r.last_md_ns == 0 or now_ns - r.last_md_ns > stale_ns
 
 cdef inline uint16_t _status_changed(vg_srec_t* r, int16_t old_status) noexcept nogil:
     """SPOS reset: the call-auction cancel statistics belong to the pre-open session and are cleared when
@@ -892,7 +892,7 @@ cdef inline void _mw_fields(vg_srec_t* r, const vg_mw_t* w, uint8_t seg, int64_t
             _s32(&r.last_traded_price, f.last_trade_price, kt, VG_T_LTP)
         if f.last_trade_time > 0:
             _s32(&r.last_trade_time, f.last_trade_time, kt, VG_T_LTT)
-    elif r.last_md_ns == 0 or now_ns - r.last_md_ns > stale_ns:
+    elif _md_stale(r, now_ns, stale_ns):
         if f.buy_price > 0:
             _s32(&r.bid_price[0], f.buy_price, kb, VG_D_PRICE0)
             _s64(&r.bid_quantity[0], f.buy_volume, kb, VG_D_QTY0)
@@ -942,7 +942,7 @@ cdef inline void _tick_fields(vg_srec_t* r, const vg_tick_t* t, uint8_t seg, int
     _s16(&r.market_type, t.market_type, kt, VG_T_MARKET_TYPE)
     if t.fill_price > 0:
         _s32(&r.fill_price, t.fill_price, kt, VG_T_FILL_PRICE)
-        if r.last_md_ns == 0 or now_ns - r.last_md_ns > stale_ns:
+        if _md_stale(r, now_ns, stale_ns):
             _s32(&r.last_traded_price, t.fill_price, kt, VG_T_LTP)
     if t.fill_volume > 0:
         _s32(&r.fill_volume, t.fill_volume, kt, VG_T_FILL_VOLUME)
@@ -981,9 +981,9 @@ ctypedef fused vg_batch_rec_t:          # the message records _batch_loop merges
 
 cdef inline void _batch_loop(vg_merge_t* c, const vg_batch_rec_t* msgs, int n, uint16_t code, uint8_t seg,
                              uint64_t ts48, int32_t log_time) noexcept nogil:
-    """vg_merge_tick / _mw / _spos / _status over the n records of one message, in the common case: no
-    options loaded (no IV), every token merged (not subscribed_only), change records by the family emitter
-    or none.  A ticker message names up to 28 tokens, a market-watch message up to 5, a 7210 up to 25
+    """vg_merge_tick / _mw / _spos / _status over the n records of one message.  In the common case (no
+    options loaded, so no IV; every token merged, not subscribed_only; change records by the family emitter
+    or none) the loop below; otherwise, or when the record buffer cannot grow, the one-record functions.  A ticker message names up to 28 tokens, a market-watch message up to 5, a 7210 up to 25
     (F&O) or 8 (CM), so what does not change within a message is read once: the store's tables, the time,
     the records' destination (room for the whole message is reserved up front, and the records go to one
     pointer).  A token already in the dense table is found with one load; any other (bad, new, sparse)
@@ -1000,19 +1000,21 @@ cdef inline void _batch_loop(vg_merge_t* c, const vg_batch_rec_t* msgs, int n, u
     cdef uint8_t* out = NULL
     cdef uint16_t kt, kb, ka, kmw, koi, kst, ksp, kid
     cdef int i, merged = 0
-    if c.out != NULL:
+    cdef bint general = c.st.opt != NULL or c.subscribed_only or _vg_emit_reference
+    if c.out != NULL and not general:
         out = <uint8_t*>_rb_reserve(c.out, <Py_ssize_t>n * VG_RECS_PER_UPDATE_MAX)
-        if out == NULL:                                  # no memory for the records: the general path counts
-            for i in range(n):
-                if vg_batch_rec_t is vg_tick_t:
-                    vg_merge_tick(c, &msgs[i], code, seg, ts48)
-                elif vg_batch_rec_t is vg_mw_t:
-                    vg_merge_mw(c, &msgs[i], code, seg, ts48)
-                elif vg_batch_rec_t is vg_spos_t:
-                    vg_merge_spos(c, &msgs[i], log_time, ts48)
-                else:
-                    vg_merge_status(c, &msgs[i], ts48)
-            return
+        general = out == NULL                            # no memory for the records: the general path counts
+    if general:
+        for i in range(n):
+            if vg_batch_rec_t is vg_tick_t:
+                vg_merge_tick(c, &msgs[i], code, seg, ts48)
+            elif vg_batch_rec_t is vg_mw_t:
+                vg_merge_mw(c, &msgs[i], code, seg, ts48)
+            elif vg_batch_rec_t is vg_spos_t:
+                vg_merge_spos(c, &msgs[i], log_time, ts48)
+            else:
+                vg_merge_status(c, &msgs[i], ts48)
+        return
     for i in range(n):
         m = &msgs[i]
         idx = <uint32_t>dense[m.token] if <uint32_t>m.token < dense_size else cap
@@ -1405,36 +1407,22 @@ cdef int vg_merge_msg(vg_merge_t* c, const vg_msg_t* msg) noexcept nogil:
             vg_merge_md(c, &msg.body.md[i], code, seg, ts48)
     elif msg.kind == VG_K_MW:
         n = min(n, VG_MAX_MW)
-        if c.st.opt != NULL or c.subscribed_only or _vg_emit_reference:
-            for i in range(n):
-                vg_merge_mw(c, &msg.body.mw[i], code, seg, ts48)
-        elif seg == VG_SEG_FO:
+        if seg == VG_SEG_FO:
             _batch_loop(c, msg.body.mw, n, code, VG_SEG_FO, ts48, 0)
         else:
             _batch_loop(c, msg.body.mw, n, code, VG_SEG_CM, ts48, 0)
     elif msg.kind == VG_K_TICK:
         n = min(n, VG_MAX_TICK)
-        if c.st.opt != NULL or c.subscribed_only or _vg_emit_reference:
-            for i in range(n):
-                vg_merge_tick(c, &msg.body.tick[i], code, seg, ts48)
-        elif seg == VG_SEG_FO:
+        if seg == VG_SEG_FO:
             _batch_loop(c, msg.body.tick, n, code, VG_SEG_FO, ts48, 0)
         else:
             _batch_loop(c, msg.body.tick, n, code, VG_SEG_CM, ts48, 0)
     elif msg.kind == VG_K_SPOS:
         n = min(n, VG_MAX_SPOS)
-        if c.st.opt != NULL or c.subscribed_only or _vg_emit_reference:
-            for i in range(n):
-                vg_merge_spos(c, &msg.body.spos[i], msg.header.log_time, ts48)
-        else:
-            _batch_loop(c, msg.body.spos, n, VG_7210, seg, ts48, msg.header.log_time)
+        _batch_loop(c, msg.body.spos, n, VG_7210, seg, ts48, msg.header.log_time)
     elif msg.kind == VG_K_STATUS:
         n = min(n, VG_MAX_STATUS)
-        if c.st.opt != NULL or c.subscribed_only or _vg_emit_reference:
-            for i in range(n):
-                vg_merge_status(c, &msg.body.status[i], ts48)
-        else:
-            _batch_loop(c, msg.body.status, n, VG_7210, seg, ts48, 0)
+        _batch_loop(c, msg.body.status, n, VG_7210, seg, ts48, 0)
     elif msg.kind == VG_K_BUYBACK:
         n = min(n, VG_MAX_BUYBACK)
         for i in range(n):
