@@ -113,6 +113,13 @@ def decoded_by_code(seg, stream):
     return out
 
 
+def merged_messages(seg, code, n=1000):
+    """What one merge benchmark merges: the stream's decoded messages of ``code`` (MIX: the mix), cycled to
+    ``n``.  tools/ab_core.py merges the same."""
+    msgs = decoded_by_code(seg, stream(seg, 11))[code]
+    return (msgs * (n // len(msgs) + 1))[:n]
+
+
 def change_records_per_message(seg, packed, n_msgs):
     """Change records per message in the steady state the benchmark measures (the second pass over the
     same messages: no new tokens)."""
@@ -161,8 +168,7 @@ def main():
 
             def data(seg=seg, code=code, cache=packed_cache):
                 if not cache:
-                    msgs = decoded_by_code(seg, stream(seg, 11))[code]
-                    msgs = (msgs * (1000 // len(msgs) + 1))[:1000]
+                    msgs = merged_messages(seg, code, n_msgs)
                     cache["msgs"] = msgs
                     cache["packed"] = pack_messages(seg, msgs)
                     cache["recs"] = sum(len(m["records"]) for m in msgs)

@@ -22,7 +22,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from bench.bench_merge import T0, decoded_by_code, parse_codes, stream  # noqa: E402
+from bench.bench_merge import T0, merged_messages, parse_codes  # noqa: E402
 import vega._core as A  # noqa: E402
 
 
@@ -40,8 +40,7 @@ def load_other(path):
 
 def compare(B, seg, code, records, rounds, repeat):
     """(median ns/msg of A, of B, rounds B was faster) over the code's 1,000 messages."""
-    msgs = decoded_by_code(seg, stream(seg, 11))[code]
-    msgs = (msgs * (1000 // len(msgs) + 1))[:1000]
+    msgs = merged_messages(seg, code)
     packed = A.pack_messages(seg, msgs)             # vg_msg_t: the same layout in both builds
     fhs = {}
     for name, mod in (("A", A), ("B", B)):
