@@ -248,6 +248,8 @@ cdef struct vg_msg_t:                  # one decoded message: the input of the m
     uint8_t segment                    # VG_SEG_CM / VG_SEG_FO (the decoder's, not the wire's)
     uint8_t kind                       # vg_kind: which member of body is valid
     uint16_t n_records                 # records valid in body (1 for 7200 and 6013, 0 for 6541)
+    int8_t code_slot                   # vg_code_slot(header.transaction_code), -1 for none: set once by the
+                                       # decoder (or _fill_msg) for both per-code counts (it sits in padding)
     vg_body_u body
 
 

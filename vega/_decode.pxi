@@ -646,6 +646,7 @@ cdef int _vg_decode_message(vg_decoder_t* dec, const uint8_t* buf, Py_ssize_t av
         return _vg_err(dec, rc)
     dec.stats.messages += 1
     slot = vg_code_slot(code)
+    msg.code_slot = <int8_t>slot
     if slot >= 0:
         dec.stats.by_code[slot] += 1
     if sink != NULL:

@@ -27,19 +27,6 @@ from vega.store import (STORE_DTYPE as _STORE_DTYPE, StoreError, StoreFullError,
 cdef extern from *:
     """
     static inline int vg_ctz32(uint32_t x) { return __builtin_ctz(x); }
-    /* vg_code_slot (_decode.pxi) as a perfect hash of the 16 slot codes: a multiply, a shift, two loads
-     * (the merge counts every message by code; the if-chain cost ~40 instructions for the later codes).
-     * tests/test_merge_fast.py checks it against vg_code_slot for every 16-bit code. */
-    static const uint16_t vg_mslot_code[32] = {
-        7210, 0, 6541, 0, 17202, 0, 0, 7200, 7208, 7216, 0, 0, 0, 0, 0, 0, 8207, 0, 0, 7201, 6013, 7130, 0, 0,
-        17201, 17130, 18708, 0, 7207, 0, 18703, 7202};
-    static const int8_t vg_mslot_idx[32] = {
-        6, -1, 1, -1, 8, -1, -1, 2, 5, 12, -1, -1, -1, -1, -1, -1, 13, -1, -1, 3, 0, 14, -1, -1, 7, 15, 10, -1,
-        11, -1, 9, 4};
-    static inline int vg_merge_code_slot(uint16_t code) {
-        const uint32_t h = ((uint32_t)code * 0x612e7697u) >> 27;
-        return vg_mslot_code[h] == code ? vg_mslot_idx[h] : -1;
-    }
     /* Prefetch the cache lines of a store record named by bit i of `lines` (line i = bytes [64 i, 64 i + 64)),
      * for writing; `lines` is a constant at every call site.  The empty volatile asm is a side effect: GCC
      * counts a prefetch as none, so a function doing nothing but prefetching (vg_prefetch_msg) would be
@@ -59,7 +46,6 @@ cdef extern from *:
     """
     int vg_ctz32(uint32_t x) noexcept nogil
     void vg_pf_lines(const void* rec, unsigned lines) noexcept nogil
-    int vg_merge_code_slot(uint16_t code) noexcept nogil
 
 cdef extern from "_store.h":
     uint32_t vg_groups_changed(const uint16_t* masks) noexcept nogil
@@ -1440,7 +1426,7 @@ cdef int vg_merge_msg(vg_merge_t* c, const vg_msg_t* msg) noexcept nogil:
             vg_merge_oi(c, &msg.body.oi[i], code)
     else:
         n = 0
-    slot = vg_merge_code_slot(code)
+    slot = msg.code_slot                                 # the decoder's (or _fill_msg's) vg_code_slot
     if slot >= 0:
         c.by_code[slot] += 1
     return n
@@ -1472,12 +1458,6 @@ def _set_side_pair(old, new):
     return (((tuple(a.bid_price), tuple(a.bid_quantity), tuple(a.bid_orders)), ma,
              bool(vg_side_has_data(<const uint8_t*>&e[0]))),
             ((tuple(b.bid_price), tuple(b.bid_quantity), tuple(b.bid_orders)), mb, bool(_side_has_data(&e[0]))))
-
-
-def _merge_code_slot_mismatches() -> list:
-    """Tests: the 16-bit codes for which the merge's slot hash and vg_code_slot disagree (should be none)."""
-    cdef int code
-    return [code for code in range(65536) if vg_merge_code_slot(<uint16_t>code) != vg_code_slot(<uint16_t>code)]
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -2257,6 +2237,7 @@ cdef int _fill_msg(vg_msg_t* m, msg, int seg) except -1:
     n = len(recs)
     m.segment = <uint8_t>seg
     m.header.transaction_code = <uint16_t>code
+    m.code_slot = <int8_t>vg_code_slot(<uint16_t>code)
     m.header.market_type = <uint8_t>seg
     m.header.log_time = msg.get("log_time", 0)
     m.header.bc_seq_no = msg.get("bc_seq_no", 0)
