@@ -1347,6 +1347,7 @@ cdef enum:
     VG_PF_MD = 0x7F                    # everything (depth, auction, net change, average price)
     VG_PF_MW = 0x17                    # 0 status, LTP, last_md_ns, quality, 1 prices, 2 quantities, 4 MW + OI
     VG_PF_TICK = 0x13                  # 0 trade, market type, last_md_ns, quality, 1 quality inputs, 4 OI
+    VG_PF_TICK_CM = 0x03               # the same without line 4: a CM ticker has no open interest
     VG_PF_STATUS = 0x09                # 0 trading status, 3 market status
     VG_PF_SPOS = 0x21                  # 0, 5 cancel statistics
     VG_PF_MIN_RECORDS = 1024           # smaller stores (<= 448 KiB of records) stay in L2: no look-ahead, whose
@@ -1372,8 +1373,12 @@ cdef inline void vg_prefetch_msg(const vg_store_t* st, const vg_msg_t* msg) noex
         for i in range(min(n, VG_MAX_MW)):
             _pf_token(st, msg.body.mw[i].token, VG_PF_MW)
     elif msg.kind == VG_K_TICK:
-        for i in range(min(n, VG_MAX_TICK)):
-            _pf_token(st, msg.body.tick[i].token, VG_PF_TICK)
+        if msg.segment == VG_SEG_FO:
+            for i in range(min(n, VG_MAX_TICK)):
+                _pf_token(st, msg.body.tick[i].token, VG_PF_TICK)
+        else:
+            for i in range(min(n, VG_MAX_TICK)):
+                _pf_token(st, msg.body.tick[i].token, VG_PF_TICK_CM)
     elif msg.kind == VG_K_SPOS:
         for i in range(min(n, VG_MAX_SPOS)):
             _pf_token(st, msg.body.spos[i].token, VG_PF_SPOS)
