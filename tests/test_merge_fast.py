@@ -80,6 +80,26 @@ def test_merged_by_code_counts_each_merged_message_once(seg):
     assert counted(fh) == {c: 2 * n for c, n in want.items()}
 
 
+@pytest.mark.parametrize("slot", [-1, 0, 16, 127])
+def test_merge_packed_refuses_a_message_whose_code_slot_is_not_its_codes(slot):
+    """merge_packed takes bytes: a message whose stored code slot is not its code's (the merge would count
+    it in the wrong counter, or index past the 16) is refused before anything is merged."""
+    size, off, body = core._msg_layout()
+    assert size % 8 == 0 and off < body
+    msg = dict(nse.blank_message("FO", 7208, 1),
+               records=[dict(nse.blank_record("FO", 7208), token=40_001, last_traded_price=100)])
+    good = core.pack_messages("FO", [msg, msg])
+    assert good[off] == 5 and good[size + off] == 5          # 7208's slot, in both messages
+    bad = bytearray(good)
+    bad[size + off] = slot & 0xFF
+    store = core.Store(100)
+    fh = core.FeedHandler("FO", store)
+    with pytest.raises(ValueError, match=f"packed message 1 .* code slot {slot} does not belong to code 7208"):
+        fh.merge_packed(bytes(bad), now_ns=T0)
+    assert len(store) == 0 and fh.stats["merge"]["merged"] == 0
+    assert fh.merge_packed(good, now_ns=T0) == 2 and fh.stats["merged_by_code"][7208] == 2
+
+
 @pytest.mark.parametrize("seg", ["FO", "CM"])
 def test_every_code_records_rebuild_the_store_and_equal_the_reference(seg):
     groups = by_code(seg)

@@ -1444,6 +1444,12 @@ def _mbp_layout() -> tuple:
             <char*>&e.number_of_orders - <char*>&e)
 
 
+def _msg_layout() -> tuple:
+    """Tests: (sizeof, offset of code_slot, offset of body) of vg_msg_t, the element of pack_messages."""
+    cdef vg_msg_t m
+    return sizeof(vg_msg_t), <char*>&m.code_slot - <char*>&m, <char*>&m.body - <char*>&m
+
+
 def _set_side_pair(old, new):
     """Tests: one book side replaced by vg_set_side (SSE2) and by the scalar _set_side.  old = (prices,
     quantities, orders) of the record, new = 5 (quantity, price, orders, bb_flag) entries.  Returns the two
@@ -2163,8 +2169,12 @@ cdef class FeedHandler:
             raise ValueError("packed is not a whole number of vg_msg_t")
         if n == 0:
             return 0
-        self._begin()
         msgs = <const vg_msg_t*>&view[0]
+        for i in range(n):                  # the merge indexes its per-code counters by the stored slot
+            if msgs[i].code_slot != vg_code_slot(msgs[i].header.transaction_code):
+                raise ValueError(f"packed message {i} is not pack_messages output: its code slot "
+                                 f"{msgs[i].code_slot} does not belong to code {msgs[i].header.transaction_code}")
+        self._begin()
         with nogil:
             _feed_set_time(&self._f, t)
             for r in range(repeat):
