@@ -969,12 +969,12 @@ cdef inline void _batch_loop(vg_merge_t* c, const vg_batch_rec_t* msgs, int n, u
                              uint64_t ts48, int32_t log_time) noexcept nogil:
     """vg_merge_tick / _mw / _spos / _status over the n records of one message.  In the common case (no
     options loaded, so no IV; every token merged, not subscribed_only; change records by the family emitter
-    or none) the loop below; otherwise, or when the record buffer cannot grow, the one-record functions.  A ticker message names up to 28 tokens, a market-watch message up to 5, a 7210 up to 25
-    (F&O) or 8 (CM), so what does not change within a message is read once: the store's tables, the time,
-    the records' destination (room for the whole message is reserved up front, and the records go to one
+    or none) the loop below; otherwise, or when the record buffer cannot grow, the one-record functions.
+    A ticker message names up to 28 tokens, a market-watch message up to 5, a 7210 up to 25 (F&O) or 8
+    (CM), so what does not change within a message is read once: the store's tables, the time, the
+    records' destination (room for the whole message is reserved up front, and the records go to one
     pointer).  A token already in the dense table is found with one load; any other (bad, new, sparse)
-    takes _m_begin.  seg is a constant at the ticker and market-watch call sites: their CM loops have no OI
-    code.  The same stores and records as the one-record functions, which stay the general path
+    takes _m_begin.  The same stores and records as the one-record functions, which stay the general path
     (tests/test_merge_fast.py and tests/test_store_emit.py compare the two)."""
     cdef uint16_t k[VG_KPAD]
     cdef const vg_batch_rec_t* m
@@ -1398,16 +1398,10 @@ cdef int vg_merge_msg(vg_merge_t* c, const vg_msg_t* msg) noexcept nogil:
             vg_merge_md(c, &msg.body.md[i], code, seg, ts48)
     elif msg.kind == VG_K_MW:
         n = min(n, VG_MAX_MW)
-        if seg == VG_SEG_FO:
-            _batch_loop(c, msg.body.mw, n, code, VG_SEG_FO, ts48, 0)
-        else:
-            _batch_loop(c, msg.body.mw, n, code, VG_SEG_CM, ts48, 0)
+        _batch_loop(c, msg.body.mw, n, code, seg, ts48, 0)
     elif msg.kind == VG_K_TICK:
         n = min(n, VG_MAX_TICK)
-        if seg == VG_SEG_FO:
-            _batch_loop(c, msg.body.tick, n, code, VG_SEG_FO, ts48, 0)
-        else:
-            _batch_loop(c, msg.body.tick, n, code, VG_SEG_CM, ts48, 0)
+        _batch_loop(c, msg.body.tick, n, code, seg, ts48, 0)
     elif msg.kind == VG_K_SPOS:
         n = min(n, VG_MAX_SPOS)
         _batch_loop(c, msg.body.spos, n, VG_7210, seg, ts48, msg.header.log_time)
