@@ -41,17 +41,17 @@ def load_other(path):
 def compare(B, seg, code, records, rounds, repeat):
     """(median ns/msg of A, of B, rounds B was faster) over the code's 1,000 messages."""
     msgs = merged_messages(seg, code)
-    packed = A.pack_messages(seg, msgs)             # vg_msg_t: the same layout in both builds
-    fhs = {}
+    fhs, packed = {}, {}
     for name, mod in (("A", A), ("B", B)):
+        packed[name] = mod.pack_messages(seg, msgs)   # each build's own vg_msg_t (its fields may differ)
         fh = mod.FeedHandler(seg, mod.Store(100_000), records=records)
-        fh.merge_packed(packed, repeat=2, now_ns=T0)   # steady state: tokens inserted, pages touched
+        fh.merge_packed(packed[name], repeat=2, now_ns=T0)   # steady state: tokens inserted, pages touched
         fhs[name] = fh
     t = {"A": [], "B": []}
     for r in range(rounds):
         for name in ("A", "B") if r % 2 == 0 else ("B", "A"):
             t0 = time.perf_counter_ns()
-            fhs[name].merge_packed(packed, repeat=repeat, now_ns=T0)
+            fhs[name].merge_packed(packed[name], repeat=repeat, now_ns=T0)
             t[name].append((time.perf_counter_ns() - t0) / (repeat * len(msgs)))
     wins = sum(b < a for a, b in zip(t["A"], t["B"]))
     return statistics.median(t["A"]), statistics.median(t["B"]), wins
