@@ -63,7 +63,17 @@ def test_every_message_accounted_for_and_replay_reproduces_store(tmp_path):
             return c.datagrams >= total
 
         total = sum(e.datagrams for e in sim.expected.values())
-        th = threading.Thread(target=sim.send, args=(8000.0,), daemon=True)
+
+        def keep_pace():
+            # the sender stays at most 256 datagrams ahead of the capture.  A capture starved of CPU (a
+            # loaded host) would otherwise take more records in one step than a ring slot holds (32,768),
+            # and this reader, which polls between steps, would be lapped: lost records, not a fault
+            deadline = time.monotonic() + 20.0
+            while sum(sim.sent.values()) - cap.datagrams > 256 and time.monotonic() < deadline:
+                time.sleep(0.0005)
+            return False
+
+        th = threading.Thread(target=sim.send, args=(8000.0,), kwargs={"stop": keep_pace}, daemon=True)
         th.start()
         cap.run(30.0, until=read_ring)
         th.join(10)
