@@ -17,6 +17,7 @@ from cpython.buffer cimport PyBUF_WRITABLE
 from vega._ring cimport Ring, ring_slot_t, ring_append
 from vega._journal cimport JournalWriter, jrnl_writer_t, jrnl_append, jrnl_poll
 from vega._journal import day_epoch_ns
+import datetime as _dt
 from vega._iv cimport (iv_black76_implied, iv_select_forward, iv_year_fraction, iv_to_e4, IV_NONE_E4,
                        IV_FWD_NONE)
 from libc.math cimport exp as _c_exp
@@ -159,6 +160,18 @@ cdef int32_t vg_store_insert(vg_store_t* st, int32_t token, uint8_t segment) noe
 cdef inline uint32_t vg_store_len(const vg_store_t* st) noexcept nogil:
     cdef uint32_t n = vg_load_acquire_u32(&st.hdr.n_records)
     return n if n <= st.capacity else st.capacity
+
+
+_DAY_NS = 86_400_000_000_000
+_TS48_REACH = 1 << 48                  # ns: how far past 00:00 IST of its day a journal record's time reaches
+_JOURNAL_GRACE_NS = 3_600_000_000_000  # an hour before a journal's day: still its day (stamped 00:00)
+_CLOCK_CALL_NS = 3_600_000_000_000     # a call reading the clock per datagram ends within this of its start
+
+
+cdef str _ist_text(int64_t t_ns):
+    """t_ns (epoch ns) as an IST date and time, for messages."""
+    return (_dt.datetime.fromtimestamp(t_ns // 1_000_000_000, _dt.timezone(_dt.timedelta(seconds=VG_IST_OFFSET_S)))
+            .strftime("%Y-%m-%d %H:%M:%S IST"))
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -1867,6 +1880,44 @@ cdef class FeedHandler:
             out.extend(self._underlying._group())
         return out
 
+    cdef _journal_times(self, int64_t t_min, int64_t t_max):
+        """With the GIL, before a call merges datagrams received from t_min to t_max (epoch ns): every
+        journal of this handler's group must be able to stamp them (a record's time is 48 bits of ns since
+        00:00 IST of the journal's trading day, 0 .. 3.26 days).  A receive time more than an hour before a
+        journal's day is refused: its records would all read 00:00 of that day (an hour's grace for a clock
+        step or reordered packets at midnight, which are stamped 00:00 as before).  Times past what the
+        stamp reaches roll the journal over first, to the day of t_min (the day the first record past the
+        day's end would roll it to); a call whose own times span more than that is refused.  ValueError
+        before anything is merged or rolled.  The capture's own entry point (vg_feed_buffers) does not
+        come here: it turns the day over by the clock (Capture.new_day)."""
+        cdef FeedHandler h
+        cdef JournalWriter jw
+        rolls = []
+        for h in self._group():
+            if h._journal is None:
+                continue
+            jw = <JournalWriter>h._journal
+            day = jw.date
+            base = day_epoch_ns(day)
+            if t_min < base - _JOURNAL_GRACE_NS:
+                raise ValueError(f"receive time {_ist_text(t_min)} is before {day}, the trading day of the "
+                                 f"{jw.feed} journal: its records would be stamped 00:00 of that day (write them "
+                                 f"to a JournalWriter of the day they were received)")
+            if t_max - base < _TS48_REACH:
+                continue
+            if t_min - base < jw.day_end_ns:
+                raise ValueError(f"receive times from {_ist_text(t_min)} to {_ist_text(t_max)} span more than a "
+                                 f"journal record's time reaches (3.26 days from 00:00 IST of the {jw.feed} "
+                                 f"journal's day {day}): merge them in calls of one trading day each")
+            later = day + _dt.timedelta(days=int((t_min - base - (jw.day_end_ns - _DAY_NS)) // _DAY_NS))
+            if t_max - day_epoch_ns(later) >= _TS48_REACH:
+                raise ValueError(f"receive times from {_ist_text(t_min)} to {_ist_text(t_max)} span more than a "
+                                 f"journal record's time reaches (3.26 days): merge them in calls of one "
+                                 f"trading day each")
+            rolls.append((jw, later))
+        for jw, later in rolls:
+            jw.rollover(later)            # the handler follows its journal's date in _begin_one
+
     cdef _begin(self):
         """With the GIL, before a nogil call: mark this handler and its linked ones busy, then each one's
         store is open and its stamps follow its journal's trading date."""
@@ -2068,6 +2119,8 @@ cdef class FeedHandler:
         cdef const uint8_t[::1] view = _as_bytes_view(datagram)
         cdef int64_t t = vg_now_ns() if now_ns is None else _check_ns(now_ns)
         cdef int n
+        if self._journal is not None or self._indices is not None or self._underlying is not None:
+            self._journal_times(t, t)
         self._begin()
         with nogil:
             _feed_set_time(&self._f, t)
@@ -2081,7 +2134,10 @@ cdef class FeedHandler:
         """Decode and merge ``bytes`` datagrams (a tuple, or any iterable: copied into a tuple first, so
         that another thread changing the caller's list cannot free a datagram under the nogil loop) in one
         nogil loop; returns the number of messages.  ``now_ns``: None (CLOCK_REALTIME per datagram), one int
-        for all, or an int64 array with one receive time per datagram."""
+        for all, or an int64 array with one receive time per datagram.  With a journal, times more than an
+        hour before its trading day, or spanning more than a record's stamp reaches (3.26 days), are a
+        ValueError before anything is merged; times past that reach roll the journal to their day first
+        (docs/FORMATS.md §3.4)."""
         cdef Py_ssize_t i, n
         cdef const uint8_t** ptrs
         cdef Py_ssize_t* lens
@@ -2103,6 +2159,14 @@ cdef class FeedHandler:
             if n and _np.min(times) < 0:
                 raise ValueError("now_ns must be >= 0")
             mode = 2
+        if n and (self._journal is not None or self._indices is not None or self._underlying is not None):
+            if mode == 0:
+                one = vg_now_ns()
+                self._journal_times(one, one + _CLOCK_CALL_NS)
+            elif mode == 1:
+                self._journal_times(one, one)
+            else:
+                self._journal_times(_np.min(times), _np.max(times))
         ptrs = <const uint8_t**>malloc(max(n, 1) * sizeof(uint8_t*))
         lens = <Py_ssize_t*>malloc(max(n, 1) * sizeof(Py_ssize_t))
         if ptrs == NULL or lens == NULL:
@@ -2141,6 +2205,8 @@ cdef class FeedHandler:
             raise MemoryError()
         try:
             _fill_msg(m, msg, self._f.m.segment)
+            if self._journal is not None or self._indices is not None or self._underlying is not None:
+                self._journal_times(t, t)
             self._begin()
             with nogil:
                 _feed_set_time(&self._f, t)
@@ -2168,6 +2234,8 @@ cdef class FeedHandler:
             if msgs[i].code_slot != vg_code_slot(msgs[i].header.transaction_code):
                 raise ValueError(f"packed message {i} is not pack_messages output: its code slot "
                                  f"{msgs[i].code_slot} does not belong to code {msgs[i].header.transaction_code}")
+        if self._journal is not None or self._indices is not None or self._underlying is not None:
+            self._journal_times(t, t)
         self._begin()
         with nogil:
             _feed_set_time(&self._f, t)

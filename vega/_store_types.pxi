@@ -414,6 +414,7 @@ cdef class FeedHandler:
     cdef _finish(self)
     cdef _finish_one(self)
     cdef _journal_after_batch(self)
+    cdef _journal_times(self, int64_t t_min, int64_t t_max)
     cdef _begin(self)
     cdef _begin_one(self)
     cdef int _hold_journal(self, list group) except -1
