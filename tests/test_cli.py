@@ -28,6 +28,31 @@ def test_python_dash_m_vega_is_the_vega_command():
     assert r.returncode == 0 and r.stdout.startswith("usage: vega ")
 
 
+def test_version_is_the_packages_own():
+    import tomllib
+    from pathlib import Path
+    project = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())["project"]
+    import vega
+    assert vega.__version__ == project["version"]
+    for cmd in ([sys.executable, "-m", "vega", "--version"], [sys.executable, "-m", "vega.cli", "--version"]):
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        assert (r.returncode, r.stdout.strip(), r.stderr) == (0, f"vega {vega.__version__}", "")
+
+
+def test_submodules_are_reachable_after_a_plain_import_vega():
+    """The README's ``vega.pcap.udp_datagrams(path)``, ``vega.capture.Capture``, ``vega.simulator.Simulator``
+    after ``import vega`` alone (a new interpreter: here they are imported already); a misspelt name is still
+    an AttributeError."""
+    code = ("import sys, vega\n"
+            "assert 'vega.pcap' not in sys.modules and 'vega.capture' not in sys.modules\n"
+            "print(vega.pcap.udp_datagrams.__name__, vega.capture.Capture.__name__, "
+            "vega.simulator.Simulator.__name__, vega.cli.main.__name__)\n"
+            "try:\n    vega.pcapp\nexcept AttributeError as e:\n    print(e)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["udp_datagrams Capture Simulator main", "module 'vega' has no attribute 'pcapp'"]
+
+
 def test_no_command_prints_help_and_exits_2(capsys):
     assert main([]) == 2
     assert "COMMAND" in capsys.readouterr().err

@@ -17,6 +17,17 @@ from vega.indices import INDEX_DTYPE, IndexMasterError, index_token, load_index_
 
 __version__ = "0.1.0"
 
+#: the modules ``import vega`` does not load (the capture, its CLI, pcap reading, the simulator): imported on
+#: first use, so ``vega.pcap.udp_datagrams(...)`` works after a plain ``import vega``
+_LAZY_SUBMODULES = ("capture", "cli", "pcap", "simulator")
+
+
+def __getattr__(name):
+    if name in _LAZY_SUBMODULES:
+        import importlib
+        return importlib.import_module(f"vega.{name}")
+    raise AttributeError(f"module 'vega' has no attribute {name!r}")
+
 __all__ = ["Decoder", "decode", "FeedHandler", "Quote", "Store", "pack_messages", "STORE_DTYPE",
            "StoreBusyError", "StoreError", "StoreFormatError", "StoreFullError", "LzoError", "lzo1z_compress", "lzo1z_decompress", "nse",
            "Journal", "JournalError", "JournalWriter", "export", "replay", "verify",

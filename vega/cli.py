@@ -17,8 +17,14 @@ from vega.commands import CliError
 COMMANDS = ["demo", "simulate", "capture", "ingest", "watch", "replay", "dump", "verify", "stat", "export"]
 
 
+def _version() -> str:
+    from vega import __version__
+    return __version__
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vega", description="VEGA: NSE NNF broadcast feed handler.")
+    p.add_argument("--version", action="version", version=f"vega {_version()}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"vega.commands.{name}").register(sub)
