@@ -92,6 +92,14 @@ def test_simulate_unwritable_output(tmp_path):
                     "vega simulate:", "No such file")
 
 
+def test_simulate_refuses_a_bad_interface_or_an_empty_out_before_generating():
+    big = "200000"      # generating this many takes minutes; one line on stderr: no "generating ..." before it
+    _one_line_error(_vega("simulate", "--datagrams", big, "--interface", "notanip"),
+                    "--interface 'notanip' is not an IPv4 address")
+    _one_line_error(_vega("simulate", "--datagrams", big, "--interface", "192.0.2.1"), "through interface 192.0.2.1")
+    _one_line_error(_vega("simulate", "--datagrams", big, "--out", ""), "--out needs a file name")
+
+
 def test_simulate_index_oi_switch(tmp_path):
     """By default the simulated CM stream carries index broadcasts and F&O open interest per underlying;
     --no-index-oi leaves them out."""

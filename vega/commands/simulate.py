@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import signal
 import sys
 import time
@@ -58,11 +59,28 @@ def run(args: argparse.Namespace) -> int:
                         phases=not args.no_phases, index_oi=not args.no_index_oi)
     except SimulatorError as e:
         raise CliError(str(e)) from None
+    if args.out is not None and not args.out.strip():
+        raise CliError("--out needs a file name")
+    socks = {}
     if args.out:
         try:
             open(args.out, "wb").close()                 # fail before generating, not after
         except OSError as e:
             raise CliError(f"{args.out}: {e.strerror or e}") from None
+    else:                                                # the same for the sockets: a bad --interface now
+        from vega.simulator import multicast_sender
+        try:
+            ipaddress.IPv4Address(args.interface)
+        except ValueError:
+            raise CliError(f"--interface {args.interface!r} is not an IPv4 address") from None
+        try:
+            for seg in sim.segments:
+                socks[seg] = multicast_sender(*sim.targets[seg], interface=args.interface)
+        except (OSError, SimulatorError) as e:
+            for sock in socks.values():
+                sock.close()
+            raise CliError(f"cannot send to {':'.join(map(str, sim.targets[seg]))} through interface "
+                           f"{args.interface}: {getattr(e, 'strerror', None) or e}") from None
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr, flush=True))
     say(f"vega simulate: generating {n:,} datagrams per segment ({', '.join(args.segments)}, seed {args.seed})")
     sim.generate()
@@ -81,13 +99,15 @@ def run(args: argparse.Namespace) -> int:
             else f"vega simulate: sending flat out: {dests}")
         t0 = time.perf_counter()
         try:
-            sent = sim.send(args.rate or None, stop=lambda: bool(stopping))
+            sent = sim.send(args.rate or None, stop=lambda: bool(stopping), sockets=socks)
         except (SimulatorError, OSError) as e:
             raise CliError(f"send failed: {getattr(e, 'strerror', None) or e}") from None
         dt = time.perf_counter() - t0
     finally:
         for s, h in old.items():
             signal.signal(s, h)
+        for sock in socks.values():
+            sock.close()
     total = sum(sent.values())
     msgs = sum(e.messages for e in sim.expected.values())
     print(f"sent {total:,} datagrams ({', '.join(f'{s} {n:,}' for s, n in sent.items())}) in {dt:.2f} s = "
