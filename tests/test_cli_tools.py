@@ -8,6 +8,7 @@ status and no traceback.
 import datetime as dt
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -161,6 +162,20 @@ def test_dump_table_filters_by_token_time_and_limit(session):
     assert r.returncode == 0 and "0 selected" in r.stdout
 
 
+def test_dump_table_fields_read_as_key_value_pairs(session):
+    """A blank string value (the net change indicator's ' ') is quoted, not an empty-looking 'key= '."""
+    import shlex
+    _, path, recs, _ = session
+    r = cli("dump", path, "--limit", 5000)
+    assert r.returncode == 0, r.stderr
+    blank = 0
+    for line in r.stdout.splitlines()[2:]:
+        pairs = [p.partition("=") for p in shlex.split(line.split(None, 6)[6])]
+        assert all(k and eq and v for k, eq, v in pairs), line
+        blank += sum(k == "net_change_indicator" and v == " " for k, _, v in pairs)
+    assert blank > 0                                    # the case this is about is in the listing
+
+
 def test_dump_bad_input(session, tmp_path):
     _, path, _, _ = session
     assert_one_line_error(cli("dump", tmp_path / "nope.bin"), "no such journal file")
@@ -273,6 +288,9 @@ def test_export_bad_input(session, tmp_path):
     assert_one_line_error(cli("export", root, tmp_path / "o", "2026-01-23", "2026-01-01"), "before start")
     assert_one_line_error(cli("export", root, tmp_path / "o", "2026-01-24"), "no journal files")
     assert_one_line_error(cli("export", root, tmp_path / "o", "2026-01-23", "--feeds", "BSE"), "unknown feed")
+    (tmp_path / "file").write_text("")
+    assert_one_line_error(cli("export", root, tmp_path / "file" / "o", "2026-01-23"),
+                          f"output directory {tmp_path / 'file' / 'o'}: cannot create it (Not a directory)")
     # pyarrow missing: a package that refuses to import shadows it
     fake = tmp_path / "nopyarrow" / "pyarrow"
     fake.mkdir(parents=True)
@@ -485,6 +503,21 @@ def test_watch_renders_the_store_of_a_running_capture(shm_name):
         counts = {int(t): int(c) for t, c in zip(snap["token"], snap["update_count"])}
         assert [int(x[11].replace(",", "")) for x in first] == [counts[int(x[0])] for x in first]
         assert [x[11] for x in second] == ["0"] * len(second)
+
+
+def test_watch_says_when_the_stores_writer_has_exited(shm_name):
+    with Store.create(shm_name, 64) as store:
+        store.add(1)
+        r = cli("watch", shm_name, "--once")
+        assert r.returncode == 0, r.stderr
+        assert f"writer pid {os.getpid()})" in " ".join(r.stdout.split())      # this process: alive
+    code = f"import vega\nwith vega.Store.create({shm_name!r}, 64) as s:\n    s.add(2)\n"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert done.returncode == 0, done.stderr                                 # its writer has exited
+    r = cli("watch", shm_name, "--once")
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"writer pid \d+ \(exited\)", " ".join(r.stdout.split())), r.stdout
 
 
 def test_watch_follows_a_restarted_capture(shm_name):

@@ -15,6 +15,12 @@ from vega.records import field_values, group_name
 HELP = "print the change records of a journal file (filter by token and time)"
 
 
+def _show(v):
+    """A field's value in the text listing: a string that is empty or has blanks at either end (the net
+    change indicator's ' ', a padded symbol) is quoted, so the line still reads as key=value pairs."""
+    if isinstance(v, str) and (not v or v != v.strip()):
+        return repr(v)
+    return v
 def register(sub) -> None:
     p = sub.add_parser("dump", help=HELP, description=(
         "Print the change records of one journal file <root>/<FEED>/YYYYMMDD.bin: sequence number, IST time "
@@ -82,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
                         "flags": fl, "source": int(r["source"]), "fields": fields,
                         "slots": [int(s) for s in r["slots"]]}))
                 else:
-                    text = " ".join(f"{k}={v}" for k, v in fields.items())
+                    text = " ".join(f"{k}={_show(v)}" for k, v in fields.items())
                     lines.append(f"{q:>10} {fmt_ts(t):<18} {int(r['token']):>8} "
                                  f"{group_name(g):<12} {flags_text(fl):<3} {int(r['source']):>5}  {text}")
             try:

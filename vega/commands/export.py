@@ -50,6 +50,10 @@ def run(args: argparse.Namespace) -> int:
     if not any((root / f / f"{d:%Y%m%d}.bin").exists() for f in names for d in days):
         raise CliError(f"no journal files under {root} for {d0}..{d1} ({', '.join(names)})")
     try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise CliError(f"output directory {out}: cannot create it ({e.strerror or e})") from None
+    try:
         written = export(root, out, d0, d1, feeds, progress=not args.no_progress and sys.stderr.isatty(),
                          compression=None if args.compression == "none" else args.compression)
     except PermissionError as e:

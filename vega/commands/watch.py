@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -35,6 +36,20 @@ def register(sub) -> None:
     g.add_argument("--iterations", type=int, help="print N frames and exit")
     p.set_defaults(func=run)
 
+
+
+def _pid_text(pid) -> str:
+    """The store's writer pid for the title, ``(exited)`` after it when no such process is left (the store
+    then holds the state the writer left: nothing will change it)."""
+    if not pid:
+        return "?"
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return f"{pid} (exited)"
+    except OSError:                     # another user's process (EPERM): it exists
+        pass
+    return str(pid)
 
 class Watch:
     """Frame builder: keeps the previous frame's update counts and ring tails to show activity and rates.
@@ -132,7 +147,7 @@ class Watch:
         now = time.time_ns()
         hdr = self.store.header
         t = Table(title=f"VEGA watch: store {self.store.name} ({len(self.store):,} instruments, writer pid "
-                        f"{hdr.get('writer_pid', '?')}), sorted by {self.sort}",
+                        f"{_pid_text(hdr.get('writer_pid'))}), sorted by {self.sort}",
                   title_justify="left", expand=False, pad_edge=False)
         for name in ("token", "symbol"):
             t.add_column(name, justify="right" if name == "token" else "left", no_wrap=True)
