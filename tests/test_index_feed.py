@@ -94,6 +94,15 @@ def test_index_tokens_override_and_validation(tmp_path):
     p.write_text("India VIX,26017\nNifty Bank,abc\n")
     with pytest.raises(IndexMasterError, match=r"indices.csv:2"):
         load_index_master(p)
+    # not a master file at all: one short message naming the file, whatever the bytes
+    rng = np.random.default_rng(5)
+    for junk in (rng.integers(0, 256, 300_000, dtype=np.uint8).tobytes().replace(b"\n", b"").replace(b"\r", b""),
+                 b"x" * 5000 + b"\n" + b"7" * 5000 + b"," + b"y" * 5000 + b"\n",
+                 b"a,b\nIndex," + b"9z" * 3000 + b"\n"):
+        p.write_bytes(junk)
+        with pytest.raises(IndexMasterError) as e:
+            load_index_master(p)
+        assert str(e.value).startswith(str(p)) and len(str(e.value)) < len(str(p)) + 120, str(e.value)[:300]
 
 
 # ---------------------------------------------------------------------------------------------------------

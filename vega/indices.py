@@ -90,25 +90,39 @@ def check_index_tokens(tokens) -> dict:
     return out
 
 
+def _read_rows(p: Path) -> list:
+    """(line number, row) of every csv row of p."""
+    with p.open(newline="", encoding="latin-1") as fh:
+        return list(enumerate(csv.reader(fh), 1))
+
+
 def load_index_master(path) -> dict:
     """Read an index master file: one ``name,token`` per line (a header line whose token column is not a
     number is skipped; ``#`` starts a comment line).  Returns the mapping for ``index_tokens=``; a malformed
-    line raises IndexMasterError naming the file and the line."""
+    line, or a file without one ``name,token`` line, raises IndexMasterError naming the file (and the line)."""
     p = Path(path)
     out = {}
-    with p.open(newline="", encoding="latin-1") as fh:
-        for lineno, row in enumerate(csv.reader(fh), 1):
-            if not row or not "".join(row).strip() or row[0].lstrip().startswith("#"):
-                continue
-            if len(row) < 2:
-                raise IndexMasterError(f"{p}:{lineno}: expected 'name,token', got {','.join(row)!r}")
-            name, tok = row[0].strip(), row[1].strip()
-            try:
-                out[name] = int(tok)
-            except ValueError:
-                if lineno == 1:
-                    continue                             # a header line
-                raise IndexMasterError(f"{p}:{lineno}: token {tok!r} is not an integer") from None
+    try:
+        rows = _read_rows(p)
+    except csv.Error as e:                               # a binary file: a field past the csv module's limit
+        raise IndexMasterError(f"{p}: not a name,token text file ({e})") from None
+    for lineno, row in rows:
+        if not row or not "".join(row).strip() or row[0].lstrip().startswith("#"):
+            continue
+        if len(row) < 2:
+            got = ",".join(row)
+            raise IndexMasterError(f"{p}:{lineno}: expected 'name,token', got "
+                                   f"{got[:60]!r}{' ...' if len(got) > 60 else ''}")
+        name, tok = row[0].strip(), row[1].strip()
+        try:
+            out[name] = int(tok)
+        except ValueError:
+            if lineno == 1:
+                continue                             # a header line
+            raise IndexMasterError(f"{p}:{lineno}: token {tok[:30]!r}{' ...' if len(tok) > 30 else ''} is "
+                                   f"not an integer") from None
+    if not out:
+        raise IndexMasterError(f"{p}: no name,token lines")
     try:
         return check_index_tokens(out)
     except ValueError as e:
