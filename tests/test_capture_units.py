@@ -141,6 +141,65 @@ def test_config_edges_that_are_accepted(tmp_path):
     assert cfg.store_capacity == 16777216 and cfg.checkpoint_interval == 0
 
 
+def test_two_segments_on_one_group_and_port_are_refused(tmp_path, capsys):
+    """Two sockets bound to the same group and port each receive both segments' datagrams: refused, whether the
+    feeds come from flags, a config file or the library, and whatever their interfaces.  The same port on
+    different groups (or loopback addresses) is two separate feeds and stays accepted."""
+    from vega.cli import main
+    want = "feeds FO and CM are both on 239.70.2.1:34302: each group and port may carry one segment"
+    with pytest.raises(CaptureError, match=re.escape(want)):
+        CaptureConfig(feeds=[FeedConfig("FO", "239.70.2.1", 34302),
+                             FeedConfig("CM", "239.70.2.1", 34302, "127.0.0.2")]).validate()
+    p = tmp_path / "c.toml"
+    p.write_text('[[feed]]\nsegment = "FO"\ngroup = "239.70.2.1"\nport = 34302\n'
+                 '[[feed]]\nsegment = "cm"\ngroup = "239.70.2.1"\nport = 34302\n')
+    with pytest.raises(CaptureError, match=re.escape(f"config {p}: {want}")):
+        load_config(p)
+    for argv in (["capture", "--duration", "1", "--feed", "FO=239.70.2.1:34302", "--feed", "CM=239.70.2.1:34302"],
+                 ["capture", "--duration", "1", "--config", str(p)],
+                 ["ingest", str(tmp_path / "none.pcap"), "--config", str(p)]):
+        assert main(argv) == 1
+        out = capsys.readouterr()
+        assert out.err.startswith(f"vega {argv[0]}: ") and want in out.err, out.err
+        assert len(out.err.strip().splitlines()) == 1 and not out.out
+    for a, b in ((("239.70.2.1", 34302), ("239.70.4.1", 34302)), (("127.0.0.1", 34302), ("127.0.0.2", 34302)),
+                 (("239.70.2.1", 34302), ("239.70.2.1", 34304))):
+        cfg = load_config(None, feeds=[FeedConfig("FO", *a), FeedConfig("CM", *b)])
+        assert [(f.group, f.port) for f in cfg.feeds] == [a, b]
+
+
+def test_feed_sockets_receive_only_their_own_group(monkeypatch):
+    """What the refusal above rests on: open_feed_socket binds to the group's address, so two feeds on one port
+    and different groups receive only their own datagrams, and two on the same group and port both get all."""
+    if not capture_mod.multicast_works():
+        pytest.skip("multicast is not looped back here")
+    port = free_udp_port()
+
+    def received(a, b, to):
+        socks = [capture_mod.open_feed_socket(FeedConfig(seg, group, port), 1 << 20)
+                 for seg, group in (("FO", a), ("CM", b))]
+        tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            tx.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton("127.0.0.1"))
+            tx.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 1)
+            tx.sendto(b"x", (to, port))
+            got = []
+            for seg, s in zip(("FO", "CM"), socks):
+                s.settimeout(0.3)
+                try:
+                    s.recv(16)
+                    got.append(seg)
+                except (BlockingIOError, socket.timeout):
+                    pass
+            return got
+        finally:
+            for s in (*socks, tx):
+                s.close()
+    assert received("239.70.2.1", "239.70.4.1", "239.70.2.1") == ["FO"]
+    assert received("239.70.2.1", "239.70.4.1", "239.70.4.1") == ["CM"]
+    assert received("239.70.2.1", "239.70.2.1", "239.70.2.1") == ["FO", "CM"]
+
+
 def test_pcap_layout_is_as_documented(tmp_path):
     """docs/FORMATS.md section 6: 24-byte nanosecond LINKTYPE_RAW header, 16-byte record, IPv4 + UDP."""
     import struct

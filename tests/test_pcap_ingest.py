@@ -422,6 +422,152 @@ def test_ingesting_a_capture_again_is_refused_and_changes_nothing(tmp_path):
         assert len(j) > n and j.sealed
 
 
+FRI = int(dt.datetime(2026, 11, 20, 15, 0, tzinfo=IST).timestamp()) * 10**9
+MON = int(dt.datetime(2026, 11, 23, 9, 15, tzinfo=IST).timestamp()) * 10**9
+JOURNAL_FEEDS = ("NSE_FO", "NSE_EQ", "NFO_IDX")
+
+
+def _ingest(*args, stdin=None):
+    return subprocess.run([sys.executable, "-m", "vega.cli", "ingest", *map(str, args)], input=stdin,
+                          capture_output=True, timeout=120, cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT))
+
+
+def _fri_mon(tmp_path, n=300):
+    """One simulated capture stamped Friday 15:00 IST (fri.pcap) and the same restamped Monday 09:15 (mon.pcap)."""
+    items = _sim_pcap(tmp_path / "fri.pcap", n, seed=21, t0=FRI)
+    write_pcap(tmp_path / "mon.pcap", [(t - FRI + MON, h, p, d) for t, h, p, d in items])
+    return items
+
+
+def _same_journals(a_root, b_root, day):
+    for name in JOURNAL_FEEDS:
+        with Journal.open(a_root / name / day) as a, Journal.open(b_root / name / day) as b:
+            assert a.sealed and b.sealed and len(a) == len(b) > 0, name
+            assert np.array_equal(np.asarray(a.records), np.asarray(b.records)), name
+            assert (a.first_seq, a.next_seq) == (b.first_seq, b.next_seq)
+
+
+@pytest.mark.parametrize("how", ["plain", "gzip", "stdin"])
+def test_a_capture_of_an_earlier_day_after_a_later_one_is_refused(tmp_path, how):
+    """Friday's capture given after Monday's: its datagrams would go into Monday's journal stamped 00:00 and over
+    Monday's stores.  Refused in one line naming the file, after Monday's went in and was sealed exactly as
+    Monday's alone would be; nothing of Friday reaches a journal.  In time order the two make their two days."""
+    import gzip
+    import json
+    items = _fri_mon(tmp_path)
+    fri, stdin = tmp_path / "fri.pcap", None
+    if how == "gzip":
+        fri = tmp_path / "fri.pcap.gz"
+        fri.write_bytes(gzip.compress((tmp_path / "fri.pcap").read_bytes()))
+    elif how == "stdin":
+        fri, stdin = "-", (tmp_path / "fri.pcap").read_bytes()
+    r = _ingest(tmp_path / "mon.pcap", fri, "--journal-root", tmp_path / "j", "--json", stdin=stdin)
+    err = r.stderr.decode()
+    assert r.returncode == 1 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    label = "standard input" if how == "stdin" else str(fri)
+    assert err.startswith(f"vega ingest: {label}: a datagram captured at 2026-11-20 15:00:00 IST is earlier than the "
+                          "trading day 2026-11-23 already being ingested: give the capture files in time order"), err
+    s = json.loads(r.stdout)                         # the summary counts what went in: Monday's
+    assert s["udp_datagrams"] == s["packets"] == len(items)
+    assert sum(d["datagrams"] for d in s["feeds"].values()) == len(items)
+    assert _ingest(tmp_path / "mon.pcap", "--journal-root", tmp_path / "alone").returncode == 0
+    for name in JOURNAL_FEEDS:
+        assert [p.name for p in (tmp_path / "j" / name).iterdir()] == ["20261123.bin"]
+        with Journal.open(tmp_path / "j" / name / "20261123.bin") as j:
+            assert j.timestamps().min() > 0               # nothing clamped to 00:00
+    _same_journals(tmp_path / "j", tmp_path / "alone", "20261123.bin")
+    r = _ingest(tmp_path / "fri.pcap", tmp_path / "mon.pcap", "--journal-root", tmp_path / "ok")
+    assert r.returncode == 0, r.stderr
+    for name in JOURNAL_FEEDS:
+        assert sorted(p.name for p in (tmp_path / "ok" / name).iterdir()) == ["20261120.bin", "20261123.bin"]
+        for day in ("20261120.bin", "20261123.bin"):
+            with Journal.open(tmp_path / "ok" / name / day) as j:
+                assert j.sealed and len(j) > 0 and j.timestamps().min() > 0
+
+
+def test_a_jump_back_to_an_earlier_day_stops_both_ingests_at_the_same_datagram(tmp_path):
+    """A capture whose time jumps back a day part way (or a capture opened on a later day): ingest and
+    ingest_pcap refuse at the first datagram of the earlier day, after the same datagrams before it."""
+    import re
+    from vega.capture import CaptureError
+    items = _fri_mon(tmp_path, 200)
+    both = tmp_path / "both.pcap"
+    write_pcap(both, [(t - FRI + MON, h, p, d) for t, h, p, d in items] + items)
+    counts = {}
+    for how in ("slow", "fast"):
+        cap = Capture(load_config(None, journal_root=str(tmp_path / how)))
+        cap.open(offline_ns=MON)
+        with pytest.raises(CaptureError, match=r"a datagram captured at 2026-11-20 15:00:00 IST is earlier than the "
+                                               r"trading day 2026-11-23 already being ingested"):
+            if how == "slow":
+                cap.ingest(udp_datagrams(both), batch=64)
+            else:
+                cap.ingest_pcap([both], batch=64)
+        counts[how] = {k: (v["datagrams"], v["records"]) for k, v in cap.stats()["feeds"].items()}
+        cap.close()
+    assert counts["slow"] == counts["fast"]
+    assert sum(d for d, _ in counts["fast"].values()) == len(items)
+    _same_journals(tmp_path / "slow", tmp_path / "fast", "20261123.bin")
+    cap = Capture(load_config(None, journal_root=str(tmp_path / "late")))
+    cap.open(offline_ns=MON)                         # opened on Monday, given Friday: nothing goes in
+    with pytest.raises(CaptureError, match=re.escape(f"{tmp_path / 'fri.pcap'}: a datagram captured at 2026-11-20")):
+        cap.ingest_pcap([tmp_path / "fri.pcap"])
+    assert all(v["datagrams"] == v["records"] == 0 for v in cap.stats()["feeds"].values())
+    cap.close()
+
+
+def test_time_stepping_back_within_the_day_goes_in_as_captured(tmp_path):
+    """Packets reordered by a few ms, inside a file and across the two files of a rotated capture, are normal:
+    ingested at their capture times (nothing refused, nothing clamped), as one file of the same datagrams is
+    (in the same batches: a batch ends with its file)."""
+    items = _sim_pcap(tmp_path / "tmp.pcap", 200, seed=22)          # T0, 0.1 ms apart
+    items = [(t + 3_000_000 if i % 10 == 5 else t, h, p, d) for i, (t, h, p, d) in enumerate(items)]
+    cut = len(items) // 2
+    items[cut - 1] = (items[cut - 1][0] + 5_000_000, *items[cut - 1][1:])     # a's last after b's first
+    write_pcap(tmp_path / "a.pcap", items[:cut])
+    write_pcap(tmp_path / "b.pcap", items[cut:])
+    write_pcap(tmp_path / "all.pcap", items)
+    r = _ingest(tmp_path / "a.pcap", tmp_path / "b.pcap", "--journal-root", tmp_path / "two")
+    assert r.returncode == 0 and not r.stderr, r.stderr
+    assert b"NSE_FO: 200 datagrams" in r.stdout and b"NSE_EQ: 200 datagrams" in r.stdout
+    cap = Capture(load_config(None, journal_root=str(tmp_path / "one")))
+    assert cap.ingest_pcap([tmp_path / "all.pcap"], batch=cut) == len(items)
+    cap.close()
+    _same_journals(tmp_path / "two", tmp_path / "one", "20261120.bin")
+    with Journal.open(tmp_path / "two" / "NSE_FO" / "20261120.bin") as j:
+        ts = j.timestamps()
+        day = int(dt.datetime(2026, 11, 20, tzinfo=IST).timestamp()) * 10**9
+        assert (np.diff(ts.astype(np.int64)) < 0).any() and ts.min() >= T0 - day
+
+
+def test_a_datagram_reordered_across_midnight_goes_into_the_new_day_at_00_00(tmp_path):
+    """Within EARLIER_DAY_GRACE_NS (an hour) before the day already being ingested a datagram goes in,
+    stamped 00:00 (the FeedHandler's own grace); further back it is another day's and stops the ingest."""
+    from vega.capture import EARLIER_DAY_GRACE_NS
+    midnight = int(dt.datetime(2026, 11, 21, tzinfo=IST).timestamp()) * 10**9
+    items = _sim_pcap(tmp_path / "tmp.pcap", 100, seed=23, t0=midnight - 5_000_000)     # 5 ms before it
+    late = next(i for i, it in enumerate(items) if it[0] >= midnight) + 20   # well inside the new day
+
+    def live_at_midnight(when, name):
+        """Ingest items with the late datagram stamped ``when``: live records stamped 00:00 of the 21st."""
+        write_pcap(tmp_path / f"{name}.pcap", items[:late] + [(when, *items[late][1:])] + items[late + 1:])
+        r = _ingest(tmp_path / f"{name}.pcap", "--journal-root", tmp_path / name)
+        assert r.returncode == 0 and not r.stderr, r.stderr
+        n = 0
+        for feed in JOURNAL_FEEDS:
+            with Journal.open(tmp_path / name / feed / "20261121.bin") as j:
+                live = (np.asarray(j.records)["flags"] & vega.records.KEYFRAME) == 0
+                n += int((j.timestamps()[live] == 0).sum())
+        return n
+
+    control = live_at_midnight(items[late][0], "control")            # the new day's own resets at 00:00
+    assert live_at_midnight(midnight - 10_000_000, "reordered") > control   # 10 ms before: in, at 00:00
+    write_pcap(tmp_path / "back.pcap", items[:late] + [(midnight - EARLIER_DAY_GRACE_NS - 1, *items[late][1:])]
+               + items[late + 1:])
+    r = _ingest(tmp_path / "back.pcap", "--journal-root", tmp_path / "back")
+    assert r.returncode == 1 and b"earlier than the trading day 2026-11-21" in r.stderr, r.stderr
+
+
 # -- the nogil walker (vega._pcap) and the fast ingest -------------------------------------------------------
 
 def _all(path, batch=4096, stop=None):

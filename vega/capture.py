@@ -132,6 +132,20 @@ class CaptureConfig:
             raise CaptureError("each segment may be configured once")
         for f in self.feeds:
             f.validate()
+        # One segment per destination (group or address, port).  open_feed_socket binds each socket to its
+        # group's address (not INADDR_ANY), so the kernel hands a socket only the datagrams sent to that
+        # address: the same port on two different groups is two separate feeds (NSE does this), and so is
+        # the same port on two loopback addresses.  Two sockets on the same group and port (SO_REUSEADDR
+        # lets the second bind) would each receive every datagram of both, whatever their interfaces (Linux
+        # delivers a group's datagrams to every socket bound to it, IP_MULTICAST_ALL), and an ingest routes
+        # by destination, so one of the two would get all of them: refused here, for flags and config alike.
+        seen: dict = {}
+        for f in self.feeds:
+            dest = (int(ipaddress.IPv4Address(f.group)), f.port)
+            if dest in seen:
+                raise CaptureError(f"feeds {seen[dest]} and {f.segment} are both on {f.group}:{f.port}: each "
+                                   "group and port may carry one segment")
+            seen[dest] = f.segment
         if not isinstance(self.store_capacity, int) or not 1 <= self.store_capacity <= STORE_CAPACITY_MAX:
             raise CaptureError(f"store_capacity must be an integer in 1..{STORE_CAPACITY_MAX}")
         if not _finite(self.stats_interval) or self.stats_interval <= 0:
@@ -663,8 +677,11 @@ class Capture:
         time.  Those to no configured feed are counted in ``other_destination``.  Every ``batch`` datagrams
         (counting those to no feed), and before a new trading day, each feed's share goes through its
         handler's nogil loop.  Returns the datagrams processed.  :meth:`ingest_pcap` does the same for capture
-        files, faster, with the same batches."""
+        files, faster, with the same batches.  Time may step back within the trading day being written (packets
+        reordered by a few ms), never into an earlier day: such a datagram raises :class:`CaptureError` after
+        the datagrams before it went in."""
         import numpy as np
+        from vega._journal import day_epoch_ns
         route = self._routes()
         pending = {f.name: ([], []) for f in self.feeds}
         n = total = 0
@@ -684,6 +701,7 @@ class Capture:
             return done
 
         next_day_ns = _day_after_ns(self._date)
+        day_ns = day_epoch_ns(self._date)
         try:
             for ts, dst, port, payload in datagrams:
                 if ts >= next_day_ns:              # the first datagram of a later day: that day starts first
@@ -692,6 +710,9 @@ class Capture:
                     day = ist_date(ts)
                     self.new_day(day, ts)
                     next_day_ns = _day_after_ns(day)
+                    day_ns = day_epoch_ns(day)
+                elif ts < day_ns - EARLIER_DAY_GRACE_NS:   # an earlier day's (see _earlier_day): stop before it
+                    raise _earlier_day(ts, self._date)
                 n += 1
                 f = route.get((dst if isinstance(dst, int) else int(ipaddress.IPv4Address(dst)), port))
                 if f is None:
@@ -715,14 +736,18 @@ class Capture:
         ``progress``: called after every batch with the bytes of the files read since its last call.  Framing
         damage raises :class:`vega.pcap.PcapError` after everything before it went in.  Returns the datagrams
         processed.  A capture not yet open opens itself (``open(offline_ns=...)``) at the first datagram's time
-        without reading it twice (so a stream, ``-``, works); with no datagram at all it stays closed."""
+        without reading it twice (so a stream, ``-``, works); with no datagram at all it stays closed.  A
+        datagram of a day earlier than the one being written (files out of time order) raises
+        :class:`CaptureError` naming its file, after the datagrams before it went in (as :meth:`ingest`)."""
         import numpy as np
+        from vega._journal import day_epoch_ns
         from vega._pcap import feed_selected
-        from vega.pcap import PcapStats, scan_batches
+        from vega.pcap import PcapStats, _label, scan_batches
         st = stats if stats is not None else PcapStats()
         keys = [(group, port, f) for (group, port), f in self._routes().items()]
         # not open yet: stop before the first datagram (a time below every datagram's), open at its time
         next_day = [_day_after_ns(self._date) if self.opened else -1]
+        day_ns = day_epoch_ns(self._date) if self.opened else 0      # where the day being written starts
         total = 0
         for path in paths:
             shown = 0
@@ -730,8 +755,13 @@ class Capture:
                 if not self.opened:
                     self.open(offline_ns=b.next_ts)
                     next_day[0] = _day_after_ns(self._date)
+                    day_ns = day_epoch_ns(self._date)
                     continue
                 n = b.n
+                floor = day_ns - EARLIER_DAY_GRACE_NS         # an earlier day's datagram (see _earlier_day)
+                early = n > 0 and b.ts[:n].min() < floor
+                if early:
+                    n = int(np.argmax(b.ts[:n] < floor))      # the datagrams before it go in, then stop
                 routed = 0
                 for group, port, f in keys:
                     sel = np.flatnonzero((b.dst[:n] == group) & (b.port[:n] == port))
@@ -743,10 +773,15 @@ class Capture:
                         routed += len(sel)
                 self.other_destination += n - routed
                 total += routed
+                if early:                      # the scan counted the batch's datagrams from there on too
+                    st.datagrams -= b.n - n
+                    st.packets -= b.n - n
+                    raise _earlier_day(int(b.ts[n]), self._date, _label(path))
                 if b.stopped:                  # the first datagram of a later day: that day starts first
                     day = ist_date(b.next_ts)
                     self.new_day(day, b.next_ts)
                     next_day[0] = _day_after_ns(day)
+                    day_ns = day_epoch_ns(day)
                 if progress is not None:
                     progress(st.offset - shown)
                     shown = st.offset
@@ -1025,6 +1060,25 @@ def _day_after_ns(day: _dt.date) -> int:
     """Epoch ns of 00:00 IST of the day after ``day``: where an ingest's next trading day starts."""
     from vega._journal import day_epoch_ns
     return day_epoch_ns(day + _dt.timedelta(days=1))
+
+
+#: how far before the trading day being ingested a datagram may be and still go into it (stamped 00:00): the
+#: same hour of grace as the FeedHandler's own check of a journal's day (a clock step, packets reordered at
+#: midnight); anything earlier is another day's and stops the ingest
+EARLIER_DAY_GRACE_NS = 3_600_000_000_000
+
+
+def _earlier_day(ts_ns: int, day: _dt.date, path: str | None = None) -> CaptureError:
+    """The error of an ingest's datagram captured before the trading day being written (capture files given out
+    of time order, or a capture whose clock jumped back): it would go into that day's journal stamped 00:00
+    (ts48 clamped to 0) and over that day's stores, so the ingest stops before it.  Time stepping back within
+    the day (packets reordered by a few ms) is normal and goes in as it was captured; so does a datagram less
+    than EARLIER_DAY_GRACE_NS before the day (reordered across midnight: stamped 00:00, as FeedHandler does)."""
+    when = _dt.datetime.fromtimestamp(ts_ns // 1_000_000_000, IST)
+    what = "files" if path is not None else "datagrams"
+    return CaptureError(f"{path + ': ' if path is not None else ''}a datagram captured at {when:%Y-%m-%d %H:%M:%S} "
+                        f"IST is earlier than the trading day {day} already being ingested: give the capture "
+                        f"{what} in time order")
 
 
 def _close_unsealed(w) -> None:

@@ -15,7 +15,8 @@ def register(sub) -> None:
     p = sub.add_parser("ingest", help=HELP, description=HELP + ". Datagrams go to the feed configured for their "
                        "destination group and port (as `vega capture` would receive them) at their capture "
                        "times, which drive the journal's days and checkpoints.")
-    p.add_argument("pcap", nargs="+", help="capture files, in time order (tcpdump -w, dumpcap, vega simulate --out; "
+    p.add_argument("pcap", nargs="+", help="capture files, in time order: a datagram of a day earlier than the one "
+                   "being ingested stops the ingest (tcpdump -w, dumpcap, vega simulate --out; "
                    "gzip, xz, bzip2 or zstd compressed too); - reads standard input")
     add_pipeline_options(p)
     p.add_argument("--json", action="store_true", help="the summary as one JSON object on stdout")
