@@ -141,6 +141,20 @@ def test_config_edges_that_are_accepted(tmp_path):
     assert cfg.store_capacity == 16777216 and cfg.checkpoint_interval == 0
 
 
+def test_an_empty_name_on_the_command_line_turns_the_configs_output_off(tmp_path):
+    """--ring '' / --store '' / --journal-root '' override a config that names them (None leaves it)."""
+    toml = tmp_path / "c.toml"
+    toml.write_text(f'[capture]\nring = "r1"\nstore = "s1"\njournal_root = "{tmp_path / "j"}"\n')
+    cfg = load_config(toml, ring=None, store=None, journal_root=None)
+    assert (cfg.ring, cfg.store, cfg.journal_root) == ("r1", "s1", str(tmp_path / "j"))
+    cfg = load_config(toml, ring="", store="", journal_root="")
+    cfg.feeds = [FeedConfig("FO", "127.0.0.1", free_udp_port())]
+    with Capture(cfg) as cap:                      # (entering opens it)
+        assert cap.opened and cap.ring is None and all(f.writer is None for f in cap.feeds)
+        assert all(f.store.name is None for f in cap.feeds)
+    assert not (tmp_path / "j").exists()
+
+
 def test_two_segments_on_one_group_and_port_are_refused(tmp_path, capsys):
     """Two sockets bound to the same group and port each receive both segments' datagrams: refused, whether the
     feeds come from flags, a config file or the library, and whatever their interfaces.  The same port on

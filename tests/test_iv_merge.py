@@ -367,8 +367,12 @@ def test_capture_config_takes_master_files(tmp_path):
                     'iv_rate = 0.07\n')
     cfg = load_config(toml)
     assert cfg.contract == str(paths["contract"]) and cfg.security == str(paths["security"]) and cfg.iv_rate == 0.07
-    with pytest.raises(CaptureError, match="no such file"):
+    with pytest.raises(CaptureError, match="contract master file .*missing.txt: no such file"):
         load_config(None, contract=str(tmp_path / "missing.txt"))
+    with pytest.raises(CaptureError, match=f"security master file {tmp_path}: is a directory"):
+        load_config(None, security=str(tmp_path))
+    with pytest.raises(CaptureError, match=f"^index master file {tmp_path}: is a directory"):
+        load_config(None, index_master=str(tmp_path))
     with pytest.raises(CaptureError, match="iv_rate"):
         load_config(None, iv_rate=3.0)
 

@@ -163,10 +163,11 @@ class CaptureConfig:
             v = getattr(self, k)
             if not _finite(v) or v < 0:
                 raise CaptureError(f"{k} must be a number >= 0")
-        for k in ("contract", "security", "index_master"):
+        for k, what in (("contract", "contract master file"), ("security", "security master file"),
+                        ("index_master", "index master file")):
             v = getattr(self, k)
             if v is not None and not Path(v).is_file():
-                raise CaptureError(f"{k} master file {v}: no such file")
+                raise CaptureError(f"{what} {v}: " + ("is a directory" if Path(v).is_dir() else "no such file"))
         from vega._core import _shm_path
         from vega._ring import ring_path
         try:                                       # names no shared-memory file can have

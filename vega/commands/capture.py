@@ -24,9 +24,11 @@ def add_pipeline_options(p) -> None:
     p.add_argument("--config", "-c", metavar="FILE.toml", help="TOML config (see docs/capture.example.toml)")
     p.add_argument("--feed", type=_feed, action="append", metavar="SEG=GROUP:PORT",
                    help="a feed (repeatable; replaces the configured feeds), e.g. FO=239.70.2.1:34302")
-    p.add_argument("--journal-root", help="journal directory (<root>/<FEED>/YYYYMMDD.bin)")
-    p.add_argument("--ring", help="shared-memory ring name")
-    p.add_argument("--store", help="shared-memory store name prefix (<name>-fo, <name>-cm)")
+    p.add_argument("--journal-root", help="journal directory (<root>/<FEED>/YYYYMMDD.bin); '' for none, "
+                   "overriding the config")
+    p.add_argument("--ring", help="shared-memory ring name; '' for none, overriding the config")
+    p.add_argument("--store", help="shared-memory store name prefix (<name>-fo, <name>-cm); '' for stores in "
+                   "this process only, overriding the config")
     p.add_argument("--store-capacity", type=int)
     p.add_argument("--contract", metavar="FILE", help="NSE contract.txt: F&O symbols and the options' IV metadata")
     p.add_argument("--security", metavar="FILE", help="NSE security.txt: CM symbols")
