@@ -199,6 +199,104 @@ def _pid_alive(pid):
         return True
 
 
+def _existing(path):
+    """What is at a ring's ``path``, for ``Ring.create``: ``(kind, detail, st)``.
+
+    ``kind`` is ``"absent"``; ``"empty"`` (a 0-byte regular file); ``"ring"`` (a regular file no larger than a
+    ring in which a slot header or the bus header, wholly present, carries its magic: a damaged or truncated
+    ring too), ``detail`` then the sorted pids, other than this process, that its intact slot headers record
+    as writer and that are alive; ``"foreign"`` (anything else), ``detail`` then why it is not a ring; or
+    ``"unreadable"`` (a regular file this process cannot read), ``detail`` the error text.  ``st`` is the
+    ``lstat`` of what was looked at (None when absent).  Never follows a symbolic link or opens a FIFO.
+    """
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return "absent", None, None
+    if _stat.S_ISLNK(st.st_mode):
+        return "foreign", "a symbolic link", st
+    if _stat.S_ISDIR(st.st_mode):
+        return "foreign", "a directory", st
+    if not _stat.S_ISREG(st.st_mode):
+        return "foreign", "not a regular file", st
+    if st.st_size == 0:
+        return "empty", None, st
+    if st.st_size > RING_FILE_SIZE:
+        return "foreign", f"{st.st_size} bytes, larger than a ring's {RING_FILE_SIZE}", st
+    if st.st_size < RING_HEADER_SIZE:
+        return "foreign", f"{st.st_size} bytes, too short to hold a ring header", st
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return "absent", None, None
+    except OSError as e:
+        return "unreadable", e.strerror or str(e), st
+    try:
+        size = os.fstat(fd).st_size
+        first = os.pread(fd, 8, 0)
+        ring = False
+        pids = set()
+        for f in range(RING_N_SLOTS):
+            if f * RING_SLOT_SIZE + RING_HEADER_SIZE > size:
+                break
+            raw = os.pread(fd, RING_HEADER_SIZE, f * RING_SLOT_SIZE)
+            if len(raw) == RING_HEADER_SIZE and raw[:8] == SLOT_MAGIC:
+                ring = True
+                pids.add(_HDR.unpack(raw)[12])             # writer_pid: only of a header that is intact
+        if not ring and size >= RING_BUS_OFFSET + 64:
+            ring = os.pread(fd, 8, RING_BUS_OFFSET) == BUS_MAGIC
+    finally:
+        os.close(fd)
+    if not ring:
+        return "foreign", f"it starts with {first!r}, not {SLOT_MAGIC!r}", st
+    me = os.getpid()
+    return "ring", sorted(p for p in pids if p and p != me and _pid_alive(p)), st
+
+
+def _same_file(path, st):
+    """True when ``path`` is still the file ``st`` (an ``lstat`` result) describes."""
+    try:
+        now = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    return (now.st_dev, now.st_ino) == (st.st_dev, st.st_ino)
+
+
+def _exists_error(path):
+    """The FileExistsError of ``Ring.create(path)`` (no ``replace``) for what is there: names the ring's path
+    only, and says whether ``replace=True`` would replace it."""
+    kind, detail, _ = _existing(path)
+    if kind == "foreign":
+        why = f"exists and is not a VEGA ring ({detail}); replace=True does not replace it either"
+    elif kind == "unreadable":
+        why = f"exists and cannot be read to check that it is a VEGA ring ({detail}); replace=True refuses it"
+    elif kind == "ring" and detail:
+        why = (f"a ring exists, being written by pid {detail[0]}; replace=True does not replace it while that "
+               "writer lives")
+    elif kind == "empty":
+        why = "an empty file exists; Ring.create(..., replace=True) replaces it"
+    else:
+        why = "a ring exists; Ring.create(..., replace=True) replaces it"
+    return FileExistsError(_errno.EEXIST, why, path)
+
+
+def _check_replace(path):
+    """Raise what ``Ring.create(path, replace=True)`` would refuse with, before anything is made: ``RingError``
+    for a file that is not a VEGA ring (or cannot be read to tell), ``RingBusyError`` (its ``pid``) for a
+    ring another live process writes.  Returns ``_existing(path)`` otherwise."""
+    kind, detail, st = _existing(path)
+    if kind == "foreign":
+        raise RingError(f"{path}: exists and is not a VEGA ring ({detail}); refusing to replace it")
+    if kind == "unreadable":
+        raise RingError(f"{path}: exists and cannot be read to check that it is a VEGA ring ({detail}); "
+                        "refusing to replace it")
+    if kind == "ring" and detail:
+        e = RingBusyError(f"{path}: is being written by pid {detail[0]}; refusing to replace it")
+        e.pid = detail[0]
+        raise e
+    return kind, detail, st
+
+
 def _slot_header_bytes(int feed, uint64_t created_ns, uint64_t first_seq=0):
     # record_count = tail: first_seq before the first append
     return _HDR.pack(SLOT_MAGIC, RING_VERSION, RING_HEADER_SIZE, feed, RING_REC_SIZE, 0, RING_CAPACITY,
@@ -465,9 +563,25 @@ cdef class Ring:
         ``name`` is a plain name (``/dev/shm/<name>``) or an absolute path.  The file is created owner-only
         (``mode`` 0o600 unless given; applied exactly, not through the umask), fully initialised under a
         temporary name, then linked into place, so no reader ever sees a half-made ring.  An existing file
-        is an error (``FileExistsError``) unless ``replace=True``.  The file outlives ``close()`` and this
-        process (readers can still drain it, a restarted writer reopens it); ``Ring.unlink(name)`` deletes
-        it.
+        is an error (``FileExistsError``, naming the path) unless ``replace=True``.  The file outlives
+        ``close()`` and this process (readers can still drain it, a restarted writer reopens it);
+        ``Ring.unlink(name)`` deletes it.
+
+        ``replace=True`` replaces only:
+
+        * a VEGA ring: a regular file no larger than a ring in which a slot header or the bus header carries
+          the ring's magic (``b"VEGARING"`` / ``b"VEGARBUS"``), so a damaged, truncated or stale ring is
+          replaced; but not while a slot's recorded ``writer_pid`` is a live process other than this one
+          (``RingBusyError``, the pid in its ``pid``): a running writer would go on writing to a file no
+          reader can open any more.  A writer that died (a crashed capture being restarted) leaves a dead
+          pid, and its ring is replaced.  A writer in this process is the caller's own business.
+        * an empty (0-byte) file: it holds nothing (e.g. a placeholder made with ``mkstemp``; a crash while
+          creating leaves no such file, since the ring is linked into place whole).
+
+        Anything else at the path (a journal, a pcap, any file without the magic or too short to hold a ring
+        header, a directory, a symbolic link, a FIFO, a file this process cannot read) is left as it is:
+        ``RingError`` "exists and is not a VEGA ring ...; refusing to replace it".  The check is made
+        before the new file is written and again right before it is renamed into place.
 
         ``first_seq``: the sequence number of each slot's first record (0 unless given: one int for every
         slot, or ``{feed: int}``).  A capture restarted during the day starts each slot at its journal's
@@ -480,6 +594,8 @@ cdef class Ring:
             raise ValueError("mode must be permission bits (0o000..0o777)")
         if mode & 0o002:
             raise ValueError("a world-writable ring file would be refused by Ring.open; drop the o+w bit")
+        if replace:
+            _check_replace(path)                   # refused before anything is made
         d, base = os.path.split(path)
         tmp = os.path.join(d, f".{base}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
         fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
@@ -493,12 +609,26 @@ cdef class Ring:
                 os.pwrite(fd, _TRAILER.pack(firsts[f], firsts[f]), f * RING_SLOT_SIZE + RING_TRAILER_OFFSET)
             os.pwrite(fd, _BUS.pack(BUS_MAGIC, RING_BUS_VERSION, RING_BUS_LINE_SIZE, RING_BUS_LINES, created, 0),
                       RING_BUS_OFFSET)
-            if replace:
-                os.replace(tmp, path)
-            else:
-                os.link(tmp, path)
+            for _attempt in range(8):
+                if replace:                        # checked again: it must be what is replaced
+                    kind, _, st = _check_replace(path)
+                    if kind != "absent":
+                        if _same_file(path, st):
+                            os.replace(tmp, path)
+                            linked = True
+                            break
+                        continue                   # changed since it was checked: check it again
+                try:
+                    os.link(tmp, path)             # nothing there: never replaces what appears meanwhile
+                except FileExistsError:
+                    if replace:
+                        continue
+                    raise _exists_error(path) from None
+                linked = True
                 os.unlink(tmp)
-            linked = True
+                break
+            else:
+                raise RingError(f"{path}: kept changing while the new ring was being put in place; try again")
             ring = Ring(_TOKEN)
             ring._attach(fd, path, True)
             return ring

@@ -279,6 +279,18 @@ def _errno_text(e: OSError) -> str:
     return e.strerror or str(e)
 
 
+def _ring_error(name: str, e: Exception) -> str:
+    """One line for what ``Ring.create(name, replace=True)`` (or its check, ``_check_replace``) refused or failed
+    with: a ring a live process writes, a file that is not a ring (the library's message names the path), an
+    OSError."""
+    from vega._ring import RingBusyError, RingError
+    if isinstance(e, RingBusyError) and getattr(e, "pid", None):
+        return f"ring {name} is being written by pid {e.pid} (a running capture?)"
+    if isinstance(e, RingError):
+        return f"ring {e}"
+    return f"ring {name}: {_errno_text(e) if isinstance(e, OSError) else e}"
+
+
 #: the largest receive buffer Linux keeps (INT_MAX / 2: it stores twice what is asked in an int)
 RCVBUF_MAX = (1 << 30) - 1
 
@@ -465,8 +477,8 @@ class Capture:
             if cfg.ring:
                 try:
                     self.ring = Ring.create(cfg.ring, replace=True, first_seq=firsts)
-                except (RingError, OSError) as e:
-                    raise CaptureError(f"ring {cfg.ring}: {_errno_text(e) if isinstance(e, OSError) else e}") from None
+                except (RingError, OSError) as e:     # not a ring, or its writer alive: nothing replaced
+                    raise CaptureError(_ring_error(cfg.ring, e)) from None
             elif cfg.journal_root and cfg.journal_spill_mb > 0:
                 self.ring = self._private_ring(firsts)
             for f in sorted(self.all_feeds, key=lambda f: ("IDX", "CM", "FO").index(f.segment)):
@@ -526,24 +538,20 @@ class Capture:
     def _refuse_if_in_use(self) -> None:
         """CaptureError when a live process writes this capture's ring, one of its stores or one of the day's
         journal files: a second capture (or an ingest) with the same config must not replace the shared
-        memory that a running one's readers follow."""
+        memory that a running one's readers follow.  Also when the ring's path holds a file that is not a VEGA
+        ring (``Ring.create`` would refuse it too)."""
         from vega._core import _shm_path
         from vega.journal import held_by_writer
-        from vega._ring import FEEDS as RING_FEEDS, Ring, _pid_alive, ring_path
+        from vega._ring import RingError, _check_replace, ring_path
         cfg = self.config
-        if cfg.ring and os.path.exists(ring_path(cfg.ring)):
+        if cfg.ring:
+            # Ring.create(replace=True)'s own check, made here before stores and journals are touched: a ring a
+            # live process writes, or a file that is not a ring (a journal, a pcap...), is refused; a damaged
+            # or stale ring (its writer dead) and an empty file are replaced
             try:
-                ring = Ring.open(cfg.ring)
-            except Exception:
-                ring = None                        # damaged or foreign: Ring.create replaces it
-            if ring is not None:
-                try:
-                    pids = {ring.info(f)["writer_pid"] for f in RING_FEEDS}
-                finally:
-                    ring.close()
-                live = sorted(p for p in pids if p and p != os.getpid() and _pid_alive(p))
-                if live:
-                    raise CaptureError(f"ring {cfg.ring} is being written by pid {live[0]} (a running capture?)")
+                _check_replace(ring_path(cfg.ring))
+            except (RingError, OSError) as e:
+                raise CaptureError(_ring_error(cfg.ring, e)) from None
         paths = []
         if cfg.store:
             paths += [(f"store {self._store_name(f)}", _shm_path(self._store_name(f))) for f in self.all_feeds]

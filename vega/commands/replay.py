@@ -27,7 +27,8 @@ def register(sub) -> None:
                    "sequence numbers, from the first record replayed")
     p.add_argument("--store", help="create this store (/dev/shm/vega.store.<name>) and apply one feed to it")
     p.add_argument("--capacity", type=int, default=262144, help="store capacity in instruments (default 262144)")
-    p.add_argument("--replace", action="store_true", help="replace an existing ring of that name")
+    p.add_argument("--replace", action="store_true", help="replace an existing ring of that name (a stale one: never one a "
+                   "running process writes, nor a file that is not a VEGA ring)")
     p.add_argument("--feeds", help="comma-separated feeds (default: every feed directory present)")
     p.add_argument("--tokens", help="only these tokens (comma separated)")
     p.add_argument("--speed", type=finite_float, default=None,
@@ -133,15 +134,22 @@ def run(args: argparse.Namespace) -> int:
     prog = _Progress(not args.no_progress, total)
     try:
         if args.ring:
-            from vega._ring import Ring, RingBusyError, RingError
+            from vega._ring import Ring, RingBusyError, RingError, _check_replace, ring_path
             # positions = the journal's numbers (replay, then read the ring from next_seq, as with a capture),
             # unless --tokens leaves records out; across days as far as the days' numbering continues
             firsts = _first_seqs(root, feeds, start, d0) if tokens is None else None
             try:
-                ring = Ring.create(args.ring, replace=args.replace, first_seq=firsts)
-            except FileExistsError:
-                raise CliError(f"ring {args.ring!r} exists (a running capture?): --replace to replace it") from None
-            except (RingBusyError, RingError, OSError, ValueError) as e:
+                try:
+                    ring = Ring.create(args.ring, replace=args.replace, first_seq=firsts)
+                except FileExistsError:
+                    _check_replace(ring_path(args.ring))   # would --replace refuse it too? then say why
+                    raise CliError(f"ring {args.ring!r} exists: --replace to replace it") from None
+            except RingBusyError as e:                  # Ring.create(replace=True) replaces no live writer's ring
+                raise CliError(f"ring {args.ring!r} is being written by pid {getattr(e, 'pid', '?')} (a running "
+                               "capture?); refusing to replace it") from None
+            except RingError as e:                      # not a ring (the message names the path): left alone
+                raise CliError(f"ring {e}") from None
+            except (OSError, ValueError) as e:
                 raise CliError(f"cannot create ring {args.ring!r}: {e}") from None
         if args.store:
             Store = store_class()
