@@ -360,6 +360,9 @@ def test_replay_bad_input(session, tmp_path, shm_name):
     d = DATE.isoformat()
     assert_one_line_error(cli("replay", root, d), "--ring NAME and/or --store NAME")
     assert_one_line_error(cli("replay", tmp_path / "nope", d, "--ring", shm_name), "no such journal root")
+    (tmp_path / "20260123.bin").write_bytes(b"x")          # a file where the root should be: said so
+    assert_one_line_error(cli("replay", tmp_path / "20260123.bin", d, "--ring", shm_name),
+                          "20260123.bin: is not a directory", "vega dump / verify read one file")
     assert_one_line_error(cli("replay", tmp_path, d, "--ring", shm_name), "not a journal root")
     assert_one_line_error(cli("replay", root, "2026-13-01", "--ring", shm_name), "bad start")
     assert_one_line_error(cli("replay", root, "2026-01-23T9h", "--ring", shm_name), "bad start")

@@ -184,6 +184,10 @@ def journal_root(path: str | Path) -> Path:
     from vega.journal import FEEDS
     root = Path(path)
     if not root.is_dir():
+        if root.exists():
+            hint = " (a journal file: vega dump / verify read one file)" if root.suffix == ".bin" else ""
+            raise CliError(f"{root}: is not a directory; a journal root is the directory holding "
+                           f"<FEED>/YYYYMMDD.bin{hint}")
         raise CliError(f"{root}: no such journal root directory")
     if not any((root / f).is_dir() for f in FEEDS):
         raise CliError(f"{root}: not a journal root (no {'/, '.join(FEEDS)}/ directory)")
