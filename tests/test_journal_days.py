@@ -117,3 +117,15 @@ def test_a_day_within_reach_keeps_the_rollover_of_the_first_record_past_its_end(
     jw.close()
     assert _files(tmp_path) == ["20261120.bin", "20261121.bin"]
     assert timestamps(_records(tmp_path, "20261121.bin")).min() == (9 * 3600 + 15 * 60) * 10**9
+
+
+def test_linked_handlers_sharing_one_journal_roll_it_once(tmp_path):
+    jw = vega.JournalWriter(tmp_path, "NSE_EQ", "2026-11-16")
+    idx = vega.FeedHandler("IDX", vega.Store(64), journal=jw)
+    cm = vega.FeedHandler("CM", vega.Store(5000), journal=jw, indices=idx)
+    cm.process_batch(list(nse.sample_stream("CM", 50, seed=1)), now_ns=_ns(2026, 11, 23, 10))
+    assert jw.date == dt.date(2026, 11, 23)
+    cm.close()
+    idx.close()
+    jw.close()
+    assert sorted(p.name for p in (tmp_path / "NSE_EQ").iterdir()) == ["20261116.bin", "20261123.bin"]

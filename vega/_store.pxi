@@ -1914,7 +1914,8 @@ cdef class FeedHandler:
                 raise ValueError(f"receive times from {_ist_text(t_min)} to {_ist_text(t_max)} span more than a "
                                  f"journal record's time reaches (3.26 days): merge them in calls of one "
                                  f"trading day each")
-            rolls.append((jw, later))
+            if not any(j is jw for j, _ in rolls):        # linked handlers may share one writer
+                rolls.append((jw, later))
         for jw, later in rolls:
             jw.rollover(later)            # the handler follows its journal's date in _begin_one
 
