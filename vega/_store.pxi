@@ -166,6 +166,8 @@ _DAY_NS = 86_400_000_000_000
 _TS48_REACH = 1 << 48                  # ns: how far past 00:00 IST of its day a journal record's time reaches
 _JOURNAL_GRACE_NS = 3_600_000_000_000  # an hour before a journal's day: still its day (stamped 00:00)
 _CLOCK_CALL_NS = 3_600_000_000_000     # a call reading the clock per datagram ends within this of its start
+cdef int64_t _JOURNAL_GRACE_C = _JOURNAL_GRACE_NS
+cdef int64_t _TS48_REACH_C = _TS48_REACH
 
 
 cdef str _ist_text(int64_t t_ns):
@@ -1892,8 +1894,19 @@ cdef class FeedHandler:
         come here: it turns the day over by the clock (Capture.new_day)."""
         cdef FeedHandler h
         cdef JournalWriter jw
+        cdef int64_t b
+        group = self._group() if self._indices is not None or self._underlying is not None else (self,)
+        for h in group:                   # the common case, every time in reach of each journal's day: no
+            if h._journal is None:        # Python arithmetic, no date conversion (a call of process() per
+                continue                  # datagram pays this)
+            jw = <JournalWriter>h._journal
+            b = h._f.day_base_ns          # 00:00 IST of h._jdate (_set_journal, _begin_one)
+            if jw._date != h._jdate or t_min < b - _JOURNAL_GRACE_C or t_max - b >= _TS48_REACH_C:
+                break
+        else:
+            return
         rolls = []
-        for h in self._group():
+        for h in group:
             if h._journal is None:
                 continue
             jw = <JournalWriter>h._journal
