@@ -45,6 +45,7 @@ def test_submodules_are_reachable_after_a_plain_import_vega():
     an AttributeError."""
     code = ("import sys, vega\n"
             "assert 'vega.pcap' not in sys.modules and 'vega.capture' not in sys.modules\n"
+            "assert {'pcap', 'capture', 'simulator', 'cli', 'Store'} <= set(dir(vega))\n"
             "print(vega.pcap.udp_datagrams.__name__, vega.capture.Capture.__name__, "
             "vega.simulator.Simulator.__name__, vega.cli.main.__name__)\n"
             "try:\n    vega.pcapp\nexcept AttributeError as e:\n    print(e)\n")

@@ -28,6 +28,10 @@ def __getattr__(name):
         return importlib.import_module(f"vega.{name}")
     raise AttributeError(f"module 'vega' has no attribute {name!r}")
 
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY_SUBMODULES))
+
 __all__ = ["Decoder", "decode", "FeedHandler", "Quote", "Store", "pack_messages", "STORE_DTYPE",
            "StoreBusyError", "StoreError", "StoreFormatError", "StoreFullError", "LzoError", "lzo1z_compress", "lzo1z_decompress", "nse",
            "Journal", "JournalError", "JournalWriter", "export", "replay", "verify",
