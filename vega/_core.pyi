@@ -28,6 +28,7 @@ from typing import Callable, Iterator, Mapping, Sequence
 DEFAULT_DENSE_TOKENS: int
 DEFAULT_STALE_NS: int
 MAX_CAPACITY: int
+JOURNAL_GRACE_NS: int   # ns before a journal's trading day that a receive time is still its day (stamped 00:00)
 SHM_DIR: str
 
 class Quote:

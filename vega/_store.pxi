@@ -16,7 +16,7 @@ from cpython.buffer cimport PyBUF_WRITABLE
 
 from vega._ring cimport Ring, ring_slot_t, ring_append
 from vega._journal cimport JournalWriter, jrnl_writer_t, jrnl_append, jrnl_poll
-from vega._journal import day_epoch_ns
+from vega._journal import day_epoch_ns, IST as _IST
 import datetime as _dt
 from vega._iv cimport (iv_black76_implied, iv_select_forward, iv_year_fraction, iv_to_e4, IV_NONE_E4,
                        IV_FWD_NONE)
@@ -162,18 +162,16 @@ cdef inline uint32_t vg_store_len(const vg_store_t* st) noexcept nogil:
     return n if n <= st.capacity else st.capacity
 
 
-_DAY_NS = 86_400_000_000_000
-_TS48_REACH = 1 << 48                  # ns: how far past 00:00 IST of its day a journal record's time reaches
-_JOURNAL_GRACE_NS = 3_600_000_000_000  # an hour before a journal's day: still its day (stamped 00:00)
-_CLOCK_CALL_NS = 3_600_000_000_000     # a call reading the clock per datagram ends within this of its start
-cdef int64_t _JOURNAL_GRACE_C = _JOURNAL_GRACE_NS
-cdef int64_t _TS48_REACH_C = _TS48_REACH
+cdef int64_t VG_TS48_REACH = 1LL << 48             # ns past 00:00 IST of its day a journal record's time reaches
+cdef int64_t VG_JOURNAL_GRACE_NS = 3600LL * 1000000000LL   # an hour before a journal's day: still its day
+cdef int64_t VG_CLOCK_CALL_NS = 3600LL * 1000000000LL      # a clock-stamped call ends within this of its start
+#: the same hour for Python (vega.capture's ingest allows it before the day being ingested)
+JOURNAL_GRACE_NS = VG_JOURNAL_GRACE_NS
 
 
 cdef str _ist_text(int64_t t_ns):
     """t_ns (epoch ns) as an IST date and time, for messages."""
-    return (_dt.datetime.fromtimestamp(t_ns // 1_000_000_000, _dt.timezone(_dt.timedelta(seconds=VG_IST_OFFSET_S)))
-            .strftime("%Y-%m-%d %H:%M:%S IST"))
+    return _dt.datetime.fromtimestamp(t_ns // 1_000_000_000, _IST).strftime("%Y-%m-%d %H:%M:%S IST")
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -1895,13 +1893,18 @@ cdef class FeedHandler:
         cdef FeedHandler h
         cdef JournalWriter jw
         cdef int64_t b
-        group = self._group() if self._indices is not None or self._underlying is not None else (self,)
+        if self._indices is None and self._underlying is None:
+            if self._journal is None:
+                return                    # no journal to stamp for
+            group = (self,)
+        else:
+            group = self._group()
         for h in group:                   # the common case, every time in reach of each journal's day: no
             if h._journal is None:        # Python arithmetic, no date conversion (a call of process() per
                 continue                  # datagram pays this)
             jw = <JournalWriter>h._journal
             b = h._f.day_base_ns          # 00:00 IST of h._jdate (_set_journal, _begin_one)
-            if jw._date != h._jdate or t_min < b - _JOURNAL_GRACE_C or t_max - b >= _TS48_REACH_C:
+            if jw._date != h._jdate or t_min < b - VG_JOURNAL_GRACE_NS or t_max - b >= VG_TS48_REACH:
                 break
         else:
             return
@@ -1912,18 +1915,18 @@ cdef class FeedHandler:
             jw = <JournalWriter>h._journal
             day = jw.date
             base = day_epoch_ns(day)
-            if t_min < base - _JOURNAL_GRACE_NS:
+            if t_min < base - VG_JOURNAL_GRACE_NS:
                 raise ValueError(f"receive time {_ist_text(t_min)} is before {day}, the trading day of the "
                                  f"{jw.feed} journal: its records would be stamped 00:00 of that day (write them "
                                  f"to a JournalWriter of the day they were received)")
-            if t_max - base < _TS48_REACH:
+            if t_max - base < VG_TS48_REACH:
                 continue
             if t_min - base < jw.day_end_ns:
                 raise ValueError(f"receive times from {_ist_text(t_min)} to {_ist_text(t_max)} span more than a "
                                  f"journal record's time reaches (3.26 days from 00:00 IST of the {jw.feed} "
                                  f"journal's day {day}): merge them in calls of one trading day each")
-            later = day + _dt.timedelta(days=int((t_min - base - (jw.day_end_ns - _DAY_NS)) // _DAY_NS))
-            if t_max - day_epoch_ns(later) >= _TS48_REACH:
+            later = day + _dt.timedelta(days=int((t_min - base - (jw.day_end_ns - VG_DAY_NS)) // VG_DAY_NS))
+            if t_max - day_epoch_ns(later) >= VG_TS48_REACH:
                 raise ValueError(f"receive times from {_ist_text(t_min)} to {_ist_text(t_max)} span more than a "
                                  f"journal record's time reaches (3.26 days): merge them in calls of one "
                                  f"trading day each")
@@ -2133,8 +2136,7 @@ cdef class FeedHandler:
         cdef const uint8_t[::1] view = _as_bytes_view(datagram)
         cdef int64_t t = vg_now_ns() if now_ns is None else _check_ns(now_ns)
         cdef int n
-        if self._journal is not None or self._indices is not None or self._underlying is not None:
-            self._journal_times(t, t)
+        self._journal_times(t, t)
         self._begin()
         with nogil:
             _feed_set_time(&self._f, t)
@@ -2173,14 +2175,14 @@ cdef class FeedHandler:
             if n and _np.min(times) < 0:
                 raise ValueError("now_ns must be >= 0")
             mode = 2
-        if n and (self._journal is not None or self._indices is not None or self._underlying is not None):
+        if n:
             if mode == 0:
                 one = vg_now_ns()
-                self._journal_times(one, one + _CLOCK_CALL_NS)
+                self._journal_times(one, one + VG_CLOCK_CALL_NS)
             elif mode == 1:
                 self._journal_times(one, one)
-            else:
-                self._journal_times(_np.min(times), _np.max(times))
+            elif self._journal is not None or self._indices is not None or self._underlying is not None:
+                self._journal_times(_np.min(times), _np.max(times))     # (the array's pass only when needed)
         ptrs = <const uint8_t**>malloc(max(n, 1) * sizeof(uint8_t*))
         lens = <Py_ssize_t*>malloc(max(n, 1) * sizeof(Py_ssize_t))
         if ptrs == NULL or lens == NULL:
@@ -2219,8 +2221,7 @@ cdef class FeedHandler:
             raise MemoryError()
         try:
             _fill_msg(m, msg, self._f.m.segment)
-            if self._journal is not None or self._indices is not None or self._underlying is not None:
-                self._journal_times(t, t)
+            self._journal_times(t, t)
             self._begin()
             with nogil:
                 _feed_set_time(&self._f, t)
@@ -2248,8 +2249,7 @@ cdef class FeedHandler:
             if msgs[i].code_slot != vg_code_slot(msgs[i].header.transaction_code):
                 raise ValueError(f"packed message {i} is not pack_messages output: its code slot "
                                  f"{msgs[i].code_slot} does not belong to code {msgs[i].header.transaction_code}")
-        if self._journal is not None or self._indices is not None or self._underlying is not None:
-            self._journal_times(t, t)
+        self._journal_times(t, t)
         self._begin()
         with nogil:
             _feed_set_time(&self._f, t)

@@ -51,7 +51,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from vega._core import MAX_CAPACITY as STORE_CAPACITY_MAX
+from vega._core import JOURNAL_GRACE_NS, MAX_CAPACITY as STORE_CAPACITY_MAX
 from vega.simulator import DEFAULT_FEEDS
 
 __all__ = ["CaptureError", "FeedConfig", "CaptureConfig", "Capture", "load_config", "multicast_works",
@@ -1072,9 +1072,9 @@ def _day_after_ns(day: _dt.date) -> int:
 
 
 #: how far before the trading day being ingested a datagram may be and still go into it (stamped 00:00): the
-#: same hour of grace as the FeedHandler's own check of a journal's day (a clock step, packets reordered at
-#: midnight); anything earlier is another day's and stops the ingest
-EARLIER_DAY_GRACE_NS = 3_600_000_000_000
+#: FeedHandler's own grace before a journal's day (a clock step, packets reordered at midnight); anything
+#: earlier is another day's and stops the ingest
+EARLIER_DAY_GRACE_NS = JOURNAL_GRACE_NS
 
 
 def _earlier_day(ts_ns: int, day: _dt.date, path: str | None = None) -> CaptureError:

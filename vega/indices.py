@@ -118,7 +118,7 @@ def load_index_master(path) -> dict:
             out[name] = int(tok)
         except ValueError:
             if lineno == 1:
-                continue                             # a header line
+                continue                                 # a header line
             raise IndexMasterError(f"{p}:{lineno}: token {tok[:30]!r}{' ...' if len(tok) > 30 else ''} is "
                                    f"not an integer") from None
     if not out:

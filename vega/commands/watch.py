@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 
@@ -41,15 +40,10 @@ def register(sub) -> None:
 def _pid_text(pid) -> str:
     """The store's writer pid for the title, ``(exited)`` after it when no such process is left (the store
     then holds the state the writer left: nothing will change it)."""
+    from vega._ring import _pid_alive
     if not pid:
         return "?"
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return f"{pid} (exited)"
-    except OSError:                     # another user's process (EPERM): it exists
-        pass
-    return str(pid)
+    return str(pid) if _pid_alive(pid) else f"{pid} (exited)"
 
 class Watch:
     """Frame builder: keeps the previous frame's update counts and ring tails to show activity and rates.
