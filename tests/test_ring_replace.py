@@ -211,6 +211,83 @@ def test_replace_of_a_ring_this_process_writes_is_the_callers_business(name):
             assert w.replaced and not w2.replaced
 
 
+# a ring another process has open for writing but has not appended to yet, so no writer_pid is recorded:
+# "create" makes it, "open" opens an existing one writable; "ready" then, the ring closed on "close" (the
+# process lives on until stdin ends)
+IDLE = textwrap.dedent("""
+    import os
+    import sys
+    from vega._ring import Ring
+    r = Ring.create(sys.argv[1]) if sys.argv[2] == "create" else Ring.open(sys.argv[1], writable=True)
+    print("ready", os.getpid(), flush=True)
+    for line in sys.stdin:
+        if line.strip() == "close":
+            r.close()
+            print("closed", flush=True)
+""")
+
+
+def _idle(name, how):
+    return subprocess.Popen([sys.executable, "-c", IDLE, name, how], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+
+
+@pytest.mark.parametrize("how", ["create", "open"])
+def test_replace_refuses_a_ring_another_process_has_open_for_writing_before_its_first_append(name, how):
+    if how == "open":
+        Ring.create(name).close()
+    p = _idle(name, how)
+    try:
+        assert p.stdout.readline().split() == ["ready", str(p.pid)]
+        path = f"/dev/shm/{name}"
+        ino = os.stat(path).st_ino
+        with Ring.open(name) as r:
+            assert r.info("NSE_FO")["writer_pid"] == 0          # no slot claimed: the pid check alone let it go
+        with pytest.raises(RingBusyError, match=f"{path}: is being written by pid {p.pid}") as e:
+            Ring.create(name, replace=True)
+        assert e.value.pid == p.pid and os.stat(path).st_ino == ino
+        p.stdin.write("close\n")
+        p.stdin.flush()
+        assert p.stdout.readline().strip() == "closed"        # alive, but no longer a writer of the ring
+        Ring.create(name, replace=True).close()
+        assert os.stat(path).st_ino != ino
+    finally:
+        p.stdin.close()
+        p.wait(timeout=30)
+
+
+def test_replace_takes_a_ring_whose_recorded_writer_pid_was_reused(name):
+    """A writer that died leaves its pid in the slot header; when the system gives that pid to another process,
+    the ring is still stale: nobody has it open for writing."""
+    Ring.create(name).close()
+    other = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    try:
+        with open(f"/dev/shm/{name}", "r+b") as f:                 # as if `other` had written it and died
+            f.seek(SLOT + WRITER_PID)
+            f.write(other.pid.to_bytes(4, "little"))
+        with Ring.open(name) as r:
+            assert r.info("NSE_EQ")["writer_pid"] == other.pid
+        with Ring.create(name, replace=True) as r:
+            assert r.info("NSE_EQ")["writer_pid"] == 0
+    finally:
+        other.stdin.close()
+        other.wait(timeout=30)
+
+
+def test_a_writable_ring_gives_its_lock_back_on_close(name):
+    path = f"/dev/shm/{name}"
+    w = Ring.create(name)
+    p = subprocess.run([sys.executable, "-c", "import sys; from vega._ring import Ring; "
+                        "Ring.create(sys.argv[1], replace=True)", name], capture_output=True, text=True,
+                       timeout=60, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert p.returncode == 1 and f"{path}: is being written by pid {os.getpid()}" in p.stderr, p.stderr
+    w.close()
+    p = subprocess.run([sys.executable, "-c", "import sys; from vega._ring import Ring; "
+                        "Ring.create(sys.argv[1], replace=True).close()", name], capture_output=True, text=True,
+                       timeout=60, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert p.returncode == 0, p.stderr
+
+
 # ----------------------------------------------------------------------------------------------------------
 # the command line: one line, a non-zero status, the file untouched
 # ----------------------------------------------------------------------------------------------------------

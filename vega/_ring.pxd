@@ -298,6 +298,7 @@ cdef class Ring:
     cdef int _appending[3]             # an append from Python is running (one at a time; close() refuses)
     cdef readonly str path             # file path (/dev/shm/<name> or the absolute path given)
     cdef object _file_id               # (st_dev, st_ino) of the mapped file (see .replaced)
+    cdef int _lock_fd                  # a writable ring: fd holding its shared flock (docs/FORMATS.md §4), else -1
     cdef object _readers               # WeakSet of Reader objects (closed with the ring)
     cdef object __weakref__
 
@@ -310,6 +311,7 @@ cdef class Ring:
     cdef int _bus_lock(self) except -1
     cdef void _bus_unlock(self) noexcept
     cdef void _release_all_c(self) noexcept
+    cdef void _unlock(self) noexcept
     cdef _check_open(self)
 
 

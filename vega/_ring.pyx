@@ -16,7 +16,7 @@ from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy, memset
 from posix.mman cimport mmap, munmap, PROT_READ, PROT_WRITE, MAP_SHARED, MAP_POPULATE, MAP_FAILED
 from posix.time cimport clock_gettime, timespec, nanosleep, CLOCK_MONOTONIC, CLOCK_REALTIME
-from posix.unistd cimport getpid
+from posix.unistd cimport getpid, close
 
 import errno as _errno
 import fcntl
@@ -204,8 +204,9 @@ def _existing(path):
 
     ``kind`` is ``"absent"``; ``"empty"`` (a 0-byte regular file); ``"ring"`` (a regular file no larger than a
     ring in which a slot header or the bus header, wholly present, carries its magic: a damaged or truncated
-    ring too), ``detail`` then the sorted pids, other than this process, that its intact slot headers record
-    as writer and that are alive; ``"foreign"`` (anything else), ``detail`` then why it is not a ring; or
+    ring too), ``detail`` then who else has it open for writing: empty when nobody does, else pids (those its
+    intact slot headers record as writer and that are alive, or else those ``/proc/locks`` shows holding its
+    writer lock, or ``[0]`` when neither tells; see ``_held_here`` for a ring this process writes); ``"foreign"`` (anything else), ``detail`` then why it is not a ring; or
     ``"unreadable"`` (a regular file this process cannot read), ``detail`` the error text.  ``st`` is the
     ``lstat`` of what was looked at (None when absent).  Never follows a symbolic link or opens a FIFO.
     """
@@ -231,6 +232,7 @@ def _existing(path):
         return "absent", None, None
     except OSError as e:
         return "unreadable", e.strerror or str(e), st
+    locked = False
     try:
         size = os.fstat(fd).st_size
         first = os.pread(fd, 8, 0)
@@ -245,12 +247,60 @@ def _existing(path):
                 pids.add(_HDR.unpack(raw)[12])             # writer_pid: only of a header that is intact
         if not ring and size >= RING_BUS_OFFSET + 64:
             ring = os.pread(fd, 8, RING_BUS_OFFSET) == BUS_MAGIC
+        if ring:
+            try:                                   # every process with the ring open for writing holds LOCK_SH
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                locked = True
     finally:
-        os.close(fd)
+        os.close(fd)                               # (and with it the test lock)
     if not ring:
         return "foreign", f"it starts with {first!r}, not {SLOT_MAGIC!r}", st
     me = os.getpid()
-    return "ring", sorted(p for p in pids if p and p != me and _pid_alive(p)), st
+    live = sorted(p for p in pids if p and p != me and _pid_alive(p))
+    if _held_here(st):
+        # this process has it open for writing, so the lock says nothing about others: their recorded pids do
+        return "ring", live, st
+    if not locked:
+        return "ring", [], st                      # nobody has it open for writing: a recorded pid is stale
+    holders = [p for p in _flock_pids(st) if p != me]
+    return "ring", (live or holders or [0]), st
+
+
+def _held_here(st):
+    """True when a Ring of this process has the file ``st`` describes open for writing."""
+    for r in list(_WRITABLE):
+        if (<Ring>r)._lock_fd >= 0 and (<Ring>r)._file_id == (st.st_dev, st.st_ino):
+            return True
+    return False
+
+
+def _flock_pids(st):
+    """The pids /proc/locks shows holding a flock on the file ``st`` describes (empty when it cannot tell)."""
+    key = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    pids = []
+    try:
+        with open("/proc/locks") as f:
+            for line in f:
+                parts = line.split()
+                if parts and parts[0] == "->":
+                    continue                       # a waiter, not a holder
+                if len(parts) >= 6 and parts[1] == "FLOCK" and parts[5] == key:
+                    try:
+                        pids.append(int(parts[4]))
+                    except ValueError:
+                        pass
+    except OSError:
+        pass
+    return sorted(set(p for p in pids if p > 0))
+
+
+def _lock_shared(int fd, str path):
+    """Take the writer's shared flock on a ring file (held as long as the fd, or a dup of it, stays open)."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+    except OSError as e:
+        raise RingError(f"{path}: cannot lock the ring for writing ({e.strerror or e})") from None
 
 
 def _same_file(path, st):
@@ -271,7 +321,8 @@ def _exists_error(path):
     elif kind == "unreadable":
         why = f"exists and cannot be read to check that it is a VEGA ring ({detail}); replace=True refuses it"
     elif kind == "ring" and detail:
-        why = (f"a ring exists, being written by pid {detail[0]}; replace=True does not replace it while that "
+        who = f"pid {detail[0]}" if detail[0] else "another process"
+        why = (f"a ring exists, being written by {who}; replace=True does not replace it while that "
                "writer lives")
     elif kind == "empty":
         why = "an empty file exists; Ring.create(..., replace=True) replaces it"
@@ -291,8 +342,9 @@ def _check_replace(path):
         raise RingError(f"{path}: exists and cannot be read to check that it is a VEGA ring ({detail}); "
                         "refusing to replace it")
     if kind == "ring" and detail:
-        e = RingBusyError(f"{path}: is being written by pid {detail[0]}; refusing to replace it")
-        e.pid = detail[0]
+        who = f"pid {detail[0]}" if detail[0] else "another process"
+        e = RingBusyError(f"{path}: is being written by {who}; refusing to replace it")
+        e.pid = detail[0] or None
         raise e
     return kind, detail, st
 
@@ -513,6 +565,7 @@ def _latency_floor_recv(buf, Py_ssize_t count, timeout=10.0):
 # ----------------------------------------------------------------------------------------------------------
 
 cdef object _TOKEN = object()
+_WRITABLE = weakref.WeakSet()             # this process's writable Rings (see _held_here)
 
 # Registration within one process: the bus lock is held by pid, so threads of one process also take this.
 _bus_tlock = threading.Lock()
@@ -544,6 +597,7 @@ cdef class Ring:
         self._bus_writable = False
         self.path = None
         self._file_id = None
+        self._lock_fd = -1
         self._readers = weakref.WeakSet()
         for f in range(RING_N_SLOTS):
             self._held[f] = 0
@@ -571,10 +625,12 @@ cdef class Ring:
 
         * a VEGA ring: a regular file no larger than a ring in which a slot header or the bus header carries
           the ring's magic (``b"VEGARING"`` / ``b"VEGARBUS"``), so a damaged, truncated or stale ring is
-          replaced; but not while a slot's recorded ``writer_pid`` is a live process other than this one
-          (``RingBusyError``, the pid in its ``pid``): a running writer would go on writing to a file no
-          reader can open any more.  A writer that died (a crashed capture being restarted) leaves a dead
-          pid, and its ring is replaced.  A writer in this process is the caller's own business.
+          replaced; but not while another process has it open for writing (``RingBusyError``, the pid in its
+          ``pid`` when known): a running writer would go on writing to a file no reader can open any more.
+          Every writable Ring holds a shared ``flock`` on its file until closed (docs/FORMATS.md §4), so an
+          idle writer counts too, and a writer that died (a crashed capture being restarted) does not,
+          whatever pid its slots record.  A writer in this process is the caller's own business (then a live
+          ``writer_pid`` of another process still refuses).
         * an empty (0-byte) file: it holds nothing (e.g. a placeholder made with ``mkstemp``; a crash while
           creating leaves no such file, since the ring is linked into place whole).
 
@@ -601,6 +657,7 @@ cdef class Ring:
         fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         linked = False
         try:
+            _lock_shared(fd, path)                 # held from before the file has its name: never seen unlocked
             os.fchmod(fd, mode)
             os.ftruncate(fd, RING_FILE_SIZE)
             created = _real_ns()
@@ -668,9 +725,12 @@ cdef class Ring:
             _validate(fd, path)
             ring = Ring(_TOKEN)
             ring._attach(fd, path, writable)
-            return ring
         finally:
             os.close(fd)
+        if writable and ring.replaced:             # replaced between the open and the lock: not the ring named
+            ring.close()
+            raise RingError(f"{path}: was replaced while being opened for writing; open it again")
+        return ring
 
     def _attach(self, int fd, str path, bint writable):
         cdef int acc = os.O_ACCMODE & fcntl.fcntl(fd, fcntl.F_GETFL)
@@ -679,7 +739,15 @@ cdef class Ring:
         st = os.fstat(fd)
         self._file_id = (st.st_dev, st.st_ino)
         if writable:
-            self._base = _map(fd, RING_FILE_SIZE, 0, PROT_READ | PROT_WRITE)
+            _lock_shared(fd, path)                 # Ring.create took it already on this open file: a no-op then
+            self._lock_fd = os.dup(fd)             # keeps the lock while the ring is open (dup: close-on-exec)
+            try:
+                self._base = _map(fd, RING_FILE_SIZE, 0, PROT_READ | PROT_WRITE)
+            except BaseException:
+                os.close(self._lock_fd)
+                self._lock_fd = -1
+                raise
+            _WRITABLE.add(self)
             self._base_len = RING_FILE_SIZE
             self._bus = self._base + RING_BUS_OFFSET
             self._writable = True
@@ -727,6 +795,13 @@ cdef class Ring:
             munmap(self._bus, RING_BUS_SIZE)
         self._base = NULL
         self._bus = NULL
+        self._unlock()
+
+    cdef void _unlock(self) noexcept:
+        """Give up the writer's flock (after the writer roles and the mapping)."""
+        if self._lock_fd >= 0:
+            close(self._lock_fd)
+            self._lock_fd = -1
 
     cdef void _release_all_c(self) noexcept:
         cdef uint32_t me = <uint32_t>getpid()
@@ -745,6 +820,7 @@ cdef class Ring:
             if self._two_maps:
                 munmap(self._bus, RING_BUS_SIZE)
             self._base = NULL
+        self._unlock()
 
     def __enter__(self):
         return self
