@@ -5,6 +5,7 @@
 
 import os as _os
 import fcntl as _fcntl
+import stat as _stat
 import re as _re
 import numpy as _np
 from libc.stdlib cimport realloc, calloc
@@ -13,6 +14,7 @@ from posix.mman cimport (mmap, munmap, PROT_READ, PROT_WRITE, MAP_SHARED, MAP_PR
                          MAP_FAILED)
 from posix.time cimport clock_gettime, timespec, CLOCK_REALTIME
 from cpython.buffer cimport PyBUF_WRITABLE
+from cpython.number cimport PyNumber_Index
 
 from vega._ring cimport Ring, ring_slot_t, ring_append
 from vega._journal cimport JournalWriter, jrnl_writer_t, jrnl_append, jrnl_poll
@@ -2132,7 +2134,8 @@ cdef class FeedHandler:
 
     def process(self, datagram, now_ns=None) -> int:
         """Decode one datagram and merge it; returns the number of messages decoded.  ``now_ns`` = receive
-        time in epoch ns (default: CLOCK_REALTIME now)."""
+        time in epoch ns, an int (default: CLOCK_REALTIME now; a float, which cannot hold epoch ns exactly, or
+        a bool is a TypeError)."""
         cdef const uint8_t[::1] view = _as_bytes_view(datagram)
         cdef int64_t t = vg_now_ns() if now_ns is None else _check_ns(now_ns)
         cdef int n
@@ -2150,7 +2153,8 @@ cdef class FeedHandler:
         """Decode and merge ``bytes`` datagrams (a tuple, or any iterable: copied into a tuple first, so
         that another thread changing the caller's list cannot free a datagram under the nogil loop) in one
         nogil loop; returns the number of messages.  ``now_ns``: None (CLOCK_REALTIME per datagram), one int
-        for all, or an int64 array with one receive time per datagram.  With a journal, times more than an
+        (or numpy integer) for all, or an int64 array with one receive time per datagram (floats and bools,
+        scalar or array, are a TypeError).  With a journal, times more than an
         hour before its trading day, or spanning more than a record's stamp reaches (3.26 days), are a
         ValueError before anything is merged; times past that reach roll the journal to their day first
         (docs/FORMATS.md §3.4)."""
@@ -2165,11 +2169,14 @@ cdef class FeedHandler:
         n = len(seq)
         if now_ns is None:
             mode = 0
-        elif isinstance(now_ns, int):
+        elif isinstance(now_ns, (int, float, _np.generic)):     # one value (a numpy scalar too)
             mode = 1
             one = _check_ns(now_ns)
         else:
-            times = _np.ascontiguousarray(now_ns, dtype=_np.int64)
+            times_in = _np.asarray(now_ns)
+            if times_in.dtype.kind not in "iu" and times_in.size:
+                raise TypeError(f"now_ns must be ints of epoch ns (an int64 array), not {times_in.dtype}")
+            times = _np.ascontiguousarray(times_in, dtype=_np.int64)
             if times.shape[0] != n:
                 raise ValueError(f"now_ns has {times.shape[0]} times for {n} datagrams")
             if n and _np.min(times) < 0:
@@ -2288,7 +2295,16 @@ _MERGE_COUNTERS = ("merged", "bad_token", "store_full", "unsubscribed", "book_ty
 
 
 cdef int64_t _check_ns(v) except? -1:
-    cdef int64_t t = v
+    """A FeedHandler's ``now_ns``: an int of epoch ns (a numpy integer too), never a float (a double holds
+    epoch ns only to ~256 ns) or a bool; once per call, before anything is merged."""
+    cdef int64_t t
+    if isinstance(v, (bool, _np.bool_)):
+        raise TypeError(f"now_ns must be an int of epoch ns, not {type(v).__name__}")
+    try:
+        v = PyNumber_Index(v)
+    except TypeError:
+        raise TypeError(f"now_ns must be an int of epoch ns, not {type(v).__name__}") from None
+    t = v
     if t < 0:
         raise ValueError("a time in ns must be >= 0")
     return t
@@ -2558,6 +2574,65 @@ cdef class _RecordsView:
 def _stat_id(st):
     """(device, inode) of an os.stat_result: which file a name named when it was mapped."""
     return st.st_dev, st.st_ino
+
+
+_STORE_MAGIC_BYTES = (<uint64_t>VG_STORE_MAGIC).to_bytes(8, "little")     # b"VGASTOR1"
+_STORE_MAKING_BYTES = b"VGAMAKE1"       # the first 8 bytes of a named store until its magic is published
+
+
+def _clear_stale(name, path):
+    """Store.create: make way at ``path`` for a new store, or refuse.  Nothing there: nothing to do.  An empty
+    file, or a VEGA store (a regular file of at least a header that starts with the magic, a damaged one too,
+    or one that starts with ``_STORE_MAKING_BYTES``: its creator died before the magic) whose writer is gone,
+    is unlinked; one whose writer lives (holds its flock) is StoreBusyError.  Anything else (no magic, too
+    short for a header, a directory, a symbolic link, a FIFO, unreadable) is StoreFormatError and left as it
+    is.  Never follows a link or opens a FIFO.  A file that changed under the check is left alone (the
+    caller's O_EXCL create then fails on it)."""
+    try:
+        st = _os.lstat(path)
+    except FileNotFoundError:
+        return
+    why = None
+    if _stat.S_ISLNK(st.st_mode):
+        why = "a symbolic link"
+    elif _stat.S_ISDIR(st.st_mode):
+        why = "a directory"
+    elif not _stat.S_ISREG(st.st_mode):
+        why = "not a regular file"
+    else:
+        try:
+            fd = _os.open(path, _os.O_RDONLY | _os.O_NOFOLLOW | _os.O_CLOEXEC | _os.O_NONBLOCK)
+        except FileNotFoundError:
+            return
+        except OSError as e:
+            raise StoreFormatError(f"{path}: exists and cannot be read to check that it is a VEGA store "
+                                   f"({e.strerror or e}); refusing to replace it") from None
+        try:
+            st = _os.fstat(fd)
+            first = _os.pread(fd, 8, 0)
+            if not _stat.S_ISREG(st.st_mode):
+                why = "not a regular file"
+            elif first == _STORE_MAKING_BYTES:
+                why = None
+            elif 0 < st.st_size < sizeof(vg_store_hdr_t):
+                why = f"{st.st_size} bytes, too short to hold a store header"
+            elif st.st_size and first != _STORE_MAGIC_BYTES:
+                why = f"it starts with {first!r}, not {_STORE_MAGIC_BYTES!r}"
+            if why is None:
+                try:
+                    _fcntl.flock(fd, _fcntl.LOCK_EX | _fcntl.LOCK_NB)
+                except BlockingIOError:
+                    raise StoreBusyError(f"store {name!r} already has a writer ({path})") from None
+                try:
+                    same = _stat_id(_os.lstat(path)) == _stat_id(st)
+                except FileNotFoundError:
+                    same = False
+                if same:
+                    _os.unlink(path)     # left by a dead writer; readers still mapping it keep their copy
+        finally:
+            _os.close(fd)
+    if why is not None:
+        raise StoreFormatError(f"{path}: exists and is not a VEGA store ({why}); refusing to replace it")
 
 
 def _store_sizes(capacity, dense_tokens, stale_ns):
@@ -2984,24 +3059,25 @@ cdef class Store:
 
         The file, ``vega.store.<name>`` in ``/dev/shm`` (or ``$VEGA_SHM_DIR``), outlives ``close()`` and this
         process: readers keep the last state, and the next ``create`` of the name starts afresh.  ``unlink()`` or
-        ``Store.remove(name)`` deletes it."""
+        ``Store.remove(name)`` deletes it.
+
+        What is already at the path is replaced only when it is:
+
+        * a VEGA store (a regular file of at least a store header that starts with the magic ``b"VGASTOR1"``,
+          so a damaged or stale store too, or one that starts with ``b"VGAMAKE1"``, a store whose creator died
+          before finishing it) whose writer is gone: the writer holds an exclusive ``flock`` for its lifetime,
+          so a writer that died (a crashed capture being restarted) does not count, and a live one, even
+          idle, is ``StoreBusyError``; readers still mapping the old file keep their copy;
+        * an empty (0-byte) file (e.g. a placeholder).
+
+        Anything else (a file without the magic or too short to hold a store header, a directory, a symbolic
+        link, a FIFO, a file this process cannot read) is left as it is: ``StoreFormatError`` "<path>: exists
+        and is not a VEGA store (...); refusing to replace it"."""
         cdef Store self = Store.__new__(Store)
         _store_sizes(capacity, dense_tokens, stale_ns)      # bad arguments touch no file
         path = _shm_path(name)
+        _clear_stale(name, path)            # refused, or a dead writer's store unlinked, before anything is made
         flags = _os.O_RDWR | _os.O_NOFOLLOW | _os.O_CLOEXEC
-        try:
-            fd = _os.open(path, flags)
-        except FileNotFoundError:
-            pass
-        else:
-            try:
-                _fcntl.flock(fd, _fcntl.LOCK_EX | _fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise StoreBusyError(f"store {name!r} already has a writer ({path})") from None
-            else:
-                _os.unlink(path)     # left by a dead writer; readers still mapping it keep their copy
-            finally:
-                _os.close(fd)
         fd = _os.open(path, flags | _os.O_CREAT | _os.O_EXCL, 0o600)
         try:
             try:
@@ -3075,7 +3151,8 @@ cdef class Store:
         capacity, dense_tokens, stale_ns = _store_sizes(capacity, dense_tokens, stale_ns)
         hash_size, dense_off, hash_off, records_off, file_size = _store_geometry(capacity, dense_tokens)
         if fd >= 0:
-            _os.ftruncate(fd, file_size)
+            _os.pwrite(fd, _STORE_MAKING_BYTES, 0)      # before the file has a size: Store.create's check of a
+            _os.ftruncate(fd, file_size)               # file a killed creator left finds a store, not zeros
             p = mmap(NULL, file_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
         else:
             p = mmap(NULL, file_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
