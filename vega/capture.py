@@ -199,7 +199,8 @@ _FEED_KEYS = {"segment": str, "group": str, "port": int, "interface": str}
 
 def load_config(path: str | Path | None, **overrides: Any) -> CaptureConfig:
     """Read a TOML config (None: defaults) and apply ``overrides`` (None values are ignored; ``feeds`` replaces
-    the feed list).  CaptureError with one line on an unreadable, corrupt or inconsistent file."""
+    the feed list).  CaptureError with one line on an unreadable, corrupt or inconsistent file (what an override
+    replaces is not held against the file: the result is validated)."""
     cfg = CaptureConfig()
     if path is not None:
         try:
@@ -239,8 +240,14 @@ def load_config(path: str | Path | None, **overrides: Any) -> CaptureConfig:
                         raise CaptureError(f"config {path}: feed #{i + 1} {k} has the wrong type")
                 cfg.feeds.append(FeedConfig(f["segment"].upper(), f["group"], f["port"],
                                             f.get("interface", "127.0.0.1")))
+        # the file's own values first (named in the error), but not those the overrides replace: a flag may fix
+        # what the file got wrong (--feed for two feeds on one group and port); the result is validated below
+        mine, defaults = dataclasses.replace(cfg), CaptureConfig()
+        for k, v in overrides.items():
+            if v is not None:
+                setattr(mine, k, getattr(defaults, k, None))
         try:
-            cfg.validate()
+            mine.validate()
         except CaptureError as e:
             raise CaptureError(f"config {path}: {e}") from None
     for k, v in overrides.items():
@@ -758,9 +765,11 @@ class Capture:
         next_day = [_day_after_ns(self._date) if self.opened else -1]
         day_ns = day_epoch_ns(self._date) if self.opened else 0      # where the day being written starts
         total = 0
+        links = dict(st.link_types)            # the link types' counts before the batch (see _uncount_links)
         for path in paths:
             shown = 0
             for b in scan_batches(path, st, batch, stop_ns=lambda: next_day[0]):
+                before, links = links, dict(st.link_types)
                 if not self.opened:
                     self.open(offline_ns=b.next_ts)
                     next_day[0] = _day_after_ns(self._date)
@@ -785,6 +794,7 @@ class Capture:
                 if early:                      # the scan counted the batch's datagrams from there on too
                     st.datagrams -= b.n - n
                     st.packets -= b.n - n
+                    _uncount_links(st.link_types, before, b.n - n)
                     raise _earlier_day(int(b.ts[n]), self._date, _label(path))
                 if b.stopped:                  # the first datagram of a later day: that day starts first
                     day = ist_date(b.next_ts)
@@ -1088,6 +1098,23 @@ def _earlier_day(ts_ns: int, day: _dt.date, path: str | None = None) -> CaptureE
     return CaptureError(f"{path + ': ' if path is not None else ''}a datagram captured at {when:%Y-%m-%d %H:%M:%S} "
                         f"IST is earlier than the trading day {day} already being ingested: give the capture "
                         f"{what} in time order")
+
+
+def _uncount_links(links: dict, before: dict, k: int) -> None:
+    """Take ``k`` packets off ``links`` (PcapStats.link_types), as off ``packets``, when an ingest refuses a
+    datagram the scan read past (the refused one and the batch's datagrams after it): off the link types the batch
+    counted (``before``: the counts before it), so the counts stop where ``packets`` does.  One link type in
+    the batch (a classic pcap; a pcapng of one): exact; a pcapng batch of several: the largest first."""
+    grew = sorted(((v - before.get(name, 0), name) for name, v in links.items() if v > before.get(name, 0)),
+                  reverse=True)
+    for g, name in grew:
+        d = min(g, k)
+        links[name] -= d
+        if not links[name]:
+            del links[name]
+        k -= d
+        if not k:
+            break
 
 
 def _close_unsealed(w) -> None:

@@ -122,12 +122,24 @@ def _expiry_key(expiry) -> int:
     raise TypeError(f"expiry must be raw seconds since 1980, a date, a datetime or 'YYYY-MM-DD', not {expiry!r}")
 
 
+def _quote(text: str, limit: int = 40) -> str:
+    """``repr(text)`` in at most ``limit`` characters, cut (and `` ...`` added) when longer: what a message quotes
+    of a file's content (a binary file's bytes are up to four characters each in a repr)."""
+    r = repr(text)
+    if len(r) <= limit:
+        return r
+    k = min(len(text), limit)
+    while k > 0 and len(repr(text[:k])) > limit:
+        k -= 1
+    return repr(text[:k]) + " ..."
+
+
 def _int(fields: list[str], i: int, what: str) -> int:
     s = fields[i].strip()
     try:
         return int(s)
     except ValueError:
-        raise ValueError(f"field {i} ({what}) is not an integer: {s!r}") from None
+        raise ValueError(f"field {i} ({what}) is not an integer: {_quote(s)}") from None
 
 
 def _opt(fields: list[str], i: int) -> str:
@@ -156,7 +168,7 @@ def _parse_contract_line(f: list[str]) -> tuple:
     strike = _int(f, 7, "strike")
     opt = f[8].strip().upper()
     if opt not in ("CE", "PE", "XX"):
-        raise ValueError(f"field 8 (option type) {opt!r} is not CE, PE or XX")
+        raise ValueError(f"field 8 (option type) {_quote(opt)} is not CE, PE or XX")
     if opt != "XX" and strike <= 0:
         raise ValueError(f"option with strike {strike}")
     if expiry_raw <= 0:
@@ -221,7 +233,7 @@ class Instruments:
                 if not header:
                     if not line.startswith(magic + "|"):
                         raise InstrumentFileError(f"{path}:{no}: header {magic}|<version>|... expected, "
-                                                  f"got {line[:40]!r}")
+                                                  f"got {_quote(line)}")
                     header = True
                     continue
                 if not line.strip():
