@@ -126,3 +126,29 @@ def test_no_datagrams_and_no_times_is_still_fine():
     assert h.process_batch([], now_ns=[]) == 0
     assert h.process_batch([], now_ns=np.empty(0, dtype=np.int64)) == 0
     h.close()
+
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS.keys())
+def test_a_time_beyond_int64_is_a_value_error_naming_now_ns(entry):
+    store = vega.Store(1000)
+    h = vega.FeedHandler("FO", store)
+    for bad in (1 << 63, -1):
+        with pytest.raises(ValueError, match="now_ns must be epoch ns"):
+            ENTRY_POINTS[entry](h, bad)
+    assert len(store) == 0
+    h.close()
+
+
+def test_the_staleness_reads_take_the_same_times():
+    store = vega.Store(1000)
+    h = vega.FeedHandler("FO", store)
+    h.process(STREAM[0], now_ns=T)
+    tok = next(iter(store))
+    assert not store.is_stale(tok, now_ns=T) and store.is_stale(tok, now_ns=np.int64(T + 10 * 10**9))
+    assert list(store.stale_tokens(now_ns=T)) == [] and len(store.stale_tokens(now_ns=T + 10 * 10**9)) == len(store)
+    for bad in (float(T), True, np.float64(T)):
+        with pytest.raises(TypeError, match="now_ns"):
+            store.is_stale(tok, now_ns=bad)
+        with pytest.raises(TypeError, match="now_ns"):
+            store.stale_tokens(now_ns=bad)
+    h.close()

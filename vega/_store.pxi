@@ -2294,19 +2294,20 @@ _MERGE_COUNTERS = ("merged", "bad_token", "store_full", "unsubscribed", "book_ty
                    "sink_errors", "unrouted", "blank_index_name")
 
 
-cdef int64_t _check_ns(v) except? -1:
-    """A FeedHandler's ``now_ns``: an int of epoch ns (a numpy integer too), never a float (a double holds
-    epoch ns only to ~256 ns) or a bool; once per call, before anything is merged."""
+cdef int64_t _check_ns(v, str what="now_ns") except? -1:
+    """A time argument (``now_ns`` of a FeedHandler or of the staleness reads): an int of epoch ns (a numpy
+    integer too), never a float (a double holds epoch ns only to ~256 ns) or a bool; once per call, before
+    anything is merged."""
     cdef int64_t t
     if isinstance(v, (bool, _np.bool_)):
-        raise TypeError(f"now_ns must be an int of epoch ns, not {type(v).__name__}")
+        raise TypeError(f"{what} must be an int of epoch ns, not {type(v).__name__}")
     try:
         v = PyNumber_Index(v)
     except TypeError:
-        raise TypeError(f"now_ns must be an int of epoch ns, not {type(v).__name__}") from None
+        raise TypeError(f"{what} must be an int of epoch ns, not {type(v).__name__}") from None
+    if not 0 <= v < (1 << 63):
+        raise ValueError(f"{what} must be epoch ns in [0, 2**63), got {v}")
     t = v
-    if t < 0:
-        raise ValueError("a time in ns must be >= 0")
     return t
 
 
@@ -3410,7 +3411,7 @@ cdef class Store:
 
     def is_stale(self, token, now_ns=None) -> bool:
         """True when ``token`` was not updated within the store's staleness window (default 5 s)."""
-        cdef int64_t now = vg_now_ns() if now_ns is None else now_ns
+        cdef int64_t now = vg_now_ns() if now_ns is None else _check_ns(now_ns)
         cdef int32_t idx = self._index(token)
         cdef int64_t t = self._st.recs[idx].last_update_ns
         return t == 0 or now - t > self._st.hdr.stale_ns
@@ -3464,7 +3465,7 @@ cdef class Store:
     def stale_tokens(self, now_ns=None):
         """Tokens not updated within the staleness window, as an int32 array."""
         snap = self.snapshot()
-        now = vg_now_ns() if now_ns is None else now_ns
+        now = vg_now_ns() if now_ns is None else _check_ns(now_ns)
         t = snap["last_update_ns"]
         return snap["token"][(t == 0) | (now - t > self._st.hdr.stale_ns)]
 
