@@ -414,7 +414,7 @@ def test_stat_shows_slots_and_readers_with_lag_and_laps(session, shm_name):
         slow = ring.reader("NSE_FO", name="slow-terminal", start="oldest")
         fast = ring.reader("NSE_FO", name="charting", start="oldest")
         fast.poll(max_records=1000)
-        assert slow.poll(max_records=10).shape == (10,)
+        assert 1 <= len(slow.poll(max_records=10)) <= 10      # ends on an update boundary (docs/FORMATS.md §4)
         # the slow reader falls more than a lap behind
         big = np.resize(recs, ring.capacity + 5000)
         ring.append("NSE_FO", big)

@@ -1,4 +1,6 @@
 """Typing stubs for vega._net (batch UDP receive / send)."""
+import builtins
+
 from vega._core import FeedHandler
 
 class BatchReceiver:
@@ -6,11 +8,11 @@ class BatchReceiver:
     datagrams: int
     truncated: int
     dropped: int
-    bytes: int
+    bytes: int                      # shadows the builtin inside this class: annotations say builtins.bytes
     messages: int
     def __init__(self, fd: int, batch: int = 256, size: int = 2048, timestamps: bool = False,
                  drops: bool = False) -> None: ...
-    def recv(self, timeout_ms: int = 0) -> list[bytes]: ...
+    def recv(self, timeout_ms: int = 0) -> list[builtins.bytes]: ...
     def recv_times(self) -> list[int]: ...
     def feed(self, handler: FeedHandler, timeout_ms: int = 0, max_calls: int = 64) -> int: ...
     @property

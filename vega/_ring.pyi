@@ -1,5 +1,6 @@
 """Typing stubs for vega._ring (the shared-memory ring of change records)."""
 import os
+from collections.abc import Mapping
 from types import TracebackType
 from typing import Literal, NamedTuple
 
@@ -25,7 +26,9 @@ SHM_DIR: str
 
 class RingError(Exception): ...
 class RingFormatError(RingError, ValueError): ...
-class RingBusyError(RingError): ...
+class RingBusyError(RingError):
+    pid: int | None
+    def __init__(self, *args: object, pid: int | None = None) -> None: ...
 
 class RingUnregisteredWarning(RuntimeWarning): ...
 
@@ -62,7 +65,7 @@ class Ring:
     path: str
     @staticmethod
     def create(name: str | os.PathLike[str], *, mode: int = 0o600, replace: bool = False,
-               first_seq: int | dict[FeedLike, int] | None = None) -> Ring: ...
+               first_seq: int | Mapping[str, int] | Mapping[int, int] | None = None) -> Ring: ...
     @staticmethod
     def open(name: str | os.PathLike[str], *, writable: bool = False) -> Ring: ...
     @staticmethod

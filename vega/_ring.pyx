@@ -20,6 +20,7 @@ from posix.unistd cimport getpid, close
 
 import errno as _errno
 import fcntl
+import numbers
 import os
 import stat as _stat
 import struct
@@ -27,6 +28,7 @@ import threading
 import warnings
 import weakref
 from collections import namedtuple
+from collections.abc import Mapping
 
 import numpy as np
 cimport numpy as cnp
@@ -82,7 +84,18 @@ class RingFormatError(RingError, ValueError):
 
 
 class RingBusyError(RingError):
-    """A live process holds what was asked for (a slot's writer role, a reader name) or the bus is full."""
+    """A live process holds what was asked for (a slot's writer role, a reader name, the ring file being
+    written) or the bus is full.
+
+    ``pid``: the process that holds it, when known, else None.  Pickles with its message and ``pid`` (so it
+    crosses ``multiprocessing``).
+    """
+
+    pid = None
+
+    def __init__(self, *args, pid=None):
+        super().__init__(*args)
+        self.pid = pid              # BaseException's pickling keeps it (args, then __dict__)
 
 
 class RingUnregisteredWarning(RuntimeWarning):
@@ -97,13 +110,20 @@ class RingUnregisteredWarning(RuntimeWarning):
 class RingLapped(RingError):
     """Raised by a reader created with ``on_lap="raise"``: the writer overwrote ``lost`` unread records.
 
-    The reader has already moved to the oldest valid record; the next poll continues from there.
+    The reader has already moved to the oldest valid record; the next poll continues from there.  Pickles
+    with its message, ``lost`` and ``feed`` (so a worker's RingLapped reaches the parent through
+    ``multiprocessing``).
     """
 
     def __init__(self, lost, feed):
         super().__init__(f"reader lapped on {feed}: {lost} records lost")
         self.lost = lost
         self.feed = feed
+
+    def __reduce__(self):
+        # BaseException's default rebuilds with cls(*self.args), i.e. one argument, the message: a TypeError
+        # on unpickling, which killed multiprocessing's result thread (Pool.apply hung)
+        return (type(self), (self.lost, self.feed), self.__dict__)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -148,6 +168,32 @@ cdef inline uint64_t _oldest(const ring_reader_t* r) noexcept nogil:
     if pos < r.first:
         pos = r.first
     return pos if pos < t else t
+
+
+cdef enum:
+    _REC_FLAGS_OFFSET = 11             # vg_rec_t.flags: byte 11 of a change record (CHANGE_RECORD_DTYPE "flags")
+    _REC_CONTINUED = 0x01              # flags: more records of the same store update follow (vega.records)
+
+
+cdef inline Py_ssize_t _whole_updates(const ring_reader_t* r, const uint8_t* recs, Py_ssize_t n) noexcept nogil:
+    # How many of the n records a poll just read (r.pos is after them) to return so that it does not end
+    # inside an update: all n unless the last one is CONTINUED and more records follow it in the slot (the
+    # batch was cut by its size, not by the tail); then up to the last record without CONTINUED, or all n
+    # when there is none (one update longer than the batch).  A batch that reaches the tail is returned as
+    # it is: VEGA's writers publish whole updates, and holding back a part a writer published by itself
+    # would only delay it.  The common path is one flag test; the rest runs only for a batch that ends
+    # inside an update.
+    cdef Py_ssize_t j
+    if n <= 0 or not (recs[(n - 1) * RING_REC_SIZE + _REC_FLAGS_OFFSET] & _REC_CONTINUED):
+        return n
+    if vg_load_acquire_u64(r.tail) <= r.pos:
+        return n
+    j = n - 1
+    while j > 0:
+        j -= 1
+        if not (recs[j * RING_REC_SIZE + _REC_FLAGS_OFFSET] & _REC_CONTINUED):
+            return j + 1
+    return n
 
 
 cdef int _feed_index(object feed) except -1:
@@ -336,16 +382,33 @@ def _check_replace(path):
     for a file that is not a VEGA ring (or cannot be read to tell), ``RingBusyError`` (its ``pid``) for a
     ring another live process writes.  Returns ``_existing(path)`` otherwise."""
     kind, detail, st = _existing(path)
+    _refuse(path, kind, detail, "replace")
+    return kind, detail, st
+
+
+def _refuse(path, kind, detail, verb):
+    """Raise ``_check_replace``'s refusal of what ``_existing`` found (``verb``: "replace" or "remove")."""
     if kind == "foreign":
-        raise RingError(f"{path}: exists and is not a VEGA ring ({detail}); refusing to replace it")
+        raise RingError(f"{path}: exists and is not a VEGA ring ({detail}); refusing to {verb} it")
     if kind == "unreadable":
         raise RingError(f"{path}: exists and cannot be read to check that it is a VEGA ring ({detail}); "
-                        "refusing to replace it")
+                        f"refusing to {verb} it")
     if kind == "ring" and detail:
         who = f"pid {detail[0]}" if detail[0] else "another process"
-        e = RingBusyError(f"{path}: is being written by {who}; refusing to replace it")
-        e.pid = detail[0] or None
-        raise e
+        raise RingBusyError(f"{path}: is being written by {who}; refusing to {verb} it", pid=detail[0] or None)
+
+
+def _check_unlink(path):
+    """``Ring.unlink``'s check, ``_check_replace``'s rules: returns ``_existing(path)`` for what may be removed,
+    raises ``RingBusyError`` / ``RingError`` for what ``Ring.create(path, replace=True)`` would refuse, with
+    one exception: a file this process cannot read (e.g. its own ring made with ``mode=0o000``) that has a
+    ring's exact size is removed when ``/proc/locks`` shows no other process holding a lock on it (opening
+    it to test the lock is what it cannot do)."""
+    kind, detail, st = _existing(path)
+    if kind == "unreadable" and st.st_size == RING_FILE_SIZE:
+        _refuse(path, "ring", [p for p in _flock_pids(st) if p != os.getpid()], "remove")
+    else:
+        _refuse(path, kind, detail, "remove")
     return kind, detail, st
 
 
@@ -357,10 +420,10 @@ def _slot_header_bytes(int feed, uint64_t created_ns, uint64_t first_seq=0):
 
 
 def _first_seqs(first_seq):
-    """Ring.create's ``first_seq`` (None, one int for every slot, or {feed: int}) -> three ints."""
+    """Ring.create's ``first_seq`` (None, one int for every slot, or a mapping {feed: int}) -> three ints."""
     if first_seq is None:
         return [0] * RING_N_SLOTS
-    if isinstance(first_seq, dict):
+    if isinstance(first_seq, Mapping):
         out = [0] * RING_N_SLOTS
         for feed, v in first_seq.items():
             out[_feed_index(feed)] = v
@@ -619,7 +682,7 @@ cdef class Ring:
         temporary name, then linked into place, so no reader ever sees a half-made ring.  An existing file
         is an error (``FileExistsError``, naming the path) unless ``replace=True``.  The file outlives
         ``close()`` and this process (readers can still drain it, a restarted writer reopens it);
-        ``Ring.unlink(name)`` deletes it.
+        ``Ring.unlink(name)`` deletes it (not while another process has it open for writing).
 
         ``replace=True`` replaces only:
 
@@ -830,8 +893,57 @@ cdef class Ring:
 
     @staticmethod
     def unlink(name):
-        """Remove the ring file (mappings that are open stay valid until closed)."""
-        os.unlink(ring_path(name))
+        """Remove the ring file (mappings that are open stay valid until closed).
+
+        Removes what ``Ring.create(name, replace=True)`` would replace, and refuses what it refuses
+        (docs/FORMATS.md §4), so a running writer never goes on writing to a file no reader can open:
+
+        * a VEGA ring (also a damaged, truncated or stale one) or an empty file is removed, unless another
+          process has it open for writing (its writer lock is held): then ``RingBusyError`` "PATH: is being
+          written by pid N; refusing to remove it" (``e.pid`` is N when known, else None).  A ring this process
+          itself has open for writing is removed (the caller's own business, as for ``replace=True``; a live
+          ``writer_pid`` of another process still refuses), and so is a ring whose writer died, whatever pid
+          its slots record;
+        * anything else (a journal, a pcap, any file without the ring's magic, a directory, a symbolic link,
+          a FIFO) is left as it is: ``RingError`` "exists and is not a VEGA ring ...; refusing to remove it".
+          A file this process cannot read is removed only when it has a ring's exact size and
+          ``/proc/locks`` shows no other process locking it (e.g. a ring made with ``mode=0o000``), else
+          refused the same way.
+
+        A missing file is ``FileNotFoundError`` ("no ring named ..."), as for ``Ring.open``.  The file is
+        removed while this call holds an exclusive lock on it, so a writer opening it meanwhile
+        (``Ring.open(name, writable=True)``) waits, then finds it replaced and says so.
+        """
+        path = ring_path(name)
+        for _attempt in range(8):
+            kind, _, st = _check_unlink(path)
+            if kind == "absent":
+                raise FileNotFoundError(_errno.ENOENT, f"no ring named {name!r}", path)
+            if kind == "unreadable":               # ring-sized, nobody locks it: it cannot be opened to lock
+                if _same_file(path, st):
+                    os.unlink(path)
+                    return
+                continue
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+            except OSError:
+                continue                           # gone or changed since it was checked: check it again
+            try:
+                fst = os.fstat(fd)
+                if (fst.st_dev, fst.st_ino) != (st.st_dev, st.st_ino):
+                    continue
+                if not _held_here(st):             # (a writer in this process holds LOCK_SH: it would fail)
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    except BlockingIOError:
+                        continue                   # a writer opened it since the check: the check names it
+                if not _same_file(path, st):
+                    continue
+                os.unlink(path)
+                return
+            finally:
+                os.close(fd)
+        raise RingError(f"{path}: kept changing while it was being removed; try again")
 
     # -- internals -------------------------------------------------------------------------------------
 
@@ -873,7 +985,8 @@ cdef class Ring:
                         return 0       # the holder died while registering
                     continue
                 if _mono_ns() >= deadline:
-                    raise RingBusyError(f"{self.path}: client bus registration lock held by live pid {cur}")
+                    raise RingBusyError(f"{self.path}: client bus registration lock held by live pid {cur}",
+                                        pid=cur)
                 req.tv_sec = 0
                 req.tv_nsec = nap
                 with nogil:
@@ -909,7 +1022,7 @@ cdef class Ring:
                     break
             elif cur == me or _pid_alive(cur):
                 who = "another Ring object of this process" if cur == me else f"live pid {cur}"
-                raise RingBusyError(f"{self.path}: slot {FEEDS[feed]} is written by {who}")
+                raise RingBusyError(f"{self.path}: slot {FEEDS[feed]} is written by {who}", pid=cur)
             elif vg_cas_u32(&h.writer_pid, cur, me):
                 break
         s = &self._slots[feed]
@@ -1179,7 +1292,7 @@ cdef class Ring:
                 continue
             if pid == me or _pid_alive(pid):
                 raise RingBusyError(f"reader name {name_b.decode(errors='replace')!r} on "
-                                    f"{FEEDS[feed]} is in use by pid {pid}")
+                                    f"{FEEDS[feed]} is in use by pid {pid}", pid=pid)
             if vg_cas_u32(&c.pid, pid, me):
                 got = i
                 saved = vg_load_relaxed_u64(&c.position)
@@ -1429,6 +1542,9 @@ cdef class Reader:
     cdef int64_t _deadline(self, timeout) except? -1:
         if timeout is None:
             return INT64_MAX
+        if type(timeout) is not float and type(timeout) is not int and (   # the ABC check costs ~0.3 us
+                isinstance(timeout, bool) or not isinstance(timeout, numbers.Real)):
+            raise TypeError(f"timeout must be a number of seconds or None, not {type(timeout).__name__}")
         t = float(timeout)
         if t != t or t < 0:
             raise ValueError("timeout must be None or >= 0 seconds")
@@ -1441,8 +1557,19 @@ cdef class Reader:
     def poll(self, Py_ssize_t max_records=4096, timeout=0.0, str wait="spin"):
         """Return the next records (up to ``max_records``) as a CHANGE_RECORD_DTYPE array, possibly empty.
 
-        ``timeout``: 0 (default) returns at once; a number waits up to that many seconds for at least one
-        record; None waits until there is one.  ``wait`` says how, always with the GIL released:
+        A poll does not end inside a store update (records up to one without CONTINUED, docs/FORMATS.md
+        §3.4): when ``max_records`` cuts the batch after a record with CONTINUED, it returns only up to the
+        last record without CONTINUED and leaves the rest for the next poll, so a mirror applying each poll
+        (``store.apply_records(reader.poll(n))``) never shows half an update.  Two cases return a batch
+        that ends inside an update anyway, as it is: an update longer than ``max_records`` (the batch holds
+        no update boundary: its next part comes with the next poll), and a batch that reaches the tail
+        after a writer published part of an update by itself (VEGA's FeedHandler publishes whole updates;
+        ``Ring.append`` publishes whatever it is given).  A reader that was lapped (``on_lap``) may also
+        start inside an update.
+
+        ``timeout``: 0 (default) returns at once; a number (int or float, ``math.inf`` = None) waits up to
+        that many seconds for at least one record; None waits until there is one; anything else is a
+        TypeError.  ``wait`` says how, always with the GIL released:
         "spin" busy-polls the tail with a CPU pause hint (lowest latency, one core at 100%), "yield" calls
         sched_yield() between checks, "sleep" sleeps between checks starting at 1 us and doubling to 1 ms.
         A waiting poll wakes every 50 ms to check for signals (KeyboardInterrupt works).
@@ -1453,7 +1580,7 @@ cdef class Reader:
         cdef int how
         cdef int64_t deadline
         cdef uint64_t avail
-        cdef Py_ssize_t k, n = 0
+        cdef Py_ssize_t k, m, n = 0
         cdef uint8_t* dst
         cdef int retries = 0
         if max_records < 1:
@@ -1482,6 +1609,10 @@ cdef class Reader:
                 else:
                     n = ring_read(&self._r, dst, k)
                 if n > 0 or self._r.call_lost == 0 or self._mode == 2:
+                    m = _whole_updates(&self._r, dst, n)
+                    if m < n:                      # ends inside an update: the rest is the next poll's
+                        self._r.pos -= <uint64_t>(n - m)
+                        n = m
                     self._end(n)
                     return arr if n == k else arr[:n]
                 # lapped with nothing valid in this copy (a writer flat out overwrites the oldest records
@@ -1495,11 +1626,15 @@ cdef class Reader:
 
     def poll_into(self, out, timeout=0.0, str wait="spin"):
         """Like poll, into a caller-owned writable C-contiguous buffer (e.g. a CHANGE_RECORD_DTYPE array);
-        returns the number of records written at its start.  No allocation: the fastest way to read."""
+        returns the number of records written at its start.  No allocation: the fastest way to read.
+
+        Like poll, it does not end inside an update when the buffer's size cuts the batch (unless the batch
+        holds no update boundary); records past the returned count may have been written into the buffer
+        and are returned again by the next call."""
         cdef Py_buffer view
         cdef int how
         cdef int64_t deadline
-        cdef Py_ssize_t k, n = 0
+        cdef Py_ssize_t k, m, n = 0
         cdef int retries = 0
         how = _WAITS.get(wait, -1)
         if how < 0:
@@ -1526,6 +1661,10 @@ cdef class Reader:
                     else:
                         n = ring_read(&self._r, view.buf, k)
                     if n > 0 or self._r.call_lost == 0 or self._mode == 2:
+                        m = _whole_updates(&self._r, <const uint8_t*>view.buf, n)
+                        if m < n:                  # ends inside an update: the rest is the next poll's
+                            self._r.pos -= <uint64_t>(n - m)
+                            n = m
                         self._end(n)
                         return n
                     retries += 1
@@ -1684,8 +1823,9 @@ cdef class Reader:
                         f"ring in the other process and ask it for ring.reader({self.feed!r}, name=...)")
 
     def __repr__(self):
-        return (f"<vega.ring.Reader {self.feed} name={self.name!r} position={self._r.pos} "
-                f"laps={self._r.laps} lost={self._r.lost}>")
+        closed = " closed" if self._ring is None or self._ring._base == NULL else ""
+        return (f"<vega.Reader {self.feed} name={self.name!r} position={self._r.pos} "
+                f"laps={self._r.laps} lost={self._r.lost}{closed}>")
 
 
 def _layout():

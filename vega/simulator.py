@@ -15,6 +15,7 @@ values and open interest per underlying sent, which is what the capture's stores
 """
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import ipaddress
 import math
@@ -55,7 +56,7 @@ class Expected:
     indicative: dict = dataclasses.field(default_factory=dict)
     underlying_oi: dict = dataclasses.field(default_factory=dict)
 
-    def add(self, msgs: list, datagram: bytes) -> None:
+    def add(self, msgs: list, datagram: builtins.bytes) -> None:   # `bytes` here is the field above
         """Account for one generated datagram and the message dicts it carries."""
         self.datagrams += 1
         self.bytes += len(datagram)
