@@ -13,7 +13,7 @@ from libc.string cimport memcmp
 from posix.mman cimport (mmap, munmap, PROT_READ, PROT_WRITE, MAP_SHARED, MAP_PRIVATE, MAP_ANONYMOUS, MAP_FIXED,
                          MAP_FAILED)
 from posix.time cimport clock_gettime, timespec, CLOCK_REALTIME
-from cpython.buffer cimport PyBUF_WRITABLE
+from cpython.buffer cimport PyBUF_WRITABLE, PyObject_CheckBuffer
 from cpython.number cimport PyNumber_Index
 
 from vega._ring cimport Ring, ring_slot_t, ring_append
@@ -1656,6 +1656,13 @@ cdef class FeedHandler:
     interest per underlying, keyed by the underlying's CM token) into the CM store through the CM handler's
     records and sinks.  Linked handlers share state: drive them from one thread (a call while a linked
     handler is inside its loop raises RuntimeError).
+
+    ``close()`` (or the end of a ``with`` block) ends the handler: every later call that merges
+    (``process``, ``process_batch``, ``merge_message``, ``merge_packed``, ``checkpoint``, ``new_day``,
+    ``attach_journal``) raises ``ValueError("the FeedHandler is closed")`` and merges nothing; ``stats``,
+    ``store``, ``journal`` and the other properties stay readable.  A call of a handler linked to a closed one
+    (its ``indices=`` or ``underlying=`` handler) raises ValueError as well, before anything is merged; the
+    closed handler's own links stay, and a handler linked to by a closed one is still usable on its own.
     """
 
     def __cinit__(self, segment, Store store not None, *, on_records=None, md_stale_ns=5_000_000_000,
@@ -1667,7 +1674,10 @@ cdef class FeedHandler:
             seg = VG_SEG_IDX
             segment = "CM"                               # index messages arrive on the CM broadcast
         else:
-            seg = _parse_segment(segment)
+            try:
+                seg = _parse_segment(segment)
+            except ValueError:
+                raise ValueError(f"segment must be 'CM', 'FO' or 'IDX', not {segment!r}") from None
             if index_tokens is not None:
                 raise ValueError("index_tokens is for an index feed handler (segment 'IDX')")
         if not md_stale_ns >= 0 or md_stale_ns == float("inf"):  # (NaN compares false)
@@ -1737,9 +1747,12 @@ cdef class FeedHandler:
             (<Ring>self._ring)._slot_release(self._ring_feed)
 
     def close(self) -> None:
-        """Stop publishing: hand the ring slot back (the ring can then be closed).  The journal stays open:
-        its owner closes (seals) it.  RuntimeError while a call of this handler (or a linked one) is running
-        in another thread."""
+        """End the handler: hand the ring slot back (the ring can then be closed); from now on every call
+        that merges raises ``ValueError("the FeedHandler is closed")`` and merges nothing, so the journal
+        cannot run ahead of the ring (their sequence numbers and positions stay the same numbers).  The journal
+        stays open: its owner closes (seals) it.  ``stats`` and the properties stay readable; closing again
+        does nothing.  A handler linked to this one (``indices=``, ``underlying=``) refuses its calls from now
+        on too.  RuntimeError while a call of this handler (or a linked one) is running in another thread."""
         if self._busy:
             raise RuntimeError("this FeedHandler (or one linked to it) is inside a call in another thread: "
                                "close it after the call returns")
@@ -1750,12 +1763,31 @@ cdef class FeedHandler:
             self._f.n_sinks = 0
             if self._journal is not None:
                 self.add_record_sink(_jrnl_rec_sink, &self._jsink)
+        self._closed = True
+
+    cdef int _check_usable(self) except -1:
+        """Before a call merges (with the GIL, once per call): ValueError when this handler is closed, or a
+        handler its call merges through (indices=, underlying=, and theirs) is."""
+        cdef FeedHandler h
+        if self._closed:
+            raise ValueError("the FeedHandler is closed")
+        if self._indices is not None or self._underlying is not None:
+            for h in self._group():
+                if h._closed:
+                    raise ValueError(f"the {h.segment} FeedHandler linked to this one is closed: this one's "
+                                     f"calls merge through it")
+        return 0
+
+    @property
+    def closed(self) -> bool:
+        """True after :meth:`close` (or the end of a ``with`` block)."""
+        return self._closed
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
-        """``with FeedHandler(...) as fh:`` closes it (hands the ring slot back) at the end of the block."""
+        """``with FeedHandler(...) as fh:`` closes it (:meth:`close`) at the end of the block."""
         self.close()
 
     def detach_journal(self):
@@ -1789,6 +1821,7 @@ cdef class FeedHandler:
         if self._busy:
             raise RuntimeError("this FeedHandler (or one linked to it) is inside a call in another thread: "
                                "attach a journal after the call returns")
+        self._check_usable()
         if self._journal is not None:
             raise ValueError("a journal is attached: detach it first")
         if self._f.m.out == NULL:
@@ -1804,6 +1837,7 @@ cdef class FeedHandler:
         if self._busy:
             raise RuntimeError("this FeedHandler (or one linked to it) is inside a call in another thread: "
                                "start the new day after the call returns")
+        self._check_usable()
         memset(self._f.streams.last, 0, sizeof(self._f.streams.last))
         return self.store.new_day()
 
@@ -1856,6 +1890,8 @@ cdef class FeedHandler:
             if not isinstance(indices, FeedHandler) or (<FeedHandler>indices)._f.m.segment != VG_SEG_IDX:
                 raise TypeError("indices must be a FeedHandler of segment 'IDX'")
             t = <FeedHandler>indices
+            if t._closed:
+                raise ValueError("that index FeedHandler is closed")
             if t._linked_by is not None:
                 raise ValueError("that index FeedHandler is already linked to another handler")
             self._indices = t
@@ -1867,6 +1903,8 @@ cdef class FeedHandler:
             if not isinstance(underlying, FeedHandler) or (<FeedHandler>underlying)._f.m.segment != VG_SEG_CM:
                 raise TypeError("underlying must be a FeedHandler of segment 'CM'")
             t = <FeedHandler>underlying
+            if t._closed:
+                raise ValueError("that CM FeedHandler is closed")
             if t._linked_by is not None:
                 raise ValueError("that CM FeedHandler is already linked to another handler")
             self._underlying = t
@@ -1939,8 +1977,11 @@ cdef class FeedHandler:
 
     cdef _begin(self):
         """With the GIL, before a nogil call: mark this handler and its linked ones busy, then each one's
-        store is open and its stamps follow its journal's trading date."""
+        store is open and its stamps follow its journal's trading date.  ValueError when one is closed
+        (the entry points check first, before their journal's day is looked at; vg_feed_buffers relies on
+        this)."""
         cdef FeedHandler h
+        self._check_usable()
         group = self._group()
         for h in group:
             if h._busy:
@@ -2022,11 +2063,20 @@ cdef class FeedHandler:
         records each on the simulated F&O stream, against a ring of 32,768), and a ring reader has the live
         store for state.  Journal sequence numbers and ring positions stay the same numbers.  (A journal file
         of format version 1, reopened, numbers its checkpoints: for it they are published to the ring as
-        before.)  Returns the records written."""
-        cdef jrnl_writer_t* w = <jrnl_writer_t*>self._jsink.w
+        before.)  ``ts_ns`` is an int of ns since 00:00 IST of the journal's day (a numpy integer too; a float
+        or a bool is a TypeError), clamped to [0, 2**48).  Returns the records written."""
+        cdef jrnl_writer_t* w
+        cdef int64_t ts
+        self._check_usable()
+        w = <jrnl_writer_t*>self._jsink.w
         if w == NULL:
             raise ValueError("this FeedHandler has no journal")
-        return self._checkpoint(w.max_ts if ts_ns is None else ts_ns)
+        if ts_ns is None:
+            ts = w.max_ts
+        else:                                      # an int (a float or a bool is a TypeError), clamped to
+            v = _int_arg(ts_ns, "ts_ns", "ns since 00:00 IST")     # what a record's time holds
+            ts = 0 if v < 0 else (v if v < (1 << 48) else (1 << 48) - 1)
+        return self._checkpoint(ts)
 
     cdef Py_ssize_t _checkpoint(self, int64_t ts) except -1:
         """The store's KEYFRAME records, made and handed to the journal in C: one pass over the store into a
@@ -2073,7 +2123,8 @@ cdef class FeedHandler:
         cdef const vg_stats_t* d = &self._dec.stats
         links = "".join(f" {name}={obj!r}" for name, obj in (("ring", self._ring), ("journal", self._journal))
                         if obj is not None)
-        return (f"<vega.FeedHandler {self.segment} store={self.store!r}{links}: {d.datagrams:,} datagrams, "
+        return (f"<vega.FeedHandler {self.segment}{' closed' if self._closed else ''} "
+                f"store={self.store!r}{links}: {d.datagrams:,} datagrams, "
                 f"{d.messages:,} messages, {_errors_total(d):,} errors, "
                 f"{self._f.m.counters[VG_M_MERGED]:,} updates, {self._f.records:,} change records>")
 
@@ -2139,6 +2190,7 @@ cdef class FeedHandler:
         cdef const uint8_t[::1] view = _as_bytes_view(datagram)
         cdef int64_t t = vg_now_ns() if now_ns is None else _check_ns(now_ns)
         cdef int n
+        self._check_usable()
         self._journal_times(t, t)
         self._begin()
         with nogil:
@@ -2151,8 +2203,8 @@ cdef class FeedHandler:
 
     def process_batch(self, datagrams, now_ns=None) -> int:
         """Decode and merge ``bytes`` datagrams (a tuple, or any iterable: copied into a tuple first, so
-        that another thread changing the caller's list cannot free a datagram under the nogil loop) in one
-        nogil loop; returns the number of messages.  ``now_ns``: None (CLOCK_REALTIME per datagram), one int
+        that another thread changing the caller's list cannot free a datagram under the nogil loop; one bytes
+        object is a TypeError, not a sequence of ints) in one nogil loop; returns the number of messages.  ``now_ns``: None (CLOCK_REALTIME per datagram), one int
         (or numpy integer) for all, or an int64 array with one receive time per datagram (floats and bools,
         scalar or array, are a TypeError).  With a journal, times more than an
         hour before its trading day, or spanning more than a record's stamp reaches (3.26 days), are a
@@ -2165,7 +2217,12 @@ cdef class FeedHandler:
         cdef int64_t one = 0
         cdef int mode                                   # 0 clock, 1 one value, 2 per datagram
         cdef int total = 0
-        cdef tuple seq = _datagram_tuple(datagrams)
+        cdef tuple seq
+        self._check_usable()
+        if isinstance(datagrams, (bytes, bytearray, memoryview, str)):
+            raise TypeError(f"process_batch takes a sequence of datagrams (bytes objects), not one "
+                            f"{type(datagrams).__name__} object: pass [datagram], or call process(datagram)")
+        seq = _datagram_tuple(datagrams)
         n = len(seq)
         if now_ns is None:
             mode = 0
@@ -2221,9 +2278,11 @@ cdef class FeedHandler:
         """Merge one decoded message dict (the shape ``vega.decode`` returns; missing keys are 0) as if it
         had arrived at ``now_ns``; returns the number of records merged.  For tests and for replaying
         decoded messages."""
-        cdef vg_msg_t* m = <vg_msg_t*>malloc(sizeof(vg_msg_t))
+        cdef vg_msg_t* m
         cdef int64_t t = vg_now_ns() if now_ns is None else _check_ns(now_ns)
         cdef int n
+        self._check_usable()
+        m = <vg_msg_t*>malloc(sizeof(vg_msg_t))
         if m == NULL:
             raise MemoryError()
         try:
@@ -2247,6 +2306,7 @@ cdef class FeedHandler:
         cdef Py_ssize_t n = view.shape[0] // sizeof(vg_msg_t), i, r
         cdef const vg_msg_t* msgs
         cdef int64_t t = vg_now_ns() if now_ns is None else _check_ns(now_ns)
+        self._check_usable()
         if view.shape[0] % sizeof(vg_msg_t):
             raise ValueError("packed is not a whole number of vg_msg_t")
         if n == 0:
@@ -2292,6 +2352,24 @@ _SEG_NAMES = {VG_SEG_CM: "CM", VG_SEG_FO: "FO", VG_SEG_IDX: "IDX"}
 
 _MERGE_COUNTERS = ("merged", "bad_token", "store_full", "unsubscribed", "book_type", "records_dropped",
                    "sink_errors", "unrouted", "blank_index_name")
+
+
+cdef object _int_arg(v, str what, str unit):
+    """An integer argument (an int, or a numpy integer: ``operator.index``) as an int; a float (it cannot hold
+    ns exactly), a bool or anything else is a TypeError naming ``what``."""
+    if isinstance(v, (bool, _np.bool_)):
+        raise TypeError(f"{what} must be an int of {unit}, not {type(v).__name__}")
+    try:
+        return PyNumber_Index(v)
+    except TypeError:
+        raise TypeError(f"{what} must be an int of {unit}, not {type(v).__name__}") from None
+
+
+cdef int64_t _check_ts48(v, str what="ts_ns") except? -2:
+    """A record time argument: ns since 00:00 IST of the trading day, an int (``_int_arg``); -1 when outside
+    [0, 2**48) (the caller refuses or clamps)."""
+    v = _int_arg(v, what, "ns since 00:00 IST")
+    return v if 0 <= v < (1 << 48) else -1
 
 
 cdef int64_t _check_ns(v, str what="now_ns") except? -1:
@@ -2636,6 +2714,73 @@ def _clear_stale(name, path):
         raise StoreFormatError(f"{path}: exists and is not a VEGA store ({why}); refusing to replace it")
 
 
+# fd -> (st_dev, st_ino) of each named store this process is the live writer of (Store.create until close()):
+# Store.remove / unlink let the writer's own process remove its file while it holds the flock
+_OWN_WRITERS = {}
+
+
+def _own_writer(file_id):
+    """True when this process's live writer of a named store maps the file ``file_id`` (its fd still names it)."""
+    for fd, fid in list(_OWN_WRITERS.items()):
+        if fid == file_id:
+            try:
+                if _stat_id(_os.fstat(fd)) == file_id:
+                    return True
+            except OSError:
+                pass
+    return False
+
+
+def _remove_store(name, path):
+    """Store.remove / Store.unlink: unlink ``path`` unless a live writer in another process holds its flock
+    (StoreBusyError, the file left as it is).  A dead writer's file, or one of this process's own writer, is
+    unlinked; nothing there is nothing to do.  What is not a regular file is unlinked as before (the OS
+    decides: a directory is an OSError), and so is a file this process cannot open to check its lock."""
+    cdef int attempt
+    for attempt in range(8):                  # the name may be taken over between two steps: look again
+        try:
+            st = _os.lstat(path)
+        except FileNotFoundError:
+            return
+        if not _stat.S_ISREG(st.st_mode):
+            break
+        try:
+            fd = _os.open(path, _os.O_RDONLY | _os.O_NOFOLLOW | _os.O_CLOEXEC | _os.O_NONBLOCK)
+        except FileNotFoundError:
+            return
+        except OSError:
+            break                             # cannot check its lock (not ours to read): unlink decides
+        try:
+            fid = _stat_id(_os.fstat(fd))
+            try:
+                _fcntl.flock(fd, _fcntl.LOCK_EX | _fcntl.LOCK_NB)
+            except BlockingIOError:
+                if not _own_writer(fid):
+                    head = _os.pread(fd, 72, 0)
+                    pid = int.from_bytes(head[68:72], "little") if head[:8] == _STORE_MAGIC_BYTES else 0
+                    raise StoreBusyError(f"store {name!r} has a live writer{f' (pid {pid})' if pid else ''}: "
+                                         f"stop it first, or remove the file from the writer's process "
+                                         f"({path})") from None
+            try:
+                same = _stat_id(_os.lstat(path)) == fid
+            except FileNotFoundError:
+                return
+            if same:
+                try:
+                    _os.unlink(path)          # readers still mapping it keep their copy
+                except FileNotFoundError:
+                    pass
+                return
+        finally:
+            _os.close(fd)                     # (releases the lock taken above)
+    else:                                     # another file at the name at every look: never unlinked unchecked
+        raise StoreBusyError(f"store {name!r} is being replaced by another process: try again ({path})")
+    try:
+        _os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
 def _store_sizes(capacity, dense_tokens, stale_ns):
     """A new store's (capacity, dense_tokens, stale_ns), checked: sizes are ints (Store(2.5) is not a store of 2
     records) in range; TypeError / ValueError otherwise."""
@@ -2679,10 +2824,12 @@ cdef class Quote:
     cdef int64_t _taken_ns
 
     def __repr__(self):
-        return (f"Quote(token={self._r.token}, ltp={self._r.last_traded_price}, "
-                f"bid={self._r.bid_price[0]}x{self._r.bid_quantity[0]}, "
-                f"ask={self._r.ask_price[0]}x{self._r.ask_quantity[0]}, volume={self._r.volume_traded_today}, "
-                f"source={self._r.last_update_source}, quality={self._r.data_quality})")
+        # every name is an attribute (the best level of a side as its [0]), so the repr reads as what to type
+        return (f"Quote(token={self._r.token}, last_traded_price={self._r.last_traded_price}, "
+                f"bid_price[0]={self._r.bid_price[0]}, bid_quantity[0]={self._r.bid_quantity[0]}, "
+                f"ask_price[0]={self._r.ask_price[0]}, ask_quantity[0]={self._r.ask_quantity[0]}, "
+                f"volume_traded_today={self._r.volume_traded_today}, "
+                f"last_update_source={self._r.last_update_source}, data_quality={self._r.data_quality})")
 
     @property
     def stale(self) -> bool:
@@ -3012,18 +3159,33 @@ cdef inline str _chr1(char c):
 _QUOTE_FIELDS = ('token', 'segment', 'net_change_indicator', 'book_type', 'trading_status', 'last_update_source', 'last_traded_price', 'last_trade_quantity', 'last_trade_time', 'net_price_change', 'volume_traded_today', 'last_update_ns', 'update_count', 'average_trade_price', 'fill_price', 'fill_volume', 'bid_price', 'ask_price', 'open_price', 'high_price', 'low_price', 'close_price', 'indicative_close_price', 'bb_total_buy_flag', 'bb_total_sell_flag', 'bid_quantity', 'ask_quantity', 'total_buy_quantity', 'total_sell_quantity', 'bid_orders', 'ask_orders', 'market_type', 'market_status', 'indicator', 'mw_indicator', 'mw_buy_volume', 'mw_sell_volume', 'mw_buy_price', 'mw_sell_price', 'mw_last_trade_price', 'mw_last_trade_time', 'open_interest', 'oi_day_high', 'oi_day_low', 'implied_volatility', 'data_quality', 'valid', 'subscribed', 'buyback_active', 'auction_number', 'auction_status', 'initiator_type', 'initiator_price', 'initiator_quantity', 'auction_price', 'auction_quantity', 'buy_ord_cxl_count', 'buy_ord_cxl_vol', 'sell_ord_cxl_count', 'sell_ord_cxl_vol', 'spos_update_time', 'bb_start_date', 'pday_cum_vol', 'cday_cum_vol', 'pday_high_price', 'pday_low_price', 'pday_wt_avg', 'cday_high_price', 'cday_low_price', 'cday_wt_avg', 'bb_end_date', 'symbol', 'series', 'last_md_ns')
 
 
-cdef int64_t _token_or_minus1(object token) except? -2:
-    """token as a C integer when it is an int in 0 .. 2**31-1, else -1 (a bool counts as an int, as in
-    Python).  Converting an int runs no Python code, not even for an int subclass; the isinstance test may
-    (a ``__class__`` property), so callers check the store open after this."""
+cdef int64_t _token_value(object token) except? -2:
+    """token as a C integer when it is in 0 .. 2**31-1, else -1 (absent from every store).  A token is an
+    integer with ``operator.index`` semantics: an int, or a numpy integer (``store.tokens()`` is int32).  A bool
+    (``True`` is no token 1; numpy's bool too), a float, a str or None is a TypeError "a token is an int, not
+    ...".  Converting an int runs no Python code; anything else may (its ``__index__``, the isinstance tests'
+    ``__class__``), so callers check the store open after this."""
     cdef int64_t t
-    if not isinstance(token, int):
-        return -1
+    if type(token) is not int:
+        if isinstance(token, (bool, _np.bool_)):
+            raise TypeError(f"a token is an int, not {type(token).__name__}")
+        try:
+            token = PyNumber_Index(token)
+        except TypeError:
+            raise TypeError(f"a token is an int, not {type(token).__name__}") from None
     try:
         t = token
     except OverflowError:
         return -1
     return t if 0 <= t <= 0x7FFFFFFF else -1
+
+
+cdef object _tokens_list(tokens):
+    """The tokens of ``snapshot(tokens)`` / ``subscribe(tokens)`` to iterate: a 1-d numpy integer array as a
+    list of ints (one conversion, not a numpy scalar per element); anything else as given."""
+    if isinstance(tokens, _np.ndarray) and tokens.ndim == 1 and tokens.dtype.kind in "iu":
+        return tokens.tolist()
+    return tokens
 
 
 @cython.binding(False)                 # a wrong self raises TypeError (vega/_core.pyx)
@@ -3038,7 +3200,9 @@ cdef class Store:
 
     ``store[token]`` is a consistent :class:`Quote`; ``store.ltp(token)``, ``store.depth(token)``,
     ``store.array`` (zero-copy numpy view), ``store.snapshot()`` (consistent numpy copy), ``len(store)``,
-    ``token in store`` and iteration over tokens.
+    ``token in store`` and iteration over tokens.  A token is an int or a numpy integer (``operator.index``:
+    the int32 values of ``tokens()`` work as they are); a bool, a float or a str is a TypeError (``in``
+    answers False for them).
     """
 
     def __cinit__(self, *args, **kwargs):
@@ -3096,6 +3260,7 @@ cdef class Store:
             else:
                 _os.close(fd)
             raise
+        _OWN_WRITERS[fd] = self._file_id        # (close() and __dealloc__ take it out with the fd)
         return self
 
     @classmethod
@@ -3201,6 +3366,10 @@ cdef class Store:
             munmap(<void*>self._st.hdr, self._st.map_size)
         self._st.hdr = NULL
         if self._fd >= 0:
+            try:
+                _OWN_WRITERS.pop(self._fd, None)
+            except Exception:            # (interpreter shutdown: the module's globals may be gone)
+                pass
             _os.close(self._fd)          # releases the writer's flock
             self._fd = -1
 
@@ -3228,6 +3397,7 @@ cdef class Store:
             self._free_opt()
             self._detach()
         if self._fd >= 0:
+            _OWN_WRITERS.pop(self._fd, None)
             _os.close(self._fd)
             self._fd = -1
 
@@ -3250,20 +3420,22 @@ cdef class Store:
         self._st.writable = 0
 
     def unlink(self) -> None:
-        """Remove the named store's file (mappings stay valid until closed)."""
+        """Remove the named store's file, as ``Store.remove(self.name)`` does: the writer (or any Store of
+        its process) removes it at any time; a read-only Store of another process is refused
+        (``StoreBusyError``) while the writer lives.  Mappings stay valid until closed.  Nothing to do for an
+        in-process store, or when the file is gone already."""
         if self._path is not None:
-            try:
-                _os.unlink(self._path)
-            except FileNotFoundError:
-                pass
+            _remove_store(self.name, self._path)
 
     @staticmethod
     def remove(name) -> None:
-        """Remove the file of the named store, if any."""
-        try:
-            _os.unlink(_shm_path(name))
-        except FileNotFoundError:
-            pass
+        """Remove the file of the named store, if any: a name with no file is not an error (nothing to do;
+        unlike ``Ring.unlink``, which raises FileNotFoundError).  ``StoreBusyError`` while the store's writer
+        lives in another process (it holds an exclusive ``flock`` on the file for its lifetime, see
+        ``create``): the file is left as it is.  A file whose writer is gone (closed, exited, crashed) is
+        removed, and so is a live one from the writer's own process (the owner removing its file).  Readers
+        still mapping a removed file keep their copy (``replaced`` turns True)."""
+        _remove_store(name, _shm_path(name))
 
     def __enter__(self):
         return self
@@ -3346,8 +3518,14 @@ cdef class Store:
         return vg_store_len(&self._st)
 
     def __contains__(self, token):
-        cdef int64_t t = _token_or_minus1(token)
-        self._check_open()                         # after the token's isinstance, right before the lookup
+        """``token in store``: a token is an int or a numpy integer; anything else (a str, a float, a bool,
+        None) is in no store: False, not an error."""
+        cdef int64_t t
+        try:
+            t = _token_value(token)
+        except TypeError:
+            t = -1
+        self._check_open()                         # after the token's conversion, right before the lookup
         return t >= 0 and vg_store_find(&self._st, <int32_t>t) >= 0
 
     def __iter__(self):
@@ -3363,15 +3541,14 @@ cdef class Store:
         return _np.array(list(self), dtype=_np.int32)
 
     cdef int32_t _index(self, token) except -2:
-        """The record index of token (KeyError when absent).  The store is checked open again after the
-        token's isinstance tests (which may run Python code: a ``__class__`` property), right before the
-        lookup; the caller reads the record right after, with no Python code between."""
+        """The record index of token (KeyError when absent; TypeError when it is not an int or a numpy
+        integer, see _token_value).  The store is checked open again after the token's conversion (which may
+        run Python code: an ``__index__``, a ``__class__`` property), right before the lookup; the caller
+        reads the record right after, with no Python code between."""
         cdef int32_t idx
         cdef int64_t t
         self._check_open()
-        if not isinstance(token, int):
-            raise TypeError(f"a token is an int, not {type(token).__name__}")
-        t = _token_or_minus1(token)
+        t = _token_value(token)
         self._check_open()
         idx = vg_store_find(&self._st, <int32_t>t) if t >= 0 else -1
         if idx < 0:
@@ -3388,7 +3565,9 @@ cdef class Store:
         return q
 
     def get(self, token, default=None):
-        """``store[token]`` or ``default``."""
+        """``store[token]``, or ``default`` when the token is not in the store.  A token that is not an int
+        or a numpy integer (a str, a float, a bool) is a TypeError, as for ``store[token]``: a type error is not
+        a missing key."""
         try:
             return self[token]
         except KeyError:
@@ -3428,8 +3607,10 @@ cdef class Store:
         return _np.frombuffer(v, dtype=_STORE_DTYPE)
 
     def snapshot(self, tokens=None):
-        """A consistent copy (each row read under its sequence lock) of every record, or of ``tokens``
-        (KeyError for a token not in the store), as a numpy array of STORE_DTYPE."""
+        """A consistent copy (each row read under its sequence lock) of every record, or of ``tokens`` (a
+        sequence or iterable of ints, or a numpy integer array such as ``tokens()[:10]``, in that order;
+        KeyError for a token not in the store, TypeError for one that is not an integer), as a numpy array of
+        STORE_DTYPE."""
         cdef Py_ssize_t i, n
         cdef int32_t[::1] idx
         cdef vg_srec_t* out
@@ -3441,7 +3622,7 @@ cdef class Store:
             if every:
                 n = vg_store_len(&self._st)
             else:
-                idx = _np.array([self._index(int(t)) for t in tokens], dtype=_np.int32)
+                idx = _np.array([self._index(t) for t in _tokens_list(tokens)], dtype=_np.int32)
                 n = idx.shape[0]
             arr = _np.empty(n, dtype=_STORE_DTYPE)
             out = <vg_srec_t*><Py_ssize_t>arr.ctypes.data
@@ -3473,21 +3654,25 @@ cdef class Store:
 
     def add(self, token, symbol="", series="", segment=None, subscribed=True) -> None:
         """Master data: add ``token`` (if absent) with its symbol, series and segment ("CM"/"FO"), and set its
-        subscription flag.  StoreFullError when the store is at capacity."""
+        subscription flag.  ``token``: an int or a numpy integer in 1 .. 2**31-1 (ValueError outside it;
+        TypeError for a bool, a float, a str).  StoreFullError when the store is at capacity."""
         cdef int32_t idx
         cdef vg_srec_t* r
         cdef char buf[12]
+        cdef int64_t t
         self._check_writable()
-        if not isinstance(token, int) or not (0 < token <= 0x7FFFFFFF):
+        t = _token_value(token)
+        if t <= 0:
             raise ValueError(f"a token is an int in 1 .. 2**31-1, not {token!r}")
         sym = symbol.encode("ascii")
         ser = series.encode("ascii")
         if len(sym) > 10 or len(ser) > 2:
             raise ValueError("symbol is at most 10 characters, series at most 2")
         seg = 0 if segment is None else _parse_segment(segment)
-        idx = vg_store_find(&self._st, token)
+        self._check_writable()                     # (the token's conversion may run Python code)
+        idx = vg_store_find(&self._st, <int32_t>t)
         if idx < 0:
-            idx = vg_store_insert(&self._st, token, <uint8_t>(seg or self._st.hdr.segment))
+            idx = vg_store_insert(&self._st, <int32_t>t, <uint8_t>(seg or self._st.hdr.segment))
             if idx < 0:
                 raise StoreFullError(f"the store is full ({self._st.capacity} instruments)")
         r = &self._st.recs[idx]
@@ -3703,28 +3888,45 @@ cdef class Store:
         return self._n_options
 
     def subscribe(self, tokens, subscribed=True) -> None:
-        """Set the subscription flag of ``tokens`` (one token or an iterable of them) already in the store
-        (KeyError otherwise)."""
-        cdef int32_t idx
+        """Set the subscription flag of ``tokens`` already in the store: one token (an int or a numpy
+        integer) or an iterable of them (a list, a numpy integer array such as ``tokens()``).  Every token is
+        looked up first: KeyError for one not in the store (TypeError for one that is not an integer), and
+        then no flag has changed."""
+        cdef Py_ssize_t i
+        cdef int32_t[::1] idx
+        cdef uint8_t flag = bool(subscribed)
+        cdef vg_srec_t* r
         self._check_writable()
-        if hasattr(type(tokens), "__index__"):
-            tokens = (tokens,)
-        for t in tokens:
-            idx = self._index(t)
-            vs_write_begin(&self._st.recs[idx])
-            self._st.recs[idx].subscribed = bool(subscribed)
-            vs_write_end(&self._st.recs[idx])
+        if isinstance(tokens, _np.ndarray) and tokens.ndim == 0:
+            tokens = (tokens[()],)                 # a 0-d array: its one element (ndarray has __index__)
+        elif not isinstance(tokens, _np.ndarray) and (hasattr(type(tokens), "__index__")
+                                                     or isinstance(tokens, _np.bool_)):
+            tokens = (tokens,)                     # one token (a bool too, refused by _index)
+        idx = _np.array([self._index(t) for t in _tokens_list(tokens)], dtype=_np.int32)
+        self._check_writable()                     # (the list's Python code may have closed the store)
+        for i in range(idx.shape[0]):
+            r = &self._st.recs[idx[i]]
+            vs_write_begin(r)
+            r.subscribed = flag
+            vs_write_end(r)
 
     def apply_records(self, records, day_base_ns=None) -> int:
-        """Apply change records (CHANGE_RECORD_DTYPE array or bytes of 32-byte records) in order; returns
-        the number of updates applied.  Last update times become ``day_base_ns + ts48`` (default: the
-        store's trading day, else today's 00:00 IST).  ValueError on a malformed record (those before it are
-        applied); StoreFullError when a new token does not fit."""
+        """Apply change records (a CHANGE_RECORD_DTYPE array, or a bytes-like object of 32-byte records) in
+        order; returns the number of updates applied.  Last update times become ``day_base_ns + ts48``:
+        ``day_base_ns`` is an int of epoch ns (a numpy integer too; a float or a bool is a TypeError), default
+        the store's trading day, else today's 00:00 IST.  TypeError for anything else as ``records`` (a list
+        too); ValueError on a malformed record (those before it are applied); StoreFullError when a new token
+        does not fit."""
         cdef const uint8_t[::1] view
         cdef Py_ssize_t n, res
         cdef int err = 0
-        cdef int64_t base
+        cdef int64_t base = 0
         self._check_writable()
+        if day_base_ns is not None:
+            base = _check_ns(day_base_ns, "day_base_ns")
+        if not isinstance(records, _np.ndarray) and (isinstance(records, str) or not PyObject_CheckBuffer(records)):
+            raise TypeError(f"records must be a CHANGE_RECORD_DTYPE array or bytes of 32-byte records, not "
+                            f"{type(records).__name__}")
         self._use(1)                               # at once: close() refuses from here on (see _detach)
         try:
             if isinstance(records, _np.ndarray):
@@ -3735,12 +3937,11 @@ cdef class Store:
             if view.shape[0] % sizeof(vg_rec_t):
                 raise ValueError(f"{view.shape[0]} bytes is not a whole number of 32-byte records")
             n = view.shape[0] // sizeof(vg_rec_t)
-            if day_base_ns is not None:
-                base = day_base_ns
-            elif self._st.hdr.day_base_ns:
-                base = self._st.hdr.day_base_ns
-            else:
-                base = vg_now_ns() - <int64_t>vg_ts48(vg_now_ns())
+            if day_base_ns is None:                # (else base is the argument, checked above)
+                if self._st.hdr.day_base_ns:
+                    base = self._st.hdr.day_base_ns
+                else:
+                    base = vg_now_ns() - <int64_t>vg_ts48(vg_now_ns())
             if n == 0:
                 return 0
             with nogil:
@@ -3754,14 +3955,16 @@ cdef class Store:
         return res
 
     def keyframe_records(self, ts_ns=0):
-        """The full state of every token as KEYFRAME change records (ts48 = ``ts_ns``, ns since 00:00 IST):
-        applying them to any store resets each token to exactly this state."""
+        """The full state of every token as KEYFRAME change records (ts48 = ``ts_ns``, an int of ns since
+        00:00 IST in [0, 2**48); a numpy integer too, a float or a bool is a TypeError): applying them to any
+        store resets each token to exactly this state."""
         cdef vg_recbuf_t b
-        if not (0 <= ts_ns < (1 << 48)):
+        cdef int64_t ts = _check_ts48(ts_ns)
+        if ts < 0:
             raise ValueError("ts_ns must be in [0, 2**48)")
         memset(&b, 0, sizeof(b))
         try:
-            self._keyframes(&b, <uint64_t>ts_ns)
+            self._keyframes(&b, <uint64_t>ts)
             arr = _np.empty(b.n, dtype=_REC_DTYPE)
             if b.n:
                 memcpy(<void*><Py_ssize_t>arr.ctypes.data, b.recs, b.n * sizeof(vg_rec_t))

@@ -394,7 +394,8 @@ cdef struct vg_jsink_t:                # the journal as a record sink of the Fee
 cdef class FeedHandler:
     cdef vg_feed_t _f
     cdef object _ring                  # vega.Ring the change records are published to, or None
-    cdef int _ring_feed                # its slot: 0 NSE_FO, 1 NSE_EQ
+    cdef int _ring_feed                # its slot: 0 NSE_FO, 1 NSE_EQ, 2 NFO_IDX
+    cdef bint _closed                  # close() was called: every merging call raises
     cdef object _journal               # vega.JournalWriter the change records are journaled to, or None
     cdef vg_jsink_t _jsink             # journal sink state (w == NULL without a journal)
     cdef object _jdate                 # the journal's trading date the stamps are relative to
@@ -423,6 +424,7 @@ cdef class FeedHandler:
     cdef _link(self, indices, underlying)
     cdef list _group(self)
     cdef Py_ssize_t _checkpoint(self, int64_t ts) except -1
+    cdef int _check_usable(self) except -1
 
 
 # capperf prototype (vega/_feedbuf.pxi): FeedHandler fed from C buffers, for vega._net.BatchReceiver.feed

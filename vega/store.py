@@ -168,7 +168,8 @@ class StoreFullError(StoreError):
 
 
 class StoreBusyError(StoreError):
-    """A named store already has a live writer; or ``close()`` / ``load_instruments()`` while a call in
+    """A named store already has a live writer (``Store.create``; ``Store.remove`` / ``unlink`` from another
+    process than the writer's); or ``close()`` / ``load_instruments()`` while a call in
     another thread (a FeedHandler batch, ``snapshot``, ``apply_records``, ``keyframe_records``) is using the
     store without the GIL."""
 
