@@ -163,12 +163,12 @@ def test_feed_handler_repr_names_its_journal(tmp_path):
     date = datetime.date(2026, 11, 20)
     w = vega.JournalWriter(tmp_path, "NSE_FO", date, flush_interval=None)
     path = w.path
-    assert repr(w) == f"<vega.JournalWriter {path!r} NSE_FO {date}: 0 records open>"
+    assert repr(w) == f"<vega.JournalWriter {str(path)!r} NSE_FO {date}: 0 records open>"
     fh = vega.FeedHandler("FO", vega.Store(100), journal=w)
     assert f" journal={w!r}:" in repr(fh)
     fh.close()
     w.close()
-    assert repr(w) == f"<vega.JournalWriter {path!r} NSE_FO {date}: 0 records closed>"
+    assert repr(w) == f"<vega.JournalWriter {str(path)!r} NSE_FO {date}: 0 records closed>"
 
 
 # ---- pickling: a Quote is a value, the handles say what to do instead --------------------------------------

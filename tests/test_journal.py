@@ -403,7 +403,7 @@ def test_buffer_overflow_writes_through(tmp_path):
 
 def test_second_writer_is_refused(tmp_path):
     w = JournalWriter(tmp_path, "NSE_FO", DATE)
-    with pytest.raises(JournalError, match="another process"):
+    with pytest.raises(JournalError, match="another JournalWriter of this process"):
         JournalWriter(tmp_path, "NSE_FO", DATE)
     w.close()
     JournalWriter(tmp_path, "NSE_FO", DATE).close()

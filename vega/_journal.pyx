@@ -13,6 +13,7 @@ from posix.unistd cimport close as c_close, fsync as c_fsync, write as c_write
 
 import datetime as _dt
 import fcntl
+import inspect
 import mmap
 import os
 import struct
@@ -633,11 +634,23 @@ def build_index(records, uint32_t stride):
 
 
 def _as_record_bytes(records):
-    """A C-contiguous uint8 view of whole 32-byte records."""
-    if isinstance(records, (bytes, bytearray, memoryview)):
-        arr = np.frombuffer(records, np.uint8)
-    else:
-        arr = np.ascontiguousarray(records).view(np.uint8).reshape(-1)
+    """A C-contiguous uint8 view of whole 32-byte records: a CHANGE_RECORD_DTYPE array, or the raw bytes of
+    records in any other buffer (bytes, bytearray, memoryview, ...; taken as they are).  ValueError for a
+    partial record; TypeError for a numpy array of another dtype (a float64 array used to be journaled as
+    "records" that verify passed and no store could apply) or an object that is not a buffer."""
+    if isinstance(records, np.ndarray):
+        if records.nbytes % JRNL_REC_SIZE:
+            raise ValueError(f"{records.nbytes} bytes is not a whole number of {JRNL_REC_SIZE}-byte records")
+        if records.dtype != CHANGE_RECORD_DTYPE:
+            raise TypeError(f"records must have CHANGE_RECORD_DTYPE, not {records.dtype} (raw record bytes: "
+                            f"pass bytes, a bytearray or a memoryview)")
+        return np.ascontiguousarray(records).view(np.uint8).reshape(-1)
+    try:
+        mv = memoryview(records)
+    except TypeError:
+        raise TypeError(f"records must be a CHANGE_RECORD_DTYPE array or the bytes of whole {JRNL_REC_SIZE}-byte "
+                        f"records, not {type(records).__name__}") from None
+    arr = np.frombuffer(mv if mv.c_contiguous else mv.tobytes(), np.uint8)
     if arr.shape[0] % JRNL_REC_SIZE:
         raise ValueError(f"{arr.shape[0]} bytes is not a whole number of {JRNL_REC_SIZE}-byte records")
     return arr
@@ -653,6 +666,26 @@ _FSYNC = ("never", "flush", "seal")
 #: JournalWriter.reopen passes root=(_EXACT, path): write that existing file itself, not
 #: <root>/<FEED>/YYYYMMDD.bin
 _EXACT = object()
+
+
+#: (st_dev, st_ino) of each file a JournalWriter of this process holds -> the pid that opened it, so that a
+#: second writer of the same file can say it is this process's own (flock tells only that the file is held)
+_WRITING = {}
+
+
+def _file_key(fd):
+    st = os.fstat(fd)
+    return (st.st_dev, st.st_ino)
+
+
+def _forget_fd(fd):
+    """A writer of this process lets go of the file open at ``fd`` (before closing it)."""
+    try:
+        key = _file_key(fd)
+    except OSError:
+        return
+    if _WRITING.get(key) == os.getpid():
+        del _WRITING[key]
 
 
 def _seconds_ok(v):
@@ -702,6 +735,10 @@ cdef class JournalWriter:
     def __dealloc__(self):
         if self._w.fd >= 0:
             jrnl_flush(&self._w)       # best effort, as after a crash: the next open recovers
+            try:
+                _forget_fd(self._w.fd)
+            except BaseException:      # at interpreter exit the module may be gone: nothing left to tell
+                pass
             c_close(self._w.fd)
             self._w.fd = -1
         free(self._w.buf)
@@ -774,11 +811,15 @@ cdef class JournalWriter:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
+                if _WRITING.get(_file_key(fd)) == os.getpid():
+                    raise JournalError(f"{path}: being written by another JournalWriter of this process (pid "
+                                       f"{os.getpid()}): close that one first (locked)") from None
                 raise JournalError(f"{path}: being written by another process (locked)") from None
             info = self._recover(fd, path, date, first_seq)
         except BaseException:
             os.close(fd)
             raise
+        _WRITING[_file_key(fd)] = os.getpid()
         self._path = path
         self._date = date
         self.recovered = info
@@ -933,7 +974,9 @@ cdef class JournalWriter:
     # -- appending -----------------------------------------------------------------------------------------
 
     def append(self, records):
-        """Append change records (CHANGE_RECORD_DTYPE array or any buffer of whole 32-byte records).
+        """Append change records: a CHANGE_RECORD_DTYPE array, or the raw bytes of whole 32-byte records
+        (bytes, bytearray, memoryview or another buffer, written as they are).  A numpy array of any other
+        dtype is refused (TypeError naming it), and so is a partial record (ValueError).
 
         Records stamped at or after the rollover seal this day and go, re-stamped, into the next day's file.
         When a checkpoint source was given and a checkpoint is due, it is taken after the batch.  Returns the
@@ -1055,6 +1098,7 @@ cdef class JournalWriter:
 
     def _close_fd(self):
         if self._w.fd >= 0:
+            _forget_fd(self._w.fd)
             c_close(self._w.fd)            # releases the flock
             self._w.fd = -1
         jrnl_index_free(&self._w.index)
@@ -1082,7 +1126,10 @@ cdef class JournalWriter:
     def rollover(self, date=None):
         """Seal this day and continue in the file of ``date`` (default the next calendar day).  Sequence
         numbers continue: the new file's first_seq is this file's ``next_seq``.  RuntimeError while another
-        thread's call holds the writer."""
+        thread's call holds the writer; ``ValueError("journal writer is closed")`` once closed, as an append
+        (and so a FeedHandler batch of a later day), touching nothing: the sealed file stays as it is and
+        ``check()`` still passes."""
+        self.c_writer()                    # closed: refuse before the seal would write to the closed fd
         new_date = self._date + _dt.timedelta(days=1) if date is None else as_date(date)
         if new_date <= self._date:
             raise ValueError(f"rollover to {new_date} is not after {self._date}")
@@ -1108,7 +1155,7 @@ cdef class JournalWriter:
 
     def __repr__(self):
         state = "closed" if self._w.fd < 0 else "open"
-        return (f"<vega.JournalWriter {self._path!r} {self._feed} {self._date}: {self._w.n_records:,} records "
+        return (f"<vega.JournalWriter {str(self._path)!r} {self._feed} {self._date}: {self._w.n_records:,} records "
                 f"{state}>")
 
     @property
@@ -1234,7 +1281,7 @@ cdef class Journal:
     cdef object _path
     cdef readonly dict header
     cdef readonly Py_ssize_t n_records
-    cdef readonly object records
+    cdef object _records                 # the records over the map (the property `records`), None once closed
     cdef readonly object index
     cdef readonly object checkpoints
     cdef const uint8_t[::1] _raw
@@ -1272,13 +1319,13 @@ cdef class Journal:
         self.header = hdr
         self.n_records = n
         self._stride = hdr["index_stride"]
-        self.records = np.frombuffer(mm, CHANGE_RECORD_DTYPE, n, JRNL_HEADER_SIZE)
+        self._records = np.frombuffer(mm, CHANGE_RECORD_DTYPE, n, JRNL_HEADER_SIZE)
         self._raw = np.frombuffer(mm, np.uint8, n * JRNL_REC_SIZE, JRNL_HEADER_SIZE)
         self.index = ent
         self._ent_ts = np.ascontiguousarray(ent["ts"])
         self.checkpoints = ck
         self._pos = 0
-        self._open_run = n if hdr["sealed"] == JRNL_SEALED else _open_run_start(self.records["flags"])
+        self._open_run = n if hdr["sealed"] == JRNL_SEALED else _open_run_start(self._records["flags"])
         # the records that take no sequence number (format 2): complete checkpoints, and a run still open at
         # the end; sorted, disjoint; _run_before[k] = records in runs 0..k-1
         start = ((ck["offset"] - JRNL_HEADER_SIZE) // JRNL_REC_SIZE).astype(np.int64)
@@ -1308,7 +1355,7 @@ cdef class Journal:
 
     def close(self):
         """Drop the memory map (arrays already handed out keep it alive until they go)."""
-        self.records = None
+        self._records = None
         self._raw = None
         if self._file is not None:
             self._file.close()
@@ -1338,6 +1385,13 @@ cdef class Journal:
         h = self.header
         state = {JRNL_OPEN: "open", JRNL_SEALED: "sealed", JRNL_SEALING: "sealing"}[h["sealed"]]
         return f"<Journal {h['feed']} {h['trading_date']} {self.n_records} records {state}>"
+
+    @property
+    def records(self):
+        """The file's change records (CHANGE_RECORD_DTYPE), a read-only array over the memory map; arrays
+        taken from it stay valid after ``close()``.  ValueError("journal is closed") once closed."""
+        self._check_open()
+        return self._records
 
     @property
     def feed(self):
@@ -1463,7 +1517,7 @@ cdef class Journal:
                     raise JournalError(f"{self._path}: file shrank while reading")
                 done += k
         else:
-            out = self.records[start:stop]
+            out = self._records[start:stop]
         if tokens is not None:
             out = out[np.isin(out["token"], token_array(tokens))]
         return out
@@ -1475,14 +1529,15 @@ cdef class Journal:
         a, b = _ts_arg(t0, self.date), _ts_arg(t1, self.date)
         if b < a:
             raise ValueError(f"between: t1 ({t1}) is before t0 ({t0})")
-        out = self.records[self._seek_pos(a):self._seek_pos(b)]
+        out = self._records[self._seek_pos(a):self._seek_pos(b)]
         if tokens is not None:
             out = out[np.isin(out["token"], token_array(tokens))]
         return out
 
     def timestamps(self, start=0, stop=None):
         """ts48 of records [start, stop) as int64 ns."""
-        return timestamps(self.records[start:stop])
+        self._check_open()
+        return timestamps(self._records[start:stop])
 
     def checkpoint_before(self, pos):
         """Index into ``checkpoints`` of the last complete checkpoint ending at or before record ``pos``,
@@ -1499,18 +1554,37 @@ cdef class Journal:
         p = self._seek_pos(_ts_arg(t, self.date) + 1)
         c = self.checkpoint_before(p)
         start = 0 if c < 0 else int((self.checkpoints["offset"][c] - JRNL_HEADER_SIZE) // JRNL_REC_SIZE)
-        return self.records[start:p]
+        return self._records[start:p]
 
     def snapshot_at(self, t, into=None):
         """The state at ``t``: ``into.apply_records`` receives the nearest checkpoint's KEYFRAME records and the
-        records after it up to ``t`` (one read-only array).  ``into`` defaults to a new ``vega.Store`` sized
-        from the records.  Returns ``into``."""
+        records after it up to ``t`` (one read-only array), with ``day_base_ns`` = 00:00 IST of the journal's
+        trading date when it takes that argument (a ``vega.Store`` does), so last update times are the
+        journal day's, as in the live store.  ``into`` defaults to a new in-process ``vega.Store`` with room
+        to continue from that state: capacity max(2 x tokens, tokens + 1024) (at most the store's
+        ``MAX_CAPACITY``), tokens being those the records hold.  Returns ``into``."""
         recs = self.state_records(t)
         if into is None:
             from vega import Store          # imported lazily: the store is optional for the journal
-            into = Store(max(16, len(np.unique(recs["token"]))))
-        into.apply_records(recs)
+            from vega._core import MAX_CAPACITY
+            k = len(np.unique(recs["token"]))
+            into = Store(min(MAX_CAPACITY, max(2 * k, k + 1024)))
+        _applier(into)(recs, day_epoch_ns(self.date))
         return into
+
+
+def _applier(target):
+    """``target.apply_records`` as f(records, day_base_ns): the base (00:00 IST of a journal's trading date, in
+    epoch ns) is passed when the method takes a ``day_base_ns`` argument, as ``vega.Store.apply_records``
+    does, so a store's last update times are the journal day's; a method without it gets only the records."""
+    m = target.apply_records
+    try:
+        takes = "day_base_ns" in inspect.signature(m).parameters
+    except (TypeError, ValueError):       # no signature to read: call it as the documented target
+        takes = False
+    if takes:
+        return lambda recs, base: m(recs, day_base_ns=base)
+    return lambda recs, base: m(recs)
 
 
 def token_array(tokens):

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from vega._journal import (
+    _applier,
     CHECKPOINT_DTYPE,
     FEEDS,
     HEADER_DTYPE,
@@ -43,7 +44,7 @@ from vega._journal import (
     read_index,
     token_array,
 )
-from vega.records import CHANGE_RECORD_DTYPE, KEYFRAME, timestamps
+from vega.records import CHANGE_RECORD_DTYPE, CONTINUED, KEYFRAME, timestamps
 
 __all__ = [
     "Journal", "JournalWriter", "JournalError", "replay", "ReplayResult", "verify", "VerifyReport", "export",
@@ -204,28 +205,78 @@ class ReplayResult:
     last_date: dict = dataclasses.field(default_factory=dict)  # feed -> trading date of its last file
 
 
+_BOUND_FORMS = ("a trading date (datetime.date, 'YYYY-MM-DD', 'YYYYMMDD', YYYYMMDD) or a time (datetime, or an ISO "
+                "date and time such as '2026-11-20T09:16:44' or '2026-11-20 09:16:44+05:30'; IST when naive)")
+
+
 def _bound(value, is_end):
-    """(date, absolute-ns bound or None) of a replay bound."""
+    """(date, absolute-ns bound or None) of a replay bound: a trading date, or a datetime / ISO date-time
+    string (IST when naive; the Journal methods' time arguments take the same strings)."""
+    if isinstance(value, str) and len(value) > 10:            # 'YYYY-MM-DD' and 'YYYYMMDD' are dates
+        try:
+            value = _dt.datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"replay: {value!r} is neither {_BOUND_FORMS}") from None
     if isinstance(value, _dt.datetime):
         v = value if value.tzinfo is not None else value.replace(tzinfo=IST)
         return as_date(v), int(v.timestamp() * 1_000_000) * 1000
-    return as_date(value), None
+    try:
+        return as_date(value), None
+    except ValueError:
+        raise ValueError(f"replay: {value!r} is neither {_BOUND_FORMS}") from None
 
 
 def _sink(into, feed):
+    """f(records, feed, day_base_ns) delivering to the replay target of ``feed``, or None (no target)."""
     target = into.get(feed) if isinstance(into, Mapping) else into
     if target is None:
         return None
     from vega._ring import Ring
     if isinstance(target, Ring):                       # a vega.Ring: each feed to its own slot, live records only
-        return lambda recs, feed: target.append(feed, live_records(recs))
-    for name in ("apply_records", "publish", "append"):
+        return lambda recs, feed, base: target.append(feed, live_records(recs))
+    if callable(getattr(target, "apply_records", None)):
+        apply = _applier(target)                       # a Store: last update times from the journal's own day
+        return lambda recs, feed, base: apply(recs, base)
+    for name in ("publish", "append"):
         m = getattr(target, name, None)
         if callable(m):
-            return lambda recs, feed, m=m: m(recs)
+            return lambda recs, feed, base, m=m: m(recs)
     if callable(target):
-        return target
+        return lambda recs, feed, base: target(recs, feed)
     raise TypeError(f"replay target {target!r} has no apply_records/publish/append and is not callable")
+
+
+def _update_end(flags, a, b):
+    """The end of the last whole update in records [a, b): the largest e in a..b with e == a or record e - 1
+    not CONTINUED (more records of the same update follow it), so that [a, e) holds only whole updates."""
+    hi, step = b, 256
+    while hi > a:
+        lo = max(a, hi - step)
+        whole = np.flatnonzero((flags[lo:hi] & CONTINUED) == 0)
+        if len(whole):
+            return lo + int(whole[-1]) + 1
+        hi = lo
+        step *= 4
+    return a
+
+
+def _slice_end(flags, a, end, batch):
+    """End of the next slice of at most ``batch`` records from ``a`` (< ``end``) that ends on an update: cut
+    after its last record without CONTINUED; when one update is longer than ``batch`` the slice runs to that
+    update's end (or to ``end``, should the records end inside it: only a sealed file's last update can)."""
+    b = min(end, a + batch)
+    e = _update_end(flags, a, b)
+    if e > a:
+        return e
+    lo, step = b, 256                                  # no update ends in [a, b): extend to where the first does
+    while lo < end:
+        hi = min(end, lo + step)
+        whole = np.flatnonzero((flags[lo:hi] & CONTINUED) == 0)
+        if len(whole):
+            return lo + int(whole[0]) + 1
+        lo = hi
+        step *= 4
+    return end
 
 
 def live_records(recs):
@@ -255,6 +306,7 @@ def _pieces(recs, keys, tick_ns):
         return [(int(keys[0]), recs)] if len(keys) else []
     g = (keys - keys[0]) // tick_ns
     cuts = np.flatnonzero(np.diff(g)) + 1
+    cuts = cuts[(recs["flags"][cuts - 1] & CONTINUED) == 0]     # never inside an update
     bounds = np.concatenate(([0], cuts, [len(keys)]))
     return [(int(keys[a]), recs[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
 
@@ -265,12 +317,18 @@ def replay(root, start, end=None, feeds: Iterable[str] | str | None = None, spee
            sleep: Callable[[float], None] = time.sleep) -> ReplayResult:
     """Replay the journals under ``root`` from ``start`` to ``end`` in time order across days and feeds.
 
-    ``start``/``end``: trading dates (date, 'YYYY-MM-DD', YYYYMMDD; ``end`` inclusive, default ``start``) or
-    datetimes (IST when naive; ``end`` exclusive).  ``feeds``: names (default every feed directory present).
+    ``start``/``end``: trading dates (date, 'YYYY-MM-DD', 'YYYYMMDD', YYYYMMDD; ``end`` inclusive, default
+    ``start``) or times: datetimes or ISO date-time strings such as '2026-11-20T09:16:44' (IST when naive;
+    ``end`` exclusive).  ``feeds``: names (default every feed directory present).
     ``into``: where records go, called with read-only arrays in time order --
-    an object with ``apply_records(records)`` (a Store), a ``vega.Ring`` (each feed to its own slot), an object
-    with ``publish(records)`` or ``append(records)``, a callable ``into(records, feed)``, or a mapping feed ->
-    any of those (feeds it lacks are skipped).
+    an object with ``apply_records(records)`` (a Store: given ``day_base_ns`` = 00:00 IST of each journal's
+    trading date when its method takes it, so last update times are the journal day's, as in the live store),
+    a ``vega.Ring`` (each feed to its own slot), an object with ``publish(records)`` or ``append(records)``, a
+    callable ``into(records, feed)``, or a mapping feed -> any of those (feeds it lacks are skipped).
+    Each array holds whole updates of one feed: at most ``batch`` records, cut after a record without
+    CONTINUED (an update longer than ``batch``, e.g. a big checkpoint chain, comes whole).  An unsealed file
+    (still being written) that ends inside an update is replayed up to that update, which ``next_seq`` then
+    points at; a sealed file is replayed to its end.
     ``speed``: None replays flat out; otherwise the recorded gaps are kept, divided by ``speed`` (1.0 real
     time, 10.0 ten times faster), with records delivered in groups of ``tick`` seconds of wall time; gaps longer
     than ``max_gap`` seconds of feed time (e.g. overnight) are shortened to it.  ``tokens`` keeps only those.
@@ -297,7 +355,7 @@ def replay(root, start, end=None, feeds: Iterable[str] | str | None = None, spee
     gap_ns = None if max_gap is None else int(max_gap * 1e9)
     pace = {"t0": None, "k_prev": None, "virtual": 0}
 
-    def deliver(feed, recs, keys):
+    def deliver(feed, recs, keys, base):
         if tok is not None:
             m = np.isin(recs["token"], tok)
             recs, keys = recs[m], keys[m]
@@ -315,7 +373,7 @@ def replay(root, start, end=None, feeds: Iterable[str] | str | None = None, spee
                 now = clock()
                 if due > now:
                     sleep(due - now)
-            sinks[feed](piece, feed)
+            sinks[feed](piece, feed, base)
             res.records += len(piece)
 
     day = d0
@@ -333,6 +391,11 @@ def replay(root, start, end=None, feeds: Iterable[str] | str | None = None, spee
             pos[f] = 0 if lo is None else j.position(max(0, lo - base))
             end_pos[f] = len(j) if hi is None else j.position(max(0, hi - base))
             end_pos[f] = max(end_pos[f], pos[f])
+            if end_pos[f] < len(j) or not j.sealed:
+                # a file being written (or left by a crash) can end inside an update, its other records still
+                # in the writer's buffer: that update waits (next_seq is its first record's number, so a ring
+                # reader started there gets it whole).  A sealed file is replayed to its end
+                end_pos[f] = _update_end(j.records["flags"], pos[f], end_pos[f])
             carry[f] = int(timestamps(j.records[pos[f] - 1:pos[f]])[0]) if pos[f] else -1
         try:
             while True:
@@ -342,22 +405,29 @@ def replay(root, start, end=None, feeds: Iterable[str] | str | None = None, spee
                 chunk = {}
                 horizon = None
                 for f in live:
-                    recs = js[f].records[pos[f]:min(end_pos[f], pos[f] + batch)]
+                    # whole updates only: a slice that ended inside one (a checkpoint's KEYFRAME chain of a
+                    # token, ~17 records) made the next slice's part of it zero the token again
+                    stop = _slice_end(js[f].records["flags"], pos[f], end_pos[f], batch)
+                    recs = js[f].records[pos[f]:stop]
                     keys = np.maximum.accumulate(np.maximum(timestamps(recs), carry[f]))
                     chunk[f] = (recs, keys)
-                    if pos[f] + batch < end_pos[f]:
+                    if stop < end_pos[f]:
                         horizon = keys[-1] if horizon is None else min(horizon, keys[-1])
                 taken = []
                 for f in live:
                     recs, keys = chunk[f]
                     m = len(keys) if horizon is None else int(np.searchsorted(keys, horizon, side="right"))
+                    # the records of an update share their stamp, so m ends one; should stamps within an
+                    # update differ, end on the update before it (the feed ending at the horizon moves on)
+                    if m < len(keys):
+                        m = _update_end(recs["flags"], 0, m)
                     if m:
                         taken.append((f, recs[:m], keys[:m]))
                         pos[f] += m
                         carry[f] = int(keys[m - 1])
                 if len(taken) == 1:
                     f, recs, keys = taken[0]
-                    deliver(f, recs, keys + base)
+                    deliver(f, recs, keys + base, base)
                 else:
                     keys = np.concatenate([k for _, _, k in taken])
                     label = np.concatenate([np.full(len(k), i, np.int8) for i, (_, _, k) in enumerate(taken)])
@@ -366,7 +436,7 @@ def replay(root, start, end=None, feeds: Iterable[str] | str | None = None, spee
                     keys, label, recs = keys[order], label[order], recs[order]
                     cuts = np.concatenate(([0], np.flatnonzero(np.diff(label)) + 1, [len(label)]))
                     for a, b in zip(cuts[:-1], cuts[1:]):
-                        deliver(taken[label[a]][0], recs[a:b], keys[a:b] + base)
+                        deliver(taken[label[a]][0], recs[a:b], keys[a:b] + base, base)
             for f, j in js.items():
                 res.next_seq[f] = j.seq_at(end_pos[f])
                 res.last_date[f] = day

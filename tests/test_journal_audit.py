@@ -1,0 +1,356 @@
+"""Journal defects from the user API audit (findings 1, 2, 6, 10, 11, the journal part of 13): replay slices end
+on update boundaries, replayed and snapshot stores carry the journal's own day in last_update_ns, a closed
+writer refuses a later day's batch and rollover() without failing, append refuses arrays that are not change
+records, snapshot_at's default store has room to continue, and the smaller repr / message / argument fixes."""
+import datetime as dt
+import re
+
+import numpy as np
+import pytest
+
+import vega
+from vega import nse
+from vega.journal import IST, Journal, JournalError, JournalWriter, day_epoch_ns, replay
+from vega.records import CHANGE_RECORD_DTYPE, CONTINUED
+
+from store_helpers import by_token, market_equal
+
+DAY = dt.date(2026, 11, 20)
+T0 = day_epoch_ns(DAY) + 10 * 3600 * 10**9              # 10:00 IST on DAY
+
+
+def _journal_day(root, n_datagrams, seed=3, checkpoint_every=None, capacity=4096):
+    """A day of simulated F&O datagrams journaled by a FeedHandler -> (live store, journal path).  With
+    ``checkpoint_every`` a checkpoint (KEYFRAME updates of every token) follows every that many datagrams;
+    without it one checkpoint ends the day."""
+    live = vega.Store(capacity)
+    dg = list(nse.sample_stream("FO", n_datagrams, seed=seed))
+    with JournalWriter(root, "NSE_FO", DAY, checkpoint_interval=None) as jw:
+        h = vega.FeedHandler("FO", live, journal=jw)
+        step = checkpoint_every or len(dg)
+        for k, a in enumerate(range(0, len(dg), step)):
+            h.process_batch(dg[a:a + step], T0 + k * 10**9)
+            h.checkpoint()
+    return live, jw.path
+
+
+# -- 1. replay slices end on update boundaries ------------------------------------------------------------------
+
+def test_replay_checkpoint_straddling_the_default_batch_reproduces_the_live_store(tmp_path):
+    """Audit finding 1: a checkpoint of ~40,000 KEYFRAME records straddles record 65,536, the default batch end;
+    a slice that started inside a token's keyframe chain zeroed the token again (LTP 0 instead of 3265)."""
+    live, path = _journal_day(tmp_path, 1800)
+    with Journal.open(path) as j:
+        n = len(j)
+        ck = j.checkpoints
+        first = int((ck["offset"][0] - 64) // 32)
+        assert first < 65536 < first + int(ck["n_records"][0]) <= n      # the checkpoint straddles the boundary
+        assert j.records["flags"][65535] & CONTINUED                        # and the boundary cuts a chain
+    rep = vega.Store(4096)
+    res = replay(tmp_path, DAY, feeds=["NSE_FO"], into=rep)
+    assert res.records == n
+    market_equal(by_token(rep.snapshot()), by_token(live.snapshot()))
+
+
+@pytest.mark.parametrize("batch", [1, 7, 1000])
+def test_replay_small_batches_with_many_keyframes_reproduce_the_live_store(tmp_path, batch):
+    """Audit finding 1 with ``batch=1000``: 12 of 1,053 tokens came out wrong.  A chain longer than ``batch``
+    (batch=1, 7) is delivered whole."""
+    live, _ = _journal_day(tmp_path, 300, checkpoint_every=60)
+    rep = vega.Store(4096)
+    replay(tmp_path, DAY, feeds=["NSE_FO"], into=rep, batch=batch)
+    market_equal(by_token(rep.snapshot()), by_token(live.snapshot()))
+
+
+@pytest.mark.parametrize("batch", [1, 5, 1000, 65536])
+@pytest.mark.parametrize("speed", [None, 1e9])
+def test_replay_callback_never_receives_a_slice_ending_inside_an_update(tmp_path, batch, speed):
+    _journal_day(tmp_path, 300, checkpoint_every=60)
+    got = []
+    res = replay(tmp_path, DAY, feeds=["NSE_FO"], into=lambda recs, feed: got.append(recs.copy()), batch=batch,
+                 speed=speed, tick=1e-12)
+    assert sum(len(g) for g in got) == res.records
+    assert all(len(g) and not g["flags"][-1] & CONTINUED for g in got)
+    with Journal.open(tmp_path / "NSE_FO" / "20261120.bin") as j:
+        assert np.concatenate(got).tobytes() == j.records.tobytes()
+
+
+def test_replay_of_two_feeds_ends_every_slice_on_an_update(tmp_path):
+    """Two feeds interleaved by time: each slice handed over is whole updates of one feed."""
+    stores = {}
+    for seg, feed, seed in (("FO", "NSE_FO", 3), ("CM", "NSE_EQ", 4)):
+        live = vega.Store(8192)
+        with JournalWriter(tmp_path, feed, DAY, checkpoint_interval=None) as jw:
+            h = vega.FeedHandler(seg, live, journal=jw)
+            dg = list(nse.sample_stream(seg, 200, seed=seed))
+            for k, a in enumerate(range(0, len(dg), 50)):
+                h.process_batch(dg[a:a + 50], T0 + k * 10**9 + (seg == "CM") * 5 * 10**8)
+                h.checkpoint()
+        stores[feed] = live
+    got = {"NSE_FO": [], "NSE_EQ": []}
+    reps = {f: vega.Store(8192) for f in got}
+
+    def sink(recs, feed):
+        assert not recs["flags"][-1] & CONTINUED
+        got[feed].append(len(recs))
+        reps[feed].apply_records(recs)
+    replay(tmp_path, DAY, into=sink, batch=100)
+    for f in got:
+        assert len(got[f]) > 10
+        market_equal(by_token(reps[f].snapshot()), by_token(stores[f].snapshot()))
+
+
+def test_replay_holds_back_an_update_the_file_ends_inside(tmp_path):
+    """An open file read while it is written can end inside an update: that update is not replayed (none of
+    it), and next_seq is its first record's number, so a ring reader started there gets it whole."""
+    recs = np.zeros(6, CHANGE_RECORD_DTYPE)
+    recs["token"] = [5, 5, 6, 6, 6, 7]
+    recs["group"] = 1
+    recs["mask"] = 1
+    recs["slots"][:, 0] = [10, 11, 12, 13, 14, 15]
+    recs["ts_lo"] = [100, 100, 200, 200, 200, 300]
+    recs["flags"] = [CONTINUED, 0, CONTINUED, 0, CONTINUED, 0]
+    w = JournalWriter(tmp_path, "NSE_FO", DAY, flush_interval=0)
+    try:
+        w.append(recs[:5])                     # ends inside token 6's second update
+        got = []
+        res = replay(tmp_path, DAY, into=lambda r, f: got.append(r.copy()), batch=1)
+        assert [len(g) for g in got] == [2, 2]
+        assert res.records == 4 and res.next_seq["NSE_FO"] == 4
+    finally:
+        w.close()
+    # a sealed file is replayed to its end, whatever its last record (the writer never leaves an update cut:
+    # the records of one update share their stamp, so a rollover moves them together)
+    res = replay(tmp_path, DAY, into=lambda r, f: None, batch=1)
+    assert res.records == 5 and res.next_seq["NSE_FO"] == 5
+
+
+# -- 2. the journal's own day in last_update_ns -----------------------------------------------------------------
+
+def test_replay_and_snapshot_at_stamp_the_journals_day(tmp_path):
+    """Audit finding 2: a journal of an earlier day replayed, or snapshot, into a store gave today's date."""
+    live = vega.Store(4096)
+    with JournalWriter(tmp_path, "NSE_FO", DAY) as jw:
+        vega.FeedHandler("FO", live, journal=jw).process_batch(list(nse.sample_stream("FO", 50, seed=3)), T0)
+    tok = int(live.tokens()[0])
+    assert live[tok].last_update_ns == T0
+    rep = vega.Store(4096)
+    replay(tmp_path, DAY, into=rep)
+    with Journal.open(jw.path) as j:
+        snap = j.snapshot_at("23:00")
+        mine = j.snapshot_at("23:00", into=vega.Store(4096))
+    for s in (rep, snap, mine):
+        assert s[tok].last_update_ns == T0
+        assert np.array_equal(by_token(s.snapshot())["last_update_ns"], by_token(live.snapshot())["last_update_ns"])
+    # a datetime bound and a mapping target take the same path
+    rep2 = vega.Store(4096)
+    replay(tmp_path, dt.datetime(2026, 11, 20, 9, 0), dt.datetime(2026, 11, 20, 11, 0), into={"NSE_FO": rep2})
+    assert rep2[tok].last_update_ns == T0
+
+
+def test_replay_into_an_apply_records_without_day_base_still_works(tmp_path):
+    """A duck-typed target whose apply_records takes only the records is called as before."""
+    class Target:
+        def __init__(self):
+            self.n = 0
+
+        def apply_records(self, recs):
+            self.n += len(recs)
+    _journal_day(tmp_path, 20)
+    t = Target()
+    res = replay(tmp_path, DAY, into=t)
+    assert t.n == res.records > 0
+    with Journal.open(tmp_path / "NSE_FO" / "20261120.bin") as j:
+        assert j.snapshot_at("23:00", into=Target()).n > 0
+
+
+# -- 3. a closed writer and a later day -------------------------------------------------------------------------
+
+def test_closed_writer_refuses_a_later_days_batch_and_rollover_without_failing(tmp_path):
+    """Audit finding 6: a batch of a later day took the rollover path and wrote to the closed fd (EBADF), and
+    check() then raised on the cleanly sealed writer."""
+    jw = JournalWriter(tmp_path, "NSE_FO", DAY)
+    h = vega.FeedHandler("FO", vega.Store(4096), journal=jw)
+    dg = list(nse.sample_stream("FO", 10, seed=1))
+    jw.close()
+    with pytest.raises(ValueError, match="^journal writer is closed$"):
+        h.process_batch(dg, T0)                                   # the journal's own day
+    with pytest.raises(ValueError, match="^journal writer is closed$"):
+        h.process_batch(dg)                                       # received now: a later day
+    with pytest.raises(ValueError, match="^journal writer is closed$"):
+        h.process_batch(dg, day_epoch_ns(DAY + dt.timedelta(days=3)) + 36000 * 10**9)
+    with pytest.raises(ValueError, match="^journal writer is closed$"):
+        jw.rollover()
+    with pytest.raises(ValueError, match="^journal writer is closed$"):
+        jw.rollover(DAY + dt.timedelta(days=2))
+    jw.check()                                                    # not marked failed
+    assert jw.closed and len(h.store) == 0                        # nothing merged
+    assert not (tmp_path / "NSE_FO" / "20261121.bin").exists()
+    assert vega.verify(jw.path).ok
+
+
+# -- 4. append refuses arrays that are not change records -------------------------------------------------------
+
+@pytest.mark.parametrize("arr", [np.arange(8, dtype=np.float64), np.zeros((2, 4), np.int64),
+                                 np.zeros(64, np.uint8), np.zeros(2, [("a", "<u8", 4)])],
+                         ids=["float64", "int64-2d", "uint8", "other-struct"])
+def test_append_refuses_an_array_of_another_dtype(tmp_path, arr):
+    """Audit finding 10: a float64 array was journaled as 'records', verify() said OK and replay failed."""
+    with JournalWriter(tmp_path, "NSE_EQ", DAY) as jw:
+        with pytest.raises(TypeError, match=re.escape(f"CHANGE_RECORD_DTYPE, not {arr.dtype}")):
+            jw.append(arr)
+        assert jw.n_records == 0
+        recs = np.zeros(2, CHANGE_RECORD_DTYPE)
+        recs["token"], recs["group"], recs["mask"] = 7, 1, 1
+        assert jw.append(recs) == 2
+        assert jw.append(recs.tobytes()) == 2                    # raw bytes of whole records: documented
+        assert jw.append(bytearray(recs.tobytes())) == 2
+        assert jw.append(memoryview(recs.tobytes())) == 2
+        assert jw.append(recs.view(np.recarray)) == 2            # a record array of the dtype is one
+    assert vega.verify(jw.path).ok
+    s = vega.Store(16)
+    assert replay(tmp_path, DAY, into=s).records == 10 and 7 in s
+
+
+# -- 5. snapshot_at's default store has room ---------------------------------------------------------------------
+
+def test_snapshot_at_default_store_has_room_to_continue(tmp_path):
+    """Audit finding 11: the default store's capacity was the token count, so the next new token raised
+    StoreFullError."""
+    got = []
+    with JournalWriter(tmp_path, "NSE_FO", DAY) as jw:
+        h = vega.FeedHandler("FO", vega.Store(4096), journal=jw, on_records=lambda a: got.append(a.copy()))
+        dg = list(nse.sample_stream("FO", 200, seed=3))
+        h.process_batch(dg[:20], T0)
+        n = len(got)
+        h.process_batch(dg[20:], T0 + 10**9)
+    with Journal.open(jw.path) as j:
+        state = j.snapshot_at("10:00")
+    k = len(state)
+    assert state.capacity >= max(2 * k, k + 1024)
+    state.apply_records(np.concatenate(got[n:]))                 # continues without StoreFullError
+    assert len(state) > k
+
+
+# -- 7. cosmetic -------------------------------------------------------------------------------------------------
+
+def test_writer_repr_shows_the_path_as_text(tmp_path):
+    with JournalWriter(tmp_path, "NSE_FO", DAY) as jw:
+        r = repr(jw)
+        assert "PosixPath" not in r and str(jw.path) in r
+    assert "PosixPath" not in repr(jw) and "closed" in repr(jw)
+
+
+def test_second_writer_in_the_same_process_says_so(tmp_path):
+    w = JournalWriter(tmp_path, "NSE_FO", DAY)
+    try:
+        with pytest.raises(JournalError, match="this process") as e:
+            JournalWriter(tmp_path, "NSE_FO", DAY)
+        assert "close that one first" in str(e.value)
+        with pytest.raises(JournalError, match="this process"):
+            JournalWriter.reopen(w.path)
+    finally:
+        w.close()
+    JournalWriter(tmp_path, "NSE_FO", DAY).close()             # free again after close
+    w = JournalWriter(tmp_path, "NSE_FO", DAY)
+    w.rollover()                                                # the old day's file is free after a rollover
+    JournalWriter(tmp_path, "NSE_FO", DAY).close()
+    with pytest.raises(JournalError, match="this process"):
+        JournalWriter(tmp_path, "NSE_FO", DAY + dt.timedelta(days=1))
+    w.close()
+    w = JournalWriter(tmp_path, "NSE_FO", DAY)
+    del w                                                       # dropped without close: the file is free again
+    JournalWriter(tmp_path, "NSE_FO", DAY).close()
+
+
+def test_second_writer_in_another_process_says_another_process(tmp_path):
+    import subprocess
+    import sys
+    w = JournalWriter(tmp_path, "NSE_FO", DAY)
+    try:
+        code = ("import sys, vega\n"
+                "try:\n"
+                f"    vega.JournalWriter({str(tmp_path)!r}, 'NSE_FO', '2026-11-20')\n"
+                "except vega.JournalError as e:\n"
+                "    print(e)\n")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+        assert "another process" in out and "this process" not in out
+    finally:
+        w.close()
+
+
+def test_closed_journal_records_raise(tmp_path):
+    _journal_day(tmp_path, 5)
+    j = Journal.open(tmp_path / "NSE_FO" / "20261120.bin")
+    n = len(j)
+    j.close()
+    for call in (lambda: j.records, lambda: j.timestamps(), lambda: j.state_records(0), lambda: j.read(1)):
+        with pytest.raises(ValueError, match="journal is closed"):
+            call()
+    assert len(j) == n                                          # the header's facts stay
+
+
+def test_replay_takes_iso_datetime_strings(tmp_path):
+    live, path = _journal_day(tmp_path, 20)
+    with Journal.open(path) as j:
+        n = len(j)
+        cut = j.position("10:00:00.5")
+    assert 0 < cut <= n
+    for start, end in (("2026-11-20T09:00", "2026-11-20T10:00:00.5"), ("2026-11-20T09:00:00+05:30",
+                                                                        dt.datetime(2026, 11, 20, 10, 0, 0, 500000)),
+                       (dt.datetime(2026, 11, 20, 3, 30, tzinfo=dt.timezone.utc), "2026-11-20 04:30:00.5Z")):
+        got = []
+        res = replay(tmp_path, start, end, into=lambda r, f: got.append(r))
+        assert res.records == cut, (start, end)
+    res = replay(tmp_path, "2026-11-20", "2026-11-20T23:59:59", into=lambda r, f: None)
+    assert res.records == n
+    with pytest.raises(ValueError, match="ISO"):
+        replay(tmp_path, "2026-11-20", "tomorrow", into=lambda r, f: None)
+    with pytest.raises(ValueError, match="ISO"):
+        replay(tmp_path, 3.5, into=lambda r, f: None)
+
+
+def test_journal_time_arguments_match_the_stub(tmp_path):
+    """The stub's TimeLike names what the runtime takes: int, numpy integer, time, datetime, str."""
+    _journal_day(tmp_path, 5)
+    with Journal.open(tmp_path / "NSE_FO" / "20261120.bin") as j:
+        t = 10 * 3600 * 10**9
+        want = j.position(t)
+        for v in (np.int64(t), dt.time(10), dt.datetime(2026, 11, 20, 10), dt.datetime(2026, 11, 20, 10, tzinfo=IST),
+                  "10:00", "2026-11-20T10:00:00"):
+            assert j.position(v) == want
+    import vega._journal as mod
+    stub = (mod.__file__.rsplit("/", 1)[0] + "/_journal.pyi")
+    text = open(stub).read()
+    assert re.search(r"TimeLike = .*str", text) and re.search(r"TimeLike = .*datetime\.datetime", text)
+
+
+# the README's journal calls, as a user's strict-typed script writes them: the stubs must accept them
+STUB_USER = '''
+import datetime as dt
+from typing import assert_type
+
+import numpy as np
+import vega
+
+j = vega.Journal.open("x.bin")
+j.between("11:30", "11:31:30.5")
+j.position(dt.datetime(2026, 11, 20, 11, 30))
+j.seek(dt.time(9, 15))
+j.seek(np.int64(5))
+state = j.snapshot_at(dt.time(11, 30))
+assert_type(state, vega.Store)
+mine = vega.Store(10)
+assert_type(j.snapshot_at("11:30", into=mine), vega.Store)
+'''
+
+
+def test_the_journal_stubs_take_what_the_readme_passes(tmp_path, monkeypatch):
+    import os
+
+    import mypy.api as api                               # a test dependency (pyproject.toml [test])
+    monkeypatch.setenv("MYPYPATH", os.path.dirname(os.path.dirname(os.path.abspath(vega.__file__))))
+    (tmp_path / "user.py").write_text(STUB_USER)
+    out, err, status = api.run(["--strict", "--no-incremental", "--follow-imports=silent",
+                                "--cache-dir", str(tmp_path / "cache"), str(tmp_path / "user.py")])
+    assert status == 0, out + err
