@@ -15,3 +15,16 @@ def ring():
         r.close()                      # raises if the test left a reader of it open
     finally:
         vega.Ring.unlink(r.path)       # the file goes either way: a failed test leaves nothing in /dev/shm
+
+
+@pytest.fixture
+def shm_file_name():
+    """A fresh name in /dev/shm; whatever the test leaves at it (a ring, any file, a symlink, a directory)
+    is removed afterwards."""
+    n = f"vega-test-{os.getpid()}-{uuid.uuid4().hex[:10]}"
+    yield n
+    p = os.path.join("/dev/shm", n)
+    if os.path.isdir(p) and not os.path.islink(p):
+        os.rmdir(p)
+    elif os.path.lexists(p):
+        os.unlink(p)

@@ -15,7 +15,6 @@ import subprocess
 import sys
 import textwrap
 import types
-import uuid
 
 import numpy as np
 import pytest
@@ -31,15 +30,8 @@ SPAWN = multiprocessing.get_context("spawn")
 
 
 @pytest.fixture
-def name():
-    n = f"vega-test-audit-{uuid.uuid4().hex[:10]}"
-    yield n
-    p = os.path.join("/dev/shm", n)
-    if os.path.lexists(p):
-        if os.path.isdir(p) and not os.path.islink(p):
-            os.rmdir(p)
-        else:
-            os.unlink(p)
+def name(shm_file_name):
+    return shm_file_name
 
 
 def chain_records(sizes, first=0):

@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -46,12 +45,8 @@ HOLDER = textwrap.dedent("""
 
 
 @pytest.fixture
-def name():
-    n = f"vega-replace-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    yield n
-    p = os.path.join("/dev/shm", n)
-    if os.path.lexists(p):
-        os.unlink(p)
+def name(shm_file_name):
+    return shm_file_name
 
 
 @pytest.fixture(scope="module")
