@@ -14,6 +14,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from vega._ring import Ring  # noqa: E402
+from vega.records import CHANGE_RECORD_DTYPE  # noqa: E402
 
 
 def checksum(records):
@@ -117,7 +118,7 @@ def main(argv):
         return
     elif role == "hold-writer":
         ring = Ring.open(argv[2], writable=True)
-        ring.append(int(argv[3]), np.zeros(1, dtype="V32"))
+        ring.append(int(argv[3]), np.zeros(1, dtype=CHANGE_RECORD_DTYPE))
         sys.stdout.write("held\n")
         sys.stdout.flush()
         sys.stdin.readline()      # hold the slot until the parent says go

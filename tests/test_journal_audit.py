@@ -141,6 +141,7 @@ def test_replay_and_snapshot_at_stamp_the_journals_day(tmp_path):
         mine = j.snapshot_at("23:00", into=vega.Store(4096))
     for s in (rep, snap, mine):
         assert s[tok].last_update_ns == T0
+        assert s.header["day_base_ns"] == day_epoch_ns(DAY) == live.header["day_base_ns"]   # the store's day too
         assert np.array_equal(by_token(s.snapshot())["last_update_ns"], by_token(live.snapshot())["last_update_ns"])
     # a datetime bound and a mapping target take the same path
     rep2 = vega.Store(4096)

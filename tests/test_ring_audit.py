@@ -10,6 +10,7 @@ import concurrent.futures
 import math
 import multiprocessing
 import os
+import re
 import pickle
 import subprocess
 import sys
@@ -438,3 +439,12 @@ def test_poll_timeout_must_be_a_number_or_none(ring):
     with pytest.raises(ValueError):
         rd.poll(timeout=math.nan)
     rd.close()
+
+
+def test_append_refuses_an_array_of_another_dtype(ring):
+    for bad in (np.arange(8, dtype=np.float64), np.zeros(32, np.uint8), np.zeros(1, "V32")):
+        with pytest.raises(TypeError, match=f"CHANGE_RECORD_DTYPE, not {re.escape(str(bad.dtype))}"):
+            ring.append("NSE_FO", bad)
+    assert ring.tail("NSE_FO") == 0                      # nothing went out
+    assert ring.append("NSE_FO", bytes(64)) == 2         # raw record bytes are taken as they are
+    assert ring.append("NSE_FO", np.zeros(3, CHANGE_RECORD_DTYPE)) == 5

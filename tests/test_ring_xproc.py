@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from vega._ring import Ring, RingBusyError
+from vega.records import CHANGE_RECORD_DTYPE
 
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ring_worker.py")
 CAP = 32768
@@ -77,11 +78,11 @@ def test_writer_role_across_processes(ring):
     assert holder.stdout.readline().strip() == "held"
     w = Ring.open(path, writable=True)
     with pytest.raises(RingBusyError, match=f"pid {holder.pid}"):
-        w.append(0, np.zeros(1, dtype="V32"))
+        w.append(0, np.zeros(1, dtype=CHANGE_RECORD_DTYPE))
     holder.stdin.write("go\n")
     holder.stdin.flush()
     assert result(holder)["released"]
-    assert w.append(0, np.zeros(1, dtype="V32")) == 2
+    assert w.append(0, np.zeros(1, dtype=CHANGE_RECORD_DTYPE)) == 2
     w.close()
 
 
@@ -94,7 +95,7 @@ def test_writer_killed_is_reclaimed(ring):
     holder.wait()
     w = Ring.open(path, writable=True)
     assert w.info(2)["writer_pid"] == holder.pid         # left behind by the dead writer
-    assert w.append(2, np.zeros(3, dtype="V32")) == 4
+    assert w.append(2, np.zeros(3, dtype=CHANGE_RECORD_DTYPE)) == 4
     assert w.info(2)["writer_pid"] == os.getpid()
     w.close()
     holder.stdin.close()

@@ -488,6 +488,10 @@ def test_process_batch_of_one_bytes_object_says_it_wants_a_sequence(one):
         h.process_batch(one, now_ns=T0)
     assert len(store) == 0 and h.stats["datagrams"] == 0
     assert h.process_batch([STREAM[0]], now_ns=T0) > 0
+    dec = vega.Decoder("FO")
+    with pytest.raises(TypeError, match="decode_batch takes a sequence of datagrams"):
+        dec.decode_batch(one)
+    assert dec.stats["datagrams"] == 0
 
 
 def test_quote_repr_names_attributes(filled):

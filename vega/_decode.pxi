@@ -931,7 +931,7 @@ cdef class Decoder:
         cdef Py_ssize_t* lens
         cdef uint64_t acc = 0
         cdef int total = 0
-        cdef tuple seq = _datagram_tuple(datagrams)
+        cdef tuple seq = _datagram_tuple(datagrams, "decode_batch")
         n = len(seq)
         ptrs = <const uint8_t**>malloc(max(n, 1) * sizeof(uint8_t*))
         lens = <Py_ssize_t*>malloc(max(n, 1) * sizeof(Py_ssize_t))
@@ -987,11 +987,17 @@ cdef uint64_t _errors_total(const vg_stats_t* d) noexcept:
     return n
 
 
-cdef tuple _datagram_tuple(datagrams):
+cdef tuple _datagram_tuple(datagrams, str who):
     """The batch entry points' datagrams as a tuple of their own: it holds a reference to each one while the
     nogil loop reads it (another thread may change the caller's list meanwhile, which would free the bytes
-    under the loop).  A tuple is used as is."""
-    return datagrams if type(datagrams) is tuple else tuple(datagrams)
+    under the loop).  A tuple is used as is.  One bytes-like object (or a str) is a TypeError naming ``who``:
+    iterated, it would be a sequence of ints."""
+    if type(datagrams) is tuple:
+        return datagrams
+    if isinstance(datagrams, (bytes, bytearray, memoryview, str)):
+        raise TypeError(f"{who} takes a sequence of datagrams (bytes objects), not one "
+                        f"{type(datagrams).__name__} object: pass [datagram]")
+    return tuple(datagrams)
 
 
 cdef int _datagram_ptrs(tuple seq, const uint8_t** ptrs, Py_ssize_t* lens, str who) except -1:

@@ -1076,7 +1076,10 @@ cdef class Ring:
         return 0
 
     def append(self, feed, records):
-        """Append records (a C-contiguous buffer of 32-byte records, e.g. a CHANGE_RECORD_DTYPE array).
+        """Append records: a C-contiguous CHANGE_RECORD_DTYPE array, or the raw bytes of whole 32-byte records
+        in any other C-contiguous buffer (bytes, bytearray, memoryview), taken as they are.  A numpy array of
+        another dtype is a TypeError (a float64 array would otherwise go out as "records" no reader can
+        apply), as for ``JournalWriter.append``.
 
         Claims the slot's writer role on first use.  Returns the new tail (sequence number after the batch).
         """
@@ -1084,6 +1087,9 @@ cdef class Ring:
         cdef Py_buffer view
         cdef Py_ssize_t n
         cdef uint64_t end
+        if isinstance(records, np.ndarray) and records.dtype != CHANGE_RECORD_DTYPE:
+            raise TypeError(f"records must have CHANGE_RECORD_DTYPE, not {records.dtype} (raw record bytes: "
+                            f"pass bytes, a bytearray or a memoryview)")
         self._claim_for_python(f)
         PyObject_GetBuffer(records, &view, PyBUF_SIMPLE)
         try:

@@ -2219,10 +2219,7 @@ cdef class FeedHandler:
         cdef int total = 0
         cdef tuple seq
         self._check_usable()
-        if isinstance(datagrams, (bytes, bytearray, memoryview, str)):
-            raise TypeError(f"process_batch takes a sequence of datagrams (bytes objects), not one "
-                            f"{type(datagrams).__name__} object: pass [datagram], or call process(datagram)")
-        seq = _datagram_tuple(datagrams)
+        seq = _datagram_tuple(datagrams, "process_batch")
         n = len(seq)
         if now_ns is None:
             mode = 0
@@ -3914,9 +3911,11 @@ cdef class Store:
         """Apply change records (a CHANGE_RECORD_DTYPE array, or a bytes-like object of 32-byte records) in
         order; returns the number of updates applied.  Last update times become ``day_base_ns + ts48``:
         ``day_base_ns`` is an int of epoch ns (a numpy integer too; a float or a bool is a TypeError), default
-        the store's trading day, else today's 00:00 IST.  TypeError for anything else as ``records`` (a list
-        too); ValueError on a malformed record (those before it are applied); StoreFullError when a new token
-        does not fit."""
+        the store's trading day, else today's 00:00 IST.  A ``day_base_ns`` given becomes the store's trading
+        day (``info()["day_base_ns"]``, the default of later calls), as a FeedHandler's receive day does: a
+        store rebuilt by ``vega.replay`` or ``Journal.snapshot_at`` carries its journal's day.  TypeError for
+        anything else as ``records`` (a list too); ValueError on a malformed record (those before it are
+        applied); StoreFullError when a new token does not fit."""
         cdef const uint8_t[::1] view
         cdef Py_ssize_t n, res
         cdef int err = 0
@@ -3942,6 +3941,8 @@ cdef class Store:
                     base = self._st.hdr.day_base_ns
                 else:
                     base = vg_now_ns() - <int64_t>vg_ts48(vg_now_ns())
+            if day_base_ns is not None:
+                self._st.hdr.day_base_ns = base
             if n == 0:
                 return 0
             with nogil:
