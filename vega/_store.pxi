@@ -2374,15 +2374,19 @@ cdef int64_t _check_ns(v, str what="now_ns") except? -1:
     integer too), never a float (a double holds epoch ns only to ~256 ns) or a bool; once per call, before
     anything is merged."""
     cdef int64_t t
-    if isinstance(v, (bool, _np.bool_)):
-        raise TypeError(f"{what} must be an int of epoch ns, not {type(v).__name__}")
+    if type(v) is not int:                         # (an int, the common case, converts in C below)
+        if isinstance(v, (bool, _np.bool_)):
+            raise TypeError(f"{what} must be an int of epoch ns, not {type(v).__name__}")
+        try:
+            v = PyNumber_Index(v)
+        except TypeError:
+            raise TypeError(f"{what} must be an int of epoch ns, not {type(v).__name__}") from None
     try:
-        v = PyNumber_Index(v)
-    except TypeError:
-        raise TypeError(f"{what} must be an int of epoch ns, not {type(v).__name__}") from None
-    if not 0 <= v < (1 << 63):
+        t = v
+    except OverflowError:
+        t = -1
+    if t < 0:
         raise ValueError(f"{what} must be epoch ns in [0, 2**63), got {v}")
-    t = v
     return t
 
 
