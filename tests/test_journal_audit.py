@@ -193,8 +193,8 @@ def test_closed_writer_refuses_a_later_days_batch_and_rollover_without_failing(t
 # -- 4. append refuses arrays that are not change records -------------------------------------------------------
 
 @pytest.mark.parametrize("arr", [np.arange(8, dtype=np.float64), np.zeros((2, 4), np.int64),
-                                 np.zeros(64, np.uint8), np.zeros(2, [("a", "<u8", 4)])],
-                         ids=["float64", "int64-2d", "uint8", "other-struct"])
+                                 np.zeros(16, np.int16), np.zeros(2, [("a", "<u8", 4)])],
+                         ids=["float64", "int64-2d", "int16", "other-struct"])
 def test_append_refuses_an_array_of_another_dtype(tmp_path, arr):
     """Audit finding 10: a float64 array was journaled as 'records', verify() said OK and replay failed."""
     with JournalWriter(tmp_path, "NSE_EQ", DAY) as jw:
@@ -208,9 +208,11 @@ def test_append_refuses_an_array_of_another_dtype(tmp_path, arr):
         assert jw.append(bytearray(recs.tobytes())) == 2
         assert jw.append(memoryview(recs.tobytes())) == 2
         assert jw.append(recs.view(np.recarray)) == 2            # a record array of the dtype is one
+        assert jw.append(recs.view(np.uint8)) == 2               # raw bytes as a numpy array: uint8,
+        assert jw.append(recs.view("V32")) == 2                  # or plain void
     assert vega.verify(jw.path).ok
     s = vega.Store(16)
-    assert replay(tmp_path, DAY, into=s).records == 10 and 7 in s
+    assert replay(tmp_path, DAY, into=s).records == 14 and 7 in s
 
 
 # -- 5. snapshot_at's default store has room ---------------------------------------------------------------------
@@ -355,3 +357,14 @@ def test_the_journal_stubs_take_what_the_readme_passes(tmp_path, monkeypatch):
     out, err, status = api.run(["--strict", "--no-incremental", "--follow-imports=silent",
                                 "--cache-dir", str(tmp_path / "cache"), str(tmp_path / "user.py")])
     assert status == 0, out + err
+
+
+def test_replay_from_a_time_without_an_end_runs_to_the_end_of_that_day(tmp_path):
+    """As the CLI does: `replay(root, '2026-11-20T10:00:00.5')` is the rest of that trading day, not nothing."""
+    live, path = _journal_day(tmp_path, 20, checkpoint_every=5)       # batches at 10:00:00, :01, :02, :03
+    with Journal.open(path) as j:
+        n, cut = len(j), j.position("10:00:01.5")
+    assert 0 < cut < n
+    for start in ("2026-11-20T10:00:01.5", dt.datetime(2026, 11, 20, 10, 0, 1, 500000)):
+        assert replay(tmp_path, start, into=lambda r, f: None).records == n - cut
+    assert replay(tmp_path, "2026-11-20", into=lambda r, f: None).records == n

@@ -442,9 +442,68 @@ def test_poll_timeout_must_be_a_number_or_none(ring):
 
 
 def test_append_refuses_an_array_of_another_dtype(ring):
-    for bad in (np.arange(8, dtype=np.float64), np.zeros(32, np.uint8), np.zeros(1, "V32")):
+    for bad in (np.arange(8, dtype=np.float64), np.zeros(8, np.int32), np.zeros(2, [("a", "<u8", 4)])):
         with pytest.raises(TypeError, match=f"CHANGE_RECORD_DTYPE, not {re.escape(str(bad.dtype))}"):
             ring.append("NSE_FO", bad)
     assert ring.tail("NSE_FO") == 0                      # nothing went out
-    assert ring.append("NSE_FO", bytes(64)) == 2         # raw record bytes are taken as they are
-    assert ring.append("NSE_FO", np.zeros(3, CHANGE_RECORD_DTYPE)) == 5
+    assert ring.append("NSE_FO", bytes(64)) == 2         # raw record bytes are taken as they are:
+    assert ring.append("NSE_FO", np.zeros(3, CHANGE_RECORD_DTYPE).view(np.uint8)) == 5    # uint8,
+    assert ring.append("NSE_FO", np.zeros(1, "V32")) == 6                                # plain void,
+    assert ring.append("NSE_FO", np.zeros(3, CHANGE_RECORD_DTYPE)) == 9                  # and records
+
+
+def _fork_worker_noop(x):
+    return x
+
+
+def test_a_forked_child_does_not_keep_the_writer_lock(name):
+    """A multiprocessing (fork) worker made while a ring is open for writing shares the locked open file; it
+    lets go of it at the fork, so once the parent closes its ring nobody is writing it any more."""
+    ring = Ring.create(name)
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        assert pool.apply(_fork_worker_noop, (7,)) == 7     # the worker lives on while the ring closes
+        ring.close()
+        Ring.unlink(name)                                   # not refused: the worker is no writer
+        assert not os.path.exists(f"/dev/shm/{name}")
+
+
+def test_replace_from_a_writer_process_sees_another_idle_writer(name):
+    """This process has the ring open for writing and another process has too, without having appended: the
+    lock test cannot tell them apart, /proc/locks can."""
+    mine = Ring.create(name)
+    p = subprocess.Popen([sys.executable, "-c", "import sys; from vega._ring import Ring; "
+                          "r = Ring.open(sys.argv[1], writable=True); print('ready', flush=True); "
+                          "sys.stdin.read()", name], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                         cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT))
+    try:
+        assert p.stdout.readline().strip() == "ready"
+        with pytest.raises(RingBusyError, match=f"pid {p.pid}") as e:
+            Ring.create(name, replace=True)
+        assert e.value.pid == p.pid
+        with pytest.raises(RingBusyError, match=f"pid {p.pid}"):
+            Ring.unlink(name)
+    finally:
+        p.stdin.close()
+        p.wait(timeout=30)
+    with Ring.create(name, replace=True):                   # the other writer is gone: ours to replace
+        assert mine.replaced
+    mine.close()
+
+
+def test_reader_start_and_seek_take_numpy_integers_not_bools(ring):
+    ring._write_test_records("NSE_FO", 10)
+    rd = ring.reader("NSE_FO", start=np.int64(4))
+    assert rd.position == 4 and rd.poll(100)["token"].tolist() == list(range(4, 10))
+    rd.seek(np.uint32(2))
+    assert rd.position == 2
+    for bad in (True, 2.0, "3"):
+        with pytest.raises(ValueError, match="sequence number"):
+            rd.seek(bad)
+        with pytest.raises(ValueError, match="sequence number"):
+            ring.reader("NSE_FO", start=bad)
+    with pytest.raises(TypeError, match="feed must be a feed name or an index"):
+        ring.reader(True)
+    with pytest.raises(TypeError, match="feed must be a feed name or an index"):
+        ring.reader(1.0)
+    assert ring.reader(np.int8(1)).feed == "NSE_EQ"
+    rd.close()

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from vega.records import CHANGE_RECORD_DTYPE, CHECKPOINT_END, CONTINUED, KEYFRAME, timestamps
+from vega.records import raw_or_record_dtype as _records_dtype_ok
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -641,9 +642,9 @@ def _as_record_bytes(records):
     if isinstance(records, np.ndarray):
         if records.nbytes % JRNL_REC_SIZE:
             raise ValueError(f"{records.nbytes} bytes is not a whole number of {JRNL_REC_SIZE}-byte records")
-        if records.dtype != CHANGE_RECORD_DTYPE:
+        if not _records_dtype_ok(records.dtype):
             raise TypeError(f"records must have CHANGE_RECORD_DTYPE, not {records.dtype} (raw record bytes: "
-                            f"pass bytes, a bytearray or a memoryview)")
+                            f"a uint8 array, bytes, a bytearray or a memoryview)")
         return np.ascontiguousarray(records).view(np.uint8).reshape(-1)
     try:
         mv = memoryview(records)

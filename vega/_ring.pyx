@@ -21,6 +21,7 @@ from posix.unistd cimport getpid, close
 import errno as _errno
 import fcntl
 import numbers
+import operator
 import os
 import stat as _stat
 import struct
@@ -33,7 +34,7 @@ from collections.abc import Mapping
 import numpy as np
 cimport numpy as cnp
 
-from vega.records import CHANGE_RECORD_DTYPE
+from vega.records import CHANGE_RECORD_DTYPE, raw_or_record_dtype as _records_dtype_ok
 
 cnp.import_array()
 
@@ -196,6 +197,19 @@ cdef inline Py_ssize_t _whole_updates(const ring_reader_t* r, const uint8_t* rec
     return n
 
 
+cdef object _int_or_none(v):
+    """``v`` as an int when it is an integer (an int or a numpy integer: ``operator.index``), else None (a bool,
+    a float, a str ...)."""
+    if type(v) is int:
+        return v
+    if isinstance(v, (bool, np.bool_)):
+        return None
+    try:
+        return operator.index(v)
+    except TypeError:
+        return None
+
+
 cdef int _feed_index(object feed) except -1:
     """0..2 from an int or a feed name (case-insensitive)."""
     if isinstance(feed, str):
@@ -203,10 +217,9 @@ cdef int _feed_index(object feed) except -1:
             return FEEDS.index(feed.upper())
         except ValueError:
             raise ValueError(f"unknown feed {feed!r}; expected one of {FEEDS}") from None
-    try:
-        f = int(feed)
-    except (TypeError, ValueError):
-        raise TypeError(f"feed must be a feed name or an index 0..2, not {type(feed).__name__}") from None
+    f = _int_or_none(feed)
+    if f is None:
+        raise TypeError(f"feed must be a feed name or an index 0..2, not {type(feed).__name__}")
     if f < 0 or f >= RING_N_SLOTS:
         raise ValueError(f"feed index {f} out of range 0..{RING_N_SLOTS - 1}")
     return f
@@ -305,8 +318,9 @@ def _existing(path):
     me = os.getpid()
     live = sorted(p for p in pids if p and p != me and _pid_alive(p))
     if _held_here(st):
-        # this process has it open for writing, so the lock says nothing about others: their recorded pids do
-        return "ring", live, st
+        # this process has it open for writing, so the lock test says nothing about others: their recorded
+        # pids do, and so do the other holders /proc/locks lists (a writer that has not appended yet)
+        return "ring", (live or [p for p in _flock_pids(st) if p != me]), st
     if not locked:
         return "ring", [], st                      # nobody has it open for writing: a recorded pid is stale
     holders = [p for p in _flock_pids(st) if p != me]
@@ -341,12 +355,19 @@ def _flock_pids(st):
     return sorted(set(p for p in pids if p > 0))
 
 
-def _lock_shared(int fd, str path):
-    """Take the writer's shared flock on a ring file (held as long as the fd, or a dup of it, stays open)."""
+def _lock_fd_for(int fd, str path):
+    """A new descriptor of the ring file open at ``fd``, holding the writer's shared flock; the caller keeps it
+    for as long as the ring is open for writing.  It is an open file of its own (reopened through
+    /proc/self/fd), not a dup of ``fd``: a flock belongs to an open file, and the ring's mappings, made from
+    ``fd``, keep theirs alive, also in a forked child that inherits them.  So only this descriptor holds the
+    lock, and a forked child lets go of it by closing its copy (_drop_writer_locks)."""
+    lfd = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC)
     try:
-        fcntl.flock(fd, fcntl.LOCK_SH)
+        fcntl.flock(lfd, fcntl.LOCK_SH)
     except OSError as e:
+        os.close(lfd)
         raise RingError(f"{path}: cannot lock the ring for writing ({e.strerror or e})") from None
+    return lfd
 
 
 def _same_file(path, st):
@@ -639,7 +660,16 @@ def _reset_bus_tlock():
     _bus_tlock = threading.Lock()      # a fork while another thread held it must not leave it held
 
 
+def _drop_writer_locks():
+    """In a forked child: let go of the parent's writable rings' lock descriptors.  A fork shares the locked
+    open file, so a child that never writes (a multiprocessing worker) would otherwise keep the ring 'being
+    written' after the parent closed it or died; the child's copies of those Rings are no writers of it."""
+    for r in list(_WRITABLE):
+        (<Ring>r)._unlock()
+
+
 os.register_at_fork(after_in_child=_reset_bus_tlock)
+os.register_at_fork(after_in_child=_drop_writer_locks)
 
 
 @cython.binding(False)                 # a wrong self raises TypeError (vega/_core.pyx)
@@ -718,9 +748,10 @@ cdef class Ring:
         d, base = os.path.split(path)
         tmp = os.path.join(d, f".{base}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
         fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        lock_fd = -1
         linked = False
         try:
-            _lock_shared(fd, path)                 # held from before the file has its name: never seen unlocked
+            lock_fd = _lock_fd_for(fd, path)       # held from before the file has its name: never seen unlocked
             os.fchmod(fd, mode)
             os.ftruncate(fd, RING_FILE_SIZE)
             created = _real_ns()
@@ -750,10 +781,13 @@ cdef class Ring:
             else:
                 raise RingError(f"{path}: kept changing while the new ring was being put in place; try again")
             ring = Ring(_TOKEN)
-            ring._attach(fd, path, True)
+            ring._attach(fd, path, True, lock_fd)
+            lock_fd = -1                           # the ring's now
             return ring
         finally:
             os.close(fd)
+            if lock_fd >= 0:
+                os.close(lock_fd)
             if not linked:
                 try:
                     os.unlink(tmp)
@@ -795,15 +829,14 @@ cdef class Ring:
             raise RingError(f"{path}: was replaced while being opened for writing; open it again")
         return ring
 
-    def _attach(self, int fd, str path, bint writable):
+    def _attach(self, int fd, str path, bint writable, int lock_fd=-1):
         cdef int acc = os.O_ACCMODE & fcntl.fcntl(fd, fcntl.F_GETFL)
         cdef bint rw = acc == os.O_RDWR
         self.path = path
         st = os.fstat(fd)
         self._file_id = (st.st_dev, st.st_ino)
         if writable:
-            _lock_shared(fd, path)                 # Ring.create took it already on this open file: a no-op then
-            self._lock_fd = os.dup(fd)             # keeps the lock while the ring is open (dup: close-on-exec)
+            self._lock_fd = lock_fd if lock_fd >= 0 else _lock_fd_for(fd, path)    # Ring.create's, or one now
             try:
                 self._base = _map(fd, RING_FILE_SIZE, 0, PROT_READ | PROT_WRITE)
             except BaseException:
@@ -1077,9 +1110,9 @@ cdef class Ring:
 
     def append(self, feed, records):
         """Append records: a C-contiguous CHANGE_RECORD_DTYPE array, or the raw bytes of whole 32-byte records
-        in any other C-contiguous buffer (bytes, bytearray, memoryview), taken as they are.  A numpy array of
-        another dtype is a TypeError (a float64 array would otherwise go out as "records" no reader can
-        apply), as for ``JournalWriter.append``.
+        (a uint8 or plain void numpy array, bytes, a bytearray, a memoryview), taken as they are.  A numpy
+        array of another dtype is a TypeError (a float64 array would otherwise go out as "records" no reader
+        can apply), as for ``JournalWriter.append``.
 
         Claims the slot's writer role on first use.  Returns the new tail (sequence number after the batch).
         """
@@ -1087,9 +1120,9 @@ cdef class Ring:
         cdef Py_buffer view
         cdef Py_ssize_t n
         cdef uint64_t end
-        if isinstance(records, np.ndarray) and records.dtype != CHANGE_RECORD_DTYPE:
+        if isinstance(records, np.ndarray) and not _records_dtype_ok(records.dtype):
             raise TypeError(f"records must have CHANGE_RECORD_DTYPE, not {records.dtype} (raw record bytes: "
-                            f"pass bytes, a bytearray or a memoryview)")
+                            f"a uint8 array, bytes, a bytearray or a memoryview)")
         self._claim_for_python(f)
         PyObject_GetBuffer(records, &view, PyBUF_SIMPLE)
         try:
@@ -1261,8 +1294,10 @@ cdef class Ring:
         self._check_open()
         if on_lap not in _ON_LAP:
             raise ValueError(f"on_lap must be one of {tuple(_ON_LAP)}")
-        if not (isinstance(start, int) or start in ("newest", "oldest", "resume")):
-            raise ValueError("start must be 'newest', 'oldest', 'resume' or a sequence number")
+        if not (isinstance(start, str) and start in ("newest", "oldest", "resume")):
+            start = _int_or_none(start)
+            if start is None:
+                raise ValueError("start must be 'newest', 'oldest', 'resume' or a sequence number")
         r = Reader.__new__(Reader)
         (<Reader>r)._setup(self, f, name, start, _ON_LAP[on_lap])
         self._readers.add(r)
@@ -1723,11 +1758,13 @@ cdef class Reader:
         if self._ring is None or self._ring._base == NULL:
             raise ValueError("reader is closed")
         t = vg_load_acquire_u64(self._r.tail)
+        if not isinstance(position, str):
+            position = _int_or_none(position)      # an int or a numpy integer; None for anything else
         if position == "newest":
             self._r.pos = t
         elif position == "oldest":
             self._r.pos = _oldest(&self._r)
-        elif isinstance(position, int) and 0 <= position < (1 << 63):
+        elif position is not None and not isinstance(position, str) and 0 <= position < (1 << 63):
             self._r.pos = <uint64_t>position
         else:
             raise ValueError("position must be 'oldest', 'newest' or a sequence number >= 0")

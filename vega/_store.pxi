@@ -3242,14 +3242,29 @@ cdef class Store:
         cdef Store self = Store.__new__(Store)
         _store_sizes(capacity, dense_tokens, stale_ns)      # bad arguments touch no file
         path = _shm_path(name)
-        _clear_stale(name, path)            # refused, or a dead writer's store unlinked, before anything is made
         flags = _os.O_RDWR | _os.O_NOFOLLOW | _os.O_CLOEXEC
-        fd = _os.open(path, flags | _os.O_CREAT | _os.O_EXCL, 0o600)
-        try:
+        for _attempt in range(8):
+            _clear_stale(name, path)        # refused, or a dead writer's store unlinked, before anything is made
+            try:
+                fd = _os.open(path, flags | _os.O_CREAT | _os.O_EXCL, 0o600)
+            except FileExistsError:
+                continue                    # another creator made it since the check: check it again
             try:
                 _fcntl.flock(fd, _fcntl.LOCK_EX | _fcntl.LOCK_NB)
             except BlockingIOError:
+                _os.close(fd)
                 raise StoreBusyError(f"store {name!r} already has a writer ({path})") from None
+            try:                            # between the create and the lock the new (empty, unlocked) file
+                same = _stat_id(_os.lstat(path)) == _stat_id(_os.fstat(fd))   # could be taken for a stale
+            except FileNotFoundError:       # one and unlinked by another create or a remove: start again
+                same = False
+            if same:
+                break
+            _os.close(fd)
+        else:
+            raise StoreBusyError(f"store {name!r}: its file kept changing while it was being created (another "
+                                 f"process creating it too?): try again ({path})")
+        try:
             self._fd = fd
             self.name = name
             self._path = path

@@ -317,9 +317,9 @@ def replay(root, start, end=None, feeds: Iterable[str] | str | None = None, spee
            sleep: Callable[[float], None] = time.sleep) -> ReplayResult:
     """Replay the journals under ``root`` from ``start`` to ``end`` in time order across days and feeds.
 
-    ``start``/``end``: trading dates (date, 'YYYY-MM-DD', 'YYYYMMDD', YYYYMMDD; ``end`` inclusive, default
-    ``start``) or times: datetimes or ISO date-time strings such as '2026-11-20T09:16:44' (IST when naive;
-    ``end`` exclusive).  ``feeds``: names (default every feed directory present).
+    ``start``/``end``: trading dates (date, 'YYYY-MM-DD', 'YYYYMMDD', YYYYMMDD; ``end`` inclusive) or times:
+    datetimes or ISO date-time strings such as '2026-11-20T09:16:44' (IST when naive; ``end`` exclusive).
+    Without ``end``, the replay runs to the end of ``start``'s trading day (from a time: the rest of that day).  ``feeds``: names (default every feed directory present).
     ``into``: where records go, called with read-only arrays in time order --
     an object with ``apply_records(records)`` (a Store: given ``day_base_ns`` = 00:00 IST of each journal's
     trading date when its method takes it, so last update times are the journal day's, as in the live store),
@@ -344,7 +344,7 @@ def replay(root, start, end=None, feeds: Iterable[str] | str | None = None, spee
                          f"{max_gap!r}")
     root = Path(root)
     d0, lo = _bound(start, False)
-    d1, hi = _bound(start if end is None else end, True)
+    d1, hi = (d0, None) if end is None else _bound(end, True)      # no end: to the end of start's day
     if d1 < d0 or (lo is not None and hi is not None and hi < lo):
         raise ValueError(f"replay: end ({end}) is before start ({start})")
     names = _feeds(root, feeds)

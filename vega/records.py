@@ -25,6 +25,14 @@ CHECKPOINT_END = 0x04   # the last record of a journal checkpoint (a run of KEYF
 RECORD_SIZE = 32
 
 
+def raw_or_record_dtype(dtype: np.dtype) -> bool:
+    """True for the numpy dtypes a ring or journal append takes as records: CHANGE_RECORD_DTYPE, or raw bytes
+    taken as they are (uint8, int8, or a void dtype without fields such as "V32").  Any other dtype (float64,
+    int64, another structured dtype) is no array of records."""
+    return (dtype == CHANGE_RECORD_DTYPE or (dtype.kind in "ui" and dtype.itemsize == 1)
+            or (dtype.kind == "V" and dtype.fields is None))
+
+
 def timestamps(records: np.ndarray) -> np.ndarray:
     """ts48 of each record as int64 nanoseconds since 00:00 IST of the trading day."""
     return records["ts_lo"].astype(np.int64) | (records["ts_hi"].astype(np.int64) << 32)

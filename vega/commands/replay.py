@@ -145,8 +145,9 @@ def run(args: argparse.Namespace) -> int:
                     _check_replace(ring_path(args.ring))   # would --replace refuse it too? then say why
                     raise CliError(f"ring {args.ring!r} exists: --replace to replace it") from None
             except RingBusyError as e:                  # Ring.create(replace=True) replaces no live writer's ring
-                raise CliError(f"ring {args.ring!r} is being written by pid {getattr(e, 'pid', '?')} (a running "
-                               "capture?); refusing to replace it") from None
+                who = f"pid {e.pid}" if getattr(e, "pid", None) else "another process"
+                raise CliError(f"ring {args.ring!r} is being written by {who} (a running capture?); refusing to "
+                               "replace it") from None
             except RingError as e:                      # not a ring (the message names the path): left alone
                 raise CliError(f"ring {e}") from None
             except (OSError, ValueError) as e:
