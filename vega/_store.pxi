@@ -7,6 +7,7 @@ import os as _os
 import fcntl as _fcntl
 import stat as _stat
 import re as _re
+import weakref as _weakref
 import numpy as _np
 from libc.stdlib cimport realloc, calloc
 from libc.string cimport memcmp
@@ -2718,6 +2719,40 @@ def _clear_stale(name, path):
 # fd -> (st_dev, st_ino) of each named store this process is the live writer of (Store.create until close()):
 # Store.remove / unlink let the writer's own process remove its file while it holds the flock
 _OWN_WRITERS = {}
+_WRITERS = _weakref.WeakSet()            # this process's writers of named stores (Store.create until close())
+
+
+def _lock_fd_for(int fd):
+    """A new descriptor of the store file open at ``fd``, holding the writer's exclusive flock (BlockingIOError
+    when another holds it).  It is an open file of its own (reopened through /proc/self/fd), not a dup of ``fd``:
+    a flock belongs to an open file, and the store's mapping, made from ``fd``, keeps that one alive, also in a
+    forked child that inherits it.  So only this descriptor holds the lock, and a forked child lets go of it by
+    closing its copy (_drop_store_locks)."""
+    lfd = _os.open(f"/proc/self/fd/{fd}", _os.O_RDONLY | _os.O_CLOEXEC)
+    try:
+        _fcntl.flock(lfd, _fcntl.LOCK_EX | _fcntl.LOCK_NB)
+    except BaseException:
+        _os.close(lfd)
+        raise
+    return lfd
+
+
+def _drop_store_locks():
+    """In a forked child: let go of the parent's store locks.  The child shares the locked open file, so a
+    worker that never writes (a multiprocessing worker) would otherwise keep the store 'written' after the
+    parent closed it or died; the child's copies of those Stores are no writers of it."""
+    for s in list(_WRITERS):
+        if (<Store>s)._fd >= 0:
+            try:
+                _os.close((<Store>s)._fd)
+            except OSError:
+                pass
+            (<Store>s)._fd = -1
+    _WRITERS.clear()
+    _OWN_WRITERS.clear()
+
+
+_os.register_at_fork(after_in_child=_drop_store_locks)
 
 
 def _own_writer(file_id):
@@ -3250,33 +3285,41 @@ cdef class Store:
             except FileExistsError:
                 continue                    # another creator made it since the check: check it again
             try:
-                _fcntl.flock(fd, _fcntl.LOCK_EX | _fcntl.LOCK_NB)
+                lfd = _lock_fd_for(fd)
             except BlockingIOError:
                 _os.close(fd)
                 raise StoreBusyError(f"store {name!r} already has a writer ({path})") from None
+            except BaseException:
+                _os.close(fd)
+                raise
             try:                            # between the create and the lock the new (empty, unlocked) file
                 same = _stat_id(_os.lstat(path)) == _stat_id(_os.fstat(fd))   # could be taken for a stale
             except FileNotFoundError:       # one and unlinked by another create or a remove: start again
                 same = False
             if same:
                 break
+            _os.close(lfd)
             _os.close(fd)
         else:
             raise StoreBusyError(f"store {name!r}: its file kept changing while it was being created (another "
                                  f"process creating it too?): try again ({path})")
         try:
-            self._fd = fd
-            self.name = name
-            self._path = path
-            self._file_id = _stat_id(_os.fstat(fd))
-            self._map_new(capacity, dense_tokens, stale_ns, fd)
+            try:
+                self._fd = lfd
+                self.name = name
+                self._path = path
+                self._file_id = _stat_id(_os.fstat(fd))
+                self._map_new(capacity, dense_tokens, stale_ns, fd)
+            finally:
+                _os.close(fd)                   # the mapping keeps the file; lfd alone holds the lock
         except BaseException:
-            if self._fd >= 0:                  # the file is ours (O_EXCL, locked): leave no half-made store
-                _os.unlink(path)
-            else:
-                _os.close(fd)
+            _os.unlink(path)                    # the file is ours (O_EXCL, locked): leave no half-made store
+            if self._fd >= 0:
+                _os.close(self._fd)
+                self._fd = -1
             raise
-        _OWN_WRITERS[fd] = self._file_id        # (close() and __dealloc__ take it out with the fd)
+        _OWN_WRITERS[lfd] = self._file_id       # (close() and __dealloc__ take it out with the fd)
+        _WRITERS.add(self)
         return self
 
     @classmethod
@@ -3414,6 +3457,7 @@ cdef class Store:
             self._detach()
         if self._fd >= 0:
             _OWN_WRITERS.pop(self._fd, None)
+            _WRITERS.discard(self)
             _os.close(self._fd)
             self._fd = -1
 

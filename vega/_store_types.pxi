@@ -342,7 +342,8 @@ cdef struct vg_merge_t:                # everything a merge function needs
 
 cdef class Store:
     cdef vg_store_t _st
-    cdef int _fd                       # shared-memory file (writer: holds the flock), -1 in-process
+    cdef int _fd                       # writer of a named store: its lock descriptor (an open file of its
+                                       # own, holding the flock; Store.create), else -1
     cdef readonly object name          # None for an in-process store
     cdef object _path
     cdef object _file_id               # (st_dev, st_ino) of the mapped file; None in-process (see .replaced)
@@ -351,6 +352,7 @@ cdef class Store:
                                        # load_instruments() refuse while > 0); changed with the GIL held
     cdef object _spot_store            # (spot_store, index_store) of load_instruments: kept alive, or None
     cdef int _n_options                # options with IV metadata (load_instruments)
+    cdef object __weakref__            # (_WRITERS: a forked child drops the lock)
     cdef void _free_opt(self) noexcept
     cdef void _detach(self) noexcept
     cdef int _check_open(self) except -1
