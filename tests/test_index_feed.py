@@ -190,12 +190,13 @@ def test_linking_rules():
         vega.FeedHandler("FO", vega.Store(8), indices=idx)
     with pytest.raises(TypeError):
         vega.FeedHandler("FO", vega.Store(8), underlying=idx)
-    vega.FeedHandler("CM", vega.Store(8), indices=idx)
+    cm_linking = vega.FeedHandler("CM", vega.Store(8), indices=idx)
     with pytest.raises(ValueError, match="already linked"):
         vega.FeedHandler("CM", vega.Store(8), indices=idx)
-    vega.FeedHandler("FO", vega.Store(8), underlying=cm)
+    fo_linking = vega.FeedHandler("FO", vega.Store(8), underlying=cm)
     with pytest.raises(ValueError, match="already linked"):
         vega.FeedHandler("FO", vega.Store(8), underlying=cm)
+    del cm_linking, fo_linking
     s = vega.Store(8)
     vega.FeedHandler("IDX", s)
     with pytest.raises(ValueError, match="IDX records"):

@@ -1637,6 +1637,13 @@ cdef int _jrnl_rec_sink(void* ctx, const vg_rec_t* recs, Py_ssize_t n) noexcept 
     return 0
 
 
+cdef object _linked_upstream(FeedHandler t):
+    """The open FeedHandler that routes messages to t (indices= / underlying=), or None: a closed or freed one
+    lets go of t, which another handler may then link."""
+    cdef object up = t._linked_by() if t._linked_by is not None else None
+    return None if up is None or (<FeedHandler>up)._closed else up
+
+
 @cython.binding(False)                 # a wrong self raises TypeError (vega/_core.pyx)
 @cython.embedsignature.format("clinic")
 cdef class FeedHandler:
@@ -1753,7 +1760,8 @@ cdef class FeedHandler:
         cannot run ahead of the ring (their sequence numbers and positions stay the same numbers).  The journal
         stays open: its owner closes (seals) it.  ``stats`` and the properties stay readable; closing again
         does nothing.  A handler linked to this one (``indices=``, ``underlying=``) refuses its calls from now
-        on too.  RuntimeError while a call of this handler (or a linked one) is running in another thread."""
+        on too; the handler this one linked (its ``indices=`` / ``underlying=``) is free to be linked by a new
+        one (so is it when this one is freed).  RuntimeError while a call of this handler (or a linked one) is running in another thread."""
         if self._busy:
             raise RuntimeError("this FeedHandler (or one linked to it) is inside a call in another thread: "
                                "close it after the call returns")
@@ -1893,11 +1901,12 @@ cdef class FeedHandler:
             t = <FeedHandler>indices
             if t._closed:
                 raise ValueError("that index FeedHandler is closed")
-            if t._linked_by is not None:
-                raise ValueError("that index FeedHandler is already linked to another handler")
+            if _linked_upstream(t) is not None:
+                raise ValueError("that index FeedHandler is already linked to another handler (close that one "
+                                 "first)")
             self._indices = t
             self._f.route_index = &t._f
-            t._linked_by = self.segment
+            t._linked_by = _weakref.ref(self)
         if underlying is not None:
             if seg != VG_SEG_FO:
                 raise ValueError("underlying= links an F&O handler to the CM handler (7130/17130 open interest)")
@@ -1906,11 +1915,12 @@ cdef class FeedHandler:
             t = <FeedHandler>underlying
             if t._closed:
                 raise ValueError("that CM FeedHandler is closed")
-            if t._linked_by is not None:
-                raise ValueError("that CM FeedHandler is already linked to another handler")
+            if _linked_upstream(t) is not None:
+                raise ValueError("that CM FeedHandler is already linked to another handler (close that one "
+                                 "first)")
             self._underlying = t
             self._f.route_oi = &t._f
-            t._linked_by = self.segment
+            t._linked_by = _weakref.ref(self)
 
     cdef list _group(self):
         """This handler and the handlers its messages may be merged by (their loops run inside its own)."""

@@ -408,10 +408,12 @@ cdef class FeedHandler:
     cdef object _on_records
     cdef FeedHandler _indices          # CM: the IDX FeedHandler index messages are merged by, or None
     cdef FeedHandler _underlying       # FO: the CM FeedHandler 7130/17130 open interest is merged by, or None
-    cdef object _linked_by             # the FeedHandler routing messages to this one (weak: its owner), or None
+    cdef object _linked_by             # weakref.ref to the FeedHandler routing messages to this one, or None
+                                       # (free again once that one is closed or gone)
     cdef int _busy                     # 1 while a call (or a linked handler's call) is inside the nogil loop
     cdef int _jhold                    # 1 while this handler's call holds its JournalWriter (_begin .. _finish)
     cdef vg_idxmap_t* _idxmap          # IDX: the name -> token table (owned)
+    cdef object __weakref__            # (_linked_by of the handler it routes to)
     cdef int add_record_sink(self, vg_rec_sink_fn fn, void* ctx) except -1
     cdef _set_journal(self, journal)
     cdef _finish(self)
