@@ -9,7 +9,7 @@ from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memcpy, memmove, memset
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
-from posix.unistd cimport close as c_close, fsync as c_fsync, write as c_write
+from posix.unistd cimport close as c_close, fsync as c_fsync, pread as c_pread, write as c_write
 
 import datetime as _dt
 import fcntl
@@ -658,6 +658,142 @@ def _as_record_bytes(records):
 
 
 # ----------------------------------------------------------------------------------------------------------
+# Updates a writer must not cut (docs/FORMATS.md, "Journal": "Updates are never cut")
+# ----------------------------------------------------------------------------------------------------------
+
+cdef inline uint32_t _rec_token(const uint8_t* r) noexcept nogil:
+    cdef uint32_t t
+    memcpy(&t, r, 4)
+    return t
+
+
+cdef inline bint _leaves_update_open(const uint8_t* r) noexcept nogil:
+    """Whether record r is a live record (not KEYFRAME) flagged CONTINUED: more records of its token's update
+    follow, so the next record must be of its token (a store refuses anything else: "a CONTINUED update
+    changes token").  A checkpoint's records (KEYFRAME) are the store's keyframes, written as given."""
+    return (r[11] & (JRNL_F_CONTINUED | JRNL_F_KEYFRAME)) == JRNL_F_CONTINUED
+
+
+cdef Py_ssize_t _first_cut(const uint8_t* prev, const uint8_t* recs, Py_ssize_t n) noexcept nogil:
+    """Index of the first of the n records that would cut an update -- a record of another token after a live
+    record flagged CONTINUED; ``prev`` is the record before recs[0] (the file's last) or NULL -- or -1."""
+    cdef Py_ssize_t i
+    cdef const uint8_t* r
+    for i in range(n):
+        r = recs + i * JRNL_REC_SIZE
+        if prev != NULL and _leaves_update_open(prev) and _rec_token(prev) != _rec_token(r):
+            return i
+        prev = r
+    return -1
+
+
+cdef int _last_record(jrnl_writer_t* w, uint8_t* out) except -1:
+    """Copy the last record the open file has accepted (the buffer's last, else the last one written: after a
+    reopen, the file's last record) into out.  1, or 0 when the file holds no record yet.  A C pread, so the
+    GIL is held throughout (no other thread's call can start meanwhile)."""
+    cdef Py_ssize_t k, done = 0
+    cdef int64_t off
+    if w.buf_recs > 0:
+        memcpy(out, w.buf + (w.buf_recs - 1) * JRNL_REC_SIZE, JRNL_REC_SIZE)
+        return 1
+    if w.n_written == 0:
+        return 0
+    off = JRNL_HEADER_SIZE + <int64_t>(w.n_written - 1) * JRNL_REC_SIZE
+    while done < JRNL_REC_SIZE:
+        k = c_pread(w.fd, out + done, JRNL_REC_SIZE - done, off + done)
+        if k < 0:
+            if errno == EINTR:
+                continue
+            raise OSError(errno, f"journal: cannot read its last record: {os.strerror(errno)}")
+        if k == 0:
+            raise JournalError(f"journal: the file ends before its record {w.n_written - 1} (shrunk under "
+                               f"its writer)")
+        done += k
+    return 1
+
+
+cdef int _refuse_cut(JournalWriter jw, const uint8_t* recs, Py_ssize_t n, str what) except -1:
+    """ValueError (nothing written) when appending the n records would cut an update: a record of another
+    token after a live record flagged CONTINUED, the journal's last one (also after a reopen) or one of
+    them.  The caller holds the GIL and has checked that no other thread's call holds the writer."""
+    cdef uint8_t last[JRNL_REC_SIZE]
+    cdef const uint8_t* prev = NULL
+    cdef const uint8_t* before
+    cdef Py_ssize_t i
+    if _last_record(&jw._w, last):
+        prev = last
+    i = _first_cut(prev, recs, n)
+    if i < 0:
+        return 0
+    before = prev if i == 0 else recs + (i - 1) * JRNL_REC_SIZE
+    a = _rec_token(before)
+    b = _rec_token(recs + i * JRNL_REC_SIZE)
+    if i == 0:
+        where = f"the journal's last record (record {jw._w.n_records - 1}) is token {a}'s, flagged CONTINUED"
+    else:
+        where = f"its record {i - 1} is token {a}'s, flagged CONTINUED"
+    raise ValueError(f"{jw._path}: {what} refused, nothing written: its record {i} (token {b}) would cut an "
+                     f"update: {where} (more records of token {a}'s update follow, and a CONTINUED update "
+                     f"cannot change token: replay into a store would fail there).  Append the rest of token "
+                     f"{a}'s update first (its last record without CONTINUED)")
+
+
+cdef object _open_update(JournalWriter jw):
+    """Token of the update the journal's last record leaves open (a live record flagged CONTINUED), or None."""
+    cdef uint8_t last[JRNL_REC_SIZE]
+    if _last_record(&jw._w, last) and _leaves_update_open(last):
+        return _rec_token(last)
+    return None
+
+
+cdef Py_ssize_t _cuts_in(const uint8_t* recs, Py_ssize_t n, Py_ssize_t* out, Py_ssize_t cap) noexcept nogil:
+    """Record numbers i of the n records whose update was cut short there: record i is flagged CONTINUED and
+    record i + 1 is of another token (what a store replaying them refuses), or i is the last record and a
+    live one (not KEYFRAME) flagged CONTINUED (its writer stopped mid-update).  The first ``cap`` go to out;
+    returns how many there are."""
+    cdef Py_ssize_t i, k = 0
+    cdef const uint8_t* r
+    for i in range(n):
+        r = recs + i * JRNL_REC_SIZE
+        if i + 1 < n:
+            if (r[11] & JRNL_F_CONTINUED) == 0 or _rec_token(r) == _rec_token(r + JRNL_REC_SIZE):
+                continue
+        elif not _leaves_update_open(r):
+            continue
+        if k < cap:
+            out[k] = i
+        k += 1
+    return k
+
+
+def _close_cut_updates(fd, Py_ssize_t n, Py_ssize_t cap=1000):
+    """Close every update the first n records of the journal open at fd (for writing) cut short: clear the
+    CONTINUED flag of the update's last record written (_cuts_in), so that a store replaying the file applies
+    the fields it has and goes on; nothing is dropped.  Returns those record numbers (all of them; at most
+    ``cap`` per pass, passes repeat until none is left)."""
+    cdef const uint8_t[::1] raw
+    cdef Py_ssize_t found[1000]
+    cdef Py_ssize_t k, i
+    closed = []
+    if n <= 0:
+        return closed
+    while True:
+        with mmap.mmap(fd, JRNL_HEADER_SIZE + n * JRNL_REC_SIZE, access=mmap.ACCESS_READ) as mm:
+            arr = np.frombuffer(mm, np.uint8, n * JRNL_REC_SIZE, JRNL_HEADER_SIZE)
+            raw = arr
+            with nogil:
+                k = _cuts_in(&raw[0], n, found, min(cap, 1000))
+            at = [found[i] for i in range(min(k, 1000, cap))]
+            flags = [raw[i * JRNL_REC_SIZE + 11] for i in at]
+            del raw, arr
+        for i, f in zip(at, flags):
+            os.pwrite(fd, bytes([f & ~JRNL_F_CONTINUED & 0xFF]), JRNL_HEADER_SIZE + i * JRNL_REC_SIZE + 11)
+        closed.extend(at)
+        if k <= len(at):
+            return closed
+
+
+# ----------------------------------------------------------------------------------------------------------
 # Writer
 # ----------------------------------------------------------------------------------------------------------
 
@@ -718,7 +854,11 @@ cdef class JournalWriter:
 
     Opening an existing file of the same feed and day reopens it: a torn tail (a partially written record left
     by a crash) is cut, an index of a sealed file is dropped, the index and checkpoint table are rebuilt from
-    the records, and appends continue.  ``recovered`` says what was found.
+    the records, and appends continue.  An update cut short (the file ends inside one, its writer having
+    stopped mid-update, or records of another token follow one flagged CONTINUED) is closed where it was cut:
+    the CONTINUED flag of its last record written is cleared, so a store replaying the file applies the fields
+    it has and goes on; nothing is dropped.  ``recovered`` says what was found
+    (``recovered["closed_updates"]``: those record numbers).
 
     The trading day rolls over when a record is stamped at or after 24 h + ``rollover`` (time of day, IST):
     the day is sealed, the next date's file is opened and such records are re-stamped relative to it.
@@ -904,6 +1044,11 @@ cdef class JournalWriter:
             raise MemoryError()
         if data_end != size:
             os.ftruncate(fd, data_end)
+        # an update cut short (its writer stopped mid-update, a crash; or records of another token written after
+        # one flagged CONTINUED) is closed where it was cut: nothing dropped, and appends start a new update
+        closed = _close_cut_updates(fd, n)
+        if closed:
+            info["closed_updates"] = closed
         os.pwrite(fd, pack_header(self._feed_type, JRNL_OPEN, date_int(date), self._symbol_id, n,
                                   self._created, 0, self._first_seq, stride, self._version), 0)
         os.lseek(fd, data_end, os.SEEK_SET)
@@ -979,9 +1124,14 @@ cdef class JournalWriter:
         (bytes, bytearray, memoryview or another buffer, written as they are).  A numpy array of any other
         dtype is refused (TypeError naming it), and so is a partial record (ValueError).
 
+        Updates are never cut: a record of another token after a live record flagged CONTINUED (more records
+        of that token's update follow) -- the journal's last record, also when the file was reopened, or one
+        of ``records`` -- is a ValueError naming both, and nothing is written (a store replaying the journal
+        would refuse it there: "a CONTINUED update changes token").  Append the rest of that update first.
+
         Records stamped at or after the rollover seal this day and go, re-stamped, into the next day's file.
-        When a checkpoint source was given and a checkpoint is due, it is taken after the batch.  Returns the
-        number of records appended."""
+        When a checkpoint source was given and a checkpoint is due, it is taken after the batch (once the
+        journal ends on a whole update).  Returns the number of records appended."""
         return self._append(records, True)
 
     def _append(self, records, auto):
@@ -990,6 +1140,8 @@ cdef class JournalWriter:
         self.c_writer()                    # a closed writer refuses even an empty append
         if n == 0:
             return 0
+        self._check_free()                 # RuntimeError first: another thread's call may be filling the buffer
+        _refuse_cut(self, &raw[0], n, "append")
         total = self._append_c(&raw[0], n)
         if auto:
             self.maybe_checkpoint()
@@ -1025,9 +1177,15 @@ cdef class JournalWriter:
         ``store.keyframe_records(ts)``).  They are stamped ``ts_ns`` when given, flagged KEYFRAME, and the last
         one CHECKPOINT_END, so that a torn checkpoint is recognised; their CONTINUED bits (the store's: more
         records of the same token's update follow) are kept.  An empty state
-        writes nothing (the state then folds from the previous checkpoint)."""
+        writes nothing (the state then folds from the previous checkpoint).  Like ``append``, a checkpoint
+        whose first record is of another token than a live update the journal ends inside (its last record
+        flagged CONTINUED) is a ValueError, and nothing is written."""
         arr = checkpoint_records(records, ts_ns)
         cdef const uint8_t[::1] raw = arr.view(np.uint8)
+        if len(arr):
+            self.c_writer()
+            self._check_free()
+            _refuse_cut(self, &raw[0], len(arr), "checkpoint")
         return self._checkpoint_c(&raw[0] if len(arr) else NULL, len(arr))
 
     cdef Py_ssize_t _checkpoint_c(self, const void* recs, Py_ssize_t n) except -1:
@@ -1044,9 +1202,14 @@ cdef class JournalWriter:
         return n
 
     def maybe_checkpoint(self):
-        """Take a checkpoint from the checkpoint source if one is due.  Returns True if one was written."""
+        """Take a checkpoint from the checkpoint source if one is due.  Returns True if one was written.  While
+        the journal ends inside an update (its last record is a live record flagged CONTINUED) the checkpoint
+        waits (it stays due): it cannot go between the records of one update."""
         cdef jrnl_writer_t* w = self.c_writer()
         if self._source is None or not w.ckpt_due:
+            return False
+        self._check_free()
+        if _open_update(self) is not None:
             return False
         ts = w.max_ts
         self.checkpoint(self._source(ts), ts)

@@ -74,18 +74,40 @@ class VerifyReport:
     torn_bytes: int = 0
     checkpoints: int = 0
     repaired: bool = False
+    #: record numbers i whose record is of another token than record i - 1, flagged CONTINUED: an update cut
+    #: short (a store replaying the file refuses record i: "a CONTINUED update changes token")
+    cut_updates: list[int] = dataclasses.field(default_factory=list)
 
     @property
     def repairable(self) -> bool:
         """True when ``verify(path, repair=True)`` can mend the damage: the header is intact, so a torn
         tail, a torn seal or a damaged index is rebuilt from the records.  A file whose header is bad (not a
-        journal at all, a newer format version, a damaged header) is left alone by a repair."""
+        journal at all, a newer format version, a damaged header) is left alone by a repair.  A cut update
+        (``cut_updates``) is closed where it was cut (the CONTINUED flag of its last record written cleared)."""
         return not self.ok and self.state != "?"
 
     def __str__(self) -> str:
         head = f"{self.path}: {'OK' if self.ok else 'DAMAGED'} ({self.state}, {self.records} records, " \
                f"{self.checkpoints} checkpoints{', repaired' if self.repaired else ''})"
         return "\n".join([head] + [f"  problem: {p}" for p in self.problems] + [f"  note: {n}" for n in self.notes])
+
+
+#: how a VerifyReport's problem about a cut update starts (followed by the record number)
+_CUT_UPDATE = "cut update at record "
+
+
+def _cut_updates(recs, chunk: int = 1 << 22) -> np.ndarray:
+    """Record numbers i (int64) where record i - 1 is flagged CONTINUED (more records of its token's update
+    follow) and record i is of another token: what ``Store.apply_records`` refuses ("a CONTINUED update
+    changes token"), checkpoint records included.  In pieces of ``chunk`` records."""
+    n = len(recs)
+    out = [np.zeros(0, np.int64)]
+    for a in range(0, max(n - 1, 0), chunk):
+        b = min(n, a + chunk + 1)
+        f = recs["flags"][a:b - 1]
+        t = recs["token"][a:b]
+        out.append(np.flatnonzero(((f & CONTINUED) != 0) & (t[1:] != t[:-1])).astype(np.int64) + (a + 1))
+    return np.concatenate(out)
 
 
 def _inspect(path: Path) -> VerifyReport:
@@ -136,6 +158,32 @@ def _inspect(path: Path) -> VerifyReport:
             if back:
                 rep.notes.append(f"{back} records stamped earlier than their predecessor")
             flags = recs["flags"]
+            cut = _cut_updates(recs)
+            if len(cut):
+                i = int(cut[0])
+                a, b = int(recs["token"][i - 1]), int(recs["token"][i])
+                more = "" if len(cut) == 1 else (
+                    f"; {len(cut)} records in all follow a CONTINUED record of another token: "
+                    + ", ".join(str(int(k)) for k in cut[:10]) + (", ..." if len(cut) > 10 else ""))
+                rep.problems.append(
+                    f"{_CUT_UPDATE}{i}: a CONTINUED update changes token (record {i - 1}, token {a}, is flagged "
+                    f"CONTINUED: more records of its update should follow, but record {i} is token {b}); replay "
+                    f"into a store fails there with ValueError (a repair closes the update at record {i - 1})"
+                    f"{more}")
+                rep.cut_updates = cut.tolist()
+            if flags[-1] & CONTINUED:
+                s = _update_end(flags, 0, n)
+                t = int(recs["token"][-1])
+                if hdr["sealed"] == SEALED:
+                    how = ("the update's last record was never written (its writer was closed, or the file "
+                           "repaired, mid-update): replay applies them as they are")
+                else:
+                    how = ("the update's last record is not in the file (a writer still appending, or one that "
+                           f"stopped mid-update): replay stops before record {s}")
+                rep.notes.append(f"ends inside an update: records {s}..{n - 1} (token {t}) are flagged CONTINUED "
+                                 f"and {how}" + ("" if flags[-1] & KEYFRAME else
+                                                 "; a writer reopening the file (or a repair) closes the update "
+                                                 "there, keeping its records"))
             last_kf = flags[-1] & 0x02
             if last_kf and flags[-1] & 0x01:
                 rep.notes.append("ends inside a checkpoint (incomplete; ignored by snapshot_at)")
@@ -167,7 +215,11 @@ def held_by_writer(path) -> bool:
 
 
 def verify(path, repair: bool = False) -> VerifyReport:
-    """Check a journal file: header, torn tail, index and checkpoint table against the records.
+    """Check a journal file: header, torn tail, index and checkpoint table against the records, and that no
+    update is cut (a record of another token after one flagged CONTINUED, which replay into a store refuses:
+    a problem naming the record, listed in ``cut_updates``; a repair closes the update where it was cut).
+    Records that end inside an update are a note: replay stops before them in a file not sealed, and applies
+    them in a sealed one; a writer reopening the file closes that update.
 
     With ``repair=True`` a damaged file whose header is intact is repaired by reopening it as a writer (which
     cuts a torn tail, drops a damaged index and rebuilds it from the records) and sealing it; every whole

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from vega.commands import CliError
 
-HELP = "check journal files and report per file; --repair fixes a torn tail or a damaged index"
+HELP = "check journal files and report per file; --repair fixes a torn tail, a damaged index or a cut update"
 
 
 def register(sub) -> None:
