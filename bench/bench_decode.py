@@ -51,7 +51,7 @@ def compressed_streams(datagrams):
 
 
 def main():
-    runner = pyperf.Runner()
+    runner = pyperf.Runner(processes=6)     # --fast: 3 worker processes (each generates the streams)
     results = {}
     for seg in ("FO", "CM"):
         stream = list(nse.sample_stream(seg, N_DATAGRAMS, seed=7))

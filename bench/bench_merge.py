@@ -353,9 +353,12 @@ def main():
               f"-> {pm / lm:.2f}x the decompression floor ({n_fo} messages)")
         if dec_only is not None and norec is not None:
             dm, nm = dec_only.median() * 1e9, norec.median() * 1e9
-            print(f"  stages: LZO1Z {lm:.1f} | + frame walk and decode {dm:.1f} (+{dm - lm:.1f}) | + merge "
-                  f"{nm:.1f} (+{nm - dm:.1f}) | + change records {pm:.1f} (+{pm - nm:.1f}) ns/msg; beyond "
+            print(f"  stages: LZO1Z {lm:.1f} | + frame walk and decode {dm:.1f} ({dm - lm:+.1f}) | + merge "
+                  f"{nm:.1f} ({nm - dm:+.1f}) | + change records {pm:.1f} ({pm - nm:+.1f}) ns/msg; beyond "
                   f"LZO1Z {pm - lm:.1f} ns/msg = {(pm - lm) / lm:.2f}x LZO1Z")
+            if min(dm - lm, nm - dm, pm - nm) < 0:
+                print("  (a stage came out negative: this run's noise is larger than that stage; the medians are "
+                      "of separate benchmarks, so rerun, without --fast, before reading the stages or the ratio)")
             if pipe_py is not None:
                 bm = pipe_py.median() * 1e9
                 print(f"  merge + change records inside the pipeline (pipeline - decode stage) {pm - dm:.1f} ns/msg "

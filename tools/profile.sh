@@ -44,7 +44,7 @@ while [ $# -gt 0 ]; do
         --drain) DRAIN=1 ;;
         --rounds) ROUNDS="$2"; shift ;;
         --rate) RATE="$2"; shift ;;
-        -h|--help) sed -n '2,34p' "$0"; exit 0 ;;
+        -h|--help) awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$0"; exit 0 ;;
         *) echo "profile.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -175,7 +175,8 @@ PY
     top_symbols
     if [ "$CALLGRIND" = 1 ]; then
         need_valgrind
-        echo "== valgrind --tool=callgrind: user-space instructions inside BatchReceiver.feed (one round)" >&2
+        echo "== valgrind --tool=callgrind: user-space instructions inside BatchReceiver.feed (one round;" \
+             "its ns and datagrams/s are timed under valgrind: read the instruction count)" >&2
         run_callgrind '__pyx_pw_4vega_4_net_13BatchReceiver_*feed' \
             "$PY" bench/bench_capture.py --rounds 1 --no-ramp --no-pin 2>&1 | grep -E "vega  |Collected" >&2
         annotate_callgrind
@@ -208,8 +209,8 @@ if [ "$CAPTURE" = 1 ]; then
     CAP_PID=$(pgrep -P "$PERF_PID" || true)   # the capture is perf's child: stop it cleanly (journal sealed)
     [ -n "$CAP_PID" ] && kill -TERM "$CAP_PID"
     wait "$PERF_PID" || true
-    tail -4 "$OUT/run.txt" >&2
-    rm -f "/dev/shm/$NAME" "/dev/shm/vega.store.$NAME-fo" "/dev/shm/vega.store.$NAME-cm"
+    grep -v '^\[ perf record' "$OUT/run.txt" | tail -6 >&2      # the feeds' last stats lines (errors, gaps)
+    rm -f "/dev/shm/$NAME" "/dev/shm/vega.store.$NAME"-*      # the ring and every store the capture made
     perf_reports
     echo "== top symbols ($OUT/flat.txt; call graphs in $OUT/report.txt)" >&2
     top_symbols
@@ -232,9 +233,9 @@ top_symbols
 
 if [ "$CALLGRIND" = 1 ]; then
     need_valgrind
-    echo "== valgrind --tool=callgrind (one pass)" >&2
+    echo "== valgrind --tool=callgrind (one pass; its ns/message is timed under valgrind)" >&2
     run_callgrind '__pyx_pf_*FeedHandler*process_batch' \
-        "$PY" tools/profile_workload.py run --stream "$STREAM" --passes 1 2>&1 | tail -3 >&2
+        "$PY" tools/profile_workload.py run --stream "$STREAM" --passes 1 2>&1 | grep -E "passes?, |Collected" >&2
     annotate_callgrind
     echo "== callgrind: $OUT/callgrind.txt" >&2
     head -40 "$OUT/callgrind.txt"
