@@ -152,3 +152,108 @@ def test_after_a_crash_the_new_ring_starts_where_the_recovered_journal_ends(cfg)
         assert cap.ring.tail("NSE_FO") == fo.writer.next_seq > n_journal
     finally:
         cap.close()
+
+
+KILLED_UNFLUSHED = """
+import sys
+import numpy as np
+from vega import nse
+from vega.capture import Capture, load_config
+cap = Capture(load_config(None, ring=sys.argv[1], journal_root=sys.argv[2]))
+cap.open(offline_ns=int(sys.argv[3]))
+fo = cap.feeds[0]
+h = fo.handler
+h.process_batch(list(nse.sample_stream("FO", 200, seed=11)), now_ns=int(sys.argv[3]))
+fo.writer.flush()
+n_flushed = fo.writer.next_seq
+h.process_batch(list(nse.sample_stream("FO", 100, seed=13)), now_ns=int(sys.argv[3]) + 10**9)   # buffered only
+extra = int(sys.argv[4])
+if extra:                                    # more than the ring holds, published but never journaled
+    h.close()                                # (hands the slot back)
+    from vega.records import CHANGE_RECORD_DTYPE
+    recs = np.zeros(extra, dtype=CHANGE_RECORD_DTYPE)
+    recs["token"] = 7
+    recs["group"] = 1
+    cap.ring.append("NSE_FO", recs)
+print(n_flushed, cap.ring.tail("NSE_FO"), flush=True)
+import os; os._exit(0)                       # killed: the journal's buffer is lost, the ring has it all
+"""
+
+
+def _killed(cfg, extra=0):
+    import os
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    p = subprocess.run([sys.executable, "-c", KILLED_UNFLUSHED, cfg.ring, cfg.journal_root, str(T0), str(extra)],
+                       capture_output=True, text=True, timeout=120, cwd=root, env=dict(os.environ, PYTHONPATH=root))
+    assert p.returncode == 0, p.stderr
+    return tuple(map(int, p.stdout.split()))
+
+
+def test_records_a_killed_capture_published_but_never_journaled_are_taken_from_its_ring(cfg):
+    """The journal buffers (flush_interval), the ring publishes at once: a capture killed in between leaves
+    records in the ring that the journal never got.  The restarted capture appends them to the journal before
+    it replaces the ring, so its new ring starts after them: no number a reader saw means another record."""
+    n_flushed, n_ring = _killed(cfg)
+    assert n_ring > n_flushed > 0
+    old = vega.Ring.open(cfg.ring)
+    try:
+        r = old.reader("NSE_FO", start=n_flushed)
+        published = _drain(r, n_ring - n_flushed)
+    finally:
+        old.close()
+    cap = Capture(cfg).open(offline_ns=T0 + HOUR)
+    try:
+        fo = cap.feeds[0]
+        assert fo.writer.next_seq == n_ring
+        assert cap.ring.info("NSE_FO")["first_seq"] == cap.ring.tail("NSE_FO") == n_ring
+        notes = cap.start_notes()
+        assert any(f"NSE_FO: {n_ring - n_flushed:,} records the stopped capture had published" in m
+                   and f"numbers {n_flushed:,}..{n_ring - 1:,}" in m for m in notes), notes
+        _feed(cap, list(nse.sample_stream("FO", 50, seed=12)), T0 + HOUR)
+        path = fo.writer.path
+    finally:
+        cap.close()
+    rep = vega.verify(path)
+    assert rep.ok, rep
+    with vega.Journal.open(path) as j:
+        recs = np.array(j.records)
+        seqs = j.seq_of(np.arange(len(recs)))
+    live = (recs["flags"] & KEYFRAME) == 0
+    got = recs[live & (seqs >= n_flushed) & (seqs < n_ring)]
+    got["flags"] &= ~vega.records.CONTINUED & 0xFF
+    published["flags"] &= ~vega.records.CONTINUED & 0xFF
+    assert got.tobytes() == published.tobytes()              # the very records the ring had published
+    vega.replay(cfg.journal_root, dt.date(2026, 11, 20), into=vega.Store(8192))   # and the day replays
+
+
+def test_records_the_ring_overwrote_are_said_lost_and_nothing_is_appended(cfg):
+    n_flushed, n_ring = _killed(cfg, extra=40_000)            # more than the 32,768-record slot holds
+    assert n_ring - n_flushed > 32_768
+    cap = Capture(cfg).open(offline_ns=T0 + HOUR)
+    try:
+        assert cap.feeds[0].writer.next_seq == n_flushed
+        notes = cap.start_notes()
+        assert any(f"NSE_FO: the stopped capture's ring {cfg.ring} published records {n_flushed:,}..{n_ring - 1:,}"
+                   in m and f"{n_ring - n_flushed:,} records lost" in m for m in notes), notes
+    finally:
+        cap.close()
+
+
+def test_a_ring_that_does_not_continue_the_journal_is_left_out(cfg, tmp_path):
+    """A ring of another journal (another root, or another day) is not taken for this one's continuation."""
+    _killed(cfg)
+    other = load_config(None, ring=cfg.ring, journal_root=str(tmp_path / "other"))
+    with vega.JournalWriter(tmp_path / "other", "NSE_FO", dt.date(2026, 11, 20), checkpoint_interval=None) as w:
+        r = np.zeros(3, vega.records.CHANGE_RECORD_DTYPE)
+        r["token"] = 99
+        r["group"] = 1
+        w.append(r)                                           # 3 records of its own: the ring's 3rd is not its
+    cap = Capture(other).open(offline_ns=T0 + HOUR)
+    try:
+        assert cap.feeds[0].writer.next_seq == 3
+        assert cap.start_notes() == []
+        assert cap.ring.info("NSE_FO")["first_seq"] == 3
+    finally:
+        cap.close()

@@ -429,6 +429,8 @@ class Capture:
         self._offline_ns = None
         self._owned_stores: list[str] = []
         self.other_destination = 0     # ingest: datagrams to no configured feed
+        self._notes: list[str] = []    # start_notes()
+        self._full_warned: set[str] = set()   # feeds whose full store was warned of (check_store_full)
         #: called with a one-line message when something goes wrong that the capture survives (a journal
         #: that stopped); default: nothing (the message is in ``stats()`` and ``journal_failures()``)
         self.on_warning: Callable[[str], None] | None = None
@@ -480,6 +482,8 @@ class Capture:
             # ring positions = journal sequence numbers (replay up to next_seq, then read the ring from there):
             # each slot starts at its journal's next_seq, which is 0 for a new day's file and the day's count
             # so far when a capture is restarted during the day
+            if cfg.ring:
+                self._recover_from_ring(cfg.ring)
             firsts = {f.name: f.writer.next_seq for f in self.all_feeds if f.writer is not None}
             if cfg.ring:
                 try:
@@ -506,6 +510,90 @@ class Capture:
         self.started = time.monotonic()
         self.opened = True
         return self
+
+    def _recover_from_ring(self, name: str) -> None:
+        """Before the ring is replaced: the records a capture that stopped without closing (killed) published to
+        its ring but had not yet written to its journal (the journal buffers up to its flush interval; the
+        ring publishes at once).  They are the same 32-byte records, numbered alike, so they are appended to
+        the journal: the new ring then starts after them and no number a reader has seen means another
+        record.  Only a ring of this journal's day whose records join the journal's (its record at the
+        journal's last live number is the journal's, byte for byte, CONTINUED aside; or, for an empty journal,
+        a ring made on the journal's day that starts at 0) is used.  What the ring has overwritten already is lost:
+        said in ``start_notes``, with what was recovered."""
+        from vega._ring import Ring
+        from vega._journal import day_epoch_ns
+        from vega.journal import Journal
+        from vega.records import CONTINUED, KEYFRAME
+        try:
+            old = Ring.open(name)
+        except Exception:                         # no ring, not a ring, damaged: nothing to recover
+            return
+        day0 = day_epoch_ns(self._date)
+        try:
+            for f in self.all_feeds:
+                w = f.writer
+                if w is None:
+                    continue
+                info = old.info(f.name)
+                tail, n = old.tail(f.name), w.next_seq
+                if tail <= n:
+                    continue
+                if n > 0:
+                    with Journal.open(w.path) as j:
+                        last = None
+                        for stop in range(len(j), 0, -65536):        # the journal's last live record
+                            chunk = j.records[max(0, stop - 65536):stop]
+                            live = np.flatnonzero((chunk["flags"] & KEYFRAME) == 0)
+                            if len(live):
+                                last = chunk[live[-1]:live[-1] + 1].copy()
+                                break
+                    if last is None:
+                        continue
+                    r = old.reader(f.name, None, start=n - 1, on_lap="oldest")
+                    got = r.poll(1)
+                    if r.lost or len(got) != 1:
+                        mine = None
+                    else:
+                        mine = got.copy()
+                        mine["flags"] &= ~CONTINUED & 0xFF
+                        last["flags"] &= ~CONTINUED & 0xFF
+                    r.close()
+                    if mine is None or mine.tobytes() != last.tobytes():
+                        if mine is None:
+                            self._notes.append(f"{f.name}: the stopped capture's ring {name} published records "
+                                               f"{n:,}..{tail - 1:,} that its journal never wrote, and has "
+                                               f"overwritten them since: {tail - n:,} records lost; the new ring "
+                                               f"numbers its records from {n:,} again")
+                        continue
+                elif info["first_seq"] != 0 or not day0 - JOURNAL_GRACE_NS <= info["created_ns"] < day0 + 86_400 * 10**9:
+                    continue                      # an empty journal: only a ring of its day, from 0, continues it
+                r = old.reader(f.name, None, start=n, on_lap="oldest")
+                parts = []
+                while r.position < tail:
+                    got = r.poll(65536)
+                    if r.lost or not len(got):
+                        break
+                    parts.append(got[:max(0, tail - (r.position - len(got)))].copy())
+                ok = not r.lost and r.position >= tail
+                r.close()
+                if not ok:
+                    self._notes.append(f"{f.name}: the stopped capture's ring {name} published records "
+                                       f"{n:,}..{tail - 1:,} that its journal never wrote, and has overwritten "
+                                       f"them since: {tail - n:,} records lost; the new ring numbers its records "
+                                       f"from {n:,} again")
+                    continue
+                recs = np.concatenate(parts)[:tail - n]
+                w.append(recs)
+                self._notes.append(f"{f.name}: {len(recs):,} records the stopped capture had published to ring "
+                                   f"{name} but not journaled (numbers {n:,}..{tail - 1:,}) were added to "
+                                   f"{w.path.name}")
+        finally:
+            old.close()
+
+    def start_notes(self) -> list[str]:
+        """What opening found and did that an operator should know: records recovered from a stopped capture's
+        ring into the journal, or lost with it (one line each)."""
+        return list(self._notes)
 
     @staticmethod
     def _private_ring(firsts: dict):
@@ -1003,12 +1091,16 @@ class Capture:
         t0 = time.monotonic()
         next_stats = t0 + self.config.stats_interval
         next_house = t0 + 0.05
+        next_full = t0 + 1.0
         while True:
             self.step(50)
             now = time.monotonic()
             if now >= next_house:
                 self.housekeeping()
                 next_house = now + 0.05
+            if now >= next_full:
+                self.check_store_full()
+                next_full = now + 1.0
             if on_stats is not None and now >= next_stats:
                 on_stats(self.stats())
                 next_stats = now + self.config.stats_interval
@@ -1019,6 +1111,19 @@ class Capture:
             if duration is not None and now - t0 >= duration:
                 break
         self.drain()
+
+    def check_store_full(self) -> None:
+        """Warn (``on_warning``, once per feed) when a feed's store is full: from then on the updates of every
+        token it does not hold are dropped (counted as ``store_full``; the stats line shows them)."""
+        for f in self.all_feeds:
+            if f.handler is None or f.name in self._full_warned:
+                continue
+            n = f.handler.stats.get("merge", {}).get("store_full", 0)
+            if n and self.on_warning is not None:
+                self._full_warned.add(f.name)
+                cap = f.store.capacity if f.store is not None and not f.store.closed else 0
+                self.on_warning(f"{f.name}: the store is full ({cap:,} instruments): the updates of tokens it does "
+                                f"not hold are dropped ({n:,} so far); raise store_capacity")
 
     def drain(self) -> int:
         """Process whatever is still queued (no waiting); returns datagrams processed."""
@@ -1138,11 +1243,17 @@ def format_stats(s: dict) -> str:
             jtxt = " JOURNAL FAILED: " + j["failed"] + (f" ({j['held']:,} records held)" if j.get("held") else "")
         drops = (f" SOCKET DROPS {d['socket_drops']:,} (receive buffer {d.get('rcvbuf', 0) / 2**20:g} MiB: raise "
                  f"rcvbuf_mb, and net.core.rmem_max when not root)" if d.get("socket_drops") else "")
+        merge = d.get("merge", {})
+        full = (f" STORE FULL: {merge['store_full']:,} updates dropped ({d.get('instruments', 0):,} instruments: "
+                f"raise store_capacity)" if merge.get("store_full") else "")
+        unrouted = f" unrouted {merge['unrouted']:,}" if merge.get("unrouted") else ""
         lines.append(f"[{s['uptime_s']:8.1f}s] {name}: {d['datagrams']:,} dgrams {d['messages']:,} msgs "
-                     f"({codes}) errors {errs} gaps {d['gaps']} missed {d['missed']}{drops}{jtxt}")
+                     f"({codes}) errors {errs} gaps {d['gaps']} missed {d['missed']}{unrouted}{drops}{full}{jtxt}")
     if "ring" in s:
         r = s["ring"]
-        lag = ", ".join(f"{x['name']}@{x['feed']} lag {x['lag']}" for x in r["readers"]) or "no readers"
+        lag = ", ".join(f"{x['name']}@{x['feed']} " + ("DEAD" if x.get("alive") is False else f"lag {x['lag']}")
+                        + (f" LOST {x['lost']:,} ({x['laps']:,} laps)" if x.get("lost") else "")
+                        for x in r["readers"]) or "no readers"
         lines.append(f"[{s['uptime_s']:8.1f}s] ring {r['name']}: " + " ".join(f"{k} {v:,}" for k, v in r["tails"].items())
                      + f"; {lag}")
     return "\n".join(lines)

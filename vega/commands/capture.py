@@ -78,12 +78,15 @@ def run(args: argparse.Namespace) -> int:
 
     cap.on_warning = lambda msg: print(f"vega capture: {msg}", file=sys.stderr, flush=True)
     stopping = []
-    old = {s: signal.signal(s, lambda *_: stopping.append(1)) for s in (signal.SIGINT, signal.SIGTERM)}
+    # SIGHUP too: the terminal or ssh session that started the capture closing stops it cleanly (journal
+    # sealed), as SIGINT and SIGTERM do, instead of killing it with the journal's buffer unwritten
+    old = {s: signal.signal(s, lambda *_: stopping.append(1))
+           for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
         where = ", ".join(f"{f.segment} {f.group}:{f.port}" for f in cfg.feeds)
         print(f"vega capture: receiving {where}; journal {cfg.journal_root or 'off'}; ring {cfg.ring or 'off'}",
               file=sys.stderr, flush=True)
-        for msg in cap.receive_buffer_warnings():
+        for msg in cap.start_notes() + cap.receive_buffer_warnings():
             cap.on_warning(msg)
         cap.run(args.duration, stop=lambda: bool(stopping), on_stats=report)
         final = cap.stats()

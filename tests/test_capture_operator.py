@@ -1,0 +1,70 @@
+"""What an operator watching a capture must see: a full store (updates dropped) warned of once and shown in
+the stats line; dead or lapped ring readers told apart from slow ones; SIGHUP (the terminal closing) stops
+the capture cleanly with the journal sealed."""
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+
+from vega import nse
+from vega.capture import Capture, format_stats, load_config
+from vega.journal import verify
+
+from net_helpers import free_udp_port
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+IST = dt.timezone(dt.timedelta(hours=5, minutes=30))
+T0 = int(dt.datetime(2026, 11, 20, 10, 0, tzinfo=IST).timestamp()) * 10**9
+
+
+def test_a_full_store_is_warned_of_once_and_shown_in_the_stats_line():
+    cap = Capture(load_config(None, ring="", journal_root="", store="", store_capacity=20)).open(offline_ns=T0)
+    warned = []
+    cap.on_warning = warned.append
+    try:
+        fo = cap.feeds[0]
+        fo.handler.process_batch(list(nse.sample_stream("FO", 200, seed=4)), now_ns=T0)
+        cap.check_store_full()
+        fo.handler.process_batch(list(nse.sample_stream("FO", 100, seed=5)), now_ns=T0 + 10**9)
+        cap.check_store_full()
+        s = cap.stats()
+    finally:
+        cap.close()
+    dropped = s["feeds"]["NSE_FO"]["merge"]["store_full"]
+    assert dropped > 0 and s["feeds"]["NSE_FO"]["instruments"] == 20
+    assert len(warned) == 1 and warned[0].startswith("NSE_FO: the store is full (20 instruments)")
+    line = [x for x in format_stats(s).splitlines() if "NSE_FO" in x][0]
+    assert f"STORE FULL: {dropped:,} updates dropped (20 instruments: raise store_capacity)" in line
+
+
+def test_the_stats_line_tells_dead_and_lapped_readers_from_slow_ones():
+    s = {"uptime_s": 3.0, "feeds": {},
+         "ring": {"name": "r", "tails": {"NSE_FO": 10},
+                  "readers": [{"name": "dies", "feed": "NSE_EQ", "lag": 315428, "laps": 0, "lost": 0, "alive": False},
+                              {"name": "slowpoke", "feed": "NSE_FO", "lag": 37878, "laps": 23, "lost": 283550,
+                               "alive": True},
+                              {"name": "fine", "feed": "NSE_FO", "lag": 3, "laps": 0, "lost": 0, "alive": True}]}}
+    line = format_stats(s)
+    assert "dies@NSE_EQ DEAD" in line and "315428" not in line
+    assert "slowpoke@NSE_FO lag 37878 LOST 283,550 (23 laps)" in line
+    assert "fine@NSE_FO lag 3," not in line and line.endswith("fine@NSE_FO lag 3")
+
+
+def test_sighup_stops_the_capture_cleanly_with_the_journal_sealed(tmp_path):
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    p = subprocess.Popen([sys.executable, "-m", "vega.cli", "capture", "--feed", f"FO=127.0.0.1:{free_udp_port()}",
+                          "--journal-root", str(tmp_path), "--ring=", "--store=", "--stats-interval", "60"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    try:
+        assert "receiving" in p.stderr.readline()
+        p.send_signal(signal.SIGHUP)
+        out, err = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 0, err
+    assert "stopped, journal sealed" in err and "Traceback" not in err
+    files = list(tmp_path.glob("NSE_FO/*.bin"))
+    assert len(files) == 1 and verify(files[0]).state == "sealed"
