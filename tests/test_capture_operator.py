@@ -6,9 +6,13 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
 
+import pytest
+
+import vega._core as core
 from vega import nse
-from vega.capture import Capture, format_stats, load_config
+from vega.capture import Capture, CaptureError, format_stats, load_config
 from vega.journal import verify
 
 from net_helpers import free_udp_port
@@ -90,3 +94,22 @@ def test_drops_after_the_last_datagram_received_are_counted_at_once():
         assert d["socket_drops"] > 1000 and "SOCKET DROPS" in format_stats(cap.stats())
     finally:
         cap.close()
+
+
+def test_a_foreign_file_at_a_store_path_is_one_line_without_a_class_name(tmp_path):
+    name = f"vega-test-op-{uuid.uuid4().hex[:8]}"
+    path = os.path.join(core.SHM_DIR, f"vega.store.{name}-fo")
+    with open(path, "wb") as f:
+        f.write(b"not a store" * 100)
+    try:
+        with pytest.raises(CaptureError) as e:
+            Capture(load_config(None, ring="", journal_root="", store=name)).open(offline_ns=T0)
+        msg = str(e.value)
+        assert msg.startswith(f"store {name}-fo: ") and "exists and is not a VEGA store" in msg
+        assert "StoreFormatError" not in msg
+    finally:
+        os.unlink(path)
+        for seg in ("cm", "idx"):
+            p = os.path.join(core.SHM_DIR, f"vega.store.{name}-{seg}")
+            if os.path.exists(p):
+                os.unlink(p)

@@ -65,6 +65,8 @@ def test_the_feed_goes_on_when_its_journal_fails(tmp_path):
     assert out["tails"]["NSE_FO"] == fo["records"] > 0           # the ring got every change record
     failed = [name for name, d in out["stats"]["feeds"].items() if d["journal"]["failed"]]
     assert "NSE_FO" in failed and "File too large" in out["stats"]["feeds"]["NSE_FO"]["journal"]["failed"]
+    fo_path = str(tmp_path / "j" / "NSE_FO")
+    assert all(x.count(fo_path) <= 1 for x in out["warnings"] + out["failures"])   # the file is named once
     assert len(out["failures"]) >= len(failed)                             # the rest at their seal
     # its records were held in memory while the journal was retried; the disk never freed up, so at the end
     # they were given up, and the warnings said so (one when it failed, one when the holding ended)

@@ -445,6 +445,7 @@ class Capture:
         (ns since the epoch) instead of receiving: no sockets, and the journal starts on that datagram's IST
         date; from there the datagrams' own times drive the journal (day rollover, checkpoints)."""
         from vega import FeedHandler, Store, StoreBusyError
+        from vega.store import StoreError
         from vega._net import BatchReceiver
         from vega._ring import Ring, RingError
         from vega.journal import JournalError, JournalWriter
@@ -464,6 +465,8 @@ class Capture:
                                            "capture?)") from None
                     except OSError as e:
                         raise CaptureError(f"store {name}: {_errno_text(e)}") from None
+                    except StoreError as e:        # a file at the store's path that is not ours to replace
+                        raise CaptureError(f"store {name}: {e}") from None
                     self._owned_stores.append(name)
                 else:
                     f.store = Store(cfg.store_capacity if f.cfg else INDEX_STORE_CAPACITY)
@@ -965,7 +968,7 @@ class Capture:
                 w.check()
                 continue
             except OSError as err:
-                why = err.strerror or str(err)
+                why = (err.strerror or str(err)).removeprefix(f"{w.path}: ")    # (the path is said once)
             hit = True
             f.handler.detach_journal()
             f.journal_error = (f"{w.path}: {why} after {w.n_written:,} records; {f.name} goes on without its "
