@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     """Verify (and repair) each file; print one report per file; exit 1 if any is left damaged."""
     from vega.journal import JournalError, verify
     files = _files(args.paths)
-    damaged = repaired = fixable = 0
+    damaged = repaired = fixable = abandoned = 0
     for f in files:
         try:
             rep = verify(f, repair=args.repair)
@@ -56,10 +56,12 @@ def run(args: argparse.Namespace) -> int:
             fixable += rep.repairable
         if rep.repaired:
             repaired += 1
-        if not (args.quiet and rep.ok and not rep.repaired):
+        abandoned += rep.ok and rep.abandoned
+        if not (args.quiet and rep.ok and not rep.repaired and not rep.abandoned):
             print(rep, file=sys.stdout)
     summary = f"{len(files)} file(s): {len(files) - damaged} sound, {damaged} damaged" + \
-              (f", {repaired} repaired" if args.repair else "")
+              (f", {repaired} repaired" if args.repair else "") + \
+              (f"; {abandoned} not sealed with no writer (vega verify --repair seals them)" if abandoned else "")
     if damaged:
         sys.stdout.flush()
         if args.repair or not fixable:                  # a bad header: --repair leaves the file alone
