@@ -70,7 +70,10 @@ def run(args: argparse.Namespace) -> int:
     except CaptureError as e:
         raise CliError(str(e)) from None
 
+    last = {}
+
     def report(s: dict) -> None:
+        last["stats"] = {k: v for k, v in s.items() if k != "uptime_s"}
         if args.json:
             print(json.dumps(s), flush=True)
         else:
@@ -94,7 +97,8 @@ def run(args: argparse.Namespace) -> int:
         cap.close()
         for s, h in old.items():
             signal.signal(s, h)
-    report(final)
+    if last.get("stats") != {k: v for k, v in final.items() if k != "uptime_s"}:
+        report(final)                              # (not again when the last periodic report says it all)
     failed = cap.journal_failures()
     if failed:
         raise CliError("stopped; the journal failed: " + "; ".join(failed))
