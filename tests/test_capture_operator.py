@@ -115,10 +115,19 @@ def test_a_foreign_file_at_a_store_path_is_one_line_without_a_class_name(tmp_pat
                 os.unlink(p)
 
 
-def test_the_final_stats_are_not_printed_again_when_the_last_report_said_them():
+def test_the_final_text_stats_are_not_printed_again_when_the_last_report_said_them():
     env = dict(os.environ, PYTHONPATH=ROOT)
     r = subprocess.run([sys.executable, "-m", "vega.cli", "capture", "--feed", f"FO=127.0.0.1:{free_udp_port()}",
                         "--journal-root=", "--ring=", "--store=", "--stats-interval", "1", "--duration", "1"],
                        capture_output=True, text=True, timeout=60, env=env, cwd=ROOT)
     assert r.returncode == 0, r.stderr
     assert r.stdout.count("NSE_FO:") == 1, r.stdout
+
+
+def test_json_stats_always_end_with_a_final_line():
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    r = subprocess.run([sys.executable, "-m", "vega.cli", "capture", "--feed", f"FO=127.0.0.1:{free_udp_port()}",
+                        "--journal-root=", "--ring=", "--store=", "--stats-interval", "1", "--duration", "1",
+                        "--json"], capture_output=True, text=True, timeout=60, env=env, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    assert len(r.stdout.strip().splitlines()) == 2           # the periodic report and the final one

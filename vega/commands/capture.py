@@ -97,8 +97,9 @@ def run(args: argparse.Namespace) -> int:
         cap.close()
         for s, h in old.items():
             signal.signal(s, h)
-    if last.get("stats") != {k: v for k, v in final.items() if k != "uptime_s"}:
-        report(final)                              # (not again when the last periodic report says it all)
+    # the final stats: always a last JSON line (what scripts read), but not the same text block twice
+    if args.json or last.get("stats") != {k: v for k, v in final.items() if k != "uptime_s"}:
+        report(final)
     failed = cap.journal_failures()
     if failed:
         raise CliError("stopped; the journal failed: " + "; ".join(failed))
