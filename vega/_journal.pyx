@@ -18,6 +18,7 @@ import mmap
 import os
 import struct
 import time
+import weakref
 import zlib
 from pathlib import Path
 
@@ -815,6 +816,30 @@ def _file_key(fd):
     return (st.st_dev, st.st_ino)
 
 
+#: this process's JournalWriters with a file open (the at-fork hook below)
+_LIVE = weakref.WeakSet()
+
+
+cdef void _drop_in_child(JournalWriter jw) noexcept:
+    """In a forked child: this copy of a parent's writer lets go of the file without writing anything.  Its
+    buffer holds the parent's records (the parent writes them; written here too they would be in the file
+    twice), and its descriptor shares the parent's open file, lock and offset.  From now on it is closed."""
+    if jw._w.fd >= 0:
+        c_close(jw._w.fd)
+        jw._w.fd = -1
+    jw._w.buf_recs = 0
+
+
+def _drop_writers_in_child():
+    for jw in list(_LIVE):
+        _drop_in_child(<JournalWriter>jw)
+    _LIVE.clear()
+    _WRITING.clear()
+
+
+os.register_at_fork(after_in_child=_drop_writers_in_child)
+
+
 def _forget_fd(fd):
     """A writer of this process lets go of the file open at ``fd`` (before closing it)."""
     try:
@@ -961,6 +986,7 @@ cdef class JournalWriter:
             os.close(fd)
             raise
         _WRITING[_file_key(fd)] = os.getpid()
+        _LIVE.add(self)
         self._path = path
         self._date = date
         self.recovered = info
