@@ -532,6 +532,11 @@ class Capture:
         except Exception:                         # no ring, not a ring, damaged: nothing to recover
             return
         day0 = day_epoch_ns(self._date)
+
+        def lost(f, n, tail):
+            self._notes.append(f"{f.name}: the stopped capture's ring {name} published records {n:,}..{tail - 1:,} "
+                               f"that its journal never wrote, and has overwritten them since: {tail - n:,} "
+                               f"records lost; the new ring numbers its records from {n:,} again")
         try:
             for f in self.all_feeds:
                 w = f.writer
@@ -541,10 +546,10 @@ class Capture:
                 tail, n = old.tail(f.name), w.next_seq
                 if tail <= n:
                     continue
-                if n > 0:
+                if n > 0:                         # the ring must hold the journal's last live record
                     with Journal.open(w.path) as j:
                         last = None
-                        for stop in range(len(j), 0, -65536):        # the journal's last live record
+                        for stop in range(len(j), 0, -65536):
                             chunk = j.records[max(0, stop - 65536):stop]
                             live = np.flatnonzero((chunk["flags"] & KEYFRAME) == 0)
                             if len(live):
@@ -553,40 +558,38 @@ class Capture:
                     if last is None:
                         continue
                     r = old.reader(f.name, None, start=n - 1, on_lap="oldest")
-                    got = r.poll(1)
-                    if r.lost or len(got) != 1:
-                        mine = None
-                    else:
-                        mine = got.copy()
-                        mine["flags"] &= ~CONTINUED & 0xFF
-                        last["flags"] &= ~CONTINUED & 0xFF
+                    mine = r.poll(1).copy()
+                    gone = r.lost > 0 or len(mine) != 1
                     r.close()
-                    if mine is None or mine.tobytes() != last.tobytes():
-                        if mine is None:
-                            self._notes.append(f"{f.name}: the stopped capture's ring {name} published records "
-                                               f"{n:,}..{tail - 1:,} that its journal never wrote, and has "
-                                               f"overwritten them since: {tail - n:,} records lost; the new ring "
-                                               f"numbers its records from {n:,} again")
+                    if gone:
+                        lost(f, n, tail)
                         continue
+                    mine["flags"] &= ~CONTINUED & 0xFF
+                    last["flags"] &= ~CONTINUED & 0xFF
+                    if mine.tobytes() != last.tobytes():
+                        continue                  # another journal's ring (another root, another day)
                 elif info["first_seq"] != 0 or not day0 - JOURNAL_GRACE_NS <= info["created_ns"] < day0 + 86_400 * 10**9:
                     continue                      # an empty journal: only a ring of its day, from 0, continues it
                 r = old.reader(f.name, None, start=n, on_lap="oldest")
                 parts = []
-                while r.position < tail:
+                while r.position < tail and not r.lost:
                     got = r.poll(65536)
-                    if r.lost or not len(got):
+                    if not len(got):
                         break
-                    parts.append(got[:max(0, tail - (r.position - len(got)))].copy())
-                ok = not r.lost and r.position >= tail
+                    parts.append(got.copy())
+                ok = r.lost == 0 and r.position >= tail
                 r.close()
                 if not ok:
-                    self._notes.append(f"{f.name}: the stopped capture's ring {name} published records "
-                                       f"{n:,}..{tail - 1:,} that its journal never wrote, and has overwritten "
-                                       f"them since: {tail - n:,} records lost; the new ring numbers its records "
-                                       f"from {n:,} again")
+                    lost(f, n, tail)
                     continue
                 recs = np.concatenate(parts)[:tail - n]
-                w.append(recs)
+                try:
+                    w.append(recs)
+                except (OSError, ValueError) as e:
+                    self._notes.append(f"{f.name}: the stopped capture's ring {name} holds records {n:,}.."
+                                       f"{tail - 1:,} that its journal never wrote; adding them failed ({e}): "
+                                       f"the new ring numbers its records from {w.next_seq:,}")
+                    continue
                 self._notes.append(f"{f.name}: {len(recs):,} records the stopped capture had published to ring "
                                    f"{name} but not journaled (numbers {n:,}..{tail - 1:,}) were added to "
                                    f"{w.path.name}")
