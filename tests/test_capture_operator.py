@@ -131,3 +131,23 @@ def test_json_stats_always_end_with_a_final_line():
                         "--json"], capture_output=True, text=True, timeout=60, env=env, cwd=ROOT)
     assert r.returncode == 0, r.stderr
     assert len(r.stdout.strip().splitlines()) == 2           # the periodic report and the final one
+
+
+def test_a_capture_started_under_nohup_ignores_sighup(tmp_path):
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    p = subprocess.Popen([sys.executable, "-m", "vega.cli", "capture", "--feed", f"FO=127.0.0.1:{free_udp_port()}",
+                          "--journal-root", str(tmp_path), "--ring=", "--store=", "--stats-interval", "60"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT,
+                         preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))     # as nohup starts it
+    try:
+        assert "receiving" in p.stderr.readline()
+        p.send_signal(signal.SIGHUP)
+        with pytest.raises(subprocess.TimeoutExpired):
+            p.wait(timeout=1.0)                                 # still running
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 0 and "stopped, journal sealed" in err, err

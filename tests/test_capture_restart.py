@@ -163,10 +163,12 @@ cap = Capture(load_config(None, ring=sys.argv[1], journal_root=sys.argv[2]))
 cap.open(offline_ns=int(sys.argv[3]))
 fo = cap.feeds[0]
 h = fo.handler
-h.process_batch(list(nse.sample_stream("FO", 200, seed=11)), now_ns=int(sys.argv[3]))
-fo.writer.flush()
+if int(sys.argv[5]):                         # a first part, written to the file
+    h.process_batch(list(nse.sample_stream("FO", 200, seed=11)), now_ns=int(sys.argv[3]))
+    fo.writer.flush()
 n_flushed = fo.writer.next_seq
-h.process_batch(list(nse.sample_stream("FO", 100, seed=13)), now_ns=int(sys.argv[3]) + 10**9)   # buffered only
+h.process_batch(list(nse.sample_stream("FO", 100, seed=13 + int(sys.argv[6]))),
+                now_ns=int(sys.argv[3]) + 10**9)                          # buffered only
 extra = int(sys.argv[4])
 if extra:                                    # more than the ring holds, published but never journaled
     h.close()                                # (hands the slot back)
@@ -180,12 +182,13 @@ import os; os._exit(0)                       # killed: the journal's buffer is l
 """
 
 
-def _killed(cfg, extra=0):
+def _killed(cfg, extra=0, flushed_first=True, seed=0, t=T0):
     import os
     import subprocess
     import sys
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    p = subprocess.run([sys.executable, "-c", KILLED_UNFLUSHED, cfg.ring, cfg.journal_root, str(T0), str(extra)],
+    p = subprocess.run([sys.executable, "-c", KILLED_UNFLUSHED, cfg.ring, cfg.journal_root, str(t), str(extra),
+                        str(int(flushed_first)), str(seed)],
                        capture_output=True, text=True, timeout=120, cwd=root, env=dict(os.environ, PYTHONPATH=root))
     assert p.returncode == 0, p.stderr
     return tuple(map(int, p.stdout.split()))
@@ -208,8 +211,10 @@ def test_records_a_killed_capture_published_but_never_journaled_are_taken_from_i
         fo = cap.feeds[0]
         assert fo.writer.next_seq == n_ring
         assert cap.ring.info("NSE_FO")["first_seq"] == cap.ring.tail("NSE_FO") == n_ring
+        with vega.Journal.open(fo.writer.path) as j:          # in the file already: the old ring is gone
+            assert j.next_seq == n_ring
         notes = cap.start_notes()
-        assert any(f"NSE_FO: {n_ring - n_flushed:,} records the stopped capture had published" in m
+        assert any(f"NSE_FO: {n_ring - n_flushed:,} records the killed capture had published" in m
                    and f"numbers {n_flushed:,}..{n_ring - 1:,}" in m for m in notes), notes
         _feed(cap, list(nse.sample_stream("FO", 50, seed=12)), T0 + HOUR)
         path = fo.writer.path
@@ -235,8 +240,8 @@ def test_records_the_ring_overwrote_are_said_lost_and_nothing_is_appended(cfg):
     try:
         assert cap.feeds[0].writer.next_seq == n_flushed
         notes = cap.start_notes()
-        assert any(f"NSE_FO: the stopped capture's ring {cfg.ring} published records {n_flushed:,}..{n_ring - 1:,}"
-                   in m and f"{n_ring - n_flushed:,} records lost" in m for m in notes), notes
+        assert any(f"NSE_FO: ring {cfg.ring}, whose writer was killed, holds records {n_flushed:,}..{n_ring - 1:,}"
+                   f" past this journal's end but has overwritten" in m and "none added" in m for m in notes), notes
     finally:
         cap.close()
 
@@ -257,3 +262,46 @@ def test_a_ring_that_does_not_continue_the_journal_is_left_out(cfg, tmp_path):
         assert cap.ring.info("NSE_FO")["first_seq"] == 3
     finally:
         cap.close()
+
+
+def test_a_capture_killed_twice_keeps_every_record(cfg):
+    """The second run's ring starts at the journal's end (first_seq == next_seq): it holds none of the
+    journal's records to compare with, and what it published unjournaled is still taken."""
+    n1, t1 = _killed(cfg)
+    assert t1 > n1
+    n2, t2 = _killed(cfg, flushed_first=False, seed=1, t=T0 + HOUR)   # recovers t1 - n1, killed unflushed
+    assert n2 == t1 and t2 > t1
+    cap = Capture(cfg).open(offline_ns=T0 + 2 * HOUR)
+    try:
+        assert cap.feeds[0].writer.next_seq == t2
+        assert any(f"numbers {t1:,}..{t2 - 1:,}" in m for m in cap.start_notes()), cap.start_notes()
+        path = cap.feeds[0].writer.path
+    finally:
+        cap.close()
+    assert vega.verify(path).ok
+
+
+def test_a_cleanly_stopped_captures_ring_is_not_taken(cfg, tmp_path):
+    """A clean stop leaves no writer in the ring (its journal has every record): another capture with the same
+    ring name and another journal root, even an empty one, takes nothing from it."""
+    first = Capture(cfg).open(offline_ns=T0)
+    try:
+        _feed(first, list(nse.sample_stream("FO", 100, seed=8)), T0)
+    finally:
+        first.close()
+    other = load_config(None, ring=cfg.ring, journal_root=str(tmp_path / "other"))
+    cap = Capture(other).open(offline_ns=T0 + HOUR)
+    try:
+        assert cap.feeds[0].writer.next_seq == 0 and cap.start_notes() == []
+    finally:
+        cap.close()
+
+
+def test_an_ingest_overlapping_the_recovered_records_is_refused(cfg):
+    """The overlap check sees the records recovered from the killed capture's ring (stamped up to T0 + 1 s):
+    an ingest starting before them would write earlier records after them."""
+    n_flushed, n_ring = _killed(cfg)
+    with pytest.raises(CaptureError, match="already holds records"):
+        Capture(cfg).open(offline_ns=T0 + 5 * 10**8)
+    with vega.Journal.open(f"{cfg.journal_root}/NSE_FO/20261120.bin") as j:
+        assert j.next_seq == n_ring                            # recovered, and kept

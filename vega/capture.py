@@ -480,13 +480,13 @@ class Capture:
                                            + (f" ({e.filename})" if e.filename else "")) from None
                     except JournalError as e:
                         raise CaptureError(f"journal: {e}") from None
+            if cfg.ring:                               # (first: the overlap check must see what it adds)
+                self._recover_from_ring(cfg.ring)
             if offline_ns is not None:
                 self._refuse_overlap(offline_ns)       # before the ring is replaced
             # ring positions = journal sequence numbers (replay up to next_seq, then read the ring from there):
             # each slot starts at its journal's next_seq, which is 0 for a new day's file and the day's count
             # so far when a capture is restarted during the day
-            if cfg.ring:
-                self._recover_from_ring(cfg.ring)
             firsts = {f.name: f.writer.next_seq for f in self.all_feeds if f.writer is not None}
             if cfg.ring:
                 try:
@@ -515,18 +515,18 @@ class Capture:
         return self
 
     def _recover_from_ring(self, name: str) -> None:
-        """Before the ring is replaced: the records a capture that stopped without closing (killed) published to
-        its ring but had not yet written to its journal (the journal buffers up to its flush interval; the
-        ring publishes at once).  They are the same 32-byte records, numbered alike, so they are appended to
-        the journal: the new ring then starts after them and no number a reader has seen means another
-        record.  Only a ring of this journal's day whose records join the journal's (its record at the
-        journal's last live number is the journal's, byte for byte, CONTINUED aside; or, for an empty journal,
-        a ring made on the journal's day that starts at 0) is used.  What the ring has overwritten already is lost:
-        said in ``start_notes``, with what was recovered."""
-        from vega._ring import Ring
+        """Before the ring is replaced: the records a capture that was killed had published to its ring but not
+        yet written to its journal (the journal buffers up to its flush interval; the ring publishes at once).
+        They are the same 32-byte records, numbered alike, so they are appended to the journal and flushed:
+        the new ring then starts after them, and no number a reader has seen comes back as another record.
+
+        Only a slot whose writer died (a clean stop leaves no writer pid: its journal has everything) and whose
+        records continue this journal is used: the slot holds the journal's last live record, byte for byte
+        (CONTINUED aside; the previous day's file when this one has none yet), or it starts right at the
+        journal's end, or, for an empty journal, it starts at 0 and was made on the journal's day.  What the
+        ring has overwritten already is lost.  ``start_notes`` says what was added or lost."""
+        from vega._ring import Ring, _pid_alive
         from vega._journal import day_epoch_ns
-        from vega.journal import Journal
-        from vega.records import CONTINUED, KEYFRAME
         try:
             old = Ring.open(name)
         except Exception:                         # no ring, not a ring, damaged: nothing to recover
@@ -534,7 +534,7 @@ class Capture:
         day0 = day_epoch_ns(self._date)
 
         def lost(f, n, tail):
-            self._notes.append(f"{f.name}: the stopped capture's ring {name} published records {n:,}..{tail - 1:,} "
+            self._notes.append(f"{f.name}: the killed capture's ring {name} published records {n:,}..{tail - 1:,} "
                                f"that its journal never wrote, and has overwritten them since: {tail - n:,} "
                                f"records lost; the new ring numbers its records from {n:,} again")
         try:
@@ -543,32 +543,28 @@ class Capture:
                 if w is None:
                     continue
                 info = old.info(f.name)
-                tail, n = old.tail(f.name), w.next_seq
-                if tail <= n:
-                    continue
-                if n > 0:                         # the ring must hold the journal's last live record
-                    with Journal.open(w.path) as j:
-                        last = None
-                        for stop in range(len(j), 0, -65536):
-                            chunk = j.records[max(0, stop - 65536):stop]
-                            live = np.flatnonzero((chunk["flags"] & KEYFRAME) == 0)
-                            if len(live):
-                                last = chunk[live[-1]:live[-1] + 1].copy()
-                                break
-                    if last is None:
-                        continue
-                    r = old.reader(f.name, None, start=n - 1, on_lap="oldest")
-                    mine = r.poll(1).copy()
-                    gone = r.lost > 0 or len(mine) != 1
-                    r.close()
-                    if gone:
-                        lost(f, n, tail)
-                        continue
-                    mine["flags"] &= ~CONTINUED & 0xFF
-                    last["flags"] &= ~CONTINUED & 0xFF
-                    if mine.tobytes() != last.tobytes():
+                tail, n, first = old.tail(f.name), w.next_seq, info["first_seq"]
+                if tail <= n or first > n:
+                    continue                      # nothing past the journal's end, or a ring that starts after it
+                pid = info["writer_pid"]
+                if pid == 0 or _pid_alive(pid):
+                    continue                      # stopped cleanly (its journal has it all), or not ours to take
+                same_day = day0 - JOURNAL_GRACE_NS <= info["created_ns"] < day0 + 86_400 * 10**9
+                if first < n:
+                    joins = _ring_joins_journal(old, f.name, n, w.path)
+                    if joins is False:
                         continue                  # another journal's ring (another root, another day)
-                elif info["first_seq"] != 0 or not day0 - JOURNAL_GRACE_NS <= info["created_ns"] < day0 + 86_400 * 10**9:
+                    # None: its record n - 1 is overwritten or no day file has a live record yet; a ring made on
+                    # the journal's day is taken (the read below says what it has overwritten)
+                    if joins is None and not same_day:
+                        oldest = max(first, tail - info["capacity"])
+                        why = (f"has overwritten {oldest - n:,} of them" if oldest > n else
+                               "cannot be matched to this journal")
+                        self._notes.append(f"{f.name}: ring {name}, whose writer was killed, holds records {n:,}.."
+                                           f"{tail - 1:,} past this journal's end but {why}: none added; the new "
+                                           f"ring numbers its records from {n:,}")
+                        continue
+                elif n == 0 and not same_day:
                     continue                      # an empty journal: only a ring of its day, from 0, continues it
                 r = old.reader(f.name, None, start=n, on_lap="oldest")
                 parts = []
@@ -585,12 +581,13 @@ class Capture:
                 recs = np.concatenate(parts)[:tail - n]
                 try:
                     w.append(recs)
+                    w.flush()                     # before the old ring, their other copy, is replaced
                 except (OSError, ValueError) as e:
-                    self._notes.append(f"{f.name}: the stopped capture's ring {name} holds records {n:,}.."
+                    self._notes.append(f"{f.name}: the killed capture's ring {name} holds records {n:,}.."
                                        f"{tail - 1:,} that its journal never wrote; adding them failed ({e}): "
                                        f"the new ring numbers its records from {w.next_seq:,}")
                     continue
-                self._notes.append(f"{f.name}: {len(recs):,} records the stopped capture had published to ring "
+                self._notes.append(f"{f.name}: {len(recs):,} records the killed capture had published to ring "
                                    f"{name} but not journaled (numbers {n:,}..{tail - 1:,}) were added to "
                                    f"{w.path.name}")
         finally:
@@ -1235,6 +1232,43 @@ def _close_unsealed(w) -> None:
         w.close()
     except Exception:
         pass
+
+
+def _last_live_record(path):
+    """The last live (not KEYFRAME) record of the journal file at ``path`` as a 1-record array, or None."""
+    from vega.journal import Journal
+    from vega.records import KEYFRAME
+    with Journal.open(path) as j:
+        for stop in range(len(j), 0, -65536):
+            chunk = j.records[max(0, stop - 65536):stop]
+            live = np.flatnonzero((chunk["flags"] & KEYFRAME) == 0)
+            if len(live):
+                return chunk[live[-1]:live[-1] + 1].copy()
+    return None
+
+
+def _ring_joins_journal(ring, feed: str, n: int, path) -> bool | None:
+    """Whether the ring slot's record numbered ``n - 1`` is the journal's last live record, byte for byte but for
+    CONTINUED (a reopen may have closed the update there): True / False, None when it cannot be told (the ring
+    has overwritten it, or no file of the feed holds a live record).  The journal file at ``path`` has none
+    yet on a new day: the latest earlier day file beside it (its numbers continue into this one) is read."""
+    from vega.records import CONTINUED
+    last = _last_live_record(path)
+    if last is None:
+        earlier = sorted(q for q in Path(path).parent.glob("*.bin") if q.name < Path(path).name)
+        last = _last_live_record(earlier[-1]) if earlier else None
+    if last is None:
+        return None
+    r = ring.reader(feed, None, start=n - 1, on_lap="oldest")
+    try:
+        mine = r.poll(1).copy()
+        if r.lost or len(mine) != 1:
+            return None
+    finally:
+        r.close()
+    mine["flags"] &= ~CONTINUED & 0xFF
+    last["flags"] &= ~CONTINUED & 0xFF
+    return mine.tobytes() == last.tobytes()
 
 
 #: getsockopt(SOL_SOCKET, SO_MEMINFO) (Linux): nine u32 counters, the socket's drops at index 8 (SK_MEMINFO_DROPS)

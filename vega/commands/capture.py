@@ -82,9 +82,12 @@ def run(args: argparse.Namespace) -> int:
     cap.on_warning = lambda msg: print(f"vega capture: {msg}", file=sys.stderr, flush=True)
     stopping = []
     # SIGHUP too: the terminal or ssh session that started the capture closing stops it cleanly (journal
-    # sealed), as SIGINT and SIGTERM do, instead of killing it with the journal's buffer unwritten
-    old = {s: signal.signal(s, lambda *_: stopping.append(1))
-           for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    # sealed), as SIGINT and SIGTERM do, instead of killing it with the journal's buffer unwritten; unless it
+    # was started to ignore SIGHUP (nohup): then it goes on
+    sigs = [signal.SIGINT, signal.SIGTERM]
+    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+        sigs.append(signal.SIGHUP)
+    old = {s: signal.signal(s, lambda *_: stopping.append(1)) for s in sigs}
     try:
         where = ", ".join(f"{f.segment} {f.group}:{f.port}" for f in cfg.feeds)
         print(f"vega capture: receiving {where}; journal {cfg.journal_root or 'off'}; ring {cfg.ring or 'off'}",
