@@ -55,20 +55,34 @@ def test_the_stats_line_tells_dead_and_lapped_readers_from_slow_ones():
     assert "fine@NSE_FO lag 3," not in line and line.endswith("fine@NSE_FO lag 3")
 
 
-def test_sighup_stops_the_capture_cleanly_with_the_journal_sealed(tmp_path):
-    env = dict(os.environ, PYTHONPATH=ROOT)
+def _signalled_capture(journal_root, signals, **popen):
+    """Run `vega capture` (one FO feed on loopback, a journal, no ring or store) until it says it receives, send
+    it ``signals`` in turn, each followed by a wait of up to 1 s (None when it is still running), and return
+    (exit status, stderr) once it has exited (it is killed after 30 s)."""
     p = subprocess.Popen([sys.executable, "-m", "vega.cli", "capture", "--feed", f"FO=127.0.0.1:{free_udp_port()}",
-                          "--journal-root", str(tmp_path), "--ring=", "--store=", "--stats-interval", "60"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+                          "--journal-root", str(journal_root), "--ring=", "--store=", "--stats-interval", "60"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                         env=dict(os.environ, PYTHONPATH=ROOT), **popen)
+    waits = []
     try:
         assert "receiving" in p.stderr.readline()
-        p.send_signal(signal.SIGHUP)
-        out, err = p.communicate(timeout=30)
+        for sig in signals:
+            p.send_signal(sig)
+            try:
+                waits.append(p.wait(timeout=1.0))
+            except subprocess.TimeoutExpired:
+                waits.append(None)
+        _, err = p.communicate(timeout=30)
     finally:
         if p.poll() is None:
             p.kill()
             p.wait()
-    assert p.returncode == 0, err
+    return p.returncode, err, waits
+
+
+def test_sighup_stops_the_capture_cleanly_with_the_journal_sealed(tmp_path):
+    code, err, _ = _signalled_capture(tmp_path, [signal.SIGHUP])
+    assert code == 0, err
     assert "stopped, journal sealed" in err and "Traceback" not in err
     files = list(tmp_path.glob("NSE_FO/*.bin"))
     assert len(files) == 1 and verify(files[0]).state == "sealed"
@@ -134,20 +148,7 @@ def test_json_stats_always_end_with_a_final_line():
 
 
 def test_a_capture_started_under_nohup_ignores_sighup(tmp_path):
-    env = dict(os.environ, PYTHONPATH=ROOT)
-    p = subprocess.Popen([sys.executable, "-m", "vega.cli", "capture", "--feed", f"FO=127.0.0.1:{free_udp_port()}",
-                          "--journal-root", str(tmp_path), "--ring=", "--store=", "--stats-interval", "60"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT,
-                         preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))     # as nohup starts it
-    try:
-        assert "receiving" in p.stderr.readline()
-        p.send_signal(signal.SIGHUP)
-        with pytest.raises(subprocess.TimeoutExpired):
-            p.wait(timeout=1.0)                                 # still running
-        p.send_signal(signal.SIGTERM)
-        out, err = p.communicate(timeout=30)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    assert p.returncode == 0 and "stopped, journal sealed" in err, err
+    code, err, waits = _signalled_capture(tmp_path, [signal.SIGHUP, signal.SIGTERM],
+                                          preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    assert waits[0] is None                                   # still running after the SIGHUP (nohup)
+    assert code == 0 and "stopped, journal sealed" in err, err
