@@ -157,8 +157,11 @@ def test_after_a_crash_the_new_ring_starts_where_the_recovered_journal_ends(cfg)
 KILLED_UNFLUSHED = """
 import sys
 import numpy as np
+import vega.journal
 from vega import nse
 from vega.capture import Capture, load_config
+_writer = vega.journal.JournalWriter        # no time-driven flush: what is buffered stays buffered, however slow
+vega.journal.JournalWriter = lambda *a, **k: _writer(*a, **dict(k, flush_interval=None))
 cap = Capture(load_config(None, ring=sys.argv[1], journal_root=sys.argv[2]))
 cap.open(offline_ns=int(sys.argv[3]))
 fo = cap.feeds[0]
