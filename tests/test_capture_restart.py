@@ -185,6 +185,15 @@ import os; os._exit(0)                       # killed: the journal's buffer is l
 """
 
 
+def _ring_records(name, start, end):
+    """The NSE_FO records numbered start .. end - 1 in ring ``name``."""
+    ring = vega.Ring.open(name)
+    try:
+        return _drain(ring.reader("NSE_FO", start=start), end - start)
+    finally:
+        ring.close()
+
+
 def _killed(cfg, extra=0, flushed_first=True, seed=0, t=T0):
     import os
     import subprocess
@@ -203,12 +212,7 @@ def test_records_a_killed_capture_published_but_never_journaled_are_taken_from_i
     it replaces the ring, so its new ring starts after them: no number a reader saw means another record."""
     n_flushed, n_ring = _killed(cfg)
     assert n_ring > n_flushed > 0
-    old = vega.Ring.open(cfg.ring)
-    try:
-        r = old.reader("NSE_FO", start=n_flushed)
-        published = _drain(r, n_ring - n_flushed)
-    finally:
-        old.close()
+    published = _ring_records(cfg.ring, n_flushed, n_ring)
     cap = Capture(cfg).open(offline_ns=T0 + HOUR)
     try:
         fo = cap.feeds[0]
@@ -308,3 +312,33 @@ def test_an_ingest_overlapping_the_recovered_records_is_refused(cfg):
         Capture(cfg).open(offline_ns=T0 + 5 * 10**8)
     with vega.Journal.open(f"{cfg.journal_root}/NSE_FO/20261120.bin") as j:
         assert j.next_seq == n_ring                            # recovered, and kept
+
+
+def test_an_update_the_killed_journal_ended_inside_is_one_update_again(cfg):
+    """A size-driven write can end the file inside an update; the reopen closes it there, and the recovery, which
+    appends the rest of it from the ring, flags that record CONTINUED again: the journal's records are the
+    ring's, byte for byte, one update as published."""
+    n_flushed, n_ring = _killed(cfg)
+    path = f"{cfg.journal_root}/NSE_FO/20261120.bin"
+    with vega.Journal.open(path) as j:
+        recs = np.array(j.records)
+    live = (recs["flags"] & KEYFRAME) == 0
+    inside = np.flatnonzero(live & ((recs["flags"] & vega.records.CONTINUED) != 0))
+    k = int(inside[len(inside) // 2])                        # a record inside a multi-record update
+    assert recs["token"][k + 1] == recs["token"][k]
+    with open(path, "r+b") as f:                             # the file as a write that stopped there leaves it
+        f.truncate(64 + 32 * (k + 1))
+    seq_k = k - int(np.count_nonzero(~live[:k]))             # its sequence number (checkpoints take none)
+    published = _ring_records(cfg.ring, seq_k, n_ring)
+    cap = Capture(cfg).open(offline_ns=T0 + HOUR)
+    try:
+        w = cap.feeds[0].writer
+        assert w.recovered["closed_updates"] == [k] and w.next_seq == n_ring
+    finally:
+        cap.close()
+    with vega.Journal.open(path) as j:
+        got = np.array(j.records)[k:]
+        got = got[(got["flags"] & KEYFRAME) == 0][:len(published)]
+    assert got.tobytes() == published.tobytes()              # record k flagged CONTINUED again, as the ring has it
+    assert vega.verify(path).ok
+    vega.replay(cfg.journal_root, dt.date(2026, 11, 20), into=vega.Store(8192))

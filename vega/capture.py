@@ -527,6 +527,7 @@ class Capture:
         ring has overwritten already is lost.  ``start_notes`` says what was added or lost."""
         from vega._ring import Ring, _pid_alive
         from vega._journal import day_epoch_ns
+        from vega.records import CONTINUED
         try:
             old = Ring.open(name)
         except Exception:                         # no ring, not a ring, damaged: nothing to recover
@@ -550,8 +551,9 @@ class Capture:
                 if pid == 0 or _pid_alive(pid):
                     continue                      # stopped cleanly (its journal has it all), or not ours to take
                 same_day = day0 - JOURNAL_GRACE_NS <= info["created_ns"] < day0 + 86_400 * 10**9
+                ring_flags = 0
                 if first < n:
-                    joins = _ring_joins_journal(old, f.name, n, w.path)
+                    joins, ring_flags = _ring_joins_journal(old, f.name, n, w.path)
                     if joins is False:
                         continue                  # another journal's ring (another root, another day)
                     # None: its record n - 1 is overwritten or no day file has a live record yet; a ring made on
@@ -580,6 +582,9 @@ class Capture:
                     continue
                 recs = np.concatenate(parts)[:tail - n]
                 try:
+                    mine = _last_live_record(w.path) if ring_flags & CONTINUED else None
+                    if mine is not None and int(mine["token"][0]) == int(recs["token"][0]):
+                        _reopen_update(w)         # the rest of the update the file ended inside: one update again
                     w.append(recs)
                     w.flush()                     # before the old ring, their other copy, is replaced
                 except (OSError, ValueError) as e:
@@ -1247,28 +1252,47 @@ def _last_live_record(path):
     return None
 
 
-def _ring_joins_journal(ring, feed: str, n: int, path) -> bool | None:
+def _ring_joins_journal(ring, feed: str, n: int, path) -> tuple[bool | None, int]:
     """Whether the ring slot's record numbered ``n - 1`` is the journal's last live record, byte for byte but for
-    CONTINUED (a reopen may have closed the update there): True / False, None when it cannot be told (the ring
-    has overwritten it, or no file of the feed holds a live record).  The journal file at ``path`` has none
-    yet on a new day: the latest earlier day file beside it (its numbers continue into this one) is read."""
+    CONTINUED (a reopen may have closed the update there): (True / False, that ring record's flags), (None, 0)
+    when it cannot be told (the ring has overwritten it, or no file of the feed holds a live record).  The
+    journal file at ``path`` has none yet on a new day: the latest earlier day file beside it (its numbers
+    continue into this one) is read."""
     from vega.records import CONTINUED
     last = _last_live_record(path)
     if last is None:
         earlier = sorted(q for q in Path(path).parent.glob("*.bin") if q.name < Path(path).name)
         last = _last_live_record(earlier[-1]) if earlier else None
     if last is None:
-        return None
+        return None, 0
     r = ring.reader(feed, None, start=n - 1, on_lap="oldest")
     try:
         mine = r.poll(1).copy()
         if r.lost or len(mine) != 1:
-            return None
+            return None, 0
     finally:
         r.close()
+    flags = int(mine["flags"][0])
     mine["flags"] &= ~CONTINUED & 0xFF
     last["flags"] &= ~CONTINUED & 0xFF
-    return mine.tobytes() == last.tobytes()
+    return mine.tobytes() == last.tobytes(), flags
+
+
+def _reopen_update(w) -> bool:
+    """The journal file of writer ``w`` ended inside an update, which its reopen closed (cleared CONTINUED on
+    its last record); the rest of that update is about to be appended from the ring: flag the record CONTINUED
+    again, so that the update is one again.  True when done (the file's last record was the one closed)."""
+    from vega.records import CONTINUED
+    n = w.recovered.get("records", 0)
+    if not n or (w.recovered.get("closed_updates") or [None])[-1] != n - 1 or w.n_records != n:
+        return False
+    at = 64 + 32 * (n - 1) + 11                  # its flags byte
+    fd = os.open(w.path, os.O_RDWR | os.O_CLOEXEC)
+    try:
+        os.pwrite(fd, bytes([os.pread(fd, 1, at)[0] | CONTINUED]), at)
+    finally:
+        os.close(fd)
+    return True
 
 
 #: getsockopt(SOL_SOCKET, SO_MEMINFO) (Linux): nine u32 counters, the socket's drops at index 8 (SK_MEMINFO_DROPS)
