@@ -342,3 +342,26 @@ def test_an_update_the_killed_journal_ended_inside_is_one_update_again(cfg):
     assert got.tobytes() == published.tobytes()              # record k flagged CONTINUED again, as the ring has it
     assert vega.verify(path).ok
     vega.replay(cfg.journal_root, dt.date(2026, 11, 20), into=vega.Store(8192))
+
+
+def test_an_earlier_days_file_left_unsealed_is_named_at_start(cfg):
+    """A capture killed on an earlier day and not restarted that day left its file unsealed: the next start
+    names it (only the headers are read) and says how to seal it; sealed files are not named."""
+    root = f"{cfg.journal_root}/NSE_FO"
+    day1 = vega.JournalWriter(cfg.journal_root, "NSE_FO", dt.date(2026, 11, 18), checkpoint_interval=None)
+    day1.append(np.zeros(2, vega.records.CHANGE_RECORD_DTYPE))
+    day1.close()                                              # sealed
+    w = vega.JournalWriter(cfg.journal_root, "NSE_FO", dt.date(2026, 11, 19), checkpoint_interval=None,
+                           flush_interval=0)
+    w.append(np.zeros(3, vega.records.CHANGE_RECORD_DTYPE))
+    image = w.path.read_bytes()
+    w.close()
+    w.path.write_bytes(image)                                 # as the kill left it: open, no writer
+    cap = Capture(cfg).open(offline_ns=T0)
+    try:
+        notes = cap.start_notes()
+    finally:
+        cap.close()
+    assert [m for m in notes if "not sealed" in m] == [
+        f"{root}/20261119.bin: not sealed and no writer holds it (its capture was killed): it replays to its last "
+        f"whole record; vega verify --repair {root}/20261119.bin seals it"]

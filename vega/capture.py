@@ -482,6 +482,7 @@ class Capture:
                         raise CaptureError(f"journal: {e}") from None
             if cfg.ring:                               # (first: the overlap check must see what it adds)
                 self._recover_from_ring(cfg.ring)
+            self._note_unsealed_days()
             if offline_ns is not None:
                 self._refuse_overlap(offline_ns)       # before the ring is replaced
             # ring positions = journal sequence numbers (replay up to next_seq, then read the ring from there):
@@ -597,6 +598,27 @@ class Capture:
                                    f"{w.path.name}")
         finally:
             old.close()
+
+    def _note_unsealed_days(self) -> None:
+        """start_notes: the day files of this capture's journals, other than the one it writes now, that are not
+        sealed and that no writer holds (a capture killed on that day, never restarted then): each still replays
+        to its last whole record, and ``vega verify --repair`` seals it.  Only the headers are read."""
+        from vega.journal import SEALED, JournalError, held_by_writer, parse_header
+        for f in self.all_feeds:
+            w = f.writer
+            if w is None:
+                continue
+            for path in sorted(Path(w.path).parent.glob("*.bin")):
+                if path == Path(w.path):
+                    continue
+                try:
+                    with open(path, "rb") as fh:
+                        hdr = parse_header(fh.read(64), str(path))
+                except (OSError, JournalError):
+                    continue                  # not a journal (vega verify says what it is)
+                if hdr["sealed"] != SEALED and not held_by_writer(path):
+                    self._notes.append(f"{path}: not sealed and no writer holds it (its capture was killed): it "
+                                       f"replays to its last whole record; vega verify --repair {path} seals it")
 
     def start_notes(self) -> list[str]:
         """What opening found and did that an operator should know: records recovered from a stopped capture's

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from vega.commands import CliError
 from vega.commands.capture import add_pipeline_options
@@ -54,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
         cap.close()
         if bar is not None:
             bar.close()
+    for note in cap.start_notes():                # what opening the journals and the ring found (on stderr)
+        print(f"vega ingest: {note}", file=sys.stderr)
     summary = {"files": args.pcap, "packets": pst.packets, "udp_datagrams": pst.datagrams,
                "other_destination": cap.other_destination, "skipped": pst.skipped(),
                "link_types": pst.link_types, "feeds": stats["feeds"]}
@@ -81,7 +84,6 @@ def run(args: argparse.Namespace) -> int:
 def _progress_bar(args):
     """tqdm over the files' bytes, or None (not asked for, not a terminal, or tqdm not installed)."""
     import os
-    import sys
     show = args.progress if args.progress is not None else sys.stderr.isatty()
     if not show:
         return None
