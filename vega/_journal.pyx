@@ -747,51 +747,39 @@ cdef object _open_update(JournalWriter jw):
     return None
 
 
-cdef Py_ssize_t _cuts_in(const uint8_t* recs, Py_ssize_t n, Py_ssize_t* out, Py_ssize_t cap) noexcept nogil:
-    """Record numbers i of the n records whose update was cut short there: record i is flagged CONTINUED and
-    record i + 1 is of another token (what a store replaying them refuses), or i is the last record and a
-    live one (not KEYFRAME) flagged CONTINUED (its writer stopped mid-update).  The first ``cap`` go to out;
-    returns how many there are."""
-    cdef Py_ssize_t i, k = 0
-    cdef const uint8_t* r
-    for i in range(n):
-        r = recs + i * JRNL_REC_SIZE
-        if i + 1 < n:
-            if (r[11] & JRNL_F_CONTINUED) == 0 or _rec_token(r) == _rec_token(r + JRNL_REC_SIZE):
-                continue
-        elif not _leaves_update_open(r):
-            continue
-        if k < cap:
-            out[k] = i
-        k += 1
-    return k
+def cut_updates(recs, chunk: int = 1 << 22):
+    """Record numbers i (int64) where record i - 1 is flagged CONTINUED (more records of its token's update
+    follow) and record i is of another token: what ``Store.apply_records`` refuses ("a CONTINUED update
+    changes token"), checkpoint records included.  ``recs``: CHANGE_RECORD_DTYPE records (a file's mapping);
+    read in pieces of ``chunk``.  verify reports these; a reopen closes them (_close_cut_updates)."""
+    n = len(recs)
+    out = [np.zeros(0, np.int64)]
+    for a in range(0, max(n - 1, 0), chunk):
+        b = min(n, a + chunk + 1)
+        f = recs["flags"][a:b - 1]
+        t = recs["token"][a:b]
+        out.append(np.flatnonzero(((f & CONTINUED) != 0) & (t[1:] != t[:-1])).astype(np.int64) + (a + 1))
+    return np.concatenate(out)
 
 
-def _close_cut_updates(fd, Py_ssize_t n, Py_ssize_t cap=1000):
-    """Close every update the first n records of the journal open at fd (for writing) cut short: clear the
-    CONTINUED flag of the update's last record written (_cuts_in), so that a store replaying the file applies
-    the fields it has and goes on; nothing is dropped.  Returns those record numbers (all of them; at most
-    ``cap`` per pass, passes repeat until none is left)."""
-    cdef const uint8_t[::1] raw
-    cdef Py_ssize_t found[1000]
-    cdef Py_ssize_t k, i
-    closed = []
+def _close_cut_updates(fd, Py_ssize_t n):
+    """Close every update the first n records of the journal open at fd (for writing) cut short -- a record of
+    another token follows one flagged CONTINUED (cut_updates), or the last record is a live one flagged
+    CONTINUED (its writer stopped mid-update) -- by clearing the CONTINUED flag of the update's last record
+    written, so that a store replaying the file applies the fields it has and goes on; nothing is dropped.
+    Returns those record numbers."""
     if n <= 0:
-        return closed
-    while True:
-        with mmap.mmap(fd, JRNL_HEADER_SIZE + n * JRNL_REC_SIZE, access=mmap.ACCESS_READ) as mm:
-            arr = np.frombuffer(mm, np.uint8, n * JRNL_REC_SIZE, JRNL_HEADER_SIZE)
-            raw = arr
-            with nogil:
-                k = _cuts_in(&raw[0], n, found, min(cap, 1000))
-            at = [found[i] for i in range(min(k, 1000, cap))]
-            flags = [raw[i * JRNL_REC_SIZE + 11] for i in at]
-            del raw, arr
-        for i, f in zip(at, flags):
-            os.pwrite(fd, bytes([f & ~JRNL_F_CONTINUED & 0xFF]), JRNL_HEADER_SIZE + i * JRNL_REC_SIZE + 11)
-        closed.extend(at)
-        if k <= len(at):
-            return closed
+        return []
+    with mmap.mmap(fd, JRNL_HEADER_SIZE + n * JRNL_REC_SIZE, access=mmap.ACCESS_READ) as mm:
+        recs = np.frombuffer(mm, CHANGE_RECORD_DTYPE, n, JRNL_HEADER_SIZE)
+        at = (cut_updates(recs) - 1).tolist()
+        if (int(recs["flags"][n - 1]) & (JRNL_F_CONTINUED | JRNL_F_KEYFRAME)) == JRNL_F_CONTINUED:
+            at.append(n - 1)
+        flags = recs["flags"][at].tolist()
+        del recs
+    for i, f in zip(at, flags):
+        os.pwrite(fd, bytes([f & ~JRNL_F_CONTINUED & 0xFF]), JRNL_HEADER_SIZE + i * JRNL_REC_SIZE + 11)
+    return at
 
 
 # ----------------------------------------------------------------------------------------------------------

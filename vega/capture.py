@@ -552,9 +552,9 @@ class Capture:
                 if pid == 0 or _pid_alive(pid):
                     continue                      # stopped cleanly (its journal has it all), or not ours to take
                 same_day = day0 - JOURNAL_GRACE_NS <= info["created_ns"] < day0 + 86_400 * 10**9
-                ring_flags = 0
+                at_end = None                     # the ring's record numbered n - 1, when it is the journal's last
                 if first < n:
-                    joins, ring_flags = _ring_joins_journal(old, f.name, n, w.path)
+                    joins, at_end = _ring_joins_journal(old, f.name, n, w.path)
                     if joins is False:
                         continue                  # another journal's ring (another root, another day)
                     # None: its record n - 1 is overwritten or no day file has a live record yet; a ring made on
@@ -583,8 +583,8 @@ class Capture:
                     continue
                 recs = np.concatenate(parts)[:tail - n]
                 try:
-                    mine = _last_live_record(w.path) if ring_flags & CONTINUED else None
-                    if mine is not None and int(mine["token"][0]) == int(recs["token"][0]):
+                    if (at_end is not None and int(at_end["flags"][0]) & CONTINUED
+                            and int(at_end["token"][0]) == int(recs["token"][0])):
                         _reopen_update(w)         # the rest of the update the file ended inside: one update again
                     w.append(recs)
                     w.flush()                     # before the old ring, their other copy, is replaced
@@ -603,6 +603,7 @@ class Capture:
         """start_notes: the day files of this capture's journals, other than the one it writes now, that are not
         sealed and that no writer holds (a capture killed on that day, never restarted then): each still replays
         to its last whole record, and ``vega verify --repair`` seals it.  Only the headers are read."""
+        from vega._journal import HEADER_SIZE
         from vega.journal import SEALED, JournalError, held_by_writer, parse_header
         for f in self.all_feeds:
             w = f.writer
@@ -613,7 +614,7 @@ class Capture:
                     continue
                 try:
                     with open(path, "rb") as fh:
-                        hdr = parse_header(fh.read(64), str(path))
+                        hdr = parse_header(fh.read(HEADER_SIZE), str(path))
                 except (OSError, JournalError):
                     continue                  # not a journal (vega verify says what it is)
                 if hdr["sealed"] != SEALED and not held_by_writer(path):
@@ -621,8 +622,8 @@ class Capture:
                                        f"replays to its last whole record; vega verify --repair {path} seals it")
 
     def start_notes(self) -> list[str]:
-        """What opening found and did that an operator should know: records recovered from a stopped capture's
-        ring into the journal, or lost with it (one line each)."""
+        """What opening found and did that an operator should know (one line each): records recovered from a
+        killed capture's ring into the journal, or lost with it, and earlier day files left unsealed."""
         return list(self._notes)
 
     @staticmethod
@@ -1274,41 +1275,42 @@ def _last_live_record(path):
     return None
 
 
-def _ring_joins_journal(ring, feed: str, n: int, path) -> tuple[bool | None, int]:
+def _ring_joins_journal(ring, feed: str, n: int, path):
     """Whether the ring slot's record numbered ``n - 1`` is the journal's last live record, byte for byte but for
-    CONTINUED (a reopen may have closed the update there): (True / False, that ring record's flags), (None, 0)
-    when it cannot be told (the ring has overwritten it, or no file of the feed holds a live record).  The
-    journal file at ``path`` has none yet on a new day: the latest earlier day file beside it (its numbers
-    continue into this one) is read."""
+    CONTINUED (a reopen may have closed the update there): (True / False, that ring record as a 1-record
+    array), (None, None) when it cannot be told (the ring has overwritten it, or no file of the feed holds a
+    live record).  The journal file at ``path`` has none yet on a new day: the latest earlier day file beside
+    it (its numbers continue into this one) is read."""
     from vega.records import CONTINUED
     last = _last_live_record(path)
     if last is None:
         earlier = sorted(q for q in Path(path).parent.glob("*.bin") if q.name < Path(path).name)
         last = _last_live_record(earlier[-1]) if earlier else None
     if last is None:
-        return None, 0
+        return None, None
     r = ring.reader(feed, None, start=n - 1, on_lap="oldest")
     try:
         mine = r.poll(1).copy()
         if r.lost or len(mine) != 1:
-            return None, 0
+            return None, None
     finally:
         r.close()
-    flags = int(mine["flags"][0])
-    mine["flags"] &= ~CONTINUED & 0xFF
-    last["flags"] &= ~CONTINUED & 0xFF
-    return mine.tobytes() == last.tobytes(), flags
+    a, b = mine.copy(), last
+    a["flags"] &= ~CONTINUED & 0xFF
+    b["flags"] &= ~CONTINUED & 0xFF
+    return a.tobytes() == b.tobytes(), mine
 
 
 def _reopen_update(w) -> bool:
     """The journal file of writer ``w`` ended inside an update, which its reopen closed (cleared CONTINUED on
     its last record); the rest of that update is about to be appended from the ring: flag the record CONTINUED
     again, so that the update is one again.  True when done (the file's last record was the one closed)."""
-    from vega.records import CONTINUED
+    from vega._journal import HEADER_SIZE
+    from vega.records import CONTINUED, RECORD_SIZE
     n = w.recovered.get("records", 0)
     if not n or (w.recovered.get("closed_updates") or [None])[-1] != n - 1 or w.n_records != n:
         return False
-    at = 64 + 32 * (n - 1) + 11                  # its flags byte
+    at = HEADER_SIZE + RECORD_SIZE * (n - 1) + 11                  # its flags byte
     fd = os.open(w.path, os.O_RDWR | os.O_CLOEXEC)
     try:
         os.pwrite(fd, bytes([os.pread(fd, 1, at)[0] | CONTINUED]), at)

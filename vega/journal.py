@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from vega._journal import (
+    cut_updates,
     _applier,
     CHECKPOINT_DTYPE,
     FEEDS,
@@ -98,20 +99,6 @@ class VerifyReport:
 _CUT_UPDATE = "cut update at record "
 
 
-def _cut_updates(recs, chunk: int = 1 << 22) -> np.ndarray:
-    """Record numbers i (int64) where record i - 1 is flagged CONTINUED (more records of its token's update
-    follow) and record i is of another token: what ``Store.apply_records`` refuses ("a CONTINUED update
-    changes token"), checkpoint records included.  In pieces of ``chunk`` records."""
-    n = len(recs)
-    out = [np.zeros(0, np.int64)]
-    for a in range(0, max(n - 1, 0), chunk):
-        b = min(n, a + chunk + 1)
-        f = recs["flags"][a:b - 1]
-        t = recs["token"][a:b]
-        out.append(np.flatnonzero(((f & CONTINUED) != 0) & (t[1:] != t[:-1])).astype(np.int64) + (a + 1))
-    return np.concatenate(out)
-
-
 def _inspect(path: Path) -> VerifyReport:
     rep = VerifyReport(path)
     size = path.stat().st_size
@@ -164,7 +151,7 @@ def _inspect(path: Path) -> VerifyReport:
             if back:
                 rep.notes.append(f"{back} records stamped earlier than their predecessor")
             flags = recs["flags"]
-            cut = _cut_updates(recs)
+            cut = cut_updates(recs)
             if len(cut):
                 i = int(cut[0])
                 a, b = int(recs["token"][i - 1]), int(recs["token"][i])
