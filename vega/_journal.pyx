@@ -739,12 +739,10 @@ cdef int _refuse_cut(JournalWriter jw, const uint8_t* recs, Py_ssize_t n, str wh
                      f"{a}'s update first (its last record without CONTINUED)")
 
 
-cdef object _open_update(JournalWriter jw):
-    """Token of the update the journal's last record leaves open (a live record flagged CONTINUED), or None."""
+cdef bint _ends_inside_update(JournalWriter jw) except -1:
+    """Whether the journal's last record leaves an update open (a live record flagged CONTINUED)."""
     cdef uint8_t last[JRNL_REC_SIZE]
-    if _last_record(&jw._w, last) and _leaves_update_open(last):
-        return _rec_token(last)
-    return None
+    return _last_record(&jw._w, last) == 1 and _leaves_update_open(last)
 
 
 def cut_updates(recs, chunk: int = 1 << 22):
@@ -1223,7 +1221,7 @@ cdef class JournalWriter:
         if self._source is None or not w.ckpt_due:
             return False
         self._check_free()
-        if _open_update(self) is not None:
+        if _ends_inside_update(self):
             return False
         ts = w.max_ts
         self.checkpoint(self._source(ts), ts)

@@ -1670,7 +1670,8 @@ cdef class FeedHandler:
     ``attach_journal``) raises ``ValueError("the FeedHandler is closed")`` and merges nothing; ``stats``,
     ``store``, ``journal`` and the other properties stay readable.  A call of a handler linked to a closed one
     (its ``indices=`` or ``underlying=`` handler) raises ValueError as well, before anything is merged; the
-    closed handler's own links stay, and a handler linked to by a closed one is still usable on its own.
+    handler a closed one linked is still usable on its own, and another handler may link it (as it may once
+    the handler that linked it is freed).
     """
 
     def __cinit__(self, segment, Store store not None, *, on_records=None, md_stale_ns=5_000_000_000,
