@@ -598,7 +598,8 @@ def test_usage_errors_are_one_line():
                          (("dump", "x", "--limit", "abc"), "invalid int value"), (("stat",), "required: ring"),
                          (("replay", "r"), "required: start"), (("export", "r", "o"), "required: start"),
                          (("verify",), "required: paths"), (("watch", "s", "--once", "--iterations", "2"),
-                                                            "not allowed with")]:
+                                                            "not allowed with"),
+                         (("capture", "--feed", "FO=239.70.2.1"), "is not SEGMENT=GROUP:PORT")]:
         r = cli(*args)
         assert r.returncode == 2
         line = assert_one_line_error(r, needle)
