@@ -366,6 +366,11 @@ def test_ingest_follows_the_capture_times_across_midnight(tmp_path):
         assert b.first_seq == a.next_seq
         midnight = int(dt.datetime(2026, 11, 21, tzinfo=IST).timestamp() * 1e9)
         assert a.timestamps().max() < midnight - int(dt.datetime(2026, 11, 20, tzinfo=IST).timestamp() * 1e9)
+        # the summary names both day files with their records, in day order
+        line = next(x for x in r.stdout.splitlines() if x.startswith("NSE_FO:"))
+        pa, pb = root / "NSE_FO" / days[0], root / "NSE_FO" / days[1]
+        assert (line.index(f"journal {pa} ({len(a):,} records)")
+                < line.index(f"journal {pb} ({len(b):,} records)")), line
 
 
 def test_ingest_cli_reports_and_refuses(tmp_path):

@@ -360,6 +360,7 @@ class _Feed:
         self.journal_error: str | None = None     # why its journal stopped (the feed went on without it)
         self.spill: _Spill | None = None          # its records while its failed journal is retried
         self.journal_resumed = 0                  # times its journal caught up and was attached again
+        self.journal_days: list[dict] = []        # the day files this run sealed and left: path, records
 
 
 class _Spill:
@@ -944,7 +945,9 @@ class Capture:
         for f in self.all_feeds:
             if f.writer is not None and f.journal_error is None and f.writer.date < day:
                 with self._journal_may_fail():     # a journal that fails here stops like one in a batch
+                    done = {"path": str(f.writer.path), "records": f.writer.n_records}
                     f.writer.rollover(day)
+                    f.journal_days.append(done)
         self._date = day
         if self._offline_ns is not None:           # ingest: the day's files must not hold these times already
             self._refuse_overlap(now)
@@ -1200,7 +1203,8 @@ class Capture:
                                 "bytes": 64 + 32 * f.writer.n_records,
                                 "checkpoints": len(f.writer.checkpoints) if not f.writer.closed else None,
                                 "failed": f.journal_error, "resumed": f.journal_resumed,
-                                "held": f.spill.n if f.spill is not None else 0}
+                                "held": f.spill.n if f.spill is not None else 0,
+                                "earlier_days": list(f.journal_days)}
             out["feeds"][f.name] = d
         if self.config.ring and self.ring is not None and not self.ring.closed:
             out["ring"] = {"name": self.config.ring,

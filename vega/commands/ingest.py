@@ -69,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
         for name, d in stats["feeds"].items():
             errs = ", ".join(f"{k} {v}" for k, v in d["errors"].items()) or "none"
             j = d.get("journal")
-            jtxt = f"; journal {j['path']} ({j['records']:,} records)" if j else ""
+            jtxt = "".join(f"; journal {e['path']} ({e['records']:,} records)"
+                           for e in ([*j.get("earlier_days", []), j] if j else []))
             print(f"{name}: {d['datagrams']:,} datagrams, {d['messages']:,} messages, {d['records']:,} change "
                   f"records, {d['instruments']:,} instruments; errors {errs}; gaps {d['gaps']} "
                   f"(missed {d['missed']}){jtxt}")
