@@ -284,6 +284,7 @@ def test_checkpoint_sets_flags_and_timestamp(tmp_path):
     w.append(make_records(10))
     kf = make_records(4, seed=2)
     kf["flags"] = [CONTINUED, 0, CONTINUED | CHECKPOINT_END, 0]    # the store's CONTINUED bits are kept
+    kf["token"] = [7, 7, 9, 9]                                      # (each update one token)
     assert w.checkpoint(kf, ts_ns=w.max_ts) == 4
     assert w.checkpoint(np.zeros(0, CHANGE_RECORD_DTYPE)) == 0
     w.close()

@@ -182,6 +182,28 @@ def test_a_checkpoint_cannot_start_inside_an_open_update_and_an_automatic_one_wa
     market_equal(by_token(replay_store(tmp_path).snapshot()), by_token(live.snapshot()))
 
 
+def test_a_checkpoint_of_records_that_are_not_whole_updates_is_refused_and_writes_nothing(tmp_path):
+    """A hand-made checkpoint whose CONTINUED chain runs into another token (or off its end) would write a
+    day that replay refuses: checkpoint() refuses it; whole updates go in and replay."""
+    whole = np.concatenate([update(11, 2, T0), update(12, 3, T0)])
+    across = np.concatenate([update(11, 2, T0, cut=True), update(12, 3, T0)])
+    open_end = np.concatenate([update(11, 2, T0), update(12, 3, T0, cut=True)])
+    with JournalWriter(tmp_path, "NSE_FO", DAY, checkpoint_interval=None, flush_interval=0) as w:
+        w.append(update(10, 1, T0 - 10))
+        with pytest.raises(ValueError, match=r"checkpoint record 2 is of token 12 but record 1 \(token 11\) is "
+                                             r"flagged CONTINUED: a checkpoint holds whole updates"):
+            w.checkpoint(across, ts_ns=T0)
+        with pytest.raises(ValueError, match=r"the last checkpoint record \(token 12\) is flagged CONTINUED"):
+            w.checkpoint(open_end, ts_ns=T0)
+        assert w.n_records == 1 and len(w.checkpoints) == 0
+        assert os.path.getsize(w.path) == 64 + 32
+        assert w.checkpoint(whole, ts_ns=T0) == 5
+        w.append(update(13, 2, T0 + 10))
+    assert verify(w.path).ok
+    st = replay_store(tmp_path)
+    assert sorted(st) == [10, 11, 12, 13]
+
+
 # -- verify reports a cut update as replay meets it ---------------------------------------------------------------
 
 def _set_continued(path, record):

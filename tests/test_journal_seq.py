@@ -57,7 +57,9 @@ def reference_seqs(flags, first_seq, open_file=False):
 
 def kf(n, seed):
     r = make_records(n, seed=seed)
-    r["flags"] = CONTINUED * (np.arange(n) % 2)
+    i = np.arange(n)
+    r["flags"] = CONTINUED * ((i % 2 == 0) & (i < n - 1))      # two-record updates (and a lone last one)
+    r["token"][1::2] = r["token"][0:n - 1:2]
     return r
 
 

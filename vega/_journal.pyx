@@ -760,6 +760,20 @@ def cut_updates(recs, chunk: int = 1 << 22):
     return np.concatenate(out)
 
 
+def _refuse_partial_updates(arr):
+    """ValueError unless the checkpoint records ``arr`` are whole updates: no CONTINUED record is followed by
+    one of another token (cut_updates), and the last is not CONTINUED."""
+    cuts = cut_updates(arr)
+    if len(cuts):
+        i = int(cuts[0])
+        raise ValueError(f"checkpoint record {i} is of token {int(arr['token'][i])} but record {i - 1} (token "
+                         f"{int(arr['token'][i - 1])}) is flagged CONTINUED: a checkpoint holds whole updates "
+                         f"(nothing was written)")
+    if int(arr["flags"][len(arr) - 1]) & JRNL_F_CONTINUED:
+        raise ValueError(f"the last checkpoint record (token {int(arr['token'][len(arr) - 1])}) is flagged "
+                         f"CONTINUED: a checkpoint holds whole updates (nothing was written)")
+
+
 def _close_cut_updates(fd, Py_ssize_t n):
     """Close every update the first n records of the journal open at fd (for writing) cut short -- a record of
     another token follows one flagged CONTINUED (cut_updates), or the last record is a live one flagged
@@ -1191,10 +1205,13 @@ cdef class JournalWriter:
         records of the same token's update follow) are kept.  An empty state
         writes nothing (the state then folds from the previous checkpoint).  Like ``append``, a checkpoint
         whose first record is of another token than a live update the journal ends inside (its last record
-        flagged CONTINUED) is a ValueError, and nothing is written."""
+        flagged CONTINUED) is a ValueError, and nothing is written; so are records that are not whole updates
+        (a CONTINUED record followed by one of another token, or a CONTINUED last record), which replay would
+        refuse."""
         arr = checkpoint_records(records, ts_ns)
         cdef const uint8_t[::1] raw = arr.view(np.uint8)
         if len(arr):
+            _refuse_partial_updates(arr)
             self.c_writer()
             self._check_free()
             _refuse_cut(self, &raw[0], len(arr), "checkpoint")
