@@ -287,6 +287,9 @@ def test_checkpoint_sets_flags_and_timestamp(tmp_path):
     kf["token"] = [7, 7, 9, 9]                                      # (each update one token)
     assert w.checkpoint(kf, ts_ns=w.max_ts) == 4
     assert w.checkpoint(np.zeros(0, CHANGE_RECORD_DTYPE)) == 0
+    for bad in (-1, 1 << 48):                                       # would wrap around in the 48-bit field
+        with pytest.raises(ValueError, match=r"ts_ns must be in \[0, 2\*\*48\)"):
+            w.checkpoint(kf, ts_ns=bad)
     w.close()
     with Journal.open(w.path) as j:
         tail = j.records[10:]

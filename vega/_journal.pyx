@@ -474,13 +474,16 @@ def date_int(d):
 
 
 def checkpoint_records(records, ts_ns=None):
-    """The records exactly as a checkpoint writes them: a copy, stamped ``ts_ns`` when given, flagged
-    KEYFRAME, the last one CHECKPOINT_END; CONTINUED bits are kept.  Idempotent.  The FeedHandler publishes
-    this same array to the ring, so journal and ring carry identical bytes."""
+    """The records exactly as a checkpoint writes them: a copy, stamped ``ts_ns`` when given (ts48: ns since
+    the day's 00:00 IST, in [0, 2**48), else ValueError), flagged KEYFRAME, the last one CHECKPOINT_END;
+    CONTINUED bits are kept.  Idempotent.  The FeedHandler publishes this same array to the ring, so journal
+    and ring carry identical bytes."""
     arr = np.array(records, dtype=CHANGE_RECORD_DTYPE, copy=True).reshape(-1)
     if len(arr):
         if ts_ns is not None:
             ts_ns = int(ts_ns)
+            if not 0 <= ts_ns < 1 << 48:           # as Store.keyframe_records: the field would wrap around
+                raise ValueError(f"ts_ns must be in [0, 2**48), not {ts_ns}")
             arr["ts_lo"] = ts_ns & 0xFFFFFFFF
             arr["ts_hi"] = (ts_ns >> 32) & 0xFFFF
         arr["flags"] = (arr["flags"] | KEYFRAME) & (~CHECKPOINT_END & 0xFF)
