@@ -864,7 +864,8 @@ def test_ingest_of_a_gzipped_capture_makes_what_the_capture_makes(tmp_path):
         out[name] = json.loads(r.stdout)
         out[name].pop("files")
         for d in out[name]["feeds"].values():
-            assert d["journal"].pop("path").startswith(str(tmp_path / name))
+            for j in (d["journal"], *d["journal"]["earlier_days"]):
+                assert j.pop("path").startswith(str(tmp_path / name))
     assert out["plain"] == out["gz"]
     for f in sorted((tmp_path / "plain").rglob("*.bin")):
         rel = f.relative_to(tmp_path / "plain")
@@ -918,7 +919,8 @@ def test_ingest_from_standard_input_makes_what_the_file_makes(tmp_path):
         out[name] = json.loads(r.stdout)
         out[name].pop("files")
         for d in out[name]["feeds"].values():
-            d["journal"].pop("path")
+            for j in (d["journal"], *d["journal"]["earlier_days"]):
+                j.pop("path")
     assert out["file"] == out["stdin"] and out["file"]["udp_datagrams"] == len(items)
     files = sorted(p.relative_to(tmp_path / "file") for p in (tmp_path / "file").rglob("*.bin"))
     assert len(files) == 6
