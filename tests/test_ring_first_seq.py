@@ -166,3 +166,49 @@ def test_first_seq_beyond_the_tail_is_damage(name):
         os.close(fd)
     with pytest.raises(RingFormatError, match="NFO_IDX.*first_seq 11 is past the tail 10"):
         Ring.open(name)
+
+
+def test_a_handler_refuses_a_ring_and_journal_whose_numbers_differ(name, tmp_path):
+    """A writer restarted the same day: its reopened journal goes on at next_seq N; a ring created at 0 would
+    break "journal sequence numbers are ring positions" (a reader replaying the journal, then reading the
+    ring from the replay's next_seq, would wait at a number the ring reaches only later, and lose nothing it
+    could see).  The handler refuses the pair, and takes the ring created at the journal's next_seq."""
+    import datetime as dt
+
+    import vega
+    from vega import nse
+    from vega.journal import replay
+    day = dt.date(2026, 11, 20)
+    t0 = int(dt.datetime(2026, 11, 20, 10, tzinfo=dt.timezone(dt.timedelta(hours=5, minutes=30))).timestamp()
+             * 1e9)
+    dgs = list(nse.sample_stream("FO", 300, seed=3))
+    ring = Ring.create(name)
+    with vega.JournalWriter(tmp_path, "NSE_FO", day) as jw:
+        with vega.FeedHandler("FO", vega.Store(8192), ring=ring, journal=jw) as h:
+            h.process_batch(dgs[:100], now_ns=t0)
+    ring.close()
+    ring = Ring.create(name, replace=True)                       # restarted: a new ring at 0
+    jw = vega.JournalWriter(tmp_path, "NSE_FO", day)
+    try:
+        assert jw.next_seq > 0 and ring.tail("NSE_FO") == 0
+        with pytest.raises(ValueError, match=rf"the ring's NSE_FO slot is at record 0 but the journal .* goes on "
+                                             rf"at {jw.next_seq:,}: journal sequence numbers are ring positions"):
+            vega.FeedHandler("FO", vega.Store(8192), ring=ring, journal=jw)
+        h = vega.FeedHandler("FO", vega.Store(8192), ring=ring)  # attached later: refused the same way
+        with pytest.raises(ValueError, match="journal sequence numbers are ring positions"):
+            h.attach_journal(jw)
+        h.close()
+        ring.close()
+        ring = Ring.create(name, replace=True, first_seq={"NSE_FO": jw.next_seq})
+        with vega.FeedHandler("FO", vega.Store(8192), ring=ring, journal=jw) as h:
+            h.process_batch(dgs[100:200], now_ns=t0 + 10**9)
+            jw.flush()
+            res = replay(tmp_path, day, feeds=["NSE_FO"], into=lambda recs, feed: None)
+            rd = Ring.open(name).reader("NSE_FO", start=res.next_seq["NSE_FO"])
+            h.process_batch(dgs[200:], now_ns=t0 + 2 * 10**9)
+            got = rd.poll(1 << 15)
+            assert len(got) == ring.tail("NSE_FO") - res.next_seq["NSE_FO"] > 0 and rd.lost == 0
+            rd.close()
+    finally:
+        jw.close()
+        ring.close()

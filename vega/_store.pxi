@@ -1637,6 +1637,20 @@ cdef int _jrnl_rec_sink(void* ctx, const vg_rec_t* recs, Py_ssize_t n) noexcept 
     return 0
 
 
+cdef _check_numbering(ring, int slot, journal):
+    """ValueError unless the journal's next sequence number is the ring slot's tail: a handler writing both
+    keeps them the same numbers (a reader replays the journal, then reads the ring from the replay's
+    next_seq), so a writer restarted the same day must create its ring at the journal's next_seq."""
+    feed = ("NSE_FO", "NSE_EQ", "NFO_IDX")[slot]
+    tail = ring.tail(feed)
+    if tail != journal.next_seq:
+        raise ValueError(f"the ring's {feed} slot is at record {tail:,} but the journal {journal.path} goes on "
+                         f"at {journal.next_seq:,}: journal sequence numbers are ring positions (a reader "
+                         f"replaying the journal would go on in the ring at the wrong record); create the "
+                         f"ring with Ring.create(name, first_seq={{{feed!r}: journal.next_seq}}), as vega "
+                         f"capture does")
+
+
 cdef object _linked_upstream(FeedHandler t):
     """The open FeedHandler that routes messages to t (indices= / underlying=), or None: a closed or freed one
     lets go of t, which another handler may then link."""
@@ -1653,8 +1667,9 @@ cdef class FeedHandler:
     records=True, ring=None, journal=None, rate=0.10, indices=None, underlying=None, index_tokens=None)``.
     ``process(datagram)`` and ``process_batch(datagrams)`` run decode -> merge -> change records in one
     nogil loop.  ``on_records(array)`` receives each call's change records as a numpy array of
-    ``CHANGE_RECORD_DTYPE``; the ring and the journal are C-level sinks of the same loop.  Malformed input
-    never raises: it is counted in ``stats``.
+    ``CHANGE_RECORD_DTYPE``; the ring and the journal are C-level sinks of the same loop, and number the
+    records alike: a ring slot whose tail is not the journal's ``next_seq`` is a ValueError (create the ring
+    with ``first_seq=``).  Malformed input never raises: it is counted in ``stats``.
 
     Segment ``"IDX"`` is the index feed NFO_IDX: it merges the CM index messages (7207, 7216, 8207) into its
     own store, under stable tokens per index name (``index_tokens``: name -> token overrides of
@@ -1730,6 +1745,8 @@ cdef class FeedHandler:
             if not isinstance(ring, Ring):
                 raise TypeError(f"ring must be a vega.Ring, not {type(ring).__name__}")
             self._ring_feed = 0 if seg == VG_SEG_FO else (2 if seg == VG_SEG_IDX else 1)   # slots 0, 1, 2
+            if isinstance(journal, JournalWriter):
+                _check_numbering(ring, self._ring_feed, journal)
             self._ring_slot = (<Ring>ring)._slot_ptr(self._ring_feed)
             self.add_record_sink(_ring_rec_sink, self._ring_slot)
             self._ring = ring
@@ -1836,6 +1853,8 @@ cdef class FeedHandler:
             raise ValueError("a journal is attached: detach it first")
         if self._f.m.out == NULL:
             raise ValueError("a journal needs change records (records=True)")
+        if self._ring is not None and isinstance(journal, JournalWriter):
+            _check_numbering(self._ring, self._ring_feed, journal)
         self._set_journal(journal)
 
     def new_day(self) -> int:
