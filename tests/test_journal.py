@@ -142,7 +142,10 @@ def test_every_spelling_of_a_time_finds_the_same_record(tmp_path):
     spellings = [t, dt.time(9, 15, 1, 234567), "09:15:01.234567", dt.datetime(2026, 11, 20, 9, 15, 1, 234567),
                  dt.datetime(2026, 11, 20, 3, 45, 1, 234567, tzinfo=dt.timezone.utc),
                  dt.datetime(2026, 11, 20, 9, 15, 1, 234567, tzinfo=ist), "2026-11-20T09:15:01.234567",
-                 "2026-11-20 03:45:01.234567+00:00"]
+                 "2026-11-20 03:45:01.234567+00:00",
+                 # a time of day with a zone: that time in its zone on the trading day's date
+                 dt.time(3, 45, 1, 234567, tzinfo=dt.timezone.utc), "03:45:01.234567+00:00",
+                 dt.time(9, 15, 1, 234567, tzinfo=ist), "09:15:01.234567+05:30"]
 
     class Stamp(dt.datetime):                                    # what a pandas Timestamp is
         pass
@@ -159,6 +162,13 @@ def test_every_spelling_of_a_time_finds_the_same_record(tmp_path):
             linear_seek(recs, T0 + 10**9):linear_seek(recs, T0 + 2 * 10**9)]
         assert len(a) > 0 and (a == b).all()
         assert len(j.state_records("09:15:01")) == linear_seek(recs, T0 + 10**9 + 1)
+
+
+def test_a_rollover_time_with_a_zone_is_refused(tmp_path):
+    """The rollover is a time of day IST: one with another zone would silently be read as IST."""
+    with pytest.raises(ValueError, match="rollover is a time of day in IST: give a naive datetime.time"):
+        JournalWriter(tmp_path, "NSE_FO", DATE, rollover=dt.time(18, 30, tzinfo=dt.timezone.utc))
+    assert not (tmp_path / "NSE_FO").exists() or not any((tmp_path / "NSE_FO").iterdir())
 
 
 def test_between_refuses_reversed_bounds_and_takes_any_token_collection(tmp_path):

@@ -501,6 +501,8 @@ def _time_of_day_ns(value):
         hh, mm = value.split(":")
         value = _dt.time(int(hh), int(mm))
     if isinstance(value, _dt.time):
+        if value.tzinfo is not None:            # a time of day IST: another zone's would be read as IST
+            raise ValueError(f"rollover is a time of day in IST: give a naive datetime.time, not {value!r}")
         return ((value.hour * 60 + value.minute) * 60 + value.second) * 1_000_000_000 + value.microsecond * 1000
     raise ValueError(f"rollover must be 'HH:MM' or a datetime.time, not {value!r}")
 
@@ -1809,9 +1811,10 @@ def token_array(tokens):
 
 def _ts_arg(t, day):
     """ts48 (ns since 00:00 IST of trading day ``day``) of a Journal method's time argument: an int (ts48
-    itself); a datetime.time or an ISO string 'HH:MM[:SS[.ffffff]]' (time of day, IST); a datetime or an ISO
-    datetime string within the day's file (IST when naive; a pandas Timestamp is one; to the microsecond).
-    TypeError / ValueError else."""
+    itself); a datetime.time or an ISO string 'HH:MM[:SS[.ffffff]]' (time of day, IST when naive; one with a
+    zone, such as time(6, 0, tzinfo=UTC) or '06:00+00:00', is that time in its zone on the trading day's
+    date); a datetime or an ISO datetime string within the day's file (IST when naive; a pandas Timestamp is
+    one; to the microsecond).  TypeError / ValueError else."""
     v = t
     if isinstance(v, str):
         try:
@@ -1821,6 +1824,8 @@ def _ts_arg(t, day):
                 v = _dt.datetime.fromisoformat(v)
             except ValueError:
                 raise ValueError(f"not a time: {t!r} (HH:MM[:SS[.ffffff]], or an ISO date and time)") from None
+    if isinstance(v, _dt.time) and v.tzinfo is not None:
+        v = _dt.datetime.combine(day, v)             # on the trading day's date, in its own zone
     if isinstance(v, _dt.datetime):
         # since 00:00 IST of the trading day, to the microsecond: a day runs past midnight when its rollover
         # time is later than 00:00, so only a time outside the two days a file can span is refused
