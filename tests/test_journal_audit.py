@@ -345,6 +345,13 @@ state = j.snapshot_at(dt.time(11, 30))
 assert_type(state, vega.Store)
 mine = vega.Store(10)
 assert_type(j.snapshot_at("11:30", into=mine), vega.Store)
+# positions, counts and capacities from numpy arithmetic (np.int64) are taken at run time
+n = np.int64(4)
+j.seq_at(n)
+j.seqs(n, n + 2)
+j.rewind(n)
+j.read(n)
+vega.Store(n * 1000, dense_tokens=n * 100)
 '''
 
 
