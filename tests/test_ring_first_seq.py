@@ -112,14 +112,21 @@ def test_readers_start_at_first_seq_and_never_see_the_zeroed_records_below(name)
        start=st.integers(-CAP - 5, 2 * CAP), policy=st.sampled_from(["oldest", "newest"]))
 def test_what_a_reader_gets_is_exactly_what_the_slot_holds(name, first, writes, start, policy):
     """Model: the slot holds the last min(written, CAP) records, numbered from first + written - held.  A reader
-    started anywhere (relative to first_seq) gets exactly those at or after its start, and the count of the
-    others it asked for as lost."""
+    started anywhere (relative to first_seq) up to the tail, after the first writes, gets exactly those at or
+    after its start, and the count of the others it asked for as lost; one started past the tail is refused
+    (the records between would be skipped uncounted)."""
     ring = Ring.create(name, first_seq={"NFO_IDX": first}, replace=True)
     try:
         pos = max(0, first + start)
+        ring._write_test_records("NFO_IDX", writes[0], batch=4096)
+        if pos > first + writes[0]:
+            with pytest.raises(ValueError, match=rf"start {pos:,} is past the NFO_IDX slot's tail "
+                                                 rf"{first + writes[0]:,}"):
+                ring.reader("NFO_IDX", start=pos, on_lap=policy)
+            return
         r = ring.reader("NFO_IDX", start=pos, on_lap=policy)
         total = sum(writes)
-        for n in writes:
+        for n in writes[1:]:
             ring._write_test_records("NFO_IDX", n, batch=4096)
         tail = first + total
         got = r.poll(CAP)
@@ -211,4 +218,18 @@ def test_a_handler_refuses_a_ring_and_journal_whose_numbers_differ(name, tmp_pat
             rd.close()
     finally:
         jw.close()
+        ring.close()
+
+
+def test_a_reader_started_past_the_tail_is_refused_and_takes_no_bus_line(name):
+    ring = Ring.create(name, first_seq={"NSE_FO": 100})
+    try:
+        with pytest.raises(ValueError, match=r"start 150 is past the NSE_FO slot's tail 100"):
+            ring.reader("NSE_FO", name="late", start=150)
+        assert ring.readers() == []
+        r = ring.reader("NSE_FO", name="late", start=100)       # at the tail: the next record published
+        ring._write_test_records("NSE_FO", 3)
+        assert seqs(r.poll(10)).tolist() == [100, 101, 102] and r.lost == 0
+        r.close()
+    finally:
         ring.close()

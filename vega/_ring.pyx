@@ -1284,7 +1284,8 @@ cdef class Ring:
 
         ``start``: "newest" (only records published from now on), "oldest" (the oldest record still in
         the ring), "resume" (the position saved in a reclaimed dead cursor of the same name, else newest),
-        or an int sequence number.
+        or an int sequence number, at most the slot's tail (ValueError past it: the records between would
+        be skipped without being counted as lost).
 
         ``on_lap``: "oldest" (resume at the oldest valid record and return it), "newest" (skip to the tail),
         or "raise" (like "oldest", but poll raises RingLapped first).  In every case ``reader.lost``,
@@ -1469,6 +1470,13 @@ cdef class Reader:
         self._r.mask = RING_MASK
         self._r.first = _slot_first(<const ring_header_t*>slot)
         self._r.on_lap = RING_LAP_NEWEST if mode == 1 else RING_LAP_OLDEST
+        if isinstance(start, int):                       # refused before a bus line is taken
+            if start < 0 or start >= (1 << 63):
+                raise ValueError("start position out of range")
+            t = vg_load_acquire_u64(self._r.tail)
+            if <uint64_t>start > t:                      # records it skipped would be lost uncounted
+                raise ValueError(f"start {start:,} is past the {FEEDS[feed]} slot's tail {t:,} (the number of "
+                                 f"the next record published): a reader starts at most there")
         saved = None
         if name is not None:
             if not isinstance(name, str):
@@ -1493,8 +1501,6 @@ cdef class Reader:
         elif start == "oldest":
             self._r.pos = _oldest(&self._r)
         elif isinstance(start, int):
-            if start < 0 or start >= (1 << 63):
-                raise ValueError("start position out of range")
             self._r.pos = <uint64_t>start
         else:
             self._r.pos = t
