@@ -105,6 +105,19 @@ def test_reversed_bounds_are_refused_not_an_empty_replay(archive):
     assert not (root / "out").exists()
 
 
+def test_a_mistyped_root_or_feed_is_refused_not_an_empty_replay(archive, tmp_path):
+    root, _ = archive
+    sink = lambda recs, feed: None                   # noqa: E731
+    with pytest.raises(FileNotFoundError, match="no such journal root directory"):
+        replay(root / "nope", DAYS[0], into=sink, feeds=["NSE_FO"])
+    with pytest.raises(FileNotFoundError, match=r"no NFO_IDX/ directory \(feeds there: NSE_FO, NSE_EQ\)"):
+        replay(root, DAYS[0], into=sink, feeds=["NSE_FO", "NFO_IDX"])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="not a journal root"):
+        replay(tmp_path / "empty", DAYS[0], into=sink)
+    assert replay(root, DAYS[0], into=sink, feeds=["NSE_FO"]).records == 3000
+
+
 @pytest.mark.parametrize("tokens", [[3, 4], {3, 4}, (4, 3), range(3, 5), np.array([3, 4], dtype=np.int64),
                                     (t for t in (3, 4))])
 def test_tokens_are_any_collection_of_ints(archive, tokens):

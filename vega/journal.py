@@ -332,8 +332,17 @@ def live_records(recs):
 
 
 def _feeds(root: Path, feeds):
+    """The feeds to read under journal root ``root``: those named (checked), else every feed directory
+    present.  FileNotFoundError for a root that is no directory, a named feed without its directory, or a
+    root holding no feed directory at all (a mistyped path would otherwise read as an empty journal)."""
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no such journal root directory" if not root.exists() else
+                                f"{root}: is not a directory; a journal root holds <FEED>/YYYYMMDD.bin")
+    present = [f for f in FEEDS if (root / f).is_dir()]
     if feeds is None:
-        return [f for f in FEEDS if (root / f).is_dir()]
+        if not present:
+            raise FileNotFoundError(f"{root}: not a journal root (no {'/, '.join(FEEDS)}/ directory)")
+        return present
     if isinstance(feeds, str):
         feeds = [feeds]
     out = []
@@ -341,6 +350,8 @@ def _feeds(root: Path, feeds):
         name = str(f).upper()
         if name not in FEEDS:
             raise ValueError(f"unknown feed {f!r}; expected one of {', '.join(FEEDS)}")
+        if name not in present:
+            raise FileNotFoundError(f"{root}: no {name}/ directory (feeds there: {', '.join(present) or 'none'})")
         out.append(name)
     return out
 
@@ -364,7 +375,8 @@ def replay(root, start, end=None, feeds: Iterable[str] | str | None = None, spee
 
     ``start``/``end``: trading dates (date, 'YYYY-MM-DD', 'YYYYMMDD', YYYYMMDD; ``end`` inclusive) or times:
     datetimes or ISO date-time strings such as '2026-11-20T09:16:44' (IST when naive; ``end`` exclusive).
-    Without ``end``, the replay runs to the end of ``start``'s trading day (from a time: the rest of that day).  ``feeds``: names (default every feed directory present).
+    Without ``end``, the replay runs to the end of ``start``'s trading day (from a time: the rest of that day).  ``feeds``: names (default every feed directory present; FileNotFoundError for a root, or a named feed,
+    without its directory).
     ``into``: where records go, called with read-only arrays in time order --
     an object with ``apply_records(records)`` (a Store: given ``day_base_ns`` = 00:00 IST of each journal's
     trading date when its method takes it, so last update times are the journal day's, as in the live store),
