@@ -375,3 +375,25 @@ def test_replay_from_a_time_without_an_end_runs_to_the_end_of_that_day(tmp_path)
     for start in ("2026-11-20T10:00:01.5", dt.datetime(2026, 11, 20, 10, 0, 1, 500000)):
         assert replay(tmp_path, start, into=lambda r, f: None).records == n - cut
     assert replay(tmp_path, "2026-11-20", into=lambda r, f: None).records == n
+
+
+def test_a_fifo_given_as_a_journal_is_refused_not_waited_on(tmp_path):
+    """A FIFO (or a device) where a journal file is expected: opening it to read would block for ever."""
+    import os
+    import subprocess
+    import sys
+
+    from vega.journal import held_by_writer, verify
+    fifo = tmp_path / "20261120.bin"
+    os.mkfifo(fifo)
+    for call in (Journal.open, verify, JournalWriter.reopen):
+        with pytest.raises(JournalError, match=r"not a regular file \(a FIFO, a device or a socket\)"):
+            call(fifo)
+    assert held_by_writer(fifo) is False
+    root = os.path.dirname(os.path.dirname(os.path.abspath(vega.__file__)))
+    for cmd in ("dump", "verify"):
+        r = subprocess.run([sys.executable, "-m", "vega", cmd, str(fifo)], capture_output=True, text=True,
+                           timeout=60, env=dict(os.environ, PYTHONPATH=root))
+        assert r.returncode == 1 and r.stderr.strip().splitlines() == [
+            f"vega {cmd}: {fifo}: not a regular file (a FIFO, a device or a socket), expected a journal file "
+            f"(YYYYMMDD.bin)"], r.stderr

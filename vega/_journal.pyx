@@ -16,6 +16,7 @@ import fcntl
 import inspect
 import mmap
 import os
+import stat
 import struct
 import time
 import weakref
@@ -515,6 +516,18 @@ def pack_header(feed_type, sealed, trading_date, symbol_id, record_count, create
     return body[:60] + struct.pack("<I", zlib.crc32(body[:60]))
 
 
+def _regular_file(path):
+    """JournalError unless ``path`` is a regular file (or does not exist: opening it then says so): a FIFO,
+    a device or a socket would block the open or the read for ever."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+        raise JournalError(f"{path}: not a regular file (a FIFO, a device or a socket): a journal is a file "
+                           f"<FEED>/YYYYMMDD.bin")
+
+
 def parse_header(data, path="journal"):
     """Check and decode a header; raises JournalError naming what is wrong."""
     if len(data) < JRNL_HEADER_SIZE:
@@ -962,6 +975,7 @@ cdef class JournalWriter:
         name: that very file, never another one (its feed and date come from its header).  Later days roll
         over into ``YYYYMMDD.bin`` beside it."""
         path = Path(path)
+        _regular_file(path)
         with open(path, "rb") as f:
             hdr = parse_header(f.read(JRNL_HEADER_SIZE), path)
         return cls((_EXACT, path), hdr["feed"], hdr["trading_date"], **options)
@@ -1492,6 +1506,7 @@ cdef class Journal:
     def __init__(self, path, feed=None):
         path = Path(path)
         self._path = path
+        _regular_file(path)
         with open(path, "rb") as f:
             head = f.read(JRNL_HEADER_SIZE)
             hdr = parse_header(head, path)

@@ -26,6 +26,7 @@ import numpy as np
 from vega._journal import (
     cut_updates,
     _applier,
+    _regular_file,
     CHECKPOINT_DTYPE,
     FEEDS,
     HEADER_DTYPE,
@@ -101,6 +102,7 @@ _CUT_UPDATE = "cut update at record "
 
 def _inspect(path: Path) -> VerifyReport:
     rep = VerifyReport(path)
+    _regular_file(path)
     size = path.stat().st_size
     with open(path, "rb") as f:
         try:
@@ -195,7 +197,7 @@ def held_by_writer(path) -> bool:
     an exclusive flock); False for a file that is free or cannot be opened."""
     import fcntl
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)     # a FIFO would block the open
     except OSError:
         return False
     try:

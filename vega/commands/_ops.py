@@ -160,6 +160,9 @@ def open_journal(path: str | Path):
         raise CliError(f"{p}: no such journal file")
     if p.is_dir():
         raise CliError(f"{p}: is a directory, expected a journal file (YYYYMMDD.bin)")
+    if not p.is_file():                       # a FIFO would block the read for ever
+        raise CliError(f"{p}: not a regular file (a FIFO, a device or a socket), expected a journal file "
+                       f"(YYYYMMDD.bin)")
     try:
         return Journal.open(p)
     except PermissionError:

@@ -33,6 +33,9 @@ def _files(paths: list[str]) -> list[Path]:
                 raise CliError(f"{p}: no journal files (*.bin) under this directory")
             files.extend(found)
         elif p.exists():
+            if not p.is_file():               # a FIFO would block the read for ever
+                raise CliError(f"{p}: not a regular file (a FIFO, a device or a socket), expected a journal "
+                               f"file (YYYYMMDD.bin)")
             files.append(p)
         else:
             raise CliError(f"{p}: no such journal file or directory")
@@ -49,8 +52,8 @@ def run(args: argparse.Namespace) -> int:
             rep = verify(f, repair=args.repair)
         except PermissionError:
             raise CliError(f"{f}: permission denied") from None
-        except JournalError as e:  # e.g. locked by its running writer
-            raise CliError(f"{f}: {e}") from None
+        except JournalError as e:  # e.g. locked by its running writer (its message names the file)
+            raise CliError(str(e) if str(e).startswith(str(f)) else f"{f}: {e}") from None
         if not rep.ok:
             damaged += 1
             fixable += rep.repairable
