@@ -68,6 +68,12 @@ def test_unwritable_journal_root(tmp_path):
     ("[capture]\nrcvbuf_mb = 4096\n", "rcvbuf_mb must be an integer in 1..2048"),
     ("[[feed]]\nsegment = \"XX\"\ngroup = \"239.1.1.1\"\nport = 5\n", "not FO or CM"),
     (b"\xff\xfe", "cannot read"),
+    ("feed = [1, 2]\n", "feed #1 is not a table (int): feeds are written [[feed]]"),   # was a bare TypeError
+    ("feed = [{segment = \"FO\", group = \"239.70.2.1\", port = 34302}, \"x\"]\n", "feed #2 is not a table (str)"),
+    # a NUL in a path or name: a bare "ValueError: embedded null byte" at the first datagram (journal_root),
+    # "no such file" with the NUL printed raw (the master files)
+    *((f'[capture]\n{k} = "a\\u0000b"\n', f"{k} 'a\\x00b': a path or name cannot contain a NUL character")
+      for k in ("journal_root", "ring", "store", "contract", "security", "index_master")),
 ])
 def test_corrupt_config(tmp_path, text, fragment):
     p = tmp_path / "bad.toml"
@@ -80,6 +86,26 @@ def test_corrupt_config(tmp_path, text, fragment):
 
 def test_missing_config():
     _one_line_error(_vega("capture", "--config", "/nonexistent/vega.toml"), "no such file")
+
+
+def test_config_that_is_not_a_regular_file(tmp_path):
+    """A FIFO as the config made ingest (and capture) wait in read() for a writer forever; it, a directory and
+    a device are refused before they are opened, and so is a master file that is a FIFO."""
+    fifo = tmp_path / "config.toml"
+    os.mkfifo(fifo)
+    _one_line_error(_vega("ingest", "nothing.pcap", "--config", str(fifo), timeout=20),
+                    f"vega ingest: config {fifo}: is a FIFO, not a regular file")
+    _one_line_error(_vega("capture", "--config", str(tmp_path), "--duration", "1"),
+                    f"config {tmp_path}: is a directory, not a regular file")
+    _one_line_error(_vega("capture", "--config", "/dev/zero", "--duration", "1", timeout=20),
+                    "config /dev/zero: is a character device, not a regular file")
+    good = tmp_path / "good.toml"
+    good.write_text(f'[capture]\ncontract = "{fifo}"\n')
+    _one_line_error(_vega("capture", "--config", str(good), "--duration", "1"),
+                    f"config {good}: contract master file {fifo}: is a FIFO, not a regular file")
+    odd = tmp_path / "two\nlines.toml"                   # a newline in the name does not split the line
+    odd.write_text("[capture\n")
+    _one_line_error(_vega("capture", "--config", str(odd), "--duration", "1"), repr(str(odd)), "not valid TOML")
 
 
 def test_simulate_refuses_non_loopback_and_bad_rate():

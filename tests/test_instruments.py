@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from vega import _iv
-from vega.instruments import (INSTRUMENT_DTYPE, SEG_CM, SEG_FO, InstrumentFileError, Instruments,
+from vega.instruments import (EXPIRY_RAW_MAX, INSTRUMENT_DTYPE, SEG_CM, SEG_FO, InstrumentFileError, Instruments,
                               expiry_unix, write_contract_file, write_security_file)
 
 EXP = 1475159400                       # 2026-09-29 14:30 IST (PROTOCOL_MORE §4.3)
@@ -129,6 +129,54 @@ def test_malformed_lines_reported_rest_loads(master):
     assert ins.deleted == 1
     assert ins.get(68782) is None and ins.get(68778) is None
     assert ins.by_token(35000, SEG_FO).symbol == "BANKNIFTY"   # the first line of a duplicate wins
+
+
+def test_numbers_outside_their_column_are_bad_lines_not_a_failed_file(tmp_path):
+    """A number too big for its table column (int32 token, lot, tick, asset token; int64 expiry, strike) skips
+    its line into errors (it was an OverflowError for the whole file), and so does a number int() would read
+    but a master file never writes ('35_006'); the largest values that fit load."""
+    big, huge = 2**31, 2**63
+    c = tmp_path / "contract.txt"
+    c.write_text("\n".join([
+        "NEATFO|9.46|",
+        contract_line(35001, 26009, "OPTIDX", "NIFTY", EXP, 100, "CE", 50, 5, "NIFTY"),              # 2: good
+        contract_line(3000000000, 26009, "OPTIDX", "NIFTY", EXP, 100, "CE", 50, 5, "NIFTY"),         # 3
+        contract_line(35003, big, "OPTIDX", "NIFTY", EXP, 100, "CE", 50, 5, "NIFTY"),                # 4
+        contract_line(35004, 26009, "OPTIDX", "NIFTY", huge, 100, "CE", 50, 5, "NIFTY"),             # 5
+        contract_line(35005, 26009, "OPTIDX", "NIFTY", EXP, huge, "CE", 50, 5, "NIFTY"),             # 6
+        contract_line(35006, 26009, "FUTIDX", "NIFTY", EXP, -huge - 1, "XX", 50, 5, "NIFTY"),        # 7
+        contract_line(35007, 26009, "OPTIDX", "NIFTY", EXP, 100, "CE", big, 5, "NIFTY"),             # 8
+        contract_line(35008, 26009, "OPTIDX", "NIFTY", EXP, 100, "CE", 50, -big - 1, "NIFTY"),       # 9
+        contract_line("35_009", 26009, "OPTIDX", "NIFTY", EXP, 100, "CE", 50, 5, "NIFTY"),           # 10
+        contract_line(35010, 26009, "OPTIDX", "NIFTY", EXP, "1" * 5000, "CE", 50, 5, "NIFTY"),       # 11
+        contract_line(35011, 26009, "OPTIDX", "NIFTY", EXPIRY_RAW_MAX + 1, 100, "CE", 50, 5, "NIFTY"),  # 12
+        contract_line(big - 1, big - 1, "OPTIDX", "NIFTY", EXPIRY_RAW_MAX, huge - 1, "CE", big - 1,
+                      big - 1, "NIFTY"),                                                              # 13: fits
+    ]) + "\n")
+    s = tmp_path / "security.txt"
+    s.write_text("\n".join([
+        "NEATCM|6.3|0",
+        security_line(2885, "RELIANCE", "EQ", 1, 10),                          # 2: good
+        security_line(big, "BIG", "EQ", 1, 10),                                # 3
+        security_line(2886, "BIGLOT", "EQ", big, 10),                          # 4
+        security_line(2887, "BIGTICK", "EQ", 1, big),                          # 5
+        security_line(2888, "UNDER", "EQ", "1_0", 10),                         # 6
+    ]) + "\n")
+    ins = Instruments.load(c, s)
+    by_line = {(p.rsplit("/", 1)[-1], no): why for p, no, why in ins.errors}
+    assert set(by_line) == {("contract.txt", n) for n in range(3, 13)} | {("security.txt", n) for n in (3, 4, 5, 6)}
+    assert by_line[("contract.txt", 3)] == "field 0 (token) '3000000000' is outside -2147483648..2147483647"
+    for no, what in ((4, "asset token"), (5, "expiry"), (6, "strike"), (7, "strike"), (8, "minimum lot"),
+                     (9, "tick size"), (11, "strike")):
+        assert f"({what})" in by_line[("contract.txt", no)] and "is outside" in by_line[("contract.txt", no)]
+    assert by_line[("contract.txt", 10)] == "field 0 (token) is not an integer: '35_009'"
+    assert "after 9999-12-31" in by_line[("contract.txt", 12)]
+    assert "(token)" in by_line[("security.txt", 3)] and "(board lot)" in by_line[("security.txt", 4)]
+    assert "(tick size)" in by_line[("security.txt", 5)] and "not an integer" in by_line[("security.txt", 6)]
+    assert sorted(ins.tokens(SEG_FO).tolist()) == [35001, big - 1] and ins.tokens(SEG_CM).tolist() == [2885]
+    top = ins.by_token(big - 1)
+    assert (top.asset_token, top.strike, top.lot_size, top.tick_size) == (big - 1, huge - 1, big - 1, big - 1)
+    assert top.expiry.date() == dt.date(9999, 12, 31) and dt.date(9999, 12, 31) in ins.expiries("NIFTY")
 
 
 def test_token_spaces(master):

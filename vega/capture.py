@@ -43,6 +43,7 @@ import math
 import os
 import select
 import socket
+import stat
 import struct
 import time
 import tomllib
@@ -163,11 +164,22 @@ class CaptureConfig:
             v = getattr(self, k)
             if not _finite(v) or v < 0:
                 raise CaptureError(f"{k} must be a number >= 0")
+        # a NUL cannot be in a path or shared-memory name: open() would raise a bare "embedded null byte"
+        # ValueError later (journal_root at the first datagram), and is_file() would call it "no such file"
+        for k in ("journal_root", "ring", "store", "contract", "security", "index_master"):
+            v = getattr(self, k)
+            v = os.fspath(v) if isinstance(v, os.PathLike) else v
+            if isinstance(v, str) and "\0" in v:
+                raise CaptureError(f"{k} {v!r}: a path or name cannot contain a NUL character")
         for k, what in (("contract", "contract master file"), ("security", "security master file"),
                         ("index_master", "index master file")):
             v = getattr(self, k)
             if v is not None and not Path(v).is_file():
-                raise CaptureError(f"{what} {v}: " + ("is a directory" if Path(v).is_dir() else "no such file"))
+                try:                               # a directory, a FIFO (reading it would wait forever), ...
+                    why = f"is {_file_kind(os.stat(v).st_mode)}, not a regular file"
+                except OSError as e:
+                    why = "no such file" if isinstance(e, FileNotFoundError) else _errno_text(e)
+                raise CaptureError(f"{what} {_path_text(v)}: {why}")
         from vega._core import _shm_path
         from vega._ring import ring_path
         try:                                       # names no shared-memory file can have
@@ -183,6 +195,22 @@ class CaptureConfig:
 def store_name(prefix: str, segment: str) -> str:
     """The shared-memory store of a segment's feed: ``<prefix>-<segment>`` (e.g. vega-fo)."""
     return f"{prefix}-{segment.lower()}"
+
+
+def _path_text(v) -> str:
+    """A path as a message shows it: quoted when it has characters that are not printable (a newline would
+    split the one-line error)."""
+    v = os.fspath(v)
+    return v if v.isprintable() else repr(v)
+
+
+def _file_kind(mode: int) -> str:
+    """What a stat mode that is not a regular file is, for a message."""
+    for test, kind in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return kind
+    return "a special file"
 
 
 def _finite(v: Any) -> bool:
@@ -203,41 +231,51 @@ def load_config(path: str | Path | None, **overrides: Any) -> CaptureConfig:
     replaces is not held against the file: the result is validated)."""
     cfg = CaptureConfig()
     if path is not None:
+        shown = _path_text(path)                  # (a newline in the name would split the one-line error)
+        if "\0" in os.fspath(path):              # (an API caller's: os.stat would raise a bare ValueError)
+            raise CaptureError(f"config {shown}: a path cannot contain a NUL character")
         try:
+            # only a regular file: reading a FIFO waits for a writer forever, a device may never end
+            mode = os.stat(path).st_mode
+            if not stat.S_ISREG(mode):
+                raise CaptureError(f"config {shown}: is {_file_kind(mode)}, not a regular file")
             raw = tomllib.loads(Path(path).read_text())
         except FileNotFoundError:
-            raise CaptureError(f"config {path}: no such file") from None
+            raise CaptureError(f"config {shown}: no such file") from None
         except (OSError, UnicodeDecodeError) as e:
-            raise CaptureError(f"config {path}: cannot read: {getattr(e, 'strerror', None) or e}") from None
+            raise CaptureError(f"config {shown}: cannot read: {getattr(e, 'strerror', None) or e}") from None
         except tomllib.TOMLDecodeError as e:
-            raise CaptureError(f"config {path}: not valid TOML: {e}") from None
+            raise CaptureError(f"config {shown}: not valid TOML: {e}") from None
         unknown = set(raw) - {"capture", "feed"}
         if unknown:
-            raise CaptureError(f"config {path}: unknown section(s) {', '.join(sorted(unknown))} "
+            raise CaptureError(f"config {shown}: unknown section(s) {', '.join(sorted(unknown))} "
                                "(expected [capture] and [[feed]])")
         sec = raw.get("capture", {})
         if not isinstance(sec, dict):
-            raise CaptureError(f"config {path}: [capture] must be a table")
+            raise CaptureError(f"config {shown}: [capture] must be a table")
         for k, v in sec.items():
             if k not in _CAPTURE_KEYS:
-                raise CaptureError(f"config {path}: unknown key capture.{k}")
+                raise CaptureError(f"config {shown}: unknown key capture.{k}")
             if not isinstance(v, _CAPTURE_KEYS[k]) or isinstance(v, bool):
-                raise CaptureError(f"config {path}: capture.{k} has the wrong type ({type(v).__name__})")
+                raise CaptureError(f"config {shown}: capture.{k} has the wrong type ({type(v).__name__})")
             setattr(cfg, k, v)
         if "feed" in raw:
             feeds = raw["feed"]
             if not isinstance(feeds, list):
-                raise CaptureError(f"config {path}: feeds are written [[feed]]")
+                raise CaptureError(f"config {shown}: feeds are written [[feed]]")
             cfg.feeds = []
             for i, f in enumerate(feeds):
+                if not isinstance(f, dict):            # feed = [1, 2]: an array of values, not of tables
+                    raise CaptureError(f"config {shown}: feed #{i + 1} is not a table ({type(f).__name__}): "
+                                       "feeds are written [[feed]]")
                 missing = {"segment", "group", "port"} - set(f)
                 if missing:
-                    raise CaptureError(f"config {path}: feed #{i + 1} lacks {', '.join(sorted(missing))}")
+                    raise CaptureError(f"config {shown}: feed #{i + 1} lacks {', '.join(sorted(missing))}")
                 for k, v in f.items():
                     if k not in _FEED_KEYS:
-                        raise CaptureError(f"config {path}: unknown key feed.{k} in feed #{i + 1}")
+                        raise CaptureError(f"config {shown}: unknown key feed.{k} in feed #{i + 1}")
                     if not isinstance(v, _FEED_KEYS[k]) or isinstance(v, bool):
-                        raise CaptureError(f"config {path}: feed #{i + 1} {k} has the wrong type")
+                        raise CaptureError(f"config {shown}: feed #{i + 1} {k} has the wrong type")
                 cfg.feeds.append(FeedConfig(f["segment"].upper(), f["group"], f["port"],
                                             f.get("interface", "127.0.0.1")))
         # the file's own values first (named in the error), but not those the overrides replace: a flag may fix
@@ -249,7 +287,7 @@ def load_config(path: str | Path | None, **overrides: Any) -> CaptureConfig:
         try:
             mine.validate()
         except CaptureError as e:
-            raise CaptureError(f"config {path}: {e}") from None
+            raise CaptureError(f"config {shown}: {e}") from None
     for k, v in overrides.items():
         if v is not None:
             setattr(cfg, k, v)

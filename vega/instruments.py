@@ -10,10 +10,10 @@ Both files are pipe-delimited text, a header line then one line per instrument (
 * ``security.txt`` (CM): header ``NEATCM|<version>|<date>``; fields 0 token, 1 symbol, 2 series,
   19 board lot, 20 tick (paise), 21 name, 51 delete flag.
 
-A line that cannot be read (too few fields, a number that is not a number, a bad option type, a repeated
-token) is skipped and reported in ``Instruments.errors`` as ``(path, line number, reason)``; the rest loads.
-Unknown trailing fields are ignored.  Lines whose delete flag is ``Y`` are skipped and counted in
-``Instruments.deleted``.
+A line that cannot be read (too few fields, a number that is not a number or does not fit its table column,
+a bad option type, a repeated token) is skipped and reported in ``Instruments.errors`` as ``(path, line number,
+reason)``; the rest loads.  Unknown trailing fields are ignored.  Lines whose delete flag is ``Y`` are skipped
+and counted in ``Instruments.deleted``.
 
 ``Instruments.table`` is a numpy structured array (``INSTRUMENT_DTYPE``).  Expiry: ``expiry_raw`` as in the
 file, ``expiry_unix`` = unix seconds of 14:30 IST on the IST date of ``expiry_raw`` (0 for CM securities).
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import re
 from typing import Iterable, NamedTuple
 
 import numpy as np
@@ -58,6 +59,18 @@ INSTRUMENT_DTYPE = np.dtype([
     ("asset_symbol", "U10"),           # F&O: SymbolForAsset (field 65, else the symbol); CM: the symbol
     ("name", "U25"),                   # security / contract name when the file carries one
 ])
+
+
+#: (min, max) of each integer column: a number of the file outside it is a bad line, not an OverflowError that
+#: fails the whole table when the rows become INSTRUMENT_DTYPE
+_RANGE = {n: (int(np.iinfo(INSTRUMENT_DTYPE[n]).min), int(np.iinfo(INSTRUMENT_DTYPE[n]).max))
+          for n in INSTRUMENT_DTYPE.names if INSTRUMENT_DTYPE[n].kind in "iu"}
+#: the latest expiry_raw whose date a datetime can hold (9999-12-31 IST): Instrument.expiry and
+#: Instruments.expiries() turn expiries into dates
+EXPIRY_RAW_MAX = int((_dt.datetime(9999, 12, 31, 23, 59, 59) - _dt.datetime(1980, 1, 1)).total_seconds())
+#: a master file's numbers: ASCII digits with an optional sign.  int() takes more ('35_006' is 35006, and
+#: non-ASCII digits), which would read a damaged field as some other number.
+_INTEGER = re.compile(r"[-+]?[0-9]+")
 
 
 class InstrumentFileError(ValueError):
@@ -134,12 +147,16 @@ def _quote(text: str, limit: int = 40) -> str:
     return repr(text[:k]) + " ..."
 
 
-def _int(fields: list[str], i: int, what: str) -> int:
+def _int(fields: list[str], i: int, what: str, column: str) -> int:
+    """Field ``i`` as an integer that fits table column ``column`` (ValueError naming the field if not)."""
     s = fields[i].strip()
-    try:
-        return int(s)
-    except ValueError:
-        raise ValueError(f"field {i} ({what}) is not an integer: {_quote(s)}") from None
+    if _INTEGER.fullmatch(s) is None:
+        raise ValueError(f"field {i} ({what}) is not an integer: {_quote(s)}")
+    lo, hi = _RANGE[column]
+    # (more than 19 digits fits no column, and int() would refuse over 4300 with a ValueError of its own)
+    if len(s.lstrip("+-").lstrip("0")) > 19 or not lo <= int(s) <= hi:
+        raise ValueError(f"field {i} ({what}) {_quote(s)} is outside {lo}..{hi}")
+    return int(s)
 
 
 def _opt(fields: list[str], i: int) -> str:
@@ -155,17 +172,17 @@ def _read_lines(path) -> Iterable[tuple[int, str]]:
 def _parse_contract_line(f: list[str]) -> tuple:
     if len(f) < CONTRACT_MIN_FIELDS:
         raise ValueError(f"{len(f)} fields, at least {CONTRACT_MIN_FIELDS} expected")
-    token = _int(f, 0, "token")
+    token = _int(f, 0, "token", "token")
     if token <= 0:
         raise ValueError(f"token {token} <= 0")
-    asset_token = _int(f, 1, "asset token")
+    asset_token = _int(f, 1, "asset token", "asset_token")
     instrument = f[2].strip()
     symbol = f[3].strip()
     if not symbol:
         raise ValueError("empty symbol")
     series = f[4].strip()
-    expiry_raw = _int(f, 6, "expiry")
-    strike = _int(f, 7, "strike")
+    expiry_raw = _int(f, 6, "expiry", "expiry_raw")
+    strike = _int(f, 7, "strike", "strike")
     opt = f[8].strip().upper()
     if opt not in ("CE", "PE", "XX"):
         raise ValueError(f"field 8 (option type) {_quote(opt)} is not CE, PE or XX")
@@ -173,8 +190,10 @@ def _parse_contract_line(f: list[str]) -> tuple:
         raise ValueError(f"option with strike {strike}")
     if expiry_raw <= 0:
         raise ValueError(f"field 6 (expiry) {expiry_raw} <= 0")
-    lot = _int(f, 30, "minimum lot")
-    tick = _int(f, 32, "tick size")
+    if expiry_raw > EXPIRY_RAW_MAX:
+        raise ValueError(f"field 6 (expiry) {expiry_raw} is after 9999-12-31")
+    lot = _int(f, 30, "minimum lot", "lot_size")
+    tick = _int(f, 32, "tick size", "tick_size")
     if len(symbol) > 10 or len(instrument) > 6 or len(series) > 2:
         raise ValueError("symbol, instrument or series longer than the file's maximum")
     asset_symbol = _opt(f, 65) or symbol
@@ -185,7 +204,7 @@ def _parse_contract_line(f: list[str]) -> tuple:
 def _parse_security_line(f: list[str]) -> tuple:
     if len(f) < SECURITY_MIN_FIELDS:
         raise ValueError(f"{len(f)} fields, at least {SECURITY_MIN_FIELDS} expected")
-    token = _int(f, 0, "token")
+    token = _int(f, 0, "token", "token")
     if token <= 0:
         raise ValueError(f"token {token} <= 0")
     symbol = f[1].strip()
@@ -194,8 +213,8 @@ def _parse_security_line(f: list[str]) -> tuple:
     series = f[2].strip()
     if len(symbol) > 10 or len(series) > 2:
         raise ValueError("symbol or series longer than the file's maximum")
-    lot = _int(f, 19, "board lot")
-    tick = _int(f, 20, "tick size")
+    lot = _int(f, 19, "board lot", "lot_size")
+    tick = _int(f, 20, "tick size", "tick_size")
     return (token, SEG_CM, symbol, series, "", 0, 0, -1, "", lot, tick, token, symbol, _opt(f, 21)[:25])
 
 
