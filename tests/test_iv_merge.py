@@ -396,3 +396,25 @@ def test_demo_shows_symbols_and_ivs_and_replays_identically(capsys):
     assert len(ring) == len(journal) == 2
     for f, (n, live, ck) in journal.items():
         assert int(ring[f].replace(",", "")) == live and n == live + ck and ck > 0
+
+
+def test_the_master_lines_a_capture_skips_are_said_at_start(tmp_path):
+    """Bad master lines are skipped (Instruments.errors); the capture says how many, per file, at start."""
+    import time
+
+    from vega.capture import Capture, load_config
+    from vega.simulator import Simulator
+    paths = Simulator(["FO", "CM"], 10, seed=1, n_tokens=50).write_master(tmp_path)
+    lines = paths["contract"].read_text().splitlines()
+    good = lines[1].split("|")
+    big = "|".join(["3000000000"] + good[1:])                    # a token outside int32
+    paths["contract"].write_text("\n".join(lines + ["1|2", big]) + "\n")
+    cap = Capture(load_config(None, contract=str(paths["contract"]), security=str(paths["security"])))
+    try:
+        cap.open(offline_ns=time.time_ns())
+        notes = [n for n in cap.start_notes() if n.startswith("instrument master")]
+        assert notes == [f"instrument master {paths['contract']}: 2 bad line(s) skipped (line {len(lines) + 1}: "
+                         f"2 fields, at least 33 expected; 1 more)"], notes
+        assert len(cap._feed("FO").store) == len(lines) - 1            # the good lines loaded
+    finally:
+        cap.close()

@@ -662,7 +662,8 @@ class Capture:
 
     def start_notes(self) -> list[str]:
         """What opening found and did that an operator should know (one line each): records recovered from a
-        killed capture's ring into the journal, or lost with it, and earlier day files left unsealed."""
+        killed capture's ring into the journal, or lost with it, earlier day files left unsealed, and the lines
+        of the instrument master files that were skipped."""
         return list(self._notes)
 
     @staticmethod
@@ -766,6 +767,14 @@ class Capture:
             ins = Instruments.load(cfg.contract, cfg.security)
         except (InstrumentFileError, OSError, UnicodeDecodeError) as e:
             raise CaptureError(f"instrument master: {e}") from None
+        by_file: dict = {}
+        for path, line, why in ins.errors:        # skipped lines: said at start (start_notes), per file
+            by_file.setdefault(path, []).append((line, why))
+        for path, bad in by_file.items():
+            line, why = bad[0]
+            more = f"; {len(bad) - 1:,} more" if len(bad) > 1 else ""
+            self._notes.append(f"instrument master {path}: {len(bad):,} bad line(s) skipped (line {line}: "
+                               f"{why}{more})")
         cm, idx = (f.store if f is not None else None for f in (self._feed("CM"), self.index_feed))
         for f in sorted(self.feeds, key=lambda f: f.segment != "CM"):
             try:
