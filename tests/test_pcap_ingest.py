@@ -658,6 +658,65 @@ def test_pcapng_time_past_2262_is_malformed_not_wrapped(tmp_path):
     assert stats.malformed == 1 and stats.datagrams == 1
 
 
+def _top_bit_of_the_seconds(data, k):
+    """A copy of a classic little-endian pcap (bytes) whose k-th packet record has its seconds' top bit set: a
+    corrupt time in the year 2094 or so."""
+    data, off = bytearray(data), 24
+    for _ in range(k):
+        off += 16 + struct.unpack_from("<I", data, off + 8)[0]
+    struct.pack_into("<I", data, off, struct.unpack_from("<I", data, off)[0] | 0x80000000)
+    return bytes(data)
+
+
+def test_a_datagram_stamped_in_the_future_is_counted_and_skipped(tmp_path):
+    """A recorded packet cannot come from the future: one stamped more than FUTURE_NS after the wall clock (a
+    flipped top bit of the seconds, a pcapng time decades ahead) is counted as future_timestamp and skipped, in
+    either format, and never stops a batch as a new day.  A time within the bound is read as it is."""
+    import time
+
+    from vega.pcap import FUTURE_NS, scan_batches
+    ip = ipv4(FO[0], b"when")
+    pcap = write_classic([(T0 + i * 1000, frame(1, ip)) for i in range(5)], 1)
+    p = tmp_path / "f.pcap"
+    p.write_bytes(_top_bit_of_the_seconds(pcap, 2))
+    stats = PcapStats()
+    assert [t for t, *_ in udp_datagrams(p, stats)] == [T0, T0 + 1000, T0 + 3000, T0 + 4000]
+    assert stats.future_timestamp == 1 and stats.skipped() == {"future_timestamp": 1} and stats.packets == 5
+    later = T0 + 2 * 86_400 * 10**9                    # the next day's stop is not taken by the 2094 packet
+    batches = [(b.n, b.stopped) for b in scan_batches(p, None, 64, stop_ns=lambda: later)]
+    assert batches == [(4, False)]
+    q = tmp_path / "f.pcapng"                           # a pcapng time in 2094 (ns), between two good ones
+    q.write_bytes(NG_SHB + ng_raw_iface(9) + ng_packet(0, T0, ip) + ng_packet(0, 3_942_957_285 * 10**9, ip)
+                  + ng_packet(0, T0 + 1, ip))
+    stats = PcapStats()
+    assert [t for t, *_ in udp_datagrams(q, stats)] == [T0, T0 + 1]
+    assert stats.future_timestamp == 1 and stats.datagrams == 2 and stats.malformed == 0
+    now, hour = time.time_ns(), 3600 * 10**9            # the bound: the wall clock + FUTURE_NS
+    r = tmp_path / "near.pcap"
+    r.write_bytes(write_classic([(now + FUTURE_NS - hour, frame(1, ip)), (now + FUTURE_NS + hour, frame(1, ip))], 1))
+    stats = PcapStats()
+    assert [t for t, *_ in udp_datagrams(r, stats)] == [now + FUTURE_NS - hour]
+    assert stats.future_timestamp == 1
+
+
+def test_ingest_skips_a_datagram_stamped_in_the_future_and_keeps_its_day(tmp_path):
+    """`vega ingest` of a capture with one corrupt far-future time among correct ones: that datagram is
+    counted in the summary's skipped and the rest go in, in the capture's day (no journal of 2094, nothing
+    refused as of an earlier day), exactly as the capture without that packet."""
+    items = _sim_pcap(tmp_path / "good.pcap", 150, seed=31)
+    bad = tmp_path / "bad.pcap"
+    bad.write_bytes(_top_bit_of_the_seconds((tmp_path / "good.pcap").read_bytes(), 140))
+    write_pcap(tmp_path / "without.pcap", items[:140] + items[141:])
+    r = _ingest(bad, "--journal-root", tmp_path / "bad")
+    out = r.stdout.decode()
+    assert r.returncode == 0, r.stderr
+    assert f"{len(items):,} packets, {len(items) - 1:,} UDP datagrams" in out and "skipped: future_timestamp 1" in out
+    assert _ingest(tmp_path / "without.pcap", "--journal-root", tmp_path / "without").returncode == 0
+    for name in JOURNAL_FEEDS:
+        assert [f.name for f in (tmp_path / "bad" / name).iterdir()] == ["20261120.bin"]
+    _same_journals(tmp_path / "bad", tmp_path / "without", "20261120.bin")
+
+
 def test_scanner_and_feed_selected_refuse_bad_arguments(tmp_path):
     from vega._pcap import PcapScanner, feed_selected
     data = write_classic([(T0, frame(1, ipv4(FO[0], b"abc")))] * 3, 1)
@@ -822,6 +881,92 @@ def test_compressed_capture_damage_is_one_line_after_what_came_before(tmp_path, 
         if name in ("cut.pcap.gz", "flipped.pcap.gz", "torn.pcap.gz"):
             assert 0 < len(got) < 200 or name == "torn.pcap.gz" and len(got) == 199
             assert [bytes(g[3]) for g in got] == [it[3] for it in items[:len(got)]]
+
+
+def _decompressible_prefix(comp, blob):
+    """What the reference decompressor gives of a damaged compressed file before the damage."""
+    import bz2
+    import lzma
+    import zlib
+    d = {"gzip": lambda: zlib.decompressobj(31), "xz": lzma.LZMADecompressor, "bzip2": bz2.BZ2Decompressor}[comp]()
+    return d.decompress(blob)
+
+
+@pytest.mark.parametrize("comp", ["gzip", "xz", "bzip2"])
+@pytest.mark.parametrize("piece", [None, 4096, 50_000])
+def test_a_cut_compressed_capture_gives_every_whole_packet_before_the_cut(tmp_path, monkeypatch, comp, piece):
+    """A compressed capture cut short (tcpdump -z gzip still writing, a partial copy): every whole packet
+    decompressed before the cut is read, in whichever piece the cut falls (the packet it cuts is not), then
+    one line says the compression is damaged and where, and what the cut did to the packet there."""
+    import bz2
+    import gzip
+    import lzma
+
+    import vega.pcap
+    if piece is not None:
+        monkeypatch.setattr(vega.pcap, "PIECE", piece)
+    rng = np.random.default_rng(5)                  # payloads that hardly compress: the cut falls mid-capture
+    items = [(T0 + i * 1000, FO[0], FO[1], rng.bytes(int(rng.integers(100, 900)))) for i in range(600)]
+    write_pcap(tmp_path / "a.pcap", items)
+    data = (tmp_path / "a.pcap").read_bytes()
+    blob = {"gzip": gzip.compress, "xz": lzma.compress, "bzip2": lambda b: bz2.compress(b, 1)}[comp](data)
+    cut = blob[:len(blob) * 6 // 10]
+    prefix = _decompressible_prefix(comp, cut)
+    (tmp_path / "prefix.pcap").write_bytes(prefix)
+    want = []
+    with pytest.raises(PcapError, match="the file ends first"):      # the prefix ends inside a packet
+        for t, d, p, pay in udp_datagrams(tmp_path / "prefix.pcap"):
+            want.append((t, d, p, bytes(pay)))
+    assert 50 < len(want) < len(items) * 0.7
+    f = tmp_path / f"cut.pcap.{comp}"
+    f.write_bytes(cut)
+    got, stats = [], PcapStats()
+    with pytest.raises(PcapError, match=f"its {comp} compression is damaged after byte {len(prefix)} of the "
+                                        r"capture \(.*\): packet at byte \d+ claims \d+ bytes, the file ends first"
+                       ) as e:
+        for t, d, p, pay in udp_datagrams(f, stats):
+            got.append((t, d, p, bytes(pay)))
+    assert "\n" not in str(e.value) and str(e.value).startswith(f"{f}: ")
+    assert got == want and stats.datagrams == len(want)
+    assert [g[3] for g in got] == [it[3] for it in items[:len(got)]]
+
+
+def test_compression_damage_between_two_packets_is_raised_after_the_last(tmp_path, monkeypatch):
+    """Damage right after a whole packet (the gzip member after it is cut after its header): every packet is
+    read, then the damage is told, with no packet to blame."""
+    import gzip
+
+    import vega.pcap
+    monkeypatch.setattr(vega.pcap, "PIECE", 4096)
+    items = [(T0 + i * 1000, FO[0], FO[1], bytes([i % 256]) * 300) for i in range(100)]
+    write_pcap(tmp_path / "a.pcap", items)
+    data = (tmp_path / "a.pcap").read_bytes()
+    p = tmp_path / "cut.pcap.gz"
+    p.write_bytes(gzip.compress(data) + gzip.compress(b"more")[:10])
+    got = []
+    with pytest.raises(PcapError, match=r"its gzip compression is damaged after byte \d+ of the capture \([^)]*\)$"):
+        for item in udp_datagrams(p):
+            got.append(bytes(item[3]))
+    assert got == [it[3] for it in items]
+
+
+def test_ingest_of_a_cut_gzip_capture_journals_what_came_before_the_cut(tmp_path):
+    """`vega ingest x.pcap.gz` of a gzip capture cut short: the whole datagrams before the cut go into the
+    journals, which are sealed, exactly as an ingest of the decompressed part; the exit is 1 with one line
+    naming the damage."""
+    import gzip
+    _sim_pcap(tmp_path / "day.pcap", 300, seed=8)
+    blob = gzip.compress((tmp_path / "day.pcap").read_bytes())
+    gz = tmp_path / "cut.pcap.gz"
+    gz.write_bytes(blob[:len(blob) // 2])
+    (tmp_path / "prefix.pcap").write_bytes(_decompressible_prefix("gzip", gz.read_bytes()))
+    r = _ingest(gz, "--journal-root", tmp_path / "gz")
+    err = r.stderr.decode()
+    assert r.returncode == 1 and len(err.strip().splitlines()) == 1, err
+    assert f"{gz}: its gzip compression is damaged after byte" in err and "ingested and sealed" in err
+    r = _ingest(tmp_path / "prefix.pcap", "--journal-root", tmp_path / "plain")
+    assert r.returncode == 1 and b"the file ends first" in r.stderr
+    _same_journals(tmp_path / "gz", tmp_path / "plain", "20261120.bin")
 
 
 def test_a_damaged_record_length_does_not_read_the_whole_stream_into_memory(tmp_path, monkeypatch):

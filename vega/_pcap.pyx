@@ -4,9 +4,10 @@ nogil loop from the mapped file, without a Python object per packet.
 
 ``PcapScanner(buffer, path)`` walks a capture held in ``buffer`` (a read-only mapping of the file) and fills
 arrays with the time, destination and payload position of every whole, unfragmented IPv4/UDP datagram;
-everything else is counted by reason.  ``feed_selected`` hands some of those datagrams, straight from the
-mapping, to a :class:`vega._core.FeedHandler`'s nogil loop.  The formats, link types and counting rules are
-those documented in :mod:`vega.pcap`, which wraps this module.
+everything else is counted by reason (a datagram stamped later than the scanner's ``latest_ns`` too: a
+recorded packet cannot come from the future, so such a time is damage).  ``feed_selected`` hands some of
+those datagrams, straight from the mapping, to a :class:`vega._core.FeedHandler`'s nogil loop.  The formats,
+link types and counting rules are those documented in :mod:`vega.pcap`, which wraps this module.
 """
 cimport cython                           # @cython.binding(False) on the classes: see vega/_core.pyx
 from libc.stdint cimport INT64_MAX, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
@@ -30,7 +31,8 @@ cdef enum:
     VP_TRUNCATED = 4
     VP_MALFORMED = 5
     VP_NO_TIMESTAMP = 6
-    VP_N_KINDS = 7
+    VP_FUTURE_TIMESTAMP = 7
+    VP_N_KINDS = 8
 
 # the link types understood, as an index (vega.pcap.LINKTYPES); -1 = not understood
 cdef enum:
@@ -44,7 +46,8 @@ cdef enum:
     VP_N_LINKS = 7
 
 _LINK_NAMES = ("NULL", "EN10MB", "RAW", "LOOP", "LINUX_SLL", "IPV4", "LINUX_SLL2")
-_KIND_NAMES = ("datagrams", "not_ipv4", "not_udp", "fragment", "truncated", "malformed", "no_timestamp")
+_KIND_NAMES = ("datagrams", "not_ipv4", "not_udp", "fragment", "truncated", "malformed", "no_timestamp",
+               "future_timestamp")
 
 # the framing errors (raised as vega.pcap.PcapError with the file's name and the offset)
 cdef enum:
@@ -242,7 +245,10 @@ cdef class PcapScanner:
     """Walks a packet capture held in ``buffer`` (the whole file, e.g. a read-only mmap; kept referenced) and
     finds its IPv4/UDP datagrams.  ``path`` names the file in error messages.  ``partial``: the buffer is the
     start of the capture only (at least its first 64 bytes); a scan then stops at a packet it holds only part
-    of (``needs_more``) and :meth:`refill` goes on with the rest.
+    of (``needs_more``) and :meth:`refill` goes on with the rest.  ``latest_ns``: the latest capture time
+    believed (ns since the epoch); a datagram stamped later is counted as ``future_timestamp`` and skipped, so
+    one corrupt time cannot carry the ingest's day decades ahead.  None: the wall clock at construction plus
+    ``vega.pcap.FUTURE_NS``.
 
     :meth:`scan` fills arrays with the next datagrams; ``counts()`` tells what the packets read so far were;
     ``offset`` is the bytes read so far.  A framing error (the capture breaks off, a bad block length ...)
@@ -272,11 +278,17 @@ cdef class PcapScanner:
     cdef readonly bint needs_more        # the last scan stopped at a packet the buffer holds only part of
     cdef readonly bint stopped           # the last scan stopped before a datagram at or past stop_ns
     cdef readonly int64_t next_ts        # ... whose time this is
+    cdef readonly int64_t latest_ns      # a datagram stamped later is future_timestamp (checked in _stamped)
 
-    def __cinit__(self, buffer, path="capture", bint partial=False):
+    def __cinit__(self, buffer, path="capture", bint partial=False, latest_ns=None):
         cdef uint32_t magic
         self._set_buffer(buffer, partial)
         self._path = str(path)
+        if latest_ns is None:
+            import time
+            from vega.pcap import FUTURE_NS
+            latest_ns = time.time_ns() + FUTURE_NS
+        self.latest_ns = min(int(latest_ns), INT64_MAX)
         if self._n < 12:
             self._raise(f"not a packet capture ({self._n} bytes)")
         magic = _rd32(self._b, False)
@@ -389,6 +401,15 @@ cdef class PcapScanner:
             VP_E_PACKET_LENGTH: f"pcapng packet at byte {at} claims {v} bytes, its block is shorter",
         }[err])
 
+    cdef inline int _stamped(self, int64_t t) noexcept nogil:
+        """What a datagram captured at ``t`` is: VP_DATAGRAM, or VP_FUTURE_TIMESTAMP when that is past
+        ``latest_ns`` (one corrupt time, e.g. a flipped top bit of the seconds: 2094, would otherwise stop the
+        batch as a new day, roll every journal over to it and refuse every correct datagram after it as of an
+        earlier day).  Both formats' times pass here, before the stop and the arrays."""
+        if t > self.latest_ns:
+            return VP_FUTURE_TIMESTAMP
+        return VP_DATAGRAM
+
     cdef inline void _fail(self, int err, Py_ssize_t at, uint64_t v) noexcept nogil:
         self._err = err
         self._err_at = at
@@ -422,8 +443,10 @@ cdef class PcapScanner:
                     self._fail(VP_E_RECORD_LENGTH, off, incl)
                 break
             kind = _packet(b, off + 16, incl, incl < orig, self._link, &one)
-            if kind == VP_DATAGRAM:
+            if kind == VP_DATAGRAM:      # (no overflow: 2^32 s and 2^32 fractions of 1000 ns fit an int64)
                 t = <int64_t>sec * 1000000000LL + <int64_t>frac * self._unit
+                kind = self._stamped(t)
+            if kind == VP_DATAGRAM:
                 if t >= stop_ns:
                     self.stopped = True
                     self.next_ts = t
@@ -507,13 +530,15 @@ cdef class PcapScanner:
                 if kind == VP_DATAGRAM:
                     if not _ns((<uint64_t>hi << 32) | lo, self._if_res[iface], &t):
                         kind = VP_MALFORMED  # a time past the year 2262 cannot be right
-                    elif t >= stop_ns:
+                    else:
+                        kind = self._stamped(t)
+                if kind == VP_DATAGRAM:
+                    if t >= stop_ns:
                         self.stopped = True
                         self.next_ts = t
                         break
-                    else:
-                        _put(d, got, &one, t)
-                        got += 1
+                    _put(d, got, &one, t)
+                    got += 1
                 self.packets += 1
                 self._kinds[kind] += 1
                 if link >= 0:

@@ -10,8 +10,11 @@ pieces are joined); the statistics' ``offset`` then counts the compressed file's
 packet, in file order; ``payload`` is a memoryview into the mapped file, or into the decompressed piece of a
 compressed one (copy it to keep it past the reader).
 Everything else is counted by reason in the ``PcapStats`` it fills, never raised: a capture holds ARP, TCP,
-IPv6, fragments and cut packets too.  A file that is not a capture, or breaks off inside its framing, raises
-:class:`PcapError` with one readable line (after the packets before the damage were yielded).
+IPv6, fragments and cut packets too, and may hold a corrupt time (a datagram stamped more than ``FUTURE_NS``
+after the wall clock is ``future_timestamp``).  A file that is not a capture, or breaks off inside its
+framing, raises :class:`PcapError` with one readable line (after the packets before the damage were yielded);
+so does a compressed capture whose compression is damaged (a ``tcpdump -z gzip`` file still being written, a
+partial copy), after the whole packets decompressed before the damage.
 
 Link types: Ethernet (with 802.1Q / 802.1ad VLAN tags), raw IP, IPv4, Linux cooked (SLL and SLL2), BSD
 loopback (NULL and LOOP).
@@ -38,6 +41,11 @@ LINKTYPES = {0: "NULL", 1: "EN10MB", 101: "RAW", 108: "LOOP", 113: "LINUX_SLL", 
 
 #: datagrams per scan of the mapped file
 BATCH = 4096
+#: a datagram stamped more than this many ns after the wall clock (at the start of a file's read) is counted as
+#: ``future_timestamp`` and skipped: a recorded packet cannot come from the future, so such a time is damage (a
+#: flipped top bit of the seconds is the year 2094), and believed it would move the ingest's day there.  A day
+#: leaves room for a capturing box whose clock is off by a time zone, and for a file still being written.
+FUTURE_NS = 86_400 * 10**9
 
 
 class PcapError(Exception):
@@ -56,6 +64,7 @@ class PcapStats:
     truncated: int = 0           # cut short by the capture's snap length
     malformed: int = 0           # an IP or UDP header that cannot be right
     no_timestamp: int = 0        # pcapng simple packet blocks carry none
+    future_timestamp: int = 0    # stamped more than FUTURE_NS after the wall clock: a corrupt time
     offset: int = 0              # bytes of the current file read so far (for progress)
     link_types: dict = dataclasses.field(default_factory=dict)    # link type name -> packets
 
@@ -99,7 +108,8 @@ def scan_batches(path: str | Path, stats: PcapStats | None = None, batch: int = 
     which a batch must end (the generator asks before every scan): a datagram at or after it starts the next
     batch, so the caller can act in between (a new trading day; the callable must then return a later time,
     or that datagram stops the next batch again, with none before it).  Framing damage, or damage to a
-    compressed file's compression, raises :class:`PcapError` after the batches before it."""
+    compressed file's compression, raises :class:`PcapError` after the batches before it (for the
+    compression: after the whole packets decompressed before the damage)."""
     from vega._pcap import PcapScanner
     path = Path(path)
     st = stats if stats is not None else PcapStats()
@@ -108,10 +118,11 @@ def scan_batches(path: str | Path, stats: PcapStats | None = None, batch: int = 
     with _source(path) as (mm, piece):
         data = mm if mm is not None else piece(None)
         view = memoryview(data)
+        sc = None
         try:
-            sc = PcapScanner(view, _label(path), partial=piece is not None and not piece.final)
-            base = _Counts(st)
             try:
+                sc = PcapScanner(view, _label(path), partial=piece is not None and not piece.final)
+                base = _Counts(st)
                 while not sc.done:
                     limit = stop_ns() if stop_ns is not None else None
                     try:
@@ -126,8 +137,17 @@ def scan_batches(path: str | Path, stats: PcapStats | None = None, batch: int = 
                         sc.refill(view, piece.final)
                         old.release()
                         base.update(sc, piece.position)
+            except PcapError as e:
+                if piece is None or piece.error is None:
+                    raise
+                # the last piece ends at the damage: its packet cut there (or what the scanner made of
+                # bytes the damage left) is told after the damage, which is the cause
+                what = str(e).removeprefix(f"{_label(path)}: ")
+                raise PcapError(f"{piece.error}: {what}") from None
             finally:
                 del sc
+            if piece is not None and piece.error is not None:   # the damage fell between two packets
+                raise PcapError(piece.error)
         finally:
             view.release()
 
@@ -145,6 +165,10 @@ class _Pieces:
     holds the rest of the capture; ``position``: bytes of the compressed file read for the pieces so far (None
     for a stream: a pipe has no position; ``raw`` None).  ``kind`` "plain": an uncompressed stream.
 
+    Damage to the compression (a file cut short, a flipped byte) or a failing read ends the capture there:
+    the piece then holds everything decompressed before it and is ``final``, and ``error`` is the one line
+    saying so (None while there is none), for the reader to raise once it has walked that piece.
+
     The next piece is decompressed by a helper thread while the caller works on this one (zlib, lzma, bz2
     and zstandard release the GIL, as does the pipeline's nogil loop): a gzip capture ingests at about the
     speed of the slower of the two instead of their sum.  ``close()`` waits for it."""
@@ -156,35 +180,41 @@ class _Pieces:
         self.start = 0                 # the capture's offset of data[0]
         self.final = False
         self.position = 0
+        self.error: str | None = None
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="vega-pcap")
         self._next = self._pool.submit(self._read, max(PIECE, 64))    # the first piece holds the header
 
-    def _read(self, want: int) -> tuple[bytes, int]:
-        """Up to ``want`` decompressed bytes (fewer only at the end) and the compressed file's position."""
-        parts, got = [], 0
-        while got < want:
-            more = self.reader.read(want - got)
-            if not more:
-                break
-            parts.append(more)
-            got += len(more)
-        return b"".join(parts), self.raw.tell() if self.raw is not None else None
+    def _read(self, want: int) -> tuple[bytes, int, Exception | None]:
+        """Up to ``want`` decompressed bytes (fewer only at the end or at damage), the compressed file's
+        position, and the damage met (None).  ``read1``, not ``read``: a ``read(n)`` of gzip, xz, bzip2 or
+        zstd that meets damage raises and drops what it decompressed before it (up to a whole piece); each
+        ``read1`` returns what one step decompressed, so the damage costs only what lies past it."""
+        parts, got, damage = [], 0, None
+        try:
+            while got < want:
+                more = self.reader.read1(want - got)
+                if not more:
+                    break
+                parts.append(more)
+                got += len(more)
+        except self.damage as e:
+            damage = e
+        return b"".join(parts), self.raw.tell() if self.raw is not None else None, damage
 
     def __call__(self, at: int | None) -> bytes:
         left = b"" if at is None else self.data[at - self.start:]
         if len(left) > MAX_RECORD:
             raise PcapError(f"{self.path}: the packet record at byte {at} of the capture is longer than "
                             f"{MAX_RECORD >> 20} MiB: damaged")
-        try:
-            more, self.position = self._next.result()
-        except self.damage as e:
-            what = "reading it failed" if self.kind == "plain" else f"its {self.kind} compression is damaged"
-            raise PcapError(f"{self.path}: {what} ({e})") from None
+        more, self.position, damage = self._next.result()
         want = PIECE if at is not None else max(PIECE, 64)
-        self.final = len(more) < want
+        self.final = damage is not None or len(more) < want
         self._next = None if self.final else self._pool.submit(self._read, PIECE)
         self.start = 0 if at is None else at
         self.data = left + more if left else more
+        if damage is not None:         # raised by the reader after the packets before it (scan_batches)
+            what = "reading it failed" if self.kind == "plain" else f"its {self.kind} compression is damaged"
+            self.error = f"{self.path}: {what} after byte {self.start + len(self.data)} of the capture ({damage})"
         return self.data
 
     def close(self) -> None:
