@@ -7,7 +7,8 @@ T0 = 9 * 3600 * 10**9 + 15 * 60 * 10**9   # 09:15 IST in ns since 00:00 IST
 
 
 def make_records(n, seed=0, t0=T0, max_step=5000, ntok=50, ordered=True):
-    """n absolute-valued change records with random tokens, groups, masks and slots."""
+    """n absolute-valued change records with random tokens, groups, masks and slots (each one a record a store
+    applies: vega.verify reports any other as damaged)."""
     rng = np.random.default_rng(seed)
     r = np.zeros(n, CHANGE_RECORD_DTYPE)
     if ordered:
@@ -16,8 +17,8 @@ def make_records(n, seed=0, t0=T0, max_step=5000, ntok=50, ordered=True):
         ts = t0 + rng.integers(0, max_step * max(n, 1), n)
     set_timestamps(r, ts)
     r["token"] = rng.integers(1, ntok + 1, n)
-    r["group"] = rng.integers(0, 4, n)
-    r["mask"] = rng.integers(1, 16, n)
+    r["group"] = rng.integers(1, 5, n)               # trade, bid, ask, OHLC: records a store applies
+    r["mask"] = 1 << rng.integers(0, 4, n)           # one field of the group's first four
     r["source"] = 7200
     r["slots"] = rng.integers(-(2**31), 2**31, (n, 4))
     return r

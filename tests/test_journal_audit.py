@@ -397,3 +397,72 @@ def test_a_fifo_given_as_a_journal_is_refused_not_waited_on(tmp_path):
         assert r.returncode == 1 and r.stderr.strip().splitlines() == [
             f"vega {cmd}: {fifo}: not a regular file (a FIFO, a device or a socket), expected a journal file "
             f"(YYYYMMDD.bin)"], r.stderr
+
+
+def test_a_damaged_record_fails_verify_and_replay_names_its_file_and_record(tmp_path):
+    """A flipped group byte deep in a sealed file: verify said OK and replay into a store failed with
+    "record 34476: unknown group" (its position within the 65,536-record batch), naming no file.  verify now
+    reports it (not repairable: a repair keeps every record), and replay names the file and the record."""
+    import os
+    import subprocess
+    import sys
+
+    from vega.journal import verify
+    live, path = _journal_day(tmp_path, 1800)
+    with Journal.open(path) as j:
+        n = len(j)
+    bad = 100_000 if n > 100_000 else n - 10
+    with open(path, "r+b") as f:
+        f.seek(64 + 32 * bad + 10)                       # the group byte
+        f.write(bytes([99]))
+        f.seek(64 + 32 * (bad + 5))                      # and a token of 0
+        f.write(bytes(4))
+    rep = verify(path)
+    assert not rep.ok and rep.bad_records == 2 and not rep.repairable
+    assert (f"damaged record {bad}: unknown group; replay into a store fails there with ValueError, and a "
+            f"repair cannot mend it; 2 damaged records in all: {bad}, {bad + 5}") in rep.problems
+    with pytest.raises(ValueError, match=rf"^{path}: record {bad}: unknown group: replay stops there"):
+        replay(tmp_path, DAY, into=vega.Store(4096))
+    root = os.path.dirname(os.path.dirname(os.path.abspath(vega.__file__)))
+    r = subprocess.run([sys.executable, "-m", "vega", "verify", str(path)], capture_output=True, text=True,
+                       timeout=60, env=dict(os.environ, PYTHONPATH=root))
+    assert r.returncode == 1 and "damaged record" in r.stdout and "--repair" not in r.stdout + r.stderr, r
+
+
+def test_a_day_file_under_another_dates_name_is_refused_by_replay_and_export(tmp_path):
+    """Its records' times count from its header's day: replayed or exported under the name's day they were
+    shifted by the difference (327 days in the audit), silently."""
+    import shutil
+
+    from vega.journal import export
+    _, path = _journal_day(tmp_path, 30)
+    other = path.with_name("20260101.bin")
+    shutil.move(path, other)
+    with pytest.raises(JournalError, match=rf"{other}: a file of trading date 2026-11-20, not 2026-01-01 as its "
+                                           rf"name says"):
+        replay(tmp_path, "2026-01-01", into=vega.Store(4096))
+    with pytest.raises(JournalError, match="not 2026-01-01 as its name says"):
+        export(tmp_path, tmp_path / "out", "2026-01-01", progress=False)
+
+
+@pytest.mark.parametrize("field, value, says", [
+    ("first_seq", 1 << 63, "first_seq 9,223,372,036,854,775,808 / record count .* out of range"),
+    ("trading_date", 99991231, "trading date 9999-12-31 is outside 1970-01-01 .. 2262-04-10"),
+])
+def test_header_values_out_of_range_are_damage_even_with_a_good_checksum(tmp_path, field, value, says):
+    """A header whose checksum holds but whose first_seq or date no journal can have: verify said OK, then
+    dump failed with OverflowError and snapshot_at with a day_base_ns ValueError."""
+    from vega._journal import date_int, pack_header, parse_header
+    from vega.journal import verify
+    _, path = _journal_day(tmp_path, 10)
+    raw = bytearray(path.read_bytes())
+    h = parse_header(bytes(raw[:64]), path)
+    h["trading_date"] = date_int(h["trading_date"])
+    h[field] = value
+    raw[:64] = pack_header(h["feed_type"], h["sealed"], h["trading_date"], h["symbol_id"], h["record_count"],
+                           h["created_ns"], h["index_offset"], h["first_seq"], h["index_stride"], h["version"])
+    path.write_bytes(bytes(raw))
+    with pytest.raises(JournalError, match=says):
+        Journal.open(path)
+    rep = verify(path)
+    assert not rep.ok and not rep.repairable and any("header damaged" in p for p in rep.problems)

@@ -34,6 +34,7 @@ CHILD = textwrap.dedent(
         r = np.zeros(n, CHANGE_RECORD_DTYPE)
         s = np.arange(seq, seq + n, dtype=np.int64)
         r["token"] = (s * 7919) % 5000 + 1
+        r["group"] = 1                         # a record a store applies (mask 0: it names no field)
         set_timestamps(r, 33_300_000_000_000 + s * 1000)
         r["slots"][:, 0] = s & 0x7FFFFFFF
         r["slots"][:, 1] = s >> 31

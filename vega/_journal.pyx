@@ -557,6 +557,11 @@ def parse_header(data, path="journal"):
         d = as_date(trading_date)
     except ValueError:
         raise JournalError(f"{path}: invalid trading date {trading_date}") from None
+    if not _dt.date(1970, 1, 1) <= d <= _dt.date(2262, 4, 10):     # its records' epoch ns fit an int64
+        raise JournalError(f"{path}: trading date {d} is outside 1970-01-01 .. 2262-04-10 (header damaged)")
+    if first_seq >= 1 << 62 or record_count >= 1 << 58:           # numbers far past any day's: damage
+        raise JournalError(f"{path}: first_seq {first_seq:,} / record count {record_count:,} out of range "
+                           f"(header damaged)")
     return {
         "version": version, "feed_type": feed_type, "feed": FEED_NAMES[feed_type], "sealed": sealed,
         "trading_date": d, "symbol_id": symbol_id, "record_count": record_count, "created_ns": created_ns,
@@ -1605,6 +1610,11 @@ cdef class Journal:
         taken from it stay valid after ``close()``.  ValueError("journal is closed") once closed."""
         self._check_open()
         return self._records
+
+    @property
+    def path(self):
+        """Path of the journal file (a pathlib.Path)."""
+        return self._path
 
     @property
     def feed(self):

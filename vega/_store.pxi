@@ -1447,6 +1447,36 @@ cdef int vg_merge_msg(vg_merge_t* c, const vg_msg_t* msg) noexcept nogil:
     return n
 
 
+def _bad_records(records, Py_ssize_t limit=10) -> tuple:
+    """The change records ``records`` (a CHANGE_RECORD_DTYPE array) that ``Store.apply_records`` refuses on
+    their own (an unknown group, a mask naming a field its group lacks or more than 4 slots, a bad token):
+    ``(count, [(record number, reason), ...] of the first min(limit, 64))``.  For ``vega.verify`` and
+    ``vega.replay``, which name them; one nogil pass."""
+    cdef const uint8_t[::1] view
+    cdef const vg_rec_t* recs
+    cdef Py_ssize_t n, i, count = 0, k = 0, cap = min(max(limit, 0), 64)
+    cdef Py_ssize_t at[64]
+    cdef int why[64]
+    cdef int e
+    if not isinstance(records, _np.ndarray) or records.dtype != _REC_DTYPE:
+        raise TypeError("records must be a CHANGE_RECORD_DTYPE array")
+    n = len(records)
+    if n == 0:
+        return 0, []
+    view = _np.ascontiguousarray(records).view(_np.uint8).reshape(-1)
+    recs = <const vg_rec_t*>&view[0]
+    with nogil:
+        for i in range(n):
+            e = _rec_check(&recs[i])
+            if e != VG_A_OK:
+                if k < cap:
+                    at[k] = i
+                    why[k] = e
+                    k += 1
+                count += 1
+    return count, [(at[i], _APPLY_ERRORS[why[i]]) for i in range(k)]
+
+
 def _mbp_layout() -> tuple:
     """Tests: (sizeof, offset of quantity, price, number_of_orders) of vg_mbp_t, which vg_set_side assumes."""
     cdef vg_mbp_t e

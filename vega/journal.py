@@ -46,6 +46,7 @@ from vega._journal import (
     read_index,
     token_array,
 )
+from vega._core import _bad_records
 from vega.records import CHANGE_RECORD_DTYPE, CONTINUED, KEYFRAME, timestamps
 
 __all__ = [
@@ -81,14 +82,18 @@ class VerifyReport:
     #: record numbers i whose record is of another token than record i - 1, flagged CONTINUED: an update cut
     #: short (a store replaying the file refuses record i: "a CONTINUED update changes token")
     cut_updates: list[int] = dataclasses.field(default_factory=list)
+    #: records that no store applies (an unknown group, a mask naming a field its group lacks, a bad token:
+    #: damaged bytes); a repair keeps them, so it cannot make such a file sound
+    bad_records: int = 0
 
     @property
     def repairable(self) -> bool:
         """True when ``verify(path, repair=True)`` can mend the damage: the header is intact, so a torn
         tail, a torn seal or a damaged index is rebuilt from the records.  A file whose header is bad (not a
         journal at all, a newer format version, a damaged header) is left alone by a repair.  A cut update
-        (``cut_updates``) is closed where it was cut (the CONTINUED flag of its last record written cleared)."""
-        return not self.ok and self.state != "?"
+        (``cut_updates``) is closed where it was cut (the CONTINUED flag of its last record written cleared).
+        Damaged records (``bad_records``) are not mended: a file holding them is not repairable."""
+        return not self.ok and self.state != "?" and not self.bad_records
 
     def __str__(self) -> str:
         head = f"{self.path}: {'OK' if self.ok else 'DAMAGED'} ({self.state}, {self.records} records, " \
@@ -166,6 +171,14 @@ def _inspect(path: Path) -> VerifyReport:
                     f"into a store fails there with ValueError (a repair closes the update at record {i - 1})"
                     f"{more}")
                 rep.cut_updates = cut.tolist()
+            nbad, bad = _bad_records(recs, 10)
+            if nbad:
+                i, why = bad[0]
+                more = "" if nbad == 1 else (f"; {nbad:,} damaged records in all: "
+                                             + ", ".join(str(k) for k, _ in bad) + (", ..." if nbad > 10 else ""))
+                rep.problems.append(f"damaged record {i}: {why}; replay into a store fails there with ValueError, "
+                                    f"and a repair cannot mend it{more}")
+                rep.bad_records = nbad
             if flags[-1] & CONTINUED:
                 s = _update_end(flags, 0, n)
                 t = int(recs["token"][-1])
@@ -291,6 +304,29 @@ def _sink(into, feed):
     if callable(target):
         return lambda recs, feed, base: target(recs, feed)
     raise TypeError(f"replay target {target!r} has no apply_records/publish/append and is not callable")
+
+
+def _day_file(path: Path, feed: str, day: _dt.date) -> Journal:
+    """``<root>/<FEED>/YYYYMMDD.bin`` opened, JournalError unless its header says that feed and that day: the
+    records' times count from the header's day, which a replay or an export would otherwise shift to the
+    name's (a file copied under another date)."""
+    j = Journal.open(path, feed=feed)
+    if j.date != day:
+        j.close()
+        raise JournalError(f"{path}: a file of trading date {j.date}, not {day} as its name says")
+    return j
+
+
+def _refused(j, start, e):
+    """The ValueError of a replay target that refused a record of journal ``j`` (replayed from record
+    ``start``), naming the file and the file's record: the target's own message counts within its batch."""
+    bad = _bad_records(j.records[start:], 1)[1]
+    if bad:
+        i, why = bad[0]
+        return ValueError(f"{j.path}: record {start + i}: {why}: replay stops there (a damaged record; vega "
+                          f"verify names every one)")
+    return ValueError(f"{j.path}: {e} (record numbers count within the batch replayed; vega verify {j.path} "
+                      f"checks the file)")
 
 
 def _update_end(flags, a, b):
@@ -432,24 +468,28 @@ def replay(root, start, end=None, feeds: Iterable[str] | str | None = None, spee
                 now = clock()
                 if due > now:
                     sleep(due - now)
-            sinks[feed](piece, feed, base)
+            try:
+                sinks[feed](piece, feed, base)
+            except ValueError as e:                    # a store refusing a record: name the file and record
+                raise _refused(js[feed], start_pos[feed], e) from None
             res.records += len(piece)
 
     day = d0
     while day <= d1:
         base = day_epoch_ns(day)
-        js, pos, end_pos, carry = {}, {}, {}, {}
+        js, pos, end_pos, carry, start_pos = {}, {}, {}, {}, {}
         for f in names:
             if sinks[f] is None:
                 continue
             p = root / f / f"{date_int(day):08d}.bin"
             if not p.exists():
                 continue
-            j = Journal.open(p, feed=f)
+            j = _day_file(p, f, day)
             js[f] = j
             pos[f] = 0 if lo is None else j.position(max(0, lo - base))
             end_pos[f] = len(j) if hi is None else j.position(max(0, hi - base))
             end_pos[f] = max(end_pos[f], pos[f])
+            start_pos[f] = pos[f]
             if end_pos[f] < len(j) or not j.sealed:
                 # a file being written (or left by a crash) can end inside an update, its other records still
                 # in the writer's buffer: that update waits (next_seq is its first record's number, so a ring
@@ -553,7 +593,7 @@ def export(root, out, start, end=None, feeds=None, *, progress: bool = True, com
             if p.exists():
                 files.append((day, f, p))
         day += _dt.timedelta(days=1)
-    journals = [(d, f, Journal.open(p, feed=f)) for d, f, p in files]
+    journals = [(d, f, _day_file(p, f, d)) for d, f, p in files]
     total = sum(len(j) for _, _, j in journals)
     bar = None
     if progress:
