@@ -423,6 +423,14 @@ def test_a_damaged_record_fails_verify_and_replay_names_its_file_and_record(tmp_
             f"repair cannot mend it; 2 damaged records in all: {bad}, {bad + 5}") in rep.problems
     with pytest.raises(ValueError, match=rf"^{path}: record {bad}: unknown group: replay stops there"):
         replay(tmp_path, DAY, into=vega.Store(4096))
+
+    class Mine(ValueError):
+        pass
+
+    def callback(recs, feed):                            # a target's own error, in a batch before the damage
+        raise Mine("my callback's own")
+    with pytest.raises(Mine, match="my callback's own"):
+        replay(tmp_path, DAY, into=callback, batch=1000)
     root = os.path.dirname(os.path.dirname(os.path.abspath(vega.__file__)))
     r = subprocess.run([sys.executable, "-m", "vega", "verify", str(path)], capture_output=True, text=True,
                        timeout=60, env=dict(os.environ, PYTHONPATH=root))

@@ -317,16 +317,18 @@ def _day_file(path: Path, feed: str, day: _dt.date) -> Journal:
     return j
 
 
-def _refused(j, start, e):
-    """The ValueError of a replay target that refused a record of journal ``j`` (replayed from record
-    ``start``), naming the file and the file's record: the target's own message counts within its batch."""
-    bad = _bad_records(j.records[start:], 1)[1]
-    if bad:
-        i, why = bad[0]
-        return ValueError(f"{j.path}: record {start + i}: {why}: replay stops there (a damaged record; vega "
-                          f"verify names every one)")
-    return ValueError(f"{j.path}: {e} (record numbers count within the batch replayed; vega verify {j.path} "
-                      f"checks the file)")
+def _refused(j, start, stop, piece):
+    """When the batch ``piece`` of journal ``j``'s records [start, stop) (those replayed so far) holds a
+    record no store applies (_bad_records: the ValueError a Store raised for it counts within the batch), the
+    ValueError naming the file and the file's record number; else None (the target's error stands)."""
+    bad = _bad_records(piece, 1)[1]
+    if not bad:
+        return None
+    k, why = bad[0]
+    at = np.flatnonzero(j.records[start:stop] == piece[k])       # the first such record replayed
+    where = f"record {start + int(at[0])}" if len(at) else f"a record (token {int(piece['token'][k])})"
+    return ValueError(f"{j.path}: {where}: {why}: replay stops there (a damaged record; vega verify names "
+                      f"every one)")
 
 
 def _update_end(flags, a, b):
@@ -470,8 +472,11 @@ def replay(root, start, end=None, feeds: Iterable[str] | str | None = None, spee
                     sleep(due - now)
             try:
                 sinks[feed](piece, feed, base)
-            except ValueError as e:                    # a store refusing a record: name the file and record
-                raise _refused(js[feed], start_pos[feed], e) from None
+            except ValueError as e:                    # a store refusing a damaged record: name file and record
+                named = _refused(js[feed], start_pos[feed], pos[feed], piece)
+                if named is None:
+                    raise
+                raise named from e
             res.records += len(piece)
 
     day = d0
