@@ -164,6 +164,32 @@ def test_every_spelling_of_a_time_finds_the_same_record(tmp_path):
         assert len(j.state_records("09:15:01")) == linear_seek(recs, T0 + 10**9 + 1)
 
 
+def test_a_zoned_time_of_day_is_the_instant_within_the_ist_trading_day(tmp_path):
+    """West of IST a time of day falls on the day before's date there (19:00 UTC = 00:30 IST of the day),
+    east of it on the day after's (03:00 Tokyo = 23:30 IST): the instant inside 00:00..24:00 IST is meant."""
+    from zoneinfo import ZoneInfo
+    h = 3600 * 10**9
+    recs = make_records(3000, seed=12)
+    set_timestamps(recs, np.sort(np.random.default_rng(12).integers(0, 24 * h, 3000)))   # across the day
+    with Journal.open(write_day(tmp_path, recs)) as j:
+        for t, ist_ns in [(dt.time(19, 0, tzinfo=dt.timezone.utc), h // 2), ("19:00+00:00", h // 2),
+                          (dt.time(23, 0, tzinfo=ZoneInfo("America/New_York")), 9 * h + h // 2),
+                          (dt.time(3, 0, tzinfo=ZoneInfo("Asia/Tokyo")), 23 * h + h // 2)]:
+            assert j.position(t) == linear_seek(recs, ist_ns), t
+
+
+def test_journal_dates_and_numbers_a_reader_refuses_are_refused_by_the_writer(tmp_path):
+    with pytest.raises(ValueError, match=r"first_seq must be in \[0, 2\*\*62\)"):
+        JournalWriter(tmp_path, "NSE_FO", DATE, first_seq=1 << 62)
+    with pytest.raises(ValueError, match="a journal's trading date is 1970-01-01 .. 2262-04-10, not 2300-01-02"):
+        JournalWriter(tmp_path, "NSE_FO", dt.date(2300, 1, 2))
+    with JournalWriter(tmp_path, "NSE_FO", dt.date(2262, 4, 10)) as w:
+        with pytest.raises(ValueError, match="not 2262-04-11"):
+            w.rollover()
+        assert not w.closed
+    assert Journal.open(w.path).sealed
+
+
 def test_a_rollover_time_with_a_zone_is_refused(tmp_path):
     """The rollover is a time of day IST: one with another zone would silently be read as IST."""
     with pytest.raises(ValueError, match="rollover is a time of day in IST: give a naive datetime.time"):

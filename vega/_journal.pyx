@@ -528,6 +528,13 @@ def _regular_file(path):
                            f"<FEED>/YYYYMMDD.bin")
 
 
+#: the trading dates a journal can have (its records' epoch ns fit an int64), and the sequence numbers: a
+#: header outside them is damage (parse_header), and a writer refuses to make one
+_FIRST_DAY = _dt.date(1970, 1, 1)
+_LAST_DAY = _dt.date(2262, 4, 10)
+_SEQ_LIMIT = 1 << 62
+
+
 def parse_header(data, path="journal"):
     """Check and decode a header; raises JournalError naming what is wrong."""
     if len(data) < JRNL_HEADER_SIZE:
@@ -557,9 +564,9 @@ def parse_header(data, path="journal"):
         d = as_date(trading_date)
     except ValueError:
         raise JournalError(f"{path}: invalid trading date {trading_date}") from None
-    if not _dt.date(1970, 1, 1) <= d <= _dt.date(2262, 4, 10):     # its records' epoch ns fit an int64
-        raise JournalError(f"{path}: trading date {d} is outside 1970-01-01 .. 2262-04-10 (header damaged)")
-    if first_seq >= 1 << 62 or record_count >= 1 << 58:           # numbers far past any day's: damage
+    if not _FIRST_DAY <= d <= _LAST_DAY:
+        raise JournalError(f"{path}: trading date {d} is outside {_FIRST_DAY} .. {_LAST_DAY} (header damaged)")
+    if first_seq >= _SEQ_LIMIT or record_count >= 1 << 58:         # numbers far past any day's: damage
         raise JournalError(f"{path}: first_seq {first_seq:,} / record count {record_count:,} out of range "
                            f"(header damaged)")
     return {
@@ -990,6 +997,10 @@ cdef class JournalWriter:
     def _open_day(self, date, first_seq, exact=None):
         """Open (creating it if need be) and recover the file of ``date``: ``<dir>/YYYYMMDD.bin``, or
         ``exact``, an existing file (reopen), which is opened without O_CREAT."""
+        if not _FIRST_DAY <= date <= _LAST_DAY:          # a header parse_header would call damaged
+            raise ValueError(f"a journal's trading date is {_FIRST_DAY} .. {_LAST_DAY}, not {date}")
+        if not 0 <= first_seq < _SEQ_LIMIT:
+            raise ValueError(f"first_seq must be in [0, 2**62), not {first_seq}")
         if exact is not None:
             path = exact
             fd = os.open(path, os.O_RDWR)
@@ -1350,6 +1361,8 @@ cdef class JournalWriter:
         new_date = self._date + _dt.timedelta(days=1) if date is None else as_date(date)
         if new_date <= self._date:
             raise ValueError(f"rollover to {new_date} is not after {self._date}")
+        if new_date > _LAST_DAY:                         # refused before this day is sealed
+            raise ValueError(f"a journal's trading date is {_FIRST_DAY} .. {_LAST_DAY}, not {new_date}")
         next_seq = self.next_seq
         self._hold()
         try:
@@ -1834,11 +1847,22 @@ def token_array(tokens):
     return arr.astype(np.uint32)
 
 
+def _zoned_time_of_day(v, day):
+    """The datetime at which time of day ``v`` (with a tzinfo) falls within trading day ``day``, 00:00 to 24:00
+    IST: 19:00 UTC is 00:30 IST of the day (the day before's date in UTC), 03:00 Tokyo 23:30 IST.  ValueError
+    when no such instant exists (a time a DST change skips on that date)."""
+    for d in (day, day - _dt.timedelta(days=1), day + _dt.timedelta(days=1)):
+        at = _dt.datetime.combine(d, v)
+        if at.astimezone(IST).date() == day:
+            return at
+    raise ValueError(f"{v.isoformat()} ({v.tzinfo}) does not fall within the trading day {day} (IST)")
+
+
 def _ts_arg(t, day):
     """ts48 (ns since 00:00 IST of trading day ``day``) of a Journal method's time argument: an int (ts48
     itself); a datetime.time or an ISO string 'HH:MM[:SS[.ffffff]]' (time of day, IST when naive; one with a
-    zone, such as time(6, 0, tzinfo=UTC) or '06:00+00:00', is that time in its zone on the trading day's
-    date); a datetime or an ISO datetime string within the day's file (IST when naive; a pandas Timestamp is
+    zone, such as time(6, 0, tzinfo=UTC) or '06:00+00:00', is the instant showing that time in its zone within
+    the trading day, 00:00 to 24:00 IST); a datetime or an ISO datetime string within the day's file (IST when naive; a pandas Timestamp is
     one; to the microsecond).  TypeError / ValueError else."""
     v = t
     if isinstance(v, str):
@@ -1850,7 +1874,7 @@ def _ts_arg(t, day):
             except ValueError:
                 raise ValueError(f"not a time: {t!r} (HH:MM[:SS[.ffffff]], or an ISO date and time)") from None
     if isinstance(v, _dt.time) and v.tzinfo is not None:
-        v = _dt.datetime.combine(day, v)             # on the trading day's date, in its own zone
+        v = _zoned_time_of_day(v, day)
     if isinstance(v, _dt.datetime):
         # since 00:00 IST of the trading day, to the microsecond: a day runs past midnight when its rollover
         # time is later than 00:00, so only a time outside the two days a file can span is refused
