@@ -88,17 +88,28 @@ def test_missing_config():
     _one_line_error(_vega("capture", "--config", "/nonexistent/vega.toml"), "no such file")
 
 
-def test_config_that_is_not_a_regular_file(tmp_path):
-    """A FIFO as the config made ingest (and capture) wait in read() for a writer forever; it, a directory and
-    a device are refused before they are opened, and so is a master file that is a FIFO."""
+def test_config_that_is_not_a_regular_file(tmp_path, monkeypatch):
+    """A FIFO as the config made ingest (and capture) wait in read() for a writer forever: a pipe is read while
+    its writer writes (``-c <(...)``, ``-c /dev/stdin``), one nobody writes to is refused after PIPE_WAIT_S;
+    a directory and a device are refused before they are opened, and so is a master file that is a FIFO."""
+    from vega import capture
+    from vega.capture import CaptureError, load_config
     fifo = tmp_path / "config.toml"
     os.mkfifo(fifo)
-    _one_line_error(_vega("ingest", "nothing.pcap", "--config", str(fifo), timeout=20),
-                    f"vega ingest: config {fifo}: is a FIFO, not a regular file")
+    monkeypatch.setattr(capture, "PIPE_WAIT_S", 0.2)
+    with pytest.raises(CaptureError, match=f"config {fifo}: a pipe nothing was written to for 0.2 s"):
+        load_config(fifo)
+    r, w = os.pipe()                                     # process substitution: a pipe with a writer
+    os.write(w, b'[capture]\nstats_interval = 7\n')
+    os.close(w)
+    try:
+        assert load_config(f"/dev/fd/{r}").stats_interval == 7
+    finally:
+        os.close(r)
     _one_line_error(_vega("capture", "--config", str(tmp_path), "--duration", "1"),
-                    f"config {tmp_path}: is a directory, not a regular file")
+                    f"config {tmp_path}: is a directory, not a regular file or a pipe")
     _one_line_error(_vega("capture", "--config", "/dev/zero", "--duration", "1", timeout=20),
-                    "config /dev/zero: is a character device, not a regular file")
+                    "config /dev/zero: is a character device, not a regular file or a pipe")
     good = tmp_path / "good.toml"
     good.write_text(f'[capture]\ncontract = "{fifo}"\n')
     _one_line_error(_vega("capture", "--config", str(good), "--duration", "1"),

@@ -204,6 +204,37 @@ def _path_text(v) -> str:
     return v if v.isprintable() else repr(v)
 
 
+#: how long a config read from a pipe waits for its writer's next bytes, and the most it reads
+PIPE_WAIT_S = 5.0
+PIPE_MAX_BYTES = 1 << 20
+
+
+def _read_pipe(path, shown: str) -> str:
+    """The text of a config given as a pipe: read until its writer closes it.  Opened non-blocking, so that a
+    FIFO nobody writes to is refused after PIPE_WAIT_S of silence instead of waiting for ever."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        parts, size = [], 0
+        while True:
+            if not poller.poll(PIPE_WAIT_S * 1000):
+                raise CaptureError(f"config {shown}: a pipe nothing was written to for {PIPE_WAIT_S:g} s (a FIFO "
+                                   "with no writer?)")
+            try:
+                b = os.read(fd, 65536)
+            except BlockingIOError:
+                continue
+            if not b:                         # its writer closed it: the whole config
+                return b"".join(parts).decode()
+            size += len(b)
+            if size > PIPE_MAX_BYTES:
+                raise CaptureError(f"config {shown}: more than {PIPE_MAX_BYTES >> 20} MiB from a pipe: not a config")
+            parts.append(b)
+    finally:
+        os.close(fd)
+
+
 def _file_kind(mode: int) -> str:
     """What a stat mode that is not a regular file is, for a message."""
     for test, kind in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
@@ -235,11 +266,16 @@ def load_config(path: str | Path | None, **overrides: Any) -> CaptureConfig:
         if "\0" in os.fspath(path):              # (an API caller's: os.stat would raise a bare ValueError)
             raise CaptureError(f"config {shown}: a path cannot contain a NUL character")
         try:
-            # only a regular file: reading a FIFO waits for a writer forever, a device may never end
+            # a regular file, or a pipe (``-c <(...)``, ``-c /dev/stdin``) read as long as its writer writes; a
+            # FIFO with no writer would wait for ever, a device may never end
             mode = os.stat(path).st_mode
-            if not stat.S_ISREG(mode):
-                raise CaptureError(f"config {shown}: is {_file_kind(mode)}, not a regular file")
-            raw = tomllib.loads(Path(path).read_text())
+            if stat.S_ISFIFO(mode):
+                text = _read_pipe(path, shown)
+            elif stat.S_ISREG(mode):
+                text = Path(path).read_text()
+            else:
+                raise CaptureError(f"config {shown}: is {_file_kind(mode)}, not a regular file or a pipe")
+            raw = tomllib.loads(text)
         except FileNotFoundError:
             raise CaptureError(f"config {shown}: no such file") from None
         except (OSError, UnicodeDecodeError) as e:
