@@ -1677,8 +1677,8 @@ cdef _check_numbering(ring, int slot, journal):
         raise ValueError(f"the ring's {feed} slot is at record {tail:,} but the journal {journal.path} goes on "
                          f"at {journal.next_seq:,}: journal sequence numbers are ring positions (a reader "
                          f"replaying the journal would go on in the ring at the wrong record); create the "
-                         f"ring with Ring.create(name, first_seq={{{feed!r}: journal.next_seq}}), as vega "
-                         f"capture does")
+                         f"ring with each slot at its journal's next_seq, Ring.create(name, first_seq={{"
+                         f"{feed!r}: journal.next_seq, ...}}), as vega capture does")
 
 
 cdef object _linked_upstream(FeedHandler t):
