@@ -699,6 +699,28 @@ def test_a_datagram_stamped_in_the_future_is_counted_and_skipped(tmp_path):
     assert stats.future_timestamp == 1
 
 
+def test_the_future_bound_of_a_stream_moves_on_with_the_clock(monkeypatch):
+    """A stream (tcpdump -w - | vega ingest -) may run for days: the bound is the wall clock at each refill,
+    not when the stream began, else every datagram after its first day would be future_timestamp."""
+    import time
+
+    from vega._pcap import PcapScanner
+    ip = ipv4(FO[0], b"when")
+    now = time.time_ns()
+    data = write_classic([(now - 1000, frame(1, ip)), (now, frame(1, ip))], 1)
+    first = 24 + 16 + len(frame(1, ip))                 # the header and the first packet
+    real = time.time_ns
+    monkeypatch.setattr(time, "time_ns", lambda: real() - 2 * 86_400 * 10**9)   # began two days ago
+    sc = PcapScanner(memoryview(data[:first + 8]), "stream", partial=True)
+    monkeypatch.setattr(time, "time_ns", real)
+    arrays = (np.zeros(16, np.int64), np.zeros(16, np.uint32), np.zeros(16, np.uint16), np.zeros(16, np.int64),
+              np.zeros(16, np.int32))
+    assert sc.scan(*arrays) == 0 and sc.needs_more       # (the first packet: future for a 2-day-old bound)
+    sc.refill(memoryview(data[sc.offset:]), True)
+    assert sc.scan(*arrays) == 1 and arrays[0][0] == now and sc.latest_ns > now
+    assert sc.counts()[1]["future_timestamp"] == 1
+
+
 def test_ingest_skips_a_datagram_stamped_in_the_future_and_keeps_its_day(tmp_path):
     """`vega ingest` of a capture with one corrupt far-future time among correct ones: that datagram is
     counted in the summary's skipped and the rest go in, in the capture's day (no journal of 2094, nothing

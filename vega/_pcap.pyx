@@ -239,6 +239,13 @@ cdef int _tsresol(const uint8_t* b, Py_ssize_t off, Py_ssize_t end, bint big) no
     return 6
 
 
+def _latest_now():
+    """PcapScanner's default latest_ns: the wall clock now plus vega.pcap.FUTURE_NS."""
+    import time
+    from vega.pcap import FUTURE_NS
+    return min(time.time_ns() + FUTURE_NS, INT64_MAX)
+
+
 @cython.binding(False)
 @cython.final
 cdef class PcapScanner:
@@ -248,7 +255,7 @@ cdef class PcapScanner:
     of (``needs_more``) and :meth:`refill` goes on with the rest.  ``latest_ns``: the latest capture time
     believed (ns since the epoch); a datagram stamped later is counted as ``future_timestamp`` and skipped, so
     one corrupt time cannot carry the ingest's day decades ahead.  None: the wall clock at construction plus
-    ``vega.pcap.FUTURE_NS``.
+    ``vega.pcap.FUTURE_NS``, moved on to the clock at every :meth:`refill` (a stream may run for days).
 
     :meth:`scan` fills arrays with the next datagrams; ``counts()`` tells what the packets read so far were;
     ``offset`` is the bytes read so far.  A framing error (the capture breaks off, a bad block length ...)
@@ -279,16 +286,14 @@ cdef class PcapScanner:
     cdef readonly bint stopped           # the last scan stopped before a datagram at or past stop_ns
     cdef readonly int64_t next_ts        # ... whose time this is
     cdef readonly int64_t latest_ns      # a datagram stamped later is future_timestamp (checked in _stamped)
+    cdef bint _latest_auto               # latest_ns follows the wall clock (moved on at every refill)
 
     def __cinit__(self, buffer, path="capture", bint partial=False, latest_ns=None):
         cdef uint32_t magic
         self._set_buffer(buffer, partial)
         self._path = str(path)
-        if latest_ns is None:
-            import time
-            from vega.pcap import FUTURE_NS
-            latest_ns = time.time_ns() + FUTURE_NS
-        self.latest_ns = min(int(latest_ns), INT64_MAX)
+        self._latest_auto = latest_ns is None
+        self.latest_ns = _latest_now() if latest_ns is None else min(int(latest_ns), INT64_MAX)
         if self._n < 12:
             self._raise(f"not a packet capture ({self._n} bytes)")
         magic = _rd32(self._b, False)
@@ -337,6 +342,8 @@ cdef class PcapScanner:
             raise ValueError("refill: a framing error is still to be raised")
         self._base += self._off
         self._set_buffer(buffer, not final)
+        if self._latest_auto:                # a stream (tcpdump -w - | vega ingest -) may run for days
+            self.latest_ns = _latest_now()
 
     @property
     def offset(self) -> int:

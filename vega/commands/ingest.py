@@ -48,8 +48,10 @@ def run(args: argparse.Namespace) -> int:
             if not cap.opened:
                 raise CliError(str(e)) from None
             error = str(e)
-        if not cap.opened:
-            raise CliError(f"no UDP datagrams in {', '.join(args.pcap)} ({pst.packets:,} packets)")
+        if not cap.opened:                        # (the skipped ones say why: all stamped in the future ...)
+            skipped = ", ".join(f"{k} {v:,}" for k, v in pst.skipped().items())
+            raise CliError(f"no UDP datagrams to ingest in {', '.join(args.pcap)} ({pst.packets:,} packets"
+                           + (f"; skipped: {skipped})" if skipped else ")"))
         stats = cap.stats()
     finally:
         cap.close()
