@@ -474,3 +474,19 @@ def test_header_values_out_of_range_are_damage_even_with_a_good_checksum(tmp_pat
         Journal.open(path)
     rep = verify(path)
     assert not rep.ok and not rep.repairable and any("header damaged" in p for p in rep.problems)
+
+
+def test_positions_and_capacities_refuse_bools_and_floats_as_tokens_do(tmp_path):
+    """True is no record 1 and no store of 1 instrument (numpy integers are taken)."""
+    _, path = _journal_day(tmp_path, 10)
+    with Journal.open(path) as j:
+        for call in (j.seq_at, j.rewind, j.read, j.seqs):
+            for bad in (True, np.bool_(False), 1.0):
+                with pytest.raises(TypeError, match="must be an int, not"):
+                    call(bad)
+        assert j.seq_at(np.int64(2)) == j.seq_at(2) and len(j.read(np.int32(3))) == 3
+    for bad in (True, 2.0):
+        with pytest.raises(TypeError, match="capacity must be an int"):
+            vega.Store(bad)
+    with pytest.raises(TypeError, match="dense_tokens must be an int"):
+        vega.Store(8, dense_tokens=False)

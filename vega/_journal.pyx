@@ -1662,14 +1662,15 @@ cdef class Journal:
         the first live record after it.  So does a position in a KEYFRAME run at the end of a file still
         being written (a checkpoint in progress).  In a format-1 file every record takes a number:
         ``first_seq + pos``."""
-        cdef Py_ssize_t p = pos
+        cdef Py_ssize_t p = _index(pos, "pos")
         if not 0 <= p <= self.n_records:
             raise IndexError(f"position {p} outside 0..{self.n_records}")
         return int(self.seq_of(np.array([p]))[0])
 
     def seqs(self, start=0, stop=None):
         """Feed sequence numbers (uint64) of records ``start`` .. ``stop`` - 1, as ``seq_at`` gives them."""
-        a, b, _ = slice(start, stop).indices(self.n_records)
+        a, b, _ = slice(_index(start, "start"), None if stop is None else _index(stop, "stop")).indices(
+            self.n_records)
         return self.seq_of(np.arange(a, max(a, b), dtype=np.int64))
 
     def seq_of(self, positions):
@@ -1731,6 +1732,7 @@ cdef class Journal:
 
     def rewind(self, pos=0):
         """Put the cursor on record ``pos``."""
+        pos = _index(pos, "pos")
         if not 0 <= pos <= self.n_records:
             raise IndexError(f"position {pos} outside 0..{self.n_records}")
         self._pos = pos
@@ -1741,7 +1743,8 @@ cdef class Journal:
         filled by pread(2), which for bulk sequential reads is faster than faulting in the map."""
         self._check_open()
         start = self._pos
-        stop = self.n_records if n is None or n < 0 else min(self.n_records, start + n)
+        n = -1 if n is None else _index(n, "n")
+        stop = self.n_records if n < 0 else min(self.n_records, start + n)
         self._pos = stop
         if copy:
             out = np.empty(stop - start, CHANGE_RECORD_DTYPE)
@@ -1845,6 +1848,14 @@ def token_array(tokens):
         if lo < 0 or hi > 0xFFFFFFFF:
             raise ValueError(f"a token is 0 .. 2**32 - 1, not {lo if lo < 0 else hi}")
     return arr.astype(np.uint32)
+
+
+def _index(v, what):
+    """A record position or count: an int or a numpy integer (operator.index); TypeError for a bool (True is no
+    record 1), a float or anything else."""
+    if isinstance(v, (bool, np.bool_)) or not hasattr(type(v), "__index__"):
+        raise TypeError(f"{what} must be an int, not {type(v).__name__}")
+    return v.__index__()
 
 
 def _zoned_time_of_day(v, day):

@@ -2879,9 +2879,9 @@ def _remove_store(name, path):
 
 def _store_sizes(capacity, dense_tokens, stale_ns):
     """A new store's (capacity, dense_tokens, stale_ns), checked: sizes are ints (Store(2.5) is not a store of 2
-    records) in range; TypeError / ValueError otherwise."""
+    records, nor Store(True) one of 1) in range; TypeError / ValueError otherwise."""
     for what, v in (("capacity", capacity), ("dense_tokens", dense_tokens)):
-        if not hasattr(type(v), "__index__"):
+        if not hasattr(type(v), "__index__") or isinstance(v, (bool, _np.bool_)):   # Store(True): no store of 1
             raise TypeError(f"{what} must be an int, not {type(v).__name__}")
     capacity, dense_tokens = capacity.__index__(), dense_tokens.__index__()
     if not (1 <= capacity <= VG_MAX_CAPACITY):
