@@ -910,11 +910,13 @@ def _decompressible_prefix(comp, blob):
     import bz2
     import lzma
     import zlib
-    d = {"gzip": lambda: zlib.decompressobj(31), "xz": lzma.LZMADecompressor, "bzip2": bz2.BZ2Decompressor}[comp]()
+    import zstandard
+    d = {"gzip": lambda: zlib.decompressobj(31), "xz": lzma.LZMADecompressor, "bzip2": bz2.BZ2Decompressor,
+         "zstd": lambda: zstandard.ZstdDecompressor().decompressobj()}[comp]()
     return d.decompress(blob)
 
 
-@pytest.mark.parametrize("comp", ["gzip", "xz", "bzip2"])
+@pytest.mark.parametrize("comp", ["gzip", "xz", "bzip2", "zstd"])
 @pytest.mark.parametrize("piece", [None, 4096, 50_000])
 def test_a_cut_compressed_capture_gives_every_whole_packet_before_the_cut(tmp_path, monkeypatch, comp, piece):
     """A compressed capture cut short (tcpdump -z gzip still writing, a partial copy): every whole packet
@@ -931,7 +933,9 @@ def test_a_cut_compressed_capture_gives_every_whole_packet_before_the_cut(tmp_pa
     items = [(T0 + i * 1000, FO[0], FO[1], rng.bytes(int(rng.integers(100, 900)))) for i in range(600)]
     write_pcap(tmp_path / "a.pcap", items)
     data = (tmp_path / "a.pcap").read_bytes()
-    blob = {"gzip": gzip.compress, "xz": lzma.compress, "bzip2": lambda b: bz2.compress(b, 1)}[comp](data)
+    import zstandard
+    blob = {"gzip": gzip.compress, "xz": lzma.compress, "bzip2": lambda b: bz2.compress(b, 1),
+            "zstd": zstandard.ZstdCompressor().compress}[comp](data)
     cut = blob[:len(blob) * 6 // 10]
     prefix = _decompressible_prefix(comp, cut)
     (tmp_path / "prefix.pcap").write_bytes(prefix)
@@ -963,13 +967,19 @@ def test_compression_damage_between_two_packets_is_raised_after_the_last(tmp_pat
     items = [(T0 + i * 1000, FO[0], FO[1], bytes([i % 256]) * 300) for i in range(100)]
     write_pcap(tmp_path / "a.pcap", items)
     data = (tmp_path / "a.pcap").read_bytes()
-    p = tmp_path / "cut.pcap.gz"
-    p.write_bytes(gzip.compress(data) + gzip.compress(b"more")[:10])
-    got = []
-    with pytest.raises(PcapError, match=r"its gzip compression is damaged after byte \d+ of the capture \([^)]*\)$"):
-        for item in udp_datagrams(p):
-            got.append(bytes(item[3]))
-    assert got == [it[3] for it in items]
+    import zstandard
+    for comp, blob in (("gzip", gzip.compress(data) + gzip.compress(b"more")[:10]),
+                       # a second zstd frame cut after its header: the stream reader took that for the end
+                       ("zstd", zstandard.ZstdCompressor().compress(data) + zstandard.ZstdCompressor().compress(
+                           b"more" * 100)[:8])):
+        p = tmp_path / f"cut.pcap.{comp}"
+        p.write_bytes(blob)
+        got = []
+        with pytest.raises(PcapError, match=rf"its {comp} compression is damaged after byte \d+ of the capture "
+                                            r"\([^)]*\)$"):
+            for item in udp_datagrams(p):
+                got.append(bytes(item[3]))
+        assert got == [it[3] for it in items]
 
 
 def test_ingest_of_a_cut_gzip_capture_journals_what_came_before_the_cut(tmp_path):

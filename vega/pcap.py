@@ -294,8 +294,45 @@ def _decompressor(path: Path, kind: str, f) -> tuple:
     except ImportError:
         raise PcapError(f"{path}: a zstd-compressed capture needs the zstandard package "
                         f"(pip install zstandard, or vega[zstd])") from None
-    return (zstandard.ZstdDecompressor().stream_reader(f, read_across_frames=True),
-            (OSError, EOFError, zstandard.ZstdError))
+    return _ZstdFrames(f, zstandard), (OSError, EOFError, zstandard.ZstdError)
+
+
+class _ZstdFrames:
+    """The decompressed bytes of a zstd file, frame after frame (``read1``), and EOFError when the file ends
+    inside a frame: the zstandard stream reader takes the end of a file cut short for the stream's end, so a
+    cut that fell between two packets went unreported (gzip, xz and bzip2 raise)."""
+
+    CHUNK = 256 << 10                 # compressed bytes read at a time (a few MB decompressed)
+
+    def __init__(self, f, zstandard):
+        self._f, self._z = f, zstandard
+        self._frame = None            # the frame being decompressed; None between two frames
+        self._out = b""
+
+    def read1(self, n: int) -> bytes:
+        while not self._out:
+            data = self._f.read(self.CHUNK)
+            if not data:
+                if self._frame is not None:
+                    raise EOFError("the file ends inside a zstd frame: cut short")
+                return b""
+            parts = []
+            while data:               # a chunk may end one frame and start the next (zstd -T, pzstd, cat)
+                if self._frame is None:
+                    self._frame = self._z.ZstdDecompressor().decompressobj()
+                parts.append(self._frame.decompress(data))
+                data = b""
+                if self._frame.eof:
+                    data, self._frame = self._frame.unused_data, None
+            self._out = b"".join(parts)
+        if len(self._out) <= n:         # (the common case, a piece wanting more: no copy)
+            out, self._out = self._out, b""
+        else:
+            out, self._out = self._out[:n], self._out[n:]
+        return out
+
+    def close(self) -> None:
+        self._out = b""
 
 
 class _Counts:
