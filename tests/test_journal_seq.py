@@ -195,3 +195,18 @@ def test_a_format_1_file_keeps_numbering_every_record(tmp_path, ring):
     with Journal.open(w.path) as j:
         assert j.header["version"] == 1 and j.next_seq == 5 + len(j) == ring.tail("NSE_FO")
         assert (timestamps(j.records) >= 0).all()
+
+
+def test_next_seq_stays_after_the_close_of_a_file_with_checkpoints(tmp_path):
+    """A closed writer's next_seq counted its checkpoints' records (its index, which says which records take
+    no number, is freed at the close): 57,498 instead of 19,229 in the audit."""
+    w = JournalWriter(tmp_path, "NSE_FO", "2026-11-20", checkpoint_interval=None)
+    w.append(make_records(30, seed=1))
+    w.checkpoint(kf(8, 2), ts_ns=w.max_ts)
+    w.append(make_records(5, seed=3, t0=int(timestamps(make_records(30, seed=1)).max()) + 1))
+    want = w.next_seq
+    assert want == 35
+    w.close()
+    assert w.next_seq == want
+    with Journal.open(w.path) as j:
+        assert j.next_seq == want

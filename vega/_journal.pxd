@@ -136,6 +136,7 @@ cdef class JournalWriter:
     cdef object _opts                  # constructor options re-used at rollover
     cdef public object recovered       # dict describing what the last open found (torn bytes, unsealed...)
     cdef int _held                     # 1 while one call uses _w, maybe without the GIL (_hold / _release)
+    cdef uint64_t _unnumbered_closed   # _unnumbered() of the file when it was closed (its index is freed then)
     cdef object __weakref__            # (_LIVE: a forked child's copy lets go of the file)
     cdef jrnl_writer_t* c_writer(self) except NULL
     cdef int _scan(self, int fd, Py_ssize_t data_end, Py_ssize_t n, uint32_t stride) except -2

@@ -1140,6 +1140,8 @@ cdef class JournalWriter:
         cdef Py_ssize_t i
         if self._version < 2:
             return 0
+        if self._w.fd < 0:                 # closed: its index is gone, the count taken at the close stays
+            return self._unnumbered_closed
         for i in range(ix.n_ckpt):
             k += ix.ckpt[i].n_recs
         if ix.in_run:
@@ -1326,6 +1328,7 @@ cdef class JournalWriter:
 
     def _close_fd(self):
         if self._w.fd >= 0:
+            self._unnumbered_closed = self._unnumbered()    # (next_seq after the close)
             _forget_fd(self._w.fd)
             c_close(self._w.fd)            # releases the flock
             self._w.fd = -1
