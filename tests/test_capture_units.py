@@ -314,3 +314,17 @@ def test_the_receive_buffer_granted_is_reported(mb):
         assert len(cap.receive_buffer_warnings()) == (got < asked)
     finally:
         cap.close()
+
+
+def test_run_opens_a_capture_not_yet_opened_and_closes_it_after(tmp_path):
+    """README: ``vega.capture.Capture(vega.capture.load_config(path)).run(...)``: run() on a capture nobody
+    opened raised AttributeError; it opens it, and closes it (journal sealed) when the run ends.  A capture
+    the caller opened stays open."""
+    cfg = CaptureConfig(feeds=[FeedConfig("FO", "127.0.0.1", free_udp_port())], journal_root=str(tmp_path),
+                        stats_interval=3600.0)
+    cap = Capture(cfg)
+    cap.run(duration=0.2)
+    assert verify(next((tmp_path / "NSE_FO").glob("*.bin"))).state == "sealed"
+    with Capture(cfg) as cap:
+        cap.run(duration=0.1)
+        assert cap.feeds[0].writer is not None and not cap.feeds[0].writer.closed

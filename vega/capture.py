@@ -1204,7 +1204,11 @@ class Capture:
     def run(self, duration: float | None = None, *, stop: Callable[[], bool] | None = None,
             on_stats: Callable[[dict], None] | None = None, until: Callable[["Capture"], bool] | None = None) -> None:
         """Run until ``duration`` seconds passed, ``stop()`` or ``until(self)`` is true; ``on_stats(stats)``
-        every ``stats_interval`` seconds."""
+        every ``stats_interval`` seconds.  A capture not opened yet is opened first and closed (its journals
+        sealed) when the run ends; one the caller opened (``open()``, a ``with`` block) stays open."""
+        if not self.opened:
+            with self:
+                return self.run(duration, stop=stop, on_stats=on_stats, until=until)
         t0 = time.monotonic()
         next_stats = t0 + self.config.stats_interval
         next_house = t0 + 0.05
