@@ -3,6 +3,7 @@ link types, fuzzed framing, and `vega ingest` reproducing what the live pipeline
 import datetime as dt
 import io
 import os
+import re
 import socket
 import struct
 import subprocess
@@ -1124,3 +1125,16 @@ def test_an_unopened_capture_opens_at_the_first_datagram_or_not_at_all(tmp_path)
     assert cap.ingest_pcap([empty], stats) == 0 and not cap.opened and stats.not_ipv4 == 3
     cap.close()
     assert not (tmp_path / "k").exists()
+
+
+def test_an_ingest_into_a_store_too_small_says_so_and_exits_1(tmp_path):
+    """`vega capture` warns of a full store; an ingest dropped the updates of the tokens past it from the
+    journal with exit 0 and nothing in its text summary.  It now says how many, per feed, and exits 1."""
+    _sim_pcap(tmp_path / "day.pcap", 200, seed=9)
+    r = _ingest(tmp_path / "day.pcap", "--journal-root", tmp_path / "j", "--store-capacity", 50)
+    out, err = r.stdout.decode(), r.stderr.decode()
+    assert r.returncode == 1 and len(err.strip().splitlines()) == 1, err
+    assert re.search(r"NSE_FO: .*; STORE FULL: [\d,]+ updates dropped", out), out
+    assert re.search(r"vega ingest: the store was full \(50 instruments a feed\): the updates of tokens past it "
+                     r"were dropped, NSE_FO [\d,]+, NSE_EQ [\d,]+ .*larger --store-capacity", err), err
+    assert _ingest(tmp_path / "day.pcap", "--journal-root", tmp_path / "k").returncode == 0

@@ -73,11 +73,19 @@ def run(args: argparse.Namespace) -> int:
             j = d.get("journal")
             jtxt = "".join(f"; journal {e['path']} ({e['records']:,} records)"
                            for e in ([*j.get("earlier_days", []), j] if j else []))
+            full = d.get("merge", {}).get("store_full", 0)
+            ftxt = f"; STORE FULL: {full:,} updates dropped" if full else ""
             print(f"{name}: {d['datagrams']:,} datagrams, {d['messages']:,} messages, {d['records']:,} change "
                   f"records, {d['instruments']:,} instruments; errors {errs}; gaps {d['gaps']} "
-                  f"(missed {d['missed']}){jtxt}")
+                  f"(missed {d['missed']}){ftxt}{jtxt}")
     if error is not None:
         raise CliError(f"{error} (what came before it was ingested and sealed)")
+    full = {name: d["merge"]["store_full"] for name, d in stats["feeds"].items() if d.get("merge", {}).get("store_full")}
+    if full:                                      # the journals lack those updates: not a whole ingest
+        raise CliError(f"the store was full ({cfg.store_capacity:,} instruments a feed): the updates of tokens past "
+                       "it were dropped, " + ", ".join(f"{name} {n:,}" for name, n in full.items())
+                       + " (the store, ring and journal lack them); ingest again with a larger --store-capacity, "
+                         "after removing the day files written")
     failed = cap.journal_failures()
     if failed:
         raise CliError("the journal failed: " + "; ".join(failed))
