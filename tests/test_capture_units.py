@@ -328,3 +328,5 @@ def test_run_opens_a_capture_not_yet_opened_and_closes_it_after(tmp_path):
     with Capture(cfg) as cap:
         cap.run(duration=0.1)
         assert cap.feeds[0].writer is not None and not cap.feeds[0].writer.closed
+    with pytest.raises(CaptureError, match="the capture is not open: open"):
+        Capture(cfg).step(0)

@@ -874,6 +874,8 @@ class Capture:
     def step(self, timeout_ms: int = 100) -> int:
         """Wait up to ``timeout_ms`` for datagrams, then receive and process what is queued on every feed;
         returns the number of datagrams processed."""
+        if self._poll is None:
+            raise CaptureError("the capture is not open: open() it first (or use `with Capture(cfg) as cap:`)")
         n = 0
         for fd, _ in self._poll.poll(timeout_ms):
             f = self._fds[fd]
