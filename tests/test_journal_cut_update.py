@@ -190,10 +190,12 @@ def test_a_checkpoint_of_records_that_are_not_whole_updates_is_refused_and_write
     open_end = np.concatenate([update(11, 2, T0), update(12, 3, T0, cut=True)])
     with JournalWriter(tmp_path, "NSE_FO", DAY, checkpoint_interval=None, flush_interval=0) as w:
         w.append(update(10, 1, T0 - 10))
-        with pytest.raises(ValueError, match=r"checkpoint record 2 is of token 12 but record 1 \(token 11\) is "
-                                             r"flagged CONTINUED: a checkpoint holds whole updates"):
+        with pytest.raises(ValueError, match=r"checkpoint refused, nothing written: its record 2 \(token 12\) "
+                                             r"would cut an update: its record 1 is token 11's, flagged CONTINUED "
+                                             r".*A checkpoint holds whole updates$"):
             w.checkpoint(across, ts_ns=T0)
-        with pytest.raises(ValueError, match=r"the last checkpoint record \(token 12\) is flagged CONTINUED"):
+        with pytest.raises(ValueError, match=r"checkpoint refused, nothing written: its last record \(token 12\) "
+                                             r"is flagged CONTINUED: a checkpoint holds whole updates"):
             w.checkpoint(open_end, ts_ns=T0)
         assert w.n_records == 1 and len(w.checkpoints) == 0
         assert os.path.getsize(w.path) == 64 + 32

@@ -705,14 +705,16 @@ cdef inline bint _leaves_update_open(const uint8_t* r) noexcept nogil:
     return (r[11] & (JRNL_F_CONTINUED | JRNL_F_KEYFRAME)) == JRNL_F_CONTINUED
 
 
-cdef Py_ssize_t _first_cut(const uint8_t* prev, const uint8_t* recs, Py_ssize_t n) noexcept nogil:
+cdef Py_ssize_t _first_cut(const uint8_t* prev, const uint8_t* recs, Py_ssize_t n, bint whole) noexcept nogil:
     """Index of the first of the n records that would cut an update -- a record of another token after a live
-    record flagged CONTINUED; ``prev`` is the record before recs[0] (the file's last) or NULL -- or -1."""
+    record flagged CONTINUED; ``prev`` is the record before recs[0] (the file's last) or NULL -- or -1.  With
+    ``whole`` (a checkpoint's records, all KEYFRAME) a CONTINUED record among the n is held to its token too."""
     cdef Py_ssize_t i
     cdef const uint8_t* r
     for i in range(n):
         r = recs + i * JRNL_REC_SIZE
-        if prev != NULL and _leaves_update_open(prev) and _rec_token(prev) != _rec_token(r):
+        if (prev != NULL and _rec_token(prev) != _rec_token(r)
+                and (_leaves_update_open(prev) or (whole and i > 0 and prev[11] & JRNL_F_CONTINUED))):
             return i
         prev = r
     return -1
@@ -743,18 +745,24 @@ cdef int _last_record(jrnl_writer_t* w, uint8_t* out) except -1:
     return 1
 
 
-cdef int _refuse_cut(JournalWriter jw, const uint8_t* recs, Py_ssize_t n, str what) except -1:
+cdef int _refuse_cut(JournalWriter jw, const uint8_t* recs, Py_ssize_t n, str what, bint whole=False) except -1:
     """ValueError (nothing written) when appending the n records would cut an update: a record of another
     token after a live record flagged CONTINUED, the journal's last one (also after a reopen) or one of
-    them.  The caller holds the GIL and has checked that no other thread's call holds the writer."""
+    them; with ``whole`` (a checkpoint) also after one of them flagged CONTINUED, KEYFRAME or not, and a
+    CONTINUED last record.  The caller holds the GIL and has checked that no other thread's call holds the
+    writer."""
     cdef uint8_t last[JRNL_REC_SIZE]
     cdef const uint8_t* prev = NULL
     cdef const uint8_t* before
     cdef Py_ssize_t i
     if _last_record(&jw._w, last):
         prev = last
-    i = _first_cut(prev, recs, n)
+    i = _first_cut(prev, recs, n, whole)
     if i < 0:
+        if whole and n and recs[(n - 1) * JRNL_REC_SIZE + 11] & JRNL_F_CONTINUED:
+            raise ValueError(f"{jw._path}: {what} refused, nothing written: its last record (token "
+                             f"{_rec_token(recs + (n - 1) * JRNL_REC_SIZE)}) is flagged CONTINUED: a checkpoint "
+                             f"holds whole updates")
         return 0
     before = prev if i == 0 else recs + (i - 1) * JRNL_REC_SIZE
     a = _rec_token(before)
@@ -765,8 +773,9 @@ cdef int _refuse_cut(JournalWriter jw, const uint8_t* recs, Py_ssize_t n, str wh
         where = f"its record {i - 1} is token {a}'s, flagged CONTINUED"
     raise ValueError(f"{jw._path}: {what} refused, nothing written: its record {i} (token {b}) would cut an "
                      f"update: {where} (more records of token {a}'s update follow, and a CONTINUED update "
-                     f"cannot change token: replay into a store would fail there).  Append the rest of token "
-                     f"{a}'s update first (its last record without CONTINUED)")
+                     f"cannot change token: replay into a store would fail there).  "
+                     + (f"A checkpoint holds whole updates" if whole and i > 0 else
+                        f"Append the rest of token {a}'s update first (its last record without CONTINUED)"))
 
 
 cdef bint _ends_inside_update(JournalWriter jw) except -1:
@@ -788,20 +797,6 @@ def cut_updates(recs, chunk: int = 1 << 22):
         t = recs["token"][a:b]
         out.append(np.flatnonzero(((f & CONTINUED) != 0) & (t[1:] != t[:-1])).astype(np.int64) + (a + 1))
     return np.concatenate(out)
-
-
-def _refuse_partial_updates(arr):
-    """ValueError unless the checkpoint records ``arr`` are whole updates: no CONTINUED record is followed by
-    one of another token (cut_updates), and the last is not CONTINUED."""
-    cuts = cut_updates(arr)
-    if len(cuts):
-        i = int(cuts[0])
-        raise ValueError(f"checkpoint record {i} is of token {int(arr['token'][i])} but record {i - 1} (token "
-                         f"{int(arr['token'][i - 1])}) is flagged CONTINUED: a checkpoint holds whole updates "
-                         f"(nothing was written)")
-    if int(arr["flags"][len(arr) - 1]) & JRNL_F_CONTINUED:
-        raise ValueError(f"the last checkpoint record (token {int(arr['token'][len(arr) - 1])}) is flagged "
-                         f"CONTINUED: a checkpoint holds whole updates (nothing was written)")
 
 
 def _close_cut_updates(fd, Py_ssize_t n):
@@ -1204,7 +1199,7 @@ cdef class JournalWriter:
         if n == 0:
             return 0
         self._check_free()                 # RuntimeError first: another thread's call may be filling the buffer
-        _refuse_cut(self, &raw[0], n, "append")
+        _refuse_cut(self, &raw[0], n, "append", False)
         total = self._append_c(&raw[0], n)
         if auto:
             self.maybe_checkpoint()
@@ -1248,10 +1243,9 @@ cdef class JournalWriter:
         arr = checkpoint_records(records, ts_ns)
         cdef const uint8_t[::1] raw = arr.view(np.uint8)
         if len(arr):
-            _refuse_partial_updates(arr)
             self.c_writer()
             self._check_free()
-            _refuse_cut(self, &raw[0], len(arr), "checkpoint")
+            _refuse_cut(self, &raw[0], len(arr), "checkpoint", True)
         return self._checkpoint_c(&raw[0] if len(arr) else NULL, len(arr))
 
     cdef Py_ssize_t _checkpoint_c(self, const void* recs, Py_ssize_t n) except -1:
@@ -1876,8 +1870,8 @@ def _ts_arg(t, day):
     """ts48 (ns since 00:00 IST of trading day ``day``) of a Journal method's time argument: an int (ts48
     itself); a datetime.time or an ISO string 'HH:MM[:SS[.ffffff]]' (time of day, IST when naive; one with a
     zone, such as time(6, 0, tzinfo=UTC) or '06:00+00:00', is the instant showing that time in its zone within
-    the trading day, 00:00 to 24:00 IST); a datetime or an ISO datetime string within the day's file (IST when naive; a pandas Timestamp is
-    one; to the microsecond).  TypeError / ValueError else."""
+    the trading day, 00:00 to 24:00 IST); a datetime or an ISO datetime string within the day's file (IST when
+    naive; a pandas Timestamp is one; to the microsecond).  TypeError / ValueError else."""
     v = t
     if isinstance(v, str):
         try:
