@@ -371,17 +371,28 @@ def live_records(recs):
     return recs[~kf] if kf.any() else recs
 
 
-def _feeds(root: Path, feeds):
-    """The feeds to read under journal root ``root``: those named (checked), else every feed directory
-    present.  FileNotFoundError for a root that is no directory, a named feed without its directory, or a
-    root holding no feed directory at all (a mistyped path would otherwise read as an empty journal)."""
+def journal_root(path) -> Path:
+    """``path`` as a journal root (the directory holding ``<FEED>/YYYYMMDD.bin``), checked: FileNotFoundError
+    for a path that is no directory or holds no feed directory (a mistyped path would otherwise read as an
+    empty journal)."""
+    root = Path(path)
     if not root.is_dir():
-        raise FileNotFoundError(f"{root}: no such journal root directory" if not root.exists() else
-                                f"{root}: is not a directory; a journal root holds <FEED>/YYYYMMDD.bin")
+        if root.exists():
+            hint = " (a journal file: vega dump / verify read one file)" if root.suffix == ".bin" else ""
+            raise FileNotFoundError(f"{root}: is not a directory; a journal root is the directory holding "
+                                    f"<FEED>/YYYYMMDD.bin{hint}")
+        raise FileNotFoundError(f"{root}: no such journal root directory")
+    if not any((root / f).is_dir() for f in FEEDS):
+        raise FileNotFoundError(f"{root}: not a journal root (no {'/, '.join(FEEDS)}/ directory)")
+    return root
+
+
+def _feeds(root: Path, feeds):
+    """The feeds to read under journal root ``root`` (checked, journal_root): those named (FileNotFoundError
+    for one without its directory), else every feed directory present."""
+    journal_root(root)
     present = [f for f in FEEDS if (root / f).is_dir()]
     if feeds is None:
-        if not present:
-            raise FileNotFoundError(f"{root}: not a journal root (no {'/, '.join(FEEDS)}/ directory)")
         return present
     if isinstance(feeds, str):
         feeds = [feeds]
@@ -415,8 +426,9 @@ def replay(root, start, end=None, feeds: Iterable[str] | str | None = None, spee
 
     ``start``/``end``: trading dates (date, 'YYYY-MM-DD', 'YYYYMMDD', YYYYMMDD; ``end`` inclusive) or times:
     datetimes or ISO date-time strings such as '2026-11-20T09:16:44' (IST when naive; ``end`` exclusive).
-    Without ``end``, the replay runs to the end of ``start``'s trading day (from a time: the rest of that day).  ``feeds``: names (default every feed directory present; FileNotFoundError for a root, or a named feed,
-    without its directory).
+    Without ``end``, the replay runs to the end of ``start``'s trading day (from a time: the rest of that
+    day).  ``feeds``: names (default every feed directory present; FileNotFoundError for a root, or a named
+    feed, without its directory).
     ``into``: where records go, called with read-only arrays in time order --
     an object with ``apply_records(records)`` (a Store: given ``day_base_ns`` = 00:00 IST of each journal's
     trading date when its method takes it, so last update times are the journal day's, as in the live store),

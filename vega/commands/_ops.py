@@ -183,18 +183,13 @@ def repair_hint(path: Path) -> str:
 
 
 def journal_root(path: str | Path) -> Path:
-    """A journal root directory (holding ``<FEED>/YYYYMMDD.bin``), checked."""
-    from vega.journal import FEEDS
-    root = Path(path)
-    if not root.is_dir():
-        if root.exists():
-            hint = " (a journal file: vega dump / verify read one file)" if root.suffix == ".bin" else ""
-            raise CliError(f"{root}: is not a directory; a journal root is the directory holding "
-                           f"<FEED>/YYYYMMDD.bin{hint}")
-        raise CliError(f"{root}: no such journal root directory")
-    if not any((root / f).is_dir() for f in FEEDS):
-        raise CliError(f"{root}: not a journal root (no {'/, '.join(FEEDS)}/ directory)")
-    return root
+    """A journal root directory (holding ``<FEED>/YYYYMMDD.bin``), checked (``vega.journal.journal_root``),
+    errors as CliError."""
+    from vega.journal import journal_root as checked
+    try:
+        return checked(path)
+    except FileNotFoundError as e:
+        raise CliError(str(e)) from None
 
 
 def parse_feeds(text: str | None) -> list[str] | None:
