@@ -1809,7 +1809,8 @@ cdef class FeedHandler:
         stays open: its owner closes (seals) it.  ``stats`` and the properties stay readable; closing again
         does nothing.  A handler linked to this one (``indices=``, ``underlying=``) refuses its calls from now
         on too; the handler this one linked (its ``indices=`` / ``underlying=``) is free to be linked by a new
-        one (so is it when this one is freed).  RuntimeError while a call of this handler (or a linked one) is running in another thread."""
+        one (so is it when this one is freed).  RuntimeError while a call of this handler (or a linked one) is
+        running in another thread."""
         if self._busy:
             raise RuntimeError("this FeedHandler (or one linked to it) is inside a call in another thread: "
                                "close it after the call returns")

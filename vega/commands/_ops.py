@@ -152,6 +152,14 @@ def open_store(name: str):
         raise CliError(f"cannot open store {name!r}: {e}") from None
 
 
+def refuse_special_file(p: Path) -> None:
+    """CliError for an existing path that is not a regular file or directory given as a journal file: reading a
+    FIFO would block for ever."""
+    if p.exists() and not p.is_file() and not p.is_dir():
+        raise CliError(f"{p}: not a regular file (a FIFO, a device or a socket), expected a journal file "
+                       f"(YYYYMMDD.bin)")
+
+
 def open_journal(path: str | Path):
     """``Journal.open(path)``, errors as CliError."""
     from vega.journal import Journal, JournalError
@@ -160,9 +168,7 @@ def open_journal(path: str | Path):
         raise CliError(f"{p}: no such journal file")
     if p.is_dir():
         raise CliError(f"{p}: is a directory, expected a journal file (YYYYMMDD.bin)")
-    if not p.is_file():                       # a FIFO would block the read for ever
-        raise CliError(f"{p}: not a regular file (a FIFO, a device or a socket), expected a journal file "
-                       f"(YYYYMMDD.bin)")
+    refuse_special_file(p)
     try:
         return Journal.open(p)
     except PermissionError:

@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
                   f"(missed {d['missed']}){ftxt}{jtxt}")
     if error is not None:
         raise CliError(f"{error} (what came before it was ingested and sealed)")
-    full = {name: d["merge"]["store_full"] for name, d in stats["feeds"].items() if d.get("merge", {}).get("store_full")}
+    full = {name: n for name, d in stats["feeds"].items() if (n := d.get("merge", {}).get("store_full"))}
     if full:                                      # the journals lack those updates: not a whole ingest
         raise CliError(f"the store was full ({cfg.store_capacity:,} instruments a feed): the updates of tokens past "
                        "it were dropped, " + ", ".join(f"{name} {n:,}" for name, n in full.items())

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from vega.commands import CliError
+from vega.commands._ops import refuse_special_file
 
 HELP = "check journal files and report per file; --repair fixes a torn tail, a damaged index or a cut update"
 
@@ -33,9 +34,7 @@ def _files(paths: list[str]) -> list[Path]:
                 raise CliError(f"{p}: no journal files (*.bin) under this directory")
             files.extend(found)
         elif p.exists():
-            if not p.is_file():               # a FIFO would block the read for ever
-                raise CliError(f"{p}: not a regular file (a FIFO, a device or a socket), expected a journal "
-                               f"file (YYYYMMDD.bin)")
+            refuse_special_file(p)
             files.append(p)
         else:
             raise CliError(f"{p}: no such journal file or directory")
