@@ -795,7 +795,8 @@ def cut_updates(recs, chunk: int = 1 << 22):
         b = min(n, a + chunk + 1)
         f = recs["flags"][a:b - 1]
         t = recs["token"][a:b]
-        out.append(np.flatnonzero(((f & CONTINUED) != 0) & (t[1:] != t[:-1])).astype(np.int64) + (a + 1))
+        # (no negative index in this module: it is built with wraparound=False)
+        out.append(np.flatnonzero(((f & CONTINUED) != 0) & (t[1:] != t[:b - a - 1])).astype(np.int64) + (a + 1))
     return np.concatenate(out)
 
 
@@ -1295,6 +1296,22 @@ cdef class JournalWriter:
             self._write_header(JRNL_OPEN, 0)
         finally:
             self._release()
+
+    def _reopen_closed_update(self):
+        """The update the file ended inside, which this writer's reopen closed (it cleared CONTINUED on the
+        file's last record), goes on: flag that record CONTINUED again, so that the records appended next make
+        it one update (vega.capture appends the rest from a killed capture's ring).  True when done: the file's
+        last record is the one the reopen closed, and nothing was appended since."""
+        cdef jrnl_writer_t* w = self.c_writer()
+        n = self.recovered.get("records", 0)
+        closed = self.recovered.get("closed_updates") or []
+        # (closed[len(closed) - 1]: this module is built with wraparound=False, [-1] would read before the list)
+        if not n or not closed or closed[len(closed) - 1] != n - 1 or w.n_records != n:
+            return False
+        self._check_free()
+        at = JRNL_HEADER_SIZE + JRNL_REC_SIZE * (n - 1) + 11             # its flags byte
+        os.pwrite(w.fd, bytes([os.pread(w.fd, 1, at)[0] | JRNL_F_CONTINUED]), at)
+        return True
 
     def _write_header(self, state, index_offset):
         os.pwrite(self._w.fd, pack_header(self._feed_type, state, date_int(self._date), self._symbol_id,

@@ -660,7 +660,7 @@ class Capture:
                 try:
                     if (at_end is not None and int(at_end["flags"][0]) & CONTINUED
                             and int(at_end["token"][0]) == int(recs["token"][0])):
-                        _reopen_update(w)         # the rest of the update the file ended inside: one update again
+                        w._reopen_closed_update()   # the rest of the update the file ended inside: one again
                     w.append(recs)
                     w.flush()                     # before the old ring, their other copy, is replaced
                 except (OSError, ValueError) as e:
@@ -1392,24 +1392,6 @@ def _ring_joins_journal(ring, feed: str, n: int, path):
     a["flags"] &= ~CONTINUED & 0xFF
     b["flags"] &= ~CONTINUED & 0xFF
     return a.tobytes() == b.tobytes(), mine
-
-
-def _reopen_update(w) -> bool:
-    """The journal file of writer ``w`` ended inside an update, which its reopen closed (cleared CONTINUED on
-    its last record); the rest of that update is about to be appended from the ring: flag the record CONTINUED
-    again, so that the update is one again.  True when done (the file's last record was the one closed)."""
-    from vega._journal import HEADER_SIZE
-    from vega.records import CONTINUED, RECORD_SIZE
-    n = w.recovered.get("records", 0)
-    if not n or (w.recovered.get("closed_updates") or [None])[-1] != n - 1 or w.n_records != n:
-        return False
-    at = HEADER_SIZE + RECORD_SIZE * (n - 1) + 11                  # its flags byte
-    fd = os.open(w.path, os.O_RDWR | os.O_CLOEXEC)
-    try:
-        os.pwrite(fd, bytes([os.pread(fd, 1, at)[0] | CONTINUED]), at)
-    finally:
-        os.close(fd)
-    return True
 
 
 #: getsockopt(SOL_SOCKET, SO_MEMINFO) (Linux): nine u32 counters, the socket's drops at index 8 (SK_MEMINFO_DROPS)
