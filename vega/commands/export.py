@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import importlib
 import sys
 from pathlib import Path
 
@@ -31,8 +32,7 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     """Export; print one line per file written."""
     try:
-        import pyarrow  # noqa: F401
-        import pyarrow.parquet  # noqa: F401
+        importlib.import_module("pyarrow.parquet")      # checked here: the export imports it later
     except ImportError:
         raise CliError("needs pyarrow, which is not installed: pip install 'vega[export]'") from None
     from vega.journal import FEEDS, JournalError, export
