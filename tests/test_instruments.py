@@ -221,6 +221,35 @@ def test_option_meta(master):
     assert meta[35000]["expiry_unix"] == expiry_unix(EXP)
 
 
+def test_negative_lot_or_tick_sizes_are_bad_lines(tmp_path):
+    """A lot or tick size below zero is a damaged field (the line goes to errors, the rest loads); zero, a
+    size the file does not give, loads."""
+    c = tmp_path / "contract.txt"
+    c.write_text("\n".join([
+        "NEATFO|9.46|",
+        contract_line(35001, 26009, "OPTIDX", "NIFTY", EXP, 100, "CE", 50, 5, "NIFTY"),              # 2: good
+        contract_line(35002, 26009, "OPTIDX", "NIFTY", EXP, 100, "CE", -50, 5, "NIFTY"),             # 3
+        contract_line(35003, 26009, "OPTIDX", "NIFTY", EXP, 100, "CE", 50, -5, "NIFTY"),             # 4
+        contract_line(35004, 26009, "FUTIDX", "NIFTY", EXP, -1, "XX", 0, 0, "NIFTY"),                # 5: zeros
+    ]) + "\n")
+    s = tmp_path / "security.txt"
+    s.write_text("\n".join([
+        "NEATCM|6.3|0",
+        security_line(2885, "RELIANCE", "EQ", 1, 10),                          # 2: good
+        security_line(2886, "NEGLOT", "EQ", -1, 10),                           # 3
+        security_line(2887, "NEGTICK", "EQ", 1, -10),                          # 4
+    ]) + "\n")
+    ins = Instruments.load(c, s)
+    by_line = {(p.rsplit("/", 1)[-1], no): why for p, no, why in ins.errors}
+    assert by_line == {("contract.txt", 3): "field 30 (minimum lot) -50 is negative",
+                       ("contract.txt", 4): "field 32 (tick size) -5 is negative",
+                       ("security.txt", 3): "field 19 (board lot) -1 is negative",
+                       ("security.txt", 4): "field 20 (tick size) -10 is negative"}
+    assert sorted(ins.tokens(SEG_FO).tolist()) == [35001, 35004] and ins.tokens(SEG_CM).tolist() == [2885]
+    fut = ins.by_token(35004)
+    assert (fut.lot_size, fut.tick_size, fut.strike) == (0, 0, -1)
+
+
 def test_header_errors(tmp_path):
     p = tmp_path / "contract.txt"
     p.write_text("NEATCM|6.3|0\n")

@@ -159,6 +159,14 @@ def _int(fields: list[str], i: int, what: str, column: str) -> int:
     return int(s)
 
 
+def _size(fields: list[str], i: int, what: str, column: str) -> int:
+    """A lot or tick size: an integer of its column, not negative (0: not given)."""
+    v = _int(fields, i, what, column)
+    if v < 0:
+        raise ValueError(f"field {i} ({what}) {v} is negative")
+    return v
+
+
 def _opt(fields: list[str], i: int) -> str:
     return fields[i].strip() if i < len(fields) else ""
 
@@ -192,8 +200,8 @@ def _parse_contract_line(f: list[str]) -> tuple:
         raise ValueError(f"field 6 (expiry) {expiry_raw} <= 0")
     if expiry_raw > EXPIRY_RAW_MAX:
         raise ValueError(f"field 6 (expiry) {expiry_raw} is after 9999-12-31")
-    lot = _int(f, 30, "minimum lot", "lot_size")
-    tick = _int(f, 32, "tick size", "tick_size")
+    lot = _size(f, 30, "minimum lot", "lot_size")
+    tick = _size(f, 32, "tick size", "tick_size")
     if len(symbol) > 10 or len(instrument) > 6 or len(series) > 2:
         raise ValueError("symbol, instrument or series longer than the file's maximum")
     asset_symbol = _opt(f, 65) or symbol
@@ -213,8 +221,8 @@ def _parse_security_line(f: list[str]) -> tuple:
     series = f[2].strip()
     if len(symbol) > 10 or len(series) > 2:
         raise ValueError("symbol or series longer than the file's maximum")
-    lot = _int(f, 19, "board lot", "lot_size")
-    tick = _int(f, 20, "tick size", "tick_size")
+    lot = _size(f, 19, "board lot", "lot_size")
+    tick = _size(f, 20, "tick size", "tick_size")
     return (token, SEG_CM, symbol, series, "", 0, 0, -1, "", lot, tick, token, symbol, _opt(f, 21)[:25])
 
 
