@@ -355,19 +355,30 @@ def _flock_pids(st):
     return sorted(set(p for p in pids if p > 0))
 
 
-def _lock_fd_for(int fd, str path):
-    """A new descriptor of the ring file open at ``fd``, holding the writer's shared flock; the caller keeps it
-    for as long as the ring is open for writing.  It is an open file of its own (reopened through
-    /proc/self/fd), not a dup of ``fd``: a flock belongs to an open file, and the ring's mappings, made from
-    ``fd``, keep theirs alive, also in a forked child that inherits them.  So only this descriptor holds the
-    lock, and a forked child lets go of it by closing its copy (_drop_writer_locks)."""
+def _reopen_flocked(int fd, int op):
+    """A new descriptor of the file open at ``fd`` holding ``fcntl.flock(op)`` (the flock's OSError, e.g.
+    BlockingIOError with LOCK_NB, propagates; the descriptor is closed then).  It is an open file of its own
+    (reopened through /proc/self/fd), not a dup of ``fd``: a flock belongs to an open file, and mappings made
+    from ``fd`` keep theirs alive, also in a forked child that inherits them.  So only this descriptor holds
+    the lock, and a forked child lets go of it by closing its copy.  The ring's writer lock and the store's
+    (vega/_store.pxi) both take theirs here."""
     lfd = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC)
     try:
-        fcntl.flock(lfd, fcntl.LOCK_SH)
-    except OSError as e:
+        fcntl.flock(lfd, op)
+    except BaseException:
         os.close(lfd)
-        raise RingError(f"{path}: cannot lock the ring for writing ({e.strerror or e})") from None
+        raise
     return lfd
+
+
+def _lock_fd_for(int fd, str path):
+    """A descriptor of the ring file open at ``fd`` holding the writer's shared flock (_reopen_flocked); the
+    caller keeps it for as long as the ring is open for writing, a forked child closes its copy
+    (_drop_writer_locks)."""
+    try:
+        return _reopen_flocked(fd, fcntl.LOCK_SH)
+    except OSError as e:
+        raise RingError(f"{path}: cannot lock the ring for writing ({e.strerror or e})") from None
 
 
 def _same_file(path, st):

@@ -19,6 +19,7 @@ from cpython.number cimport PyNumber_Index
 
 from vega._ring cimport Ring, ring_slot_t, ring_append
 from vega._journal cimport JournalWriter, jrnl_writer_t, jrnl_append, jrnl_poll
+from vega._ring import _reopen_flocked
 from vega._journal import day_epoch_ns, IST as _IST
 import datetime as _dt
 from vega._iv cimport (iv_black76_implied, iv_select_forward, iv_year_fraction, iv_to_e4, IV_NONE_E4,
@@ -2783,21 +2784,6 @@ _OWN_WRITERS = {}
 _WRITERS = _weakref.WeakSet()            # this process's writers of named stores (Store.create until close())
 
 
-def _lock_fd_for(int fd):
-    """A new descriptor of the store file open at ``fd``, holding the writer's exclusive flock (BlockingIOError
-    when another holds it).  It is an open file of its own (reopened through /proc/self/fd), not a dup of ``fd``:
-    a flock belongs to an open file, and the store's mapping, made from ``fd``, keeps that one alive, also in a
-    forked child that inherits it.  So only this descriptor holds the lock, and a forked child lets go of it by
-    closing its copy (_drop_store_locks)."""
-    lfd = _os.open(f"/proc/self/fd/{fd}", _os.O_RDONLY | _os.O_CLOEXEC)
-    try:
-        _fcntl.flock(lfd, _fcntl.LOCK_EX | _fcntl.LOCK_NB)
-    except BaseException:
-        _os.close(lfd)
-        raise
-    return lfd
-
-
 def _drop_store_locks():
     """In a forked child: let go of the parent's store locks.  The child shares the locked open file, so a
     worker that never writes (a multiprocessing worker) would otherwise keep the store 'written' after the
@@ -3346,7 +3332,7 @@ cdef class Store:
             except FileExistsError:
                 continue                    # another creator made it since the check: check it again
             try:
-                lfd = _lock_fd_for(fd)
+                lfd = _reopen_flocked(fd, _fcntl.LOCK_EX | _fcntl.LOCK_NB)   # a fork closes it: _drop_store_locks
             except BlockingIOError:
                 _os.close(fd)
                 raise StoreBusyError(f"store {name!r} already has a writer ({path})") from None
