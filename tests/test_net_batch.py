@@ -106,3 +106,20 @@ def test_kernel_drops_are_counted_exactly(stamps):
     finally:
         r.close()
         s.close()
+
+
+def test_send_batch_with_a_count_to_the_end_from_a_start_sends_the_rest(pair):
+    """``count`` past the end means "to the end", for any count: sys.maxsize from a start > 0 made the range
+    check's ``start + count`` overflow, and the send read list entries past the end (a segfault).  In a child
+    process, so that the old crash fails this test and not the run."""
+    import subprocess
+    import sys
+    r, s = pair
+    code = ("import socket, sys\n"
+            "from vega._net import send_batch\n"
+            f"s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.connect(('127.0.0.1', {r.getsockname()[1]}))\n"
+            "print(send_batch(s.fileno(), [b'a', b'b', b'c'], 1, sys.maxsize))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert (out.returncode, out.stdout) == (0, "2\n"), out.stderr
+    br = BatchReceiver(r.fileno(), batch=8, size=64)
+    assert br.recv(5000) == [b"b", b"c"]

@@ -273,7 +273,7 @@ def send_batch(int fd, list datagrams, Py_ssize_t start=0, Py_ssize_t count=-1) 
     cdef mmsghdr* msgs
     if start < 0 or start > n:
         raise ValueError("start out of range")
-    if count < 0 or start + count > n:
+    if count < 0 or count > n - start:          # (not start + count > n: that overflows for a count near 2**63)
         count = n - start
     if count == 0:
         return 0
