@@ -767,6 +767,22 @@ def test_scanner_and_feed_selected_refuse_bad_arguments(tmp_path):
         PcapScanner(b"short", "s.pcap")
 
 
+def test_feed_selected_refuses_an_offset_whose_end_overflows():
+    """An offset near 2**63 is not inside the buffer: ``offset + length`` overflowed the int64 range check to a
+    negative number, and the handler read from that address (a segfault).  In a child process, so that the old
+    crash fails this test and not the run."""
+    code = ("import numpy as np, vega\n"
+            "from vega._pcap import feed_selected\n"
+            "h = vega.FeedHandler('FO', vega.Store(16))\n"
+            "try:\n"
+            "    feed_selected(h, bytes(100), np.array([1], np.int64), np.array([2**63 - 10], np.int64),\n"
+            "                  np.array([100], np.int32), np.array([0], np.int64))\n"
+            "except ValueError as e:\n"
+            "    print(e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "not inside the buffer" in out.stdout, (out.returncode, out.stderr)
+
+
 def _two_day_capture(tmp_path):
     """Both segments from 23:59:59.5 IST across midnight, with datagrams to a destination no feed has."""
     t0 = int(dt.datetime(2026, 11, 20, 23, 59, 59, 500_000, tzinfo=IST).timestamp() * 1e9)

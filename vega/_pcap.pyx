@@ -605,7 +605,8 @@ def feed_selected(FeedHandler handler not None, const uint8_t[::1] buffer not No
             k = select[i]
             if k < 0 or k >= ts.shape[0] or offset.shape[0] != ts.shape[0] or length.shape[0] != ts.shape[0]:
                 raise IndexError(f"feed_selected: index {k} is outside the scan's arrays")
-            if ts[k] < 0 or offset[k] < 0 or length[k] < 0 or offset[k] + length[k] > size:
+            # (offset > size - length, not offset + length > size: that sum overflows for an offset near 2**63)
+            if ts[k] < 0 or offset[k] < 0 or length[k] < 0 or offset[k] > size - length[k]:
                 raise ValueError(f"feed_selected: datagram {k} is not inside the buffer (or its time < 0)")
             ptrs[i] = &buffer[0] + offset[k]
             lens[i] = length[k]
