@@ -224,6 +224,25 @@ def test_pcapng_interface_time_resolution(tmp_path):
     assert stats.no_timestamp == 1 and stats.packets == 3
 
 
+def test_pcapng_interface_time_offset(tmp_path):
+    """if_tsoffset (option 14): seconds added to every time of its interface, as dpkt (the reference) adds them;
+    a time it takes before 1970 is malformed, like one past 2262."""
+    ip = ipv4(FO[0], b"hello")
+    us = T0 // 1000
+
+    def idb(tsresol, offset):
+        return ng_block(1, struct.pack("<HHI", 101, 0, 65535) + struct.pack("<HHB3x", 9, 1, tsresol)
+                        + struct.pack("<HHq", 14, 8, offset) + struct.pack("<HH", 0, 0))
+    one = NG_SHB + idb(6, 3600) + ng_packet(0, us - 3600 * 10**6, ip)
+    got, _ = ours(one, tmp_path)
+    assert [g[0] for g in got] == [r[0] for r in reference(one)] == [us * 1000]
+    data = (NG_SHB + idb(6, 0) + idb(9, -86400) + idb(9, -(T0 // 10**9) - 1) + ng_packet(0, us, ip)
+            + ng_packet(1, T0 + 86400 * 10**9, ip) + ng_packet(2, T0, ip))
+    got, stats = ours(data, tmp_path, "three.pcapng")
+    assert [g[0] for g in got] == [us * 1000, T0]
+    assert stats.malformed == 1 and stats.packets == 3
+
+
 def test_bad_files_are_refused_in_one_line(tmp_path):
     good = write_classic([(T0, frame(1, ipv4(FO[0], b"abc")))] * 3, 1)
     cases = {"empty": b"", "text": b"this is not a capture at all\n", "link": write_classic([], 147),

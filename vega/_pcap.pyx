@@ -18,8 +18,10 @@ from vega._core cimport FeedHandler, vg_feed_buffers
 cdef extern from *:
     """
     typedef unsigned __int128 vp_u128;
+    typedef __int128 vp_i128;
     """
     ctypedef unsigned long long vp_u128      # the C type is unsigned __int128 (gcc, clang)
+    ctypedef long long vp_i128               # the C type is __int128
     void __builtin_prefetch(const void* p) nogil
 
 # what one packet turned out to be (the PcapStats field it counts in)
@@ -91,6 +93,12 @@ cdef inline uint32_t _rd32(const uint8_t* p, bint big) noexcept nogil:
     if big:
         return (<uint32_t>p[0] << 24) | (<uint32_t>p[1] << 16) | (<uint32_t>p[2] << 8) | p[3]
     return (<uint32_t>p[3] << 24) | (<uint32_t>p[2] << 16) | (<uint32_t>p[1] << 8) | p[0]
+
+
+cdef inline uint64_t _rd64(const uint8_t* p, bint big) noexcept nogil:
+    if big:
+        return (<uint64_t>_rd32(p, True) << 32) | _rd32(p + 4, True)
+    return (<uint64_t>_rd32(p + 4, False) << 32) | _rd32(p, False)
 
 
 cdef inline uint16_t _rd16(const uint8_t* p, bint big) noexcept nogil:
@@ -200,10 +208,12 @@ cdef int _packet(const uint8_t* b, Py_ssize_t off, Py_ssize_t n, bint cut, int l
     return _udp(b, off + p, n - p, cut, out)
 
 
-cdef inline bint _ns(uint64_t ticks, int res, int64_t* ts) noexcept nogil:
-    """ticks of a resolution (res: 0..127 = 10^-res s, 128..255 = 2^-(res-128) s) as ns since the epoch, exact
-    (rounded down); False when that is past the int64 range."""
+cdef inline bint _ns(uint64_t ticks, int res, int64_t off_s, int64_t* ts) noexcept nogil:
+    """ticks of a resolution (res: 0..127 = 10^-res s, 128..255 = 2^-(res-128) s) plus off_s seconds (the
+    interface's if_tsoffset) as ns since the epoch, exact (rounded down); False when that is outside the int64
+    range or before the epoch."""
     cdef vp_u128 v
+    cdef vp_i128 w
     cdef int e
     if res >= 128:
         v = ((<vp_u128>ticks) * 1000000000ULL) >> (res - 128)
@@ -219,14 +229,20 @@ cdef inline bint _ns(uint64_t ticks, int res, int64_t* ts) noexcept nogil:
                 break
     if v > <vp_u128>INT64_MAX:
         return False
-    ts[0] = <int64_t>v
+    w = <vp_i128>v + <vp_i128>off_s * 1000000000
+    if w < 0 or w > <vp_i128>INT64_MAX:
+        return False
+    ts[0] = <int64_t>w
     return True
 
 
-cdef int _tsresol(const uint8_t* b, Py_ssize_t off, Py_ssize_t end, bint big) noexcept nogil:
-    """An interface's time resolution from its if_tsresol option (the _ns encoding; default microseconds)."""
+cdef int _if_times(const uint8_t* b, Py_ssize_t off, Py_ssize_t end, bint big, int64_t* off_s) noexcept nogil:
+    """An interface's time resolution from its if_tsresol option (the _ns encoding; default microseconds), and
+    into off_s its if_tsoffset option: seconds to add to every time of the interface (default 0)."""
     cdef uint16_t code, length
     cdef uint8_t v
+    cdef int res = 6
+    off_s[0] = 0
     while off + 4 <= end:
         code = _rd16(b + off, big)
         length = _rd16(b + off + 2, big)
@@ -234,9 +250,11 @@ cdef int _tsresol(const uint8_t* b, Py_ssize_t off, Py_ssize_t end, bint big) no
             break
         if code == 9 and length >= 1 and off + 4 < end:
             v = b[off + 4]
-            return 128 + (v & 0x7F) if v & 0x80 else (v & 0x7F)
+            res = 128 + (v & 0x7F) if v & 0x80 else (v & 0x7F)
+        elif code == 14 and length >= 8 and off + 12 <= end:
+            off_s[0] = <int64_t>_rd64(b + off + 4, big)
         off += 4 + (length + 3) // 4 * 4
-    return 6
+    return res
 
 
 def _latest_now():
@@ -273,6 +291,7 @@ cdef class PcapScanner:
     cdef int _link                       # classic: the VP_L_ index of the link type
     cdef int* _if_link                   # pcapng: per interface of the current section, its VP_L_ index or -1
     cdef uint8_t* _if_res                # ... and its time resolution (_ns encoding)
+    cdef int64_t* _if_off                # ... and its time offset, seconds (if_tsoffset)
     cdef Py_ssize_t _n_if, _cap_if
     cdef int _err                        # a framing error met, raised by the next scan
     cdef Py_ssize_t _err_at              # the byte it concerns
@@ -320,6 +339,7 @@ cdef class PcapScanner:
     def __dealloc__(self):
         free(self._if_link)
         free(self._if_res)
+        free(self._if_off)
 
     cdef _raise(self, str what):
         from vega.pcap import PcapError
@@ -473,8 +493,8 @@ cdef class PcapScanner:
         cdef const uint8_t* b = self._b
         cdef Py_ssize_t off = self._off, got = 0, n = self._n, body, end, data
         cdef uint32_t btype, blen, bom, iface, hi, lo, incl, orig
-        cdef int kind, link
-        cdef int64_t t
+        cdef int kind, link, res
+        cdef int64_t t, tsoff
         cdef vp_out_t one
         self.stopped = False
         self.needs_more = False
@@ -509,8 +529,8 @@ cdef class PcapScanner:
                 if end - body < 8:
                     self._fail(VP_E_IFACE_SHORT, off, 0)
                     break
-                if not self._add_iface(_link_index(_rd16(b + body, self._big)),
-                                       _tsresol(b, body + 8, end, self._big)):
+                res = _if_times(b, body + 8, end, self._big, &tsoff)
+                if not self._add_iface(_link_index(_rd16(b + body, self._big)), res, tsoff):
                     self._fail(VP_E_NOMEM, off, 0)
                     break
             elif btype == 6 or btype == 2:   # enhanced packet / obsolete packet block
@@ -535,8 +555,8 @@ cdef class PcapScanner:
                 link = self._if_link[iface]
                 kind = _packet(b, data, incl, incl < orig, link, &one)
                 if kind == VP_DATAGRAM:
-                    if not _ns((<uint64_t>hi << 32) | lo, self._if_res[iface], &t):
-                        kind = VP_MALFORMED  # a time past the year 2262 cannot be right
+                    if not _ns((<uint64_t>hi << 32) | lo, self._if_res[iface], self._if_off[iface], &t):
+                        kind = VP_MALFORMED  # a time past the year 2262 (or before 1970) cannot be right
                     else:
                         kind = self._stamped(t)
                 if kind == VP_DATAGRAM:
@@ -559,10 +579,11 @@ cdef class PcapScanner:
             self.needs_more = True
         return got
 
-    cdef bint _add_iface(self, int link, int res) noexcept nogil:
+    cdef bint _add_iface(self, int link, int res, int64_t tsoff) noexcept nogil:
         cdef Py_ssize_t k = self._n_if
         cdef int* nl
         cdef uint8_t* nr
+        cdef int64_t* no
         if k == self._cap_if:
             nl = <int*>realloc(self._if_link, (2 * k + 8) * sizeof(int))
             if nl == NULL:
@@ -572,9 +593,14 @@ cdef class PcapScanner:
             if nr == NULL:
                 return False
             self._if_res = nr
+            no = <int64_t*>realloc(self._if_off, (2 * k + 8) * sizeof(int64_t))
+            if no == NULL:
+                return False
+            self._if_off = no
             self._cap_if = 2 * k + 8
         self._if_link[k] = link
         self._if_res[k] = <uint8_t>res
+        self._if_off[k] = tsoff
         self._n_if = k + 1
         return True
 

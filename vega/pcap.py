@@ -21,8 +21,9 @@ loopback (NULL and LOOP).
 
 The walk itself is :class:`vega._pcap.PcapScanner`, one nogil loop over the mapped file.  ``vega ingest`` uses
 it directly (:func:`scan_batches`, :meth:`vega.capture.Capture.ingest_pcap`): the datagrams go from the mapping
-to the pipeline without a Python object each.  A pcapng time past the year 2262 (out of the int64 range of
-nanoseconds) counts as ``malformed``.
+to the pipeline without a Python object each.  A pcapng interface's ``if_tsoffset`` (seconds) is added to its
+times; a pcapng time past the year 2262 (out of the int64 range of nanoseconds) or before 1970 counts as
+``malformed``.
 """
 from __future__ import annotations
 
