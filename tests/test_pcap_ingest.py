@@ -644,6 +644,25 @@ def test_batches_and_stops_split_the_same_datagrams(tmp_path, kind, batch, stops
     assert got == [w[0] for w in whole]
 
 
+def test_a_batch_below_one_is_refused_not_a_hang(tmp_path):
+    """scan_batches(batch=0) scanned into empty arrays forever, never reading a packet (ingest_pcap too); the
+    stop_ns callable, asked before every scan, tells such a loop from progress."""
+    from vega.pcap import scan_batches
+    p = tmp_path / "c.pcap"
+    p.write_bytes(write_classic([(T0, frame(1, ipv4(FO[0], b"abc")))], 1))
+    asked = []
+
+    def stop():
+        asked.append(1)
+        if len(asked) > 100:
+            raise RuntimeError("scan_batches makes no progress")
+        return None
+    for bad in (0, -1):
+        with pytest.raises(ValueError, match="batch"):
+            next(scan_batches(p, batch=bad, stop_ns=stop))
+    assert [b.n for b in scan_batches(p, batch=1, stop_ns=stop)] == [1]
+
+
 def test_scanner_counts_only_what_it_passed_and_sums_files(tmp_path):
     """A stop leaves the next datagram's packet uncounted until it is read; two files add up in one PcapStats."""
     from vega.pcap import scan_batches

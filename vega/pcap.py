@@ -102,7 +102,7 @@ class Batch:
 
 
 def scan_batches(path: str | Path, stats: PcapStats | None = None, batch: int = BATCH, stop_ns=None):
-    """The capture's datagrams in :class:`Batch`-es of up to ``batch``, read by the nogil walker.
+    """The capture's datagrams in :class:`Batch`-es of up to ``batch`` (>= 1), read by the nogil walker.
 
     ``stats`` is brought up to date after every batch (``offset`` too, for progress: bytes of the file, so of
     the compressed file for a compressed capture).  ``stop_ns``: None, or a callable returning the time at
@@ -112,6 +112,8 @@ def scan_batches(path: str | Path, stats: PcapStats | None = None, batch: int = 
     compressed file's compression, raises :class:`PcapError` after the batches before it (for the
     compression: after the whole packets decompressed before the damage)."""
     from vega._pcap import PcapScanner
+    if batch < 1:                      # (a scan into empty arrays reads nothing: scan_batches looped for ever)
+        raise ValueError(f"batch must be >= 1, not {batch!r}")
     path = Path(path)
     st = stats if stats is not None else PcapStats()
     arrays = (np.empty(batch, np.int64), np.empty(batch, np.uint32), np.empty(batch, np.uint16),
