@@ -8,6 +8,7 @@ double-precision price determines it.  A point is excluded when
     sum and moves sigma by ~1e-16 * kappa (deep in the money with vega ~ 0, where the time value is lost
     against the intrinsic value, is the typical case).
 """
+import datetime as dt
 import math
 
 import numpy as np
@@ -17,6 +18,7 @@ from scipy.optimize import brentq
 from scipy.special import ndtr
 
 from vega import _iv
+from vega.instruments import EXPIRY_RAW_MAX, expiry_unix
 
 R = 0.10
 F0 = 100.0
@@ -280,6 +282,17 @@ def test_expiry_epoch_rule_brk_ct_example():
     unix = _iv.expiry_to_unix(raw)
     assert unix == raw + 315532800 - 19800
     assert dt.datetime.fromtimestamp(unix, dt.timezone.utc) == dt.datetime(2026, 9, 29, 9, 0, tzinfo=dt.timezone.utc)
+
+
+def test_time_to_expiry_of_an_expiry_past_2262_does_not_wrap():
+    """The master-file loader takes expiries up to 9999; expiry * 10^9 ns overflowed an int64 past 2262, so an
+    option expiring in 2611 had a month to go (and got that month's IV), one in 2555 was expired."""
+    now = int(dt.datetime(2026, 11, 20, tzinfo=dt.timezone.utc).timestamp()) * 10**9
+    for year in (2263, 2555, 2611, 9999):
+        raw = int((dt.datetime(year, 7, 10, 14, 30) - dt.datetime(1980, 1, 1)).total_seconds())
+        assert raw <= EXPIRY_RAW_MAX
+        t = _iv.time_to_expiry(raw, now)
+        assert t == pytest.approx((expiry_unix(raw) - now / 1e9) / (365 * 86400), rel=1e-12) and t > 236
 
 
 def test_expiry_clock_is_1430_ist_of_the_date():

@@ -354,5 +354,9 @@ cdef inline int64_t iv_expiry_unix(int64_t expiry_raw) noexcept nogil:
 
 
 cdef inline double iv_year_fraction(int64_t expiry_unix_s, int64_t now_ns) noexcept nogil:
-    """Time to expiry in years of 365 calendar days from now_ns (unix epoch ns); <= 0 once expired."""
-    return <double>(expiry_unix_s * 1000000000 - now_ns) / (<double>IV_YEAR_SECONDS * 1e9)
+    """Time to expiry in years of 365 calendar days from now_ns (unix epoch ns); <= 0 once expired.  In seconds
+    and a fraction: expiry_unix_s * 10^9 overflows an int64 past the year 2262, and the master file's expiries
+    go to 9999 (one in 2611 wrapped to a month away)."""
+    cdef int64_t now_s = now_ns // 1000000000            # (cdivision: truncated; the remainder has its sign)
+    cdef int64_t rem = now_ns - now_s * 1000000000
+    return (<double>expiry_unix_s - <double>now_s - <double>rem * 1e-9) / <double>IV_YEAR_SECONDS
