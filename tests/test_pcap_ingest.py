@@ -175,6 +175,17 @@ def test_snap_length_cuts_are_counted_not_yielded(tmp_path):
     assert [g[3] for g in got] == [r[3] for r in reference(data)]
 
 
+def test_a_cut_inside_a_vlan_tag_is_truncated_not_another_protocol(tmp_path):
+    """A snap length ending inside an 802.1Q tag cuts the packet like one ending in the IP header (truncated),
+    and an uncut frame ending there is malformed: both were counted as not_ipv4, as if ARP or IPv6."""
+    fr = frame(1, ipv4(FO[0], b"hello"), vlan=2)
+    for snap in (14, 15, 16, 17, 18, 20, 21, 22, 30):
+        got, stats = ours(write_classic([(T0, fr)], 1, snaplen=snap), tmp_path, f"s{snap}.pcap")
+        assert got == [] and stats.skipped() == {"truncated": 1}, snap
+    got, stats = ours(write_classic([(T0, fr[:20])], 1), tmp_path, "short.pcap")
+    assert got == [] and stats.skipped() == {"malformed": 1}
+
+
 def test_pcapng_agrees_with_dpkt(tmp_path):
     rng = np.random.default_rng(5)
     pk = mix(rng)

@@ -180,6 +180,8 @@ cdef int _packet(const uint8_t* b, Py_ssize_t off, Py_ssize_t n, bint cut, int l
         while (ethertype == 0x8100 or ethertype == 0x88A8 or ethertype == 0x9100) and p + 4 <= n:
             ethertype = _be16(b + off + p + 2)
             p += 4
+        if ethertype == 0x8100 or ethertype == 0x88A8 or ethertype == 0x9100:
+            return _short(cut)           # the packet ends inside a VLAN tag: cut by the snap length (else damage)
         if ethertype != 0x0800:
             return VP_NOT_IPV4
     elif link == VP_L_RAW or link == VP_L_IPV4:
