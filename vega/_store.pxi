@@ -640,8 +640,9 @@ cdef inline double _rec_ltp(const vg_store_t* st, int32_t rec) noexcept nogil:
 cdef inline double _spot_ltp(const vg_store_t* own, const vg_store_t* sp, int32_t rec) noexcept nogil:
     """LTP of the underlying in the spot store: a plain read when that is the merge's own store, else a
     seqlock read (another thread or process may be writing it); 0 when unknown, closed or locked.  Locked
-    means VG_SPIN_MERGE tries: the merge never waits out a writer that died inside an update (2**26 tries,
-    ~2 s per option tick), it computes this tick's IV without the spot."""
+    means still odd after VG_SPIN_MERGE (2**8) tries: the merge does not wait VG_SPIN_LIMIT out (2**26 tries,
+    ~2 s per option tick) for a writer that died inside an update, it computes this tick's IV without the
+    spot."""
     cdef int32_t v = 0
     if sp == NULL or rec < 0 or sp.recs == NULL or <uint32_t>rec >= vg_store_len(sp):
         return 0.0
