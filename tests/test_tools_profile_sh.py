@@ -24,3 +24,25 @@ def test_an_unknown_option_is_one_line_and_exit_2():
     r = run("--frobnicate")
     assert r.returncode == 2
     assert r.stderr.strip() == "profile.sh: unknown option --frobnicate (see --help)"
+
+
+def test_an_option_the_mode_would_ignore_is_refused():
+    # --no-inline with --drain used to build the -fno-inline copy, then profile the release build
+    for args, opt, mode in ((("--drain", "--no-inline"), "--no-inline", "--drain"),
+                            (("--capture", "--no-inline"), "--no-inline", "--capture"),
+                            (("--capture", "--callgrind"), "--callgrind", "--capture"),
+                            (("--drain", "--seconds", "5"), "--seconds", "--drain"),
+                            (("--capture", "--rounds", "3"), "--rounds", "--capture"),
+                            (("--rate", "1000",), "--rate", "the default run")):
+        r = run("--no-build", "--out", "/dev/null/no-dir", *args)   # were it run, it fails at mkdir
+        assert r.returncode == 2, (args, r.stderr)
+        assert r.stderr.strip() == f"profile.sh: {opt} does nothing with {mode} (see --help)", args
+    r = run("--capture", "--drain")
+    assert r.returncode == 2 and "two different runs" in r.stderr
+
+
+def test_an_option_without_its_value_is_one_line_and_exit_2():
+    for args in (("--out",), ("--seconds", "--no-build"), ("--rounds",)):
+        r = run(*args)
+        assert r.returncode == 2, (args, r.stderr)
+        assert r.stderr.strip() == f"profile.sh: {args[0]} needs a value (see --help)", args

@@ -32,7 +32,17 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 BUILD=1 SECONDS_=10 DATAGRAMS=20000 OUT=/tmp/vega-profile CALLGRIND=0 NOINLINE=0 CAPTURE=0 RATE=40000 DRAIN=0 ROUNDS=20
+GIVEN=" "                                # the options given, to refuse those the chosen mode would ignore
+value() {                                # value OPTION "$@": the option's argument, or exit 2
+    case "${3:-}" in
+        ""|-*) echo "profile.sh: $1 needs a value (see --help)" >&2; exit 2 ;;
+    esac
+}
 while [ $# -gt 0 ]; do
+    case "$1" in
+        --seconds|--datagrams|--out|--rounds|--rate) value "$1" "$@" ;;
+    esac
+    GIVEN="$GIVEN${1#--} "
     case "$1" in
         --no-build) BUILD=0 ;;
         --seconds) SECONDS_="$2"; shift ;;
@@ -48,6 +58,22 @@ while [ $# -gt 0 ]; do
         *) echo "profile.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
+done
+# Each mode's options (the usage above).  An option the mode does not use is refused rather than ignored:
+# --no-inline with --capture or --drain used to build the -fno-inline copy and then profile the release build
+# (`python -m vega.cli` and bench/bench_capture.py put this tree first on sys.path), --callgrind with
+# --capture ran no callgrind at all.
+if [ "$CAPTURE" = 1 ] && [ "$DRAIN" = 1 ]; then
+    echo "profile.sh: --capture and --drain are two different runs: give one (see --help)" >&2; exit 2
+fi
+if [ "$CAPTURE" = 1 ]; then MODE=--capture NOT="datagrams callgrind no-inline rounds"
+elif [ "$DRAIN" = 1 ]; then MODE=--drain NOT="seconds datagrams no-inline rate"
+else MODE="the default run" NOT="rounds rate"
+fi
+for opt in $NOT; do
+    case "$GIVEN" in
+        *" $opt "*) echo "profile.sh: --$opt does nothing with $MODE (see --help)" >&2; exit 2 ;;
+    esac
 done
 PY=${PYTHON:-python3}
 PY=$("$PY" -c "import sys; print(sys.executable)")   # the real binary, not a pyenv shim (valgrind)
