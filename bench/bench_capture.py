@@ -450,6 +450,9 @@ def main() -> None:
     ap.add_argument("--perf-ctl", metavar="CTL,ACK", default=None,
                     help="perf --control fifos: sample only VEGA's saturation drains (tools/profile.sh --drain); "
                          "implies --no-ramp and no baseline")
+    ap.add_argument("--vega-only", action="store_true",
+                    help="only VEGA's one-core drain: no pure-Python baseline, no sender cost, no ramp (what "
+                         "tools/profile.sh --drain --callgrind runs under valgrind, where the rest would cost minutes)")
     ap.add_argument("--ab", metavar="TREE", default=None,
                     help="one-core drain of this tree vs the in-place build of another checkout, interleaved")
     ap.add_argument("--pairs", type=int, default=6, help="--ab: alternations (default 6)")
@@ -498,7 +501,7 @@ def main() -> None:
                   f"{chunks} fills per round, median of {reps} rounds):")
             sv = saturation("vega", _vega_pipe(target, jdir), dgs, target, chunks, reps,
                             _PerfControl(args.perf_ctl) if args.perf_ctl else _NoPerf())
-            if args.perf_ctl:
+            if args.perf_ctl or args.vega_only:
                 return
             sp = saturation("python", _python_pipe(target), dgs, target, 1, reps)
             print(f"  ratio    {sp['cpu_per_dg'] / sv['cpu_per_dg']:.1f}x less CPU per datagram")

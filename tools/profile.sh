@@ -204,7 +204,7 @@ PY
         echo "== valgrind --tool=callgrind: user-space instructions inside BatchReceiver.feed (one round;" \
              "its ns and datagrams/s are timed under valgrind: read the instruction count)" >&2
         run_callgrind '__pyx_pw_4vega_4_net_13BatchReceiver_*feed' \
-            "$PY" bench/bench_capture.py --rounds 1 --no-ramp --no-pin 2>&1 | grep -E "vega  |Collected" >&2
+            "$PY" bench/bench_capture.py --rounds 1 --vega-only --no-pin 2>&1 | grep -E "vega  |Collected" >&2
         annotate_callgrind
         echo "== callgrind: $OUT/callgrind.txt" >&2
         head -40 "$OUT/callgrind.txt"
