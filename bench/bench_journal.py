@@ -4,7 +4,7 @@
     python bench/bench_journal.py --fast     # well under a minute (pyperf's --fast, smaller data)
 
 * append        JournalWriter.append to the page cache (fsync="never"), 4096-record batches
-                baselines: numpy.memmap over the same records, a pyarrow IPC file
+                baselines: numpy.memmap over the same records (no msync either), a pyarrow IPC file
 * read          sequential read of a sealed day into numpy, 65,536-record chunks: read(copy=True) (pread) and
                 read() views copied out; baselines: numpy.memmap chunks copied out, pyarrow IPC (memory-mapped,
                 columns copied to numpy)
@@ -105,7 +105,8 @@ def t_append_memmap(loops):
         mm = np.memmap(path, CHANGE_RECORD_DTYPE, "w+", shape=(N,))
         for a in range(0, N, BATCH):
             mm[a:a + BATCH] = RECS[a:a + BATCH]
-        mm.flush()
+        # no mm.flush(): that is msync(MS_SYNC), a wait for the disk, while the journal above runs with
+        # fsync="never" (page cache only); unmapping leaves the dirty pages in the page cache, as close() does
         del mm
         total += time.perf_counter() - t0
         os.unlink(path)
