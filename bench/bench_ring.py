@@ -9,9 +9,10 @@
 
 Throughput (pyperf, ns per 32-byte record; lower is better):
   * writer: ``ring_append`` in a C loop (``Ring._bench_append``), batches of 1 and 16 records;
-    baselines: ``multiprocessing.Queue.put`` and ``faster_fifo.Queue.put`` / ``put_many`` of 32-byte bytes.
+    baselines: ``multiprocessing.Queue.put`` (timed until its feeder thread has written the items into the
+    pipe) and ``faster_fifo.Queue.put`` / ``put_many`` of 32-byte bytes.
   * reader: ``Reader.poll_into`` (no allocation) and ``Reader.poll(4096)`` (a new numpy array per call) over a
-    full slot; baselines: ``Queue.get`` and ``faster_fifo.Queue.get_many`` of items already queued.
+    full slot; baselines: ``Queue.get`` and ``faster_fifo.Queue.get_many`` of items already in the pipe / queue.
 
 One-way latency writer -> reader in another process (not pyperf: the distribution of N paced messages).
 Method: the writer (this process) and the reader (a forked child) are pinned to two different CPUs
@@ -127,18 +128,32 @@ ITEM = bytes(32)
 
 
 def mpq_put(per_loop):
+    # Queue.put only appends to a buffer: its feeder thread pickles each item and writes it to the pipe later.
+    # Timing the puts alone left that work out (and moved it into whichever loop ran next, mostly get's), so
+    # each loop puts into a fresh queue and is timed until close() + join_thread(): the feeder has written
+    # every item into the pipe (per_loop small pickled items fit the pipe's buffer, so nothing blocks).
     def run(loops):
-        q = _state.setdefault("mpq", mp.Queue())
         total = 0.0
         for _ in range(loops):
+            q = mp.Queue()
+            q.put(ITEM)                      # start the feeder thread, untimed
+            q.get()
             t0 = time.perf_counter()
             for _ in range(per_loop):
                 q.put(ITEM)
+            q.close()
+            q.join_thread()
             total += time.perf_counter() - t0
-            for _ in range(per_loop):        # drain, untimed
-                q.get()
+            q.cancel_join_thread()
         return total
     return run
+
+
+def _mpq_flushed(q):
+    """Wait until q's feeder thread has written every buffered item into the pipe (q._buffer: CPython's)."""
+    while q._buffer:
+        time.sleep(0.0005)
+    time.sleep(0.002)                        # the last item popped may still be on its way into the pipe
 
 
 def mpq_get(per_loop):
@@ -148,6 +163,7 @@ def mpq_get(per_loop):
         for _ in range(loops):
             for _ in range(per_loop):
                 q.put(ITEM)
+            _mpq_flushed(q)                  # get's figure is the reads, not a wait for the feeder thread
             t0 = time.perf_counter()
             for _ in range(per_loop):
                 q.get()
