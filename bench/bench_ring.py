@@ -228,6 +228,7 @@ LAT_LABELS = {
     "faster_fifo": "faster_fifo.Queue put -> get",
 }
 BUCKETS_NS = [500, 1000, 2000, 5000, 10_000, 100_000]        # histogram edges: modes are visible
+PREEMPT_NS = 10_000             # above: the scheduler/hypervisor preemption mode (a writer or reader descheduled)
 
 
 def _pace(gap_ns):
@@ -382,7 +383,7 @@ def lat_stats(ns):
     """p50/p90/p99/p99.9/max and the count above 10 us of a sample array (ns)."""
     p = np.percentile(ns, [50, 90, 99, 99.9]) if len(ns) else [float("nan")] * 4
     return {"n": len(ns), "p50": p[0], "p90": p[1], "p99": p[2], "p99.9": p[3],
-            "max": float(ns.max()) if len(ns) else float("nan"), "over10us": int(np.count_nonzero(ns > 10_000))}
+            "max": float(ns.max()) if len(ns) else float("nan"), "over10us": int(np.count_nonzero(ns > PREEMPT_NS))}
 
 
 def run_latency(args, writer_spin):
@@ -427,6 +428,10 @@ def run_latency(args, writer_spin):
     print("  (floor: a value overwritten before the reader looked gives no sample, so its n falls below the "
           "others' when the reader is preempted)")
     fl, rc = stats["floor"], stats["ring-c"]
+    if rc["p50"] > PREEMPT_NS:
+        print(f"  WARNING: the ring C reader's median is in the preemption band (> {PREEMPT_NS / 1000:g} us): the "
+              f"writer or the reader was descheduled for most samples (other work on the {os.cpu_count()} CPUs?), "
+              f"so these figures and the ratios below compare scheduler time slices, not the transports")
     print(f"  ring C reader vs the floor: p50 x{rc['p50'] / fl['p50']:.2f}, p90 x{rc['p90'] / fl['p90']:.2f}; "
           f"multiprocessing.Queue p50 / ring C reader p50 = x{stats['mp.Queue']['p50'] / rc['p50']:.1f}")
     load = os.getloadavg()
