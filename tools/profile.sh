@@ -105,6 +105,7 @@ if ! command -v perf >/dev/null 2>&1; then
     exit 1
 fi
 mkdir -p "$OUT"
+rm -f "$OUT/perf.data" "$OUT/perf.data.old"   # (perf record keeps a perf.data it finds as perf.data.old)
 
 if [ "$BUILD" = 1 ]; then
     echo "== building in place (release: -O3 -g -fno-omit-frame-pointer)" >&2
