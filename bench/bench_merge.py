@@ -150,8 +150,9 @@ def main():
     if FAST and not any(a.startswith(("-l", "--loops")) for a in sys.argv):
         sys.argv.append("--loops=20")        # no calibration process: rough figures, quickly
     # pyperf's --fast halves the default process count (a --processes on the command line is overridden):
-    # a default of 6 gives 3 processes per benchmark
-    runner = pyperf.Runner(add_cmdline_args=_worker_args, **({"processes": 6} if FAST else {}))
+    # a default of 6 gives 3 processes per benchmark; VEGA_BENCH_FAST=1 without --fast: 3 directly
+    runner = pyperf.Runner(add_cmdline_args=_worker_args,
+                           **({"processes": 6 if "--fast" in sys.argv else 3} if FAST else {}))
     runner.argparser.add_argument("--codes", default="",
                                   help="SEG:CODE,... merge only these codes (e.g. FO:7202,CM:18703), nothing else")
     runner.parse_args()
