@@ -358,3 +358,42 @@ def test_a_live_capture_catches_its_journal_up(tmp_path, ring):
     assert any("is written again" in w for w in out["warnings"]) and out["failures"] == []
     assert out["sealed"] and out["next_seq"] == out["tail"] > 0
     assert out["n"] > 0 and out["bad"] == []
+
+
+def test_a_seal_the_full_disk_cuts_short_fails_and_leaves_the_file_open_and_whole(tmp_path, monkeypatch):
+    """A disk that fills while the seal writes the index table (a tmpfs journal root, met by a capture's stop)
+    takes part of the table: pwrite returns a short count without an error, and only the next write fails with
+    ENOSPC.  The seal used to ignore the count, extend the file to the table's end (a hole) and mark it SEALED:
+    the capture said nothing, verify called the file damaged, and on tmpfs its mapping's read of the hole was a
+    SIGBUS.  Now the close fails (the capture reports it) and the file stays open with every record, as after
+    a crash: the next writer seals it."""
+    import datetime as dt
+    import errno
+    import numpy as np
+    from journal_helpers import make_records
+    recs = make_records(5000, seed=7)
+    w = JournalWriter(tmp_path, "NSE_FO", dt.date(2026, 11, 20))
+    w.append(recs)
+    w.flush()
+    end = 64 + 32 * len(recs)
+    real = os.pwrite
+
+    def disk_fills_in_the_table(fd, data, off):   # the disk's room ends 100 bytes into the table
+        if off >= end:
+            room = end + 100 - off
+            if room <= 0:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            return real(fd, bytes(data)[:room], off)
+        return real(fd, data, off)
+
+    monkeypatch.setattr(os, "pwrite", disk_fills_in_the_table)
+    with pytest.raises(OSError) as e:
+        w.close()
+    assert e.value.errno == errno.ENOSPC and w.closed
+    monkeypatch.undo()
+    assert os.path.getsize(w.path) == end                   # no table, no hole past the records
+    rep = verify(w.path)
+    assert rep.ok and rep.state == "open" and rep.records == len(recs), str(rep)
+    JournalWriter(tmp_path, "NSE_FO", dt.date(2026, 11, 20)).close()   # the disk has room again
+    with Journal.open(w.path) as j:
+        assert j.sealed and np.array_equal(np.asarray(j.records), recs)

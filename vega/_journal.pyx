@@ -12,6 +12,7 @@ from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 from posix.unistd cimport close as c_close, fsync as c_fsync, pread as c_pread, write as c_write
 
 import datetime as _dt
+import errno as _errno
 import fcntl
 import inspect
 import mmap
@@ -289,6 +290,18 @@ cdef int _index_feed_exact(jrnl_index_t* ix, const uint8_t* recs, Py_ssize_t n) 
         return -1
     ix.n_seen = rec_no
     return 0
+
+
+def _pwrite_all(fd, data, off):
+    """Write all of ``data`` at ``off``: os.pwrite returns a short count when the disk fills part way (the next
+    call raises ENOSPC)."""
+    view = memoryview(data).cast("B")
+    done = 0
+    while done < len(view):
+        k = os.pwrite(fd, view[done:], off + done)
+        if k <= 0:
+            raise OSError(_errno.ENOSPC, os.strerror(_errno.ENOSPC))
+        done += k
 
 
 cdef int _write_all(jrnl_writer_t* w, const uint8_t* p, Py_ssize_t nbytes) noexcept nogil:
@@ -1329,8 +1342,19 @@ cdef class JournalWriter:
         self._write_header(JRNL_SEALING, off)
         ent, ck = _index_arrays(&w.index)
         index = pack_index(ent, ck, w.index.stride)
-        os.pwrite(w.fd, index, off)
-        os.ftruncate(w.fd, off + len(index))   # same size: hands back the space preallocated past the end
+        try:
+            # all of it: a full disk writes part of the table (a short count, no error) and only the next write
+            # fails; ftruncate to the table's end would then make the rest a hole, and the header SEALED would
+            # claim a table that is not there (a read of its mapping on tmpfs is a SIGBUS)
+            _pwrite_all(w.fd, index, off)
+            os.ftruncate(w.fd, off + len(index))   # same size: hands back the space preallocated past the end
+        except OSError:
+            try:                               # the file stays open as it was: its records whole, no table
+                os.ftruncate(w.fd, off)
+                self._write_header(JRNL_OPEN, 0)
+            except OSError:
+                pass                           # (SEALING then: verify --repair and a reopen cut the table)
+            raise
         if self._fsync != "never":
             os.fsync(w.fd)
         self._write_header(JRNL_SEALED, off)
