@@ -265,7 +265,9 @@ def test_a_ring_that_does_not_continue_the_journal_is_left_out(cfg, tmp_path):
     cap = Capture(other).open(offline_ns=T0 + HOUR)
     try:
         assert cap.feeds[0].writer.next_seq == 3
-        assert cap.start_notes() == []
+        # (nothing from the ring: the store starts from the journal's own state alone)
+        assert cap.start_notes() == ["NSE_FO: the store starts from the day's journal so far (20261120.bin): "
+                                     "1 instruments"]
         assert cap.ring.info("NSE_FO")["first_seq"] == 3
     finally:
         cap.close()
@@ -365,3 +367,36 @@ def test_an_earlier_days_file_left_unsealed_is_named_at_start(cfg):
     assert [m for m in notes if "not sealed" in m] == [
         f"{root}/20261119.bin: not sealed and no writer holds it (its capture was killed): it replays to its last "
         f"whole record; vega verify --repair {root}/20261119.bin seals it"]
+
+
+def test_a_restarted_captures_store_starts_from_the_days_journal(cfg):
+    """A capture restarted during the day used to start with empty stores: `vega watch` and every
+    `Store.open` reader lost the instruments that had not ticked since, and its first checkpoint held only
+    what came after the restart, so `Journal.snapshot_at` after it (the nearest checkpoint on) disagreed with a
+    replay of the whole file.  Now each store starts from the journal's state, and says so."""
+    from vega.capture import compare_stores, replay_journal_into
+    stream = list(nse.sample_stream("FO", 600, seed=8))
+    first = Capture(cfg).open(offline_ns=T0)
+    try:
+        fo = _feed(first, stream[:400], T0)
+        before = len(fo.store)
+        fo.handler.checkpoint(10 * HOUR)
+    finally:
+        first.close()
+
+    second = Capture(cfg).open(offline_ns=T0 + HOUR)
+    try:
+        fo = second.feeds[0]
+        path, base = fo.writer.path, fo.store.header["day_base_ns"]
+        assert len(fo.store) == before > 0
+        assert f"NSE_FO: the store starts from the day's journal so far ({path.name}): {before:,} instruments" \
+            in second.start_notes()
+        _feed(second, stream[400:430], T0 + HOUR)                  # a few of the instruments tick again
+        fo.handler.checkpoint(11 * HOUR)
+        fo.writer.flush()
+        replayed = replay_journal_into(path, 65536, base)
+        assert compare_stores(fo.store, replayed) == (len(replayed), []) and len(replayed) >= before
+        with vega.Journal.open(path) as j:
+            assert compare_stores(j.snapshot_at(11 * HOUR), replayed) == (len(replayed), [])
+    finally:
+        second.close()

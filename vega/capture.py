@@ -558,6 +558,7 @@ class Capture:
             if cfg.ring:                               # (first: the overlap check must see what it adds)
                 self._recover_from_ring(cfg.ring)
             self._note_unsealed_days()
+            self._seed_stores()
             if offline_ns is not None:
                 self._refuse_overlap(offline_ns)       # before the ring is replaced
             # ring positions = journal sequence numbers (replay up to next_seq, then read the ring from there):
@@ -673,6 +674,35 @@ class Capture:
                                    f"{w.path.name}")
         finally:
             old.close()
+
+    def _seed_stores(self) -> None:
+        """A capture restarted during the day starts each store from the state its journal holds so far (the
+        nearest checkpoint and the records after it, as ``Journal.snapshot_at`` rebuilds it), not empty: its
+        readers (``vega watch``, ``Store.open``) keep the instruments that do not tick again, its merges diff
+        against that state, and its checkpoints are the day's state, not the part of it since the restart (a
+        ``snapshot_at`` after one would lose the rest).  The ring does not get these records: they are the
+        journal's, published before.  ``start_notes`` says how many instruments each store starts with."""
+        from vega import StoreFullError
+        from vega._journal import day_epoch_ns
+        from vega.journal import Journal
+        for f in self.all_feeds:
+            w = f.writer
+            if w is None or f.store is None or w.n_records == 0:
+                continue
+            w.flush()
+            with Journal.open(w.path) as j:
+                c = j.checkpoint_before(len(j))
+                start = 0 if c < 0 else int((j.checkpoints["offset"][c] - 64) // 32)
+                try:
+                    f.store.apply_records(j.records[start:], day_base_ns=day_epoch_ns(w.date))
+                except StoreFullError:
+                    self._notes.append(f"{f.name}: the day's journal holds more instruments than the store's "
+                                       f"{f.store.capacity:,}: it starts with the first {len(f.store):,}; raise "
+                                       "store_capacity")
+                    continue
+            if len(f.store):
+                self._notes.append(f"{f.name}: the store starts from the day's journal so far ({w.path.name}): "
+                                   f"{len(f.store):,} instruments")
 
     def _note_unsealed_days(self) -> None:
         """start_notes: the day files of this capture's journals, other than the one it writes now, that are not
