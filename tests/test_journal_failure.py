@@ -397,3 +397,72 @@ def test_a_seal_the_full_disk_cuts_short_fails_and_leaves_the_file_open_and_whol
     JournalWriter(tmp_path, "NSE_FO", dt.date(2026, 11, 20)).close()   # the disk has room again
     with Journal.open(w.path) as j:
         assert j.sealed and np.array_equal(np.asarray(j.records), recs)
+
+
+NEW_DAY_CHILD = textwrap.dedent("""
+    import datetime as dt, json, resource, signal, sys
+    import numpy as np
+    from vega import nse
+    from vega.capture import Capture, FeedConfig, IST, load_config
+    from vega.journal import Journal
+    from vega.records import KEYFRAME
+    root, ring = sys.argv[1], sys.argv[2]
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)            # writes past the limit fail with EFBIG instead
+    free = (resource.RLIM_INFINITY, resource.RLIM_INFINITY)
+    cap = Capture(load_config(None, journal_root=root, ring=ring, journal_retry=0.0,
+                              feeds=[FeedConfig("FO", "239.70.2.1", 34302)]))
+    t0 = int(dt.datetime(2026, 11, 20, 15, 0, tzinfo=IST).timestamp()) * 10**9
+    t1 = int(dt.datetime(2026, 11, 21, 9, 15, tzinfo=IST).timestamp()) * 10**9
+    cap.open(offline_ns=t0)
+    warnings = []
+    cap.on_warning = warnings.append
+    s = list(nse.sample_stream("FO", 3000, seed=1))
+    fo = ("239.70.2.1", 34302)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, resource.RLIM_INFINITY))   # the disk fills on day 1
+    cap.ingest([(t0 + i * 1000, *fo, d) for i, d in enumerate(s[:1500])])
+    resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.RLIM_INFINITY))         # still full at the day's end
+    cap.ingest([(t1 + i * 1000, *fo, d) for i, d in enumerate(s[1500:2000])])
+    still = cap.feeds[0].journal_error is not None
+    resource.setrlimit(resource.RLIMIT_FSIZE, free)                                # room again on day 2
+    for part in (s[2000:2500], s[2500:]):          # (the file is made between two batches)
+        cap.ingest([(t1 + 10**9 + i * 1000, *fo, d) for i, d in enumerate(part)])
+    w = cap.feeds[0].writer
+    tail = cap.ring.tail("NSE_FO")
+    k = min(5000, tail - w.first_seq)
+    r = cap.ring.reader("NSE_FO", None, start=tail - k)
+    ring_last = r.poll(k).copy()
+    cap.close()
+    failures = cap.journal_failures()
+    cap.unlink()
+    with Journal.open(w.path) as j:
+        live = np.asarray(j.records)[(np.asarray(j.records)["flags"] & KEYFRAME) == 0]
+        out = {"still": still, "date": str(j.date), "sealed": j.sealed, "next_seq": j.next_seq, "tail": tail,
+               "checkpoints": len(j.checkpoints), "same": live[len(live) - k:].tobytes() == ring_last.tobytes(),
+               "failures": failures, "warnings": warnings}
+    print(json.dumps(out))
+""")
+
+
+def test_a_journal_given_up_at_the_days_end_starts_the_next_day_once_there_is_room(tmp_path):
+    """A journal whose disk is still full when its day ends is given up (its file stays unsealed where it
+    failed).  The next day used to get no journal file at all, however much room the disk had again: the
+    capture ran the whole day unjournaled until it was restarted.  Now the day's file is made once it can be
+    (retried every journal_retry), numbered on from the ring, with the day's state as its first checkpoint;
+    the earlier day's failure is still reported (exit 1)."""
+    ring = f"vega-jday-{uuid.uuid4().hex[:8]}"
+    try:
+        r = subprocess.run([sys.executable, "-c", NEW_DAY_CHILD, str(tmp_path / "j"), ring],
+                           capture_output=True, text=True, timeout=120, cwd=ROOT,
+                           env=dict(os.environ, PYTHONPATH=ROOT))
+    finally:
+        try:
+            Ring.unlink(ring)
+        except FileNotFoundError:
+            pass
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["still"]                                        # the file could not be made while the disk was full
+    assert out["date"] == "2026-11-21" and out["sealed"] and out["checkpoints"] >= 1
+    assert out["next_seq"] == out["tail"] and out["same"]      # numbered as the ring: the handover still holds
+    assert len(out["failures"]) == 1 and "20261120.bin" in out["failures"][0]
+    assert any("the journal goes on in" in w and "20261121.bin" in w for w in out["warnings"])

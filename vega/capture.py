@@ -435,6 +435,8 @@ class _Feed:
         self.spill: _Spill | None = None          # its records while its failed journal is retried
         self.journal_resumed = 0                  # times its journal caught up and was attached again
         self.journal_days: list[dict] = []        # the day files this run sealed and left: path, records
+        self.new_day_retry_at = 0.0               # a journal given up on an earlier day: when to open today's
+        self.failed_days: list[str] = []          # why the journal of an earlier day failed (it went on later)
 
 
 class _Spill:
@@ -1064,6 +1066,9 @@ class Capture:
                     f.writer.rollover(day)
                     f.journal_days.append(done)
         self._date = day
+        for f in self.all_feeds:                   # a journal given up on the day that ended starts this one
+            if self._journal_given_up(f):
+                self._start_days_journal(f)
         if self._offline_ns is not None:           # ingest: the day's files must not hold these times already
             self._refuse_overlap(now)
         for f in self.all_feeds:
@@ -1136,11 +1141,56 @@ class Capture:
                 self.on_warning(f.journal_error)
         return hit
 
+    def _journal_given_up(self, f: "_Feed") -> bool:
+        """Whether feed ``f``'s journal failed on a day before the one being captured and was given up (closed,
+        unsealed, its records no longer held): the day being captured has no file of it yet."""
+        w = f.writer
+        return (w is not None and f.journal_error is not None and f.spill is None and w.closed
+                and self._date is not None and w.date < self._date)
+
+    def _start_days_journal(self, f: "_Feed") -> None:
+        """A journal given up on an earlier day (its disk was still full when that day ended) starts the day
+        being captured in a new file, numbered on from the ring (whose positions went on meanwhile), and is
+        attached again: a failure does not cost every later day its journal.  When the file cannot be made yet
+        (the disk still full), tried again every ``journal_retry`` seconds (:meth:`_service_journals`)."""
+        from vega.journal import JournalError, JournalWriter
+        old = f.writer
+        first = self.ring.tail(f.name) if self.ring is not None and not self.ring.closed else old.next_seq
+        f.new_day_retry_at = time.monotonic() + self.config.journal_retry
+        try:
+            w = JournalWriter(Path(self.config.journal_root), f.name, self._date, first_seq=first,
+                              checkpoint_interval=self.config.checkpoint_interval)
+        except (OSError, JournalError):
+            return                                  # not yet
+        f.journal_days.append({"path": str(old.path), "records": old.n_records})
+        f.failed_days.append(f.journal_error)
+        f.writer = w
+        f.handler.attach_journal(w)
+        f.journal_error = None
+        f.journal_resumed += 1
+        if self.on_warning is not None:
+            self.on_warning(f"{f.name}: the journal goes on in {w.path} for {self._date} (the file of the day its "
+                            f"journal failed, {old.path.name}, stays where it failed, unsealed)")
+
     def _service_journals(self, force: bool = False) -> None:
         """Between batches, for every journal that failed and is held in memory: take the ring's new records,
-        and when its retry time came (or ``force``), write what it missed and attach it again."""
+        and when its retry time came (or ``force``), write what it missed and attach it again.  A journal given
+        up on an earlier day: its file of the day being captured, when its retry time came."""
         now = None
         for f in self.all_feeds:
+            if f.spill is None and f.journal_error is not None and self._journal_given_up(f):
+                now = time.monotonic() if now is None else now
+                if now >= f.new_day_retry_at:
+                    self._start_days_journal(f)
+                    if f.journal_error is None and f.store is not None and len(f.store):
+                        from vega._journal import day_epoch_ns
+                        # (an ingest: the time of the store's last update, the datagrams' clock)
+                        now_ns = (time.time_ns() if self._offline_ns is None
+                                  else int(f.store.snapshot()["last_update_ns"].max()))
+                        ts = now_ns - day_epoch_ns(self._date)
+                        with self._journal_may_fail():          # the state so far opens the file
+                            f.handler.checkpoint(min(max(0, ts), (1 << 48) - 1))
+                continue
             sp = f.spill
             if sp is None:
                 continue
@@ -1230,8 +1280,10 @@ class Capture:
                 for f in self.feeds if f.sock is not None and f.rcvbuf < asked]
 
     def journal_failures(self) -> list[str]:
-        """One line per feed whose journal stopped on an I/O error (empty when none did)."""
-        return [f"{f.name}: {f.journal_error}" for f in self.all_feeds if f.journal_error is not None]
+        """One line per journal that stopped on an I/O error (empty when none did): each feed's now, and those of
+        earlier days that failed and were given up before the journal went on in a later day's file."""
+        return [f"{f.name}: {e}" for f in self.all_feeds
+                for e in f.failed_days + ([f.journal_error] if f.journal_error is not None else [])]
 
     def run(self, duration: float | None = None, *, stop: Callable[[], bool] | None = None,
             on_stats: Callable[[dict], None] | None = None, until: Callable[["Capture"], bool] | None = None) -> None:
