@@ -466,3 +466,61 @@ def test_a_journal_given_up_at_the_days_end_starts_the_next_day_once_there_is_ro
     assert out["next_seq"] == out["tail"] and out["same"]      # numbered as the ring: the handover still holds
     assert len(out["failures"]) == 1 and "20261120.bin" in out["failures"][0]
     assert any("the journal goes on in" in w and "20261121.bin" in w for w in out["warnings"])
+
+
+ROLLOVER_CHILD = textwrap.dedent("""
+    import datetime as dt, json, resource, signal, sys
+    from vega import nse
+    from vega.capture import Capture, FeedConfig, IST, load_config
+    from vega.journal import Journal, verify
+    root, ring = sys.argv[1], sys.argv[2]
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)            # writes past the limit fail with EFBIG instead
+    cap = Capture(load_config(None, journal_root=root, ring=ring, feeds=[FeedConfig("FO", "239.70.2.1", 34302)]))
+    t0 = int(dt.datetime(2026, 11, 20, 15, 0, tzinfo=IST).timestamp()) * 10**9
+    t1 = int(dt.datetime(2026, 11, 21, 9, 15, tzinfo=IST).timestamp()) * 10**9
+    cap.open(offline_ns=t0)
+    warnings = []
+    cap.on_warning = warnings.append
+    s = list(nse.sample_stream("FO", 1200, seed=1))
+    fo = ("239.70.2.1", 34302)
+    cap.ingest([(t0 + i * 1000, *fo, d) for i, d in enumerate(s[:1000])])
+    w = cap.feeds[0].writer
+    w.flush()
+    day1, n1 = w.path, w.n_records
+    size = 64 + 32 * w.n_written
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, resource.RLIM_INFINITY))   # no room for the day's index
+    cap.ingest([(t1 + i * 1000, *fo, d) for i, d in enumerate(s[1000:])])       # the rollover
+    resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    w2 = cap.feeds[0].writer
+    cap.close()
+    failures = cap.journal_failures()
+    cap.unlink()
+    rep = verify(day1)
+    with Journal.open(w2.path) as j:
+        day2 = {"date": str(j.date), "sealed": j.sealed, "records": len(j)}
+    print(json.dumps({"day1": {"state": rep.state, "ok": rep.ok, "records": rep.records, "n1": n1},
+                      "day2": day2, "failures": failures, "warnings": warnings}))
+""")
+
+
+def test_a_rollover_the_full_disk_fails_does_not_stop_the_capture(tmp_path):
+    """The day's rollover (IST midnight) seals the day's file: its index did not fit on the full disk, and the
+    OSError went out of Capture.new_day, stopping the capture (`vega capture: OSError: ...`, exit 1: the store
+    and the ring stopped too).  Now the feed goes on, the day's file stays unsealed with every record, the new
+    day's file is made, and the failure is reported."""
+    ring = f"vega-jroll-{uuid.uuid4().hex[:8]}"
+    try:
+        r = subprocess.run([sys.executable, "-c", ROLLOVER_CHILD, str(tmp_path / "j"), ring],
+                           capture_output=True, text=True, timeout=120, cwd=ROOT,
+                           env=dict(os.environ, PYTHONPATH=ROOT))
+    finally:
+        try:
+            Ring.unlink(ring)
+        except FileNotFoundError:
+            pass
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["day1"] == {"state": "open", "ok": True, "records": out["day1"]["n1"], "n1": out["day1"]["n1"]}
+    assert out["day2"]["date"] == "2026-11-21" and out["day2"]["sealed"] and out["day2"]["records"] > 0
+    assert len(out["failures"]) == 1 and "at the rollover to 2026-11-21" in out["failures"][0]
+    assert any("the journal goes on in" in w for w in out["warnings"])

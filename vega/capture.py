@@ -1061,10 +1061,13 @@ class Capture:
         self._settle_journals("the day ended")
         for f in self.all_feeds:
             if f.writer is not None and f.journal_error is None and f.writer.date < day:
-                with self._journal_may_fail():     # a journal that fails here stops like one in a batch
-                    done = {"path": str(f.writer.path), "records": f.writer.n_records}
+                done = {"path": str(f.writer.path), "records": f.writer.n_records}
+                try:
                     f.writer.rollover(day)
-                    f.journal_days.append(done)
+                except OSError as e:           # its disk full: the feed goes on (the trading path), see below
+                    self._rollover_failed(f, e, day)
+                    continue
+                f.journal_days.append(done)
         self._date = day
         for f in self.all_feeds:                   # a journal given up on the day that ended starts this one
             if self._journal_given_up(f):
@@ -1140,6 +1143,20 @@ class Capture:
             if self.on_warning is not None:
                 self.on_warning(f.journal_error)
         return hit
+
+    def _rollover_failed(self, f: "_Feed", err: OSError, day: _dt.date) -> None:
+        """A journal's rollover failed on an I/O error (its disk full): the day's last records, its index or
+        seal, or the new day's file could not be written.  The writer is closed (the day's file stays as far as
+        it got: unsealed, recoverable, when the seal did not finish) and the feed goes on into the store and
+        the ring, as after a failure in a batch, instead of the error stopping the capture; the new day's file
+        is made once it can be (:meth:`_start_days_journal`)."""
+        w = f.writer
+        f.handler.detach_journal()
+        _close_unsealed(w)
+        why = (err.strerror or str(err)).removeprefix(f"{w.path}: ")
+        f.journal_error = f"{w.path}: {why} at the rollover to {day}; {f.name} goes on without its journal"
+        if self.on_warning is not None:
+            self.on_warning(f.journal_error)
 
     def _journal_given_up(self, f: "_Feed") -> bool:
         """Whether feed ``f``'s journal failed on a day before the one being captured and was given up (closed,
