@@ -399,25 +399,30 @@ def test_a_seal_the_full_disk_cuts_short_fails_and_leaves_the_file_open_and_whol
         assert j.sealed and np.array_equal(np.asarray(j.records), recs)
 
 
-NEW_DAY_CHILD = textwrap.dedent("""
+#: the start of the two-day capture scripts below: argv (journal root, ring), a file-size limit failing writes
+#: (the full disk) with EFBIG instead of a signal, 15:00 IST on day 1 and 09:15 on day 2, the F&O feed
+TWO_DAYS = textwrap.dedent("""
     import datetime as dt, json, resource, signal, sys
-    import numpy as np
     from vega import nse
     from vega.capture import Capture, FeedConfig, IST, load_config
-    from vega.journal import Journal
-    from vega.records import KEYFRAME
+    from vega.journal import Journal, verify
     root, ring = sys.argv[1], sys.argv[2]
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)            # writes past the limit fail with EFBIG instead
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    t0 = int(dt.datetime(2026, 11, 20, 15, 0, tzinfo=IST).timestamp()) * 10**9
+    t1 = int(dt.datetime(2026, 11, 21, 9, 15, tzinfo=IST).timestamp()) * 10**9
+    fo = ("239.70.2.1", 34302)
+    warnings = []
+""")
+
+NEW_DAY_CHILD = TWO_DAYS + textwrap.dedent("""
+    import numpy as np
+    from vega.records import KEYFRAME
     free = (resource.RLIM_INFINITY, resource.RLIM_INFINITY)
     cap = Capture(load_config(None, journal_root=root, ring=ring, journal_retry=0.0,
                               feeds=[FeedConfig("FO", "239.70.2.1", 34302)]))
-    t0 = int(dt.datetime(2026, 11, 20, 15, 0, tzinfo=IST).timestamp()) * 10**9
-    t1 = int(dt.datetime(2026, 11, 21, 9, 15, tzinfo=IST).timestamp()) * 10**9
     cap.open(offline_ns=t0)
-    warnings = []
     cap.on_warning = warnings.append
     s = list(nse.sample_stream("FO", 3000, seed=1))
-    fo = ("239.70.2.1", 34302)
     resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, resource.RLIM_INFINITY))   # the disk fills on day 1
     cap.ingest([(t0 + i * 1000, *fo, d) for i, d in enumerate(s[:1500])])
     resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.RLIM_INFINITY))         # still full at the day's end
@@ -449,18 +454,7 @@ def test_a_journal_given_up_at_the_days_end_starts_the_next_day_once_there_is_ro
     capture ran the whole day unjournaled until it was restarted.  Now the day's file is made once it can be
     (retried every journal_retry), numbered on from the ring, with the day's state as its first checkpoint;
     the earlier day's failure is still reported (exit 1)."""
-    ring = f"vega-jday-{uuid.uuid4().hex[:8]}"
-    try:
-        r = subprocess.run([sys.executable, "-c", NEW_DAY_CHILD, str(tmp_path / "j"), ring],
-                           capture_output=True, text=True, timeout=120, cwd=ROOT,
-                           env=dict(os.environ, PYTHONPATH=ROOT))
-    finally:
-        try:
-            Ring.unlink(ring)
-        except FileNotFoundError:
-            pass
-    assert r.returncode == 0, r.stderr
-    out = json.loads(r.stdout)
+    out = _child_json(NEW_DAY_CHILD, "vega-jday", str(tmp_path / "j"), "{ring}")
     assert out["still"]                                        # the file could not be made while the disk was full
     assert out["date"] == "2026-11-21" and out["sealed"] and out["checkpoints"] >= 1
     assert out["next_seq"] == out["tail"] and out["same"]      # numbered as the ring: the handover still holds
@@ -468,21 +462,11 @@ def test_a_journal_given_up_at_the_days_end_starts_the_next_day_once_there_is_ro
     assert any("the journal goes on in" in w and "20261121.bin" in w for w in out["warnings"])
 
 
-ROLLOVER_CHILD = textwrap.dedent("""
-    import datetime as dt, json, resource, signal, sys
-    from vega import nse
-    from vega.capture import Capture, FeedConfig, IST, load_config
-    from vega.journal import Journal, verify
-    root, ring = sys.argv[1], sys.argv[2]
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)            # writes past the limit fail with EFBIG instead
+ROLLOVER_CHILD = TWO_DAYS + textwrap.dedent("""
     cap = Capture(load_config(None, journal_root=root, ring=ring, feeds=[FeedConfig("FO", "239.70.2.1", 34302)]))
-    t0 = int(dt.datetime(2026, 11, 20, 15, 0, tzinfo=IST).timestamp()) * 10**9
-    t1 = int(dt.datetime(2026, 11, 21, 9, 15, tzinfo=IST).timestamp()) * 10**9
     cap.open(offline_ns=t0)
-    warnings = []
     cap.on_warning = warnings.append
     s = list(nse.sample_stream("FO", 1200, seed=1))
-    fo = ("239.70.2.1", 34302)
     cap.ingest([(t0 + i * 1000, *fo, d) for i, d in enumerate(s[:1000])])
     w = cap.feeds[0].writer
     w.flush()
@@ -508,18 +492,7 @@ def test_a_rollover_the_full_disk_fails_does_not_stop_the_capture(tmp_path):
     OSError went out of Capture.new_day, stopping the capture (`vega capture: OSError: ...`, exit 1: the store
     and the ring stopped too).  Now the feed goes on, the day's file stays unsealed with every record, the new
     day's file is made, and the failure is reported."""
-    ring = f"vega-jroll-{uuid.uuid4().hex[:8]}"
-    try:
-        r = subprocess.run([sys.executable, "-c", ROLLOVER_CHILD, str(tmp_path / "j"), ring],
-                           capture_output=True, text=True, timeout=120, cwd=ROOT,
-                           env=dict(os.environ, PYTHONPATH=ROOT))
-    finally:
-        try:
-            Ring.unlink(ring)
-        except FileNotFoundError:
-            pass
-    assert r.returncode == 0, r.stderr
-    out = json.loads(r.stdout)
+    out = _child_json(ROLLOVER_CHILD, "vega-jroll", str(tmp_path / "j"), "{ring}")
     assert out["day1"] == {"state": "open", "ok": True, "records": out["day1"]["n1"], "n1": out["day1"]["n1"]}
     assert out["day2"]["date"] == "2026-11-21" and out["day2"]["sealed"] and out["day2"]["records"] > 0
     assert len(out["failures"]) == 1 and "at the rollover to 2026-11-21" in out["failures"][0]
