@@ -77,7 +77,8 @@ class VerifyReport:
     torn_bytes: int = 0
     checkpoints: int = 0
     repaired: bool = False
-    #: not sealed and no writer holds it: its writer stopped without closing (a crash, a kill); a repair seals it
+    #: not sealed and no writer holds it: its writer stopped without closing (a crash, a kill, its disk full); a
+    #: repair seals it
     abandoned: bool = False
     #: record numbers i whose record is of another token than record i - 1, flagged CONTINUED: an update cut
     #: short (a store replaying the file refuses record i: "a CONTINUED update changes token")
@@ -139,8 +140,8 @@ def _inspect(path: Path) -> VerifyReport:
                 rep.notes.append("not sealed: being written (its writer holds it)")
             else:
                 rep.abandoned = True
-                rep.notes.append("not sealed and no writer holds it: its writer stopped without closing (a crash, "
-                                 "a kill); vega verify --repair seals it, keeping every whole record")
+                rep.notes.append("not sealed and no writer holds it: its writer stopped without closing (a crash, a "
+                                 "kill, or its disk full); vega verify --repair seals it, keeping every whole record")
             n = (end - 64) // 32
             if hdr["sealed"] == OPEN:
                 rep.torn_bytes = end - 64 - n * 32
