@@ -856,8 +856,9 @@ class Capture:
                 f.handler.checkpoint(min(ts, (1 << 48) - 1))
 
     def close(self) -> None:
-        """Seal the journals, close sockets, ring and stores (shared-memory stores stay for readers; see
-        ``unlink``).  A journal that failed, its records held in memory, gets a last attempt."""
+        """Seal the journals, close sockets and the ring.  The stores stay open (their state can still be read
+        here; their shared-memory files stay for readers): ``unlink`` closes and removes them.  A journal that
+        failed, its records held in memory, gets a last attempt."""
         self._settle_journals("the capture stopped")
         for f in self.all_feeds:
             if f.sock is not None:
@@ -894,6 +895,42 @@ class Capture:
                 Ring.unlink(self.config.ring)
             except Exception:
                 pass
+
+    def remove_shared_memory(self) -> list[str]:
+        """Remove what a stopped capture of this config leaves in /dev/shm for its readers (its ring and named
+        stores, which the next capture replaces): for an operator who wants the memory back.  Returns what was
+        removed ("ring NAME", "store NAME"), in that order; an empty list when nothing was there.  CaptureError,
+        removing nothing, while a live process writes any of them (a running capture) or when the ring's path
+        holds a file that is not a ring."""
+        from vega import Store, StoreError
+        from vega._core import _shm_path
+        from vega._ring import Ring, RingError, _check_replace, ring_path
+        from vega.journal import held_by_writer
+        if self.opened:
+            raise CaptureError("the capture is open: close() it first (its own ring and stores: unlink())")
+        cfg = self.config
+        ring = cfg.ring and os.path.exists(ring_path(cfg.ring))
+        if ring:
+            try:
+                _check_replace(ring_path(cfg.ring))
+            except (RingError, OSError) as e:
+                raise CaptureError(_ring_error(cfg.ring, e)) from None
+        stores = [self._store_name(f) for f in self.all_feeds] if cfg.store else []
+        stores = [n for n in stores if os.path.exists(_shm_path(n))]
+        for n in stores:
+            if held_by_writer(_shm_path(n)):
+                raise CaptureError(f"store {n} is being written by another process (a running capture?)")
+        done: list[str] = []
+        try:
+            if ring:
+                Ring.unlink(cfg.ring)
+                done.append(f"ring {cfg.ring}")
+            for n in stores:
+                Store.remove(n)
+                done.append(f"store {n}")
+        except (RingError, StoreError, OSError) as e:     # a capture started meanwhile
+            raise CaptureError(f"{e} (removed: {', '.join(done) or 'nothing'})") from None
+        return done
 
     def __enter__(self) -> "Capture":
         return self.open() if not self.opened else self

@@ -38,13 +38,18 @@ def add_pipeline_options(p) -> None:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("capture", help=HELP, description=HELP + ". Stops cleanly on SIGINT/SIGTERM "
-                       "(journal sealed). Flags override the config file.")
+    p = sub.add_parser("capture", help=HELP, description=HELP + ". Stops cleanly on SIGINT, SIGTERM or SIGHUP "
+                       "(journal sealed; SIGQUIT and SIGKILL leave it unsealed: the next start recovers it). The "
+                       "ring and the stores stay in /dev/shm after a stop, for readers (the next capture replaces "
+                       "them; --remove-shm removes them). Flags override the config file.")
     add_pipeline_options(p)
     p.add_argument("--interface", help="interface address to join the groups on (default 127.0.0.1)")
     p.add_argument("--stats-interval", type=finite_float, help="seconds between stats lines (default 5)")
     p.add_argument("--duration", type=finite_float, help="stop after this many seconds")
     p.add_argument("--json", action="store_true", help="stats as JSON lines on stdout")
+    p.add_argument("--remove-shm", action="store_true",
+                   help="capture nothing: remove the ring and stores this config names from /dev/shm (what a "
+                        "stopped capture leaves for its readers), refused while a capture writes them")
     p.set_defaults(func=run)
 
 
@@ -66,6 +71,11 @@ def run(args: argparse.Namespace) -> int:
         if args.duration is not None and args.duration <= 0:
             raise CaptureError("--duration must be positive")
         cap = Capture(cfg)
+        if args.remove_shm:
+            done = cap.remove_shared_memory()
+            print("vega capture: removed " + (", ".join(done) if done else "nothing (none of them was there)"),
+                  file=sys.stderr)
+            return 0
         cap.open()
     except CaptureError as e:
         raise CliError(str(e)) from None
