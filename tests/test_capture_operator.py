@@ -163,21 +163,24 @@ def test_remove_shm_removes_what_a_stopped_capture_left_and_refuses_a_running_on
     from vega._ring import ring_path
     cap = Capture(cfg).open(offline_ns=T0)
     try:
-        assert all(os.path.exists(p) for p in paths + [ring_path(name)])
-        with pytest.raises(CaptureError, match="the capture is open"):
-            cap.remove_shared_memory()
-        with pytest.raises(CaptureError, match="being written by"):        # another process's view: refused
-            Capture(cfg).remove_shared_memory()
-        assert all(os.path.exists(p) for p in paths + [ring_path(name)])
+        try:
+            assert all(os.path.exists(p) for p in paths + [ring_path(name)])
+            with pytest.raises(CaptureError, match="the capture is open"):
+                cap.remove_shared_memory()
+            with pytest.raises(CaptureError, match="being written by"):        # another process's view: refused
+                Capture(cfg).remove_shared_memory()
+            assert all(os.path.exists(p) for p in paths + [ring_path(name)])
+        finally:
+            cap.close()
+            for f in cap.all_feeds:            # (close leaves them open in this process; a stopped capture's exit)
+                f.store.close()
+        r = subprocess.run([sys.executable, "-m", "vega", "capture", "--ring", name, "--store", name,
+                            "--journal-root", "", "--remove-shm"], capture_output=True, text=True, cwd=ROOT,
+                           timeout=120)
+        assert r.returncode == 0, r.stderr
+        assert r.stderr.strip() == (f"vega capture: removed ring {name}, store {name}-fo, store {name}-cm, "
+                                    f"store {name}-idx")
+        assert not any(os.path.exists(p) for p in paths + [ring_path(name)])
+        assert Capture(cfg).remove_shared_memory() == []
     finally:
-        cap.close()
-        for f in cap.all_feeds:            # (close leaves them open in this process; a stopped capture's exit)
-            f.store.close()
-    r = subprocess.run([sys.executable, "-m", "vega", "capture", "--ring", name, "--store", name,
-                        "--journal-root", "", "--remove-shm"], capture_output=True, text=True, cwd=ROOT,
-                       timeout=120)
-    assert r.returncode == 0, r.stderr
-    assert r.stderr.strip() == (f"vega capture: removed ring {name}, store {name}-fo, store {name}-cm, "
-                                f"store {name}-idx")
-    assert not any(os.path.exists(p) for p in paths + [ring_path(name)])
-    assert Capture(cfg).remove_shared_memory() == []
+        cap.unlink()                           # what a failure above left
