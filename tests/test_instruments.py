@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from vega import _iv
+from vega import _iv, instruments
 from vega.instruments import (EXPIRY_RAW_MAX, INSTRUMENT_DTYPE, SEG_CM, SEG_FO, InstrumentFileError, Instruments,
                               expiry_unix, write_contract_file, write_security_file)
 
@@ -248,6 +248,19 @@ def test_negative_lot_or_tick_sizes_are_bad_lines(tmp_path):
     assert sorted(ins.tokens(SEG_FO).tolist()) == [35001, 35004] and ins.tokens(SEG_CM).tolist() == [2885]
     fut = ins.by_token(35004)
     assert (fut.lot_size, fut.tick_size, fut.strike) == (0, 0, -1)
+
+
+def test_a_file_with_an_overlong_line_is_refused_without_reading_it_whole(tmp_path, monkeypatch):
+    """A binary file given as a master file (no newline in megabytes) is refused at MAX_LINE characters, not
+    read into memory whole first; a line of exactly MAX_LINE characters still reads."""
+    monkeypatch.setattr(instruments, "MAX_LINE", 200)
+    c = tmp_path / "contract.txt"
+    c.write_bytes(b"NEATFO|9.46|" + bytes(b for b in range(1, 256) if b not in b"\r\n") * 4000)   # 1 MB
+    with pytest.raises(InstrumentFileError, match=r"contract.txt:1: a line longer than 200 characters"):
+        Instruments.load(c)
+    line = contract_line(35001, 26009, "OPTIDX", "NIFTY", EXP, 100, "CE", 50, 5, "NIFTY")
+    c.write_text("NEATFO|9.46|" + "x" * (200 - 12) + "\n" + line + "\n")       # a header of exactly 200
+    assert Instruments.load(c).tokens(SEG_FO).tolist() == [35001]
 
 
 def test_header_errors(tmp_path):

@@ -171,9 +171,22 @@ def _opt(fields: list[str], i: int) -> str:
     return fields[i].strip() if i < len(fields) else ""
 
 
+#: the longest line a master file may have (NSE's are a few hundred characters): a longer one is no master
+#: file's, and a file of binary data without a newline is refused after this much, not read into memory whole
+MAX_LINE = 1 << 16
+
+
 def _read_lines(path) -> Iterable[tuple[int, str]]:
     with open(path, "r", encoding="latin-1", newline=None) as fh:
-        for no, line in enumerate(fh, 1):
+        no = 0
+        while True:
+            line = fh.readline(MAX_LINE + 1)
+            if not line:
+                return
+            no += 1
+            if len(line) > MAX_LINE and not line.endswith("\n"):
+                raise InstrumentFileError(f"{path}:{no}: a line longer than {MAX_LINE:,} characters: not an NSE "
+                                          "master file")
             yield no, line.rstrip("\r\n")
 
 
