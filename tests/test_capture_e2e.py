@@ -107,6 +107,8 @@ def test_every_message_accounted_for_and_replay_reproduces_store(tmp_path):
             # sequence numbers), so ring positions = journal sequence numbers
             assert ring_tail[f.name] == next_seq == len(live)
             assert stats["feeds"][f.name]["journal"]["records"] >= st["records"]
+            sj = stats["feeds"][f.name]["journal"]            # its numbered records are the ring's, in the stats too
+            assert sj["records"] - sj["checkpoint_records"] == ring_tail[f.name] and sj["checkpoint_records"] > 0
             # replay: the journal alone reproduces every market field of the live store
             replayed = replay_journal_into(f.writer.path, 65536, f.store.header["day_base_ns"])
             n, bad = compare_stores(f.store, replayed)

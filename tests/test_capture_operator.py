@@ -55,6 +55,19 @@ def test_the_stats_line_tells_dead_and_lapped_readers_from_slow_ones():
     assert "fine@NSE_FO lag 3," not in line and line.endswith("fine@NSE_FO lag 3")
 
 
+def test_the_stats_line_tells_the_journals_records_from_its_checkpoints():
+    """The journal's record count includes its checkpoints' records, which take no ring positions: the line
+    said 326,865 records beside a ring tail of 271,169 with nothing to tell why."""
+    feed = {"segment": "FO", "datagrams": 1, "packets": 1, "messages": 1, "by_code": {}, "errors": {}, "merge": {},
+            "records": 1, "streams": {}, "gaps": 0, "missed": 0, "truncated": 0, "socket_drops": 0,
+            "instruments": 1, "journal": {"path": "x", "records": 326_865, "bytes": 64 + 32 * 326_865,
+                                          "checkpoint_records": 55_696, "failed": None}}
+    assert " journal 271,169 rec + 55,696 in checkpoints 10.5 MB" in format_stats({"uptime_s": 1.0,
+                                                                                  "feeds": {"NSE_FO": feed}})
+    feed["journal"]["checkpoint_records"] = 0
+    assert " journal 326,865 rec 10.5 MB" in format_stats({"uptime_s": 1.0, "feeds": {"NSE_FO": feed}})
+
+
 def _signalled_capture(journal_root, signals, **popen):
     """Run `vega capture` (one FO feed on loopback, a journal, no ring or store) until it says it receives, send
     it ``signals`` in turn, each followed by a wait of up to 1 s (None when it is still running), and return

@@ -1426,6 +1426,9 @@ class Capture:
             if f.writer is not None:
                 d["journal"] = {"path": str(f.writer.path), "records": f.writer.n_records,
                                 "bytes": 64 + 32 * f.writer.n_records,
+                                # the records of its checkpoints: no ring positions (records - these = the
+                                # sequence numbers the file holds)
+                                "checkpoint_records": f.writer.n_records - (f.writer.next_seq - f.writer.first_seq),
                                 "checkpoints": len(f.writer.checkpoints) if not f.writer.closed else None,
                                 "failed": f.journal_error, "resumed": f.journal_resumed,
                                 "held": f.spill.n if f.spill is not None else 0,
@@ -1556,7 +1559,9 @@ def format_stats(s: dict) -> str:
         codes = " ".join(f"{c}:{n}" for c, n in sorted(d["by_code"].items()))
         errs = ",".join(f"{k}={v}" for k, v in d["errors"].items()) or "none"
         j = d.get("journal")
-        jtxt = f" journal {j['records']:,} rec {j['bytes'] / 1e6:.1f} MB" if j else ""
+        ck = j.get("checkpoint_records", 0) if j else 0
+        jtxt = (f" journal {j['records'] - ck:,} rec" + (f" + {ck:,} in checkpoints" if ck else "")
+                + f" {j['bytes'] / 1e6:.1f} MB" if j else "")
         if j and j.get("failed"):
             jtxt = " JOURNAL FAILED: " + j["failed"] + (f" ({j['held']:,} records held)" if j.get("held") else "")
         drops = (f" SOCKET DROPS {d['socket_drops']:,} (receive buffer {d.get('rcvbuf', 0) / 2**20:g} MiB: raise "
