@@ -197,3 +197,41 @@ def test_remove_shm_removes_what_a_stopped_capture_left_and_refuses_a_running_on
         assert Capture(cfg).remove_shared_memory() == []
     finally:
         cap.unlink()                           # what a failure above left
+
+
+def test_remove_shm_refuses_what_is_not_a_store_at_a_stores_path_and_removes_nothing():
+    """A file at a store's path that is not a VEGA store is refused by ``open`` (it will not replace it); --remove-shm
+    deleted it without a word (Store.remove unlinks whatever is there), and a directory there failed only after
+    the ring was gone, though it says it removes nothing when it refuses."""
+    name = f"vega-rmshm-{uuid.uuid4().hex[:8]}"
+    cfg = load_config(None, ring=name, store=name, journal_root="")
+    from vega._ring import ring_path
+    fo, cm = core._shm_path(f"{name}-fo"), core._shm_path(f"{name}-cm")
+    cap = Capture(cfg).open(offline_ns=T0)
+    cap.close()
+    for f in cap.all_feeds:                    # a stopped capture's ring and stores
+        f.store.close()
+    try:
+        os.unlink(cm)
+        with open(cm, "w") as fh:              # someone's file, not a store
+            fh.write("not a store\n")
+        other = Capture(cfg)
+        with pytest.raises(CaptureError, match="is not a VEGA store"):         # what open says of it
+            other.open(offline_ns=T0)
+        for f in other.all_feeds:              # (the stores its failed open made stay open: close them)
+            if f.store is not None:
+                f.store.close()
+        with pytest.raises(CaptureError, match=rf"store {name}-cm: .* is not a VEGA store .*refusing to remove it"):
+            Capture(cfg).remove_shared_memory()
+        assert os.path.exists(cm) and os.path.exists(fo) and os.path.exists(ring_path(name))
+        os.unlink(cm)
+        os.mkdir(cm)
+        with pytest.raises(CaptureError, match=r"is not a VEGA store \(a directory\); refusing to remove it"):
+            Capture(cfg).remove_shared_memory()
+        assert os.path.isdir(cm) and os.path.exists(fo) and os.path.exists(ring_path(name))
+        os.rmdir(cm)
+        assert Capture(cfg).remove_shared_memory() == [f"ring {name}", f"store {name}-fo", f"store {name}-idx"]
+    finally:
+        if os.path.isdir(cm):
+            os.rmdir(cm)
+        cap.unlink()

@@ -2724,14 +2724,15 @@ _STORE_MAGIC_BYTES = (<uint64_t>VG_STORE_MAGIC).to_bytes(8, "little")     # b"VG
 _STORE_MAKING_BYTES = b"VGAMAKE1"       # the first 8 bytes of a named store until its magic is published
 
 
-def _clear_stale(name, path):
+def _clear_stale(name, path, check_only=False):
     """Store.create: make way at ``path`` for a new store, or refuse.  Nothing there: nothing to do.  An empty
     file, or a VEGA store (a regular file of at least a header that starts with the magic, a damaged one too,
     or one that starts with ``_STORE_MAKING_BYTES``: its creator died before the magic) whose writer is gone,
     is unlinked; one whose writer lives (holds its flock) is StoreBusyError.  Anything else (no magic, too
     short for a header, a directory, a symbolic link, a FIFO, unreadable) is StoreFormatError and left as it
     is.  Never follows a link or opens a FIFO.  A file that changed under the check is left alone (the
-    caller's O_EXCL create then fails on it)."""
+    caller's O_EXCL create then fails on it).  ``check_only`` (vega capture --remove-shm, before it removes
+    anything): the same refusals ("refusing to remove it"), and nothing is unlinked."""
     try:
         st = _os.lstat(path)
     except FileNotFoundError:
@@ -2750,7 +2751,8 @@ def _clear_stale(name, path):
             return
         except OSError as e:
             raise StoreFormatError(f"{path}: exists and cannot be read to check that it is a VEGA store "
-                                   f"({e.strerror or e}); refusing to replace it") from None
+                                   f"({e.strerror or e}); refusing to {'remove' if check_only else 'replace'} "
+                                   "it") from None
         try:
             st = _os.fstat(fd)
             first = _os.pread(fd, 8, 0)
@@ -2771,12 +2773,13 @@ def _clear_stale(name, path):
                     same = _stat_id(_os.lstat(path)) == _stat_id(st)
                 except FileNotFoundError:
                     same = False
-                if same:
+                if same and not check_only:
                     _os.unlink(path)     # left by a dead writer; readers still mapping it keep their copy
         finally:
             _os.close(fd)
     if why is not None:
-        raise StoreFormatError(f"{path}: exists and is not a VEGA store ({why}); refusing to replace it")
+        raise StoreFormatError(f"{path}: exists and is not a VEGA store ({why}); refusing to "
+                               f"{'remove' if check_only else 'replace'} it")
 
 
 # fd -> (st_dev, st_ino) of each named store this process is the live writer of (Store.create until close()):

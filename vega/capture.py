@@ -900,12 +900,11 @@ class Capture:
         """Remove what a stopped capture of this config leaves in /dev/shm for its readers (its ring and named
         stores, which the next capture replaces): for an operator who wants the memory back.  Returns what was
         removed ("ring NAME", "store NAME"), in that order; an empty list when nothing was there.  CaptureError,
-        removing nothing, while a live process writes any of them (a running capture) or when the ring's path
-        holds a file that is not a ring."""
-        from vega import Store, StoreError
-        from vega._core import _shm_path
+        removing nothing, while a live process writes any of them (a running capture) or when the ring's or a
+        store's path holds a file that is not a ring or a store (what ``open`` would refuse to replace)."""
+        from vega import Store, StoreBusyError, StoreError
+        from vega._core import _clear_stale, _shm_path
         from vega._ring import Ring, RingError, _check_replace, ring_path
-        from vega.journal import held_by_writer
         if self.opened:
             raise CaptureError("the capture is open: close() it first (its own ring and stores: unlink())")
         cfg = self.config
@@ -916,10 +915,14 @@ class Capture:
             except (RingError, OSError) as e:
                 raise CaptureError(_ring_error(cfg.ring, e)) from None
         stores = [self._store_name(f) for f in self.all_feeds] if cfg.store else []
-        stores = [n for n in stores if os.path.exists(_shm_path(n))]
+        stores = [n for n in stores if os.path.lexists(_shm_path(n))]
         for n in stores:
-            if held_by_writer(_shm_path(n)):
-                raise CaptureError(f"store {n} is being written by another process (a running capture?)")
+            try:                                   # Store.create's refusals (Store.remove would unlink anything)
+                _clear_stale(n, _shm_path(n), check_only=True)
+            except StoreBusyError:
+                raise CaptureError(f"store {n} is being written by another process (a running capture?)") from None
+            except StoreError as e:
+                raise CaptureError(f"store {n}: {e}") from None
         done: list[str] = []
         try:
             if ring:
