@@ -497,3 +497,38 @@ def test_a_rollover_the_full_disk_fails_does_not_stop_the_capture(tmp_path):
     assert out["day2"]["date"] == "2026-11-21" and out["day2"]["sealed"] and out["day2"]["records"] > 0
     assert len(out["failures"]) == 1 and "at the rollover to 2026-11-21" in out["failures"][0]
     assert any("the journal goes on in" in w for w in out["warnings"])
+
+
+def test_a_rollover_that_seals_the_day_but_cannot_make_the_next_days_file_says_so(tmp_path):
+    """The rollover seals the day's file, then makes the next day's: when only that second step fails, the
+    failure named the sealed file as the one that failed ("20261120.bin: Is a directory") and, once the next
+    day's file was made, said the earlier one "stays where it failed, unsealed", which verify calls sealed."""
+    import datetime as dt
+    from vega import nse
+    from vega.capture import FeedConfig, IST, load_config
+    t0 = int(dt.datetime(2026, 11, 20, 15, 0, tzinfo=IST).timestamp()) * 10**9
+    t1 = int(dt.datetime(2026, 11, 21, 9, 15, tzinfo=IST).timestamp()) * 10**9
+    fo = ("239.70.2.1", 34302)
+    root = tmp_path / "j"
+    cap = Capture(load_config(None, journal_root=str(root), ring="", store="", journal_retry=0.0,
+                              feeds=[FeedConfig("FO", *fo)]))
+    cap.open(offline_ns=t0)
+    warnings = []
+    cap.on_warning = warnings.append
+    s = list(nse.sample_stream("FO", 900, seed=1))
+    try:
+        cap.ingest([(t0 + i * 1000, *fo, d) for i, d in enumerate(s[:600])])
+        (root / "NSE_FO" / "20261121.bin").mkdir()               # the next day's file cannot be made
+        cap.ingest([(t1 + i * 1000, *fo, d) for i, d in enumerate(s[600:800])])
+        (root / "NSE_FO" / "20261121.bin").rmdir()               # now it can
+        cap.ingest([(t1 + 10**9 + i * 1000, *fo, d) for i, d in enumerate(s[800:])])
+    finally:
+        cap.close()
+    assert verify(root / "NSE_FO" / "20261120.bin").state == "sealed"
+    assert cap.journal_failures() == [f"NSE_FO: {root}/NSE_FO/20261121.bin: Is a directory at the rollover to "
+                                      "2026-11-21 (20261120.bin sealed); NSE_FO goes on without its journal"]
+    goes_on = [w for w in warnings if "the journal goes on in" in w]
+    assert goes_on == [f"NSE_FO: the journal goes on in {root}/NSE_FO/20261121.bin for 2026-11-21 (20261120.bin is "
+                       "sealed: the rollover made no file of 2026-11-21)"]
+    with Journal.open(root / "NSE_FO" / "20261121.bin") as j:
+        assert len(j) > 0

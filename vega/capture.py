@@ -710,8 +710,7 @@ class Capture:
         """start_notes: the day files of this capture's journals, other than the one it writes now, that are not
         sealed and that no writer holds (a capture killed on that day, never restarted then): each still replays
         to its last whole record, and ``vega verify --repair`` seals it.  Only the headers are read."""
-        from vega._journal import HEADER_SIZE
-        from vega.journal import SEALED, JournalError, held_by_writer, parse_header
+        from vega.journal import held_by_writer
         for f in self.all_feeds:
             w = f.writer
             if w is None:
@@ -719,12 +718,10 @@ class Capture:
             for path in sorted(Path(w.path).parent.glob("*.bin")):
                 if path == Path(w.path):
                     continue
-                try:
-                    with open(path, "rb") as fh:
-                        hdr = parse_header(fh.read(HEADER_SIZE), str(path))
-                except (OSError, JournalError):
+                sealed = _journal_sealed(path)
+                if sealed is None:
                     continue                  # not a journal (vega verify says what it is)
-                if hdr["sealed"] != SEALED and not held_by_writer(path):
+                if not sealed and not held_by_writer(path):
                     self._notes.append(f"{path}: not sealed and no writer holds it (its capture was killed): it "
                                        f"replays to its last whole record; vega verify --repair {path} seals it")
 
@@ -1193,8 +1190,12 @@ class Capture:
         w = f.writer
         f.handler.detach_journal()
         _close_unsealed(w)
-        why = (err.strerror or str(err)).removeprefix(f"{w.path}: ")
-        f.journal_error = f"{w.path}: {why} at the rollover to {day}; {f.name} goes on without its journal"
+        if _journal_sealed(w.path):            # the day's file was sealed: the new day's could not be made
+            path, left = Path(w.path).parent / f"{day:%Y%m%d}.bin", f" ({Path(w.path).name} sealed)"
+        else:
+            path, left = w.path, " (unsealed)"
+        why = (err.strerror or str(err)).removeprefix(f"{path}: ")
+        f.journal_error = f"{path}: {why} at the rollover to {day}{left}; {f.name} goes on without its journal"
         if self.on_warning is not None:
             self.on_warning(f.journal_error)
 
@@ -1226,8 +1227,9 @@ class Capture:
         f.journal_error = None
         f.journal_resumed += 1
         if self.on_warning is not None:
-            self.on_warning(f"{f.name}: the journal goes on in {w.path} for {self._date} (the file of the day its "
-                            f"journal failed, {old.path.name}, stays where it failed, unsealed)")
+            left = (f"{old.path.name} is sealed: the rollover made no file of {self._date}" if _journal_sealed(old.path)
+                    else f"the file of the day its journal failed, {old.path.name}, stays where it failed, unsealed")
+            self.on_warning(f"{f.name}: the journal goes on in {w.path} for {self._date} ({left})")
 
     def _service_journals(self, force: bool = False) -> None:
         """Between batches, for every journal that failed and is held in memory: take the ring's new records,
@@ -1486,6 +1488,18 @@ def _uncount_links(links: dict, before: dict, k: int) -> None:
         k -= d
         if not k:
             break
+
+
+def _journal_sealed(path) -> bool | None:
+    """Whether the journal file at ``path`` is sealed, from its header; None when it is not a journal (or cannot
+    be read)."""
+    from vega._journal import HEADER_SIZE
+    from vega.journal import SEALED, JournalError, parse_header
+    try:
+        with open(path, "rb") as fh:
+            return parse_header(fh.read(HEADER_SIZE), str(path))["sealed"] == SEALED
+    except (OSError, JournalError):
+        return None
 
 
 def _close_unsealed(w) -> None:
