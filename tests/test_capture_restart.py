@@ -400,3 +400,38 @@ def test_a_restarted_captures_store_starts_from_the_days_journal(cfg):
             assert compare_stores(j.snapshot_at(11 * HOUR), replayed) == (len(replayed), [])
     finally:
         second.close()
+
+
+def test_a_store_too_small_for_the_days_journal_starts_with_its_instruments_up_to_date(cfg):
+    """A restarted capture whose store holds fewer instruments than the day's journal applied the journal until
+    the store was full: the instruments it took stayed at their state of that point (their later updates were
+    never applied), though the note said the store starts with them.  Now it takes the first instruments with
+    all their records, as the live store does once full (it drops only the others' updates)."""
+    from vega.capture import META_FIELDS, replay_journal_into
+    stream = list(nse.sample_stream("FO", 600, seed=8))
+    first = Capture(cfg).open(offline_ns=T0)
+    try:
+        fo = _feed(first, stream, T0)
+        n, path, base = len(fo.store), fo.writer.path, fo.store.header["day_base_ns"]
+    finally:
+        first.close()
+    small = load_config(None, ring=cfg.ring, journal_root=cfg.journal_root, store_capacity=n // 2)
+    second = Capture(small).open(offline_ns=T0 + HOUR)
+    try:
+        st = second.feeds[0].store
+        assert len(st) == n // 2
+        a = st.snapshot()
+        b = replay_journal_into(path, 65536, base).snapshot()
+        a = a[np.argsort(a["token"])]
+        b = b[np.isin(b["token"], a["token"])]
+        b = b[np.argsort(b["token"])]
+        assert np.array_equal(a["token"], b["token"])
+        stale = {f: int(np.count_nonzero((a[f] != b[f]).reshape(len(a), -1).any(axis=1)))
+                 for f in a.dtype.names if f not in META_FIELDS}
+        assert {f: k for f, k in stale.items() if k} == {}
+        assert [m for m in second.start_notes() if "more than the store's" in m] == [
+            f"NSE_FO: the day's journal holds {n:,} instruments, more than the store's {n // 2:,}: it starts with "
+            f"the first {n // 2:,} of them (the others' updates dropped, as a full store drops them); raise "
+            "store_capacity"]
+    finally:
+        second.close()

@@ -684,7 +684,6 @@ class Capture:
         against that state, and its checkpoints are the day's state, not the part of it since the restart (a
         ``snapshot_at`` after one would lose the rest).  The ring does not get these records: they are the
         journal's, published before.  ``start_notes`` says how many instruments each store starts with."""
-        from vega import StoreFullError
         from vega._journal import day_epoch_ns
         from vega.journal import Journal
         for f in self.all_feeds:
@@ -695,14 +694,21 @@ class Capture:
             with Journal.open(w.path) as j:
                 c = j.checkpoint_before(len(j))
                 start = 0 if c < 0 else int((j.checkpoints["offset"][c] - 64) // 32)
-                try:
-                    f.store.apply_records(j.records[start:], day_base_ns=day_epoch_ns(w.date))
-                except StoreFullError:
-                    self._notes.append(f"{f.name}: the day's journal holds more instruments than the store's "
-                                       f"{f.store.capacity:,}: it starts with the first {len(f.store):,}; raise "
+                recs = j.records[start:]
+                # more instruments than the (new) store holds: it takes the first ones, with all their records,
+                # as the live store takes new instruments until it is full and drops only the others' updates
+                # (applying until StoreFullError left those it took at their state at that point)
+                tokens, first = np.unique(recs["token"], return_index=True)
+                room = f.store.capacity - len(f.store)
+                full = len(tokens) > room
+                if full:
+                    recs = recs[np.isin(recs["token"], tokens[np.argsort(first)[:room]])]
+                    self._notes.append(f"{f.name}: the day's journal holds {len(tokens):,} instruments, more than "
+                                       f"the store's {f.store.capacity:,}: it starts with the first {room:,} of "
+                                       "them (the others' updates dropped, as a full store drops them); raise "
                                        "store_capacity")
-                    continue
-            if len(f.store):
+                f.store.apply_records(recs, day_base_ns=day_epoch_ns(w.date))
+            if len(f.store) and not full:
                 self._notes.append(f"{f.name}: the store starts from the day's journal so far ({w.path.name}): "
                                    f"{len(f.store):,} instruments")
 
