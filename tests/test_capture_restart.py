@@ -435,3 +435,30 @@ def test_a_store_too_small_for_the_days_journal_starts_with_its_instruments_up_t
             "store_capacity"]
     finally:
         second.close()
+
+
+def test_a_damaged_record_in_the_days_journal_does_not_stop_a_restart(cfg):
+    """Seeding the store from the day's journal raised the store's ValueError out of open() on a damaged record
+    (zeroed records, as a power loss leaves a file's tail): `vega capture: ValueError: record 5838: unknown
+    group`, no file named, and the capture, which started before the seeding, did not start at all.  Now the
+    store starts from the records before it and the start notes name the file and the record."""
+    from vega.capture import compare_stores
+    from vega.journal import JournalWriter
+    stream = list(nse.sample_stream("FO", 300, seed=8))
+    first = Capture(cfg).open(offline_ns=T0)
+    try:
+        fo = _feed(first, stream, T0)
+        path, n = fo.writer.path, fo.writer.n_records
+    finally:
+        first.close()
+    w = JournalWriter.reopen(path)
+    w.append(bytes(32 * 3))                                   # three zeroed records
+    w.close()
+    second = Capture(cfg).open(offline_ns=T0 + HOUR)
+    try:
+        assert f"{path}: record {n:,}: unknown group: 3 damaged record(s) from there (vega verify names them); " \
+               "NSE_FO's store starts from the records before it" in second.start_notes()
+        assert compare_stores(second.feeds[0].store, fo.store) == (len(fo.store), [])
+    finally:
+        second.close()
+        fo.store.close()

@@ -684,6 +684,7 @@ class Capture:
         against that state, and its checkpoints are the day's state, not the part of it since the restart (a
         ``snapshot_at`` after one would lose the rest).  The ring does not get these records: they are the
         journal's, published before.  ``start_notes`` says how many instruments each store starts with."""
+        from vega._core import _bad_records
         from vega._journal import day_epoch_ns
         from vega.journal import Journal
         for f in self.all_feeds:
@@ -695,6 +696,13 @@ class Capture:
                 c = j.checkpoint_before(len(j))
                 start = 0 if c < 0 else int((j.checkpoints["offset"][c] - 64) // 32)
                 recs = j.records[start:]
+                nbad, bad = _bad_records(recs, 1)
+                if nbad:                        # a damaged record: the store starts from those before it (as a
+                    k, why = bad[0]             # replay stops there), and the capture starts all the same
+                    recs = recs[:k]
+                    self._notes.append(f"{w.path}: record {start + k:,}: {why}: {nbad:,} damaged record(s) from "
+                                       f"there (vega verify names them); {f.name}'s store starts from the records "
+                                       "before it")
                 # more instruments than the (new) store holds: it takes the first ones, with all their records,
                 # as the live store takes new instruments until it is full and drops only the others' updates
                 # (applying until StoreFullError left those it took at their state at that point)
@@ -707,7 +715,11 @@ class Capture:
                                        f"the store's {f.store.capacity:,}: it starts with the first {room:,} of "
                                        "them (the others' updates dropped, as a full store drops them); raise "
                                        "store_capacity")
-                f.store.apply_records(recs, day_base_ns=day_epoch_ns(w.date))
+                try:
+                    f.store.apply_records(recs, day_base_ns=day_epoch_ns(w.date))
+                except ValueError as e:         # (an update cut short: the writer's reopen closed those)
+                    self._notes.append(f"{w.path}: {e}; {f.name}'s store starts from the records before it")
+                    continue
             if len(f.store) and not full:
                 self._notes.append(f"{f.name}: the store starts from the day's journal so far ({w.path.name}): "
                                    f"{len(f.store):,} instruments")
