@@ -235,3 +235,15 @@ def test_remove_shm_refuses_what_is_not_a_store_at_a_stores_path_and_removes_not
         if os.path.isdir(cm):
             os.rmdir(cm)
         cap.unlink()
+
+
+def test_remove_shm_with_a_config_that_names_no_shared_memory_says_so(capsys):
+    """Without -c (the defaults name no ring and no store) --remove-shm said "removed nothing (none of them was
+    there)", as if it had looked for the capture's ring and stores and found them gone."""
+    from vega.cli import main
+    assert main(["capture", "--remove-shm"]) == 0
+    assert capsys.readouterr().err.strip() == ("vega capture: removed nothing: the config names no ring and no store "
+                                               "(give the capture's: -c FILE)")
+    name = f"vega-rmshm-{uuid.uuid4().hex[:8]}"
+    assert main(["capture", "--ring", name, "--store", name, "--remove-shm"]) == 0
+    assert capsys.readouterr().err.strip() == "vega capture: removed nothing (none of them was there)"

@@ -73,8 +73,9 @@ def run(args: argparse.Namespace) -> int:
         cap = Capture(cfg)
         if args.remove_shm:
             done = cap.remove_shared_memory()
-            print("vega capture: removed " + (", ".join(done) if done else "nothing (none of them was there)"),
-                  file=sys.stderr)
+            none = ("nothing: the config names no ring and no store (give the capture's: -c FILE)"
+                    if not cfg.ring and not cfg.store else "nothing (none of them was there)")
+            print("vega capture: removed " + (", ".join(done) if done else none), file=sys.stderr)
             return 0
         cap.open()
     except CaptureError as e:
