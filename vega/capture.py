@@ -745,8 +745,9 @@ class Capture:
 
     def start_notes(self) -> list[str]:
         """What opening found and did that an operator should know (one line each): records recovered from a
-        killed capture's ring into the journal, or lost with it, earlier day files left unsealed, and the lines
-        of the instrument master files that were skipped."""
+        killed capture's ring into the journal, or lost with it, earlier day files left unsealed, the state each
+        store starts from when the day's journal has one (its instruments; more than the store holds; a damaged
+        record it stops at), and the lines of the instrument master files that were skipped."""
         return list(self._notes)
 
     @staticmethod
