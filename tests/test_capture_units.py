@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import vega.capture as capture_mod
-from vega import verify
+from vega import Store, verify
 from vega._net import BatchReceiver, send_batch
 from vega.capture import Capture, CaptureConfig, CaptureError, FeedConfig, format_stats, load_config
 from vega.simulator import read_pcap, write_pcap
@@ -104,6 +104,29 @@ def test_open_failure_closes_what_was_opened(tmp_path):
             cap.open()
         assert cap.feeds[0].writer.closed and cap.ring.closed
         cap.unlink()
+
+
+def test_a_failed_open_lets_go_of_its_stores_so_the_next_open_works(tmp_path):
+    """A failed open kept the stores it had created open, their writer locks held: the next open of the same
+    capture (and --remove-shm) refused them as written by another process."""
+    name = f"vega-test-units-st-{os.getpid()}"
+    taken = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    taken.bind(("127.0.0.1", 0))
+    cap = Capture(CaptureConfig(feeds=[FeedConfig("FO", "127.0.0.1", taken.getsockname()[1])],
+                                journal_root=str(tmp_path), ring=name, store=name))
+    try:
+        with pytest.raises(CaptureError, match="cannot bind"):
+            cap.open()
+        assert cap.feeds[0].store is None
+        taken.close()
+        cap.open()                             # the port is free now
+        assert cap.opened and cap.feeds[0].store.writable
+        cap.close()
+    finally:
+        taken.close()
+        cap.unlink()
+        for f in cap.feeds:                    # (unlink removes only the stores an open made)
+            Store.remove(f"{name}-{f.segment.lower()}")
 
 
 def test_defaults_without_a_config():

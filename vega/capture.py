@@ -588,6 +588,10 @@ class Capture:
                 self._poll.register(f.sock.fileno(), select.POLLIN)
         except BaseException:
             self.close()
+            for f in self.all_feeds:               # (close leaves them open: here their writer locks would make
+                if f.store is not None:            # the next open, or remove_shared_memory, refuse them as busy)
+                    f.store.close()
+                    f.store = None
             raise
         self.started = time.monotonic()
         self.opened = True
