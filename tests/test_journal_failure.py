@@ -499,7 +499,8 @@ def test_a_rollover_the_full_disk_fails_does_not_stop_the_capture(tmp_path):
     assert any("the journal goes on in" in w for w in out["warnings"])
 
 
-def test_a_rollover_that_seals_the_day_but_cannot_make_the_next_days_file_says_so(tmp_path):
+@pytest.mark.parametrize("obstacle", ["directory", "not a journal"])
+def test_a_rollover_that_seals_the_day_but_cannot_make_the_next_days_file_says_so(tmp_path, obstacle):
     """The rollover seals the day's file, then makes the next day's: when only that second step fails, the
     failure named the sealed file as the one that failed ("20261120.bin: Is a directory") and, once the next
     day's file was made, said the earlier one "stays where it failed, unsealed", which verify calls sealed."""
@@ -518,14 +519,18 @@ def test_a_rollover_that_seals_the_day_but_cannot_make_the_next_days_file_says_s
     s = list(nse.sample_stream("FO", 900, seed=1))
     try:
         cap.ingest([(t0 + i * 1000, *fo, d) for i, d in enumerate(s[:600])])
-        (root / "NSE_FO" / "20261121.bin").mkdir()               # the next day's file cannot be made
+        # the next day's file cannot be made: an OSError, or a JournalError (which stopped the capture)
+        next_day = root / "NSE_FO" / "20261121.bin"
+        next_day.mkdir() if obstacle == "directory" else next_day.write_bytes(b"x" * 100)
         cap.ingest([(t1 + i * 1000, *fo, d) for i, d in enumerate(s[600:800])])
-        (root / "NSE_FO" / "20261121.bin").rmdir()               # now it can
+        next_day.rmdir() if obstacle == "directory" else next_day.unlink()       # now it can
         cap.ingest([(t1 + 10**9 + i * 1000, *fo, d) for i, d in enumerate(s[800:])])
     finally:
         cap.close()
     assert verify(root / "NSE_FO" / "20261120.bin").state == "sealed"
-    assert cap.journal_failures() == [f"NSE_FO: {root}/NSE_FO/20261121.bin: Is a directory at the rollover to "
+    why = ("Is a directory" if obstacle == "directory"
+           else "not a VEGA journal (magic b'xxxxxxxx', expected b'VEGAJRNL')")
+    assert cap.journal_failures() == [f"NSE_FO: {root}/NSE_FO/20261121.bin: {why} at the rollover to "
                                       "2026-11-21 (20261120.bin sealed); NSE_FO goes on without its journal"]
     goes_on = [w for w in warnings if "the journal goes on in" in w]
     assert goes_on == [f"NSE_FO: the journal goes on in {root}/NSE_FO/20261121.bin for 2026-11-21 (20261120.bin is "

@@ -1117,6 +1117,7 @@ class Capture:
         the change (default now).  A ring consumer that mirrors the state sees the change as the records'
         ts48 starting again from the new day's 00:00."""
         from vega._journal import day_epoch_ns
+        from vega.journal import JournalError
         now = time.time_ns() if now_ns is None else now_ns
         self._settle_journals("the day ended")
         for f in self.all_feeds:
@@ -1124,8 +1125,8 @@ class Capture:
                 done = {"path": str(f.writer.path), "records": f.writer.n_records}
                 try:
                     f.writer.rollover(day)
-                except OSError as e:           # its disk full: the feed goes on (the trading path), see below
-                    self._rollover_failed(f, e, day)
+                except (OSError, JournalError) as e:   # its disk full, or a file that is not the day's journal at
+                    self._rollover_failed(f, e, day)       # its path: the feed goes on (the trading path), see below
                     continue
                 f.journal_days.append(done)
         self._date = day
@@ -1204,9 +1205,10 @@ class Capture:
                 self.on_warning(f.journal_error)
         return hit
 
-    def _rollover_failed(self, f: "_Feed", err: OSError, day: _dt.date) -> None:
-        """A journal's rollover failed on an I/O error (its disk full): the day's last records, its index or
-        seal, or the new day's file could not be written.  The writer is closed (the day's file stays as far as
+    def _rollover_failed(self, f: "_Feed", err: Exception, day: _dt.date) -> None:
+        """A journal's rollover failed on an I/O error (its disk full) or a JournalError (the new day's path holds
+        a file that is not that day's journal of this feed): the day's last records, its index or seal, or the
+        new day's file could not be written.  The writer is closed (the day's file stays as far as
         it got: unsealed, recoverable, when the seal did not finish) and the feed goes on into the store and
         the ring, as after a failure in a batch, instead of the error stopping the capture; the new day's file
         is made once it can be (:meth:`_start_days_journal`)."""
@@ -1217,7 +1219,7 @@ class Capture:
             path, left = Path(w.path).parent / f"{day:%Y%m%d}.bin", f" ({Path(w.path).name} sealed)"
         else:
             path, left = w.path, " (unsealed)"
-        why = (err.strerror or str(err)).removeprefix(f"{path}: ")
+        why = (getattr(err, "strerror", None) or str(err)).removeprefix(f"{path}: ")
         f.journal_error = f"{path}: {why} at the rollover to {day}{left}; {f.name} goes on without its journal"
         if self.on_warning is not None:
             self.on_warning(f.journal_error)
