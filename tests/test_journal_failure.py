@@ -399,6 +399,32 @@ def test_a_seal_the_full_disk_cuts_short_fails_and_leaves_the_file_open_and_whol
         assert j.sealed and np.array_equal(np.asarray(j.records), recs)
 
 
+def test_a_new_files_header_the_full_disk_cuts_short_leaves_no_damaged_file(tmp_path, monkeypatch):
+    """A new day's file whose 64-byte header the disk cut short stayed with those bytes: every later open of
+    the day's file (the capture retries it every journal_retry) was a JournalError (a damaged header), so the
+    day never got its journal.  Now the file is left empty, which the next open takes as new."""
+    import datetime as dt
+    import errno
+    real = os.pwrite
+
+    def disk_fills_in_the_header(fd, data, off):           # room for 10 bytes, then ENOSPC
+        if off >= 10:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(fd, bytes(data)[:10 - off], off)
+
+    monkeypatch.setattr(os, "pwrite", disk_fills_in_the_header)
+    with pytest.raises(OSError) as e:
+        JournalWriter(tmp_path, "NSE_FO", dt.date(2026, 11, 20))
+    assert e.value.errno == errno.ENOSPC
+    monkeypatch.undo()
+    path = tmp_path / "NSE_FO" / "20261120.bin"
+    assert os.path.getsize(path) == 0
+    w = JournalWriter(tmp_path, "NSE_FO", dt.date(2026, 11, 20), first_seq=7)      # the disk has room again
+    w.close()
+    with Journal.open(path) as j:
+        assert j.sealed and j.next_seq == 7 and len(j) == 0
+
+
 #: the start of the two-day capture scripts below: argv (journal root, ring), a file-size limit failing writes
 #: (the full disk) with EFBIG instead of a signal, 15:00 IST on day 1 and 09:15 on day 2, the F&O feed
 TWO_DAYS = textwrap.dedent("""

@@ -1067,8 +1067,17 @@ cdef class JournalWriter:
             self._version = JRNL_VERSION
             self._created = time.time_ns()
             stride = self._opts["stride"]
-            os.pwrite(fd, pack_header(self._feed_type, JRNL_OPEN, date_int(date), self._symbol_id, 0,
-                                      self._created, 0, first_seq, stride), 0)
+            # the whole header or none: one cut short (a full disk) would make every later open of this day's
+            # file a JournalError (a damaged header) instead of a new file
+            try:
+                _pwrite_all(fd, pack_header(self._feed_type, JRNL_OPEN, date_int(date), self._symbol_id, 0,
+                                            self._created, 0, first_seq, stride), 0)
+            except OSError:
+                try:
+                    os.ftruncate(fd, 0)
+                except OSError:
+                    pass
+                raise
             if jrnl_index_init(&self._w.index, stride) < 0:
                 raise MemoryError()
             os.lseek(fd, JRNL_HEADER_SIZE, os.SEEK_SET)
