@@ -1128,8 +1128,8 @@ cdef class JournalWriter:
         closed = _close_cut_updates(fd, n)
         if closed:
             info["closed_updates"] = closed
-        os.pwrite(fd, pack_header(self._feed_type, JRNL_OPEN, date_int(date), self._symbol_id, n,
-                                  self._created, 0, self._first_seq, stride, self._version), 0)
+        _pwrite_all(fd, pack_header(self._feed_type, JRNL_OPEN, date_int(date), self._symbol_id, n,
+                                    self._created, 0, self._first_seq, stride, self._version), 0)
         os.lseek(fd, data_end, os.SEEK_SET)
         info["records"] = n
         return info
@@ -1336,9 +1336,9 @@ cdef class JournalWriter:
         return True
 
     def _write_header(self, state, index_offset):
-        os.pwrite(self._w.fd, pack_header(self._feed_type, state, date_int(self._date), self._symbol_id,
-                                          self._w.n_written, self._created, index_offset, self._first_seq,
-                                          self._w.index.stride, self._version), 0)
+        _pwrite_all(self._w.fd, pack_header(self._feed_type, state, date_int(self._date), self._symbol_id,
+                                            self._w.n_written, self._created, index_offset, self._first_seq,
+                                            self._w.index.stride, self._version), 0)     # (a short count raises)
 
     def _seal(self):
         cdef jrnl_writer_t* w = &self._w
