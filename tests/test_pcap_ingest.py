@@ -1147,6 +1147,36 @@ def test_a_fifo_reads_as_the_file(tmp_path, monkeypatch, kind, comp):
     assert got == want and len(got) > 10 and stats == want_stats
 
 
+@pytest.mark.parametrize("comp", [None, "gzip", "xz", "zstd"])
+def test_a_pipe_whose_first_write_is_shorter_than_the_magic_reads_as_the_file(tmp_path, comp):
+    """The kind of a stream was told from one peek, which returns what one read of the pipe brought: a first
+    write of 2 bytes (shorter than any magic: xz's is 6) read as 'not a packet capture'.  Now the magic's bytes
+    are read whole, and given back to the reader."""
+    import threading
+    import time
+    data = _mixed_capture("pcap")
+    plain = tmp_path / "c.bin"
+    plain.write_bytes(data)
+    blob = data if comp is None else _compress(comp, data)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+
+    def writer():
+        with open(fifo, "wb") as w:
+            w.write(blob[:2])
+            w.flush()
+            time.sleep(0.3)                  # the reader looks at the stream's first bytes meanwhile
+            w.write(blob[2:])
+    t = threading.Thread(target=writer)
+    t.start()
+    try:
+        got, stats = _read(fifo)
+    finally:
+        t.join()
+    want, want_stats = _read(plain)
+    assert got == want and len(got) > 10 and stats == want_stats
+
+
 def test_ingest_from_standard_input_makes_what_the_file_makes(tmp_path):
     """`vega ingest -` with the capture (gzipped) piped in: the capture opens itself at the first datagram's
     time, read once, and journals what the file's ingest journals."""

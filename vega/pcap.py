@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import io
 import mmap
 from pathlib import Path
 from typing import Iterator
@@ -252,12 +253,14 @@ def _source(path: Path):
             raise PcapError(f"{path}: {e.strerror}") from None
     try:
         regular = stat.S_ISREG(os.fstat(f.fileno()).st_mode)
-        head = f.read(6) if regular else f.peek(6)[:6]
+        head = f.read(6)                 # (a stream: until 6 bytes or its end; one peek may bring fewer)
         kind = next((k for magic, k in _COMPRESSION if head.startswith(magic)), None)
         if kind is not None or not regular:
             if regular:
                 f.seek(0)
-            reader, damage = _decompressor(path, kind, f) if kind is not None else (f, (OSError,))
+            # a stream: its first bytes given back (f stays what the finally below closes)
+            src = f if regular else io.BufferedReader(_Prefixed(head, f))
+            reader, damage = _decompressor(path, kind, src) if kind is not None else (src, (OSError,))
             pieces = _Pieces(_label(path), kind or "plain", reader, damage, f if regular else None)
             try:
                 yield None, pieces
@@ -278,6 +281,25 @@ def _source(path: Path):
             mm.close()
         except BufferError:
             pass                        # a payload view is still held by the caller: the map goes with it
+
+
+class _Prefixed(io.RawIOBase):
+    """A stream whose first bytes were read already (to tell its kind): ``head``, then the rest of ``f``."""
+
+    def __init__(self, head: bytes, f):
+        self._head = memoryview(head)
+        self._f = f
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        if len(self._head):
+            n = min(len(b), len(self._head))
+            b[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        return self._f.readinto1(b)      # what the stream has (at least a byte; 0 at its end)
 
 
 def _decompressor(path: Path, kind: str, f) -> tuple:
