@@ -1118,15 +1118,12 @@ def test_ingest_of_a_gzipped_capture_makes_what_the_capture_makes(tmp_path):
 
 # -- streams: standard input, pipes, FIFOs -------------------------------------------------------------------
 
-@pytest.mark.parametrize("kind", ["pcap", "pcapng"])
-@pytest.mark.parametrize("comp", [None, "gzip"])
-def test_a_fifo_reads_as_the_file(tmp_path, monkeypatch, kind, comp):
-    """A capture written into a FIFO by another thread (pieces of 700 bytes: records cut anywhere) gives the
-    file's datagrams and counts; its offset counts the capture's bytes (a pipe has no position)."""
+def _through_a_fifo(tmp_path, kind, comp, first, piece, pause=0.0):
+    """The capture of ``kind`` (compressed with ``comp``) written into a FIFO by another thread, its first
+    ``first`` bytes, ``pause`` seconds, then pieces of ``piece`` bytes (a flush after each), and read from it;
+    with what the plain file reads as."""
     import threading
-
-    import vega.pcap
-    monkeypatch.setattr(vega.pcap, "PIECE", 700)
+    import time
     data = _mixed_capture(kind)
     plain = tmp_path / "c.bin"
     plain.write_bytes(data)
@@ -1136,14 +1133,28 @@ def test_a_fifo_reads_as_the_file(tmp_path, monkeypatch, kind, comp):
 
     def writer():
         with open(fifo, "wb") as w:
-            for i in range(0, len(blob), 333):
-                w.write(blob[i:i + 333])
+            w.write(blob[:first])
+            w.flush()
+            time.sleep(pause)
+            for i in range(first, len(blob), piece):
+                w.write(blob[i:i + piece])
                 w.flush()
     t = threading.Thread(target=writer)
     t.start()
-    got, stats = _read(fifo)
-    t.join()
-    want, want_stats = _read(plain)
+    try:
+        return _read(fifo), _read(plain)
+    finally:
+        t.join()
+
+
+@pytest.mark.parametrize("kind", ["pcap", "pcapng"])
+@pytest.mark.parametrize("comp", [None, "gzip"])
+def test_a_fifo_reads_as_the_file(tmp_path, monkeypatch, kind, comp):
+    """A capture written into a FIFO by another thread (pieces of 700 bytes: records cut anywhere) gives the
+    file's datagrams and counts; its offset counts the capture's bytes (a pipe has no position)."""
+    import vega.pcap
+    monkeypatch.setattr(vega.pcap, "PIECE", 700)
+    (got, stats), (want, want_stats) = _through_a_fifo(tmp_path, kind, comp, 333, 333)
     assert got == want and len(got) > 10 and stats == want_stats
 
 
@@ -1151,29 +1162,9 @@ def test_a_fifo_reads_as_the_file(tmp_path, monkeypatch, kind, comp):
 def test_a_pipe_whose_first_write_is_shorter_than_the_magic_reads_as_the_file(tmp_path, comp):
     """The kind of a stream was told from one peek, which returns what one read of the pipe brought: a first
     write of 2 bytes (shorter than any magic: xz's is 6) read as 'not a packet capture'.  Now the magic's bytes
-    are read whole, and given back to the reader."""
-    import threading
-    import time
-    data = _mixed_capture("pcap")
-    plain = tmp_path / "c.bin"
-    plain.write_bytes(data)
-    blob = data if comp is None else _compress(comp, data)
-    fifo = tmp_path / "fifo"
-    os.mkfifo(fifo)
-
-    def writer():
-        with open(fifo, "wb") as w:
-            w.write(blob[:2])
-            w.flush()
-            time.sleep(0.3)                  # the reader looks at the stream's first bytes meanwhile
-            w.write(blob[2:])
-    t = threading.Thread(target=writer)
-    t.start()
-    try:
-        got, stats = _read(fifo)
-    finally:
-        t.join()
-    want, want_stats = _read(plain)
+    are read whole, and given back to the reader.  (The writer waits 0.3 s after those 2 bytes: the reader
+    looks at the stream's first bytes meanwhile.)"""
+    (got, stats), (want, want_stats) = _through_a_fifo(tmp_path, "pcap", comp, 2, 1 << 20, pause=0.3)
     assert got == want and len(got) > 10 and stats == want_stats
 
 
