@@ -789,6 +789,18 @@ class Capture:
         """The shared-memory store of feed ``f`` (:func:`store_name`)."""
         return store_name(self.config.store, f.segment)
 
+    def _refuse_ring_in_use(self) -> None:
+        """CaptureError when the configured ring's path holds what ``Ring.create(replace=True)`` refuses: a ring a
+        live process writes, or a file that is not a ring (a journal, a pcap...).  Nothing there, a damaged or
+        stale ring (its writer dead) and an empty file pass: ``open`` replaces them, ``remove_shared_memory``
+        removes them."""
+        from vega._ring import RingError, _check_replace, ring_path
+        if self.config.ring:
+            try:
+                _check_replace(ring_path(self.config.ring))
+            except (RingError, OSError) as e:
+                raise CaptureError(_ring_error(self.config.ring, e)) from None
+
     def _refuse_if_in_use(self) -> None:
         """CaptureError when a live process writes this capture's ring, one of its stores or one of the day's
         journal files: a second capture (or an ingest) with the same config must not replace the shared
@@ -796,16 +808,8 @@ class Capture:
         ring (``Ring.create`` would refuse it too)."""
         from vega._core import _shm_path
         from vega.journal import held_by_writer
-        from vega._ring import RingError, _check_replace, ring_path
         cfg = self.config
-        if cfg.ring:
-            # Ring.create(replace=True)'s own check, made here before stores and journals are touched: a ring a
-            # live process writes, or a file that is not a ring (a journal, a pcap...), is refused; a damaged
-            # or stale ring (its writer dead) and an empty file are replaced
-            try:
-                _check_replace(ring_path(cfg.ring))
-            except (RingError, OSError) as e:
-                raise CaptureError(_ring_error(cfg.ring, e)) from None
+        self._refuse_ring_in_use()                 # (before stores and journals are touched)
         paths = []
         if cfg.store:
             paths += [(f"store {self._store_name(f)}", _shm_path(self._store_name(f))) for f in self.all_feeds]
@@ -924,16 +928,12 @@ class Capture:
         store's path holds a file that is not a ring or a store (what ``open`` would refuse to replace)."""
         from vega import Store, StoreBusyError, StoreError
         from vega._core import _clear_stale, _shm_path
-        from vega._ring import Ring, RingError, _check_replace, ring_path
+        from vega._ring import Ring, RingError, ring_path
         if self.opened:
             raise CaptureError("the capture is open: close() it first (its own ring and stores: unlink())")
         cfg = self.config
+        self._refuse_ring_in_use()
         ring = cfg.ring and os.path.exists(ring_path(cfg.ring))
-        if ring:
-            try:
-                _check_replace(ring_path(cfg.ring))
-            except (RingError, OSError) as e:
-                raise CaptureError(_ring_error(cfg.ring, e)) from None
         stores = [self._store_name(f) for f in self.all_feeds] if cfg.store else []
         stores = [n for n in stores if os.path.lexists(_shm_path(n))]
         for n in stores:
@@ -1116,7 +1116,6 @@ class Capture:
         started that morning), and that state opens the day's journal as a checkpoint.  ``now_ns``: the time of
         the change (default now).  A ring consumer that mirrors the state sees the change as the records'
         ts48 starting again from the new day's 00:00."""
-        from vega._journal import day_epoch_ns
         from vega.journal import JournalError
         now = time.time_ns() if now_ns is None else now_ns
         self._settle_journals("the day ended")
@@ -1138,9 +1137,16 @@ class Capture:
         for f in self.all_feeds:
             if f.handler is not None:
                 f.handler.new_day()                # the store, and the streams' sequence numbers
-            if f.writer is not None and f.journal_error is None and f.store is not None and len(f.store):
-                with self._journal_may_fail():
-                    f.handler.checkpoint(min(max(0, now - day_epoch_ns(day)), (1 << 48) - 1))
+            self._open_with_state(f, now)
+
+    def _open_with_state(self, f: "_Feed", now_ns: int) -> None:
+        """The store's state as a checkpoint at ``now_ns`` (clamped into the day's record stamps): what opens a
+        day's journal file (a new day, or a file made after its journal failed); nothing without a working
+        journal or an instrument."""
+        from vega._journal import day_epoch_ns
+        if f.writer is not None and f.journal_error is None and f.store is not None and len(f.store):
+            with self._journal_may_fail():
+                f.handler.checkpoint(min(max(0, now_ns - day_epoch_ns(self._date)), (1 << 48) - 1))
 
     def housekeeping(self) -> None:
         """Idle work: journal flush; a new trading day when the IST date changed (:meth:`new_day`)."""
@@ -1266,14 +1272,11 @@ class Capture:
                 now = time.monotonic() if now is None else now
                 if now >= f.new_day_retry_at:
                     self._start_days_journal(f)
-                    if f.journal_error is None and f.store is not None and len(f.store):
-                        from vega._journal import day_epoch_ns
-                        # (an ingest: the time of the store's last update, the datagrams' clock)
-                        now_ns = (time.time_ns() if self._offline_ns is None
-                                  else int(f.store.snapshot()["last_update_ns"].max()))
-                        ts = now_ns - day_epoch_ns(self._date)
-                        with self._journal_may_fail():          # the state so far opens the file
-                            f.handler.checkpoint(min(max(0, ts), (1 << 48) - 1))
+                    if f.store is not None and len(f.store):
+                        # the state so far opens the file (an ingest: at the store's last update, the datagrams'
+                        # clock)
+                        self._open_with_state(f, time.time_ns() if self._offline_ns is None
+                                              else int(f.store.snapshot()["last_update_ns"].max()))
                 continue
             sp = f.spill
             if sp is None:
