@@ -233,6 +233,7 @@ def test_pcapng_interface_time_resolution(tmp_path):
     got, stats = ours(data, tmp_path)
     assert [g[0] for g in got] == [T0, T0 // 10**9 * 10**9 + 500_000_000]
     assert stats.no_timestamp == 1 and stats.packets == 3
+    assert stats.link_types == {"RAW": 3}          # the simple packet block is the first interface's
 
 
 def test_pcapng_interface_time_offset(tmp_path):

@@ -572,9 +572,11 @@ cdef class PcapScanner:
                 self._kinds[kind] += 1
                 if link >= 0:
                     self._links[link] += 1
-            elif btype == 3:             # simple packet block: no interface id, no time
+            elif btype == 3:             # simple packet block: no time; its interface is the section's first
                 self.packets += 1
                 self._kinds[VP_NO_TIMESTAMP] += 1
+                if self._n_if > 0 and self._if_link[0] >= 0:
+                    self._links[self._if_link[0]] += 1
             off += blen
         self._off = off
         if off >= n and self._partial:
