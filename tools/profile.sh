@@ -10,7 +10,7 @@
 # 2. generates simulated NSE traffic (vega.nse.sample_stream, F&O and CM) outside the profile;
 # 3. runs FeedHandler.process_batch over it under `perf record -e cpu-clock -g` (cpu-clock works in VMs and
 #    containers without hardware counters);
-# 4. writes `perf report --no-children --stdio --sort symbol` to DIR/report.txt and a flat per-symbol
+# 4. writes `perf report --no-children --stdio -F overhead,sym` to DIR/report.txt and a flat per-symbol
 #    table to DIR/flat.txt.
 # With --callgrind it also runs one pass under `valgrind --tool=callgrind` (repeatable instruction counts)
 # and writes DIR/callgrind.txt (callgrind_annotate), counting only inside FeedHandler.process_batch.
@@ -80,11 +80,12 @@ PY=$("$PY" -c "import sys; print(sys.executable)")   # the real binary, not a py
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1   # no idle BLAS threads in the profile
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"   # the in-place build of this tree
 
-# report.txt (call graphs) and flat.txt (per symbol) of $OUT/perf.data
+# report.txt (call graphs) and flat.txt (per symbol) of $OUT/perf.data; the columns named (-F), not --sort: with
+# --sort, perf 6 adds "IPC [IPC Coverage]" columns, empty ("-") without branch records
 perf_reports() {
-    perf report -i "$OUT/perf.data" --no-children --stdio --sort symbol --percent-limit 0.5 \
+    perf report -i "$OUT/perf.data" --no-children --stdio -F overhead,sym --percent-limit 0.5 \
         > "$OUT/report.txt" 2>/dev/null
-    perf report -i "$OUT/perf.data" --no-children --stdio --sort dso,symbol -g none --percent-limit 0.3 \
+    perf report -i "$OUT/perf.data" --no-children --stdio -F overhead,dso,sym -g none --percent-limit 0.3 \
         > "$OUT/flat.txt" 2>/dev/null
 }
 top_symbols() { grep -E '^ +[0-9]' "$OUT/flat.txt" | head -25 || true; }
@@ -130,9 +131,9 @@ if [ "$DRAIN" = 1 ]; then
         "$PY" bench/bench_capture.py --rounds "$ROUNDS" --perf-ctl "$CTL,$ACK" 2>&1 | grep -v "^Events " | tee "$OUT/run.txt" >&2
     rm -f "$CTL" "$ACK"
     perf_reports
-    perf report -i "$OUT/perf.data" --children --stdio --sort symbol -g none --percent-limit 0.3 \
+    perf report -i "$OUT/perf.data" --children --stdio -F overhead_children,overhead,sym -g none --percent-limit 0.3 \
         > "$OUT/children.txt" 2>/dev/null
-    perf report -i "$OUT/perf.data" --no-children --stdio --sort dso -g none > "$OUT/dso.txt" 2>/dev/null
+    perf report -i "$OUT/perf.data" --no-children --stdio -F overhead,dso -g none > "$OUT/dso.txt" 2>/dev/null
     cat > "$OUT/categorize.py" <<'PY'
 """perf script -F ip,sym on stdin: each sample charged to the first frame, leaf up, that names a part of the capture."""
 import sys, collections
