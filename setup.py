@@ -63,6 +63,10 @@ for path in sorted(glob.glob(os.path.join("vega", "*.pyx"))):
         )
     )
 
+if not extensions:   # e.g. an sdist without its .pyx: a package whose `import vega` fails would install
+    raise SystemExit(f"setup.py: no extension to build (no vega/*.pyx{' named by VEGA_ONLY' if ONLY else ''} "
+                     f"in {os.path.abspath('vega')})")
+
 setup(
     ext_modules=cythonize(
         extensions,
