@@ -1,0 +1,92 @@
+"""README's "Using it" snippet runs as written against a live writer: every statement, with the names it
+says are the reader's own (``datagrams``, ``token``, ``cm_store``, ``today`` ...) bound to simulated data and
+the paths and shared-memory names moved to the test's.  A statement that uses the API wrongly (a method of
+the writer called on the read-only view, a name that does not exist) fails here."""
+import ast
+import os
+import re
+import uuid
+
+import pytest
+
+import vega
+from vega.simulator import Simulator
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def using_it_block():
+    text = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    section = text.split("## Using it", 1)[1]
+    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+
+
+@pytest.fixture
+def names(tmp_path):
+    sim = Simulator(["FO", "CM"], 300, seed=5)
+    sim.generate()
+    master = sim.write_master(tmp_path)
+    options = {i.token for i in vega.Instruments.load(master["contract"]) if i.is_option}
+    sent = [r["token"] for d in sim.datagrams["FO"] for m in vega.decode(d, "FO")
+            for r in m["records"] if "token" in r]
+    token = next(t for t in sent if t in options)
+    tag = f"vega-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    ns = dict(datagrams=sim.datagrams["FO"], token=token, cm_store=vega.Store(1024),
+              today=vega.capture.ist_date(), my_store=vega.Store(8192), price=100.0, forward=24000.0,
+              strike=24000.0, t_years=0.1, rate=0.1, is_call=True, pos=0, datagram=sim.datagrams["FO"][0],
+              list_of_datagrams=sim.datagrams["FO"], stream=vega.lzo1z_compress(b"x" * 100),
+              msg=vega.decode(sim.datagrams["FO"][0], "FO")[0])
+    yield ns, tmp_path, tag
+    for k in ("live", "reader"):
+        if k in ns:
+            ns[k].close()
+    for k in ("handler", "journal", "ring"):
+        if k in ns:
+            ns[k].close()
+    vega.Store.remove(f"{tag}-fo")
+    if os.path.exists(f"/dev/shm/{tag}"):
+        vega.Ring.unlink(tag)
+
+
+def stand_ins(code, tmp_path, tag, today):
+    day_file = tmp_path / "journal" / "NSE_FO" / f"{today:%Y%m%d}.bin"
+    swaps = [('"/var/lib/vega/journal/NSE_FO/20261120.bin"', repr(str(day_file))),
+             ('"/var/lib/vega/journal"', repr(str(tmp_path / "journal"))),
+             ('"nse-fo"', repr(f"{tag}-fo")),
+             ('Ring.create("vega"', f'Ring.create("{tag}"'), ('Ring.open("vega")', f'Ring.open("{tag}")'),
+             ('"contract.txt", "security.txt"', f'{str(tmp_path / "contract.txt")!r}, '
+                                                f'{str(tmp_path / "security.txt")!r}'),
+             ("57030", "token"),                                      # a token of the simulated feed
+             ('"2026-11-18", "2026-11-20"', "today, today"),           # days the test has a journal of
+             ("speed=10.0", "speed=1e9"),
+             ('reader("NSE_FO", name="terminal-1")',                   # the records were published before
+              'reader("NSE_FO", name="terminal-1", start="oldest")'),  # the reader came: read them all
+             ("[msg, ...]", "[msg]"),
+             ("# Any other process:", "journal.flush()  # the writer runs on: its journal buffers 50 ms at most")]
+    for old, new in swaps:
+        assert old in code, f"README no longer has {old!r}: update this test's stand-ins"
+        code = code.replace(old, new)
+    return code
+
+
+def test_the_using_it_snippet_runs_as_written(names):
+    ns, tmp_path, tag = names
+    code = stand_ins(using_it_block(), tmp_path, tag, ns["today"])
+    failures = []
+    for node in ast.parse(code).body:
+        try:
+            exec(compile(ast.Module([node], []), "README.md", "exec"), ns)
+        except Exception as e:
+            failures.append(f"{ast.get_source_segment(code, node).splitlines()[0]}: {type(e).__name__}: {e}")
+    assert failures == [], "\n".join(failures)
+    # what the snippet says it did: the reader's view holds the instruments with their symbols, the journal
+    # replays to the writer's state, and the late starter's reader starts at the journal's next number
+    q = ns["store"][ns["token"]]
+    assert q.symbol and q.last_traded_price > 0
+    assert isinstance(ns["state"], vega.Store)
+    assert ns["live"].position == ns["res"].next_seq["NSE_FO"]
+    assert ns["my_store"][ns["token"]].symbol == q.symbol     # the replay carries the symbols loaded
+
+
+def test_a_quotes_prices_are_paise_in_the_readme():
+    assert "paise" in using_it_block()
