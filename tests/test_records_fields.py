@@ -97,3 +97,16 @@ def test_odd_input():
     assert field_values(200, 1, [1, 2, 3, 4]) == {"slot0": 1, "slot1": 2, "slot2": 3, "slot3": 4}
     assert field_values(10, 0b111, [1, 2, 3, 4])["bad_mask"] == "0x0007"
     assert group_name(1) == "trade" and group_name(200) == "group200"
+
+
+def test_fields_takes_one_record_and_says_so_for_an_array():
+    r = np.zeros(2, CHANGE_RECORD_DTYPE)
+    r["group"], r["mask"], r["slots"][:, 0] = 1, 1, [24400, 24405]
+    assert fields(r[0]) == {"last_traded_price": 24400}
+    assert fields(r[1].tobytes()) == fields(bytearray(r[1].tobytes())) == {"last_traded_price": 24405}
+    assert fields(memoryview(r.tobytes())[32:]) == {"last_traded_price": 24405}
+    for many in (r, r[:1], r.reshape(1, 2)):               # numpy's own message said nothing of records
+        with pytest.raises(TypeError, match=r"one change record \(e.g. recs\[0\]\).*explode\(recs\)"):
+            fields(many)
+    with pytest.raises(TypeError, match="32 bytes, not 64"):
+        fields(r.tobytes())

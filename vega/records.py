@@ -125,7 +125,16 @@ def field_values(group: int, mask: int, slots) -> dict:
 
 
 def fields(record) -> dict:
-    """The named values of one change record (a row of a CHANGE_RECORD_DTYPE array): see field_values."""
+    """The named values of one change record (a row of a CHANGE_RECORD_DTYPE array, ``recs[0]``, or its 32
+    bytes): see field_values.  An array of records is a TypeError: :func:`explode` takes those."""
+    if isinstance(record, (bytes, bytearray, memoryview)):
+        if len(memoryview(record).cast("B")) != RECORD_SIZE:
+            raise TypeError(f"fields takes one change record: {RECORD_SIZE} bytes, not "
+                            f"{len(memoryview(record).cast('B'))}")
+        record = np.frombuffer(record, CHANGE_RECORD_DTYPE)[0]
+    elif isinstance(record, np.ndarray) and record.ndim:
+        raise TypeError(f"fields takes one change record (e.g. recs[0]), not an array of shape {record.shape}: "
+                        "explode(recs) gives the fields of every record")
     return field_values(record["group"], record["mask"], record["slots"])
 
 
