@@ -287,3 +287,23 @@ def test_a_store_that_cannot_be_made_leaves_no_file(monkeypatch):
     finally:
         s.close()
         vega.Store.remove(name)
+
+
+def test_opening_a_captures_prefix_names_its_stores():
+    """`vega capture --store vega` makes vega-fo, vega-cm and vega-idx: Store.open("vega") said only that no
+    store has that name, leaving the user to guess the suffixes."""
+    prefix = f"test-prefix-{uuid.uuid4().hex[:8]}"
+    with pytest.raises(FileNotFoundError, match=r"no store named .*\)$"):    # nothing of that prefix: as before
+        vega.Store.open(prefix)
+    fo, cm = vega.Store.create(f"{prefix}-fo", 16), vega.Store.create(f"{prefix}-cm", 16)
+    try:
+        with pytest.raises(FileNotFoundError) as e:
+            vega.Store.open(prefix)
+        assert str(e.value).startswith(f"no store named {prefix!r}")
+        assert str(e.value).endswith(f"<prefix>-idx: open '{prefix}-fo' or '{prefix}-cm'")
+        with pytest.raises(FileNotFoundError, match=r"no store named .*\)$"):   # a name too long for a suffix
+            vega.Store.open("x" * 100)
+    finally:
+        for s in (fo, cm):
+            s.close()
+            vega.Store.remove(s.name)

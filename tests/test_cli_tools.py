@@ -688,3 +688,13 @@ def test_watch_ctrl_c_leaves_cleanly(shm_name):
         err = p.stderr.read().decode()
         os.close(master)
         assert rc == 0 and err == ""
+
+
+def test_watch_of_a_captures_prefix_names_its_stores(shm_name):
+    with Store.create(f"{shm_name}-cm", 16):
+        try:
+            r = cli("watch", shm_name, "--once")
+            assert_one_line_error(r, f"no store named '{shm_name}'", f"open '{shm_name}-cm'")
+            assert "is the capture running" not in r.stderr       # it is: its stores have other names
+        finally:
+            Store.remove(f"{shm_name}-cm")

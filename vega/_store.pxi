@@ -2684,6 +2684,22 @@ def _shm_path(name):
     return _os.path.join(SHM_DIR, f"vega.store.{name}")
 
 
+def _capture_stores_hint(name):
+    """What Store.open(name) of a name with no file adds when a capture's stores of that prefix exist: ``vega
+    capture --store vega`` makes vega-fo, vega-cm and vega-idx, never a store named vega."""
+    found = []
+    for seg in ("fo", "cm", "idx"):
+        try:
+            if _os.path.exists(_shm_path(f"{name}-{seg}")):
+                found.append(f"{name}-{seg}")
+        except ValueError:                      # the name with a suffix is too long to be a store's
+            pass
+    if not found:
+        return ""
+    return (f"; a capture's stores are <prefix>-fo, <prefix>-cm and <prefix>-idx: "
+            f"open {' or '.join(repr(n) for n in found)}")
+
+
 @cython.binding(False)                 # a wrong self raises TypeError (vega/_core.pyx)
 @cython.embedsignature.format("clinic")
 cdef class _RecordsView:
@@ -3384,7 +3400,7 @@ cdef class Store:
         try:
             fd = _os.open(path, _os.O_RDONLY | _os.O_NOFOLLOW | _os.O_CLOEXEC)
         except FileNotFoundError:
-            raise FileNotFoundError(f"no store named {name!r} ({path})") from None
+            raise FileNotFoundError(f"no store named {name!r} ({path}){_capture_stores_hint(name)}") from None
         try:
             st = _os.fstat(fd)
             size = st.st_size

@@ -145,7 +145,7 @@ def open_store(name: str):
     try:
         return Store.open(name)
     except FileNotFoundError as e:
-        raise CliError(f"{e}: is the capture running?") from None
+        raise CliError(str(e) if "<prefix>" in str(e) else f"{e}: is the capture running?") from None
     except PermissionError as e:
         raise CliError(f"cannot open store {name!r}: permission denied ({e})") from None
     except Exception as e:  # StoreFormatError, StoreError, OSError: one line for the operator
