@@ -90,3 +90,12 @@ def test_the_using_it_snippet_runs_as_written(names):
 
 def test_a_quotes_prices_are_paise_in_the_readme():
     assert "paise" in using_it_block()
+
+
+def test_the_capture_section_names_the_stores_a_capture_makes():
+    """A strategy needs the names to Store.open: README says them, and they are the capture's."""
+    from vega.capture import store_name
+    text = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    m = re.search(r"With `--store (\w+)` its stores are\s+`([\w-]+)`, `([\w-]+)` and `([\w-]+)`", text)
+    assert m, "README's capture section no longer names the stores"
+    assert list(m.groups()[1:]) == [store_name(m.group(1), seg) for seg in ("FO", "CM", "IDX")]
