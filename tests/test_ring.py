@@ -651,3 +651,14 @@ def test_random_header_damage_never_crashes(name, hits):
         for pos, b in backup.items():
             poke(path, pos, b)
 
+
+
+def test_resume_without_a_name_is_refused(ring):
+    """Only a named reader's position is saved: start='resume' without a name started at the newest record,
+    silently skipping what was published while the strategy was down, on every restart."""
+    ring._write_test_records(0, 50)
+    with pytest.raises(ValueError, match="resumes the position a named reader saved: give its name="):
+        ring.reader(0, start="resume")
+    r = ring.reader(0, name="fresh", start="resume")          # a name never seen: newest, as documented
+    assert r.position == 50
+    r.close()

@@ -1294,7 +1294,8 @@ cdef class Ring:
         on the bus, no limit on their number).
 
         ``start``: "newest" (only records published from now on), "oldest" (the oldest record still in
-        the ring), "resume" (the position saved in a reclaimed dead cursor of the same name, else newest),
+        the ring), "resume" (the position saved in a reclaimed dead cursor of the same name, else newest;
+        ValueError without a name),
         or an int sequence number, at most the slot's tail (ValueError past it: the records between would
         be skipped without being counted as lost).
 
@@ -1310,6 +1311,9 @@ cdef class Ring:
             start = _int_or_none(start)
             if start is None:
                 raise ValueError("start must be 'newest', 'oldest', 'resume' or a sequence number")
+        elif start == "resume" and name is None:     # would start at the newest record on every restart
+            raise ValueError("start='resume' resumes the position a named reader saved: give its name= "
+                             "(an unnamed reader saves none)")
         r = Reader.__new__(Reader)
         (<Reader>r)._setup(self, f, name, start, _ON_LAP[on_lap])
         self._readers.add(r)
