@@ -54,3 +54,14 @@ def test_setup_refuses_to_build_without_extension_sources(tmp_path):
     r = subprocess.run([sys.executable, "setup.py", "build_ext"], cwd=tmp_path, capture_output=True, text=True)
     assert r.returncode != 0
     assert "no extension to build" in r.stderr
+
+
+def test_the_installed_package_has_stubs_and_c_headers_but_no_sources(tmp_path):
+    """What build_py puts in a wheel beside the compiled modules: the typing stubs, py.typed and the C-level
+    headers (.pxd / .pxi / .h, for code that cimports VEGA), not the .pyx nor generated C."""
+    subprocess.run([sys.executable, "setup.py", "-q", "build_py", "--build-lib", str(tmp_path)], cwd=ROOT,
+                   check=True, capture_output=True, env={**os.environ, "VEGA_BUILD_JOBS": "1"})
+    shipped = {p.name for p in (tmp_path / "vega").iterdir()}
+    wanted = {os.path.basename(p) for p in tracked("vega/*.pyi", "vega/*.pxd", "vega/*.pxi", "vega/*.h")}
+    assert wanted - shipped == set() and "py.typed" in shipped
+    assert not [n for n in shipped if n.endswith((".pyx", ".c"))]
