@@ -65,3 +65,11 @@ def test_the_installed_package_has_stubs_and_c_headers_but_no_sources(tmp_path):
     wanted = {os.path.basename(p) for p in tracked("vega/*.pyi", "vega/*.pxd", "vega/*.pxi", "vega/*.h")}
     assert wanted - shipped == set() and "py.typed" in shipped
     assert not [n for n in shipped if n.endswith((".pyx", ".c"))]
+
+
+def test_the_project_metadata_builds_without_deprecation_warnings():
+    """The license was a TOML table, which setuptools warns of on every build and stops accepting in 2027."""
+    r = subprocess.run([sys.executable, "setup.py", "--name"], cwd=ROOT, capture_output=True, text=True, check=True,
+                       env={**os.environ, "VEGA_BUILD_JOBS": "1"})
+    assert r.stdout.split()[-1] == "vega"
+    assert "Deprecat" not in r.stderr, r.stderr
