@@ -427,3 +427,50 @@ def test_journal_writer_refuses_a_second_call_while_one_appends(tmp_path):
     assert sum(j.n_records for j in files.values()) == appended[0] > 0
     for j in files.values():
         j.close()
+
+
+@pytest.mark.parametrize("write", ["subscribe", "add", "new_day", "apply_records", "another_handler"])
+def test_store_writes_are_refused_while_a_batch_of_another_thread_writes_the_store(write):
+    """A store record's sequence lock takes one writer at a time.  A write of this thread (subscribe, add,
+    new_day, apply_records, another FeedHandler's call) while another thread's batch merges into the same
+    store without the GIL is refused (StoreBusyError).  Before, both wrote: two writers increment a record's
+    counter past each other, which leaves it even while a write runs (torn reads) or odd for good (every later
+    read of the token, here or in a reader process, fails with "the record stayed locked")."""
+    s = vega.Store(100_000)
+    fh = vega.FeedHandler("FO", s, records=False)
+    batch = tuple(nse.sample_stream("FO", 2000, seed=4))
+    fh.process_batch(batch, now_ns=T0)
+    tokens = [int(t) for t in s.tokens()[:16]]
+    recs = s.keyframe_records()
+    other = vega.FeedHandler("FO", s, records=False)
+    calls = {"subscribe": lambda: s.subscribe(tokens), "add": lambda: [s.add(t, "X") for t in tokens],
+             "new_day": s.new_day, "apply_records": lambda: s.apply_records(recs),
+             "another_handler": lambda: other.process_batch(batch[:50], now_ns=T0)}
+    stop = time.monotonic() + SECONDS
+    started = threading.Event()
+
+    def worker():
+        try:
+            while time.monotonic() < stop:
+                started.set()
+                fh.process_batch(batch, now_ns=T0)
+        finally:
+            started.set()
+
+    t = threading.Thread(target=worker)
+    t.start()
+    started.wait()
+    refused = done = 0
+    while t.is_alive():
+        try:
+            calls[write]()
+            done += 1
+        except vega.StoreBusyError as e:
+            assert "being written by a call in another thread" in str(e)
+            refused += 1
+    t.join()
+    assert refused > 0
+    seq = s.array["seq"]
+    assert np.all(seq % 2 == 0), f"{np.count_nonzero(seq % 2)} record(s) left locked"
+    s.snapshot()                                  # every record reads (none stayed locked)
+    calls[write]()                                # and with no batch running, the write goes through

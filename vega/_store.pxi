@@ -2043,7 +2043,8 @@ cdef class FeedHandler:
         """With the GIL, before a nogil call: mark this handler and its linked ones busy, then each one's
         store is open and its stamps follow its journal's trading date.  ValueError when one is closed
         (the entry points check first, before their journal's day is looked at; vg_feed_buffers relies on
-        this)."""
+        this).  StoreBusyError when a call of another thread writes one of their stores (another handler's,
+        Store.new_day, apply_records): a record's sequence lock takes one writer at a time."""
         cdef FeedHandler h
         self._check_usable()
         group = self._group()
@@ -2051,9 +2052,11 @@ cdef class FeedHandler:
             if h._busy:
                 raise RuntimeError("this FeedHandler (or one linked to it) is already inside a call: linked "
                                    "handlers must be driven from one thread")
+            h.store._check_sole_writer()
         for h in group:
             h._busy = 1
             h.store._use(1)                               # _finish gives it back; close() refuses from here
+            h.store._writing += 1                         # and the store's other writes (_finish, at the top)
         try:
             for h in group:
                 h._begin_one()
@@ -2062,6 +2065,7 @@ cdef class FeedHandler:
         except BaseException:
             for h in group:
                 h._release_journal()
+                h.store._writing -= 1
                 h.store._use(-1)
                 h._busy = 0
             raise
@@ -2225,7 +2229,8 @@ cdef class FeedHandler:
         cdef FeedHandler h
         group = self._group()
         for h in group:                                   # the nogil loop is over: the journals' own after-batch
-            h._release_journal()                          # work (rollover, checkpoint) appends to them again
+            h._release_journal()                          # work (rollover, checkpoint) appends to them again,
+            h.store._writing -= 1                         # and the store takes other writes (on_records may)
         try:
             for h in group:
                 h._finish_one()
@@ -3510,6 +3515,17 @@ cdef class Store:
             raise PermissionError("this store is open read-only (Store.open); only its writer can change it")
         return 0
 
+    cdef int _check_sole_writer(self) except -1:
+        """_check_writable, and StoreBusyError while a call of another thread writes the store's records
+        without the GIL: each record's sequence lock takes one writer at a time (two would count its sequence
+        past each other, leaving it odd for good or even while a write runs: torn reads)."""
+        self._check_writable()
+        if self._writing:
+            raise StoreBusyError("the store is being written by a call in another thread (a FeedHandler batch, "
+                                 "new_day or apply_records): its records take one writer at a time; write "
+                                 "after that call returns")
+        return 0
+
     def close(self) -> None:
         """Unmap the store (and release the writer lock).  Refused while numpy views of it are alive, and
         (StoreBusyError) while a call in another thread is reading or writing it without the GIL."""
@@ -3787,6 +3803,7 @@ cdef class Store:
         cdef vg_srec_t* r
         cdef char buf[12]
         cdef int64_t t
+        cdef bint sub
         self._check_writable()
         t = _token_value(token)
         if t <= 0:
@@ -3796,23 +3813,24 @@ cdef class Store:
         if len(sym) > 10 or len(ser) > 2:
             raise ValueError("symbol is at most 10 characters, series at most 2")
         seg = 0 if segment is None else _parse_segment(segment)
-        self._check_writable()                     # (the token's conversion may run Python code)
-        idx = vg_store_find(&self._st, <int32_t>t)
+        sym10 = sym.ljust(10)
+        ser2 = ser.ljust(2)
+        memcpy(buf, <const char*>sym10, 10)
+        memcpy(buf + 10, <const char*>ser2, 2)
+        sub = bool(subscribed)
+        self._check_sole_writer()                  # (the token's conversion may run Python code); no Python
+        idx = vg_store_find(&self._st, <int32_t>t)  # code runs from here to the end of the write
         if idx < 0:
             idx = vg_store_insert(&self._st, <int32_t>t, <uint8_t>(seg or self._st.hdr.segment))
             if idx < 0:
                 raise StoreFullError(f"the store is full ({self._st.capacity} instruments)")
         r = &self._st.recs[idx]
-        sym10 = sym.ljust(10)
-        ser2 = ser.ljust(2)
-        memcpy(buf, <const char*>sym10, 10)
-        memcpy(buf + 10, <const char*>ser2, 2)
         vs_write_begin(r)
         if sym or ser:
             memcpy(r.symbol, buf, 12)
         if seg:
             r.segment = <uint8_t>seg
-        r.subscribed = bool(subscribed)
+        r.subscribed = sub
         vs_write_end(r)
 
     def new_day(self) -> int:
@@ -3826,7 +3844,8 @@ cdef class Store:
         cdef vg_srec_t* r
         cdef char ident[12]
         cdef uint8_t sub
-        self._check_writable()
+        self._check_sole_writer()
+        self._writing += 1
         n = vg_store_len(&self._st)
         self._use(1)
         try:
@@ -3841,6 +3860,7 @@ cdef class Store:
                     r.subscribed = sub
                     vs_write_end(r)
         finally:
+            self._writing -= 1
             self._use(-1)
         return n
 
@@ -4030,7 +4050,7 @@ cdef class Store:
                                                      or isinstance(tokens, _np.bool_)):
             tokens = (tokens,)                     # one token (a bool too, refused by _index)
         idx = _np.array([self._index(t) for t in _tokens_list(tokens)], dtype=_np.int32)
-        self._check_writable()                     # (the list's Python code may have closed the store)
+        self._check_sole_writer()                  # (the list's Python code may have closed the store)
         for i in range(idx.shape[0]):
             r = &self._st.recs[idx[i]]
             vs_write_begin(r)
@@ -4075,8 +4095,13 @@ cdef class Store:
                 self._st.hdr.day_base_ns = base
             if n == 0:
                 return 0
-            with nogil:
-                res = vg_apply(&self._st, <const vg_rec_t*>&view[0], n, base, &err)
+            self._check_sole_writer()              # right before the loop (no Python code runs in between)
+            self._writing += 1
+            try:
+                with nogil:
+                    res = vg_apply(&self._st, <const vg_rec_t*>&view[0], n, base, &err)
+            finally:
+                self._writing -= 1
         finally:
             self._use(-1)
         if res < 0:

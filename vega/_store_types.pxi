@@ -350,6 +350,9 @@ cdef class Store:
     cdef int _exports                  # numpy views alive (close() refuses while > 0)
     cdef int _inuse                    # calls inside a nogil loop over this store (close() and
                                        # load_instruments() refuse while > 0); changed with the GIL held
+    cdef int _writing                  # calls writing this store's records without the GIL (a FeedHandler
+                                       # call, new_day, apply_records): the sequence lock has one writer, so
+                                       # every other write refuses while > 0; changed with the GIL held
     cdef object _spot_store            # (spot_store, index_store) of load_instruments: kept alive, or None
     cdef int _n_options                # options with IV metadata (load_instruments)
     cdef object __weakref__            # (_WRITERS: a forked child drops the lock)
@@ -357,6 +360,7 @@ cdef class Store:
     cdef void _detach(self) noexcept
     cdef int _check_open(self) except -1
     cdef int _check_writable(self) except -1
+    cdef int _check_sole_writer(self) except -1
     cdef _map_new(self, capacity, dense_tokens, stale_ns, int fd)
     cdef _attach(self, int writable)
     cdef int32_t _index(self, token) except -2
