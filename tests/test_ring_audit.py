@@ -467,6 +467,35 @@ def test_a_forked_child_does_not_keep_the_writer_lock(name):
         assert not os.path.exists(f"/dev/shm/{name}")
 
 
+def test_a_forked_child_is_no_writer_of_the_ring(name):
+    """The child's copy of a writable Ring is no writer: its appends (to a slot the parent writes or to any
+    other) and its FeedHandler's merges are refused with RingError, and the parent's slots are as it left
+    them.  Before, the child's copy kept the parent's writer roles (and their counters, copied at the fork):
+    its append went into the parent's slot at the parent's old tail, a second writer over records readers take
+    as valid, and moved the tail back."""
+    from fork_helpers import outcomes_in_a_forked_child
+    ring = Ring.create(name)
+    ring.append(0, np.zeros(3, dtype=CHANGE_RECORD_DTYPE))        # the parent holds slot 0
+    store = vega.Store(64)                                         # in-process: the child's is its own copy
+    fh = vega.FeedHandler("CM", store, ring=ring)                  # and slot 1 (NSE_EQ)
+    tick = {"transaction_code": 18703, "records": [{"token": 7, "last_traded_price": 500}]}
+    fh.merge_message(tick, now_ns=1_700_000_000_000_000_000)
+    tails = [ring.tail(f) for f in range(3)]
+    assert tails[0] == 3 and tails[1] > 0
+    rec = np.zeros(2, dtype=CHANGE_RECORD_DTYPE)
+    out = outcomes_in_a_forked_child([lambda: ring.append(0, rec), lambda: ring.append(2, rec),
+                                      lambda: fh.merge_message(tick, now_ns=1_700_000_000_000_000_001),
+                                      lambda: ring.reader(0, start="oldest").poll().size == 3 or 1 / 0])
+    for o in out[:3]:
+        assert o.startswith("RingError: ") and "no writer here" in o, o
+    assert out[3] == "ok"                                          # reading works
+    assert [ring.tail(f) for f in range(3)] == tails
+    assert ring.info(0)["writer_pid"] == os.getpid() and ring.writable
+    assert ring.append(0, rec) == 5                                # the parent writes on
+    fh.close()
+    ring.close()
+
+
 def test_replace_from_a_writer_process_sees_another_idle_writer(name):
     """This process has the ring open for writing and another process has too, without having appended: the
     lock test cannot tell them apart, /proc/locks can."""

@@ -95,3 +95,31 @@ def test_a_forked_child_can_close_its_copy_and_the_parent_keeps_writing(shm_name
     fh.close()
     s.close()
     assert _other_process_creates(shm_name) == "created"
+
+
+def test_a_forked_child_is_no_writer_of_the_store(shm_name):
+    """The child's copy of the writer's Store maps the same records.  Its writes (add, subscribe, new_day,
+    apply_records, a FeedHandler's merge) are refused with PermissionError: a second writer beside the parent
+    breaks each record's sequence lock (the two count its sequence past each other: odd for good, every read
+    of the token failing, or even while a write runs, torn reads).  Before, they went into the parent's store.
+    Reading works in the child as anywhere."""
+    from fork_helpers import outcomes_in_a_forked_child
+    now = 1_700_000_000_000_000_000
+    s = core.Store.create(shm_name, 64)
+    fh = core.FeedHandler("FO", s)
+    tick = {"transaction_code": 7202, "records": [{"token": 42, "fill_price": 1234, "fill_volume": 1}]}
+    fh.merge_message(tick, now_ns=now)
+    recs = s.keyframe_records()
+    other = {"transaction_code": 7202, "records": [{"token": 43, "fill_price": 99, "fill_volume": 1}]}
+    out = outcomes_in_a_forked_child([lambda: s.add(44), lambda: s.subscribe(42, False), s.new_day,
+                                      lambda: s.apply_records(recs), lambda: fh.merge_message(other, now_ns=now),
+                                      lambda: s.ltp(42) == 1234 or 1 / 0, lambda: s.snapshot()])
+    assert len(out) == 7
+    for o in out[:5]:
+        assert o.startswith("PermissionError: this Store is a forked copy of its writer's"), o
+    assert out[5:] == ["ok", "ok"]
+    assert s.tokens().tolist() == [42] and s[42].subscribed and s.ltp(42) == 1234   # the parent's store
+    fh.merge_message(other, now_ns=now)                     # and the parent writes on
+    assert s.ltp(43) == 99 and s.writable
+    fh.close()
+    s.close()

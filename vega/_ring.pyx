@@ -661,6 +661,7 @@ def _latency_floor_recv(buf, Py_ssize_t count, timeout=10.0):
 
 cdef object _TOKEN = object()
 _WRITABLE = weakref.WeakSet()             # this process's writable Rings (see _held_here)
+_FORK_COPIES = weakref.WeakSet()          # a forked child's copies of its parent's writable Rings (no writers)
 
 # Registration within one process: the bus lock is held by pid, so threads of one process also take this.
 _bus_tlock = threading.Lock()
@@ -674,9 +675,18 @@ def _reset_bus_tlock():
 def _drop_writer_locks():
     """In a forked child: let go of the parent's writable rings' lock descriptors.  A fork shares the locked
     open file, so a child that never writes (a multiprocessing worker) would otherwise keep the ring 'being
-    written' after the parent closed it or died; the child's copies of those Rings are no writers of it."""
+    written' after the parent closed it or died; the child's copies of those Rings are no writers of it.  They
+    read only: the writer roles the parent held (its slot counters, copied at the fork) are not the child's,
+    and an append of the child would write a second stream into the parent's slot at the parent's old tail,
+    over records its readers take as valid."""
+    cdef int f
     for r in list(_WRITABLE):
         (<Ring>r)._unlock()
+        for f in range(RING_N_SLOTS):
+            (<Ring>r)._held[f] = 0
+        (<Ring>r)._writable = False
+        _FORK_COPIES.add(r)
+    _WRITABLE.clear()
 
 
 os.register_at_fork(after_in_child=_reset_bus_tlock)
@@ -1056,6 +1066,9 @@ cdef class Ring:
         if self._held[feed]:
             return 0
         if not self._writable:
+            if self in _FORK_COPIES:
+                raise RingError(f"{self.path}: this Ring was opened for writing by the process this one was forked "
+                                f"from and is no writer here; use Ring.open(name, writable=True) to write")
             raise RingError(f"{self.path}: opened for reading; use Ring.open(name, writable=True) to write")
         h = self._header(feed)
         me = <uint32_t>getpid()

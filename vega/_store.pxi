@@ -1831,6 +1831,8 @@ cdef class FeedHandler:
         cdef FeedHandler h
         if self._closed:
             raise ValueError("the FeedHandler is closed")
+        if self._ring is not None and not (<Ring>self._ring)._held[self._ring_feed]:
+            (<Ring>self._ring)._claim(self._ring_feed)    # a forked child's copy: RingError, it is no writer
         if self._indices is not None or self._underlying is not None:
             for h in self._group():
                 if h._closed:
@@ -2053,6 +2055,8 @@ cdef class FeedHandler:
                 raise RuntimeError("this FeedHandler (or one linked to it) is already inside a call: linked "
                                    "handlers must be driven from one thread")
             h.store._check_sole_writer()
+            if h._ring is not None and not (<Ring>h._ring)._held[h._ring_feed]:
+                (<Ring>h._ring)._claim(h._ring_feed)      # a forked child's copy: RingError, it is no writer
         for h in group:
             h._busy = 1
             h.store._use(1)                               # _finish gives it back; close() refuses from here
@@ -2807,6 +2811,7 @@ def _clear_stale(name, path, check_only=False):
 # Store.remove / unlink let the writer's own process remove its file while it holds the flock
 _OWN_WRITERS = {}
 _WRITERS = _weakref.WeakSet()            # this process's writers of named stores (Store.create until close())
+_FORK_COPIES = _weakref.WeakSet()        # a forked child's copies of its parent's writers (read-only here)
 
 
 def _drop_store_locks():
@@ -2820,6 +2825,8 @@ def _drop_store_locks():
             except OSError:
                 pass
             (<Store>s)._fd = -1
+        (<Store>s)._st.writable = 0      # read-only here: a second writer of the shared records would break
+        _FORK_COPIES.add(s)              # their sequence locks (odd for good, or even while a write runs)
     _WRITERS.clear()
     _OWN_WRITERS.clear()
 
@@ -3512,6 +3519,9 @@ cdef class Store:
     cdef int _check_writable(self) except -1:
         self._check_open()
         if not self._st.writable:
+            if self in _FORK_COPIES:
+                raise PermissionError("this Store is a forked copy of its writer's (Store.create in the process "
+                                      "this one was forked from): a forked child is no writer of the store")
             raise PermissionError("this store is open read-only (Store.open); only its writer can change it")
         return 0
 
