@@ -429,6 +429,29 @@ def test_journal_writer_refuses_a_second_call_while_one_appends(tmp_path):
         j.close()
 
 
+def _looping_in_a_thread(call, refusal):
+    """A started thread that runs call() over and over for SECONDS, going on when it is refused (``refusal``,
+    an exception type: the other thread's writer had the turn); returned once it has begun."""
+    stop = time.monotonic() + SECONDS
+    started = threading.Event()
+
+    def worker():
+        try:
+            while time.monotonic() < stop:
+                started.set()
+                try:
+                    call()
+                except refusal:
+                    pass
+        finally:
+            started.set()
+
+    t = threading.Thread(target=worker)
+    t.start()
+    started.wait()
+    return t
+
+
 @pytest.mark.parametrize("write", ["subscribe", "add", "new_day", "apply_records", "another_handler"])
 def test_store_writes_are_refused_while_a_batch_of_another_thread_writes_the_store(write):
     """A store record's sequence lock takes one writer at a time.  A write of this thread (subscribe, add,
@@ -446,20 +469,7 @@ def test_store_writes_are_refused_while_a_batch_of_another_thread_writes_the_sto
     calls = {"subscribe": lambda: s.subscribe(tokens), "add": lambda: [s.add(t, "X") for t in tokens],
              "new_day": s.new_day, "apply_records": lambda: s.apply_records(recs),
              "another_handler": lambda: other.process_batch(batch[:50], now_ns=T0)}
-    stop = time.monotonic() + SECONDS
-    started = threading.Event()
-
-    def worker():
-        try:
-            while time.monotonic() < stop:
-                started.set()
-                fh.process_batch(batch, now_ns=T0)
-        finally:
-            started.set()
-
-    t = threading.Thread(target=worker)
-    t.start()
-    started.wait()
+    t = _looping_in_a_thread(lambda: fh.process_batch(batch, now_ns=T0), vega.StoreBusyError)
     refused = done = 0
     while t.is_alive():
         try:
@@ -474,3 +484,34 @@ def test_store_writes_are_refused_while_a_batch_of_another_thread_writes_the_sto
     assert np.all(seq % 2 == 0), f"{np.count_nonzero(seq % 2)} record(s) left locked"
     s.snapshot()                                  # every record reads (none stayed locked)
     calls[write]()                                # and with no batch running, the write goes through
+
+
+def test_two_feed_handlers_publishing_to_one_ring_slot_take_turns(ring):
+    """A ring slot has one writer at a time: the writer's counters (next, intent) live in the Ring object and
+    ring_append updates them without a lock.  Two FeedHandlers publishing to the same slot (here: two CM
+    handlers with stores of their own) from two threads take turns: a call while the other's runs raises
+    RuntimeError, and so does making a handler of that slot meanwhile.  Every record of every call is then
+    in the ring.  Before, both appended at once: appends were lost (the tail fell short of the records
+    published) and records overwrote each other."""
+    published = []
+    handlers = [vega.FeedHandler("CM", vega.Store(100_000), ring=ring, on_records=lambda a: published.append(len(a)))
+                for _ in range(2)]
+    batch = tuple(nse.sample_stream("CM", 400, seed=7))
+    t = _looping_in_a_thread(lambda: handlers[0].process_batch(batch, now_ns=T0), RuntimeError)
+    refused = {"call": 0, "make": 0}
+    while t.is_alive():
+        try:
+            handlers[1].process_batch(batch, now_ns=T0)
+        except RuntimeError as e:
+            assert "is being appended to by" in str(e)
+            refused["call"] += 1
+        try:
+            vega.FeedHandler("CM", vega.Store(16), ring=ring).close()
+        except RuntimeError as e:
+            assert "is being appended to by" in str(e)
+            refused["make"] += 1
+    t.join()
+    for h in handlers:
+        h.close()
+    assert refused["call"] > 0 and refused["make"] > 0
+    assert ring.tail("NSE_EQ") == sum(published) > 0

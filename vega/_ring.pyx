@@ -1112,6 +1112,9 @@ cdef class Ring:
         if feed < 0 or feed >= RING_N_SLOTS:
             raise ValueError(f"feed index {feed} out of range")
         self._claim(feed)
+        if self._appending[feed]:      # an append runs in another thread (Ring.append, a FeedHandler's call)
+            raise RuntimeError(f"ring slot {FEEDS[feed]} is being appended to by another thread: a slot takes "
+                               f"one writer at a time")
         self._exports[feed] += 1
         return &self._slots[feed]
 

@@ -2055,12 +2055,19 @@ cdef class FeedHandler:
                 raise RuntimeError("this FeedHandler (or one linked to it) is already inside a call: linked "
                                    "handlers must be driven from one thread")
             h.store._check_sole_writer()
-            if h._ring is not None and not (<Ring>h._ring)._held[h._ring_feed]:
-                (<Ring>h._ring)._claim(h._ring_feed)      # a forked child's copy: RingError, it is no writer
+            if h._ring is not None:
+                if not (<Ring>h._ring)._held[h._ring_feed]:
+                    (<Ring>h._ring)._claim(h._ring_feed)  # a forked child's copy: RingError, it is no writer
+                if (<Ring>h._ring)._appending[h._ring_feed]:
+                    raise RuntimeError(f"ring slot {_RING_FEEDS[h._ring_feed]} is being appended to by a call "
+                                       f"in another thread (another FeedHandler's, or Ring.append): a slot "
+                                       f"takes one writer at a time")
         for h in group:
             h._busy = 1
             h.store._use(1)                               # _finish gives it back; close() refuses from here
             h.store._writing += 1                         # and the store's other writes (_finish, at the top)
+            if h._ring is not None:
+                (<Ring>h._ring)._appending[h._ring_feed] = 1      # and the slot's other writers (_finish)
         try:
             for h in group:
                 h._begin_one()
@@ -2071,6 +2078,8 @@ cdef class FeedHandler:
                 h._release_journal()
                 h.store._writing -= 1
                 h.store._use(-1)
+                if h._ring is not None:
+                    (<Ring>h._ring)._appending[h._ring_feed] = 0
                 h._busy = 0
             raise
 
@@ -2241,6 +2250,8 @@ cdef class FeedHandler:
         finally:
             for h in group:
                 h.store._use(-1)
+                if h._ring is not None:
+                    (<Ring>h._ring)._appending[h._ring_feed] = 0
                 h._busy = 0
 
     cdef _finish_one(self):
@@ -2812,6 +2823,7 @@ def _clear_stale(name, path, check_only=False):
 _OWN_WRITERS = {}
 _WRITERS = _weakref.WeakSet()            # this process's writers of named stores (Store.create until close())
 _FORK_COPIES = _weakref.WeakSet()        # a forked child's copies of its parent's writers (read-only here)
+_RING_FEEDS = ("NSE_FO", "NSE_EQ", "NFO_IDX")    # ring slot names (vega._ring.FEEDS), for messages
 
 
 def _drop_store_locks():
