@@ -38,6 +38,29 @@ def timestamps(records: np.ndarray) -> np.ndarray:
     return records["ts_lo"].astype(np.int64) | (records["ts_hi"].astype(np.int64) << 32)
 
 
+def epoch_ns(records_or_ts48, day):
+    """ns since the Unix epoch of change records' times: ``records_or_ts48`` a CHANGE_RECORD_DTYPE array (or one
+    record), or ts48 values (an int or an integer array: ns since 00:00 IST of the trading day, as ``explode``
+    gives them); ``day`` the trading day they belong to (a ``datetime.date`` or "YYYY-MM-DD": the ring's and the
+    journal's day, e.g. ``Journal.date``).  An int for an int, else an int64 array."""
+    from vega._journal import as_date, day_epoch_ns       # lazily: vega._journal imports this module
+    base = day_epoch_ns(as_date(day))
+    if isinstance(records_or_ts48, (np.ndarray, np.void)) and records_or_ts48.dtype == CHANGE_RECORD_DTYPE:
+        return timestamps(records_or_ts48) + np.int64(base)
+    if isinstance(records_or_ts48, (int, np.integer)) and not isinstance(records_or_ts48, (bool, np.bool_)):
+        return base + int(records_or_ts48)
+    ts = np.asarray(records_or_ts48)
+    if ts.dtype.kind not in "iu":
+        raise TypeError(f"epoch_ns takes change records or integer ts48 values, not {ts.dtype}")
+    return ts.astype(np.int64) + np.int64(base)
+
+
+def datetimes(records_or_ts48, day) -> np.ndarray:
+    """:func:`epoch_ns` as numpy ``datetime64[ns]`` (UTC, numpy's one zone; pandas:
+    ``pd.to_datetime(a, utc=True).tz_convert("Asia/Kolkata")``)."""
+    return np.asarray(epoch_ns(records_or_ts48, day), dtype=np.int64).view("datetime64[ns]")
+
+
 def set_timestamps(records: np.ndarray, ts_ns) -> None:
     """Store int64 ns timestamps (0 <= ts < 2**48) into ``records`` in place."""
     ts = np.asarray(ts_ns, dtype=np.int64)

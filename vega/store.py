@@ -7,8 +7,9 @@ int64, exchange times int32 seconds since 1980-01-01, ``*_ns`` int64 epoch nanos
 """
 import numpy as np
 
-__all__ = ["STORE_DTYPE", "INDEX_UNION_FIELDS", "RECORD_SIZE", "GROUPS", "QUALITY_WEIGHTS", "PRE_OPEN_STATUSES", "StoreError",
-           "StoreFullError", "StoreBusyError", "StoreFormatError"]
+__all__ = ["STORE_DTYPE", "INDEX_UNION_FIELDS", "RECORD_SIZE", "GROUPS", "QUALITY_WEIGHTS", "PRE_OPEN_STATUSES",
+           "EXCHANGE_EPOCH_S", "exchange_epoch_s", "exchange_datetime",
+           "StoreError", "StoreFullError", "StoreBusyError", "StoreFormatError"]
 
 _FIELDS = [
         ("seq", "<u4", 0),
@@ -157,6 +158,33 @@ QUALITY_WEIGHTS = {
     "volume": 10,         # volume_traded_today > 0
     "close": 10,          # close_price > 0
 }
+
+
+#: Unix seconds of 1980-01-01 00:00 IST: NSE's times count seconds from there on the exchange's wall clock
+#: (docs/FORMATS.md, "Store record": units)
+EXCHANGE_EPOCH_S = 315532800 - 19800
+
+
+def exchange_epoch_s(seconds):
+    """Unix seconds of exchange times: ``last_trade_time``, ``mw_last_trade_time``, ``spos_update_time``, a
+    message's ``log_time`` (int seconds since 1980-01-01 on the exchange's wall clock, IST).  An int for an int,
+    else an int64 array; 0 (no time yet) gives EXCHANGE_EPOCH_S, so mask it first in an array."""
+    if isinstance(seconds, (int, np.integer)) and not isinstance(seconds, (bool, np.bool_)):
+        return EXCHANGE_EPOCH_S + int(seconds)
+    a = np.asarray(seconds)
+    if a.dtype.kind not in "iu":
+        raise TypeError(f"exchange times are integer seconds since 1980, not {a.dtype}")
+    return a.astype(np.int64) + EXCHANGE_EPOCH_S
+
+
+def exchange_datetime(seconds):
+    """One exchange time (see :func:`exchange_epoch_s`) as an aware ``datetime`` in IST; None for 0 (a field
+    not set yet, e.g. ``last_trade_time`` before the first trade)."""
+    import datetime as _dt
+    if seconds == 0:
+        return None
+    ist = _dt.timezone(_dt.timedelta(hours=5, minutes=30), "IST")
+    return _dt.datetime.fromtimestamp(exchange_epoch_s(seconds), ist)
 
 
 class StoreError(Exception):
