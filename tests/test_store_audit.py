@@ -18,6 +18,7 @@ import uuid
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import vega
 from vega import nse
@@ -460,6 +461,22 @@ def test_day_base_ns_and_ts_ns_ranges(filled):
     recs = filled.keyframe_records(np.int64(1000))      # numpy integers are ints
     assert s.apply_records(recs, day_base_ns=np.int64(T0)) == len(filled)
     assert filled.keyframe_records(np.uint64(2**48 - 1)).size == recs.size
+
+
+@settings(max_examples=200, deadline=None)
+@given(base=st.one_of(st.integers(0, 2**63 - 1), st.integers(2**63 - 2**49, 2**63 - 1)),
+       ts=st.one_of(st.integers(0, 2**48 - 1), st.just(2**48 - 1)))
+def test_apply_records_last_update_time_saturates_at_the_int64_end(base, ts):
+    """day_base_ns + ts48 past 2**63 - 1 (a day_base_ns within 2**48 of the end; a journal dated 2262-04-10,
+    which parse_header accepts, with a late record) overflowed in C: undefined behaviour that stored a
+    negative last update time.  The time now saturates at 2**63 - 1."""
+    from vega.records import CHANGE_RECORD_DTYPE, set_timestamps
+    rec = np.zeros(1, CHANGE_RECORD_DTYPE)
+    rec["token"], rec["group"], rec["mask"], rec["slots"][0, 0] = 5, 1, 1, 100
+    set_timestamps(rec, np.array([ts]))
+    s = vega.Store(4)
+    assert s.apply_records(rec, day_base_ns=base) == 1
+    assert s[5].last_update_ns == min(base + ts, 2**63 - 1)
 
 
 def test_checkpoint_ts_is_an_int(tmp_path):

@@ -9,6 +9,7 @@ import stat as _stat
 import re as _re
 import weakref as _weakref
 import numpy as _np
+from libc.stdint cimport INT64_MAX
 from libc.stdlib cimport realloc, calloc
 from libc.string cimport memcmp
 from posix.mman cimport (mmap, munmap, PROT_READ, PROT_WRITE, MAP_SHARED, MAP_PRIVATE, MAP_ANONYMOUS, MAP_FIXED,
@@ -541,8 +542,11 @@ cdef inline void _apply_fields(vg_srec_t* r, const vg_rec_t* rec) noexcept nogil
         vg_fld_set(r, f, v)
 
 cdef inline void _apply_finish(vg_srec_t* r, const vg_rec_t* rec, int64_t base_ns) noexcept nogil:
+    cdef int64_t ts = <int64_t>vg_rec_ts(rec)          # < 2**48
     r.last_update_source = rec.source
-    r.last_update_ns = base_ns + <int64_t>vg_rec_ts(rec)
+    # saturated: a day_base_ns within 2**48 of the int64 end (or a journal dated up to 2262-04-10 with a late
+    # ts48) overflowed the sum, undefined behaviour that left a negative last update time
+    r.last_update_ns = base_ns + ts if base_ns <= INT64_MAX - ts else INT64_MAX
     r.update_count += 1
     r.data_quality = vg_quality(r)
     r.valid = 1
@@ -4081,10 +4085,10 @@ cdef class Store:
 
     def apply_records(self, records, day_base_ns=None) -> int:
         """Apply change records (a CHANGE_RECORD_DTYPE array, or a bytes-like object of 32-byte records) in
-        order; returns the number of updates applied.  Last update times become ``day_base_ns + ts48``:
-        ``day_base_ns`` is an int of epoch ns (a numpy integer too; a float or a bool is a TypeError), default
-        the store's trading day, else today's 00:00 IST.  A ``day_base_ns`` given becomes the store's trading
-        day (``info()["day_base_ns"]``, the default of later calls), as a FeedHandler's receive day does: a
+        order; returns the number of updates applied.  Last update times become ``day_base_ns + ts48``, at most
+        2**63 - 1.  ``day_base_ns`` is an int of epoch ns (a numpy integer too; a float or a bool is a TypeError),
+        default the store's trading day, else today's 00:00 IST.  A ``day_base_ns`` given becomes the store's
+        trading day (``info()["day_base_ns"]``, the default of later calls), as a FeedHandler's receive day does: a
         store rebuilt by ``vega.replay`` or ``Journal.snapshot_at`` carries its journal's day.  TypeError for
         anything else as ``records`` (a list too); ValueError on a malformed record (those before it are
         applied); StoreFullError when a new token does not fit."""
