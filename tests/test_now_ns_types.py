@@ -152,3 +152,52 @@ def test_the_staleness_reads_take_the_same_times():
         with pytest.raises(TypeError, match="now_ns"):
             store.stale_tokens(now_ns=bad)
     h.close()
+
+
+IST_NS, DAY_NS = 19800 * 10**9, 86400 * 10**9
+
+
+@pytest.mark.parametrize("t", [2**63 - 1, 2**63 - IST_NS, 2**63 - IST_NS - 1, 2**63 - DAY_NS])
+@pytest.mark.parametrize("entry", ENTRY_POINTS.keys())
+def test_a_time_at_the_int64_end_is_stamped_exactly(entry, t):
+    """now_ns takes [0, 2**63): its ts48 (ns since 00:00 IST) was (t + 5.5 h) % 1 day in int64, which overflowed
+    for a time within 5.5 hours of the end (undefined behaviour; a wrong stamp and day)."""
+    got = []
+    store = vega.Store(1000)
+    h = vega.FeedHandler("FO", store, on_records=got.append)
+    assert ENTRY_POINTS[entry](h, t) > 0
+    ts48 = (t + IST_NS) % DAY_NS
+    assert set(vega.records.timestamps(np.concatenate(got)).tolist()) == {ts48}
+    assert store.header["day_base_ns"] == t - ts48
+    assert set(store.snapshot()["last_update_ns"].tolist()) == {t}
+    h.close()
+
+
+def test_a_time_at_the_int64_end_for_a_1970_journal_is_refused(tmp_path):
+    """A journal of 1970-01-01 has a day base before the epoch (00:00 IST is 18:30 UTC the day before): the check
+    of a receive time against the journal's reach subtracted it in int64, which overflowed near 2**63 and let the
+    time through to be stamped on that day.  It now asks for the day the time falls in, which no journal has."""
+    import datetime as dt
+    with vega.JournalWriter(tmp_path, "NSE_FO", dt.date(1970, 1, 1)) as jw:
+        h = vega.FeedHandler("FO", vega.Store(1000), journal=jw)
+        for entry in ENTRY_POINTS.values():
+            with pytest.raises(ValueError, match="a journal's trading date is 1970-01-01 .. 2262-04-10"):
+                entry(h, 2**63 - 1)
+        assert jw.n_records == 0
+        h.close()
+
+
+def test_capture_times_at_the_int64_end_for_a_1970_journal_stamp_the_end_of_its_reach(tmp_path):
+    """The capture's entry point (vg_feed_buffers, here through vega._pcap.feed_selected) stamps each datagram
+    against its journal's day base, clamped to the 48 bits of a record's time; for a 1970-01-01 journal (a base
+    < 0) that difference overflowed in int64 for a time near 2**63."""
+    import datetime as dt
+    from vega._pcap import feed_selected
+    with vega.JournalWriter(tmp_path, "NSE_FO", dt.date(1970, 1, 1)) as jw:
+        got = []
+        h = vega.FeedHandler("FO", vega.Store(1000), journal=jw, on_records=got.append)
+        buf = np.frombuffer(STREAM[0], np.uint8)
+        one = np.zeros(1, np.int64)
+        assert feed_selected(h, buf, np.array([2**63 - 1]), one, np.array([len(buf)], np.int32), one) > 0
+        assert set(vega.records.timestamps(np.concatenate(got)).tolist()) == {2**48 - 1}
+        h.close()

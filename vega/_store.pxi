@@ -103,8 +103,9 @@ cdef inline int64_t vg_now_ns() noexcept nogil:
     return <int64_t>ts.tv_sec * 1000000000LL + ts.tv_nsec
 
 cdef inline uint64_t vg_ts48(int64_t epoch_ns) noexcept nogil:
-    """ns since 00:00 IST of the day that contains epoch_ns (epoch_ns >= 0)."""
-    return <uint64_t>((epoch_ns + VG_IST_NS) % VG_DAY_NS)
+    """ns since 00:00 IST of the day that contains epoch_ns (epoch_ns >= 0).  Unsigned: the int64 sum
+    overflowed (undefined) for a time within 5.5 hours of 2**63 (a now_ns the handlers accept)."""
+    return (<uint64_t>epoch_ns + <uint64_t>VG_IST_NS) % <uint64_t>VG_DAY_NS
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -1577,7 +1578,8 @@ cdef inline void _feed_set_time(vg_feed_t* f, int64_t now_ns) noexcept nogil:
     cdef int64_t base
     f.m.now_ns = now_ns
     if f.day_base_ns != 0:
-        f.m.ts48 = <uint64_t>(now_ns - f.day_base_ns) if now_ns > f.day_base_ns else 0
+        # (unsigned: exact, where the int64 difference overflowed for a 1970-01-01 journal's base, < 0)
+        f.m.ts48 = <uint64_t>now_ns - <uint64_t>f.day_base_ns if now_ns > f.day_base_ns else 0
         if f.m.ts48 >= (<uint64_t>1 << 48):
             f.m.ts48 = (<uint64_t>1 << 48) - 1
     else:
@@ -2014,7 +2016,9 @@ cdef class FeedHandler:
                 continue                  # datagram pays this)
             jw = <JournalWriter>h._journal
             b = h._f.day_base_ns          # 00:00 IST of h._jdate (_set_journal, _begin_one)
-            if jw._date != h._jdate or t_min < b - VG_JOURNAL_GRACE_NS or t_max - b >= VG_TS48_REACH:
+            # t_max - b exact in uint64 (b < 0 for 1970-01-01: the int64 difference overflows near 2**63)
+            if (jw._date != h._jdate or t_min < b - VG_JOURNAL_GRACE_NS
+                    or (t_max >= b and <uint64_t>t_max - <uint64_t>b >= <uint64_t>VG_TS48_REACH)):
                 break
         else:
             return
