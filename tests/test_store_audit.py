@@ -479,6 +479,33 @@ def test_apply_records_last_update_time_saturates_at_the_int64_end(base, ts):
     assert s[5].last_update_ns == min(base + ts, 2**63 - 1)
 
 
+@pytest.mark.parametrize("t", [-2**63, -1, -T0])
+def test_staleness_of_a_damaged_reader_store_time(shm_name, t):
+    """A reader maps a file another process wrote: a record's last update time may be anything there.  is_stale
+    and a Quote's stale took now - t in int64, which overflowed for a time far before the epoch (undefined
+    behaviour; 'fresh'), and stale_tokens' numpy difference wrapped to 'fresh'.  Now all three say exactly
+    now - t > stale_ns."""
+    from vega.store import STORE_DTYPE
+    w = vega.Store.create(shm_name, 64)
+    vega.FeedHandler("FO", w).process(STREAM[0], now_ns=T0)
+    tok = int(w.tokens()[0])
+    with open(vega._core._shm_path(shm_name), "r+b") as f:
+        f.seek(w.header["records_off"] + STORE_DTYPE.fields["last_update_ns"][1])
+        f.write(t.to_bytes(8, "little", signed=True))
+    r = vega.Store.open(shm_name)
+    try:
+        assert r[tok].last_update_ns == t
+        for now in (0, T0, 2**63 - 1):
+            stale = now - t > r.stale_ns                     # Python ints: exact
+            assert r.is_stale(tok, now_ns=now) == stale
+            assert (tok in r.stale_tokens(now_ns=now).tolist()) == stale
+            fn, (rec, stale_ns, _) = r[tok].__reduce__()     # a Quote taken at now (its pickled form)
+            assert fn(rec, stale_ns, now).stale == stale
+    finally:
+        r.close()
+        w.close()
+
+
 def test_checkpoint_ts_is_an_int(tmp_path):
     day = datetime.date(2026, 11, 20)
     with vega.JournalWriter(tmp_path, "NSE_FO", day) as jw:

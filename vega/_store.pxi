@@ -2461,6 +2461,13 @@ cdef int64_t _check_ts48(v, str what="ts_ns") except? -2:
     return v if 0 <= v < (1 << 48) else -1
 
 
+cdef object _stale_before(int64_t now, int64_t stale_ns):
+    """A record last updated before this (a Python int, possibly past the int64 range) is stale at ``now``:
+    ``now - t > stale_ns`` without its overflow in int64 (a reader's store file may hold any time and window:
+    a damaged one's negative time made the C difference undefined and numpy's wrap to 'fresh')."""
+    return <object>now - <object>stale_ns
+
+
 cdef int64_t _check_ns(v, str what="now_ns") except? -1:
     """A time argument (``now_ns`` of a FeedHandler or of the staleness reads): an int of epoch ns (a numpy
     integer too), never a float (a double holds epoch ns only to ~256 ns) or a bool; once per call, before
@@ -2968,7 +2975,8 @@ cdef class Quote:
 
     @property
     def stale(self) -> bool:
-        return self._r.last_update_ns == 0 or self._taken_ns - self._r.last_update_ns > self._stale_ns
+        cdef int64_t t = self._r.last_update_ns
+        return t == 0 or t < _stale_before(self._taken_ns, self._stale_ns)
 
     def to_dict(self) -> dict:
         """Every field as a dict."""
@@ -3766,7 +3774,7 @@ cdef class Store:
         cdef int64_t now = vg_now_ns() if now_ns is None else _check_ns(now_ns)
         cdef int32_t idx = self._index(token)
         cdef int64_t t = self._st.recs[idx].last_update_ns
-        return t == 0 or now - t > self._st.hdr.stale_ns
+        return t == 0 or t < _stale_before(now, self._st.hdr.stale_ns)
 
     @property
     def array(self):
@@ -3821,7 +3829,8 @@ cdef class Store:
         snap = self.snapshot()
         now = vg_now_ns() if now_ns is None else _check_ns(now_ns)
         t = snap["last_update_ns"]
-        return snap["token"][(t == 0) | (now - t > self._st.hdr.stale_ns)]
+        lim = _stale_before(now, self._st.hdr.stale_ns)
+        return snap["token"][(t == 0) | (t < lim if lim <= INT64_MAX else True)]
 
     # ---- writes (the writer only) -----------------------------------------------------------------------
 
