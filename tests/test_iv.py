@@ -319,3 +319,17 @@ def test_time_to_expiry_year_fraction():
     # expired option: no IV
     t = _iv.time_to_expiry(raw, expiry_ns + 10**9)
     assert math.isnan(_iv.implied_volatility(5.0, 100.0, 100.0, t, 0.1, True))
+
+
+def test_an_expiry_beyond_the_int64_reach_is_a_value_error():
+    """expiry_to_unix / time_to_expiry add 315532800 s and round to the day in int64: near either end of the range
+    that overflowed (undefined behaviour, a wrapped answer).  Beyond +-2**62 s it is a ValueError; up to it the
+    kernel agrees with the Python rule."""
+    for raw in (2**63 - 1, 2**63 - 315532800, 2**62 + 1, -2**62 - 1, -2**63):
+        with pytest.raises(ValueError, match="expiry_raw .* is out of range"):
+            _iv.expiry_to_unix(raw)
+        with pytest.raises(ValueError, match="expiry_raw .* is out of range"):
+            _iv.time_to_expiry(raw, 0)
+    for raw in (2**62, -2**62):
+        assert _iv.expiry_to_unix(raw) == expiry_unix(raw)
+        assert _iv.time_to_expiry(raw, 0) == pytest.approx(expiry_unix(raw) / (365 * 86400), rel=1e-12)

@@ -161,13 +161,25 @@ def parity_forward(strikes, calls, puts, double ref, double t_years, double rate
     return (f if src == IV_FWD_PARITY else NAN), k[i]
 
 
+cdef int _check_expiry_raw(int64_t expiry_raw) except -1:
+    """iv_expiry_unix's int64 arithmetic overflows (undefined behaviour) within 2**28 s of either end of the
+    range: a raw expiry is refused beyond +-2**62 s (10**11 years; the master files stop at 9999)."""
+    if not -(1LL << 62) <= expiry_raw <= (1LL << 62):
+        raise ValueError(f"expiry_raw {expiry_raw} is out of range: seconds since 1980 within +-2**62")
+    return 0
+
+
 def expiry_to_unix(int64_t expiry_raw):
-    """Unix seconds of 14:30 IST on the expiry date of a master-file expiry (s since 1980, read as IST)."""
+    """Unix seconds of 14:30 IST on the expiry date of a master-file expiry (s since 1980, read as IST);
+    ValueError beyond +-2**62 s."""
+    _check_expiry_raw(expiry_raw)
     return iv_expiry_unix(expiry_raw)
 
 
 def time_to_expiry(int64_t expiry_raw, int64_t now_ns):
-    """Years (365 days) from ``now_ns`` (unix epoch ns) to 14:30 IST of the expiry date; <= 0 once expired."""
+    """Years (365 days) from ``now_ns`` (unix epoch ns) to 14:30 IST of the expiry date; <= 0 once expired;
+    ValueError for an ``expiry_raw`` beyond +-2**62 s."""
+    _check_expiry_raw(expiry_raw)
     return iv_year_fraction(iv_expiry_unix(expiry_raw), now_ns)
 
 
