@@ -698,3 +698,48 @@ def test_watch_of_a_captures_prefix_names_its_stores(shm_name):
             assert "is the capture running" not in r.stderr       # it is: its stores have other names
         finally:
             Store.remove(f"{shm_name}-cm")
+
+
+def test_watch_names_contracts_from_the_masters_and_shows_their_iv(shm_name, tmp_path):
+    """F&O contracts of one symbol all read as the symbol alone; with --contract each row is its contract
+    (expiry, strike, CE / PE or FUT), and an IV column shows the store's implied volatility (units of 1e-4,
+    shown in %) once options carry one.  A master that cannot be read is one line."""
+    from vega.instruments import Instruments
+    from vega.simulator import Simulator
+    sim = Simulator(["FO"], 400, seed=3)
+    contract = sim.write_master(tmp_path)["contract"]
+    ins = Instruments.load(contract)
+    sim.generate()
+    with Store.create(shm_name, 4096) as store:
+        store.load_instruments(ins, "FO", spot_store=store)
+        FeedHandler("FO", store).process_batch(sim.datagrams["FO"], now_ns=T915)
+        snap = store.snapshot()
+        snap = snap[snap["valid"] == 1]
+        traded = snap[snap["update_count"] > 0]
+        top = traded[np.argsort(-traded["volume_traded_today"], kind="stable")][:40]
+        r = cli("watch", shm_name, "--contract", contract, "--once", "--top", 40,
+                "--tokens", ",".join(str(int(t)) for t in top["token"]))
+        assert r.returncode == 0, r.stderr
+        rows = {int(x[0]): x for x in _rows(r.stdout)}
+        assert set(rows) == set(top["token"].tolist())
+        header = [ln for ln in r.stdout.splitlines() if "LTP" in ln][0]
+        assert "IV%" in header
+        kinds = set()
+        for rec in top:
+            i, cells = ins.by_token(int(rec["token"])), rows[int(rec["token"])]
+            words = cells[1].split()
+            assert words[0] == i.symbol and words[1] == i.expiry.strftime("%d%b%y").upper()
+            if i.is_option:
+                assert float(words[2]) * 100 == i.strike and words[3] == i.option_type
+                iv = int(rec["implied_volatility"])
+                assert cells[11] == (f"{iv / 100:.2f}" if iv >= 0 else "-")
+            else:
+                assert words[2:] == ["FUT"] and cells[11] == "-"
+            kinds.add(i.option_type)
+        assert {"CE", "PE", "XX"} <= kinds, kinds                  # options of both kinds, and futures
+        assert any(c[11] != "-" for c in rows.values())            # some option carries an IV
+        r = cli("watch", shm_name, "--once")                       # without the masters: the symbol only
+        assert r.returncode == 0 and {c[1] for c in _rows(r.stdout)} <= set(ins.table["symbol"].tolist())
+    bad = tmp_path / "bad.txt"
+    bad.write_text("not a master\n")
+    assert_one_line_error(cli("watch", shm_name, "--contract", bad, "--once"), "instrument master")

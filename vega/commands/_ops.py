@@ -152,6 +152,15 @@ def open_store(name: str):
         raise CliError(f"cannot open store {name!r}: {e}") from None
 
 
+def load_masters(contract, security):
+    """``Instruments.load`` of the NSE master files given (contract.txt, security.txt), errors as CliError."""
+    from vega.instruments import InstrumentFileError, Instruments
+    try:
+        return Instruments.load(contract, security)
+    except (InstrumentFileError, OSError, UnicodeDecodeError) as e:
+        raise CliError(f"instrument master: {e}") from None
+
+
 def refuse_special_file(p: Path) -> None:
     """CliError for an existing path that is not a regular file or directory given as a journal file: reading a
     FIFO would block for ever."""

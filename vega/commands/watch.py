@@ -8,7 +8,8 @@ import time
 import numpy as np
 
 from vega.commands import CliError, finite_float
-from vega.commands._ops import fmt_age, fmt_paise, open_ring, open_store, parse_tokens
+from vega.commands._ops import fmt_age, fmt_paise, load_masters, open_ring, open_store, parse_tokens
+from vega.instruments import SEG_CM, SEG_FO
 
 HELP = "live market watch (LTP, change, best bid/ask, volume, OI) over a running capture's store"
 SORTS = ("volume", "activity", "change", "oi", "token")
@@ -25,6 +26,10 @@ def register(sub) -> None:
     p.add_argument("store", help="store name (/dev/shm/vega.store.<name>; a capture's are <prefix>-fo, <prefix>-cm)")
     p.add_argument("--ring", help="ring of the same capture, for publish rates and reader lag")
     p.add_argument("--tokens", help="only these tokens (comma separated)")
+    p.add_argument("--contract", metavar="FILE", help="NSE contract.txt (F&O master): name each contract by its "
+                   "expiry, strike and CE / PE (or FUT) instead of the bare symbol")
+    p.add_argument("--security", metavar="FILE", help="NSE security.txt (CM master): symbol and series of CM "
+                   "tokens the store does not name")
     p.add_argument("--sort", choices=SORTS, default="volume",
                    help="row order: volume (default), activity (updates since the last frame; the first frame "
                         "counts from the start), change (|%%|), oi, token")
@@ -50,8 +55,10 @@ class Watch:
     With the names (``store_name``, ``ring_name``) it follows a restarted capture: when a shared-memory file
     is replaced it reopens it; while one is gone it shows the last frame with a notice."""
 
-    def __init__(self, store, ring=None, tokens=None, sort="volume", top=25, store_name=None, ring_name=None):
+    def __init__(self, store, ring=None, tokens=None, sort="volume", top=25, store_name=None, ring_name=None,
+                 instruments=None):
         self.store, self.ring, self.tokens, self.sort, self.top = store, ring, tokens, sort, top
+        self.instruments = instruments
         self.prev_counts: dict[int, int] = {}
         self.prev_tails: dict[str, int] | None = None
         self.prev_t = None
@@ -145,22 +152,49 @@ class Watch:
                   title_justify="left", expand=False, pad_edge=False)
         for name in ("token", "symbol"):
             t.add_column(name, justify="right" if name == "token" else "left", no_wrap=True)
-        for name in ("LTP", "chg", "chg%", "bid qty", "bid", "ask", "ask qty", "volume", "OI", "upd", "age"):
+        iv = bool((rows["implied_volatility"] >= 0).any())    # options' IV (instruments loaded by the capture)
+        seg = hdr.get("segment")
+        seg = seg if seg in (SEG_FO, SEG_CM) else None          # (a store made without a segment: either)
+        for name in ("LTP", "chg", "chg%", "bid qty", "bid", "ask", "ask qty", "volume", "OI") + (
+                ("IV%",) if iv else ()) + ("upd", "age"):
             t.add_column(name, justify="right", no_wrap=True)
         pct = _pct(rows)
         for r, act, pc in zip(rows, activity, pct):
             ltp, close = int(r["last_traded_price"]), int(r["close_price"])
             chg = ltp - close if close > 0 and ltp > 0 else int(r["net_price_change"])
             style = "green" if chg > 0 else "red" if chg < 0 else ""
-            sym = bytes(r["symbol"]).decode("ascii", "replace").strip()
             last = int(r["last_update_ns"])
-            t.add_row(str(int(r["token"])), sym, fmt_paise(ltp),
+            t.add_row(str(int(r["token"])), self.label(r, seg), fmt_paise(ltp),
                       Text(f"{chg / 100:+,.2f}", style=style), Text(f"{pc:+.2f}%", style=style),
                       f"{int(r['bid_quantity'][0]):,}", fmt_paise(r["bid_price"][0]), fmt_paise(r["ask_price"][0]),
                       f"{int(r['ask_quantity'][0]):,}", f"{int(r['volume_traded_today']):,}",
-                      f"{int(r['open_interest']):,}", f"{int(act):,}", fmt_age(now - last) if last else "-")
+                      f"{int(r['open_interest']):,}",
+                      *((f"{r['implied_volatility'] / 100:.2f}" if r["implied_volatility"] >= 0 else "-",) if iv
+                        else ()),
+                      f"{int(act):,}", fmt_age(now - last) if last else "-")
         status = "\n".join(x for x in (self.ring_status(), self.notice) if x)
         return Group(t, Text(status)) if status else t
+
+
+    def label(self, r, seg=None) -> str:
+        """A row's name: the store's symbol, or with the masters (``--contract`` / ``--security``) the
+        contract's: ``NIFTY 27NOV26 24500 CE``, ``NIFTY 27NOV26 FUT``, ``RELIANCE EQ``.  ``seg``: the store's
+        segment (SEG_FO / SEG_CM), None for either."""
+        sym = bytes(r["symbol"]).decode("ascii", "replace").strip()
+        if self.instruments is None:
+            return sym
+        try:
+            ins = self.instruments.by_token(int(r["token"]), seg)
+        except (KeyError, LookupError):
+            return sym
+        exp = ins.expiry
+        if exp is None:
+            return f"{ins.symbol} {ins.series}".strip()
+        day = exp.strftime("%d%b%y").upper()
+        if not ins.is_option:
+            return f"{ins.symbol} {day} FUT"
+        strike = f"{ins.strike / 100:,.2f}".rstrip("0").rstrip(".").replace(",", "")
+        return f"{ins.symbol} {day} {strike} {ins.option_type}"
 
 
 def _pct(snap: np.ndarray) -> np.ndarray:
@@ -186,13 +220,15 @@ def run(args: argparse.Namespace) -> int:
     if args.iterations is not None and args.iterations <= 0:
         raise CliError("--iterations must be positive")
     frames = 1 if args.once else args.iterations
+    instruments = load_masters(args.contract, args.security) if args.contract or args.security else None
     store = open_store(args.store)
     ring = open_ring(args.ring) if args.ring else None
     w = None
     try:
         tty = sys.stdout.isatty()
         console = Console(width=None if tty else 160, force_terminal=tty or None)
-        w = Watch(store, ring, tokens, args.sort, args.top, store_name=args.store, ring_name=args.ring)
+        w = Watch(store, ring, tokens, args.sort, args.top, store_name=args.store, ring_name=args.ring,
+                  instruments=instruments)
         if frames is not None and not tty:   # scripts and pipes: plain frames one after another
             for i in range(frames):
                 if i:
