@@ -490,3 +490,31 @@ def test_positions_and_capacities_refuse_bools_and_floats_as_tokens_do(tmp_path)
             vega.Store(bad)
     with pytest.raises(TypeError, match="dense_tokens must be an int"):
         vega.Store(8, dense_tokens=False)
+
+
+def test_verify_tells_a_file_whose_name_says_another_day_or_feed_than_its_header(tmp_path):
+    """replay and export take <root>/<FEED>/YYYYMMDD.bin by its name and refuse a file whose header says
+    another day (its times count from the header's day): verify said OK to such a file.  It is a problem
+    now, which a repair leaves alone (it does not rename files); a file under another name is not checked."""
+    import shutil
+    _journal_day(tmp_path, 40)
+    src = tmp_path / "NSE_FO" / "20261120.bin"
+    assert vega.verify(src).ok
+    day_after = tmp_path / "NSE_FO" / "20261121.bin"
+    shutil.copy(src, day_after)
+    rep = vega.verify(day_after)
+    assert not rep.ok and rep.misnamed and not rep.repairable
+    assert any("trading date 2026-11-20, not 2026-11-21" in p for p in rep.problems), rep.problems
+    with pytest.raises(JournalError, match="as its name says"):
+        replay(tmp_path, "2026-11-21", into=vega.Store(4096))
+    before = day_after.read_bytes()
+    rep = vega.verify(day_after, repair=True)
+    assert not rep.ok and not rep.repaired and day_after.read_bytes() == before
+    (tmp_path / "NSE_EQ").mkdir()
+    other_feed = tmp_path / "NSE_EQ" / "20261120.bin"
+    shutil.copy(src, other_feed)
+    rep = vega.verify(other_feed)
+    assert rep.misnamed and any("feed NSE_FO, not NSE_EQ" in p for p in rep.problems), rep.problems
+    backup = tmp_path / "backup-of-the-20th.bin"
+    shutil.copy(src, backup)
+    assert vega.verify(backup).ok                        # not a journal root's name: nothing to compare

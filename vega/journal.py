@@ -86,6 +86,9 @@ class VerifyReport:
     #: records that no store applies (an unknown group, a mask naming a field its group lacks, a bad token:
     #: damaged bytes); a repair keeps them, so it cannot make such a file sound
     bad_records: int = 0
+    #: the header names another trading date (or feed) than the file's name and directory: replay and export
+    #: refuse it (their times count from the header's day); a repair does not rename files, so not repairable
+    misnamed: bool = False
 
     @property
     def repairable(self) -> bool:
@@ -93,8 +96,9 @@ class VerifyReport:
         tail, a torn seal or a damaged index is rebuilt from the records.  A file whose header is bad (not a
         journal at all, a newer format version, a damaged header) is left alone by a repair.  A cut update
         (``cut_updates``) is closed where it was cut (the CONTINUED flag of its last record written cleared).
-        Damaged records (``bad_records``) are not mended: a file holding them is not repairable."""
-        return not self.ok and self.state != "?" and not self.bad_records
+        Damaged records (``bad_records``) are not mended, nor a name that disagrees with the header
+        (``misnamed``): a file with either is not repairable."""
+        return not self.ok and self.state != "?" and not self.bad_records and not self.misnamed
 
     def __str__(self) -> str:
         head = f"{self.path}: {'OK' if self.ok else 'DAMAGED'} ({self.state}, {self.records} records, " \
@@ -121,6 +125,7 @@ def _inspect(path: Path) -> VerifyReport:
         mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
     try:
         rep.state = {OPEN: "open", SEALED: "sealed", SEALING: "sealing"}[hdr["sealed"]]
+        _check_name(rep, path, hdr)
         stride = hdr["index_stride"]
         stored = None
         if hdr["sealed"] == SEALED:
@@ -204,6 +209,30 @@ def _inspect(path: Path) -> VerifyReport:
             pass
     rep.ok = not rep.problems
     return rep
+
+
+def _check_name(rep: VerifyReport, path: Path, hdr: dict) -> None:
+    """A problem when the name of a journal's file (``YYYYMMDD.bin``) or its directory (a feed's) says
+    another day or feed than its header: replay and export take the file by its name and refuse it (a file
+    copied under another date, or a header damaged with a consistent checksum).  Other names are not checked
+    (a file verified outside a journal root)."""
+    said = []
+    stem = path.name.removesuffix(".bin")
+    if path.name.endswith(".bin") and len(stem) == 8 and stem.isdigit():
+        try:
+            day = as_date(stem)
+        except ValueError:
+            day = None
+        if day is not None and day != hdr["trading_date"]:
+            said.append(f"trading date {hdr['trading_date']}, not {day}")
+    feed = path.parent.name.upper()
+    if feed in FEEDS and feed != hdr["feed"]:
+        said.append(f"feed {hdr['feed']}, not {feed}")
+    if said:
+        rep.misnamed = True
+        rep.problems.append(f"its header says {' and '.join(said)} as its name says: replay and export refuse "
+                            f"it (a file copied under another name, or a damaged header); a repair does not "
+                            f"rename files")
 
 
 def held_by_writer(path) -> bool:
