@@ -154,3 +154,16 @@ def test_simulate_index_oi_switch(tmp_path):
         codes[bool(flag)] = seen
     assert {7207, 17130} <= codes[False]
     assert not ({7207, 7216, 8207, 7130, 17130} & codes[True])
+
+
+def test_example_config_prints_the_shipped_example_which_loads(tmp_path):
+    """A pip-installed VEGA has no docs/: `vega capture --example-config` writes the example with every key
+    (the package's vega/capture.example.toml), and what it writes is a config vega capture loads."""
+    from vega.capture import load_config
+    r = _vega("capture", "--example-config")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == (ROOT / "vega" / "capture.example.toml").read_text(encoding="utf-8")
+    path = tmp_path / "capture.toml"
+    path.write_text(r.stdout)
+    cfg = load_config(path)
+    assert [f.segment for f in cfg.feeds] == ["FO", "CM"] and cfg.ring == "vega"

@@ -41,7 +41,7 @@ def test_the_sdist_holds_every_source_the_extensions_build_from(sdist_members):
 
 def test_the_sdist_holds_what_the_tests_import(sdist_members):
     assert tracked("tests") - sdist_members == set()
-    assert {"bench/baseline_decode.py", "docs/FORMATS.md", "docs/capture.example.toml"} <= sdist_members
+    assert {"bench/baseline_decode.py", "docs/FORMATS.md", "vega/capture.example.toml"} <= sdist_members
 
 
 def test_the_sdist_leaves_out_generated_and_built_files(sdist_members):
@@ -64,6 +64,7 @@ def test_the_installed_package_has_stubs_and_c_headers_but_no_sources(tmp_path):
     shipped = {p.name for p in (tmp_path / "vega").iterdir()}
     wanted = {os.path.basename(p) for p in tracked("vega/*.pyi", "vega/*.pxd", "vega/*.pxi", "vega/*.h")}
     assert wanted - shipped == set() and "py.typed" in shipped
+    assert "capture.example.toml" in shipped             # vega capture --example-config prints it
     assert not [n for n in shipped if n.endswith((".pyx", ".c"))]
 
 

@@ -11,7 +11,7 @@ F&O handler merges open interest per underlying (7130/17130) into the CM store. 
 (``SO_TIMESTAMPNS``), so a capture that falls behind still stamps each update with when it arrived.  ``vega capture``, ``vega demo`` and the
 end-to-end tests all use it.
 
-Configuration is TOML (docs/capture.example.toml)::
+Configuration is TOML (every key: ``vega capture --example-config``, vega/capture.example.toml)::
 
     [capture]
     journal_root = "/var/lib/vega/journal"   # omit: no journal

@@ -21,7 +21,7 @@ def _feed(text: str):
 
 def add_pipeline_options(p) -> None:
     """The options `vega capture` and `vega ingest` share: config, feeds, outputs, master files."""
-    p.add_argument("--config", "-c", metavar="FILE.toml", help="TOML config (see docs/capture.example.toml)")
+    p.add_argument("--config", "-c", metavar="FILE.toml", help="TOML config (every key: vega capture --example-config)")
     p.add_argument("--feed", type=_feed, action="append", metavar="SEG=GROUP:PORT",
                    help="a feed (repeatable; replaces the configured feeds), e.g. FO=239.70.2.1:34302")
     p.add_argument("--journal-root", help="journal directory (<root>/<FEED>/YYYYMMDD.bin); '' for none, "
@@ -37,6 +37,12 @@ def add_pipeline_options(p) -> None:
     p.add_argument("--iv-rate", type=finite_float, help="rate of the implied volatility (default 0.10)")
 
 
+def example_config() -> str:
+    """The example capture config that ships with VEGA (vega/capture.example.toml): every key, commented."""
+    from importlib.resources import files
+    return files("vega").joinpath("capture.example.toml").read_text(encoding="utf-8")
+
+
 def register(sub) -> None:
     p = sub.add_parser("capture", help=HELP, description=HELP + ". Stops cleanly on SIGINT, SIGTERM or SIGHUP "
                        "(journal sealed; SIGQUIT and SIGKILL leave it unsealed: the next start recovers it). The "
@@ -47,6 +53,8 @@ def register(sub) -> None:
     p.add_argument("--stats-interval", type=finite_float, help="seconds between stats lines (default 5)")
     p.add_argument("--duration", type=finite_float, help="stop after this many seconds")
     p.add_argument("--json", action="store_true", help="stats as JSON lines on stdout")
+    p.add_argument("--example-config", action="store_true",
+                   help="capture nothing: print an example config with every key, commented, and exit")
     p.add_argument("--remove-shm", action="store_true",
                    help="capture nothing: remove the ring and stores this config names from /dev/shm (what a "
                         "stopped capture leaves for its readers), refused while a capture writes them")
@@ -56,6 +64,9 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from vega.capture import Capture, CaptureError, FeedConfig, format_stats, load_config
 
+    if args.example_config:
+        sys.stdout.write(example_config())
+        return 0
     try:
         feeds = None
         if args.feed:
