@@ -9,12 +9,11 @@ from hypothesis import given, strategies as st
 
 import vega
 from vega import nse, records
-from vega._journal import day_epoch_ns
+from vega._journal import IST, day_epoch_ns
 from vega.store import EXCHANGE_EPOCH_S, exchange_datetime, exchange_epoch_s
 
 DAY = dt.date(2026, 11, 20)
 SEC = 1_000_000_000
-IST = dt.timezone(dt.timedelta(hours=5, minutes=30))
 
 
 def datagram(token, ltp):

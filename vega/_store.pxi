@@ -20,7 +20,7 @@ from cpython.number cimport PyNumber_Index
 
 from vega._ring cimport Ring, ring_slot_t, ring_append
 from vega._journal cimport JournalWriter, jrnl_writer_t, jrnl_append, jrnl_poll
-from vega._ring import _reopen_flocked
+from vega._ring import FEEDS as _RING_FEEDS, _reopen_flocked
 from vega._journal import day_epoch_ns, IST as _IST
 import datetime as _dt
 from vega._iv cimport (iv_black76_implied, iv_select_forward, iv_year_fraction, iv_to_e4, IV_NONE_E4,
@@ -1833,17 +1833,17 @@ cdef class FeedHandler:
 
     cdef int _check_usable(self) except -1:
         """Before a call merges (with the GIL, once per call): ValueError when this handler is closed, or a
-        handler its call merges through (indices=, underlying=, and theirs) is."""
+        handler its call merges through (indices=, underlying=, and theirs) is; each one's ring slot claimed
+        (held already but in a forked child's copy, which is no writer: RingError)."""
         cdef FeedHandler h
         if self._closed:
             raise ValueError("the FeedHandler is closed")
-        if self._ring is not None and not (<Ring>self._ring)._held[self._ring_feed]:
-            (<Ring>self._ring)._claim(self._ring_feed)    # a forked child's copy: RingError, it is no writer
-        if self._indices is not None or self._underlying is not None:
-            for h in self._group():
-                if h._closed:
-                    raise ValueError(f"the {h.segment} FeedHandler linked to this one is closed: this one's "
-                                     f"calls merge through it")
+        for h in (self._group() if self._indices is not None or self._underlying is not None else (self,)):
+            if h._closed:
+                raise ValueError(f"the {h.segment} FeedHandler linked to this one is closed: this one's "
+                                 f"calls merge through it")
+            if h._ring is not None and not (<Ring>h._ring)._held[h._ring_feed]:
+                (<Ring>h._ring)._claim(h._ring_feed)
         return 0
 
     @property
@@ -2063,13 +2063,10 @@ cdef class FeedHandler:
                 raise RuntimeError("this FeedHandler (or one linked to it) is already inside a call: linked "
                                    "handlers must be driven from one thread")
             h.store._check_sole_writer()
-            if h._ring is not None:
-                if not (<Ring>h._ring)._held[h._ring_feed]:
-                    (<Ring>h._ring)._claim(h._ring_feed)  # a forked child's copy: RingError, it is no writer
-                if (<Ring>h._ring)._appending[h._ring_feed]:
-                    raise RuntimeError(f"ring slot {_RING_FEEDS[h._ring_feed]} is being appended to by a call "
-                                       f"in another thread (another FeedHandler's, or Ring.append): a slot "
-                                       f"takes one writer at a time")
+            if h._ring is not None and (<Ring>h._ring)._appending[h._ring_feed]:   # (claimed: _check_usable)
+                raise RuntimeError(f"ring slot {_RING_FEEDS[h._ring_feed]} is being appended to by a call in "
+                                   f"another thread (another FeedHandler's, or Ring.append): a slot takes one "
+                                   f"writer at a time")
         for h in group:
             h._busy = 1
             h.store._use(1)                               # _finish gives it back; close() refuses from here
@@ -2838,7 +2835,6 @@ def _clear_stale(name, path, check_only=False):
 _OWN_WRITERS = {}
 _WRITERS = _weakref.WeakSet()            # this process's writers of named stores (Store.create until close())
 _FORK_COPIES = _weakref.WeakSet()        # a forked child's copies of its parent's writers (read-only here)
-_RING_FEEDS = ("NSE_FO", "NSE_EQ", "NFO_IDX")    # ring slot names (vega._ring.FEEDS), for messages
 
 
 def _drop_store_locks():

@@ -5,7 +5,11 @@ layout); docs/FORMATS.md ("Store record") is normative and tests/test_store_layo
 ``store.array`` and ``store.snapshot()`` return arrays of this dtype.  Prices are int32 paise, quantities
 int64, exchange times int32 seconds since 1980-01-01, ``*_ns`` int64 epoch nanoseconds.
 """
+import datetime as _dt
+
 import numpy as np
+
+from vega.instruments import EPOCH_1980, IST, IST_OFFSET
 
 __all__ = ["STORE_DTYPE", "INDEX_UNION_FIELDS", "RECORD_SIZE", "GROUPS", "QUALITY_WEIGHTS", "PRE_OPEN_STATUSES",
            "EXCHANGE_EPOCH_S", "exchange_epoch_s", "exchange_datetime",
@@ -161,8 +165,8 @@ QUALITY_WEIGHTS = {
 
 
 #: Unix seconds of 1980-01-01 00:00 IST: NSE's times count seconds from there on the exchange's wall clock
-#: (docs/FORMATS.md, "Store record": units)
-EXCHANGE_EPOCH_S = 315532800 - 19800
+#: (docs/FORMATS.md, "Store record": units; the masters' expiries are read the same way, vega.instruments)
+EXCHANGE_EPOCH_S = EPOCH_1980 - IST_OFFSET
 
 
 def exchange_epoch_s(seconds):
@@ -180,11 +184,9 @@ def exchange_epoch_s(seconds):
 def exchange_datetime(seconds):
     """One exchange time (see :func:`exchange_epoch_s`) as an aware ``datetime`` in IST; None for 0 (a field
     not set yet, e.g. ``last_trade_time`` before the first trade)."""
-    import datetime as _dt
     if seconds == 0:
         return None
-    ist = _dt.timezone(_dt.timedelta(hours=5, minutes=30), "IST")
-    return _dt.datetime.fromtimestamp(exchange_epoch_s(seconds), ist)
+    return _dt.datetime.fromtimestamp(exchange_epoch_s(seconds), IST)
 
 
 class StoreError(Exception):

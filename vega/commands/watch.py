@@ -193,7 +193,7 @@ class Watch:
         day = exp.strftime("%d%b%y").upper()
         if not ins.is_option:
             return f"{ins.symbol} {day} FUT"
-        strike = f"{ins.strike / 100:,.2f}".rstrip("0").rstrip(".").replace(",", "")
+        strike = f"{ins.strike / 100:.2f}".rstrip("0").rstrip(".")      # paise: 2450000 -> 24500
         return f"{ins.symbol} {day} {strike} {ins.option_type}"
 
 
