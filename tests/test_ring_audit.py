@@ -536,3 +536,35 @@ def test_reader_start_and_seek_take_numpy_integers_not_bools(ring):
         ring.reader(1.0)
     assert ring.reader(np.int8(1)).feed == "NSE_EQ"
     rd.close()
+
+
+def test_a_forked_childs_named_reader_reads_privately(name):
+    """A forked child's copy of a registered (named) Reader reads on from the parent's position, but privately:
+    it is no longer registered, and its polls leave the parent's bus line (saved position, heartbeat, lap
+    counts) as the parent left it.  Before, the child's polls wrote its own position into the parent's line,
+    so the parent's saved position (and ``start="resume"`` after a restart) moved by what the child read."""
+    from fork_helpers import outcomes_in_a_forked_child
+    ring = Ring.create(name)
+    ring.append(0, chain_records([1] * 10))
+    rd = ring.reader(0, name="strategy", start="oldest")
+    assert rd.poll(max_records=4).size == 4
+    ring.append(0, chain_records([1] * 5, first=10))
+    line = ring.readers()[0]
+    assert (line.name, line.pid, line.position) == ("strategy", os.getpid(), 4)
+
+    def child_polls():
+        got = rd.poll()
+        assert got.size == 11 and int(got["slots"][0][0]) == 4, got
+        assert not rd.registered and rd.name == "strategy"
+        rd.close()                                     # leaves the parent's line alone too
+
+    out = outcomes_in_a_forked_child([child_polls])
+    assert out == ["ok"]
+    after = ring.readers()
+    assert len(after) == 1
+    assert (after[0].name, after[0].pid, after[0].position, after[0].heartbeat_ns) == \
+        ("strategy", os.getpid(), 4, line.heartbeat_ns)
+    assert rd.registered and rd.poll().size == 11      # the parent's reader goes on where it was
+    assert ring.readers()[0].position == 15
+    rd.close()
+    ring.close()

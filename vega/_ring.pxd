@@ -328,6 +328,7 @@ cdef class Reader:
     cdef readonly object name          # bus name or None
     cdef object __weakref__
 
+    cdef void _detach(self) noexcept
     cdef void _publish(self) noexcept
     cdef _begin(self)
     cdef int _end(self, Py_ssize_t n) except -1

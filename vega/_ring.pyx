@@ -689,8 +689,22 @@ def _drop_writer_locks():
     _WRITABLE.clear()
 
 
+_REGISTERED = weakref.WeakSet()           # this process's Readers that hold a bus line (see _unregister_copies)
+
+
+def _unregister_copies():
+    """In a forked child: its copies of the parent's registered Readers read on privately.  The bus line is the
+    parent's (its pid, its saved position): a child's poll would move the position the parent saves, and so
+    where ``start="resume"`` starts after a restart.  The copy keeps its position and counters, and is no
+    longer registered; a poll another thread ran at the fork does not run in the child."""
+    for r in list(_REGISTERED):
+        (<Reader>r)._detach()
+    _REGISTERED.clear()
+
+
 os.register_at_fork(after_in_child=_reset_bus_tlock)
 os.register_at_fork(after_in_child=_drop_writer_locks)
+os.register_at_fork(after_in_child=_unregister_copies)
 
 
 @cython.binding(False)                 # a wrong self raises TypeError (vega/_core.pyx)
@@ -1518,6 +1532,7 @@ cdef class Reader:
             if ring._bus_writable:
                 self._line_no, saved = ring._register(feed, name_b)
                 self._cursor = ring._line(self._line_no)
+                _REGISTERED.add(self)
             else:
                 # no write access to the file: read anyway, unregistered, and say so (stacklevel 1 is the
                 # caller's line: compiled functions have no Python frames)
@@ -1538,6 +1553,14 @@ cdef class Reader:
         self._publish()
         if self._line_no >= 0:
             vg_store_release_u8(&self._cursor.state, RING_CUR_ACTIVE)
+
+    cdef void _detach(self) noexcept:
+        """Go on unregistered from where the bus line stands (a forked child's copy: _unregister_copies)."""
+        if self._line_no >= 0:
+            memcpy(&self._private, self._cursor, sizeof(ring_cursor_t))
+            self._cursor = &self._private
+            self._line_no = -1
+        self._busy = False
 
     cdef void _publish(self) noexcept:
         vg_store_relaxed_u64(&self._cursor.position, self._r.pos)
