@@ -9,6 +9,7 @@
   running batch, and `Ring.close()` / `Reader.close()` must not pull the ring from under a running poll.
 * A `JournalWriter` must not be sealed and closed under a batch that journals to it, nor under an append
   of its own (before the guard, the day's file was sealed mid-stream and did not read back)."""
+import datetime as dt
 import os
 import subprocess
 import sys
@@ -28,6 +29,7 @@ from vega.journal import SEALED, Journal, JournalWriter
 from vega.records import CHANGE_RECORD_DTYPE
 
 T0 = 1_700_000_000_000_000_000
+IST = dt.timezone(dt.timedelta(hours=5, minutes=30))
 SECONDS = 1.5
 
 
@@ -515,3 +517,44 @@ def test_two_feed_handlers_publishing_to_one_ring_slot_take_turns(ring):
         h.close()
     assert refused["call"] > 0 and refused["make"] > 0
     assert ring.tail("NSE_EQ") == sum(published) > 0
+
+
+def test_a_checkpoint_published_to_the_ring_takes_the_slots_turn(ring, tmp_path):
+    """A journal of format version 1 (a day an older VEGA began, reopened) numbers its checkpoints, so
+    ``FeedHandler.checkpoint()`` publishes them to the ring as well: it takes the ring slot's append turn, as
+    a call does.  While another handler's call publishes to the same slot in another thread, it raises
+    RuntimeError.  Every record of every call and checkpoint is then in the ring.  Before, it appended while
+    the other call appended: appends were lost, and the tail fell short of the records published."""
+    import struct
+    import zlib
+    day = dt.datetime.fromtimestamp(T0 // 10**9, IST).date()
+    w = JournalWriter(tmp_path, "NSE_EQ", day, flush_interval=None, checkpoint_interval=None)
+    w.close()
+    b = bytearray(w.path.read_bytes())                    # as an older VEGA wrote it: format version 1
+    b[8:10] = struct.pack("<H", 1)
+    b[60:64] = struct.pack("<I", zlib.crc32(bytes(b[:60])))
+    w.path.write_bytes(bytes(b))
+    w = JournalWriter(tmp_path, "NSE_EQ", day, flush_interval=None, checkpoint_interval=None)
+    assert w.version == 1
+    published = []
+    batch = tuple(nse.sample_stream("CM", 400, seed=7))
+    mine = vega.FeedHandler("CM", vega.Store(100_000), ring=ring, journal=w,
+                            on_records=lambda a: published.append(len(a)))
+    mine.process_batch(batch, now_ns=T0)
+    other = vega.FeedHandler("CM", vega.Store(100_000), ring=ring, on_records=lambda a: published.append(len(a)))
+    t = _looping_in_a_thread(lambda: other.process_batch(batch, now_ns=T0), RuntimeError)
+    refused = 0
+    try:
+        while t.is_alive():
+            try:
+                published.append(mine.checkpoint())
+            except RuntimeError as e:
+                assert "is being appended to by" in str(e)
+                refused += 1
+    finally:
+        t.join()
+        mine.close()
+        other.close()
+        w.close()
+    assert ring.tail("NSE_EQ") == sum(published)
+    assert refused > 0 and len(published) > 3

@@ -2149,10 +2149,11 @@ cdef class FeedHandler:
         records each on the simulated F&O stream, against a ring of 32,768), and a ring reader has the live
         store for state.  Journal sequence numbers and ring positions stay the same numbers.  (A journal file
         of format version 1, reopened, numbers its checkpoints: for it they are published to the ring as
-        before.)  ``ts_ns`` is an int of ns since 00:00 IST of the journal's day (a numpy integer too; a float
+        before, taking the ring slot's append turn: RuntimeError while another thread's call appends to it.)  ``ts_ns`` is an int of ns since 00:00 IST of the journal's day (a numpy integer too; a float
         or a bool is a TypeError), clamped to [0, 2**48).  Returns the records written."""
         cdef jrnl_writer_t* w
         cdef int64_t ts
+        cdef Ring ring = None
         self._check_usable()
         w = <jrnl_writer_t*>self._jsink.w
         if w == NULL:
@@ -2162,7 +2163,19 @@ cdef class FeedHandler:
         else:                                      # an int (a float or a bool is a TypeError), clamped to
             v = _int_arg(ts_ns, "ts_ns", "ns since 00:00 IST")     # what a record's time holds
             ts = 0 if v < 0 else (v if v < (1 << 48) else (1 << 48) - 1)
-        return self._checkpoint(ts)
+        if self._ring is not None and self._ring_slot != NULL:
+            ring = <Ring>self._ring
+        if ring is None or (<JournalWriter>self._journal).version >= 2 or self._busy:
+            return self._checkpoint(ts)           # no ring append, or inside this handler's call (on_records)
+        if ring._appending[self._ring_feed]:      # the slot's append turn, as a call takes it (_begin)
+            raise RuntimeError(f"ring slot {_RING_FEEDS[self._ring_feed]} is being appended to by a call in "
+                               f"another thread (another FeedHandler's, or Ring.append): a slot takes one "
+                               f"writer at a time")
+        ring._appending[self._ring_feed] = 1
+        try:
+            return self._checkpoint(ts)
+        finally:
+            ring._appending[self._ring_feed] = 0
 
     cdef Py_ssize_t _checkpoint(self, int64_t ts) except -1:
         """The store's KEYFRAME records, made and handed to the journal in C: one pass over the store into a
