@@ -8,6 +8,10 @@ import numpy as np
 import numpy.typing as npt
 
 from vega._core import Store
+from vega.records import CHANGE_RECORD_DTYPE as CHANGE_RECORD_DTYPE
+from vega.records import CHECKPOINT_END as CHECKPOINT_END
+from vega.records import CONTINUED as CONTINUED
+from vega.records import KEYFRAME as KEYFRAME
 
 MAGIC: bytes
 INDEX_MAGIC: bytes

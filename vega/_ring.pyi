@@ -8,6 +8,8 @@ import numpy as np
 import numpy.typing as npt
 from typing_extensions import Buffer
 
+from vega.records import CHANGE_RECORD_DTYPE as CHANGE_RECORD_DTYPE
+
 FeedLike = int | str
 WaitKind = Literal["spin", "yield", "sleep"]
 OnLap = Literal["oldest", "newest", "raise"]
