@@ -434,8 +434,22 @@ def test_apply_records_says_what_it_takes():
     for bad in ([1, 2], "abc", 5, None):
         with pytest.raises(TypeError, match="records must be a CHANGE_RECORD_DTYPE array or bytes"):
             s.apply_records(bad)
-    with pytest.raises(TypeError, match="CHANGE_RECORD_DTYPE, not float64"):
+    with pytest.raises(TypeError, match=r"CHANGE_RECORD_DTYPE \(or be raw record bytes: uint8 or V32\), not float64"):
         s.apply_records(np.zeros(4))
+
+
+def test_apply_records_takes_the_raw_record_arrays_a_ring_takes(filled):
+    """What Ring.append and a journal append take as records (their raw bytes as a uint8 or plain void array)
+    apply as the records do: a consumer can hand a ring's raw bytes on to a store.  Before, only
+    CHANGE_RECORD_DTYPE arrays and bytes objects were taken."""
+    recs = filled.keyframe_records(5)
+    want = vega.Store(4096)
+    n = want.apply_records(recs, day_base_ns=T0)
+    assert n == len(filled) > 0 and list(want.tokens()) == list(filled.tokens())
+    for raw in (recs.view(np.uint8), recs.view("V32"), recs.view(np.uint8).reshape(-1, 32), recs.view(np.int8)):
+        s = vega.Store(4096)
+        assert s.apply_records(raw, day_base_ns=T0) == n
+        assert (s.snapshot() == want.snapshot()).all()
 
 
 @pytest.mark.parametrize("bad", [1.5, float(T0), np.float64(T0), True, np.bool_(False), "0"],

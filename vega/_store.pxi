@@ -27,6 +27,7 @@ from vega._iv cimport (iv_black76_implied, iv_select_forward, iv_year_fraction, 
                        IV_FWD_NONE)
 from libc.math cimport exp as _c_exp
 from vega.records import CHANGE_RECORD_DTYPE as _REC_DTYPE
+from vega.records import raw_or_record_dtype as _raw_or_record_dtype
 from vega.store import (STORE_DTYPE as _STORE_DTYPE, StoreError, StoreFullError, StoreBusyError,
                         StoreFormatError)
 
@@ -2142,15 +2143,15 @@ cdef class FeedHandler:
             self._checkpoint(w.max_ts)
 
     def checkpoint(self, ts_ns=None) -> int:
-        """Write a full-state checkpoint now (the handler also writes one whenever the journal says one is
-        due): the store's KEYFRAME records, stamped ``ts_ns`` (default: the latest record's), the last one
-        flagged CHECKPOINT_END, into the journal.  They take no sequence numbers there, and the ring does not
-        get them: a checkpoint of a large store would lap every reader (tens of thousands of tokens, ~17
-        records each on the simulated F&O stream, against a ring of 32,768), and a ring reader has the live
-        store for state.  Journal sequence numbers and ring positions stay the same numbers.  (A journal file
-        of format version 1, reopened, numbers its checkpoints: for it they are published to the ring as
-        before, taking the ring slot's append turn: RuntimeError while another thread's call appends to it.)  ``ts_ns`` is an int of ns since 00:00 IST of the journal's day (a numpy integer too; a float
-        or a bool is a TypeError), clamped to [0, 2**48).  Returns the records written."""
+        """Write a full-state checkpoint now (the handler also writes one whenever the journal says one is due): the
+        store's KEYFRAME records, stamped ``ts_ns`` (default: the latest record's), the last one flagged CHECKPOINT_END,
+        into the journal. They take no sequence numbers there, and the ring does not get them: a checkpoint of a large
+        store would lap every reader (tens of thousands of tokens, ~17 records each on the simulated F&O stream, against
+        a ring of 32,768), and a ring reader has the live store for state. Journal sequence numbers and ring positions
+        stay the same numbers. (A journal file of format version 1, reopened, numbers its checkpoints: for it they are
+        published to the ring as before, taking the ring slot's append turn: RuntimeError while another thread's call
+        appends to it.) ``ts_ns`` is an int of ns since 00:00 IST of the journal's day (a numpy integer too; a float or
+        a bool is a TypeError), clamped to [0, 2**48). Returns the records written."""
         cdef jrnl_writer_t* w
         cdef int64_t ts
         cdef Ring ring = None
@@ -4106,14 +4107,14 @@ cdef class Store:
             vs_write_end(r)
 
     def apply_records(self, records, day_base_ns=None) -> int:
-        """Apply change records (a CHANGE_RECORD_DTYPE array, or a bytes-like object of 32-byte records) in
-        order; returns the number of updates applied.  Last update times become ``day_base_ns + ts48``, at most
-        2**63 - 1.  ``day_base_ns`` is an int of epoch ns (a numpy integer too; a float or a bool is a TypeError),
-        default the store's trading day, else today's 00:00 IST.  A ``day_base_ns`` given becomes the store's
-        trading day (``info()["day_base_ns"]``, the default of later calls), as a FeedHandler's receive day does: a
-        store rebuilt by ``vega.replay`` or ``Journal.snapshot_at`` carries its journal's day.  TypeError for
-        anything else as ``records`` (a list too); ValueError on a malformed record (those before it are
-        applied); StoreFullError when a new token does not fit."""
+        """Apply change records (a CHANGE_RECORD_DTYPE array, or their raw bytes: a uint8 or plain void array as
+        Ring.append takes, or a bytes-like object of 32-byte records) in order; returns the number of updates applied.
+        Last update times become ``day_base_ns + ts48``, at most 2**63 - 1. ``day_base_ns`` is an int of epoch ns (a
+        numpy integer too; a float or a bool is a TypeError), default the store's trading day, else today's 00:00 IST. A
+        ``day_base_ns`` given becomes the store's trading day (``info()["day_base_ns"]``, the default of later calls),
+        as a FeedHandler's receive day does: a store rebuilt by ``vega.replay`` or ``Journal.snapshot_at`` carries its
+        journal's day. TypeError for anything else as ``records`` (a list too); ValueError on a malformed record (those
+        before it are applied); StoreFullError when a new token does not fit."""
         cdef const uint8_t[::1] view
         cdef Py_ssize_t n, res
         cdef int err = 0
@@ -4127,9 +4128,10 @@ cdef class Store:
         self._use(1)                               # at once: close() refuses from here on (see _detach)
         try:
             if isinstance(records, _np.ndarray):
-                if records.dtype != _REC_DTYPE:
-                    raise TypeError(f"records must have CHANGE_RECORD_DTYPE, not {records.dtype}")
-                records = _np.ascontiguousarray(records).view(_np.uint8).reshape(-1)
+                if not _raw_or_record_dtype(records.dtype):      # what Ring.append and a journal take
+                    raise TypeError(f"records must have CHANGE_RECORD_DTYPE (or be raw record bytes: uint8 or "
+                                    f"V32), not {records.dtype}")
+                records = _np.ascontiguousarray(records).reshape(-1).view(_np.uint8)
             view = _as_bytes_view(records)
             if view.shape[0] % sizeof(vg_rec_t):
                 raise ValueError(f"{view.shape[0]} bytes is not a whole number of 32-byte records")
