@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import time
 import uuid
 
 import pytest
@@ -190,6 +191,23 @@ def test_a_quote_pickles_and_copies_as_a_value(protocol):
     assert copy.copy(q) == q and copy.deepcopy(q) == q
     store.close()                                      # a snapshot does not need its store
     assert pickle.loads(pickle.dumps(back, protocol)) == q
+
+
+def test_a_quote_is_hashable_as_a_value():
+    """A snapshot is a value whose fields cannot be set, so equal snapshots hash alike: a set of quotes keeps one
+    per distinct state, and a quote can key a dict.  Before, hash() raised TypeError (__eq__ without __hash__)."""
+    store, q = _quote()
+    again, back = store[q.token], pickle.loads(pickle.dumps(q))
+    assert again == q == back and hash(again) == hash(q) == hash(back)
+    assert {q: "x"}[back] == "x" and len({q, again, back}) == 1
+    with pytest.raises(AttributeError):
+        q.last_traded_price = 1                        # what makes hashing safe
+    tok = q.token
+    fh = vega.FeedHandler("FO", store)
+    fh.merge_message({"transaction_code": 7202, "records": [{"token": tok, "fill_price": q.last_traded_price + 5,
+                                                              "fill_volume": 7}]}, now_ns=time.time_ns() + 10**9)
+    later = store[tok]
+    assert later != q and len({q, later}) == 2
 
 
 def test_a_quote_crosses_a_process_boundary(tmp_path):

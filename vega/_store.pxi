@@ -2997,6 +2997,11 @@ cdef class Quote:
             return NotImplemented
         return self.to_dict() == other.to_dict()
 
+    def __hash__(self):
+        # a value (its fields cannot be set): equal snapshots (__eq__ compares every field) hash alike, so they can
+        # be dict keys and set members, as a namedtuple can
+        return hash((self._r.token, self._r.last_update_ns, self._r.update_count, self._r.last_traded_price))
+
     def __dir__(self):
         return list(_QUOTE_FIELDS) + ["stale", "to_dict"]
 
