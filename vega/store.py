@@ -12,7 +12,7 @@ import numpy as np
 from vega.instruments import EPOCH_1980, IST, IST_OFFSET
 
 __all__ = ["STORE_DTYPE", "INDEX_UNION_FIELDS", "RECORD_SIZE", "GROUPS", "QUALITY_WEIGHTS", "PRE_OPEN_STATUSES",
-           "EXCHANGE_EPOCH_S", "exchange_epoch_s", "exchange_datetime",
+           "EXCHANGE_EPOCH_S", "exchange_epoch_s", "exchange_datetime", "flat",
            "StoreError", "StoreFullError", "StoreBusyError", "StoreFormatError"]
 
 _FIELDS = [
@@ -187,6 +187,44 @@ def exchange_datetime(seconds):
     if seconds == 0:
         return None
     return _dt.datetime.fromtimestamp(exchange_epoch_s(seconds), IST)
+
+
+def flat(records) -> np.ndarray:
+    """The store's records as a table pandas, polars and pyarrow take: a new array with one column per value.
+    ``records`` is ``Store.snapshot()``, ``Store.array``, rows of them, or the same viewed as
+    ``vega.INDEX_DTYPE``.  Each depth level is its own column, ``bid_price_0`` (the best, ``bid_price[0]``) to
+    ``bid_price_4`` (likewise ``market_status_0..3``); ``symbol``, ``series`` and ``net_change_indicator`` are
+    str as a Quote gives them; the sequence lock's ``seq`` and padding are left out.
+    ``pandas.DataFrame(store.snapshot())`` itself fails: pandas refuses the 5-wide depth fields."""
+    a = np.asarray(records)
+    if a.dtype.names is None:
+        raise TypeError(f"records must be a structured array of store records (STORE_DTYPE), not {a.dtype}")
+    a = a.reshape(-1)
+    cols = []                                             # (output name, input name, level or None, dtype)
+    for name in a.dtype.names:
+        t = a.dtype.fields[name][0]
+        if name == "seq" or name.startswith("_"):
+            continue
+        if t.shape:
+            if len(t.shape) != 1:
+                raise TypeError(f"field {name!r} has shape {t.shape}: only 1-d depth fields are flattened")
+            cols += [(f"{name}_{i}", name, i, t.base) for i in range(t.shape[0])]
+        elif t.kind == "S":
+            cols.append((name, name, None, np.dtype(f"U{t.itemsize}")))
+        else:
+            cols.append((name, name, None, t))
+    out = np.empty(a.shape[0], np.dtype([(c, d) for c, _, _, d in cols]))
+    for c, name, level, _ in cols:
+        v = a[name]
+        if level is not None:
+            out[c] = v[:, level]
+        elif v.dtype.kind == "S" and v.dtype.itemsize > 1:   # as Quote gives them: Latin-1, trailing blanks cut
+            out[c] = np.char.rstrip(np.char.decode(v, "latin-1"), " ")
+        elif v.dtype.kind == "S":                         # one character ("" for a NUL)
+            out[c] = np.char.decode(v, "latin-1")
+        else:
+            out[c] = v
+    return out
 
 
 class StoreError(Exception):
