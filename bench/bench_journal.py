@@ -44,7 +44,14 @@ N = 400_000 if FAST else 4_000_000
 BATCH = 4096
 N_TOKENS = 5000
 DATE = dt.date(2026, 11, 20)
-TMP = tempfile.mkdtemp(prefix="vega-bench-journal-")
+_TMP = []
+
+
+def tmp(*parts):
+    """A path in this run's scratch directory, made on first use (not at import: main() removes it)."""
+    if not _TMP:
+        _TMP.append(tempfile.mkdtemp(prefix="vega-bench-journal-"))
+    return os.path.join(_TMP[0], *parts)
 
 
 def make_records(n, seed=0, ntok=N_TOKENS, max_step=200_000):
@@ -86,7 +93,7 @@ class ArrayStore:
 def t_append_journal(loops):
     total = 0.0
     for i in range(loops):
-        root = os.path.join(TMP, f"app{i}")
+        root = tmp(f"app{i}")
         t0 = time.perf_counter()
         w = JournalWriter(root, "NSE_FO", DATE, fsync="never", flush_interval=None, checkpoint_interval=None)
         for a in range(0, N, BATCH):
@@ -100,7 +107,7 @@ def t_append_journal(loops):
 def t_append_memmap(loops):
     total = 0.0
     for i in range(loops):
-        path = os.path.join(TMP, f"mm{i}.bin")
+        path = tmp(f"mm{i}.bin")
         t0 = time.perf_counter()
         mm = np.memmap(path, CHANGE_RECORD_DTYPE, "w+", shape=(N,))
         for a in range(0, N, BATCH):
@@ -124,7 +131,7 @@ def t_append_arrow(loops):
     import pyarrow as pa
     total = 0.0
     for i in range(loops):
-        path = os.path.join(TMP, f"ipc{i}.arrow")
+        path = tmp(f"ipc{i}.arrow")
         t0 = time.perf_counter()
         with pa.OSFile(path, "wb") as sink:
             first = arrow_batch(pa, RECS[:BATCH])
@@ -153,7 +160,7 @@ def lazy(fn):
 
 @lazy
 def read_path():
-    w = JournalWriter(os.path.join(TMP, "read"), "NSE_FO", DATE, fsync="never", flush_interval=None,
+    w = JournalWriter(tmp("read"), "NSE_FO", DATE, fsync="never", flush_interval=None,
                       checkpoint_interval=None)
     w.append(RECS)
     w.close()
@@ -162,7 +169,7 @@ def read_path():
 
 @lazy
 def mm_path():
-    path = os.path.join(TMP, "read.mm")
+    path = tmp("read.mm")
     RECS.tofile(path)
     return path
 
@@ -170,7 +177,7 @@ def mm_path():
 @lazy
 def ipc_path():
     import pyarrow as pa
-    path = os.path.join(TMP, "read.arrow")
+    path = tmp("read.arrow")
     with pa.OSFile(path, "wb") as sink:
         b = arrow_batch(pa, RECS)
         with pa.ipc.new_file(sink, b.schema) as wr:
@@ -256,15 +263,12 @@ def t_seek_searchsorted(loops):
 
 # -- snapshot_at -------------------------------------------------------------------------------------------------
 
-SNAP_ROOT = os.path.join(TMP, "snap")
-
-
 @lazy
 def snap_journal():
     """Half an hour of feed time over 5,000 instruments, a checkpoint every 60 s."""
     recs = make_records(N, seed=3, max_step=2 * 1800 * 10**9 // N)
     live = ArrayStore()
-    w = JournalWriter(SNAP_ROOT, "NSE_FO", DATE, fsync="never", flush_interval=None, checkpoint_interval=60.0,
+    w = JournalWriter(tmp("snap"), "NSE_FO", DATE, fsync="never", flush_interval=None, checkpoint_interval=60.0,
                       checkpoint_source=live.keyframe_records)
     for a in range(0, N, BATCH):
         live.apply_records(recs[a:a + BATCH])
@@ -327,7 +331,7 @@ def _ckpt_run(loops, python_path):
     store = ckpt_store()
     total = 0.0
     for i in range(loops):
-        root = os.path.join(TMP, f"ck{i}")
+        root = tmp(f"ck{i}")
         w = JournalWriter(root, "NSE_FO", DATE, fsync="never", flush_interval=None, checkpoint_interval=None)
         h = vega.FeedHandler("FO", store, journal=w)
         t0 = time.perf_counter()
@@ -392,4 +396,5 @@ if __name__ == "__main__":
             for x in v if isinstance(v, tuple) else (v,):
                 if isinstance(x, Journal):
                     x.close()
-        shutil.rmtree(TMP, ignore_errors=True)
+        for d in _TMP:
+            shutil.rmtree(d, ignore_errors=True)
