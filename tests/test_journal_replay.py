@@ -250,3 +250,19 @@ def test_replay_then_live_handover(tmp_path):
     whole = np.concatenate(got + live)
     assert whole.tobytes() == stream[: w.next_seq - 500].tobytes()   # no gap, no repeat
     w.close()
+
+
+def test_a_time_range_of_more_than_three_days_is_replayed(archive):
+    """A time bound is 48 bits of ns after each file's 00:00 IST at most (3.26 days): an end time four days
+    after the first day's file was handed to that file's seek as a time beyond any stamp, ValueError."""
+    root, files = archive
+    start = dt.datetime(DAYS[0].year, DAYS[0].month, DAYS[0].day, 9, 15, 1)
+    end = dt.datetime(DAYS[-1].year, DAYS[-1].month, DAYS[-1].day, 9, 15, 2)
+    lo = int(start.replace(tzinfo=IST).timestamp()) * 10**9
+    hi = int(end.replace(tzinfo=IST).timestamp()) * 10**9
+    assert hi - day_epoch_ns(DAYS[0]) >= 1 << 48
+    got, res = collect(root, start, end, feeds=FEEDS)
+    want = [e for e in expected(files, DAYS, FEEDS) if lo <= e[0] < hi]
+    flat = [(f, r) for f, recs in got for r in recs]
+    assert 0 < len(want) == len(flat) == res.records
+    assert all(f == e[3] and r.tobytes() == e[4].tobytes() for (f, r), e in zip(flat, want))

@@ -299,6 +299,10 @@ _BOUND_FORMS = ("a trading date (datetime.date, 'YYYY-MM-DD', 'YYYYMMDD', YYYYMM
                 "date and time such as '2026-11-20T09:16:44' or '2026-11-20 09:16:44+05:30'; IST when naive)")
 
 
+#: ts48 is 48 bits of ns since 00:00 IST of a file's trading date: no record of a day is stamped this late
+_TS48_END = 1 << 48
+
+
 def _bound(value, is_end):
     """(date, absolute-ns bound or None) of a replay bound: a trading date, or a datetime / ISO date-time
     string (IST when naive; the Journal methods' time arguments take the same strings)."""
@@ -534,7 +538,8 @@ def replay(root, start, end=None, feeds: Iterable[str] | str | None = None, spee
             j = _day_file(p, f, day)
             js[f] = j
             pos[f] = 0 if lo is None else j.position(max(0, lo - base))
-            end_pos[f] = len(j) if hi is None else j.position(max(0, hi - base))
+            # a bound past every stamp a day's file can hold (2**48 ns, 3.26 days) ends it at its end
+            end_pos[f] = len(j) if hi is None or hi - base >= _TS48_END else j.position(max(0, hi - base))
             end_pos[f] = max(end_pos[f], pos[f])
             start_pos[f] = pos[f]
             if end_pos[f] < len(j) or not j.sealed:
