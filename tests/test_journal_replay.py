@@ -266,3 +266,47 @@ def test_a_time_range_of_more_than_three_days_is_replayed(archive):
     flat = [(f, r) for f, recs in got for r in recs]
     assert 0 < len(want) == len(flat) == res.records
     assert all(f == e[3] and r.tobytes() == e[4].tobytes() for (f, r), e in zip(flat, want))
+
+
+def _late_night(root):
+    """Day DAYS[1] with rollover 02:00 holding records from 23:50 to ~00:30, and the next day's morning."""
+    day, nxt = DAYS[1], DAYS[1] + dt.timedelta(days=1)
+    late = make_records(4000, seed=5, t0=(23 * 3600 + 50 * 60) * 10**9, max_step=1_200_000_000)  # to ~00:30
+    assert int(timestamps(late)[-1]) > 86_400 * 10**9 + 20 * 60 * 10**9
+    morning = make_records(500, seed=6, t0=9 * 3600 * 10**9, max_step=10**9)
+    with JournalWriter(root, "NSE_FO", day, rollover="02:00", flush_interval=None, index_stride=64) as w:
+        w.append(late)
+    with JournalWriter(root, "NSE_FO", nxt, flush_interval=None, first_seq=len(late)) as w:
+        w.append(morning)
+
+    def at(h, m):
+        return dt.datetime(nxt.year, nxt.month, nxt.day, h, m, tzinfo=IST)
+    return day, nxt, late, morning, at
+
+
+def test_a_start_after_midnight_replays_the_day_befores_records_past_midnight(tmp_path):
+    """A day whose rollover time is after 00:00 keeps the records stamped up to then in its own file (ts48 past
+    24 h).  A replay starting after midnight looked only in the files of the new date and missed them."""
+    day, nxt, late, morning, at = _late_night(tmp_path)
+    stamped = [(day_epoch_ns(day) + t, late[i:i + 1]) for i, t in enumerate(timestamps(late).tolist())] + \
+              [(day_epoch_ns(nxt) + t, morning[i:i + 1]) for i, t in enumerate(timestamps(morning).tolist())]
+    for start, end in ((at(0, 5), at(0, 15)), (at(0, 5), nxt), (at(0, 5), at(9, 5)), (at(1, 0), nxt)):
+        lo = int(start.timestamp()) * 10**9
+        hi = day_epoch_ns(nxt) + 86_400 * 10**9 if isinstance(end, dt.date) and not isinstance(end, dt.datetime) \
+            else int(end.timestamp()) * 10**9
+        want = [r for t, r in stamped if lo <= t < hi]
+        got, res = collect(tmp_path, start, end)
+        assert np.concatenate([r for _, r in got] or [late[:0]]).tobytes() == \
+            np.concatenate(want or [late[:0]]).tobytes(), (start, end)
+        assert res.records == len(want)
+
+
+def test_next_seq_of_a_range_ending_in_a_night_past_midnight_is_in_that_nights_file(tmp_path):
+    """next_seq is the first record not replayed: in the late file, not the next day's first (a ring reader
+    started at the next day's number would skip the rest of the night); last_ts the last record replayed."""
+    day, nxt, late, morning, at = _late_night(tmp_path)
+    for start in (dt.datetime(day.year, day.month, day.day, 23, 55, tzinfo=IST), at(0, 5)):
+        got, res = collect(tmp_path, start, at(0, 15))
+        cut = int(np.searchsorted(timestamps(late), int(at(0, 15).timestamp()) * 10**9 - day_epoch_ns(day)))
+        assert res.next_seq["NSE_FO"] == cut < len(late) and res.last_date["NSE_FO"] == day
+        assert res.last_ts["NSE_FO"] == day_epoch_ns(day) + int(timestamps(late)[cut - 1])

@@ -461,8 +461,9 @@ def replay(root, start, end=None, feeds: Iterable[str] | str | None = None, spee
     ``start``/``end``: trading dates (date, 'YYYY-MM-DD', 'YYYYMMDD', YYYYMMDD; ``end`` inclusive) or times:
     datetimes or ISO date-time strings such as '2026-11-20T09:16:44' (IST when naive; ``end`` exclusive).
     Without ``end``, the replay runs to the end of ``start``'s trading day (from a time: the rest of that
-    day).  ``feeds``: names (default every feed directory present; FileNotFoundError for a root, or a named
-    feed, without its directory).
+    day).  From a time, the file of the day before is read too: a day whose rollover time is after 00:00 keeps
+    its records past midnight (up to 24 h + rollover) in its own file.  ``feeds``: names (default every feed
+    directory present; FileNotFoundError for a root, or a named feed, without its directory).
     ``into``: where records go, called with read-only arrays in time order --
     an object with ``apply_records(records)`` (a Store: given ``day_base_ns`` = 00:00 IST of each journal's
     trading date when its method takes it, so last update times are the journal day's, as in the live store),
@@ -477,7 +478,8 @@ def replay(root, start, end=None, feeds: Iterable[str] | str | None = None, spee
     than ``max_gap`` seconds of feed time (e.g. overnight) are shortened to it.  ``tokens`` keeps only those.
     Records of several feeds stamped alike keep the order of ``feeds``; each file is replayed in file order
     (ordered by its running-maximum timestamp).  Returns a :class:`ReplayResult` (next_seq for the handover to
-    a live ring)."""
+    a live ring: the number of the first record not replayed, in the file where the replay of the feed
+    stopped)."""
     if into is None:
         raise TypeError("replay needs a target: into=store | ring | callback | {feed: target}")
     if speed is not None and not (speed > 0 and math.isfinite(speed)):
@@ -525,7 +527,10 @@ def replay(root, start, end=None, feeds: Iterable[str] | str | None = None, spee
                 raise named from e
             res.records += len(piece)
 
-    day = d0
+    # from a time: the day before's file too, whose records run past midnight up to its rollover time (a file
+    # of day d holds stamps up to 24 h + rollover): those at or after start are replayed first
+    day = d0 if lo is None else d0 - _dt.timedelta(days=1)
+    stopped = set()                                    # feeds whose replay ended before the end of a file
     while day <= d1:
         base = day_epoch_ns(day)
         js, pos, end_pos, carry, start_pos = {}, {}, {}, {}, {}
@@ -536,8 +541,12 @@ def replay(root, start, end=None, feeds: Iterable[str] | str | None = None, spee
             if not p.exists():
                 continue
             j = _day_file(p, f, day)
+            first = 0 if lo is None else j.position(max(0, lo - base))
+            if day < d0 and first == len(j):           # the day before start's ended before start
+                j.close()
+                continue
             js[f] = j
-            pos[f] = 0 if lo is None else j.position(max(0, lo - base))
+            pos[f] = first
             # a bound past every stamp a day's file can hold (2**48 ns, 3.26 days) ends it at its end
             end_pos[f] = len(j) if hi is None or hi - base >= _TS48_END else j.position(max(0, hi - base))
             end_pos[f] = max(end_pos[f], pos[f])
@@ -589,10 +598,14 @@ def replay(root, start, end=None, feeds: Iterable[str] | str | None = None, spee
                     for a, b in zip(cuts[:-1], cuts[1:]):
                         deliver(taken[label[a]][0], recs[a:b], keys[a:b] + base, base)
             for f, j in js.items():
+                if end_pos[f] > start_pos[f]:
+                    res.last_ts[f] = max(res.last_ts.get(f, base + int(carry[f])), base + int(carry[f]))
+                if f in stopped:                       # an earlier file still holds the first record not replayed
+                    continue
                 res.next_seq[f] = j.seq_at(end_pos[f])
                 res.last_date[f] = day
-                if end_pos[f]:
-                    res.last_ts[f] = base + int(carry[f])
+                if end_pos[f] < len(j):                # the end time (or an update still being written) cut it
+                    stopped.add(f)
         finally:
             for j in js.values():
                 j.close()
