@@ -743,3 +743,21 @@ def test_watch_names_contracts_from_the_masters_and_shows_their_iv(shm_name, tmp
     bad = tmp_path / "bad.txt"
     bad.write_text("not a master\n")
     assert_one_line_error(cli("watch", shm_name, "--contract", bad, "--once"), "instrument master")
+
+
+def test_replay_names_the_days_and_feeds_without_a_file(tmp_path, shm_name):
+    """A replay over days some of which have no file (a weekend; a day one feed's capture missed) says which,
+    instead of leaving the operator to guess whether a low count is a late start or a missing file."""
+    store = Store(4096)
+    chunks = []
+    capture("FO", 20, 22, store, chunks)
+    recs = np.concatenate(chunks)
+    store.close()
+    fri, mon = dt.date(2026, 11, 20), dt.date(2026, 11, 23)
+    for d, f in ((fri, "NSE_FO"), (fri, "NSE_EQ"), (mon, "NSE_FO")):
+        with JournalWriter(tmp_path, f, d) as w:
+            w.append(recs)
+    r = cli("replay", tmp_path, fri.isoformat(), mon.isoformat(), "--ring", shm_name, "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert f"replayed {3 * len(recs):,} records" in r.stdout
+    assert r.stdout.rstrip().endswith("; no file: NSE_EQ 2026-11-23; no files on 2026-11-21, 2026-11-22"), r.stdout

@@ -310,3 +310,23 @@ def test_next_seq_of_a_range_ending_in_a_night_past_midnight_is_in_that_nights_f
         cut = int(np.searchsorted(timestamps(late), int(at(0, 15).timestamp()) * 10**9 - day_epoch_ns(day)))
         assert res.next_seq["NSE_FO"] == cut < len(late) and res.last_date["NSE_FO"] == day
         assert res.last_ts["NSE_FO"] == day_epoch_ns(day) + int(timestamps(late)[cut - 1])
+
+
+def test_the_result_names_the_days_and_feeds_without_a_file(archive):
+    """A range with no file for a feed on some day (a weekend, a day the capture missed) replays what there is
+    and says which (date, feed) had no file: a replay of only such days returned 0 records without a word,
+    like a legitimately late start."""
+    root, files = archive
+    (root / "NSE_EQ" / f"{DAYS[1]:%Y%m%d}.bin").unlink()
+    got, res = collect(root, DAYS[0], DAYS[-1], feeds=FEEDS)
+    days = [DAYS[0] + dt.timedelta(days=i) for i in range((DAYS[-1] - DAYS[0]).days + 1)]
+    have = {(d, f) for d, f in files if not (d == DAYS[1] and f == "NSE_EQ")}
+    assert res.missing == [(d, f) for d in days for f in FEEDS if (d, f) not in have]
+    assert res.files == [root / f / f"{d:%Y%m%d}.bin" for d in days for f in FEEDS if (d, f) in have]
+    assert res.records == sum(len(files[k]) for k in have)
+    weekend = DAYS[1] + dt.timedelta(days=1)
+    got, res = collect(root, weekend, feeds=FEEDS)
+    assert got == [] and res.records == 0 and res.missing == [(weekend, f) for f in FEEDS] and res.files == []
+    late = dt.datetime(DAYS[0].year, DAYS[0].month, DAYS[0].day, 23, 0)      # after the day's records
+    got, res = collect(root, late, feeds=FEEDS)
+    assert got == [] and res.missing == [] and res.files == [root / f / f"{DAYS[0]:%Y%m%d}.bin" for f in FEEDS]

@@ -293,6 +293,11 @@ class ReplayResult:
     next_seq: dict = dataclasses.field(default_factory=dict)
     last_ts: dict = dataclasses.field(default_factory=dict)   # feed -> absolute ns since the epoch
     last_date: dict = dataclasses.field(default_factory=dict)  # feed -> trading date of its last file
+    #: (trading date, feed) of every day of the range without a file for a feed replayed, in order: a weekend,
+    #: a holiday, or a day the capture missed (a replay of only such days delivers nothing, and says so here)
+    missing: list = dataclasses.field(default_factory=list)
+    #: the journal files read, in order
+    files: list = dataclasses.field(default_factory=list)
 
 
 _BOUND_FORMS = ("a trading date (datetime.date, 'YYYY-MM-DD', 'YYYYMMDD', YYYYMMDD) or a time (datetime, or an ISO "
@@ -479,7 +484,7 @@ def replay(root, start, end=None, feeds: Iterable[str] | str | None = None, spee
     Records of several feeds stamped alike keep the order of ``feeds``; each file is replayed in file order
     (ordered by its running-maximum timestamp).  Returns a :class:`ReplayResult` (next_seq for the handover to
     a live ring: the number of the first record not replayed, in the file where the replay of the feed
-    stopped)."""
+    stopped; ``missing``: the (date, feed) of each day of the range without a file)."""
     if into is None:
         raise TypeError("replay needs a target: into=store | ring | callback | {feed: target}")
     if speed is not None and not (speed > 0 and math.isfinite(speed)):
@@ -539,6 +544,8 @@ def replay(root, start, end=None, feeds: Iterable[str] | str | None = None, spee
                 continue
             p = root / f / f"{date_int(day):08d}.bin"
             if not p.exists():
+                if day >= d0:                          # the day before start's is read only for its night
+                    res.missing.append((day, f))
                 continue
             j = _day_file(p, f, day)
             first = 0 if lo is None else j.position(max(0, lo - base))
@@ -546,6 +553,7 @@ def replay(root, start, end=None, feeds: Iterable[str] | str | None = None, spee
                 j.close()
                 continue
             js[f] = j
+            res.files.append(p)
             pos[f] = first
             # a bound past every stamp a day's file can hold (2**48 ns, 3.26 days) ends it at its end
             end_pos[f] = len(j) if hi is None or hi - base >= _TS48_END else j.position(max(0, hi - base))

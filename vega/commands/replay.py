@@ -102,6 +102,19 @@ def _first_seqs(root, feeds, start, day) -> dict[str, int]:
     return out
 
 
+def _missing_text(missing, feeds) -> str:
+    """"; no file: NSE_EQ 2026-11-24; no files on 2026-11-21, 2026-11-22" for ReplayResult.missing ((date, feed)
+    pairs): days without a file for any feed (weekends, holidays) apart from a feed missing on a day others have."""
+    by_day: dict = {}
+    for d, f in missing:
+        by_day.setdefault(d, []).append(f)
+    none = [d for d, fs in by_day.items() if len(fs) == len(feeds)]
+    some = [f"{f} {d}" for d, fs in by_day.items() if len(fs) < len(feeds) for f in fs]
+    out = (f"; no file: {', '.join(some)}" if some else "") + \
+          (f"; no files on {', '.join(str(d) for d in none)}" if none else "")
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     """Replay; print a summary line (records, next sequence number per feed, elapsed)."""
     from vega.journal import FEEDS, JournalError, day_epoch_ns, live_records, replay
@@ -162,6 +175,7 @@ def run(args: argparse.Namespace) -> int:
         t0 = time.monotonic()
         n_total = 0
         next_seq: dict[str, int] = {}
+        missing: list = []
         day = d0
         # one replay per trading day, so the store's last-update times get that day's base
         while day <= d1:
@@ -186,6 +200,7 @@ def run(args: argparse.Namespace) -> int:
                          max_gap=args.max_gap if args.speed else None)
             n_total += res.records
             next_seq.update(res.next_seq)
+            missing += [m for m in res.missing if m not in missing]
             day += _dt.timedelta(days=1)
         prog.done()
         done = True
@@ -214,5 +229,6 @@ def run(args: argparse.Namespace) -> int:
     where = " and ".join(x for x in (f"ring {args.ring}" if args.ring else "",
                                      f"store {args.store}" if args.store else "") if x)
     seqs = ", ".join(f"{f} next_seq={s}" for f, s in sorted(next_seq.items()))
-    print(f"replayed {n_total:,} records into {where} in {el:.2f} s ({seqs})", file=sys.stdout)
+    print(f"replayed {n_total:,} records into {where} in {el:.2f} s ({seqs}){_missing_text(missing, feeds)}",
+          file=sys.stdout)
     return 0
