@@ -761,3 +761,22 @@ def test_replay_names_the_days_and_feeds_without_a_file(tmp_path, shm_name):
     assert r.returncode == 0, r.stderr
     assert f"replayed {3 * len(recs):,} records" in r.stdout
     assert r.stdout.rstrip().endswith("; no file: NSE_EQ 2026-11-23; no files on 2026-11-21, 2026-11-22"), r.stdout
+
+
+def test_replay_into_a_store_from_mid_day_ends_with_the_live_state(session, shm_name):
+    """--store from a time of day starts the store from the journal's state at that time, so it ends as the live
+    store did; the ring still gets the records from that time on only."""
+    from store_helpers import by_token, market_equal
+    root, path, recs, live = session
+    ts = timestamps(recs)
+    t_mid = int(ts[len(ts) // 2]) // 1000 * 1000
+    clock = (dt.datetime(2000, 1, 1) + dt.timedelta(microseconds=t_mid // 1000)).strftime("%H:%M:%S.%f")
+    r = cli("replay", root, f"{DATE}T{clock}", "--ring", shm_name, "--store", shm_name, "--no-progress")
+    assert r.returncode == 0, r.stderr
+    first = int(np.searchsorted(np.maximum.accumulate(ts), t_mid))
+    with Store.open(shm_name) as st:
+        market_equal(by_token(st.snapshot()), by_token(live.snapshot()))
+    assert f"the store from the state at {DATE}T{clock} ({first:,} records)" in r.stdout
+    with Ring.open(shm_name) as ring:
+        got = ring.reader("NSE_FO", start="oldest").poll(max_records=len(recs))
+    assert got.tobytes() == recs[first:].tobytes()

@@ -8,7 +8,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))  # journal_helpers, whether or not tests/ is a package
 from journal_helpers import Fold, make_records
-from vega.journal import IST, JournalWriter, day_epoch_ns, replay
+from vega.journal import IST, JournalWriter, day_epoch_ns, live_records, replay
 from vega.records import set_timestamps, timestamps
 
 FEEDS = ["NSE_FO", "NSE_EQ"]
@@ -330,3 +330,60 @@ def test_the_result_names_the_days_and_feeds_without_a_file(archive):
     late = dt.datetime(DAYS[0].year, DAYS[0].month, DAYS[0].day, 23, 0)      # after the day's records
     got, res = collect(root, late, feeds=FEEDS)
     assert got == [] and res.missing == [] and res.files == [root / f / f"{DAYS[0]:%Y%m%d}.bin" for f in FEEDS]
+
+
+def test_a_store_replayed_from_a_time_holds_the_live_state_at_the_end(tmp_path):
+    """A store target of a replay from a time of day gets the state at that time first (nearest checkpoint,
+    then the records after it), so that at the end it equals the live store at the end time field by field.
+    It used to get only the records of the range: a store replayed from 10:41 to 10:49 held the tokens that
+    changed in those 8 minutes, and only the fields that changed.  Other targets get exactly the range."""
+    import vega
+    from vega import nse
+    from store_helpers import by_token, market_equal
+    day = DAYS[1]
+    t_open = day_epoch_ns(day) + 9 * 3600 * 10**9 + 15 * 60 * 10**9
+    live = vega.Store(20000)
+    w = JournalWriter(tmp_path, "NSE_FO", day, checkpoint_interval=0.5, flush_interval=None)
+    seen = []
+    h = vega.FeedHandler("FO", live, journal=w, on_records=lambda r: seen.append((now[0], np.array(r))))
+    now = [0]
+    snaps = {}
+    for i, dg in enumerate(nse.sample_stream("FO", 1200, seed=4)):
+        now[0] = t_open + i * 2_000_000                  # 2.4 s of feed time, a checkpoint every 0.5 s
+        if i % 40 == 0:
+            snaps[now[0]] = live.snapshot()           # the live state just before this time
+        h.process_batch([dg], now_ns=now[0])
+    h.close()
+    w.close()
+    with vega.Journal.open(w.path) as j:
+        ck = day_epoch_ns(day) + j.checkpoints["ts"]
+    times = sorted(snaps)
+
+    def at(ns):
+        return dt.datetime.fromtimestamp(0, IST) + dt.timedelta(microseconds=ns // 1000)   # whole us here
+
+    quiet = 0
+    for a, b in [(3, 5), (10, 11), (2, 27), (17, 18), (25, 29)]:
+        lo, hi = times[a], times[b]
+        inside = ((ck >= lo) & (ck < hi)).any()
+        quiet += not inside                            # no checkpoint inside: only the state brings the rest
+        st = vega.Store(20000)
+        res = replay(tmp_path, at(lo), at(hi), into=st)
+        market_equal(by_token(st.snapshot()), by_token(snaps[hi]))
+        assert res.state_records > 0
+        got = []
+        res2 = replay(tmp_path, at(lo), at(hi), into=lambda r, f: got.append(np.array(r)))   # a callback
+        want = [r for t, r in seen if lo <= t < hi]
+        assert res2.state_records == 0 and res2.records == res.records
+        assert live_records(np.concatenate(got)).tobytes() == np.concatenate(want).tobytes()
+        got = []
+        res3 = replay(tmp_path, at(lo), at(hi), into=lambda r, f: got.append(np.array(r)), state=True)
+        assert res3.state_records == res.state_records
+        again = vega.Store(20000)
+        again.apply_records(np.concatenate(got), day_base_ns=day_epoch_ns(day))
+        market_equal(by_token(again.snapshot()), by_token(snaps[hi]))
+        st = vega.Store(20000)
+        assert replay(tmp_path, at(lo), at(hi), into=st, state=False).state_records == 0
+        if not inside:
+            assert len(st) < len(snaps[hi])           # the range alone is not the state
+    assert quiet >= 2

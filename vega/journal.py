@@ -298,6 +298,9 @@ class ReplayResult:
     missing: list = dataclasses.field(default_factory=list)
     #: the journal files read, in order
     files: list = dataclasses.field(default_factory=list)
+    #: records delivered before the range as the state at a start time (``state=``): the nearest checkpoint
+    #: before it and the records after that checkpoint up to it; not counted in ``records``
+    state_records: int = 0
 
 
 _BOUND_FORMS = ("a trading date (datetime.date, 'YYYY-MM-DD', 'YYYYMMDD', YYYYMMDD) or a time (datetime, or an ISO "
@@ -306,6 +309,7 @@ _BOUND_FORMS = ("a trading date (datetime.date, 'YYYY-MM-DD', 'YYYYMMDD', YYYYMM
 
 #: ts48 is 48 bits of ns since 00:00 IST of a file's trading date: no record of a day is stamped this late
 _TS48_END = 1 << 48
+_DAY_NS = 86_400_000_000_000
 
 
 def _bound(value, is_end):
@@ -343,6 +347,41 @@ def _sink(into, feed):
     if callable(target):
         return lambda recs, feed, base: target(recs, feed)
     raise TypeError(f"replay target {target!r} has no apply_records/publish/append and is not callable")
+
+
+def _wants_state(state, into, feed) -> bool:
+    """Whether ``replay(..., state=state)`` hands ``feed``'s target the state at a start time: by default a
+    target with ``apply_records`` (a store); with True every target but a ring (a ring carries live records at
+    the journal's numbers, no state); with False none."""
+    target = into.get(feed) if isinstance(into, Mapping) else into
+    from vega._ring import Ring
+    if target is None or isinstance(target, Ring):
+        return False
+    return callable(getattr(target, "apply_records", None)) if state is None else bool(state)
+
+
+def _state_before(root: Path, feed: str, lo: int, d0: _dt.date):
+    """(journal, first, stop, day_base_ns) of the records whose application gives ``feed``'s state just before
+    ``lo`` (absolute ns, within trading day ``d0``): records [first, stop) of the file of ``d0`` (its nearest
+    complete checkpoint before ``lo`` and the records after it), or of the day before when ``lo`` falls in
+    that day's run past midnight (before ``d0``'s file starts); None when no file holds a record before ``lo``
+    (the day's state then starts empty, as a capture's store starts each day).  The caller closes the journal."""
+    for day in (d0, d0 - _dt.timedelta(days=1)):
+        p = root / feed / f"{date_int(day):08d}.bin"
+        if not p.exists():
+            continue
+        j = _day_file(p, feed, day)
+        base = day_epoch_ns(day)
+        stop = j.position(max(0, lo - base))
+        if day < d0 and j.position(_DAY_NS) >= stop:  # the day before: only a night past midnight counts
+            stop = 0
+        if stop == 0:
+            j.close()
+            continue
+        c = j.checkpoint_before(stop)
+        first = 0 if c < 0 else int((int(j.checkpoints["offset"][c]) - 64) // 32)
+        return j, first, stop, base
+    return None
 
 
 def _day_file(path: Path, feed: str, day: _dt.date) -> Journal:
@@ -460,7 +499,7 @@ def _pieces(recs, keys, tick_ns):
 def replay(root, start, end=None, feeds: Iterable[str] | str | None = None, speed: float | None = None,
            into: Any = None, *, tokens=None, batch: int = 65536, max_gap: float | None = None,
            tick: float = 0.001, clock: Callable[[], float] = time.monotonic,
-           sleep: Callable[[float], None] = time.sleep) -> ReplayResult:
+           sleep: Callable[[float], None] = time.sleep, state: bool | None = None) -> ReplayResult:
     """Replay the journals under ``root`` from ``start`` to ``end`` in time order across days and feeds.
 
     ``start``/``end``: trading dates (date, 'YYYY-MM-DD', 'YYYYMMDD', YYYYMMDD; ``end`` inclusive) or times:
@@ -481,6 +520,11 @@ def replay(root, start, end=None, feeds: Iterable[str] | str | None = None, spee
     ``speed``: None replays flat out; otherwise the recorded gaps are kept, divided by ``speed`` (1.0 real
     time, 10.0 ten times faster), with records delivered in groups of ``tick`` seconds of wall time; gaps longer
     than ``max_gap`` seconds of feed time (e.g. overnight) are shortened to it.  ``tokens`` keeps only those.
+    ``state``: from a start time, a store target first gets the state at ``start`` (as ``Journal.snapshot_at``
+    builds it: the nearest checkpoint before ``start`` and the records after it up to ``start``, unpaced,
+    counted in ``state_records``), so that at the end it holds the state at ``end``, as the live store did;
+    every other target gets exactly the records stamped in [start, end).  ``state=True`` gives the state to
+    every target but a ring (a callback too), ``False`` to none.  A start that is a trading date needs none.
     Records of several feeds stamped alike keep the order of ``feeds``; each file is replayed in file order
     (ordered by its running-maximum timestamp).  Returns a :class:`ReplayResult` (next_seq for the handover to
     a live ring: the number of the first record not replayed, in the file where the replay of the feed
@@ -534,6 +578,32 @@ def replay(root, start, end=None, feeds: Iterable[str] | str | None = None, spee
 
     # from a time: the day before's file too, whose records run past midnight up to its rollover time (a file
     # of day d holds stamps up to 24 h + rollover): those at or after start are replayed first
+    if lo is not None:                                 # the state at a start time, before the range
+        for f in names:
+            if sinks[f] is None or not _wants_state(state, into, f):
+                continue
+            found = _state_before(root, f, lo, d0)
+            if found is None:
+                continue
+            j, a, stop, base = found
+            try:
+                recs, flags = j.records, j.records["flags"]
+                while a < stop:
+                    b = _slice_end(flags, a, stop, batch)
+                    piece = recs[a:b] if tok is None else recs[a:b][np.isin(recs["token"][a:b], tok)]
+                    if len(piece):
+                        try:
+                            sinks[f](piece, f, base)
+                        except ValueError as e:        # a damaged record: name the file and the record
+                            named = _refused(j, a, b, piece)
+                            if named is None:
+                                raise
+                            raise named from e
+                    res.state_records += len(piece)
+                    a = b
+            finally:
+                j.close()
+
     day = d0 if lo is None else d0 - _dt.timedelta(days=1)
     stopped = set()                                    # feeds whose replay ended before the end of a file
     while day <= d1:

@@ -25,7 +25,8 @@ def register(sub) -> None:
     p.add_argument("--ring", help="create this ring (/dev/shm/<name>) and publish every feed's live records "
                    "into it (checkpoints go to --store only, as in a capture); its positions are the journal's "
                    "sequence numbers, from the first record replayed")
-    p.add_argument("--store", help="create this store (/dev/shm/vega.store.<name>) and apply one feed to it")
+    p.add_argument("--store", help="create this store (/dev/shm/vega.store.<name>) and apply one feed to it; from "
+                   "a START time it first gets the state at START (nearest checkpoint and the records after it)")
     p.add_argument("--capacity", type=int, default=262144, help="store capacity in instruments (default 262144)")
     p.add_argument("--replace", action="store_true", help="replace an existing ring of that name (a stale one: never one a "
                    "running process writes, nor a file that is not a VEGA ring)")
@@ -173,6 +174,12 @@ def run(args: argparse.Namespace) -> int:
                 raise CliError(f"cannot create store {args.store!r}: {e}") from None
 
         t0 = time.monotonic()
+        n_state = 0
+        if store is not None and isinstance(start, _dt.datetime):
+            # the store starts from the state at START (the nearest checkpoint and the records after it), so
+            # that it ends holding the state at END; the ring gets the range only, as a capture's ring
+            n_state = replay(root, start, start, feeds=feeds, into=store, state=True,
+                             tokens=None if tokens is None else tokens.tolist()).state_records
         n_total = 0
         next_seq: dict[str, int] = {}
         missing: list = []
@@ -229,6 +236,7 @@ def run(args: argparse.Namespace) -> int:
     where = " and ".join(x for x in (f"ring {args.ring}" if args.ring else "",
                                      f"store {args.store}" if args.store else "") if x)
     seqs = ", ".join(f"{f} next_seq={s}" for f, s in sorted(next_seq.items()))
-    print(f"replayed {n_total:,} records into {where} in {el:.2f} s ({seqs}){_missing_text(missing, feeds)}",
+    state = f", the store from the state at {args.start} ({n_state:,} records)" if n_state else ""
+    print(f"replayed {n_total:,} records into {where}{state} in {el:.2f} s ({seqs}){_missing_text(missing, feeds)}",
           file=sys.stdout)
     return 0
