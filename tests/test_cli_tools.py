@@ -780,3 +780,28 @@ def test_replay_into_a_store_from_mid_day_ends_with_the_live_state(session, shm_
     with Ring.open(shm_name) as ring:
         got = ring.reader("NSE_FO", start="oldest").poll(max_records=len(recs))
     assert got.tobytes() == recs[first:].tobytes()
+
+
+def test_replay_of_a_night_past_midnight_keeps_to_its_bounds(tmp_path, shm_name):
+    """A day whose rollover is after 00:00 keeps its night in its own file.  vega replay ran one replay per
+    day, each day to its file's end: a range ending at 00:10 published the night to its end (00:30), with the
+    next number after it; one starting at 00:05 found no file of that date and stopped ("no journal
+    records"), or numbered its ring from another file."""
+    from journal_helpers import make_records
+    day = dt.date(2026, 11, 20)
+    late = make_records(3000, seed=5, t0=(23 * 3600 + 50 * 60) * 10**9, max_step=1_600_000_000)   # to ~00:30
+    with JournalWriter(tmp_path, "NSE_FO", day, rollover="02:00", first_seq=7000) as w:
+        w.append(late)
+    ts = timestamps(late)
+    for a, b in (("2026-11-20T23:55", "2026-11-21T00:10"), ("2026-11-21T00:05", "2026-11-21T00:15")):
+        lo, hi = (int(dt.datetime.fromisoformat(x).replace(tzinfo=IST).timestamp()) * 10**9 - day_epoch_ns(day)
+                  for x in (a, b))
+        first, stop = int(np.searchsorted(ts, lo)), int(np.searchsorted(ts, hi))
+        assert 0 < first < stop < len(late)
+        r = cli("replay", tmp_path, a, b, "--ring", shm_name, "--replace", "--no-progress")
+        assert r.returncode == 0, r.stderr
+        assert f"replayed {stop - first:,} records" in r.stdout and f"NSE_FO next_seq={7000 + stop}" in r.stdout
+        with Ring.open(shm_name) as ring:
+            assert ring.info("NSE_FO")["first_seq"] == 7000 + first and ring.tail("NSE_FO") == 7000 + stop
+            got = ring.reader("NSE_FO", start="oldest").poll(max_records=len(late))
+        assert got.tobytes() == late[first:stop].tobytes()

@@ -89,17 +89,24 @@ def _count(root, feeds, d0, d1) -> int:
     return n
 
 
-def _first_seqs(root, feeds, start, day) -> dict[str, int]:
+def _first_seqs(root, feeds, start, d0, d1) -> dict[str, int]:
     """Per feed, the sequence number of the first live record a replay from ``start`` publishes (its journal's
-    number for it), so that the ring's positions are the journal's numbers, as in a capture's ring."""
+    number for it), so that the ring's positions are the journal's numbers, as in a capture's ring: in the
+    day before's file when its night past midnight reaches ``start`` (a time), else in the first file of the
+    range (a day without a file is skipped)."""
     from vega.journal import Journal, _bound, day_epoch_ns, journal_path
     _, lo = _bound(start, False)
     out = {}
     for f in feeds:
-        p = journal_path(root, f, day)
-        if p.exists():
-            with Journal.open(p, feed=f) as j:
-                out[f] = j.seq_at(0 if lo is None else j.position(max(0, lo - day_epoch_ns(day))))
+        day = d0 if lo is None else d0 - _dt.timedelta(days=1)
+        while day <= d1 and f not in out:
+            p = journal_path(root, f, day)
+            if p.exists():
+                with Journal.open(p, feed=f) as j:
+                    pos = 0 if lo is None else j.position(max(0, lo - day_epoch_ns(day)))
+                    if day >= d0 or pos < len(j):
+                        out[f] = j.seq_at(pos)
+            day += _dt.timedelta(days=1)
     return out
 
 
@@ -118,7 +125,7 @@ def _missing_text(missing, feeds) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Replay; print a summary line (records, next sequence number per feed, elapsed)."""
-    from vega.journal import FEEDS, JournalError, day_epoch_ns, live_records, replay
+    from vega.journal import FEEDS, JournalError, live_records, replay
     from vega.store import StoreFullError
     if not args.ring and not args.store:
         raise CliError("nothing to replay into: give --ring NAME and/or --store NAME")
@@ -139,7 +146,8 @@ def run(args: argparse.Namespace) -> int:
     if args.store and len(feeds) > 1:
         raise CliError(f"--store takes one feed (tokens of different feeds collide): add --feeds, "
                        f"one of {', '.join(feeds)}")
-    total = _count(root, feeds, d0, d1)
+    # from a time, the day before's night past midnight may hold records at or after START
+    total = _count(root, feeds, d0 - _dt.timedelta(days=1) if isinstance(start, _dt.datetime) else d0, d1)
     if total == 0:
         raise CliError(f"no journal records under {root} for {d0}..{d1} ({', '.join(feeds)})")
 
@@ -151,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
             from vega._ring import Ring, RingBusyError, RingError, _check_replace, ring_path
             # positions = the journal's numbers (replay, then read the ring from next_seq, as with a capture),
             # unless --tokens leaves records out; across days as far as the days' numbering continues
-            firsts = _first_seqs(root, feeds, start, d0) if tokens is None else None
+            firsts = _first_seqs(root, feeds, start, d0, d1) if tokens is None else None
             try:
                 try:
                     ring = Ring.create(args.ring, replace=args.replace, first_seq=firsts)
@@ -180,35 +188,26 @@ def run(args: argparse.Namespace) -> int:
             # that it ends holding the state at END; the ring gets the range only, as a capture's ring
             n_state = replay(root, start, start, feeds=feeds, into=store, state=True,
                              tokens=None if tokens is None else tokens.tolist()).state_records
-        n_total = 0
-        next_seq: dict[str, int] = {}
-        missing: list = []
-        day = d0
-        # one replay per trading day, so the store's last-update times get that day's base
-        while day <= d1:
-            lo = start if isinstance(start, _dt.datetime) and start.date() == day else day
-            if isinstance(end, _dt.datetime):
-                if end.date() < day or (end.date() == day and end.time() == _dt.time(0)):
-                    break
-                hi = end if end.date() == day else day
-            else:
-                hi = day
-            base = day_epoch_ns(day)
+        class Target:
+            """One feed's target: the ring (live records only, as the capture's ring) and the store, which takes
+            each journal's day as the base of its last-update times."""
 
-            def sink(recs, feed, base=base):
-                if ring is not None:                      # as the capture's ring: no checkpoints
-                    ring.append(feed, live_records(recs))
+            def __init__(self, feed):
+                self.feed = feed
+
+            def apply_records(self, recs, day_base_ns):
+                if ring is not None:
+                    ring.append(self.feed, live_records(recs))
                 if store is not None:
-                    store.apply_records(recs, day_base_ns=base)
-                prog.add(len(recs), feed)
+                    store.apply_records(recs, day_base_ns=day_base_ns)
+                prog.add(len(recs), self.feed)
 
-            res = replay(root, lo, hi, feeds=feeds, speed=args.speed, into=sink,
-                         tokens=None if tokens is None else tokens.tolist(),
-                         max_gap=args.max_gap if args.speed else None)
-            n_total += res.records
-            next_seq.update(res.next_seq)
-            missing += [m for m in res.missing if m not in missing]
-            day += _dt.timedelta(days=1)
+        # one replay of the whole range: its bounds cut a day's night past midnight where END says, and pacing
+        # runs on across days (nights shortened to --max-gap)
+        res = replay(root, start, end, feeds=feeds, speed=args.speed, into={f: Target(f) for f in feeds},
+                     tokens=None if tokens is None else tokens.tolist(),
+                     max_gap=args.max_gap if args.speed else None, state=False)
+        n_total, next_seq, missing = res.records, res.next_seq, res.missing
         prog.done()
         done = True
     except KeyboardInterrupt:                     # stopped: what was replayed so far stays
