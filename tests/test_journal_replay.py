@@ -387,3 +387,27 @@ def test_a_store_replayed_from_a_time_holds_the_live_state_at_the_end(tmp_path):
         if not inside:
             assert len(st) < len(snaps[hi])           # the range alone is not the state
     assert quiet >= 2
+
+
+@pytest.mark.parametrize("damage", ["header", "misnamed", "not a journal"])
+def test_a_damaged_day_is_refused_before_anything_is_delivered(archive, damage):
+    """A range holding a day whose file cannot be replayed is refused with the file named, before the days
+    before it go into the target (they did, then the replay raised on reaching the damaged day)."""
+    from vega.journal import JournalError
+    root, files = archive
+    p = root / "NSE_EQ" / f"{DAYS[2]:%Y%m%d}.bin"
+    if damage == "header":
+        b = bytearray(p.read_bytes())
+        b[20] ^= 1                                      # symbol_id: the header checksum no longer matches
+        p.write_bytes(bytes(b))
+    elif damage == "misnamed":
+        p.write_bytes((root / "NSE_EQ" / f"{DAYS[1]:%Y%m%d}.bin").read_bytes())    # another day's copy
+    else:
+        p.write_bytes(b"not a journal at all" * 10)
+    for start in (DAYS[0], dt.datetime(DAYS[0].year, DAYS[0].month, DAYS[0].day, 9, 20)):
+        got = []
+        with pytest.raises(JournalError, match=str(p)):
+            replay(root, start, DAYS[2], into=lambda r, f: got.append(r))
+        assert got == []
+    got, res = collect(root, DAYS[0], DAYS[1])                     # the days before it still replay
+    assert res.records == sum(len(files[(d, f)]) for d in DAYS[:2] for f in FEEDS)

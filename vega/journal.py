@@ -395,6 +395,19 @@ def _day_file(path: Path, feed: str, day: _dt.date) -> Journal:
     return j
 
 
+def _check_day_file(path: Path, feed: str, day: _dt.date) -> None:
+    """JournalError unless ``path`` is a journal file whose header reads (a journal, a known version, its
+    checksum) and says ``feed`` and ``day``: what ``_day_file`` checks, from the header alone (no index read, no
+    scan of an open file), so that a replay refuses a damaged day before delivering anything."""
+    _regular_file(path)
+    with open(path, "rb") as fh:
+        hdr = parse_header(fh.read(64), path)
+    if hdr["feed"] != feed:
+        raise JournalError(f"{path}: a file of feed {hdr['feed']}, not {feed}")
+    if hdr["trading_date"] != day:
+        raise JournalError(f"{path}: a file of trading date {hdr['trading_date']}, not {day} as its name says")
+
+
 def _refused(j, start, stop, piece):
     """When the batch ``piece`` of journal ``j``'s records [start, stop) (those replayed so far) holds a
     record no store applies (_bad_records: the ValueError a Store raised for it counts within the batch), the
@@ -576,8 +589,17 @@ def replay(root, start, end=None, feeds: Iterable[str] | str | None = None, spee
                 raise named from e
             res.records += len(piece)
 
-    # from a time: the day before's file too, whose records run past midnight up to its rollover time (a file
-    # of day d holds stamps up to 24 h + rollover): those at or after start are replayed first
+    # every file of the range has a sound header before anything is delivered: a damaged day (not a journal, a
+    # newer format, a damaged header, a file under another date's name) is refused up front, as export does,
+    # not after the days before it went into the target (hours into a paced replay)
+    day = d0 if lo is None else d0 - _dt.timedelta(days=1)
+    while day <= d1:
+        for f in names:
+            p = root / f / f"{date_int(day):08d}.bin"
+            if sinks[f] is not None and p.exists():
+                _check_day_file(p, f, day)
+        day += _dt.timedelta(days=1)
+
     if lo is not None:                                 # the state at a start time, before the range
         for f in names:
             if sinks[f] is None or not _wants_state(state, into, f):
@@ -604,6 +626,8 @@ def replay(root, start, end=None, feeds: Iterable[str] | str | None = None, spee
             finally:
                 j.close()
 
+    # from a time: the day before's file too, whose records run past midnight up to its rollover time (a file
+    # of day d holds stamps up to 24 h + rollover): those at or after start are replayed first
     day = d0 if lo is None else d0 - _dt.timedelta(days=1)
     stopped = set()                                    # feeds whose replay ended before the end of a file
     while day <= d1:
