@@ -805,3 +805,20 @@ def test_replay_of_a_night_past_midnight_keeps_to_its_bounds(tmp_path, shm_name)
             assert ring.info("NSE_FO")["first_seq"] == 7000 + first and ring.tail("NSE_FO") == 7000 + stop
             got = ring.reader("NSE_FO", start="oldest").poll(max_records=len(late))
         assert got.tobytes() == late[first:stop].tobytes()
+
+
+def test_export_names_the_days_and_feeds_without_a_file(tmp_path):
+    pytest.importorskip("pyarrow")
+    store = Store(4096)
+    chunks = []
+    capture("FO", 10, 23, store, chunks)
+    recs = np.concatenate(chunks)
+    store.close()
+    fri, mon = dt.date(2026, 11, 20), dt.date(2026, 11, 23)
+    for d, f in ((fri, "NSE_FO"), (fri, "NSE_EQ"), (mon, "NSE_FO")):
+        with JournalWriter(tmp_path / "j", f, d) as w:
+            w.append(recs)
+    r = cli("export", tmp_path / "j", tmp_path / "out", fri.isoformat(), mon.isoformat(), "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert len(r.stdout.splitlines()) == 3
+    assert r.stderr.strip() == "vega export: no file: NSE_EQ 2026-11-23; no files on 2026-11-21, 2026-11-22"

@@ -207,6 +207,19 @@ def journal_root(path: str | Path) -> Path:
         raise CliError(str(e)) from None
 
 
+def missing_text(missing, feeds) -> str:
+    """"no file: NSE_EQ 2026-11-24; no files on 2026-11-21, 2026-11-22" for (date, feed) pairs without a journal
+    file (ReplayResult.missing): the days without a file for any of ``feeds`` (weekends, holidays) apart from a
+    feed missing on a day the others have."""
+    by_day: dict = {}
+    for d, f in missing:
+        by_day.setdefault(d, []).append(f)
+    none = [d for d, fs in by_day.items() if len(fs) == len(feeds)]
+    some = [f"{f} {d}" for d, fs in by_day.items() if len(fs) < len(feeds) for f in fs]
+    return "; ".join(([f"no file: {', '.join(some)}"] if some else []) +
+                     ([f"no files on {', '.join(str(d) for d in none)}"] if none else []))
+
+
 def parse_feeds(text: str | None) -> list[str] | None:
     """``"NSE_FO,NSE_EQ"`` -> names (checked), None -> None (every feed present)."""
     from vega.journal import FEEDS

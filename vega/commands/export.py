@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from vega.commands import CliError
-from vega.commands._ops import journal_root, parse_date, parse_feeds
+from vega.commands._ops import journal_root, missing_text, parse_date, parse_feeds
 
 HELP = "export journals to Parquet, partitioned date=YYYY-MM-DD/feed=FEED (needs the export extra)"
 
@@ -62,4 +62,7 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(str(e)) from None
     for w in written:
         print(w, file=sys.stdout)
+    missing = [(d, f) for d in days for f in names if not (root / f / f"{d:%Y%m%d}.bin").exists()]
+    if missing:                                   # a note (the paths above are the output): days left out
+        print(f"vega export: {missing_text(missing, names)}", file=sys.stderr)
     return 0

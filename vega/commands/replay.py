@@ -7,7 +7,7 @@ import sys
 import time
 
 from vega.commands import CliError, finite_float
-from vega.commands._ops import (journal_root, parse_bound, parse_feeds, parse_tokens,
+from vega.commands._ops import (journal_root, missing_text, parse_bound, parse_feeds, parse_tokens,
                                 store_class)
 
 HELP = "replay journals into a new shared-memory ring and/or store, paced or flat out"
@@ -107,19 +107,6 @@ def _first_seqs(root, feeds, start, d0, d1) -> dict[str, int]:
                     if day >= d0 or pos < len(j):
                         out[f] = j.seq_at(pos)
             day += _dt.timedelta(days=1)
-    return out
-
-
-def _missing_text(missing, feeds) -> str:
-    """"; no file: NSE_EQ 2026-11-24; no files on 2026-11-21, 2026-11-22" for ReplayResult.missing ((date, feed)
-    pairs): days without a file for any feed (weekends, holidays) apart from a feed missing on a day others have."""
-    by_day: dict = {}
-    for d, f in missing:
-        by_day.setdefault(d, []).append(f)
-    none = [d for d, fs in by_day.items() if len(fs) == len(feeds)]
-    some = [f"{f} {d}" for d, fs in by_day.items() if len(fs) < len(feeds) for f in fs]
-    out = (f"; no file: {', '.join(some)}" if some else "") + \
-          (f"; no files on {', '.join(str(d) for d in none)}" if none else "")
     return out
 
 
@@ -236,6 +223,6 @@ def run(args: argparse.Namespace) -> int:
                                      f"store {args.store}" if args.store else "") if x)
     seqs = ", ".join(f"{f} next_seq={s}" for f, s in sorted(next_seq.items()))
     state = f", the store from the state at {args.start} ({n_state:,} records)" if n_state else ""
-    print(f"replayed {n_total:,} records into {where}{state} in {el:.2f} s ({seqs}){_missing_text(missing, feeds)}",
+    print(f"replayed {n_total:,} records into {where}{state} in {el:.2f} s ({seqs}){'; ' + missing_text(missing, feeds) if missing else ''}",
           file=sys.stdout)
     return 0
