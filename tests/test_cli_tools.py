@@ -182,7 +182,7 @@ def test_dump_bad_input(session, tmp_path):
     assert_one_line_error(cli("dump", tmp_path), "is a directory")
     assert_one_line_error(cli("dump", path, "--tokens", "12x"), "bad token '12x'")
     assert_one_line_error(cli("dump", path, "--tokens", "0"), "bad token '0'")
-    assert_one_line_error(cli("dump", path, "--from", "25:00"), "bad --from time")
+    assert_one_line_error(cli("dump", path, "--from", "48:00"), "bad --from time")
     assert_one_line_error(cli("dump", path, "--to", "9h15"), "bad --to time")
     assert_one_line_error(cli("dump", path, "--from", "10:00", "--to", "09:00"), "not after")
     assert_one_line_error(cli("dump", path, "--limit", "0"), "--limit")
@@ -822,3 +822,22 @@ def test_export_names_the_days_and_feeds_without_a_file(tmp_path):
     assert r.returncode == 0, r.stderr
     assert len(r.stdout.splitlines()) == 3
     assert r.stderr.strip() == "vega export: no file: NSE_EQ 2026-11-23; no files on 2026-11-21, 2026-11-22"
+
+
+def test_dump_selects_a_night_past_midnight_by_the_times_it_lists(tmp_path):
+    """A day whose rollover is after 00:00 lists its night as 24:05:00...; --from/--to refused those times
+    ("out of range"), so the night could not be selected."""
+    from journal_helpers import make_records
+    late = make_records(2000, seed=7, t0=(23 * 3600 + 50 * 60) * 10**9, max_step=1_600_000_000)   # to ~00:30
+    with JournalWriter(tmp_path, "NSE_FO", dt.date(2026, 11, 20), rollover="02:00") as w:
+        w.append(late)
+        path = w.path
+    ts = timestamps(late)
+    lo, hi = (24 * 3600 + 5 * 60) * 10**9, (24 * 3600 + 15 * 60) * 10**9
+    want = np.flatnonzero((ts >= lo) & (ts < hi))
+    assert len(want)
+    r = cli("dump", path, "--from", "24:05", "--to", "24:15", "--json")
+    assert r.returncode == 0, r.stderr
+    got = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [g["seq"] for g in got] == want.tolist()
+    assert got[0]["time"].startswith("24:")

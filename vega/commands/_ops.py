@@ -46,14 +46,16 @@ def parse_tokens(text: str | None) -> np.ndarray | None:
     return np.asarray(sorted(set(out)), dtype=np.uint32)
 
 
-def parse_time(text: str, what: str = "time") -> int:
-    """``HH:MM[:SS[.fraction]]`` (IST wall time of the trading day) -> ns since 00:00 IST."""
+def parse_time(text: str, what: str = "time", hours: int = 24) -> int:
+    """``HH:MM[:SS[.fraction]]`` (IST wall time of the trading day) -> ns since 00:00 IST.  ``hours``: HH is
+    below it (48 for a time within a journal file, whose night past midnight, a rollover after 00:00, is
+    24:00 to 47:59, as ``fmt_ts`` shows it)."""
     m = _TIME_RE.match(text.strip())
     if not m:
         raise CliError(f"bad {what} {text!r}: expected HH:MM[:SS[.fraction]] (IST)")
     h, mi, s = int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
     frac = (m.group(4) or "").ljust(9, "0")
-    if h > 23 or mi > 59 or s > 59:
+    if h >= hours or mi > 59 or s > 59:
         raise CliError(f"bad {what} {text!r}: out of range")
     return ((h * 60 + mi) * 60 + s) * 1_000_000_000 + int(frac or 0)
 

@@ -28,7 +28,8 @@ def register(sub) -> None:
         "field values of the record (docs/FORMATS.md, 'Change records')."))
     p.add_argument("path", help="journal file, e.g. /var/lib/vega/NSE_FO/20260123.bin")
     p.add_argument("--tokens", help="only these tokens (comma separated)")
-    p.add_argument("--from", dest="start", metavar="HH:MM[:SS[.f]]", help="first time, IST (inclusive)")
+    p.add_argument("--from", dest="start", metavar="HH:MM[:SS[.f]]", help="first time, IST (inclusive; 24:00 to "
+                   "47:59 for a night past midnight kept in the day's file, as listed)")
     p.add_argument("--to", dest="end", metavar="HH:MM[:SS[.f]]", help="last time, IST (exclusive)")
     p.add_argument("--limit", type=int, default=None, help="print at most N records")
     p.add_argument("--json", action="store_true", help="one JSON object per line instead of a table")
@@ -54,8 +55,9 @@ def run(args: argparse.Namespace) -> int:
     """Print the selected records; exit 0 (also when none match)."""
     from vega.records import timestamps
     tokens = parse_tokens(args.tokens)
-    t0 = None if args.start is None else parse_time(args.start, "--from time")
-    t1 = None if args.end is None else parse_time(args.end, "--to time")
+    # a day whose rollover is after 00:00 holds its night past midnight as 24:00 and on, as listed below
+    t0 = None if args.start is None else parse_time(args.start, "--from time", hours=48)
+    t1 = None if args.end is None else parse_time(args.end, "--to time", hours=48)
     if t0 is not None and t1 is not None and t1 <= t0:
         raise CliError(f"--to {args.end} is not after --from {args.start}")
     if args.limit is not None and args.limit <= 0:
