@@ -411,3 +411,18 @@ def test_a_damaged_day_is_refused_before_anything_is_delivered(archive, damage):
         assert got == []
     got, res = collect(root, DAYS[0], DAYS[1])                     # the days before it still replay
     assert res.records == sum(len(files[(d, f)]) for d in DAYS[:2] for f in FEEDS)
+
+
+def test_a_damaged_day_before_a_start_time_is_named_as_such(archive):
+    """From a time, the day before's file is read for its night past midnight: a damage there is refused
+    with the file named and why a replay of the next day reads it."""
+    from vega.journal import JournalError
+    root, _ = archive
+    p = root / "NSE_EQ" / f"{DAYS[0]:%Y%m%d}.bin"
+    p.write_bytes(b"not a journal at all" * 10)
+    nxt = DAYS[0] + dt.timedelta(days=1)
+    with pytest.raises(JournalError, match=f"{p}: .*the day before the start's: read for its records past "
+                                           f"midnight"):
+        collect(root, dt.datetime(nxt.year, nxt.month, nxt.day, 10, 0), feeds=FEEDS)
+    got, res = collect(root, DAYS[1], feeds=FEEDS)                 # a date start does not read it
+    assert res.records > 0

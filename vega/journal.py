@@ -597,7 +597,13 @@ def replay(root, start, end=None, feeds: Iterable[str] | str | None = None, spee
         for f in names:
             p = root / f / f"{date_int(day):08d}.bin"
             if sinks[f] is not None and p.exists():
-                _check_day_file(p, f, day)
+                try:
+                    _check_day_file(p, f, day)
+                except JournalError as e:
+                    if day >= d0:
+                        raise
+                    raise JournalError(f"{e} (the day before the start's: read for its records past midnight, "
+                                       f"which a rollover after 00:00 keeps there)") from None
         day += _dt.timedelta(days=1)
 
     if lo is not None:                                 # the state at a start time, before the range
