@@ -841,3 +841,26 @@ def test_dump_selects_a_night_past_midnight_by_the_times_it_lists(tmp_path):
     got = [json.loads(line) for line in r.stdout.splitlines()]
     assert [g["seq"] for g in got] == want.tolist()
     assert got[0]["time"].startswith("24:")
+
+
+def test_replay_into_a_ring_says_how_many_records_the_ring_got(tmp_path, shm_name):
+    """The ring carries live records only; the summary counted the checkpoints' records as replayed into it."""
+    store = Store(4096)
+    chunks = []
+    capture("CM", 60, 11, store, chunks)
+    live = np.concatenate(chunks)
+    kf = store.keyframe_records()
+    store.close()
+    half = len(live) // 2
+    while live["flags"][half - 1] & 0x01:                   # after a whole update
+        half += 1
+    with JournalWriter(tmp_path, "NSE_EQ", DATE) as w:
+        w.append(live[:half])
+        w.checkpoint(kf, ts_ns=int(timestamps(live)[half - 1]))
+        w.append(live[half:])
+    r = cli("replay", tmp_path, DATE.isoformat(), "--ring", shm_name, "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert (f"replayed {len(live) + len(kf):,} records into ring {shm_name} ({len(live):,} live records into "
+            f"the ring; the checkpoints' {len(kf):,} not)") in r.stdout
+    with Ring.open(shm_name) as ring:
+        assert ring.tail("NSE_EQ") == len(live)

@@ -175,6 +175,8 @@ def run(args: argparse.Namespace) -> int:
             # that it ends holding the state at END; the ring gets the range only, as a capture's ring
             n_state = replay(root, start, start, feeds=feeds, into=store, state=True,
                              tokens=None if tokens is None else tokens.tolist()).state_records
+        published = [0]                               # records into the ring
+
         class Target:
             """One feed's target: the ring (live records only, as the capture's ring) and the store, which takes
             each journal's day as the base of its last-update times."""
@@ -184,7 +186,9 @@ def run(args: argparse.Namespace) -> int:
 
             def apply_records(self, recs, day_base_ns):
                 if ring is not None:
-                    ring.append(self.feed, live_records(recs))
+                    live = live_records(recs)
+                    ring.append(self.feed, live)
+                    published[0] += len(live)
                 if store is not None:
                     store.apply_records(recs, day_base_ns=day_base_ns)
                 prog.add(len(recs), self.feed)
@@ -223,6 +227,8 @@ def run(args: argparse.Namespace) -> int:
                                      f"store {args.store}" if args.store else "") if x)
     seqs = ", ".join(f"{f} next_seq={s}" for f, s in sorted(next_seq.items()))
     state = f", the store from the state at {args.start} ({n_state:,} records)" if n_state else ""
-    print(f"replayed {n_total:,} records into {where}{state} in {el:.2f} s ({seqs}){'; ' + missing_text(missing, feeds) if missing else ''}",
-          file=sys.stdout)
+    if ring is not None and published[0] != n_total:   # checkpoints go to a store only, as in a capture
+        where += f" ({published[0]:,} live records into the ring; the checkpoints' {n_total - published[0]:,} not)"
+    gaps = f"; {missing_text(missing, feeds)}" if missing else ""
+    print(f"replayed {n_total:,} records into {where}{state} in {el:.2f} s ({seqs}){gaps}", file=sys.stdout)
     return 0
