@@ -237,7 +237,8 @@ def test_records_a_killed_capture_published_but_never_journaled_are_taken_from_i
     got["flags"] &= ~vega.records.CONTINUED & 0xFF
     published["flags"] &= ~vega.records.CONTINUED & 0xFF
     assert got.tobytes() == published.tobytes()              # the very records the ring had published
-    vega.replay(cfg.journal_root, dt.date(2026, 11, 20), into=vega.Store(8192))   # and the day replays
+    vega.replay(cfg.journal_root, dt.date(2026, 11, 20),                     # and the day replays
+                into={f: vega.Store(8192) for f in vega.journal.FEEDS})      # a store per feed
 
 
 def test_records_the_ring_overwrote_are_said_lost_and_nothing_is_appended(cfg):
@@ -343,7 +344,7 @@ def test_an_update_the_killed_journal_ended_inside_is_one_update_again(cfg):
         got = got[(got["flags"] & KEYFRAME) == 0][:len(published)]
     assert got.tobytes() == published.tobytes()              # record k flagged CONTINUED again, as the ring has it
     assert vega.verify(path).ok
-    vega.replay(cfg.journal_root, dt.date(2026, 11, 20), into=vega.Store(8192))
+    vega.replay(cfg.journal_root, dt.date(2026, 11, 20), into={f: vega.Store(8192) for f in vega.journal.FEEDS})
 
 
 def test_an_earlier_days_file_left_unsealed_is_named_at_start(cfg):

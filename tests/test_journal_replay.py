@@ -426,3 +426,22 @@ def test_a_damaged_day_before_a_start_time_is_named_as_such(archive):
         collect(root, dt.datetime(nxt.year, nxt.month, nxt.day, 10, 0), feeds=FEEDS)
     got, res = collect(root, DAYS[1], feeds=FEEDS)                 # a date start does not read it
     assert res.records > 0
+
+
+def test_one_store_for_several_feeds_is_refused(archive):
+    """Each feed numbers its tokens apart (an F&O contract and a cash-market share can have the same token):
+    one store given the records of two feeds mixed them silently.  A store each, or one feed, replays."""
+    import vega
+    root, files = archive
+    st = vega.Store(4096)
+    with pytest.raises(ValueError, match="one store for the feeds NSE_FO, NSE_EQ"):
+        replay(root, DAYS[0], into=st)
+    with pytest.raises(ValueError, match="one store for the feeds NSE_FO, NSE_EQ"):
+        replay(root, DAYS[0], into={"NSE_FO": st, "NSE_EQ": st})
+    assert len(st) == 0                                            # refused before anything was applied
+    stores = {f: vega.Store(4096) for f in FEEDS}
+    res = replay(root, DAYS[0], into=stores)
+    assert res.records == sum(len(files[(DAYS[0], f)]) for f in FEEDS)
+    for f in FEEDS:
+        assert set(stores[f].snapshot()["token"].tolist()) == set(files[(DAYS[0], f)]["token"].tolist())
+    assert replay(root, DAYS[0], feeds=["NSE_EQ"], into=st).records == len(files[(DAYS[0], "NSE_EQ")])

@@ -556,6 +556,16 @@ def replay(root, start, end=None, feeds: Iterable[str] | str | None = None, spee
         raise ValueError(f"replay: end ({end}) is before start ({start})")
     names = _feeds(root, feeds)
     sinks = {f: _sink(into, f) for f in names}
+    shared: dict = {}
+    for f in names:
+        t = into.get(f) if isinstance(into, Mapping) else into
+        if t is not None and callable(getattr(t, "apply_records", None)):
+            shared.setdefault(id(t), []).append(f)
+    for fs in shared.values():
+        if len(fs) > 1:                                # a store of one feed's tokens: the feeds' numberings collide
+            raise ValueError(f"replay: one store for the feeds {', '.join(fs)}, whose tokens are numbered apart "
+                             f"and collide in it: give feeds=[one of them], or into={{feed: store}} with a store "
+                             f"each")
     tok = None if tokens is None else token_array(tokens)
     res = ReplayResult()
     tick_ns = int(tick * 1e9 * speed) if speed else 0
