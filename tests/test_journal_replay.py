@@ -327,6 +327,10 @@ def test_the_result_names_the_days_and_feeds_without_a_file(archive):
     weekend = DAYS[1] + dt.timedelta(days=1)
     got, res = collect(root, weekend, feeds=FEEDS)
     assert got == [] and res.records == 0 and res.missing == [(weekend, f) for f in FEEDS] and res.files == []
+    midnight = dt.datetime(weekend.year, weekend.month, weekend.day)          # an end at 00:00: not that day
+    got, res = collect(root, DAYS[0], midnight, feeds=FEEDS)
+    assert res.missing == [(DAYS[1], "NSE_EQ")]
+    assert res.records == sum(len(files[k]) for k in have if k[0] <= DAYS[1])
     late = dt.datetime(DAYS[0].year, DAYS[0].month, DAYS[0].day, 23, 0)      # after the day's records
     got, res = collect(root, late, feeds=FEEDS)
     assert got == [] and res.missing == [] and res.files == [root / f / f"{DAYS[0]:%Y%m%d}.bin" for f in FEEDS]

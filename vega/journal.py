@@ -554,6 +554,8 @@ def replay(root, start, end=None, feeds: Iterable[str] | str | None = None, spee
     d1, hi = (d0, None) if end is None else _bound(end, True)      # no end: to the end of start's day
     if d1 < d0 or (lo is not None and hi is not None and hi < lo):
         raise ValueError(f"replay: end ({end}) is before start ({start})")
+    if hi is not None and d1 > d0 and hi <= day_epoch_ns(d1):
+        d1 -= _dt.timedelta(days=1)                    # an end at 00:00 IST: its day holds nothing before it
     names = _feeds(root, feeds)
     sinks = {f: _sink(into, f) for f in names}
     shared: dict = {}
