@@ -463,3 +463,34 @@ def test_a_damaged_record_in_the_days_journal_does_not_stop_a_restart(cfg):
     finally:
         second.close()
         fo.store.close()
+
+
+def test_one_capture_opened_again_after_close_reopens_its_named_stores(tmp_path):
+    """``close()`` leaves the stores open (their state can still be read there); the same Capture opened
+    again (``run()`` twice: each run opens and closes it) was refused, its own stores taken for "being
+    written by another process (a running capture?)", and kept the old stores mapped.  Now open() lets go of
+    the stores a closed capture still held and takes them up again from the day's journal."""
+    tag = uuid.uuid4().hex[:10]
+    cfg = load_config(None, ring=f"vega-reopen-{tag}", store=f"vega-reopen-{tag}", journal_root=str(tmp_path / "j"))
+    stream = list(nse.sample_stream("FO", 200, seed=3))
+    cap = Capture(cfg)
+    try:
+        cap.open(offline_ns=T0)
+        first = _feed(cap, stream, T0)
+        old_store, n = first.store, len(first.store)
+        cap.close()
+        assert n > 0 and not old_store.closed              # its state can still be read after close()
+        cap.open(offline_ns=T0 + HOUR)                       # refused before: "another process"
+        assert old_store.closed and cap.feeds[0].store is not old_store
+        assert len(cap.feeds[0].store) == n                  # the day's journal so far
+        cap.close()
+        cap.open(offline_ns=T0 + 2 * HOUR)
+        cap.close()
+        assert sorted(cap._owned_stores) == sorted(set(cap._owned_stores))    # each name once, not per open
+    finally:
+        cap.close()
+        cap.unlink()
+        try:
+            vega.Ring.unlink(cfg.ring)
+        except FileNotFoundError:
+            pass

@@ -531,6 +531,14 @@ class Capture:
         try:
             self._offline_ns = offline_ns
             self._date = ist_date(offline_ns)
+            if not self.opened:
+                # opened again after close(): the stores it left open for reading are this process's own, not
+                # a running capture's (the check below took them for one); they are made again below and start
+                # from the day's journal
+                for f in self.all_feeds:
+                    if f.store is not None and not f.store.closed:
+                        f.store.close()
+                    f.store = None
             self._refuse_if_in_use()               # before anything is replaced
             for f in self.all_feeds:
                 if cfg.store:
@@ -544,7 +552,8 @@ class Capture:
                         raise CaptureError(f"store {name}: {_errno_text(e)}") from None
                     except StoreError as e:        # a file at the store's path that is not ours to replace
                         raise CaptureError(f"store {name}: {e}") from None
-                    self._owned_stores.append(name)
+                    if name not in self._owned_stores:     # (once, however often it is opened)
+                        self._owned_stores.append(name)
                 else:
                     f.store = Store(cfg.store_capacity if f.cfg else INDEX_STORE_CAPACITY)
                 if cfg.journal_root:
