@@ -494,3 +494,28 @@ def test_one_capture_opened_again_after_close_reopens_its_named_stores(tmp_path)
             vega.Ring.unlink(cfg.ring)
         except FileNotFoundError:
             pass
+
+
+def test_start_notes_are_the_last_openings_not_every_openings(tmp_path):
+    """start_notes() says what opening found; a Capture opened again appended each opening's notes to the
+    earlier ones, so the list (and its memory) grew with every open and repeated stale lines."""
+    tag = uuid.uuid4().hex[:10]
+    cfg = load_config(None, ring=f"vega-notes-{tag}", store="", journal_root=str(tmp_path / "j"))
+    stream = list(nse.sample_stream("FO", 100, seed=4))
+    cap = Capture(cfg)
+    try:
+        cap.open(offline_ns=T0)
+        _feed(cap, stream, T0)
+        cap.close()
+        for k in range(1, 4):
+            cap.open(offline_ns=T0 + k * HOUR)
+            notes = cap.start_notes()
+            cap.close()
+            assert len([n for n in notes if "NSE_FO: the store starts from the day's journal so far" in n]) == 1, notes
+    finally:
+        cap.close()
+        cap.unlink()
+        try:
+            vega.Ring.unlink(cfg.ring)
+        except FileNotFoundError:
+            pass

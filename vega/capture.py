@@ -532,6 +532,8 @@ class Capture:
             self._offline_ns = offline_ns
             self._date = ist_date(offline_ns)
             if not self.opened:
+                self._notes = []                   # start_notes(): what this opening finds, not every earlier one's
+                self._full_warned = set()          # (new stores: a full one is warned of again)
                 # opened again after close(): the stores it left open for reading are this process's own, not
                 # a running capture's (the check below took them for one); they are made again below and start
                 # from the day's journal
