@@ -353,3 +353,19 @@ def test_run_opens_a_capture_not_yet_opened_and_closes_it_after(tmp_path):
         assert cap.feeds[0].writer is not None and not cap.feeds[0].writer.closed
     with pytest.raises(CaptureError, match="the capture is not open: open"):
         Capture(cfg).step(0)
+
+
+def test_step_after_close_says_the_capture_is_not_open():
+    """close() closed the sockets but kept the poll set and the fd -> feed table naming them: a step() after
+    close() polled closed descriptor numbers (OSError EBADF, or whatever file took the number meanwhile) and
+    the table held the numbers of every socket a reopened capture had had."""
+    port = free_udp_port()
+    cap = Capture(CaptureConfig(feeds=[FeedConfig("FO", "127.0.0.1", port)], journal_root="", ring="", store="",
+                                stats_interval=3600.0))
+    for _ in range(2):
+        cap.open()
+        assert len(cap._fds) == 1
+        cap.close()
+        assert cap._fds == {}
+        with pytest.raises(CaptureError, match="not open"):
+            cap.step(0)

@@ -895,6 +895,10 @@ class Capture:
         here; their shared-memory files stay for readers): ``unlink`` closes and removes them.  A journal that
         failed, its records held in memory, gets a last attempt."""
         self._settle_journals("the capture stopped")
+        # the poll set and the fd table name the sockets closed below: a step() after close() polled their
+        # numbers (EBADF, or another file that took a number meanwhile) instead of saying it is not open
+        self._poll = None
+        self._fds = {}
         for f in self.all_feeds:
             if f.sock is not None:
                 f.sock.close()
