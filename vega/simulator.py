@@ -18,6 +18,7 @@ from __future__ import annotations
 import builtins
 import dataclasses
 import ipaddress
+import itertools
 import math
 import socket
 import struct
@@ -204,6 +205,12 @@ class Simulator:
             write_contract_file(out["contract"], fo)
         return out
 
+    def _segment_stream(self, k: int, seg: str, assets):
+        """(messages, datagram) of segment ``seg`` (the ``k``-th), generated one at a time."""
+        duration = _streams.SESSION_SECONDS if self.duration_s is None else self.duration_s
+        return _streams._stream(seg, self.n_datagrams, self.seed + 1000 * k, self.n_tokens, _streams._DEFAULT_DATE,
+                                duration, 0.02, None, self.phases, self.index_oi, assets)
+
     def generate(self, progress: Callable[[str, int], None] | None = None) -> None:
         """Generate every segment's datagrams (deterministic; a no-op the second time)."""
         if self.datagrams:
@@ -212,16 +219,32 @@ class Simulator:
         for k, seg in enumerate(self.segments):
             exp = Expected()
             out: list[bytes] = []
-            kw = {} if self.duration_s is None else {"duration_s": self.duration_s}
-            for msgs, dg in _streams._stream(seg, self.n_datagrams, self.seed + 1000 * k, self.n_tokens,
-                                             _streams._DEFAULT_DATE, kw.get("duration_s", _streams.SESSION_SECONDS),
-                                             0.02, None, self.phases, self.index_oi, assets):
+            for msgs, dg in self._segment_stream(k, seg, assets):
                 out.append(dg)
                 exp.add(msgs, dg)
                 if progress and exp.datagrams % 5000 == 0:
                     progress(seg, exp.datagrams)
             self.datagrams[seg] = out
             self.expected[seg] = exp
+
+    def _generated_chunks(self, chunk: int) -> Iterator[tuple[str, list[bytes]]]:
+        """(segment, datagrams) in send order, each chunk generated when it is taken (``stream=True``): the same
+        datagrams in the same order as :meth:`_chunks` over :meth:`generate`'s lists, with no more than one
+        chunk in memory; ``expected`` counts what was generated so far."""
+        assets = self.asset_tokens() if self.index_oi else None
+        its = {seg: iter(self._segment_stream(k, seg, assets)) for k, seg in enumerate(self.segments)}
+        self.expected = {seg: Expected() for seg in self.segments}
+        live = list(self.segments)
+        while live:
+            for seg in list(live):
+                out = []
+                for msgs, dg in itertools.islice(its[seg], chunk):
+                    out.append(dg)
+                    self.expected[seg].add(msgs, dg)
+                if len(out) < chunk:
+                    live.remove(seg)
+                if out:
+                    yield seg, out
 
     def _chunks(self, chunk: int) -> list[tuple[str, int, int]]:
         """Send order: the segments interleaved in chunks of ``chunk`` datagrams."""
@@ -234,23 +257,34 @@ class Simulator:
                     pos[s] += n
         return order
 
+    def _send_order(self, chunk: int, stream: bool) -> Iterator[tuple[str, list[bytes]]]:
+        """(segment, datagrams) in send order: generated while taken (``stream``, unless :meth:`generate` ran
+        already), else slices of the generated lists."""
+        if stream and not self.datagrams:
+            return self._generated_chunks(chunk)
+        self.generate()
+        return ((seg, self.datagrams[seg][start:start + n]) for seg, start, n in self._chunks(chunk))
+
     def send(self, rate: float | None = 10_000.0, *, chunk: int = 32, stop: Callable[[], bool] | None = None,
-             sockets: dict | None = None) -> dict[str, int]:
+             sockets: dict | None = None, stream: bool = False) -> dict[str, int]:
         """Send everything at ``rate`` datagrams/s over all segments (None: as fast as possible); returns
-        datagrams sent per segment.  ``stop()`` returning True ends early."""
+        datagrams sent per segment.  ``stop()`` returning True ends early.  ``stream``: generate each chunk
+        just before it is sent instead of the whole stream first: memory stays flat however long the run, but
+        the rate is at most what the generator makes (pure Python: thousands of datagrams per second)."""
         from vega._net import send_batch
 
         if rate is not None and not (rate > 0 and math.isfinite(rate)):
             raise SimulatorError("the rate must be a positive number of datagrams per second")
-        self.generate()
+        if rate is not None:
+            chunk = max(1, min(chunk, int(rate / 1000) or 1))       # about one chunk per millisecond or finer
+        order = self._send_order(chunk, stream)
         own = sockets is None
         socks = sockets or {s: multicast_sender(*self.targets[s], interface=self.interface) for s in self.segments}
         try:
-            if rate is not None:
-                chunk = max(1, min(chunk, int(rate / 1000) or 1))   # about one chunk per millisecond or finer
             t0 = time.perf_counter()
             done = 0
-            for seg, start, n in self._chunks(chunk):
+            for seg, dgs in order:
+                n = len(dgs)
                 if stop is not None and stop():
                     break
                 if rate is not None:
@@ -264,7 +298,7 @@ class Simulator:
                 k = 0
                 fd = socks[seg].fileno()
                 while k < n:                                   # ENOBUFS: the sender's queue is full; retry
-                    got = send_batch(fd, self.datagrams[seg], start + k, n - k)
+                    got = send_batch(fd, dgs, k, n - k)
                     k += got
                     if got == 0:
                         time.sleep(0.0002)
@@ -276,25 +310,24 @@ class Simulator:
                     s.close()
         return dict(self.sent)
 
-    def write(self, path: str | Path, rate: float = 10_000.0) -> int:
+    def write(self, path: str | Path, rate: float = 10_000.0, *, stream: bool = False) -> int:
         """Write the stream to a pcap file (docs/FORMATS.md, "Simulator pcap"), stamped as if sent at
-        ``rate`` datagrams/s from now; returns the number of datagrams written."""
+        ``rate`` datagrams/s from now; returns the number of datagrams written.  ``stream``: as for
+        :meth:`send` (the same file, generated while written)."""
         if not (rate > 0 and math.isfinite(rate)):
             raise SimulatorError("the rate must be a positive number of datagrams per second")
-        self.generate()
+        order = self._send_order(32, stream)
         t0 = time.time_ns()
 
         def items():
             i = 0
-            for seg, start, n in self._chunks(32):
+            for seg, dgs in order:
                 host, port = self.targets[seg]
-                for dg in self.datagrams[seg][start:start + n]:
+                for dg in dgs:
                     yield t0 + int(i * 1e9 / rate), host, port, dg
                     i += 1
-        n = write_pcap(path, items())
-        for s in self.segments:
-            self.sent[s] = len(self.datagrams[s])
-        return n
+                self.sent[seg] += len(dgs)
+        return write_pcap(path, items())
 
 
 # ---- pcap (nanosecond pcap, LINKTYPE_RAW: IPv4 + UDP + the NSE datagram) -----------------------------------

@@ -12,6 +12,10 @@ from vega.commands import CliError, finite_float
 HELP = "send a simulated NSE market as UDP multicast on loopback (or write it to a pcap file)"
 
 
+#: bytes of memory a generated datagram holds (its ~560 bytes and the bytes object around them)
+_DATAGRAM_MEMORY = 700
+
+
 def _target(text: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
     if not sep or not port.isdigit():
@@ -36,6 +40,9 @@ def register(sub) -> None:
     p.add_argument("--no-index-oi", action="store_true",
                    help="no index broadcasts (CM 7207/7216/8207) and no open interest per underlying (F&O 7130/17130)")
     p.add_argument("--out", metavar="FILE.pcap", help="write a pcap file instead of sending")
+    p.add_argument("--stream", action="store_true", help="generate while sending, for long runs: memory stays flat "
+                   "(by default the whole stream is made first, ~0.7 KB per datagram), but the rate is at most "
+                   "what the generator makes, thousands of datagrams per second")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=run)
 
@@ -82,11 +89,18 @@ def run(args: argparse.Namespace) -> int:
             raise CliError(f"cannot send to {':'.join(map(str, sim.targets[seg]))} through interface "
                            f"{args.interface}: {getattr(e, 'strerror', None) or e}") from None
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr, flush=True))
-    say(f"vega simulate: generating {n:,} datagrams per segment ({', '.join(args.segments)}, seed {args.seed})")
-    sim.generate()
+    if args.stream:
+        say(f"vega simulate: {n:,} datagrams per segment ({', '.join(args.segments)}, seed {args.seed}), generated "
+            f"while sent")
+    else:
+        big = n * len(sim.segments) * _DATAGRAM_MEMORY > 1 << 30
+        say(f"vega simulate: generating {n:,} datagrams per segment ({', '.join(args.segments)}, seed {args.seed})"
+            + (f": about {n * len(sim.segments) * _DATAGRAM_MEMORY / 2**30:.1f} GiB before the first is sent "
+               f"(--stream generates while sending)" if big else ""))
+        sim.generate()
     if args.out:
         try:
-            count = sim.write(args.out, rate=args.rate or 10_000.0)
+            count = sim.write(args.out, rate=args.rate or 10_000.0, stream=args.stream)
         except OSError as e:
             raise CliError(f"{args.out}: {e.strerror or e}") from None
         print(f"wrote {count:,} datagrams to {args.out}")
@@ -99,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
             else f"vega simulate: sending flat out: {dests}")
         t0 = time.perf_counter()
         try:
-            sent = sim.send(args.rate or None, stop=lambda: bool(stopping), sockets=socks)
+            sent = sim.send(args.rate or None, stop=lambda: bool(stopping), sockets=socks, stream=args.stream)
         except (SimulatorError, OSError) as e:
             raise CliError(f"send failed: {getattr(e, 'strerror', None) or e}") from None
         dt = time.perf_counter() - t0
