@@ -1225,3 +1225,33 @@ def test_an_ingest_into_a_store_too_small_says_so_and_exits_1(tmp_path):
     assert re.search(r"vega ingest: the store was full \(50 instruments a feed\): the updates of tokens past it "
                      r"were dropped, NSE_FO [\d,]+, NSE_EQ [\d,]+ .*larger --store-capacity", err), err
     assert _ingest(tmp_path / "day.pcap", "--journal-root", tmp_path / "k").returncode == 0
+
+
+def test_periodic_stats_list_the_newest_earlier_days_and_count_them_all(tmp_path):
+    """A capture's stats name the day files this run sealed, per feed: the newest ``STATS_EARLIER_DAYS`` of them
+    and their count, so that the line printed every few seconds does not grow by a file every day a capture
+    runs (after 486 days it was 111 kB); ``stats(earlier_days=None)`` lists them all, as vega ingest's summary
+    does."""
+    sim = Simulator(["FO"], 90, seed=3)
+    sim.generate()
+    host, port = sim.targets["FO"]
+    t0 = int(dt.datetime(2026, 11, 2, 10, 0, tzinfo=IST).timestamp() * 1e9)
+    days = 9
+    items = [(t0 + (i * days // 90) * 86_400 * 10**9 + i * 1000, host, port, dg)
+             for i, dg in enumerate(sim.datagrams["FO"])]
+    cap = Capture(load_config(None, journal_root=str(tmp_path)))
+    cap.open(offline_ns=items[0][0])
+    try:
+        cap.ingest(iter(items), batch=16)
+        sealed = [f"202611{d:02d}.bin" for d in range(2, 2 + days - 1)]     # every day but the one being written
+        j = cap.stats()["feeds"]["NSE_FO"]["journal"]
+        assert Capture.STATS_EARLIER_DAYS == 5 and j["earlier_day_count"] == days - 1
+        assert [os.path.basename(e["path"]) for e in j["earlier_days"]] == sealed[-5:]
+        every = cap.stats(earlier_days=None)["feeds"]["NSE_FO"]["journal"]["earlier_days"]
+        assert [os.path.basename(e["path"]) for e in every] == sealed
+        for e in every:
+            with Journal.open(e["path"]) as jr:
+                assert len(jr) == e["records"] > 0
+        assert cap.stats(earlier_days=0)["feeds"]["NSE_FO"]["journal"]["earlier_days"] == []
+    finally:
+        cap.close()

@@ -1447,9 +1447,15 @@ class Capture:
     def datagrams(self) -> int:
         return sum(f.datagrams for f in self.feeds)
 
-    def stats(self) -> dict:
+    #: earlier day files a feed's periodic stats list (the newest): a capture left running for months would
+    #: otherwise print a line that grows by a day file every day
+    STATS_EARLIER_DAYS = 5
+
+    def stats(self, earlier_days: int | None = STATS_EARLIER_DAYS) -> dict:
         """Packets, messages per code, errors by reason, sequence gaps per stream, ring readers' lag, journal
-        records and bytes, per feed; JSON-ready."""
+        records and bytes, per feed; JSON-ready.  A feed's journal lists the ``earlier_days`` day files this run
+        sealed most recently (None: all of them, as ``vega ingest``'s summary does) under ``earlier_days``,
+        and how many it sealed in all under ``earlier_day_count``."""
         out: dict[str, Any] = {"uptime_s": round(time.monotonic() - self.started, 3) if self.started else 0.0,
                                "feeds": {}}
         for f in self.all_feeds:
@@ -1480,7 +1486,9 @@ class Capture:
                                 "checkpoints": len(f.writer.checkpoints) if not f.writer.closed else None,
                                 "failed": f.journal_error, "resumed": f.journal_resumed,
                                 "held": f.spill.n if f.spill is not None else 0,
-                                "earlier_days": list(f.journal_days)}
+                                "earlier_days": list(f.journal_days if earlier_days is None else
+                                                     f.journal_days[max(0, len(f.journal_days) - earlier_days):]),
+                                "earlier_day_count": len(f.journal_days)}
             out["feeds"][f.name] = d
         if self.config.ring and self.ring is not None and not self.ring.closed:
             out["ring"] = {"name": self.config.ring,

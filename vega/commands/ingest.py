@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
             skipped = ", ".join(f"{k} {v:,}" for k, v in pst.skipped().items())
             raise CliError(f"no UDP datagrams to ingest in {', '.join(args.pcap)} ({pst.packets:,} packets"
                            + (f"; skipped: {skipped})" if skipped else ")"))
-        stats = cap.stats()
+        stats = cap.stats(earlier_days=None)      # every day file of the run, for the summary
     finally:
         cap.close()
         if bar is not None:
