@@ -5,7 +5,7 @@ documented rule, never from a run of the code."""
 import pytest
 
 import vega._core as core
-from store_helpers import SEC, changed_fields, decode_records, md, merge
+from store_helpers import SEC, T0, changed_fields, decode_records, md, mbp, merge, mw, tick
 
 STALE = 5 * SEC                       # the default md_stale_ns and stale_ns
 
@@ -89,3 +89,149 @@ def test_spos_kept_when_open_is_not_left_from_preopen(st):
     recs = merge(st, "CM", md(1, trading_status=2))
     assert st[1].buy_ord_cxl_count == 3 and st[1].spos_update_time == 1_400_000_000
     assert "spos" not in groups(recs)
+
+
+# ---- 7201 / 17201 market watch -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("preopen", [1, 4, 6])
+def test_mw_overwrites_best_bid_ask_in_every_preopen_status(st, preopen):
+    """In pre-open (1, 4, 6) the market watch overwrites best bid/ask price and quantity, zeros included,
+    even while the 7200/7208 data is fresh."""
+    merge(st, "CM", md(1, trading_status=preopen, mbp=mbp([(499, 10, 1)], [(501, 10, 1)])), now_ns=T0)
+    recs = merge(st, "CM", mw(1, buy=(0, 0), sell=(505, 3), ltp=503, ltt=7), now_ns=T0 + 1)
+    q = st[1]
+    assert (q.bid_price[0], q.bid_quantity[0], q.ask_price[0], q.ask_quantity[0]) == (0, 0, 505, 3)
+    assert (q.last_traded_price, q.last_trade_time) == (503, 7)
+    f = changed_fields(recs)
+    assert {k: f.get(k) for k in ("bid_price[0]", "bid_quantity[0]", "ask_price[0]", "ask_quantity[0]",
+                                  "last_traded_price", "last_trade_time")} == {
+        "bid_price[0]": 0, "bid_quantity[0]": 0, "ask_price[0]": 505, "ask_quantity[0]": 3,
+        "last_traded_price": 503, "last_trade_time": 7}
+
+
+def test_mw_preopen_takes_ltp_and_time_only_when_positive(st):
+    merge(st, "CM", md(1, trading_status=1, last_traded_price=500, last_trade_time=70), now_ns=T0)
+    recs = merge(st, "CM", mw(1, buy=(499, 1), sell=(501, 1), ltp=0, ltt=0), now_ns=T0 + 1)
+    assert (st[1].last_traded_price, st[1].last_trade_time) == (500, 70)
+    assert "trade" not in groups(recs)
+
+
+def test_mw_open_market_with_fresh_md_changes_only_market_watch_fields(st):
+    merge(st, "CM", md(1, trading_status=2, last_traded_price=500, mbp=mbp([(499, 10, 1)], [(501, 10, 1)])),
+          now_ns=T0)
+    recs = merge(st, "CM", mw(1, buy=(480, 1), sell=(520, 1), ltp=481, ltt=9), now_ns=T0 + SEC)
+    assert groups(recs) == {"market_watch"}
+
+
+def test_mw_stale_supplement_takes_positive_values_only(st):
+    """When the 7200/7208 data is stale, only positive prices supplement (a zero sell price keeps the ask,
+    a zero trade time keeps the time); a positive buy price brings its quantity with it."""
+    merge(st, "CM", md(1, trading_status=2, last_traded_price=500, last_trade_time=70,
+                       mbp=mbp([(499, 10, 1)], [(501, 10, 1)])), now_ns=T0)
+    recs = merge(st, "CM", mw(1, buy=(498, 4), sell=(0, 9), ltp=502, ltt=0), now_ns=T0 + STALE + SEC)
+    q = st[1]
+    assert (q.bid_price[0], q.bid_quantity[0]) == (498, 4)
+    assert (q.ask_price[0], q.ask_quantity[0]) == (501, 10)
+    assert (q.last_traded_price, q.last_trade_time) == (502, 70)
+    f = changed_fields(recs)
+    assert f["bid_price[0]"] == 498 and f["bid_quantity[0]"] == 4 and f["last_traded_price"] == 502
+    assert not {"ask_price[0]", "ask_quantity[0]", "last_trade_time"} & set(f)
+
+
+def test_md_staleness_is_strictly_older_than_the_window(st):
+    """7200/7208 data is stale when older than md_stale_ns: at exactly the window it is still fresh (no
+    supplement, no fast LTP), a nanosecond later it is stale."""
+    for t in (1, 2):
+        merge(st, "CM", md(t, trading_status=2, last_traded_price=500), now_ns=T0)
+    merge(st, "CM", mw(1, ltp=510), now_ns=T0 + STALE)
+    merge(st, "CM", tick(2, price=520, volume=1), now_ns=T0 + STALE)
+    assert st[1].last_traded_price == 500 and st[2].last_traded_price == 500
+    merge(st, "CM", mw(1, ltp=511), now_ns=T0 + STALE + 1)
+    merge(st, "CM", tick(2, price=521, volume=1), now_ns=T0 + STALE + 1)
+    assert st[1].last_traded_price == 511 and st[2].last_traded_price == 521
+
+
+def test_mw_open_interest_zero_leaves_the_day_range(st):
+    """F&O open interest is taken as sent (0 too); the day high/low widen to positive values only."""
+    merge(st, "FO", mw(1, code=17201, oi=1000))
+    merge(st, "FO", mw(1, code=17201, oi=1500))
+    recs = merge(st, "FO", mw(1, code=17201, oi=0))
+    q = st[1]
+    assert (q.open_interest, q.oi_day_high, q.oi_day_low) == (0, 1500, 1000)
+    assert changed_fields(recs) == {"open_interest": 0}
+
+
+# ---- tickers ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("seg,code", [("CM", 18703), ("FO", 7202), ("FO", 17202)])
+def test_ticker_zero_fill_keeps_fill_and_ltp(st, seg, code):
+    """Fill price and volume only when > 0, and a zero fill price is no fast LTP (the 7200/7208 data being
+    stale or absent)."""
+    recs = merge(st, seg, tick(1, code=code, price=700, volume=25), now_ns=T0)
+    f = changed_fields(recs)
+    assert (f["fill_price"], f["fill_volume"], f["last_traded_price"]) == (700, 25, 700)
+    recs = merge(st, seg, tick(1, code=code, price=0, volume=0), now_ns=T0 + 10 * STALE)
+    q = st[1]
+    assert (q.fill_price, q.fill_volume, q.last_traded_price) == (700, 25, 700)
+    assert not {"fill_price", "fill_volume", "last_traded_price"} & set(changed_fields(recs))
+
+
+@pytest.mark.parametrize("code", [7202, 17202])
+def test_fo_ticker_open_interest_records(st, code):
+    """The F&O ticker's open interest and the exchange's day high/low OI reach the change records under
+    their own names."""
+    recs = merge(st, "FO", tick(1, code=code, price=100, volume=1, oi=5000, hi=6000, lo=4000))
+    f = changed_fields(recs)
+    assert (f["open_interest"], f["oi_day_high"], f["oi_day_low"]) == (5000, 6000, 4000)
+    recs = merge(st, "FO", tick(1, code=code, oi=5000, hi=6100, lo=3900))
+    assert changed_fields(recs) == {"oi_day_high": 6100, "oi_day_low": 3900}
+
+
+# ---- F&O 7210 --------------------------------------------------------------------------------------------
+
+def test_fo_7210_status_zero_is_not_a_trading_status(st):
+    """market_status[0..3] as sent; trading_status = status[0] only when > 0."""
+    merge(st, "FO", {"transaction_code": 7210, "records": [{"token": 9, "status": [2, 2, 3, 4]}]})
+    recs = merge(st, "FO", {"transaction_code": 7210, "records": [{"token": 9, "status": [0, 1, 3, 5]}]})
+    q = st[9]
+    assert q.trading_status == 2 and q.market_status == (0, 1, 3, 5)
+    f = changed_fields(recs)
+    assert f == {"market_status[0]": 0, "market_status[1]": 1, "market_status[3]": 5}
+
+
+# ---- 18708 -----------------------------------------------------------------------------------------------
+
+def _bb(token, log_time, start, end, symbol="TCS", series="EQ"):
+    return {"transaction_code": 18708, "log_time": log_time,
+            "records": [{"token": token, "symbol": symbol, "series": series, "pday_cum_vol": 1.0,
+                         "start_date": start, "end_date": end}]}
+
+
+@pytest.mark.parametrize("log_time,start,end,active", [
+    (1000, 1000, 2000, 1),            # the bounds are inclusive
+    (2000, 1000, 2000, 1),
+    (2001, 1000, 2000, 0),
+    (999, 1000, 2000, 0),
+    (5000, 1000, 0, 1),               # a 0 bound is open
+    (5, 0, 2000, 1),
+    (5, 0, 0, 1),
+])
+def test_18708_active_window(st, log_time, start, end, active):
+    recs = merge(st, "CM", _bb(3, log_time, start, end))
+    assert st[3].buyback_active == active
+    assert changed_fields(recs).get("buyback_active", 0) == active
+
+
+@pytest.mark.parametrize("vol,want", [(2.6, 3), (2.4, 2), (-2.6, -3), (-2.4, -2), (-0.6, -1)])
+def test_18708_volumes_are_rounded_to_the_nearest(st, vol, want):
+    """The DOUBLE cumulative volumes are rounded to the nearest integer, negative ones too (not truncated
+    toward zero)."""
+    merge(st, "CM", {"transaction_code": 18708, "records": [{"token": 3, "pday_cum_vol": vol, "cday_cum_vol": vol}]})
+    assert (st[3].pday_cum_vol, st[3].cday_cum_vol) == (want, want)
+
+
+def test_18708_blank_symbol_keeps_the_identity(st):
+    merge(st, "CM", _bb(3, 1500, 1000, 2000))
+    recs = merge(st, "CM", _bb(3, 1500, 1000, 2000, symbol="", series=""))
+    assert (st[3].symbol, st[3].series) == ("TCS", "EQ")
+    assert "ident" not in groups(recs)
