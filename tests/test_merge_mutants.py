@@ -5,6 +5,7 @@ documented rule, never from a run of the code."""
 import pytest
 
 import vega._core as core
+from vega import nse
 from store_helpers import SEC, T0, changed_fields, decode_records, md, mbp, merge, mw, tick
 
 STALE = 5 * SEC                       # the default md_stale_ns and stale_ns
@@ -235,3 +236,83 @@ def test_18708_blank_symbol_keeps_the_identity(st):
     recs = merge(st, "CM", _bb(3, 1500, 1000, 2000, symbol="", series=""))
     assert (st[3].symbol, st[3].series) == ("TCS", "EQ")
     assert "ident" not in groups(recs)
+
+
+# ---- subscriptions, on the per-message paths (tickers, market watch, 7210) --------------------------------
+
+@pytest.mark.parametrize("seg,msg", [
+    ("CM", tick(2, price=700, volume=5)),
+    ("FO", tick(2, code=17202, price=700, volume=5, oi=10)),
+    ("CM", mw(2, buy=(10, 1), sell=(11, 1), ltp=10)),
+    ("FO", mw(2, code=17201, buy=(10, 1), ltp=10, oi=10)),
+    ("CM", _spos(2)),
+    ("FO", {"transaction_code": 7210, "records": [{"token": 2, "status": [2, 2, 2, 2]}]}),
+])
+def test_subscribed_only_skips_unsubscribed_tokens_of_every_family(st, seg, msg):
+    """subscribed_only: a token whose flag is 0 is skipped by every message family, and so is a token not
+    in the store; a subscribed token merges."""
+    st.add(1, segment=seg)
+    st.add(2, segment=seg, subscribed=False)
+    got = []
+    fh = core.FeedHandler(seg, st, subscribed_only=True, on_records=got.append)
+    before = st.snapshot().tobytes()
+    fh.merge_message(msg, now_ns=T0)
+    assert st.snapshot().tobytes() == before and not got
+    assert fh.stats["merge"]["unsubscribed"] == 1
+    other = dict(msg, records=[dict(msg["records"][0], token=3)])
+    fh.merge_message(other, now_ns=T0)
+    assert 3 not in st and fh.stats["merge"]["unsubscribed"] == 2
+    st.subscribe(2)
+    fh.merge_message(msg, now_ns=T0)
+    assert st[2].update_count == 1 and st[2].last_update_ns == T0
+
+
+# ---- apply_records: the rebuilt store's 7200/7208 freshness -----------------------------------------------
+
+@pytest.mark.parametrize("code", [7200, 7208])
+def test_rebuilt_store_knows_when_md_was_last_merged(code):
+    """apply_records sets last_md_ns for a 7200 or 7208 source, so a store rebuilt from records keeps
+    merging as the live one: a market watch within the window does not overwrite the book's LTP."""
+    live = core.Store(10)
+    recs = merge(live, "CM", md(1, code=code, trading_status=2, last_traded_price=500), now_ns=T0)
+    rebuilt = core.Store(10)
+    rebuilt.apply_records(recs, day_base_ns=live.header["day_base_ns"])
+    assert rebuilt[1].last_update_ns == T0 and rebuilt[1].last_update_source == code
+    merge(rebuilt, "CM", mw(1, ltp=510), now_ns=T0 + SEC)
+    merge(live, "CM", mw(1, ltp=510), now_ns=T0 + SEC)
+    assert rebuilt[1].last_traded_price == live[1].last_traded_price == 500
+
+
+# ---- staleness seen by readers -----------------------------------------------------------------------------
+
+def test_record_staleness_is_strictly_older_than_the_window(st):
+    merge(st, "CM", md(1, last_traded_price=100), now_ns=T0)
+    assert not st.is_stale(1, now_ns=T0 + STALE)
+    assert list(st.stale_tokens(now_ns=T0 + STALE)) == []
+    assert st.is_stale(1, now_ns=T0 + STALE + 1)
+    assert list(st.stale_tokens(now_ns=T0 + STALE + 1)) == [1]
+
+
+# ---- sequence gaps per stream ------------------------------------------------------------------------------
+
+def _dg(seq, stream=1):
+    m = nse.blank_message("CM", 7200, 1)
+    m["records"][0].update(token=1, book_type=1, trading_status=2, last_traded_price=seq)
+    m.update(stream=stream, bc_seq_no=seq)
+    return nse.build_datagram("CM", [m], compress=False)
+
+
+def test_a_drop_of_more_than_100000_is_a_restart():
+    """A number more than 100000 below the last restarts the stream's count (one out-of-order message):
+    the numbers after it are in order."""
+    fh = core.FeedHandler("CM", core.Store(10))
+    fh.process_batch([_dg(200_000), _dg(99_999), _dg(100_000), _dg(100_001)], now_ns=T0)
+    assert fh.stats["streams"][1] == {"messages": 4, "last_seq": 100_001, "gaps": 0, "missed": 0,
+                                      "out_of_order": 1}
+
+
+def test_a_drop_of_exactly_100000_is_out_of_order_not_a_restart():
+    fh = core.FeedHandler("CM", core.Store(10))
+    fh.process_batch([_dg(200_000), _dg(100_000), _dg(100_001)], now_ns=T0)
+    assert fh.stats["streams"][1] == {"messages": 3, "last_seq": 200_000, "gaps": 0, "missed": 0,
+                                      "out_of_order": 2}
