@@ -6,6 +6,7 @@ import pytest
 
 import vega._core as core
 from vega import nse
+from vega.store import QUALITY_WEIGHTS
 from store_helpers import SEC, T0, changed_fields, decode_records, md, mbp, merge, mw, tick
 
 STALE = 5 * SEC                       # the default md_stale_ns and stale_ns
@@ -281,6 +282,21 @@ def test_rebuilt_store_knows_when_md_was_last_merged(code):
     merge(rebuilt, "CM", mw(1, ltp=510), now_ns=T0 + SEC)
     merge(live, "CM", mw(1, ltp=510), now_ns=T0 + SEC)
     assert rebuilt[1].last_traded_price == live[1].last_traded_price == 500
+
+
+# ---- quality score -------------------------------------------------------------------------------------------
+
+def test_quality_locked_book_is_not_two_sided(st):
+    """The two-sided weight needs 0 < bid < ask: a locked book (bid == ask) has a book but is not
+    two-sided, live and in a store rebuilt from the records."""
+    w = QUALITY_WEIGHTS
+    recs = merge(st, "CM", md(1, mbp=mbp([(100, 1, 1)], [(100, 2, 1)])))
+    assert st[1].data_quality == w["book"]
+    rebuilt = core.Store(10)
+    rebuilt.apply_records(recs, day_base_ns=st.header["day_base_ns"])
+    assert rebuilt[1].data_quality == w["book"]
+    merge(st, "CM", md(1, mbp=mbp([], [(101, 2, 1)])))
+    assert st[1].data_quality == w["book"] + w["two_sided"]
 
 
 # ---- staleness seen by readers -----------------------------------------------------------------------------
