@@ -48,6 +48,19 @@ def test_md_net_change_and_indicator_are_copied_as_sent(st):
     assert f["net_price_change"] == 0 and f["net_change_indicator"] == ord(" ")
 
 
+def test_md_side_with_only_order_counts_is_data(st):
+    """A depth side is replaced when one of its levels carries data: price, quantity *or* order count.  A
+    side whose only non-zero field is an order count replaces the old side (and a zero one does not)."""
+    merge(st, "CM", md(1, mbp=mbp([(100, 10, 1), (99, 20, 2)], [(101, 5, 1)])))
+    recs = merge(st, "CM", md(1, mbp=mbp([(0, 0, 0), (0, 0, 0), (0, 0, 0), (0, 0, 0), (0, 0, 4)], [])))
+    q = st[1]
+    assert (q.bid_price, q.bid_quantity, q.bid_orders) == ((0,) * 5, (0,) * 5, (0, 0, 0, 0, 4))
+    assert (q.ask_price, q.ask_quantity, q.ask_orders) == ((101, 0, 0, 0, 0), (5, 0, 0, 0, 0), (1, 0, 0, 0, 0))
+    assert groups(recs) == {"bid"}
+    merge(st, "CM", md(1, mbp=mbp([(0, 0, 7)], [])))
+    assert st[1].bid_orders == (7, 0, 0, 0, 0)
+
+
 AUCTION = dict(auction_number=7, auction_status=1, initiator_type=2, initiator_price=100, initiator_quantity=10,
                auction_price=101, auction_quantity=11)
 
