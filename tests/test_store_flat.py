@@ -45,9 +45,9 @@ def test_every_value_is_the_quotes(store):
 
 
 def test_dataframe_libraries_take_it(store):
-    pd = pytest.importorskip("pandas")
-    pl = pytest.importorskip("polars")
-    pa = pytest.importorskip("pyarrow")
+    import pandas as pd                               # test extras: a missing one fails, never skips
+    import polars as pl
+    import pyarrow as pa
     snap = store.snapshot()
     with pytest.raises(ValueError):                       # why flat() is there
         pd.DataFrame(snap)
