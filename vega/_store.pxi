@@ -2065,9 +2065,7 @@ cdef class FeedHandler:
                                    "handlers must be driven from one thread")
             h.store._check_sole_writer()
             if h._ring is not None and (<Ring>h._ring)._appending[h._ring_feed]:   # (claimed: _check_usable)
-                raise RuntimeError(f"ring slot {_RING_FEEDS[h._ring_feed]} is being appended to by a call in "
-                                   f"another thread (another FeedHandler's, or Ring.append): a slot takes one "
-                                   f"writer at a time")
+                raise _slot_busy(h._ring_feed)
         for h in group:
             h._busy = 1
             h.store._use(1)                               # _finish gives it back; close() refuses from here
@@ -2169,9 +2167,7 @@ cdef class FeedHandler:
         if ring is None or (<JournalWriter>self._journal).version >= 2 or self._busy:
             return self._checkpoint(ts)           # no ring append, or inside this handler's call (on_records)
         if ring._appending[self._ring_feed]:      # the slot's append turn, as a call takes it (_begin)
-            raise RuntimeError(f"ring slot {_RING_FEEDS[self._ring_feed]} is being appended to by a call in "
-                               f"another thread (another FeedHandler's, or Ring.append): a slot takes one "
-                               f"writer at a time")
+            raise _slot_busy(self._ring_feed)
         ring._appending[self._ring_feed] = 1
         try:
             return self._checkpoint(ts)
@@ -2449,6 +2445,12 @@ cdef class FeedHandler:
 
 _NO_TIMES = _np.zeros(1, dtype=_np.int64)
 _SEG_NAMES = {VG_SEG_CM: "CM", VG_SEG_FO: "FO", VG_SEG_IDX: "IDX"}
+
+
+def _slot_busy(int feed):
+    """The RuntimeError of a ring slot whose append turn another thread's call holds (one writer at a time)."""
+    return RuntimeError(f"ring slot {_RING_FEEDS[feed]} is being appended to by a call in another thread (another "
+                        f"FeedHandler's, or Ring.append): a slot takes one writer at a time")
 
 _MERGE_COUNTERS = ("merged", "bad_token", "store_full", "unsubscribed", "book_type", "records_dropped",
                    "sink_errors", "unrouted", "blank_index_name")
