@@ -4,6 +4,7 @@ numbers, so a consumer started afterwards replays the journal up to next_seq and
 and sees every live record of the day exactly once.  (Before, the new ring started at 0: such a reader asked
 for a position past the tail, was moved back to the tail without a word, and lost whatever the capture
 published between the replay and the reader's start.)"""
+import contextlib
 import datetime as dt
 import uuid
 
@@ -465,6 +466,14 @@ def test_a_damaged_record_in_the_days_journal_does_not_stop_a_restart(cfg):
         fo.store.close()
 
 
+def _remove(cap, cfg):
+    """Close the capture and remove its stores and ring."""
+    cap.close()
+    cap.unlink()
+    with contextlib.suppress(FileNotFoundError):
+        vega.Ring.unlink(cfg.ring)
+
+
 def test_one_capture_opened_again_after_close_reopens_its_named_stores(tmp_path):
     """``close()`` leaves the stores open (their state can still be read there); the same Capture opened
     again (``run()`` twice: each run opens and closes it) was refused, its own stores taken for "being
@@ -488,12 +497,7 @@ def test_one_capture_opened_again_after_close_reopens_its_named_stores(tmp_path)
         cap.close()
         assert sorted(cap._owned_stores) == sorted(set(cap._owned_stores))    # each name once, not per open
     finally:
-        cap.close()
-        cap.unlink()
-        try:
-            vega.Ring.unlink(cfg.ring)
-        except FileNotFoundError:
-            pass
+        _remove(cap, cfg)
 
 
 def test_start_notes_are_the_last_openings_not_every_openings(tmp_path):
@@ -513,9 +517,4 @@ def test_start_notes_are_the_last_openings_not_every_openings(tmp_path):
             cap.close()
             assert len([n for n in notes if "NSE_FO: the store starts from the day's journal so far" in n]) == 1, notes
     finally:
-        cap.close()
-        cap.unlink()
-        try:
-            vega.Ring.unlink(cfg.ring)
-        except FileNotFoundError:
-            pass
+        _remove(cap, cfg)

@@ -745,18 +745,25 @@ def test_watch_names_contracts_from_the_masters_and_shows_their_iv(shm_name, tmp
     assert_one_line_error(cli("watch", shm_name, "--contract", bad, "--once"), "instrument master")
 
 
-def test_replay_names_the_days_and_feeds_without_a_file(tmp_path, shm_name):
-    """A replay over days some of which have no file (a weekend; a day one feed's capture missed) says which,
-    instead of leaving the operator to guess whether a low count is a late start or a missing file."""
+def _a_week_with_gaps(root, n, seed):
+    """Journals of Friday 2026-11-20 (NSE_FO, NSE_EQ) and Monday (NSE_FO only), each the same captured records:
+    a weekend without files, and a day one feed's capture missed.  Returns (friday, monday, records)."""
     store = Store(4096)
     chunks = []
-    capture("FO", 20, 22, store, chunks)
+    capture("FO", n, seed, store, chunks)
     recs = np.concatenate(chunks)
     store.close()
     fri, mon = dt.date(2026, 11, 20), dt.date(2026, 11, 23)
     for d, f in ((fri, "NSE_FO"), (fri, "NSE_EQ"), (mon, "NSE_FO")):
-        with JournalWriter(tmp_path, f, d) as w:
+        with JournalWriter(root, f, d) as w:
             w.append(recs)
+    return fri, mon, recs
+
+
+def test_replay_names_the_days_and_feeds_without_a_file(tmp_path, shm_name):
+    """A replay over days some of which have no file (a weekend; a day one feed's capture missed) says which,
+    instead of leaving the operator to guess whether a low count is a late start or a missing file."""
+    fri, mon, recs = _a_week_with_gaps(tmp_path, 20, 22)
     r = cli("replay", tmp_path, fri.isoformat(), mon.isoformat(), "--ring", shm_name, "--no-progress")
     assert r.returncode == 0, r.stderr
     assert f"replayed {3 * len(recs):,} records" in r.stdout
@@ -809,15 +816,7 @@ def test_replay_of_a_night_past_midnight_keeps_to_its_bounds(tmp_path, shm_name)
 
 def test_export_names_the_days_and_feeds_without_a_file(tmp_path):
     pytest.importorskip("pyarrow")
-    store = Store(4096)
-    chunks = []
-    capture("FO", 10, 23, store, chunks)
-    recs = np.concatenate(chunks)
-    store.close()
-    fri, mon = dt.date(2026, 11, 20), dt.date(2026, 11, 23)
-    for d, f in ((fri, "NSE_FO"), (fri, "NSE_EQ"), (mon, "NSE_FO")):
-        with JournalWriter(tmp_path / "j", f, d) as w:
-            w.append(recs)
+    fri, mon, _ = _a_week_with_gaps(tmp_path / "j", 10, 23)
     r = cli("export", tmp_path / "j", tmp_path / "out", fri.isoformat(), mon.isoformat(), "--no-progress")
     assert r.returncode == 0, r.stderr
     assert len(r.stdout.splitlines()) == 3
