@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import vega._core as core
 from vega.records import CHANGE_RECORD_DTYPE, CONTINUED, KEYFRAME, timestamps
-from store_helpers import SEC, T0, by_token, market_equal, md, mbp, merge
+from store_helpers import SEC, T0, by_token, market_equal, md, mbp, merge, tick
 
 TOKENS = st.sampled_from([1, 2, 3, 40, 63, 64, 65, 1000, 35000, 2_000_000])   # dense (< 64) and overflow
 PRICE = st.sampled_from([0, 0, -1, 1, 95, 100, 105, 2_000_000_000])
@@ -109,6 +109,58 @@ def test_rebuilt_store_equals_live_store(seg, data):
                              mbp=mbp([(1, 2, 3)] * 5, [(4, 5, 6)] * 5)))
     dirty.apply_records(live.keyframe_records(123))
     market_equal(by_token(live.snapshot()), by_token(dirty.snapshot()))
+
+
+def _without_seq(snap):
+    out = snap.copy()
+    out["seq"] = 0
+    return out
+
+
+@pytest.mark.parametrize("seg", ["CM", "FO"])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_a_checkpoint_between_the_records_changes_nothing(seg, data):
+    """Records, a checkpoint of the state they built, then more records (a journal's day): applied, they
+    give the store the records alone give, byte for byte but the sequence locks -- last update times and
+    sources, counts and last_md_ns included.  Before, the checkpoint stamped every token with its own time
+    and source, and reset counts and last_md_ns, so a replayed day disagreed with the live store."""
+    first, second = data.draw(messages(seg)), data.draw(messages(seg))
+    live, recs = run_live(seg, first + second)
+    n_first = len(run_live(seg, first)[1])             # the merge is deterministic: the first part's records
+    head = core.Store(64)
+    head.apply_records(recs[:n_first], day_base_ns=live.header["day_base_ns"])
+    kf = head.keyframe_records(ts_ns=(T0 + 86400 * SEC) % (86400 * SEC))    # stamped apart from every record
+    plain, with_kf = core.Store(64), core.Store(64)
+    plain.apply_records(recs, day_base_ns=live.header["day_base_ns"])
+    with_kf.apply_records(np.concatenate([recs[:n_first], kf, recs[n_first:]]),
+                          day_base_ns=live.header["day_base_ns"])
+    assert (by_token(_without_seq(with_kf.snapshot())) == by_token(_without_seq(plain.snapshot()))).all()
+
+
+def test_a_keyframe_that_changes_a_token_stamps_it_and_counts_on():
+    """Over other state, a keyframe update is an update: the checkpoint's time and source, the count one
+    more than before, last_md_ns kept; tokens it leaves as they were keep their own metadata."""
+    s = core.Store(10)
+    merge(s, "CM", md(1, last_traded_price=100), now_ns=T0)
+    merge(s, "CM", md(2, last_traded_price=200), now_ns=T0 + SEC)
+    kf = s.keyframe_records(ts_ns=5 * SEC)
+    other = core.Store(10)
+    base = s.header["day_base_ns"]
+    other.apply_records(s.keyframe_records(ts_ns=1), day_base_ns=base)
+    merge(other, "CM", md(2, code=7208, last_traded_price=201), now_ns=T0 + 2 * SEC)
+    merge(other, "CM", tick(2, price=202, volume=1), now_ns=T0 + 3 * SEC)
+    before = by_token(other.snapshot())
+    other.apply_records(kf, day_base_ns=base)
+    after = by_token(other.snapshot())
+    one, two = after[after["token"] == 1][0], after[after["token"] == 2][0]
+    assert (one["last_update_ns"], one["update_count"]) == (before[before["token"] == 1][0]["last_update_ns"], 1)
+    b2 = before[before["token"] == 2][0]
+    assert two["last_traded_price"] == 200
+    assert (two["last_update_ns"], two["last_update_source"]) == (base + 5 * SEC, 7200)
+    assert two["update_count"] == b2["update_count"] + 1 == 4
+    assert two["last_md_ns"] == base + 5 * SEC          # a 7200-sourced update, as every 7200/7208 update
+    assert b2["last_md_ns"] == T0 + 2 * SEC             # (the 7208 merge's)
 
 
 @pytest.mark.parametrize("seg", ["CM", "FO"])

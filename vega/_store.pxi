@@ -556,14 +556,35 @@ cdef inline void _apply_finish(vg_srec_t* r, const vg_rec_t* rec, int64_t base_n
         r.last_md_ns = r.last_update_ns
     vs_write_end(r)
 
+cdef inline void _apply_end(vg_srec_t* r, const vg_rec_t* rec, int64_t base_ns, bint keyframe,
+                            const vg_srec_t* before) noexcept nogil:
+    """End an update.  A KEYFRAME update that left every market field as it was (a checkpoint replayed over
+    the state it was taken from) is no update: the record keeps its metadata (last update time and source,
+    count, last_md_ns).  Any other update is finished by _apply_finish; a keyframe's count and last_md_ns go on
+    from the record's before the reset."""
+    if keyframe:
+        r.last_md_ns = before.last_md_ns
+        r.update_count = before.update_count
+        r.last_update_ns = before.last_update_ns
+        r.last_update_source = before.last_update_source
+        r.data_quality = before.data_quality
+        r.valid = before.valid
+        if before.valid and memcmp(<const char*>r + 8, <const char*>before + 8, sizeof(vg_srec_t) - 8) == 0:
+            vs_write_end(r)
+            return
+    _apply_finish(r, rec, base_ns)
+
 cdef Py_ssize_t vg_apply(vg_store_t* st, const vg_rec_t* recs, Py_ssize_t n, int64_t base_ns,
                          int* err) noexcept nogil:
     """Apply change records in order (writer only).  An update = records up to one without CONTINUED; a
-    KEYFRAME update first resets the token's record.  Returns the number of updates applied; on a bad record
+    KEYFRAME update first resets the token's record, and changes no metadata when it changes no field
+    (_apply_end).  Returns the number of updates applied, those keyframe updates included; on a bad record
     sets *err (vg_aerr) and returns -(index + 1), everything before it applied."""
     cdef Py_ssize_t i, updates = 0
     cdef const vg_rec_t* rec
     cdef vg_srec_t* r = NULL
+    cdef vg_srec_t before
+    cdef bint keyframe = 0
     cdef int32_t idx
     cdef int e
     err[0] = VG_A_OK
@@ -574,7 +595,7 @@ cdef Py_ssize_t vg_apply(vg_store_t* st, const vg_rec_t* recs, Py_ssize_t n, int
             e = VG_A_CONTINUATION
         if e != VG_A_OK:
             if r != NULL:
-                _apply_finish(r, &recs[i - 1], base_ns)
+                _apply_end(r, &recs[i - 1], base_ns, keyframe, &before)
             err[0] = e
             return -(i + 1)
         if r == NULL:
@@ -586,15 +607,17 @@ cdef Py_ssize_t vg_apply(vg_store_t* st, const vg_rec_t* recs, Py_ssize_t n, int
                     return -(i + 1)
             r = &st.recs[idx]
             vs_write_begin(r)
-            if rec.flags & VG_REC_KEYFRAME:
+            keyframe = (rec.flags & VG_REC_KEYFRAME) != 0
+            if keyframe:
+                memcpy(&before, r, sizeof(vg_srec_t))
                 memset(<char*>r + 8, 0, sizeof(vg_srec_t) - 8)     # keep seq and token
         _apply_fields(r, rec)
         if not (rec.flags & VG_REC_CONTINUED):
-            _apply_finish(r, rec, base_ns)
+            _apply_end(r, rec, base_ns, keyframe, &before)
             r = NULL
             updates += 1
     if r != NULL:
-        _apply_finish(r, &recs[n - 1], base_ns)
+        _apply_end(r, &recs[n - 1], base_ns, keyframe, &before)
         updates += 1
     return updates
 
@@ -4120,8 +4143,10 @@ cdef class Store:
         numpy integer too; a float or a bool is a TypeError), default the store's trading day, else today's 00:00 IST. A
         ``day_base_ns`` given becomes the store's trading day (``info()["day_base_ns"]``, the default of later calls),
         as a FeedHandler's receive day does: a store rebuilt by ``vega.replay`` or ``Journal.snapshot_at`` carries its
-        journal's day. TypeError for anything else as ``records`` (a list too); ValueError on a malformed record (those
-        before it are applied); StoreFullError when a new token does not fit."""
+        journal's day. A KEYFRAME update that changes no market field (a checkpoint over the state it was taken from)
+        leaves the token's update time, source, count and last_md_ns alone (docs/FORMATS.md 3.4). TypeError for
+        anything else as ``records`` (a list too); ValueError on a malformed record (those before it are applied);
+        StoreFullError when a new token does not fit."""
         cdef const uint8_t[::1] view
         cdef Py_ssize_t n, res
         cdef int err = 0
