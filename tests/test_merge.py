@@ -223,6 +223,16 @@ def test_fo_ticker_open_interest(st, code):
     assert (st[1].open_interest, st[1].oi_day_high, st[1].oi_day_low) == (5100, 6000, 4000)
 
 
+def test_cm_ticker_leaves_open_interest_alone(st):
+    """Open interest is F&O's: a CM 18703 ticker merges its fill and never the OI fields, even when the
+    message it is handed carries some (the decoder zeroes them; the merge must not rely on that)."""
+    recs = merge(st, "CM", tick(1, code=18703, price=100, volume=1, oi=5000, hi=6000, lo=4000))
+    q = st[1]
+    assert (q.fill_price, q.fill_volume) == (100, 1)
+    assert (q.open_interest, q.oi_day_high, q.oi_day_low) == (0, 0, 0)
+    assert "oi" not in {g for _, g, _ in decode_records(recs)}
+
+
 # ---- 7210 ----------------------------------------------------------------------------------------------
 
 def test_cm_7210_spos_statistics_and_reset(st):
