@@ -26,6 +26,7 @@ Configuration is TOML (every key: ``vega capture --example-config``, vega/captur
     index_master = "/var/lib/vega/indices.csv"  # index name,token lines for the NFO_IDX feed; omit: defaults
     journal_spill_mb = 1024                  # a failed journal's records held in memory while it is retried
     journal_retry = 5.0                      # seconds between attempts to write a failed journal again
+    silence_alarm = 30.0                     # seconds without a datagram before a feed is called silent (0: off)
 
     [[feed]]
     segment = "FO"
@@ -124,6 +125,7 @@ class CaptureConfig:
     index_master: str | None = None    # name,token lines of the NFO_IDX feed (vega.indices.load_index_master)
     journal_spill_mb: float = 1024.0   # a failed journal's records held in memory while it is retried (0: off)
     journal_retry: float = 5.0         # seconds between attempts to write a failed journal again
+    silence_alarm: float = 30.0        # seconds without a datagram before a feed is said silent and rejoined (0: off)
 
     def validate(self) -> None:
         if not self.feeds:
@@ -160,7 +162,7 @@ class CaptureConfig:
         if not isinstance(self.iv_rate, (int, float)) or isinstance(self.iv_rate, bool) \
                 or not -1.0 < self.iv_rate < 1.0:
             raise CaptureError("iv_rate must be a number in (-1, 1)")
-        for k in ("journal_spill_mb", "journal_retry"):
+        for k in ("journal_spill_mb", "journal_retry", "silence_alarm"):
             v = getattr(self, k)
             if not _finite(v) or v < 0:
                 raise CaptureError(f"{k} must be a number >= 0")
@@ -252,7 +254,7 @@ def _finite(v: Any) -> bool:
 _CAPTURE_KEYS = {"journal_root": str, "ring": str, "store": str, "store_capacity": int, "stats_interval": (int, float),
                  "rcvbuf_mb": int, "batch": int, "checkpoint_interval": (int, float), "contract": str,
                  "security": str, "iv_rate": (int, float), "index_master": str,
-                 "journal_spill_mb": (int, float), "journal_retry": (int, float)}
+                 "journal_spill_mb": (int, float), "journal_retry": (int, float), "silence_alarm": (int, float)}
 _FEED_KEYS = {"segment": str, "group": str, "port": int, "interface": str}
 
 
@@ -437,6 +439,12 @@ class _Feed:
         self.journal_days: list[dict] = []        # the day files this run sealed and left: path, records
         self.new_day_retry_at = 0.0               # a journal given up on an earlier day: when to open today's
         self.failed_days: list[str] = []          # why the journal of an earlier day failed (it went on later)
+        self.heard = 0.0                          # time.monotonic() of its last datagram (of the opening: none yet)
+        self.heard_ns: int | None = None          # wall time of its last datagram (epoch ns)
+        self.silent_since: float | None = None    # a silent spell: since when (monotonic), else None
+        self.rejoin_at = 0.0                      # a silent spell: when to join its group again
+        self.silences = 0                         # silent spells seen
+        self.rejoins = 0                          # times its group was joined again
 
 
 class _Spill:
@@ -597,6 +605,7 @@ class Capture:
                 f.receiver = BatchReceiver(f.sock.fileno(), cfg.batch, 2048, timestamps=True, drops=True)
                 self._fds[f.sock.fileno()] = f
                 self._poll.register(f.sock.fileno(), select.POLLIN)
+                f.heard, f.silent_since = time.monotonic(), None
         except BaseException:
             self.close()
             for f in self.all_feeds:               # (close leaves them open: here their writer locks would make
@@ -995,8 +1004,63 @@ class Capture:
             k = f.receiver.datagrams - before
             f.datagrams += k
             n += k
+            if k:
+                self._heard(f)
         self._service_journals()
         return n
+
+    def _heard(self, f: "_Feed") -> None:
+        """Feed ``f`` received datagrams: the end of a silent spell, if it was in one."""
+        f.heard = time.monotonic()
+        f.heard_ns = time.time_ns()
+        if f.silent_since is not None:
+            gone = f.heard - f.silent_since
+            f.silent_since = None
+            if self.on_warning is not None:
+                self.on_warning(f"{f.name}: datagrams again on {f.cfg.group}:{f.cfg.port} after {_duration(gone)} "
+                                "without any")
+
+    def check_silence(self) -> None:
+        """Say (``on_warning``) when a feed has received no datagram for ``silence_alarm`` seconds, and when it
+        does again.  The exchange sends a circuit check (6541) after ~9 s without data, so a longer silence
+        means the market is closed or the path from it is down: a multicast feed then joins its group again,
+        at once and every ``silence_alarm`` seconds of the spell (a switch or router that lost the membership,
+        an interface that went down and up, gets a fresh IGMP report).  ``stats()`` shows the spell."""
+        alarm = self.config.silence_alarm
+        if not alarm or self._poll is None:
+            return
+        now = time.monotonic()
+        for f in self.feeds:
+            if f.sock is None or now - f.heard < alarm:
+                continue
+            if f.silent_since is None:
+                f.silent_since = f.heard
+                f.silences += 1
+                f.rejoin_at = now
+                since = ("since it was opened" if f.heard_ns is None else
+                         f"since {_dt.datetime.fromtimestamp(f.heard_ns / 1e9, IST):%H:%M:%S} IST")
+                what = (self._rejoin(f) if f.cfg.multicast else "a unicast address: nothing to join")
+                gone = _duration(now - f.heard)
+                if self.on_warning is not None:
+                    self.on_warning(f"{f.name}: no datagram on {f.cfg.group}:{f.cfg.port} for {gone} ({since}): "
+                                    f"{what}. The exchange sends a circuit check every ~9 s without data: the "
+                                    "market is closed, or the path from it is down")
+            elif f.cfg.multicast and now >= f.rejoin_at:
+                self._rejoin(f)                     # (said once, at the spell's start; stats() count them)
+
+    def _rejoin(self, f: "_Feed") -> str:
+        """Leave and join feed ``f``'s multicast group again on its socket; what happened, in words."""
+        f.rejoin_at = time.monotonic() + self.config.silence_alarm
+        mreq = struct.pack("4s4s", socket.inet_aton(f.cfg.group), socket.inet_aton(f.cfg.interface))
+        with contextlib.suppress(OSError):        # (a membership the interface's going down already dropped)
+            f.sock.setsockopt(socket.IPPROTO_IP, socket.IP_DROP_MEMBERSHIP, mreq)
+        try:
+            f.sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
+        except OSError as e:
+            return (f"cannot join {f.cfg.group} on {f.cfg.interface} again ({_errno_text(e)}): trying every "
+                    f"{self.config.silence_alarm:g} s")
+        f.rejoins += 1
+        return "joined the group again"
 
     def ingest(self, datagrams, batch: int = 1024) -> int:
         """Run recorded datagrams through the pipeline (after ``open(offline_ns=...)``): ``datagrams`` yields
@@ -1164,7 +1228,9 @@ class Capture:
                 f.handler.checkpoint(min(max(0, now_ns - day_epoch_ns(self._date)), (1 << 48) - 1))
 
     def housekeeping(self) -> None:
-        """Idle work: journal flush; a new trading day when the IST date changed (:meth:`new_day`)."""
+        """Idle work: journal flush; a new trading day when the IST date changed (:meth:`new_day`); silent
+        feeds (:meth:`check_silence`)."""
+        self.check_silence()
         now = time.time_ns()
         today = ist_date(now)
         if self._date is not None and today > self._date:
@@ -1474,6 +1540,9 @@ class Capture:
                  "gaps": sum(v["gaps"] for v in st.get("streams", {}).values()),
                  "missed": sum(v["missed"] for v in st.get("streams", {}).values()),
                  "truncated": f.receiver.truncated if f.receiver is not None else 0,
+                 # a silent spell (check_silence): seconds since the last datagram, else 0
+                 "silent_s": round(time.monotonic() - f.heard, 1) if f.silent_since is not None else 0.0,
+                 "silences": f.silences, "rejoins": f.rejoins, "last_datagram_ns": f.heard_ns,
                  "socket_drops": _socket_drops(f),
                  "rcvbuf": f.rcvbuf,
                  "instruments": len(f.store) if f.store is not None and not f.store.closed else 0}
@@ -1497,6 +1566,12 @@ class Capture:
                                         "laps": r.laps, "lost": r.lost, "alive": r.alive}
                                        for r in self.ring.readers()]}
         return out
+
+
+def _duration(secs: float) -> str:
+    """A span of seconds, short (``vega stat``'s ages: 300ms, 45.0s, 3m, 14.1h)."""
+    from vega.commands._ops import fmt_age
+    return fmt_age(int(secs * 1e9))
 
 
 def _day_after_ns(day: _dt.date) -> int:
@@ -1638,8 +1713,10 @@ def format_stats(s: dict) -> str:
         full = (f" STORE FULL: {merge['store_full']:,} updates dropped ({d.get('instruments', 0):,} instruments: "
                 f"raise store_capacity)" if merge.get("store_full") else "")
         unrouted = f" unrouted {merge['unrouted']:,}" if merge.get("unrouted") else ""
+        silent = f" SILENT {_duration(d['silent_s'])}" if d.get("silent_s") else ""
         lines.append(f"[{s['uptime_s']:8.1f}s] {name}: {d['datagrams']:,} dgrams {d['messages']:,} msgs "
-                     f"({codes}) errors {errs} gaps {d['gaps']} missed {d['missed']}{unrouted}{drops}{full}{jtxt}")
+                     f"({codes}) errors {errs} gaps {d['gaps']} missed {d['missed']}{unrouted}{silent}{drops}{full}"
+                     f"{jtxt}")
     if "ring" in s:
         r = s["ring"]
         lag = ", ".join(f"{x['name']}@{x['feed']} " + ("DEAD" if x.get("alive") is False else f"lag {x['lag']}")

@@ -52,6 +52,9 @@ def register(sub) -> None:
     p.add_argument("--interface", help="interface address to join the groups on (default 127.0.0.1)")
     p.add_argument("--stats-interval", type=finite_float, help="seconds between stats lines (default 5)")
     p.add_argument("--duration", type=finite_float, help="stop after this many seconds")
+    p.add_argument("--silence-alarm", type=finite_float, metavar="S",
+                   help="seconds without a datagram before a feed is said silent and its group joined again "
+                        "(default 30; 0: off)")
     p.add_argument("--json", action="store_true", help="stats as JSON lines on stdout")
     p.add_argument("--example-config", action="store_true",
                    help="capture nothing: print an example config with every key, commented, and exit")
@@ -74,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
         cfg = load_config(args.config, feeds=feeds, journal_root=args.journal_root, ring=args.ring,
                           store=args.store, store_capacity=args.store_capacity,
                           stats_interval=args.stats_interval, contract=args.contract, security=args.security,
-                          iv_rate=args.iv_rate, index_master=args.index_master)
+                          iv_rate=args.iv_rate, index_master=args.index_master,
+                          silence_alarm=args.silence_alarm)
         if args.interface and not args.feed:
             for f in cfg.feeds:
                 f.interface = args.interface
