@@ -130,6 +130,17 @@ def test_silence_alarm_in_the_config_the_flag_and_the_example(tmp_path):
                         "--silence-alarm", "0.2", "--duration", "1", "--stats-interval", "0.5"],
                        capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr
-    assert f"vega capture: NSE_FO: no datagram on 127.0.0.1:{port}" in r.stderr
+    # said with the time of day it happened (a day-long log is read by it), as the stats lines show it
+    assert re.search(rf"^vega capture: \d\d:\d\d:\d\d NSE_FO: no datagram on 127\.0\.0\.1:{port} ", r.stderr,
+                     re.M), r.stderr
     last = json.loads(r.stdout.strip().splitlines()[-1])
     assert last["feeds"]["NSE_FO"]["silences"] == 1
+    assert abs(last["time_ns"] - time.time_ns()) < 60 * 10**9
+
+
+def test_stats_lines_start_with_the_time_of_day():
+    s = {"uptime_s": 12.5, "time_ns": 1_795_000_000_000_000_000, "feeds": {}, "ring": {
+        "name": "r", "tails": {"NSE_FO": 3}, "readers": []}}
+    assert format_stats(s) == "[16:36:40     12.5s] ring r: NSE_FO 3; no readers"    # 11:06:40 UTC
+    del s["time_ns"]
+    assert format_stats(s) == "[    12.5s] ring r: NSE_FO 3; no readers"

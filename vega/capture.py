@@ -1038,7 +1038,7 @@ class Capture:
                 f.silences += 1
                 f.rejoin_at = now
                 since = ("since it was opened" if f.heard_ns is None else
-                         f"since {_dt.datetime.fromtimestamp(f.heard_ns / 1e9, IST):%H:%M:%S} IST")
+                         f"since {clock_ist(f.heard_ns)} IST")
                 what = (self._rejoin(f) if f.cfg.multicast else "a unicast address: nothing to join")
                 gone = _duration(now - f.heard)
                 if self.on_warning is not None:
@@ -1523,7 +1523,7 @@ class Capture:
         sealed most recently (None: all of them, as ``vega ingest``'s summary does) under ``earlier_days``,
         and how many it sealed in all under ``earlier_day_count``."""
         out: dict[str, Any] = {"uptime_s": round(time.monotonic() - self.started, 3) if self.started else 0.0,
-                               "feeds": {}}
+                               "time_ns": time.time_ns(), "feeds": {}}
         for f in self.all_feeds:
             st = f.handler.stats if f.handler is not None else {}
             if f.cfg is None:                         # the index feed: what its merge took from the CM feed
@@ -1695,9 +1695,16 @@ def _socket_drops(f) -> int:
     return max(seen, now)
 
 
+def clock_ist(epoch_ns: int) -> str:
+    """HH:MM:SS in IST of an epoch-ns time (the stats lines' and the capture's warnings' clock)."""
+    return f"{_dt.datetime.fromtimestamp(epoch_ns // 1_000_000_000, IST):%H:%M:%S}"
+
+
 def format_stats(s: dict) -> str:
-    """One human line per feed (and one for the ring) of :meth:`Capture.stats`."""
+    """One human line per feed (and one for the ring) of :meth:`Capture.stats`, each starting with the time
+    of day (IST, when ``s`` has ``time_ns``) and the uptime: ``[10:31:02     12.5s]``."""
     lines = []
+    when = f"[{clock_ist(s['time_ns'])} " if "time_ns" in s else "["
     for name, d in s["feeds"].items():
         codes = " ".join(f"{c}:{n}" for c, n in sorted(d["by_code"].items()))
         errs = ",".join(f"{k}={v}" for k, v in d["errors"].items()) or "none"
@@ -1714,7 +1721,7 @@ def format_stats(s: dict) -> str:
                 f"raise store_capacity)" if merge.get("store_full") else "")
         unrouted = f" unrouted {merge['unrouted']:,}" if merge.get("unrouted") else ""
         silent = f" SILENT {_duration(d['silent_s'])}" if d.get("silent_s") else ""
-        lines.append(f"[{s['uptime_s']:8.1f}s] {name}: {d['datagrams']:,} dgrams {d['messages']:,} msgs "
+        lines.append(f"{when}{s['uptime_s']:8.1f}s] {name}: {d['datagrams']:,} dgrams {d['messages']:,} msgs "
                      f"({codes}) errors {errs} gaps {d['gaps']} missed {d['missed']}{unrouted}{silent}{drops}{full}"
                      f"{jtxt}")
     if "ring" in s:
@@ -1722,8 +1729,8 @@ def format_stats(s: dict) -> str:
         lag = ", ".join(f"{x['name']}@{x['feed']} " + ("DEAD" if x.get("alive") is False else f"lag {x['lag']}")
                         + (f" LOST {x['lost']:,} ({x['laps']:,} laps)" if x.get("lost") else "")
                         for x in r["readers"]) or "no readers"
-        lines.append(f"[{s['uptime_s']:8.1f}s] ring {r['name']}: " + " ".join(f"{k} {v:,}" for k, v in r["tails"].items())
-                     + f"; {lag}")
+        lines.append(f"{when}{s['uptime_s']:8.1f}s] ring {r['name']}: "
+                     + " ".join(f"{k} {v:,}" for k, v in r["tails"].items()) + f"; {lag}")
     return "\n".join(lines)
 
 

@@ -64,6 +64,13 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def _now_ist() -> str:
+    """The wall-clock time in IST, to the second, as a stats line shows it."""
+    import time
+    from vega.capture import clock_ist
+    return clock_ist(time.time_ns())
+
+
 def run(args: argparse.Namespace) -> int:
     from vega.capture import Capture, CaptureError, FeedConfig, format_stats, load_config
 
@@ -99,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     last = {}
 
     def report(s: dict) -> None:
-        last["stats"] = {k: v for k, v in s.items() if k != "uptime_s"}
+        last["stats"] = {k: v for k, v in s.items() if k not in ("uptime_s", "time_ns")}
         if args.json:
             print(json.dumps(s), flush=True)
         else:
@@ -120,6 +127,8 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr, flush=True)
         for msg in cap.start_notes() + cap.receive_buffer_warnings():
             cap.on_warning(msg)
+        # from here on what happens is said with the time it happened (IST): a day-long log is read by it
+        cap.on_warning = lambda msg: print(f"vega capture: {_now_ist()} {msg}", file=sys.stderr, flush=True)
         cap.run(args.duration, stop=lambda: bool(stopping), on_stats=report)
         final = cap.stats()
     finally:
@@ -127,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
         for s, h in old.items():
             signal.signal(s, h)
     # the final stats: always a last JSON line (what scripts read), but not the same text block twice
-    if args.json or last.get("stats") != {k: v for k, v in final.items() if k != "uptime_s"}:
+    if args.json or last.get("stats") != {k: v for k, v in final.items() if k not in ("uptime_s", "time_ns")}:
         report(final)
     failed = cap.journal_failures()
     if failed:
