@@ -560,3 +560,10 @@ def test_quote_repr_names_attributes(filled):
     assert len(pairs) >= 6
     for expr, value in pairs:
         assert eval(f"q.{expr}", {"q": q}) == int(value), expr    # every name is an attribute (expression)
+    assert "symbol=" not in r                                      # none known yet: not shown
+    s = vega.Store(10)
+    s.add(7, "NIFTY", "EQ", segment="CM")
+    r = repr(s[7])
+    assert r.startswith("Quote(token=7, symbol='NIFTY', series='EQ', last_traded_price=0, ")
+    for name, value in re.findall(r"(\w+)='(\w*)'", r):
+        assert getattr(s[7], name) == value

@@ -3001,8 +3001,11 @@ cdef class Quote:
     cdef int64_t _taken_ns
 
     def __repr__(self):
-        # every name is an attribute (the best level of a side as its [0]), so the repr reads as what to type
-        return (f"Quote(token={self._r.token}, last_traded_price={self._r.last_traded_price}, "
+        # every name is an attribute (the best level of a side as its [0]), so the repr reads as what to type;
+        # the symbol and series once known (a master file, 6013, 18708), so a quote in a notebook says what it is
+        sym = _cstr(self._r.symbol, 10)
+        ident = f"symbol={sym!r}, series={_cstr(self._r.series, 2)!r}, " if sym else ""
+        return (f"Quote(token={self._r.token}, {ident}last_traded_price={self._r.last_traded_price}, "
                 f"bid_price[0]={self._r.bid_price[0]}, bid_quantity[0]={self._r.bid_quantity[0]}, "
                 f"ask_price[0]={self._r.ask_price[0]}, ask_quantity[0]={self._r.ask_quantity[0]}, "
                 f"volume_traded_today={self._r.volume_traded_today}, "
