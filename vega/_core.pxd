@@ -80,7 +80,9 @@ cdef enum vg_err:
     VG_E_UNKNOWN_CODE = 7              # a transaction code this segment has no decoder for (counted, skipped)
     VG_E_PACKET_COUNT = 8              # iNoPackets promises more sub-packets than the datagram holds
     VG_E_SEGMENT = 9                   # the market-type byte names the other segment
-    VG_N_ERR = 10
+
+cdef enum:                             # not a vg_err: Cython 3.0 takes no member of a named enum as an array
+    VG_N_ERR = 10                      # dimension ("Array dimension not integer"), 3.1 does
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -2240,8 +2240,8 @@ cdef class FeedHandler:
 
     def __repr__(self):
         cdef const vg_stats_t* d = &self._dec.stats
-        links = "".join(f" {name}={obj!r}" for name, obj in (("ring", self._ring), ("journal", self._journal))
-                        if obj is not None)
+        sinks = (("ring", self._ring), ("journal", self._journal))   # not in the generator: Cython 3.0 compiles
+        links = "".join(f" {name}={obj!r}" for name, obj in sinks if obj is not None)   # self there to bad C
         return (f"<vega.FeedHandler {self.segment}{' closed' if self._closed else ''} "
                 f"store={self.store!r}{links}: {d.datagrams:,} datagrams, "
                 f"{d.messages:,} messages, {_errors_total(d):,} errors, "
