@@ -214,6 +214,8 @@ def flat(records) -> np.ndarray:
         else:
             cols.append((name, name, None, t))
     out = np.empty(a.shape[0], np.dtype([(c, d) for c, _, _, d in cols]))
+    if not len(out):        # numpy 1.26's np.char.decode of no strings returns float64, which rstrip refuses
+        return out
     for c, name, level, _ in cols:
         v = a[name]
         if level is not None:
