@@ -1,5 +1,7 @@
 """Typing stubs for vega._pcap (the nogil walker of packet captures behind vega.pcap and `vega ingest`)."""
-import numpy as np
+from typing import Any
+
+import numpy.typing as npt
 
 from vega._core import FeedHandler
 
@@ -17,8 +19,8 @@ class PcapScanner:
     @property
     def done(self) -> bool: ...
     def counts(self) -> tuple[int, dict[str, int], dict[str, int]]: ...
-    def scan(self, ts: np.ndarray, dst: np.ndarray, port: np.ndarray, offset: np.ndarray, length: np.ndarray,
-             stop_ns: int = ...) -> int: ...
+    def scan(self, ts: npt.NDArray[Any], dst: npt.NDArray[Any], port: npt.NDArray[Any], offset: npt.NDArray[Any],
+             length: npt.NDArray[Any], stop_ns: int = ...) -> int: ...
 
-def feed_selected(handler: FeedHandler, buffer: object, ts: np.ndarray, offset: np.ndarray, length: np.ndarray,
-                  select: np.ndarray) -> int: ...
+def feed_selected(handler: FeedHandler, buffer: object, ts: npt.NDArray[Any], offset: npt.NDArray[Any],
+                  length: npt.NDArray[Any], select: npt.NDArray[Any]) -> int: ...
