@@ -291,12 +291,26 @@ def test_export_bad_input(session, tmp_path):
     (tmp_path / "file").write_text("")
     assert_one_line_error(cli("export", root, tmp_path / "file" / "o", "2026-01-23"),
                           f"output directory {tmp_path / 'file' / 'o'}: cannot create it (Not a directory)")
-    # pyarrow missing: a package that refuses to import shadows it
+    # pyarrow missing: a package that raises what `import pyarrow` raises when there is none shadows it
     fake = tmp_path / "nopyarrow" / "pyarrow"
     fake.mkdir(parents=True)
-    (fake / "__init__.py").write_text("raise ImportError('No module named pyarrow')\n")
+    (fake / "__init__.py").write_text("raise ModuleNotFoundError(\"No module named 'pyarrow'\", name='pyarrow')\n")
     r = cli("export", root, tmp_path / "o", "2026-01-23", env={"PYTHONPATH": str(fake.parent)})
-    assert_one_line_error(r, "needs pyarrow", "pip install 'vega[export]'")
+    assert_one_line_error(r, "needs pyarrow, which is not installed", "pip install 'vega[export]'")
+
+
+def test_export_says_why_an_installed_pyarrow_does_not_import(session, tmp_path):
+    """pyarrow 26 refuses numpy 1.x at import, and `pip install vega[export]` beside numpy 1.26 (which our
+    numpy>=1.26 allows) installs it: the error was "needs pyarrow, which is not installed", about a pyarrow
+    that is installed.  The line now carries pyarrow's own reason."""
+    root, _, _, _ = session
+    fake = tmp_path / "oldnumpy" / "pyarrow"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ImportError('pyarrow requires NumPy 2.0 or newer, found 1.26.0')\n")
+    r = cli("export", root, tmp_path / "o", "2026-01-23", env={"PYTHONPATH": str(fake.parent)})
+    assert_one_line_error(r, "needs pyarrow, which does not import: pyarrow requires NumPy 2.0 or newer, found 1.26.0")
+    assert "not installed" not in r.stderr
+    assert not (tmp_path / "o").exists()
 
 
 # ---------------------------------------------------------------------------------------------------------

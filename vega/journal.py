@@ -753,6 +753,22 @@ def _export_schema(pa):
     ])
 
 
+def _import_pyarrow():
+    """(pyarrow, pyarrow.parquet), or an ImportError saying why not: not installed (the ``export`` extra), or
+    installed but refusing to import, e.g. pyarrow 26, which the ``export`` extra picks beside numpy 1.26
+    (``numpy>=1.26`` allows it) and which refuses any numpy before 2.0: its own message then says so."""
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ModuleNotFoundError as e:
+        if (e.name or "").split(".")[0] != "pyarrow":
+            raise ImportError(f"vega.export needs pyarrow, which does not import: {e}") from e
+        raise ImportError("vega.export needs pyarrow, which is not installed: pip install 'vega[export]'") from e
+    except ImportError as e:
+        raise ImportError(f"vega.export needs pyarrow, which does not import: {e}") from e
+    return pa, pq
+
+
 def export(root, out, start, end=None, feeds=None, *, progress: bool = True, compression: str = "zstd",
            row_group_size: int = 1 << 20) -> list[Path]:
     """Export journals to Parquet, one row per change record, hive-partitioned as
@@ -760,11 +776,7 @@ def export(root, out, start, end=None, feeds=None, *, progress: bool = True, com
     ``seq``, ``token``, ``group``, ``flags``, ``mask``, ``source``, ``slot0``..``slot3``.  Readable as one
     dataset by pyarrow.dataset, DuckDB (``read_parquet('<out>/**/*.parquet', hive_partitioning=true)``) and
     polars.  Shows a progress bar (tqdm) when ``progress``.  Needs the ``export`` extra.  Returns the files."""
-    try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-    except ImportError as e:  # pragma: no cover - depends on the environment
-        raise ImportError("vega.export needs pyarrow: pip install 'vega[export]'") from e
+    pa, pq = _import_pyarrow()
     root, out = Path(root), Path(out)
     d0, d1 = as_date(start), as_date(start if end is None else end)
     if d1 < d0:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import importlib
 import sys
 from pathlib import Path
 
@@ -31,11 +30,11 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Export; print one line per file written."""
+    from vega.journal import FEEDS, JournalError, export, _import_pyarrow
     try:
-        importlib.import_module("pyarrow.parquet")      # checked here: the export imports it later
-    except ImportError:
-        raise CliError("needs pyarrow, which is not installed: pip install 'vega[export]'") from None
-    from vega.journal import FEEDS, JournalError, export
+        _import_pyarrow()                                 # checked here: the export imports it later
+    except ImportError as e:
+        raise CliError(str(e).removeprefix("vega.export ")) from None
     root = journal_root(args.root)
     d0 = parse_date(args.start, "start date")
     d1 = d0 if args.end is None else parse_date(args.end, "end date")
