@@ -16,7 +16,7 @@ Configuration is TOML (every key: ``vega capture --example-config``, vega/captur
     [capture]
     journal_root = "/var/lib/vega/journal"   # omit: no journal
     ring = "vega"                            # shared-memory ring name; omit: no ring
-    store = "vega"                           # store name prefix (<store>-fo, <store>-cm); omit: private
+    store = "vega"                           # store name prefix (<store>-fo, -cm, -idx); omit: private
     store_capacity = 262144                  # instruments per segment (sparse: a record costs memory once used)
     stats_interval = 5.0
     rcvbuf_mb = 64

@@ -27,8 +27,8 @@ def add_pipeline_options(p) -> None:
     p.add_argument("--journal-root", help="journal directory (<root>/<FEED>/YYYYMMDD.bin); '' for none, "
                    "overriding the config")
     p.add_argument("--ring", help="shared-memory ring name; '' for none, overriding the config")
-    p.add_argument("--store", help="shared-memory store name prefix (<name>-fo, <name>-cm); '' for stores in "
-                   "this process only, overriding the config")
+    p.add_argument("--store", help="shared-memory store name prefix (<name>-fo, <name>-cm, <name>-idx); '' for "
+                   "stores in this process only, overriding the config")
     p.add_argument("--store-capacity", type=int)
     p.add_argument("--contract", metavar="FILE", help="NSE contract.txt: F&O symbols and the options' IV metadata")
     p.add_argument("--security", metavar="FILE", help="NSE security.txt: CM symbols")

@@ -23,7 +23,8 @@ def register(sub) -> None:
         "With --ring, a status line shows each feed's publish rate and the readers' lag. Needs rich "
         "(pip install 'vega[watch]'). Example, for `vega capture --store vega --ring vega`: "
         "vega watch vega-fo --ring vega --sort activity"))
-    p.add_argument("store", help="store name (/dev/shm/vega.store.<name>; a capture's are <prefix>-fo, <prefix>-cm)")
+    p.add_argument("store", help="store name (/dev/shm/vega.store.<name>; a capture's are <prefix>-fo, "
+                   "<prefix>-cm, <prefix>-idx)")
     p.add_argument("--ring", help="ring of the same capture, for publish rates and reader lag")
     p.add_argument("--tokens", help="only these tokens (comma separated)")
     p.add_argument("--contract", metavar="FILE", help="NSE contract.txt (F&O master): name each contract by its "
