@@ -241,7 +241,9 @@ class StoreBusyError(StoreError):
     """A named store already has a live writer (``Store.create``; ``Store.remove`` / ``unlink`` from another
     process than the writer's); or ``close()`` / ``load_instruments()`` while a call in
     another thread (a FeedHandler batch, ``snapshot``, ``apply_records``, ``keyframe_records``) is using the
-    store without the GIL."""
+    store without the GIL; or a write (``add``, ``subscribe``, ``new_day``, ``apply_records``, a FeedHandler's
+    call) while a call of another thread writes the store's records ("the store is being written by a call in
+    another thread ...": one writer thread at a time)."""
 
 
 class StoreFormatError(StoreError):
