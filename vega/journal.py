@@ -455,7 +455,7 @@ def _slice_end(flags, a, end, batch):
     return end
 
 
-def live_records(recs):
+def live_records(recs: np.ndarray[Any, np.dtype[Any]]) -> np.ndarray[Any, np.dtype[Any]]:
     """The records of ``recs`` that a live ring carries: all but checkpoint (KEYFRAME) records, which stay in
     the journal (they take no sequence numbers: docs/FORMATS.md, "Sequence numbers")."""
     kf = (recs["flags"] & KEYFRAME) != 0

@@ -4,9 +4,15 @@ Mirrors ``vg_rec_t`` in ``vega/_core.pxd`` (little-endian, packed, 32 bytes); do
 ``ts48`` (ns since 00:00 IST of the trading day) is split in two little-endian words so numpy can read it
 without unaligned 6-byte arithmetic: ``ts = ts_lo | ts_hi << 32`` (see :func:`timestamps`).
 """
+from __future__ import annotations
+
+import datetime as _dt
 import functools
+from collections.abc import Sequence
+from typing import Any, overload
 
 import numpy as np
+import numpy.typing as npt
 
 CHANGE_RECORD_DTYPE = np.dtype(
     {
@@ -38,11 +44,24 @@ def timestamps(records: np.ndarray) -> np.ndarray:
     return records["ts_lo"].astype(np.int64) | (records["ts_hi"].astype(np.int64) << 32)
 
 
-def epoch_ns(records_or_ts48, day):
+#: the trading day of ``epoch_ns`` / ``datetimes``: a ``datetime.date``, "YYYY-MM-DD" / "YYYYMMDD" or YYYYMMDD
+DayLike = _dt.date | str | int
+
+
+@overload
+def epoch_ns(records_or_ts48: int | np.integer[Any], day: DayLike) -> int: ...
+@overload
+def epoch_ns(records_or_ts48: np.void, day: DayLike) -> np.int64: ...
+@overload
+def epoch_ns(records_or_ts48: npt.NDArray[Any] | Sequence[int], day: DayLike) -> npt.NDArray[np.int64]: ...
+
+
+def epoch_ns(records_or_ts48: Any, day: DayLike) -> Any:
     """ns since the Unix epoch of change records' times: ``records_or_ts48`` a CHANGE_RECORD_DTYPE array (or one
     record), or ts48 values (an int or an integer array: ns since 00:00 IST of the trading day, as ``explode``
     gives them); ``day`` the trading day they belong to (a ``datetime.date`` or "YYYY-MM-DD": the ring's and the
-    journal's day, e.g. ``Journal.date``).  An int for an int, else an int64 array."""
+    journal's day, e.g. ``Journal.date``).  An int for an int, a numpy int64 for one record, else an int64
+    array."""
     from vega._journal import as_date, day_epoch_ns       # lazily: vega._journal imports this module
     base = day_epoch_ns(as_date(day))
     if isinstance(records_or_ts48, (np.ndarray, np.void)) and records_or_ts48.dtype == CHANGE_RECORD_DTYPE:
@@ -55,7 +74,8 @@ def epoch_ns(records_or_ts48, day):
     return ts.astype(np.int64) + np.int64(base)
 
 
-def datetimes(records_or_ts48, day) -> np.ndarray:
+def datetimes(records_or_ts48: int | np.integer[Any] | np.void | npt.NDArray[Any] | Sequence[int],
+              day: DayLike) -> npt.NDArray[np.datetime64]:
     """:func:`epoch_ns` as numpy ``datetime64[ns]`` (UTC, numpy's one zone; pandas:
     ``pd.to_datetime(a, utc=True).tz_convert("Asia/Kolkata")``)."""
     return np.asarray(epoch_ns(records_or_ts48, day), dtype=np.int64).view("datetime64[ns]")

@@ -5,9 +5,14 @@ layout); docs/FORMATS.md ("Store record") is normative and tests/test_store_layo
 ``store.array`` and ``store.snapshot()`` return arrays of this dtype.  Prices are int32 paise, quantities
 int64, exchange times int32 seconds since 1980-01-01, ``*_ns`` int64 epoch nanoseconds.
 """
+from __future__ import annotations
+
 import datetime as _dt
+from collections.abc import Sequence
+from typing import Any, overload
 
 import numpy as np
+import numpy.typing as npt
 
 from vega.instruments import EPOCH_1980, IST, IST_OFFSET
 
@@ -169,7 +174,13 @@ QUALITY_WEIGHTS = {
 EXCHANGE_EPOCH_S = EPOCH_1980 - IST_OFFSET
 
 
-def exchange_epoch_s(seconds):
+@overload
+def exchange_epoch_s(seconds: int | np.integer[Any]) -> int: ...
+@overload
+def exchange_epoch_s(seconds: npt.NDArray[Any] | Sequence[int]) -> npt.NDArray[np.int64]: ...
+
+
+def exchange_epoch_s(seconds: Any) -> Any:
     """Unix seconds of exchange times: ``last_trade_time``, ``mw_last_trade_time``, ``spos_update_time``, a
     message's ``log_time`` (int seconds since 1980-01-01 on the exchange's wall clock, IST).  An int for an int,
     else an int64 array; 0 (no time yet) gives EXCHANGE_EPOCH_S, so mask it first in an array."""
@@ -181,7 +192,7 @@ def exchange_epoch_s(seconds):
     return a.astype(np.int64) + EXCHANGE_EPOCH_S
 
 
-def exchange_datetime(seconds):
+def exchange_datetime(seconds: int | np.integer[Any]) -> _dt.datetime | None:
     """One exchange time (see :func:`exchange_epoch_s`) as an aware ``datetime`` in IST; None for 0 (a field
     not set yet, e.g. ``last_trade_time`` before the first trade)."""
     if seconds == 0:
