@@ -69,6 +69,43 @@ def test_configured_and_hashed_tokens():
     assert h.index_names()[26000] == "Nifty 50"
 
 
+def test_a_hashed_token_another_name_holds_moves_to_the_next_free_one():
+    """docs/FORMATS.md 3.5: a new name whose hashed token another name holds takes the next free one (here the
+    holder is a configured name; two hashed names collide about once in 2**30 pairs), in the table and in the
+    merge alike, and keeps it."""
+    held = index_token("Nifty Smallcap 250")
+    store = vega.Store(16)
+    h = vega.FeedHandler("IDX", store, index_tokens={"Custom Basket": held})
+    moved = HASH_TOKEN_BASE | ((held + 1) & 0x3FFFFFFF)
+    assert h.index_token("Nifty Smallcap 250") == moved
+    assert h.index_names()[held] == "Custom Basket" and h.index_names()[moved] == "Nifty Smallcap 250"
+    h.process(index_datagram([index_rec("NIFTY SMALLCAP 250", 1_500_000), index_rec("Custom Basket", 9_000)]),
+              now_ns=T_OPEN)
+    assert store.ltp(moved) == 1_500_000 and store.ltp(held) == 9_000
+    assert h.index_token("nifty  smallcap 250") == moved
+
+
+def test_past_768_names_a_new_name_is_merged_under_its_hashed_token_without_a_table_entry():
+    """docs/FORMATS.md 3.5: the handler's table has 1024 slots and names at most 768 (the configured ones
+    included); a name after that gets its hashed token every time, and index_names() does not list it."""
+    store = vega.Store(1024)
+    h = vega.FeedHandler("IDX", store)
+    n0 = len(h.index_names())
+    names = [f"Basket {i:03d}" for i in range(800)]
+    assert len({index_token(n) for n in names}) == len(names)           # (no two of these collide)
+    toks = [h.index_token(n) for n in names]
+    assert toks == [index_token(n) for n in names]
+    kept = 768 - n0
+    named = h.index_names()
+    assert len(named) == 768
+    assert [named.get(t) for t in toks[:kept]] == names[:kept]
+    assert not any(t in named for t in toks[kept:])
+    assert h.index_token(names[-1]) == toks[-1] and h.index_token(names[0]) == toks[0]
+    h.process(index_datagram([index_rec(names[-1], 4_242), index_rec(names[0], 4_343)]), now_ns=T_OPEN)
+    assert store.ltp(toks[-1]) == 4_242 and store.ltp(toks[0]) == 4_343
+    assert toks[-1] not in h.index_names()
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=255), min_size=1, max_size=21))
 def test_python_and_c_tokens_agree(name):
