@@ -135,3 +135,49 @@ def test_the_record_prefetches_survive_compilation():
                          check=True).stdout
     n = sum(1 for line in out.splitlines() if "\tprefetch" in line)
     assert n >= 21, f"only {n} prefetch instructions in {os.path.basename(core.__file__)}"
+
+
+#: the prefetch set (VG_PF_* of vega/_store.pxi) of each family the look-ahead holds: (segment, code) -> name
+_PF_FAMILY = {(s, c): "MD" for s in ("CM", "FO") for c in (7200, 7208)}
+_PF_FAMILY |= {(s, c): "MW" for s in ("CM", "FO") for c in (7201, 17201)}
+_PF_FAMILY |= {("FO", 7202): "TICK", ("FO", 17202): "TICK", ("CM", 18703): "TICK_CM", ("CM", 7210): "SPOS",
+               ("FO", 7210): "STATUS"}
+
+
+#: fields a family writes on a line its prefetch set leaves out on purpose
+_PF_EXEMPT = {("MW", "mw_indicator")}
+
+
+def _pf_masks():
+    import re
+    src = open(os.path.join(os.path.dirname(os.path.abspath(core.__file__)), "_store.pxi")).read()
+    return {m.group(1): int(m.group(2), 16) for m in re.finditer(r"^\s*VG_PF_(\w+) = (0x[0-9A-Fa-f]+)", src, re.M)}
+
+
+@pytest.mark.parametrize("seg", ["FO", "CM"])
+def test_each_family_prefetches_every_record_line_its_merge_writes(seg):
+    """docs/FORMATS.md 3.1 says which cache lines of the record each message family touches, and the
+    look-ahead prefetches those lines (VG_PF_*, one message ahead).  Every field a merge changed (its change
+    records name them; a new token's ident records aside: a token not in the store yet is not prefetched)
+    must lie on a line of its family's set, with one exception: market watch's mw_indicator, the last byte
+    of line 3, which its set (0x17: lines 0, 1, 2, 4) leaves out on purpose (docs/PROFILING.md: prefetching
+    line 3 too, 0x1F, measured no gain)."""
+    from vega.records import explode
+    from vega.store import GROUPS, STORE_DTYPE
+    masks = _pf_masks()
+    store, fh, seen = _handler(seg)
+    fh.process_batch(list(nse.sample_stream(seg, 3000, seed=5, phases=True)), now_ns=T0)
+    rows = explode(_records(seen))
+    ident = next(g for g, (name, _) in GROUPS.items() if name == "ident")
+    rows = rows[rows["group"] != ident]
+    missed = set()
+    for code, field in set(zip(rows["source"].tolist(), rows["field"].tolist())):
+        family = _PF_FAMILY.get((seg, code))
+        if family is None:                              # merged at once, not held (6013, 18708)
+            continue
+        base, _, index = field.partition("[")
+        dt, off = STORE_DTYPE.fields[base][:2]
+        line = (off + (int(index[:-1]) * dt.base.itemsize if index else 0)) // 64
+        if not masks[family] >> line & 1 and (family, field) not in _PF_EXEMPT:
+            missed.add((code, field, line, family))
+    assert len(rows) and not missed, sorted(missed)

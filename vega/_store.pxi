@@ -1393,6 +1393,7 @@ cdef enum:
     # message names ~10-28 tokens spread over the store: their records are cache misses otherwise)
     VG_PF_MD = 0x7F                    # everything (depth, auction, net change, average price)
     VG_PF_MW = 0x17                    # 0 status, LTP, last_md_ns, quality, 1 prices, 2 quantities, 4 MW + OI
+                                       # (not 3, where mw_indicator is: 0x1F measured no gain, PROFILING.md)
     VG_PF_TICK = 0x13                  # 0 trade, market type, last_md_ns, quality, 1 quality inputs, 4 OI
     VG_PF_TICK_CM = 0x03               # the same without line 4: a CM ticker has no open interest
     VG_PF_STATUS = 0x09                # 0 trading status, 3 market status
