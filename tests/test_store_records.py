@@ -269,3 +269,19 @@ def test_apply_records_needs_the_writer():
     with pytest.raises(ValueError):
         ro.apply_records(np.empty(0, CHANGE_RECORD_DTYPE))
     assert s.apply_records(np.empty(0, CHANGE_RECORD_DTYPE)) == 0
+
+
+def test_a_day_base_given_to_apply_records_is_the_store_s_day_and_the_default_of_later_calls():
+    """docs/FORMATS.md 3.4: ``day_base_ns`` given becomes the store's trading day (``header["day_base_ns"]``;
+    the docstring named an ``info()`` that Store does not have), and a later call without it stamps on that day,
+    not on today's 00:00 IST."""
+    base = 1_763_577_000_000_000_000                     # 2025-11-20 00:00 IST
+    recs = np.zeros(2, CHANGE_RECORD_DTYPE)
+    recs["token"], recs["group"], recs["mask"], recs["source"] = 5, 1, 1, 7208     # trade group: LTP only
+    recs["slots"][:, 0] = [100, 101]
+    recs["ts_lo"] = [1_000, 2_000]
+    s = core.Store(8)
+    assert s.apply_records(recs[:1], day_base_ns=base) == 1
+    assert s.header["day_base_ns"] == base and s[5].last_update_ns == base + 1_000
+    assert s.apply_records(recs[1:]) == 1
+    assert s[5].last_traded_price == 101 and s[5].last_update_ns == base + 2_000

@@ -4145,7 +4145,7 @@ cdef class Store:
         Ring.append takes, or a bytes-like object of 32-byte records) in order; returns the number of updates applied.
         Last update times become ``day_base_ns + ts48``, at most 2**63 - 1. ``day_base_ns`` is an int of epoch ns (a
         numpy integer too; a float or a bool is a TypeError), default the store's trading day, else today's 00:00 IST. A
-        ``day_base_ns`` given becomes the store's trading day (``info()["day_base_ns"]``, the default of later calls),
+        ``day_base_ns`` given becomes the store's trading day (``header["day_base_ns"]``, the default of later calls),
         as a FeedHandler's receive day does: a store rebuilt by ``vega.replay`` or ``Journal.snapshot_at`` carries its
         journal's day. A KEYFRAME update that changes no market field (a checkpoint over the state it was taken from)
         leaves the token's update time, source, count and last_md_ns alone (docs/FORMATS.md 3.4). TypeError for
