@@ -808,7 +808,7 @@ cdef dict _index_dict(const vg_index_t* x, int code):
     return d
 
 cdef dict _msg_dict(const vg_msg_t* msg):
-    """The documented dict of one decoded message (docs/FORMATS.md, "Decoded messages")."""
+    """The documented dict of one decoded message (docs/FORMATS.md, "Decoded message dictionaries")."""
     cdef const vg_header_t* hd = &msg.header
     cdef int i, seg = msg.segment, code = hd.transaction_code
     cdef const vg_buyback_t* b
@@ -882,8 +882,9 @@ cdef int _sink_count(void* ctx, const vg_msg_t* msg) noexcept nogil:
 cdef class Decoder:
     """A reusable decoder for one segment ("CM" or "FO") with its statistics.
 
-    ``decode(datagram)`` returns the decoded messages as dicts (docs/FORMATS.md, "Decoded messages");
-    ``decode_batch(datagrams)`` decodes many datagrams in one nogil loop and returns the message count.
+    ``decode(datagram)`` returns the decoded messages as dicts (docs/FORMATS.md, "Decoded message
+    dictionaries"); ``decode_batch(datagrams)`` decodes many datagrams in one nogil loop and returns the message
+    count.
     Malformed input never raises: it is counted by reason in ``stats`` and skipped.  One call at a time: a
     call while another thread's ``decode_batch`` runs raises RuntimeError (both would decode into the same
     buffers).
