@@ -257,7 +257,10 @@ def verify(path, repair: bool = False) -> VerifyReport:
     update is cut (a record of another token after one flagged CONTINUED, which replay into a store refuses:
     a problem naming the record, listed in ``cut_updates``; a repair closes the update where it was cut).
     Records that end inside an update are a note: replay stops before them in a file not sealed, and applies
-    them in a sealed one; a writer reopening the file closes that update.
+    them in a sealed one; a writer reopening the file closes that update.  Records no store applies are problems
+    too ("damaged record N", ``bad_records``), and so is a header that names another date or feed than the
+    file's name and directory (``misnamed``); a repair mends neither (``repairable`` is False), though it seals
+    such a file when it is unsealed.
 
     With ``repair=True`` a damaged file whose header is intact is repaired by reopening it as a writer (which
     cuts a torn tail, drops a damaged index and rebuilds it from the records) and sealing it; every whole
