@@ -528,7 +528,9 @@ def replay(root, start, end=None, feeds: Iterable[str] | str | None = None, spee
     an object with ``apply_records(records)`` (a Store: given ``day_base_ns`` = 00:00 IST of each journal's
     trading date when its method takes it, so last update times are the journal day's, as in the live store),
     a ``vega.Ring`` (each feed to its own slot), an object with ``publish(records)`` or ``append(records)``, a
-    callable ``into(records, feed)``, or a mapping feed -> any of those (feeds it lacks are skipped).
+    callable ``into(records, feed)``, or a mapping feed -> any of those (feeds it lacks are skipped).  One
+    target with ``apply_records`` for several feeds is a ValueError (each feed numbers its tokens apart: they
+    would collide in it): give ``feeds=[one]`` or a store per feed.
     Each array holds whole updates of one feed: at most ``batch`` records, cut after a record without
     CONTINUED (an update longer than ``batch``, e.g. a big checkpoint chain, comes whole).  An unsealed file
     (still being written) that ends inside an update is replayed up to that update, which ``next_seq`` then
