@@ -312,6 +312,20 @@ def test_quality_locked_book_is_not_two_sided(st):
     assert st[1].data_quality == w["book"] + w["two_sided"]
 
 
+def test_quality_an_ask_only_book_is_a_book_but_not_two_sided(st):
+    """"A book is present" is bid_price[0] > 0 *or* ask_price[0] > 0: offers without bids (a stock locked at
+    its upper band, a deep option strike) earn the book weight; two-sided needs 0 < bid, so ask > bid with
+    no bid does not earn it.  Every other quality test has a bid whenever it has an ask."""
+    w = QUALITY_WEIGHTS
+    recs = merge(st, "CM", md(1, mbp=mbp([], [(101, 2, 1)])))
+    assert st[1].data_quality == w["book"]
+    rebuilt = core.Store(10)
+    rebuilt.apply_records(recs, day_base_ns=st.header["day_base_ns"])
+    assert rebuilt[1].data_quality == w["book"]
+    merge(st, "CM", mw(2, sell=(101, 2)))                    # market watch (no 7200/7208 yet) supplements the ask
+    assert st[2].ask_price[0] == 101 and st[2].data_quality == w["book"]
+
+
 # ---- staleness seen by readers -----------------------------------------------------------------------------
 
 def test_record_staleness_is_strictly_older_than_the_window(st):
