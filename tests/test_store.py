@@ -282,6 +282,30 @@ def test_open_checks_the_header(shm_name, tmp_path):
         core.Store.open("../etc/passwd")
 
 
+@pytest.mark.parametrize("field,off,fmt,val", [
+    ("header_size", 12, "<I", 64),
+    ("hash_size", 28, "<I", 1 << 26),           # a reader would probe 2**26 hash slots: far past the file
+    ("dense_off", 32, "<Q", 8192),
+    ("hash_off", 40, "<Q", 4096),
+    ("records_off", 48, "<Q", 4096),
+    ("n_records", 64, "<I", 11),                # capacity 10: a reader would list zeroed records as token 0
+])
+def test_open_refuses_each_damaged_layout_field(shm_name, field, off, fmt, val):
+    """Store.open trusts no offset or size of the header: each one a reader indexes with (the hash table's
+    size becomes its probe mask, the offsets locate the tables and records, n_records bounds iteration) is
+    checked against what the capacity and dense size imply, alone, with the file size left right."""
+    import struct
+    w = core.Store.create(shm_name, 10)
+    merge(w, "CM", md(5, last_traded_price=50))
+    w.close()
+    path = os.path.join(core.SHM_DIR, f"vega.store.{shm_name}")
+    data = bytearray(open(path, "rb").read())
+    struct.pack_into(fmt, data, off, val)
+    open(path, "wb").write(data)
+    with pytest.raises(StoreFormatError):
+        core.Store.open(shm_name)
+
+
 def test_array_view_snapshot_and_close():
     s = core.Store(10)
     for t in (3, 1, 2):

@@ -3511,6 +3511,9 @@ cdef class Store:
             geo = _store_geometry(h.capacity, h.dense_size)
             if (h.hash_size, h.dense_off, h.hash_off, h.records_off, h.file_size) != geo or h.file_size != size:
                 raise StoreFormatError(f"{path}: inconsistent layout in the header")
+            if h.n_records > h.capacity:                # the writer never counts past the capacity
+                raise StoreFormatError(f"{path}: {h.n_records} records in use, more than its capacity "
+                                       f"{h.capacity}")
         except BaseException:
             munmap(p, size)
             memset(&self._st, 0, sizeof(vg_store_t))
