@@ -415,6 +415,73 @@ def test_integration_2_fo_batch_records_rebuild():
     assert fh.stats["streams"][3]["gaps"] == 0 and fh.stats["streams"][3]["messages"] == 300
 
 
+_READER_3 = """
+import hashlib, json, sys
+import vega._core as c
+from vega.store import StoreBusyError
+r = c.Store.open(sys.argv[1])
+def state():
+    return {"tokens": list(r), "quotes": {t: r[t].to_dict() for t in r},
+            "snapshot": hashlib.sha256(r.snapshot().tobytes()).hexdigest()}
+out = state()
+try:
+    c.Store.create(sys.argv[1], 10)
+    out["second_writer"] = "accepted"
+except StoreBusyError as e:
+    out["second_writer"] = "refused: " + str(e)
+try:
+    c.FeedHandler("CM", r)
+    out["feed_on_reader"] = "accepted"
+except PermissionError:
+    out["feed_on_reader"] = "refused"
+print(json.dumps(out), flush=True)
+sys.stdin.readline()                          # the writer merges more, then asks again
+print(json.dumps(state()), flush=True)
+"""
+
+
+def test_integration_3_datagrams_into_a_named_store_read_by_another_process(shm_name):
+    """The seed's shared-memory integration: the writer decodes and merges datagrams into a named store;
+    a reader process opens it by name and sees every field of every instrument (snapshot bytes and Quotes),
+    sees what the writer merges later without reopening, and can neither become a second writer nor feed a
+    handler."""
+    import hashlib
+    import json
+    import subprocess
+    import sys
+    w = core.Store.create(shm_name, 2000)
+    fh = core.FeedHandler("CM", w)
+    assert fh.process_batch(list(nse.sample_stream("CM", 200, seed=3)), now_ns=T0) > 0
+    assert len(w) > 50
+    p = subprocess.Popen([sys.executable, "-c", _READER_3, shm_name], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = json.loads(p.stdout.readline() or "null")
+        assert first is not None, p.stderr.read()
+        assert first["tokens"] == list(w)
+        assert first["quotes"] == json.loads(json.dumps({t: w[t].to_dict() for t in w}))
+        assert first["snapshot"] == hashlib.sha256(w.snapshot().tobytes()).hexdigest()
+        assert first["second_writer"].startswith("refused") and first["feed_on_reader"] == "refused"
+        tok = next(iter(w))
+        m = _md_msg("CM", 7200, tok, last_traded_price=w.ltp(tok) + 1, volume_traded_today=1 << 40)
+        fh.process(nse.build_datagram("CM", [m], compress=True), now_ns=T0 + SEC)
+        m = _md_msg("CM", 7200, 999_999_937, last_traded_price=4242)                  # a new, sparse token
+        fh.process(nse.build_datagram("CM", [m], compress=False), now_ns=T0 + SEC)
+        p.stdin.write("\n")
+        p.stdin.flush()
+        second = json.loads(p.stdout.readline() or "null")
+        assert second is not None, p.stderr.read()
+    finally:
+        p.stdin.close()
+        p.wait(timeout=60)
+    assert p.returncode == 0
+    assert second["tokens"] == list(w) and second["tokens"][-1] == 999_999_937
+    assert second["quotes"][str(tok)]["volume_traded_today"] == 1 << 40
+    assert second["quotes"]["999999937"]["last_traded_price"] == 4242
+    assert second["snapshot"] == hashlib.sha256(w.snapshot().tobytes()).hexdigest()
+    w.close()
+
+
 def test_integration_4_sequence_gaps_and_bad_datagrams_counted():
     s = core.Store(10)
     fh = core.FeedHandler("CM", s)
