@@ -297,6 +297,46 @@ def test_rebuilt_store_knows_when_md_was_last_merged(code):
     assert rebuilt[1].last_traded_price == live[1].last_traded_price == 500
 
 
+# ---- every update: time, source code and count ---------------------------------------------------------------
+
+_BB = {"transaction_code": 18708, "log_time": 1500,
+       "records": [{"token": 1, "symbol": "TCS", "series": "EQ", "pday_cum_vol": 1.0}]}
+_OPEN = {"transaction_code": 6013, "records": [{"token": 1, "symbol": "TCS", "series": "EQ", "opening_price": 9}]}
+
+
+@pytest.mark.parametrize("seg,msg,code", [
+    ("CM", md(1, code=7200, last_traded_price=5), 7200),
+    ("CM", md(1, code=7208, last_traded_price=5), 7208),
+    ("FO", md(1, code=7200, last_traded_price=5), 7200),
+    ("FO", md(1, code=7208, last_traded_price=5), 7208),
+    ("CM", mw(1, buy=(4, 1)), 7201),
+    ("FO", mw(1, code=7201, buy=(4, 1), oi=3), 7201),
+    ("FO", mw(1, code=17201, buy=(4, 1), oi=3), 17201),
+    ("CM", tick(1, price=5, volume=1), 18703),
+    ("FO", tick(1, code=7202, price=5, volume=1, oi=3), 7202),
+    ("FO", tick(1, code=17202, price=5, volume=1, oi=3), 17202),
+    ("CM", _spos(1), 7210),
+    ("FO", {"transaction_code": 7210, "records": [{"token": 1, "status": [2, 2, 2, 2]}]}, 7210),
+    ("CM", _BB, 18708),
+    ("CM", _OPEN, 6013),
+])
+def test_every_code_stamps_update_time_source_and_count(st, seg, msg, code):
+    """Every merge sets last_update_ns (receive time), last_update_source (its message code) and
+    update_count += 1, whether it changed a field or not; the change records carry the same source.  The
+    suite checked this for 7200 and 18703 only, so a merge function stamping another code's number (18708's
+    vg_merge_buyback passing VG_OPEN_PRICE, say) passed it."""
+    got = []
+    fh = core.FeedHandler(seg, st, on_records=got.append)
+    fh.merge_message(md(1, code=7200, trading_status=2), now_ns=T0)
+    fh.merge_message(msg, now_ns=T0 + 3)
+    q = st[1]
+    assert (q.last_update_ns, q.last_update_source, q.update_count) == (T0 + 3, code, 2)
+    assert {int(s) for s in got[-1]["source"]} == {code}
+    fh.merge_message(msg, now_ns=T0 + 7)                          # the same again changes nothing: still stamped
+    q = st[1]
+    assert (q.last_update_ns, q.last_update_source, q.update_count) == (T0 + 7, code, 3)
+
+
 # ---- quality score -------------------------------------------------------------------------------------------
 
 def test_quality_locked_book_is_not_two_sided(st):
