@@ -50,6 +50,27 @@ def test_md_open_set_once_high_max_low_min_positive(st):
     assert (st[1].high_price, st[1].low_price) == (120, 90)
 
 
+@pytest.mark.parametrize("seg,code", [("CM", 7208), ("CM", 7200), ("FO", 7208)])
+@pytest.mark.parametrize("preopen", [1, 4, 6])
+def test_md_preopen_open_and_volume_are_indicative(st, seg, code, preopen):
+    """PROTOCOL.md §3.3 (CM63 p.118-125): in pre-open OpenPrice is the indicative open ("final open once
+    market opens") and VolumeTradedToday the indicative equilibrium quantity: both move either way until the
+    market opens, and the first message after the pre-open carries the final open and the real volume.  The
+    set-once open and the only-grows volume apply from then on."""
+    merge(st, seg, md(1, code=code, trading_status=preopen, open_price=1000, volume_traded_today=5000))
+    recs = merge(st, seg, md(1, code=code, trading_status=preopen, open_price=990, volume_traded_today=3000))
+    assert (st[1].open_price, st[1].volume_traded_today) == (990, 3000)
+    assert changed_fields(recs)["open_price"] == 990 and changed_fields(recs)["volume_traded_today"] == 3000
+    merge(st, seg, md(1, code=code, trading_status=preopen, open_price=995, volume_traded_today=0))
+    assert (st[1].open_price, st[1].volume_traded_today) == (995, 0)   # no equilibrium (yet): no volume
+    merge(st, seg, md(1, code=code, trading_status=preopen, open_price=992, volume_traded_today=2800))
+    recs = merge(st, seg, md(1, code=code, trading_status=2, open_price=993, volume_traded_today=2700))
+    assert (st[1].open_price, st[1].volume_traded_today) == (993, 2700)   # the final open, the matched volume
+    assert changed_fields(recs)["open_price"] == 993
+    merge(st, seg, md(1, code=code, trading_status=2, open_price=1001, volume_traded_today=2600))
+    assert (st[1].open_price, st[1].volume_traded_today) == (993, 2700)   # open: set once, volume only grows
+
+
 def test_md_volume_only_grows(st):
     merge(st, "FO", md(1, volume_traded_today=1000))
     merge(st, "FO", md(1, volume_traded_today=900))

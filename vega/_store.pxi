@@ -829,6 +829,7 @@ cdef void vg_merge_md(vg_merge_t* c, const vg_md_t* m, uint16_t code, uint8_t se
     cdef uint8_t* out
     cdef vg_srec_t* r
     cdef int16_t old_status
+    cdef bint indicative
     # the group masks live in registers while merging (k is passed on to _m_end, so it lives in memory)
     cdef uint16_t kt = 0, kb = 0, ka = 0, ko = 0, kst = 0, kau = 0, ksp
     if m.book_type != 1 and m.book_type != 2:          # book-type filter: regular lot and special terms
@@ -838,17 +839,21 @@ cdef void vg_merge_md(vg_merge_t* c, const vg_md_t* m, uint16_t code, uint8_t se
     if r == NULL:
         return
     old_status = r.trading_status
+    # pre-open (PROTOCOL.md §3.3): OpenPrice is the indicative open and VolumeTradedToday the indicative
+    # equilibrium quantity, both moving either way; the first message after the pre-open has the final open
+    # and the real volume.  Set-once open and only-growing volume hold from then on.
+    indicative = vg_preopen(old_status) or vg_preopen(m.trading_status)
     _s16(&r.book_type, m.book_type, &kst, VG_S_BOOK_TYPE)
     if m.trading_status > 0:
         _s16(&r.trading_status, m.trading_status, &kst, VG_S_TRADING_STATUS)
-    # trade: prices only when > 0, volume only grows
+    # trade: prices only when > 0, volume only grows (in pre-open: as sent)
     if m.last_traded_price > 0:
         _s32(&r.last_traded_price, m.last_traded_price, &kt, VG_T_LTP)
     if m.last_trade_quantity > 0:
         _s32(&r.last_trade_quantity, m.last_trade_quantity, &kt, VG_T_LTQ)
     if m.last_trade_time > 0:
         _s32(&r.last_trade_time, m.last_trade_time, &kt, VG_T_LTT)
-    if m.volume_traded_today > r.volume_traded_today:
+    if m.volume_traded_today > r.volume_traded_today or indicative:
         _s64(&r.volume_traded_today, m.volume_traded_today, &kt, VG_T_VOLUME)
     _s32(&r.net_price_change, m.net_price_change_from_closing_price, &kt, VG_T_NET_CHANGE)
     _s8(<uint8_t*>&r.net_change_indicator, <uint8_t>m.net_change_indicator, &kt,
@@ -856,8 +861,9 @@ cdef void vg_merge_md(vg_merge_t* c, const vg_md_t* m, uint16_t code, uint8_t se
     if m.average_trade_price > 0:
         _s32(&r.average_trade_price, m.average_trade_price, &kt, VG_T_ATP)
     _s8(&r.indicator, _ind_bits(&m.indicator), &kt, VG_T_INDICATOR)
-    # OHLC: open set once, high a max, low the min of positive values, close when > 0
-    if m.open_price > 0 and r.open_price == 0:
+    # OHLC: open set once (in pre-open: the indicative open), high a max, low the min of positive values,
+    # close when > 0
+    if m.open_price > 0 and (r.open_price == 0 or indicative):
         _s32(&r.open_price, m.open_price, &ko, VG_O_OPEN)
     if m.high_price > r.high_price:
         _s32(&r.high_price, m.high_price, &ko, VG_O_HIGH)
