@@ -119,6 +119,25 @@ def test_md_totals_flags_net_change_indicator(st):
     assert st[1].total_buy_quantity == 0
 
 
+@pytest.mark.parametrize("code", [7200, 7208])
+def test_fo_md_net_price_change_is_ltp_minus_close(st, code):
+    """PROTOCOL.md §3.9 (FO946 p.174 for 7200, p.178 for 7208): F&O's NetPriceChangeFromClosingPrice
+    "presently contains the closing price", for the front end to compute the change: the store's
+    net_price_change (paise from the previous close) is LTP - ClosingPrice.  CM's is copied as sent."""
+    recs = merge(st, "FO", md(1, code=code, last_traded_price=2450050, closing_price=2440000,
+                              net_price_change_from_closing_price=2440000, net_change_indicator="+"))
+    assert (st[1].net_price_change, st[1].net_change_indicator) == (10050, "+")
+    assert changed_fields(recs)["net_price_change"] == 10050
+    recs = merge(st, "FO", md(1, code=code, last_traded_price=2430000, net_price_change_from_closing_price=2440000,
+                              net_change_indicator="-"))
+    assert (st[1].net_price_change, st[1].net_change_indicator) == (-10000, "-")   # the close held from before
+    merge(st, "FO", md(3, code=code, closing_price=2440000, net_price_change_from_closing_price=2440000))
+    assert st[3].net_price_change == 0                                              # no LTP yet: no change
+    merge(st, "CM", md(2, code=code, last_traded_price=2450050, closing_price=2440000,
+                       net_price_change_from_closing_price=41))
+    assert st[2].net_price_change == 41
+
+
 def test_md_indicative_close_only_cm_7208(st):
     merge(st, "CM", md(1, code=7200, indicative_close_price=500))
     merge(st, "FO", md(2, code=7208, indicative_close_price=500))

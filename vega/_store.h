@@ -119,7 +119,7 @@ typedef struct __attribute__((aligned(64))) vg_srec {
     int32_t  bb_end_date;             /* 424 */
     char     symbol[10];              /* 428 blank-padded (master data, 6013, 18708) */
     char     series[2];               /* 438 */
-    int32_t  net_price_change;        /* 440 paise, from previous close (7200/7208) */
+    int32_t  net_price_change;        /* 440 from previous close (7200/7208): CM as sent, F&O LTP - close */
     int32_t  average_trade_price;     /* 444 paise (7200/7208) */
 } vg_srec_t;
 

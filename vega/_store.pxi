@@ -855,7 +855,8 @@ cdef void vg_merge_md(vg_merge_t* c, const vg_md_t* m, uint16_t code, uint8_t se
         _s32(&r.last_trade_time, m.last_trade_time, &kt, VG_T_LTT)
     if m.volume_traded_today > r.volume_traded_today or indicative:
         _s64(&r.volume_traded_today, m.volume_traded_today, &kt, VG_T_VOLUME)
-    _s32(&r.net_price_change, m.net_price_change_from_closing_price, &kt, VG_T_NET_CHANGE)
+    if seg == VG_SEG_CM:
+        _s32(&r.net_price_change, m.net_price_change_from_closing_price, &kt, VG_T_NET_CHANGE)
     _s8(<uint8_t*>&r.net_change_indicator, <uint8_t>m.net_change_indicator, &kt,
         VG_T_NET_CHANGE_IND)
     if m.average_trade_price > 0:
@@ -871,6 +872,10 @@ cdef void vg_merge_md(vg_merge_t* c, const vg_md_t* m, uint16_t code, uint8_t se
         _s32(&r.low_price, m.low_price, &ko, VG_O_LOW)
     if m.closing_price > 0:
         _s32(&r.close_price, m.closing_price, &ko, VG_O_CLOSE)
+    if seg == VG_SEG_FO and r.last_traded_price > 0 and r.close_price > 0:
+        # F&O sends the closing price in NetPriceChangeFromClosingPrice, "for the front end to calculate" the
+        # change (PROTOCOL.md §3.9; FO946 p.174, p.178): LTP - previous close, like the index merge's
+        _s32(&r.net_price_change, r.last_traded_price - r.close_price, &kt, VG_T_NET_CHANGE)
     if code == VG_ONLY_MBP and seg == VG_SEG_CM and m.indicative_close_price > 0:
         _s32(&r.indicative_close_price, m.indicative_close_price, &ko, VG_O_IND_CLOSE)
     # totals and buy-back flags: absolute values
