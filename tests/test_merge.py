@@ -291,6 +291,21 @@ def test_cm_7210_spos_statistics_and_reset(st):
     assert changed_fields(recs)["sell_ord_cxl_vol"] == 0
 
 
+def test_fo_7210_leaving_preopen_drops_the_indicative_open(st):
+    """A pre-open 7208's OpenPrice is the indicative open (PROTOCOL.md §3.3; FO946 p.180): when F&O 7210 moves
+    the security to open (2) before a 7208 brings the final open, the indicative one is cleared, so that the
+    next 7208's OpenPrice is taken (set-once would otherwise keep the indicative open all day)."""
+    merge(st, "FO", md(1, code=7208, trading_status=6, open_price=1000, volume_traded_today=50))
+    recs = merge(st, "FO", {"transaction_code": 7210, "records": [{"token": 1, "status": [2, 2, 3, 4]}]})
+    assert (st[1].trading_status, st[1].open_price) == (2, 0)
+    assert changed_fields(recs)["open_price"] == 0
+    merge(st, "FO", md(1, code=7208, trading_status=2, open_price=1005, volume_traded_today=60))
+    assert (st[1].open_price, st[1].volume_traded_today) == (1005, 60)
+    merge(st, "FO", {"transaction_code": 7210, "records": [{"token": 1, "status": [3, 2, 3, 4]}]})
+    merge(st, "FO", {"transaction_code": 7210, "records": [{"token": 1, "status": [2, 2, 3, 4]}]})
+    assert st[1].open_price == 1005                  # suspended -> open is no pre-open end: the open stays
+
+
 def test_fo_7210_trading_status(st):
     merge(st, "FO", {"transaction_code": 7210, "records": [{"token": 9, "status": [1, 2, 3, 4]}]})
     q = st[9]

@@ -849,9 +849,11 @@ VG_EMIT_FAMILY(vg_emit_fam_spos, VG_INLINED) {
     VG_EMIT_TAIL;
 }
 
-/* F&O 7210: status, SPOS (the pre-open reset), identity.  Inlined into the merge. */
+/* F&O 7210: open (cleared when the pre-open ends), status, SPOS (the pre-open reset), identity.  Inlined into
+ * the merge. */
 VG_EMIT_FAMILY(vg_emit_fam_status, VG_INLINED) {
     VG_EMIT_HEAD;
+    VG_EMIT_FC(VG_G_OHLC, VG_F_OHLC, ~0u, vg_emit_ohlc)
     VG_EMIT_FC(VG_G_STATUS, VG_F_STATUS, ~0u, vg_emit_status)
     VG_EMIT_CALL(VG_G_SPOS, vg_emit_spos);
     VG_EMIT_CALL(VG_G_IDENT, vg_emit_ident);
