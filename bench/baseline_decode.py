@@ -323,7 +323,7 @@ DECODERS = {
            7207: (_cm_index(7207), 42), 7216: (_cm_index(7216), 42), 8207: (_cm_index(8207), 42)},
     "FO": {7200: (fo_7200, 409), 7208: (fo_7208, 42), 7201: (_fo_mw(86, ">I"), 42),
            17201: (_fo_mw(90, ">q"), 42), 7202: (_fo_tick(FO_TICK, 17), 42),
-           17202: (_fo_tick(FO_TICK_ENH, 12), 42), 7210: (fo_7210, 42), 6013: (fo_6013, 60),
+           17202: (_fo_tick(FO_TICK_ENH, 12), 42), 7210: (fo_7210, 42), 7320: (fo_7210, 42), 6013: (fo_6013, 60),
            6541: (header_only, 40), 7130: (_fo_oi(FO_OI, 58), 40), 17130: (_fo_oi(FO_OI_ENH, 39), 40)},
 }
 KNOWN_MARKET_TYPES = (2, 4, 6)                     # F&O, CM, currency derivatives

@@ -9,7 +9,7 @@ from vega import nse
 
 CODES = {
     "CM": [7200, 7208, 7201, 18703, 7210, 18708, 6013, 6541],
-    "FO": [7200, 7208, 7201, 17201, 7202, 17202, 7210, 6013, 6541],
+    "FO": [7200, 7208, 7201, 17201, 7202, 17202, 7210, 7320, 6013, 6541],
 }
 ALL = [(seg, code) for seg, codes in CODES.items() for code in codes]
 
@@ -295,3 +295,25 @@ def test_fo_double_totals_round_half_away_from_zero(value, expected):
     dg = nse.encode_datagram([nse.encode_packet(bytes(wire), False, 2)], 2)
     (out,) = vega.decode(dg, "FO")
     assert out["records"][0]["total_buy_quantity"] == expected
+
+
+def test_fo_7320_stock_status_change_decodes_and_merges_like_7210():
+    """PROTOCOL_MORE.md §3.1/§3.4 (FO946 p.162-164, table 66): F&O BCAST_STOCK_STATUS_CHG (7320), sent whenever
+    a security's status changes (a suspension in the day...), has the 7210 structure MS_SECURITY_STATUS_UPDATE_INFO:
+    NumberOfRecords @40, up to 35 TOKEN_AND_ELIGIBILITY of 12 B (Token LONG, 4 x Status SHORT) from @42."""
+    recs = [(35001, (3, 2, 1, 6)), (35002, (2, 2, 2, 2))]
+    wire = struct.pack(">4xi2sHhi4xq8shh", 1448795086, b"  ", 7320, 0, 77, 0x565ADBCE8D39, b"\x03" + b" " * 7,
+                       42 + 12 * len(recs), len(recs))
+    wire += b"".join(struct.pack(">ihhhh", t, *s) for t, s in recs)
+    dec = vega.Decoder("FO")
+    (m,) = dec.decode(nse.encode_datagram([nse.encode_packet(wire, False, 2)], 2))
+    assert (m["transaction_code"], m["bc_seq_no"], m["stream"], m["message_length"]) == (7320, 77, 3, 66)
+    assert m["records"] == [{"token": t, "status": list(s)} for t, s in recs]
+    assert not _stats(dec) and dec.stats["by_code"][7320] == 1
+    assert vega.decode(nse.encode_datagram([nse.encode_packet(wire, False, 4)], 4), "CM") == []   # F&O only
+    from vega import _core
+    store = _core.Store(100)
+    fh = _core.FeedHandler("FO", store)
+    fh.merge_message(m, now_ns=1_700_000_000 * 10**9)
+    assert store[35001].trading_status == 3 and store[35001].market_status == (3, 2, 1, 6)
+    assert store[35001].last_update_source == 7320 and fh.stats["merged_by_code"][7320] == 1

@@ -37,6 +37,7 @@ cdef enum vg_code:
     VG_INDICATIVE_INDICES = 8207       # CM BCAST_INDICATIVE_INDICES (last half hour), same framing as 7207
     VG_OI_CM = 7130                    # F&O MKT_MVMT_CM_OI_IN: OI per underlying (≤ 58, 32-bit OI)
     VG_OI_CM_ENH = 17130               # F&O ENHNCD_MKT_MVMT_CM_OI_IN (≤ 39, 64-bit OI)
+    VG_STATUS_CHG = 7320               # F&O BCAST_STOCK_STATUS_CHG: security status, the F&O 7210 structure
 
 cdef enum vg_kind:                     # the decoded body's family = which member of vg_body_u is valid
     VG_K_NONE = 0                      # header only (6541)
@@ -260,7 +261,7 @@ cdef struct vg_msg_t:                  # one decoded message: the input of the m
 # ----------------------------------------------------------------------------------------------------------
 
 cdef enum:
-    VG_N_CODE_SLOTS = 16               # per-code message counters, slot = vg_code_slot(code)
+    VG_N_CODE_SLOTS = 17               # per-code message counters, slot = vg_code_slot(code)
 
 cdef struct vg_stats_t:
     uint64_t datagrams

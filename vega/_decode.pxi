@@ -106,11 +106,13 @@ cdef int vg_code_slot(uint16_t code) noexcept nogil:
         return 14
     elif code == VG_OI_CM_ENH:
         return 15
+    elif code == VG_STATUS_CHG:
+        return 16
     return -1
 
 # the codes in slot order, for the Python stats view
 _SLOT_CODES = (6013, 6541, 7200, 7201, 7202, 7208, 7210, 17201, 17202, 18703, 18708, 7207, 7216, 8207, 7130,
-               17130)
+               17130, 7320)
 _ERR_NAMES = ("ok", "empty", "truncated", "comp_len", "lzo", "msg_length", "records", "unknown_code",
               "packet_count", "segment")
 
@@ -630,6 +632,8 @@ cdef int _vg_decode_message(vg_decoder_t* dec, const uint8_t* buf, Py_ssize_t av
         rc = _dec_cm_7200(msg, h, ml) if seg == VG_SEG_CM else _dec_fo_7200(msg, h, ml)
     elif code == VG_7210:
         rc = _dec_cm_7210(msg, h, ml) if seg == VG_SEG_CM else _dec_fo_7210(msg, h, ml)
+    elif code == VG_STATUS_CHG:                # F&O status change: the 7210 structure (FO946 p.163)
+        rc = _dec_fo_7210(msg, h, ml) if seg == VG_SEG_FO else VG_E_UNKNOWN_CODE
     elif code == VG_BUYBACK:
         rc = _dec_cm_18708(msg, h, ml) if seg == VG_SEG_CM else VG_E_UNKNOWN_CODE
     elif code == VG_OPEN_PRICE:

@@ -1028,7 +1028,7 @@ cdef inline void _batch_loop(vg_merge_t* c, const vg_batch_rec_t* msgs, int n, u
     """vg_merge_tick / _mw / _spos / _status over the n records of one message.  In the common case (no
     options loaded, so no IV; every token merged, not subscribed_only; change records by the family emitter
     or none) the loop below; otherwise, or when the record buffer cannot grow, the one-record functions.
-    A ticker message names up to 28 tokens, a market-watch message up to 5, a 7210 up to 25 (F&O) or 8
+    A ticker message names up to 28 tokens, a market-watch message up to 5, a 7210 / 7320 up to 35 (F&O) or 8
     (CM), so what does not change within a message is read once: the store's tables, the time, the
     records' destination (room for the whole message is reserved up front, and the records go to one
     pointer).  A token already in the dense table is found with one load; any other (bad, new, sparse)
@@ -1057,7 +1057,7 @@ cdef inline void _batch_loop(vg_merge_t* c, const vg_batch_rec_t* msgs, int n, u
             elif vg_batch_rec_t is vg_spos_t:
                 vg_merge_spos(c, &msgs[i], log_time, ts48)
             else:
-                vg_merge_status(c, &msgs[i], ts48)
+                vg_merge_status(c, &msgs[i], code, ts48)
         return
     for i in range(n):
         m = &msgs[i]
@@ -1113,7 +1113,7 @@ cdef inline void _batch_loop(vg_merge_t* c, const vg_batch_rec_t* msgs, int n, u
                 k[VG_G_OHLC] = ko
                 k[VG_G_STATUS] = kst
                 k[VG_G_SPOS] = ksp
-                out += sizeof(vg_rec_t) * vg_emit_fam_status(out, r, k, gm, VG_7210, ts48)
+                out += sizeof(vg_rec_t) * vg_emit_fam_status(out, r, k, gm, code, ts48)
     c.counters[VG_M_MERGED] += merged
     if out != NULL:
         c.out.n = (out - <uint8_t*>c.out.recs) // <Py_ssize_t>sizeof(vg_rec_t)
@@ -1129,9 +1129,9 @@ cdef inline void _spos_fields(vg_srec_t* r, const vg_spos_t* s, int32_t log_time
 
 cdef inline void _status_fields(vg_srec_t* r, const vg_status_t* s, uint16_t* kst, uint16_t* ksp,
                                 uint16_t* ko) noexcept nogil:
-    """F&O 7210's rules: security status per market; the normal market's (status[0]) is the trading status;
-    leaving pre-open resets the SPOS statistics and clears the open, which was the indicative one (the next
-    7200/7208 brings the final open: vg_merge_md)."""
+    """F&O 7210 / 7320's rules: security status per market; the normal market's (status[0]) is the trading
+    status; leaving pre-open resets the SPOS statistics and clears the open, which was the indicative one (the
+    next 7200/7208 brings the final open: vg_merge_md)."""
     cdef int16_t old_status = r.trading_status
     _s16(&r.market_status[0], s.status[0], kst, VG_S_MARKET_STATUS0 << 0)
     _s16(&r.market_status[1], s.status[1], kst, VG_S_MARKET_STATUS0 << 1)
@@ -1160,8 +1160,8 @@ cdef void vg_merge_spos(vg_merge_t* c, const vg_spos_t* s, int32_t log_time, uin
         if out != NULL:
             c.out.n += vg_emit_fam_spos(out, r, k, gm, VG_7210, ts48)
 
-cdef void vg_merge_status(vg_merge_t* c, const vg_status_t* s, uint64_t ts48) noexcept nogil:
-    """F&O 7210, one record (_status_fields): the general path, for what _batch_loop leaves to it."""
+cdef void vg_merge_status(vg_merge_t* c, const vg_status_t* s, uint16_t code, uint64_t ts48) noexcept nogil:
+    """F&O 7210 / 7320, one record (_status_fields): the general path, for what _batch_loop leaves to it."""
     cdef uint16_t k[VG_KPAD]
     cdef uint32_t gm
     cdef uint8_t* out
@@ -1173,11 +1173,11 @@ cdef void vg_merge_status(vg_merge_t* c, const vg_status_t* s, uint64_t ts48) no
     k[VG_G_OHLC] = ko
     k[VG_G_STATUS] = kst
     k[VG_G_SPOS] = ksp
-    gm = _m_end(c, r, k, ko | kst | ksp | k[VG_G_IDENT], 0, VG_7210)
+    gm = _m_end(c, r, k, ko | kst | ksp | k[VG_G_IDENT], 0, code)
     if gm:
-        out = _m_out(c, r, k, gm, VG_7210)
+        out = _m_out(c, r, k, gm, code)
         if out != NULL:
-            c.out.n += vg_emit_fam_status(out, r, k, gm, VG_7210, ts48)
+            c.out.n += vg_emit_fam_status(out, r, k, gm, code, ts48)
 
 cdef inline int64_t _dbl_i64(double d) noexcept nogil:
     if not (d > -9.2e18 and d < 9.2e18):
@@ -1473,7 +1473,7 @@ cdef int vg_merge_msg(vg_merge_t* c, const vg_msg_t* msg) noexcept nogil:
         _batch_loop(c, msg.body.spos, n, VG_7210, seg, ts48, msg.header.log_time)
     elif msg.kind == VG_K_STATUS:
         n = min(n, VG_MAX_STATUS)
-        _batch_loop(c, msg.body.status, n, VG_7210, seg, ts48, 0)
+        _batch_loop(c, msg.body.status, n, code, seg, ts48, 0)
     elif msg.kind == VG_K_BUYBACK:
         n = min(n, VG_MAX_BUYBACK)
         for i in range(n):
@@ -2651,9 +2651,9 @@ cdef int _fill_msg(vg_msg_t* m, msg, int seg) except -1:
             m.body.spos[i].buy_ord_cxl_vol = g(r, "buy_ord_cxl_vol")
             m.body.spos[i].sell_ord_cxl_count = g(r, "sell_ord_cxl_count")
             m.body.spos[i].sell_ord_cxl_vol = g(r, "sell_ord_cxl_vol")
-    elif code == VG_7210:
+    elif code == VG_7210 or (code == VG_STATUS_CHG and seg == VG_SEG_FO):
         if n > VG_MAX_STATUS:
-            raise ValueError(f"F&O 7210 carries at most {VG_MAX_STATUS} records")
+            raise ValueError(f"F&O {code} carries at most {VG_MAX_STATUS} records")
         m.kind = VG_K_STATUS
         for i in range(n):
             r = recs[i]
