@@ -196,7 +196,22 @@ def test_mw_overwrites_in_preopen(st):
     q = st[1]
     assert q.bid_price[0] == 0 and q.bid_quantity[0] == 0       # overwritten, even with zero
     assert (q.ask_price[0], q.ask_quantity[0]) == (505, 3)
-    assert (q.last_traded_price, q.last_trade_time) == (503, 7)
+    assert (q.last_traded_price, q.mw_last_trade_price) == (500, 503)   # 503 is the indicative open: no trade
+
+
+@pytest.mark.parametrize("seg,code", [("CM", 7201), ("FO", 7201), ("FO", 17201)])
+def test_mw_preopen_indicative_open_is_no_last_trade(st, seg, code):
+    """PROTOCOL.md §3.4 (CM63 p.128; FO946 p.183): in pre-open the market watch's LastTradePrice "contains the
+    indicative open price", while 7208's LastTradedPrice is still the last trade (the previous day's, CM63
+    p.121, FO946 p.178).  last_traded_price / last_trade_time keep the last trade, instead of flipping between
+    the two as 7201 and 7208 arrive; mw_last_trade_price has the indicative open."""
+    merge(st, seg, md(1, code=7208, trading_status=6, last_traded_price=500, last_trade_time=70, open_price=503),
+          now_ns=T0)
+    recs = merge(st, seg, mw(1, code=code, buy=(502, 5), sell=(504, 5), ltp=503, ltt=71), now_ns=T0 + 1)
+    q = st[1]
+    assert (q.last_traded_price, q.last_trade_time) == (500, 70)
+    assert (q.mw_last_trade_price, q.open_price, q.bid_price[0], q.ask_price[0]) == (503, 503, 502, 504)
+    assert "last_traded_price" not in changed_fields(recs) and "last_trade_time" not in changed_fields(recs)
 
 
 def test_mw_supplements_only_when_md_stale(st):

@@ -111,22 +111,23 @@ def test_spos_kept_when_open_is_not_left_from_preopen(st):
 @pytest.mark.parametrize("preopen", [1, 4, 6])
 def test_mw_overwrites_best_bid_ask_in_every_preopen_status(st, preopen):
     """In pre-open (1, 4, 6) the market watch overwrites best bid/ask price and quantity, zeros included,
-    even while the 7200/7208 data is fresh."""
+    even while the 7200/7208 data is fresh; its LastTradePrice (the indicative open) is no trade."""
     merge(st, "CM", md(1, trading_status=preopen, mbp=mbp([(499, 10, 1)], [(501, 10, 1)])), now_ns=T0)
     recs = merge(st, "CM", mw(1, buy=(0, 0), sell=(505, 3), ltp=503, ltt=7), now_ns=T0 + 1)
     q = st[1]
     assert (q.bid_price[0], q.bid_quantity[0], q.ask_price[0], q.ask_quantity[0]) == (0, 0, 505, 3)
-    assert (q.last_traded_price, q.last_trade_time) == (503, 7)
+    assert (q.last_traded_price, q.last_trade_time) == (0, 0)
     f = changed_fields(recs)
     assert {k: f.get(k) for k in ("bid_price[0]", "bid_quantity[0]", "ask_price[0]", "ask_quantity[0]",
                                   "last_traded_price", "last_trade_time")} == {
         "bid_price[0]": 0, "bid_quantity[0]": 0, "ask_price[0]": 505, "ask_quantity[0]": 3,
-        "last_traded_price": 503, "last_trade_time": 7}
+        "last_traded_price": None, "last_trade_time": None}
 
 
-def test_mw_preopen_takes_ltp_and_time_only_when_positive(st):
+@pytest.mark.parametrize("ltp,ltt", [(0, 0), (503, 71)])
+def test_mw_preopen_leaves_ltp_and_time(st, ltp, ltt):
     merge(st, "CM", md(1, trading_status=1, last_traded_price=500, last_trade_time=70), now_ns=T0)
-    recs = merge(st, "CM", mw(1, buy=(499, 1), sell=(501, 1), ltp=0, ltt=0), now_ns=T0 + 1)
+    recs = merge(st, "CM", mw(1, buy=(499, 1), sell=(501, 1), ltp=ltp, ltt=ltt), now_ns=T0 + 1)
     assert (st[1].last_traded_price, st[1].last_trade_time) == (500, 70)
     assert "trade" not in groups(recs)
 

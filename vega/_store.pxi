@@ -917,8 +917,9 @@ cdef void vg_merge_md(vg_merge_t* c, const vg_md_t* m, uint16_t code, uint8_t se
 cdef inline void _mw_fields(vg_srec_t* r, const vg_mw_t* w, uint8_t seg, int64_t now_ns, int64_t stale_ns,
                             uint16_t* kt, uint16_t* kb, uint16_t* ka, uint16_t* kmw, uint16_t* koi) noexcept nogil:
     """The market watch's merge rules (inside the record's sequence lock; the k* get the changed fields per
-    group): its own fields always; best bid/ask and LTP overwritten in pre-open, supplemented (positive
-    values only) when no 7200/7208 was merged within stale_ns; F&O open interest with day high/low."""
+    group): its own fields always; best bid/ask overwritten in pre-open (where its LastTradePrice is the
+    indicative open, no trade: PROTOCOL.md §3.4), best bid/ask and LTP supplemented (positive values only)
+    when no 7200/7208 was merged within stale_ns; F&O open interest with day high/low."""
     cdef const vg_mw_info_t* f = &w.market_wise_info[0]
     _s64(&r.mw_buy_volume, f.buy_volume, kmw, VG_M_BUY_VOLUME)
     _s32(&r.mw_buy_price, f.buy_price, kmw, VG_M_BUY_PRICE)
@@ -932,10 +933,6 @@ cdef inline void _mw_fields(vg_srec_t* r, const vg_mw_t* w, uint8_t seg, int64_t
         _s64(&r.bid_quantity[0], f.buy_volume, kb, VG_D_QTY0)
         _s32(&r.ask_price[0], f.sell_price, ka, VG_D_PRICE0)
         _s64(&r.ask_quantity[0], f.sell_volume, ka, VG_D_QTY0)
-        if f.last_trade_price > 0:
-            _s32(&r.last_traded_price, f.last_trade_price, kt, VG_T_LTP)
-        if f.last_trade_time > 0:
-            _s32(&r.last_trade_time, f.last_trade_time, kt, VG_T_LTT)
     elif _md_stale(r, now_ns, stale_ns):
         if f.buy_price > 0:
             _s32(&r.bid_price[0], f.buy_price, kb, VG_D_PRICE0)
