@@ -54,6 +54,7 @@ CM_TICK = struct.Struct(">ihiii")                   # 18 B
 CM_SPOS = struct.Struct(">i4xqqqq16x")              # 56 B
 CM_BUYBACK = struct.Struct(">i10s2sdiiidiiiii")     # 64 B
 CM_OPEN = struct.Struct(">10s2shi")                 # @40: 18 B
+CM_STATUS = struct.Struct(">ihhhhhh")               # 18130 / 18707: 16 B
 
 # --- F&O structures (FO946) --------------------------------------------------------------------------------
 MBO = struct.Struct(">iiiBxi")                      # 18 B, CM and FO: TraderId, Qty, Price, terms, MinFillQty
@@ -194,6 +195,12 @@ def cm_7210(data, b, mlen):
     return [dict(zip(keys, CM_SPOS.unpack_from(data, b + 42 + 56 * i))) for i in range(n)]
 
 
+def cm_status(data, b, mlen):
+    n = _records(data, b, 16, 25, mlen)
+    return [{"token": t, "status": list(s)} for t, *s in (CM_STATUS.unpack_from(data, b + 42 + 16 * i)
+                                                          for i in range(n))]
+
+
 def cm_18708(data, b, mlen):
     n = _records(data, b, 64, 6, mlen)
     keys = ("token", "symbol", "series", "pday_cum_vol", "pday_high_price", "pday_low_price", "pday_wt_avg",
@@ -319,7 +326,8 @@ def _fo_oi(st, max_records):
 # (code) -> (decoder, minimum MessageLength: where the layout's fixed fields end)
 DECODERS = {
     "CM": {7200: (cm_7200, 482), 7208: (cm_7208, 42), 7201: (cm_7201, 42), 18703: (cm_18703, 42),
-           7210: (cm_7210, 42), 18708: (cm_18708, 42), 6013: (cm_6013, 58), 6541: (header_only, 40),
+           7210: (cm_7210, 42), 18130: (cm_status, 42), 18707: (cm_status, 42), 18708: (cm_18708, 42),
+           6013: (cm_6013, 58), 6541: (header_only, 40),
            7207: (_cm_index(7207), 42), 7216: (_cm_index(7216), 42), 8207: (_cm_index(8207), 42)},
     "FO": {7200: (fo_7200, 409), 7208: (fo_7208, 42), 7201: (_fo_mw(86, ">I"), 42),
            17201: (_fo_mw(90, ">q"), 42), 7202: (_fo_tick(FO_TICK, 17), 42),

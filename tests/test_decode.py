@@ -8,7 +8,7 @@ import vega
 from vega import nse
 
 CODES = {
-    "CM": [7200, 7208, 7201, 18703, 7210, 18708, 6013, 6541],
+    "CM": [7200, 7208, 7201, 18703, 7210, 18130, 18707, 18708, 6013, 6541],
     "FO": [7200, 7208, 7201, 17201, 7202, 17202, 7210, 7320, 6013, 6541],
 }
 ALL = [(seg, code) for seg, codes in CODES.items() for code in codes]
@@ -317,3 +317,28 @@ def test_fo_7320_stock_status_change_decodes_and_merges_like_7210():
     fh.merge_message(m, now_ns=1_700_000_000 * 10**9)
     assert store[35001].trading_status == 3 and store[35001].market_status == (3, 2, 1, 6)
     assert store[35001].last_update_source == 7320 and fh.stats["merged_by_code"][7320] == 1
+
+
+@pytest.mark.parametrize("code", [18130, 18707])
+def test_cm_security_status_change_decodes_and_merges(code):
+    """PROTOCOL_MORE.md §3.4 (CM63 p.101-102, table 31): CM BCAST_SECURITY_STATUS_CHG (18130) / _PREOPEN
+    (18707), "sent whenever the status of any security changes", 442 B: NumberOfRecords @40, up to 25
+    TOKEN AND ELIGIBILITY of 16 B from @42 (Token LONG, 6 x Status SHORT: normal, odd lot, spot, auction, call
+    auction 1, call auction 2).  The normal market's status is the security's trading status."""
+    recs = [(2885, (3, 2, 2, 2, 0, 2)), (11536, (1, 2, 1, 2, 2, 6))]
+    wire = struct.pack(">4xi2sHhi4xq8shh", 1448795086, b"  ", code, 0, 78, 0x565ADBCE8D39, b"\x04" + b" " * 7,
+                       42 + 16 * len(recs), len(recs))
+    wire += b"".join(struct.pack(">ihhhhhh", t, *s) for t, s in recs)
+    dec = vega.Decoder("CM")
+    (m,) = dec.decode(nse.encode_datagram([nse.encode_packet(wire, False, 4)], 4))
+    assert (m["transaction_code"], m["bc_seq_no"], m["stream"], m["message_length"]) == (code, 78, 4, 74)
+    assert m["records"] == [{"token": t, "status": list(s)} for t, s in recs]
+    assert not _stats(dec) and dec.stats["by_code"][code] == 1
+    assert vega.decode(nse.encode_datagram([nse.encode_packet(wire, False, 2)], 2), "FO") == []   # CM only
+    from vega import _core
+    store = _core.Store(100)
+    fh = _core.FeedHandler("CM", store)
+    fh.merge_message(m, now_ns=1_700_000_000 * 10**9)
+    assert store[2885].trading_status == 3 and store[2885].market_status == (3, 2, 2, 2)
+    assert store[11536].trading_status == 1 and store[11536].last_update_source == code
+    assert fh.stats["merged_by_code"][code] == 1

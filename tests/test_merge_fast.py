@@ -83,7 +83,7 @@ def test_merged_by_code_counts_each_merged_message_once(seg):
 @pytest.mark.parametrize("slot", [-1, 0, 16, 127])
 def test_merge_packed_refuses_a_message_whose_code_slot_is_not_its_codes(slot):
     """merge_packed takes bytes: a message whose stored code slot is not its code's (the merge would count
-    it in the wrong counter, or index past the 16) is refused before anything is merged."""
+    it in the wrong counter, or index past the last) is refused before anything is merged."""
     size, off, body = core._msg_layout()
     assert size % 8 == 0 and off < body
     msg = dict(nse.blank_message("FO", 7208, 1),

@@ -38,6 +38,8 @@ cdef enum vg_code:
     VG_OI_CM = 7130                    # F&O MKT_MVMT_CM_OI_IN: OI per underlying (≤ 58, 32-bit OI)
     VG_OI_CM_ENH = 17130               # F&O ENHNCD_MKT_MVMT_CM_OI_IN (≤ 39, 64-bit OI)
     VG_STATUS_CHG = 7320               # F&O BCAST_STOCK_STATUS_CHG: security status, the F&O 7210 structure
+    VG_SEC_STATUS = 18130              # CM BCAST_SECURITY_STATUS_CHG (≤ 25 records, 6 statuses each)
+    VG_SEC_STATUS_PREOPEN = 18707      # CM BCAST_SECURITY_STATUS_CHG_PREOPEN, same structure as 18130
 
 cdef enum vg_kind:                     # the decoded body's family = which member of vg_body_u is valid
     VG_K_NONE = 0                      # header only (6541)
@@ -45,7 +47,7 @@ cdef enum vg_kind:                     # the decoded body's family = which membe
     VG_K_MW = 2                        # vg_mw_t[]        7201 (CM, FO), 17201
     VG_K_TICK = 3                      # vg_tick_t[]      18703, 7202, 17202
     VG_K_SPOS = 4                      # vg_spos_t[]      CM 7210
-    VG_K_STATUS = 5                    # vg_status_t[]    FO 7210
+    VG_K_STATUS = 5                    # vg_status_t[]    FO 7210, 7320; CM 18130, 18707
     VG_K_BUYBACK = 6                   # vg_buyback_t[]   CM 18708
     VG_K_OPEN = 7                      # vg_open_price_t  6013
     VG_K_INDEX = 8                     # vg_index_t[]     CM 7207, 7216, 8207
@@ -56,7 +58,7 @@ cdef enum:
     VG_MAX_MW = 5                      # FO 7201 / 17201 (CM 7201: 4)
     VG_MAX_TICK = 28                   # CM 18703 (FO 7202: 17, 17202: 12)
     VG_MAX_SPOS = 8                    # CM 7210
-    VG_MAX_STATUS = 35                 # FO 7210
+    VG_MAX_STATUS = 35                 # FO 7210 / 7320 (CM 18130 / 18707: 25)
     VG_MAX_BUYBACK = 6                 # CM 18708
     VG_MAX_INDEX = 6                   # CM 7207 / 7216 / 8207
     VG_MAX_OI = 58                     # FO 7130 (17130: 39)
@@ -188,9 +190,10 @@ cdef struct vg_spos_t:                 # CM 7210 call-auction order-cancel stati
     int64_t sell_ord_cxl_count
     int64_t sell_ord_cxl_vol
 
-cdef struct vg_status_t:               # FO 7210 TOKEN_AND_ELIGIBILITY record
+cdef struct vg_status_t:               # FO 7210 / 7320, CM 18130 / 18707 TOKEN_AND_ELIGIBILITY record
     int32_t token
-    int16_t status[4]                  # one per market: 1 pre-open, 2 open, 3 suspended, 4 pre-open ext, ...
+    int16_t status[6]                  # one per market: 1 pre-open, 2 open, 3 suspended, 4 pre-open ext, ...
+                                       # (normal, odd lot, spot, auction; CM also call auction 1, 2; FO: 0)
 
 cdef struct vg_buyback_t:              # CM 18708 record
     int32_t token
@@ -261,7 +264,7 @@ cdef struct vg_msg_t:                  # one decoded message: the input of the m
 # ----------------------------------------------------------------------------------------------------------
 
 cdef enum:
-    VG_N_CODE_SLOTS = 17               # per-code message counters, slot = vg_code_slot(code)
+    VG_N_CODE_SLOTS = 19               # per-code message counters, slot = vg_code_slot(code)
 
 cdef struct vg_stats_t:
     uint64_t datagrams

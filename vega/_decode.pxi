@@ -58,6 +58,8 @@ cdef enum:
     CM_SPOS_REC = 56
     FO_STATUS_REC = 12
     CM_BUYBACK_REC = 64
+    CM_STATUS_REC = 16                # 18130 / 18707: Token LONG, 6 x Status SHORT
+    CM_STATUS_MAX = 25
     CM_6013_LEN = 58
     FO_6013_LEN = 60                  # fields end at 60; the document's 62 has padding
     CM_INDEX_REC = 72                 # 7207/7216/8207 wire record (pack-2: pad byte after the 21-byte name)
@@ -108,11 +110,15 @@ cdef int vg_code_slot(uint16_t code) noexcept nogil:
         return 15
     elif code == VG_STATUS_CHG:
         return 16
+    elif code == VG_SEC_STATUS:
+        return 17
+    elif code == VG_SEC_STATUS_PREOPEN:
+        return 18
     return -1
 
 # the codes in slot order, for the Python stats view
 _SLOT_CODES = (6013, 6541, 7200, 7201, 7202, 7208, 7210, 17201, 17202, 18703, 18708, 7207, 7216, 8207, 7130,
-               17130, 7320)
+               17130, 7320, 18130, 18707)
 _ERR_NAMES = ("ok", "empty", "truncated", "comp_len", "lzo", "msg_length", "records", "unknown_code",
               "packet_count", "segment")
 
@@ -435,6 +441,24 @@ cdef int _dec_fo_7210(vg_msg_t* msg, const uint8_t* h, int ml) noexcept nogil:
         msg.body.status[i].token = vg_be_i32(r)
         for j in range(4):
             msg.body.status[i].status[j] = vg_be_i16(r + 4 + 2 * j)
+        msg.body.status[i].status[4] = 0
+        msg.body.status[i].status[5] = 0
+    msg.kind = VG_K_STATUS
+    msg.n_records = <uint16_t>n
+    return VG_OK
+
+cdef int _dec_cm_status(vg_msg_t* msg, const uint8_t* h, int ml) noexcept nogil:
+    """CM 18130 / 18707 (CM63 table 31): NumberOfRecords @40, up to 25 records of 16 B from 42: Token LONG,
+    Status SHORT per market (normal, odd lot, spot, auction, call auction 1, call auction 2)."""
+    cdef int i, j, n = _n_records(h, ml, CM_STATUS_MAX, CM_STATUS_REC)
+    cdef const uint8_t* r
+    if n < 0:
+        return -n
+    for i in range(n):
+        r = h + REC_OFF + CM_STATUS_REC * i
+        msg.body.status[i].token = vg_be_i32(r)
+        for j in range(6):
+            msg.body.status[i].status[j] = vg_be_i16(r + 4 + 2 * j)
     msg.kind = VG_K_STATUS
     msg.n_records = <uint16_t>n
     return VG_OK
@@ -634,6 +658,8 @@ cdef int _vg_decode_message(vg_decoder_t* dec, const uint8_t* buf, Py_ssize_t av
         rc = _dec_cm_7210(msg, h, ml) if seg == VG_SEG_CM else _dec_fo_7210(msg, h, ml)
     elif code == VG_STATUS_CHG:                # F&O status change: the 7210 structure (FO946 p.163)
         rc = _dec_fo_7210(msg, h, ml) if seg == VG_SEG_FO else VG_E_UNKNOWN_CODE
+    elif code == VG_SEC_STATUS or code == VG_SEC_STATUS_PREOPEN:
+        rc = _dec_cm_status(msg, h, ml) if seg == VG_SEG_CM else VG_E_UNKNOWN_CODE
     elif code == VG_BUYBACK:
         rc = _dec_cm_18708(msg, h, ml) if seg == VG_SEG_CM else VG_E_UNKNOWN_CODE
     elif code == VG_OPEN_PRICE:
@@ -832,8 +858,7 @@ cdef dict _msg_dict(const vg_msg_t* msg):
                  "sell_ord_cxl_vol": msg.body.spos[i].sell_ord_cxl_vol} for i in range(msg.n_records)]
     elif msg.kind == VG_K_STATUS:
         recs = [{"token": msg.body.status[i].token,
-                 "status": [msg.body.status[i].status[0], msg.body.status[i].status[1],
-                            msg.body.status[i].status[2], msg.body.status[i].status[3]]}
+                 "status": [msg.body.status[i].status[j] for j in range(6 if seg == VG_SEG_CM else 4)]}
                 for i in range(msg.n_records)]
     elif msg.kind == VG_K_BUYBACK:
         for i in range(msg.n_records):

@@ -58,7 +58,7 @@ typedef struct __attribute__((aligned(64))) vg_srec {
     int16_t  bid_orders[5];           /* 224 */
     int16_t  ask_orders[5];           /* 234 */
     int16_t  book_type;               /* 244 7200/7208 */
-    int16_t  market_status[4];        /* 246 FO 7210 status per market */
+    int16_t  market_status[4];        /* 246 status per market (FO 7210 / 7320, CM 18130 / 18707) */
     uint8_t  indicator;               /* 254 7200/7208 indicator bits: 0x80 LTMore, 0x40 LTLess, 0x20 buy, 0x10 sell */
     uint8_t  mw_indicator;            /* 255 same bits, from market watch */
     /* line 4 [256, 320): market watch, open interest, metadata flags */

@@ -439,6 +439,12 @@ _SPECS = [
          record_size=56, records_offset=42, count_offset=40, message_header=False,
          fields=(_i(0, "token"), _i(8, "buy_ord_cxl_count", "q"), _i(16, "buy_ord_cxl_vol", "q"),
                  _i(24, "sell_ord_cxl_count", "q"), _i(32, "sell_ord_cxl_vol", "q"))),   # 4..7 Filler, 40..55 Reserved
+    dict(segment="CM", code=18130, name="BCAST_SECURITY_STATUS_CHG", size=442, max_records=25, record_size=16,
+         records_offset=42, count_offset=40, message_header=False,
+         fields=(_i(0, "token"), Array(4, "status", 6, 2, ((0, None, "int", "h"),)))),
+    dict(segment="CM", code=18707, name="BCAST_SECURITY_STATUS_CHG_PREOPEN", size=442, max_records=25,
+         record_size=16, records_offset=42, count_offset=40, message_header=False,
+         fields=(_i(0, "token"), Array(4, "status", 6, 2, ((0, None, "int", "h"),)))),
     dict(segment="CM", code=18708, name="BCAST_BUY_BACK", size=426, max_records=6, record_size=64,
          records_offset=42, count_offset=40, message_header=False,
          fields=(_i(0, "token"), (4, "symbol", "str", "10s"), (14, "series", "str", "2s"),
