@@ -319,6 +319,17 @@ def test_fo_7320_stock_status_change_decodes_and_merges_like_7210():
     assert store[35001].last_update_source == 7320 and fh.stats["merged_by_code"][7320] == 1
 
 
+@pytest.mark.parametrize("net_id", [b"\x02\x20", b"\x02\x00", b"2 ", b"\x00\x00", b"\x04\x20", b"\xff\xff"])
+def test_cnetid_is_not_filtered_on(net_id):
+    """PROTOCOL.md §1.1: cNetId[0] is a small integer (a real F&O capture has 02 20), cNetId[1] is not to be
+    filtered on; the segment check is the prefix's market-type byte (§1.2).  So the same sub-packets decode the
+    same under any cNetId."""
+    dg = nse.build_datagram("FO", [_full("FO", 7208, compressed=True, bc_seq_no=1),
+                                   _full("FO", 7200, compressed=False, bc_seq_no=2)])
+    dec = vega.Decoder("FO")
+    assert [m["bc_seq_no"] for m in dec.decode(net_id + dg[2:])] == [1, 2] and not _stats(dec)
+
+
 @pytest.mark.parametrize("code", [18130, 18707])
 def test_cm_security_status_change_decodes_and_merges(code):
     """PROTOCOL_MORE.md §3.4 (CM63 p.101-102, table 31): CM BCAST_SECURITY_STATUS_CHG (18130) / _PREOPEN
