@@ -1022,15 +1022,15 @@ ctypedef fused vg_batch_rec_t:          # the message records _batch_loop merges
 
 cdef inline void _batch_loop(vg_merge_t* c, const vg_batch_rec_t* msgs, int n, uint16_t code, uint8_t seg,
                              uint64_t ts48, int32_t log_time) noexcept nogil:
-    """vg_merge_tick / _mw / _spos / _status over the n records of one message.  In the common case (no
-    options loaded, so no IV; every token merged, not subscribed_only; change records by the family emitter
-    or none) the loop below; otherwise, or when the record buffer cannot grow, the one-record functions.
-    A ticker message names up to 28 tokens, a market-watch message up to 5, a status message up to 35 (F&O
-    7210 / 7320) or 25 (CM 18130 / 18707), a CM 7210 up to 8, so what does not change within a message is
-    read once: the store's tables, the time, the records' destination (room for the whole message is
-    reserved up front, and the records go to one pointer).  A token already in the dense table is found with one load; any other (bad, new, sparse)
-    takes _m_begin.  The same stores and records as the one-record functions, which stay the general path
-    (tests/test_merge_fast.py and tests/test_store_emit.py compare the two)."""
+    """vg_merge_tick / _mw / _spos / _status over the n records of one message. In the common case (no options loaded,
+    so no IV; every token merged, not subscribed_only; change records by the family emitter or none) the loop below;
+    otherwise, or when the record buffer cannot grow, the one-record functions. A ticker message names up to 28
+    tokens, a market-watch message up to 5, a status message up to 35 (F&O 7210 / 7320) or 25 (CM 18130 / 18707), a CM
+    7210 up to 8, so what does not change within a message is read once: the store's tables, the time, the records'
+    destination (room for the whole message is reserved up front, and the records go to one pointer). A token already
+    in the dense table is found with one load; any other (bad, new, sparse) takes _m_begin. The same stores and
+    records as the one-record functions, which stay the general path (tests/test_merge_fast.py and
+    tests/test_store_emit.py compare the two)."""
     cdef uint16_t k[VG_KPAD]
     cdef const vg_batch_rec_t* m
     cdef vg_srec_t* r
@@ -1126,9 +1126,9 @@ cdef inline void _spos_fields(vg_srec_t* r, const vg_spos_t* s, int32_t log_time
 
 cdef inline void _status_fields(vg_srec_t* r, const vg_status_t* s, uint16_t* kst, uint16_t* ksp,
                                 uint16_t* ko) noexcept nogil:
-    """F&O 7210 / 7320's and CM 18130 / 18707's rules: security status per market (the first four: normal,
-    odd lot, spot, auction); the normal market's (status[0]) is the trading status; leaving pre-open resets the SPOS statistics and clears the open, which was the indicative one (the
-    next 7200/7208 brings the final open: vg_merge_md)."""
+    """F&O 7210 / 7320's and CM 18130 / 18707's rules: security status per market (the first four: normal, odd lot,
+    spot, auction); the normal market's (status[0]) is the trading status; leaving pre-open resets the SPOS statistics
+    and clears the open, which was the indicative one (the next 7200/7208 brings the final open: vg_merge_md)."""
     cdef int16_t old_status = r.trading_status
     _s16(&r.market_status[0], s.status[0], kst, VG_S_MARKET_STATUS0 << 0)
     _s16(&r.market_status[1], s.status[1], kst, VG_S_MARKET_STATUS0 << 1)
@@ -1158,7 +1158,8 @@ cdef void vg_merge_spos(vg_merge_t* c, const vg_spos_t* s, int32_t log_time, uin
             c.out.n += vg_emit_fam_spos(out, r, k, gm, VG_7210, ts48)
 
 cdef void vg_merge_status(vg_merge_t* c, const vg_status_t* s, uint16_t code, uint64_t ts48) noexcept nogil:
-    """F&O 7210 / 7320, CM 18130 / 18707, one record (_status_fields): the general path, for what _batch_loop leaves to it."""
+    """F&O 7210 / 7320, CM 18130 / 18707, one record (_status_fields): the general path, for what _batch_loop leaves
+    to it."""
     cdef uint16_t k[VG_KPAD]
     cdef uint32_t gm
     cdef uint8_t* out
