@@ -57,18 +57,20 @@ class DictStore:
                     continue
                 r = self._rec(m["token"])
                 old = r["trading_status"]
+                indicative = old in PRE_OPEN or m["trading_status"] in PRE_OPEN   # pre-open open and volume
                 r["book_type"] = m["book_type"]
                 if m["trading_status"] > 0:
                     r["trading_status"] = m["trading_status"]
                 for k in ("last_traded_price", "last_trade_quantity", "last_trade_time", "average_trade_price"):
                     if m[k] > 0:
                         r[k] = m[k]
-                if m["volume_traded_today"] > r["volume_traded_today"]:
+                if m["volume_traded_today"] > r["volume_traded_today"] or indicative:
                     r["volume_traded_today"] = m["volume_traded_today"]
-                r["net_price_change"] = m["net_price_change_from_closing_price"]
+                if not fo:
+                    r["net_price_change"] = m["net_price_change_from_closing_price"]
                 r["net_change_indicator"] = m["net_change_indicator"]
                 r["indicator"] = _ind(m["indicator"])
-                if m["open_price"] > 0 and r["open_price"] == 0:
+                if m["open_price"] > 0 and (r["open_price"] == 0 or indicative):
                     r["open_price"] = m["open_price"]
                 if m["high_price"] > r["high_price"]:
                     r["high_price"] = m["high_price"]
@@ -76,6 +78,8 @@ class DictStore:
                     r["low_price"] = m["low_price"]
                 if m["closing_price"] > 0:
                     r["close_price"] = m["closing_price"]
+                if fo and r["last_traded_price"] > 0 and r["close_price"] > 0:    # F&O sends the close there
+                    r["net_price_change"] = r["last_traded_price"] - r["close_price"]
                 if m.get("indicative_close_price", 0) > 0:
                     r["indicative_close_price"] = m["indicative_close_price"]
                 r["total_buy_quantity"] = m["total_buy_quantity"]
@@ -105,8 +109,6 @@ class DictStore:
                 if r["trading_status"] in PRE_OPEN:
                     r["bid_price"][0], r["bid_quantity"][0] = f["buy_price"], f["buy_volume"]
                     r["ask_price"][0], r["ask_quantity"][0] = f["sell_price"], f["sell_volume"]
-                    if f["last_trade_price"] > 0:
-                        r["last_traded_price"] = f["last_trade_price"]
                 elif r["last_md_ns"] == 0 or now - r["last_md_ns"] > MD_STALE_NS:
                     if f["buy_price"] > 0:
                         r["bid_price"][0], r["bid_quantity"][0] = f["buy_price"], f["buy_volume"]
@@ -141,11 +143,16 @@ class DictStore:
                 for k in ("buy_ord_cxl_count", "buy_ord_cxl_vol", "sell_ord_cxl_count", "sell_ord_cxl_vol"):
                     r[k] = m[k]
                 r["spos_update_time"] = msg["log_time"]
-            elif code == 7210:
+            elif code in (7210, 7320, 18130, 18707):
                 r = self._rec(m["token"])
-                r["market_status"] = list(m["status"])
+                old = r["trading_status"]
+                r["market_status"] = list(m["status"][:4])
                 if m["status"][0] > 0:
                     r["trading_status"] = m["status"][0]
+                if old in PRE_OPEN and r["trading_status"] == 2:      # the indicative open and SPOS go
+                    r["open_price"] = 0
+                    for k in ("buy_ord_cxl_count", "buy_ord_cxl_vol", "sell_ord_cxl_count", "sell_ord_cxl_vol"):
+                        r[k] = 0
             elif code == 18708:
                 r = self._rec(m["token"])
                 r.update({k: v for k, v in m.items() if k != "token"})
