@@ -141,7 +141,7 @@ def test_the_record_prefetches_survive_compilation():
 _PF_FAMILY = {(s, c): "MD" for s in ("CM", "FO") for c in (7200, 7208)}
 _PF_FAMILY |= {(s, c): "MW" for s in ("CM", "FO") for c in (7201, 17201)}
 _PF_FAMILY |= {("FO", 7202): "TICK", ("FO", 17202): "TICK", ("CM", 18703): "TICK_CM", ("CM", 7210): "SPOS",
-               ("FO", 7210): "STATUS"}
+               ("FO", 7210): "STATUS", ("FO", 7320): "STATUS", ("CM", 18130): "STATUS", ("CM", 18707): "STATUS"}
 
 
 #: fields a family writes on a line its prefetch set leaves out on purpose

@@ -1412,7 +1412,8 @@ cdef enum:
                                        # (not 3, where mw_indicator is: 0x1F measured no gain, PROFILING.md)
     VG_PF_TICK = 0x13                  # 0 trade, market type, last_md_ns, quality, 1 quality inputs, 4 OI
     VG_PF_TICK_CM = 0x03               # the same without line 4: a CM ticker has no open interest
-    VG_PF_STATUS = 0x09                # 0 trading status, 3 market status
+    VG_PF_STATUS = 0x2B                # 0 trading status, 1 open (cleared leaving pre-open), 3 market status,
+                                       # 5 SPOS statistics (reset leaving pre-open)
     VG_PF_SPOS = 0x21                  # 0, 5 cancel statistics
     VG_PF_MIN_RECORDS = 1024           # smaller stores (<= 448 KiB of records) stay in L2: no look-ahead, whose
                                        # ~20 instructions per token would then be pure cost
