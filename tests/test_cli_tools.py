@@ -690,8 +690,11 @@ def test_watch_ctrl_c_leaves_cleanly(shm_name):
         capture("FO", 20, 9, store)
         master, slave = pty.openpty()
         e = dict(os.environ, PYTHONPATH=str(ROOT), COLUMNS="160", LINES="40", TERM="xterm")
+        # SIGINT at its default in the child: a test runner started in the background of a shell script
+        # ignores SIGINT, and a Python started with it ignored never raises KeyboardInterrupt
         p = subprocess.Popen([sys.executable, "-m", "vega.cli", "watch", shm_name, "--interval", "0.05"],
-                             cwd=ROOT, env=e, stdin=slave, stdout=slave, stderr=subprocess.PIPE)
+                             cwd=ROOT, env=e, stdin=slave, stdout=slave, stderr=subprocess.PIPE,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         os.close(slave)
         out = b""
         while b"VEGA watch" not in out:
