@@ -565,3 +565,72 @@ def test_a_rollover_that_seals_the_day_but_cannot_make_the_next_days_file_says_s
                        "sealed: the rollover made no file of 2026-11-21)"]
     with Journal.open(root / "NSE_FO" / "20261121.bin") as j:
         assert len(j) > 0
+
+
+SINK_ERRORS = textwrap.dedent("""
+    import datetime as dt, json, os, resource, signal, sys
+    import numpy as np
+    import vega
+    from vega._streams import sample_stream
+    from vega.journal import JournalWriter, day_epoch_ns
+    root, ring_name, out_dir = sys.argv[1], sys.argv[2], sys.argv[3]
+    day = dt.date(2026, 11, 20)
+    t0 = day_epoch_ns(day) + 10 * 3600 * 10**9                       # 10:00 IST of the journal's day
+    dgs = list(sample_stream("CM", 600, seed=4))
+    parts = (dgs[:100], dgs[100:400], dgs[400:])     # journal writing, its disk full, journal detached
+    jw = JournalWriter(root, "NSE_EQ", day, flush_interval=0, preallocate=0)   # every call writes the file
+    ring = vega.Ring.create(ring_name)
+    live, ref = vega.Store(5000), vega.Store(5000)
+    fh = vega.FeedHandler("CM", live, journal=jw, ring=ring)
+    fr = vega.FeedHandler("CM", ref)                                  # the same datagrams, no sink at all
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)                     # writes past the limit fail with EFBIG
+    out, i = {"parts": []}, 0
+    for k, part in enumerate(parts):
+        if k == 1:                                    # the disk fills a few calls into this part
+            resource.setrlimit(resource.RLIMIT_FSIZE, (os.path.getsize(jw.path) + 4096, resource.RLIM_INFINITY))
+        if k == 2:                                    # (room again for this process's other files)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+            out["detached"] = fh.detach_journal() is jw
+        raised = raised_with_records = 0
+        e0 = fh.stats["merge"]["sink_errors"]
+        for d in part:
+            r0 = fh.stats["records"]
+            try:
+                fh.process(d, now_ns=t0 + i * 1000)
+            except OSError:
+                raised += 1
+                raised_with_records += fh.stats["records"] > r0
+            fr.process(d, now_ns=t0 + i * 1000)
+            i += 1
+        out["parts"].append({"raised": raised, "raised_with_records": raised_with_records,
+                             "sink_errors": fh.stats["merge"]["sink_errors"] - e0})
+    out["records"], out["ref_records"] = fh.stats["records"], fr.stats["records"]
+    out["merged"], out["ref_merged"] = fh.stats["merge"]["merged"], fr.stats["merge"]["merged"]
+    out["tail"] = ring.tail("NSE_EQ")
+    fh.close()
+    ring.close()
+    np.save(os.path.join(out_dir, "live.npy"), live.snapshot())
+    np.save(os.path.join(out_dir, "ref.npy"), ref.snapshot())
+    print(json.dumps(out))
+""")
+
+
+def test_a_failing_record_sink_is_counted_and_the_feed_goes_on(tmp_path):
+    """``sink_errors`` counts the calls of a C record sink that returned non-zero (docs/FORMATS.md "Record
+    sinks": the sinks get each call's records once at its end, so once per call here, where no datagram
+    makes 4,096 records).  The journal's sink fails once its disk is full (a file-size limit in a child):
+    every call from then on counts one sink error (and raises OSError once it has merged), except a call
+    that made no record, which has nothing to hand a sink.  The store and the ring lose nothing: the store
+    equals one fed the same datagrams without sinks, and the ring got every record.  After
+    ``detach_journal`` the calls raise nothing and the counter stands still."""
+    from store_helpers import by_token, market_equal
+    import numpy as np
+    out = _child_json(SINK_ERRORS, "vega-jsink", str(tmp_path / "j"), "{ring}", str(tmp_path))
+    writing, full, detached = out["parts"]
+    assert writing == {"raised": 0, "raised_with_records": 0, "sink_errors": 0}
+    assert 0 < full["raised"] < 300                         # the disk filled part way through the 300 calls
+    assert full["sink_errors"] == full["raised_with_records"] > 0
+    assert out["detached"] and detached == {"raised": 0, "raised_with_records": 0, "sink_errors": 0}
+    assert out["merged"] == out["ref_merged"] > 0
+    assert out["tail"] == out["records"] == out["ref_records"] > 0
+    market_equal(by_token(np.load(tmp_path / "live.npy")), by_token(np.load(tmp_path / "ref.npy")))
