@@ -167,6 +167,22 @@ def test_md_staleness_is_strictly_older_than_the_window(st):
     assert st[1].last_traded_price == 511 and st[2].last_traded_price == 521
 
 
+
+@pytest.mark.parametrize("window", [1 * SEC, 30 * SEC])
+@pytest.mark.parametrize("seg,code", [("CM", 7201), ("FO", 7201), ("FO", 17201)])
+def test_mw_staleness_boundary_moves_with_md_stale_ns(window, seg, code):
+    """``FeedHandler(md_stale_ns=window)`` moves the boundary of the previous test with it: a market watch at
+    exactly ``window`` after the last 7200/7208 leaves the LTP alone, one a nanosecond later supplements it.
+    Either window is on the other side of the 5 s default from its own boundary: at 1 s + 1 ns the default
+    would still call the data fresh, at 30 s long since stale."""
+    st = core.Store(100)
+    fh = core.FeedHandler(seg, st, md_stale_ns=window)
+    fh.merge_message(md(1, trading_status=2, last_traded_price=500), now_ns=T0)
+    fh.merge_message(mw(1, code=code, ltp=510), now_ns=T0 + window)
+    assert st[1].last_traded_price == 500
+    fh.merge_message(mw(1, code=code, ltp=511), now_ns=T0 + window + 1)
+    assert st[1].last_traded_price == 511
+
 def test_mw_open_interest_zero_leaves_the_day_range(st):
     """F&O open interest is taken as sent (0 too); the day high/low widen to positive values only."""
     merge(st, "FO", mw(1, code=17201, oi=1000))
