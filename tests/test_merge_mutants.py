@@ -2,12 +2,13 @@
 left unpinned: each test here failed against a small mutation of vega/_store.pxi that the rest of the suite
 let through (a boundary, a dropped condition, a status left out of a set).  Expected values come from the
 documented rule, never from a run of the code."""
+import numpy as np
 import pytest
 
 import vega._core as core
 from vega import nse
 from vega.store import QUALITY_WEIGHTS
-from store_helpers import SEC, T0, changed_fields, decode_records, md, mbp, merge, mw, tick
+from store_helpers import SEC, T0, by_token, changed_fields, decode_records, market_equal, md, mbp, merge, mw, tick
 
 STALE = 5 * SEC                       # the default md_stale_ns and stale_ns
 
@@ -105,6 +106,35 @@ def test_spos_kept_when_open_is_not_left_from_preopen(st):
     assert st[1].buy_ord_cxl_count == 3 and st[1].spos_update_time == 1_400_000_000
     assert "spos" not in groups(recs)
 
+
+
+@pytest.mark.parametrize("preopen", [1, 4, 6])
+@pytest.mark.parametrize("code", [18130, 18707])
+def test_spos_reset_by_a_cm_security_status_change(preopen, code):
+    """The SPOS reset through CM 18130 / 18707 (BCAST_SECURITY_STATUS_CHG(_PREOPEN)), not a 7200/7208: a status
+    message whose normal-market status moves the token from pre-open to open (2) clears the five SPOS fields
+    and the indicative open, and its change records (source = its code) say so, with the four market statuses
+    and the trading status it set.  The store rebuilt from every change record of the handler equals the live
+    one, so a ring or journal reader sees the statistics cleared too."""
+    live, got = core.Store(100), []
+    fh = core.FeedHandler("CM", live, on_records=got.append)
+    fh.merge_message(md(1, trading_status=preopen, open_price=480, last_traded_price=0), now_ns=T0)
+    fh.merge_message(_spos(1), now_ns=T0 + SEC)
+    assert live[1].buy_ord_cxl_count == 3 and live[1].open_price == 480
+    n = len(got)
+    fh.merge_message({"transaction_code": code, "records": [{"token": 1, "status": [2, 3, 2, 1, 2, 2]}]},
+                     now_ns=T0 + 2 * SEC)
+    assert len(got) == n + 1
+    q = live[1]
+    assert {k: getattr(q, k) for k in SPOS_FIELDS} == dict.fromkeys(SPOS_FIELDS, 0)
+    assert (q.open_price, q.trading_status, q.market_status) == (0, 2, (2, 3, 2, 1))
+    assert set(got[-1]["source"].tolist()) == {code}
+    assert changed_fields(got[-1]) == {**dict.fromkeys(SPOS_FIELDS, 0), "open_price": 0, "trading_status": 2,
+                                       "market_status[0]": 2, "market_status[1]": 3, "market_status[2]": 2,
+                                       "market_status[3]": 1}
+    rebuilt = core.Store(100)
+    rebuilt.apply_records(np.concatenate(got), day_base_ns=live.header["day_base_ns"])
+    market_equal(by_token(live.snapshot()), by_token(rebuilt.snapshot()))
 
 # ---- 7201 / 17201 market watch -------------------------------------------------------------------------
 
