@@ -107,7 +107,6 @@ def test_spos_kept_when_open_is_not_left_from_preopen(st):
     assert "spos" not in groups(recs)
 
 
-
 @pytest.mark.parametrize("preopen", [1, 4, 6])
 @pytest.mark.parametrize("code", [18130, 18707])
 def test_spos_reset_by_a_cm_security_status_change(preopen, code):
@@ -135,6 +134,7 @@ def test_spos_reset_by_a_cm_security_status_change(preopen, code):
     rebuilt = core.Store(100)
     rebuilt.apply_records(np.concatenate(got), day_base_ns=live.header["day_base_ns"])
     market_equal(by_token(live.snapshot()), by_token(rebuilt.snapshot()))
+
 
 # ---- 7201 / 17201 market watch -------------------------------------------------------------------------
 
@@ -195,7 +195,6 @@ def test_md_staleness_is_strictly_older_than_the_window(st):
     merge(st, "CM", mw(1, ltp=511), now_ns=T0 + STALE + 1)
     merge(st, "CM", tick(2, price=521, volume=1), now_ns=T0 + STALE + 1)
     assert st[1].last_traded_price == 511 and st[2].last_traded_price == 521
-
 
 
 @pytest.mark.parametrize("window", [1 * SEC, 30 * SEC])

@@ -262,8 +262,8 @@ def test_open_checks_the_header(shm_name, tmp_path):
     with pytest.raises(StoreFormatError, match="too short"):
         core.Store.open(shm_name)
     with open(path, "wb") as f:
-        f.write(b"\0" * 8192)
-    with pytest.raises(StoreFormatError, match="magic"):
+        f.write(b"x" * 8192)
+    with pytest.raises(StoreFormatError, match=r"not a VEGA store \(bad magic\)"):
         core.Store.open(shm_name)
     os.unlink(path)
     w = core.Store.create(shm_name, 10)
@@ -280,6 +280,54 @@ def test_open_checks_the_header(shm_name, tmp_path):
         core.Store.open(shm_name)
     with pytest.raises(ValueError):
         core.Store.open("../etc/passwd")
+
+
+def _made_then_unpublished(name):
+    """A complete store's bytes with the magic not published yet: what Store.create has made just before its
+    last step (docs/FORMATS.md 3.2: the file reads "VGAMAKE1" until then), or left when killed there."""
+    w = core.Store.create(name, 10)
+    w.close()
+    path = os.path.join(core.SHM_DIR, f"vega.store.{name}")
+    data = bytearray(open(path, "rb").read())
+    data[:8] = b"VGAMAKE1"
+    return bytes(data)
+
+
+def _open_refused(name, content):
+    """The path of store ``name``, holding ``content``, and the message of Store.open's StoreFormatError."""
+    path = os.path.join(core.SHM_DIR, f"vega.store.{name}")
+    with open(path, "wb") as f:
+        f.write(content)
+    with pytest.raises(StoreFormatError) as ei:
+        core.Store.open(name)
+    return path, str(ei.value)
+
+
+@pytest.mark.parametrize("content", [
+    b"",                                  # the creator's O_CREAT, nothing written yet
+    b"VGAMAKE1",                          # its first write, before the file has a size
+    b"VGAMAKE1" + bytes(8184),            # its size set, no header yet
+    _made_then_unpublished,               # every header field written but the magic
+    bytes(100),                           # zeros shorter than the header
+    bytes(8192),                          # an all-zero header
+], ids=["empty", "making-8", "making-sized", "making-header", "zeros-100", "zeros-8192"])
+def test_open_of_a_store_not_written_yet_says_it_is_incomplete(shm_name, content):
+    """A reader that opens a store while its creator is still making it (or after the creator died there)
+    finds no header yet: an empty file, zeros, or the "VGAMAKE1" Store.create writes before the magic.  That
+    is a StoreFormatError that says so and gives the file's size, not "bad magic" (which would send the
+    operator looking for a foreign file)."""
+    if callable(content):
+        content = content(shm_name)
+    path, msg = _open_refused(shm_name, content)
+    assert msg == f"store file {path} is incomplete or still being created ({len(content):,} bytes)"
+
+
+@pytest.mark.parametrize("content", [b"x" * 8192, b"VGASTOR2" + bytes(8184), bytes(8) + b"x" * 8184],
+                         ids=["text", "another-magic", "zero-magic-then-data"])
+def test_open_of_foreign_content_still_says_bad_magic(shm_name, content):
+    """A file of store size whose header is neither a store's nor one being made is no VEGA store."""
+    path, msg = _open_refused(shm_name, content)
+    assert msg == f"{path}: not a VEGA store (bad magic)"
 
 
 @pytest.mark.parametrize("field,off,fmt,val", [

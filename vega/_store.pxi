@@ -2830,6 +2830,18 @@ _STORE_MAGIC_BYTES = (<uint64_t>VG_STORE_MAGIC).to_bytes(8, "little")     # b"VG
 _STORE_MAKING_BYTES = b"VGAMAKE1"       # the first 8 bytes of a named store until its magic is published
 
 
+def _open_refusal(path, size, head):
+    """Store.open's StoreFormatError for a file of ``size`` bytes without a store's magic (or too short for a
+    store), ``head`` its first bytes (up to the header's).  No header yet (an empty file, zeros, or
+    ``_STORE_MAKING_BYTES``: Store.create writes those first and the magic last) is a store being created, or
+    whose creator died first; anything else is no VEGA store."""
+    if not any(head) or head.startswith(_STORE_MAKING_BYTES):
+        return StoreFormatError(f"store file {path} is incomplete or still being created ({size:,} bytes)")
+    if size < VG_STORE_PAGE:
+        return StoreFormatError(f"{path}: {size} bytes is too short for a store")
+    return StoreFormatError(f"{path}: not a VEGA store (bad magic)")
+
+
 def _clear_stale(name, path, check_only=False):
     """Store.create: make way at ``path`` for a new store, or refuse.  Nothing there: nothing to do.  An empty
     file, or a VEGA store (a regular file of at least a header that starts with the magic, a damaged one too,
@@ -3493,11 +3505,15 @@ cdef class Store:
 
     @classmethod
     def open(cls, name):
-        """Open a named store read-only (any process); its header is checked before any offset is used."""
+        """Open a named store read-only (any process); its header is checked before any offset is used.
+        ``StoreFormatError`` "store file <path> is incomplete or still being created (N bytes)" for a file
+        whose header is not written yet (empty, all zeros, or ``VGAMAKE1``: its creator has not published the
+        magic, or died first); "<path>: not a VEGA store (bad magic)" for other content."""
         cdef Store self = Store.__new__(Store)
         cdef void* p
         cdef vg_store_hdr_t* h
         cdef size_t size
+        cdef uint64_t magic
         path = _shm_path(name)
         try:
             fd = _os.open(path, _os.O_RDONLY | _os.O_NOFOLLOW | _os.O_CLOEXEC)
@@ -3507,7 +3523,7 @@ cdef class Store:
             st = _os.fstat(fd)
             size = st.st_size
             if size < VG_STORE_PAGE:
-                raise StoreFormatError(f"{path}: {size} bytes is too short for a store")
+                raise _open_refusal(path, size, _os.pread(fd, sizeof(vg_store_hdr_t), 0))
             p = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0)
             if p == MAP_FAILED:
                 raise OSError(f"mmap of {path} failed")
@@ -3517,8 +3533,9 @@ cdef class Store:
         self._st.map_size = size
         h = <vg_store_hdr_t*>p
         try:
-            if h.magic != VG_STORE_MAGIC:
-                raise StoreFormatError(f"{path}: not a VEGA store (bad magic)")
+            magic = h.magic                             # read once: its creator may publish it meanwhile
+            if magic != VG_STORE_MAGIC:
+                raise _open_refusal(path, size, magic.to_bytes(8, "little") + (<char*>p)[8:sizeof(vg_store_hdr_t)])
             if h.version != VG_STORE_VERSION:
                 raise StoreFormatError(f"{path}: store version {h.version}, this VEGA reads {VG_STORE_VERSION}")
             if h.header_size != sizeof(vg_store_hdr_t) or h.record_size != sizeof(vg_srec_t):

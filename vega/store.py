@@ -258,4 +258,5 @@ class StoreBusyError(StoreError):
 
 
 class StoreFormatError(StoreError):
-    """A shared-memory file is not a store this VEGA can read (magic, version or sizes do not match)."""
+    """A shared-memory file is not a store this VEGA can read (no header yet, or its magic, version or sizes do
+    not match)."""
