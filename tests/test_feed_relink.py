@@ -64,3 +64,38 @@ def test_a_closed_linked_handler_cannot_be_linked():
     idx.close()
     with pytest.raises(ValueError, match="that index FeedHandler is closed"):
         vega.FeedHandler("CM", vega.Store(16), indices=idx)
+
+
+@pytest.mark.parametrize("raiser", ["FO", "CM"])
+def test_a_linked_handlers_records_reach_its_callback_though_the_other_ones_raises(raiser):
+    """One call can make records for two handlers (F&O 7200s for the F&O one, 17130 open interest for its
+    underlying CM one).  When one handler's end-of-call work raises (here its ``on_records``; a failed
+    journal does the same), the other still hands its records to its callback and empties its buffer: its
+    next call delivers only that call's records, none twice."""
+    from vega import nse
+    got = {"FO": [], "CM": []}
+    raising = [True]
+
+    def sink(seg):
+        def f(recs):
+            got[seg].append(recs)
+            if seg == raiser and raising[0]:
+                raise ValueError(f"{seg} callback")
+        return f
+    cm = vega.FeedHandler("CM", vega.Store(64), on_records=sink("CM"))
+    fo = vega.FeedHandler("FO", vega.Store(64), underlying=cm, on_records=sink("FO"))
+    def md(ltp):
+        return nse.build_datagram("FO", [nse.blank_message("FO", 7200, 1, records=[
+            dict(nse.blank_record("FO", 7200), token=40001, book_type=1, last_traded_price=ltp)])])
+    with pytest.raises(ValueError, match=f"{raiser} callback"):
+        fo.process_batch([md(12_345), oi_datagram([(2885, 1_000)])], now_ns=T_OPEN)
+    other = "CM" if raiser == "FO" else "FO"
+    assert len(got[other]) == 1 and len(got[raiser]) == 1
+    first = {seg: set(got[seg][0]["token"].tolist()) for seg in got}
+    assert first == {"FO": {40001}, "CM": {2885}}
+    for seg in got:
+        got[seg].clear()
+    raising[0] = False
+    fo.process_batch([md(12_350), oi_datagram([(2886, 2_000)], log_time=3_000)], now_ns=T_OPEN + SEC)
+    assert got["CM"][0]["token"].tolist() == [2886] * len(got["CM"][0])   # not 2885's records again
+    assert got["FO"][0]["token"].tolist() == [40001] * len(got["FO"][0])

@@ -581,7 +581,8 @@ SINK_ERRORS = textwrap.dedent("""
     jw = JournalWriter(root, "NSE_EQ", day, flush_interval=0, preallocate=0)   # every call writes the file
     ring = vega.Ring.create(ring_name)
     live, ref = vega.Store(5000), vega.Store(5000)
-    fh = vega.FeedHandler("CM", live, journal=jw, ring=ring)
+    got = []
+    fh = vega.FeedHandler("CM", live, journal=jw, ring=ring, on_records=got.append)
     fr = vega.FeedHandler("CM", ref)                                  # the same datagrams, no sink at all
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)                     # writes past the limit fail with EFBIG
     out, i = {"parts": []}, 0
@@ -607,6 +608,7 @@ SINK_ERRORS = textwrap.dedent("""
     out["records"], out["ref_records"] = fh.stats["records"], fr.stats["records"]
     out["merged"], out["ref_merged"] = fh.stats["merge"]["merged"], fr.stats["merge"]["merged"]
     out["tail"] = ring.tail("NSE_EQ")
+    out["callback"] = sum(map(len, got))
     fh.close()
     ring.close()
     np.save(os.path.join(out_dir, "live.npy"), live.snapshot())
@@ -621,7 +623,8 @@ def test_a_failing_record_sink_is_counted_and_the_feed_goes_on(tmp_path):
     makes 4,096 records).  The journal's sink fails once its disk is full (a file-size limit in a child):
     every call from then on counts one sink error (and raises OSError once it has merged), except a call
     that made no record, which has nothing to hand a sink.  The store and the ring lose nothing: the store
-    equals one fed the same datagrams without sinks, and the ring got every record.  After
+    equals one fed the same datagrams without sinks, and the ring and the ``on_records`` callback got every
+    record (the callback too in the calls that raised).  After
     ``detach_journal`` the calls raise nothing and the counter stands still."""
     from store_helpers import by_token, market_equal
     import numpy as np
@@ -632,5 +635,5 @@ def test_a_failing_record_sink_is_counted_and_the_feed_goes_on(tmp_path):
     assert full["sink_errors"] == full["raised_with_records"] > 0
     assert out["detached"] and detached == {"raised": 0, "raised_with_records": 0, "sink_errors": 0}
     assert out["merged"] == out["ref_merged"] > 0
-    assert out["tail"] == out["records"] == out["ref_records"] > 0
+    assert out["tail"] == out["callback"] == out["records"] == out["ref_records"] > 0
     market_equal(by_token(np.load(tmp_path / "live.npy")), by_token(np.load(tmp_path / "ref.npy")))

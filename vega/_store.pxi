@@ -1747,7 +1747,8 @@ cdef class FeedHandler:
     records=True, ring=None, journal=None, rate=0.10, indices=None, underlying=None, index_tokens=None)``.
     ``process(datagram)`` and ``process_batch(datagrams)`` run decode -> merge -> change records in one
     nogil loop.  ``on_records(array)`` receives each call's change records as a numpy array of
-    ``CHANGE_RECORD_DTYPE``; the ring and the journal are C-level sinks of the same loop, and number the
+    ``CHANGE_RECORD_DTYPE``, also in a call that then raises (a failed journal, or a linked handler's
+    callback); the ring and the journal are C-level sinks of the same loop, and number the
     records alike: a ring slot whose tail is not the journal's ``next_seq`` is a ValueError (create the ring
     with ``first_seq=``).  Malformed input never raises: it is counted in ``stats``.
 
@@ -2300,9 +2301,16 @@ cdef class FeedHandler:
         for h in group:                                   # the nogil loop is over: the journals' own after-batch
             h._release_journal()                          # work (rollover, checkpoint) appends to them again,
             h.store._writing -= 1                         # and the store takes other writes (on_records may)
+        err = None
         try:
-            for h in group:
-                h._finish_one()
+            for h in group:                               # every handler finishes, though one raised: each one's
+                try:                                      # records reach its callback, and its buffer is reset
+                    h._finish_one()
+                except BaseException as e:
+                    if err is None:
+                        err = e
+            if err is not None:
+                raise err
         finally:
             for h in group:
                 h.store._use(-1)
@@ -2311,17 +2319,23 @@ cdef class FeedHandler:
                 h._busy = 0
 
     cdef _finish_one(self):
-        """The journal's day rollover and checkpoints, records to the Python callback, buffer reset."""
+        """The journal's day rollover and checkpoints, records to the Python callback, buffer reset.  The
+        callback gets the call's records even when the journal raises (a full disk): they are in the store and
+        the ring, and a caller that keeps them must not lose them."""
         cdef Py_ssize_t n = self._f.buf.n
         cb = self._on_records
-        self._f.buf.n = 0
-        self._f.buf.flushed = 0
-        if self._jsink.w != NULL:
-            self._journal_after_batch()
+        arr = None
         if cb is not None and n > 0:
             arr = _np.empty(n, dtype=_REC_DTYPE)
             memcpy(<void*><Py_ssize_t>arr.ctypes.data, self._f.buf.recs, n * sizeof(vg_rec_t))
-            cb(arr)
+        self._f.buf.n = 0
+        self._f.buf.flushed = 0
+        try:
+            if self._jsink.w != NULL:
+                self._journal_after_batch()
+        finally:
+            if arr is not None:
+                cb(arr)
 
     def process(self, datagram, now_ns=None) -> int:
         """Decode one datagram and merge it; returns the number of messages decoded.  ``now_ns`` = receive
