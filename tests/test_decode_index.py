@@ -306,9 +306,9 @@ def test_store_merge_without_links_counts_the_new_kinds_unrouted():
     assert fh.process(idx, now_ns=1) == 1
     s = fh.stats
     assert len(st) == 0 and s["merge"]["unrouted"] == 1 and s["merge"]["merged"] == 0
-    fo = core.FeedHandler("FO", st)
+    fo = core.FeedHandler("FO", core.Store(100))
     assert fo.process(nse.build_datagram("FO", [nse.blank_message("FO", 17130, 3)]), now_ns=1) == 1
     s = fo.stats
-    assert len(st) == 0 and s["merge"]["unrouted"] == 1
+    assert len(fo.store) == 0 and s["merge"]["unrouted"] == 1
     # no BCSeqNo in the re-defined header: nothing reaches the sequence-gap tracker
     assert s["streams"] == {}

@@ -133,15 +133,17 @@ def test_fo_md_net_price_change_is_ltp_minus_close(st, code):
     assert (st[1].net_price_change, st[1].net_change_indicator) == (-10000, "-")   # the close held from before
     merge(st, "FO", md(3, code=code, closing_price=2440000, net_price_change_from_closing_price=2440000))
     assert st[3].net_price_change == 0                                              # no LTP yet: no change
-    merge(st, "CM", md(2, code=code, last_traded_price=2450050, closing_price=2440000,
+    cm = core.Store(100)
+    merge(cm, "CM", md(2, code=code, last_traded_price=2450050, closing_price=2440000,
                        net_price_change_from_closing_price=41))
-    assert st[2].net_price_change == 41
+    assert cm[2].net_price_change == 41
 
 
 def test_md_indicative_close_only_cm_7208(st):
+    fo = core.Store(100)
     merge(st, "CM", md(1, code=7200, indicative_close_price=500))
-    merge(st, "FO", md(2, code=7208, indicative_close_price=500))
-    assert st[1].indicative_close_price == 0 and st[2].indicative_close_price == 0
+    merge(fo, "FO", md(2, code=7208, indicative_close_price=500))
+    assert st[1].indicative_close_price == 0 and fo[2].indicative_close_price == 0
     merge(st, "CM", md(1, code=7208, indicative_close_price=500))
     assert st[1].indicative_close_price == 500
 
@@ -248,8 +250,9 @@ def test_mw_fo_open_interest_day_high_low(st):
     merge(st, "FO", mw(1, code=7201, oi=800))
     q = st[1]
     assert (q.open_interest, q.oi_day_high, q.oi_day_low) == (800, 1500, 800)
-    merge(st, "CM", mw(2, oi=999))                   # CM has no OI
-    assert st[2].open_interest == 0
+    cm = core.Store(100)
+    merge(cm, "CM", mw(2, oi=999))                   # CM has no OI
+    assert cm[2].open_interest == 0
 
 
 # ---- tickers -------------------------------------------------------------------------------------------
@@ -447,3 +450,16 @@ def test_unknown_code_in_dict_is_an_error(st):
         merge(st, "CM", {"transaction_code": 9999, "records": []})
     with pytest.raises(ValueError):
         merge(st, "CM", {"transaction_code": 7208, "records": [{"token": 1}] * 3})
+
+
+@pytest.mark.parametrize("first,second", [("CM", "FO"), ("FO", "CM"), ("CM", "IDX"), ("IDX", "FO")])
+def test_a_store_takes_one_segments_handlers(first, second):
+    """Token numbers are per segment (CM 2885 and F&O 2885 are different instruments): the first handler sets
+    the store's segment, and a handler of another segment on it is refused, so two feeds never merge into one
+    record.  More handlers of the same segment are fine (one at a time drives the store)."""
+    st = core.Store(16)
+    core.FeedHandler(first, st).close()
+    assert st.header["segment"] == {"CM": 4, "FO": 2, "IDX": 3}[first]
+    with pytest.raises(ValueError, match=f"the store holds {first} records, not {second}: a store holds one feed"):
+        core.FeedHandler(second, st)
+    core.FeedHandler(first, st).close()

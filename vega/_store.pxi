@@ -1807,9 +1807,10 @@ cdef class FeedHandler:
         self._f.keep = on_records is not None
         if store._st.hdr.segment == 0:
             store._st.hdr.segment = <uint8_t>seg
-        elif (store._st.hdr.segment == VG_SEG_IDX) != (seg == VG_SEG_IDX):
+        elif store._st.hdr.segment != seg:              # token numbers of CM, F&O and the index feed name
             raise ValueError(f"the store holds {_SEG_NAMES.get(store._st.hdr.segment, '?')} records, not "
-                             f"{_SEG_NAMES[seg]}")
+                             f"{_SEG_NAMES[seg]}: a store holds one feed's tokens (the same token number is "
+                             f"another instrument in another segment)")
         if seg == VG_SEG_IDX:
             self._idxmap = <vg_idxmap_t*>calloc(1, sizeof(vg_idxmap_t))
             if self._idxmap == NULL:
