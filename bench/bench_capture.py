@@ -26,7 +26,8 @@ Two measurements, each for VEGA and for the baseline, and the sender's own cost:
    the capture's socket, ~3.5 us per datagram on the development VM): when the sender's figure approaches
    1 / rate, the sender is the limit, not the capture.  ``dg/call`` is the capture's mean recvmmsg batch,
    ``cap CPU`` the capture's CPU time over the trial's wall time: drops with full batches (~512) and a
-   ``cap CPU`` well under 100 % mean the capture was kept off its CPU by other work, not too slow.  The final ``max`` row sends as fast as the sender can.
+   ``cap CPU`` well under 100 % mean the capture was kept off its CPU by other work, not too slow.  The final
+   ``max`` row sends as fast as the sender can.
 
     python bench/bench_capture.py            # 2 s trials, 5 rounds of the saturation test
     python bench/bench_capture.py --fast     # 1 s trials, a shorter ramp, 3 rounds (well under a minute)
@@ -421,12 +422,13 @@ def ab_main(args):
             per[side] += vals
             meds[side] = statistics.median(vals)
         pair_meds.append(meds["A"] - meds["B"])
-        print(f"  pair {i + 1}: A {meds['A']:7,.0f}  B {meds['B']:7,.0f} ns CPU/datagram  (A - B {meds['A'] - meds['B']:+6,.0f})",
-              flush=True)
+        print(f"  pair {i + 1}: A {meds['A']:7,.0f}  B {meds['B']:7,.0f} ns CPU/datagram  "
+              f"(A - B {meds['A'] - meds['B']:+6,.0f})", flush=True)
     a, b = statistics.median(per["A"]), statistics.median(per["B"])
     wins = sum(d < 0 for d in pair_meds)
     print(f"\n  A (this tree) median {a:,.0f} ns/datagram = {1e9 / a:,.0f}/s per core (min {min(per['A']):,.0f})")
-    print(f"  B ({os.path.basename(other)}) median {b:,.0f} ns/datagram = {1e9 / b:,.0f}/s per core (min {min(per['B']):,.0f})")
+    print(f"  B ({os.path.basename(other)}) median {b:,.0f} ns/datagram = {1e9 / b:,.0f}/s per core "
+          f"(min {min(per['B']):,.0f})")
     print(f"  A/B {a / b:.3f}; median paired difference {statistics.median(pair_meds):+,.0f} ns; A lower in {wins} of "
           f"{len(pair_meds)} pairs; load average now {os.getloadavg()[0]:.2f}")
 

@@ -231,7 +231,8 @@ def main() -> None:
     print(line("decompress/vega C loop", "decompress/python-lzo per call") + "  (C loop vs Python call)")
     if "decompress/liblzo2 C loop" in med:
         print(line("decompress/liblzo2 C loop", "decompress/python-lzo per call"))
-        print(f"  vega C loop vs liblzo2 C loop: {med['decompress/liblzo2 C loop'] / med['decompress/vega C loop']:.2f}x"
+        print("  vega C loop vs liblzo2 C loop: "
+              f"{med['decompress/liblzo2 C loop'] / med['decompress/vega C loop']:.2f}x"
               " (same corpus, both nogil C loops)")
     else:
         print("  decompress/liblzo2 C loop: skipped (no C compiler or liblzo2-dev)")

@@ -373,7 +373,8 @@ def main():
         if "quote" in m:
             print(f"       store[token] {m['quote'] * 1e9:.0f} ns vs dict record {m['dict-record'] * 1e9:.0f} ns "
                   f"({m['quote'] / m['dict-record']:.1f}x)")
-        print(f"snapshot of 5,000: {m['snapshot'] * 1e6:.0f} us (plain copy of the same bytes, no lock: {m['copy'] * 1e6:.0f} us)")
+        print(f"snapshot of 5,000: {m['snapshot'] * 1e6:.0f} us "
+              f"(plain copy of the same bytes, no lock: {m['copy'] * 1e6:.0f} us)")
     per_inst = {}
     for n in (5000, 50_000):
         st = Store(n)

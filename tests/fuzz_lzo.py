@@ -133,8 +133,8 @@ def main() -> int:
             n_mismatch += 1
             print("ROUND TRIP FAILED", d.hex(), file=sys.stderr)
         n_rt += 1
-    print(f"seed {args.seed}: {n_cases} mutated streams ({n_ok} accepted, {n_err} rejected; codes {sorted(codes.items())}),"
-          f" {n_rt} compressor round trips, {n_mismatch} mismatches vs python-lzo")
+    print(f"seed {args.seed}: {n_cases} mutated streams ({n_ok} accepted, {n_err} rejected; "
+          f"codes {sorted(codes.items())}), {n_rt} compressor round trips, {n_mismatch} mismatches vs python-lzo")
     return 1 if n_mismatch else 0
 
 

@@ -238,7 +238,8 @@ def test_pcap_round_trip(tmp_path):
 
 def test_example_config_and_flag_overrides(tmp_path):
     cfg = load_config(ROOT / "vega" / "capture.example.toml")
-    assert [(f.segment, f.group, f.port) for f in cfg.feeds] == [("FO", "239.70.2.1", 34302), ("CM", "239.70.4.1", 34304)]
+    assert [(f.segment, f.group, f.port) for f in cfg.feeds] == [("FO", "239.70.2.1", 34302),
+                                                                ("CM", "239.70.4.1", 34304)]
     assert cfg.ring == "vega" and cfg.stats_interval == 5.0
     cfg = load_config(ROOT / "vega" / "capture.example.toml", ring="other", stats_interval=None,
                       feeds=[FeedConfig("CM", "127.0.0.1", 9999)])

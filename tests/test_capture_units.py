@@ -131,7 +131,8 @@ def test_a_failed_open_lets_go_of_its_stores_so_the_next_open_works(tmp_path):
 
 def test_defaults_without_a_config():
     cfg = load_config(None)
-    assert [(f.segment, f.group, f.port) for f in cfg.feeds] == [("FO", "239.70.2.1", 34302), ("CM", "239.70.4.1", 34304)]
+    assert [(f.segment, f.group, f.port) for f in cfg.feeds] == [("FO", "239.70.2.1", 34302),
+                                                                ("CM", "239.70.4.1", 34304)]
     assert cfg.journal_root is None and cfg.ring is None
 
 

@@ -288,7 +288,8 @@ def test_record_layout_without_room_for_the_count_is_msg_length(ml):
 
 
 @pytest.mark.parametrize("value,expected", [(2.5, 3), (-2.5, -3), (7.49, 7), (-7.51, -8), (0.0, 0),
-                                            (2.0**52 + 1, 2**52 + 1), (-(2.0**53), -(2**53)), (9.1e18, 9100000000000000000)])
+                                            (2.0**52 + 1, 2**52 + 1), (-(2.0**53), -(2**53)),
+                                            (9.1e18, 9100000000000000000)])
 def test_fo_double_totals_round_half_away_from_zero(value, expected):
     wire = bytearray(nse.encode_message(_full("FO", 7200)))
     struct.pack_into(">d", wire, 375, value)

@@ -610,7 +610,8 @@ def test_bad_input_gives_clear_errors(tmp_path):
                                   ("stride", 56, 7, "entries of stride")]:
         b = bytearray(raw)
         b[off:off + (8 if name == "entry" else 4)] = struct.pack("<Q" if name == "entry" else "<I", value)
-        b[ioff + 28:ioff + 32] = struct.pack("<I", zlib.crc32(bytes(b[ioff + 32:]), zlib.crc32(bytes(b[ioff:ioff + 28]))))
+        b[ioff + 28:ioff + 32] = struct.pack("<I", zlib.crc32(bytes(b[ioff + 32:]),
+                                                             zlib.crc32(bytes(b[ioff:ioff + 28]))))
         b[60:64] = struct.pack("<I", zlib.crc32(bytes(b[:60])))
         p = case(name, bytes(b))
         with pytest.raises(JournalError, match=msg):

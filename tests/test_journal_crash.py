@@ -63,7 +63,8 @@ def check_prefix(recs):
 
 
 def run_and_kill(root, seed, buffer_records, min_records):
-    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(vega.__file__))) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(vega.__file__)))
+               + os.pathsep + os.environ.get("PYTHONPATH", ""))
     p = subprocess.Popen([sys.executable, "-c", CHILD, str(root), str(seed), str(buffer_records)],
                          stdout=subprocess.PIPE, env=env, text=True)
     flushed = 0

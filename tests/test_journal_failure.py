@@ -90,7 +90,8 @@ def test_ingest_exits_non_zero_when_a_journal_failed(tmp_path):
     Simulator(["FO"], 400, seed=3).write(tmp_path / "s.pcap")
     code = ("import resource, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
             "from vega.cli import main; import vega.capture as c; o = c.Capture.open\n"
-            "def op(self, **kw):\n    r = o(self, **kw); resource.setrlimit(resource.RLIMIT_FSIZE, (200000, 200000)); return r\n"
+            "def op(self, **kw):\n"
+            "    r = o(self, **kw); resource.setrlimit(resource.RLIMIT_FSIZE, (200000, 200000)); return r\n"
             "c.Capture.open = op; sys.exit(main(sys.argv[1:]))")
     r = subprocess.run([sys.executable, "-c", code, "ingest", str(tmp_path / "s.pcap"), "--journal-root",
                         str(tmp_path / "j"), "--json"], capture_output=True, text=True, timeout=120, cwd=ROOT,

@@ -245,8 +245,8 @@ def test_every_documented_code_has_a_layout():
 def test_layout_leaves_match_protocol_offsets(seg, code):
     # every wire field of vega.nse's table sits where PROTOCOL.md says, with the documented width
     _, _, fields = DOC[(seg, code)]
-    width = {"h": 2, "i": 4, "I": 4, "q": 8, "d": 8, "D": 8, "c": 1, "10s": 10, "2s": 2, "21s": 21, "ind": 1, "terms": 1,
-             "vol": 4, "excd": 1}
+    width = {"h": 2, "i": 4, "I": 4, "q": 8, "d": 8, "D": 8, "c": 1, "10s": 10, "2s": 2, "21s": 21, "ind": 1,
+             "terms": 1, "vol": 4, "excd": 1}
     doc = {(path, off, width[kind]) for path, off, kind in fields}
     mine = {(lf.path, lf.offset, lf.size) for lf in nse.layout(seg, code).leaves}
     assert mine == doc
@@ -450,7 +450,8 @@ def _mutated(seg, code, n, fn):
     ("FO", 6541, 0, lambda m: m["records"].append({}), "exactly 0"),
     ("CM", 7208, 1, lambda m: m["records"][0].update(book_type=1 << 15), r"book_type = 32768 .* SHORT"),
     ("CM", 7208, 1, lambda m: m["records"][0]["mbp"][9].update(quantity=1 << 63), r"mbp\[9\]\.quantity .* LONG LONG"),
-    ("FO", 7200, 1, lambda m: m["records"][0].update(volume_traded_today=-1), r"volume_traded_today = -1 .* UNSIGNED LONG"),
+    ("FO", 7200, 1, lambda m: m["records"][0].update(volume_traded_today=-1),
+     r"volume_traded_today = -1 .* UNSIGNED LONG"),
     ("FO", 7201, 1, lambda m: m["records"][0].update(open_interest=1 << 32), "open_interest .* UNSIGNED LONG"),
     ("FO", 7208, 1, lambda m: m["records"][0].update(volume_traded_today=1 << 33), r"0\.\.2\*\*33-1"),
     ("FO", 7208, 1, lambda m: m["records"][0].update(volume_traded_today=1 << 32), "contradicts"),

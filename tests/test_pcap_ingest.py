@@ -282,7 +282,8 @@ def _seed(kind):
         rng = np.random.default_rng(11)
         pk = mix(rng)[:12]
         if kind == "pcap":
-            _SEED_FILES[kind] = write_classic([(T0 + i, frame(1, ip, vlan=i % 2)) for i, (ip, _, _) in enumerate(pk)], 1)
+            _SEED_FILES[kind] = write_classic([(T0 + i, frame(1, ip, vlan=i % 2))
+                                               for i, (ip, _, _) in enumerate(pk)], 1)
         else:
             out = io.BytesIO()
             w = dpkt.pcapng.Writer(out, linktype=1)
@@ -390,7 +391,8 @@ def test_ingest_follows_the_capture_times_across_midnight(tmp_path):
                         "--feed", f"FO={FO[0]}:{FO[1]}"], capture_output=True, text=True, timeout=120, cwd=ROOT,
                        env=dict(os.environ, PYTHONPATH=ROOT))
     assert r.returncode == 0, r.stderr
-    assert "to no configured feed" in r.stdout and f"NSE_FO: {sum(1 for i in items if i[1:3] == FO):,} datagrams" in r.stdout
+    assert "to no configured feed" in r.stdout
+    assert f"NSE_FO: {sum(1 for i in items if i[1:3] == FO):,} datagrams" in r.stdout
     days = sorted(p.name for p in (root / "NSE_FO").iterdir())
     assert days == ["20261120.bin", "20261121.bin"]
     with Journal.open(root / "NSE_FO" / days[0]) as a, Journal.open(root / "NSE_FO" / days[1]) as b:

@@ -269,7 +269,8 @@ def test_open_checks_the_header(shm_name, tmp_path):
     w = core.Store.create(shm_name, 10)
     w.close()
     data = bytearray(open(path, "rb").read())
-    for off, val in ((8, 99), (16, 512), (20, 100000), (56, 1), (24, 10**8)):   # version, record size, capacity, file size, dense
+    # version, record size, capacity, file size, dense
+    for off, val in ((8, 99), (16, 512), (20, 100000), (56, 1), (24, 10**8)):
         bad = bytearray(data)
         bad[off:off + 4] = int(val).to_bytes(4, "little")
         open(path, "wb").write(bad)

@@ -32,7 +32,8 @@ def test_every_field_offset_matches_the_compiler():
 
 
 def test_formats_md_table_matches():
-    rows = re.findall(r"^\| (\d+) \| (\d+) \| (\w+(?:\[\d+\])?) \| `(\w+)` \|", _doc_section("### 3.1 Store record"), re.M)
+    rows = re.findall(r"^\| (\d+) \| (\d+) \| (\w+(?:\[\d+\])?) \| `(\w+)` \|", _doc_section("### 3.1 Store record"),
+                      re.M)
     doc = {name: (int(off), int(size)) for off, size, _, name in rows}
     c = core._store_layout()
     assert doc == c
