@@ -90,7 +90,8 @@ perf_reports() {
 }
 top_symbols() { grep -E '^ +[0-9]' "$OUT/flat.txt" | head -25 || true; }
 need_valgrind() {
-    command -v valgrind >/dev/null || { echo "profile.sh: valgrind not found: sudo apt-get install valgrind" >&2; exit 1; }
+    command -v valgrind >/dev/null \
+        || { echo "profile.sh: valgrind not found: sudo apt-get install valgrind" >&2; exit 1; }
 }
 # run_callgrind FUNCTION-GLOB CMD...: instructions counted only inside the functions matching the glob
 run_callgrind() {
@@ -128,7 +129,8 @@ if [ "$DRAIN" = 1 ]; then
     rm -rf "$OUT/perf-ctl.fifo" "$OUT/perf-ack.fifo" && mkfifo "$CTL" "$ACK"
     echo "== perf record -e cpu-clock -g -D -1 --control: the capture draining a pre-filled socket, $ROUNDS rounds" >&2
     perf record -e cpu-clock -F 4999 -g -D -1 --control "fifo:$CTL,$ACK" -o "$OUT/perf.data" -- \
-        "$PY" bench/bench_capture.py --rounds "$ROUNDS" --perf-ctl "$CTL,$ACK" 2>&1 | grep -v "^Events " | tee "$OUT/run.txt" >&2
+        "$PY" bench/bench_capture.py --rounds "$ROUNDS" --perf-ctl "$CTL,$ACK" 2>&1 \
+        | grep -v "^Events " | tee "$OUT/run.txt" >&2
     rm -f "$CTL" "$ACK"
     perf_reports
     perf report -i "$OUT/perf.data" --children --stdio -F overhead_children,overhead,sym -g none --percent-limit 0.3 \

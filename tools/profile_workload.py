@@ -6,8 +6,8 @@ Two steps, so that generating the traffic (pure Python) stays out of the profile
   exchange) for the F&O and CM segments, saved to one file.
 * ``run``: the capture's decode + merge + publish loop: ``FeedHandler.process_batch`` over the datagrams
   into a fresh store each pass, with the change records published to a shared-memory ring from inside the
-  nogil loop (``FeedHandler(..., ring=ring)``), as ``vega capture`` does; repeated for ``--seconds``.  Prints datagrams/s and
-  ns/message so the profile can be related to throughput.
+  nogil loop (``FeedHandler(..., ring=ring)``), as ``vega capture`` does; repeated for ``--seconds``.  Prints
+  datagrams/s and ns/message so the profile can be related to throughput.
 """
 from __future__ import annotations
 

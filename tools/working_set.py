@@ -7,9 +7,10 @@ Folding keeps everything but the store records touched: the same 1,000 messages 
 the same values in the same order, the same code path (every folded token is one of the code's own, so
 already in the dense table).  Only the number of records, and so of cache lines, the merge cycles over
 shrinks.  Printed per code and K: ns per instrument record, change records on (and how many each instrument
-record emitted) and off, the best of ``--best`` runs of about 20,000 messages each.  A code whose time falls with K waits on the store's cache
-lines; one whose time stays put is bound by its instructions (docs/PROFILING.md "What the store's memory
-costs, and the 100x budget").  Without hardware counters this is how the two are told apart.
+record emitted) and off, the best of ``--best`` runs of about 20,000 messages each.  A code whose time falls
+with K waits on the store's cache lines; one whose time stays put is bound by its instructions
+(docs/PROFILING.md "What the store's memory costs, and the 100x budget").  Without hardware counters this is
+how the two are told apart.
 """
 import argparse
 import os

@@ -33,7 +33,8 @@ def __dir__():
     return sorted(set(globals()) | set(_LAZY_SUBMODULES))
 
 __all__ = ["Decoder", "decode", "FeedHandler", "Quote", "Store", "pack_messages", "STORE_DTYPE",
-           "StoreBusyError", "StoreError", "StoreFormatError", "StoreFullError", "LzoError", "lzo1z_compress", "lzo1z_decompress", "nse",
+           "StoreBusyError", "StoreError", "StoreFormatError", "StoreFullError",
+           "LzoError", "lzo1z_compress", "lzo1z_decompress", "nse",
            "Journal", "JournalError", "JournalWriter", "export", "replay", "verify",
            "FEEDS", "Reader", "ReaderInfo", "Ring", "RingBusyError", "RingError", "RingFormatError", "RingLapped",
            "RingUnregisteredWarning",

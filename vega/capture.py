@@ -8,8 +8,8 @@ when the IST date changes, and seals it on :meth:`Capture.close`.  With a CM fee
 NFO_IDX (the CM broadcast's index messages, into ``<store>-idx``, ring slot 2 and its own journal), and the
 F&O handler merges open interest per underlying (7130/17130) into the CM store.  Datagrams go from the
 ``recvmmsg`` buffers straight into the handlers' nogil loop, stamped with the kernel's arrival time
-(``SO_TIMESTAMPNS``), so a capture that falls behind still stamps each update with when it arrived.  ``vega capture``, ``vega demo`` and the
-end-to-end tests all use it.
+(``SO_TIMESTAMPNS``), so a capture that falls behind still stamps each update with when it arrived.
+``vega capture``, ``vega demo`` and the end-to-end tests all use it.
 
 Configuration is TOML (every key: ``vega capture --example-config``, vega/capture.example.toml)::
 

@@ -24,8 +24,8 @@ def _show(v):
 def register(sub) -> None:
     p = sub.add_parser("dump", help=HELP, description=(
         "Print the change records of one journal file <root>/<FEED>/YYYYMMDD.bin: sequence number, IST time "
-        "(ts48 decoded), token, group, flags (C continued, K keyframe, E checkpoint end), source message code and the named "
-        "field values of the record (docs/FORMATS.md, 'Change records')."))
+        "(ts48 decoded), token, group, flags (C continued, K keyframe, E checkpoint end), source message code and "
+        "the named field values of the record (docs/FORMATS.md, 'Change records')."))
     p.add_argument("path", help="journal file, e.g. /var/lib/vega/NSE_FO/20260123.bin")
     p.add_argument("--tokens", help="only these tokens (comma separated)")
     p.add_argument("--from", dest="start", metavar="HH:MM[:SS[.f]]", help="first time, IST (inclusive; 24:00 to "

@@ -28,8 +28,8 @@ def register(sub) -> None:
     p.add_argument("--store", help="create this store (/dev/shm/vega.store.<name>) and apply one feed to it; from "
                    "a START time it first gets the state at START (nearest checkpoint and the records after it)")
     p.add_argument("--capacity", type=int, default=262144, help="store capacity in instruments (default 262144)")
-    p.add_argument("--replace", action="store_true", help="replace an existing ring of that name (a stale one: never one a "
-                   "running process writes, nor a file that is not a VEGA ring)")
+    p.add_argument("--replace", action="store_true", help="replace an existing ring of that name (a stale one: "
+                   "never one a running process writes, nor a file that is not a VEGA ring)")
     p.add_argument("--feeds", help="comma-separated feeds (default: every feed directory present)")
     p.add_argument("--tokens", help="only these tokens (comma separated)")
     p.add_argument("--speed", type=finite_float, default=None,
