@@ -20,7 +20,8 @@ cdef extern from *:
     static inline int16_t  vg_be_i16(const uint8_t *p) { return (int16_t)vg_be_u16(p); }
     static inline uint32_t vg_be_u32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return __builtin_bswap32(v); }
     static inline int32_t  vg_be_i32(const uint8_t *p) { return (int32_t)vg_be_u32(p); }
-    static inline int64_t  vg_be_i64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return (int64_t)__builtin_bswap64(v); }
+    static inline int64_t  vg_be_i64(const uint8_t *p) {
+        uint64_t v; memcpy(&v, p, 8); return (int64_t)__builtin_bswap64(v); }
     static inline double   vg_be_f64(const uint8_t *p) {
         uint64_t v; double d; memcpy(&v, p, 8); v = __builtin_bswap64(v); memcpy(&d, &v, 8); return d; }
     /* An F&O DOUBLE quantity as int64: rounded half away from zero; NaN, infinities and values outside

@@ -52,7 +52,8 @@ cdef enum:
     LZO1Z_M2_MAX_OFFSET = 0x0700       # M2 (and 2-byte M1) distances are <= this; the 3-byte M1 starts above it
     LZO1Z_M3_MAX_OFFSET = 0x4000       # M3 distances are 1..0x4000
     LZO1Z_M4_MAX_OFFSET = 0xBFFF       # M4 distances are 0x4001..0xBFFF
-    LZO1Z_SLACK = 16                   # wide copies move 8 or 16 bytes at a time; they need this much room after the end
+    LZO1Z_SLACK = 16                   # wide copies move 8 or 16 bytes at a time; they need
+                                       # this much room after the end
     LZO1Z_S_RUN = 4                    # decoder state after a literal run of >= 4 (0..3 = literals after a match)
     LZO1Z_IN_FAST = 8                  # fast path: more than this many input bytes left (an instruction without a
                                        # length extension reads <= 3 bytes, then its 0..3 literals as one 4-byte load)

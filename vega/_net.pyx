@@ -96,7 +96,8 @@ cdef class BatchReceiver:
             raise _oserror(errno)
         if drops and setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof(one)) != 0:
             raise _oserror(errno)
-        memset(self._buf, 0, <size_t>batch * self._stride)     # touch the slots now: no page faults in the first batches
+        # touch the slots now: no page faults in the first batches
+        memset(self._buf, 0, <size_t>batch * self._stride)
         for i in range(self._batch):
             self._iov[i].iov_base = self._buf + <size_t>i * self._stride
             self._iov[i].iov_len = size

@@ -265,9 +265,10 @@ def _existing(path):
     ring in which a slot header or the bus header, wholly present, carries its magic: a damaged or truncated
     ring too), ``detail`` then who else has it open for writing: empty when nobody does, else pids (those its
     intact slot headers record as writer and that are alive, or else those ``/proc/locks`` shows holding its
-    writer lock, or ``[0]`` when neither tells; see ``_held_here`` for a ring this process writes); ``"foreign"`` (anything else), ``detail`` then why it is not a ring; or
-    ``"unreadable"`` (a regular file this process cannot read), ``detail`` the error text.  ``st`` is the
-    ``lstat`` of what was looked at (None when absent).  Never follows a symbolic link or opens a FIFO.
+    writer lock, or ``[0]`` when neither tells; see ``_held_here`` for a ring this process writes);
+    ``"foreign"`` (anything else), ``detail`` then why it is not a ring; or ``"unreadable"`` (a regular file
+    this process cannot read), ``detail`` the error text.  ``st`` is the ``lstat`` of what was looked at (None
+    when absent).  Never follows a symbolic link or opens a FIFO.
     """
     try:
         st = os.lstat(path)

@@ -2359,12 +2359,12 @@ cdef class FeedHandler:
     def process_batch(self, datagrams, now_ns=None) -> int:
         """Decode and merge ``bytes`` datagrams (a tuple, or any iterable: copied into a tuple first, so
         that another thread changing the caller's list cannot free a datagram under the nogil loop; one bytes
-        object is a TypeError, not a sequence of ints) in one nogil loop; returns the number of messages.  ``now_ns``: None (CLOCK_REALTIME per datagram), one int
-        (or numpy integer) for all, or an int64 array with one receive time per datagram (floats and bools,
-        scalar or array, are a TypeError).  With a journal, times more than an
-        hour before its trading day, or spanning more than a record's stamp reaches (3.26 days), are a
-        ValueError before anything is merged; times past that reach roll the journal to their day first
-        (docs/FORMATS.md §3.4)."""
+        object is a TypeError, not a sequence of ints) in one nogil loop; returns the number of messages.
+        ``now_ns``: None (CLOCK_REALTIME per datagram), one int (or numpy integer) for all, or an int64 array
+        with one receive time per datagram (floats and bools, scalar or array, are a TypeError).  With a
+        journal, times more than an hour before its trading day, or spanning more than a record's stamp reaches
+        (3.26 days), are a ValueError before anything is merged; times past that reach roll the journal to their
+        day first (docs/FORMATS.md §3.4)."""
         cdef Py_ssize_t i, n
         cdef const uint8_t** ptrs
         cdef Py_ssize_t* lens
@@ -2640,8 +2640,10 @@ cdef int _fill_msg(vg_msg_t* m, msg, int seg) except -1:
             for j in range(min(3, len(infos))):
                 f = infos[j]
                 _fill_ind(&w.market_wise_info[j].indicator, f.get("indicator"))
-                w.market_wise_info[j].buy_volume = g(f, "buy_volume"); w.market_wise_info[j].buy_price = g(f, "buy_price")
-                w.market_wise_info[j].sell_volume = g(f, "sell_volume"); w.market_wise_info[j].sell_price = g(f, "sell_price")
+                w.market_wise_info[j].buy_volume = g(f, "buy_volume")
+                w.market_wise_info[j].buy_price = g(f, "buy_price")
+                w.market_wise_info[j].sell_volume = g(f, "sell_volume")
+                w.market_wise_info[j].sell_price = g(f, "sell_price")
                 w.market_wise_info[j].last_trade_price = g(f, "last_trade_price")
                 w.market_wise_info[j].last_trade_time = g(f, "last_trade_time")
     elif code in (VG_TICKER_CM, VG_TICKER_FO, VG_TICKER_FO_ENH):
@@ -3150,11 +3152,13 @@ cdef class Quote:
 
     @property
     def bid_price(self) -> tuple:
-        return (self._r.bid_price[0], self._r.bid_price[1], self._r.bid_price[2], self._r.bid_price[3], self._r.bid_price[4])
+        return (self._r.bid_price[0], self._r.bid_price[1], self._r.bid_price[2], self._r.bid_price[3],
+                self._r.bid_price[4])
 
     @property
     def ask_price(self) -> tuple:
-        return (self._r.ask_price[0], self._r.ask_price[1], self._r.ask_price[2], self._r.ask_price[3], self._r.ask_price[4])
+        return (self._r.ask_price[0], self._r.ask_price[1], self._r.ask_price[2], self._r.ask_price[3],
+                self._r.ask_price[4])
 
     @property
     def open_price(self) -> int:
@@ -3186,11 +3190,13 @@ cdef class Quote:
 
     @property
     def bid_quantity(self) -> tuple:
-        return (self._r.bid_quantity[0], self._r.bid_quantity[1], self._r.bid_quantity[2], self._r.bid_quantity[3], self._r.bid_quantity[4])
+        return (self._r.bid_quantity[0], self._r.bid_quantity[1], self._r.bid_quantity[2], self._r.bid_quantity[3],
+                self._r.bid_quantity[4])
 
     @property
     def ask_quantity(self) -> tuple:
-        return (self._r.ask_quantity[0], self._r.ask_quantity[1], self._r.ask_quantity[2], self._r.ask_quantity[3], self._r.ask_quantity[4])
+        return (self._r.ask_quantity[0], self._r.ask_quantity[1], self._r.ask_quantity[2], self._r.ask_quantity[3],
+                self._r.ask_quantity[4])
 
     @property
     def total_buy_quantity(self) -> int:
@@ -3202,11 +3208,13 @@ cdef class Quote:
 
     @property
     def bid_orders(self) -> tuple:
-        return (self._r.bid_orders[0], self._r.bid_orders[1], self._r.bid_orders[2], self._r.bid_orders[3], self._r.bid_orders[4])
+        return (self._r.bid_orders[0], self._r.bid_orders[1], self._r.bid_orders[2], self._r.bid_orders[3],
+                self._r.bid_orders[4])
 
     @property
     def ask_orders(self) -> tuple:
-        return (self._r.ask_orders[0], self._r.ask_orders[1], self._r.ask_orders[2], self._r.ask_orders[3], self._r.ask_orders[4])
+        return (self._r.ask_orders[0], self._r.ask_orders[1], self._r.ask_orders[2], self._r.ask_orders[3],
+                self._r.ask_orders[4])
 
     @property
     def market_type(self) -> int:
@@ -3388,7 +3396,20 @@ cdef inline str _cstr(const char* p, Py_ssize_t n):
 cdef inline str _chr1(char c):
     return "" if c == 0 else chr(<uint8_t>c)
 
-_QUOTE_FIELDS = ('token', 'segment', 'net_change_indicator', 'book_type', 'trading_status', 'last_update_source', 'last_traded_price', 'last_trade_quantity', 'last_trade_time', 'net_price_change', 'volume_traded_today', 'last_update_ns', 'update_count', 'average_trade_price', 'fill_price', 'fill_volume', 'bid_price', 'ask_price', 'open_price', 'high_price', 'low_price', 'close_price', 'indicative_close_price', 'bb_total_buy_flag', 'bb_total_sell_flag', 'bid_quantity', 'ask_quantity', 'total_buy_quantity', 'total_sell_quantity', 'bid_orders', 'ask_orders', 'market_type', 'market_status', 'indicator', 'mw_indicator', 'mw_buy_volume', 'mw_sell_volume', 'mw_buy_price', 'mw_sell_price', 'mw_last_trade_price', 'mw_last_trade_time', 'open_interest', 'oi_day_high', 'oi_day_low', 'implied_volatility', 'data_quality', 'valid', 'subscribed', 'buyback_active', 'auction_number', 'auction_status', 'initiator_type', 'initiator_price', 'initiator_quantity', 'auction_price', 'auction_quantity', 'buy_ord_cxl_count', 'buy_ord_cxl_vol', 'sell_ord_cxl_count', 'sell_ord_cxl_vol', 'spos_update_time', 'bb_start_date', 'pday_cum_vol', 'cday_cum_vol', 'pday_high_price', 'pday_low_price', 'pday_wt_avg', 'cday_high_price', 'cday_low_price', 'cday_wt_avg', 'bb_end_date', 'symbol', 'series', 'last_md_ns')
+_QUOTE_FIELDS = ('token', 'segment', 'net_change_indicator', 'book_type', 'trading_status', 'last_update_source',
+                 'last_traded_price', 'last_trade_quantity', 'last_trade_time', 'net_price_change',
+                 'volume_traded_today', 'last_update_ns', 'update_count', 'average_trade_price', 'fill_price',
+                 'fill_volume', 'bid_price', 'ask_price', 'open_price', 'high_price', 'low_price', 'close_price',
+                 'indicative_close_price', 'bb_total_buy_flag', 'bb_total_sell_flag', 'bid_quantity', 'ask_quantity',
+                 'total_buy_quantity', 'total_sell_quantity', 'bid_orders', 'ask_orders', 'market_type',
+                 'market_status', 'indicator', 'mw_indicator', 'mw_buy_volume', 'mw_sell_volume', 'mw_buy_price',
+                 'mw_sell_price', 'mw_last_trade_price', 'mw_last_trade_time', 'open_interest', 'oi_day_high',
+                 'oi_day_low', 'implied_volatility', 'data_quality', 'valid', 'subscribed', 'buyback_active',
+                 'auction_number', 'auction_status', 'initiator_type', 'initiator_price', 'initiator_quantity',
+                 'auction_price', 'auction_quantity', 'buy_ord_cxl_count', 'buy_ord_cxl_vol', 'sell_ord_cxl_count',
+                 'sell_ord_cxl_vol', 'spos_update_time', 'bb_start_date', 'pday_cum_vol', 'cday_cum_vol',
+                 'pday_high_price', 'pday_low_price', 'pday_wt_avg', 'cday_high_price', 'cday_low_price',
+                 'cday_wt_avg', 'bb_end_date', 'symbol', 'series', 'last_md_ns')
 
 
 cdef int64_t _token_value(object token) except? -2:
@@ -4045,9 +4066,9 @@ cdef class Store:
         expiry, same-expiry future, strike-sorted chain per symbol and expiry).  ``spot_store``: the store
         holding the stock underlyings (tokens = the contracts' asset tokens, e.g. the CM store; may be this
         store); ``index_store``: the index feed's store holding the index underlyings (OPTIDX asset tokens,
-        vega.indices; without it index options look in ``spot_store`` too); both used for the spot-carry forward, the underlying looked up when first needed.  Call
-        it before a FeedHandler merges into this store (the metadata is swapped without locking).  Returns
-        the number of instruments of the segment."""
+        vega.indices; without it index options look in ``spot_store`` too); both used for the spot-carry
+        forward, the underlying looked up when first needed.  Call it before a FeedHandler merges into this
+        store (the metadata is swapped without locking).  Returns the number of instruments of the segment."""
         cdef Store sp, ix
         cdef vg_optmeta_t* om
         cdef int32_t i, n_opt, n_ch
