@@ -204,7 +204,7 @@ t = threading.Thread(target=work)
 t.start()
 end = time.monotonic() + seconds
 rounds = 0
-while time.monotonic() < end:
+while time.monotonic() < end or rounds < 200:   # a loaded host gets as many rounds, only later
     s = vega.Store(64, dense_tokens=64)
     s.apply_records(recs)
     cur[0] = s
@@ -232,7 +232,7 @@ def test_a_store_closed_by_another_thread_mid_call_does_not_crash_the_process(op
     assert p.returncode == 0, (p.returncode, p.stderr[-2000:])
     name, rounds, ran, refused = p.stdout.split()
     # the other thread's calls met the stores (open: ran; closed: refused): the race was run
-    assert name == op and int(rounds) > 100 and int(ran) + int(refused) > 0, p.stdout
+    assert name == op and int(rounds) >= 200 and int(ran) + int(refused) > 0, p.stdout
 
 
 def test_a_closed_store_leaves_its_file_and_reads_as_closed():
