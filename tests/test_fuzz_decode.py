@@ -15,14 +15,17 @@ import vega
 from vega import nse
 
 SECONDS = float(os.environ.get("VEGA_FUZZ_SECONDS", "6"))
-MAX_RECORDS = {"CM": {7208: 2, 7201: 4, 18703: 28, 7210: 8, 18708: 6},
-               "FO": {7208: 2, 7201: 5, 17201: 5, 7202: 17, 17202: 12, 7210: 35}}
+#: records per message at most, for every multi-record layout (PROTOCOL.md's sizes, as vega.nse has them)
+MAX_RECORDS = {seg: {c: nse.layout(seg, c).max_records for c in nse.CODES[seg]
+                     if nse.layout(seg, c).count_offset is not None} for seg in nse.SEGMENTS}
 
 
 def _corpus(seg):
+    """The simulated stream, plus a full-size message of every code the decoder knows (so that a code added
+    later, which the simulator may not send, is fuzzed too), plain and compressed."""
     out = list(nse.sample_stream(seg, 300, seed=11))
-    codes = {"CM": [7200, 7208, 7201, 18703, 7210, 18708, 6013, 6541],
-             "FO": [7200, 7208, 7201, 17201, 7202, 17202, 7210, 6013, 6541]}[seg]
+    codes = nse.CODES[seg]
+    assert {7200, 7208, 7201, 6013, 6541} <= set(codes) and len(codes) >= 12
     for c in codes:
         lay = nse.layout(seg, c)
         m = nse.blank_message(seg, c, lay.max_records if lay.count_offset is not None else None)
