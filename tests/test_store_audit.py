@@ -19,6 +19,7 @@ import uuid
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
+from mypy_helpers import mypy_strict
 
 import vega
 from vega import nse
@@ -418,14 +419,7 @@ closed: bool = h.closed
 
 
 def test_the_stubs_take_numpy_tokens(tmp_path):
-    (tmp_path / "t.py").write_text(STUB_CHECK)
-    root = os.path.dirname(os.path.dirname(os.path.abspath(vega.__file__)))     # vega's own errors are not
-    env = dict(os.environ, MYPYPATH=root)                                         # checked here (silent)
-    p = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--follow-imports=silent", "--no-incremental",
-                        "--cache-dir", os.devnull, "t.py"], capture_output=True, text=True, cwd=tmp_path,
-                       env=env, timeout=600)
-    assert p.returncode == 0, p.stdout + p.stderr
-
+    mypy_strict(tmp_path, STUB_CHECK)
 
 
 def test_the_stubs_name_every_array_and_dtype_with_its_type_arguments():

@@ -131,13 +131,5 @@ def test_the_time_helpers_are_typed_for_mypy_strict(tmp_path):
     """epoch_ns, exchange_epoch_s, exchange_datetime (FORMATS names them for reading records and the store) and
     journal.live_records had no annotations: ``mypy --strict`` refused every call of them from typed code
     ("Call to untyped function ... in typed context")."""
-    import os
-    import subprocess
-    import sys
-    (tmp_path / "t.py").write_text(TYPED_USER)
-    root = os.path.dirname(os.path.dirname(os.path.abspath(vega.__file__)))      # vega's own errors are not
-    env = dict(os.environ, MYPYPATH=root)                                          # checked here (silent)
-    p = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--follow-imports=silent", "--no-incremental",
-                        "--cache-dir", os.devnull, "t.py"], capture_output=True, text=True, cwd=tmp_path,
-                       env=env, timeout=600)
-    assert p.returncode == 0, p.stdout + p.stderr
+    from mypy_helpers import mypy_strict
+    mypy_strict(tmp_path, TYPED_USER)
