@@ -76,6 +76,20 @@ def test_md_auction_end_clears_every_auction_field(st):
     assert changed_fields(recs) == dict.fromkeys(AUCTION, 0)
 
 
+@pytest.mark.parametrize("field", list(AUCTION))
+def test_md_auction_one_field_changed_is_stored_and_recorded(st, field):
+    """The merge compares the seven auction fields as one block before storing them (vg_auction_same): a
+    change of any single one of them, every other field as before, is still stored and recorded alone."""
+    merge(st, "CM", md(1, **AUCTION))
+    changed = dict(AUCTION, **{field: AUCTION[field] + 1000})
+    recs = merge(st, "CM", md(1, **changed))
+    q = st[1]
+    assert {k: getattr(q, k) for k in AUCTION} == changed
+    assert changed_fields(recs) == {field: changed[field]}
+    again = merge(st, "CM", md(1, **changed))        # the same block again: nothing to record
+    assert not set(changed_fields(again)) & set(AUCTION)
+
+
 SPOS_FIELDS = ("buy_ord_cxl_count", "buy_ord_cxl_vol", "sell_ord_cxl_count", "sell_ord_cxl_vol", "spos_update_time")
 
 

@@ -270,6 +270,24 @@ static inline int vg_side_has_data(const uint8_t *e) {
 #endif
 }
 
+/* True when the auction block of a 7200/7208 (AuctionNumber, AuctionStatus, InitiatorType as 3 int16,
+ * then InitiatorPrice, InitiatorQuantity, AuctionPrice, AuctionQuantity as 4 int32) equals the record's:
+ * the merge then stores none of the 7 fields (the usual case: no auction, all zero both sides).  a16/b16
+ * point at the 3 int16 (6 bytes; the 2 bytes after them are read and ignored), a32/b32 at the 4 int32. */
+static inline int vg_auction_same(const int16_t *a16, const int32_t *a32, const int16_t *b16,
+                                  const int32_t *b32) {
+    uint64_t x, y;
+    memcpy(&x, a16, 8);
+    memcpy(&y, b16, 8);
+#if defined(__SSE2__)
+    __m128i p = _mm_loadu_si128((const __m128i *)(const void *)a32);
+    __m128i q = _mm_loadu_si128((const __m128i *)(const void *)b32);
+    return ((x ^ y) << 16) == 0 && _mm_movemask_epi8(_mm_cmpeq_epi8(p, q)) == 0xFFFF;
+#else
+    return ((x ^ y) << 16) == 0 && memcmp(a32, b32, 16) == 0;
+#endif
+}
+
 /* Store the 5 levels of e into price[5], qty[5], orders[5] (always: a store of the same value is
  * harmless); returns the changed fields in the depth groups' bit order (VG_F_BID: price i = bit i,
  * quantity i = bit 5 + i, orders i = bit 10 + i). */

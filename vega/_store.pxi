@@ -58,6 +58,7 @@ cdef extern from "_store.h":
     uint32_t vg_groups_changed(const uint16_t* masks) noexcept nogil
     void vg_nonzero_masks(const vg_srec_t* r, uint16_t* masks) noexcept nogil
     int vg_side_has_data(const uint8_t* e) noexcept nogil
+    int vg_auction_same(const int16_t* a16, const int32_t* a32, const int16_t* b16, const int32_t* b32) noexcept nogil
     uint32_t vg_set_side(int32_t* price, int64_t* qty, int16_t* orders, const uint8_t* e) noexcept nogil
     long vg_emit_records(uint8_t* out, const vg_srec_t* r, const uint16_t* masks, uint32_t gm,
                          uint16_t source, uint64_t ts48, uint8_t flags) noexcept nogil
@@ -890,14 +891,16 @@ cdef void vg_merge_md(vg_merge_t* c, const vg_md_t* m, uint16_t code, uint8_t se
         kb = <uint16_t>vg_set_side(r.bid_price, r.bid_quantity, r.bid_orders, <const uint8_t*>&m.mbp[0])
     if vg_side_has_data(<const uint8_t*>&m.mbp[VG_DEPTH]):
         ka = <uint16_t>vg_set_side(r.ask_price, r.ask_quantity, r.ask_orders, <const uint8_t*>&m.mbp[VG_DEPTH])
-    # auction: copied as sent; a message without auction data (all zero) ends the auction -> cleared
-    _s16(&r.auction_number, m.auction_number, &kau, 1 << 0)
-    _s16(&r.auction_status, m.auction_status, &kau, 1 << 1)
-    _s16(&r.initiator_type, m.initiator_type, &kau, 1 << 2)
-    _s32(&r.initiator_price, m.initiator_price, &kau, 1 << 3)
-    _s32(&r.initiator_quantity, m.initiator_quantity, &kau, 1 << 4)
-    _s32(&r.auction_price, m.auction_price, &kau, 1 << 5)
-    _s32(&r.auction_quantity, m.auction_quantity, &kau, 1 << 6)
+    # auction: copied as sent; a message without auction data (all zero) ends the auction -> cleared.  One
+    # compare of the whole block first: usually there is no auction and nothing to store
+    if not vg_auction_same(&r.auction_number, &r.initiator_price, &m.auction_number, &m.initiator_price):
+        _s16(&r.auction_number, m.auction_number, &kau, 1 << 0)
+        _s16(&r.auction_status, m.auction_status, &kau, 1 << 1)
+        _s16(&r.initiator_type, m.initiator_type, &kau, 1 << 2)
+        _s32(&r.initiator_price, m.initiator_price, &kau, 1 << 3)
+        _s32(&r.initiator_quantity, m.initiator_quantity, &kau, 1 << 4)
+        _s32(&r.auction_price, m.auction_price, &kau, 1 << 5)
+        _s32(&r.auction_quantity, m.auction_quantity, &kau, 1 << 6)
     ksp = _status_changed(r, old_status)
     k[VG_G_TRADE] = kt
     k[VG_G_BID] = kb
