@@ -738,7 +738,7 @@ def test_watch_names_contracts_from_the_masters_and_shows_their_iv(shm_name, tmp
     ins = Instruments.load(contract)
     sim.generate()
     with Store.create(shm_name, 4096) as store:
-        store.load_instruments(ins, "FO", spot_store=store)
+        store.load_instruments(ins, "FO")
         FeedHandler("FO", store).process_batch(sim.datagrams["FO"], now_ns=T915)
         snap = store.snapshot()
         snap = snap[snap["valid"] == 1]

@@ -297,6 +297,41 @@ def test_load_instruments_rejects_bad_input():
         ro.load_instruments(universe(), "FO")
 
 
+def test_load_instruments_and_add_keep_one_segment_per_store():
+    """A store holds one segment's tokens (CM token 7 and F&O token 7 are two instruments): loading a master
+    names the store's segment as a FeedHandler does, and loading or adding another segment's tokens, or
+    handing an F&O load a spot store of F&O records, is a ValueError that changes nothing."""
+    ins = universe()
+    fo = core.Store(64)
+    assert fo.load_instruments(ins, "FO") == 10
+    with pytest.raises(ValueError, match="holds FO records, not CM"):
+        core.FeedHandler("CM", fo)                             # the load named the store F&O
+    with pytest.raises(ValueError, match="cannot load CM instruments: the store holds FO records"):
+        fo.load_instruments(ins, "CM")
+    with pytest.raises(ValueError, match="cannot add token 7 as CM"):
+        fo.add(7, "RELIANCE", "EQ", "CM")
+    assert len(fo) == 10 and 7 not in fo
+    fo.add(7, "SEVEN")                                          # no segment given: the store's
+    assert fo[7].segment == fo[100].segment == 2
+    with pytest.raises(ValueError, match="spot_store: the store holds FO records, not CM"):
+        core.Store(64).load_instruments(ins, "FO", spot_store=fo)
+    with pytest.raises(ValueError, match="spot_store: the store holds FO records, not CM"):
+        fo.load_instruments(ins, "FO", spot_store=fo)          # the F&O store is not its own spot store
+    cm = core.Store(64)
+    core.FeedHandler("CM", cm)
+    with pytest.raises(ValueError, match="index_store: the store holds CM records, not IDX"):
+        core.Store(64).load_instruments(ins, "FO", spot_store=cm, index_store=cm)
+    ix = core.Store(64)
+    core.FeedHandler("IDX", ix)
+    with pytest.raises(ValueError, match="index feed"):
+        ix.load_instruments(ins)                                # the IDX store's own segment: no contracts
+    full = core.Store(4)
+    with pytest.raises(core.StoreFullError):
+        full.load_instruments(ins, "FO")
+    core.FeedHandler("CM", full)                                # a refused load named nothing
+    assert core.Store(64).load_instruments(ins, "FO", spot_store=cm) == 10
+
+
 # ---------------------------------------------------------------------------------------------------------
 # The simulator's master files and the capture's pre-population
 # ---------------------------------------------------------------------------------------------------------

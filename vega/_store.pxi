@@ -1741,6 +1741,20 @@ cdef object _linked_upstream(FeedHandler t):
     return None if up is None or (<FeedHandler>up)._closed else up
 
 
+cdef _claim_segment(Store store, int seg, str what, bint claim):
+    """A store holds one feed's tokens: the same token number is another instrument in CM, F&O and the index
+    feed.  ValueError when the store's header names another segment than seg; an unnamed store takes seg
+    when claim (a FeedHandler, load_instruments).  what prefixes the error (the caller's action)."""
+    cdef uint8_t have = store._st.hdr.segment
+    if have == 0:
+        if claim:
+            store._st.hdr.segment = <uint8_t>seg
+    elif have != seg:
+        raise ValueError(f"{what}the store holds {_SEG_NAMES.get(have, '?')} records, not {_SEG_NAMES[seg]}: a "
+                         f"store holds one feed's tokens (the same token number is another instrument in another "
+                         f"segment)")
+
+
 @cython.binding(False)                 # a wrong self raises TypeError (vega/_core.pyx)
 @cython.embedsignature.format("clinic")
 cdef class FeedHandler:
@@ -1808,12 +1822,7 @@ cdef class FeedHandler:
             raise ValueError(f"rate must be a finite annual rate in (-1, 1), not {rate!r}")
         self._f.m.rate = rate
         self._f.keep = on_records is not None
-        if store._st.hdr.segment == 0:
-            store._st.hdr.segment = <uint8_t>seg
-        elif store._st.hdr.segment != seg:              # token numbers of CM, F&O and the index feed name
-            raise ValueError(f"the store holds {_SEG_NAMES.get(store._st.hdr.segment, '?')} records, not "
-                             f"{_SEG_NAMES[seg]}: a store holds one feed's tokens (the same token number is "
-                             f"another instrument in another segment)")
+        _claim_segment(store, seg, "", True)
         if seg == VG_SEG_IDX:
             self._idxmap = <vg_idxmap_t*>calloc(1, sizeof(vg_idxmap_t))
             if self._idxmap == NULL:
@@ -3973,6 +3982,8 @@ cdef class Store:
         if len(sym) > 10 or len(ser) > 2:
             raise ValueError("symbol is at most 10 characters, series at most 2")
         seg = 0 if segment is None else _parse_segment(segment)
+        if seg:
+            _claim_segment(self, seg, f"cannot add token {t} as {_SEG_NAMES[seg]}: ", False)
         sym10 = sym.ljust(10)
         ser2 = ser.ljust(2)
         memcpy(buf, <const char*>sym10, 10)
@@ -4067,11 +4078,14 @@ cdef class Store:
         instrument of ``segment`` ("CM"/"FO", default the store's) is added with its symbol and series, and
         for F&O the process-local option metadata of the implied volatility in the merge is built (strike,
         expiry, same-expiry future, strike-sorted chain per symbol and expiry).  ``spot_store``: the store
-        holding the stock underlyings (tokens = the contracts' asset tokens, e.g. the CM store; may be this
-        store); ``index_store``: the index feed's store holding the index underlyings (OPTIDX asset tokens,
+        holding the stock underlyings (tokens = the contracts' asset tokens): the CM feed's store;
+        ``index_store``: the index feed's store holding the index underlyings (OPTIDX asset tokens,
         vega.indices; without it index options look in ``spot_store`` too); both used for the spot-carry
-        forward, the underlying looked up when first needed.  Call it before a FeedHandler merges into this
-        store (the metadata is swapped without locking).  Returns the number of instruments of the segment."""
+        forward, the underlying looked up when first needed.  A store holds one segment's tokens: the store
+        takes ``segment`` (ValueError when a FeedHandler or an earlier load gave it another), and a
+        ``spot_store`` or ``index_store`` that holds another segment's records than CM or IDX is a
+        ValueError.  Call it before a FeedHandler merges into this store (the metadata is swapped without
+        locking).  Returns the number of instruments of the segment."""
         cdef Store sp, ix
         cdef vg_optmeta_t* om
         cdef int32_t i, n_opt, n_ch
@@ -4091,11 +4105,20 @@ cdef class Store:
                 raise TypeError(f"index_store must be a vega.Store, not {type(index_store).__name__}")
             (<Store>index_store)._check_open()
         seg = _parse_segment(segment) if segment is not None else (self._st.hdr.segment or VG_SEG_FO)
+        if seg == VG_SEG_IDX:
+            raise ValueError("instrument masters hold CM and FO contracts; the index feed's store takes "
+                             "vega.indices tokens")
+        _claim_segment(self, seg, f"cannot load {_SEG_NAMES[seg]} instruments: ", False)
+        if seg == VG_SEG_FO and spot_store is not None:
+            _claim_segment(spot_store, VG_SEG_CM, "spot_store: ", False)
+        if seg == VG_SEG_FO and index_store is not None:
+            _claim_segment(index_store, VG_SEG_IDX, "index_store: ", False)
         t = instruments.table
         t = t[t["segment"] == seg]
         new = sum(1 for tok in t["token"].tolist() if 0 < tok <= 0x7FFFFFFF and vg_store_find(&self._st, tok) < 0)
         if new > <Py_ssize_t>(self._st.capacity - vg_store_len(&self._st)):
             raise StoreFullError(f"{len(t)} instruments do not fit the store ({self._st.capacity} records)")
+        _claim_segment(self, seg, "", True)            # the store now holds this segment's tokens
         segname = "CM" if seg == VG_SEG_CM else "FO"
         for tok, sym, ser in zip(t["token"].tolist(), t["symbol"].tolist(), t["series"].tolist()):
             if tok <= 0:
