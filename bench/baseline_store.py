@@ -128,7 +128,8 @@ class DictStore:
                 r["market_type"] = m["market_type"]
                 if m["fill_price"] > 0:
                     r["fill_price"] = m["fill_price"]
-                    if r["last_md_ns"] == 0 or now - r["last_md_ns"] > MD_STALE_NS:
+                    other_market = 2 <= m["market_type"] <= 6       # odd lot, spot, auction, call auctions
+                    if not other_market and (r["last_md_ns"] == 0 or now - r["last_md_ns"] > MD_STALE_NS):
                         r["last_traded_price"] = m["fill_price"]
                 if m["fill_volume"] > 0:
                     r["fill_volume"] = m["fill_volume"]

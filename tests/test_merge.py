@@ -272,6 +272,32 @@ def test_ticker_never_overwrites_fresher_md(st):
     assert st[1].last_traded_price == 506
 
 
+@pytest.mark.parametrize("seg,code", [("CM", 18703), ("FO", 7202), ("FO", 17202)])
+@pytest.mark.parametrize("market_type", [2, 3, 4, 5, 6])
+def test_ticker_fill_outside_the_normal_market_is_no_ltp(st, seg, code, market_type):
+    """An odd-lot, spot, auction or call-auction fill (MarketType 2-6) is the last fill, with its market type,
+    but not the normal market's LTP, even with no fresh 7200/7208; the next normal-market fill is the LTP."""
+    merge(st, seg, tick(1, code=code, price=700, volume=5), now_ns=T0)
+    recs = merge(st, seg, tick(1, code=code, price=650, volume=3, market_type=market_type), now_ns=T0 + 10 * SEC)
+    q = st[1]
+    assert (q.fill_price, q.fill_volume, q.market_type, q.last_traded_price) == (650, 3, market_type, 700)
+    f = changed_fields(recs)
+    assert (f["fill_price"], f["fill_volume"], f["market_type"]) == (650, 3, market_type)
+    assert "last_traded_price" not in f
+    recs = merge(st, seg, tick(1, code=code, price=710, volume=1), now_ns=T0 + 20 * SEC)
+    assert (st[1].last_traded_price, st[1].market_type) == (710, 1)
+    assert changed_fields(recs)["last_traded_price"] == 710
+
+
+@pytest.mark.parametrize("market_type", [0, 7, -1])
+def test_ticker_market_type_the_protocol_does_not_name_counts_as_normal(st, market_type):
+    """Only the markets the protocol names as other than normal (2-6) are kept off the LTP: an unnamed value
+    does not silently stop the fast LTP."""
+    recs = merge(st, "FO", tick(1, code=7202, price=700, volume=5, market_type=market_type), now_ns=T0)
+    assert (st[1].last_traded_price, st[1].market_type) == (700, market_type)
+    assert changed_fields(recs)["last_traded_price"] == 700
+
+
 @pytest.mark.parametrize("code", [7202, 17202])
 def test_fo_ticker_open_interest(st, code):
     merge(st, "FO", tick(1, code=code, price=100, volume=1, oi=5000, hi=6000, lo=4000))

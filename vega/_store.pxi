@@ -978,15 +978,24 @@ cdef void vg_merge_mw(vg_merge_t* c, const vg_mw_t* w, uint16_t code, uint8_t se
         if out != NULL:
             c.out.n += vg_emit_fam_mw(out, r, k, gm, code, ts48)
 
+cdef enum:
+    # a ticker record's MarketType: 1 normal, then the other markets (PROTOCOL_MORE.md): 2 odd lot, 3 spot,
+    # 4 auction, 5 and 6 call auction 1 and 2
+    VG_MARKET_OTHER_FIRST = 2
+    VG_MARKET_OTHER_LAST = 6
+
 cdef inline void _tick_fields(vg_srec_t* r, const vg_tick_t* t, uint8_t seg, int64_t now_ns, int64_t stale_ns,
                               uint16_t* kt, uint16_t* koi) noexcept nogil:
     """The ticker's merge rules (inside the record's sequence lock; kt / koi get the changed trade and OI
     fields): fill price and volume, market type, a fast LTP that never overwrites a fresh 7200/7208 (no
-    7200/7208 merged within stale_ns); F&O open interest and the exchange's day high/low OI."""
+    7200/7208 merged within stale_ns) and is not a fill of another market than the normal one (an odd-lot,
+    spot, auction or call-auction fill is not the price the book and the market watch describe; a value the
+    protocol does not name counts as normal); F&O open interest and the exchange's day high/low OI."""
     _s16(&r.market_type, t.market_type, kt, VG_T_MARKET_TYPE)
     if t.fill_price > 0:
         _s32(&r.fill_price, t.fill_price, kt, VG_T_FILL_PRICE)
-        if _md_stale(r, now_ns, stale_ns):
+        if not (VG_MARKET_OTHER_FIRST <= t.market_type <= VG_MARKET_OTHER_LAST) and \
+                _md_stale(r, now_ns, stale_ns):
             _s32(&r.last_traded_price, t.fill_price, kt, VG_T_LTP)
     if t.fill_volume > 0:
         _s32(&r.fill_volume, t.fill_volume, kt, VG_T_FILL_VOLUME)
