@@ -130,18 +130,20 @@ def change_records_per_message(seg, packed, n_msgs):
     return (fh.stats["records"] - first) / n_msgs
 
 
-def check_baseline_agrees(seg, msgs):
-    """The baseline really applies the same rules: same LTP, volume, best bid/ask, OI for every token."""
+def check_baseline_agrees(seg, msgs, times=None):
+    """The baseline really applies the same rules: same prices, volume, status, quality, depth and OI for every
+    token, after merging msgs (decoded-message dicts) at times (receive times, epoch ns; default 1 ns apart)."""
     s = Store(100_000)
     fh = FeedHandler(seg, s)
     py = baseline_store.DictStore()
     for i, m in enumerate(msgs):
-        fh.merge_message(m, now_ns=T0 + i)
-        py.merge(m, T0 + i)
+        now = T0 + i if times is None else times[i]
+        fh.merge_message(m, now_ns=now)
+        py.merge(m, now)
     for tok, r in py.data.items():
         q = s[tok]
         for k in ("last_traded_price", "volume_traded_today", "open_interest", "high_price", "low_price",
-                  "data_quality"):
+                  "open_price", "close_price", "trading_status", "data_quality"):
             assert getattr(q, k) == r[k], (tok, k, getattr(q, k), r[k])
         assert list(q.bid_price) == r["bid_price"] and list(q.ask_quantity) == r["ask_quantity"]
 
