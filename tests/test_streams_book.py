@@ -289,9 +289,38 @@ def test_depth_changes_between_broadcasts_are_realistic(seg):
 
 
 def test_stream_is_deterministic_and_versioned():
-    assert S.STREAM_VERSION == 2 and "STREAM_VERSION" in S.__all__
+    assert S.STREAM_VERSION == 3 and "STREAM_VERSION" in S.__all__
     for seg in nse.SEGMENTS:
         kw = dict(seed=9, phases=True, index_oi=True, n_tokens=200)
         a = list(nse.sample_stream(seg, 400, **kw))
         assert a == list(nse.sample_stream(seg, 400, **kw))
         assert a != list(nse.sample_stream(seg, 400, **dict(kw, seed=10)))
+
+
+@pytest.mark.parametrize("seg", nse.SEGMENTS)
+def test_preopen_carries_the_indicative_open_and_the_day_opens_at_the_equilibrium(seg):
+    """PROTOCOL.md §3.3: in the pre-open (and the auction) a 7200/7208's OpenPrice is the indicative open and its
+    VolumeTradedToday the indicative quantity; the market opens at the last equilibrium price.  Merged by VEGA
+    (the pre-open rule takes the indicative open as it moves), every token that took part in the pre-open and
+    traded after it holds that price as its open."""
+    from vega import Decoder, FeedHandler, Store
+    dec = Decoder(seg)
+    dgs = list(nse.sample_stream(seg, 1500, seed=3, phases=True))
+    equilibrium, first_open = {}, {}
+    for dg in dgs:
+        for m in dec.decode(dg):
+            if m["transaction_code"] not in DEPTH_CODES:
+                continue
+            for r in m["records"]:
+                if r["trading_status"] in (1, 6):
+                    assert r["open_price"] == r["last_traded_price"] > 0 and r["volume_traded_today"] > 0
+                    assert r["token"] not in first_open          # no pre-open after the open
+                    equilibrium[r["token"]] = r["open_price"]
+                elif r["open_price"] > 0:
+                    first_open.setdefault(r["token"], r["open_price"])
+    opened = [t for t in equilibrium if t in first_open]
+    assert len(opened) > 100
+    assert all(first_open[t] == equilibrium[t] for t in opened)
+    store = Store(10_000)
+    FeedHandler(seg, store).process_batch(dgs)
+    assert [t for t in opened if store[t].open_price != equilibrium[t]] == []

@@ -18,6 +18,8 @@ With ``phases=True`` the stream opens like a real trading day: a pre-open order-
 ``PRE_OPEN_SHARE`` of the datagrams: 7208 with TradingStatus 1 and an indicative price that walks but no
 trades; F&O 7210 security status "pre-open"; market watch), then a call-auction / price-discovery phase
 (``AUCTION_SHARE``: TradingStatus 6, auction number, status, price and quantity in 7208), then normal trading.
+In both phases a 7200/7208's OpenPrice is the indicative open and VolumeTradedToday the indicative quantity
+(PROTOCOL.md §3.3); an instrument that took part opens at its last indicative (equilibrium) price.
 
 With ``index_oi=True`` (what :class:`vega.simulator.Simulator` sends) the streams also carry the exchange's
 summary broadcasts, uncompressed as the NSE sends them (PROTOCOL_MORE.md §1, §2.1):
@@ -80,8 +82,9 @@ _STEPS = (-2, -1, -1, 0, 0, 1, 1, 2)                        # LTP move per trade
 _TRADE_LOTS = (1, 1, 1, 1, 2, 2, 2, 3, 3, 5, 5, 10, 10, 20, 50, 100)   # trade size, in lots
 
 #: the version of what the generator produces: bump it whenever the same arguments give different bytes
-#: (benchmarks key their cached streams on it).  2: the order book evolves incrementally (book events).
-STREAM_VERSION = 2
+#: (benchmarks key their cached streams on it).  2: the order book evolves incrementally (book events).  3: with
+#: phases, the pre-open 7200/7208 carry the indicative open and quantity, and the day opens at the equilibrium.
+STREAM_VERSION = 3
 
 #: book depth per side (the 7200/7208 MBP levels)
 LEVELS = 5
@@ -125,7 +128,7 @@ class _Instrument:
 
     __slots__ = ("token", "symbol", "series", "tick", "lot", "ltp", "prev_ltp", "close", "open", "high", "low",
                  "volume", "turnover", "ltq", "ltt", "oi", "oi_hi", "oi_lo", "bids", "asks", "stream",
-                 "spos", "dirty", "buyer")
+                 "spos", "dirty", "buyer", "indicated")
 
     def __init__(self, rng: random.Random, segment: str, token: int, stream: int):
         self.token = token
@@ -152,6 +155,7 @@ class _Instrument:
         self.spos = [0, 0, 0, 0]
         self.dirty = True                        # the book is to be built (around the LTP) at the next depth
         self.buyer = bool(token & 1)             # the side of the last trade's aggressor
+        self.indicated = False                   # took part in the pre-open: the day opens at its equilibrium
 
     def _walk(self, step: int) -> None:
         self.prev_ltp = self.ltp
@@ -164,6 +168,8 @@ class _Instrument:
         bits = rng.getrandbits(16)
         step = _STEPS[bits & 7]
         qty = self.lot * _TRADE_LOTS[(bits >> 3) & 15]
+        if not self.open and self.indicated:
+            self.open = self.high = self.low = self.ltp
         if self.dirty:
             self._walk(step)
             self.ltq = qty
@@ -230,6 +236,7 @@ class _Instrument:
         orders collected change (an order event) and the book keeps around the indicative price (orders
         at prices it moves through are taken out, as the auction would match them)."""
         self._walk(_STEPS[rng.getrandbits(3)])
+        self.indicated = True
         if self.dirty:
             self._fresh(rng)
             return
@@ -737,6 +744,8 @@ class _Generator:
                "auction_price": 0, "auction_quantity": 0,
                "indicator": ins.indicator(code == 7200), "closing_price": ins.close, "open_price": ins.open,
                "high_price": ins.high, "low_price": ins.low}
+        if self.phase != "open":                 # PROTOCOL.md §3.3: the indicative open and equilibrium quantity
+            rec.update(open_price=ins.ltp, volume_traded_today=ins.lot * (1 + (ins.token % 97)))
         if self.phase == "auction":
             rec.update(auction_number=1, auction_status=1, auction_price=ins.ltp,
                        auction_quantity=ins.lot * (1 + (ins.token % 97)), initiator_type=0)
