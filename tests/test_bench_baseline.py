@@ -10,14 +10,6 @@ from test_store_records import messages
 from vega import Decoder, nse
 
 
-def _decoded(seg, code, **fields):
-    """A one-record message of code as the decoder returns it (every field; those given set)."""
-    m = nse.blank_message(seg, code, 1)
-    m["records"][0].update(fields)
-    (out,) = Decoder(seg).decode(nse.build_datagram(seg, [m], compress=False))
-    return out
-
-
 def _deep_update(dst, src):
     for k, v in src.items():
         if isinstance(v, dict):
@@ -31,12 +23,16 @@ def _deep_update(dst, src):
 
 def _complete(seg, msg):
     """A test's sparse message dict with every field the decoder would give (the baseline reads them all)."""
-    full = nse.blank_message(seg, msg["transaction_code"], len(msg["records"]))
-    _deep_update(full, {k: v for k, v in msg.items() if k != "records"})
+    header = {k: v for k, v in msg.items() if k not in ("transaction_code", "records")}
+    full = nse.blank_message(seg, msg["transaction_code"], len(msg["records"]), **header)
     for rec, given_rec in zip(full["records"], msg["records"]):
         _deep_update(rec, given_rec)
     full["segment"] = seg
     return full
+
+
+def _one(seg, code, **fields):
+    return _complete(seg, {"transaction_code": code, "records": [fields]})
 
 
 @pytest.mark.parametrize("seg", ["FO", "CM"])
@@ -62,7 +58,7 @@ def test_baseline_agrees_with_vega_over_random_messages(seg, data):
 @pytest.mark.parametrize("seg,code", [("CM", 18703), ("FO", 7202), ("FO", 17202)])
 def test_baseline_keeps_other_markets_fills_off_the_ltp(seg, code):
     def fill(token, price, market_type):
-        return _decoded(seg, code, token=token, market_type=market_type, fill_price=price, fill_volume=3)
+        return _one(seg, code, token=token, market_type=market_type, fill_price=price, fill_volume=3)
     msgs = [fill(1, 700, 1)] + [fill(1, 650 + mt, mt) for mt in range(7)] + [fill(2, 800, mt) for mt in (4, 2, 0)]
     check_baseline_agrees(seg, msgs)
 
@@ -71,7 +67,7 @@ def test_baseline_keeps_other_markets_fills_off_the_ltp(seg, code):
 def test_baseline_takes_the_preopen_open_and_volume_as_indicative(seg, code):
     """The simulated streams send no open or volume in the pre-open: made-up messages reach the rule."""
     steps = [(1, 1000, 5000), (1, 990, 4000), (6, 995, 4200), (2, 1005, 4500), (2, 1010, 4400), (2, 0, 4600)]
-    msgs = [_decoded(seg, code, token=1, book_type=1, trading_status=status, open_price=op, volume_traded_today=vol,
+    msgs = [_one(seg, code, token=1, book_type=1, trading_status=status, open_price=op, volume_traded_today=vol,
                      last_traded_price=1000)
             for status, op, vol in steps]
     check_baseline_agrees(seg, msgs)

@@ -745,10 +745,11 @@ class _Generator:
                "indicator": ins.indicator(code == 7200), "closing_price": ins.close, "open_price": ins.open,
                "high_price": ins.high, "low_price": ins.low}
         if self.phase != "open":                 # PROTOCOL.md §3.3: the indicative open and equilibrium quantity
-            rec.update(open_price=ins.ltp, volume_traded_today=ins.lot * (1 + (ins.token % 97)))
-        if self.phase == "auction":
-            rec.update(auction_number=1, auction_status=1, auction_price=ins.ltp,
-                       auction_quantity=ins.lot * (1 + (ins.token % 97)), initiator_type=0)
+            eq_qty = ins.lot * (1 + (ins.token % 97))
+            rec.update(open_price=ins.ltp, volume_traded_today=eq_qty)
+            if self.phase == "auction":
+                rec.update(auction_number=1, auction_status=1, auction_price=ins.ltp, auction_quantity=eq_qty,
+                           initiator_type=0)
         levels = bids + asks
         if fo and code == 7200:
             rec["mbp"] = [{"quantity": q, "price": p, "number_of_orders": n} for q, p, n in levels]
