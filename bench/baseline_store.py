@@ -150,8 +150,9 @@ class DictStore:
                 r["market_status"] = list(m["status"][:4])
                 if m["status"][0] > 0:
                     r["trading_status"] = m["status"][0]
-                if old in PRE_OPEN and r["trading_status"] == 2:      # the indicative open and SPOS go
+                if old in PRE_OPEN and r["trading_status"] == 2:      # the indicative open, volume and SPOS go
                     r["open_price"] = 0
+                    r["volume_traded_today"] = 0
                     for k in ("buy_ord_cxl_count", "buy_ord_cxl_vol", "sell_ord_cxl_count", "sell_ord_cxl_vol"):
                         r[k] = 0
             elif code == 18708:

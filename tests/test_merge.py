@@ -335,19 +335,28 @@ def test_cm_7210_spos_statistics_and_reset(st):
     assert changed_fields(recs)["sell_ord_cxl_vol"] == 0
 
 
-def test_fo_7210_leaving_preopen_drops_the_indicative_open(st):
-    """A pre-open 7208's OpenPrice is the indicative open (PROTOCOL.md §3.3; FO946 p.180): when F&O 7210 moves
-    the security to open (2) before a 7208 brings the final open, the indicative one is cleared, so that the
-    next 7208's OpenPrice is taken (set-once would otherwise keep the indicative open all day)."""
-    merge(st, "FO", md(1, code=7208, trading_status=6, open_price=1000, volume_traded_today=50))
-    recs = merge(st, "FO", {"transaction_code": 7210, "records": [{"token": 1, "status": [2, 2, 3, 4]}]})
-    assert (st[1].trading_status, st[1].open_price) == (2, 0)
-    assert changed_fields(recs)["open_price"] == 0
-    merge(st, "FO", md(1, code=7208, trading_status=2, open_price=1005, volume_traded_today=60))
-    assert (st[1].open_price, st[1].volume_traded_today) == (1005, 60)
-    merge(st, "FO", {"transaction_code": 7210, "records": [{"token": 1, "status": [3, 2, 3, 4]}]})
-    merge(st, "FO", {"transaction_code": 7210, "records": [{"token": 1, "status": [2, 2, 3, 4]}]})
-    assert st[1].open_price == 1005                  # suspended -> open is no pre-open end: the open stays
+@pytest.mark.parametrize("seg,code,status", [("FO", 7210, [2, 2, 3, 4]), ("FO", 7320, [2, 2, 3, 4]),
+                                             ("CM", 18130, [2, 2, 2, 2, 0, 0]), ("CM", 18707, [2, 2, 2, 2, 0, 0])])
+def test_status_leaving_preopen_drops_the_indicative_open_and_volume(seg, code, status):
+    """A pre-open 7208's OpenPrice is the indicative open and its VolumeTradedToday the indicative equilibrium
+    quantity (PROTOCOL.md §3.3; FO946 p.180, CM63 p.118-125): when a status message moves the security to open
+    (2) before a 7208 brings the final open and the real volume, both indicative values are cleared, so that
+    the next 7208 is taken: set-once would keep the indicative open all day, and "volume only grows" would keep
+    an indicative quantity above the real volume until trading passed it."""
+    st = core.Store(64)
+    merge(st, seg, md(1, code=7208, trading_status=6, open_price=1000, volume_traded_today=5000))
+    assert st[1].data_quality == QUALITY_WEIGHTS["volume"]
+    recs = merge(st, seg, {"transaction_code": code, "records": [{"token": 1, "status": status}]})
+    q = st[1]
+    assert (q.trading_status, q.open_price, q.volume_traded_today) == (2, 0, 0)
+    assert q.data_quality == 0                       # the score follows the volume it counts
+    ch = changed_fields(recs)
+    assert (ch["open_price"], ch["volume_traded_today"]) == (0, 0)
+    merge(st, seg, md(1, code=7208, trading_status=2, open_price=1005, volume_traded_today=60))
+    assert (st[1].open_price, st[1].volume_traded_today) == (1005, 60)   # the real volume, below the indicative
+    merge(st, seg, {"transaction_code": code, "records": [{"token": 1, "status": [3] + status[1:]}]})
+    merge(st, seg, {"transaction_code": code, "records": [{"token": 1, "status": status}]})
+    assert (st[1].open_price, st[1].volume_traded_today) == (1005, 60)   # suspended -> open is no pre-open end
 
 
 def test_fo_7210_trading_status(st):

@@ -788,6 +788,7 @@ static inline long vg_emit_records(uint8_t *out, const vg_srec_t *r, const uint1
 #define VG_TF_TICK (VG_FB(0) | VG_FB(7) | VG_FB(8) | VG_FB(10))   /* LTP, fill price/volume, market type */
 #define VG_TF_MW (VG_FB(0) | VG_FB(2))                            /* LTP, LTT */
 #define VG_DF_MW (VG_FB(0) | VG_FB(5))                            /* level-0 price and quantity */
+#define VG_TF_STATUS VG_FB(3)                                     /* volume (cleared leaving the pre-open) */
 #define VG_TF_MD (VG_FB(0) | VG_FB(1) | VG_FB(2) | VG_FB(3) | VG_FB(4) | VG_FB(5) | VG_FB(6) | VG_FB(9))
 
 /* Group G's records when only the fields FCAN can be in m, else the full kernel FULL. */
@@ -867,10 +868,11 @@ VG_EMIT_FAMILY(vg_emit_fam_spos, VG_INLINED) {
     VG_EMIT_TAIL;
 }
 
-/* F&O 7210: open (cleared when the pre-open ends), status, SPOS (the pre-open reset), identity.  Inlined into
- * the merge. */
+/* F&O 7210 / 7320, CM 18130 / 18707: volume and open (the indicative ones, cleared when the pre-open ends),
+ * status, SPOS (the pre-open reset), identity.  Inlined into the merge. */
 VG_EMIT_FAMILY(vg_emit_fam_status, VG_INLINED) {
     VG_EMIT_HEAD;
+    VG_EMIT_FC(VG_G_TRADE, VG_F_TRADE, VG_TF_STATUS, vg_emit_trade)
     VG_EMIT_FC(VG_G_OHLC, VG_F_OHLC, ~0u, vg_emit_ohlc)
     VG_EMIT_FC(VG_G_STATUS, VG_F_STATUS, ~0u, vg_emit_status)
     VG_EMIT_CALL(VG_G_SPOS, vg_emit_spos);

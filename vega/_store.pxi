@@ -429,7 +429,7 @@ _FAMILY_GROUPS = {
     "mw": (VG_G_TRADE, VG_G_BID, VG_G_ASK, VG_G_MW, VG_G_OI, VG_G_IDENT),
     "md": (VG_G_TRADE, VG_G_BID, VG_G_ASK, VG_G_OHLC, VG_G_STATUS, VG_G_AUCTION, VG_G_SPOS, VG_G_OI, VG_G_IDENT),
     "spos": (VG_G_SPOS, VG_G_IDENT),
-    "status": (VG_G_OHLC, VG_G_STATUS, VG_G_SPOS, VG_G_IDENT),
+    "status": (VG_G_TRADE, VG_G_OHLC, VG_G_STATUS, VG_G_SPOS, VG_G_IDENT),
     "buyback": (VG_G_BUYBACK, VG_G_IDENT),
     "open": (VG_G_OHLC, VG_G_IDENT),
     "oi": (VG_G_OI, VG_G_IDENT),
@@ -1098,7 +1098,8 @@ cdef inline void _batch_loop(vg_merge_t* c, const vg_batch_rec_t* msgs, int n, u
         elif vg_batch_rec_t is vg_spos_t:
             _spos_fields(r, m, log_time, &ksp)
         else:
-            _status_fields(r, m, &kst, &ksp, &ko)
+            _status_fields(r, m, &kt, &kst, &ksp, &ko)
+            qual = kt & VG_Q_TRADE
         _m_stamp(r, now_ns, code, qual)
         merged += 1
         gm = kt | kb | ka | kmw | koi | kst | ksp | kid | ko
@@ -1119,6 +1120,7 @@ cdef inline void _batch_loop(vg_merge_t* c, const vg_batch_rec_t* msgs, int n, u
                 k[VG_G_SPOS] = ksp
                 out += sizeof(vg_rec_t) * vg_emit_fam_spos(out, r, k, gm, VG_7210, ts48)
             else:
+                k[VG_G_TRADE] = kt
                 k[VG_G_OHLC] = ko
                 k[VG_G_STATUS] = kst
                 k[VG_G_SPOS] = ksp
@@ -1136,11 +1138,13 @@ cdef inline void _spos_fields(vg_srec_t* r, const vg_spos_t* s, int32_t log_time
     _s64(&r.sell_ord_cxl_vol, s.sell_ord_cxl_vol, ksp, 1 << 3)
     _s32(&r.spos_update_time, log_time, ksp, 1 << 4)
 
-cdef inline void _status_fields(vg_srec_t* r, const vg_status_t* s, uint16_t* kst, uint16_t* ksp,
+cdef inline void _status_fields(vg_srec_t* r, const vg_status_t* s, uint16_t* kt, uint16_t* kst, uint16_t* ksp,
                                 uint16_t* ko) noexcept nogil:
     """F&O 7210 / 7320's and CM 18130 / 18707's rules: security status per market (the first four: normal, odd lot,
     spot, auction); the normal market's (status[0]) is the trading status; leaving pre-open resets the SPOS statistics
-    and clears the open, which was the indicative one (the next 7200/7208 brings the final open: vg_merge_md)."""
+    and clears the open and the volume, which were the indicative open and equilibrium quantity (the next 7200/7208
+    brings the final open and the real volume: vg_merge_md; kept, the indicative volume would hold the real one back
+    under "volume only grows")."""
     cdef int16_t old_status = r.trading_status
     _s16(&r.market_status[0], s.status[0], kst, VG_S_MARKET_STATUS0 << 0)
     _s16(&r.market_status[1], s.status[1], kst, VG_S_MARKET_STATUS0 << 1)
@@ -1151,6 +1155,7 @@ cdef inline void _status_fields(vg_srec_t* r, const vg_status_t* s, uint16_t* ks
     ksp[0] = _status_changed(r, old_status)
     if vg_preopen(old_status) and r.trading_status == 2:
         _s32(&r.open_price, 0, ko, VG_O_OPEN)
+        _s64(&r.volume_traded_today, 0, kt, VG_T_VOLUME)
 
 cdef void vg_merge_spos(vg_merge_t* c, const vg_spos_t* s, int32_t log_time, uint64_t ts48) noexcept nogil:
     """CM 7210, one record (_spos_fields): the general path, for what _batch_loop leaves to it."""
@@ -1176,14 +1181,15 @@ cdef void vg_merge_status(vg_merge_t* c, const vg_status_t* s, uint16_t code, ui
     cdef uint32_t gm
     cdef uint8_t* out
     cdef vg_srec_t* r = _m_begin(c, s.token, k)
-    cdef uint16_t kst = 0, ksp = 0, ko = 0
+    cdef uint16_t kt = 0, kst = 0, ksp = 0, ko = 0
     if r == NULL:
         return
-    _status_fields(r, s, &kst, &ksp, &ko)
+    _status_fields(r, s, &kt, &kst, &ksp, &ko)
+    k[VG_G_TRADE] = kt
     k[VG_G_OHLC] = ko
     k[VG_G_STATUS] = kst
     k[VG_G_SPOS] = ksp
-    gm = _m_end(c, r, k, ko | kst | ksp | k[VG_G_IDENT], 0, code)
+    gm = _m_end(c, r, k, kt | ko | kst | ksp | k[VG_G_IDENT], kt & VG_Q_TRADE, code)
     if gm:
         out = _m_out(c, r, k, gm, code)
         if out != NULL:
