@@ -11,7 +11,7 @@ from hypothesis import given, settings, strategies as st
 import vega
 from vega import nse
 from vega.indices import (DEFAULT_INDEX_TOKENS, HASH_TOKEN_BASE, INDEX_DTYPE, IndexMasterError, index_key,
-                          index_token, load_index_master)
+                          index_table, index_token, load_index_master)
 from vega.records import KEYFRAME
 
 from store_helpers import by_token, market_equal
@@ -140,6 +140,23 @@ def test_index_tokens_override_and_validation(tmp_path):
         with pytest.raises(IndexMasterError) as e:
             load_index_master(p)
         assert str(e.value).startswith(str(p)) and len(str(e.value)) < len(str(p)) + 120, str(e.value)[:300]
+
+
+def test_index_tokens_never_give_a_default_token_to_another_index():
+    """index_tokens= updates DEFAULT_INDEX_TOKENS: a token the defaults hold for another index is refused (two
+    indices would merge into one record: Nifty 50 would read India VIX's value), unless that index gets a
+    token of its own in the same mapping; an entry for a default index, however spelt, replaces its default."""
+    with pytest.raises(ValueError, match=r"26000 of 'India VIX' is the default token of 'Nifty 50'"):
+        vega.FeedHandler("IDX", vega.Store(8), index_tokens={"India VIX": 26000})
+    store = vega.Store(8)
+    h = vega.FeedHandler("IDX", store, index_tokens={"India VIX": 26000, "nifty  50": 26017})
+    assert (h.index_token("India VIX"), h.index_token("Nifty 50"), h.index_token("Nifty Bank")) == (26000, 26017, 26009)
+    assert index_table({"India VIX": 26000, "nifty  50": 26017}) == {
+        "Nifty Bank": 26009, "Nifty Fin Service": 26037, "India VIX": 26000, "nifty  50": 26017}
+    assert index_table() == DEFAULT_INDEX_TOKENS
+    h.process_batch([index_datagram([index_rec("Nifty 50", 2450000)]),
+                     index_datagram([index_rec("India VIX", 1325)], code=7216)], now_ns=T_OPEN)
+    assert (store.ltp(26017), store.ltp(26000)) == (2450000, 1325)
 
 
 # ---------------------------------------------------------------------------------------------------------

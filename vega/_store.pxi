@@ -2013,11 +2013,8 @@ cdef class FeedHandler:
         jw.check()
 
     cdef _set_index_tokens(self, index_tokens):
-        from vega.indices import DEFAULT_INDEX_TOKENS, check_index_tokens
-        table = dict(DEFAULT_INDEX_TOKENS)
-        if index_tokens is not None:
-            table.update(check_index_tokens(index_tokens))
-        for name, tok in table.items():
+        from vega.indices import index_table
+        for name, tok in index_table(index_tokens).items():
             raw = name.encode("latin-1")
             if vg_idx_lookup(self._idxmap, raw, len(raw), tok) != tok:
                 raise ValueError(f"index_tokens: {name!r} cannot be mapped")

@@ -23,7 +23,7 @@ import numpy as np
 from vega.store import INDEX_UNION_FIELDS, STORE_DTYPE
 
 __all__ = ["DEFAULT_INDEX_TOKENS", "HASH_TOKEN_BASE", "INDEX_DTYPE", "IndexMasterError", "index_key",
-           "index_token", "check_index_tokens", "load_index_master"]
+           "index_token", "check_index_tokens", "index_table", "load_index_master"]
 
 #: configured tokens of well-known indices: the asset tokens their derivatives carry (the simulator's
 #: contract.txt uses the same); override or extend with ``FeedHandler("IDX", ..., index_tokens=...)``
@@ -87,6 +87,27 @@ def check_index_tokens(tokens) -> dict:
         by_key[key] = name
         by_token[int(tok)] = name
         out[name] = int(tok)
+    return out
+
+
+def index_table(tokens=None) -> dict:
+    """The name -> token table an index handler starts with: ``DEFAULT_INDEX_TOKENS`` updated by ``tokens``
+    (checked by :func:`check_index_tokens`).  A name of ``tokens`` replaces the default of the same index,
+    however spelt (by key); a token of ``tokens`` that a default holds for another index is a ValueError, since
+    two indices would then merge into one record (give that index a token of its own in ``tokens`` too)."""
+    user = check_index_tokens(tokens) if tokens is not None else {}
+    keys = {index_key(n) for n in user}
+    names = {tok: n for n, tok in user.items()}
+    out = {}
+    for name, tok in DEFAULT_INDEX_TOKENS.items():
+        if index_key(name) in keys:
+            continue
+        if tok in names:
+            raise ValueError(f"index_tokens: token {tok} of {names[tok]!r} is the default token of {name!r} "
+                             f"(vega.indices.DEFAULT_INDEX_TOKENS); give {name!r} another token in index_tokens "
+                             f"too")
+        out[name] = tok
+    out.update(user)
     return out
 
 
