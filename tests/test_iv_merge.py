@@ -315,8 +315,11 @@ def test_load_instruments_and_add_keep_one_segment_per_store():
     assert fo[7].segment == fo[100].segment == 2
     with pytest.raises(ValueError, match="spot_store: the store holds FO records, not CM"):
         core.Store(64).load_instruments(ins, "FO", spot_store=fo)
-    with pytest.raises(ValueError, match="spot_store: the store holds FO records, not CM"):
-        fo.load_instruments(ins, "FO", spot_store=fo)          # the F&O store is not its own spot store
+    for fresh in (fo, core.Store(64)):                          # not its own spot store, named yet or not
+        with pytest.raises(ValueError, match="not its own spot_store or index_store"):
+            fresh.load_instruments(ins, "FO", spot_store=fresh)
+        with pytest.raises(ValueError, match="not its own spot_store or index_store"):
+            fresh.load_instruments(ins, "FO", index_store=fresh)
     cm = core.Store(64)
     core.FeedHandler("CM", cm)
     with pytest.raises(ValueError, match="index_store: the store holds CM records, not IDX"):
@@ -330,6 +333,33 @@ def test_load_instruments_and_add_keep_one_segment_per_store():
         full.load_instruments(ins, "FO")
     core.FeedHandler("CM", full)                                # a refused load named nothing
     assert core.Store(64).load_instruments(ins, "FO", spot_store=cm) == 10
+    blank = core.Store(64)
+    with pytest.raises(ValueError, match=r"give the segment \('CM' or 'FO'\)"):
+        blank.load_instruments(ins)                             # no segment given, and the store has none
+    assert len(blank) == 0
+    core.FeedHandler("CM", blank)
+    assert blank.load_instruments(ins) == 3                     # the store's own: CM
+
+
+@pytest.mark.parametrize("name", ["handler", "load", "add"])
+def test_tokens_added_before_the_store_has_a_segment_take_it(name):
+    """Store.add(token) without a segment (subscribing before the handler exists) leaves the record's segment
+    unknown (0); when the store is then named, by a FeedHandler, a load of the masters or an add with a segment,
+    those records take the store's segment, as records added afterwards do: one store, one segment."""
+    st = core.Store(64)
+    st.add(35001, subscribed=False)
+    st.add(35002, "NIFTY")
+    assert (st[35001].segment, st[35002].segment, st.snapshot()["segment"].tolist()) == (0, 0, [0, 0])
+    if name == "handler":
+        core.FeedHandler("FO", st, subscribed_only=True)
+    elif name == "load":
+        st.load_instruments(universe(), "FO")
+    else:
+        st.add(35003, segment="FO")
+    assert set(st.snapshot()["segment"].tolist()) == {2}
+    assert (st[35001].subscribed, st[35002].symbol) == (False, "NIFTY")     # nothing else changed
+    with pytest.raises(ValueError, match="holds FO records, not CM"):
+        core.FeedHandler("CM", st)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -1759,11 +1759,21 @@ cdef object _linked_upstream(FeedHandler t):
 cdef _claim_segment(Store store, int seg, str what, bint claim):
     """A store holds one feed's tokens: the same token number is another instrument in CM, F&O and the index
     feed.  ValueError when the store's header names another segment than seg; an unnamed store takes seg
-    when claim (a FeedHandler, load_instruments).  what prefixes the error (the caller's action)."""
+    when claim (a FeedHandler, load_instruments, Store.add with a segment), and so do its records that have none
+    (added by Store.add before the store had a segment).  what prefixes the error (the caller's action)."""
     cdef uint8_t have = store._st.hdr.segment
+    cdef uint32_t i, n
+    cdef vg_srec_t* r
     if have == 0:
         if claim:
             store._st.hdr.segment = <uint8_t>seg
+            n = vg_store_len(&store._st)
+            for i in range(n):
+                r = &store._st.recs[i]
+                if r.segment == 0:
+                    vs_write_begin(r)
+                    r.segment = <uint8_t>seg
+                    vs_write_end(r)
     elif have != seg:
         raise ValueError(f"{what}the store holds {_SEG_NAMES.get(have, '?')} records, not {_SEG_NAMES[seg]}: a "
                          f"store holds one feed's tokens (the same token number is another instrument in another "
@@ -4015,6 +4025,8 @@ cdef class Store:
             r.segment = <uint8_t>seg
         r.subscribed = sub
         vs_write_end(r)
+        if seg and not self._st.hdr.segment:
+            _claim_segment(self, seg, "", True)        # the store now holds this segment's tokens
 
     def new_day(self) -> int:
         """Start a new trading day: every record goes back to what a fresh store holds for its token, keeping
@@ -4087,16 +4099,16 @@ cdef class Store:
     def load_instruments(self, instruments, segment=None, *, spot_store=None, index_store=None,
                          subscribed=True) -> int:
         """Pre-populate the store from an instrument master (``vega.Instruments``) before the open: every
-        instrument of ``segment`` ("CM"/"FO", default the store's) is added with its symbol and series, and
-        for F&O the process-local option metadata of the implied volatility in the merge is built (strike,
-        expiry, same-expiry future, strike-sorted chain per symbol and expiry).  ``spot_store``: the store
-        holding the stock underlyings (tokens = the contracts' asset tokens): the CM feed's store;
-        ``index_store``: the index feed's store holding the index underlyings (OPTIDX asset tokens,
-        vega.indices; without it index options look in ``spot_store`` too); both used for the spot-carry
-        forward, the underlying looked up when first needed.  A store holds one segment's tokens: the store
-        takes ``segment`` (ValueError when a FeedHandler or an earlier load gave it another), and a
-        ``spot_store`` or ``index_store`` that holds another segment's records than CM or IDX is a
-        ValueError.  Call it before a FeedHandler merges into this store (the metadata is swapped without
+        instrument of ``segment`` ("CM"/"FO", default the store's; ValueError when it has none yet) is added
+        with its symbol and series, and for F&O the process-local option metadata of the implied volatility in
+        the merge is built (strike, expiry, same-expiry future, strike-sorted chain per symbol and expiry).
+        ``spot_store``: the store holding the stock underlyings (tokens = the contracts' asset tokens): the CM
+        feed's store; ``index_store``: the index feed's store holding the index underlyings (OPTIDX asset
+        tokens, vega.indices; without it index options look in ``spot_store`` too); both used for the
+        spot-carry forward, the underlying looked up when first needed.  A store holds one segment's tokens:
+        the store takes ``segment`` (ValueError when a FeedHandler or an earlier load gave it another), and a
+        ``spot_store`` or ``index_store`` that holds another segment's records than CM or IDX, or is this
+        store, is a ValueError.  Call it before a FeedHandler merges into this store (the metadata is swapped without
         locking).  Returns the number of instruments of the segment."""
         cdef Store sp, ix
         cdef vg_optmeta_t* om
@@ -4116,7 +4128,13 @@ cdef class Store:
             if not isinstance(index_store, Store):
                 raise TypeError(f"index_store must be a vega.Store, not {type(index_store).__name__}")
             (<Store>index_store)._check_open()
-        seg = _parse_segment(segment) if segment is not None else (self._st.hdr.segment or VG_SEG_FO)
+        if segment is None and not self._st.hdr.segment:
+            raise ValueError("load_instruments: give the segment ('CM' or 'FO'): this store has none yet (a "
+                             "FeedHandler, an earlier load or Store.add with a segment names it)")
+        if spot_store is self or index_store is self:
+            raise ValueError("load_instruments: a store is not its own spot_store or index_store (they hold the "
+                             "underlyings: the CM feed's store, the index feed's store)")
+        seg = _parse_segment(segment) if segment is not None else self._st.hdr.segment
         if seg == VG_SEG_IDX:
             raise ValueError("instrument masters hold CM and FO contracts; the index feed's store takes "
                              "vega.indices tokens")
