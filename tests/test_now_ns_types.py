@@ -73,7 +73,7 @@ def test_float_and_bool_arrays_of_times_are_a_type_error():
     h = vega.FeedHandler("FO", store)
     n = 5
     for bad in (np.full(n, T, dtype=np.float64), [float(T)] * n, np.ones(n, dtype=bool), [T, T, 1.5, T, T],
-                np.array(float(T))):
+                np.array(float(T)), [T, T, True, T, T], (T, np.bool_(True), T, T, T)):   # a bool among ints
         with pytest.raises(TypeError, match="now_ns"):
             h.process_batch(STREAM[:n], now_ns=bad)
     assert len(store) == 0 and h.stats["datagrams"] == 0

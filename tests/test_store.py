@@ -54,11 +54,18 @@ def test_capacity_full_is_a_clear_error():
     s.add(2, symbol="X")                                        # existing tokens still fine
     with pytest.raises(ValueError):
         core.Store(0)
-    for bad in (float("nan"), float("inf"), -1):
+    for bad in (float("nan"), float("inf"), -1, 2**63, 1e19):
         with pytest.raises(ValueError, match="stale_ns must be a finite number of nanoseconds >= 0"):
             core.Store(3, stale_ns=bad)
         with pytest.raises(ValueError, match="md_stale_ns must be a finite number of nanoseconds >= 0"):
             core.FeedHandler("FO", s, md_stale_ns=bad)
+    for bad in (True, np.bool_(False), "5", None):                # True is no window of 1 ns
+        with pytest.raises(TypeError, match="stale_ns must be a number of nanoseconds"):
+            core.Store(3, stale_ns=bad)
+        with pytest.raises(TypeError, match="md_stale_ns must be a number of nanoseconds"):
+            core.FeedHandler("FO", s, md_stale_ns=bad)
+    assert core.Store(3, stale_ns=2.5e9).stale_ns == 2_500_000_000
+    assert core.Store(3, stale_ns=np.int64(7)).stale_ns == 7
     with pytest.raises(ValueError):
         s.add(0)
     with pytest.raises(ValueError):

@@ -30,6 +30,9 @@ from typing import Callable, Iterator, Mapping, Sequence
 Token = int | np.integer[Any]
 #: an int of ns (epoch ns, or ns since 00:00 IST for ``ts_ns``); floats and bools are refused at run time
 IntNs = int | np.integer[Any]
+#: a duration in ns (a staleness window): an int, a numpy number or a float such as 5e9 (truncated), below 2**63;
+#: bools are refused at run time
+DurationNs = float | np.integer[Any] | np.floating[Any]
 #: tokens: any iterable of them, e.g. a list or a numpy integer array (``store.tokens()[:10]``)
 Tokens = Iterable[Token] | npt.NDArray[np.integer[Any]]
 
@@ -124,9 +127,9 @@ class Quote:
 class Store:
     """The consolidated market-data store (one writer, lock-free readers in any process)."""
     name: str | None
-    def __init__(self, capacity: Token, *, dense_tokens: Token = ..., stale_ns: IntNs = ...) -> None: ...
+    def __init__(self, capacity: Token, *, dense_tokens: Token = ..., stale_ns: DurationNs = ...) -> None: ...
     @classmethod
-    def create(cls, name: str, capacity: Token, *, dense_tokens: Token = ..., stale_ns: IntNs = ...) -> Store: ...
+    def create(cls, name: str, capacity: Token, *, dense_tokens: Token = ..., stale_ns: DurationNs = ...) -> Store: ...
     @classmethod
     def open(cls, name: str) -> Store: ...
     @staticmethod
@@ -185,7 +188,7 @@ class FeedHandler:
     store: Store
     def __init__(self, segment: Segment | Literal["IDX"], store: Store, *,
                  on_records: Callable[[npt.NDArray[Any]], Any] | None = None,
-                 md_stale_ns: int = 5_000_000_000, subscribed_only: bool = False, records: bool = True,
+                 md_stale_ns: DurationNs = 5_000_000_000, subscribed_only: bool = False, records: bool = True,
                  ring: Ring | None = None, journal: JournalWriter | None = None, rate: float = 0.10,
                  indices: FeedHandler | None = None, underlying: FeedHandler | None = None,
                  index_tokens: Mapping[str, int] | None = None) -> None: ...

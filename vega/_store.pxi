@@ -1827,8 +1827,7 @@ cdef class FeedHandler:
                 raise ValueError(f"segment must be 'CM', 'FO' or 'IDX', not {segment!r}") from None
             if index_tokens is not None:
                 raise ValueError("index_tokens is for an index feed handler (segment 'IDX')")
-        if not md_stale_ns >= 0 or md_stale_ns == float("inf"):  # (NaN compares false)
-            raise ValueError("md_stale_ns must be a finite number of nanoseconds >= 0")
+        md_stale_ns = _duration_ns(md_stale_ns, "md_stale_ns")
         if on_records is not None and not callable(on_records):
             raise TypeError("on_records must be callable")
         self._decoder = Decoder(segment)
@@ -2417,6 +2416,9 @@ cdef class FeedHandler:
             one = _check_ns(now_ns)
         else:
             times_in = _np.asarray(now_ns)
+            if (times_in.dtype.kind in "iu" and not isinstance(now_ns, _np.ndarray)
+                    and any(isinstance(t, (bool, _np.bool_)) for t in now_ns)):
+                raise TypeError("now_ns must be ints of epoch ns: a bool among them is no time")   # ([T, True])
             if times_in.dtype.kind not in "iu" and times_in.size:
                 raise TypeError(f"now_ns must be ints of epoch ns (an int64 array), not {times_in.dtype}")
             times = _np.ascontiguousarray(times_in, dtype=_np.int64)
@@ -3040,6 +3042,16 @@ def _remove_store(name, path):
         pass
 
 
+def _duration_ns(v, str what):
+    """A duration in ns: an int, a numpy number or a float (5e9; truncated), in 0 .. 2**63-1.  TypeError for a
+    bool (True is no duration of 1 ns) or a non-number; ValueError outside the range, NaN and inf included."""
+    if isinstance(v, (bool, _np.bool_)) or not isinstance(v, (int, float, _np.integer, _np.floating)):
+        raise TypeError(f"{what} must be a number of nanoseconds, not {type(v).__name__}")
+    if not (0 <= v < 2 ** 63):                                  # (NaN compares false)
+        raise ValueError(f"{what} must be a finite number of nanoseconds >= 0 (below 2**63), not {v!r}")
+    return int(v)
+
+
 def _store_sizes(capacity, dense_tokens, stale_ns):
     """A new store's (capacity, dense_tokens, stale_ns), checked: sizes are ints (Store(2.5) is not a store of 2
     records, nor Store(True) one of 1) in range; TypeError / ValueError otherwise."""
@@ -3051,9 +3063,7 @@ def _store_sizes(capacity, dense_tokens, stale_ns):
         raise ValueError(f"capacity must be in 1 .. {VG_MAX_CAPACITY}")
     if not (0 <= dense_tokens <= VG_MAX_TOKENS_DENSE):
         raise ValueError(f"dense_tokens must be in 0 .. {VG_MAX_TOKENS_DENSE}")
-    if not stale_ns >= 0 or stale_ns == float("inf"):          # (NaN compares false)
-        raise ValueError("stale_ns must be a finite number of nanoseconds >= 0")
-    return capacity, dense_tokens, stale_ns
+    return capacity, dense_tokens, _duration_ns(stale_ns, "stale_ns")
 
 
 def _quote_restore(record, int64_t stale_ns, int64_t taken_ns):
