@@ -99,6 +99,15 @@ def test_ingest_exits_non_zero_when_a_journal_failed(tmp_path):
     assert r.returncode == 1 and "the journal failed" in r.stderr and "File too large" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
     assert json.loads(r.stdout)["feeds"]["NSE_FO"]["datagrams"] == 400
+    # the text summary says the journal failed and how far it got, not the records it took as if written
+    r = subprocess.run([sys.executable, "-c", code, "ingest", str(tmp_path / "s.pcap"), "--journal-root",
+                        str(tmp_path / "j2")], capture_output=True, text=True, timeout=120, cwd=ROOT,
+                       env=dict(os.environ, PYTHONPATH=ROOT))
+    fo = next(line for line in r.stdout.splitlines() if line.startswith("NSE_FO:"))
+    assert r.returncode == 1 and "journal FAILED: " in fo and "records)" not in fo, fo
+    (path,) = (tmp_path / "j2" / "NSE_FO").glob("*.bin")
+    assert fo.count(str(path)) == 1                         # the path once, not twice
+    assert "unsealed, recoverable" in fo and verify(path).state == "open"
 
 
 def test_verify_repair_leaves_a_running_writers_file_alone(tmp_path):

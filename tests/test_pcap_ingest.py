@@ -461,6 +461,54 @@ def test_ingesting_a_capture_again_is_refused_and_changes_nothing(tmp_path):
         assert len(j) > n and j.sealed
 
 
+def _cli_ingest(tmp_path, *args):
+    return subprocess.run([sys.executable, "-m", "vega.cli", "ingest", *map(str, args), "--journal-root",
+                           str(tmp_path / "j")], capture_output=True, text=True, timeout=120, cwd=ROOT,
+                          env=dict(os.environ, PYTHONPATH=ROOT))
+
+
+@pytest.mark.parametrize("order", ["a a", "a b a", "b a"])
+def test_one_ingest_of_the_same_capture_twice_or_files_out_of_order_is_refused_at_that_file(tmp_path, order):
+    """Within one ingest, a file that starts before what the files before it journaled (the same capture given
+    twice, e.g. by a glob matching day.pcap and day.pcap.gz, or files out of time order) is refused, with the
+    files before it in and sealed: appending it would repeat records or step the journal back in time.  The
+    files in order (a b) make exactly what one capture of them all makes.  (20 ms apart: a spans 2 s, more
+    than the FILE_OVERLAP_GRACE_NS that packets reordered across rotated files may take.)"""
+    items = _sim_pcap(tmp_path / "all.pcap", 120, seed=7, step_ns=20_000_000)
+    write_pcap(tmp_path / "a.pcap", items[:100])
+    write_pcap(tmp_path / "b.pcap", items[100:])
+    files = [tmp_path / f"{x}.pcap" for x in order.split()]
+    r = _cli_ingest(tmp_path, *files)
+    assert r.returncode == 1 and len(r.stderr.splitlines()) == 1, r.stderr
+    bad = files[-1] if order != "b a" else files[1]
+    assert f"{bad} starts at" in r.stderr and "the same capture given twice, or files out of time order" in r.stderr
+    path = tmp_path / "j" / "NSE_FO" / "20261120.bin"
+    with Journal.open(path) as j:
+        assert j.sealed
+        assert (np.diff(vega.records.timestamps(np.asarray(j.records))) >= 0).all()    # never back in time
+    ok = tmp_path / "ok"
+    ok.mkdir()
+    assert _cli_ingest(ok, tmp_path / "a.pcap", tmp_path / "b.pcap").returncode == 0
+    one = tmp_path / "one"
+    one.mkdir()
+    assert _cli_ingest(one, tmp_path / "all.pcap").returncode == 0
+    for name in JOURNAL_FEEDS:             # the same records (the CM journal's order of the F&O feed's routed
+        with Journal.open(ok / "j" / name / "20261120.bin") as a, \
+                Journal.open(one / "j" / name / "20261120.bin") as b:   # 7130s follows the batches)
+            assert a.sealed and b.sealed and len(a) == len(b) > 0, name
+            assert np.array_equal(np.sort(np.asarray(a.records).view("V32")),
+                                  np.sort(np.asarray(b.records).view("V32"))), name
+
+
+def test_an_ingest_whose_datagrams_go_to_no_configured_feed_fails(tmp_path):
+    """A capture none of whose datagrams go to a configured feed (a wrong group or port) is no ingest: exit 1
+    with one line naming the feeds, not a success with empty journals."""
+    _sim_pcap(tmp_path / "a.pcap", 40, seed=7)
+    r = _cli_ingest(tmp_path, tmp_path / "a.pcap", "--feed", "FO=239.1.1.1:1234", "--ring", "", "--store", "")
+    assert r.returncode == 1 and len(r.stderr.splitlines()) == 1, r.stderr
+    assert "went to a configured feed (FO=239.1.1.1:1234)" in r.stderr
+
+
 FRI = int(dt.datetime(2026, 11, 20, 15, 0, tzinfo=IST).timestamp()) * 10**9
 MON = int(dt.datetime(2026, 11, 23, 9, 15, tzinfo=IST).timestamp()) * 10**9
 JOURNAL_FEEDS = ("NSE_FO", "NSE_EQ", "NFO_IDX")

@@ -792,18 +792,28 @@ class Capture:
         except (RingError, OSError):
             return None
 
-    def _refuse_overlap(self, ts_ns: int) -> None:
+    def _refuse_overlap(self, ts_ns: int, path: str | None = None) -> None:
         """Ingest: CaptureError when a journal of the day already holds records stamped at or after ``ts_ns``
-        (the capture was ingested before, or overlaps one that was): appending would repeat them."""
+        (the capture was ingested before, or overlaps one that was): appending would repeat them.  With
+        ``path``, the file (not the first) of this ingest that starts at ``ts_ns``: then only records stamped
+        more than FILE_OVERLAP_GRACE_NS after ``ts_ns`` refuse it (the same capture given twice, or files out of
+        time order), not packets reordered by a few ms across the files of a rotated capture."""
         from vega._journal import day_epoch_ns
         t = ts_ns - day_epoch_ns(self._date)
         for f in self.all_feeds:
             w = f.writer
-            if w is not None and f.journal_error is None and w.max_ts >= 0 and w.max_ts >= t:
-                last = _dt.datetime.fromtimestamp((day_epoch_ns(self._date) + w.max_ts) / 1e9, IST)
+            if w is None or f.journal_error is not None or w.max_ts < 0 or w.max_ts < t:
+                continue
+            last = _dt.datetime.fromtimestamp((day_epoch_ns(self._date) + w.max_ts) / 1e9, IST)
+            if path is None:
                 raise CaptureError(f"{w.path} already holds records up to {last:%Y-%m-%d %H:%M:%S} IST, at or "
                                    f"after this capture's start: ingested before? (remove that file to ingest "
                                    f"again)")
+            if w.max_ts > t + FILE_OVERLAP_GRACE_NS:
+                first = _dt.datetime.fromtimestamp(ts_ns / 1e9, IST)
+                raise CaptureError(f"{path} starts at {first:%Y-%m-%d %H:%M:%S.%f} IST, before the last record "
+                                   f"already journaled in {w.path} ({last:%H:%M:%S.%f}): the same capture given "
+                                   f"twice, or files out of time order? (the files before it went in)")
 
     def _store_name(self, f) -> str:
         """The shared-memory store of feed ``f`` (:func:`store_name`)."""
@@ -919,7 +929,10 @@ class Capture:
                     f.writer.close()
                 except OSError as e:                 # its last flush or the seal failed: the others still close
                     if f.journal_error is None:
-                        f.journal_error = f"{f.writer.path}: {e.strerror or e} at its seal (unsealed, recoverable)"
+                        why = e.strerror or str(e)        # (a JournalError's text starts with the path)
+                        if not why.startswith(str(f.writer.path)):
+                            why = f"{f.writer.path}: {why}"
+                        f.journal_error = f"{why} at its last flush or seal (unsealed, recoverable)"
                         if self.on_warning is not None:
                             self.on_warning(f.journal_error)
         if self.ring is not None and not self.ring.closed:
@@ -1130,7 +1143,10 @@ class Capture:
         processed.  A capture not yet open opens itself (``open(offline_ns=...)``) at the first datagram's time
         without reading it twice (so a stream, ``-``, works); with no datagram at all it stays closed.  A
         datagram of a day earlier than the one being written (files out of time order) raises
-        :class:`CaptureError` naming its file, after the datagrams before it went in (as :meth:`ingest`)."""
+        :class:`CaptureError` naming its file, after the datagrams before it went in (as :meth:`ingest`).  So does
+        a file, not the capture's first, that starts more than ``FILE_OVERLAP_GRACE_NS`` (1 s) before the last
+        record a journal of the day holds (the same capture given twice, or files out of order), before any of
+        its datagrams go in: :meth:`ingest`, which sees no files, cannot tell."""
         import numpy as np
         from vega._journal import day_epoch_ns
         from vega._pcap import feed_selected
@@ -1144,6 +1160,7 @@ class Capture:
         links = dict(st.link_types)            # the link types' counts before the batch (see _uncount_links)
         for path in paths:
             shown = 0
+            checked = not self.opened          # the opening checks this file's start (_refuse_overlap)
             for b in scan_batches(path, st, batch, stop_ns=lambda: next_day[0]):
                 before, links = links, dict(st.link_types)
                 if not self.opened:
@@ -1152,6 +1169,17 @@ class Capture:
                     day_ns = day_epoch_ns(self._date)
                     continue
                 n = b.n
+                if not checked and n > 0:      # a later file of the day: after what is journaled already
+                    checked = True
+                    start = int(b.ts[:n].min())
+                    if start >= day_ns - EARLIER_DAY_GRACE_NS:     # (an earlier day's: refused below)
+                        try:
+                            self._refuse_overlap(start, _label(path))
+                        except CaptureError:
+                            st.datagrams -= n
+                            st.packets -= n
+                            _uncount_links(st.link_types, before, n)
+                            raise
                 floor = day_ns - EARLIER_DAY_GRACE_NS         # an earlier day's datagram (see _earlier_day)
                 early = n > 0 and b.ts[:n].min() < floor
                 if early:
@@ -1584,6 +1612,10 @@ def _day_after_ns(day: _dt.date) -> int:
 #: FeedHandler's own grace before a journal's day (a clock step, packets reordered at midnight); anything
 #: earlier is another day's and stops the ingest
 EARLIER_DAY_GRACE_NS = JOURNAL_GRACE_NS
+#: ingest: how far a file (not the first) may start before the last record already journaled, as packets
+#: reordered across the files of a rotated capture do (a few ms); further back it is the same capture given
+#: twice, or files out of time order, and is refused
+FILE_OVERLAP_GRACE_NS = 1_000_000_000
 
 
 def _earlier_day(ts_ns: int, day: _dt.date, path: str | None = None) -> CaptureError:

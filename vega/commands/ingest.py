@@ -17,8 +17,9 @@ def register(sub) -> None:
                        "destination group and port (as `vega capture` would receive them) at their capture "
                        "times, which drive the journal's days and checkpoints.")
     p.add_argument("pcap", nargs="+", help="capture files, in time order: a datagram of a day earlier than the one "
-                   "being ingested stops the ingest (tcpdump -w, dumpcap, vega simulate --out; "
-                   "gzip, xz, bzip2 or zstd compressed too); - reads standard input")
+                   "being ingested, or a file starting before what the files before it journaled, stops the "
+                   "ingest (tcpdump -w, dumpcap, vega simulate --out; gzip, xz, bzip2 or zstd compressed too); "
+                   "- reads standard input")
     add_pipeline_options(p)
     p.add_argument("--json", action="store_true", help="the summary as one JSON object on stdout")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
@@ -57,6 +58,10 @@ def run(args: argparse.Namespace) -> int:
         cap.close()
         if bar is not None:
             bar.close()
+    for f in cap.all_feeds:                       # a journal that failed at its seal (close) failed after stats
+        j = stats["feeds"].get(f.name, {}).get("journal")
+        if j and f.journal_error is not None:
+            j["failed"] = f.journal_error
     for note in cap.start_notes():                # what opening the journals and the ring found (on stderr)
         print(f"vega ingest: {note}", file=sys.stderr)
     summary = {"files": args.pcap, "packets": pst.packets, "udp_datagrams": pst.datagrams,
@@ -72,7 +77,10 @@ def run(args: argparse.Namespace) -> int:
             errs = ", ".join(f"{k} {v}" for k, v in d["errors"].items()) or "none"
             j = d.get("journal")
             jtxt = "".join(f"; journal {e['path']} ({e['records']:,} records)"
-                           for e in ([*j.get("earlier_days", []), j] if j else []))
+                           for e in (j.get("earlier_days", []) if j else []))
+            if j:                                 # a failed journal holds what it wrote, not what it took
+                jtxt += (f"; journal FAILED: {j['failed']}" if j.get("failed")
+                         else f"; journal {j['path']} ({j['records']:,} records)")
             full = d.get("merge", {}).get("store_full", 0)
             ftxt = f"; STORE FULL: {full:,} updates dropped" if full else ""
             print(f"{name}: {d['datagrams']:,} datagrams, {d['messages']:,} messages, {d['records']:,} change "
@@ -80,6 +88,10 @@ def run(args: argparse.Namespace) -> int:
                   f"(missed {d['missed']}){ftxt}{jtxt}")
     if error is not None:
         raise CliError(f"{error} (what came before it was ingested and sealed)")
+    if pst.datagrams and not any(d["datagrams"] for d in stats["feeds"].values()):
+        routes = ", ".join(f"{f.segment}={f.group}:{f.port}" for f in cfg.feeds)
+        raise CliError(f"none of the {pst.datagrams:,} UDP datagrams went to a configured feed ({routes}): "
+                       "check --feed or the config's groups and ports against the capture's destinations")
     full = {name: n for name, d in stats["feeds"].items() if (n := d.get("merge", {}).get("store_full"))}
     if full:                                      # the journals lack those updates: not a whole ingest
         raise CliError(f"the store was full ({cfg.store_capacity:,} instruments a feed): the updates of tokens past "
