@@ -45,18 +45,72 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
-        return args.func(args)
+        status = args.func(args)
+        try:
+            sys.stdout.flush()                 # output that fails at the end (a closed pipe, a full disk): here
+        except OSError as e:
+            if isinstance(_stdout_error(e) or e, BrokenPipeError):
+                return 0
+            return _fail(args.command, f"cannot write the output: {e.strerror or e}", 1)
+        return status
     except CliError as e:
-        print(f"vega {args.command}: {e}", file=sys.stderr)
-        return 1
+        return _fail(args.command, str(e), 1)
     except KeyboardInterrupt:
-        print(f"vega {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return _fail(args.command, "interrupted", 130)
     except Exception as e:  # one readable line for the operator; VEGA_TRACEBACK=1 for developers
+        out = _stdout_error(e)
+        if isinstance(out, BrokenPipeError):   # `vega verify ROOT | head -1`: the reader has what it wanted
+            return 0
+        if out is not None:                    # the output is lost, and said so
+            return _fail(args.command, f"cannot write the output: {out.strerror or out}", 1)
         if os.environ.get("VEGA_TRACEBACK") == "1":
             raise
-        print(f"vega {args.command}: {type(e).__name__}: {e}", file=sys.stderr)
-        return 1
+        return _fail(args.command, f"{type(e).__name__}: {e}", 1)
+
+
+def _fail(command: str, message: str, status: int) -> int:
+    """Say ``vega COMMAND: message`` on stderr; ``status``.  Output still buffered for a standard output that
+    fails (its reader gone, its disk full) is dropped, so the interpreter's exit adds no second error."""
+    _stdout_error(None)
+    try:
+        print(f"vega {command}: {message}", file=sys.stderr)
+    except OSError:                            # stderr gone too: the status says it
+        pass
+    return status
+
+
+def _stdout_error(e: BaseException | None) -> OSError | None:
+    """The error standard output gives now (``e`` for a BrokenPipeError when its pipe has no reader left),
+    else None.  When it fails, it is pointed at /dev/null: what it still buffers is dropped at exit instead of
+    failing again ("Exception ignored ... BrokenPipeError" and exit status 120)."""
+    err = None
+    try:
+        sys.stdout.flush()
+    except OSError as again:
+        err = again
+    except ValueError:                         # closed
+        return None
+    if err is None and isinstance(e, BrokenPipeError) and _no_reader(sys.stdout):
+        err = e
+    if err is not None:
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        except (OSError, ValueError, AttributeError):
+            pass
+    return err
+
+
+def _no_reader(stream) -> bool:
+    """True when ``stream`` is a pipe whose reading end is closed (poll reports POLLERR for its writer)."""
+    import select
+    try:
+        p = select.poll()
+        p.register(stream.fileno(), select.POLLOUT)
+        return any(ev & select.POLLERR for _, ev in p.poll(0))
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import re
+import stat
 from typing import Iterable, NamedTuple
 
 import numpy as np
@@ -176,8 +177,27 @@ def _opt(fields: list[str], i: int) -> str:
 MAX_LINE = 1 << 16
 
 
+def _open_regular(path):
+    """``path`` opened for reading as text, or InstrumentFileError when it is not a regular file: a FIFO would
+    block the open for ever (no writer) or the read (an idle one), a device would never end.  Opened without
+    blocking and checked on the open file (no window for another file to take the name in between)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = next((k for test, k in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
+                                           (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+                                           (stat.S_ISBLK, "a block device")) if test(mode)), "a special file")
+            raise InstrumentFileError(f"{path}: is {kind}, not a regular file: not an NSE master file")
+        os.set_blocking(fd, True)
+        return open(fd, "r", encoding="latin-1", newline=None)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def _read_lines(path) -> Iterable[tuple[int, str]]:
-    with open(path, "r", encoding="latin-1", newline=None) as fh:
+    with _open_regular(path) as fh:
         no = 0
         while True:
             line = fh.readline(MAX_LINE + 1)
@@ -257,8 +277,9 @@ class Instruments:
     def load(cls, contract_path=None, security_path=None) -> "Instruments":
         """Load either or both master files; bad lines are skipped and listed in ``errors``.
 
-        Raises InstrumentFileError when a file's header line is missing or of the wrong kind, FileNotFoundError
-        when a path does not exist."""
+        Raises InstrumentFileError when a file's header line is missing or of the wrong kind or the path is not a
+        regular file (a FIFO, a device, a directory: refused, not read), FileNotFoundError when a path does not
+        exist."""
         rows: list[tuple] = []
         errors: list[tuple[str, int, str]] = []
         deleted = 0

@@ -481,6 +481,33 @@ def journal_root(path) -> Path:
     return root
 
 
+def journal_files(root, feeds, d0, d1) -> list[tuple[_dt.date, str, Path]]:
+    """(day, feed, path) of the journal files ``<root>/<FEED>/YYYYMMDD.bin`` of ``feeds`` for days ``d0`` to ``d1``
+    (inclusive) that exist, by day, then in the order of ``feeds``: read from the feed directories' listings,
+    not looked up day by day, so that a range of centuries costs what the files there cost (a feed without its
+    directory has none)."""
+    root = Path(root)
+    found = []
+    for i, f in enumerate(feeds):
+        try:
+            entries = os.scandir(root / f)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        with entries:
+            for e in entries:
+                n = e.name
+                if len(n) != 12 or not n.endswith(".bin") or not n[:8].isascii() or not n[:8].isdigit():
+                    continue
+                try:
+                    day = _dt.date(int(n[:4]), int(n[4:6]), int(n[6:8]))
+                except ValueError:                     # 20260230.bin: no day's file
+                    continue
+                if d0 <= day <= d1:
+                    found.append((day, i, f, root / f / n))
+    found.sort(key=lambda x: (x[0], x[1]))
+    return [(day, f, p) for day, _, f, p in found]
+
+
 def _feeds(root: Path, feeds):
     """The feeds to read under journal root ``root`` (checked, journal_root): those named (FileNotFoundError
     for one without its directory), else every feed directory present."""
@@ -782,20 +809,20 @@ def export(root, out, start, end=None, feeds=None, *, progress: bool = True, com
     dataset by pyarrow.dataset, DuckDB (``read_parquet('<out>/**/*.parquet', hive_partitioning=true)``) and
     polars.  Shows a progress bar (tqdm) when ``progress``.  Needs the ``export`` extra.  Returns the files."""
     pa, pq = _import_pyarrow()
+    import pyarrow.fs as pafs
     root, out = Path(root), Path(out)
     d0, d1 = as_date(start), as_date(start if end is None else end)
     if d1 < d0:
         raise ValueError(f"export: end date {d1} is before start date {d0}")
     names = _feeds(root, feeds)
-    files = []
-    day = d0
-    while day <= d1:
-        for f in names:
-            p = root / f / f"{date_int(day):08d}.bin"
-            if p.exists():
-                files.append((day, f, p))
-        day += _dt.timedelta(days=1)
-    journals = [(d, f, _day_file(p, f, d)) for d, f, p in files]
+    journals = []
+    try:
+        for d, f, p in journal_files(root, names, d0, d1):
+            journals.append((d, f, _day_file(p, f, d)))
+    except BaseException:
+        for _, _, j in journals:
+            j.close()
+        raise
     total = sum(len(j) for _, _, j in journals)
     bar = None
     if progress:
@@ -813,24 +840,39 @@ def export(root, out, start, end=None, feeds=None, *, progress: bool = True, com
             dest = dest_dir / "part-0.parquet"
             tmp = dest_dir / ".part-0.parquet.tmp"
             base = day_epoch_ns(d)
-            with pq.ParquetWriter(tmp, schema, compression=compression) as pw:
-                n = len(j)
-                for a in range(0, max(n, 1), row_group_size):
-                    r = j.records[a:a + row_group_size]
-                    slots = r["slots"]
-                    cols = [
-                        pa.array(timestamps(r) + base, pa.int64()).cast(schema.field("ts").type),
-                        pa.array(j.seqs(a, a + len(r))),
-                        pa.array(r["token"]), pa.array(r["group"]), pa.array(r["flags"]),
-                        pa.array(r["mask"]), pa.array(r["source"]),
-                    ] + [pa.array(np.ascontiguousarray(slots[:, i])) for i in range(4)]
-                    pw.write_table(pa.Table.from_arrays(cols, schema=schema))
-                    if bar is not None:
-                        bar.update(len(r))
-            os.replace(tmp, dest)
+            try:
+                # the local file system named, and an absolute path: pyarrow reads a bare string as a URI, and
+                # a relative directory with a ':' in its name (export-15:30) was "Unrecognized filesystem type"
+                with pq.ParquetWriter(os.path.abspath(tmp), schema, compression=compression,
+                                      filesystem=pafs.LocalFileSystem()) as pw:
+                    n = len(j)
+                    for a in range(0, max(n, 1), row_group_size):
+                        r = j.records[a:a + row_group_size]
+                        slots = r["slots"]
+                        cols = [
+                            pa.array(timestamps(r) + base, pa.int64()).cast(schema.field("ts").type),
+                            pa.array(j.seqs(a, a + len(r))),
+                            pa.array(r["token"]), pa.array(r["group"]), pa.array(r["flags"]),
+                            pa.array(r["mask"]), pa.array(r["source"]),
+                        ] + [pa.array(np.ascontiguousarray(slots[:, i])) for i in range(4)]
+                        pw.write_table(pa.Table.from_arrays(cols, schema=schema))
+                        if bar is not None:
+                            bar.update(len(r))
+                os.replace(tmp, dest)
+            except BaseException as e:                 # a full disk, Ctrl-C, anything: no temporary file left
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
+                if isinstance(e, OSError) and not e.filename:   # name the file that could not be written
+                    if e.errno:
+                        raise OSError(e.errno, f"cannot write {dest}: {e.strerror or e}") from e
+                    raise OSError(f"cannot write {dest}: {e}") from e
+                raise
             written.append(dest)
-            j.close()
     finally:
+        for _, _, j in journals:
+            j.close()
         if bar is not None:
             bar.close()
     return written

@@ -17,3 +17,23 @@ def finite_float(text: str) -> float:
     if not math.isfinite(v):
         raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
     return v
+
+
+def _num(v: float) -> str:
+    return f"{int(v):,}" if v == int(v) and abs(v) < 1e15 else f"{v:g}"
+
+
+def float_upto(hi: float, tiny: float | None = None, unit: str = ""):
+    """argparse type of a number option: a finite_float at most ``hi``, and with ``tiny`` not above 0 and below
+    ``tiny`` either (zero and negative values are left to the command's own check, which says what they mean).
+    A value far out (``--speed 1e308``, ``--seconds 1e308``) overflowed deep inside as a bare OverflowError,
+    "cannot convert float infinity to integer"; it is now exit status 2 and a line giving the range."""
+    import argparse
+
+    def number(text: str) -> float:
+        v = finite_float(text)
+        if v > hi or (tiny is not None and 0 < v < tiny):
+            lo = f"at least {_num(tiny)} and " if tiny is not None else ""
+            raise argparse.ArgumentTypeError(f"{text!r} is out of range: expected {lo}at most {_num(hi)}{unit}")
+        return v
+    return number

@@ -27,6 +27,9 @@ def one_line_errors(parser):
         raise SystemExit(2)
     parser.error = error
     return parser
+
+
+_DIGITS_RE = re.compile(r"[0-9]+")
 _TIME_RE = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?$")
 
 
@@ -38,7 +41,7 @@ def parse_tokens(text: str | None) -> np.ndarray | None:
     for part in text.replace(" ", "").split(","):
         if not part:
             continue
-        if not part.isdigit() or not 0 < int(part) < 1 << 32:
+        if not _DIGITS_RE.fullmatch(part) or not 0 < int(part) < 1 << 32:   # ASCII digits ('²'.isdigit())
             raise CliError(f"bad token {part!r}: expected positive integers separated by commas")
         out.append(int(part))
     if not out:
@@ -157,18 +160,20 @@ def open_store(name: str):
 def load_masters(contract, security):
     """``Instruments.load`` of the NSE master files given (contract.txt, security.txt), errors as CliError."""
     from vega.instruments import InstrumentFileError, Instruments
+    for path in (contract, security):
+        if path is not None:                      # a FIFO would block the open for ever
+            refuse_special_file(Path(path), "an NSE master file (contract.txt, security.txt)")
     try:
         return Instruments.load(contract, security)
     except (InstrumentFileError, OSError, UnicodeDecodeError) as e:
         raise CliError(f"instrument master: {e}") from None
 
 
-def refuse_special_file(p: Path) -> None:
-    """CliError for an existing path that is not a regular file or directory given as a journal file: reading a
-    FIFO would block for ever."""
+def refuse_special_file(p: Path, expected: str = "a journal file (YYYYMMDD.bin)") -> None:
+    """CliError for an existing path that is not a regular file or directory given as ``expected`` (a journal
+    file by default): reading a FIFO would block for ever."""
     if p.exists() and not p.is_file() and not p.is_dir():
-        raise CliError(f"{p}: not a regular file (a FIFO, a device or a socket), expected a journal file "
-                       f"(YYYYMMDD.bin)")
+        raise CliError(f"{p}: not a regular file (a FIFO, a device or a socket), expected {expected}")
 
 
 def open_journal(path: str | Path):
@@ -209,17 +214,37 @@ def journal_root(path: str | Path) -> Path:
         raise CliError(str(e)) from None
 
 
-def missing_text(missing, feeds) -> str:
+def _few(items: list, n: int, what: str = "") -> str:
+    """Of ``n`` items, ``items`` being every one when ``n`` is at most 7, else the first three and the last
+    three: "a, b" or "N WHAT: a, b, c, ..., x, y, z" (a line stays short whatever the range)."""
+    if n <= 7:
+        return ", ".join(map(str, items))
+    return f"{n:,}{what}: {', '.join(map(str, items[:3]))}, ..., {', '.join(map(str, items[-3:]))}"
+
+
+def missing_text(missing, feeds, outside=()) -> str:
     """"no file: NSE_EQ 2026-11-24; no files on 2026-11-21, 2026-11-22" for (date, feed) pairs without a journal
     file (ReplayResult.missing): the days without a file for any of ``feeds`` (weekends, holidays) apart from a
-    feed missing on a day the others have."""
+    feed missing on a day the others have.  ``outside``: (first, last) ranges of days without any file, not in
+    ``missing`` (an operator's range before the first file there and after the last).  More than 7 are
+    summarised: their number, the first three and the last three."""
     by_day: dict = {}
     for d, f in missing:
         by_day.setdefault(d, []).append(f)
-    none = [d for d, fs in by_day.items() if len(fs) == len(feeds)]
-    some = [f"{f} {d}" for d, fs in by_day.items() if len(fs) < len(feeds) for f in fs]
-    return "; ".join(([f"no file: {', '.join(some)}"] if some else []) +
-                     ([f"no files on {', '.join(str(d) for d in none)}"] if none else []))
+    some = [f"{f} {d}" for d, fs in sorted(by_day.items()) if len(fs) < len(feeds) for f in fs]
+    ranges = sorted([(d, d) for d, fs in by_day.items() if len(fs) == len(feeds)] +
+                    [(a, b) for a, b in outside if a <= b])
+    n_none = sum((b - a).days + 1 for a, b in ranges)
+    one = _dt.timedelta(days=1)
+    if n_none <= 7:
+        days = [a + i * one for a, b in ranges for i in range((b - a).days + 1)]
+    else:                                         # the first three and the last three, without listing a range
+        head = [a + i * one for a, b in ranges for i in range(min(3, (b - a).days + 1))][:3]
+        tail = [b - i * one for a, b in reversed(ranges) for i in range(min(3, (b - a).days + 1))][:3]
+        days = head + tail[::-1]
+    some_text = _few(some if len(some) <= 7 else some[:3] + some[-3:], len(some), " feed days")
+    return "; ".join(([f"no file: {some_text}"] if some else []) +
+                     ([f"no files on {_few(days, n_none, ' days')}"] if n_none else []))
 
 
 def parse_feeds(text: str | None) -> list[str] | None:

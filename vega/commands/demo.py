@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from vega.commands import CliError, finite_float
+from vega.commands import CliError, float_upto
 from vega.commands._ops import fmt_paise
 from vega.records import CHANGE_RECORD_DTYPE
 
@@ -29,8 +29,9 @@ def register(sub) -> None:
                        description="Start a simulator (CM and F&O, wire-exact, LZO1Z-compressed like the exchange) "
                                    "and a capture on loopback for a few seconds, then show the busiest instruments, "
                                    "the ring, the journal, and that replaying the journal reproduces the store.")
-    d.add_argument("--seconds", type=finite_float, default=3.0, help="seconds of simulated traffic (default 3)")
-    d.add_argument("--rate", type=finite_float, default=3000.0,
+    d.add_argument("--seconds", type=float_upto(86400, unit=" seconds"), default=3.0,
+                   help="seconds of simulated traffic (default 3)")
+    d.add_argument("--rate", type=float_upto(1e7), default=3000.0,
                    help="datagrams per second over all segments (default 3000)")
     d.add_argument("--datagrams", type=int, default=None,
                    help="datagrams per segment (default: rate x seconds / segments)")

@@ -30,7 +30,7 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Export; print one line per file written."""
-    from vega.journal import FEEDS, JournalError, export, _import_pyarrow
+    from vega.journal import FEEDS, JournalError, _import_pyarrow, export, journal_files
     try:
         _import_pyarrow()                                 # checked here: the export imports it later
     except ImportError as e:
@@ -45,8 +45,8 @@ def run(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise CliError(f"{out}: exists and is not a directory")
     names = feeds or [f for f in FEEDS if (root / f).is_dir()]
-    days = [d0 + _dt.timedelta(days=i) for i in range((d1 - d0).days + 1)]
-    if not any((root / f / f"{d:%Y%m%d}.bin").exists() for f in names for d in days):
+    files = journal_files(root, names, d0, d1)       # listed: a range of centuries is no slower than a week
+    if not files:
         raise CliError(f"no journal files under {root} for {d0}..{d1} ({', '.join(names)})")
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -57,11 +57,20 @@ def run(args: argparse.Namespace) -> int:
                          compression=None if args.compression == "none" else args.compression)
     except PermissionError as e:
         raise CliError(f"permission denied: {e.filename or e}") from None
-    except (JournalError, OSError) as e:
+    except JournalError as e:
         raise CliError(str(e)) from None
+    except OSError as e:                          # "[Errno 28] cannot write PATH: No space left on device"
+        raise CliError(e.strerror if e.errno and e.strerror else str(e)) from None
     for w in written:
         print(w, file=sys.stdout)
-    missing = [(d, f) for d in days for f in names if not (root / f / f"{d:%Y%m%d}.bin").exists()]
-    if missing:                                   # a note (the paths above are the output): days left out
-        print(f"vega export: {missing_text(missing, names)}", file=sys.stderr)
+    # days left out: those between the first file and the last without one, and the range's ends before and
+    # after them (a note: the paths above are the output)
+    first, last = files[0][0], files[-1][0]
+    have = {(d, f) for d, f, _ in files}
+    missing = [(first + _dt.timedelta(days=i), f) for i in range((last - first).days + 1) for f in names
+               if (first + _dt.timedelta(days=i), f) not in have]
+    outside = [(d0, first - _dt.timedelta(days=1))] if first > d0 else []
+    outside += [(last + _dt.timedelta(days=1), d1)] if last < d1 else []
+    if missing or outside:
+        print(f"vega export: {missing_text(missing, names, outside)}", file=sys.stderr)
     return 0

@@ -6,7 +6,7 @@ import datetime as _dt
 import sys
 import time
 
-from vega.commands import CliError, finite_float
+from vega.commands import CliError, float_upto
 from vega.commands._ops import (journal_root, missing_text, parse_bound, parse_feeds, parse_tokens,
                                 store_class)
 
@@ -28,14 +28,15 @@ def register(sub) -> None:
     p.add_argument("--store", help="create this store (/dev/shm/vega.store.<name>) and apply one feed to it; from "
                    "a START time it first gets the state at START (nearest checkpoint and the records after it)")
     p.add_argument("--capacity", type=int, default=262144, help="store capacity in instruments (default 262144)")
-    p.add_argument("--replace", action="store_true", help="replace an existing ring of that name (a stale one: "
-                   "never one a running process writes, nor a file that is not a VEGA ring)")
+    p.add_argument("--replace", action="store_true", help="replace an existing ring or store of that name (a "
+                   "stale one, e.g. a stopped capture's: never one a running process writes, nor a file that is "
+                   "not a VEGA ring or store); without it an existing one is left as it is and the replay refused")
     p.add_argument("--feeds", help="comma-separated feeds (default: every feed directory present)")
     p.add_argument("--tokens", help="only these tokens (comma separated)")
-    p.add_argument("--speed", type=finite_float, default=None,
-                   help="pace by the recorded timestamps, SPEED times real time (1 = real time); "
-                        "default flat out")
-    p.add_argument("--max-gap", type=finite_float, default=5.0,
+    p.add_argument("--speed", type=float_upto(1e6, 1e-3), default=None,
+                   help="pace by the recorded timestamps, SPEED times real time (1 = real time, 0.001 to "
+                        "1,000,000); default flat out")
+    p.add_argument("--max-gap", type=float_upto(1e9, 1e-6, " seconds"), default=5.0,
                    help="when paced, shorten recorded gaps longer than this many seconds (default 5)")
     p.add_argument("--no-progress", action="store_true", help="no progress line")
     p.set_defaults(func=run)
@@ -75,18 +76,41 @@ def _days(start, end):
     return d0, d1
 
 
-def _count(root, feeds, d0, d1) -> int:
-    """Records in the files of the range (for the progress percentage; bounds inside a day ignored)."""
-    from vega.journal import FEEDS
+def _count(files) -> int:
+    """Records in the files (day, feed, path) of the range (for the progress percentage; bounds inside a day
+    ignored)."""
     n = 0
-    day = d0
-    while day <= d1:
-        for f in feeds or FEEDS:
-            p = root / f / f"{day:%Y%m%d}.bin"
-            if p.exists():
-                n += max(0, (p.stat().st_size - 64) // 32)
-        day += _dt.timedelta(days=1)
+    for _, _, p in files:
+        try:
+            n += max(0, (p.stat().st_size - 64) // 32)
+        except OSError:
+            pass
     return n
+
+
+def _clamp(start, end, files):
+    """(start, end) of a range of several days cut to the days of its files (sorted (day, feed, path)): a bound
+    before the first file's day (after the last's nights) reads as that day, so that a replay of 0001-01-01 to
+    9999-12-31 reads the files there instead of 3.65 million days (and does not run off the calendar).  A time
+    is cut only where it is before every record of the files (their stamps start at their day's 00:00 IST) or
+    after every one (a day's file holds stamps up to 2**48 ns, 3.26 days, past its 00:00)."""
+    from vega.journal import IST
+    first, last = files[0][0], files[-1][0]
+    if isinstance(start, _dt.datetime):
+        if start <= _dt.datetime(first.year, first.month, first.day, tzinfo=IST):
+            start = first
+    elif start < first:
+        start = first
+    day0 = start if not isinstance(start, _dt.datetime) else start.date()
+    if last < day0:                               # only the day before START's night: END stays
+        return start, end
+    if isinstance(end, _dt.datetime):
+        if last < _dt.date.max - _dt.timedelta(days=4) and \
+                end >= _dt.datetime(last.year, last.month, last.day, tzinfo=IST) + _dt.timedelta(days=4):
+            end = last
+    elif end > last:
+        end = last
+    return start, end
 
 
 def _first_seqs(root, feeds, start, d0, d1) -> dict[str, int]:
@@ -110,9 +134,35 @@ def _first_seqs(root, feeds, start, d0, d1) -> dict[str, int]:
     return out
 
 
+def _check_store(name: str, replace: bool) -> None:
+    """CliError unless ``--store NAME`` may be created: nothing at its path, or with ``--replace`` a store
+    ``Store.create`` replaces (its writer gone, e.g. a stopped capture's store left for readers).  Never a live
+    writer's store nor a file that is not a VEGA store, with or without --replace."""
+    import os
+    from vega._core import _clear_stale, _shm_path
+    from vega.store import StoreBusyError, StoreFormatError
+    try:
+        path = _shm_path(name)
+    except ValueError as e:
+        raise CliError(f"--store {name!r}: {e}") from None
+    if not os.path.lexists(path):
+        return
+    try:
+        _clear_stale(name, path, check_only=True)  # would Store.create refuse it? then say why
+    except StoreBusyError:
+        raise CliError(f"store {name!r} is being written by another process (a running capture?); refusing to "
+                       f"replace it ({path})") from None
+    except StoreFormatError as e:
+        raise CliError(f"store {str(e).replace('refusing to remove it', 'refusing to replace it')}") from None
+    except OSError as e:
+        raise CliError(f"store {name!r}: cannot check {path}: {e.strerror or e}") from None
+    if not replace:
+        raise CliError(f"store {name!r} exists ({path}): --replace to replace it")
+
+
 def run(args: argparse.Namespace) -> int:
     """Replay; print a summary line (records, next sequence number per feed, elapsed)."""
-    from vega.journal import FEEDS, JournalError, live_records, replay
+    from vega.journal import FEEDS, JournalError, journal_files, live_records, replay
     from vega.store import StoreFullError
     if not args.ring and not args.store:
         raise CliError("nothing to replay into: give --ring NAME and/or --store NAME")
@@ -134,9 +184,20 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"--store takes one feed (tokens of different feeds collide): add --feeds, "
                        f"one of {', '.join(feeds)}")
     # from a time, the day before's night past midnight may hold records at or after START
-    total = _count(root, feeds, d0 - _dt.timedelta(days=1) if isinstance(start, _dt.datetime) else d0, d1)
+    files = journal_files(root, feeds, d0 - _dt.timedelta(days=1) if isinstance(start, _dt.datetime) and
+                          d0 > _dt.date.min else d0, d1)
+    total = _count(files)
     if total == 0:
         raise CliError(f"no journal records under {root} for {d0}..{d1} ({', '.join(feeds)})")
+    outside = []                                  # days of the range before the first file and after the last
+    if end is not None:
+        start, end = _clamp(start, end, files)
+        c0, c1 = _days(start, end)
+        outside = [(d0, c0 - _dt.timedelta(days=1))] if c0 > d0 else []
+        outside += [(c1 + _dt.timedelta(days=1), d1)] if c1 < d1 else []
+        d0, d1 = c0, c1
+    if args.store:                                # before anything is made: an existing store needs --replace
+        _check_store(args.store, args.replace)
 
     ring = store = None
     done = False                                  # else the ring and store made here are removed again
@@ -229,6 +290,6 @@ def run(args: argparse.Namespace) -> int:
     state = f", the store from the state at {args.start} ({n_state:,} records)" if n_state else ""
     if ring is not None and published[0] != n_total:   # checkpoints go to a store only, as in a capture
         where += f" ({published[0]:,} live records into the ring; the checkpoints' {n_total - published[0]:,} not)"
-    gaps = f"; {missing_text(missing, feeds)}" if missing else ""
+    gaps = f"; {missing_text(missing, feeds, outside)}" if missing or outside else ""
     print(f"replayed {n_total:,} records into {where}{state} in {el:.2f} s ({seqs}){gaps}", file=sys.stdout)
     return 0

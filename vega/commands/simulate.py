@@ -3,17 +3,69 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import os
 import signal
+import stat
 import sys
 import time
 
-from vega.commands import CliError, finite_float
+from vega.commands import CliError, float_upto
 
 HELP = "send a simulated NSE market as UDP multicast on loopback (or write it to a pcap file)"
 
 
 #: bytes of memory a generated datagram holds (its ~560 bytes and the bytes object around them)
 _DATAGRAM_MEMORY = 700
+#: bytes a datagram takes in a pcap file (its ~560 bytes, the headers and the pcap record header)
+_PCAP_BYTES = 600
+#: the most datagrams per segment (about 1 PiB of pcap): a count beyond it is a typo, not a run
+MAX_DATAGRAMS = (1 << 50) // _PCAP_BYTES
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:,.1f} GiB"
+
+
+def _free_for(path: str) -> int | None:
+    """Bytes free for a new file at ``path`` (what the file there now holds counts as free), None when not
+    known or not a regular file's (a device such as /dev/null, a directory that does not exist: said later)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        st = None
+    except OSError:
+        return None
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        return None
+    try:
+        vfs = os.statvfs(os.path.dirname(os.path.abspath(path)))
+    except OSError:
+        return None
+    return vfs.f_bavail * vfs.f_frsize + (st.st_size if st is not None else 0)
+
+
+def _check_size(n: int, segments: int, out: str | None, stream: bool) -> None:
+    """CliError for a datagram count whose run cannot fit: more than MAX_DATAGRAMS, a pcap larger than the
+    disk holding ``out`` has free, or (not ``stream``) datagrams made first that need more than the machine's
+    memory.  ``vega simulate --datagrams 99999999999999999999 --out f`` warned of 130385160446167.0 GiB and
+    tried anyway."""
+    if n > MAX_DATAGRAMS:
+        raise CliError(f"--datagrams {n:,} is more than a run can hold: at most {MAX_DATAGRAMS:,} per segment "
+                       f"(about 1 PiB of pcap)")
+    if out:
+        need, free = n * segments * _PCAP_BYTES, _free_for(out)
+        if free is not None and need > free:
+            raise CliError(f"{out}: {n:,} datagrams per segment make about {_gib(need)} of pcap, more than the "
+                           f"{_gib(free)} free there")
+    if not stream:
+        need = n * segments * _DATAGRAM_MEMORY
+        try:
+            memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, ValueError):
+            memory = 0
+        if memory > 0 and need > memory:
+            raise CliError(f"{n:,} datagrams per segment made first take about {_gib(need)}, more than this "
+                           f"machine's {_gib(memory)} of memory: add --stream (generated while sent)")
 
 
 def _target(text: str) -> tuple[str, int]:
@@ -29,9 +81,10 @@ def register(sub) -> None:
     p.add_argument("--segments", nargs="+", choices=["FO", "CM"], default=["FO", "CM"])
     p.add_argument("--datagrams", type=int, default=None,
                    help="datagrams per segment (default: rate x duration / segments, else 20000)")
-    p.add_argument("--rate", type=finite_float, default=10_000.0, help="datagrams per second over all segments "
+    p.add_argument("--rate", type=float_upto(1e9), default=10_000.0, help="datagrams per second over all segments "
                    "(default 10000; 0 = as fast as possible)")
-    p.add_argument("--duration", type=finite_float, default=None, help="seconds to send (sets --datagrams from --rate)")
+    p.add_argument("--duration", type=float_upto(1e9, unit=" seconds"), default=None,
+                   help="seconds to send (sets --datagrams from --rate)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--fo", type=_target, metavar="GROUP:PORT", help="F&O target (default 239.70.2.1:34302)")
     p.add_argument("--cm", type=_target, metavar="GROUP:PORT", help="CM target (default 239.70.4.1:34304)")
@@ -68,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(str(e)) from None
     if args.out is not None and not args.out.strip():
         raise CliError("--out needs a file name")
+    _check_size(n, len(sim.segments), args.out, args.stream)
     socks = {}
     if args.out:
         try:

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import os
 import sys
 import time
 
 import numpy as np
 
-from vega.commands import CliError, finite_float
+from vega.commands import CliError, float_upto
 from vega.commands._ops import fmt_age, fmt_paise, load_masters, open_ring, open_store, parse_tokens
 from vega.instruments import SEG_CM, SEG_FO
 
@@ -35,7 +37,8 @@ def register(sub) -> None:
                    help="row order: volume (default), activity (updates since the last frame; the first frame "
                         "counts from the start), change (|%%|), oi, token")
     p.add_argument("--top", type=int, default=25, help="rows to show (default 25)")
-    p.add_argument("--interval", type=finite_float, default=1.0, help="seconds between frames (default 1)")
+    p.add_argument("--interval", type=float_upto(86400, unit=" seconds"), default=1.0,
+                   help="seconds between frames (default 1)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--once", action="store_true", help="print one frame and exit")
     g.add_argument("--iterations", type=int, help="print N frames and exit")
@@ -206,6 +209,11 @@ def _pct(snap: np.ndarray) -> np.ndarray:
     return p
 
 
+def _broken_pipe() -> None:
+    """The frames' reader is gone (``vega watch ... | head``): said to vega.cli, which ends quietly."""
+    raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
+
+
 def run(args: argparse.Namespace) -> int:
     """Render frames until interrupted (or --once / --iterations N)."""
     try:
@@ -228,6 +236,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         tty = sys.stdout.isatty()
         console = Console(width=None if tty else 160, force_terminal=tty or None)
+        console.on_broken_pipe = _broken_pipe     # not rich's silent exit 1: vega.cli's quiet exit 0, as dump's
         w = Watch(store, ring, tokens, args.sort, args.top, store_name=args.store, ring_name=args.ring,
                   instruments=instruments)
         if frames is not None and not tty:   # scripts and pipes: plain frames one after another
