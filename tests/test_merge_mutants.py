@@ -454,6 +454,21 @@ def test_a_drop_of_more_than_100000_is_a_restart():
                                       "out_of_order": 1}
 
 
+def test_sequence_numbers_at_the_int32_end_neither_overflow_nor_count_billions_missed():
+    """BCSeqNo is a wire LONG: at 2**31 - 1 the next number in order cannot be the last + 1 in int32 (that
+    overflowed, undefined behaviour, and in practice wrapped: 5 after 2**31 - 1 became a gap of -2**31
+    numbers, counted as 18446744071562067973 missed).  The comparisons are in 64 bits: a drop from there is a
+    restart, a rise to there a gap of the numbers between."""
+    top = 2**31 - 1
+    fh = core.FeedHandler("CM", core.Store(10))
+    fh.process_batch([_dg(top), _dg(5), _dg(6)], now_ns=T0)
+    assert fh.stats["streams"][1] == {"messages": 3, "last_seq": 6, "gaps": 0, "missed": 0, "out_of_order": 1}
+    fh = core.FeedHandler("CM", core.Store(10))
+    fh.process_batch([_dg(1), _dg(top)], now_ns=T0)
+    assert fh.stats["streams"][1] == {"messages": 2, "last_seq": top, "gaps": 1, "missed": top - 2,
+                                      "out_of_order": 0}
+
+
 def test_a_drop_of_exactly_100000_is_out_of_order_not_a_restart():
     fh = core.FeedHandler("CM", core.Store(10))
     fh.process_batch([_dg(200_000), _dg(100_000), _dg(100_001)], now_ns=T0)

@@ -1584,21 +1584,21 @@ def _set_side_pair(old, new):
 
 cdef inline void _streams_track(vg_streams_t* s, const vg_header_t* hd) noexcept nogil:
     cdef int st = hd.stream
-    cdef int32_t q = hd.bc_seq_no, last
+    cdef int64_t q = hd.bc_seq_no, last                  # 64 bits: last + 1 of a wire LONG at 2**31 - 1
     if hd.message_header or q <= 0:
         return
     s.messages[st] += 1
     last = s.last[st]
     if last == 0 or q == last + 1:
-        s.last[st] = q
+        s.last[st] = <int32_t>q
     elif q > last + 1:
         s.gaps[st] += 1
         s.missed[st] += <uint64_t>(q - last - 1)
-        s.last[st] = q
+        s.last[st] = <int32_t>q
     else:
         s.out_of_order[st] += 1
         if last - q > 100000:                            # the stream restarted its numbering
-            s.last[st] = q
+            s.last[st] = <int32_t>q
 
 cdef void _feed_merge_pending(vg_feed_t* f) noexcept nogil:
     """Merge the message held back by _feed_sink at its own receive time."""
