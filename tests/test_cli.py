@@ -87,3 +87,26 @@ def test_number_options_refuse_nan_and_infinity(capsys):
         err = _usage_error(capsys, argv)
         assert f"argument {argv[-2]}: not a finite number: {argv[-1]!r}" in err, (argv, err)
     assert "argument --rate: not a number: 'fast'" in _usage_error(capsys, ["simulate", "--rate", "fast"])
+
+
+def test_demo_interrupted_while_generating_leaves_no_directories(tmp_path):
+    """Ctrl-C while the demo generates its datagrams (seconds, for a large --datagrams) used to leave its
+    journal directory and its master files in the temporary directory: both are removed, exit 130."""
+    import os
+    import signal
+    import time
+    env = dict(os.environ, TMPDIR=str(tmp_path))
+    # SIGINT at its default in the child (a runner started in the background of a shell ignores it)
+    p = subprocess.Popen([sys.executable, "-m", "vega.cli", "demo", "--datagrams", "300000", "--segments", "FO"],
+                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob("vega-demo-master-*/contract.txt")) and time.monotonic() < deadline:
+        assert p.poll() is None, p.communicate()
+        time.sleep(0.01)
+    assert list(tmp_path.glob("vega-demo-*")), "the demo made no directories within 60 s"
+    time.sleep(0.2)                                 # (the security file too: generating)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    assert (p.returncode, err.strip()) == (130, "vega demo: interrupted"), err
+    assert list(tmp_path.iterdir()) == []

@@ -245,6 +245,18 @@ def test_verify_bad_input(tmp_path):
     assert_one_line_error(r, "1 of 1 journal file(s) damaged")
     r = cli("verify", bad)                                 # ... so verify does not advise a repair
     assert assert_one_line_error(r) == "vega verify: 1 of 1 journal file(s) damaged"
+    # under a directory, a FIFO or a directory with a journal's name is reported, not skipped without a word
+    from journal_helpers import make_records
+    w = JournalWriter(tmp_path / "root", "NSE_FO", "2026-01-02", flush_interval=None)
+    w.append(make_records(10))
+    w.close()
+    tree = tmp_path / "root" / "NSE_FO"
+    os.mkfifo(tree / "20260103.bin")
+    (tree / "20260104.bin").mkdir()
+    r = cli("verify", tmp_path / "root")
+    assert f"{tree / '20260103.bin'}: DAMAGED: a FIFO, not a regular file" in r.stdout
+    assert f"{tree / '20260104.bin'}: DAMAGED: a directory, not a regular file" in r.stdout
+    assert assert_one_line_error(r) == "vega verify: 2 of 3 journal file(s) damaged"
 
 
 def test_verify_advises_repair_for_the_files_it_mends(session, tmp_path):
@@ -459,6 +471,23 @@ def test_stat_shows_slots_and_readers_with_lag_and_laps(session, shm_name):
         assert fo_line.split()[1:4] == [f"{first:,}", f"{tail:,}", f"{1000 + len(big):,}"]
         slow.close()
         fast.close()
+
+
+def test_stat_says_when_a_slots_writer_has_exited(shm_name):
+    """A ring whose writer died without closing it (killed): its pid is shown with "(exited)" in the table and
+    writer_alive false in the JSON, as vega watch says it, not as if it were live.  (A writer that closes
+    its ring clears the pid: "-".)"""
+    code = (f"from vega._ring import Ring; from journal_helpers import make_records; import os, sys; "
+            f"r = Ring.create({shm_name!r}); r.append('NSE_FO', make_records(5)); print(os.getpid()); "
+            "sys.stdout.flush(); os._exit(0)")
+    pid = int(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                             env=dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{ROOT / 'tests'}")).stdout)
+    st = json.loads(cli("stat", shm_name, "--json").stdout)
+    assert [(s["feed"], s["writer_pid"], s["writer_alive"]) for s in st["slots"]] == [
+        ("NSE_FO", pid, False), ("NSE_EQ", 0, False), ("NFO_IDX", 0, False)]
+    r = cli("stat", shm_name)
+    fo_line = [x for x in r.stdout.splitlines() if x.split()[:1] == ["NSE_FO"]][0]
+    assert fo_line.endswith(f"{pid} (exited)")
 
 
 def test_stat_bad_input(tmp_path):
@@ -890,3 +919,23 @@ def test_replay_into_a_ring_says_how_many_records_the_ring_got(tmp_path, shm_nam
             f"the ring; the checkpoints' {len(kf):,} not)") in r.stdout
     with Ring.open(shm_name) as ring:
         assert ring.tail("NSE_EQ") == len(live)
+
+
+def test_export_notes_a_day_that_is_not_sealed(tmp_path):
+    """A day still being written (a running capture's) or left unsealed by a writer that stopped is exported
+    as far as it goes, with exit 0 (the files are the output) and a note naming it on stderr."""
+    pytest.importorskip("pyarrow")
+    from journal_helpers import make_records
+    with JournalWriter(tmp_path / "j", "NSE_FO", "2026-01-02", flush_interval=None) as w:
+        w.append(make_records(50))
+    w = JournalWriter(tmp_path / "j", "NSE_FO", "2026-01-05", flush_interval=None)    # a running capture's
+    w.append(make_records(30, seed=2))
+    w.flush()
+    try:
+        r = cli("export", tmp_path / "j", tmp_path / "out", "2026-01-02", "2026-01-05", "--no-progress")
+        assert r.returncode == 0, r.stderr
+        assert len(r.stdout.splitlines()) == 2
+        assert "not sealed, exported as far as they were written: NSE_FO 2026-01-05 (being written)" in r.stderr
+        assert "2026-01-02 (" not in r.stderr
+    finally:
+        w.close()

@@ -2,6 +2,7 @@
 index store under stable tokens per index name, published to ring slot 2 and journaled under NFO_IDX; F&O
 7130 / 17130 merged into the underlying's CM record (with the day's high and low)."""
 import datetime as dt
+import os
 import struct
 
 import numpy as np
@@ -131,6 +132,12 @@ def test_index_tokens_override_and_validation(tmp_path):
     p.write_text("India VIX,26017\nNifty Bank,abc\n")
     with pytest.raises(IndexMasterError, match=r"indices.csv:2"):
         load_index_master(p)
+    fifo = tmp_path / "fifo.csv"                     # read, it would block for ever: refused
+    os.mkfifo(fifo)
+    with pytest.raises(IndexMasterError, match="is a FIFO, not a regular file: not an index master file"):
+        load_index_master(fifo)
+    with pytest.raises(IndexMasterError, match="is a directory"):
+        load_index_master(tmp_path)
     # not a master file at all: one short message naming the file, whatever the bytes
     rng = np.random.default_rng(5)
     for junk in (rng.integers(0, 256, 300_000, dtype=np.uint8).tobytes().replace(b"\n", b"").replace(b"\r", b""),

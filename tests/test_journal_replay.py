@@ -172,6 +172,9 @@ def test_targets_store_ring_list_and_mapping(archive):
             replay(root, d, into=lst, speed=bad)
         with pytest.raises(ValueError, match="max_gap must be a finite number of seconds > 0"):
             replay(root, d, into=lst, speed=1.0, max_gap=bad)
+    for bad in (1e308, 1e-300):                          # overflowed the tick, or the due time, mid-replay
+        with pytest.raises(ValueError, match=r"speed must be a finite number > 0 in 1e-6 \.\. 1e9"):
+            replay(root, d, into=lst, speed=bad)
 
 
 class FakeClock:

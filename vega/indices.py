@@ -112,8 +112,9 @@ def index_table(tokens=None) -> dict:
 
 
 def _read_rows(p: Path) -> list:
-    """(line number, row) of every csv row of p."""
-    with p.open(newline="", encoding="latin-1") as fh:
+    """(line number, row) of every csv row of p (a regular file: a FIFO would block the read for ever)."""
+    from vega.instruments import _open_regular
+    with _open_regular(p, IndexMasterError, "an index master file", newline="") as fh:
         return list(enumerate(csv.reader(fh), 1))
 
 

@@ -177,10 +177,11 @@ def _opt(fields: list[str], i: int) -> str:
 MAX_LINE = 1 << 16
 
 
-def _open_regular(path):
-    """``path`` opened for reading as text, or InstrumentFileError when it is not a regular file: a FIFO would
-    block the open for ever (no writer) or the read (an idle one), a device would never end.  Opened without
-    blocking and checked on the open file (no window for another file to take the name in between)."""
+def _open_regular(path, error=None, what="an NSE master file", newline=None):
+    """``path`` opened for reading as text, or ``error`` (InstrumentFileError) when it is not a regular file: a
+    FIFO would block the open for ever (no writer) or the read (an idle one), a device would never end.  Opened
+    without blocking and checked on the open file (no window for another file to take the name in between)."""
+    error = InstrumentFileError if error is None else error
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
         mode = os.fstat(fd).st_mode
@@ -188,9 +189,9 @@ def _open_regular(path):
             kind = next((k for test, k in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
                                            (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
                                            (stat.S_ISBLK, "a block device")) if test(mode)), "a special file")
-            raise InstrumentFileError(f"{path}: is {kind}, not a regular file: not an NSE master file")
+            raise error(f"{path}: is {kind}, not a regular file: not {what}")
         os.set_blocking(fd, True)
-        return open(fd, "r", encoding="latin-1", newline=None)
+        return open(fd, "r", encoding="latin-1", newline=newline)
     except BaseException:
         os.close(fd)
         raise

@@ -578,6 +578,8 @@ def replay(root, start, end=None, feeds: Iterable[str] | str | None = None, spee
         raise TypeError("replay needs a target: into=store | ring | callback | {feed: target}")
     if speed is not None and not (speed > 0 and math.isfinite(speed)):
         raise ValueError(f"speed must be a finite number > 0 (or None for flat out), not {speed!r}")
+    if speed is not None and not 1e-6 <= speed <= 1e9:        # (1e308 overflowed the tick, 1e-300 the clock)
+        raise ValueError(f"speed must be a finite number > 0 in 1e-6 .. 1e9 (or None for flat out), not {speed!r}")
     if max_gap is not None and not (max_gap > 0 and math.isfinite(max_gap)):
         raise ValueError(f"max_gap must be a finite number of seconds > 0 (or None: gaps as recorded), not "
                          f"{max_gap!r}")

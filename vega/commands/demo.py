@@ -75,29 +75,31 @@ def run(args: argparse.Namespace) -> int:
         port = _free_port()
         targets[s] = (DEFAULT_FEEDS[s][0] if multicast else "127.0.0.1", port)
 
-    tmp = None
-    root = args.journal_root
-    if root is None:
-        tmp = tempfile.mkdtemp(prefix="vega-demo-")
-        root = tmp
-    sim = Simulator(args.segments, n, seed=args.seed, targets=targets)
-    mdir = tempfile.mkdtemp(prefix="vega-demo-master-")
-    try:
-        masters = sim.write_master(mdir)           # contract.txt / security.txt of the simulated instruments
+    tmp = mdir = None
+    try:                                           # (interrupted while generating: no directories left behind)
+        root = args.journal_root
+        if root is None:
+            tmp = tempfile.mkdtemp(prefix="vega-demo-")
+            root = tmp
+        sim = Simulator(args.segments, n, seed=args.seed, targets=targets)
+        mdir = tempfile.mkdtemp(prefix="vega-demo-master-")
+        masters = sim.write_master(mdir)               # contract.txt / security.txt of the simulated instruments
         from vega.instruments import Instruments
         instruments = Instruments.load(masters.get("contract"), masters.get("security"))
+        cfg = CaptureConfig(feeds=[FeedConfig(s, *targets[s]) for s in args.segments], journal_root=root,
+                            ring=f"vega-demo-{pid}", store=None, store_capacity=16384, stats_interval=3600.0,
+                            checkpoint_interval=5.0, contract=masters.get("contract"), security=masters.get("security"))
+        print(f"VEGA demo: {n:,} simulated datagrams per segment ({', '.join(args.segments)}, seed {args.seed}) "
+              f"at {args.rate:,.0f}/s over {'multicast' if multicast else 'unicast'} loopback", file=out)
+        t0 = time.perf_counter()
+        sim.generate()
+        t_gen = time.perf_counter() - t0
+        cap = Capture(cfg)
     except BaseException:
-        shutil.rmtree(mdir, ignore_errors=True)
+        for d in (tmp, mdir):
+            if d is not None:
+                shutil.rmtree(d, ignore_errors=True)
         raise
-    cfg = CaptureConfig(feeds=[FeedConfig(s, *targets[s]) for s in args.segments], journal_root=root,
-                        ring=f"vega-demo-{pid}", store=None, store_capacity=16384, stats_interval=3600.0,
-                        checkpoint_interval=5.0, contract=masters.get("contract"), security=masters.get("security"))
-    print(f"VEGA demo: {n:,} simulated datagrams per segment ({', '.join(args.segments)}, seed {args.seed}) "
-          f"at {args.rate:,.0f}/s over {'multicast' if multicast else 'unicast'} loopback", file=out)
-    t0 = time.perf_counter()
-    sim.generate()
-    t_gen = time.perf_counter() - t0
-    cap = Capture(cfg)
     try:
         try:
             cap.open()

@@ -63,6 +63,10 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(e.strerror if e.errno and e.strerror else str(e)) from None
     for w in written:
         print(w, file=sys.stdout)
+    unsealed = _unsealed(files)
+    if unsealed:                                  # a note: the export holds those files as far as they go now
+        print(f"vega export: not sealed, exported as far as they were written: {', '.join(unsealed)}",
+              file=sys.stderr)
     # days left out: those between the first file and the last without one, and the range's ends before and
     # after them (a note: the paths above are the output)
     first, last = files[0][0], files[-1][0]
@@ -74,3 +78,19 @@ def run(args: argparse.Namespace) -> int:
     if missing or outside:
         print(f"vega export: {missing_text(missing, names, outside)}", file=sys.stderr)
     return 0
+
+
+def _unsealed(files) -> list[str]:
+    """"NSE_FO 2026-11-25 (being written)" for each (day, feed, path) whose file is not sealed: being written by
+    a running capture, or left unsealed by one that stopped (vega verify --repair seals it)."""
+    from vega.journal import Journal, JournalError, held_by_writer
+    out = []
+    for d, f, p in files:
+        try:
+            with Journal.open(p) as j:
+                if j.sealed:
+                    continue
+        except (JournalError, OSError):
+            continue
+        out.append(f"{f} {d} ({'being written' if held_by_writer(p) else 'its writer gone: vega verify --repair'})")
+    return out

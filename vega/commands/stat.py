@@ -25,7 +25,7 @@ def register(sub) -> None:
 
 def collect(ring) -> dict:
     """The ring's state as plain data (what --json prints)."""
-    from vega._ring import FEEDS
+    from vega._ring import FEEDS, _pid_alive
     now = time.time_ns()
     slots = []
     for f in FEEDS:
@@ -33,6 +33,7 @@ def collect(ring) -> dict:
         slots.append({"feed": f, "first_seq": int(i["first_seq"]), "tail": int(i["tail"]),
                       "records": int(i["tail"]) - int(i["first_seq"]), "record_count": int(i["record_count"]),
                       "capacity": int(i["capacity"]), "writer_pid": int(i["writer_pid"]),
+                      "writer_alive": bool(i["writer_pid"]) and _pid_alive(int(i["writer_pid"])),
                       "created_ns": int(i["created_ns"])})
     readers = []
     for r in ring.readers():
@@ -52,11 +53,12 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(st), file=out)
         return 0
     print(f"ring {st['ring']}", file=out)
-    print(f"  {'feed':<8} {'first seq':>14} {'tail':>14} {'records':>14} {'capacity':>9} {'writer pid':>10}",
+    print(f"  {'feed':<8} {'first seq':>14} {'tail':>14} {'records':>14} {'capacity':>9} {'writer pid':>16}",
           file=out)
     for s in st["slots"]:
+        pid = "-" if not s["writer_pid"] else f"{s['writer_pid']}" + ("" if s["writer_alive"] else " (exited)")
         print(f"  {s['feed']:<8} {s['first_seq']:>14,} {s['tail']:>14,} {s['records']:>14,} {s['capacity']:>9,} "
-              f"{s['writer_pid'] or '-':>10}", file=out)
+              f"{pid:>16}", file=out)
     if not st["readers"]:
         print("  no registered readers", file=out)
         return 0

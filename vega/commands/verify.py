@@ -29,7 +29,7 @@ def _files(paths: list[str]) -> list[Path]:
     for text in paths:
         p = Path(text)
         if p.is_dir():
-            found = sorted(q for q in p.rglob("*.bin") if q.is_file())
+            found = sorted(p.rglob("*.bin"))        # a FIFO or directory of that name too: reported, not skipped
             if not found:
                 raise CliError(f"{p}: no journal files (*.bin) under this directory")
             files.extend(found)
@@ -41,12 +41,31 @@ def _files(paths: list[str]) -> list[Path]:
     return files
 
 
+def _kind(p: Path) -> str:
+    """What ``p`` is, when it is no regular file: "a directory", "a FIFO", ..."""
+    import stat
+    try:
+        mode = p.lstat().st_mode
+    except OSError as e:
+        return f"unreadable ({e.strerror or e})"
+    for test, kind in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISLNK, "a dangling symbolic link")):
+        if test(mode):
+            return kind
+    return "a special file"
+
+
 def run(args: argparse.Namespace) -> int:
     """Verify (and repair) each file; print one report per file; exit 1 if any is left damaged."""
     from vega.journal import JournalError, verify
     files = _files(args.paths)
     damaged = repaired = fixable = abandoned = 0
     for f in files:
+        if not f.is_file():                             # found under a directory: a journal's name, no journal
+            damaged += 1
+            print(f"{f}: DAMAGED: {_kind(f)}, not a regular file, where a journal file is expected", file=sys.stdout)
+            continue
         try:
             rep = verify(f, repair=args.repair)
         except PermissionError:

@@ -45,7 +45,6 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-
 def _pid_text(pid) -> str:
     """The store's writer pid for the title, ``(exited)`` after it when no such process is left (the store
     then holds the state the writer left: nothing will change it)."""
@@ -53,6 +52,7 @@ def _pid_text(pid) -> str:
     if not pid:
         return "?"
     return str(pid) if _pid_alive(pid) else f"{pid} (exited)"
+
 
 class Watch:
     """Frame builder: keeps the previous frame's update counts and ring tails to show activity and rates.
