@@ -54,6 +54,7 @@ from typing import Any, Callable
 import numpy as np
 
 from vega._core import JOURNAL_GRACE_NS, MAX_CAPACITY as STORE_CAPACITY_MAX
+from vega._files import file_kind
 from vega.simulator import DEFAULT_FEEDS
 
 __all__ = ["CaptureError", "FeedConfig", "CaptureConfig", "Capture", "load_config", "multicast_works",
@@ -178,7 +179,7 @@ class CaptureConfig:
             v = getattr(self, k)
             if v is not None and not Path(v).is_file():
                 try:                               # a directory, a FIFO (reading it would wait forever), ...
-                    why = f"is {_file_kind(os.stat(v).st_mode)}, not a regular file"
+                    why = f"is {file_kind(os.stat(v).st_mode)}, not a regular file"
                 except OSError as e:
                     why = "no such file" if isinstance(e, FileNotFoundError) else _errno_text(e)
                 raise CaptureError(f"{what} {_path_text(v)}: {why}")
@@ -237,15 +238,6 @@ def _read_pipe(path, shown: str) -> str:
         os.close(fd)
 
 
-def _file_kind(mode: int) -> str:
-    """What a stat mode that is not a regular file is, for a message."""
-    for test, kind in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
-                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
-        if test(mode):
-            return kind
-    return "a special file"
-
-
 def _finite(v: Any) -> bool:
     """A real number, not a bool, NaN or infinity (a config value of seconds or sizes)."""
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
@@ -276,7 +268,7 @@ def load_config(path: str | Path | None, **overrides: Any) -> CaptureConfig:
             elif stat.S_ISREG(mode):
                 text = Path(path).read_text()
             else:
-                raise CaptureError(f"config {shown}: is {_file_kind(mode)}, not a regular file or a pipe")
+                raise CaptureError(f"config {shown}: is {file_kind(mode)}, not a regular file or a pipe")
             raw = tomllib.loads(text)
         except FileNotFoundError:
             raise CaptureError(f"config {shown}: no such file") from None

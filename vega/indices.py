@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vega._files import open_regular
 from vega.store import INDEX_UNION_FIELDS, STORE_DTYPE
 
 __all__ = ["DEFAULT_INDEX_TOKENS", "HASH_TOKEN_BASE", "INDEX_DTYPE", "IndexMasterError", "index_key",
@@ -113,8 +114,7 @@ def index_table(tokens=None) -> dict:
 
 def _read_rows(p: Path) -> list:
     """(line number, row) of every csv row of p (a regular file: a FIFO would block the read for ever)."""
-    from vega.instruments import _open_regular
-    with _open_regular(p, IndexMasterError, "an index master file", newline="") as fh:
+    with open_regular(p, IndexMasterError, "an index master file", newline="") as fh:
         return list(enumerate(csv.reader(fh), 1))
 
 

@@ -23,10 +23,11 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import re
-import stat
 from typing import Iterable, NamedTuple
 
 import numpy as np
+
+from vega._files import open_regular
 
 __all__ = ["INSTRUMENT_DTYPE", "Instrument", "Instruments", "InstrumentFileError", "SEG_FO", "SEG_CM",
            "expiry_unix", "write_contract_file", "write_security_file"]
@@ -177,28 +178,8 @@ def _opt(fields: list[str], i: int) -> str:
 MAX_LINE = 1 << 16
 
 
-def _open_regular(path, error=None, what="an NSE master file", newline=None):
-    """``path`` opened for reading as text, or ``error`` (InstrumentFileError) when it is not a regular file: a
-    FIFO would block the open for ever (no writer) or the read (an idle one), a device would never end.  Opened
-    without blocking and checked on the open file (no window for another file to take the name in between)."""
-    error = InstrumentFileError if error is None else error
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            kind = next((k for test, k in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
-                                           (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
-                                           (stat.S_ISBLK, "a block device")) if test(mode)), "a special file")
-            raise error(f"{path}: is {kind}, not a regular file: not {what}")
-        os.set_blocking(fd, True)
-        return open(fd, "r", encoding="latin-1", newline=newline)
-    except BaseException:
-        os.close(fd)
-        raise
-
-
 def _read_lines(path) -> Iterable[tuple[int, str]]:
-    with _open_regular(path) as fh:
+    with open_regular(path, InstrumentFileError, "an NSE master file") as fh:
         no = 0
         while True:
             line = fh.readline(MAX_LINE + 1)

@@ -160,20 +160,18 @@ def open_store(name: str):
 def load_masters(contract, security):
     """``Instruments.load`` of the NSE master files given (contract.txt, security.txt), errors as CliError."""
     from vega.instruments import InstrumentFileError, Instruments
-    for path in (contract, security):
-        if path is not None:                      # a FIFO would block the open for ever
-            refuse_special_file(Path(path), "an NSE master file (contract.txt, security.txt)")
-    try:
+    try:                                          # (a FIFO or a directory: InstrumentFileError, not a hang)
         return Instruments.load(contract, security)
     except (InstrumentFileError, OSError, UnicodeDecodeError) as e:
         raise CliError(f"instrument master: {e}") from None
 
 
-def refuse_special_file(p: Path, expected: str = "a journal file (YYYYMMDD.bin)") -> None:
-    """CliError for an existing path that is not a regular file or directory given as ``expected`` (a journal
-    file by default): reading a FIFO would block for ever."""
+def refuse_special_file(p: Path) -> None:
+    """CliError for an existing path that is not a regular file or directory given as a journal file: reading a
+    FIFO would block for ever."""
     if p.exists() and not p.is_file() and not p.is_dir():
-        raise CliError(f"{p}: not a regular file (a FIFO, a device or a socket), expected {expected}")
+        raise CliError(f"{p}: not a regular file (a FIFO, a device or a socket), expected a journal file "
+                       f"(YYYYMMDD.bin)")
 
 
 def open_journal(path: str | Path):

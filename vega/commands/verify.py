@@ -42,18 +42,14 @@ def _files(paths: list[str]) -> list[Path]:
 
 
 def _kind(p: Path) -> str:
-    """What ``p`` is, when it is no regular file: "a directory", "a FIFO", ..."""
-    import stat
+    """What ``p`` is, when it is no regular file: "a directory", "a FIFO", ... (a link: what it points at)."""
+    from vega._files import file_kind
     try:
-        mode = p.lstat().st_mode
+        return file_kind(p.stat().st_mode)
+    except FileNotFoundError:
+        return file_kind(p.lstat().st_mode)        # a link to nothing
     except OSError as e:
         return f"unreadable ({e.strerror or e})"
-    for test, kind in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
-                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-                       (stat.S_ISLNK, "a dangling symbolic link")):
-        if test(mode):
-            return kind
-    return "a special file"
 
 
 def run(args: argparse.Namespace) -> int:

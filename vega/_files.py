@@ -1,0 +1,32 @@
+"""Files that are not regular files, for the readers of user-named paths (masters, configs, journals): what
+such a path is, for a message, and an open that refuses one instead of blocking on it."""
+from __future__ import annotations
+
+import os
+import stat
+
+
+def file_kind(mode: int) -> str:
+    """What a stat mode that is not a regular file is, for a message ("a directory", "a FIFO", ...)."""
+    for test, kind in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISLNK, "a dangling symbolic link")):      # (an lstat mode: os.stat follows links)
+        if test(mode):
+            return kind
+    return "a special file"
+
+
+def open_regular(path, error: type[Exception], what: str, newline: str | None = None):
+    """``path`` opened for reading as latin-1 text, or ``error`` when it is not a regular file: a FIFO would block
+    the open for ever (no writer) or the read (an idle one), a device would never end.  Opened without blocking
+    and checked on the open file (no window for another file to take the name in between)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise error(f"{path}: is {file_kind(mode)}, not a regular file: not {what}")
+        os.set_blocking(fd, True)
+        return open(fd, "r", encoding="latin-1", newline=newline)
+    except BaseException:
+        os.close(fd)
+        raise
