@@ -217,14 +217,9 @@ def _check_name(rep: VerifyReport, path: Path, hdr: dict) -> None:
     copied under another date, or a header damaged with a consistent checksum).  Other names are not checked
     (a file verified outside a journal root)."""
     said = []
-    stem = path.name.removesuffix(".bin")
-    if path.name.endswith(".bin") and len(stem) == 8 and stem.isdigit():
-        try:
-            day = as_date(stem)
-        except ValueError:
-            day = None
-        if day is not None and day != hdr["trading_date"]:
-            said.append(f"trading date {hdr['trading_date']}, not {day}")
+    day = _file_day(path.name)
+    if day is not None and day != hdr["trading_date"]:
+        said.append(f"trading date {hdr['trading_date']}, not {day}")
     feed = path.parent.name.upper()
     if feed in FEEDS and feed != hdr["feed"]:
         said.append(f"feed {hdr['feed']}, not {feed}")
@@ -481,6 +476,17 @@ def journal_root(path) -> Path:
     return root
 
 
+def _file_day(name: str) -> _dt.date | None:
+    """The day a journal file's name ``YYYYMMDD.bin`` says, or None for any other name (20260230.bin too)."""
+    stem = name.removesuffix(".bin")
+    if stem == name or len(stem) != 8 or not stem.isascii() or not stem.isdigit():
+        return None
+    try:
+        return _dt.date(int(stem[:4]), int(stem[4:6]), int(stem[6:8]))
+    except ValueError:
+        return None
+
+
 def journal_files(root, feeds, d0, d1) -> list[tuple[_dt.date, str, Path]]:
     """(day, feed, path) of the journal files ``<root>/<FEED>/YYYYMMDD.bin`` of ``feeds`` for days ``d0`` to ``d1``
     (inclusive) that exist, by day, then in the order of ``feeds``: read from the feed directories' listings,
@@ -495,15 +501,9 @@ def journal_files(root, feeds, d0, d1) -> list[tuple[_dt.date, str, Path]]:
             continue
         with entries:
             for e in entries:
-                n = e.name
-                if len(n) != 12 or not n.endswith(".bin") or not n[:8].isascii() or not n[:8].isdigit():
-                    continue
-                try:
-                    day = _dt.date(int(n[:4]), int(n[4:6]), int(n[6:8]))
-                except ValueError:                     # 20260230.bin: no day's file
-                    continue
-                if d0 <= day <= d1:
-                    found.append((day, i, f, root / f / n))
+                day = _file_day(e.name)
+                if day is not None and d0 <= day <= d1:
+                    found.append((day, i, f, root / f / e.name))
     found.sort(key=lambda x: (x[0], x[1]))
     return [(day, f, p) for day, _, f, p in found]
 

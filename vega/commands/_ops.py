@@ -240,7 +240,7 @@ def missing_text(missing, feeds, outside=()) -> str:
         head = [a + i * one for a, b in ranges for i in range(min(3, (b - a).days + 1))][:3]
         tail = [b - i * one for a, b in reversed(ranges) for i in range(min(3, (b - a).days + 1))][:3]
         days = head + tail[::-1]
-    some_text = _few(some if len(some) <= 7 else some[:3] + some[-3:], len(some), " feed days")
+    some_text = _few(some, len(some), " feed days")
     return "; ".join(([f"no file: {some_text}"] if some else []) +
                      ([f"no files on {_few(days, n_none, ' days')}"] if n_none else []))
 
