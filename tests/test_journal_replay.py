@@ -329,7 +329,12 @@ def test_the_result_names_the_days_and_feeds_without_a_file(archive):
     assert res.records == sum(len(files[k]) for k in have)
     weekend = DAYS[1] + dt.timedelta(days=1)
     got, res = collect(root, weekend, feeds=FEEDS)
-    assert got == [] and res.records == 0 and res.missing == [(weekend, f) for f in FEEDS] and res.files == []
+    assert got == [] and res.records == 0 and res.files == []
+    assert res.missing == [] and res.outside == [(weekend, weekend)]     # no feed has a file: a range of days
+    two = dt.timedelta(days=2)
+    got, res = collect(root, DAYS[0] - two, DAYS[-1] + two, feeds=FEEDS)         # days without files around
+    assert res.missing == [(d, f) for d in days for f in FEEDS if (d, f) not in have]
+    assert res.outside == [(DAYS[0] - two, DAYS[0] - two / 2), (DAYS[-1] + two / 2, DAYS[-1] + two)]
     midnight = dt.datetime(weekend.year, weekend.month, weekend.day)          # an end at 00:00: not that day
     got, res = collect(root, DAYS[0], midnight, feeds=FEEDS)
     assert res.missing == [(DAYS[1], "NSE_EQ")]
@@ -337,6 +342,23 @@ def test_the_result_names_the_days_and_feeds_without_a_file(archive):
     late = dt.datetime(DAYS[0].year, DAYS[0].month, DAYS[0].day, 23, 0)      # after the day's records
     got, res = collect(root, late, feeds=FEEDS)
     assert got == [] and res.missing == [] and res.files == [root / f / f"{DAYS[0]:%Y%m%d}.bin" for f in FEEDS]
+
+
+def test_a_replay_of_centuries_reads_the_files_there_and_names_the_rest_as_ranges(archive):
+    """The range 0001-01-01 .. 9999-12-31 (dates or times) replays the files there, as fast as their own range:
+    the replay looked at each of its 3.65 million days twice and listed ~7 million (day, feed) as missing (the
+    command line cut such ranges to its files first; the library ran for minutes, and a start time on
+    0001-01-01 ran off the calendar for the day before's night)."""
+    root, files = archive
+    want, res0 = collect(root, DAYS[0], DAYS[-1], feeds=FEEDS)
+    one = dt.timedelta(days=1)
+    for start, end in ((dt.date.min, dt.date.max), (dt.datetime(1, 1, 1), dt.datetime(9999, 12, 31, 23, 59))):
+        got, res = collect(root, start, end, feeds=FEEDS)
+        assert [(f, r.tobytes()) for f, r in got] == [(f, r.tobytes()) for f, r in want]
+        assert res.records == res0.records and res.files == res0.files and res.missing == res0.missing
+        assert res.missing == [(d, f) for d in (DAYS[1] + one, DAYS[1] + 2 * one) for f in FEEDS]
+        assert res.outside == [(dt.date.min, DAYS[0] - one), (DAYS[-1] + one, dt.date.max)]
+        assert res.next_seq == res0.next_seq and res.last_ts == res0.last_ts
 
 
 def test_a_store_replayed_from_a_time_holds_the_live_state_at_the_end(tmp_path):

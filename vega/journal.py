@@ -291,9 +291,13 @@ class ReplayResult:
     next_seq: dict = dataclasses.field(default_factory=dict)
     last_ts: dict = dataclasses.field(default_factory=dict)   # feed -> absolute ns since the epoch
     last_date: dict = dataclasses.field(default_factory=dict)  # feed -> trading date of its last file
-    #: (trading date, feed) of every day of the range without a file for a feed replayed, in order: a weekend,
-    #: a holiday, or a day the capture missed (a replay of only such days delivers nothing, and says so here)
+    #: (trading date, feed) of every day from the range's first file to its last without a file for a feed
+    #: replayed, in order: a weekend, a holiday, or a day the capture missed
     missing: list = dataclasses.field(default_factory=list)
+    #: (first, last) date ranges of the range's days before its first file and after its last, where no feed
+    #: replayed has a file (the whole range when it has none: a replay of only a weekend delivers nothing, and
+    #: says so here); ranges, not days, so that a range of centuries costs what its files cost
+    outside: list = dataclasses.field(default_factory=list)
     #: the journal files read, in order
     files: list = dataclasses.field(default_factory=list)
     #: records delivered before the range as the state at a start time (``state=``): the nearest checkpoint
@@ -364,7 +368,7 @@ def _state_before(root: Path, feed: str, lo: int, d0: _dt.date):
     complete checkpoint before ``lo`` and the records after it), or of the day before when ``lo`` falls in
     that day's run past midnight (before ``d0``'s file starts); None when no file holds a record before ``lo``
     (the day's state then starts empty, as a capture's store starts each day).  The caller closes the journal."""
-    for day in (d0, d0 - _dt.timedelta(days=1)):
+    for day in (d0, d0 - _dt.timedelta(days=1)) if d0 > _dt.date.min else (d0,):
         p = root / feed / f"{date_int(day):08d}.bin"
         if not p.exists():
             continue
@@ -573,7 +577,8 @@ def replay(root, start, end=None, feeds: Iterable[str] | str | None = None, spee
     Records of several feeds stamped alike keep the order of ``feeds``; each file is replayed in file order
     (ordered by its running-maximum timestamp).  Returns a :class:`ReplayResult` (next_seq for the handover to
     a live ring: the number of the first record not replayed, in the file where the replay of the feed
-    stopped; ``missing``: the (date, feed) of each day of the range without a file)."""
+    stopped; ``missing``: the (date, feed) of each day from the range's first file to its last without a file;
+    ``outside``: the (first, last) ranges of days before the first file and after the last)."""
     if into is None:
         raise TypeError("replay needs a target: into=store | ring | callback | {feed: target}")
     if speed is not None and not (speed > 0 and math.isfinite(speed)):
@@ -638,19 +643,18 @@ def replay(root, start, end=None, feeds: Iterable[str] | str | None = None, spee
     # every file of the range has a sound header before anything is delivered: a damaged day (not a journal, a
     # newer format, a damaged header, a file under another date's name) is refused up front, as export does,
     # not after the days before it went into the target (hours into a paced replay)
-    day = d0 if lo is None else d0 - _dt.timedelta(days=1)
-    while day <= d1:
-        for f in names:
-            p = root / f / f"{date_int(day):08d}.bin"
-            if sinks[f] is not None and p.exists():
-                try:
-                    _check_day_file(p, f, day)
-                except JournalError as e:
-                    if day >= d0:
-                        raise
-                    raise JournalError(f"{e} (the day before the start's: read for its records past midnight, "
-                                       f"which a rollover after 00:00 keeps there)") from None
-        day += _dt.timedelta(days=1)
+    # the files of the range, from the feed directories' listings (a range of centuries costs what its files do)
+    read = [f for f in names if sinks[f] is not None]
+    files = journal_files(root, read, d0 if lo is None or d0 == _dt.date.min else d0 - _dt.timedelta(days=1), d1)
+    for day, f, p in files:
+        try:
+            _check_day_file(p, f, day)
+        except JournalError as e:
+            if day >= d0:
+                raise
+            raise JournalError(f"{e} (the day before the start's: read for its records past midnight, "
+                               f"which a rollover after 00:00 keeps there)") from None
+    res.missing, res.outside = _absent(files, read, d0, d1)
 
     if lo is not None:                                 # the state at a start time, before the range
         for f in names:
@@ -680,19 +684,14 @@ def replay(root, start, end=None, feeds: Iterable[str] | str | None = None, spee
 
     # from a time: the day before's file too, whose records run past midnight up to its rollover time (a file
     # of day d holds stamps up to 24 h + rollover): those at or after start are replayed first
-    day = d0 if lo is None else d0 - _dt.timedelta(days=1)
+    by_day: dict = {}
+    for day, f, p in files:                            # (in the order of feeds within a day)
+        by_day.setdefault(day, []).append((f, p))
     stopped = set()                                    # feeds whose replay ended before the end of a file
-    while day <= d1:
+    for day, day_files in by_day.items():
         base = day_epoch_ns(day)
         js, pos, end_pos, carry, start_pos = {}, {}, {}, {}, {}
-        for f in names:
-            if sinks[f] is None:
-                continue
-            p = root / f / f"{date_int(day):08d}.bin"
-            if not p.exists():
-                if day >= d0:                          # the day before start's is read only for its night
-                    res.missing.append((day, f))
-                continue
+        for f, p in day_files:
             j = _day_file(p, f, day)
             first = 0 if lo is None else j.position(max(0, lo - base))
             if day < d0 and first == len(j):           # the day before start's ended before start
@@ -763,8 +762,24 @@ def replay(root, start, end=None, feeds: Iterable[str] | str | None = None, spee
         finally:
             for j in js.values():
                 j.close()
-        day += _dt.timedelta(days=1)
     return res
+
+
+def _absent(files, feeds, d0, d1):
+    """(missing, outside) of a replay of days ``d0`` to ``d1`` whose journal files are ``files`` (journal_files'
+    (day, feed, path), by day; a file of the day before ``d0`` is not the range's): the (day, feed) without a
+    file from the range's first file to its last, and the (first, last) ranges of days before the first file
+    and after the last (ReplayResult)."""
+    one = _dt.timedelta(days=1)
+    days = [day for day, _, _ in files if day >= d0]
+    if not days:
+        return [], [(d0, d1)]
+    have = {(day, f) for day, f, _ in files}
+    first, last = days[0], days[-1]
+    missing = [(first + i * one, f) for i in range((last - first).days + 1) for f in feeds
+               if (first + i * one, f) not in have]
+    outside = ([(d0, first - one)] if first > d0 else []) + ([(last + one, d1)] if last < d1 else [])
+    return missing, outside
 
 
 # ----------------------------------------------------------------------------------------------------------

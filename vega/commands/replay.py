@@ -88,49 +88,21 @@ def _count(files) -> int:
     return n
 
 
-def _clamp(start, end, files):
-    """(start, end) of a range of several days cut to the days of its files (sorted (day, feed, path)): a bound
-    before the first file's day (after the last's nights) reads as that day, so that a replay of 0001-01-01 to
-    9999-12-31 reads the files there instead of 3.65 million days (and does not run off the calendar).  A time
-    is cut only where it is before every record of the files (their stamps start at their day's 00:00 IST) or
-    after every one (a day's file holds stamps up to 2**48 ns, 3.26 days, past its 00:00)."""
-    from vega.journal import IST
-    first, last = files[0][0], files[-1][0]
-    if isinstance(start, _dt.datetime):
-        if start <= _dt.datetime(first.year, first.month, first.day, tzinfo=IST):
-            start = first
-    elif start < first:
-        start = first
-    day0 = start if not isinstance(start, _dt.datetime) else start.date()
-    if last < day0:                               # only the day before START's night: END stays
-        return start, end
-    if isinstance(end, _dt.datetime):
-        if last < _dt.date.max - _dt.timedelta(days=4) and \
-                end >= _dt.datetime(last.year, last.month, last.day, tzinfo=IST) + _dt.timedelta(days=4):
-            end = last
-    elif end > last:
-        end = last
-    return start, end
-
-
-def _first_seqs(root, feeds, start, d0, d1) -> dict[str, int]:
+def _first_seqs(start, files) -> dict[str, int]:
     """Per feed, the sequence number of the first live record a replay from ``start`` publishes (its journal's
     number for it), so that the ring's positions are the journal's numbers, as in a capture's ring: in the
     day before's file when its night past midnight reaches ``start`` (a time), else in the first file of the
-    range (a day without a file is skipped)."""
-    from vega.journal import Journal, _bound, day_epoch_ns, journal_path
-    _, lo = _bound(start, False)
-    out = {}
-    for f in feeds:
-        day = d0 if lo is None else d0 - _dt.timedelta(days=1)
-        while day <= d1 and f not in out:
-            p = journal_path(root, f, day)
-            if p.exists():
-                with Journal.open(p, feed=f) as j:
-                    pos = 0 if lo is None else j.position(max(0, lo - day_epoch_ns(day)))
-                    if day >= d0 or pos < len(j):
-                        out[f] = j.seq_at(pos)
-            day += _dt.timedelta(days=1)
+    range.  ``files``: the range's (day, feed, path) from journal_files, the day before's first when read."""
+    from vega.journal import Journal, _bound, day_epoch_ns
+    d0, lo = _bound(start, False)
+    out: dict[str, int] = {}
+    for day, f, p in files:
+        if f in out:
+            continue
+        with Journal.open(p, feed=f) as j:
+            pos = 0 if lo is None else j.position(max(0, lo - day_epoch_ns(day)))
+            if day >= d0 or pos < len(j):
+                out[f] = j.seq_at(pos)
     return out
 
 
@@ -189,13 +161,6 @@ def run(args: argparse.Namespace) -> int:
     total = _count(files)
     if total == 0:
         raise CliError(f"no journal records under {root} for {d0}..{d1} ({', '.join(feeds)})")
-    outside = []                                  # days of the range before the first file and after the last
-    if end is not None:
-        start, end = _clamp(start, end, files)
-        c0, c1 = _days(start, end)
-        outside = [(d0, c0 - _dt.timedelta(days=1))] if c0 > d0 else []
-        outside += [(c1 + _dt.timedelta(days=1), d1)] if c1 < d1 else []
-        d0, d1 = c0, c1
     if args.store:                                # before anything is made: an existing store needs --replace
         _check_store(args.store, args.replace)
 
@@ -207,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
             from vega._ring import Ring, RingBusyError, RingError, _check_replace, ring_path
             # positions = the journal's numbers (replay, then read the ring from next_seq, as with a capture),
             # unless --tokens leaves records out; across days as far as the days' numbering continues
-            firsts = _first_seqs(root, feeds, start, d0, d1) if tokens is None else None
+            firsts = _first_seqs(start, files) if tokens is None else None
             try:
                 try:
                     ring = Ring.create(args.ring, replace=args.replace, first_seq=firsts)
@@ -259,7 +224,7 @@ def run(args: argparse.Namespace) -> int:
         res = replay(root, start, end, feeds=feeds, speed=args.speed, into={f: Target(f) for f in feeds},
                      tokens=None if tokens is None else tokens.tolist(),
                      max_gap=args.max_gap if args.speed else None, state=False)
-        n_total, next_seq, missing = res.records, res.next_seq, res.missing
+        n_total, next_seq, missing, outside = res.records, res.next_seq, res.missing, res.outside
         prog.done()
         done = True
     except KeyboardInterrupt:                     # stopped: what was replayed so far stays
