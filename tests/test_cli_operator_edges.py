@@ -285,3 +285,36 @@ def test_simulate_refuses_a_count_that_cannot_fit(tmp_path):
     one_line_error(cli("simulate", "--datagrams", n, "--rate", "5", timeout=10),
                    "of memory: add --stream")
     assert not out.exists()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 7. paths whose names are not UTF-8
+# ---------------------------------------------------------------------------------------------------------
+
+def test_a_path_that_is_not_utf8_is_printed_as_given_and_export_refuses_it_up_front(root, tmp_path):
+    """A journal root named in another encoding (Python holds it with surrogate escapes) failed `vega verify`
+    with "UnicodeEncodeError: ... surrogates not allowed" where standard output is strict UTF-8 (a UTF-8
+    locale other than C.UTF-8), and an export into such a directory failed the same way deep in pyarrow,
+    after making directories there."""
+    import shutil
+    odd = os.fsencode(tmp_path) + b"/j\xff"
+    shutil.copytree(root, os.fsdecode(odd))
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONIOENCODING="utf-8")    # strict, as in en_US.UTF-8
+    env.pop("VEGA_TRACEBACK", None)
+    r = subprocess.run([sys.executable, "-m", "vega.cli", "verify", odd], env=env, capture_output=True, timeout=20)
+    assert r.returncode == 0, r.stderr
+    first = f"/NSE_FO/{DAY:%Y%m%d}.bin: OK (sealed, 400 records, 0 checkpoints)"
+    assert r.stdout.splitlines()[0] == odd + first.encode()
+    env["PYTHONIOENCODING"] = "ascii"                # another encoding: escaped, never an error
+    r = subprocess.run([sys.executable, "-m", "vega.cli", "verify", odd], env=env, capture_output=True, timeout=20)
+    assert r.returncode == 0 and r.stdout.startswith(os.fsencode(tmp_path) + b"/j\\udcff/NSE_FO/"), r.stdout
+    out = os.fsencode(tmp_path) + b"/out\xff"
+    r = subprocess.run([sys.executable, "-m", "vega.cli", "export", root, out, str(DAY), "--no-progress"], env=env,
+                       capture_output=True, timeout=20)
+    assert r.returncode == 1 and r.stderr.count(b"\n") == 1 and b"Traceback" not in r.stderr, r.stderr
+    assert b"is not UTF-8" in r.stderr and not os.path.lexists(out)
+    if _has_pyarrow():
+        from vega.journal import export
+        with pytest.raises(ValueError, match="is not UTF-8"):
+            export(root, os.fsdecode(out), DAY, progress=False)
+        assert not os.path.lexists(out)

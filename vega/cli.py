@@ -35,7 +35,23 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _paths_as_given() -> None:
+    """Standard output and error write a path whose name is not UTF-8 (which Python holds with surrogate escapes)
+    as its own bytes on a UTF-8 stream, where a strict one (a UTF-8 locale other than C.UTF-8) failed the
+    command with UnicodeEncodeError, and escaped (backslashreplace) on a stream of another encoding."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)   # (a test's replacement may have none)
+        if reconfigure is None or stream.errors not in ("strict", "surrogateescape"):
+            continue
+        utf8 = (stream.encoding or "").lower().replace("-", "") == "utf8"
+        try:
+            reconfigure(errors="surrogateescape" if utf8 else "backslashreplace")
+        except (ValueError, OSError):
+            pass
+
+
 def main(argv: list[str] | None = None) -> int:
+    _paths_as_given()
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:                                  # said by the command they were given to, not by ``vega``

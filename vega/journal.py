@@ -818,6 +818,16 @@ def _import_pyarrow():
     return pa, pq
 
 
+def _check_export_dir(out: Path) -> None:
+    """ValueError unless pyarrow's file system can take paths under ``out``: UTF-8 ones only (a directory
+    named in another encoding, which Python holds with surrogate escapes, failed deep in the export)."""
+    try:
+        os.fspath(out.absolute()).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"export: the output directory {os.fsencode(out)!r} is not UTF-8, which pyarrow's paths "
+                         f"must be: choose another") from None
+
+
 def export(root, out, start, end=None, feeds=None, *, progress: bool = True, compression: str = "zstd",
            row_group_size: int = 1 << 20) -> list[Path]:
     """Export journals to Parquet, one row per change record, hive-partitioned as
@@ -828,6 +838,7 @@ def export(root, out, start, end=None, feeds=None, *, progress: bool = True, com
     pa, pq = _import_pyarrow()
     import pyarrow.fs as pafs
     root, out = Path(root), Path(out)
+    _check_export_dir(out)
     d0, d1 = as_date(start), as_date(start if end is None else end)
     if d1 < d0:
         raise ValueError(f"export: end date {d1} is before start date {d0}")

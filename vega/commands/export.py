@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import sys
 from pathlib import Path
 
@@ -30,7 +29,8 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Export; print one line per file written."""
-    from vega.journal import FEEDS, JournalError, _import_pyarrow, export, journal_files
+    from vega.journal import (FEEDS, JournalError, _absent, _check_export_dir, _import_pyarrow, export,
+                              journal_files)
     try:
         _import_pyarrow()                                 # checked here: the export imports it later
     except ImportError as e:
@@ -42,6 +42,10 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"end date {d1} is before start date {d0}")
     feeds = parse_feeds(args.feeds)
     out = Path(args.out)
+    try:
+        _check_export_dir(out)
+    except ValueError as e:
+        raise CliError(str(e).removeprefix("export: ")) from None
     if out.exists() and not out.is_dir():
         raise CliError(f"{out}: exists and is not a directory")
     names = feeds or [f for f in FEEDS if (root / f).is_dir()]
@@ -69,12 +73,7 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
     # days left out: those between the first file and the last without one, and the range's ends before and
     # after them (a note: the paths above are the output)
-    first, last = files[0][0], files[-1][0]
-    have = {(d, f) for d, f, _ in files}
-    missing = [(first + _dt.timedelta(days=i), f) for i in range((last - first).days + 1) for f in names
-               if (first + _dt.timedelta(days=i), f) not in have]
-    outside = [(d0, first - _dt.timedelta(days=1))] if first > d0 else []
-    outside += [(last + _dt.timedelta(days=1), d1)] if last < d1 else []
+    missing, outside = _absent(files, names, d0, d1)
     if missing or outside:
         print(f"vega export: {missing_text(missing, names, outside)}", file=sys.stderr)
     return 0
