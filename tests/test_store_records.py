@@ -102,6 +102,7 @@ def test_rebuilt_store_equals_live_store(seg, data):
     rebuilt = core.Store(64, dense_tokens=0)            # other lookup path: everything in the overflow table
     rebuilt.apply_records(recs, day_base_ns=live.header["day_base_ns"])
     market_equal(by_token(live.snapshot()), by_token(rebuilt.snapshot()))
+    assert rebuilt.header["segment"] == (live.header["segment"] if len(recs) else 0)     # the feed's store
     # keyframes of the live store, applied over a store holding other state, reproduce it too
     dirty = core.Store(64)
     for t in live:
@@ -115,6 +116,26 @@ def _without_seq(snap):
     out = snap.copy()
     out["seq"] = 0
     return out
+
+
+def test_a_store_rebuilt_from_records_is_their_segment_s_store():
+    """A store rebuilt by apply_records (vega.replay, Journal.snapshot_at) takes the segment its records carry,
+    as a FeedHandler names the store it merges into: its header said 0 (no segment), so a FeedHandler of another
+    segment merged into it, and load_instruments without a segment asked for one."""
+    live, recs = run_live("FO", [(md(35001, last_traded_price=100), SEC), (tick(35002, 7202, price=5, volume=3), SEC)])
+    rebuilt = core.Store(64)
+    assert rebuilt.header["segment"] == 0
+    first = int(np.argmax((recs["flags"] & CONTINUED) == 0)) + 1      # the first update's records
+    rebuilt.apply_records(recs[:first])
+    assert rebuilt.header["segment"] == live.header["segment"] == 2
+    rebuilt.apply_records(recs[first:])
+    market_equal(by_token(live.snapshot()), by_token(rebuilt.snapshot()))
+    with pytest.raises(ValueError, match="holds FO records, not CM"):
+        core.FeedHandler("CM", rebuilt)
+    core.FeedHandler("FO", rebuilt)
+    cm = core.Store(64)
+    cm.apply_records(run_live("CM", [(md(11, last_traded_price=100), SEC)])[1])
+    assert cm.header["segment"] == 4                    # (VG_SEG_CM: the wire value)
 
 
 @pytest.mark.parametrize("seg", ["CM", "FO"])

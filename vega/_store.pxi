@@ -615,10 +615,14 @@ cdef Py_ssize_t vg_apply(vg_store_t* st, const vg_rec_t* recs, Py_ssize_t n, int
         _apply_fields(r, rec)
         if not (rec.flags & VG_REC_CONTINUED):
             _apply_end(r, rec, base_ns, keyframe, &before)
+            if st.hdr.segment == 0:             # an unnamed store takes the feed's segment, as a FeedHandler's
+                st.hdr.segment = r.segment      # does: a rebuilt store is that feed's store (_claim_segment)
             r = NULL
             updates += 1
     if r != NULL:
         _apply_end(r, &recs[n - 1], base_ns, keyframe, &before)
+        if st.hdr.segment == 0:
+            st.hdr.segment = r.segment
         updates += 1
     return updates
 
