@@ -883,6 +883,71 @@ def test_feed_selected_refuses_an_offset_whose_end_overflows():
     assert out.returncode == 0 and "not inside the buffer" in out.stdout, (out.returncode, out.stderr)
 
 
+def test_feed_runs_refuses_bad_arguments_before_merging_anything(tmp_path):
+    """feed_runs (ingest's capture-order hand-over to several handlers) checks its arrays, indexes and handlers
+    first: a bad argument is an exception and nothing went in, never a read outside the arrays or the buffer."""
+    from vega._pcap import PcapScanner, feed_runs
+    data = write_classic([(T0, frame(1, ipv4(FO[0], b"abc")))] * 5, 1)
+    sc = PcapScanner(data, "x.pcap")
+    ts, dst, port, off, ln = [np.empty(8, t) for t in (np.int64, np.uint32, np.uint16, np.int64, np.int32)]
+    assert sc.scan(ts, dst, port, off, ln) == 5
+    hs = [vega.FeedHandler("FO", vega.Store(16)), vega.FeedHandler("CM", vega.Store(16))]
+    feed = np.array([0, -1, 0, 1, 1], np.int16)
+
+    def call(handlers=hs, buffer=data, ts=ts, off=off, ln=ln, feed=feed, fed=None, at=None):
+        fed = np.zeros(len(hs), np.int64) if fed is None else fed
+        at = np.zeros(1, np.int64) if at is None else at
+        return feed_runs(handlers, buffer, ts, off, ln, feed, fed, at)
+
+    with pytest.raises(IndexError, match="goes to handler 2 of 2"):
+        call(feed=np.array([0, 2], np.int16))
+    with pytest.raises(IndexError, match="goes to handler -2"):
+        call(feed=np.array([0, -2], np.int16))
+    with pytest.raises(ValueError, match="9 datagrams of arrays of 8"):
+        call(feed=np.zeros(9, np.int16))
+    with pytest.raises(ValueError, match="arrays of 8, 7 and 8"):
+        call(off=off[:7])
+    with pytest.raises(ValueError, match="arrays of 8, 8 and 3"):
+        call(ln=ln[:3])
+    with pytest.raises(ValueError, match="fed has 2 counts for 1 handlers"):
+        call(handlers=hs[:1])
+    with pytest.raises(TypeError, match="must be FeedHandlers, not NoneType"):
+        call(handlers=[hs[0], None])
+    with pytest.raises(TypeError):
+        call(handlers=None)
+    with pytest.raises(ValueError, match="fed has 3 counts"):
+        call(fed=np.zeros(3, np.int64))
+    with pytest.raises(ValueError, match="one position"):
+        call(at=np.zeros(2, np.int64))
+    for start in (-1, 6):
+        with pytest.raises(IndexError, match=f"position {start} is outside the 5 datagrams"):
+            call(at=np.array([start], np.int64))
+    for bad_off, bad_ts in ((len(data) - 1, T0), (2**63 - 10, T0), (-1, T0), (0, -1)):
+        o, t = off.copy(), ts.copy()
+        o[3], t[3] = bad_off, bad_ts
+        with pytest.raises(ValueError, match="datagram 3 is not inside the buffer"):
+            call(off=o, ts=t)
+    ro = np.zeros(2, np.int64)
+    ro.setflags(write=False)
+    with pytest.raises(ValueError, match="read-only"):
+        call(fed=ro)
+    assert [h.stats["datagrams"] for h in hs] == [0, 0]                  # nothing went in
+    # a datagram to no handler is not checked: it goes nowhere
+    o = off.copy()
+    o[1] = 2**63 - 10
+    fed, at = np.zeros(2, np.int64), np.zeros(1, np.int64)
+    assert call(off=o, fed=fed, at=at) == 0                               # ("abc" is no NSE datagram)
+    assert fed.tolist() == [2, 2] and at.tolist() == [5]
+    assert [h.stats["datagrams"] for h in hs] == [2, 2]
+    # from a position on (where a caller goes on after a journal's error), adding to the counts
+    at[0] = 3
+    assert call(fed=fed, at=at) == 0 and fed.tolist() == [2, 4] and at.tolist() == [5]
+    assert call(feed=feed[:0], fed=fed, at=np.zeros(1, np.int64)) == 0 and fed.tolist() == [2, 4]
+    assert [h.stats["datagrams"] for h in hs] == [2, 4]
+    for h in hs:
+        h.close()
+
+
 def _two_day_capture(tmp_path):
     """Both segments from 23:59:59.5 IST across midnight, with datagrams to a destination no feed has."""
     t0 = int(dt.datetime(2026, 11, 20, 23, 59, 59, 500_000, tzinfo=IST).timestamp() * 1e9)

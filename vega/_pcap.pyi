@@ -1,4 +1,5 @@
 """Typing stubs for vega._pcap (the nogil walker of packet captures behind vega.pcap and `vega ingest`)."""
+from collections.abc import Sequence
 from typing import Any
 
 import numpy.typing as npt
@@ -24,3 +25,5 @@ class PcapScanner:
 
 def feed_selected(handler: FeedHandler, buffer: object, ts: npt.NDArray[Any], offset: npt.NDArray[Any],
                   length: npt.NDArray[Any], select: npt.NDArray[Any]) -> int: ...
+def feed_runs(handlers: Sequence[FeedHandler], buffer: object, ts: npt.NDArray[Any], offset: npt.NDArray[Any],
+              length: npt.NDArray[Any], feed: npt.NDArray[Any], fed: npt.NDArray[Any], at: npt.NDArray[Any]) -> int: ...

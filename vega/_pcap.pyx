@@ -6,11 +6,12 @@ nogil loop from the mapped file, without a Python object per packet.
 arrays with the time, destination and payload position of every whole, unfragmented IPv4/UDP datagram;
 everything else is counted by reason (a datagram stamped later than the scanner's ``latest_ns`` too: a
 recorded packet cannot come from the future, so such a time is damage).  ``feed_selected`` hands some of
-those datagrams, straight from the mapping, to a :class:`vega._core.FeedHandler`'s nogil loop.  The formats,
+those datagrams, straight from the mapping, to a :class:`vega._core.FeedHandler`'s nogil loop; ``feed_runs``
+hands them to several handlers in capture order, one call per run of one handler's.  The formats,
 link types and counting rules are those documented in :mod:`vega.pcap`, which wraps this module.
 """
 cimport cython                           # @cython.binding(False) on the classes: see vega/_core.pyx
-from libc.stdint cimport INT64_MAX, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdint cimport INT64_MAX, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc, realloc
 
 from vega._core cimport FeedHandler, vg_feed_buffers
@@ -646,4 +647,89 @@ def feed_selected(FeedHandler handler not None, const uint8_t[::1] buffer not No
         free(ptrs)
         free(lens)
         free(times)
+    return total
+
+
+def feed_runs(handlers, const uint8_t[::1] buffer not None, const int64_t[::1] ts not None,
+              const int64_t[::1] offset not None, const int32_t[::1] length not None,
+              const int16_t[::1] feed not None, int64_t[::1] fed not None, int64_t[::1] at not None) -> int:
+    """Decode and merge the first ``len(feed)`` datagrams of the arrays :meth:`PcapScanner.scan` filled in capture
+    order across handlers: datagram ``i`` goes to ``handlers[feed[i]]`` (``feed[i]`` -1: to none), and each run
+    of consecutive datagrams of one handler (those to none left out) goes through that handler's nogil loop in
+    one call (as ``feed_selected``), each datagram at its capture time, straight from ``buffer``.  So a handler
+    that merges into another's store (F&O open interest into CM, ``underlying=``) writes there in capture order.
+
+    Resumable: it starts at datagram ``at[0]`` and sets ``at[0]`` past each run before that run's call, and
+    adds the run's datagrams to ``fed[k]`` of its handler ``k``; a call that raises has merged its run (the
+    handlers raise after their loop: a journal's I/O error), so a caller that handles the error goes on with
+    ``at`` as left.  Every index, length and position is checked before anything is merged (IndexError,
+    ValueError, TypeError).  Returns the number of messages."""
+    cdef Py_ssize_t n = feed.shape[0], nh, i, j, e, m = 0, start, size = buffer.shape[0]
+    cdef Py_ssize_t total = 0
+    cdef int16_t k
+    cdef const uint8_t** ptrs = NULL
+    cdef Py_ssize_t* lens = NULL
+    cdef int64_t* times = NULL
+    cdef Py_ssize_t* pos = NULL          # compacted entry j: its datagram's index in the scan's arrays
+    cdef int16_t* who = NULL             # ... and its handler
+    hs = tuple(handlers)
+    nh = len(hs)
+    for h in hs:
+        if not isinstance(h, FeedHandler):
+            raise TypeError(f"feed_runs: handlers must be FeedHandlers, not {type(h).__name__}")
+    if fed.shape[0] != nh:
+        raise ValueError(f"feed_runs: fed has {fed.shape[0]} counts for {nh} handlers")
+    if at.shape[0] != 1:
+        raise ValueError("feed_runs: at must hold one position")
+    if offset.shape[0] != ts.shape[0] or length.shape[0] != ts.shape[0] or n > ts.shape[0]:
+        raise ValueError(f"feed_runs: {n} datagrams of arrays of {ts.shape[0]}, {offset.shape[0]} and "
+                         f"{length.shape[0]} (ts, offset, length)")
+    start = at[0]
+    if start < 0 or start > n:
+        raise IndexError(f"feed_runs: position {start} is outside the {n} datagrams")
+    for i in range(start, n):
+        k = feed[i]
+        if k < -1 or k >= nh:
+            raise IndexError(f"feed_runs: datagram {i} goes to handler {k} of {nh}")
+        if k >= 0:
+            # (offset > size - length, not offset + length > size: that sum overflows for an offset near 2**63)
+            if ts[i] < 0 or offset[i] < 0 or length[i] < 0 or offset[i] > size - length[i]:
+                raise ValueError(f"feed_runs: datagram {i} is not inside the buffer (or its time < 0)")
+            m += 1
+    if m == 0:
+        at[0] = n
+        return 0
+    ptrs = <const uint8_t**>malloc(m * sizeof(uint8_t*))
+    lens = <Py_ssize_t*>malloc(m * sizeof(Py_ssize_t))
+    times = <int64_t*>malloc(m * sizeof(int64_t))
+    pos = <Py_ssize_t*>malloc(m * sizeof(Py_ssize_t))
+    who = <int16_t*>malloc(m * sizeof(int16_t))
+    try:
+        if ptrs == NULL or lens == NULL or times == NULL or pos == NULL or who == NULL:
+            raise MemoryError()
+        j = 0
+        for i in range(start, n):
+            if feed[i] >= 0:
+                ptrs[j] = &buffer[0] + offset[i]
+                lens[j] = length[i]
+                times[j] = ts[i]
+                pos[j] = i
+                who[j] = feed[i]
+                j += 1
+        j = 0
+        while j < m:
+            k = who[j]
+            e = j + 1
+            while e < m and who[e] == k:
+                e += 1
+            at[0] = n if e == m else pos[e - 1] + 1
+            fed[k] += e - j
+            total += vg_feed_buffers(<FeedHandler>hs[k], ptrs + j, lens + j, times + j, e - j)
+            j = e
+    finally:
+        free(ptrs)
+        free(lens)
+        free(times)
+        free(pos)
+        free(who)
     return total
