@@ -2,6 +2,7 @@
 link types, fuzzed framing, and `vega ingest` reproducing what the live pipeline makes of the same datagrams."""
 import datetime as dt
 import io
+import json
 import os
 import re
 import socket
@@ -492,12 +493,11 @@ def test_one_ingest_of_the_same_capture_twice_or_files_out_of_order_is_refused_a
     one = tmp_path / "one"
     one.mkdir()
     assert _cli_ingest(one, tmp_path / "all.pcap").returncode == 0
-    for name in JOURNAL_FEEDS:             # the same records (the CM journal's order of the F&O feed's routed
+    for name in JOURNAL_FEEDS:             # the same records in the same order (capture order, which the files'
         with Journal.open(ok / "j" / name / "20261120.bin") as a, \
-                Journal.open(one / "j" / name / "20261120.bin") as b:   # 7130s follows the batches)
+                Journal.open(one / "j" / name / "20261120.bin") as b:   # batches do not change)
             assert a.sealed and b.sealed and len(a) == len(b) > 0, name
-            assert np.array_equal(np.sort(np.asarray(a.records).view("V32")),
-                                  np.sort(np.asarray(b.records).view("V32"))), name
+            assert np.array_equal(np.asarray(a.records), np.asarray(b.records)), name
 
 
 def test_an_ingest_whose_datagrams_go_to_no_configured_feed_fails(tmp_path):
@@ -987,6 +987,110 @@ def test_ingest_pcap_makes_exactly_what_ingest_makes(tmp_path):
             assert a.sealed and b.sealed and len(a) == len(b) > 0
             assert np.array_equal(np.asarray(a.records), np.asarray(b.records)), f
             assert (a.first_seq, a.next_seq) == (b.first_seq, b.next_seq)
+
+
+def _interleaved_pcap(path, n, seed):
+    """The simulator's datagrams of both segments interleaved as a day's capture interleaves them, in runs of 1-3
+    datagrams of one feed (each feed's in its own order), with a datagram to a destination no feed has after
+    every 11th, stamped 100 us apart from T0 (70 ms for n = 300: no checkpoint falls due, see below)."""
+    sim = Simulator(["FO", "CM"], n, seed=seed)
+    sim.generate()
+    rng = np.random.default_rng(seed)
+    pos = {seg: 0 for seg in sim.segments}
+    items = []
+    while any(pos[seg] < len(sim.datagrams[seg]) for seg in sim.segments):
+        for seg in sim.segments:
+            k = int(rng.integers(1, 4))
+            for dg in sim.datagrams[seg][pos[seg]:pos[seg] + k]:
+                items.append((T0 + len(items) * 100_000, *sim.targets[seg], dg))
+                if len(items) % 12 == 11:
+                    items.append((T0 + len(items) * 100_000, "239.9.9.9", 5000, dg))
+            pos[seg] += k
+    write_pcap(path, items)
+    return items
+
+
+def test_ingest_feeds_the_datagrams_in_capture_order_whatever_the_batch(tmp_path):
+    """The F&O handler merges 7130/17130 open interest into the CM store, so those records go into the CM journal
+    stamped at the F&O datagrams' times.  Each batch went to the F&O handler whole, then to the CM handler: the
+    CM journal held a batch's routed open interest before the CM datagrams of the batch captured earlier (its
+    time stepped back), and the journals depended on the batch size.  In capture order, a run of one feed's
+    datagrams at a time, every batch size makes the same files (byte for byte but for the header's creation
+    time and its checksum), which are those of one datagram per call, and no journal steps back in time.
+    (Checkpoints are written after the call in which one fell due, so where one falls depends on the calls:
+    this capture is too short for one.)"""
+    pcap = tmp_path / "day.pcap"
+    items = _interleaved_pcap(pcap, 300, seed=5)
+    files = {}
+    for how, batch in (("pcap", 1), ("pcap", 7), ("pcap", 1024), ("slow", 7)):
+        root = tmp_path / f"{how}{batch}"
+        cap = Capture(load_config(None, journal_root=str(root)))
+        cap.open(offline_ns=items[0][0])
+        n = (cap.ingest_pcap([pcap], batch=batch) if how == "pcap"
+             else cap.ingest(udp_datagrams(pcap), batch=batch))
+        assert n == 600 and cap.other_destination == len(items) - 600 > 0
+        assert {k: v["datagrams"] for k, v in cap.stats()["feeds"].items()} == {"NSE_FO": 300, "NSE_EQ": 300,
+                                                                               "NFO_IDX": 0}
+        cap.close()
+        for name in JOURNAL_FEEDS:
+            path = root / name / "20261120.bin"
+            data = path.read_bytes()
+            files.setdefault(name, []).append((how, batch, data[:32] + data[40:60] + data[64:]))
+            with Journal.open(path) as j:
+                recs = np.asarray(j.records)
+                assert j.sealed and len(recs) > 0
+                assert (np.diff(vega.records.timestamps(recs)) >= 0).all(), (how, batch, name)
+                assert not (recs["flags"] & vega.records.KEYFRAME).any()             # (no checkpoint)
+            if name == "NSE_EQ":         # the F&O feed's routed open interest is there, among CM's own records
+                oi = np.flatnonzero(np.isin(recs["source"], (7130, 17130)))
+                assert len(oi) > 0 and 0 < oi[0] and oi[-1] - oi[0] + 1 > len(oi)
+    for name, made in files.items():
+        assert all(data == made[0][2] for _, _, data in made), (name, [(h, b) for h, b, d in made if d != made[0][2]])
+
+
+_FAILING_JOURNAL = """
+import json, resource, signal, sys
+import vega._pcap
+from vega.capture import Capture, load_config
+pcap, root, limit = sys.argv[1], sys.argv[2], int(sys.argv[3])
+starts = []
+feed_runs = vega._pcap.feed_runs
+def spy(handlers, buffer, ts, offset, length, feed, fed, at):
+    starts.append((int(at[0]), len(feed)))
+    return feed_runs(handlers, buffer, ts, offset, length, feed, fed, at)
+vega._pcap.feed_runs = spy
+cap = Capture(load_config(None, journal_root=root, journal_spill_mb=0))
+if limit:
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)               # writes past the limit fail with EFBIG instead
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+n = cap.ingest_pcap([pcap])
+feeds = {k: [v[x] for x in ("datagrams", "messages", "records")] + [bool(v["journal"]["failed"])]
+         for k, v in cap.stats()["feeds"].items()}
+cap.close()
+print(json.dumps({"n": n, "other": cap.other_destination, "feeds": feeds, "starts": starts}))
+"""
+
+
+def test_ingest_goes_on_after_a_journal_fails_amid_a_batch_with_every_datagram_once(tmp_path):
+    """A journal whose disk fills (a file-size limit) raises out of the call of the run that filled it, amid a
+    batch: the capture lets that journal go and feeds the batch on from the next run, so every datagram goes
+    through its handler once, as without the failure."""
+    pcap = tmp_path / "day.pcap"
+    items = _interleaved_pcap(pcap, 1500, seed=6)
+    out = {}
+    for limit in (0, 500_000):
+        r = subprocess.run([sys.executable, "-c", _FAILING_JOURNAL, str(pcap), str(tmp_path / f"j{limit}"),
+                            str(limit)], capture_output=True, text=True, timeout=120, cwd=ROOT,
+                           env=dict(os.environ, PYTHONPATH=ROOT))
+        assert r.returncode == 0, r.stderr
+        out[limit] = json.loads(r.stdout)
+    ok, bad = out[0], out[500_000]
+    assert ok["n"] == bad["n"] == 3000 and ok["other"] == bad["other"] == len(items) - 3000
+    assert [f[3] for f in ok["feeds"].values()] == [False] * 3
+    assert bad["feeds"]["NSE_FO"][3] and bad["feeds"]["NSE_EQ"][3]           # both journals failed ...
+    assert {k: f[:3] for k, f in bad["feeds"].items()} == {k: f[:3] for k, f in ok["feeds"].items()}
+    assert all(at == 0 for at, _ in ok["starts"])
+    assert any(0 < at < n for at, n in bad["starts"])                       # ... amid a batch, gone on from there
 
 
 def test_ingest_pcap_stops_at_damage_with_what_came_before(tmp_path):

@@ -1072,29 +1072,31 @@ class Capture:
         ``(epoch_ns, dst_ip, dst_port, payload)`` in receive order (:func:`vega.pcap.udp_datagrams`); each goes to
         the feed configured for its destination (``dst_ip`` an int or a dotted string), received at its own
         time.  Those to no configured feed are counted in ``other_destination``.  Every ``batch`` datagrams
-        (counting those to no feed), and before a new trading day, each feed's share goes through its
-        handler's nogil loop.  Returns the datagrams processed.  :meth:`ingest_pcap` does the same for capture
-        files, faster, with the same batches.  Time may step back within the trading day being written (packets
-        reordered by a few ms), never into an earlier day: such a datagram raises :class:`CaptureError` after
-        the datagrams before it went in."""
+        (counting those to no feed), and before a new trading day, the datagrams go through their feeds'
+        handlers in capture order, a run of one feed's at a time (so the F&O handler's open interest goes
+        into the CM journal between the CM datagrams captured before and after it, whatever the batch).
+        Returns the datagrams processed.  :meth:`ingest_pcap` does the same for capture files, faster, with the
+        same batches.  Time may step back within the trading day being written (packets reordered by a few ms),
+        never into an earlier day: such a datagram raises :class:`CaptureError` after the datagrams before it
+        went in."""
         import numpy as np
         from vega._journal import day_epoch_ns
         route = self._routes()
-        pending = {f.name: ([], []) for f in self.feeds}
+        pending = []                       # the batch's runs of one feed's datagrams: (feed, data, times)
         n = total = 0
 
         def flush():
-            done = 0
-            for f in self.feeds:
-                data, times = pending[f.name]
-                if data:
+            done = ran = 0
+            try:
+                for f, data, times in pending:
                     with self._journal_may_fail():
                         f.handler.process_batch(data, now_ns=np.array(times, dtype=np.int64))
                     self._service_journals()
                     f.datagrams += len(data)
                     done += len(data)
-                    data.clear()
-                    times.clear()
+                    ran += 1
+            finally:
+                del pending[:ran]          # (a run whose call raised stays, as a feed's share stayed)
             return done
 
         next_day_ns = _day_after_ns(self._date)
@@ -1115,9 +1117,10 @@ class Capture:
                 if f is None:
                     self.other_destination += 1
                 else:
-                    data, times = pending[f.name]
-                    data.append(bytes(payload))
-                    times.append(ts)
+                    if not pending or pending[-1][0] is not f:
+                        pending.append((f, [], []))
+                    pending[-1][1].append(bytes(payload))
+                    pending[-1][2].append(ts)
                 if n >= batch:
                     total += flush()
                     n = 0
@@ -1127,8 +1130,9 @@ class Capture:
 
     def ingest_pcap(self, paths, stats=None, batch: int = 1024, progress=None) -> int:
         """:meth:`ingest` of capture files (pcap / pcapng, in time order), with the datagrams read by the nogil
-        walker (:func:`vega.pcap.scan_batches`) and handed from the mapped file to each feed's nogil loop: no
-        Python object per datagram.  The batches, days and results are those of ``ingest(udp_datagrams(path)
+        walker (:func:`vega.pcap.scan_batches`) and handed from the mapped file to the feeds' nogil loops in
+        capture order, one call per run of one feed's (``vega._pcap.feed_runs``): no Python object per datagram
+        or run.  The batches, days and results are those of ``ingest(udp_datagrams(path)
         for each path)`` (a batch ends with its file here).  ``stats``: a :class:`vega.pcap.PcapStats` to fill;
         ``progress``: called after every batch with the bytes of the files read since its last call.  Framing
         damage raises :class:`vega.pcap.PcapError` after everything before it went in.  Returns the datagrams
@@ -1141,7 +1145,7 @@ class Capture:
         its datagrams go in: :meth:`ingest`, which sees no files, cannot tell."""
         import numpy as np
         from vega._journal import day_epoch_ns
-        from vega._pcap import feed_selected
+        from vega._pcap import feed_runs
         from vega.pcap import PcapStats, _label, scan_batches
         st = stats if stats is not None else PcapStats()
         keys = [(group, port, f) for (group, port), f in self._routes().items()]
@@ -1176,15 +1180,23 @@ class Capture:
                 early = n > 0 and b.ts[:n].min() < floor
                 if early:
                     n = int(np.argmax(b.ts[:n] < floor))      # the datagrams before it go in, then stop
-                routed = 0
-                for group, port, f in keys:
-                    sel = np.flatnonzero((b.dst[:n] == group) & (b.port[:n] == port))
-                    if len(sel):
+                # each datagram's feed (-1: none), then the feeds' runs in capture order: the F&O handler's open
+                # interest goes into the CM journal among the CM datagrams captured before and after it
+                which = np.full(n, -1, np.int16)
+                for k, (group, port, _) in enumerate(keys):
+                    which[(b.dst[:n] == group) & (b.port[:n] == port)] = k
+                fed = np.zeros(len(keys), np.int64)
+                at = np.zeros(1, np.int64)                   # where feed_runs goes on after a journal failed
+                try:
+                    while at[0] < n:
                         with self._journal_may_fail():
-                            feed_selected(f.handler, b.buffer, b.ts, b.offset, b.length, sel)
+                            feed_runs([f.handler for _, _, f in keys], b.buffer, b.ts, b.offset, b.length, which,
+                                      fed, at)
                         self._service_journals()
-                        f.datagrams += len(sel)
-                        routed += len(sel)
+                finally:
+                    for k, (_, _, f) in enumerate(keys):
+                        f.datagrams += int(fed[k])
+                routed = int(fed.sum())
                 self.other_destination += n - routed
                 total += routed
                 if early:                      # the scan counted the batch's datagrams from there on too
