@@ -15,7 +15,7 @@ HELP = "run recorded pcap/pcapng captures of the feeds through the pipeline into
 def register(sub) -> None:
     p = sub.add_parser("ingest", help=HELP, description=HELP + ". Datagrams go to the feed configured for their "
                        "destination group and port (as `vega capture` would receive them) at their capture "
-                       "times, which drive the journal's days and checkpoints.")
+                       "times, which drive the journal's days and checkpoints, in capture order across the feeds.")
     p.add_argument("pcap", nargs="+", help="capture files, in time order: a datagram of a day earlier than the one "
                    "being ingested, or a file starting before what the files before it journaled, stops the "
                    "ingest (tcpdump -w, dumpcap, vega simulate --out; gzip, xz, bzip2 or zstd compressed too); "
