@@ -215,6 +215,42 @@ def test_append_refuses_an_array_of_another_dtype(tmp_path, arr):
     assert replay(tmp_path, DAY, into=s).records == 14 and 7 in s
 
 
+@pytest.mark.parametrize("arr", [np.arange(8, dtype=np.float64), np.zeros(8, np.int64), np.zeros(16, np.int16)],
+                         ids=["float64", "int64", "int16"])
+def test_checkpoint_takes_what_append_takes(tmp_path, arr):
+    """A checkpoint of a numeric array was cast to records (every field the number) and journaled, which verify
+    passed and a replay applied; the raw record bytes append takes failed ("invalid literal for int()")."""
+    with JournalWriter(tmp_path, "NSE_EQ", DAY) as jw:
+        with pytest.raises(TypeError, match=re.escape(f"CHANGE_RECORD_DTYPE, not {arr.dtype}")):
+            jw.checkpoint(arr, 5)
+        assert jw.n_records == 0
+        recs = np.zeros(2, CHANGE_RECORD_DTYPE)
+        recs["token"], recs["group"], recs["mask"] = 7, 1, 1
+        assert jw.checkpoint(recs.tobytes(), 5) == 2
+        assert jw.checkpoint(recs.view(np.uint8), 6) == 2
+    with Journal.open(jw.path) as j:
+        assert len(j.checkpoints) == 2 and (j.records["token"] == 7).all()
+
+
+def test_writer_numbers_and_rollover_times_are_checked_before_the_file_is_made(tmp_path):
+    """A float first_seq failed in the header's packing (struct.error) after the day's file was made, leaving
+    an empty file that replay and verify then called damaged; "00:30:00" as a rollover failed to unpack."""
+    for kw, error, says in (({"first_seq": 179097.0}, TypeError, "first_seq must be an int, not float"),
+                            ({"symbol_id": -1}, ValueError, "symbol_id must be in"),
+                            ({"buffer_records": 2.5}, TypeError, "buffer_records must be an int"),
+                            ({"index_stride": True}, TypeError, "index_stride must be an int, not bool"),
+                            ({"rollover": "2"}, ValueError, "rollover must be 'HH:MM' or a datetime.time, not '2'"),
+                            ({"rollover": "06:00+05:30"}, ValueError, "rollover must be 'HH:MM'")):
+        with pytest.raises(error, match=re.escape(says)):
+            JournalWriter(tmp_path, "NSE_EQ", DAY, **kw)
+        assert not (tmp_path / "NSE_EQ").exists()
+    with JournalWriter(tmp_path, "NSE_EQ", DAY, rollover="06:30:00", first_seq=np.int64(5)) as jw:
+        assert jw.next_seq == 5
+    with Journal.open(jw.path) as j:
+        with pytest.raises(TypeError, match="not timedelta64"):
+            j.position(np.timedelta64(690, "m"))
+
+
 # -- 5. snapshot_at's default store has room ---------------------------------------------------------------------
 
 def test_snapshot_at_default_store_has_room_to_continue(tmp_path):

@@ -106,22 +106,34 @@ def test_live_records_are_numbered_and_checkpoints_are_not(tmp_path_factory, ops
 
 
 def test_a_checkpoint_in_progress_takes_no_numbers_in_an_open_file(tmp_path):
-    """A reader of a file being written can see part of a checkpoint (one append of many buffers): its records
-    carry the next live number, so a replay that stops there hands over to the ring at the right position."""
+    """A file being written can end inside a checkpoint (one append of many buffers): a reader maps it up to the
+    checkpoint (its partial KEYFRAME chains zeroed tokens in snapshot_at, and a restarted writer's recovery cuts
+    a torn one off the file), so a replay that stops there hands over to the ring at the right position, and
+    the checkpoint appears with the refresh after it is complete."""
     w = JournalWriter(tmp_path, "NSE_FO", DATE, first_seq=100, flush_interval=None)
     w.append(make_records(10))
     part = checkpoint_records(kf(6, 1))[:4]                   # the first 4 of 6: no CHECKPOINT_END yet
     w.append(part)
     w.flush()
     with Journal.open(w.path) as j:
-        assert not j.sealed and len(j) == 14
-        assert j.next_seq == 110 and j.seq_at(12) == 110
-        assert j.seqs().tolist() == list(range(100, 110)) + [110] * 4
+        assert not j.sealed and len(j) == 10
+        assert j.next_seq == 110 and j.seq_at(10) == 110
+        assert j.seqs().tolist() == list(range(100, 110))
         res = replay(tmp_path, DATE, into=lambda recs, feed: None, feeds="NSE_FO")
         assert res.next_seq["NSE_FO"] == 110
     w.close()
     with Journal.open(w.path) as j:            # sealed: a run nobody finished is live records like any other
         assert j.sealed and j.next_seq == 114 and j.seqs().tolist() == list(range(100, 114))
+    with JournalWriter(tmp_path / "b", "NSE_FO", DATE, first_seq=100, flush_interval=None) as w:
+        w.append(make_records(10))
+        w.append(checkpoint_records(kf(6, 1))[:4])
+        w.flush()
+        with Journal.open(w.path) as j:
+            assert len(j) == 10
+            w.append(checkpoint_records(kf(6, 1))[4:])        # complete: mapped by the next refresh
+            w.flush()
+            assert j.refresh() == 16 and len(j.checkpoints) == 1 and j.next_seq == 110
+            assert j.seqs().tolist() == list(range(100, 110)) + [110] * 6
 
 
 def test_recovery_cuts_a_checkpoint_the_crash_cut_short(tmp_path):

@@ -492,7 +492,8 @@ def checkpoint_records(records, ts_ns=None):
     the day's 00:00 IST, in [0, 2**48), else ValueError), flagged KEYFRAME, the last one CHECKPOINT_END;
     CONTINUED bits are kept.  Idempotent.  The FeedHandler publishes this same array to the ring, so journal
     and ring carry identical bytes."""
-    arr = np.array(records, dtype=CHANGE_RECORD_DTYPE, copy=True).reshape(-1)
+    # the records append takes (a numpy array of another dtype, cast, was journaled as a checkpoint of garbage)
+    arr = np.frombuffer(_as_record_bytes(records), CHANGE_RECORD_DTYPE).copy()
     if len(arr):
         if ts_ns is not None:
             ts_ns = int(ts_ns)
@@ -512,8 +513,13 @@ def day_epoch_ns(d):
 
 def _time_of_day_ns(value):
     if isinstance(value, str):
-        hh, mm = value.split(":")
-        value = _dt.time(int(hh), int(mm))
+        text = value
+        try:                                    # 'HH:MM', 'HH:MM:SS' ("00:30:00" failed to unpack)
+            value = _dt.time.fromisoformat(text) if text[:1].isdigit() else None
+        except ValueError:
+            value = None
+        if value is None or value.tzinfo is not None:
+            raise ValueError(f"rollover must be 'HH:MM' or a datetime.time, not {text!r}")
     if isinstance(value, _dt.time):
         if value.tzinfo is not None:            # a time of day IST: another zone's would be read as IST
             raise ValueError(f"rollover is a time of day in IST: give a naive datetime.time, not {value!r}")
@@ -609,8 +615,10 @@ def read_index(mm, hdr, size, path="journal"):
     c = zlib.crc32(mm[off + 32:end], c)
     if c != crc:
         raise JournalError(f"{path}: index table checksum mismatch")
-    ent = np.frombuffer(mm, INDEX_ENTRY_DTYPE, n_ent, off + 32)
-    ck = np.frombuffer(mm, CHECKPOINT_DTYPE, n_ckpt, off + 32 + n_ent * 16)
+    # copies (a few bytes per stride of records), not views of the map: a writer that reopens the sealed day
+    # cuts the table off the file, and a view of it then raised SIGBUS in the reader (or read records)
+    ent = np.frombuffer(mm, INDEX_ENTRY_DTYPE, n_ent, off + 32).copy()
+    ck = np.frombuffer(mm, CHECKPOINT_DTYPE, n_ckpt, off + 32 + n_ent * 16).copy()
     want = JRNL_HEADER_SIZE + np.arange(n_ent, dtype=np.uint64) * np.uint64(stride * JRNL_REC_SIZE)
     if not np.array_equal(ent["offset"], want):
         raise JournalError(f"{path}: index entry points outside the record area")
@@ -954,6 +962,12 @@ cdef class JournalWriter:
                  checkpoint_interval=60.0, checkpoint_source=None, index_stride=1024, buffer_records=32768,
                  first_seq=0, symbol_id=0, mode=0o600, preallocate=64 << 20):
         self._feed, self._feed_type = _feed_type(feed)
+        # whole numbers (a float first_seq failed in the header's packing, after the day's file was made)
+        first_seq, symbol_id = _index(first_seq, "first_seq"), _index(symbol_id, "symbol_id")
+        buffer_records, index_stride = _index(buffer_records, "buffer_records"), _index(index_stride, "index_stride")
+        preallocate = _index(preallocate, "preallocate")
+        if not 0 <= symbol_id < 1 << 32:
+            raise ValueError(f"symbol_id must be in [0, 2**32), not {symbol_id}")
         if fsync not in _FSYNC:
             raise ValueError(f"fsync must be one of {_FSYNC}, not {fsync!r}")
         if buffer_records < 1:
@@ -1547,7 +1561,7 @@ cdef class Journal:
     """A journal file opened read-only over a memory map.  ``Journal.open(path)``.
 
     Sealed files use their stored index; an open file (being written, or left by a crash) is read up to its
-    last whole record and indexed by a scan.  Positions are record numbers; ``seek(t)`` puts the cursor on the
+    last whole record before a checkpoint still being written (or cut by a crash), and indexed by a scan.  Positions are record numbers; ``seek(t)`` puts the cursor on the
     first record stamped at or after ``t``.  A time ``t`` (``seek``, ``position``, ``between``,
     ``state_records``, ``snapshot_at``) is ts48 ns since 00:00 IST of the trading day, a ``datetime.time`` or
     ``"HH:MM[:SS[.ffffff]]"`` (IST), or a datetime or ISO date-time string (IST when naive) within the file's
@@ -1565,7 +1579,6 @@ cdef class Journal:
     cdef const int64_t[::1] _ent_ts
     cdef Py_ssize_t _stride
     cdef Py_ssize_t _pos
-    cdef Py_ssize_t _open_run            # start of a KEYFRAME run still open at the end of the file, else n
     cdef object _run_start, _run_end, _run_before
 
     def __init__(self, path, feed=None):
@@ -1591,6 +1604,10 @@ cdef class Journal:
             if hdr["sealed"] == JRNL_SEALING and JRNL_HEADER_SIZE <= hdr["index_offset"] <= size:
                 end = hdr["index_offset"]
             n = (end - JRNL_HEADER_SIZE) // JRNL_REC_SIZE
+            # up to a checkpoint still being written (or cut by a crash): its partial KEYFRAME chains zeroed
+            # tokens in snapshot_at, and a restarted writer's recovery cuts a torn one off the file (a view of
+            # it then raised SIGBUS); refresh() maps it once it is complete
+            n = _open_run_start(np.frombuffer(mm, CHANGE_RECORD_DTYPE, n, JRNL_HEADER_SIZE)["flags"])
             ent, ck = build_index(np.frombuffer(mm, np.uint8, n * JRNL_REC_SIZE, JRNL_HEADER_SIZE),
                                   hdr["index_stride"])
         hdr["path"] = path
@@ -1603,14 +1620,10 @@ cdef class Journal:
         self._ent_ts = np.ascontiguousarray(ent["ts"])
         self.checkpoints = ck
         self._pos = 0
-        self._open_run = n if hdr["sealed"] == JRNL_SEALED else _open_run_start(self._records["flags"])
-        # the records that take no sequence number (format 2): complete checkpoints, and a run still open at
-        # the end; sorted, disjoint; _run_before[k] = records in runs 0..k-1
+        # the records that take no sequence number (format 2): the checkpoints (a run still open at the end
+        # is not mapped, above); sorted, disjoint; _run_before[k] = records in runs 0..k-1
         start = ((ck["offset"] - JRNL_HEADER_SIZE) // JRNL_REC_SIZE).astype(np.int64)
         length = ck["n_records"].astype(np.int64)
-        if self._open_run < n:
-            start = np.append(start, np.int64(self._open_run))
-            length = np.append(length, np.int64(n - self._open_run))
         self._run_start = start
         self._run_end = start + length
         self._run_before = np.concatenate(([0], np.cumsum(length))).astype(np.int64)
@@ -1900,7 +1913,7 @@ def token_array(tokens):
 def _index(v, what):
     """A record position or count: an int or a numpy integer (operator.index); TypeError for a bool (True is no
     record 1), a float or anything else."""
-    if isinstance(v, (bool, np.bool_)) or not hasattr(type(v), "__index__"):
+    if isinstance(v, (bool, np.bool_, np.timedelta64)) or not hasattr(type(v), "__index__"):
         raise TypeError(f"{what} must be an int, not {type(v).__name__}")
     return v.__index__()
 
@@ -1942,7 +1955,7 @@ def _ts_arg(t, day):
             raise ValueError(f"{t} is not within this journal's trading day, {day} (IST)")
     elif isinstance(v, _dt.time):
         ns = _time_of_day_ns(v)
-    elif isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+    elif isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.timedelta64)):
         ns = int(v)
     else:
         raise TypeError(f"a time is ts48 ns (int), a datetime.time, a datetime or an ISO string, "
