@@ -1561,8 +1561,9 @@ cdef class Journal:
     """A journal file opened read-only over a memory map.  ``Journal.open(path)``.
 
     Sealed files use their stored index; an open file (being written, or left by a crash) is read up to its
-    last whole record before a checkpoint still being written (or cut by a crash), and indexed by a scan.  Positions are record numbers; ``seek(t)`` puts the cursor on the
-    first record stamped at or after ``t``.  A time ``t`` (``seek``, ``position``, ``between``,
+    last whole record before a checkpoint still being written (or cut by a crash), and indexed by a scan.
+    Positions are record numbers; ``seek(t)`` puts the cursor on the first record stamped at or after ``t``.
+    A time ``t`` (``seek``, ``position``, ``between``,
     ``state_records``, ``snapshot_at``) is ts48 ns since 00:00 IST of the trading day, a ``datetime.time`` or
     ``"HH:MM[:SS[.ffffff]]"`` (IST), or a datetime or ISO date-time string (IST when naive) within the file's
     day: from 00:00 IST of its trading date, up to two days on (a rollover after midnight)."""
