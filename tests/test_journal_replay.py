@@ -511,3 +511,32 @@ def test_one_store_for_several_feeds_is_refused(archive):
     for f in FEEDS:
         assert set(stores[f].snapshot()["token"].tolist()) == set(files[(DAYS[0], f)]["token"].tolist())
     assert replay(root, DAYS[0], feeds=["NSE_EQ"], into=st).records == len(files[(DAYS[0], "NSE_EQ")])
+
+
+def test_into_mapping_keys_are_feed_names_in_any_case_and_checked(archive):
+    """into={feed: target} matches its keys as feeds= matches names (any case); a key that names no feed (a
+    typo, "FO", "NSE-FO") replayed nothing and said nothing.  A known feed that is not replayed is skipped."""
+    import vega
+    root, files = archive
+    d = DAYS[0]
+    store = vega.Store(4096)
+    res = replay(root, d, into={"nse_fo": store})
+    assert res.records == len(files[(d, "NSE_FO")]) and list(res.next_seq) == ["NSE_FO"]
+    assert set(store.snapshot()["token"].tolist()) == set(files[(d, "NSE_FO")]["token"].tolist())
+    got = []
+    res = replay(root, d, into={"Nse_Eq": lambda recs, feed: got.append(feed)})
+    assert res.records == len(files[(d, "NSE_EQ")]) and set(got) == {"NSE_EQ"}      # the feed's own name
+    for key in ("FO", "NSE-FO", "nse_fo ", "", 1):
+        with pytest.raises(ValueError, match=rf"into={{{key!r}: \.\.\.}} names no feed; expected one of "
+                                             rf"NSE_FO, NSE_EQ, NFO_IDX"):
+            replay(root, d, into={key: vega.Store(4096)})
+    with pytest.raises(ValueError, match="names no feed"):                # refused even beside a good key
+        replay(root, d, into={"NSE_FO": vega.Store(4096), "NSE_F0": vega.Store(4096)})
+    with pytest.raises(ValueError, match="into names feed NSE_FO twice \\('nse_fo', 'NSE_FO'\\)"):
+        replay(root, d, into={"nse_fo": [], "NSE_FO": []})
+    # a known feed that is not replayed (not in feeds=, or no directory) stays allowed: skipped, as documented
+    res = replay(root, d, feeds=["NSE_EQ"], into={"NSE_FO": vega.Store(4096), "nse_eq": [], "NFO_IDX": []})
+    assert res.records == len(files[(d, "NSE_EQ")]) and list(res.next_seq) == ["NSE_EQ"]
+    with pytest.raises(ValueError, match="one store for the feeds NSE_FO, NSE_EQ"):   # the shared-store check
+        st = vega.Store(4096)
+        replay(root, d, into={"nse_fo": st, "NSE_EQ": st})

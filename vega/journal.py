@@ -331,6 +331,23 @@ def _bound(value, is_end):
         raise ValueError(f"replay: {value!r} is neither {_BOUND_FORMS}") from None
 
 
+def _targets_by_feed(into: Mapping) -> dict:
+    """replay's ``into={feed: target}`` keyed by the feeds' names, its keys matched as ``feeds=`` matches names
+    (any case): ValueError for a key that names no feed (``"FO"``, ``"NSE-FO"``), which used to replay nothing
+    without a word, and for two keys of one feed (``"nse_fo"`` and ``"NSE_FO"``: which target?)."""
+    out: dict = {}
+    for key, target in into.items():
+        name = str(key).upper()
+        if name not in FEEDS:
+            raise ValueError(f"replay: into={{{key!r}: ...}} names no feed; expected one of {', '.join(FEEDS)} "
+                             f"(in any case, as feeds= takes them)")
+        if name in out:
+            keys = ", ".join(repr(k) for k in into if str(k).upper() == name)
+            raise ValueError(f"replay: into names feed {name} twice ({keys}): give it one target")
+        out[name] = target
+    return out
+
+
 def _sink(into, feed):
     """f(records, feed, day_base_ns) delivering to the replay target of ``feed``, or None (no target)."""
     target = into.get(feed) if isinstance(into, Mapping) else into
@@ -559,9 +576,10 @@ def replay(root, start, end=None, feeds: Iterable[str] | str | None = None, spee
     an object with ``apply_records(records)`` (a Store: given ``day_base_ns`` = 00:00 IST of each journal's
     trading date when its method takes it, so last update times are the journal day's, as in the live store),
     a ``vega.Ring`` (each feed to its own slot), an object with ``publish(records)`` or ``append(records)``, a
-    callable ``into(records, feed)``, or a mapping feed -> any of those (feeds it lacks are skipped).  One
-    target with ``apply_records`` for several feeds is a ValueError (each feed numbers its tokens apart: they
-    would collide in it): give ``feeds=[one]`` or a store per feed.
+    callable ``into(records, feed)``, or a mapping feed -> any of those (keys: feed names as ``feeds`` takes
+    them, in any case, a key naming no feed a ValueError; feeds it lacks are skipped).  One target with
+    ``apply_records`` for several feeds is a ValueError (each feed numbers its tokens apart: they would collide
+    in it): give ``feeds=[one]`` or a store per feed.
     Each array holds whole updates of one feed: at most ``batch`` records, cut after a record without
     CONTINUED (an update longer than ``batch``, e.g. a big checkpoint chain, comes whole).  An unsealed file
     (still being written) that ends inside an update is replayed up to that update, which ``next_seq`` then
@@ -581,6 +599,8 @@ def replay(root, start, end=None, feeds: Iterable[str] | str | None = None, spee
     ``outside``: the (first, last) ranges of days before the first file and after the last)."""
     if into is None:
         raise TypeError("replay needs a target: into=store | ring | callback | {feed: target}")
+    if isinstance(into, Mapping):
+        into = _targets_by_feed(into)                  # keyed by feed name (any case, as feeds=), checked
     if speed is not None and not (speed > 0 and math.isfinite(speed)):
         raise ValueError(f"speed must be a finite number > 0 (or None for flat out), not {speed!r}")
     if speed is not None and not 1e-6 <= speed <= 1e9:        # (1e308 overflowed the tick, 1e-300 the clock)
