@@ -540,3 +540,46 @@ def test_into_mapping_keys_are_feed_names_in_any_case_and_checked(archive):
     with pytest.raises(ValueError, match="one store for the feeds NSE_FO, NSE_EQ"):   # the shared-store check
         st = vega.Store(4096)
         replay(root, d, into={"nse_fo": st, "NSE_EQ": st})
+
+
+def test_batch_and_tick_are_checked_before_anything_is_read(archive):
+    """batch= was not checked: a negative one failed deep inside with an IndexError, None with a TypeError about
+    '+', a float was taken; tick= (None, a string, NaN) failed with unrelated errors, or only when paced.  Now
+    each is a TypeError or ValueError naming the argument, before anything is delivered."""
+    root, files = archive
+    d = DAYS[1]
+    got = []
+    for bad in (0, -1, -1000):
+        with pytest.raises(ValueError, match=rf"replay: batch \(records per array\) must be an int >= 1, not {bad}"):
+            replay(root, d, into=got, batch=bad)
+    for bad, kind in ((None, "NoneType"), (1e4, "float"), (np.float64(100), "float64"), ("100", "str"),
+                      (True, "bool"), (np.bool_(True), "bool")):
+        with pytest.raises(TypeError, match=rf"replay: batch \(records per array\) must be an int >= 1, not {kind}"):
+            replay(root, d, into=got, batch=bad)
+    for bad in (0, -0.001, 0.0, float("nan"), float("inf")):
+        for speed in (None, 1.0):
+            with pytest.raises(ValueError, match="replay: tick must be a finite number of seconds > 0"):
+                replay(root, d, into=got, speed=speed, tick=bad)
+    for bad in (None, "0.01", True):
+        with pytest.raises(TypeError, match="replay: tick must be a number of seconds > 0, not"):
+            replay(root, d, into=got, speed=1.0, tick=bad)
+    assert got == []
+    whole = np.concatenate([files[(d, f)] for f in FEEDS])
+    for ok in (np.int64(700), np.uint16(300), 1):                  # numpy integers and 1 are counts
+        arrays, res = collect(root, d, feeds=FEEDS, batch=ok)
+        assert res.records == len(whole) and max(len(r) for _, r in arrays) <= int(ok)
+    fc = FakeClock()
+    res = replay(root, d, feeds=FEEDS, speed=2.0, tick=np.float32(0.01), clock=fc.clock, sleep=fc.sleep, into=[])
+    assert res.records == len(whole)
+
+
+def test_a_tick_below_a_nanosecond_of_feed_time_groups_by_stamp(archive):
+    """tick * speed below 1 ns of feed time rounded to a tick of 0, which delivered whole batches at their
+    first record's time (up to the batch's span early); the finest tick groups records of one stamp."""
+    root, files = archive
+    fc = FakeClock()
+    seen = []
+    res = replay(root, DAYS[1], feeds=FEEDS, speed=1.0, tick=1e-12, clock=fc.clock, sleep=fc.sleep,
+                 into=lambda recs, feed: seen.append(recs.copy()))
+    assert res.records == sum(len(files[(DAYS[1], f)]) for f in FEEDS)
+    assert all(len(np.unique(timestamps(r))) == 1 for r in seen)

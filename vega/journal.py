@@ -15,6 +15,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import math
+import numbers
+import operator
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -331,6 +333,18 @@ def _bound(value, is_end):
         raise ValueError(f"replay: {value!r} is neither {_BOUND_FORMS}") from None
 
 
+def _count_arg(value, what: str) -> int:
+    """``value`` (an argument named ``what``, e.g. "replay: batch") as an int >= 1: an int or a numpy integer.
+    TypeError for a bool (True is no count of 1), a float or anything else, ValueError below 1 (a negative batch
+    failed deep in the replay with an IndexError)."""
+    if isinstance(value, (bool, np.bool_)) or not hasattr(type(value), "__index__"):
+        raise TypeError(f"{what} must be an int >= 1, not {type(value).__name__}")
+    n = operator.index(value)
+    if n < 1:
+        raise ValueError(f"{what} must be an int >= 1, not {n}")
+    return n
+
+
 def _targets_by_feed(into: Mapping) -> dict:
     """replay's ``into={feed: target}`` keyed by the feeds' names, its keys matched as ``feeds=`` matches names
     (any case): ValueError for a key that names no feed (``"FO"``, ``"NSE-FO"``), which used to replay nothing
@@ -587,6 +601,8 @@ def replay(root, start, end=None, feeds: Iterable[str] | str | None = None, spee
     ``speed``: None replays flat out; otherwise the recorded gaps are kept, divided by ``speed`` (1.0 real
     time, 10.0 ten times faster), with records delivered in groups of ``tick`` seconds of wall time; gaps longer
     than ``max_gap`` seconds of feed time (e.g. overnight) are shortened to it.  ``tokens`` keeps only those.
+    ``batch`` is an int >= 1 and ``tick`` a number of seconds > 0: anything else is a TypeError or ValueError
+    naming it, before anything is read.
     ``state``: from a start time, a store target first gets the state at ``start`` (as ``Journal.snapshot_at``
     builds it: the nearest checkpoint before ``start`` and the records after it up to ``start``, unpaced,
     counted in ``state_records``), so that at the end it holds the state at ``end``, as the live store did;
@@ -608,6 +624,11 @@ def replay(root, start, end=None, feeds: Iterable[str] | str | None = None, spee
     if max_gap is not None and not (max_gap > 0 and math.isfinite(max_gap)):
         raise ValueError(f"max_gap must be a finite number of seconds > 0 (or None: gaps as recorded), not "
                          f"{max_gap!r}")
+    batch = _count_arg(batch, "replay: batch (records per array)")
+    if isinstance(tick, (bool, np.bool_)) or not isinstance(tick, numbers.Real):
+        raise TypeError(f"replay: tick must be a number of seconds > 0, not {type(tick).__name__}")
+    if not (tick > 0 and math.isfinite(tick)):
+        raise ValueError(f"replay: tick must be a finite number of seconds > 0, not {tick!r}")
     root = Path(root)
     d0, lo = _bound(start, False)
     d1, hi = (d0, None) if end is None else _bound(end, True)      # no end: to the end of start's day
@@ -629,7 +650,9 @@ def replay(root, start, end=None, feeds: Iterable[str] | str | None = None, spee
                              f"each")
     tok = None if tokens is None else token_array(tokens)
     res = ReplayResult()
-    tick_ns = int(tick * 1e9 * speed) if speed else 0
+    # at least 1 ns of feed time (a tick below it delivered whole batches at their first record's time), at
+    # most past any day's stamps (one group per array)
+    tick_ns = max(1, int(min(tick * 1e9 * speed, float(1 << 62)))) if speed else 0
     gap_ns = None if max_gap is None else int(max_gap * 1e9)
     pace = {"t0": None, "k_prev": None, "virtual": 0}
 
