@@ -77,3 +77,49 @@ def test_export_reads_back_with_polars(exported):
     assert set(df["feed"].unique().to_list()) == set(FEEDS)
     assert np.array_equal(np.sort(df["token"].to_numpy()),
                           np.sort(np.concatenate([r["token"] for r in files.values()])))
+
+
+def test_bad_row_group_size_or_compression_is_refused_before_anything_is_written(tmp_path):
+    """row_group_size=-1 replaced a good export with a Parquet file of 0 rows and returned it as written; 0 failed
+    with a bare "range() arg 3 must not be zero"; an unknown compression was pyarrow's bare ArrowException, with
+    the output directories made.  Each is now a TypeError or ValueError naming the argument, nothing written."""
+    import pyarrow.parquet as pq
+    recs = make_records(2500, seed=5)
+    with JournalWriter(tmp_path / "j", "NSE_FO", DAYS[0], flush_interval=None) as w:
+        w.append(recs)
+    out = tmp_path / "pq"
+    [good] = export(tmp_path / "j", out, DAYS[0], progress=False)
+    before = good.read_bytes()
+    fresh = tmp_path / "fresh"
+    bad_args = [({"row_group_size": v}, ValueError, rf"export: row_group_size \(records per row group\) must be an "
+                                                    rf"int >= 1, not {v}") for v in (0, -1, -(1 << 20))]
+    bad_args += [({"row_group_size": v}, TypeError, f"export: row_group_size .* must be an int >= 1, not {kind}")
+                 for v, kind in ((None, "NoneType"), (1.5, "float"), (1e6, "float"), (True, "bool"), ("700", "str"))]
+    bad_args += [({"compression": v}, ValueError, rf"export: compression must be one of zstd, snappy, gzip, lz4, "
+                                                  rf"none \(or None\), not {v!r}") for v in ("nope", "", "zst")]
+    bad_args += [({"compression": 5}, TypeError, r"export: compression must be one of .*, not int")]
+    for kw, error, says in bad_args:
+        for dest in (out, fresh):
+            with pytest.raises(error, match=says):
+                export(tmp_path / "j", dest, DAYS[0], progress=False, **kw)
+        assert good.read_bytes() == before and not fresh.exists()
+        assert sorted(p.name for p in good.parent.iterdir()) == ["part-0.parquet"]
+    # every codec the CLI offers, in any case, and None; numpy integers as row group sizes
+    from vega.journal import _COMPRESSIONS
+    assert _cli_compressions() == _COMPRESSIONS
+    for comp, codec in (("zstd", "ZSTD"), ("SNAPPY", "SNAPPY"), ("gzip", "GZIP"), ("lz4", "LZ4"),
+                        ("none", "UNCOMPRESSED"), (None, "UNCOMPRESSED")):
+        [p] = export(tmp_path / "j", out, DAYS[0], progress=False, compression=comp, row_group_size=np.int64(1000))
+        meta = pq.read_metadata(p)
+        assert meta.num_rows == len(recs) and meta.num_row_groups == 3
+        assert meta.row_group(0).column(0).compression == codec
+    [p] = export(tmp_path / "j", out, DAYS[0], progress=False, row_group_size=1)
+    assert pq.read_metadata(p).num_row_groups == len(recs)
+
+
+def _cli_compressions():
+    """The choices of `vega export --compression`."""
+    from vega.cli import build_parser
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.choices and "export" in a.choices).choices["export"]
+    return tuple(next(a for a in sub._actions if a.dest == "compression").choices)

@@ -336,7 +336,7 @@ def _bound(value, is_end):
 def _count_arg(value, what: str) -> int:
     """``value`` (an argument named ``what``, e.g. "replay: batch") as an int >= 1: an int or a numpy integer.
     TypeError for a bool (True is no count of 1), a float or anything else, ValueError below 1 (a negative batch
-    failed deep in the replay with an IndexError)."""
+    failed deep in the replay with an IndexError, a negative row group size wrote an empty Parquet file)."""
     if isinstance(value, (bool, np.bool_)) or not hasattr(type(value), "__index__"):
         raise TypeError(f"{what} must be an int >= 1, not {type(value).__name__}")
     n = operator.index(value)
@@ -871,13 +871,37 @@ def _check_export_dir(out: Path) -> None:
                          f"must be: choose another") from None
 
 
-def export(root, out, start, end=None, feeds=None, *, progress: bool = True, compression: str = "zstd",
+#: the Parquet codecs export writes (vega export --compression offers the same): "none" (or None) for none
+_COMPRESSIONS = ("zstd", "snappy", "gzip", "lz4", "none")
+
+
+def _export_compression(compression) -> str | None:
+    """``export``'s ``compression`` checked: one of _COMPRESSIONS in any case (pyarrow's names), or None; a
+    TypeError or ValueError naming them otherwise (an unknown name was pyarrow's bare ArrowException, raised
+    with the output directory already made)."""
+    choices = f"{', '.join(_COMPRESSIONS)} (or None)"
+    if compression is None:
+        return None
+    if not isinstance(compression, str):
+        raise TypeError(f"export: compression must be one of {choices}, not {type(compression).__name__}")
+    name = compression.lower()
+    if name not in _COMPRESSIONS:
+        raise ValueError(f"export: compression must be one of {choices}, not {compression!r}")
+    return None if name == "none" else name
+
+
+def export(root, out, start, end=None, feeds=None, *, progress: bool = True, compression: str | None = "zstd",
            row_group_size: int = 1 << 20) -> list[Path]:
     """Export journals to Parquet, one row per change record, hive-partitioned as
     ``<out>/date=YYYY-MM-DD/feed=<FEED>/part-0.parquet``.  Columns: ``ts`` (timestamp[ns, Asia/Kolkata]),
     ``seq``, ``token``, ``group``, ``flags``, ``mask``, ``source``, ``slot0``..``slot3``.  Readable as one
     dataset by pyarrow.dataset, DuckDB (``read_parquet('<out>/**/*.parquet', hive_partitioning=true)``) and
-    polars.  Shows a progress bar (tqdm) when ``progress``.  Needs the ``export`` extra.  Returns the files."""
+    polars.  Shows a progress bar (tqdm) when ``progress``.  Needs the ``export`` extra.  Returns the files.
+    ``compression``: "zstd" (default), "snappy", "gzip", "lz4" or "none" (or None), any case; ``row_group_size``:
+    records per Parquet row group, an int >= 1.  Anything else is a TypeError or ValueError naming the argument,
+    before anything is written."""
+    compression = _export_compression(compression)
+    row_group_size = _count_arg(row_group_size, "export: row_group_size (records per row group)")
     pa, pq = _import_pyarrow()
     import pyarrow.fs as pafs
     root, out = Path(root), Path(out)
