@@ -110,3 +110,52 @@ def test_fields_takes_one_record_and_says_so_for_an_array():
             fields(many)
     with pytest.raises(TypeError, match="32 bytes, not 64"):
         fields(r.tobytes())
+
+
+def test_the_record_functions_say_what_they_take():
+    """timestamps / set_timestamps / fields given no change records raised numpy's bare IndexError ("only
+    integers, slices ... are valid indices"), a ValueError "no field of name ts_lo" or a TypeError about
+    subscripts: now a TypeError saying what they take, and for raw bytes how to view them as records.  Every
+    form they took before still works: an array, one record (recs[0]), a recarray, a view of some fields."""
+    from vega.records import set_timestamps, timestamps
+    r = np.zeros(3, CHANGE_RECORD_DTYPE)
+    set_timestamps(r, [5, 6, 1 << 40])
+    r["group"], r["mask"], r["slots"][:, 0] = 1, 1, 24400
+    takes = r"takes change records \(a CHANGE_RECORD_DTYPE array, or one record such as recs\[0\]\), not "
+    raw = r"; raw 32-byte records: view them as records, np\.frombuffer\(buf, CHANGE_RECORD_DTYPE\)"
+    odd = [(np.zeros(3), "an array of float64$"), (np.zeros(3, np.int64), "an array of int64$"),
+           (np.zeros(3, [("a", "<i4")]), r"an array of \[\('a', '<i4'\)\]$"), ([1, 2], "list$"), (5, "int$"),
+           (np.float64(1.0), "a numpy float64 scalar$"), (r.view(np.uint8), "an array of uint8" + raw),
+           (r.view(np.uint8).reshape(3, 32), "an array of uint8" + raw), (r.view("V32"), r"an array of \|V32" + raw),
+           (r.tobytes(), "bytes" + raw), (r[:1].tobytes(), "bytes" + raw), (bytearray(32), "bytearray" + raw)]
+    for value, said in odd:
+        with pytest.raises(TypeError, match="timestamps " + takes + said):
+            timestamps(value)
+        with pytest.raises(TypeError, match="set_timestamps " + takes + said):
+            set_timestamps(value, 7)
+    for value in (r, r.view(np.recarray), r[["ts_lo", "ts_hi"]]):    # the forms taken before
+        assert timestamps(value).tolist() == [5, 6, 1 << 40]
+    assert timestamps(r[2]) == 1 << 40 and timestamps(r[2:3].reshape(())) == 1 << 40
+    s = r.copy()
+    set_timestamps(s[0], 9)
+    set_timestamps(s.view(np.recarray)[1:], [10, 11])
+    assert timestamps(s).tolist() == [9, 10, 11]
+    with pytest.raises(ValueError, match="read-only"):            # the records' own errors stand
+        ro = r.copy()
+        ro.flags.writeable = False
+        set_timestamps(ro, 1)
+    with pytest.raises(ValueError, match="ts48 must be in"):
+        set_timestamps(r.copy(), -1)
+    one = "fields takes one change record \\(a row of a CHANGE_RECORD_DTYPE array such as recs\\[0\\], or its 32 " \
+          "bytes\\), not "
+    for value, said in (([1, 2], "list"), (5, "int"), (np.float64(1.0), "a numpy float64 scalar"),
+                        (np.zeros((), np.float64), "an array of float64"),
+                        (np.zeros(1, [("a", "<i4")])[0], r"a numpy \[\('a', '<i4'\)\] scalar"),
+                        (r.view("V32")[0], r"a numpy \|V32 scalar" + raw)):
+        with pytest.raises(TypeError, match=one + said):
+            fields(value)
+    assert fields(r[0]) == fields(r[0:1].reshape(())) == fields(r.tobytes()[:32]) == {"last_traded_price": 24400}
+    for value, said in ((r.view(np.uint8), "an array of uint8" + raw), (r.tobytes(), "bytes" + raw),
+                        (np.zeros(3), "an array of float64$")):
+        with pytest.raises(TypeError, match="explode takes a CHANGE_RECORD_DTYPE array, not " + said):
+            explode(value)

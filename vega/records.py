@@ -39,9 +39,41 @@ def raw_or_record_dtype(dtype: np.dtype) -> bool:
             or (dtype.kind == "V" and dtype.fields is None))
 
 
+#: what the functions taking change records take
+_RECORDS = "change records (a CHANGE_RECORD_DTYPE array, or one record such as recs[0])"
+
+
+def _not_records(func: str, value: Any, takes: str = _RECORDS) -> TypeError:
+    """The TypeError of ``func`` given ``value``, which is not what it ``takes`` (numpy's own errors, an
+    IndexError about valid indices or "no field of name ts_lo", said nothing of records).  Raw bytes (bytes, a
+    uint8 or void array) get a hint: viewed as CHANGE_RECORD_DTYPE they are records."""
+    if isinstance(value, np.ndarray):
+        what = f"an array of {value.dtype}"
+    elif isinstance(value, np.generic):
+        what = f"a numpy {value.dtype} scalar"
+    else:
+        what = type(value).__name__
+    raw = isinstance(value, (bytes, bytearray, memoryview)) or (
+        isinstance(value, (np.ndarray, np.generic)) and raw_or_record_dtype(value.dtype))
+    hint = ("; raw 32-byte records: view them as records, np.frombuffer(buf, CHANGE_RECORD_DTYPE) or "
+            "arr.view(CHANGE_RECORD_DTYPE)") if raw else ""
+    return TypeError(f"{func} takes {takes}, not {what}{hint}")
+
+
+def _ts_fields(func: str, records: Any) -> tuple[Any, Any]:
+    """(ts_lo, ts_hi) of change records, or _not_records' TypeError for anything without those fields."""
+    try:
+        return records["ts_lo"], records["ts_hi"]
+    except (IndexError, KeyError, TypeError, ValueError):
+        raise _not_records(func, records) from None
+
+
 def timestamps(records: np.ndarray) -> np.ndarray:
-    """ts48 of each record as int64 nanoseconds since 00:00 IST of the trading day."""
-    return records["ts_lo"].astype(np.int64) | (records["ts_hi"].astype(np.int64) << 32)
+    """ts48 of each record as int64 nanoseconds since 00:00 IST of the trading day: ``records`` a
+    CHANGE_RECORD_DTYPE array or one record (``recs[0]``).  Anything else is a TypeError (raw 32-byte records:
+    view them as CHANGE_RECORD_DTYPE first)."""
+    lo, hi = _ts_fields("timestamps", records)
+    return lo.astype(np.int64) | (hi.astype(np.int64) << 32)
 
 
 #: the trading day of ``epoch_ns`` / ``datetimes``: a ``datetime.date``, "YYYY-MM-DD" / "YYYYMMDD" or YYYYMMDD
@@ -82,7 +114,9 @@ def datetimes(records_or_ts48: int | np.integer[Any] | np.void | npt.NDArray[Any
 
 
 def set_timestamps(records: np.ndarray, ts_ns) -> None:
-    """Store int64 ns timestamps (0 <= ts < 2**48) into ``records`` in place."""
+    """Store int64 ns timestamps (0 <= ts < 2**48) into ``records`` (a CHANGE_RECORD_DTYPE array or one
+    record: TypeError for anything else) in place."""
+    _ts_fields("set_timestamps", records)
     ts = np.asarray(ts_ns, dtype=np.int64)
     if np.any(ts < 0) or np.any(ts >= 1 << 48):
         raise ValueError("ts48 must be in [0, 2**48) ns")
@@ -178,7 +212,12 @@ def fields(record) -> dict:
     elif isinstance(record, np.ndarray) and record.ndim:
         raise TypeError(f"fields takes one change record (e.g. recs[0]), not an array of shape {record.shape}: "
                         "explode(recs) gives the fields of every record")
-    return field_values(record["group"], record["mask"], record["slots"])
+    try:
+        group, mask, slots = record["group"], record["mask"], record["slots"]
+    except (IndexError, KeyError, TypeError, ValueError):
+        raise _not_records("fields", record, "one change record (a row of a CHANGE_RECORD_DTYPE array such as "
+                                             "recs[0], or its 32 bytes)") from None
+    return field_values(group, mask, slots)
 
 
 #: one row per field a change record carries (explode)
@@ -204,7 +243,8 @@ def explode(records: np.ndarray) -> np.ndarray:
     journal at numpy speed; ``pandas.DataFrame(explode(recs))`` gives a long table."""
     recs = np.asarray(records)
     if recs.dtype != CHANGE_RECORD_DTYPE:
-        raise TypeError(f"explode takes a CHANGE_RECORD_DTYPE array, not {recs.dtype}")
+        raise _not_records("explode", records if isinstance(records, (bytes, bytearray, memoryview)) else recs,
+                           "a CHANGE_RECORD_DTYPE array")
     recs = recs.reshape(-1)
     names, code = _field_names()
     parts = []
