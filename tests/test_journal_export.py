@@ -96,7 +96,7 @@ def test_bad_row_group_size_or_compression_is_refused_before_anything_is_written
     bad_args += [({"row_group_size": v}, TypeError, f"export: row_group_size .* must be an int >= 1, not {kind}")
                  for v, kind in ((None, "NoneType"), (1.5, "float"), (1e6, "float"), (True, "bool"), ("700", "str"))]
     bad_args += [({"compression": v}, ValueError, rf"export: compression must be one of zstd, snappy, gzip, lz4, "
-                                                  rf"none \(or None\), not {v!r}") for v in ("nope", "", "zst")]
+                                                  rf"brotli, none \(or None\), not {v!r}") for v in ("nope", "", "zst")]
     bad_args += [({"compression": 5}, TypeError, r"export: compression must be one of .*, not int")]
     for kw, error, says in bad_args:
         for dest in (out, fresh):
@@ -108,7 +108,7 @@ def test_bad_row_group_size_or_compression_is_refused_before_anything_is_written
     from vega.journal import _COMPRESSIONS
     assert _cli_compressions() == _COMPRESSIONS
     for comp, codec in (("zstd", "ZSTD"), ("SNAPPY", "SNAPPY"), ("gzip", "GZIP"), ("lz4", "LZ4"),
-                        ("none", "UNCOMPRESSED"), (None, "UNCOMPRESSED")):
+                        ("Brotli", "BROTLI"), ("none", "UNCOMPRESSED"), (None, "UNCOMPRESSED")):
         [p] = export(tmp_path / "j", out, DAYS[0], progress=False, compression=comp, row_group_size=np.int64(1000))
         meta = pq.read_metadata(p)
         assert meta.num_rows == len(recs) and meta.num_row_groups == 3

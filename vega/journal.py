@@ -872,7 +872,7 @@ def _check_export_dir(out: Path) -> None:
 
 
 #: the Parquet codecs export writes (vega export --compression offers the same): "none" (or None) for none
-_COMPRESSIONS = ("zstd", "snappy", "gzip", "lz4", "none")
+_COMPRESSIONS = ("zstd", "snappy", "gzip", "lz4", "brotli", "none")
 
 
 def _export_compression(compression) -> str | None:
@@ -897,9 +897,9 @@ def export(root, out, start, end=None, feeds=None, *, progress: bool = True, com
     ``seq``, ``token``, ``group``, ``flags``, ``mask``, ``source``, ``slot0``..``slot3``.  Readable as one
     dataset by pyarrow.dataset, DuckDB (``read_parquet('<out>/**/*.parquet', hive_partitioning=true)``) and
     polars.  Shows a progress bar (tqdm) when ``progress``.  Needs the ``export`` extra.  Returns the files.
-    ``compression``: "zstd" (default), "snappy", "gzip", "lz4" or "none" (or None), any case; ``row_group_size``:
-    records per Parquet row group, an int >= 1.  Anything else is a TypeError or ValueError naming the argument,
-    before anything is written."""
+    ``compression``: "zstd" (default), "snappy", "gzip", "lz4", "brotli" or "none" (or None), any case;
+    ``row_group_size``: records per Parquet row group, an int >= 1.  Anything else is a TypeError or ValueError
+    naming the argument, before anything is written."""
     compression = _export_compression(compression)
     row_group_size = _count_arg(row_group_size, "export: row_group_size (records per row group)")
     pa, pq = _import_pyarrow()

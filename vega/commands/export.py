@@ -22,7 +22,7 @@ def register(sub) -> None:
     p.add_argument("start", help="first trading date (YYYY-MM-DD or YYYYMMDD)")
     p.add_argument("end", nargs="?", help="last trading date, inclusive (default: start)")
     p.add_argument("--feeds", help="comma-separated feeds (default: every feed directory present)")
-    p.add_argument("--compression", default="zstd", choices=["zstd", "snappy", "gzip", "lz4", "none"])
+    p.add_argument("--compression", default="zstd", choices=["zstd", "snappy", "gzip", "lz4", "brotli", "none"])
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
