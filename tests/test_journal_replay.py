@@ -563,7 +563,12 @@ def test_batch_and_tick_are_checked_before_anything_is_read(archive):
     for bad in (None, "0.01", True):
         with pytest.raises(TypeError, match="replay: tick must be a number of seconds > 0, not"):
             replay(root, d, into=got, speed=1.0, tick=bad)
+    for kw in ({"speed": "2"}, {"speed": True}, {"speed": 1.0, "max_gap": "5"}):   # (a bare '>' TypeError)
+        with pytest.raises(TypeError, match=f"replay: {list(kw)[-1]} must be a number"):
+            replay(root, d, into=got, **kw)
     assert got == []
+    with pytest.raises(TypeError, match="live_records takes a CHANGE_RECORD_DTYPE array, not an array of float64"):
+        live_records(np.zeros(4))
     whole = np.concatenate([files[(d, f)] for f in FEEDS])
     for ok in (np.int64(700), np.uint16(300), 1):                  # numpy integers and 1 are counts
         arrays, res = collect(root, d, feeds=FEEDS, batch=ok)

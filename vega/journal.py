@@ -49,7 +49,7 @@ from vega._journal import (
     token_array,
 )
 from vega._core import _bad_records
-from vega.records import CHANGE_RECORD_DTYPE, CONTINUED, KEYFRAME, timestamps
+from vega.records import CHANGE_RECORD_DTYPE, CONTINUED, KEYFRAME, _not_records, timestamps
 
 __all__ = [
     "Journal", "JournalWriter", "JournalError", "replay", "ReplayResult", "verify", "VerifyReport", "export",
@@ -491,6 +491,8 @@ def _slice_end(flags, a, end, batch):
 def live_records(recs: np.ndarray[Any, np.dtype[Any]]) -> np.ndarray[Any, np.dtype[Any]]:
     """The records of ``recs`` that a live ring carries: all but checkpoint (KEYFRAME) records, which stay in
     the journal (they take no sequence numbers: docs/FORMATS.md, "Sequence numbers")."""
+    if not isinstance(recs, np.ndarray) or recs.dtype != CHANGE_RECORD_DTYPE:
+        raise _not_records("live_records", recs, "a CHANGE_RECORD_DTYPE array")
     kf = (recs["flags"] & KEYFRAME) != 0
     return recs[~kf] if kf.any() else recs
 
@@ -617,6 +619,9 @@ def replay(root, start, end=None, feeds: Iterable[str] | str | None = None, spee
         raise TypeError("replay needs a target: into=store | ring | callback | {feed: target}")
     if isinstance(into, Mapping):
         into = _targets_by_feed(into)                  # keyed by feed name (any case, as feeds=), checked
+    for name, v in (("speed", speed), ("max_gap", max_gap)):
+        if v is not None and (isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real)):
+            raise TypeError(f"replay: {name} must be a number (or None), not {type(v).__name__}")
     if speed is not None and not (speed > 0 and math.isfinite(speed)):
         raise ValueError(f"speed must be a finite number > 0 (or None for flat out), not {speed!r}")
     if speed is not None and not 1e-6 <= speed <= 1e9:        # (1e308 overflowed the tick, 1e-300 the clock)
