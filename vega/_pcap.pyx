@@ -14,7 +14,7 @@ cimport cython                           # @cython.binding(False) on the classes
 from libc.stdint cimport INT64_MAX, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc, realloc
 
-from vega._core cimport FeedHandler, vg_feed_buffers
+from vega._core cimport FeedHandler, vg_feed_buffers, vg_feed_mixed
 
 cdef extern from *:
     """
@@ -654,29 +654,29 @@ def feed_runs(handlers, const uint8_t[::1] buffer not None, const int64_t[::1] t
               const int64_t[::1] offset not None, const int32_t[::1] length not None,
               const int16_t[::1] feed not None, int64_t[::1] fed not None, int64_t[::1] at not None) -> int:
     """Decode and merge the first ``len(feed)`` datagrams of the arrays :meth:`PcapScanner.scan` filled in capture
-    order across handlers: datagram ``i`` goes to ``handlers[feed[i]]`` (``feed[i]`` -1: to none), and each run
-    of consecutive datagrams of one handler (those to none left out) goes through that handler's nogil loop in
-    one call (as ``feed_selected``), each datagram at its capture time, straight from ``buffer``.  So a handler
-    that merges into another's store (F&O open interest into CM, ``underlying=``) writes there in capture order.
+    order across handlers (at most 8): datagram ``i`` goes to ``handlers[feed[i]]`` (``feed[i]`` -1: to none),
+    each at its capture time, straight from ``buffer``, in one nogil loop (``vg_feed_mixed``: where the
+    handler changes, the one before merges the message it holds back).  So a handler that merges into
+    another's store (F&O open interest into CM, ``underlying=``) writes there in capture order.
 
-    Resumable: it starts at datagram ``at[0]`` and sets ``at[0]`` past each run before that run's call, and
-    adds the run's datagrams to ``fed[k]`` of its handler ``k``; a call that raises has merged its run (the
-    handlers raise after their loop: a journal's I/O error), so a caller that handles the error goes on with
-    ``at`` as left.  Every index, length and position is checked before anything is merged (IndexError,
-    ValueError, TypeError).  Returns the number of messages."""
-    cdef Py_ssize_t n = feed.shape[0], nh, i, j, e, m = 0, start, size = buffer.shape[0]
-    cdef Py_ssize_t total = 0
+    It starts at datagram ``at[0]``, adds each handler's datagrams to ``fed[k]`` and sets ``at[0]`` to the end
+    before the loop: a call that raises has merged them all (the handlers raise after their loop: a journal's
+    I/O error), so a caller that handles the error goes on with ``at`` as left.  Every index, length and
+    position is checked before anything is merged (IndexError, ValueError, TypeError).  Returns the number
+    of messages."""
+    cdef Py_ssize_t n = feed.shape[0], nh, i, j, m = 0, start, size = buffer.shape[0]
     cdef int16_t k
     cdef const uint8_t** ptrs = NULL
     cdef Py_ssize_t* lens = NULL
     cdef int64_t* times = NULL
-    cdef Py_ssize_t* pos = NULL          # compacted entry j: its datagram's index in the scan's arrays
-    cdef int16_t* who = NULL             # ... and its handler
+    cdef int16_t* who = NULL             # compacted entry j's handler
     hs = tuple(handlers)
     nh = len(hs)
     for h in hs:
         if not isinstance(h, FeedHandler):
             raise TypeError(f"feed_runs: handlers must be FeedHandlers, not {type(h).__name__}")
+    if nh > 8:
+        raise ValueError(f"feed_runs: at most 8 handlers, not {nh}")
     if fed.shape[0] != nh:
         raise ValueError(f"feed_runs: fed has {fed.shape[0]} counts for {nh} handlers")
     if at.shape[0] != 1:
@@ -702,10 +702,9 @@ def feed_runs(handlers, const uint8_t[::1] buffer not None, const int64_t[::1] t
     ptrs = <const uint8_t**>malloc(m * sizeof(uint8_t*))
     lens = <Py_ssize_t*>malloc(m * sizeof(Py_ssize_t))
     times = <int64_t*>malloc(m * sizeof(int64_t))
-    pos = <Py_ssize_t*>malloc(m * sizeof(Py_ssize_t))
     who = <int16_t*>malloc(m * sizeof(int16_t))
     try:
-        if ptrs == NULL or lens == NULL or times == NULL or pos == NULL or who == NULL:
+        if ptrs == NULL or lens == NULL or times == NULL or who == NULL:
             raise MemoryError()
         j = 0
         for i in range(start, n):
@@ -713,23 +712,13 @@ def feed_runs(handlers, const uint8_t[::1] buffer not None, const int64_t[::1] t
                 ptrs[j] = &buffer[0] + offset[i]
                 lens[j] = length[i]
                 times[j] = ts[i]
-                pos[j] = i
                 who[j] = feed[i]
+                fed[who[j]] += 1
                 j += 1
-        j = 0
-        while j < m:
-            k = who[j]
-            e = j + 1
-            while e < m and who[e] == k:
-                e += 1
-            at[0] = n if e == m else pos[e - 1] + 1
-            fed[k] += e - j
-            total += vg_feed_buffers(<FeedHandler>hs[k], ptrs + j, lens + j, times + j, e - j)
-            j = e
+        at[0] = n
+        return vg_feed_mixed(hs, who, ptrs, lens, times, m)
     finally:
         free(ptrs)
         free(lens)
         free(times)
-        free(pos)
         free(who)
-    return total

@@ -2130,15 +2130,17 @@ cdef class FeedHandler:
         for jw, later in rolls:
             jw.rollover(later)            # the handler follows its journal's date in _begin_one
 
-    cdef _begin(self):
-        """With the GIL, before a nogil call: mark this handler and its linked ones busy, then each one's
+    cdef _begin(self, list group=None):
+        """With the GIL, before a nogil call: mark this handler and its linked ones busy (``group``: those of a
+        call through several handlers, vg_feed_mixed, each checked usable by the caller), then each one's
         store is open and its stamps follow its journal's trading date.  ValueError when one is closed
         (the entry points check first, before their journal's day is looked at; vg_feed_buffers relies on
         this).  StoreBusyError when a call of another thread writes one of their stores (another handler's,
         Store.new_day, apply_records): a record's sequence lock takes one writer at a time."""
         cdef FeedHandler h
         self._check_usable()
-        group = self._group()
+        if group is None:
+            group = self._group()
         for h in group:
             if h._busy:
                 raise RuntimeError("this FeedHandler (or one linked to it) is already inside a call: linked "
@@ -2332,10 +2334,12 @@ cdef class FeedHandler:
             raise ValueError("an index name must not be blank")
         return tok
 
-    cdef _finish(self):
-        """After a call: each linked handler's end of batch (below), then none is busy any more."""
+    cdef _finish(self, list group=None):
+        """After a call: each linked handler's end of batch (below), then none is busy any more (``group``:
+        the one _begin was given)."""
         cdef FeedHandler h
-        group = self._group()
+        if group is None:
+            group = self._group()
         for h in group:                                   # the nogil loop is over: the journals' own after-batch
             h._release_journal()                          # work (rollover, checkpoint) appends to them again,
             h.store._writing -= 1                         # and the store takes other writes (on_records may)

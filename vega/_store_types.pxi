@@ -420,11 +420,11 @@ cdef class FeedHandler:
     cdef object __weakref__            # (_linked_by of the handler it routes to)
     cdef int add_record_sink(self, vg_rec_sink_fn fn, void* ctx) except -1
     cdef _set_journal(self, journal)
-    cdef _finish(self)
+    cdef _finish(self, list group=*)
     cdef _finish_one(self)
     cdef _journal_after_batch(self)
     cdef _journal_times(self, int64_t t_min, int64_t t_max)
-    cdef _begin(self)
+    cdef _begin(self, list group=*)
     cdef _begin_one(self)
     cdef int _hold_journal(self, list group) except -1
     cdef void _release_journal(self) noexcept
@@ -438,3 +438,5 @@ cdef class FeedHandler:
 # capperf prototype (vega/_feedbuf.pxi): FeedHandler fed from C buffers, for vega._net.BatchReceiver.feed
 cdef Py_ssize_t vg_feed_buffers(FeedHandler h, const uint8_t* const* ptrs, const Py_ssize_t* lens,
                                 const int64_t* times_ns, Py_ssize_t n) except -1
+cdef Py_ssize_t vg_feed_mixed(tuple handlers, const int16_t* who, const uint8_t* const* ptrs,
+                              const Py_ssize_t* lens, const int64_t* times_ns, Py_ssize_t n) except -1

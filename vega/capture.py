@@ -1073,31 +1073,42 @@ class Capture:
         the feed configured for its destination (``dst_ip`` an int or a dotted string), received at its own
         time.  Those to no configured feed are counted in ``other_destination``.  Every ``batch`` datagrams
         (counting those to no feed), and before a new trading day, the datagrams go through their feeds'
-        handlers in capture order, a run of one feed's at a time (so the F&O handler's open interest goes
-        into the CM journal between the CM datagrams captured before and after it, whatever the batch).
+        handlers in capture order, in one nogil loop that switches feeds where the capture does
+        (``vega._pcap.feed_runs``; so the F&O handler's open interest goes into the CM journal between the CM
+        datagrams captured before and after it, whatever the batch).
         Returns the datagrams processed.  :meth:`ingest_pcap` does the same for capture files, faster, with the
         same batches.  Time may step back within the trading day being written (packets reordered by a few ms),
         never into an earlier day: such a datagram raises :class:`CaptureError` after the datagrams before it
         went in."""
         import numpy as np
         from vega._journal import day_epoch_ns
+        from vega._pcap import feed_runs
         route = self._routes()
-        pending = []                       # the batch's runs of one feed's datagrams: (feed, data, times)
+        feeds = list(self.feeds)
+        index = {id(f): k for k, f in enumerate(feeds)}
+        data, times, which = [], [], []    # the batch's datagrams to a feed, their times and feeds' indexes
         n = total = 0
 
         def flush():
-            done = ran = 0
-            try:
-                for f, data, times in pending:
-                    with self._journal_may_fail():
-                        f.handler.process_batch(data, now_ns=np.array(times, dtype=np.int64))
-                    self._service_journals()
-                    f.datagrams += len(data)
-                    done += len(data)
-                    ran += 1
+            if not data:
+                return 0
+            lengths = np.fromiter(map(len, data), np.int32, len(data))
+            offsets = np.zeros(len(data), np.int64)
+            np.cumsum(lengths[:-1], out=offsets[1:])
+            fed = np.zeros(len(feeds), np.int64)
+            try:                           # one loop, as ingest_pcap's (a journal that fails raises after it)
+                with self._journal_may_fail():
+                    feed_runs([f.handler for f in feeds], np.frombuffer(b"".join(data), np.uint8),
+                              np.array(times, np.int64), offsets, lengths, np.array(which, np.int16), fed,
+                              np.zeros(1, np.int64))
+                self._service_journals()
             finally:
-                del pending[:ran]          # (a run whose call raised stays, as a feed's share stayed)
-            return done
+                for k, f in enumerate(feeds):
+                    f.datagrams += int(fed[k])
+                data.clear()
+                times.clear()
+                which.clear()
+            return int(fed.sum())
 
         next_day_ns = _day_after_ns(self._date)
         day_ns = day_epoch_ns(self._date)
@@ -1117,10 +1128,9 @@ class Capture:
                 if f is None:
                     self.other_destination += 1
                 else:
-                    if not pending or pending[-1][0] is not f:
-                        pending.append((f, [], []))
-                    pending[-1][1].append(bytes(payload))
-                    pending[-1][2].append(ts)
+                    data.append(bytes(payload))
+                    times.append(ts)
+                    which.append(index[id(f)])
                 if n >= batch:
                     total += flush()
                     n = 0
@@ -1129,20 +1139,21 @@ class Capture:
         return total
 
     def ingest_pcap(self, paths, stats=None, batch: int = 1024, progress=None) -> int:
-        """:meth:`ingest` of capture files (pcap / pcapng, in time order), with the datagrams read by the nogil
-        walker (:func:`vega.pcap.scan_batches`) and handed from the mapped file to the feeds' nogil loops in
-        capture order, one call per run of one feed's (``vega._pcap.feed_runs``): no Python object per datagram
-        or run.  The batches, days and results are those of ``ingest(udp_datagrams(path)
-        for each path)`` (a batch ends with its file here).  ``stats``: a :class:`vega.pcap.PcapStats` to fill;
-        ``progress``: called after every batch with the bytes of the files read since its last call.  Framing
-        damage raises :class:`vega.pcap.PcapError` after everything before it went in.  Returns the datagrams
-        processed.  A capture not yet open opens itself (``open(offline_ns=...)``) at the first datagram's time
-        without reading it twice (so a stream, ``-``, works); with no datagram at all it stays closed.  A
-        datagram of a day earlier than the one being written (files out of time order) raises
-        :class:`CaptureError` naming its file, after the datagrams before it went in (as :meth:`ingest`).  So does
-        a file, not the capture's first, that starts more than ``FILE_OVERLAP_GRACE_NS`` (1 s) before the last
-        record a journal of the day holds (the same capture given twice, or files out of order), before any of
-        its datagrams go in: :meth:`ingest`, which sees no files, cannot tell."""
+        """:meth:`ingest` of capture files (pcap / pcapng, in time order), with the datagrams read by the nogil walker
+        (:func:`vega.pcap.scan_batches`) and handed from the mapped file to the feeds' handlers in capture
+        order, in one nogil loop per batch that switches feeds where the capture does
+        (``vega._pcap.feed_runs``): no Python object per datagram or run.  The batches, days and results are
+        those of ``ingest(udp_datagrams(path) for each path)`` (a batch ends with its file here).  ``stats``: a
+        :class:`vega.pcap.PcapStats` to fill; ``progress``: called after every batch with the bytes of the files
+        read since its last call.  Framing damage raises :class:`vega.pcap.PcapError` after everything before it
+        went in.  Returns the datagrams processed.  A capture not yet open opens itself
+        (``open(offline_ns=...)``) at the first datagram's time without reading it twice (so a stream, ``-``,
+        works); with no datagram at all it stays closed.  A datagram of a day earlier than the one being written
+        (files out of time order) raises :class:`CaptureError` naming its file, after the datagrams before it
+        went in (as :meth:`ingest`).  So does a file, not the capture's first, that starts more than
+        ``FILE_OVERLAP_GRACE_NS`` (1 s) before the last record a journal of the day holds (the same capture
+        given twice, or files out of order), before any of its datagrams go in: :meth:`ingest`, which sees no
+        files, cannot tell."""
         import numpy as np
         from vega._journal import day_epoch_ns
         from vega._pcap import feed_runs
@@ -1186,13 +1197,11 @@ class Capture:
                 for k, (group, port, _) in enumerate(keys):
                     which[(b.dst[:n] == group) & (b.port[:n] == port)] = k
                 fed = np.zeros(len(keys), np.int64)
-                at = np.zeros(1, np.int64)                   # where feed_runs goes on after a journal failed
-                try:
-                    while at[0] < n:
-                        with self._journal_may_fail():
-                            feed_runs([f.handler for _, _, f in keys], b.buffer, b.ts, b.offset, b.length, which,
-                                      fed, at)
-                        self._service_journals()
+                try:                                         # (a journal that fails raises after the whole batch)
+                    with self._journal_may_fail():
+                        feed_runs([f.handler for _, _, f in keys], b.buffer, b.ts, b.offset, b.length, which, fed,
+                                  np.zeros(1, np.int64))
+                    self._service_journals()
                 finally:
                     for k, (_, _, f) in enumerate(keys):
                         f.datagrams += int(fed[k])
