@@ -233,3 +233,33 @@ def test_a_reader_started_past_the_tail_is_refused_and_takes_no_bus_line(name):
         r.close()
     finally:
         ring.close()
+
+
+def test_seek_past_the_tail_is_refused_like_a_start_past_it(name):
+    """Reader.seek(n) past the tail was accepted, and the records between the tail and n were then skipped
+    without a word: lost, laps, last_lost and rewinds stayed 0.  It is refused now, with the error (one check)
+    Ring.reader(start=n) gives for the same n, and the reader stays where it was."""
+    ring = Ring.create(name, first_seq={"NSE_FO": 100})
+    try:
+        with pytest.raises(ValueError) as by_start:
+            ring.reader("NSE_FO", start=500)
+        r = ring.reader("NSE_FO", name="strategy", start=100)
+        for n in (500, np.int64(500)):
+            with pytest.raises(ValueError, match=r"position 500 is past the NSE_FO slot's tail 100") as by_seek:
+                r.seek(n)
+            assert str(by_seek.value) == str(by_start.value).replace("start", "position", 1)
+        with pytest.raises(ValueError, match=r"position 101 is past the NSE_FO slot's tail 100"):
+            r.seek(101)                                         # one past the tail: the record not yet published
+        assert r.position == 100 and ring.readers()[0].position == 100
+        ring._write_test_records("NSE_FO", 1000)                # records 100..1099: none is skipped
+        got = r.poll(2000)
+        assert seqs(got).tolist() == list(range(100, 1100))
+        assert (r.lost, r.laps, r.last_lost, r.rewinds) == (0, 0, 0, 0)
+        r.seek(1100)                                            # at the tail: allowed, as for start=
+        r.seek(np.uint64(600))
+        assert seqs(r.poll(2000)).tolist() == list(range(600, 1100)) and r.lost == 0
+        with pytest.raises(ValueError, match="sequence number"):
+            r.seek(1 << 63)
+        r.close()
+    finally:
+        ring.close()

@@ -210,6 +210,23 @@ cdef object _int_or_none(v):
         return None
 
 
+cdef uint64_t _seq_at_most_tail(object seq, int feed, const uint64_t* tail, str what) except? 0:
+    """The sequence number a reader is to move to (``Ring.reader(start=)``, ``Reader.seek``), checked: ``seq``
+    (an int: callers convert numpy integers with _int_or_none) must be in 0 .. the slot's tail, else ValueError
+    naming ``what``.  Past the tail, the records between the tail and ``seq`` would be skipped without ever
+    being counted as lost (lost / laps / last_lost would say nothing of them).  The tail only grows, so a
+    number at most the tail now stays valid."""
+    cdef uint64_t t
+    if seq < 0 or seq >= (1 << 63):
+        raise ValueError(f"{what} {seq} out of range: a sequence number is >= 0 and < 2**63")
+    t = vg_load_acquire_u64(tail)
+    if <uint64_t>seq > t:
+        raise ValueError(f"{what} {seq:,} is past the {FEEDS[feed]} slot's tail {t:,} (the number of the next "
+                         f"record published): a reader goes at most there (the records in between would be "
+                         f"skipped without being counted as lost)")
+    return <uint64_t>seq
+
+
 cdef int _feed_index(object feed) except -1:
     """0..2 from an int or a feed name (case-insensitive)."""
     if isinstance(feed, str):
@@ -1517,12 +1534,7 @@ cdef class Reader:
         self._r.first = _slot_first(<const ring_header_t*>slot)
         self._r.on_lap = RING_LAP_NEWEST if mode == 1 else RING_LAP_OLDEST
         if isinstance(start, int):                       # refused before a bus line is taken
-            if start < 0 or start >= (1 << 63):
-                raise ValueError("start position out of range")
-            t = vg_load_acquire_u64(self._r.tail)
-            if <uint64_t>start > t:                      # records it skipped would be lost uncounted
-                raise ValueError(f"start {start:,} is past the {FEEDS[feed]} slot's tail {t:,} (the number of "
-                                 f"the next record published): a reader starts at most there")
+            _seq_at_most_tail(start, feed, self._r.tail, "start")
         saved = None
         if name is not None:
             if not isinstance(name, str):
@@ -1814,19 +1826,19 @@ cdef class Reader:
     # -- state -----------------------------------------------------------------------------------------
 
     def seek(self, position):
-        """Move to "oldest", "newest" or an int sequence number (a too-old one is reported as lost)."""
-        cdef uint64_t t
+        """Move to "oldest", "newest" or an int sequence number, at most the slot's tail (a too-old one is
+        reported as lost by the next poll).  A number past the tail is a ValueError naming the tail, as for
+        ``Ring.reader(start=)``: the records between would be skipped without being counted as lost."""
         if self._ring is None or self._ring._base == NULL:
             raise ValueError("reader is closed")
-        t = vg_load_acquire_u64(self._r.tail)
         if not isinstance(position, str):
             position = _int_or_none(position)      # an int or a numpy integer; None for anything else
         if position == "newest":
-            self._r.pos = t
+            self._r.pos = vg_load_acquire_u64(self._r.tail)
         elif position == "oldest":
             self._r.pos = _oldest(&self._r)
-        elif position is not None and not isinstance(position, str) and 0 <= position < (1 << 63):
-            self._r.pos = <uint64_t>position
+        elif position is not None and not isinstance(position, str) and position >= 0:
+            self._r.pos = _seq_at_most_tail(position, self.feed_index, self._r.tail, "position")
         else:
             raise ValueError("position must be 'oldest', 'newest' or a sequence number >= 0")
         self._publish()
