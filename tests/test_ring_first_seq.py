@@ -263,3 +263,27 @@ def test_seek_past_the_tail_is_refused_like_a_start_past_it(name):
         r.close()
     finally:
         ring.close()
+
+
+@pytest.mark.parametrize("first_seq, want", [
+    (np.int64(5), [5, 5, 5]), (np.uint64(5), [5, 5, 5]), (np.int32(7), [7, 7, 7]),
+    ({"NSE_EQ": np.uint64(5)}, [0, 5, 0]), ({np.int8(2): np.int64(9), "NSE_FO": 3}, [3, 0, 9]),
+])
+def test_create_takes_numpy_integers_for_first_seq(name, first_seq, want):
+    """Ring.reader(start=) and Reader.seek took numpy integers, Ring.create(first_seq=) refused them ("must be an
+    int"), e.g. a journal's next_seq read from its numpy header."""
+    ring = Ring.create(name, first_seq=first_seq)
+    try:
+        assert [ring.info(f)["first_seq"] for f in range(3)] == want
+        assert [ring.tail(f) for f in range(3)] == want
+        assert all(type(ring.info(f)["first_seq"]) is int for f in range(3))
+    finally:
+        ring.close()
+
+
+@pytest.mark.parametrize("bad", [np.bool_(True), np.float64(5.0), 5.0, {"NSE_FO": np.bool_(False)},
+                                 {"NSE_FO": np.float32(1)}, np.int64(-1), np.uint64(1 << 62)])
+def test_create_refuses_numpy_bools_floats_and_out_of_range_first_seq(name, bad):
+    with pytest.raises(ValueError, match=r"first_seq must be an int in \[0, 2\*\*62\)"):
+        Ring.create(name, first_seq=bad)
+    assert not os.path.exists(os.path.join("/dev/shm", name))

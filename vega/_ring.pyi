@@ -2,7 +2,7 @@
 import os
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -13,7 +13,8 @@ from vega.records import CHANGE_RECORD_DTYPE as CHANGE_RECORD_DTYPE
 FeedLike = int | str
 WaitKind = Literal["spin", "yield", "sleep"]
 OnLap = Literal["oldest", "newest", "raise"]
-Start = Literal["newest", "oldest", "resume"] | int
+SeqNo = int | np.integer[Any]          # a sequence number: an int or a numpy integer (not a bool)
+Start = Literal["newest", "oldest", "resume"] | SeqNo
 
 FEEDS: tuple[str, str, str]
 CAPACITY: int
@@ -67,7 +68,7 @@ class Ring:
     path: str
     @staticmethod
     def create(name: str | os.PathLike[str], *, mode: int = 0o600, replace: bool = False,
-               first_seq: int | Mapping[str, int] | Mapping[int, int] | None = None) -> Ring: ...
+               first_seq: SeqNo | Mapping[str, SeqNo] | Mapping[int, SeqNo] | None = None) -> Ring: ...
     @staticmethod
     def open(name: str | os.PathLike[str], *, writable: bool = False) -> Ring: ...
     @staticmethod
@@ -102,7 +103,7 @@ class Reader:
     def poll(self, max_records: int = 4096, timeout: float | None = 0.0,
              wait: WaitKind = "spin") -> npt.NDArray[np.void]: ...
     def poll_into(self, out: Buffer, timeout: float | None = 0.0, wait: WaitKind = "spin") -> int: ...
-    def seek(self, position: Literal["oldest", "newest"] | int) -> None: ...  # a number at most the tail
+    def seek(self, position: Literal["oldest", "newest"] | SeqNo) -> None: ...  # a number at most the tail
     @property
     def feed(self) -> str: ...
     @property

@@ -470,18 +470,24 @@ def _slot_header_bytes(int feed, uint64_t created_ns, uint64_t first_seq=0):
 
 
 def _first_seqs(first_seq):
-    """Ring.create's ``first_seq`` (None, one int for every slot, or a mapping {feed: int}) -> three ints."""
+    """Ring.create's ``first_seq`` (None, one int for every slot, or a mapping {feed: int}) -> three ints.
+
+    An int is an int or a numpy integer (``journal.next_seq`` read from a numpy header, say), as for
+    ``Ring.reader(start=)`` and ``Reader.seek``; a bool, a float or a str is not."""
     if first_seq is None:
         return [0] * RING_N_SLOTS
     if isinstance(first_seq, Mapping):
-        out = [0] * RING_N_SLOTS
+        given = [0] * RING_N_SLOTS
         for feed, v in first_seq.items():
-            out[_feed_index(feed)] = v
+            given[_feed_index(feed)] = v
     else:
-        out = [first_seq] * RING_N_SLOTS
-    for v in out:
-        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < (1 << 62):
+        given = [first_seq] * RING_N_SLOTS
+    out = []
+    for v in given:
+        n = _int_or_none(v)
+        if n is None or not 0 <= n < (1 << 62):
             raise ValueError(f"first_seq must be an int in [0, 2**62), got {v!r}")
+        out.append(n)
     return out
 
 
