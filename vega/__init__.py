@@ -8,7 +8,7 @@ from vega._lzo import LzoError, lzo1z_compress, lzo1z_decompress
 from vega import nse
 from vega.store import STORE_DTYPE, StoreBusyError, StoreError, StoreFormatError, StoreFullError
 from vega._ring import (FEEDS, Reader, ReaderInfo, Ring, RingBusyError, RingError, RingFormatError,
-                         RingLapped, RingUnregisteredWarning)
+                         RingLapped, RingReplaced, RingUnregisteredWarning)
 from vega.journal import Journal, JournalError, JournalWriter, export, replay, verify
 from vega._iv import (black76_price, black76_price_array, expiry_to_unix, implied_volatility,
                       implied_volatility_array, parity_forward, select_forward, time_to_expiry)
@@ -37,7 +37,7 @@ __all__ = ["Decoder", "decode", "FeedHandler", "Quote", "Store", "pack_messages"
            "LzoError", "lzo1z_compress", "lzo1z_decompress", "nse",
            "Journal", "JournalError", "JournalWriter", "export", "replay", "verify",
            "FEEDS", "Reader", "ReaderInfo", "Ring", "RingBusyError", "RingError", "RingFormatError", "RingLapped",
-           "RingUnregisteredWarning",
+           "RingReplaced", "RingUnregisteredWarning",
            "black76_price", "black76_price_array", "expiry_to_unix", "implied_volatility",
            "implied_volatility_array", "parity_forward", "select_forward", "time_to_expiry",
            "InstrumentFileError", "Instruments", "write_contract_file", "write_security_file",

@@ -324,6 +324,8 @@ cdef class Reader:
     cdef int _mode                     # on_lap: 0 oldest, 1 newest, 2 raise
     cdef bint _busy                    # a poll is running (no concurrent polls on one Reader)
     cdef uint64_t _last_lost           # records lost during the last poll
+    cdef bint _gone                    # a waiting poll found the ring replaced or removed (RingReplaced)
+    cdef int64_t _gone_check_ns        # CLOCK_MONOTONIC ns from which a waiting poll checks that again
     cdef readonly int feed_index       # ring_feed
     cdef readonly object name          # bus name or None
     cdef object __weakref__
@@ -332,6 +334,7 @@ cdef class Reader:
     cdef void _publish(self) noexcept
     cdef _begin(self)
     cdef int _end(self, Py_ssize_t n) except -1
-    cdef bint _wait(self, int how, int64_t deadline) except -1
+    cdef int _wait(self, int how, int64_t deadline) except -1
+    cdef _replaced_error(self)
     cdef int64_t _deadline(self, timeout) except? -1
     cdef bint _give_up(self, int retries, int64_t deadline) except -1

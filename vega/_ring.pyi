@@ -40,6 +40,13 @@ class RingLapped(RingError):
     feed: str
     def __init__(self, lost: int, feed: str) -> None: ...
 
+# raised by a waiting poll once the ring was replaced or removed and everything published before is read
+class RingReplaced(RingError):
+    path: str
+    feed: str
+    position: int
+    def __init__(self, path: str, feed: str, position: int) -> None: ...
+
 class ReaderInfo(NamedTuple):
     line: int
     name: str
@@ -100,6 +107,7 @@ class Ring:
 class Reader:
     feed_index: int
     name: str | None
+    # a waiting poll (timeout not 0) raises RingReplaced once the ring was replaced and nothing is left to read
     def poll(self, max_records: int = 4096, timeout: float | None = 0.0,
              wait: WaitKind = "spin") -> npt.NDArray[np.void]: ...
     def poll_into(self, out: Buffer, timeout: float | None = 0.0, wait: WaitKind = "spin") -> int: ...

@@ -127,6 +127,32 @@ class RingLapped(RingError):
         return (type(self), (self.lost, self.feed), self.__dict__)
 
 
+class RingReplaced(RingError):
+    """Raised by a waiting poll (``Reader.poll`` / ``poll_into`` with a ``timeout`` other than 0) that has
+    nothing left to return because the ring file it reads was replaced or removed (``Ring.replaced``): a
+    restarted capture made a new ring with ``Ring.create(name, replace=True)``, so nothing will ever be
+    published to this reader's mapping again, and the poll would otherwise wait forever (``timeout=None``).
+
+    Records published before the replacement are returned first, as usual; the error comes once they are
+    all read.  Open the name again and make a new reader: ``position`` is where this one stopped (the next
+    record it would have read).  A capture restarted by ``vega capture`` starts each slot of its new ring at
+    its journal's ``next_seq``, so ``Ring.open(name).reader(feed, name=..., start=e.position)`` goes on with
+    nothing repeated (anything in between is counted lost).  ``path`` and ``feed`` say which ring and slot.
+    Pickles with its message and attributes (so it crosses ``multiprocessing``).
+    """
+
+    def __init__(self, path, feed, position):
+        super().__init__(f"{path}: the ring was replaced (a restarted writer made a new one) or removed: nothing "
+                         f"more is published to this reader's {feed} slot; open the name again and make a new "
+                         f"reader (this one stopped at position {position:,})")
+        self.path = path
+        self.feed = feed
+        self.position = position
+
+    def __reduce__(self):
+        return (type(self), (self.path, self.feed, self.position), self.__dict__)
+
+
 # ----------------------------------------------------------------------------------------------------------
 # Small helpers
 # ----------------------------------------------------------------------------------------------------------
@@ -1607,8 +1633,14 @@ cdef class Reader:
         self._publish()
         return 0
 
-    cdef bint _wait(self, int how, int64_t deadline) except -1:
-        """Wait (GIL released, in slices) until records are available or the deadline; True if available."""
+    cdef int _wait(self, int how, int64_t deadline) except -1:
+        """Wait (GIL released, in slices) until records are available or the deadline: 1 when records are
+        available, 0 at the deadline, 2 when the ring was replaced or removed and nothing is left to read.
+
+        A slice lasts up to _SLICE_NS; after each one that ends without records (its end, or the deadline),
+        the GIL is taken to check for signals and, at most once per _SLICE_NS for this reader (across polls,
+        so a loop of short polls checks too), whether the ring file was replaced (``Ring.replaced``, one
+        stat).  Only there: the spinning loop itself makes no system call."""
         cdef int64_t now, until
         cdef uint64_t spins
         cdef int64_t nap
@@ -1616,10 +1648,12 @@ cdef class Reader:
         cdef bint ready = False
         while True:
             if ring_available(&self._r) > 0:
-                return True
+                return 1
+            if self._gone:                      # known replaced: nothing will come
+                return 2
             now = _mono_ns()
             if now >= deadline:
-                return False
+                return 0
             until = deadline if deadline - now < _SLICE_NS else now + _SLICE_NS
             with nogil:
                 spins = 0
@@ -1648,8 +1682,20 @@ cdef class Reader:
                         nanosleep(&req, NULL)
                         nap = nap * 2 if nap < 500000 else 1000000
             if ready:
-                return True
+                return 1
             PyErr_CheckSignals()
+            now = _mono_ns()
+            if now >= self._gone_check_ns:
+                self._gone_check_ns = now + _SLICE_NS
+                try:
+                    gone = self._ring.replaced
+                except OSError:                 # the path cannot be looked at (EACCES ...): wait on, as before
+                    gone = False
+                if gone:
+                    self._gone = True           # for good: the loop's next turn returns what is left, then 2
+
+    cdef _replaced_error(self):
+        return RingReplaced(self._ring.path, FEEDS[self.feed_index], self._r.pos)
 
     cdef bint _give_up(self, int retries, int64_t deadline) except -1:
         """After a lap that left nothing valid: stop retrying? (8 tries without a timeout, else the deadline)"""
@@ -1692,7 +1738,13 @@ cdef class Reader:
         TypeError.  ``wait`` says how, always with the GIL released:
         "spin" busy-polls the tail with a CPU pause hint (lowest latency, one core at 100%), "yield" calls
         sched_yield() between checks, "sleep" sleeps between checks starting at 1 us and doubling to 1 ms.
-        A waiting poll wakes every 50 ms to check for signals (KeyboardInterrupt works).
+        A waiting poll wakes every 50 ms to check for signals (KeyboardInterrupt works), and at most every
+        50 ms (one ``stat``; never in the spinning loop) whether the ring was replaced or removed
+        (``Ring.replaced``: a restarted capture made a new ring with ``Ring.create(name, replace=True)``).
+        If it was, nothing will be published here again: once every record published before is read, a
+        waiting poll raises RingReplaced (with ``position``) instead of waiting forever; open the name
+        again and make a new reader.  A poll with ``timeout=0`` does not wait and does not check: look at
+        ``ring.replaced`` yourself (e.g. when a loop of such polls has seen nothing for a while).
 
         If the writer lapped this reader, ``last_lost`` says how many records were lost in this call
         (``lost``/``laps`` accumulate); see ``on_lap`` in Ring.reader.
@@ -1702,7 +1754,7 @@ cdef class Reader:
         cdef uint64_t avail
         cdef Py_ssize_t k, m, n = 0
         cdef uint8_t* dst
-        cdef int retries = 0
+        cdef int retries = 0, got
         if max_records < 1:
             raise ValueError("max_records must be >= 1")
         how = _WAITS.get(wait, -1)
@@ -1716,10 +1768,13 @@ cdef class Reader:
                 if avail == 0:
                     if _rewound(&self._r):
                         continue
-                    if deadline == 0 or not self._wait(how, deadline):
-                        self._end(0)
-                        return np.empty(0, dtype=CHANGE_RECORD_DTYPE)
-                    continue
+                    got = 0 if deadline == 0 else self._wait(how, deadline)
+                    if got == 1:
+                        continue
+                    self._end(0)
+                    if got == 2:
+                        raise self._replaced_error()
+                    return np.empty(0, dtype=CHANGE_RECORD_DTYPE)
                 k = <Py_ssize_t>avail if avail < <uint64_t>max_records else max_records
                 arr = np.empty(k, dtype=CHANGE_RECORD_DTYPE)
                 dst = <uint8_t*>cnp.PyArray_DATA(<cnp.ndarray>arr)
@@ -1747,6 +1802,7 @@ cdef class Reader:
     def poll_into(self, out, timeout=0.0, str wait="spin"):
         """Like poll, into a caller-owned writable C-contiguous buffer (e.g. a CHANGE_RECORD_DTYPE array);
         returns the number of records written at its start.  No allocation: the fastest way to read.
+        A waiting call raises RingReplaced as poll does.
 
         Like poll, it does not end inside an update when the buffer's size cuts the batch (unless the batch
         holds no update boundary); records past the returned count may have been written into the buffer
@@ -1755,7 +1811,7 @@ cdef class Reader:
         cdef int how
         cdef int64_t deadline
         cdef Py_ssize_t k, m, n = 0
-        cdef int retries = 0
+        cdef int retries = 0, got
         how = _WAITS.get(wait, -1)
         if how < 0:
             raise ValueError(f"wait must be one of {tuple(_WAITS)}")
@@ -1771,10 +1827,13 @@ cdef class Reader:
                     if ring_available(&self._r) == 0:
                         if _rewound(&self._r):
                             continue
-                        if deadline == 0 or not self._wait(how, deadline):
-                            self._end(0)
-                            return 0
-                        continue
+                        got = 0 if deadline == 0 else self._wait(how, deadline)
+                        if got == 1:
+                            continue
+                        self._end(0)
+                        if got == 2:
+                            raise self._replaced_error()
+                        return 0
                     if k >= 1024:
                         with nogil:
                             n = ring_read(&self._r, view.buf, k)
