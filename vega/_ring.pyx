@@ -1694,8 +1694,17 @@ cdef class Reader:
                 if gone:
                     self._gone = True           # for good: the loop's next turn returns what is left, then 2
 
-    cdef _replaced_error(self):
-        return RingReplaced(self._ring.path, FEEDS[self.feed_index], self._r.pos)
+    cdef bint _wait_more(self, int how, int64_t deadline) except -1:
+        """A poll that found nothing to read: wait until ``deadline`` (none for a poll of timeout 0); True when
+        records came, False at the deadline (the call is ended: ``_end``); RingReplaced (the call ended too)
+        when the ring was replaced or removed and nothing is left to read."""
+        cdef int got = 0 if deadline == 0 else self._wait(how, deadline)
+        if got == 1:
+            return True
+        self._end(0)
+        if got == 2:
+            raise RingReplaced(self._ring.path, FEEDS[self.feed_index], self._r.pos)
+        return False
 
     cdef bint _give_up(self, int retries, int64_t deadline) except -1:
         """After a lap that left nothing valid: stop retrying? (8 tries without a timeout, else the deadline)"""
@@ -1754,7 +1763,7 @@ cdef class Reader:
         cdef uint64_t avail
         cdef Py_ssize_t k, m, n = 0
         cdef uint8_t* dst
-        cdef int retries = 0, got
+        cdef int retries = 0
         if max_records < 1:
             raise ValueError("max_records must be >= 1")
         how = _WAITS.get(wait, -1)
@@ -1768,12 +1777,8 @@ cdef class Reader:
                 if avail == 0:
                     if _rewound(&self._r):
                         continue
-                    got = 0 if deadline == 0 else self._wait(how, deadline)
-                    if got == 1:
+                    if self._wait_more(how, deadline):
                         continue
-                    self._end(0)
-                    if got == 2:
-                        raise self._replaced_error()
                     return np.empty(0, dtype=CHANGE_RECORD_DTYPE)
                 k = <Py_ssize_t>avail if avail < <uint64_t>max_records else max_records
                 arr = np.empty(k, dtype=CHANGE_RECORD_DTYPE)
@@ -1811,7 +1816,7 @@ cdef class Reader:
         cdef int how
         cdef int64_t deadline
         cdef Py_ssize_t k, m, n = 0
-        cdef int retries = 0, got
+        cdef int retries = 0
         how = _WAITS.get(wait, -1)
         if how < 0:
             raise ValueError(f"wait must be one of {tuple(_WAITS)}")
@@ -1827,12 +1832,8 @@ cdef class Reader:
                     if ring_available(&self._r) == 0:
                         if _rewound(&self._r):
                             continue
-                        got = 0 if deadline == 0 else self._wait(how, deadline)
-                        if got == 1:
+                        if self._wait_more(how, deadline):
                             continue
-                        self._end(0)
-                        if got == 2:
-                            raise self._replaced_error()
                         return 0
                     if k >= 1024:
                         with nogil:
