@@ -292,7 +292,7 @@ def test_time_to_expiry_of_an_expiry_past_2262_does_not_wrap():
         raw = int((dt.datetime(year, 7, 10, 14, 30) - dt.datetime(1980, 1, 1)).total_seconds())
         assert raw <= EXPIRY_RAW_MAX
         t = _iv.time_to_expiry(raw, now)
-        assert t == pytest.approx((expiry_unix(raw) - now / 1e9) / (365 * 86400), rel=1e-12) and t > 236
+        assert t == pytest.approx((expiry_unix(raw) + 3600 - now / 1e9) / (365 * 86400), rel=1e-12) and t > 236
 
 
 def test_expiry_clock_is_1430_ist_of_the_date():
@@ -307,15 +307,18 @@ def test_expiry_clock_is_1430_ist_of_the_date():
 
 
 def test_time_to_expiry_year_fraction():
+    """To the close, 15:30 IST, of the expiry date: the master's 14:30 stamp left expiry day's last hour with
+    no time (no IV) and the hours before it short."""
     raw = 1475159400
-    expiry_ns = (raw + 315532800 - IST) * 10**9
+    expiry_ns = (raw + 315532800 - IST + 3600) * 10**9      # 2026-09-29 15:30 IST
     assert _iv.time_to_expiry(raw, expiry_ns) == 0.0
     assert _iv.time_to_expiry(raw, expiry_ns - 365 * 86400 * 10**9) == pytest.approx(1.0, rel=1e-15)
     assert _iv.time_to_expiry(raw, expiry_ns - 86400 * 10**9) == pytest.approx(1 / 365, rel=1e-12)
     assert _iv.time_to_expiry(raw, expiry_ns + 10**9) < 0
-    # 09:15 IST on expiry day: 5h15m left
-    assert _iv.time_to_expiry(raw, expiry_ns - (5 * 3600 + 15 * 60) * 10**9) == pytest.approx(
-        (5.25 / 24) / 365, rel=1e-12)
+    # 09:15 IST on expiry day: 6h15m left; 15:00, after the stamp: half an hour
+    assert _iv.time_to_expiry(raw, expiry_ns - (6 * 3600 + 15 * 60) * 10**9) == pytest.approx(
+        (6.25 / 24) / 365, rel=1e-12)
+    assert _iv.time_to_expiry(raw, expiry_ns - 1800 * 10**9) == pytest.approx((0.5 / 24) / 365, rel=1e-12)
     # expired option: no IV
     t = _iv.time_to_expiry(raw, expiry_ns + 10**9)
     assert math.isnan(_iv.implied_volatility(5.0, 100.0, 100.0, t, 0.1, True))
@@ -333,3 +336,43 @@ def test_an_expiry_beyond_the_int64_reach_is_a_value_error():
     for raw in (2**62, -2**62):
         assert _iv.expiry_to_unix(raw) == expiry_unix(raw)
         assert _iv.time_to_expiry(raw, 0) == pytest.approx(expiry_unix(raw) / (365 * 86400), rel=1e-12)
+
+
+def test_an_in_the_money_price_at_its_intrinsic_value_has_no_iv():
+    """At rate 0 a call priced at exactly F - K (a put at K - F) has no time value: no IV.  The kernel
+    normalised the price first and subtracted the normalised intrinsic value, which left +-1 ulp that inverted
+    to volatilities of 22 % to 222 % (and 8240 in the store)."""
+    F = 2_400_000.0
+    for K in (1_000_000.0, 1_800_000.0, 2_000_000.0, 2_200_000.0, 2_399_995.0):
+        for T in (1 / 365, 30 / 365, 2.0):
+            assert math.isnan(_iv.implied_volatility(F - K, F, K, T, 0.0, True)), (K, T)
+            assert _iv.implied_volatility_status(F - K, F, K, T, 0.0, True)[1] == _iv.IV_STATUS_BELOW
+            assert math.isnan(_iv.implied_volatility(F - K, K, F, T, 0.0, False)), (K, T)   # a put struck at F
+    # the discounted intrinsic at a positive rate, as close as a double holds it: none either
+    for r in (0.05, 0.10):
+        for K in (1_000_000.0, 2_000_000.0):
+            p = (F - K) * math.exp(-r * 0.5)
+            assert math.isnan(_iv.implied_volatility(p, F, K, 0.5, r, True))
+    # a paisa of time value is a real (small) volatility, found and repriced
+    v = _iv.implied_volatility(F - 2_000_000.0 + 1.0, F, 2_000_000.0, 30 / 365, 0.0, True)
+    assert 0 < v < 0.2
+    assert _iv.black76_price(F, 2_000_000.0, 30 / 365, v, 0.0, True) == pytest.approx(400_001.0, abs=1e-6)
+
+
+def test_is_call_takes_bools_not_option_types():
+    """Any object was taken by its truth: the master's option type 'PE' priced a put as a call."""
+    put = _iv.black76_price(100.0, 100.0, 0.5, 0.2, 0.0, False)
+    for bad in ("PE", "CE", None, 2, 0.5):
+        with pytest.raises(TypeError, match="is_call must be a bool"):
+            _iv.implied_volatility(put, 100.0, 100.0, 0.5, 0.0, bad)
+        with pytest.raises(TypeError, match="is_call must be a bool"):
+            _iv.black76_price(100.0, 100.0, 0.5, 0.2, 0.0, bad)
+    for bad in (["PE"], np.array([2, 0]), np.array([0.0])):
+        with pytest.raises(TypeError, match="is_call must be bools"):
+            _iv.implied_volatility_array([put], 100.0, 100.0, 0.5, 0.0, bad)
+        with pytest.raises(TypeError, match="is_call must be bools"):
+            _iv.black76_price_array(100.0, 100.0, 0.5, 0.2, 0.0, bad)
+    for ok in (False, 0, np.bool_(False), np.int64(0)):
+        assert _iv.implied_volatility(put, 100.0, 100.0, 0.5, 0.0, ok) == pytest.approx(0.2, rel=1e-9)
+    got = _iv.implied_volatility_array([put, put], 100.0, 100.0, 0.5, 0.0, np.array([0, 0], np.uint8))
+    assert got == pytest.approx([0.2, 0.2], rel=1e-9)

@@ -16,6 +16,7 @@ from store_helpers import MARKET_FIELDS, SEC, T0, by_token, changed_fields, md, 
 R = 0.10
 EXP_RAW = (T0 // SEC) + 30 * 86400 - 315532800 + 19800      # 30 days after T0, read as IST wall clock
 EXP = expiry_unix(EXP_RAW)
+CLOSE = EXP + 3600                                          # 15:30 IST, the close: the IV's time runs to it
 K1, K2 = 2_000_000, 2_010_000                               # 20000.00, 20100.00 in paise
 
 
@@ -47,7 +48,7 @@ def universe():
 
 
 def T(now=T0):
-    return (EXP * SEC - now) / (365 * 86400 * SEC)
+    return (CLOSE * SEC - now) / (365 * 86400 * SEC)
 
 
 def expected(price, fwd, strike, is_call, now=T0):
@@ -138,8 +139,13 @@ def test_spot_carry_and_missing_inputs(env):
     # above the no-arbitrage bound (a call worth more than the discounted forward): back to -1
     fh.merge_message(md(301, last_traded_price=2_500_000), now_ns=T0)
     assert fo[301].implied_volatility == -1
+    # the expiry day's last hour, after the master's 14:30 stamp and before the 15:30 close: an IV, to the close
+    # (to 14:30 there was none, and the hours before it had too high a one)
+    fh.merge_message(md(301, last_traded_price=41_000), now_ns=EXP * SEC + 1800 * SEC)
+    assert fo[301].implied_volatility == expected(41_000, 2_090_000 * math.exp(R * T(EXP * SEC + 1800 * SEC)),
+                                                  2_100_000, True, now=EXP * SEC + 1800 * SEC) > 0
     # expired: T <= 0
-    fh.merge_message(md(301, last_traded_price=41_000), now_ns=EXP * SEC + SEC)
+    fh.merge_message(md(301, last_traded_price=42_000), now_ns=CLOSE * SEC + SEC)
     assert fo[301].implied_volatility == -1
 
 
@@ -417,7 +423,7 @@ def test_simulated_options_get_ivs_from_the_master(tmp_path):
     price = store[tok].last_traded_price + 5
     fh.merge_message(md(tok, last_traded_price=price), now_ns=now + SEC)
     f = store[int(m["future_token"])].last_traded_price
-    t_years = (int(m["expiry_unix"]) * SEC - now - SEC) / (365 * 86400 * SEC)
+    t_years = ((int(m["expiry_unix"]) + 3600) * SEC - now - SEC) / (365 * 86400 * SEC)     # to the 15:30 close
     want = _iv.iv_to_e4_py(_iv.implied_volatility(price, f, int(m["strike"]), t_years, 0.10, bool(m["is_call"])))
     assert f > 0 and want > 0 and store[tok].implied_volatility == want
     assert store[tok].symbol == ins.get(tok).symbol

@@ -1,7 +1,7 @@
 """README's "Using it" snippet runs as written against a live writer: every statement, with the names it
-says are the reader's own (``datagrams``, ``token``, ``cm_store``, ``today`` ...) bound to simulated data and
-the paths and shared-memory names moved to the test's.  A statement that uses the API wrongly (a method of
-the writer called on the read-only view, a name that does not exist) fails here."""
+says are the reader's own (``datagrams``, ``token``, ``cm_store``, ``idx_store``, ``today`` ...) bound to
+simulated data and the paths and shared-memory names moved to the test's.  A statement that uses the API
+wrongly (a method of the writer called on the read-only view, a name that does not exist) fails here."""
 import ast
 import os
 import re
@@ -31,7 +31,7 @@ def names(tmp_path):
             for r in m["records"] if "token" in r]
     token = next(t for t in sent if t in options)
     tag = f"vega-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    ns = dict(datagrams=sim.datagrams["FO"], token=token, cm_store=vega.Store(1024),
+    ns = dict(datagrams=sim.datagrams["FO"], token=token, cm_store=vega.Store(1024), idx_store=vega.Store(64),
               today=vega.capture.ist_date(), my_store=vega.Store(8192), price=100.0, forward=24000.0,
               strike=24000.0, t_years=0.1, rate=0.1, is_call=True, pos=0, datagram=sim.datagrams["FO"][0],
               list_of_datagrams=sim.datagrams["FO"], stream=vega.lzo1z_compress(b"x" * 100),

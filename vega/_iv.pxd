@@ -34,6 +34,7 @@
 # "No IV" is IV_NONE = -1.0 (never NaN, never 0); the reason is an iv_status through the out-parameter of
 # iv_black76_implied_ex.  The store keeps IV as int32 in units of 1e-4 (iv_to_e4), "no IV" = IV_NONE_E4 = -1.
 
+from libc.float cimport DBL_EPSILON
 from libc.math cimport erfc, exp, log, sqrt, fabs, sinh, cosh, isfinite, INFINITY
 from libc.stdint cimport int32_t, int64_t
 
@@ -63,7 +64,8 @@ cdef enum:
     IV_MAX_ITER = 64                   # solver iteration cap (a handful are used; see the tests)
     IV_EPOCH_1980 = 315532800          # unix seconds of 1980-01-01 00:00 UTC
     IV_IST_OFFSET = 19800              # IST = UTC + 5:30
-    IV_EXPIRY_CLOCK = 52200            # 14:30:00 as seconds after midnight (IST)
+    IV_EXPIRY_CLOCK = 52200            # 14:30:00 as seconds after midnight (IST): the master file's stamp
+    IV_CLOSE_CLOCK = 55800             # 15:30:00 IST, the close: an option's time to expiry runs to it
     IV_YEAR_SECONDS = 31536000         # 365 days: T is a calendar-year fraction
 
 
@@ -257,7 +259,7 @@ cdef inline double iv_black76_implied_ex(double price, double F, double K, doubl
     """Black-76 implied volatility (annualised) of an option price; IV_NONE with status[0] != IV_OK when the
     price is outside the no-arbitrage bounds (discounted intrinsic, discounted F for a call / K for a put)
     or an input is invalid.  price, F and K in the same units (paise are fine); T years; r continuous."""
-    cdef double x, beta, s, e, ie
+    cdef double x, beta, s, e, ie, u, tv
     cdef int iters = 0
     if not (isfinite(price) and isfinite(F) and isfinite(K) and isfinite(T) and isfinite(r)):
         status[0] = IV_E_INPUT
@@ -265,12 +267,21 @@ cdef inline double iv_black76_implied_ex(double price, double F, double K, doubl
     if F <= 0.0 or K <= 0.0 or T <= 0.0:
         status[0] = IV_E_INPUT
         return IV_NONE
-    beta = price * exp(r * T) / sqrt(F * K)    # undiscounted, normalised by sqrt(F K)
+    u = price * exp(r * T)                      # undiscounted
     x = log(F / K)
     e = exp(0.5 * fabs(x))
     ie = 1.0 / e
-    if (x > 0.0) == (is_call != 0) and x != 0.0:
-        beta = beta - (e - ie)                  # in the money: subtract the normalised intrinsic |F - K| / sqrt(F K)
+    if (F > K) == (is_call != 0) and F != K:
+        # in the money: the time value, taken in price space (exact there: u and |F - K| are close when it is
+        # small), above a few rounding steps of u.  Normalised first, u / sqrt(F K) - (e - 1/e) left +-1 ulp
+        # of a price at its intrinsic value, which inverted to a large volatility
+        tv = u - fabs(F - K)
+        if not (tv > 4.0 * DBL_EPSILON * u):
+            status[0] = IV_E_BELOW
+            return IV_NONE
+        beta = tv / sqrt(F * K)                 # normalised by sqrt(F K)
+    else:
+        beta = u / sqrt(F * K)
     if not (beta > 0.0):
         status[0] = IV_E_BELOW
         return IV_NONE
@@ -351,6 +362,13 @@ cdef inline int64_t iv_expiry_unix(int64_t expiry_raw) noexcept nogil:
     cdef int64_t wall = expiry_raw + IV_EPOCH_1980          # naive IST wall-clock seconds since 1970
     cdef int64_t day = wall // 86400 if wall >= 0 else -((-wall + 86399) // 86400)
     return day * 86400 + IV_EXPIRY_CLOCK - IV_IST_OFFSET
+
+
+cdef inline int64_t iv_close_unix(int64_t expiry_unix_s) noexcept nogil:
+    """Unix seconds of the close (15:30 IST) on the expiry date of ``expiry_unix_s`` (14:30 IST, the master
+    file's stamp, iv_expiry_unix): options trade, and settle on prices, up to the close, so the time to expiry
+    runs to it (to 14:30, expiry day's last hour had no IV and the hours before it too high a one)."""
+    return expiry_unix_s + (IV_CLOSE_CLOCK - IV_EXPIRY_CLOCK)
 
 
 cdef inline double iv_year_fraction(int64_t expiry_unix_s, int64_t now_ns) noexcept nogil:

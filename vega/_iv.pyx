@@ -31,35 +31,54 @@ IV_SENTINEL_E4 = IV_NONE_E4            # the store's "no IV" (int32, 1e-4 units)
 DEFAULT_RATE = 0.10                    # NSE's option-chain convention (PROTOCOL_MORE.md §5)
 
 
+def _call_flag(is_call) -> bool:
+    """``is_call`` checked: a bool (a numpy bool too) or 1 / 0.  Any other object was taken by its truth, so the
+    master's option type 'PE' priced a put as a call."""
+    if isinstance(is_call, (bool, np.bool_)) or (isinstance(is_call, (int, np.integer)) and is_call in (0, 1)):
+        return bool(is_call)
+    raise TypeError(f"is_call must be a bool (True: a call, False: a put), not {is_call!r}: for an option type, "
+                    f"give option_type == 'CE'")
+
+
+def _call_flags(is_call, shape):
+    """The array functions' ``is_call`` broadcast to ``shape`` as uint8, checked as _call_flag checks one."""
+    a = np.asarray(is_call)
+    if a.dtype != np.bool_ and not (a.dtype.kind in "iu" and np.isin(a, (0, 1)).all()):
+        raise TypeError(f"is_call must be bools (True: a call, False: a put) or 1 / 0, not an array of "
+                        f"{a.dtype}: for option types, give option_type == 'CE'")
+    return np.ascontiguousarray(np.broadcast_to(a.astype(bool), shape)).ravel().view(np.uint8)
+
+
 def implied_volatility(double price, double forward, double strike, double t_years, double rate=DEFAULT_RATE,
-                       bint is_call=True):
+                       is_call=True):
     """Black-76 implied volatility (annualised, e.g. 0.25) of ``price`` for an option on ``forward``.
 
     ``price``, ``forward`` and ``strike`` in one unit (rupees or paise), ``t_years`` in years of 365 days,
-    ``rate`` continuously compounded (only discounts).  Returns ``nan`` when the price is outside the
+    ``rate`` continuously compounded (only discounts), ``is_call`` a bool (TypeError for anything else, e.g.
+    an option type: give ``option_type == 'CE'``).  Returns ``nan`` when the price is outside the
     no-arbitrage bounds (at or below the discounted intrinsic value, at or above the discounted forward for a
     call / strike for a put) or an input is invalid (non-finite, forward/strike/time <= 0).
     """
     cdef int status
-    cdef double v = iv_black76_implied_ex(price, forward, strike, t_years, rate, is_call, &status)
+    cdef double v = iv_black76_implied_ex(price, forward, strike, t_years, rate, _call_flag(is_call), &status)
     return v if status == IV_OK else NAN
 
 
 def implied_volatility_status(double price, double forward, double strike, double t_years,
-                              double rate=DEFAULT_RATE, bint is_call=True):
+                              double rate=DEFAULT_RATE, is_call=True):
     """``(sigma, status)``: as ``implied_volatility`` plus the reason code (``IV_STATUS_*``; 0 = ok)."""
     cdef int status
-    cdef double v = iv_black76_implied_ex(price, forward, strike, t_years, rate, is_call, &status)
+    cdef double v = iv_black76_implied_ex(price, forward, strike, t_years, rate, _call_flag(is_call), &status)
     return (v if status == IV_OK else NAN), status
 
 
 def black76_price(double forward, double strike, double t_years, double sigma, double rate=DEFAULT_RATE,
-                  bint is_call=True):
+                  is_call=True):
     """Black-76 price of a European option on ``forward`` (same unit as forward and strike).
 
     Raises ValueError for forward/strike <= 0, negative time or volatility, or a non-finite input.
     """
-    cdef double p = iv_black76_price(forward, strike, t_years, rate, sigma, is_call)
+    cdef double p = iv_black76_price(forward, strike, t_years, rate, sigma, _call_flag(is_call))
     if p == IV_NONE:
         raise ValueError(f"black76_price: invalid input (forward={forward!r}, strike={strike!r}, "
                          f"t_years={t_years!r}, sigma={sigma!r}, rate={rate!r})")
@@ -84,8 +103,7 @@ def implied_volatility_array(price, forward, strike, t_years, rate=DEFAULT_RATE,
     cdef const double[::1] k = _as_f8(strike, shape)
     cdef const double[::1] t = _as_f8(t_years, shape)
     cdef const double[::1] r = _as_f8(rate, shape)
-    cdef const uint8_t[::1] c = np.ascontiguousarray(
-        np.broadcast_to(np.asarray(is_call, dtype=bool), shape)).ravel().view(np.uint8)
+    cdef const uint8_t[::1] c = _call_flags(is_call, shape)
     n = p.shape[0]
     out = np.empty(n, dtype=np.float64)
     st = np.empty(n, dtype=np.int8)
@@ -114,8 +132,7 @@ def black76_price_array(forward, strike, t_years, sigma, rate=DEFAULT_RATE, is_c
     cdef const double[::1] t = _as_f8(t_years, shape)
     cdef const double[::1] v = _as_f8(sigma, shape)
     cdef const double[::1] r = _as_f8(rate, shape)
-    cdef const uint8_t[::1] c = np.ascontiguousarray(
-        np.broadcast_to(np.asarray(is_call, dtype=bool), shape)).ravel().view(np.uint8)
+    cdef const uint8_t[::1] c = _call_flags(is_call, shape)
     out = np.empty(f.shape[0], dtype=np.float64)
     cdef double[::1] o = out
     cdef Py_ssize_t i, m = f.shape[0]
@@ -177,10 +194,11 @@ def expiry_to_unix(int64_t expiry_raw):
 
 
 def time_to_expiry(int64_t expiry_raw, int64_t now_ns):
-    """Years (365 days) from ``now_ns`` (unix epoch ns) to 14:30 IST of the expiry date; <= 0 once expired;
-    ValueError for an ``expiry_raw`` beyond +-2**62 s."""
+    """Years (365 days) from ``now_ns`` (unix epoch ns) to the close, 15:30 IST, of the expiry date (the time
+    the store's implied volatility uses; the master file stamps 14:30); <= 0 once expired; ValueError for an
+    ``expiry_raw`` beyond +-2**62 s."""
     _check_expiry_raw(expiry_raw)
-    return iv_year_fraction(iv_expiry_unix(expiry_raw), now_ns)
+    return iv_year_fraction(iv_close_unix(iv_expiry_unix(expiry_raw)), now_ns)
 
 
 def _solver_iterations(double price, double forward, double strike, double t_years, double rate=DEFAULT_RATE,

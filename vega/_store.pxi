@@ -23,8 +23,8 @@ from vega._journal cimport JournalWriter, jrnl_writer_t, jrnl_append, jrnl_poll
 from vega._ring import FEEDS as _RING_FEEDS, _reopen_flocked
 from vega._journal import day_epoch_ns, IST as _IST
 import datetime as _dt
-from vega._iv cimport (iv_black76_implied, iv_select_forward, iv_year_fraction, iv_to_e4, IV_NONE_E4,
-                       IV_FWD_NONE)
+from vega._iv cimport (iv_black76_implied, iv_close_unix, iv_select_forward, iv_year_fraction, iv_to_e4,
+                       IV_NONE_E4, IV_FWD_NONE)
 from libc.math cimport exp as _c_exp
 from vega.records import CHANGE_RECORD_DTYPE as _REC_DTYPE
 from vega.records import raw_or_record_dtype as _raw_or_record_dtype
@@ -729,7 +729,7 @@ cdef void _iv_update(vg_merge_t* c, vg_srec_t* r, uint16_t* k) noexcept nogil:
     if oi < 0:
         return
     o = &om.opts[oi]
-    T = iv_year_fraction(o.expiry_unix_s, c.now_ns)
+    T = iv_year_fraction(iv_close_unix(o.expiry_unix_s), c.now_ns)        # to the close of the expiry day
     fut = _rec_ltp(c.st, o.future_rec)
     spot = 0.0
     if fut <= 0.0:
