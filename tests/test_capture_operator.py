@@ -53,6 +53,13 @@ def test_the_stats_line_tells_dead_and_lapped_readers_from_slow_ones():
     assert "dies@NSE_EQ DEAD" in line and "315428" not in line
     assert "slowpoke@NSE_FO lag 37878 LOST 283,550 (23 laps)" in line
     assert "fine@NSE_FO lag 3," not in line and line.endswith("fine@NSE_FO lag 3")
+    # further behind than the slot holds: lapped already, though its own count says so only at its next poll
+    s["ring"]["capacity"] = 32768
+    s["ring"]["readers"][2]["lag"] = 107902
+    line = format_stats(s)
+    assert "fine@NSE_FO lag 107902 LAPPED: 75,134 records gone past the ring's 32,768" in line
+    assert "slowpoke@NSE_FO lag 37878 LAPPED: 5,110 records gone past the ring's 32,768 LOST 283,550" in line
+    assert "dies@NSE_EQ DEAD," in line
 
 
 def test_the_stats_line_tells_the_journals_records_from_its_checkpoints():
@@ -97,6 +104,34 @@ def test_sighup_stops_the_capture_cleanly_with_the_journal_sealed(tmp_path):
     code, err, _ = _signalled_capture(tmp_path, [signal.SIGHUP])
     assert code == 0, err
     assert "stopped, journal sealed" in err and "Traceback" not in err
+    files = list(tmp_path.glob("NSE_FO/*.bin"))
+    assert len(files) == 1 and verify(files[0]).state == "sealed"
+
+
+def test_a_closed_stats_pipe_does_not_stop_the_capture(tmp_path):
+    """`vega capture | head -2`, or a log pipe that dies: the capture stopped, quietly and with status 0 (the
+    closed pipe read as a reader that has what it wanted), which no supervisor restarts.  It now captures on,
+    says once on stderr that the stats' reader has gone, and stops cleanly when told."""
+    import time
+    p = subprocess.Popen([sys.executable, "-m", "vega.cli", "capture", "--feed", f"FO=127.0.0.1:{free_udp_port()}",
+                          "--journal-root", str(tmp_path), "--ring=", "--store=", "--stats-interval", "0.1"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                         env=dict(os.environ, PYTHONPATH=ROOT))
+    try:
+        assert "receiving" in p.stderr.readline()
+        assert "NSE_FO" in p.stdout.readline()              # a stats line
+        p.stdout.close()                                     # the reader goes
+        time.sleep(1.0)                                      # ten stats intervals
+        assert p.poll() is None                              # still capturing
+        p.send_signal(signal.SIGINT)
+        err = p.stderr.read()
+        assert p.wait(timeout=30) == 0, err
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert err.count("the stats output's reader has gone") == 1 and "stopped, journal sealed" in err, err
+    assert "Traceback" not in err
     files = list(tmp_path.glob("NSE_FO/*.bin"))
     assert len(files) == 1 and verify(files[0]).state == "sealed"
 

@@ -370,3 +370,64 @@ def test_step_after_close_says_the_capture_is_not_open():
         assert cap._fds == {}
         with pytest.raises(CaptureError, match="not open"):
             cap.step(0)
+
+
+def _open_cm_capture(root):
+    """An open capture of one CM feed on loopback (and so the index feed) journaling under ``root``, and the
+    list its warnings go to."""
+    cap = Capture(CaptureConfig(feeds=[FeedConfig("CM", "127.0.0.1", free_udp_port())], journal_root=str(root),
+                                stats_interval=3600.0))
+    said = []
+    cap.on_warning = said.append
+    cap.open()
+    return cap, said
+
+
+def test_a_journal_removed_while_written_is_written_again_with_nothing_lost(tmp_path):
+    """`rm -rf` of the journal root under a running capture: the writer went on into the deleted file and sealed
+    it, the stats counted its records and the capture said "journal sealed" with exit 0, and the day's journal
+    was gone.  Housekeeping now writes the file again at its path from the open descriptor and goes on there."""
+    import shutil
+
+    from journal_helpers import make_records
+    from vega.journal import Journal, held_by_writer
+    root = tmp_path / "journal"
+    cap, said = _open_cm_capture(root)
+    try:
+        w = cap.feeds[0].writer
+        path = w.path
+        first = make_records(3000, seed=1)
+        w.append(first)
+        w.flush()
+        shutil.rmtree(root)
+        cap.housekeeping()
+        assert path.exists() and held_by_writer(path)
+        assert len(said) == 2                                # NSE_EQ's and the index feed's (NFO_IDX)
+        assert all("was removed while being written; it is written again there" in x for x in said)
+        cap.housekeeping()                                   # in place now: nothing more to do or say
+        assert len(said) == 2
+        w.append(make_records(500, seed=2, t0=int(first["ts_lo"][-1]) + 1))
+    finally:
+        cap.close()
+    assert cap.journal_failures() == [] and verify(path).state == "sealed"
+    with Journal.open(path) as j:
+        live = j.records[j.records["flags"] & 0x02 == 0]       # (the capture's checkpoints aside)
+        assert len(live) == 3500 and live[:3000].tobytes() == first.tobytes()
+
+
+def test_a_journal_that_cannot_be_written_again_is_a_journal_failure(tmp_path):
+    import shutil
+
+    from journal_helpers import make_records
+    root = tmp_path / "journal"
+    cap, said = _open_cm_capture(root)
+    try:
+        cap.feeds[0].writer.append(make_records(100, seed=1))
+        shutil.rmtree(root)
+        root.write_text("not a directory")                   # where the journal's directory was
+        cap.housekeeping()
+        assert len(said) == 2                                # NSE_EQ's and the index feed's (NFO_IDX)
+        assert all("removed while being written, and cannot be written again there" in x for x in said)
+        assert len(cap.journal_failures()) == 2
+    finally:
+        cap.close()

@@ -1474,6 +1474,46 @@ cdef class JournalWriter:
         """Records appended to this day's file (written + buffered)."""
         return self._w.n_records
 
+    def _restore_removed(self):
+        """The day's file was removed (deleted, or its directory with it) while this writer holds it open: every
+        byte written is still readable through the descriptor, so write the file again at its path (its
+        directory made again), take the lock there, and go on writing in it, with nothing lost.  Returns the
+        bytes copied, 0 when the file is where it was (or was moved: still linked, nothing lost).  OSError when
+        it cannot be made again (the caller says the journal failed).  vega.capture calls it between batches."""
+        cdef jrnl_writer_t* w = self.c_writer()
+        cdef int64_t off
+        if os.fstat(w.fd).st_nlink > 0:
+            return 0
+        path = Path(self._path)
+        tmp = path.with_name(f".{path.name}.restore-{os.getpid()}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, self._mode)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            size = os.fstat(w.fd).st_size
+            done = 0
+            while done < size:                  # (copy_file_range: in the kernel, no copy through here)
+                k = os.copy_file_range(w.fd, fd, size - done, done, done)
+                if k <= 0:
+                    raise OSError(_errno.EIO, f"{path}: copying the removed file stopped at {done} of {size} bytes")
+                done += k
+            os.rename(tmp, path)
+            off = os.lseek(w.fd, 0, os.SEEK_CUR)
+            os.lseek(fd, off, os.SEEK_SET)      # write(2) goes on at the file offset
+            _forget_fd(w.fd)
+            os.dup2(fd, w.fd, inheritable=False)    # the writer's descriptor now names the new file (its lock too)
+        except BaseException:
+            os.close(fd)
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+        os.close(fd)
+        _WRITING[_file_key(w.fd)] = os.getpid()
+        w.alloc_end = 0                         # reserve again in the new file
+        return size
+
     def _revive(self):
         """After a write failed (a full disk): cut the file back to the records written whole, clear the
         error and write the buffered records again, so that the journal goes on exactly where it stopped (its

@@ -1278,9 +1278,34 @@ class Capture:
             self.new_day(today, now)
         for f in self.all_feeds:
             if f.writer is not None:
+                if f.journal_error is None:
+                    self._check_journal_file(f)
                 with self._journal_may_fail():
                     f.handler.poll()
         self._service_journals()
+
+    def _check_journal_file(self, f: "_Feed") -> None:
+        """A journal file removed while being written (``rm -rf`` of the journal root by a cleanup script): the
+        writer went on into the deleted file and sealed it, and the day's journal was lost without a word.  It
+        is written again at its path from the open file (``JournalWriter._restore_removed``) and goes on there,
+        said through ``on_warning``; when that cannot be done, the journal failed (reported as any other)."""
+        w = f.writer
+        if w.closed:
+            return
+        try:
+            copied = w._restore_removed()
+        except OSError as err:
+            f.handler.detach_journal()
+            why = (err.strerror or str(err)).removeprefix(f"{w.path}: ")
+            f.journal_error = (f"{w.path}: removed while being written, and cannot be written again there ({why}) "
+                               f"after {w.n_written:,} records; {f.name} goes on without its journal")
+            _close_unsealed(w)
+            if self.on_warning is not None:
+                self.on_warning(f.journal_error)
+            return
+        if copied and self.on_warning is not None:
+            self.on_warning(f"{w.path}: the journal file of {f.name} was removed while being written; it is "
+                            f"written again there from the open file ({copied:,} bytes) and goes on in it")
 
     @contextlib.contextmanager
     def _journal_may_fail(self):
@@ -1601,7 +1626,7 @@ class Capture:
                                 "earlier_day_count": len(f.journal_days)}
             out["feeds"][f.name] = d
         if self.config.ring and self.ring is not None and not self.ring.closed:
-            out["ring"] = {"name": self.config.ring,
+            out["ring"] = {"name": self.config.ring, "capacity": self.ring.capacity,
                            "tails": {f.name: self.ring.tail(f.name) for f in self.all_feeds},
                            "readers": [{"name": r.name, "pid": r.pid, "feed": r.feed, "lag": r.lag,
                                         "laps": r.laps, "lost": r.lost, "alive": r.alive}
@@ -1771,7 +1796,12 @@ def format_stats(s: dict) -> str:
                      f"{jtxt}")
     if "ring" in s:
         r = s["ring"]
+        cap = r.get("capacity", 0)
+        # a reader further behind than the slot holds has been lapped already: the records past the slot are
+        # lost (its own count, LOST, says so only once it polls again, and never if it does not)
         lag = ", ".join(f"{x['name']}@{x['feed']} " + ("DEAD" if x.get("alive") is False else f"lag {x['lag']}")
+                        + (f" LAPPED: {x['lag'] - cap:,} records gone past the ring's {cap:,}"
+                           if cap and x.get("alive") is not False and x["lag"] > cap else "")
                         + (f" LOST {x['lost']:,} ({x['laps']:,} laps)" if x.get("lost") else "")
                         for x in r["readers"]) or "no readers"
         lines.append(f"{when}{s['uptime_s']:8.1f}s] ring {r['name']}: "

@@ -109,13 +109,19 @@ def _stdout_error(e: BaseException | None) -> OSError | None:
     if err is None and isinstance(e, BrokenPipeError) and _no_reader(sys.stdout):
         err = e
     if err is not None:
-        try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-            os.close(devnull)
-        except (OSError, ValueError, AttributeError):
-            pass
+        stdout_to_devnull()
     return err
+
+
+def stdout_to_devnull() -> None:
+    """Point standard output at /dev/null (its reader gone, its disk full): what it still buffers is dropped at
+    exit instead of failing again ("Exception ignored ... BrokenPipeError" and exit status 120)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def _no_reader(stream) -> bool:

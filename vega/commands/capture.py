@@ -104,13 +104,25 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(str(e)) from None
 
     last = {}
+    gone = []                                     # standard output's reader went away: the stats stop, not the capture
 
     def report(s: dict) -> None:
         last["stats"] = {k: v for k, v in s.items() if k not in ("uptime_s", "time_ns")}
-        if args.json:
-            print(json.dumps(s), flush=True)
-        else:
-            print(format_stats(s), flush=True)
+        if gone:
+            return
+        try:
+            if args.json:
+                print(json.dumps(s), flush=True)
+            else:
+                print(format_stats(s), flush=True)
+        except BrokenPipeError:
+            # (`vega capture | head`, a log pipe that died): a day-long capture goes on capturing, and says so
+            # once on stderr; it stopped, quietly and with status 0, which no supervisor restarts
+            from vega.cli import stdout_to_devnull
+            gone.append(1)
+            stdout_to_devnull()
+            print(f"vega capture: {_now_ist()} the stats output's reader has gone (a closed pipe); capturing "
+                  f"on without stats lines", file=sys.stderr, flush=True)
 
     cap.on_warning = lambda msg: print(f"vega capture: {msg}", file=sys.stderr, flush=True)
     stopping = []
