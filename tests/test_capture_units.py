@@ -431,3 +431,59 @@ def test_a_journal_that_cannot_be_written_again_is_a_journal_failure(tmp_path):
         assert len(cap.journal_failures()) == 2
     finally:
         cap.close()
+
+
+def test_a_live_capture_turns_the_day_over_at_the_first_datagram_past_midnight(tmp_path, monkeypatch):
+    """The datagrams received between 00:00 IST and the capture's next housekeeping (up to ~50 ms) rolled the
+    journal over by their stamps and were merged into the old day's store, which new_day then reset: the live
+    store lost them, and the day that ended was missing from the stats' earlier days.  The receive loop now
+    stops at the next day's first datagram (its kernel stamp) and turns the day over first, as an ingest does.
+    (Midnight is moved to a moment between two sends.)"""
+    import time
+
+    from vega import nse
+    from vega.journal import Journal
+    from vega.records import KEYFRAME
+    port = free_udp_port()
+    cap = Capture(CaptureConfig(feeds=[FeedConfig("FO", "127.0.0.1", port)], journal_root=str(tmp_path),
+                                stats_interval=3600.0))
+    cap.open()
+    stream = list(nse.sample_stream("FO", 80, seed=14))
+    today = cap.feeds[0].writer.date
+    midnight = [1 << 62]
+    monkeypatch.setattr(capture_mod, "_day_after_ns", lambda day: midnight[0] if day == today else 1 << 62)
+    real_ist_date = capture_mod.ist_date
+    monkeypatch.setattr(capture_mod, "ist_date",
+                        lambda ns=None: today + dt.timedelta(days=1) if ns is not None and ns >= midnight[0]
+                        else real_ist_date(ns) if ns is not None else today)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        def send(dgs):
+            for d in dgs:
+                s.sendto(d, ("127.0.0.1", port))
+            time.sleep(0.05)
+
+        def step_until(n):
+            deadline = time.monotonic() + 10
+            while cap.feeds[0].datagrams < n and time.monotonic() < deadline:
+                cap.step(100)
+
+        try:
+            send([b"warm"])                                  # (the kernel's receive stamps on: see test_net_feed)
+            step_until(1)
+            send(stream[:40])
+            midnight[0] = time.time_ns()
+            time.sleep(0.01)
+            send(stream[40:])
+            step_until(81)
+            w = cap.feeds[0].writer
+            assert w.date == today + dt.timedelta(days=1)
+            days = cap.stats()["feeds"]["NSE_FO"]["journal"]["earlier_days"]
+            assert [d["path"] for d in days] == [str(tmp_path / "NSE_FO" / f"{today:%Y%m%d}.bin")]
+        finally:
+            cap.close()
+    with Journal.open(days[0]["path"]) as old, Journal.open(w.path) as new:
+        assert len(old) > 0 and (old.records["flags"] & KEYFRAME == 0).all()
+        flags = new.records["flags"]
+        first_live = int((flags & KEYFRAME == 0).argmax())
+        assert first_live > 0 and (flags[:first_live] & KEYFRAME).all()   # the day's state first, then the feed
+        assert cap.feeds[0].handler.stats["datagrams"] == 81

@@ -221,3 +221,48 @@ def test_a_receiver_serves_one_call_at_a_time(upair):
     assert got == [dgs[:1]]
     send_batch(s.fileno(), dgs[1:])
     assert br.feed(fh, 1000) == 2             # usable again, from this thread
+
+
+def test_feed_holds_the_datagrams_from_stop_ns_for_the_next_call(pair):
+    """feed(stop_ns=) processes the datagrams received before ``stop_ns`` (the next trading day's start) and holds
+    the rest in the slots, unprocessed, saying when the first came (``held_ns``): the capture turns the day over
+    before they go in.  The next call (or recv) takes the held ones first, before the slots refill."""
+    r, s = pair
+    stream = list(nse.sample_stream("FO", 60, seed=12))
+    br = BatchReceiver(r.fileno(), batch=256, size=2048, timestamps=True)
+    # the kernel turns receive stamping on a moment after a socket asks (a deferred static key): a datagram
+    # queued before that is stamped when it is read.  One datagram through first
+    assert send_batch(s.fileno(), [b"warm"]) == 1
+    deadline = time.monotonic() + 10
+    while not br.recv(100) and time.monotonic() < deadline:
+        pass
+    time.sleep(0.05)
+
+    def feed_until(n, **kw):                                # (a deadline: a failure, never a hang)
+        done, deadline = 0, time.monotonic() + 10
+        while done < n and time.monotonic() < deadline:
+            done += br.feed(a, 100, **kw)
+        return done
+
+    assert send_batch(s.fileno(), stream[:20]) == 20
+    time.sleep(0.05)
+    stop = time.time_ns()
+    time.sleep(0.01)
+    assert send_batch(s.fileno(), stream[20:40]) == 20
+    time.sleep(0.05)
+    a = _handler("FO", [])
+    assert br.held_ns == -1
+    assert feed_until(20, stop_ns=stop) == 20 and br.held_ns >= stop
+    assert br.feed(a, 0, stop_ns=stop) == 0 and br.held_ns >= stop       # still held: still the next day's
+    assert a.stats["datagrams"] == 20 and a.store.snapshot()["last_update_ns"].max() < stop
+    held = br.held_ns
+    assert send_batch(s.fileno(), stream[40:]) == 20                       # queued behind the held ones
+    time.sleep(0.05)
+    assert feed_until(40) == 40                                             # the day turned: no stop
+    assert br.held_ns == -1 and a.stats["datagrams"] == 60
+    assert a.store.snapshot()["last_update_ns"].max() >= held
+    # recv() takes held datagrams first too
+    assert send_batch(s.fileno(), stream[:3]) == 3
+    time.sleep(0.05)
+    assert br.feed(a, 1000, stop_ns=0) == 0 and br.held_ns > 0
+    assert br.recv(0) == stream[:3] and br.held_ns == -1

@@ -48,6 +48,7 @@ cdef class BatchReceiver:
     cdef int64_t* _times                    # one per slot: receive time of the last call, ns since the epoch
     cdef uint8_t* _ctrl                     # one control-message area per slot (_stamps or _drops), NET_CTRL_SIZE each
     cdef int _last                          # datagrams in the slots from the last call
+    cdef int _held_at, _held_end            # slots [_held_at, _held_end) received, held by feed(stop_ns=)
     cdef int _busy                          # 1 while recv() or feed() runs: the slots are that call's
     cdef readonly int64_t calls             # recvmmsg calls that returned datagrams
     cdef readonly int64_t datagrams         # datagrams received

@@ -11,7 +11,7 @@ only (both calls are Linux/glibc).
 cimport cython                           # @cython.binding(False) on the classes: see vega/_core.pyx
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from libc.errno cimport EAGAIN, EINTR, ENOBUFS, errno
-from libc.stdint cimport int64_t, uint8_t, uint32_t
+from libc.stdint cimport INT64_MAX, int64_t, uint8_t, uint32_t
 from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy, memset, strerror
 from posix.time cimport clock_gettime, timespec, CLOCK_REALTIME
@@ -203,14 +203,18 @@ cdef class BatchReceiver:
         """Up to ``batch`` datagrams as a list of bytes; waits at most ``timeout_ms`` (0: do not wait, -1:
         forever) for the first one, then takes what is queued without waiting.  [] on timeout or EINTR;
         OSError on a socket error; RuntimeError while another thread's recv() or feed() runs."""
-        cdef int r, k
+        cdef int r, k, a = 0
         cdef list out
         self._enter()
         try:
-            r = self._recv_c(timeout_ms)
-            out = [None] * r
-            for k in range(r):
-                out[k] = PyBytes_FromStringAndSize(<char*>self._ptrs[k], self._lens[k])
+            if self._held_end > self._held_at:          # held by feed(stop_ns=): first, before the slots refill
+                a, r = self._held_at, self._held_end
+                self._held_at = self._held_end = 0
+            else:
+                r = self._recv_c(timeout_ms)
+            out = [None] * (r - a)
+            for k in range(a, r):
+                out[k - a] = PyBytes_FromStringAndSize(<char*>self._ptrs[k], self._lens[k])
         finally:
             self._busy = 0
         return out
@@ -220,32 +224,58 @@ cdef class BatchReceiver:
         (``timestamps``); [] without ``timestamps``."""
         return [self._times[k] for k in range(self._last)] if self._stamps else []
 
-    def feed(self, FeedHandler handler not None, int timeout_ms=0, int max_calls=64) -> int:
+    def feed(self, FeedHandler handler not None, int timeout_ms=0, int max_calls=64, stop_ns=None) -> int:
         """Receive and process: wait at most ``timeout_ms`` for the first datagram, then hand each
         recvmmsg batch straight from the slots to ``handler``'s nogil decode-and-merge loop (no bytes object
         per datagram); repeat while full batches come back (a short batch means the queue is drained), at
         most ``max_calls`` batches.  The datagrams are stamped with the kernel's receive time when this
-        receiver has ``timestamps``, else with the clock as they are processed.  Returns the datagrams
-        processed; their messages are added to ``messages``.  RuntimeError while another thread's recv() or
-        feed() runs."""
-        cdef int r, total = 0, calls = 0
+        receiver has ``timestamps``, else with the clock as they are processed.  ``stop_ns`` (ns since the
+        epoch, None for none): with
+        ``timestamps``, the first datagram received at or after it (the next trading day's start) and those
+        after it are held in the slots, unprocessed (``held_ns`` says when it came), and the next call (or
+        ``recv``) takes them first: the caller turns the day over between.  Returns the datagrams processed;
+        their messages are added to ``messages``.  RuntimeError while another thread's recv() or feed()
+        runs."""
+        cdef int r, a, k, i, total = 0, calls = 0
+        cdef int64_t stop = INT64_MAX if stop_ns is None else stop_ns
         if max_calls < 1:
             raise ValueError("max_calls must be >= 1")
         self._enter()
         try:
             while calls < max_calls:
-                r = self._recv_c(timeout_ms if calls == 0 else 0)
-                if r == 0:
-                    break
+                if self._held_end > self._held_at:      # held by the last call: first, before the slots refill
+                    a, r = self._held_at, self._held_end
+                    self._held_at = self._held_end = 0
+                else:
+                    a = 0
+                    r = self._recv_c(timeout_ms if calls == 0 else 0)
+                    if r == 0:
+                        break
                 calls += 1
-                total += r
-                self.messages += vg_feed_buffers(handler, self._ptrs, self._lens,
-                                                 self._times if self._stamps else NULL, r)
-                if <uint32_t>r < self._batch:
+                k = r
+                if self._stamps and stop != INT64_MAX:
+                    for i in range(a, r):
+                        if self._times[i] >= stop:
+                            k = i
+                            break
+                if k > a:
+                    self.messages += vg_feed_buffers(handler, self._ptrs + a, self._lens + a,
+                                                     self._times + a if self._stamps else NULL, k - a)
+                    total += k - a
+                if k < r:                               # the next day's: held for the caller to turn it over
+                    self._held_at, self._held_end = k, r
+                    break
+                if a == 0 and <uint32_t>r < self._batch:
                     break
         finally:
             self._busy = 0
         return total
+
+    @property
+    def held_ns(self) -> int:
+        """Receive time of the first datagram ``feed(stop_ns=)`` held back (ns since the epoch), -1 when none
+        is held."""
+        return self._times[self._held_at] if self._held_end > self._held_at else -1
 
     @property
     def batch(self) -> int:

@@ -1004,8 +1004,19 @@ class Capture:
             # object per datagram), until a short batch says the queue is drained, at most 64 batches per
             # feed before the others get a turn; checkpoints too, when the journal says one is due
             before = f.receiver.datagrams
-            with self._journal_may_fail():      # (a journal failing in the call: its datagrams went in too)
-                f.receiver.feed(f.handler, 0, 64 if f.spill is None else 1)
+            while True:
+                # stopped at the next trading day's first datagram (its kernel stamp): the day is turned over
+                # first (journals rolled, stores from their identity, the state as the day's first checkpoint),
+                # as an ingest does, and the datagrams held go into the new day.  Left to the journal's own
+                # rollover by the stamps, a new day's first ~50 ms (until housekeeping saw the date) were merged
+                # into the old day's store, which new_day then wiped
+                with self._journal_may_fail():  # (a journal failing in the call: its datagrams went in too)
+                    f.receiver.feed(f.handler, 0, 64 if f.spill is None else 1,
+                                    _day_after_ns(self._date) if self._date is not None else None)
+                held = f.receiver.held_ns
+                if held < 0:
+                    break
+                self.new_day(ist_date(held), held)
             k = f.receiver.datagrams - before
             f.datagrams += k
             n += k
