@@ -230,12 +230,11 @@ cdef class BatchReceiver:
         per datagram); repeat while full batches come back (a short batch means the queue is drained), at
         most ``max_calls`` batches.  The datagrams are stamped with the kernel's receive time when this
         receiver has ``timestamps``, else with the clock as they are processed.  ``stop_ns`` (ns since the
-        epoch, None for none): with
-        ``timestamps``, the first datagram received at or after it (the next trading day's start) and those
-        after it are held in the slots, unprocessed (``held_ns`` says when it came), and the next call (or
-        ``recv``) takes them first: the caller turns the day over between.  Returns the datagrams processed;
-        their messages are added to ``messages``.  RuntimeError while another thread's recv() or feed()
-        runs."""
+        epoch, None for none): with ``timestamps``, the first datagram received at or after it (the next
+        trading day's start) and those after it are held in the slots, unprocessed (``held_ns`` says when it
+        came), and the next call (or ``recv``) takes them first: the caller turns the day over between.
+        Returns the datagrams processed; their messages are added to ``messages``.  RuntimeError while another
+        thread's recv() or feed() runs."""
         cdef int r, a, k, i, total = 0, calls = 0
         cdef int64_t stop = INT64_MAX if stop_ns is None else stop_ns
         if max_calls < 1:
@@ -258,12 +257,13 @@ cdef class BatchReceiver:
                         if self._times[i] >= stop:
                             k = i
                             break
+                if k < r:                               # the next day's: held for the caller to turn it over
+                    self._held_at, self._held_end = k, r    # (first: a journal error raised below keeps them)
                 if k > a:
                     self.messages += vg_feed_buffers(handler, self._ptrs + a, self._lens + a,
                                                      self._times + a if self._stamps else NULL, k - a)
                     total += k - a
-                if k < r:                               # the next day's: held for the caller to turn it over
-                    self._held_at, self._held_end = k, r
+                if k < r:
                     break
                 if a == 0 and <uint32_t>r < self._batch:
                     break
