@@ -652,19 +652,16 @@ def feed_selected(FeedHandler handler not None, const uint8_t[::1] buffer not No
 
 def feed_runs(handlers, const uint8_t[::1] buffer not None, const int64_t[::1] ts not None,
               const int64_t[::1] offset not None, const int32_t[::1] length not None,
-              const int16_t[::1] feed not None, int64_t[::1] fed not None, int64_t[::1] at not None) -> int:
+              const int16_t[::1] feed not None) -> int:
     """Decode and merge the first ``len(feed)`` datagrams of the arrays :meth:`PcapScanner.scan` filled in capture
     order across handlers (at most 8): datagram ``i`` goes to ``handlers[feed[i]]`` (``feed[i]`` -1: to none),
     each at its capture time, straight from ``buffer``, in one nogil loop (``vg_feed_mixed``: where the
     handler changes, the one before merges the message it holds back).  So a handler that merges into
-    another's store (F&O open interest into CM, ``underlying=``) writes there in capture order.
-
-    It starts at datagram ``at[0]``, adds each handler's datagrams to ``fed[k]`` and sets ``at[0]`` to the end
-    before the loop: a call that raises has merged them all (the handlers raise after their loop: a journal's
-    I/O error), so a caller that handles the error goes on with ``at`` as left.  Every index, length and
-    position is checked before anything is merged (IndexError, ValueError, TypeError).  Returns the number
-    of messages."""
-    cdef Py_ssize_t n = feed.shape[0], nh, i, j, m = 0, start, size = buffer.shape[0]
+    another's store (F&O open interest into CM, ``underlying=``) writes there in capture order.  Every index,
+    length and position is checked before anything is merged (IndexError, ValueError, TypeError); once the
+    loop runs, every datagram goes in, also when a handler then raises (a journal's I/O error, after the
+    loop).  Returns the number of messages."""
+    cdef Py_ssize_t n = feed.shape[0], nh, i, j, m = 0, size = buffer.shape[0]
     cdef int16_t k
     cdef const uint8_t** ptrs = NULL
     cdef Py_ssize_t* lens = NULL
@@ -677,17 +674,10 @@ def feed_runs(handlers, const uint8_t[::1] buffer not None, const int64_t[::1] t
             raise TypeError(f"feed_runs: handlers must be FeedHandlers, not {type(h).__name__}")
     if nh > 8:
         raise ValueError(f"feed_runs: at most 8 handlers, not {nh}")
-    if fed.shape[0] != nh:
-        raise ValueError(f"feed_runs: fed has {fed.shape[0]} counts for {nh} handlers")
-    if at.shape[0] != 1:
-        raise ValueError("feed_runs: at must hold one position")
     if offset.shape[0] != ts.shape[0] or length.shape[0] != ts.shape[0] or n > ts.shape[0]:
         raise ValueError(f"feed_runs: {n} datagrams of arrays of {ts.shape[0]}, {offset.shape[0]} and "
                          f"{length.shape[0]} (ts, offset, length)")
-    start = at[0]
-    if start < 0 or start > n:
-        raise IndexError(f"feed_runs: position {start} is outside the {n} datagrams")
-    for i in range(start, n):
+    for i in range(n):
         k = feed[i]
         if k < -1 or k >= nh:
             raise IndexError(f"feed_runs: datagram {i} goes to handler {k} of {nh}")
@@ -697,7 +687,6 @@ def feed_runs(handlers, const uint8_t[::1] buffer not None, const int64_t[::1] t
                 raise ValueError(f"feed_runs: datagram {i} is not inside the buffer (or its time < 0)")
             m += 1
     if m == 0:
-        at[0] = n
         return 0
     ptrs = <const uint8_t**>malloc(m * sizeof(uint8_t*))
     lens = <Py_ssize_t*>malloc(m * sizeof(Py_ssize_t))
@@ -707,15 +696,13 @@ def feed_runs(handlers, const uint8_t[::1] buffer not None, const int64_t[::1] t
         if ptrs == NULL or lens == NULL or times == NULL or who == NULL:
             raise MemoryError()
         j = 0
-        for i in range(start, n):
+        for i in range(n):
             if feed[i] >= 0:
                 ptrs[j] = &buffer[0] + offset[i]
                 lens[j] = length[i]
                 times[j] = ts[i]
                 who[j] = feed[i]
-                fed[who[j]] += 1
                 j += 1
-        at[0] = n
         return vg_feed_mixed(hs, who, ptrs, lens, times, m)
     finally:
         free(ptrs)

@@ -1093,7 +1093,6 @@ class Capture:
         went in."""
         import numpy as np
         from vega._journal import day_epoch_ns
-        from vega._pcap import feed_runs
         route = self._routes()
         feeds = list(self.feeds)
         index = {id(f): k for k, f in enumerate(feeds)}
@@ -1106,20 +1105,13 @@ class Capture:
             lengths = np.fromiter(map(len, data), np.int32, len(data))
             offsets = np.zeros(len(data), np.int64)
             np.cumsum(lengths[:-1], out=offsets[1:])
-            fed = np.zeros(len(feeds), np.int64)
-            try:                           # one loop, as ingest_pcap's (a journal that fails raises after it)
-                with self._journal_may_fail():
-                    feed_runs([f.handler for f in feeds], np.frombuffer(b"".join(data), np.uint8),
-                              np.array(times, np.int64), offsets, lengths, np.array(which, np.int16), fed,
-                              np.zeros(1, np.int64))
-                self._service_journals()
+            try:                           # one loop, as ingest_pcap's
+                return self._feed_in_order(feeds, np.frombuffer(b"".join(data), np.uint8),
+                                           np.array(times, np.int64), offsets, lengths, np.array(which, np.int16))
             finally:
-                for k, f in enumerate(feeds):
-                    f.datagrams += int(fed[k])
                 data.clear()
                 times.clear()
                 which.clear()
-            return int(fed.sum())
 
         next_day_ns = _day_after_ns(self._date)
         day_ns = day_epoch_ns(self._date)
@@ -1167,7 +1159,6 @@ class Capture:
         files, cannot tell."""
         import numpy as np
         from vega._journal import day_epoch_ns
-        from vega._pcap import feed_runs
         from vega.pcap import PcapStats, _label, scan_batches
         st = stats if stats is not None else PcapStats()
         keys = [(group, port, f) for (group, port), f in self._routes().items()]
@@ -1207,16 +1198,7 @@ class Capture:
                 which = np.full(n, -1, np.int16)
                 for k, (group, port, _) in enumerate(keys):
                     which[(b.dst[:n] == group) & (b.port[:n] == port)] = k
-                fed = np.zeros(len(keys), np.int64)
-                try:                                         # (a journal that fails raises after the whole batch)
-                    with self._journal_may_fail():
-                        feed_runs([f.handler for _, _, f in keys], b.buffer, b.ts, b.offset, b.length, which, fed,
-                                  np.zeros(1, np.int64))
-                    self._service_journals()
-                finally:
-                    for k, (_, _, f) in enumerate(keys):
-                        f.datagrams += int(fed[k])
-                routed = int(fed.sum())
+                routed = self._feed_in_order([f for _, _, f in keys], b.buffer, b.ts, b.offset, b.length, which)
                 self.other_destination += n - routed
                 total += routed
                 if early:                      # the scan counted the batch's datagrams from there on too
@@ -1235,6 +1217,23 @@ class Capture:
             if progress is not None:
                 progress(st.offset - shown)
         return total
+
+    def _feed_in_order(self, feeds: list, buffer, ts, offset, length, which) -> int:
+        """An ingest's batch to ``feeds`` in capture order, in one nogil loop (``vega._pcap.feed_runs``; datagram
+        ``i`` to ``feeds[which[i]]``, none for -1), then its journals' service; adds each feed's datagrams to
+        its count and returns how many went to a feed.  A journal that fails raises after the whole batch went
+        in (handled: ``_journal_may_fail``)."""
+        import numpy as np
+        from vega._pcap import feed_runs
+        fed = np.bincount(which[which >= 0], minlength=len(feeds)).tolist()
+        try:
+            with self._journal_may_fail():
+                feed_runs([f.handler for f in feeds], buffer, ts, offset, length, which)
+            self._service_journals()
+        finally:
+            for f, k in zip(feeds, fed):
+                f.datagrams += k
+        return sum(fed)
 
     def _routes(self) -> dict:
         """(destination address as an int, port) -> the feed configured for it."""
