@@ -16,7 +16,6 @@ import dataclasses
 import datetime as _dt
 import math
 import numbers
-import operator
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -28,6 +27,7 @@ import numpy as np
 from vega._journal import (
     cut_updates,
     _applier,
+    _index,
     _regular_file,
     CHECKPOINT_DTYPE,
     FEEDS,
@@ -334,12 +334,11 @@ def _bound(value, is_end):
 
 
 def _count_arg(value, what: str) -> int:
-    """``value`` (an argument named ``what``, e.g. "replay: batch") as an int >= 1: an int or a numpy integer.
-    TypeError for a bool (True is no count of 1), a float or anything else, ValueError below 1 (a negative batch
-    failed deep in the replay with an IndexError, a negative row group size wrote an empty Parquet file)."""
-    if isinstance(value, (bool, np.bool_)) or not hasattr(type(value), "__index__"):
-        raise TypeError(f"{what} must be an int >= 1, not {type(value).__name__}")
-    n = operator.index(value)
+    """``value`` (an argument named ``what``, e.g. "replay: batch") as an int >= 1: an int or a numpy integer
+    (``_journal._index``: TypeError for a bool, True being no count of 1, a float or anything else), ValueError
+    below 1 (a negative batch failed deep in the replay with an IndexError, a negative row group size wrote an
+    empty Parquet file)."""
+    n = _index(value, what)
     if n < 1:
         raise ValueError(f"{what} must be an int >= 1, not {n}")
     return n
