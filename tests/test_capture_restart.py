@@ -519,3 +519,26 @@ def test_start_notes_are_the_last_openings_not_every_openings(tmp_path):
             assert len([n for n in notes if "NSE_FO: the store starts from the day's journal so far" in n]) == 1, notes
     finally:
         _remove(cap, cfg)
+
+
+def test_a_killed_captures_ring_removed_while_it_is_read_gives_nothing_to_recover(shm_file_name):
+    """The recovery reads the killed capture's ring; a poll of a ring removed meanwhile that finds nothing
+    raises RingReplaced, which the recovery takes as nothing more to read, as an empty poll, not a crash."""
+    from vega._ring import Ring
+    from vega.capture import _poll_old
+    w = Ring.create(shm_file_name)
+    w._write_test_records("NSE_FO", 3)
+    old = Ring.open(shm_file_name)
+    r = old.reader("NSE_FO", None, start=0, on_lap="oldest")
+    try:
+        w.close()
+        Ring.unlink(shm_file_name)
+        assert old.replaced
+        assert [len(_poll_old(r, 2)), len(_poll_old(r, 2))] == [2, 1]     # what it holds, as before
+        got = _poll_old(r, 2)
+        assert len(got) == 0 and got.dtype == vega.records.CHANGE_RECORD_DTYPE
+        with pytest.raises(vega.RingReplaced):
+            r.poll(2)
+    finally:
+        r.close()
+        old.close()

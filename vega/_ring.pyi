@@ -40,7 +40,7 @@ class RingLapped(RingError):
     feed: str
     def __init__(self, lost: int, feed: str) -> None: ...
 
-# raised by a waiting poll once the ring was replaced or removed and everything published before is read
+# raised by a poll (any timeout) once the ring was replaced or removed and everything published before is read
 class RingReplaced(RingError):
     path: str
     feed: str
@@ -107,7 +107,7 @@ class Ring:
 class Reader:
     feed_index: int
     name: str | None
-    # a waiting poll (timeout not 0) raises RingReplaced once the ring was replaced and nothing is left to read
+    # a poll (any timeout) raises RingReplaced once the ring was replaced and nothing is left to read
     def poll(self, max_records: int = 4096, timeout: float | None = 0.0,
              wait: WaitKind = "spin") -> npt.NDArray[np.void]: ...
     def poll_into(self, out: Buffer, timeout: float | None = 0.0, wait: WaitKind = "spin") -> int: ...

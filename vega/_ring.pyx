@@ -16,6 +16,8 @@ from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy, memset
 from posix.mman cimport mmap, munmap, PROT_READ, PROT_WRITE, MAP_SHARED, MAP_POPULATE, MAP_FAILED
 from posix.time cimport clock_gettime, timespec, nanosleep, CLOCK_MONOTONIC, CLOCK_REALTIME
+cdef extern from "<time.h>" nogil:
+    enum: CLOCK_MONOTONIC_COARSE
 from posix.unistd cimport getpid, close
 
 import errno as _errno
@@ -128,10 +130,11 @@ class RingLapped(RingError):
 
 
 class RingReplaced(RingError):
-    """Raised by a waiting poll (``Reader.poll`` / ``poll_into`` with a ``timeout`` other than 0) that has
-    nothing left to return because the ring file it reads was replaced or removed (``Ring.replaced``): a
-    restarted capture made a new ring with ``Ring.create(name, replace=True)``, so nothing will ever be
-    published to this reader's mapping again, and the poll would otherwise wait forever (``timeout=None``).
+    """Raised by a poll (``Reader.poll`` / ``poll_into``, whatever its ``timeout``) that has nothing left to
+    return because the ring file it reads was replaced or removed (``Ring.replaced``): a restarted capture
+    made a new ring with ``Ring.create(name, replace=True)``, so nothing will ever be published to this
+    reader's mapping again; a waiting poll would otherwise wait forever (``timeout=None``), and a loop of
+    polls with ``timeout=0`` would read nothing forever.
 
     Records published before the replacement are returned first, as usual; the error comes once they are
     all read.  Open the name again and make a new reader: ``position`` is where this one stopped (the next
@@ -160,6 +163,13 @@ class RingReplaced(RingError):
 cdef inline int64_t _mono_ns() noexcept nogil:
     cdef timespec ts
     clock_gettime(CLOCK_MONOTONIC, &ts)
+    return <int64_t>ts.tv_sec * 1000000000 + ts.tv_nsec
+
+
+cdef inline int64_t _coarse_ns() noexcept nogil:
+    """CLOCK_MONOTONIC_COARSE ns: the clock of the last tick (a few ms behind), read in a few ns."""
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts)
     return <int64_t>ts.tv_sec * 1000000000 + ts.tv_nsec
 
 
@@ -1684,21 +1694,31 @@ cdef class Reader:
             if ready:
                 return 1
             PyErr_CheckSignals()
-            now = _mono_ns()
+            self._check_gone()                  # the loop's next turn returns what is left, then 2
+
+    cdef bint _check_gone(self) except -1:
+        """Is the ring known to be replaced or removed?  Looks (``Ring.replaced``, one stat) at most once per
+        _SLICE_NS for this reader, across polls; once it was, for good."""
+        cdef int64_t now
+        if not self._gone:
+            now = _coarse_ns()
             if now >= self._gone_check_ns:
                 self._gone_check_ns = now + _SLICE_NS
                 try:
-                    gone = self._ring.replaced
+                    self._gone = self._ring.replaced
                 except OSError:                 # the path cannot be looked at (EACCES ...): wait on, as before
-                    gone = False
-                if gone:
-                    self._gone = True           # for good: the loop's next turn returns what is left, then 2
+                    pass
+        return self._gone
 
     cdef bint _wait_more(self, int how, int64_t deadline) except -1:
         """A poll that found nothing to read: wait until ``deadline`` (none for a poll of timeout 0); True when
         records came, False at the deadline (the call is ended: ``_end``); RingReplaced (the call ended too)
         when the ring was replaced or removed and nothing is left to read."""
-        cdef int got = 0 if deadline == 0 else self._wait(how, deadline)
+        cdef int got
+        if deadline == 0:                       # no wait; records may have come since the caller looked
+            got = 0 if not self._check_gone() else (1 if ring_available(&self._r) > 0 else 2)
+        else:
+            got = self._wait(how, deadline)
         if got == 1:
             return True
         self._end(0)
@@ -1752,8 +1772,8 @@ cdef class Reader:
         (``Ring.replaced``: a restarted capture made a new ring with ``Ring.create(name, replace=True)``).
         If it was, nothing will be published here again: once every record published before is read, a
         waiting poll raises RingReplaced (with ``position``) instead of waiting forever; open the name
-        again and make a new reader.  A poll with ``timeout=0`` does not wait and does not check: look at
-        ``ring.replaced`` yourself (e.g. when a loop of such polls has seen nothing for a while).
+        again and make a new reader.  A poll with ``timeout=0`` that finds nothing checks too, at most every
+        50 ms for this reader (one read of the coarse monotonic clock per empty poll), and raises alike.
 
         If the writer lapped this reader, ``last_lost`` says how many records were lost in this call
         (``lost``/``laps`` accumulate); see ``on_lap`` in Ring.reader.
@@ -1807,7 +1827,7 @@ cdef class Reader:
     def poll_into(self, out, timeout=0.0, str wait="spin"):
         """Like poll, into a caller-owned writable C-contiguous buffer (e.g. a CHANGE_RECORD_DTYPE array);
         returns the number of records written at its start.  No allocation: the fastest way to read.
-        A waiting call raises RingReplaced as poll does.
+        It raises RingReplaced as poll does.
 
         Like poll, it does not end inside an update when the buffer's size cuts the batch (unless the batch
         holds no update boundary); records past the returned count may have been written into the buffer

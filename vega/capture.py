@@ -666,7 +666,7 @@ class Capture:
                 r = old.reader(f.name, None, start=n, on_lap="oldest")
                 parts = []
                 while r.position < tail and not r.lost:
-                    got = r.poll(65536)
+                    got = _poll_old(r, 65536)
                     if not len(got):
                         break
                     parts.append(got.copy())
@@ -1730,6 +1730,17 @@ def _last_live_record(path):
     return None
 
 
+def _poll_old(reader, most: int):
+    """``reader.poll(most)`` of a killed capture's ring; an empty batch when that ring was removed meanwhile (a
+    poll that finds nothing raises RingReplaced then): what it holds can no longer be recovered."""
+    from vega._ring import RingReplaced
+    from vega.records import CHANGE_RECORD_DTYPE
+    try:
+        return reader.poll(most)
+    except RingReplaced:
+        return np.empty(0, dtype=CHANGE_RECORD_DTYPE)
+
+
 def _ring_joins_journal(ring, feed: str, n: int, path):
     """Whether the ring slot's record numbered ``n - 1`` is the journal's last live record, byte for byte but for
     CONTINUED (a reopen may have closed the update there): (True / False, that ring record as a 1-record
@@ -1745,7 +1756,7 @@ def _ring_joins_journal(ring, feed: str, n: int, path):
         return None, None
     r = ring.reader(feed, None, start=n - 1, on_lap="oldest")
     try:
-        mine = r.poll(1).copy()
+        mine = _poll_old(r, 1).copy()
         if r.lost or len(mine) != 1:
             return None, None
     finally:
