@@ -276,6 +276,22 @@ def test_header_errors(tmp_path):
     assert len(Instruments.load()) == 0
 
 
+def test_a_master_file_with_a_byte_order_mark_loads_as_without_it(master, tmp_path):
+    """A master file saved again by a Windows editor starts with a UTF-8 byte order mark; it was refused as a
+    file without its header.  The same file loads as without it; a mark anywhere else is the field's text."""
+    c, s = master
+    want = Instruments.load(c, s)
+    c2, s2 = tmp_path / "c_bom.txt", tmp_path / "s_bom.txt"
+    c2.write_bytes(b"\xef\xbb\xbf" + c.read_bytes())
+    s2.write_bytes(b"\xef\xbb\xbf" + s.read_bytes())
+    got = Instruments.load(c2, s2)
+    assert got.table.tobytes() == want.table.tobytes() and len(got) == len(want) > 0
+    assert [e[1:] for e in got.errors] == [e[1:] for e in want.errors] and got.deleted == want.deleted
+    c2.write_bytes(b"\xef\xbb\xbf\xef\xbb\xbf" + c.read_bytes())            # twice: not a mark, a bad header
+    with pytest.raises(InstrumentFileError, match="header NEATFO"):
+        Instruments.load(c2)
+
+
 def test_expiry_rule():
     assert expiry_unix(EXP) == 1790672400
     assert dt.datetime.fromtimestamp(expiry_unix(EXP), dt.timezone.utc) == \

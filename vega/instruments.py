@@ -173,6 +173,9 @@ def _opt(fields: list[str], i: int) -> str:
     return fields[i].strip() if i < len(fields) else ""
 
 
+#: a UTF-8 byte order mark as the latin-1 text the files are read as: an editor that saved a copy may add it
+_UTF8_BOM = "\xef\xbb\xbf"
+
 #: the longest line a master file may have (NSE's are a few hundred characters): a longer one is no master
 #: file's, and a file of binary data without a newline is refused after this much, not read into memory whole
 MAX_LINE = 1 << 16
@@ -274,6 +277,8 @@ class Instruments:
             header = False
             for no, line in _read_lines(path):
                 if not header:
+                    if no == 1 and line.startswith(_UTF8_BOM):     # a copy saved by a Windows editor
+                        line = line[len(_UTF8_BOM):]
                     if not line.startswith(magic + "|"):
                         raise InstrumentFileError(f"{path}:{no}: header {magic}|<version>|... expected, "
                                                   f"got {_quote(line)}")
