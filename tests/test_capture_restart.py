@@ -268,9 +268,17 @@ def test_a_ring_that_does_not_continue_the_journal_is_left_out(cfg, tmp_path):
     cap = Capture(other).open(offline_ns=T0 + HOUR)
     try:
         assert cap.feeds[0].writer.next_seq == 3
-        # (nothing from the ring: the store starts from the journal's own state alone)
-        assert cap.start_notes() == ["NSE_FO: the store starts from the day's journal so far (20261120.bin): "
-                                     "1 instruments"]
+        # (nothing from the ring: the store starts from the journal's own state alone; the ring's readers are
+        # told to start again)
+        tail = cap.feeds[0].writer.next_seq
+        notes = cap.start_notes()
+        assert len(notes) == 2 and notes[1] == ("NSE_FO: the store starts from the day's journal so far "
+                                                "(20261120.bin): 1 instruments")
+        assert notes[0].startswith(f"NSE_FO: ring {cfg.ring} has published records up to ")
+        assert notes[0].endswith(", but this journal ends at 3 (the ring was another journal's: another root, "
+                                 "another day): the new ring numbers its records from 3 again, so its readers "
+                                 "must start again, not go on at their positions"), notes[0]
+        assert tail == 3
         assert cap.ring.info("NSE_FO")["first_seq"] == 3
     finally:
         cap.close()
@@ -295,18 +303,54 @@ def test_a_capture_killed_twice_keeps_every_record(cfg):
 
 def test_a_cleanly_stopped_captures_ring_is_not_taken(cfg, tmp_path):
     """A clean stop leaves no writer in the ring (its journal has every record): another capture with the same
-    ring name and another journal root, even an empty one, takes nothing from it."""
+    ring name and another journal root, even an empty one, takes nothing from it.  Its ring numbers records
+    from 0 again, so the start notes tell the operator that the ring's readers must start again."""
     first = Capture(cfg).open(offline_ns=T0)
     try:
         _feed(first, list(nse.sample_stream("FO", 100, seed=8)), T0)
+        tail = first.ring.tail("NSE_FO")
     finally:
         first.close()
     other = load_config(None, ring=cfg.ring, journal_root=str(tmp_path / "other"))
     cap = Capture(other).open(offline_ns=T0 + HOUR)
     try:
-        assert cap.feeds[0].writer.next_seq == 0 and cap.start_notes() == []
+        assert cap.feeds[0].writer.next_seq == 0
+        assert cap.start_notes() == [f"NSE_FO: ring {cfg.ring} has published records up to {tail - 1:,}, but this "
+                                     "journal ends at 0 (its day file was removed, or the ring was another "
+                                     "journal's): the new ring numbers its records from 0 again, so its readers "
+                                     "must start again, not go on at their positions"]
     finally:
         cap.close()
+
+
+def test_a_restart_after_the_days_journal_was_removed_says_the_ring_numbers_start_again(cfg):
+    """The operator removed the day's journal while the capture was stopped: the restarted capture's journal
+    starts at 0, and so does its new ring, so a reader that went on at its position (RingReplaced.position)
+    would skip the records numbered below it.  The start notes say so; with the journal kept, they say nothing
+    of the ring."""
+    for remove in (False, True):
+        first = Capture(cfg).open(offline_ns=T0)
+        try:
+            _feed(first, list(nse.sample_stream("FO", 50, seed=3)), T0)
+            tail, path = first.ring.tail("NSE_FO"), first.feeds[0].writer.path
+        finally:
+            first.close()
+        if remove:
+            path.unlink()
+        cap = Capture(cfg).open(offline_ns=T0 + HOUR)
+        try:
+            notes = [m for m in cap.start_notes() if "ring" in m]
+            if remove:
+                assert cap.feeds[0].writer.next_seq == 0 and cap.ring.info("NSE_FO")["first_seq"] == 0
+                assert notes == [f"NSE_FO: ring {cfg.ring} has published records up to {tail - 1:,}, but this "
+                                 "journal ends at 0 (its day file was removed, or the ring was another journal's): "
+                                 "the new ring numbers its records from 0 again, so its readers must start again, "
+                                 "not go on at their positions"]
+            else:
+                assert cap.feeds[0].writer.next_seq == tail and notes == []
+        finally:
+            cap.close()
+        path.unlink()
 
 
 def test_an_ingest_overlapping_the_recovered_records_is_refused(cfg):

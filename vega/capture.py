@@ -633,6 +633,11 @@ class Capture:
             self._notes.append(f"{f.name}: the killed capture's ring {name} published records {n:,}..{tail - 1:,} "
                                f"that its journal never wrote, and has overwritten them since: {tail - n:,} "
                                f"records lost; the new ring numbers its records from {n:,} again")
+
+        def reused(f, n, tail, why):
+            self._notes.append(f"{f.name}: ring {name} has published records up to {tail - 1:,}, but this journal "
+                               f"ends at {n:,} ({why}): the new ring numbers its records from {n:,} again, so its "
+                               f"readers must start again, not go on at their positions")
         try:
             for f in self.all_feeds:
                 w = f.writer
@@ -640,17 +645,21 @@ class Capture:
                     continue
                 info = old.info(f.name)
                 tail, n, first = old.tail(f.name), w.next_seq, info["first_seq"]
-                if tail <= n or first > n:
-                    continue                      # nothing past the journal's end, or a ring that starts after it
+                if tail <= n:
+                    continue                      # nothing past the journal's end: the numbers go on
                 pid = info["writer_pid"]
-                if pid == 0 or _pid_alive(pid):
-                    continue                      # stopped cleanly (its journal has it all), or not ours to take
+                if first > n or pid == 0 or _pid_alive(pid):
+                    # a ring that starts after the journal's end, or a clean stop's (its own journal has it all),
+                    # or a writer that is no capture of ours: nothing to take
+                    reused(f, n, tail, "its day file was removed, or the ring was another journal's")
+                    continue
                 same_day = day0 - JOURNAL_GRACE_NS <= info["created_ns"] < day0 + 86_400 * 10**9
                 at_end = None                     # the ring's record numbered n - 1, when it is the journal's last
                 if first < n:
                     joins, at_end = _ring_joins_journal(old, f.name, n, w.path)
                     if joins is False:
-                        continue                  # another journal's ring (another root, another day)
+                        reused(f, n, tail, "the ring was another journal's: another root, another day")
+                        continue
                     # None: its record n - 1 is overwritten or no day file has a live record yet; a ring made on
                     # the journal's day is taken (the read below says what it has overwritten)
                     if joins is None and not same_day:
@@ -661,8 +670,9 @@ class Capture:
                                            f"{tail - 1:,} past this journal's end but {why}: none added; the new "
                                            f"ring numbers its records from {n:,}")
                         continue
-                elif n == 0 and not same_day:
-                    continue                      # an empty journal: only a ring of its day, from 0, continues it
+                elif n == 0 and not same_day:     # an empty journal: only a ring of its day, from 0, continues it
+                    reused(f, n, tail, "the ring was made on another day")
+                    continue
                 r = old.reader(f.name, None, start=n, on_lap="oldest")
                 parts = []
                 while r.position < tail and not r.lost:
