@@ -292,6 +292,26 @@ def test_a_master_file_with_a_byte_order_mark_loads_as_without_it(master, tmp_pa
         Instruments.load(c2)
 
 
+def test_an_option_type_that_contradicts_the_instrument_name_is_a_bad_line(tmp_path):
+    """A future with CE/PE, or an option with XX, would be priced for IV as the other kind (or not at all):
+    such lines are bad lines, and the rest loads.  Instrument names VEGA does not know are taken as they are."""
+    c = tmp_path / "contract.txt"
+    c.write_text("\n".join([
+        "NEATFO|7.0.4|",
+        contract_line(1, 26009, "FUTIDX", "NIFTY", EXP, 2400000, "CE", 75, 5, "NIFTY"),      # line 2
+        contract_line(2, 26009, "OPTIDX", "NIFTY", EXP, -1, "XX", 75, 5, "NIFTY"),           # line 3
+        contract_line(3, 2885, "optstk", "RELIANCE", EXP, -1, "XX", 500, 10, "RELIANCE"),   # line 4
+        contract_line(4, 26009, "OPTIDX", "NIFTY", EXP, 2400000, "PE", 75, 5, "NIFTY"),
+        contract_line(5, 26009, "FUTIDX", "NIFTY", EXP, -1, "XX", 75, 5, "NIFTY"),
+        contract_line(6, 26009, "UNDIDX", "NIFTY", EXP, 2400000, "CE", 75, 5, "NIFTY"),
+    ]) + "\n")
+    ins = Instruments.load(c)
+    assert sorted(ins.table["token"].tolist()) == [4, 5, 6]
+    assert [(e[1], e[2]) for e in ins.errors] == [(2, "instrument 'FUTIDX' with option type CE"),
+                                                   (3, "instrument 'OPTIDX' with option type XX"),
+                                                   (4, "instrument 'optstk' with option type XX")]
+
+
 def test_expiry_rule():
     assert expiry_unix(EXP) == 1790672400
     assert dt.datetime.fromtimestamp(expiry_unix(EXP), dt.timezone.utc) == \

@@ -214,6 +214,9 @@ def _parse_contract_line(f: list[str]) -> tuple:
         raise ValueError(f"field 8 (option type) {_quote(opt)} is not CE, PE or XX")
     if opt != "XX" and strike <= 0:
         raise ValueError(f"option with strike {strike}")
+    kind = instrument.upper()[:3]                 # FUTIDX, FUTSTK, FUTIVX ... / OPTIDX, OPTSTK ...
+    if (kind == "FUT" and opt != "XX") or (kind == "OPT" and opt == "XX"):
+        raise ValueError(f"instrument {_quote(instrument)} with option type {opt}")
     if expiry_raw <= 0:
         raise ValueError(f"field 6 (expiry) {expiry_raw} <= 0")
     if expiry_raw > EXPIRY_RAW_MAX:
