@@ -212,3 +212,23 @@ def test_a_loop_of_polls_that_do_not_wait_notices_too_after_reading_what_came_be
         rd.close()
         ring.close()
         w.close()
+
+
+def test_a_reader_of_the_writers_own_ring_object_goes_on_whatever_its_path_names(name):
+    """The writer's process publishes to its mapping whatever the path names now (the capture's private ring
+    is unlinked as soon as it is made, and a failed journal's records are held through a reader of it), so a
+    reader of a writable Ring never takes it as replaced."""
+    w = Ring.create(name)
+    rd = w.reader("NSE_FO", None, start=0)
+    try:
+        Ring.unlink(name)
+        assert w.replaced
+        deadline = time.monotonic() + 0.2                   # past the 50 ms between checks
+        while time.monotonic() < deadline:
+            assert len(rd.poll(10)) == 0
+        assert len(rd.poll(10, timeout=0.06, wait="sleep")) == 0
+        w._write_test_records("NSE_FO", 3)
+        assert seqs(rd.poll(10)).tolist() == [0, 1, 2]
+    finally:
+        rd.close()
+        w.close()

@@ -1698,9 +1698,11 @@ cdef class Reader:
 
     cdef bint _check_gone(self) except -1:
         """Is the ring known to be replaced or removed?  Looks (``Ring.replaced``, one stat) at most once per
-        _SLICE_NS for this reader, across polls; once it was, for good."""
+        _SLICE_NS for this reader, across polls; once it was, for good.  Never for a reader of a writable Ring:
+        this process may publish to the mapping whatever its path names (the capture's private ring is
+        unlinked as soon as it is made)."""
         cdef int64_t now
-        if not self._gone:
+        if not self._gone and not self._ring._writable:
             now = _coarse_ns()
             if now >= self._gone_check_ns:
                 self._gone_check_ns = now + _SLICE_NS
