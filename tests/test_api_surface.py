@@ -23,7 +23,7 @@ import pytest
 import vega
 from vega import _core, _net, nse
 
-EXTENSION_MODULES = ("vega._core", "vega._ring", "vega._journal", "vega._net", "vega._lzo", "vega._iv")
+EXTENSION_MODULES = ("vega._core", "vega._ring", "vega._journal", "vega._net", "vega._lzo", "vega._iv", "vega._pcap")
 
 
 def extension_classes():

@@ -267,7 +267,8 @@ def _latest_now():
     return min(time.time_ns() + FUTURE_NS, INT64_MAX)
 
 
-@cython.binding(False)
+@cython.binding(False)                 # a wrong self raises TypeError (vega/_core.pyx)
+@cython.embedsignature.format("clinic")  # a __text_signature__ per method: inspect.signature, help(), stubtest
 @cython.final
 cdef class PcapScanner:
     """Walks a packet capture held in ``buffer`` (the whole file, e.g. a read-only mmap; kept referenced) and
@@ -385,7 +386,8 @@ cdef class PcapScanner:
                 {_LINK_NAMES[k]: self._links[k] for k in range(VP_N_LINKS) if self._links[k]})
 
     def scan(self, int64_t[::1] ts not None, uint32_t[::1] dst not None, uint16_t[::1] port not None,
-             int64_t[::1] offset not None, int32_t[::1] length not None, int64_t stop_ns=INT64_MAX) -> int:
+             int64_t[::1] offset not None, int32_t[::1] length not None,
+             int64_t stop_ns=9223372036854775807) -> int:         # INT64_MAX, a literal for the signature
         """Read on until the arrays (all of one length) are full, the file ends, or the next datagram's time
         is ``stop_ns`` or later (then ``stopped`` is True, ``next_ts`` is its time, and that datagram comes
         first in the next call).
