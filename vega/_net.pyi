@@ -4,12 +4,19 @@ import builtins
 from vega._core import FeedHandler
 
 class BatchReceiver:
-    calls: int
-    datagrams: int
-    truncated: int
-    dropped: int
-    bytes: int                      # shadows the builtin inside this class: annotations say builtins.bytes
-    messages: int
+    # read-only counters
+    @property
+    def calls(self) -> int: ...
+    @property
+    def datagrams(self) -> int: ...
+    @property
+    def truncated(self) -> int: ...
+    @property
+    def dropped(self) -> int: ...
+    @property
+    def bytes(self) -> int: ...     # shadows the builtin inside this class: annotations say builtins.bytes
+    @property
+    def messages(self) -> int: ...
     def __init__(self, fd: int, batch: int = 256, size: int = 2048, timestamps: bool = False,
                  drops: bool = False) -> None: ...
     def recv(self, timeout_ms: int = 0) -> list[builtins.bytes]: ...
