@@ -4,12 +4,15 @@ from vega._ring import Ring
 from vega.instruments import Instruments
 from typing import Any, Iterable, Literal
 
+from typing_extensions import Self
+
 _Segment = Literal["CM", "FO"]
 _Message = dict[str, Any]
 
 class Decoder:
     """A reusable decoder for one segment with its statistics."""
-    def __init__(self, segment: _Segment) -> None: ...
+    # the constructor is Cython's __cinit__, i.e. __new__: __init__ is object's
+    def __new__(cls, segment: _Segment) -> Self: ...
     @property
     def segment(self) -> _Segment: ...
     def decode(self, datagram: bytes | bytearray | memoryview) -> list[_Message]: ...
@@ -196,7 +199,7 @@ class Quote:
     @property
     def stale(self) -> bool: ...
     def to_dict(self) -> dict[str, Any]: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
 class Store:
@@ -264,12 +267,13 @@ class FeedHandler:
     """Decode + merge + change records for one segment into a writable Store, in one nogil loop."""
     @property
     def store(self) -> Store: ...
-    def __init__(self, segment: _Segment | Literal["IDX"], store: Store, *,
-                 on_records: Callable[[npt.NDArray[Any]], Any] | None = None,
-                 md_stale_ns: _DurationNs = 5_000_000_000, subscribed_only: bool = False, records: bool = True,
-                 ring: Ring | None = None, journal: JournalWriter | None = None, rate: float = 0.10,
-                 indices: FeedHandler | None = None, underlying: FeedHandler | None = None,
-                 index_tokens: Mapping[str, int] | None = None) -> None: ...
+    # the constructor is Cython's __cinit__, i.e. __new__: __init__ is object's
+    def __new__(cls, segment: _Segment | Literal["IDX"], store: Store, *,
+                on_records: Callable[[npt.NDArray[Any]], Any] | None = None,
+                md_stale_ns: _DurationNs = 5_000_000_000, subscribed_only: bool = False, records: bool = True,
+                ring: Ring | None = None, journal: JournalWriter | None = None, rate: float = 0.10,
+                indices: FeedHandler | None = None, underlying: FeedHandler | None = None,
+                index_tokens: Mapping[str, int] | None = None) -> Self: ...
     @property
     def segment(self) -> Literal["CM", "FO", "IDX"]: ...
     @property

@@ -1,6 +1,8 @@
 """Typing stubs for vega._net (batch UDP receive / send)."""
 import builtins
 
+from typing_extensions import Self
+
 from vega._core import FeedHandler
 
 class BatchReceiver:
@@ -17,8 +19,9 @@ class BatchReceiver:
     def bytes(self) -> int: ...     # shadows the builtin inside this class: annotations say builtins.bytes
     @property
     def messages(self) -> int: ...
-    def __init__(self, fd: int, batch: int = 256, size: int = 2048, timestamps: bool = False,
-                 drops: bool = False) -> None: ...
+    # the constructor is Cython's __cinit__, i.e. __new__: __init__ is object's
+    def __new__(cls, fd: int, batch: int = 256, size: int = 2048, timestamps: bool = False,
+                drops: bool = False) -> Self: ...
     def recv(self, timeout_ms: int = 0) -> list[builtins.bytes]: ...
     def recv_times(self) -> list[int]: ...
     def feed(self, handler: FeedHandler, timeout_ms: int = 0, max_calls: int = 64,

@@ -1,11 +1,14 @@
 """Typing stubs for vega._pcap (the nogil walker of packet captures behind vega.pcap and `vega ingest`)."""
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, final
 
 import numpy.typing as npt
 
+from typing_extensions import Self
+
 from vega._core import FeedHandler
 
+@final                                  # a cython.final class: no subclass
 class PcapScanner:
     @property
     def packets(self) -> int: ...
@@ -17,8 +20,9 @@ class PcapScanner:
     def needs_more(self) -> bool: ...
     @property
     def latest_ns(self) -> int: ...
-    def __init__(self, buffer: object, path: str = "capture", partial: bool = False,
-                 latest_ns: int | None = None) -> None: ...
+    # the constructor is Cython's __cinit__, i.e. __new__: __init__ is object's
+    def __new__(cls, buffer: object, path: str = "capture", partial: bool = False,
+                latest_ns: int | None = None) -> Self: ...
     def refill(self, buffer: object, final: bool) -> None: ...
     @property
     def offset(self) -> int: ...

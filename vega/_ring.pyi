@@ -6,7 +6,7 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
-from typing_extensions import Buffer
+from typing_extensions import Buffer, Never
 
 from vega.records import CHANGE_RECORD_DTYPE as CHANGE_RECORD_DTYPE
 
@@ -72,6 +72,8 @@ def _latency_floor_send(buf: Buffer, count: int, gap_ns: int, spin: bool = False
 def _latency_floor_recv(buf: Buffer, count: int, timeout: float = 10.0) -> npt.NDArray[np.int64]: ...
 
 class Ring:
+    # Ring() raises TypeError (its argument is a token private to the module): Ring.create or Ring.open
+    def __init__(self, token: Never) -> None: ...
     @property
     def path(self) -> str: ...
     @staticmethod
@@ -106,6 +108,8 @@ class Ring:
     def _latency_send(self, feed: _FeedLike, count: int, gap_ns: int, spin: bool = False) -> int: ...
 
 class Reader:
+    # Reader() raises TypeError: Ring.reader makes one
+    def __init__(self, never: Never) -> None: ...
     @property
     def feed_index(self) -> int: ...
     @property
