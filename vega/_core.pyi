@@ -4,11 +4,12 @@ from vega._ring import Ring
 from vega.instruments import Instruments
 from typing import Any, Iterable, Literal
 
-from typing_extensions import Self
+from typing_extensions import Self, disjoint_base  # PEP 800: Cython types (own layouts)
 
 _Segment = Literal["CM", "FO"]
 _Message = dict[str, Any]
 
+@disjoint_base
 class Decoder:
     """A reusable decoder for one segment with its statistics."""
     # the constructor is Cython's __cinit__, i.e. __new__: __init__ is object's
@@ -45,6 +46,7 @@ MAX_CAPACITY: int
 JOURNAL_GRACE_NS: int   # ns before a journal's trading day that a receive time is still its day (stamped 00:00)
 SHM_DIR: str
 
+@disjoint_base
 class Quote:
     """A consistent snapshot of one instrument (fields of vega.store.STORE_DTYPE)."""
     # every field is read-only (a Quote is a value): properties, so that an assignment is a type error
@@ -202,6 +204,7 @@ class Quote:
     def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
+@disjoint_base
 class Store:
     """The consolidated market-data store (one writer, lock-free readers in any process)."""
     @property
@@ -263,6 +266,7 @@ class Store:
     def keyframe_records(self, ts_ns: _IntNs = 0) -> npt.NDArray[Any]: ...
     def new_day(self) -> int: ...
 
+@disjoint_base
 class FeedHandler:
     """Decode + merge + change records for one segment into a writable Store, in one nogil loop."""
     @property

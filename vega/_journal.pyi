@@ -6,6 +6,7 @@ from typing import Any, Protocol, TypeVar, overload
 
 import numpy as np
 import numpy.typing as npt
+from typing_extensions import disjoint_base  # PEP 800: Cython types (own layouts)
 
 from vega._core import Store
 from vega.records import CHANGE_RECORD_DTYPE as CHANGE_RECORD_DTYPE
@@ -61,6 +62,7 @@ def token_array(tokens: Iterable[int] | npt.ArrayLike) -> npt.NDArray[Any]: ...
 def _layout() -> dict[str, int]: ...
 def _applier(target: Any) -> Callable[[npt.NDArray[Any], int], object]: ...
 
+@disjoint_base
 class JournalWriter:
     recovered: dict[str, Any]
     def __init__(self, root: str | Path, feed: str, date: _DateLike, *, rollover: str | datetime.time = ...,
@@ -107,6 +109,7 @@ class JournalWriter:
     @property
     def checkpoints(self) -> npt.NDArray[Any]: ...
 
+@disjoint_base
 class Journal:
     @property
     def header(self) -> dict[str, Any]: ...

@@ -1,10 +1,11 @@
 """Typing stubs for vega._net (batch UDP receive / send)."""
 import builtins
 
-from typing_extensions import Self
+from typing_extensions import Self, disjoint_base  # PEP 800: Cython types (own layouts)
 
 from vega._core import FeedHandler
 
+@disjoint_base
 class BatchReceiver:
     # read-only counters
     @property

@@ -6,7 +6,7 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
-from typing_extensions import Buffer, Never
+from typing_extensions import Buffer, Never, disjoint_base  # PEP 800: Cython types (own layouts)
 
 from vega.records import CHANGE_RECORD_DTYPE as CHANGE_RECORD_DTYPE
 
@@ -71,6 +71,7 @@ def _clock_overhead_ns(count: int) -> npt.NDArray[np.int64]: ...
 def _latency_floor_send(buf: Buffer, count: int, gap_ns: int, spin: bool = False) -> int: ...
 def _latency_floor_recv(buf: Buffer, count: int, timeout: float = 10.0) -> npt.NDArray[np.int64]: ...
 
+@disjoint_base
 class Ring:
     # Ring() raises TypeError (its argument is a token private to the module): Ring.create or Ring.open
     def __init__(self, token: Never) -> None: ...
@@ -107,6 +108,7 @@ class Ring:
     def _bench_append(self, feed: _FeedLike, records: Buffer, repeat: int) -> int: ...
     def _latency_send(self, feed: _FeedLike, count: int, gap_ns: int, spin: bool = False) -> int: ...
 
+@disjoint_base
 class Reader:
     # Reader() raises TypeError: Ring.reader makes one
     def __init__(self, never: Never) -> None: ...
