@@ -15,18 +15,24 @@ from vega._iv import (black76_price, black76_price_array, expiry_to_unix, implie
 from vega.instruments import InstrumentFileError, Instruments, write_contract_file, write_security_file
 from vega.indices import INDEX_DTYPE, IndexMasterError, index_token, load_index_master
 
+from typing import TYPE_CHECKING
+
 __version__ = "0.1.0"
 
 #: the modules ``import vega`` does not load (the capture, its CLI, pcap reading, the simulator): imported on
 #: first use, so ``vega.pcap.udp_datagrams(...)`` works after a plain ``import vega``
 _LAZY_SUBMODULES = ("capture", "cli", "pcap", "simulator")
 
-
-def __getattr__(name):
-    if name in _LAZY_SUBMODULES:
-        import importlib
-        return importlib.import_module(f"vega.{name}")
-    raise AttributeError(f"module 'vega' has no attribute {name!r}")
+if TYPE_CHECKING:
+    # what __getattr__ gives, as type checkers see it: the typed modules.  __getattr__ itself is hidden from them,
+    # for an untyped module __getattr__ made every other name, a misspelled vega.Stroe too, Any under mypy --strict
+    from vega import capture, cli, pcap, simulator
+else:
+    def __getattr__(name):
+        if name in _LAZY_SUBMODULES:
+            import importlib
+            return importlib.import_module(f"vega.{name}")
+        raise AttributeError(f"module 'vega' has no attribute {name!r}")
 
 
 def __dir__():
