@@ -21,7 +21,7 @@ def tracked(*prefixes):
 
 @pytest.fixture(scope="module")
 def sdist_members(tmp_path_factory):
-    if not os.path.isdir(os.path.join(ROOT, ".git")):
+    if not os.path.exists(os.path.join(ROOT, ".git")):     # a directory, or the file of a git worktree
         pytest.skip("needs the git checkout (the file list is git's)")
     out = tmp_path_factory.mktemp("sdist")
     subprocess.run([sys.executable, "setup.py", "-q", "sdist", "-d", str(out)], cwd=ROOT, check=True,
