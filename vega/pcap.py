@@ -188,7 +188,7 @@ class _Pieces:
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="vega-pcap")
         self._next = self._pool.submit(self._read, max(PIECE, 64))    # the first piece holds the header
 
-    def _read(self, want: int) -> tuple[bytes, int, Exception | None]:
+    def _read(self, want: int) -> tuple[bytes, int | None, Exception | None]:
         """Up to ``want`` decompressed bytes (fewer only at the end or at damage), the compressed file's
         position, and the damage met (None).  ``read1``, not ``read``: a ``read(n)`` of gzip, xz, bzip2 or
         zstd that meets damage raises and drops what it decompressed before it (up to a whole piece); each
