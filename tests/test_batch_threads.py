@@ -31,6 +31,7 @@ from vega.records import CHANGE_RECORD_DTYPE
 T0 = 1_700_000_000_000_000_000
 IST = dt.timezone(dt.timedelta(hours=5, minutes=30))
 SECONDS = 1.5
+WAIT = 60                # a deadline: for a thread to get where it must get (not reached: the test fails)
 
 
 def _race(run_batch):
@@ -100,32 +101,75 @@ def test_batches_take_any_iterable_of_bytes():
     assert s1.snapshot().tobytes() == s2.snapshot().tobytes()
 
 
-def _close_while_running(close, run_once, busy=vega.StoreBusyError, says=""):
+def _close_while_running(close, run_once, busy=vega.StoreBusyError, says="", first=None):
     """Try close() over and over while another thread runs run_once() in a loop.  Returns the refusals
     (``busy`` exceptions, each saying ``says``), whether a close succeeded, and the worker's exception if it
     raised one (ValueError "... closed" is the only one expected: a call that starts after a successful
     close).  Without the guard, Store.close() unmaps the store under a running call and the process
-    crashes."""
+    crashes.
+
+    A try is refused only when it lands inside one of the worker's calls.  The first may land between two
+    (the worker's thread switched out there, on a loaded host) and succeed: no fault of the guard, but then
+    nothing raced.  ``first(inside)`` is one call as run_once() makes that calls inside() from within, once
+    the guard holds the call (from a tokens generator or an on_records callback): the worker makes it
+    first and waits there until close() has been tried once, and that try must be refused."""
     stop = time.monotonic() + SECONDS
     failure = []
-    started = threading.Event()
+    started, parked, tried = threading.Event(), threading.Event(), threading.Event()
+    reached = []
+
+    def inside():
+        reached.append(True)
+        parked.set()
+        tried.wait(WAIT)
 
     def worker():
         try:
+            if first is not None:
+                first(inside)
             while time.monotonic() < stop:
                 started.set()
                 run_once()
         except ValueError as e:                   # "the store is closed": a call after a successful close
             failure.append(e)
         finally:
+            parked.set()
             started.set()
 
     t = threading.Thread(target=worker)
     t.start()
+    refused = 0
+    if first is not None:
+        try:
+            parked.wait(WAIT)
+            assert reached, f"the worker's first call did not reach its hook: {failure}"
+            try:
+                close()                           # the worker waits inside its call
+            except busy as e:
+                assert says in str(e)
+                refused = 1
+            else:
+                pytest.fail("close() went through while a call of another thread was running")
+        finally:
+            tried.set()
     started.wait()
-    refused, closed = _refusals(close, t.is_alive, busy, says)
+    more, closed = _refusals(close, t.is_alive, busy, says)
     t.join()
-    return refused, closed, failure
+    return refused + more, closed, failure
+
+
+def _after(hook, items):
+    """The items, yielded once hook() has returned: as snapshot(tokens) iterates it, the hook runs inside
+    the call (the store counts it from before it iterates: close() and load_instruments() refuse)."""
+    hook()
+    yield from items
+
+
+def _records_hook():
+    """(on_records, arm) for a FeedHandler: arm(f) makes the handler's next call run f() from its on_records,
+    which runs inside the call (before the handler and its store are let go: close() of either refuses)."""
+    armed = []
+    return (lambda recs: armed.pop()() if armed else None), armed.append
 
 
 def _refusals(close, running, busy, says):
@@ -145,9 +189,14 @@ def _refusals(close, running, busy, says):
 def test_close_is_refused_while_a_feed_handler_batch_runs_in_another_thread():
     """Unmapping the store under a running batch would crash the process; close() waits for the calls."""
     s = vega.Store(100_000)
-    fh = vega.FeedHandler("FO", s)
+    on_records, arm = _records_hook()
+    fh = vega.FeedHandler("FO", s, on_records=on_records)
     batch = tuple(nse.sample_stream("FO", 2000, seed=4))
-    refused, closed, failure = _close_while_running(s.close, lambda: fh.process_batch(batch, now_ns=T0))
+
+    def run():
+        return fh.process_batch(batch, now_ns=T0)
+
+    refused, closed, failure = _close_while_running(s.close, run, first=lambda inside: (arm(inside), run()))
     assert refused > 0
     # a close can only land between two calls (or after the last): a call after it fails cleanly
     assert all("closed" in str(e) for e in failure)
@@ -158,10 +207,15 @@ def test_close_and_load_instruments_are_refused_while_a_snapshot_runs_in_another
     s = vega.Store(60_000)
     fh = vega.FeedHandler("FO", s)
     fh.process_batch(tuple(nse.sample_stream("FO", 2000, seed=4)), now_ns=T0)
+    tokens = s.tokens()
+
+    def first(inside):                            # a snapshot that waits inside itself for the first try
+        s.snapshot(_after(inside, tokens.tolist()))
+
     refused_load, loaded, failure = _close_while_running(lambda: s.load_instruments(Instruments(), "FO"),
-                                                         s.snapshot)
+                                                         s.snapshot, first=first)
     assert refused_load > 0 and failure == []
-    refused, closed, failure = _close_while_running(s.close, s.snapshot)
+    refused, closed, failure = _close_while_running(s.close, s.snapshot, first=first)
     assert refused > 0
     assert all("closed" in str(e) for e in failure)
     s.close()
@@ -266,28 +320,17 @@ def test_a_closed_store_leaves_its_file_and_reads_as_closed():
 
 def test_feed_handler_close_is_refused_while_its_batch_runs():
     s = vega.Store(100_000)
-    fh = vega.FeedHandler("FO", s)
+    on_records, arm = _records_hook()
+    fh = vega.FeedHandler("FO", s, on_records=on_records)
     batch = tuple(nse.sample_stream("FO", 3000, seed=4))
-    done = threading.Event()
 
-    def worker():
-        try:
-            for _ in range(200):
-                fh.process_batch(batch, now_ns=T0)
-        finally:
-            done.set()
+    def run():
+        return fh.process_batch(batch, now_ns=T0)
 
-    t = threading.Thread(target=worker)
-    t.start()
-    refused = 0
-    while not done.is_set():
-        try:
-            fh.close()
-        except RuntimeError as e:
-            assert "inside a call" in str(e)
-            refused += 1
-    t.join()
+    refused, closed, failure = _close_while_running(fh.close, run, RuntimeError, "inside a call",
+                                                    first=lambda inside: (arm(inside), run()))
     assert refused > 0
+    assert all("closed" in str(e) for e in failure)           # a call after a close that landed between two
     fh.close()
 
 
