@@ -235,6 +235,73 @@ def test_close_and_load_instruments_are_refused_while_a_snapshot_runs_in_another
     s.close()
 
 
+class _LoadingInstruments(Instruments):
+    """Instruments whose table, read by load_instruments once it has checked that no call uses the store,
+    first runs during(): there another thread's call can be made to begin while the load runs."""
+
+    def __init__(self, during):
+        self._during = None
+        super().__init__()
+        self._during = during
+
+    @property
+    def table(self):
+        during, self._during = self._during, None
+        if during is not None:
+            during()
+        return self._table
+
+    @table.setter
+    def table(self, value):
+        self._table = value
+
+
+@pytest.mark.parametrize("call", ["snapshot", "batch"])
+def test_load_instruments_is_refused_by_a_call_that_began_while_it_loaded(call):
+    """load_instruments checks at its start that no call uses the store, then runs Python code (the table,
+    the adds), where another thread's call may begin.  Before, the load went on: it swapped the options'
+    metadata under that call (a batch reads it without the GIL) and the stores they read, and the call,
+    ending, counted down a spot store that its start had not counted up: that store then refused close()
+    for good ("in use by -1 call(s)").  Now the load is refused there, and both stores close afterwards."""
+    spot = vega.Store(1000)
+    spot.add(1, "SPOT", segment="CM")
+    s = vega.Store(100_000)
+    on_records, arm = _records_hook()
+    fh = vega.FeedHandler("FO", s, on_records=on_records)
+    batch = tuple(nse.sample_stream("FO", 200, seed=4))
+    fh.process_batch(batch, now_ns=T0)
+    parked, go = threading.Event(), threading.Event()
+
+    def inside():
+        parked.set()
+        go.wait(WAIT)
+
+    def snapshot():
+        s.snapshot(_after(inside, s.tokens().tolist()))
+
+    def batch_call():
+        arm(inside)
+        fh.process_batch(batch, now_ns=T0)
+
+    t = threading.Thread(target={"snapshot": snapshot, "batch": batch_call}[call])
+
+    def during():                                 # the call begins and waits inside itself
+        t.start()
+        assert parked.wait(WAIT)
+
+    try:
+        with pytest.raises(vega.StoreBusyError, match="began while the instruments were loading"):
+            s.load_instruments(_LoadingInstruments(during), "FO", spot_store=spot)
+    finally:
+        go.set()
+        if t.ident is not None:
+            t.join()
+    assert s.n_options == 0
+    spot.close()                                  # nothing counted on it is left (before: refused for good)
+    fh.close()
+    s.close()
+
+
 # A closing thread races a call of another thread over one store after another.  A thread switch is allowed
 # every microsecond, so one lands between a call's "store open?" check and its first read, whenever Python
 # code runs there (an allocation, numpy's ``ctypes``).  Before the fix, close() unmapped the store in that

@@ -3485,6 +3485,15 @@ cdef int64_t _token_value(object token) except? -2:
     return t if 0 <= t <= 0x7FFFFFFF else -1
 
 
+cdef void _optmeta_free(vg_optmeta_t* om) noexcept:
+    """Free a store's option metadata (load_instruments); NULL, or parts of it NULL, are no matter."""
+    if om != NULL:
+        free(om.opt_of_rec)
+        free(om.opts)
+        free(om.chain)
+        free(om)
+
+
 cdef object _tokens_list(tokens):
     """The tokens of ``snapshot(tokens)`` / ``subscribe(tokens)`` to iterate: a 1-d numpy integer array as a
     list of ints (one conversion, not a numpy scalar per element); anything else as given."""
@@ -4108,11 +4117,7 @@ cdef class Store:
         self._st.opt = NULL
         self._n_options = 0
         self._spot_store = None
-        if om != NULL:
-            free(om.opt_of_rec)
-            free(om.opts)
-            free(om.chain)
-            free(om)
+        _optmeta_free(om)
 
     def load_instruments(self, instruments, segment=None, *, spot_store=None, index_store=None,
                          subscribed=True) -> int:
@@ -4127,7 +4132,9 @@ cdef class Store:
         the store takes ``segment`` (ValueError when a FeedHandler or an earlier load gave it another), and a
         ``spot_store`` or ``index_store`` that holds another segment's records than CM or IDX, or is this
         store, is a ValueError.  Call it before a FeedHandler merges into this store (the metadata is swapped without
-        locking).  Returns the number of instruments of the segment."""
+        locking): StoreBusyError while a call of another thread uses the store (a batch, a snapshot), also one
+        that began while the load ran (the records added then stay, the options' metadata is left as it was).
+        Returns the number of instruments of the segment."""
         cdef Store sp, ix
         cdef vg_optmeta_t* om
         cdef int32_t i, n_opt, n_ch
@@ -4173,8 +4180,8 @@ cdef class Store:
                 continue
             self.add(tok, sym.encode("ascii", "replace").decode()[:10],
                      ser.encode("ascii", "replace").decode()[:2], segname, subscribed)
-        self._free_opt()
         if seg != VG_SEG_FO:
+            self._swap_opt(NULL, None, 0)
             return len(t)
         # options with a usable strike (int32 paise) and expiry
         o = t[_np.isin(t["option_type"], ["CE", "PE"]) & (t["strike"] > 0) & (t["strike"] <= 0x7FFFFFFF)
@@ -4227,10 +4234,7 @@ cdef class Store:
         om.opts = <vg_opt_t*>malloc(max(n_opt, 1) * sizeof(vg_opt_t))
         om.chain = <vg_chain_t*>malloc(max(n_ch, 1) * sizeof(vg_chain_t))
         if om.opt_of_rec == NULL or om.opts == NULL or om.chain == NULL:
-            free(om.opt_of_rec)
-            free(om.opts)
-            free(om.chain)
-            free(om)
+            _optmeta_free(om)
             raise MemoryError()
         for i in range(<int32_t>self._st.capacity):
             om.opt_of_rec[i] = -1
@@ -4255,10 +4259,30 @@ cdef class Store:
         om.n_chain = n_ch
         om.spot_st = &sp._st if sp is not None else NULL
         om.idx_st = &ix._st if ix is not None else NULL
-        self._spot_store = (spot_store, index_store)
-        self._n_options = n_opt
-        self._st.opt = om
+        self._swap_opt(om, (spot_store, index_store), n_opt)
         return len(t)
+
+    cdef int _swap_opt(self, vg_optmeta_t* om, object spot, int32_t n_opt) except -1:
+        """load_instruments' last step: the options' metadata om (NULL: none, freed here when refused), the
+        stores they read (``spot``) and their number replace the old ones (freed).  The load checked at its
+        start that no call used the store, but it ran Python code since, where another thread may have begun
+        one (a snapshot, a batch): that call would read the metadata freed here, and count down, when it
+        ends, stores its start did not count up (_use), which could then never close.  So: StoreBusyError
+        while one runs (ValueError when the store was closed meanwhile), and no Python code from this check
+        to the swap."""
+        cdef vg_optmeta_t* old = self._st.opt
+        if self._inuse or self._st.base == NULL:
+            _optmeta_free(om)
+            self._check_open()
+            raise StoreBusyError("the store is in use by a call in another thread that began while the "
+                                 "instruments were loading: their records are in, the options' metadata is "
+                                 "as it was; load them again after that call returns")
+        kept = self._spot_store           # let go after the swap: freeing a store it holds may run Python code
+        self._st.opt = om
+        self._spot_store = spot
+        self._n_options = n_opt
+        _optmeta_free(old)
+        return 0
 
     @property
     def n_options(self) -> int:

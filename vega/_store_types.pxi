@@ -357,6 +357,7 @@ cdef class Store:
     cdef int _n_options                # options with IV metadata (load_instruments)
     cdef object __weakref__            # (_WRITERS: a forked child drops the lock)
     cdef void _free_opt(self) noexcept
+    cdef int _swap_opt(self, vg_optmeta_t* om, object spot, int32_t n_opt) except -1
     cdef void _detach(self) noexcept
     cdef int _check_open(self) except -1
     cdef int _check_writable(self) except -1
