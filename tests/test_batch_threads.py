@@ -322,6 +322,8 @@ call = calls[op]
 cur = [None]
 stop = []
 seen = [0, 0]                                   # calls that ran, calls refused with "closed"
+died = []                                       # the calling thread's exception: any but "closed" fails the run
+threading.excepthook = lambda a: died.append(f"{a.exc_type.__name__}: {a.exc_value}")
 
 def work():
     while not stop:
@@ -354,6 +356,8 @@ while time.monotonic() < end or rounds < 200:   # a loaded host gets as many rou
     rounds += 1
 stop.append(1)
 t.join()
+if died:
+    sys.exit(f"the calling thread died: {died[0]}")
 print(op, rounds, seen[0], seen[1])
 """
 
