@@ -710,6 +710,34 @@ def test_replay_spans_days_in_time_order(tmp_path, shm_name):
     assert got.tobytes() == halves[1].tobytes()
 
 
+def test_watch_into_a_pipe_writes_each_frame_as_it_is_made(shm_name):
+    """Without --once/--iterations, `vega watch > file` or `| tee` wrote nothing until it was stopped (a live
+    display draws only on a terminal).  Into a pipe it now writes one plain frame per interval, each flushed,
+    until SIGINT, which exits 0."""
+    import select
+    import signal
+    with Store.create(shm_name, 256) as store:
+        capture("FO", 20, 9, store)
+        p = subprocess.Popen([sys.executable, "-m", "vega.cli", "watch", shm_name, "--interval", "0.05"],
+                             cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        try:
+            out = b""
+            deadline = time.monotonic() + 30
+            while out.count(b"VEGA watch: store") < 3 and time.monotonic() < deadline:
+                if select.select([p.stdout], [], [], 0.1)[0]:   # frames come while the watch runs on
+                    out += os.read(p.stdout.fileno(), 65536)
+            assert out.count(b"VEGA watch: store") >= 3 and p.poll() is None
+            p.send_signal(signal.SIGINT)
+            rest, err = p.communicate(timeout=30)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    assert p.returncode == 0 and err == b""
+    assert "\x1b[" not in (out + rest).decode()                # plain text, no terminal codes
+
+
 def test_watch_ctrl_c_leaves_cleanly(shm_name):
     """Without --once/--iterations the watch runs until Ctrl-C, which exits 0 without a message."""
     import pty

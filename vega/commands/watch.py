@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import errno
 import os
+import itertools
 import sys
 import time
 
@@ -21,7 +22,8 @@ def register(sub) -> None:
     p = sub.add_parser("watch", help=HELP, description=(
         "A live terminal market watch over the shared-memory store of a running capture (read-only, "
         "lock-free): LTP, change from the previous close, best bid/ask with quantities, volume, open "
-        "interest, updates since the last frame and the age of the last update, refreshed in place. "
+        "interest, updates since the last frame and the age of the last update, refreshed in place (written to a "
+        "pipe or a file: one frame after another, each as it is made). "
         "With --ring, a status line shows each feed's publish rate and the readers' lag. Needs rich "
         "(pip install 'vega[watch]'). Example, for `vega capture --store vega --ring vega`: "
         "vega watch vega-fo --ring vega --sort activity"))
@@ -239,11 +241,16 @@ def run(args: argparse.Namespace) -> int:
         console.on_broken_pipe = _broken_pipe     # not rich's silent exit 1: vega.cli's quiet exit 0, as dump's
         w = Watch(store, ring, tokens, args.sort, args.top, store_name=args.store, ring_name=args.ring,
                   instruments=instruments)
-        if frames is not None and not tty:   # scripts and pipes: plain frames one after another
-            for i in range(frames):
-                if i:
-                    time.sleep(args.interval)
-                console.print(w.table())
+        if not tty:   # scripts, pipes and files: plain frames one after another, each written out at once
+            try:
+                for i in itertools.count() if frames is None else range(frames):
+                    if i:
+                        time.sleep(args.interval)
+                    console.print(w.table())
+                    console.file.flush()
+            except KeyboardInterrupt:
+                if frames is not None:
+                    raise
             return 0
         try:
             with Live(w.table(), console=console, auto_refresh=False, screen=False) as live:
