@@ -554,3 +554,35 @@ def test_verify_tells_a_file_whose_name_says_another_day_or_feed_than_its_header
     backup = tmp_path / "backup-of-the-20th.bin"
     shutil.copy(src, backup)
     assert vega.verify(backup).ok                        # not a journal root's name: nothing to compare
+
+
+# -- 8. damaged files (the file fuzz under AddressSanitizer) ----------------------------------------------------
+
+def test_a_refresh_that_fails_leaves_the_journal_reading_what_it_had(tmp_path):
+    """Fuzz finding: refresh() of a file that no longer reads (here a sealed day whose index its writer is cutting
+    to continue the day, the moment before it rewrites the header) raised JournalError and left the journal half
+    opened again: its map set, its records gone and its count stale, so read() failed on None and seek() read
+    through a NULL pointer (SIGSEGV).  The journal now keeps what it had mapped, and a later refresh goes on."""
+    from journal_helpers import linear_seek, make_records
+    from vega.records import timestamps
+    recs = make_records(300, seed=5)
+    with JournalWriter(tmp_path, "NSE_FO", DAY, index_stride=16) as w:
+        w.append(recs)
+    j = Journal.open(w.path)
+    j.rewind(100)
+    with open(w.path, "r+b") as f:                       # the index cut off; the header still says sealed
+        f.truncate(64 + 32 * len(recs))
+    with pytest.raises(JournalError, match="index offset"):
+        j.refresh()
+    assert len(j) == 300 and j.tell() == 100 and j.sealed
+    assert j.read().tobytes() == recs[100:].tobytes()
+    t = int(timestamps(recs)[250])
+    assert j.seek(t) == linear_seek(recs, t)
+    j.rewind(300)
+    more = make_records(10, seed=6, t0=int(timestamps(recs)[-1]))
+    with JournalWriter.reopen(w.path) as w2:             # its writer goes on: the file reads again
+        w2.append(more)
+        w2.flush()
+        assert j.refresh() == 310 and not j.sealed and j.tell() == 300
+        assert j.read().tobytes() == more.tobytes()
+    j.close()

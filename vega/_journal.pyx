@@ -1585,6 +1585,14 @@ cdef class JournalWriter:
         return _index_arrays(&self._w.index)[1]
 
 
+def _close_map(mm):
+    """Close a reader's memory map, unless arrays handed out still use it (they keep it alive)."""
+    try:
+        mm.close()
+    except BufferError:
+        pass
+
+
 def _restamp(ts, days):
     """(ts_lo, ts_hi) of ts shifted back by `days` days, clamped at 0."""
     t = np.maximum(ts - np.int64(days) * DAY_NS, 0)
@@ -1623,8 +1631,15 @@ cdef class Journal:
     cdef object _run_start, _run_end, _run_before
 
     def __init__(self, path, feed=None):
-        path = Path(path)
-        self._path = path
+        self._path = Path(path)
+        self._load(feed)
+
+    def _load(self, feed):
+        """Map and check the file, then take it over in one step: the state of a file that fails its checks
+        (a damaged index, a header that no longer reads) is never half taken, so a ``refresh()`` that fails
+        leaves the journal as it was (a reader with ``_mm`` set and no records went on to read through a
+        NULL pointer)."""
+        path = self._path
         _regular_file(path)
         with open(path, "rb") as f:
             head = f.read(JRNL_HEADER_SIZE)
@@ -1635,39 +1650,47 @@ cdef class Journal:
                     raise JournalError(f"{path}: a file of feed {hdr['feed']}, not {name}")
             size = os.fstat(f.fileno()).st_size
             mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-        self._file = open(path, "rb", buffering=0)
-        self._mm = mm
-        if hdr["sealed"] == JRNL_SEALED:
-            ent, ck = read_index(mm, hdr, size, path)
-            n = hdr["record_count"]
-        else:
-            end = size
-            if hdr["sealed"] == JRNL_SEALING and JRNL_HEADER_SIZE <= hdr["index_offset"] <= size:
-                end = hdr["index_offset"]
-            n = (end - JRNL_HEADER_SIZE) // JRNL_REC_SIZE
-            # up to a checkpoint still being written (or cut by a crash): its partial KEYFRAME chains zeroed
-            # tokens in snapshot_at, and a restarted writer's recovery cuts a torn one off the file (a view of
-            # it then raised SIGBUS); refresh() maps it once it is complete
-            n = _open_run_start(np.frombuffer(mm, CHANGE_RECORD_DTYPE, n, JRNL_HEADER_SIZE)["flags"])
-            ent, ck = build_index(np.frombuffer(mm, np.uint8, n * JRNL_REC_SIZE, JRNL_HEADER_SIZE),
-                                  hdr["index_stride"])
+        try:
+            if hdr["sealed"] == JRNL_SEALED:
+                ent, ck = read_index(mm, hdr, size, path)
+                n = hdr["record_count"]
+            else:
+                end = size
+                if hdr["sealed"] == JRNL_SEALING and JRNL_HEADER_SIZE <= hdr["index_offset"] <= size:
+                    end = hdr["index_offset"]
+                n = (end - JRNL_HEADER_SIZE) // JRNL_REC_SIZE
+                # up to a checkpoint still being written (or cut by a crash): its partial KEYFRAME chains zeroed
+                # tokens in snapshot_at, and a restarted writer's recovery cuts a torn one off the file (a view
+                # of it then raised SIGBUS); refresh() maps it once it is complete
+                n = _open_run_start(np.frombuffer(mm, CHANGE_RECORD_DTYPE, n, JRNL_HEADER_SIZE)["flags"])
+                ent, ck = build_index(np.frombuffer(mm, np.uint8, n * JRNL_REC_SIZE, JRNL_HEADER_SIZE),
+                                      hdr["index_stride"])
+            records = np.frombuffer(mm, CHANGE_RECORD_DTYPE, n, JRNL_HEADER_SIZE)
+            raw = np.frombuffer(mm, np.uint8, n * JRNL_REC_SIZE, JRNL_HEADER_SIZE)
+            fobj = open(path, "rb", buffering=0)
+        except BaseException:
+            _close_map(mm)
+            raise
         hdr["path"] = path
-        self.header = hdr
-        self.n_records = n
-        self._stride = hdr["index_stride"]
-        self._records = np.frombuffer(mm, CHANGE_RECORD_DTYPE, n, JRNL_HEADER_SIZE)
-        self._raw = np.frombuffer(mm, np.uint8, n * JRNL_REC_SIZE, JRNL_HEADER_SIZE)
-        self.index = ent
-        self._ent_ts = np.ascontiguousarray(ent["ts"])
-        self.checkpoints = ck
-        self._pos = 0
         # the records that take no sequence number (format 2): the checkpoints (a run still open at the end
         # is not mapped, above); sorted, disjoint; _run_before[k] = records in runs 0..k-1
         start = ((ck["offset"] - JRNL_HEADER_SIZE) // JRNL_REC_SIZE).astype(np.int64)
         length = ck["n_records"].astype(np.int64)
-        self._run_start = start
-        self._run_end = start + length
-        self._run_before = np.concatenate(([0], np.cumsum(length))).astype(np.int64)
+        runs = (start, start + length, np.concatenate(([0], np.cumsum(length))).astype(np.int64))
+        ent_ts = np.ascontiguousarray(ent["ts"])
+        self.close()                     # the old mapping, if any (refresh): arrays handed out keep it alive
+        self._file = fobj
+        self._mm = mm
+        self.header = hdr
+        self.n_records = n
+        self._stride = hdr["index_stride"]
+        self._records = records
+        self._raw = raw
+        self.index = ent
+        self._ent_ts = ent_ts
+        self.checkpoints = ck
+        self._pos = 0
+        self._run_start, self._run_end, self._run_before = runs
 
     @classmethod
     def open(cls, path, feed=None):
@@ -1676,12 +1699,12 @@ cdef class Journal:
 
     def refresh(self):
         """Re-read a file that is still being written: map the records appended since it was opened (and
-        the index, once it is sealed).  The cursor stays.  Returns the new record count."""
+        the index, once it is sealed).  The cursor stays.  Returns the new record count.  A file that no
+        longer reads (JournalError: damaged, or its writer is cutting its index to continue the day) leaves
+        the journal as it was, still open on what it had mapped: call it again later."""
         self._check_open()
         pos = self._pos
-        feed = self.header["feed"]
-        self.close()
-        self.__init__(self._path, feed)
+        self._load(self.header["feed"])
         self._pos = min(pos, self.n_records)
         return self.n_records
 
@@ -1693,10 +1716,7 @@ cdef class Journal:
             self._file.close()
             self._file = None
         if self._mm is not None:
-            try:
-                self._mm.close()
-            except BufferError:
-                pass
+            _close_map(self._mm)
             self._mm = None
 
     def __enter__(self):
