@@ -390,6 +390,27 @@ def test_remove_after_the_writer_object_is_dropped(shm_name):
         vega.Store.open(shm_name)
 
 
+def test_snapshot_raises_for_a_locked_record_of_a_damaged_file_whatever_its_token(shm_name):
+    """Fuzz finding: snapshot() kept the token of a record that stayed locked as its error flag, -1 meaning none,
+    so a damaged file whose locked record holds a negative token (no writer writes one) made snapshot() return
+    that row and those after it unread (np.empty: whatever the memory held) as data, and no error.  It raises
+    StoreError naming the token now, as for any other locked record."""
+    import mmap
+    import struct
+    w = vega.Store.create(shm_name, 10)
+    w.add(11, segment="FO")
+    w.add(12, segment="FO")
+    off = w.header["records_off"]                        # token 11's record, the first
+    with open(f"/dev/shm/vega.store.{shm_name}", "r+b") as f, mmap.mmap(f.fileno(), 0) as m:
+        seq = struct.unpack_from("<I", m, off)[0]
+        struct.pack_into("<Ii", m, off, seq + 1, -7)     # left locked (odd), its token damaged
+    r = vega.Store.open(shm_name)
+    with pytest.raises(vega.StoreError, match="token -7: the record stayed locked"):
+        r.snapshot()
+    r.close()
+    w.close()
+
+
 # ---- 4. stubs ----------------------------------------------------------------------------------------------
 
 STUB_CHECK = """

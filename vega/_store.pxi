@@ -3974,7 +3974,8 @@ cdef class Store:
         cdef Py_ssize_t i, n
         cdef int32_t[::1] idx
         cdef vg_srec_t* out
-        cdef int bad = -1
+        cdef bint locked = False                   # a record stayed locked (any token is one: no -1 sentinel)
+        cdef int32_t bad = 0
         cdef bint every = tokens is None
         self._check_open()
         self._use(1)                               # at once: close() refuses from here on (see _detach)
@@ -3990,16 +3991,16 @@ cdef class Store:
                 if every:
                     for i in range(n):
                         if vs_read_copy(&self._st.recs[i], &out[i]) != 0:
-                            bad = self._st.recs[i].token
+                            locked, bad = True, self._st.recs[i].token
                             break
                 else:
                     for i in range(n):
                         if vs_read_copy(&self._st.recs[idx[i]], &out[i]) != 0:
-                            bad = self._st.recs[idx[i]].token
+                            locked, bad = True, self._st.recs[idx[i]].token
                             break
         finally:
             self._use(-1)
-        if bad >= 0:
+        if locked:                                 # (the rows from there on were never written: np.empty)
             raise StoreError(f"token {bad}: the record stayed locked (writer died inside an update?)")
         return arr
 
