@@ -7,6 +7,7 @@ restarted after a crash continues with whole updates; verify reports a cut insid
 closes it."""
 import datetime as dt
 import os
+import re
 import subprocess
 import sys
 
@@ -244,6 +245,22 @@ def test_verify_reports_a_cut_update_written_by_lower_level_means(tmp_path):
     assert not _flags(w.path, 3) & CONTINUED and not _flags(w.path, 5) & CONTINUED
     st = replay_store(tmp_path)                # every record kept: each token's last value
     assert [st[t].last_traded_price for t in (11, 12, 13, 14)] == [101] * 4
+
+
+def test_replay_names_the_file_and_its_record_where_an_update_is_cut(tmp_path):
+    """Fuzz finding: a replay (vega replay too) that met a cut update raised the store's ValueError as it was,
+    "record 1: a CONTINUED update changes token", numbered within the batch delivered and naming no file, where a
+    damaged record names both.  It names the file and the file's record number now, as verify does."""
+    with JournalWriter(tmp_path, "NSE_FO", DAY, checkpoint_interval=None) as w:
+        for k, tok in enumerate([11, 12, 13, 14]):
+            w.append(update(tok, 2, T0 + k * 10**9))
+    _set_continued(w.path, 5)                  # token 13's last record: token 14's first record cuts it
+    assert verify(w.path).cut_updates == [6]
+    at = re.escape(f"{w.path}: record 6: a CONTINUED update changes token: replay stops there")
+    with pytest.raises(ValueError, match=f"^{at} .*--repair closes them"):
+        replay(tmp_path, DAY, into=vega.Store(64))
+    with pytest.raises(ValueError, match=f"^{at}"):      # in the state before a start time too
+        replay(tmp_path, "2026-11-20T10:00:03.5", into=vega.Store(64))
 
 
 def test_a_repair_of_a_file_left_unsealed_closes_its_cut_update_and_seals_it(tmp_path):

@@ -442,16 +442,22 @@ def _check_day_file(path: Path, feed: str, day: _dt.date) -> None:
 
 def _refused(j, start, stop, piece):
     """When the batch ``piece`` of journal ``j``'s records [start, stop) (those replayed so far) holds a
-    record no store applies (_bad_records: the ValueError a Store raised for it counts within the batch), the
-    ValueError naming the file and the file's record number; else None (the target's error stands)."""
+    record no store applies (_bad_records) or one that cuts an update (cut_updates: a record of another token
+    after one flagged CONTINUED), the ValueError naming the file and the file's record number (the one a Store
+    raised counts within the batch); else None (the target's error stands)."""
     bad = _bad_records(piece, 1)[1]
-    if not bad:
-        return None
-    k, why = bad[0]
+    if bad:
+        k, why = bad[0]
+        why += ": replay stops there (a damaged record; vega verify names every one)"
+    else:
+        cut = cut_updates(piece)
+        if not len(cut):
+            return None
+        k, why = int(cut[0]), ("a CONTINUED update changes token: replay stops there (an update cut short; vega "
+                               "verify names every one, and --repair closes them)")
     at = np.flatnonzero(j.records[start:stop] == piece[k])       # the first such record replayed
     where = f"record {start + int(at[0])}" if len(at) else f"a record (token {int(piece['token'][k])})"
-    return ValueError(f"{j.path}: {where}: {why}: replay stops there (a damaged record; vega verify names "
-                      f"every one)")
+    return ValueError(f"{j.path}: {where}: {why}")
 
 
 def _update_end(flags, a, b):
