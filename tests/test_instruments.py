@@ -250,6 +250,28 @@ def test_negative_lot_or_tick_sizes_are_bad_lines(tmp_path):
     assert (fut.lot_size, fut.tick_size, fut.strike) == (0, 0, -1)
 
 
+def test_a_line_with_a_nul_character_is_a_bad_line(tmp_path):
+    """Fuzz finding: a symbol of NUL characters (zeroed bytes in a damaged file) is no empty field to strip(), so
+    it passed the empty-symbol check and loaded as an instrument whose symbol is empty (numpy drops trailing
+    NULs).  A NUL anywhere in a line makes it a bad line now; the rest loads."""
+    c = tmp_path / "contract.txt"
+    c.write_text("\n".join([
+        "NEATFO|9.46|",
+        contract_line(35001, 26009, "OPTIDX", "NIFTY", EXP, 100, "CE", 50, 5, "NIFTY"),              # 2: good
+        contract_line(35002, 26009, "OPTIDX", "\0\0\0", EXP, 100, "CE", 50, 5, "NIFTY"),           # 3
+        contract_line(35003, 26009, "OPTIDX", "NIFTY", EXP, 100, "PE", 50, 5, "NIFTY", "NI\0FTY"),    # 4
+    ]) + "\n", encoding="latin-1")
+    s = tmp_path / "security.txt"
+    s.write_text("NEATCM|6.3|0\n" + security_line(2885, "\0", "EQ", 1, 10) + "\n", encoding="latin-1")
+    ins = Instruments.load(c, s)
+    assert [(p.rsplit("/", 1)[-1], no, why) for p, no, why in ins.errors] == [
+        ("contract.txt", 3, "a NUL character at column 20 (damaged)"),
+        ("contract.txt", 4, "a NUL character at column 101 (damaged)"),
+        ("security.txt", 2, "a NUL character at column 6 (damaged)")]
+    assert ins.tokens(SEG_FO).tolist() == [35001] and len(ins.tokens(SEG_CM)) == 0
+    assert "" not in ins.table["symbol"].tolist()
+
+
 def test_a_file_with_an_overlong_line_is_refused_without_reading_it_whole(tmp_path, monkeypatch):
     """A binary file given as a master file (no newline in megabytes) is refused at MAX_LINE characters, not
     read into memory whole first; a line of exactly MAX_LINE characters still reads."""

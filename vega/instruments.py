@@ -11,9 +11,9 @@ Both files are pipe-delimited text, a header line then one line per instrument (
   19 board lot, 20 tick (paise), 21 name, 51 delete flag.
 
 A line that cannot be read (too few fields, a number that is not a number or does not fit its table column,
-a bad option type, a repeated token) is skipped and reported in ``Instruments.errors`` as ``(path, line number,
-reason)``; the rest loads.  Unknown trailing fields are ignored.  Lines whose delete flag is ``Y`` are skipped
-and counted in ``Instruments.deleted``.
+a bad option type, a repeated token, a NUL character) is skipped and reported in ``Instruments.errors`` as
+``(path, line number, reason)``; the rest loads.  Unknown trailing fields are ignored.  Lines whose delete flag
+is ``Y`` are skipped and counted in ``Instruments.deleted``.
 
 ``Instruments.table`` is a numpy structured array (``INSTRUMENT_DTYPE``).  Expiry: ``expiry_raw`` as in the
 file, ``expiry_unix`` = unix seconds of 14:30 IST on the IST date of ``expiry_raw`` (0 for CM securities).
@@ -288,6 +288,9 @@ class Instruments:
                     header = True
                     continue
                 if not line.strip():
+                    continue
+                if "\0" in line:              # zeroed bytes: a NUL symbol read as an empty one (numpy drops them)
+                    errors.append((path, no, f"a NUL character at column {line.index(chr(0)) + 1} (damaged)"))
                     continue
                 f = line.split("|")
                 if len(f) > del_idx and f[del_idx].strip().upper() == "Y":
