@@ -143,3 +143,74 @@ def test_a_closed_journal_holds_no_mapping_nor_file(tmp_path):
            if os.path.exists(f"/proc/self/fd/{fd}")]
     assert str(w.path) not in fds
     assert len(kept[0].checkpoints) == 1        # the tables stay readable after close (copies)
+
+
+def _same_as_a_fresh_open(j, path):
+    fresh = Journal.open(path)
+    try:
+        assert j.n_records == fresh.n_records
+        assert j.index.tobytes() == fresh.index.tobytes()
+        assert j.checkpoints.tobytes() == fresh.checkpoints.tobytes()
+        assert np.array_equal(j.seqs(), fresh.seqs())
+        assert j.records.tobytes() == fresh.records.tobytes()
+    finally:
+        fresh.close()
+
+
+def test_refresh_of_a_day_being_written_scans_on_and_reads_as_a_fresh_open(tmp_path):
+    """refresh() feeds its kept scan only the records appended since (a long day's refresh re-scanned the whole
+    file).  Whatever the writer appends between refreshes (live records, checkpoints, a checkpoint half written
+    at a refresh), the journal reads exactly as the file opened afresh."""
+    rng = np.random.default_rng(5)
+    with JournalWriter(tmp_path, "NSE_FO", DAY, index_stride=64, flush_interval=None,
+                       checkpoint_interval=None) as w:
+        w.append(live(10))
+        w.flush()
+        j = Journal.open(w.path)
+        t = T0 + 10**9
+        for step in range(40):
+            kind = rng.integers(4)
+            if kind == 0:
+                w.checkpoint(live(int(rng.integers(1, 300)), first_token=100_000, t0=t))
+            elif kind == 1:                                   # a checkpoint half written when the reader looks
+                ck = checkpoint_records(live(int(rng.integers(2, 300)), first_token=200_000, t0=t))
+                w.append(ck[:len(ck) // 2])
+                w.flush()
+                j.refresh()
+                _same_as_a_fresh_open(j, w.path)
+            w.append(live(int(rng.integers(1, 500)), t0=t))
+            t += 10**9
+            w.flush()
+            assert j.refresh() == j.n_records
+            _same_as_a_fresh_open(j, w.path)
+        path = w.path
+    j.refresh()                                               # sealed now: the file's own index
+    _same_as_a_fresh_open(j, path)
+    j.close()
+
+
+def test_refresh_of_an_open_file_cut_and_written_again_scans_it_afresh(tmp_path):
+    """A file cut back and written on with other records (a restarted writer cutting what its crash left) is not
+    scanned on from the old scan: the last record that scan fed is no longer there."""
+    with JournalWriter(tmp_path, "NSE_FO", DAY, index_stride=16, flush_interval=None,
+                       checkpoint_interval=None) as w:
+        w.append(live(300))
+        w.checkpoint(live(40, first_token=100_000, t0=T0 + 10**9))
+        w.append(live(300, t0=T0 + 2 * 10**9))
+        w.flush()
+        copy = tmp_path / "copy.bin"                        # an open (unsealed) file of its own
+        copy.write_bytes(w.path.read_bytes())
+    j = Journal.open(copy)
+    n = j.n_records
+    data = bytearray(copy.read_bytes())
+    header, body = data[:len(data) - n * 32], data[len(data) - n * 32:]
+    recs = np.frombuffer(bytes(body), CHANGE_RECORD_DTYPE).copy()
+    other = recs[:n - 250].copy()                            # cut back into the live records ...
+    more = live(400, first_token=5_000, t0=T0 + 3 * 10**9)  # ... and written on: past the old end
+    copy.write_bytes(bytes(header) + other.tobytes() + more.tobytes())
+    assert j.refresh() == n - 250 + 400
+    _same_as_a_fresh_open(j, copy)
+    copy.write_bytes(bytes(header) + other[:100].tobytes())  # and cut below: fewer records than scanned
+    assert j.refresh() == 100
+    _same_as_a_fresh_open(j, copy)
+    j.close()

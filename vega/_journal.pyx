@@ -643,8 +643,10 @@ cdef _index_arrays(jrnl_index_t* ix):
     cdef Py_ssize_t i
     ent = np.empty(ix.n_ent, INDEX_ENTRY_DTYPE)
     ck = np.zeros(ix.n_ckpt, CHECKPOINT_DTYPE)
-    for i in range(ix.n_ent):
-        ent[i] = (ix.ent_ts[i], JRNL_HEADER_SIZE + ix.ent_rec[i] * JRNL_REC_SIZE)
+    if ix.n_ent:                           # (a refresh of a long day: tens of thousands of entries)
+        ent["ts"] = <int64_t[:ix.n_ent]>ix.ent_ts
+        ent["offset"] = np.asarray(<uint64_t[:ix.n_ent]>ix.ent_rec) * np.uint64(JRNL_REC_SIZE) + \
+            np.uint64(JRNL_HEADER_SIZE)
     for i in range(ix.n_ckpt):
         ck[i] = (ix.ckpt[i].ts_ns, JRNL_HEADER_SIZE + ix.ckpt[i].rec_no * JRNL_REC_SIZE, ix.ckpt[i].n_recs, 0)
     return ent, ck
@@ -1629,10 +1631,50 @@ cdef class Journal:
     cdef Py_ssize_t _stride
     cdef Py_ssize_t _pos
     cdef object _run_start, _run_end, _run_before
+    # the scan of an open file so far, kept so that refresh() scans only the records appended since
+    cdef jrnl_index_t _ix
+    cdef Py_ssize_t _ix_n                # records fed into _ix; -1: no scan kept
+    cdef object _ix_key                  # (st_dev, st_ino, stride) of the file scanned
+    cdef bytes _ix_last                  # the last record fed: the file must still hold it to go on
+
+    def __cinit__(self):
+        memset(&self._ix, 0, sizeof(jrnl_index_t))
+        self._ix_n = -1
+
+    def __dealloc__(self):
+        jrnl_index_free(&self._ix)
 
     def __init__(self, path, feed=None):
         self._path = Path(path)
         self._load(feed)
+
+    cdef _scan(self, mm, Py_ssize_t n, uint32_t stride, object key):
+        """(entries, checkpoints) of an open file's first ``n`` records, as ``build_index`` gives them.  The scan
+        an earlier load kept goes on from where it stopped when it was of this file (``key``) and the file still
+        holds, at its place, the last record it fed; else (the file cut and written again, another file at the
+        path) it starts again.  So a refresh of a long day costs what was appended since, not the whole file."""
+        cdef const uint8_t[::1] raw = np.frombuffer(mm, np.uint8, n * JRNL_REC_SIZE, JRNL_HEADER_SIZE)
+        cdef Py_ssize_t k = self._ix_n
+        cdef int rc = 0
+        if (k < 0 or k > n or key != self._ix_key
+                or (k > 0 and bytes(raw[(k - 1) * JRNL_REC_SIZE:k * JRNL_REC_SIZE]) != self._ix_last)):
+            jrnl_index_free(&self._ix)
+            self._ix_n = -1
+            if jrnl_index_init(&self._ix, stride) < 0:
+                jrnl_index_free(&self._ix)
+                raise MemoryError()
+            self._ix_key = key
+            self._ix_n = k = 0
+        if n > k:
+            with nogil:
+                rc = jrnl_index_feed(&self._ix, &raw[k * JRNL_REC_SIZE], n - k)
+            if rc < 0:
+                jrnl_index_free(&self._ix)
+                self._ix_n = -1
+                raise MemoryError()
+            self._ix_n = n
+            self._ix_last = bytes(raw[(n - 1) * JRNL_REC_SIZE:n * JRNL_REC_SIZE])
+        return _index_arrays(&self._ix)
 
     def _load(self, feed):
         """Map and check the file, then take it over in one step: the state of a file that fails its checks
@@ -1648,10 +1690,13 @@ cdef class Journal:
                 name, _ = _feed_type(feed)
                 if hdr["feed"] != name:
                     raise JournalError(f"{path}: a file of feed {hdr['feed']}, not {name}")
-            size = os.fstat(f.fileno()).st_size
+            st = os.fstat(f.fileno())
+            size = st.st_size
             mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
         try:
             if hdr["sealed"] == JRNL_SEALED:
+                jrnl_index_free(&self._ix)       # no more scans: the file has its index
+                self._ix_n = -1
                 ent, ck = read_index(mm, hdr, size, path)
                 n = hdr["record_count"]
             else:
@@ -1663,8 +1708,7 @@ cdef class Journal:
                 # tokens in snapshot_at, and a restarted writer's recovery cuts a torn one off the file (a view
                 # of it then raised SIGBUS); refresh() maps it once it is complete
                 n = _open_run_start(np.frombuffer(mm, CHANGE_RECORD_DTYPE, n, JRNL_HEADER_SIZE)["flags"])
-                ent, ck = build_index(np.frombuffer(mm, np.uint8, n * JRNL_REC_SIZE, JRNL_HEADER_SIZE),
-                                      hdr["index_stride"])
+                ent, ck = self._scan(mm, n, hdr["index_stride"], (st.st_dev, st.st_ino, hdr["index_stride"]))
             records = np.frombuffer(mm, CHANGE_RECORD_DTYPE, n, JRNL_HEADER_SIZE)
             raw = np.frombuffer(mm, np.uint8, n * JRNL_REC_SIZE, JRNL_HEADER_SIZE)
             fobj = open(path, "rb", buffering=0)
