@@ -334,8 +334,9 @@ cdef class Reader:
     cdef void _publish(self) noexcept
     cdef _begin(self)
     cdef int _end(self, Py_ssize_t n) except -1
-    cdef int _wait(self, int how, int64_t deadline) except -1
+    cdef int _wait(self, int how, int64_t deadline, uint64_t want=*) except -1
     cdef bint _check_gone(self) except -1
     cdef bint _wait_more(self, int how, int64_t deadline) except -1
     cdef int64_t _deadline(self, timeout) except? -1
+    cdef int _wait_batch(self, int how, int64_t deadline, Py_ssize_t min_records) except -1
     cdef bint _give_up(self, int retries, int64_t deadline) except -1

@@ -1643,9 +1643,10 @@ cdef class Reader:
         self._publish()
         return 0
 
-    cdef int _wait(self, int how, int64_t deadline) except -1:
-        """Wait (GIL released, in slices) until records are available or the deadline: 1 when records are
-        available, 0 at the deadline, 2 when the ring was replaced or removed and nothing is left to read.
+    cdef int _wait(self, int how, int64_t deadline, uint64_t want=1) except -1:
+        """Wait (GIL released, in slices) until ``want`` records are available (or the tail moved behind the
+        reader: a rewind) or the deadline: 1 when they are, 0 at the deadline, 2 when the ring was replaced or
+        removed (then fewer than ``want`` are left to read: maybe none).
 
         A slice lasts up to _SLICE_NS; after each one that ends without records (its end, or the deadline),
         the GIL is taken to check for signals and, at most once per _SLICE_NS for this reader (across polls,
@@ -1655,9 +1656,12 @@ cdef class Reader:
         cdef uint64_t spins
         cdef int64_t nap
         cdef timespec req
+        cdef uint64_t t
         cdef bint ready = False
+        if want > self._r.capacity:
+            want = self._r.capacity
         while True:
-            if ring_available(&self._r) > 0:
+            if ring_available(&self._r) >= want:
                 return 1
             if self._gone:                      # known replaced: nothing will come
                 return 2
@@ -1669,7 +1673,8 @@ cdef class Reader:
                 spins = 0
                 nap = 1000
                 while True:
-                    if vg_load_acquire_u64(self._r.tail) != self._r.pos:
+                    t = vg_load_acquire_u64(self._r.tail)
+                    if t != self._r.pos and (t < self._r.pos or t - self._r.pos >= want):
                         ready = True
                         break
                     if how == RING_WAIT_SPIN:
@@ -1728,6 +1733,13 @@ cdef class Reader:
             raise RingReplaced(self._ring.path, FEEDS[self.feed_index], self._r.pos)
         return False
 
+    cdef int _wait_batch(self, int how, int64_t deadline, Py_ssize_t min_records) except -1:
+        """``min_records`` > 1 and a poll that may wait: wait until that many are available, the deadline, or
+        a replaced ring; the poll's loop then reads what there is (or waits on, for one, to the deadline)."""
+        if min_records > 1 and deadline != 0 and ring_available(&self._r) < <uint64_t>min_records:
+            self._wait(how, deadline, <uint64_t>min_records)
+        return 0
+
     cdef bint _give_up(self, int retries, int64_t deadline) except -1:
         """After a lap that left nothing valid: stop retrying? (8 tries without a timeout, else the deadline)"""
         if (retries & 63) == 0:
@@ -1751,7 +1763,7 @@ cdef class Reader:
             return INT64_MAX
         return _mono_ns() + <int64_t>(t * 1e9)
 
-    def poll(self, Py_ssize_t max_records=4096, timeout=0.0, str wait="spin"):
+    def poll(self, Py_ssize_t max_records=4096, timeout=0.0, str wait="spin", Py_ssize_t min_records=1):
         """Return the next records (up to ``max_records``) as a CHANGE_RECORD_DTYPE array, possibly empty.
 
         A poll does not end inside a store update (records up to one without CONTINUED, docs/FORMATS.md
@@ -1777,6 +1789,14 @@ cdef class Reader:
         again and make a new reader.  A poll with ``timeout=0`` that finds nothing checks too, at most every
         50 ms for this reader (one read of the coarse monotonic clock per empty poll), and raises alike.
 
+        ``min_records`` (default 1) batches a waiting poll: it waits until that many records are available,
+        or the timeout passes, and then returns what there is (at least one record, unless none came). A
+        reader that sleeps between records (``wait="sleep"``) wakes once per batch instead of once per
+        record, for a latency of at most ``timeout``. With ``timeout=None`` it waits for ``min_records``
+        however long that takes. It has no effect on a poll with ``timeout=0``; it must lie between 1 and
+        ``max_records``. A batch may still hold fewer when ``max_records`` cuts it inside an update (above),
+        and a replaced ring's last records are returned as they are.
+
         If the writer lapped this reader, ``last_lost`` says how many records were lost in this call
         (``lost``/``laps`` accumulate); see ``on_lap`` in Ring.reader.
         """
@@ -1788,12 +1808,15 @@ cdef class Reader:
         cdef int retries = 0
         if max_records < 1:
             raise ValueError("max_records must be >= 1")
+        if not 1 <= min_records <= max_records:
+            raise ValueError(f"min_records must lie between 1 and max_records ({max_records}), not {min_records}")
         how = _WAITS.get(wait, -1)
         if how < 0:
             raise ValueError(f"wait must be one of {tuple(_WAITS)}")
         deadline = self._deadline(timeout)
         self._begin()
         try:
+            self._wait_batch(how, deadline, min_records)
             while True:
                 avail = ring_available(&self._r)
                 if avail == 0:
@@ -1826,10 +1849,11 @@ cdef class Reader:
         finally:
             self._busy = False
 
-    def poll_into(self, out, timeout=0.0, str wait="spin"):
+    def poll_into(self, out, timeout=0.0, str wait="spin", Py_ssize_t min_records=1):
         """Like poll, into a caller-owned writable C-contiguous buffer (e.g. a CHANGE_RECORD_DTYPE array);
         returns the number of records written at its start.  No allocation: the fastest way to read.
-        It raises RingReplaced as poll does.
+        It raises RingReplaced as poll does, and batches with ``min_records`` as poll does (at most the
+        buffer's size in records).
 
         Like poll, it does not end inside an update when the buffer's size cuts the batch (unless the batch
         holds no update boundary); records past the returned count may have been written into the buffer
@@ -1848,8 +1872,11 @@ cdef class Reader:
             k = view.len // RING_REC_SIZE
             if k < 1:
                 raise ValueError("output buffer holds no 32-byte record")
+            if not 1 <= min_records <= k:
+                raise ValueError(f"min_records must lie between 1 and the buffer's {k} records, not {min_records}")
             self._begin()
             try:
+                self._wait_batch(how, deadline, min_records)
                 while True:
                     if ring_available(&self._r) == 0:
                         if _rewound(&self._r):
