@@ -197,7 +197,7 @@ def test_paced_replay_keeps_scaled_gaps(archive, speed):
     fc = FakeClock()
     seen = []
     res = replay(root, DAYS[1], feeds=FEEDS, speed=speed, tick=0.002, clock=fc.clock, sleep=fc.sleep,
-                 into=lambda recs, feed: seen.append((fc.now, recs.copy(), feed)))
+                 max_gap=None, into=lambda recs, feed: seen.append((fc.now, recs.copy(), feed)))
     assert res.records == sum(len(files[(DAYS[1], f)]) for f in FEEDS)
     first_abs = day_epoch_ns(DAYS[1]) + min(int(timestamps(files[(DAYS[1], f)])[0]) for f in FEEDS)
     for when, recs, _ in seen:
@@ -218,6 +218,21 @@ def test_paced_replay_shortens_overnight_gaps(archive):
     span = [timestamps(files[(d, "NSE_FO")]) for d in DAYS[:2]]
     day_len = sum(int(s[-1] - s[0]) for s in span) / 1e9
     assert fc.now - 100.0 <= day_len + 1.0 + 1e-6   # the overnight gap counted as at most 1 s
+
+
+def test_a_paced_replay_over_two_days_does_not_sleep_through_the_night_by_default(archive):
+    """max_gap defaults to 5 s of feed time, as the CLI's --max-gap: replay(speed=1.0) of two days used to
+    sleep the whole recorded night between them; max_gap=None still keeps every gap as recorded."""
+    root, files = archive
+    span = [timestamps(files[(d, "NSE_FO")]) for d in DAYS[:2]]
+    day_len = sum(int(s[-1] - s[0]) for s in span) / 1e9
+    night = (day_epoch_ns(DAYS[1]) + int(span[1][0]) - day_epoch_ns(DAYS[0]) - int(span[0][-1])) / 1e9
+    for kw, at_most, at_least in (({}, day_len + 5.0, 0.0), ({"max_gap": None}, None, night)):
+        fc = FakeClock()
+        replay(root, DAYS[0], DAYS[1], feeds=["NSE_FO"], speed=1.0, clock=fc.clock, sleep=fc.sleep,
+               into=lambda recs, feed: None, **kw)
+        slept = fc.now - 100.0
+        assert slept >= at_least and (at_most is None or slept <= at_most + 1e-6), (kw, slept, day_len, night)
 
 
 def test_paced_replay_in_real_time_is_not_early(tmp_path):

@@ -582,7 +582,7 @@ def _pieces(recs, keys, tick_ns):
 
 
 def replay(root, start, end=None, feeds: Iterable[str] | str | None = None, speed: float | None = None,
-           into: Any = None, *, tokens=None, batch: int = 65536, max_gap: float | None = None,
+           into: Any = None, *, tokens=None, batch: int = 65536, max_gap: float | None = 5.0,
            tick: float = 0.001, clock: Callable[[], float] = time.monotonic,
            sleep: Callable[[float], None] = time.sleep, state: bool | None = None) -> ReplayResult:
     """Replay the journals under ``root`` from ``start`` to ``end`` in time order across days and feeds.
@@ -607,7 +607,9 @@ def replay(root, start, end=None, feeds: Iterable[str] | str | None = None, spee
     points at; a sealed file is replayed to its end.
     ``speed``: None replays flat out; otherwise the recorded gaps are kept, divided by ``speed`` (1.0 real
     time, 10.0 ten times faster), with records delivered in groups of ``tick`` seconds of wall time; gaps longer
-    than ``max_gap`` seconds of feed time (e.g. overnight) are shortened to it.  ``tokens`` keeps only those.
+    than ``max_gap`` seconds of feed time (default 5, as ``vega replay --max-gap``: a night between two days
+    is not slept through) are shortened to it, or kept as recorded with ``max_gap=None``.  ``tokens`` keeps
+    only those.
     ``batch`` is an int >= 1 and ``tick`` a number of seconds > 0: anything else is a TypeError or ValueError
     naming it, before anything is read.
     ``state``: from a start time, a store target first gets the state at ``start`` (as ``Journal.snapshot_at``
