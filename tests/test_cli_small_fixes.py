@@ -195,3 +195,22 @@ def test_uncounting_takes_from_the_link_types_the_batch_counted():
     links = {"RAW": 4, "EN10MB": 9, "LINUX_SLL": 1}
     _uncount_links(links, {"RAW": 1, "EN10MB": 1}, 9)
     assert sum(links.values()) == 14 - 9 and all(v > 0 for v in links.values()) and links["RAW"] >= 1
+
+
+@pytest.mark.parametrize("exc, line", [
+    (lambda: __import__("vega").StoreError("record 57030 stayed locked: its writer died inside an update"),
+     "vega stat: record 57030 stayed locked: its writer died inside an update"),
+    (lambda: __import__("vega").JournalError("x.bin: index table damaged"), "vega stat: x.bin: index table damaged"),
+    (lambda: ValueError("bad value"), "vega stat: ValueError: bad value"),
+    (lambda: __import__("vega").StoreError(), "vega stat: StoreError: "),
+])
+def test_an_unexpected_error_is_one_line_and_vegas_own_say_it_without_their_class(monkeypatch, capsys, exc, line):
+    """VEGA's errors are worded for the operator (`vega watch: StoreError: record ... stayed locked` read like a
+    traceback's last line); a foreign one keeps its class, which is half of what it says."""
+    import vega.commands.stat as stat
+
+    def run(args):
+        raise exc()
+    monkeypatch.setattr(stat, "run", run)
+    assert main(["stat", "any-ring"]) == 1
+    assert capsys.readouterr().err == line + "\n"

@@ -81,7 +81,15 @@ def main(argv: list[str] | None = None) -> int:
             return _fail(args.command, f"cannot write the output: {out.strerror or out}", 1)
         if os.environ.get("VEGA_TRACEBACK") == "1":
             raise
-        return _fail(args.command, f"{type(e).__name__}: {e}", 1)
+        return _fail(args.command, _said(e), 1)
+
+
+def _said(e: BaseException) -> str:
+    """An unexpected error's line: VEGA's own errors (StoreError, JournalError, RingError ...) say what went
+    wrong in words already, so only the message; any other (ValueError, OSError ...) with its class's name."""
+    if type(e).__module__.split(".")[0] == "vega" and str(e):
+        return str(e)
+    return f"{type(e).__name__}: {e}"
 
 
 def _fail(command: str, message: str, status: int) -> int:
