@@ -35,7 +35,7 @@ else:
         raise AttributeError(f"module 'vega' has no attribute {name!r}")
 
 
-def __dir__():
+def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY_SUBMODULES))
 
 __all__ = ["Decoder", "decode", "FeedHandler", "Quote", "Store", "pack_messages", "STORE_DTYPE",

@@ -2,6 +2,7 @@
 such a path is, for a message, and an open that refuses one instead of blocking on it."""
 from __future__ import annotations
 
+import io
 import os
 import stat
 
@@ -16,7 +17,8 @@ def file_kind(mode: int) -> str:
     return "a special file"
 
 
-def open_regular(path, error: type[Exception], what: str, newline: str | None = None):
+def open_regular(path: str | os.PathLike[str], error: type[Exception], what: str,
+                 newline: str | None = None) -> io.TextIOWrapper:
     """``path`` opened for reading as latin-1 text, or ``error`` when it is not a regular file: a FIFO would block
     the open for ever (no writer) or the read (an idle one), a device would never end.  Opened without blocking
     and checked on the open file (no window for another file to take the name in between)."""

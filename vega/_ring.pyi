@@ -2,7 +2,7 @@
 import os
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, TypedDict
 
 import numpy as np
 import numpy.typing as npt
@@ -15,6 +15,9 @@ _WaitKind = Literal["spin", "yield", "sleep"]
 _OnLap = Literal["oldest", "newest", "raise"]
 _SeqNo = int | np.integer[Any]          # a sequence number: an int or a numpy integer (not a bool)
 _Start = Literal["newest", "oldest", "resume"] | _SeqNo
+# records as a buffer: an ndarray named apart, for numpy's stubs give ndarray __buffer__ (the Buffer protocol)
+# only under Python >= 3.12, so that Buffer alone refused ring.append(feed, recs) under Python 3.11
+_Records = npt.NDArray[Any] | Buffer
 
 FEEDS: tuple[str, str, str]
 CAPACITY: int
@@ -26,6 +29,21 @@ VERSION: int
 SLOT_MAGIC: bytes
 BUS_MAGIC: bytes
 SHM_DIR: str
+
+class _SlotInfo(TypedDict):
+    """Ring.info: a slot's header and counters."""
+    feed: str
+    version: int
+    feed_type: int
+    symbol_id: int
+    record_size: int
+    capacity: int
+    record_count: int
+    created_ns: int
+    writer_pid: int
+    first_seq: int
+    tail_intent: int
+    tail: int
 
 class RingError(Exception): ...
 class RingFormatError(RingError, ValueError): ...
@@ -95,9 +113,9 @@ class Ring:
     def replaced(self) -> bool: ...
     @property
     def capacity(self) -> int: ...
-    def append(self, feed: _FeedLike, records: Buffer) -> int: ...
+    def append(self, feed: _FeedLike, records: _Records) -> int: ...
     def tail(self, feed: _FeedLike) -> int: ...
-    def info(self, feed: _FeedLike) -> dict[str, int | str]: ...
+    def info(self, feed: _FeedLike) -> _SlotInfo: ...
     def reader(self, feed: _FeedLike, name: str | None = None, *, start: _Start = "newest",
                on_lap: _OnLap = "oldest") -> Reader: ...
     def readers(self) -> list[ReaderInfo]: ...
@@ -105,7 +123,7 @@ class Ring:
     # tests and benchmarks
     def _write_test_records(self, feed: _FeedLike, n: int, batch: int = 1, stamp: bool = False,
                             tag: int = 0) -> int: ...
-    def _bench_append(self, feed: _FeedLike, records: Buffer, repeat: int) -> int: ...
+    def _bench_append(self, feed: _FeedLike, records: _Records, repeat: int) -> int: ...
     def _latency_send(self, feed: _FeedLike, count: int, gap_ns: int, spin: bool = False) -> int: ...
 
 @disjoint_base
@@ -119,7 +137,7 @@ class Reader:
     # a poll (any timeout) raises RingReplaced once the ring was replaced and nothing is left to read
     def poll(self, max_records: int = 4096, timeout: float | None = 0.0,
              wait: _WaitKind = "spin", min_records: int = 1) -> npt.NDArray[np.void]: ...
-    def poll_into(self, out: Buffer, timeout: float | None = 0.0, wait: _WaitKind = "spin",
+    def poll_into(self, out: _Records, timeout: float | None = 0.0, wait: _WaitKind = "spin",
                   min_records: int = 1) -> int: ...
     def seek(self, position: Literal["oldest", "newest"] | _SeqNo) -> None: ...  # a number at most the tail
     @property

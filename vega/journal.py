@@ -18,11 +18,13 @@ import math
 import numbers
 import os
 import time
+import types
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 
 from vega._journal import (
     cut_updates,
@@ -49,7 +51,7 @@ from vega._journal import (
     token_array,
 )
 from vega._core import _bad_records
-from vega.records import CHANGE_RECORD_DTYPE, CONTINUED, KEYFRAME, _not_records, timestamps
+from vega.records import CHANGE_RECORD_DTYPE, CONTINUED, KEYFRAME, DayLike, _not_records, timestamps
 
 __all__ = [
     "Journal", "JournalWriter", "JournalError", "replay", "ReplayResult", "verify", "VerifyReport", "export",
@@ -57,7 +59,11 @@ __all__ = [
 ]
 
 
-def journal_path(root, feed: str, date) -> Path:
+#: a path argument: a str or an os.PathLike (a pathlib.Path)
+StrPath: TypeAlias = str | os.PathLike[str]
+
+
+def journal_path(root: StrPath, feed: str, date: DayLike) -> Path:
     """``<root>/<FEED>/YYYYMMDD.bin``."""
     return Path(root) / str(feed).upper() / f"{date_int(as_date(date)):08d}.bin"
 
@@ -213,7 +219,7 @@ def _inspect(path: Path) -> VerifyReport:
     return rep
 
 
-def _check_name(rep: VerifyReport, path: Path, hdr: dict) -> None:
+def _check_name(rep: VerifyReport, path: Path, hdr: dict[str, Any]) -> None:
     """A problem when the name of a journal's file (``YYYYMMDD.bin``) or its directory (a feed's) says
     another day or feed than its header: replay and export take the file by its name and refuse it (a file
     copied under another date, or a header damaged with a consistent checksum).  Other names are not checked
@@ -232,7 +238,7 @@ def _check_name(rep: VerifyReport, path: Path, hdr: dict) -> None:
                             f"rename files")
 
 
-def held_by_writer(path) -> bool:
+def held_by_writer(path: StrPath) -> bool:
     """True when a running writer holds the file's lock (a JournalWriter, a Store.create writer: both take
     an exclusive flock); False for a file that is free or cannot be opened."""
     import fcntl
@@ -249,7 +255,7 @@ def held_by_writer(path) -> bool:
     return False
 
 
-def verify(path, repair: bool = False) -> VerifyReport:
+def verify(path: StrPath, repair: bool = False) -> VerifyReport:
     """Check a journal file: header, torn tail, index and checkpoint table against the records, and that no
     update is cut (a record of another token after one flagged CONTINUED, which replay into a store refuses:
     a problem naming the record, listed in ``cut_updates``; a repair closes the update where it was cut).
@@ -290,18 +296,18 @@ class ReplayResult:
     replayed: a live ring reader started at that position continues without a gap or a repeat."""
 
     records: int = 0
-    next_seq: dict = dataclasses.field(default_factory=dict)
-    last_ts: dict = dataclasses.field(default_factory=dict)   # feed -> absolute ns since the epoch
-    last_date: dict = dataclasses.field(default_factory=dict)  # feed -> trading date of its last file
+    next_seq: dict[str, int] = dataclasses.field(default_factory=dict)
+    last_ts: dict[str, int] = dataclasses.field(default_factory=dict)   # feed -> absolute ns since the epoch
+    last_date: dict[str, _dt.date] = dataclasses.field(default_factory=dict)  # feed -> trading date of its last file
     #: (trading date, feed) of every day from the range's first file to its last without a file for a feed
     #: replayed, in order: a weekend, a holiday, or a day the capture missed
-    missing: list = dataclasses.field(default_factory=list)
+    missing: list[tuple[_dt.date, str]] = dataclasses.field(default_factory=list)
     #: (first, last) date ranges of the range's days before its first file and after its last, where no feed
     #: replayed has a file (the whole range when it has none: a replay of only a weekend delivers nothing, and
     #: says so here); ranges, not days, so that a range of centuries costs what its files cost
-    outside: list = dataclasses.field(default_factory=list)
+    outside: list[tuple[_dt.date, _dt.date]] = dataclasses.field(default_factory=list)
     #: the journal files read, in order
-    files: list = dataclasses.field(default_factory=list)
+    files: list[Path] = dataclasses.field(default_factory=list)
     #: records delivered before the range as the state at a start time (``state=``): the nearest checkpoint
     #: before it and the records after that checkpoint up to it; not counted in ``records``
     state_records: int = 0
@@ -316,7 +322,11 @@ _TS48_END = 1 << 48
 _DAY_NS = 86_400_000_000_000
 
 
-def _bound(value, is_end):
+#: a replay bound: a trading date, or a time (a datetime, or an ISO date and time string)
+ReplayBound: TypeAlias = DayLike | _dt.datetime
+
+
+def _bound(value: ReplayBound, is_end: bool) -> tuple[_dt.date, int | None]:
     """(date, absolute-ns bound or None) of a replay bound: a trading date, or a datetime / ISO date-time
     string (IST when naive; the Journal methods' time arguments take the same strings)."""
     if isinstance(value, str) and len(value) > 10:            # 'YYYY-MM-DD' and 'YYYYMMDD' are dates
@@ -333,7 +343,7 @@ def _bound(value, is_end):
         raise ValueError(f"replay: {value!r} is neither {_BOUND_FORMS}") from None
 
 
-def _count_arg(value, what: str) -> int:
+def _count_arg(value: int | np.integer[Any], what: str) -> int:
     """``value`` (an argument named ``what``, e.g. "replay: batch") as an int >= 1: an int or a numpy integer
     (``_journal._index``: TypeError for a bool, True being no count of 1, a float or anything else), ValueError
     below 1 (a negative batch failed deep in the replay with an IndexError, a negative row group size wrote an
@@ -344,11 +354,11 @@ def _count_arg(value, what: str) -> int:
     return n
 
 
-def _targets_by_feed(into: Mapping) -> dict:
+def _targets_by_feed(into: Mapping[Any, Any]) -> dict[str, Any]:
     """replay's ``into={feed: target}`` keyed by the feeds' names, its keys matched as ``feeds=`` matches names
     (any case): ValueError for a key that names no feed (``"FO"``, ``"NSE-FO"``), which used to replay nothing
     without a word, and for two keys of one feed (``"nse_fo"`` and ``"NSE_FO"``: which target?)."""
-    out: dict = {}
+    out: dict[str, Any] = {}
     for key, target in into.items():
         name = str(key).upper()
         if name not in FEEDS:
@@ -361,7 +371,11 @@ def _targets_by_feed(into: Mapping) -> dict:
     return out
 
 
-def _sink(into, feed):
+#: how replay delivers to a target: f(records, feed, day_base_ns)
+_Sink: TypeAlias = Callable[[npt.NDArray[Any], str, int], object]
+
+
+def _sink(into: Any, feed: str) -> _Sink | None:
     """f(records, feed, day_base_ns) delivering to the replay target of ``feed``, or None (no target)."""
     target = into.get(feed) if isinstance(into, Mapping) else into
     if target is None:
@@ -375,13 +389,14 @@ def _sink(into, feed):
     for name in ("publish", "append"):
         m = getattr(target, name, None)
         if callable(m):
-            return lambda recs, feed, base, m=m: m(recs)
+            method = m                                 # (returned at once: the loop binds m no more)
+            return lambda recs, feed, base: method(recs)
     if callable(target):
         return lambda recs, feed, base: target(recs, feed)
     raise TypeError(f"replay target {target!r} has no apply_records/publish/append and is not callable")
 
 
-def _wants_state(state, into, feed) -> bool:
+def _wants_state(state: bool | None, into: Any, feed: str) -> bool:
     """Whether ``replay(..., state=state)`` hands ``feed``'s target the state at a start time: by default a
     target with ``apply_records`` (a store); with True every target but a ring (a ring carries live records at
     the journal's numbers, no state); with False none."""
@@ -392,7 +407,7 @@ def _wants_state(state, into, feed) -> bool:
     return callable(getattr(target, "apply_records", None)) if state is None else bool(state)
 
 
-def _state_before(root: Path, feed: str, lo: int, d0: _dt.date):
+def _state_before(root: Path, feed: str, lo: int, d0: _dt.date) -> tuple[Journal, int, int, int] | None:
     """(journal, first, stop, day_base_ns) of the records whose application gives ``feed``'s state just before
     ``lo`` (absolute ns, within trading day ``d0``): records [first, stop) of the file of ``d0`` (its nearest
     complete checkpoint before ``lo`` and the records after it), or of the day before when ``lo`` falls in
@@ -440,7 +455,7 @@ def _check_day_file(path: Path, feed: str, day: _dt.date) -> None:
         raise JournalError(f"{path}: a file of trading date {hdr['trading_date']}, not {day} as its name says")
 
 
-def _refused(j, start, stop, piece):
+def _refused(j: Journal, start: int, stop: int, piece: npt.NDArray[Any]) -> ValueError | None:
     """When the batch ``piece`` of journal ``j``'s records [start, stop) (those replayed so far) holds a
     record no store applies (_bad_records) or one that cuts an update (cut_updates: a record of another token
     after one flagged CONTINUED), the ValueError naming the file and the file's record number (the one a Store
@@ -460,7 +475,7 @@ def _refused(j, start, stop, piece):
     return ValueError(f"{j.path}: {where}: {why}")
 
 
-def _update_end(flags, a, b):
+def _update_end(flags: npt.NDArray[Any], a: int, b: int) -> int:
     """The end of the last whole update in records [a, b): the largest e in a..b with e == a or record e - 1
     not CONTINUED (more records of the same update follow it), so that [a, e) holds only whole updates."""
     hi, step = b, 256
@@ -474,7 +489,7 @@ def _update_end(flags, a, b):
     return a
 
 
-def _slice_end(flags, a, end, batch):
+def _slice_end(flags: npt.NDArray[Any], a: int, end: int, batch: int) -> int:
     """End of the next slice of at most ``batch`` records from ``a`` (< ``end``) that ends on an update: cut
     after its last record without CONTINUED; when one update is longer than ``batch`` the slice runs to that
     update's end (or to ``end``, should the records end inside it: only a sealed file's last update can)."""
@@ -502,7 +517,7 @@ def live_records(recs: np.ndarray[Any, np.dtype[Any]]) -> np.ndarray[Any, np.dty
     return recs[~kf] if kf.any() else recs
 
 
-def journal_root(path) -> Path:
+def journal_root(path: StrPath) -> Path:
     """``path`` as a journal root (the directory holding ``<FEED>/YYYYMMDD.bin``), checked: FileNotFoundError
     for a path that is no directory or holds no feed directory (a mistyped path would otherwise read as an
     empty journal)."""
@@ -529,13 +544,14 @@ def _file_day(name: str) -> _dt.date | None:
         return None
 
 
-def journal_files(root, feeds, d0, d1) -> list[tuple[_dt.date, str, Path]]:
+def journal_files(root: StrPath, feeds: Iterable[str], d0: _dt.date,
+                  d1: _dt.date) -> list[tuple[_dt.date, str, Path]]:
     """(day, feed, path) of the journal files ``<root>/<FEED>/YYYYMMDD.bin`` of ``feeds`` for days ``d0`` to ``d1``
     (inclusive) that exist, by day, then in the order of ``feeds``: read from the feed directories' listings,
     not looked up day by day, so that a range of centuries costs what the files there cost (a feed without its
     directory has none)."""
     root = Path(root)
-    found = []
+    found: list[tuple[_dt.date, int, str, Path]] = []
     for i, f in enumerate(feeds):
         try:
             entries = os.scandir(root / f)
@@ -550,7 +566,7 @@ def journal_files(root, feeds, d0, d1) -> list[tuple[_dt.date, str, Path]]:
     return [(day, f, p) for day, _, f, p in found]
 
 
-def _feeds(root: Path, feeds):
+def _feeds(root: Path, feeds: Iterable[str] | str | None) -> list[str]:
     """The feeds to read under journal root ``root`` (checked, journal_root): those named (FileNotFoundError
     for one without its directory), else every feed directory present."""
     journal_root(root)
@@ -570,7 +586,8 @@ def _feeds(root: Path, feeds):
     return out
 
 
-def _pieces(recs, keys, tick_ns):
+def _pieces(recs: npt.NDArray[Any], keys: npt.NDArray[np.int64],
+            tick_ns: int) -> list[tuple[int, npt.NDArray[Any]]]:
     """Split (recs, keys) where the key crosses a tick boundary -> [(first key, recs slice)]."""
     if tick_ns <= 0 or len(keys) == 0:
         return [(int(keys[0]), recs)] if len(keys) else []
@@ -581,9 +598,10 @@ def _pieces(recs, keys, tick_ns):
     return [(int(keys[a]), recs[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
-def replay(root, start, end=None, feeds: Iterable[str] | str | None = None, speed: float | None = None,
-           into: Any = None, *, tokens=None, batch: int = 65536, max_gap: float | None = 5.0,
-           tick: float = 0.001, clock: Callable[[], float] = time.monotonic,
+def replay(root: StrPath, start: ReplayBound, end: ReplayBound | None = None,
+           feeds: Iterable[str] | str | None = None, speed: float | None = None,
+           into: Any = None, *, tokens: Iterable[int] | npt.ArrayLike | None = None, batch: int = 65536,
+           max_gap: float | None = 5.0, tick: float = 0.001, clock: Callable[[], float] = time.monotonic,
            sleep: Callable[[float], None] = time.sleep, state: bool | None = None) -> ReplayResult:
     """Replay the journals under ``root`` from ``start`` to ``end`` in time order across days and feeds.
 
@@ -650,7 +668,7 @@ def replay(root, start, end=None, feeds: Iterable[str] | str | None = None, spee
         d1 -= _dt.timedelta(days=1)                    # an end at 00:00 IST: its day holds nothing before it
     names = _feeds(root, feeds)
     sinks = {f: _sink(into, f) for f in names}
-    shared: dict = {}
+    shared: dict[int, list[str]] = {}
     for f in names:
         t = into.get(f) if isinstance(into, Mapping) else into
         if t is not None and callable(getattr(t, "apply_records", None)):
@@ -739,7 +757,7 @@ def replay(root, start, end=None, feeds: Iterable[str] | str | None = None, spee
 
     # from a time: the day before's file too, whose records run past midnight up to its rollover time (a file
     # of day d holds stamps up to 24 h + rollover): those at or after start are replayed first
-    by_day: dict = {}
+    by_day: dict[_dt.date, list[tuple[str, Path]]] = {}
     for day, f, p in files:                            # (in the order of feeds within a day)
         by_day.setdefault(day, []).append((f, p))
     stopped = set()                                    # feeds whose replay ended before the end of a file
@@ -820,7 +838,8 @@ def replay(root, start, end=None, feeds: Iterable[str] | str | None = None, spee
     return res
 
 
-def _absent(files, feeds, d0, d1):
+def _absent(files: list[tuple[_dt.date, str, Path]], feeds: list[str], d0: _dt.date,
+            d1: _dt.date) -> tuple[list[tuple[_dt.date, str]], list[tuple[_dt.date, _dt.date]]]:
     """(missing, outside) of a replay of days ``d0`` to ``d1`` whose journal files are ``files`` (journal_files'
     (day, feed, path), by day; a file of the day before ``d0`` is not the range's): the (day, feed) without a
     file from the range's first file to its last, and the (first, last) ranges of days before the first file
@@ -841,7 +860,7 @@ def _absent(files, feeds, d0, d1):
 # export
 # ----------------------------------------------------------------------------------------------------------
 
-def _export_schema(pa):
+def _export_schema(pa: types.ModuleType) -> Any:          # a pyarrow.Schema (pyarrow is untyped)
     return pa.schema([
         ("ts", pa.timestamp("ns", tz="Asia/Kolkata")),
         ("seq", pa.uint64()),
@@ -857,7 +876,7 @@ def _export_schema(pa):
     ])
 
 
-def _import_pyarrow():
+def _import_pyarrow() -> tuple[types.ModuleType, types.ModuleType]:
     """(pyarrow, pyarrow.parquet), or an ImportError saying why not: not installed (the ``export`` extra), or
     installed but refusing to import, e.g. pyarrow 26, which the ``export`` extra picks beside numpy 1.26
     (``numpy>=1.26`` allows it) and which refuses any numpy before 2.0: its own message then says so."""
@@ -887,7 +906,7 @@ def _check_export_dir(out: Path) -> None:
 _COMPRESSIONS = ("zstd", "snappy", "gzip", "lz4", "brotli", "none")
 
 
-def _export_compression(compression) -> str | None:
+def _export_compression(compression: str | None) -> str | None:
     """``export``'s ``compression`` checked: one of _COMPRESSIONS in any case (pyarrow's names), or None; a
     TypeError or ValueError naming them otherwise (an unknown name was pyarrow's bare ArrowException, raised
     with the output directory already made)."""
@@ -902,7 +921,8 @@ def _export_compression(compression) -> str | None:
     return None if name == "none" else name
 
 
-def export(root, out, start, end=None, feeds=None, *, progress: bool = True, compression: str | None = "zstd",
+def export(root: StrPath, out: StrPath, start: DayLike, end: DayLike | None = None,
+           feeds: Iterable[str] | str | None = None, *, progress: bool = True, compression: str | None = "zstd",
            row_group_size: int = 1 << 20) -> list[Path]:
     """Export journals to Parquet, one row per change record, hive-partitioned as
     ``<out>/date=YYYY-MM-DD/feed=<FEED>/part-0.parquet``.  Columns: ``ts`` (timestamp[ns, Asia/Kolkata]),

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
-from collections.abc import Sequence
-from typing import Any, overload
+from collections.abc import Iterable, Sequence
+from typing import Any, SupportsInt, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -68,12 +68,19 @@ def _ts_fields(func: str, records: Any) -> tuple[Any, Any]:
         raise _not_records(func, records) from None
 
 
-def timestamps(records: np.ndarray) -> np.ndarray:
+@overload
+def timestamps(records: np.void) -> np.int64: ...
+@overload
+def timestamps(records: npt.NDArray[Any]) -> npt.NDArray[np.int64]: ...
+
+
+def timestamps(records: npt.NDArray[Any] | np.void) -> npt.NDArray[np.int64] | np.int64:
     """ts48 of each record as int64 nanoseconds since 00:00 IST of the trading day: ``records`` a
     CHANGE_RECORD_DTYPE array or one record (``recs[0]``).  Anything else is a TypeError (raw 32-byte records:
     view them as CHANGE_RECORD_DTYPE first)."""
     lo, hi = _ts_fields("timestamps", records)
-    return lo.astype(np.int64) | (hi.astype(np.int64) << 32)
+    ts: npt.NDArray[np.int64] | np.int64 = lo.astype(np.int64) | (hi.astype(np.int64) << 32)
+    return ts
 
 
 #: the trading day of ``epoch_ns`` / ``datetimes``: a ``datetime.date``, "YYYY-MM-DD" / "YYYYMMDD" or YYYYMMDD
@@ -113,7 +120,7 @@ def datetimes(records_or_ts48: int | np.integer[Any] | np.void | npt.NDArray[Any
     return np.asarray(epoch_ns(records_or_ts48, day), dtype=np.int64).view("datetime64[ns]")
 
 
-def set_timestamps(records: np.ndarray, ts_ns) -> None:
+def set_timestamps(records: npt.NDArray[Any] | np.void, ts_ns: npt.ArrayLike) -> None:
     """Store int64 ns timestamps (0 <= ts < 2**48) into ``records`` (a CHANGE_RECORD_DTYPE array or one
     record: TypeError for anything else) in place."""
     _ts_fields("set_timestamps", records)
@@ -126,22 +133,32 @@ def set_timestamps(records: np.ndarray, ts_ns) -> None:
 
 # ---- what a record says: its fields by name (docs/FORMATS.md "Change records") ----------------------------
 
+#: how a record of a group lays out one changed field: (field name, slots it takes (1 or 2), signed)
+FieldLayout = tuple[str, int, bool]
+
+#: the value of one field of a change record (:func:`field_values`): an int, the index's market cap as a float,
+#: a symbol chunk or the net-change indicator as a str (and ``bad_mask`` as its hex)
+FieldValue = int | float | str
+
+
 @functools.lru_cache(maxsize=None)
-def group_fields() -> dict:
+def group_fields() -> dict[int, tuple[str, tuple[FieldLayout, ...]]]:
     """group id -> (group name, ((field, slots, signed), ...) in mask-bit order): how a record of that group
     lays its changed fields out in ``slots`` (an 8-byte field takes two slots, low word first)."""
     from vega.store import GROUPS, INDEX_UNION_FIELDS, STORE_DTYPE        # lazily: vega.store imports this
     union = {n: np.dtype(t) for n, t, _ in INDEX_UNION_FIELDS}
-    table = {}
+    fields = STORE_DTYPE.fields
+    assert fields is not None                             # a structured dtype
+    table: dict[int, tuple[str, tuple[FieldLayout, ...]]] = {}
     for gid, (gname, names) in GROUPS.items():
-        out = []
+        out: list[FieldLayout] = []
         for f in names:
             base = f.split("[", 1)[0]
             if base in union:
                 dt = union[base]
                 out.append((f, 2 if dt.itemsize == 8 else 1, dt.kind in "if"))
-            elif base in STORE_DTYPE.names:
-                dt = STORE_DTYPE.fields[base][0]
+            elif base in fields:
+                dt = fields[base][0]
                 dt = dt.base if dt.subdtype else dt
                 out.append((f, 2 if dt.itemsize == 8 else 1, dt.kind == "i"))
             else:                                         # symbol0/1/2: 4 raw bytes of the symbol each
@@ -157,13 +174,14 @@ def group_name(group: int) -> str:
 
 
 @functools.lru_cache(maxsize=None)
-def _layout(group: int, mask: int):
+def _layout(group: int, mask: int) -> tuple[tuple[str, int, bool, int], ...] | None:
     """((field, slots, signed, first slot), ...) of a (group, mask) pair in mask-bit order; None for an
     unknown group or a mask beyond the group or needing more than four slots."""
     g = group_fields().get(group)
     if g is None:
         return None
-    out, k = [], 0
+    out: list[tuple[str, int, bool, int]] = []
+    k = 0
     for bit in range(16):
         if mask >> bit & 1:
             if bit >= len(g[1]) or k + g[1][bit][1] > 4:
@@ -174,7 +192,7 @@ def _layout(group: int, mask: int):
     return tuple(out)
 
 
-def field_values(group: int, mask: int, slots) -> dict:
+def field_values(group: SupportsInt, mask: SupportsInt, slots: Iterable[SupportsInt]) -> dict[str, FieldValue]:
     """The named values of one change record's fields (absolute values).  Symbol chunks come back as their
     4 characters, the net-change indicator as its character, the index's market cap as a float.  An unknown
     group gives its raw ``slot0`` .. ``slot3``; a mask that needs more than four slots adds ``bad_mask``."""
@@ -182,9 +200,9 @@ def field_values(group: int, mask: int, slots) -> dict:
     group, mask = int(group), int(mask)
     layout = _layout(group, mask)
     if layout is None:
-        bad = {"bad_mask": f"0x{mask:04x}"} if group in group_fields() else {}
+        bad: dict[str, FieldValue] = {"bad_mask": f"0x{mask:04x}"} if group in group_fields() else {}
         return {f"slot{i}": v for i, v in enumerate(raw)} | bad
-    out: dict = {}
+    out: dict[str, FieldValue] = {}
     for name, width, signed, k in layout:
         if width == 2:
             v = (raw[k] & 0xFFFFFFFF) | (raw[k + 1] & 0xFFFFFFFF) << 32
@@ -201,21 +219,24 @@ def field_values(group: int, mask: int, slots) -> dict:
     return out
 
 
-def fields(record) -> dict:
+def fields(record: np.void | npt.NDArray[Any] | bytes | bytearray | memoryview) -> dict[str, FieldValue]:
     """The named values of one change record (a row of a CHANGE_RECORD_DTYPE array, ``recs[0]``, or its 32
     bytes): see field_values.  An array of records is a TypeError: :func:`explode` takes those."""
+    rec: np.void | npt.NDArray[Any]
     if isinstance(record, (bytes, bytearray, memoryview)):
         if len(memoryview(record).cast("B")) != RECORD_SIZE:
             raise TypeError(f"fields takes one change record: {RECORD_SIZE} bytes, not "
                             f"{len(memoryview(record).cast('B'))}")
-        record = np.frombuffer(record, CHANGE_RECORD_DTYPE)[0]
+        rec = np.frombuffer(record, CHANGE_RECORD_DTYPE)[0]
     elif isinstance(record, np.ndarray) and record.ndim:
         raise TypeError(f"fields takes one change record (e.g. recs[0]), not an array of shape {record.shape}: "
                         "explode(recs) gives the fields of every record")
+    else:
+        rec = record
     try:
-        group, mask, slots = record["group"], record["mask"], record["slots"]
+        group, mask, slots = rec["group"], rec["mask"], rec["slots"]
     except (IndexError, KeyError, TypeError, ValueError):
-        raise _not_records("fields", record, "one change record (a row of a CHANGE_RECORD_DTYPE array such as "
+        raise _not_records("fields", rec, "one change record (a row of a CHANGE_RECORD_DTYPE array such as "
                                              "recs[0], or its 32 bytes)") from None
     return field_values(group, mask, slots)
 
@@ -226,14 +247,14 @@ FIELD_ROW_DTYPE = np.dtype([("record", "<i8"), ("token", "<u4"), ("ts48", "<i8")
 
 
 @functools.lru_cache(maxsize=None)
-def _field_names():
+def _field_names() -> tuple[npt.NDArray[np.str_], dict[str, int]]:
     """(every field name of the group table as a U32 array, name -> its index there): explode gathers
     indices, then names once."""
     names = [f for _, fs in group_fields().values() for f, _, _ in fs]
     return np.array(names, "U32"), {n: i for i, n in enumerate(names)}
 
 
-def explode(records: np.ndarray) -> np.ndarray:
+def explode(records: npt.ArrayLike) -> npt.NDArray[np.void]:
     """One row per changed field of ``records`` (a CHANGE_RECORD_DTYPE array), in record order:
     ``record`` (its index in ``records``), token, ts48, source, flags, group, ``field`` (its name) and
     ``value`` (int64; 8-byte fields joined from their two slots).  Three fields are not integers and keep
@@ -247,7 +268,7 @@ def explode(records: np.ndarray) -> np.ndarray:
                            "a CHANGE_RECORD_DTYPE array")
     recs = recs.reshape(-1)
     names, code = _field_names()
-    parts = []
+    parts: list[tuple[npt.NDArray[np.intp], int, int, npt.NDArray[np.int64]]] = []
     if len(recs):
         key = recs["group"].astype(np.int64) << 16 | recs["mask"].astype(np.int64)
         uniq, inverse = np.unique(key, return_inverse=True)
@@ -270,8 +291,8 @@ def explode(records: np.ndarray) -> np.ndarray:
     out = np.empty(n, FIELD_ROW_DTYPE)
     if n:
         rec_i = np.concatenate([p[0] for p in parts])
-        order = np.concatenate([np.full(len(p[0]), p[1], np.int64) for p in parts])
-        sort = np.lexsort((order, rec_i))                          # record order, then mask-bit order
+        bit_order = np.concatenate([np.full(len(p[0]), p[1], np.int64) for p in parts])
+        sort = np.lexsort((bit_order, rec_i))                          # record order, then mask-bit order
         rec_i = rec_i[sort]
         out["record"] = rec_i
         out["token"] = recs["token"][rec_i]

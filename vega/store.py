@@ -200,7 +200,7 @@ def exchange_datetime(seconds: int | np.integer[Any]) -> _dt.datetime | None:
     return _dt.datetime.fromtimestamp(exchange_epoch_s(seconds), IST)
 
 
-def flat(records) -> np.ndarray:
+def flat(records: npt.ArrayLike) -> npt.NDArray[np.void]:
     """The store's records as a table pandas, polars and pyarrow take: a new array with one column per value.
     ``records`` is ``Store.snapshot()``, ``Store.array``, rows of them, or the same viewed as
     ``vega.INDEX_DTYPE``.  Each depth level is its own column, ``bid_price_0`` (the best, ``bid_price[0]``) to
@@ -208,12 +208,13 @@ def flat(records) -> np.ndarray:
     str as a Quote gives them; the sequence lock's ``seq`` and padding are left out.
     ``pandas.DataFrame(store.snapshot())`` itself fails: pandas refuses the 5-wide depth fields."""
     a = np.asarray(records)
-    if a.dtype.names is None:
+    names, fields = a.dtype.names, a.dtype.fields
+    if names is None or fields is None:                   # (either both or neither)
         raise TypeError(f"records must be a structured array of store records (STORE_DTYPE), not {a.dtype}")
     a = a.reshape(-1)
-    cols = []                                             # (output name, input name, level or None, dtype)
-    for name in a.dtype.names:
-        t = a.dtype.fields[name][0]
+    cols: list[tuple[str, str, int | None, np.dtype[Any]]] = []  # (output name, input name, level or None, dtype)
+    for name in names:
+        t = fields[name][0]
         if name == "seq" or name.startswith("_"):
             continue
         if t.shape:
