@@ -487,3 +487,15 @@ def test_a_live_capture_turns_the_day_over_at_the_first_datagram_past_midnight(t
         first_live = int((flags & KEYFRAME == 0).argmax())
         assert first_live > 0 and (flags[:first_live] & KEYFRAME).all()   # the day's state first, then the feed
         assert cap.feeds[0].handler.stats["datagrams"] == 81
+
+
+def test_ingest_of_a_capture_not_open_says_so():
+    """ingest() before open(offline_ns=...) failed deep in the day's arithmetic with a bare TypeError about
+    None (the trading day is set by open): now the CaptureError step() gives (mypy --strict of vega.capture
+    found the None)."""
+    cfg = CaptureConfig(feeds=[FeedConfig("FO", "127.0.0.1", free_udp_port())], journal_root="", ring="",
+                        store="", stats_interval=3600.0)
+    with pytest.raises(CaptureError, match="the capture is not open: open"):
+        Capture(cfg).ingest([])
+    with pytest.raises(CaptureError, match="the capture is not open: open"):
+        Capture(cfg).ingest([(1_790_000_000 * 10**9, "127.0.0.1", cfg.feeds[0].port, b"\0" * 40)])

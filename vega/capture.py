@@ -49,13 +49,27 @@ import struct
 import time
 import tomllib
 from pathlib import Path
-from typing import Any, Callable
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Literal, TypeAlias, TypedDict
 
 import numpy as np
+import numpy.typing as npt
 
 from vega._core import JOURNAL_GRACE_NS, MAX_CAPACITY as STORE_CAPACITY_MAX
 from vega._files import file_kind
 from vega.simulator import DEFAULT_FEEDS
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer
+
+    from vega._core import FeedHandler, Store
+    from vega._journal import JournalWriter
+    from vega._net import BatchReceiver
+    from vega._ring import Reader, Ring
+    from vega.pcap import PcapStats
+
+#: a path argument: a str or an os.PathLike (a pathlib.Path)
+StrPath: TypeAlias = str | os.PathLike[str]
 
 __all__ = ["CaptureError", "FeedConfig", "CaptureConfig", "Capture", "load_config", "multicast_works",
            "FEED_OF_SEGMENT", "IST", "compare_stores", "replay_journal_into"]
@@ -111,8 +125,9 @@ class FeedConfig:
 class CaptureConfig:
     """Everything a capture needs; see the module docstring for the TOML form."""
 
-    feeds: list = dataclasses.field(default_factory=lambda: [FeedConfig(s, *DEFAULT_FEEDS[s]) for s in ("FO", "CM")])
-    journal_root: str | None = None
+    feeds: list[FeedConfig] = dataclasses.field(
+        default_factory=lambda: [FeedConfig(s, *DEFAULT_FEEDS[s]) for s in ("FO", "CM")])
+    journal_root: StrPath | None = None
     ring: str | None = None
     store: str | None = None
     store_capacity: int = 262144       # instruments per segment; untouched capacity costs no memory (sparse)
@@ -120,10 +135,10 @@ class CaptureConfig:
     rcvbuf_mb: int = 64
     batch: int = 256
     checkpoint_interval: float = 60.0
-    contract: str | None = None        # NSE contract.txt: pre-populates the F&O store, option IV metadata
-    security: str | None = None        # NSE security.txt: pre-populates the CM store
+    contract: StrPath | None = None    # NSE contract.txt: pre-populates the F&O store, option IV metadata
+    security: StrPath | None = None    # NSE security.txt: pre-populates the CM store
     iv_rate: float = 0.10              # FeedHandler rate of the implied volatility
-    index_master: str | None = None    # name,token lines of the NFO_IDX feed (vega.indices.load_index_master)
+    index_master: StrPath | None = None  # name,token lines of the NFO_IDX feed (vega.indices.load_index_master)
     journal_spill_mb: float = 1024.0   # a failed journal's records held in memory while it is retried (0: off)
     journal_retry: float = 5.0         # seconds between attempts to write a failed journal again
     silence_alarm: float = 30.0        # seconds without a datagram before a feed is said silent and rejoined (0: off)
@@ -143,7 +158,7 @@ class CaptureConfig:
         # lets the second bind) would each receive every datagram of both, whatever their interfaces (Linux
         # delivers a group's datagrams to every socket bound to it, IP_MULTICAST_ALL), and an ingest routes
         # by destination, so one of the two would get all of them: refused here, for flags and config alike.
-        seen: dict = {}
+        seen: dict[tuple[int, int], str] = {}
         for f in self.feeds:
             dest = (int(ipaddress.IPv4Address(f.group)), f.port)
             if dest in seen:
@@ -200,7 +215,7 @@ def store_name(prefix: str, segment: str) -> str:
     return f"{prefix}-{segment.lower()}"
 
 
-def _path_text(v) -> str:
+def _path_text(v: StrPath) -> str:
     """A path as a message shows it: quoted when it has characters that are not printable (a newline would
     split the one-line error)."""
     v = os.fspath(v)
@@ -212,14 +227,15 @@ PIPE_WAIT_S = 5.0
 PIPE_MAX_BYTES = 1 << 20
 
 
-def _read_pipe(path, shown: str) -> str:
+def _read_pipe(path: StrPath, shown: str) -> str:
     """The text of a config given as a pipe: read until its writer closes it.  Opened non-blocking, so that a
     FIFO nobody writes to is refused after PIPE_WAIT_S of silence instead of waiting for ever."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
         poller = select.poll()
         poller.register(fd, select.POLLIN)
-        parts, size = [], 0
+        parts: list[bytes] = []
+        size = 0
         while True:
             if not poller.poll(PIPE_WAIT_S * 1000):
                 raise CaptureError(f"config {shown}: a pipe nothing was written to for {PIPE_WAIT_S:g} s (a FIFO "
@@ -243,11 +259,12 @@ def _finite(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-_CAPTURE_KEYS = {"journal_root": str, "ring": str, "store": str, "store_capacity": int, "stats_interval": (int, float),
+_CAPTURE_KEYS: dict[str, type | tuple[type, ...]] = {
+                 "journal_root": str, "ring": str, "store": str, "store_capacity": int, "stats_interval": (int, float),
                  "rcvbuf_mb": int, "batch": int, "checkpoint_interval": (int, float), "contract": str,
                  "security": str, "iv_rate": (int, float), "index_master": str,
                  "journal_spill_mb": (int, float), "journal_retry": (int, float), "silence_alarm": (int, float)}
-_FEED_KEYS = {"segment": str, "group": str, "port": int, "interface": str}
+_FEED_KEYS: dict[str, type] = {"segment": str, "group": str, "port": int, "interface": str}
 
 
 def load_config(path: str | Path | None, **overrides: Any) -> CaptureConfig:
@@ -410,25 +427,32 @@ def ist_date(epoch_ns: int | None = None) -> _dt.date:
     return _dt.datetime.fromtimestamp(t / 1e9, IST).date()
 
 
+class _DayFile(TypedDict):
+    """A day file a feed's journal sealed and left (``_Feed.journal_days``, ``stats()``)."""
+    path: str
+    records: int
+
+
 class _Feed:
     """Runtime state of one feed: socket, receiver, store, handler, journal writer.  ``cfg`` None: the index
     feed (no socket: the CM handler hands it the index messages)."""
 
     def __init__(self, cfg: FeedConfig | None):
         self.cfg = cfg
-        self.segment = cfg.segment if cfg is not None else "IDX"
+        # (a FeedConfig's segment is FO or CM: Capture validates its config first)
+        self.segment: Literal["FO", "CM", "IDX"] = "IDX" if cfg is None else "FO" if cfg.segment == "FO" else "CM"
         self.name = FEED_OF_SEGMENT[cfg.segment] if cfg is not None else INDEX_FEED
         self.sock: socket.socket | None = None
-        self.receiver = None
-        self.store = None
-        self.handler = None
-        self.writer = None
+        self.receiver: BatchReceiver | None = None    # (Capture.open makes these: a socket's feed has a receiver)
+        self.store: Store | None = None
+        self.handler: FeedHandler | None = None
+        self.writer: JournalWriter | None = None       # None: no journal_root
         self.datagrams = 0
         self.rcvbuf = 0                           # its socket's receive buffer as the kernel gave it (bytes)
         self.journal_error: str | None = None     # why its journal stopped (the feed went on without it)
         self.spill: _Spill | None = None          # its records while its failed journal is retried
         self.journal_resumed = 0                  # times its journal caught up and was attached again
-        self.journal_days: list[dict] = []        # the day files this run sealed and left: path, records
+        self.journal_days: list[_DayFile] = []        # the day files this run sealed and left: path, records
         self.new_day_retry_at = 0.0               # a journal given up on an earlier day: when to open today's
         self.failed_days: list[str] = []          # why the journal of an earlier day failed (it went on later)
         self.heard = 0.0                          # time.monotonic() of its last datagram (of the opening: none yet)
@@ -443,10 +467,10 @@ class _Spill:
     """The live records of a feed whose journal failed, read from the capture's own ring (whose positions are
     the journal's sequence numbers) until the journal can write again and catches up."""
 
-    def __init__(self, reader, limit_bytes: float, retry_at: float):
+    def __init__(self, reader: Reader, limit_bytes: float, retry_at: float):
         self.reader = reader                      # an unregistered reader of the feed's slot
         self.start = reader.position              # the ring position (journal number) of the first record held
-        self.chunks: list = []
+        self.chunks: list[npt.NDArray[np.void]] = []
         self.n = 0                                # records held now
         self.total = 0                            # records held in all
         self.limit = limit_bytes
@@ -467,7 +491,7 @@ class _Spill:
             if self.n * 32 > self.limit:
                 return f"more than {self.limit / 2**20:,.0f} MB of records came before it could be written again"
 
-    def take(self, seq: int, most: int):
+    def take(self, seq: int, most: int) -> npt.NDArray[np.void] | None:
         """Up to ``most`` records held from journal number ``seq`` on (one array); those before ``seq`` (the
         journal has them) are let go."""
         import numpy as np
@@ -478,7 +502,8 @@ class _Spill:
             self.chunks[0] = self.chunks[0][seq - self.start:]
             self.n -= seq - self.start
             self.start = seq
-        out, got = [], 0
+        out: list[npt.NDArray[np.void]] = []
+        got = 0
         for c in self.chunks:
             if got >= most:
                 break
@@ -497,13 +522,13 @@ class Capture:
         self.feeds = [_Feed(f) for f in config.feeds]
         #: the index feed NFO_IDX, present when a CM feed is configured
         self.index_feed = _Feed(None) if any(f.segment == "CM" for f in config.feeds) else None
-        self.ring = None
-        self._poll = None
+        self.ring: Ring | None = None      # None: no ring configured (nor a private one, _private_ring)
+        self._poll: select.poll | None = None
         self._fds: dict[int, _Feed] = {}
         self.started = 0.0
         self.opened = False
-        self._date = None
-        self._offline_ns = None
+        self._date: _dt.date | None = None          # the trading day being captured (set by open)
+        self._offline_ns: int | None = None
         self._owned_stores: list[str] = []
         self.other_destination = 0     # ingest: datagrams to no configured feed
         self._notes: list[str] = []    # start_notes()
@@ -591,6 +616,7 @@ class Capture:
                 self._load_instruments()
             self._poll = select.poll()
             for f in self.feeds if offline_ns is None else ():
+                assert f.cfg is not None                   # (only the index feed has none)
                 f.sock = open_feed_socket(f.cfg, min(cfg.rcvbuf_mb << 20, RCVBUF_MAX))
                 f.rcvbuf = receive_buffer(f.sock)
                 # arrival times, and the datagrams the kernel dropped when the socket's buffer was full
@@ -627,14 +653,14 @@ class Capture:
             old = Ring.open(name)
         except Exception:                         # no ring, not a ring, damaged: nothing to recover
             return
-        day0 = day_epoch_ns(self._date)
+        day0 = day_epoch_ns(self._today())
 
-        def lost(f, n, tail):
+        def lost(f: _Feed, n: int, tail: int) -> None:
             self._notes.append(f"{f.name}: the killed capture's ring {name} published records {n:,}..{tail - 1:,} "
                                f"that its journal never wrote, and has overwritten them since: {tail - n:,} "
                                f"records lost; the new ring numbers its records from {n:,} again")
 
-        def reused(f, n, tail, why):
+        def reused(f: _Feed, n: int, tail: int, why: str) -> None:
             self._notes.append(f"{f.name}: ring {name} has published records up to {tail - 1:,}, but this journal "
                                f"ends at {n:,} ({why}): the new ring numbers its records from {n:,} again, so its "
                                f"readers must start again, not go on at their positions")
@@ -777,7 +803,7 @@ class Capture:
         return list(self._notes)
 
     @staticmethod
-    def _private_ring(firsts: dict):
+    def _private_ring(firsts: dict[str, int]) -> Ring | None:
         """A ring no other process can open (its file is unlinked once mapped), for a capture with journals but
         no ring configured: what a failed journal's feed makes meanwhile is held from it (``_Spill``), as from a
         configured ring.  None when shared memory cannot be had: the capture goes on, and a failed journal
@@ -801,12 +827,12 @@ class Capture:
         more than FILE_OVERLAP_GRACE_NS after ``ts_ns`` refuse it (the same capture given twice, or files out of
         time order), not packets reordered by a few ms across the files of a rotated capture."""
         from vega._journal import day_epoch_ns
-        t = ts_ns - day_epoch_ns(self._date)
+        t = ts_ns - day_epoch_ns(self._today())
         for f in self.all_feeds:
             w = f.writer
             if w is None or f.journal_error is not None or w.max_ts < 0 or w.max_ts < t:
                 continue
-            last = _dt.datetime.fromtimestamp((day_epoch_ns(self._date) + w.max_ts) / 1e9, IST)
+            last = _dt.datetime.fromtimestamp((day_epoch_ns(self._today()) + w.max_ts) / 1e9, IST)
             if path is None:
                 raise CaptureError(f"{w.path} already holds records up to {last:%Y-%m-%d %H:%M:%S} IST, at or "
                                    f"after this capture's start: ingested before? (remove that file to ingest "
@@ -817,8 +843,9 @@ class Capture:
                                    f"already journaled in {w.path} ({last:%H:%M:%S.%f}): the same capture given "
                                    f"twice, or files out of time order? (the files before it went in)")
 
-    def _store_name(self, f) -> str:
-        """The shared-memory store of feed ``f`` (:func:`store_name`)."""
+    def _store_name(self, f: _Feed) -> str:
+        """The shared-memory store of feed ``f`` (:func:`store_name`); for a config that names stores."""
+        assert self.config.store is not None               # (the callers check config.store)
         return store_name(self.config.store, f.segment)
 
     def _refuse_ring_in_use(self) -> None:
@@ -853,19 +880,26 @@ class Capture:
             if held_by_writer(path):
                 raise CaptureError(f"{what} is being written by another process (a running capture?)")
 
+    def _today(self) -> _dt.date:
+        """The trading day being captured: set by ``open`` (and ``new_day``)."""
+        if self._date is None:
+            raise CaptureError("the capture is not open: open() it first")
+        return self._date
+
     @property
-    def all_feeds(self) -> list:
+    def all_feeds(self) -> list[_Feed]:
         """The configured feeds and the index feed (if any)."""
         return self.feeds + ([self.index_feed] if self.index_feed is not None else [])
 
-    def _feed(self, segment: str):
+    def _feed(self, segment: str) -> _Feed | None:
         return next((f for f in self.all_feeds if f.segment == segment), None)
 
-    def _make_handler(self, FeedHandler, f: _Feed):
+    def _make_handler(self, FeedHandler: type[FeedHandler], f: _Feed) -> FeedHandler:
         """The FeedHandler publishing to the ring and the journal from inside its nogil loop; CM hands the
         index feed its index messages, F&O hands CM the open interest per underlying (build IDX, CM, FO in
         that order)."""
-        kw = {}
+        kw: dict[str, Any] = {}                          # (index_tokens, indices, underlying: of their kinds)
+        assert f.store is not None                         # (open makes the stores first)
         if f.segment == "IDX":
             if self.config.index_master:
                 from vega.indices import IndexMasterError, load_index_master
@@ -891,7 +925,7 @@ class Capture:
             ins = Instruments.load(cfg.contract, cfg.security)
         except (InstrumentFileError, OSError, UnicodeDecodeError) as e:
             raise CaptureError(f"instrument master: {e}") from None
-        by_file: dict = {}
+        by_file: dict[str, list[tuple[int, str]]] = {}
         for path, line, why in ins.errors:        # skipped lines: said at start (start_notes), per file
             by_file.setdefault(path, []).append((line, why))
         for path, bad in by_file.items():
@@ -901,14 +935,16 @@ class Capture:
                                f"{why}{more})")
         cm, idx = (f.store if f is not None else None for f in (self._feed("CM"), self.index_feed))
         for f in sorted(self.feeds, key=lambda f: f.segment != "CM"):
+            assert f.store is not None and f.handler is not None     # (open makes them first)
             try:
-                f.store.load_instruments(ins, f.segment, spot_store=cm if f.segment == "FO" else None,
+                f.store.load_instruments(ins, "FO" if f.segment == "FO" else "CM",    # (not the index feed)
+                                         spot_store=cm if f.segment == "FO" else None,
                                          index_store=idx if f.segment == "FO" else None)
             except Exception as e:
                 raise CaptureError(f"{f.name}: cannot pre-populate the store: {e}") from None
             if f.writer is not None and len(f.store):
                 now = time.time_ns() if self._offline_ns is None else self._offline_ns
-                ts = max(0, now - day_epoch_ns(self._date))
+                ts = max(0, now - day_epoch_ns(self._today()))
                 f.handler.checkpoint(min(ts, (1 << 48) - 1))
 
     def close(self) -> None:
@@ -984,7 +1020,7 @@ class Capture:
                 raise CaptureError(f"store {n}: {e}") from None
         done: list[str] = []
         try:
-            if ring:
+            if ring and cfg.ring:
                 Ring.unlink(cfg.ring)
                 done.append(f"ring {cfg.ring}")
             for n in stores:
@@ -997,7 +1033,7 @@ class Capture:
     def __enter__(self) -> "Capture":
         return self.open() if not self.opened else self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # -- the loop -------------------------------------------------------------------------------------------
@@ -1010,10 +1046,12 @@ class Capture:
         n = 0
         for fd, _ in self._poll.poll(timeout_ms):
             f = self._fds[fd]
+            rx, handler = f.receiver, f.handler
+            assert rx is not None and handler is not None  # (open gives a feed with a socket both)
             # recvmmsg batches handed from the receive slots straight to the handler's nogil loop (no bytes
             # object per datagram), until a short batch says the queue is drained, at most 64 batches per
             # feed before the others get a turn; checkpoints too, when the journal says one is due
-            before = f.receiver.datagrams
+            before = rx.datagrams
             while True:
                 # stopped at the next trading day's first datagram (its kernel stamp): the day is turned over
                 # first (journals rolled, stores from their identity, the state as the day's first checkpoint),
@@ -1021,13 +1059,13 @@ class Capture:
                 # rollover by the stamps, a new day's first ~50 ms (until housekeeping saw the date) were merged
                 # into the old day's store, which new_day then wiped
                 with self._journal_may_fail():  # (a journal failing in the call: its datagrams went in too)
-                    f.receiver.feed(f.handler, 0, 64 if f.spill is None else 1,
-                                    _day_after_ns(self._date) if self._date is not None else None)
-                held = f.receiver.held_ns
+                    rx.feed(handler, 0, 64 if f.spill is None else 1,
+                            _day_after_ns(self._date) if self._date is not None else None)
+                held = rx.held_ns
                 if held < 0:
                     break
                 self.new_day(ist_date(held), held)
-            k = f.receiver.datagrams - before
+            k = rx.datagrams - before
             f.datagrams += k
             n += k
             if k:
@@ -1039,6 +1077,7 @@ class Capture:
         """Feed ``f`` received datagrams: the end of a silent spell, if it was in one."""
         f.heard = time.monotonic()
         f.heard_ns = time.time_ns()
+        assert f.cfg is not None                           # (a feed with a socket)
         if f.silent_since is not None:
             gone = f.heard - f.silent_since
             f.silent_since = None
@@ -1057,7 +1096,7 @@ class Capture:
             return
         now = time.monotonic()
         for f in self.feeds:
-            if f.sock is None or now - f.heard < alarm:
+            if f.sock is None or f.cfg is None or now - f.heard < alarm:     # (a feed with a socket has a cfg)
                 continue
             if f.silent_since is None:
                 f.silent_since = f.heard
@@ -1077,6 +1116,7 @@ class Capture:
     def _rejoin(self, f: "_Feed") -> str:
         """Leave and join feed ``f``'s multicast group again on its socket; what happened, in words."""
         f.rejoin_at = time.monotonic() + self.config.silence_alarm
+        assert f.cfg is not None and f.sock is not None     # (check_silence's: a feed with a socket)
         mreq = struct.pack("4s4s", socket.inet_aton(f.cfg.group), socket.inet_aton(f.cfg.interface))
         with contextlib.suppress(OSError):        # (a membership the interface's going down already dropped)
             f.sock.setsockopt(socket.IPPROTO_IP, socket.IP_DROP_MEMBERSHIP, mreq)
@@ -1088,7 +1128,7 @@ class Capture:
         f.rejoins += 1
         return "joined the group again"
 
-    def ingest(self, datagrams, batch: int = 1024) -> int:
+    def ingest(self, datagrams: Iterable[tuple[int, int | str, int, Buffer]], batch: int = 1024) -> int:
         """Run recorded datagrams through the pipeline (after ``open(offline_ns=...)``): ``datagrams`` yields
         ``(epoch_ns, dst_ip, dst_port, payload)`` in receive order (:func:`vega.pcap.udp_datagrams`); each goes to
         the feed configured for its destination (``dst_ip`` an int or a dotted string), received at its own
@@ -1103,13 +1143,19 @@ class Capture:
         went in."""
         import numpy as np
         from vega._journal import day_epoch_ns
+        if self._date is None:                  # never opened (was a TypeError about None, in the day's arithmetic)
+            raise CaptureError("the capture is not open: open(offline_ns=...) it first")
+        date = self._date
         route = self._routes()
         feeds = list(self.feeds)
         index = {id(f): k for k, f in enumerate(feeds)}
-        data, times, which = [], [], []    # the batch's datagrams to a feed, their times and feeds' indexes
+        # the batch's datagrams to a feed, their times and feeds' indexes
+        data: list[bytes] = []
+        times: list[int] = []
+        which: list[int] = []
         n = total = 0
 
-        def flush():
+        def flush() -> int:
             if not data:
                 return 0
             lengths = np.fromiter(map(len, data), np.int32, len(data))
@@ -1123,19 +1169,19 @@ class Capture:
                 times.clear()
                 which.clear()
 
-        next_day_ns = _day_after_ns(self._date)
-        day_ns = day_epoch_ns(self._date)
+        next_day_ns = _day_after_ns(date)
+        day_ns = day_epoch_ns(date)
         try:
             for ts, dst, port, payload in datagrams:
                 if ts >= next_day_ns:              # the first datagram of a later day: that day starts first
                     total += flush()
                     n = 0
-                    day = ist_date(ts)
-                    self.new_day(day, ts)
-                    next_day_ns = _day_after_ns(day)
-                    day_ns = day_epoch_ns(day)
+                    date = ist_date(ts)
+                    self.new_day(date, ts)
+                    next_day_ns = _day_after_ns(date)
+                    day_ns = day_epoch_ns(date)
                 elif ts < day_ns - EARLIER_DAY_GRACE_NS:   # an earlier day's (see _earlier_day): stop before it
-                    raise _earlier_day(ts, self._date)
+                    raise _earlier_day(ts, date)
                 n += 1
                 f = route.get((dst if isinstance(dst, int) else int(ipaddress.IPv4Address(dst)), port))
                 if f is None:
@@ -1151,7 +1197,8 @@ class Capture:
             total += flush()
         return total
 
-    def ingest_pcap(self, paths, stats=None, batch: int = 1024, progress=None) -> int:
+    def ingest_pcap(self, paths: Iterable[str | Path], stats: PcapStats | None = None, batch: int = 1024,
+                    progress: Callable[[int], object] | None = None) -> int:
         """:meth:`ingest` of capture files (pcap / pcapng, in time order), with the datagrams read by the nogil walker
         (:func:`vega.pcap.scan_batches`) and handed from the mapped file to the feeds' handlers in capture
         order, in one nogil loop per batch that switches feeds where the capture does
@@ -1173,8 +1220,8 @@ class Capture:
         st = stats if stats is not None else PcapStats()
         keys = [(group, port, f) for (group, port), f in self._routes().items()]
         # not open yet: stop before the first datagram (a time below every datagram's), open at its time
-        next_day = [_day_after_ns(self._date) if self.opened else -1]
-        day_ns = day_epoch_ns(self._date) if self.opened else 0      # where the day being written starts
+        next_day = [_day_after_ns(self._today()) if self.opened else -1]
+        day_ns = day_epoch_ns(self._today()) if self.opened else 0      # where the day being written starts
         total = 0
         links = dict(st.link_types)            # the link types' counts before the batch (see _uncount_links)
         for path in paths:
@@ -1184,8 +1231,8 @@ class Capture:
                 before, links = links, dict(st.link_types)
                 if not self.opened:
                     self.open(offline_ns=b.next_ts)
-                    next_day[0] = _day_after_ns(self._date)
-                    day_ns = day_epoch_ns(self._date)
+                    next_day[0] = _day_after_ns(self._today())
+                    day_ns = day_epoch_ns(self._today())
                     continue
                 n = b.n
                 if not checked and n > 0:      # a later file of the day: after what is journaled already
@@ -1215,7 +1262,7 @@ class Capture:
                     st.datagrams -= b.n - n
                     st.packets -= b.n - n
                     _uncount_links(st.link_types, before, b.n - n)
-                    raise _earlier_day(int(b.ts[n]), self._date, _label(path))
+                    raise _earlier_day(int(b.ts[n]), self._today(), _label(path))
                 if b.stopped:                  # the first datagram of a later day: that day starts first
                     day = ist_date(b.next_ts)
                     self.new_day(day, b.next_ts)
@@ -1228,7 +1275,9 @@ class Capture:
                 progress(st.offset - shown)
         return total
 
-    def _feed_in_order(self, feeds: list, buffer, ts, offset, length, which) -> int:
+    def _feed_in_order(self, feeds: list[_Feed], buffer: npt.NDArray[np.uint8], ts: npt.NDArray[np.int64],
+                       offset: npt.NDArray[np.int64], length: npt.NDArray[np.int32],
+                       which: npt.NDArray[np.int16]) -> int:
         """An ingest's batch to ``feeds`` in capture order, in one nogil loop (``vega._pcap.feed_runs``; datagram
         ``i`` to ``feeds[which[i]]``, none for -1), then its journals' service; adds each feed's datagrams to
         its count and returns how many went to a feed.  A journal that fails raises after the whole batch went
@@ -1236,18 +1285,23 @@ class Capture:
         import numpy as np
         from vega._pcap import feed_runs
         fed = np.bincount(which[which >= 0], minlength=len(feeds)).tolist()
+        handlers: list[FeedHandler] = []
+        for f in feeds:
+            assert f.handler is not None                   # (open makes every feed's)
+            handlers.append(f.handler)
         try:
             with self._journal_may_fail():
-                feed_runs([f.handler for f in feeds], buffer, ts, offset, length, which)
+                feed_runs(handlers, buffer, ts, offset, length, which)
             self._service_journals()
         finally:
             for f, k in zip(feeds, fed):
                 f.datagrams += k
         return sum(fed)
 
-    def _routes(self) -> dict:
+    def _routes(self) -> dict[tuple[int, int], _Feed]:
         """(destination address as an int, port) -> the feed configured for it."""
-        return {(int(ipaddress.IPv4Address(f.cfg.group)), f.cfg.port): f for f in self.feeds}
+        return {(int(ipaddress.IPv4Address(c.group)), c.port): f for f in self.feeds
+                if (c := f.cfg) is not None}                      # (every one: only the index feed has none)
 
     def new_day(self, day: _dt.date, now_ns: int | None = None) -> None:
         """The trading day changed to ``day``: each journal goes on in that day's file (unless a record stamped
@@ -1261,7 +1315,7 @@ class Capture:
         self._settle_journals("the day ended")
         for f in self.all_feeds:
             if f.writer is not None and f.journal_error is None and f.writer.date < day:
-                done = {"path": str(f.writer.path), "records": f.writer.n_records}
+                done: _DayFile = {"path": str(f.writer.path), "records": f.writer.n_records}
                 try:
                     f.writer.rollover(day)
                 except (OSError, JournalError) as e:   # its disk full, or a file that is not the day's journal at
@@ -1286,7 +1340,9 @@ class Capture:
         from vega._journal import day_epoch_ns
         if f.writer is not None and f.journal_error is None and f.store is not None and len(f.store):
             with self._journal_may_fail():
-                f.handler.checkpoint(min(max(0, now_ns - day_epoch_ns(self._date)), (1 << 48) - 1))
+                handler = f.handler
+                assert handler is not None                 # (open makes every feed's)
+                handler.checkpoint(min(max(0, now_ns - day_epoch_ns(self._today())), (1 << 48) - 1))
 
     def housekeeping(self) -> None:
         """Idle work: journal flush; a new trading day when the IST date changed (:meth:`new_day`); silent
@@ -1300,6 +1356,7 @@ class Capture:
             if f.writer is not None:
                 if f.journal_error is None:
                     self._check_journal_file(f)
+                assert f.handler is not None               # (open makes every feed's)
                 with self._journal_may_fail():
                     f.handler.poll()
         self._service_journals()
@@ -1309,13 +1366,14 @@ class Capture:
         writer went on into the deleted file and sealed it, and the day's journal was lost without a word.  It
         is written again at its path from the open file (``JournalWriter._restore_removed``) and goes on there,
         said through ``on_warning``; when that cannot be done, the journal failed (reported as any other)."""
-        w = f.writer
+        w, handler = f.writer, f.handler
+        assert w is not None and handler is not None       # (housekeeping's: a feed with a journal)
         if w.closed:
             return
         try:
             copied = w._restore_removed()
         except OSError as err:
-            f.handler.detach_journal()
+            handler.detach_journal()
             why = (err.strerror or str(err)).removeprefix(f"{w.path}: ")
             f.journal_error = (f"{w.path}: removed while being written, and cannot be written again there ({why}) "
                                f"after {w.n_written:,} records; {f.name} goes on without its journal")
@@ -1328,7 +1386,7 @@ class Capture:
                             f"written again there from the open file ({copied:,} bytes) and goes on in it")
 
     @contextlib.contextmanager
-    def _journal_may_fail(self):
+    def _journal_may_fail(self) -> Iterator[None]:
         """Around a call that writes journals: an OSError of a journal that failed is handled
         (:meth:`_journals_failed`) and the capture goes on; any other error propagates."""
         try:
@@ -1358,6 +1416,7 @@ class Capture:
             except OSError as err:
                 why = (err.strerror or str(err)).removeprefix(f"{w.path}: ")    # (the path is said once)
             hit = True
+            assert f.handler is not None                   # (open makes every feed's)
             f.handler.detach_journal()
             f.journal_error = (f"{w.path}: {why} after {w.n_written:,} records; {f.name} goes on without its "
                                f"journal")
@@ -1369,9 +1428,9 @@ class Capture:
                                  time.monotonic() + self.config.journal_retry)
                 f.journal_error += (f"; its records are held in memory (up to {self.config.journal_spill_mb:,.0f} "
                                     f"MB) while it is retried every {self.config.journal_retry:g} s")
-                why = f.spill.drain()
-                if why is not None:
-                    self._spill_ends(f, why)
+                ended = f.spill.drain()
+                if ended is not None:
+                    self._spill_ends(f, ended)
             else:
                 _close_unsealed(w)
             if self.on_warning is not None:
@@ -1385,8 +1444,9 @@ class Capture:
         it got: unsealed, recoverable, when the seal did not finish) and the feed goes on into the store and
         the ring, as after a failure in a batch, instead of the error stopping the capture; the new day's file
         is made once it can be (:meth:`_start_days_journal`)."""
-        w = f.writer
-        f.handler.detach_journal()
+        w, handler = f.writer, f.handler
+        assert w is not None and handler is not None       # (new_day's: a feed with a journal)
+        handler.detach_journal()
         _close_unsealed(w)
         if _journal_sealed(w.path):            # the day's file was sealed: the new day's could not be made
             path, left = Path(w.path).parent / f"{day:%Y%m%d}.bin", f" ({Path(w.path).name} sealed)"
@@ -1410,18 +1470,20 @@ class Capture:
         attached again: a failure does not cost every later day its journal.  When the file cannot be made yet
         (the disk still full), tried again every ``journal_retry`` seconds (:meth:`_service_journals`)."""
         from vega.journal import JournalError, JournalWriter
-        old = f.writer
+        old, handler, root, failed = f.writer, f.handler, self.config.journal_root, f.journal_error
+        # (a journal given up, _journal_given_up: a writer, its error, and the root it was made under)
+        assert old is not None and handler is not None and root is not None and failed is not None
         first = self.ring.tail(f.name) if self.ring is not None and not self.ring.closed else old.next_seq
         f.new_day_retry_at = time.monotonic() + self.config.journal_retry
         try:
-            w = JournalWriter(Path(self.config.journal_root), f.name, self._date, first_seq=first,
+            w = JournalWriter(Path(root), f.name, self._today(), first_seq=first,
                               checkpoint_interval=self.config.checkpoint_interval)
         except (OSError, JournalError):
             return                                  # not yet
         f.journal_days.append({"path": str(old.path), "records": old.n_records})
-        f.failed_days.append(f.journal_error)
+        f.failed_days.append(failed)
         f.writer = w
-        f.handler.attach_journal(w)
+        handler.attach_journal(w)
         f.journal_error = None
         f.journal_resumed += 1
         if self.on_warning is not None:
@@ -1468,7 +1530,9 @@ class Capture:
         stops, the day ends), and once it has them all is attached again: the file is what it would have been
         without the failure.  A step that fails is retried after ``journal_retry`` (the records accepted so far
         stay accepted)."""
-        sp, w = f.spill, f.writer
+        sp, w, handler, ring = f.spill, f.writer, f.handler, self.ring
+        # (a journal held in memory, _journals_failed: its writer, and the ring its records are read from)
+        assert sp is not None and w is not None and handler is not None and ring is not None
         now = time.monotonic()
         sp.retry_at = now + self.config.journal_retry
         until = now + self.CATCH_UP_SECONDS
@@ -1489,14 +1553,14 @@ class Capture:
         except OSError:
             return                                  # not yet: the next attempt after journal_retry
         sp.take(w.next_seq, 0)                      # let go of what the journal has
-        tail = self.ring.tail(f.name)
+        tail = ring.tail(f.name)
         if w.next_seq < tail:                       # more to write: the next call, without waiting
             sp.retry_at = 0.0
             return
         if w.next_seq != tail:                      # cannot happen: the journal never passes the ring
             self._spill_ends(f, f"it caught up to {w.next_seq:,}, the ring is at {tail:,}")
             return
-        f.handler.attach_journal(w)
+        handler.attach_journal(w)
         f.journal_error = None
         f.journal_resumed += 1
         held, secs = sp.total, time.monotonic() - sp.since
@@ -1516,6 +1580,8 @@ class Capture:
 
     def _spill_ends(self, f: "_Feed", why: str) -> None:
         """Stop holding a failed journal's records: it stays as far as it got (unsealed, recoverable)."""
+        # (a journal held in memory: its writer failed, _journals_failed)
+        assert f.spill is not None and f.journal_error is not None and f.writer is not None
         f.spill.reader.close()
         f.spill = None
         _close_unsealed(f.writer)
@@ -1540,7 +1606,8 @@ class Capture:
                 for e in f.failed_days + ([f.journal_error] if f.journal_error is not None else [])]
 
     def run(self, duration: float | None = None, *, stop: Callable[[], bool] | None = None,
-            on_stats: Callable[[dict], None] | None = None, until: Callable[["Capture"], bool] | None = None) -> None:
+            on_stats: Callable[[dict[str, Any]], None] | None = None,
+            until: Callable[["Capture"], bool] | None = None) -> None:
         """Run until ``duration`` seconds passed, ``stop()`` or ``until(self)`` is true; ``on_stats(stats)``
         every ``stats_interval`` seconds.  A capture not opened yet is opened first and closed (its journals
         sealed) when the run ends; one the caller opened (``open()``, a ``with`` block) stays open."""
@@ -1603,7 +1670,7 @@ class Capture:
     #: otherwise print a line that grows by a day file every day
     STATS_EARLIER_DAYS = 5
 
-    def stats(self, earlier_days: int | None = STATS_EARLIER_DAYS) -> dict:
+    def stats(self, earlier_days: int | None = STATS_EARLIER_DAYS) -> dict[str, Any]:
         """Packets, messages per code, errors by reason, sequence gaps per stream, ring readers' lag, journal
         records and bytes, per feed; JSON-ready.  A feed's journal lists the ``earlier_days`` day files this run
         sealed most recently (None: all of them, as ``vega ingest``'s summary does) under ``earlier_days``,
@@ -1689,7 +1756,7 @@ def _earlier_day(ts_ns: int, day: _dt.date, path: str | None = None) -> CaptureE
                         f"{what} in time order")
 
 
-def _uncount_links(links: dict, before: dict, k: int) -> None:
+def _uncount_links(links: dict[str, int], before: dict[str, int], k: int) -> None:
     """Take ``k`` packets off ``links`` (PcapStats.link_types), as off ``packets``, when an ingest refuses a
     datagram the scan read past (the refused one and the batch's datagrams after it): off the link types the batch
     counted (``before``: the counts before it), so the counts stop where ``packets`` does.  One link type in
@@ -1706,19 +1773,19 @@ def _uncount_links(links: dict, before: dict, k: int) -> None:
             break
 
 
-def _journal_sealed(path) -> bool | None:
+def _journal_sealed(path: StrPath) -> bool | None:
     """Whether the journal file at ``path`` is sealed, from its header; None when it is not a journal (or cannot
     be read)."""
     from vega._journal import HEADER_SIZE
-    from vega.journal import SEALED, JournalError, parse_header
+    from vega._journal import SEALED, JournalError, parse_header
     try:
         with open(path, "rb") as fh:
-            return parse_header(fh.read(HEADER_SIZE), str(path))["sealed"] == SEALED
+            return bool(parse_header(fh.read(HEADER_SIZE), str(path))["sealed"] == SEALED)
     except (OSError, JournalError):
         return None
 
 
-def _close_unsealed(w) -> None:
+def _close_unsealed(w: JournalWriter) -> None:
     """Close a journal writer whose file may not take its seal: what reached the file stays there, unsealed
     and recoverable."""
     try:
@@ -1727,7 +1794,7 @@ def _close_unsealed(w) -> None:
         pass
 
 
-def _last_live_record(path):
+def _last_live_record(path: str | Path) -> npt.NDArray[np.void] | None:
     """The last live (not KEYFRAME) record of the journal file at ``path`` as a 1-record array, or None."""
     from vega.journal import Journal
     from vega.records import KEYFRAME
@@ -1740,7 +1807,7 @@ def _last_live_record(path):
     return None
 
 
-def _poll_old(reader, most: int):
+def _poll_old(reader: Reader, most: int) -> npt.NDArray[np.void]:
     """``reader.poll(most)`` of a killed capture's ring; an empty batch when that ring was removed meanwhile (a
     poll that finds nothing raises RingReplaced then): what it holds can no longer be recovered."""
     from vega._ring import RingReplaced
@@ -1751,7 +1818,8 @@ def _poll_old(reader, most: int):
         return np.empty(0, dtype=CHANGE_RECORD_DTYPE)
 
 
-def _ring_joins_journal(ring, feed: str, n: int, path):
+def _ring_joins_journal(ring: Ring, feed: str, n: int,
+                        path: str | Path) -> tuple[bool, npt.NDArray[np.void]] | tuple[None, None]:
     """Whether the ring slot's record numbered ``n - 1`` is the journal's last live record, byte for byte but for
     CONTINUED (a reopen may have closed the update there): (True / False, that ring record as a 1-record
     array), (None, None) when it cannot be told (the ring has overwritten it, or no file of the feed holds a
@@ -1781,7 +1849,7 @@ def _ring_joins_journal(ring, feed: str, n: int, path):
 _SO_MEMINFO = getattr(socket, "SO_MEMINFO", 55)
 
 
-def _socket_drops(f) -> int:
+def _socket_drops(f: _Feed) -> int:
     """Datagrams the kernel dropped on feed ``f``'s socket since it was opened.  SO_RXQ_OVFL tells them with the
     next datagram received, so drops after the last one (a burst before a quiet spell, or the close) would show
     only when traffic comes again; the socket's own counter (SO_MEMINFO) is read as well, and the larger is
@@ -1790,7 +1858,7 @@ def _socket_drops(f) -> int:
     if f.sock is None or f.sock.fileno() < 0:
         return seen
     try:
-        now = struct.unpack("9I", f.sock.getsockopt(socket.SOL_SOCKET, _SO_MEMINFO, 36))[8]
+        now: int = struct.unpack("9I", f.sock.getsockopt(socket.SOL_SOCKET, _SO_MEMINFO, 36))[8]
     except (OSError, struct.error):
         return seen
     return max(seen, now)
@@ -1801,7 +1869,7 @@ def clock_ist(epoch_ns: int) -> str:
     return f"{_dt.datetime.fromtimestamp(epoch_ns // 1_000_000_000, IST):%H:%M:%S}"
 
 
-def format_stats(s: dict) -> str:
+def format_stats(s: dict[str, Any]) -> str:
     """One human line per feed (and one for the ring) of :meth:`Capture.stats`, each starting with the time
     of day (IST, when ``s`` has ``time_ns``) and the uptime: ``[10:31:02     12.5s]``."""
     lines = []
@@ -1840,7 +1908,7 @@ def format_stats(s: dict) -> str:
     return "\n".join(lines)
 
 
-def replay_journal_into(path: str | Path, capacity: int, day_base_ns: int | None = None):
+def replay_journal_into(path: str | Path, capacity: int, day_base_ns: int | None = None) -> Store:
     """A fresh private store with every record of the journal file at ``path`` applied in order."""
     from vega import Store
     from vega.journal import Journal
@@ -1851,7 +1919,7 @@ def replay_journal_into(path: str | Path, capacity: int, day_base_ns: int | None
     return st
 
 
-def compare_stores(live, other) -> tuple[int, list[str]]:
+def compare_stores(live: Store, other: Store) -> tuple[int, list[str]]:
     """Compare every market field of two stores token by token; returns (tokens compared, mismatches)."""
     a = live.snapshot()
     b = other.snapshot()
@@ -1860,7 +1928,7 @@ def compare_stores(live, other) -> tuple[int, list[str]]:
     bad = []
     if len(a) != len(b) or not np.array_equal(a["token"], b["token"]):
         return len(a), [f"token sets differ: {len(a)} vs {len(b)} tokens"]
-    for n in a.dtype.names:
+    for n in a.dtype.names or ():                        # (a store's records: a structured dtype)
         if n in META_FIELDS:
             continue
         if not np.array_equal(a[n], b[n]):
