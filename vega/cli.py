@@ -10,6 +10,7 @@ import argparse
 import importlib
 import os
 import sys
+from typing import TextIO
 
 from vega.commands import CliError
 
@@ -22,10 +23,17 @@ def _version() -> str:
     return __version__
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="vega", description="VEGA: NSE NNF broadcast feed handler.")
+class Parser(argparse.ArgumentParser):
+    """The ``vega`` parser: an ArgumentParser that also holds each subcommand's parser by name."""
+
+    commands: dict[str, argparse.ArgumentParser]      # name -> its parser (build_parser)
+
+
+def build_parser() -> Parser:
+    p = Parser(prog="vega", description="VEGA: NSE NNF broadcast feed handler.")
     p.add_argument("--version", action="version", version=f"vega {_version()}")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    # (the subcommands' parsers are plain ArgumentParsers, as the command modules make them)
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=argparse.ArgumentParser)
     for name in COMMANDS:
         importlib.import_module(f"vega.commands.{name}").register(sub)
     p.commands = sub.choices                     # name -> its parser
@@ -55,13 +63,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:                                  # said by the command they were given to, not by ``vega``
-        said_by = parser.commands.get(getattr(args, "command", None), parser)
+        command = getattr(args, "command", None)
+        said_by = parser if command is None else parser.commands.get(command, parser)
         said_by.error(f"unrecognized arguments: {' '.join(extra)}")
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2
     try:
-        status = args.func(args)
+        status: int = args.func(args)          # (every command's run returns its exit status)
         try:
             sys.stdout.flush()                 # output that fails at the end (a closed pipe, a full disk): here
         except OSError as e:
@@ -132,7 +141,7 @@ def stdout_to_devnull() -> None:
         pass
 
 
-def _no_reader(stream) -> bool:
+def _no_reader(stream: TextIO) -> bool:
     """True when ``stream`` is a pipe whose reading end is closed (poll reports POLLERR for its writer)."""
     import select
     try:

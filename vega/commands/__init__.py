@@ -1,4 +1,11 @@
 """Subcommands of the ``vega`` command line, one module each (see vega.cli)."""
+from typing import TYPE_CHECKING, Callable, TypeAlias
+
+if TYPE_CHECKING:                  # (argparse's action is generic to type checkers only)
+    import argparse
+
+    #: what a command module's ``register`` is given: the subcommands of the ``vega`` parser (vega.cli)
+    _Subparsers: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 class CliError(Exception):
@@ -23,7 +30,7 @@ def _num(v: float) -> str:
     return f"{int(v):,}" if v == int(v) and abs(v) < 1e15 else f"{v:g}"
 
 
-def float_upto(hi: float, tiny: float | None = None, unit: str = ""):
+def float_upto(hi: float, tiny: float | None = None, unit: str = "") -> Callable[[str], float]:
     """argparse type of a number option: a finite_float at most ``hi``, and with ``tiny`` not above 0 and below
     ``tiny`` either (zero and negative values are left to the command's own check, which says what they mean).
     A value far out (``--speed 1e308``, ``--seconds 1e308``) overflowed deep inside as a bare OverflowError,

@@ -6,26 +6,37 @@ change-record groups (docs/FORMATS.md, "Change records").
 """
 from __future__ import annotations
 
+import argparse
 import datetime as _dt
 import re
 from pathlib import Path
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, NoReturn
 
 import numpy as np
+import numpy.typing as npt
 
 from vega.commands import CliError
+
+if TYPE_CHECKING:
+    from vega._core import Store
+    from vega._journal import Journal
+    from vega._ring import Ring
+    from vega.instruments import Instruments
 
 DAY_NS = 86_400_000_000_000
 
 
-def one_line_errors(parser):
+def one_line_errors(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Make ``parser`` report usage errors as one line ``vega NAME: message (see vega NAME --help)`` on
     stderr with exit status 2, instead of argparse's usage block (``parser.prog`` is ``vega NAME``)."""
     import sys
 
-    def error(message):
+    def error(message: str) -> NoReturn:
         print(f"{parser.prog}: {message} (see {parser.prog} --help)", file=sys.stderr)
         raise SystemExit(2)
-    parser.error = error
+    # on purpose: this one parser's error method, which argparse calls as self.error, replaced by an attribute
+    parser.error = error  # type: ignore[method-assign]
     return parser
 
 
@@ -33,7 +44,7 @@ _DIGITS_RE = re.compile(r"[0-9]+")
 _TIME_RE = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?$")
 
 
-def parse_tokens(text: str | None) -> np.ndarray | None:
+def parse_tokens(text: str | None) -> npt.NDArray[np.uint32] | None:
     """``"26000,35001"`` -> uint32 array; None -> None.  Tokens are positive integers below 2**32."""
     if text is None:
         return None
@@ -74,9 +85,9 @@ def parse_date(text: str, what: str = "date") -> _dt.date:
     raise CliError(f"bad {what} {text!r}: expected YYYY-MM-DD or YYYYMMDD")
 
 
-def parse_bound(text: str, what: str):
+def parse_bound(text: str, what: str) -> _dt.date:
     """A replay bound: a trading date, or ``YYYY-MM-DDTHH:MM[:SS]`` / ``'YYYY-MM-DD HH:MM'`` (IST)."""
-    from vega.journal import IST
+    from vega._journal import IST
     t = text.strip()
     if "T" in t or " " in t:
         day, _, clock = t.replace("T", " ").partition(" ")
@@ -121,7 +132,7 @@ def fmt_age(ns: int) -> str:
 # opening things with one-line errors
 # ----------------------------------------------------------------------------------------------------------
 
-def open_ring(name: str):
+def open_ring(name: str) -> Ring:
     """``Ring.open(name)`` read-only, errors as CliError."""
     from vega._ring import Ring, RingError, ring_path
     try:
@@ -138,13 +149,13 @@ def open_ring(name: str):
         raise CliError(f"cannot open ring {name!r}: {e}") from None
 
 
-def store_class():
+def store_class() -> type[Store]:
     """``vega.Store`` (imported on use: commands that do not need the store do not load it)."""
     from vega import Store
     return Store
 
 
-def open_store(name: str):
+def open_store(name: str) -> Store:
     """``Store.open(name)`` read-only, errors as CliError."""
     Store = store_class()
     try:
@@ -157,7 +168,7 @@ def open_store(name: str):
         raise CliError(f"cannot open store {name!r}: {e}") from None
 
 
-def load_masters(contract, security):
+def load_masters(contract: str | None, security: str | None) -> Instruments:
     """``Instruments.load`` of the NSE master files given (contract.txt, security.txt), errors as CliError."""
     from vega.instruments import InstrumentFileError, Instruments
     try:                                          # (a FIFO or a directory: InstrumentFileError, not a hang)
@@ -174,7 +185,7 @@ def refuse_special_file(p: Path) -> None:
                        f"(YYYYMMDD.bin)")
 
 
-def open_journal(path: str | Path):
+def open_journal(path: str | Path) -> Journal:
     """``Journal.open(path)``, errors as CliError."""
     from vega.journal import Journal, JournalError
     p = Path(path)
@@ -212,7 +223,7 @@ def journal_root(path: str | Path) -> Path:
         raise CliError(str(e)) from None
 
 
-def _few(items: list, n: int, what: str = "") -> str:
+def _few(items: list[str] | list[_dt.date], n: int, what: str = "") -> str:
     """Of ``n`` items, ``items`` being every one when ``n`` is at most 7, else the first three and the last
     three: "a, b" or "N WHAT: a, b, c, ..., x, y, z" (a line stays short whatever the range)."""
     if n <= 7:
@@ -220,13 +231,14 @@ def _few(items: list, n: int, what: str = "") -> str:
     return f"{n:,}{what}: {', '.join(map(str, items[:3]))}, ..., {', '.join(map(str, items[-3:]))}"
 
 
-def missing_text(missing, feeds, outside=()) -> str:
+def missing_text(missing: Iterable[tuple[_dt.date, str]], feeds: Sequence[str],
+                 outside: Iterable[tuple[_dt.date, _dt.date]] = ()) -> str:
     """"no file: NSE_EQ 2026-11-24; no files on 2026-11-21, 2026-11-22" for (date, feed) pairs without a journal
     file (ReplayResult.missing): the days without a file for any of ``feeds`` (weekends, holidays) apart from a
     feed missing on a day the others have.  ``outside``: (first, last) ranges of days without any file, not in
     ``missing`` (an operator's range before the first file there and after the last).  More than 7 are
     summarised: their number, the first three and the last three."""
-    by_day: dict = {}
+    by_day: dict[_dt.date, list[str]] = {}
     for d, f in missing:
         by_day.setdefault(d, []).append(f)
     some = [f"{f} {d}" for d, fs in sorted(by_day.items()) if len(fs) < len(feeds) for f in fs]

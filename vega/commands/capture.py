@@ -5,13 +5,17 @@ import argparse
 import json
 import signal
 import sys
+from typing import TYPE_CHECKING, Any
 
 from vega.commands import CliError, finite_float
+
+if TYPE_CHECKING:
+    from vega.commands import _Subparsers
 
 HELP = "capture the NSE multicast feeds into the store, the ring and the daily journal"
 
 
-def _feed(text: str):
+def _feed(text: str) -> tuple[str, str, int]:
     seg, _, rest = text.partition("=")
     host, sep, port = rest.rpartition(":")
     if seg.upper() not in ("FO", "CM") or not sep or not port.isdigit():
@@ -19,7 +23,7 @@ def _feed(text: str):
     return seg.upper(), host, int(port)
 
 
-def add_pipeline_options(p) -> None:
+def add_pipeline_options(p: argparse.ArgumentParser) -> None:
     """The options `vega capture` and `vega ingest` share: config, feeds, outputs, master files."""
     p.add_argument("--config", "-c", metavar="FILE.toml", help="TOML config (every key: vega capture --example-config)")
     p.add_argument("--feed", type=_feed, action="append", metavar="SEG=GROUP:PORT",
@@ -43,7 +47,7 @@ def example_config() -> str:
     return files("vega").joinpath("capture.example.toml").read_text(encoding="utf-8")
 
 
-def register(sub) -> None:
+def register(sub: _Subparsers) -> None:
     p = sub.add_parser("capture", help=HELP, description=HELP + ". Stops cleanly on SIGINT, SIGTERM or SIGHUP "
                        "(journal sealed; SIGQUIT and SIGKILL leave it unsealed: the next start recovers it). The "
                        "ring and the stores stay in /dev/shm after a stop, for readers (the next capture replaces "
@@ -103,10 +107,10 @@ def run(args: argparse.Namespace) -> int:
     except CaptureError as e:
         raise CliError(str(e)) from None
 
-    last = {}
-    gone = []                                     # standard output's reader went away: the stats stop, not the capture
+    last: dict[str, dict[str, Any]] = {}
+    gone: list[int] = []                          # standard output's reader went away: the stats stop, not the capture
 
-    def report(s: dict) -> None:
+    def report(s: dict[str, Any]) -> None:
         last["stats"] = {k: v for k, v in s.items() if k not in ("uptime_s", "time_ns")}
         if gone:
             return

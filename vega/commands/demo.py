@@ -14,17 +14,25 @@ import sys
 import tempfile
 import threading
 import time
+from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
+import numpy.typing as npt
 
 from vega.commands import CliError, float_upto
 from vega.commands._ops import fmt_paise
 from vega.records import CHANGE_RECORD_DTYPE
 
+if TYPE_CHECKING:
+    from vega.commands import _Subparsers
+    from vega._core import Store
+    from vega.capture import Capture, _Feed
+    from vega.instruments import Instruments
+
 HELP = "run a simulated NSE market through the whole pipeline on loopback and show what landed"
 
 
-def register(sub) -> None:
+def register(sub: _Subparsers) -> None:
     d = sub.add_parser("demo", help=HELP,
                        description="Start a simulator (CM and F&O, wire-exact, LZO1Z-compressed like the exchange) "
                                    "and a capture on loopback for a few seconds, then show the busiest instruments, "
@@ -46,7 +54,8 @@ def register(sub) -> None:
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]           # (an AF_INET address: (host, port))
+        return port
 
 
 def run(args: argparse.Namespace) -> int:
@@ -105,11 +114,13 @@ def run(args: argparse.Namespace) -> int:
             cap.open()
         except CaptureError as e:
             raise CliError(str(e)) from None
-        ring_reader = cap.ring.reader("NSE_FO" if "FO" in args.segments else "NSE_EQ", name="demo-reader",
+        ring = cap.ring
+        assert ring is not None                    # (the demo's config names a ring)
+        ring_reader = ring.reader("NSE_FO" if "FO" in args.segments else "NSE_EQ", name="demo-reader",
                                       start="oldest")
         errors = []
 
-        def send():
+        def send() -> None:
             try:
                 sim.send(args.rate)
             except BaseException as e:          # reported below, never a traceback from a thread
@@ -129,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
             while not reading.is_set():
                 consumed += ring_reader.poll_into(buf, timeout=0.05, wait="sleep")   # waits without the GIL
 
-        def done(c) -> bool:
+        def done(c: Capture) -> bool:
             return c.datagrams >= total or (not th.is_alive() and c.datagrams >= sum(sim.sent.values()))
 
         rd = threading.Thread(target=read, name="vega-demo-reader", daemon=True)
@@ -145,15 +156,18 @@ def run(args: argparse.Namespace) -> int:
             raise CliError(f"simulator failed: {errors[0]}")
         consumed += len(ring_reader.poll(1 << 16))
         stats = cap.stats()
-        readers = cap.ring.readers()
-        tails = {f.name: cap.ring.tail(f.name) for f in cap.all_feeds}
-        index_names = cap.index_feed.handler.index_names() if cap.index_feed is not None else {}
+        readers = ring.readers()
+        tails = {f.name: ring.tail(f.name) for f in cap.all_feeds}
+        index_handler = cap.index_feed.handler if cap.index_feed is not None else None
+        index_names = index_handler.index_names() if index_handler is not None else {}
         ring_reader.close()
         cap.close()
 
         print(f"generated in {t_gen:.2f} s; sent and captured in {t_run:.2f} s", file=out)
         ok = True
         for f in cap.feeds:
+            # (an opened capture's feed: its config, and its store)
+            assert f.cfg is not None and f.store is not None
             d = stats["feeds"][f.name]
             exp = sim.expected[f.segment]
             print(f"\n== {f.segment} ({f.name}) on {f.cfg.group}:{f.cfg.port}", file=out)
@@ -189,6 +203,7 @@ def run(args: argparse.Namespace) -> int:
                       "what it lost is counted; the store holds the state)", file=out)
         print(f"\n== journal under {root}", file=out)
         for f in cap.all_feeds:
+            assert f.writer is not None and f.store is not None    # (the demo's config names a journal root)
             rep = verify(f.writer.path)
             size = f.writer.path.stat().st_size
             with Journal.open(f.writer.path) as j:
@@ -214,9 +229,10 @@ def run(args: argparse.Namespace) -> int:
         shutil.rmtree(mdir, ignore_errors=True)
 
 
-def _show_indices(feed, d, names: dict, out) -> None:
+def _show_indices(feed: _Feed, d: dict[str, Any], names: dict[int, str], out: TextIO) -> None:
     """The index feed: every index with its value, change and range (values are x 100 on the wire)."""
     from vega.indices import INDEX_DTYPE
+    assert feed.store is not None                  # (an opened capture's feed)
     a = feed.store.snapshot().view(INDEX_DTYPE)
     a = a[a["index_value"] > 0]
     codes = ", ".join(f"{c}:{v:,}" for c, v in sorted(d["by_code"].items())) or "none"
@@ -233,7 +249,8 @@ def _show_indices(feed, d, names: dict, out) -> None:
               f"{fmt_paise(int(r['low'])):>10}", file=out)
 
 
-def _show_options(st, snap, instruments, top: int, out) -> None:
+def _show_options(st: Store, snap: npt.NDArray[np.void], instruments: Instruments, top: int,
+                  out: TextIO) -> None:
     """The busiest options with their implied volatility (computed in the merge from the master files)."""
     import numpy as np
     meta = instruments.option_meta()

@@ -5,23 +5,29 @@ import argparse
 import json
 import os
 import sys
+from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 
 from vega.commands import CliError
 from vega.commands._ops import flags_text, fmt_ts, open_journal, parse_time, parse_tokens
-from vega.records import field_values, group_name
+from vega.records import FieldValue, field_values, group_name
+
+if TYPE_CHECKING:
+    from vega.commands import _Subparsers
+    from vega._journal import Journal
 
 HELP = "print the change records of a journal file (filter by token and time)"
 
 
-def _show(v):
+def _show(v: FieldValue) -> FieldValue:
     """A field's value in the text listing: a string that is empty or has blanks at either end (the net
     change indicator's ' ', a padded symbol) is quoted, so the line still reads as key=value pairs."""
     if isinstance(v, str) and (not v or v != v.strip()):
         return repr(v)
     return v
-def register(sub) -> None:
+def register(sub: _Subparsers) -> None:
     p = sub.add_parser("dump", help=HELP, description=(
         "Print the change records of one journal file <root>/<FEED>/YYYYMMDD.bin: sequence number, IST time "
         "(ts48 decoded), token, group, flags (C continued, K keyframe, E checkpoint end), source message code and "
@@ -37,7 +43,8 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def select(j, tokens, t0, t1, keyframes=True) -> np.ndarray:
+def select(j: Journal, tokens: npt.NDArray[np.uint32] | None, t0: int | None, t1: int | None,
+           keyframes: bool = True) -> npt.NDArray[np.intp]:
     """Record numbers of journal ``j`` in [t0, t1) (ns since 00:00 IST; None = open) with those tokens."""
     a = 0 if t0 is None else j.position(t0)
     b = len(j) if t1 is None else j.position(t1)

@@ -2,16 +2,21 @@
 from __future__ import annotations
 
 import argparse
+import datetime as _dt
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vega.commands import CliError
 from vega.commands._ops import journal_root, missing_text, parse_date, parse_feeds
 
+if TYPE_CHECKING:
+    from vega.commands import _Subparsers
+
 HELP = "export journals to Parquet, partitioned date=YYYY-MM-DD/feed=FEED (needs the export extra)"
 
 
-def register(sub) -> None:
+def register(sub: _Subparsers) -> None:
     p = sub.add_parser("export", help=HELP, description=(
         "Write the change records of a date range of journals as Parquet, one row per record (ts as "
         "timestamp[ns, Asia/Kolkata], seq, token, group, flags, mask, source, slot0..slot3), hive-"
@@ -79,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _unsealed(files) -> list[str]:
+def _unsealed(files: list[tuple[_dt.date, str, Path]]) -> list[str]:
     """"NSE_FO 2026-11-25 (being written)" for each (day, feed, path) whose file is not sealed: being written by
     a running capture, or left unsealed by one that stopped (vega verify --repair seals it)."""
     from vega.journal import Journal, JournalError, held_by_writer

@@ -5,14 +5,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING, Any
 
 from vega.commands import CliError
 from vega.commands.capture import add_pipeline_options
 
+if TYPE_CHECKING:
+    from vega.commands import _Subparsers
+
 HELP = "run recorded pcap/pcapng captures of the feeds through the pipeline into the journal (and store, ring)"
 
 
-def register(sub) -> None:
+def register(sub: _Subparsers) -> None:
     p = sub.add_parser("ingest", help=HELP, description=HELP + ". Datagrams go to the feed configured for their "
                        "destination group and port (as `vega capture` would receive them) at their capture "
                        "times, which drive the journal's days and checkpoints, in capture order across the feeds.")
@@ -104,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _progress_bar(args):
+def _progress_bar(args: argparse.Namespace) -> Any:      # a tqdm bar (tqdm is untyped) or None
     """tqdm over the files' bytes, or None (not asked for, not a terminal, or tqdm not installed)."""
     import os
     show = args.progress if args.progress is not None else sys.stderr.isatty()

@@ -5,15 +5,23 @@ import argparse
 import datetime as _dt
 import sys
 import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
 
 from vega.commands import CliError, float_upto
 from vega.commands._ops import (journal_root, missing_text, parse_bound, parse_feeds, parse_tokens,
                                 store_class)
 
+if TYPE_CHECKING:
+    from vega.commands import _Subparsers
+
 HELP = "replay journals into a new shared-memory ring and/or store, paced or flat out"
 
 
-def register(sub) -> None:
+def register(sub: _Subparsers) -> None:
     p = sub.add_parser("replay", help=HELP, description=(
         "Replay the journals under ROOT from START to END in time order across days and feeds into a new "
         "shared-memory ring (every feed to its slot) and/or a new store (one feed), flat out or paced by "
@@ -68,7 +76,7 @@ class _Progress:
             sys.stderr.flush()
 
 
-def _days(start, end):
+def _days(start: _dt.date, end: _dt.date | None) -> tuple[_dt.date, _dt.date]:
     d0 = start if isinstance(start, _dt.date) and not isinstance(start, _dt.datetime) else start.date()
     if end is None:
         return d0, d0
@@ -76,7 +84,7 @@ def _days(start, end):
     return d0, d1
 
 
-def _count(files) -> int:
+def _count(files: list[tuple[_dt.date, str, Path]]) -> int:
     """Records in the files (day, feed, path) of the range (for the progress percentage; bounds inside a day
     ignored)."""
     n = 0
@@ -88,12 +96,13 @@ def _count(files) -> int:
     return n
 
 
-def _first_seqs(start, files) -> dict[str, int]:
+def _first_seqs(start: _dt.date, files: list[tuple[_dt.date, str, Path]]) -> dict[str, int]:
     """Per feed, the sequence number of the first live record a replay from ``start`` publishes (its journal's
     number for it), so that the ring's positions are the journal's numbers, as in a capture's ring: in the
     day before's file when its night past midnight reaches ``start`` (a time), else in the first file of the
     range.  ``files``: the range's (day, feed, path) from journal_files, the day before's first when read."""
-    from vega.journal import Journal, _bound, day_epoch_ns
+    from vega._journal import day_epoch_ns
+    from vega.journal import Journal, _bound
     d0, lo = _bound(start, False)
     out: dict[str, int] = {}
     for day, f, p in files:
@@ -207,10 +216,10 @@ def run(args: argparse.Namespace) -> int:
             """One feed's target: the ring (live records only, as the capture's ring) and the store, which takes
             each journal's day as the base of its last-update times."""
 
-            def __init__(self, feed):
+            def __init__(self, feed: str):
                 self.feed = feed
 
-            def apply_records(self, recs, day_base_ns):
+            def apply_records(self, recs: npt.NDArray[np.void], day_base_ns: int) -> None:
                 if ring is not None:
                     live = live_records(recs)
                     ring.append(self.feed, live)

@@ -8,8 +8,12 @@ import signal
 import stat
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from vega.commands import CliError, float_upto
+
+if TYPE_CHECKING:
+    from vega.commands import _Subparsers
 
 HELP = "send a simulated NSE market as UDP multicast on loopback (or write it to a pcap file)"
 
@@ -75,7 +79,7 @@ def _target(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def register(sub) -> None:
+def register(sub: _Subparsers) -> None:
     p = sub.add_parser("simulate", help=HELP, description=HELP + ". Wire-exact, LZO1Z-compressed like the "
                        "exchange, per-stream sequence numbers; deterministic for a seed. Sends only to loopback.")
     p.add_argument("--segments", nargs="+", choices=["FO", "CM"], default=["FO", "CM"])
@@ -142,7 +146,9 @@ def run(args: argparse.Namespace) -> int:
                 sock.close()
             raise CliError(f"cannot send to {':'.join(map(str, sim.targets[seg]))} through interface "
                            f"{args.interface}: {getattr(e, 'strerror', None) or e}") from None
-    say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr, flush=True))
+    def say(*a: object) -> None:
+        if not args.quiet:
+            print(*a, file=sys.stderr, flush=True)
     if args.stream:
         say(f"vega simulate: {n:,} datagrams per segment ({', '.join(args.segments)}, seed {args.seed}), generated "
             f"while sent")

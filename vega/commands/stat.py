@@ -6,12 +6,18 @@ import json
 import sys
 import time
 
+from typing import TYPE_CHECKING, Any
+
 from vega.commands._ops import fmt_age, open_ring
+
+if TYPE_CHECKING:
+    from vega.commands import _Subparsers
+    from vega._ring import Ring
 
 HELP = "show a ring's slots (tail, records) and readers (position, lag, laps, heartbeat age)"
 
 
-def register(sub) -> None:
+def register(sub: _Subparsers) -> None:
     p = sub.add_parser("stat", help=HELP, description=(
         "Show the state of a shared-memory ring of a running capture: per feed slot its first sequence number "
         "(a capture restarted during the day starts its ring at the journal's next number), the tail (the "
@@ -23,7 +29,7 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def collect(ring) -> dict:
+def collect(ring: Ring) -> dict[str, Any]:
     """The ring's state as plain data (what --json prints)."""
     from vega._ring import FEEDS, _pid_alive
     now = time.time_ns()

@@ -4,14 +4,18 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vega.commands import CliError
 from vega.commands._ops import refuse_special_file
 
+if TYPE_CHECKING:
+    from vega.commands import _Subparsers
+
 HELP = "check journal files and report per file; --repair fixes a torn tail, a damaged index or a cut update"
 
 
-def register(sub) -> None:
+def register(sub: _Subparsers) -> None:
     p = sub.add_parser("verify", help=HELP, description=(
         "Check journal files: header, torn tail, index and checkpoint table against the records. A "
         "directory is searched for */YYYYMMDD.bin. Exit status 0 when every file is sound (or was "

@@ -3,22 +3,33 @@ from __future__ import annotations
 
 import argparse
 import errno
-import os
 import itertools
+import os
 import sys
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 
 from vega.commands import CliError, float_upto
 from vega.commands._ops import fmt_age, fmt_paise, load_masters, open_ring, open_store, parse_tokens
 from vega.instruments import SEG_CM, SEG_FO
 
+if TYPE_CHECKING:
+    from vega.commands import _Subparsers
+    from rich.console import Group
+    from rich.table import Table
+
+    from vega._core import Store
+    from vega._ring import Ring
+    from vega.instruments import Instruments
+
 HELP = "live market watch (LTP, change, best bid/ask, volume, OI) over a running capture's store"
 SORTS = ("volume", "activity", "change", "oi", "token")
 
 
-def register(sub) -> None:
+def register(sub: _Subparsers) -> None:
     p = sub.add_parser("watch", help=HELP, description=(
         "A live terminal market watch over the shared-memory store of a running capture (read-only, "
         "lock-free): LTP, change from the previous close, best bid/ask with quantities, volume, open "
@@ -47,7 +58,7 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _pid_text(pid) -> str:
+def _pid_text(pid: int | None) -> str:
     """The store's writer pid for the title, ``(exited)`` after it when no such process is left (the store
     then holds the state the writer left: nothing will change it)."""
     from vega._ring import _pid_alive
@@ -61,13 +72,14 @@ class Watch:
     With the names (``store_name``, ``ring_name``) it follows a restarted capture: when a shared-memory file
     is replaced it reopens it; while one is gone it shows the last frame with a notice."""
 
-    def __init__(self, store, ring=None, tokens=None, sort="volume", top=25, store_name=None, ring_name=None,
-                 instruments=None):
+    def __init__(self, store: Store, ring: Ring | None = None, tokens: npt.NDArray[np.uint32] | None = None,
+                 sort: str = "volume", top: int = 25, store_name: str | None = None, ring_name: str | None = None,
+                 instruments: Instruments | None = None):
         self.store, self.ring, self.tokens, self.sort, self.top = store, ring, tokens, sort, top
         self.instruments = instruments
         self.prev_counts: dict[int, int] = {}
         self.prev_tails: dict[str, int] | None = None
-        self.prev_t = None
+        self.prev_t: float | None = None          # (time.monotonic() of prev_tails)
         self.store_name, self.ring_name = store_name, ring_name
         self.notice = ""
         self.reattached = 0
@@ -88,7 +100,7 @@ class Watch:
             except Exception as e:                    # half-made or not yet initialised: try next frame
                 self.notice = f"{what} {name!r} was replaced and cannot be opened yet: {e}"
                 continue
-            if what == "store":
+            if isinstance(new, Store):                # (what == "store")
                 self.store, self.prev_counts = new, {}
             else:
                 self.ring, self.prev_tails = new, None
@@ -98,7 +110,7 @@ class Watch:
             except Exception:
                 pass
 
-    def rows(self) -> tuple[np.ndarray, np.ndarray]:
+    def rows(self) -> tuple[npt.NDArray[np.void], npt.NDArray[np.int64]]:
         """(snapshot rows to show, in order; their activity since the previous frame)."""
         snap = self.store.snapshot()
         snap = snap[snap["valid"] == 1]
@@ -133,7 +145,7 @@ class Watch:
             if not tails[f]:
                 continue
             rate = ""
-            if self.prev_tails is not None and now > self.prev_t:
+            if self.prev_tails is not None and self.prev_t is not None and now > self.prev_t:
                 rate = f" ({(tails[f] - self.prev_tails[f]) / (now - self.prev_t):,.0f}/s)"
             parts.append(f"{f} {tails[f]:,}{rate}")
         self.prev_tails, self.prev_t = tails, now
@@ -144,7 +156,7 @@ class Watch:
         return (f"ring: {', '.join(parts) or 'no records yet'}; readers {len(live)} live"
                 + (f", max lag {lag:,}, laps {laps:,}" if live else ""))
 
-    def table(self):
+    def table(self) -> Table | Group:
         """The frame as a rich renderable."""
         from rich.console import Group
         from rich.table import Table
@@ -182,7 +194,7 @@ class Watch:
         return Group(t, Text(status)) if status else t
 
 
-    def label(self, r, seg=None) -> str:
+    def label(self, r: np.void, seg: int | None = None) -> str:
         """A row's name: the store's symbol, or with the masters (``--contract`` / ``--security``) the
         contract's: ``NIFTY 27NOV26 24500 CE``, ``NIFTY 27NOV26 FUT``, ``RELIANCE EQ``.  ``seg``: the store's
         segment (SEG_FO / SEG_CM), None for either."""
@@ -238,7 +250,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         tty = sys.stdout.isatty()
         console = Console(width=None if tty else 160, force_terminal=tty or None)
-        console.on_broken_pipe = _broken_pipe     # not rich's silent exit 1: vega.cli's quiet exit 0, as dump's
+        # not rich's silent exit 1: vega.cli's quiet exit 0, as dump's (an attribute replacing rich's method for
+        # this console alone, which rich calls as self.on_broken_pipe: so mypy's method-assign is no error here)
+        console.on_broken_pipe = _broken_pipe  # type: ignore[method-assign]
         w = Watch(store, ring, tokens, args.sort, args.top, store_name=args.store, ring_name=args.ring,
                   instruments=instruments)
         if not tty:   # scripts, pipes and files: plain frames one after another, each written out at once
