@@ -23,11 +23,16 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import re
-from typing import Iterable, NamedTuple
+from collections.abc import Iterable, Iterator
+from typing import Any, NamedTuple, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 
 from vega._files import open_regular
+
+#: a path argument: a str or an os.PathLike (a pathlib.Path)
+StrPath: TypeAlias = str | os.PathLike[str]
 
 __all__ = ["INSTRUMENT_DTYPE", "Instrument", "Instruments", "InstrumentFileError", "SEG_FO", "SEG_CM",
            "expiry_unix", "write_contract_file", "write_security_file"]
@@ -66,7 +71,7 @@ INSTRUMENT_DTYPE = np.dtype([
 #: (min, max) of each integer column: a number of the file outside it is a bad line, not an OverflowError that
 #: fails the whole table when the rows become INSTRUMENT_DTYPE
 _RANGE = {n: (int(np.iinfo(INSTRUMENT_DTYPE[n]).min), int(np.iinfo(INSTRUMENT_DTYPE[n]).max))
-          for n in INSTRUMENT_DTYPE.names if INSTRUMENT_DTYPE[n].kind in "iu"}
+          for n in INSTRUMENT_DTYPE.names or () if INSTRUMENT_DTYPE[n].kind in "iu"}
 #: the latest expiry_raw whose date a datetime can hold (9999-12-31 IST): Instrument.expiry and
 #: Instruments.expiries() turn expiries into dates
 EXPIRY_RAW_MAX = int((_dt.datetime(9999, 12, 31, 23, 59, 59) - _dt.datetime(1980, 1, 1)).total_seconds())
@@ -121,7 +126,7 @@ def expiry_unix(expiry_raw: int) -> int:
     return (wall // 86400) * 86400 + EXPIRY_CLOCK - IST_OFFSET
 
 
-def _expiry_key(expiry) -> int:
+def _expiry_key(expiry: int | _dt.date | str) -> int:
     """expiry_unix of an expiry given as raw seconds since 1980, a date, a datetime or 'YYYY-MM-DD'."""
     if isinstance(expiry, str):
         expiry = _dt.date.fromisoformat(expiry)
@@ -181,7 +186,7 @@ _UTF8_BOM = "\xef\xbb\xbf"
 MAX_LINE = 1 << 16
 
 
-def _read_lines(path) -> Iterable[tuple[int, str]]:
+def _read_lines(path: str) -> Iterable[tuple[int, str]]:
     with open_regular(path, InstrumentFileError, "an NSE master file") as fh:
         no = 0
         while True:
@@ -195,7 +200,11 @@ def _read_lines(path) -> Iterable[tuple[int, str]]:
             yield no, line.rstrip("\r\n")
 
 
-def _parse_contract_line(f: list[str]) -> tuple:
+#: one instrument's values, in INSTRUMENT_DTYPE's (and Instrument's) field order
+_Row = tuple[int, int, str, str, str, int, int, int, str, int, int, int, str, str]
+
+
+def _parse_contract_line(f: list[str]) -> _Row:
     if len(f) < CONTRACT_MIN_FIELDS:
         raise ValueError(f"{len(f)} fields, at least {CONTRACT_MIN_FIELDS} expected")
     token = _int(f, 0, "token", "token")
@@ -230,7 +239,7 @@ def _parse_contract_line(f: list[str]) -> tuple:
             lot, tick, asset_token, asset_symbol[:10], _opt(f, 53)[:25])
 
 
-def _parse_security_line(f: list[str]) -> tuple:
+def _parse_security_line(f: list[str]) -> _Row:
     if len(f) < SECURITY_MIN_FIELDS:
         raise ValueError(f"{len(f)} fields, at least {SECURITY_MIN_FIELDS} expected")
     token = _int(f, 0, "token", "token")
@@ -254,21 +263,23 @@ class Instruments:
     reason)`` for lines that were skipped), ``deleted`` (lines skipped for DeleteFlag ``Y``).
     """
 
-    def __init__(self, table: np.ndarray | None = None, errors=None, deleted: int = 0):
-        self.table = np.zeros(0, INSTRUMENT_DTYPE) if table is None else np.asarray(table, INSTRUMENT_DTYPE)
+    def __init__(self, table: npt.ArrayLike | None = None, errors: Iterable[tuple[str, int, str]] | None = None,
+                 deleted: int = 0):
+        self.table: npt.NDArray[np.void] = (np.zeros(0, INSTRUMENT_DTYPE) if table is None
+                                            else np.asarray(table, INSTRUMENT_DTYPE))
         self.errors: list[tuple[str, int, str]] = list(errors or [])
         self.deleted = deleted
         self._index()
 
     # ---------------------------------------------------------------------------------------- loading
     @classmethod
-    def load(cls, contract_path=None, security_path=None) -> "Instruments":
+    def load(cls, contract_path: StrPath | None = None, security_path: StrPath | None = None) -> "Instruments":
         """Load either or both master files; bad lines are skipped and listed in ``errors``.
 
         Raises InstrumentFileError when a file's header line is missing or of the wrong kind or the path is not a
         regular file (a FIFO, a device, a directory: refused, not read), FileNotFoundError when a path does not
         exist."""
-        rows: list[tuple] = []
+        rows: list[_Row] = []
         errors: list[tuple[str, int, str]] = []
         deleted = 0
         for path, magic, parse, del_idx in ((contract_path, "NEATFO", _parse_contract_line, 68),
@@ -318,7 +329,7 @@ class Instruments:
     def __len__(self) -> int:
         return len(self.table)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Instrument]:
         for i in range(len(self.table)):
             yield self._row(i)
 
@@ -349,11 +360,12 @@ class Instruments:
         cm = self._by_key.get((SEG_CM, token))
         if fo is not None and cm is not None:
             raise LookupError(f"token {token} exists in both F&O and CM: pass segment=SEG_FO or SEG_CM")
-        if fo is None and cm is None:
+        i = fo if fo is not None else cm
+        if i is None:
             raise KeyError(f"token {token} not found")
-        return self._row(fo if fo is not None else cm)
+        return self._row(i)
 
-    def by_symbol(self, symbol: str, segment: int | None = None) -> np.ndarray:
+    def by_symbol(self, symbol: str, segment: int | None = None) -> npt.NDArray[np.void]:
         """All instruments of ``symbol`` (structured array), F&O by expiry, strike and type, then CM."""
         m = self.table["symbol"] == symbol
         if segment is not None:
@@ -361,7 +373,7 @@ class Instruments:
         return self._sorted(self.table[m])
 
     @staticmethod
-    def _sorted(a: np.ndarray) -> np.ndarray:
+    def _sorted(a: npt.NDArray[np.void]) -> npt.NDArray[np.void]:
         return a[np.lexsort((a["option_type"], a["strike"], a["expiry_unix"], a["segment"]))]
 
     def expiries(self, symbol: str) -> list[_dt.date]:
@@ -370,28 +382,29 @@ class Instruments:
         u = np.unique(t["expiry_unix"][(t["symbol"] == symbol) & (t["segment"] == SEG_FO)])
         return [_dt.datetime.fromtimestamp(int(x), IST).date() for x in u]
 
-    def option_chain(self, symbol: str, expiry) -> np.ndarray:
+    def option_chain(self, symbol: str, expiry: int | _dt.date | str) -> npt.NDArray[np.void]:
         """Options (CE and PE) of ``symbol`` expiring on ``expiry`` (raw seconds since 1980, a date, a
         datetime or 'YYYY-MM-DD'), sorted by strike then CE before PE."""
         t = self.table
         key = _expiry_key(expiry)
         m = ((t["symbol"] == symbol) & (t["segment"] == SEG_FO) & (t["expiry_unix"] == key)
              & np.isin(t["option_type"], ["CE", "PE"]))
-        a = t[m]
+        a: npt.NDArray[np.void] = t[m]
         return a[np.lexsort((a["option_type"], a["strike"]))]
 
-    def futures(self, underlying: str, expiry=None) -> np.ndarray:
+    def futures(self, underlying: str, expiry: int | _dt.date | str | None = None) -> npt.NDArray[np.void]:
         """Futures (option type XX) on ``underlying`` (the symbol), optionally of one expiry, by expiry."""
         t = self.table
         m = (t["symbol"] == underlying) & (t["segment"] == SEG_FO) & (t["option_type"] == "XX")
         if expiry is not None:
             m &= t["expiry_unix"] == _expiry_key(expiry)
-        a = t[m]
+        a: npt.NDArray[np.void] = t[m]
         return a[np.argsort(a["expiry_unix"], kind="stable")]
 
-    def tokens(self, segment: int) -> np.ndarray:
+    def tokens(self, segment: int) -> npt.NDArray[np.int32]:
         """Tokens of one segment (int32), e.g. to pre-populate the store before the open."""
-        return self.table["token"][self.table["segment"] == segment].copy()
+        tokens: npt.NDArray[np.int32] = self.table["token"][self.table["segment"] == segment].copy()   # ("<i4")
+        return tokens
 
     def option_meta(self) -> np.ndarray:
         """Per F&O option what the IV computation needs (structured array ``OPTION_META_DTYPE``): strike,
@@ -422,16 +435,20 @@ OPTION_META_DTYPE = np.dtype([
 
 
 # ---------------------------------------------------------------------------------------------------- writers
-def _rows(instruments) -> np.ndarray:
+#: what the writers take: Instruments, a structured array, or rows (Instrument tuples, or dicts by field name)
+_Instruments: TypeAlias = Instruments | npt.NDArray[Any] | Iterable[Iterable[Any] | dict[str, Any]]
+
+
+def _rows(instruments: _Instruments) -> npt.NDArray[np.void]:
     if isinstance(instruments, Instruments):
         return instruments.table
     if isinstance(instruments, np.ndarray):
         return instruments.astype(INSTRUMENT_DTYPE)
-    return np.array([tuple(r) if not isinstance(r, dict) else tuple(r[n] for n in INSTRUMENT_DTYPE.names)
+    return np.array([tuple(r) if not isinstance(r, dict) else tuple(r[n] for n in INSTRUMENT_DTYPE.names or ())
                      for r in instruments], dtype=INSTRUMENT_DTYPE)
 
 
-def write_contract_file(path, instruments, version: str = "9.46") -> int:
+def write_contract_file(path: StrPath, instruments: _Instruments, version: str = "9.46") -> int:
     """Write the F&O rows of ``instruments`` (Instruments, a structured array or Instrument tuples) as an
     NSE contract.txt (69 fields per line, §4.1 positions; fields VEGA does not model are written empty or 0,
     permitted-to-trade 1, delete flag N).  Returns the number of lines written after the header."""
@@ -469,7 +486,7 @@ def write_contract_file(path, instruments, version: str = "9.46") -> int:
     return len(rows)
 
 
-def write_security_file(path, instruments, version: str = "6.3", date: int = 0) -> int:
+def write_security_file(path: StrPath, instruments: _Instruments, version: str = "6.3", date: int = 0) -> int:
     """Write the CM rows of ``instruments`` as an NSE security.txt (54 fields per line, §4.2 positions;
     delete flag N).  Returns the number of lines written after the header."""
     rows = _rows(instruments)
