@@ -2,6 +2,7 @@
 recovery and damaged files."""
 import datetime as dt
 import os
+import re
 import struct
 import sys
 import zlib
@@ -636,6 +637,96 @@ def test_checkpoint_table_outside_the_records_is_refused(tmp_path):
     assert rep.repaired and rep.ok and rep.checkpoints == 1
     with Journal.open(path) as j:
         assert j.records.tobytes() == recs.tobytes()
+
+
+def _checkpointed_day(tmp_path, name="day"):
+    """A sealed day of 40 records with three checkpoints: records 5..7 and 8..11 (back to back, at one time)
+    and 20..22; index stride 4.  -> (path, records)."""
+    recs = make_records(40, seed=18)
+    for a, b in ((5, 8), (8, 12), (20, 23)):
+        recs["flags"][a:b] = KEYFRAME
+        recs["flags"][b - 1] |= CHECKPOINT_END
+    set_timestamps(recs[5:12], np.full(7, timestamps(recs[5:6])[0]))
+    return write_day(tmp_path / name, recs, index_stride=4), recs
+
+
+def _with_tables(path, ent, ck):
+    """Rewrite the index table of a sealed file from these arrays, its checksum made right."""
+    b = path.read_bytes()
+    ioff = struct.unpack_from("<Q", b, 40)[0]
+    path.write_bytes(b[:ioff] + _journal.pack_index(ent, ck, struct.unpack_from("<I", b, 56)[0]))
+
+
+def _bad_tables(name, ent, ck, recs):
+    """(entries, checkpoints, message) of a damage no writer makes, from a day's sound tables."""
+    ent, ck = ent.copy(), ck.copy()
+    if name == "swapped":
+        return ent, ck[[1, 0, 2]], ("checkpoint table out of order: checkpoint 1 starts at record 5, before "
+                                    "checkpoint 0 (records 8..11) ends")
+    if name == "overlap":
+        ck["n_records"][0] += 1
+        return ent, ck, "checkpoint table overlapping: checkpoint 1 starts at record 8, before checkpoint 0 " \
+                        "(records 5..8) ends"
+    if name == "time":
+        ck["ts"][2] -= 1
+        return ent, ck, f"checkpoint 2 has time {int(ck['ts'][2])}, not the stamp {int(ck['ts'][2]) + 1} of " \
+                        f"its first record 20"
+    if name == "live":
+        ck[2] = (timestamps(recs[14:15])[0], 64 + 14 * 32, 2, 0)
+        return ent, ck, "checkpoint 2 (records 14..15) does not begin and end with KEYFRAME records"
+    ent["ts"][[2, 3]] = ent["ts"][[3, 2]]
+    return ent, ck, "index table out of order: entry 3 has time"
+
+
+@pytest.mark.parametrize("name", ["swapped", "overlap", "time", "live", "entries"])
+def test_checkpoint_or_index_table_out_of_order_is_refused_and_repaired(tmp_path, name):
+    """A sealed file's tables with a right checksum but in an order no writer makes: checkpoints swapped or
+    overlapping, a checkpoint time that is not its first record's stamp, a run that is no KEYFRAME run, index
+    entry times decreasing.  The reader refused only tables pointing outside the records, and opened these
+    (the sequence numbers and snapshot_at assume sorted, disjoint runs)."""
+    path, recs = _checkpointed_day(tmp_path)
+    with Journal.open(path) as j:
+        ent, ck = j.index.copy(), j.checkpoints.copy()
+    assert ck["n_records"].tolist() == [3, 4, 3] and ck["ts"][0] == ck["ts"][1]
+    e, c, msg = _bad_tables(name, ent, ck, recs)
+    _with_tables(path, e, c)
+    with pytest.raises(JournalError, match=re.escape(f"{path}: {msg}")):
+        Journal.open(path)
+    rep = verify(path)
+    assert not rep.ok and rep.repairable and any(msg in q for q in rep.problems), rep.problems
+    fixed = verify(path, repair=True)                  # the tables are rebuilt from the records
+    assert fixed.repaired and fixed.ok and fixed.checkpoints == 3, fixed.problems
+    with Journal.open(path) as j:
+        assert j.records.tobytes() == recs.tobytes()
+        assert j.index.tobytes() == ent.tobytes() and j.checkpoints.tobytes() == ck.tobytes()
+
+
+def test_legal_checkpoint_tables_still_open(tmp_path):
+    """What writers make reads: checkpoints back to back at one time, a checkpoint stamped earlier than the one
+    before (the writer stamps what it is told), a day reopened and continued, and a repaired file."""
+    state = make_records(6, seed=19)
+    with JournalWriter(tmp_path, "NSE_FO", DATE, index_stride=4, flush_interval=None,
+                       checkpoint_interval=None) as w:
+        w.append(make_records(10, seed=20))
+        w.checkpoint(state, T0 + 5 * 10**9)
+        w.checkpoint(state, T0 + 5 * 10**9)
+        w.checkpoint(state[:2], T0)
+    with JournalWriter.reopen(w.path, flush_interval=None, checkpoint_interval=None) as w2:
+        w2.append(make_records(9, seed=21, t0=T0 + 10**10))
+        w2.checkpoint(state, T0 + 2 * 10**10)
+    with Journal.open(w.path) as j:
+        assert j.checkpoints["ts"].tolist() == [T0 + 5 * 10**9] * 2 + [T0, T0 + 2 * 10**10]
+        assert len(j) == 10 + 6 + 6 + 2 + 9 + 6
+    assert verify(w.path).ok
+    fixed = verify(w.path, repair=True)
+    assert fixed.ok and not fixed.repaired
+    b = bytearray(w.path.read_bytes())
+    b[-1] ^= 0xFF                                      # a damaged table, repaired: the repair's output reads
+    w.path.write_bytes(bytes(b))
+    fixed = verify(w.path, repair=True)
+    assert fixed.repaired and fixed.ok and fixed.checkpoints == 4
+    with Journal.open(w.path) as j:
+        assert len(j.checkpoints) == 4
 
 
 def test_verify_repairs_damaged_index(tmp_path):

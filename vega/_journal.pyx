@@ -627,7 +627,44 @@ def read_index(mm, hdr, size, path="journal"):
                    or np.any(ck["n_records"] == 0) or np.any(ck["n_records"] > n)
                    or np.any(ck["offset"] + ck["n_records"] * np.uint64(32) > np.uint64(off))):
         raise JournalError(f"{path}: checkpoint table points outside the record area")
+    _check_index_order(mm, ent, ck, path)
     return ent, ck
+
+
+def _check_index_order(mm, ent, ck, path):
+    """JournalError unless the tables (in bounds: read_index) are what a writer's scan makes of the records:
+    entry times never decrease (a running maximum), checkpoint runs follow one another in file order without
+    overlapping (adjacent is fine: two checkpoints in a row), and each checkpoint's time is the stamp of its
+    first record, which like its last is flagged KEYFRAME.  Checkpoint times may decrease (a writer stamps a
+    checkpoint as it is told) and may be equal.  Reads two records per checkpoint, not the records between."""
+    back = np.flatnonzero(np.diff(ent["ts"]) < 0)
+    if len(back):
+        j = int(back[0]) + 1
+        raise JournalError(f"{path}: index table out of order: entry {j} has time {int(ent['ts'][j])}, earlier "
+                           f"than entry {j - 1}'s {int(ent['ts'][j - 1])} (entries hold a running maximum)")
+    if not len(ck):
+        return
+    start = ((ck["offset"] - np.uint64(JRNL_HEADER_SIZE)) // np.uint64(JRNL_REC_SIZE)).astype(np.int64)
+    end = start + ck["n_records"].astype(np.int64)
+    bad = np.flatnonzero(start[1:] < end[:-1])
+    if len(bad):
+        k = int(bad[0]) + 1
+        how = "out of order" if start[k] < start[k - 1] else "overlapping"
+        raise JournalError(f"{path}: checkpoint table {how}: checkpoint {k} starts at record {int(start[k])}, "
+                           f"before checkpoint {k - 1} (records {int(start[k - 1])}..{int(end[k - 1]) - 1}) ends")
+    recs = np.frombuffer(mm, CHANGE_RECORD_DTYPE, int(end[len(end) - 1]), JRNL_HEADER_SIZE)
+    first, last = recs[start], recs[end - 1]          # copies: no view of the map outlives this call
+    del recs
+    bad = np.flatnonzero(timestamps(first) != ck["ts"])
+    if len(bad):
+        k = int(bad[0])
+        raise JournalError(f"{path}: checkpoint {k} has time {int(ck['ts'][k])}, not the stamp "
+                           f"{int(timestamps(first[k:k + 1])[0])} of its first record {int(start[k])}")
+    bad = np.flatnonzero(((first["flags"] & last["flags"]) & KEYFRAME) == 0)
+    if len(bad):
+        k = int(bad[0])
+        raise JournalError(f"{path}: checkpoint {k} (records {int(start[k])}..{int(end[k]) - 1}) does not begin "
+                           f"and end with KEYFRAME records")
 
 
 def pack_index(ent, ck, stride):
