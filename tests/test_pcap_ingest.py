@@ -1250,6 +1250,83 @@ def test_compression_damage_between_two_packets_is_raised_after_the_last(tmp_pat
         assert got == [it[3] for it in items]
 
 
+_ZSTD_BOMB = """
+import os, resource, struct, sys
+from vega.pcap import PcapError, PcapStats, udp_datagrams
+
+def block(last, kind, size, body):
+    return (size << 3 | kind << 1 | last).to_bytes(3, "little") + body
+
+head = bytes.fromhex(sys.argv[2])         # a raw block before the zeros (a pcap header), or none
+n = 8192                                  # RLE blocks of 128 KiB: 1 GiB of zeros in 32 KiB
+frame = (struct.pack("<I", 0xFD2FB528) + bytes([0, 0x58]) + (block(0, 0, len(head), head) if head else b"")
+         + block(0, 1, 128 << 10, bytes(1)) * (n - 1) + block(1, 1, 128 << 10, bytes(1)))
+with open(sys.argv[1], "wb") as f:
+    f.write(frame)
+st = PcapStats()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:
+    print("datagrams", sum(1 for _ in udp_datagrams(sys.argv[1], st)), st.packets, st.malformed, st.offset)
+except PcapError as e:
+    print("refused", e)
+print("grew", (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) >> 10)
+"""
+
+
+@pytest.mark.parametrize("head", ["zeros", "pcap"])
+def test_a_zstd_bomb_is_read_in_bounded_memory(tmp_path, head):
+    """A zstd frame of 32 KiB that decompresses to 1 GiB of zeros (RLE blocks: 4 bytes make 128 KiB): the
+    chunk it sits in was decompressed in one call, a GiB at once (more for a larger frame).  Now the reader
+    decompresses a few blocks at a time: the process's peak memory grows by the pieces' tens of MiB, and the
+    zeros are what garbage is (not a capture; after a pcap header, empty records, each malformed)."""
+    pcap_head = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1) if head == "pcap" else b""
+    path = tmp_path / "bomb.pcap.zst"
+    r = subprocess.run([sys.executable, "-c", _ZSTD_BOMB, str(path), pcap_head.hex()], capture_output=True,
+                       text=True, timeout=120, env=dict(os.environ, PYTHONPATH=ROOT))
+    assert r.returncode == 0, r.stderr
+    said, grew = r.stdout.splitlines()
+    if head == "zeros":
+        assert said == f"refused {path}: not a pcap or pcapng file (magic 0x00000000)"
+    else:                                          # 16-byte records of zeros: a packet each, malformed
+        assert said == f"datagrams 0 {(1 << 30) // 16} {(1 << 30) // 16} {path.stat().st_size}"
+    assert int(grew.split()[1]) < 100, grew        # MiB (1 GiB and more before)
+
+
+@pytest.mark.parametrize("step", [(None, None), (1, 7), (3, 1000)])
+def test_zstd_frames_of_every_kind_read_as_the_capture(tmp_path, monkeypatch, step):
+    """Frames as zstd, zstd -T and pzstd write them, concatenated (cat): with and without a content size or
+    a checksum, skippable frames first and between (pzstd's: a file of its was not told for zstd), an empty
+    frame; read a block or a few at a time from reads of any size (headers cut between two reads), they give
+    the capture's datagrams and counts."""
+    import zstandard
+
+    import vega.pcap
+    blocks, chunk = step
+    if blocks is not None:
+        monkeypatch.setattr(vega.pcap._ZstdFrames, "BLOCKS", blocks)
+        monkeypatch.setattr(vega.pcap._ZstdFrames, "CHUNK", chunk)
+        monkeypatch.setattr(vega.pcap, "PIECE", 5000)
+    rng = np.random.default_rng(9)
+    items = [(T0 + i * 1000, FO[0], FO[1], rng.bytes(int(rng.integers(100, 900)))) for i in range(400)]
+    write_pcap(tmp_path / "a.pcap", items)
+    data = (tmp_path / "a.pcap").read_bytes()
+    third = len(data) // 3
+    stream = zstandard.ZstdCompressor(level=19, write_checksum=True).compressobj()   # no content size
+    skip = struct.pack("<II", 0x184D2A50, 4) + struct.pack("<I", 12345)
+    blob = (skip + zstandard.ZstdCompressor(write_checksum=True).compress(data[:third]) + skip
+            + stream.compress(data[third:2 * third]) + stream.flush() + zstandard.ZstdCompressor().compress(b"")
+            + skip + zstandard.ZstdCompressor(write_content_size=False).compress(data[2 * third:]))
+    (tmp_path / "a.pcap.zst").write_bytes(blob)
+    want, want_stats = _read(tmp_path / "a.pcap")
+    got, stats = _read(tmp_path / "a.pcap.zst")
+    assert got == want and len(got) == 400 and stats.offset == len(blob)
+    stats.offset = want_stats.offset
+    assert stats == want_stats
+    (tmp_path / "b.pcap.zst").write_bytes(blob + b"garbage!")
+    with pytest.raises(PcapError, match=r"zstd compression is damaged .*not a zstd frame \(magic 0x62726167\)"):
+        _read(tmp_path / "b.pcap.zst")
+
+
 def test_ingest_of_a_cut_gzip_capture_journals_what_came_before_the_cut(tmp_path):
     """`vega ingest x.pcap.gz` of a gzip capture cut short: the whole datagrams before the cut go into the
     journals, which are sealed, exactly as an ingest of the decompressed part; the exit is 1 with one line

@@ -4,7 +4,8 @@ or compressed (gzip, xz, bzip2; zstd with the zstandard package), told by the fi
 compressed capture is read in pieces of ``PIECE`` bytes through the same walker (packets cut between two
 pieces are joined); the statistics' ``offset`` then counts the compressed file's bytes.  So is a stream:
 ``-`` (standard input: ``tcpdump -w - ... | vega ingest -``), a pipe or FIFO, plain or compressed (its
-``offset`` counts the capture's bytes).
+``offset`` counts the capture's bytes).  Decompression goes in bounded steps whatever the compressed file
+says: a small file that decompresses to gigabytes (a zstd "bomb") costs time, not memory (``_ZstdFrames``).
 
 ``udp_datagrams(path)`` yields ``(epoch_ns, dst_ip, dst_port, payload)`` for every whole, unfragmented IPv4/UDP
 packet, in file order; ``payload`` is a memoryview into the mapped file, or into the decompressed piece of a
@@ -160,7 +161,8 @@ def scan_batches(path: str | Path, stats: PcapStats | None = None, batch: int = 
 PIECE = 8 << 20
 #: the longest packet record or pcapng block a compressed capture may have (a longer one is damage)
 MAX_RECORD = 64 << 20
-_COMPRESSION = ((b"\x1f\x8b", "gzip"), (b"\x28\xb5\x2f\xfd", "zstd"), (b"\xfd7zXZ\x00", "xz"), (b"BZh", "bzip2"))
+_COMPRESSION = ((b"\x1f\x8b", "gzip"), (b"\x28\xb5\x2f\xfd", "zstd"), (b"\xfd7zXZ\x00", "xz"), (b"BZh", "bzip2"),
+                *((bytes([0x50 + k, 0x2A, 0x4D, 0x18]), "zstd") for k in range(16)))   # a skippable frame (pzstd)
 
 
 class _Pieces:
@@ -323,38 +325,116 @@ def _decompressor(path: Path, kind: str, f) -> tuple:
 
 
 class _ZstdFrames:
-    """The decompressed bytes of a zstd file, frame after frame (``read1``), and EOFError when the file ends
-    inside a frame: the zstandard stream reader takes the end of a file cut short for the stream's end, so a
-    cut that fell between two packets went unreported (gzip, xz and bzip2 raise)."""
+    """The decompressed bytes of a zstd file, frame after frame (``read1``), in steps of at most ``BLOCKS``
+    blocks, and EOFError when the file ends inside a frame: the zstandard stream reader takes the end of a file
+    cut short for the stream's end, so a cut that fell between two packets went unreported (gzip, xz and bzip2
+    raise).
 
-    CHUNK = 256 << 10                 # compressed bytes read at a time (a few MB decompressed)
+    The frames and blocks are walked here, by their headers, before the bytes go to the decompressor: a zstd
+    block makes at most 128 KiB, but 4 bytes of it can say so (an RLE block), so a chunk of compressed bytes
+    decompressed at once made up to 32,768 times its size (a hostile frame of 32 KiB, a GiB of zeros, in one
+    call).  Fed at most ``BLOCKS`` blocks at a time, the decompressor makes at most ``BLOCKS`` x 128 KiB a
+    step, whatever the frame says; libzstd's own window (at most its default limit, 128 MiB, declared by the
+    frame) comes on top.  Bytes that are no zstd or skippable frame, a reserved block type or a block of more
+    than 128 KiB are damage (ZstdError): libzstd refuses them too."""
+
+    CHUNK = 256 << 10                 # compressed bytes read at a time
+    BLOCKS = 32                       # blocks decompressed in one step: at most 4 MiB
+    BLOCK_MAX = 128 << 10             # what a block holds and makes at most (zstd's Block_Maximum_Size)
+    _FCS = (0, 2, 4, 8)               # bytes of the frame content size by its flag (0: 1 if single segment)
+    _DID = (0, 1, 2, 4)               # bytes of the dictionary id by its flag
 
     def __init__(self, f, zstandard):
         self._f, self._z = f, zstandard
+        self._dctx = zstandard.ZstdDecompressor()      # one frame's decompressobj at a time
+        self._in = memoryview(b"")    # compressed bytes read, not yet walked
         self._frame = None            # the frame being decompressed; None between two frames
+        self._state = "frame"         # what the next compressed bytes begin: a "frame", its "header", a "block"
+        self._left = 0                # bytes still to pass before that: a block's, a checksum's, a skipped frame's
+        self._skip = False            # the bytes walked are a skippable frame's (not decompressed)
+        self._sum = 0                 # bytes of the content checksum after the frame's last block
         self._out = b""
 
     def read1(self, n: int) -> bytes:
         while not self._out:
-            data = self._f.read(self.CHUNK)
-            if not data:
-                if self._frame is not None:
-                    raise EOFError("the file ends inside a zstd frame: cut short")
-                return b""
-            parts = []
-            while data:               # a chunk may end one frame and start the next (zstd -T, pzstd, cat)
-                if self._frame is None:
-                    self._frame = self._z.ZstdDecompressor().decompressobj()
-                parts.append(self._frame.decompress(data))
-                data = b""
-                if self._frame.eof:
-                    data, self._frame = self._frame.unused_data, None
-            self._out = b"".join(parts)
+            cut = self._walk()
+            if not cut:
+                data = self._f.read(self.CHUNK)
+                if not data:
+                    if len(self._in) or self._left or self._state != "frame":
+                        raise EOFError("the file ends inside a zstd frame: cut short")
+                    return b""
+                self._in = memoryview(self._in.tobytes() + data if len(self._in) else data)
+                continue
+            step, self._in = self._in[:cut], self._in[cut:]
+            if not self._skip:
+                self._out = self._decompress(step)
         if len(self._out) <= n:         # (the common case, a piece wanting more: no copy)
             out, self._out = self._out, b""
         else:
             out, self._out = self._out[:n], self._out[n:]
         return out
+
+    def _decompress(self, step) -> bytes:
+        """The bytes made of a step of the frame being walked; ZstdError where the frame does not end where
+        its blocks do."""
+        if self._frame is None:
+            self._frame = self._dctx.decompressobj()
+        out = self._frame.decompress(step)
+        ended = self._state == "frame" and not self._left
+        if self._frame.eof != ended or self._frame.unused_data:
+            raise self._z.ZstdError("a zstd frame does not end where its blocks do")
+        if ended:
+            self._frame = None
+        return out
+
+    def _walk(self) -> int:
+        """How many of the bytes read (``_in``) the next step takes: up to ``BLOCKS`` block headers of one
+        frame, to the frame's end at the most, or one skippable frame; 0 when a header is not all there yet."""
+        b, p, blocks = self._in, 0, 0
+        while True:
+            if self._left:
+                k = min(self._left, len(b) - p)
+                p, self._left = p + k, self._left - k
+                if self._left:
+                    return p
+            if self._state == "frame":
+                if p or len(b) < 4:
+                    return p                          # a step ends with its frame
+                magic = int.from_bytes(b[:4], "little")
+                self._skip = magic & 0xFFFFFFF0 == 0x184D2A50
+                if self._skip:
+                    if len(b) < 8:
+                        return 0
+                    self._left = int.from_bytes(b[4:8], "little")
+                    p = 8
+                    continue
+                if magic != 0xFD2FB528:
+                    raise self._z.ZstdError(f"not a zstd frame (magic {magic:#010x})")
+                p, self._state = 4, "header"
+            elif self._state == "header":
+                if p == len(b):
+                    return p
+                fhd = b[p]
+                single = (fhd >> 5) & 1
+                size = 1 + (1 - single) + self._DID[fhd & 3] + (self._FCS[fhd >> 6] or single)
+                if fhd & 0x08:
+                    raise self._z.ZstdError("a zstd frame header with its reserved bit set")
+                if len(b) - p < size:
+                    return p
+                p, self._state, self._sum = p + size, "block", 4 if fhd & 0x04 else 0
+            else:
+                if blocks == self.BLOCKS or len(b) - p < 3:
+                    return p
+                head = int.from_bytes(b[p:p + 3], "little")
+                kind, size = (head >> 1) & 3, head >> 3
+                if kind == 3 or size > self.BLOCK_MAX:
+                    raise self._z.ZstdError(f"a zstd block of type {kind} and {size} bytes: damaged")
+                blocks += 1
+                p, self._left = p + 3, 1 if kind == 1 else size      # an RLE block holds its one byte
+                if head & 1:                                          # the frame's last block, its checksum
+                    self._left += self._sum
+                    self._state = "frame"
 
     def close(self) -> None:
         self._out = b""
