@@ -149,6 +149,42 @@ def test_index_tokens_override_and_validation(tmp_path):
         assert str(e.value).startswith(str(p)) and len(str(e.value)) < len(str(p)) + 120, str(e.value)[:300]
 
 
+@pytest.mark.parametrize("text, where, said", [
+    ("India VIX,26_017\n", 1, "token '26_017' is not an integer (ASCII digits)"),       # int() took it: 26017
+    ("India VIX,26017\nNifty Bank,\u0662\u0666\u0660\u0660\u0669\n", 2, "is not an integer"),  # (UTF-8 read
+    ("India VIX,26017\nNifty Bank,\uff12\uff16\uff10\uff10\uff19\n", 2, "is not an integer"),  # as latin-1)
+    ("Nifty 50,2600O\nIndia VIX,26017\n", 1, "token '2600O' is not an integer"),   # was skipped as a header
+    ("India VIX,+26017\n", 1, "token '+26017' is not an integer"),
+    ("India VIX,0x65A1\n", 1, "token '0x65A1' is not an integer"),
+    ("India VIX,99999999999999999999\n", 1, "token '99999999999999999999' is not in 1 .. 2**31 - 1"),
+    ("India VIX,0\n", 1, "token '0' is not in 1 .. 2**31 - 1"),
+    ("name,token\nIndia VIX,26017\nNifty IT,26008\nIndia VIX,26017\n", 4,
+     "index 'India VIX' is the index of line 2 ('India VIX'): a name is given once (names match as 'INDIA VIX')"),
+    ("India VIX,26017\n# spelt otherwise\n india  vix\t,26018\n", 3,
+     "index 'india  vix' is the index of line 1 ('India VIX')"),
+    ("India VIX,26017\nNifty IT,26017\n", 2,
+     "token 26017 of 'Nifty IT' is given on line 1 to 'India VIX' too: two indices would merge into one record"),
+    ("India VIX,26017\n \t,26018\n", 2, "name ' \\t' is not an index name"),
+])
+def test_index_master_tokens_are_digits_and_names_and_tokens_come_once(tmp_path, text, where, said):
+    """A token int() reads ('26_017', '+26017') was read as some number, and of a name given twice the last
+    line won, silently; a token or a name (as the handler matches names) given twice, a token out of range or
+    a blank name was refused without the line.  Now each is refused naming the file, the line, and the line it
+    repeats.  (Non-ASCII digits never were digits here: the file is read as latin-1, which has none.)"""
+    p = tmp_path / "indices.csv"
+    p.write_text(text, encoding="utf-8")
+    with pytest.raises(IndexMasterError) as e:
+        load_index_master(p)
+    assert str(e.value).startswith(f"{p}:{where}: ") and said in str(e.value), str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_index_master_blanks_around_a_token_and_a_header_line_are_fine(tmp_path):
+    p = tmp_path / "indices.csv"
+    p.write_text("name,token\n  India VIX ,\t26017 \nNifty IT,026008\n")
+    assert load_index_master(p) == {"India VIX": 26017, "Nifty IT": 26008}
+
+
 def test_index_tokens_never_give_a_default_token_to_another_index():
     """index_tokens= updates DEFAULT_INDEX_TOKENS: a token the defaults hold for another index is refused (two
     indices would merge into one record: Nifty 50 would read India VIX's value), unless that index gets a

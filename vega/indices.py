@@ -118,12 +118,19 @@ def _read_rows(p: Path) -> list:
         return list(enumerate(csv.reader(fh), 1))
 
 
+#: a token of an index master file: ASCII decimal digits.  int() takes more ('26_000' is 26000, and non-ASCII
+#: digits), which would read a damaged field as some other number.
+_TOKEN = re.compile(r"[0-9]+")
+
+
 def load_index_master(path) -> dict:
-    """Read an index master file: one ``name,token`` per line (a header line whose token column is not a
-    number is skipped; ``#`` starts a comment line).  Returns the mapping for ``index_tokens=``; a malformed
-    line, or a file without one ``name,token`` line, raises IndexMasterError naming the file (and the line)."""
+    """Read an index master file: one ``name,token`` per line (a first line whose token column holds no digit
+    is a header, skipped; ``#`` starts a comment line).  A token is ASCII decimal digits (blanks around them
+    allowed), in 1 .. 2**31 - 1.  Returns the mapping for ``index_tokens=``.  A malformed line, a name given
+    twice (as the handler matches names: :func:`index_key`), a token given twice, or a file without one
+    ``name,token`` line raises IndexMasterError naming the file and the line (and the line it repeats)."""
     p = Path(path)
-    out = {}
+    out, by_key, by_token = {}, {}, {}
     try:
         rows = _read_rows(p)
     except csv.Error as e:                               # a binary file: a field past the csv module's limit
@@ -132,23 +139,39 @@ def load_index_master(path) -> dict:
         if not row or not "".join(row).strip() or row[0].lstrip().startswith("#"):
             continue
         if len(row) < 2:
-            got = ",".join(row)
-            raise IndexMasterError(f"{p}:{lineno}: expected 'name,token', got "
-                                   f"{got[:60]!r}{' ...' if len(got) > 60 else ''}")
+            raise IndexMasterError(f"{p}:{lineno}: expected 'name,token', got {_clip(','.join(row), 60)}")
         name, tok = row[0].strip(), row[1].strip()
-        try:
-            out[name] = int(tok)
-        except ValueError:
-            if lineno == 1:
+        if _TOKEN.fullmatch(tok) is None:
+            if lineno == 1 and not any(c.isdigit() for c in tok):
                 continue                                 # a header line
-            raise IndexMasterError(f"{p}:{lineno}: token {tok[:30]!r}{' ...' if len(tok) > 30 else ''} is "
-                                   f"not an integer") from None
+            raise IndexMasterError(f"{p}:{lineno}: token {_clip(tok, 30)} is not an integer (ASCII digits)")
+        if len(tok.lstrip("0")) > 10 or not 0 < int(tok) < 2 ** 31:     # (int() of 4,300 digits and more fails)
+            raise IndexMasterError(f"{p}:{lineno}: token {_clip(tok, 30)} is not in 1 .. 2**31 - 1")
+        try:
+            key = index_key(name)
+        except UnicodeEncodeError:
+            key = b""
+        if not key:
+            raise IndexMasterError(f"{p}:{lineno}: name {_clip(row[0], 30)} is not an index name")
+        token = int(tok)
+        if key in by_key:
+            first, was = by_key[key]
+            raise IndexMasterError(f"{p}:{lineno}: index {name!r} is the index of line {first} ({was!r}): a name "
+                                   f"is given once (names match as {key.decode('latin-1')!r})")
+        if token in by_token:
+            first, was = by_token[token]
+            raise IndexMasterError(f"{p}:{lineno}: token {token} of {name!r} is given on line {first} to {was!r} "
+                                   f"too: two indices would merge into one record")
+        by_key[key] = by_token[token] = (lineno, name)
+        out[name] = token
     if not out:
         raise IndexMasterError(f"{p}: no name,token lines")
-    try:
-        return check_index_tokens(out)
-    except ValueError as e:
-        raise IndexMasterError(f"{p}: {e}") from None
+    return check_index_tokens(out)
+
+
+def _clip(text: str, n: int) -> str:
+    """``text`` quoted, cut at ``n`` characters (a message line stays short whatever the file holds)."""
+    return f"{text[:n]!r}{' ...' if len(text) > n else ''}"
 
 
 def _index_dtype() -> np.dtype:
