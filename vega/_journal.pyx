@@ -646,13 +646,13 @@ def _check_index_order(mm, ent, ck, path):
         return
     start = ((ck["offset"] - np.uint64(JRNL_HEADER_SIZE)) // np.uint64(JRNL_REC_SIZE)).astype(np.int64)
     end = start + ck["n_records"].astype(np.int64)
-    bad = np.flatnonzero(start[1:] < end[:-1])
+    bad = np.flatnonzero(start[1:] < end[:len(end) - 1])
     if len(bad):
         k = int(bad[0]) + 1
         how = "out of order" if start[k] < start[k - 1] else "overlapping"
         raise JournalError(f"{path}: checkpoint table {how}: checkpoint {k} starts at record {int(start[k])}, "
                            f"before checkpoint {k - 1} (records {int(start[k - 1])}..{int(end[k - 1]) - 1}) ends")
-    recs = np.frombuffer(mm, CHANGE_RECORD_DTYPE, int(end[len(end) - 1]), JRNL_HEADER_SIZE)
+    recs = np.frombuffer(mm, CHANGE_RECORD_DTYPE, int(end.max()), JRNL_HEADER_SIZE)   # (the last run ends last)
     first, last = recs[start], recs[end - 1]          # copies: no view of the map outlives this call
     del recs
     bad = np.flatnonzero(timestamps(first) != ck["ts"])
