@@ -129,6 +129,38 @@ def test_a_failed_open_lets_go_of_its_stores_so_the_next_open_works(tmp_path):
             Store.remove(f"{name}-{f.segment.lower()}")
 
 
+@pytest.mark.parametrize("which", ["index_master", "contract"])
+def test_a_bad_master_file_is_refused_before_anything_is_made_or_replaced(tmp_path, shm_file_name, which):
+    """A bad index or instrument master used to fail the open after the day's journal files were made (and sealed
+    empty by the failure's close), the stores created and a stopped capture's ring replaced: its readers lost the
+    ring for a typo.  The master files are read first now, and a failed open leaves everything as it was."""
+    from vega._ring import Ring
+    name = shm_file_name
+    old = Ring.create(name)                              # a stopped capture's ring, left for its readers
+    old._write_test_records("NSE_EQ", 5)
+    old.close()
+    inode = os.stat(f"/dev/shm/{name}").st_ino
+    bad = tmp_path / "bad.csv"
+    bad.write_text("Nifty 50,26000\nNifty 50,26001\n" if which == "index_master" else "not a master file\n")
+    root = tmp_path / "journal"
+    cap = Capture(CaptureConfig(feeds=[FeedConfig("CM", "127.0.0.1", free_udp_port())], journal_root=str(root),
+                                ring=name, store=name, **{which: str(bad)}))
+    stores = [f"/dev/shm/vega.store.{name}-{s}" for s in ("cm", "idx")]
+    try:
+        with pytest.raises(CaptureError, match="^index master: .*bad.csv:2: " if which == "index_master" else
+                           "^instrument master: .*bad.csv"):
+            cap.open(offline_ns=1_763_600_000 * 10 ** 9)
+        assert not root.exists() or not any(root.rglob("*.bin"))
+        assert os.stat(f"/dev/shm/{name}").st_ino == inode
+        assert not any(os.path.exists(p) for p in stores)
+        with Ring.open(name) as r:
+            assert r.info("NSE_EQ")["tail"] == 5
+    finally:
+        for p in stores:                                 # (what the old code left)
+            if os.path.exists(p):
+                os.unlink(p)
+
+
 def test_defaults_without_a_config():
     cfg = load_config(None)
     assert [(f.segment, f.group, f.port) for f in cfg.feeds] == [("FO", "239.70.2.1", 34302),

@@ -66,6 +66,7 @@ if TYPE_CHECKING:
     from vega._journal import JournalWriter
     from vega._net import BatchReceiver
     from vega._ring import Reader, Ring
+    from vega.instruments import Instruments
     from vega.pcap import PcapStats
 
 #: a path argument: a str or an os.PathLike (a pathlib.Path)
@@ -567,6 +568,9 @@ class Capture:
                         f.store.close()
                     f.store = None
             self._refuse_if_in_use()               # before anything is replaced
+            # the master files are read before anything is made or replaced: a bad one leaves the day's journals,
+            # the stores and the ring as they were (it used to fail after sealing empty journal files for the day)
+            ins, index_tokens = self._read_masters()
             for f in self.all_feeds:
                 if cfg.store:
                     name = self._store_name(f)
@@ -611,9 +615,9 @@ class Capture:
             elif cfg.journal_root and cfg.journal_spill_mb > 0:
                 self.ring = self._private_ring(firsts)
             for f in sorted(self.all_feeds, key=lambda f: ("IDX", "CM", "FO").index(f.segment)):
-                f.handler = self._make_handler(FeedHandler, f)
-            if cfg.contract or cfg.security:
-                self._load_instruments()
+                f.handler = self._make_handler(FeedHandler, f, index_tokens)
+            if ins is not None:
+                self._load_instruments(ins)
             self._poll = select.poll()
             for f in self.feeds if offline_ns is None else ():
                 assert f.cfg is not None                   # (only the index feed has none)
@@ -894,37 +898,47 @@ class Capture:
     def _feed(self, segment: str) -> _Feed | None:
         return next((f for f in self.all_feeds if f.segment == segment), None)
 
-    def _make_handler(self, FeedHandler: type[FeedHandler], f: _Feed) -> FeedHandler:
+    def _read_masters(self) -> tuple[Instruments | None, dict[str, int] | None]:
+        """The configured instrument master (contract and security files) and index master, read and checked
+        (None where not configured); CaptureError naming the file when one cannot be read or is refused."""
+        from vega.instruments import InstrumentFileError, Instruments
+        from vega.indices import IndexMasterError, load_index_master
+        cfg = self.config
+        ins = index_tokens = None
+        if cfg.contract or cfg.security:
+            try:
+                ins = Instruments.load(cfg.contract, cfg.security)
+            except (InstrumentFileError, OSError, UnicodeDecodeError) as e:
+                raise CaptureError(f"instrument master: {e}") from None
+        if cfg.index_master and self.index_feed is not None:
+            try:
+                index_tokens = load_index_master(cfg.index_master)
+            except (IndexMasterError, OSError, UnicodeDecodeError) as e:
+                raise CaptureError(f"index master: {e}") from None
+        return ins, index_tokens
+
+    def _make_handler(self, FeedHandler: type[FeedHandler], f: _Feed,
+                      index_tokens: dict[str, int] | None = None) -> FeedHandler:
         """The FeedHandler publishing to the ring and the journal from inside its nogil loop; CM hands the
         index feed its index messages, F&O hands CM the open interest per underlying (build IDX, CM, FO in
-        that order)."""
+        that order).  ``index_tokens``: the index master's (``_read_masters``), for the index feed."""
         kw: dict[str, Any] = {}                          # (index_tokens, indices, underlying: of their kinds)
         assert f.store is not None                         # (open makes the stores first)
         if f.segment == "IDX":
-            if self.config.index_master:
-                from vega.indices import IndexMasterError, load_index_master
-                try:
-                    kw["index_tokens"] = load_index_master(self.config.index_master)
-                except (IndexMasterError, OSError, UnicodeDecodeError) as e:
-                    raise CaptureError(f"index master: {e}") from None
+            if index_tokens is not None:
+                kw["index_tokens"] = index_tokens
             return FeedHandler("IDX", f.store, ring=self.ring, journal=f.writer, **kw)
         link = self._feed("IDX" if f.segment == "CM" else "CM")
         if link is not None:
             kw["indices" if f.segment == "CM" else "underlying"] = link.handler
         return FeedHandler(f.segment, f.store, ring=self.ring, journal=f.writer, rate=self.config.iv_rate, **kw)
 
-    def _load_instruments(self) -> None:
-        """Pre-populate the stores from the master files before the first datagram (CM first: it holds the
-        underlyings of the F&O options' spot carry), and write each store's state as a checkpoint into the
-        journal (it takes no sequence numbers, and the ring does not get it) so that a replay has the symbols
-        too."""
+    def _load_instruments(self, ins: Instruments) -> None:
+        """Pre-populate the stores from the master files (``_read_masters``) before the first datagram (CM
+        first: it holds the underlyings of the F&O options' spot carry), and write each store's state as a
+        checkpoint into the journal (it takes no sequence numbers, and the ring does not get it) so that a
+        replay has the symbols too."""
         from vega._journal import day_epoch_ns
-        from vega.instruments import InstrumentFileError, Instruments
-        cfg = self.config
-        try:
-            ins = Instruments.load(cfg.contract, cfg.security)
-        except (InstrumentFileError, OSError, UnicodeDecodeError) as e:
-            raise CaptureError(f"instrument master: {e}") from None
         by_file: dict[str, list[tuple[int, str]]] = {}
         for path, line, why in ins.errors:        # skipped lines: said at start (start_notes), per file
             by_file.setdefault(path, []).append((line, why))
