@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Final, Iterable, Iterator, Literal, Mapping, Sequence, TypeAlias
 
 __all__ = [
     "SEGMENTS", "MARKET_TYPE", "HEADER_LEN", "PREFIX_LEN", "Layout", "Leaf", "LAYOUTS", "CODES",
@@ -101,44 +101,56 @@ FO_VOLUME_MAX = (1 << 33) - 1      #: F&O 7208 true volume: UNSIGNED LONG + VolT
 #          document's byte-packed form); offset and fmt are None, the encoder picks the layout from it
 # An array is (offset, name, count, stride, fields): a list of `count` dicts at offset + i * stride.
 
+#: a wire field (offset, name, kind, struct code), of the kinds above but stride; name None: the value is the
+#: array entry itself (an array of scalars), or for terms the entry's mf and aon keys
+_Wire: TypeAlias = tuple[int, str | None, Literal["int", "float", "dint", "char", "str", "ind", "terms", "vol33",
+                                                  "excd"], str]
+#: the `wire_stride` key (offset and struct code None: not on the wire)
+_Stride: TypeAlias = tuple[None, str, Literal["stride"], None]
+
+
 @dataclass(frozen=True)
 class Array:
     off: int
     name: str
     count: int
     stride: int
-    fields: tuple
+    fields: tuple[_Field, ...]
 
 
-def _i(off, name, fmt="i"):
+#: one entry of a layout's (or an array's) fields
+_Field: TypeAlias = _Wire | _Stride | Array
+
+
+def _i(off: int, name: str, fmt: str = "i") -> _Wire:
     return (off, name, "int", fmt)
 
 
-_IND = "ind"
+_IND: Final = "ind"
 
 # --- shared sub-structures ------------------------------------------------------------------------------
 
-_MBO = (  # MBO_INFORMATION / ST_MBO_INFO, 18 bytes (CM table 37.4, FO table 76)
+_MBO: tuple[_Field, ...] = (  # MBO_INFORMATION / ST_MBO_INFO, 18 bytes (CM table 37.4, FO table 76)
     _i(0, "trader_id"), _i(4, "qty"), _i(8, "price"), (12, None, "terms", "B"), _i(14, "min_fill_qty"),
 )
-_MBP_CM = (  # CM MBP_INFORMATION, 16 bytes
+_MBP_CM: tuple[_Field, ...] = (  # CM MBP_INFORMATION, 16 bytes
     _i(0, "quantity", "q"), _i(8, "price"), _i(12, "number_of_orders", "h"), _i(14, "bb_buy_sell_flag", "h"),
 )
-_MBP_FO7200 = (  # F&O 7200 ST_MBP_INFO, 10 bytes
+_MBP_FO7200: tuple[_Field, ...] = (  # F&O 7200 ST_MBP_INFO, 10 bytes
     _i(0, "quantity"), _i(4, "price"), _i(8, "number_of_orders", "h"),
 )
-_MBP_FO7208 = (  # F&O 7208 MBP_INFORMATION, 12 bytes
+_MBP_FO7208: tuple[_Field, ...] = (  # F&O 7208 MBP_INFORMATION, 12 bytes
     _i(0, "quantity"), _i(4, "price"), _i(8, "number_of_orders", "h"), _i(10, "bb_buy_sell_flag", "h"),
 )
-_MW_INFO_CM = (  # CM MARKET WISE INFORMATION, 34 bytes (64-bit volumes)
+_MW_INFO_CM: tuple[_Field, ...] = (  # CM MARKET WISE INFORMATION, 34 bytes (64-bit volumes)
     (0, "indicator", _IND, "B"), _i(2, "buy_volume", "q"), _i(10, "buy_price"), _i(14, "sell_volume", "q"),
     _i(22, "sell_price"), _i(26, "last_trade_price"), _i(30, "last_trade_time"),
 )
-_MW_INFO_FO = (  # F&O ST_MKT_WISE_INFO, 26 bytes (32-bit volumes)
+_MW_INFO_FO: tuple[_Field, ...] = (  # F&O ST_MKT_WISE_INFO, 26 bytes (32-bit volumes)
     (0, "indicator", _IND, "B"), _i(2, "buy_volume"), _i(6, "buy_price"), _i(10, "sell_volume"),
     _i(14, "sell_price"), _i(18, "last_trade_price"), _i(22, "last_trade_time"),
 )
-_MD_CM_HEAD = (  # CM INTERACTIVE MBO DATA head / 7208 record head, relative 0..59
+_MD_CM_HEAD: tuple[_Field, ...] = (  # CM INTERACTIVE MBO DATA head / 7208 record head, relative 0..59
     _i(0, "token"), _i(4, "book_type", "h"), _i(6, "trading_status", "h"), _i(8, "volume_traded_today", "q"),
     _i(16, "last_traded_price"), (20, "net_change_indicator", "char", "c"),   # 21: Filler
     _i(22, "net_price_change_from_closing_price"), _i(26, "last_trade_quantity"), _i(30, "last_trade_time"),
@@ -155,7 +167,7 @@ class Leaf:
     ``path`` leads from the record dict to the value (``("mbp", 3, "price")``); for ``terms`` it ends at the
     MBO entry dict (mf and aon share one byte).  ``offset`` is relative to the record start.
     """
-    path: tuple
+    path: tuple[str | int, ...]
     offset: int
     kind: str
     fmt: str
@@ -172,22 +184,20 @@ class Leaf:
         return out + (".mf/aon" if self.kind == "terms" else "")
 
 
-def _leaves(fields, base=0, prefix=()) -> list[Leaf]:
-    out = []
+def _leaves(fields: Iterable[_Field], base: int = 0, prefix: tuple[str | int, ...] = ()) -> list[Leaf]:
+    out: list[Leaf] = []
     for f in fields:
         if isinstance(f, Array):
             for k in range(f.count):
                 out += _leaves(f.fields, base + f.off + k * f.stride, prefix + (f.name, k))
-        else:
+        elif f[2] != "stride":
             off, name, kind, fmt = f
-            if kind == "stride":
-                continue
             out.append(Leaf(prefix if name is None else prefix + (name,), base + off, kind, fmt))
     return out
 
 
-def _top_keys(fields) -> tuple:
-    keys = []
+def _top_keys(fields: Iterable[_Field]) -> tuple[str, ...]:
+    keys: list[str] = []
     for f in fields:
         name = f.name if isinstance(f, Array) else f[1]
         if name is not None and name not in keys:
@@ -197,7 +207,7 @@ def _top_keys(fields) -> tuple:
 
 # --- value converters used by the compiled packers --------------------------------------------------------
 
-def _chr(v) -> bytes:
+def _chr(v: object) -> bytes:
     if v == "":
         return b"\x00"
     if not isinstance(v, str) or len(v) != 1 or ord(v) > 0xFF:
@@ -205,7 +215,7 @@ def _chr(v) -> bytes:
     return v.encode("latin-1")
 
 
-def _str(v, n: int) -> bytes:
+def _str(v: object, n: int) -> bytes:
     if not isinstance(v, str):
         raise ValueError(f"expected a str, got {v!r}")
     b = v.encode("ascii")          # UnicodeEncodeError is a ValueError
@@ -214,28 +224,28 @@ def _str(v, n: int) -> bytes:
     return b.ljust(n, b" ")
 
 
-def _ind(d) -> int:
+def _ind(d: Mapping[str, object]) -> int:
     return ((0x80 if d["last_trade_more"] else 0) | (0x40 if d["last_trade_less"] else 0)
             | (0x20 if d["buy"] else 0) | (0x10 if d["sell"] else 0))
 
 
-def _terms(e) -> int:
+def _terms(e: Mapping[str, object]) -> int:
     return (0x80 if e["mf"] else 0) | (0x40 if e["aon"] else 0)
 
 
-def _dint(v) -> float:
+def _dint(v: object) -> float:
     if not isinstance(v, int) or isinstance(v, bool) or not -DOUBLE_INT_MAX <= v <= DOUBLE_INT_MAX:
         raise ValueError(f"expected an int within +-2**53 (sent as DOUBLE), got {v!r}")
     return float(v)
 
 
-def _vol33(v) -> int:
+def _vol33(v: object) -> int:
     if not isinstance(v, int) or not 0 <= v <= FO_VOLUME_MAX:
         raise ValueError(f"expected an int in 0..2**33-1 (UNSIGNED LONG + VolTrdTodayExcdIndc), got {v!r}")
     return v & 0xFFFFFFFF
 
 
-def _excd(r) -> bytes:
+def _excd(r: Mapping[str, Any]) -> bytes:
     derived = b"1" if r["volume_traded_today"] >= (1 << 32) else b"0"
     given = r.get("vol_trd_today_excd_indc")
     if given is not None and given.encode("latin-1") != derived:
@@ -244,8 +254,9 @@ def _excd(r) -> bytes:
     return derived
 
 
-_CONVERTERS = {"_chr": _chr, "_str": _str, "_ind": _ind, "_terms": _terms, "_dint": _dint,
-               "_vol33": _vol33, "_excd": _excd}
+#: the converters by name, as the compiled packers call them (_str takes the width too)
+_CONVERTERS: dict[str, Callable[..., bytes | int | float]] = {
+    "_chr": _chr, "_str": _str, "_ind": _ind, "_terms": _terms, "_dint": _dint, "_vol33": _vol33, "_excd": _excd}
 
 
 _CONV_NAME = {"char": "_chr", "ind": "_ind", "terms": "_terms", "dint": "_dint", "vol33": "_vol33"}
@@ -263,16 +274,18 @@ def _leaf_expr(leaf: Leaf) -> str:
     return f"{_CONV_NAME[k]}({ref})"
 
 
-def _leaf_value(leaf: Leaf, r):
+def _leaf_value(leaf: Leaf, r: Mapping[str, Any]) -> bytes | int | float:
     """Slow twin of the compiled expression of one leaf (used to name the field behind an error)."""
-    v = r
+    v: Any = r                     # the record, then the values along leaf.path
     for p in leaf.path:
         v = v[p]
     k = leaf.kind
-    if k in ("int", "float"):
-        if k == "int" and (not isinstance(v, int)):
+    if k == "int":
+        if not isinstance(v, int):
             raise ValueError(f"expected an int, got {v!r}")
-        if k == "float" and not isinstance(v, (int, float)):
+        return v
+    if k == "float":
+        if not isinstance(v, (int, float)):
             raise ValueError(f"expected a float, got {v!r}")
         return v
     if k == "str":
@@ -285,6 +298,10 @@ def _leaf_value(leaf: Leaf, r):
 # ----------------------------------------------------------------------------------------------------------
 # Layouts
 # ----------------------------------------------------------------------------------------------------------
+
+#: a layout's compiled record packer (Layout._compile): (record dict, buffer, offset) -> None
+_Packer: TypeAlias = Callable[[Mapping[str, Any], bytearray, int], None]
+
 
 @dataclass(frozen=True)
 class Layout:
@@ -304,14 +321,14 @@ class Layout:
     records_offset: int
     count_offset: int | None
     message_header: bool
-    fields: tuple = field(repr=False)
+    fields: tuple[_Field, ...] = field(repr=False)
     oi_header: bool = False      #: F&O 7130/17130 re-defined header: NoOfRecords @12, Reserved for BCSeqNo
-    leaves: tuple = field(init=False, repr=False)
-    keys: tuple = field(init=False)
+    leaves: tuple[Leaf, ...] = field(init=False, repr=False)
+    keys: tuple[str, ...] = field(init=False)
     record_struct: struct.Struct = field(init=False, repr=False)
-    _pack: Callable = field(init=False, repr=False, compare=False)
+    _pack: _Packer = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         leaves = tuple(sorted(_leaves(self.fields), key=lambda lf: lf.offset))
         fmt, pos = ">", 0
         for lf in leaves:
@@ -331,11 +348,11 @@ class Layout:
         object.__setattr__(self, "record_struct", st)
         object.__setattr__(self, "_pack", self._compile())
 
-    def _compile(self) -> Callable:
+    def _compile(self) -> _Packer:
         # One generated function per layout packs a record dict with a single struct call (the stream
         # generator encodes ~10^5 messages per second through it).  Errors are re-diagnosed field by field by
         # Layout.pack_record, so the generated code carries no checks beyond list lengths.
-        arrays = {}
+        arrays: dict[tuple[str | int, ...], int] = {}       # path of a list -> its length
         for lf in self.leaves:
             for depth, p in enumerate(lf.path):
                 if isinstance(p, int):
@@ -347,9 +364,10 @@ class Layout:
             lines.append(f"    if len({ref}) != {n}: raise ValueError('{path[-1]}: expected {n} entries')")
         args = ", ".join(_leaf_expr(lf) for lf in self.leaves)
         lines.append(f"    _pack_into(buf, off{', ' if args else ''}{args})")
-        ns = dict(_CONVERTERS, _pack_into=self.record_struct.pack_into)
+        ns: dict[str, Any] = dict(_CONVERTERS, _pack_into=self.record_struct.pack_into)
         exec(compile("\n".join(lines), f"<vega.nse {self.segment} {self.code} packer>", "exec"), ns)
-        return ns["pack"]
+        pack: _Packer = ns["pack"]                   # the function the lines above define
+        return pack
 
     def message_length(self, n_records: int) -> int:
         """MessageLength of this code with ``n_records`` records (the header included)."""
@@ -360,14 +378,14 @@ class Layout:
         """1 for the single-record codes (7200, 6013), else 0."""
         return 0 if self.count_offset is not None else self.max_records
 
-    def pack_record(self, rec: Mapping, buf: bytearray, offset: int, where: str = "record") -> None:
+    def pack_record(self, rec: Mapping[str, Any], buf: bytearray, offset: int, where: str = "record") -> None:
         """Write one record dict at ``buf[offset:]``; ValueError naming the field on bad input."""
         try:
             self._pack(rec, buf, offset)
         except (KeyError, IndexError, TypeError, ValueError, AttributeError, struct.error) as exc:
             raise self._diagnose(rec, where, exc) from None
 
-    def _diagnose(self, rec, where: str, exc: Exception) -> ValueError:
+    def _diagnose(self, rec: object, where: str, exc: Exception) -> ValueError:
         head = f"{self.segment} {self.code} {where}"
         if not isinstance(rec, Mapping):
             return ValueError(f"{head}: expected a dict, got {type(rec).__name__}")
@@ -390,8 +408,8 @@ class Layout:
         return ValueError(f"{head}: {type(exc).__name__}: {exc}")
 
 
-def _md_tail_cm(off, with_indicative_close):
-    t = (
+def _md_tail_cm(off: int, with_indicative_close: bool) -> tuple[_Field, ...]:
+    t: tuple[_Field, ...] = (
         _i(off, "bb_total_buy_flag", "h"), _i(off + 2, "bb_total_sell_flag", "h"),
         _i(off + 4, "total_buy_quantity", "q"), _i(off + 12, "total_sell_quantity", "q"),
         (off + 20, "indicator", _IND, "B"), _i(off + 22, "closing_price"), _i(off + 26, "open_price"),
@@ -400,11 +418,12 @@ def _md_tail_cm(off, with_indicative_close):
     return t + ((_i(off + 38, "indicative_close_price"),) if with_indicative_close else ())
 
 
-def _index_fields(code, pad):
+def _index_fields(code: int, pad: int) -> tuple[_Field, ...]:
     """INDICES (7207/7216) / INDICATIVE INDICES (8207) record, PROTOCOL_MORE §1.2-§1.4.  ``pad`` = 1: the
     72-byte wire form (a pad byte after the 21-byte name, numbers from relative 22); 0: the document's
     71-byte byte-packed form (numbers from 21)."""
     o = 21 + pad
+    nums: tuple[_Field, ...]
     if code == 8207:
         nums = (_i(o, "indicative_close_value"), _i(o + 16, "closing_index"), _i(o + 20, "percent_change"),
                 _i(o + 32, "change"))                   # the other LONG slots are Reserved
@@ -419,113 +438,113 @@ def _index_fields(code, pad):
 
 # Offsets below are relative to the record start; a record starts at Layout.records_offset (40 for the
 # single-record codes, whose "record" is everything after the header; 42 after NoOfRecords otherwise).
-_SPECS = [
+_SPECS: list[Layout] = [
     # ---- CM (CM63) ---------------------------------------------------------------------------------------
-    dict(segment="CM", code=7200, name="BCAST_MBO_MBP_UPDATE", size=482, max_records=1, record_size=442,
-         records_offset=40, count_offset=None, message_header=False,
-         fields=_MD_CM_HEAD + (Array(60, "mbo", 10, 18, _MBO), Array(240, "mbp", 10, 16, _MBP_CM))
-         + _md_tail_cm(400, False)),                                    # 438..441: Reserved[4]
-    dict(segment="CM", code=7208, name="BCAST_ONLY_MBP", size=566, max_records=2, record_size=262,
-         records_offset=42, count_offset=40, message_header=False,
-         fields=_MD_CM_HEAD + (Array(60, "mbp", 10, 16, _MBP_CM),) + _md_tail_cm(220, True)),
-    dict(segment="CM", code=7201, name="BCAST_MW_ROUND_ROBIN", size=466, max_records=4, record_size=106,
-         records_offset=42, count_offset=40, message_header=False,
-         fields=(_i(0, "token"), Array(4, "market_wise_info", 3, 34, _MW_INFO_CM))),
-    dict(segment="CM", code=18703, name="BCAST_TICKER_AND_MKT_INDEX", size=546, max_records=28, record_size=18,
-         records_offset=42, count_offset=40, message_header=False,
-         fields=(_i(0, "token"), _i(4, "market_type", "h"), _i(6, "fill_price"), _i(10, "fill_volume"),
-                 _i(14, "market_index_value"))),
-    dict(segment="CM", code=7210, name="BCAST_CALL_AUCTION_ORD_CXL_UPDATE", size=490, max_records=8,
-         record_size=56, records_offset=42, count_offset=40, message_header=False,
-         fields=(_i(0, "token"), _i(8, "buy_ord_cxl_count", "q"), _i(16, "buy_ord_cxl_vol", "q"),
-                 _i(24, "sell_ord_cxl_count", "q"), _i(32, "sell_ord_cxl_vol", "q"))),   # 4..7 Filler, 40..55 Reserved
-    dict(segment="CM", code=18130, name="BCAST_SECURITY_STATUS_CHG", size=442, max_records=25, record_size=16,
-         records_offset=42, count_offset=40, message_header=False,
-         fields=(_i(0, "token"), Array(4, "status", 6, 2, ((0, None, "int", "h"),)))),
-    dict(segment="CM", code=18707, name="BCAST_SECURITY_STATUS_CHG_PREOPEN", size=442, max_records=25,
-         record_size=16, records_offset=42, count_offset=40, message_header=False,
-         fields=(_i(0, "token"), Array(4, "status", 6, 2, ((0, None, "int", "h"),)))),
-    dict(segment="CM", code=18708, name="BCAST_BUY_BACK", size=426, max_records=6, record_size=64,
-         records_offset=42, count_offset=40, message_header=False,
-         fields=(_i(0, "token"), (4, "symbol", "str", "10s"), (14, "series", "str", "2s"),
-                 (16, "pday_cum_vol", "float", "d"), _i(24, "pday_high_price"), _i(28, "pday_low_price"),
-                 _i(32, "pday_wt_avg"), (36, "cday_cum_vol", "float", "d"), _i(44, "cday_high_price"),
-                 _i(48, "cday_low_price"), _i(52, "cday_wt_avg"), _i(56, "start_date"), _i(60, "end_date"))),
-    dict(segment="CM", code=6013, name="SECURITY_OPEN_PRICE", size=58, max_records=1, record_size=18,
-         records_offset=40, count_offset=None, message_header=False,
-         fields=((0, "symbol", "str", "10s"), (10, "series", "str", "2s"), _i(12, "token", "h"),
-                 _i(14, "opening_price"))),
-    dict(segment="CM", code=6541, name="BC_CIRCUIT_CHECK", size=40, max_records=0, record_size=0,
-         records_offset=40, count_offset=None, message_header=False, fields=()),
+    Layout(segment="CM", code=7200, name="BCAST_MBO_MBP_UPDATE", size=482, max_records=1, record_size=442,
+           records_offset=40, count_offset=None, message_header=False,
+           fields=_MD_CM_HEAD + (Array(60, "mbo", 10, 18, _MBO), Array(240, "mbp", 10, 16, _MBP_CM))
+           + _md_tail_cm(400, False)),                                    # 438..441: Reserved[4]
+    Layout(segment="CM", code=7208, name="BCAST_ONLY_MBP", size=566, max_records=2, record_size=262,
+           records_offset=42, count_offset=40, message_header=False,
+           fields=_MD_CM_HEAD + (Array(60, "mbp", 10, 16, _MBP_CM),) + _md_tail_cm(220, True)),
+    Layout(segment="CM", code=7201, name="BCAST_MW_ROUND_ROBIN", size=466, max_records=4, record_size=106,
+           records_offset=42, count_offset=40, message_header=False,
+           fields=(_i(0, "token"), Array(4, "market_wise_info", 3, 34, _MW_INFO_CM))),
+    Layout(segment="CM", code=18703, name="BCAST_TICKER_AND_MKT_INDEX", size=546, max_records=28, record_size=18,
+           records_offset=42, count_offset=40, message_header=False,
+           fields=(_i(0, "token"), _i(4, "market_type", "h"), _i(6, "fill_price"), _i(10, "fill_volume"),
+                   _i(14, "market_index_value"))),
+    Layout(segment="CM", code=7210, name="BCAST_CALL_AUCTION_ORD_CXL_UPDATE", size=490, max_records=8,
+           record_size=56, records_offset=42, count_offset=40, message_header=False,
+           fields=(_i(0, "token"), _i(8, "buy_ord_cxl_count", "q"), _i(16, "buy_ord_cxl_vol", "q"),
+                   _i(24, "sell_ord_cxl_count", "q"), _i(32, "sell_ord_cxl_vol", "q"))),  # 4..7 Filler, 40..55 Reserved
+    Layout(segment="CM", code=18130, name="BCAST_SECURITY_STATUS_CHG", size=442, max_records=25, record_size=16,
+           records_offset=42, count_offset=40, message_header=False,
+           fields=(_i(0, "token"), Array(4, "status", 6, 2, ((0, None, "int", "h"),)))),
+    Layout(segment="CM", code=18707, name="BCAST_SECURITY_STATUS_CHG_PREOPEN", size=442, max_records=25,
+           record_size=16, records_offset=42, count_offset=40, message_header=False,
+           fields=(_i(0, "token"), Array(4, "status", 6, 2, ((0, None, "int", "h"),)))),
+    Layout(segment="CM", code=18708, name="BCAST_BUY_BACK", size=426, max_records=6, record_size=64,
+           records_offset=42, count_offset=40, message_header=False,
+           fields=(_i(0, "token"), (4, "symbol", "str", "10s"), (14, "series", "str", "2s"),
+                   (16, "pday_cum_vol", "float", "d"), _i(24, "pday_high_price"), _i(28, "pday_low_price"),
+                   _i(32, "pday_wt_avg"), (36, "cday_cum_vol", "float", "d"), _i(44, "cday_high_price"),
+                   _i(48, "cday_low_price"), _i(52, "cday_wt_avg"), _i(56, "start_date"), _i(60, "end_date"))),
+    Layout(segment="CM", code=6013, name="SECURITY_OPEN_PRICE", size=58, max_records=1, record_size=18,
+           records_offset=40, count_offset=None, message_header=False,
+           fields=((0, "symbol", "str", "10s"), (10, "series", "str", "2s"), _i(12, "token", "h"),
+                   _i(14, "opening_price"))),
+    Layout(segment="CM", code=6541, name="BC_CIRCUIT_CHECK", size=40, max_records=0, record_size=0,
+           records_offset=40, count_offset=None, message_header=False, fields=()),
     # ---- F&O (FO946) -------------------------------------------------------------------------------------
-    dict(segment="FO", code=7200, name="BCAST_MBO_MBP_UPDATE", size=410, max_records=1, record_size=370,
-         records_offset=40, count_offset=None, message_header=False,
-         fields=(_i(0, "token"), _i(4, "book_type", "h"), _i(6, "trading_status", "h"),
-                 _i(8, "volume_traded_today", "I"), _i(12, "last_traded_price"),
-                 (16, "net_change_indicator", "char", "c"), _i(17, "net_price_change_from_closing_price"),
-                 _i(21, "last_trade_quantity"), _i(25, "last_trade_time"), _i(29, "average_trade_price"),
-                 _i(33, "auction_number", "h"), _i(35, "auction_status", "h"), _i(37, "initiator_type", "h"),
-                 _i(39, "initiator_price"), _i(43, "initiator_quantity"), _i(47, "auction_price"),
-                 _i(51, "auction_quantity"), Array(55, "mbo", 10, 18, _MBO), Array(235, "mbp", 10, 10, _MBP_FO7200),
-                 (335, "total_buy_quantity", "dint", "d"), (343, "total_sell_quantity", "dint", "d"),
-                 (351, "indicator", _IND, "B"), _i(353, "closing_price"), _i(357, "open_price"),
-                 _i(361, "high_price"), _i(365, "low_price"))),           # 369: pad to 410
-    dict(segment="FO", code=7208, name="BCAST_ONLY_MBP", size=470, max_records=2, record_size=214,
-         records_offset=42, count_offset=40, message_header=False,
-         fields=(_i(0, "token"), _i(4, "book_type", "h"), _i(6, "trading_status", "h"),
-                 (8, "volume_traded_today", "vol33", "I"), _i(12, "last_traded_price"),
-                 (16, "net_change_indicator", "char", "c"), (17, "vol_trd_today_excd_indc", "excd", "c"),
-                 _i(18, "net_price_change_from_closing_price"), _i(22, "last_trade_quantity"),
-                 _i(26, "last_trade_time"), _i(30, "average_trade_price"), _i(34, "auction_number", "h"),
-                 _i(36, "auction_status", "h"), _i(38, "initiator_type", "h"), _i(40, "initiator_price"),
-                 _i(44, "initiator_quantity"), _i(48, "auction_price"), _i(52, "auction_quantity"),
-                 Array(56, "mbp", 10, 12, _MBP_FO7208), _i(176, "bb_total_buy_flag", "h"),
-                 _i(178, "bb_total_sell_flag", "h"), (180, "total_buy_quantity", "dint", "d"),
-                 (188, "total_sell_quantity", "dint", "d"), (196, "indicator", _IND, "B"),
-                 _i(198, "closing_price"), _i(202, "open_price"), _i(206, "high_price"), _i(210, "low_price"))),
-    dict(segment="FO", code=7201, name="MS_BCAST_INQ_RESP_2", size=472, max_records=5, record_size=86,
-         records_offset=42, count_offset=40, message_header=False,
-         fields=(_i(0, "token"), Array(4, "market_wise_info", 3, 26, _MW_INFO_FO), _i(82, "open_interest", "I"))),
-    dict(segment="FO", code=17201, name="MS_BCAST_INQ_RESP_2 (enhanced)", size=492, max_records=5,
-         record_size=90, records_offset=42, count_offset=40, message_header=False,
-         fields=(_i(0, "token"), Array(4, "market_wise_info", 3, 26, _MW_INFO_FO), _i(82, "open_interest", "q"))),
-    dict(segment="FO", code=7202, name="MS_TICKER_TRADE_DATA", size=484, max_records=17, record_size=26,
-         records_offset=42, count_offset=40, message_header=False,
-         fields=(_i(0, "token"), _i(4, "market_type", "h"), _i(6, "fill_price"), _i(10, "fill_volume"),
-                 _i(14, "open_interest", "I"), _i(18, "day_hi_oi", "I"), _i(22, "day_lo_oi", "I"))),
-    dict(segment="FO", code=17202, name="MS_TICKER_TRADE_DATA (enhanced)", size=498, max_records=12,
-         record_size=38, records_offset=42, count_offset=40, message_header=False,
-         fields=(_i(0, "token"), _i(4, "market_type", "h"), _i(6, "fill_price"), _i(10, "fill_volume"),
-                 _i(14, "open_interest", "q"), _i(22, "day_hi_oi", "q"), _i(30, "day_lo_oi", "q"))),
-    dict(segment="FO", code=7210, name="BCAST_SECURITY_STATUS_CHG_PREOPEN", size=462, max_records=35,
-         record_size=12, records_offset=42, count_offset=40, message_header=False,
-         fields=(_i(0, "token"), Array(4, "status", 4, 2, ((0, None, "int", "h"),)))),
-    dict(segment="FO", code=7320, name="BCAST_STOCK_STATUS_CHG", size=462, max_records=35,
-         record_size=12, records_offset=42, count_offset=40, message_header=False,
-         fields=(_i(0, "token"), Array(4, "status", 4, 2, ((0, None, "int", "h"),)))),
-    dict(segment="FO", code=6013, name="SECURITY_OPEN_PRICE", size=62, max_records=1, record_size=22,
-         records_offset=40, count_offset=None, message_header=True,
-         fields=((0, "symbol", "str", "10s"), (10, "series", "str", "2s"), _i(12, "token"),
-                 _i(16, "opening_price"))),                               # 20..21: Reserved bits + pad
-    dict(segment="FO", code=6541, name="BCAST_CIRCUIT_MSG", size=40, max_records=0, record_size=0,
-         records_offset=40, count_offset=None, message_header=False, fields=()),
+    Layout(segment="FO", code=7200, name="BCAST_MBO_MBP_UPDATE", size=410, max_records=1, record_size=370,
+           records_offset=40, count_offset=None, message_header=False,
+           fields=(_i(0, "token"), _i(4, "book_type", "h"), _i(6, "trading_status", "h"),
+                   _i(8, "volume_traded_today", "I"), _i(12, "last_traded_price"),
+                   (16, "net_change_indicator", "char", "c"), _i(17, "net_price_change_from_closing_price"),
+                   _i(21, "last_trade_quantity"), _i(25, "last_trade_time"), _i(29, "average_trade_price"),
+                   _i(33, "auction_number", "h"), _i(35, "auction_status", "h"), _i(37, "initiator_type", "h"),
+                   _i(39, "initiator_price"), _i(43, "initiator_quantity"), _i(47, "auction_price"),
+                   _i(51, "auction_quantity"), Array(55, "mbo", 10, 18, _MBO), Array(235, "mbp", 10, 10, _MBP_FO7200),
+                   (335, "total_buy_quantity", "dint", "d"), (343, "total_sell_quantity", "dint", "d"),
+                   (351, "indicator", _IND, "B"), _i(353, "closing_price"), _i(357, "open_price"),
+                   _i(361, "high_price"), _i(365, "low_price"))),           # 369: pad to 410
+    Layout(segment="FO", code=7208, name="BCAST_ONLY_MBP", size=470, max_records=2, record_size=214,
+           records_offset=42, count_offset=40, message_header=False,
+           fields=(_i(0, "token"), _i(4, "book_type", "h"), _i(6, "trading_status", "h"),
+                   (8, "volume_traded_today", "vol33", "I"), _i(12, "last_traded_price"),
+                   (16, "net_change_indicator", "char", "c"), (17, "vol_trd_today_excd_indc", "excd", "c"),
+                   _i(18, "net_price_change_from_closing_price"), _i(22, "last_trade_quantity"),
+                   _i(26, "last_trade_time"), _i(30, "average_trade_price"), _i(34, "auction_number", "h"),
+                   _i(36, "auction_status", "h"), _i(38, "initiator_type", "h"), _i(40, "initiator_price"),
+                   _i(44, "initiator_quantity"), _i(48, "auction_price"), _i(52, "auction_quantity"),
+                   Array(56, "mbp", 10, 12, _MBP_FO7208), _i(176, "bb_total_buy_flag", "h"),
+                   _i(178, "bb_total_sell_flag", "h"), (180, "total_buy_quantity", "dint", "d"),
+                   (188, "total_sell_quantity", "dint", "d"), (196, "indicator", _IND, "B"),
+                   _i(198, "closing_price"), _i(202, "open_price"), _i(206, "high_price"), _i(210, "low_price"))),
+    Layout(segment="FO", code=7201, name="MS_BCAST_INQ_RESP_2", size=472, max_records=5, record_size=86,
+           records_offset=42, count_offset=40, message_header=False,
+           fields=(_i(0, "token"), Array(4, "market_wise_info", 3, 26, _MW_INFO_FO), _i(82, "open_interest", "I"))),
+    Layout(segment="FO", code=17201, name="MS_BCAST_INQ_RESP_2 (enhanced)", size=492, max_records=5,
+           record_size=90, records_offset=42, count_offset=40, message_header=False,
+           fields=(_i(0, "token"), Array(4, "market_wise_info", 3, 26, _MW_INFO_FO), _i(82, "open_interest", "q"))),
+    Layout(segment="FO", code=7202, name="MS_TICKER_TRADE_DATA", size=484, max_records=17, record_size=26,
+           records_offset=42, count_offset=40, message_header=False,
+           fields=(_i(0, "token"), _i(4, "market_type", "h"), _i(6, "fill_price"), _i(10, "fill_volume"),
+                   _i(14, "open_interest", "I"), _i(18, "day_hi_oi", "I"), _i(22, "day_lo_oi", "I"))),
+    Layout(segment="FO", code=17202, name="MS_TICKER_TRADE_DATA (enhanced)", size=498, max_records=12,
+           record_size=38, records_offset=42, count_offset=40, message_header=False,
+           fields=(_i(0, "token"), _i(4, "market_type", "h"), _i(6, "fill_price"), _i(10, "fill_volume"),
+                   _i(14, "open_interest", "q"), _i(22, "day_hi_oi", "q"), _i(30, "day_lo_oi", "q"))),
+    Layout(segment="FO", code=7210, name="BCAST_SECURITY_STATUS_CHG_PREOPEN", size=462, max_records=35,
+           record_size=12, records_offset=42, count_offset=40, message_header=False,
+           fields=(_i(0, "token"), Array(4, "status", 4, 2, ((0, None, "int", "h"),)))),
+    Layout(segment="FO", code=7320, name="BCAST_STOCK_STATUS_CHG", size=462, max_records=35,
+           record_size=12, records_offset=42, count_offset=40, message_header=False,
+           fields=(_i(0, "token"), Array(4, "status", 4, 2, ((0, None, "int", "h"),)))),
+    Layout(segment="FO", code=6013, name="SECURITY_OPEN_PRICE", size=62, max_records=1, record_size=22,
+           records_offset=40, count_offset=None, message_header=True,
+           fields=((0, "symbol", "str", "10s"), (10, "series", "str", "2s"), _i(12, "token"),
+                   _i(16, "opening_price"))),                               # 20..21: Reserved bits + pad
+    Layout(segment="FO", code=6541, name="BCAST_CIRCUIT_MSG", size=40, max_records=0, record_size=0,
+           records_offset=40, count_offset=None, message_header=False, fields=()),
     # ---- PROTOCOL_MORE.md: index broadcasts (CM), open interest per underlying (F&O) -----------------------
-    dict(segment="CM", code=7207, name="BCAST_INDICES", size=474, max_records=6, record_size=72,
-         records_offset=42, count_offset=40, message_header=False, fields=_index_fields(7207, 1)),
-    dict(segment="CM", code=7216, name="BCAST_INDICES_VIX", size=474, max_records=6, record_size=72,
-         records_offset=42, count_offset=40, message_header=False, fields=_index_fields(7216, 1)),
-    dict(segment="CM", code=8207, name="BCAST_INDICATIVE_INDICES", size=474, max_records=6, record_size=72,
-         records_offset=42, count_offset=40, message_header=False, fields=_index_fields(8207, 1)),
-    dict(segment="FO", code=7130, name="MKT_MVMT_CM_OI_IN", size=504, max_records=58, record_size=8,
-         records_offset=40, count_offset=12, message_header=False, oi_header=True,
-         fields=(_i(0, "token"), _i(4, "current_oi", "I"))),
-    dict(segment="FO", code=17130, name="ENHNCD_MKT_MVMT_CM_OI_IN", size=508, max_records=39, record_size=12,
-         records_offset=40, count_offset=12, message_header=False, oi_header=True,
-         fields=(_i(0, "token"), _i(4, "current_oi", "q"))),
+    Layout(segment="CM", code=7207, name="BCAST_INDICES", size=474, max_records=6, record_size=72,
+           records_offset=42, count_offset=40, message_header=False, fields=_index_fields(7207, 1)),
+    Layout(segment="CM", code=7216, name="BCAST_INDICES_VIX", size=474, max_records=6, record_size=72,
+           records_offset=42, count_offset=40, message_header=False, fields=_index_fields(7216, 1)),
+    Layout(segment="CM", code=8207, name="BCAST_INDICATIVE_INDICES", size=474, max_records=6, record_size=72,
+           records_offset=42, count_offset=40, message_header=False, fields=_index_fields(8207, 1)),
+    Layout(segment="FO", code=7130, name="MKT_MVMT_CM_OI_IN", size=504, max_records=58, record_size=8,
+           records_offset=40, count_offset=12, message_header=False, oi_header=True,
+           fields=(_i(0, "token"), _i(4, "current_oi", "I"))),
+    Layout(segment="FO", code=17130, name="ENHNCD_MKT_MVMT_CM_OI_IN", size=508, max_records=39, record_size=12,
+           records_offset=40, count_offset=12, message_header=False, oi_header=True,
+           fields=(_i(0, "token"), _i(4, "current_oi", "q"))),
 ]
 
 #: every supported layout, keyed by (segment, transaction code)
-LAYOUTS: dict[tuple[str, int], Layout] = {(s["segment"], s["code"]): Layout(**s) for s in _SPECS}
+LAYOUTS: dict[tuple[str, int], Layout] = {(lay.segment, lay.code): lay for lay in _SPECS}
 #: the document's 71-byte (byte-packed, 468-byte message) form of the index layouts, chosen by the encoder when
 #: the records say ``wire_stride=71``; the exchange sends the 72-byte form of :data:`LAYOUTS` (PROTOCOL_MORE §1.2)
 DOCUMENT_FORMS: dict[tuple[str, int], Layout] = {
@@ -557,44 +576,58 @@ def message_length(segment: str, code: int, n_records: int) -> int:
 # Blank dicts (all zeros) to start a test message from
 # ----------------------------------------------------------------------------------------------------------
 
-_BLANK = {"int": 0, "float": 0.0, "dint": 0, "char": "", "str": "", "vol33": 0, "excd": "0", "stride": 72}
+_BLANK: dict[str, int | float | str] = {"int": 0, "float": 0.0, "dint": 0, "char": "", "str": "", "vol33": 0,
+                                        "excd": "0", "stride": 72}
 
 
-def _blank_fields(fields) -> dict:
-    rec: dict = {}
+def _scalar_entry(a: Array) -> _Wire | None:
+    """The one nameless field of an array of scalars (F&O 7210 status: a list of ints); None for an array of
+    dicts."""
+    if len(a.fields) == 1:
+        f = a.fields[0]
+        if not isinstance(f, Array) and f[1] is None:
+            return f
+    return None
+
+
+def _blank_fields(fields: Iterable[_Field]) -> dict[str, Any]:
+    rec: dict[str, Any] = {}
     for f in fields:
         if isinstance(f, Array):
-            if len(f.fields) == 1 and f.fields[0][1] is None:          # array of scalars (F&O 7210 status)
-                rec[f.name] = [_BLANK[f.fields[0][2]]] * f.count
+            entry = _scalar_entry(f)
+            if entry is not None:                                     # array of scalars (F&O 7210 status)
+                rec[f.name] = [_BLANK[entry[2]]] * f.count
             else:
                 rec[f.name] = [_blank_fields(f.fields) for _ in range(f.count)]
         else:
             _, name, kind, _ = f
             if kind == "terms":
                 rec.update(mf=False, aon=False)
-            elif kind == "ind":
+                continue
+            assert name is not None          # (only a terms field and an array's scalar entry have no name)
+            if kind == "ind":
                 rec[name] = dict(last_trade_more=False, last_trade_less=False, buy=False, sell=False)
             else:
                 rec[name] = _BLANK[kind]
     return rec
 
 
-def blank_record(segment: str, code: int) -> dict:
+def blank_record(segment: str, code: int) -> dict[str, Any]:
     """A record dict of ``(segment, code)`` with every field zero / empty (indicators and terms False)."""
     return _blank_fields(layout(segment, code).fields)
 
 
-def blank_message(segment: str, code: int, n_records: int | None = None, **header) -> dict:
+def blank_message(segment: str, code: int, n_records: int | None = None, **header: Any) -> dict[str, Any]:
     """A complete message dict (header keys + ``n_records`` blank records) as the decoder would return it.
 
     ``n_records`` defaults to the layout's minimum (1 for 7200 and 6013, else 0); ``header`` overrides keys.
     """
     lay = layout(segment, code)
     n = lay.min_records if n_records is None else n_records
-    msg = dict(segment=segment, compressed=False, market_type=MARKET_TYPE[segment],
-               message_header=lay.message_header, log_time=0, alpha_char="", transaction_code=code,
-               error_code=0, bc_seq_no=0, trader_id=0, time_stamp2=0, stream=0,
-               message_length=lay.message_length(n), records=[blank_record(segment, code) for _ in range(n)])
+    msg: dict[str, Any] = dict(
+        segment=segment, compressed=False, market_type=MARKET_TYPE[segment], message_header=lay.message_header,
+        log_time=0, alpha_char="", transaction_code=code, error_code=0, bc_seq_no=0, trader_id=0, time_stamp2=0,
+        stream=0, message_length=lay.message_length(n), records=[blank_record(segment, code) for _ in range(n)])
     msg.update(header)
     return msg
 
@@ -609,7 +642,7 @@ _SHORT = struct.Struct(">h")
 assert _BCAST_HEADER.size == _MESSAGE_HEADER.size == HEADER_LEN
 
 
-def _check_int(name: str, v, fmt: str) -> int:
+def _check_int(name: str, v: object, fmt: str) -> int:
     tname, lo, hi = _INT_RANGES[fmt]
     if not isinstance(v, int):
         raise ValueError(f"{name}: expected an int, got {v!r}")
@@ -639,7 +672,8 @@ def encode_message(msg: Mapping[str, Any], *, message_length: int | None = None,
     """
     seg = msg.get("segment")
     code = msg.get("transaction_code")
-    lay = layout(seg, code)
+    # whatever the dict holds (None for a missing key): layout() raises ValueError for any value it has no layout of
+    lay = layout(seg, code)  # type: ignore[arg-type]
     recs = msg.get("records", [])
     if not isinstance(recs, Sequence) or isinstance(recs, (str, bytes)):
         raise ValueError(f"{seg} {code}: records must be a list of dicts")
@@ -669,7 +703,7 @@ def encode_message(msg: Mapping[str, Any], *, message_length: int | None = None,
     return bytes(buf)
 
 
-def _index_form(lay: Layout, recs) -> Layout:
+def _index_form(lay: Layout, recs: Sequence[object]) -> Layout:
     """The 72-byte wire layout, or the 71-byte document form when every record says ``wire_stride=71``."""
     strides = {r.get("wire_stride", 72) if isinstance(r, Mapping) else 72 for r in recs}
     if not strides <= {71, 72}:
@@ -685,7 +719,7 @@ _OI_HEADER = struct.Struct(">4xi2sHh8xq8xH")         # F&O 7130/17130: LogTime, 
                                                      # TimeStamp @22, MessageLength (Reserved: zeros)
 
 
-def _encode_header(msg: Mapping, lay: Layout, length: int, buf: bytearray) -> None:
+def _encode_header(msg: Mapping[str, Any], lay: Layout, length: int, buf: bytearray) -> None:
     g = msg.get
     log_time, error_code, bc_seq_no = g("log_time", 0), g("error_code", 0), g("bc_seq_no", 0)
     trader_id, time_stamp2, stream = g("trader_id", 0), g("time_stamp2", 0), g("stream", 0)
@@ -809,7 +843,7 @@ def build_datagram(segment: str, msgs: Iterable[Mapping[str, Any]], compress: bo
 _TYPE_NAMES = {"h": "SHORT", "H": "UNSIGNED SHORT", "i": "LONG", "I": "UNSIGNED LONG", "q": "LONG LONG"}
 
 
-def _type_name(kind: str, fmt: str) -> str:
+def _type_name(kind: str, fmt: str = "") -> str:
     if kind == "int":
         return _TYPE_NAMES[fmt]
     if kind == "stride":
@@ -820,21 +854,23 @@ def _type_name(kind: str, fmt: str) -> str:
             "excd": "CHAR, '1' iff volume >= 2^32"}[kind]
 
 
-def _doc_rows(fields, base: int = 0, stride: int = 0, prefix: str = "") -> list[tuple[str, str, str]]:
-    rows = []
+def _doc_rows(fields: Iterable[_Field], base: int = 0, stride: int = 0,
+              prefix: str = "") -> list[tuple[str, str, str]]:
+    rows: list[tuple[str, str, str]] = []
     for f in fields:
         if isinstance(f, Array):
-            if len(f.fields) == 1 and f.fields[0][1] is None:
-                _, _, kind, fmt = f.fields[0]
+            entry = _scalar_entry(f)
+            if entry is not None:
+                _, _, kind, fmt = entry
                 rows.append((f"{prefix}{f.name}[0..{f.count - 1}]", f"{base + f.off} + {f.stride}·i",
                              _type_name(kind, fmt)))
             else:
                 rows += _doc_rows(f.fields, base + f.off, f.stride, f"{prefix}{f.name}[0..{f.count - 1}].")
             continue
-        off, name, kind, fmt = f
-        if kind == "stride":
-            rows.append((f"{prefix}{name}", "—", _type_name(kind, fmt)))
+        if f[2] == "stride":
+            rows.append((f"{prefix}{f[1]}", "—", _type_name("stride")))
             continue
+        off, name, kind, fmt = f
         key = f"{prefix}mf, {prefix}aon" if kind == "terms" else f"{prefix}{name}"
         where = f"{base + off} + {stride}·i" if stride else f"{base + off}"
         rows.append((key, where, _type_name(kind, fmt)))
@@ -868,7 +904,7 @@ def markdown_tables() -> str:
     return "\n".join(out)
 
 
-def sample_stream(segment: str, n_datagrams: int, seed: int = 0, **kwargs) -> Iterator[bytes]:
+def sample_stream(segment: str, n_datagrams: int, seed: int = 0, **kwargs: Any) -> Iterator[bytes]:
     """A deterministic, realistic stream of ``n_datagrams`` datagrams; see :func:`vega._streams.sample_stream`."""
     from vega._streams import sample_stream as _sample_stream
     return _sample_stream(segment, n_datagrams, seed=seed, **kwargs)
