@@ -41,9 +41,13 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import random
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeAlias
 
 from vega import nse
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 __all__ = ["sample_stream", "sample_messages", "MIX", "PHASE_MIX", "COMPRESSED_CODES", "EPOCH_1980",
            "session_start_1980", "PRE_OPEN_SHARE", "AUCTION_SHARE", "TRADING_STATUS", "INDEX_NAMES",
@@ -111,6 +115,12 @@ MAX_GAP = 3
 _FO_LOTS = (15, 25, 30, 50, 65, 75, 125, 150, 250, 300, 500, 750, 1100, 1800, 3000)
 
 
+#: one level of a book side: [quantity, price (paise), orders], changed in place as orders come and go
+_Level: TypeAlias = list[int]
+#: a message or record dict, as vega.nse encodes it (and vega.decode returns it)
+_Dict: TypeAlias = dict[str, Any]
+
+
 def session_start_1980(date: _dt.date) -> int:
     """09:15:00 IST of ``date`` in NSE time (seconds since 1980-01-01 00:00, wall clock)."""
     return int((_dt.datetime.combine(date, SESSION_OPEN) - EPOCH_1980).total_seconds())
@@ -150,8 +160,8 @@ class _Instrument:
         self.volume = self.turnover = self.ltq = self.ltt = 0
         self.oi = 0 if segment == "CM" else self.lot * rng.randint(10, 200000)
         self.oi_hi = self.oi_lo = self.oi
-        self.bids: list = []                     # no book until the first depth broadcast builds one
-        self.asks: list = []
+        self.bids: list[_Level] = []             # no book until the first depth broadcast builds one
+        self.asks: list[_Level] = []
         self.spos = [0, 0, 0, 0]
         self.dirty = True                        # the book is to be built (around the LTP) at the next depth
         self.buyer = bool(token & 1)             # the side of the last trade's aggressor
@@ -244,7 +254,7 @@ class _Instrument:
         self.requote(rng)
 
     # -- the book --
-    def _level(self, rng: random.Random, price: int) -> list:
+    def _level(self, rng: random.Random, price: int) -> _Level:
         """A new level at ``price``: 1-16 orders of 1-16 lots each (on average)."""
         orders = 1 + rng.getrandbits(4)
         return [self.lot * orders * (1 + rng.getrandbits(4)), price, orders]
@@ -275,7 +285,7 @@ class _Instrument:
             asks.append(self._level(rng, asks[-1][1] + t * _GAPS[rng.getrandbits(3)]))
         return True
 
-    def _insert_best(self, rng: random.Random, side: list, price: int) -> None:
+    def _insert_best(self, rng: random.Random, side: list[_Level], price: int) -> None:
         """A new best level at ``price`` on ``side`` (a fresh order or the rest of one): the others shift
         back, the last falls off."""
         side.insert(0, self._level(rng, price))
@@ -388,7 +398,7 @@ class _Instrument:
             p = L + sign * t * (1 + rng.getrandbits(1))
             self._insert_best(rng, other, p)
 
-    def depth(self, rng: random.Random) -> tuple[list, list]:
+    def depth(self, rng: random.Random) -> tuple[list[_Level], list[_Level]]:
         """The current book (built around the LTP at its first broadcast): ``(bids, asks)``, each level
         ``[quantity, price, orders]``."""
         if self.dirty:
@@ -405,7 +415,7 @@ class _Instrument:
             return "+", self.ltp - self.close
         return ("-", self.close - self.ltp) if self.ltp < self.close else (" ", 0)
 
-    def indicator(self, buy_sell: bool = True) -> dict:
+    def indicator(self, buy_sell: bool = True) -> dict[str, bool]:
         return {"last_trade_more": self.ltp > self.prev_ltp, "last_trade_less": self.ltp < self.prev_ltp,
                 "buy": buy_sell and self.bids[0][0] > self.asks[0][0],
                 "sell": buy_sell and self.asks[0][0] > self.bids[0][0]}
@@ -449,7 +459,7 @@ INDEX_REVERT, INDEX_STEP, INDEX_BAND = 0.97, 1.0e-4, 15.0e-4
 RESERVED_CM_TOKENS = frozenset(tok for _, tok in _INDICES.values())
 
 
-def _free_of(tokens: list, reserved, lo: int, hi: int) -> list:
+def _free_of(tokens: list[int], reserved: frozenset[int], lo: int, hi: int) -> list[int]:
     """``tokens`` with each one in ``reserved`` moved to the next token in lo..hi (wrapping) that is neither
     reserved nor taken; the others stay put (so a draw without a reserved token is unchanged)."""
     if not reserved.intersection(tokens):
@@ -493,17 +503,22 @@ def _black76(F: float, K: float, T: float, sigma: float, r: float, call: bool) -
     return df * (K * _ncdf(-d2) - F * _ncdf(-d1))
 
 
-def _fo_universe(instruments: list, seed: int) -> dict:
+#: an F&O token's role: (kind FUT / OPT, symbol, expiry index into EXPIRY_DAYS, strike paise (-1 for a
+#: future), option type CE / PE / XX)
+_Role: TypeAlias = tuple[str, str, int, int, str]
+
+
+def _fo_universe(instruments: list[_Instrument], seed: int) -> dict[int, _Role]:
     """Give every F&O token a role, deterministically for ``seed`` (its own RNG: the stream's is untouched):
     per symbol the two lowest tokens are the near and next futures, the others calls and puts at strikes
     around the money for both expiries.  Each instrument's starting price becomes consistent with it
     (futures at spot carried, options at their Black-76 value for a per-symbol volatility).  Returns
     token -> (kind, symbol, expiry index, strike paise, option type)."""
     rng = random.Random(seed * 7919 + 17)
-    by_sym: dict[str, list] = {}
+    by_sym: dict[str, list[_Instrument]] = {}
     for ins in instruments:
         by_sym.setdefault(ins.symbol, []).append(ins)
-    meta = {}
+    meta: dict[int, _Role] = {}
     for sym in sorted(by_sym):
         group = sorted(by_sym[sym], key=lambda i: i.token)
         spot = _INDICES[sym][0] if sym in _INDICES else rng.lognormvariate(7.0, 0.8)
@@ -571,7 +586,7 @@ class _Index:
     def _pct(self) -> int:
         return round((self.value - self.close) * 10000 / self.close)       # percent x 100 vs previous close
 
-    def record(self, rng: random.Random) -> dict:
+    def record(self, rng: random.Random) -> _Dict:
         """The 7207 / 7216 INDICES record (NetChangeIndicator: vs the previous broadcast value)."""
         v, n = self.value, self.n
         up = down = 0
@@ -586,7 +601,7 @@ class _Index:
                 "net_change_indicator": "+" if v > self.prev else ("-" if v < self.prev else " "),
                 "wire_stride": 72}
 
-    def indicative(self) -> dict:
+    def indicative(self) -> _Dict:
         """The 8207 INDICATIVE INDICES record: the indicative close is the current value, ClosingIndex 0 while
         the market is open, Change the absolute difference to the previous close (the indicator its sign)."""
         v, c = self.value, self.close
@@ -596,7 +611,7 @@ class _Index:
 
 
 def instrument_universe(segment: str, seed: int = 0, *, n_tokens: int | None = None,
-                        expiry_base: _dt.date | None = None):
+                        expiry_base: _dt.date | None = None) -> npt.NDArray[np.void]:
     """The instruments behind :func:`sample_stream` (same ``segment``, ``seed``, ``n_tokens``) as an
     ``INSTRUMENT_DTYPE`` array (vega.instruments), ready for ``write_contract_file`` / ``write_security_file``.
 
@@ -633,7 +648,7 @@ _OI_SOURCES = frozenset((7201, 17201, 7202, 17202))   # per-contract open intere
 class _Generator:
     def __init__(self, segment: str, seed: int, n_tokens: int | None, date: _dt.date, duration_s: float,
                  n_datagrams: int, uncompressed_share: float, phases: bool = False, index_oi: bool = False,
-                 asset_tokens: dict | None = None):
+                 asset_tokens: dict[str, int] | None = None):
         if segment not in nse.SEGMENTS:
             raise ValueError(f"unknown segment {segment!r} (expected 'CM' or 'FO')")
         self.seg = segment
@@ -688,7 +703,7 @@ class _Generator:
         if index_oi:
             self._init_summaries(seed, n_datagrams, asset_tokens)
 
-    def _init_summaries(self, seed: int, n_datagrams: int, asset_tokens: dict | None) -> None:
+    def _init_summaries(self, seed: int, n_datagrams: int, asset_tokens: dict[str, int] | None) -> None:
         """State of the index (CM) or open-interest (F&O) broadcasts, on a side RNG of their own."""
         xr = self.xrng = random.Random(seed * 2654435761 + 7207)
         for c in (INDEX_CODES if self.seg == "CM" else OI_CODES):
@@ -717,7 +732,7 @@ class _Generator:
     def pick(self, k: int = 1) -> list[_Instrument]:
         return self.rng.choices(self.instruments, cum_weights=self.cum_weights, k=k)
 
-    def header(self, code: int, stream: int) -> dict:
+    def header(self, code: int, stream: int) -> _Dict:
         now = int(self.t)
         frac = int((self.t - now) * 65536) & 0xFFFF
         mh = self.lay[code].message_header
@@ -731,7 +746,7 @@ class _Generator:
                 "bc_seq_no": seq, "trader_id": 0, "time_stamp2": (now << 16) | frac, "stream": stream}
 
     # -- record builders --
-    def md(self, ins: _Instrument, code: int) -> dict:
+    def md(self, ins: _Instrument, code: int) -> _Dict:
         fo = self.seg == "FO"
         bids, asks = ins.depth(self.rng)
         nci, chg = ins.change
@@ -770,7 +785,7 @@ class _Generator:
             rec["indicative_close_price"] = 0
         return rec
 
-    def mw(self, ins: _Instrument, code: int) -> dict:
+    def mw(self, ins: _Instrument, code: int) -> _Dict:
         bids, asks = ins.depth(self.rng)
         b, a = bids[0], asks[0]
         info = [{"indicator": ins.indicator(), "buy_volume": b[0], "buy_price": b[1], "sell_volume": a[0],
@@ -784,7 +799,7 @@ class _Generator:
             rec["open_interest"] = ins.oi
         return rec
 
-    def tick(self, ins: _Instrument, code: int) -> dict:
+    def tick(self, ins: _Instrument, code: int) -> _Dict:
         rec = {"token": ins.token, "market_type": 1, "fill_price": ins.ltp, "fill_volume": ins.ltq}
         if self.seg == "CM":
             rec["market_index_value"] = 0
@@ -793,7 +808,7 @@ class _Generator:
         return rec
 
     # -- messages --
-    def message(self, code: int) -> dict:
+    def message(self, code: int) -> _Dict:
         rng, now = self.rng, int(self.t)
         lay = self.lay[code]
         if code in (7200, 7208):
@@ -859,7 +874,7 @@ class _Generator:
             return self.rng.choices(self.phase_codes, cum_weights=self.phase_cum)[0]
         return self.rng.choices(self.codes, cum_weights=self.code_cum)[0]
 
-    def datagram_messages(self) -> list[dict]:
+    def datagram_messages(self) -> list[_Dict]:
         """The messages of the next datagram (the clock advances once per datagram)."""
         self.i += 1                                  # datagram i lands in [t0 + i*step, t0 + (i+1)*step)
         if self.i < self.phase_ends[1]:
@@ -873,7 +888,7 @@ class _Generator:
             msgs += self.summaries(msgs) if self.seg == "CM" else self.open_interest(msgs)
         return msgs
 
-    def summary(self, code: int, stream: int, recs: list) -> dict:
+    def summary(self, code: int, stream: int, recs: list[_Dict]) -> _Dict:
         """A message of the summary codes (7207/7216/8207, 7130/17130): uncompressed, as the exchange sends."""
         msg = self.header(code, stream)
         msg["records"] = recs
@@ -881,7 +896,7 @@ class _Generator:
         msg["message_length"] = self.lay[code].message_length(len(recs))
         return msg
 
-    def summaries(self, msgs: list) -> list[dict]:
+    def summaries(self, msgs: list[_Dict]) -> list[_Dict]:
         """CM: the index broadcasts due at this datagram (7207, with 8207 near the close; 7216)."""
         out = []
         i, t, xr = self.i, self.t, self.xrng
@@ -899,7 +914,7 @@ class _Generator:
             out.append(self.summary(7216, INDEX_STREAM, [self.vix.record(xr)]))
         return out
 
-    def open_interest(self, msgs: list) -> list[dict]:
+    def open_interest(self, msgs: list[_Dict]) -> list[_Dict]:
         """F&O: follow the per-contract OI of this datagram's messages; at a burst, 7130 (every other burst)
         and 17130 with the sum per underlying (underlyings with nothing reported yet are left out)."""
         rep = self.reported
@@ -926,10 +941,12 @@ class _Generator:
         return out
 
 
-def _packets(gen: _Generator, msgs: list[dict], compressor) -> Iterator[list[bytes]]:
+def _packets(gen: _Generator, msgs: list[_Dict], compressor: Callable[[bytes], bytes] | None
+             ) -> Iterator[list[bytes]]:
     """Encode and split into datagrams of at most MAX_DATAGRAM bytes (a lone big packet still goes)."""
     mt = nse.MARKET_TYPE[gen.seg]
-    out, size = [], 4
+    out: list[bytes] = []
+    size = 4
     for m in msgs:
         p = nse.encode_packet(nse.encode_message(m), m["compressed"], mt, compressor)
         if out and size + len(p) > MAX_DATAGRAM:
@@ -969,7 +986,7 @@ def sample_messages(segment: str, n_datagrams: int, seed: int = 0, *, n_tokens: 
                     uncompressed_share: float = 0.02,
                     compressor: Callable[[bytes], bytes] | None = None,
                     phases: bool = False, index_oi: bool = False,
-                    asset_tokens: dict[str, int] | None = None) -> Iterator[tuple[int, dict]]:
+                    asset_tokens: dict[str, int] | None = None) -> Iterator[tuple[int, _Dict]]:
     """The message dicts behind :func:`sample_stream` (same arguments): ``(datagram_index, msg)`` pairs.
 
     Each dict is exactly what decoding the datagram gives (``message_length`` and ``compressed`` included).
@@ -980,8 +997,11 @@ def sample_messages(segment: str, n_datagrams: int, seed: int = 0, *, n_tokens: 
             yield i, m
 
 
-def _stream(segment, n_datagrams, seed, n_tokens, date, duration_s, uncompressed_share, compressor,
-            phases=False, index_oi=False, asset_tokens=None):
+def _stream(segment: str, n_datagrams: int, seed: int, n_tokens: int | None, date: _dt.date, duration_s: float,
+            uncompressed_share: float, compressor: Callable[[bytes], bytes] | None, phases: bool = False,
+            index_oi: bool = False, asset_tokens: dict[str, int] | None = None
+            ) -> Iterator[tuple[list[_Dict], bytes]]:
+    """The datagrams of sample_stream (same arguments), each with the message dicts it carries."""
     if not isinstance(n_datagrams, int) or n_datagrams < 0:
         raise ValueError("n_datagrams must be an int >= 0")
     if not 0.0 <= uncompressed_share <= 1.0:
