@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
+import datetime as _dt
 import ipaddress
 import itertools
 import math
@@ -25,9 +26,13 @@ import struct
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
 from vega import _streams
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 __all__ = ["DEFAULT_FEEDS", "Simulator", "SimulatorError", "Expected", "check_loopback_target",
            "multicast_sender", "write_pcap", "read_pcap"]
@@ -51,13 +56,13 @@ class Expected:
 
     datagrams: int = 0
     messages: int = 0
-    by_code: Counter = dataclasses.field(default_factory=Counter)
+    by_code: Counter[int] = dataclasses.field(default_factory=Counter)
     bytes: int = 0
-    indices: dict = dataclasses.field(default_factory=dict)
-    indicative: dict = dataclasses.field(default_factory=dict)
-    underlying_oi: dict = dataclasses.field(default_factory=dict)
+    indices: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    indicative: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    underlying_oi: dict[int, int] = dataclasses.field(default_factory=dict)
 
-    def add(self, msgs: list, datagram: builtins.bytes) -> None:   # `bytes` here is the field above
+    def add(self, msgs: list[dict[str, Any]], datagram: builtins.bytes) -> None:   # `bytes` here is the field above
         """Account for one generated datagram and the message dicts it carries."""
         self.datagrams += 1
         self.bytes += len(datagram)
@@ -118,8 +123,9 @@ class Simulator:
     :meth:`generate` (or let :meth:`send` / :meth:`write` do it)."""
 
     def __init__(self, segments: Iterable[str] = ("FO", "CM"), n_datagrams: int = 10_000, *, seed: int = 1,
-                 targets: dict | None = None, interface: str = "127.0.0.1", phases: bool = True,
-                 n_tokens: int | None = None, duration_s: float | None = None, index_oi: bool = True):
+                 targets: Mapping[str, tuple[str, int]] | None = None, interface: str = "127.0.0.1",
+                 phases: bool = True, n_tokens: int | None = None, duration_s: float | None = None,
+                 index_oi: bool = True):
         self.segments = [str(s).upper() for s in segments]
         for s in self.segments:
             if s not in DEFAULT_FEEDS:
@@ -130,7 +136,10 @@ class Simulator:
             raise SimulatorError("the datagram count must be a positive integer")
         self.n_datagrams = n_datagrams
         self.seed = seed
-        self.targets = {s: tuple((targets or {}).get(s, DEFAULT_FEEDS[s])) for s in self.segments}
+        self.targets: dict[str, tuple[str, int]] = {}
+        for s in self.segments:
+            host, port = (targets or {}).get(s, DEFAULT_FEEDS[s])        # (a [host, port] list too)
+            self.targets[s] = (host, port)
         for host, port in self.targets.values():
             check_loopback_target(host, port)
         self.interface = interface
@@ -142,7 +151,7 @@ class Simulator:
         self.expected: dict[str, Expected] = {}
         self.sent: dict[str, int] = {s: 0 for s in self.segments}
 
-    def universe(self, segment: str, expiry_base=None):
+    def universe(self, segment: str, expiry_base: _dt.date | None = None) -> npt.NDArray[np.void]:
         """The instruments of one segment's stream (``INSTRUMENT_DTYPE`` array, vega.instruments): F&O index
         and stock futures and options, CM equities, with the tokens the datagrams use."""
         seg = str(segment).upper()
@@ -183,7 +192,7 @@ class Simulator:
                 taken.add(tok)
         return out
 
-    def write_master(self, directory: str | Path, expiry_base=None) -> dict[str, Path]:
+    def write_master(self, directory: str | Path, expiry_base: _dt.date | None = None) -> dict[str, Path]:
         """Write the NSE master files of the simulated instruments into ``directory``: ``contract.txt`` (F&O)
         and ``security.txt`` (CM), for the segments simulated.  Option expiries fall ``_streams.EXPIRY_DAYS``
         after ``expiry_base`` (default today, IST), which is what the streamed option prices assume.  Stock
@@ -205,7 +214,8 @@ class Simulator:
             write_contract_file(out["contract"], fo)
         return out
 
-    def _segment_stream(self, k: int, seg: str, assets):
+    def _segment_stream(self, k: int, seg: str, assets: dict[str, int] | None
+                        ) -> Iterator[tuple[list[dict[str, Any]], bytes]]:
         """(messages, datagram) of segment ``seg`` (the ``k``-th), generated one at a time."""
         duration = _streams.SESSION_SECONDS if self.duration_s is None else self.duration_s
         return _streams._stream(seg, self.n_datagrams, self.seed + 1000 * k, self.n_tokens, _streams._DEFAULT_DATE,
@@ -266,7 +276,7 @@ class Simulator:
         return ((seg, self.datagrams[seg][start:start + n]) for seg, start, n in self._chunks(chunk))
 
     def send(self, rate: float | None = 10_000.0, *, chunk: int = 32, stop: Callable[[], bool] | None = None,
-             sockets: dict | None = None, stream: bool = False) -> dict[str, int]:
+             sockets: Mapping[str, socket.socket] | None = None, stream: bool = False) -> dict[str, int]:
         """Send everything at ``rate`` datagrams/s over all segments (None: as fast as possible); returns
         datagrams sent per segment.  ``stop()`` returning True ends early.  ``stream``: generate each chunk
         just before it is sent instead of the whole stream first: memory stays flat however long the run, but
@@ -319,7 +329,7 @@ class Simulator:
         order = self._send_order(32, stream)
         t0 = time.time_ns()
 
-        def items():
+        def items() -> Iterator[tuple[int, str, int, bytes]]:
             i = 0
             for seg, dgs in order:
                 host, port = self.targets[seg]
@@ -343,7 +353,7 @@ SRC_PORT = 40000
 
 
 def _ip_checksum(header: bytes) -> int:
-    total = sum(struct.unpack(f">{len(header) // 2}H", header))
+    total: int = sum(struct.unpack(f">{len(header) // 2}H", header))     # (of unsigned shorts)
     while total >> 16:
         total = (total & 0xFFFF) + (total >> 16)
     return ~total & 0xFFFF
