@@ -60,6 +60,8 @@ from vega._files import file_kind
 from vega.simulator import DEFAULT_FEEDS
 
 if TYPE_CHECKING:
+    import mmap
+
     from typing_extensions import Buffer
 
     from vega._core import FeedHandler, Store
@@ -1289,13 +1291,14 @@ class Capture:
                 progress(st.offset - shown)
         return total
 
-    def _feed_in_order(self, feeds: list[_Feed], buffer: npt.NDArray[np.uint8], ts: npt.NDArray[np.int64],
-                       offset: npt.NDArray[np.int64], length: npt.NDArray[np.int32],
+    def _feed_in_order(self, feeds: list[_Feed], buffer: npt.NDArray[np.uint8] | mmap.mmap | bytes,
+                       ts: npt.NDArray[np.int64], offset: npt.NDArray[np.int64], length: npt.NDArray[np.int32],
                        which: npt.NDArray[np.int16]) -> int:
         """An ingest's batch to ``feeds`` in capture order, in one nogil loop (``vega._pcap.feed_runs``; datagram
-        ``i`` to ``feeds[which[i]]``, none for -1), then its journals' service; adds each feed's datagrams to
-        its count and returns how many went to a feed.  A journal that fails raises after the whole batch went
-        in (handled: ``_journal_may_fail``)."""
+        ``i`` to ``feeds[which[i]]``, none for -1; ``buffer``, the bytes the offsets point into: ingest's array,
+        or ingest_pcap's mapped capture or decompressed piece), then its journals' service; adds each feed's
+        datagrams to its count and returns how many went to a feed.  A journal that fails raises after the whole
+        batch went in (handled: ``_journal_may_fail``)."""
         import numpy as np
         from vega._pcap import feed_runs
         fed = np.bincount(which[which >= 0], minlength=len(feeds)).tolist()

@@ -32,10 +32,19 @@ import contextlib
 import dataclasses
 import io
 import mmap
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from pathlib import Path
-from typing import Iterator
+from typing import IO, TYPE_CHECKING, Protocol
 
 import numpy as np
+import numpy.typing as npt
+
+if TYPE_CHECKING:
+    import zstandard
+    from typing_extensions import Buffer
+
+    from vega._pcap import PcapScanner
 
 __all__ = ["PcapError", "PcapStats", "udp_datagrams", "scan_batches", "Batch", "LINKTYPES"]
 
@@ -69,9 +78,9 @@ class PcapStats:
     no_timestamp: int = 0        # pcapng simple packet blocks carry none
     future_timestamp: int = 0    # stamped more than FUTURE_NS after the wall clock: a corrupt time
     offset: int = 0              # bytes of the current file read so far (for progress)
-    link_types: dict = dataclasses.field(default_factory=dict)    # link type name -> packets
+    link_types: dict[str, int] = dataclasses.field(default_factory=dict)    # link type name -> packets
 
-    def skipped(self) -> dict:
+    def skipped(self) -> dict[str, int]:
         return {k: v for k, v in dataclasses.asdict(self).items()
                 if k not in ("packets", "datagrams", "link_types", "offset") and v}
 
@@ -92,18 +101,19 @@ class Batch:
     mapped file, of which ``view`` is a memoryview).  Valid until the next batch of the same file."""
 
     n: int
-    ts: np.ndarray
-    dst: np.ndarray
-    port: np.ndarray
-    offset: np.ndarray
-    length: np.ndarray
-    buffer: object
+    ts: npt.NDArray[np.int64]
+    dst: npt.NDArray[np.uint32]
+    port: npt.NDArray[np.uint16]
+    offset: npt.NDArray[np.int64]
+    length: npt.NDArray[np.int32]
+    buffer: mmap.mmap | bytes     # the mapped file, or the decompressed piece of a compressed capture or a stream
     view: memoryview
     stopped: bool = False        # the scan stopped before a datagram at or past ``stop_ns`` (it comes next)
     next_ts: int = 0             # ... captured at this time
 
 
-def scan_batches(path: str | Path, stats: PcapStats | None = None, batch: int = BATCH, stop_ns=None):
+def scan_batches(path: str | Path, stats: PcapStats | None = None, batch: int = BATCH,
+                 stop_ns: Callable[[], int | None] | None = None) -> Iterator[Batch]:
     """The capture's datagrams in :class:`Batch`-es of up to ``batch`` (>= 1), read by the nogil walker.
 
     ``stats`` is brought up to date after every batch (``offset`` too, for progress: bytes of the file, so of
@@ -121,9 +131,14 @@ def scan_batches(path: str | Path, stats: PcapStats | None = None, batch: int = 
     arrays = (np.empty(batch, np.int64), np.empty(batch, np.uint32), np.empty(batch, np.uint16),
               np.empty(batch, np.int64), np.empty(batch, np.int32))
     with _source(path) as (mm, piece):
-        data = mm if mm is not None else piece(None)
+        data: mmap.mmap | bytes
+        if mm is not None:
+            data = mm
+        else:
+            assert piece is not None      # (_source gives a mapping or the pieces)
+            data = piece(None)
         view = memoryview(data)
-        sc = None
+        sc: PcapScanner | None = None
         try:
             try:
                 sc = PcapScanner(view, _label(path), partial=piece is not None and not piece.final)
@@ -137,6 +152,7 @@ def scan_batches(path: str | Path, stats: PcapStats | None = None, batch: int = 
                     if n or sc.stopped:
                         yield Batch(n, *arrays, data, view, sc.stopped, sc.next_ts)
                     if sc.needs_more:          # a compressed capture: the next piece, after what is left
+                        assert piece is not None      # (a mapped file is all there: its scan needs no more)
                         data = piece(sc.offset)
                         old, view = view, memoryview(data)
                         sc.refill(view, piece.final)
@@ -165,6 +181,16 @@ _COMPRESSION = ((b"\x1f\x8b", "gzip"), (b"\x28\xb5\x2f\xfd", "zstd"), (b"\xfd7zX
                 *((bytes([0x50 + k, 0x2A, 0x4D, 0x18]), "zstd") for k in range(16)))   # a skippable frame (pzstd)
 
 
+class _Read1(Protocol):
+    """A reader of decompressed (or a stream's) bytes: ``read1(n)`` returns up to ``n`` bytes, b"" at the end."""
+
+    def read1(self, n: int, /) -> bytes: ...
+
+
+#: the exceptions by which a reader says its compressed bytes are damaged (or a stream's read failed)
+_Damage = tuple[type[Exception], ...]
+
+
 class _Pieces:
     """A compressed capture read in pieces: ``piece(None)`` is the first, ``piece(offset)`` the next, starting
     at that offset of the capture (what the scanner has not read of the last piece).  ``final``: the piece
@@ -179,23 +205,25 @@ class _Pieces:
     and zstandard release the GIL, as does the pipeline's nogil loop): a gzip capture ingests at about the
     speed of the slower of the two instead of their sum.  ``close()`` waits for it."""
 
-    def __init__(self, path: Path, kind: str, reader, damage: tuple, raw):
+    def __init__(self, path: str, kind: str, reader: _Read1, damage: _Damage, raw: IO[bytes] | None):
         import concurrent.futures
         self.path, self.kind, self.reader, self.damage, self.raw = path, kind, reader, damage, raw
         self.data = b""
         self.start = 0                 # the capture's offset of data[0]
         self.final = False
-        self.position = 0
+        self.position: int | None = 0
         self.error: str | None = None
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="vega-pcap")
-        self._next = self._pool.submit(self._read, max(PIECE, 64))    # the first piece holds the header
+        self._next: Future[tuple[bytes, int | None, Exception | None]] | None = \
+            self._pool.submit(self._read, max(PIECE, 64))    # the first piece holds the header
 
     def _read(self, want: int) -> tuple[bytes, int | None, Exception | None]:
         """Up to ``want`` decompressed bytes (fewer only at the end or at damage), the compressed file's
         position, and the damage met (None).  ``read1``, not ``read``: a ``read(n)`` of gzip, xz, bzip2 or
         zstd that meets damage raises and drops what it decompressed before it (up to a whole piece); each
         ``read1`` returns what one step decompressed, so the damage costs only what lies past it."""
-        parts, got, damage = [], 0, None
+        parts: list[bytes] = []
+        got, damage = 0, None
         try:
             while got < want:
                 more = self.reader.read1(want - got)
@@ -212,6 +240,7 @@ class _Pieces:
         if len(left) > MAX_RECORD:
             raise PcapError(f"{self.path}: the packet record at byte {at} of the capture is longer than "
                             f"{MAX_RECORD >> 20} MiB: damaged")
+        assert self._next is not None   # (no piece is asked for after the final one)
         more, self.position, damage = self._next.result()
         want = PIECE if at is not None else max(PIECE, 64)
         self.final = damage is not None or len(more) < want
@@ -233,21 +262,23 @@ class _Pieces:
         self._pool.shutdown()
 
 
-def _label(path) -> str:
+def _label(path: str | Path) -> str:
     """The capture's name in messages."""
     return "standard input" if str(path) == "-" else str(path)
 
 
 @contextlib.contextmanager
-def _source(path: Path):
+def _source(path: Path) -> Iterator[tuple[mmap.mmap, None] | tuple[None, _Pieces]]:
     """``(mmap, None)`` for a capture file; ``(None, pieces)`` for a compressed one (gzip, zstd, xz, bzip2,
     told by their magic bytes), and for a stream: ``-`` (standard input), a pipe, a FIFO, a device.
     PcapError with one line when it cannot be opened."""
     import os
     import stat
     import sys
+    f: io.BufferedReader
     if str(path) == "-":
-        f, own = sys.stdin.buffer, False
+        # (a BufferedReader, whose readinto1 _Prefixed reads; typeshed types sys.stdin.buffer as a BinaryIO)
+        f, own = sys.stdin.buffer, False  # type: ignore[assignment]
     else:
         try:
             f, own = open(path, "rb"), True
@@ -262,6 +293,8 @@ def _source(path: Path):
                 f.seek(0)
             # a stream: its first bytes given back (f stays what the finally below closes)
             src = f if regular else io.BufferedReader(_Prefixed(head, f))
+            reader: _Read1
+            damage: _Damage
             reader, damage = _decompressor(path, kind, src) if kind is not None else (src, (OSError,))
             pieces = _Pieces(_label(path), kind or "plain", reader, damage, f if regular else None)
             try:
@@ -288,23 +321,24 @@ def _source(path: Path):
 class _Prefixed(io.RawIOBase):
     """A stream whose first bytes were read already (to tell its kind): ``head``, then the rest of ``f``."""
 
-    def __init__(self, head: bytes, f):
+    def __init__(self, head: bytes, f: io.BufferedReader):
         self._head = memoryview(head)
         self._f = f
 
     def readable(self) -> bool:
         return True
 
-    def readinto(self, b) -> int:
+    def readinto(self, b: Buffer) -> int:
         if len(self._head):
-            n = min(len(b), len(self._head))
-            b[:n] = self._head[:n]
+            out = memoryview(b)           # (a BufferedReader gives a memoryview of bytes)
+            n = min(len(out), len(self._head))
+            out[:n] = self._head[:n]
             self._head = self._head[n:]
             return n
         return self._f.readinto1(b)      # what the stream has (at least a byte; 0 at its end)
 
 
-def _decompressor(path: Path, kind: str, f) -> tuple:
+def _decompressor(path: Path, kind: str, f: IO[bytes]) -> tuple[_Read1, _Damage]:
     """A reader of the decompressed bytes of ``f``, and the exceptions by which it says they are damaged."""
     if kind == "gzip":
         import gzip
@@ -322,6 +356,15 @@ def _decompressor(path: Path, kind: str, f) -> tuple:
         raise PcapError(f"{path}: a zstd-compressed capture needs the zstandard package "
                         f"(pip install zstandard, or vega[zstd])") from None
     return _ZstdFrames(f, zstandard), (OSError, EOFError, zstandard.ZstdError)
+
+
+class _Zstandard(Protocol):
+    """What :class:`_ZstdFrames` uses of the zstandard module (an optional import: the caller passes it)."""
+
+    @property
+    def ZstdDecompressor(self) -> type[zstandard.ZstdDecompressor]: ...
+    @property
+    def ZstdError(self) -> type[zstandard.ZstdError]: ...
 
 
 class _ZstdFrames:
@@ -344,7 +387,9 @@ class _ZstdFrames:
     _FCS = (0, 2, 4, 8)               # bytes of the frame content size by its flag (0: 1 if single segment)
     _DID = (0, 1, 2, 4)               # bytes of the dictionary id by its flag
 
-    def __init__(self, f, zstandard):
+    _frame: zstandard.ZstdDecompressionObj | None     # (typed here: in __init__ "zstandard" is its argument)
+
+    def __init__(self, f: IO[bytes], zstandard: _Zstandard):
         self._f, self._z = f, zstandard
         self._dctx = zstandard.ZstdDecompressor()      # one frame's decompressobj at a time
         self._in = memoryview(b"")    # compressed bytes read, not yet walked
@@ -375,7 +420,7 @@ class _ZstdFrames:
             out, self._out = self._out[:n], self._out[n:]
         return out
 
-    def _decompress(self, step) -> bytes:
+    def _decompress(self, step: memoryview) -> bytes:
         """The bytes made of a step of the frame being walked; ZstdError where the frame does not end where
         its blocks do."""
         if self._frame is None:
@@ -446,11 +491,11 @@ class _Counts:
     def __init__(self, st: PcapStats):
         self.st = st
         self.packets = 0
-        self.kinds: dict = {}
-        self.links: dict = {}
+        self.kinds: dict[str, int] = {}
+        self.links: dict[str, int] = {}
         st.offset = 0
 
-    def update(self, sc, offset=None) -> None:
+    def update(self, sc: PcapScanner, offset: int | None = None) -> None:
         st = self.st
         packets, kinds, links = sc.counts()
         st.packets += packets - self.packets
