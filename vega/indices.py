@@ -15,7 +15,9 @@ name that is the same every day and in every process (docs/FORMATS.md "Index tok
 from __future__ import annotations
 
 import csv
+import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -54,7 +56,7 @@ def _fnv1a(data: bytes) -> int:
     return h
 
 
-def index_token(name: str | bytes, tokens: dict | None = None) -> int:
+def index_token(name: str | bytes, tokens: Mapping[str, int] | None = None) -> int:
     """The NFO_IDX token an index handler merges ``name`` under: the configured one (``tokens``, default
     ``DEFAULT_INDEX_TOKENS``) or the hashed one.  (The handler moves a hashed token on by one in the ~1 in
     2**30 case that two names collide; ``FeedHandler.index_names()`` shows what it used.)"""
@@ -67,14 +69,16 @@ def index_token(name: str | bytes, tokens: dict | None = None) -> int:
     return HASH_TOKEN_BASE | (_fnv1a(key) & 0x3FFFFFFF)
 
 
-def check_index_tokens(tokens) -> dict:
+def check_index_tokens(tokens: Mapping[str, int]) -> dict[str, int]:
     """Validate a name -> token mapping: non-blank names, tokens in 1 .. 2**31 - 1, no token twice, no name
     twice (by key).  Returns it as a plain dict."""
     try:
         items = list(dict(tokens).items())
     except (TypeError, ValueError):
         raise TypeError("index_tokens must be a mapping of index name -> token") from None
-    out, by_key, by_token = {}, {}, {}
+    out: dict[str, int] = {}
+    by_key: dict[bytes, str] = {}                # key -> the name that has it
+    by_token: dict[int, str] = {}                # token -> the name that has it
     for name, tok in items:
         if not isinstance(name, str) or not index_key(name):
             raise ValueError(f"index_tokens: {name!r} is not an index name")
@@ -91,7 +95,7 @@ def check_index_tokens(tokens) -> dict:
     return out
 
 
-def index_table(tokens=None) -> dict:
+def index_table(tokens: Mapping[str, int] | None = None) -> dict[str, int]:
     """The name -> token table an index handler starts with: ``DEFAULT_INDEX_TOKENS`` updated by ``tokens``
     (checked by :func:`check_index_tokens`).  A name of ``tokens`` replaces the default of the same index,
     however spelt (by key); a token of ``tokens`` that a default holds for another index is a ValueError, since
@@ -99,7 +103,7 @@ def index_table(tokens=None) -> dict:
     user = check_index_tokens(tokens) if tokens is not None else {}
     keys = {index_key(n) for n in user}
     names = {tok: n for n, tok in user.items()}
-    out = {}
+    out: dict[str, int] = {}
     for name, tok in DEFAULT_INDEX_TOKENS.items():
         if index_key(name) in keys:
             continue
@@ -112,7 +116,7 @@ def index_table(tokens=None) -> dict:
     return out
 
 
-def _read_rows(p: Path) -> list:
+def _read_rows(p: Path) -> list[tuple[int, list[str]]]:
     """(line number, row) of every csv row of p (a regular file: a FIFO would block the read for ever)."""
     with open_regular(p, IndexMasterError, "an index master file", newline="") as fh:
         return list(enumerate(csv.reader(fh), 1))
@@ -123,14 +127,16 @@ def _read_rows(p: Path) -> list:
 _TOKEN = re.compile(r"[0-9]+")
 
 
-def load_index_master(path) -> dict:
+def load_index_master(path: str | os.PathLike[str]) -> dict[str, int]:
     """Read an index master file: one ``name,token`` per line (a first line whose token column holds no digit
     is a header, skipped; ``#`` starts a comment line).  A token is ASCII decimal digits (blanks around them
     allowed), in 1 .. 2**31 - 1.  Returns the mapping for ``index_tokens=``.  A malformed line, a name given
     twice (as the handler matches names: :func:`index_key`), a token given twice, or a file without one
     ``name,token`` line raises IndexMasterError naming the file and the line (and the line it repeats)."""
     p = Path(path)
-    out, by_key, by_token = {}, {}, {}
+    out: dict[str, int] = {}
+    by_key: dict[bytes, tuple[int, str]] = {}    # key -> (line, name) that has it
+    by_token: dict[int, tuple[int, str]] = {}    # token -> (line, name) that has it
     try:
         rows = _read_rows(p)
     except csv.Error as e:                               # a binary file: a field past the csv module's limit
@@ -174,8 +180,9 @@ def _clip(text: str, n: int) -> str:
     return f"{text[:n]!r}{' ...' if len(text) > n else ''}"
 
 
-def _index_dtype() -> np.dtype:
+def _index_dtype() -> np.dtype[np.void]:
     f = STORE_DTYPE.fields
+    assert f is not None                         # (a structured dtype)
     names = {  # index meaning: store field
         "token": "token", "segment": "segment", "index_value": "last_traded_price",
         "net_change": "net_price_change", "net_change_indicator": "net_change_indicator",
