@@ -280,17 +280,25 @@ class Simulator:
         """Send everything at ``rate`` datagrams/s over all segments (None: as fast as possible); returns
         datagrams sent per segment.  ``stop()`` returning True ends early.  ``stream``: generate each chunk
         just before it is sent instead of the whole stream first: memory stays flat however long the run, but
-        the rate is at most what the generator makes (pure Python: thousands of datagrams per second)."""
+        the rate is at most what the generator makes (pure Python: thousands of datagrams per second).
+        ``sockets``: segment -> the connected socket to send it through, the caller's (left open); it must hold
+        one for every segment (an empty mapping holds none: SimulatorError, before anything is sent).  None:
+        send() opens one per segment (:func:`multicast_sender` to its target) and closes them when it ends."""
         from vega._net import send_batch
 
         if rate is not None and not (rate > 0 and math.isfinite(rate)):
             raise SimulatorError("the rate must be a positive number of datagrams per second")
         if rate is not None:
             chunk = max(1, min(chunk, int(rate / 1000) or 1))       # about one chunk per millisecond or finer
+        if sockets is not None and (missing := [s for s in self.segments if s not in sockets]):
+            raise SimulatorError(f"sockets= has no socket for segment {', '.join(missing)}")
         order = self._send_order(chunk, stream)
-        own = sockets is None
-        socks = sockets or {s: multicast_sender(*self.targets[s], interface=self.interface) for s in self.segments}
+        opened: dict[str, socket.socket] = {}                       # what send() opens, and closes
+        socks = sockets if sockets is not None else opened
         try:
+            if sockets is None:
+                for s in self.segments:
+                    opened[s] = multicast_sender(*self.targets[s], interface=self.interface)
             t0 = time.perf_counter()
             done = 0
             for seg, dgs in order:
@@ -315,9 +323,8 @@ class Simulator:
                 self.sent[seg] += n
                 done += n
         finally:
-            if own:
-                for s in socks.values():
-                    s.close()
+            for sock in opened.values():
+                sock.close()
         return dict(self.sent)
 
     def write(self, path: str | Path, rate: float = 10_000.0, *, stream: bool = False) -> int:
