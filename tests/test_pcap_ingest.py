@@ -1477,6 +1477,17 @@ def test_ingest_from_standard_input_makes_what_the_file_makes(tmp_path):
     assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "x").exists()
 
 
+def test_ingest_of_standard_input_when_it_is_closed_says_so_in_one_line(tmp_path):
+    """`vega ingest - <&-` (a cron job, a service with no standard input): sys.stdin is None, which failed with
+    "AttributeError: 'NoneType' object has no attribute 'buffer'"."""
+    r = subprocess.run(f'exec "{sys.executable}" -m vega.cli ingest - --journal-root "{tmp_path / "x"}" <&-',
+                       shell=True, capture_output=True, timeout=60, cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT))
+    assert r.returncode == 1, r.stderr
+    assert r.stderr.decode() == "vega ingest: standard input is closed: give a capture file, or pipe one in " \
+                                "(- reads it)\n"
+    assert not (tmp_path / "x").exists()
+
+
 def test_an_unopened_capture_opens_at_the_first_datagram_or_not_at_all(tmp_path):
     pcap, items = _two_day_capture(tmp_path)
     cap = Capture(load_config(None, journal_root=str(tmp_path / "j")))

@@ -277,8 +277,11 @@ def _source(path: Path) -> Iterator[tuple[mmap.mmap, None] | tuple[None, _Pieces
     import sys
     f: io.BufferedReader
     if str(path) == "-":
+        stdin = sys.stdin
+        if stdin is None:                                # (the process was started with it closed)
+            raise PcapError("standard input is closed: give a capture file, or pipe one in (- reads it)")
         # (a BufferedReader, whose readinto1 _Prefixed reads; typeshed types sys.stdin.buffer as a BinaryIO)
-        f, own = sys.stdin.buffer, False  # type: ignore[assignment]
+        f, own = stdin.buffer, False  # type: ignore[assignment]
     else:
         try:
             f, own = open(path, "rb"), True
