@@ -318,3 +318,20 @@ def test_a_path_that_is_not_utf8_is_printed_as_given_and_export_refuses_it_up_fr
         with pytest.raises(ValueError, match="is not UTF-8"):
             export(root, os.fsdecode(out), DAY, progress=False)
         assert not os.path.lexists(out)
+
+
+def test_a_command_started_with_its_output_closed_runs_as_if_into_dev_null(tmp_path):
+    """`vega simulate --out day.pcap >&-` (a job whose output the operator closed): Python starts with sys.stdout
+    None, and the first flush failed with a traceback (exit 1, the work done). Now the closed stream is
+    /dev/null; a closed standard error too, where only the exit status can say a failure."""
+    def vega(args, redirect):
+        cmd = f'exec "{sys.executable}" -m vega.cli {args} {redirect}'
+        return subprocess.run(cmd, shell=True, capture_output=True, timeout=120, cwd=tmp_path,
+                              env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    r = vega("simulate --datagrams 20 --out day.pcap", ">&-")
+    assert r.returncode == 0 and b"Traceback" not in r.stderr, r.stderr
+    assert (tmp_path / "day.pcap").stat().st_size > 0
+    r = vega("verify no-such-root", ">&- 2>&-")
+    assert r.returncode == 1 and r.stdout == b"" and r.stderr == b""
+    r = vega("verify no-such-root", "2>&-")
+    assert r.returncode == 1 and r.stdout == b""

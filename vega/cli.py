@@ -58,7 +58,27 @@ def _paths_as_given() -> None:
             pass
 
 
+def _closed_streams_to_devnull() -> None:
+    """A command started with standard output or error closed (``vega capture ... >&-``; Python then has
+    ``sys.stdout`` None) writes that stream to /dev/null, as if it had been given; its first flush used to fail
+    with a traceback.  File descriptors 0-2 that are closed are taken by /dev/null first, so that no file the
+    command opens (a journal, a socket) gets one of their numbers.  Standard input stays None: ``vega ingest -``
+    says it is closed."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:                            # closed: the lowest free number is this one
+            try:
+                os.open(os.devnull, os.O_RDWR)
+            except OSError:
+                return
+    for name, fd in (("stdout", 1), ("stderr", 2)):
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(fd, "w", encoding="utf-8", errors="backslashreplace", closefd=False))
+
+
 def main(argv: list[str] | None = None) -> int:
+    _closed_streams_to_devnull()
     _paths_as_given()
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
