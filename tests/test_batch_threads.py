@@ -306,11 +306,18 @@ def test_load_instruments_is_refused_by_a_call_that_began_while_it_loaded(call):
 # every microsecond, so one lands between a call's "store open?" check and its first read, whenever Python
 # code runs there (an allocation, numpy's ``ctypes``).  Before the fix, close() unmapped the store in that
 # gap: snapshot(), snapshot(tokens) and apply_records() crashed the process within a few seconds.
+#
+# Each round's first close is tried while the calling thread is inside a call of that round's store, after it
+# has run one there to the end: the closing thread waits for both (a bounded busy wait: the calling thread
+# runs meanwhile at the switches) and calls close() right after its check, with no thread switch between.
+# Where inside the call the close lands depends on where the switch took the calling thread away.  Before,
+# the closing thread closed whenever it got there: on some runs the calling thread met only stores that were
+# closed already (a run counted no call that ran, and raced nothing).
 _CLOSE_RACE = """
 import sys, threading, time
 import vega
 sys.setswitchinterval(1e-6)
-op, seconds = sys.argv[1], float(sys.argv[2])
+op, seconds, wait = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
 src = vega.Store(64, dense_tokens=64)
 for k in range(1, 40):
     src.add(k, "X")
@@ -320,6 +327,9 @@ calls = {"snapshot": lambda s: s.snapshot(), "snapshot_tokens": lambda s: s.snap
          "header": lambda s: s.header, "contains": lambda s: 7 in s, "ltp": lambda s: s.ltp(7)}
 call = calls[op]
 cur = [None]
+inside = [None]                                 # the store the calling thread is calling now (None: between calls)
+ran_on = [None]                                 # the store of its last call that returned
+held = [None]                                   # a store it makes no new call of (until closed)
 stop = []
 seen = [0, 0]                                   # calls that ran, calls refused with "closed"
 died = []                                       # the calling thread's exception: any but "closed" fails the run
@@ -328,37 +338,50 @@ threading.excepthook = lambda a: died.append(f"{a.exc_type.__name__}: {a.exc_val
 def work():
     while not stop:
         s = cur[0]
-        if s is None:
+        if s is None or s is held[0]:
             continue
+        inside[0] = s
         try:
             call(s)
-            seen[0] += 1
         except ValueError as e:
+            inside[0] = None
             assert "closed" in str(e), e
             seen[1] += 1
+        else:
+            inside[0] = None
+            seen[0] += 1
+            ran_on[0] = s
 
 t = threading.Thread(target=work)
 t.start()
 end = time.monotonic() + seconds
-rounds = 0
+rounds = met = busy = 0
 while time.monotonic() < end or rounds < 200:   # a loaded host gets as many rounds, only later
     s = vega.Store(64, dense_tokens=64)
     s.apply_records(recs)
     cur[0] = s
-    for _ in range(rounds % 500):               # the close lands at every point of the other thread's call
+    for _ in range(rounds % 500):               # the calling thread's switches come at other points of its call
         pass
+    give_up = time.monotonic() + wait
+    while not (ran_on[0] is s and inside[0] is s):
+        if not t.is_alive() or time.monotonic() > give_up:
+            sys.exit(f"round {rounds}: the calling thread ran no call of the round's store and then began "
+                     f"another within {wait} s (alive: {t.is_alive()}, died: {died})")
+    met += inside[0] is s                       # (no thread switch since the check: always)
     while True:
         try:
             s.close()
             break
-        except vega.StoreBusyError:
-            pass
+        except vega.StoreBusyError:             # the call counts itself in use: once it returns, the close goes
+            busy += 1                           # through (not another call: in step with the switches, each
+            held[0] = s                         # retry could meet the next one)
+    held[0] = None                              # and calls of the closed store follow
     rounds += 1
 stop.append(1)
 t.join()
 if died:
     sys.exit(f"the calling thread died: {died[0]}")
-print(op, rounds, seen[0], seen[1])
+print(op, rounds, met, seen[0], seen[1], busy)
 """
 
 
@@ -366,12 +389,13 @@ print(op, rounds, seen[0], seen[1])
                                 "ltp"])
 def test_a_store_closed_by_another_thread_mid_call_does_not_crash_the_process(op):
     seconds = 2.0 if op in ("snapshot", "snapshot_tokens", "apply_records") else 0.5
-    p = subprocess.run([sys.executable, "-c", _CLOSE_RACE, op, str(seconds)], capture_output=True, text=True,
-                       timeout=120)
+    p = subprocess.run([sys.executable, "-c", _CLOSE_RACE, op, str(seconds), str(WAIT)], capture_output=True,
+                       text=True, timeout=600)
     assert p.returncode == 0, (p.returncode, p.stderr[-2000:])
-    name, rounds, ran, refused = p.stdout.split()
-    # the other thread's calls met the stores (open: ran; closed: refused): the race was run
-    assert name == op and int(rounds) >= 200 and int(ran) + int(refused) > 0, p.stdout
+    name, rounds, met, ran, refused, busy = p.stdout.split()
+    # every round's first close was tried while the other thread was inside a call of that round's store (one
+    # refused as busy, or let through, the call then finding the store closed), after one call had run there
+    assert name == op and int(rounds) >= 200 and int(met) == int(rounds) and int(ran) >= int(rounds), p.stdout
 
 
 def test_a_closed_store_leaves_its_file_and_reads_as_closed():
