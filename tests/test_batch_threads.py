@@ -490,26 +490,36 @@ def test_ring_and_reader_close_are_refused_while_another_thread_polls():
 
 
 def test_ring_close_is_refused_while_another_thread_appends():
-    """An append copies into the mapping without the GIL: Ring.close() unmapped the slot under the copy."""
+    """An append copies into the mapping without the GIL: Ring.close() unmapped the slot under the copy.
 
-    name = f"vega-test-{uuid.uuid4().hex[:12]}"
-    ring = Ring.create(name)
+    A round tries close() once the long append has begun (the tail moved) until the append ends.  Its first
+    try may come only after the append ended (the closing thread was kept off the CPU that long) and then
+    goes through: no fault of the guard, but that round raced nothing, so a fresh round runs (see
+    _until_raced).  Before, one such run failed the test."""
     recs = np.zeros(50_000, CHANGE_RECORD_DTYPE)
-    try:
-        t = threading.Thread(target=ring._bench_append, args=("NSE_FO", recs, 4000))   # one long nogil loop
-        t.start()
-        while ring.tail("NSE_FO") == 0:            # the loop has begun appending
-            time.sleep(0.0005)
-        refused, _ = _refusals(ring.close, t.is_alive, RuntimeError, "being appended to by another thread")
-        t.join()
-        assert refused > 0
-        ring.close()
-        assert ring.closed
-        with pytest.raises(ValueError, match="closed"):
-            ring.append("NSE_FO", recs[:1])
-    finally:
-        ring.close()
-        Ring.unlink(name)
+
+    def race():
+        name = f"vega-test-{uuid.uuid4().hex[:12]}"
+        ring = Ring.create(name)
+        try:
+            t = threading.Thread(target=ring._bench_append, args=("NSE_FO", recs, 4000))   # one long nogil loop
+            t.start()
+            give_up = time.monotonic() + WAIT
+            while ring.tail("NSE_FO") == 0:        # the loop has begun appending
+                assert time.monotonic() < give_up, f"the append appended nothing in {WAIT} s"
+                time.sleep(0.0005)
+            refused, _ = _refusals(ring.close, t.is_alive, RuntimeError, "being appended to by another thread")
+            t.join()
+            ring.close()
+            assert ring.closed
+            with pytest.raises(ValueError, match="closed"):
+                ring.append("NSE_FO", recs[:1])
+            return refused > 0
+        finally:
+            ring.close()
+            Ring.unlink(name)
+
+    assert _until_raced(race)
 
 
 def _journal_files(root):
