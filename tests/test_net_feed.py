@@ -203,10 +203,11 @@ def test_a_receiver_serves_one_call_at_a_time(upair):
     br = BatchReceiver(r.fileno(), batch=8)
     fh = vega.FeedHandler("FO", vega.Store(1000))
     got = []
-    t = threading.Thread(target=lambda: got.append(br.recv(5000)))   # waits in poll(), without the GIL
+    # waits in poll(), without the GIL, until the datagram sent below (a deadline, not reached: the test fails)
+    t = threading.Thread(target=lambda: got.append(br.recv(60_000)))
     t.start()
     refusals = []
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 60                  # for the thread to get inside its call
     while not refusals and time.monotonic() < deadline:
         for call in (lambda: br.recv(0), lambda: br.feed(fh, 0)):
             try:
