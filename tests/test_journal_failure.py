@@ -148,6 +148,14 @@ RESUME = textwrap.dedent("""
             pieces[-1] += 1
         return got
     C.Capture._retry_journal, C._Spill.take = counted_retry, counted_take
+    import tempfile
+    made = []                                                 # the files mkstemp made: a private ring's
+    mkstemp = tempfile.mkstemp
+    def recorded_mkstemp(*a, **k):
+        fd, path = mkstemp(*a, **k)
+        made.append(path)
+        return fd, path
+    tempfile.mkstemp = recorded_mkstemp
     cap.open(offline_ns=items[0][0])
     warnings = []
     cap.on_warning = warnings.append
@@ -164,7 +172,7 @@ RESUME = textwrap.dedent("""
     cap.close()
     out = {"failed_mid": failed_mid, "held_mid": held_mid, "failures": cap.journal_failures(),
            "pieces": [k for k in pieces if k],
-           "warnings": warnings, "stats": stats, "tails": tails, "journals": {}}
+           "warnings": warnings, "stats": stats, "tails": tails, "journals": {}, "mkstemp": made}
     for f in cap.all_feeds:
         with Journal.open(f.writer.path) as j:
             out["journals"][f.name] = {"sealed": j.sealed, "first_seq": j.first_seq, "next_seq": j.next_seq,
@@ -178,11 +186,11 @@ RESUME = textwrap.dedent("""
 
 
 def _resume_child(tmp_path, spill_mb, catch_up=Capture.CATCH_UP, catch_up_s=Capture.CATCH_UP_SECONDS,
-                  ring=True):
+                  ring=True, ring_prefix="vega-jres"):
     from vega.simulator import Simulator
     pcap = tmp_path / "s.pcap"
     Simulator(["FO", "CM"], 3000, seed=4).write(pcap)
-    return _child_json(RESUME, "vega-jres", str(pcap), str(tmp_path / "j"), "{ring}" if ring else "-", "150000",
+    return _child_json(RESUME, ring_prefix, str(pcap), str(tmp_path / "j"), "{ring}" if ring else "-", "150000",
                        str(spill_mb), str(catch_up), str(catch_up_s))
 
 
@@ -213,11 +221,14 @@ def test_a_journal_whose_disk_frees_up_resumes_with_every_record(tmp_path, catch
     20,000 records with no time to spare the journal writes one piece per call, over several batches while
     the feed goes on; in pieces of 5,000 with a minute per call, several pieces in one call.  Without a ring
     configured the capture holds the records from a private one, and nothing is left in shared memory."""
-    def shm():   # what the child could leave: not the vega-test-<pid>-* files of test runs beside this one
-        return {n for n in os.listdir(SHM) if not n.startswith("vega-test-")}
-    before = shm()
-    out = _resume_child(tmp_path, 1024, catch_up, catch_up_s, ring)
-    assert shm() <= before
+    prefix = f"vega-jres-{uuid.uuid4().hex[:8]}"           # the configured ring's name begins with it
+    out = _resume_child(tmp_path, 1024, catch_up, catch_up_s, ring, prefix)
+    private = [os.path.basename(p) for p in out["mkstemp"] if os.path.dirname(p) == SHM]
+    assert bool(private) != ring, out["mkstemp"]             # the private ring's file, made only with no ring
+    # what this capture could have left in shared memory: its rings' files and Ring.create's temporary files
+    # beside them (.<name>.<pid>.<random>.tmp).  Only names made from this test's own: another process may
+    # make and remove files there meanwhile (other tests, other jobs)
+    assert [n for n in os.listdir(SHM) if any(x in n for x in (prefix, *private))] == []
     assert ("ring" in out["stats"]) == ring                 # a private ring is not shown as one
     if catch_up_s == 0.0:
         assert max(out["pieces"]) == 1 and len(out["pieces"]) >= 2, out["pieces"]
