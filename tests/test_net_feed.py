@@ -15,6 +15,8 @@ from vega import nse
 from vega._net import BatchReceiver, send_batch
 from vega.capture import compare_stores
 
+from net_helpers import wait_for_receive_stamps
+
 
 def _pair(rcvbuf=8 << 20):
     r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -232,12 +234,9 @@ def test_feed_holds_the_datagrams_from_stop_ns_for_the_next_call(pair):
     stream = list(nse.sample_stream("FO", 60, seed=12))
     br = BatchReceiver(r.fileno(), batch=256, size=2048, timestamps=True)
     # the kernel turns receive stamping on a moment after a socket asks (a deferred static key): a datagram
-    # queued before that is stamped when it is read.  One datagram through first
-    assert send_batch(s.fileno(), [b"warm"]) == 1
-    deadline = time.monotonic() + 10
-    while not br.recv(100) and time.monotonic() < deadline:
-        pass
-    time.sleep(0.05)
+    # queued before that is stamped when it is read, after ``stop``, and held.  Warm-up datagrams until the
+    # stamps are the kernel's on receipt (a fixed 50 ms sleep was too short on a loaded host: all 20 held)
+    wait_for_receive_stamps(br, r, lambda: send_batch(s.fileno(), [b"warm"]))
 
     def feed_until(n, **kw):                                # (a deadline: a failure, never a hang)
         done, deadline = 0, time.monotonic() + 10
