@@ -631,6 +631,20 @@ def _looping_in_a_thread(call, refusal):
     return t
 
 
+def _hold_next_call(arm):
+    """Arm (``arm`` from _records_hook) a FeedHandler's next call to wait in its on_records until release()
+    (at most WAIT).  There the call still holds its ring slot's append turn: it is let go only after the
+    callback returns.  Returns (parked, release).  ``parked`` is an Event, set once the call waits there."""
+    parked, released = threading.Event(), threading.Event()
+
+    def inside():
+        parked.set()
+        released.wait(WAIT)
+
+    arm(inside)
+    return parked, released.set
+
+
 @pytest.mark.parametrize("write", ["subscribe", "add", "new_day", "apply_records", "another_handler"])
 def test_store_writes_are_refused_while_a_batch_of_another_thread_writes_the_store(write):
     """A store record's sequence lock takes one writer at a time.  A write of this thread (subscribe, add,
@@ -680,14 +694,20 @@ def test_two_feed_handlers_publishing_to_one_ring_slot_take_turns(ring):
     handlers with stores of their own) from two threads take turns: a call while the other's runs raises
     RuntimeError, and so does making a handler of that slot meanwhile.  Every record of every call is then
     in the ring.  Before, both appended at once: appends were lost (the tail fell short of the records
-    published) and records overwrote each other."""
+    published) and records overwrote each other.
+
+    The other thread's first call waits inside itself (in its on_records) until this thread has tried once.
+    That try must be refused.  Without the wait, this thread could be kept off the CPU for all of the
+    other's calls, and the test failed with nothing wrong."""
     published = []
-    handlers = [vega.FeedHandler("CM", vega.Store(100_000), ring=ring, on_records=lambda a: published.append(len(a)))
-                for _ in range(2)]
+    on_records, arm = _records_hook()
+    handlers = [vega.FeedHandler("CM", vega.Store(100_000), ring=ring,
+                                 on_records=lambda a: (published.append(len(a)), on_records(a))),
+                vega.FeedHandler("CM", vega.Store(100_000), ring=ring, on_records=lambda a: published.append(len(a)))]
     batch = tuple(nse.sample_stream("CM", 400, seed=7))
-    t = _looping_in_a_thread(lambda: handlers[0].process_batch(batch, now_ns=T0), RuntimeError)
     refused = {"call": 0, "make": 0}
-    while t.is_alive():
+
+    def try_both():
         try:
             handlers[1].process_batch(batch, now_ns=T0)
         except RuntimeError as e:
@@ -698,10 +718,20 @@ def test_two_feed_handlers_publishing_to_one_ring_slot_take_turns(ring):
         except RuntimeError as e:
             assert "is being appended to by" in str(e)
             refused["make"] += 1
+
+    parked, release = _hold_next_call(arm)
+    t = _looping_in_a_thread(lambda: handlers[0].process_batch(batch, now_ns=T0), RuntimeError)
+    try:
+        assert parked.wait(WAIT), f"the other thread's first call did not reach its on_records in {WAIT} s"
+        try_both()                                # the other thread's call waits inside itself
+        assert refused == {"call": 1, "make": 1}, f"went through while another thread's call appended: {refused}"
+    finally:
+        release()
+    while t.is_alive():
+        try_both()
     t.join()
     for h in handlers:
         h.close()
-    assert refused["call"] > 0 and refused["make"] > 0
     assert ring.tail("NSE_EQ") == sum(published) > 0
 
 
@@ -710,7 +740,10 @@ def test_a_checkpoint_published_to_the_ring_takes_the_slots_turn(ring, tmp_path)
     ``FeedHandler.checkpoint()`` publishes them to the ring as well: it takes the ring slot's append turn, as
     a call does.  While another handler's call publishes to the same slot in another thread, it raises
     RuntimeError.  Every record of every call and checkpoint is then in the ring.  Before, it appended while
-    the other call appended: appends were lost, and the tail fell short of the records published."""
+    the other call appended: appends were lost, and the tail fell short of the records published.
+
+    The other handler's first call waits inside itself (in its on_records) until this thread has tried a
+    checkpoint once, which must be refused (see test_two_feed_handlers_publishing_to_one_ring_slot_take_turns)."""
     import struct
     import zlib
     day = dt.datetime.fromtimestamp(T0 // 10**9, IST).date()
@@ -727,16 +760,30 @@ def test_a_checkpoint_published_to_the_ring_takes_the_slots_turn(ring, tmp_path)
     mine = vega.FeedHandler("CM", vega.Store(100_000), ring=ring, journal=w,
                             on_records=lambda a: published.append(len(a)))
     mine.process_batch(batch, now_ns=T0)
-    other = vega.FeedHandler("CM", vega.Store(100_000), ring=ring, on_records=lambda a: published.append(len(a)))
-    t = _looping_in_a_thread(lambda: other.process_batch(batch, now_ns=T0), RuntimeError)
+    on_records, arm = _records_hook()
+    other = vega.FeedHandler("CM", vega.Store(100_000), ring=ring,
+                             on_records=lambda a: (published.append(len(a)), on_records(a)))
     refused = 0
+
+    def try_checkpoint():
+        nonlocal refused
+        try:
+            published.append(mine.checkpoint())
+        except RuntimeError as e:
+            assert "is being appended to by" in str(e)
+            refused += 1
+
+    parked, release = _hold_next_call(arm)
+    t = _looping_in_a_thread(lambda: other.process_batch(batch, now_ns=T0), RuntimeError)
     try:
+        try:
+            assert parked.wait(WAIT), f"the other thread's first call did not reach its on_records in {WAIT} s"
+            try_checkpoint()                      # the other thread's call waits inside itself
+            assert refused == 1, "a checkpoint went through while another thread's call appended to the slot"
+        finally:
+            release()
         while t.is_alive():
-            try:
-                published.append(mine.checkpoint())
-            except RuntimeError as e:
-                assert "is being appended to by" in str(e)
-                refused += 1
+            try_checkpoint()
     finally:
         t.join()
         mine.close()
