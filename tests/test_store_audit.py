@@ -567,6 +567,23 @@ def test_feed_handler_segment_message_names_idx():
         vega.FeedHandler("XX", vega.Store(10))
 
 
+def test_segment_names_are_taken_in_any_case_as_the_command_line_takes_them():
+    """`vega capture --feed fo=...` and replay's feeds took any case; the Python API refused "fo"."""
+    for name, want in (("fo", "FO"), ("Cm", "CM"), ("idx", "IDX")):
+        h = vega.FeedHandler(name, vega.Store(4096))
+        assert h.segment == want
+    assert vega.Decoder("fo").segment == "FO"
+    assert vega.decode(STREAM[0], "fo") == vega.decode(STREAM[0], "FO") != []
+    store = vega.Store(10)
+    store.add(7, "X", "EQ", segment="cm")                 # the store is a CM store now
+    with pytest.raises(ValueError):
+        vega.FeedHandler("FO", store)
+    assert vega.FeedHandler("CM", store).segment == "CM"
+    for bad in ("f o", "FOO", "", "ＦＯ"):
+        with pytest.raises(ValueError, match="segment must be"):
+            vega.Decoder(bad)
+
+
 @pytest.mark.parametrize("one", [STREAM[0], bytearray(STREAM[0]), memoryview(STREAM[0])],
                          ids=["bytes", "bytearray", "memoryview"])
 def test_process_batch_of_one_bytes_object_says_it_wants_a_sequence(one):
