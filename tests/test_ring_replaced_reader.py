@@ -105,10 +105,13 @@ def test_records_published_before_come_first_then_ring_replaced_and_the_reader_g
         assert (e.value.path, e.value.feed, e.value.position) == (ring.path, "NSE_FO", 35)
         assert "stopped at position 35" in str(e.value)
         assert rd.position == 35 and rd.lost == 0
-        t0 = time.monotonic()
-        with pytest.raises(RingReplaced):                    # known now: at once
-            poll(5.0)
-        assert time.monotonic() - t0 < 0.04
+        took = []
+        for _ in range(5):                                   # known now: at once, not after a 50 ms wake-up
+            t0 = time.monotonic()                            # (the best of 5: one stall of a busy host is not it)
+            with pytest.raises(RingReplaced):
+                poll(5.0)
+            took.append(time.monotonic() - t0)
+        assert min(took) < 0.04, took
         with pytest.raises(RingReplaced):                    # so does a poll that does not wait
             poll(0)
         again = Ring.open(name)
