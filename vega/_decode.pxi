@@ -743,12 +743,11 @@ cdef int vg_decode_datagram(vg_decoder_t* dec, const uint8_t* data, Py_ssize_t l
 cdef int _parse_segment(segment) except -1:
     """A segment: "CM" or "FO" in any case (as the command line's --feed and replay's feeds take them), or its
     number; ValueError for anything else."""
-    if segment == "CM" or segment == VG_SEG_CM:
+    name = segment.upper() if isinstance(segment, str) else segment
+    if name == "CM" or name == VG_SEG_CM:
         return VG_SEG_CM
-    if segment == "FO" or segment == VG_SEG_FO:
+    if name == "FO" or name == VG_SEG_FO:
         return VG_SEG_FO
-    if isinstance(segment, str) and segment.upper() in ("CM", "FO"):
-        return _parse_segment(segment.upper())
     raise ValueError(f"segment must be 'CM' or 'FO', not {segment!r}")
 
 cdef inline str _chr(char c):

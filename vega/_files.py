@@ -5,6 +5,10 @@ from __future__ import annotations
 import io
 import os
 import stat
+from typing import TypeAlias
+
+#: a path argument: a str or an os.PathLike (a pathlib.Path)
+StrPath: TypeAlias = str | os.PathLike[str]
 
 
 def file_kind(mode: int) -> str:
@@ -17,7 +21,7 @@ def file_kind(mode: int) -> str:
     return "a special file"
 
 
-def open_regular(path: str | os.PathLike[str], error: type[Exception], what: str,
+def open_regular(path: StrPath, error: type[Exception], what: str,
                  newline: str | None = None) -> io.TextIOWrapper:
     """``path`` opened for reading as latin-1 text, or ``error`` when it is not a regular file: a FIFO would block
     the open for ever (no writer) or the read (an idle one), a device would never end.  Opened without blocking
@@ -32,3 +36,15 @@ def open_regular(path: str | os.PathLike[str], error: type[Exception], what: str
     except BaseException:
         os.close(fd)
         raise
+
+
+def quote(text: str, limit: int = 40) -> str:
+    """``repr(text)`` in at most ``limit`` characters, cut (and `` ...`` added) when longer: what a message quotes
+    of a file's content (a binary file's bytes are up to four characters each in a repr)."""
+    r = repr(text)
+    if len(r) <= limit:
+        return r
+    k = min(len(text), limit)
+    while k > 0 and len(repr(text[:k])) > limit:
+        k -= 1
+    return repr(text[:k]) + " ..."

@@ -1821,7 +1821,7 @@ cdef class FeedHandler:
                   underlying=None, index_tokens=None):
         cdef Decoder dec
         store._check_writable()
-        if segment == "IDX" or segment == VG_SEG_IDX or (isinstance(segment, str) and segment.upper() == "IDX"):
+        if segment == VG_SEG_IDX or (isinstance(segment, str) and segment.upper() == "IDX"):
             seg = VG_SEG_IDX
             segment = "CM"                               # index messages arrive on the CM broadcast
         else:

@@ -50,13 +50,13 @@ import time
 import tomllib
 from pathlib import Path
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any, Callable, Literal, TypeAlias, TypedDict
+from typing import TYPE_CHECKING, Any, Callable, Literal, TypedDict
 
 import numpy as np
 import numpy.typing as npt
 
 from vega._core import JOURNAL_GRACE_NS, MAX_CAPACITY as STORE_CAPACITY_MAX
-from vega._files import file_kind
+from vega._files import StrPath, file_kind
 from vega.simulator import DEFAULT_FEEDS
 
 if TYPE_CHECKING:
@@ -71,8 +71,6 @@ if TYPE_CHECKING:
     from vega.instruments import Instruments
     from vega.pcap import PcapStats
 
-#: a path argument: a str or an os.PathLike (a pathlib.Path)
-StrPath: TypeAlias = str | os.PathLike[str]
 
 __all__ = ["CaptureError", "FeedConfig", "CaptureConfig", "Capture", "load_config", "multicast_works",
            "FEED_OF_SEGMENT", "IST", "compare_stores", "replay_journal_into"]

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vega._files import open_regular
+from vega._files import open_regular, quote
 from vega.store import INDEX_UNION_FIELDS, STORE_DTYPE
 
 __all__ = ["DEFAULT_INDEX_TOKENS", "HASH_TOKEN_BASE", "INDEX_DTYPE", "IndexMasterError", "index_key",
@@ -145,20 +145,20 @@ def load_index_master(path: str | os.PathLike[str]) -> dict[str, int]:
         if not row or not "".join(row).strip() or row[0].lstrip().startswith("#"):
             continue
         if len(row) < 2:
-            raise IndexMasterError(f"{p}:{lineno}: expected 'name,token', got {_clip(','.join(row), 60)}")
+            raise IndexMasterError(f"{p}:{lineno}: expected 'name,token', got {quote(','.join(row), 60)}")
         name, tok = row[0].strip(), row[1].strip()
         if _TOKEN.fullmatch(tok) is None:
             if lineno == 1 and not any(c.isdigit() for c in tok):
                 continue                                 # a header line
-            raise IndexMasterError(f"{p}:{lineno}: token {_clip(tok, 30)} is not an integer (ASCII digits)")
+            raise IndexMasterError(f"{p}:{lineno}: token {quote(tok, 30)} is not an integer (ASCII digits)")
         if len(tok.lstrip("0")) > 10 or not 0 < int(tok) < 2 ** 31:     # (int() of 4,300 digits and more fails)
-            raise IndexMasterError(f"{p}:{lineno}: token {_clip(tok, 30)} is not in 1 .. 2**31 - 1")
+            raise IndexMasterError(f"{p}:{lineno}: token {quote(tok, 30)} is not in 1 .. 2**31 - 1")
         try:
             key = index_key(name)
         except UnicodeEncodeError:
             key = b""
         if not key:
-            raise IndexMasterError(f"{p}:{lineno}: name {_clip(row[0], 30)} is not an index name")
+            raise IndexMasterError(f"{p}:{lineno}: name {quote(row[0], 30)} is not an index name")
         token = int(tok)
         if key in by_key:
             first, was = by_key[key]
@@ -173,11 +173,6 @@ def load_index_master(path: str | os.PathLike[str]) -> dict[str, int]:
     if not out:
         raise IndexMasterError(f"{p}: no name,token lines")
     return check_index_tokens(out)
-
-
-def _clip(text: str, n: int) -> str:
-    """``text`` quoted, cut at ``n`` characters (a message line stays short whatever the file holds)."""
-    return f"{text[:n]!r}{' ...' if len(text) > n else ''}"
 
 
 def _index_dtype() -> np.dtype[np.void]:

@@ -29,10 +29,8 @@ from typing import Any, NamedTuple, TypeAlias
 import numpy as np
 import numpy.typing as npt
 
-from vega._files import open_regular
+from vega._files import StrPath, open_regular, quote as _quote
 
-#: a path argument: a str or an os.PathLike (a pathlib.Path)
-StrPath: TypeAlias = str | os.PathLike[str]
 
 __all__ = ["INSTRUMENT_DTYPE", "Instrument", "Instruments", "InstrumentFileError", "SEG_FO", "SEG_CM",
            "expiry_unix", "write_contract_file", "write_security_file"]
@@ -140,18 +138,6 @@ def _expiry_key(expiry: int | _dt.date | str) -> int:
     if isinstance(expiry, (int, np.integer)):
         return expiry_unix(int(expiry))
     raise TypeError(f"expiry must be raw seconds since 1980, a date, a datetime or 'YYYY-MM-DD', not {expiry!r}")
-
-
-def _quote(text: str, limit: int = 40) -> str:
-    """``repr(text)`` in at most ``limit`` characters, cut (and `` ...`` added) when longer: what a message quotes
-    of a file's content (a binary file's bytes are up to four characters each in a repr)."""
-    r = repr(text)
-    if len(r) <= limit:
-        return r
-    k = min(len(text), limit)
-    while k > 0 and len(repr(text[:k])) > limit:
-        k -= 1
-    return repr(text[:k]) + " ..."
 
 
 def _int(fields: list[str], i: int, what: str, column: str) -> int:

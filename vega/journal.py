@@ -51,6 +51,7 @@ from vega._journal import (
     token_array,
 )
 from vega._core import _bad_records
+from vega._files import StrPath
 from vega.records import CHANGE_RECORD_DTYPE, CONTINUED, KEYFRAME, DayLike, _not_records, timestamps
 
 __all__ = [
@@ -59,8 +60,6 @@ __all__ = [
 ]
 
 
-#: a path argument: a str or an os.PathLike (a pathlib.Path)
-StrPath: TypeAlias = str | os.PathLike[str]
 
 
 def journal_path(root: StrPath, feed: str, date: DayLike) -> Path:
