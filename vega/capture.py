@@ -1022,7 +1022,7 @@ class Capture:
             raise CaptureError("the capture is open: close() it first (its own ring and stores: unlink())")
         cfg = self.config
         self._refuse_ring_in_use()
-        ring = cfg.ring and os.path.exists(ring_path(cfg.ring))
+        ring = cfg.ring if cfg.ring and os.path.exists(ring_path(cfg.ring)) else None   # (its name: it is there)
         stores = [self._store_name(f) for f in self.all_feeds] if cfg.store else []
         stores = [n for n in stores if os.path.lexists(_shm_path(n))]
         for n in stores:
@@ -1034,9 +1034,9 @@ class Capture:
                 raise CaptureError(f"store {n}: {e}") from None
         done: list[str] = []
         try:
-            if ring and cfg.ring:
-                Ring.unlink(cfg.ring)
-                done.append(f"ring {cfg.ring}")
+            if ring:
+                Ring.unlink(ring)
+                done.append(f"ring {ring}")
             for n in stores:
                 Store.remove(n)
                 done.append(f"store {n}")
