@@ -150,12 +150,13 @@ def _stdout_error(e: BaseException | None) -> OSError | None:
     return err
 
 
-def stdout_to_devnull() -> None:
-    """Point standard output at /dev/null (its reader gone, its disk full): what it still buffers is dropped at
-    exit instead of failing again ("Exception ignored ... BrokenPipeError" and exit status 120)."""
+def stdout_to_devnull(stream: TextIO | None = None) -> None:
+    """Point standard output (or ``stream``: standard error) at /dev/null (its reader gone, its disk full): what
+    it still buffers is dropped at exit instead of failing again ("Exception ignored ... BrokenPipeError" and exit
+    status 120)."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        os.dup2(devnull, (sys.stdout if stream is None else stream).fileno())
         os.close(devnull)
     except (OSError, ValueError, AttributeError):
         pass

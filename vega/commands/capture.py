@@ -75,6 +75,17 @@ def _now_ist() -> str:
     return clock_ist(time.time_ns())
 
 
+def _say(msg: str) -> None:
+    """One line on standard error.  A day-long capture outlives its log: a stderr that cannot be written (the
+    reader of `vega capture 2>&1 | tee capture.log` gone, a full disk) is pointed at /dev/null and the capture
+    goes on (it stopped at the next warning, with status 0 when stdout was the same closed pipe)."""
+    try:
+        print(msg, file=sys.stderr, flush=True)
+    except OSError:
+        from vega.cli import stdout_to_devnull
+        stdout_to_devnull(sys.stderr)
+
+
 def run(args: argparse.Namespace) -> int:
     from vega.capture import Capture, CaptureError, FeedConfig, format_stats, load_config
 
@@ -119,16 +130,18 @@ def run(args: argparse.Namespace) -> int:
                 print(json.dumps(s), flush=True)
             else:
                 print(format_stats(s), flush=True)
-        except BrokenPipeError:
-            # (`vega capture | head`, a log pipe that died): a day-long capture goes on capturing, and says so
-            # once on stderr; it stopped, quietly and with status 0, which no supervisor restarts
+        except OSError as e:
+            # (`vega capture | head`, a log pipe that died, a full disk): a day-long capture goes on capturing,
+            # and says so once on stderr; it stopped (quietly and with status 0 for a closed pipe, which no
+            # supervisor restarts; for a full disk the trading path stopped where a failing journal does not)
             from vega.cli import stdout_to_devnull
             gone.append(1)
             stdout_to_devnull()
-            print(f"vega capture: {_now_ist()} the stats output's reader has gone (a closed pipe); capturing "
-                  f"on without stats lines", file=sys.stderr, flush=True)
+            why = ("the stats output's reader has gone (a closed pipe)" if isinstance(e, BrokenPipeError)
+                   else f"cannot write the stats output ({e.strerror or e})")
+            _say(f"vega capture: {_now_ist()} {why}; capturing on without stats lines")
 
-    cap.on_warning = lambda msg: print(f"vega capture: {msg}", file=sys.stderr, flush=True)
+    cap.on_warning = lambda msg: _say(f"vega capture: {msg}")
     stopping = []
     # SIGHUP too: the terminal or ssh session that started the capture closing stops it cleanly (journal
     # sealed), as SIGINT and SIGTERM do, instead of killing it with the journal's buffer unwritten; unless it
@@ -139,12 +152,11 @@ def run(args: argparse.Namespace) -> int:
     old = {s: signal.signal(s, lambda *_: stopping.append(1)) for s in sigs}
     try:
         where = ", ".join(f"{f.segment} {f.group}:{f.port}" for f in cfg.feeds)
-        print(f"vega capture: receiving {where}; journal {cfg.journal_root or 'off'}; ring {cfg.ring or 'off'}",
-              file=sys.stderr, flush=True)
+        _say(f"vega capture: receiving {where}; journal {cfg.journal_root or 'off'}; ring {cfg.ring or 'off'}")
         for msg in cap.start_notes() + cap.receive_buffer_warnings():
             cap.on_warning(msg)
         # from here on what happens is said with the time it happened (IST): a day-long log is read by it
-        cap.on_warning = lambda msg: print(f"vega capture: {_now_ist()} {msg}", file=sys.stderr, flush=True)
+        cap.on_warning = lambda msg: _say(f"vega capture: {_now_ist()} {msg}")
         cap.run(args.duration, stop=lambda: bool(stopping), on_stats=report)
         final = cap.stats()
     finally:
@@ -157,5 +169,5 @@ def run(args: argparse.Namespace) -> int:
     failed = cap.journal_failures()
     if failed:
         raise CliError("stopped; the journal failed: " + "; ".join(failed))
-    print("vega capture: stopped" + (", journal sealed" if cfg.journal_root else ""), file=sys.stderr)
+    _say("vega capture: stopped" + (", journal sealed" if cfg.journal_root else ""))
     return 0
