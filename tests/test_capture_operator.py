@@ -282,3 +282,29 @@ def test_remove_shm_with_a_config_that_names_no_shared_memory_says_so(capsys):
     name = f"vega-rmshm-{uuid.uuid4().hex[:8]}"
     assert main(["capture", "--ring", name, "--store", name, "--remove-shm"]) == 0
     assert capsys.readouterr().err.strip() == "vega capture: removed nothing (none of them was there)"
+
+
+_SIGNAL_AT_START = """
+import os, signal, sys
+from vega.capture import Capture
+seed = Capture._seed_stores
+def signalled(self):                  # the journals are open; the stores, the ring and the sockets come next
+    os.kill(os.getpid(), getattr(signal, sys.argv[1]))
+    seed(self)
+Capture._seed_stores = signalled
+from vega.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGHUP", "SIGINT"])
+def test_a_stop_signal_while_the_capture_starts_stops_it_cleanly(tmp_path, sig):
+    """A stop asked while the capture opens (a restart reading the day's journal, a big master file): SIGTERM
+    and SIGHUP killed it there, its day's journals open and unsealed, as only SIGKILL should."""
+    p = subprocess.run([sys.executable, "-c", _SIGNAL_AT_START, sig, "capture", "--feed",
+                        f"FO=127.0.0.1:{free_udp_port()}", "--journal-root", str(tmp_path), "--ring=", "--store="],
+                       capture_output=True, text=True, cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT), timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert "stopped, journal sealed" in p.stderr and "Traceback" not in p.stderr
+    files = list(tmp_path.glob("NSE_FO/*.bin"))
+    assert len(files) == 1 and verify(files[0]).state == "sealed"

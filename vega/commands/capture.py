@@ -5,11 +5,12 @@ import argparse
 import json
 import signal
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from vega.commands import CliError, finite_float
 
 if TYPE_CHECKING:
+    from vega.capture import Capture
     from vega.commands import _Subparsers
 
 HELP = "capture the NSE multicast feeds into the store, the ring and the daily journal"
@@ -114,7 +115,6 @@ def run(args: argparse.Namespace) -> int:
                     if not cfg.ring and not cfg.store else "nothing (none of them was there)")
             print("vega capture: removed " + (", ".join(done) if done else none), file=sys.stderr)
             return 0
-        cap.open()
     except CaptureError as e:
         raise CliError(str(e)) from None
 
@@ -142,25 +142,32 @@ def run(args: argparse.Namespace) -> int:
             _say(f"vega capture: {_now_ist()} {why}; capturing on without stats lines")
 
     cap.on_warning = lambda msg: _say(f"vega capture: {msg}")
-    stopping = []
+    stopping: list[int] = []
+    opening = [1]
+
+    def stop(*_: object) -> None:
+        stopping.append(1)
+        if opening and len(stopping) > 1:         # asked again while it starts (a start that hangs): given up now
+            raise KeyboardInterrupt
+
     # SIGHUP too: the terminal or ssh session that started the capture closing stops it cleanly (journal
     # sealed), as SIGINT and SIGTERM do, instead of killing it with the journal's buffer unwritten; unless it
-    # was started to ignore SIGHUP (nohup): then it goes on
+    # was started to ignore SIGHUP (nohup): then it goes on.  Caught from before the opening, which makes the
+    # day's journals and may take seconds (a restart reads the day's journal): a stop asked meanwhile killed
+    # the capture there, its journals unsealed; now it stops once it is open, before receiving
     sigs = [signal.SIGINT, signal.SIGTERM]
     if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
         sigs.append(signal.SIGHUP)
-    old = {s: signal.signal(s, lambda *_: stopping.append(1)) for s in sigs}
+    old = {s: signal.signal(s, stop) for s in sigs}
     try:
-        where = ", ".join(f"{f.segment} {f.group}:{f.port}" for f in cfg.feeds)
-        _say(f"vega capture: receiving {where}; journal {cfg.journal_root or 'off'}; ring {cfg.ring or 'off'}")
-        for msg in cap.start_notes() + cap.receive_buffer_warnings():
-            cap.on_warning(msg)
-        # from here on what happens is said with the time it happened (IST): a day-long log is read by it
-        cap.on_warning = lambda msg: _say(f"vega capture: {_now_ist()} {msg}")
-        cap.run(args.duration, stop=lambda: bool(stopping), on_stats=report)
-        final = cap.stats()
+        try:
+            cap.open()
+        except CaptureError as e:
+            raise CliError(str(e)) from None
+        finally:
+            opening.clear()
+        final = _capture(args, cap, report, stopping)
     finally:
-        cap.close()
         for s, h in old.items():
             signal.signal(s, h)
     # the final stats: always a last JSON line (what scripts read), but not the same text block twice
@@ -171,3 +178,22 @@ def run(args: argparse.Namespace) -> int:
         raise CliError("stopped; the journal failed: " + "; ".join(failed))
     _say("vega capture: stopped" + (", journal sealed" if cfg.journal_root else ""))
     return 0
+
+
+def _capture(args: argparse.Namespace, cap: Capture, report: Callable[[dict[str, Any]], None],
+             stopping: list[int]) -> dict[str, Any]:
+    """Run the opened capture ``cap`` until its duration, or a stop signal (``stopping``); close it; its final
+    stats."""
+    cfg = cap.config
+    try:
+        where = ", ".join(f"{f.segment} {f.group}:{f.port}" for f in cfg.feeds)
+        _say(f"vega capture: receiving {where}; journal {cfg.journal_root or 'off'}; ring {cfg.ring or 'off'}")
+        for msg in cap.start_notes() + cap.receive_buffer_warnings():
+            _say(f"vega capture: {msg}")
+        # from here on what happens is said with the time it happened (IST): a day-long log is read by it
+        cap.on_warning = lambda msg: _say(f"vega capture: {_now_ist()} {msg}")
+        if not stopping:
+            cap.run(args.duration, stop=lambda: bool(stopping), on_stats=report)
+        return cap.stats()
+    finally:
+        cap.close()
