@@ -12,7 +12,7 @@ import pytest
 
 import vega._core as core
 from vega import nse
-from vega.capture import Capture, CaptureError, format_stats, load_config
+from vega.capture import Capture, CaptureError, FeedConfig, format_stats, load_config
 from vega.journal import verify
 
 from net_helpers import free_udp_port
@@ -308,3 +308,39 @@ def test_a_stop_signal_while_the_capture_starts_stops_it_cleanly(tmp_path, sig):
     assert "stopped, journal sealed" in p.stderr and "Traceback" not in p.stderr
     files = list(tmp_path.glob("NSE_FO/*.bin"))
     assert len(files) == 1 and verify(files[0]).state == "sealed"
+
+
+def test_the_stats_give_each_feeds_rates_over_the_last_interval():
+    """An operator reads the feed's rate off the stats line (is the market busy, did it slow down?): the line
+    gave only totals since the start, which after hours of capture move too little to tell."""
+    import socket
+    import time
+    port = free_udp_port()
+    cap = Capture(load_config(None, feeds=[FeedConfig("FO", "127.0.0.1", port)], ring="", journal_root="",
+                              store=""))
+    stream = list(nse.sample_stream("FO", 50, seed=6))
+
+    def send(dgrams):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
+            for d in dgrams:
+                tx.sendto(d, ("127.0.0.1", port))
+        got, deadline = 0, time.monotonic() + 30
+        while got < len(dgrams) and time.monotonic() < deadline:
+            got += cap.step(100)
+        assert got == len(dgrams)
+
+    with cap:
+        send(stream[:30])
+        first = cap.stats()["feeds"]["NSE_FO"]
+        second = cap.stats()["feeds"]["NSE_FO"]             # nothing came since the last stats
+        send(stream[30:])
+        third = cap.stats()["feeds"]["NSE_FO"]
+    assert first["rate_s"] > 0 and first["datagrams_per_s"] * first["rate_s"] == pytest.approx(30)
+    assert first["messages_per_s"] * first["rate_s"] == pytest.approx(first["messages"])
+    assert second["datagrams_per_s"] == second["messages_per_s"] == 0 and second["rate_s"] > 0
+    assert third["datagrams_per_s"] * third["rate_s"] == pytest.approx(20)
+    assert third["messages_per_s"] * third["rate_s"] == pytest.approx(third["messages"] - first["messages"])
+    assert third["datagrams"] == 50
+    third.update(datagrams_per_s=1500.4, messages_per_s=3360.0)
+    line = format_stats({"uptime_s": 9.0, "feeds": {"NSE_FO": third}})
+    assert f"NSE_FO: 50 dgrams {third['messages']:,} msgs, 1,500 dgrams/s 3,360 msgs/s (" in line

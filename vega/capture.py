@@ -462,6 +462,7 @@ class _Feed:
         self.rejoin_at = 0.0                      # a silent spell: when to join its group again
         self.silences = 0                         # silent spells seen
         self.rejoins = 0                          # times its group was joined again
+        self.rate_mark = (0.0, 0, 0)              # stats(): (monotonic time, datagrams, messages) of its last call
 
 
 class _Spill:
@@ -636,6 +637,8 @@ class Capture:
                     f.store = None
             raise
         self.started = time.monotonic()
+        for f in self.all_feeds:
+            f.rate_mark = (self.started, f.datagrams, 0)
         self.opened = True
         return self
 
@@ -1689,8 +1692,11 @@ class Capture:
         """Packets, messages per code, errors by reason, sequence gaps per stream, ring readers' lag, journal
         records and bytes, per feed; JSON-ready.  A feed's journal lists the ``earlier_days`` day files this run
         sealed most recently (None: all of them, as ``vega ingest``'s summary does) under ``earlier_days``,
-        and how many it sealed in all under ``earlier_day_count``."""
-        out: dict[str, Any] = {"uptime_s": round(time.monotonic() - self.started, 3) if self.started else 0.0,
+        and how many it sealed in all under ``earlier_day_count``.  A feed's ``datagrams_per_s`` and
+        ``messages_per_s`` are its rates over the ``rate_s`` seconds since the previous call (since the opening
+        for the first): in a run, the last stats interval."""
+        mono = time.monotonic()
+        out: dict[str, Any] = {"uptime_s": round(mono - self.started, 3) if self.started else 0.0,
                                "time_ns": time.time_ns(), "feeds": {}}
         for f in self.all_feeds:
             st = f.handler.stats if f.handler is not None else {}
@@ -1714,6 +1720,12 @@ class Capture:
                  "socket_drops": _socket_drops(f),
                  "rcvbuf": f.rcvbuf,
                  "instruments": len(f.store) if f.store is not None and not f.store.closed else 0}
+            since, dgrams, msgs = f.rate_mark
+            secs = mono - since
+            d["datagrams_per_s"] = _per_s(d["datagrams"], dgrams, secs)
+            d["messages_per_s"] = _per_s(d["messages"], msgs, secs)
+            d["rate_s"] = secs
+            f.rate_mark = (mono, d["datagrams"], d["messages"])
             if f.writer is not None:
                 d["journal"] = {"path": str(f.writer.path), "records": f.writer.n_records,
                                 "bytes": 64 + 32 * f.writer.n_records,
@@ -1734,6 +1746,12 @@ class Capture:
                                         "laps": r.laps, "lost": r.lost, "alive": r.alive}
                                        for r in self.ring.readers()]}
         return out
+
+
+def _per_s(count: int, before: int, secs: float) -> float:
+    """The rate of a count that went from ``before`` to ``count`` in ``secs`` seconds (one that went back, its
+    handler made anew, counts from 0 again)."""
+    return (count - before if count >= before else count) / secs if secs > 0 else 0.0
 
 
 def _duration(secs: float) -> str:
@@ -1905,7 +1923,9 @@ def format_stats(s: dict[str, Any]) -> str:
                 f"raise store_capacity)" if merge.get("store_full") else "")
         unrouted = f" unrouted {merge['unrouted']:,}" if merge.get("unrouted") else ""
         silent = f" SILENT {_duration(d['silent_s'])}" if d.get("silent_s") else ""
-        lines.append(f"{when}{s['uptime_s']:8.1f}s] {name}: {d['datagrams']:,} dgrams {d['messages']:,} msgs "
+        rate = (f", {d['datagrams_per_s']:,.0f} dgrams/s {d['messages_per_s']:,.0f} msgs/s"
+                if "datagrams_per_s" in d else "")
+        lines.append(f"{when}{s['uptime_s']:8.1f}s] {name}: {d['datagrams']:,} dgrams {d['messages']:,} msgs{rate} "
                      f"({codes}) errors {errs} gaps {d['gaps']} missed {d['missed']}{unrouted}{silent}{drops}{full}"
                      f"{jtxt}")
     if "ring" in s:
