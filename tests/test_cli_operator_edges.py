@@ -287,6 +287,19 @@ def test_simulate_refuses_a_count_that_cannot_fit(tmp_path):
     assert not out.exists()
 
 
+def test_simulate_says_a_size_below_a_gib_in_a_unit_that_shows_it(monkeypatch):
+    """A nearly full disk: "about 0.0 GiB of pcap, more than the 0.0 GiB free there"."""
+    from vega.commands import CliError, simulate
+    monkeypatch.setattr(simulate, "_free_for", lambda path: 3000)
+    with pytest.raises(CliError) as e:
+        simulate._check_size(10, 2, "f.pcap", stream=True)
+    assert str(e.value) == ("f.pcap: 10 datagrams per segment make about 11.7 KiB of pcap, more than the 2.9 KiB "
+                            "free there")
+    monkeypatch.setattr(simulate, "_free_for", lambda path: 5 << 20)
+    with pytest.raises(CliError, match=r"about 11.4 MiB of pcap, more than the 5.0 MiB free there"):
+        simulate._check_size(10_000, 2, "f.pcap", stream=True)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # 7. paths whose names are not UTF-8
 # ---------------------------------------------------------------------------------------------------------

@@ -26,8 +26,10 @@ _PCAP_BYTES = 600
 MAX_DATAGRAMS = (1 << 50) // _PCAP_BYTES
 
 
-def _gib(n: int) -> str:
-    return f"{n / 2**30:,.1f} GiB"
+def _size(n: int) -> str:
+    """A size in bytes, in GiB, or in MiB or KiB below a GiB (a nearly full disk said "0.0 GiB")."""
+    unit, shift = next(((u, k) for u, k in (("GiB", 30), ("MiB", 20)) if n >= 1 << k), ("KiB", 10))
+    return f"{n / 2**shift:,.1f} {unit}"
 
 
 def _free_for(path: str) -> int | None:
@@ -59,8 +61,8 @@ def _check_size(n: int, segments: int, out: str | None, stream: bool) -> None:
     if out:
         need, free = n * segments * _PCAP_BYTES, _free_for(out)
         if free is not None and need > free:
-            raise CliError(f"{out}: {n:,} datagrams per segment make about {_gib(need)} of pcap, more than the "
-                           f"{_gib(free)} free there")
+            raise CliError(f"{out}: {n:,} datagrams per segment make about {_size(need)} of pcap, more than the "
+                           f"{_size(free)} free there")
     if not stream:
         need = n * segments * _DATAGRAM_MEMORY
         try:
@@ -68,8 +70,8 @@ def _check_size(n: int, segments: int, out: str | None, stream: bool) -> None:
         except (OSError, ValueError):
             memory = 0
         if memory > 0 and need > memory:
-            raise CliError(f"{n:,} datagrams per segment made first take about {_gib(need)}, more than this "
-                           f"machine's {_gib(memory)} of memory: add --stream (generated while sent)")
+            raise CliError(f"{n:,} datagrams per segment made first take about {_size(need)}, more than this "
+                           f"machine's {_size(memory)} of memory: add --stream (generated while sent)")
 
 
 def _target(text: str) -> tuple[str, int]:
