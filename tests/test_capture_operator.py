@@ -344,3 +344,32 @@ def test_the_stats_give_each_feeds_rates_over_the_last_interval():
     third.update(datagrams_per_s=1500.4, messages_per_s=3360.0)
     line = format_stats({"uptime_s": 9.0, "feeds": {"NSE_FO": third}})
     assert f"NSE_FO: 50 dgrams {third['messages']:,} msgs, 1,500 dgrams/s 3,360 msgs/s (" in line
+
+
+_SIGNAL_IN_INGEST = """
+import os, signal, sys
+from vega.capture import Capture
+feed = Capture._feed_in_order
+def signalled(self, *a, **k):             # the journals are open and being written
+    os.kill(os.getpid(), getattr(signal, sys.argv[1]))
+    return feed(self, *a, **k)
+Capture._feed_in_order = signalled
+from vega.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGHUP", "SIGINT"])
+def test_a_stop_signal_during_an_ingest_leaves_its_journals_sealed(tmp_path, sig):
+    """SIGTERM or SIGHUP (a `timeout`, a closed ssh session) killed an ingest with its journals unsealed; SIGINT
+    stopped it cleanly.  All three now stop it with what came before journaled and sealed, in one line."""
+    from vega.simulator import write_pcap
+    port = free_udp_port()
+    pcap = tmp_path / "day.pcap"
+    write_pcap(pcap, [(T0 + i * 10**6, "127.0.0.1", port, d) for i, d in enumerate(nse.sample_stream("FO", 50))])
+    p = subprocess.run([sys.executable, "-c", _SIGNAL_IN_INGEST, sig, "ingest", str(pcap), "--feed",
+                        f"FO=127.0.0.1:{port}", "--journal-root", str(tmp_path / "j"), "--ring=", "--store="],
+                       capture_output=True, text=True, cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT), timeout=60)
+    assert p.returncode == 130 and p.stderr == "vega ingest: interrupted\n", (p.returncode, p.stderr)
+    files = list(tmp_path.glob("j/NSE_FO/*.bin"))
+    assert len(files) == 1 and verify(files[0]).state == "sealed"

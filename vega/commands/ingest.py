@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     bar = _progress_bar(args)
     cap = Capture(cfg)                           # opens itself at the first datagram's capture time
     error = None
+    old = _stop_as_interrupt()
     try:
         try:
             cap.ingest_pcap(args.pcap, pst, progress=bar.update if bar is not None else None)
@@ -59,7 +61,11 @@ def run(args: argparse.Namespace) -> int:
                            + (f"; skipped: {skipped})" if skipped else ")"))
         stats = cap.stats(earlier_days=None)      # every day file of the run, for the summary
     finally:
-        cap.close()
+        try:
+            cap.close()
+        finally:
+            for sig, handler in old.items():
+                signal.signal(sig, handler)
         if bar is not None:
             bar.close()
     for f in cap.all_feeds:                       # a journal that failed at its seal (close) failed after stats
@@ -106,6 +112,17 @@ def run(args: argparse.Namespace) -> int:
     if failed:
         raise CliError("the journal failed: " + "; ".join(failed))
     return 0
+
+
+def _stop_as_interrupt() -> dict[signal.Signals, Any]:
+    """SIGTERM and SIGHUP (a `timeout`, a closed ssh session; not under nohup) stop the ingest as SIGINT does:
+    what came before is journaled and sealed, one line, status 130.  They killed it with its journals unsealed.
+    Returns the handlers they had."""
+    def interrupt(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    sigs = [signal.SIGTERM] + ([signal.SIGHUP] if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN else [])
+    return {s: signal.signal(s, interrupt) for s in sigs}
 
 
 def _progress_bar(args: argparse.Namespace) -> Any:      # a tqdm bar (tqdm is untyped) or None
