@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     gone: list[int] = []                          # standard output's reader went away: the stats stop, not the capture
 
     def report(s: dict[str, Any]) -> None:
-        last["stats"] = _counts(s)
+        last["stats"] = stats_counts(s)
         if gone:
             return
         try:
@@ -171,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
         for s, h in old.items():
             signal.signal(s, h)
     # the final stats: always a last JSON line (what scripts read), but not the same text block twice
-    if args.json or last.get("stats") != _counts(final):
+    if args.json or last.get("stats") != stats_counts(final):
         report(final)
     failed = cap.journal_failures()
     if failed:
@@ -180,8 +180,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _counts(s: dict[str, Any]) -> dict[str, Any]:
-    """Capture stats without their clock and rates: what tells whether anything happened since other stats."""
+def stats_counts(s: dict[str, Any]) -> dict[str, Any]:
+    """Capture stats without their clock and rates: what tells whether anything happened since other stats (and
+    an ingest's summary, which is the same for the same files)."""
     rates = ("datagrams_per_s", "messages_per_s", "rate_s")
     return {k: v if k != "feeds" else {n: {x: y for x, y in d.items() if x not in rates} for n, d in v.items()}
             for k, v in s.items() if k not in ("uptime_s", "time_ns")}
