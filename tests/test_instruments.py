@@ -192,6 +192,40 @@ def test_token_spaces(master):
     assert ins.tokens(SEG_FO).dtype == np.int32 and len(ins.tokens(SEG_FO)) == 9
 
 
+def test_segments_by_name_as_the_store_takes_them_and_anything_else_refused(master):
+    """Store.load_instruments takes the segment as "FO" / "CM"; the master's lookups took only SEG_FO / SEG_CM:
+    tokens("FO") and by_symbol(s, "FO") compared the ints to the str and answered an empty array (no
+    instrument), by_token(t, "FO") failed with int()'s "invalid literal", and tokens(7) (no segment) was empty."""
+    ins = Instruments.load(*master)
+    for fo, cm in (("FO", "CM"), ("fo", "cm"), (np.int64(SEG_FO), np.int8(SEG_CM))):
+        assert sorted(ins.tokens(fo).tolist()) == sorted(ins.tokens(SEG_FO).tolist()) and len(ins.tokens(fo)) == 9
+        assert sorted(ins.tokens(cm).tolist()) == [2885, 11536, 35000]
+        assert ins.by_symbol("RELIANCE", cm)["token"].tolist() == [2885]
+        assert ins.by_symbol("RELIANCE", fo)["token"].tolist() == [68777]
+        assert ins.by_token(35000, cm).symbol == "CLASHCO" and ins.get(35000, fo).symbol == "BANKNIFTY"
+    for bad in ("NSE_FO", "F&O", 3, 7, -1):
+        for call in (lambda: ins.tokens(bad), lambda: ins.by_symbol("RELIANCE", bad), lambda: ins.by_token(2885, bad),
+                     lambda: ins.get(2885, bad)):
+            with pytest.raises(ValueError, match=r"segment must be 'FO' \(SEG_FO\) or 'CM' \(SEG_CM\), not"):
+                call()
+    for bad in (True, 2.0, None):
+        with pytest.raises(TypeError, match="segment must be"):
+            ins.tokens(bad)
+
+
+def test_a_token_is_an_int_as_in_the_store_not_a_float_a_bool_or_a_str(master):
+    """by_token(1.7) looked up token 1 and by_token("2885") token 2885 (int() of anything), where the store
+    refuses a float, a bool and a str as a token: the lookup of a price column's value passed silently."""
+    ins = Instruments.load(*master)
+    assert ins.by_token(np.int32(2885)).symbol == ins.by_token(2885).symbol == "RELIANCE"
+    assert ins.get(np.uint64(68777)).symbol == "RELIANCE"
+    for bad in (2885.0, 1.7, "2885", True, np.bool_(True), None):
+        for call in (lambda: ins.by_token(bad), lambda: ins.get(bad)):
+            with pytest.raises(TypeError, match="a token is an int, not"):
+                call()
+    assert ins.get(2 ** 40) is None and ins.get(-1) is None
+
+
 def test_chain_and_futures(master):
     ins = Instruments.load(*master)
     for key in (EXP, dt.date(2026, 9, 29), "2026-09-29", dt.datetime(2026, 9, 29, 10, 0, tzinfo=IST)):

@@ -140,6 +140,34 @@ def _expiry_key(expiry: int | _dt.date | str) -> int:
     raise TypeError(f"expiry must be raw seconds since 1980, a date, a datetime or 'YYYY-MM-DD', not {expiry!r}")
 
 
+#: a segment argument of the lookups: "FO" / "CM" (any case, as ``Store.load_instruments`` takes them) or
+#: SEG_FO / SEG_CM (an int or a numpy integer)
+Segment: TypeAlias = str | int | np.integer[Any]
+_SEGMENTS = {"FO": SEG_FO, "CM": SEG_CM}
+
+
+def _segment(segment: Segment) -> int:
+    """SEG_FO or SEG_CM of a segment argument; ValueError for another name or number, TypeError for a bool, a
+    float or another type (the table's column compared with "FO" matched nothing: an empty answer, no error)."""
+    if isinstance(segment, str):
+        seg = _SEGMENTS.get(segment.upper())
+    elif isinstance(segment, (int, np.integer)) and not isinstance(segment, (bool, np.bool_)):
+        seg = int(segment) if int(segment) in (SEG_FO, SEG_CM) else None
+    else:
+        raise TypeError(f"segment must be 'FO' (SEG_FO) or 'CM' (SEG_CM), not {type(segment).__name__}")
+    if seg is None:
+        raise ValueError(f"segment must be 'FO' (SEG_FO) or 'CM' (SEG_CM), not {segment!r}")
+    return seg
+
+
+def _token(token: int | np.integer[Any]) -> int:
+    """A token as an int, as the store takes it: an int or a numpy integer; TypeError for a bool, a float, a str
+    (int() of 1.7 looked up token 1)."""
+    if isinstance(token, (bool, np.bool_)) or not isinstance(token, (int, np.integer)):
+        raise TypeError(f"a token is an int, not {type(token).__name__}")
+    return int(token)
+
+
 def _int(fields: list[str], i: int, what: str, column: str) -> int:
     """Field ``i`` as an integer that fits table column ``column`` (ValueError naming the field if not)."""
     s = fields[i].strip()
@@ -326,19 +354,22 @@ class Instruments:
     def _row(self, i: int) -> Instrument:
         return Instrument(*(v.item() if hasattr(v, "item") else v for v in self.table[i].tolist()))
 
-    def get(self, token: int, segment: int | None = None) -> Instrument | None:
+    def get(self, token: int | np.integer[Any], segment: Segment | None = None) -> Instrument | None:
         """The instrument of ``token`` (in ``segment`` when given), or None."""
         try:
             return self.by_token(token, segment)
         except KeyError:
             return None
 
-    def by_token(self, token: int, segment: int | None = None) -> Instrument:
-        """The instrument of ``token``.  F&O and CM tokens are separate number spaces: when the token exists
-        in both, ``segment`` (SEG_FO / SEG_CM) must say which (else LookupError).  KeyError if unknown."""
-        token = int(token)
+    def by_token(self, token: int | np.integer[Any], segment: Segment | None = None) -> Instrument:
+        """The instrument of ``token`` (an int or a numpy integer; TypeError for a float, a bool or a str, as in
+        the store).  F&O and CM tokens are separate number spaces: when the token exists in both, ``segment``
+        ("FO" / "CM", or SEG_FO / SEG_CM; another value is a ValueError) must say which (else LookupError).
+        KeyError if unknown."""
+        token = _token(token)
         if segment is not None:
-            i = self._by_key.get((int(segment), token))
+            segment = _segment(segment)
+            i = self._by_key.get((segment, token))
             if i is None:
                 raise KeyError(f"token {token} not in segment {segment}")
             return self._row(i)
@@ -351,11 +382,12 @@ class Instruments:
             raise KeyError(f"token {token} not found")
         return self._row(i)
 
-    def by_symbol(self, symbol: str, segment: int | None = None) -> npt.NDArray[np.void]:
-        """All instruments of ``symbol`` (structured array), F&O by expiry, strike and type, then CM."""
+    def by_symbol(self, symbol: str, segment: Segment | None = None) -> npt.NDArray[np.void]:
+        """All instruments of ``symbol`` (structured array), F&O by expiry, strike and type, then CM; only those
+        of ``segment`` ("FO" / "CM", or SEG_FO / SEG_CM) when given."""
         m = self.table["symbol"] == symbol
         if segment is not None:
-            m &= self.table["segment"] == segment
+            m &= self.table["segment"] == _segment(segment)
         return self._sorted(self.table[m])
 
     @staticmethod
@@ -387,9 +419,11 @@ class Instruments:
         a: npt.NDArray[np.void] = t[m]
         return a[np.argsort(a["expiry_unix"], kind="stable")]
 
-    def tokens(self, segment: int) -> npt.NDArray[np.int32]:
-        """Tokens of one segment (int32), e.g. to pre-populate the store before the open."""
-        tokens: npt.NDArray[np.int32] = self.table["token"][self.table["segment"] == segment].copy()   # ("<i4")
+    def tokens(self, segment: Segment) -> npt.NDArray[np.int32]:
+        """Tokens of one segment ("FO" / "CM", or SEG_FO / SEG_CM) as int32, e.g. to pre-populate the store
+        before the open."""
+        seg = _segment(segment)
+        tokens: npt.NDArray[np.int32] = self.table["token"][self.table["segment"] == seg].copy()   # ("<i4")
         return tokens
 
     def option_meta(self) -> np.ndarray:
