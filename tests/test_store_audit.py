@@ -562,6 +562,25 @@ def test_checkpoint_ts_is_an_int(tmp_path):
         assert h.checkpoint(np.int64(36000 * 10**9)) > 0 and jw.next_seq == n
 
 
+def test_a_checkpoint_time_outside_a_records_48_bits_is_refused_as_the_journal_writer_refuses_it(tmp_path):
+    """FeedHandler.checkpoint(ts_ns) clamped ts_ns to [0, 2**48): an epoch-ns time given by mistake (what
+    process_batch takes) became 2**48 - 1, 3.26 days after the journal's 00:00, and the journal rolled over to a
+    file three days ahead with the checkpoint in it.  JournalWriter.checkpoint and Store.keyframe_records refuse
+    such a time: so does the handler now, writing nothing."""
+    day = datetime.date(2026, 11, 20)
+    base = vega.journal.day_epoch_ns(day)
+    with vega.JournalWriter(tmp_path, "NSE_FO", day) as jw:
+        h = vega.FeedHandler("FO", vega.Store(4096), journal=jw)
+        h.process_batch(STREAM[:5], now_ns=base + 36000 * 10**9)
+        n, path = jw.n_records, jw.path
+        for bad in (base + 36001 * 10**9, 1 << 48, -1):
+            with pytest.raises(ValueError, match=r"ts_ns must be in \[0, 2\*\*48\)"):
+                h.checkpoint(bad)
+        assert (jw.n_records, jw.date, jw.path) == (n, day, path)
+        assert sorted(p.name for p in (tmp_path / "NSE_FO").iterdir()) == ["20261120.bin"]
+        assert h.checkpoint(36001 * 10**9) > 0 and jw.n_records > n and jw.date == day     # a time of day
+
+
 def test_feed_handler_segment_message_names_idx():
     with pytest.raises(ValueError, match="segment must be 'CM', 'FO' or 'IDX', not 'XX'"):
         vega.FeedHandler("XX", vega.Store(10))

@@ -2231,7 +2231,9 @@ cdef class FeedHandler:
         stay the same numbers. (A journal file of format version 1, reopened, numbers its checkpoints: for it they are
         published to the ring as before, taking the ring slot's append turn: RuntimeError while another thread's call
         appends to it.) ``ts_ns`` is an int of ns since 00:00 IST of the journal's day (a numpy integer too; a float or
-        a bool is a TypeError), clamped to [0, 2**48). Returns the records written."""
+        a bool is a TypeError) in [0, 2**48), as JournalWriter.checkpoint takes it: outside (an epoch-ns time, which
+        clamped to 2**48 - 1 rolled the journal three days ahead) a ValueError, nothing written. Returns the records
+        written."""
         cdef jrnl_writer_t* w
         cdef int64_t ts
         cdef Ring ring = None
@@ -2241,9 +2243,11 @@ cdef class FeedHandler:
             raise ValueError("this FeedHandler has no journal")
         if ts_ns is None:
             ts = w.max_ts
-        else:                                      # an int (a float or a bool is a TypeError), clamped to
-            v = _int_arg(ts_ns, "ts_ns", "ns since 00:00 IST")     # what a record's time holds
-            ts = 0 if v < 0 else (v if v < (1 << 48) else (1 << 48) - 1)
+        else:                                      # an int (a float or a bool is a TypeError) that a record's
+            ts = _check_ts48(ts_ns)                # time holds
+            if ts < 0:
+                raise ValueError(f"ts_ns must be in [0, 2**48) ns since 00:00 IST of the journal's day, not {ts_ns!r}"
+                                 f" (an epoch-ns time minus vega.journal.day_epoch_ns(day))")
         if self._ring is not None and self._ring_slot != NULL:
             ring = <Ring>self._ring
         if ring is None or (<JournalWriter>self._journal).version >= 2 or self._busy:
