@@ -226,6 +226,18 @@ def test_a_token_is_an_int_as_in_the_store_not_a_float_a_bool_or_a_str(master):
     assert ins.get(2 ** 40) is None and ins.get(-1) is None
 
 
+def test_in_asks_for_a_token_as_in_the_store(master):
+    """`token in masters` compared the int with every Instrument (the iteration's fallback) and was False for a
+    token by_token finds, as `token in store` is not; it is the token's lookup now, in either segment."""
+    ins = Instruments.load(*master)
+    assert 68777 in ins and 2885 in ins and np.int32(35000) in ins and np.uint64(2885) in ins
+    assert 999999 not in ins and -1 not in ins and 2 ** 40 not in ins
+    for other in (2885.0, "2885", True, None):                 # no token: in no master, as in the store
+        assert other not in ins
+    fut = ins.by_token(68777)
+    assert fut in ins and fut._replace(symbol="OTHER") not in ins   # an Instrument: that very row
+
+
 def test_chain_and_futures(master):
     ins = Instruments.load(*master)
     for key in (EXP, dt.date(2026, 9, 29), "2026-09-29", dt.datetime(2026, 9, 29, 10, 0, tzinfo=IST)):

@@ -347,6 +347,16 @@ class Instruments:
         for i in range(len(self.table)):
             yield self._row(i)
 
+    def __contains__(self, item: object) -> bool:
+        """``token in masters``: a token (an int or a numpy integer) of either segment, as ``token in store``;
+        an :class:`Instrument`: that row.  Anything else (a float, a str, a bool) is in no master: False."""
+        if isinstance(item, Instrument):
+            i = self._by_key.get((item.segment, item.token))
+            return i is not None and self._row(i) == item
+        if isinstance(item, (bool, np.bool_)) or not isinstance(item, (int, np.integer)):
+            return False
+        return (SEG_FO, int(item)) in self._by_key or (SEG_CM, int(item)) in self._by_key
+
     def __repr__(self) -> str:
         fo = int((self.table["segment"] == SEG_FO).sum())
         return f"<Instruments {len(self)} ({fo} F&O, {len(self) - fo} CM), {len(self.errors)} errors>"
