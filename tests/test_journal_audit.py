@@ -329,6 +329,17 @@ def test_closed_journal_records_raise(tmp_path):
     assert len(j) == n                                          # the header's facts stay
 
 
+def test_a_journal_says_it_is_closed_as_the_store_the_ring_and_the_writer_do(tmp_path):
+    """Store, Ring, Reader, JournalWriter and FeedHandler have ``closed``; a Journal had none (AttributeError),
+    and its repr still read "sealed" once closed, as of an open one."""
+    _journal_day(tmp_path, 5)
+    with Journal.open(tmp_path / "NSE_FO" / "20261120.bin") as j:
+        assert j.closed is False and repr(j).endswith("records sealed>")
+    assert j.closed is True and repr(j).endswith("records sealed, closed>")
+    j.close()                                                   # again: nothing to do
+    assert j.closed is True
+
+
 def test_replay_takes_iso_datetime_strings(tmp_path):
     live, path = _journal_day(tmp_path, 20)
     with Journal.open(path) as j:

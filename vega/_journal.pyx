@@ -1817,7 +1817,13 @@ cdef class Journal:
     def __repr__(self):
         h = self.header
         state = {JRNL_OPEN: "open", JRNL_SEALED: "sealed", JRNL_SEALING: "sealing"}[h["sealed"]]
-        return f"<Journal {h['feed']} {h['trading_date']} {self.n_records} records {state}>"
+        return (f"<Journal {h['feed']} {h['trading_date']} {self.n_records} records {state}"
+                f"{', closed' if self._mm is None else ''}>")
+
+    @property
+    def closed(self):
+        """True once ``close()`` dropped the map (the header's facts, ``len``, ``next_seq``, stay readable)."""
+        return self._mm is None
 
     @property
     def records(self):
