@@ -294,6 +294,9 @@ class ReplayResult:
     """Outcome of :func:`replay`.  ``next_seq[feed]`` is the feed sequence number of the first record NOT
     replayed: a live ring reader started at that position continues without a gap or a repeat."""
 
+    #: records of the range read from its files and handed to the targets, checkpoints' KEYFRAME records
+    #: included; a ``vega.Ring`` target gets only the live ones among them (``live_records``: checkpoints take no
+    #: ring position), so a ring reader sees fewer than this when the range holds a checkpoint
     records: int = 0
     next_seq: dict[str, int] = dataclasses.field(default_factory=dict)
     last_ts: dict[str, int] = dataclasses.field(default_factory=dict)   # feed -> absolute ns since the epoch
