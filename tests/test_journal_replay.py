@@ -85,6 +85,26 @@ def test_time_bounds_and_token_filter(archive):
     assert recs.tobytes() == src[np.isin(src["token"], [3, 4])].tobytes()
 
 
+@pytest.mark.parametrize("bound", [dt.datetime(2107, 1, 26, 20, 11, 11, 827287, tzinfo=IST),
+                                   "2107-01-26T20:11:11.827287", "2107-01-26T14:41:11.827287+00:00"])
+def test_a_time_bound_is_exact_to_the_microsecond_far_from_1970_too(tmp_path, bound):
+    """replay's time bounds went through a float (datetime.timestamp() * 1e6), whose 53 bits hold a day's
+    microseconds exactly only until the 2030s: from 2107-01-26T20:11:11.827287 IST it made start one
+    microsecond early, replaying a record stamped before it (and an end as early, leaving one at it out), where
+    Journal.between, counting in integers, took the time as given."""
+    day = dt.date(2107, 1, 26)
+    at = (dt.datetime(2107, 1, 26, 20, 11, 11, 827287, tzinfo=IST)
+          - dt.datetime(2107, 1, 26, tzinfo=IST)) // dt.timedelta(microseconds=1) * 1000
+    recs = make_records(3, seed=5)
+    set_timestamps(recs, [at - 1000, at, at + 1000])            # 1 us before the bound, at it, 1 us after
+    with JournalWriter(tmp_path, "NSE_FO", day, flush_interval=None) as w:
+        w.append(recs)
+    got, _ = collect(tmp_path, bound, "2107-01-27", feeds=["NSE_FO"])
+    assert timestamps(np.concatenate([r for _, r in got])).tolist() == [at, at + 1000]
+    got, _ = collect(tmp_path, day, bound, feeds=["NSE_FO"])
+    assert timestamps(np.concatenate([r for _, r in got])).tolist() == [at - 1000]
+
+
 def test_reversed_bounds_are_refused_not_an_empty_replay(archive):
     """Bounds given the wrong way round are a mistake, not a quiet day: replay and export say so."""
     root, _ = archive

@@ -324,6 +324,8 @@ _TS48_END = 1 << 48
 _DAY_NS = 86_400_000_000_000
 
 
+_UNIX_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+
 #: a replay bound: a trading date, or a time (a datetime, or an ISO date and time string)
 ReplayBound: TypeAlias = DayLike | _dt.datetime
 
@@ -338,7 +340,9 @@ def _bound(value: ReplayBound, is_end: bool) -> tuple[_dt.date, int | None]:
             raise ValueError(f"replay: {value!r} is neither {_BOUND_FORMS}") from None
     if isinstance(value, _dt.datetime):
         v = value if value.tzinfo is not None else value.replace(tzinfo=IST)
-        return as_date(v), int(v.timestamp() * 1_000_000) * 1000
+        # in integers, as Journal.between takes a time: a float timestamp() holds a day's microseconds exactly
+        # only until the 2030s, and int(v.timestamp() * 1e6) was then a microsecond early
+        return as_date(v), (v - _UNIX_EPOCH) // _dt.timedelta(microseconds=1) * 1000
     try:
         return as_date(value), None
     except ValueError:
