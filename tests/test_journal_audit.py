@@ -340,6 +340,33 @@ def test_a_journal_says_it_is_closed_as_the_store_the_ring_and_the_writer_do(tmp
     assert j.closed is True
 
 
+def test_a_time_string_with_nanoseconds_is_taken_to_the_nanosecond_not_cut_to_the_microsecond(tmp_path):
+    """Records are stamped to the ns, and a time string may carry 9 fractional digits; datetime.fromisoformat
+    drops the 3 past the microsecond without a word, so between("10:00", "10:00:00.000000001") was empty and a
+    start of "10:00:00.000000999" took the record stamped 10:00:00 too.  Past 9 digits a string is refused."""
+    from journal_helpers import make_records
+    from vega.records import set_timestamps, timestamps
+    at = 10 * 3600 * 10**9
+    recs = make_records(4, seed=2)
+    set_timestamps(recs, [at, at + 1, at + 999, at + 1000])
+    with JournalWriter(tmp_path, "NSE_FO", DAY, flush_interval=None) as w:
+        w.append(recs)
+    with Journal.open(w.path) as j:
+        assert timestamps(j.between("10:00", "10:00:00.000000001")).tolist() == [at]
+        assert timestamps(j.between("10:00:00.000000001", "10:00:00.000001")).tolist() == [at + 1, at + 999]
+        assert timestamps(j.between("2026-11-20T10:00:00.00000099", "10:00:00.000001")).tolist() == [at + 999]
+        assert j.seek("10:00:00.000000999") == 2 and j.seek("2026-11-20T04:30:00.0000010+00:00") == 3
+        for bad in ("10:00:00.0000000001", "2026-11-20T10:00:00.1234567890"):
+            with pytest.raises(ValueError, match="not a time"):
+                j.seek(bad)
+    got = []
+    replay(tmp_path, "2026-11-20T10:00:00.000000001", "2026-11-20T10:00:00.000001", feeds=["NSE_FO"],
+           into=lambda r, f: got.append(r))
+    assert timestamps(np.concatenate(got)).tolist() == [at + 1, at + 999]
+    with pytest.raises(ValueError, match="is neither"):
+        replay(tmp_path, "2026-11-20T10:00:00.0000000001", feeds=["NSE_FO"], into=lambda r, f: None)
+
+
 def test_replay_takes_iso_datetime_strings(tmp_path):
     live, path = _journal_day(tmp_path, 20)
     with Journal.open(path) as j:

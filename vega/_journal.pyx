@@ -17,6 +17,7 @@ import fcntl
 import inspect
 import mmap
 import os
+import re
 import stat
 import struct
 import time
@@ -1652,8 +1653,9 @@ cdef class Journal:
     Positions are record numbers; ``seek(t)`` puts the cursor on the first record stamped at or after ``t``.
     A time ``t`` (``seek``, ``position``, ``between``,
     ``state_records``, ``snapshot_at``) is ts48 ns since 00:00 IST of the trading day, a ``datetime.time`` or
-    ``"HH:MM[:SS[.ffffff]]"`` (IST), or a datetime or ISO date-time string (IST when naive) within the file's
-    day: from 00:00 IST of its trading date, up to two days on (a rollover after midnight)."""
+    ``"HH:MM[:SS[.fffffffff]]"`` (IST), or a datetime or ISO date-time string (IST when naive) within the file's
+    day: from 00:00 IST of its trading date, up to two days on (a rollover after midnight).  A string's fraction
+    of a second is taken to the nanosecond (up to 9 digits)."""
 
     cdef object _mm
     cdef object _file
@@ -2077,21 +2079,41 @@ def _zoned_time_of_day(v, day):
     raise ValueError(f"{v.isoformat()} ({v.tzinfo}) does not fall within the trading day {day} (IST)")
 
 
+#: the digits of an ISO time's fraction past the microsecond (7 to 9 in all), which datetime's and time's
+#: fromisoformat drop without a word: records are stamped to the nanosecond
+_SUB_US = re.compile(r"(?<=\.[0-9]{6})([0-9]{1,3})(?![0-9])")
+_TOO_FINE = re.compile(r"\.[0-9]{10}")
+
+
+def _split_ns(text):
+    """(``text`` with its fraction cut to the microsecond, the nanoseconds cut off) of an ISO time or date and
+    time: '10:00:00.123456789' -> ('10:00:00.123456', 789).  ValueError for a fraction of more than 9 digits."""
+    if _TOO_FINE.search(text):
+        raise ValueError(f"{text!r}: a fraction of a second of more than 9 digits (nanoseconds)")
+    m = _SUB_US.search(text)
+    if m is None:
+        return text, 0
+    return text[:m.start()] + text[m.end():], int(m.group(1).ljust(3, "0"))
+
+
 def _ts_arg(t, day):
     """ts48 (ns since 00:00 IST of trading day ``day``) of a Journal method's time argument: an int (ts48
-    itself); a datetime.time or an ISO string 'HH:MM[:SS[.ffffff]]' (time of day, IST when naive; one with a
+    itself); a datetime.time or an ISO string 'HH:MM[:SS[.fffffffff]]' (time of day, IST when naive; one with a
     zone, such as time(6, 0, tzinfo=UTC) or '06:00+00:00', is the instant showing that time in its zone within
     the trading day, 00:00 to 24:00 IST); a datetime or an ISO datetime string within the day's file (IST when
-    naive; a pandas Timestamp is one; to the microsecond).  TypeError / ValueError else."""
+    naive; a pandas Timestamp is one; to the microsecond; a string to the nanosecond, up to 9 fractional
+    digits).  TypeError / ValueError else."""
     v = t
+    sub_us = 0
     if isinstance(v, str):
         try:
-            v = _dt.time.fromisoformat(v)
-        except ValueError:
+            v, sub_us = _split_ns(v)
             try:
-                v = _dt.datetime.fromisoformat(v)
+                v = _dt.time.fromisoformat(v)
             except ValueError:
-                raise ValueError(f"not a time: {t!r} (HH:MM[:SS[.ffffff]], or an ISO date and time)") from None
+                v = _dt.datetime.fromisoformat(v)
+        except ValueError:
+            raise ValueError(f"not a time: {t!r} (HH:MM[:SS[.fffffffff]], or an ISO date and time)") from None
     if isinstance(v, _dt.time) and v.tzinfo is not None:
         v = _zoned_time_of_day(v, day)
     if isinstance(v, _dt.datetime):
@@ -2108,6 +2130,7 @@ def _ts_arg(t, day):
     else:
         raise TypeError(f"a time is ts48 ns (int), a datetime.time, a datetime or an ISO string, "
                         f"not {type(t).__name__}")
+    ns += sub_us
     if not 0 <= ns < (1 << 48):
         raise ValueError(f"a time is 0 .. 2**48 - 1 ns after 00:00 IST of the trading day, not {ns}")
     return ns

@@ -31,6 +31,7 @@ from vega._journal import (
     _applier,
     _index,
     _regular_file,
+    _split_ns,
     CHECKPOINT_DTYPE,
     FEEDS,
     HEADER_DTYPE,
@@ -333,16 +334,18 @@ ReplayBound: TypeAlias = DayLike | _dt.datetime
 def _bound(value: ReplayBound, is_end: bool) -> tuple[_dt.date, int | None]:
     """(date, absolute-ns bound or None) of a replay bound: a trading date, or a datetime / ISO date-time
     string (IST when naive; the Journal methods' time arguments take the same strings)."""
+    sub_us = 0                                                 # a string's nanoseconds past the microsecond
     if isinstance(value, str) and len(value) > 10:            # 'YYYY-MM-DD' and 'YYYYMMDD' are dates
         try:
-            value = _dt.datetime.fromisoformat(value)
+            text, sub_us = _split_ns(value)
+            value = _dt.datetime.fromisoformat(text)
         except ValueError:
             raise ValueError(f"replay: {value!r} is neither {_BOUND_FORMS}") from None
     if isinstance(value, _dt.datetime):
         v = value if value.tzinfo is not None else value.replace(tzinfo=IST)
         # in integers, as Journal.between takes a time: a float timestamp() holds a day's microseconds exactly
         # only until the 2030s, and int(v.timestamp() * 1e6) was then a microsecond early
-        return as_date(v), (v - _UNIX_EPOCH) // _dt.timedelta(microseconds=1) * 1000
+        return as_date(v), (v - _UNIX_EPOCH) // _dt.timedelta(microseconds=1) * 1000 + sub_us
     try:
         return as_date(value), None
     except ValueError:
@@ -612,7 +615,8 @@ def replay(root: StrPath, start: ReplayBound, end: ReplayBound | None = None,
     """Replay the journals under ``root`` from ``start`` to ``end`` in time order across days and feeds.
 
     ``start``/``end``: trading dates (date, 'YYYY-MM-DD', 'YYYYMMDD', YYYYMMDD; ``end`` inclusive) or times:
-    datetimes or ISO date-time strings such as '2026-11-20T09:16:44' (IST when naive; ``end`` exclusive).
+    datetimes or ISO date-time strings such as '2026-11-20T09:16:44' (IST when naive; ``end`` exclusive; a
+    string's fraction of a second to the nanosecond, up to 9 digits).
     Without ``end``, the replay runs to the end of ``start``'s trading day (from a time: the rest of that
     day).  From a time, the file of the day before is read too: a day whose rollover time is after 00:00 keeps
     its records past midnight (up to 24 h + rollover) in its own file.  ``feeds``: names (default every feed
