@@ -198,6 +198,22 @@ def test_poll_into(ring):
     assert r.poll_into(out) == 0
 
 
+def test_poll_into_an_array_of_another_dtype_is_refused_as_append_refuses_it(ring):
+    """poll_into wrote the records' bytes into an int64 or float64 array and returned a count, which the caller
+    then read as numbers; append refuses such an array (TypeError), and so does poll_into now, reading nothing."""
+    r = ring.reader(0)
+    ring._write_test_records(0, 5)
+    for bad in (np.zeros(20, np.int64), np.zeros(20, np.float64),
+                np.zeros(20, np.dtype([("a", "<i8"), ("b", "<i8"), ("c", "<i8"), ("d", "<i8")]))):
+        with pytest.raises(TypeError, match="out must have CHANGE_RECORD_DTYPE"):
+            r.poll_into(bad)
+        assert r.position == 0
+    raw = np.zeros(5 * 32, np.uint8)                             # raw record bytes, as append takes them
+    assert r.poll_into(raw) == 5 and np.array_equal(seqs(raw.view(CHANGE_RECORD_DTYPE)), np.arange(5))
+    ring._write_test_records(0, 2)
+    assert r.poll_into(bytearray(64)) == 2
+
+
 def test_start_positions_and_seek(ring):
     ring._write_test_records(0, CAP + 100)
     assert ring.reader(0).position == CAP + 100

@@ -1850,8 +1850,10 @@ cdef class Reader:
             self._busy = False
 
     def poll_into(self, out, timeout=0.0, str wait="spin", Py_ssize_t min_records=1):
-        """Like poll, into a caller-owned writable C-contiguous buffer (e.g. a CHANGE_RECORD_DTYPE array);
-        returns the number of records written at its start.  No allocation: the fastest way to read.
+        """Like poll, into a caller-owned writable C-contiguous buffer (a CHANGE_RECORD_DTYPE array, or raw
+        bytes as ``Ring.append`` takes them: a uint8 or plain void array, a bytearray; a numpy array of another
+        dtype is a TypeError, nothing read); returns the number of records written at its start.  No
+        allocation: the fastest way to read.
         It raises RingReplaced as poll does, and batches with ``min_records`` as poll does (at most the
         buffer's size in records).
 
@@ -1866,6 +1868,9 @@ cdef class Reader:
         how = _WAITS.get(wait, -1)
         if how < 0:
             raise ValueError(f"wait must be one of {tuple(_WAITS)}")
+        if isinstance(out, np.ndarray) and not _records_dtype_ok(out.dtype):      # as append refuses it
+            raise TypeError(f"out must have CHANGE_RECORD_DTYPE, not {out.dtype} (raw record bytes: a uint8 "
+                            f"array or a bytearray)")
         deadline = self._deadline(timeout)
         PyObject_GetBuffer(out, &view, PyBUF_SIMPLE | PyBUF_WRITABLE)
         try:
