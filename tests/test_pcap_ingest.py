@@ -1292,6 +1292,54 @@ def test_a_zstd_bomb_is_read_in_bounded_memory(tmp_path, head):
     assert int(grew.split()[1]) < 100, grew        # MiB (1 GiB and more before)
 
 
+_PCAP_HEAD = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
+
+
+def _zstd_block(last, kind, size, body):
+    return (size << 3 | kind << 1 | last).to_bytes(3, "little") + body
+
+
+def _bomb(comp, mib):
+    """A pcap header then ``mib`` MiB of zeros, ``comp``-compressed into at most a few dozen KB, in milliseconds:
+    a gzip member, xz or bzip2 stream of 8 MiB of zeros repeated (as `cat` joins files); for zstd one frame of
+    RLE blocks (4 bytes make 128 KiB, the most a block makes)."""
+    import bz2
+    import gzip
+    import lzma
+    if comp == "zstd":
+        n = mib * 8
+        return (struct.pack("<I", 0xFD2FB528) + bytes([0, 0x58]) + _zstd_block(0, 0, 24, _PCAP_HEAD)
+                + _zstd_block(0, 1, 128 << 10, bytes(1)) * (n - 1) + _zstd_block(1, 1, 128 << 10, bytes(1)))
+    pack = {"gzip": gzip.compress, "xz": lambda b: lzma.compress(b, preset=0), "bzip2": bz2.compress}[comp]
+    return pack(_PCAP_HEAD) + pack(bytes(8 << 20)) * (mib // 8)
+
+
+@pytest.mark.parametrize("comp", ["gzip", "xz", "bzip2", "zstd"])
+def test_a_decompression_bomb_is_held_a_piece_at_a_time(tmp_path, monkeypatch, comp):
+    """32 MiB of zeros after a pcap header, compressed into 0.3-33 KB, read in pieces of 64 KiB: the most
+    memory the read ever holds (Python's allocations, traced: the decompressed bytes, the pieces, liblzma's
+    dictionary, xz -0's 256 KiB here) stays under 4 MiB whatever the file makes.  A read of the whole stream
+    at once, or of a whole chunk of compressed bytes without a bound on what it makes, holds the 32 MiB (the
+    bounded reads are ``read1``: GzipFile's, LZMAFile's and BZ2File's, and _ZstdFrames' steps of blocks)."""
+    import tracemalloc
+
+    import vega.pcap
+    monkeypatch.setattr(vega.pcap, "PIECE", 64 << 10)
+    monkeypatch.setattr(vega.pcap._ZstdFrames, "BLOCKS", 8)         # steps of 1 MiB (4 by default)
+    path = tmp_path / "bomb.pcap.z"
+    path.write_bytes(_bomb(comp, 32))
+    assert path.stat().st_size < 36_000
+    st = PcapStats()
+    tracemalloc.start()
+    try:
+        n = sum(1 for _ in udp_datagrams(path, st))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert n == 0 and st.packets == st.malformed == (32 << 20) // 16       # read to its end: 16-byte records
+    assert peak < 4 << 20, f"{peak / (1 << 20):.1f} MiB"
+
+
 @pytest.mark.parametrize("step", [(None, None), (1, 7), (3, 1000)])
 def test_zstd_frames_of_every_kind_read_as_the_capture(tmp_path, monkeypatch, step):
     """Frames as zstd, zstd -T and pzstd write them, concatenated (cat): with and without a content size or
