@@ -1375,6 +1375,45 @@ def test_zstd_frames_of_every_kind_read_as_the_capture(tmp_path, monkeypatch, st
         _read(tmp_path / "b.pcap.zst")
 
 
+@pytest.mark.parametrize("second", ["long=27", "long=28", "single 129 MiB"])
+def test_a_zstd_window_beyond_128_MiB_is_refused_in_one_line_after_the_frames_before(tmp_path, second):
+    """zstd --long and --ultra -22 write a 128 MiB window (libzstd's default limit, what the zstd tool reads
+    without --memory): read.  A frame declaring more (--long=28: 256 MiB; a content size of 129 MiB in a
+    single-segment frame, whose window it is) is refused before any of it is decompressed, in one line saying
+    so and what to do, after the packets of the frames before it (it was 'damaged ... Frame requires too much
+    memory for decoding', then what the scanner made of the cut)."""
+    import zstandard
+    items = [(T0 + i * 1000, FO[0], FO[1], bytes([i]) * 200) for i in range(100)]
+    write_pcap(tmp_path / "a.pcap", items)
+    write_pcap(tmp_path / "half.pcap", items[:50])
+    data = (tmp_path / "a.pcap").read_bytes()
+    half = len((tmp_path / "half.pcap").read_bytes())             # the first 50 packets
+    if second.startswith("long"):
+        log = int(second[5:])
+        c = zstandard.ZstdCompressor(compression_params=zstandard.ZstdCompressionParameters.from_level(
+            3, window_log=log)).compressobj()          # no content size: the window as declared, as a pipe gets
+        frame = c.compress(data[half:]) + c.flush()
+        assert frame[5] == (log - 10) << 3             # the window descriptor: 2 ** log bytes
+    else:                                              # single segment, 8-byte content size, a raw block
+        frame = struct.pack("<IBQ", 0xFD2FB528, 0xE0, 129 << 20) + _zstd_block(1, 0, len(data) - half,
+                                                                                 data[half:])
+    path = tmp_path / "a.pcap.zst"
+    path.write_bytes(zstandard.ZstdCompressor().compress(data[:half]) + frame)
+    got = []
+    if second == "long=27":
+        got = [bytes(it[3]) for it in udp_datagrams(path)]
+        assert got == [it[3] for it in items]
+        return
+    mib = 256 if second == "long=28" else 129
+    with pytest.raises(PcapError) as e:
+        for it in udp_datagrams(path):
+            got.append(bytes(it[3]))
+    assert str(e.value) == (f"{path}: the zstd frame at byte {half} of the capture needs a {mib} MiB window, more "
+                            f"than the 128 MiB read here (zstd --long=28 and above make one): decompress it with "
+                            f"zstd -d --long=31")
+    assert got == [it[3] for it in items[:50]]
+
+
 def test_ingest_of_a_cut_gzip_capture_journals_what_came_before_the_cut(tmp_path):
     """`vega ingest x.pcap.gz` of a gzip capture cut short: the whole datagrams before the cut go into the
     journals, which are sealed, exactly as an ingest of the decompressed part; the exit is 1 with one line

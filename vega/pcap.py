@@ -161,6 +161,8 @@ def scan_batches(path: str | Path, stats: PcapStats | None = None, batch: int = 
             except PcapError as e:
                 if piece is None or piece.error is None:
                     raise
+                if piece.refused:      # no damage: what the scanner makes of the piece's end is no news
+                    raise PcapError(piece.error) from None
                 # the last piece ends at the damage: its packet cut there (or what the scanner made of
                 # bytes the damage left) is told after the damage, which is the cause
                 what = str(e).removeprefix(f"{_label(path)}: ")
@@ -213,6 +215,7 @@ class _Pieces:
         self.final = False
         self.position: int | None = 0
         self.error: str | None = None
+        self.refused = False           # the error is a zstd window refused (_TooLarge), not damage
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="vega-pcap")
         self._next: Future[tuple[bytes, int | None, Exception | None]] | None = \
             self._pool.submit(self._read, max(PIECE, 64))    # the first piece holds the header
@@ -247,9 +250,15 @@ class _Pieces:
         self._next = None if self.final else self._pool.submit(self._read, PIECE)
         self.start = 0 if at is None else at
         self.data = left + more if left else more
-        if damage is not None:         # raised by the reader after the packets before it (scan_batches)
+        at = self.start + len(self.data)
+        self.refused = isinstance(damage, _TooLarge)
+        if isinstance(damage, _TooLarge):
+            self.error = (f"{self.path}: the zstd frame at byte {at} of the capture needs a "
+                          f"{damage.window / (1 << 20):,.0f} MiB window, more than the {_ZstdFrames.WINDOW_MAX >> 20} "
+                          f"MiB read here (zstd --long=28 and above make one): decompress it with zstd -d --long=31")
+        elif damage is not None:       # raised by the reader after the packets before it (scan_batches)
             what = "reading it failed" if self.kind == "plain" else f"its {self.kind} compression is damaged"
-            self.error = f"{self.path}: {what} after byte {self.start + len(self.data)} of the capture ({damage})"
+            self.error = f"{self.path}: {what} after byte {at} of the capture ({damage})"
         return self.data
 
     def close(self) -> None:
@@ -358,7 +367,15 @@ def _decompressor(path: Path, kind: str, f: IO[bytes]) -> tuple[_Read1, _Damage]
     except ImportError:
         raise PcapError(f"{path}: a zstd-compressed capture needs the zstandard package "
                         f"(pip install zstandard, or vega[zstd])") from None
-    return _ZstdFrames(f, zstandard), (OSError, EOFError, zstandard.ZstdError)
+    return _ZstdFrames(f, zstandard), (OSError, EOFError, zstandard.ZstdError, _TooLarge)
+
+
+class _TooLarge(Exception):
+    """A zstd frame whose window (``window`` bytes) is more than ``_ZstdFrames.WINDOW_MAX``: refused, not damage."""
+
+    def __init__(self, window: int):
+        super().__init__(f"a zstd window of {window} bytes")
+        self.window = window
 
 
 class _Zstandard(Protocol):
@@ -380,13 +397,17 @@ class _ZstdFrames:
     block makes at most 128 KiB, but 4 bytes of it can say so (an RLE block), so a chunk of compressed bytes
     decompressed at once made up to 32,768 times its size (a hostile frame of 32 KiB, a GiB of zeros, in one
     call).  Fed at most ``BLOCKS`` blocks at a time, the decompressor makes at most ``BLOCKS`` x 128 KiB a
-    step, whatever the frame says; libzstd's own window (at most its default limit, 128 MiB, declared by the
-    frame) comes on top.  Bytes that are no zstd or skippable frame, a reserved block type or a block of more
-    than 128 KiB are damage (ZstdError): libzstd refuses them too."""
+    step, whatever the frame says; libzstd's own window, declared by the frame, comes on top: at most
+    ``WINDOW_MAX``, libzstd's default limit and what the zstd tool decompresses without ``--memory``: 128 MiB,
+    the window of ``zstd --long`` and ``--ultra -22`` (``-19`` writes 8 MiB, the default ``-3`` 2 MiB).  A frame
+    declaring more (``zstd --long=28`` and above) is refused (_TooLarge) before any of it is decompressed.
+    Bytes that are no zstd or skippable frame, a reserved block type or a block of more than 128 KiB are damage
+    (ZstdError): libzstd refuses them too."""
 
     CHUNK = 256 << 10                 # compressed bytes read at a time
     BLOCKS = 32                       # blocks decompressed in one step: at most 4 MiB
     BLOCK_MAX = 128 << 10             # what a block holds and makes at most (zstd's Block_Maximum_Size)
+    WINDOW_MAX = 128 << 20            # the largest frame window read
     _FCS = (0, 2, 4, 8)               # bytes of the frame content size by its flag (0: 1 if single segment)
     _DID = (0, 1, 2, 4)               # bytes of the dictionary id by its flag
 
@@ -394,7 +415,7 @@ class _ZstdFrames:
 
     def __init__(self, f: IO[bytes], zstandard: _Zstandard):
         self._f, self._z = f, zstandard
-        self._dctx = zstandard.ZstdDecompressor()      # one frame's decompressobj at a time
+        self._dctx = zstandard.ZstdDecompressor(max_window_size=self.WINDOW_MAX)   # a frame's decompressobj at a time
         self._in = memoryview(b"")    # compressed bytes read, not yet walked
         self._frame = None            # the frame being decompressed; None between two frames
         self._state = "frame"         # what the next compressed bytes begin: a "frame", its "header", a "block"
@@ -470,6 +491,13 @@ class _ZstdFrames:
                     raise self._z.ZstdError("a zstd frame header with its reserved bit set")
                 if len(b) - p < size:
                     return p
+                if single:                          # the window is the content size
+                    at, k = p + 1 + self._DID[fhd & 3], self._FCS[fhd >> 6] or 1
+                    window = int.from_bytes(b[at:at + k], "little") + (256 if k == 2 else 0)
+                else:                               # the window descriptor: a power of 2 and eighths of it
+                    window = (8 + (b[p + 1] & 7)) << (7 + (b[p + 1] >> 3))
+                if window > self.WINDOW_MAX:
+                    raise _TooLarge(window)
                 p, self._state, self._sum = p + size, "block", 4 if fhd & 0x04 else 0
             else:
                 if blocks == self.BLOCKS or len(b) - p < 3:
