@@ -449,7 +449,7 @@ class _ZstdFrames:
         its blocks do."""
         if self._frame is None:
             self._frame = self._dctx.decompressobj()
-        out = self._frame.decompress(step)
+        out: bytes = self._frame.decompress(step)     # (Any where zstandard is not installed)
         ended = self._state == "frame" and not self._left
         if self._frame.eof != ended or self._frame.unused_data:
             raise self._z.ZstdError("a zstd frame does not end where its blocks do")

@@ -251,8 +251,9 @@ def run(args: argparse.Namespace) -> int:
         tty = sys.stdout.isatty()
         console = Console(width=None if tty else 160, force_terminal=tty or None)
         # not rich's silent exit 1: vega.cli's quiet exit 0, as dump's (an attribute replacing rich's method for
-        # this console alone, which rich calls as self.on_broken_pipe: so mypy's method-assign is no error here)
-        console.on_broken_pipe = _broken_pipe  # type: ignore[method-assign]
+        # this console alone, which rich calls as self.on_broken_pipe: so mypy's method-assign is no error here;
+        # unused where rich is not installed: Console is Any then)
+        console.on_broken_pipe = _broken_pipe  # type: ignore[method-assign, unused-ignore]
         w = Watch(store, ring, tokens, args.sort, args.top, store_name=args.store, ring_name=args.ring,
                   instruments=instruments)
         if not tty:   # scripts, pipes and files: plain frames one after another, each written out at once
