@@ -23,10 +23,10 @@ ALLOWLIST = os.path.join(TESTS, "stubtest_allowlist.txt")
 CONFIG = os.path.join(TESTS, "stubtest_mypy.ini")
 
 
-def stubtest(root, *args):
+def stubtest(root, *args, config=CONFIG):
     """``python -m mypy.stubtest ARGS`` with the package at ``root`` both imported and read by mypy."""
     env = dict(os.environ, PYTHONPATH=root, MYPYPATH=root)
-    return subprocess.run([sys.executable, "-m", "mypy.stubtest", "--mypy-config-file", CONFIG,
+    return subprocess.run([sys.executable, "-m", "mypy.stubtest", "--mypy-config-file", config,
                            "--allowlist", ALLOWLIST, *args], capture_output=True, text=True, cwd=root, env=env,
                           timeout=600)
 
@@ -37,10 +37,10 @@ def test_stubtest_finds_the_stubs_true_to_the_runtime():
     assert "Success: no issues found" in p.stdout
 
 
-def _mypy_strict_package(tmp_path, *args):
+def _mypy_strict_package(tmp_path, config=CONFIG):
     env = dict(os.environ, PYTHONPATH=ROOT, MYPYPATH=ROOT)
-    p = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--config-file", CONFIG, "--cache-dir",
-                        str(tmp_path / "mypy-cache"), *args, "-p", "vega"], capture_output=True, text=True, cwd=ROOT,
+    p = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--config-file", config, "--cache-dir",
+                        str(tmp_path / "mypy-cache"), "-p", "vega"], capture_output=True, text=True, cwd=ROOT,
                        env=env, timeout=600)
     assert p.returncode == 0, p.stdout + p.stderr
     assert p.stdout.startswith("Success: no issues found"), p.stdout
@@ -53,10 +53,11 @@ def test_the_package_type_checks_under_mypy_strict(tmp_path):
     _mypy_strict_package(tmp_path)
 
 
-def test_the_package_type_checks_without_the_optional_extras(tmp_path):
-    """The same where only numpy is installed (``pip install vega``): mypy takes the installed packages from a
-    bare venv's site-packages, holding a link to numpy.  Without zstandard or rich, what vega.pcap and vega watch
-    take from them is Any (a decompressobj's bytes returned as Any; an ignore that no error uses)."""
+def test_the_package_and_its_stubs_type_check_without_the_optional_extras(tmp_path):
+    """Both runs where only numpy is installed (``pip install vega``): mypy takes the installed packages from a
+    bare venv's site-packages (its python_executable), holding a link to numpy.  Without zstandard or rich, what
+    vega.pcap and vega watch take from them is Any: a decompressobj's bytes returned as Any, an ignore no error
+    uses, and for stubtest their names imported for the annotations (public: not present at runtime)."""
     import numpy
     import venv
     venv.create(tmp_path / "venv", with_pip=False)
@@ -64,7 +65,15 @@ def test_the_package_type_checks_without_the_optional_extras(tmp_path):
     site = subprocess.run([py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                           capture_output=True, text=True, check=True).stdout.strip()
     os.symlink(os.path.dirname(numpy.__file__), os.path.join(site, "numpy"))
-    _mypy_strict_package(tmp_path, "--python-executable", str(py))
+    with open(CONFIG) as f:
+        ini = f.read()
+    assert "\n[mypy]\n" in ini
+    config = tmp_path / "mypy.ini"
+    config.write_text(ini.replace("\n[mypy]\n", f"\n[mypy]\npython_executable = {py}\n", 1))
+    _mypy_strict_package(tmp_path, str(config))
+    p = stubtest(ROOT, "vega", config=str(config))
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "Success: no issues found" in p.stdout
 
 
 def test_stubtest_fails_on_a_wrong_stub(tmp_path):

@@ -41,7 +41,7 @@ import numpy as np
 import numpy.typing as npt
 
 if TYPE_CHECKING:
-    import zstandard
+    import zstandard as _zstd    # (private: without zstandard, stubtest took an Any for a name of vega.pcap)
     from typing_extensions import Buffer
 
     from vega._pcap import PcapScanner
@@ -382,9 +382,9 @@ class _Zstandard(Protocol):
     """What :class:`_ZstdFrames` uses of the zstandard module (an optional import: the caller passes it)."""
 
     @property
-    def ZstdDecompressor(self) -> type[zstandard.ZstdDecompressor]: ...
+    def ZstdDecompressor(self) -> type[_zstd.ZstdDecompressor]: ...
     @property
-    def ZstdError(self) -> type[zstandard.ZstdError]: ...
+    def ZstdError(self) -> type[_zstd.ZstdError]: ...
 
 
 class _ZstdFrames:
@@ -411,7 +411,7 @@ class _ZstdFrames:
     _FCS = (0, 2, 4, 8)               # bytes of the frame content size by its flag (0: 1 if single segment)
     _DID = (0, 1, 2, 4)               # bytes of the dictionary id by its flag
 
-    _frame: zstandard.ZstdDecompressionObj | None     # (typed here: in __init__ "zstandard" is its argument)
+    _frame: _zstd.ZstdDecompressionObj | None     # (typed here: in __init__ "zstandard" is its argument)
 
     def __init__(self, f: IO[bytes], zstandard: _Zstandard):
         self._f, self._z = f, zstandard

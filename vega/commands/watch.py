@@ -18,8 +18,9 @@ from vega.instruments import SEG_CM, SEG_FO
 
 if TYPE_CHECKING:
     from vega.commands import _Subparsers
-    from rich.console import Group
-    from rich.table import Table
+    # (private names: without rich, stubtest took these Any for names of vega.commands.watch)
+    from rich.console import Group as _Group
+    from rich.table import Table as _Table
 
     from vega._core import Store
     from vega._ring import Ring
@@ -156,7 +157,7 @@ class Watch:
         return (f"ring: {', '.join(parts) or 'no records yet'}; readers {len(live)} live"
                 + (f", max lag {lag:,}, laps {laps:,}" if live else ""))
 
-    def table(self) -> Table | Group:
+    def table(self) -> _Table | _Group:
         """The frame as a rich renderable."""
         from rich.console import Group
         from rich.table import Table
