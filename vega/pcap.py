@@ -402,7 +402,8 @@ class _ZstdFrames:
     the window of ``zstd --long`` and ``--ultra -22`` (``-19`` writes 8 MiB, the default ``-3`` 2 MiB).  A frame
     declaring more (``zstd --long=28`` and above) is refused (_TooLarge) before any of it is decompressed.
     Bytes that are no zstd or skippable frame, a reserved block type or a block of more than 128 KiB are damage
-    (ZstdError): libzstd refuses them too."""
+    (ZstdError): libzstd refuses them too.  (Slices of 128 compressed bytes fed to a decompressobj bound a step
+    the same in fewer lines, but decompress at half the speed: 0.21 s against 0.09 s for a 97 MB capture.)"""
 
     CHUNK = 256 << 10                 # compressed bytes read at a time
     BLOCKS = 32                       # blocks decompressed in one step: at most 4 MiB
