@@ -273,7 +273,9 @@ def test_a_ring_that_does_not_continue_the_journal_is_left_out(cfg, tmp_path):
         tail = cap.feeds[0].writer.next_seq
         notes = cap.start_notes()
         assert len(notes) == 2 and notes[1] == ("NSE_FO: the store starts from the day's journal so far "
-                                                "(20261120.bin): 1 instruments")
+                                                "(20261120.bin): 1 instruments; its latest record is stamped "
+                                                "00:00:00.000 IST, 11.0h before this start: what the feed sent in "
+                                                "between is not in it")
         assert notes[0].startswith(f"NSE_FO: ring {cfg.ring} has published records up to ")
         assert notes[0].endswith(", but this journal ends at 3 (the ring was another journal's: another root, "
                                  "another day): the new ring numbers its records from 3 again, so its readers "
@@ -436,8 +438,11 @@ def test_a_restarted_captures_store_starts_from_the_days_journal(cfg):
         fo = second.feeds[0]
         path, base = fo.writer.path, fo.store.header["day_base_ns"]
         assert len(fo.store) == before > 0
-        assert f"NSE_FO: the store starts from the day's journal so far ({path.name}): {before:,} instruments" \
-            in second.start_notes()
+        # and when the journal stops (the last batch merged at T0 + 350 ms), which the restart's sequence gaps
+        # (counted afresh) never show
+        assert (f"NSE_FO: the store starts from the day's journal so far ({path.name}): {before:,} instruments; its "
+                f"latest record is stamped 10:00:00.350 IST, 60m before this start: what the feed sent in between "
+                f"is not in it") in second.start_notes()
         _feed(second, stream[400:430], T0 + HOUR)                  # a few of the instruments tick again
         fo.handler.checkpoint(11 * HOUR)
         fo.writer.flush()

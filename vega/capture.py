@@ -781,7 +781,20 @@ class Capture:
                     continue
             if len(f.store) and not full:
                 self._notes.append(f"{f.name}: the store starts from the day's journal so far ({w.path.name}): "
-                                   f"{len(f.store):,} instruments")
+                                   f"{len(f.store):,} instruments{self._journal_gap(w.date, w.max_ts)}")
+
+    def _journal_gap(self, day: _dt.date, max_ts: int) -> str:
+        """start_notes, a restart: when the day's journal stops (its latest record, ``max_ts`` ns after 00:00 IST
+        of ``day``) and how long before this start, in which what the feed sent is not in it.  A restart's
+        sequence gaps start afresh, so the stats never count that span; the operator reads it here."""
+        from vega._journal import day_epoch_ns
+        last = day_epoch_ns(day) + max_ts
+        now = time.time_ns() if self._offline_ns is None else self._offline_ns
+        if max_ts < 0 or now <= last:
+            return ""
+        at = _dt.datetime.fromtimestamp(last // 1000 / 1e6, IST)
+        return (f"; its latest record is stamped {at:%H:%M:%S}.{at.microsecond // 1000:03d} IST, "
+                f"{_duration((now - last) / 1e9)} before this start: what the feed sent in between is not in it")
 
     def _note_unsealed_days(self) -> None:
         """start_notes: the day files of this capture's journals, other than the one it writes now, that are not
