@@ -204,11 +204,20 @@ class CaptureConfig:
         try:                                       # names no shared-memory file can have
             if self.ring:
                 ring_path(self.ring)
-            if self.store:
-                for seg in ("FO", "CM", "IDX"):
-                    _shm_path(store_name(self.store, seg))
         except ValueError as e:
             raise CaptureError(str(e)) from None
+        if self.store:
+            try:
+                for seg in ("FO", "CM", "IDX"):
+                    _shm_path(store_name(self.store, seg))
+            except ValueError:                     # (it named the store made of it, e.g. 'a/b-fo', not the prefix)
+                raise CaptureError(f"store {self.store!r}: a store name prefix is 1-{_STORE_PREFIX_MAX} characters "
+                                   "of [A-Za-z0-9_.-], the first a letter or digit (it names the stores "
+                                   "<prefix>-fo, <prefix>-cm and <prefix>-idx)") from None
+
+
+#: the longest store name prefix: a store name is at most 101 characters (vega._core), and "-idx" is added to it
+_STORE_PREFIX_MAX = 101 - len("-idx")
 
 
 def store_name(prefix: str, segment: str) -> str:
