@@ -36,3 +36,50 @@ def test_a_bad_store_prefix_in_a_config_is_named_with_its_file(tmp_path):
     p.write_text('[capture]\nstore = "desk/1"\n')
     with pytest.raises(CaptureError, match=re.escape(f"config {p}: store 'desk/1': a store name prefix is")):
         load_config(p)
+
+
+# -- 2. times and dates: the forms each command takes ----------------------------------------------------------
+
+BOUND = ("expected a date, YYYY-MM-DD or YYYYMMDD, or a date and IST time, YYYY-MM-DDTHH:MM[:SS[.fraction]] "
+         "(a space or T between them)")
+
+
+@pytest.mark.parametrize("text, why", [
+    ("x", BOUND),
+    ("10:30", BOUND),                                   # a time alone: no day to replay
+    ("2026-11-20T10:3", BOUND),                          # named whole, not only its time part
+    ("2026-11-20T", BOUND),
+    ("2026-11-20T25:00", "time of day out of range (00:00 to 23:59:59.999999999)"),
+    ("2026-02-30", "not a calendar date"),
+    ("2026-13-01T10:30", "not a calendar date"),
+])
+def test_replay_says_every_form_of_a_bound(tmp_path, capsys, text, why):
+    (tmp_path / "NSE_FO").mkdir()
+    assert main(["replay", str(tmp_path), text, "--store", "h81-never-made"]) == 1
+    assert _err_line(capsys) == f"vega replay: bad start {text!r}: {why}"
+    assert main(["replay", str(tmp_path), "2026-11-20", text, "--store", "h81-never-made"]) == 1
+    assert _err_line(capsys) == f"vega replay: bad end {text!r}: {why}"
+
+
+@pytest.mark.parametrize("text", ["20261120T10:30", "2026-11-20 10:30:00.5", "20261120", "2026-11-20T09:15"])
+def test_replay_takes_each_form_it_names(tmp_path, capsys, text):
+    (tmp_path / "NSE_FO").mkdir()
+    assert main(["replay", str(tmp_path), text, "--store", "h81-never-made"]) == 1   # parsed; no records there
+    assert "no journal records under" in _err_line(capsys)
+
+
+def test_export_says_what_it_takes(tmp_path, capsys):
+    pytest.importorskip("pyarrow")
+    (tmp_path / "NSE_FO").mkdir()
+    assert main(["export", str(tmp_path), str(tmp_path / "o"), "2026-11-20T10:00"]) == 1
+    assert _err_line(capsys) == "vega export: bad start date '2026-11-20T10:00': expected YYYY-MM-DD or YYYYMMDD"
+    assert main(["export", str(tmp_path), str(tmp_path / "o"), "20261131"]) == 1
+    assert _err_line(capsys) == "vega export: bad start date '20261131': not a calendar date"
+
+
+def test_dump_says_the_range_of_a_time(tmp_path, capsys):
+    assert main(["dump", str(tmp_path / "x.bin"), "--from", "48:00"]) == 1
+    assert _err_line(capsys) == ("vega dump: bad --from time '48:00': time of day out of range "
+                                 "(00:00 to 47:59:59.999999999)")
+    assert main(["dump", str(tmp_path / "x.bin"), "--to", "9.15"]) == 1
+    assert _err_line(capsys) == "vega dump: bad --to time '9.15': expected HH:MM[:SS[.fraction]] (IST)"

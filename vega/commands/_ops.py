@@ -11,7 +11,7 @@ import datetime as _dt
 import re
 from pathlib import Path
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Callable, NoReturn, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from vega.instruments import Instruments
 
 DAY_NS = 86_400_000_000_000
+_T = TypeVar("_T")
 
 
 def one_line_errors(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -60,42 +61,80 @@ def parse_tokens(text: str | None) -> npt.NDArray[np.uint32] | None:
     return np.asarray(sorted(set(out)), dtype=np.uint32)
 
 
-def parse_time(text: str, what: str = "time", hours: int = 24) -> int:
-    """``HH:MM[:SS[.fraction]]`` (IST wall time of the trading day) -> ns since 00:00 IST.  ``hours``: HH is
-    below it (48 for a time within a journal file, whose night past midnight, a rollover after 00:00, is
-    24:00 to 47:59, as ``fmt_ts`` shows it)."""
+#: what the commands take as a time of day, a date, and a replay bound (either, or a date and a time of day)
+TIME_FORMS = "HH:MM[:SS[.fraction]] (IST)"
+DATE_FORMS = "YYYY-MM-DD or YYYYMMDD"
+BOUND_FORMS = (f"a date, {DATE_FORMS}, or a date and IST time, YYYY-MM-DDTHH:MM[:SS[.fraction]] (a space or T "
+               "between them)")
+
+
+class _Malformed(ValueError):
+    """Text that is not in the form asked for (the message names the forms); a plain ValueError is text in the
+    form whose values are not (a 25th hour, a 30th of February): its message says which."""
+
+
+def _clock_ns(text: str, hours: int) -> int:
+    """``HH:MM[:SS[.fraction]]`` -> ns since 00:00; _Malformed, or ValueError for a value out of its range."""
     m = _TIME_RE.match(text.strip())
     if not m:
-        raise CliError(f"bad {what} {text!r}: expected HH:MM[:SS[.fraction]] (IST)")
+        raise _Malformed
     h, mi, s = int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
     frac = (m.group(4) or "").ljust(9, "0")
     if h >= hours or mi > 59 or s > 59:
-        raise CliError(f"bad {what} {text!r}: out of range")
+        raise ValueError(f"time of day out of range (00:00 to {hours - 1}:59:59.999999999)")
     return ((h * 60 + mi) * 60 + s) * 1_000_000_000 + int(frac or 0)
 
 
-def parse_date(text: str, what: str = "date") -> _dt.date:
-    """``YYYY-MM-DD`` or ``YYYYMMDD`` -> date."""
+def _day(text: str) -> _dt.date:
+    """``YYYY-MM-DD`` or ``YYYYMMDD`` -> date; _Malformed, or ValueError for a date the calendar has not."""
     t = text.strip()
     for fmt in ("%Y-%m-%d", "%Y%m%d"):
         try:
             return _dt.datetime.strptime(t, fmt).date()
         except ValueError:
             pass
-    raise CliError(f"bad {what} {text!r}: expected YYYY-MM-DD or YYYYMMDD")
+    if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{8}", t):
+        raise ValueError("not a calendar date")
+    raise _Malformed
+
+
+def _parsed(parse: Callable[[str], _T], text: str, what: str, forms: str) -> _T:
+    """``parse(text)``, its errors as one line naming ``what`` and the whole ``text``: the ``forms`` it may take
+    for text not in any of them, else what is wrong with its values."""
+    try:
+        return parse(text)
+    except _Malformed:
+        raise CliError(f"bad {what} {text!r}: expected {forms}") from None
+    except ValueError as e:
+        raise CliError(f"bad {what} {text!r}: {e}") from None
+
+
+def parse_time(text: str, what: str = "time", hours: int = 24) -> int:
+    """``HH:MM[:SS[.fraction]]`` (IST wall time of the trading day) -> ns since 00:00 IST.  ``hours``: HH is
+    below it (48 for a time within a journal file, whose night past midnight, a rollover after 00:00, is
+    24:00 to 47:59, as ``fmt_ts`` shows it)."""
+    return _parsed(lambda t: _clock_ns(t, hours), text, what, TIME_FORMS)
+
+
+def parse_date(text: str, what: str = "date") -> _dt.date:
+    """``YYYY-MM-DD`` or ``YYYYMMDD`` -> date."""
+    return _parsed(_day, text, what, DATE_FORMS)
 
 
 def parse_bound(text: str, what: str) -> _dt.date:
-    """A replay bound: a trading date, or ``YYYY-MM-DDTHH:MM[:SS]`` / ``'YYYY-MM-DD HH:MM'`` (IST)."""
+    """A replay bound: a trading date, or ``YYYY-MM-DDTHH:MM[:SS[.fraction]]`` / ``'YYYY-MM-DD HH:MM'`` (IST).
+    An error names the whole bound and every form it may take."""
     from vega._journal import IST
-    t = text.strip()
-    if "T" in t or " " in t:
+
+    def bound(text: str) -> _dt.date:
+        t = text.strip()
+        if "T" not in t and " " not in t:
+            return _day(t)
         day, _, clock = t.replace("T", " ").partition(" ")
-        d = parse_date(day, what)
-        ns = parse_time(clock, what)
-        base = _dt.datetime(d.year, d.month, d.day, tzinfo=IST)
-        return base + _dt.timedelta(microseconds=ns // 1000)
-    return parse_date(t, what)
+        d = _day(day)
+        ns = _clock_ns(clock, 24)
+        return _dt.datetime(d.year, d.month, d.day, tzinfo=IST) + _dt.timedelta(microseconds=ns // 1000)
+    return _parsed(bound, text, what, BOUND_FORMS)
 
 
 def fmt_ts(ts_ns: int) -> str:

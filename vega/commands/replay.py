@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from vega.commands import CliError, float_upto
-from vega.commands._ops import (journal_root, missing_text, parse_bound, parse_feeds, parse_tokens,
+from vega.commands._ops import (BOUND_FORMS, journal_root, missing_text, parse_bound, parse_feeds, parse_tokens,
                                 store_class)
 
 if TYPE_CHECKING:
@@ -26,9 +26,9 @@ def register(sub: _Subparsers) -> None:
         "Replay the journals under ROOT from START to END in time order across days and feeds into a new "
         "shared-memory ring (every feed to its slot) and/or a new store (one feed), flat out or paced by "
         "the recorded timestamps. Bounds are trading dates (END inclusive) or IST times "
-        "YYYY-MM-DDTHH:MM[:SS] (END exclusive). A progress line goes to stderr."))
+        "YYYY-MM-DDTHH:MM[:SS[.fraction]] (END exclusive). A progress line goes to stderr."))
     p.add_argument("root", help="journal root (holding <FEED>/YYYYMMDD.bin)")
-    p.add_argument("start", help="YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS] (IST)")
+    p.add_argument("start", help=BOUND_FORMS)
     p.add_argument("end", nargs="?", help="as START (default: the whole START day)")
     p.add_argument("--ring", help="create this ring (/dev/shm/<name>) and publish every feed's live records "
                    "into it (checkpoints go to --store only, as in a capture); its positions are the journal's "
