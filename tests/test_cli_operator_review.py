@@ -1,12 +1,19 @@
 """Command-line fixes from an operator review: a bad --store prefix is refused naming the prefix given, not a
 store derived from it; a bad time or date says every form the command takes; an ingest that fed no feed leaves
 no day files; a journal failure ends a capture with one short line."""
+import os
 import re
+import subprocess
+import sys
 
 import pytest
 
 from vega.capture import CaptureError, load_config
 from vega.cli import main
+
+from net_helpers import free_udp_port
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _err_line(capsys):
@@ -83,3 +90,36 @@ def test_dump_says_the_range_of_a_time(tmp_path, capsys):
                                  "(00:00 to 47:59:59.999999999)")
     assert main(["dump", str(tmp_path / "x.bin"), "--to", "9.15"]) == 1
     assert _err_line(capsys) == "vega dump: bad --to time '9.15': expected HH:MM[:SS[.fraction]] (IST)"
+
+
+# -- 4. a journal failure during a capture: the details once, in the warnings; a short last line --------------
+
+_FAIL_AFTER_OPEN = """
+import resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)              # a write past the limit fails with EFBIG instead
+import vega.capture as c
+opened = c.Capture.open
+def open_then_fill(self, **kw):                            # the day's files made: from here on the disk is full
+    r = opened(self, **kw)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64, 64))
+    return r
+c.Capture.open = open_then_fill
+from vega.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_journal_failure_ends_the_capture_with_one_short_line(tmp_path):
+    r = subprocess.run([sys.executable, "-c", _FAIL_AFTER_OPEN, "capture", "--feed", f"FO=127.0.0.1:{free_udp_port()}",
+                        "--feed", f"CM=127.0.0.1:{free_udp_port()}", "--journal-root", str(tmp_path), "--ring=",
+                        "--store=", "--duration", "0.3"], capture_output=True, text=True, timeout=60, cwd=ROOT,
+                       env=dict(os.environ, PYTHONPATH=ROOT))
+    assert r.returncode == 1, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert lines[-1] == (f"vega capture: stopped; the journals of NSE_FO, NSE_EQ and NFO_IDX failed, as the warnings "
+                         f"above say (vega verify {tmp_path} checks the files)")
+    for feed in ("NSE_FO", "NSE_EQ", "NFO_IDX"):             # the details: once each, in the warnings
+        path = str(tmp_path / feed)
+        (warning,) = [x for x in lines if path in x]
+        assert "File too large at its last flush or seal (unsealed, recoverable)" in warning
+    assert "Traceback" not in r.stderr

@@ -173,9 +173,13 @@ def run(args: argparse.Namespace) -> int:
     # the final stats: always a last JSON line (what scripts read), but not the same text block twice
     if args.json or last.get("stats") != stats_counts(final):
         report(final)
-    failed = cap.journal_failures()
-    if failed:
-        raise CliError("stopped; the journal failed: " + "; ".join(failed))
+    if cap.journal_failures():
+        # each failure was said in a warning when it happened (the file, why, what became of its records): the
+        # last line only names the feeds, where it repeated all of that on one very long line
+        names = [f.name for f in cap.all_feeds if f.failed_days or f.journal_error is not None]
+        which = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+        raise CliError(f"stopped; the journal{'s' if len(names) > 1 else ''} of {which} failed, as the warnings "
+                       f"above say (vega verify {cfg.journal_root} checks the files)")
     _say("vega capture: stopped" + (", journal sealed" if cfg.journal_root else ""))
     return 0
 
