@@ -177,8 +177,8 @@ def test_defaults_without_a_config():
     ("stats_interval = inf", "stats_interval must be a positive number"),
     ("journal_retry = nan", "journal_retry must be a number >= 0"),
     ("journal_spill_mb = inf", "journal_spill_mb must be a number >= 0"),
-    ('store = "a/b"', "a store name is 1-101 characters"),
-    ('store = "' + "x" * 99 + '"', "a store name is 1-101 characters"),   # x...x-idx is 103
+    ('store = "a/b"', "a store name prefix is 1-97 characters"),
+    ('store = "' + "x" * 99 + '"', "a store name prefix is 1-97 characters"),   # x...x-idx is 103
     ('ring = "a/b"', "must be a plain name"),
 ])
 def test_config_values_out_of_range_are_refused_in_one_line(tmp_path, text, fragment):
