@@ -1,6 +1,8 @@
 """Command-line fixes from an operator review: a bad --store prefix is refused naming the prefix given, not a
 store derived from it; a bad time or date says every form the command takes; an ingest that fed no feed leaves
 no day files; a journal failure ends a capture with one short line."""
+import datetime as dt
+import json
 import os
 import re
 import subprocess
@@ -10,10 +12,15 @@ import pytest
 
 from vega.capture import CaptureError, load_config
 from vega.cli import main
+from vega.journal import Journal
+from vega.simulator import Simulator, write_pcap
 
 from net_helpers import free_udp_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+IST = dt.timezone(dt.timedelta(hours=5, minutes=30))
+FRI = int(dt.datetime(2026, 11, 20, 10, 0, tzinfo=IST).timestamp()) * 10**9
+MON = int(dt.datetime(2026, 11, 23, 10, 0, tzinfo=IST).timestamp()) * 10**9
 
 
 def _err_line(capsys):
@@ -90,6 +97,80 @@ def test_dump_says_the_range_of_a_time(tmp_path, capsys):
                                  "(00:00 to 47:59:59.999999999)")
     assert main(["dump", str(tmp_path / "x.bin"), "--to", "9.15"]) == 1
     assert _err_line(capsys) == "vega dump: bad --to time '9.15': expected HH:MM[:SS[.fraction]] (IST)"
+
+
+# -- 3. an ingest that fed a feed nothing: no day file of it ---------------------------------------------------
+
+FO_ONLY = ["--feed", "FO=239.70.2.1:34302", "--feed", "CM=239.9.9.9:1111"]     # CM: a group the capture lacks
+NOWHERE = ["--feed", "FO=239.9.9.9:1111"]
+
+
+def _fo_items(n, t0, host="239.70.2.1", port=34302):
+    """n F&O datagrams of the simulator, 0.1 ms apart from t0, sent to host:port."""
+    sim = Simulator(["FO"], n, seed=5)
+    sim.generate()
+    return [(t0 + k * 100_000, host, port, dg) for k, dg in enumerate(sim.datagrams["FO"])]
+
+
+def _ingest(*args):
+    return subprocess.run([sys.executable, "-m", "vega.cli", "ingest", *map(str, args)], capture_output=True,
+                          text=True, timeout=120, cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT))
+
+
+def _day_files(root):
+    return sorted(str(p.relative_to(root)) for p in root.glob("*/*.bin"))
+
+
+def test_an_ingest_that_fed_no_feed_leaves_no_day_files_and_exits_1(tmp_path):
+    write_pcap(tmp_path / "s.pcap", _fo_items(50, FRI))
+    r = _ingest(tmp_path / "s.pcap", "--journal-root", tmp_path / "j", "--ring=", "--store=", *NOWHERE)
+    assert r.returncode == 1
+    assert r.stderr.strip() == ("vega ingest: none of the 50 UDP datagrams went to a configured feed "
+                                "(FO=239.9.9.9:1111): check --feed or the config's groups and ports against the "
+                                "capture's destinations")
+    assert _day_files(tmp_path / "j") == []                  # was NSE_FO/20261120.bin, sealed and empty
+    fo = next(x for x in r.stdout.splitlines() if x.startswith("NSE_FO:"))
+    assert fo.endswith(f"; no journal: nothing came for it, its empty day file removed "
+                       f"({tmp_path / 'j' / 'NSE_FO' / '20261120.bin'})"), fo
+
+
+def test_only_the_feeds_that_got_nothing_lose_their_day_file(tmp_path):
+    write_pcap(tmp_path / "s.pcap", _fo_items(50, FRI))
+    r = _ingest(tmp_path / "s.pcap", "--journal-root", tmp_path / "j", "--ring=", "--store=", *FO_ONLY, "--json")
+    assert r.returncode == 0, r.stderr
+    # NSE_EQ got no datagram, but the F&O feed's open interest per underlying (7130/17130) is in its journal
+    assert _day_files(tmp_path / "j") == ["NSE_EQ/20261120.bin", "NSE_FO/20261120.bin"]
+    feeds = json.loads(r.stdout)["feeds"]
+    assert feeds["NSE_EQ"]["datagrams"] == 0 and feeds["NSE_EQ"]["records"] > 0
+    assert feeds["NFO_IDX"]["journal"]["path"] is None
+    assert feeds["NFO_IDX"]["journal"]["removed"] == [str(tmp_path / "j" / "NFO_IDX" / "20261120.bin")]
+    assert feeds["NSE_FO"]["journal"]["removed"] == feeds["NSE_EQ"]["journal"]["removed"] == []
+
+
+def test_a_day_that_got_nothing_loses_its_file_and_the_day_before_keeps_its(tmp_path):
+    write_pcap(tmp_path / "s.pcap", _fo_items(50, FRI) + _fo_items(50, MON, host="239.9.9.9"))
+    r = _ingest(tmp_path / "s.pcap", "--journal-root", tmp_path / "j", "--ring=", "--store=", "--feed",
+                "FO=239.70.2.1:34302", "--json")
+    assert r.returncode == 0, r.stderr
+    assert _day_files(tmp_path / "j") == ["NSE_FO/20261120.bin"]          # Monday's: made at the rollover, empty
+    j = json.loads(r.stdout)["feeds"]["NSE_FO"]["journal"]
+    assert j["path"] is None and j["removed"] == [str(tmp_path / "j" / "NSE_FO" / "20261123.bin")]
+    assert [e["path"] for e in j["earlier_days"]] == [str(tmp_path / "j" / "NSE_FO" / "20261120.bin")]
+
+
+def test_a_day_file_that_was_there_before_is_kept(tmp_path):
+    write_pcap(tmp_path / "a.pcap", _fo_items(50, FRI))
+    write_pcap(tmp_path / "b.pcap", _fo_items(50, FRI + 3600 * 10**9))   # an hour later, the same day
+    assert _ingest(tmp_path / "a.pcap", "--journal-root", tmp_path / "j", "--ring=", "--store=",
+                   "--feed", "FO=239.70.2.1:34302").returncode == 0
+    path = tmp_path / "j" / "NSE_FO" / "20261120.bin"
+    with Journal.open(path) as j:
+        n = len(j)
+    r = _ingest(tmp_path / "b.pcap", "--journal-root", tmp_path / "j", "--ring=", "--store=", *NOWHERE)
+    assert r.returncode == 1 and "none of the 50 UDP datagrams went to a configured feed" in r.stderr
+    with Journal.open(path) as j:
+        assert j.sealed and len(j) == n                   # the first ingest's, as it was
+    assert _day_files(tmp_path / "j") == ["NSE_FO/20261120.bin"]
 
 
 # -- 4. a journal failure during a capture: the details once, in the warnings; a short last line --------------

@@ -463,6 +463,11 @@ class _Feed:
         self.spill: _Spill | None = None          # its records while its failed journal is retried
         self.journal_resumed = 0                  # times its journal caught up and was attached again
         self.journal_days: list[_DayFile] = []        # the day files this run sealed and left: path, records
+        # (unused_day_files) whether this run made the day file being written; what the feed had got when that
+        # day began (_got); the day files it made and sealed in which the feed got nothing
+        self.day_made = False
+        self.day_mark = (0, 0)
+        self.unused_days: list[str] = []
         self.new_day_retry_at = 0.0               # a journal given up on an earlier day: when to open today's
         self.failed_days: list[str] = []          # why the journal of an earlier day failed (it went on later)
         self.heard = 0.0                          # time.monotonic() of its last datagram (of the opening: none yet)
@@ -607,6 +612,7 @@ class Capture:
                                            + (f" ({e.filename})" if e.filename else "")) from None
                     except JournalError as e:
                         raise CaptureError(f"journal: {e}") from None
+                    self._day_begins(f)
             if cfg.ring:                               # (first: the overlap check must see what it adds)
                 self._recover_from_ring(cfg.ring)
             self._note_unsealed_days()
@@ -1356,12 +1362,16 @@ class Capture:
         for f in self.all_feeds:
             if f.writer is not None and f.journal_error is None and f.writer.date < day:
                 done: _DayFile = {"path": str(f.writer.path), "records": f.writer.n_records}
+                unused = f.day_made and _got(f) == f.day_mark
                 try:
                     f.writer.rollover(day)
                 except (OSError, JournalError) as e:   # its disk full, or a file that is not the day's journal at
                     self._rollover_failed(f, e, day)       # its path: the feed goes on (the trading path), see below
                     continue
                 f.journal_days.append(done)
+                if unused:
+                    f.unused_days.append(done["path"])
+                self._day_begins(f)
         self._date = day
         for f in self.all_feeds:                   # a journal given up on the day that ended starts this one
             if self._journal_given_up(f):
@@ -1497,6 +1507,44 @@ class Capture:
         if self.on_warning is not None:
             self.on_warning(f.journal_error)
 
+    def _day_begins(self, f: "_Feed") -> None:
+        """Feed ``f``'s writer has just opened a day's file: whether this run made it, and what the feed had got
+        by then (for :meth:`unused_day_files`)."""
+        assert f.writer is not None
+        f.day_made = not f.writer.recovered["existed"]
+        f.day_mark = _got(f)
+
+    def unused_day_files(self) -> list[str]:
+        """The journal files this run made (none were there before it) for days on which their feed got
+        nothing: no datagram and no record (records come from other feeds' datagrams too: the index feed's from
+        the CM feed's), sealed and holding no record but the checkpoints that open a day.  ``vega ingest``
+        removes them (:meth:`remove_unused_day_files`) instead of leaving days that look captured."""
+        from vega.journal import Journal
+        out = []
+        for f in self.all_feeds:
+            paths = list(f.unused_days)
+            if f.writer is not None and f.journal_error is None and f.day_made and _got(f) == f.day_mark:
+                paths.append(str(f.writer.path))
+            for p in paths:
+                if _journal_sealed(p):
+                    with Journal.open(p) as j:
+                        if j.next_seq == j.first_seq:           # no numbered (live) record: checked, not assumed
+                            out.append(p)
+        return out
+
+    def remove_unused_day_files(self) -> list[str]:
+        """Remove :meth:`unused_day_files` (the capture closed first); the paths removed."""
+        if self.opened:
+            raise CaptureError("close the capture before removing its unused day files")
+        done = []
+        for p in self.unused_day_files():
+            try:
+                os.unlink(p)
+            except FileNotFoundError:
+                continue
+            done.append(p)
+        return done
+
     def _journal_given_up(self, f: "_Feed") -> bool:
         """Whether feed ``f``'s journal failed on a day before the one being captured and was given up (closed,
         unsealed, its records no longer held): the day being captured has no file of it yet."""
@@ -1523,6 +1571,7 @@ class Capture:
         f.journal_days.append({"path": str(old.path), "records": old.n_records})
         f.failed_days.append(failed)
         f.writer = w
+        self._day_begins(f)
         handler.attach_journal(w)
         f.journal_error = None
         f.journal_resumed += 1
@@ -1780,6 +1829,13 @@ def _duration(secs: float) -> str:
     """A span of seconds, short (``vega stat``'s ages: 300ms, 45.0s, 3m, 14.1h)."""
     from vega.commands._ops import fmt_age
     return fmt_age(int(secs * 1e9))
+
+
+def _got(f: _Feed) -> tuple[int, int]:
+    """What feed ``f`` has got so far: its datagrams, and its journal's next number (live records: those of
+    another feed's datagrams count too, the index feed's from the CM feed's and the CM feed's open interest
+    from the F&O feed's)."""
+    return f.datagrams, f.writer.next_seq if f.writer is not None else 0
 
 
 def _day_after_ns(day: _dt.date) -> int:

@@ -69,10 +69,18 @@ def run(args: argparse.Namespace) -> int:
                 signal.signal(sig, handler)
         if bar is not None:
             bar.close()
+    # the day files made for a feed that got nothing that day (a capture of other groups, or of one segment):
+    # not kept, so that no day looks captured for it (replay lists such days as missing)
+    removed = set(cap.remove_unused_day_files())
     for f in cap.all_feeds:                       # a journal that failed at its seal (close) failed after stats
         j = stats["feeds"].get(f.name, {}).get("journal")
         if j and f.journal_error is not None:
             j["failed"] = f.journal_error
+        if j:
+            j["removed"] = [p for p in [*(e["path"] for e in j["earlier_days"]), j["path"]] if p in removed]
+            j["earlier_days"] = [e for e in j["earlier_days"] if e["path"] not in removed]
+            if j["path"] in removed:
+                j["path"] = None
     for note in cap.start_notes():                # what opening the journals and the ring found (on stderr)
         print(f"vega ingest: {note}", file=sys.stderr)
     summary = {"files": args.pcap, "packets": pst.packets, "udp_datagrams": pst.datagrams,
@@ -89,7 +97,9 @@ def run(args: argparse.Namespace) -> int:
             j = d.get("journal")
             jtxt = "".join(f"; journal {e['path']} ({e['records']:,} records)"
                            for e in (j.get("earlier_days", []) if j else []))
-            if j:                                 # a failed journal holds what it wrote, not what it took
+            if j and j["removed"]:
+                jtxt += f"; no journal: nothing came for it, its empty day file removed ({', '.join(j['removed'])})"
+            if j and j["path"] is not None:       # a failed journal holds what it wrote, not what it took
                 jtxt += (f"; journal FAILED: {j['failed']}" if j.get("failed")
                          else f"; journal {j['path']} ({j['records']:,} records)")
             full = d.get("merge", {}).get("store_full", 0)
