@@ -116,3 +116,37 @@ def test_min_records_out_of_range_is_refused(ring):
         rd.poll_into(np.empty(8, dtype=CHANGE_RECORD_DTYPE), timeout=1, min_records=9)
     with pytest.raises(TypeError):
         rd.poll(100, min_records="10")
+
+
+@pytest.mark.parametrize("method", ["poll", "poll_into"])
+def test_counts_are_ints_as_in_the_store_and_journal_a_bool_is_refused(ring, method):
+    """True is no count of 1 (the store refuses it as a token, the journal as a position); a numpy integer is
+    an int, as the int32 values the package hands out."""
+    rd = ring.reader("NSE_FO", start=0)
+    ring._write_test_records("NSE_FO", 3)
+    with pytest.raises(TypeError, match="min_records must be an int, not bool"):
+        _poll(rd, method, 8, min_records=True)
+    if method == "poll":
+        for bad in (True, np.bool_(True), 2.0):
+            with pytest.raises(TypeError, match=f"max_records must be an int, not {type(bad).__name__}"):
+                rd.poll(bad)
+        assert seqs(rd.poll(np.int32(2), min_records=np.int64(1))).tolist() == [0, 1]
+    else:
+        assert seqs(_poll(rd, method, 2, min_records=np.int64(1))).tolist() == [0, 1]
+    assert seqs(_poll(rd, method, 8)).tolist() == [2] and rd.lost == 0     # the refused polls read nothing
+
+
+@pytest.mark.parametrize("method", ["poll", "poll_into"])
+def test_wait_and_the_reader_keywords_are_taken_in_any_case(ring, method):
+    """As feed names ("nse_fo") and segment names: "Sleep" is "sleep"; an unknown one is refused naming the
+    ones there are."""
+    rd = ring.reader("nse_fo", start="Oldest", on_lap="RAISE")
+    ring._write_test_records("NSE_FO", 2)
+    assert seqs(_poll(rd, method, 8, timeout=5, wait="Sleep")).tolist() == [0, 1]
+    for wait in ("SPIN", "Yield"):
+        assert len(_poll(rd, method, 8, timeout=0.001, wait=wait)) == 0
+    with pytest.raises(ValueError, match=r"wait must be one of \('spin', 'yield', 'sleep'\) \(in any case\), "
+                                         r"not 'nap'"):
+        _poll(rd, method, 8, wait="nap")
+    rd.seek("OLDEST")
+    assert seqs(_poll(rd, method, 8)).tolist() == [0, 1]

@@ -246,6 +246,34 @@ cdef object _int_or_none(v):
         return None
 
 
+cdef Py_ssize_t _count_arg(object v, str what) except? -1:
+    """A poll's ``max_records`` / ``min_records``: an int or a numpy integer (``operator.index``), as the store
+    and the journal take counts and positions; a bool (True is no count of 1), a float or a str is a
+    TypeError."""
+    if type(v) is int:
+        return v
+    if isinstance(v, (bool, np.bool_)) or not hasattr(type(v), "__index__"):
+        raise TypeError(f"{what} must be an int, not {type(v).__name__}")
+    return operator.index(v)
+
+
+cdef int _wait_kind(str wait) except -1:
+    """A poll's ``wait=`` as its RING_WAIT_* value: "spin", "yield" or "sleep" in any case (as feed and segment
+    names are taken), else ValueError."""
+    cdef object how = _WAITS.get(wait)
+    if how is None and wait is not None:
+        how = _WAITS.get(wait.lower())
+    if how is None:
+        raise ValueError(f"wait must be one of {tuple(_WAITS)} (in any case), not {wait!r}")
+    return how
+
+
+cdef object _word(object v):
+    """A keyword value (``start=``, ``on_lap=``, ``Reader.seek``): a str in any case, as lower case; anything
+    else as given."""
+    return v.lower() if isinstance(v, str) else v
+
+
 cdef uint64_t _seq_at_most_tail(object seq, int feed, const uint64_t* tail, str what) except? 0:
     """The sequence number a reader is to move to (``Ring.reader(start=)``, ``Reader.seek``), checked: ``seq``
     (an int: callers convert numpy integers with _int_or_none) must be in 0 .. the slot's tail, else ValueError
@@ -1395,6 +1423,7 @@ cdef class Ring:
         """
         cdef int f = _feed_index(feed)
         self._check_open()
+        start, on_lap = _word(start), _word(on_lap)
         if on_lap not in _ON_LAP:
             raise ValueError(f"on_lap must be one of {tuple(_ON_LAP)}")
         if not (isinstance(start, str) and start in ("newest", "oldest", "resume")):
@@ -1763,7 +1792,7 @@ cdef class Reader:
             return INT64_MAX
         return _mono_ns() + <int64_t>(t * 1e9)
 
-    def poll(self, Py_ssize_t max_records=4096, timeout=0.0, str wait="spin", Py_ssize_t min_records=1):
+    def poll(self, max_records=4096, timeout=0.0, str wait="spin", min_records=1):
         """Return the next records (up to ``max_records``) as a CHANGE_RECORD_DTYPE array, possibly empty.
 
         A poll does not end inside a store update (records up to one without CONTINUED, docs/FORMATS.md
@@ -1778,7 +1807,7 @@ cdef class Reader:
 
         ``timeout``: 0 (default) returns at once; a number (int or float, ``math.inf`` = None) waits up to
         that many seconds for at least one record; None waits until there is one; anything else is a
-        TypeError.  ``wait`` says how, always with the GIL released:
+        TypeError.  ``wait`` says how (in any case: "Sleep" is "sleep"), always with the GIL released:
         "spin" busy-polls the tail with a CPU pause hint (lowest latency, one core at 100%), "yield" calls
         sched_yield() between checks, "sleep" sleeps between checks starting at 1 us and doubling to 1 ms.
         A waiting poll wakes every 50 ms to check for signals (KeyboardInterrupt works), and at most every
@@ -1795,7 +1824,8 @@ cdef class Reader:
         record, for a latency of at most ``timeout``. With ``timeout=None`` it waits for ``min_records``
         however long that takes. It has no effect on a poll with ``timeout=0``; it must lie between 1 and
         ``max_records``. A batch may still hold fewer when ``max_records`` cuts it inside an update (above),
-        and a replaced ring's last records are returned as they are.
+        and a replaced ring's last records are returned as they are.  ``max_records`` and ``min_records`` are
+        ints or numpy integers; a bool (True is no count of 1), a float or a str is a TypeError.
 
         If the writer lapped this reader, ``last_lost`` says how many records were lost in this call
         (``lost``/``laps`` accumulate); see ``on_lap`` in Ring.reader.
@@ -1806,17 +1836,17 @@ cdef class Reader:
         cdef Py_ssize_t k, m, n = 0
         cdef uint8_t* dst
         cdef int retries = 0
-        if max_records < 1:
+        cdef Py_ssize_t max_n = _count_arg(max_records, "max_records")
+        cdef Py_ssize_t min_n = _count_arg(min_records, "min_records")
+        if max_n < 1:
             raise ValueError("max_records must be >= 1")
-        if not 1 <= min_records <= max_records:
-            raise ValueError(f"min_records must lie between 1 and max_records ({max_records}), not {min_records}")
-        how = _WAITS.get(wait, -1)
-        if how < 0:
-            raise ValueError(f"wait must be one of {tuple(_WAITS)}")
+        if not 1 <= min_n <= max_n:
+            raise ValueError(f"min_records must lie between 1 and max_records ({max_n}), not {min_n}")
+        how = _wait_kind(wait)
         deadline = self._deadline(timeout)
         self._begin()
         try:
-            self._wait_batch(how, deadline, min_records)
+            self._wait_batch(how, deadline, min_n)
             while True:
                 avail = ring_available(&self._r)
                 if avail == 0:
@@ -1825,7 +1855,7 @@ cdef class Reader:
                     if self._wait_more(how, deadline):
                         continue
                     return np.empty(0, dtype=CHANGE_RECORD_DTYPE)
-                k = <Py_ssize_t>avail if avail < <uint64_t>max_records else max_records
+                k = <Py_ssize_t>avail if avail < <uint64_t>max_n else max_n
                 arr = np.empty(k, dtype=CHANGE_RECORD_DTYPE)
                 dst = <uint8_t*>cnp.PyArray_DATA(<cnp.ndarray>arr)
                 if k >= 1024:
@@ -1849,7 +1879,7 @@ cdef class Reader:
         finally:
             self._busy = False
 
-    def poll_into(self, out, timeout=0.0, str wait="spin", Py_ssize_t min_records=1):
+    def poll_into(self, out, timeout=0.0, str wait="spin", min_records=1):
         """Like poll, into a caller-owned writable C-contiguous buffer (a CHANGE_RECORD_DTYPE array, or raw
         bytes as ``Ring.append`` takes them: a uint8 or plain void array, a bytearray; a numpy array of another
         dtype is a TypeError, nothing read); returns the number of records written at its start.  No
@@ -1865,9 +1895,8 @@ cdef class Reader:
         cdef int64_t deadline
         cdef Py_ssize_t k, m, n = 0
         cdef int retries = 0
-        how = _WAITS.get(wait, -1)
-        if how < 0:
-            raise ValueError(f"wait must be one of {tuple(_WAITS)}")
+        cdef Py_ssize_t min_n = _count_arg(min_records, "min_records")
+        how = _wait_kind(wait)
         if isinstance(out, np.ndarray) and not _records_dtype_ok(out.dtype):      # as append refuses it
             raise TypeError(f"out must have CHANGE_RECORD_DTYPE, not {out.dtype} (raw record bytes: a uint8 "
                             f"array or a bytearray)")
@@ -1877,11 +1906,11 @@ cdef class Reader:
             k = view.len // RING_REC_SIZE
             if k < 1:
                 raise ValueError("output buffer holds no 32-byte record")
-            if not 1 <= min_records <= k:
-                raise ValueError(f"min_records must lie between 1 and the buffer's {k} records, not {min_records}")
+            if not 1 <= min_n <= k:
+                raise ValueError(f"min_records must lie between 1 and the buffer's {k} records, not {min_n}")
             self._begin()
             try:
-                self._wait_batch(how, deadline, min_records)
+                self._wait_batch(how, deadline, min_n)
                 while True:
                     if ring_available(&self._r) == 0:
                         if _rewound(&self._r):
@@ -1951,7 +1980,9 @@ cdef class Reader:
         ``Ring.reader(start=)``: the records between would be skipped without being counted as lost."""
         if self._ring is None or self._ring._base == NULL:
             raise ValueError("reader is closed")
-        if not isinstance(position, str):
+        if isinstance(position, str):
+            position = position.lower()
+        else:
             position = _int_or_none(position)      # an int or a numpy integer; None for anything else
         if position == "newest":
             self._r.pos = vg_load_acquire_u64(self._r.tail)
