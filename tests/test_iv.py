@@ -376,3 +376,30 @@ def test_is_call_takes_bools_not_option_types():
         assert _iv.implied_volatility(put, 100.0, 100.0, 0.5, 0.0, ok) == pytest.approx(0.2, rel=1e-9)
     got = _iv.implied_volatility_array([put, put], 100.0, 100.0, 0.5, 0.0, np.array([0, 0], np.uint8))
     assert got == pytest.approx([0.2, 0.2], rel=1e-9)
+
+
+@pytest.mark.parametrize("func, array_form, args, arg", [
+    ("implied_volatility", "implied_volatility_array", (np.array([5.0, 6.0]), 100.0, 100.0, 0.1), "price"),
+    ("implied_volatility", "implied_volatility_array", (5.0, 100.0, [100.0, 90.0], 0.1), "strike"),
+    ("implied_volatility", "implied_volatility_array", (5.0, 100.0, 100.0, np.array([0.1])), "t_years"),
+    ("implied_volatility", "implied_volatility_array", (5.0, 100.0, 100.0, 0.1, 0.1, np.array([True])),
+     "is_call"),
+    ("implied_volatility_status", "implied_volatility_array", (np.zeros((2, 3)), 100.0, 100.0, 0.1), "price"),
+    ("black76_price", "black76_price_array", (100.0, 100.0, 0.1, np.array([0.2, 0.3])), "sigma"),
+])
+def test_a_scalar_function_given_an_array_names_the_array_form(func, array_form, args, arg):
+    """numpy's "only 0-dimensional arrays can be converted to Python scalars" said nothing of the array form
+    (a 1-element array was taken with a DeprecationWarning)."""
+    with pytest.raises(TypeError, match=rf"^\w+: {arg} is an array of shape \(.*\), .* takes one number per "
+                                        rf"argument: for arrays use vega\.{array_form}\(\.\.\.\)"):
+        getattr(_iv, func)(*args)
+    np.asarray(getattr(_iv, array_form)(*args))       # which takes them
+
+
+def test_a_scalar_function_takes_one_number_in_any_form():
+    want = _iv.implied_volatility(5.0, 100.0, 100.0, 0.1)
+    assert 0 < want < 1
+    assert _iv.implied_volatility(np.array(5.0), np.float64(100.0), 100, np.float32(0.1)) == \
+        pytest.approx(want, rel=1e-6)
+    with pytest.raises(TypeError, match="must be real number, not str"):
+        _iv.implied_volatility("5", 100.0, 100.0, 0.1)

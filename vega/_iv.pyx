@@ -49,35 +49,66 @@ def _call_flags(is_call, shape):
     return np.ascontiguousarray(np.broadcast_to(a.astype(bool), shape)).ravel().view(np.uint8)
 
 
-def implied_volatility(double price, double forward, double strike, double t_years, double rate=DEFAULT_RATE,
-                       is_call=True):
+cdef str _ARRAY_FORMS = ("{func}: {name} is an array of shape {shape}, and {func} takes one number per "
+                         "argument: for arrays use vega.{func}_array(...), which takes arrays (broadcast together) "
+                         "and loops without the GIL")
+
+
+cdef object _not_an_array(object v, str name, str func):
+    """TypeError when ``v`` (an argument of a scalar function) is an array or a sequence: numpy's own error
+    ("only 0-dimensional arrays can be converted") does not say that the array form exists.  A 0-d array is one
+    number, as before."""
+    if isinstance(v, (float, int)):               # the usual case: no numpy call
+        return None
+    if np.ndim(v) > 0:
+        raise TypeError(_ARRAY_FORMS.format(func=func, name=name, shape=np.shape(v)))
+    return None
+
+
+cdef int _scalars(str func, tuple names, tuple values) except -1:
+    """_not_an_array over a scalar function's arguments (``is_call`` too: its arrays go to the array form)."""
+    cdef Py_ssize_t i
+    for i in range(len(values)):
+        _not_an_array(values[i], names[i], func)
+    return 0
+
+
+_IV_ARGS = ("price", "forward", "strike", "t_years", "rate", "is_call")
+_PRICE_ARGS = ("forward", "strike", "t_years", "sigma", "rate", "is_call")
+
+
+def implied_volatility(price, forward, strike, t_years, rate=DEFAULT_RATE, is_call=True):
     """Black-76 implied volatility (annualised, e.g. 0.25) of ``price`` for an option on ``forward``.
 
     ``price``, ``forward`` and ``strike`` in one unit (rupees or paise), ``t_years`` in years of 365 days,
     ``rate`` continuously compounded (only discounts), ``is_call`` a bool (TypeError for anything else, e.g.
     an option type: give ``option_type == 'CE'``).  Returns ``nan`` when the price is outside the
     no-arbitrage bounds (at or below the discounted intrinsic value, at or above the discounted forward for a
-    call / strike for a put) or an input is invalid (non-finite, forward/strike/time <= 0).
+    call / strike for a put) or an input is invalid (non-finite, forward/strike/time <= 0).  One number per
+    argument: an array is a TypeError pointing to ``implied_volatility_array``.
     """
     cdef int status
+    _scalars("implied_volatility", _IV_ARGS, (price, forward, strike, t_years, rate, is_call))
     cdef double v = iv_black76_implied_ex(price, forward, strike, t_years, rate, _call_flag(is_call), &status)
     return v if status == IV_OK else NAN
 
 
-def implied_volatility_status(double price, double forward, double strike, double t_years,
-                              double rate=DEFAULT_RATE, is_call=True):
-    """``(sigma, status)``: as ``implied_volatility`` plus the reason code (``IV_STATUS_*``; 0 = ok)."""
+def implied_volatility_status(price, forward, strike, t_years, rate=DEFAULT_RATE, is_call=True):
+    """``(sigma, status)``: as ``implied_volatility`` plus the reason code (``IV_STATUS_*``; 0 = ok); for arrays
+    ``implied_volatility_array(..., status=True)``."""
     cdef int status
+    _scalars("implied_volatility", _IV_ARGS, (price, forward, strike, t_years, rate, is_call))
     cdef double v = iv_black76_implied_ex(price, forward, strike, t_years, rate, _call_flag(is_call), &status)
     return (v if status == IV_OK else NAN), status
 
 
-def black76_price(double forward, double strike, double t_years, double sigma, double rate=DEFAULT_RATE,
-                  is_call=True):
+def black76_price(forward, strike, t_years, sigma, rate=DEFAULT_RATE, is_call=True):
     """Black-76 price of a European option on ``forward`` (same unit as forward and strike).
 
-    Raises ValueError for forward/strike <= 0, negative time or volatility, or a non-finite input.
+    Raises ValueError for forward/strike <= 0, negative time or volatility, or a non-finite input; one number
+    per argument: an array is a TypeError pointing to ``black76_price_array``.
     """
+    _scalars("black76_price", _PRICE_ARGS, (forward, strike, t_years, sigma, rate, is_call))
     cdef double p = iv_black76_price(forward, strike, t_years, rate, sigma, _call_flag(is_call))
     if p == IV_NONE:
         raise ValueError(f"black76_price: invalid input (forward={forward!r}, strike={strike!r}, "
