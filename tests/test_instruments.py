@@ -438,3 +438,30 @@ def test_property_write_load_round_trip(tmp_path_factory, rows):
     got = np.sort(ins.table, order=["segment", "token"])
     want = np.sort(rows, order=["segment", "token"])
     assert np.array_equal(got, want)
+
+
+def test_symbols_are_taken_in_any_case_as_index_names_are(master):
+    """by_symbol("nifty") was an empty array, no error, while vega.index_token("nifty 50") finds Nifty 50: NSE's
+    symbols are upper case, so every lookup by symbol takes one in any case, blanks around it ignored."""
+    ins = Instruments.load(*master)
+    assert ins.by_symbol("reliance")["token"].tolist() == ins.by_symbol("RELIANCE")["token"].tolist() == \
+        [68777, 2885]
+    assert ins.by_symbol(" Reliance ", "cm")["token"].tolist() == [2885]
+    assert ins.expiries("banknifty") == ins.expiries("BANKNIFTY") and ins.expiries("banknifty")
+    assert ins.option_chain("BankNifty", EXP)["token"].tolist() == [35002, 35000, 35001, 35004, 35005]
+    assert ins.futures("bankNIFTY")["token"].tolist() == [35011, 35010]
+    assert len(ins.by_symbol("RELIANC")) == 0                                   # a key, not a prefix
+    for call in (lambda: ins.by_symbol(2885), lambda: ins.expiries(b"NIFTY"),
+                 lambda: ins.option_chain(None, EXP)):
+        with pytest.raises(TypeError, match="symbol must be a str .an NSE symbol such as 'NIFTY'., not"):
+            call()
+    with pytest.raises(TypeError, match="underlying must be a str"):
+        ins.futures(35010)
+
+
+def test_a_symbol_lookup_follows_a_table_assigned_later(master):
+    """The table's symbols in upper case are made once per table: one assigned since is looked up as it is."""
+    ins = Instruments.load(*master)
+    assert len(ins.by_symbol("reliance")) == 2
+    ins.table = ins.table[ins.table["segment"] == SEG_CM]
+    assert ins.by_symbol("reliance")["token"].tolist() == [2885]

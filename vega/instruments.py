@@ -160,6 +160,16 @@ def _segment(segment: Segment) -> int:
     return seg
 
 
+def _symbol_key(symbol: str, what: str = "symbol") -> str:
+    """A symbol as the lookups match it: blanks around it trimmed, upper case (str.upper, as the table's).
+    NSE's symbols are upper case, and "nifty" finding nothing (no error) looked like an empty chain;
+    ``vega.index_token`` takes index names in any case too.  TypeError for anything but a str (a token compared
+    with the symbols found nothing)."""
+    if not isinstance(symbol, str):
+        raise TypeError(f"{what} must be a str (an NSE symbol such as 'NIFTY'), not {type(symbol).__name__}")
+    return symbol.strip().upper()
+
+
 def _token(token: int | np.integer[Any]) -> int:
     """A token as an int, as the store takes it: an int or a numpy integer; TypeError for a bool, a float, a str
     (int() of 1.7 looked up token 1)."""
@@ -338,6 +348,16 @@ class Instruments:
     def _index(self) -> None:
         t = self.table
         self._by_key = {(int(seg), int(tok)): i for i, (seg, tok) in enumerate(zip(t["segment"], t["token"]))}
+        self._keys_of: tuple[npt.NDArray[np.void], npt.NDArray[np.str_]] | None = None
+
+    def _is_symbol(self, symbol: str, what: str = "symbol") -> npt.NDArray[np.bool_]:
+        """The rows of ``symbol`` in any case (_symbol_key), as a mask of ``table``.  The table's symbols as keys
+        are made once per table (a table assigned since gets its own)."""
+        key = _symbol_key(symbol, what)
+        if self._keys_of is None or self._keys_of[0] is not self.table:
+            self._keys_of = (self.table, np.char.upper(self.table["symbol"]))
+        is_symbol: npt.NDArray[np.bool_] = self._keys_of[1] == key
+        return is_symbol
 
     # ---------------------------------------------------------------------------------------- lookups
     def __len__(self) -> int:
@@ -394,8 +414,9 @@ class Instruments:
 
     def by_symbol(self, symbol: str, segment: Segment | None = None) -> npt.NDArray[np.void]:
         """All instruments of ``symbol`` (structured array), F&O by expiry, strike and type, then CM; only those
-        of ``segment`` ("FO" / "CM", or SEG_FO / SEG_CM) when given."""
-        m = self.table["symbol"] == symbol
+        of ``segment`` ("FO" / "CM", or SEG_FO / SEG_CM) when given.  A symbol is taken in any case, blanks
+        around it ignored ("nifty" is NIFTY), as in every lookup by symbol here."""
+        m = self._is_symbol(symbol)
         if segment is not None:
             m &= self.table["segment"] == _segment(segment)
         return self._sorted(self.table[m])
@@ -405,25 +426,26 @@ class Instruments:
         return a[np.lexsort((a["option_type"], a["strike"], a["expiry_unix"], a["segment"]))]
 
     def expiries(self, symbol: str) -> list[_dt.date]:
-        """The F&O expiry dates (IST) of ``symbol``, ascending."""
+        """The F&O expiry dates (IST) of ``symbol`` (any case), ascending."""
         t = self.table
-        u = np.unique(t["expiry_unix"][(t["symbol"] == symbol) & (t["segment"] == SEG_FO)])
+        u = np.unique(t["expiry_unix"][self._is_symbol(symbol) & (t["segment"] == SEG_FO)])
         return [_dt.datetime.fromtimestamp(int(x), IST).date() for x in u]
 
     def option_chain(self, symbol: str, expiry: int | _dt.date | str) -> npt.NDArray[np.void]:
-        """Options (CE and PE) of ``symbol`` expiring on ``expiry`` (raw seconds since 1980, a date, a
+        """Options (CE and PE) of ``symbol`` (any case) expiring on ``expiry`` (raw seconds since 1980, a date, a
         datetime or 'YYYY-MM-DD'), sorted by strike then CE before PE."""
         t = self.table
         key = _expiry_key(expiry)
-        m = ((t["symbol"] == symbol) & (t["segment"] == SEG_FO) & (t["expiry_unix"] == key)
+        m = (self._is_symbol(symbol) & (t["segment"] == SEG_FO) & (t["expiry_unix"] == key)
              & np.isin(t["option_type"], ["CE", "PE"]))
         a: npt.NDArray[np.void] = t[m]
         return a[np.lexsort((a["option_type"], a["strike"]))]
 
     def futures(self, underlying: str, expiry: int | _dt.date | str | None = None) -> npt.NDArray[np.void]:
-        """Futures (option type XX) on ``underlying`` (the symbol), optionally of one expiry, by expiry."""
+        """Futures (option type XX) on ``underlying`` (the symbol, any case), optionally of one expiry, by
+        expiry."""
         t = self.table
-        m = (t["symbol"] == underlying) & (t["segment"] == SEG_FO) & (t["option_type"] == "XX")
+        m = self._is_symbol(underlying, "underlying") & (t["segment"] == SEG_FO) & (t["option_type"] == "XX")
         if expiry is not None:
             m &= t["expiry_unix"] == _expiry_key(expiry)
         a: npt.NDArray[np.void] = t[m]
