@@ -3,6 +3,7 @@ index store under stable tokens per index name, published to ring slot 2 and jou
 7130 / 17130 merged into the underlying's CM record (with the day's high and low)."""
 import datetime as dt
 import os
+import pickle
 import struct
 
 import numpy as np
@@ -14,6 +15,7 @@ from vega import nse
 from vega.indices import (DEFAULT_INDEX_TOKENS, HASH_TOKEN_BASE, INDEX_DTYPE, IndexMasterError, index_key,
                           index_table, index_token, load_index_master)
 from vega.records import KEYFRAME
+from vega.store import GROUPS, flat
 
 from store_helpers import by_token, market_equal
 
@@ -39,10 +41,10 @@ def index_datagram(recs, code=7207, log_time=1_000, stride=72):
     return nse.build_datagram("CM", [msg], compress=False)
 
 
-def indicative_datagram(name, ind_close, close, change, pct):
+def indicative_datagram(name, ind_close, close, change, pct, cap=0.0):
     r = nse.blank_record("CM", 8207)
     r.update(index_name=name, indicative_close_value=ind_close, closing_index=close, change=change,
-             percent_change=pct)
+             percent_change=pct, market_capitalisation=cap)
     return nse.build_datagram("CM", [nse.blank_message("CM", 8207, 1, records=[r])], compress=True)
 
 
@@ -239,6 +241,58 @@ def test_7207_7216_8207_merge_into_the_index_store():
     before = sum(len(s) for s in seen)
     h.process(indicative_datagram("Nifty 50", 2410000, 2400000, 10000, 42), now_ns=T_OPEN + 3 * SEC)
     assert sum(len(s) for s in seen) == before
+
+
+def _nifty_store():
+    store = vega.Store(64)
+    vega.FeedHandler("IDX", store).process(index_datagram([
+        index_rec("Nifty 50", 2412345, close=2400000, high=2415000, low=2398000, open_=2401000, pct=51,
+                  yh=2650000, yl=2150000, up=31, down=19, cap=1.234567890123e14, ind="+")]), now_ns=T_OPEN)
+    vega.FeedHandler("IDX", store).process(indicative_datagram("Nifty 50", 2410000, 2400000, 10000, 42,
+                                                               cap=1.234567890123e14), now_ns=T_OPEN + SEC)
+    return store
+
+
+def test_an_index_quote_has_the_index_names_of_index_dtype():
+    """store[26000] showed the percent change as auction_number, the yearly high as initiator_price and the
+    market cap's bits as buy_ord_cxl_count: an index record's Quote has INDEX_DTYPE's names, with its values."""
+    store = _nifty_store()
+    q = store[26000]
+    assert q.is_index and q.segment == 3
+    assert (q.index_value, q.net_change, q.value_time) == (2412345, 12345, 1_000)
+    assert (q.open, q.high, q.low, q.close, q.indicative_close) == (2401000, 2415000, 2398000, 2400000, 2410000)
+    assert (q.percent_change, q.yearly_high, q.yearly_low, q.upmoves, q.downmoves) == (51, 2650000, 2150000, 31, 19)
+    assert (q.indicative_change, q.indicative_percent_change, q.wire_stride) == (10000, 42, 72)
+    assert q.market_cap == 1.234567890123e14 and isinstance(q.market_cap, float)
+    assert (q.last_traded_price, q.open_price, q.close_price) == (q.index_value, q.open, q.close)   # the same fields
+    row = flat(store.snapshot([26000]).view(INDEX_DTYPE))[0]
+    d = q.to_dict()
+    assert {n: row[n].item() for n in row.dtype.names} == {n: d[n] for n in row.dtype.names}
+    assert {n: getattr(q, n) for n in row.dtype.names} == {n: d[n] for n in row.dtype.names}
+    assert "Quote(token=26000, symbol='Nifty 50', index_value=2412345, net_change=12345, percent_change=51" in repr(q)
+    assert pickle.loads(pickle.dumps(q)) == q and pickle.loads(pickle.dumps(q)).percent_change == 51
+
+
+def test_an_index_quote_has_no_auction_or_spos_names_and_another_quote_no_index_names():
+    q = _nifty_store()[26000]
+    d = q.to_dict()
+    for group in (7, 8):                                 # the bytes of these are the index's (a C union)
+        for name in GROUPS[group][1]:
+            with pytest.raises(AttributeError, match=rf"token 26000 is an index record .segment 3.: it has no "
+                                                     rf"{name} .*percent_change, yearly_high"):
+                getattr(q, name)
+            assert not hasattr(q, name) and name not in d and name not in dir(q)
+    assert {"index_value", "open", "percent_change", "market_cap", "last_traded_price"} <= set(dir(q))
+    assert "last_traded_price" not in d                  # every value once: under its index name
+    cm = vega.Store(8)
+    cm.add(2885, symbol="RELIANCE", series="EQ", segment="CM")
+    e = cm[2885]
+    assert not e.is_index and e.auction_number == 0 and "auction_number" in e.to_dict()
+    for name in ("index_value", "open", "percent_change", "market_cap", "wire_stride"):
+        with pytest.raises(AttributeError, match=rf"{name} is a field of index records .segment 3, the NFO_IDX "
+                                                 rf"feed; vega.INDEX_DTYPE.; token 2885 is of segment 4"):
+            getattr(e, name)
+        assert name not in e.to_dict() and name not in dir(e)
 
 
 def test_document_stride_and_a_blank_name():

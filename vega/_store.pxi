@@ -28,7 +28,7 @@ from vega._iv cimport (iv_black76_implied, iv_close_unix, iv_select_forward, iv_
 from libc.math cimport exp as _c_exp
 from vega.records import CHANGE_RECORD_DTYPE as _REC_DTYPE
 from vega.records import raw_or_record_dtype as _raw_or_record_dtype
-from vega.store import (STORE_DTYPE as _STORE_DTYPE, StoreError, StoreFullError, StoreBusyError,
+from vega.store import (GROUPS as _GROUPS, STORE_DTYPE as _STORE_DTYPE, StoreError, StoreFullError, StoreBusyError,
                         StoreFormatError)
 
 cdef extern from *:
@@ -3099,6 +3099,16 @@ cdef class Quote:
     Attributes are the store record's fields (docs/FORMATS.md, "Store record"): prices in paise, depth as
     5-tuples (level 0 = best).  ``stale`` tells whether the record was older than the store's staleness
     window when the snapshot was taken.
+
+    An index record (``segment`` 3, the NFO_IDX feed: ``is_index``) has no auction or SPOS fields: its record
+    holds the index statistics there (docs/FORMATS.md 3.5).  Its Quote has the names of ``vega.INDEX_DTYPE``
+    instead: ``index_value``, ``net_change``, ``value_time``, ``open``, ``high``, ``low``, ``close``,
+    ``indicative_close`` (values x 100 as sent, like paise: 2412345 is 24123.45), ``percent_change`` and
+    ``indicative_percent_change`` (as sent: their scaling is unverified, % x 100 or x 10000),
+    ``yearly_high``, ``yearly_low``, ``indicative_change`` (x 100), ``upmoves``, ``downmoves`` (constituents),
+    ``market_cap`` (a float as sent) and ``wire_stride``.  An auction or SPOS name of an index record, or an
+    index name of another record, is an AttributeError saying so; ``to_dict()`` gives the fields the record has
+    (an index record's under the index names).
     """
     cdef vg_srec_t _r
     cdef int64_t _stale_ns
@@ -3108,6 +3118,11 @@ cdef class Quote:
         # every name is an attribute (the best level of a side as its [0]), so the repr reads as what to type;
         # the symbol and series once known (a master file, 6013, 18708), so a quote in a notebook says what it is
         sym = _cstr(self._r.symbol, 10)
+        if self._r.segment == VG_SEG_IDX:         # an index: its value and move, no book
+            return (f"Quote(token={self._r.token}, symbol={sym!r}, index_value={self._r.last_traded_price}, "
+                    f"net_change={self._r.net_price_change}, percent_change={self._r.idx_percent_change}, "
+                    f"open={self._r.open_price}, high={self._r.high_price}, low={self._r.low_price}, "
+                    f"close={self._r.close_price}, last_update_source={self._r.last_update_source})")
         ident = f"symbol={sym!r}, series={_cstr(self._r.series, 2)!r}, " if sym else ""
         return (f"Quote(token={self._r.token}, {ident}last_traded_price={self._r.last_traded_price}, "
                 f"bid_price[0]={self._r.bid_price[0]}, bid_quantity[0]={self._r.bid_quantity[0]}, "
@@ -3120,9 +3135,29 @@ cdef class Quote:
         cdef int64_t t = self._r.last_update_ns
         return t == 0 or t < _stale_before(self._taken_ns, self._stale_ns)
 
+    @property
+    def is_index(self) -> bool:
+        """An index record (segment 3, the NFO_IDX feed): it has the index names, not the auction / SPOS ones."""
+        return self._r.segment == VG_SEG_IDX
+
     def to_dict(self) -> dict:
-        """Every field as a dict."""
-        return {name: getattr(self, name) for name in _QUOTE_FIELDS}
+        """Every field the record has as a dict: an index record's under the names of ``vega.INDEX_DTYPE``
+        (``index_value``, ``open``, ``percent_change`` ...) and without auction or SPOS fields."""
+        return {name: getattr(self, name) for name in
+                (_INDEX_QUOTE_FIELDS if self._r.segment == VG_SEG_IDX else _QUOTE_FIELDS)}
+
+    cdef int _index_only(self, str name) except -1:
+        if self._r.segment != VG_SEG_IDX:
+            raise AttributeError(f"{name} is a field of index records (segment 3, the NFO_IDX feed; "
+                                 f"vega.INDEX_DTYPE); token {self._r.token} is of segment {self._r.segment}")
+        return 0
+
+    cdef int _not_index(self, str name) except -1:
+        if self._r.segment == VG_SEG_IDX:
+            raise AttributeError(f"token {self._r.token} is an index record (segment 3): it has no {name} (no "
+                                 f"auction or SPOS fields; its record holds the index's there: percent_change, "
+                                 f"yearly_high, yearly_low, upmoves, downmoves, market_cap ...)")
+        return 0
 
     def __eq__(self, other):
         if not isinstance(other, Quote):
@@ -3135,7 +3170,9 @@ cdef class Quote:
         return hash((self._r.token, self._r.last_update_ns, self._r.update_count, self._r.last_traded_price))
 
     def __dir__(self):
-        return list(_QUOTE_FIELDS) + ["stale", "to_dict"]
+        if self._r.segment == VG_SEG_IDX:
+            return list(_INDEX_QUOTE_FIELDS) + list(_INDEX_ALIASES.values()) + ["is_index", "stale", "to_dict"]
+        return list(_QUOTE_FIELDS) + ["is_index", "stale", "to_dict"]
 
     def __reduce__(self):
         # a snapshot is a value: it pickles (and copies) as its record's bytes and the staleness it was taken with
@@ -3346,50 +3383,62 @@ cdef class Quote:
 
     @property
     def auction_number(self) -> int:
+        self._not_index("auction_number")
         return self._r.auction_number
 
     @property
     def auction_status(self) -> int:
+        self._not_index("auction_status")
         return self._r.auction_status
 
     @property
     def initiator_type(self) -> int:
+        self._not_index("initiator_type")
         return self._r.initiator_type
 
     @property
     def initiator_price(self) -> int:
+        self._not_index("initiator_price")
         return self._r.initiator_price
 
     @property
     def initiator_quantity(self) -> int:
+        self._not_index("initiator_quantity")
         return self._r.initiator_quantity
 
     @property
     def auction_price(self) -> int:
+        self._not_index("auction_price")
         return self._r.auction_price
 
     @property
     def auction_quantity(self) -> int:
+        self._not_index("auction_quantity")
         return self._r.auction_quantity
 
     @property
     def buy_ord_cxl_count(self) -> int:
+        self._not_index("buy_ord_cxl_count")
         return self._r.buy_ord_cxl_count
 
     @property
     def buy_ord_cxl_vol(self) -> int:
+        self._not_index("buy_ord_cxl_vol")
         return self._r.buy_ord_cxl_vol
 
     @property
     def sell_ord_cxl_count(self) -> int:
+        self._not_index("sell_ord_cxl_count")
         return self._r.sell_ord_cxl_count
 
     @property
     def sell_ord_cxl_vol(self) -> int:
+        self._not_index("sell_ord_cxl_vol")
         return self._r.sell_ord_cxl_vol
 
     @property
     def spos_update_time(self) -> int:
+        self._not_index("spos_update_time")
         return self._r.spos_update_time
 
     @property
@@ -3444,6 +3493,111 @@ cdef class Quote:
     def last_md_ns(self) -> int:
         return self._r.last_md_ns
 
+    # -- an index record's names (vega.INDEX_DTYPE): the fields above under the index's meaning, and line 5 --
+
+    @property
+    def index_value(self) -> int:
+        """The index x 100 (7207/7216 IndexValue; last_traded_price)."""
+        self._index_only("index_value")
+        return self._r.last_traded_price
+
+    @property
+    def net_change(self) -> int:
+        """index_value - close, x 100 (net_price_change)."""
+        self._index_only("net_change")
+        return self._r.net_price_change
+
+    @property
+    def value_time(self) -> int:
+        """The LogTime of the message that set index_value: s since 1980 on the IST clock (last_trade_time)."""
+        self._index_only("value_time")
+        return self._r.last_trade_time
+
+    @property
+    def open(self) -> int:
+        """OpeningIndex x 100 (open_price)."""
+        self._index_only("open")
+        return self._r.open_price
+
+    @property
+    def high(self) -> int:
+        """HighIndexValue x 100, the day's (high_price)."""
+        self._index_only("high")
+        return self._r.high_price
+
+    @property
+    def low(self) -> int:
+        """LowIndexValue x 100, the day's (low_price)."""
+        self._index_only("low")
+        return self._r.low_price
+
+    @property
+    def close(self) -> int:
+        """ClosingIndex x 100: the previous close while the market is open (close_price)."""
+        self._index_only("close")
+        return self._r.close_price
+
+    @property
+    def indicative_close(self) -> int:
+        """8207 IndicativeCloseValue x 100 (indicative_close_price)."""
+        self._index_only("indicative_close")
+        return self._r.indicative_close_price
+
+    @property
+    def percent_change(self) -> int:
+        """7207/7216 PercentChange as sent: the scaling is unverified (one receiver reads it as % x 100, 51 =
+        0.51 %, an older one as x 10000; PROTOCOL_MORE.md §1.2), so it is not converted."""
+        self._index_only("percent_change")
+        return self._r.idx_percent_change
+
+    @property
+    def yearly_high(self) -> int:
+        """YearlyHigh x 100."""
+        self._index_only("yearly_high")
+        return self._r.idx_yearly_high
+
+    @property
+    def yearly_low(self) -> int:
+        """YearlyLow x 100."""
+        self._index_only("yearly_low")
+        return self._r.idx_yearly_low
+
+    @property
+    def upmoves(self) -> int:
+        """NoOfUpmoves: constituents up."""
+        self._index_only("upmoves")
+        return self._r.idx_upmoves
+
+    @property
+    def downmoves(self) -> int:
+        """NoOfDownmoves: constituents down."""
+        self._index_only("downmoves")
+        return self._r.idx_downmoves
+
+    @property
+    def indicative_change(self) -> int:
+        """8207 Change (indicative close - previous close) x 100."""
+        self._index_only("indicative_change")
+        return self._r.idx_ind_change
+
+    @property
+    def market_cap(self) -> float:
+        """MarketCapitalisation as sent (units undocumented)."""
+        self._index_only("market_cap")
+        return self._r.idx_market_cap
+
+    @property
+    def indicative_percent_change(self) -> int:
+        """8207 PercentChange as sent (scaling as percent_change)."""
+        self._index_only("indicative_percent_change")
+        return self._r.idx_ind_percent_change
+
+    @property
+    def wire_stride(self) -> int:
+        """Record stride of the last 7207/7216/8207: 72 (the wire) or 71 (the document)."""
+        self._index_only("wire_stride")
+        return self._r.idx_wire_stride
+
 
 
 cdef inline str _cstr(const char* p, Py_ssize_t n):
@@ -3466,6 +3620,18 @@ _QUOTE_FIELDS = ('token', 'segment', 'net_change_indicator', 'book_type', 'tradi
                  'sell_ord_cxl_vol', 'spos_update_time', 'bb_start_date', 'pday_cum_vol', 'cday_cum_vol',
                  'pday_high_price', 'pday_low_price', 'pday_wt_avg', 'cday_high_price', 'cday_low_price',
                  'cday_wt_avg', 'bb_end_date', 'symbol', 'series', 'last_md_ns')
+
+#: an index record's names (vega.INDEX_DTYPE) for the store fields they read
+_INDEX_ALIASES = {'index_value': 'last_traded_price', 'net_change': 'net_price_change',
+                  'value_time': 'last_trade_time', 'open': 'open_price', 'high': 'high_price', 'low': 'low_price',
+                  'close': 'close_price', 'indicative_close': 'indicative_close_price'}
+#: line 5 of an index record (vega.store.INDEX_UNION_FIELDS) under INDEX_DTYPE's names, in place of groups 7, 8
+_INDEX_LINE5 = ('percent_change', 'yearly_high', 'yearly_low', 'upmoves', 'downmoves', 'indicative_change',
+                'market_cap', 'indicative_percent_change', 'wire_stride')
+_NOT_INDEX = frozenset(_GROUPS[7][1] + _GROUPS[8][1])      # auction, SPOS
+#: an index record's Quote.to_dict(): every field once, under the index name where it has one
+_INDEX_QUOTE_FIELDS = tuple(
+    {v: k for k, v in _INDEX_ALIASES.items()}.get(n, n) for n in _QUOTE_FIELDS if n not in _NOT_INDEX) + _INDEX_LINE5
 
 
 cdef int64_t _token_value(object token) except? -2:
