@@ -552,6 +552,34 @@ def test_watch_renders_the_store_of_a_running_capture(shm_name):
         assert [x[11] for x in second] == ["0"] * len(second)
 
 
+def test_watch_shows_an_index_store_as_indices(shm_name):
+    """The capture's <prefix>-idx store: its rows showed an index as a price with an empty book, no volume and no
+    open interest; they show the value, change, OHLC and the constituents' moves (vega.INDEX_DTYPE's fields)."""
+    from vega.indices import INDEX_DTYPE
+    from vega.simulator import Simulator
+    sim = Simulator(["CM"], 300, seed=21, phases=True)
+    sim.generate()
+    with Store.create(shm_name, 64) as store:
+        FeedHandler("IDX", store).process_batch(sim.datagrams["CM"])
+        snap = store.snapshot()
+        ix = snap[snap["valid"] == 1].view(INDEX_DTYPE)
+        assert len(ix) >= 5 and (ix["upmoves"] + ix["downmoves"]).any()
+        r = cli("watch", shm_name, "--once", "--sort", "token")
+    assert r.returncode == 0, r.stderr
+    header = next(line for line in r.stdout.splitlines() if line.startswith("┃"))
+    assert [c.strip() for c in header.strip("┃ ").split("┃")] == [
+        "token", "symbol", "value", "chg", "chg%", "open", "high", "low", "close", "up", "down", "upd", "age"]
+    rows = _rows(r.stdout)
+    ix = np.sort(ix, order="token")
+    assert [int(x[0]) for x in rows] == ix["token"].tolist()
+    for cells, rec in zip(rows, ix):
+        assert cells[1] == bytes(rec["symbol"]).decode().strip()
+        assert cells[2:9] == [f"{rec['index_value'] / 100:,.2f}", f"{(rec['index_value'] - rec['close']) / 100:+,.2f}",
+                              f"{(rec['index_value'] - rec['close']) / rec['close'] * 100:+.2f}%",
+                              *(f"{rec[k] / 100:,.2f}" for k in ("open", "high", "low", "close"))]
+        assert cells[9:12] == [f"{rec['upmoves']:,}", f"{rec['downmoves']:,}", f"{rec['update_count']:,}"]
+
+
 def test_watch_says_when_the_stores_writer_has_exited(shm_name):
     with Store.create(shm_name, 64) as store:
         store.add(1)

@@ -16,6 +16,8 @@ from vega.commands import CliError, float_upto
 from vega.commands._ops import fmt_age, fmt_paise, load_masters, open_ring, open_store, parse_tokens
 from vega.instruments import SEG_CM, SEG_FO
 
+_SEG_IDX = 3                              # an index store's segment (VG_SEG_IDX in vega/_core.pxd)
+
 if TYPE_CHECKING:
     from vega.commands import _Subparsers
     # (private names: without rich, stubtest took these Any for names of vega.commands.watch)
@@ -35,7 +37,8 @@ def register(sub: _Subparsers) -> None:
         "A live terminal market watch over the shared-memory store of a running capture (read-only, "
         "lock-free): LTP, change from the previous close, best bid/ask with quantities, volume, open "
         "interest, updates since the last frame and the age of the last update, refreshed in place (written to a "
-        "pipe or a file: one frame after another, each as it is made). "
+        "pipe or a file: one frame after another, each as it is made). An index store (<prefix>-idx) shows each "
+        "index's value, change, open, high, low, close and its constituents' up and down moves. "
         "With --ring, a status line shows each feed's publish rate and the readers' lag. Needs rich "
         "(pip install 'vega[watch]'). Example, for `vega capture --store vega --ring vega`: "
         "vega watch vega-fo --ring vega --sort activity"))
@@ -171,6 +174,34 @@ class Watch:
                   title_justify="left", expand=False, pad_edge=False)
         for name in ("token", "symbol"):
             t.add_column(name, justify="right" if name == "token" else "left", no_wrap=True)
+        if hdr.get("segment") == _SEG_IDX:
+            self._index_rows(t, rows, activity, now)
+        else:
+            self._price_rows(t, rows, activity, now)
+        status = "\n".join(x for x in (self.ring_status(), self.notice) if x)
+        return Group(t, Text(status)) if status else t
+
+    def _index_rows(self, t: _Table, rows: npt.NDArray[np.void], activity: npt.NDArray[np.int64], now: int) -> None:
+        """An index store's rows (the capture's <prefix>-idx): value, change, OHLC and the constituents' moves
+        (vega.INDEX_DTYPE); it has no book, volume or open interest to show."""
+        from rich.text import Text
+        from vega.indices import INDEX_DTYPE
+        for name in ("value", "chg", "chg%", "open", "high", "low", "close", "up", "down", "upd", "age"):
+            t.add_column(name, justify="right", no_wrap=True)
+        for r, x, act, pc in zip(rows, rows.view(INDEX_DTYPE), activity, _pct(rows)):
+            chg = _change(r)
+            style = "green" if chg > 0 else "red" if chg < 0 else ""
+            last = int(r["last_update_ns"])
+            t.add_row(str(int(r["token"])), bytes(r["symbol"]).decode("ascii", "replace").strip(),
+                      fmt_paise(x["index_value"]), Text(f"{chg / 100:+,.2f}", style=style),
+                      Text(f"{pc:+.2f}%", style=style), *(fmt_paise(x[k]) for k in ("open", "high", "low", "close")),
+                      f"{int(x['upmoves']):,}", f"{int(x['downmoves']):,}", f"{int(act):,}",
+                      fmt_age(now - last) if last else "-")
+
+    def _price_rows(self, t: _Table, rows: npt.NDArray[np.void], activity: npt.NDArray[np.int64], now: int) -> None:
+        """An instrument store's rows: LTP, change, best bid and ask, volume, OI (and IV with options)."""
+        from rich.text import Text
+        hdr = self.store.header
         iv = bool((rows["implied_volatility"] >= 0).any())    # options' IV (instruments loaded by the capture)
         seg = hdr.get("segment")
         seg = seg if seg in (SEG_FO, SEG_CM) else None          # (a store made without a segment: either)
@@ -179,8 +210,8 @@ class Watch:
             t.add_column(name, justify="right", no_wrap=True)
         pct = _pct(rows)
         for r, act, pc in zip(rows, activity, pct):
-            ltp, close = int(r["last_traded_price"]), int(r["close_price"])
-            chg = ltp - close if close > 0 and ltp > 0 else int(r["net_price_change"])
+            ltp = int(r["last_traded_price"])
+            chg = _change(r)
             style = "green" if chg > 0 else "red" if chg < 0 else ""
             last = int(r["last_update_ns"])
             t.add_row(str(int(r["token"])), self.label(r, seg), fmt_paise(ltp),
@@ -191,9 +222,6 @@ class Watch:
                       *((f"{r['implied_volatility'] / 100:.2f}" if r["implied_volatility"] >= 0 else "-",) if iv
                         else ()),
                       f"{int(act):,}", fmt_age(now - last) if last else "-")
-        status = "\n".join(x for x in (self.ring_status(), self.notice) if x)
-        return Group(t, Text(status)) if status else t
-
 
     def label(self, r: np.void, seg: int | None = None) -> str:
         """A row's name: the store's symbol, or with the masters (``--contract`` / ``--security``) the
@@ -214,6 +242,12 @@ class Watch:
             return f"{ins.symbol} {day} FUT"
         strike = f"{ins.strike / 100:.2f}".rstrip("0").rstrip(".")      # paise: 2450000 -> 24500
         return f"{ins.symbol} {day} {strike} {ins.option_type}"
+
+
+def _change(r: np.void) -> int:
+    """A row's change in paise: LTP (an index's value) - close when both are known, else what the feed sent."""
+    ltp, close = int(r["last_traded_price"]), int(r["close_price"])
+    return ltp - close if close > 0 and ltp > 0 else int(r["net_price_change"])
 
 
 def _pct(snap: np.ndarray) -> np.ndarray:
