@@ -318,6 +318,30 @@ def test_a_line_with_a_nul_character_is_a_bad_line(tmp_path):
     assert "" not in ins.table["symbol"].tolist()
 
 
+def test_an_asset_symbol_or_name_longer_than_its_column_is_a_bad_line(tmp_path):
+    """Fuzz finding: an asset symbol (CHAR 10) or a name (CHAR 25) longer than the file's field was cut to its
+    column without a word, blank included ('HINDUNILV R' loaded as 'HINDUNILV '), so a damaged line loaded with
+    another value than the file's.  Like a symbol too long, it is a bad line now; the rest loads."""
+    c = tmp_path / "contract.txt"
+    c.write_text("\n".join([
+        "NEATFO|9.46|",
+        contract_line(35001, 1394, "OPTSTK", "HINDUNILVR", EXP, 100, "CE", 50, 5, "HINDUNILVR", "N" * 25),  # 2
+        contract_line(35002, 1394, "OPTSTK", "HINDUNILVR", EXP, 100, "PE", 50, 5, "HINDUNILV R"),          # 3
+        contract_line(35003, 1394, "OPTSTK", "HINDUNILVR", EXP, 200, "PE", 50, 5, "HINDUNILVR", "N" * 26),  # 4
+    ]) + "\n")
+    s = tmp_path / "security.txt"
+    s.write_text("\n".join(["NEATCM|6.3|0", security_line(1394, "HINDUNILVR", "EQ", 1, 5, "H" * 25),
+                            security_line(2885, "RELIANCE", "EQ", 1, 10, "RELIANCE INDUSTRIES LTD - EQ")]) + "\n")
+    ins = Instruments.load(c, s)
+    assert [(p.rsplit("/", 1)[-1], no, why) for p, no, why in ins.errors] == [
+        ("contract.txt", 3, "field 65 (asset symbol) 'HINDUNILV R' is longer than 10 characters"),
+        ("contract.txt", 4, f"field 53 (name) {'N' * 26!r} is longer than 25 characters"),
+        ("security.txt", 3, "field 21 (name) 'RELIANCE INDUSTRIES LTD - EQ' is longer than 25 characters")]
+    assert ins.tokens(SEG_FO).tolist() == [35001] and ins.tokens(SEG_CM).tolist() == [1394]
+    assert (ins.by_token(35001).asset_symbol, ins.by_token(35001).name) == ("HINDUNILVR", "N" * 25)
+    assert ins.by_token(1394, SEG_CM).name == "H" * 25
+
+
 def test_a_file_with_an_overlong_line_is_refused_without_reading_it_whole(tmp_path, monkeypatch):
     """A binary file given as a master file (no newline in megabytes) is refused at MAX_LINE characters, not
     read into memory whole first; a line of exactly MAX_LINE characters still reads."""

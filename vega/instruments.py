@@ -11,9 +11,9 @@ Both files are pipe-delimited text, a header line then one line per instrument (
   19 board lot, 20 tick (paise), 21 name, 51 delete flag.
 
 A line that cannot be read (too few fields, a number that is not a number or does not fit its table column,
-a bad option type, a repeated token, a NUL character) is skipped and reported in ``Instruments.errors`` as
-``(path, line number, reason)``; the rest loads.  Unknown trailing fields are ignored.  Lines whose delete flag
-is ``Y`` are skipped and counted in ``Instruments.deleted``.
+a text longer than its column, a bad option type, a repeated token, a NUL character) is skipped and reported
+in ``Instruments.errors`` as ``(path, line number, reason)``; the rest loads.  Unknown trailing fields are
+ignored.  Lines whose delete flag is ``Y`` are skipped and counted in ``Instruments.deleted``.
 
 ``Instruments.table`` is a numpy structured array (``INSTRUMENT_DTYPE``).  Expiry: ``expiry_raw`` as in the
 file, ``expiry_unix`` = unix seconds of 14:30 IST on the IST date of ``expiry_raw`` (0 for CM securities).
@@ -198,8 +198,13 @@ def _size(fields: list[str], i: int, what: str, column: str) -> int:
     return v
 
 
-def _opt(fields: list[str], i: int) -> str:
-    return fields[i].strip() if i < len(fields) else ""
+def _opt(fields: list[str], i: int, what: str, width: int) -> str:
+    """Optional text field ``i`` ("" when the line ends before it); ValueError when longer than its column (the
+    file's CHAR width): a value cut to fit would load as another one than the file's."""
+    s = fields[i].strip() if i < len(fields) else ""
+    if len(s) > width:
+        raise ValueError(f"field {i} ({what}) {_quote(s)} is longer than {width} characters")
+    return s
 
 
 #: a UTF-8 byte order mark as the latin-1 text the files are read as: an editor that saved a copy may add it
@@ -258,9 +263,9 @@ def _parse_contract_line(f: list[str]) -> _Row:
     tick = _size(f, 32, "tick size", "tick_size")
     if len(symbol) > 10 or len(instrument) > 6 or len(series) > 2:
         raise ValueError("symbol, instrument or series longer than the file's maximum")
-    asset_symbol = _opt(f, 65) or symbol
+    asset_symbol = _opt(f, 65, "asset symbol", 10) or symbol
     return (token, SEG_FO, symbol, series, instrument, expiry_raw, expiry_unix(expiry_raw), strike, opt,
-            lot, tick, asset_token, asset_symbol[:10], _opt(f, 53)[:25])
+            lot, tick, asset_token, asset_symbol, _opt(f, 53, "name", 25))
 
 
 def _parse_security_line(f: list[str]) -> _Row:
@@ -277,7 +282,7 @@ def _parse_security_line(f: list[str]) -> _Row:
         raise ValueError("symbol or series longer than the file's maximum")
     lot = _size(f, 19, "board lot", "lot_size")
     tick = _size(f, 20, "tick size", "tick_size")
-    return (token, SEG_CM, symbol, series, "", 0, 0, -1, "", lot, tick, token, symbol, _opt(f, 21)[:25])
+    return (token, SEG_CM, symbol, series, "", 0, 0, -1, "", lot, tick, token, symbol, _opt(f, 21, "name", 25))
 
 
 class Instruments:
