@@ -174,6 +174,8 @@ def test_defaults_without_a_config():
     ("checkpoint_interval = -1", "checkpoint_interval must be a number of seconds >= 0"),
     ("checkpoint_interval = inf", "checkpoint_interval must be a number of seconds >= 0"),
     ("checkpoint_interval = nan", "checkpoint_interval must be a number of seconds >= 0"),
+    ("checkpoint_interval = 1e19", "checkpoint_interval must be a number of seconds >= 0"),   # (the journal's
+    ("checkpoint_interval = 9223372037", "at most 9223372036"),                            # ns: OverflowError)
     ("stats_interval = inf", "stats_interval must be a positive number"),
     ("journal_retry = nan", "journal_retry must be a number >= 0"),
     ("journal_spill_mb = inf", "journal_spill_mb must be a number >= 0"),

@@ -240,12 +240,18 @@ def test_writer_numbers_and_rollover_times_are_checked_before_the_file_is_made(t
                             ({"buffer_records": 2.5}, TypeError, "buffer_records must be an int"),
                             ({"index_stride": True}, TypeError, "index_stride must be an int, not bool"),
                             ({"rollover": "2"}, ValueError, "rollover must be 'HH:MM' or a datetime.time, not '2'"),
-                            ({"rollover": "06:00+05:30"}, ValueError, "rollover must be 'HH:MM'")):
+                            ({"rollover": "06:00+05:30"}, ValueError, "rollover must be 'HH:MM'"),
+                            # (an OverflowError at the C field, after the file was made: a config's 1e19)
+                            ({"checkpoint_interval": 1e19}, ValueError, "checkpoint_interval must be None or 0"),
+                            ({"checkpoint_interval": 2**64}, ValueError, "at most 9223372036 s (2**63 ns)"),
+                            ({"flush_interval": 9223372037}, ValueError, "flush_interval must be None")):
         with pytest.raises(error, match=re.escape(says)):
             JournalWriter(tmp_path, "NSE_EQ", DAY, **kw)
         assert not (tmp_path / "NSE_EQ").exists()
     with JournalWriter(tmp_path, "NSE_EQ", DAY, rollover="06:30:00", first_seq=np.int64(5)) as jw:
         assert jw.next_seq == 5
+    with JournalWriter(tmp_path, "NSE_EQ", DAY, checkpoint_interval=9223372036, flush_interval=9223372036):
+        pass                                           # (the longest intervals: 2**63 ns less a fraction)
     with Journal.open(jw.path) as j:
         with pytest.raises(TypeError, match="not timedelta64"):
             j.position(np.timedelta64(690, "m"))

@@ -25,6 +25,7 @@ SEALING: int
 FEEDS: dict[str, int]
 FEED_NAMES: dict[int, str]
 DAY_NS: int
+MAX_INTERVAL_S: int
 IST: datetime.timezone
 HEADER_DTYPE: np.dtype[Any]
 INDEX_ENTRY_DTYPE: np.dtype[Any]

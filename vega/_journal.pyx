@@ -47,6 +47,8 @@ FEEDS = {"NSE_FO": 0, "NSE_EQ": 1, "NFO_IDX": 2}
 FEED_NAMES = {v: k for k, v in FEEDS.items()}
 
 DAY_NS = 86_400_000_000_000
+#: the longest flush or checkpoint interval, seconds: the writer keeps it in ns in an int64 (2**63 ns, rounded down)
+MAX_INTERVAL_S = 9_223_372_036
 IST = _dt.timezone(_dt.timedelta(hours=5, minutes=30), "IST")
 
 #: the 64-byte header, field for field (mirrors jrnl_header_t)
@@ -938,8 +940,9 @@ def _forget_fd(fd):
 
 
 def _seconds_ok(v):
-    """A real number of seconds, finite and >= 0 (not a bool, NaN or infinity)."""
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 and v != float("inf")
+    """A real number of seconds, >= 0 and at most MAX_INTERVAL_S (not a bool, NaN or infinity): more would
+    overflow the writer's int64 ns (an OverflowError after the day's file was made)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= MAX_INTERVAL_S
 
 
 @cython.binding(False)                 # a wrong self raises TypeError (vega/_core.pyx)
@@ -1017,11 +1020,12 @@ cdef class JournalWriter:
         if not 1 <= index_stride <= 1 << 24:
             raise ValueError("index_stride must be in [1, 2**24]")
         if flush_interval is not None and not _seconds_ok(flush_interval):
-            raise ValueError(f"flush_interval must be None (flush when the buffer is full) or a finite number of "
-                             f"seconds >= 0 (0: every append), not {flush_interval!r}")
+            raise ValueError(f"flush_interval must be None (flush when the buffer is full) or a number of "
+                             f"seconds >= 0 (0: every append), at most {MAX_INTERVAL_S} s (2**63 ns), not "
+                             f"{flush_interval!r}")
         if checkpoint_interval is not None and not _seconds_ok(checkpoint_interval):
-            raise ValueError(f"checkpoint_interval must be None or 0 (no checkpoints) or a finite number of "
-                             f"seconds > 0, not {checkpoint_interval!r}")
+            raise ValueError(f"checkpoint_interval must be None or 0 (no checkpoints) or a number of seconds > 0, "
+                             f"at most {MAX_INTERVAL_S} s (2**63 ns), not {checkpoint_interval!r}")
         if checkpoint_source is not None and not callable(checkpoint_source):
             raise TypeError("checkpoint_source must be callable(ts_ns) -> keyframe records")
         exact = root[1] if type(root) is tuple and len(root) == 2 and root[0] is _EXACT else None

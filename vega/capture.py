@@ -170,8 +170,10 @@ class CaptureConfig:
             raise CaptureError(f"store_capacity must be an integer in 1..{STORE_CAPACITY_MAX}")
         if not _finite(self.stats_interval) or self.stats_interval <= 0:
             raise CaptureError("stats_interval must be a positive number of seconds")
-        if not _finite(self.checkpoint_interval) or self.checkpoint_interval < 0:
-            raise CaptureError("checkpoint_interval must be a number of seconds >= 0 (0: no checkpoints)")
+        from vega._journal import MAX_INTERVAL_S      # (the journal keeps it in int64 ns)
+        if not _finite(self.checkpoint_interval) or not 0 <= self.checkpoint_interval <= MAX_INTERVAL_S:
+            raise CaptureError(f"checkpoint_interval must be a number of seconds >= 0 (0: no checkpoints), at most "
+                               f"{MAX_INTERVAL_S}")
         if not isinstance(self.rcvbuf_mb, int) or not 1 <= self.rcvbuf_mb <= 2048:
             raise CaptureError("rcvbuf_mb must be an integer in 1..2048 (Linux keeps at most 1 GiB of it)")
         if not isinstance(self.batch, int) or not 1 <= self.batch <= 4096:
