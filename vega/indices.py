@@ -14,10 +14,11 @@ name that is the same every day and in every process (docs/FORMATS.md "Index tok
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Generator, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -116,10 +117,15 @@ def index_table(tokens: Mapping[str, int] | None = None) -> dict[str, int]:
     return out
 
 
-def _read_rows(p: Path) -> list[tuple[int, list[str]]]:
-    """(line number, row) of every csv row of p (a regular file: a FIFO would block the read for ever)."""
+def _read_rows(p: Path) -> Generator[tuple[int, list[str]], None, None]:
+    """(line number, row) of every csv row of p, as they are read: a wrong file given as the master is refused
+    at its first bad line, not read into memory whole first (p is a regular file: a FIFO would block the read
+    for ever)."""
     with open_regular(p, IndexMasterError, "an index master file", newline="") as fh:
-        return list(enumerate(csv.reader(fh), 1))
+        try:
+            yield from enumerate(csv.reader(fh), 1)
+        except csv.Error as e:                           # a binary file: a field past the csv module's limit
+            raise IndexMasterError(f"{p}: not a name,token text file ({e})") from None
 
 
 #: a token of an index master file: ASCII decimal digits.  int() takes more ('26_000' is 26000, and non-ASCII
@@ -137,39 +143,36 @@ def load_index_master(path: str | os.PathLike[str]) -> dict[str, int]:
     out: dict[str, int] = {}
     by_key: dict[bytes, tuple[int, str]] = {}    # key -> (line, name) that has it
     by_token: dict[int, tuple[int, str]] = {}    # token -> (line, name) that has it
-    try:
-        rows = _read_rows(p)
-    except csv.Error as e:                               # a binary file: a field past the csv module's limit
-        raise IndexMasterError(f"{p}: not a name,token text file ({e})") from None
-    for lineno, row in rows:
-        if not row or not "".join(row).strip() or row[0].lstrip().startswith("#"):
-            continue
-        if len(row) < 2:
-            raise IndexMasterError(f"{p}:{lineno}: expected 'name,token', got {quote(','.join(row), 60)}")
-        name, tok = row[0].strip(), row[1].strip()
-        if _TOKEN.fullmatch(tok) is None:
-            if lineno == 1 and not any(c.isdigit() for c in tok):
-                continue                                 # a header line
-            raise IndexMasterError(f"{p}:{lineno}: token {quote(tok, 30)} is not an integer (ASCII digits)")
-        if len(tok.lstrip("0")) > 10 or not 0 < int(tok) < 2 ** 31:     # (int() of 4,300 digits and more fails)
-            raise IndexMasterError(f"{p}:{lineno}: token {quote(tok, 30)} is not in 1 .. 2**31 - 1")
-        try:
-            key = index_key(name)
-        except UnicodeEncodeError:
-            key = b""
-        if not key:
-            raise IndexMasterError(f"{p}:{lineno}: name {quote(row[0], 30)} is not an index name")
-        token = int(tok)
-        if key in by_key:
-            first, was = by_key[key]
-            raise IndexMasterError(f"{p}:{lineno}: index {name!r} is the index of line {first} ({was!r}): a name "
-                                   f"is given once (names match as {key.decode('latin-1')!r})")
-        if token in by_token:
-            first, was = by_token[token]
-            raise IndexMasterError(f"{p}:{lineno}: token {token} of {name!r} is given on line {first} to {was!r} "
-                                   f"too: two indices would merge into one record")
-        by_key[key] = by_token[token] = (lineno, name)
-        out[name] = token
+    with contextlib.closing(_read_rows(p)) as rows:     # (closed at the first bad line too)
+        for lineno, row in rows:
+            if not row or not "".join(row).strip() or row[0].lstrip().startswith("#"):
+                continue
+            if len(row) < 2:
+                raise IndexMasterError(f"{p}:{lineno}: expected 'name,token', got {quote(','.join(row), 60)}")
+            name, tok = row[0].strip(), row[1].strip()
+            if _TOKEN.fullmatch(tok) is None:
+                if lineno == 1 and not any(c.isdigit() for c in tok):
+                    continue                                 # a header line
+                raise IndexMasterError(f"{p}:{lineno}: token {quote(tok, 30)} is not an integer (ASCII digits)")
+            if len(tok.lstrip("0")) > 10 or not 0 < int(tok) < 2 ** 31:     # (int() of 4,300 digits and more fails)
+                raise IndexMasterError(f"{p}:{lineno}: token {quote(tok, 30)} is not in 1 .. 2**31 - 1")
+            try:
+                key = index_key(name)
+            except UnicodeEncodeError:
+                key = b""
+            if not key:
+                raise IndexMasterError(f"{p}:{lineno}: name {quote(row[0], 30)} is not an index name")
+            token = int(tok)
+            if key in by_key:
+                first, was = by_key[key]
+                raise IndexMasterError(f"{p}:{lineno}: index {name!r} is the index of line {first} ({was!r}): a name "
+                                       f"is given once (names match as {key.decode('latin-1')!r})")
+            if token in by_token:
+                first, was = by_token[token]
+                raise IndexMasterError(f"{p}:{lineno}: token {token} of {name!r} is given on line {first} to {was!r} "
+                                       f"too: two indices would merge into one record")
+            by_key[key] = by_token[token] = (lineno, name)
+            out[name] = token
     if not out:
         raise IndexMasterError(f"{p}: no name,token lines")
     return check_index_tokens(out)
