@@ -74,6 +74,33 @@ def test_pcap_refuses_what_it_cannot_hold(tmp_path):
         list(read_pcap(tmp_path / "z.pcap"))
 
 
+@pytest.mark.parametrize("at, value, said", [
+    (0, 0x4F, "not an IPv4/UDP packet"),          # IHL 60 bytes in a 33-byte packet: was a struct.error
+    (0, 0x44, "not an IPv4/UDP packet"),          # IHL 16 bytes: the port was read from the IP header
+    (0, 0x65, "not an IPv4/UDP packet"),          # IPv6's version
+    (9, 6, "not an IPv4/UDP packet"),             # TCP
+    (25, 14, "UDP length 14 does not fit its 13 bytes"),     # the payload was cut silently
+    (25, 7, "UDP length 7 does not fit its 13 bytes"),       # ... or given as b""
+])
+def test_read_pcap_refuses_a_damaged_packet_naming_it(tmp_path, at, value, said):
+    """Fuzz finding: read_pcap took the IP header length and the UDP length of each packet as they came: a
+    damaged one raised struct.error, or gave another port or a shorter payload without a word.  Now such a
+    packet is a SimulatorError naming the file and the record's byte, after the packets before it."""
+    from vega.simulator import SimulatorError
+    p = tmp_path / "x.pcap"
+    items = [(10**18, "239.1.2.3", 34302, b"first"), (10**18 + 1, "239.1.2.3", 34302, b"hello")]
+    write_pcap(p, items)
+    data = bytearray(p.read_bytes())
+    data[24 + 16 + 33 + 16 + at] = value              # the second packet (records of 16 + 28 + 5 bytes)
+    p.write_bytes(bytes(data))
+    got = []
+    with pytest.raises(SimulatorError) as e:
+        for item in read_pcap(p):
+            got.append(item)
+    assert got == items[:1]
+    assert str(e.value).startswith(f"{p}: packet record at byte 73: ") and said in str(e.value), str(e.value)
+
+
 def test_day_rollover_seals_yesterday(tmp_path, monkeypatch):
     port = free_udp_port()
     cap = Capture(CaptureConfig(feeds=[FeedConfig("CM", "127.0.0.1", port)], journal_root=str(tmp_path),

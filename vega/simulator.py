@@ -391,7 +391,9 @@ def write_pcap(path: str | Path, items: Iterable[tuple[int, str, int, bytes]]) -
 
 
 def read_pcap(path: str | Path) -> Iterator[tuple[int, str, int, bytes]]:
-    """Read back what :func:`write_pcap` writes: ``(epoch_ns, dst_addr, dst_port, payload)``."""
+    """Read back what :func:`write_pcap` writes: ``(epoch_ns, dst_addr, dst_port, payload)``.  A packet that is
+    not a whole IPv4/UDP one (a damaged file) is a SimulatorError naming its record, after the packets before
+    it (:func:`vega.pcap.udp_datagrams` reads any capture, and skips such packets)."""
     with open(path, "rb") as f:
         head = f.read(_PCAP_HEAD.size)
         if len(head) < _PCAP_HEAD.size:
@@ -400,6 +402,7 @@ def read_pcap(path: str | Path) -> Iterator[tuple[int, str, int, bytes]]:
         if magic != PCAP_MAGIC_NS or link != LINKTYPE_RAW:
             raise SimulatorError(f"{path}: not a nanosecond raw-IPv4 pcap as vega simulate writes")
         while True:
+            at = f.tell()
             rec = f.read(_PCAP_REC.size)
             if not rec:
                 return
@@ -410,6 +413,12 @@ def read_pcap(path: str | Path) -> Iterator[tuple[int, str, int, bytes]]:
             if len(pkt) < incl or incl < 28:
                 raise SimulatorError(f"{path}: truncated packet")
             ihl = (pkt[0] & 15) * 4
+            if pkt[0] >> 4 != 4 or ihl < 20 or ihl + 8 > incl or pkt[9] != 17:
+                raise SimulatorError(f"{path}: packet record at byte {at}: not an IPv4/UDP packet as vega simulate "
+                                     "writes (damaged)")
             dst = socket.inet_ntoa(pkt[16:20])
-            _, dport, ulen, _ = _UDP.unpack(pkt[ihl:ihl + 8])
+            _, dport, ulen, _ = _UDP.unpack_from(pkt, ihl)
+            if not 8 <= ulen <= incl - ihl:
+                raise SimulatorError(f"{path}: packet record at byte {at}: UDP length {ulen} does not fit its "
+                                     f"{incl - ihl} bytes (damaged)")
             yield sec * 1_000_000_000 + nsec, dst, dport, pkt[ihl + 8:ihl + ulen]
