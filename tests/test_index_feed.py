@@ -320,6 +320,28 @@ def test_document_stride_and_a_blank_name():
     assert h.stats["merge"]["blank_index_name"] == 1 and len(store) == 1
 
 
+@pytest.mark.parametrize("name", [b"Nifty\x0150", b"Nifty 50\xe9", b"\x7fNifty 50", b"Nifty\n50"])
+def test_a_damaged_index_name_is_counted_and_skipped_not_taken_for_a_new_index(name):
+    """A byte no exchange index name has (outside printable ASCII and tab) made a new index of a damaged name:
+    a table entry, a hashed token and a store record each time.  Now counted as bad_index_name and skipped;
+    the Python side (index_key, index_token, the index master) refuses such a name too."""
+    store = vega.Store(8)
+    h = vega.FeedHandler("IDX", store)
+    d = index_datagram([index_rec("Nifty 50", 2400100, close=2400000), index_rec("Q" * 21, 2400200, close=2400000)])
+    assert d.count(b"Q" * 21) == 1                       # (uncompressed: the second name is patched in place)
+    h.process(d.replace(b"Q" * 21, name.ljust(21, b" ")), now_ns=T_OPEN)
+    assert h.stats["merge"]["bad_index_name"] == 1 and h.stats["merge"]["blank_index_name"] == 0
+    assert list(store) == [26000] and list(h.index_names().values()).count("Nifty 50") == 1
+    assert len(h.index_names()) == len(vega.indices.DEFAULT_INDEX_TOKENS)
+    assert index_key(name) == b""
+    with pytest.raises(ValueError, match="not an index name"):
+        vega.index_token(name)
+    with pytest.raises(ValueError, match="printable ASCII"):
+        h.index_token(name.decode("latin-1"))
+    # a tab is a blank, as before; a clean name still maps
+    assert index_key(b"Nifty\t50") == b"NIFTY 50" and h.index_token("Nifty\t 50") == 26000
+
+
 def test_index_feed_ignores_everything_else_and_cm_counts_unrouted():
     idx_store, cm_store = vega.Store(64), vega.Store(20000)
     idx = vega.FeedHandler("IDX", idx_store)

@@ -1264,7 +1264,8 @@ cdef void vg_merge_open(vg_merge_t* c, const vg_open_price_t* o) noexcept nogil:
 cdef inline int vg_idx_normalise(const char* raw, int n, char* key, char* name) noexcept nogil:
     """Key of an index name: up to the first NUL, blanks trimmed at both ends, runs of blanks as one space,
     ASCII letters upper-cased; ``name`` gets the trimmed original.  Both NUL-padded to VG_IDX_KEY.  Returns
-    the key's length (0 for a blank name)."""
+    the key's length (0 for a blank name; -1 for a name with a byte other than printable ASCII or a tab, which
+    no exchange index name has: a damaged one, not a new index)."""
     cdef int i, j = 0, end, start = 0, space = 0
     cdef char ch
     memset(key, 0, VG_IDX_KEY)
@@ -1284,6 +1285,8 @@ cdef inline int vg_idx_normalise(const char* raw, int n, char* key, char* name) 
         if ch == b' ' or ch == b'\t':
             space = 1
             continue
+        if <uint8_t>ch < 0x20 or <uint8_t>ch > 0x7E:
+            return -1
         if space:
             key[j] = b' '
             j += 1
@@ -1304,15 +1307,15 @@ cdef inline uint32_t vg_fnv1a(const char* p, int n) noexcept nogil:
 cdef int32_t vg_idx_lookup(vg_idxmap_t* mp, const char* raw, int n, int32_t want) noexcept nogil:
     """Token of an index name: the table's when the name is in it, else a new entry (``want`` if > 0, else
     VG_IDX_HASH_BASE | (FNV-1a(key) & 0x3FFFFFFF), moved on past a token another name holds).  ``want`` > 0
-    also re-points a name already in the table.  0 for a blank name."""
+    also re-points a name already in the table.  0 for a blank name, -1 for a damaged one (vg_idx_normalise)."""
     cdef char key[VG_IDX_KEY]
     cdef char name[VG_IDX_KEY]
     cdef int klen = vg_idx_normalise(raw, n, key, name), probes, i
     cdef uint32_t h, slot
     cdef int32_t token
     cdef vg_idxent_t* e
-    if klen == 0:
-        return 0
+    if klen <= 0:
+        return klen
     h = vg_fnv1a(key, klen)
     slot = h & (VG_IDX_MAP_SIZE - 1)
     for probes in range(VG_IDX_MAP_SIZE):
@@ -1353,8 +1356,8 @@ cdef void vg_merge_index(vg_merge_t* c, const vg_index_t* x, uint16_t code, int3
     cdef int32_t token = vg_idx_lookup(c.idxmap, x.index_name, 21, 0) if c.idxmap != NULL else 0
     cdef int64_t cap_bits, old_bits
     cdef char sym[12]
-    if token == 0:
-        c.counters[VG_M_INDEX_NAME] += 1
+    if token <= 0:
+        c.counters[VG_M_INDEX_NAME if token == 0 else VG_M_INDEX_BAD_NAME] += 1
         return
     r = _m_begin(c, token, k)
     if r == NULL:
@@ -2336,6 +2339,8 @@ cdef class FeedHandler:
         tok = vg_idx_lookup(self._idxmap, raw, len(raw), 0)
         if tok == 0:
             raise ValueError("an index name must not be blank")
+        if tok < 0:
+            raise ValueError(f"an index name is printable ASCII, not {name!r}")
         return tok
 
     cdef _finish(self, list group=None):
@@ -2557,7 +2562,7 @@ def _slot_busy(int feed):
                         f"FeedHandler's, or Ring.append): a slot takes one writer at a time")
 
 _MERGE_COUNTERS = ("merged", "bad_token", "store_full", "unsubscribed", "book_type", "records_dropped",
-                   "sink_errors", "unrouted", "blank_index_name")
+                   "sink_errors", "unrouted", "blank_index_name", "bad_index_name")
 
 
 cdef object _int_arg(v, str what, str unit):

@@ -301,7 +301,8 @@ cdef enum:                             # merge-level counters (FeedHandler.stats
     VG_M_SINK_ERRORS = 6               # a C record sink returned non-zero
     VG_M_UNROUTED = 7                  # index / OI message with no handler to merge it into (indices=, underlying=)
     VG_M_INDEX_NAME = 8                # index record with a blank name (skipped)
-    VG_N_MERR = 9
+    VG_M_INDEX_BAD_NAME = 9            # index record whose name has a byte other than printable ASCII (skipped)
+    VG_N_MERR = 10
 
 cdef enum:
     VG_IDX_KEY = 24                    # normalised index name, NUL-padded (21 wire characters at most)

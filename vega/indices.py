@@ -44,10 +44,18 @@ class IndexMasterError(ValueError):
 
 def index_key(name: str | bytes) -> bytes:
     """The key an index name is matched by: up to the first NUL, blanks trimmed, runs of blanks (space, tab)
-    as one space, ASCII letters upper-cased (``"Nifty  50 "`` and ``"NIFTY 50"`` are one index)."""
+    as one space, ASCII letters upper-cased (``"Nifty  50 "`` and ``"NIFTY 50"`` are one index).  Empty for a
+    blank name, and for one with a character other than printable ASCII or a tab: no exchange index name has
+    one, and the index handler counts such a name as ``bad_index_name`` (damaged), not as a new index."""
     raw = name.encode("latin-1") if isinstance(name, str) else bytes(name)
     raw = raw.split(b"\0", 1)[0].strip(b" \t")[:_KEY_MAX]
+    if _NOT_PRINTABLE.search(raw):
+        return b""
     return re.sub(rb"[ \t]+", b" ", raw).upper()
+
+
+#: a byte no index name has (index_key): not printable ASCII, not a tab
+_NOT_PRINTABLE = re.compile(rb"[^\t\x20-\x7e]")
 
 
 def _fnv1a(data: bytes) -> int:
@@ -63,7 +71,7 @@ def index_token(name: str | bytes, tokens: Mapping[str, int] | None = None) -> i
     2**30 case that two names collide; ``FeedHandler.index_names()`` shows what it used.)"""
     key = index_key(name)
     if not key:
-        raise ValueError("an index name must not be blank")
+        raise ValueError(f"{name!r} is not an index name (blank, or a character other than printable ASCII)")
     for n, tok in (DEFAULT_INDEX_TOKENS if tokens is None else tokens).items():
         if index_key(n) == key:
             return int(tok)
