@@ -297,6 +297,17 @@ def test_stream_is_deterministic_and_versioned():
         assert a != list(nse.sample_stream(seg, 400, **dict(kw, seed=10)))
 
 
+def test_formats_md_names_the_current_stream_version():
+    """docs/FORMATS.md describes the generator of one STREAM_VERSION: a new version updates it (it said 2 of the
+    version-3 generator, whose pre-open 7200/7208 carry the indicative open and quantity)."""
+    import pathlib
+    import re
+    doc = (pathlib.Path(__file__).resolve().parents[1] / "docs" / "FORMATS.md").read_text()
+    m = re.search(r"^### The simulated order book \(vega/_streams\.py, `STREAM_VERSION` = (\d+)\)$", doc, re.M)
+    assert m, "FORMATS.md no longer has the simulated order book's heading"
+    assert int(m.group(1)) == S.STREAM_VERSION
+
+
 @pytest.mark.parametrize("seg", nse.SEGMENTS)
 def test_preopen_carries_the_indicative_open_and_the_day_opens_at_the_equilibrium(seg):
     """PROTOCOL.md §3.3: in the pre-open (and the auction) a 7200/7208's OpenPrice is the indicative open and its
