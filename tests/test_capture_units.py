@@ -1,6 +1,7 @@
 """Pieces of the capture: batch receive/send (vega._net), day rollover, stats, pcap, config defaults."""
 import datetime as dt
 import os
+import pathlib
 import re
 import socket
 
@@ -193,6 +194,37 @@ def test_defaults_without_a_config():
     assert [(f.segment, f.group, f.port) for f in cfg.feeds] == [("FO", "239.70.2.1", 34302),
                                                                 ("CM", "239.70.4.1", 34304)]
     assert cfg.journal_root is None and cfg.ring is None
+
+
+def _formats_config_table():
+    """docs/FORMATS.md section 7's table: {key: (type, default)} of its rows."""
+    doc = (pathlib.Path(__file__).resolve().parents[1] / "docs" / "FORMATS.md").read_text()
+    section = doc.split("## 7. Capture configuration", 1)[1].split("\n## ", 1)[0]
+    return {m[0]: (m[1], m[2]) for m in re.findall(r"^\| `([^`]+)` \| ([^|]+?) \| ([^|]+?) \|", section, re.M)}
+
+
+def _doc_default(text):
+    if text.startswith("none"):
+        return None
+    return float(text.replace(",", ""))
+
+
+def test_formats_md_config_table_has_every_key_with_its_default():
+    """The configuration reference (FORMATS.md section 7) names every [capture] key, and no other, with the
+    default CaptureConfig has; the example config sets the numbers to the same defaults."""
+    import tomllib
+    rows = _formats_config_table()
+    keys = {k.removeprefix("capture.") for k in rows if k.startswith("capture.")}
+    assert keys == set(capture_mod._CAPTURE_KEYS)
+    assert {k.removeprefix("[[feed]] ") for k in rows if k.startswith("[[feed]]")} == set(capture_mod._FEED_KEYS)
+    cfg, feed = CaptureConfig(), CaptureConfig().feeds[0]
+    for k in keys:
+        assert _doc_default(rows["capture." + k][1]) == getattr(cfg, k), k
+    assert rows["[[feed]] interface"][1] == feed.interface
+    example = tomllib.loads((pathlib.Path(capture_mod.__file__).parent / "capture.example.toml").read_text())
+    for k, v in example["capture"].items():
+        if not isinstance(v, str):
+            assert v == getattr(cfg, k), k
 
 
 @pytest.mark.parametrize("text, fragment", [
