@@ -1,7 +1,9 @@
 """The store record's layout: C compiler offsets == STORE_DTYPE == docs/FORMATS.md, cache-line grouping,
-and the change-record group table == vega.store.GROUPS == the FORMATS.md group table."""
+the store file's header == the FORMATS.md header table, and the change-record group table == vega.store.GROUPS ==
+the FORMATS.md group table."""
 import pathlib
 import re
+import struct
 
 import numpy as np
 
@@ -88,6 +90,38 @@ def test_record_array_is_64_byte_aligned():
     a = s.array
     assert a.ctypes.data % 64 == 0
     del a
+
+
+def test_formats_md_store_header_table_matches_the_file():
+    """FORMATS.md 3.2's header table: each field at its offset and size in a real store file holds what
+    ``Store.header`` says, and the sizes and offsets follow the table's rules."""
+    import os
+    import uuid
+    rows = re.findall(r"^\| (\d+) \| (\d+) \| `(\w+)` \|", _doc_section("### 3.2 Store file"), re.M)
+    assert [r[2] for r in rows][:3] == ["magic", "version", "header_size"] and rows[-1][2] == "segment"
+    fmt = {1: "<B", 4: "<I", 8: "<Q"}
+    name = f"test-layout-{uuid.uuid4().hex[:10]}"
+    s = core.Store.create(name, 1000)
+    try:
+        s.add(7, segment="FO")
+        with open(os.path.join(core.SHM_DIR, f"vega.store.{name}"), "rb") as f:
+            raw = f.read(128)
+        h = s.header
+        for off, size, field in rows:
+            assert struct.unpack_from(fmt[int(size)], raw, int(off))[0] == h[field], field
+    finally:
+        s.close()
+        core.Store.remove(name)
+    assert raw[:8] == b"VGASTOR1" and h["magic"] == 0x31524F5453414756
+    assert (h["version"], h["header_size"], h["record_size"], h["dense_off"]) == (2, 128, 448, 4096)
+    assert h["dense_size"] == 262144 and h["hash_size"] == 2048 and h["segment"] == 2   # 16 <= 2 x 1000 <= 2048
+
+    def up(v, a):
+        return -(-v // a) * a
+    assert h["hash_off"] == up(h["dense_off"] + 4 * h["dense_size"], 64)
+    assert h["records_off"] == up(h["hash_off"] + 8 * h["hash_size"], 4096)
+    assert h["file_size"] == up(h["records_off"] + 448 * h["capacity"], 4096)
+    assert core.Store(3).header["hash_size"] == 16 and core.Store(9).header["hash_size"] == 32
 
 
 def test_group_table_matches_compiled_table_and_docs():
