@@ -1,7 +1,8 @@
 """README's "Using it" snippet runs as written against a live writer: every statement, with the names it
 says are the reader's own (``datagrams``, ``token``, ``cm_store``, ``idx_store``, ``today`` ...) bound to
 simulated data and the paths and shared-memory names moved to the test's.  A statement that uses the API
-wrongly (a method of the writer called on the read-only view, a name that does not exist) fails here."""
+wrongly (a method of the writer called on the read-only view, a name that does not exist) fails here.  So does
+the index-feed snippet (three linked handlers on one ring), over simulated CM and F&O feeds."""
 import ast
 import os
 import re
@@ -99,3 +100,57 @@ def test_the_capture_section_names_the_stores_a_capture_makes():
     m = re.search(r"With `--store (\w+)` its stores are\s+`([\w-]+)`, `([\w-]+)` and `([\w-]+)`", text)
     assert m, "README's capture section no longer names the stores"
     assert list(m.groups()[1:]) == [store_name(m.group(1), seg) for seg in ("FO", "CM", "IDX")]
+
+
+def index_feed_block():
+    """README's second snippet: the index feed and open interest per underlying, three handlers on one ring."""
+    text = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    section = text.split("Supported messages (decoded and merged into the store)", 1)[1]
+    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+
+
+def test_the_index_feed_snippet_runs_as_written(tmp_path):
+    """Every statement of the snippet runs against simulated CM and F&O feeds (processed once the handlers are
+    made, before the first read), and reads what the feeds sent: Nifty 50's value, its Quote's index names, and
+    the open interest of an underlying (README's 2885 stands for a token the simulated F&O feed reports)."""
+    sim = Simulator(["FO", "CM"], 300, seed=5)
+    sim.generate()
+    today = vega.capture.ist_date()
+    oi_token, oi = next(iter(sim.expected["FO"].underlying_oi.items()))
+    tag = f"vega-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    code = index_feed_block()
+    for old, new in (('Ring.create("vega"', f'Ring.create("{tag}"'), ("cm_store[2885]", "cm_store[oi_token]")):
+        assert old in code, f"README no longer has {old!r}: update this test's stand-ins"
+        code = code.replace(old, new)
+    ns = dict(vega=vega, cm_store=vega.Store(4096), fo_store=vega.Store(8192), oi_token=oi_token,
+              **{f"{k}_journal": vega.JournalWriter(tmp_path, feed, today)
+                 for k, feed in (("fo", "NSE_FO"), ("eq", "NSE_EQ"), ("idx", "NFO_IDX"))})
+    failures, results = [], []
+    try:
+        for node in ast.parse(code).body:
+            if "fo" in ns and "fed" not in ns:
+                ns["fed"] = ns["cm"].process_batch(sim.datagrams["CM"]) + ns["fo"].process_batch(sim.datagrams["FO"])
+            try:
+                if isinstance(node, ast.Expr):
+                    results.append(eval(compile(ast.Expression(node.value), "README.md", "eval"), ns))
+                else:
+                    exec(compile(ast.Module([node], []), "README.md", "exec"), ns)
+            except Exception as e:
+                failures.append(f"{ast.get_source_segment(code, node).splitlines()[0]}: {type(e).__name__}: {e}")
+        assert failures == [], "\n".join(failures)
+        nifty = sim.expected["CM"].indices["Nifty 50"]
+        ltp, (value, close, pct), table, open_interest = results
+        assert ltp == value == nifty["index_value"] and close == nifty["closing_index"]
+        assert pct == nifty["percent_change"] and ns["n50"].is_index
+        assert table[table["token"] == 26000]["index_value"].tolist() == [value]
+        assert open_interest == oi
+    finally:
+        for k in ("fo", "cm", "idx"):
+            if k in ns:
+                ns[k].close()
+        for k in ("fo_journal", "eq_journal", "idx_journal"):
+            ns[k].close()
+        if "ring" in ns:
+            ns["ring"].close()
+        if os.path.exists(f"/dev/shm/{tag}"):
+            vega.Ring.unlink(tag)
