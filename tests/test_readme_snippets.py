@@ -154,3 +154,23 @@ def test_the_index_feed_snippet_runs_as_written(tmp_path):
             ns["ring"].close()
         if os.path.exists(f"/dev/shm/{tag}"):
             vega.Ring.unlink(tag)
+
+
+def test_the_command_lines_in_readme_blocks_parse():
+    """Every ``vega ...`` line of README's shell blocks names a command and options that exist (parsed, not
+    run: capture and simulate would send and receive): a renamed option fails here, not in a reader's shell."""
+    import shlex
+    from vega.cli import build_parser
+    text = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    lines = [part.strip() for block in re.findall(r"```sh\n(.*?)```", text, re.S)
+             for line in block.replace("\\\n", " ").splitlines()
+             for part in line.split("#", 1)[0].split("&&")]
+    commands = [c for c in lines if c.startswith("vega ")]
+    assert len(commands) >= 7
+    parser = build_parser()
+    for c in commands:
+        argv = shlex.split(c.split(">", 1)[0].replace("[", "").replace("]", ""))[1:]
+        try:
+            parser.parse_args(argv)
+        except SystemExit as e:
+            raise AssertionError(f"README: {c!r} does not parse") from e
