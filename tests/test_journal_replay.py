@@ -66,6 +66,19 @@ def test_multi_day_multi_feed_order(archive):
     assert all(f == e[3] and r.tobytes() == e[4].tobytes() for (f, r), e in zip(flat2, exp2))
 
 
+def test_the_arrays_of_a_replay_of_several_feeds_are_read_only_as_of_one_feed(archive):
+    """replay hands its targets read-only arrays: a single feed's are slices of the map, and the ones merged
+    in time order from several feeds (copies) were writable, so a target changing them was not told."""
+    root, _ = archive
+    for feeds in (["NSE_FO"], FEEDS):
+        seen = []
+        replay(root, DAYS[0], DAYS[-1], feeds=feeds, batch=777, into=lambda recs, feed: seen.append(recs))
+        assert len(seen) > (1 if len(feeds) == 1 else len(DAYS) * len(feeds))      # merged pieces of both feeds
+        assert not any(r.flags.writeable for r in seen), feeds
+        with pytest.raises(ValueError, match="read-only"):
+            seen[-1]["token"][0] = 1
+
+
 def test_time_bounds_and_token_filter(archive):
     root, files = archive
     d = DAYS[1]
