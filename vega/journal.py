@@ -947,8 +947,9 @@ def export(root: StrPath, out: StrPath, start: DayLike, end: DayLike | None = No
     dataset by pyarrow.dataset, DuckDB (``read_parquet('<out>/**/*.parquet', hive_partitioning=true)``) and
     polars.  Shows a progress bar (tqdm) when ``progress``.  Needs the ``export`` extra.  Returns the files.
     ``compression``: "zstd" (default), "snappy", "gzip", "lz4", "brotli" or "none" (or None), any case;
-    ``row_group_size``: records per Parquet row group, an int >= 1.  Anything else is a TypeError or ValueError
-    naming the argument, before anything is written."""
+    ``row_group_size``: records per Parquet row group, an int >= 1 (the records are read a row group at a time:
+    what the export holds in memory, whatever the range).  Anything else is a TypeError or ValueError naming the
+    argument, before anything is written."""
     compression = _export_compression(compression)
     row_group_size = _count_arg(row_group_size, "export: row_group_size (records per row group)")
     pa, pq = _import_pyarrow()
@@ -991,7 +992,10 @@ def export(root: StrPath, out: StrPath, start: DayLike, end: DayLike | None = No
                                       filesystem=pafs.LocalFileSystem()) as pw:
                     n = len(j)
                     for a in range(0, max(n, 1), row_group_size):
-                        r = j.records[a:a + row_group_size]
+                        # read (pread) a row group at a time, not through the map: pages of the map stay in
+                        # the process once touched, and an export held every day of the range in memory
+                        j.rewind(a)
+                        r = j.read(row_group_size, copy=True)
                         slots = r["slots"]
                         cols = [
                             pa.array(timestamps(r) + base, pa.int64()).cast(schema.field("ts").type),
@@ -1003,6 +1007,7 @@ def export(root: StrPath, out: StrPath, start: DayLike, end: DayLike | None = No
                         if bar is not None:
                             bar.update(len(r))
                 os.replace(tmp, dest)
+                j.close()                              # done with the day
             except BaseException as e:                 # a full disk, Ctrl-C, anything: no temporary file left
                 try:
                     os.unlink(tmp)
