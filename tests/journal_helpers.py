@@ -52,3 +52,16 @@ def linear_seek(recs, t):
     """First record stamped >= t by a linear scan (len when none)."""
     hit = np.flatnonzero(timestamps(recs) >= t)
     return int(hit[0]) if len(hit) else len(recs)
+
+
+def peak_growth_mib(fn):
+    """(fn(), MiB by which the process's peak memory (VmHWM) rose above its memory before the call); Linux only
+    (/proc/self/clear_refs resets the peak)."""
+    def vm_kib(name):
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith(name + ":"))
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    before = vm_kib("VmRSS")
+    out = fn()
+    return out, (vm_kib("VmHWM") - before) / 1024

@@ -11,7 +11,7 @@ import pyarrow as pa  # the `export` extra (also in the `test` extra)
 import pyarrow.dataset as ds  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(__file__))  # journal_helpers, whether or not tests/ is a package
-from journal_helpers import make_records  # noqa: E402
+from journal_helpers import make_records, peak_growth_mib  # noqa: E402
 from vega.journal import JournalWriter, day_epoch_ns, export  # noqa: E402
 from vega.records import timestamps  # noqa: E402
 
@@ -125,11 +125,6 @@ def _cli_compressions():
     return tuple(next(a for a in sub._actions if a.dest == "compression").choices)
 
 
-def _vm_kib(name):
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith(name + ":"))
-
-
 @pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"), reason="needs Linux /proc (VmHWM reset)")
 def test_an_export_of_many_days_holds_a_row_group_in_memory_not_the_range(tmp_path):
     """export read the records through the files' maps and kept every day's journal open to the end: each page
@@ -142,11 +137,7 @@ def test_an_export_of_many_days_holds_a_row_group_in_memory_not_the_range(tmp_pa
             w.append(recs)
     del recs
     export(tmp_path / "j", tmp_path / "warm", days[0], progress=False, compression=None, row_group_size=20_000)
-    with open("/proc/self/clear_refs", "w") as f:                   # the peak (VmHWM) from here
-        f.write("5")
-    before = _vm_kib("VmRSS")
-    paths = export(tmp_path / "j", tmp_path / "pq", days[0], days[-1], progress=False, compression=None,
-                   row_group_size=20_000)
-    grew_mib = (_vm_kib("VmHWM") - before) / 1024
+    paths, grew_mib = peak_growth_mib(lambda: export(tmp_path / "j", tmp_path / "pq", days[0], days[-1],
+                                                     progress=False, compression=None, row_group_size=20_000))
     assert len(paths) == 4 and ds.dataset(tmp_path / "pq", partitioning="hive").count_rows() == 1_600_000
     assert grew_mib < 16, f"the export's peak memory grew by {grew_mib:.0f} MiB for 48 MiB of journals"

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))  # journal_helpers, whether or not tests/ is a package
-from journal_helpers import Fold, make_records
+from journal_helpers import Fold, make_records, peak_growth_mib
 from vega.journal import IST, JournalWriter, day_epoch_ns, live_records, replay
 from vega.records import set_timestamps, timestamps
 
@@ -77,6 +77,30 @@ def test_the_arrays_of_a_replay_of_several_feeds_are_read_only_as_of_one_feed(ar
         assert not any(r.flags.writeable for r in seen), feeds
         with pytest.raises(ValueError, match="read-only"):
             seen[-1]["token"][0] = 1
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"), reason="needs Linux /proc (VmHWM reset)")
+def test_a_replay_holds_a_few_batches_of_a_day_in_memory_not_the_day(tmp_path):
+    """replay hands out slices of the day's map, whose pages stayed in the process once read: its memory grew
+    to the size of the day's files (a day of the F&O feed is gigabytes).  It lets go of the pages of the
+    records it has delivered, so a 48 MB day raises the peak by a few batches."""
+    d = DAYS[0]
+    recs = make_records(1_500_000, seed=5)
+    with JournalWriter(tmp_path, "NSE_FO", d, flush_interval=None) as w:
+        w.append(recs)
+    digest = hash(recs.tobytes())
+    del recs
+    kept = []                                        # the arrays handed out, kept: they stay valid
+    res, grew_mib = peak_growth_mib(lambda: replay(tmp_path, d, batch=20_000,
+                                                   into=lambda recs, feed: kept.append(recs)))
+    assert grew_mib < 16, f"the replay's peak memory grew by {grew_mib:.0f} MiB for a 48 MB day"
+    assert res.records == 1_500_000 and hash(np.concatenate(kept).tobytes()) == digest
+    # the state at a start time late in the day: every record before it, the file having no checkpoint
+    last = dt.datetime.combine(d, dt.time(), IST) + dt.timedelta(microseconds=int(timestamps(kept[-1])[-1]) // 1000)
+    del kept
+    res, grew_mib = peak_growth_mib(lambda: replay(tmp_path, last, into=lambda recs, feed: None, state=True))
+    assert res.state_records > 1_400_000
+    assert grew_mib < 16, f"the state's replay grew the peak memory by {grew_mib:.0f} MiB for a 48 MB day"
 
 
 def test_time_bounds_and_token_filter(archive):

@@ -1673,6 +1673,7 @@ cdef class Journal:
     cdef const int64_t[::1] _ent_ts
     cdef Py_ssize_t _stride
     cdef Py_ssize_t _pos
+    cdef Py_ssize_t _released            # bytes at the start of the map whose pages _release let go
     cdef object _run_start, _run_end, _run_before
     # the scan of an open file so far, kept so that refresh() scans only the records appended since
     cdef jrnl_index_t _ix
@@ -1777,6 +1778,7 @@ cdef class Journal:
         self._ent_ts = ent_ts
         self.checkpoints = ck
         self._pos = 0
+        self._released = 0
         self._run_start, self._run_end, self._run_before = runs
 
     @classmethod
@@ -1805,6 +1807,17 @@ cdef class Journal:
         if self._mm is not None:
             _close_map(self._mm)
             self._mm = None
+
+    def _release(self, stop):
+        """Let the pages of the map holding records before ``stop`` go from this process's memory (they stay
+        in the page cache, and arrays over them stay valid: touched again, they are read back from the file).
+        A reader walking a day of gigabytes through the map (replay) otherwise held all of it once read."""
+        self._check_open()
+        end = (JRNL_HEADER_SIZE + min(max(0, _index(stop, "stop")), self.n_records) * JRNL_REC_SIZE)
+        end -= end % mmap.PAGESIZE
+        if end > self._released:                   # (from where the last call stopped: a day is many calls)
+            self._mm.madvise(mmap.MADV_DONTNEED, self._released, end - self._released)
+            self._released = end
 
     def __enter__(self):
         return self

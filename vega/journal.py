@@ -765,6 +765,7 @@ def replay(root: StrPath, start: ReplayBound, end: ReplayBound | None = None,
                             raise named from e
                     res.state_records += len(piece)
                     a = b
+                    j._release(a)                      # what is delivered leaves this process's memory
             finally:
                 j.close()
 
@@ -840,6 +841,10 @@ def replay(root: StrPath, start: ReplayBound, end: ReplayBound | None = None,
                     cuts = np.concatenate(([0], np.flatnonzero(np.diff(label)) + 1, [len(label)]))
                     for a, b in zip(cuts[:-1], cuts[1:]):
                         deliver(taken[label[a]][0], recs[a:b], keys[a:b] + base, base)
+                for f, _, _ in taken:
+                    # the pages of the map delivered leave this process's memory (a day's file is gigabytes;
+                    # arrays a target kept stay valid, read again from the file when touched)
+                    js[f]._release(pos[f])
             for f, j in js.items():
                 if end_pos[f] > start_pos[f]:
                     res.last_ts[f] = max(res.last_ts.get(f, base + int(carry[f])), base + int(carry[f]))
