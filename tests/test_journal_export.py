@@ -141,3 +141,23 @@ def test_an_export_of_many_days_holds_a_row_group_in_memory_not_the_range(tmp_pa
                                                      progress=False, compression=None, row_group_size=20_000))
     assert len(paths) == 4 and ds.dataset(tmp_path / "pq", partitioning="hive").count_rows() == 1_600_000
     assert grew_mib < 16, f"the export's peak memory grew by {grew_mib:.0f} MiB for 48 MiB of journals"
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs Linux /proc (open descriptors)")
+def test_an_export_of_more_days_than_open_files_allowed_opens_one_day_at_a_time(tmp_path):
+    """export opened every day of the range and kept it open to the end, two descriptors each (the file and
+    its map): a year of three feeds ran out of them under the common limit of 1024 ("Too many open files")."""
+    import resource
+    recs = make_records(50, seed=4)
+    days = [dt.date(2025, 1, 1) + dt.timedelta(days=i) for i in range(40)]
+    for d in days:
+        with JournalWriter(tmp_path / "j", "NSE_FO", d, flush_interval=None) as w:
+            w.append(recs)
+    export(tmp_path / "j", tmp_path / "warm", days[0], progress=False)     # pyarrow's own descriptors opened
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (len(os.listdir("/proc/self/fd")) + 30, hard))
+    try:
+        paths = export(tmp_path / "j", tmp_path / "pq", days[0], days[-1], progress=False)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert len(paths) == 40 and ds.dataset(tmp_path / "pq", partitioning="hive").count_rows() == 40 * 50

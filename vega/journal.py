@@ -965,15 +965,14 @@ def export(root: StrPath, out: StrPath, start: DayLike, end: DayLike | None = No
     if d1 < d0:
         raise ValueError(f"export: end date {d1} is before start date {d0}")
     names = _feeds(root, feeds)
-    journals = []
-    try:
-        for d, f, p in journal_files(root, names, d0, d1):
-            journals.append((d, f, _day_file(p, f, d)))
-    except BaseException:
-        for _, _, j in journals:
-            j.close()
-        raise
-    total = sum(len(j) for _, _, j in journals)
+    files = journal_files(root, names, d0, d1)
+    total = 0
+    for d, f, p in files:
+        # every day is checked before anything is written, and opened again when written, one at a time: a
+        # journal holds two file descriptors, and a year of days held open ran out of them ("Too many open files"
+        # past ~500 days under the common limit of 1024)
+        with _day_file(p, f, d) as j:
+            total += len(j)
     bar = None
     if progress:
         try:
@@ -984,12 +983,13 @@ def export(root: StrPath, out: StrPath, start: DayLike, end: DayLike | None = No
     schema = _export_schema(pa)
     written = []
     try:
-        for d, f, j in journals:
+        for d, f, p in files:
             dest_dir = out / f"date={d.isoformat()}" / f"feed={f}"
             dest_dir.mkdir(parents=True, exist_ok=True)
             dest = dest_dir / "part-0.parquet"
             tmp = dest_dir / ".part-0.parquet.tmp"
             base = day_epoch_ns(d)
+            j = _day_file(p, f, d)
             try:
                 # the local file system named, and an absolute path: pyarrow reads a bare string as a URI, and
                 # a relative directory with a ':' in its name (export-15:30) was "Unrecognized filesystem type"
@@ -1012,7 +1012,6 @@ def export(root: StrPath, out: StrPath, start: DayLike, end: DayLike | None = No
                         if bar is not None:
                             bar.update(len(r))
                 os.replace(tmp, dest)
-                j.close()                              # done with the day
             except BaseException as e:                 # a full disk, Ctrl-C, anything: no temporary file left
                 try:
                     os.unlink(tmp)
@@ -1023,10 +1022,10 @@ def export(root: StrPath, out: StrPath, start: DayLike, end: DayLike | None = No
                         raise OSError(e.errno, f"cannot write {dest}: {e.strerror or e}") from e
                     raise OSError(f"cannot write {dest}: {e}") from e
                 raise
+            finally:
+                j.close()
             written.append(dest)
     finally:
-        for _, _, j in journals:
-            j.close()
         if bar is not None:
             bar.close()
     return written
