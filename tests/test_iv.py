@@ -403,3 +403,29 @@ def test_a_scalar_function_takes_one_number_in_any_form():
         pytest.approx(want, rel=1e-6)
     with pytest.raises(TypeError, match="must be real number, not str"):
         _iv.implied_volatility("5", 100.0, 100.0, 0.1)
+
+
+@pytest.mark.parametrize("func, args, arg", [
+    ("implied_volatility", (True, 100.0, 100.0, 0.1), "price"),
+    ("implied_volatility", (5.0, 100.0, 100.0, True), "t_years"),
+    ("implied_volatility", (5.0, 100, np.True_, 0.1), "strike"),
+    ("implied_volatility_status", (5.0, False, 100.0, 0.1), "forward"),
+    ("implied_volatility_status", (5.0, 100.0, 100.0, 0.1, np.array(False)), "rate"),
+    ("black76_price", (100.0, 100.0, 0.1, True), "sigma"),
+    ("black76_price", (100.0, 100.0, True, 0.2, 0.0, False), "t_years"),
+])
+def test_a_scalar_function_refuses_a_bool_as_a_number(func, args, arg):
+    """price=True was taken as 1.0 (a volatility came back), where the rest of the API refuses bools as numbers;
+    is_call alone is a bool."""
+    with pytest.raises(TypeError, match=rf"^\w+: {arg} must be a number, not a bool"):
+        getattr(_iv, func)(*args)
+
+
+@pytest.mark.parametrize("func, args, arg", [
+    ("implied_volatility_array", ([True, False], 100.0, 100.0, 0.1), "price"),
+    ("implied_volatility_array", (5.0, 100.0, 100.0, np.ones(2, bool)), "t_years"),
+    ("black76_price_array", (100.0, 100.0, 0.1, 0.2, np.False_), "rate"),
+])
+def test_an_array_function_refuses_bools_as_numbers(func, args, arg):
+    with pytest.raises(TypeError, match=rf"^{func}: {arg} must be numbers, not bools"):
+        getattr(_iv, func)(*args)

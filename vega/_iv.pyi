@@ -20,7 +20,7 @@ _ArrayLike = float | npt.ArrayLike
 def implied_volatility(price: float, forward: float, strike: float, t_years: float, rate: float = ...,
                        is_call: bool = ...) -> float:
     """Black-76 implied volatility; nan outside the no-arbitrage bounds or for invalid input.  One number per
-    argument (an array is a TypeError: implied_volatility_array takes arrays)."""
+    argument (an array is a TypeError: implied_volatility_array takes arrays; a bool but is_call too)."""
 
 def implied_volatility_status(price: float, forward: float, strike: float, t_years: float,
                               rate: float = ..., is_call: bool = ...) -> tuple[float, int]: ...

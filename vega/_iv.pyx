@@ -54,22 +54,29 @@ cdef str _ARRAY_FORMS = ("{func}: {name} is an array of shape {shape}, and {func
                          "and loops without the GIL")
 
 
-cdef object _not_an_array(object v, str name, str func):
+cdef object _not_an_array(object v, str name, str func, bint number):
     """TypeError when ``v`` (an argument of a scalar function) is an array or a sequence: numpy's own error
     ("only 0-dimensional arrays can be converted") does not say that the array form exists.  A 0-d array is one
-    number, as before."""
-    if isinstance(v, (float, int)):               # the usual case: no numpy call
+    number, as before.  A ``number`` (every argument but ``is_call``) given as a bool is a TypeError too: a bool
+    converts to 1.0 / 0.0 and was priced as one, where the rest of the API refuses bools as numbers."""
+    if isinstance(v, float) or type(v) is int:    # the usual cases (np.float64 too, and is_call's bool):
+        return None                               # pointer compares, no numpy call
+    if type(v) is bool and not number:
         return None
+    if number and (isinstance(v, (bool, np.bool_)) or (isinstance(v, np.ndarray) and v.ndim == 0
+                                                        and v.dtype == np.bool_)):
+        raise TypeError(f"{func}: {name} must be a number, not a bool ({v!r})")
     if np.ndim(v) > 0:
         raise TypeError(_ARRAY_FORMS.format(func=func, name=name, shape=np.shape(v)))
     return None
 
 
 cdef int _scalars(str func, tuple names, tuple values) except -1:
-    """_not_an_array over a scalar function's arguments (``is_call`` too: its arrays go to the array form)."""
-    cdef Py_ssize_t i
+    """_not_an_array over a scalar function's arguments (``is_call`` too, the last one: its arrays go to the array
+    form, and it alone is a bool)."""
+    cdef Py_ssize_t i, last = len(values) - 1
     for i in range(len(values)):
-        _not_an_array(values[i], names[i], func)
+        _not_an_array(values[i], names[i], func, i != last)
     return 0
 
 
@@ -85,7 +92,8 @@ def implied_volatility(price, forward, strike, t_years, rate=DEFAULT_RATE, is_ca
     an option type: give ``option_type == 'CE'``).  Returns ``nan`` when the price is outside the
     no-arbitrage bounds (at or below the discounted intrinsic value, at or above the discounted forward for a
     call / strike for a put) or an input is invalid (non-finite, forward/strike/time <= 0).  One number per
-    argument: an array is a TypeError pointing to ``implied_volatility_array``.
+    argument: an array is a TypeError pointing to ``implied_volatility_array``, and so is a bool but for
+    ``is_call``.
     """
     cdef int status
     _scalars("implied_volatility", _IV_ARGS, (price, forward, strike, t_years, rate, is_call))
@@ -116,8 +124,13 @@ def black76_price(forward, strike, t_years, sigma, rate=DEFAULT_RATE, is_call=Tr
     return p
 
 
-def _as_f8(a, shape):
-    return np.ascontiguousarray(np.broadcast_to(np.asarray(a, dtype=np.float64), shape)).ravel()
+def _as_f8(a, shape, str func, str name):
+    """An array function's numeric argument as float64 broadcast to ``shape``; bools are refused as the scalar
+    functions refuse them (True converts to 1.0)."""
+    x = np.asarray(a)
+    if x.dtype == np.bool_:
+        raise TypeError(f"{func}: {name} must be numbers, not bools")
+    return np.ascontiguousarray(np.broadcast_to(x.astype(np.float64, copy=False), shape)).ravel()
 
 
 def implied_volatility_array(price, forward, strike, t_years, rate=DEFAULT_RATE, is_call=True, *,
@@ -129,11 +142,11 @@ def implied_volatility_array(price, forward, strike, t_years, rate=DEFAULT_RATE,
     """
     shape = np.broadcast_shapes(np.shape(price), np.shape(forward), np.shape(strike), np.shape(t_years),
                                 np.shape(rate), np.shape(is_call))
-    cdef const double[::1] p = _as_f8(price, shape)
-    cdef const double[::1] f = _as_f8(forward, shape)
-    cdef const double[::1] k = _as_f8(strike, shape)
-    cdef const double[::1] t = _as_f8(t_years, shape)
-    cdef const double[::1] r = _as_f8(rate, shape)
+    cdef const double[::1] p = _as_f8(price, shape, "implied_volatility_array", "price")
+    cdef const double[::1] f = _as_f8(forward, shape, "implied_volatility_array", "forward")
+    cdef const double[::1] k = _as_f8(strike, shape, "implied_volatility_array", "strike")
+    cdef const double[::1] t = _as_f8(t_years, shape, "implied_volatility_array", "t_years")
+    cdef const double[::1] r = _as_f8(rate, shape, "implied_volatility_array", "rate")
     cdef const uint8_t[::1] c = _call_flags(is_call, shape)
     n = p.shape[0]
     out = np.empty(n, dtype=np.float64)
@@ -158,11 +171,11 @@ def black76_price_array(forward, strike, t_years, sigma, rate=DEFAULT_RATE, is_c
     """Vectorised ``black76_price`` (broadcasting; nogil loop); ``nan`` where an input is invalid."""
     shape = np.broadcast_shapes(np.shape(forward), np.shape(strike), np.shape(t_years), np.shape(sigma),
                                 np.shape(rate), np.shape(is_call))
-    cdef const double[::1] f = _as_f8(forward, shape)
-    cdef const double[::1] k = _as_f8(strike, shape)
-    cdef const double[::1] t = _as_f8(t_years, shape)
-    cdef const double[::1] v = _as_f8(sigma, shape)
-    cdef const double[::1] r = _as_f8(rate, shape)
+    cdef const double[::1] f = _as_f8(forward, shape, "black76_price_array", "forward")
+    cdef const double[::1] k = _as_f8(strike, shape, "black76_price_array", "strike")
+    cdef const double[::1] t = _as_f8(t_years, shape, "black76_price_array", "t_years")
+    cdef const double[::1] v = _as_f8(sigma, shape, "black76_price_array", "sigma")
+    cdef const double[::1] r = _as_f8(rate, shape, "black76_price_array", "rate")
     cdef const uint8_t[::1] c = _call_flags(is_call, shape)
     out = np.empty(f.shape[0], dtype=np.float64)
     cdef double[::1] o = out
