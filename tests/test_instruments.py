@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from vega import _iv, instruments
+from vega import Store, _iv, instruments
 from vega.instruments import (EXPIRY_RAW_MAX, INSTRUMENT_DTYPE, SEG_CM, SEG_FO, InstrumentFileError, Instruments,
                               expiry_unix, write_contract_file, write_security_file)
 
@@ -340,6 +340,46 @@ def test_an_asset_symbol_or_name_longer_than_its_column_is_a_bad_line(tmp_path):
     assert ins.tokens(SEG_FO).tolist() == [35001] and ins.tokens(SEG_CM).tolist() == [1394]
     assert (ins.by_token(35001).asset_symbol, ins.by_token(35001).name) == ("HINDUNILVR", "N" * 25)
     assert ins.by_token(1394, SEG_CM).name == "H" * 25
+
+
+def test_a_symbol_series_or_instrument_that_is_not_ascii_is_a_bad_line(tmp_path):
+    """NSE's symbols are ASCII; the file is read as latin-1, so a damaged or re-encoded line loaded 'NIFTÉ', and
+    Store.load_instruments wrote it into the store as 'NIFT?' without a word.  It is a bad line now."""
+    c = tmp_path / "contract.txt"
+    c.write_text("\n".join([
+        "NEATFO|9.46|",
+        contract_line(35001, 26009, "OPTIDX", "NIFTY", EXP, 100, "CE", 50, 5, "NIFTY", "NIFTÉ NAME"),   # 2: good
+        contract_line(35002, 26009, "OPTIDX", "NIFTÉ", EXP, 100, "CE", 50, 5, "NIFTY"),              # 3
+        contract_line(35003, 26009, "OPTIDX", "NIFTY", EXP, 100, "PE", 50, 5, "NIFTY", series="É"),  # 4
+        contract_line(35004, 26009, "OPTIDÉ", "NIFTY", EXP, 200, "PE", 50, 5, "NIFTY"),             # 5
+        contract_line(35005, 26009, "OPTIDX", "NIFTY", EXP, 300, "PE", 50, 5, "NIFTÉ"),             # 6
+    ]) + "\n", encoding="latin-1")
+    s = tmp_path / "security.txt"
+    s.write_bytes(("NEATCM|6.3|0\n" + security_line(2885, "RELIANCE", "EQ", 1, 10) + "\n").encode()
+                  + security_line(2886, "RELIÄ", "EQ", 1, 10).encode("utf-8") + b"\n")   # read: 'RELIÃ\x84'
+    ins = Instruments.load(c, s)
+    assert [(p.rsplit("/", 1)[-1], no, why) for p, no, why in ins.errors] == [
+        ("contract.txt", 3, "field 3 (symbol) 'NIFTÉ' is not ASCII"),
+        ("contract.txt", 4, "field 4 (series) 'É' is not ASCII"),
+        ("contract.txt", 5, "field 2 (instrument) 'OPTIDÉ' is not ASCII"),
+        ("contract.txt", 6, "field 65 (asset symbol) 'NIFTÉ' is not ASCII"),
+        ("security.txt", 3, "field 1 (symbol) 'RELIÃ\\x84' is not ASCII")]
+    assert ins.tokens(SEG_FO).tolist() == [35001] and ins.tokens(SEG_CM).tolist() == [2885]
+    assert ins.by_token(35001).name == "NIFTÉ NAME"      # a name is no key and goes into no store record
+    fo = Store(8)
+    assert fo.load_instruments(ins, "FO") == 1 and fo[35001].symbol == "NIFTY"
+
+
+def test_load_instruments_refuses_a_symbol_that_is_not_ascii_before_loading_anything():
+    """A table built by hand reaches the store without the master's check: 'NIFTÉ' was written as 'NIFT?'."""
+    good = (35001, SEG_FO, "NIFTY", "", "FUTIDX", EXP, expiry_unix(EXP), -1, "XX", 50, 5, 26009, "NIFTY", "")
+    for bad in ((35002, SEG_FO, "NIFTÉ") + good[3:], (35002, SEG_FO, "NIFTY", "É") + good[4:]):
+        store = Store(8)
+        with pytest.raises(ValueError, match=r"^load_instruments: token 35002: symbol 'NIFT.' or series '.*' "
+                                             r"is not ASCII \(NSE's are, and the store keeps ASCII\); nothing "
+                                             r"was loaded$"):
+            store.load_instruments(Instruments(np.array([good, bad], INSTRUMENT_DTYPE)), "FO")
+        assert len(store) == 0
 
 
 def test_a_file_with_an_overlong_line_is_refused_without_reading_it_whole(tmp_path, monkeypatch):

@@ -4310,7 +4310,8 @@ cdef class Store:
         store, is a ValueError.  Call it before a FeedHandler merges into this store (the metadata is swapped without
         locking): StoreBusyError while a call of another thread uses the store (a batch, a snapshot), also one
         that began while the load ran (the records added then stay, the options' metadata is left as it was).
-        Returns the number of instruments of the segment."""
+        A symbol or series that is not ASCII (a table built by hand: a master file's line with one is a bad line)
+        is a ValueError before anything is loaded.  Returns the number of instruments of the segment."""
         cdef Store sp, ix
         cdef vg_optmeta_t* om
         cdef int32_t i, n_opt, n_ch
@@ -4346,6 +4347,10 @@ cdef class Store:
             _claim_segment(index_store, VG_SEG_IDX, "index_store: ", False)
         t = instruments.table
         t = t[t["segment"] == seg]
+        for tok, sym, ser in zip(t["token"].tolist(), t["symbol"].tolist(), t["series"].tolist()):
+            if not (sym.isascii() and ser.isascii()):    # a table built by hand: a master file's line is refused
+                raise ValueError(f"load_instruments: token {tok}: symbol {sym!r} or series {ser!r} is not ASCII "
+                                 "(NSE's are, and the store keeps ASCII); nothing was loaded")
         new = sum(1 for tok in t["token"].tolist() if 0 < tok <= 0x7FFFFFFF and vg_store_find(&self._st, tok) < 0)
         if new > <Py_ssize_t>(self._st.capacity - vg_store_len(&self._st)):
             raise StoreFullError(f"{len(t)} instruments do not fit the store ({self._st.capacity} records)")
@@ -4354,8 +4359,7 @@ cdef class Store:
         for tok, sym, ser in zip(t["token"].tolist(), t["symbol"].tolist(), t["series"].tolist()):
             if tok <= 0:
                 continue
-            self.add(tok, sym.encode("ascii", "replace").decode()[:10],
-                     ser.encode("ascii", "replace").decode()[:2], segname, subscribed)
+            self.add(tok, sym, ser, segname, subscribed)
         if seg != VG_SEG_FO:
             self._swap_opt(NULL, None, 0)
             return len(t)

@@ -11,9 +11,10 @@ Both files are pipe-delimited text, a header line then one line per instrument (
   19 board lot, 20 tick (paise), 21 name, 51 delete flag.
 
 A line that cannot be read (too few fields, a number that is not a number or does not fit its table column,
-a text longer than its column, a bad option type, a repeated token, a NUL character) is skipped and reported
-in ``Instruments.errors`` as ``(path, line number, reason)``; the rest loads.  Unknown trailing fields are
-ignored.  Lines whose delete flag is ``Y`` are skipped and counted in ``Instruments.deleted``.
+a text longer than its column, a symbol, series, instrument or asset symbol that is not ASCII, a bad option type,
+a repeated token, a NUL character) is skipped and reported in ``Instruments.errors`` as ``(path, line number,
+reason)``; the rest loads.  Unknown trailing fields are ignored.  Lines whose delete flag is ``Y`` are skipped
+and counted in ``Instruments.deleted``.
 
 ``Instruments.table`` is a numpy structured array (``INSTRUMENT_DTYPE``).  Expiry: ``expiry_raw`` as in the
 file, ``expiry_unix`` = unix seconds of 14:30 IST on the IST date of ``expiry_raw`` (0 for CM securities).
@@ -198,10 +199,23 @@ def _size(fields: list[str], i: int, what: str, column: str) -> int:
     return v
 
 
-def _opt(fields: list[str], i: int, what: str, width: int) -> str:
+def _text(fields: list[str], i: int, what: str) -> str:
+    """Text field ``i`` stripped; ValueError when it is not ASCII.  NSE's symbols, series and instrument names
+    are, and the store's record keeps ASCII: a latin-1 'É' (a damaged or re-encoded file, read as latin-1) was
+    written into the store as '?' without a word."""
+    s = fields[i].strip()
+    if not s.isascii():
+        raise ValueError(f"field {i} ({what}) {_quote(s)} is not ASCII")
+    return s
+
+
+def _opt(fields: list[str], i: int, what: str, width: int, ascii: bool = False) -> str:
     """Optional text field ``i`` ("" when the line ends before it); ValueError when longer than its column (the
-    file's CHAR width): a value cut to fit would load as another one than the file's."""
-    s = fields[i].strip() if i < len(fields) else ""
+    file's CHAR width): a value cut to fit would load as another one than the file's; with ``ascii``, ValueError
+    when it is not ASCII (as _text)."""
+    if i >= len(fields):
+        return ""
+    s = _text(fields, i, what) if ascii else fields[i].strip()
     if len(s) > width:
         raise ValueError(f"field {i} ({what}) {_quote(s)} is longer than {width} characters")
     return s
@@ -240,11 +254,11 @@ def _parse_contract_line(f: list[str]) -> _Row:
     if token <= 0:
         raise ValueError(f"token {token} <= 0")
     asset_token = _int(f, 1, "asset token", "asset_token")
-    instrument = f[2].strip()
-    symbol = f[3].strip()
+    instrument = _text(f, 2, "instrument")
+    symbol = _text(f, 3, "symbol")
     if not symbol:
         raise ValueError("empty symbol")
-    series = f[4].strip()
+    series = _text(f, 4, "series")
     expiry_raw = _int(f, 6, "expiry", "expiry_raw")
     strike = _int(f, 7, "strike", "strike")
     opt = f[8].strip().upper()
@@ -263,7 +277,7 @@ def _parse_contract_line(f: list[str]) -> _Row:
     tick = _size(f, 32, "tick size", "tick_size")
     if len(symbol) > 10 or len(instrument) > 6 or len(series) > 2:
         raise ValueError("symbol, instrument or series longer than the file's maximum")
-    asset_symbol = _opt(f, 65, "asset symbol", 10) or symbol
+    asset_symbol = _opt(f, 65, "asset symbol", 10, ascii=True) or symbol
     return (token, SEG_FO, symbol, series, instrument, expiry_raw, expiry_unix(expiry_raw), strike, opt,
             lot, tick, asset_token, asset_symbol, _opt(f, 53, "name", 25))
 
@@ -274,10 +288,10 @@ def _parse_security_line(f: list[str]) -> _Row:
     token = _int(f, 0, "token", "token")
     if token <= 0:
         raise ValueError(f"token {token} <= 0")
-    symbol = f[1].strip()
+    symbol = _text(f, 1, "symbol")
     if not symbol:
         raise ValueError("empty symbol")
-    series = f[2].strip()
+    series = _text(f, 2, "series")
     if len(symbol) > 10 or len(series) > 2:
         raise ValueError("symbol or series longer than the file's maximum")
     lot = _size(f, 19, "board lot", "lot_size")
