@@ -353,6 +353,25 @@ def test_index_feed_ignores_everything_else_and_cm_counts_unrouted():
     assert cm.stats["merge"]["unrouted"] == 1 and len(cm_store) == 0
 
 
+def test_an_index_feed_given_cm_datagrams_itself_counts_what_it_skips_as_not_index():
+    """Wired wrongly (fed the CM datagrams, not linked through a CM handler's indices=), an index feed dropped
+    every other message without counting it anywhere: the user saw nothing.  It merges the index messages and
+    counts the rest as not_index; linked, it is given index messages only and counts none."""
+    stream = list(nse.sample_stream("CM", 50, seed=3)) + [index_datagram([index_rec("Nifty 50", 2_400_000)])]
+    idx = vega.FeedHandler("IDX", vega.Store(64))
+    idx.process_batch(stream, now_ns=T_OPEN)
+    st = idx.stats
+    index_msgs = sum(st["by_code"][c] for c in (7207, 7216, 8207))
+    assert index_msgs == 1 and st["messages"] > 100
+    assert st["merge"]["not_index"] == st["messages"] - index_msgs
+    assert st["merge"]["merged"] == 1 and idx.store.ltp(26000) == 2_400_000 and len(idx.store) == 1
+    linked = vega.FeedHandler("IDX", vega.Store(64))
+    cm = vega.FeedHandler("CM", vega.Store(20000), indices=linked)
+    cm.process_batch(stream, now_ns=T_OPEN)
+    assert linked.stats["merge"]["not_index"] == 0 and cm.stats["merge"]["not_index"] == 0
+    assert linked.store.ltp(26000) == 2_400_000
+
+
 def test_cm_handler_routes_index_messages_to_the_index_feed():
     idx_store, cm_store = vega.Store(64), vega.Store(20000)
     idx_seen, cm_seen = [], []

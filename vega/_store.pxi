@@ -1669,7 +1669,7 @@ cdef int _feed_sink(void* ctx, const vg_msg_t* msg) noexcept nogil:
     Index messages belong to the index feed
     (this handler's own merge when it is one, else the CM handler's ``indices=``), F&O 7130/17130 to the CM
     store (``underlying=``); without a link they are counted as unrouted.  An index feed merges nothing
-    else."""
+    else: fed CM datagrams itself (not through a CM handler's ``indices=``), it counts the rest as not_index."""
     cdef vg_feed_t* f = <vg_feed_t*>ctx
     _streams_track(&f.streams, &msg.header)
     if msg.kind == VG_K_INDEX:
@@ -1680,7 +1680,7 @@ cdef int _feed_sink(void* ctx, const vg_msg_t* msg) noexcept nogil:
         else:
             f.m.counters[VG_M_UNROUTED] += 1
     elif f.m.segment == VG_SEG_IDX:
-        pass
+        f.m.counters[VG_M_NOT_INDEX] += 1
     elif msg.kind == VG_K_OI:
         if f.route_oi != NULL:
             _feed_route(f, f.route_oi, msg)
@@ -2562,7 +2562,7 @@ def _slot_busy(int feed):
                         f"FeedHandler's, or Ring.append): a slot takes one writer at a time")
 
 _MERGE_COUNTERS = ("merged", "bad_token", "store_full", "unsubscribed", "book_type", "records_dropped",
-                   "sink_errors", "unrouted", "blank_index_name", "bad_index_name")
+                   "sink_errors", "unrouted", "blank_index_name", "bad_index_name", "not_index")
 
 
 cdef object _int_arg(v, str what, str unit):

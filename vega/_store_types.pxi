@@ -302,7 +302,8 @@ cdef enum:                             # merge-level counters (FeedHandler.stats
     VG_M_UNROUTED = 7                  # index / OI message with no handler to merge it into (indices=, underlying=)
     VG_M_INDEX_NAME = 8                # index record with a blank name (skipped)
     VG_M_INDEX_BAD_NAME = 9            # index record whose name has a byte other than printable ASCII (skipped)
-    VG_N_MERR = 10
+    VG_M_NOT_INDEX = 10                # index feed: a message other than an index one (fed CM datagrams directly)
+    VG_N_MERR = 11
 
 cdef enum:
     VG_IDX_KEY = 24                    # normalised index name, NUL-padded (21 wire characters at most)
