@@ -121,3 +121,17 @@ def test_the_sources_avoid_what_the_oldest_cython_we_allow_cannot_compile():
             if nested_display_iterable.search(line) and not line.lstrip().startswith("for "):
                 bad.append(f"{path}:{n}: a comprehension iterates a display of displays: {line.strip()}")
     assert bad == []
+
+
+def test_readme_names_the_user_extras_and_build_jobs_as_pyproject_and_setup_define_them():
+    """README said nothing of the export and watch extras nor of VEGA_BUILD_JOBS; what it names must exist."""
+    import tomllib
+    with open(os.path.join(ROOT, "pyproject.toml"), "rb") as fh:
+        extras = set(tomllib.load(fh)["project"]["optional-dependencies"])
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as fh:
+        readme = fh.read()
+    named = {x for group in re.findall(r"(?:vega|\.)\[([\w,]+)\]", readme) for x in group.split(",")}
+    assert named <= extras
+    assert {"export", "watch", "zstd", "test", "bench"} <= named
+    with open(os.path.join(ROOT, "setup.py"), encoding="utf-8") as fh:
+        assert "VEGA_BUILD_JOBS" in fh.read() and "VEGA_BUILD_JOBS" in readme
