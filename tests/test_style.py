@@ -1,6 +1,7 @@
 """Source lines are at most 120 columns (the project's convention; docs/*.md and README.md are prose and not
 held to it, nor is Cython's generated C).  The file list is git's when there is a checkout, so a stray
-untracked file does not fail the suite; without one (an unpacked sdist) the test walks the source folders."""
+untracked file does not fail the suite; without one (an unpacked sdist) the test walks the source folders.
+The docs' relative links and ../ paths name files that exist."""
 import os
 import subprocess
 
@@ -53,3 +54,22 @@ def test_source_lines_fit_120_columns():
                     long_lines.append(f"{path}:{n}: {width} columns")
     assert not long_lines, (f"{len(long_lines)} line(s) longer than {MAX_COLUMNS} columns:\n"
                             + "\n".join(long_lines))
+
+
+def test_the_docs_relative_links_and_paths_resolve():
+    """docs/FORMATS.md pointed to `../shared/nse/PROTOCOL.md`, which from docs/ (or anywhere in a checkout) is no
+    file: a markdown link, or a quoted path starting with ../, names a file that exists beside the document."""
+    import re
+    docs = ["README.md"] + sorted(os.path.join("docs", f) for f in os.listdir(os.path.join(ROOT, "docs"))
+                                  if f.endswith(".md"))
+    checked = 0
+    for doc in docs:
+        with open(os.path.join(ROOT, doc), encoding="utf-8") as fh:
+            text = fh.read()
+        links = re.findall(r"\]\(([^)#\s]+)[^)]*\)", text) + re.findall(r"`(\.\./[^`\s]+)`", text)
+        for target in links:
+            if "://" in target:
+                continue
+            checked += 1
+            assert os.path.exists(os.path.join(ROOT, os.path.dirname(doc), target)), f"{doc}: {target} is no file"
+    assert checked            # README's link to docs/FORMATS.md at least
