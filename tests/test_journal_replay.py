@@ -184,6 +184,35 @@ def test_tokens_are_any_collection_of_ints(archive, tokens):
     assert np.concatenate([r for _, r in got]).tobytes() == src[np.isin(src["token"], [3, 4])].tobytes()
 
 
+def test_tokens_over_several_feeds_replay_the_records_of_the_unfiltered_replay_whole_runs_at_a_time(archive):
+    """replay(tokens=) over several feeds filtered the records after merging the feeds in time order, so a feed's
+    kept records came cut into arrays of a few records wherever another feed's (left out) fell between them: each
+    a delivery of its own, which made it thousands of times slower than one feed.  The records and their order
+    are those of the replay without tokens, filtered; a feed's run between two kept records of another feed is
+    one array, read-only as ever."""
+    root, files = archive
+    keep = [3, 4, 17]
+    whole, _ = collect(root, DAYS[0], DAYS[-1], feeds=FEEDS, batch=777)
+    want = [(f, r.tobytes()) for f, recs in whole for r in recs if int(r["token"]) in keep]
+    seen = []
+    res = replay(root, DAYS[0], DAYS[-1], feeds=FEEDS, batch=777, tokens=keep,
+                 into=lambda recs, feed: seen.append((feed, recs)))
+    assert [(f, r.tobytes()) for f, recs in seen for r in recs] == want and res.records == len(want)
+    assert not any(recs.flags.writeable for _, recs in seen)
+    # tokens of one feed only, whose records interleave with the other's: one array per slice of the feed
+    root = root / "apart"
+    fo = make_records(3000, seed=1, max_step=3_000_000)
+    eq = make_records(3000, seed=2, max_step=3_000_000)
+    eq["token"] += 100                                # no token of NSE_FO's
+    for f, recs in (("NSE_FO", fo), ("NSE_EQ", eq)):
+        with JournalWriter(root, f, DAYS[0], flush_interval=None) as w:
+            w.append(recs)
+    seen = []
+    replay(root, DAYS[0], feeds=FEEDS, batch=100_000, tokens=range(1, 51),
+           into=lambda recs, feed: seen.append((feed, recs)))
+    assert [f for f, _ in seen] == ["NSE_FO"] and seen[0][1].tobytes() == fo.tobytes()
+
+
 @pytest.mark.parametrize("tokens, error, says", [
     (3, TypeError, "collection of tokens, not int"),
     ("34", TypeError, "collection of tokens, not str"),

@@ -700,11 +700,6 @@ def replay(root: StrPath, start: ReplayBound, end: ReplayBound | None = None,
     pace = {"t0": None, "k_prev": None, "virtual": 0}
 
     def deliver(feed, recs, keys, base):
-        if tok is not None:
-            m = np.isin(recs["token"], tok)
-            recs, keys = recs[m], keys[m]
-        if len(recs) == 0:
-            return
         for k, piece in (_pieces(recs, keys, tick_ns) if speed else [(int(keys[0]), recs)]):
             if speed:
                 if pace["t0"] is None:
@@ -813,7 +808,7 @@ def replay(root: StrPath, start: ReplayBound, end: ReplayBound | None = None,
                     chunk[f] = (recs, keys)
                     if stop < end_pos[f]:
                         horizon = keys[-1] if horizon is None else min(horizon, keys[-1])
-                taken = []
+                taken, moved = [], []
                 for f in live:
                     recs, keys = chunk[f]
                     m = len(keys) if horizon is None else int(np.searchsorted(keys, horizon, side="right"))
@@ -822,13 +817,23 @@ def replay(root: StrPath, start: ReplayBound, end: ReplayBound | None = None,
                     if m < len(keys):
                         m = _update_end(recs["flags"], 0, m)
                     if m:
-                        taken.append((f, recs[:m], keys[:m]))
+                        moved.append(f)
                         pos[f] += m
                         carry[f] = int(keys[m - 1])
+                        recs, keys = recs[:m], keys[:m]
+                        if tok is not None:
+                            # each feed's records filtered before the merge: after it, records of other feeds
+                            # left out cut a feed's run into arrays of a few records, each its own delivery
+                            # (a replay of three feeds for a few tokens took 3000x as long as of one)
+                            keep = np.isin(recs["token"], tok)
+                            recs, keys = recs[keep], keys[keep]
+                            recs.flags.writeable = False      # read-only, as the map's slices are
+                        if len(recs):
+                            taken.append((f, recs, keys))
                 if len(taken) == 1:
                     f, recs, keys = taken[0]
                     deliver(f, recs, keys + base, base)
-                else:
+                elif taken:
                     keys = np.concatenate([k for _, _, k in taken])
                     label = np.concatenate([np.full(len(k), i, np.int8) for i, (_, _, k) in enumerate(taken)])
                     # joined and reordered as plain 32-byte items: numpy copies a structured array field by
@@ -841,7 +846,7 @@ def replay(root: StrPath, start: ReplayBound, end: ReplayBound | None = None,
                     cuts = np.concatenate(([0], np.flatnonzero(np.diff(label)) + 1, [len(label)]))
                     for a, b in zip(cuts[:-1], cuts[1:]):
                         deliver(taken[label[a]][0], recs[a:b], keys[a:b] + base, base)
-                for f, _, _ in taken:
+                for f in moved:
                     # the pages of the map delivered leave this process's memory (a day's file is gigabytes;
                     # arrays a target kept stay valid, read again from the file when touched)
                     js[f]._release(pos[f])
