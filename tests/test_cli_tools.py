@@ -415,6 +415,25 @@ def test_replay_of_a_damaged_day_names_the_check_to_run(session, tmp_path, shm_n
         Ring.open(shm_name)
 
 
+def test_a_replay_into_a_ring_refuses_a_damaged_record_as_into_a_store(session, tmp_path, shm_name):
+    """A record no store applies (an unknown group): a replay into a store failed there, one into a ring
+    published it to the ring's readers and said it had replayed the day.  Both fail, naming the file and the
+    record, and leave no ring or store behind."""
+    _, path, recs, _ = session
+    bad = recs.copy()
+    bad["group"][100] = 99
+    with JournalWriter(tmp_path, "NSE_FO", DATE, flush_interval=None) as w:
+        w.append(bad)
+    damaged = tmp_path / "NSE_FO" / path.name
+    for target in ("--ring", "--store"):
+        r = cli("replay", tmp_path, DATE.isoformat(), target, shm_name, "--no-progress")
+        assert_one_line_error(r, f"{damaged}: record 100: unknown group")
+        with pytest.raises(FileNotFoundError):
+            Ring.open(shm_name)
+        with pytest.raises(FileNotFoundError):
+            Store.open(shm_name)
+
+
 def test_a_replay_that_fails_leaves_no_half_filled_ring_or_store(session, shm_name):
     """A store too small for the journal's tokens: one line that says what to do, and the ring and store
     this replay made are removed again (a later replay or a reader must not take them for a whole day)."""

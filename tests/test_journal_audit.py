@@ -499,8 +499,8 @@ def test_a_damaged_record_fails_verify_and_replay_names_its_file_and_record(tmp_
         f.write(bytes(4))
     rep = verify(path)
     assert not rep.ok and rep.bad_records == 2 and not rep.repairable
-    assert (f"damaged record {bad}: unknown group; replay into a store fails there with ValueError, and a "
-            f"repair cannot mend it; 2 damaged records in all: {bad}, {bad + 5}") in rep.problems
+    assert (f"damaged record {bad}: unknown group; replay into a store or a ring fails there with ValueError, "
+            f"and a repair cannot mend it; 2 damaged records in all: {bad}, {bad + 5}") in rep.problems
     with pytest.raises(ValueError, match=rf"^{path}: record {bad}: unknown group: replay stops there"):
         replay(tmp_path, DAY, into=vega.Store(4096))
 

@@ -595,6 +595,44 @@ def test_a_damaged_day_before_a_start_time_is_named_as_such(archive):
     assert res.records > 0
 
 
+@pytest.mark.parametrize("damage", ["unknown group", "cut update"])
+def test_a_ring_refuses_a_damaged_record_as_a_store_does(tmp_path, damage):
+    """A replay into a store stops at a record no store applies (or an update cut short), naming the file and
+    the record; one into a vega.Ring published it to the ring's readers without a word.  The ring gets the
+    whole updates before it, then the same ValueError."""
+    import uuid
+    from vega import Ring, Store
+    from vega.records import CONTINUED
+    d = DAYS[0]
+    recs = make_records(200, seed=3)
+    recs["token"][120] = recs["token"][119] % 50 + 1
+    with JournalWriter(tmp_path, "NSE_FO", d, flush_interval=None) as w:
+        w.append(recs)
+    path = tmp_path / "NSE_FO" / f"{d:%Y%m%d}.bin"
+    if damage == "unknown group":
+        recs["group"][120] = 99
+        at, says = 120, "record 120: unknown group"
+    else:                                               # (the writer refuses to cut an update: damaged bytes)
+        recs["flags"][119] |= CONTINUED                 # more of token's update should follow: another token does
+        at, says = 119, "record 120: a CONTINUED update changes token"
+    with open(path, "r+b") as f:
+        f.seek(64)
+        f.write(recs.tobytes())
+    with pytest.raises(ValueError, match=f"{path}: {says}"):
+        replay(tmp_path, d, into=Store(1000), batch=64)
+    name = f"vega-test-{uuid.uuid4().hex[:10]}"
+    ring = Ring.create(name)
+    try:
+        rd = ring.reader("NSE_FO", start="oldest")
+        with pytest.raises(ValueError, match=f"{path}: {says}"):
+            replay(tmp_path, d, into=ring, batch=64)
+        got = rd.poll(1000)
+        assert got.tobytes() == recs[:at].tobytes()       # the whole updates before it, nothing after
+    finally:
+        ring.close()
+        Ring.unlink(name)
+
+
 def test_one_store_for_several_feeds_is_refused(archive):
     """Each feed numbers its tokens apart (an F&O contract and a cash-market share can have the same token):
     one store given the records of two feeds mixed them silently.  A store each, or one feed, replays."""

@@ -182,16 +182,16 @@ def _inspect(path: Path) -> VerifyReport:
                 rep.problems.append(
                     f"{_CUT_UPDATE}{i}: a CONTINUED update changes token (record {i - 1}, token {a}, is flagged "
                     f"CONTINUED: more records of its update should follow, but record {i} is token {b}); replay "
-                    f"into a store fails there with ValueError (a repair closes the update at record {i - 1})"
-                    f"{more}")
+                    f"into a store or a ring fails there with ValueError (a repair closes the update at record "
+                    f"{i - 1}){more}")
                 rep.cut_updates = cut.tolist()
             nbad, bad = _bad_records(recs, 10)
             if nbad:
                 i, why = bad[0]
                 more = "" if nbad == 1 else (f"; {nbad:,} damaged records in all: "
                                              + ", ".join(str(k) for k, _ in bad) + (", ..." if nbad > 10 else ""))
-                rep.problems.append(f"damaged record {i}: {why}; replay into a store fails there with ValueError, "
-                                    f"and a repair cannot mend it{more}")
+                rep.problems.append(f"damaged record {i}: {why}; replay into a store or a ring fails there with "
+                                    f"ValueError, and a repair cannot mend it{more}")
                 rep.bad_records = nbad
             if flags[-1] & CONTINUED:
                 s = _update_end(flags, 0, n)
@@ -394,7 +394,7 @@ def _sink(into: Any, feed: str) -> _Sink | None:
         return None
     from vega._ring import Ring
     if isinstance(target, Ring):                       # a vega.Ring: each feed to its own slot, live records only
-        return lambda recs, feed, base: target.append(feed, live_records(recs))
+        return lambda recs, feed, base: _to_ring(target, feed, recs)
     if callable(getattr(target, "apply_records", None)):
         apply = _applier(target)                       # a Store: last update times from the journal's own day
         return lambda recs, feed, base: apply(recs, base)
@@ -467,21 +467,43 @@ def _check_day_file(path: Path, feed: str, day: _dt.date) -> None:
         raise JournalError(f"{path}: a file of trading date {hdr['trading_date']}, not {day} as its name says")
 
 
+def _first_refused(recs: npt.NDArray[Any]) -> tuple[int, str] | None:
+    """(k, why) of the first of ``recs`` that a store refuses: a record no store applies (_bad_records) or one
+    that cuts an update (cut_updates: a record of another token after one flagged CONTINUED); None when it
+    takes them all."""
+    k, why = len(recs), ""
+    bad = _bad_records(recs, 1)[1]
+    if bad:
+        k, why = bad[0][0], bad[0][1] + ": replay stops there (a damaged record; vega verify names every one)"
+    cut = cut_updates(recs[:k + 1])                    # (record k + 1 of a cut after record k: not before k)
+    if len(cut) and int(cut[0]) < k:
+        k, why = int(cut[0]), ("a CONTINUED update changes token: replay stops there (an update cut short; vega "
+                               "verify names every one, and --repair closes them)")
+    return (k, why) if why else None
+
+
+def _to_ring(ring: Any, feed: str, recs: npt.NDArray[Any]) -> int:
+    """Publish the live records of ``recs`` (replayed from ``feed``'s journal) in ``ring``; returns how many.
+    Refused as a store refuses them: the whole updates before the first damaged record or cut update go in,
+    then a ValueError naming it (within ``recs``; replay names the file's record).  Readers of a ring apply its
+    records to their stores: such a record went to them without a word, where a replay into a store stopped."""
+    found = _first_refused(recs)
+    live = live_records(recs if found is None else recs[:_update_end(recs["flags"], 0, found[0])])
+    ring.append(feed, live)
+    if found is not None:
+        raise ValueError(f"record {found[0]}: {found[1]}")
+    return len(live)
+
+
 def _refused(j: Journal, start: int, stop: int, piece: npt.NDArray[Any]) -> ValueError | None:
     """When the batch ``piece`` of journal ``j``'s records [start, stop) (those replayed so far) holds a
     record no store applies (_bad_records) or one that cuts an update (cut_updates: a record of another token
     after one flagged CONTINUED), the ValueError naming the file and the file's record number (the one a Store
     raised counts within the batch); else None (the target's error stands)."""
-    bad = _bad_records(piece, 1)[1]
-    if bad:
-        k, why = bad[0]
-        why += ": replay stops there (a damaged record; vega verify names every one)"
-    else:
-        cut = cut_updates(piece)
-        if not len(cut):
-            return None
-        k, why = int(cut[0]), ("a CONTINUED update changes token: replay stops there (an update cut short; vega "
-                               "verify names every one, and --repair closes them)")
+    found = _first_refused(piece)
+    if found is None:
+        return None
+    k, why = found
     at = np.flatnonzero(j.records[start:stop] == piece[k])       # the first such record replayed
     where = f"record {start + int(at[0])}" if len(at) else f"a record (token {int(piece['token'][k])})"
     return ValueError(f"{j.path}: {where}: {why}")
@@ -627,15 +649,18 @@ def replay(root: StrPath, start: ReplayBound, end: ReplayBound | None = None,
     ``into``: where records go, called with read-only arrays in time order --
     an object with ``apply_records(records)`` (a Store: given ``day_base_ns`` = 00:00 IST of each journal's
     trading date when its method takes it, so last update times are the journal day's, as in the live store),
-    a ``vega.Ring`` (each feed to its own slot), an object with ``publish(records)`` or ``append(records)``, a
-    callable ``into(records, feed)``, or a mapping feed -> any of those (keys: feed names as ``feeds`` takes
-    them, in any case, a key naming no feed a ValueError; feeds it lacks are skipped).  One target with
+    a ``vega.Ring`` (each feed to its own slot: its live records), an object with ``publish(records)`` or
+    ``append(records)``, a callable ``into(records, feed)``, or a mapping feed -> any of those (keys: feed names
+    as ``feeds`` takes them, in any case, a key naming no feed a ValueError; feeds it lacks are skipped).  One
+    target with
     ``apply_records`` for several feeds is a ValueError (each feed numbers its tokens apart: they would collide
     in it): give ``feeds=[one]`` or a store per feed.
     Each array holds whole updates of one feed: at most ``batch`` records, cut after a record without
     CONTINUED (an update longer than ``batch``, e.g. a big checkpoint chain, comes whole).  An unsealed file
     (still being written) that ends inside an update is replayed up to that update, which ``next_seq`` then
-    points at; a sealed file is replayed to its end.
+    points at; a sealed file is replayed to its end.  A record a store refuses (damaged: an unknown group, a bad
+    mask or token; or an update cut short) stops the replay into a store or a ring with a ValueError naming the
+    file and record (a ring publishes the whole updates before it); other targets get records as they are.
     ``speed``: None replays flat out; otherwise the recorded gaps are kept, divided by ``speed`` (1.0 real
     time, 10.0 ten times faster), with records delivered in groups of ``tick`` seconds of wall time; gaps longer
     than ``max_gap`` seconds of feed time (default 5, as ``vega replay --max-gap``: a night between two days

@@ -143,7 +143,7 @@ def _check_store(name: str, replace: bool) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Replay; print a summary line (records, next sequence number per feed, elapsed)."""
-    from vega.journal import FEEDS, JournalError, journal_files, live_records, replay
+    from vega.journal import FEEDS, JournalError, _to_ring, journal_files, replay
     from vega.store import StoreFullError
     if not args.ring and not args.store:
         raise CliError("nothing to replay into: give --ring NAME and/or --store NAME")
@@ -220,10 +220,8 @@ def run(args: argparse.Namespace) -> int:
                 self.feed = feed
 
             def apply_records(self, recs: npt.NDArray[np.void], day_base_ns: int) -> None:
-                if ring is not None:
-                    live = live_records(recs)
-                    ring.append(self.feed, live)
-                    published[0] += len(live)
+                if ring is not None:              # (a damaged record refused, as the store refuses it)
+                    published[0] += _to_ring(ring, self.feed, recs)
                 if store is not None:
                     store.apply_records(recs, day_base_ns=day_base_ns)
                 prog.add(len(recs), self.feed)
