@@ -161,3 +161,31 @@ def test_an_export_of_more_days_than_open_files_allowed_opens_one_day_at_a_time(
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     assert len(paths) == 40 and ds.dataset(tmp_path / "pq", partitioning="hive").count_rows() == 40 * 50
+
+
+def test_an_unsealed_day_is_exported_up_to_the_update_it_ends_inside_as_replay_holds_it_back(tmp_path):
+    """A day being written can end inside an update (its other records still in the writer's buffer): replay
+    holds that update back (next_seq is its first record), and export wrote its records, a part of an update
+    that no later export of the day repeats as it was.  Export stops where replay does; the sealed day whole."""
+    import pyarrow.parquet as pq
+    from vega.journal import replay
+    from vega.records import CONTINUED
+    recs = make_records(40, seed=6)
+    recs["token"][30:] = recs["token"][30]              # one token's update of ten records
+    recs["flags"][30:] |= CONTINUED
+    recs["flags"][-1] &= ~np.uint8(CONTINUED)
+    w = JournalWriter(tmp_path / "j", "NSE_FO", DAYS[0], flush_interval=None)    # a running capture's
+    try:
+        w.append(recs[:34])                               # the update's last six records to come
+        w.flush()
+        res = replay(tmp_path / "j", DAYS[0], into=lambda r, f: None)
+        assert res.records == 30 and res.next_seq["NSE_FO"] == 30
+        [p] = export(tmp_path / "j", tmp_path / "pq", DAYS[0], progress=False, row_group_size=7)
+        t = pq.read_table(p)
+        assert t.column("seq").to_pylist() == list(range(30))
+        assert t.column("token").to_pylist() == recs["token"][:30].tolist()
+        w.append(recs[34:])
+    finally:
+        w.close()
+    [p] = export(tmp_path / "j", tmp_path / "pq", DAYS[0], progress=False, row_group_size=7)
+    assert pq.read_table(p).column("slot0").to_pylist() == recs["slots"][:, 0].tolist()

@@ -201,7 +201,7 @@ def _inspect(path: Path) -> VerifyReport:
                            "repaired, mid-update): replay applies them as they are")
                 else:
                     how = ("the update's last record is not in the file (a writer still appending, or one that "
-                           f"stopped mid-update): replay stops before record {s}")
+                           f"stopped mid-update): replay stops before record {s}, and so does export")
                 rep.notes.append(f"ends inside an update: records {s}..{n - 1} (token {t}) are flagged CONTINUED "
                                  f"and {how}" + ("" if flags[-1] & KEYFRAME else
                                                  "; a writer reopening the file (or a repair) closes the update "
@@ -259,9 +259,9 @@ def verify(path: StrPath, repair: bool = False) -> VerifyReport:
     """Check a journal file: header, torn tail, index and checkpoint table against the records, and that no
     update is cut (a record of another token after one flagged CONTINUED, which replay into a store refuses:
     a problem naming the record, listed in ``cut_updates``; a repair closes the update where it was cut).
-    Records that end inside an update are a note: replay stops before them in a file not sealed, and applies
-    them in a sealed one; a writer reopening the file closes that update.  Records no store applies are problems
-    too ("damaged record N", ``bad_records``), and so is a header that names another date or feed than the
+    Records that end inside an update are a note: replay (and export) stops before them in a file not sealed,
+    and applies them in a sealed one; a writer reopening the file closes that update.  Records no store applies
+    are problems too ("damaged record N", ``bad_records``), and so is a header that names another date or feed than the
     file's name and directory (``misnamed``); a repair mends neither (``repairable`` is False), though it seals
     such a file when it is unsealed.
 
@@ -973,6 +973,14 @@ def _export_compression(compression: str | None) -> str | None:
     return None if name == "none" else name
 
 
+def _export_end(j: Journal) -> int:
+    """The records of ``j`` that export writes: all of a sealed file; of one not sealed (being written, or left
+    by a writer that stopped) those up to the update it ends inside, whose other records are still in the
+    writer's buffer (or never came), as replay holds it back: its first record is where replay's ``next_seq``
+    points, so an export and a later one of the sealed day agree on every record the first wrote."""
+    return len(j) if j.sealed else _update_end(j.records["flags"], 0, len(j))
+
+
 def export(root: StrPath, out: StrPath, start: DayLike, end: DayLike | None = None,
            feeds: Iterable[str] | str | None = None, *, progress: bool = True, compression: str | None = "zstd",
            row_group_size: int = 1 << 20) -> list[Path]:
@@ -981,6 +989,8 @@ def export(root: StrPath, out: StrPath, start: DayLike, end: DayLike | None = No
     ``seq``, ``token``, ``group``, ``flags``, ``mask``, ``source``, ``slot0``..``slot3``.  Readable as one
     dataset by pyarrow.dataset, DuckDB (``read_parquet('<out>/**/*.parquet', hive_partitioning=true)``) and
     polars.  Shows a progress bar (tqdm) when ``progress``.  Needs the ``export`` extra.  Returns the files.
+    A day's file that is not sealed (being written) is exported as far as it goes, up to the update it ends
+    inside (whose other records are not written yet), as replay holds that update back.
     ``compression``: "zstd" (default), "snappy", "gzip", "lz4", "brotli" or "none" (or None), any case;
     ``row_group_size``: records per Parquet row group, an int >= 1 (the records are read a row group at a time:
     what the export holds in memory, whatever the range).  Anything else is a TypeError or ValueError naming the
@@ -1002,7 +1012,7 @@ def export(root: StrPath, out: StrPath, start: DayLike, end: DayLike | None = No
         # journal holds two file descriptors, and a year of days held open ran out of them ("Too many open files"
         # past ~500 days under the common limit of 1024)
         with _day_file(p, f, d) as j:
-            total += len(j)
+            total += _export_end(j)
     bar = None
     if progress:
         try:
@@ -1025,12 +1035,12 @@ def export(root: StrPath, out: StrPath, start: DayLike, end: DayLike | None = No
                 # a relative directory with a ':' in its name (export-15:30) was "Unrecognized filesystem type"
                 with pq.ParquetWriter(os.path.abspath(tmp), schema, compression=compression,
                                       filesystem=pafs.LocalFileSystem()) as pw:
-                    n = len(j)
+                    n = _export_end(j)
                     for a in range(0, max(n, 1), row_group_size):
                         # read (pread) a row group at a time, not through the map: pages of the map stay in
                         # the process once touched, and an export held every day of the range in memory
                         j.rewind(a)
-                        r = j.read(row_group_size, copy=True)
+                        r = j.read(min(row_group_size, n - a), copy=True)
                         slots = r["slots"]
                         cols = [
                             pa.array(timestamps(r) + base, pa.int64()).cast(schema.field("ts").type),
