@@ -312,6 +312,24 @@ def test_export_bad_input(session, tmp_path):
     assert_one_line_error(r, "needs pyarrow, which is not installed", "pip install 'vega[export]'")
 
 
+def test_an_export_refusing_a_damaged_day_leaves_no_output_directory(session, tmp_path):
+    """export checks every day before it writes anything, but `vega export` made the output directory (and its
+    parents) first: a refused export left an empty directory behind.  It leaves nothing now, and a directory
+    that was there stays."""
+    pytest.importorskip("pyarrow")
+    _, path, _, _ = session
+    (tmp_path / "j" / "NSE_FO").mkdir(parents=True)
+    (tmp_path / "j" / "NSE_FO" / path.name).write_bytes(path.read_bytes())
+    damaged = tmp_path / "j" / "NSE_FO" / "20260126.bin"
+    damaged.write_bytes(b"not a journal at all" * 10)
+    r = cli("export", tmp_path / "j", tmp_path / "new" / "out", "2026-01-23", "2026-01-26", "--no-progress")
+    assert_one_line_error(r, str(damaged))
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "kept").mkdir()
+    assert_one_line_error(cli("export", tmp_path / "j", tmp_path / "kept", "2026-01-23", "2026-01-26"), str(damaged))
+    assert (tmp_path / "kept").is_dir() and not any((tmp_path / "kept").iterdir())
+
+
 def test_export_says_why_an_installed_pyarrow_does_not_import(session, tmp_path):
     """pyarrow 26 refuses numpy 1.x at import, and `pip install vega[export]` beside numpy 1.26 (which our
     numpy>=1.26 allows) installs it: the error was "needs pyarrow, which is not installed", about a pyarrow

@@ -57,13 +57,24 @@ def run(args: argparse.Namespace) -> int:
     files = journal_files(root, names, d0, d1)       # listed: a range of centuries is no slower than a week
     if not files:
         raise CliError(f"no journal files under {root} for {d0}..{d1} ({', '.join(names)})")
+    made = [d for d in (out, *out.parents) if not d.exists()]     # the directories this export makes
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise CliError(f"output directory {out}: cannot create it ({e.strerror or e})") from None
     try:
-        written = export(root, out, d0, d1, feeds, progress=not args.no_progress and sys.stderr.isatty(),
-                         compression=None if args.compression == "none" else args.compression)
+        try:
+            written = export(root, out, d0, d1, feeds, progress=not args.no_progress and sys.stderr.isatty(),
+                             compression=None if args.compression == "none" else args.compression)
+        except BaseException:
+            # refused (a damaged day: every day is checked before anything is written), failed or stopped: the
+            # directories made here go again when nothing was written in them (an empty one was left behind)
+            for d in made:
+                try:
+                    d.rmdir()
+                except OSError:
+                    break
+            raise
     except PermissionError as e:
         raise CliError(f"permission denied: {e.filename or e}") from None
     except JournalError as e:
