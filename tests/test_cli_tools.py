@@ -452,6 +452,41 @@ def test_a_replay_into_a_ring_refuses_a_damaged_record_as_into_a_store(session, 
             Store.open(shm_name)
 
 
+def test_replay_progress_counts_the_records_of_its_bounds_and_ends_at_100_percent(tmp_path, shm_name,
+                                                                                    monkeypatch):
+    """The progress line's total was the files' sizes: index tables, the whole day of a range bounded by times,
+    and the day before's file a start time reads for its night past midnight, so a replay from 10:00 to 11:00
+    ended at a few percent.  The total is the records the replay delivers: it ends at N/N, 100 %."""
+    import io
+    import types
+    from journal_helpers import make_records
+    from vega.cli import main
+    import vega.commands.replay as replay_cmd
+    day0, day1 = DATE, DATE + dt.timedelta(days=1)               # from a time on day1, day0 is read too
+    for d, seed in ((day0, 1), (day1, 2)):                          # 09:15 to ~14:50, stamps ~2 s apart
+        with JournalWriter(tmp_path, "NSE_FO", d, flush_interval=None, index_stride=64) as w:
+            w.append(make_records(10_000, seed=seed, max_step=4 * 10**9))
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+    ticks = iter(range(10**6))                                      # every progress update 1 s after the last
+    monkeypatch.setattr(replay_cmd, "time", types.SimpleNamespace(monotonic=lambda: float(next(ticks))))
+    for bounds, tokens in (((f"{day1}T10:00", f"{day1}T11:00"), []), ((f"{day1}T10:00",), []),
+                           ((str(day0), str(day1)), []), ((f"{day1}T10:00",), ["--tokens", "3,4"])):
+        err, out = Tty(), io.StringIO()
+        monkeypatch.setattr(sys, "stderr", err)
+        monkeypatch.setattr(sys, "stdout", out)
+        assert main(["replay", str(tmp_path), *bounds, "--ring", shm_name, "--replace", *tokens]) == 0, err.getvalue()
+        replayed = int(re.search(r"replayed ([\d,]+) records", out.getvalue()).group(1).replace(",", ""))
+        last = err.getvalue().split("\r")[-2]                       # the last progress line (then cleared)
+        if tokens:                                                  # no total the indexes tell: no percentage
+            assert re.match(rf"replay: {replayed:,} records, ", last), last
+        else:
+            assert last.startswith(f"replay: {replayed:,}/{replayed:,} records 100.0%, "), (bounds, last)
+            assert (replayed == 20_000) == (bounds == (str(day0), str(day1))) and replayed > 0
+
+
 def test_a_replay_that_fails_leaves_no_half_filled_ring_or_store(session, shm_name):
     """A store too small for the journal's tokens: one line that says what to do, and the ring and store
     this replay made are removed again (a later replay or a reader must not take them for a whole day)."""

@@ -800,22 +800,13 @@ def replay(root: StrPath, start: ReplayBound, end: ReplayBound | None = None,
         js, pos, end_pos, carry, start_pos = {}, {}, {}, {}, {}
         for f, p in day_files:
             j = _day_file(p, f, day)
-            first = 0 if lo is None else j.position(max(0, lo - base))
+            first, end_pos[f] = _span(j, base, lo, hi)
             if day < d0 and first == len(j):           # the day before start's ended before start
                 j.close()
                 continue
             js[f] = j
             res.files.append(p)
-            pos[f] = first
-            # a bound past every stamp a day's file can hold (2**48 ns, 3.26 days) ends it at its end
-            end_pos[f] = len(j) if hi is None or hi - base >= _TS48_END else j.position(max(0, hi - base))
-            end_pos[f] = max(end_pos[f], pos[f])
-            start_pos[f] = pos[f]
-            if end_pos[f] < len(j) or not j.sealed:
-                # a file being written (or left by a crash) can end inside an update, its other records still
-                # in the writer's buffer: that update waits (next_seq is its first record's number, so a ring
-                # reader started there gets it whole).  A sealed file is replayed to its end
-                end_pos[f] = _update_end(j.records["flags"], pos[f], end_pos[f])
+            pos[f] = start_pos[f] = first
             carry[f] = int(timestamps(j.records[pos[f] - 1:pos[f]])[0]) if pos[f] else -1
         try:
             while True:
@@ -888,6 +879,39 @@ def replay(root: StrPath, start: ReplayBound, end: ReplayBound | None = None,
             for j in js.values():
                 j.close()
     return res
+
+
+def _span(j: Journal, base: int, lo: int | None, hi: int | None) -> tuple[int, int]:
+    """[first, end) of the records of a day's file ``j`` (whose day starts at ``base``, epoch ns) that replay
+    delivers between the absolute bounds ``lo`` and ``hi`` (epoch ns, None: unbounded)."""
+    first = 0 if lo is None else j.position(max(0, lo - base))
+    # a bound past every stamp a day's file can hold (2**48 ns, 3.26 days) ends it at its end
+    end = len(j) if hi is None or hi - base >= _TS48_END else j.position(max(0, hi - base))
+    end = max(end, first)
+    if end < len(j) or not j.sealed:
+        # a file being written (or left by a crash) can end inside an update, its other records still in the
+        # writer's buffer: that update waits (next_seq is its first record's number, so a ring reader started
+        # there gets it whole).  A sealed file is replayed to its end
+        end = _update_end(j.records["flags"], first, end)
+    return first, end
+
+
+def _replay_count(files: list[tuple[_dt.date, str, Path]], start: ReplayBound, end: ReplayBound | None) -> int:
+    """The records ``replay(root, start, end)`` hands its targets (``ReplayResult.records`` without ``tokens``)
+    from ``files``, the (day, feed, path) of its range (journal_files; from a time the day before's too), found
+    by the files' indexes, not read: for a progress percentage.  A file that does not open counts none (the
+    replay refuses it)."""
+    lo = _bound(start, False)[1]
+    hi = None if end is None else _bound(end, True)[1]
+    n = 0
+    for day, f, p in files:
+        try:
+            with _day_file(p, f, day) as j:
+                a, b = _span(j, day_epoch_ns(day), lo, hi)
+                n += b - a
+        except (JournalError, OSError):
+            pass
+    return n
 
 
 def _absent(files: list[tuple[_dt.date, str, Path]], feeds: list[str], d0: _dt.date,

@@ -51,7 +51,8 @@ def register(sub: _Subparsers) -> None:
 
 
 class _Progress:
-    """A progress line on stderr, rewritten in place at most every 0.2 s."""
+    """A progress line on stderr, rewritten in place at most every 0.2 s: records replayed of ``total`` (those the
+    replay delivers; 0 when not known, as with --tokens: no percentage)."""
 
     def __init__(self, enabled: bool, total: int):
         self.enabled = enabled and sys.stderr.isatty()
@@ -65,9 +66,10 @@ class _Progress:
         now = time.monotonic()
         if self.enabled and now - self.last >= 0.2:
             self.last = now
-            pct = f" {100 * self.n / self.total:5.1f}%" if self.total else ""
+            of = f"/{self.total:,}" if self.total else ""
+            pct = f" {min(100.0, 100 * self.n / self.total):5.1f}%" if self.total else ""
             rate = self.n / max(now - self.t0, 1e-9)
-            sys.stderr.write(f"\rreplay: {self.n:,}/{self.total:,} records{pct}, {rate:,.0f} rec/s, {feed}   ")
+            sys.stderr.write(f"\rreplay: {self.n:,}{of} records{pct}, {rate:,.0f} rec/s, {feed}   ")
             sys.stderr.flush()
 
     def done(self) -> None:
@@ -84,16 +86,13 @@ def _days(start: _dt.date, end: _dt.date | None) -> tuple[_dt.date, _dt.date]:
     return d0, d1
 
 
-def _count(files: list[tuple[_dt.date, str, Path]]) -> int:
-    """Records in the files (day, feed, path) of the range (for the progress percentage; bounds inside a day
-    ignored)."""
-    n = 0
-    for _, _, p in files:
-        try:
-            n += max(0, (p.stat().st_size - 64) // 32)
-        except OSError:
-            pass
-    return n
+def _has_records(path: Path) -> bool:
+    """Whether the journal file at ``path`` holds a record (by its size: a damaged one is the replay's to
+    refuse, with the file named)."""
+    try:
+        return path.stat().st_size >= 64 + 32
+    except OSError:
+        return False
 
 
 def _first_seqs(start: _dt.date, files: list[tuple[_dt.date, str, Path]]) -> dict[str, int]:
@@ -143,7 +142,7 @@ def _check_store(name: str, replace: bool) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Replay; print a summary line (records, next sequence number per feed, elapsed)."""
-    from vega.journal import FEEDS, JournalError, _to_ring, journal_files, replay
+    from vega.journal import FEEDS, JournalError, _replay_count, _to_ring, journal_files, replay
     from vega.store import StoreFullError
     if not args.ring and not args.store:
         raise CliError("nothing to replay into: give --ring NAME and/or --store NAME")
@@ -167,9 +166,12 @@ def run(args: argparse.Namespace) -> int:
     # from a time, the day before's night past midnight may hold records at or after START
     files = journal_files(root, feeds, d0 - _dt.timedelta(days=1) if isinstance(start, _dt.datetime) and
                           d0 > _dt.date.min else d0, d1)
-    total = _count(files)
-    if total == 0:
+    if not any(_has_records(p) for _, _, p in files):
         raise CliError(f"no journal records under {root} for {d0}..{d1} ({', '.join(feeds)})")
+    # the records the replay delivers, for the percentage: within the bounds, up to where an unsealed file's
+    # records end on a whole update (the files' sizes counted index tables and the day before's whole file, so
+    # a replay from a time never got near 100 %); unknown with --tokens, which the files' indexes do not tell
+    total = 0 if tokens is not None else _replay_count(files, start, end)
     if args.store:                                # before anything is made: an existing store needs --replace
         _check_store(args.store, args.replace)
 
