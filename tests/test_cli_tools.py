@@ -445,7 +445,8 @@ def test_a_replay_into_a_ring_refuses_a_damaged_record_as_into_a_store(session, 
     damaged = tmp_path / "NSE_FO" / path.name
     for target in ("--ring", "--store"):
         r = cli("replay", tmp_path, DATE.isoformat(), target, shm_name, "--no-progress")
-        assert_one_line_error(r, f"{damaged}: record 100: unknown group")
+        line = assert_one_line_error(r, f"{damaged}: record 100: unknown group", "vega verify")
+        assert line.startswith(f"vega replay: {damaged}: record 100"), line      # (no "ValueError: " before it)
         with pytest.raises(FileNotFoundError):
             Ring.open(shm_name)
         with pytest.raises(FileNotFoundError):

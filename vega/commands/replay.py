@@ -248,6 +248,8 @@ def run(args: argparse.Namespace) -> int:
     except JournalError as e:
         raise CliError(f"{e} (vega verify {root} tells which files are damaged and which --repair can mend)") \
             from None
+    except ValueError as e:                       # (the arguments were checked above): a damaged record the store
+        raise CliError(str(e)) from None          # or the ring refused; the message names the file and the record
     finally:
         if ring is not None:
             ring.close()
