@@ -557,11 +557,37 @@ _LAST_DAY = _dt.date(2262, 4, 10)
 _SEQ_LIMIT = 1 << 62
 
 
+#: the fields of the header a writer makes, up to the trading date, as (end offset, format, offset, ok(value,
+#: feed_type, date)): a file cut inside its header is told by the fields it holds whole
+_CUT_FIELDS = (
+    (10, "<H", 8, lambda v, f, d: 1 <= v <= JRNL_VERSION),
+    (12, "<H", 10, lambda v, f, d: v == JRNL_HEADER_SIZE),
+    (14, "<H", 12, lambda v, f, d: v == JRNL_REC_SIZE),
+    (15, "<B", 14, lambda v, f, d: v == f if f is not None else v in FEED_NAMES),
+    (16, "<B", 15, lambda v, f, d: v == JRNL_OPEN),
+    (20, "<I", 16, lambda v, f, d: v == d if d is not None else True),
+)
+
+
+def cut_header(data, feed_type=None, trading_date=None):
+    """True when ``data`` (a whole file) is shorter than a header and is the start of one a writer makes (of
+    ``feed_type`` and ``trading_date``, YYYYMMDD, when given): its writer stopped before writing the header
+    whole (a kill, a full disk), so the file holds no record.  0 bytes count."""
+    n = len(data)
+    if n >= JRNL_HEADER_SIZE or bytes(data[:8]) != MAGIC[:n]:
+        return False
+    return all(ok(struct.unpack_from(fmt, data, off)[0], feed_type, trading_date)
+               for end, fmt, off, ok in _CUT_FIELDS if n >= end)
+
+
 def parse_header(data, path="journal"):
     """Check and decode a header; raises JournalError naming what is wrong."""
     if len(data) < JRNL_HEADER_SIZE:
         raise JournalError(f"{path}: truncated header ({len(data)} bytes, a journal starts with "
-                           f"{JRNL_HEADER_SIZE})")
+                           f"{JRNL_HEADER_SIZE})" + (
+                               ": cut short, no record in it (its writer stopped before writing it whole); "
+                               "vega verify --repair writes it again when its path names its feed and day"
+                               if cut_header(data) else ""))
     (magic, version, header_size, record_size, feed_type, sealed, trading_date, symbol_id, record_count,
      created_ns, index_offset, first_seq, stride, checksum) = _HEADER.unpack_from(data)
     if magic != MAGIC:
@@ -1059,6 +1085,12 @@ cdef class JournalWriter:
             hdr = parse_header(f.read(JRNL_HEADER_SIZE), path)
         return cls((_EXACT, path), hdr["feed"], hdr["trading_date"], **options)
 
+    @classmethod
+    def _reopen_cut(cls, path, feed, date, **options):
+        """Reopen ``path``, a file cut inside its header (``cut_header``), as the journal of ``feed`` and
+        ``date``, which its path names (its bytes do not hold them): the recovery writes it as a new file."""
+        return cls((_EXACT, Path(path)), feed, date, **options)
+
     # -- opening and recovery ------------------------------------------------------------------------------
 
     def _open_day(self, date, first_seq, exact=None):
@@ -1120,6 +1152,12 @@ cdef class JournalWriter:
         size = os.fstat(fd).st_size
         jrnl_index_free(&self._w.index)
         info = {"existed": size > 0, "torn_bytes": 0, "was_sealed": False, "records": 0}
+        if 0 < size < JRNL_HEADER_SIZE and cut_header(os.pread(fd, size, 0), self._feed_type, date_int(date)):
+            # its writer stopped before the header was whole: no record in it, and feed and day are this one's;
+            # written again as a new file (the header whole or none, below)
+            os.ftruncate(fd, 0)
+            info.update(existed=False, cut_header_bytes=size)
+            size = 0
         if size == 0:
             self._first_seq = first_seq
             self._version = JRNL_VERSION

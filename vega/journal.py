@@ -27,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from vega._journal import (
+    cut_header,
     cut_updates,
     _applier,
     _index,
@@ -97,6 +98,10 @@ class VerifyReport:
     #: the header names another trading date (or feed) than the file's name and directory: replay and export
     #: refuse it (their times count from the header's day); a repair does not rename files, so not repairable
     misnamed: bool = False
+    #: shorter than its 64-byte header and the start of one (state "cut header"): its writer stopped before writing
+    #: the header whole (a kill, a full disk); no record in it.  A repair writes it again as an empty journal of
+    #: the feed and day its path names (``<FEED>/YYYYMMDD.bin``); of another path it is not repairable
+    cut_header: bool = False
 
     @property
     def repairable(self) -> bool:
@@ -105,8 +110,10 @@ class VerifyReport:
         journal at all, a newer format version, a damaged header) is left alone by a repair.  A cut update
         (``cut_updates``) is closed where it was cut (the CONTINUED flag of its last record written cleared).
         Damaged records (``bad_records``) are not mended, nor a name that disagrees with the header
-        (``misnamed``): a file with either is not repairable."""
-        return not self.ok and self.state != "?" and not self.bad_records and not self.misnamed
+        (``misnamed``): a file with either is not repairable.  A cut header (``cut_header``) is written again
+        as an empty journal when the file's path names its feed and day."""
+        return (not self.ok and self.state != "?" and not self.bad_records and not self.misnamed
+                and not (self.cut_header and _named_day(self.path) is None))
 
     def __str__(self) -> str:
         head = f"{self.path}: {'OK' if self.ok else 'DAMAGED'} ({self.state}, {self.records} records, " \
@@ -123,11 +130,14 @@ def _inspect(path: Path) -> VerifyReport:
     _regular_file(path)
     size = path.stat().st_size
     with open(path, "rb") as f:
+        head = f.read(64)
         try:
-            hdr = parse_header(f.read(64), path)
+            hdr = parse_header(head, path)
         except JournalError as e:
             rep.ok = False
-            rep.problems.append(str(e))
+            _cut_header(rep, path, head)
+            if not rep.cut_header:
+                rep.problems.append(str(e))
             return rep
         import mmap
         mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
@@ -219,6 +229,34 @@ def _inspect(path: Path) -> VerifyReport:
     return rep
 
 
+def _named_day(path: Path) -> tuple[str, _dt.date] | None:
+    """The feed and trading date a journal's path names (``<FEED>/YYYYMMDD.bin``), or None."""
+    feed, day = path.parent.name.upper(), _file_day(path.name)
+    return (feed, day) if feed in FEEDS and day is not None else None
+
+
+def _cut_header(rep: VerifyReport, path: Path, data: bytes) -> None:
+    """Say a file cut inside its header as such: whether a repair can write it again (its path names its feed
+    and day, and the header bytes it holds do not name others)."""
+    if not cut_header(data):
+        return
+    rep.cut_header = True
+    rep.state = "cut header"
+    head = (f"truncated header ({len(data)} of its 64 bytes): a cut header, no record (its writer stopped before "
+            f"writing the header whole: a kill, a full disk); replay and export refuse the day")
+    named = _named_day(path)
+    if named and cut_header(data, FEEDS[named[0]], date_int(named[1])):
+        rep.problems.append(f"{head}; vega verify --repair writes it again as an empty journal of {named[0]} "
+                            f"{named[1]}, as its path names")
+    elif named:
+        rep.misnamed = True
+        rep.problems.append(f"{head}; the bytes it holds name another feed or day than its path: a repair does "
+                            f"not write it again")
+    else:
+        rep.problems.append(f"{head}; a repair cannot write it again: its path does not name its feed and day "
+                            f"(<FEED>/YYYYMMDD.bin)")
+
+
 def _check_name(rep: VerifyReport, path: Path, hdr: dict[str, Any]) -> None:
     """A problem when the name of a journal's file (``YYYYMMDD.bin``) or its directory (a feed's) says
     another day or feed than its header: replay and export take the file by its name and refuse it (a file
@@ -267,14 +305,20 @@ def verify(path: StrPath, repair: bool = False) -> VerifyReport:
 
     With ``repair=True`` a damaged file whose header is intact is repaired by reopening it as a writer (which
     cuts a torn tail, drops a damaged index and rebuilds it from the records) and sealing it; every whole
-    record is kept.  So is an undamaged file left unsealed by a writer that is gone (a crash, a full disk).
+    record is kept.  So is an undamaged file left unsealed by a writer that is gone (a crash, a full disk).  A
+    file cut inside its header (``cut_header``: no record) is written again as the empty, sealed journal of the
+    feed and day its path names (``<FEED>/YYYYMMDD.bin``).
     A file locked by its running writer is not touched: left as it is when undamaged, else JournalError."""
     path = Path(path)
     rep = _inspect(path)
     if repair and (rep.repairable or rep.state in ("open", "sealing")):   # damaged, or left unsealed
         if rep.ok and held_by_writer(path):               # a running writer's open file: nothing to repair
             return rep
-        w = JournalWriter.reopen(path)                     # this very file, wherever it lies
+        named = _named_day(path)
+        if rep.cut_header and named:                       # no header to say its feed and day: its path does
+            w = JournalWriter._reopen_cut(path, *named)
+        else:
+            w = JournalWriter.reopen(path)                 # this very file, wherever it lies
         w.close()
         after = _inspect(path)
         left = after.problems                              # what the repair did not mend

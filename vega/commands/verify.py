@@ -12,7 +12,8 @@ from vega.commands._ops import refuse_special_file
 if TYPE_CHECKING:
     from vega.commands import _Subparsers
 
-HELP = "check journal files and report per file; --repair fixes a torn tail, a damaged index or a cut update"
+HELP = ("check journal files and report per file; --repair fixes a torn tail, a damaged index, a cut update "
+        "or a cut header")
 
 
 def register(sub: _Subparsers) -> None:
@@ -22,7 +23,8 @@ def register(sub: _Subparsers) -> None:
         "repaired), 1 when a file is damaged."))
     p.add_argument("paths", nargs="+", help="journal files or journal root directories")
     p.add_argument("--repair", action="store_true",
-                   help="repair damaged files in place (cut a torn tail, rebuild the index, seal); "
+                   help="repair damaged files in place (cut a torn tail, rebuild the index, seal; a file cut "
+                        "inside its header is written again as the empty day its path names); "
                         "every whole record is kept; never touches a file its writer holds")
     p.add_argument("--quiet", "-q", action="store_true", help="print only files with problems")
     p.set_defaults(func=run)
