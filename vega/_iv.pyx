@@ -50,11 +50,11 @@ def _call_flags(is_call, shape):
 
 
 cdef str _ARRAY_FORMS = ("{func}: {name} is an array of shape {shape}, and {func} takes one number per "
-                         "argument: for arrays use vega.{func}_array(...), which takes arrays (broadcast together) "
+                         "argument: for arrays use vega.{array}, which takes arrays (broadcast together) "
                          "and loops without the GIL")
 
 
-cdef object _not_an_array(object v, str name, str func, bint number):
+cdef object _not_an_array(object v, str name, str func, bint number, str array):
     """TypeError when ``v`` (an argument of a scalar function) is an array or a sequence: numpy's own error
     ("only 0-dimensional arrays can be converted") does not say that the array form exists.  A 0-d array is one
     number, as before.  A ``number`` (every argument but ``is_call``) given as a bool is a TypeError too: a bool
@@ -67,16 +67,18 @@ cdef object _not_an_array(object v, str name, str func, bint number):
                                                         and v.dtype == np.bool_)):
         raise TypeError(f"{func}: {name} must be a number, not a bool ({v!r})")
     if np.ndim(v) > 0:
-        raise TypeError(_ARRAY_FORMS.format(func=func, name=name, shape=np.shape(v)))
+        raise TypeError(_ARRAY_FORMS.format(func=func, name=name, shape=np.shape(v), array=array))
     return None
 
 
-cdef int _scalars(str func, tuple names, tuple values) except -1:
+cdef int _scalars(str func, tuple names, tuple values, str array=None) except -1:
     """_not_an_array over a scalar function's arguments (``is_call`` too, the last one: its arrays go to the array
-    form, and it alone is a bool)."""
+    form, and it alone is a bool).  ``array``: the call to point an array to (default ``{func}_array(...)``)."""
     cdef Py_ssize_t i, last = len(values) - 1
+    if array is None:
+        array = f"{func}_array(...)"
     for i in range(len(values)):
-        _not_an_array(values[i], names[i], func, i != last)
+        _not_an_array(values[i], names[i], func, i != last, array)
     return 0
 
 
@@ -105,7 +107,8 @@ def implied_volatility_status(price, forward, strike, t_years, rate=DEFAULT_RATE
     """``(sigma, status)``: as ``implied_volatility`` plus the reason code (``IV_STATUS_*``; 0 = ok); for arrays
     ``implied_volatility_array(..., status=True)``."""
     cdef int status
-    _scalars("implied_volatility", _IV_ARGS, (price, forward, strike, t_years, rate, is_call))
+    _scalars("implied_volatility_status", _IV_ARGS, (price, forward, strike, t_years, rate, is_call),
+             "implied_volatility_array(..., status=True)")
     cdef double v = iv_black76_implied_ex(price, forward, strike, t_years, rate, _call_flag(is_call), &status)
     return (v if status == IV_OK else NAN), status
 
