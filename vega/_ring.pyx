@@ -1980,10 +1980,8 @@ cdef class Reader:
         ``Ring.reader(start=)``: the records between would be skipped without being counted as lost."""
         if self._ring is None or self._ring._base == NULL:
             raise ValueError("reader is closed")
-        if isinstance(position, str):
-            position = position.lower()
-        else:
-            position = _int_or_none(position)      # an int or a numpy integer; None for anything else
+        # a keyword in any case, or an int or a numpy integer (None for anything else)
+        position = _word(position) if isinstance(position, str) else _int_or_none(position)
         if position == "newest":
             self._r.pos = vg_load_acquire_u64(self._r.tail)
         elif position == "oldest":

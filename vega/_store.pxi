@@ -28,8 +28,8 @@ from vega._iv cimport (iv_black76_implied, iv_close_unix, iv_select_forward, iv_
 from libc.math cimport exp as _c_exp
 from vega.records import CHANGE_RECORD_DTYPE as _REC_DTYPE
 from vega.records import raw_or_record_dtype as _raw_or_record_dtype
-from vega.store import (GROUPS as _GROUPS, STORE_DTYPE as _STORE_DTYPE, StoreError, StoreFullError, StoreBusyError,
-                        StoreFormatError)
+from vega.store import (GROUPS as _GROUPS, INDEX_FIELDS as _INDEX_FIELDS, INDEX_LINE5_NAMES as _INDEX_LINE5_NAMES,
+                        STORE_DTYPE as _STORE_DTYPE, StoreError, StoreFullError, StoreBusyError, StoreFormatError)
 
 cdef extern from *:
     """
@@ -3626,17 +3626,13 @@ _QUOTE_FIELDS = ('token', 'segment', 'net_change_indicator', 'book_type', 'tradi
                  'pday_high_price', 'pday_low_price', 'pday_wt_avg', 'cday_high_price', 'cday_low_price',
                  'cday_wt_avg', 'bb_end_date', 'symbol', 'series', 'last_md_ns')
 
-#: an index record's names (vega.INDEX_DTYPE) for the store fields they read
-_INDEX_ALIASES = {'index_value': 'last_traded_price', 'net_change': 'net_price_change',
-                  'value_time': 'last_trade_time', 'open': 'open_price', 'high': 'high_price', 'low': 'low_price',
-                  'close': 'close_price', 'indicative_close': 'indicative_close_price'}
-#: line 5 of an index record (vega.store.INDEX_UNION_FIELDS) under INDEX_DTYPE's names, in place of groups 7, 8
-_INDEX_LINE5 = ('percent_change', 'yearly_high', 'yearly_low', 'upmoves', 'downmoves', 'indicative_change',
-                'market_cap', 'indicative_percent_change', 'wire_stride')
+#: an index record's names (vega.INDEX_DTYPE) for the store fields they read under another name
+_INDEX_ALIASES = {k: v for k, v in _INDEX_FIELDS.items() if k != v}
 _NOT_INDEX = frozenset(_GROUPS[7][1] + _GROUPS[8][1])      # auction, SPOS
 #: an index record's Quote.to_dict(): every field once, under the index name where it has one
 _INDEX_QUOTE_FIELDS = tuple(
-    {v: k for k, v in _INDEX_ALIASES.items()}.get(n, n) for n in _QUOTE_FIELDS if n not in _NOT_INDEX) + _INDEX_LINE5
+    {v: k for k, v in _INDEX_ALIASES.items()}.get(n, n) for n in _QUOTE_FIELDS if n not in _NOT_INDEX) + \
+    _INDEX_LINE5_NAMES
 
 
 cdef int64_t _token_value(object token) except? -2:

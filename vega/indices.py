@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from vega._files import open_regular, quote
-from vega.store import INDEX_UNION_FIELDS, STORE_DTYPE
+from vega.store import INDEX_FIELDS, INDEX_LINE5_NAMES, INDEX_UNION_FIELDS, STORE_DTYPE
 
 __all__ = ["DEFAULT_INDEX_TOKENS", "HASH_TOKEN_BASE", "INDEX_DTYPE", "IndexMasterError", "index_key",
            "index_token", "check_index_tokens", "index_table", "load_index_master"]
@@ -189,16 +189,8 @@ def load_index_master(path: str | os.PathLike[str]) -> dict[str, int]:
 def _index_dtype() -> np.dtype[np.void]:
     f = STORE_DTYPE.fields
     assert f is not None                         # (a structured dtype)
-    names = {  # index meaning: store field
-        "token": "token", "segment": "segment", "index_value": "last_traded_price",
-        "net_change": "net_price_change", "net_change_indicator": "net_change_indicator",
-        "value_time": "last_trade_time", "open": "open_price", "high": "high_price", "low": "low_price",
-        "close": "close_price", "indicative_close": "indicative_close_price",
-        "last_update_ns": "last_update_ns", "last_update_source": "last_update_source",
-        "update_count": "update_count", "symbol": "symbol",
-    }
-    extra = [(n[len("idx_"):].replace("ind_", "indicative_"), t, o) for n, t, o in INDEX_UNION_FIELDS]
-    spec = [(n, f[s][0], f[s][1]) for n, s in names.items()] + [(n, np.dtype(t), o) for n, t, o in extra]
+    spec = [(n, f[s][0], f[s][1]) for n, s in INDEX_FIELDS.items()] + [
+        (n, np.dtype(t), o) for n, (_, t, o) in zip(INDEX_LINE5_NAMES, INDEX_UNION_FIELDS)]
     return np.dtype({"names": [s[0] for s in spec], "formats": [s[1] for s in spec],
                      "offsets": [s[2] for s in spec], "itemsize": STORE_DTYPE.itemsize})
 

@@ -114,6 +114,19 @@ INDEX_UNION_FIELDS = [
         ("idx_wire_stride", "<i4", 356),
 ]
 
+#: an index record's names (``vega.indices.INDEX_DTYPE``; a Quote of an index record) for the store fields
+#: they read, in INDEX_DTYPE's order; line 5 (INDEX_UNION_FIELDS) follows under INDEX_LINE5_NAMES
+INDEX_FIELDS = {
+        "token": "token", "segment": "segment", "index_value": "last_traded_price",
+        "net_change": "net_price_change", "net_change_indicator": "net_change_indicator",
+        "value_time": "last_trade_time", "open": "open_price", "high": "high_price", "low": "low_price",
+        "close": "close_price", "indicative_close": "indicative_close_price",
+        "last_update_ns": "last_update_ns", "last_update_source": "last_update_source",
+        "update_count": "update_count", "symbol": "symbol",
+}
+#: INDEX_UNION_FIELDS under their index names ('idx_ind_change' is 'indicative_change')
+INDEX_LINE5_NAMES = tuple(n[len("idx_"):].replace("ind_", "indicative_") for n, _, _ in INDEX_UNION_FIELDS)
+
 #: the store record, field by field (offsets as in vg_srec_t)
 STORE_DTYPE = np.dtype(
     {
