@@ -66,6 +66,8 @@ BOUND = ("expected a date, YYYY-MM-DD or YYYYMMDD, or a date and IST time, YYYY-
     ("2026-11-20T25:00", "time of day out of range (00:00 to 23:59:59.999999999)"),
     ("2026-02-30", "not a calendar date"),
     ("2026-13-01T10:30", "not a calendar date"),
+    # a datetime holds microseconds: the nanoseconds were cut off without a word
+    ("2026-11-20T10:30:00.000000001", "a time bound is taken to the microsecond (at most 6 digits after the second)"),
 ])
 def test_replay_says_every_form_of_a_bound(tmp_path, capsys, text, why):
     (tmp_path / "NSE_FO").mkdir()
@@ -75,7 +77,8 @@ def test_replay_says_every_form_of_a_bound(tmp_path, capsys, text, why):
     assert _err_line(capsys) == f"vega replay: bad end {text!r}: {why}"
 
 
-@pytest.mark.parametrize("text", ["20261120T10:30", "2026-11-20 10:30:00.5", "20261120", "2026-11-20T09:15"])
+@pytest.mark.parametrize("text", ["20261120T10:30", "2026-11-20 10:30:00.5", "20261120", "2026-11-20T09:15",
+                                  "2026-11-20T10:30:00.123456000"])
 def test_replay_takes_each_form_it_names(tmp_path, capsys, text):
     (tmp_path / "NSE_FO").mkdir()
     assert main(["replay", str(tmp_path), text, "--store", "h81-never-made"]) == 1   # parsed; no records there

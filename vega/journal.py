@@ -1042,11 +1042,11 @@ def _export_compression(compression: str | None) -> str | None:
 
 
 def _export_end(j: Journal) -> int:
-    """The records of ``j`` that export writes: all of a sealed file; of one not sealed (being written, or left
-    by a writer that stopped) those up to the update it ends inside, whose other records are still in the
-    writer's buffer (or never came), as replay holds it back: its first record is where replay's ``next_seq``
-    points, so an export and a later one of the sealed day agree on every record the first wrote."""
-    return len(j) if j.sealed else _update_end(j.records["flags"], 0, len(j))
+    """The records of ``j`` that export writes: those a replay of its whole day delivers (_span): all of a
+    sealed file; of one not sealed (being written, or left by a writer that stopped) those up to the update it
+    ends inside, which replay holds back, so an export and a later one of the sealed day agree on every record
+    the first wrote."""
+    return _span(j, 0, None, None)[1]
 
 
 def export(root: StrPath, out: StrPath, start: DayLike, end: DayLike | None = None,

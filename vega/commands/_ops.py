@@ -133,6 +133,8 @@ def parse_bound(text: str, what: str) -> _dt.date:
         day, _, clock = t.replace("T", " ").partition(" ")
         d = _day(day)
         ns = _clock_ns(clock, 24)
+        if ns % 1000:                             # (a datetime holds microseconds: the rest was cut off unsaid)
+            raise ValueError("a time bound is taken to the microsecond (at most 6 digits after the second)")
         return _dt.datetime(d.year, d.month, d.day, tzinfo=IST) + _dt.timedelta(microseconds=ns // 1000)
     return _parsed(bound, text, what, BOUND_FORMS)
 
