@@ -809,8 +809,7 @@ class Capture:
         now = time.time_ns() if self._offline_ns is None else self._offline_ns
         if max_ts < 0 or now <= last:
             return ""
-        at = _dt.datetime.fromtimestamp(last // 1000 / 1e6, IST)
-        return (f"; its latest record is stamped {at:%H:%M:%S}.{at.microsecond // 1000:03d} IST, "
+        return (f"; its latest record is stamped {clock_ist(last)}.{last // 1_000_000 % 1000:03d} IST, "
                 f"{_duration((now - last) / 1e9)} before this start: what the feed sent in between is not in it")
 
     def _note_unsealed_days(self) -> None:

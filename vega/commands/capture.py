@@ -155,10 +155,7 @@ def run(args: argparse.Namespace) -> int:
     # was started to ignore SIGHUP (nohup): then it goes on.  Caught from before the opening, which makes the
     # day's journals and may take seconds (a restart reads the day's journal): a stop asked meanwhile killed
     # the capture there, its journals unsealed; now it stops once it is open, before receiving
-    sigs = [signal.SIGINT, signal.SIGTERM]
-    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
-        sigs.append(signal.SIGHUP)
-    old = {s: signal.signal(s, stop) for s in sigs}
+    old = {s: signal.signal(s, stop) for s in stop_signals()}
     try:
         try:
             cap.open()
@@ -182,6 +179,13 @@ def run(args: argparse.Namespace) -> int:
                        f"above say (vega verify {cfg.journal_root} checks the files)")
     _say("vega capture: stopped" + (", journal sealed" if cfg.journal_root else ""))
     return 0
+
+
+def stop_signals() -> list[signal.Signals]:
+    """The signals that stop a capture or an ingest cleanly (journals sealed): SIGINT, SIGTERM, and SIGHUP unless
+    the command was started to ignore it (nohup)."""
+    return [signal.SIGINT, signal.SIGTERM] + (
+        [signal.SIGHUP] if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN else [])
 
 
 def stats_counts(s: dict[str, Any]) -> dict[str, Any]:

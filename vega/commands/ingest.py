@@ -9,7 +9,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from vega.commands import CliError
-from vega.commands.capture import add_pipeline_options, stats_counts
+from vega.commands.capture import add_pipeline_options, stats_counts, stop_signals
 
 if TYPE_CHECKING:
     from vega.commands import _Subparsers
@@ -132,8 +132,7 @@ def _stop_as_interrupt() -> dict[signal.Signals, Any]:
     def interrupt(*_: object) -> None:
         raise KeyboardInterrupt
 
-    sigs = [signal.SIGTERM] + ([signal.SIGHUP] if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN else [])
-    return {s: signal.signal(s, interrupt) for s in sigs}
+    return {s: signal.signal(s, interrupt) for s in stop_signals() if s != signal.SIGINT}
 
 
 def _progress_bar(args: argparse.Namespace) -> Any:      # a tqdm bar (tqdm is untyped) or None
