@@ -100,6 +100,9 @@ def test_dump_says_the_range_of_a_time(tmp_path, capsys):
                                  "(00:00 to 47:59:59.999999999)")
     assert main(["dump", str(tmp_path / "x.bin"), "--to", "9.15"]) == 1
     assert _err_line(capsys) == "vega dump: bad --to time '9.15': expected HH:MM[:SS[.fraction]] (IST)"
+    # digits of another script are not a time: int() would read '\u0661\u0660' as 10 (as parse_tokens refuses '\u00b2')
+    assert main(["dump", str(tmp_path / "x.bin"), "--to", "\u0661\u0660:00"]) == 1
+    assert _err_line(capsys) == "vega dump: bad --to time '\u0661\u0660:00': expected HH:MM[:SS[.fraction]] (IST)"
 
 
 # -- 3. an ingest that fed a feed nothing: no day file of it ---------------------------------------------------

@@ -744,7 +744,12 @@ def test_usage_errors_are_one_line():
                          (("replay", "r"), "required: start"), (("export", "r", "o"), "required: start"),
                          (("verify",), "required: paths"), (("watch", "s", "--once", "--iterations", "2"),
                                                             "not allowed with"),
-                         (("capture", "--feed", "FO=239.70.2.1"), "is not SEGMENT=GROUP:PORT")]:
+                         (("capture", "--feed", "FO=239.70.2.1"), "is not SEGMENT=GROUP:PORT"),
+                         # digits of other scripts: '\u00b2' failed in int() as "invalid _feed value", '\u0663\u0663'
+                         # was taken as port 33
+                         (("capture", "--feed", "FO=239.70.2.1:\u00b2"), "is not SEGMENT=GROUP:PORT"),
+                         (("capture", "--feed", "FO=239.70.2.1:\u0663\u0663"), "is not SEGMENT=GROUP:PORT"),
+                         (("simulate", "--fo", "127.0.0.1:\u0663\u0663"), "is not GROUP:PORT")]:
         r = cli(*args)
         assert r.returncode == 2
         line = assert_one_line_error(r, needle)

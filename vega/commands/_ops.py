@@ -42,7 +42,7 @@ def one_line_errors(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 
 _DIGITS_RE = re.compile(r"[0-9]+")
-_TIME_RE = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?$")
+_TIME_RE = re.compile(r"^([0-9]{1,2}):([0-9]{2})(?::([0-9]{2})(?:\.([0-9]{1,9}))?)?$")   # ASCII digits only
 
 
 def parse_tokens(text: str | None) -> npt.NDArray[np.uint32] | None:

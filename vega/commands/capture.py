@@ -19,7 +19,7 @@ HELP = "capture the NSE multicast feeds into the store, the ring and the daily j
 def _feed(text: str) -> tuple[str, str, int]:
     seg, _, rest = text.partition("=")
     host, sep, port = rest.rpartition(":")
-    if seg.upper() not in ("FO", "CM") or not sep or not port.isdigit():
+    if seg.upper() not in ("FO", "CM") or not sep or not (port.isascii() and port.isdigit()):   # ASCII digits
         raise argparse.ArgumentTypeError(f"{text!r} is not SEGMENT=GROUP:PORT (e.g. FO=239.70.2.1:34302)")
     return seg.upper(), host, int(port)
 

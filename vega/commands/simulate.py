@@ -76,7 +76,7 @@ def _check_size(n: int, segments: int, out: str | None, stream: bool) -> None:
 
 def _target(text: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit():
+    if not sep or not (port.isascii() and port.isdigit()):
         raise argparse.ArgumentTypeError(f"{text!r} is not GROUP:PORT")
     return host, int(port)
 
