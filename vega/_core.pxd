@@ -4,7 +4,7 @@
 #
 # Decoded NSE broadcast messages (host byte order, widened to one layout per message family so that one merge
 # function serves CM and F&O alike), the decoder's error reasons and statistics, and the 32-byte change record
-# carried by the ring and the journal.  Wire offsets are in ../shared/nse/PROTOCOL.md; every struct here is
+# carried by the ring and the journal.  Wire offsets: NSE's CM v6.3 / F&O v9.46; every struct here is
 # described in docs/FORMATS.md.  Units: prices in paise (int32, as on the wire), quantities and volumes int64,
 # times in seconds since 1980-01-01 unless a name says otherwise.
 

@@ -1,9 +1,9 @@
 # NSE NNF broadcast decoder: frame walk, LZO1Z, BCAST_HEADER, one decoder per (segment, code).
 #
 # Included by _core.pyx (one compilation unit with the store, so the batch loop inlines everything).
-# Offsets are the published tables of ../shared/nse/PROTOCOL.md (§1-§3), "absolute" = from the start of the
-# 40-byte header.  Nothing here trusts a length from the wire: every read is checked against the bytes that
-# are really there, once, before the fixed-offset reads of a layout.
+# Offsets are NSE's published tables (CM v6.3, F&O v9.46; our PROTOCOL.md notes §1-§3, see docs/FORMATS.md),
+# "absolute" = from the start of the 40-byte header.  Nothing here trusts a length from the wire: every read is
+# checked against the bytes that are really there, once, before the fixed-offset reads of a layout.
 
 from libc.stdlib cimport malloc, free
 from libc.string cimport memset, memcpy

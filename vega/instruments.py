@@ -1,7 +1,8 @@
 """The instrument master: NSE's F&O ``contract.txt`` and CM ``security.txt`` as one table.
 
 Both files are pipe-delimited text, a header line then one line per instrument (field positions:
-../shared/nse/PROTOCOL_MORE.md §4 and docs/FORMATS.md "Instrument master"):
+NSE's documents' upload-file appendices, FO946 p.277-291 and CM63 p.211-224, and docs/FORMATS.md "Instrument
+master"):
 
 * ``contract.txt`` (F&O): header ``NEATFO|<version>|``; fields 0 token, 1 asset token, 2 instrument name,
   3 symbol, 4 series, 6 expiry (seconds since 1980-01-01 read as IST), 7 strike (paise; -1 for futures),
