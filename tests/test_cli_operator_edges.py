@@ -149,6 +149,37 @@ def test_an_interrupted_export_leaves_no_temporary_file(root, tmp_path, monkeypa
     assert [p for p in (tmp_path / "out").rglob("*") if p.is_file()] == []
 
 
+def _limited(limit):
+    """A preexec_fn: files of the child process at most ``limit`` bytes (a write past it is EFBIG, "File too
+    large": Python ignores SIGXFSZ), a disk that fills part way through a day's file, for that process alone."""
+    import resource
+    return lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+
+def test_a_day_that_fails_while_written_leaves_no_directory_made_for_it(tmp_path):
+    """A day that failed while written (not refused up front) lost its temporary file but left its empty
+    date=.../feed=... directories behind, as if the day had been exported without a record.  They go now; the
+    days written before it stay, and so does a directory that was there (another feed's export of that day)."""
+    pq = pytest.importorskip("pyarrow.parquet")
+    big = DAY + dt.timedelta(days=3)
+    for d, n in ((DAY, 50), (big, 60_000)):                     # the second day's file: past the limit
+        with JournalWriter(tmp_path / "j", "NSE_FO", d) as w:
+            w.append(make_records(n, seed=d.day))
+    out = tmp_path / "out"
+    other = out / f"date={big}" / "feed=NSE_EQ"
+    other.mkdir(parents=True)
+    (other / "part-0.parquet").write_bytes(b"an earlier export's")
+    args = ["export", tmp_path / "j", out, DAY, big, "--no-progress", "--compression", "none"]
+    r = subprocess.run([sys.executable, "-m", "vega.cli", *map(str, args)], cwd=ROOT, capture_output=True, text=True,
+                       env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=60, preexec_fn=_limited(1 << 20))
+    one_line_error(r, f"cannot write {out / f'date={big}' / 'feed=NSE_FO' / 'part-0.parquet'}", "File too large")
+    files = sorted(str(p.relative_to(out)) for p in out.rglob("*"))
+    assert files == [f"date={DAY}", f"date={DAY}/feed=NSE_FO", f"date={DAY}/feed=NSE_FO/part-0.parquet",
+                     f"date={big}", f"date={big}/feed=NSE_EQ", f"date={big}/feed=NSE_EQ/part-0.parquet"]
+    assert pq.read_table(out / f"date={DAY}" / "feed=NSE_FO" / "part-0.parquet").num_rows == 50
+    assert (other / "part-0.parquet").read_bytes() == b"an earlier export's"
+
+
 # ---------------------------------------------------------------------------------------------------------
 # 4. a FIFO as a master file
 # ---------------------------------------------------------------------------------------------------------

@@ -189,3 +189,36 @@ def test_an_unsealed_day_is_exported_up_to_the_update_it_ends_inside_as_replay_h
         w.close()
     [p] = export(tmp_path / "j", tmp_path / "pq", DAYS[0], progress=False, row_group_size=7)
     assert pq.read_table(p).column("slot0").to_pylist() == recs["slots"][:, 0].tolist()
+
+
+def test_a_day_that_fails_while_written_removes_the_directories_made_for_it_and_no_other(tmp_path, monkeypatch):
+    """export made a day's date=.../feed=... directories, and a failure while writing the day (a full disk,
+    Ctrl-C) removed its temporary file but left them, empty.  The directories made for the failed day go now,
+    the output directory too when the export made it for that day; those that were there stay."""
+    import pyarrow.parquet as pq
+    for d in DAYS:
+        with JournalWriter(tmp_path / "j", "NSE_FO", d, flush_interval=None) as w:
+            w.append(make_records(100, seed=d.day))
+    good = pq.ParquetWriter.write_table
+    calls, fail_at = [], [1]
+
+    def fail(self, table, *a, **k):
+        calls.append(1)
+        if len(calls) == fail_at[0]:
+            raise KeyboardInterrupt
+        return good(self, table, *a, **k)
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", fail)
+    out = tmp_path / "new" / "pq"
+    with pytest.raises(KeyboardInterrupt):                  # the first day fails: nothing of the export is left
+        export(tmp_path / "j", out, DAYS[0], DAYS[1], progress=False)
+    assert sorted(tmp_path.iterdir()) == [tmp_path / "j"]
+    before = out / f"date={DAYS[1]}" / "feed=NSE_EQ"
+    before.mkdir(parents=True)
+    calls.clear()
+    fail_at[0] = 4                                          # the second day's second row group
+    with pytest.raises(KeyboardInterrupt):
+        export(tmp_path / "j", out, DAYS[0], DAYS[1], progress=False, row_group_size=60)
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*")) == [
+        f"date={DAYS[0]}", f"date={DAYS[0]}/feed=NSE_FO", f"date={DAYS[0]}/feed=NSE_FO/part-0.parquet",
+        f"date={DAYS[1]}", f"date={DAYS[1]}/feed=NSE_EQ"]
+    assert pq.read_table(out / f"date={DAYS[0]}" / "feed=NSE_FO" / "part-0.parquet").num_rows == 100

@@ -1062,7 +1062,8 @@ def export(root: StrPath, out: StrPath, start: DayLike, end: DayLike | None = No
     ``compression``: "zstd" (default), "snappy", "gzip", "lz4", "brotli" or "none" (or None), any case;
     ``row_group_size``: records per Parquet row group, an int >= 1 (the records are read a row group at a time:
     what the export holds in memory, whatever the range).  Anything else is a TypeError or ValueError naming the
-    argument, before anything is written."""
+    argument, before anything is written.  A day that fails while written (a full disk, Ctrl-C) leaves nothing
+    of its own: neither its temporary file nor the directories made for it."""
     compression = _export_compression(compression)
     row_group_size = _count_arg(row_group_size, "export: row_group_size (records per row group)")
     pa, pq = _import_pyarrow()
@@ -1093,12 +1094,13 @@ def export(root: StrPath, out: StrPath, start: DayLike, end: DayLike | None = No
     try:
         for d, f, p in files:
             dest_dir = out / f"date={d.isoformat()}" / f"feed={f}"
-            dest_dir.mkdir(parents=True, exist_ok=True)
             dest = dest_dir / "part-0.parquet"
             tmp = dest_dir / ".part-0.parquet.tmp"
+            made = [x for x in (dest_dir, *dest_dir.parents) if not x.exists()]    # this day's directories
             base = day_epoch_ns(d)
             j = _day_file(p, f, d)
             try:
+                dest_dir.mkdir(parents=True, exist_ok=True)
                 # the local file system named, and an absolute path: pyarrow reads a bare string as a URI, and
                 # a relative directory with a ':' in its name (export-15:30) was "Unrecognized filesystem type"
                 with pq.ParquetWriter(os.path.abspath(tmp), schema, compression=compression,
@@ -1120,11 +1122,18 @@ def export(root: StrPath, out: StrPath, start: DayLike, end: DayLike | None = No
                         if bar is not None:
                             bar.update(len(r))
                 os.replace(tmp, dest)
-            except BaseException as e:                 # a full disk, Ctrl-C, anything: no temporary file left
+            except BaseException as e:
+                # a full disk, Ctrl-C, anything: no temporary file left, nor a directory made for this day (an
+                # empty date=.../feed=... looked like a day exported without records); one that was there stays
                 try:
                     os.unlink(tmp)
                 except OSError:
                     pass
+                for x in made:
+                    try:
+                        x.rmdir()
+                    except OSError:
+                        break
                 if isinstance(e, OSError) and not e.filename:   # name the file that could not be written
                     if e.errno:
                         raise OSError(e.errno, f"cannot write {dest}: {e.strerror or e}") from e
