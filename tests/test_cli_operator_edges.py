@@ -156,7 +156,9 @@ def _limited(limit):
     return lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
 
-def test_a_day_that_fails_while_written_leaves_no_directory_made_for_it(tmp_path):
+@pytest.mark.parametrize("fmt, compression, name", [("parquet", "none", "part-0.parquet"),
+                                                     ("csv", "none", "part-0.csv"), ("csv", "gzip", "part-0.csv.gz")])
+def test_a_day_that_fails_while_written_leaves_no_directory_made_for_it(tmp_path, fmt, compression, name):
     """A day that failed while written (not refused up front) lost its temporary file but left its empty
     date=.../feed=... directories behind, as if the day had been exported without a record.  They go now; the
     days written before it stay, and so does a directory that was there (another feed's export of that day)."""
@@ -169,14 +171,15 @@ def test_a_day_that_fails_while_written_leaves_no_directory_made_for_it(tmp_path
     other = out / f"date={big}" / "feed=NSE_EQ"
     other.mkdir(parents=True)
     (other / "part-0.parquet").write_bytes(b"an earlier export's")
-    args = ["export", tmp_path / "j", out, DAY, big, "--no-progress", "--compression", "none"]
+    args = ["export", tmp_path / "j", out, DAY, big, "--no-progress", "--format", fmt, "--compression", compression]
     r = subprocess.run([sys.executable, "-m", "vega.cli", *map(str, args)], cwd=ROOT, capture_output=True, text=True,
                        env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=60, preexec_fn=_limited(1 << 20))
-    one_line_error(r, f"cannot write {out / f'date={big}' / 'feed=NSE_FO' / 'part-0.parquet'}", "File too large")
+    one_line_error(r, f"cannot write {out / f'date={big}' / 'feed=NSE_FO' / name}", "File too large")
     files = sorted(str(p.relative_to(out)) for p in out.rglob("*"))
-    assert files == [f"date={DAY}", f"date={DAY}/feed=NSE_FO", f"date={DAY}/feed=NSE_FO/part-0.parquet",
+    assert files == [f"date={DAY}", f"date={DAY}/feed=NSE_FO", f"date={DAY}/feed=NSE_FO/{name}",
                      f"date={big}", f"date={big}/feed=NSE_EQ", f"date={big}/feed=NSE_EQ/part-0.parquet"]
-    assert pq.read_table(out / f"date={DAY}" / "feed=NSE_FO" / "part-0.parquet").num_rows == 50
+    read = pq.read_table if fmt == "parquet" else pytest.importorskip("pyarrow.csv").read_csv
+    assert read(out / f"date={DAY}" / "feed=NSE_FO" / name).num_rows == 50
     assert (other / "part-0.parquet").read_bytes() == b"an earlier export's"
 
 

@@ -279,19 +279,31 @@ def test_verify_advises_repair_for_the_files_it_mends(session, tmp_path):
 # export
 # ---------------------------------------------------------------------------------------------------------
 
-def test_export_writes_parquet_with_every_record(session, tmp_path):
-    pq = pytest.importorskip("pyarrow.parquet")
+@pytest.mark.parametrize("args, name", [((), "part-0.parquet"), (("--format", "csv"), "part-0.csv"),
+                                        (("--format", "csv", "--compression", "gzip"), "part-0.csv.gz")])
+def test_export_writes_every_record(session, tmp_path, args, name):
+    pytest.importorskip("pyarrow")
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
     root, _, recs, _ = session
-    out = tmp_path / "pq"
-    r = cli("export", root, out, DATE.isoformat(), "--no-progress")
+    out = tmp_path / "out"
+    r = cli("export", root, out, DATE.isoformat(), "--no-progress", *args)
     assert r.returncode == 0, r.stderr
-    f = out / f"date={DATE.isoformat()}" / "feed=NSE_FO" / "part-0.parquet"
+    f = out / f"date={DATE.isoformat()}" / "feed=NSE_FO" / name
     assert r.stdout.split() == [str(f)]
-    t = pq.read_table(f)
+    t = (pq.read_table if name.endswith(".parquet") else pacsv.read_csv)(f)
     assert t.num_rows == len(recs)
     assert t.column("token").to_numpy().tolist() == recs["token"].tolist()
     assert t.column("slot1").to_numpy().tolist() == recs["slots"][:, 1].tolist()
     assert t.column("ts").cast("int64").to_numpy().tolist() == (timestamps(recs) + day_epoch_ns(DATE)).tolist()
+
+
+def test_export_refuses_a_parquet_codec_for_csv_before_making_anything(session, tmp_path):
+    pytest.importorskip("pyarrow")
+    root, _, _, _ = session
+    r = cli("export", root, tmp_path / "out", DATE.isoformat(), "--format", "csv", "--compression", "zstd")
+    assert assert_one_line_error(r) == "vega export: --format csv takes --compression none or gzip, not zstd"
+    assert not (tmp_path / "out").exists()
 
 
 def test_export_bad_input(session, tmp_path):

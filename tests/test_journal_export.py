@@ -79,6 +79,63 @@ def test_export_reads_back_with_polars(exported):
                           np.sort(np.concatenate([r["token"] for r in files.values()])))
 
 
+@pytest.mark.parametrize("compression, name", [("none", "part-0.csv"), ("gzip", "part-0.csv.gz")])
+def test_a_csv_export_reads_back_as_the_parquet_export_column_by_column(exported, tmp_path, compression, name):
+    """format="csv": the Parquet export's files, rows and columns as text (pyarrow's CSV writer), named alike but
+    for the extension; read back by pyarrow, typed as the Parquet file or inferred, every value is the same:
+    times to the nanosecond, prices (slots) and every other integer exact."""
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+    out, files, paths = exported
+    csv_paths = export(tmp_path / "j", tmp_path / "csv", DAYS[0], DAYS[-1], format="CSV", compression=compression,
+                       row_group_size=700, progress=False)
+    assert [p.relative_to(tmp_path / "csv") for p in csv_paths] == [p.relative_to(out).with_name(name) for p in paths]
+    assert sorted(p.name for p in (tmp_path / "csv").rglob("*") if p.is_file()) == [name] * 4
+    for pq_path, csv_path in zip(paths, csv_paths):
+        want = pq.read_table(pq_path)
+        typed = pacsv.read_csv(csv_path, convert_options=pacsv.ConvertOptions(column_types=want.schema))
+        inferred = pacsv.read_csv(csv_path)                 # as a tool without the schema reads it
+        assert typed.column_names == inferred.column_names == want.column_names and typed.num_rows == want.num_rows
+        for c in want.column_names:
+            assert typed.column(c).equals(want.column(c)), c
+            assert inferred.column(c).cast(pa.int64()).equals(want.column(c).cast(pa.int64())), c
+    d, f = DAYS[0], FEEDS[0]
+    r = files[(d, f)][:1]
+    ist = np.datetime64(day_epoch_ns(d) + int(timestamps(r)[0]) + 19800 * 10**9, "ns")   # 19800 s: +05:30
+    first = f"{str(ist).replace('T', ' ')}+0530,0,{r['token'][0]},{r['group'][0]},{r['flags'][0]},{r['mask'][0]}," \
+            f"{r['source'][0]}," + ",".join(str(x) for x in r["slots"][0])
+    with pa.input_stream(str(csv_paths[0]), compression="detect") as text:
+        assert text.read().decode().splitlines()[:2] == [
+            '"ts","seq","token","group","flags","mask","source","slot0","slot1","slot2","slot3"', first]
+    csv_rows = ds.dataset(tmp_path / "csv", format="csv", partitioning="hive").count_rows()
+    assert csv_rows == sum(len(r) for r in files.values())
+
+
+def test_a_bad_format_or_a_parquet_codec_for_csv_is_refused_before_anything_is_written(tmp_path):
+    with JournalWriter(tmp_path / "j", "NSE_FO", DAYS[0], flush_interval=None) as w:
+        w.append(make_records(100, seed=7))
+    out = tmp_path / "out"
+    for kw, error, says in (
+            ({"format": "xlsx"}, ValueError, r"^export: format must be one of parquet, csv, not 'xlsx'$"),
+            ({"format": None}, TypeError, r"^export: format must be one of parquet, csv, not NoneType$"),
+            ({"format": "csv", "compression": "zstd"}, ValueError,
+             r"^export: compression for CSV must be one of gzip, none \(or None\), not 'zstd'$"),
+            ({"format": "csv", "compression": 6}, TypeError, r"^export: compression for CSV must be .*, not int$"),
+            ({"compression": "auto-ish"}, ValueError, r"^export: compression must be one of zstd, .*, not 'auto-ish'")):
+        with pytest.raises(error, match=says):
+            export(tmp_path / "j", out, DAYS[0], progress=False, **kw)
+        assert not out.exists()
+    # "auto" (the default) is zstd for Parquet and none for CSV; CSV's none and None are plain text
+    import pyarrow.parquet as pq
+    [p] = export(tmp_path / "j", out, DAYS[0], progress=False)
+    assert p.name == "part-0.parquet" and pq.read_metadata(p).row_group(0).column(0).compression == "ZSTD"
+    for comp in ("auto", "none", "NONE", None):
+        [p] = export(tmp_path / "j", out, DAYS[0], progress=False, format="csv", compression=comp)
+        assert p.name == "part-0.csv" and p.read_bytes().startswith(b'"ts","seq",')
+    [p] = export(tmp_path / "j", out, DAYS[0], progress=False, format="csv", compression="GZip")
+    assert p.name == "part-0.csv.gz" and p.read_bytes()[:2] == b"\x1f\x8b"
+
+
 def test_bad_row_group_size_or_compression_is_refused_before_anything_is_written(tmp_path):
     """row_group_size=-1 replaced a good export with a Parquet file of 0 rows and returned it as written; 0 failed
     with a bare "range() arg 3 must not be zero"; an unknown compression was pyarrow's bare ArrowException, with

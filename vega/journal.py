@@ -5,13 +5,14 @@
 * :func:`replay` replays a date range of several feeds in time order, flat out or paced, into stores, rings or a
   callback.
 * :func:`verify` checks a file and can repair a torn tail or a damaged index.
-* :func:`export` writes Parquet partitioned by date and feed (needs the ``export`` extra: pyarrow, tqdm).
+* :func:`export` writes Parquet (or CSV) partitioned by date and feed (needs the ``export`` extra: pyarrow, tqdm).
 
 Times inside a day are ts48: int ns since 00:00 IST of the trading day.  Across days, replay orders records by
 the absolute time ``00:00 IST of the trading date + ts48``.  The layout is in docs/FORMATS.md ("Journal").
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as _dt
 import math
@@ -19,7 +20,7 @@ import numbers
 import os
 import time
 import types
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeAlias
 
@@ -1024,21 +1025,67 @@ def _check_export_dir(out: Path) -> None:
 
 #: the Parquet codecs export writes (vega export --compression offers the same): "none" (or None) for none
 _COMPRESSIONS = ("zstd", "snappy", "gzip", "lz4", "brotli", "none")
+#: export's formats (vega export --format), and the compressions of a CSV file: gzip, which pandas, polars,
+#: DuckDB, R and pyarrow read as it is, or none, for a spreadsheet
+_FORMATS = ("parquet", "csv")
+_CSV_COMPRESSIONS = ("gzip", "none")
+#: zlib's level for a CSV file: gzip's own default.  pyarrow's gzip stream has no level and takes 9, which on a
+#: simulated day's CSV (182 MB) took 3.4 times the CPU of level 6 for a file 5% smaller
+_CSV_GZIP_LEVEL = 6
 
 
-def _export_compression(compression: str | None) -> str | None:
-    """``export``'s ``compression`` checked: one of _COMPRESSIONS in any case (pyarrow's names), or None; a
-    TypeError or ValueError naming them otherwise (an unknown name was pyarrow's bare ArrowException, raised
-    with the output directory already made)."""
-    choices = f"{', '.join(_COMPRESSIONS)} (or None)"
+def _export_format(fmt: str) -> str:
+    """``export``'s ``format`` checked: one of _FORMATS in any case, lower-cased; a TypeError or ValueError
+    naming them otherwise."""
+    if not isinstance(fmt, str):
+        raise TypeError(f"export: format must be one of {', '.join(_FORMATS)}, not {type(fmt).__name__}")
+    if fmt.lower() not in _FORMATS:
+        raise ValueError(f"export: format must be one of {', '.join(_FORMATS)}, not {fmt!r}")
+    return fmt.lower()
+
+
+def _export_compression(compression: str | None, fmt: str = "parquet") -> str | None:
+    """``export``'s ``compression`` checked for the format ``fmt`` (_export_format's): "auto" (zstd for
+    Parquet, none for CSV), one of _COMPRESSIONS (Parquet) or _CSV_COMPRESSIONS (CSV) in any case (pyarrow's
+    names), or None; a TypeError or ValueError naming them otherwise (an unknown name was pyarrow's bare
+    ArrowException, raised with the output directory already made)."""
+    names = _COMPRESSIONS if fmt == "parquet" else _CSV_COMPRESSIONS
+    choices = f"{'' if fmt == 'parquet' else 'for CSV '}must be one of {', '.join(names)} (or None)"
     if compression is None:
         return None
     if not isinstance(compression, str):
-        raise TypeError(f"export: compression must be one of {choices}, not {type(compression).__name__}")
+        raise TypeError(f"export: compression {choices}, not {type(compression).__name__}")
     name = compression.lower()
-    if name not in _COMPRESSIONS:
-        raise ValueError(f"export: compression must be one of {choices}, not {compression!r}")
+    if name == "auto":
+        return "zstd" if fmt == "parquet" else None
+    if name not in names:
+        raise ValueError(f"export: compression {choices}, not {compression!r}")
     return None if name == "none" else name
+
+
+def _export_name(fmt: str, compression: str | None) -> str:
+    """The name of a day's file: part-0.parquet, part-0.csv, or part-0.csv.gz (gzip)."""
+    return "part-0.parquet" if fmt == "parquet" else "part-0.csv.gz" if compression else "part-0.csv"
+
+
+@contextlib.contextmanager
+def _table_writer(fmt: str, path: str, schema: Any, compression: str | None) -> Iterator[Any]:
+    """A pyarrow writer of ``fmt`` (checked) into ``path`` (absolute), closed on leaving: tables go in with its
+    ``write_table``.  The local file system is named: pyarrow reads a bare string as a URI, and a relative
+    directory with a ':' in its name (export-15:30) was "Unrecognized filesystem type"."""
+    import pyarrow.fs as pafs
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+        with pq.ParquetWriter(path, schema, compression=compression, filesystem=pafs.LocalFileSystem()) as pw:
+            yield pw
+        return
+    import gzip
+
+    import pyarrow.csv as pacsv
+    with pafs.LocalFileSystem().open_output_stream(path, compression=None) as raw:
+        with (gzip.GzipFile(filename="", mode="wb", compresslevel=_CSV_GZIP_LEVEL, fileobj=raw) if compression
+              else contextlib.nullcontext(raw)) as sink, pacsv.CSVWriter(sink, schema) as cw:
+            yield cw
 
 
 def _export_end(j: Journal) -> int:
@@ -1050,24 +1097,28 @@ def _export_end(j: Journal) -> int:
 
 
 def export(root: StrPath, out: StrPath, start: DayLike, end: DayLike | None = None,
-           feeds: Iterable[str] | str | None = None, *, progress: bool = True, compression: str | None = "zstd",
-           row_group_size: int = 1 << 20) -> list[Path]:
-    """Export journals to Parquet, one row per change record, hive-partitioned as
+           feeds: Iterable[str] | str | None = None, *, progress: bool = True, format: str = "parquet",
+           compression: str | None = "auto", row_group_size: int = 1 << 20) -> list[Path]:
+    """Export journals to Parquet (or CSV), one row per change record, hive-partitioned as
     ``<out>/date=YYYY-MM-DD/feed=<FEED>/part-0.parquet``.  Columns: ``ts`` (timestamp[ns, Asia/Kolkata]),
     ``seq``, ``token``, ``group``, ``flags``, ``mask``, ``source``, ``slot0``..``slot3``.  Readable as one
     dataset by pyarrow.dataset, DuckDB (``read_parquet('<out>/**/*.parquet', hive_partitioning=true)``) and
     polars.  Shows a progress bar (tqdm) when ``progress``.  Needs the ``export`` extra.  Returns the files.
     A day's file that is not sealed (being written) is exported as far as it goes, up to the update it ends
     inside (whose other records are not written yet), as replay holds that update back.
-    ``compression``: "zstd" (default), "snappy", "gzip", "lz4", "brotli" or "none" (or None), any case;
-    ``row_group_size``: records per Parquet row group, an int >= 1 (the records are read a row group at a time:
-    what the export holds in memory, whatever the range).  Anything else is a TypeError or ValueError naming the
-    argument, before anything is written.  A day that fails while written (a full disk, Ctrl-C) leaves nothing
-    of its own: neither its temporary file nor the directories made for it."""
-    compression = _export_compression(compression)
+    ``format``: "parquet" (default) or "csv", any case: ``part-0.csv``, written by pyarrow's CSV writer with
+    the same columns and rows, a header line, the integers as they are and ``ts`` as text to the nanosecond
+    with its UTC offset (pyarrow 26: ``2026-11-20 09:15:00.123456789+0530``).
+    ``compression``: "auto" (default: zstd for Parquet, none for CSV); for Parquet "zstd", "snappy", "gzip",
+    "lz4", "brotli" or "none" (or None), for CSV "gzip" (``part-0.csv.gz``) or "none" (or None), any case;
+    ``row_group_size``: records per Parquet row group (CSV: per write), an int >= 1 (the records are read a row
+    group at a time: what the export holds in memory, whatever the range).  Anything else is a TypeError or
+    ValueError naming the argument, before anything is written.  A day that fails while written (a full disk,
+    Ctrl-C) leaves nothing of its own: neither its temporary file nor the directories made for it."""
+    fmt = _export_format(format)
+    compression = _export_compression(compression, fmt)
     row_group_size = _count_arg(row_group_size, "export: row_group_size (records per row group)")
-    pa, pq = _import_pyarrow()
-    import pyarrow.fs as pafs
+    pa, _ = _import_pyarrow()
     root, out = Path(root), Path(out)
     _check_export_dir(out)
     d0, d1 = as_date(start), as_date(start if end is None else end)
@@ -1090,21 +1141,19 @@ def export(root: StrPath, out: StrPath, start: DayLike, end: DayLike | None = No
         except ImportError:  # pragma: no cover
             bar = None
     schema = _export_schema(pa)
+    name = _export_name(fmt, compression)
     written = []
     try:
         for d, f, p in files:
             dest_dir = out / f"date={d.isoformat()}" / f"feed={f}"
-            dest = dest_dir / "part-0.parquet"
-            tmp = dest_dir / ".part-0.parquet.tmp"
+            dest = dest_dir / name
+            tmp = dest_dir / f".{name}.tmp"
             made = [x for x in (dest_dir, *dest_dir.parents) if not x.exists()]    # this day's directories
             base = day_epoch_ns(d)
             j = _day_file(p, f, d)
             try:
                 dest_dir.mkdir(parents=True, exist_ok=True)
-                # the local file system named, and an absolute path: pyarrow reads a bare string as a URI, and
-                # a relative directory with a ':' in its name (export-15:30) was "Unrecognized filesystem type"
-                with pq.ParquetWriter(os.path.abspath(tmp), schema, compression=compression,
-                                      filesystem=pafs.LocalFileSystem()) as pw:
+                with _table_writer(fmt, os.path.abspath(tmp), schema, compression) as tw:
                     n = _export_end(j)
                     for a in range(0, max(n, 1), row_group_size):
                         # read (pread) a row group at a time, not through the map: pages of the map stay in
@@ -1118,7 +1167,7 @@ def export(root: StrPath, out: StrPath, start: DayLike, end: DayLike | None = No
                             pa.array(r["token"]), pa.array(r["group"]), pa.array(r["flags"]),
                             pa.array(r["mask"]), pa.array(r["source"]),
                         ] + [pa.array(np.ascontiguousarray(slots[:, i])) for i in range(4)]
-                        pw.write_table(pa.Table.from_arrays(cols, schema=schema))
+                        tw.write_table(pa.Table.from_arrays(cols, schema=schema))
                         if bar is not None:
                             bar.update(len(r))
                 os.replace(tmp, dest)

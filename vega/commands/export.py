@@ -1,4 +1,4 @@
-"""``vega export``: journals to Parquet (one row per change record, partitioned by date and feed)."""
+"""``vega export``: journals to Parquet or CSV (one row per change record, partitioned by date and feed)."""
 from __future__ import annotations
 
 import argparse
@@ -9,33 +9,38 @@ from typing import TYPE_CHECKING
 
 from vega.commands import CliError
 from vega.commands._ops import journal_root, missing_text, parse_date, parse_feeds
+from vega.journal import _COMPRESSIONS, _FORMATS
 
 if TYPE_CHECKING:
     from vega.commands import _Subparsers
 
-HELP = "export journals to Parquet, partitioned date=YYYY-MM-DD/feed=FEED (needs the export extra)"
+HELP = "export journals to Parquet or CSV, partitioned date=YYYY-MM-DD/feed=FEED (needs the export extra)"
 
 
 def register(sub: _Subparsers) -> None:
     p = sub.add_parser("export", help=HELP, description=(
-        "Write the change records of a date range of journals as Parquet, one row per record (ts as "
+        "Write the change records of a date range of journals as Parquet (or CSV), one row per record (ts as "
         "timestamp[ns, Asia/Kolkata], seq, token, group, flags, mask, source, slot0..slot3), hive-"
-        "partitioned <out>/date=YYYY-MM-DD/feed=<FEED>/part-0.parquet. Needs pyarrow: "
-        "pip install 'vega[export]'."))
+        "partitioned <out>/date=YYYY-MM-DD/feed=<FEED>/part-0.parquet (part-0.csv, part-0.csv.gz). Needs "
+        "pyarrow: pip install 'vega[export]'."))
     p.add_argument("root", help="journal root (holding <FEED>/YYYYMMDD.bin)")
     p.add_argument("out", help="output directory")
     p.add_argument("start", help="first trading date (YYYY-MM-DD or YYYYMMDD)")
     p.add_argument("end", nargs="?", help="last trading date, inclusive (default: start)")
     p.add_argument("--feeds", help="comma-separated feeds (default: every feed directory present)")
-    p.add_argument("--compression", default="zstd", choices=["zstd", "snappy", "gzip", "lz4", "brotli", "none"])
+    p.add_argument("--format", default="parquet", choices=list(_FORMATS),
+                   help="parquet (default), or csv: the same columns and rows as text, ts to the nanosecond")
+    p.add_argument("--compression", choices=list(_COMPRESSIONS),
+                   help="Parquet: zstd (default), snappy, gzip, lz4, brotli or none; CSV: none (default) or gzip "
+                        "(part-0.csv.gz)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Export; print one line per file written."""
-    from vega.journal import (FEEDS, JournalError, _absent, _check_export_dir, _import_pyarrow, export,
-                              journal_files)
+    from vega.journal import (FEEDS, JournalError, _absent, _check_export_dir, _export_compression,
+                              _import_pyarrow, export, journal_files)
     try:
         _import_pyarrow()                                 # checked here: the export imports it later
     except ImportError as e:
@@ -46,6 +51,11 @@ def run(args: argparse.Namespace) -> int:
     if d1 < d0:
         raise CliError(f"end date {d1} is before start date {d0}")
     feeds = parse_feeds(args.feeds)
+    compression = args.compression or "auto"
+    try:
+        _export_compression(compression, args.format)     # checked before the output directory is made
+    except ValueError:
+        raise CliError(f"--format csv takes --compression none or gzip, not {args.compression}") from None
     out = Path(args.out)
     try:
         _check_export_dir(out)
@@ -65,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         try:
             written = export(root, out, d0, d1, feeds, progress=not args.no_progress and sys.stderr.isatty(),
-                             compression=None if args.compression == "none" else args.compression)
+                             format=args.format, compression=compression)
         except BaseException:
             # refused (a damaged day: every day is checked before anything is written), failed or stopped: the
             # directories made here go again when nothing was written in them (an empty one was left behind)
