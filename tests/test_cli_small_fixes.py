@@ -152,28 +152,39 @@ def test_a_garbage_field_is_quoted_briefly_in_the_skipped_lines(tmp_path):
 
 def test_ingest_json_link_types_stop_at_the_refused_datagram(tmp_path):
     """The refused datagram and what follows are counted nowhere: not in packets, udp_datagrams, the feeds,
-    nor link_types (which before counted on to the end of the refused datagram's batch)."""
+    nor link_types (which before counted on to the end of the refused datagram's batch).  A clock that jumps
+    back a day part way through one file is no refusal: those datagrams are corrupt times, counted as packets
+    of their link type and as skipped, not as UDP datagrams."""
     fri = _items(300, seed=21, t0=FRI)
     mon = [(t - FRI + MON, h, p, d) for t, h, p, d in fri]
     write_pcap(tmp_path / "fri.pcap", fri)
     write_pcap(tmp_path / "mon.pcap", mon)
     write_pcap(tmp_path / "both.pcap", mon + fri)       # a clock that jumps back a day part way
-    for args in ((tmp_path / "mon.pcap", tmp_path / "fri.pcap"), (tmp_path / "both.pcap",)):
-        r = _ingest(*args, "--json")
-        assert r.returncode == 1 and "earlier than the trading day 2026-11-23" in r.stderr, r.stderr
-        s = json.loads(r.stdout)
-        assert s["packets"] == s["udp_datagrams"] == len(mon), s
-        assert sum(d["datagrams"] for d in s["feeds"].values()) == len(mon)
-        assert s["link_types"] == {"RAW": len(mon)}, s
+    r = _ingest(tmp_path / "mon.pcap", tmp_path / "fri.pcap", "--json")
+    assert r.returncode == 1 and "earlier than the trading day 2026-11-23" in r.stderr, r.stderr
+    s = json.loads(r.stdout)
+    assert s["packets"] == s["udp_datagrams"] == len(mon), s
+    assert sum(d["datagrams"] for d in s["feeds"].values()) == len(mon)
+    assert s["link_types"] == {"RAW": len(mon)}, s
+    r = _ingest(tmp_path / "both.pcap", "--json")
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)
+    assert (s["packets"], s["udp_datagrams"], s["skipped"]) == (2 * len(mon), len(mon),
+                                                                {"earlier_day_timestamp": len(fri)}), s
+    assert sum(d["datagrams"] for d in s["feeds"].values()) == len(mon)
+    assert s["link_types"] == {"RAW": 2 * len(mon)}, s
 
 
 @pytest.mark.parametrize("batch", [7, 64, 600, 4096])
 def test_ingest_pcap_counts_stop_at_the_refusal_in_any_batch(tmp_path, batch):
+    """Monday being written, a file of Sunday 23:30 (within the hour before the day: in, at 00:00, but none of
+    Monday's) then Friday's: refused at Friday's first, the counts stopping there whatever the batch."""
     fri = _items(100, seed=4, t0=FRI)
-    mon = [(t - FRI + MON, h, p, d) for t, h, p, d in fri]
-    write_pcap(tmp_path / "both.pcap", mon[:150] + fri[:10] + mon[150:])
+    sun = [(t - FRI + MON - (9 * 3600 + 45 * 60) * 10**9, h, p, d) for t, h, p, d in fri]
+    write_pcap(tmp_path / "both.pcap", sun[:150] + fri[:10] + sun[150:])
     st = PcapStats()
     cap = Capture(load_config(None))
+    cap.open(offline_ns=MON)
     try:
         with pytest.raises(CaptureError, match="earlier than the trading day"):
             cap.ingest_pcap([tmp_path / "both.pcap"], st, batch=batch)

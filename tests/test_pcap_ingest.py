@@ -572,35 +572,116 @@ def test_a_capture_of_an_earlier_day_after_a_later_one_is_refused(tmp_path, how)
                 assert j.sealed and len(j) > 0 and j.timestamps().min() > 0
 
 
-def test_a_jump_back_to_an_earlier_day_stops_both_ingests_at_the_same_datagram(tmp_path):
-    """A capture whose time jumps back a day part way (or a capture opened on a later day): ingest and
-    ingest_pcap refuse at the first datagram of the earlier day, after the same datagrams before it."""
+@pytest.mark.parametrize("batch", [1, 64])
+def test_a_datagram_of_an_earlier_day_amid_a_file_is_a_corrupt_time_skipped_by_both_ingests(tmp_path, batch):
+    """Within one file time cannot go back a day: a datagram stamped Friday amid Monday's datagrams of the same
+    file (first, last and alone in a batch, two in a row) is a corrupt time, counted as earlier_day_timestamp and
+    skipped, and the rest goes in, in ingest and ingest_pcap alike: the journals are those of the file without
+    them.  It stopped the ingest there, losing the rest of the file.  A capture opened on a later day and given
+    a file whose first datagram is an earlier day's (files out of order) is still refused, nothing going in."""
     import re
     from vega.capture import CaptureError
     items = _fri_mon(tmp_path, 200)
-    both = tmp_path / "both.pcap"
-    write_pcap(both, [(t - FRI + MON, h, p, d) for t, h, p, d in items] + items)
+    mon = [(t - FRI + MON, h, p, d) for t, h, p, d in items]
+    bad = {63, 64, 127, 130, 131}                    # batch 64: last, first and last, then two in a row
+    write_pcap(tmp_path / "jumpy.pcap", [items[i] if i in bad else it for i, it in enumerate(mon)])
+    write_pcap(tmp_path / "without.pcap", [it for i, it in enumerate(mon) if i not in bad])
     counts = {}
-    for how in ("slow", "fast"):
+    for how in ("slow", "fast", "without"):
         cap = Capture(load_config(None, journal_root=str(tmp_path / how)))
         cap.open(offline_ns=MON)
-        with pytest.raises(CaptureError, match=r"a datagram captured at 2026-11-20 15:00:00 IST is earlier than the "
-                                               r"trading day 2026-11-23 already being ingested"):
-            if how == "slow":
-                cap.ingest(udp_datagrams(both), batch=64)
-            else:
-                cap.ingest_pcap([both], batch=64)
-        counts[how] = {k: (v["datagrams"], v["records"]) for k, v in cap.stats()["feeds"].items()}
+        stats = PcapStats()
+        if how == "slow":
+            cap.ingest(udp_datagrams(tmp_path / "jumpy.pcap"), batch=batch)
+        else:
+            cap.ingest_pcap([tmp_path / ("without.pcap" if how == "without" else "jumpy.pcap")], stats, batch=batch)
+        counts[how] = ({k: (v["datagrams"], v["records"]) for k, v in cap.stats()["feeds"].items()},
+                       cap.earlier_day_timestamp, cap.other_destination)
         cap.close()
-    assert counts["slow"] == counts["fast"]
-    assert sum(d for d, _ in counts["fast"].values()) == len(items)
-    _same_journals(tmp_path / "slow", tmp_path / "fast", "20261123.bin")
+        if how == "fast":
+            assert (stats.packets, stats.datagrams, stats.skipped()) == (len(mon), len(mon) - len(bad),
+                                                                         {"earlier_day_timestamp": len(bad)})
+    assert counts["slow"] == counts["fast"] and counts["fast"][1:] == (len(bad), 0) and counts["without"][1] == 0
+    assert counts["fast"][0] == counts["without"][0]
+    assert sum(d for d, _ in counts["fast"][0].values()) == len(mon) - len(bad)
+    for how in ("slow", "fast"):
+        assert sorted(p.name for p in (tmp_path / how / "NSE_FO").iterdir()) == ["20261123.bin"]
+        _same_journals(tmp_path / how, tmp_path / "without", "20261123.bin")
     cap = Capture(load_config(None, journal_root=str(tmp_path / "late")))
     cap.open(offline_ns=MON)                         # opened on Monday, given Friday: nothing goes in
     with pytest.raises(CaptureError, match=re.escape(f"{tmp_path / 'fri.pcap'}: a datagram captured at 2026-11-20")):
         cap.ingest_pcap([tmp_path / "fri.pcap"])
+    with pytest.raises(CaptureError, match="a datagram captured at 2026-11-20 15:00:00 IST is earlier than the "
+                                           "trading day 2026-11-23 already being ingested"):
+        cap.ingest(udp_datagrams(tmp_path / "fri.pcap"))
     assert all(v["datagrams"] == v["records"] == 0 for v in cap.stats()["feeds"].values())
+    assert cap.earlier_day_timestamp == 0
     cap.close()
+
+
+@pytest.mark.parametrize("batch", [1, 64])
+def test_a_lone_later_day_time_amid_a_file_stops_the_ingest_not_the_rest_of_the_file_skipped(tmp_path, batch):
+    """A datagram stamped Wednesday (not in the future) amid Monday's cannot be told from a midnight crossing when
+    it comes: it starts Wednesday's journal.  The Monday datagrams after it are then an earlier day's, and the
+    datagram that started the day does not make them corrupt times: both ingests stop at the first of them (as
+    before), rather than skip the rest of the file as corrupt.  A second datagram of the new day does."""
+    from vega.capture import CaptureError
+    wed = MON + 2 * 86_400 * 10**9
+    mon = [(t - FRI + MON, h, p, d) for t, h, p, d in _fri_mon(tmp_path, 100)]
+    write_pcap(tmp_path / "lone.pcap", [(wed, *it[1:]) if i == 64 else it for i, it in enumerate(mon)])
+    write_pcap(tmp_path / "two.pcap", [(wed + i, *it[1:]) if i in (64, 65) else it for i, it in enumerate(mon)])
+    counts = {}
+    for how in ("slow", "fast"):
+        cap = Capture(load_config(None, journal_root=str(tmp_path / how)))
+        cap.open(offline_ns=MON)
+        with pytest.raises(CaptureError, match=r"a datagram captured at 2026-11-23 09:15:00 IST is earlier than the "
+                                               r"trading day 2026-11-25 already being ingested"):
+            if how == "slow":
+                cap.ingest(udp_datagrams(tmp_path / "lone.pcap"), batch=batch)
+            else:
+                cap.ingest_pcap([tmp_path / "lone.pcap"], batch=batch)
+        counts[how] = ({k: v["datagrams"] for k, v in cap.stats()["feeds"].items()}, cap.earlier_day_timestamp)
+        cap.close()
+        cap = Capture(load_config(None, journal_root=str(tmp_path / f"two-{how}")))
+        cap.open(offline_ns=MON)
+        if how == "slow":
+            cap.ingest(udp_datagrams(tmp_path / "two.pcap"), batch=batch)
+        else:
+            cap.ingest_pcap([tmp_path / "two.pcap"], batch=batch)
+        assert cap.earlier_day_timestamp == len(mon) - 66
+        cap.close()
+    assert counts["slow"] == counts["fast"] and counts["fast"][1] == 0
+    assert sum(counts["fast"][0].values()) == 65
+    _same_journals(tmp_path / "slow", tmp_path / "fast", "20261123.bin")
+
+
+def test_vega_ingest_counts_an_earlier_days_datagram_amid_a_file_in_its_summary(tmp_path):
+    """`vega ingest` of a file with a corrupt earlier-day time amid its day: exit 0, the datagram in the summary's
+    skipped (as future_timestamp), the rest journaled.  It exited 1 with what came after it never read."""
+    items = _fri_mon(tmp_path, 100)
+    write_pcap(tmp_path / "jumpy.pcap", [it if i != 150 else items[i]
+                                          for i, it in enumerate((t - FRI + MON, h, p, d) for t, h, p, d in items)])
+    r = _ingest(tmp_path / "jumpy.pcap", "--journal-root", tmp_path / "j", "--json")
+    assert r.returncode == 0 and not r.stderr, r.stderr
+    s = json.loads(r.stdout)
+    assert (s["packets"], s["udp_datagrams"], s["skipped"]) == (len(items), len(items) - 1,
+                                                                {"earlier_day_timestamp": 1})
+    assert sum(d["datagrams"] for d in s["feeds"].values()) == len(items) - 1
+    r = _ingest(tmp_path / "jumpy.pcap", "--journal-root", tmp_path / "k")
+    assert r.returncode == 0 and b"skipped: earlier_day_timestamp 1\n" in r.stdout, r.stdout
+
+
+def test_a_corrupt_earlier_day_time_in_a_files_first_batch_does_not_hide_that_it_was_given_twice(tmp_path):
+    """The check that a later file does not start before what is journaled took the least time of its first
+    batch, and was skipped when that was an earlier day's: with such a corrupt time among its first datagrams,
+    the same capture given twice must still be refused at the second, with nothing of it journaled."""
+    items = _sim_pcap(tmp_path / "a.pcap", 100, seed=21, t0=MON, step_ns=20_000_000)    # 4 s: past the grace
+    write_pcap(tmp_path / "a.pcap", [it if i != 5 else (FRI, *it[1:]) for i, it in enumerate(items)])
+    r = _ingest(tmp_path / "a.pcap", tmp_path / "a.pcap", "--journal-root", tmp_path / "twice")
+    assert r.returncode == 1 and b"a.pcap starts at 2026-11-23 09:15:00.000000 IST, before the last record" in r.stderr
+    assert b"skipped: earlier_day_timestamp 1\n" in r.stdout, r.stdout
+    assert _ingest(tmp_path / "a.pcap", "--journal-root", tmp_path / "once").returncode == 0
+    _same_journals(tmp_path / "twice", tmp_path / "once", "20261123.bin")
 
 
 def test_time_stepping_back_within_the_day_goes_in_as_captured(tmp_path):
@@ -629,7 +710,8 @@ def test_time_stepping_back_within_the_day_goes_in_as_captured(tmp_path):
 
 def test_a_datagram_reordered_across_midnight_goes_into_the_new_day_at_00_00(tmp_path):
     """Within EARLIER_DAY_GRACE_NS (an hour) before the day already being ingested a datagram goes in,
-    stamped 00:00 (the FeedHandler's own grace); further back it is another day's and stops the ingest."""
+    stamped 00:00 (the FeedHandler's own grace); further back, in the file that went past midnight, it is a
+    corrupt time and skipped."""
     from vega.capture import EARLIER_DAY_GRACE_NS
     midnight = int(dt.datetime(2026, 11, 21, tzinfo=IST).timestamp()) * 10**9
     items = _sim_pcap(tmp_path / "tmp.pcap", 100, seed=23, t0=midnight - 5_000_000)     # 5 ms before it
@@ -649,10 +731,14 @@ def test_a_datagram_reordered_across_midnight_goes_into_the_new_day_at_00_00(tmp
 
     control = live_at_midnight(items[late][0], "control")            # the new day's own resets at 00:00
     assert live_at_midnight(midnight - 10_000_000, "reordered") > control   # 10 ms before: in, at 00:00
+    # further back, in the file that crossed midnight: a corrupt time, skipped (the ingest stopped there)
     write_pcap(tmp_path / "back.pcap", items[:late] + [(midnight - EARLIER_DAY_GRACE_NS - 1, *items[late][1:])]
                + items[late + 1:])
     r = _ingest(tmp_path / "back.pcap", "--journal-root", tmp_path / "back")
-    assert r.returncode == 1 and b"earlier than the trading day 2026-11-21" in r.stderr, r.stderr
+    assert r.returncode == 0 and b"skipped: earlier_day_timestamp 1\n" in r.stdout, r.stderr
+    write_pcap(tmp_path / "without.pcap", items[:late] + items[late + 1:])
+    assert _ingest(tmp_path / "without.pcap", "--journal-root", tmp_path / "without").returncode == 0
+    _same_journals(tmp_path / "back", tmp_path / "without", "20261121.bin")
 
 
 # -- the nogil walker (vega._pcap) and the fast ingest -------------------------------------------------------

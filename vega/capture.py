@@ -549,6 +549,7 @@ class Capture:
         self._offline_ns: int | None = None
         self._owned_stores: list[str] = []
         self.other_destination = 0     # ingest: datagrams to no configured feed
+        self.earlier_day_timestamp = 0  # ingest: datagrams skipped for a corrupt time (see _earlier_day)
         self._notes: list[str] = []    # start_notes()
         self._full_warned: set[str] = set()   # feeds whose full store was warned of (check_store_full)
         #: called with a one-line message when something goes wrong that the capture survives (a journal
@@ -1185,8 +1186,9 @@ class Capture:
         datagrams captured before and after it, whatever the batch).
         Returns the datagrams processed.  :meth:`ingest_pcap` does the same for capture files, faster, with the
         same batches.  Time may step back within the trading day being written (packets reordered by a few ms),
-        never into an earlier day: such a datagram raises :class:`CaptureError` after the datagrams before it
-        went in."""
+        never into an earlier day (see :func:`_earlier_day`; one call is one file): such a datagram, before the
+        call gave one of the day being written, raises :class:`CaptureError` after the datagrams before it went
+        in; after it, it is a corrupt time, counted in ``earlier_day_timestamp`` and skipped."""
         import numpy as np
         from vega._journal import day_epoch_ns
         if self._date is None:                  # never opened (was a TypeError about None, in the day's arithmetic)
@@ -1217,20 +1219,26 @@ class Capture:
 
         next_day_ns = _day_after_ns(date)
         day_ns = day_epoch_ns(date)
+        seen = False                       # a datagram of the day being written came (see _earlier_day)
         try:
             for ts, dst, port, payload in datagrams:
-                if ts >= next_day_ns:              # the first datagram of a later day: that day starts first
+                rolled = ts >= next_day_ns
+                if rolled:                         # the first datagram of a later day: that day starts first
                     total += flush()
-                    n = 0
+                    n, seen = 0, False
                     date = ist_date(ts)
                     self.new_day(date, ts)
                     next_day_ns = _day_after_ns(date)
                     day_ns = day_epoch_ns(date)
-                elif ts < day_ns - EARLIER_DAY_GRACE_NS:   # an earlier day's (see _earlier_day): stop before it
+                early = ts < day_ns - EARLIER_DAY_GRACE_NS
+                if early and not seen:             # an earlier day's (see _earlier_day): stop before it
                     raise _earlier_day(ts, date)
+                seen = seen or (ts >= day_ns and not rolled)
                 n += 1
-                f = route.get((dst if isinstance(dst, int) else int(ipaddress.IPv4Address(dst)), port))
-                if f is None:
+                if early:                          # a corrupt time: skipped
+                    self.earlier_day_timestamp += 1
+                elif (f := route.get((dst if isinstance(dst, int) else int(ipaddress.IPv4Address(dst)),
+                                      port))) is None:
                     self.other_destination += 1
                 else:
                     data.append(bytes(payload))
@@ -1256,7 +1264,9 @@ class Capture:
         (``open(offline_ns=...)``) at the first datagram's time without reading it twice (so a stream, ``-``,
         works); with no datagram at all it stays closed.  A datagram of a day earlier than the one being written
         (files out of time order) raises :class:`CaptureError` naming its file, after the datagrams before it
-        went in (as :meth:`ingest`).  So does a file, not the capture's first, that starts more than
+        went in, unless its file gave a datagram of the day being written before it: then it is a corrupt time,
+        counted in ``earlier_day_timestamp`` (and the stats') and skipped (as :meth:`ingest`, see
+        :func:`_earlier_day`).  So does a file, not the capture's first, that starts more than
         ``FILE_OVERLAP_GRACE_NS`` (1 s) before the last record a journal of the day holds (the same capture
         given twice, or files out of order), before any of its datagrams go in: :meth:`ingest`, which sees no
         files, cannot tell."""
@@ -1273,6 +1283,8 @@ class Capture:
         for path in paths:
             shown = 0
             checked = not self.opened          # the opening checks this file's start (_refuse_overlap)
+            seen = False                       # the file gave a datagram of the day being written (_earlier_day)
+            rolled = 0                         # 1: the batch starts with the datagram that started the day
             for b in scan_batches(path, st, batch, stop_ns=lambda: next_day[0]):
                 before, links = links, dict(st.link_types)
                 if not self.opened:
@@ -1281,28 +1293,33 @@ class Capture:
                     day_ns = day_epoch_ns(self._today())
                     continue
                 n = b.n
+                low = b.ts[:n] < day_ns - EARLIER_DAY_GRACE_NS    # an earlier day's datagrams (see _earlier_day)
+                first = int(np.argmax(low)) if n else 0
+                early = bool(low.any()) and not seen and not (b.ts[rolled:first] >= day_ns).any()
+                if early:                      # before the file gave one of the day: the datagrams before it go in,
+                    n, low = first, low[:first]                  # then stop (after it: corrupt times, skipped)
                 if not checked and n > 0:      # a later file of the day: after what is journaled already
                     checked = True
-                    start = int(b.ts[:n].min())
-                    if start >= day_ns - EARLIER_DAY_GRACE_NS:     # (an earlier day's: refused below)
-                        try:
-                            self._refuse_overlap(start, _label(path))
-                        except CaptureError:
-                            st.datagrams -= n
-                            st.packets -= n
-                            _uncount_links(st.link_types, before, n)
-                            raise
-                floor = day_ns - EARLIER_DAY_GRACE_NS         # an earlier day's datagram (see _earlier_day)
-                early = n > 0 and b.ts[:n].min() < floor
-                if early:
-                    n = int(np.argmax(b.ts[:n] < floor))      # the datagrams before it go in, then stop
+                    try:
+                        self._refuse_overlap(int(b.ts[:n][~low].min()), _label(path))
+                    except CaptureError:
+                        st.datagrams -= b.n
+                        st.packets -= b.n
+                        _uncount_links(st.link_types, before, b.n)
+                        raise
                 # each datagram's feed (-1: none), then the feeds' runs in capture order: the F&O handler's open
                 # interest goes into the CM journal among the CM datagrams captured before and after it
                 which = np.full(n, -1, np.int16)
                 for k, (group, port, _) in enumerate(keys):
-                    which[(b.dst[:n] == group) & (b.port[:n] == port)] = k
+                    which[(b.dst[:n] == group) & (b.port[:n] == port) & ~low] = k
                 routed = self._feed_in_order([f for _, _, f in keys], b.buffer, b.ts, b.offset, b.length, which)
-                self.other_destination += n - routed
+                skipped = int(low.sum())
+                self.other_destination += n - routed - skipped
+                self.earlier_day_timestamp += skipped
+                st.datagrams -= skipped
+                st.earlier_day_timestamp += skipped
+                seen = seen or bool((b.ts[rolled:n] >= day_ns).any())
+                rolled = 0 if n else rolled
                 total += routed
                 if early:                      # the scan counted the batch's datagrams from there on too
                     st.datagrams -= b.n - n
@@ -1314,6 +1331,7 @@ class Capture:
                     self.new_day(day, b.next_ts)
                     next_day[0] = _day_after_ns(day)
                     day_ns = day_epoch_ns(day)
+                    seen, rolled = False, 1
                 if progress is not None:
                     progress(st.offset - shown)
                     shown = st.offset
@@ -1847,7 +1865,7 @@ def _day_after_ns(day: _dt.date) -> int:
 
 #: how far before the trading day being ingested a datagram may be and still go into it (stamped 00:00): the
 #: FeedHandler's own grace before a journal's day (a clock step, packets reordered at midnight); anything
-#: earlier is another day's and stops the ingest
+#: earlier is another day's and stops the ingest, or is a corrupt time and skipped (see _earlier_day)
 EARLIER_DAY_GRACE_NS = JOURNAL_GRACE_NS
 #: ingest: how far a file (not the first) may start before the last record already journaled, as packets
 #: reordered across the files of a rotated capture do (a few ms); further back it is the same capture given
@@ -1860,7 +1878,14 @@ def _earlier_day(ts_ns: int, day: _dt.date, path: str | None = None) -> CaptureE
     of time order, or a capture whose clock jumped back): it would go into that day's journal stamped 00:00
     (ts48 clamped to 0) and over that day's stores, so the ingest stops before it.  Time stepping back within
     the day (packets reordered by a few ms) is normal and goes in as it was captured; so does a datagram less
-    than EARLIER_DAY_GRACE_NS before the day (reordered across midnight: stamped 00:00, as FeedHandler does)."""
+    than EARLIER_DAY_GRACE_NS before the day (reordered across midnight: stamped 00:00, as FeedHandler does).
+    Within one file, time cannot go back a day: a datagram of an earlier day that comes after the file (or the
+    ``ingest`` call) gave one of the day being written (stamped at or after its 00:00 IST, to a feed or not;
+    not the one that started the day by rolling the journal over to it) is a corrupt time, counted
+    (``earlier_day_timestamp``) and skipped; the ingest stops at one that comes before (the file's first
+    datagrams of an earlier day; or the file's own day again right after one datagram of a later day, which
+    started that day: a lone corrupt time of a later day cannot be told from a midnight crossing, or a weekend
+    without traffic, when it comes)."""
     when = _dt.datetime.fromtimestamp(ts_ns // 1_000_000_000, IST)
     what = "files" if path is not None else "datagrams"
     return CaptureError(f"{path + ': ' if path is not None else ''}a datagram captured at {when:%Y-%m-%d %H:%M:%S} "

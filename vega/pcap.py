@@ -77,6 +77,7 @@ class PcapStats:
     malformed: int = 0           # an IP or UDP header that cannot be right
     no_timestamp: int = 0        # pcapng simple packet blocks carry none
     future_timestamp: int = 0    # stamped more than FUTURE_NS after the wall clock: a corrupt time
+    earlier_day_timestamp: int = 0   # Capture.ingest_pcap: an earlier day's, amid a day's datagrams: a corrupt time
     offset: int = 0              # bytes of the current file read so far (for progress)
     link_types: dict[str, int] = dataclasses.field(default_factory=dict)    # link type name -> packets
 

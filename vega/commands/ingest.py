@@ -21,10 +21,11 @@ def register(sub: _Subparsers) -> None:
     p = sub.add_parser("ingest", help=HELP, description=HELP + ". Datagrams go to the feed configured for their "
                        "destination group and port (as `vega capture` would receive them) at their capture "
                        "times, which drive the journal's days and checkpoints, in capture order across the feeds.")
-    p.add_argument("pcap", nargs="+", help="capture files, in time order: a datagram of a day earlier than the one "
-                   "being ingested, or a file starting before what the files before it journaled, stops the "
-                   "ingest (tcpdump -w, dumpcap, vega simulate --out; gzip, xz, bzip2 or zstd compressed too); "
-                   "- reads standard input")
+    p.add_argument("pcap", nargs="+", help="capture files, in time order: a file whose first datagrams are of a "
+                   "day earlier than the one being ingested, or a file starting before what the files before it "
+                   "journaled, stops the ingest (an earlier day's datagram after the file's datagrams of the day "
+                   "is a corrupt time: counted, skipped) (tcpdump -w, dumpcap, vega simulate --out; gzip, xz, "
+                   "bzip2 or zstd compressed too); - reads standard input")
     add_pipeline_options(p)
     p.add_argument("--json", action="store_true", help="the summary as one JSON object on stdout")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
