@@ -350,9 +350,10 @@ _SIGNAL_IN_INGEST = """
 import os, signal, sys
 from vega.capture import Capture
 feed = Capture._feed_in_order
-def signalled(self, *a, **k):             # the journals are open and being written
+def signalled(self, *a, **k):             # the batch is in: the signal stops the ingest before the next
+    n = feed(self, *a, **k)
     os.kill(os.getpid(), getattr(signal, sys.argv[1]))
-    return feed(self, *a, **k)
+    return n
 Capture._feed_in_order = signalled
 from vega.cli import main
 sys.exit(main(sys.argv[2:]))
@@ -373,3 +374,36 @@ def test_a_stop_signal_during_an_ingest_leaves_its_journals_sealed(tmp_path, sig
     assert p.returncode == 130 and p.stderr == "vega ingest: interrupted\n", (p.returncode, p.stderr)
     files = list(tmp_path.glob("j/NSE_FO/*.bin"))
     assert len(files) == 1 and verify(files[0]).state == "sealed"
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGHUP", "SIGINT"])
+def test_an_ingest_stopped_by_a_signal_removes_the_day_files_and_directories_it_made_for_nothing(tmp_path, sig):
+    """A capture of the F&O feed alone: the CM and index feeds get nothing.  A run stopped by a signal (status 130)
+    left their sealed, empty day files (the normal end removes them) and, as the normal end did too, the feed
+    directories it made for them.  Both ends now remove the day files and the directories the run made, and
+    the stopped run's summary says so; a directory that was there before is kept, empty."""
+    from vega.journal import Journal
+    from vega.simulator import write_pcap
+    fo, cm = free_udp_port(), free_udp_port()
+    write_pcap(tmp_path / "fo.pcap", [(T0 + i * 10**6, "127.0.0.1", fo, d)
+                                      for i, d in enumerate(nse.sample_stream("FO", 50))])
+    (tmp_path / "kept" / "j" / "NSE_EQ").mkdir(parents=True)       # there before the ingest
+    records = {}
+    for name, pre in (("stopped", ["-c", _SIGNAL_IN_INGEST, sig]), ("ended", ["-m", "vega.cli"]),
+                      ("kept", ["-m", "vega.cli"])):
+        root = tmp_path / name / "j"
+        r = subprocess.run([sys.executable, *pre, "ingest", str(tmp_path / "fo.pcap"), "--journal-root", str(root),
+                            "--feed", f"FO=127.0.0.1:{fo}", "--feed", f"CM=127.0.0.1:{cm}"],
+                           capture_output=True, text=True, cwd=ROOT, timeout=120, env=dict(os.environ, PYTHONPATH=ROOT))
+        assert (r.returncode, r.stderr) == ((130, "vega ingest: interrupted\n") if name == "stopped" else (0, "")), r
+        made = sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+        assert made == (["NSE_EQ"] if name == "kept" else []) + ["NSE_FO", "NSE_FO/20261120.bin"], (name, made)
+        for feed in ("NSE_EQ", "NFO_IDX"):
+            assert (f"{feed}: 0 datagrams, 0 messages, 0 change records, 0 instruments; errors none; gaps 0 "
+                    f"(missed 0); no journal: nothing came for it, its empty day file removed "
+                    f"({root / feed / '20261120.bin'})") in r.stdout, r.stdout
+        assert "NSE_FO: 50 datagrams" in r.stdout
+        with Journal.open(root / "NSE_FO" / "20261120.bin") as j:
+            assert j.sealed and len(j) > 0
+            records[name] = (j.first_seq, j.next_seq, bytes(j.records))
+    assert records["stopped"] == records["ended"] == records["kept"]

@@ -3,15 +3,18 @@ each datagram at the time it was captured."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vega.commands import CliError
 from vega.commands.capture import add_pipeline_options, stats_counts, stop_signals
 
 if TYPE_CHECKING:
+    from vega._files import StrPath
     from vega.commands import _Subparsers
 
 HELP = "run recorded pcap/pcapng captures of the feeds through the pipeline into the journal (and store, ring)"
@@ -47,7 +50,9 @@ def run(args: argparse.Namespace) -> int:
     pst = PcapStats()
     bar = _progress_bar(args)
     cap = Capture(cfg)                           # opens itself at the first datagram's capture time
+    made = _missing_dirs(cfg.journal_root, [f.name for f in cap.all_feeds])
     error = None
+    interrupted = False
     old = _stop_as_interrupt()
     try:
         try:
@@ -56,6 +61,10 @@ def run(args: argparse.Namespace) -> int:
             if not cap.opened:
                 raise CliError(str(e)) from None
             error = str(e)
+        except KeyboardInterrupt:                 # SIGINT, SIGTERM, SIGHUP: so is it; the summary, then status 130
+            if not cap.opened:
+                raise
+            interrupted = True
         if not cap.opened:                        # (the skipped ones say why: all stamped in the future ...)
             skipped = ", ".join(f"{k} {v:,}" for k, v in pst.skipped().items())
             raise CliError(f"no UDP datagrams to ingest in {', '.join(args.pcap)} ({pst.packets:,} packets"
@@ -73,6 +82,9 @@ def run(args: argparse.Namespace) -> int:
     # the day files made for a feed that got nothing that day (a capture of other groups, or of one segment):
     # not kept, so that no day looks captured for it (replay lists such days as missing)
     removed = set(cap.remove_unused_day_files())
+    for d in made:                                # and the directories it made for them, left empty
+        with contextlib.suppress(OSError):
+            d.rmdir()
     for f in cap.all_feeds:                       # a journal that failed at its seal (close) failed after stats
         j = stats["feeds"].get(f.name, {}).get("journal")
         if j and f.journal_error is not None:
@@ -108,6 +120,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"{name}: {d['datagrams']:,} datagrams, {d['messages']:,} messages, {d['records']:,} change "
                   f"records, {d['instruments']:,} instruments; errors {errs}; gaps {d['gaps']} "
                   f"(missed {d['missed']}){ftxt}{jtxt}")
+    if interrupted:
+        raise KeyboardInterrupt
     if error is not None:
         raise CliError(f"{error} (what came before it was ingested and sealed)")
     if pst.datagrams and not any(d["datagrams"] for d in stats["feeds"].values()):
@@ -126,10 +140,19 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _missing_dirs(root: StrPath | None, feeds: list[str]) -> list[Path]:
+    """The directories of a journal at ``root`` that do not exist yet, deepest first: the feeds', the root and its
+    parents (the journal makes them): those the ingest leaves empty are removed, never one that was there."""
+    if not root:
+        return []
+    base = Path(root)
+    return [d for d in (*(base / name for name in feeds), base, *base.parents) if not d.exists()]
+
+
 def _stop_as_interrupt() -> dict[signal.Signals, Any]:
     """SIGTERM and SIGHUP (a `timeout`, a closed ssh session; not under nohup) stop the ingest as SIGINT does:
-    what came before is journaled and sealed, one line, status 130.  They killed it with its journals unsealed.
-    Returns the handlers they had."""
+    what came before is journaled and sealed, the unused day files removed, the summary printed, then one line,
+    status 130.  They killed it with its journals unsealed.  Returns the handlers they had."""
     def interrupt(*_: object) -> None:
         raise KeyboardInterrupt
 
