@@ -167,7 +167,7 @@ def test_ingest_json_link_types_stop_at_the_refused_datagram(tmp_path):
     assert sum(d["datagrams"] for d in s["feeds"].values()) == len(mon)
     assert s["link_types"] == {"RAW": len(mon)}, s
     r = _ingest(tmp_path / "both.pcap", "--json")
-    assert r.returncode == 0, r.stderr
+    assert r.returncode == 0 and f"vega ingest: {len(fri)} datagrams stamped on an earlier day" in r.stderr, r.stderr
     s = json.loads(r.stdout)
     assert (s["packets"], s["udp_datagrams"], s["skipped"]) == (2 * len(mon), len(mon),
                                                                 {"earlier_day_timestamp": len(fri)}), s

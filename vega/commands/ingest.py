@@ -120,6 +120,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"{name}: {d['datagrams']:,} datagrams, {d['messages']:,} messages, {d['records']:,} change "
                   f"records, {d['instruments']:,} instruments; errors {errs}; gaps {d['gaps']} "
                   f"(missed {d['missed']}){ftxt}{jtxt}")
+    early = summary["skipped"].get("earlier_day_timestamp", 0)
+    if early:                                     # journaled without them: say so where a person looks
+        print(f"vega ingest: {early:,} datagram{'s' if early > 1 else ''} stamped on an earlier day amid a file's "
+              "own day skipped as corrupt times (a file of captures joined out of time order shows its earlier "
+              "part so: ingest such parts as files in time order)", file=sys.stderr)
     if interrupted:
         raise KeyboardInterrupt
     if error is not None:
