@@ -1,6 +1,8 @@
 """Message builders and record decoding shared by the store tests (decoded-message dicts, vega.decode shape)."""
 import numpy as np
 
+import vega
+
 from vega import _core
 from vega.store import GROUPS, STORE_DTYPE
 
@@ -99,3 +101,13 @@ def bump_seq(name, store, token, step):
     off = h["records_off"] + h["record_size"] * list(store.array["token"]).index(token)   # no lock: may be held
     with open(f"/dev/shm/vega.store.{name}", "r+b") as f, mmap.mmap(f.fileno(), 0) as m:
         struct.pack_into("<I", m, off, struct.unpack_from("<I", m, off)[0] + step)
+
+
+def sequence_numbers(datagrams, segment="FO"):
+    """The BCSeqNos the datagrams' messages carry, per stream (decoded, independently of a FeedHandler)."""
+    out = {}
+    for d in datagrams:
+        for m in vega.decode(d, segment):
+            if not m.get("message_header") and m.get("bc_seq_no", 0) > 0:
+                out.setdefault(m["stream"], []).append(m["bc_seq_no"])
+    return out

@@ -1589,23 +1589,38 @@ def _set_side_pair(old, new):
 # Feed handler: decoder sink (sequence gaps + merge), record sinks, the batch loop
 # ----------------------------------------------------------------------------------------------------------
 
+cdef inline int32_t _seq_after(int64_t last, int64_t q, uint64_t* gaps, uint64_t* missed,
+                               uint64_t* out_of_order) noexcept nogil:
+    """A stream's BCSeqNo ``q`` after ``last`` (both > 0): the numbers skipped go to ``gaps`` / ``missed``, a
+    number <= last to ``out_of_order``; returns the stream's last number from then on."""
+    if q == last + 1:
+        return <int32_t>q
+    if q > last + 1:
+        gaps[0] += 1
+        missed[0] += <uint64_t>(q - last - 1)
+        return <int32_t>q
+    out_of_order[0] += 1
+    if last - q > 100000:                                # the stream restarted its numbering
+        return <int32_t>q
+    return <int32_t>last
+
 cdef inline void _streams_track(vg_streams_t* s, const vg_header_t* hd) noexcept nogil:
     cdef int st = hd.stream
     cdef int64_t q = hd.bc_seq_no, last                  # 64 bits: last + 1 of a wire LONG at 2**31 - 1
+    cdef uint64_t down_gaps = 0, down_late = 0
     if hd.message_header or q <= 0:
         return
     s.messages[st] += 1
     last = s.last[st]
-    if last == 0 or q == last + 1:
-        s.last[st] = <int32_t>q
-    elif q > last + 1:
-        s.gaps[st] += 1
-        s.missed[st] += <uint64_t>(q - last - 1)
-        s.last[st] = <int32_t>q
+    if last != 0:
+        s.last[st] = _seq_after(last, q, &s.gaps[st], &s.missed[st], &s.out_of_order[st])
+    elif s.down_last[st] != 0 and s.down_first[st] == 0:
+        # the stream's first number after a restart: what it skipped since the last one before the restart
+        # (resume_streams) was sent while the capture was down, counted apart from the live gaps
+        s.down_first[st] = <int32_t>q
+        s.last[st] = _seq_after(s.down_last[st], q, &down_gaps, &s.missed_down[st], &down_late)
     else:
-        s.out_of_order[st] += 1
-        if last - q > 100000:                            # the stream restarted its numbering
-            s.last[st] = <int32_t>q
+        s.last[st] = <int32_t>q
 
 cdef void _feed_merge_pending(vg_feed_t* f) noexcept nogil:
     """Merge the message held back by _feed_sink at its own receive time."""
@@ -1996,7 +2011,41 @@ cdef class FeedHandler:
                                "start the new day after the call returns")
         self._check_usable()
         memset(self._f.streams.last, 0, sizeof(self._f.streams.last))
+        memset(self._f.streams.down_last, 0, sizeof(self._f.streams.down_last))   # (a restart's: that day's)
         return self.store.new_day()
+
+    def stream_seqs(self) -> dict:
+        """{stream: last BCSeqNo} of every stream heard (a stream given to ``resume_streams`` and not heard
+        since: the number it was given): what a restart passes to ``resume_streams``."""
+        cdef vg_streams_t* s = &self._f.streams
+        cdef int i
+        return {i: s.last[i] if s.last[i] else s.down_last[i] for i in range(256)
+                if s.last[i] or (s.down_last[i] and not s.down_first[i])}
+
+    def resume_streams(self, last) -> None:
+        """A capture restarted: ``last`` ({stream: BCSeqNo}, from ``stream_seqs`` before the stop) are each
+        stream's last numbers before it.  Each stream's first number after it counts the numbers skipped in
+        between (the feed sent them while the capture was down) by the live gap rule, but apart from the live
+        gaps: ``stats["streams"][n]["missed_while_down"]``.  ValueError, setting nothing, for a stream outside
+        0..255, a number outside 1..2**31 - 1, or a stream heard already; RuntimeError while a call of this
+        handler (or a linked one) is running in another thread."""
+        cdef vg_streams_t* s = &self._f.streams
+        if self._busy:
+            raise RuntimeError("this FeedHandler (or one linked to it) is inside a call in another thread: "
+                               "resume the streams after the call returns")
+        items = []
+        for st, q in dict(last).items():
+            if type(st) is bool or type(q) is bool or not isinstance(st, int) or not isinstance(q, int):
+                raise ValueError(f"resume_streams: stream {st!r}: {q!r}: stream numbers and BCSeqNos are ints")
+            if not 0 <= st <= 255 or not 1 <= q <= 0x7FFFFFFF:
+                raise ValueError(f"resume_streams: stream {st} BCSeqNo {q}: a stream is 0..255, a BCSeqNo "
+                                 f"1..2**31 - 1")
+            if s.last[st] or s.down_first[st]:
+                raise ValueError(f"resume_streams: stream {st} has been heard already")
+            items.append((st, q))
+        for st, q in items:
+            s.down_last[st] = q
+            s.down_first[st] = 0
 
     @property
     def ring(self):
@@ -2538,7 +2587,9 @@ cdef class FeedHandler:
     def stats(self) -> dict:
         """Decoder counters (datagrams, packets, errors by reason, messages by code) plus ``merge`` (token
         updates and skips by reason), ``merged_by_code``, ``records`` emitted and ``streams``: per stream
-        number (Filler2[0]) the messages, gaps, missed sequence numbers and out-of-order numbers."""
+        number (Filler2[0]) the messages, gaps, missed sequence numbers and out-of-order numbers; a stream given
+        to ``resume_streams`` also has ``resumed_from`` (its number before the restart), ``first_after`` (its
+        first one since, 0 = not heard yet) and ``missed_while_down`` (the numbers skipped between them)."""
         cdef int i
         cdef vg_merge_t* m = &self._f.m
         cdef vg_streams_t* s = &self._f.streams
@@ -2549,6 +2600,11 @@ cdef class FeedHandler:
         d["streams"] = {i: {"messages": s.messages[i], "last_seq": s.last[i], "gaps": s.gaps[i],
                             "missed": s.missed[i], "out_of_order": s.out_of_order[i]}
                         for i in range(256) if s.messages[i]}
+        for i in range(256):                             # a restart's streams (resume_streams)
+            if s.down_first[i] or s.down_last[i]:
+                d["streams"].setdefault(i, {"messages": 0, "last_seq": s.last[i], "gaps": 0, "missed": 0,
+                                            "out_of_order": 0}).update(
+                    resumed_from=s.down_last[i], first_after=s.down_first[i], missed_while_down=s.missed_down[i])
         return d
 
 

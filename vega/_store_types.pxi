@@ -327,6 +327,9 @@ cdef struct vg_streams_t:              # BCSeqNo gap detection per stream (Fille
     uint64_t gaps[256]                 # times a sequence number was skipped
     uint64_t missed[256]               # sequence numbers skipped in all
     uint64_t out_of_order[256]         # a number <= the last one (duplicate, late, or stream restart)
+    int32_t down_last[256]             # a restart (resume_streams): the last BCSeqNo before it, 0 = none
+    int32_t down_first[256]            # ... and the stream's first one after it, 0 = not heard yet
+    uint64_t missed_down[256]          # sequence numbers skipped between those two (sent while down)
 
 cdef struct vg_merge_t:                # everything a merge function needs
     vg_store_t* st
