@@ -6,14 +6,19 @@ for a position past the tail, was moved back to the tail without a word, and los
 published between the replay and the reader's start.)"""
 import contextlib
 import datetime as dt
+import os
+import re
+import subprocess
+import sys
 import uuid
 
 import numpy as np
 import pytest
 
 import vega
-from vega import nse
-from vega.capture import Capture, CaptureError, load_config
+from store_helpers import sequence_numbers
+from vega import _seqfile, nse
+from vega.capture import Capture, CaptureError, format_stats, load_config
 from vega.journal import KEYFRAME
 
 IST = dt.timezone(dt.timedelta(hours=5, minutes=30))
@@ -272,10 +277,12 @@ def test_a_ring_that_does_not_continue_the_journal_is_left_out(cfg, tmp_path):
         # told to start again)
         tail = cap.feeds[0].writer.next_seq
         notes = cap.start_notes()
-        assert len(notes) == 2 and notes[1] == ("NSE_FO: the store starts from the day's journal so far "
-                                                "(20261120.bin): 1 instruments; its latest record is stamped "
-                                                "00:00:00.000 IST, 11.0h before this start: what the feed sent in "
-                                                "between is not in it")
+        # (this journal, written by a JournalWriter of its own, has no stream sequence file beside it: said)
+        assert len(notes) == 3 and notes[2].startswith("NSE_FO: no stream sequence file ")
+        assert notes[1] == ("NSE_FO: the store starts from the day's journal so far "
+                            "(20261120.bin): 1 instruments; its latest record is stamped "
+                            "00:00:00.000 IST, 11.0h before this start: what the feed sent in "
+                            "between is not in it")
         assert notes[0].startswith(f"NSE_FO: ring {cfg.ring} has published records up to ")
         assert notes[0].endswith(", but this journal ends at 3 (the ring was another journal's: another root, "
                                  "another day): the new ring numbers its records from 3 again, so its readers "
@@ -591,3 +598,205 @@ def test_a_killed_captures_ring_removed_while_it_is_read_gives_nothing_to_recove
     finally:
         r.close()
         old.close()
+
+
+# -- what the feed sent while the capture was down --------------------------------------------------------------
+# Each stream's last BCSeqNo is kept beside the day's journal (YYYYMMDD.seq, vega._seqfile) at the journal's seal
+# and after each checkpoint, and the restarted handler counts each stream's first number against it
+# (missed_while_down), apart from the live gaps: exact after a clean stop, after a kill an upper bound that
+# holds.  A missing, damaged or foreign sidecar is said once at start and the capture goes on as before.
+# (Before, the gap counters started afresh and the stop's loss showed nowhere.)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# the capture's day is today's (IST), so that housekeeping (which writes the sidecar) starts no new day
+DAY0 = int(dt.datetime.combine(dt.datetime.now(IST).date(), dt.time(), IST).timestamp()) * 10**9
+T1 = DAY0 + 60 * 10**9
+T2 = DAY0 + 120 * 10**9
+STREAM = list(nse.sample_stream("FO", 300, seed=11))
+
+
+def _live_missed(*parts):
+    """The live gap counter's count over the datagrams of ``parts`` in one run (the same rule, one handler)."""
+    h = vega.FeedHandler("FO", vega.Store(10_000))
+    for p in parts:
+        h.process_batch(p)
+    return sum(v["missed"] for v in h.stats["streams"].values())
+
+
+def _run(cfg, datagrams, t):
+    cap = Capture(cfg).open(offline_ns=t)
+    try:
+        _feed(cap, datagrams, t)
+    finally:
+        cap.close()
+    return cap
+
+
+def test_a_clean_stop_and_restart_counts_exactly_what_was_dropped_in_between(cfg):
+    dropped = STREAM[150:200]
+    expected = sum(len(v) for v in sequence_numbers(dropped).values())
+    assert expected > 0 and _live_missed(STREAM[:150], STREAM[200:]) == expected
+    _run(cfg, STREAM[:150], T1)
+    seq = os.path.join(cfg.journal_root, "NSE_FO", f"{dt.datetime.now(IST).date():%Y%m%d}.seq")
+    assert _seqfile.read(seq).sealed
+
+    said = []
+    cap = Capture(cfg).open(offline_ns=T2)
+    cap.on_warning = said.append
+    try:
+        note = [n for n in cap.start_notes() if ".seq" in n]
+        assert len(note) == 1 and "exact" in note[0] and "NSE_FO" in note[0]
+        fo = _feed(cap, STREAM[200:], T2)
+        d = cap.stats()["feeds"]["NSE_FO"]
+        assert d["missed_while_down"] == expected and not d["missed_while_down_is_bound"]
+        assert d["missed"] == 0 and d["gaps"] == 0 and d["streams_not_heard_since_restart"] == 0
+        per_stream = {int(k): v["missed_while_down"] for k, v in d["streams"].items()}
+        assert per_stream == {k: len(v) for k, v in sequence_numbers(dropped).items()}
+        assert f"missed 0 missed while down {expected:,} " in format_stats(cap.stats())
+        cap.housekeeping()                                 # the restart note's follow-up, once the streams spoke
+        assert [w for w in said if "while the capture was down" in w] == [
+            f"NSE_FO: the feed sent exactly {expected:,} sequence numbers while the capture was down ("
+            + ", ".join(f"stream {k}: {n:,}" for k, n in sorted(per_stream.items())) + ")"]
+        assert fo.writer.next_seq > 0
+    finally:
+        cap.close()
+    # a feed without a restart (the CM feed got nothing) shows no count
+    assert cap.stats()["feeds"]["NSE_EQ"]["missed_while_down"] is None
+
+
+KILLED = """
+import os, signal, sys
+from vega import nse
+from vega.capture import Capture, load_config
+cap = Capture(load_config(None, ring=sys.argv[1], journal_root=sys.argv[2]))
+t = int(sys.argv[3])
+cap.open(offline_ns=t)
+fo = cap.feeds[0]
+s = list(nse.sample_stream("FO", 300, seed=11))
+fo.handler.process_batch(s[:100], now_ns=t)
+cap.housekeeping()
+fo.handler.checkpoint(10**9)                 # a checkpoint: the next housekeeping writes the sidecar
+cap.housekeeping()
+fo.handler.process_batch(s[100:150], now_ns=t + 10**6)      # journaled after the sidecar
+fo.writer.flush()
+print(fo.writer.next_seq, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_after_a_kill_the_count_is_an_upper_bound_that_holds(cfg):
+    p = subprocess.run([sys.executable, "-c", KILLED, cfg.ring, str(cfg.journal_root), str(T1)],
+                       capture_output=True, text=True, timeout=120, cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT))
+    assert p.returncode == -9, p.stderr
+    journaled = int(p.stdout.split()[0])
+    true_loss = _live_missed(STREAM[:150], STREAM[200:])          # what the feed sent while it was down
+    counted_from_sidecar = _live_missed(STREAM[:100], STREAM[200:])
+    assert counted_from_sidecar > true_loss > 0
+
+    cap = Capture(cfg).open(offline_ns=T2)
+    try:
+        fo = cap.feeds[0]
+        assert fo.writer.next_seq == journaled                    # the killed run's journal, all of it
+        note = [n for n in cap.start_notes() if ".seq" in n]
+        assert len(note) == 1 and "upper bound" in note[0] and "not at a seal" in note[0]
+        _feed(cap, STREAM[200:], T2)
+        d = cap.stats()["feeds"]["NSE_FO"]
+        assert d["missed_while_down_is_bound"] and d["missed"] == 0
+        assert d["missed_while_down"] == counted_from_sidecar >= true_loss
+        assert f"missed while down <= {counted_from_sidecar:,}" in format_stats(cap.stats())
+    finally:
+        cap.close()
+    # stopped cleanly this time: the sidecar is the seal's again, and a restart is exact
+    assert _seqfile.read(_seqfile.seq_path(fo.writer.path)).sealed
+
+
+def _restart_with(cfg, damage):
+    """A clean first run, ``damage(path of the sidecar)``, then a restart: its notes and stats after the rest
+    of the stream."""
+    _run(cfg, STREAM[:150], T1)
+    path = _seqfile.seq_path(os.path.join(cfg.journal_root, "NSE_FO",
+                                          f"{dt.datetime.now(IST).date():%Y%m%d}.bin"))
+    damage(path)
+    cap = Capture(cfg).open(offline_ns=T2)
+    try:
+        fo = _feed(cap, STREAM[200:], T2)
+        notes = [n for n in cap.start_notes() if ".seq" in n]
+        d = cap.stats()["feeds"]["NSE_FO"]
+        before = fo.writer.next_seq
+    finally:
+        cap.close()
+    assert before > 0 and d["datagrams"] == 0 and d["messages"] > 0      # (fed through the handler)
+    # the capture went on as before: its live counters start afresh, and nothing is counted for the stop
+    assert d["missed_while_down"] is None and d["missed"] == 0
+    assert "missed while down" not in format_stats(cap.stats())
+    assert _seqfile.read(path).sealed                        # its own stop wrote a good one again
+    return notes
+
+
+def test_a_damaged_sidecar_is_said_once_and_the_capture_goes_on(cfg):
+    def damage(path):
+        b = bytearray(path.read_bytes())
+        b[100] ^= 1
+        path.write_bytes(bytes(b))
+    notes = _restart_with(cfg, damage)
+    assert len(notes) == 1 and "checksum mismatch" in notes[0] and "ignored" in notes[0]
+
+
+def test_a_sidecar_of_another_day_is_said_once_and_the_capture_goes_on(cfg):
+    def other_day(path):
+        s = _seqfile.read(path)
+        _seqfile.write(path, _seqfile.SeqFile(s.feed, s.date - dt.timedelta(days=1), s.journal_created_ns,
+                                              s.next_seq, s.written_ns, True, s.last))
+    notes = _restart_with(cfg, other_day)
+    assert len(notes) == 1 and "NSE_FO's of " in notes[0] and "ignored" in notes[0]
+
+
+def test_a_missing_sidecar_is_said_once_and_the_capture_goes_on(cfg):
+    notes = _restart_with(cfg, os.unlink)
+    assert len(notes) == 1 and "no stream sequence file" in notes[0]
+
+
+def _cli_run(root, datagrams):
+    """``vega capture --json`` (one FO feed on a loopback port, a journal under ``root``) sent ``datagrams``, then
+    stopped with SIGTERM once it has them: its last JSON stats line (NSE_FO's) and its standard error."""
+    import json
+    import signal
+    import socket
+    import time
+    from net_helpers import free_udp_port
+    port = free_udp_port()
+    log = root.parent / "stderr.txt"
+    with open(log, "w") as stderr:
+        p = subprocess.Popen([sys.executable, "-m", "vega.cli", "capture", "--feed", f"FO=127.0.0.1:{port}",
+                              "--journal-root", str(root), "--ring=", "--store=", "--json", "--stats-interval",
+                              "0.05"], stdout=subprocess.PIPE, stderr=stderr, text=True, cwd=ROOT,
+                             env=dict(os.environ, PYTHONPATH=ROOT))
+    try:
+        json.loads(p.stdout.readline())                      # a stats line: the socket is bound, it receives
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            for d in datagrams:
+                s.sendto(d, ("127.0.0.1", port))
+        deadline = time.monotonic() + 60
+        while json.loads(p.stdout.readline())["feeds"]["NSE_FO"]["datagrams"] < len(datagrams):
+            assert time.monotonic() < deadline, "the capture did not get the datagrams in 60 s"
+        time.sleep(0.2)                                      # a housekeeping pass or more after the last one
+        p.send_signal(signal.SIGTERM)
+        out, _ = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    err = log.read_text()
+    assert p.returncode == 0, err
+    return json.loads(out.strip().splitlines()[-1])["feeds"]["NSE_FO"], err
+
+
+def test_vega_capture_restarted_says_what_the_feed_sent_while_it_was_down(tmp_path):
+    _cli_run(tmp_path / "j", STREAM[:150])
+    fo, err = _cli_run(tmp_path / "j", STREAM[200:])
+    expected = _live_missed(STREAM[:150], STREAM[200:])
+    assert fo["missed_while_down"] == expected > 0 and fo["missed"] == 0 and not fo["missed_while_down_is_bound"]
+    assert "the count is exact" in err and "Traceback" not in err
+    said = [x for x in err.splitlines() if "sequence numbers while the capture was down" in x]
+    assert said and all("the feed sent exactly" in x for x in said)
+    assert sum(int(n.replace(",", "")) for x in said for n in re.findall(r"stream \d+: ([\d,]+)", x)) == expected

@@ -479,6 +479,19 @@ class _Feed:
         self.silences = 0                         # silent spells seen
         self.rejoins = 0                          # times its group was joined again
         self.rate_mark = (0.0, 0, 0)              # stats(): (monotonic time, datagrams, messages) of its last call
+        self.seqs = _SeqState()                   # its streams' sequence numbers across a restart (vega._seqfile)
+
+
+@dataclasses.dataclass
+class _SeqState:
+    """A feed's stream-sequence sidecar (:mod:`vega._seqfile`): what this opening resumed from, and when it last
+    wrote one."""
+    ready: bool = False                        # this opening read (or left out) the day's sidecar: one may be written
+    resumed: bool = False                      # its handler resumed the streams of a restart from a sidecar
+    bound: bool = False                        # ... from one the journal has records after (a crash): at most
+    pending: set[int] = dataclasses.field(default_factory=set)   # resumed streams not heard since
+    mark: tuple[str, int] = ("", -1)           # the journal file and its checkpoint count at the last write
+    warned: bool = False                       # a write failed and was said
 
 
 class _Spill:
@@ -635,6 +648,7 @@ class Capture:
                 self.ring = self._private_ring(firsts)
             for f in sorted(self.all_feeds, key=lambda f: ("IDX", "CM", "FO").index(f.segment)):
                 f.handler = self._make_handler(FeedHandler, f, index_tokens)
+            self._resume_streams()
             if ins is not None:
                 self._load_instruments(ins)
             self._poll = select.poll()
@@ -832,6 +846,116 @@ class Capture:
                     self._notes.append(f"{path}: not sealed and no writer holds it (its capture was killed): it "
                                        f"replays to its last whole record; vega verify --repair {path} seals it")
 
+    def _resume_streams(self) -> None:
+        """Open, a restart (the day's journal holds live records): each feed's handler resumes its streams from the
+        day's stream-sequence sidecar (``vega._seqfile``), so that each stream's first number counts what the feed
+        sent while the capture was down (``missed_while_down``).  Exact when the sidecar was written at the
+        journal's seal and the journal holds nothing after it; after a crash an upper bound (the journal has
+        records after the sidecar's checkpoint).  A sidecar missing, damaged or of another feed, day or journal
+        file is left out with one start note, and the restart goes on as without it."""
+        from vega import _seqfile
+        for f in self.all_feeds:
+            f.seqs = _SeqState(ready=True)
+            w, h = f.writer, f.handler
+            if f.cfg is None or w is None or h is None or w.next_seq == w.first_seq:
+                continue                       # (the index feed has no streams; a day without live record yet)
+            path = _seqfile.seq_path(w.path)
+            why = "what the feed sent while the capture was down is not counted"
+            try:
+                sc = _seqfile.read(path)
+            except FileNotFoundError:
+                self._notes.append(f"{f.name}: no stream sequence file {path} beside the day's journal (a capture "
+                                   f"before VEGA had them, or it was removed): {why}")
+                continue
+            except (_seqfile.SeqFileError, OSError) as e:
+                self._notes.append(f"{e if isinstance(e, _seqfile.SeqFileError) else f'{path}: {_errno_text(e)}'}"
+                                   f": ignored; {why}")
+                continue
+            created = _journal_created(w.path)
+            if (sc.feed, sc.date) != (f.name, w.date) or sc.journal_created_ns != created or sc.next_seq > w.next_seq:
+                what = (f"is {sc.feed}'s of {sc.date}" if (sc.feed, sc.date) != (f.name, w.date) else
+                        "is another file's of that day (made again since)" if sc.journal_created_ns != created else
+                        f"counts {sc.next_seq:,} journal records, the journal holds {w.next_seq:,}")
+                self._notes.append(f"{path} {what}, not this journal's: ignored; {why}")
+                continue
+            try:
+                h.resume_streams(sc.last)
+            except ValueError as e:
+                self._notes.append(f"{path}: {e}: ignored; {why}")
+                continue
+            after = w.next_seq - sc.next_seq
+            f.seqs = _SeqState(ready=True, resumed=True, bound=not sc.sealed or after > 0, pending=set(sc.last))
+            if f.seqs.bound:
+                how = (f"written at {clock_ist(sc.written_ns)} IST"
+                       + (" after a checkpoint, not at a seal (its capture was killed)" if not sc.sealed else "")
+                       + (f"; the journal holds {after:,} records after it" if after else "")
+                       + ": the count is an upper bound")
+            else:
+                how = "written at the journal's seal: the count is exact"
+            self._notes.append(f"{f.name}: the streams' last sequence numbers before this start are in {path.name} "
+                               f"({how}); each stream's first datagram counts what the feed sent while the capture "
+                               "was down (missed_while_down)")
+
+    def _write_seqs(self, f: _Feed, sealed: bool) -> None:
+        """Feed ``f``'s streams' last sequence numbers into the sidecar of its day's journal (``vega._seqfile``,
+        written atomically), at a moment it matches the journal: its seal (``sealed``), or a checkpoint, after
+        which the journal is flushed first (the records of every datagram counted are in its file).  A failure
+        is said once (``on_warning``) and the capture goes on: a restart then counts from the last one written,
+        an upper bound, or says it has none."""
+        from vega import _seqfile
+        w, h = f.writer, f.handler
+        if f.cfg is None or w is None or h is None or f.journal_error is not None or not f.seqs.ready:
+            return                             # (an opening that failed before _resume_streams: the old one stays)
+        seqs = h.stream_seqs()
+        path = _seqfile.seq_path(w.path)
+        try:
+            if not sealed:
+                w.flush()
+            created = _journal_created(w.path)
+            if created is None:
+                raise OSError(f"cannot read the header of {w.path}")
+            _seqfile.write(path, _seqfile.SeqFile(f.name, w.date, created, w.next_seq, time.time_ns(), sealed,
+                                                  seqs), fsync=sealed)
+        except OSError as e:
+            if not sealed and f.journal_error is None and self._journals_failed():
+                return                          # the journal's flush failed: said as its failure
+            if not f.seqs.warned and self.on_warning is not None:
+                f.seqs.warned = True
+                self.on_warning(f"{path}: cannot write the streams' sequence numbers ({_errno_text(e)}): a restart "
+                                "counts what the feed sent while the capture was down from the last one written "
+                                "(an upper bound), or not at all")
+
+    def _write_seqs_at_checkpoint(self, f: _Feed) -> None:
+        """Housekeeping: after each checkpoint of feed ``f``'s journal, its sidecar (:meth:`_write_seqs`); and
+        the line saying what the feed sent while the capture was down once its resumed streams are heard."""
+        if f.seqs.pending:                        # (the handler's stats: ~2.5 us, while streams are awaited)
+            self._say_missed_while_down(f)
+        w = f.writer
+        if f.cfg is None or w is None or w.closed or f.journal_error is not None:
+            return
+        # a checkpoint's records take no number (format 2); a version-1 file numbers them: its table, counted
+        ck = w.n_records - (w.next_seq - w.first_seq) if w.version >= 2 else len(w.checkpoints)
+        if (str(w.path), ck) != f.seqs.mark:
+            if f.seqs.mark[1] >= 0:               # (not at the opening: its checkpoint is seen, not written for)
+                self._write_seqs(f, sealed=False)
+            f.seqs.mark = (str(w.path), ck)
+
+    def _say_missed_while_down(self, f: _Feed) -> None:
+        """The follow-up of the restart note: what each resumed stream heard since skipped (``on_warning``)."""
+        assert f.handler is not None
+        streams = f.handler.stats.get("streams", {})
+        heard = sorted(k for k in f.seqs.pending if streams.get(k, {}).get("first_after"))
+        if not heard:
+            return
+        f.seqs.pending -= set(heard)
+        n = sum(streams[k]["missed_while_down"] for k in heard)
+        each = ", ".join(f"stream {k}: {streams[k]['missed_while_down']:,}" for k in heard)
+        left = f"; not heard yet: stream {', '.join(map(str, sorted(f.seqs.pending)))}" if f.seqs.pending else ""
+        how = "at most (its capture was killed: counted from the last checkpoint)" if f.seqs.bound else "exactly"
+        if self.on_warning is not None:
+            self.on_warning(f"{f.name}: the feed sent {how} {n:,} sequence numbers while the capture was down "
+                            f"({each}){left}")
+
     def start_notes(self) -> list[str]:
         """What opening found and did that an operator should know (one line each): records recovered from a
         killed capture's ring into the journal, or lost with it, earlier day files left unsealed, the state each
@@ -1008,10 +1132,13 @@ class Capture:
                 f.sock.close()
                 f.sock = None
             if f.handler is not None:
+                if f.seqs.pending:                # streams heard since the last housekeeping pass: said now
+                    self._say_missed_while_down(f)
                 f.handler.close()                 # hands the ring slot back
             if f.writer is not None and not f.writer.closed:
                 try:
                     f.writer.close()
+                    self._write_seqs(f, sealed=True)
                 except OSError as e:                 # its last flush or the seal failed: the others still close
                     if f.journal_error is None:
                         why = e.strerror or str(e)        # (a JournalError's text starts with the path)
@@ -1428,6 +1555,7 @@ class Capture:
                 assert f.handler is not None               # (open makes every feed's)
                 with self._journal_may_fail():
                     f.handler.poll()
+                self._write_seqs_at_checkpoint(f)
         self._service_journals()
 
     def _check_journal_file(self, f: "_Feed") -> None:
@@ -1555,8 +1683,11 @@ class Capture:
         """Remove :meth:`unused_day_files` (the capture closed first); the paths removed."""
         if self.opened:
             raise CaptureError("close the capture before removing its unused day files")
+        from vega._seqfile import seq_path
         done = []
         for p in self.unused_day_files():
+            with contextlib.suppress(OSError):    # its stream sequence file too (vega._seqfile): no day's file
+                os.unlink(seq_path(p))
             try:
                 os.unlink(p)
             except FileNotFoundError:
@@ -1800,9 +1931,17 @@ class Capture:
                  "merge": {k: v for k, v in st.get("merge", {}).items() if v},
                  "records": st.get("records", 0),
                  "streams": {str(k): {"messages": v["messages"], "gaps": v["gaps"], "missed": v["missed"]}
+                             | ({"missed_while_down": v["missed_while_down"]} if "missed_while_down" in v else {})
                              for k, v in st.get("streams", {}).items()},
                  "gaps": sum(v["gaps"] for v in st.get("streams", {}).values()),
                  "missed": sum(v["missed"] for v in st.get("streams", {}).values()),
+                 # a restart resumed from the day's sidecar (_resume_streams): what the feed sent while the
+                 # capture was down, as far as its streams have been heard; None without one
+                 "missed_while_down": (sum(v.get("missed_while_down", 0) for v in st.get("streams", {}).values())
+                                       if f.seqs.resumed else None),
+                 "missed_while_down_is_bound": f.seqs.bound,
+                 "streams_not_heard_since_restart": sum(1 for v in st.get("streams", {}).values()
+                                                        if "first_after" in v and not v["first_after"]),
                  "truncated": f.receiver.truncated if f.receiver is not None else 0,
                  # a silent spell (check_silence): seconds since the last datagram, else 0
                  "silent_s": round(time.monotonic() - f.heard, 1) if f.silent_since is not None else 0.0,
@@ -1922,6 +2061,17 @@ def _journal_sealed(path: StrPath) -> bool | None:
         return None
 
 
+def _journal_created(path: StrPath) -> int | None:
+    """The ``created_ns`` of a journal file's header (which file of its day it is); None when it cannot be
+    read."""
+    from vega._journal import parse_header
+    try:
+        with open(path, "rb") as fh:
+            return int(parse_header(fh.read(64), path)["created_ns"])
+    except (OSError, ValueError):
+        return None
+
+
 def _close_unsealed(w: JournalWriter) -> None:
     """Close a journal writer whose file may not take its seal: what reached the file stays there, unsealed
     and recoverable."""
@@ -2027,11 +2177,15 @@ def format_stats(s: dict[str, Any]) -> str:
                 f"raise store_capacity)" if merge.get("store_full") else "")
         unrouted = f" unrouted {merge['unrouted']:,}" if merge.get("unrouted") else ""
         silent = f" SILENT {_duration(d['silent_s'])}" if d.get("silent_s") else ""
+        down, wait = d.get("missed_while_down"), d.get("streams_not_heard_since_restart", 0)
+        at_most = "<= " if d.get("missed_while_down_is_bound") else ""
+        down_txt = ("" if down is None else f" missed while down {at_most}{down:,}"
+                    + (f" ({wait} streams not heard yet)" if wait else ""))
         rate = (f", {d['datagrams_per_s']:,.0f} dgrams/s {d['messages_per_s']:,.0f} msgs/s"
                 if "datagrams_per_s" in d else "")
         lines.append(f"{when}{s['uptime_s']:8.1f}s] {name}: {d['datagrams']:,} dgrams {d['messages']:,} msgs{rate} "
-                     f"({codes}) errors {errs} gaps {d['gaps']} missed {d['missed']}{unrouted}{silent}{drops}{full}"
-                     f"{jtxt}")
+                     f"({codes}) errors {errs} gaps {d['gaps']} missed {d['missed']}{down_txt}{unrouted}{silent}"
+                     f"{drops}{full}{jtxt}")
     if "ring" in s:
         r = s["ring"]
         cap = r.get("capacity", 0)
