@@ -18,7 +18,7 @@ import pytest
 import vega
 from store_helpers import sequence_numbers
 from vega import _seqfile, nse
-from vega.capture import Capture, CaptureError, format_stats, load_config
+from vega.capture import Capture, CaptureError, FeedConfig, format_stats, load_config
 from vega.journal import KEYFRAME
 
 IST = dt.timezone(dt.timedelta(hours=5, minutes=30))
@@ -277,12 +277,10 @@ def test_a_ring_that_does_not_continue_the_journal_is_left_out(cfg, tmp_path):
         # told to start again)
         tail = cap.feeds[0].writer.next_seq
         notes = cap.start_notes()
-        # (this journal, written by a JournalWriter of its own, has no stream sequence file beside it: said)
-        assert len(notes) == 3 and notes[2].startswith("NSE_FO: no stream sequence file ")
-        assert notes[1] == ("NSE_FO: the store starts from the day's journal so far "
-                            "(20261120.bin): 1 instruments; its latest record is stamped "
-                            "00:00:00.000 IST, 11.0h before this start: what the feed sent in "
-                            "between is not in it")
+        assert len(notes) == 2 and notes[1] == ("NSE_FO: the store starts from the day's journal so far "
+                                                "(20261120.bin): 1 instruments; its latest record is stamped "
+                                                "00:00:00.000 IST, 11.0h before this start: what the feed sent in "
+                                                "between is not in it")
         assert notes[0].startswith(f"NSE_FO: ring {cfg.ring} has published records up to ")
         assert notes[0].endswith(", but this journal ends at 3 (the ring was another journal's: another root, "
                                  "another day): the new ring numbers its records from 3 again, so its readers "
@@ -615,6 +613,14 @@ T2 = DAY0 + 120 * 10**9
 STREAM = list(nse.sample_stream("FO", 300, seed=11))
 
 
+@pytest.fixture
+def live(cfg):
+    """A live capture's config (what keeps the sidecar; an ingest does not): one FO feed on a loopback port."""
+    from net_helpers import free_udp_port
+    return load_config(None, ring=cfg.ring, journal_root=cfg.journal_root,
+                       feeds=[FeedConfig("FO", "127.0.0.1", free_udp_port())])
+
+
 def _live_missed(*parts):
     """The live gap counter's count over the datagrams of ``parts`` in one run (the same rule, one handler)."""
     h = vega.FeedHandler("FO", vega.Store(10_000))
@@ -624,7 +630,7 @@ def _live_missed(*parts):
 
 
 def _run(cfg, datagrams, t):
-    cap = Capture(cfg).open(offline_ns=t)
+    cap = Capture(cfg).open()
     try:
         _feed(cap, datagrams, t)
     finally:
@@ -632,16 +638,17 @@ def _run(cfg, datagrams, t):
     return cap
 
 
-def test_a_clean_stop_and_restart_counts_exactly_what_was_dropped_in_between(cfg):
+def test_a_clean_stop_and_restart_counts_exactly_what_was_dropped_in_between(live):
     dropped = STREAM[150:200]
     expected = sum(len(v) for v in sequence_numbers(dropped).values())
     assert expected > 0 and _live_missed(STREAM[:150], STREAM[200:]) == expected
-    _run(cfg, STREAM[:150], T1)
-    seq = os.path.join(cfg.journal_root, "NSE_FO", f"{dt.datetime.now(IST).date():%Y%m%d}.seq")
+    first = _run(live, STREAM[:150], T1)
+    assert first.stats()["feeds"]["NSE_FO"]["missed_while_down"] is None      # (no restart: nothing to count)
+    seq = os.path.join(live.journal_root, "NSE_FO", f"{dt.datetime.now(IST).date():%Y%m%d}.seq")
     assert _seqfile.read(seq).sealed
 
     said = []
-    cap = Capture(cfg).open(offline_ns=T2)
+    cap = Capture(live).open()
     cap.on_warning = said.append
     try:
         note = [n for n in cap.start_notes() if ".seq" in n]
@@ -660,17 +667,16 @@ def test_a_clean_stop_and_restart_counts_exactly_what_was_dropped_in_between(cfg
         assert fo.writer.next_seq > 0
     finally:
         cap.close()
-    # a feed without a restart (the CM feed got nothing) shows no count
-    assert cap.stats()["feeds"]["NSE_EQ"]["missed_while_down"] is None
 
 
 KILLED = """
 import os, signal, sys
 from vega import nse
-from vega.capture import Capture, load_config
-cap = Capture(load_config(None, ring=sys.argv[1], journal_root=sys.argv[2]))
+from vega.capture import Capture, FeedConfig, load_config
+cap = Capture(load_config(None, ring=sys.argv[1], journal_root=sys.argv[2],
+                          feeds=[FeedConfig("FO", "127.0.0.1", int(sys.argv[4]))]))
 t = int(sys.argv[3])
-cap.open(offline_ns=t)
+cap.open()
 fo = cap.feeds[0]
 s = list(nse.sample_stream("FO", 300, seed=11))
 fo.handler.process_batch(s[:100], now_ns=t)
@@ -684,8 +690,9 @@ os.kill(os.getpid(), signal.SIGKILL)
 """
 
 
-def test_after_a_kill_the_count_is_an_upper_bound_that_holds(cfg):
-    p = subprocess.run([sys.executable, "-c", KILLED, cfg.ring, str(cfg.journal_root), str(T1)],
+def test_after_a_kill_the_count_is_an_upper_bound_that_holds(live):
+    p = subprocess.run([sys.executable, "-c", KILLED, live.ring, str(live.journal_root), str(T1),
+                        str(live.feeds[0].port)],
                        capture_output=True, text=True, timeout=120, cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT))
     assert p.returncode == -9, p.stderr
     journaled = int(p.stdout.split()[0])
@@ -693,7 +700,7 @@ def test_after_a_kill_the_count_is_an_upper_bound_that_holds(cfg):
     counted_from_sidecar = _live_missed(STREAM[:100], STREAM[200:])
     assert counted_from_sidecar > true_loss > 0
 
-    cap = Capture(cfg).open(offline_ns=T2)
+    cap = Capture(live).open()
     try:
         fo = cap.feeds[0]
         assert fo.writer.next_seq == journaled                    # the killed run's journal, all of it
@@ -717,7 +724,7 @@ def _restart_with(cfg, damage):
     path = _seqfile.seq_path(os.path.join(cfg.journal_root, "NSE_FO",
                                           f"{dt.datetime.now(IST).date():%Y%m%d}.bin"))
     damage(path)
-    cap = Capture(cfg).open(offline_ns=T2)
+    cap = Capture(cfg).open()
     try:
         fo = _feed(cap, STREAM[200:], T2)
         notes = [n for n in cap.start_notes() if ".seq" in n]
@@ -733,26 +740,26 @@ def _restart_with(cfg, damage):
     return notes
 
 
-def test_a_damaged_sidecar_is_said_once_and_the_capture_goes_on(cfg):
+def test_a_damaged_sidecar_is_said_once_and_the_capture_goes_on(live):
     def damage(path):
         b = bytearray(path.read_bytes())
         b[100] ^= 1
         path.write_bytes(bytes(b))
-    notes = _restart_with(cfg, damage)
+    notes = _restart_with(live, damage)
     assert len(notes) == 1 and "checksum mismatch" in notes[0] and "ignored" in notes[0]
 
 
-def test_a_sidecar_of_another_day_is_said_once_and_the_capture_goes_on(cfg):
+def test_a_sidecar_of_another_day_is_said_once_and_the_capture_goes_on(live):
     def other_day(path):
         s = _seqfile.read(path)
         _seqfile.write(path, _seqfile.SeqFile(s.feed, s.date - dt.timedelta(days=1), s.journal_created_ns,
                                               s.next_seq, s.written_ns, True, s.last))
-    notes = _restart_with(cfg, other_day)
+    notes = _restart_with(live, other_day)
     assert len(notes) == 1 and "NSE_FO's of " in notes[0] and "ignored" in notes[0]
 
 
-def test_a_missing_sidecar_is_said_once_and_the_capture_goes_on(cfg):
-    notes = _restart_with(cfg, os.unlink)
+def test_a_missing_sidecar_is_said_once_and_the_capture_goes_on(live):
+    notes = _restart_with(live, os.unlink)
     assert len(notes) == 1 and "no stream sequence file" in notes[0]
 
 

@@ -135,7 +135,6 @@ def test_an_ingest_that_fed_no_feed_leaves_no_day_files_and_exits_1(tmp_path):
                                 "(FO=239.9.9.9:1111): check --feed or the config's groups and ports against the "
                                 "capture's destinations")
     assert _day_files(tmp_path / "j") == []                  # was NSE_FO/20261120.bin, sealed and empty
-    assert list((tmp_path / "j").glob("*/*.seq")) == []      # and its stream sequence file went with it
     fo = next(x for x in r.stdout.splitlines() if x.startswith("NSE_FO:"))
     assert fo.endswith(f"; no journal: nothing came for it, its empty day file removed "
                        f"({tmp_path / 'j' / 'NSE_FO' / '20261120.bin'})"), fo
@@ -160,7 +159,6 @@ def test_a_day_that_got_nothing_loses_its_file_and_the_day_before_keeps_its(tmp_
                 "FO=239.70.2.1:34302", "--json")
     assert r.returncode == 0, r.stderr
     assert _day_files(tmp_path / "j") == ["NSE_FO/20261120.bin"]          # Monday's: made at the rollover, empty
-    assert not (tmp_path / "j" / "NSE_FO" / "20261123.seq").exists()       # (nor its stream sequence file)
     j = json.loads(r.stdout)["feeds"]["NSE_FO"]["journal"]
     assert j["path"] is None and j["removed"] == [str(tmp_path / "j" / "NSE_FO" / "20261123.bin")]
     assert [e["path"] for e in j["earlier_days"]] == [str(tmp_path / "j" / "NSE_FO" / "20261120.bin")]

@@ -849,23 +849,25 @@ class Capture:
     def _resume_streams(self) -> None:
         """Open, a restart (the day's journal holds live records): each feed's handler resumes its streams from the
         day's stream-sequence sidecar (``vega._seqfile``), so that each stream's first number counts what the feed
-        sent while the capture was down (``missed_while_down``).  Exact when the sidecar was written at the
+        sent while the capture was down (``missed_while_down``).  A live capture's only: an ingest (``offline_ns``)
+        neither reads nor writes one.  Exact when the sidecar was written at the
         journal's seal and the journal holds nothing after it; after a crash an upper bound (the journal has
         records after the sidecar's checkpoint).  A sidecar missing, damaged or of another feed, day or journal
         file is left out with one start note, and the restart goes on as without it."""
         from vega import _seqfile
         for f in self.all_feeds:
-            f.seqs = _SeqState(ready=True)
+            f.seqs = _SeqState(ready=self._offline_ns is None)     # (an ingest's streams are its files')
             w, h = f.writer, f.handler
-            if f.cfg is None or w is None or h is None or w.next_seq == w.first_seq:
+            if not f.seqs.ready or f.cfg is None or w is None or h is None or w.next_seq == w.first_seq:
                 continue                       # (the index feed has no streams; a day without live record yet)
             path = _seqfile.seq_path(w.path)
             why = "what the feed sent while the capture was down is not counted"
             try:
                 sc = _seqfile.read(path)
             except FileNotFoundError:
-                self._notes.append(f"{f.name}: no stream sequence file {path} beside the day's journal (a capture "
-                                   f"before VEGA had them, or it was removed): {why}")
+                self._notes.append(f"{f.name}: no stream sequence file {path} beside the day's journal (its "
+                                   f"capture was killed before its first checkpoint, or predates them, or it was "
+                                   f"removed): {why}")
                 continue
             except (_seqfile.SeqFileError, OSError) as e:
                 self._notes.append(f"{e if isinstance(e, _seqfile.SeqFileError) else f'{path}: {_errno_text(e)}'}"
@@ -1683,11 +1685,8 @@ class Capture:
         """Remove :meth:`unused_day_files` (the capture closed first); the paths removed."""
         if self.opened:
             raise CaptureError("close the capture before removing its unused day files")
-        from vega._seqfile import seq_path
         done = []
         for p in self.unused_day_files():
-            with contextlib.suppress(OSError):    # its stream sequence file too (vega._seqfile): no day's file
-                os.unlink(seq_path(p))
             try:
                 os.unlink(p)
             except FileNotFoundError:
