@@ -850,10 +850,10 @@ class Capture:
         """Open, a restart (the day's journal holds live records): each feed's handler resumes its streams from the
         day's stream-sequence sidecar (``vega._seqfile``), so that each stream's first number counts what the feed
         sent while the capture was down (``missed_while_down``).  A live capture's only: an ingest (``offline_ns``)
-        neither reads nor writes one.  Exact when the sidecar was written at the
-        journal's seal and the journal holds nothing after it; after a crash an upper bound (the journal has
-        records after the sidecar's checkpoint).  A sidecar missing, damaged or of another feed, day or journal
-        file is left out with one start note, and the restart goes on as without it."""
+        neither reads nor writes one.  Exact when the sidecar was written at the journal's seal and the journal
+        holds nothing after it; after a crash an upper bound (the journal has records after the sidecar's
+        checkpoint).  A sidecar missing, damaged or of another feed, day or journal file is left out with one
+        start note, and the restart goes on as without it."""
         from vega import _seqfile
         for f in self.all_feeds:
             f.seqs = _SeqState(ready=self._offline_ns is None)     # (an ingest's streams are its files')
