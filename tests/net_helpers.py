@@ -1,5 +1,6 @@
 """Network helpers for the tests."""
 import socket
+import time
 
 
 def free_udp_port() -> int:
@@ -7,6 +8,16 @@ def free_udp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def a_clock_reading_between_sends() -> int:
+    """A time (CLOCK_REALTIME ns, the kernel's receive stamps' clock) after every stamp the kernel took before
+    this call and before every stamp it takes after this returns: one nanosecond past a reading, once the clock
+    has passed it."""
+    stop = time.time_ns() + 1
+    while time.time_ns() < stop:
+        pass
+    return stop
 
 
 def wait_for_receive_stamps(receiver, sock, send, seconds: float = 30.0) -> int:

@@ -14,7 +14,7 @@ from vega._net import BatchReceiver, send_batch
 from vega.capture import Capture, CaptureConfig, CaptureError, FeedConfig, format_stats, load_config
 from vega.simulator import read_pcap, write_pcap
 
-from net_helpers import free_udp_port, wait_for_receive_stamps
+from net_helpers import a_clock_reading_between_sends, free_udp_port, wait_for_receive_stamps
 
 
 def _pair():
@@ -531,7 +531,8 @@ def test_a_live_capture_turns_the_day_over_at_the_first_datagram_past_midnight(t
     journal over by their stamps and were merged into the old day's store, which new_day then reset: the live
     store lost them, and the day that ended was missing from the stats' earlier days.  The receive loop now
     stops at the next day's first datagram (its kernel stamp) and turns the day over first, as an ingest does.
-    (Midnight is moved to a moment between two sends.)"""
+    (Midnight is moved to a moment between two sends: after the capture received the first 40, before the rest
+    were sent.)"""
     import time
 
     from vega import nse
@@ -553,22 +554,22 @@ def test_a_live_capture_turns_the_day_over_at_the_first_datagram_past_midnight(t
         def send(dgs):
             for d in dgs:
                 s.sendto(d, ("127.0.0.1", port))
-            time.sleep(0.05)
 
-        def step_until(n):
-            deadline = time.monotonic() + 10
+        def step_until(n):                           # (a deadline: a failure, never a hang)
+            deadline = time.monotonic() + 60
             while cap.feeds[0].datagrams < n and time.monotonic() < deadline:
                 cap.step(100)
+            assert cap.feeds[0].datagrams == n, f"{cap.feeds[0].datagrams} datagrams received, not {n}"
 
         try:
-            # the kernel's receive stamps on (see test_net_feed): else the first 40, stamped when read, are past
+            # the kernel's receive stamps on (see net_helpers): else the first 40, stamped when read, are past
             # midnight.  The warm-up datagrams are read from the capture's receiver directly: the handler sees 80
             f = cap.feeds[0]
             wait_for_receive_stamps(f.receiver, f.sock, lambda: s.sendto(b"warm", ("127.0.0.1", port)))
             send(stream[:40])
-            midnight[0] = time.time_ns()
-            time.sleep(0.01)
-            send(stream[40:])
+            step_until(40)                           # received (and stamped) before midnight, whatever the load
+            midnight[0] = a_clock_reading_between_sends()
+            send(stream[40:])                        # received after it
             step_until(80)
             w = cap.feeds[0].writer
             assert w.date == today + dt.timedelta(days=1)

@@ -15,7 +15,7 @@ from vega import nse
 from vega._net import BatchReceiver, send_batch
 from vega.capture import compare_stores
 
-from net_helpers import wait_for_receive_stamps
+from net_helpers import a_clock_reading_between_sends
 
 
 def _pair(rcvbuf=8 << 20):
@@ -226,43 +226,33 @@ def test_a_receiver_serves_one_call_at_a_time(upair):
     assert br.feed(fh, 1000) == 2             # usable again, from this thread
 
 
-def test_feed_holds_the_datagrams_from_stop_ns_for_the_next_call(pair):
+def test_feed_holds_the_datagrams_from_stop_ns_for_the_next_call(upair):
     """feed(stop_ns=) processes the datagrams received before ``stop_ns`` (the next trading day's start) and holds
     the rest in the slots, unprocessed, saying when the first came (``held_ns``): the capture turns the day over
-    before they go in.  The next call (or recv) takes the held ones first, before the slots refill."""
-    r, s = pair
+    before they go in.  The next call (or recv) takes the held ones first, before the slots refill.
+
+    An AF_UNIX datagram pair: the kernel stamps a datagram (SO_TIMESTAMPNS) and queues it in the send itself,
+    so the datagrams sent before ``stop`` is read are stamped and queued before it, those sent after it
+    after it, with no wait (loopback UDP stamps on receipt only once a deferred kernel switch is on, and may
+    queue after the send returns: the test slept 50 ms after each send).  The capture's test of the same
+    over UDP: test_capture_units' test_a_live_capture_turns_the_day_over_at_the_first_datagram_past_midnight."""
+    r, s = upair
     stream = list(nse.sample_stream("FO", 60, seed=12))
     br = BatchReceiver(r.fileno(), batch=256, size=2048, timestamps=True)
-    # the kernel turns receive stamping on a moment after a socket asks (a deferred static key): a datagram
-    # queued before that is stamped when it is read, after ``stop``, and held.  Warm-up datagrams until the
-    # stamps are the kernel's on receipt (a fixed 50 ms sleep was too short on a loaded host: all 20 held)
-    wait_for_receive_stamps(br, r, lambda: send_batch(s.fileno(), [b"warm"]))
-
-    def feed_until(n, **kw):                                # (a deadline: a failure, never a hang)
-        done, deadline = 0, time.monotonic() + 10
-        while done < n and time.monotonic() < deadline:
-            done += br.feed(a, 100, **kw)
-        return done
-
-    assert send_batch(s.fileno(), stream[:20]) == 20
-    time.sleep(0.05)
-    stop = time.time_ns()
-    time.sleep(0.01)
-    assert send_batch(s.fileno(), stream[20:40]) == 20
-    time.sleep(0.05)
     a = _handler("FO", [])
+    assert send_batch(s.fileno(), stream[:20]) == 20
+    stop = a_clock_reading_between_sends()
+    assert send_batch(s.fileno(), stream[20:40]) == 20
     assert br.held_ns == -1
-    assert feed_until(20, stop_ns=stop) == 20 and br.held_ns >= stop
+    assert br.feed(a, 0, stop_ns=stop) == 20 and br.held_ns >= stop
     assert br.feed(a, 0, stop_ns=stop) == 0 and br.held_ns >= stop       # still held: still the next day's
     assert a.stats["datagrams"] == 20 and a.store.snapshot()["last_update_ns"].max() < stop
     held = br.held_ns
     assert send_batch(s.fileno(), stream[40:]) == 20                       # queued behind the held ones
-    time.sleep(0.05)
-    assert feed_until(40) == 40                                             # the day turned: no stop
+    assert br.feed(a, 0) == 40                                              # the day turned: no stop
     assert br.held_ns == -1 and a.stats["datagrams"] == 60
     assert a.store.snapshot()["last_update_ns"].max() >= held
     # recv() takes held datagrams first too
     assert send_batch(s.fileno(), stream[:3]) == 3
-    time.sleep(0.05)
     assert br.feed(a, 1000, stop_ns=0) == 0 and br.held_ns > 0
     assert br.recv(0) == stream[:3] and br.held_ns == -1
