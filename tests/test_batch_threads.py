@@ -92,7 +92,7 @@ def test_a_decoder_serves_one_call_at_a_time():
         assert failure == []
         return refused > 0
 
-    assert _until_raced(race)
+    _until_raced(race, "a decode while another thread's decode_batch ran")
     assert dec.stats["errors"] == Decoder("FO").stats["errors"]       # all zero: nothing decoded garbage
 
 
@@ -192,12 +192,17 @@ def _refusals(close, running, busy, says):
     return refused, False
 
 
-def _until_raced(race):
+def _until_raced(race, what):
     """Run race(), one round of tries against another thread's calls (on fresh objects), until it returns
-    true (a try was refused: it met a running call), at most ROUNDS times; returns whether one did.  For
-    calls with no hook to wait inside (see _close_while_running): the first try of a round may land between
-    two calls and succeed, and then that round raced nothing."""
-    return any(race() for _ in range(ROUNDS))
+    true (a try was refused: it met a running call), at most ROUNDS times; the test fails, saying ``what``
+    was never refused, when no round raced.  For calls with no hook to wait inside (see
+    _close_while_running): the first try of a round may land between two calls and succeed, and then that
+    round raced nothing; a guard that lets every try through races nothing in any round."""
+    for _ in range(ROUNDS):
+        if race():
+            return
+    pytest.fail(f"no round of {ROUNDS} raced: {what} was never refused, so the test checked nothing (the guard "
+                f"let every try through, or this thread never ran while the other's call did)")
 
 
 def test_close_is_refused_while_a_feed_handler_batch_runs_in_another_thread():
@@ -443,50 +448,59 @@ def test_feed_handler_close_is_refused_while_its_batch_runs():
     fh.close()
 
 
-def test_ring_and_reader_close_are_refused_while_another_thread_polls():
+def test_ring_and_reader_close_are_refused_while_another_thread_polls(shm_file_name):
     """A poll waits and copies without the GIL.  Reader.close() ignored a running poll, and Ring.close()
-    closed the reader and unmapped the ring under it, so the poller read unmapped memory."""
+    closed the reader and unmapped the ring under it, so the poller read unmapped memory.
 
-    def race():
-        name = f"vega-test-{uuid.uuid4().hex[:12]}"
-        ring = Ring.create(name)
+    The other thread's poll waits on an empty ring until a record comes: this thread knows it is inside the
+    poll once a poll of its own is refused (a poll of an empty ring that does not wait changes nothing when it
+    goes through first), so both closes are tried while the poll runs, every time."""
+    ring = Ring.create(shm_file_name)
+    reader = ring.reader("NSE_FO")
+    got, errors = [], []
+    returned, closed = threading.Event(), threading.Event()
+
+    def poller():
         try:
-            reader = ring.reader("NSE_FO")
-            stop = time.monotonic() + SECONDS
-            errors = []
-
-            def poller():
-                try:
-                    while time.monotonic() < stop:
-                        reader.poll(timeout=0.05, wait="sleep")     # an empty ring: waits without the GIL
-                except Exception as e:                              # a poll after a successful close
-                    errors.append(e)
-
-            def refused(obj):
-                """True when obj.close() was refused because of the running poll; False when it closed."""
-                try:
-                    obj.close()
-                except RuntimeError as e:
-                    assert "polled by another thread" in str(e)
-                    return True
-                return False
-
-            t = threading.Thread(target=poller)
-            t.start()
-            counts = {"reader": 0, "ring": 0}
-            while t.is_alive() and refused(reader):
-                counts["reader"] += 1
-                if not refused(ring):
+            while True:
+                try:                                        # until it is in, not beside a poll of this thread
+                    got.append(len(reader.poll(timeout=WAIT, wait="sleep")))   # ended by the record below
                     break
-                counts["ring"] += 1
-            t.join()
-            assert all("closed" in str(e) for e in errors)
-            return counts["reader"] > 0 and counts["ring"] > 0
+                except RuntimeError as e:
+                    assert "being polled by another thread" in str(e)
+            returned.set()
+            closed.wait(WAIT)
+            reader.poll()                                   # a poll after the close below
+        except Exception as e:
+            errors.append(e)
         finally:
-            ring.close()
-            Ring.unlink(name)
+            returned.set()
 
-    assert _until_raced(race)
+    t = threading.Thread(target=poller)
+    t.start()
+    try:
+        give_up = time.monotonic() + WAIT
+        while True:
+            try:
+                assert len(reader.poll()) == 0
+            except RuntimeError as e:
+                assert "being polled by another thread" in str(e)
+                break                                       # the other thread is inside its poll
+            assert t.is_alive() and time.monotonic() < give_up, f"the poll did not begin in {WAIT} s: {errors}"
+        with pytest.raises(RuntimeError, match="polled by another thread: close it after the poll returns"):
+            reader.close()
+        with pytest.raises(RuntimeError, match="a Reader of this ring is being polled by another thread"):
+            ring.close()
+        assert not ring.closed and not reader.closed
+    finally:
+        ring._write_test_records("NSE_FO", 1)
+        returned.wait(WAIT)                                 # the poll returns: now the closes go through
+        reader.close()
+        ring.close()
+        closed.set()
+        t.join()
+    assert got == [1]
+    assert len(errors) == 1 and "closed" in str(errors[0]), errors
 
 
 def test_ring_close_is_refused_while_another_thread_appends():
@@ -519,7 +533,7 @@ def test_ring_close_is_refused_while_another_thread_appends():
             ring.close()
             Ring.unlink(name)
 
-    assert _until_raced(race)
+    _until_raced(race, "Ring.close() while another thread's append ran")
 
 
 def _journal_files(root):
@@ -550,7 +564,7 @@ def test_journal_close_is_refused_while_a_feed_handler_batch_journals_to_it(tmp_
             j.close()
         return refused > 0 and fh.stats["records"] > 0
 
-    assert _until_raced(race)
+    _until_raced(race, "JournalWriter.close() while another thread's batch journaled to it")
 
 
 def test_journal_writer_refuses_a_second_call_while_one_appends(tmp_path):
@@ -605,7 +619,7 @@ def test_journal_writer_refuses_a_second_call_while_one_appends(tmp_path):
             j.close()
         return min(refusals.values()) > 0 and appended[0] > 0
 
-    assert _until_raced(race)
+    _until_raced(race, "one of close(), flush() and append() while another thread's append ran")
 
 
 def _looping_in_a_thread(call, refusal):
@@ -685,7 +699,7 @@ def test_store_writes_are_refused_while_a_batch_of_another_thread_writes_the_sto
         calls[write]()                            # and with no batch running, the write goes through
         return refused > 0
 
-    assert _until_raced(race), f"no {write} of this thread met a batch of the other in {ROUNDS} rounds"
+    _until_raced(race, f"{write} while another thread's batch wrote the store")
 
 
 def test_two_feed_handlers_publishing_to_one_ring_slot_take_turns(ring):
