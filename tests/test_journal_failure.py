@@ -10,7 +10,6 @@ import uuid
 
 import pytest
 
-from vega import Ring
 from vega._ring import SHM_DIR as SHM
 from vega.capture import Capture
 from vega.journal import Journal, JournalWriter, verify
@@ -47,18 +46,7 @@ def test_the_feed_goes_on_when_its_journal_fails(tmp_path):
     sim = Simulator(["FO", "CM"], 3000, seed=2)
     pcap = tmp_path / "s.pcap"
     sim.write(pcap)
-    ring = f"vega-jfail-{uuid.uuid4().hex[:8]}"
-    try:
-        r = subprocess.run([sys.executable, "-c", CHILD, str(pcap), str(tmp_path / "j"), ring, str(100_000)],
-                           capture_output=True, text=True, timeout=120, cwd=ROOT,
-                           env=dict(os.environ, PYTHONPATH=ROOT))
-    finally:                                                    # the child unlinks it unless it failed
-        try:
-            Ring.unlink(ring)
-        except FileNotFoundError:
-            pass
-    assert r.returncode == 0, r.stderr
-    out = json.loads(r.stdout)
+    out = _child_json(CHILD, "vega-jfail", str(pcap), str(tmp_path / "j"), "{ring}", str(100_000))
     assert out["n"] == 6000                                       # every datagram went through
     fo = out["stats"]["feeds"]["NSE_FO"]
     assert fo["datagrams"] == 3000 and not fo["errors"]
@@ -194,19 +182,27 @@ def _resume_child(tmp_path, spill_mb, catch_up=Capture.CATCH_UP, catch_up_s=Capt
                        str(spill_mb), str(catch_up), str(catch_up_s))
 
 
+def _shm_files_of(ring):
+    """The files in shared memory of the ring named ``ring``: the ring's and Ring.create's temporary files
+    beside it (.<name>.<pid>.<random>.tmp)."""
+    return sorted(n for n in os.listdir(SHM) if ring in n)
+
+
 def _child_json(code, ring_prefix, *args):
-    """Run ``code`` in a child with ``args`` ("{ring}" replaced by a fresh ring name, unlinked afterwards);
-    its stdout's JSON."""
+    """Run ``code`` in a child with ``args`` ("{ring}" replaced by a fresh ring name); its stdout's JSON.  The
+    child removes the ring (Capture.unlink, Ring.unlink) before it exits: what it left in shared memory fails
+    the test, once seen (it is removed either way, a failed test's too)."""
     ring = f"{ring_prefix}-{uuid.uuid4().hex[:8]}"
+    left = []
     try:
         r = subprocess.run([sys.executable, "-c", code, *(a.replace("{ring}", ring) for a in args)],
                            capture_output=True, text=True, timeout=180, cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT))
     finally:
-        try:
-            Ring.unlink(ring)
-        except FileNotFoundError:
-            pass
+        left = _shm_files_of(ring)
+        for n in left:
+            os.unlink(os.path.join(SHM, n))
     assert r.returncode == 0, r.stderr
+    assert left == [], f"the child left {left} in {SHM}"
     return json.loads(r.stdout)
 
 
@@ -226,8 +222,9 @@ def test_a_journal_whose_disk_frees_up_resumes_with_every_record(tmp_path, catch
     private = [os.path.basename(p) for p in out["mkstemp"] if os.path.dirname(p) == SHM]
     assert bool(private) != ring, out["mkstemp"]             # the private ring's file, made only with no ring
     # what this capture could have left in shared memory: its rings' files and Ring.create's temporary files
-    # beside them (.<name>.<pid>.<random>.tmp).  Only names made from this test's own: another process may
-    # make and remove files there meanwhile (other tests, other jobs)
+    # beside them (.<name>.<pid>.<random>.tmp), the configured ring's seen by _child_json before it removes
+    # them.  Only names made from this test's own: another process may make and remove files there meanwhile
+    # (other tests, other jobs)
     assert [n for n in os.listdir(SHM) if any(x in n for x in (prefix, *private))] == []
     assert ("ring" in out["stats"]) == ring                 # a private ring is not shown as one
     if catch_up_s == 0.0:
@@ -632,6 +629,7 @@ SINK_ERRORS = textwrap.dedent("""
     out["callback"] = sum(map(len, got))
     fh.close()
     ring.close()
+    vega.Ring.unlink(ring_name)
     np.save(os.path.join(out_dir, "live.npy"), live.snapshot())
     np.save(os.path.join(out_dir, "ref.npy"), ref.snapshot())
     print(json.dumps(out))
