@@ -13,7 +13,7 @@ import pytest
 import vega._core as core
 from vega import nse
 from vega.capture import Capture, CaptureError, FeedConfig, format_stats, load_config
-from vega.journal import verify
+from vega.journal import Journal, verify
 
 from net_helpers import free_udp_port
 
@@ -111,29 +111,58 @@ def test_sighup_stops_the_capture_cleanly_with_the_journal_sealed(tmp_path):
 def test_a_closed_stats_pipe_does_not_stop_the_capture(tmp_path):
     """`vega capture | head -2`, or a log pipe that dies: the capture stopped, quietly and with status 0 (the
     closed pipe read as a reader that has what it wanted), which no supervisor restarts.  It now captures on,
-    says once on stderr that the stats' reader has gone, and stops cleanly when told."""
-    import time
-    p = subprocess.Popen([sys.executable, "-m", "vega.cli", "capture", "--feed", f"FO=127.0.0.1:{free_udp_port()}",
+    says once on stderr that the stats' reader has gone, and stops cleanly when told.
+
+    Synchronised on that line, not on a sleep: the datagrams sent once it is said are in the sealed journal,
+    so the capture was receiving after the stats' reader went, however slow the machine."""
+    import queue
+    import socket
+    import threading
+    port = free_udp_port()
+    p = subprocess.Popen([sys.executable, "-m", "vega.cli", "capture", "--feed", f"FO=127.0.0.1:{port}",
                           "--journal-root", str(tmp_path), "--ring=", "--store=", "--stats-interval", "0.1"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
                          env=dict(os.environ, PYTHONPATH=ROOT))
+    lines: "queue.Queue[str | None]" = queue.Queue()
+    err_reader = threading.Thread(target=lambda: ([lines.put(x) for x in p.stderr], lines.put(None)), daemon=True)
+    err = []
+
+    def until(what):                                         # stderr up to the line saying ``what``
+        while True:
+            try:
+                line = lines.get(timeout=60)                 # (a deadline: a failure, never a hang)
+            except queue.Empty:
+                pytest.fail(f"the capture did not say {what!r} in 60 s: {err}")
+            assert line is not None, f"the capture exited ({p.wait()}) before it said {what!r}: {err}"
+            err.append(line)
+            if what in line:
+                return
+
     try:
-        assert "receiving" in p.stderr.readline()
+        err_reader.start()
+        until("receiving")
         assert "NSE_FO" in p.stdout.readline()              # a stats line
         p.stdout.close()                                     # the reader goes
-        time.sleep(1.0)                                      # ten stats intervals
-        assert p.poll() is None                              # still capturing
+        until("the stats output's reader has gone")         # its next stats line met the closed pipe
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            for d in nse.sample_stream("FO", 20, seed=3):    # received after that: it captures on
+                s.sendto(d, ("127.0.0.1", port))
         p.send_signal(signal.SIGINT)
-        err = p.stderr.read()
         assert p.wait(timeout=30) == 0, err
+        err_reader.join(30)
+        while (line := lines.get_nowait()) is not None:
+            err.append(line)
     finally:
         if p.poll() is None:
             p.kill()
             p.wait()
+    err = "".join(err)
     assert err.count("the stats output's reader has gone") == 1 and "stopped, journal sealed" in err, err
     assert "Traceback" not in err
     files = list(tmp_path.glob("NSE_FO/*.bin"))
     assert len(files) == 1 and verify(files[0]).state == "sealed"
+    with Journal.open(files[0]) as j:
+        assert j.next_seq > 0                               # the datagrams sent after the pipe closed
 
 
 def test_drops_after_the_last_datagram_received_are_counted_at_once():
