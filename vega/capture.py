@@ -1349,19 +1349,20 @@ class Capture:
         next_day_ns = _day_after_ns(date)
         day_ns = day_epoch_ns(date)
         seen = False                       # a datagram of the day being written came (see _earlier_day)
+        started: int | None = None         # the time of the datagram that started the day in this call
         try:
             for ts, dst, port, payload in datagrams:
                 rolled = ts >= next_day_ns
                 if rolled:                         # the first datagram of a later day: that day starts first
                     total += flush()
-                    n, seen = 0, False
+                    n, seen, started = 0, False, ts
                     date = ist_date(ts)
                     self.new_day(date, ts)
                     next_day_ns = _day_after_ns(date)
                     day_ns = day_epoch_ns(date)
                 early = ts < day_ns - EARLIER_DAY_GRACE_NS
                 if early and not seen:             # an earlier day's (see _earlier_day): stop before it
-                    raise _earlier_day(ts, date)
+                    raise _earlier_day(ts, date, started_ns=started)
                 seen = seen or (ts >= day_ns and not rolled)
                 n += 1
                 if early:                          # a corrupt time: skipped
@@ -1414,6 +1415,7 @@ class Capture:
             checked = not self.opened          # the opening checks this file's start (_refuse_overlap)
             seen = False                       # the file gave a datagram of the day being written (_earlier_day)
             rolled = 0                         # 1: the batch starts with the datagram that started the day
+            started: int | None = None         # the time of the datagram that started the day in this file
             for b in scan_batches(path, st, batch, stop_ns=lambda: next_day[0]):
                 before, links = links, dict(st.link_types)
                 if not self.opened:
@@ -1454,13 +1456,13 @@ class Capture:
                     st.datagrams -= b.n - n
                     st.packets -= b.n - n
                     _uncount_links(st.link_types, before, b.n - n)
-                    raise _earlier_day(int(b.ts[n]), self._today(), _label(path))
+                    raise _earlier_day(int(b.ts[n]), self._today(), _label(path), started)
                 if b.stopped:                  # the first datagram of a later day: that day starts first
                     day = ist_date(b.next_ts)
                     self.new_day(day, b.next_ts)
                     next_day[0] = _day_after_ns(day)
                     day_ns = day_epoch_ns(day)
-                    seen, rolled = False, 1
+                    seen, rolled, started = False, 1, b.next_ts
                 if progress is not None:
                     progress(st.offset - shown)
                     shown = st.offset
@@ -2011,7 +2013,7 @@ EARLIER_DAY_GRACE_NS = JOURNAL_GRACE_NS
 FILE_OVERLAP_GRACE_NS = 1_000_000_000
 
 
-def _earlier_day(ts_ns: int, day: _dt.date, path: str | None = None) -> CaptureError:
+def _earlier_day(ts_ns: int, day: _dt.date, path: str | None = None, started_ns: int | None = None) -> CaptureError:
     """The error of an ingest's datagram captured before the trading day being written (capture files given out
     of time order, or a capture whose clock jumped back): it would go into that day's journal stamped 00:00
     (ts48 clamped to 0) and over that day's stores, so the ingest stops before it.  Time stepping back within
@@ -2023,12 +2025,19 @@ def _earlier_day(ts_ns: int, day: _dt.date, path: str | None = None) -> CaptureE
     (``earlier_day_timestamp``) and skipped; the ingest stops at one that comes before (the file's first
     datagrams of an earlier day; or the file's own day again right after one datagram of a later day, which
     started that day: a lone corrupt time of a later day cannot be told from a midnight crossing, or a weekend
-    without traffic, when it comes)."""
-    when = _dt.datetime.fromtimestamp(ts_ns // 1_000_000_000, IST)
+    without traffic, when it comes).
+    ``started_ns``: the time of the datagram that started ``day`` in this file (or ``ingest`` call), if one did:
+    the error names it, since the corrupt time may be that one's (the files may be in order)."""
+    def ist(ns: int) -> str:
+        return f"{_dt.datetime.fromtimestamp(ns // 1_000_000_000, IST):%Y-%m-%d %H:%M:%S}"
     what = "files" if path is not None else "datagrams"
-    return CaptureError(f"{path + ': ' if path is not None else ''}a datagram captured at {when:%Y-%m-%d %H:%M:%S} "
-                        f"IST is earlier than the trading day {day} already being ingested: give the capture "
-                        f"{what} in time order")
+    head = (f"{path + ': ' if path is not None else ''}a datagram captured at {ist(ts_ns)} IST is earlier than the "
+            f"trading day {day} already being ingested")
+    if started_ns is None:
+        return CaptureError(f"{head}: give the capture {what} in time order")
+    return CaptureError(f"{head}, which the datagram captured at {ist(started_ns)} IST started in this "
+                        f"{'file' if path is not None else 'call'}: if that time is corrupt, leave that packet out "
+                        f"(editcap -d) and ingest again; else give the capture {what} in time order")
 
 
 def _uncount_links(links: dict[str, int], before: dict[str, int], k: int) -> None:
