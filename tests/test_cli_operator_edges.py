@@ -175,6 +175,8 @@ def test_a_day_that_fails_while_written_leaves_no_directory_made_for_it(tmp_path
     r = subprocess.run([sys.executable, "-m", "vega.cli", *map(str, args)], cwd=ROOT, capture_output=True, text=True,
                        env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=60, preexec_fn=_limited(1 << 20))
     one_line_error(r, f"cannot write {out / f'date={big}' / 'feed=NSE_FO' / name}", "File too large")
+    # the day written before the failure is kept, and said: stdout lists it as a whole export lists its files
+    assert r.stdout.splitlines() == [str(out / f"date={DAY}" / "feed=NSE_FO" / name)]
     files = sorted(str(p.relative_to(out)) for p in out.rglob("*"))
     assert files == [f"date={DAY}", f"date={DAY}/feed=NSE_FO", f"date={DAY}/feed=NSE_FO/{name}",
                      f"date={big}", f"date={big}/feed=NSE_EQ", f"date={big}/feed=NSE_EQ/part-0.parquet"]

@@ -273,8 +273,10 @@ def test_a_day_that_fails_while_written_removes_the_directories_made_for_it_and_
     before.mkdir(parents=True)
     calls.clear()
     fail_at[0] = 4                                          # the second day's second row group
+    landed = []                                             # on_file: each file once whole in place
     with pytest.raises(KeyboardInterrupt):
-        export(tmp_path / "j", out, DAYS[0], DAYS[1], progress=False, row_group_size=60)
+        export(tmp_path / "j", out, DAYS[0], DAYS[1], progress=False, row_group_size=60, on_file=landed.append)
+    assert landed == [out / f"date={DAYS[0]}" / "feed=NSE_FO" / "part-0.parquet"]
     assert sorted(str(p.relative_to(out)) for p in out.rglob("*")) == [
         f"date={DAYS[0]}", f"date={DAYS[0]}/feed=NSE_FO", f"date={DAYS[0]}/feed=NSE_FO/part-0.parquet",
         f"date={DAYS[1]}", f"date={DAYS[1]}/feed=NSE_EQ"]

@@ -1098,7 +1098,8 @@ def _export_end(j: Journal) -> int:
 
 def export(root: StrPath, out: StrPath, start: DayLike, end: DayLike | None = None,
            feeds: Iterable[str] | str | None = None, *, progress: bool = True, format: str = "parquet",
-           compression: str | None = "auto", row_group_size: int = 1 << 20) -> list[Path]:
+           compression: str | None = "auto", row_group_size: int = 1 << 20,
+           on_file: Callable[[Path], object] | None = None) -> list[Path]:
     """Export journals to Parquet (or CSV), one row per change record, hive-partitioned as
     ``<out>/date=YYYY-MM-DD/feed=<FEED>/part-0.parquet``.  Columns: ``ts`` (timestamp[ns, Asia/Kolkata]),
     ``seq``, ``token``, ``group``, ``flags``, ``mask``, ``source``, ``slot0``..``slot3``.  Readable as one
@@ -1114,7 +1115,9 @@ def export(root: StrPath, out: StrPath, start: DayLike, end: DayLike | None = No
     ``row_group_size``: records per Parquet row group (CSV: per write), an int >= 1 (the records are read a row
     group at a time: what the export holds in memory, whatever the range).  Anything else is a TypeError or
     ValueError naming the argument, before anything is written.  A day that fails while written (a full disk,
-    Ctrl-C) leaves nothing of its own: neither its temporary file nor the directories made for it."""
+    Ctrl-C) leaves nothing of its own: neither its temporary file nor the directories made for it; the days
+    before it stay whole.  ``on_file``: called with each file once it is whole in place (so a caller can say which
+    days an export that then failed wrote)."""
     fmt = _export_format(format)
     compression = _export_compression(compression, fmt)
     row_group_size = _count_arg(row_group_size, "export: row_group_size (records per row group)")
@@ -1191,6 +1194,9 @@ def export(root: StrPath, out: StrPath, start: DayLike, end: DayLike | None = No
             finally:
                 j.close()
             written.append(dest)
+            if on_file is not None:
+                with bar.external_write_mode() if bar is not None else contextlib.nullcontext():
+                    on_file(dest)                # (a line printed under the bar: the bar drawn again after it)
     finally:
         if bar is not None:
             bar.close()

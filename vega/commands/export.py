@@ -74,8 +74,9 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"output directory {out}: cannot create it ({e.strerror or e})") from None
     try:
         try:
-            written = export(root, out, d0, d1, feeds, progress=not args.no_progress and sys.stderr.isatty(),
-                             format=args.format, compression=compression)
+            # each file as it lands: an export that fails on a later day has said which days it wrote
+            export(root, out, d0, d1, feeds, progress=not args.no_progress and sys.stderr.isatty(),
+                   format=args.format, compression=compression, on_file=lambda p: print(p, flush=True))
         except BaseException:
             # refused (a damaged day: every day is checked before anything is written), failed or stopped: the
             # directories made here go again when nothing was written in them (an empty one was left behind)
@@ -91,8 +92,6 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(str(e)) from None
     except OSError as e:                          # "[Errno 28] cannot write PATH: No space left on device"
         raise CliError(e.strerror if e.errno and e.strerror else str(e)) from None
-    for w in written:
-        print(w, file=sys.stdout)
     unsealed = _unsealed(files)
     if unsealed:                                  # a note: the export holds those files as far as they go now
         print(f"vega export: not sealed, exported as far as they were written: {', '.join(unsealed)}",
