@@ -55,3 +55,23 @@ def test_resume_streams_refuses_what_is_no_stream_number_setting_nothing():
         h.resume_streams({heard: 1})
     h.new_day()
     assert h.stream_seqs() == {}
+
+
+def test_after_new_day_a_stream_heard_only_the_day_before_may_be_resumed():
+    # new_day() forgets the streams' numbers (stream_seqs() is empty); a stream heard the day before (resumed
+    # then, or not) is not "heard already" on the new day, and counts against what it is given from then on
+    h = vega.FeedHandler("FO", vega.Store(10_000))
+    h.resume_streams({k: v[0] - 1 for k, v in sequence_numbers(STREAM[:10]).items()})
+    h.process_batch(STREAM[:150])
+    h.new_day()
+    assert h.stream_seqs() == {}
+    seqs = sequence_numbers(STREAM[200:])
+    h.resume_streams({k: v[0] - 4 for k, v in seqs.items()})
+    h.process_batch(STREAM[200:])
+    st = h.stats["streams"]
+    assert {k: (st[k]["resumed_from"], st[k]["first_after"]) for k in seqs} == {
+        k: (v[0] - 4, v[0]) for k, v in seqs.items()}
+    h.process_batch(STREAM[:1])                 # a stream heard on the new day is heard already
+    heard = sequence_numbers(STREAM[:1])
+    with pytest.raises(ValueError, match="heard already"):
+        h.resume_streams({next(iter(heard)): 1})

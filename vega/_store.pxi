@@ -2027,8 +2027,9 @@ cdef class FeedHandler:
         stream's last numbers before it.  Each stream's first number after it counts the numbers skipped in
         between (the feed sent them while the capture was down) by the live gap rule, but apart from the live
         gaps: ``stats["streams"][n]["missed_while_down"]``.  ValueError, setting nothing, for a stream outside
-        0..255, a number outside 1..2**31 - 1, or a stream heard already; RuntimeError while a call of this
-        handler (or a linked one) is running in another thread."""
+        0..255, a number outside 1..2**31 - 1, or a stream heard already (since the last ``new_day``, which
+        forgets the streams' numbers); RuntimeError while a call of this handler (or a linked one) is running in
+        another thread."""
         cdef vg_streams_t* s = &self._f.streams
         if self._busy:
             raise RuntimeError("this FeedHandler (or one linked to it) is inside a call in another thread: "
@@ -2040,7 +2041,7 @@ cdef class FeedHandler:
             if not 0 <= st <= 255 or not 1 <= q <= 0x7FFFFFFF:
                 raise ValueError(f"resume_streams: stream {st} BCSeqNo {q}: a stream is 0..255, a BCSeqNo "
                                  f"1..2**31 - 1")
-            if s.last[st] or s.down_first[st]:
+            if s.last[st]:                               # (heard since new_day(): a day before is forgotten)
                 raise ValueError(f"resume_streams: stream {st} has been heard already")
             items.append((st, q))
         for st, q in items:
