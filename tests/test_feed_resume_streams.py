@@ -1,6 +1,6 @@
 """FeedHandler.resume_streams / stream_seqs: a restarted capture's handler counts each stream's first BCSeqNo
 against the stream's last one before the restart, by the live gap rule but apart from the live gaps
-(``missed_while_down``).  The capture's use of it: tests/test_capture_missed_while_down.py."""
+(``missed_while_down``).  The capture's use of it: tests/test_capture_restart.py."""
 import pytest
 
 import vega

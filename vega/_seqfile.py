@@ -99,8 +99,9 @@ def unpack(data: bytes, where: str = "sidecar") -> SeqFile:
 
 def write(path: StrPath, s: SeqFile, fsync: bool = False) -> None:
     """Write ``s`` to ``path`` atomically: a temporary file beside it, then renamed over it (a reader, or a
-    crash, sees the old file or the new one, never a part).  ``fsync``: the data before the rename, and the
-    directory after it.  OSError when it cannot be written (the temporary file removed)."""
+    killed writer, sees the old file or the new one, never a part; after a power loss only with ``fsync``, else
+    it may be empty or torn: ``read`` refuses it).  ``fsync``: the data before the rename, and the directory
+    after it.  OSError when it cannot be written (the temporary file removed)."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
