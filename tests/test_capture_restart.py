@@ -807,3 +807,30 @@ def test_vega_capture_restarted_says_what_the_feed_sent_while_it_was_down(tmp_pa
     said = [x for x in err.splitlines() if "sequence numbers while the capture was down" in x]
     assert said and all("the feed sent exactly" in x for x in said)
     assert sum(int(n.replace(",", "")) for x in said for n in re.findall(r"stream \d+: ([\d,]+)", x)) == expected
+
+
+def _no_record(seqs):
+    """Datagrams that change no record (a circuit check, 6541, per ``(stream, BCSeqNo)``): the stream is heard,
+    the journal gets no live record."""
+    return [nse.build_datagram("FO", [nse.blank_message("FO", 6541, stream=s, bc_seq_no=q)]) for s, q in seqs]
+
+
+def test_a_restart_of_a_day_whose_journal_holds_no_live_record_yet_reads_the_sidecar(live):
+    # a capture that heard only messages that change no record (before the market opens) and stopped cleanly:
+    # its sealed sidecar holds the streams' numbers, and its journal no live record.  The restart skipped the
+    # sidecar without a word (and its first write then dropped those streams): nothing was counted
+    first = _run(live, _no_record([(3, 1000), (3, 1001), (5, 70)]), T1)
+    assert first.feeds[0].writer.next_seq == first.feeds[0].writer.first_seq
+    path = _seqfile.seq_path(first.feeds[0].writer.path)
+    assert _seqfile.read(path).last == {3: 1001, 5: 70}
+    cap = Capture(live).open()
+    try:
+        note = [n for n in cap.start_notes() if ".seq" in n]
+        assert len(note) == 1 and "exact" in note[0]
+        _feed(cap, _no_record([(3, 1005)]), T2)
+        d = cap.stats()["feeds"]["NSE_FO"]
+        assert (d["missed_while_down"], d["missed_while_down_is_bound"], d["missed"]) == (3, False, 0)
+        assert d["streams_not_heard_since_restart"] == 1
+    finally:
+        cap.close()
+    assert _seqfile.read(path).last == {3: 1005, 5: 70}       # stream 5, not heard since, keeps its number

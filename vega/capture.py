@@ -847,7 +847,7 @@ class Capture:
                                        f"replays to its last whole record; vega verify --repair {path} seals it")
 
     def _resume_streams(self) -> None:
-        """Open, a restart (the day's journal holds live records): each feed's handler resumes its streams from the
+        """Open, a restart (the day's journal was there): each feed's handler resumes its streams from the
         day's stream-sequence sidecar (``vega._seqfile``), so that each stream's first number counts what the feed
         sent while the capture was down (``missed_while_down``).  A live capture's only: an ingest (``offline_ns``)
         neither reads nor writes one.  Exact when the sidecar was written at the journal's seal and the journal
@@ -858,8 +858,8 @@ class Capture:
         for f in self.all_feeds:
             f.seqs = _SeqState(ready=self._offline_ns is None)     # (an ingest's streams are its files')
             w, h = f.writer, f.handler
-            if not f.seqs.ready or f.cfg is None or w is None or h is None or w.next_seq == w.first_seq:
-                continue                       # (the index feed has no streams; a day without live record yet)
+            if not f.seqs.ready or f.cfg is None or w is None or h is None or not w.recovered["existed"]:
+                continue                       # (the index feed has no streams; a day file this opening made)
             path = _seqfile.seq_path(w.path)
             why = "what the feed sent while the capture was down is not counted"
             try:
