@@ -834,3 +834,41 @@ def test_a_restart_of_a_day_whose_journal_holds_no_live_record_yet_reads_the_sid
     finally:
         cap.close()
     assert _seqfile.read(path).last == {3: 1005, 5: 70}       # stream 5, not heard since, keeps its number
+
+
+KILLED_QUIET = """
+import os, signal, sys
+from vega import nse
+from vega.capture import Capture, FeedConfig, load_config
+cap = Capture(load_config(None, ring=sys.argv[1], journal_root=sys.argv[2],
+                          feeds=[FeedConfig("FO", "127.0.0.1", int(sys.argv[4]))]))
+cap.open()
+fo = cap.feeds[0]
+for q in (1003, 1004):                       # heard, and no record made: the journal is as the last run left it
+    fo.handler.process(nse.build_datagram("FO", [nse.blank_message("FO", 6541, stream=3, bc_seq_no=q)]),
+                       now_ns=int(sys.argv[3]))
+cap.housekeeping()
+print(fo.writer.next_seq, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_restart_killed_before_it_wrote_a_sidecar_makes_the_next_count_an_upper_bound(live):
+    # run 1 stops cleanly (a sealed sidecar); run 2 resumes from it, hears stream 3's 1003 and 1004 but makes no
+    # record, and is killed before any checkpoint: run 3 found run 1's sealed sidecar and a journal with nothing
+    # after it, and called its count (1005 - 1001 - 1 = 3, of which run 2 heard 2) exact
+    _run(live, _no_record([(3, 1000), (3, 1001)]), T1)
+    p = subprocess.run([sys.executable, "-c", KILLED_QUIET, live.ring, str(live.journal_root), str(T1 + 10**9),
+                        str(live.feeds[0].port)],
+                       capture_output=True, text=True, timeout=120, cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT))
+    assert p.returncode == -9, p.stderr
+    cap = Capture(live).open()
+    try:
+        assert cap.feeds[0].writer.next_seq == int(p.stdout.split()[0])       # nothing journaled by run 2
+        note = [n for n in cap.start_notes() if ".seq" in n]
+        assert len(note) == 1 and "upper bound" in note[0] and "not at a seal" in note[0], note
+        _feed(cap, _no_record([(3, 1005)]), T2)
+        d = cap.stats()["feeds"]["NSE_FO"]
+        assert (d["missed_while_down"], d["missed_while_down_is_bound"]) == (3, True)
+    finally:
+        cap.close()

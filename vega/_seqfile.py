@@ -2,7 +2,8 @@
 
 A capture writes the last BCSeqNo of each of its feed's streams (``FeedHandler.stream_seqs``) there, atomically
 (a temporary file renamed over it), when its journal is sealed at a clean stop and after each journal checkpoint
-(the journal flushed first, so that every record of the datagrams counted is in the file).  A capture restarted
+(the journal flushed first, so that every record of the datagrams counted is in the file), and, not sealed, when
+a restart has resumed from it.  A capture restarted
 on that day gives them to its new handler (``FeedHandler.resume_streams``): each stream's first number after the
 restart then counts what the feed sent while the capture was down.  The journal's own format is unchanged.
 Layout: docs/FORMATS.md section 5, "Stream sequence sidecar"; pinned by tests/test_seqfile.py.

@@ -887,6 +887,10 @@ class Capture:
                 continue
             after = w.next_seq - sc.next_seq
             f.seqs = _SeqState(ready=True, resumed=True, bound=not sc.sealed or after > 0, pending=set(sc.last))
+            # written again at once, not sealed: this run killed before its first write (or while it makes no
+            # record) leaves a sidecar the next restart counts from as an upper bound, not as exact (the seal's
+            # flag would say so, and its count would hold the numbers this run heard)
+            self._write_seqs(f, sealed=False)
             if f.seqs.bound:
                 how = (f"written at {clock_ist(sc.written_ns)} IST"
                        + (" after a checkpoint, not at a seal (its capture was killed)" if not sc.sealed else "")
