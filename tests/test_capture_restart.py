@@ -669,6 +669,21 @@ def test_a_clean_stop_and_restart_counts_exactly_what_was_dropped_in_between(liv
         cap.close()
 
 
+def test_a_new_day_forgets_the_resumed_streams_not_heard(live):
+    """The handler's new_day forgets the streams resumed from the sidecar; the capture kept awaiting them, and read
+    the handler's stats at every housekeeping pass for the rest of its run."""
+    _run(live, STREAM[:150], T1)
+    cap = Capture(live).open()
+    try:
+        fo = cap.feeds[0]
+        assert fo.seqs.pending and cap.stats()["feeds"]["NSE_FO"]["streams_not_heard_since_restart"]
+        cap.new_day(dt.datetime.now(IST).date() + dt.timedelta(days=1), DAY0 + 86_400 * 10**9)
+        assert fo.seqs.pending == set() and fo.handler.stream_seqs() == {}
+        assert cap.stats()["feeds"]["NSE_FO"]["streams_not_heard_since_restart"] == 0
+    finally:
+        cap.close()
+
+
 KILLED = """
 import os, signal, sys
 from vega import nse

@@ -36,6 +36,16 @@ def test_round_trip_through_a_file(tmp_path):
         assert oct(os.stat(path).st_mode & 0o777) == "0o600"
 
 
+def test_a_temporary_file_left_by_a_killed_writer_is_written_over(tmp_path):
+    """A writer killed between making its temporary file and renaming it left it, named by its pid, and no
+    later write removed it: one per kill piled up beside the journal.  The name is fixed now."""
+    path = tmp_path / "20261120.seq"
+    _seqfile.write(path, SAMPLE)
+    (tmp_path / ".20261120.seq.tmp").write_bytes(b"half a sidecar")     # as a kill mid-write leaves it
+    _seqfile.write(path, SAMPLE)
+    assert os.listdir(tmp_path) == [path.name] and _seqfile.read(path) == SAMPLE
+
+
 @pytest.mark.parametrize("offset", [0, 8, 10, 12, 13, 16, 24, 32, 60, 64, 64 + 4 * 200 + 3])
 def test_a_damaged_byte_is_refused(offset):
     b = bytearray(_seqfile.pack(SAMPLE))

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from vega._files import StrPath, file_kind
+from vega._journal import FEEDS as _FEEDS          # the journal header's feed numbers
 
 #: the file's first 8 bytes
 SEQ_MAGIC = b"VEGASEQS"
@@ -30,7 +31,6 @@ SEQ_HEADER_DTYPE = np.dtype([("magic", "S8"), ("version", "<u2"), ("header_size"
                              ("journal_created_ns", "<i8"), ("next_seq", "<u8"), ("written_ns", "<i8"),
                              ("reserved3", "V12"), ("checksum", "<u4")])
 SEQ_FILE_SIZE = SEQ_HEADER_DTYPE.itemsize + 256 * 4
-_FEEDS = {"NSE_FO": 0, "NSE_EQ": 1, "NFO_IDX": 2}
 
 
 class SeqFileError(ValueError):
@@ -102,9 +102,11 @@ def write(path: StrPath, s: SeqFile, fsync: bool = False) -> None:
     """Write ``s`` to ``path`` atomically: a temporary file beside it, then renamed over it (a reader, or a
     killed writer, sees the old file or the new one, never a part; after a power loss only with ``fsync``, else
     it may be empty or torn: ``read`` refuses it).  ``fsync``: the data before the rename, and the directory
-    after it.  OSError when it cannot be written (the temporary file removed)."""
+    after it.  OSError when it cannot be written (the temporary file removed).  The temporary file's name is
+    fixed (``.YYYYMMDD.seq.tmp``: a day's journal has one writer), so one a killed writer left is written over
+    by the next write, not left to pile up."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = path.with_name(f".{path.name}.tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         try:

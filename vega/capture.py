@@ -1534,6 +1534,9 @@ class Capture:
             self._refuse_overlap(now)
         for f in self.all_feeds:
             if f.handler is not None:
+                if f.seqs.pending:                 # a restart's streams heard meanwhile: said now; the others are
+                    self._say_missed_while_down(f)     # forgotten by the handler's new_day, and no longer awaited
+                    f.seqs.pending.clear()
                 f.handler.new_day()                # the store, and the streams' sequence numbers
             self._open_with_state(f, now)
 
