@@ -2,6 +2,7 @@
 such a path is, for a message, and an open that refuses one instead of blocking on it."""
 from __future__ import annotations
 
+import errno
 import io
 import os
 import stat
@@ -48,3 +49,27 @@ def quote(text: str, limit: int = 40) -> str:
     while k > 0 and len(repr(text[:k])) > limit:
         k -= 1
     return repr(text[:k]) + " ..."
+
+
+def reserve(fd: int, size: int, path: StrPath, what: str, smaller: str = "") -> None:
+    """Give the file ``fd`` (at ``path``, ``size`` bytes, to be mapped shared) all its pages now.  A sparse file in
+    a tmpfs (/dev/shm) that finds the filesystem full when a page is first written kills the writer with SIGBUS,
+    mid-day, in the merge (a container's /dev/shm is 64 MiB unless sized); reserved here, a lack of room is an
+    OSError at creation instead, naming the room ``what`` needs and the room there is (and ``smaller``: how to
+    ask for less).  A filesystem without fallocate keeps the file sparse, as before."""
+    try:
+        os.posix_fallocate(fd, 0, size)
+    except OSError as e:
+        if e.errno in (errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
+            return
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            raise
+        where = os.path.dirname(os.path.abspath(path))
+        try:
+            st = os.statvfs(where)
+            free = f"{st.f_bavail * st.f_frsize / 2**20:,.1f} MiB free"
+        except OSError:
+            free = "its free room unknown"
+        raise OSError(e.errno, f"{path}: no room for the {what} ({size / 2**20:,.1f} MiB) in {where} ({free}): "
+                               f"make room there{', ' + smaller if smaller else ''} or give it more (a "
+                               f"container's --shm-size)") from None

@@ -33,6 +33,8 @@ import weakref
 from collections import namedtuple
 from collections.abc import Mapping
 
+from vega._files import reserve
+
 import numpy as np
 cimport numpy as cnp
 
@@ -877,6 +879,7 @@ cdef class Ring:
             lock_fd = _lock_fd_for(fd, path)       # held from before the file has its name: never seen unlocked
             os.fchmod(fd, mode)
             os.ftruncate(fd, RING_FILE_SIZE)
+            reserve(fd, RING_FILE_SIZE, path, "ring")       # no room: an error now, not SIGBUS when written
             created = _real_ns()
             for f in range(RING_N_SLOTS):
                 os.pwrite(fd, _slot_header_bytes(f, created, firsts[f]), f * RING_SLOT_SIZE)

@@ -9,6 +9,7 @@ import stat as _stat
 import re as _re
 import weakref as _weakref
 import numpy as _np
+from vega._files import reserve as _reserve
 from libc.stdint cimport INT64_MAX
 from libc.stdlib cimport realloc, calloc
 from libc.string cimport memcmp
@@ -3892,6 +3893,8 @@ cdef class Store:
         if fd >= 0:
             _os.pwrite(fd, _STORE_MAKING_BYTES, 0)      # before the file has a size: Store.create's check of a
             _os.ftruncate(fd, file_size)               # file a killed creator left finds a store, not zeros
+            _reserve(fd, file_size, self._path, f"store of {capacity:,} instruments",    # not SIGBUS mid-day
+                     "ask for a smaller capacity (a capture's store_capacity)")
             p = mmap(NULL, file_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
         else:
             p = mmap(NULL, file_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
