@@ -334,6 +334,13 @@ DECODERS = {
            17202: (_fo_tick(FO_TICK_ENH, 12), 42), 7210: (fo_7210, 42), 7320: (fo_7210, 42), 6013: (fo_6013, 60),
            6541: (header_only, 40), 7130: (_fo_oi(FO_OI, 58), 40), 17130: (_fo_oi(FO_OI_ENH, 39), 40)},
 }
+# Documented broadcasts counted and not decoded (PROTOCOL_MORE.md §3.1 code map, §1.5, §2.2-§2.4; PROTOCOL.md
+# §3.0 compressed lists): header only, whatever their MessageLength
+COUNTED = {"CM": (6501, 6511, 6521, 6531, 6571, 6583, 6584, 6581, 7764, 7206, 18720, 7306, 9010, 9011, 7214, 7215,
+                  7203),
+           "FO": (6501, 6511, 6521, 6522, 6531, 6571, 7206, 7305, 7340, 7324, 7341, 7306, 9010, 9011, 7211, 7220)}
+for _seg, _codes in COUNTED.items():
+    DECODERS[_seg].update((c, (header_only, 40)) for c in _codes)
 KNOWN_MARKET_TYPES = (2, 4, 6)                     # F&O, CM, currency derivatives
 
 

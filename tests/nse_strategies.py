@@ -10,7 +10,8 @@ decoder strips them), characters are '' (a 0 byte) or one ASCII character.
 * ``messages(segment, code)``   a message of that layout with 0..max records (7200/6013: 1; 6541: 0); CM
                                 7207/7216/8207 in the 72-byte wire form or (half the time) the 71-byte
                                 document form, all records of a message with the same ``wire_stride``
-* ``any_message(segment)``      a message of any code of the segment
+* ``any_message(segment)``      a message of any code of the segment (the header-only counted codes together
+                                as often as one decoded code)
 * ``datagrams(segment)``        ``(datagram_bytes, [message dicts])``: 1..max_packets sub-packets mixing
                                 LZO1Z-compressed and uncompressed ones (``msg["compressed"]`` says which)
 """
@@ -114,8 +115,11 @@ def messages(draw, segment: str, code: int, compressed: bool | None = None) -> d
 
 
 def any_message(segment: str, compressed: bool | None = None) -> st.SearchStrategy[dict]:
-    """A message of any code the segment has a layout for."""
-    return st.one_of([messages(segment, c, compressed) for c in nse.CODES[segment]])
+    """A message of any code the segment has a layout for: the codes counted, not decoded (header only), together
+    as often as one decoded code."""
+    counted = nse.COUNTED_ONLY[segment]
+    return st.one_of([messages(segment, c, compressed) for c in nse.CODES[segment] if c not in counted]
+                     + [st.sampled_from(counted).flatmap(lambda c: messages(segment, c, compressed))])
 
 
 @st.composite

@@ -264,7 +264,7 @@ def test_no_of_records_too_large(seg, code, lie):
     assert [m["bc_seq_no"] for m in out] == [1, 3] and errs == {"records": 1}
 
 
-@pytest.mark.parametrize("seg,code", [("FO", 7340), ("FO", 7211), ("FO", 7220), ("FO", 18703),
+@pytest.mark.parametrize("seg,code", [("FO", 7764), ("FO", 18720), ("FO", 18703), ("CM", 7211),
                                       ("CM", 17202), ("CM", 7202), ("CM", 17201), ("CM", 1)])
 def test_unknown_codes_are_counted_and_skipped(seg, code):
     m = bytearray(nse.encode_message(_full(seg, 6541, bc_seq_no=2)))

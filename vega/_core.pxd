@@ -42,7 +42,7 @@ cdef enum vg_code:
     VG_SEC_STATUS_PREOPEN = 18707      # CM BCAST_SECURITY_STATUS_CHG_PREOPEN, same structure as 18130
 
 cdef enum vg_kind:                     # the decoded body's family = which member of vg_body_u is valid
-    VG_K_NONE = 0                      # header only (6541)
+    VG_K_NONE = 0                      # header only: 6541, and the codes counted, not decoded (vg_code_slot)
     VG_K_MD = 1                        # vg_md_t[]        7200, 7208 (CM and FO)
     VG_K_MW = 2                        # vg_mw_t[]        7201 (CM, FO), 17201
     VG_K_TICK = 3                      # vg_tick_t[]      18703, 7202, 17202
@@ -253,7 +253,7 @@ cdef struct vg_msg_t:                  # one decoded message: the input of the m
     vg_header_t header
     uint8_t segment                    # VG_SEG_CM / VG_SEG_FO (the decoder's, not the wire's)
     uint8_t kind                       # vg_kind: which member of body is valid
-    uint16_t n_records                 # records valid in body (1 for 7200 and 6013, 0 for 6541)
+    uint16_t n_records                 # records valid in body (1 for 7200 and 6013, 0 for VG_K_NONE)
     int8_t code_slot                   # vg_code_slot(header.transaction_code), -1 for none: set once by the
                                        # decoder (or _fill_msg) for both per-code counts (it sits in padding)
     vg_body_u body
@@ -264,7 +264,10 @@ cdef struct vg_msg_t:                  # one decoded message: the input of the m
 # ----------------------------------------------------------------------------------------------------------
 
 cdef enum:
-    VG_N_CODE_SLOTS = 19               # per-code message counters, slot = vg_code_slot(code)
+    VG_N_MERGED_SLOTS = 19             # slots 0..18: the decoded codes (6541 included)
+    VG_FIRST_CM_ONLY_SLOT = 28         # 19..27 counted in both segments, 28..35 CM only, 36..42 F&O only:
+    VG_FIRST_FO_ONLY_SLOT = 36         # the documented codes counted, not decoded (docs/FORMATS.md §1.5)
+    VG_N_CODE_SLOTS = 43               # per-code message counters, slot = vg_code_slot(code)
 
 cdef struct vg_stats_t:
     uint64_t datagrams
@@ -274,7 +277,7 @@ cdef struct vg_stats_t:
     uint64_t bytes_in                  # datagram bytes
     uint64_t bytes_decompressed        # LZO1Z output bytes
     uint64_t errors[VG_N_ERR]          # by vg_err reason
-    uint64_t by_code[VG_N_CODE_SLOTS]  # messages per code slot (unknown codes are counted in errors only)
+    uint64_t by_code[VG_N_CODE_SLOTS]  # messages per code slot (codes no document names: errors only)
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -76,7 +76,12 @@ cdef enum:
 
 
 cdef int vg_code_slot(uint16_t code) noexcept nogil:
-    """Index of a known code in vg_stats_t.by_code, or -1."""
+    """Index of a known code in vg_stats_t.by_code, or -1: a decoded code's (0..18), else a counted one's."""
+    cdef int slot = _vg_merged_slot(code)
+    return slot if slot >= 0 else _vg_counted_slot(code)
+
+cdef inline int _vg_merged_slot(uint16_t code) noexcept nogil:
+    """Slot of a decoded code (0..VG_N_MERGED_SLOTS - 1), or -1."""
     if code == VG_OPEN_PRICE:
         return 0
     elif code == VG_CIRCUIT:
@@ -117,9 +122,35 @@ cdef int vg_code_slot(uint16_t code) noexcept nogil:
         return 18
     return -1
 
+cdef int _vg_counted_slot(uint16_t code) noexcept nogil:
+    """Slot of a documented broadcast code VEGA counts and does not decode (docs/FORMATS.md §1.5), or -1.
+    19..27 are sent in both segments, 28..35 in CM only, 36..42 in F&O only (_SLOT_CODES, _vg_counted_here)."""
+    cdef int i
+    for i in range(VG_N_CODE_SLOTS - VG_N_MERGED_SLOTS):
+        if _COUNTED_CODES[i] == code:
+            return VG_N_MERGED_SLOTS + i
+    return -1
+
+cdef inline int _vg_counted_here(int seg, uint16_t code) noexcept nogil:
+    """_vg_counted_slot(code) if the segment's document names the code, else -1."""
+    cdef int slot = _vg_counted_slot(code)
+    if seg == VG_SEG_CM and slot >= VG_FIRST_FO_ONLY_SLOT:
+        return -1
+    if seg == VG_SEG_FO and VG_FIRST_CM_ONLY_SLOT <= slot < VG_FIRST_FO_ONLY_SLOT:
+        return -1
+    return slot
+
+# The documented broadcast codes counted, not decoded, in slot order from VG_N_MERGED_SLOTS (PROTOCOL.md §3.0,
+# PROTOCOL_MORE.md §1.5, §2.2-§2.4, §3.1; their pages in docs/FORMATS.md §1.5).
+cdef uint16_t _COUNTED_CODES[VG_N_CODE_SLOTS - VG_N_MERGED_SLOTS]
+_COUNTED_CODES[:] = [
+    6501, 6511, 6521, 6531, 6571, 7206, 7306, 9010, 9011,          # both: text, market state, system, admin
+    6581, 6583, 6584, 7764, 18720, 7214, 7215, 7203,               # CM only
+    6522, 7211, 7220, 7305, 7324, 7340, 7341]                      # F&O only
+
 # the codes in slot order, for the Python stats view
 _SLOT_CODES = (6013, 6541, 7200, 7201, 7202, 7208, 7210, 17201, 17202, 18703, 18708, 7207, 7216, 8207, 7130,
-               17130, 7320, 18130, 18707)
+               17130, 7320, 18130, 18707) + tuple(_COUNTED_CODES)
 _ERR_NAMES = ("ok", "empty", "truncated", "comp_len", "lzo", "msg_length", "records", "unknown_code",
               "packet_count", "segment")
 
@@ -597,7 +628,7 @@ cdef int _vg_decode_message(vg_decoder_t* dec, const uint8_t* buf, Py_ssize_t av
     cdef vg_msg_t* msg = &dec.msg[dec.cur]
     cdef vg_header_t* hd = &msg.header
     cdef const uint8_t* h = buf + VG_PREFIX_LEN
-    cdef int ml, rc, slot
+    cdef int ml, rc, slot = -1
     cdef int seg = dec.segment
     cdef uint16_t code
     cdef uint8_t mt
@@ -671,12 +702,14 @@ cdef int _vg_decode_message(vg_decoder_t* dec, const uint8_t* buf, Py_ssize_t av
         rc = _dec_cm_index(msg, h, ml, code) if seg == VG_SEG_CM else VG_E_UNKNOWN_CODE
     elif code == VG_OI_CM or code == VG_OI_CM_ENH:
         rc = _dec_fo_oi(msg, h, ml, code) if seg == VG_SEG_FO else VG_E_UNKNOWN_CODE
-    else:
-        rc = VG_E_UNKNOWN_CODE
+    else:                                      # documented, counted, not decoded; or no document names it
+        slot = _vg_counted_here(seg, code)
+        rc = VG_OK if slot >= 0 else VG_E_UNKNOWN_CODE
     if rc != VG_OK:
         return _vg_err(dec, rc)
     dec.stats.messages += 1
-    slot = vg_code_slot(code)
+    if slot < 0:
+        slot = _vg_merged_slot(code)
     msg.code_slot = <int8_t>slot
     if slot >= 0:
         dec.stats.by_code[slot] += 1

@@ -2837,7 +2837,7 @@ cdef int _fill_msg(vg_msg_t* m, msg, int seg) except -1:
         for i in range(n):
             m.body.oi[i].token = g(recs[i], "token")
             m.body.oi[i].current_oi = g(recs[i], "current_oi")
-    elif code == VG_CIRCUIT:
+    elif code == VG_CIRCUIT or _vg_counted_here(seg, <uint16_t>code) >= 0:     # header only: nothing to merge
         m.kind = VG_K_NONE
         n = 0
     else:

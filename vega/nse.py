@@ -22,7 +22,7 @@ The message dictionary (the shape the decoder returns) has these header keys::
     time_stamp2        the 8 bytes of TimeStamp2 as a signed big-endian int64
     stream             Filler2[0], 0..255 (0 with MESSAGE_HEADER and 7130/17130); Filler2[1:8] are written as blanks
     message_length     MessageLength (output of the decoder; the encoder computes it, see encode_message)
-    records            list of per-security dicts (7200 and 6013: exactly one; 6541: none)
+    records            list of per-security dicts (7200 and 6013: exactly one; 6541, COUNTED_ONLY codes: none)
 
 and the record keys listed per layout in :data:`LAYOUTS` (``Layout.keys``).  CM 7207/7216/8207 records carry a
 ``wire_stride`` key (72 = the exchange's 72-byte record, the default; 71 = the document's byte-packed form,
@@ -35,6 +35,8 @@ Public API
 * :func:`encode_datagram` -- sub-packets -> one datagram (cNetId, iNoPackets, packets).
 * :func:`build_datagram` -- message dicts -> datagram, the three above in one call.
 * :func:`layout`, :data:`LAYOUTS`, :func:`message_length`, :func:`blank_record`, :func:`blank_message`.
+* :data:`COUNTED_ONLY` -- per segment, the documented codes the decoder counts and does not decode: their
+  layouts are the header and a zero body of the document's size (docs/FORMATS.md §1.5).
 * :func:`sample_stream` -- a deterministic, realistic stream of datagrams (implemented in vega._streams).
 
 Every bad input (unknown code, too many records, a value out of its wire type's range, a missing field, a
@@ -48,7 +50,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Final, Iterable, Iterator, Literal, Mapping, Sequence, TypeAlias
 
 __all__ = [
-    "SEGMENTS", "MARKET_TYPE", "HEADER_LEN", "PREFIX_LEN", "Layout", "Leaf", "LAYOUTS", "CODES",
+    "SEGMENTS", "MARKET_TYPE", "HEADER_LEN", "PREFIX_LEN", "Layout", "Leaf", "LAYOUTS", "CODES", "COUNTED_ONLY",
     "layout", "message_length", "blank_record", "blank_message", "DOCUMENT_FORMS",
     "encode_message", "encode_packet", "encode_datagram", "build_datagram",
     "compress", "sample_stream", "markdown_tables",
@@ -323,6 +325,9 @@ class Layout:
     message_header: bool
     fields: tuple[_Field, ...] = field(repr=False)
     oi_header: bool = False      #: F&O 7130/17130 re-defined header: NoOfRecords @12, Reserved for BCSeqNo
+    #: "" for a decoded layout; for a documented code counted and not decoded (header only, the body zeros up to
+    #: ``size``, records ``[]``) the document page it is on, e.g. "FO946 p.191-194"
+    counted_only: str = ""
     leaves: tuple[Leaf, ...] = field(init=False, repr=False)
     keys: tuple[str, ...] = field(init=False)
     record_struct: struct.Struct = field(init=False, repr=False)
@@ -543,8 +548,52 @@ _SPECS: list[Layout] = [
            fields=(_i(0, "token"), _i(4, "current_oi", "q"))),
 ]
 
+
+
+def _counted(segment: str, code: int, name: str, size: int, page: str) -> Layout:
+    """A documented code the decoder counts and does not decode: its header and ``size - 40`` zero bytes."""
+    return Layout(segment=segment, code=code, name=name, size=size, max_records=0, record_size=0,
+                  records_offset=size, count_offset=None, message_header=False, fields=(), counted_only=page)
+
+
+# Documented broadcasts VEGA counts under their own code and does not decode (docs/FORMATS.md §1.5; PROTOCOL.md
+# §3.0, PROTOCOL_MORE.md §1.5, §2.2-§2.4, §3.1).  Sizes are the documents'; 40 where they give none.
+_VCT = {6511: "BC_OPEN_MESSAGE", 6521: "BC_CLOSE_MESSAGE", 6531: "BC_PREOPEN_SHUTDOWN_MSG",
+        6571: "BC_NORMAL_MKT_PREOPEN_ENDED", 6583: "BC_CLOSING_START", 6584: "BC_CLOSING_END"}
+_VCT_FO = {6511: "BC_OPEN_MSG", 6521: "BC_CLOSE_MSG", 6522: "BC_POSTCLOSE_MSG", 6531: "BC_PRE_OR_POST_DAY_MSG",
+           6571: "BC_PRE_OPEN_ENDED"}
+_SPECS += [
+    _counted("CM", 6501, "BCAST_JRNL_VCT_MSG", 298, "CM63 p.92-93"),
+    *(_counted("CM", c, n, 298, "CM63 p.107-109") for c, n in _VCT.items()),
+    _counted("CM", 6581, "BC_AUCTION_STATUS_CHANGE", 302, "CM63 p.106-107"),
+    _counted("CM", 7764, "BC_SYMBOL_STATUS_CHANGE_ACTION", 58, "CM63 p.109-110"),
+    _counted("CM", 7206, "BCAST_SYSTEM_INFORMATION_OUT", 94, "CM63 p.93, p.34-37"),
+    _counted("CM", 18720, "BCAST_SECURITY_MSTR_CHG", 260, "CM63 p.93-100"),
+    _counted("CM", 7306, "participant change", 84, "CM63 p.100-101"),
+    _counted("CM", 9010, "turnover limit", 77, "CM63 p.102-104"),
+    _counted("CM", 9011, "broker reactivated", 77, "CM63 p.102-104"),
+    _counted("CM", 7214, "call-auction MBP", 40, "CM63 p.88, compressed list only"),
+    _counted("CM", 7215, "call-auction market watch", 40, "CM63 p.88, compressed list only"),
+    _counted("CM", 7203, "BCAST_IND_INDICES", 484, "CM63 p.144-145"),
+    _counted("FO", 6501, "BCAST_JRNL_VCT_MSG (MS_TRADER_INT_MSG)", 290, "FO946 appendix p.268"),
+    *(_counted("FO", c, n, 320, "FO946 p.166-168") for c, n in _VCT_FO.items()),
+    _counted("FO", 7206, "BCAST_SYSTEM_INFORMATION_OUT", 106, "FO946 p.154, p.38-42"),
+    _counted("FO", 7305, "MS_SECURITY_UPDATE_INFO", 298, "FO946 p.154-160"),
+    _counted("FO", 7340, "BCAST_SEC_MSTR_CHNG_PERIODIC", 298, "FO946 p.160, appendix p.270"),
+    _counted("FO", 7324, "BCAST_INSTR_MSTR_CHG", 80, "FO946 p.160-161"),
+    _counted("FO", 7341, "spread master change, periodic", 132, "FO946 p.107, appendix p.270"),
+    _counted("FO", 7306, "participant change", 84, "FO946 p.161-162"),
+    _counted("FO", 9010, "turnover limit", 98, "FO946 p.164-166"),
+    _counted("FO", 9011, "broker reactivated", 98, "FO946 p.164-166"),
+    _counted("FO", 7211, "BCAST_SPD_MBP_DELTA", 204, "FO946 p.191-194"),
+    _counted("FO", 7220, "BCAST_LIMIT_PRICE_PROTECTION_RANGE", 344, "FO946 p.196-197"),
+]
+
 #: every supported layout, keyed by (segment, transaction code)
 LAYOUTS: dict[tuple[str, int], Layout] = {(lay.segment, lay.code): lay for lay in _SPECS}
+#: per segment, the documented codes the decoder counts under their own code and does not decode (header only)
+COUNTED_ONLY: dict[str, tuple[int, ...]] = {
+    seg: tuple(c for (s, c), lay in LAYOUTS.items() if s == seg and lay.counted_only) for seg in SEGMENTS}
 #: the document's 71-byte (byte-packed, 468-byte message) form of the index layouts, chosen by the encoder when
 #: the records say ``wire_stride=71``; the exchange sends the 72-byte form of :data:`LAYOUTS` (PROTOCOL_MORE §1.2)
 DOCUMENT_FORMS: dict[tuple[str, int], Layout] = {
@@ -890,6 +939,8 @@ def markdown_tables() -> str:
                           "byte-packed form: every number one byte earlier, 468 B)")
         elif lay.max_records:
             shape = f"one record, the body from @40 ({lay.record_size} B)"
+        elif lay.counted_only:
+            shape = f"known, not decoded ({lay.counted_only}): header only, `records` is `[]`"
         else:
             shape = "header only, `records` is `[]`"
         hdr = ("MESSAGE_HEADER" if lay.message_header else
