@@ -334,13 +334,46 @@ DECODERS = {
            17202: (_fo_tick(FO_TICK_ENH, 12), 42), 7210: (fo_7210, 42), 7320: (fo_7210, 42), 6013: (fo_6013, 60),
            6541: (header_only, 40), 7130: (_fo_oi(FO_OI, 58), 40), 17130: (_fo_oi(FO_OI_ENH, 39), 40)},
 }
-# Documented broadcasts counted and not decoded (PROTOCOL_MORE.md §3.1 code map, §1.5, §2.2-§2.4; PROTOCOL.md
-# §3.0 compressed lists): header only, whatever their MessageLength
+
+
+def cm_vct(data, b, mlen):
+    """CM BCAST_VCT_MESSAGES (PROTOCOL_MORE §3.2): Symbol @40, Series @50, MarketType @52,
+    BroadcastMessageLength @56, BroadcastMessage CHAR[240] @58 (what MessageLength holds of it)."""
+    sym, ser, mt, n = struct.unpack_from(">10s2sh2xh", data, b + 40)
+    return [{"symbol": _text(sym), "series": _text(ser), "market_type": mt, "broadcast_message_length": n,
+             "broadcast_message": _text(data[b + 58:b + min(mlen, 298)])}]
+
+
+def fo_vct(data, b, mlen):
+    """F&O MS_BCAST_VCT_MSGS (PROTOCOL_MORE §3.6): Token @40, SEC_INFO @44 (Symbol @50, Series @60),
+    MarketType @74, BroadcastMessageLength @78, BroadcastMessage CHAR[239] @80."""
+    tok, sym, ser, mt, n = struct.unpack_from(">i6x10s2s12xh2xh", data, b + 40)
+    return [{"token": tok, "symbol": _text(sym), "series": _text(ser), "market_type": mt,
+             "broadcast_message_length": n, "broadcast_message": _text(data[b + 80:b + min(mlen, 319)])}]
+
+
+def cm_7206(data, b, mlen):
+    """CM system information (PROTOCOL_MORE §3.5): 6 market statuses @40."""
+    return [{"market_status": list(struct.unpack_from(">6h", data, b + 40))}]
+
+
+def fo_7206(data, b, mlen):
+    """F&O MS_SYSTEM_INFO_DATA: ST_MARKET_STATUS @40, ST_EX_MARKET_STATUS @48, ST_PL_MARKET_STATUS @56."""
+    v = struct.unpack_from(">12h", data, b + 40)
+    return [{"market_status": list(v[0:4]), "ex_market_status": list(v[4:8]), "pl_market_status": list(v[8:12])}]
+
+
+# Documented broadcasts counted and not merged (PROTOCOL_MORE.md §3.1 code map, §1.5, §2.2-§2.4; PROTOCOL.md
+# §3.0 compressed lists): header only, whatever their MessageLength, but for the market-state messages' few fields
 COUNTED = {"CM": (6501, 6511, 6521, 6531, 6571, 6583, 6584, 6581, 7764, 7206, 18720, 7306, 9010, 9011, 7214, 7215,
                   7203),
            "FO": (6501, 6511, 6521, 6522, 6531, 6571, 7206, 7305, 7340, 7324, 7341, 7306, 9010, 9011, 7211, 7220)}
 for _seg, _codes in COUNTED.items():
     DECODERS[_seg].update((c, (header_only, 40)) for c in _codes)
+DECODERS["CM"].update({c: (cm_vct, 58) for c in (6511, 6521, 6531, 6571, 6583, 6584)})
+DECODERS["FO"].update({c: (fo_vct, 80) for c in (6511, 6521, 6522, 6531, 6571)})
+DECODERS["CM"][7206] = (cm_7206, 52)
+DECODERS["FO"][7206] = (fo_7206, 64)
 KNOWN_MARKET_TYPES = (2, 4, 6)                     # F&O, CM, currency derivatives
 
 

@@ -49,7 +49,7 @@ def test_a_documented_code_is_counted_under_its_code_not_as_an_error(seg, code, 
     msgs = [_msg(seg, 6541, 1), _msg(seg, code, 2, compressed), _msg(seg, 6541, 3, not compressed)]
     out, st = _decode(seg, msgs)
     assert out == msgs                                     # header fields as sent, records []
-    assert out[1]["records"] == [] and out[1]["message_length"] == nse.layout(seg, code).size
+    assert out[1]["message_length"] == nse.layout(seg, code).size
     assert st["by_code"][code] == 1 and st["by_code"][6541] == 2 and st["messages"] == 3
     assert not any(st["errors"].values()), st["errors"]
     assert st["compressed"] == 1 and st["packets"] == 3                 # one of the two codes compressed
@@ -151,3 +151,61 @@ def test_vega_ingest_summary_counts_them_by_code_not_as_errors(tmp_path):
     assert r.returncode == 0, r.stderr
     line = next(x for x in r.stdout.splitlines() if x.startswith("NSE_FO:"))
     assert "12 messages" in line and "; errors none;" in line, line
+
+
+def _wire(seg, code, body, length=None):
+    """A message of ``code`` with ``body`` after the header, written by hand (not by vega.nse's layout)."""
+    head = bytearray(nse.encode_message(_msg(seg, 6541, 9)))
+    struct.pack_into(">Hhi4xqB7sH", head, 10, code, 0, 9, 0, 7, b" " * 7, 40 + len(body) if length is None else length)
+    struct.pack_into(">i2s", head, 4, 1_000_009, b"TD")
+    return nse.encode_packet(bytes(head) + body, True, nse.MARKET_TYPE[seg])
+
+
+def _one(seg, packet):
+    dec = vega.Decoder(seg)
+    out = dec.decode(nse.encode_datagram([packet], nse.MARKET_TYPE[seg]))
+    return out, {k: v for k, v in dec.stats["errors"].items() if v}
+
+
+def test_cm_market_open_message_gives_its_market_type_and_text():
+    body = bytearray(258)                                   # CM63 p.107-109: 298 B
+    struct.pack_into(">10s2sh2xh", body, 0, b"RELIANCE  ", b"EQ", 5, 27)
+    body[18:18 + 240] = b"Call auction 1 has opened".ljust(240)
+    out, errs = _one("CM", _wire("CM", 6511, bytes(body)))
+    assert not errs and out[0]["transaction_code"] == 6511 and out[0]["alpha_char"] == "TD"
+    assert out[0]["records"] == [{"symbol": "RELIANCE", "series": "EQ", "market_type": 5,
+                                  "broadcast_message_length": 27, "broadcast_message": "Call auction 1 has opened"}]
+
+
+def test_fo_market_close_message_gives_token_market_type_and_text():
+    body = bytearray(280)                                   # FO946 p.166-168: 320 B
+    struct.pack_into(">i6s10s2s", body, 0, 35001, b"OPTIDX", b"NIFTY     ", b"  ")
+    struct.pack_into(">h2xh", body, 34, 1, 22)
+    body[40:40 + 239] = b"Normal market closed".ljust(239)
+    out, errs = _one("FO", _wire("FO", 6521, bytes(body)))
+    assert not errs
+    assert out[0]["records"] == [{"token": 35001, "symbol": "NIFTY", "series": "", "market_type": 1,
+                                  "broadcast_message_length": 22, "broadcast_message": "Normal market closed"}]
+
+
+def test_a_short_market_state_message_gives_the_text_it_holds_and_a_shorter_one_is_msg_length():
+    body = bytearray(60)
+    struct.pack_into(">10s2sh2xh", body, 0, b"TCS       ", b"EQ", 1, 40)
+    body[18:] = b"Pre-open session for the normal market X"[:42].ljust(42)
+    out, errs = _one("CM", _wire("CM", 6531, bytes(body)))
+    assert not errs and out[0]["records"][0]["broadcast_message"] == "Pre-open session for the normal market X"
+    out, errs = _one("FO", _wire("FO", 6511, bytes(39)))              # the text would start at 80
+    assert out == [] and errs == {"msg_length": 1}
+
+
+def test_system_information_gives_the_market_statuses():
+    body = struct.pack(">6hi", 1, 2, 2, 2, 0, 3, 2_345_600) + bytes(34)     # CM: 90 B, the appendix's size
+    out, errs = _one("CM", _wire("CM", 7206, body))
+    assert not errs and out[0]["message_length"] == 90
+    assert out[0]["records"] == [{"market_status": [1, 2, 2, 2, 0, 3]}]
+    body = struct.pack(">12h", 1, 2, 2, 2, 4, 2, 2, 2, 0, 1, 2, 3) + bytes(42)      # F&O: 106 B
+    out, errs = _one("FO", _wire("FO", 7206, body))
+    assert not errs and out[0]["records"] == [{"market_status": [1, 2, 2, 2], "ex_market_status": [4, 2, 2, 2],
+                                               "pl_market_status": [0, 1, 2, 3]}]
+    out, errs = _one("CM", _wire("CM", 7206, bytes(11)))               # the 6 statuses need 12 bytes
+    assert out == [] and errs == {"msg_length": 1}

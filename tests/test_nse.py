@@ -155,6 +155,17 @@ COUNTED = {("CM", 6501): 298, ("CM", 6511): 298, ("CM", 6521): 298, ("CM", 6531)
            ("FO", 7341): 132, ("FO", 7306): 84, ("FO", 9010): 98, ("FO", 9011): 98, ("FO", 7211): 204,
            ("FO", 7220): 344}
 DOC.update({key: (size, 0, []) for key, size in COUNTED.items()})
+# ... of which the market-state messages decode a few fields (PROTOCOL_MORE §3.2, §3.5, §3.6), body-relative
+_CM_VCT = P(("symbol", 0, "10s"), ("series", 10, "2s"), ("market_type", 12, "h"),
+            ("broadcast_message_length", 16, "h"), ("broadcast_message", 18, "240s"))          # text @58
+_FO_VCT = P(("token", 0, "i"), ("symbol", 10, "10s"), ("series", 20, "2s"), ("market_type", 34, "h"),
+            ("broadcast_message_length", 38, "h"), ("broadcast_message", 40, "239s"))           # text @80
+DOC.update({("CM", c): (40, 258, _CM_VCT) for c in (6511, 6521, 6531, 6571, 6583, 6584)})
+DOC.update({("FO", c): (40, 280, _FO_VCT) for c in (6511, 6521, 6522, 6531, 6571)})
+DOC[("CM", 7206)] = (40, 54, arr("market_status", 6, 2, [(None, 0, "h")], 0))
+DOC[("FO", 7206)] = (40, 66, arr("market_status", 4, 2, [(None, 0, "h")], 0)
+                     + arr("ex_market_status", 4, 2, [(None, 0, "h")], 8)
+                     + arr("pl_market_status", 4, 2, [(None, 0, "h")], 16))
 NOMINAL.update(COUNTED)
 MAX_RECORDS = {("CM", 7208): 2, ("CM", 7201): 4, ("CM", 18703): 28, ("CM", 7210): 8, ("CM", 18708): 6,
                ("FO", 7208): 2, ("FO", 7201): 5, ("FO", 17201): 5, ("FO", 7202): 17, ("FO", 17202): 12,
@@ -183,6 +194,8 @@ class Filler:
             "10s": f"S{n % 1000:03d} X",
             "21s": f"Nifty {n % 1000:03d} Idx",
             "2s": "Q" + chr(65 + n % 26),
+            "240s": f"Normal market has opened {n}",
+            "239s": f"Market closed {n}",
             "ind": {"last_trade_more": bool(n & 1), "last_trade_less": bool(n & 2), "buy": bool(n & 4),
                     "sell": True},
             "terms": {"mf": bool(n & 1), "aon": not (n & 1)},
@@ -198,7 +211,7 @@ def expected_bytes(kind, value, rec):
         return struct.pack(">d", float(value))
     if kind == "c":
         return value.encode()
-    if kind in ("10s", "2s", "21s"):
+    if kind in ("10s", "2s", "21s", "240s", "239s"):
         return value.encode().ljust(int(kind[:-1]), b" ")
     if kind == "ind":
         return bytes([(0x80 * value["last_trade_more"]) | (0x40 * value["last_trade_less"])
@@ -257,8 +270,8 @@ def test_every_documented_code_has_a_layout():
 def test_layout_leaves_match_protocol_offsets(seg, code):
     # every wire field of vega.nse's table sits where PROTOCOL.md says, with the documented width
     _, _, fields = DOC[(seg, code)]
-    width = {"h": 2, "i": 4, "I": 4, "q": 8, "d": 8, "D": 8, "c": 1, "10s": 10, "2s": 2, "21s": 21, "ind": 1,
-             "terms": 1, "vol": 4, "excd": 1}
+    width = {"h": 2, "i": 4, "I": 4, "q": 8, "d": 8, "D": 8, "c": 1, "10s": 10, "2s": 2, "21s": 21, "240s": 240,
+             "239s": 239, "ind": 1, "terms": 1, "vol": 4, "excd": 1}
     doc = {(path, off, width[kind]) for path, off, kind in fields}
     mine = {(lf.path, lf.offset, lf.size) for lf in nse.layout(seg, code).leaves}
     assert mine == doc

@@ -52,6 +52,7 @@ cdef enum vg_kind:                     # the decoded body's family = which membe
     VG_K_OPEN = 7                      # vg_open_price_t  6013
     VG_K_INDEX = 8                     # vg_index_t[]     CM 7207, 7216, 8207
     VG_K_OI = 9                        # vg_oi_t[]        FO 7130, 17130
+    VG_K_STATE = 10                    # vg_state_t       6511/6521/6531/6571, CM 6583/6584, FO 6522; 7206: not merged
 
 cdef enum:
     VG_MAX_MD = 2                      # 7208 records (7200 carries one)
@@ -238,6 +239,17 @@ cdef struct vg_oi_t:                   # one record of FO 7130 / 17130: open int
     int32_t token                      # the underlying's CM token (contract.txt AssetToken), not an F&O token
     int64_t current_oi                 # 7130 UNSIGNED LONG, 17130 LONG LONG
 
+cdef struct vg_state_t:                # market-state broadcasts, counted and not merged (docs/FORMATS.md §1.5)
+    int32_t token                      # F&O VCT: Token @40; CM: 0 (the CM message names a symbol, no token)
+    char symbol[10]                    # VCT: CM @40, F&O @50 (SEC_INFO); blank-padded
+    char series[2]                     # VCT: CM @50, F&O @60
+    int16_t market_type                # VCT: 1 normal, 2 odd lot, 3 spot, 4 auction (CM: 5, 6 call auction 1, 2)
+    int16_t text_length                # VCT: BroadcastMessageLength as sent
+    int16_t text_read                  # bytes of text read: the CHAR[240] (F&O 239), or what MessageLength holds
+    char text[240]                     # VCT: BroadcastMessage, CM @58, F&O @80
+    int16_t status[12]                 # 7206: CM 6 markets @40; F&O normal, exercise, PL markets x 4 from @40, @48,
+                                       # @56 (values: 0 pre-open, 1 open, 2 closed, 3 pre-open ended, F&O 4 post-close)
+
 cdef union vg_body_u:
     vg_md_t md[VG_MAX_MD]
     vg_mw_t mw[VG_MAX_MW]
@@ -248,6 +260,7 @@ cdef union vg_body_u:
     vg_open_price_t open_price
     vg_index_t index[VG_MAX_INDEX]
     vg_oi_t oi[VG_MAX_OI]
+    vg_state_t state
 
 cdef struct vg_msg_t:                  # one decoded message: the input of the merge functions
     vg_header_t header

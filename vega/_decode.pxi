@@ -73,6 +73,11 @@ cdef enum:
     FO_OI_ENH_REC = 12                # 17130: TokenNo LONG, CurrentOI LONG LONG
     FO_OI_MAX = 58
     FO_OI_ENH_MAX = 39
+    CM_VCT_TEXT = 58                  # CM BCAST_VCT_MESSAGES: BroadcastMessage CHAR[240] @58 (298 B)
+    FO_VCT_TEXT = 80                  # F&O MS_BCAST_VCT_MSGS: BroadcastMessage CHAR[239] @80 (320 B)
+    CM_7206_END = 52                  # CM 7206: the 6 market statuses @40..51 (94 B, appendix 90)
+    FO_7206_END = 64                  # F&O 7206: normal, exercise, PL market statuses @40..63 (106 B)
+    VG_SYSTEM_INFO = 7206
 
 
 cdef int vg_code_slot(uint16_t code) noexcept nogil:
@@ -613,6 +618,38 @@ cdef int _dec_fo_oi(vg_msg_t* msg, const uint8_t* h, int ml, uint16_t code) noex
     return VG_OK
 
 
+cdef int _dec_state(vg_msg_t* msg, const uint8_t* h, int ml, int seg, uint16_t code) noexcept nogil:
+    """The few fields operators want of the market-state broadcasts (PROTOCOL_MORE §3.2, §3.5, §3.6): the VCT
+    messages' market type and text, 7206's market statuses.  Only the fixed part before the text must be there;
+    the text is what MessageLength holds of its CHAR[240] (F&O 239)."""
+    cdef vg_state_t* st = &msg.body.state
+    cdef int i, at
+    memset(st, 0, sizeof(vg_state_t))
+    if code == VG_SYSTEM_INFO:
+        if ml < (CM_7206_END if seg == VG_SEG_CM else FO_7206_END):
+            return VG_E_MSG_LENGTH
+        for i in range(6 if seg == VG_SEG_CM else 12):
+            st.status[i] = vg_be_i16(h + 40 + 2 * i)
+    else:
+        at = CM_VCT_TEXT if seg == VG_SEG_CM else FO_VCT_TEXT
+        if ml < at:
+            return VG_E_MSG_LENGTH
+        if seg == VG_SEG_CM:
+            memcpy(st.symbol, h + 40, 10)
+            memcpy(st.series, h + 50, 2)
+        else:
+            st.token = vg_be_i32(h + 40)
+            memcpy(st.symbol, h + 50, 10)
+            memcpy(st.series, h + 60, 2)
+        st.market_type = vg_be_i16(h + at - 6)
+        st.text_length = vg_be_i16(h + at - 2)
+        st.text_read = <int16_t>min(ml - at, 240 if seg == VG_SEG_CM else 239)
+        memcpy(st.text, h + at, st.text_read)
+    msg.kind = VG_K_STATE
+    msg.n_records = 1
+    return VG_OK
+
+
 # ----------------------------------------------------------------------------------------------------------
 # One message (prefix + header + body) and the datagram walk
 # ----------------------------------------------------------------------------------------------------------
@@ -704,7 +741,12 @@ cdef int _vg_decode_message(vg_decoder_t* dec, const uint8_t* buf, Py_ssize_t av
         rc = _dec_fo_oi(msg, h, ml, code) if seg == VG_SEG_FO else VG_E_UNKNOWN_CODE
     else:                                      # documented, counted, not decoded; or no document names it
         slot = _vg_counted_here(seg, code)
-        rc = VG_OK if slot >= 0 else VG_E_UNKNOWN_CODE
+        if slot < 0:
+            rc = VG_E_UNKNOWN_CODE
+        elif code == VG_SYSTEM_INFO or code in (6511, 6521, 6522, 6531, 6571, 6583, 6584):    # the VCT messages
+            rc = _dec_state(msg, h, ml, seg, code)
+        else:
+            rc = VG_OK
     if rc != VG_OK:
         return _vg_err(dec, rc)
     dec.stats.messages += 1
@@ -874,6 +916,19 @@ cdef dict _index_dict(const vg_index_t* x, int code):
     d["wire_stride"] = x.wire_stride
     return d
 
+cdef dict _state_dict(const vg_state_t* st, int seg, int code):
+    cdef int i
+    if code == VG_SYSTEM_INFO:
+        if seg == VG_SEG_CM:
+            return {"market_status": [st.status[i] for i in range(6)]}
+        return {"market_status": [st.status[i] for i in range(4)],
+                "ex_market_status": [st.status[i] for i in range(4, 8)],
+                "pl_market_status": [st.status[i] for i in range(8, 12)]}
+    d = {"token": st.token} if seg == VG_SEG_FO else {}
+    d.update({"symbol": _str(st.symbol, 10), "series": _str(st.series, 2), "market_type": st.market_type,
+              "broadcast_message_length": st.text_length, "broadcast_message": _str(st.text, st.text_read)})
+    return d
+
 cdef dict _msg_dict(const vg_msg_t* msg):
     """The documented dict of one decoded message (docs/FORMATS.md, "Decoded message dictionaries")."""
     cdef const vg_header_t* hd = &msg.header
@@ -915,6 +970,8 @@ cdef dict _msg_dict(const vg_msg_t* msg):
     elif msg.kind == VG_K_OI:
         recs = [{"token": msg.body.oi[i].token, "current_oi": msg.body.oi[i].current_oi}
                 for i in range(msg.n_records)]
+    elif msg.kind == VG_K_STATE:
+        recs = [_state_dict(&msg.body.state, seg, code)]
     return {
         "segment": "CM" if seg == VG_SEG_CM else "FO",
         "compressed": bool(hd.compressed),

@@ -550,10 +550,30 @@ _SPECS: list[Layout] = [
 
 
 
-def _counted(segment: str, code: int, name: str, size: int, page: str) -> Layout:
-    """A documented code the decoder counts and does not decode: its header and ``size - 40`` zero bytes."""
+def _counted(segment: str, code: int, name: str, size: int, page: str, fields: tuple[_Field, ...] = ()) -> Layout:
+    """A documented code the decoder counts and does not merge: its header and ``size - 40`` zero bytes, or with
+    ``fields`` one record of the few fields it decodes (the market-state messages), the rest zeros."""
+    if fields:
+        return Layout(segment=segment, code=code, name=name, size=size, max_records=1, record_size=size - 40,
+                      records_offset=40, count_offset=None, message_header=False, fields=fields, counted_only=page)
     return Layout(segment=segment, code=code, name=name, size=size, max_records=0, record_size=0,
                   records_offset=size, count_offset=None, message_header=False, fields=(), counted_only=page)
+
+
+def _vct(text_at: int, text_len: int) -> tuple[_Field, ...]:
+    """BCAST_VCT_MESSAGES (CM, text @18 of the body) / MS_BCAST_VCT_MSGS (F&O: Token, SEC_INFO, text @40):
+    MarketType 6 bytes before the text, BroadcastMessageLength 2 before it (PROTOCOL_MORE §3.2, §3.6)."""
+    head: tuple[_Field, ...] = ((0, "symbol", "str", "10s"), (10, "series", "str", "2s"))
+    if text_at == 40:                                       # F&O: Token @0, SEC_INFO @4 (Symbol @10, Series @20)
+        head = (_i(0, "token"), (10, "symbol", "str", "10s"), (20, "series", "str", "2s"))
+    return head + (_i(text_at - 6, "market_type", "h"), _i(text_at - 2, "broadcast_message_length", "h"),
+                   (text_at, "broadcast_message", "str", f"{text_len}s"))
+
+
+def _statuses(*names: str) -> tuple[_Field, ...]:
+    """7206's market statuses: 6 SHORTs (CM), or 4 per market (F&O normal, exercise, PL), from the body start."""
+    n = 6 if len(names) == 1 else 4
+    return tuple(Array(8 * k, name, n, 2, ((0, None, "int", "h"),)) for k, name in enumerate(names))
 
 
 # Documented broadcasts VEGA counts under their own code and does not decode (docs/FORMATS.md §1.5; PROTOCOL.md
@@ -564,10 +584,10 @@ _VCT_FO = {6511: "BC_OPEN_MSG", 6521: "BC_CLOSE_MSG", 6522: "BC_POSTCLOSE_MSG", 
            6571: "BC_PRE_OPEN_ENDED"}
 _SPECS += [
     _counted("CM", 6501, "BCAST_JRNL_VCT_MSG", 298, "CM63 p.92-93"),
-    *(_counted("CM", c, n, 298, "CM63 p.107-109") for c, n in _VCT.items()),
+    *(_counted("CM", c, n, 298, "CM63 p.107-109", _vct(18, 240)) for c, n in _VCT.items()),
     _counted("CM", 6581, "BC_AUCTION_STATUS_CHANGE", 302, "CM63 p.106-107"),
     _counted("CM", 7764, "BC_SYMBOL_STATUS_CHANGE_ACTION", 58, "CM63 p.109-110"),
-    _counted("CM", 7206, "BCAST_SYSTEM_INFORMATION_OUT", 94, "CM63 p.93, p.34-37"),
+    _counted("CM", 7206, "BCAST_SYSTEM_INFORMATION_OUT", 94, "CM63 p.93, p.34-37", _statuses("market_status")),
     _counted("CM", 18720, "BCAST_SECURITY_MSTR_CHG", 260, "CM63 p.93-100"),
     _counted("CM", 7306, "participant change", 84, "CM63 p.100-101"),
     _counted("CM", 9010, "turnover limit", 77, "CM63 p.102-104"),
@@ -576,8 +596,9 @@ _SPECS += [
     _counted("CM", 7215, "call-auction market watch", 40, "CM63 p.88, compressed list only"),
     _counted("CM", 7203, "BCAST_IND_INDICES", 484, "CM63 p.144-145"),
     _counted("FO", 6501, "BCAST_JRNL_VCT_MSG (MS_TRADER_INT_MSG)", 290, "FO946 appendix p.268"),
-    *(_counted("FO", c, n, 320, "FO946 p.166-168") for c, n in _VCT_FO.items()),
-    _counted("FO", 7206, "BCAST_SYSTEM_INFORMATION_OUT", 106, "FO946 p.154, p.38-42"),
+    *(_counted("FO", c, n, 320, "FO946 p.166-168", _vct(40, 239)) for c, n in _VCT_FO.items()),
+    _counted("FO", 7206, "BCAST_SYSTEM_INFORMATION_OUT", 106, "FO946 p.154, p.38-42",
+             _statuses("market_status", "ex_market_status", "pl_market_status")),
     _counted("FO", 7305, "MS_SECURITY_UPDATE_INFO", 298, "FO946 p.154-160"),
     _counted("FO", 7340, "BCAST_SEC_MSTR_CHNG_PERIODIC", 298, "FO946 p.160, appendix p.270"),
     _counted("FO", 7324, "BCAST_INSTR_MSTR_CHG", 80, "FO946 p.160-161"),
@@ -937,6 +958,9 @@ def markdown_tables() -> str:
             if (seg, code) in DOCUMENT_FORMS:
                 shape += ("; the stride is read from MessageLength: 72 (this table) or 71 (the document's "
                           "byte-packed form: every number one byte earlier, 468 B)")
+        elif lay.counted_only and lay.max_records:
+            shape = (f"known, not merged ({lay.counted_only}): one record of the fields below, the body from @40 "
+                     f"({lay.record_size} B)")
         elif lay.max_records:
             shape = f"one record, the body from @40 ({lay.record_size} B)"
         elif lay.counted_only:
