@@ -1634,6 +1634,11 @@ cdef class JournalWriter:
         return self._first_seq
 
     @property
+    def created_ns(self):
+        """The open file's header ``created_ns``: which file of its day it is (a file made again has another)."""
+        return self._created
+
+    @property
     def next_seq(self):
         """Feed sequence number the next appended live record will get: live records are numbered one after
         the other; a checkpoint's records take no number (format version 2; in a version-1 file every record

@@ -873,7 +873,7 @@ class Capture:
                 self._notes.append(f"{e if isinstance(e, _seqfile.SeqFileError) else f'{path}: {_errno_text(e)}'}"
                                    f": ignored; {why}")
                 continue
-            created = _journal_created(w.path)
+            created = w.created_ns
             if (sc.feed, sc.date) != (f.name, w.date) or sc.journal_created_ns != created or sc.next_seq > w.next_seq:
                 what = (f"is {sc.feed}'s of {sc.date}" if (sc.feed, sc.date) != (f.name, w.date) else
                         "is another file's of that day (made again since)" if sc.journal_created_ns != created else
@@ -917,10 +917,7 @@ class Capture:
         try:
             if not sealed:
                 w.flush()
-            created = _journal_created(w.path)
-            if created is None:
-                raise OSError(f"cannot read the header of {w.path}")
-            _seqfile.write(path, _seqfile.SeqFile(f.name, w.date, created, w.next_seq, time.time_ns(), sealed,
+            _seqfile.write(path, _seqfile.SeqFile(f.name, w.date, w.created_ns, w.next_seq, time.time_ns(), sealed,
                                                   seqs), fsync=sealed)
         except OSError as e:
             if not sealed and f.journal_error is None and self._journals_failed():
@@ -2073,17 +2070,6 @@ def _journal_sealed(path: StrPath) -> bool | None:
         with open(path, "rb") as fh:
             return bool(parse_header(fh.read(HEADER_SIZE), str(path))["sealed"] == SEALED)
     except (OSError, JournalError):
-        return None
-
-
-def _journal_created(path: StrPath) -> int | None:
-    """The ``created_ns`` of a journal file's header (which file of its day it is); None when it cannot be
-    read."""
-    from vega._journal import parse_header
-    try:
-        with open(path, "rb") as fh:
-            return int(parse_header(fh.read(64), path)["created_ns"])
-    except (OSError, ValueError):
         return None
 
 
