@@ -21,6 +21,7 @@ import numpy as np
 
 from vega._files import StrPath, file_kind
 from vega._journal import FEEDS as _FEEDS          # the journal header's feed numbers
+from vega._journal import as_date, date_int
 
 #: the file's first 8 bytes
 SEQ_MAGIC = b"VEGASEQS"
@@ -60,7 +61,7 @@ def pack(s: SeqFile) -> bytes:
     hdr = np.zeros((), SEQ_HEADER_DTYPE)
     hdr["magic"], hdr["version"], hdr["header_size"] = SEQ_MAGIC, SEQ_VERSION, SEQ_HEADER_DTYPE.itemsize
     hdr["feed_type"], hdr["sealed"] = _FEEDS[s.feed], int(s.sealed)
-    hdr["trading_date"] = s.date.year * 10000 + s.date.month * 100 + s.date.day
+    hdr["trading_date"] = date_int(s.date)
     hdr["journal_created_ns"], hdr["next_seq"], hdr["written_ns"] = s.journal_created_ns, s.next_seq, s.written_ns
     table = np.zeros(256, "<i4")
     for stream, q in s.last.items():
@@ -85,7 +86,7 @@ def unpack(data: bytes, where: str = "sidecar") -> SeqFile:
     feed = next((k for k, v in _FEEDS.items() if v == int(hdr["feed_type"])), None)
     d = int(hdr["trading_date"])
     try:
-        date = _dt.date(d // 10000, d // 100 % 100, d % 100)
+        date = as_date(d)                              # (the journal header's YYYYMMDD, read as it does)
     except ValueError:
         date = None
     if feed is None or date is None or int(hdr["sealed"]) > 1:
