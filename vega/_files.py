@@ -6,6 +6,8 @@ import errno
 import io
 import os
 import stat
+from collections.abc import Iterable
+from pathlib import Path
 from typing import TypeAlias
 
 #: a path argument: a str or an os.PathLike (a pathlib.Path)
@@ -73,3 +75,22 @@ def reserve(fd: int, size: int, path: StrPath, what: str, smaller: str = "") -> 
         raise OSError(e.errno, f"{path}: no room for the {what} ({size / 2**20:,.1f} MiB) in {where} ({free}): "
                                f"make room there{', ' + smaller if smaller else ''} or give it more (a "
                                f"container's --shm-size)") from None
+
+
+def missing_dirs(paths: Iterable[StrPath]) -> list[Path]:
+    """The directories among ``paths`` and their parents that do not exist yet, deepest first: what a command
+    about to make them may remove again if they stay empty (:func:`remove_empty`), never one that was there."""
+    out: set[Path] = set()
+    for p in paths:
+        p = Path(p)
+        out.update(d for d in (p, *p.parents) if not d.exists())
+    return sorted(out, key=lambda d: len(d.parts), reverse=True)
+
+
+def remove_empty(dirs: Iterable[Path]) -> None:
+    """Remove each of ``dirs`` (deepest first, as :func:`missing_dirs` lists them) that is empty; leave the rest."""
+    for d in dirs:
+        try:
+            d.rmdir()
+        except OSError:
+            pass

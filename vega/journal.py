@@ -54,7 +54,7 @@ from vega._journal import (
     token_array,
 )
 from vega._core import _bad_records
-from vega._files import StrPath
+from vega._files import StrPath, missing_dirs, remove_empty
 from vega.records import CHANGE_RECORD_DTYPE, CONTINUED, KEYFRAME, DayLike, _not_records, timestamps
 
 __all__ = [
@@ -1151,7 +1151,7 @@ def export(root: StrPath, out: StrPath, start: DayLike, end: DayLike | None = No
             dest_dir = out / f"date={d.isoformat()}" / f"feed={f}"
             dest = dest_dir / name
             tmp = dest_dir / f".{name}.tmp"
-            made = [x for x in (dest_dir, *dest_dir.parents) if not x.exists()]    # this day's directories
+            made = missing_dirs([dest_dir])                                     # this day's directories
             base = day_epoch_ns(d)
             j = _day_file(p, f, d)
             try:
@@ -1181,11 +1181,7 @@ def export(root: StrPath, out: StrPath, start: DayLike, end: DayLike | None = No
                     os.unlink(tmp)
                 except OSError:
                     pass
-                for x in made:
-                    try:
-                        x.rmdir()
-                    except OSError:
-                        break
+                remove_empty(made)
                 if isinstance(e, OSError) and not e.filename:   # name the file that could not be written
                     if e.errno:
                         raise OSError(e.errno, f"cannot write {dest}: {e.strerror or e}") from e

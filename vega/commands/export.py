@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from vega._files import missing_dirs, remove_empty
 from vega.commands import CliError
 from vega.commands._ops import journal_root, missing_text, parse_date, parse_feeds
 from vega.journal import _COMPRESSIONS, _FORMATS
@@ -67,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     files = journal_files(root, names, d0, d1)       # listed: a range of centuries is no slower than a week
     if not files:
         raise CliError(f"no journal files under {root} for {d0}..{d1} ({', '.join(names)})")
-    made = [d for d in (out, *out.parents) if not d.exists()]     # the directories this export makes
+    made = missing_dirs([out])                                    # the directories this export makes
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -80,11 +81,7 @@ def run(args: argparse.Namespace) -> int:
         except BaseException:
             # refused (a damaged day: every day is checked before anything is written), failed or stopped: the
             # directories made here go again when nothing was written in them (an empty one was left behind)
-            for d in made:
-                try:
-                    d.rmdir()
-                except OSError:
-                    break
+            remove_empty(made)
             raise
     except PermissionError as e:
         raise CliError(f"permission denied: {e.filename or e}") from None

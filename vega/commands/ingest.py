@@ -3,18 +3,17 @@ each datagram at the time it was captured."""
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from vega._files import missing_dirs, remove_empty
 from vega.commands import CliError
 from vega.commands.capture import add_pipeline_options, stats_counts, stop_signals
 
 if TYPE_CHECKING:
-    from vega._files import StrPath
     from vega.commands import _Subparsers
 
 HELP = "run recorded pcap/pcapng captures of the feeds through the pipeline into the journal (and store, ring)"
@@ -50,7 +49,9 @@ def run(args: argparse.Namespace) -> int:
     pst = PcapStats()
     bar = _progress_bar(args)
     cap = Capture(cfg)                           # opens itself at the first datagram's capture time
-    made = _missing_dirs(cfg.journal_root, [f.name for f in cap.all_feeds])
+    # the directories of the journal that are not there yet (the feeds', the root and its parents): those the
+    # ingest leaves empty go again
+    made = missing_dirs(Path(cfg.journal_root) / f.name for f in cap.all_feeds) if cfg.journal_root else []
     error = None
     interrupted = False
     old = _stop_as_interrupt()
@@ -82,9 +83,7 @@ def run(args: argparse.Namespace) -> int:
     # the day files made for a feed that got nothing that day (a capture of other groups, or of one segment):
     # not kept, so that no day looks captured for it (replay lists such days as missing)
     removed = set(cap.remove_unused_day_files())
-    for d in made:                                # and the directories it made for them, left empty
-        with contextlib.suppress(OSError):
-            d.rmdir()
+    remove_empty(made)                            # and the directories it made for them, left empty
     for f in cap.all_feeds:                       # a journal that failed at its seal (close) failed after stats
         j = stats["feeds"].get(f.name, {}).get("journal")
         if j and f.journal_error is not None:
@@ -143,15 +142,6 @@ def run(args: argparse.Namespace) -> int:
     if failed:
         raise CliError("the journal failed: " + "; ".join(failed))
     return 0
-
-
-def _missing_dirs(root: StrPath | None, feeds: list[str]) -> list[Path]:
-    """The directories of a journal at ``root`` that do not exist yet, deepest first: the feeds', the root and its
-    parents (the journal makes them): those the ingest leaves empty are removed, never one that was there."""
-    if not root:
-        return []
-    base = Path(root)
-    return [d for d in (*(base / name for name in feeds), base, *base.parents) if not d.exists()]
 
 
 def _stop_as_interrupt() -> dict[signal.Signals, Any]:
