@@ -17,7 +17,7 @@ Configuration is TOML (every key: ``vega capture --example-config``, vega/captur
     journal_root = "/var/lib/vega/journal"   # omit: no journal
     ring = "vega"                            # shared-memory ring name; omit: no ring
     store = "vega"                           # store name prefix (<store>-fo, -cm, -idx); omit: private
-    store_capacity = 262144                  # instruments per segment (sparse: a record costs memory once used)
+    store_capacity = 262144                  # instruments per segment (a named store reserves it all: 117 MiB)
     stats_interval = 5.0
     rcvbuf_mb = 64
     contract = "/var/lib/vega/contract.txt"  # F&O master: symbols + option metadata (IV); omit: none
@@ -131,7 +131,7 @@ class CaptureConfig:
     journal_root: StrPath | None = None
     ring: str | None = None
     store: str | None = None
-    store_capacity: int = 262144       # instruments per segment; untouched capacity costs no memory (sparse)
+    store_capacity: int = 262144       # instruments per segment; named stores reserve all of it in /dev/shm at start
     stats_interval: float = 5.0
     rcvbuf_mb: int = 64
     batch: int = 256
