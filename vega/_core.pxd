@@ -339,6 +339,8 @@ cdef struct vg_decoder_t:
     uint8_t* lzo_out                   # VG_LZO_OUT_MAX bytes, reused per sub-packet
 
 cdef int vg_code_slot(uint16_t code) noexcept nogil
+# skipped (NULL: none) is called, with the same ctx, for a message counted as an error after a sound header
+# (MessageLength within the data): msg.header only (kind VG_K_NONE, no records), for the sequence tracking
 cdef int vg_decode_datagram(vg_decoder_t* dec, const uint8_t* data, Py_ssize_t length,
-                            vg_msg_sink sink, void* ctx) noexcept nogil
+                            vg_msg_sink sink, vg_msg_sink skipped, void* ctx) noexcept nogil
 include "_store_types.pxi"

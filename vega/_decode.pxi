@@ -659,9 +659,10 @@ cdef inline int _vg_err(vg_decoder_t* dec, int reason) noexcept nogil:
     return 0
 
 cdef int _vg_decode_message(vg_decoder_t* dec, const uint8_t* buf, Py_ssize_t avail, uint8_t compressed,
-                            vg_msg_sink sink, void* ctx) noexcept nogil:
+                            vg_msg_sink sink, vg_msg_sink skipped, void* ctx) noexcept nogil:
     """buf = the 8-byte prefix followed by the message; avail = bytes available from buf.  Returns 1 when
-    a message was decoded and handed to sink, 0 when it was counted as an error and skipped."""
+    a message was decoded and handed to sink, 0 when it was counted as an error and skipped (and handed to
+    skipped, header only, when its header was sound)."""
     cdef vg_msg_t* msg = &dec.msg[dec.cur]
     cdef vg_header_t* hd = &msg.header
     cdef const uint8_t* h = buf + VG_PREFIX_LEN
@@ -748,6 +749,16 @@ cdef int _vg_decode_message(vg_decoder_t* dec, const uint8_t* buf, Py_ssize_t av
         else:
             rc = VG_OK
     if rc != VG_OK:
+        if skipped != NULL:
+            # The header is sound (MessageLength fits the data), so its BCSeqNo and stream are the exchange's
+            # numbering of a message it sent and we received, whatever the code or the body: an undocumented
+            # code, or a body that does not fit its code's layout, is counted under its error reason, never
+            # also as a number missed on the way (docs/FORMATS.md §3.3 "Sequence gaps").  A header that is
+            # not sound (returned above) is not numbered: nothing in it is to be trusted.
+            msg.kind = VG_K_NONE
+            msg.n_records = 0
+            msg.code_slot = -1
+            skipped(ctx, msg)
         return _vg_err(dec, rc)
     dec.stats.messages += 1
     if slot < 0:
@@ -761,9 +772,10 @@ cdef int _vg_decode_message(vg_decoder_t* dec, const uint8_t* buf, Py_ssize_t av
     return 1
 
 cdef int vg_decode_datagram(vg_decoder_t* dec, const uint8_t* data, Py_ssize_t length,
-                            vg_msg_sink sink, void* ctx) noexcept nogil:
+                            vg_msg_sink sink, vg_msg_sink skipped, void* ctx) noexcept nogil:
     """Walk one datagram: every sub-packet, compressed or not, in order; call sink(ctx, msg) for each
-    decoded message.  Malformed parts are counted by reason and skipped; a sub-packet whose extent is known
+    decoded message, and skipped(ctx, msg) (unless NULL) for each one counted as an error after a sound
+    header.  Malformed parts are counted by reason and skipped; a sub-packet whose extent is known
     (compressed: 2 + iCompLen) never stops the walk, one whose extent is unknowable does.  Returns the
     number of messages handed to sink."""
     cdef Py_ssize_t pos = 4, comp_len, ml, out_len
@@ -792,7 +804,7 @@ cdef int vg_decode_datagram(vg_decoder_t* dec, const uint8_t* data, Py_ssize_t l
                 _vg_err(dec, VG_E_LZO)
                 continue
             dec.stats.bytes_decompressed += <uint64_t>out_len
-            produced += _vg_decode_message(dec, dec.lzo_out, out_len, 1, sink, ctx)
+            produced += _vg_decode_message(dec, dec.lzo_out, out_len, 1, sink, skipped, ctx)
         else:
             # uncompressed: 8-byte prefix + message; the stride comes from MessageLength (2 + 8 + ml)
             if pos + 2 + VG_PREFIX_LEN + VG_HEADER_LEN > length:
@@ -806,7 +818,7 @@ cdef int vg_decode_datagram(vg_decoder_t* dec, const uint8_t* data, Py_ssize_t l
                 _vg_err(dec, VG_E_TRUNCATED)
                 break
             dec.stats.packets += 1
-            produced += _vg_decode_message(dec, data + pos + 2, VG_PREFIX_LEN + ml, 0, sink, ctx)
+            produced += _vg_decode_message(dec, data + pos + 2, VG_PREFIX_LEN + ml, 0, sink, skipped, ctx)
             pos += 2 + VG_PREFIX_LEN + ml
     return produced
 
@@ -1035,7 +1047,7 @@ cdef class Decoder:
         cdef list out = []
         self._check_idle()
         vg_decode_datagram(&self._dec, &view[0] if view.shape[0] else NULL, view.shape[0],
-                           _sink_to_list, <void*>out)
+                           _sink_to_list, NULL, <void*>out)
         return out
 
     cdef int _check_idle(self) except -1:
@@ -1069,7 +1081,7 @@ cdef class Decoder:
             try:
                 with nogil:
                     for i in range(n):
-                        total += vg_decode_datagram(&self._dec, ptrs[i], lens[i], _sink_count, &acc)
+                        total += vg_decode_datagram(&self._dec, ptrs[i], lens[i], _sink_count, NULL, &acc)
             finally:
                 self._busy = 0
         finally:

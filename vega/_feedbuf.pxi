@@ -24,7 +24,7 @@ cdef Py_ssize_t vg_feed_buffers(FeedHandler h, const uint8_t* const* ptrs, const
         with nogil:
             for i in range(n):
                 _feed_set_time(f, vg_now_ns() if times_ns == NULL else times_ns[i])
-                total += vg_decode_datagram(dec, ptrs[i], lens[i], _feed_sink, f)
+                total += vg_decode_datagram(dec, ptrs[i], lens[i], _feed_sink, _feed_skipped, f)
                 if f.buf.n - f.buf.flushed >= VG_SINK_FLUSH:
                     _feed_flush(f)
             _feed_flush(f)
@@ -84,7 +84,7 @@ cdef Py_ssize_t vg_feed_mixed(tuple handlers, const int16_t* who, const uint8_t*
                         _feed_settle(fs[prev])
                     prev = k
                 _feed_set_time(f, times_ns[i])
-                total += vg_decode_datagram(decs[k], ptrs[i], lens[i], _feed_sink, f)
+                total += vg_decode_datagram(decs[k], ptrs[i], lens[i], _feed_sink, _feed_skipped, f)
                 if f.buf.n - f.buf.flushed >= VG_SINK_FLUSH:
                     _feed_flush(f)
             for j in range(nh):

@@ -1623,6 +1623,12 @@ cdef inline void _streams_track(vg_streams_t* s, const vg_header_t* hd) noexcept
     else:
         s.last[st] = <int32_t>q
 
+cdef int _feed_skipped(void* ctx, const vg_msg_t* msg) noexcept nogil:
+    """The decoder's skipped sink: a message counted as an error after a sound header is numbered in its stream
+    (vg_decode_datagram), and nothing else; it keeps nothing (returns 0)."""
+    _streams_track(&(<vg_feed_t*>ctx).streams, &msg.header)
+    return 0
+
 cdef void _feed_merge_pending(vg_feed_t* f) noexcept nogil:
     """Merge the message held back by _feed_sink at its own receive time."""
     cdef const vg_msg_t* msg = f.pend
@@ -2452,7 +2458,7 @@ cdef class FeedHandler:
         with nogil:
             _feed_set_time(&self._f, t)
             n = vg_decode_datagram(self._dec, &view[0] if view.shape[0] else NULL, view.shape[0],
-                                   _feed_sink, &self._f)
+                                   _feed_sink, _feed_skipped, &self._f)
             _feed_flush(&self._f)
         self._finish()
         return n
@@ -2520,7 +2526,8 @@ cdef class FeedHandler:
             with nogil:
                 for i in range(n):
                     _feed_set_time(&self._f, vg_now_ns() if mode == 0 else (one if mode == 1 else times[i]))
-                    total += vg_decode_datagram(self._dec, ptrs[i], lens[i], _feed_sink, &self._f)
+                    total += vg_decode_datagram(self._dec, ptrs[i], lens[i], _feed_sink, _feed_skipped,
+                                                &self._f)
                     if self._f.buf.n - self._f.buf.flushed >= VG_SINK_FLUSH:
                         _feed_flush(&self._f)
                 _feed_flush(&self._f)
