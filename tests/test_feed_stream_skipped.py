@@ -4,13 +4,16 @@ messages is no sequence gap, live or across a restart (resume_streams).  A messa
 tracked: its numbers are not to be trusted.  docs/FORMATS.md §3.3 "Sequence gaps"."""
 import struct
 
+import numpy as np
 import pytest
 
 import vega
 from vega import nse
+from vega._pcap import feed_runs, feed_selected
 
 T = 1_790_000_000_000_000_000                               # a receive time (epoch ns)
 STREAM, N = 7, 5000                                         # the stream and its first BCSeqNo in these tests
+HOW = ["process", "process_batch", "feed_selected", "feed_runs"]
 
 
 def tick(seq, token=1001):
@@ -31,16 +34,26 @@ def dgram(*messages, compress=True, market_type=2):
 
 
 def feed(handler, datagrams, how):
+    """Through process, process_batch, or the C-buffer entry points a pcap ingest and the receiver use
+    (feed_selected: vg_feed_buffers; feed_runs: vg_feed_mixed)."""
     if how == "process":
         return sum(handler.process(d, now_ns=T) for d in datagrams)
-    return handler.process_batch(datagrams, now_ns=T)
+    if how == "process_batch":
+        return handler.process_batch(datagrams, now_ns=T)
+    buffer = np.frombuffer(b"".join(datagrams), np.uint8)
+    length = np.array([len(d) for d in datagrams], np.int32)
+    offset = np.concatenate(([0], np.cumsum(length[:-1]))).astype(np.int64)
+    ts = np.full(len(datagrams), T, np.int64)
+    if how == "feed_selected":
+        return feed_selected(handler, buffer, ts, offset, length, np.arange(len(datagrams), dtype=np.int64))
+    return feed_runs([handler], buffer, ts, offset, length, np.zeros(len(datagrams), np.int16))
 
 
 def stream(handler):
     return handler.stats["streams"][STREAM]
 
 
-@pytest.mark.parametrize("how", ["process", "process_batch"])
+@pytest.mark.parametrize("how", HOW)
 @pytest.mark.parametrize("compress", [True, False])
 def test_an_undocumented_code_between_two_tracked_messages_is_no_gap(how, compress):
     h = vega.FeedHandler("FO", vega.Store(100))
@@ -76,7 +89,7 @@ def test_a_documented_code_whose_body_does_not_fit_its_layout_is_numbered_too():
     assert (h.stats["errors"]["records"], h.stats["errors"]["unknown_code"]) == (1, 1)
 
 
-@pytest.mark.parametrize("how", ["process", "process_batch"])
+@pytest.mark.parametrize("how", HOW)
 def test_a_restart_counts_an_undocumented_code_as_heard(how):
     # the first message after the restart is the undocumented one: nothing was missed while down
     before = vega.FeedHandler("FO", vega.Store(100))
