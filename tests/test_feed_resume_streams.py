@@ -63,8 +63,14 @@ def test_after_new_day_a_stream_heard_only_the_day_before_may_be_resumed():
     h = vega.FeedHandler("FO", vega.Store(10_000))
     h.resume_streams({k: v[0] - 1 for k, v in sequence_numbers(STREAM[:10]).items()})
     h.process_batch(STREAM[:150])
+    before = {k: (v["resumed_from"], v["first_after"], v["missed_while_down"])
+              for k, v in h.stats["streams"].items()}
     h.new_day()
     assert h.stream_seqs() == {}
+    # the day before's restart stays in the stats as it was (resumed_from was 0 once new_day had run)
+    assert {k: (v["resumed_from"], v["first_after"], v["missed_while_down"])
+            for k, v in h.stats["streams"].items()} == before
+    assert all(v[0] and v[1] for v in before.values())
     seqs = sequence_numbers(STREAM[200:])
     h.resume_streams({k: v[0] - 4 for k, v in seqs.items()})
     h.process_batch(STREAM[200:])

@@ -2013,12 +2013,18 @@ cdef class FeedHandler:
         day's numbers would otherwise make the next morning's look out of order and hide its gaps).  The
         counters keep counting.  Returns the records reset.  RuntimeError while a call of this handler (or a
         linked one) is running in another thread."""
+        cdef vg_streams_t* s = &self._f.streams
+        cdef int i
         if self._busy:
             raise RuntimeError("this FeedHandler (or one linked to it) is inside a call in another thread: "
                                "start the new day after the call returns")
         self._check_usable()
-        memset(self._f.streams.last, 0, sizeof(self._f.streams.last))
-        memset(self._f.streams.down_last, 0, sizeof(self._f.streams.down_last))   # (a restart's: that day's)
+        memset(s.last, 0, sizeof(s.last))
+        for i in range(256):
+            # a restart's number for a stream not heard since is that day's: forgotten. A stream heard since
+            # keeps it, for stats' resumed_from (_streams_track and stream_seqs no longer read it: down_first)
+            if s.down_first[i] == 0:
+                s.down_last[i] = 0
         return self.store.new_day()
 
     def stream_seqs(self) -> dict:
