@@ -752,7 +752,7 @@ def test_watch_live_in_a_terminal(shm_name):
 
 def test_usage_errors_are_one_line():
     for args, needle in [(("dump",), "required: path"), (("watch", "x", "--sort", "bogus"), "invalid choice"),
-                         (("dump", "x", "--limit", "abc"), "invalid int value"), (("stat",), "required: ring"),
+                         (("dump", "x", "--limit", "abc"), "not an integer"), (("stat",), "required: ring"),
                          (("replay", "r"), "required: start"), (("export", "r", "o"), "required: start"),
                          (("verify",), "required: paths"), (("watch", "s", "--once", "--iterations", "2"),
                                                             "not allowed with"),

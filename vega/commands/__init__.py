@@ -12,15 +12,30 @@ class CliError(Exception):
     """An operator-facing error: printed as one line by vega.cli, exit status 1."""
 
 
+def ascii_int(text: str) -> int:
+    """argparse type of a count option: an integer in ASCII digits.  ``int`` reads the digits of every script
+    ('\uff11\uff12', '\u0661\u0662' as 12), which a port, a time or a token never took (vega.commands._ops)."""
+    import argparse
+    try:
+        if text.isascii():
+            return int(text)
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"not an integer (ASCII digits 0-9): {text!r}")
+
+
 def finite_float(text: str) -> float:
-    """argparse type of a number option: a finite float (``nan`` and ``inf`` parse as floats, and then fail
-    somewhere deep as a ValueError or an OverflowError, or never compare)."""
+    """argparse type of a number option: a finite float in ASCII (``nan`` and ``inf`` parse as floats, and then
+    fail somewhere deep as a ValueError or an OverflowError, or never compare; ``float`` reads the digits of
+    every script, as ``int`` does: see ascii_int)."""
     import argparse
     import math
     try:
+        if not text.isascii():
+            raise ValueError
         v = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        raise argparse.ArgumentTypeError(f"not a number (ASCII digits 0-9): {text!r}") from None
     if not math.isfinite(v):
         raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
     return v

@@ -7,7 +7,7 @@ import signal
 import sys
 from typing import TYPE_CHECKING, Any, Callable
 
-from vega.commands import CliError, finite_float
+from vega.commands import CliError, ascii_int, finite_float
 
 if TYPE_CHECKING:
     from vega.capture import Capture
@@ -34,7 +34,7 @@ def add_pipeline_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ring", help="shared-memory ring name; '' for none, overriding the config")
     p.add_argument("--store", help="shared-memory store name prefix (<name>-fo, <name>-cm, <name>-idx); '' for "
                    "stores in this process only, overriding the config")
-    p.add_argument("--store-capacity", type=int)
+    p.add_argument("--store-capacity", type=ascii_int)
     p.add_argument("--contract", metavar="FILE", help="NSE contract.txt: F&O symbols and the options' IV metadata")
     p.add_argument("--security", metavar="FILE", help="NSE security.txt: CM symbols")
     p.add_argument("--index-master", metavar="FILE",

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import numpy as np
 import numpy.typing as npt
 
-from vega.commands import CliError, float_upto
+from vega.commands import CliError, ascii_int, float_upto
 from vega.commands._ops import fmt_paise
 from vega.records import CHANGE_RECORD_DTYPE
 
@@ -41,11 +41,11 @@ def register(sub: _Subparsers) -> None:
                    help="seconds of simulated traffic (default 3)")
     d.add_argument("--rate", type=float_upto(1e7), default=3000.0,
                    help="datagrams per second over all segments (default 3000)")
-    d.add_argument("--datagrams", type=int, default=None,
+    d.add_argument("--datagrams", type=ascii_int, default=None,
                    help="datagrams per segment (default: rate x seconds / segments)")
-    d.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    d.add_argument("--seed", type=ascii_int, default=1, help="random seed (default 1)")
     d.add_argument("--segments", nargs="+", choices=["CM", "FO"], default=["FO", "CM"])
-    d.add_argument("--top", type=int, default=8, help="instruments to show per segment (default 8)")
+    d.add_argument("--top", type=ascii_int, default=8, help="instruments to show per segment (default 8)")
     d.add_argument("--journal-root", help="keep the journal here (default: a temporary directory, removed)")
     d.add_argument("--unicast", action="store_true", help="use unicast 127.0.0.1 instead of multicast")
     d.set_defaults(func=run)

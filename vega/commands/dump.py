@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from vega.commands import CliError
+from vega.commands import CliError, ascii_int
 from vega.commands._ops import flags_text, fmt_ts, open_journal, parse_time, parse_tokens
 from vega.records import FieldValue, field_values, group_name
 
@@ -37,7 +37,7 @@ def register(sub: _Subparsers) -> None:
     p.add_argument("--from", dest="start", metavar="HH:MM[:SS[.f]]", help="first time, IST (inclusive; 24:00 to "
                    "47:59 for a night past midnight kept in the day's file, as listed)")
     p.add_argument("--to", dest="end", metavar="HH:MM[:SS[.f]]", help="last time, IST (exclusive)")
-    p.add_argument("--limit", type=int, default=None, help="print at most N records")
+    p.add_argument("--limit", type=ascii_int, default=None, help="print at most N records")
     p.add_argument("--json", action="store_true", help="one JSON object per line instead of a table")
     p.add_argument("--no-keyframes", action="store_true", help="leave out checkpoint (keyframe) records")
     p.set_defaults(func=run)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from vega.commands import CliError, float_upto
+from vega.commands import CliError, ascii_int, float_upto
 from vega.commands._ops import (BOUND_FORMS, journal_root, missing_text, parse_bound, parse_feeds, parse_tokens,
                                 store_class)
 
@@ -35,7 +35,8 @@ def register(sub: _Subparsers) -> None:
                    "sequence numbers, from the first record replayed")
     p.add_argument("--store", help="create this store (/dev/shm/vega.store.<name>) and apply one feed to it; from "
                    "a START time it first gets the state at START (nearest checkpoint and the records after it)")
-    p.add_argument("--capacity", type=int, default=262144, help="store capacity in instruments (default 262144)")
+    p.add_argument("--capacity", type=ascii_int, default=262144,
+                   help="store capacity in instruments (default 262144)")
     p.add_argument("--replace", action="store_true", help="replace an existing ring or store of that name (a "
                    "stale one, e.g. a stopped capture's: never one a running process writes, nor a file that is "
                    "not a VEGA ring or store); without it an existing one is left as it is and the replay refused")

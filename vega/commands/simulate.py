@@ -10,7 +10,7 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
-from vega.commands import CliError, float_upto
+from vega.commands import CliError, ascii_int, float_upto
 
 if TYPE_CHECKING:
     from vega.commands import _Subparsers
@@ -85,13 +85,13 @@ def register(sub: _Subparsers) -> None:
     p = sub.add_parser("simulate", help=HELP, description=HELP + ". Wire-exact, LZO1Z-compressed like the "
                        "exchange, per-stream sequence numbers; deterministic for a seed. Sends only to loopback.")
     p.add_argument("--segments", nargs="+", choices=["FO", "CM"], default=["FO", "CM"])
-    p.add_argument("--datagrams", type=int, default=None,
+    p.add_argument("--datagrams", type=ascii_int, default=None,
                    help="datagrams per segment (default: rate x duration / segments, else 20000)")
     p.add_argument("--rate", type=float_upto(1e9), default=10_000.0, help="datagrams per second over all segments "
                    "(default 10000; 0 = as fast as possible)")
     p.add_argument("--duration", type=float_upto(1e9, unit=" seconds"), default=None,
                    help="seconds to send (sets --datagrams from --rate)")
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--seed", type=ascii_int, default=1)
     p.add_argument("--fo", type=_target, metavar="GROUP:PORT", help="F&O target (default 239.70.2.1:34302)")
     p.add_argument("--cm", type=_target, metavar="GROUP:PORT", help="CM target (default 239.70.4.1:34304)")
     p.add_argument("--interface", default="127.0.0.1", help="multicast interface address (default 127.0.0.1)")

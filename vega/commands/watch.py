@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from vega.commands import CliError, float_upto
+from vega.commands import CliError, ascii_int, float_upto
 from vega.commands._ops import fmt_age, fmt_paise, load_masters, open_ring, open_store, parse_tokens
 from vega.instruments import SEG_CM, SEG_FO
 
@@ -53,12 +53,12 @@ def register(sub: _Subparsers) -> None:
     p.add_argument("--sort", choices=SORTS, default="volume",
                    help="row order: volume (default), activity (updates since the last frame; the first frame "
                         "counts from the start), change (|%%|), oi, token")
-    p.add_argument("--top", type=int, default=25, help="rows to show (default 25)")
+    p.add_argument("--top", type=ascii_int, default=25, help="rows to show (default 25)")
     p.add_argument("--interval", type=float_upto(86400, unit=" seconds"), default=1.0,
                    help="seconds between frames (default 1)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--once", action="store_true", help="print one frame and exit")
-    g.add_argument("--iterations", type=int, help="print N frames and exit")
+    g.add_argument("--iterations", type=ascii_int, help="print N frames and exit")
     p.set_defaults(func=run)
 
 
