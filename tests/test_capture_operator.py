@@ -436,3 +436,61 @@ def test_an_ingest_stopped_by_a_signal_removes_the_day_files_and_directories_it_
             assert j.sealed and len(j) > 0
             records[name] = (j.first_seq, j.next_seq, bytes(j.records))
     assert records["stopped"] == records["ended"] == records["kept"]
+
+
+_SIGNAL_IN_OPENING = """
+import os, signal, sys
+from vega.capture import Capture
+seed = Capture._seed_stores
+def signalled(self, *a, **k):             # the first feed's journal and directories are made by now
+    seed(self, *a, **k)
+    os.kill(os.getpid(), signal.SIGTERM)
+Capture._seed_stores = signalled
+from vega.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _fo_cm_pcap(tmp_path):
+    from vega.simulator import write_pcap
+    fo, cm = free_udp_port(), free_udp_port()
+    items = [(T0 + i * 10**6, "127.0.0.1", fo, d) for i, d in enumerate(nse.sample_stream("FO", 300, seed=3))]
+    items += [(T0 + i * 10**6 + 1, "127.0.0.1", cm, d) for i, d in enumerate(nse.sample_stream("CM", 300, seed=4))]
+    write_pcap(tmp_path / "day.pcap", sorted(items, key=lambda x: x[0]))
+    return tmp_path / "day.pcap", fo, cm
+
+
+def test_an_ingest_stopped_or_refused_while_opening_removes_what_the_opening_made(tmp_path):
+    """A stop signal or a refusal while the capture was still opening (a store that cannot be made after the
+    F&O feed's journal was) left the journal directories and the empty day files the opening had made: the
+    run's normal and stopped ends removed them, these two ends did not.  Now they do; a directory that was
+    there before is kept."""
+    pcap, fo, cm = _fo_cm_pcap(tmp_path)
+    feeds = ["--feed", f"FO=127.0.0.1:{fo}", "--feed", f"CM=127.0.0.1:{cm}"]
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    root = tmp_path / "stopped" / "deep" / "j"
+    r = subprocess.run([sys.executable, "-c", _SIGNAL_IN_OPENING, "ingest", str(pcap), "--journal-root", str(root),
+                        "--ring=", "--store=", *feeds], capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+    assert (r.returncode, r.stderr) == (130, "vega ingest: interrupted\n"), r
+    assert list(tmp_path.glob("stopped/*")) == []                # the directories it made, the files in them
+    # refused: the CM store's name holds a file that is not a store; the F&O feed's store and journal came first
+    name = f"h-{uuid.uuid4().hex[:8]}"
+    junk = core._shm_path(f"{name}-cm")
+    with open(junk, "wb") as f:
+        f.write(b"not a store" * 100)
+    (tmp_path / "refused" / "j").mkdir(parents=True)             # there before: kept
+    root = tmp_path / "refused" / "j" / "deep"
+    try:
+        r = subprocess.run([sys.executable, "-m", "vega.cli", "ingest", str(pcap), "--journal-root", str(root),
+                            "--ring=", "--store", name, "--store-capacity", "1000", *feeds],
+                           capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+    finally:
+        for seg in ("cm", "fo", "idx"):
+            try:
+                os.unlink(core._shm_path(f"{name}-{seg}"))
+            except FileNotFoundError:
+                pass
+    assert r.returncode == 1 and r.stderr.startswith(f"vega ingest: store {name}-cm: ") and \
+        r.stderr.count("\n") == 1, r
+    assert [p.name for p in (tmp_path / "refused").rglob("*")] == ["j"]
+

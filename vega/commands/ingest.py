@@ -80,10 +80,12 @@ def run(args: argparse.Namespace) -> int:
                 signal.signal(sig, handler)
         if bar is not None:
             bar.close()
-    # the day files made for a feed that got nothing that day (a capture of other groups, or of one segment):
-    # not kept, so that no day looks captured for it (replay lists such days as missing)
-    removed = set(cap.remove_unused_day_files())
-    remove_empty(made)                            # and the directories it made for them, left empty
+        # the day files made for a feed that got nothing that day (a capture of other groups, or of one segment):
+        # not kept, so that no day looks captured for it (replay lists such days as missing); and the directories
+        # made for them, left empty.  On every end: an opening refused or stopped midway (a store that cannot be
+        # made after the first feed's journal was) made them too, and left them behind
+        removed = set(cap.remove_unused_day_files())
+        remove_empty(made)
     for f in cap.all_feeds:                       # a journal that failed at its seal (close) failed after stats
         j = stats["feeds"].get(f.name, {}).get("journal")
         if j and f.journal_error is not None:
