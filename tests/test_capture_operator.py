@@ -2,6 +2,7 @@
 the stats line; dead or lapped ring readers told apart from slow ones; SIGHUP (the terminal closing) stops
 the capture cleanly with the journal sealed."""
 import datetime as dt
+import json
 import os
 import signal
 import subprocess
@@ -494,3 +495,44 @@ def test_an_ingest_stopped_or_refused_while_opening_removes_what_the_opening_mad
         r.stderr.count("\n") == 1, r
     assert [p.name for p in (tmp_path / "refused").rglob("*")] == ["j"]
 
+
+_SIGNAL_IN_BATCH = """
+import os, signal, sys
+import vega._pcap, vega.pcap
+where, sig = sys.argv[1], getattr(signal, sys.argv[2])
+scan, feed, n = vega.pcap.scan_batches, vega._pcap.feed_runs, [0]
+def scanned(path, st, batch, stop_ns=None):      # small batches; the signal comes while the third is scanned
+    for b in scan(path, st, 64, stop_ns):
+        n[0] += b.n > 0                             # (the first, empty, stops where the capture opens)
+        if where == "scan" and n[0] == 3:
+            os.kill(os.getpid(), sig)               # (a signal during the nogil scan: raised as it returns)
+        yield b
+def fed(*a):                                    # the signal comes while the third is fed
+    feed(*a)
+    if where == "feed" and n[0] == 3:
+        os.kill(os.getpid(), sig)
+vega.pcap.scan_batches, vega._pcap.feed_runs = scanned, fed
+from vega.cli import main
+sys.exit(main(sys.argv[3:]))
+"""
+
+
+@pytest.mark.parametrize("where", ["scan", "feed"])
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
+def test_a_stopped_ingests_summary_counts_what_went_in(tmp_path, where, sig):
+    """A stop signal during a batch's scan stopped the ingest with that batch counted in the summary's packets
+    and UDP datagrams but never fed; one during its feed lost its count of datagrams to no configured feed.
+    The summary of a stopped run now counts exactly the datagrams that went in, as its journal holds them."""
+    pcap, fo, cm = _fo_cm_pcap(tmp_path)         # the CM datagrams go to no configured feed here
+    root = tmp_path / "j"
+    r = subprocess.run([sys.executable, "-c", _SIGNAL_IN_BATCH, where, sig, "ingest", str(pcap), "--json",
+                        "--journal-root", str(root), "--ring=", "--store=", "--feed", f"FO=127.0.0.1:{fo}"],
+                       capture_output=True, text=True, cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT), timeout=120)
+    assert (r.returncode, r.stderr) == (130, "vega ingest: interrupted\n"), r
+    s = json.loads(r.stdout)
+    fo_in = s["feeds"]["NSE_FO"]["datagrams"]
+    n = 3 * 64 if where == "feed" else 2 * 64         # the batches that went in
+    assert s["packets"] == s["udp_datagrams"] == n, s
+    assert fo_in + s["other_destination"] == n and 0 < fo_in < n, s
+    with Journal.open(root / "NSE_FO" / "20261120.bin") as j:
+        assert j.sealed and j.next_seq - j.first_seq == s["feeds"]["NSE_FO"]["journal"]["records"] > 0

@@ -1400,11 +1400,25 @@ class Capture:
         :func:`_earlier_day`).  So does a file, not the capture's first, that starts more than
         ``FILE_OVERLAP_GRACE_NS`` (1 s) before the last record a journal of the day holds (the same capture
         given twice, or files out of order), before any of its datagrams go in: :meth:`ingest`, which sees no
-        files, cannot tell."""
+        files, cannot tell.  Stopped by a KeyboardInterrupt, ``stats`` count the datagrams that went in (the stop
+        comes most often as a batch's nogil scan returns, that batch counted and not fed)."""
+        from vega.pcap import PcapStats
+        st = stats if stats is not None else PcapStats()
+        # what went in: the counts after the last batch fed, and whether the batch being fed got to its handlers
+        kept, fed = [_counts_copy(st)], [False]
+        try:
+            return self._ingest_pcap(paths, st, batch, progress, kept, fed)
+        except KeyboardInterrupt:
+            if not fed[0]:                     # its counts, of the batch scanned, go
+                _counts_restore(st, kept[0])
+            raise
+
+    def _ingest_pcap(self, paths: Iterable[str | Path], st: PcapStats, batch: int,
+                     progress: Callable[[int], object] | None, kept: list[PcapStats], fed: list[bool]) -> int:
+        """:meth:`ingest_pcap`, keeping ``kept[0]`` (the counts of what went in) and ``fed`` up to date."""
         import numpy as np
         from vega._journal import day_epoch_ns
-        from vega.pcap import PcapStats, _label, scan_batches
-        st = stats if stats is not None else PcapStats()
+        from vega.pcap import _label, scan_batches
         keys = [(group, port, f) for (group, port), f in self._routes().items()]
         # not open yet: stop before the first datagram (a time below every datagram's), open at its time
         next_day = [_day_after_ns(self._today()) if self.opened else -1]
@@ -1423,6 +1437,7 @@ class Capture:
                     self.open(offline_ns=b.next_ts)
                     next_day[0] = _day_after_ns(self._today())
                     day_ns = day_epoch_ns(self._today())
+                    kept[0] = _counts_copy(st)
                     continue
                 n = b.n
                 low = b.ts[:n] < day_ns - EARLIER_DAY_GRACE_NS    # an earlier day's datagrams (see _earlier_day)
@@ -1444,12 +1459,15 @@ class Capture:
                 which = np.full(n, -1, np.int16)
                 for k, (group, port, _) in enumerate(keys):
                     which[(b.dst[:n] == group) & (b.port[:n] == port) & ~low] = k
-                routed = self._feed_in_order([f for _, _, f in keys], b.buffer, b.ts, b.offset, b.length, which)
-                skipped = int(low.sum())
-                self.other_destination += n - routed - skipped
-                self.earlier_day_timestamp += skipped
-                st.datagrams -= skipped
-                st.earlier_day_timestamp += skipped
+                routed, skipped = int((which >= 0).sum()), int(low.sum())
+                try:
+                    self._feed_in_order([f for _, _, f in keys], b.buffer, b.ts, b.offset, b.length, which, fed)
+                finally:                       # (a stop as the feed returns: the batch went in, and is counted)
+                    if fed[0]:
+                        self.other_destination += n - routed - skipped
+                        self.earlier_day_timestamp += skipped
+                        st.datagrams -= skipped
+                        st.earlier_day_timestamp += skipped
                 seen = seen or bool((b.ts[rolled:n] >= day_ns).any())
                 rolled = 0 if n else rolled
                 total += routed
@@ -1467,18 +1485,20 @@ class Capture:
                 if progress is not None:
                     progress(st.offset - shown)
                     shown = st.offset
+                kept[0], fed[0] = _counts_copy(st), False
             if progress is not None:
                 progress(st.offset - shown)
         return total
 
     def _feed_in_order(self, feeds: list[_Feed], buffer: npt.NDArray[np.uint8] | mmap.mmap | bytes,
                        ts: npt.NDArray[np.int64], offset: npt.NDArray[np.int64], length: npt.NDArray[np.int32],
-                       which: npt.NDArray[np.int16]) -> int:
+                       which: npt.NDArray[np.int16], started: list[bool] | None = None) -> int:
         """An ingest's batch to ``feeds`` in capture order, in one nogil loop (``vega._pcap.feed_runs``; datagram
         ``i`` to ``feeds[which[i]]``, none for -1; ``buffer``, the bytes the offsets point into: ingest's array,
         or ingest_pcap's mapped capture or decompressed piece), then its journals' service; adds each feed's
         datagrams to its count and returns how many went to a feed.  A journal that fails raises after the whole
-        batch went in (handled: ``_journal_may_fail``)."""
+        batch went in (handled: ``_journal_may_fail``).  ``started[0]`` is set as the loop starts: a stop (a
+        KeyboardInterrupt) raised after it finds the batch in, and counted; one raised before, neither."""
         import numpy as np
         from vega._pcap import feed_runs
         fed = np.bincount(which[which >= 0], minlength=len(feeds)).tolist()
@@ -1486,13 +1506,16 @@ class Capture:
         for f in feeds:
             assert f.handler is not None                   # (open makes every feed's)
             handlers.append(f.handler)
+        went = started if started is not None else [False]
         try:
             with self._journal_may_fail():
+                went[0] = True                 # (nothing checks for a signal between here and the nogil loop)
                 feed_runs(handlers, buffer, ts, offset, length, which)
             self._service_journals()
         finally:
-            for f, k in zip(feeds, fed):
-                f.datagrams += k
+            if went[0]:
+                for f, k in zip(feeds, fed):
+                    f.datagrams += k
         return sum(fed)
 
     def _routes(self) -> dict[tuple[int, int], _Feed]:
@@ -2229,3 +2252,15 @@ def compare_stores(live: Store, other: Store) -> tuple[int, list[str]]:
             rows = np.flatnonzero(a[n] != b[n]) if a[n].ndim == 1 else np.flatnonzero((a[n] != b[n]).any(axis=1))
             bad.append(f"{n}: {len(rows)} tokens differ (first token {int(a['token'][rows[0]])})")
     return len(a), bad
+
+
+def _counts_copy(st: PcapStats) -> PcapStats:
+    """A copy of ``st`` (its link types too), to go back to with :func:`_counts_restore`."""
+    return dataclasses.replace(st, link_types=dict(st.link_types))
+
+
+def _counts_restore(st: PcapStats, kept: PcapStats) -> None:
+    """``st`` set back to the counts ``kept`` (a :func:`_counts_copy`), in place: the caller's object."""
+    for field in dataclasses.fields(kept):
+        value = getattr(kept, field.name)
+        setattr(st, field.name, dict(value) if isinstance(value, dict) else value)
