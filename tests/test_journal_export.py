@@ -281,3 +281,36 @@ def test_a_day_that_fails_while_written_removes_the_directories_made_for_it_and_
         f"date={DAYS[0]}", f"date={DAYS[0]}/feed=NSE_FO", f"date={DAYS[0]}/feed=NSE_FO/part-0.parquet",
         f"date={DAYS[1]}", f"date={DAYS[1]}/feed=NSE_EQ"]
     assert pq.read_table(out / f"date={DAYS[0]}" / "feed=NSE_FO" / "part-0.parquet").num_rows == 100
+
+
+def _formats_recipe():
+    """The ```python block of docs/FORMATS.md's "Parquet and CSV export" section."""
+    text = open(os.path.join(os.path.dirname(os.path.dirname(__file__)), "docs", "FORMATS.md"),
+                encoding="utf-8").read()
+    section = text[text.index("### Parquet and CSV export"):]
+    section = section[:section.index("\n## ")]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+@pytest.mark.parametrize("compression", ["none", "gzip"])
+def test_both_exports_read_back_as_one_table_by_the_documented_recipe(exported, tmp_path, compression):
+    """Read as hive datasets, the CSV and the Parquet export gave `date` (and `feed`) as strings alike, and the
+    CSV its `ts` in UTC and its integers as int64. The partitions' types cannot come from the writer (pyarrow
+    infers only integers from directory names); docs/FORMATS.md gives the reading that types them, and with it
+    both exports are the same table."""
+    out, files, _ = exported
+    export(tmp_path / "j", tmp_path / "csv", DAYS[0], DAYS[-1], format="csv", compression=compression,
+           progress=False)
+    for fmt, where in (("parquet", out), ("csv", tmp_path / "csv")):
+        plain = ds.dataset(where, format=fmt, partitioning="hive").schema
+        assert plain.field("date").type == plain.field("feed").type == pa.string(), fmt
+    code = _formats_recipe()
+    assert '"/data/nse"' in code and '"/data/nse-csv"' in code
+    ns = {}
+    exec(code.replace('"/data/nse-csv"', repr(str(tmp_path / "csv"))).replace('"/data/nse"', repr(str(out))), ns)
+    parquet, text = ns["parquet"], ns["text"]
+    assert parquet.schema.field("date").type == pa.date32() and parquet.schema.field("feed").type == pa.string()
+    assert parquet.schema.field("ts").type == pa.timestamp("ns", tz="Asia/Kolkata")
+    assert text.schema == parquet.schema and text.equals(parquet)
+    assert parquet.num_rows == sum(len(r) for r in files.values())
+    assert sorted(set(parquet.column("date").to_pylist())) == DAYS
