@@ -43,6 +43,28 @@ def test_a_full_store_is_warned_of_once_and_shown_in_the_stats_line():
     assert f"STORE FULL: {dropped:,} updates dropped (20 instruments: raise store_capacity)" in line
 
 
+def test_the_stats_line_shows_messages_fed_to_the_index_feed_that_are_not_index_messages():
+    """A capture's index feed is linked to its CM handler, which gives it index messages only; datagrams fed to it
+    directly (wired wrongly) have their other messages counted not_index, which --json had and the stats line
+    did not show. It shows it when nonzero, as it does unrouted."""
+    cap = Capture(load_config(None, ring="", journal_root="", store="")).open(offline_ns=T0)
+    try:
+        assert cap.index_feed is not None and cap.index_feed.handler is not None
+        cm = next(f for f in cap.feeds if f.segment == "CM")
+        cm.handler.process_batch(list(nse.sample_stream("CM", 20, seed=2)), now_ns=T0)
+        linked = cap.stats()
+        cap.index_feed.handler.process_batch(list(nse.sample_stream("CM", 20, seed=3)), now_ns=T0 + 10**9)
+        wrong = cap.stats()
+    finally:
+        cap.close()
+    assert "not_index" not in linked["feeds"]["NFO_IDX"]["merge"] and "not_index" not in format_stats(linked)
+    n = wrong["feeds"]["NFO_IDX"]["merge"]["not_index"]
+    assert n > 0                                       # (--json: the stats dict as it is)
+    [line] = [x for x in format_stats(wrong).splitlines() if "NFO_IDX:" in x]
+    assert f" not_index {n:,}" in line
+    assert all("not_index" not in x for x in format_stats(wrong).splitlines() if "NFO_IDX:" not in x)
+
+
 def test_the_stats_line_tells_dead_and_lapped_readers_from_slow_ones():
     s = {"uptime_s": 3.0, "feeds": {},
          "ring": {"name": "r", "tails": {"NSE_FO": 10},

@@ -2199,7 +2199,9 @@ def format_stats(s: dict[str, Any]) -> str:
         merge = d.get("merge", {})
         full = (f" STORE FULL: {merge['store_full']:,} updates dropped ({d.get('instruments', 0):,} instruments: "
                 f"raise store_capacity)" if merge.get("store_full") else "")
-        unrouted = f" unrouted {merge['unrouted']:,}" if merge.get("unrouted") else ""
+        # (rare: an index or OI message with no linked handler; a message given to an index feed that is not one, which
+        # a capture's linked handlers never do: datagrams fed to the wrong handler)
+        unrouted = "".join(f" {k} {merge[k]:,}" for k in ("unrouted", "not_index") if merge.get(k))
         silent = f" SILENT {_duration(d['silent_s'])}" if d.get("silent_s") else ""
         down, wait = d.get("missed_while_down"), d.get("streams_not_heard_since_restart", 0)
         at_most = "<= " if d.get("missed_while_down_is_bound") else ""
