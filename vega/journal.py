@@ -1109,7 +1109,8 @@ def export(root: StrPath, out: StrPath, start: DayLike, end: DayLike | None = No
     inside (whose other records are not written yet), as replay holds that update back.
     ``format``: "parquet" (default) or "csv", any case: ``part-0.csv``, written by pyarrow's CSV writer with
     the same columns and rows, a header line, the integers as they are and ``ts`` as text to the nanosecond
-    with its UTC offset (pyarrow 26: ``2026-11-20 09:15:00.123456789+0530``).
+    with its UTC offset, ``2026-11-20 09:15:00.123456789+0530`` (the same bytes from pyarrow 15.0.0, the oldest
+    the ``export`` extra allows, as from 26.0.1).
     ``compression``: "auto" (default: zstd for Parquet, none for CSV); for Parquet "zstd", "snappy", "gzip",
     "lz4", "brotli" or "none" (or None), for CSV "gzip" (``part-0.csv.gz``) or "none" (or None), any case;
     ``row_group_size``: records per Parquet row group (CSV: per write), an int >= 1 (the records are read a row
