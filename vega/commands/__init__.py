@@ -16,12 +16,12 @@ def ascii_int(text: str) -> int:
     """argparse type of a count option: an integer in ASCII digits.  ``int`` reads the digits of every script
     ('\uff11\uff12', '\u0661\u0662' as 12), which a port, a time or a token never took (vega.commands._ops)."""
     import argparse
+    if not text.isascii():
+        raise argparse.ArgumentTypeError(f"not an integer in ASCII digits 0-9: {text!r}")
     try:
-        if text.isascii():
-            return int(text)
+        return int(text)
     except ValueError:
-        pass
-    raise argparse.ArgumentTypeError(f"not an integer (ASCII digits 0-9): {text!r}")
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
 
 
 def finite_float(text: str) -> float:
@@ -30,12 +30,12 @@ def finite_float(text: str) -> float:
     every script, as ``int`` does: see ascii_int)."""
     import argparse
     import math
+    if not text.isascii():
+        raise argparse.ArgumentTypeError(f"not a number in ASCII digits 0-9: {text!r}")
     try:
-        if not text.isascii():
-            raise ValueError
         v = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number (ASCII digits 0-9): {text!r}") from None
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if not math.isfinite(v):
         raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
     return v
