@@ -376,7 +376,7 @@ def _drain_setup(n):
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         target = (target[0], s.getsockname()[1])
-    sim = Simulator(["FO"], n, seed=7, targets={"FO": target}, phases=False)
+    sim = Simulator(["FO"], n, seed=7, targets={"FO": target}, phases=False, broadcasts=False)
     sim.generate()
     return target, list(sim.datagrams["FO"])
 
@@ -488,7 +488,7 @@ def main() -> None:
           f"loopback {target[0]}:{target[1]}; {'kernel receive stamps; ' if args.timestamps else ''}"
           + (f"capture pinned to CPU {cpus[0]}, sender to CPU {cpus[1]}" if pin else "not pinned")
           + f"; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
-    sim = Simulator(["FO"], n, seed=7, targets={"FO": target}, phases=False)
+    sim = Simulator(["FO"], n, seed=7, targets={"FO": target}, phases=False, broadcasts=False)
     sim.generate()
     dgs = list(sim.datagrams["FO"])
     exp = sim.expected["FO"]

@@ -41,7 +41,7 @@ def setup():
     worker."""
     if _STATE:
         return _STATE["args"]
-    sim = Simulator(["FO", "CM"], N, seed=3)
+    sim = Simulator(["FO", "CM"], N, seed=3, broadcasts=False)      # the workload as measured before them
     sim.generate()
     rng = np.random.default_rng(3)
     pos = {"FO": 0, "CM": 0}

@@ -47,7 +47,7 @@ def make_capture():
     """The simulator's stream as an Ethernet nanosecond pcap (built once per size, shared by the workers)."""
     if os.path.exists(PATH):
         return PATH
-    sim = Simulator(["FO", "CM"], N, seed=1)
+    sim = Simulator(["FO", "CM"], N, seed=1, broadcasts=False)      # the workload as measured before them
     sim.generate()
     tmp = PATH + f".{os.getpid()}.tmp"
     eth = b"\x01\x00\x5e\x46\x02\x01\x02\x00\x00\x00\x00\x01"

@@ -311,7 +311,7 @@ def test_deterministic_per_seed():
 
 
 def test_index_oi_off_leaves_the_streams_as_they_were():
-    s = Simulator(["CM", "FO"], 300, seed=5, index_oi=False)
+    s = Simulator(["CM", "FO"], 300, seed=5, index_oi=False, broadcasts=False)
     s.generate()
     for k, seg in enumerate(s.segments):
         plain = list(_streams.sample_stream(seg, 300, 5 + 1000 * k, phases=True))

@@ -35,6 +35,22 @@ summary broadcasts, uncompressed as the NSE sends them (PROTOCOL_MORE.md §1, §
 
 They draw from their own RNG, so every other message keeps its content; only the BCSeqNo of the index stream
 (``INDEX_STREAM``) and the packing of the datagrams that carry them change.
+
+With ``broadcasts=True`` (what :class:`vega.simulator.Simulator` sends) the streams also carry the documented
+broadcasts a trading day has besides market data, which VEGA counts under their own code and does not merge
+(PROTOCOL_MORE.md §3.1; docs/FORMATS.md §1.5), on their own RNG likewise (every stream's BCSeqNo and the packing
+change, no other message's content):
+
+* 7206 system information in the first datagram (the normal market's status: 0 pre-open with ``phases``, else
+  1 open; the other markets 2, closed);
+* the market-state messages (``MARKET_STATE``) at the phase changes: 6531 when the pre-open starts (the first
+  datagram), 6571 when its order collection ends (the auction starts), 6511 when the market opens (the first
+  datagram without ``phases``), and a last datagram of their own at the stream's end (its clock's 15:30 for a
+  whole session): 6521 close, then CM 6583 / 6584 (closing session) or F&O 6522 (post-close);
+* while the market is open, a light trickle of ``TRICKLE`` codes (on average one every so many datagrams):
+  F&O 7211 spread MBP, 7340 periodic security master, 7220 limit price protection ranges (compressed), 6501
+  text; CM 7214 / 7215 call-auction MBP and market watch (compressed), 6501 text.  Their bodies are zeros
+  (``vega.nse`` has no fields for them: VEGA reads their headers only).
 """
 from __future__ import annotations
 
@@ -51,7 +67,8 @@ if TYPE_CHECKING:
 
 __all__ = ["sample_stream", "sample_messages", "MIX", "PHASE_MIX", "COMPRESSED_CODES", "EPOCH_1980",
            "session_start_1980", "PRE_OPEN_SHARE", "AUCTION_SHARE", "TRADING_STATUS", "INDEX_NAMES",
-           "INDEX_CODES", "OI_CODES", "INDEX_EVERY", "VIX_EVERY", "OI_BURSTS", "asset_token", "STREAM_VERSION"]
+           "INDEX_CODES", "OI_CODES", "INDEX_EVERY", "VIX_EVERY", "OI_BURSTS", "asset_token", "STREAM_VERSION",
+           "MARKET_STATE", "TRICKLE", "BROADCAST_CODES"]
 
 #: code -> share of messages, per segment (what a busy live feed looks like, roughly)
 MIX = {
@@ -70,8 +87,8 @@ PRE_OPEN_SHARE = 0.08
 AUCTION_SHARE = 0.04
 #: phase -> TradingStatus in 7208 (PROTOCOL.md: 1 pre-open, 2 open, 6 price discovery)
 TRADING_STATUS = {"preopen": 1, "auction": 6, "open": 2}
-#: codes the NSE documents list as LZO1Z-compressed (CM63 p.88, FO946 p.149)
-COMPRESSED_CODES = {"CM": {7201, 18703, 7208, 7210}, "FO": {7200, 7201, 7202, 7208, 17201, 17202}}
+#: codes the NSE documents list as LZO1Z-compressed (CM63 p.88, FO946 p.149; PROTOCOL.md §3.0)
+COMPRESSED_CODES = {"CM": {7201, 18703, 7208, 7210, 7214, 7215}, "FO": {7200, 7201, 7202, 7208, 7220, 17201, 17202}}
 
 EPOCH_1980 = _dt.datetime(1980, 1, 1)
 SESSION_OPEN = _dt.time(9, 15)
@@ -453,6 +470,28 @@ INDEX_STREAM = N_STREAMS["CM"]
 #: universe spot), so a spot-carry forward stays within a few basis points of the streamed futures
 INDEX_REVERT, INDEX_STEP, INDEX_BAND = 0.97, 1.0e-4, 15.0e-4
 
+#: broadcasts=True: the market-state messages (PROTOCOL_MORE.md §3.1) per segment, event -> ((code, text), ...):
+#: "preopen", "auction", "open" as the stream enters that phase, "close" in its last datagram.  MarketType 1 (the
+#: normal market); F&O AlphaChar "TD" (normal market, FO946 p.167).  The texts are ours, not the exchange's.
+MARKET_STATE = {
+    "CM": {"preopen": ((6531, "Normal market pre-open session has started"),),
+           "auction": ((6571, "Normal market pre-open order collection has ended"),),
+           "open": ((6511, "Normal market has opened"),),
+           "close": ((6521, "Normal market has closed"), (6583, "Closing session has started"),
+                     (6584, "Closing session has ended"))},
+    "FO": {"preopen": ((6531, "Normal market pre-open session has started"),),
+           "auction": ((6571, "Normal market pre-open order collection has ended"),),
+           "open": ((6511, "Normal market has opened"),),
+           "close": ((6521, "Normal market has closed"), (6522, "Post-close session has started"))},
+}
+#: ... and while the market is open, a trickle of documented counted codes: code -> mean datagrams between two
+TRICKLE = {"FO": {7211: 25, 7340: 300, 7220: 600, 6501: 1500}, "CM": {7214: 150, 7215: 150, 6501: 1000}}
+#: every code broadcasts=True adds, per segment (7206 system information in the first datagram)
+BROADCAST_CODES = {seg: tuple(sorted({7206} | set(TRICKLE[seg]) | {c for ev in MARKET_STATE[seg].values()
+                                                                   for c, _ in ev})) for seg in N_STREAMS}
+#: the phases in the order of the day (the market-state events of each are sent as the stream enters it)
+_PHASES = ("preopen", "auction", "open")
+
 
 #: CM tokens the simulated equities never take: the index underlyings' (their open interest per underlying
 #: lands on these tokens of the CM store, and the index store uses them for the indices)
@@ -648,7 +687,7 @@ _OI_SOURCES = frozenset((7201, 17201, 7202, 17202))   # per-contract open intere
 class _Generator:
     def __init__(self, segment: str, seed: int, n_tokens: int | None, date: _dt.date, duration_s: float,
                  n_datagrams: int, uncompressed_share: float, phases: bool = False, index_oi: bool = False,
-                 asset_tokens: dict[str, int] | None = None):
+                 asset_tokens: dict[str, int] | None = None, broadcasts: bool = False):
         if segment not in nse.SEGMENTS:
             raise ValueError(f"unknown segment {segment!r} (expected 'CM' or 'FO')")
         self.seg = segment
@@ -702,6 +741,18 @@ class _Generator:
         self.index_oi = index_oi
         if index_oi:
             self._init_summaries(seed, n_datagrams, asset_tokens)
+        self.broadcasts = broadcasts
+        if broadcasts:
+            self._init_broadcasts(seed, phases, n_datagrams)
+
+    def _init_broadcasts(self, seed: int, phases: bool, n_datagrams: int) -> None:
+        """State of the market-state messages and the trickle, on a side RNG of their own."""
+        br = self.brng = random.Random(seed * 2862933555777941757 + 6511)
+        for c in BROADCAST_CODES[self.seg]:
+            self.lay[c] = nse.layout(self.seg, c)
+        self.entered = -1 if phases else _PHASES.index("open") - 1     # the last phase whose events went out
+        self.t_end = self.t0 + self.step * max(1, n_datagrams)          # the stream clock's end: the close
+        self.next_trickle = {c: self.phase_ends[1] + br.randrange(every) for c, every in TRICKLE[self.seg].items()}
 
     def _init_summaries(self, seed: int, n_datagrams: int, asset_tokens: dict[str, int] | None) -> None:
         """State of the index (CM) or open-interest (F&O) broadcasts, on a side RNG of their own."""
@@ -883,18 +934,77 @@ class _Generator:
             self.phase = "open"
         self.t = self.t0 + self.step * (self.i + self.rng.random())
         n = self.rng.choices((1, 2, 3, 4), (0.3, 0.3, 0.25, 0.15))[0]
-        msgs = [self.message(self.next_code()) for _ in range(n)]
+        # (the market-state messages first: they take their BCSeqNo before the messages they precede)
+        msgs = self.phase_change() if self.broadcasts else []
+        msgs += [self.message(self.next_code()) for _ in range(n)]
         if self.index_oi:
             msgs += self.summaries(msgs) if self.seg == "CM" else self.open_interest(msgs)
+        if self.broadcasts:
+            msgs += self.trickle()
         return msgs
 
-    def summary(self, code: int, stream: int, recs: list[_Dict]) -> _Dict:
-        """A message of the summary codes (7207/7216/8207, 7130/17130): uncompressed, as the exchange sends."""
+    def summary(self, code: int, stream: int, recs: list[_Dict], compressed: bool = False) -> _Dict:
+        """A message of the summary codes (7207/7216/8207, 7130/17130: uncompressed, as the exchange sends) or
+        of the broadcasts (``compressed`` for a code of the compressed list)."""
         msg = self.header(code, stream)
         msg["records"] = recs
-        msg["compressed"] = False
+        msg["compressed"] = compressed
         msg["message_length"] = self.lay[code].message_length(len(recs))
         return msg
+
+    def broadcast(self, code: int, recs: list[_Dict]) -> _Dict:
+        """A message of the broadcasts (``broadcasts=True``) on a stream its RNG draws; compressed as the other
+        codes of the compressed list are."""
+        br = self.brng
+        compressed = code in COMPRESSED_CODES[self.seg] and br.random() >= self.uncompressed_share
+        return self.summary(code, br.randint(1, self.n_streams), recs, compressed)
+
+    def market_state(self, event: str) -> list[_Dict]:
+        """The market-state messages of ``event`` (MARKET_STATE): one record, the normal market, the text."""
+        out = []
+        for code, text in MARKET_STATE[self.seg][event]:
+            rec: _Dict = {"symbol": "", "series": "", "market_type": 1, "broadcast_message_length": len(text),
+                          "broadcast_message": text}
+            if self.seg == "FO":
+                rec["token"] = 0
+            msg = self.broadcast(code, [rec])
+            if self.seg == "FO":
+                msg["alpha_char"] = "TD"
+            out.append(msg)
+        return out
+
+    def phase_change(self) -> list[_Dict]:
+        """The first datagram's 7206, then the market-state messages of the phases the stream has entered since
+        the last datagram (every one up to the current phase: a phase of no datagram still has its message)."""
+        out = []
+        if self.i == 0:
+            st = {"preopen": 0, "auction": 0, "open": 1}[self.phase]     # 0 pre-open, 1 open, 2 closed
+            rec: _Dict = {"market_status": [st, 2, 2, 2, 2, 2] if self.seg == "CM" else [st, 2, 2, 2]}
+            if self.seg == "FO":
+                rec.update(ex_market_status=[2, 2, 2, 2], pl_market_status=[2, 2, 2, 2])
+            out.append(self.broadcast(7206, [rec]))
+        now = _PHASES.index(self.phase)
+        while self.entered < now:
+            self.entered += 1
+            out += self.market_state(_PHASES[self.entered])
+        return out
+
+    def closing(self) -> list[_Dict]:
+        """The stream's last datagram: the close (at the end of the stream's clock) and what follows it."""
+        self.i += 1
+        self.t = max(self.t, self.t_end)
+        return self.market_state("close")
+
+    def trickle(self) -> list[_Dict]:
+        """While the market is open: the TRICKLE codes due at this datagram (zero bodies: VEGA counts them)."""
+        if self.phase != "open":
+            return []
+        out = []
+        for code, every in TRICKLE[self.seg].items():
+            if self.i >= self.next_trickle[code]:
+                self.next_trickle[code] = self.i + self.brng.randint(every // 2 + 1, every * 3 // 2)
+                out.append(self.broadcast(code, []))
+        return out
 
     def summaries(self, msgs: list[_Dict]) -> list[_Dict]:
         """CM: the index broadcasts due at this datagram (7207, with 8207 near the close; 7216)."""
@@ -965,7 +1075,8 @@ def sample_stream(segment: str, n_datagrams: int, seed: int = 0, *, n_tokens: in
                   date: _dt.date = _DEFAULT_DATE, duration_s: float = SESSION_SECONDS,
                   uncompressed_share: float = 0.02,
                   compressor: Callable[[bytes], bytes] | None = None, phases: bool = False,
-                  index_oi: bool = False, asset_tokens: dict[str, int] | None = None) -> Iterator[bytes]:
+                  index_oi: bool = False, asset_tokens: dict[str, int] | None = None,
+                  broadcasts: bool = False) -> Iterator[bytes]:
     """Yield ``n_datagrams`` realistic datagrams of ``segment`` ("CM" / "FO"), deterministic for ``seed``.
 
     ``n_tokens`` instruments (default 1500 CM, 2500 F&O) with tokens drawn from 1..30000 (CM) or
@@ -974,10 +1085,12 @@ def sample_stream(segment: str, n_datagrams: int, seed: int = 0, *, n_tokens: in
     ``compressor`` overrides the LZO1Z compressor (bytes -> bytes); ``phases`` starts the day with a pre-open
     and an auction phase; ``index_oi`` adds the index broadcasts (CM 7207/7216/8207) or the open interest per
     underlying (F&O 7130/17130), keyed by ``asset_tokens`` (F&O symbol -> underlying token; default
-    :func:`asset_token`) (module docstring).
+    :func:`asset_token`); ``broadcasts`` adds 7206 system information, the market-state messages at the phase
+    changes and the close, and a trickle of other documented codes VEGA counts (module docstring).  Off by
+    default: the benchmarks' streams stay as they were.
     """
     for _, dgram in _stream(segment, n_datagrams, seed, n_tokens, date, duration_s, uncompressed_share,
-                            compressor, phases, index_oi, asset_tokens):
+                            compressor, phases, index_oi, asset_tokens, broadcasts):
         yield dgram
 
 
@@ -985,37 +1098,49 @@ def sample_messages(segment: str, n_datagrams: int, seed: int = 0, *, n_tokens: 
                     date: _dt.date = _DEFAULT_DATE, duration_s: float = SESSION_SECONDS,
                     uncompressed_share: float = 0.02,
                     compressor: Callable[[bytes], bytes] | None = None,
-                    phases: bool = False, index_oi: bool = False,
-                    asset_tokens: dict[str, int] | None = None) -> Iterator[tuple[int, _Dict]]:
+                    phases: bool = False, index_oi: bool = False, asset_tokens: dict[str, int] | None = None,
+                    broadcasts: bool = False) -> Iterator[tuple[int, _Dict]]:
     """The message dicts behind :func:`sample_stream` (same arguments): ``(datagram_index, msg)`` pairs.
 
     Each dict is exactly what decoding the datagram gives (``message_length`` and ``compressed`` included).
     """
     for i, (msgs, _) in enumerate(_stream(segment, n_datagrams, seed, n_tokens, date, duration_s,
-                                          uncompressed_share, compressor, phases, index_oi, asset_tokens)):
+                                          uncompressed_share, compressor, phases, index_oi, asset_tokens,
+                                          broadcasts)):
         for m in msgs:
             yield i, m
 
 
 def _stream(segment: str, n_datagrams: int, seed: int, n_tokens: int | None, date: _dt.date, duration_s: float,
             uncompressed_share: float, compressor: Callable[[bytes], bytes] | None, phases: bool = False,
-            index_oi: bool = False, asset_tokens: dict[str, int] | None = None
+            index_oi: bool = False, asset_tokens: dict[str, int] | None = None, broadcasts: bool = False
             ) -> Iterator[tuple[list[_Dict], bytes]]:
-    """The datagrams of sample_stream (same arguments), each with the message dicts it carries."""
+    """The datagrams of sample_stream (same arguments), each with the message dicts it carries.  With
+    ``broadcasts`` (and 2 datagrams or more) the last datagram is the close (``_Generator.closing``)."""
     if not isinstance(n_datagrams, int) or n_datagrams < 0:
         raise ValueError("n_datagrams must be an int >= 0")
     if not 0.0 <= uncompressed_share <= 1.0:
         raise ValueError("uncompressed_share must be within 0..1")
     gen = _Generator(segment, seed, n_tokens, date, duration_s, n_datagrams, uncompressed_share, phases,
-                     index_oi, asset_tokens)
+                     index_oi, asset_tokens, broadcasts)
     net_id = nse.MARKET_TYPE[segment]
     produced = 0
-    while produced < n_datagrams:
+    last = n_datagrams - 1 if broadcasts and n_datagrams > 1 else n_datagrams   # the close's datagram
+    while produced < last:
         msgs = gen.datagram_messages()
         i = 0
         for packets in _packets(gen, msgs, compressor):
-            if produced == n_datagrams:
-                return
+            if produced == last:
+                break
             yield msgs[i:i + len(packets)], nse.encode_datagram(packets, net_id)
             i += len(packets)
             produced += 1
+        else:
+            continue
+        for m in reversed(msgs[i:]):       # not sent: their numbers go to the close, which follows them
+            if m["bc_seq_no"]:
+                gen.seq[m["stream"]] -= 1
+    if produced < n_datagrams:
+        msgs = gen.closing()
+        packets = next(_packets(gen, msgs, compressor))
+        yield msgs[:len(packets)], nse.encode_datagram(packets, net_id)

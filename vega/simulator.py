@@ -4,7 +4,9 @@
 :mod:`vega._streams` (random-walk prices, five-level depth, trades, market watch, tickers, open interest,
 buyback and SPOS messages, optionally a pre-open and an auction phase; LZO1Z-compressed like the exchange,
 per-stream BCSeqNo; by default also the index broadcasts CM 7207/7216/8207 and the F&O open interest per
-underlying 7130/17130, keyed by the AssetToken :meth:`Simulator.write_master` writes), then sends it to each
+underlying 7130/17130, keyed by the AssetToken :meth:`Simulator.write_master` writes, and the documented broadcasts
+VEGA counts without merging: 7206 system information, the market-state messages at the phase changes and the
+close, a trickle of F&O 7211/7340/7220/6501 and CM 7214/7215/6501), then sends it to each
 segment's group and port at a chosen rate with batched ``sendmmsg`` calls.  It only ever sends to loopback:
 a multicast group with ``IP_MULTICAST_IF`` 127.0.0.1, loop on and TTL 0, or a 127.0.0.0/8 unicast address.
 
@@ -41,6 +43,11 @@ __all__ = ["DEFAULT_FEEDS", "Simulator", "SimulatorError", "Expected", "check_lo
 DEFAULT_FEEDS = {"FO": ("239.70.2.1", 34302), "CM": ("239.70.4.1", 34304)}
 
 
+#: the codes Expected.market_state keeps: 7206 and the market-state messages of either segment
+_MARKET_STATE_CODES = frozenset({7206} | {c for seg in _streams.MARKET_STATE.values() for ev in seg.values()
+                                         for c, _ in ev})
+
+
 class SimulatorError(ValueError):
     """A simulator setting that cannot work (a non-loopback target, a bad segment or rate)."""
 
@@ -52,7 +59,9 @@ class Expected:
     ``indices``: index name -> the last 7207 / 7216 record sent for it (the decoded record dict: ``index_value``
     etc., index x 100); ``indicative``: index name -> the last 8207 record; ``underlying_oi``: underlying token
     (contract.txt AssetToken) -> the last CurrentOI sent in 7130 / 17130.  Empty for the other segment or when
-    the simulator runs without ``index_oi``."""
+    the simulator runs without ``index_oi``.  ``market_state``: the 7206 system information and market-state
+    messages (6531, 6571, 6511, 6521, CM 6583 / 6584, F&O 6522) sent, in order, as the message dicts
+    ``vega.decode()`` gives for them; empty without ``broadcasts``."""
 
     datagrams: int = 0
     messages: int = 0
@@ -61,6 +70,7 @@ class Expected:
     indices: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     indicative: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     underlying_oi: dict[int, int] = dataclasses.field(default_factory=dict)
+    market_state: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
     def add(self, msgs: list[dict[str, Any]], datagram: builtins.bytes) -> None:   # `bytes` here is the field above
         """Account for one generated datagram and the message dicts it carries."""
@@ -76,6 +86,8 @@ class Expected:
                 self.indicative.update((r["index_name"], r) for r in m["records"])
             elif code in (7130, 17130):
                 self.underlying_oi.update((r["token"], r["current_oi"]) for r in m["records"])
+            elif code in _MARKET_STATE_CODES:
+                self.market_state.append(m)
 
 
 def check_loopback_target(host: str, port: int) -> bool:
@@ -119,13 +131,15 @@ class Simulator:
     ``targets``: segment -> (group or loopback address, port), default :data:`DEFAULT_FEEDS`.
     ``phases``: open the day with pre-open and auction phases.  ``n_tokens``: instruments per segment
     (default: the generator's).  ``index_oi``: send the index broadcasts (CM 7207 every ~40 datagrams, 7216,
-    8207 near the close) and the open interest per underlying (F&O 17130 and 7130 in bursts).  Call
-    :meth:`generate` (or let :meth:`send` / :meth:`write` do it)."""
+    8207 near the close) and the open interest per underlying (F&O 17130 and 7130 in bursts).  ``broadcasts``:
+    send 7206 system information, the market-state messages (pre-open, its end, the open, the close in the last
+    datagram) and a light trickle of other documented codes VEGA counts without merging (vega._streams,
+    ``broadcasts``).  Call :meth:`generate` (or let :meth:`send` / :meth:`write` do it)."""
 
     def __init__(self, segments: Iterable[str] = ("FO", "CM"), n_datagrams: int = 10_000, *, seed: int = 1,
                  targets: Mapping[str, tuple[str, int]] | None = None, interface: str = "127.0.0.1",
                  phases: bool = True, n_tokens: int | None = None, duration_s: float | None = None,
-                 index_oi: bool = True):
+                 index_oi: bool = True, broadcasts: bool = True):
         self.segments = [str(s).upper() for s in segments]
         for s in self.segments:
             if s not in DEFAULT_FEEDS:
@@ -147,6 +161,7 @@ class Simulator:
         self.n_tokens = n_tokens
         self.duration_s = duration_s
         self.index_oi = bool(index_oi)
+        self.broadcasts = bool(broadcasts)
         self.datagrams: dict[str, list[bytes]] = {}
         self.expected: dict[str, Expected] = {}
         self.sent: dict[str, int] = {s: 0 for s in self.segments}
@@ -219,7 +234,7 @@ class Simulator:
         """(messages, datagram) of segment ``seg`` (the ``k``-th), generated one at a time."""
         duration = _streams.SESSION_SECONDS if self.duration_s is None else self.duration_s
         return _streams._stream(seg, self.n_datagrams, self.seed + 1000 * k, self.n_tokens, _streams._DEFAULT_DATE,
-                                duration, 0.02, None, self.phases, self.index_oi, assets)
+                                duration, 0.02, None, self.phases, self.index_oi, assets, self.broadcasts)
 
     def generate(self, progress: Callable[[str, int], None] | None = None) -> None:
         """Generate every segment's datagrams (deterministic; a no-op the second time)."""
