@@ -194,6 +194,11 @@ def test_demo_exits_0_and_shows_what_landed(capsys):
     assert out.count("identical to the live store") == 3          # NSE_FO, NSE_EQ and NFO_IDX journals
     assert "== indices (NFO_IDX, ring slot 2)" in out
     assert "all simulated messages landed" in out
+    # the documented broadcasts the simulator sends, counted apart from the merged codes (the day's states once)
+    counted = [ln for ln in out.splitlines() if "messages by code, counted, not merged:" in ln]
+    assert len(counted) == 2 and all("6511:1, " in ln and "6521:1, " in ln and "7206:1" in ln for ln in counted)
+    merged = [ln for ln in out.splitlines() if "messages by code, merged:" in ln]
+    assert len(merged) == 2 and not any("6511:" in ln or "7206:" in ln for ln in merged)
 
 
 def test_unicast_loopback_feed(tmp_path):

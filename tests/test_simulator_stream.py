@@ -62,15 +62,31 @@ def test_a_streamed_send_arrives_in_order():
     assert got == want.datagrams["CM"] and sim.datagrams == {}
 
 
+def _simulate(tmp_path, flag, *args):
+    """`vega simulate ARGS --out FILE FLAG...`, which must succeed: (the file's datagrams, the process)."""
+    out = tmp_path / f"s{len(flag)}.pcap"
+    r = subprocess.run([sys.executable, "-m", "vega.cli", "simulate", *args, "--out", str(out), *flag],
+                       capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)), cwd=ROOT,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    return _payloads(out), r
+
+
 def test_vega_simulate_stream_writes_the_same_file(tmp_path):
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
     outs = {}
     for flag in ([], ["--stream"]):
-        out = tmp_path / f"s{len(flag)}.pcap"
-        r = subprocess.run([sys.executable, "-m", "vega.cli", "simulate", "--datagrams", "300", "--seed", "4",
-                            "--out", str(out), *flag], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
-        assert r.returncode == 0, r.stderr
+        outs[bool(flag)], r = _simulate(tmp_path, flag, "--datagrams", "300", "--seed", "4")
         assert "wrote 600 datagrams" in r.stdout
         assert ("generated while sent" in r.stderr) == bool(flag), r.stderr
-        outs[bool(flag)] = _payloads(out)
     assert outs[True] == outs[False] and len(outs[True]) == 600
+
+
+def test_vega_simulate_sends_the_broadcasts_unless_no_broadcasts(tmp_path):
+    """The documented broadcasts VEGA counts without merging (tests/test_sim_broadcasts.py) are on by default."""
+    import vega
+    codes = {}
+    for flag in ([], ["--no-broadcasts"]):
+        dgs, _ = _simulate(tmp_path, flag, "--segments", "FO", "--datagrams", "300", "--quiet")
+        codes[bool(flag)] = {m["transaction_code"] for _, _, dg in dgs for m in vega.decode(dg, "FO")}
+    added = {7206, 6531, 6571, 6511, 6521, 6522, 7211}
+    assert added <= codes[False] and not codes[True] & (added | {7340, 7220, 6501})

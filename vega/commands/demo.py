@@ -63,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
     from vega import Journal, verify
     from vega.capture import (Capture, CaptureConfig, CaptureError, FeedConfig, compare_stores, multicast_works,
                               replay_journal_into)
+    from vega.nse import COUNTED_ONLY
     from vega.simulator import DEFAULT_FEEDS, Simulator
     from vega._ring import CAPACITY as RING_CAPACITY
 
@@ -173,7 +174,12 @@ def run(args: argparse.Namespace) -> int:
             print(f"\n== {f.segment} ({f.name}) on {f.cfg.group}:{f.cfg.port}", file=out)
             print(f"   sent {sim.sent[f.segment]:,} datagrams / {exp.messages:,} messages; received {d['datagrams']:,} "
                   f"datagrams, {d['messages']:,} messages, {d['records']:,} change records", file=out)
-            print("   messages by code: " + ", ".join(f"{c}:{v:,}" for c, v in sorted(d["by_code"].items())), file=out)
+            counted = set(COUNTED_ONLY[f.segment])
+            for what, mine in (("merged", False), ("counted, not merged", True)):
+                codes = sorted(((c, v) for c, v in d["by_code"].items() if (int(c) in counted) == mine),
+                               key=lambda cv: int(cv[0]))
+                print(f"   messages by code, {what}: " + (", ".join(f"{c}:{v:,}" for c, v in codes) or "none"),
+                      file=out)
             print(f"   errors: {d['errors'] or 'none'}; sequence gaps: {d['gaps']} over {len(d['streams'])} streams",
                   file=out)
             if d["datagrams"] != sim.sent[f.segment] or d["messages"] != exp.messages:
