@@ -209,3 +209,16 @@ def test_capture_counts_them_under_their_codes_with_no_error_and_no_gap(tmp_path
             assert m["records"][0]["broadcast_message"] == dict(
                 (c, t) for ev in S.MARKET_STATE[f.segment].values() for c, t in ev)[m["transaction_code"]]
     assert "unknown_code" not in line and "7211:" in line and "7214:" in line
+
+
+def test_docs_state_what_the_generator_sends():
+    import pathlib
+    root = pathlib.Path(__file__).resolve().parent.parent
+    doc = (root / "docs" / "FORMATS.md").read_text(encoding="utf-8")
+    sec = doc[doc.index("### Counted broadcasts in the simulated streams"):]
+    sec = sec[:sec.index("\n### ")]
+    fo, cm = S.TRICKLE["FO"], S.TRICKLE["CM"]
+    assert f"| F&O {', '.join(map(str, fo))} |" in sec and f"`TRICKLE` = {', '.join(map(str, fo.values()))} " in sec
+    assert f"| CM {', '.join(map(str, cm))} |" in sec and f"every {', '.join(map(str, cm.values()))} datagrams" in sec
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    assert "--no-broadcasts" in readme and "Counted broadcasts in the simulated streams" in readme
