@@ -23,6 +23,16 @@ IST = dt.timezone(dt.timedelta(hours=5, minutes=30))
 T0 = int(dt.datetime(2026, 11, 20, 10, 0, tzinfo=IST).timestamp()) * 10**9
 
 
+@pytest.fixture(autouse=True)
+def _sighup_default():
+    """The captures and ingests these tests start get SIGHUP's default disposition, whatever the test run's: under
+    `nohup` it is ignored, children inherit that, and vega capture keeps ignoring a SIGHUP ignored at its start
+    (test_a_capture_started_under_nohup_ignores_sighup), so the tests that send SIGHUP to a stop would hang."""
+    old = signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    yield
+    signal.signal(signal.SIGHUP, old)
+
+
 def test_a_full_store_is_warned_of_once_and_shown_in_the_stats_line():
     cap = Capture(load_config(None, ring="", journal_root="", store="", store_capacity=20)).open(offline_ns=T0)
     warned = []
