@@ -133,3 +133,28 @@ def test_the_time_helpers_are_typed_for_mypy_strict(tmp_path):
     ("Call to untyped function ... in typed context")."""
     from mypy_helpers import mypy_strict
     mypy_strict(tmp_path, TYPED_USER)
+
+
+def test_set_timestamps_refuses_what_is_no_integer_ts48():
+    """A float array of times was cut to whole ns and written without a word (1.9 -> 1), a bool taken as 1 ns:
+    set_timestamps takes integers, as epoch_ns does."""
+    rec = np.zeros(2, records.CHANGE_RECORD_DTYPE)
+    records.set_timestamps(rec, [7, 8])
+    for bad in ([1.9, 2.0], np.array([3.0, 4.0]), [True, False], ["5", "6"]):
+        with pytest.raises(TypeError, match="set_timestamps takes integer ts48"):
+            records.set_timestamps(rec, bad)
+        assert records.timestamps(rec).tolist() == [7, 8]            # nothing written
+    with pytest.raises(ValueError, match=r"ts48 must be in \[0, 2\*\*48\) ns, not -1"):
+        records.set_timestamps(rec, [-1, 0])
+
+
+@pytest.mark.parametrize("bad", [-1, 1 << 48, [0, -5], np.array([1 << 48], np.int64), np.array([2**64 - 1], np.uint64)])
+def test_epoch_ns_and_datetimes_refuse_a_ts48_outside_its_range(bad):
+    """A negative ts48 or one of 2**48 or more is no time of the day's records (set_timestamps and the store
+    refuse them): epoch_ns and datetimes turned it into a time before the day or days after it, silently."""
+    with pytest.raises(ValueError, match=r"ts48 must be in \[0, 2\*\*48\)"):
+        records.epoch_ns(bad, DAY)
+    with pytest.raises(ValueError, match=r"ts48 must be in \[0, 2\*\*48\)"):
+        records.datetimes(bad, DAY)
+    assert records.epoch_ns((1 << 48) - 1, DAY) == day_epoch_ns(DAY) + (1 << 48) - 1     # the bounds are taken
+

@@ -106,11 +106,19 @@ def epoch_ns(records_or_ts48: Any, day: DayLike) -> Any:
     if isinstance(records_or_ts48, (np.ndarray, np.void)) and records_or_ts48.dtype == CHANGE_RECORD_DTYPE:
         return timestamps(records_or_ts48) + np.int64(base)
     if isinstance(records_or_ts48, (int, np.integer)) and not isinstance(records_or_ts48, (bool, np.bool_)):
-        return base + int(records_or_ts48)
-    ts = np.asarray(records_or_ts48)
+        return base + int(_ts48_ints("epoch_ns", int(records_or_ts48)))
+    return _ts48_ints("epoch_ns", records_or_ts48) + np.int64(base)
+
+
+def _ts48_ints(func: str, values: Any) -> npt.NDArray[np.int64]:
+    """``values`` as an int64 array of ts48 (ns since 00:00 IST of the trading day): TypeError for anything but
+    ints or integers (a bool too), ValueError for one outside [0, 2**48)."""
+    ts = np.asarray(values)
     if ts.dtype.kind not in "iu":
-        raise TypeError(f"epoch_ns takes change records or integer ts48 values, not {ts.dtype}")
-    return ts.astype(np.int64) + np.int64(base)
+        raise TypeError(f"{func} takes integer ts48 values (ns since 00:00 IST), not {ts.dtype}")
+    if ts.size and (ts.min() < 0 or ts.max() >= 1 << 48):
+        raise ValueError(f"{func}: ts48 must be in [0, 2**48) ns, not {ts.min() if ts.min() < 0 else ts.max()}")
+    return ts.astype(np.int64)
 
 
 def datetimes(records_or_ts48: int | np.integer[Any] | np.void | npt.NDArray[Any] | Sequence[int],
@@ -122,11 +130,10 @@ def datetimes(records_or_ts48: int | np.integer[Any] | np.void | npt.NDArray[Any
 
 def set_timestamps(records: npt.NDArray[Any] | np.void, ts_ns: npt.ArrayLike) -> None:
     """Store int64 ns timestamps (0 <= ts < 2**48) into ``records`` (a CHANGE_RECORD_DTYPE array or one
-    record: TypeError for anything else) in place."""
+    record: TypeError for anything else) in place.  ``ts_ns`` is an int or integers: floats, bools or strings
+    are a TypeError (a float array was cut to whole ns without a word)."""
     _ts_fields("set_timestamps", records)
-    ts = np.asarray(ts_ns, dtype=np.int64)
-    if np.any(ts < 0) or np.any(ts >= 1 << 48):
-        raise ValueError("ts48 must be in [0, 2**48) ns")
+    ts = _ts48_ints("set_timestamps", ts_ns)
     records["ts_lo"] = (ts & 0xFFFFFFFF).astype(np.uint32)
     records["ts_hi"] = (ts >> 32).astype(np.uint16)
 
