@@ -158,3 +158,15 @@ def test_epoch_ns_and_datetimes_refuse_a_ts48_outside_its_range(bad):
         records.datetimes(bad, DAY)
     assert records.epoch_ns((1 << 48) - 1, DAY) == day_epoch_ns(DAY) + (1 << 48) - 1     # the bounds are taken
 
+
+def test_exchange_datetime_refuses_what_is_no_exchange_time_with_a_clear_error():
+    """exchange_datetime(2**62) failed deep inside datetime with OSError "Value too large for defined data type",
+    a negative time gave a date in 1979, and an array "truth value of an array ... is ambiguous"."""
+    for bad in (-5, 1 << 32, 1 << 62):
+        with pytest.raises(ValueError, match="0 .. 2\\*\\*32 - 1 seconds since 1980"):
+            exchange_datetime(bad)
+    for wrong in (np.array([1, 2]), 1.5, True, "5"):
+        with pytest.raises(TypeError, match="exchange_datetime takes one exchange time"):
+            exchange_datetime(wrong)
+    assert exchange_datetime(np.int32(0x565ADBCE)) == dt.datetime(2025, 11, 28, 11, 4, 46, tzinfo=IST)
+    assert exchange_datetime((1 << 32) - 1) is not None

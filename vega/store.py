@@ -207,7 +207,13 @@ def exchange_epoch_s(seconds: Any) -> Any:
 
 def exchange_datetime(seconds: int | np.integer[Any]) -> _dt.datetime | None:
     """One exchange time (see :func:`exchange_epoch_s`) as an aware ``datetime`` in IST; None for 0 (a field
-    not set yet, e.g. ``last_trade_time`` before the first trade)."""
+    not set yet, e.g. ``last_trade_time`` before the first trade).  TypeError for anything but one int (an array:
+    ``exchange_epoch_s`` takes those), ValueError for one outside 0 .. 2**32 - 1 (no exchange time)."""
+    if not isinstance(seconds, (int, np.integer)) or isinstance(seconds, (bool, np.bool_)):
+        raise TypeError(f"exchange_datetime takes one exchange time, an int of seconds since 1980, not "
+                        f"{type(seconds).__name__} (exchange_epoch_s takes arrays)")
+    if not 0 <= seconds < 1 << 32:
+        raise ValueError(f"exchange_datetime: an exchange time is 0 .. 2**32 - 1 seconds since 1980, not {seconds}")
     if seconds == 0:
         return None
     return _dt.datetime.fromtimestamp(exchange_epoch_s(seconds), IST)
