@@ -630,3 +630,15 @@ def test_a_refresh_that_fails_leaves_the_journal_reading_what_it_had(tmp_path):
         assert j.refresh() == 310 and not j.sealed and j.tell() == 300
         assert j.read().tobytes() == more.tobytes()
     j.close()
+
+
+@pytest.mark.parametrize("bad", ["20-11-2026", "2026-02-30", "20261301", 20261132])
+def test_an_impossible_date_is_named_as_not_a_trading_date(tmp_path, bad):
+    """A date of eight digits that is no day (DD-MM-YYYY, as Indian dates are often written; the 30th of
+    February) got datetime's bare "month must be in 1..12" from JournalWriter, epoch_ns, datetimes and export,
+    naming neither the value nor the argument."""
+    with pytest.raises(ValueError, match=re.escape(f"not a trading date: {bad!r} (")):
+        JournalWriter(tmp_path, "NSE_EQ", bad)
+    with pytest.raises(ValueError, match=re.escape(f"not a trading date: {bad!r} (")):
+        vega.records.datetimes([0], bad)
+    assert not any(tmp_path.iterdir())                               # nothing made

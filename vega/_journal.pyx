@@ -476,13 +476,15 @@ def as_date(value):
         return value.date()
     if isinstance(value, _dt.date):
         return value
-    if isinstance(value, (int, np.integer)):
-        value = str(int(value))
-    if isinstance(value, str):
-        s = value.replace("-", "")
+    text = str(int(value)) if isinstance(value, (int, np.integer)) else value
+    if isinstance(text, str):
+        s = text.replace("-", "")
         if len(s) == 8 and s.isdigit():
-            return _dt.date(int(s[:4]), int(s[4:6]), int(s[6:]))
-    raise ValueError(f"not a trading date: {value!r}")
+            try:
+                return _dt.date(int(s[:4]), int(s[4:6]), int(s[6:]))
+            except ValueError as e:                # datetime's own words ("month must be in 1..12") named nothing
+                raise ValueError(f"not a trading date: {value!r} ({e}; 'YYYY-MM-DD' or YYYYMMDD)") from None
+    raise ValueError(f"not a trading date: {text!r}")
 
 
 def date_int(d):
