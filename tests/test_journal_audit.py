@@ -193,10 +193,13 @@ def test_closed_writer_refuses_a_later_days_batch_and_rollover_without_failing(t
 # -- 4. append refuses arrays that are not change records -------------------------------------------------------
 
 @pytest.mark.parametrize("arr", [np.arange(8, dtype=np.float64), np.zeros((2, 4), np.int64),
-                                 np.zeros(16, np.int16), np.zeros(2, [("a", "<u8", 4)])],
-                         ids=["float64", "int64-2d", "int16", "other-struct"])
+                                 np.zeros(16, np.int16), np.zeros(2, [("a", "<u8", 4)]), np.zeros(3),
+                                 np.zeros(5, np.int16)],
+                         ids=["float64", "int64-2d", "int16", "other-struct", "float64-24-bytes", "int16-10-bytes"])
 def test_append_refuses_an_array_of_another_dtype(tmp_path, arr):
-    """Audit finding 10: a float64 array was journaled as 'records', verify() said OK and replay failed."""
+    """Audit finding 10: a float64 array was journaled as 'records', verify() said OK and replay failed.  One of
+    a size that is no whole number of records got "24 bytes is not a whole number of 32-byte records", as if
+    the fault were its length."""
     with JournalWriter(tmp_path, "NSE_EQ", DAY) as jw:
         with pytest.raises(TypeError, match=re.escape(f"CHANGE_RECORD_DTYPE, not {arr.dtype}")):
             jw.append(arr)
@@ -215,8 +218,8 @@ def test_append_refuses_an_array_of_another_dtype(tmp_path, arr):
     assert replay(tmp_path, DAY, into=s).records == 14 and 7 in s
 
 
-@pytest.mark.parametrize("arr", [np.arange(8, dtype=np.float64), np.zeros(8, np.int64), np.zeros(16, np.int16)],
-                         ids=["float64", "int64", "int16"])
+@pytest.mark.parametrize("arr", [np.arange(8, dtype=np.float64), np.zeros(8, np.int64), np.zeros(16, np.int16),
+                                 np.zeros(3)], ids=["float64", "int64", "int16", "float64-24-bytes"])
 def test_checkpoint_takes_what_append_takes(tmp_path, arr):
     """A checkpoint of a numeric array was cast to records (every field the number) and journaled, which verify
     passed and a replay applied; the raw record bytes append takes failed ("invalid literal for int()")."""

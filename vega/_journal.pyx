@@ -762,11 +762,11 @@ def _as_record_bytes(records):
     partial record; TypeError for a numpy array of another dtype (a float64 array used to be journaled as
     "records" that verify passed and no store could apply) or an object that is not a buffer."""
     if isinstance(records, np.ndarray):
-        if records.nbytes % JRNL_REC_SIZE:
-            raise ValueError(f"{records.nbytes} bytes is not a whole number of {JRNL_REC_SIZE}-byte records")
-        if not _records_dtype_ok(records.dtype):
+        if not _records_dtype_ok(records.dtype):  # before the size: a float64 array is no records, whatever its size
             raise TypeError(f"records must have CHANGE_RECORD_DTYPE, not {records.dtype} (raw record bytes: "
                             f"a uint8 array, bytes, a bytearray or a memoryview)")
+        if records.nbytes % JRNL_REC_SIZE:
+            raise ValueError(f"{records.nbytes} bytes is not a whole number of {JRNL_REC_SIZE}-byte records")
         return np.ascontiguousarray(records).view(np.uint8).reshape(-1)
     try:
         mv = memoryview(records)
