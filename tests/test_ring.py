@@ -214,6 +214,21 @@ def test_poll_into_an_array_of_another_dtype_is_refused_as_append_refuses_it(rin
     assert r.poll_into(bytearray(64)) == 2
 
 
+def test_poll_into_a_buffer_it_cannot_write_is_refused_naming_out(ring):
+    """A read-only array, a strided one, bytes or a list got the buffer protocol's own words ("buffer source array
+    is read-only", "ndarray is not C-contiguous", "a bytes-like object is required, not 'list'"), naming no
+    argument; now they name ``out`` and what it takes, and read nothing."""
+    r = ring.reader(0)
+    ring._write_test_records(0, 5)
+    read_only = np.zeros(8, CHANGE_RECORD_DTYPE)
+    read_only.flags.writeable = False
+    for bad, kind in ((read_only, ValueError), (np.zeros(16, CHANGE_RECORD_DTYPE)[::2], ValueError),
+                      (bytes(256), BufferError), ([0] * 8, TypeError)):
+        with pytest.raises(kind, match="^out must be a writable, C-contiguous buffer"):
+            r.poll_into(bad)
+        assert r.position == 0
+    assert r.poll_into(np.zeros(8, CHANGE_RECORD_DTYPE)) == 5
+
 def test_start_positions_and_seek(ring):
     ring._write_test_records(0, CAP + 100)
     assert ring.reader(0).position == CAP + 100

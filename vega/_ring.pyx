@@ -1904,7 +1904,12 @@ cdef class Reader:
             raise TypeError(f"out must have CHANGE_RECORD_DTYPE, not {out.dtype} (raw record bytes: a uint8 "
                             f"array or a bytearray)")
         deadline = self._deadline(timeout)
-        PyObject_GetBuffer(out, &view, PyBUF_SIMPLE | PyBUF_WRITABLE)
+        try:
+            PyObject_GetBuffer(out, &view, PyBUF_SIMPLE | PyBUF_WRITABLE)
+        except (TypeError, ValueError, BufferError) as e:  # the buffer protocol's words ("ndarray is not
+            # C-contiguous", "a bytes-like object is required, not 'list'") named no argument
+            raise type(e)(f"out must be a writable, C-contiguous buffer (a CHANGE_RECORD_DTYPE array, or a uint8 "
+                          f"array or bytearray of raw records): {e}") from None
         try:
             k = view.len // RING_REC_SIZE
             if k < 1:
