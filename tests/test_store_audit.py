@@ -145,6 +145,21 @@ def test_floats_and_strings_are_not_tokens():
     assert s.snapshot([np.int8(1), 5])["token"].tolist() == [1, 5]
 
 
+def test_snapshot_of_one_token_rather_than_a_sequence_says_so():
+    """snapshot(5) failed with "'int' object is not iterable"; snapshot(b"\\x01\\x05") snapshotted tokens 1
+    and 5 (bytes iterate as ints) and snapshot("15") said "a token is an int, not str" of its first character.
+    One token, a str or bytes is now a TypeError saying to pass a sequence."""
+    s = vega.Store(10)
+    s.add(1)
+    s.add(5)
+    for one in (5, np.int32(5), np.array(5), True, "15", b"\x01\x05"):
+        with pytest.raises(TypeError, match=r"tokens is a sequence or array of tokens, not one \w+: wrap it in"):
+            s.snapshot(one)
+    assert s.snapshot([5])["token"].tolist() == [5]
+    assert s.snapshot(np.array([5, 1]))["token"].tolist() == [5, 1]
+    assert s.snapshot(t for t in (1, 5))["token"].tolist() == [1, 5]
+    assert len(s.snapshot(np.array([], np.int32))) == 0
+
 def test_an_index_that_raises_or_is_huge():
     class Weird:
         def __index__(self):

@@ -3741,6 +3741,12 @@ cdef object _tokens_list(tokens):
     list of ints (one conversion, not a numpy scalar per element); anything else as given."""
     if isinstance(tokens, _np.ndarray) and tokens.ndim == 1 and tokens.dtype.kind in "iu":
         return tokens.tolist()
+    if (tokens.ndim == 0 if isinstance(tokens, _np.ndarray) else
+            hasattr(type(tokens), "__index__") or isinstance(tokens, (str, bytes, _np.bool_))):
+        # one token (an int, a numpy integer or 0-d array) got "'int' object is not iterable"; a str was
+        # walked as its characters
+        raise TypeError(f"tokens is a sequence or array of tokens, not one {type(tokens).__name__}: wrap it in "
+                        f"[..] (store[token] reads one)")
     return tokens
 
 
