@@ -568,3 +568,39 @@ def test_a_stopped_ingests_summary_counts_what_went_in(tmp_path, where, sig):
     assert fo_in + s["other_destination"] == n and 0 < fo_in < n, s
     with Journal.open(root / "NSE_FO" / "20261120.bin") as j:
         assert j.sealed and j.next_seq - j.first_seq == s["feeds"]["NSE_FO"]["journal"]["records"] > 0
+
+
+@pytest.mark.parametrize("where", ["socket", "journal"])
+def test_a_capture_refused_while_opening_removes_what_the_opening_made(tmp_path, where):
+    """A capture refused at its last opening step (a feed that cannot join its group: an interface address no
+    interface has) or midway (the CM feed's journal directory is a file, after the F&O feed's store and journal
+    were made) left the stores and the ring it had made in /dev/shm, the journal directories and sealed empty
+    day files with their .seq sidecars: a day that looks captured, and shared memory nobody removes.  Now they
+    go; what was there before (a directory, a file) is kept."""
+    name = f"h-{uuid.uuid4().hex[:8]}"
+    (tmp_path / "there").mkdir()                                 # there before: kept
+    root = tmp_path / "there" / "deep" / "j"
+    args = ["--feed", f"FO=239.70.2.1:{free_udp_port()}", "--feed", f"CM=239.70.4.1:{free_udp_port()}"]
+    if where == "socket":
+        args += ["--interface", "192.0.2.1"]                  # TEST-NET-1: no interface has it
+    else:
+        (root / "NSE_EQ").parent.mkdir(parents=True)
+        (root / "NSE_EQ").write_text("not a directory")
+    shm = [core._shm_path(f"{name}-{seg}") for seg in ("fo", "cm", "idx")] + [f"/dev/shm/{name}"]
+    try:
+        r = subprocess.run([sys.executable, "-m", "vega.cli", "capture", *args, "--journal-root", str(root),
+                            "--ring", name, "--store", name, "--store-capacity", "1000", "--duration", "5"],
+                           capture_output=True, text=True, cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT),
+                           timeout=120)
+        left = [p for p in shm if os.path.lexists(p)]
+    finally:
+        for p in shm:
+            try:
+                os.unlink(p)
+            except FileNotFoundError:
+                pass
+    said = "vega capture: feed FO: cannot join" if where == "socket" else "vega capture: journal root "
+    assert r.returncode == 1 and r.stderr.startswith(said) and r.stderr.count("\n") == 1, r
+    assert left == []
+    kept = ["there"] + (["there/deep", "there/deep/j", "there/deep/j/NSE_EQ"] if where == "journal" else [])
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == kept

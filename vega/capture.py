@@ -581,10 +581,13 @@ class Capture:
         from vega import FeedHandler, Store, StoreBusyError
         from vega.store import StoreError
         from vega._net import BatchReceiver
-        from vega._ring import Ring, RingError
+        from vega._core import _shm_path
+        from vega._files import missing_dirs
+        from vega._ring import Ring, RingError, ring_path
         from vega.journal import JournalError, JournalWriter
 
         cfg = self.config
+        made = _Made()                             # what this opening makes that was not there: a refusal takes it back
         try:
             self._offline_ns = offline_ns
             self._date = ist_date(offline_ns)
@@ -602,9 +605,12 @@ class Capture:
             # the master files are read before anything is made or replaced: a bad one leaves the day's journals,
             # the stores and the ring as they were (it used to fail after sealing empty journal files for the day)
             ins, index_tokens = self._read_masters()
+            if cfg.journal_root:
+                made.dirs = missing_dirs(Path(cfg.journal_root) / f.name for f in self.all_feeds)
             for f in self.all_feeds:
                 if cfg.store:
                     name = self._store_name(f)
+                    fresh = not os.path.lexists(_shm_path(name))
                     try:                           # replaces a store whose writer is gone
                         f.store = Store.create(name, cfg.store_capacity if f.cfg else INDEX_STORE_CAPACITY)
                     except StoreBusyError:
@@ -614,6 +620,8 @@ class Capture:
                         raise CaptureError(f"store {name}: {_errno_text(e)}") from None
                     except StoreError as e:        # a file at the store's path that is not ours to replace
                         raise CaptureError(f"store {name}: {e}") from None
+                    if fresh:
+                        made.stores.append(f.store)
                     if name not in self._owned_stores:     # (once, however often it is opened)
                         self._owned_stores.append(name)
                 else:
@@ -640,10 +648,12 @@ class Capture:
             # so far when a capture is restarted during the day
             firsts = {f.name: f.writer.next_seq for f in self.all_feeds if f.writer is not None}
             if cfg.ring:
+                fresh = not os.path.lexists(ring_path(cfg.ring))
                 try:
                     self.ring = Ring.create(cfg.ring, replace=True, first_seq=firsts)
                 except (RingError, OSError) as e:     # not a ring, or its writer alive: nothing replaced
                     raise CaptureError(_ring_error(cfg.ring, e)) from None
+                made.ring = fresh
             elif cfg.journal_root and cfg.journal_spill_mb > 0:
                 self.ring = self._private_ring(firsts)
             for f in sorted(self.all_feeds, key=lambda f: ("IDX", "CM", "FO").index(f.segment)):
@@ -663,6 +673,7 @@ class Capture:
                 f.heard, f.silent_since = time.monotonic(), None
         except BaseException:
             self.close()
+            self._take_back(made)
             for f in self.all_feeds:               # (close leaves them open: here their writer locks would make
                 if f.store is not None:            # the next open, or remove_shared_memory, refuse them as busy)
                     f.store.close()
@@ -673,6 +684,30 @@ class Capture:
             f.rate_mark = (self.started, f.datagrams, 0)
         self.opened = True
         return self
+
+    def _take_back(self, made: "_Made") -> None:
+        """An opening refused or stopped midway (a feed that cannot join its group, a journal root that cannot be
+        written), closed: what it made that was not there before goes, so that no day looks captured and no
+        shared memory is left that nobody removes.  That is the stores and the ring it made (one it replaced
+        stays, as a stop leaves it), the day files it made that hold no live record, with their .seq sidecars,
+        and the journal directories it made, left empty."""
+        from vega import _seqfile
+        from vega._files import remove_empty
+        from vega._ring import Ring
+        for st in made.stores:
+            if not st.closed:
+                with contextlib.suppress(Exception):
+                    st.unlink()
+        if made.ring and self.config.ring:
+            with contextlib.suppress(Exception):
+                Ring.unlink(self.config.ring)
+        for f in self.all_feeds:
+            p = self._unused_day_file(f)
+            if p is not None:
+                for q in (p, str(_seqfile.seq_path(p))):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(q)
+        remove_empty(made.dirs)
 
     def _recover_from_ring(self, name: str) -> None:
         """Before the ring is replaced: the records a capture that was killed had published to its ring but not
@@ -1697,18 +1732,23 @@ class Capture:
         nothing: no datagram and no record (records come from other feeds' datagrams too: the index feed's from
         the CM feed's), sealed and holding no record but the checkpoints that open a day.  ``vega ingest``
         removes them (:meth:`remove_unused_day_files`) instead of leaving days that look captured."""
-        from vega.journal import Journal
         out = []
         for f in self.all_feeds:
-            paths = list(f.unused_days)
-            if f.writer is not None and f.journal_error is None and f.day_made and _got(f) == f.day_mark:
-                paths.append(str(f.writer.path))
-            for p in paths:
-                if _journal_sealed(p):
-                    with Journal.open(p) as j:
-                        if j.next_seq == j.first_seq:           # no numbered (live) record: checked, not assumed
-                            out.append(p)
+            out += [p for p in f.unused_days if _no_live_record(p)]
+            p = self._unused_day_file(f)
+            if p is not None:
+                out.append(p)
         return out
+
+    @staticmethod
+    def _unused_day_file(f: "_Feed") -> str | None:
+        """The day file feed ``f``'s writer has now, when this run made it and it got nothing (sealed: the capture
+        closed), else None."""
+        if f.writer is not None and f.journal_error is None and f.day_made and _got(f) == f.day_mark:
+            p = str(f.writer.path)
+            if _no_live_record(p):
+                return p
+        return None
 
     def remove_unused_day_files(self) -> list[str]:
         """Remove :meth:`unused_day_files` (the capture closed first); the paths removed."""
@@ -2094,6 +2134,24 @@ def _journal_sealed(path: StrPath) -> bool | None:
             return bool(parse_header(fh.read(HEADER_SIZE), str(path))["sealed"] == SEALED)
     except (OSError, JournalError):
         return None
+
+
+def _no_live_record(path: str) -> bool:
+    """Whether the journal file at ``path`` is sealed and holds no numbered (live) record, only the checkpoints
+    that open a day: checked, not assumed."""
+    from vega.journal import Journal
+    if not _journal_sealed(path):
+        return False
+    with Journal.open(path) as j:
+        return bool(j.next_seq == j.first_seq)
+
+
+@dataclasses.dataclass
+class _Made:
+    """What ``Capture.open`` made that was not there before it: what a refused opening takes back."""
+    stores: list[Store] = dataclasses.field(default_factory=list)     # the stores it created at new names
+    ring: bool = False                                                 # the configured ring, at a new name
+    dirs: list[Path] = dataclasses.field(default_factory=list)         # the journal directories, deepest first
 
 
 def _close_unsealed(w: JournalWriter) -> None:
