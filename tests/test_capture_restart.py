@@ -887,3 +887,29 @@ def test_a_restart_killed_before_it_wrote_a_sidecar_makes_the_next_count_an_uppe
         assert (d["missed_while_down"], d["missed_while_down_is_bound"]) == (3, True)
     finally:
         cap.close()
+
+
+def test_a_clean_stop_that_did_not_hear_every_resumed_stream_keeps_the_count_an_upper_bound(live):
+    """Killed, restarted, and stopped cleanly before the feed spoke again (a restart stopped at once, or refused
+    after its journals were open): the seal wrote the sidecar it had resumed from, the killed run's checkpoint
+    numbers, flagged as the seal's, and the next restart called its count exact although the killed run had
+    journaled more of those streams after that checkpoint.  It stays an upper bound, and says so."""
+    p = subprocess.run([sys.executable, "-c", KILLED, live.ring, str(live.journal_root), str(T1),
+                        str(live.feeds[0].port)],
+                       capture_output=True, text=True, timeout=120, cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT))
+    assert p.returncode == -9, p.stderr
+    counted_from_sidecar = _live_missed(STREAM[:100], STREAM[200:])
+    assert counted_from_sidecar > _live_missed(STREAM[:150], STREAM[200:]) > 0
+    quiet = _run(live, [], T2)                                    # restarted, stopped, nothing heard
+    assert quiet.feeds[0].seqs.bound and quiet.feeds[0].seqs.pending
+    cap = Capture(live).open()
+    try:
+        note = [n for n in cap.start_notes() if ".seq" in n]
+        assert len(note) == 1 and "upper bound" in note[0] and "did not hear every stream" in note[0], note
+        _feed(cap, STREAM[200:], T2)
+        d = cap.stats()["feeds"]["NSE_FO"]
+        assert (d["missed_while_down"], d["missed_while_down_is_bound"]) == (counted_from_sidecar, True)
+    finally:
+        cap.close()
+    # every stream heard this time: the seal's sidecar holds live numbers, and says the next count is exact
+    assert _seqfile.read(_seqfile.seq_path(cap.feeds[0].writer.path)).sealed

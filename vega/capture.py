@@ -928,7 +928,8 @@ class Capture:
             self._write_seqs(f, sealed=False)
             if f.seqs.bound:
                 how = (f"written at {clock_ist(sc.written_ns)} IST"
-                       + (" after a checkpoint, not at a seal (its capture was killed)" if not sc.sealed else "")
+                       + (" after a checkpoint, not at a seal (its capture was killed; or at the seal of a restart "
+                          "after a kill that did not hear every stream again)" if not sc.sealed else "")
                        + (f"; the journal holds {after:,} records after it" if after else "")
                        + ": the count is an upper bound")
             else:
@@ -949,10 +950,13 @@ class Capture:
             return                             # (an opening that failed before _resume_streams: the old one stays)
         seqs = h.stream_seqs()
         path = _seqfile.seq_path(w.path)
+        # a restart after a kill holds, for the streams it has not heard since, the killed run's numbers at its
+        # last checkpoint, which its journal has records after: not the seal's exact numbers, so not flagged so
+        exact = sealed and not (f.seqs.bound and f.seqs.pending)
         try:
             if not sealed:
                 w.flush()
-            _seqfile.write(path, _seqfile.SeqFile(f.name, w.date, w.created_ns, w.next_seq, time.time_ns(), sealed,
+            _seqfile.write(path, _seqfile.SeqFile(f.name, w.date, w.created_ns, w.next_seq, time.time_ns(), exact,
                                                   seqs), fsync=sealed)
         except OSError as e:
             if not sealed and f.journal_error is None and self._journals_failed():
