@@ -61,3 +61,30 @@ def test_a_file_being_written_is_not_abandoned(tmp_path):
         assert any("being written (its writer holds it)" in n for n in rep.notes)
         r = _cli("-q", str(tmp_path))
         assert r.returncode == 0 and str(w.path) not in r.stdout and "no writer" not in r.stdout
+
+
+def _file_size_limit(limit):
+    """For a child process: writes past ``limit`` bytes fail with EFBIG (as on a full disk, ENOSPC), instead of
+    killing it with SIGXFSZ."""
+    def limited():
+        import resource
+        import signal
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return limited
+
+
+def test_a_repair_that_cannot_write_names_the_file_and_leaves_it_as_it_was(tmp_path):
+    """`vega verify --repair ROOT` at the end of a day whose disk is full: the seal cannot be written.  It said
+    "vega verify: OSError: [Errno 28] No space left on device", naming no file; now it names the file and what
+    failed, exits 1, and the file is as it was (whole records, unsealed, repairable once there is room)."""
+    path = _abandoned(tmp_path)
+    image = path.read_bytes()
+    r = subprocess.run([sys.executable, "-m", "vega.cli", "verify", "--repair", str(tmp_path)], capture_output=True,
+                       text=True, timeout=60, cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT),
+                       preexec_fn=_file_size_limit(len(image)))
+    assert r.returncode == 1 and r.stderr.count("\n") == 1, r
+    assert r.stderr.startswith(f"vega verify: {path}: cannot repair: File too large"), r.stderr
+    assert "OSError" not in r.stderr and "Errno" not in r.stderr
+    rep = verify(path)
+    assert rep.ok and rep.state == "open" and rep.abandoned and rep.records == 10

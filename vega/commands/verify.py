@@ -72,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
             rep = verify(f, repair=args.repair)
         except PermissionError:
             raise CliError(f"{f}: permission denied") from None
+        except OSError as e:    # a repair that cannot write its seal (a full disk), a read error: the file named
+            raise CliError(f"{f}: {'cannot repair' if args.repair else 'cannot read'}: {e.strerror or e}") from None
         except JournalError as e:  # e.g. locked by its running writer (its message names the file)
             raise CliError(str(e) if str(e).startswith(str(f)) else f"{f}: {e}") from None
         if not rep.ok:
