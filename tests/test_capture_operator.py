@@ -604,3 +604,20 @@ def test_a_capture_refused_while_opening_removes_what_the_opening_made(tmp_path,
     assert left == []
     kept = ["there"] + (["there/deep", "there/deep/j", "there/deep/j/NSE_EQ"] if where == "journal" else [])
     assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == kept
+
+
+def test_a_capture_refused_as_it_writes_a_day_files_header_leaves_no_file(tmp_path):
+    """A journal root whose disk is full at start: the day file was made, its header could not be written, and
+    the refused capture left it there empty, which `vega verify` then called DAMAGED (a cut header) at the end of
+    the day.  The refusal removes it, with the directories it made.  (A file size limit of 0 stands for the full
+    disk: the header's write fails with EFBIG instead of ENOSPC.)"""
+    from test_verify_abandoned import _file_size_limit
+    (tmp_path / "there").mkdir()
+    root = tmp_path / "there" / "j"
+    r = subprocess.run([sys.executable, "-m", "vega.cli", "capture", "--feed", f"FO=127.0.0.1:{free_udp_port()}",
+                        "--journal-root", str(root), "--ring=", "--store=", "--duration", "5"],
+                       capture_output=True, text=True, cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT), timeout=120,
+                       preexec_fn=_file_size_limit(0))
+    assert r.returncode == 1 and r.stderr.startswith(f"vega capture: journal root {root}: File too large"), r
+    assert r.stderr.count("\n") == 1, r
+    assert [p.name for p in tmp_path.rglob("*")] == ["there"]

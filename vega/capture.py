@@ -628,14 +628,18 @@ class Capture:
                     f.store = Store(cfg.store_capacity if f.cfg else INDEX_STORE_CAPACITY)
                 if cfg.journal_root:
                     root = Path(cfg.journal_root)
+                    day_file = root / f.name / f"{self._date:%Y%m%d}.bin"
+                    there = os.path.lexists(day_file)
                     try:
                         f.writer = JournalWriter(root, f.name, self._date,
                                                  checkpoint_interval=cfg.checkpoint_interval)
-                    except OSError as e:
+                    except (OSError, JournalError) as e:
+                        if not there:              # made, and its header not written whole (a full disk)
+                            made.files.append(day_file)
+                        if isinstance(e, JournalError):
+                            raise CaptureError(f"journal: {e}") from None
                         raise CaptureError(f"journal root {root}: {_errno_text(e)}"
                                            + (f" ({e.filename})" if e.filename else "")) from None
-                    except JournalError as e:
-                        raise CaptureError(f"journal: {e}") from None
                     self._day_begins(f)
             if cfg.ring:                               # (first: the overlap check must see what it adds)
                 self._recover_from_ring(cfg.ring)
@@ -690,7 +694,8 @@ class Capture:
         written), closed: what it made that was not there before goes, so that no day looks captured and no
         shared memory is left that nobody removes.  That is the stores and the ring it made (one it replaced
         stays, as a stop leaves it), the day files it made that hold no live record, with their .seq sidecars,
-        and the journal directories it made, left empty."""
+        a day file whose writer failed to make it (its header cut: `vega verify` would call it damaged), and the
+        journal directories it made, left empty."""
         from vega import _seqfile
         from vega._files import remove_empty
         from vega._ring import Ring
@@ -707,6 +712,9 @@ class Capture:
                 for q in (p, str(_seqfile.seq_path(p))):
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(q)
+        for cut in made.files:
+            with contextlib.suppress(OSError):
+                os.unlink(cut)
         remove_empty(made.dirs)
 
     def _recover_from_ring(self, name: str) -> None:
@@ -2156,6 +2164,7 @@ class _Made:
     stores: list[Store] = dataclasses.field(default_factory=list)     # the stores it created at new names
     ring: bool = False                                                 # the configured ring, at a new name
     dirs: list[Path] = dataclasses.field(default_factory=list)         # the journal directories, deepest first
+    files: list[Path] = dataclasses.field(default_factory=list)        # day files a journal writer failed to make
 
 
 def _close_unsealed(w: JournalWriter) -> None:
