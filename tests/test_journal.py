@@ -25,7 +25,15 @@ from vega.journal import (
     journal_path,
     verify,
 )
-from vega.records import CHANGE_RECORD_DTYPE, CHECKPOINT_END, CONTINUED, KEYFRAME, set_timestamps, timestamps
+from vega.records import (
+    CHANGE_RECORD_DTYPE,
+    CHECKPOINT_END,
+    CONTINUED,
+    KEYFRAME,
+    datetimes,
+    set_timestamps,
+    timestamps,
+)
 from vega._journal import VERSION
 
 DATE = dt.date(2026, 11, 20)
@@ -163,6 +171,63 @@ def test_every_spelling_of_a_time_finds_the_same_record(tmp_path):
             linear_seek(recs, T0 + 10**9):linear_seek(recs, T0 + 2 * 10**9)]
         assert len(a) > 0 and (a == b).all()
         assert len(j.state_records("09:15:01")) == linear_seek(recs, T0 + 10**9 + 1)
+
+
+def test_a_numpy_datetime64_of_any_unit_is_the_instant_it_counts_from_the_epoch(tmp_path):
+    """A numpy datetime64 (ns since 1970 UTC in records.datetimes) names the same record as its ts48 int,
+    exactly, whether in ns, us, ms or s; these used to be refused with TypeError."""
+    recs = make_records(5000, seed=8, max_step=2_000_000)          # ~5 s from 09:15
+    base = _journal.day_epoch_ns(DATE)
+    ts = timestamps(recs)
+    with Journal.open(write_day(tmp_path, recs)) as j:
+        # a record's own stamp and the ns after it (exact to the ns), a whole us, a whole s
+        stamp = int(ts[2500])
+        for t, unit in [(stamp, "ns"), (stamp + 1, "ns"), (T0 + 1_234_567_000, "us"), (T0 + 3_001_000_000, "ms"),
+                        (T0 + 2 * 10**9, "s")]:
+            per = {"ns": 1, "us": 1000, "ms": 10**6, "s": 10**9}[unit]
+            assert (base + t) % per == 0
+            d64 = np.datetime64((base + t) // per, unit)
+            want = linear_seek(recs, t)
+            assert 0 < want < len(recs), t
+            assert j.position(d64) == want == j.position(t), (t, unit)
+            assert j.seek(d64) == want and j.tell() == want
+            assert j.state_records(d64).tobytes() == j.state_records(t).tobytes()
+            got = j.between(d64, np.datetime64(base + T0 + 4 * 10**9, "ns"))
+            assert len(got) > 0 and got.tobytes() == j.between(t, T0 + 4 * 10**9).tobytes()
+        assert linear_seek(recs, stamp + 1) > linear_seek(recs, stamp)   # the ns after a stamp is another record
+        assert j.position(np.datetime64("2026-11-20T03:45", "m")) == 0 == linear_seek(recs, T0)   # 09:15 IST
+        assert j.position(np.datetime64("2026-11-20T04", "h")) == len(recs)                      # 09:30 IST
+
+
+def test_records_datetimes_seek_back_to_their_records(tmp_path):
+    """The round trip a reader makes: records.datetimes(...) of the journal's records, then seek to one."""
+    recs = make_records(3000, seed=13)
+    with Journal.open(write_day(tmp_path, recs)) as j:
+        when = datetimes(j.records, j.date)
+        ts = timestamps(j.records)
+        for i in (0, 1, 777, 1500, 2999):
+            pos = j.seek(when[i])
+            assert isinstance(when[i], np.datetime64)
+            assert pos == linear_seek(recs, int(ts[i])) and pos <= i and ts[pos] == ts[i]
+
+
+@pytest.mark.parametrize("bad, says", [
+    (np.datetime64("NaT"), "is NaT"),
+    (np.datetime64("NaT", "ns"), "is NaT"),
+    (np.array([5]).astype("datetime64")[0], "is a numpy datetime64 without a unit"),
+    (np.datetime64(1, "ps"), "no whole number of nanoseconds"),
+    (np.datetime64("2026-11-19T18:00", "s"), r"not within this journal's trading day, 2026-11-20 \(IST\)"),
+    # weeks count from Thursday 1970-01-01: the Thursday before the day is 00:00 UTC = 05:30 IST on 2026-11-19
+    (np.datetime64("2026-11-19", "W"), r"\(2026-11-19 UTC\) is not within this journal's trading day"),
+])
+def test_a_datetime64_that_is_no_instant_of_the_day_is_refused_naming_the_argument(tmp_path, bad, says):
+    with Journal.open(write_day(tmp_path, make_records(100, seed=2))) as j:
+        for call, name in [(j.seek, "seek: t"), (j.position, "position: t"), (j.state_records, "t"),
+                           (lambda t: j.between(t, "23:00"), "between: t0"),
+                           (lambda t: j.between("00:00", t), "between: t1")]:
+            with pytest.raises(ValueError, match=f"^{name} .*{says}") as e:
+                call(bad)
+            assert "\n" not in str(e.value)
 
 
 def test_a_zoned_time_of_day_is_the_instant_within_the_ist_trading_day(tmp_path):

@@ -1702,9 +1702,10 @@ cdef class Journal:
     Positions are record numbers; ``seek(t)`` puts the cursor on the first record stamped at or after ``t``.
     A time ``t`` (``seek``, ``position``, ``between``,
     ``state_records``, ``snapshot_at``) is ts48 ns since 00:00 IST of the trading day, a ``datetime.time`` or
-    ``"HH:MM[:SS[.fffffffff]]"`` (IST), or a datetime or ISO date-time string (IST when naive) within the file's
-    day: from 00:00 IST of its trading date, up to two days on (a rollover after midnight).  A string's fraction
-    of a second is taken to the nanosecond (up to 9 digits)."""
+    ``"HH:MM[:SS[.fffffffff]]"`` (IST), or a datetime or ISO date-time string (IST when naive) or a numpy
+    ``datetime64`` of any unit (UTC, as ``vega.records.datetimes`` gives; NaT and one without a unit are a
+    ValueError) within the file's day: from 00:00 IST of its trading date, up to two days on (a rollover after
+    midnight).  A string's fraction of a second, and a datetime64, are taken to the nanosecond."""
 
     cdef object _mm
     cdef object _file
@@ -1990,13 +1991,13 @@ cdef class Journal:
         """Move the cursor to the first record stamped at or after ``t`` (a time: see the class) and return its
         record number (``len(self)`` when every record is earlier)."""
         self._check_open()
-        self._pos = self._seek_pos(_ts_arg(t, self.date))
+        self._pos = self._seek_pos(_ts_arg(t, self.date, "seek: t"))
         return self._pos
 
     def position(self, t):
         """Record number seek(t) would move to, without moving the cursor."""
         self._check_open()
-        return self._seek_pos(_ts_arg(t, self.date))
+        return self._seek_pos(_ts_arg(t, self.date, "position: t"))
 
     def tell(self):
         """The cursor (a record number)."""
@@ -2037,7 +2038,7 @@ cdef class Journal:
         """Records stamped in [t0, t1) (file order; assumes timestamps in order, as the capture writes);
         ValueError when t1 is before t0."""
         self._check_open()
-        a, b = _ts_arg(t0, self.date), _ts_arg(t1, self.date)
+        a, b = _ts_arg(t0, self.date, "between: t0"), _ts_arg(t1, self.date, "between: t1")
         if b < a:
             raise ValueError(f"between: t1 ({t1}) is before t0 ({t0})")
         out = self._records[self._seek_pos(a):self._seek_pos(b)]
@@ -2158,15 +2159,48 @@ def _split_ns(text):
     return text[:m.start()] + text[m.end():], int(m.group(1).ljust(3, "0"))
 
 
-def _ts_arg(t, day):
-    """ts48 (ns since 00:00 IST of trading day ``day``) of a Journal method's time argument: an int (ts48
-    itself); a datetime.time or an ISO string 'HH:MM[:SS[.fffffffff]]' (time of day, IST when naive; one with a
-    zone, such as time(6, 0, tzinfo=UTC) or '06:00+00:00', is the instant showing that time in its zone within
-    the trading day, 00:00 to 24:00 IST); a datetime or an ISO datetime string within the day's file (IST when
-    naive; a pandas Timestamp is one; to the microsecond; a string to the nanosecond, up to 9 fractional
-    digits).  TypeError / ValueError else."""
+#: ns in one unit of a numpy datetime64 of a week or finer, down to the ns (a month or a year: converted to days)
+_NS_PER_UNIT = {"W": 604_800_000_000_000, "D": 86_400_000_000_000, "h": 3_600_000_000_000, "m": 60_000_000_000,
+                "s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
+_UNITS_PER_NS = {"ps": 1_000, "fs": 1_000_000, "as": 1_000_000_000}
+
+
+def _datetime64_epoch_ns(v, what):
+    """ns since the Unix epoch of numpy datetime64 ``v`` (the argument ``what``), exactly, whatever its unit
+    (numpy's datetime64 counts from 1970-01-01T00:00 UTC, as records.datetimes gives it).  ValueError for NaT,
+    for one without a unit (generic: no instant) and for one finer than the ns that is no whole ns."""
+    if np.isnat(v):
+        raise ValueError(f"{what} is NaT (numpy's not-a-time): give a time")
+    unit, count = np.datetime_data(v.dtype)
+    if unit == "generic":
+        raise ValueError(f"{what} is a numpy datetime64 without a unit ({int(v.astype(np.int64))} of no unit): "
+                         f"give it one, e.g. datetime64[ns]")
+    if unit in ("Y", "M"):                 # a year or month starts on a day: exact in days
+        v, unit, count = v.astype("datetime64[D]"), "D", 1
+    n = int(v.astype(np.int64)) * count
+    if unit in _UNITS_PER_NS:
+        ns, rest = divmod(n, _UNITS_PER_NS[unit])
+        if rest:
+            raise ValueError(f"{what} ({v}) is no whole number of nanoseconds: records are stamped to the ns")
+        return ns
+    return n * _NS_PER_UNIT[unit]
+
+
+def _ts_arg(t, day, what="t"):
+    """ts48 (ns since 00:00 IST of trading day ``day``) of a Journal method's time argument ``what``: an int
+    (ts48 itself); a datetime.time or an ISO string 'HH:MM[:SS[.fffffffff]]' (time of day, IST when naive; one
+    with a zone, such as time(6, 0, tzinfo=UTC) or '06:00+00:00', is the instant showing that time in its zone
+    within the trading day, 00:00 to 24:00 IST); a datetime or an ISO datetime string within the day's file (IST
+    when naive; a pandas Timestamp is one; to the microsecond; a string to the nanosecond, up to 9 fractional
+    digits); a numpy datetime64 of any unit within the day's file (UTC, numpy's one zone: what
+    records.datetimes gives; exact to the ns).  TypeError / ValueError else."""
     v = t
     sub_us = 0
+    if isinstance(v, np.datetime64):
+        ns = _datetime64_epoch_ns(v, what) - day_epoch_ns(day)
+        if not 0 <= ns < 2 * 86_400_000_000_000:
+            raise ValueError(f"{what} ({v} UTC) is not within this journal's trading day, {day} (IST)")
+        return ns
     if isinstance(v, str):
         try:
             v, sub_us = _split_ns(v)
@@ -2190,8 +2224,8 @@ def _ts_arg(t, day):
     elif isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.timedelta64)):
         ns = int(v)
     else:
-        raise TypeError(f"a time is ts48 ns (int), a datetime.time, a datetime or an ISO string, "
-                        f"not {type(t).__name__}")
+        raise TypeError(f"a time is ts48 ns (int), a datetime.time, a datetime, a numpy datetime64 or an ISO "
+                        f"string, not {type(t).__name__}")
     ns += sub_us
     if not 0 <= ns < (1 << 48):
         raise ValueError(f"a time is 0 .. 2**48 - 1 ns after 00:00 IST of the trading day, not {ns}")
