@@ -198,7 +198,8 @@ def test_demo_exits_0_and_shows_what_landed(capsys):
     counted = [ln for ln in out.splitlines() if "messages by code, counted, not merged:" in ln]
     assert len(counted) == 2 and all("6511:1, " in ln and "6521:1, " in ln and "7206:1" in ln for ln in counted)
     merged = [ln for ln in out.splitlines() if "messages by code, merged:" in ln]
-    assert len(merged) == 2 and not any("6511:" in ln or "7206:" in ln for ln in merged)
+    assert len(merged) == 2 and not any("6511:" in ln or "7206:" in ln or "6541:" in ln for ln in merged)
+    assert all("6541:" in ln for ln in counted)                 # the circuit check, a bare header
 
 
 def test_unicast_loopback_feed(tmp_path):
