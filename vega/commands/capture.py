@@ -34,7 +34,9 @@ def add_pipeline_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ring", help="shared-memory ring name; '' for none, overriding the config")
     p.add_argument("--store", help="shared-memory store name prefix (<name>-fo, <name>-cm, <name>-idx); '' for "
                    "stores in this process only, overriding the config")
-    p.add_argument("--store-capacity", type=ascii_int)
+    p.add_argument("--store-capacity", type=ascii_int, metavar="N",
+                   help="instruments per segment (default 262144; a named store reserves all of it in /dev/shm: "
+                        "117 MiB at the default)")
     p.add_argument("--contract", metavar="FILE", help="NSE contract.txt: F&O symbols and the options' IV metadata")
     p.add_argument("--security", metavar="FILE", help="NSE security.txt: CM symbols")
     p.add_argument("--index-master", metavar="FILE",
