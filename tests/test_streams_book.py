@@ -289,7 +289,7 @@ def test_depth_changes_between_broadcasts_are_realistic(seg):
 
 
 def test_stream_is_deterministic_and_versioned():
-    assert S.STREAM_VERSION == 3 and "STREAM_VERSION" in S.__all__
+    assert S.STREAM_VERSION == 4 and "STREAM_VERSION" in S.__all__
     for seg in nse.SEGMENTS:
         kw = dict(seed=9, phases=True, index_oi=True, n_tokens=200)
         a = list(nse.sample_stream(seg, 400, **kw))
@@ -335,3 +335,26 @@ def test_preopen_carries_the_indicative_open_and_the_day_opens_at_the_equilibriu
     store = Store(10_000)
     FeedHandler(seg, store).process_batch(dgs)
     assert [t for t in opened if store[t].open_price != equilibrium[t]] == []
+
+
+@pytest.mark.parametrize("seg", nse.SEGMENTS)
+@pytest.mark.parametrize("n,duration_s", [(2000, S.SESSION_SECONDS), (500, 600.0)])
+def test_the_phases_keep_the_exchange_clock(seg, n, duration_s):
+    """With phases the pre-open's 7208s fall in 09:00-09:08, the price discovery's in 09:08-09:15, and the open's
+    from 09:15 to 09:15 + duration_s, whatever share of the datagrams each phase takes (version 3 spread every
+    datagram over the whole clock: a session's pre-open ran until ~09:31)."""
+    t915 = S.session_start_1980(S._DEFAULT_DATE)
+    spans = {1: (t915 - 900, t915 - 420), 6: (t915 - 420, t915), 2: (t915, t915 + duration_s)}
+    seen: dict[int, list[int]] = {1: [], 6: [], 2: []}
+    last = 0
+    for _, m in S.sample_messages(seg, n, 5, phases=True, duration_s=duration_s):
+        last = max(last, m["log_time"])
+        if m["transaction_code"] == 7208:
+            for r in m["records"]:
+                seen[r["trading_status"]].append(m["log_time"])
+    for status, (lo, hi) in spans.items():
+        ts = seen[status]
+        assert ts and lo <= min(ts) and max(ts) < hi, (status, min(ts) - lo, hi - max(ts))
+    # each phase fills its span: its first datagram near the span's start, its last near the end
+    assert min(seen[1]) - spans[1][0] < 60 and spans[1][1] - max(seen[1]) < 60
+    assert spans[6][1] - max(seen[6]) < 60 and spans[2][1] - duration_s / 20 < last < spans[2][1]

@@ -18,6 +18,8 @@ With ``phases=True`` the stream opens like a real trading day: a pre-open order-
 ``PRE_OPEN_SHARE`` of the datagrams: 7208 with TradingStatus 1 and an indicative price that walks but no
 trades; F&O 7210 security status "pre-open"; market watch), then a call-auction / price-discovery phase
 (``AUCTION_SHARE``: TradingStatus 6, auction number, status, price and quantity in 7208), then normal trading.
+On the clock the pre-open runs 09:00-09:08 and the price discovery 09:08-09:15, whatever their share of the
+datagrams; the normal market opens at 09:15 and runs ``duration_s``.
 In both phases a 7200/7208's OpenPrice is the indicative open and VolumeTradedToday the indicative quantity
 (PROTOCOL.md §3.3); an instrument that took part opens at its last indicative (equilibrium) price.
 
@@ -85,6 +87,11 @@ PHASE_MIX = {
 #: with phases=True: the share of the datagrams in pre-open, then in the auction (price discovery)
 PRE_OPEN_SHARE = 0.08
 AUCTION_SHARE = 0.04
+#: with phases=True, the clock of the two phases before the open: the pre-open order collection 09:00-09:08, then
+#: the price discovery (order matching and the buffer) 09:08-09:15, whatever their share of the datagrams; the
+#: normal market takes the rest of the datagrams from 09:15 for ``duration_s``
+PRE_OPEN_SECONDS = 8 * 60
+AUCTION_SECONDS = 7 * 60
 #: phase -> TradingStatus in 7208 (PROTOCOL.md: 1 pre-open, 2 open, 6 price discovery)
 TRADING_STATUS = {"preopen": 1, "auction": 6, "open": 2}
 #: codes the NSE documents list as LZO1Z-compressed (CM63 p.88, FO946 p.149; PROTOCOL.md §3.0)
@@ -105,7 +112,9 @@ _TRADE_LOTS = (1, 1, 1, 1, 2, 2, 2, 3, 3, 5, 5, 10, 10, 20, 50, 100)   # trade s
 #: the version of what the generator produces: bump it whenever the same arguments give different bytes
 #: (benchmarks key their cached streams on it).  2: the order book evolves incrementally (book events).  3: with
 #: phases, the pre-open 7200/7208 carry the indicative open and quantity, and the day opens at the equilibrium.
-STREAM_VERSION = 3
+#: 4: with phases, the pre-open runs 09:00-09:08 and the price discovery 09:08-09:15 on the clock (they took
+#: their share of the whole day's clock before: a pre-open until ~09:31).
+STREAM_VERSION = 4
 
 #: book depth per side (the 7200/7208 MBP levels)
 LEVELS = 5
@@ -714,6 +723,7 @@ class _Generator:
             self.cum_weights.append(acc)
         self.seq = {s: rng.randint(1, 2_000_000) for s in range(1, self.n_streams + 1)}
         self.t0 = session_start_1980(date)
+        self.n_datagrams = n_datagrams
         self.step = duration_s / max(1, n_datagrams)
         self.t = float(self.t0)
         self.i = -1
@@ -730,8 +740,9 @@ class _Generator:
         if phases:
             n_pre = int(n_datagrams * PRE_OPEN_SHARE)
             self.phase_ends = (n_pre, n_pre + int(n_datagrams * AUCTION_SHARE))
-            self.t0 -= 15 * 60                       # the day starts at 09:00 with the pre-open
-            self.step = (duration_s + 15 * 60) / max(1, n_datagrams)
+            self.t0 -= PRE_OPEN_SECONDS + AUCTION_SECONDS    # the day starts at 09:00 with the pre-open
+            self.step = (duration_s + PRE_OPEN_SECONDS + AUCTION_SECONDS) / max(1, n_datagrams)
+            self.duration_s = duration_s
             self.phase_codes = list(PHASE_MIX[segment])
             self.phase_cum = []
             acc = 0.0
@@ -925,6 +936,21 @@ class _Generator:
             return self.rng.choices(self.phase_codes, cum_weights=self.phase_cum)[0]
         return self.rng.choices(self.codes, cum_weights=self.code_cum)[0]
 
+    def clock(self, i: int, r: float) -> float:
+        """The time of datagram ``i`` (``r`` in [0, 1): where in its slot).  Without phases the slots split the
+        stream's clock evenly; with them each phase's datagrams split the phase's own span (PRE_OPEN_SECONDS,
+        AUCTION_SECONDS, then ``duration_s`` from 09:15), so the market opens at 09:15 however many datagrams
+        the phases take."""
+        n_pre, n_auc = self.phase_ends
+        if not n_auc:
+            return self.t0 + self.step * (i + r)
+        if i < n_pre:
+            return self.t0 + PRE_OPEN_SECONDS * (i + r) / n_pre
+        if i < n_auc:
+            return self.t0 + PRE_OPEN_SECONDS + AUCTION_SECONDS * (i - n_pre + r) / (n_auc - n_pre)
+        n_open = max(1, self.n_datagrams - n_auc)
+        return self.t0 + PRE_OPEN_SECONDS + AUCTION_SECONDS + self.duration_s * (i - n_auc + r) / n_open
+
     def datagram_messages(self) -> list[_Dict]:
         """The messages of the next datagram (the clock advances once per datagram)."""
         self.i += 1                                  # datagram i lands in [t0 + i*step, t0 + (i+1)*step)
@@ -932,7 +958,7 @@ class _Generator:
             self.phase = "preopen" if self.i < self.phase_ends[0] else "auction"
         else:
             self.phase = "open"
-        self.t = self.t0 + self.step * (self.i + self.rng.random())
+        self.t = self.clock(self.i, self.rng.random())
         n = self.rng.choices((1, 2, 3, 4), (0.3, 0.3, 0.25, 0.15))[0]
         # (the market-state messages first: they take their BCSeqNo before the messages they precede)
         msgs = self.phase_change() if self.broadcasts else []
