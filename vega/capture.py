@@ -998,12 +998,17 @@ class Capture:
         if not heard:
             return
         f.seqs.pending -= set(heard)
-        n = sum(streams[k]["missed_while_down"] for k in heard)
-        each = ", ".join(f"stream {k}: {streams[k]['missed_while_down']:,}" for k in heard)
+        counts = {k: _missed_while_down(streams[k]) for k in heard}
+        known = [n for n in counts.values() if n is not None]
+        each = ("; " if len(known) < len(counts) else ", ").join(   # (a renumbered stream's part has commas)
+            f"stream {k}: {n:,}" if n is not None else f"stream {k}: ?, renumbered: its first number "
+            f"{streams[k]['first_after']:,} is below its last before, {streams[k]['resumed_from']:,}"
+            for k, n in counts.items())
         left = f"; not heard yet: stream {', '.join(map(str, sorted(f.seqs.pending)))}" if f.seqs.pending else ""
         how = "at most (its capture was killed: counted from the last checkpoint)" if f.seqs.bound else "exactly"
+        n_txt = f"{how} {sum(known):,}" if len(known) == len(counts) else "an unknown number of"
         if self.on_warning is not None:
-            self.on_warning(f"{f.name}: the feed sent {how} {n:,} sequence numbers while the capture was down "
+            self.on_warning(f"{f.name}: the feed sent {n_txt} sequence numbers while the capture was down "
                             f"({each}){left}")
 
     def start_notes(self) -> list[str]:
@@ -2001,6 +2006,7 @@ class Capture:
                                "time_ns": time.time_ns(), "feeds": {}}
         for f in self.all_feeds:
             st = f.handler.stats if f.handler is not None else {}
+            renumbered = sum(1 for v in st.get("streams", {}).values() if _missed_while_down(v) is None)
             if f.cfg is None:                         # the index feed: what its merge took from the CM feed
                 by_code = st.get("merged_by_code", {})
                 st = dict(st, messages=sum(by_code.values()), by_code=by_code)
@@ -2011,15 +2017,17 @@ class Capture:
                  "merge": {k: v for k, v in st.get("merge", {}).items() if v},
                  "records": st.get("records", 0),
                  "streams": {str(k): {"messages": v["messages"], "gaps": v["gaps"], "missed": v["missed"]}
-                             | ({"missed_while_down": v["missed_while_down"]} if "missed_while_down" in v else {})
+                             | ({"missed_while_down": _missed_while_down(v)} if "missed_while_down" in v else {})
                              for k, v in st.get("streams", {}).items()},
                  "gaps": sum(v["gaps"] for v in st.get("streams", {}).values()),
                  "missed": sum(v["missed"] for v in st.get("streams", {}).values()),
                  # a restart resumed from the day's sidecar (_resume_streams): what the feed sent while the
-                 # capture was down, as far as its streams have been heard; None without one
+                 # capture was down, as far as its streams have been heard; None without one, and None (unknown)
+                 # once a stream renumbered while the capture was down
                  "missed_while_down": (sum(v.get("missed_while_down", 0) for v in st.get("streams", {}).values())
-                                       if f.seqs.resumed else None),
+                                       if f.seqs.resumed and not renumbered else None),
                  "missed_while_down_is_bound": f.seqs.bound,
+                 "streams_renumbered_while_down": renumbered,
                  "streams_not_heard_since_restart": sum(1 for v in st.get("streams", {}).values()
                                                         if "first_after" in v and not v["first_after"]),
                  "truncated": f.receiver.truncated if f.receiver is not None else 0,
@@ -2251,6 +2259,15 @@ def clock_ist(epoch_ns: int) -> str:
     return f"{_dt.datetime.fromtimestamp(epoch_ns // 1_000_000_000, IST):%H:%M:%S}"
 
 
+def _missed_while_down(stream: dict[str, int]) -> int | None:
+    """What a stream resumed at a restart skipped while the capture was down (its ``missed_while_down`` in
+    ``FeedHandler.stats["streams"]``), or None, unknown, when the exchange numbered it afresh meanwhile: its first
+    number since is below its last one before (``first_after`` < ``resumed_from``), by any amount, which the
+    handler counts as 0."""
+    first, last = stream.get("first_after", 0), stream.get("resumed_from", 0)
+    return None if first and first < last else stream.get("missed_while_down", 0)
+
+
 def format_stats(s: dict[str, Any]) -> str:
     """One human line per feed (and one for the ring) of :meth:`Capture.stats`, each starting with the time
     of day (IST, when ``s`` has ``time_ns``) and the uptime: ``[10:31:02     12.5s]``."""
@@ -2276,8 +2293,10 @@ def format_stats(s: dict[str, Any]) -> str:
         silent = f" SILENT {_duration(d['silent_s'])}" if d.get("silent_s") else ""
         down, wait = d.get("missed_while_down"), d.get("streams_not_heard_since_restart", 0)
         at_most = "<= " if d.get("missed_while_down_is_bound") else ""
-        down_txt = ("" if down is None else f" missed while down {at_most}{down:,}"
-                    + (f" ({wait} streams not heard yet)" if wait else ""))
+        renumbered = d.get("streams_renumbered_while_down", 0)
+        down_txt = (f" missed while down ? ({renumbered} stream{'s' * (renumbered > 1)} renumbered)" if renumbered
+                    else "" if down is None else f" missed while down {at_most}{down:,}")
+        down_txt += f" ({wait} streams not heard yet)" if wait and down_txt else ""
         rate = (f", {d['datagrams_per_s']:,.0f} dgrams/s {d['messages_per_s']:,.0f} msgs/s"
                 if "datagrams_per_s" in d else "")
         lines.append(f"{when}{s['uptime_s']:8.1f}s] {name}: {d['datagrams']:,} dgrams {d['messages']:,} msgs{rate} "
