@@ -1620,6 +1620,10 @@ cdef inline void _streams_track(vg_streams_t* s, const vg_header_t* hd) noexcept
         # (resume_streams) was sent while the capture was down, counted apart from the live gaps
         s.down_first[st] = <int32_t>q
         s.last[st] = _seq_after(s.down_last[st], q, &down_gaps, &s.missed_down[st], &down_late)
+        if q < s.down_last[st]:
+            # below it by any amount: numbered afresh while the capture was down (no datagram sent before the
+            # stop reaches the new socket), so the live count goes on from q, not from the old number
+            s.last[st] = <int32_t>q
     else:
         s.last[st] = <int32_t>q
 
@@ -2039,10 +2043,11 @@ cdef class FeedHandler:
         """A capture restarted: ``last`` ({stream: BCSeqNo}, from ``stream_seqs`` before the stop) are each
         stream's last numbers before it.  Each stream's first number after it counts the numbers skipped in
         between (the feed sent them while the capture was down) by the live gap rule, but apart from the live
-        gaps: ``stats["streams"][n]["missed_while_down"]``.  ValueError, setting nothing, for a stream outside
-        0..255, a number outside 1..2**31 - 1, or a stream heard already (since the last ``new_day``, which
-        forgets the streams' numbers); RuntimeError while a call of this handler (or a linked one) is running in
-        another thread."""
+        gaps: ``stats["streams"][n]["missed_while_down"]``; a first number below ``last``, by any amount, is the
+        stream numbered afresh meanwhile (0 counted), and the live counters go on from it.  ValueError, setting
+        nothing, for a stream outside 0..255, a number outside 1..2**31 - 1, or a stream heard already (since the
+        last ``new_day``, which forgets the streams' numbers); RuntimeError while a call of this handler (or a
+        linked one) is running in another thread."""
         cdef vg_streams_t* s = &self._f.streams
         if self._busy:
             raise RuntimeError("this FeedHandler (or one linked to it) is inside a call in another thread: "
