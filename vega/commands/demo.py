@@ -21,6 +21,7 @@ import numpy.typing as npt
 
 from vega.commands import CliError, ascii_int, float_upto
 from vega.commands._ops import fmt_paise
+from vega.commands.simulate import NO_BROADCASTS_HELP
 from vega.records import CHANGE_RECORD_DTYPE
 
 if TYPE_CHECKING:
@@ -48,6 +49,7 @@ def register(sub: _Subparsers) -> None:
     d.add_argument("--top", type=ascii_int, default=8, help="instruments to show per segment (default 8)")
     d.add_argument("--journal-root", help="keep the journal here (default: a temporary directory, removed)")
     d.add_argument("--unicast", action="store_true", help="use unicast 127.0.0.1 instead of multicast")
+    d.add_argument("--no-broadcasts", action="store_true", help=NO_BROADCASTS_HELP)
     d.set_defaults(func=run)
 
 
@@ -91,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         if root is None:
             tmp = tempfile.mkdtemp(prefix="vega-demo-")
             root = tmp
-        sim = Simulator(args.segments, n, seed=args.seed, targets=targets)
+        sim = Simulator(args.segments, n, seed=args.seed, targets=targets, broadcasts=not args.no_broadcasts)
         mdir = tempfile.mkdtemp(prefix="vega-demo-master-")
         masters = sim.write_master(mdir)               # contract.txt / security.txt of the simulated instruments
         from vega.instruments import Instruments

@@ -81,6 +81,11 @@ def _target(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
+#: (``vega demo`` has the option too)
+NO_BROADCASTS_HELP = ("no 7206 system information, market-state messages (6531, 6571, 6511, 6521 ...) and trickle of "
+                      "other documented codes VEGA counts without merging (F&O 7211/7340/7220, CM 7214/7215, 6501)")
+
+
 def register(sub: _Subparsers) -> None:
     p = sub.add_parser("simulate", help=HELP, description=HELP + ". Wire-exact, LZO1Z-compressed like the "
                        "exchange, per-stream sequence numbers; deterministic for a seed. Sends only to loopback.")
@@ -98,10 +103,7 @@ def register(sub: _Subparsers) -> None:
     p.add_argument("--no-phases", action="store_true", help="no pre-open and auction phase at the start")
     p.add_argument("--no-index-oi", action="store_true",
                    help="no index broadcasts (CM 7207/7216/8207) and no open interest per underlying (F&O 7130/17130)")
-    p.add_argument("--no-broadcasts", action="store_true",
-                   help="no 7206 system information, market-state messages (6531, 6571, 6511, 6521 ...) and trickle "
-                        "of other documented codes VEGA counts without merging (F&O 7211/7340/7220, CM 7214/7215, "
-                        "6501)")
+    p.add_argument("--no-broadcasts", action="store_true", help=NO_BROADCASTS_HELP)
     p.add_argument("--out", metavar="FILE.pcap", help="write a pcap file instead of sending")
     p.add_argument("--stream", action="store_true", help="generate while sending, for long runs: memory stays flat "
                    "(by default the whole stream is made first, ~0.7 KB per datagram), but the rate is at most "
