@@ -1130,13 +1130,14 @@ def export(root: StrPath, out: StrPath, start: DayLike, end: DayLike | None = No
         raise ValueError(f"export: end date {d1} is before start date {d0}")
     names = _feeds(root, feeds)
     files = journal_files(root, names, d0, d1)
-    total = 0
+    counted = []
     for d, f, p in files:
         # every day is checked before anything is written, and opened again when written, one at a time: a
         # journal holds two file descriptors, and a year of days held open ran out of them ("Too many open files"
         # past ~500 days under the common limit of 1024)
         with _day_file(p, f, d) as j:
-            total += _export_end(j)
+            counted.append(_export_end(j))
+    total = sum(counted)
     bar = None
     if progress:
         try:
@@ -1148,7 +1149,7 @@ def export(root: StrPath, out: StrPath, start: DayLike, end: DayLike | None = No
     name = _export_name(fmt, compression)
     written = []
     try:
-        for d, f, p in files:
+        for (d, f, p), was in zip(files, counted):
             dest_dir = out / f"date={d.isoformat()}" / f"feed={f}"
             dest = dest_dir / name
             tmp = dest_dir / f".{name}.tmp"
@@ -1159,6 +1160,9 @@ def export(root: StrPath, out: StrPath, start: DayLike, end: DayLike | None = No
                 dest_dir.mkdir(parents=True, exist_ok=True)
                 with _table_writer(fmt, os.path.abspath(tmp), schema, compression) as tw:
                     n = _export_end(j)
+                    if bar is not None and n != was:   # today's file, grown since it was counted: the bar's total too
+                        bar.total += n - was
+                        bar.refresh()
                     for a in range(0, max(n, 1), row_group_size):
                         # read (pread) a row group at a time, not through the map: pages of the map stay in
                         # the process once touched, and an export held every day of the range in memory

@@ -6,7 +6,7 @@ import datetime as _dt
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import numpy.typing as npt
@@ -53,11 +53,14 @@ def register(sub: _Subparsers) -> None:
 
 class _Progress:
     """A progress line on stderr, rewritten in place at most every 0.2 s: records replayed of ``total`` (those the
-    replay delivers; 0 when not known, as with --tokens: no percentage)."""
+    replay delivers; 0 when not known, as with --tokens: no percentage).  Once more are replayed, a file grew since
+    it was counted (today's, a capture writing it: the replay reads what a file holds when it gets to it, and
+    ``next_seq`` hands over to the live ring from there): ``recount`` gives the total again."""
 
-    def __init__(self, enabled: bool, total: int):
+    def __init__(self, enabled: bool, total: int, recount: Callable[[], int] | None = None):
         self.enabled = enabled and sys.stderr.isatty()
         self.total = total
+        self.recount = recount
         self.n = 0
         self.t0 = time.monotonic()
         self.last = 0.0
@@ -67,6 +70,8 @@ class _Progress:
         now = time.monotonic()
         if self.enabled and now - self.last >= 0.2:
             self.last = now
+            if self.total and self.n > self.total and self.recount is not None:
+                self.total = max(self.n, self.recount())
             of = f"/{self.total:,}" if self.total else ""
             pct = f" {min(100.0, 100 * self.n / self.total):5.1f}%" if self.total else ""
             rate = self.n / max(now - self.t0, 1e-9)
@@ -178,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
 
     ring = store = None
     done = False                                  # else the ring and store made here are removed again
-    prog = _Progress(not args.no_progress, total)
+    prog = _Progress(not args.no_progress, total, lambda: _replay_count(files, start, end))
     try:
         if args.ring:
             from vega._ring import Ring, RingBusyError, RingError, _check_replace, ring_path
