@@ -57,6 +57,7 @@ import numpy.typing as npt
 
 from vega._core import JOURNAL_GRACE_NS, MAX_CAPACITY as STORE_CAPACITY_MAX
 from vega._files import StrPath, file_kind
+from vega._text import fmt_age
 from vega.simulator import DEFAULT_FEEDS
 
 if TYPE_CHECKING:
@@ -2073,7 +2074,6 @@ def _per_s(count: int, before: int, secs: float) -> float:
 
 def _duration(secs: float) -> str:
     """A span of seconds, short (``vega stat``'s ages: 300ms, 45.0s, 3m, 14.1h)."""
-    from vega.commands._ops import fmt_age
     return fmt_age(int(secs * 1e9))
 
 

@@ -153,22 +153,6 @@ def fmt_paise(p: int) -> str:
     return f"{int(p) / 100:,.2f}"
 
 
-def fmt_age(ns: int) -> str:
-    """A duration in ns, short and human."""
-    if ns < 0:
-        return "-"
-    s = ns / 1e9
-    if s < 1:
-        return f"{s * 1e3:.0f}ms"
-    if s < 120:
-        return f"{s:.1f}s"
-    if s < 7200:
-        return f"{s / 60:.0f}m"
-    if s < 172800:
-        return f"{s / 3600:.1f}h"
-    return f"{s / 86400:.0f}d"
-
-
 # ----------------------------------------------------------------------------------------------------------
 # opening things with one-line errors
 # ----------------------------------------------------------------------------------------------------------

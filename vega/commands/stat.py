@@ -8,7 +8,8 @@ import time
 
 from typing import TYPE_CHECKING, Any
 
-from vega.commands._ops import fmt_age, open_ring
+from vega._text import fmt_age
+from vega.commands._ops import open_ring
 
 if TYPE_CHECKING:
     from vega.commands import _Subparsers

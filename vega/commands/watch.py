@@ -13,7 +13,8 @@ import numpy as np
 import numpy.typing as npt
 
 from vega.commands import CliError, ascii_int, float_upto
-from vega.commands._ops import fmt_age, fmt_paise, load_masters, open_ring, open_store, parse_tokens
+from vega._text import fmt_age
+from vega.commands._ops import fmt_paise, load_masters, open_ring, open_store, parse_tokens
 from vega.instruments import SEG_CM, SEG_FO
 
 _SEG_IDX = 3                              # an index store's segment (VG_SEG_IDX in vega/_core.pxd)
