@@ -33,8 +33,9 @@ CHECKPOINT_DTYPE: np.dtype[Any]
 
 _DateLike = datetime.date | str | int
 #: a time of a journal's day: ts48 ns (int or numpy integer), a datetime.time or "HH:MM[:SS[.ffffff]]" (IST),
-#: or a datetime / ISO date-time string (IST when naive) / numpy datetime64 of any unit (UTC) within the file's day
-_TimeLike = int | np.integer[Any] | datetime.time | datetime.datetime | np.datetime64 | str
+#: or a datetime / ISO date-time string (IST when naive) / numpy datetime64 of any unit (UTC) within the file's day,
+#: or a 0-d datetime64 array (records.datetimes of one record; an array of more dimensions is a TypeError)
+_TimeLike = int | np.integer[Any] | datetime.time | datetime.datetime | np.datetime64 | npt.NDArray[np.datetime64] | str
 #: a record position or count: an int, or a numpy integer
 _Index = int | np.integer[Any]
 

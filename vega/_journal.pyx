@@ -1703,9 +1703,10 @@ cdef class Journal:
     A time ``t`` (``seek``, ``position``, ``between``,
     ``state_records``, ``snapshot_at``) is ts48 ns since 00:00 IST of the trading day, a ``datetime.time`` or
     ``"HH:MM[:SS[.fffffffff]]"`` (IST), or a datetime or ISO date-time string (IST when naive) or a numpy
-    ``datetime64`` of any unit (UTC, as ``vega.records.datetimes`` gives; NaT and one without a unit are a
-    ValueError) within the file's day: from 00:00 IST of its trading date, up to two days on (a rollover after
-    midnight).  A string's fraction of a second, and a datetime64, are taken to the nanosecond."""
+    ``datetime64`` of any unit, or a 0-d datetime64 array (UTC, as ``vega.records.datetimes`` gives, a 0-d array
+    for one record; NaT and one without a unit are a ValueError) within the file's day: from 00:00 IST of its
+    trading date, up to two days on (a rollover after midnight).  A string's fraction of a second, and a
+    datetime64, are taken to the nanosecond."""
 
     cdef object _mm
     cdef object _file
@@ -2186,17 +2187,30 @@ def _datetime64_epoch_ns(v, what):
     return n * _NS_PER_UNIT[unit]
 
 
+def _datetime64_scalar(v):
+    """``v`` as a numpy datetime64 scalar when it is one, or a 0-d datetime64 array (what
+    ``records.datetimes`` gives for one record or one ts48, where ``datetimes(array)[i]`` gives a scalar);
+    None for anything else."""
+    if isinstance(v, np.datetime64):
+        return v
+    if isinstance(v, np.ndarray) and v.ndim == 0 and v.dtype.kind == "M":
+        return v[()]
+    return None
+
+
 def _ts_arg(t, day, what="t"):
     """ts48 (ns since 00:00 IST of trading day ``day``) of a Journal method's time argument ``what``: an int
     (ts48 itself); a datetime.time or an ISO string 'HH:MM[:SS[.fffffffff]]' (time of day, IST when naive; one
     with a zone, such as time(6, 0, tzinfo=UTC) or '06:00+00:00', is the instant showing that time in its zone
     within the trading day, 00:00 to 24:00 IST); a datetime or an ISO datetime string within the day's file (IST
     when naive; a pandas Timestamp is one; to the microsecond; a string to the nanosecond, up to 9 fractional
-    digits); a numpy datetime64 of any unit within the day's file (UTC, numpy's one zone: what
-    records.datetimes gives; exact to the ns).  TypeError / ValueError else."""
+    digits); a numpy datetime64 of any unit within the day's file, or a 0-d datetime64 array (UTC, numpy's
+    one zone: what records.datetimes gives; exact to the ns).  TypeError / ValueError else."""
     v = t
     sub_us = 0
-    if isinstance(v, np.datetime64):
+    d64 = _datetime64_scalar(v)
+    if d64 is not None:
+        v = d64
         ns = _datetime64_epoch_ns(v, what) - day_epoch_ns(day)
         if not 0 <= ns < 2 * 86_400_000_000_000:
             raise ValueError(f"{what} ({v} UTC) is not within this journal's trading day, {day} (IST)")

@@ -124,7 +124,8 @@ def _ts48_ints(func: str, values: Any) -> npt.NDArray[np.int64]:
 def datetimes(records_or_ts48: int | np.integer[Any] | np.void | npt.NDArray[Any] | Sequence[int],
               day: DayLike) -> npt.NDArray[np.datetime64]:
     """:func:`epoch_ns` as numpy ``datetime64[ns]`` (UTC, numpy's one zone; pandas:
-    ``pd.to_datetime(a, utc=True).tz_convert("Asia/Kolkata")``)."""
+    ``pd.to_datetime(a, utc=True).tz_convert("Asia/Kolkata")``): a 0-d array for one record or one ts48, which
+    the Journal's times take as they take a datetime64 scalar."""
     return np.asarray(epoch_ns(records_or_ts48, day), dtype=np.int64).view("datetime64[ns]")
 
 
