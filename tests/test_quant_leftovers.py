@@ -47,3 +47,74 @@ def test_datetimes_of_one_record_seeks_as_the_scalar_of_the_array_does(tmp_path)
         with pytest.raises(TypeError, match="not ndarray"):
             j.seek(datetimes(j.records[:1], j.date))
 
+
+# -- 2. replay and export bounds take a numpy datetime64 of a time unit, and refuse one of a date unit ------------
+
+def _replayed(root, start, end=None):
+    from vega.journal import replay
+    got = []
+    replay(root, start, end, feeds=["NSE_FO"], into=lambda recs, feed: got.append(np.array(recs)))
+    return timestamps(np.concatenate(got)).tolist() if got else []
+
+
+def test_replay_bounds_take_a_datetime64_exactly_to_the_ns_and_on_the_ist_day(tmp_path):
+    """A datetime64 bound (scalar or 0-d array) is the instant it counts from 1970 UTC, to the ns (a datetime
+    holds only microseconds): a record 1 ns before it is out, the one at it in.  Its day is the IST one: 20:00 UTC
+    on the 19th is 01:30 IST on the 20th.  These were "not a trading date" ValueErrors."""
+    from vega.journal import day_epoch_ns
+    at = 5_400_000_000_000 + 123_456_789                  # 01:30:00.123456789 IST on DATE
+    recs = make_records(3, seed=1)
+    recs["flags"] = 0
+    from vega.records import set_timestamps
+    set_timestamps(recs, [at - 1, at, at + 1])
+    write_day(tmp_path, recs)
+    base = day_epoch_ns(DATE)
+    bound = np.datetime64(base + at, "ns")
+    assert str(bound) == "2026-11-19T20:00:00.123456789"          # a UTC date the day before the IST one
+    assert _replayed(tmp_path, bound) == [at, at + 1]             # no end: the rest of the IST day
+    assert _replayed(tmp_path, DATE, bound) == [at - 1]           # end exclusive
+    one = datetimes(recs[1], DATE)                                # one record's: a 0-d array
+    assert one.ndim == 0 and _replayed(tmp_path, one, datetimes(recs[2], DATE)) == [at]
+    assert _replayed(tmp_path, np.datetime64(base + at, "ns").astype("datetime64[us]")) == [at - 1, at, at + 1]
+    assert _replayed(tmp_path, np.datetime64("2026-11-19T20:00", "m"), np.datetime64("2026-11-19T21", "h")) == [
+        at - 1, at, at + 1]
+
+
+@pytest.mark.parametrize("bad, says", [
+    (np.datetime64("2026-11-20"), r"is a numpy datetime64\[D\] \(2026-11-20\), a date without a time: for the "
+                                  r"trading day pass a datetime.date or 'YYYY-MM-DD'"),
+    (np.array(np.datetime64("2026-11", "M")), r"is a numpy datetime64\[M\]"),
+    (np.datetime64("2026-11-19", "W"), r"is a numpy datetime64\[W\]"),
+    (np.datetime64("NaT", "ns"), "is NaT"),
+    (np.array([5]).astype("datetime64")[0], "is a numpy datetime64 without a unit"),
+])
+def test_a_datetime64_bound_of_a_date_unit_or_no_instant_is_refused_saying_what_to_pass(tmp_path, bad, says):
+    """numpy counts datetime64('2026-11-20') from 00:00 UTC, 05:30 IST, where '2026-11-20' is the whole trading
+    day: as an end it would have cut the day's session off, as a start taken the day from 00:00: refused, for
+    both functions, naming the argument."""
+    from vega.journal import export
+    write_day(tmp_path, make_records(10, seed=2))
+    out = tmp_path / "out"
+    calls = [("replay: start", lambda b: _replayed(tmp_path, b)),
+             ("replay: end", lambda b: _replayed(tmp_path, DATE, b)),
+             ("export: start", lambda b: export(tmp_path, out, b, progress=False)),
+             ("export: end", lambda b: export(tmp_path, out, DATE, b, progress=False))]
+    for name, call in calls:
+        with pytest.raises(ValueError, match=f"^{name} {says}") as e:
+            call(bad)
+        assert "\n" not in str(e.value)
+    assert not out.exists()
+
+
+def test_export_bounds_take_a_datetime64_as_its_ist_date(tmp_path):
+    pytest.importorskip("pyarrow")
+    from vega.journal import export
+    write_day(tmp_path, make_records(10, seed=3))
+    write_day(tmp_path, make_records(10, seed=4), date=DATE + dt.timedelta(days=1))
+    files = export(tmp_path, tmp_path / "out", np.datetime64("2026-11-19T20:00", "s"), progress=False)
+    assert [p.parent.parent.name for p in files] == ["date=2026-11-20"]
+    files = export(tmp_path, tmp_path / "out2", np.array(np.datetime64("2026-11-19T18:30:00.000000001", "ns")),
+                   np.datetime64("2026-11-21T18:29:59", "s"), progress=False)
+    assert [p.parent.parent.name for p in files] == ["date=2026-11-20", "date=2026-11-21"]
+    with pytest.raises(TypeError, match=r"^export: start is a numpy array of int64, shape \(1,\)"):
+        export(tmp_path, tmp_path / "out3", np.array([20261120]), progress=False)

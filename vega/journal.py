@@ -31,6 +31,8 @@ from vega._journal import (
     cut_header,
     cut_updates,
     _applier,
+    _datetime64_epoch_ns,
+    _datetime64_scalar,
     _index,
     _regular_file,
     _split_ns,
@@ -362,7 +364,11 @@ class ReplayResult:
 
 
 _BOUND_FORMS = ("a trading date (datetime.date, 'YYYY-MM-DD', 'YYYYMMDD', YYYYMMDD) or a time (datetime, or an ISO "
-                "date and time such as '2026-11-20T09:16:44' or '2026-11-20 09:16:44+05:30'; IST when naive)")
+                "date and time such as '2026-11-20T09:16:44' or '2026-11-20 09:16:44+05:30'; IST when naive; or a "
+                "numpy datetime64 with a time unit, UTC)")
+
+#: numpy datetime64 units of a date without a time: no instant a bound could mean (see _datetime64_bound)
+_DATE_UNITS = ("Y", "M", "W", "D")
 
 
 #: ts48 is 48 bits of ns since 00:00 IST of a file's trading date: no record of a day is stamped this late
@@ -375,13 +381,53 @@ _RAW_RECORD = np.dtype((np.void, CHANGE_RECORD_DTYPE.itemsize))
 
 _UNIX_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
 
-#: a replay bound: a trading date, or a time (a datetime, or an ISO date and time string)
-ReplayBound: TypeAlias = DayLike | _dt.datetime
+#: a numpy datetime64 with a time unit (UTC, numpy's one zone), or a 0-d array of one (records.datetimes of a record)
+Datetime64: TypeAlias = np.datetime64 | npt.NDArray[np.datetime64]
+
+#: a replay bound: a trading date, or a time (a datetime, an ISO date and time string, or a numpy datetime64)
+ReplayBound: TypeAlias = DayLike | _dt.datetime | Datetime64
+
+
+def _datetime64_bound(value: object, what: str) -> int | None:
+    """ns since the Unix epoch of a bound (the argument ``what``) that is a numpy datetime64 or a 0-d array of one,
+    exactly, converted as the Journal's times are; None for any other value.  ValueError for NaT, one without a
+    unit, and one of a date unit (D, W, M, Y): numpy counts ``datetime64('2026-11-20')`` from 00:00 UTC, 05:30
+    IST, where the same date given as a string or a datetime.date is the whole trading day, so it means neither
+    and the message says what to pass."""
+    v = _datetime64_scalar(value)
+    if v is None:
+        return None
+    ns: int = _datetime64_epoch_ns(v, what)
+    unit = np.datetime_data(v.dtype)[0]
+    if unit in _DATE_UNITS:
+        raise ValueError(f"{what} is a numpy datetime64[{unit}] ({v}), a date without a time: for the trading day "
+                         f"pass a datetime.date or 'YYYY-MM-DD' (its .item() or str()), for an instant a datetime64 "
+                         f"with a time unit, e.g. datetime64[ns] (UTC)")
+    return ns
+
+
+def _one_value(value: ReplayBound, what: str) -> DayLike | _dt.datetime:
+    """A bound that _datetime64_bound did not take: TypeError for an array (of more dimensions than 0, or of
+    numbers), which as_date read as "not a trading date: array([...])"."""
+    if isinstance(value, (np.ndarray, np.datetime64)):
+        raise TypeError(f"{what} is a numpy array of {value.dtype}, shape {np.shape(value)}: give one date or time")
+    return value
+
+
+def _ist_date(ns: int) -> _dt.date:
+    """The IST date of ``ns`` since the Unix epoch."""
+    return as_date(_UNIX_EPOCH + _dt.timedelta(microseconds=ns // 1000))
 
 
 def _bound(value: ReplayBound, is_end: bool) -> tuple[_dt.date, int | None]:
     """(date, absolute-ns bound or None) of a replay bound: a trading date, or a datetime / ISO date-time
-    string (IST when naive; the Journal methods' time arguments take the same strings)."""
+    string (IST when naive; the Journal methods' time arguments take the same strings), or a numpy datetime64
+    with a time unit (UTC, exact to the ns, as the Journal's times take it)."""
+    what = "replay: end" if is_end else "replay: start"
+    ns = _datetime64_bound(value, what)
+    if ns is not None:
+        return _ist_date(ns), ns
+    value = _one_value(value, what)
     sub_us = 0                                                 # a string's nanoseconds past the microsecond
     if isinstance(value, str) and len(value) > 10:            # 'YYYY-MM-DD' and 'YYYYMMDD' are dates
         try:
@@ -398,6 +444,15 @@ def _bound(value: ReplayBound, is_end: bool) -> tuple[_dt.date, int | None]:
         return as_date(value), None
     except ValueError:
         raise ValueError(f"replay: {value!r} is neither {_BOUND_FORMS}") from None
+
+
+def _export_day(value: DayLike | Datetime64, what: str) -> _dt.date:
+    """The trading date of an export bound: as_date's, or the IST date of a numpy datetime64 with a time unit
+    (as of a datetime; a date unit is refused, as a replay bound: _datetime64_bound)."""
+    ns = _datetime64_bound(value, what)
+    if ns is not None:
+        return _ist_date(ns)
+    return as_date(_one_value(value, what))
 
 
 def _count_arg(value: int | np.integer[Any], what: str) -> int:
@@ -686,7 +741,10 @@ def replay(root: StrPath, start: ReplayBound, end: ReplayBound | None = None,
 
     ``start``/``end``: trading dates (date, 'YYYY-MM-DD', 'YYYYMMDD', YYYYMMDD; ``end`` inclusive) or times:
     datetimes or ISO date-time strings such as '2026-11-20T09:16:44' (IST when naive; ``end`` exclusive; a
-    string's fraction of a second to the nanosecond, up to 9 digits).
+    string's fraction of a second to the nanosecond, up to 9 digits), or numpy datetime64 of a time unit (h
+    down to ns; UTC, as ``records.datetimes`` gives, a 0-d array of one too; exact to the ns, as the Journal
+    takes them).  A datetime64 of a date unit (``datetime64('2026-11-20')``: numpy's 00:00 UTC, no trading day)
+    is a ValueError saying to pass a date or 'YYYY-MM-DD' for the day, or a datetime64[ns] for an instant.
     Without ``end``, the replay runs to the end of ``start``'s trading day (from a time: the rest of that
     day).  From a time, the file of the day before is read too: a day whose rollover time is after 00:00 keeps
     its records past midnight (up to 24 h + rollover) in its own file.  ``feeds``: names (default every feed
@@ -1096,7 +1154,7 @@ def _export_end(j: Journal) -> int:
     return _span(j, 0, None, None)[1]
 
 
-def export(root: StrPath, out: StrPath, start: DayLike, end: DayLike | None = None,
+def export(root: StrPath, out: StrPath, start: DayLike | Datetime64, end: DayLike | Datetime64 | None = None,
            feeds: Iterable[str] | str | None = None, *, progress: bool = True, format: str = "parquet",
            compression: str | None = "auto", row_group_size: int = 1 << 20,
            on_file: Callable[[Path], object] | None = None) -> list[Path]:
@@ -1105,6 +1163,9 @@ def export(root: StrPath, out: StrPath, start: DayLike, end: DayLike | None = No
     ``seq``, ``token``, ``group``, ``flags``, ``mask``, ``source``, ``slot0``..``slot3``.  Readable as one
     dataset by pyarrow.dataset, DuckDB (``read_parquet('<out>/**/*.parquet', hive_partitioning=true)``) and
     polars.  Shows a progress bar (tqdm) when ``progress``.  Needs the ``export`` extra.  Returns the files.
+    ``start``/``end`` (inclusive; default ``end``: ``start``): trading dates as ``replay`` takes them, a datetime
+    or a numpy datetime64 of a time unit (UTC) being its IST date (a datetime64 of a date unit is a ValueError,
+    as in ``replay``).
     A day's file that is not sealed (being written) is exported as far as it goes, up to the update it ends
     inside (whose other records are not written yet), as replay holds that update back.
     ``format``: "parquet" (default) or "csv", any case: ``part-0.csv``, written by pyarrow's CSV writer with
@@ -1125,7 +1186,8 @@ def export(root: StrPath, out: StrPath, start: DayLike, end: DayLike | None = No
     pa, _ = _import_pyarrow()
     root, out = Path(root), Path(out)
     _check_export_dir(out)
-    d0, d1 = as_date(start), as_date(start if end is None else end)
+    d0 = _export_day(start, "export: start")
+    d1 = d0 if end is None else _export_day(end, "export: end")
     if d1 < d0:
         raise ValueError(f"export: end date {d1} is before start date {d0}")
     names = _feeds(root, feeds)

@@ -125,7 +125,7 @@ def datetimes(records_or_ts48: int | np.integer[Any] | np.void | npt.NDArray[Any
               day: DayLike) -> npt.NDArray[np.datetime64]:
     """:func:`epoch_ns` as numpy ``datetime64[ns]`` (UTC, numpy's one zone; pandas:
     ``pd.to_datetime(a, utc=True).tz_convert("Asia/Kolkata")``): a 0-d array for one record or one ts48, which
-    the Journal's times take as they take a datetime64 scalar."""
+    the Journal's times and replay's and export's bounds take as they take a datetime64 scalar."""
     return np.asarray(epoch_ns(records_or_ts48, day), dtype=np.int64).view("datetime64[ns]")
 
 
