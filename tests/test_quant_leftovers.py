@@ -118,3 +118,17 @@ def test_export_bounds_take_a_datetime64_as_its_ist_date(tmp_path):
     assert [p.parent.parent.name for p in files] == ["date=2026-11-20", "date=2026-11-21"]
     with pytest.raises(TypeError, match=r"^export: start is a numpy array of int64, shape \(1,\)"):
         export(tmp_path, tmp_path / "out3", np.array([20261120]), progress=False)
+
+
+# -- 3. len() of a closed Journal raises as its other calls do -------------------------------------------------
+
+def test_len_of_a_closed_journal_raises_the_closed_error_of_its_other_calls(tmp_path):
+    """len() of a closed Journal answered the count of records it no longer reads (a file still being written:
+    a stale one); it now raises what records, read and seek raise.  n_records and next_seq stay."""
+    j = Journal.open(write_day(tmp_path, make_records(7, seed=9)))
+    assert len(j) == 7
+    j.close()
+    for call in (len, lambda j: j.records, lambda j: j.seek(0), lambda j: j.read(1)):
+        with pytest.raises(ValueError, match="^journal is closed$"):
+            call(j)
+    assert j.n_records == 7 == j.next_seq and j.closed

@@ -1873,6 +1873,9 @@ cdef class Journal:
         self.close()
 
     def __len__(self):
+        # a closed journal reads no records, and says so as its other calls do; ``n_records`` (a header fact,
+        # with ``next_seq``) stays readable
+        self._check_open()
         return self.n_records
 
     def __reduce__(self):
@@ -1888,7 +1891,8 @@ cdef class Journal:
 
     @property
     def closed(self):
-        """True once ``close()`` dropped the map (the header's facts, ``len``, ``next_seq``, stay readable)."""
+        """True once ``close()`` dropped the map (the header's facts, ``n_records``, ``next_seq``, stay readable;
+        ``len()`` raises ``ValueError("journal is closed")`` as the calls that read records do)."""
         return self._mm is None
 
     @property
