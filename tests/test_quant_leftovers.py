@@ -132,3 +132,39 @@ def test_len_of_a_closed_journal_raises_the_closed_error_of_its_other_calls(tmp_
         with pytest.raises(ValueError, match="^journal is closed$"):
             call(j)
     assert j.n_records == 7 == j.next_seq and j.closed
+
+
+# -- 4. a Store name or an index name of the wrong type is a TypeError naming it ---------------------------------
+
+@pytest.mark.parametrize("bad", [5, b"nse-fo", None, 2.5])
+def test_a_store_name_that_is_no_str_is_a_type_error_naming_the_argument(bad):
+    """Store.create(5, ...) said ValueError "a store name is 1-101 characters ..., not 5": a wrong type, and now
+    a TypeError saying the name must be a str, in create, open and remove alike; no file is made."""
+    import vega
+    from vega._core import SHM_DIR
+    before = set(os.listdir(SHM_DIR))
+    for call in (lambda: vega.Store.create(bad, 10), lambda: vega.Store.open(bad), lambda: vega.Store.remove(bad)):
+        with pytest.raises(TypeError, match=rf"^name \(a store name\) must be a str of 1-101 characters of "
+                                            rf"\[A-Za-z0-9_.-\], not {type(bad).__name__}: "):
+            call()
+    assert set(os.listdir(SHM_DIR)) == before
+    with pytest.raises(ValueError, match="a store name is 1-101 characters"):      # a str: its value is wrong
+        vega.Store.create("a/b", 10)
+
+
+def test_an_index_name_that_is_no_str_is_a_type_error_not_a_hashed_token():
+    """FeedHandler.index_token(5) hashed str(5), "5", and index_token(b"Nifty 50") the text "b'Nifty 50'": a
+    token, silently, of no index; vega.index_token(5) said ValueError "5 is not an index name"."""
+    import vega
+    h = vega.FeedHandler("IDX", vega.Store(64))
+    assert h.index_token("Nifty 50") == 26000 == vega.index_token(b"Nifty 50")
+    names = h.index_names()
+    for bad in (5, b"Nifty 50", None):
+        with pytest.raises(TypeError, match=rf"^index_token: name must be a str \(an index name such as "
+                                            rf"'Nifty 50'\), not {type(bad).__name__}: "):
+            h.index_token(bad)
+    assert h.index_names() == names                         # nothing was added to the handler's table
+    for bad in (5, None, 26000.0):
+        with pytest.raises(TypeError, match=rf"^index_token: name must be a str \(or bytes\), not "
+                                            rf"{type(bad).__name__}: "):
+            vega.index_token(bad)

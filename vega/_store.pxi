@@ -2403,7 +2403,10 @@ cdef class FeedHandler:
         """Index feed: the token this handler merges ``name`` under (adding it to its table if new)."""
         if self._idxmap == NULL:
             raise ValueError("index_token() is for an index feed handler (segment 'IDX')")
-        raw = str(name).encode("latin-1")
+        if not isinstance(name, str):     # str(b'Nifty 50') was hashed as the name "b'Nifty 50'", 5 as "5"
+            raise TypeError(f"index_token: name must be a str (an index name such as 'Nifty 50'), not "
+                            f"{type(name).__name__}: {name!r}")
+        raw = name.encode("latin-1")
         tok = vg_idx_lookup(self._idxmap, raw, len(raw), 0)
         if tok == 0:
             raise ValueError("an index name must not be blank")
@@ -2915,7 +2918,12 @@ def _store_geometry(uint32_t capacity, uint32_t dense_size):
     return hash_size, dense_off, hash_off, records_off, file_size
 
 def _shm_path(name):
-    if not isinstance(name, str) or not _NAME_RE.match(name):
+    """The file of the store named ``name`` (Store.create, open, remove): TypeError for a name that is no str (a
+    token, bytes), ValueError for a str that is no store name."""
+    if not isinstance(name, str):
+        raise TypeError(f"name (a store name) must be a str of 1-101 characters of [A-Za-z0-9_.-], not "
+                        f"{type(name).__name__}: {name!r}")
+    if not _NAME_RE.match(name):
         raise ValueError(f"a store name is 1-101 characters of [A-Za-z0-9_.-], not {name!r}")
     return _os.path.join(SHM_DIR, f"vega.store.{name}")
 
@@ -3791,7 +3799,8 @@ cdef class Store:
 
         The file, ``vega.store.<name>`` in ``/dev/shm`` (or ``$VEGA_SHM_DIR``), outlives ``close()`` and this
         process: readers keep the last state, and the next ``create`` of the name starts afresh.  ``unlink()`` or
-        ``Store.remove(name)`` deletes it.
+        ``Store.remove(name)`` deletes it.  ``name`` is a str of 1-101 characters of [A-Za-z0-9_.-] (anything but a
+        str is a TypeError, as in ``open`` and ``remove``; another str a ValueError).
 
         What is already at the path is replaced only when it is:
 

@@ -69,6 +69,8 @@ def index_token(name: str | bytes, tokens: Mapping[str, int] | None = None) -> i
     """The NFO_IDX token an index handler merges ``name`` under: the configured one (``tokens``, default
     ``DEFAULT_INDEX_TOKENS``) or the hashed one.  (The handler moves a hashed token on by one in the ~1 in
     2**30 case that two names collide; ``FeedHandler.index_names()`` shows what it used.)"""
+    if not isinstance(name, (str, bytes)):      # bytes(5) is five NULs: "5 is not an index name" named no type
+        raise TypeError(f"index_token: name must be a str (or bytes), not {type(name).__name__}: {name!r}")
     key = index_key(name)
     if not key:
         raise ValueError(f"{name!r} is not an index name (blank, or a character other than printable ASCII)")
