@@ -404,7 +404,7 @@ def test_a_scalar_function_takes_one_number_in_any_form():
     assert 0 < want < 1
     assert _iv.implied_volatility(np.array(5.0), np.float64(100.0), 100, np.float32(0.1)) == \
         pytest.approx(want, rel=1e-6)
-    with pytest.raises(TypeError, match="must be real number, not str"):
+    with pytest.raises(TypeError, match="^implied_volatility: price must be a number, not str: '5'$"):
         _iv.implied_volatility("5", 100.0, 100.0, 0.1)
 
 

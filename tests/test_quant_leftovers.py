@@ -168,3 +168,106 @@ def test_an_index_name_that_is_no_str_is_a_type_error_not_a_hashed_token():
         with pytest.raises(TypeError, match=rf"^index_token: name must be a str \(or bytes\), not "
                                             rf"{type(bad).__name__}: "):
             vega.index_token(bad)
+
+
+# -- 5. the IV functions' errors name the argument at fault and its value ---------------------------------------
+
+def _iv_error(call):
+    with pytest.raises((TypeError, ValueError)) as e:
+        call()
+    assert "\n" not in str(e.value)
+    return type(e.value), str(e.value)
+
+
+@pytest.mark.parametrize("name, args", [
+    ("price", ("x", 100.0, 100.0, 0.1)), ("forward", (5.0, None, 100.0, 0.1)), ("strike", (5.0, 100.0, b"1", 0.1)),
+    ("t_years", (5.0, 100.0, 100.0, "0.1")), ("rate", (5.0, 100.0, 100.0, 0.1, object())),
+])
+def test_an_iv_argument_that_is_no_number_is_named_with_its_value(name, args):
+    """Cython's "must be real number, not str" named neither the argument nor the value."""
+    import vega
+    from vega import _iv
+    bad = args[("price", "forward", "strike", "t_years", "rate").index(name)]
+    for func, call in (("implied_volatility", vega.implied_volatility),
+                       ("implied_volatility_status", _iv.implied_volatility_status)):
+        assert _iv_error(lambda: call(*args)) == (
+            TypeError, f"{func}: {name} must be a number, not {type(bad).__name__}: {bad!r}")
+    price_args = args[1:4] + (0.2,) + args[4:]                     # forward, strike, t_years, sigma, rate
+    if name != "price":
+        assert _iv_error(lambda: vega.black76_price(*price_args)) == (
+            TypeError, f"black76_price: {name} must be a number, not {type(bad).__name__}: {bad!r}")
+
+
+def test_iv_inputs_with_no_solution_keep_their_nan_and_status():
+    """What implied_volatility documents as no IV (nan; status IV_STATUS_INPUT) stays so: only errors changed."""
+    import vega
+    from vega import _iv
+    for args, status in [((-5.0, 100.0, 100.0, 0.1), _iv.IV_STATUS_BELOW),
+                         ((float("nan"), 100.0, 100.0, 0.1), _iv.IV_STATUS_INPUT),
+                         ((5.0, 100.0, 100.0, 0.0), _iv.IV_STATUS_INPUT),
+                         ((5.0, 100.0, 100.0, -1.0), _iv.IV_STATUS_INPUT),
+                         ((5.0, -100.0, 100.0, 0.1), _iv.IV_STATUS_INPUT)]:
+        assert np.isnan(vega.implied_volatility(*args))
+        v, st = _iv.implied_volatility_status(*args)
+        assert np.isnan(v) and st == status
+        assert np.isnan(vega.implied_volatility_array(*args)).all()
+
+
+@pytest.mark.parametrize("args, says", [
+    ((100.0, 100.0, -1, 0.2), "t_years must be a finite number >= 0, not -1"),
+    ((100.0, 100.0, 1.0, float("nan")), "sigma must be a finite number >= 0, not nan"),
+    ((100.0, 100.0, 1.0, -0.2), "sigma must be a finite number >= 0, not -0.2"),
+    ((0, 100.0, 1.0, 0.2), "forward must be a finite number > 0, not 0"),
+    ((100.0, float("inf"), 1.0, 0.2), "strike must be a finite number > 0, not inf"),
+    ((100.0, 100.0, 1.0, 0.2, float("-inf")), "rate must be a finite number, not -inf"),
+])
+def test_black76_price_names_the_input_it_refuses(args, says):
+    """It said "invalid input (forward=..., strike=..., t_years=..., sigma=..., rate=...)": every argument, not
+    which one was wrong."""
+    import vega
+    assert _iv_error(lambda: vega.black76_price(*args)) == (ValueError, f"black76_price: {says}")
+    assert np.isnan(vega.black76_price_array(*args))                # the array form's documented nan stays
+
+
+def test_the_iv_array_functions_name_an_argument_that_is_no_numbers_or_does_not_broadcast():
+    """numpy said "could not convert string to float" and "arg 0 with shape (2,) and arg 2 with shape (3,)";
+    None in an object array was priced as nan without a word."""
+    import vega
+    assert _iv_error(lambda: vega.implied_volatility_array(["a"], 100.0, 100.0, 0.1)) == (
+        TypeError, "implied_volatility_array: price must be numbers, not an array of <U1: ['a']")
+    assert _iv_error(lambda: vega.implied_volatility_array([1.0], [None], 100.0, 0.1)) == (
+        TypeError, "implied_volatility_array: forward must be a number, not NoneType: None")
+    assert _iv_error(lambda: vega.black76_price_array(100.0, 100.0, np.array([1 + 2j]), 0.2)) == (
+        TypeError, "black76_price_array: t_years must be numbers, not an array of complex128: [1.+2.j]")
+    assert _iv_error(lambda: vega.implied_volatility_array([1.0, 2.0], 100.0, [90.0, 100.0, 110.0], 0.1)) == (
+        ValueError, "implied_volatility_array: the arguments' shapes do not broadcast together: price (2,), "
+                    "strike (3,)")
+    # numbers in an object array (a pandas object column) are still taken
+    got = vega.implied_volatility_array(np.array([5.0, 6], dtype=object), 100.0, 100.0, 0.1)
+    assert got.tolist() == vega.implied_volatility_array([5.0, 6.0], 100.0, 100.0, 0.1).tolist()
+
+
+def test_the_expiry_and_forward_helpers_name_an_argument_of_the_wrong_type():
+    """expiry_raw and now_ns said "an integer is required" for a str and cut a float to a whole number without a
+    word; select_forward, parity_forward and iv_to_e4_py said "must be real number"."""
+    import vega
+    from vega import _iv
+    raw = 1475159400
+    assert _iv_error(lambda: vega.time_to_expiry(float(raw), 0)) == (
+        TypeError, f"time_to_expiry: expiry_raw must be an int (seconds since 1980), not float: {float(raw)!r}")
+    assert _iv_error(lambda: vega.time_to_expiry(raw, 1.7e18)) == (
+        TypeError, "time_to_expiry: now_ns must be an int (ns since the Unix epoch), not float: 1.7e+18")
+    assert _iv_error(lambda: vega.expiry_to_unix("1475159400")) == (
+        TypeError, "expiry_to_unix: expiry_raw must be an int (seconds since 1980), not str: '1475159400'")
+    assert _iv_error(lambda: vega.expiry_to_unix(True))[0] is TypeError
+    assert _iv_error(lambda: vega.time_to_expiry(raw, 2 ** 70)) == (
+        ValueError, f"time_to_expiry: now_ns {2 ** 70} is out of range: ns since the Unix epoch within int64")
+    assert vega.time_to_expiry(np.int64(raw), np.int64(0)) == vega.time_to_expiry(raw, 0) > 0
+    assert _iv_error(lambda: vega.select_forward(spot="22400")) == (
+        TypeError, "select_forward: spot must be a number, not str: '22400'")
+    assert _iv_error(lambda: vega.parity_forward([100.0], [5.0], [5.0], 100.0, None)) == (
+        TypeError, "parity_forward: t_years must be a number, not NoneType: None")
+    assert _iv_error(lambda: vega.parity_forward(["100"], [5.0], [5.0], 100.0, 0.1)) == (
+        TypeError, "parity_forward: strikes must be numbers, not an array of <U3: ['100']")
+    assert _iv_error(lambda: _iv.iv_to_e4_py("0.25")) == (
+        TypeError, "iv_to_e4_py: sigma must be a number, not str: '0.25'")

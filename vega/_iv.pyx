@@ -11,7 +11,7 @@ keeps ``IV_NONE_E4`` (-1).  ``implied_volatility_array(..., status=True)`` also 
 
 import numpy as np
 cimport numpy as cnp
-from libc.math cimport NAN
+from libc.math cimport NAN, isfinite
 from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t
 
 cnp.import_array()
@@ -82,6 +82,25 @@ cdef int _scalars(str func, tuple names, tuple values, str array=None) except -1
     return 0
 
 
+cdef double _number(object v, str func, str name) except? -1:
+    """``v`` (argument ``name`` of ``func``) as a C double, as Cython converts one (a float, an int, a numpy
+    number, an object with __float__ or __index__): TypeError naming the argument, the type and the value for
+    anything else (Cython's own "must be real number, not str" named none of them)."""
+    try:
+        return v
+    except TypeError:
+        raise TypeError(f"{func}: {name} must be a number, not {type(v).__name__}: {v!r}") from None
+
+
+cdef int _name_the_number(str func, tuple names, tuple values) except -1:
+    """After a scalar function's conversion failed with TypeError: raise the one naming the first argument of
+    ``values`` (its numbers) that is no number (is_call's own TypeError says itself: then nothing here)."""
+    cdef Py_ssize_t i
+    for i in range(len(values)):
+        _number(values[i], func, names[i])
+    return 0
+
+
 _IV_ARGS = ("price", "forward", "strike", "t_years", "rate", "is_call")
 _PRICE_ARGS = ("forward", "strike", "t_years", "sigma", "rate", "is_call")
 
@@ -98,8 +117,13 @@ def implied_volatility(price, forward, strike, t_years, rate=DEFAULT_RATE, is_ca
     ``is_call``.
     """
     cdef int status
+    cdef double v
     _scalars("implied_volatility", _IV_ARGS, (price, forward, strike, t_years, rate, is_call))
-    cdef double v = iv_black76_implied_ex(price, forward, strike, t_years, rate, _call_flag(is_call), &status)
+    try:
+        v = iv_black76_implied_ex(price, forward, strike, t_years, rate, _call_flag(is_call), &status)
+    except TypeError:                   # (a try costs nothing until it raises: the call stays as it was)
+        _name_the_number("implied_volatility", _IV_ARGS, (price, forward, strike, t_years, rate))
+        raise
     return v if status == IV_OK else NAN
 
 
@@ -107,24 +131,49 @@ def implied_volatility_status(price, forward, strike, t_years, rate=DEFAULT_RATE
     """``(sigma, status)``: as ``implied_volatility`` plus the reason code (``IV_STATUS_*``; 0 = ok); for arrays
     ``implied_volatility_array(..., status=True)``."""
     cdef int status
+    cdef double v
     _scalars("implied_volatility_status", _IV_ARGS, (price, forward, strike, t_years, rate, is_call),
              "implied_volatility_array(..., status=True)")
-    cdef double v = iv_black76_implied_ex(price, forward, strike, t_years, rate, _call_flag(is_call), &status)
+    try:
+        v = iv_black76_implied_ex(price, forward, strike, t_years, rate, _call_flag(is_call), &status)
+    except TypeError:
+        _name_the_number("implied_volatility_status", _IV_ARGS, (price, forward, strike, t_years, rate))
+        raise
     return (v if status == IV_OK else NAN), status
 
 
 def black76_price(forward, strike, t_years, sigma, rate=DEFAULT_RATE, is_call=True):
     """Black-76 price of a European option on ``forward`` (same unit as forward and strike).
 
-    Raises ValueError for forward/strike <= 0, negative time or volatility, or a non-finite input; one number
-    per argument: an array is a TypeError pointing to ``black76_price_array``.
+    Raises ValueError naming the argument for forward/strike <= 0, negative time or volatility, or a non-finite
+    input, TypeError for one that is no number; one number per argument: an array is a TypeError pointing to
+    ``black76_price_array``.
     """
+    cdef double p
     _scalars("black76_price", _PRICE_ARGS, (forward, strike, t_years, sigma, rate, is_call))
-    cdef double p = iv_black76_price(forward, strike, t_years, rate, sigma, _call_flag(is_call))
+    try:
+        p = iv_black76_price(forward, strike, t_years, rate, sigma, _call_flag(is_call))
+    except TypeError:
+        _name_the_number("black76_price", _PRICE_ARGS, (forward, strike, t_years, sigma, rate))
+        raise
     if p == IV_NONE:
-        raise ValueError(f"black76_price: invalid input (forward={forward!r}, strike={strike!r}, "
-                         f"t_years={t_years!r}, sigma={sigma!r}, rate={rate!r})")
+        _bad_price_input(forward, strike, t_years, sigma, rate)
     return p
+
+
+cdef int _bad_price_input(forward, strike, t_years, sigma, rate) except -1:
+    """The ValueError of black76_price for the input the kernel refused (IV_NONE), naming the first argument at
+    fault and its value (it listed every argument and left the reader to find which)."""
+    cdef double x
+    for name, v, low, strict in (("forward", forward, 0.0, True), ("strike", strike, 0.0, True),
+                                 ("t_years", t_years, 0.0, False), ("sigma", sigma, 0.0, False),
+                                 ("rate", rate, None, False)):
+        x = v
+        if not isfinite(x) or (low is not None and (x <= low if strict else x < low)):
+            need = "a finite number" + ("" if low is None else " > 0" if strict else " >= 0")
+            raise ValueError(f"black76_price: {name} must be {need}, not {v!r}")
+    raise ValueError(f"black76_price: invalid input (forward={forward!r}, strike={strike!r}, "
+                     f"t_years={t_years!r}, sigma={sigma!r}, rate={rate!r})")
 
 
 def _as_f8(a, shape, str func, str name):
@@ -133,7 +182,23 @@ def _as_f8(a, shape, str func, str name):
     x = np.asarray(a)
     if x.dtype == np.bool_:
         raise TypeError(f"{func}: {name} must be numbers, not bools")
+    if x.dtype.kind == "O":             # each as the scalar functions take one (None was nan, without a word)
+        x = np.array([_number(e, func, name) for e in x.flat], dtype=np.float64).reshape(x.shape)
+    elif x.dtype.kind not in "iuf":     # strings failed in numpy ("could not convert string to float"), naming
+        raise TypeError(f"{func}: {name} must be numbers, not an array of {x.dtype}: "   # nothing; complex lost
+                        f"{np.array2string(x, threshold=6)}")                           # its imaginary part
     return np.ascontiguousarray(np.broadcast_to(x.astype(np.float64, copy=False), shape)).ravel()
+
+
+def _broadcast_shape(str func, tuple names, tuple values):
+    """The shape an array function's arguments broadcast to: ValueError naming each argument's shape when they do
+    not (numpy's error numbered them: "arg 0 with shape (2,) and arg 2 with shape (3,)")."""
+    shapes = [np.shape(v) for v in values]
+    try:
+        return np.broadcast_shapes(*shapes)
+    except ValueError:
+        given = ", ".join(f"{n} {sh}" for n, sh in zip(names, shapes) if sh != ())
+        raise ValueError(f"{func}: the arguments' shapes do not broadcast together: {given}") from None
 
 
 def implied_volatility_array(price, forward, strike, t_years, rate=DEFAULT_RATE, is_call=True, *,
@@ -143,8 +208,7 @@ def implied_volatility_array(price, forward, strike, t_years, rate=DEFAULT_RATE,
     Returns a float64 array of the broadcast shape with ``nan`` where there is no IV; with ``status=True``
     returns ``(sigma, status)`` where ``status`` is an int8 array of ``IV_STATUS_*`` codes.
     """
-    shape = np.broadcast_shapes(np.shape(price), np.shape(forward), np.shape(strike), np.shape(t_years),
-                                np.shape(rate), np.shape(is_call))
+    shape = _broadcast_shape("implied_volatility_array", _IV_ARGS, (price, forward, strike, t_years, rate, is_call))
     cdef const double[::1] p = _as_f8(price, shape, "implied_volatility_array", "price")
     cdef const double[::1] f = _as_f8(forward, shape, "implied_volatility_array", "forward")
     cdef const double[::1] k = _as_f8(strike, shape, "implied_volatility_array", "strike")
@@ -172,8 +236,7 @@ def implied_volatility_array(price, forward, strike, t_years, rate=DEFAULT_RATE,
 
 def black76_price_array(forward, strike, t_years, sigma, rate=DEFAULT_RATE, is_call=True):
     """Vectorised ``black76_price`` (broadcasting; nogil loop); ``nan`` where an input is invalid."""
-    shape = np.broadcast_shapes(np.shape(forward), np.shape(strike), np.shape(t_years), np.shape(sigma),
-                                np.shape(rate), np.shape(is_call))
+    shape = _broadcast_shape("black76_price_array", _PRICE_ARGS, (forward, strike, t_years, sigma, rate, is_call))
     cdef const double[::1] f = _as_f8(forward, shape, "black76_price_array", "forward")
     cdef const double[::1] k = _as_f8(strike, shape, "black76_price_array", "strike")
     cdef const double[::1] t = _as_f8(t_years, shape, "black76_price_array", "t_years")
@@ -191,61 +254,85 @@ def black76_price_array(forward, strike, t_years, sigma, rate=DEFAULT_RATE, is_c
     return out.reshape(shape)
 
 
-def iv_to_e4_py(double sigma):
+def iv_to_e4_py(sigma):
     """The store's int32 encoding of a volatility (1e-4 units, -1 = no IV); ``nan`` maps to -1."""
-    return iv_to_e4(sigma)
+    return iv_to_e4(_number(sigma, "iv_to_e4_py", "sigma"))
 
 
-def select_forward(double fut_ltp=0.0, double parity_strike=0.0, double parity_call=0.0,
-                   double parity_put=0.0, double spot=0.0, double t_years=0.0, double rate=DEFAULT_RATE):
+def select_forward(fut_ltp=0.0, parity_strike=0.0, parity_call=0.0, parity_put=0.0, spot=0.0, t_years=0.0,
+                   rate=DEFAULT_RATE):
     """``(forward, source)`` by the store's rule: the same-expiry future's LTP if > 0, else put-call parity
     ``K + e^(rT) (C - P)`` at ``parity_strike``, else ``spot * e^(rT)``; ``(nan, "none")`` if nothing is usable.
-    Arguments <= 0 mean "not available"; all prices in one unit."""
+    Arguments <= 0 (or nan) mean "not available"; all prices in one unit.  TypeError naming an argument that is
+    no number."""
     cdef int src
-    cdef double f = iv_select_forward(fut_ltp, parity_strike, parity_call, parity_put, spot, t_years, rate,
-                                      &src)
+    cdef double f = iv_select_forward(
+        _number(fut_ltp, "select_forward", "fut_ltp"), _number(parity_strike, "select_forward", "parity_strike"),
+        _number(parity_call, "select_forward", "parity_call"), _number(parity_put, "select_forward", "parity_put"),
+        _number(spot, "select_forward", "spot"), _number(t_years, "select_forward", "t_years"),
+        _number(rate, "select_forward", "rate"), &src)
     return (f if src != IV_FWD_NONE else NAN), FORWARD_SOURCES[src]
 
 
-def parity_forward(strikes, calls, puts, double ref, double t_years, double rate=DEFAULT_RATE):
+def parity_forward(strikes, calls, puts, ref, t_years, rate=DEFAULT_RATE):
     """Put-call-parity forward from an option chain: at the strike nearest ``ref`` among those with both a
-    call and a put price > 0; ``(forward, strike)``, or ``(nan, nan)`` when no strike has both."""
-    cdef const double[::1] k = np.ascontiguousarray(strikes, dtype=np.float64)
-    cdef const double[::1] c = np.ascontiguousarray(calls, dtype=np.float64)
-    cdef const double[::1] p = np.ascontiguousarray(puts, dtype=np.float64)
+    call and a put price > 0; ``(forward, strike)``, or ``(nan, nan)`` when no strike has both.  TypeError
+    naming an argument that is no number (or no numbers)."""
+    cdef double r_ef = _number(ref, "parity_forward", "ref")
+    cdef double t = _number(t_years, "parity_forward", "t_years")
+    cdef double r = _number(rate, "parity_forward", "rate")
+    cdef const double[::1] k = _as_f8(strikes, np.shape(strikes), "parity_forward", "strikes")
+    cdef const double[::1] c = _as_f8(calls, np.shape(calls), "parity_forward", "calls")
+    cdef const double[::1] p = _as_f8(puts, np.shape(puts), "parity_forward", "puts")
     if not (k.shape[0] == c.shape[0] == p.shape[0]):
         raise ValueError("parity_forward: strikes, calls and puts must have the same length")
     cdef Py_ssize_t i
     cdef int src
     with nogil:
-        i = iv_parity_pick(&k[0], &c[0], &p[0], k.shape[0], ref) if k.shape[0] else -1
+        i = iv_parity_pick(&k[0], &c[0], &p[0], k.shape[0], r_ef) if k.shape[0] else -1
     if i < 0:
         return NAN, NAN
-    f = iv_select_forward(0.0, k[i], c[i], p[i], 0.0, t_years, rate, &src)
+    f = iv_select_forward(0.0, k[i], c[i], p[i], 0.0, t, r, &src)
     return (f if src == IV_FWD_PARITY else NAN), k[i]
 
 
-cdef int _check_expiry_raw(int64_t expiry_raw) except -1:
-    """iv_expiry_unix's int64 arithmetic overflows (undefined behaviour) within 2**28 s of either end of the
-    range: a raw expiry is refused beyond +-2**62 s (10**11 years; the master files stop at 9999)."""
-    if not -(1LL << 62) <= expiry_raw <= (1LL << 62):
-        raise ValueError(f"expiry_raw {expiry_raw} is out of range: seconds since 1980 within +-2**62")
-    return 0
+_INT64_MIN, _INT64_END = -int("9223372036854775808"), int("9223372036854775808")     # (Python ints: no C folding)
 
 
-def expiry_to_unix(int64_t expiry_raw):
+cdef int64_t _integer(object v, str func, str name, str what) except? -1:
+    """``v`` (argument ``name`` of ``func``, ``what`` it counts) as an int64: TypeError naming it for anything but an
+    int or a numpy integer (a float was cut to a whole number, a bool taken as 0 / 1; Cython's own "an integer
+    is required" named nothing), ValueError beyond int64."""
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+        raise TypeError(f"{func}: {name} must be an int ({what}), not {type(v).__name__}: {v!r}")
+    if not _INT64_MIN <= v < _INT64_END:
+        raise ValueError(f"{func}: {name} {v} is out of range: {what} within int64")
+    return v
+
+
+cdef int64_t _expiry_raw(object expiry_raw, str func) except? -1:
+    """A master-file expiry (s since 1980) checked: iv_expiry_unix's int64 arithmetic overflows (undefined
+    behaviour) within 2**28 s of either end of the range: a raw expiry is refused beyond +-2**62 s (10**11
+    years; the master files stop at 9999)."""
+    cdef int64_t raw = _integer(expiry_raw, func, "expiry_raw", "seconds since 1980")
+    if not -(1LL << 62) <= raw <= (1LL << 62):
+        raise ValueError(f"expiry_raw {raw} is out of range: seconds since 1980 within +-2**62")
+    return raw
+
+
+def expiry_to_unix(expiry_raw):
     """Unix seconds of 14:30 IST on the expiry date of a master-file expiry (s since 1980, read as IST);
-    ValueError beyond +-2**62 s."""
-    _check_expiry_raw(expiry_raw)
-    return iv_expiry_unix(expiry_raw)
+    ValueError beyond +-2**62 s, TypeError for anything but an int."""
+    return iv_expiry_unix(_expiry_raw(expiry_raw, "expiry_to_unix"))
 
 
-def time_to_expiry(int64_t expiry_raw, int64_t now_ns):
-    """Years (365 days) from ``now_ns`` (unix epoch ns) to the close, 15:30 IST, of the expiry date (the time
-    the store's implied volatility uses; the master file stamps 14:30); <= 0 once expired; ValueError for an
-    ``expiry_raw`` beyond +-2**62 s."""
-    _check_expiry_raw(expiry_raw)
-    return iv_year_fraction(iv_close_unix(iv_expiry_unix(expiry_raw)), now_ns)
+def time_to_expiry(expiry_raw, now_ns):
+    """Years (365 days) from ``now_ns`` (unix epoch ns, an int: ``time.time_ns()``) to the close, 15:30 IST, of
+    the expiry date (the time the store's implied volatility uses; the master file stamps 14:30); <= 0 once
+    expired; ValueError for an ``expiry_raw`` beyond +-2**62 s, TypeError naming an argument that is no int."""
+    cdef int64_t raw = _expiry_raw(expiry_raw, "time_to_expiry")
+    cdef int64_t now = _integer(now_ns, "time_to_expiry", "now_ns", "ns since the Unix epoch")
+    return iv_year_fraction(iv_close_unix(iv_expiry_unix(raw)), now)
 
 
 def _solver_iterations(double price, double forward, double strike, double t_years, double rate=DEFAULT_RATE,
