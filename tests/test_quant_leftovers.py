@@ -271,3 +271,44 @@ def test_the_expiry_and_forward_helpers_name_an_argument_of_the_wrong_type():
         TypeError, "parity_forward: strikes must be numbers, not an array of <U3: ['100']")
     assert _iv_error(lambda: _iv.iv_to_e4_py("0.25")) == (
         TypeError, "iv_to_e4_py: sigma must be a number, not str: '0.25'")
+
+
+# -- 6. the stubs refuse bytes as tokens, as the run time does ----------------------------------------------------
+
+TOKENS_USER = """
+from typing import Any, assert_type
+
+import numpy as np
+import numpy.typing as npt
+
+import vega
+
+store = vega.Store(10)
+assert_type(store.snapshot([1, 2]), npt.NDArray[Any])
+store.snapshot((1, np.int32(2)))
+store.snapshot({1, 2})
+store.snapshot(range(5))
+store.snapshot({1: "a"}.keys())
+store.snapshot(t for t in (1, 2))
+store.snapshot(iter([1, 2]))
+store.snapshot(np.arange(3))
+store.snapshot(store.tokens()[:10])
+store.snapshot(None)
+store.subscribe([1, 2])
+store.subscribe(1)
+store.snapshot(b"ab")  # type: ignore[arg-type]            # TypeError at run time: "not one bytes"
+store.snapshot(bytearray(b"ab"))  # type: ignore[arg-type]
+store.snapshot("12")  # type: ignore[arg-type]
+store.subscribe(b"ab")  # type: ignore[arg-type]
+"""
+
+
+def test_the_stubs_refuse_bytes_as_tokens_and_take_the_collections_the_runtime_takes(tmp_path):
+    """_Tokens was Iterable[int]: bytes is one, so mypy took store.snapshot(b"ab"), which raises TypeError.  Each
+    ignore above must meet an error (--strict warns of an unused one), each other call none."""
+    from mypy_helpers import mypy_strict
+    import vega
+    store = vega.Store(10)
+    with pytest.raises(TypeError, match="not one bytes"):
+        store.snapshot(b"ab")
+    mypy_strict(tmp_path, TOKENS_USER)

@@ -27,7 +27,7 @@ def decode(datagram: bytes | bytearray | memoryview, segment: _Segment) -> list[
 # ---- the consolidated store (vega/_store.pxi) ------------------------------------------------------------
 import numpy as np
 import numpy.typing as npt
-from typing import Callable, Iterator, Mapping, Sequence
+from typing import Callable, Iterator, Mapping, Protocol, Sequence
 
 #: a token (or another integer argument): an int or a numpy integer (``operator.index``); a bool, numpy's bool
 #: included, is refused at run time (``True`` is no token 1), as are floats and strings
@@ -37,8 +37,16 @@ _IntNs = int | np.integer[Any]
 #: a duration in ns (a staleness window): an int, a numpy number or a float such as 5e9 (truncated), below 2**63;
 #: bools are refused at run time
 _DurationNs = float | np.integer[Any] | np.floating[Any]
-#: tokens: any iterable of them, e.g. a list or a numpy integer array (``store.tokens()[:10]``)
-_Tokens = Iterable[_Token] | npt.NDArray[np.integer[Any]]
+class _TokenCollection(Protocol):
+    """A collection of tokens: a list, tuple, set, range, dict keys ...; not bytes, which iterates as ints too
+    but is refused at run time (a bytearray's ints are no tokens either): ``__contains__`` taking any object tells
+    them apart (theirs take an int or a buffer only)."""
+    def __iter__(self) -> Iterator[_Token]: ...
+    def __contains__(self, x: object, /) -> bool: ...
+
+#: tokens: a collection or an iterator (a generator) of them, or a numpy integer array (``store.tokens()[:10]``);
+#: bytes is refused (TypeError at run time: "not one bytes"), and so by the type checker
+_Tokens = _TokenCollection | Iterator[_Token] | npt.NDArray[np.integer[Any]]
 
 DEFAULT_DENSE_TOKENS: int
 DEFAULT_STALE_NS: int
