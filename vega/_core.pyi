@@ -315,7 +315,8 @@ class Store:
 
 @disjoint_base
 class FeedHandler:
-    """Decode + merge + change records for one segment into a writable Store, in one nogil loop."""
+    """Decode + merge + change records for one segment into a writable Store, in one nogil loop.  Two handlers
+    on one store are safe in one thread only (a call of another thread while one writes it: StoreBusyError)."""
     @property
     def store(self) -> Store: ...
     # the constructor is Cython's __cinit__, i.e. __new__: __init__ is object's

@@ -1834,7 +1834,9 @@ cdef class FeedHandler:
     messages of its own datagrams; an F&O handler given ``underlying=<CM handler>`` merges 7130/17130 (open
     interest per underlying, keyed by the underlying's CM token) into the CM store through the CM handler's
     records and sinks.  Linked handlers share state: drive them from one thread (a call while a linked
-    handler is inside its loop raises RuntimeError).
+    handler is inside its loop raises RuntimeError).  Two handlers on one store are safe in one thread only,
+    taking turns: a call of another thread while one of them writes the store raises ``StoreBusyError`` and
+    merges nothing.
 
     ``close()`` (or the end of a ``with`` block) ends the handler: every later call that merges
     (``process``, ``process_batch``, ``merge_message``, ``merge_packed``, ``checkpoint``, ``new_day``,
