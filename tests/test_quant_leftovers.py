@@ -87,6 +87,8 @@ def test_replay_bounds_take_a_datetime64_exactly_to_the_ns_and_on_the_ist_day(tm
     (np.datetime64("2026-11-19", "W"), r"is a numpy datetime64\[W\]"),
     (np.datetime64("NaT", "ns"), "is NaT"),
     (np.array([5]).astype("datetime64")[0], "is a numpy datetime64 without a unit"),
+    (np.datetime64("9999-12-31T23:59", "m"), r"\(253402300740000000000 ns since 1970 UTC\) is outside the dates a "
+                                             r"journal can have, the years 1 to 9999"),
 ])
 def test_a_datetime64_bound_of_a_date_unit_or_no_instant_is_refused_saying_what_to_pass(tmp_path, bad, says):
     """numpy counts datetime64('2026-11-20') from 00:00 UTC, 05:30 IST, where '2026-11-20' is the whole trading

@@ -414,9 +414,14 @@ def _one_value(value: ReplayBound, what: str) -> DayLike | _dt.datetime:
     return value
 
 
-def _ist_date(ns: int) -> _dt.date:
-    """The IST date of ``ns`` since the Unix epoch."""
-    return as_date(_UNIX_EPOCH + _dt.timedelta(microseconds=ns // 1000))
+def _ist_date(ns: int, what: str) -> _dt.date:
+    """The IST date of ``ns`` since the Unix epoch (the bound ``what``): ValueError naming it outside the years
+    1 to 9999 (a datetime's; an OverflowError "date value out of range" named nothing)."""
+    try:
+        return as_date(_UNIX_EPOCH + _dt.timedelta(microseconds=ns // 1000))
+    except OverflowError:
+        raise ValueError(f"{what} ({ns} ns since 1970 UTC) is outside the dates a journal can have, the years 1 "
+                         f"to 9999") from None
 
 
 def _bound(value: ReplayBound, is_end: bool) -> tuple[_dt.date, int | None]:
@@ -426,7 +431,7 @@ def _bound(value: ReplayBound, is_end: bool) -> tuple[_dt.date, int | None]:
     what = "replay: end" if is_end else "replay: start"
     ns = _datetime64_bound(value, what)
     if ns is not None:
-        return _ist_date(ns), ns
+        return _ist_date(ns, what), ns
     value = _one_value(value, what)
     sub_us = 0                                                 # a string's nanoseconds past the microsecond
     if isinstance(value, str) and len(value) > 10:            # 'YYYY-MM-DD' and 'YYYYMMDD' are dates
@@ -451,7 +456,7 @@ def _export_day(value: DayLike | Datetime64, what: str) -> _dt.date:
     (as of a datetime; a date unit is refused, as a replay bound: _datetime64_bound)."""
     ns = _datetime64_bound(value, what)
     if ns is not None:
-        return _ist_date(ns)
+        return _ist_date(ns, what)
     return as_date(_one_value(value, what))
 
 
