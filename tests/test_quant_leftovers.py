@@ -314,3 +314,12 @@ def test_the_stubs_refuse_bytes_as_tokens_and_take_the_collections_the_runtime_t
     with pytest.raises(TypeError, match="not one bytes"):
         store.snapshot(b"ab")
     mypy_strict(tmp_path, TOKENS_USER)
+
+
+@pytest.mark.parametrize("name", [5, None, 1.5, ["vega"]])
+def test_a_ring_name_of_the_wrong_type_is_a_typeerror_naming_it(name):
+    """Ring.create(5) said "expected str, bytes or os.PathLike object, not int": os.fspath's words, no argument."""
+    import vega
+    for call in (vega.Ring.create, vega.Ring.open):
+        with pytest.raises(TypeError, match=r"ring name must be a str .* not (int|NoneType|float|list)"):
+            call(name)

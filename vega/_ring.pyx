@@ -310,6 +310,9 @@ cdef int _feed_index(object feed) except -1:
 
 def ring_path(name):
     """Path of the ring file for ``name``: ``/dev/shm/<name>``, or ``name`` itself when it is absolute."""
+    if not isinstance(name, (str, bytes, os.PathLike)):
+        raise TypeError(f"ring name must be a str (a plain name or an absolute path) or a path, "
+                        f"not {type(name).__name__}")
     name = os.fspath(name)
     if not isinstance(name, str):
         name = os.fsdecode(name)
