@@ -22,23 +22,71 @@ if ROOT not in sys.path and not os.environ.get("PYTHONPATH"):
     sys.path.insert(0, ROOT)   # the in-place build of this tree (profile.sh sets PYTHONPATH itself)
 
 
+def _fail(msg: str) -> SystemExit:
+    """One line on stderr and exit status 1 (what profile.sh shows the user)."""
+    return SystemExit(f"profile_workload: {msg}")
+
+
+def _at_least(lo: int):
+    """An argparse type: a whole number of at least ``lo``."""
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if v < lo:
+            raise argparse.ArgumentTypeError(f"must be at least {lo}, not {text}")
+        return v
+    return parse
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < v < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds above 0, not {text}")
+    return v
+
+
 def _generate(args) -> int:
     from vega import nse
+    try:                                # before minutes of generating: the file must be writable
+        out = open(args.out, "wb")
+    except OSError as e:
+        raise _fail(f"cannot write {args.out}: {e.strerror}") from None
     streams = {}
     for seg in args.segments:
         t = time.perf_counter()
         streams[seg] = list(nse.sample_stream(seg, args.datagrams, seed=args.seed))
         print(f"generated {seg}: {len(streams[seg]):,} datagrams in {time.perf_counter() - t:.1f} s",
               file=sys.stderr)
-    with open(args.out, "wb") as f:
-        pickle.dump(streams, f, protocol=pickle.HIGHEST_PROTOCOL)
+    with out:
+        pickle.dump(streams, out, protocol=pickle.HIGHEST_PROTOCOL)
     return 0
+
+
+def _load(path: str) -> dict:
+    """The streams a ``generate`` wrote to path, or exit with one line saying what is wrong with the file."""
+    try:
+        with open(path, "rb") as f:
+            streams = pickle.load(f)
+    except OSError as e:
+        raise _fail(f"cannot read {path}: {e.strerror}") from None
+    except Exception:   # (pickle raises many kinds on a file that is not one)
+        raise _fail(f"{path} is not a stream file written by `profile_workload.py generate`") from None
+    if (not isinstance(streams, dict) or not streams or not set(streams) <= {"FO", "CM"}
+            or not all(isinstance(d, list) and all(isinstance(x, bytes) for x in d) for d in streams.values())):
+        raise _fail(f"{path} is not a stream file written by `profile_workload.py generate`")
+    if not any(streams.values()):
+        raise _fail(f"{path} holds no datagrams")
+    return streams
 
 
 def _run(args) -> int:
     from vega import FeedHandler, Ring, Store
-    with open(args.stream, "rb") as f:
-        streams = pickle.load(f)
+    streams = _load(args.stream)
     feed_of = {"FO": "NSE_FO", "CM": "NSE_EQ"}
     ring = None
     ring_name = f"vega-profile-{os.getpid()}"
@@ -57,21 +105,28 @@ def _run(args) -> int:
                     fh = FeedHandler(seg, store, ring=ring)
                 else:
                     fh = FeedHandler(seg, store, records=False)
-                for a in range(0, len(dgs), args.batch):
-                    n_msg += fh.process_batch(dgs[a:a + args.batch])
+                try:
+                    for a in range(0, len(dgs), args.batch):
+                        n_msg += fh.process_batch(dgs[a:a + args.batch])
+                finally:
+                    fh.close()               # gives the ring slot back (else the ring cannot be closed)
+                    store.close()
                 n_dg += len(dgs)
                 n_rec += fh.stats["records"]
-                if hasattr(fh, "close"):
-                    fh.close()               # gives the ring slot back
-                store.close()
+                full = fh.stats["merge"]["store_full"]
+                if full:                     # the profile would be of refused merges, not of the workload
+                    raise _fail(f"--capacity {args.capacity} is too small for {seg}'s instruments: {full:,} "
+                                "updates found the store full (merge.store_full; use the default)")
             passes += 1
             el = time.perf_counter() - t0
             if (args.passes and passes >= args.passes) or (not args.passes and el >= args.seconds):
                 break
     finally:
         if ring is not None:
-            ring.close()
-            Ring.unlink(ring_name)
+            try:
+                ring.close()
+            finally:
+                Ring.unlink(ring_name)   # never left in /dev/shm
     el = time.perf_counter() - t0
     print(f"{passes} passes, {n_dg:,} datagrams, {n_msg:,} messages, {n_rec:,} change records in {el:.2f} s: "
           f"{n_dg / el:,.0f} datagrams/s, {el / max(n_msg, 1) * 1e9:.0f} ns/message", file=sys.stderr)
@@ -82,16 +137,16 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="step", required=True)
     g = sub.add_parser("generate", help="write simulated datagrams to a file")
-    g.add_argument("--out", required=True)
-    g.add_argument("--datagrams", type=int, default=20000, help="per segment (default 20000)")
+    g.add_argument("--out", required=True, help="the file to write (a pickle of the datagrams)")
+    g.add_argument("--datagrams", type=_at_least(1), default=20000, help="per segment (default 20000)")
     g.add_argument("--segments", nargs="+", choices=["FO", "CM"], default=["FO", "CM"])
     g.add_argument("--seed", type=int, default=1)
     r = sub.add_parser("run", help="the decode + merge + publish loop over a generated file")
-    r.add_argument("--stream", required=True)
-    r.add_argument("--seconds", type=float, default=10.0, help="run at least this long (default 10)")
-    r.add_argument("--passes", type=int, default=0, help="exactly N passes instead (callgrind)")
-    r.add_argument("--batch", type=int, default=64, help="datagrams per process_batch call (default 64)")
-    r.add_argument("--capacity", type=int, default=65536)
+    r.add_argument("--stream", required=True, help="a file written by generate")
+    r.add_argument("--seconds", type=_positive_float, default=10.0, help="run at least this long (default 10)")
+    r.add_argument("--passes", type=_at_least(0), default=0, help="exactly N passes instead (callgrind; 0: --seconds)")
+    r.add_argument("--batch", type=_at_least(1), default=64, help="datagrams per process_batch call (default 64)")
+    r.add_argument("--capacity", type=_at_least(1), default=65536, help="store records (default 65536)")
     r.add_argument("--no-ring", action="store_true", help="decode + merge only, no change records")
     r.add_argument("--on-records", action="store_true",
                    help="forward records through a Python on_records callback instead of the ring's C sink")
