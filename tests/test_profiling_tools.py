@@ -1,7 +1,8 @@
-"""docs/PROFILING.md's tools on bad input: one line, no traceback, before any minutes are spent (the profiling
-runs themselves need perf and take minutes: not here)."""
+"""docs/PROFILING.md's tools on bad input and on a machine without perf or valgrind: one line, no traceback,
+before any minutes are spent (the profiling runs themselves need perf and take minutes: not here)."""
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -9,6 +10,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORKLOAD = os.path.join(ROOT, "tools", "profile_workload.py")
+PROFILE_SH = os.path.join(ROOT, "tools", "profile.sh")
 ENV = dict(os.environ, PYTHONPATH=ROOT)
 
 
@@ -80,3 +82,84 @@ def test_workload_bad_numbers_are_refused(stream, tmp_path, args, words):
     p = _py(WORKLOAD, args[0], *where, *args[1:])
     assert p.returncode == 2
     _one_line(p, *words)
+
+
+# -- tools/profile.sh: every check before the build, the traffic and the perf run ---------------------------------
+
+def _bin_without(tmp_path, *missing, perf=None, name="bin"):
+    """A PATH directory with the commands profile.sh uses, less ``missing``; ``perf`` a script standing in for
+    perf (or the real one, or none when "perf" is missing)."""
+    d = tmp_path / name
+    d.mkdir()
+    for cmd in ("bash", "dirname", "awk", "grep", "cat", "rm", "mkdir", "head", "sed", "tr", "tee", "env",
+                "perf", "valgrind", "callgrind_annotate"):
+        real = shutil.which(cmd)
+        if real and cmd not in missing:
+            os.symlink(real, d / cmd)
+    os.symlink(sys.executable, d / "python3")
+    if perf is not None:
+        (d / "perf").unlink(missing_ok=True)
+        (d / "perf").write_text("#!/bin/sh\n" + perf)
+        (d / "perf").chmod(0o755)
+    return str(d)
+
+
+def _sh(*args, path=None):
+    env = dict(os.environ, PATH=path) if path else os.environ
+    return subprocess.run(["bash", PROFILE_SH, *args], capture_output=True, text=True, timeout=60, cwd=ROOT,
+                          env=env)
+
+
+@pytest.mark.parametrize("args, line", [
+    (("--seconds", "abc"), "profile.sh: --seconds needs a number of seconds above 0, not 'abc'"),
+    (("--seconds", "0"), "profile.sh: --seconds needs a number of seconds above 0, not '0'"),
+    (("--datagrams", "20k"), "profile.sh: --datagrams needs a whole number above 0, not '20k'"),
+    (("--drain", "--rounds", "0"), "profile.sh: --rounds needs a whole number above 0, not '0'"),
+    (("--capture", "--rate", "1.5"), "profile.sh: --rate needs a whole number above 0, not '1.5'"),
+])
+def test_profile_sh_bad_values_are_one_line_before_anything_runs(args, line):
+    # --seconds abc used to be found by the workload's argparse after the build and the traffic's generation
+    r = _sh(*args)          # without --no-build: the check must come before the build
+    assert r.returncode == 2
+    assert r.stderr.strip() == line and r.stdout == ""
+
+
+def test_profile_sh_an_unwritable_out_is_one_line(tmp_path):
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    r = _sh("--out", str(a_file / "profile"))
+    assert r.returncode == 1
+    assert r.stderr.strip() == f"profile.sh: cannot write to {a_file}/profile: give --out a writable directory"
+
+
+def test_profile_sh_without_perf_or_valgrind_says_so_in_one_line(tmp_path):
+    no_perf = _bin_without(tmp_path, "perf")
+    r = _sh("--out", str(tmp_path / "out"), path=no_perf)
+    assert r.returncode == 1 and r.stderr.strip().startswith("profile.sh: perf not found: "), r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    # valgrind used to be looked for after the build and the whole perf run
+    no_valgrind = _bin_without(tmp_path, "valgrind", perf="exit 0\n", name="bin2")
+    r = _sh("--callgrind", "--out", str(tmp_path / "out"), path=no_valgrind)
+    assert r.returncode == 1
+    assert r.stderr.strip() == "profile.sh: valgrind not found: sudo apt-get install valgrind"
+
+
+def test_profile_sh_perf_not_allowed_is_one_line_before_the_build(tmp_path):
+    denied = ('echo "Error:" >&2\n'
+              'echo "Access to performance monitoring and observability operations is limited." >&2\n'
+              'echo "Consider adjusting /proc/sys/kernel/perf_event_paranoid setting to open" >&2\n'
+              'exit 255\n')
+    r = _sh("--out", str(tmp_path / "out"), path=_bin_without(tmp_path, perf=denied))
+    assert r.returncode == 1
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("profile.sh: perf record is not allowed here "), r.stderr
+    assert lines[0].endswith("Access to performance monitoring and observability operations is limited.")
+    assert "== building" not in r.stderr
+
+
+def test_profile_sh_help_names_the_defaults_and_files():
+    r = _sh("--help")
+    assert r.returncode == 0
+    assert "Defaults: --seconds 10, --datagrams 20000 (per segment), --rate 40000, --rounds 20" in r.stdout
+    for f in ("report.txt", "flat.txt", "parts.txt", "callgrind.txt", "run.txt"):
+        assert f in r.stdout

@@ -23,7 +23,12 @@
 # draining a pre-filled loopback socket: recvmmsg -> FeedHandler -> store, ring and journal), with perf
 # sampling switched on only during the drains (perf --control fifo), so the profile is the capture's work per
 # datagram and nothing else; --callgrind adds instruction counts inside BatchReceiver.feed.
-# Output goes to DIR (default /tmp/vega-profile).
+# Defaults: --seconds 10, --datagrams 20000 (per segment), --rate 40000, --rounds 20, --out /tmp/vega-profile.
+# Output goes to DIR: perf.data, report.txt, flat.txt and run.txt (the workload's own output) in every mode;
+# stream-N.pkl (the traffic, reused by later runs) by default, and the -fno-inline copy noinline/ with
+# --no-inline; journal/ with --capture; parts.txt, children.txt and dso.txt with --drain; callgrind.out and
+# callgrind.txt with --callgrind.  Progress goes to stderr, the tables to stdout.
+# PYTHON=... names the interpreter (default python3).
 #
 # Needs perf: Debian `sudo apt-get install linux-perf`, Ubuntu `sudo apt-get install linux-tools-$(uname -r)`;
 # for --callgrind, `sudo apt-get install valgrind`.  Non-root users may need
@@ -75,8 +80,24 @@ for opt in $NOT; do
         *" $opt "*) echo "profile.sh: --$opt does nothing with $MODE (see --help)" >&2; exit 2 ;;
     esac
 done
+# Numbers are checked here, not minutes later by the workload (after the build and the traffic's generation)
+case "$SECONDS_" in
+    *[!0-9.]*|*.*.*|.|"") echo "profile.sh: --seconds needs a number of seconds above 0, not '$SECONDS_'" >&2; exit 2 ;;
+esac
+if ! awk -v s="$SECONDS_" 'BEGIN { exit !(s + 0 > 0) }'; then
+    echo "profile.sh: --seconds needs a number of seconds above 0, not '$SECONDS_'" >&2; exit 2
+fi
+for pair in "datagrams $DATAGRAMS" "rounds $ROUNDS" "rate $RATE"; do
+    set -- $pair
+    case "$2" in
+        *[!0-9]*|"") echo "profile.sh: --$1 needs a whole number above 0, not '$2'" >&2; exit 2 ;;
+    esac
+    [ "$((10#$2))" -gt 0 ] || { echo "profile.sh: --$1 needs a whole number above 0, not '$2'" >&2; exit 2; }
+done
 PY=${PYTHON:-python3}
-PY=$("$PY" -c "import sys; print(sys.executable)")   # the real binary, not a pyenv shim (valgrind)
+PY=$("$PY" -c "import sys; print(sys.executable)" 2>/dev/null) \
+    || { echo "profile.sh: ${PYTHON:-python3} does not run (PYTHON= names the interpreter)" >&2; exit 1; }
+# the real binary, not a pyenv shim: valgrind would count the shim's shell, perf would record it
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1   # no idle BLAS threads in the profile
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"   # the in-place build of this tree
 
@@ -102,16 +123,29 @@ annotate_callgrind() {
     callgrind_annotate --inclusive=no "$OUT/callgrind.out" 2>/dev/null | head -60 > "$OUT/callgrind.txt" || true
 }
 
+# Everything the run needs is checked before it starts (a build, the traffic and the perf run take minutes):
+# perf, valgrind for --callgrind, an output directory, and perf allowed to record here.
 if ! command -v perf >/dev/null 2>&1; then
     echo "profile.sh: perf not found: sudo apt-get install linux-perf (Debian) or linux-tools-\$(uname -r) (Ubuntu)" >&2
     exit 1
 fi
-mkdir -p "$OUT"
+if [ "$CALLGRIND" = 1 ]; then need_valgrind; fi
+if ! { mkdir -p "$OUT" && [ -d "$OUT" ] && : > "$OUT/.write-probe" && rm -f "$OUT/.write-probe"; } 2>/dev/null; then
+    echo "profile.sh: cannot write to $OUT: give --out a writable directory" >&2; exit 1
+fi
 rm -f "$OUT/perf.data" "$OUT/perf.data.old"   # (perf record keeps a perf.data it finds as perf.data.old)
+if ! PROBE=$(perf record -q -e cpu-clock -F 4999 -g -o "$OUT/perf.data" -- true 2>&1 >/dev/null); then
+    WHY=$(printf '%s\n' "$PROBE" | grep -v -m1 -E '^[[:space:]]*(Error:?)?[[:space:]]*$' || true)
+    PARANOID=$(cat /proc/sys/kernel/perf_event_paranoid 2>/dev/null || echo "?")
+    echo "profile.sh: perf record is not allowed here (kernel.perf_event_paranoid=$PARANOID; as root:" \
+         "sysctl kernel.perf_event_paranoid=1): ${WHY:-perf record failed}" >&2
+    exit 1
+fi
+rm -f "$OUT/perf.data"
 
 if [ "$BUILD" = 1 ]; then
     echo "== building in place (release: -O3 -g -fno-omit-frame-pointer)" >&2
-    "$PY" setup.py build_ext --inplace -q
+    "$PY" setup.py build_ext --inplace -q >&2     # stdout is the reports'
 fi
 
 if [ "$NOINLINE" = 1 ]; then
@@ -120,7 +154,7 @@ if [ "$NOINLINE" = 1 ]; then
     rm -rf "$SHADOW" && mkdir -p "$SHADOW"
     cp setup.py "$SHADOW/" && cp -r vega "$SHADOW/vega"
     rm -f "$SHADOW"/vega/_core.*.so "$SHADOW"/vega/_core.c
-    (cd "$SHADOW" && CFLAGS="-fno-inline" VEGA_ONLY=_core "$PY" setup.py build_ext --inplace -q)
+    (cd "$SHADOW" && CFLAGS="-fno-inline" VEGA_ONLY=_core "$PY" setup.py build_ext --inplace -q) >&2
     export PYTHONPATH="$SHADOW"
 fi
 
@@ -204,7 +238,6 @@ PY
     echo "== top symbols ($OUT/flat.txt; inclusive in $OUT/children.txt, call graphs in $OUT/report.txt)" >&2
     top_symbols
     if [ "$CALLGRIND" = 1 ]; then
-        need_valgrind
         echo "== valgrind --tool=callgrind: user-space instructions inside BatchReceiver.feed (one round;" \
              "its ns and datagrams/s are timed under valgrind: read the instruction count)" >&2
         run_callgrind '__pyx_pw_4vega_4_net_13BatchReceiver_*feed' \
@@ -262,7 +295,6 @@ echo "== top symbols ($OUT/flat.txt; call graphs in $OUT/report.txt)" >&2
 top_symbols
 
 if [ "$CALLGRIND" = 1 ]; then
-    need_valgrind
     echo "== valgrind --tool=callgrind (one pass; its ns/message is timed under valgrind)" >&2
     run_callgrind '__pyx_pf_*FeedHandler*process_batch' \
         "$PY" tools/profile_workload.py run --stream "$STREAM" --passes 1 2>&1 | grep -E "passes?, |Collected" >&2
