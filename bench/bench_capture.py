@@ -462,6 +462,11 @@ def main() -> None:
     ap.add_argument("--timestamps", action="store_true",
                     help="stamp datagrams with the kernel's receive time (SO_TIMESTAMPNS), not a clock read each")
     args = ap.parse_args()
+    for opt in ("datagrams", "tries", "rounds", "pairs"):    # (0 used to mean the default, -1 a traceback)
+        if getattr(args, opt) is not None and getattr(args, opt) < 1:
+            sys.exit(f"bench_capture: --{opt} must be at least 1, not {getattr(args, opt)}")
+    if args.perf_ctl is not None and (args.perf_ctl.count(",") != 1 or "" in args.perf_ctl.split(",")):
+        sys.exit(f"bench_capture: --perf-ctl needs two fifos, CTL,ACK, not {args.perf_ctl!r}")
     if args.ab:
         ab_main(args)
         return

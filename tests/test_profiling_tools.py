@@ -11,6 +11,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORKLOAD = os.path.join(ROOT, "tools", "profile_workload.py")
 PROFILE_SH = os.path.join(ROOT, "tools", "profile.sh")
+BENCH_CAPTURE = os.path.join(ROOT, "bench", "bench_capture.py")
 ENV = dict(os.environ, PYTHONPATH=ROOT)
 
 
@@ -163,3 +164,19 @@ def test_profile_sh_help_names_the_defaults_and_files():
     assert "Defaults: --seconds 10, --datagrams 20000 (per segment), --rate 40000, --rounds 20" in r.stdout
     for f in ("report.txt", "flat.txt", "parts.txt", "callgrind.txt", "run.txt"):
         assert f in r.stdout
+
+
+# -- bench/bench_capture.py --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("args, line", [
+    (("--rounds", "0"), "bench_capture: --rounds must be at least 1, not 0"),       # was the default, silently
+    (("--vega-only", "--rounds", "-1"), "bench_capture: --rounds must be at least 1, not -1"),   # a traceback
+    (("--ab", ROOT, "--pairs", "0"), "bench_capture: --pairs must be at least 1, not 0"),       # a traceback
+    (("--datagrams", "-3"), "bench_capture: --datagrams must be at least 1, not -3"),
+    (("--tries", "0"), "bench_capture: --tries must be at least 1, not 0"),
+    (("--perf-ctl", "ctl"), "bench_capture: --perf-ctl needs two fifos, CTL,ACK, not 'ctl'"),
+])
+def test_bench_capture_bad_values_are_one_line(args, line):
+    p = _py(BENCH_CAPTURE, *args)
+    assert p.returncode == 1
+    assert p.stderr.strip() == line and p.stdout == ""
