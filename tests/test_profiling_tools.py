@@ -180,3 +180,16 @@ def test_bench_capture_bad_values_are_one_line(args, line):
     p = _py(BENCH_CAPTURE, *args)
     assert p.returncode == 1
     assert p.stderr.strip() == line and p.stdout == ""
+
+
+# -- tools/ab_core.py --------------------------------------------------------------------------------------------
+
+def test_ab_core_a_file_that_is_no_core_build_is_one_line(tmp_path):
+    import vega._lzo
+    text = tmp_path / "notes.txt"
+    text.write_text("not a shared object\n" * 100)   # (shorter than an ELF header: "file too short")
+    for path, why in ((str(text), "invalid ELF header"), (vega._lzo.__file__, "PyInit__core")):
+        p = _py(os.path.join(ROOT, "tools", "ab_core.py"), path)   # were tracebacks from importlib
+        assert p.returncode == 1 and p.stdout == ""
+        assert p.stderr.strip().startswith(f"ab_core: {path}: not a build of vega._core ("), p.stderr
+        assert why in p.stderr and len(p.stderr.strip().splitlines()) == 1

@@ -13,6 +13,7 @@ runs cannot show a 10 % change; rounds a few milliseconds apart in one process s
 B = a copy of A's own file for an A/A run, which shows the noise left (docs/PROFILING.md "Comparing two builds").
 """
 import argparse
+import importlib.machinery
 import importlib.util
 import os
 import statistics
@@ -30,9 +31,14 @@ def load_other(path):
     """The extension module at path, loaded beside vega._core (its own copy of every C global)."""
     if not os.path.isfile(path):
         raise SystemExit(f"ab_core: {path}: no such file (the other build's vega/_core*.so)")
-    spec = importlib.util.spec_from_file_location("vega._core", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    # any file name: the loader is chosen here, not by the suffix (which spec_from_file_location would need)
+    loader = importlib.machinery.ExtensionFileLoader("vega._core", path)
+    spec = importlib.util.spec_from_file_location("vega._core", path, loader=loader)
+    try:
+        mod = importlib.util.module_from_spec(spec)
+        loader.exec_module(mod)
+    except ImportError as e:   # not a shared object, another module's, another Python's
+        raise SystemExit(f"ab_core: {path}: not a build of vega._core ({e})")
     if mod.FeedHandler is A.FeedHandler:
         raise SystemExit("ab_core: the other build loaded as this tree's own module")
     return mod
