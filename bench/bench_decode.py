@@ -52,6 +52,7 @@ def compressed_streams(datagrams):
 
 def main():
     runner = pyperf.Runner(processes=6)     # --fast: 3 worker processes (each generates the streams)
+    runner.argparser.description = __doc__.split("\n\n")[0]   # --help: what it measures
     results = {}
     for seg in ("FO", "CM"):
         stream = list(nse.sample_stream(seg, N_DATAGRAMS, seed=7))

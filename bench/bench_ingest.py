@@ -83,6 +83,7 @@ def t_per_feed(loops):
 
 def main():
     runner = pyperf.Runner()
+    runner.argparser.description = __doc__.split("\n\n")[0]   # --help: what it measures
     runner.metadata["datagrams"] = str(2 * N)
     res = {}
     for name, fn in (("ingest-order", t_order), ("ingest-per-feed", t_per_feed)):

@@ -207,6 +207,7 @@ def t_lbr(loops: int) -> float:
 
 def main() -> None:
     runner = pyperf.Runner(processes=4, min_time=0.05)      # --fast: 2 processes
+    runner.argparser.description = __doc__.split("\n\n")[0]   # --help: what it measures
     args = runner.parse_args()
     has_vollib = importlib.util.find_spec("py_vollib") is not None   # imported only where it is timed
     has_lbr = importlib.util.find_spec("lets_be_rational") is not None

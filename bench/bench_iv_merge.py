@@ -90,6 +90,7 @@ def main():
             cmd.append("--fast")
 
     runner = pyperf.Runner(add_cmdline_args=worker_args)
+    runner.argparser.description = __doc__.split("\n\n")[0]   # --help: what it measures
     runner.parse_args()
     d = data()
     n, nrec = d["n_msgs"], d["n_recs"]

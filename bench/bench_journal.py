@@ -357,6 +357,7 @@ def t_checkpoint_python(loops):
 
 def main():
     runner = pyperf.Runner(processes=6, values=3)
+    runner.argparser.description = __doc__.split("\n\n")[0]   # --help: what it measures
     runner.metadata["records"] = str(N)
     cases = [
         ("append journal", t_append_journal, N, "append"),

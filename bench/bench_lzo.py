@@ -196,6 +196,7 @@ def main() -> None:
         cmd.extend(("--corpus", args.corpus))
 
     runner = pyperf.Runner(processes=8, add_cmdline_args=add_cmdline_args)   # --fast: 4 processes x 2 values
+    runner.argparser.description = __doc__.split("\n\n")[0]   # --help: what it measures
     runner.argparser.add_argument("--corpus", choices=CORPORA, default="market",
                                   help="market: NSE-like payloads compressed by lzo1z_999 (default); FO / CM: the "
                                        "compressed sub-packets of bench_decode's realistic streams")

@@ -155,6 +155,7 @@ def main():
     # a default of 6 gives 3 processes per benchmark; VEGA_BENCH_FAST=1 without --fast: 3 directly
     runner = pyperf.Runner(add_cmdline_args=_worker_args,
                            **({"processes": 6 if "--fast" in sys.argv else 3} if FAST else {}))
+    runner.argparser.description = __doc__.split("\n\n")[0]   # --help: what it measures
     runner.argparser.add_argument("--codes", default="",
                                   help="SEG:CODE,... merge only these codes (e.g. FO:7202,CM:18703), nothing else")
     runner.parse_args()

@@ -106,6 +106,7 @@ def t_dpkt(loops):
 
 def main():
     runner = pyperf.Runner()
+    runner.argparser.description = __doc__.split("\n\n")[0]   # --help: what it measures
     runner.metadata["datagrams"] = str(2 * N)
     res = {}
     for name, fn in (("pcap-vega-scan", t_scan), ("pcap-vega", t_vega), ("pcap-dpkt", t_dpkt)):

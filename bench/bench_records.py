@@ -38,6 +38,7 @@ def main():
         sys.argv.append("--loops=3")
     runner = pyperf.Runner(add_cmdline_args=lambda cmd, args: cmd.append("--fast") if FAST else None,
                            **({"processes": 6} if FAST else {}))
+    runner.argparser.description = __doc__.split("\n\n")[0]   # --help: what it measures
     runner.parse_args()
     recs = change_records()
     # an evenly spaced sample, not the first records: those are the first pass's (every field new, more fields

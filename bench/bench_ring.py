@@ -455,6 +455,7 @@ def main():
         runner = pyperf.Runner(processes=2, values=2, min_time=0.05, add_cmdline_args=add_cmdline_args)
     else:
         runner = pyperf.Runner(processes=6, add_cmdline_args=add_cmdline_args)
+    runner.argparser.description = __doc__.split("\n\n")[0]   # --help: what it measures
     runner.argparser.add_argument("--no-latency", action="store_true", help="skip the latency section")
     runner.argparser.add_argument("--latency-only", action="store_true", help="skip the pyperf throughput part")
     runner.argparser.add_argument("--samples", type=int, default=0,

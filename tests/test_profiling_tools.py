@@ -193,3 +193,20 @@ def test_ab_core_a_file_that_is_no_core_build_is_one_line(tmp_path):
         assert p.returncode == 1 and p.stdout == ""
         assert p.stderr.strip().startswith(f"ab_core: {path}: not a build of vega._core ("), p.stderr
         assert why in p.stderr and len(p.stderr.strip().splitlines()) == 1
+
+
+# -- the pyperf benchmarks' --help ---------------------------------------------------------------------------------
+
+PYPERF_BENCHES = ("decode", "ingest", "iv", "iv_merge", "journal", "lzo", "merge", "pcap", "records", "ring")
+
+
+@pytest.mark.parametrize("name", PYPERF_BENCHES)
+def test_pyperf_bench_help_says_what_it_measures(name):
+    import ast
+    path = os.path.join(ROOT, "bench", f"bench_{name}.py")
+    with open(path) as f:
+        first = ast.get_docstring(ast.parse(f.read())).split("\n\n")[0]
+    p = _py(path, "--help")
+    assert p.returncode == 0, p.stderr
+    described = p.stdout.split("options:")[0].split("\n\n", 1)[1]      # was pyperf's "Benchmark"
+    assert "".join(described.split()) == "".join(first.split()), p.stdout[:600]   # (argparse wraps at hyphens)
