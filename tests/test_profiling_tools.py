@@ -210,3 +210,17 @@ def test_pyperf_bench_help_says_what_it_measures(name):
     assert p.returncode == 0, p.stderr
     described = p.stdout.split("options:")[0].split("\n\n", 1)[1]      # was pyperf's "Benchmark"
     assert "".join(described.split()) == "".join(first.split()), p.stdout[:600]   # (argparse wraps at hyphens)
+
+
+def test_profile_sh_removes_an_earlier_runs_results(tmp_path):
+    # a callgrind.txt or parts.txt of an earlier run (another mode, or with --callgrind) stayed beside the new
+    # report.txt and read as this run's; perf here is a stand-in that records nothing
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in ("callgrind.txt", "callgrind.out", "parts.txt", "children.txt", "dso.txt", "report.txt"):
+        (out / name).write_text("an earlier run's\n")
+    r = _sh("--no-build", "--datagrams", "3", "--seconds", "1", "--out", str(out),
+            path=_bin_without(tmp_path, perf="exit 0\n"))
+    assert r.returncode == 0, r.stderr
+    assert sorted(os.listdir(out)) == ["flat.txt", "report.txt", "run.txt", "stream-3.pkl"]
+    assert "an earlier run's" not in (out / "report.txt").read_text()

@@ -134,6 +134,8 @@ if ! { mkdir -p "$OUT" && [ -d "$OUT" ] && : > "$OUT/.write-probe" && rm -f "$OU
     echo "profile.sh: cannot write to $OUT: give --out a writable directory" >&2; exit 1
 fi
 rm -f "$OUT/perf.data" "$OUT/perf.data.old"   # (perf record keeps a perf.data it finds as perf.data.old)
+# an earlier run's results (of another mode, or with --callgrind) would read as this run's
+rm -f "$OUT"/{report,flat,run,parts,children,dso,callgrind}.txt "$OUT/callgrind.out" "$OUT/categorize.py"
 if ! PROBE=$(perf record -q -e cpu-clock -F 4999 -g -o "$OUT/perf.data" -- true 2>&1 >/dev/null); then
     WHY=$(printf '%s\n' "$PROBE" | grep -v -m1 -E '^[[:space:]]*(Error:?)?[[:space:]]*$' || true)
     PARANOID=$(cat /proc/sys/kernel/perf_event_paranoid 2>/dev/null || echo "?")
