@@ -222,5 +222,30 @@ def test_profile_sh_removes_an_earlier_runs_results(tmp_path):
     r = _sh("--no-build", "--datagrams", "3", "--seconds", "1", "--out", str(out),
             path=_bin_without(tmp_path, perf="exit 0\n"))
     assert r.returncode == 0, r.stderr
-    assert sorted(os.listdir(out)) == ["flat.txt", "report.txt", "run.txt", "stream-3.pkl"]
+    from vega._streams import STREAM_VERSION
+    assert sorted(os.listdir(out)) == ["flat.txt", "report.txt", "run.txt", f"stream-3-v{STREAM_VERSION}.pkl"]
     assert "an earlier run's" not in (out / "report.txt").read_text()
+
+
+def test_generate_stopped_midway_leaves_no_stream_file(tmp_path):
+    """generate truncated its --out at the start and wrote it at the end: a Ctrl-C in between left an empty
+    file, which profile.sh (a non-empty file is reused) and run then met as a broken stream.  Now the stream is
+    written whole under another name and renamed, and a stop removes the part."""
+    import signal
+    import time
+    out = tmp_path / "s.pkl"
+    p = subprocess.Popen([sys.executable, WORKLOAD, "generate", "--out", str(out), "--datagrams", "500000"],
+                         env=ENV, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    part = tmp_path / "s.pkl.part"
+    deadline = time.monotonic() + 60
+    while not part.exists() and p.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert part.exists() and not out.exists()            # generating: the part only
+    p.send_signal(signal.SIGINT)
+    p.communicate(timeout=120)
+    assert p.returncode != 0
+    assert os.listdir(tmp_path) == []
+
+
+def test_generate_writes_the_stream_under_its_name_only(stream):
+    assert os.listdir(os.path.dirname(stream)) == [os.path.basename(stream)]

@@ -25,9 +25,9 @@
 # datagram and nothing else; --callgrind adds instruction counts inside BatchReceiver.feed.
 # Defaults: --seconds 10, --datagrams 20000 (per segment), --rate 40000, --rounds 20, --out /tmp/vega-profile.
 # Output goes to DIR: perf.data, report.txt, flat.txt and run.txt (the workload's own output) in every mode;
-# stream-N.pkl (the traffic, reused by later runs) by default, and the -fno-inline copy noinline/ with
-# --no-inline; journal/ with --capture; parts.txt, children.txt and dso.txt with --drain; callgrind.out and
-# callgrind.txt with --callgrind.  Progress goes to stderr, the tables to stdout.
+# stream-N-vV.pkl (the traffic of generator version V, reused by later runs) by default, and the -fno-inline
+# copy noinline/ with --no-inline; journal/ with --capture; parts.txt, children.txt and dso.txt with --drain;
+# callgrind.out and callgrind.txt with --callgrind.  Progress goes to stderr, the tables to stdout.
 # PYTHON=... names the interpreter (default python3).
 #
 # Needs perf: Debian `sudo apt-get install linux-perf`, Ubuntu `sudo apt-get install linux-tools-$(uname -r)`;
@@ -282,7 +282,10 @@ if [ "$CAPTURE" = 1 ]; then
     exit 0
 fi
 
-STREAM="$OUT/stream-$DATAGRAMS.pkl"
+# the generator's version in the name: traffic of an earlier vega._streams (other bytes, other codes) is not reused
+STREAM_V=$("$PY" -c "from vega._streams import STREAM_VERSION; print(STREAM_VERSION)") \
+    || { echo "profile.sh: cannot import vega._streams with $PY" >&2; exit 1; }
+STREAM="$OUT/stream-$DATAGRAMS-v$STREAM_V.pkl"
 if [ ! -s "$STREAM" ]; then
     echo "== generating $DATAGRAMS simulated datagrams per segment" >&2
     "$PY" tools/profile_workload.py generate --datagrams "$DATAGRAMS" --out "$STREAM"

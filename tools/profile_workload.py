@@ -52,18 +52,24 @@ def _positive_float(text: str) -> float:
 
 def _generate(args) -> int:
     from vega import nse
+    part = f"{args.out}.part"           # renamed when complete: a stopped run leaves no stream file half written
     try:                                # before minutes of generating: the file must be writable
-        out = open(args.out, "wb")
+        out = open(part, "wb")
     except OSError as e:
         raise _fail(f"cannot write {args.out}: {e.strerror}") from None
-    streams = {}
-    for seg in args.segments:
-        t = time.perf_counter()
-        streams[seg] = list(nse.sample_stream(seg, args.datagrams, seed=args.seed))
-        print(f"generated {seg}: {len(streams[seg]):,} datagrams in {time.perf_counter() - t:.1f} s",
-              file=sys.stderr)
-    with out:
-        pickle.dump(streams, out, protocol=pickle.HIGHEST_PROTOCOL)
+    try:
+        with out:
+            streams = {}
+            for seg in args.segments:
+                t = time.perf_counter()
+                streams[seg] = list(nse.sample_stream(seg, args.datagrams, seed=args.seed))
+                print(f"generated {seg}: {len(streams[seg]):,} datagrams in {time.perf_counter() - t:.1f} s",
+                      file=sys.stderr)
+            pickle.dump(streams, out, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(part, args.out)
+    except BaseException:               # (Ctrl-C included)
+        os.unlink(part)
+        raise
     return 0
 
 
