@@ -302,6 +302,10 @@ store.snapshot(b"ab")  # type: ignore[arg-type]            # TypeError at run ti
 store.snapshot(bytearray(b"ab"))  # type: ignore[arg-type]
 store.snapshot("12")  # type: ignore[arg-type]
 store.subscribe(b"ab")  # type: ignore[arg-type]
+vega.replay("/j", "2026-11-20", tokens=[1, 2])
+vega.replay("/j", "2026-11-20", tokens=np.arange(3))
+vega.replay("/j", "2026-11-20", tokens=b"ab")  # type: ignore[arg-type]   # TypeError at run time: not bytes
+vega._journal.token_array(b"ab")  # type: ignore[arg-type]
 """
 
 

@@ -22,7 +22,7 @@ import time
 import types
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -55,9 +55,13 @@ from vega._journal import (
     read_index,
     token_array,
 )
+
 from vega._core import _bad_records
 from vega._files import StrPath, missing_dirs, remove_empty
 from vega.records import CHANGE_RECORD_DTYPE, CONTINUED, KEYFRAME, DayLike, _not_records, timestamps
+
+if TYPE_CHECKING:
+    from vega._core import _Tokens       # (the stubs' type: an Iterable[int] takes bytes, which replay refuses)
 
 __all__ = [
     "Journal", "JournalWriter", "JournalError", "replay", "ReplayResult", "verify", "VerifyReport", "export",
@@ -739,7 +743,7 @@ def _pieces(recs: npt.NDArray[Any], keys: npt.NDArray[np.int64],
 
 def replay(root: StrPath, start: ReplayBound, end: ReplayBound | None = None,
            feeds: Iterable[str] | str | None = None, speed: float | None = None,
-           into: Any = None, *, tokens: Iterable[int] | npt.ArrayLike | None = None, batch: int = 65536,
+           into: Any = None, *, tokens: _Tokens | None = None, batch: int = 65536,
            max_gap: float | None = 5.0, tick: float = 0.001, clock: Callable[[], float] = time.monotonic,
            sleep: Callable[[float], None] = time.sleep, state: bool | None = None) -> ReplayResult:
     """Replay the journals under ``root`` from ``start`` to ``end`` in time order across days and feeds.
