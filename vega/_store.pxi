@@ -2046,7 +2046,8 @@ cdef class FeedHandler:
         stream's last numbers before it.  Each stream's first number after it counts the numbers skipped in
         between (the feed sent them while the capture was down) by the live gap rule, but apart from the live
         gaps: ``stats["streams"][n]["missed_while_down"]``; a first number below ``last``, by any amount, is the
-        stream numbered afresh meanwhile (0 counted), and the live counters go on from it.  ValueError, setting
+        stream numbered afresh meanwhile (``missed_while_down`` None: unknown), and the live counters go on from
+        it.  ValueError, setting
         nothing, for a stream outside 0..255, a number outside 1..2**31 - 1, or a stream heard already (since the
         last ``new_day``, which forgets the streams' numbers); RuntimeError while a call of this handler (or a
         linked one) is running in another thread."""
@@ -2629,7 +2630,9 @@ cdef class FeedHandler:
             if s.down_first[i] or s.down_last[i]:
                 d["streams"].setdefault(i, {"messages": 0, "last_seq": s.last[i], "gaps": 0, "missed": 0,
                                             "out_of_order": 0}).update(
-                    resumed_from=s.down_last[i], first_after=s.down_first[i], missed_while_down=s.missed_down[i])
+                    resumed_from=s.down_last[i], first_after=s.down_first[i],
+                    # None, unknown, for a stream numbered afresh while down: its first number below its last before
+                    missed_while_down=None if 0 < s.down_first[i] < s.down_last[i] else s.missed_down[i])
         return d
 
 

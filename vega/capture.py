@@ -999,7 +999,7 @@ class Capture:
         if not heard:
             return
         f.seqs.pending -= set(heard)
-        counts = {k: _missed_while_down(streams[k]) for k in heard}
+        counts = {k: streams[k]["missed_while_down"] for k in heard}     # (None: renumbered, unknown)
         known = [n for n in counts.values() if n is not None]
         each = ("; " if len(known) < len(counts) else ", ").join(   # (a renumbered stream's part has commas)
             f"stream {k}: {n:,}" if n is not None else f"stream {k}: ?, renumbered: its first number "
@@ -2007,7 +2007,8 @@ class Capture:
                                "time_ns": time.time_ns(), "feeds": {}}
         for f in self.all_feeds:
             st = f.handler.stats if f.handler is not None else {}
-            renumbered = sum(1 for v in st.get("streams", {}).values() if _missed_while_down(v) is None)
+            renumbered = sum(1 for v in st.get("streams", {}).values()
+                             if "missed_while_down" in v and v["missed_while_down"] is None)
             if f.cfg is None:                         # the index feed: what its merge took from the CM feed
                 by_code = st.get("merged_by_code", {})
                 st = dict(st, messages=sum(by_code.values()), by_code=by_code)
@@ -2018,7 +2019,7 @@ class Capture:
                  "merge": {k: v for k, v in st.get("merge", {}).items() if v},
                  "records": st.get("records", 0),
                  "streams": {str(k): {"messages": v["messages"], "gaps": v["gaps"], "missed": v["missed"]}
-                             | ({"missed_while_down": _missed_while_down(v)} if "missed_while_down" in v else {})
+                             | ({"missed_while_down": v["missed_while_down"]} if "missed_while_down" in v else {})
                              for k, v in st.get("streams", {}).items()},
                  "gaps": sum(v["gaps"] for v in st.get("streams", {}).values()),
                  "missed": sum(v["missed"] for v in st.get("streams", {}).values()),
@@ -2257,15 +2258,6 @@ def _socket_drops(f: _Feed) -> int:
 def clock_ist(epoch_ns: int) -> str:
     """HH:MM:SS in IST of an epoch-ns time (the stats lines' and the capture's warnings' clock)."""
     return f"{_dt.datetime.fromtimestamp(epoch_ns // 1_000_000_000, IST):%H:%M:%S}"
-
-
-def _missed_while_down(stream: dict[str, int]) -> int | None:
-    """What a stream resumed at a restart skipped while the capture was down (its ``missed_while_down`` in
-    ``FeedHandler.stats["streams"]``), or None, unknown, when the exchange numbered it afresh meanwhile: its first
-    number since is below its last one before (``first_after`` < ``resumed_from``), by any amount, which the
-    handler counts as 0."""
-    first, last = stream.get("first_after", 0), stream.get("resumed_from", 0)
-    return None if first and first < last else stream.get("missed_while_down", 0)
 
 
 def format_stats(s: dict[str, Any]) -> str:
