@@ -296,7 +296,7 @@ def parity_forward(strikes, calls, puts, ref, t_years, rate=DEFAULT_RATE):
     return (f if src == IV_FWD_PARITY else NAN), k[i]
 
 
-_INT64_MIN, _INT64_END = -int("9223372036854775808"), int("9223372036854775808")     # (Python ints: no C folding)
+_INT64_MIN, _INT64_MAX = int(np.iinfo(np.int64).min), int(np.iinfo(np.int64).max)
 
 
 cdef int64_t _integer(object v, str func, str name, str what) except? -1:
@@ -305,7 +305,7 @@ cdef int64_t _integer(object v, str func, str name, str what) except? -1:
     is required" named nothing), ValueError beyond int64."""
     if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
         raise TypeError(f"{func}: {name} must be an int ({what}), not {type(v).__name__}: {v!r}")
-    if not _INT64_MIN <= v < _INT64_END:
+    if not _INT64_MIN <= v <= _INT64_MAX:
         raise ValueError(f"{func}: {name} {v} is out of range: {what} within int64")
     return v
 
