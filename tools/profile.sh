@@ -100,6 +100,7 @@ PY=$("$PY" -c "import sys; print(sys.executable)" 2>/dev/null) \
 # the real binary, not a pyenv shim: valgrind would count the shim's shell, perf would record it
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1   # no idle BLAS threads in the profile
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"   # the in-place build of this tree
+WORKLOAD=tools/profile_workload.py       # profiles the vega of the tree it is in, whatever PYTHONPATH says
 
 # report.txt (call graphs) and flat.txt (per symbol) of $OUT/perf.data; the columns named (-F), not --sort: with
 # --sort, perf 6 adds "IPC [IPC Coverage]" columns, empty ("-") without branch records
@@ -154,7 +155,8 @@ if [ "$NOINLINE" = 1 ]; then
     SHADOW="$OUT/noinline"
     echo "== building a -fno-inline _core in $SHADOW" >&2
     rm -rf "$SHADOW" && mkdir -p "$SHADOW"
-    cp setup.py "$SHADOW/" && cp -r vega "$SHADOW/vega"
+    cp setup.py "$SHADOW/" && cp -r vega "$SHADOW/vega" && mkdir "$SHADOW/tools"
+    cp tools/profile_workload.py "$SHADOW/tools/" && WORKLOAD="$SHADOW/tools/profile_workload.py"
     rm -f "$SHADOW"/vega/_core.*.so "$SHADOW"/vega/_core.c
     (cd "$SHADOW" && CFLAGS="-fno-inline" VEGA_ONLY=_core "$PY" setup.py build_ext --inplace -q) >&2
     export PYTHONPATH="$SHADOW"
@@ -288,12 +290,12 @@ STREAM_V=$("$PY" -c "from vega._streams import STREAM_VERSION; print(STREAM_VERS
 STREAM="$OUT/stream-$DATAGRAMS-v$STREAM_V.pkl"
 if [ ! -s "$STREAM" ]; then
     echo "== generating $DATAGRAMS simulated datagrams per segment" >&2
-    "$PY" tools/profile_workload.py generate --datagrams "$DATAGRAMS" --out "$STREAM"
+    "$PY" "$WORKLOAD" generate --datagrams "$DATAGRAMS" --out "$STREAM"
 fi
 
 echo "== perf record -e cpu-clock -g (${SECONDS_} s)" >&2
 perf record -e cpu-clock -F 4999 -g -o "$OUT/perf.data" -- \
-    "$PY" tools/profile_workload.py run --stream "$STREAM" --seconds "$SECONDS_" 2> >(tee "$OUT/run.txt" >&2)
+    "$PY" "$WORKLOAD" run --stream "$STREAM" --seconds "$SECONDS_" 2> >(tee "$OUT/run.txt" >&2)
 
 perf_reports
 echo "== top symbols ($OUT/flat.txt; call graphs in $OUT/report.txt)" >&2
@@ -302,7 +304,7 @@ top_symbols
 if [ "$CALLGRIND" = 1 ]; then
     echo "== valgrind --tool=callgrind (one pass; its ns/message is timed under valgrind)" >&2
     run_callgrind '__pyx_pf_*FeedHandler*process_batch' \
-        "$PY" tools/profile_workload.py run --stream "$STREAM" --passes 1 2>&1 | grep -E "passes?, |Collected" >&2
+        "$PY" "$WORKLOAD" run --stream "$STREAM" --passes 1 2>&1 | grep -E "passes?, |Collected" >&2
     annotate_callgrind
     echo "== callgrind: $OUT/callgrind.txt" >&2
     head -40 "$OUT/callgrind.txt"

@@ -18,13 +18,27 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path and not os.environ.get("PYTHONPATH"):
-    sys.path.insert(0, ROOT)   # the in-place build of this tree (profile.sh sets PYTHONPATH itself)
+# The in-place build of the tree this file is in, always first: with PYTHONPATH set, to another tree or to
+# other directories, this used to profile whatever vega came first there, an installed one included.
+# profile.sh --no-inline runs the copy of this file inside its -fno-inline tree, so that tree is profiled.
+while ROOT in sys.path:
+    sys.path.remove(ROOT)
+sys.path.insert(0, ROOT)
 
 
 def _fail(msg: str) -> SystemExit:
     """One line on stderr and exit status 1 (what profile.sh shows the user)."""
     return SystemExit(f"profile_workload: {msg}")
+
+
+def _import_vega():
+    """This tree's vega package, or exit with one line (an unbuilt tree must not fall back to another vega)."""
+    try:
+        import vega
+    except ImportError as e:
+        raise _fail(f"cannot import vega from {ROOT} (build it there: python setup.py build_ext --inplace): "
+                    f"{e}") from None
+    return vega
 
 
 def _at_least(lo: int):
@@ -51,7 +65,7 @@ def _positive_float(text: str) -> float:
 
 
 def _generate(args) -> int:
-    from vega import nse
+    nse = _import_vega().nse
     part = f"{args.out}.part"           # renamed when complete: a stopped run leaves no stream file half written
     try:                                # before minutes of generating: the file must be writable
         out = open(part, "wb")
@@ -91,7 +105,8 @@ def _load(path: str) -> dict:
 
 
 def _run(args) -> int:
-    from vega import FeedHandler, Ring, Store
+    vega = _import_vega()
+    FeedHandler, Ring, Store = vega.FeedHandler, vega.Ring, vega.Store
     streams = _load(args.stream)
     feed_of = {"FO": "NSE_FO", "CM": "NSE_EQ"}
     ring = None
@@ -135,7 +150,8 @@ def _run(args) -> int:
                 Ring.unlink(ring_name)   # never left in /dev/shm
     el = time.perf_counter() - t0
     print(f"{passes} passes, {n_dg:,} datagrams, {n_msg:,} messages, {n_rec:,} change records in {el:.2f} s: "
-          f"{n_dg / el:,.0f} datagrams/s, {el / max(n_msg, 1) * 1e9:.0f} ns/message", file=sys.stderr)
+          f"{n_dg / el:,.0f} datagrams/s, {el / max(n_msg, 1) * 1e9:.0f} ns/message; vega from "
+          f"{os.path.dirname(vega.__file__)}", file=sys.stderr)
     return 0
 
 
