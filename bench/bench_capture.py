@@ -439,6 +439,8 @@ def main() -> None:
         sender_main(a[0], a[1], int(a[2]), float(a[3]), float(a[4]), int(a[5]))
         return
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    # a bad option is one line, as a bad value below (not bench/_cli.py's: with --ab, bench/ is TREE's)
+    ap.error = lambda message: ap.exit(2, f"bench_capture: {message} (see --help)\n")  # type: ignore[method-assign]
     ap.add_argument("--fast", action="store_true", help="1 s trials, a shorter ramp, 3 saturation rounds")
     ap.add_argument("--datagrams", type=int, default=None, help="pool of distinct datagrams (default 6000/12000)")
     ap.add_argument("--tries", type=int, default=None, help="trials per rate, best counts (default 2 / 3 with --fast)")

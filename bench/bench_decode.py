@@ -23,6 +23,7 @@ import pyperf
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench import baseline_decode  # noqa: E402
+from bench._cli import command_line  # noqa: E402
 from vega import Decoder, nse  # noqa: E402
 from vega._lzo import _bench_decompress_many  # noqa: E402
 
@@ -52,7 +53,9 @@ def compressed_streams(datagrams):
 
 def main():
     runner = pyperf.Runner(processes=6)     # --fast: 3 worker processes (each generates the streams)
-    runner.argparser.description = __doc__.split("\n\n")[0]   # --help: what it measures
+    command_line(runner.argparser, __doc__,
+                 fast="pyperf's: 3 worker processes instead of 6 (each generates the streams), 2 values each")
+    runner.parse_args()                  # a bad option is refused before any data is made
     results = {}
     for seg in ("FO", "CM"):
         stream = list(nse.sample_stream(seg, N_DATAGRAMS, seed=7))

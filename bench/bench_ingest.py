@@ -25,6 +25,7 @@ import pyperf
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import vega  # noqa: E402
+from bench._cli import command_line  # noqa: E402
 from vega._pcap import feed_runs, feed_selected  # noqa: E402
 from vega.simulator import Simulator  # noqa: E402
 
@@ -83,7 +84,9 @@ def t_per_feed(loops):
 
 def main():
     runner = pyperf.Runner()
-    runner.argparser.description = __doc__.split("\n\n")[0]   # --help: what it measures
+    command_line(runner.argparser, __doc__,
+                 fast="ours, not pyperf's: 5,000 datagrams per segment instead of 50,000, 3 processes x 3 values")
+    runner.parse_args()                  # a bad option is refused before any data is made
     runner.metadata["datagrams"] = str(2 * N)
     res = {}
     for name, fn in (("ingest-order", t_order), ("ingest-per-feed", t_per_feed)):

@@ -32,6 +32,7 @@ import pyperf
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from bench._cli import command_line  # noqa: E402
 from vega.journal import Journal, JournalWriter  # noqa: E402
 from vega.records import CHANGE_RECORD_DTYPE, KEYFRAME, set_timestamps, timestamps  # noqa: E402
 
@@ -357,7 +358,10 @@ def t_checkpoint_python(loops):
 
 def main():
     runner = pyperf.Runner(processes=6, values=3)
-    runner.argparser.description = __doc__.split("\n\n")[0]   # --help: what it measures
+    command_line(runner.argparser, __doc__,
+                 fast="ours, not pyperf's: 400,000 records instead of 4,000,000, a checkpoint store of ~11,600 "
+                      "instruments instead of ~58,000, 2 processes x 2 values")
+    runner.parse_args()                  # a bad option is refused before any data is made
     runner.metadata["records"] = str(N)
     cases = [
         ("append journal", t_append_journal, N, "append"),

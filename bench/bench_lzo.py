@@ -38,6 +38,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from lzo_payloads import market_payloads  # noqa: E402
+from bench._cli import command_line  # noqa: E402
 from vega import _lzo  # noqa: E402
 
 CORPORA = ("market", "FO", "CM")
@@ -46,12 +47,13 @@ CORPORA = ("market", "FO", "CM")
 def _corpus_arg(argv) -> str:
     """--corpus NAME (read before pyperf parses the command line: the corpus is built at import, in the master
     and in every worker, which receive the option through add_cmdline_args)."""
-    for i, a in enumerate(argv):
+    corpus = "market"
+    for i, a in enumerate(argv):          # the last one given, as argparse takes
         if a == "--corpus" and i + 1 < len(argv):
-            return argv[i + 1]
-        if a.startswith("--corpus="):
-            return a.split("=", 1)[1]
-    return "market"
+            corpus = argv[i + 1]
+        elif a.startswith("--corpus="):
+            corpus = a.split("=", 1)[1]
+    return corpus
 
 
 def _segment_streams(seg: str, n_datagrams: int) -> list[bytes]:
@@ -75,7 +77,8 @@ elif CORPUS in CORPORA:
     PAYLOADS = [lzo.decompress(s, False, 65535, algorithm="LZO1Z") for s in STREAMS]
     CORPUS_DESC = f"{N_MSG} compressed {CORPUS} sub-packets of vega.nse.sample_stream (bench_decode's mix)"
 else:
-    raise SystemExit(f"--corpus must be one of {', '.join(CORPORA)}, not {CORPUS!r}")
+    print(f"bench_lzo: --corpus must be one of {', '.join(CORPORA)}, not {CORPUS!r} (see --help)", file=sys.stderr)
+    sys.exit(2)                          # (as argparse: the option is checked here, before the corpus is built)
 OURS = [_lzo.lzo1z_compress(p) for p in PAYLOADS]
 RAW_BYTES = sum(len(p) for p in PAYLOADS)
 BUF = b"".join(STREAMS)
@@ -196,10 +199,13 @@ def main() -> None:
         cmd.extend(("--corpus", args.corpus))
 
     runner = pyperf.Runner(processes=8, add_cmdline_args=add_cmdline_args)   # --fast: 4 processes x 2 values
-    runner.argparser.description = __doc__.split("\n\n")[0]   # --help: what it measures
+    command_line(runner.argparser, __doc__,
+                 fast="pyperf's: 4 processes instead of 8, 2 values each (well under a minute)")
     runner.argparser.add_argument("--corpus", choices=CORPORA, default="market",
                                   help="market: NSE-like payloads compressed by lzo1z_999 (default); FO / CM: the "
                                        "compressed sub-packets of bench_decode's realistic streams")
+    if runner.parse_args().corpus != CORPUS:     # (the corpus was built at import, from the option in full)
+        runner.argparser.error(f"--corpus: give it in full, --corpus {runner.args.corpus}, not abbreviated")
     runner.metadata["corpus"] = f"{CORPUS_DESC}, {RAW_BYTES / N_MSG:.0f} B mean"
     res = {}
     benches = [

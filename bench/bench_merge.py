@@ -31,6 +31,7 @@ with ``--fast`` a few seconds per code).
 Memory per instrument is printed for 5,000 and 50,000 instruments.  Last, each of issue 3's targets is
 called met or MISSED against the run's medians, naming the codes below 100x (``print_targets``).
 """
+import argparse
 import os
 import pickle
 import sys
@@ -43,6 +44,7 @@ import pyperf
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench import baseline_store  # noqa: E402
+from bench._cli import command_line  # noqa: E402
 from bench.bench_decode import compressed_streams  # noqa: E402
 from vega import nse  # noqa: E402
 from vega._streams import STREAM_VERSION  # noqa: E402
@@ -69,11 +71,21 @@ def parse_codes(text):
         seg = seg.upper()
         code = "0" if code.lower() == "mix" else code
         if seg not in out or not code.isdigit() or int(code) not in CODES[seg]:
-            raise ValueError(f"--codes: {item!r} is not SEG:CODE with one of {CODES}")
+            known = "; ".join(f"{s}: {', '.join(str(c) for c in codes if c != MIX)}, mix" for s, codes in CODES.items())
+            raise ValueError(f"--codes: {item!r} is not SEG:CODE with one of ({known})")
         out[seg].append(int(code))
     if not any(out.values()):
         raise ValueError("--codes: no codes given")
     return {seg: tuple(v) for seg, v in out.items()}
+
+
+def _codes_arg(text):
+    """--codes: parse_codes, a bad value refused by argparse (was a ValueError traceback)."""
+    try:
+        parse_codes(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix("--codes: ")) from None
+    return text
 _STREAMS = {}
 
 
@@ -155,9 +167,12 @@ def main():
     # a default of 6 gives 3 processes per benchmark; VEGA_BENCH_FAST=1 without --fast: 3 directly
     runner = pyperf.Runner(add_cmdline_args=_worker_args,
                            **({"processes": 6 if "--fast" in sys.argv else 3} if FAST else {}))
-    runner.argparser.description = __doc__.split("\n\n")[0]   # --help: what it measures
-    runner.argparser.add_argument("--codes", default="",
-                                  help="SEG:CODE,... merge only these codes (e.g. FO:7202,CM:18703), nothing else")
+    command_line(runner.argparser, __doc__, fast="pyperf's (3 processes x 2 values) with 20 loops, no calibration, "
+                                                 "and only F&O 7208, the two mixes, the pipeline, ltp and the "
+                                                 "snapshot (without it: every code of both segments, store[token])")
+    runner.argparser.add_argument("--codes", default=None, type=_codes_arg,
+                                  help="SEG:CODE,... merge only these codes (e.g. FO:7202,CM:18703; SEG:mix for a "
+                                       "segment's mix), nothing else")
     runner.parse_args()
     chosen = parse_codes(runner.args.codes) if runner.args.codes else None
     res = {}

@@ -26,6 +26,7 @@ import pyperf
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from bench._cli import command_line  # noqa: E402
 from vega.pcap import scan_batches, udp_datagrams  # noqa: E402
 from vega.simulator import Simulator  # noqa: E402
 
@@ -106,7 +107,9 @@ def t_dpkt(loops):
 
 def main():
     runner = pyperf.Runner()
-    runner.argparser.description = __doc__.split("\n\n")[0]   # --help: what it measures
+    command_line(runner.argparser, __doc__,
+                 fast="ours, not pyperf's: 5,000 datagrams per segment instead of 50,000, 3 processes x 3 values")
+    runner.parse_args()                  # a bad option is refused before any data is made
     runner.metadata["datagrams"] = str(2 * N)
     res = {}
     for name, fn in (("pcap-vega-scan", t_scan), ("pcap-vega", t_vega), ("pcap-dpkt", t_dpkt)):

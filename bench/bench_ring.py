@@ -54,6 +54,7 @@ import pyperf
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from bench._cli import at_least, command_line, number_at_least  # noqa: E402
 from vega import _ring as ring_mod  # noqa: E402
 from vega._ring import Ring  # noqa: E402
 from vega.records import CHANGE_RECORD_DTYPE  # noqa: E402
@@ -455,10 +456,12 @@ def main():
         runner = pyperf.Runner(processes=2, values=2, min_time=0.05, add_cmdline_args=add_cmdline_args)
     else:
         runner = pyperf.Runner(processes=6, add_cmdline_args=add_cmdline_args)
-    runner.argparser.description = __doc__.split("\n\n")[0]   # --help: what it measures
-    runner.argparser.add_argument("--no-latency", action="store_true", help="skip the latency section")
-    runner.argparser.add_argument("--latency-only", action="store_true", help="skip the pyperf throughput part")
-    runner.argparser.add_argument("--samples", type=int, default=0,
+    command_line(runner.argparser, __doc__, fast="ours, not pyperf's: 2 processes x 2 values of at least 50 ms per "
+                                                 "throughput benchmark, 3000 latency messages per candidate")
+    sections = runner.argparser.add_mutually_exclusive_group()       # (both: nothing ran, silently)
+    sections.add_argument("--no-latency", action="store_true", help="skip the latency section")
+    sections.add_argument("--latency-only", action="store_true", help="skip the pyperf throughput part")
+    runner.argparser.add_argument("--samples", type=at_least(1), default=None,   # (-1: nan figures, exit 0)
                                   help="latency messages per candidate (default 30000, 3000 with --fast)")
     runner.argparser.add_argument("--pin", dest="pin", action="store_true", default=True,
                                   help="latency: pin the writer and the reader to two different CPUs (default)")
@@ -472,7 +475,8 @@ def main():
                                        "or one section of each (both, the default)")
     runner.argparser.add_argument("--writer-spin", dest="writer", action="store_const", const="spin",
                                   help="latency: same as --writer spin")
-    runner.argparser.add_argument("--gap-us", type=float, default=100.0, help="latency: gap between messages")
+    runner.argparser.add_argument("--gap-us", type=number_at_least(0, 1e6), default=100.0,   # (< 0: a traceback
+                                  help="latency: microseconds between messages (default 100)")   # 40 s later)
     args = runner.parse_args()
     args.fast = args.fast or fast
     runner.metadata["description"] = "vega ring vs multiprocessing.Queue / faster-fifo, ns per 32-byte record"

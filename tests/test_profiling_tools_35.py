@@ -49,3 +49,71 @@ def test_workload_of_an_unbuilt_tree_is_one_line_not_another_vega(tmp_path):
     assert len(lines) == 1, p.stderr
     assert lines[0].startswith(f"profile_workload: cannot import vega from {tree} (build it there: "), lines[0]
     assert not (tmp_path / "s.pkl").exists()
+
+
+# -- the benchmarks' command lines: a bad option is one line, before any data is made ----------------------------
+
+PYPERF_BENCHES = ("decode", "ingest", "iv", "iv_merge", "journal", "lzo", "merge", "pcap", "records", "ring")
+CODES = ("(FO: 7200, 7201, 7202, 7208, 7210, 17201, 17202, 6013, mix; "
+         "CM: 7200, 7201, 7208, 7210, 18703, 18708, 6013, mix)")
+
+
+def _bench(name, *args):
+    return subprocess.run([sys.executable, os.path.join(ROOT, "bench", f"bench_{name}.py"), *args],
+                          capture_output=True, text=True, timeout=120, env=dict(os.environ, PYTHONPATH=ROOT), cwd=ROOT)
+
+
+def _refused(p, line):
+    assert (p.returncode, p.stdout, p.stderr) == (2, "", line + "\n")
+
+
+@pytest.mark.parametrize("name, args, line", [
+    # ran the latency section over no messages: nan figures, exit status 0
+    ("ring", ("--latency-only", "--fast", "--samples", "-1"), "argument --samples: must be at least 1, not -1"),
+    # int(nan * 1000): a traceback
+    ("ring", ("--latency-only", "--gap-us", "nan"), "argument --gap-us: must be a number from 0 to 1e+06, not nan"),
+    # a traceback from the writer's first ring chunk, after the readers' joins timed out (tens of seconds)
+    ("ring", ("--latency-only", "--gap-us", "-5"), "argument --gap-us: must be a number from 0 to 1e+06, not -5"),
+    # neither section ran, exit status 0
+    ("ring", ("--latency-only", "--no-latency"), "argument --no-latency: not allowed with argument --latency-only"),
+    # ValueError tracebacks from parse_codes
+    ("merge", ("--codes", "FO:9999"), f"argument --codes: 'FO:9999' is not SEG:CODE with one of {CODES}"),
+    ("merge", ("--codes", ","), "argument --codes: no codes given"),
+    # a line without the script's name, exit status 1
+    ("lzo", ("--corpus", "bogus"), "--corpus must be one of market, FO, CM, not 'bogus'"),
+    # the workers measured the FO corpus (they are given --corpus in full), the parent reported the market one
+    ("lzo", ("--corp", "FO"), "--corpus: give it in full, --corpus FO, not abbreviated"),
+    ("capture", ("--rounds", "x"), "argument --rounds: invalid int value: 'x'"),
+])
+def test_a_bad_value_of_a_benchmarks_own_option_is_one_line(name, args, line):
+    _refused(_bench(name, *args), f"bench_{name}: {line} (see --help)")
+
+
+@pytest.mark.parametrize("name", PYPERF_BENCHES)
+def test_an_unknown_option_or_a_bad_pyperf_value_is_one_line(name):
+    # argparse printed pyperf's whole usage (a dozen lines and more) before the line that says what is wrong
+    _refused(_bench(name, "--bogus"), f"bench_{name}: unrecognized arguments: --bogus (see --help)")
+    _refused(_bench(name, "--processes", "0"),
+             f"bench_{name}: argument -p/--processes: invalid strictly_positive value: '0' (see --help)")
+
+
+@pytest.mark.parametrize("name, fast", [
+    ("decode", "pyperf's: 3 worker processes instead of 6"),
+    ("ingest", "ours, not pyperf's: 5,000 datagrams per segment instead of 50,000, 3 processes x 3 values"),
+    ("iv", "pyperf's: 3 processes instead of 4"),
+    ("iv_merge", "600 datagrams instead of 3000, 20 loops per value (unless --loops) and pyperf's --fast: 10 "
+                 "processes x 2 values"),
+    ("journal", "ours, not pyperf's: 400,000 records instead of 4,000,000"),
+    ("lzo", "pyperf's: 4 processes instead of 8"),
+    ("merge", "pyperf's (3 processes x 2 values) with 20 loops, no calibration, and only F&O 7208"),
+    ("pcap", "ours, not pyperf's: 5,000 datagrams per segment instead of 50,000"),
+    ("records", "pyperf's (3 processes x 2 values) with 3 loops per value"),
+    ("ring", "ours, not pyperf's: 2 processes x 2 values of at least 50 ms per throughput benchmark, 3000 latency"),
+])
+def test_help_says_what_the_scripts_fast_does(name, fast):
+    # --help showed pyperf's "Get rough answers quickly", whatever the script made of --fast
+    p = _bench(name, "--help")
+    assert p.returncode == 0, p.stderr
+    assert "Get rough answers quickly" not in p.stdout
+    helps = " ".join(p.stdout.split())
+    assert f"--fast {fast}" in helps, helps[:2000]

@@ -157,6 +157,7 @@ if [ "$NOINLINE" = 1 ]; then
     rm -rf "$SHADOW" && mkdir -p "$SHADOW"
     cp setup.py "$SHADOW/" && cp -r vega "$SHADOW/vega" && mkdir "$SHADOW/tools"
     cp tools/profile_workload.py "$SHADOW/tools/" && WORKLOAD="$SHADOW/tools/profile_workload.py"
+    mkdir "$SHADOW/bench" && cp bench/__init__.py bench/_cli.py "$SHADOW/bench/"    # (the workload's option types)
     rm -f "$SHADOW"/vega/_core.*.so "$SHADOW"/vega/_core.c
     (cd "$SHADOW" && CFLAGS="-fno-inline" VEGA_ONLY=_core "$PY" setup.py build_ext --inplace -q) >&2
     export PYTHONPATH="$SHADOW"

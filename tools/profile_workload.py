@@ -25,6 +25,8 @@ while ROOT in sys.path:
     sys.path.remove(ROOT)
 sys.path.insert(0, ROOT)
 
+from bench._cli import at_least as _at_least  # noqa: E402
+
 
 def _fail(msg: str) -> SystemExit:
     """One line on stderr and exit status 1 (what profile.sh shows the user)."""
@@ -39,19 +41,6 @@ def _import_vega():
         raise _fail(f"cannot import vega from {ROOT} (build it there: python setup.py build_ext --inplace): "
                     f"{e}") from None
     return vega
-
-
-def _at_least(lo: int):
-    """An argparse type: a whole number of at least ``lo``."""
-    def parse(text: str) -> int:
-        try:
-            v = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-        if v < lo:
-            raise argparse.ArgumentTypeError(f"must be at least {lo}, not {text}")
-        return v
-    return parse
 
 
 def _positive_float(text: str) -> float:
