@@ -51,6 +51,7 @@ import argparse
 import os
 import select
 import socket
+import stat
 import statistics
 import subprocess
 import sys
@@ -469,6 +470,10 @@ def main() -> None:
             sys.exit(f"bench_capture: --{opt} must be at least 1, not {getattr(args, opt)}")
     if args.perf_ctl is not None and (args.perf_ctl.count(",") != 1 or "" in args.perf_ctl.split(",")):
         sys.exit(f"bench_capture: --perf-ctl needs two fifos, CTL,ACK, not {args.perf_ctl!r}")
+    for fifo in args.perf_ctl.split(",") if args.perf_ctl else ():   # (a missing one was a traceback after the
+        if not (os.path.exists(fifo) and stat.S_ISFIFO(os.stat(fifo).st_mode)):   # set-up; a file was emptied)
+            sys.exit(f"bench_capture: --perf-ctl: {fifo} is not a fifo (perf record --control fifo:CTL,ACK's, "
+                     "made by mkfifo)")
     if args.ab:
         ab_main(args)
         return

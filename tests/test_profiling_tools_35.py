@@ -117,3 +117,16 @@ def test_help_says_what_the_scripts_fast_does(name, fast):
     assert "Get rough answers quickly" not in p.stdout
     helps = " ".join(p.stdout.split())
     assert f"--fast {fast}" in helps, helps[:2000]
+
+
+def test_bench_capture_perf_ctl_must_name_two_fifos(tmp_path):
+    # a missing one was a traceback after the set-up; a regular file was opened for writing, so emptied
+    ctl, ack, missing = tmp_path / "ctl", tmp_path / "ack", tmp_path / "missing"
+    ctl.write_text("keep me\n")
+    ack.write_text("")
+    for spec, bad in ((f"{ctl},{ack}", ctl), (f"{missing},{ack}", missing)):
+        p = _bench("capture", "--perf-ctl", spec, "--vega-only", "--rounds", "1")
+        assert (p.returncode, p.stdout) == (1, ""), p.stderr[-2000:]
+        assert p.stderr == (f"bench_capture: --perf-ctl: {bad} is not a fifo (perf record --control "
+                            "fifo:CTL,ACK's, made by mkfifo)\n")
+    assert ctl.read_text() == "keep me\n" and not missing.exists()
