@@ -45,6 +45,7 @@ import atexit
 import mmap
 import multiprocessing as mp
 import os
+import signal
 import sys
 import time
 import uuid
@@ -319,6 +320,7 @@ def latency(kinds, count, gap_ns, cpus, fifo, writer_spin):
     chunks = [min(CHUNK, count - k) for k in range(0, count, CHUNK)]
     timeout = 10.0 + 3 * CHUNK * (gap_ns + 100_000) / 1e9
     cand = {}
+    done = False                                         # False in the finally: an error or a signal (SIGTERM)
     try:
         for kind in kinds:
             c = cand[kind] = {"steal": 0, "ticks": 0, "ring": None, "name": None}
@@ -367,11 +369,12 @@ def latency(kinds, count, gap_ns, cpus, fifo, writer_spin):
             assert c["conn"].poll(timeout)
             out[kind] = (np.asarray(c["conn"].recv(), dtype=np.int64),
                          c["steal"] / c["ticks"] if c["ticks"] > 0 else 0.0)
+        done = True
         return out
     finally:
         for c in cand.values():
             if "proc" in c:
-                c["proc"].join(timeout)
+                c["proc"].join(timeout if done else 0)      # a reader still waiting for its turn: killed at once
                 if c["proc"].is_alive():
                     c["proc"].kill()
                     c["proc"].join()
@@ -447,7 +450,14 @@ def add_cmdline_args(cmd, args):
         cmd.append("--no-latency")
 
 
+def _terminated(signum, frame):
+    """SIGTERM (a kill, a timeout's, a job runner's) ends the run as Ctrl-C does: the finally blocks and the atexit
+    handlers run, so the rings this run made do not stay behind in /dev/shm."""
+    raise SystemExit(128 + signum)
+
+
 def main():
+    signal.signal(signal.SIGTERM, _terminated)
     # our --fast: pyperf's own --fast still spawns at least 3 worker processes per benchmark, too slow for a
     # 2-core machine shared by others; ours runs 2 processes x 2 values of >= 50 ms each.
     fast = "--fast" in sys.argv

@@ -130,3 +130,38 @@ def test_bench_capture_perf_ctl_must_name_two_fifos(tmp_path):
         assert p.stderr == (f"bench_capture: --perf-ctl: {bad} is not a fifo (perf record --control "
                             "fifo:CTL,ACK's, made by mkfifo)\n")
     assert ctl.read_text() == "keep me\n" and not missing.exists()
+
+
+
+def test_bench_ring_killed_with_sigterm_leaves_no_ring_in_dev_shm(tmp_path):
+    # SIGTERM (a timeout's, a job runner's) killed the run at once: the latency rings stayed in /dev/shm
+    import glob
+    import signal
+    import time
+    from vega._core import SHM_DIR
+
+    def rings():
+        return set(glob.glob(os.path.join(SHM_DIR, "vega-lat-*")))
+
+    before = rings()
+    with open(tmp_path / "err", "w") as err:            # (a file: the reader children inherit it)
+        p = subprocess.Popen([sys.executable, os.path.join(ROOT, "bench", "bench_ring.py"), "--latency-only",
+                              "--no-pin", "--writer", "sleep", "--samples", "1000000"],
+                             stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        deadline = time.monotonic() + 60
+        while not rings() - before:
+            assert p.poll() is None and time.monotonic() < deadline, (tmp_path / "err").read_text()
+            time.sleep(0.05)
+        time.sleep(0.5)                                   # into the run (the candidates' chunks)
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=90)                                # (the children are joined, ~10 s each at most)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        left = rings() - before
+        for path in left:                                 # (the old behaviour: not left for the next run)
+            os.unlink(path)
+    assert p.returncode == 128 + signal.SIGTERM, (tmp_path / "err").read_text()
+    assert left == set()
