@@ -724,11 +724,14 @@ class Capture:
         They are the same 32-byte records, numbered alike, so they are appended to the journal and flushed:
         the new ring then starts after them, and no number a reader has seen comes back as another record.
 
-        Only a slot whose writer died (a clean stop leaves no writer pid: its journal has everything) and whose
-        records continue this journal is used: the slot holds the journal's last live record, byte for byte
-        (CONTINUED aside; the previous day's file when this one has none yet), or it starts right at the
-        journal's end, or, for an empty journal, it starts at 0 and was made on the journal's day.  What the
-        ring has overwritten already is lost.  ``start_notes`` says what was added or lost."""
+        Only a slot whose writer died, or stopped with its journal failed (a full disk: the records it held in
+        memory meanwhile went with it), and whose records continue this journal is used: the slot holds the
+        journal's last live record, byte for byte (CONTINUED aside; the previous day's file when this one has
+        none yet), or it starts right at the journal's end, or, for an empty journal whose writer died, it
+        starts at 0 and was made on the journal's day.  A clean stop leaves no writer pid, and its journal has
+        every record unless it failed: its ring is used only past a journal that holds a live record, and only
+        when it continues it so.  What the ring has overwritten already is lost.  ``start_notes`` says what was
+        added or lost."""
         from vega._ring import Ring, _pid_alive
         from vega._journal import day_epoch_ns
         from vega.records import CONTINUED
@@ -738,8 +741,12 @@ class Capture:
             return
         day0 = day_epoch_ns(self._today())
 
-        def lost(f: _Feed, n: int, tail: int) -> None:
-            self._notes.append(f"{f.name}: the killed capture's ring {name} published records {n:,}..{tail - 1:,} "
+        def who(pid: int, whose: bool = False) -> str:
+            s = "'s" if whose else ""
+            return f"the killed capture{s}" if pid else f"the previous capture{s} (stopped with its journal failed)"
+
+        def lost(f: _Feed, n: int, tail: int, pid: int) -> None:
+            self._notes.append(f"{f.name}: {who(pid, True)} ring {name} published records {n:,}..{tail - 1:,} "
                                f"that its journal never wrote, and has overwritten them since: {tail - n:,} "
                                f"records lost; the new ring numbers its records from {n:,} again")
 
@@ -757,9 +764,11 @@ class Capture:
                 if tail <= n:
                     continue                      # nothing past the journal's end: the numbers go on
                 pid = info["writer_pid"]
-                if first > n or pid == 0 or _pid_alive(pid):
-                    # a ring that starts after the journal's end, or a clean stop's (its own journal has it all),
-                    # or a writer that is no capture of ours: nothing to take
+                if first > n or (pid == 0 and n == 0) or (pid != 0 and _pid_alive(pid)):
+                    # a ring that starts after the journal's end, or a clean stop's past an empty journal (which
+                    # cannot be told to continue it), or a writer that is no capture of ours: nothing to take.
+                    # A clean stop's past a journal with records is its journal that failed and stayed so (a
+                    # full disk; a journal that did not fail has every record the ring has): checked below
                     reused(f, n, tail, "its day file was removed, or the ring was another journal's")
                     continue
                 same_day = day0 - JOURNAL_GRACE_NS <= info["created_ns"] < day0 + 86_400 * 10**9
@@ -775,7 +784,8 @@ class Capture:
                         oldest = max(first, tail - info["capacity"])
                         why = (f"has overwritten {oldest - n:,} of them" if oldest > n else
                                "cannot be matched to this journal")
-                        self._notes.append(f"{f.name}: ring {name}, whose writer was killed, holds records {n:,}.."
+                        how = "was killed" if pid else "stopped with its journal failed"
+                        self._notes.append(f"{f.name}: ring {name}, whose writer {how}, holds records {n:,}.."
                                            f"{tail - 1:,} past this journal's end but {why}: none added; the new "
                                            f"ring numbers its records from {n:,}")
                         continue
@@ -792,7 +802,7 @@ class Capture:
                 ok = r.lost == 0 and r.position >= tail
                 r.close()
                 if not ok:
-                    lost(f, n, tail)
+                    lost(f, n, tail, pid)
                     continue
                 recs = np.concatenate(parts)[:tail - n]
                 try:
@@ -802,11 +812,11 @@ class Capture:
                     w.append(recs)
                     w.flush()                     # before the old ring, their other copy, is replaced
                 except (OSError, ValueError) as e:
-                    self._notes.append(f"{f.name}: the killed capture's ring {name} holds records {n:,}.."
+                    self._notes.append(f"{f.name}: {who(pid, True)} ring {name} holds records {n:,}.."
                                        f"{tail - 1:,} that its journal never wrote; adding them failed ({e}): "
                                        f"the new ring numbers its records from {w.next_seq:,}")
                     continue
-                self._notes.append(f"{f.name}: {len(recs):,} records the killed capture had published to ring "
+                self._notes.append(f"{f.name}: {len(recs):,} records {who(pid)} had published to ring "
                                    f"{name} but not journaled (numbers {n:,}..{tail - 1:,}) were added to "
                                    f"{w.path.name}")
         finally:

@@ -1,0 +1,72 @@
+"""What an operator ran into running `vega capture` through a simulated day (the thirty-fifth review)."""
+import os
+import resource
+
+import numpy as np
+import pytest
+
+import vega
+from test_capture_restart import HOUR, T0, cfg  # noqa: F401  (cfg: the fixture, a ring of its own)
+from vega import nse
+from vega.capture import Capture
+from vega.journal import KEYFRAME
+from vega.simulator import DEFAULT_FEEDS
+
+
+@pytest.fixture
+def fo_cfg(cfg):
+    """The restart tests' capture config (a ring of its own, a journal under tmp_path), F&O only."""
+    cfg.feeds = [f for f in cfg.feeds if f.segment == "FO"]
+    return cfg
+
+
+def _items(n, seed, t):
+    host, port = DEFAULT_FEEDS["FO"]
+    return [(t + i * 10**6, host, port, d) for i, d in enumerate(nse.sample_stream("FO", n, seed=seed))]
+
+
+def test_a_restart_after_a_stop_with_the_journal_failed_takes_its_records_from_the_ring(fo_cfg):
+    """A full disk fails the journal; the capture is stopped (the exit 1 systemd restarts) before the disk has
+    room, so the records it had published to its ring but not journaled are in no file.  The restart replaced
+    the ring without taking them, said "its day file was removed, or the ring was another journal's", and
+    numbered its new ring from the journal's end again: a reader's numbers came back meaning other records.
+    Now they are taken from the ring as after a kill, and the day's journal has every record, once."""
+    items = _items(300, 4, T0)
+    cap = Capture(fo_cfg).open(offline_ns=T0)
+    cap.on_warning = lambda msg: None
+    cap.ingest(items[:150])
+    fo = cap.feeds[0]
+    fo.writer.flush()
+    n1 = fo.writer.next_seq
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    # (Python ignores SIGXFSZ: a write past the limit fails with EFBIG, as on a full disk)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (os.path.getsize(fo.writer.path) + 65536, hard))
+    try:
+        cap.ingest(items[150:])
+        tail = cap.ring.tail("NSE_FO")
+        reader = cap.ring.reader("NSE_FO", start=0)
+        published = np.concatenate([reader.poll(tail)])
+        cap.close()
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert cap.journal_failures() and len(published) == tail
+    with vega.Journal.open(fo.writer.path) as j:
+        assert n1 <= j.next_seq < tail                          # the file stopped short of the ring
+
+    again = Capture(fo_cfg).open(offline_ns=T0 + HOUR)
+    try:
+        w = again.feeds[0].writer
+        notes = again.start_notes()
+        assert w.next_seq == tail == again.ring.info("NSE_FO")["first_seq"], notes
+        assert any("records the previous capture (stopped with its journal failed) had published" in m
+                   for m in notes), notes
+        assert not any("its day file was removed" in m for m in notes), notes
+    finally:
+        again.close()
+    assert vega.verify(w.path).ok
+    with vega.Journal.open(w.path) as j:
+        recs = np.array(j.records)
+    live = recs[(recs["flags"] & KEYFRAME) == 0]
+    live["flags"] &= ~vega.records.CONTINUED & 0xFF
+    published["flags"] &= ~vega.records.CONTINUED & 0xFF
+    assert live.tobytes() == published.tobytes()               # every record the ring published, once
