@@ -38,7 +38,7 @@ def test_every_field_the_watch_table_names_is_in_the_stats(tmp_path, shm_file_na
         s = cap.stats()
         feed = s["feeds"]["NSE_FO"]
         fields = _fields("| field | alarm when | what it means |")
-        assert len(fields) == 8
+        assert len(fields) == 9
         for name in fields:
             where = feed
             *path, last = name.split(".")

@@ -1,5 +1,6 @@
 """What an operator ran into running `vega capture` through a simulated day (the thirty-fifth review)."""
 import os
+import re
 import resource
 
 import numpy as np
@@ -70,3 +71,37 @@ def test_a_restart_after_a_stop_with_the_journal_failed_takes_its_records_from_t
     live["flags"] &= ~vega.records.CONTINUED & 0xFF
     published["flags"] &= ~vega.records.CONTINUED & 0xFF
     assert live.tobytes() == published.tobytes()               # every record the ring published, once
+
+
+def test_messages_that_come_late_or_again_are_shown_in_the_stats(fo_cfg):
+    """A datagram received again (or late, after later ones of its stream) is decoded and merged, and its
+    messages count in `messages`, but the capture's stats (the stats line, --json, ingest's summary) dropped the
+    handler's out_of_order count: the operator could not tell 'messages' from what the exchange sent, nor a gap
+    later filled from one that stayed missed."""
+    from vega.capture import format_stats
+    items = _items(60, 5, T0)
+    again = [(items[-1][0] + 10**6, *items[20][1:])]           # datagram 20 once more, after the rest
+    cap = Capture(fo_cfg).open(offline_ns=T0)
+    try:
+        cap.ingest(items)
+        assert cap.stats()["feeds"]["NSE_FO"]["out_of_order"] == 0
+        cap.ingest(again)
+        per_stream = {str(k): v["out_of_order"] for k, v in cap.feeds[0].handler.stats["streams"].items()}
+        s = cap.stats()
+    finally:
+        cap.close()
+    d = s["feeds"]["NSE_FO"]
+    assert d["out_of_order"] == sum(per_stream.values()) > 0
+    assert {k: v["out_of_order"] for k, v in d["streams"].items()} == per_stream
+    assert f" missed 0 out of order {d['out_of_order']:,} " in format_stats(s)
+
+
+def test_vega_ingest_says_the_messages_out_of_order(tmp_path, capsys):
+    from vega.cli import main
+    from vega.simulator import write_pcap
+    items = _items(60, 5, T0)
+    write_pcap(tmp_path / "dup.pcap", items + [(items[-1][0] + 10**6, *items[20][1:])])
+    assert main(["ingest", str(tmp_path / "dup.pcap"), "--journal-root", str(tmp_path / "j"), "--ring", "",
+                 "--store", ""]) == 0
+    fo = [x for x in capsys.readouterr().out.splitlines() if x.startswith("NSE_FO:")]
+    assert len(fo) == 1 and re.search(r"; gaps 0 \(missed 0, [1-9][0-9]* out of order\);", fo[0]), fo

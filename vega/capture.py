@@ -2028,11 +2028,15 @@ class Capture:
                  "errors": {k: v for k, v in st.get("errors", {}).items() if v},
                  "merge": {k: v for k, v in st.get("merge", {}).items() if v},
                  "records": st.get("records", 0),
-                 "streams": {str(k): {"messages": v["messages"], "gaps": v["gaps"], "missed": v["missed"]}
+                 "streams": {str(k): {"messages": v["messages"], "gaps": v["gaps"], "missed": v["missed"],
+                                      "out_of_order": v.get("out_of_order", 0)}
                              | ({"missed_while_down": v["missed_while_down"]} if "missed_while_down" in v else {})
                              for k, v in st.get("streams", {}).items()},
                  "gaps": sum(v["gaps"] for v in st.get("streams", {}).values()),
                  "missed": sum(v["missed"] for v in st.get("streams", {}).values()),
+                 # messages numbered at or below their stream's last (a datagram late, or the same one again):
+                 # counted in messages and merged, and a late one's number was counted missed when skipped
+                 "out_of_order": sum(v.get("out_of_order", 0) for v in st.get("streams", {}).values()),
                  # a restart resumed from the day's sidecar (_resume_streams): what the feed sent while the
                  # capture was down, as far as its streams have been heard; None without one, and None (unknown)
                  # once a stream renumbered while the capture was down
@@ -2301,9 +2305,10 @@ def format_stats(s: dict[str, Any]) -> str:
         down_txt += f" ({wait} streams not heard yet)" if wait and down_txt else ""
         rate = (f", {d['datagrams_per_s']:,.0f} dgrams/s {d['messages_per_s']:,.0f} msgs/s"
                 if "datagrams_per_s" in d else "")
+        late = f" out of order {d['out_of_order']:,}" if d.get("out_of_order") else ""
         lines.append(f"{when}{s['uptime_s']:8.1f}s] {name}: {d['datagrams']:,} dgrams {d['messages']:,} msgs{rate} "
-                     f"({codes}) errors {errs} gaps {d['gaps']} missed {d['missed']}{down_txt}{unrouted}{silent}"
-                     f"{drops}{full}{jtxt}")
+                     f"({codes}) errors {errs} gaps {d['gaps']} missed {d['missed']}{late}{down_txt}{unrouted}"
+                     f"{silent}{drops}{full}{jtxt}")
     if "ring" in s:
         r = s["ring"]
         cap = r.get("capacity", 0)

@@ -118,9 +118,10 @@ def run(args: argparse.Namespace) -> int:
                          else f"; journal {j['path']} ({j['records']:,} records)")
             full = d.get("merge", {}).get("store_full", 0)
             ftxt = f"; STORE FULL: {full:,} updates dropped" if full else ""
+            late = f", {d['out_of_order']:,} out of order" if d.get("out_of_order") else ""
             print(f"{name}: {d['datagrams']:,} datagrams, {d['messages']:,} messages, {d['records']:,} change "
                   f"records, {d['instruments']:,} instruments; errors {errs}; gaps {d['gaps']} "
-                  f"(missed {d['missed']}){ftxt}{jtxt}")
+                  f"(missed {d['missed']}{late}){ftxt}{jtxt}")
     early = summary["skipped"].get("earlier_day_timestamp", 0)
     if early:                                     # journaled without them: say so where a person looks
         print(f"vega ingest: {early:,} datagram{'s' if early > 1 else ''} stamped on an earlier day amid a file's "
