@@ -105,3 +105,21 @@ def test_vega_ingest_says_the_messages_out_of_order(tmp_path, capsys):
                  "--store", ""]) == 0
     fo = [x for x in capsys.readouterr().out.splitlines() if x.startswith("NSE_FO:")]
     assert len(fo) == 1 and re.search(r"; gaps 0 \(missed 0, [1-9][0-9]* out of order\);", fo[0]), fo
+
+
+def test_the_ingest_summary_of_two_days_adds_up_to_its_change_records(tmp_path, capsys):
+    """`vega ingest` of a capture across midnight named each day file with "(N records)", checkpoints included,
+    beside the feed's change records, which leave them out: the day files' counts did not add up to it (the new
+    day's file opens with a checkpoint of every instrument).  Now each file says its change records and its
+    checkpoints' apart, as the stats line does."""
+    from test_new_day import _two_days
+    from vega.cli import main
+    _two_days(tmp_path / "two.pcap")
+    assert main(["ingest", str(tmp_path / "two.pcap"), "--journal-root", str(tmp_path / "j"), "--ring", "",
+                 "--store", ""]) == 0
+    out = capsys.readouterr().out
+    for line in (x for x in out.splitlines() if x.startswith("NSE_")):
+        total = int(re.search(r" ([0-9,]+) change records, ", line).group(1).replace(",", ""))
+        files = re.findall(r"; journal \S+ \(([0-9,]+) change records(?: \+ ([0-9,]+) in checkpoints)?\)", line)
+        assert len(files) == 2 and files[1][1], line                # the second day opens with a checkpoint
+        assert sum(int(n.replace(",", "")) for n, _ in files) == total, line

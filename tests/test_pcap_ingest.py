@@ -401,11 +401,14 @@ def test_ingest_follows_the_capture_times_across_midnight(tmp_path):
         assert b.first_seq == a.next_seq
         midnight = int(dt.datetime(2026, 11, 21, tzinfo=IST).timestamp() * 1e9)
         assert a.timestamps().max() < midnight - int(dt.datetime(2026, 11, 20, tzinfo=IST).timestamp() * 1e9)
-        # the summary names both day files with their records, in day order
+        # the summary names both day files with their change records, in day order (the second day's
+        # checkpoint's records apart)
         line = next(x for x in r.stdout.splitlines() if x.startswith("NSE_FO:"))
         pa, pb = root / "NSE_FO" / days[0], root / "NSE_FO" / days[1]
-        assert (line.index(f"journal {pa} ({len(a):,} records)")
-                < line.index(f"journal {pb} ({len(b):,} records)")), line
+        na, nb = a.next_seq - a.first_seq, b.next_seq - b.first_seq
+        assert len(b) > nb
+        assert (line.index(f"journal {pa} ({na:,} change records")
+                < line.index(f"journal {pb} ({nb:,} change records + {len(b) - nb:,} in checkpoints)")), line
 
 
 def test_ingest_cli_reports_and_refuses(tmp_path):

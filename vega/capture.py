@@ -441,9 +441,18 @@ def ist_date(epoch_ns: int | None = None) -> _dt.date:
 
 
 class _DayFile(TypedDict):
-    """A day file a feed's journal sealed and left (``_Feed.journal_days``, ``stats()``)."""
+    """A day file a feed's journal sealed and left (``_Feed.journal_days``, ``stats()``): its records, those of
+    its checkpoints among them (which take no sequence number: ``records - checkpoint_records`` are its change
+    records)."""
     path: str
     records: int
+    checkpoint_records: int
+
+
+def _day_file(w: JournalWriter) -> _DayFile:
+    """The ``_DayFile`` of the journal file writer ``w`` writes (or wrote)."""
+    return {"path": str(w.path), "records": w.n_records,
+            "checkpoint_records": w.n_records - (w.next_seq - w.first_seq)}
 
 
 class _Feed:
@@ -1598,7 +1607,7 @@ class Capture:
         self._settle_journals("the day ended")
         for f in self.all_feeds:
             if f.writer is not None and f.journal_error is None and f.writer.date < day:
-                done: _DayFile = {"path": str(f.writer.path), "records": f.writer.n_records}
+                done = _day_file(f.writer)
                 unused = f.day_made and _got(f) == f.day_mark
                 try:
                     f.writer.rollover(day)
@@ -1814,7 +1823,7 @@ class Capture:
                               checkpoint_interval=self.config.checkpoint_interval)
         except (OSError, JournalError):
             return                                  # not yet
-        f.journal_days.append({"path": str(old.path), "records": old.n_records})
+        f.journal_days.append(_day_file(old))
         f.failed_days.append(failed)
         f.writer = w
         self._day_begins(f)

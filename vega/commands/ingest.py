@@ -109,13 +109,13 @@ def run(args: argparse.Namespace) -> int:
         for name, d in stats["feeds"].items():
             errs = ", ".join(f"{k} {v}" for k, v in d["errors"].items()) or "none"
             j = d.get("journal")
-            jtxt = "".join(f"; journal {e['path']} ({e['records']:,} records)"
+            jtxt = "".join(f"; journal {e['path']} ({_records(e['records'], e['checkpoint_records'])})"
                            for e in (j.get("earlier_days", []) if j else []))
             if j and j["removed"]:
                 jtxt += f"; no journal: nothing came for it, its empty day file removed ({', '.join(j['removed'])})"
             if j and j["path"] is not None:       # a failed journal holds what it wrote, not what it took
                 jtxt += (f"; journal FAILED: {j['failed']}" if j.get("failed")
-                         else f"; journal {j['path']} ({j['records']:,} records)")
+                         else f"; journal {j['path']} ({_records(j['records'], j['checkpoint_records'])})")
             full = d.get("merge", {}).get("store_full", 0)
             ftxt = f"; STORE FULL: {full:,} updates dropped" if full else ""
             late = f", {d['out_of_order']:,} out of order" if d.get("out_of_order") else ""
@@ -145,6 +145,13 @@ def run(args: argparse.Namespace) -> int:
     if failed:
         raise CliError("the journal failed: " + "; ".join(failed))
     return 0
+
+
+def _records(records: int, checkpoint_records: int) -> str:
+    """A day file's records as the stats line gives a journal's: its change records (which sum to the summary's
+    change records over a run's files), and those of its checkpoints apart."""
+    return (f"{records - checkpoint_records:,} change records + {checkpoint_records:,} in checkpoints"
+            if checkpoint_records else f"{records:,} change records")
 
 
 def _stop_as_interrupt() -> dict[signal.Signals, Any]:
