@@ -1,4 +1,5 @@
 """What an operator ran into running `vega capture` through a simulated day (the thirty-fifth review)."""
+import datetime as dt
 import os
 import re
 import resource
@@ -7,7 +8,7 @@ import numpy as np
 import pytest
 
 import vega
-from test_capture_restart import HOUR, T0, cfg  # noqa: F401  (cfg: the fixture, a ring of its own)
+from test_capture_restart import HOUR, IST, T0, cfg  # noqa: F401  (cfg: the fixture, a ring of its own)
 from vega import nse
 from vega.capture import Capture
 from vega.journal import KEYFRAME
@@ -123,3 +124,28 @@ def test_the_ingest_summary_of_two_days_adds_up_to_its_change_records(tmp_path, 
         files = re.findall(r"; journal \S+ \(([0-9,]+) change records(?: \+ ([0-9,]+) in checkpoints)?\)", line)
         assert len(files) == 2 and files[1][1], line                # the second day opens with a checkpoint
         assert sum(int(n.replace(",", "")) for n, _ in files) == total, line
+
+
+def test_a_morning_start_after_a_clean_stop_says_the_ring_is_of_an_earlier_day(fo_cfg):
+    """Stopped cleanly one evening, started the next morning: the new day's journal numbers from 0 (by design),
+    and so does the new ring.  The start note said "its day file was removed, or the ring was another journal's",
+    neither of which had happened: every such morning an operator went looking for a removed journal."""
+    import time
+    from vega.capture import ist_date
+    now = time.time_ns()
+    cap = Capture(fo_cfg).open(offline_ns=now)                  # the ring is made now, on the wall clock
+    cap.ingest(_items(40, 6, now))
+    tail = cap.ring.tail("NSE_FO")
+    cap.close()
+    later = ist_date(now) + dt.timedelta(days=2)                # a morning after (the ring's day is before it)
+    morning = int(dt.datetime(later.year, later.month, later.day, 9, 0, tzinfo=IST).timestamp()) * 10**9
+    cap = Capture(fo_cfg).open(offline_ns=morning)
+    try:
+        assert cap.feeds[0].writer.next_seq == 0 == cap.ring.info("NSE_FO")["first_seq"]
+        assert cap.start_notes() == [
+            f"NSE_FO: ring {fo_cfg.ring} has published records up to {tail - 1:,}, but this journal ends at 0 (the "
+            f"ring was made on {ist_date(now):%Y-%m-%d}, an earlier day, and a new day's journal numbers its records "
+            "from 0): the new ring numbers its records from 0 again, so its readers must start again, not go on at "
+            "their positions"]
+    finally:
+        cap.close()

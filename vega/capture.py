@@ -777,8 +777,12 @@ class Capture:
                     # a ring that starts after the journal's end, or a clean stop's past an empty journal (which
                     # cannot be told to continue it), or a writer that is no capture of ours: nothing to take.
                     # A clean stop's past a journal with records is its journal that failed and stayed so (a
-                    # full disk; a journal that did not fail has every record the ring has): checked below
-                    reused(f, n, tail, "its day file was removed, or the ring was another journal's")
+                    # full disk; a journal that did not fail has every record the ring has): checked below.  A
+                    # ring of an earlier day past a new day's empty journal is the usual morning start
+                    made = info["created_ns"]
+                    reused(f, n, tail, f"the ring was made on {ist_date(made):%Y-%m-%d}, an earlier day, and a new "
+                           "day's journal numbers its records from 0" if n == 0 and made < day0 - JOURNAL_GRACE_NS
+                           else "its day file was removed, or the ring was another journal's")
                     continue
                 same_day = day0 - JOURNAL_GRACE_NS <= info["created_ns"] < day0 + 86_400 * 10**9
                 at_end = None                     # the ring's record numbered n - 1, when it is the journal's last
