@@ -149,3 +149,20 @@ def test_a_morning_start_after_a_clean_stop_says_the_ring_is_of_an_earlier_day(f
             "their positions"]
     finally:
         cap.close()
+
+
+def test_remove_shm_keeps_a_killed_captures_ring_that_holds_records_its_journal_lacks(cfg):
+    """After a kill the ring holds the records the journal had not written yet; the next start adds them to the
+    journal.  `vega capture --remove-shm` (what an operator runs to clean up after a crash) removed that ring
+    without a word, and with it the only copy of those records.  Now it refuses, names them, and removes nothing
+    until a start has taken them; then it removes the ring."""
+    from test_capture_restart import _killed
+    from vega.capture import CaptureError
+    n_flushed, n_ring = _killed(cfg)
+    with pytest.raises(CaptureError, match=rf"NSE_FO {n_flushed:,}\.\.{n_ring - 1:,}.*start the capture once"):
+        Capture(cfg).remove_shared_memory()
+    assert os.path.exists(vega._ring.ring_path(cfg.ring))
+    Capture(cfg).open(offline_ns=T0 + HOUR).close()             # the start that adds them to the journal
+    with vega.Journal.open(os.path.join(cfg.journal_root, "NSE_FO", "20261120.bin")) as j:
+        assert j.next_seq == n_ring
+    assert Capture(cfg).remove_shared_memory() == [f"ring {cfg.ring}"]

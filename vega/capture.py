@@ -1271,6 +1271,12 @@ class Capture:
                 raise CaptureError(f"store {n} is being written by another process (a running capture?)") from None
             except StoreError as e:
                 raise CaptureError(f"store {n}: {e}") from None
+        if ring and cfg.journal_root:
+            held = _unjournaled_records(ring, [f.name for f in self.all_feeds], Path(cfg.journal_root))
+            if held:
+                raise CaptureError(f"ring {ring} holds records its capture published but its journal does not have "
+                                   f"({held}: its capture was killed, or its journal failed); start the capture once "
+                                   f"to add them to the journal, then remove the ring (removed nothing)")
         done: list[str] = []
         try:
             if ring:
@@ -2223,6 +2229,38 @@ def _last_live_record(path: str | Path) -> npt.NDArray[np.void] | None:
             if len(live):
                 return chunk[live[-1]:live[-1] + 1].copy()
     return None
+
+
+def _unjournaled_records(name: str, feeds: list[str], root: Path) -> str:
+    """What the stopped capture's ring ``name`` holds past the end of its feeds' latest day files under
+    ``root`` and continuing them (what a restart would add to the journal: ``Capture._recover_from_ring``), as
+    "NSE_FO 1,200..1,299, ..."; "" when nothing (or the ring cannot be read)."""
+    from vega._ring import Ring
+    from vega.journal import Journal
+    try:
+        ring = Ring.open(name)
+    except Exception:                             # not a ring, damaged: nothing a restart could take either
+        return ""
+    out = []
+    try:
+        for feed in feeds:
+            days = sorted((root / feed).glob("[0-9]" * 8 + ".bin"))
+            if not days:
+                continue
+            try:
+                info = ring.info(feed)
+                with Journal.open(days[-1]) as j:
+                    n = j.next_seq
+            except Exception:                     # no slot for it, a damaged file: not this ring's journal
+                continue
+            tail, first = ring.tail(feed), info["first_seq"]
+            if not first <= n < tail or tail - info["capacity"] > n:
+                continue                          # nothing past its end, or none of it held still
+            if first == n or _ring_joins_journal(ring, feed, n, days[-1])[0]:
+                out.append(f"{feed} {n:,}..{tail - 1:,}")
+    finally:
+        ring.close()
+    return ", ".join(out)
 
 
 def _poll_old(reader: Reader, most: int) -> npt.NDArray[np.void]:

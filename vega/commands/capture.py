@@ -67,7 +67,8 @@ def register(sub: _Subparsers) -> None:
                    help="capture nothing: print an example config with every key, commented, and exit")
     p.add_argument("--remove-shm", action="store_true",
                    help="capture nothing: remove the ring and stores this config names from /dev/shm (what a "
-                        "stopped capture leaves for its readers), refused while a capture writes them")
+                        "stopped capture leaves for its readers), refused while a capture writes them or while "
+                        "the ring holds records its journal lacks (after a kill: a start adds them)")
     p.set_defaults(func=run)
 
 
