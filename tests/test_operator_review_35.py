@@ -166,3 +166,28 @@ def test_remove_shm_keeps_a_killed_captures_ring_that_holds_records_its_journal_
     with vega.Journal.open(os.path.join(cfg.journal_root, "NSE_FO", "20261120.bin")) as j:
         assert j.next_seq == n_ring
     assert Capture(cfg).remove_shared_memory() == [f"ring {cfg.ring}"]
+
+
+def test_counts_of_thousands_are_grouped_as_every_other_count(tmp_path, capsys):
+    """The stats line and ingest's summary group every count by thousands ("1,234 dgrams", "missed while down
+    3,813") but printed gaps, missed and error counts bare: "gaps 2 missed 4998" beside "missed while down 3,813".
+    """
+    from vega.cli import main
+    from vega.simulator import write_pcap
+    host, port = DEFAULT_FEEDS["FO"]
+
+    def dg(seq):
+        m = nse.blank_message("FO", 7200, 1)
+        m["records"][0].update(token=35001, book_type=1, trading_status=2, last_traded_price=100 + seq)
+        m.update(stream=1, bc_seq_no=seq)
+        return nse.build_datagram("FO", [m], compress=False)
+    seqs = [1, 2, 2000, 5001]                                    # 1,997 then 3,000 numbers missed
+    write_pcap(tmp_path / "gaps.pcap", [(T0 + i * 10**6, host, port, dg(q)) for i, q in enumerate(seqs)]
+               + [(T0 + 9 * 10**6, host, port, b"\x00" * 1500)] * 1200)          # 1,200 malformed
+    assert main(["ingest", str(tmp_path / "gaps.pcap"), "--journal-root", "", "--ring", "", "--store", ""]) == 0
+    fo = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("NSE_FO:"))
+    assert re.search(r"; errors \w+ 1,200; gaps 2 \(missed 4,997\)", fo), fo
+    from vega.capture import format_stats
+    s = {"feeds": {"NSE_FO": {"datagrams": 4, "messages": 4, "by_code": {}, "errors": {"truncated": 1200},
+                              "gaps": 2, "missed": 4997}}, "uptime_s": 1.0}
+    assert " errors truncated=1,200 gaps 2 missed 4,997" in format_stats(s)

@@ -2332,7 +2332,7 @@ def format_stats(s: dict[str, Any]) -> str:
     when = f"[{clock_ist(s['time_ns'])} " if "time_ns" in s else "["
     for name, d in s["feeds"].items():
         codes = " ".join(f"{c}:{n}" for c, n in sorted(d["by_code"].items()))
-        errs = ",".join(f"{k}={v}" for k, v in d["errors"].items()) or "none"
+        errs = ",".join(f"{k}={v:,}" for k, v in d["errors"].items()) or "none"
         j = d.get("journal")
         ck = j.get("checkpoint_records", 0) if j else 0
         jtxt = (f" journal {j['records'] - ck:,} rec" + (f" + {ck:,} in checkpoints" if ck else "")
@@ -2358,7 +2358,7 @@ def format_stats(s: dict[str, Any]) -> str:
                 if "datagrams_per_s" in d else "")
         late = f" out of order {d['out_of_order']:,}" if d.get("out_of_order") else ""
         lines.append(f"{when}{s['uptime_s']:8.1f}s] {name}: {d['datagrams']:,} dgrams {d['messages']:,} msgs{rate} "
-                     f"({codes}) errors {errs} gaps {d['gaps']} missed {d['missed']}{late}{down_txt}{unrouted}"
+                     f"({codes}) errors {errs} gaps {d['gaps']:,} missed {d['missed']:,}{late}{down_txt}{unrouted}"
                      f"{silent}{drops}{full}{jtxt}")
     if "ring" in s:
         r = s["ring"]

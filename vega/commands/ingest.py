@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{pst.packets:,} packets, {pst.datagrams:,} UDP datagrams ({cap.other_destination:,} to no "
               f"configured feed); skipped: {skipped}")
         for name, d in stats["feeds"].items():
-            errs = ", ".join(f"{k} {v}" for k, v in d["errors"].items()) or "none"
+            errs = ", ".join(f"{k} {v:,}" for k, v in d["errors"].items()) or "none"
             j = d.get("journal")
             jtxt = "".join(f"; journal {e['path']} ({_records(e['records'], e['checkpoint_records'])})"
                            for e in (j.get("earlier_days", []) if j else []))
@@ -120,8 +120,8 @@ def run(args: argparse.Namespace) -> int:
             ftxt = f"; STORE FULL: {full:,} updates dropped" if full else ""
             late = f", {d['out_of_order']:,} out of order" if d.get("out_of_order") else ""
             print(f"{name}: {d['datagrams']:,} datagrams, {d['messages']:,} messages, {d['records']:,} change "
-                  f"records, {d['instruments']:,} instruments; errors {errs}; gaps {d['gaps']} "
-                  f"(missed {d['missed']}{late}){ftxt}{jtxt}")
+                  f"records, {d['instruments']:,} instruments; errors {errs}; gaps {d['gaps']:,} "
+                  f"(missed {d['missed']:,}{late}){ftxt}{jtxt}")
     early = summary["skipped"].get("earlier_day_timestamp", 0)
     if early:                                     # journaled without them: say so where a person looks
         print(f"vega ingest: {early:,} datagram{'s' if early > 1 else ''} stamped on an earlier day amid a file's "
