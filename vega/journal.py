@@ -187,7 +187,8 @@ def _inspect(path: Path) -> VerifyReport:
             ts = timestamps(recs)
             back = int(np.count_nonzero(np.diff(ts) < 0))
             if back:
-                rep.notes.append(f"{back} records stamped earlier than their predecessor")
+                rep.notes.append(f"{back:,} record{'s' if back != 1 else ''} stamped earlier than "
+                                 f"{'their predecessors' if back != 1 else 'its predecessor'}")
             flags = recs["flags"]
             cut = cut_updates(recs)
             if len(cut):
