@@ -1615,6 +1615,7 @@ class Capture:
         from vega.journal import JournalError
         now = time.time_ns() if now_ns is None else now_ns
         self._settle_journals("the day ended")
+        sealed: list[str] = []                   # what the day's line says of the files the day's end sealed
         for f in self.all_feeds:
             if f.writer is not None and f.journal_error is None and f.writer.date < day:
                 done = _day_file(f.writer)
@@ -1628,6 +1629,13 @@ class Capture:
                 if unused:
                     f.unused_days.append(done["path"])
                 self._day_begins(f)
+                sealed.append(f"{f.name} {Path(done['path']).name} sealed with "
+                              f"{done['records'] - done['checkpoint_records']:,} change records")
+        if self._date is not None and day > self._date and self.on_warning is not None:
+            files = (f", the journals go on in {day:%Y%m%d}.bin" if any(f.writer is not None for f in self.all_feeds)
+                     else "")
+            self.on_warning(f"the trading day {day} begins" + (f" ({'; '.join(sealed)})" if sealed else "") +
+                            f": each store starts the day from its instruments{files}")
         self._date = day
         for f in self.all_feeds:                   # a journal given up on the day that ended starts this one
             if self._journal_given_up(f):
