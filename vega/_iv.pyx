@@ -31,21 +31,26 @@ IV_SENTINEL_E4 = IV_NONE_E4            # the store's "no IV" (int32, 1e-4 units)
 DEFAULT_RATE = 0.10                    # NSE's option-chain convention (PROTOCOL_MORE.md §5)
 
 
-def _call_flag(is_call) -> bool:
-    """``is_call`` checked: a bool (a numpy bool too) or 1 / 0.  Any other object was taken by its truth, so the
-    master's option type 'PE' priced a put as a call."""
+def _call_flag(is_call, str func) -> bool:
+    """``is_call`` of ``func`` checked: a bool (a numpy bool too) or 1 / 0.  Any other object was taken by its
+    truth, so the master's option type 'PE' priced a put as a call."""
     if isinstance(is_call, (bool, np.bool_)) or (isinstance(is_call, (int, np.integer)) and is_call in (0, 1)):
         return bool(is_call)
-    raise TypeError(f"is_call must be a bool (True: a call, False: a put), not {is_call!r}: for an option type, "
-                    f"give option_type == 'CE'")
+    raise TypeError(f"{func}: is_call must be a bool (True: a call, False: a put), not {is_call!r}: for an option "
+                    f"type, give option_type == 'CE'")
 
 
-def _call_flags(is_call, shape):
-    """The array functions' ``is_call`` broadcast to ``shape`` as uint8, checked as _call_flag checks one."""
+def _call_flags(is_call, shape, str func):
+    """The array functions' ``is_call`` broadcast to ``shape`` as uint8, checked as _call_flag checks one: the
+    TypeError names ``func`` and the first value refused (an int array's, e.g. 2), or the array (of strings)."""
     a = np.asarray(is_call)
-    if a.dtype != np.bool_ and not (a.dtype.kind in "iu" and np.isin(a, (0, 1)).all()):
-        raise TypeError(f"is_call must be bools (True: a call, False: a put) or 1 / 0, not an array of "
-                        f"{a.dtype}: for option types, give option_type == 'CE'")
+    if a.dtype != np.bool_:
+        bad = a[~np.isin(a, (0, 1))] if a.dtype.kind in "iu" else None
+        if bad is None or bad.size:
+            what = (f"{bad.flat[0].item()!r} (an array of {a.dtype})" if bad is not None else
+                    f"an array of {a.dtype} ({np.array2string(a, threshold=6)})")
+            raise TypeError(f"{func}: is_call must be bools (True: a call, False: a put) or 1 / 0, not {what}: "
+                            f"for option types, give option_type == 'CE'")
     return np.ascontiguousarray(np.broadcast_to(a.astype(bool), shape)).ravel().view(np.uint8)
 
 
@@ -120,7 +125,8 @@ def implied_volatility(price, forward, strike, t_years, rate=DEFAULT_RATE, is_ca
     cdef double v
     _scalars("implied_volatility", _IV_ARGS, (price, forward, strike, t_years, rate, is_call))
     try:
-        v = iv_black76_implied_ex(price, forward, strike, t_years, rate, _call_flag(is_call), &status)
+        v = iv_black76_implied_ex(price, forward, strike, t_years, rate, _call_flag(is_call, "implied_volatility"),
+                                  &status)
     except TypeError:                   # (a try costs nothing until it raises: the call stays as it was)
         _name_the_number("implied_volatility", _IV_ARGS, (price, forward, strike, t_years, rate))
         raise
@@ -135,7 +141,8 @@ def implied_volatility_status(price, forward, strike, t_years, rate=DEFAULT_RATE
     _scalars("implied_volatility_status", _IV_ARGS, (price, forward, strike, t_years, rate, is_call),
              "implied_volatility_array(..., status=True)")
     try:
-        v = iv_black76_implied_ex(price, forward, strike, t_years, rate, _call_flag(is_call), &status)
+        v = iv_black76_implied_ex(price, forward, strike, t_years, rate,
+                                  _call_flag(is_call, "implied_volatility_status"), &status)
     except TypeError:
         _name_the_number("implied_volatility_status", _IV_ARGS, (price, forward, strike, t_years, rate))
         raise
@@ -152,7 +159,7 @@ def black76_price(forward, strike, t_years, sigma, rate=DEFAULT_RATE, is_call=Tr
     cdef double p
     _scalars("black76_price", _PRICE_ARGS, (forward, strike, t_years, sigma, rate, is_call))
     try:
-        p = iv_black76_price(forward, strike, t_years, rate, sigma, _call_flag(is_call))
+        p = iv_black76_price(forward, strike, t_years, rate, sigma, _call_flag(is_call, "black76_price"))
     except TypeError:
         _name_the_number("black76_price", _PRICE_ARGS, (forward, strike, t_years, sigma, rate))
         raise
@@ -214,7 +221,7 @@ def implied_volatility_array(price, forward, strike, t_years, rate=DEFAULT_RATE,
     cdef const double[::1] k = _as_f8(strike, shape, "implied_volatility_array", "strike")
     cdef const double[::1] t = _as_f8(t_years, shape, "implied_volatility_array", "t_years")
     cdef const double[::1] r = _as_f8(rate, shape, "implied_volatility_array", "rate")
-    cdef const uint8_t[::1] c = _call_flags(is_call, shape)
+    cdef const uint8_t[::1] c = _call_flags(is_call, shape, "implied_volatility_array")
     n = p.shape[0]
     out = np.empty(n, dtype=np.float64)
     st = np.empty(n, dtype=np.int8)
@@ -242,7 +249,7 @@ def black76_price_array(forward, strike, t_years, sigma, rate=DEFAULT_RATE, is_c
     cdef const double[::1] t = _as_f8(t_years, shape, "black76_price_array", "t_years")
     cdef const double[::1] v = _as_f8(sigma, shape, "black76_price_array", "sigma")
     cdef const double[::1] r = _as_f8(rate, shape, "black76_price_array", "rate")
-    cdef const uint8_t[::1] c = _call_flags(is_call, shape)
+    cdef const uint8_t[::1] c = _call_flags(is_call, shape, "black76_price_array")
     out = np.empty(f.shape[0], dtype=np.float64)
     cdef double[::1] o = out
     cdef Py_ssize_t i, m = f.shape[0]
