@@ -47,3 +47,78 @@ def test_array_is_call_error_names_the_function_and_the_value_refused(func, args
     assert np.array_equal(f(*args, np.array([1, 0, 1], np.uint8)), want, equal_nan=True)
     assert np.array_equal(f(*args, [1, 0, 1]), want, equal_nan=True)
     assert not np.isnan(want).all()
+
+
+# -- 2. a bytearray is no collection of tokens: the TypeError bytes gets, wherever tokens are taken -------------
+
+def _store_of(tokens):
+    store = vega.Store(16)
+    for t in tokens:
+        store.add(t, "NIFTY", "", "FO")
+    return store
+
+
+@pytest.mark.parametrize("call", ["snapshot", "subscribe"])
+def test_store_refuses_a_bytearray_of_tokens_as_it_refuses_bytes(call):
+    """The stubs' _Tokens refuses a bytearray; the run time walked it as its byte values (token 97 for "a"): a
+    KeyError, or with tokens 97 and 98 in the store their records, without a word."""
+    store = _store_of([97, 98])
+    before = store.snapshot()
+    with pytest.raises(TypeError, match="^tokens is a sequence or array of tokens, not one bytes: "):
+        getattr(store, call)(b"ab")
+    with pytest.raises(TypeError, match="^tokens is a sequence or array of tokens, not one bytearray: "):
+        getattr(store, call)(bytearray(b"ab"), *(() if call == "snapshot" else (False,)))
+    assert store.snapshot().tobytes() == before.tobytes()          # nothing unsubscribed
+    assert store.snapshot([97, 98]).tobytes() == before.tobytes()  # a list of the same ints is tokens
+
+
+def test_token_array_journal_reads_and_replay_refuse_a_bytearray_of_tokens(tmp_path):
+    import datetime as dt
+    import os
+    import sys
+    sys.path.insert(0, os.path.dirname(__file__))
+    from journal_helpers import T0, make_records
+    from vega._journal import token_array
+    from vega.journal import Journal, JournalWriter
+
+    with pytest.raises(TypeError, match="^tokens must be a collection of tokens, not bytearray"):
+        token_array(bytearray(b"\x01\x02"))
+    assert token_array([1, 2]).tolist() == [1, 2]
+    recs = make_records(500, seed=3, ntok=3)
+    day = dt.date(2026, 11, 20)
+    with JournalWriter(tmp_path, "NSE_FO", day, flush_interval=None) as w:
+        w.append(recs)
+    with Journal.open(w.path) as j:
+        for call in (lambda t: j.read(tokens=t), lambda t: j.between(T0, T0 + 10**12, tokens=t)):
+            with pytest.raises(TypeError, match="not bytearray"):
+                call(bytearray(b"\x01\x02"))
+            j.rewind()                  # (a read with bad tokens moved the cursor: the test below)
+            assert len(call([1, 2])) == int(np.isin(recs["token"], [1, 2]).sum())
+            j.rewind()
+
+
+
+JOURNAL_TOKENS_USER = """
+import numpy as np
+
+import vega
+
+j = vega.Journal.open("/j/NSE_FO/20261120.bin")
+j.read(tokens=[1, 2]); j.read(10, tokens=np.arange(3), copy=True); j.read(tokens={1: 0}.keys())
+j.between("09:15", "09:16", tokens=(t for t in (1, 2)))
+j.read(tokens=b"ab")  # type: ignore[arg-type]                   # TypeError at run time
+j.read(tokens=bytearray(b"ab"))  # type: ignore[arg-type]
+j.between("09:15", "09:16", tokens=b"ab")  # type: ignore[arg-type]
+j.between("09:15", "09:16", tokens="12")  # type: ignore[arg-type]
+"""
+
+
+def test_the_journal_reads_stubs_refuse_bytes_as_tokens_as_the_run_time_does(tmp_path):
+    """Journal.read / between were typed tokens: Iterable[int] | ArrayLike, which takes bytes, a bytearray and a
+    str, all TypeErrors at run time: now the tokens type of Store.snapshot and replay.  Each ignore must meet an
+    error (--strict warns of an unused one), each other call none."""
+    import os
+    import sys
+    sys.path.insert(0, os.path.dirname(__file__))
+    from mypy_helpers import mypy_strict
+    mypy_strict(tmp_path, JOURNAL_TOKENS_USER)

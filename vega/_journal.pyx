@@ -2106,13 +2106,13 @@ def _applier(target):
 
 def token_array(tokens):
     """The tokens a reader keeps (``tokens=`` of ``Journal.read`` / ``between`` and ``vega.replay``): any
-    iterable of ints (a list, set, range, numpy array) as a uint32 array.  TypeError for a single int or a
-    non-integer array, ValueError for a token outside 0 .. 2**32 - 1."""
+    iterable of ints (a list, set, range, numpy array) as a uint32 array.  TypeError for a single int, a str, bytes
+    or a bytearray, or a non-integer array, ValueError for a token outside 0 .. 2**32 - 1."""
     if isinstance(tokens, np.ndarray):
         if tokens.dtype.kind not in "iu":
             raise TypeError(f"tokens must be integers, not an array of {tokens.dtype}")
         arr = tokens.ravel()
-    elif isinstance(tokens, (int, np.integer, str, bytes)):
+    elif isinstance(tokens, (int, np.integer, str, bytes, bytearray)):     # (a bytearray's ints are bytes)
         raise TypeError(f"tokens must be a collection of tokens, not {type(tokens).__name__} (wrap one in [..])")
     else:
         try:

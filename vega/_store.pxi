@@ -3760,9 +3760,9 @@ cdef object _tokens_list(tokens):
     if isinstance(tokens, _np.ndarray) and tokens.ndim == 1 and tokens.dtype.kind in "iu":
         return tokens.tolist()
     if (tokens.ndim == 0 if isinstance(tokens, _np.ndarray) else
-            hasattr(type(tokens), "__index__") or isinstance(tokens, (str, bytes, _np.bool_))):
+            hasattr(type(tokens), "__index__") or isinstance(tokens, (str, bytes, bytearray, _np.bool_))):
         # one token (an int, a numpy integer or 0-d array) got "'int' object is not iterable"; a str was
-        # walked as its characters
+        # walked as its characters, a bytearray as its byte values (KeyError for token 97)
         raise TypeError(f"tokens is a sequence or array of tokens, not one {type(tokens).__name__}: wrap it in "
                         f"[..] (store[token] reads one)")
     return tokens
