@@ -95,7 +95,12 @@ def test_token_array_journal_reads_and_replay_refuse_a_bytearray_of_tokens(tmp_p
             j.rewind()                  # (a read with bad tokens moved the cursor: the test below)
             assert len(call([1, 2])) == int(np.isin(recs["token"], [1, 2]).sum())
             j.rewind()
-
+    got = []
+    with pytest.raises(TypeError, match="not bytearray"):
+        vega.replay(tmp_path, day, feeds=["NSE_FO"], tokens=bytearray(b"\x01"), into=lambda r, f: got.append(r))
+    assert got == []
+    vega.replay(tmp_path, day, feeds=["NSE_FO"], tokens=[1], into=lambda r, f: got.append(np.array(r)))
+    assert sum(len(r) for r in got) == int((recs["token"] == 1).sum()) > 0
 
 
 JOURNAL_TOKENS_USER = """
@@ -122,3 +127,26 @@ def test_the_journal_reads_stubs_refuse_bytes_as_tokens_as_the_run_time_does(tmp
     sys.path.insert(0, os.path.dirname(__file__))
     from mypy_helpers import mypy_strict
     mypy_strict(tmp_path, JOURNAL_TOKENS_USER)
+
+
+def test_journal_read_with_bad_tokens_moves_no_cursor(tmp_path):
+    """read(tokens=...) moved the cursor past the records it was to read before it checked the tokens: after the
+    TypeError, the next read (of the right tokens) found nothing, the records lost to the reader."""
+    import datetime as dt
+    from vega.journal import Journal, JournalWriter
+    from vega.records import CHANGE_RECORD_DTYPE
+
+    recs = np.zeros(100, CHANGE_RECORD_DTYPE)
+    recs["token"] = np.arange(100) % 4 + 1
+    recs["group"], recs["mask"] = 1, 1
+    with JournalWriter(tmp_path, "NSE_FO", dt.date(2026, 11, 20), flush_interval=None) as w:
+        w.append(recs)
+    with Journal.open(w.path) as j:
+        j.rewind(10)
+        for bad in (bytearray(b"\x01"), b"\x01", 1, ["1"], np.array([1.0]), [-1]):
+            for copy in (False, True):
+                with pytest.raises((TypeError, ValueError), match="token"):
+                    j.read(50, tokens=bad, copy=copy)
+                assert j.tell() == 10
+        assert j.read(50, tokens=[1]).tobytes() == recs[10:60][recs["token"][10:60] == 1].tobytes()
+        assert j.tell() == 60

@@ -2022,6 +2022,7 @@ cdef class Journal:
         self._check_open()
         start = self._pos
         n = -1 if n is None else _index(n, "n")
+        keep = None if tokens is None else token_array(tokens)   # checked before the cursor moves past them
         stop = self.n_records if n < 0 else min(self.n_records, start + n)
         self._pos = stop
         if copy:
@@ -2035,8 +2036,8 @@ cdef class Journal:
                 done += k
         else:
             out = self._records[start:stop]
-        if tokens is not None:
-            out = out[np.isin(out["token"], token_array(tokens))]
+        if keep is not None:
+            out = out[np.isin(out["token"], keep)]
         return out
 
     def between(self, t0, t1, tokens=None):
