@@ -150,3 +150,34 @@ def test_journal_read_with_bad_tokens_moves_no_cursor(tmp_path):
                 assert j.tell() == 10
         assert j.read(50, tokens=[1]).tobytes() == recs[10:60][recs["token"][10:60] == 1].tobytes()
         assert j.tell() == 60
+
+
+# -- 4. an expiry in a form the lookups do not take: an error naming the forms, not an empty answer ---------------
+
+@pytest.fixture(scope="module")
+def masters(tmp_path_factory):
+    from vega.simulator import Simulator
+    paths = Simulator(("FO",), n_datagrams=1, seed=3).write_master(tmp_path_factory.mktemp("masters"))
+    return vega.Instruments.load(paths["contract"])
+
+
+def test_an_expiry_string_of_another_form_is_a_valueerror_naming_the_forms(masters):
+    """date.fromisoformat's "Invalid isoformat string: '16DEC2026'" named neither the argument nor the forms."""
+    first = masters.expiries("NIFTY")[0]
+    for call in (lambda e: masters.option_chain("NIFTY", e), lambda e: masters.futures("NIFTY", e)):
+        for bad in (first.strftime("%d%b%Y").upper(), "2026-12-32", "next week"):
+            with pytest.raises(ValueError, match=re.escape(f"expiry must be raw seconds since 1980, a date, a "
+                                                           f"datetime or 'YYYY-MM-DD', not {bad!r}")):
+                call(bad)
+        got = call(first)
+        assert len(got) and (got["expiry_unix"] == got["expiry_unix"][0]).all()
+        assert call(first.isoformat()).tobytes() == got.tobytes() == call(int(got["expiry_raw"][0])).tobytes()
+
+
+@pytest.mark.parametrize("bad", [True, False, np.bool_(True)])
+def test_a_bool_expiry_is_a_typeerror_not_the_raw_second_one(masters, bad):
+    """True was taken as raw second 1 (1980-01-01): an empty chain, without a word."""
+    with pytest.raises(TypeError, match=r"^expiry must be raw seconds since 1980, .* not (np\.)?(True|False)_?$"):
+        masters.option_chain("NIFTY", bad)
+    with pytest.raises(TypeError, match="^expiry must be raw seconds since 1980"):
+        masters.futures("NIFTY", bad)

@@ -126,10 +126,18 @@ def expiry_unix(expiry_raw: int) -> int:
     return (wall // 86400) * 86400 + EXPIRY_CLOCK - IST_OFFSET
 
 
+_EXPIRY_FORMS = "raw seconds since 1980, a date, a datetime or 'YYYY-MM-DD'"
+
+
 def _expiry_key(expiry: int | _dt.date | str) -> int:
-    """expiry_unix of an expiry given as raw seconds since 1980, a date, a datetime or 'YYYY-MM-DD'."""
+    """expiry_unix of an expiry given as raw seconds since 1980, a date, a datetime or 'YYYY-MM-DD'.  ValueError
+    naming the forms for a str of another form (date.fromisoformat's "Invalid isoformat string" named neither the
+    argument nor them), TypeError for a bool (True was the raw second 1: an empty answer) or another type."""
     if isinstance(expiry, str):
-        expiry = _dt.date.fromisoformat(expiry)
+        try:
+            expiry = _dt.date.fromisoformat(expiry)
+        except ValueError:
+            raise ValueError(f"expiry must be {_EXPIRY_FORMS}, not {expiry!r}") from None
     if isinstance(expiry, _dt.datetime):
         if expiry.tzinfo is not None:
             expiry = expiry.astimezone(IST)
@@ -137,9 +145,9 @@ def _expiry_key(expiry: int | _dt.date | str) -> int:
     if isinstance(expiry, _dt.date):
         days = (expiry - _dt.date(1970, 1, 1)).days
         return days * 86400 + EXPIRY_CLOCK - IST_OFFSET
-    if isinstance(expiry, (int, np.integer)):
+    if isinstance(expiry, (int, np.integer)) and not isinstance(expiry, (bool, np.bool_)):
         return expiry_unix(int(expiry))
-    raise TypeError(f"expiry must be raw seconds since 1980, a date, a datetime or 'YYYY-MM-DD', not {expiry!r}")
+    raise TypeError(f"expiry must be {_EXPIRY_FORMS}, not {expiry!r}")
 
 
 #: a segment argument of the lookups: "FO" / "CM" (any case, as ``Store.load_instruments`` takes them) or
