@@ -181,3 +181,29 @@ def test_a_bool_expiry_is_a_typeerror_not_the_raw_second_one(masters, bad):
         masters.option_chain("NIFTY", bad)
     with pytest.raises(TypeError, match="^expiry must be raw seconds since 1980"):
         masters.futures("NIFTY", bad)
+
+
+EXPIRY_USER = """
+import datetime as dt
+
+import numpy as np
+
+import vega
+
+m = vega.Instruments()
+m.option_chain("NIFTY", np.int64(1481898600)); m.futures("NIFTY", np.int32(1481898600))
+m.option_chain("NIFTY", dt.date(2026, 12, 16)); m.option_chain("NIFTY", "2026-12-16"); m.futures("NIFTY")
+m.option_chain("NIFTY", 1.5)  # type: ignore[arg-type]
+"""
+
+
+def test_the_expiry_lookups_are_typed_to_take_a_numpy_integer_as_the_run_time_does(tmp_path, masters):
+    """expiry was typed int | date | str: a raw expiry read from the table as a numpy integer (which the run time
+    takes) was a type error."""
+    import os
+    import sys
+    sys.path.insert(0, os.path.dirname(__file__))
+    from mypy_helpers import mypy_strict
+    raw = masters.option_chain("NIFTY", masters.expiries("NIFTY")[0])["expiry_raw"]
+    assert masters.option_chain("NIFTY", raw[0]).tobytes() == masters.option_chain("NIFTY", int(raw[0])).tobytes()
+    mypy_strict(tmp_path, EXPIRY_USER)

@@ -127,9 +127,12 @@ def expiry_unix(expiry_raw: int) -> int:
 
 
 _EXPIRY_FORMS = "raw seconds since 1980, a date, a datetime or 'YYYY-MM-DD'"
+#: an expiry argument of the lookups: raw seconds since 1980 (an int or a numpy integer: the table's expiry_raw),
+#: a date or datetime, or 'YYYY-MM-DD'
+Expiry: TypeAlias = int | np.integer[Any] | _dt.date | str
 
 
-def _expiry_key(expiry: int | _dt.date | str) -> int:
+def _expiry_key(expiry: Expiry) -> int:
     """expiry_unix of an expiry given as raw seconds since 1980, a date, a datetime or 'YYYY-MM-DD'.  ValueError
     naming the forms for a str of another form (date.fromisoformat's "Invalid isoformat string" named neither the
     argument nor them), TypeError for a bool (True was the raw second 1: an empty answer) or another type."""
@@ -459,7 +462,7 @@ class Instruments:
         u = np.unique(t["expiry_unix"][self._is_symbol(symbol) & (t["segment"] == SEG_FO)])
         return [_dt.datetime.fromtimestamp(int(x), IST).date() for x in u]
 
-    def option_chain(self, symbol: str, expiry: int | _dt.date | str) -> npt.NDArray[np.void]:
+    def option_chain(self, symbol: str, expiry: Expiry) -> npt.NDArray[np.void]:
         """Options (CE and PE) of ``symbol`` (any case) expiring on ``expiry`` (raw seconds since 1980, a date, a
         datetime or 'YYYY-MM-DD'), sorted by strike then CE before PE."""
         t = self.table
@@ -469,7 +472,7 @@ class Instruments:
         a: npt.NDArray[np.void] = t[m]
         return a[np.lexsort((a["option_type"], a["strike"]))]
 
-    def futures(self, underlying: str, expiry: int | _dt.date | str | None = None) -> npt.NDArray[np.void]:
+    def futures(self, underlying: str, expiry: Expiry | None = None) -> npt.NDArray[np.void]:
         """Futures (option type XX) on ``underlying`` (the symbol, any case), optionally of one expiry, by
         expiry."""
         t = self.table
