@@ -1,6 +1,7 @@
 """What a quant using VEGA from strategy code tripped over (the thirty-fifth review of the Python API): is_call's
 errors that named neither the function nor (for arrays) the value refused, and a bytearray taken as a collection
 of tokens (its byte values looked up as tokens)."""
+import os
 import re
 
 import numpy as np
@@ -207,3 +208,72 @@ def test_the_expiry_lookups_are_typed_to_take_a_numpy_integer_as_the_run_time_do
     raw = masters.option_chain("NIFTY", masters.expiries("NIFTY")[0])["expiry_raw"]
     assert masters.option_chain("NIFTY", raw[0]).tobytes() == masters.option_chain("NIFTY", int(raw[0])).tobytes()
     mypy_strict(tmp_path, EXPIRY_USER)
+
+
+# -- 5. a FeedHandler refuses the journal of another feed, and a rate that is no number -------------------------
+
+@pytest.mark.parametrize("segment, feed, other, want", [
+    ("FO", "NSE_FO", "NSE_EQ", "NSE_FO's"), ("FO", "NSE_FO", "NFO_IDX", "NSE_FO's"),
+    ("CM", "NSE_EQ", "NSE_FO", "NSE_EQ's"), ("IDX", "NFO_IDX", "NSE_FO", "NFO_IDX's (or NSE_EQ's"),
+])
+def test_a_feedhandler_refuses_a_journal_of_the_other_numbering(tmp_path, segment, feed, other, want):
+    """FeedHandler("FO", store, journal=<the NSE_EQ writer>) (three journals, one mixed up) was taken: F&O
+    records went into the CM day file, and its replay applied them to the CM tokens of the same numbers."""
+    import datetime as dt
+    from vega.journal import JournalWriter
+    day = dt.date(2026, 11, 20)
+    with JournalWriter(tmp_path, other, day, flush_interval=None) as wrong, \
+            JournalWriter(tmp_path, feed, day, flush_interval=None) as right:
+        with pytest.raises(ValueError, match=f"^the journal .*{other}.* is of the feed {other}, and this {segment} "
+                                             f"handler's records are {re.escape(want)}.*: F&O and CM tokens are "
+                                             f"numbered apart"):
+            vega.FeedHandler(segment, vega.Store(64), journal=wrong)
+        h = vega.FeedHandler(segment, vega.Store(64), records=True)
+        with pytest.raises(ValueError, match=f"is of the feed {other}"):
+            h.attach_journal(wrong)
+        assert h.journal is None
+        h.attach_journal(right)
+        assert h.journal is right
+        assert vega.FeedHandler(segment, vega.Store(64), journal=right).journal is right
+    assert wrong.n_records == 0
+
+
+def test_the_index_handler_still_shares_its_cm_handlers_journal(tmp_path):
+    """Linked handlers may share one writer (test_journal_days): the index feed arrives on the CM broadcast."""
+    import datetime as dt
+    from vega.journal import JournalWriter
+    with JournalWriter(tmp_path, "NSE_EQ", dt.date(2026, 11, 20), flush_interval=None) as eq:
+        idx = vega.FeedHandler("IDX", vega.Store(64), journal=eq)
+        assert vega.FeedHandler("CM", vega.Store(64), journal=eq, indices=idx).journal is eq is idx.journal
+
+
+def test_a_feedhandler_with_a_ring_refuses_the_journal_of_another_feed_before_claiming_the_slot(tmp_path):
+    import datetime as dt
+    import uuid
+    from vega.journal import JournalWriter
+    name = f"h105-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    ring = vega.Ring.create(name)
+    try:
+        with JournalWriter(tmp_path, "NSE_EQ", dt.date(2026, 11, 20), flush_interval=None) as eq:
+            with pytest.raises(ValueError, match="is of the feed NSE_EQ, and this FO handler's records are NSE_FO"):
+                vega.FeedHandler("FO", vega.Store(64), ring=ring, journal=eq)
+            h = vega.FeedHandler("CM", vega.Store(64), ring=ring, journal=eq)   # the right one, on the same ring
+            h.close()
+        vega.FeedHandler("FO", vega.Store(64), ring=ring).close()              # the FO slot was let go
+    finally:
+        ring.close()
+        vega.Ring.unlink(name)
+
+
+@pytest.mark.parametrize("bad", ["0.1", "x", None, True, [0.1], b"0.1"])
+def test_a_feedhandler_rate_that_is_no_number_is_a_typeerror_naming_it(bad):
+    """rate="x" said "could not convert string to float: 'x'", naming no argument; rate="0.1" was taken."""
+    with pytest.raises(TypeError, match=f"^rate must be a number \\(an annual rate such as 0.10\\), not "
+                                        f"{type(bad).__name__}: {re.escape(repr(bad))}$"):
+        vega.FeedHandler("FO", vega.Store(64), rate=bad)
+
+
+@pytest.mark.parametrize("ok", [0.07, 0, np.float32(0.05), np.int64(0), -0.5])
+def test_a_feedhandler_rate_of_any_real_number_type_is_taken(ok):
+    with vega.FeedHandler("FO", vega.Store(64), rate=ok) as h:
+        assert h.segment == "FO"

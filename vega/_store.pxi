@@ -8,6 +8,7 @@ import fcntl as _fcntl
 import stat as _stat
 import re as _re
 import weakref as _weakref
+import numbers as _numbers
 import numpy as _np
 from vega._files import reserve as _reserve
 from libc.stdint cimport INT64_MAX
@@ -1782,6 +1783,20 @@ cdef _check_numbering(ring, int slot, journal):
                          f"{feed!r}: journal.next_seq, ...}}), as vega capture does")
 
 
+cdef int _check_journal_feed(int seg, journal) except -1:
+    """ValueError when ``journal`` (a JournalWriter; another type is _set_journal's TypeError) is of the F&O feed
+    and the handler's segment not, or the other way round: F&O tokens are numbered apart from the CM broadcast's
+    (CM, and the index feed, which may share its CM handler's writer), and an F&O handler given the NSE_EQ writer
+    wrote F&O records into the CM day file, whose replay then applied them to the CM tokens of the same numbers."""
+    if isinstance(journal, JournalWriter) and (journal.feed == "NSE_FO") != (seg == VG_SEG_FO):
+        want = {VG_SEG_FO: "NSE_FO's", VG_SEG_CM: "NSE_EQ's",
+                VG_SEG_IDX: "NFO_IDX's (or NSE_EQ's: its CM handler's writer)"}[seg]
+        raise ValueError(f"the journal {journal.path} is of the feed {journal.feed}, and this {_SEG_NAMES[seg]} "
+                         f"handler's records are {want}: F&O and CM tokens are numbered apart, and a replay of the "
+                         f"day file would apply the one's records to the other's instruments")
+    return 0
+
+
 cdef object _linked_upstream(FeedHandler t):
     """The open FeedHandler that routes messages to t (indices= / underlying=), or None: a closed or freed one
     lets go of t, which another handler may then link."""
@@ -1876,6 +1891,9 @@ cdef class FeedHandler:
         self._f.m.md_stale_ns = md_stale_ns
         self._f.m.segment = <uint8_t>seg
         self._f.m.subscribed_only = bool(subscribed_only)
+        if isinstance(rate, (bool, _np.bool_)) or not isinstance(rate, _numbers.Real):   # float("0.1") took a str
+            raise TypeError(f"rate must be a number (an annual rate such as 0.10), not {type(rate).__name__}: "
+                            f"{rate!r}")
         rate = float(rate)
         if not (-1.0 < rate < 1.0):
             raise ValueError(f"rate must be a finite annual rate in (-1, 1), not {rate!r}")
@@ -1894,6 +1912,7 @@ cdef class FeedHandler:
         memset(&self._jsink, 0, sizeof(vg_jsink_t))
         if (ring is not None or journal is not None) and not records:
             raise ValueError("a ring or a journal needs change records (records=True)")
+        _check_journal_feed(seg, journal)           # (before the ring's numbering check names its slot)
         if ring is not None:
             if not isinstance(ring, Ring):
                 raise TypeError(f"ring must be a vega.Ring, not {type(ring).__name__}")
@@ -2009,6 +2028,7 @@ cdef class FeedHandler:
             raise ValueError("a journal is attached: detach it first")
         if self._f.m.out == NULL:
             raise ValueError("a journal needs change records (records=True)")
+        _check_journal_feed(self._f.m.segment, journal)
         if self._ring is not None and isinstance(journal, JournalWriter):
             _check_numbering(self._ring, self._ring_feed, journal)
         self._set_journal(journal)
