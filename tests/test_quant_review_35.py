@@ -277,3 +277,22 @@ def test_a_feedhandler_rate_that_is_no_number_is_a_typeerror_naming_it(bad):
 def test_a_feedhandler_rate_of_any_real_number_type_is_taken(ok):
     with vega.FeedHandler("FO", vega.Store(64), rate=ok) as h:
         assert h.segment == "FO"
+
+
+# -- 6. an object array of bools is is_call's flags, as an object array of numbers is prices ----------------------
+
+@pytest.mark.parametrize("func, args", [
+    ("implied_volatility_array", ([5.0, 5.0, 5.0], 100.0, 100.0, 0.5, 0.0)),
+    ("black76_price_array", (100.0, [90.0, 100.0, 110.0], 0.5, 0.2, 0.0)),
+])
+def test_an_object_array_of_bools_is_taken_as_is_call_and_its_bad_element_named(func, args):
+    """A pandas column of dtype object holding bools (np.asarray gives an object array) was refused with "not an
+    array of object ([True False True])", values that are bools; prices of an object array were already taken
+    element by element."""
+    f = getattr(_iv, func)
+    want = f(*args, np.array([True, False, True]))
+    assert np.array_equal(f(*args, np.array([True, False, True], dtype=object)), want, equal_nan=True)
+    assert np.array_equal(f(*args, np.array([np.bool_(True), 0, 1], dtype=object)), want, equal_nan=True)
+    for bad in ("CE", None, 2, 0.5):
+        with pytest.raises(TypeError, match=f"^{func}: is_call must be a bool .*, not {re.escape(repr(bad))}:"):
+            f(*args, np.array([True, bad, False], dtype=object))

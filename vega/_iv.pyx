@@ -41,9 +41,12 @@ def _call_flag(is_call, str func) -> bool:
 
 
 def _call_flags(is_call, shape, str func):
-    """The array functions' ``is_call`` broadcast to ``shape`` as uint8, checked as _call_flag checks one: the
-    TypeError names ``func`` and the first value refused (an int array's, e.g. 2), or the array (of strings)."""
+    """The array functions' ``is_call`` broadcast to ``shape`` as uint8, checked as _call_flag checks one (an
+    object array's elements by _call_flag itself): the TypeError names ``func`` and the first value refused (an
+    int array's, e.g. 2), or the array (of strings)."""
     a = np.asarray(is_call)
+    if a.dtype.kind == "O":             # each as the scalar functions take one (a pandas object column of bools)
+        a = np.array([_call_flag(e, func) for e in a.flat], dtype=np.bool_).reshape(a.shape)
     if a.dtype != np.bool_:
         bad = a[~np.isin(a, (0, 1))] if a.dtype.kind in "iu" else None
         if bad is None or bad.size:
