@@ -1840,8 +1840,8 @@ cdef class FeedHandler:
     ``CHANGE_RECORD_DTYPE``, also in a call that then raises (a failed journal, or a linked handler's
     callback); the ring and the journal are C-level sinks of the same loop, and number the
     records alike: a ring slot whose tail is not the journal's ``next_seq`` is a ValueError (create the ring
-    with ``first_seq=``), and so is a journal of the other token numbering (an F&O handler takes an NSE_FO
-    writer, the CM and index handlers none).  Malformed input never raises: it is counted in ``stats``.
+    with ``first_seq=``), and so is a journal of the other token numbering (the NSE_FO writer for an F&O
+    handler, never for a CM or index handler).  Malformed input never raises: it is counted in ``stats``.
 
     Segment ``"IDX"`` is the index feed NFO_IDX: it merges the CM index messages (7207, 7216, 8207) into its
     own store, under stable tokens per index name (``index_tokens``: name -> token overrides of
