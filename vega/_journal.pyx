@@ -2017,8 +2017,9 @@ cdef class Journal:
 
     def read(self, n=-1, tokens=None, copy=False):
         """The next ``n`` records (all remaining if n < 0) from the cursor, zero-copy over the memory map;
-        with ``tokens``, only the records of those tokens (a copy).  ``copy=True`` returns a private array
-        filled by pread(2), which for bulk sequential reads is faster than faulting in the map."""
+        with ``tokens``, only the records of those tokens (a copy; tokens that are not a collection of ints are a
+        TypeError or ValueError, as ``token_array`` says, and the cursor stays).  ``copy=True`` returns a private
+        array filled by pread(2), which for bulk sequential reads is faster than faulting in the map."""
         self._check_open()
         start = self._pos
         n = -1 if n is None else _index(n, "n")
