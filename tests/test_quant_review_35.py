@@ -296,3 +296,16 @@ def test_an_object_array_of_bools_is_taken_as_is_call_and_its_bad_element_named(
     for bad in ("CE", None, 2, 0.5):
         with pytest.raises(TypeError, match=f"^{func}: is_call must be a bool .*, not {re.escape(repr(bad))}:"):
             f(*args, np.array([True, bad, False], dtype=object))
+
+
+# -- 7. a segment that is none: the error names the segments taken and the value (checked; it already did) -------
+
+@pytest.mark.parametrize("bad", [5, 0, "EQ", "NSE_FO", "IDX"])
+def test_load_instruments_names_the_segments_it_takes_and_the_bad_one(bad):
+    store = vega.Store(16)
+    with pytest.raises(ValueError, match=f"^segment must be 'CM' or 'FO', not {re.escape(repr(bad))}$"):
+        store.load_instruments(vega.Instruments(), segment=bad)
+    with pytest.raises(ValueError, match=f"^segment must be 'FO' \\(SEG_FO\\) or 'CM' \\(SEG_CM\\), not "
+                                         f"{re.escape(repr(bad))}$"):
+        vega.Instruments().tokens(bad)
+    assert len(store) == 0 and store.load_instruments(vega.Instruments(), "fo") == 0
