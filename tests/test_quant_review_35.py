@@ -309,3 +309,27 @@ def test_load_instruments_names_the_segments_it_takes_and_the_bad_one(bad):
                                          f"{re.escape(repr(bad))}$"):
         vega.Instruments().tokens(bad)
     assert len(store) == 0 and store.load_instruments(vega.Instruments(), "fo") == 0
+
+
+# -- 8. a master file given as the other one: the error says which it is and where it goes ----------------------
+
+def test_a_master_file_given_as_the_other_kind_says_which_argument_takes_it(tmp_path):
+    """Instruments.load("security.txt") (its first argument is the F&O contract file) said only that the header
+    NEATFO was expected."""
+    from vega.instruments import InstrumentFileError
+    from vega.simulator import Simulator
+    paths = Simulator(("FO", "CM"), n_datagrams=1, seed=3).write_master(tmp_path)
+    with pytest.raises(InstrumentFileError, match=re.escape(
+            "header NEATFO|<version>|... expected, got 'NEATCM|6.3|0': a CM security file, which is security_path "
+            "(Instruments.load(security_path=...))")):
+        vega.Instruments.load(paths["security"])
+    with pytest.raises(InstrumentFileError, match=re.escape(
+            "header NEATCM|<version>|... expected, got 'NEATFO|9.46|': an F&O contract file, which is "
+            "contract_path (the first argument)")):
+        vega.Instruments.load(security_path=paths["contract"])
+    (tmp_path / "other.txt").write_text("garbage\n")
+    with pytest.raises(InstrumentFileError, match=r"header NEATFO\|<version>\|\.\.\. expected, got 'garbage'$"):
+        vega.Instruments.load(tmp_path / "other.txt")
+    both = vega.Instruments.load(paths["contract"], paths["security"])
+    assert len(both) == len(vega.Instruments.load(paths["contract"])) + len(vega.Instruments.load(
+        security_path=paths["security"])) > 0

@@ -311,6 +311,13 @@ def _parse_security_line(f: list[str]) -> _Row:
     return (token, SEG_CM, symbol, series, "", 0, 0, -1, "", lot, tick, token, symbol, _opt(f, 21, "name", 25))
 
 
+#: each master file's header and what the error says of a file with the other one's
+_OTHER_MASTER = {
+    "NEATFO": ("NEATCM", ": a CM security file, which is security_path (Instruments.load(security_path=...))"),
+    "NEATCM": ("NEATFO", ": an F&O contract file, which is contract_path (the first argument)"),
+}
+
+
 class Instruments:
     """The instrument table loaded from contract.txt (F&O) and/or security.txt (CM).
 
@@ -331,8 +338,8 @@ class Instruments:
     def load(cls, contract_path: StrPath | None = None, security_path: StrPath | None = None) -> "Instruments":
         """Load either or both master files; bad lines are skipped and listed in ``errors``.
 
-        Raises InstrumentFileError when a file's header line is missing or of the wrong kind or the path is not a
-        regular file (a FIFO, a device, a directory: refused, not read), FileNotFoundError when a path does not
+        Raises InstrumentFileError when a file's header line is missing or of the wrong kind (a file of the other
+        kind says which argument takes it) or the path is not a regular file (a FIFO, a device, a directory: refused, not read), FileNotFoundError when a path does not
         exist."""
         rows: list[_Row] = []
         errors: list[tuple[str, int, str]] = []
@@ -349,8 +356,10 @@ class Instruments:
                     if no == 1 and line.startswith(_UTF8_BOM):     # a copy saved by a Windows editor
                         line = line[len(_UTF8_BOM):]
                     if not line.startswith(magic + "|"):
+                        other, hint = _OTHER_MASTER[magic]       # the other kind of master file, given here
+                        hint = hint if line.startswith(other + "|") else ""
                         raise InstrumentFileError(f"{path}:{no}: header {magic}|<version>|... expected, "
-                                                  f"got {_quote(line)}")
+                                                  f"got {_quote(line)}{hint}")
                     header = True
                     continue
                 if not line.strip():
