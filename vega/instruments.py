@@ -339,8 +339,8 @@ class Instruments:
         """Load either or both master files; bad lines are skipped and listed in ``errors``.
 
         Raises InstrumentFileError when a file's header line is missing or of the wrong kind (a file of the other
-        kind says which argument takes it) or the path is not a regular file (a FIFO, a device, a directory: refused, not read), FileNotFoundError when a path does not
-        exist."""
+        kind says which argument takes it) or the path is not a regular file (a FIFO, a device, a directory:
+        refused, not read), FileNotFoundError when a path does not exist."""
         rows: list[_Row] = []
         errors: list[tuple[str, int, str]] = []
         deleted = 0
