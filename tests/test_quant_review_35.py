@@ -1,6 +1,8 @@
 """What a quant using VEGA from strategy code tripped over (the thirty-fifth review of the Python API): is_call's
-errors that named neither the function nor (for arrays) the value refused, and a bytearray taken as a collection
-of tokens (its byte values looked up as tokens)."""
+errors that named neither the function nor (for arrays) the value refused, and an object array of bools refused;
+a bytearray taken as a collection of tokens (its byte values looked up as tokens); Journal.read moving its cursor
+before refusing its tokens; expiries and master files the lookups and Instruments.load took or refused without
+saying why; a FeedHandler given the journal of the other token numbering, or a rate that is no number."""
 import os
 import re
 
