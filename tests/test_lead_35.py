@@ -53,3 +53,76 @@ def test_a_capture_says_when_a_new_trading_day_begins(tmp_path, monkeypatch):
                                f"{changes:,} change records; NSE_EQ 20261120.bin sealed with 0 change records")
     assert lines[0].endswith("each store starts the day from its instruments, the journals go on in 20261121.bin")
     assert changes > 0
+
+
+def _read_all(reader):
+    import vega
+    got = []
+    while True:
+        try:
+            recs = reader.poll(4096, timeout=0)
+        except vega.RingReplaced as e:
+            return np.concatenate(got) if got else np.zeros(0, CHANGE_RECORD_DTYPE), e
+        got.append(np.array(recs))
+        if not len(recs):
+            import time
+            time.sleep(0.06)                             # (a replaced ring is noticed at most every 50 ms)
+
+
+def _continue(name, e):
+    """README's rule for a reader after RingReplaced: go on at e.position when the new ring's numbers go on
+    from there, else from the new ring's oldest record (a new day's ring, or numbers started again)."""
+    import vega
+    ring = vega.Ring.open(name)
+    start = e.position if ring.info("NSE_FO")["first_seq"] == e.position else "oldest"
+    return ring, ring.reader("NSE_FO", start=start), start
+
+
+def test_the_readmes_rule_after_ring_replaced_goes_on_the_same_day_and_starts_again_the_next(tmp_path):
+    # README said: reopen with start=e.position; the next morning's ring numbers from 0 again, so that start
+    # was past its tail (a ValueError) or, once the new day had passed it, skipped the day's first records
+    import uuid
+
+    import vega
+    from vega import nse
+    from vega.capture import Capture, load_config
+
+    IST = dt.timezone(dt.timedelta(hours=5, minutes=30))
+    name = f"vega-lead35-{uuid.uuid4().hex[:8]}"
+    cfg = load_config(None, ring=name, journal_root=str(tmp_path / "j"))
+    stream = list(nse.sample_stream("FO", 300, seed=8))
+    days = [int(dt.datetime(2026, 11, d, h, 0, tzinfo=IST).timestamp()) * 10**9 for d, h in ((20, 10), (20, 12),
+                                                                                              (21, 10))]
+    opened = []
+    try:
+        cap = Capture(cfg).open(offline_ns=days[0])
+        ring = vega.Ring.open(name)
+        opened.append(ring)
+        reader = ring.reader("NSE_FO", start="oldest")
+        cap.feeds[0].handler.process_batch(stream, now_ns=days[0])
+        for t in days[1:]:
+            tail = cap.ring.tail("NSE_FO")
+            cap.close()
+            cap = Capture(cfg).open(offline_ns=t)        # a restart: the same day, then the next morning
+            recs, e = _read_all(reader)
+            assert e.position == tail and (len(recs) > 0) == (t == days[1])   # (the second: all read before)
+            ring, reader, start = _continue(name, e)
+            opened.append(ring)
+            same_day = t == days[1]
+            assert start == (e.position if same_day else "oldest")
+            if not same_day:                             # what the README said to do: refused, past the tail
+                with pytest.raises(ValueError, match="tail"):
+                    ring.reader("NSE_FO", start=e.position)
+            first = ring.info("NSE_FO")["first_seq"]
+            assert first == (tail if same_day else 0)
+            cap.feeds[0].handler.process_batch(stream, now_ns=t)
+            got = reader.poll(1 << 20, timeout=0)
+            assert reader.lost == 0 and len(got) == ring.tail("NSE_FO") - first > 0   # all of it, from its first
+        cap.close()
+    finally:
+        for r in opened:
+            r.close()
+        try:
+            vega.Ring.unlink(name)
+        except FileNotFoundError:
+            pass
