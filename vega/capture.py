@@ -598,6 +598,7 @@ class Capture:
 
         cfg = self.config
         made = _Made()                             # what this opening makes that was not there: a refusal takes it back
+        kept = len(self._notes)
         try:
             self._offline_ns = offline_ns
             self._date = ist_date(offline_ns)
@@ -611,6 +612,7 @@ class Capture:
                     if f.store is not None and not f.store.closed:
                         f.store.close()
                     f.store = None
+            kept = len(self._notes)
             self._refuse_if_in_use()               # before anything is replaced
             # the master files are read before anything is made or replaced: a bad one leaves the day's journals,
             # the stores and the ring as they were (it used to fail after sealing empty journal files for the day)
@@ -654,6 +656,7 @@ class Capture:
             if cfg.ring:                               # (first: the overlap check must see what it adds)
                 self._recover_from_ring(cfg.ring)
             self._note_unsealed_days()
+            kept = len(self._notes)                # what stays said when the opening is refused after this
             self._seed_stores()
             if offline_ns is not None:
                 self._refuse_overlap(offline_ns)       # before the ring is replaced
@@ -686,6 +689,9 @@ class Capture:
                 self._poll.register(f.sock.fileno(), select.POLLIN)
                 f.heard, f.silent_since = time.monotonic(), None
         except BaseException:
+            # a refusal keeps the notes of what stays done (records added from a killed capture's ring, earlier
+            # day files unsealed), not those of the stores it was starting
+            del self._notes[kept:]
             self.close()
             self._take_back(made)
             for f in self.all_feeds:               # (close leaves them open: here their writer locks would make
@@ -1039,7 +1045,9 @@ class Capture:
         """What opening found and did that an operator should know (one line each): records recovered from a
         killed capture's ring into the journal, or lost with it, earlier day files left unsealed, the state each
         store starts from when the day's journal has one (its instruments; more than the store holds; a damaged
-        record it stops at), and the lines of the instrument master files that were skipped."""
+        record it stops at), and the lines of the instrument master files that were skipped.  After an opening
+        that was refused (:meth:`open` raised), what it did that stays: the records it added to the journals from
+        the ring, and the earlier day files it found unsealed."""
         return list(self._notes)
 
     @staticmethod

@@ -163,6 +163,10 @@ def run(args: argparse.Namespace) -> int:
         try:
             cap.open()
         except CaptureError as e:
+            # refused late (a feed that cannot join its group): what it did that stays is said before why, each
+            # on its line (records a killed capture left in its ring are in the journal now)
+            for msg in cap.start_notes():
+                _say(f"vega capture: {msg}")
             raise CliError(str(e)) from None
         finally:
             opening.clear()

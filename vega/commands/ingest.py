@@ -59,7 +59,9 @@ def run(args: argparse.Namespace) -> int:
         try:
             cap.ingest_pcap(args.pcap, pst, progress=bar.update if bar is not None else None)
         except (PcapError, CaptureError) as e:    # what came before is in; the journals are sealed below
-            if not cap.opened:
+            if not cap.opened:                    # refused at the opening: what it did that stays, then why
+                for note in cap.start_notes():
+                    print(f"vega ingest: {note}", file=sys.stderr)
                 raise CliError(str(e)) from None
             error = str(e)
         except KeyboardInterrupt:                 # SIGINT, SIGTERM, SIGHUP: so is it; the summary, then status 130

@@ -1,0 +1,44 @@
+"""An operator's review of `vega capture` through trading days (the second one of round 35): a start refused late
+after a kill says what it added to the journal."""
+import re
+import time
+
+from test_capture_restart import T0, _killed, cfg  # noqa: F401  (cfg: the fixture, a ring of its own)
+from test_operator_review_35 import _items
+
+
+def _added_note(n_flushed, n_ring):
+    return re.compile(rf"^vega capture: NSE_FO: {n_ring - n_flushed:,} records the killed capture had published "
+                      rf"to ring \S+ but not journaled \(numbers {n_flushed:,}\.\.{n_ring - 1:,}\) were added to "
+                      r"\d{8}\.bin$")
+
+
+def test_a_capture_start_refused_late_after_a_kill_says_what_it_added_to_the_journal(cfg, capsys):  # noqa: F811
+    """A start after a kill first adds to the journal the records the killed capture's ring holds; refused
+    after that (an interface no group can be joined on), it said only why it was refused, and the operator never
+    learnt that the journal had grown.  Now the note comes first, one line, then the refusal."""
+    from vega.cli import main
+    n_flushed, n_ring = _killed(cfg, t=time.time_ns())           # today's journal, as a live start opens it
+    assert n_ring > n_flushed > 0
+    assert main(["capture", "--journal-root", cfg.journal_root, "--ring", cfg.ring, "--store", "",
+                 "--interface", "192.0.2.1", "--duration", "1"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2, err
+    assert _added_note(n_flushed, n_ring).match(err[0]), err
+    assert err[1].startswith("vega capture: ") and "192.0.2.1" in err[1], err
+
+
+def test_an_ingest_refused_at_its_opening_after_a_kill_says_what_it_added_to_the_journal(cfg, tmp_path,  # noqa: F811
+                                                                                        capsys):
+    """The same for `vega ingest`: refused after the recovery (the journal already holds the capture's
+    time), it said the refusal alone."""
+    from vega.cli import main
+    from vega.simulator import write_pcap
+    n_flushed, n_ring = _killed(cfg)                              # the journal of T0's day
+    write_pcap(tmp_path / "again.pcap", _items(20, 3, T0))
+    assert main(["ingest", str(tmp_path / "again.pcap"), "--journal-root", cfg.journal_root, "--ring", cfg.ring,
+                 "--store", "", "--no-progress"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2, err
+    assert _added_note(n_flushed, n_ring).match(err[0].replace("vega ingest:", "vega capture:", 1)), err
+    assert err[1].startswith("vega ingest: ") and "already holds records" in err[1], err
