@@ -236,7 +236,7 @@ def test_formats_md_config_table_has_every_key_with_its_default():
     ("checkpoint_interval = 1e19", "checkpoint_interval must be a number of seconds >= 0"),   # (the journal's
     ("checkpoint_interval = 9223372037", "at most 9223372036"),                            # ns: OverflowError)
     ("stats_interval = inf", "stats_interval must be a positive number"),
-    ("journal_retry = nan", "journal_retry must be a number >= 0"),
+    ("journal_retry = nan", "journal_retry must be a number of seconds >= 1"),
     ("journal_spill_mb = inf", "journal_spill_mb must be a number >= 0"),
     ('store = "a/b"', "a store name prefix is 1-97 characters"),
     ('store = "' + "x" * 99 + '"', "a store name prefix is 1-97 characters"),   # x...x-idx is 103

@@ -317,12 +317,12 @@ def test_revive_keeps_what_reached_the_file_and_writes_the_rest_once_there_is_ro
 def test_spill_settings_are_checked_and_read_from_toml(tmp_path):
     from vega.capture import CaptureConfig, CaptureError, load_config
     for bad in ({"journal_spill_mb": -1}, {"journal_retry": "soon"}, {"journal_retry": True}):
-        with pytest.raises(CaptureError, match="must be a number >= 0"):
+        with pytest.raises(CaptureError, match="must be a number (of seconds )?>= [01]"):
             CaptureConfig(**bad).validate()
     p = tmp_path / "c.toml"
-    p.write_text("[capture]\njournal_spill_mb = 64\njournal_retry = 0.5\n")
+    p.write_text("[capture]\njournal_spill_mb = 64\njournal_retry = 1.5\n")
     cfg = load_config(p)
-    assert (cfg.journal_spill_mb, cfg.journal_retry) == (64, 0.5)
+    assert (cfg.journal_spill_mb, cfg.journal_retry) == (64, 1.5)
 
 
 LIVE = textwrap.dedent("""
@@ -333,7 +333,8 @@ LIVE = textwrap.dedent("""
     root, ring, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
     ring = None if ring == "-" else ring                      # none configured: the capture's private one
     cap = Capture(CaptureConfig(feeds=[FeedConfig("FO", "127.0.0.1", port)], journal_root=root, ring=ring,
-                                stats_interval=3600.0, journal_retry=0.0))
+                                stats_interval=3600.0))
+    cap.config.journal_retry = 0.0                            # (below the config's least: retry after every batch)
     cap.open()
     warnings = []
     cap.on_warning = warnings.append
@@ -464,8 +465,8 @@ NEW_DAY_CHILD = TWO_DAYS + textwrap.dedent("""
     import numpy as np
     from vega.records import KEYFRAME
     free = (resource.RLIM_INFINITY, resource.RLIM_INFINITY)
-    cap = Capture(load_config(None, journal_root=root, ring=ring, journal_retry=0.0,
-                              feeds=[FeedConfig("FO", "239.70.2.1", 34302)]))
+    cap = Capture(load_config(None, journal_root=root, ring=ring, feeds=[FeedConfig("FO", "239.70.2.1", 34302)]))
+    cap.config.journal_retry = 0.0                            # (below the config's least: retry after every batch)
     cap.open(offline_ns=t0)
     cap.on_warning = warnings.append
     s = list(nse.sample_stream("FO", 3000, seed=1))
@@ -557,8 +558,8 @@ def test_a_rollover_that_seals_the_day_but_cannot_make_the_next_days_file_says_s
     t1 = int(dt.datetime(2026, 11, 21, 9, 15, tzinfo=IST).timestamp()) * 10**9
     fo = ("239.70.2.1", 34302)
     root = tmp_path / "j"
-    cap = Capture(load_config(None, journal_root=str(root), ring="", store="", journal_retry=0.0,
-                              feeds=[FeedConfig("FO", *fo)]))
+    cap = Capture(load_config(None, journal_root=str(root), ring="", store="", feeds=[FeedConfig("FO", *fo)]))
+    cap.config.journal_retry = 0.0                            # (below the config's least: retry after every batch)
     cap.open(offline_ns=t0)
     warnings = []
     cap.on_warning = warnings.append

@@ -1,10 +1,13 @@
 """An operator's review of `vega capture` through trading days (the second one of round 35): a start refused late
-after a kill says what it added to the journal."""
+after a kill says what it added to the journal, and `journal_retry` has a least value."""
 import re
 import time
 
+import pytest
+
 from test_capture_restart import T0, _killed, cfg  # noqa: F401  (cfg: the fixture, a ring of its own)
 from test_operator_review_35 import _items
+from vega.capture import CaptureError, load_config
 
 
 def _added_note(n_flushed, n_ring):
@@ -42,3 +45,19 @@ def test_an_ingest_refused_at_its_opening_after_a_kill_says_what_it_added_to_the
     assert len(err) == 2, err
     assert _added_note(n_flushed, n_ring).match(err[0].replace("vega ingest:", "vega capture:", 1)), err
     assert err[1].startswith("vega ingest: ") and "already holds records" in err[1], err
+
+
+@pytest.mark.parametrize("value", ["0", "0.05", "0.999"])
+def test_journal_retry_below_a_second_is_refused_by_the_config(tmp_path, capsys, value):
+    """`journal_retry = 0` was taken: a failed journal tried again after every batch, on the receive loop, while
+    the disk is still full.  Now the config refuses less than a second, in one line naming the key."""
+    from vega.cli import main
+    p = tmp_path / "c.toml"
+    p.write_text(f"[capture]\njournal_retry = {value}\n")
+    with pytest.raises(CaptureError, match=r": journal_retry must be a number of seconds >= 1 "):
+        load_config(p)
+    assert main(["capture", "-c", str(p)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("vega capture: ") and "journal_retry" in err, err
+    p.write_text("[capture]\njournal_retry = 1\n")
+    assert load_config(p).journal_retry == 1

@@ -182,10 +182,16 @@ class CaptureConfig:
         if not isinstance(self.iv_rate, (int, float)) or isinstance(self.iv_rate, bool) \
                 or not -1.0 < self.iv_rate < 1.0:
             raise CaptureError("iv_rate must be a number in (-1, 1)")
-        for k in ("journal_spill_mb", "journal_retry", "silence_alarm"):
+        for k in ("journal_spill_mb", "silence_alarm"):
             v = getattr(self, k)
             if not _finite(v) or v < 0:
                 raise CaptureError(f"{k} must be a number >= 0")
+        # each attempt runs on the receive loop: the failed writer cuts its file back and writes its buffer again
+        # (a given-up day's: a new file made), on a disk that gets room by someone's hand, in seconds at best; 0
+        # retried after every batch, costing the feed for nothing (catching up, once it works, does not wait)
+        if not _finite(self.journal_retry) or self.journal_retry < JOURNAL_RETRY_MIN:
+            raise CaptureError(f"journal_retry must be a number of seconds >= {JOURNAL_RETRY_MIN:g} (how often a "
+                               "failed journal is tried again)")
         # a NUL cannot be in a path or shared-memory name: open() would raise a bare "embedded null byte"
         # ValueError later (journal_root at the first datagram), and is_file() would call it "no such file"
         for k in ("journal_root", "ring", "store", "contract", "security", "index_master"):
@@ -218,6 +224,9 @@ class CaptureConfig:
                                    "of [A-Za-z0-9_.-], the first a letter or digit (it names the stores "
                                    "<prefix>-fo, <prefix>-cm and <prefix>-idx)") from None
 
+
+#: the least ``journal_retry``, seconds (CaptureConfig.validate says why)
+JOURNAL_RETRY_MIN = 1.0
 
 #: the longest store name prefix: a store name is at most 101 characters (vega._core), and "-idx" is added to it
 _STORE_PREFIX_MAX = 101 - len("-idx")
