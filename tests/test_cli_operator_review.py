@@ -54,8 +54,8 @@ def test_a_bad_store_prefix_in_a_config_is_named_with_its_file(tmp_path):
 
 # -- 2. times and dates: the forms each command takes ----------------------------------------------------------
 
-BOUND = ("expected a date, YYYY-MM-DD or YYYYMMDD, or a date and IST time, YYYY-MM-DDTHH:MM[:SS[.fraction]] "
-         "(a space or T between them)")
+BOUND = ("expected a date, YYYY-MM-DD, YYYYMMDD, today or yesterday (IST), or a date and IST time, "
+         "YYYY-MM-DDTHH:MM[:SS[.fraction]] (a space or T between them)")
 
 
 @pytest.mark.parametrize("text, why", [
@@ -89,7 +89,8 @@ def test_export_says_what_it_takes(tmp_path, capsys):
     pytest.importorskip("pyarrow")
     (tmp_path / "NSE_FO").mkdir()
     assert main(["export", str(tmp_path), str(tmp_path / "o"), "2026-11-20T10:00"]) == 1
-    assert _err_line(capsys) == "vega export: bad start date '2026-11-20T10:00': expected YYYY-MM-DD or YYYYMMDD"
+    assert _err_line(capsys) == ("vega export: bad start date '2026-11-20T10:00': expected YYYY-MM-DD, YYYYMMDD, "
+                                 "today or yesterday (IST)")
     assert main(["export", str(tmp_path), str(tmp_path / "o"), "20261131"]) == 1
     assert _err_line(capsys) == "vega export: bad start date '20261131': not a calendar date"
 

@@ -1,5 +1,7 @@
 """An operator's review of `vega capture` through trading days (the second one of round 35): a start refused late
-after a kill says what it added to the journal, and `journal_retry` has a least value."""
+after a kill says what it added to the journal, `journal_retry` has a least value, and every command that takes
+a day takes the same words for it."""
+import datetime as dt
 import re
 import time
 
@@ -8,6 +10,9 @@ import pytest
 from test_capture_restart import T0, _killed, cfg  # noqa: F401  (cfg: the fixture, a ring of its own)
 from test_operator_review_35 import _items
 from vega.capture import CaptureError, load_config
+
+#: 2026-11-25 20:00 UTC, which is 2026-11-26 01:30 IST: the IST day is not the UTC day
+LATE_UTC = dt.datetime(2026, 11, 25, 20, 0, tzinfo=dt.timezone.utc).timestamp()
 
 
 def _added_note(n_flushed, n_ring):
@@ -61,3 +66,33 @@ def test_journal_retry_below_a_second_is_refused_by_the_config(tmp_path, capsys,
     assert err.count("\n") == 1 and err.startswith("vega capture: ") and "journal_retry" in err, err
     p.write_text("[capture]\njournal_retry = 1\n")
     assert load_config(p).journal_retry == 1
+
+
+def test_today_and_yesterday_are_the_ist_days_for_every_command_that_takes_a_day(monkeypatch):
+    """`vega export` took only YYYY-MM-DD and YYYYMMDD (and so did `vega replay`): "today" was a bad date.  Both
+    parse their days in one place, which takes today and yesterday as the IST days (the journals' days)."""
+    from vega.commands import CliError
+    from vega.commands._ops import parse_bound, parse_date
+    monkeypatch.setattr(time, "time", lambda: LATE_UTC)
+    today, yesterday = dt.date(2026, 11, 26), dt.date(2026, 11, 25)
+    assert parse_date("today") == parse_bound("today", "start") == today
+    assert parse_date("yesterday") == parse_bound("yesterday", "start") == yesterday
+    ist = dt.timezone(dt.timedelta(hours=5, minutes=30))
+    assert parse_bound("today 09:15", "start") == dt.datetime(2026, 11, 26, 9, 15, tzinfo=ist)
+    assert parse_bound("yesterdayT15:30", "end") == dt.datetime(2026, 11, 25, 15, 30, tzinfo=ist)
+    with pytest.raises(CliError, match="expected YYYY-MM-DD, YYYYMMDD, today or yesterday"):
+        parse_date("tomorrow")
+
+
+@pytest.mark.parametrize("command", [["export", "ROOT", "OUT", "yesterday", "today"],
+                                     ["replay", "ROOT", "yesterday", "today", "--store", "h109-none"]])
+def test_export_and_replay_take_today(tmp_path, capsys, monkeypatch, command):
+    """From the command line: the days said are the IST days, whatever the UTC day."""
+    from vega.cli import main
+    monkeypatch.setattr(time, "time", lambda: LATE_UTC)
+    (tmp_path / "j" / "NSE_FO").mkdir(parents=True)
+    where = {"ROOT": str(tmp_path / "j"), "OUT": str(tmp_path / "out")}
+    assert main([where.get(a, a) for a in command]) == 1
+    err = capsys.readouterr().err
+    assert re.fullmatch(rf"vega {command[0]}: no journal \w+ under \S+ for 2026-11-25\.\.2026-11-26 \(NSE_FO\)\n",
+                        err), err

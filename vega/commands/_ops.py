@@ -63,9 +63,11 @@ def parse_tokens(text: str | None) -> npt.NDArray[np.uint32] | None:
 
 #: what the commands take as a time of day, a date, and a replay bound (either, or a date and a time of day)
 TIME_FORMS = "HH:MM[:SS[.fraction]] (IST)"
-DATE_FORMS = "YYYY-MM-DD or YYYYMMDD"
+DATE_FORMS = "YYYY-MM-DD, YYYYMMDD, today or yesterday (IST)"
 BOUND_FORMS = (f"a date, {DATE_FORMS}, or a date and IST time, YYYY-MM-DDTHH:MM[:SS[.fraction]] (a space or T "
                "between them)")
+#: the words a date may be, and the days before the IST day they name
+_DAY_WORDS = {"today": 0, "yesterday": 1}
 
 
 class _Malformed(ValueError):
@@ -86,8 +88,13 @@ def _clock_ns(text: str, hours: int) -> int:
 
 
 def _day(text: str) -> _dt.date:
-    """``YYYY-MM-DD`` or ``YYYYMMDD`` -> date; _Malformed, or ValueError for a date the calendar has not."""
+    """``YYYY-MM-DD``, ``YYYYMMDD``, ``today`` or ``yesterday`` (the IST day: the journals' trading day) -> date;
+    _Malformed, or ValueError for a date the calendar has not.  Every command that takes a day parses it here."""
     t = text.strip()
+    if t in _DAY_WORDS:
+        import time
+        from vega._journal import IST
+        return _dt.datetime.fromtimestamp(time.time(), IST).date() - _dt.timedelta(days=_DAY_WORDS[t])
     for fmt in ("%Y-%m-%d", "%Y%m%d"):
         try:
             return _dt.datetime.strptime(t, fmt).date()
@@ -117,7 +124,7 @@ def parse_time(text: str, what: str = "time", hours: int = 24) -> int:
 
 
 def parse_date(text: str, what: str = "date") -> _dt.date:
-    """``YYYY-MM-DD`` or ``YYYYMMDD`` -> date."""
+    """``YYYY-MM-DD``, ``YYYYMMDD``, ``today`` or ``yesterday`` (IST) -> date."""
     return _parsed(_day, text, what, DATE_FORMS)
 
 

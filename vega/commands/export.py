@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from vega._files import missing_dirs, remove_empty
 from vega.commands import CliError
-from vega.commands._ops import journal_root, missing_text, parse_date, parse_feeds
+from vega.commands._ops import DATE_FORMS, journal_root, missing_text, parse_date, parse_feeds
 from vega.journal import _COMPRESSIONS, _FORMATS
 
 if TYPE_CHECKING:
@@ -26,7 +26,7 @@ def register(sub: _Subparsers) -> None:
         "pyarrow: pip install 'vega[export]'."))
     p.add_argument("root", help="journal root (holding <FEED>/YYYYMMDD.bin)")
     p.add_argument("out", help="output directory")
-    p.add_argument("start", help="first trading date (YYYY-MM-DD or YYYYMMDD)")
+    p.add_argument("start", help=f"first trading date ({DATE_FORMS})")
     p.add_argument("end", nargs="?", help="last trading date, inclusive (default: start)")
     p.add_argument("--feeds", help="comma-separated feeds (default: every feed directory present)")
     p.add_argument("--format", default="parquet", choices=list(_FORMATS),
