@@ -84,14 +84,14 @@ def test_the_stats_line_tells_dead_and_lapped_readers_from_slow_ones():
                               {"name": "fine", "feed": "NSE_FO", "lag": 3, "laps": 0, "lost": 0, "alive": True}]}}
     line = format_stats(s)
     assert "dies@NSE_EQ DEAD" in line and "315428" not in line
-    assert "slowpoke@NSE_FO lag 37878 LOST 283,550 (23 laps)" in line
+    assert "slowpoke@NSE_FO lag 37,878 LOST 283,550 (23 laps)" in line
     assert "fine@NSE_FO lag 3," not in line and line.endswith("fine@NSE_FO lag 3")
     # further behind than the slot holds: lapped already, though its own count says so only at its next poll
     s["ring"]["capacity"] = 32768
     s["ring"]["readers"][2]["lag"] = 107902
     line = format_stats(s)
-    assert "fine@NSE_FO lag 107902 LAPPED: 75,134 records gone past the ring's 32,768" in line
-    assert "slowpoke@NSE_FO lag 37878 LAPPED: 5,110 records gone past the ring's 32,768 LOST 283,550" in line
+    assert "fine@NSE_FO lag 107,902 LAPPED: 75,134 records gone past the ring's 32,768" in line
+    assert "slowpoke@NSE_FO lag 37,878 LAPPED: 5,110 records gone past the ring's 32,768 LOST 283,550" in line
     assert "dies@NSE_EQ DEAD," in line
 
 

@@ -96,3 +96,23 @@ def test_export_and_replay_take_today(tmp_path, capsys, monkeypatch, command):
     err = capsys.readouterr().err
     assert re.fullmatch(rf"vega {command[0]}: no journal \w+ under \S+ for 2026-11-25\.\.2026-11-26 \(NSE_FO\)\n",
                         err), err
+
+
+def test_the_stats_line_groups_every_count_by_thousands_and_lists_codes_in_number_order():
+    """Read in a live capture's stats lines: the counts per code were bare ("7208:15303") beside every other count
+    grouped, in the order of their text ("17201:700 6531:1 7201:345"), a feed with no message yet showed "()", the
+    errors were joined by commas that their grouped counts also hold ("a=1,200,b=3"), and a reader's lag was bare.
+    """
+    from vega.capture import format_stats
+    s = {"feeds": {"NSE_FO": {"datagrams": 20_000, "messages": 25_000, "by_code": {"7208": 15_303, "17201": 700,
+                                                                                      "6531": 1},
+                              "errors": {"truncated": 1_200, "bad_length": 3}, "gaps": 0, "missed": 0},
+                   "NSE_EQ": {"datagrams": 0, "messages": 0, "by_code": {}, "errors": {}, "gaps": 0, "missed": 0}},
+         "ring": {"name": "vega", "capacity": 32_768, "tails": {"NSE_FO": 25_000},
+                  "readers": [{"name": "t1", "feed": "NSE_FO", "lag": 12_345, "alive": True}]},
+         "uptime_s": 1.0}
+    fo, eq, ring = format_stats(s).splitlines()
+    assert " 20,000 dgrams 25,000 msgs (6531:1 7208:15,303 17201:700) errors truncated=1,200 bad_length=3 gaps 0" \
+        in fo, fo
+    assert "NSE_EQ: 0 dgrams 0 msgs errors none gaps 0" in eq, eq
+    assert ring.endswith("ring vega: NSE_FO 25,000; t1@NSE_FO lag 12,345"), ring

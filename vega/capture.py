@@ -2356,8 +2356,11 @@ def format_stats(s: dict[str, Any]) -> str:
     lines = []
     when = f"[{clock_ist(s['time_ns'])} " if "time_ns" in s else "["
     for name, d in s["feeds"].items():
-        codes = " ".join(f"{c}:{n}" for c, n in sorted(d["by_code"].items()))
-        errs = ",".join(f"{k}={v:,}" for k, v in d["errors"].items()) or "none"
+        # codes in number order, counts grouped as every count is (and so apart by spaces, not commas)
+        codes = " ".join(f"{c}:{n:,}" for c, n in sorted(d["by_code"].items(), key=lambda cn: (len(str(cn[0])),
+                                                                                           str(cn[0]))))
+        codes = f" ({codes})" if codes else ""
+        errs = " ".join(f"{k}={v:,}" for k, v in d["errors"].items()) or "none"
         j = d.get("journal")
         ck = j.get("checkpoint_records", 0) if j else 0
         jtxt = (f" journal {j['records'] - ck:,} rec" + (f" + {ck:,} in checkpoints" if ck else "")
@@ -2382,15 +2385,15 @@ def format_stats(s: dict[str, Any]) -> str:
         rate = (f", {d['datagrams_per_s']:,.0f} dgrams/s {d['messages_per_s']:,.0f} msgs/s"
                 if "datagrams_per_s" in d else "")
         late = f" out of order {d['out_of_order']:,}" if d.get("out_of_order") else ""
-        lines.append(f"{when}{s['uptime_s']:8.1f}s] {name}: {d['datagrams']:,} dgrams {d['messages']:,} msgs{rate} "
-                     f"({codes}) errors {errs} gaps {d['gaps']:,} missed {d['missed']:,}{late}{down_txt}{unrouted}"
+        lines.append(f"{when}{s['uptime_s']:8.1f}s] {name}: {d['datagrams']:,} dgrams {d['messages']:,} msgs{rate}"
+                     f"{codes} errors {errs} gaps {d['gaps']:,} missed {d['missed']:,}{late}{down_txt}{unrouted}"
                      f"{silent}{drops}{full}{jtxt}")
     if "ring" in s:
         r = s["ring"]
         cap = r.get("capacity", 0)
         # a reader further behind than the slot holds has been lapped already: the records past the slot are
         # lost (its own count, LOST, says so only once it polls again, and never if it does not)
-        lag = ", ".join(f"{x['name']}@{x['feed']} " + ("DEAD" if x.get("alive") is False else f"lag {x['lag']}")
+        lag = ", ".join(f"{x['name']}@{x['feed']} " + ("DEAD" if x.get("alive") is False else f"lag {x['lag']:,}")
                         + (f" LAPPED: {x['lag'] - cap:,} records gone past the ring's {cap:,}"
                            if cap and x.get("alive") is not False and x["lag"] > cap else "")
                         + (f" LOST {x['lost']:,} ({x['laps']:,} laps)" if x.get("lost") else "")
