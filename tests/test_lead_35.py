@@ -126,3 +126,22 @@ def test_the_readmes_rule_after_ring_replaced_goes_on_the_same_day_and_starts_ag
             vega.Ring.unlink(name)
         except FileNotFoundError:
             pass
+
+
+@pytest.mark.parametrize("wait, tail", [(6, " missed while down <= 0 so far (6 streams not heard yet)"),
+                                        (1, " missed while down <= 0 so far (1 stream not heard yet)"),
+                                        (0, " missed while down <= 0")])
+def test_missed_while_down_with_streams_not_heard_reads_as_a_count_so_far(tmp_path, wait, tail):
+    # "missed while down <= 0 (6 streams not heard yet)" read as "nothing missed"; and "(1 streams ...)"
+    from vega.capture import Capture, format_stats, load_config
+
+    cap = Capture(load_config(None, journal_root=str(tmp_path / "j")))
+    cap.open(offline_ns=int(dt.datetime(2026, 11, 20, 4, 30, tzinfo=dt.timezone.utc).timestamp()) * 10**9)
+    try:
+        s = cap.stats()
+        d = s["feeds"]["NSE_FO"]
+        d.update(missed_while_down=0, missed_while_down_is_bound=True, streams_not_heard_since_restart=wait)
+        line = next(x for x in format_stats(s).splitlines() if "NSE_FO" in x)
+        assert tail in line and (wait > 0 or "so far" not in line), line
+    finally:
+        cap.close()

@@ -2381,7 +2381,8 @@ def format_stats(s: dict[str, Any]) -> str:
         renumbered = d.get("streams_renumbered_while_down", 0)
         down_txt = (f" missed while down ? ({renumbered} stream{'s' * (renumbered > 1)} renumbered)" if renumbered
                     else "" if down is None else f" missed while down {at_most}{down:,}")
-        down_txt += f" ({wait} streams not heard yet)" if wait and down_txt else ""
+        # (a count that streams not heard since the restart can still raise: "so far", not a total)
+        down_txt += f" so far ({wait} stream{'s' * (wait > 1)} not heard yet)" if wait and down_txt else ""
         rate = (f", {d['datagrams_per_s']:,.0f} dgrams/s {d['messages_per_s']:,.0f} msgs/s"
                 if "datagrams_per_s" in d else "")
         late = f" out of order {d['out_of_order']:,}" if d.get("out_of_order") else ""
