@@ -10,8 +10,10 @@ from vega.store import STORE_DTYPE, StoreBusyError, StoreError, StoreFormatError
 from vega._ring import (FEEDS, Reader, ReaderInfo, Ring, RingBusyError, RingError, RingFormatError,
                          RingLapped, RingReplaced, RingUnregisteredWarning)
 from vega.journal import Journal, JournalError, JournalWriter, export, replay, verify
-from vega._iv import (black76_price, black76_price_array, expiry_to_unix, implied_volatility,
-                      implied_volatility_array, parity_forward, select_forward, time_to_expiry)
+from vega._iv import (IV_STATUS_ABOVE, IV_STATUS_BELOW, IV_STATUS_INPUT, IV_STATUS_NAMES, IV_STATUS_NOCONV,
+                      IV_STATUS_OK, black76_price, black76_price_array, expiry_to_unix, implied_volatility,
+                      implied_volatility_array, implied_volatility_status, parity_forward, select_forward,
+                      time_to_expiry)
 from vega.instruments import InstrumentFileError, Instruments, write_contract_file, write_security_file
 from vega.indices import INDEX_DTYPE, IndexMasterError, index_token, load_index_master
 
@@ -45,6 +47,8 @@ __all__ = ["Decoder", "decode", "FeedHandler", "Quote", "Store", "pack_messages"
            "FEEDS", "Reader", "ReaderInfo", "Ring", "RingBusyError", "RingError", "RingFormatError", "RingLapped",
            "RingReplaced", "RingUnregisteredWarning",
            "black76_price", "black76_price_array", "expiry_to_unix", "implied_volatility",
-           "implied_volatility_array", "parity_forward", "select_forward", "time_to_expiry",
+           "implied_volatility_array", "implied_volatility_status", "parity_forward", "select_forward",
+           "time_to_expiry", "IV_STATUS_OK", "IV_STATUS_INPUT", "IV_STATUS_BELOW",
+           "IV_STATUS_ABOVE", "IV_STATUS_NOCONV", "IV_STATUS_NAMES",
            "InstrumentFileError", "Instruments", "write_contract_file", "write_security_file",
            "INDEX_DTYPE", "IndexMasterError", "index_token", "load_index_master"]
