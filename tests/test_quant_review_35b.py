@@ -41,3 +41,63 @@ def test_codes_compare_by_name():
                                                                "invalid input"]
     assert vega.implied_volatility_status(5.0, 100.0, 90.0, 0.5, 0.0)[1] == vega.IV_STATUS_BELOW
     assert vega.implied_volatility_status(5.0, 100.0, 100.0, 0.5, 0.0) == (sigma[0], vega.IV_STATUS_OK)
+
+
+# -- 2. time_to_expiry_array ----------------------------------------------------------------------------------------
+
+RAW = 1481898600                     # 2026-12-16 14:30 IST in seconds since 1980 (the simulator's NIFTY expiry)
+NOW = 1_795_000_000 * 10 ** 9        # 2026-11-18, ns since the Unix epoch
+
+
+def test_time_to_expiry_array_is_the_scalar_function_per_element_broadcast():
+    raws = np.array([RAW, RAW + 28 * 86400, RAW - 35 * 86400], np.int64)       # a chain of mixed expiries
+    nows = np.array([[NOW], [NOW + 86400 * 10 ** 9]])
+    got = vega.time_to_expiry_array(raws, nows)
+    assert got.shape == (2, 3) and got.dtype == np.float64
+    want = [[vega.time_to_expiry(int(r), int(n)) for r in raws] for n in nows.ravel()]
+    assert got.tolist() == want and (got[:, 2] < 0).all() and (got[:, :2] > 0).all()
+    assert vega.time_to_expiry_array(RAW, NOW).shape == () and float(vega.time_to_expiry_array(RAW, NOW)) == \
+        vega.time_to_expiry(RAW, NOW)
+    assert vega.time_to_expiry_array([RAW, RAW], np.uint64(NOW)).tolist() == [vega.time_to_expiry(RAW, NOW)] * 2
+    objs = np.array([RAW, np.int32(5)], dtype=object)                         # a pandas object column of ints
+    assert vega.time_to_expiry_array(objs, NOW).tolist() == [vega.time_to_expiry(RAW, NOW),
+                                                             vega.time_to_expiry(5, NOW)]
+
+
+@pytest.mark.parametrize("args, error, says", [
+    (([float(RAW)], NOW), TypeError, "expiry_raw must be ints (seconds since 1980), not an array of float64"),
+    (([RAW], [1.7e18]), TypeError, "now_ns must be ints (ns since the Unix epoch), not an array of float64"),
+    (([True], NOW), TypeError, "expiry_raw must be ints (seconds since 1980), not an array of bool"),
+    ((["x"], NOW), TypeError, "expiry_raw must be ints (seconds since 1980), not an array of <U1"),
+    ((np.array([RAW, 1.5], dtype=object), NOW), TypeError,
+     "expiry_raw must be an int (seconds since 1980), not float: 1.5"),
+    (([RAW, 2 ** 62 + 1], NOW), ValueError, f"expiry_raw {2 ** 62 + 1} is out of range: seconds since 1980 "
+                                            f"within +-2**62"),
+    (([-(2 ** 63)], NOW), ValueError, f"expiry_raw {-(2 ** 63)} is out of range"),
+    (([RAW], [2 ** 70]), ValueError, f"now_ns {2 ** 70} is out of range: ns since the Unix epoch within int64"),
+    (([RAW], np.array([2 ** 63], np.uint64)), ValueError, f"now_ns {2 ** 63} is out of range"),
+    (([RAW, RAW], [NOW, NOW, NOW]), ValueError, "the arguments' shapes do not broadcast together: expiry_raw (2,), "
+                                                "now_ns (3,)"),
+])
+def test_time_to_expiry_array_refuses_what_the_scalar_function_refuses_naming_the_argument(args, error, says):
+    with pytest.raises(error, match="^" + re.escape("time_to_expiry_array: " + says)):
+        vega.time_to_expiry_array(*args)
+
+
+TYPED_USER = """
+import numpy as np
+import numpy.typing as npt
+
+import vega
+
+t: npt.NDArray[np.float64] = vega.time_to_expiry_array(np.array([1481898600]), 1_795_000_000 * 10 ** 9)
+sigma, why = vega.implied_volatility_array([5.0], 100.0, 100.0, 0.5, status=True)
+below: npt.NDArray[np.bool_] = why == vega.IV_STATUS_BELOW
+words: str = vega.IV_STATUS_NAMES[vega.IV_STATUS_OK]
+one: tuple[float, int] = vega.implied_volatility_status(5.0, 100.0, 100.0, 0.5)
+"""
+
+
+def test_the_new_names_are_typed(tmp_path):
+    from mypy_helpers import mypy_strict
+    mypy_strict(tmp_path, TYPED_USER)

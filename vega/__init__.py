@@ -13,7 +13,7 @@ from vega.journal import Journal, JournalError, JournalWriter, export, replay, v
 from vega._iv import (IV_STATUS_ABOVE, IV_STATUS_BELOW, IV_STATUS_INPUT, IV_STATUS_NAMES, IV_STATUS_NOCONV,
                       IV_STATUS_OK, black76_price, black76_price_array, expiry_to_unix, implied_volatility,
                       implied_volatility_array, implied_volatility_status, parity_forward, select_forward,
-                      time_to_expiry)
+                      time_to_expiry, time_to_expiry_array)
 from vega.instruments import InstrumentFileError, Instruments, write_contract_file, write_security_file
 from vega.indices import INDEX_DTYPE, IndexMasterError, index_token, load_index_master
 
@@ -48,7 +48,7 @@ __all__ = ["Decoder", "decode", "FeedHandler", "Quote", "Store", "pack_messages"
            "RingReplaced", "RingUnregisteredWarning",
            "black76_price", "black76_price_array", "expiry_to_unix", "implied_volatility",
            "implied_volatility_array", "implied_volatility_status", "parity_forward", "select_forward",
-           "time_to_expiry", "IV_STATUS_OK", "IV_STATUS_INPUT", "IV_STATUS_BELOW",
+           "time_to_expiry", "time_to_expiry_array", "IV_STATUS_OK", "IV_STATUS_INPUT", "IV_STATUS_BELOW",
            "IV_STATUS_ABOVE", "IV_STATUS_NOCONV", "IV_STATUS_NAMES",
            "InstrumentFileError", "Instruments", "write_contract_file", "write_security_file",
            "INDEX_DTYPE", "IndexMasterError", "index_token", "load_index_master"]

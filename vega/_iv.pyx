@@ -3,7 +3,8 @@
 
 The kernel itself is inlined into the store's merge (``vega._core`` cimports it); this module exposes the same
 functions to Python: scalars (``implied_volatility``, ``black76_price``), numpy variants that loop nogil
-(``implied_volatility_array``, ``black76_price_array``), the forward selection and the time-to-expiry helpers.
+(``implied_volatility_array``, ``black76_price_array``, ``time_to_expiry_array``), the forward selection and the
+time-to-expiry helpers.
 
 In Python "no IV" is ``nan`` (numpy-friendly); the C kernel returns ``IV_NONE`` (-1.0) instead and the store
 keeps ``IV_NONE_E4`` (-1).  ``implied_volatility_array(..., status=True)`` also returns the reason per element.
@@ -343,6 +344,44 @@ def time_to_expiry(expiry_raw, now_ns):
     cdef int64_t raw = _expiry_raw(expiry_raw, "time_to_expiry")
     cdef int64_t now = _integer(now_ns, "time_to_expiry", "now_ns", "ns since the Unix epoch")
     return iv_year_fraction(iv_close_unix(iv_expiry_unix(raw)), now)
+
+
+def _int64s(a, shape, str func, str name, str what):
+    """An array function's integer argument (``name`` of ``func``, ``what`` it counts) as int64 broadcast to
+    ``shape``, checked as _integer checks one: TypeError naming it for bools, floats or anything else but ints (an
+    object array's elements one by one), ValueError for a value beyond int64."""
+    x = np.asarray(a)
+    if x.dtype.kind == "O":
+        x = np.array([_integer(e, func, name, what) for e in x.flat], dtype=np.int64).reshape(x.shape)
+    elif x.dtype.kind not in "iu":
+        raise TypeError(f"{func}: {name} must be ints ({what}), not an array of {x.dtype}: "
+                        f"{np.array2string(x, threshold=6)}")
+    elif x.dtype.kind == "u" and x.size and int(x.max()) > _INT64_MAX:
+        raise ValueError(f"{func}: {name} {int(x.max())} is out of range: {what} within int64")
+    return np.ascontiguousarray(np.broadcast_to(x.astype(np.int64, copy=False), shape)).ravel()
+
+
+def time_to_expiry_array(expiry_raw, now_ns):
+    """Vectorised ``time_to_expiry`` (numpy broadcasting, e.g. a chain's ``expiry_raw`` column against one
+    ``now_ns``; the loop runs nogil): a float64 array of the broadcast shape.  The arguments are checked as the
+    scalar function checks them: TypeError naming one that is not ints, ValueError for an ``expiry_raw`` beyond
+    +-2**62 s or a value beyond int64."""
+    shape = _broadcast_shape("time_to_expiry_array", ("expiry_raw", "now_ns"), (expiry_raw, now_ns))
+    raw_a = _int64s(expiry_raw, shape, "time_to_expiry_array", "expiry_raw", "seconds since 1980")
+    far = (raw_a < -(1 << 62)) | (raw_a > (1 << 62))
+    if far.any():
+        bad = int(raw_a[far][0])
+        raise ValueError(f"time_to_expiry_array: expiry_raw {bad} is out of range: seconds since 1980 within "
+                         f"+-2**62")
+    cdef const int64_t[::1] raw = raw_a
+    cdef const int64_t[::1] now = _int64s(now_ns, shape, "time_to_expiry_array", "now_ns", "ns since the Unix epoch")
+    out = np.empty(raw.shape[0], dtype=np.float64)
+    cdef double[::1] o = out
+    cdef Py_ssize_t i, m = raw.shape[0]
+    with nogil:
+        for i in range(m):
+            o[i] = iv_year_fraction(iv_close_unix(iv_expiry_unix(raw[i])), now[i])
+    return out.reshape(shape)
 
 
 def _solver_iterations(double price, double forward, double strike, double t_years, double rate=DEFAULT_RATE,
