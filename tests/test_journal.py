@@ -222,7 +222,7 @@ def test_records_datetimes_seek_back_to_their_records(tmp_path):
 ])
 def test_a_datetime64_that_is_no_instant_of_the_day_is_refused_naming_the_argument(tmp_path, bad, says):
     with Journal.open(write_day(tmp_path, make_records(100, seed=2))) as j:
-        for call, name in [(j.seek, "seek: t"), (j.position, "position: t"), (j.state_records, "t"),
+        for call, name in [(j.seek, "seek: t"), (j.position, "position: t"), (j.state_records, "state_records: t"),
                            (lambda t: j.between(t, "23:00"), "between: t0"),
                            (lambda t: j.between("00:00", t), "between: t1")]:
             with pytest.raises(ValueError, match=f"^{name} .*{says}") as e:

@@ -101,3 +101,36 @@ one: tuple[float, int] = vega.implied_volatility_status(5.0, 100.0, 100.0, 0.5)
 def test_the_new_names_are_typed(tmp_path):
     from mypy_helpers import mypy_strict
     mypy_strict(tmp_path, TYPED_USER)
+
+
+# -- 3. the journal's time errors name the argument; the ring's keyword errors show the value ------------------------
+
+@pytest.fixture
+def journal(tmp_path):
+    with vega.JournalWriter(tmp_path, "NSE_FO", DATE, flush_interval=None) as w:
+        w.append(make_records(200, seed=4))
+    with vega.Journal.open(w.path) as j:
+        yield j
+
+
+def _calls(j):
+    return {"seek: t": j.seek, "position: t": j.position, "snapshot_at: t": j.snapshot_at,
+            "state_records: t": j.state_records, "between: t0": lambda t: j.between(t, "23:00"),
+            "between: t1": lambda t: j.between("09:00", t)}
+
+
+@pytest.mark.parametrize("bad, error, says", [
+    ("25:00", ValueError, "not a time: '25:00' (HH:MM"),
+    ("10:00:00.1234567891", ValueError, "not a time: '10:00:00.1234567891'"),
+    (dt.datetime(2026, 11, 23, 9, 0), ValueError, "(2026-11-23 09:00:00) is not within this journal's trading day"),
+    (1 << 48, ValueError, "a time is 0 .. 2**48 - 1 ns after 00:00 IST of the trading day, not 281474976710656"),
+    (1.5, TypeError, "a time is ts48 ns (int), a datetime.time, a datetime, a numpy datetime64 or an ISO string, "
+                     "not float"),
+])
+def test_every_journal_time_error_names_its_argument(journal, bad, error, says):
+    pos = journal.tell()
+    for what, call in _calls(journal).items():
+        with pytest.raises(error) as e:
+            call(bad)
+        assert str(e.value).startswith(what) and says in str(e.value), (what, str(e.value))
+    assert journal.tell() == pos

@@ -2069,8 +2069,12 @@ cdef class Journal:
     def state_records(self, t):
         """The records whose application, in order, gives the state at ``t``: the nearest checkpoint before
         it and every record after that checkpoint stamped up to ``t`` (a zero-copy slice)."""
+        return self._state_records(t, "state_records: t")
+
+    cdef object _state_records(self, object t, str what):
+        """state_records(t), its errors naming the argument ``what`` (snapshot_at's own)."""
         self._check_open()
-        p = self._seek_pos(_ts_arg(t, self.date) + 1)
+        p = self._seek_pos(_ts_arg(t, self.date, what) + 1)
         c = self.checkpoint_before(p)
         start = 0 if c < 0 else int((self.checkpoints["offset"][c] - JRNL_HEADER_SIZE) // JRNL_REC_SIZE)
         return self._records[start:p]
@@ -2082,7 +2086,7 @@ cdef class Journal:
         journal day's, as in the live store.  ``into`` defaults to a new in-process ``vega.Store`` with room
         to continue from that state: capacity max(2 x tokens, tokens + 1024) (at most the store's
         ``MAX_CAPACITY``), tokens being those the records hold.  Returns ``into``."""
-        recs = self.state_records(t)
+        recs = self._state_records(t, "snapshot_at: t")
         if into is None:
             from vega import Store          # imported lazily: the store is optional for the journal
             from vega._core import MAX_CAPACITY
@@ -2229,7 +2233,7 @@ def _ts_arg(t, day, what="t"):
             except ValueError:
                 v = _dt.datetime.fromisoformat(v)
         except ValueError:
-            raise ValueError(f"not a time: {t!r} (HH:MM[:SS[.fffffffff]], or an ISO date and time)") from None
+            raise ValueError(f"{what}: not a time: {t!r} (HH:MM[:SS[.fffffffff]], or an ISO date and time)") from None
     if isinstance(v, _dt.time) and v.tzinfo is not None:
         v = _zoned_time_of_day(v, day)
     if isinstance(v, _dt.datetime):
@@ -2238,16 +2242,16 @@ def _ts_arg(t, day, what="t"):
         ns = ((v if v.tzinfo is not None else v.replace(tzinfo=IST))
               - _dt.datetime(day.year, day.month, day.day, tzinfo=IST)) // _dt.timedelta(microseconds=1) * 1000
         if not 0 <= ns < 2 * 86_400_000_000_000:
-            raise ValueError(f"{t} is not within this journal's trading day, {day} (IST)")
+            raise ValueError(f"{what} ({t}) is not within this journal's trading day, {day} (IST)")
     elif isinstance(v, _dt.time):
         ns = _time_of_day_ns(v)
     elif isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.timedelta64)):
         ns = int(v)
     else:
-        raise TypeError(f"a time is ts48 ns (int), a datetime.time, a datetime, a numpy datetime64 or an ISO "
-                        f"string, not {type(t).__name__}")
+        raise TypeError(f"{what}: a time is ts48 ns (int), a datetime.time, a datetime, a numpy datetime64 or an "
+                        f"ISO string, not {type(t).__name__}")
     ns += sub_us
     if not 0 <= ns < (1 << 48):
-        raise ValueError(f"a time is 0 .. 2**48 - 1 ns after 00:00 IST of the trading day, not {ns}")
+        raise ValueError(f"{what}: a time is 0 .. 2**48 - 1 ns after 00:00 IST of the trading day, not {ns}")
     return ns
 
