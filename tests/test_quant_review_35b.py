@@ -134,3 +134,33 @@ def test_every_journal_time_error_names_its_argument(journal, bad, error, says):
             call(bad)
         assert str(e.value).startswith(what) and says in str(e.value), (what, str(e.value))
     assert journal.tell() == pos
+
+
+@pytest.fixture
+def ring():
+    name = f"vega-test-{uuid.uuid4().hex[:12]}"
+    r = vega.Ring.create(name)
+    yield r
+    r.close()
+    os.unlink(os.path.join("/dev/shm", name))
+
+
+@pytest.mark.parametrize("kw, says", [
+    ({"start": "oldst"}, "start must be 'newest', 'oldest', 'resume' (in any case) or a sequence number, not 'oldst'"),
+    ({"start": 1.5}, "start must be 'newest', 'oldest', 'resume' (in any case) or a sequence number, not 1.5"),
+    ({"on_lap": "skip"}, "on_lap must be one of ('oldest', 'newest', 'raise') (in any case), not 'skip'"),
+    ({"on_lap": None}, "on_lap must be one of ('oldest', 'newest', 'raise') (in any case), not None"),
+])
+def test_a_reader_keyword_error_shows_the_value_as_given(ring, kw, says):
+    with pytest.raises(ValueError, match="^" + re.escape(says) + "$"):
+        ring.reader("NSE_FO", **kw)
+
+
+@pytest.mark.parametrize("bad", ["start", "Oldst", -1, 2.0, None])
+def test_a_seek_error_shows_the_position_as_given(ring, bad):
+    r = ring.reader("NSE_FO")
+    ring.append("NSE_FO", make_records(3).tobytes())
+    with pytest.raises(ValueError, match="^" + re.escape(f"position must be 'oldest', 'newest' (in any case) or a "
+                                                         f"sequence number >= 0, not {bad!r}") + "$"):
+        r.seek(bad)
+    assert r.position == 0 and len(r.poll(10)) == 3                # where it was: nothing skipped

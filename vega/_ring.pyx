@@ -1429,13 +1429,15 @@ cdef class Ring:
         """
         cdef int f = _feed_index(feed)
         self._check_open()
+        given_start, given_on_lap = start, on_lap         # as given, for the errors
         start, on_lap = _word(start), _word(on_lap)
         if on_lap not in _ON_LAP:
-            raise ValueError(f"on_lap must be one of {tuple(_ON_LAP)}")
+            raise ValueError(f"on_lap must be one of {tuple(_ON_LAP)} (in any case), not {given_on_lap!r}")
         if not (isinstance(start, str) and start in ("newest", "oldest", "resume")):
             start = _int_or_none(start)
             if start is None:
-                raise ValueError("start must be 'newest', 'oldest', 'resume' or a sequence number")
+                raise ValueError(f"start must be 'newest', 'oldest', 'resume' (in any case) or a sequence number, "
+                                 f"not {given_start!r}")
         elif start == "resume" and name is None:     # would start at the newest record on every restart
             raise ValueError("start='resume' resumes the position a named reader saved: give its name= "
                              "(an unnamed reader saves none)")
@@ -1991,6 +1993,7 @@ cdef class Reader:
         ``Ring.reader(start=)``: the records between would be skipped without being counted as lost."""
         if self._ring is None or self._ring._base == NULL:
             raise ValueError("reader is closed")
+        given = position                   # as given, for the error
         # a keyword in any case, or an int or a numpy integer (None for anything else)
         position = _word(position) if isinstance(position, str) else _int_or_none(position)
         if position == "newest":
@@ -2000,7 +2003,8 @@ cdef class Reader:
         elif position is not None and not isinstance(position, str) and position >= 0:
             self._r.pos = _seq_at_most_tail(position, self.feed_index, self._r.tail, "position")
         else:
-            raise ValueError("position must be 'oldest', 'newest' or a sequence number >= 0")
+            raise ValueError(f"position must be 'oldest', 'newest' (in any case) or a sequence number >= 0, "
+                             f"not {given!r}")
         self._publish()
 
     @property
