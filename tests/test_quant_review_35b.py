@@ -164,3 +164,18 @@ def test_a_seek_error_shows_the_position_as_given(ring, bad):
                                                          f"sequence number >= 0, not {bad!r}") + "$"):
         r.seek(bad)
     assert r.position == 0 and len(r.poll(10)) == 3                # where it was: nothing skipped
+
+
+# -- 4. Journal.read(copy=True) that fails leaves the cursor ------------------------------------------------------
+
+def test_a_copying_read_that_fails_leaves_the_cursor_where_it_was(tmp_path):
+    recs = make_records(500, seed=6)
+    with vega.JournalWriter(tmp_path, "NSE_FO", DATE, flush_interval=None) as w:
+        w.append(recs)
+    with vega.Journal.open(w.path) as j:
+        assert j.read(100, copy=True).tobytes() == recs[:100].tobytes() and j.tell() == 100
+        os.truncate(w.path, 64 + 150 * 32)                        # the file shrinks under the reader
+        with pytest.raises(vega.JournalError, match="file shrank while reading"):
+            j.read(copy=True)
+        assert j.tell() == 100                                     # nothing read, nothing skipped
+        assert j.read(50, copy=True).tobytes() == recs[100:150].tobytes() and j.tell() == 150

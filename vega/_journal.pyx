@@ -2025,8 +2025,7 @@ cdef class Journal:
         n = -1 if n is None else _index(n, "n")
         keep = None if tokens is None else token_array(tokens)   # checked before the cursor moves past them
         stop = self.n_records if n < 0 else min(self.n_records, start + n)
-        self._pos = stop
-        if copy:
+        if copy:                            # (the cursor moves once the records are read: a failure leaves it)
             out = np.empty(stop - start, CHANGE_RECORD_DTYPE)
             view = memoryview(out).cast("B")
             done, want = 0, (stop - start) * JRNL_REC_SIZE
@@ -2037,6 +2036,7 @@ cdef class Journal:
                 done += k
         else:
             out = self._records[start:stop]
+        self._pos = stop
         if keep is not None:
             out = out[np.isin(out["token"], keep)]
         return out
