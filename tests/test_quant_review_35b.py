@@ -179,3 +179,16 @@ def test_a_copying_read_that_fails_leaves_the_cursor_where_it_was(tmp_path):
             j.read(copy=True)
         assert j.tell() == 100                                     # nothing read, nothing skipped
         assert j.read(50, copy=True).tobytes() == recs[100:150].tobytes() and j.tell() == 150
+
+
+# -- 5. replay's bad date, a token beyond 64 bits, a 2-D token array -------------------------------------------------
+
+@pytest.mark.parametrize("bad, which", [("2026-13-45", "start"), ("2026-11-20T25:00", "start"),
+                                        ("yesterday", "end")])
+def test_a_bad_replay_bound_names_the_bound_in_grammar(tmp_path, bad, which):
+    args = (bad, "2026-11-20") if which == "start" else ("2026-11-20", bad)
+    with pytest.raises(ValueError) as e:
+        vega.replay(tmp_path, *args, into=lambda r, f: None)
+    msg = str(e.value)
+    assert msg.startswith(f"replay: {which}: {bad!r} is neither a trading date (") and ") nor a time (" in msg
+    assert ") or a time (" not in msg

@@ -368,7 +368,7 @@ class ReplayResult:
     state_records: int = 0
 
 
-_BOUND_FORMS = ("a trading date (datetime.date, 'YYYY-MM-DD', 'YYYYMMDD', YYYYMMDD) or a time (datetime, or an ISO "
+_BOUND_FORMS = ("a trading date (datetime.date, 'YYYY-MM-DD', 'YYYYMMDD', YYYYMMDD) nor a time (datetime, or an ISO "
                 "date and time such as '2026-11-20T09:16:44' or '2026-11-20 09:16:44+05:30'; IST when naive; or a "
                 "numpy datetime64 with a time unit, UTC)")
 
@@ -444,7 +444,7 @@ def _bound(value: ReplayBound, is_end: bool) -> tuple[_dt.date, int | None]:
             text, sub_us = _split_ns(value)
             value = _dt.datetime.fromisoformat(text)
         except ValueError:
-            raise ValueError(f"replay: {value!r} is neither {_BOUND_FORMS}") from None
+            raise ValueError(f"{what}: {value!r} is neither {_BOUND_FORMS}") from None
     if isinstance(value, _dt.datetime):
         v = value if value.tzinfo is not None else value.replace(tzinfo=IST)
         # in integers, as Journal.between takes a time: a float timestamp() holds a day's microseconds exactly
@@ -453,7 +453,7 @@ def _bound(value: ReplayBound, is_end: bool) -> tuple[_dt.date, int | None]:
     try:
         return as_date(value), None
     except ValueError:
-        raise ValueError(f"replay: {value!r} is neither {_BOUND_FORMS}") from None
+        raise ValueError(f"{what}: {value!r} is neither {_BOUND_FORMS}") from None
 
 
 def _export_day(value: DayLike | Datetime64, what: str) -> _dt.date:
