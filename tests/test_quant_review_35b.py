@@ -192,3 +192,15 @@ def test_a_bad_replay_bound_names_the_bound_in_grammar(tmp_path, bad, which):
     msg = str(e.value)
     assert msg.startswith(f"replay: {which}: {bad!r} is neither a trading date (") and ") nor a time (" in msg
     assert ") or a time (" not in msg
+
+
+@pytest.mark.parametrize("big", [2 ** 64, 2 ** 70, -(2 ** 63) - 1])
+def test_a_token_beyond_64_bits_is_out_of_range_not_of_type_object(journal, big):
+    from vega.journal import token_array
+    for call in (lambda: token_array([1, big]), lambda: journal.read(tokens=[big]),
+                 lambda: journal.between("09:00", "23:00", tokens=[5, big])):
+        with pytest.raises(ValueError, match=f"^a token is 0 .. 2\\*\\*32 - 1, not {big}$"):
+            call()
+    assert journal.tell() == 0
+    with pytest.raises(TypeError, match="tokens must be integers, not object"):    # still: not all ints
+        token_array([1.5, big])

@@ -2125,6 +2125,11 @@ def token_array(tokens):
             arr = np.asarray(list(tokens))
         except TypeError:
             raise TypeError(f"tokens must be a collection of tokens, not {type(tokens).__name__}") from None
+        if arr.dtype.kind == "O" and all(isinstance(t, (int, np.integer)) and not isinstance(t, (bool, np.bool_))
+                                         for t in arr.flat):
+            # ints numpy holds as objects: beyond 64 bits, which made "tokens must be integers, not object"
+            bad = next(t for t in arr.flat if not 0 <= t <= 0xFFFFFFFF)
+            raise ValueError(f"a token is 0 .. 2**32 - 1, not {bad}")
         if arr.size and arr.dtype.kind not in "iu":
             raise TypeError(f"tokens must be integers, not {arr.dtype}")
     if arr.size:
