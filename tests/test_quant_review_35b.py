@@ -204,3 +204,16 @@ def test_a_token_beyond_64_bits_is_out_of_range_not_of_type_object(journal, big)
     assert journal.tell() == 0
     with pytest.raises(TypeError, match="tokens must be integers, not object"):    # still: not all ints
         token_array([1.5, big])
+
+
+def test_a_2d_token_array_is_refused_as_not_1d():
+    store = vega.Store(16)
+    for t in (5, 6, 7, 8):
+        store.add(t, segment="FO")
+    for call in (store.snapshot, store.subscribe):
+        with pytest.raises(TypeError, match=re.escape("tokens must be a 1-D sequence or array of tokens, not an "
+                                                      "array of shape (2, 2): flatten it (.ravel())")):
+            call(np.array([[5, 6], [7, 8]]))
+    assert store.snapshot(np.array([[5, 6], [7, 8]]).ravel())["token"].tolist() == [5, 6, 7, 8]
+    with pytest.raises(TypeError, match="not one ndarray: wrap it in"):          # a 0-d one is one token
+        store.snapshot(np.array(5))

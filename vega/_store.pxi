@@ -3780,6 +3780,9 @@ cdef object _tokens_list(tokens):
     list of ints (one conversion, not a numpy scalar per element); anything else as given."""
     if isinstance(tokens, _np.ndarray) and tokens.ndim == 1 and tokens.dtype.kind in "iu":
         return tokens.tolist()
+    if isinstance(tokens, _np.ndarray) and tokens.ndim > 1:          # (its __index__ made it "one ndarray")
+        raise TypeError(f"tokens must be a 1-D sequence or array of tokens, not an array of shape {tokens.shape}: "
+                        f"flatten it (.ravel()) for its tokens in order")
     if (tokens.ndim == 0 if isinstance(tokens, _np.ndarray) else
             hasattr(type(tokens), "__index__") or isinstance(tokens, (str, bytes, bytearray, _np.bool_))):
         # one token (an int, a numpy integer or 0-d array) got "'int' object is not iterable"; a str was
