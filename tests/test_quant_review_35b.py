@@ -217,3 +217,23 @@ def test_a_2d_token_array_is_refused_as_not_1d():
     assert store.snapshot(np.array([[5, 6], [7, 8]]).ravel())["token"].tolist() == [5, 6, 7, 8]
     with pytest.raises(TypeError, match="not one ndarray: wrap it in"):          # a 0-d one is one token
         store.snapshot(np.array(5))
+
+
+# -- 6. a float is no segment for the store, as for Instruments -------------------------------------------------
+
+@pytest.mark.parametrize("bad", [2.0, 4.0, np.float64(4.0), np.float32(2.0), True, np.bool_(False), b"FO"])
+def test_the_store_refuses_a_segment_that_is_no_str_or_int(bad):
+    store = vega.Store(16)
+    says = f"segment must be 'CM' or 'FO' (a str) or its number (an int), not {type(bad).__name__}: {bad!r}"
+    for call in (lambda: store.add(7, "X", "EQ", segment=bad),
+                 lambda: store.load_instruments(vega.Instruments(), segment=bad),
+                 lambda: vega.pack_messages(bad, [])):
+        with pytest.raises(TypeError, match="^" + re.escape(says) + "$"):
+            call()
+    with pytest.raises(TypeError, match="^" + re.escape(says.replace("'CM' or 'FO'", "'CM', 'FO' or 'IDX'")) + "$"):
+        vega.FeedHandler(bad, store)
+    assert len(store) == 0 and store.snapshot().size == 0            # nothing added, no segment claimed
+    with pytest.raises(TypeError, match="segment must be 'FO' \\(SEG_FO\\) or 'CM' \\(SEG_CM\\)"):
+        vega.Instruments().tokens(bad)                               # as the masters refuse it
+    store.add(7, "X", "EQ", segment=np.int64(2))                     # a number is still taken: F&O's
+    assert vega.FeedHandler("FO", store).segment == "FO" and vega.FeedHandler(2, store).segment == "FO"
