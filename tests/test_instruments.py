@@ -246,7 +246,9 @@ def test_chain_and_futures(master):
         assert chain["strike"].tolist() == [7250000, 7260000, 7260000, 7270000, 7270000]
         assert chain["option_type"].tolist() == ["PE", "CE", "PE", "CE", "PE"]
     assert ins.option_chain("BANKNIFTY", "2026-10-27")["token"].tolist() == [35003]
-    assert len(ins.option_chain("BANKNIFTY", "2026-09-30")) == 0
+    with pytest.raises(ValueError, match="option_chain: BANKNIFTY has no contract expiring on 2026-09-30: its "
+                                         "expiries are 2026-09-29, 2026-10-27"):   # not an empty chain
+        ins.option_chain("BANKNIFTY", "2026-09-30")
     assert ins.futures("BANKNIFTY")["token"].tolist() == [35011, 35010]         # by expiry
     assert ins.futures("BANKNIFTY", EXP2)["token"].tolist() == [35010]
     assert ins.futures("RELIANCE")["token"].tolist() == [68777]

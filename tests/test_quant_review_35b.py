@@ -237,3 +237,29 @@ def test_the_store_refuses_a_segment_that_is_no_str_or_int(bad):
         vega.Instruments().tokens(bad)                               # as the masters refuse it
     store.add(7, "X", "EQ", segment=np.int64(2))                     # a number is still taken: F&O's
     assert vega.FeedHandler("FO", store).segment == "FO" and vega.FeedHandler(2, store).segment == "FO"
+
+
+# -- 7. an option chain (and futures) of an expiry the symbol does not have ------------------------------------------
+
+@pytest.fixture(scope="module")
+def masters(tmp_path_factory):
+    from vega.simulator import Simulator
+    paths = Simulator(("FO",), n_datagrams=1, seed=3).write_master(tmp_path_factory.mktemp("masters"))
+    return vega.Instruments.load(paths["contract"])
+
+
+def test_an_unlisted_expiry_is_a_valueerror_naming_the_listed_ones(masters):
+    listed = ", ".join(d.isoformat() for d in masters.expiries("NIFTY"))
+    assert listed == "2026-12-16, 2027-01-13"
+    for bad, day in (("2026-12-17", "2026-12-17"), (dt.date(2020, 1, 1), "2020-01-01"),
+                     (dt.datetime(2026, 12, 17, 10, 0), "2026-12-17"), (RAW + 86400, "2026-12-17")):
+        for func, call in (("option_chain", masters.option_chain), ("futures", masters.futures)):
+            with pytest.raises(ValueError, match="^" + re.escape(f"{func}: NIFTY has no contract expiring on {day}: "
+                                                                 f"its expiries are {listed}") + "$"):
+                call("nifty", bad)
+    with pytest.raises(ValueError, match="^" + re.escape("option_chain: NIFY has no contract expiring on "
+                                                         "2026-12-16: it has no F&O contract in these masters")):
+        masters.option_chain("NIFY", "2026-12-16")
+    chain = masters.option_chain("NIFTY", "2026-12-16")              # a listed one: its chain, as before
+    assert len(chain) and set(chain["option_type"].tolist()) == {"CE", "PE"}
+    assert len(masters.futures("NIFTY", RAW)) == 1 and len(masters.futures("NIFTY")) == 2

@@ -153,6 +153,14 @@ def _expiry_key(expiry: Expiry) -> int:
     raise TypeError(f"expiry must be {_EXPIRY_FORMS}, not {expiry!r}")
 
 
+def _expiry_day(expiry_unix: int) -> str:
+    """The IST date of an expiry (Unix seconds) as 'YYYY-MM-DD', or the seconds where no date holds them."""
+    try:
+        return _dt.datetime.fromtimestamp(expiry_unix, IST).date().isoformat()
+    except (OverflowError, OSError, ValueError):
+        return f"{expiry_unix} s since 1970"
+
+
 #: a segment argument of the lookups: "FO" / "CM" (any case, as ``Store.load_instruments`` takes them) or
 #: SEG_FO / SEG_CM (an int or a numpy integer)
 Segment: TypeAlias = str | int | np.integer[Any]
@@ -471,23 +479,39 @@ class Instruments:
         u = np.unique(t["expiry_unix"][self._is_symbol(symbol) & (t["segment"] == SEG_FO)])
         return [_dt.datetime.fromtimestamp(int(x), IST).date() for x in u]
 
+    def _of_expiry(self, fo: npt.NDArray[np.bool_], symbol: str, expiry: Expiry, func: str) -> npt.NDArray[np.bool_]:
+        """The rows of mask ``fo`` (``symbol``'s F&O contracts) expiring on ``expiry``: ValueError naming the
+        listed expiries when ``symbol`` has no contract of that expiry (a mistyped or past date, a weekly taken
+        for a monthly gave an empty answer, without a word, as a symbol with no F&O contract did)."""
+        expiry_unix, key = self.table["expiry_unix"], _expiry_key(expiry)
+        m: npt.NDArray[np.bool_] = fo & (expiry_unix == key)
+        if not m.any():
+            listed = [_expiry_day(int(x)) for x in np.unique(expiry_unix[fo])]
+            raise ValueError(f"{func}: {_symbol_key(symbol)} has no contract expiring on {_expiry_day(key)}: "
+                             + (f"its expiries are {', '.join(listed)}" if listed else
+                                "it has no F&O contract in these masters"))
+        return m
+
     def option_chain(self, symbol: str, expiry: Expiry) -> npt.NDArray[np.void]:
         """Options (CE and PE) of ``symbol`` (any case) expiring on ``expiry`` (raw seconds since 1980, a date, a
-        datetime or 'YYYY-MM-DD'), sorted by strike then CE before PE."""
+        datetime or 'YYYY-MM-DD'), sorted by strike then CE before PE.  ValueError naming the symbol's expiries
+        (``expiries(symbol)``) when it has no contract of ``expiry``; an expiry of its futures alone has an empty
+        chain."""
         t = self.table
-        key = _expiry_key(expiry)
-        m = (self._is_symbol(symbol) & (t["segment"] == SEG_FO) & (t["expiry_unix"] == key)
+        m = (self._of_expiry(self._is_symbol(symbol) & (t["segment"] == SEG_FO), symbol, expiry, "option_chain")
              & np.isin(t["option_type"], ["CE", "PE"]))
         a: npt.NDArray[np.void] = t[m]
         return a[np.lexsort((a["option_type"], a["strike"]))]
 
     def futures(self, underlying: str, expiry: Expiry | None = None) -> npt.NDArray[np.void]:
         """Futures (option type XX) on ``underlying`` (the symbol, any case), optionally of one expiry, by
-        expiry."""
+        expiry.  ValueError naming the expiries of ``underlying`` when it has no contract of ``expiry``, as
+        ``option_chain`` (an expiry of its options alone, a weekly, has no future: an empty answer)."""
         t = self.table
-        m = self._is_symbol(underlying, "underlying") & (t["segment"] == SEG_FO) & (t["option_type"] == "XX")
+        fo = self._is_symbol(underlying, "underlying") & (t["segment"] == SEG_FO)
         if expiry is not None:
-            m &= t["expiry_unix"] == _expiry_key(expiry)
+            fo = self._of_expiry(fo, underlying, expiry, "futures")
+        m = fo & (t["option_type"] == "XX")
         a: npt.NDArray[np.void] = t[m]
         return a[np.argsort(a["expiry_unix"], kind="stable")]
 
