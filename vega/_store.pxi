@@ -760,8 +760,8 @@ cdef inline uint32_t _m_end(vg_merge_t* c, vg_srec_t* r, uint16_t* k, uint32_t g
     loaded) recomputes its implied volatility first.  Leaves the sequence lock and returns non-zero when
     the caller emits change records (after the lock: the writer reads its own record) with _m_out and its
     family's vg_emit_fam_*."""
-    if c.st.opt != NULL and (k[VG_G_TRADE] & VG_T_LTP):
-        _iv_update(c, r, k)
+    if c.st.opt != NULL and (k[VG_G_TRADE] & VG_T_LTP) and c.st.opt.opt_of_rec[r - c.st.recs] >= 0:
+        _iv_update(c, r, k)             # (an option's: the test above keeps the call off every other LTP change)
         gm |= k[VG_G_OI]
     _m_stamp(r, c.now_ns, code, qual)
     c.counters[VG_M_MERGED] += 1
