@@ -6,7 +6,9 @@ The simulator's F&O stream (its 7208 messages, decoded once, merged with ``FeedH
 merge alone, change records on), with the simulator's own instrument master:
 
 * ``nonopt-bare`` / ``nonopt-iv``  the 7208 records re-pointed at the futures only, merged into a store
-  without / with ``Store.load_instruments``: the price of the one extra branch for non-options (ratio ~1)
+  holding every instrument of the master (``Store.add`` of each token, in the master's order) / loaded with
+  ``Store.load_instruments`` (the same records in the same places, and the options' metadata): the price of
+  the one extra test for non-options (ratio ~1)
 * ``opt-bare`` / ``opt-iv``  the same records re-pointed at the options (futures trading), without / with
   instruments: the difference is the cost of the IV per option record (forward, time, Black-76 solve)
 
@@ -70,6 +72,9 @@ def timer(kind, with_iv):
         s = Store(10_000)
         if with_iv:
             s.load_instruments(d["ins"], "FO")
+        else:       # the same records in the same places, without the option metadata: only the IV work differs
+            for token in d["ins"].table["token"].tolist():
+                s.add(token)
         fh = FeedHandler("FO", s)
         fh.merge_packed(d["warm"], now_ns=T0)                 # futures trading: the forward of the options
         t0 = pyperf.perf_counter()
