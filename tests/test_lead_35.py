@@ -145,3 +145,26 @@ def test_missed_while_down_with_streams_not_heard_reads_as_a_count_so_far(tmp_pa
         assert tail in line and (wait > 0 or "so far" not in line), line
     finally:
         cap.close()
+
+
+def test_the_library_takes_today_and_yesterday_as_the_commands_do(tmp_path, monkeypatch):
+    # `vega replay` / `vega export` took "today"; vega.replay(root, "today") was "neither a trading date nor a time"
+    import time
+
+    import vega
+    from vega._journal import as_date
+
+    late_utc = dt.datetime(2026, 11, 20, 20, 0, tzinfo=dt.timezone.utc).timestamp()   # 01:30 IST on the 21st
+    monkeypatch.setattr(time, "time", lambda: late_utc)
+    assert as_date("today") == dt.date(2026, 11, 21) and as_date(" Yesterday ") == dt.date(2026, 11, 20)
+    recs = np.zeros(4, CHANGE_RECORD_DTYPE)
+    recs["token"], recs["group"], recs["mask"] = [1, 2, 3, 4], 1, 1
+    for day in (dt.date(2026, 11, 20), dt.date(2026, 11, 21)):
+        with JournalWriter(tmp_path, "NSE_FO", day, flush_interval=None) as w:
+            w.append(recs[:2] if day.day == 20 else recs)
+    for bound, n in (("today", 4), ("yesterday", 2)):
+        got = []
+        vega.replay(tmp_path, bound, feeds=["NSE_FO"], into=lambda r, f: got.append(np.array(r)))
+        assert sum(len(r) for r in got) == n, bound
+    with pytest.raises(ValueError, match="'tomorrow' is neither a trading date"):
+        vega.replay(tmp_path, "tomorrow", feeds=["NSE_FO"], into=lambda r, f: None)

@@ -468,8 +468,15 @@ def _feed_type(feed):
     return name, FEEDS[name]
 
 
+_DAY_WORDS = {"today": 0, "yesterday": 1}
+
+
 def as_date(value):
-    """A trading date from a datetime.date, a datetime (its IST date), 'YYYYMMDD', 'YYYY-MM-DD' or YYYYMMDD."""
+    """A trading date from a datetime.date, a datetime (its IST date), 'YYYYMMDD', 'YYYY-MM-DD', YYYYMMDD, or
+    'today' / 'yesterday' (the IST days, the journals' trading days, by this machine's clock)."""
+    if isinstance(value, str) and value.strip().lower() in _DAY_WORDS:
+        return (_dt.datetime.fromtimestamp(time.time(), IST).date()
+                - _dt.timedelta(days=_DAY_WORDS[value.strip().lower()]))
     if isinstance(value, _dt.datetime):
         if value.tzinfo is not None:
             value = value.astimezone(IST)

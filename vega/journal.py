@@ -368,9 +368,9 @@ class ReplayResult:
     state_records: int = 0
 
 
-_BOUND_FORMS = ("a trading date (datetime.date, 'YYYY-MM-DD', 'YYYYMMDD', YYYYMMDD) nor a time (datetime, or an ISO "
-                "date and time such as '2026-11-20T09:16:44' or '2026-11-20 09:16:44+05:30'; IST when naive; or a "
-                "numpy datetime64 with a time unit, UTC)")
+_BOUND_FORMS = ("a trading date (datetime.date, 'YYYY-MM-DD', 'YYYYMMDD', YYYYMMDD, 'today', 'yesterday') nor a "
+                "time (datetime, or an ISO date and time such as '2026-11-20T09:16:44' or '2026-11-20 09:16:44+05:30'; "
+                "IST when naive; or a numpy datetime64 with a time unit, UTC)")
 
 #: numpy datetime64 units of a date without a time: no instant a bound could mean (see _datetime64_bound)
 _DATE_UNITS = ("Y", "M", "W", "D")
@@ -749,7 +749,8 @@ def replay(root: StrPath, start: ReplayBound, end: ReplayBound | None = None,
            sleep: Callable[[float], None] = time.sleep, state: bool | None = None) -> ReplayResult:
     """Replay the journals under ``root`` from ``start`` to ``end`` in time order across days and feeds.
 
-    ``start``/``end``: trading dates (date, 'YYYY-MM-DD', 'YYYYMMDD', YYYYMMDD; ``end`` inclusive) or times:
+    ``start``/``end``: trading dates (date, 'YYYY-MM-DD', 'YYYYMMDD', YYYYMMDD, 'today' / 'yesterday' (IST);
+    ``end`` inclusive) or times:
     datetimes or ISO date-time strings such as '2026-11-20T09:16:44' (IST when naive; ``end`` exclusive; a
     string's fraction of a second to the nanosecond, up to 9 digits), or numpy datetime64 of a time unit (h
     down to ns; UTC, as ``records.datetimes`` gives, a 0-d array of one too; exact to the ns, as the Journal

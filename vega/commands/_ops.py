@@ -66,8 +66,6 @@ TIME_FORMS = "HH:MM[:SS[.fraction]] (IST)"
 DATE_FORMS = "YYYY-MM-DD, YYYYMMDD, today or yesterday (IST)"
 BOUND_FORMS = (f"a date, {DATE_FORMS}, or a date and IST time, YYYY-MM-DDTHH:MM[:SS[.fraction]] (a space or T "
                "between them)")
-#: the words a date may be, and the days before the IST day they name
-_DAY_WORDS = {"today": 0, "yesterday": 1}
 
 
 class _Malformed(ValueError):
@@ -90,11 +88,10 @@ def _clock_ns(text: str, hours: int) -> int:
 def _day(text: str) -> _dt.date:
     """``YYYY-MM-DD``, ``YYYYMMDD``, ``today`` or ``yesterday`` (the IST day: the journals' trading day) -> date;
     _Malformed, or ValueError for a date the calendar has not.  Every command that takes a day parses it here."""
+    from vega._journal import _DAY_WORDS, as_date
     t = text.strip()
     if t in _DAY_WORDS:
-        import time
-        from vega._journal import IST
-        return _dt.datetime.fromtimestamp(time.time(), IST).date() - _dt.timedelta(days=_DAY_WORDS[t])
+        return as_date(t)                       # (the library's words: vega.replay and vega.export take them too)
     for fmt in ("%Y-%m-%d", "%Y%m%d"):
         try:
             return _dt.datetime.strptime(t, fmt).date()
