@@ -184,7 +184,7 @@ def test_a_copying_read_that_fails_leaves_the_cursor_where_it_was(tmp_path):
 # -- 5. replay's bad date, a token beyond 64 bits, a 2-D token array -------------------------------------------------
 
 @pytest.mark.parametrize("bad, which", [("2026-13-45", "start"), ("2026-11-20T25:00", "start"),
-                                        ("yesterday", "end")])
+                                        ("tomorrow", "end")])   # (today and yesterday are days)
 def test_a_bad_replay_bound_names_the_bound_in_grammar(tmp_path, bad, which):
     args = (bad, "2026-11-20") if which == "start" else ("2026-11-20", bad)
     with pytest.raises(ValueError) as e:
