@@ -168,3 +168,22 @@ def test_the_library_takes_today_and_yesterday_as_the_commands_do(tmp_path, monk
         assert sum(len(r) for r in got) == n, bound
     with pytest.raises(ValueError, match="'tomorrow' is neither a trading date"):
         vega.replay(tmp_path, "tomorrow", feeds=["NSE_FO"], into=lambda r, f: None)
+
+
+def test_the_demos_journal_lines_say_no_checkpoint_rather_than_0_in_0_checkpoints(capsys):
+    # "1,828 records (1,828 live, the ring's, and 0 in 0 checkpoints)" (the index feed's journal)
+    import re
+
+    from vega.cli import main
+
+    assert main(["demo", "--datagrams", "300", "--segments", "FO", "CM", "--top", "0", "--unicast"]) == 0
+    lines = [x for x in capsys.readouterr().out.splitlines() if ".bin " in x and " records (" in x]
+    assert len(lines) == 3, lines
+    for line in lines:
+        assert " 0 in 0 checkpoints" not in line and " in 1 checkpoints" not in line, line
+        m = re.search(r": ([\d,]+) records \(([\d,]+) live, the ring's(?:, and ([\d,]+) in (\d+) checkpoints?|"
+                      r"(, no checkpoint))\)", line)
+        assert m, line
+        total, live = int(m[1].replace(",", "")), int(m[2].replace(",", ""))
+        assert total == live + (int(m[3].replace(",", "")) if m[3] else 0)
+        assert (m[5] is not None) == (total == live)

@@ -216,10 +216,10 @@ def run(args: argparse.Namespace) -> int:
             size = f.writer.path.stat().st_size
             with Journal.open(f.writer.path) as j:
                 live = j.next_seq - j.first_seq              # the live records: the ring's numbers
-            cks = f"{rep.checkpoints} checkpoint" + ("" if rep.checkpoints == 1 else "s")
-            print(f"   {f.writer.path.name} {f.name}: {rep.records:,} records ({live:,} live, the ring's, and "
-                  f"{rep.records - live:,} in {cks}), {size / 1e6:.2f} MB, {rep.state}, "
-                  f"verify {'OK' if rep.ok else 'FAILED'}", file=out)
+            cks = (f", and {rep.records - live:,} in {rep.checkpoints} checkpoint" + "s" * (rep.checkpoints != 1)
+                   if rep.checkpoints else ", no checkpoint")
+            print(f"   {f.writer.path.name} {f.name}: {rep.records:,} records ({live:,} live, the ring's{cks}), "
+                  f"{size / 1e6:.2f} MB, {rep.state}, verify {'OK' if rep.ok else 'FAILED'}", file=out)
             replayed = replay_journal_into(f.writer.path, 16384, f.store.header["day_base_ns"])
             n_tok, bad = compare_stores(f.store, replayed)
             print(f"   replaying it into a fresh store: {n_tok:,} tokens compared, "
