@@ -187,3 +187,14 @@ def test_the_demos_journal_lines_say_no_checkpoint_rather_than_0_in_0_checkpoint
         total, live = int(m[1].replace(",", "")), int(m[2].replace(",", ""))
         assert total == live + (int(m[3].replace(",", "")) if m[3] else 0)
         assert (m[5] is not None) == (total == live)
+
+
+@pytest.mark.parametrize("bad", [2.0, np.float64(4.0), True, np.bool_(False)])
+def test_the_decoder_refuses_a_segment_that_is_no_str_or_int_as_the_store_does(bad):
+    # Decoder(2.0) and vega.decode(d, 4.0) took the float as the segment's number (the store's methods refuse it)
+    import vega
+
+    for call in (lambda: vega.Decoder(bad), lambda: vega.decode(b"", bad)):
+        with pytest.raises(TypeError, match=r"segment must be 'CM' or 'FO' \(a str\) or its number \(an int\), not"):
+            call()
+    assert [vega.Decoder(s).segment for s in ("FO", "cm", 2, np.int64(4))] == ["FO", "CM", "FO", "CM"]

@@ -1028,6 +1028,7 @@ cdef class Decoder:
     cdef int _busy                     # 1 while decode_batch runs its nogil loop
 
     def __cinit__(self, segment):
+        _segment_type(segment, "'CM' or 'FO'")      # (2.0 was segment 2: the store's methods refuse a float too)
         self._dec.segment = <uint8_t>_parse_segment(segment)
         self._dec.lzo_out = <uint8_t*>malloc(VG_LZO_OUT_MAX)
         if self._dec.lzo_out == NULL:
