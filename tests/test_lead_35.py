@@ -198,3 +198,13 @@ def test_the_decoder_refuses_a_segment_that_is_no_str_or_int_as_the_store_does(b
         with pytest.raises(TypeError, match=r"segment must be 'CM' or 'FO' \(a str\) or its number \(an int\), not"):
             call()
     assert [vega.Decoder(s).segment for s in ("FO", "cm", 2, np.int64(4))] == ["FO", "CM", "FO", "CM"]
+
+
+@pytest.mark.parametrize("func", ["expiry_to_unix", "time_to_expiry"])
+def test_an_expiry_out_of_range_names_the_function_as_its_other_errors_do(func):
+    # "expiry_raw 4611686018427387905 is out of range" named no function; a float expiry's TypeError did
+    import vega
+
+    args = (2**62 + 1,) if func == "expiry_to_unix" else (2**62 + 1, 0)
+    with pytest.raises(ValueError, match=rf"^{func}: expiry_raw {2**62 + 1} is out of range"):
+        getattr(vega, func)(*args)

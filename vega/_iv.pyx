@@ -327,7 +327,7 @@ cdef int64_t _expiry_raw(object expiry_raw, str func) except? -1:
     years; the master files stop at 9999)."""
     cdef int64_t raw = _integer(expiry_raw, func, "expiry_raw", "seconds since 1980")
     if not -(1LL << 62) <= raw <= (1LL << 62):
-        raise ValueError(f"expiry_raw {raw} is out of range: seconds since 1980 within +-2**62")
+        raise ValueError(f"{func}: expiry_raw {raw} is out of range: seconds since 1980 within +-2**62")
     return raw
 
 
