@@ -5,6 +5,7 @@ the journal into a fresh store reproduces the live store field by field.  Multic
 kernel loops it back, else unicast on 127.0.0.1 (the same code path past the socket)."""
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -269,7 +270,8 @@ def test_capture_cli_text_stats_and_duration(tmp_path):
         lines = [x for x in r.stdout.splitlines() if "NSE_EQ:" in x]
         assert len(lines) >= 2 and all("0 dgrams" in x for x in lines)
         assert "ring vega-test-cli-" in r.stdout
-        assert r.stderr.splitlines()[-1] == "vega capture: stopped"
+        assert re.fullmatch(r"vega capture: stopped at \d\d:\d\d:\d\d IST", r.stderr.splitlines()[-1]), r.stderr
+        assert "; stores private (no store prefix in the config)" in r.stderr.splitlines()[0], r.stderr
     finally:
         from vega._ring import Ring
         Ring.unlink(f"vega-test-cli-{os.getpid()}")

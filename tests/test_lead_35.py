@@ -208,3 +208,37 @@ def test_an_expiry_out_of_range_names_the_function_as_its_other_errors_do(func):
     args = (2**62 + 1,) if func == "expiry_to_unix" else (2**62 + 1, 0)
     with pytest.raises(ValueError, match=rf"^{func}: expiry_raw {2**62 + 1} is out of range"):
         getattr(vega, func)(*args)
+
+
+def test_the_capture_names_its_stores_when_it_starts_and_the_time_when_it_stops():
+    # the start line named the journal and the ring but not the stores `vega watch` reads; "stopped" had no time
+    import os
+    import re
+    import subprocess
+    import sys
+    import uuid
+
+    from net_helpers import free_udp_port
+
+    import vega
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    prefix = f"vega-lead35-{uuid.uuid4().hex[:8]}"
+    r = subprocess.run([sys.executable, "-m", "vega.cli", "capture", "--feed", f"CM=127.0.0.1:{free_udp_port()}",
+                        "--duration", "0.3", "--stats-interval", "0.2", "--store", prefix],
+                       capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=root), cwd=root, timeout=60)
+    try:
+        assert r.returncode == 0, r.stderr
+        err = r.stderr.splitlines()
+        assert err[0].startswith("vega capture: receiving CM 127.0.0.1:") and err[0].endswith(
+            f"; journal off; ring off; stores {prefix}-cm, {prefix}-idx"), err[0]
+        assert re.fullmatch(r"vega capture: stopped at \d\d:\d\d:\d\d IST", err[-1]), err[-1]
+        store = vega.Store.open(f"{prefix}-cm")                     # the name said is the store there
+        assert len(store) == 0
+        store.close()
+    finally:
+        for seg in ("cm", "idx"):
+            try:
+                vega.Store.remove(f"{prefix}-{seg}")
+            except FileNotFoundError:
+                pass

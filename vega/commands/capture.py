@@ -184,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
         which = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
         raise CliError(f"stopped; the journal{'s' if len(names) > 1 else ''} of {which} failed, as the warnings "
                        f"above say (vega verify {cfg.journal_root} checks the files)")
-    _say("vega capture: stopped" + (", journal sealed" if cfg.journal_root else ""))
+    _say("vega capture: stopped" + (", journal sealed" if cfg.journal_root else "") + f" at {_now_ist()} IST")
     return 0
 
 
@@ -210,7 +210,11 @@ def _capture(args: argparse.Namespace, cap: Capture, report: Callable[[dict[str,
     cfg = cap.config
     try:
         where = ", ".join(f"{f.segment} {f.group}:{f.port}" for f in cfg.feeds)
-        _say(f"vega capture: receiving {where}; journal {cfg.journal_root or 'off'}; ring {cfg.ring or 'off'}")
+        from vega.capture import store_name
+        stores = (", ".join(store_name(cfg.store, f.segment) for f in cap.all_feeds) if cfg.store
+                  else "private (no store prefix in the config)")
+        _say(f"vega capture: receiving {where}; journal {cfg.journal_root or 'off'}; ring {cfg.ring or 'off'}; "
+             f"stores {stores}")
         for msg in cap.start_notes() + cap.receive_buffer_warnings():
             _say(f"vega capture: {msg}")
         # from here on what happens is said with the time it happened (IST): a day-long log is read by it
