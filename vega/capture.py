@@ -2261,6 +2261,7 @@ def _unjournaled_records(name: str, feeds: list[str], root: Path) -> str:
     ``root`` and continuing them (what a restart would add to the journal: ``Capture._recover_from_ring``), as
     "NSE_FO 1,200..1,299, ..."; "" when nothing (or the ring cannot be read)."""
     from vega._ring import Ring
+    from vega._journal import day_epoch_ns
     from vega.journal import Journal
     try:
         ring = Ring.open(name)
@@ -2275,12 +2276,16 @@ def _unjournaled_records(name: str, feeds: list[str], root: Path) -> str:
             try:
                 info = ring.info(feed)
                 with Journal.open(days[-1]) as j:
-                    n = j.next_seq
+                    n, day0 = j.next_seq, day_epoch_ns(j.date)
             except Exception:                     # no slot for it, a damaged file: not this ring's journal
                 continue
             tail, first = ring.tail(feed), info["first_seq"]
             if not first <= n < tail or tail - info["capacity"] > n:
                 continue                          # nothing past its end, or none of it held still
+            made_that_day = day0 - JOURNAL_GRACE_NS <= info["created_ns"] < day0 + 86_400 * 10**9
+            if n == 0 and (info["writer_pid"] == 0 or not made_that_day):
+                continue                          # past an empty journal, what _recover_from_ring never takes: a
+                #                                   clean stop's ring, or one made on another day
             if first == n or _ring_joins_journal(ring, feed, n, days[-1])[0]:
                 out.append(f"{feed} {n:,}..{tail - 1:,}")
     finally:
