@@ -242,3 +242,41 @@ def test_the_capture_names_its_stores_when_it_starts_and_the_time_when_it_stops(
                 vega.Store.remove(f"{prefix}-{seg}")
             except FileNotFoundError:
                 pass
+
+
+def test_remove_shm_takes_a_cleanly_stopped_ring_past_an_empty_journal_as_a_restart_does(tmp_path):
+    # --remove-shm refused ("start the capture once to add them") a ring a restart does not take: a clean stop's
+    # past an empty journal (Capture._recover_from_ring: nothing to take), so the refusal's advice did nothing
+    import uuid
+
+    import vega
+    from vega.capture import Capture, load_config
+
+    name = f"vega-lead35-{uuid.uuid4().hex[:8]}"
+    cfg = load_config(None, ring=name, journal_root=str(tmp_path / "j"))
+    JournalWriter(tmp_path / "j", "NSE_FO", dt.date(2026, 11, 20), flush_interval=None).close()   # empty
+    recs = np.zeros(10, CHANGE_RECORD_DTYPE)
+    recs["token"], recs["group"], recs["mask"] = 1, 1, 1
+    ring = vega.Ring.create(name)
+    try:
+        ring.append("NSE_FO", recs)
+    finally:
+        ring.close()                                      # a clean stop: no writer pid left
+    try:
+        assert Capture(cfg).remove_shared_memory() == [f"ring {name}"]
+    finally:
+        try:
+            vega.Ring.unlink(name)
+        except FileNotFoundError:
+            pass
+
+
+def test_the_commands_take_the_day_words_in_any_case_as_the_library_does(monkeypatch):
+    # vega.replay(root, "Today") was a day, `vega replay ROOT Today` a bad date
+    import time
+
+    from vega.commands._ops import parse_date
+
+    monkeypatch.setattr(time, "time", lambda: dt.datetime(2026, 11, 20, 20, 0, tzinfo=dt.timezone.utc).timestamp())
+    assert parse_date("Today") == parse_date("today") == dt.date(2026, 11, 21)
+    assert parse_date(" YESTERDAY ") == dt.date(2026, 11, 20)

@@ -90,7 +90,7 @@ def _day(text: str) -> _dt.date:
     _Malformed, or ValueError for a date the calendar has not.  Every command that takes a day parses it here."""
     from vega._journal import _DAY_WORDS, as_date
     t = text.strip()
-    if t in _DAY_WORDS:
+    if t.lower() in _DAY_WORDS:
         return as_date(t)                       # (the library's words: vega.replay and vega.export take them too)
     for fmt in ("%Y-%m-%d", "%Y%m%d"):
         try:
