@@ -827,9 +827,21 @@ cdef int vg_decode_datagram(vg_decoder_t* dec, const uint8_t* data, Py_ssize_t l
 # Python API: Decoder and decode()
 # ----------------------------------------------------------------------------------------------------------
 
+cdef int _segment_type(object segment, str names) except -1:
+    """TypeError naming the argument unless ``segment`` is a str or an integer (its number; a numpy integer too):
+    2.0 or np.float64(4.0) compared equal to a segment's number and was taken as one, where vega.Instruments
+    refuses floats (and a bool's ValueError did not say it was the type)."""
+    if not isinstance(segment, str) and (isinstance(segment, (bool, _np.bool_))
+                                         or not isinstance(segment, (int, _np.integer))):
+        raise TypeError(f"segment must be {names} (a str) or its number (an int), not "
+                        f"{type(segment).__name__}: {segment!r}")
+    return 0
+
+
 cdef int _parse_segment(segment) except -1:
     """A segment: "CM" or "FO" in any case (as the command line's --feed and replay's feeds take them), or its
-    number; ValueError for anything else."""
+    number; TypeError for another type (_segment_type), ValueError for another value."""
+    _segment_type(segment, "'CM' or 'FO'")
     name = segment.upper() if isinstance(segment, str) else segment
     if name == "CM" or name == VG_SEG_CM:
         return VG_SEG_CM
@@ -1028,7 +1040,6 @@ cdef class Decoder:
     cdef int _busy                     # 1 while decode_batch runs its nogil loop
 
     def __cinit__(self, segment):
-        _segment_type(segment, "'CM' or 'FO'")      # (2.0 was segment 2: the store's methods refuse a float too)
         self._dec.segment = <uint8_t>_parse_segment(segment)
         self._dec.lzo_out = <uint8_t*>malloc(VG_LZO_OUT_MAX)
         if self._dec.lzo_out == NULL:

@@ -1804,23 +1804,6 @@ cdef object _linked_upstream(FeedHandler t):
     return None if up is None or (<FeedHandler>up)._closed else up
 
 
-cdef int _segment_type(object segment, str names) except -1:
-    """TypeError naming the argument unless ``segment`` is a str or an integer (its number; a numpy integer too):
-    2.0 or np.float64(4.0) compared equal to a segment's number and was taken as one, where vega.Instruments
-    refuses floats (and a bool's ValueError did not say it was the type)."""
-    if not isinstance(segment, str) and (isinstance(segment, (bool, _np.bool_))
-                                         or not isinstance(segment, (int, _np.integer))):
-        raise TypeError(f"segment must be {names} (a str) or its number (an int), not "
-                        f"{type(segment).__name__}: {segment!r}")
-    return 0
-
-
-cdef int _segment_arg(object segment) except -1:
-    """_parse_segment of a segment argument of the store's methods, its type checked first (_segment_type)."""
-    _segment_type(segment, "'CM' or 'FO'")
-    return _parse_segment(segment)
-
-
 cdef _claim_segment(Store store, int seg, str what, bint claim):
     """A store holds one feed's tokens: the same token number is another instrument in CM, F&O and the index
     feed.  ValueError when the store's header names another segment than seg; an unnamed store takes seg
@@ -2913,7 +2896,7 @@ cdef int _fill_msg(vg_msg_t* m, msg, int seg) except -1:
 
 def pack_messages(segment, msgs) -> bytes:
     """Decoded message dicts -> the raw ``vg_msg_t`` array ``FeedHandler.merge_packed`` takes."""
-    cdef int seg = _segment_arg(segment)
+    cdef int seg = _parse_segment(segment)
     msgs = list(msgs)
     out = bytearray(len(msgs) * sizeof(vg_msg_t))
     cdef unsigned char[::1] view = out
@@ -4342,7 +4325,7 @@ cdef class Store:
         ser = series.encode("ascii")
         if len(sym) > 10 or len(ser) > 2:
             raise ValueError("symbol is at most 10 characters, series at most 2")
-        seg = 0 if segment is None else _segment_arg(segment)
+        seg = 0 if segment is None else _parse_segment(segment)
         if seg:
             _claim_segment(self, seg, f"cannot add token {t} as {_SEG_NAMES[seg]}: ", False)
         sym10 = sym.ljust(10)
@@ -4472,7 +4455,7 @@ cdef class Store:
         if spot_store is self or index_store is self:
             raise ValueError("load_instruments: a store is not its own spot_store or index_store (they hold the "
                              "underlyings: the CM feed's store, the index feed's store)")
-        seg = _segment_arg(segment) if segment is not None else self._st.hdr.segment
+        seg = _parse_segment(segment) if segment is not None else self._st.hdr.segment
         if seg == VG_SEG_IDX:
             raise ValueError("instrument masters hold CM and FO contracts; the index feed's store takes "
                              "vega.indices tokens")
