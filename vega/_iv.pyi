@@ -45,7 +45,8 @@ def parity_forward(strikes: npt.ArrayLike, calls: npt.ArrayLike, puts: npt.Array
 def expiry_to_unix(expiry_raw: int) -> int: ...
 def time_to_expiry(expiry_raw: int, now_ns: int) -> float: ...
 def time_to_expiry_array(expiry_raw: npt.ArrayLike, now_ns: npt.ArrayLike) -> npt.NDArray[np.float64]:
-    """Vectorised time_to_expiry (broadcast; nogil loop): float64 years to the 15:30 IST close of each expiry."""
+    """Vectorised time_to_expiry (broadcast; nogil loop): float64 years to the 15:30 IST close of each expiry
+    (two ints give a 0-d array, as implied_volatility_array's numbers do; an empty list an empty array)."""
 def _solver_iterations(price: float, forward: float, strike: float, t_years: float, rate: float = ...,
                        is_call: bool = ...) -> int: ...
 def _bench_iv_loop(price: npt.NDArray[np.float64], forward: npt.NDArray[np.float64],

@@ -190,6 +190,8 @@ cdef int _bad_price_input(forward, strike, t_years, sigma, rate) except -1:
 def _as_f8(a, shape, str func, str name):
     """An array function's numeric argument as float64 broadcast to ``shape``; bools are refused as the scalar
     functions refuse them (True converts to 1.0)."""
+    if np.ndim(a) == 0 and not isinstance(a, np.ndarray):
+        _number(a, func, name)                      # one value: its type named, not "an array of <U1"
     x = np.asarray(a)
     if x.dtype == np.bool_:
         raise TypeError(f"{func}: {name} must be numbers, not bools")
@@ -350,7 +352,11 @@ def _int64s(a, shape, str func, str name, str what):
     """An array function's integer argument (``name`` of ``func``, ``what`` it counts) as int64 broadcast to
     ``shape``, checked as _integer checks one: TypeError naming it for bools, floats or anything else but ints (an
     object array's elements one by one), ValueError for a value beyond int64."""
+    if np.ndim(a) == 0 and not isinstance(a, np.ndarray):
+        _integer(a, func, name, what)               # one value: "not float: 1.7e+18", not "an array of float64"
     x = np.asarray(a)
+    if x.size == 0 and not isinstance(a, np.ndarray):
+        x = x.astype(np.int64)                      # [] is no floats (numpy's float64): no expiry, an empty result
     if x.dtype.kind == "O":
         x = np.array([_integer(e, func, name, what) for e in x.flat], dtype=np.int64).reshape(x.shape)
     elif x.dtype.kind not in "iu":
