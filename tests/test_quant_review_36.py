@@ -49,3 +49,55 @@ def test_iv_array_functions_name_one_bad_number_by_its_type(bad, says):
     with pytest.raises(TypeError, match="^" + re.escape(f"black76_price_array: sigma must be a number, {says}")):
         vega.black76_price_array(100.0, 100.0, 0.5, bad)
     assert vega.implied_volatility_array([], 100.0, 100.0, 0.5).shape == (0,)
+
+
+# -- 2. a memoryview of bytes is no collection of tokens, as bytes and a bytearray are not ----------------------
+
+def _store_of(tokens):
+    store = vega.Store(16)
+    for t in tokens:
+        store.add(t, "NIFTY", "", "FO")
+    return store
+
+
+@pytest.mark.parametrize("view", [memoryview(b"ab"), memoryview(bytearray(b"ab")), memoryview(b"ab").cast("c")])
+def test_store_refuses_a_memoryview_of_bytes_as_tokens(view):
+    """snapshot(memoryview(b"ab")) gave the records of tokens 97 and 98, and subscribe() changed theirs."""
+    store = _store_of([97, 98])
+    store.subscribe([97, 98], False)
+    with pytest.raises(TypeError, match="^tokens is a sequence or array of tokens, not one memoryview: "):
+        store.snapshot(view)
+    with pytest.raises(TypeError, match="^tokens is a sequence or array of tokens, not one memoryview: "):
+        store.subscribe(view)
+    assert not store[97].subscribed and not store[98].subscribed          # nothing subscribed
+
+
+def test_a_memoryview_of_ints_and_a_uint8_array_are_still_tokens():
+    store = _store_of([97, 98])
+    assert store.snapshot(memoryview(np.array([98, 97], np.int32)))["token"].tolist() == [98, 97]
+    assert store.snapshot(np.frombuffer(b"ab", np.uint8))["token"].tolist() == [97, 98]
+    # one token: `in` answers False for what is no int (str, float, bytes, memoryview), a lookup raises
+    assert memoryview(b"a") not in store and b"a" not in store and "97" not in store and 97 in store
+    with pytest.raises(TypeError, match="^a token is an int, not memoryview$"):
+        store.ltp(memoryview(b"a"))
+
+
+def test_replay_refuses_a_memoryview_of_bytes_as_tokens(tmp_path):
+    import datetime as dt
+    import os
+    import sys
+    sys.path.insert(0, os.path.dirname(__file__))
+    from journal_helpers import make_records
+    from vega.journal import JournalWriter
+
+    recs = make_records(300, seed=5, ntok=3)
+    day = dt.date(2026, 11, 20)
+    with JournalWriter(tmp_path, "NSE_FO", day, flush_interval=None) as w:
+        w.append(recs)
+    got = []
+    with pytest.raises(TypeError, match=re.escape("tokens must be a collection of tokens, not memoryview (of bytes")):
+        vega.replay(tmp_path, day, feeds=["NSE_FO"], tokens=memoryview(b"\x01"), into=lambda r, f: got.append(r))
+    assert got == []
+    vega.replay(tmp_path, day, feeds=["NSE_FO"], tokens=memoryview(np.array([1], np.int32)),
+                into=lambda r, f: got.append(np.array(r)))
+    assert sum(len(r) for r in got) == int((recs["token"] == 1).sum()) > 0

@@ -3776,6 +3776,13 @@ cdef void _optmeta_free(vg_optmeta_t* om) noexcept:
         free(om)
 
 
+def _byte_string(obj) -> bool:
+    """Whether ``obj``, given as a collection of tokens, is bytes: bytes, a bytearray, or a memoryview of one-byte
+    items (``memoryview(b"ab")``), all of which iterate as their byte values (token 97 for "a").  A numpy uint8
+    array is tokens; a memoryview of one is not told from one of bytes: pass the array.  (Store and vega.replay.)"""
+    return isinstance(obj, (bytes, bytearray)) or (isinstance(obj, memoryview) and obj.format in ("B", "b", "c"))
+
+
 cdef object _tokens_list(tokens):
     """The tokens of ``snapshot(tokens)`` / ``subscribe(tokens)`` to iterate: a 1-d numpy integer array as a
     list of ints (one conversion, not a numpy scalar per element); anything else as given."""
@@ -3785,9 +3792,9 @@ cdef object _tokens_list(tokens):
         raise TypeError(f"tokens must be a 1-D sequence or array of tokens, not an array of shape {tokens.shape}: "
                         f"flatten it (.ravel()) for its tokens in order")
     if (tokens.ndim == 0 if isinstance(tokens, _np.ndarray) else
-            hasattr(type(tokens), "__index__") or isinstance(tokens, (str, bytes, bytearray, _np.bool_))):
+            hasattr(type(tokens), "__index__") or isinstance(tokens, (str, _np.bool_)) or _byte_string(tokens)):
         # one token (an int, a numpy integer or 0-d array) got "'int' object is not iterable"; a str was
-        # walked as its characters, a bytearray as its byte values (KeyError for token 97)
+        # walked as its characters, a bytearray (a memoryview of bytes) as its byte values (KeyError for token 97)
         raise TypeError(f"tokens is a sequence or array of tokens, not one {type(tokens).__name__}: wrap it in "
                         f"[..] (store[token] reads one)")
     return tokens
