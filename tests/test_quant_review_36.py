@@ -101,3 +101,19 @@ def test_replay_refuses_a_memoryview_of_bytes_as_tokens(tmp_path):
     vega.replay(tmp_path, day, feeds=["NSE_FO"], tokens=memoryview(np.array([1], np.int32)),
                 into=lambda r, f: got.append(np.array(r)))
     assert sum(len(r) for r in got) == int((recs["token"] == 1).sum()) > 0
+
+
+# -- 3. a replay bound with a fraction past the nanosecond says so --------------------------------------------
+
+@pytest.mark.parametrize("bound", ["2026-11-20T11:30:00.1234567891", "2026-11-20 11:30:00.123456789123+05:30"])
+@pytest.mark.parametrize("which", ["start", "end"])
+def test_replay_bound_of_more_than_9_fractional_digits_says_what_is_wrong(tmp_path, bound, which):
+    """It said "replay: start: '...' is neither a trading date (...) nor a time (...)": 300 characters that did not
+    name the fraction."""
+    args = (bound, None) if which == "start" else ("2026-11-20", bound)
+    with pytest.raises(ValueError, match="^" + re.escape(f"replay: {which}: {bound!r}: a fraction of a second of "
+                                                         f"more than 9 digits (nanoseconds)") + "$"):
+        vega.replay(tmp_path, *args, into=lambda r, f: None)
+    # nine digits are a time: the replay of a root without files replays nothing
+    (tmp_path / "NSE_FO").mkdir()
+    assert vega.replay(tmp_path, *(a if a is None else a[:29] for a in args), into=lambda r, f: None).records == 0
