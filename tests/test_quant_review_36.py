@@ -117,3 +117,30 @@ def test_replay_bound_of_more_than_9_fractional_digits_says_what_is_wrong(tmp_pa
     # nine digits are a time: the replay of a root without files replays nothing
     (tmp_path / "NSE_FO").mkdir()
     assert vega.replay(tmp_path, *(a if a is None else a[:29] for a in args), into=lambda r, f: None).records == 0
+
+
+# -- 4. vega.index_token of a derivatives' symbol points at the index's name ---------------------------------
+
+@pytest.mark.parametrize("symbol, name, token", [("NIFTY", "Nifty 50", 26000), (" banknifty ", "Nifty Bank", 26009),
+                                                 (b"FINNIFTY", "Nifty Fin Service", 26037)])
+def test_index_token_of_a_derivatives_symbol_names_the_index(symbol, name, token):
+    """index_token("NIFTY") was 1474004377, the hashed token of a name no feed carries: store.ltp() of it a
+    KeyError, or a record of nothing, where the quant meant Nifty 50."""
+    with pytest.raises(ValueError, match="^" + re.escape(f"index_token: {symbol!r} is the derivatives' symbol of the "
+                                                         f"index {name!r}, which the exchange broadcasts under that "
+                                                         f"name: index_token({name!r}) is {token}") + "$"):
+        vega.index_token(symbol)
+    assert vega.index_token(name) == token
+    # with a table of one's own: the index's token in it, or the symbol itself when the table names it
+    with pytest.raises(ValueError, match=re.escape(f"index_token({name!r}) is 77")):
+        vega.index_token(symbol, {name: 77})
+    assert vega.index_token(symbol, {symbol.decode() if isinstance(symbol, bytes) else symbol: 88}) == 88
+
+
+def test_index_token_still_hashes_other_names_and_the_handler_merges_names_as_received():
+    from vega.indices import HASH_TOKEN_BASE, INDEX_SYMBOLS, index_key
+    assert vega.index_token("NIFTY 50") == 26000 and vega.index_token("MIDCPNIFTY") & HASH_TOKEN_BASE
+    assert {index_key(s) for s in INDEX_SYMBOLS} == {b"NIFTY", b"BANKNIFTY", b"FINNIFTY"}
+    h = vega.FeedHandler("IDX", vega.Store(8))
+    assert h.index_token("Nifty 50") == 26000
+    assert h.index_token("NIFTY") & HASH_TOKEN_BASE          # a wire name "NIFTY" is merged as any other name

@@ -26,12 +26,16 @@ import numpy as np
 from vega._files import open_regular, quote
 from vega.store import INDEX_FIELDS, INDEX_LINE5_NAMES, INDEX_UNION_FIELDS, STORE_DTYPE
 
-__all__ = ["DEFAULT_INDEX_TOKENS", "HASH_TOKEN_BASE", "INDEX_DTYPE", "IndexMasterError", "index_key",
+__all__ = ["DEFAULT_INDEX_TOKENS", "HASH_TOKEN_BASE", "INDEX_DTYPE", "INDEX_SYMBOLS", "IndexMasterError", "index_key",
            "index_token", "check_index_tokens", "index_table", "load_index_master"]
 
 #: configured tokens of well-known indices: the asset tokens their derivatives carry (the simulator's
 #: contract.txt uses the same); override or extend with ``FeedHandler("IDX", ..., index_tokens=...)``
 DEFAULT_INDEX_TOKENS = {"Nifty 50": 26000, "Nifty Bank": 26009, "Nifty Fin Service": 26037}
+
+#: the derivatives' symbols (contract.txt) of the indices of DEFAULT_INDEX_TOKENS -> the name the exchange
+#: broadcasts the index under: ``index_token("NIFTY")`` is a ValueError pointing at "Nifty 50"
+INDEX_SYMBOLS = {"NIFTY": "Nifty 50", "BANKNIFTY": "Nifty Bank", "FINNIFTY": "Nifty Fin Service"}
 
 #: tokens of names that are not configured: HASH_TOKEN_BASE | (FNV-1a-32(key) & 0x3FFFFFFF)
 HASH_TOKEN_BASE = 0x40000000
@@ -68,7 +72,9 @@ def _fnv1a(data: bytes) -> int:
 def index_token(name: str | bytes, tokens: Mapping[str, int] | None = None) -> int:
     """The NFO_IDX token an index handler merges ``name`` under: the configured one (``tokens``, default
     ``DEFAULT_INDEX_TOKENS``) or the hashed one.  (The handler moves a hashed token on by one in the ~1 in
-    2**30 case that two names collide; ``FeedHandler.index_names()`` shows what it used.)"""
+    2**30 case that two names collide; ``FeedHandler.index_names()`` shows what it used.)  A derivatives' symbol
+    of ``INDEX_SYMBOLS`` ("NIFTY", any case) that ``tokens`` does not name is a ValueError naming the index's name
+    and token: the exchange broadcasts no index under it, and its hashed token would match no record."""
     if not isinstance(name, (str, bytes)):      # bytes(5) is five NULs: "5 is not an index name" named no type
         raise TypeError(f"index_token: name must be a str (or bytes), not {type(name).__name__}: {name!r}")
     key = index_key(name)
@@ -77,6 +83,11 @@ def index_token(name: str | bytes, tokens: Mapping[str, int] | None = None) -> i
     for n, tok in (DEFAULT_INDEX_TOKENS if tokens is None else tokens).items():
         if index_key(n) == key:
             return int(tok)
+    index = next((n for sym, n in INDEX_SYMBOLS.items() if index_key(sym) == key), None)
+    if index is not None:
+        raise ValueError(f"index_token: {name!r} is the derivatives' symbol of the index {index!r}, which the "
+                         f"exchange broadcasts under that name: index_token({index!r}) is "
+                         f"{index_token(index, tokens)}")
     return HASH_TOKEN_BASE | (_fnv1a(key) & 0x3FFFFFFF)
 
 
