@@ -3,6 +3,7 @@ IV functions' messages for one bad value called it "an array of float64" (now_ns
 list of expiries was refused; a memoryview of bytes walked as a collection of tokens (its byte values looked up);
 vega.index_token given the derivatives' symbol ("NIFTY") answered a hashed token no feed carries; a replay bound
 with more than 9 fractional digits said only that it was "neither" a date nor a time."""
+import datetime as dt
 import re
 
 import numpy as np
@@ -83,7 +84,6 @@ def test_a_memoryview_of_ints_and_a_uint8_array_are_still_tokens():
 
 
 def test_replay_refuses_a_memoryview_of_bytes_as_tokens(tmp_path):
-    import datetime as dt
     import os
     import sys
     sys.path.insert(0, os.path.dirname(__file__))
@@ -144,3 +144,40 @@ def test_index_token_still_hashes_other_names_and_the_handler_merges_names_as_re
     h = vega.FeedHandler("IDX", vega.Store(8))
     assert h.index_token("Nifty 50") == 26000
     assert h.index_token("NIFTY") & HASH_TOKEN_BASE          # a wire name "NIFTY" is merged as any other name
+
+
+# -- 5. an expiry as a numpy datetime64 (a pandas column's value) is its date; expiry_unix given for it says so ---
+
+@pytest.fixture(scope="module")
+def masters(tmp_path_factory):
+    from vega.simulator import Simulator
+    paths = Simulator(("FO", "CM"), 10, seed=3).write_master(tmp_path_factory.mktemp("masters"))
+    return vega.Instruments.load(paths["contract"], paths["security"])
+
+
+def test_option_chain_takes_a_numpy_datetime64_expiry(masters):
+    """It was a TypeError "expiry must be raw seconds since 1980, a date, a datetime or 'YYYY-MM-DD', not
+    np.datetime64('2026-12-16')", where a pandas Timestamp (a datetime) of the same day was taken."""
+    day = masters.expiries("NIFTY")[0]
+    want = masters.option_chain("NIFTY", day)
+    assert len(want) > 0
+    for e in (np.datetime64(day), np.datetime64(day, "ns"), np.datetime64(f"{day}T18:29:59", "s")):
+        assert masters.option_chain("NIFTY", e).tobytes() == want.tobytes()
+        assert masters.futures("NIFTY", e).tobytes() == masters.futures("NIFTY", day).tobytes()
+    # UTC, as numpy's times are in the rest of the API: 18:30 UTC is 00:00 IST of the next day
+    with pytest.raises(ValueError, match=f"no contract expiring on {day + dt.timedelta(days=1)}:"):
+        masters.option_chain("NIFTY", np.datetime64(f"{day}T18:30:00", "s"))
+    with pytest.raises(ValueError, match=re.escape("expiry is NaT (numpy's not-a-time): give a date")):
+        masters.option_chain("NIFTY", np.datetime64("NaT"))
+
+
+def test_an_expiry_unix_given_as_the_expiry_is_named_as_one(masters):
+    """It said "no contract expiring on 2036-12-15": the int was read as seconds since 1980, without a word."""
+    row = masters.option_chain("NIFTY", masters.expiries("NIFTY")[0])[0]
+    assert len(masters.option_chain("NIFTY", row["expiry_raw"])) > 0
+    day = masters.expiries("NIFTY")[0].isoformat()
+    with pytest.raises(ValueError, match=re.escape(f"({int(row['expiry_unix'])} is the expiry_unix of {day}: an int "
+                                                   f"expiry is expiry_raw, seconds since 1980)")):
+        masters.option_chain("NIFTY", row["expiry_unix"])
+    with pytest.raises(ValueError, match=r"its expiries are [0-9-, ]+$"):      # another int: no such words
+        masters.option_chain("NIFTY", int(row["expiry_raw"]) + 86400)

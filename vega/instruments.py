@@ -126,16 +126,23 @@ def expiry_unix(expiry_raw: int) -> int:
     return (wall // 86400) * 86400 + EXPIRY_CLOCK - IST_OFFSET
 
 
-_EXPIRY_FORMS = "raw seconds since 1980, a date, a datetime or 'YYYY-MM-DD'"
+_EXPIRY_FORMS = "raw seconds since 1980, a date, a datetime, a numpy datetime64 or 'YYYY-MM-DD'"
 #: an expiry argument of the lookups: raw seconds since 1980 (an int or a numpy integer: the table's expiry_raw),
-#: a date or datetime, or 'YYYY-MM-DD'
-Expiry: TypeAlias = int | np.integer[Any] | _dt.date | str
+#: a date or datetime, a numpy datetime64 (a pandas column's value), or 'YYYY-MM-DD'
+Expiry: TypeAlias = int | np.integer[Any] | _dt.date | str | np.datetime64
 
 
 def _expiry_key(expiry: Expiry) -> int:
-    """expiry_unix of an expiry given as raw seconds since 1980, a date, a datetime or 'YYYY-MM-DD'.  ValueError
-    naming the forms for a str of another form (date.fromisoformat's "Invalid isoformat string" named neither the
-    argument nor them), TypeError for a bool (True was the raw second 1: an empty answer) or another type."""
+    """expiry_unix of an expiry given as raw seconds since 1980, a date, a datetime, a numpy datetime64 (UTC, as
+    numpy's times are in the rest of the API: its IST date; a date's 00:00 is that date) or 'YYYY-MM-DD'.
+    ValueError naming the forms for a str of another form (date.fromisoformat's "Invalid isoformat string" named
+    neither the argument nor them), and for NaT; TypeError for a bool (True was the raw second 1: an empty answer)
+    or another type."""
+    if isinstance(expiry, np.datetime64):           # (was "expiry must be ..., not np.datetime64('2026-12-16')")
+        if np.isnat(expiry):
+            raise ValueError("expiry is NaT (numpy's not-a-time): give a date")
+        days = (int(expiry.astype("datetime64[s]").astype(np.int64)) + IST_OFFSET) // 86400
+        return days * 86400 + EXPIRY_CLOCK - IST_OFFSET
     if isinstance(expiry, str):
         try:
             expiry = _dt.date.fromisoformat(expiry)
@@ -487,16 +494,20 @@ class Instruments:
         m: npt.NDArray[np.bool_] = fo & (expiry_unix == key)
         if not m.any():
             listed = [_expiry_day(int(x)) for x in np.unique(expiry_unix[fo])]
+            n = int(expiry) if isinstance(expiry, (int, np.integer)) else None    # an expiry_unix given for it?
+            unix = n is not None and bool((expiry_unix[fo] == n).any())
             raise ValueError(f"{func}: {_symbol_key(symbol)} has no contract expiring on {_expiry_day(key)}: "
                              + (f"its expiries are {', '.join(listed)}" if listed else
-                                "it has no F&O contract in these masters"))
+                                "it has no F&O contract in these masters")
+                             + (f" ({n} is the expiry_unix of {_expiry_day(n)}: an int expiry is expiry_raw, "
+                                f"seconds since 1980)" if unix and n is not None else ""))
         return m
 
     def option_chain(self, symbol: str, expiry: Expiry) -> npt.NDArray[np.void]:
         """Options (CE and PE) of ``symbol`` (any case) expiring on ``expiry`` (raw seconds since 1980, a date, a
-        datetime or 'YYYY-MM-DD'), sorted by strike then CE before PE.  ValueError naming the symbol's expiries
-        (``expiries(symbol)``) when it has no contract of ``expiry``; an expiry of its futures alone has an empty
-        chain."""
+        datetime, a numpy datetime64 or 'YYYY-MM-DD'), sorted by strike then CE before PE.  ValueError naming the
+        symbol's expiries (``expiries(symbol)``) when it has no contract of ``expiry``; an expiry of its futures
+        alone has an empty chain."""
         t = self.table
         m = (self._of_expiry(self._is_symbol(symbol) & (t["segment"] == SEG_FO), symbol, expiry, "option_chain")
              & np.isin(t["option_type"], ["CE", "PE"]))
