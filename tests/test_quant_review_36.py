@@ -181,3 +181,30 @@ def test_an_expiry_unix_given_as_the_expiry_is_named_as_one(masters):
         masters.option_chain("NIFTY", row["expiry_unix"])
     with pytest.raises(ValueError, match=r"its expiries are [0-9-, ]+$"):      # another int: no such words
         masters.option_chain("NIFTY", int(row["expiry_raw"]) + 86400)
+
+
+# -- 6. an empty list of times is no floats: the time functions give an empty answer ---------------------------
+
+@pytest.mark.parametrize("call", [
+    lambda v: vega.records.epoch_ns(v, "2026-11-20"),
+    lambda v: vega.records.datetimes(v, "2026-11-20"),
+    lambda v: vega.store.exchange_epoch_s(v),
+    lambda v: vega.time_to_expiry_array(v, NOW),
+])
+def test_time_functions_of_an_empty_list_are_empty(call):
+    """numpy makes [] float64: "epoch_ns takes integer ts48 values (ns since 00:00 IST), not float64" when a
+    filter (``[r["ts48"] for r in rows if ...]``) left nothing."""
+    got = call([])
+    assert isinstance(got, np.ndarray) and got.shape == (0,)
+    with pytest.raises(TypeError, match="float64"):
+        call(np.array([], np.float64))         # a float array stays refused: its values would be floats
+    with pytest.raises(TypeError, match="float"):
+        call([1.5])
+
+
+def test_set_timestamps_of_no_records_takes_an_empty_list():
+    recs = np.zeros(0, vega.records.CHANGE_RECORD_DTYPE)
+    vega.records.set_timestamps(recs, [])
+    one = np.zeros(2, vega.records.CHANGE_RECORD_DTYPE)
+    vega.records.set_timestamps(one, [5, 2 ** 40])
+    assert vega.records.timestamps(one).tolist() == [5, 2 ** 40]

@@ -12,6 +12,8 @@ keeps ``IV_NONE_E4`` (-1).  ``implied_volatility_array(..., status=True)`` also 
 
 import numpy as np
 cimport numpy as cnp
+
+from vega.records import _int_values
 from libc.math cimport NAN, isfinite
 from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t
 
@@ -354,9 +356,7 @@ def _int64s(a, shape, str func, str name, str what):
     object array's elements one by one), ValueError for a value beyond int64."""
     if np.ndim(a) == 0 and not isinstance(a, np.ndarray):
         _integer(a, func, name, what)               # one value: "not float: 1.7e+18", not "an array of float64"
-    x = np.asarray(a)
-    if x.size == 0 and not isinstance(a, np.ndarray):
-        x = x.astype(np.int64)                      # [] is no floats (numpy's float64): no expiry, an empty result
+    x = _int_values(a)                              # [] is no floats (numpy's float64): no expiry, an empty result
     if x.dtype.kind == "O":
         x = np.array([_integer(e, func, name, what) for e in x.flat], dtype=np.int64).reshape(x.shape)
     elif x.dtype.kind not in "iu":

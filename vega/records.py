@@ -110,10 +110,17 @@ def epoch_ns(records_or_ts48: Any, day: DayLike) -> Any:
     return _ts48_ints("epoch_ns", records_or_ts48) + np.int64(base)
 
 
+def _int_values(values: Any) -> npt.NDArray[Any]:
+    """``values`` as a numpy array, an empty list (or tuple ...) as an empty int64 one: numpy makes it float64,
+    which the functions taking integers refused ("not float64") when a filter left no value."""
+    a = np.asarray(values)
+    return a.astype(np.int64) if a.size == 0 and not isinstance(values, np.ndarray) else a
+
+
 def _ts48_ints(func: str, values: Any) -> npt.NDArray[np.int64]:
     """``values`` as an int64 array of ts48 (ns since 00:00 IST of the trading day): TypeError for anything but
     ints or integers (a bool too), ValueError for one outside [0, 2**48)."""
-    ts = np.asarray(values)
+    ts = _int_values(values)
     if ts.dtype.kind not in "iu":
         raise TypeError(f"{func} takes integer ts48 values (ns since 00:00 IST), not {ts.dtype}")
     if ts.size and (ts.min() < 0 or ts.max() >= 1 << 48):

@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from vega.instruments import EPOCH_1980, IST, IST_OFFSET
+from vega.records import _int_values
 
 __all__ = ["STORE_DTYPE", "INDEX_UNION_FIELDS", "RECORD_SIZE", "GROUPS", "QUALITY_WEIGHTS", "PRE_OPEN_STATUSES",
            "EXCHANGE_EPOCH_S", "exchange_epoch_s", "exchange_datetime", "flat",
@@ -199,7 +200,7 @@ def exchange_epoch_s(seconds: Any) -> Any:
     else an int64 array; 0 (no time yet) gives EXCHANGE_EPOCH_S, so mask it first in an array."""
     if isinstance(seconds, (int, np.integer)) and not isinstance(seconds, (bool, np.bool_)):
         return EXCHANGE_EPOCH_S + int(seconds)
-    a = np.asarray(seconds)
+    a = _int_values(seconds)
     if a.dtype.kind not in "iu":
         raise TypeError(f"exchange times are integer seconds since 1980, not {a.dtype}")
     return a.astype(np.int64) + EXCHANGE_EPOCH_S
