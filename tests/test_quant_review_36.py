@@ -208,3 +208,52 @@ def test_set_timestamps_of_no_records_takes_an_empty_list():
     one = np.zeros(2, vega.records.CHANGE_RECORD_DTYPE)
     vega.records.set_timestamps(one, [5, 2 ** 40])
     assert vega.records.timestamps(one).tolist() == [5, 2 ** 40]
+
+
+# -- 7. journal_path refuses a feed name no journal has; replay a callback it cannot call, before reading -------
+
+def test_journal_path_refuses_an_unknown_feed_as_replay_does(tmp_path):
+    """journal_path(root, "FO", day) was root/FO/20261120.bin: Journal.open of it then said only "No such file"."""
+    from vega.journal import journal_path
+    assert journal_path(tmp_path, "nse_fo", "2026-11-20") == tmp_path / "NSE_FO" / "20261120.bin"
+    with pytest.raises(ValueError, match="^unknown feed 'FO'; expected one of NSE_FO, NSE_EQ, NFO_IDX$"):
+        journal_path(tmp_path, "FO", "2026-11-20")
+    (tmp_path / "NSE_FO").mkdir()
+    with pytest.raises(ValueError, match="^unknown feed 'FO'; expected one of NSE_FO, NSE_EQ, NFO_IDX$"):
+        vega.replay(tmp_path, "2026-11-20", feeds=["FO"], into=lambda r, f: None)
+
+
+@pytest.fixture
+def journal_root(tmp_path):
+    import os
+    import sys
+    sys.path.insert(0, os.path.dirname(__file__))
+    from journal_helpers import make_records
+    from vega.journal import JournalWriter
+
+    with JournalWriter(tmp_path, "NSE_FO", dt.date(2026, 11, 20), flush_interval=None) as w:
+        w.append(make_records(200, seed=7, ntok=3))
+    return tmp_path
+
+
+def test_replay_refuses_a_callback_of_one_argument_before_reading(journal_root):
+    """into=lambda recs: ... raised "<lambda>() takes 1 positional argument but 2 were given" from the first
+    delivery, in the lambda's words; into=a_list.append likewise ("append() takes exactly one argument")."""
+    seen = []
+
+    def one(recs):
+        seen.append(recs)
+
+    for bad, name in ((one, "one"), (seen.append, "list.append"), (lambda recs, feed, extra: None, "<lambda>")):
+        with pytest.raises(TypeError, match="^" + re.escape(f"replay: a callback target is called as "
+                                                            f"into(records, feed), and {name} cannot be (")):
+            vega.replay(journal_root, "2026-11-20", into=bad)
+        with pytest.raises(TypeError, match=re.escape("is called as into(records, feed)")):
+            vega.replay(journal_root, "2026-11-20", into={"NSE_FO": bad})
+    assert seen == []
+    # what takes two arguments is called with them; a list is given as itself
+    assert vega.replay(journal_root, "2026-11-20", into=lambda recs, feed: seen.append(feed)).records == 200
+    assert vega.replay(journal_root, "2026-11-20", into=lambda *a: None).records == 200
+    assert set(seen) == {"NSE_FO"}
+    got = []
+    assert vega.replay(journal_root, "2026-11-20", into=got).records == sum(len(r) for r in got) == 200

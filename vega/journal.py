@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as _dt
+import inspect
 import math
 import numbers
 import os
@@ -33,6 +34,7 @@ from vega._journal import (
     _applier,
     _datetime64_epoch_ns,
     _datetime64_scalar,
+    _feed_type,
     _index,
     _regular_file,
     _split_ns,
@@ -72,8 +74,9 @@ __all__ = [
 
 
 def journal_path(root: StrPath, feed: str, date: DayLike) -> Path:
-    """``<root>/<FEED>/YYYYMMDD.bin``."""
-    return Path(root) / str(feed).upper() / f"{date_int(as_date(date)):08d}.bin"
+    """``<root>/<FEED>/YYYYMMDD.bin``: ``feed`` a feed name in any case (ValueError for another, such as "FO",
+    whose path no journal has: Journal.open of it said only that no such file exists)."""
+    return Path(root) / _feed_type(feed)[0] / f"{date_int(as_date(date)):08d}.bin"
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -517,8 +520,26 @@ def _sink(into: Any, feed: str) -> _Sink | None:
             method = m                                 # (returned at once: the loop binds m no more)
             return lambda recs, feed, base: method(recs)
     if callable(target):
+        _check_callback(target)
         return lambda recs, feed, base: target(recs, feed)
     raise TypeError(f"replay target {target!r} has no apply_records/publish/append and is not callable")
+
+
+def _check_callback(target: Callable[..., object]) -> None:
+    """TypeError, before anything is read, for a callback that cannot be called as ``into(records, feed)``
+    (``lambda recs: ...``, ``a_list.append``): it was raised by the first call, in the callback's own words
+    ("<lambda>() takes 1 positional argument but 2 were given"), after the replay had begun."""
+    try:
+        sig = inspect.signature(target)
+    except (TypeError, ValueError):                    # (no signature to read: a C callable; it is called)
+        return
+    try:
+        sig.bind(None, None)
+    except TypeError as e:
+        name = str(getattr(target, "__qualname__", type(target).__name__)).rpartition("<locals>.")[2]
+        raise TypeError(f"replay: a callback target is called as into(records, feed), and {name} cannot be "
+                        f"({e}): take both, e.g. lambda recs, feed: ...; an object with append(records), such "
+                        f"as a list, is given as itself") from None
 
 
 def _wants_state(state: bool | None, into: Any, feed: str) -> bool:
@@ -724,9 +745,7 @@ def _feeds(root: Path, feeds: Iterable[str] | str | None) -> list[str]:
         feeds = [feeds]
     out = []
     for f in feeds:
-        name = str(f).upper()
-        if name not in FEEDS:
-            raise ValueError(f"unknown feed {f!r}; expected one of {', '.join(FEEDS)}")
+        name = _feed_type(f)[0]
         if name not in present:
             raise FileNotFoundError(f"{root}: no {name}/ directory (feeds there: {', '.join(present) or 'none'})")
         out.append(name)
@@ -767,7 +786,8 @@ def replay(root: StrPath, start: ReplayBound, end: ReplayBound | None = None,
     an object with ``apply_records(records)`` (a Store: given ``day_base_ns`` = 00:00 IST of each journal's
     trading date when its method takes it, so last update times are the journal day's, as in the live store),
     a ``vega.Ring`` (each feed to its own slot: its live records), an object with ``publish(records)`` or
-    ``append(records)``, a callable ``into(records, feed)``, or a mapping feed -> any of those (keys: feed names
+    ``append(records)``, a callable ``into(records, feed)`` (one that cannot take the two is a TypeError before
+    anything is read), or a mapping feed -> any of those (keys: feed names
     as ``feeds`` takes them, in any case, a key naming no feed a ValueError; feeds it lacks are skipped).  One
     target with
     ``apply_records`` for several feeds is a ValueError (each feed numbers its tokens apart: they would collide
