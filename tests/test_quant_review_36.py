@@ -108,11 +108,12 @@ def test_replay_refuses_a_memoryview_of_bytes_as_tokens(tmp_path):
 @pytest.mark.parametrize("bound", ["2026-11-20T11:30:00.1234567891", "2026-11-20 11:30:00.123456789123+05:30"])
 @pytest.mark.parametrize("which", ["start", "end"])
 def test_replay_bound_of_more_than_9_fractional_digits_says_what_is_wrong(tmp_path, bound, which):
-    """It said "replay: start: '...' is neither a trading date (...) nor a time (...)": 300 characters that did not
-    name the fraction."""
+    """It said "replay: start: '...' is neither a trading date (...) nor a time (...)": 300 characters of the forms
+    that did not name the fraction."""
     args = (bound, None) if which == "start" else ("2026-11-20", bound)
-    with pytest.raises(ValueError, match="^" + re.escape(f"replay: {which}: {bound!r}: a fraction of a second of "
-                                                         f"more than 9 digits (nanoseconds)") + "$"):
+    with pytest.raises(ValueError, match="^" + re.escape(f"replay: {which}: {bound!r} is neither a trading date nor a "
+                                                         f"time: its fraction of a second has more than 9 digits "
+                                                         f"(nanoseconds)") + "$"):
         vega.replay(tmp_path, *args, into=lambda r, f: None)
     # nine digits are a time: the replay of a root without files replays nothing
     (tmp_path / "NSE_FO").mkdir()

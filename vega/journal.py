@@ -445,8 +445,9 @@ def _bound(value: ReplayBound, is_end: bool) -> tuple[_dt.date, int | None]:
     if isinstance(value, str) and len(value) > 10:            # 'YYYY-MM-DD' and 'YYYYMMDD' are dates
         try:
             text, sub_us = _split_ns(value)
-        except ValueError as e:                                # a fraction past the ns: say that, not "neither"
-            raise ValueError(f"{what}: {e}") from None
+        except ValueError:                                     # a fraction past the ns: say that, not the forms
+            raise ValueError(f"{what}: {value!r} is neither a trading date nor a time: its fraction of a second "
+                             f"has more than 9 digits (nanoseconds)") from None
         try:
             value = _dt.datetime.fromisoformat(text)
         except ValueError:
