@@ -211,7 +211,7 @@ def test_set_timestamps_of_no_records_takes_an_empty_list():
     assert vega.records.timestamps(one).tolist() == [5, 2 ** 40]
 
 
-# -- 7. journal_path refuses a feed name no journal has; replay a callback it cannot call, before reading -------
+# -- 7. journal_path refuses a feed name no journal has; replay says what a callback it cannot call lacks ------
 
 def test_journal_path_refuses_an_unknown_feed_as_replay_does(tmp_path):
     """journal_path(root, "FO", day) was root/FO/20261120.bin: Journal.open of it then said only "No such file"."""
@@ -237,7 +237,7 @@ def journal_root(tmp_path):
     return tmp_path
 
 
-def test_replay_refuses_a_callback_of_one_argument_before_reading(journal_root):
+def test_replay_says_a_callback_of_one_argument_is_called_with_two(journal_root, tmp_path_factory):
     """into=lambda recs: ... raised "<lambda>() takes 1 positional argument but 2 were given" from the first
     delivery, in the lambda's words; into=a_list.append likewise ("append() takes exactly one argument")."""
     seen = []
@@ -252,6 +252,15 @@ def test_replay_refuses_a_callback_of_one_argument_before_reading(journal_root):
         with pytest.raises(TypeError, match=re.escape("is called as into(records, feed)")):
             vega.replay(journal_root, "2026-11-20", into={"NSE_FO": bad})
     assert seen == []
+    # a replay that delivers nothing calls no callback; a TypeError of the callback's own is its own
+    empty = tmp_path_factory.mktemp("empty")
+    (empty / "NSE_FO").mkdir()
+    assert vega.replay(empty, "2026-11-20", into=one).records == 0
+
+    def raises(recs, feed):
+        raise TypeError("the strategy's own")
+    with pytest.raises(TypeError, match="^the strategy's own$"):
+        vega.replay(journal_root, "2026-11-20", into=raises)
     # what takes two arguments is called with them; a list is given as itself
     assert vega.replay(journal_root, "2026-11-20", into=lambda recs, feed: seen.append(feed)).records == 200
     assert vega.replay(journal_root, "2026-11-20", into=lambda *a: None).records == 200

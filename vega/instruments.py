@@ -126,7 +126,8 @@ def expiry_unix(expiry_raw: int) -> int:
     return (wall // 86400) * 86400 + EXPIRY_CLOCK - IST_OFFSET
 
 
-_EXPIRY_FORMS = "raw seconds since 1980, a date, a datetime, a numpy datetime64 or 'YYYY-MM-DD'"
+_EXPIRY_FORMS = "raw seconds since 1980, a date, a datetime or 'YYYY-MM-DD'"      # (for a str of another form)
+_EXPIRY_TYPES = "raw seconds since 1980, a date, a datetime, a numpy datetime64 or 'YYYY-MM-DD'"
 #: an expiry argument of the lookups: raw seconds since 1980 (an int or a numpy integer: the table's expiry_raw),
 #: a date or datetime, a numpy datetime64 (a pandas column's value), or 'YYYY-MM-DD'
 Expiry: TypeAlias = int | np.integer[Any] | _dt.date | str | np.datetime64
@@ -157,7 +158,7 @@ def _expiry_key(expiry: Expiry) -> int:
         return days * 86400 + EXPIRY_CLOCK - IST_OFFSET
     if isinstance(expiry, (int, np.integer)) and not isinstance(expiry, (bool, np.bool_)):
         return expiry_unix(int(expiry))
-    raise TypeError(f"expiry must be {_EXPIRY_FORMS}, not {expiry!r}")
+    raise TypeError(f"expiry must be {_EXPIRY_TYPES}, not {expiry!r}")
 
 
 def _expiry_day(expiry_unix: int) -> str:

@@ -521,18 +521,30 @@ def _sink(into: Any, feed: str) -> _Sink | None:
             method = m                                 # (returned at once: the loop binds m no more)
             return lambda recs, feed, base: method(recs)
     if callable(target):
-        _check_callback(target)
-        return lambda recs, feed, base: target(recs, feed)
+        return _callback_sink(target)
     raise TypeError(f"replay target {target!r} has no apply_records/publish/append and is not callable")
 
 
+def _callback_sink(target: Callable[..., object]) -> _Sink:
+    """The sink of a callback target: ``target(records, feed)``; a TypeError of the call that is the callback's
+    signature's (``lambda recs: ...``, ``a_list.append``) raised as :func:`_check_callback` words it, instead of
+    "<lambda>() takes 1 positional argument but 2 were given".  (Checked at the call, not before: a replay that
+    delivers nothing calls no callback.)"""
+    def deliver(recs: npt.NDArray[Any], feed: str, base: int) -> object:
+        try:
+            return target(recs, feed)
+        except TypeError:
+            _check_callback(target)                    # raises when the signature is what is wrong
+            raise
+    return deliver
+
+
 def _check_callback(target: Callable[..., object]) -> None:
-    """TypeError, before anything is read, for a callback that cannot be called as ``into(records, feed)``
-    (``lambda recs: ...``, ``a_list.append``): it was raised by the first call, in the callback's own words
-    ("<lambda>() takes 1 positional argument but 2 were given"), after the replay had begun."""
+    """TypeError saying what to pass when ``target`` cannot be called as ``into(records, feed)``; None when it
+    can, or when it has no signature to read (a C callable)."""
     try:
         sig = inspect.signature(target)
-    except (TypeError, ValueError):                    # (no signature to read: a C callable; it is called)
+    except (TypeError, ValueError):
         return
     try:
         sig.bind(None, None)
@@ -787,8 +799,8 @@ def replay(root: StrPath, start: ReplayBound, end: ReplayBound | None = None,
     an object with ``apply_records(records)`` (a Store: given ``day_base_ns`` = 00:00 IST of each journal's
     trading date when its method takes it, so last update times are the journal day's, as in the live store),
     a ``vega.Ring`` (each feed to its own slot: its live records), an object with ``publish(records)`` or
-    ``append(records)``, a callable ``into(records, feed)`` (one that cannot take the two is a TypeError before
-    anything is read), or a mapping feed -> any of those (keys: feed names
+    ``append(records)``, a callable ``into(records, feed)`` (one that cannot take the two is a TypeError saying
+    so at its first call), or a mapping feed -> any of those (keys: feed names
     as ``feeds`` takes them, in any case, a key naming no feed a ValueError; feeds it lacks are skipped).  One
     target with
     ``apply_records`` for several feeds is a ValueError (each feed numbers its tokens apart: they would collide
