@@ -2119,14 +2119,19 @@ def _applier(target):
 
 def token_array(tokens):
     """The tokens a reader keeps (``tokens=`` of ``Journal.read`` / ``between`` and ``vega.replay``): any
-    iterable of ints (a list, set, range, numpy array) as a uint32 array.  TypeError for a single int, a str, bytes
-    or a bytearray, or a non-integer array, ValueError for a token outside 0 .. 2**32 - 1."""
+    iterable of ints (a list, set, range, numpy array) as a uint32 array.  TypeError for a single int, a str, bytes,
+    a bytearray or a memoryview of bytes, or a non-integer array, ValueError for a token outside 0 .. 2**32 - 1."""
     if isinstance(tokens, np.ndarray):
         if tokens.dtype.kind not in "iu":
             raise TypeError(f"tokens must be integers, not an array of {tokens.dtype}")
         arr = tokens.ravel()
-    elif isinstance(tokens, (int, np.integer, str, bytes, bytearray)):     # (a bytearray's ints are bytes)
+    elif isinstance(tokens, (int, np.integer, str)):
         raise TypeError(f"tokens must be a collection of tokens, not {type(tokens).__name__} (wrap one in [..])")
+    elif isinstance(tokens, (bytes, bytearray)) or (isinstance(tokens, memoryview)
+                                                     and tokens.format in ("B", "b", "c")):
+        # bytes, a bytearray or a memoryview of them iterate as their byte values: token 97 for "a"
+        raise TypeError(f"tokens must be a collection of tokens, not {type(tokens).__name__} (of bytes: its byte "
+                        f"values are no tokens)")
     else:
         try:
             arr = np.asarray(list(tokens))
@@ -2240,6 +2245,10 @@ def _ts_arg(t, day, what="t"):
     if isinstance(v, str):
         try:
             v, sub_us = _split_ns(v)
+        except ValueError:
+            raise ValueError(f"{what}: not a time: {t!r}: its fraction of a second has more than 9 digits "
+                             f"(nanoseconds)") from None
+        try:
             try:
                 v = _dt.time.fromisoformat(v)
             except ValueError:

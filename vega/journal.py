@@ -58,7 +58,7 @@ from vega._journal import (
     token_array,
 )
 
-from vega._core import _bad_records, _byte_string
+from vega._core import _bad_records
 from vega._files import StrPath, missing_dirs, remove_empty
 from vega.records import CHANGE_RECORD_DTYPE, CONTINUED, KEYFRAME, DayLike, _not_records, timestamps
 
@@ -866,9 +866,6 @@ def replay(root: StrPath, start: ReplayBound, end: ReplayBound | None = None,
             raise ValueError(f"replay: one store for the feeds {', '.join(fs)}, whose tokens are numbered apart "
                              f"and collide in it: give feeds=[one of them], or into={{feed: store}} with a store "
                              f"each")
-    if _byte_string(tokens):                           # (token_array walked a memoryview of bytes as its bytes)
-        raise TypeError(f"tokens must be a collection of tokens, not {type(tokens).__name__} (of bytes: its byte "
-                        f"values are no tokens)")
     tok = None if tokens is None else token_array(tokens)
     res = ReplayResult()
     # at least 1 ns of feed time (a tick below it delivered whole batches at their first record's time), at

@@ -43,6 +43,7 @@ def one_line_errors(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 _DIGITS_RE = re.compile(r"[0-9]+")
 _TIME_RE = re.compile(r"^([0-9]{1,2}):([0-9]{2})(?::([0-9]{2})(?:\.([0-9]{1,9}))?)?$")   # ASCII digits only
+_TOO_FINE_RE = re.compile(r"^[0-9]{1,2}:[0-9]{2}:[0-9]{2}\.[0-9]{10,}$")
 
 
 def parse_tokens(text: str | None) -> npt.NDArray[np.uint32] | None:
@@ -77,6 +78,8 @@ def _clock_ns(text: str, hours: int) -> int:
     """``HH:MM[:SS[.fraction]]`` -> ns since 00:00; _Malformed, or ValueError for a value out of its range."""
     m = _TIME_RE.match(text.strip())
     if not m:
+        if _TOO_FINE_RE.match(text.strip()):        # (was "expected HH:MM[:SS[.fraction]]", which it is)
+            raise ValueError("its fraction of a second has more than 9 digits (nanoseconds)")
         raise _Malformed
     h, mi, s = int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
     frac = (m.group(4) or "").ljust(9, "0")
