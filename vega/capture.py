@@ -748,107 +748,56 @@ class Capture:
         They are the same 32-byte records, numbered alike, so they are appended to the journal and flushed:
         the new ring then starts after them, and no number a reader has seen comes back as another record.
 
-        Only a slot whose writer died, or stopped with its journal failed (a full disk: the records it held in
-        memory meanwhile went with it), and whose records continue this journal is used: the slot holds the
-        journal's last live record, byte for byte (CONTINUED aside; the previous day's file when this one has
-        none yet), or it starts right at the journal's end, or, for an empty journal whose writer died, it
-        starts at 0 and was made on the journal's day.  A clean stop leaves no writer pid, and its journal has
-        every record unless it failed: its ring is used only past a journal that holds a live record, and only
-        when it continues it so.  What the ring has overwritten already is lost.  ``start_notes`` says what was
-        added or lost."""
-        from vega._ring import Ring, _pid_alive
-        from vega._journal import day_epoch_ns
-        from vega.records import CONTINUED
+        Which slots, and which of their records, :func:`_ring_take` decides (``vega capture --remove-shm``
+        refuses by the same rule).  ``start_notes`` says what was added or lost."""
+        from vega._ring import Ring
         try:
             old = Ring.open(name)
         except Exception:                         # no ring, not a ring, damaged: nothing to recover
             return
-        day0 = day_epoch_ns(self._today())
-
-        def who(pid: int, whose: bool = False) -> str:
-            s = "'s" if whose else ""
-            return f"the killed capture{s}" if pid else f"the previous capture{s} (stopped with its journal failed)"
-
-        def lost(f: _Feed, n: int, tail: int, pid: int) -> None:
-            self._notes.append(f"{f.name}: {who(pid, True)} ring {name} published records {n:,}..{tail - 1:,} "
-                               f"that its journal never wrote, and has overwritten them since: {tail - n:,} "
-                               f"records lost; the new ring numbers its records from {n:,} again")
-
-        def reused(f: _Feed, n: int, tail: int, why: str) -> None:
-            self._notes.append(f"{f.name}: ring {name} has published records up to {tail - 1:,}, but this journal "
-                               f"ends at {n:,} ({why}): the new ring numbers its records from {n:,} again, so its "
-                               f"readers must start again, not go on at their positions")
         try:
             for f in self.all_feeds:
                 w = f.writer
                 if w is None:
                     continue
-                info = old.info(f.name)
-                tail, n, first = old.tail(f.name), w.next_seq, info["first_seq"]
-                if tail <= n:
-                    continue                      # nothing past the journal's end: the numbers go on
-                pid = info["writer_pid"]
-                if first > n or (pid == 0 and n == 0) or (pid != 0 and _pid_alive(pid)):
-                    # a ring that starts after the journal's end, or a clean stop's past an empty journal (which
-                    # cannot be told to continue it), or a writer that is no capture of ours: nothing to take.
-                    # A clean stop's past a journal with records is its journal that failed and stayed so (a
-                    # full disk; a journal that did not fail has every record the ring has): checked below.  A
-                    # ring of an earlier day past a new day's empty journal is the usual morning start
-                    made = info["created_ns"]
-                    reused(f, n, tail, f"the ring was made on {ist_date(made):%Y-%m-%d}, an earlier day, and a new "
-                           "day's journal numbers its records from 0" if n == 0 and made < day0 - JOURNAL_GRACE_NS
-                           else "its day file was removed, or the ring was another journal's")
-                    continue
-                same_day = day0 - JOURNAL_GRACE_NS <= info["created_ns"] < day0 + 86_400 * 10**9
-                at_end = None                     # the ring's record numbered n - 1, when it is the journal's last
-                if first < n:
-                    joins, at_end = _ring_joins_journal(old, f.name, n, w.path)
-                    if joins is False:
-                        reused(f, n, tail, "the ring was another journal's: another root, another day")
-                        continue
-                    # None: its record n - 1 is overwritten or no day file has a live record yet; a ring made on
-                    # the journal's day is taken (the read below says what it has overwritten)
-                    if joins is None and not same_day:
-                        oldest = max(first, tail - info["capacity"])
-                        why = (f"has overwritten {oldest - n:,} of them" if oldest > n else
-                               "cannot be matched to this journal")
-                        how = "was killed" if pid else "stopped with its journal failed"
-                        self._notes.append(f"{f.name}: ring {name}, whose writer {how}, holds records {n:,}.."
-                                           f"{tail - 1:,} past this journal's end but {why}: none added; the new "
-                                           f"ring numbers its records from {n:,}")
-                        continue
-                elif n == 0 and not same_day:     # an empty journal: only a ring of its day, from 0, continues it
-                    reused(f, n, tail, "the ring was made on another day")
-                    continue
-                r = old.reader(f.name, None, start=n, on_lap="oldest")
-                parts = []
-                while r.position < tail and not r.lost:
-                    got = _poll_old(r, 65536)
-                    if not len(got):
-                        break
-                    parts.append(got.copy())
-                ok = r.lost == 0 and r.position >= tail
-                r.close()
-                if not ok:
-                    lost(f, n, tail, pid)
-                    continue
-                recs = np.concatenate(parts)[:tail - n]
-                try:
-                    if (at_end is not None and int(at_end["flags"][0]) & CONTINUED
-                            and int(at_end["token"][0]) == int(recs["token"][0])):
-                        w._reopen_closed_update()   # the rest of the update the file ended inside: one again
-                    w.append(recs)
-                    w.flush()                     # before the old ring, their other copy, is replaced
-                except (OSError, ValueError) as e:
-                    self._notes.append(f"{f.name}: {who(pid, True)} ring {name} holds records {n:,}.."
-                                       f"{tail - 1:,} that its journal never wrote; adding them failed ({e}): "
-                                       f"the new ring numbers its records from {w.next_seq:,}")
-                    continue
-                self._notes.append(f"{f.name}: {len(recs):,} records {who(pid)} had published to ring "
-                                   f"{name} but not journaled (numbers {n:,}..{tail - 1:,}) were added to "
-                                   f"{w.path.name}")
+                t = _ring_take(old, f.name, w.path, w.next_seq, self._today())
+                if t is not None and t.records:
+                    self._take_from_ring(old, f.name, name, w, t)
+                elif t is not None:
+                    self._notes.append(t.note(f.name, name))
         finally:
             old.close()
+
+    def _take_from_ring(self, old: Ring, feed: str, name: str, w: JournalWriter, t: _Take, more: str = "") -> None:
+        """Append the records ``t`` (:func:`_ring_take`) says the ring ``old`` (named ``name``) holds past the end
+        of the journal ``w`` of ``feed``, and flush them; the start note says what was added, or lost."""
+        from vega.records import CONTINUED
+        n, tail = t.n, t.tail
+        r = old.reader(feed, None, start=n, on_lap="oldest")
+        parts = []
+        while r.position < tail and not r.lost:
+            got = _poll_old(r, 65536)
+            if not len(got):
+                break
+            parts.append(got.copy())
+        ok = r.lost == 0 and r.position >= tail
+        r.close()
+        if not ok:                                # (removed meanwhile)
+            self._notes.append(t.lost(feed, name))
+            return
+        recs = np.concatenate(parts)[:tail - n]
+        try:
+            if (t.at_end is not None and int(t.at_end["flags"][0]) & CONTINUED
+                    and int(t.at_end["token"][0]) == int(recs["token"][0])):
+                w._reopen_closed_update()         # the rest of the update the file ended inside: one again
+            w.append(recs)
+            w.flush()                             # before the old ring, their other copy, is replaced
+        except (OSError, ValueError) as e:
+            self._notes.append(t.failed(feed, name, e, w.next_seq))
+            return
+        self._notes.append(f"{feed}: {len(recs):,} records {_ring_writer(t.pid)} had published to ring "
+                           f"{name} but not journaled (numbers {n:,}..{tail - 1:,}) were added to "
+                           f"{w.path.name}{more}")
 
     def _seed_stores(self) -> None:
         """A capture restarted during the day starts each store from the state its journal holds so far (the
@@ -2258,11 +2207,9 @@ def _last_live_record(path: str | Path) -> npt.NDArray[np.void] | None:
 
 def _unjournaled_records(name: str, feeds: list[str], root: Path) -> str:
     """What the stopped capture's ring ``name`` holds past the end of its feeds' latest day files under
-    ``root`` and continuing them (what a restart would add to the journal: ``Capture._recover_from_ring``), as
-    "NSE_FO 1,200..1,299, ..."; "" when nothing (or the ring cannot be read)."""
+    ``root`` that a restart would add to the journal (:func:`_ring_take`, as ``Capture._recover_from_ring``),
+    as "NSE_FO 1,200..1,299, ..."; "" when nothing (or the ring cannot be read)."""
     from vega._ring import Ring
-    from vega._journal import day_epoch_ns
-    from vega.journal import Journal
     try:
         ring = Ring.open(name)
     except Exception:                             # not a ring, damaged: nothing a restart could take either
@@ -2270,27 +2217,133 @@ def _unjournaled_records(name: str, feeds: list[str], root: Path) -> str:
     out = []
     try:
         for feed in feeds:
-            days = sorted((root / feed).glob("[0-9]" * 8 + ".bin"))
-            if not days:
+            latest = _latest_day_file(root / feed)
+            if latest is None:
                 continue
             try:
-                info = ring.info(feed)
-                with Journal.open(days[-1]) as j:
-                    n, day0 = j.next_seq, day_epoch_ns(j.date)
-            except Exception:                     # no slot for it, a damaged file: not this ring's journal
+                t = _ring_take(ring, feed, *latest)
+            except Exception:                     # no slot for it: not this ring's journal
                 continue
-            tail, first = ring.tail(feed), info["first_seq"]
-            if not first <= n < tail or tail - info["capacity"] > n:
-                continue                          # nothing past its end, or none of it held still
-            made_that_day = day0 - JOURNAL_GRACE_NS <= info["created_ns"] < day0 + 86_400 * 10**9
-            if n == 0 and (info["writer_pid"] == 0 or not made_that_day):
-                continue                          # past an empty journal, what _recover_from_ring never takes: a
-                #                                   clean stop's ring, or one made on another day
-            if first == n or _ring_joins_journal(ring, feed, n, days[-1])[0]:
-                out.append(f"{feed} {n:,}..{tail - 1:,}")
+            if t is not None and t.records:
+                out.append(f"{feed} {t.n:,}..{t.tail - 1:,}")
     finally:
         ring.close()
     return ", ".join(out)
+
+
+def _latest_day_file(folder: Path, before: str | None = None) -> tuple[Path, int, _dt.date] | None:
+    """The latest day file ``YYYYMMDD.bin`` in a feed's journal ``folder`` (of a day before the file named
+    ``before``, when given), with its ``next_seq`` and trading date; None when there is none, or it cannot be read
+    (a damaged file: not a journal a restart continues)."""
+    from vega.journal import Journal
+    days = sorted(q for q in folder.glob("[0-9]" * 8 + ".bin") if before is None or q.name < before)
+    if not days:
+        return None
+    try:
+        with Journal.open(days[-1]) as j:
+            return days[-1], j.next_seq, j.date
+    except Exception:
+        return None
+
+
+def _ring_writer(pid: int, whose: bool = False) -> str:
+    """The capture that wrote a stopped ring's slot, in the start notes: killed (its pid left in the slot), or
+    stopped with its journal failed (a clean stop leaves none)."""
+    s = "'s" if whose else ""
+    return f"the killed capture{s}" if pid else f"the previous capture{s} (stopped with its journal failed)"
+
+
+@dataclasses.dataclass
+class _Take:
+    """What a restart does with a stopped capture's ring slot that holds records past its journal's end
+    (:func:`_ring_take`): ``records``, append ``n``..``tail - 1`` to the journal, else why not (``kind``)."""
+    n: int                                  # the journal's next_seq
+    tail: int                               # the slot's
+    pid: int                                # the slot's writer pid: 0 after a clean stop
+    capacity: int
+    records: bool = False
+    kind: str = ""                          # not taken: "reused", "unmatched" or "lost"
+    why: str = ""                           # "reused" / "unmatched": in words
+    at_end: npt.NDArray[np.void] | None = None   # the slot's record n - 1, when it is the journal's last live one
+
+    def note(self, feed: str, name: str) -> str:
+        """The start note of a slot not taken (of ring ``name``, feed ``feed``)."""
+        n, tail = self.n, self.tail
+        if self.kind == "lost":
+            return self.lost(feed, name)
+        if self.kind == "unmatched":
+            how = "was killed" if self.pid else "stopped with its journal failed"
+            return (f"{feed}: ring {name}, whose writer {how}, holds records {n:,}..{tail - 1:,} past this journal's "
+                    f"end but {self.why}: none added; the new ring numbers its records from {n:,}")
+        return (f"{feed}: ring {name} has published records up to {tail - 1:,}, but this journal ends at {n:,} "
+                f"({self.why}): the new ring numbers its records from {n:,} again, so its readers must start again, "
+                f"not go on at their positions")
+
+    def lost(self, feed: str, name: str) -> str:
+        n, tail = self.n, self.tail
+        return (f"{feed}: {_ring_writer(self.pid, True)} ring {name} published records {n:,}..{tail - 1:,} that its "
+                f"journal never wrote, and has overwritten them since: {tail - n:,} records lost; the new ring "
+                f"numbers its records from {n:,} again")
+
+    def failed(self, feed: str, name: str, e: Exception, next_seq: int) -> str:
+        return (f"{feed}: {_ring_writer(self.pid, True)} ring {name} holds records {self.n:,}..{self.tail - 1:,} "
+                f"that its journal never wrote; adding them failed ({e}): the new ring numbers its records from "
+                f"{next_seq:,}")
+
+
+def _ring_take(ring: Ring, feed: str, path: str | Path, n: int, day: _dt.date) -> _Take | None:
+    """The one rule for what a restart takes from the slot ``feed`` of a stopped capture's ``ring`` (its writer
+    gone: the callers have checked) past the end of the feed's day file at ``path`` (of trading ``day``, its
+    ``next_seq`` ``n``): None when the slot holds nothing past it; else a :class:`_Take`.
+
+    Only a slot whose writer was killed, or stopped with its journal failed (a full disk: the records it held in
+    memory meanwhile went with it), and whose records continue this journal is taken: the slot holds the
+    journal's last live record, byte for byte (CONTINUED aside; the previous day's file when this one has none
+    yet), or it starts right at the journal's end, or, for an empty journal whose writer was killed, it starts at
+    0 and was made on the journal's day.  A clean stop leaves no writer pid, and its journal has every record
+    unless it failed: its ring is taken only past a journal that holds a live record, and only when it continues
+    it so.  What the ring has overwritten already is lost."""
+    from vega._journal import day_epoch_ns
+    from vega._ring import _pid_alive
+    info = ring.info(feed)
+    tail, first = ring.tail(feed), info["first_seq"]
+    if tail <= n:
+        return None                               # nothing past the journal's end: the numbers go on
+    t = _Take(n, tail, info["writer_pid"], info["capacity"])
+    day0 = day_epoch_ns(day)
+    made = info["created_ns"]
+    if first > n or (t.pid == 0 and n == 0) or (t.pid != 0 and _pid_alive(t.pid)):
+        # a ring that starts after the journal's end, or a clean stop's past an empty journal (which cannot be
+        # told to continue it), or a writer that is no capture of ours: nothing to take.  A clean stop's past a
+        # journal with records is its journal that failed and stayed so (a full disk; a journal that did not fail
+        # has every record the ring has): checked below.  A ring of an earlier day past a new day's empty journal
+        # is the usual morning start
+        t.kind = "reused"
+        t.why = (f"the ring was made on {ist_date(made):%Y-%m-%d}, an earlier day, and a new day's journal numbers "
+                 "its records from 0" if n == 0 and made < day0 - JOURNAL_GRACE_NS
+                 else "its day file was removed, or the ring was another journal's")
+        return t
+    same_day = day0 - JOURNAL_GRACE_NS <= made < day0 + 86_400 * 10**9
+    oldest = max(first, tail - t.capacity)
+    if first < n:
+        joins, t.at_end = _ring_joins_journal(ring, feed, n, path)
+        if joins is False:
+            t.kind, t.why = "reused", "the ring was another journal's: another root, another day"
+            return t
+        # None: its record n - 1 is overwritten or no day file has a live record yet; a ring made on the
+        # journal's day is taken (when it still holds every record from n on)
+        if joins is None and not same_day:
+            t.kind = "unmatched"
+            t.why = f"has overwritten {oldest - n:,} of them" if oldest > n else "cannot be matched to this journal"
+            return t
+    elif n == 0 and not same_day:                 # an empty journal: only a ring of its day, from 0, continues it
+        t.kind, t.why = "reused", "the ring was made on another day"
+        return t
+    if oldest > n:
+        t.kind = "lost"
+        return t
+    t.records = True
+    return t
 
 
 def _poll_old(reader: Reader, most: int) -> npt.NDArray[np.void]:

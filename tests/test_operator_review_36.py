@@ -1,0 +1,65 @@
+"""What an operator ran into running `vega capture` through a simulated day (the thirty-sixth review)."""
+import datetime as dt
+import os
+import time
+import uuid
+
+import numpy as np
+import pytest
+
+import vega
+from test_capture_restart import HOUR, T0, _killed, _ring_records, cfg  # noqa: F401  (cfg: the fixture)
+from vega.capture import Capture, CaptureError, ist_date, load_config
+from vega.journal import JournalWriter
+from vega.records import CHANGE_RECORD_DTYPE
+
+
+def _records(n, token):
+    recs = np.zeros(n, CHANGE_RECORD_DTYPE)
+    recs["token"], recs["group"], recs["mask"] = token, 1, 1
+    recs["slots"][:, 0] = np.arange(n) % 1000 + 1
+    return recs
+
+
+@pytest.fixture
+def fo_cfg(tmp_path):
+    c = load_config(None, ring=f"vega-or36-{uuid.uuid4().hex[:10]}", journal_root=str(tmp_path / "j"))
+    c.feeds = [f for f in c.feeds if f.segment == "FO"]
+    yield c
+    try:
+        vega.Ring.unlink(c.ring)
+    except FileNotFoundError:
+        pass
+
+
+def test_remove_shm_refuses_a_ring_a_restart_takes_whose_record_before_the_journals_end_is_overwritten(fo_cfg):
+    """A journal that failed (a full disk) and a ring that went on past it, cleanly stopped: the ring holds every
+    record from the journal's end on, but has overwritten the one before it, so it cannot be matched byte for byte.
+    A restart on the ring's day takes its records anyway (Capture._recover_from_ring); --remove-shm's own copy of
+    that rule did not, and removed the ring, the only copy of them, without a word.  One rule decides both now."""
+    now = time.time_ns()
+    k = 100
+    with JournalWriter(fo_cfg.journal_root, "NSE_FO", ist_date(now), flush_interval=None) as w:
+        w.append(_records(k, 5))                                    # the journal stopped at k
+    ring = vega.Ring.create(fo_cfg.ring)
+    cap = ring.info("NSE_FO")["capacity"]
+    try:
+        ring.append("NSE_FO", _records(k, 5))
+        ring.append("NSE_FO", _records(cap, 6))                     # record k - 1 overwritten, k.. all held
+    finally:
+        ring.close()                                                # a clean stop: no writer pid left
+    tail = k + cap
+    with pytest.raises(CaptureError, match=rf"NSE_FO {k:,}\.\.{tail - 1:,}.*start the capture once"):
+        Capture(fo_cfg).remove_shared_memory()
+    assert os.path.exists(vega._ring.ring_path(fo_cfg.ring))
+    kept = _ring_records(fo_cfg.ring, k, tail)
+    c = Capture(fo_cfg).open(offline_ns=now)                        # what the refusal advises
+    try:
+        assert c.feeds[0].writer.next_seq == tail
+        path = c.feeds[0].writer.path
+    finally:
+        c.close()
+    with vega.Journal.open(path) as j:
+        recs = np.array(j.records)
+    assert recs[k:k + cap].tobytes() == kept.tobytes()
+    assert Capture(fo_cfg).remove_shared_memory() == [f"ring {fo_cfg.ring}"]
