@@ -63,3 +63,34 @@ def test_remove_shm_refuses_a_ring_a_restart_takes_whose_record_before_the_journ
         recs = np.array(j.records)
     assert recs[k:k + cap].tobytes() == kept.tobytes()
     assert Capture(fo_cfg).remove_shared_memory() == [f"ring {fo_cfg.ring}"]
+
+
+def test_a_start_on_the_day_after_a_kill_adds_what_the_ring_holds_to_the_killed_captures_day_file(cfg):  # noqa: F811
+    """Killed in the afternoon, started the next morning: --remove-shm refused the ring ("start the capture once to
+    add them to the journal"), but the start made the new day's file and took nothing, so the records the killed
+    capture had published and not written were lost with the ring it replaced.  The start now adds them to the
+    killed capture's day file, which it seals, and says so; --remove-shm then has nothing to keep."""
+    n_flushed, n_ring = _killed(cfg)
+    published = _ring_records(cfg.ring, n_flushed, n_ring)
+    with pytest.raises(CaptureError, match=rf"NSE_FO {n_flushed:,}\.\.{n_ring - 1:,}.*start the capture once"):
+        Capture(cfg).remove_shared_memory()
+    c = Capture(cfg).open(offline_ns=T0 + 24 * HOUR)                # the next morning, 10:00
+    try:
+        assert c.feeds[0].writer.next_seq == 0                      # the new day numbers from 0, as before
+        notes = c.start_notes()
+    finally:
+        c.close()
+    path = os.path.join(cfg.journal_root, "NSE_FO", "20261120.bin")
+    assert (f"NSE_FO: {n_ring - n_flushed:,} records the killed capture had published to ring {cfg.ring} but not "
+            f"journaled (numbers {n_flushed:,}..{n_ring - 1:,}) were added to 20261120.bin, which is sealed now: its "
+            "day is over") in notes, notes
+    assert not any("not sealed" in m and "NSE_FO" in m for m in notes), notes
+    assert vega.verify(path).ok
+    with vega.Journal.open(path) as j:
+        assert j.next_seq == n_ring
+        got = np.array(j.records)[-(n_ring - n_flushed):]
+    got["flags"] &= ~vega.records.CONTINUED & 0xFF
+    published = published.copy()
+    published["flags"] &= ~vega.records.CONTINUED & 0xFF
+    assert got.tobytes() == published.tobytes()
+    assert Capture(cfg).remove_shared_memory() == [f"ring {cfg.ring}"]

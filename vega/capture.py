@@ -749,8 +749,11 @@ class Capture:
         the new ring then starts after them, and no number a reader has seen comes back as another record.
 
         Which slots, and which of their records, :func:`_ring_take` decides (``vega capture --remove-shm``
-        refuses by the same rule).  ``start_notes`` says what was added or lost."""
+        refuses by the same rule).  When this opening made the day's file (a start on a later day than the
+        killed capture's), they go to the latest earlier day file that they continue, which is then sealed.
+        ``start_notes`` says what was added or lost."""
         from vega._ring import Ring
+        from vega.journal import JournalError, JournalWriter
         try:
             old = Ring.open(name)
         except Exception:                         # no ring, not a ring, damaged: nothing to recover
@@ -763,8 +766,25 @@ class Capture:
                 t = _ring_take(old, f.name, w.path, w.next_seq, self._today())
                 if t is not None and t.records:
                     self._take_from_ring(old, f.name, name, w, t)
-                elif t is not None:
+                    continue
+                if t is not None:
                     self._notes.append(t.note(f.name, name))
+                # a start on a later day than the killed capture's (today's file is new): the records it had not
+                # written continue its day's file (what --remove-shm, which reads the latest day file, asks a
+                # start to add; they were left in the ring, and lost with it)
+                earlier = None if w.recovered["existed"] else _latest_day_file(Path(w.path).parent, w.path.name)
+                t = None if earlier is None else _ring_take(old, f.name, *earlier)
+                if t is None or not t.records:
+                    continue
+                try:
+                    ew = JournalWriter.reopen(earlier[0], flush_interval=None)
+                except (OSError, JournalError) as e:
+                    self._notes.append(t.failed(f.name, name, e, w.next_seq))
+                    continue
+                try:
+                    self._take_from_ring(old, f.name, name, ew, t, ", which is sealed now: its day is over")
+                finally:
+                    _close_unsealed(ew)           # (a seal that fails leaves it unsealed and recoverable)
         finally:
             old.close()
 
