@@ -94,3 +94,23 @@ def test_a_start_on_the_day_after_a_kill_adds_what_the_ring_holds_to_the_killed_
     published["flags"] &= ~vega.records.CONTINUED & 0xFF
     assert got.tobytes() == published.tobytes()
     assert Capture(cfg).remove_shared_memory() == [f"ring {cfg.ring}"]
+
+
+def test_a_restart_given_the_killed_captures_pid_takes_its_records(cfg):  # noqa: F811
+    """A capture that is its container's first process is pid 1 every time: restarted after a kill (its /dev/shm
+    kept), it found its own pid as the ring's writer pid, took the ring for a live process's, added nothing ("its
+    day file was removed, or the ring was another journal's", neither true) and lost the records the killed
+    capture had not written.  The writer's lock on the ring says it is gone; its pid now says only that it was
+    killed."""
+    import struct
+    n_flushed, n_ring = _killed(cfg)
+    with open(vega._ring.ring_path(cfg.ring), "r+b") as fh:        # slot 0's writer_pid (docs/FORMATS.md)
+        fh.seek(0x34)
+        fh.write(struct.pack("<I", os.getpid()))
+    c = Capture(cfg).open(offline_ns=T0 + HOUR)
+    try:
+        assert c.feeds[0].writer.next_seq == n_ring
+        assert any(f"NSE_FO: {n_ring - n_flushed:,} records the killed capture had published" in m
+                   for m in c.start_notes()), c.start_notes()
+    finally:
+        c.close()

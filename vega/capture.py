@@ -2322,9 +2322,10 @@ def _ring_take(ring: Ring, feed: str, path: str | Path, n: int, day: _dt.date) -
     yet), or it starts right at the journal's end, or, for an empty journal whose writer was killed, it starts at
     0 and was made on the journal's day.  A clean stop leaves no writer pid, and its journal has every record
     unless it failed: its ring is taken only past a journal that holds a live record, and only when it continues
-    it so.  What the ring has overwritten already is lost."""
+    it so.  What the ring has overwritten already is lost.  The slot's writer pid says only how it stopped: a
+    live process of that number now (the restarted capture itself, given the killed one's pid, as a container's
+    first process is) is not its writer, whose lock on the ring is gone."""
     from vega._journal import day_epoch_ns
-    from vega._ring import _pid_alive
     info = ring.info(feed)
     tail, first = ring.tail(feed), info["first_seq"]
     if tail <= n:
@@ -2332,9 +2333,9 @@ def _ring_take(ring: Ring, feed: str, path: str | Path, n: int, day: _dt.date) -
     t = _Take(n, tail, info["writer_pid"], info["capacity"])
     day0 = day_epoch_ns(day)
     made = info["created_ns"]
-    if first > n or (t.pid == 0 and n == 0) or (t.pid != 0 and _pid_alive(t.pid)):
+    if first > n or (t.pid == 0 and n == 0):
         # a ring that starts after the journal's end, or a clean stop's past an empty journal (which cannot be
-        # told to continue it), or a writer that is no capture of ours: nothing to take.  A clean stop's past a
+        # told to continue it): nothing to take.  A clean stop's past a
         # journal with records is its journal that failed and stayed so (a full disk; a journal that did not fail
         # has every record the ring has): checked below.  A ring of an earlier day past a new day's empty journal
         # is the usual morning start
