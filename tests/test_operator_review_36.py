@@ -114,3 +114,33 @@ def test_a_restart_given_the_killed_captures_pid_takes_its_records(cfg):  # noqa
                    for m in c.start_notes()), c.start_notes()
     finally:
         c.close()
+
+
+def test_an_ingest_of_an_earlier_day_adds_nothing_of_the_later_day_from_the_ring(fo_cfg):
+    """A capture ran across midnight and stopped cleanly; then an ingest with its config (a recorded evening of
+    the first day, to fill a gap) opened the first day's file.  The ring's records past that file's end are the
+    second day's, in 20261121.bin already, but were taken for records the first day's journal lacked ("whose writer
+    stopped with its journal failed") and appended to 20261120.bin: the next day's records in the day before,
+    twice in the journal.  A journal with a later day's file beside it takes nothing from the ring now."""
+    from test_new_day import _two_days
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        items = _two_days(os.path.join(d, "two.pcap"))
+    items = [it for it in items if (it[1], it[2]) == tuple(vega.simulator.DEFAULT_FEEDS["FO"])]
+    c = Capture(fo_cfg).open(offline_ns=items[0][0])
+    c.on_warning = lambda msg: None
+    c.ingest(items)
+    c.close()                                                       # a clean stop, on the second day
+    day1 = os.path.join(fo_cfg.journal_root, "NSE_FO", "20261120.bin")
+    with vega.Journal.open(day1) as j:
+        n1, size = j.next_seq, os.path.getsize(day1)
+    evening = int(dt.datetime(2026, 11, 20, 18, 0, tzinfo=vega.capture.IST).timestamp()) * 10**9
+    c = Capture(fo_cfg).open(offline_ns=evening)
+    try:
+        notes = c.start_notes()
+        assert c.feeds[0].writer.next_seq == n1, notes
+    finally:
+        c.close()
+    assert any("20261121.bin" in m and "added" not in m for m in notes), notes
+    with vega.Journal.open(day1) as j:
+        assert j.next_seq == n1

@@ -773,7 +773,7 @@ class Capture:
                 # written continue its day's file (what --remove-shm, which reads the latest day file, asks a
                 # start to add; they were left in the ring, and lost with it)
                 earlier = None if w.recovered["existed"] else _latest_day_file(Path(w.path).parent, w.path.name)
-                t = None if earlier is None else _ring_take(old, f.name, *earlier)
+                t = None if earlier is None else _ring_take(old, f.name, *earlier, made_now=w.path)
                 if t is None or not t.records:
                     continue
                 try:
@@ -2311,7 +2311,8 @@ class _Take:
                 f"{next_seq:,}")
 
 
-def _ring_take(ring: Ring, feed: str, path: str | Path, n: int, day: _dt.date) -> _Take | None:
+def _ring_take(ring: Ring, feed: str, path: str | Path, n: int, day: _dt.date,
+               made_now: str | Path | None = None) -> _Take | None:
     """The one rule for what a restart takes from the slot ``feed`` of a stopped capture's ``ring`` (its writer
     gone: the callers have checked) past the end of the feed's day file at ``path`` (of trading ``day``, its
     ``next_seq`` ``n``): None when the slot holds nothing past it; else a :class:`_Take`.
@@ -2324,21 +2325,30 @@ def _ring_take(ring: Ring, feed: str, path: str | Path, n: int, day: _dt.date) -
     unless it failed: its ring is taken only past a journal that holds a live record, and only when it continues
     it so.  What the ring has overwritten already is lost.  The slot's writer pid says only how it stopped: a
     live process of that number now (the restarted capture itself, given the killed one's pid, as a container's
-    first process is) is not its writer, whose lock on the ring is gone."""
+    first process is) is not its writer, whose lock on the ring is gone.
+
+    A journal with a later day's file beside it (an ingest of an earlier day, after a capture that went on past
+    it) takes nothing: the ring's records past its end are the later day's (``made_now``: the file the opening
+    made, which is no such day)."""
     from vega._journal import day_epoch_ns
     info = ring.info(feed)
     tail, first = ring.tail(feed), info["first_seq"]
     if tail <= n:
         return None                               # nothing past the journal's end: the numbers go on
     t = _Take(n, tail, info["writer_pid"], info["capacity"])
+    here = Path(path)
+    later = sorted(q.name for q in here.parent.glob("[0-9]" * 8 + ".bin")
+                   if q.name > here.name and (made_now is None or q != Path(made_now)))
+    if later:
+        t.kind, t.why = "reused", f"a later day's journal, {later[-1]}, is beside it: the ring's records are that day's"
+        return t
     day0 = day_epoch_ns(day)
     made = info["created_ns"]
     if first > n or (t.pid == 0 and n == 0):
         # a ring that starts after the journal's end, or a clean stop's past an empty journal (which cannot be
-        # told to continue it): nothing to take.  A clean stop's past a
-        # journal with records is its journal that failed and stayed so (a full disk; a journal that did not fail
-        # has every record the ring has): checked below.  A ring of an earlier day past a new day's empty journal
-        # is the usual morning start
+        # told to continue it): nothing to take.  A clean stop's past a journal with records is its journal that
+        # failed and stayed so (a full disk; a journal that did not fail has every record the ring has): checked
+        # below.  A ring of an earlier day past a new day's empty journal is the usual morning start
         t.kind = "reused"
         t.why = (f"the ring was made on {ist_date(made):%Y-%m-%d}, an earlier day, and a new day's journal numbers "
                  "its records from 0" if n == 0 and made < day0 - JOURNAL_GRACE_NS
