@@ -144,3 +144,24 @@ def test_an_ingest_of_an_earlier_day_adds_nothing_of_the_later_day_from_the_ring
     assert any("20261121.bin" in m and "added" not in m for m in notes), notes
     with vega.Journal.open(day1) as j:
         assert j.next_seq == n1
+
+
+def test_an_overlapping_ingest_does_not_advise_removing_a_live_captures_day_file(fo_cfg, tmp_path, capsys):
+    """The day's file a live capture wrote refused an ingest of a recording of that day with the advice "remove that
+    file to ingest again": the whole day's journal, for a recording that may hold an hour of it.  The line now
+    says the day may have been captured live, and to ingest into another journal root."""
+    from test_capture_restart import _feed
+    from vega import nse
+    from vega.cli import main
+    from vega.simulator import DEFAULT_FEEDS, write_pcap
+    c = Capture(fo_cfg).open(offline_ns=T0)                         # the day's live capture
+    _feed(c, list(nse.sample_stream("FO", 50, seed=3)), T0)
+    c.close()
+    pcap = tmp_path / "hour.pcap"
+    write_pcap(pcap, [(T0 - HOUR + i * 10**6, *DEFAULT_FEEDS["FO"], d)
+                      for i, d in enumerate(nse.sample_stream("FO", 20, seed=4))])
+    assert main(["ingest", str(pcap), "--journal-root", fo_cfg.journal_root, "--ring", "", "--store", "",
+                 "--feed", "FO=%s:%d" % DEFAULT_FEEDS["FO"]]) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "already holds records up to 2026-11-20 10:00:00 IST" in err and "captured live" in err, err
+    assert "another --journal-root" in err and "remove that file to ingest again" not in err, err

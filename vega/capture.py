@@ -1061,8 +1061,8 @@ class Capture:
             last = _dt.datetime.fromtimestamp((day_epoch_ns(self._today()) + w.max_ts) / 1e9, IST)
             if path is None:
                 raise CaptureError(f"{w.path} already holds records up to {last:%Y-%m-%d %H:%M:%S} IST, at or "
-                                   f"after this capture's start: ingested before? (remove that file to ingest "
-                                   f"again)")
+                                   f"after this capture's start: ingested before, or captured live? (ingest into "
+                                   f"another --journal-root; remove that file only when it holds nothing else)")
             if w.max_ts > t + FILE_OVERLAP_GRACE_NS:
                 first = _dt.datetime.fromtimestamp(ts_ns / 1e9, IST)
                 raise CaptureError(f"{path} starts at {first:%Y-%m-%d %H:%M:%S.%f} IST, before the last record "
