@@ -773,7 +773,9 @@ class Capture:
                 # written continue its day's file (what --remove-shm, which reads the latest day file, asks a
                 # start to add; they were left in the ring, and lost with it)
                 earlier = None if w.recovered["existed"] else _latest_day_file(Path(w.path).parent, w.path.name)
-                t = None if earlier is None else _ring_take(old, f.name, *earlier, made_now=w.path)
+                if earlier is None:
+                    continue
+                t = _ring_take(old, f.name, *earlier, made_now=w.path)
                 if t is None or not t.records:
                     continue
                 try:
