@@ -165,3 +165,25 @@ def test_an_overlapping_ingest_does_not_advise_removing_a_live_captures_day_file
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert "already holds records up to 2026-11-20 10:00:00 IST" in err and "captured live" in err, err
     assert "another --journal-root" in err and "remove that file to ingest again" not in err, err
+
+
+def test_remove_shm_refuses_a_killed_captures_ring_whose_day_file_is_gone_as_a_start_takes_it(cfg):  # noqa: F811
+    """Killed today, its day file then removed (a cleanup that went too far): a start makes the day's file anew
+    and takes from the ring every record it still holds from 0.  --remove-shm looked only at the day files there
+    were, found none of today, and removed the ring: those records' only copy."""
+    from vega.capture import IST
+    now = time.time_ns()
+    if dt.datetime.fromtimestamp(now / 1e9, IST).time() > dt.time(23, 59, 50):
+        time.sleep(15)                                  # (the day the kill and the check see is one)
+        now = time.time_ns()
+    n_flushed, n_ring = _killed(cfg, t=now)
+    path = os.path.join(cfg.journal_root, "NSE_FO", f"{ist_date(now):%Y%m%d}.bin")
+    os.unlink(path)
+    with pytest.raises(CaptureError, match=rf"NSE_FO 0\.\.{n_ring - 1:,}.*start the capture once"):
+        Capture(cfg).remove_shared_memory()
+    c = Capture(cfg).open(offline_ns=now + 5 * 10**9)   # the start the refusal advises takes them
+    try:
+        assert c.feeds[0].writer.next_seq == n_ring
+    finally:
+        c.close()
+    assert Capture(cfg).remove_shared_memory() == [f"ring {cfg.ring}"]

@@ -2230,20 +2230,23 @@ def _last_live_record(path: str | Path) -> npt.NDArray[np.void] | None:
 def _unjournaled_records(name: str, feeds: list[str], root: Path) -> str:
     """What the stopped capture's ring ``name`` holds past the end of its feeds' latest day files under
     ``root`` that a restart would add to the journal (:func:`_ring_take`, as ``Capture._recover_from_ring``),
-    as "NSE_FO 1,200..1,299, ..."; "" when nothing (or the ring cannot be read)."""
+    as "NSE_FO 1,200..1,299, ..."; "" when nothing (or the ring cannot be read).  A feed without today's file
+    is also weighed as a start now weighs the one it makes, empty (a killed capture's day file removed)."""
     from vega._ring import Ring
     try:
         ring = Ring.open(name)
     except Exception:                             # not a ring, damaged: nothing a restart could take either
         return ""
     out = []
+    today = ist_date()
     try:
         for feed in feeds:
             latest = _latest_day_file(root / feed)
-            if latest is None:
-                continue
+            todays = root / feed / f"{today:%Y%m%d}.bin"
             try:
-                t = _ring_take(ring, feed, *latest)
+                t = None if latest is None else _ring_take(ring, feed, *latest)
+                if (t is None or not t.records) and not os.path.lexists(todays):
+                    t = _ring_take(ring, feed, todays, 0, today)
             except Exception:                     # no slot for it: not this ring's journal
                 continue
             if t is not None and t.records:
