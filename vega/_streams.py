@@ -62,6 +62,7 @@ import random
 from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeAlias
 
 from vega import nse
+from vega.indices import INDEX_SYMBOLS
 
 if TYPE_CHECKING:
     import numpy as np
@@ -453,7 +454,7 @@ class _Instrument:
 #: index underlyings: (spot in rupees, asset token as on the exchange's index feed)
 _INDICES = {"NIFTY": (24000.0, 26000), "BANKNIFTY": (52000.0, 26009), "FINNIFTY": (23500.0, 26037)}
 #: F&O index symbol -> the name its index carries in CM 7207 / 8207 (the names the store maps to the tokens above)
-INDEX_NAMES = {"NIFTY": "Nifty 50", "BANKNIFTY": "Nifty Bank", "FINNIFTY": "Nifty Fin Service"}
+INDEX_NAMES = INDEX_SYMBOLS                   # (vega.indices: what vega.index_token points a symbol at)
 #: the other indices of the simulated 7207 (no F&O on them): name -> (level in rupees, constituents)
 _OTHER_INDICES = {"Nifty Next 50": (67000.0, 50), "Nifty IT": (35500.0, 10), "Nifty Midcap 50": (15800.0, 50)}
 #: constituents of the F&O indices (NoOfUpmoves + NoOfDownmoves never exceed it)
