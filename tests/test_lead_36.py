@@ -68,3 +68,48 @@ def test_cli_time_of_more_than_9_fractional_digits_says_so(journal, capsys):
     assert err == ["vega dump: bad --from time '10:00:00.1234567890': its fraction of a second has more than 9 "
                    "digits (nanoseconds)"]
     assert main(["dump", str(path), "--from", "10:00:00.123456789", "--to", "10:00:01"]) == 0
+
+
+# -- Store.add's symbol, series and subscribed; subscribe's and load_instruments' subscribed --------------------
+
+@pytest.mark.parametrize("kw, exc, says", [
+    ({"symbol": 5}, TypeError, "add: symbol must be a str, not int: 5"),
+    ({"series": b"EQ"}, TypeError, "add: series must be a str, not bytes: b'EQ'"),
+    ({"symbol": "NIFTÝ"}, ValueError, "add: symbol 'NIFTÝ' is not ASCII (NSE's are, and the store keeps ASCII)"),
+    ({"subscribed": "no"}, TypeError, "add: subscribed must be a bool, not str: 'no'"),
+    ({"subscribed": None}, TypeError, "add: subscribed must be a bool, not NoneType: None"),
+    ({"subscribed": 2}, TypeError, "add: subscribed must be a bool, not int: 2"),
+])
+def test_store_add_refuses_what_is_no_symbol_series_or_flag(kw, exc, says):
+    """add(1, 5) raised AttributeError "'int' object has no attribute 'encode'", a non-ASCII symbol a bare
+    UnicodeEncodeError, and subscribed="no" subscribed the token (its truth)."""
+    import vega
+    s = vega.Store(4)
+    with pytest.raises(exc, match="^" + re.escape(says) + "$"):
+        s.add(7, **{"symbol": "NIFTY", "series": "", **kw})
+    assert 7 not in s                               # refused before the token was added
+
+
+def test_store_subscribed_flags_take_bools_and_0_1():
+    import vega
+    s = vega.Store(4)
+    for tok, flag in ((1, False), (2, np.bool_(True)), (3, 0), (4, np.int64(1))):
+        s.add(tok, "X", "", "FO", subscribed=flag)
+    assert [s[t].subscribed for t in (1, 2, 3, 4)] == [0, 1, 0, 1]
+    with pytest.raises(TypeError, match="^" + re.escape("subscribe: subscribed must be a bool, not str: 'no'") + "$"):
+        s.subscribe([2], "no")
+    assert s[2].subscribed == 1
+    s.subscribe([2], False)
+    assert s[2].subscribed == 0
+
+
+def test_load_instruments_refuses_a_subscribed_that_is_no_bool(tmp_path):
+    import vega
+    from vega.simulator import Simulator
+    paths = Simulator(["FO", "CM"], 10, seed=1, n_tokens=50).write_master(tmp_path)
+    ins = vega.Instruments.load(paths["contract"], paths["security"])
+    s = vega.Store(20_000)
+    with pytest.raises(TypeError, match="^" + re.escape("load_instruments: subscribed must be a bool, not str: "
+                                                        "'no'") + "$"):
+        s.load_instruments(ins, "FO", subscribed="no")
+    assert len(s) == 0

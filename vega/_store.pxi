@@ -3776,6 +3776,24 @@ cdef void _optmeta_free(vg_optmeta_t* om) noexcept:
         free(om)
 
 
+cdef bint _flag_arg(v, str what) except -1:
+    """A yes/no argument (``what`` names it in the message): a bool, a numpy bool, or the int 0 or 1.  TypeError for
+    anything else: ``subscribed="no"`` was taken by its truth, as True."""
+    if isinstance(v, (bool, _np.bool_)) or (hasattr(type(v), "__index__") and v.__index__() in (0, 1)):
+        return bool(v)
+    raise TypeError(f"{what} must be a bool, not {type(v).__name__}: {v!r}")
+
+
+cdef bytes _ascii_arg(v, str what):
+    """Store.add's symbol or series as ASCII bytes.  TypeError for what is no str (an int raised AttributeError
+    "'int' object has no attribute 'encode'"), ValueError for a str that is not ASCII (a bare UnicodeEncodeError)."""
+    if not isinstance(v, str):
+        raise TypeError(f"add: {what} must be a str, not {type(v).__name__}: {v!r}")
+    if not v.isascii():
+        raise ValueError(f"add: {what} {v!r} is not ASCII (NSE's are, and the store keeps ASCII)")
+    return v.encode("ascii")
+
+
 def _byte_string(obj) -> bool:
     """Whether ``obj``, given as a collection of tokens, is bytes: bytes, a bytearray, or a memoryview of one-byte
     items (``memoryview(b"ab")``), all of which iterate as their byte values (token 97 for "a").  A numpy uint8
@@ -4318,7 +4336,9 @@ cdef class Store:
     def add(self, token, symbol="", series="", segment=None, subscribed=True) -> None:
         """Master data: add ``token`` (if absent) with its symbol, series and segment ("CM"/"FO"), and set its
         subscription flag.  ``token``: an int or a numpy integer in 1 .. 2**31-1 (ValueError outside it;
-        TypeError for a bool, a float, a str).  StoreFullError when the store is at capacity."""
+        TypeError for a bool, a float, a str).  ``symbol`` and ``series``: ASCII str (TypeError / ValueError else);
+        ``subscribed``: a bool, or 0 / 1 (TypeError else: "no" is no False).  StoreFullError when the store is at
+        capacity."""
         cdef int32_t idx
         cdef vg_srec_t* r
         cdef char buf[12]
@@ -4328,10 +4348,11 @@ cdef class Store:
         t = _token_value(token)
         if t <= 0:
             raise ValueError(f"a token is an int in 1 .. 2**31-1, not {token!r}")
-        sym = symbol.encode("ascii")
-        ser = series.encode("ascii")
+        sym = _ascii_arg(symbol, "symbol")
+        ser = _ascii_arg(series, "series")
         if len(sym) > 10 or len(ser) > 2:
             raise ValueError("symbol is at most 10 characters, series at most 2")
+        sub = _flag_arg(subscribed, "add: subscribed")
         seg = 0 if segment is None else _parse_segment(segment)
         if seg:
             _claim_segment(self, seg, f"cannot add token {t} as {_SEG_NAMES[seg]}: ", False)
@@ -4339,7 +4360,6 @@ cdef class Store:
         ser2 = ser.ljust(2)
         memcpy(buf, <const char*>sym10, 10)
         memcpy(buf + 10, <const char*>ser2, 2)
-        sub = bool(subscribed)
         self._check_sole_writer()                  # (the token's conversion may run Python code); no Python
         idx = vg_store_find(&self._st, <int32_t>t)  # code runs from here to the end of the write
         if idx < 0:
@@ -4442,6 +4462,7 @@ cdef class Store:
         cdef vg_optmeta_t* om
         cdef int32_t i, n_opt, n_ch
         self._check_writable()
+        _flag_arg(subscribed, "load_instruments: subscribed")
         if self._inuse:
             raise StoreBusyError("the store is in use by a call in another thread: load instruments before "
                                  "a FeedHandler merges into it")
@@ -4602,7 +4623,7 @@ cdef class Store:
         then no flag has changed."""
         cdef Py_ssize_t i
         cdef int32_t[::1] idx
-        cdef uint8_t flag = bool(subscribed)
+        cdef uint8_t flag = _flag_arg(subscribed, "subscribe: subscribed")
         cdef vg_srec_t* r
         self._check_writable()
         if isinstance(tokens, _np.ndarray) and tokens.ndim == 0:
