@@ -23,11 +23,11 @@ import pyperf
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench import baseline_decode  # noqa: E402
-from bench._cli import command_line  # noqa: E402
+from bench._cli import command_line, env_whole, parse_args  # noqa: E402
 from vega import Decoder, nse  # noqa: E402
 from vega._lzo import _bench_decompress_many  # noqa: E402
 
-N_DATAGRAMS = int(os.environ.get("VEGA_BENCH_DATAGRAMS", "4000"))
+N_DATAGRAMS = env_whole("VEGA_BENCH_DATAGRAMS", 4000)      # per segment
 
 
 def compressed_streams(datagrams):
@@ -55,7 +55,7 @@ def main():
     runner = pyperf.Runner(processes=6)     # --fast: 3 worker processes (each generates the streams)
     command_line(runner.argparser, __doc__,
                  fast="pyperf's: 3 worker processes instead of 6 (each generates the streams), 2 values each")
-    runner.parse_args()                  # a bad option is refused before any data is made
+    parse_args(runner)                   # a bad option is refused before any data is made
     results = {}
     for seg in ("FO", "CM"):
         stream = list(nse.sample_stream(seg, N_DATAGRAMS, seed=7))

@@ -25,15 +25,15 @@ import pyperf
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import vega  # noqa: E402
-from bench._cli import command_line  # noqa: E402
+from bench._cli import command_line, env_flag, parse_args  # noqa: E402
 from vega._pcap import feed_runs, feed_selected  # noqa: E402
 from vega.simulator import Simulator  # noqa: E402
 
-if "--fast" in sys.argv:
-    sys.argv = [a for a in sys.argv if a != "--fast"] + ["--processes=3", "--values=3",
-                                                          "--inherit-environ=VEGA_BENCH_FAST"]
+if "--fast" in sys.argv:          # ours: the workers learn it from the environment (bench/_cli.py hands it on)
+    sys.argv = [a for a in sys.argv if a != "--fast"]
     os.environ["VEGA_BENCH_FAST"] = "1"
-N = 5_000 if os.environ.get("VEGA_BENCH_FAST") == "1" else 50_000
+FAST = env_flag("VEGA_BENCH_FAST")
+N = 5_000 if FAST else 50_000
 _STATE = {}
 
 
@@ -83,10 +83,10 @@ def t_per_feed(loops):
 
 
 def main():
-    runner = pyperf.Runner()
+    runner = pyperf.Runner(**({"processes": 3, "values": 3} if FAST else {}))   # (a -p, -n given win)
     command_line(runner.argparser, __doc__,
                  fast="ours, not pyperf's: 5,000 datagrams per segment instead of 50,000, 3 processes x 3 values")
-    runner.parse_args()                  # a bad option is refused before any data is made
+    parse_args(runner)                   # a bad option is refused before any data is made
     runner.metadata["datagrams"] = str(2 * N)
     res = {}
     for name, fn in (("ingest-order", t_order), ("ingest-per-feed", t_per_feed)):

@@ -38,7 +38,7 @@ from scipy.special import ndtr
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from bench._cli import command_line  # noqa: E402
+from bench._cli import command_line, parse_args  # noqa: E402
 from vega import _iv  # noqa: E402
 
 def _load_vollib():
@@ -210,7 +210,7 @@ def main() -> None:
     runner = pyperf.Runner(processes=4, min_time=0.05)      # --fast: 3 processes (pyperf's at least 3)
     command_line(runner.argparser, __doc__,
                  fast="pyperf's: 3 processes instead of 4, 2 values each (well under a minute)")
-    args = runner.parse_args()
+    args = parse_args(runner)
     has_vollib = importlib.util.find_spec("py_vollib") is not None   # imported only where it is timed
     has_lbr = importlib.util.find_spec("lets_be_rational") is not None
     ng = len(grid()[0])

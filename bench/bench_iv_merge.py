@@ -21,7 +21,7 @@ import pyperf
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench._cli import command_line  # noqa: E402
+from bench._cli import command_line, parse_args  # noqa: E402
 from vega import Instruments, nse  # noqa: E402
 from vega._core import Decoder, FeedHandler, Store, pack_messages  # noqa: E402
 from vega.simulator import Simulator  # noqa: E402
@@ -86,8 +86,6 @@ def timer(kind, with_iv):
 
 
 def main():
-    if FAST and not any(a.startswith(("-p", "--processes")) for a in sys.argv):
-        sys.argv.append("--processes=1")
     if FAST and not any(a.startswith(("-l", "--loops")) for a in sys.argv):
         sys.argv.append("--loops=20")
 
@@ -99,7 +97,7 @@ def main():
     command_line(runner.argparser, __doc__,
                  fast="600 datagrams instead of 3000, 20 loops per value (unless --loops) and pyperf's --fast: 10 "
                       "processes x 2 values")
-    runner.parse_args()
+    parse_args(runner)
     d = data()
     n, nrec = d["n_msgs"], d["n_recs"]
     res = {}

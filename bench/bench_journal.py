@@ -32,15 +32,14 @@ import pyperf
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from bench._cli import command_line  # noqa: E402
+from bench._cli import cleanup_on_sigterm, command_line, env_flag, parse_args, sigterm_held  # noqa: E402
 from vega.journal import Journal, JournalWriter  # noqa: E402
 from vega.records import CHANGE_RECORD_DTYPE, KEYFRAME, set_timestamps, timestamps  # noqa: E402
 
-if "--fast" in sys.argv:                      # smaller data, fewer processes; workers learn it from the environment
-    sys.argv = [a for a in sys.argv if a != "--fast"] + ["--processes=2", "--values=2",
-                                                          "--inherit-environ=VEGA_BENCH_FAST"]
+if "--fast" in sys.argv:     # smaller data, fewer processes; workers learn it from the environment (bench/_cli.py)
+    sys.argv = [a for a in sys.argv if a != "--fast"]
     os.environ["VEGA_BENCH_FAST"] = "1"
-FAST = os.environ.get("VEGA_BENCH_FAST") == "1"
+FAST = env_flag("VEGA_BENCH_FAST")
 N = 400_000 if FAST else 4_000_000
 BATCH = 4096
 N_TOKENS = 5000
@@ -51,7 +50,8 @@ _TMP = []
 def tmp(*parts):
     """A path in this run's scratch directory, made on first use (not at import: main() removes it)."""
     if not _TMP:
-        _TMP.append(tempfile.mkdtemp(prefix="vega-bench-journal-"))
+        with sigterm_held():
+            _TMP.append(tempfile.mkdtemp(prefix="vega-bench-journal-"))
     return os.path.join(_TMP[0], *parts)
 
 
@@ -357,11 +357,11 @@ def t_checkpoint_python(loops):
 
 
 def main():
-    runner = pyperf.Runner(processes=6, values=3)
+    runner = pyperf.Runner(processes=2 if FAST else 6, values=2 if FAST else 3)   # (a -p, -n given win)
     command_line(runner.argparser, __doc__,
                  fast="ours, not pyperf's: 400,000 records instead of 4,000,000, a checkpoint store of ~11,600 "
                       "instruments instead of ~58,000, 2 processes x 2 values")
-    runner.parse_args()                  # a bad option is refused before any data is made
+    parse_args(runner)                   # a bad option is refused before any data is made
     runner.metadata["records"] = str(N)
     cases = [
         ("append journal", t_append_journal, N, "append"),
@@ -394,12 +394,14 @@ def main():
 
 
 if __name__ == "__main__":
+    cleanup_on_sigterm()        # (a kill left this run's scratch journals, up to 4,000,000 records, in the temp dir)
     try:
         main()
     finally:
-        for v in _LAZY.values():
-            for x in v if isinstance(v, tuple) else (v,):
-                if isinstance(x, Journal):
-                    x.close()
-        for d in _TMP:
-            shutil.rmtree(d, ignore_errors=True)
+        with sigterm_held():
+            for v in _LAZY.values():
+                for x in v if isinstance(v, tuple) else (v,):
+                    if isinstance(x, Journal):
+                        x.close()
+            for d in _TMP:
+                shutil.rmtree(d, ignore_errors=True)

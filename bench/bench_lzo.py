@@ -38,7 +38,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from lzo_payloads import market_payloads  # noqa: E402
-from bench._cli import command_line  # noqa: E402
+from bench._cli import command_line, parse_args  # noqa: E402
 from vega import _lzo  # noqa: E402
 
 CORPORA = ("market", "FO", "CM")
@@ -204,7 +204,7 @@ def main() -> None:
     runner.argparser.add_argument("--corpus", choices=CORPORA, default="market",
                                   help="market: NSE-like payloads compressed by lzo1z_999 (default); FO / CM: the "
                                        "compressed sub-packets of bench_decode's realistic streams")
-    if runner.parse_args().corpus != CORPUS:     # (the corpus was built at import, from the option in full)
+    if parse_args(runner).corpus != CORPUS:     # (the corpus was built at import, from the option in full)
         runner.argparser.error(f"--corpus: give it in full, --corpus {runner.args.corpus}, not abbreviated")
     runner.metadata["corpus"] = f"{CORPUS_DESC}, {RAW_BYTES / N_MSG:.0f} B mean"
     res = {}

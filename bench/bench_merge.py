@@ -44,16 +44,16 @@ import pyperf
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench import baseline_store  # noqa: E402
-from bench._cli import command_line  # noqa: E402
+from bench._cli import command_line, env_flag, env_whole, parse_args  # noqa: E402
 from bench.bench_decode import compressed_streams  # noqa: E402
 from vega import nse  # noqa: E402
 from vega._streams import STREAM_VERSION  # noqa: E402
 from vega._core import Decoder, FeedHandler, Store, pack_messages  # noqa: E402
 from vega._lzo import _bench_decompress_many  # noqa: E402
 
-N_DATAGRAMS = int(os.environ.get("VEGA_BENCH_DATAGRAMS", "4000"))
+N_DATAGRAMS = env_whole("VEGA_BENCH_DATAGRAMS", 4000)      # per stream
 T0 = 1_700_000_000_000_000_000
-FAST = "--fast" in sys.argv or os.environ.get("VEGA_BENCH_FAST") == "1"
+FAST = "--fast" in sys.argv or env_flag("VEGA_BENCH_FAST")
 #: the codes merged per segment, 0 = the mix (under --fast the main ones only)
 CODES = {"FO": (7200, 7201, 7202, 7208, 7210, 17201, 17202, 6013, 0),
          "CM": (7200, 7201, 7208, 7210, 18703, 18708, 6013, 0)}
@@ -79,8 +79,9 @@ def parse_codes(text):
     return {seg: tuple(v) for seg, v in out.items()}
 
 
-def _codes_arg(text):
-    """--codes: parse_codes, a bad value refused by argparse (was a ValueError traceback)."""
+def codes_arg(text):
+    """--codes as an option type (here, tools/ab_core.py, tools/working_set.py): parse_codes, a bad value refused
+    by argparse (was a ValueError traceback)."""
     try:
         parse_codes(text)
     except ValueError as e:
@@ -163,17 +164,19 @@ def check_baseline_agrees(seg, msgs, times=None):
 def main():
     if FAST and not any(a.startswith(("-l", "--loops")) for a in sys.argv):
         sys.argv.append("--loops=20")        # no calibration process: rough figures, quickly
-    # pyperf's --fast halves the default process count (a --processes on the command line is overridden):
-    # a default of 6 gives 3 processes per benchmark; VEGA_BENCH_FAST=1 without --fast: 3 directly
+    # pyperf's --fast halves the default process count and makes the values 2 (a --processes or --values given
+    # wins: parse_args): a default of 6 gives 3 processes per benchmark; VEGA_BENCH_FAST=1 without --fast: 3 x 2
+    # directly (its workers, given --fast, made 2 values whatever the parent asked)
     runner = pyperf.Runner(add_cmdline_args=_worker_args,
-                           **({"processes": 6 if "--fast" in sys.argv else 3} if FAST else {}))
+                           **(({"processes": 6} if "--fast" in sys.argv else {"processes": 3, "values": 2})
+                              if FAST else {}))
     command_line(runner.argparser, __doc__, fast="pyperf's (3 processes x 2 values) with 20 loops, no calibration, "
                                                  "and only F&O 7208, the two mixes, the pipeline, ltp and the "
                                                  "snapshot (without it: every code of both segments, store[token])")
-    runner.argparser.add_argument("--codes", default=None, type=_codes_arg,
+    runner.argparser.add_argument("--codes", default=None, type=codes_arg,
                                   help="SEG:CODE,... merge only these codes (e.g. FO:7202,CM:18703; SEG:mix for a "
                                        "segment's mix), nothing else")
-    runner.parse_args()
+    parse_args(runner)
     chosen = parse_codes(runner.args.codes) if runner.args.codes else None
     res = {}
     if not runner.args.worker and not FAST and chosen is None:

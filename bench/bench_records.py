@@ -16,7 +16,7 @@ import pyperf
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench._cli import command_line  # noqa: E402
+from bench._cli import command_line, parse_args  # noqa: E402
 from bench.bench_merge import T0, stream  # noqa: E402
 from vega import records  # noqa: E402
 from vega._core import FeedHandler, Store  # noqa: E402
@@ -41,7 +41,7 @@ def main():
                            **({"processes": 6} if FAST else {}))
     command_line(runner.argparser, __doc__,
                  fast="pyperf's (3 processes x 2 values) with 3 loops per value, no calibration")
-    runner.parse_args()
+    parse_args(runner)
     recs = change_records()
     # an evenly spaced sample, not the first records: those are the first pass's (every field new, more fields
     # per record), and ns per record depends on the mix

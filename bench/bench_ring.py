@@ -55,7 +55,7 @@ import pyperf
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench._cli import at_least, command_line, number_at_least  # noqa: E402
+from bench._cli import at_least, command_line, number_at_least, parse_args  # noqa: E402
 from vega import _ring as ring_mod  # noqa: E402
 from vega._ring import Ring  # noqa: E402
 from vega.records import CHANGE_RECORD_DTYPE  # noqa: E402
@@ -487,7 +487,7 @@ def main():
                                   help="latency: same as --writer spin")
     runner.argparser.add_argument("--gap-us", type=number_at_least(0, 1e6), default=100.0,   # (< 0: a traceback
                                   help="latency: microseconds between messages (default 100)")   # 40 s later)
-    args = runner.parse_args()
+    args = parse_args(runner)
     args.fast = args.fast or fast
     runner.metadata["description"] = "vega ring vs multiprocessing.Queue / faster-fifo, ns per 32-byte record"
 
