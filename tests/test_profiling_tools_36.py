@@ -186,3 +186,21 @@ def test_fast_abbreviated_is_refused(script, tmp_path):
     p = _run(script, "--fas", tmp_path=tmp_path)
     name = os.path.splitext(os.path.basename(script))[0]
     _one_line(p, 2, f"{name}: --fast: give it in full, --fast, not abbreviated (see --help)")
+
+
+# -- tools/*.py: a bad argument is one line and status 2 ----------------------------------------------------------
+
+@pytest.mark.parametrize("script, args, line", [
+    ("ab_core", (), "the following arguments are required: other"),           # argparse's usage, then its line
+    ("ab_core", ("x.so", "--rounds", "x"), "argument --rounds: not a whole number: 'x'"),
+    ("ab_core", ("x.so", "--rounds", "0"), "argument --rounds: must be at least 1, not 0"),   # status 1
+    ("ab_core", ("x.so", "--codes", ","), "argument --codes: no codes given"),                # status 1
+    ("working_set", ("--tokens", "x"), "argument --tokens: needs whole numbers of at least 1, K,..., not 'x'"),
+    ("working_set", ("--best", "x"), "argument --best: not a whole number: 'x'"),
+    ("working_set", ("--bogus",), "unrecognized arguments: --bogus"),
+    ("profile_workload", (), "the following arguments are required: step"),
+    ("profile_workload", ("run", "--stream", "s", "--batch", "0"), "argument --batch: must be at least 1, not 0"),
+])
+def test_a_tools_bad_argument_is_one_line(script, args, line):
+    p = _run(f"tools/{script}.py", *args)
+    _one_line(p, 2, f"{script}: {line} (see --help)")

@@ -23,7 +23,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from bench.bench_merge import T0, merged_messages, parse_codes  # noqa: E402
+from bench._cli import at_least, one_line_errors  # noqa: E402
+from bench.bench_merge import T0, codes_arg, merged_messages, parse_codes  # noqa: E402
 import vega._core as A  # noqa: E402
 
 
@@ -64,20 +65,17 @@ def compare(B, seg, code, records, rounds, repeat):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    # a bad option or value: one line and status 2, as the benchmarks' (was argparse's usage and its line, or
+    # status 1 for the values checked after it)
+    ap = one_line_errors(argparse.ArgumentParser(description=__doc__.split("\n\n")[0]))
     ap.add_argument("other", help="the other build's vega/_core*.so (B)")
-    ap.add_argument("--codes", default="FO:17202,CM:18703,FO:7201,FO:7208",
+    ap.add_argument("--codes", default="FO:17202,CM:18703,FO:7201,FO:7208", type=codes_arg,
                     help="SEG:CODE,... as bench/bench_merge.py --codes (default: %(default)s)")
-    ap.add_argument("--rounds", type=int, default=15, help="rounds per build and code (default: %(default)s)")
-    ap.add_argument("--repeat", type=int, default=10,
+    ap.add_argument("--rounds", type=at_least(1), default=15, help="rounds per build and code (default: %(default)s)")
+    ap.add_argument("--repeat", type=at_least(1), default=10,
                     help="passes over the 1,000 messages per round (default: %(default)s)")
     args = ap.parse_args(argv)
-    try:
-        chosen = parse_codes(args.codes)
-    except ValueError as e:
-        raise SystemExit(f"ab_core: {e}")
-    if args.rounds < 1 or args.repeat < 1:
-        raise SystemExit("ab_core: --rounds and --repeat must be at least 1")
+    chosen = parse_codes(args.codes)
     B = load_other(args.other)
     print(f"A = {A.__file__}\nB = {os.path.abspath(args.other)}\n"
           f"ns per message, median of {args.rounds} alternating rounds of {args.repeat} x 1,000 messages")

@@ -25,7 +25,7 @@ while ROOT in sys.path:
     sys.path.remove(ROOT)
 sys.path.insert(0, ROOT)
 
-from bench._cli import at_least as _at_least  # noqa: E402
+from bench._cli import at_least as _at_least, one_line_errors  # noqa: E402
 
 
 def _fail(msg: str) -> SystemExit:
@@ -145,14 +145,15 @@ def _run(args) -> int:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    # a bad option or value: one line and status 2 (was argparse's usage, then its line)
+    p = one_line_errors(argparse.ArgumentParser(description=__doc__.splitlines()[0]))
     sub = p.add_subparsers(dest="step", required=True)
-    g = sub.add_parser("generate", help="write simulated datagrams to a file")
+    g = one_line_errors(sub.add_parser("generate", help="write simulated datagrams to a file"))
     g.add_argument("--out", required=True, help="the file to write (a pickle of the datagrams)")
     g.add_argument("--datagrams", type=_at_least(1), default=20000, help="per segment (default 20000)")
     g.add_argument("--segments", nargs="+", choices=["FO", "CM"], default=["FO", "CM"])
     g.add_argument("--seed", type=int, default=1)
-    r = sub.add_parser("run", help="the decode + merge + publish loop over a generated file")
+    r = one_line_errors(sub.add_parser("run", help="the decode + merge + publish loop over a generated file"))
     r.add_argument("--stream", required=True, help="a file written by generate")
     r.add_argument("--seconds", type=_positive_float, default=10.0, help="run at least this long (default 10)")
     r.add_argument("--passes", type=_at_least(0), default=0, help="exactly N passes instead (callgrind; 0: --seconds)")

@@ -20,7 +20,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from bench.bench_merge import T0, merged_messages, parse_codes  # noqa: E402
+from bench._cli import at_least, one_line_errors  # noqa: E402
+from bench.bench_merge import T0, codes_arg, merged_messages, parse_codes  # noqa: E402
 from vega._core import FeedHandler, Store, pack_messages  # noqa: E402
 
 MESSAGES_PER_RUN = 20_000
@@ -59,21 +60,26 @@ def ns_per_instrument(seg, msgs, records, best):
     return out, (fh.stats["records"] - first) / (repeat * n_inst)
 
 
+def _tokens_arg(text):
+    """--tokens K,...: whole numbers of at least 1 (``x`` was int()'s message, naming no option)."""
+    ks = [k.strip() for k in text.split(",") if k.strip()]
+    if not ks or not all(k.isascii() and k.isdigit() and int(k) >= 1 for k in ks):
+        raise argparse.ArgumentTypeError(f"needs whole numbers of at least 1, K,..., not {text!r}")
+    return [int(k) for k in ks]
+
+
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--codes", default="FO:7202,CM:18703,FO:6013",
+    # a bad option or value: one line and status 2, as the benchmarks' (was argparse's usage and its line, or
+    # status 1 for the values checked after it)
+    ap = one_line_errors(argparse.ArgumentParser(description=__doc__.split("\n\n")[0]))
+    ap.add_argument("--codes", default="FO:7202,CM:18703,FO:6013", type=codes_arg,
                     help="SEG:CODE,... as bench/bench_merge.py --codes (default: %(default)s)")
-    ap.add_argument("--tokens", default="50,200,600",
+    ap.add_argument("--tokens", default="50,200,600", type=_tokens_arg,
                     help="K,...: the numbers of tokens to fold onto (default: %(default)s)")
-    ap.add_argument("--best", type=int, default=5, help="runs per figure, the best kept (default: %(default)s)")
+    ap.add_argument("--best", type=at_least(1), default=5, help="runs per figure, the best kept (default: %(default)s)")
     args = ap.parse_args(argv)
-    try:
-        chosen = parse_codes(args.codes)
-        ks = [int(k) for k in args.tokens.split(",") if k.strip()]
-    except ValueError as e:
-        raise SystemExit(f"working_set: {e}")
-    if not ks or min(ks) < 1 or args.best < 1:
-        raise SystemExit("working_set: --tokens needs numbers of at least 1, --best at least 1")
+    chosen = parse_codes(args.codes)
+    ks = args.tokens
     print(f"ns per instrument record, best of {args.best} runs of ~{MESSAGES_PER_RUN:,} messages; "
           "records on = change records emitted, off = the merge alone")
     for seg in ("FO", "CM"):
