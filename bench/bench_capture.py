@@ -50,6 +50,7 @@ from __future__ import annotations
 import argparse
 import os
 import select
+import signal
 import socket
 import stat
 import statistics
@@ -60,6 +61,9 @@ import time
 
 # the tree whose vega is measured: this one, or another checkout for --ab (set by the parent for its children)
 ROOT = os.environ.get("VEGA_BENCH_TREE") or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if not os.path.isdir(os.path.join(ROOT, "vega")):     # (else the vega installed, or PYTHONPATH's, was measured)
+    print(f"bench_capture: VEGA_BENCH_TREE must be a checkout holding vega/, not {ROOT!r}", file=sys.stderr)
+    sys.exit(2)
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
@@ -434,7 +438,14 @@ def ab_main(args):
           f"{len(pair_meds)} pairs; load average now {os.getloadavg()[0]:.2f}")
 
 
+def _terminated(signum, frame):
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
+    # SIGTERM ends the run as Ctrl-C does: the temporary journal directories are removed (a kill left them in the
+    # temp dir; bench/_cli.py's cleanup_on_sigterm, not imported here: with --ab, bench/ is TREE's)
+    signal.signal(signal.SIGTERM, _terminated)
     if len(sys.argv) > 1 and sys.argv[1] == "--_sender":
         a = sys.argv[2:]
         sender_main(a[0], a[1], int(a[2]), float(a[3]), float(a[4]), int(a[5]))
@@ -443,15 +454,17 @@ def main() -> None:
     # a bad option is one line, as a bad value below (not bench/_cli.py's: with --ab, bench/ is TREE's)
     ap.error = lambda message: ap.exit(2, f"bench_capture: {message} (see --help)\n")  # type: ignore[method-assign]
     ap.add_argument("--fast", action="store_true", help="1 s trials, a shorter ramp, 3 saturation rounds")
-    ap.add_argument("--datagrams", type=int, default=None, help="pool of distinct datagrams (default 6000/12000)")
-    ap.add_argument("--tries", type=int, default=None, help="trials per rate, best counts (default 2 / 3 with --fast)")
+    ap.add_argument("--datagrams", type=int, default=None,
+                    help="pool of distinct datagrams (default 12000, 6000 with --fast)")
+    ap.add_argument("--tries", type=int, default=None,
+                    help="trials per rate, best counts (default 3, 2 with --fast)")
     ap.add_argument("--no-pin", action="store_true", help="do not pin the capture and the sender to CPUs")
     ap.add_argument("--no-ramp", action="store_true", help="only the saturation (one core) measurement")
     ap.add_argument("--unicast", action="store_true",
                     help="send to 127.0.0.1 instead of the F&O multicast group: on loopback the sender's kernel "
                          "then skips the multicast loop-back copy (about 0.55 us less sender CPU per datagram on "
                          "the development VM), which raises the ramp's ceiling; the capture receives the same bytes")
-    ap.add_argument("--rounds", type=int, default=None, help="saturation rounds (default 5 / 3 with --fast)")
+    ap.add_argument("--rounds", type=int, default=None, help="saturation rounds (default 5, 3 with --fast)")
     ap.add_argument("--perf-ctl", metavar="CTL,ACK", default=None,
                     help="perf --control fifos: sample only VEGA's saturation drains (tools/profile.sh --drain); "
                          "implies --no-ramp and no baseline")

@@ -58,6 +58,7 @@ def test_a_vega_bench_fast_other_than_1_or_0_is_one_line(script, tmp_path):
 
 @pytest.mark.parametrize("script, args, made", [
     ("bench/bench_journal.py", ("--fast", "-p", "1", "-n", "1", "-l", "1", "-w", "0"), "vega-bench-journal-"),
+    ("bench/bench_capture.py", ("--vega-only", "--rounds", "50"), "vega-bench-capture-"),
 ])
 def test_sigterm_leaves_nothing_in_the_temp_dir(script, args, made, tmp_path):
     # a kill (timeout's SIGTERM, to the process group: pyperf's workers too) left the scratch journals there
@@ -204,3 +205,19 @@ def test_fast_abbreviated_is_refused(script, tmp_path):
 def test_a_tools_bad_argument_is_one_line(script, args, line):
     p = _run(f"tools/{script}.py", *args)
     _one_line(p, 2, f"{script}: {line} (see --help)")
+
+
+# -- bench/bench_capture.py -------------------------------------------------------------------------------------
+
+def test_bench_capture_refuses_a_vega_bench_tree_without_vega(tmp_path):
+    # the vega installed (or PYTHONPATH's) was measured instead, silently
+    p = _run("bench/bench_capture.py", "--vega-only", "--rounds", "1", env={"VEGA_BENCH_TREE": str(tmp_path)},
+             tmp_path=tmp_path)
+    _one_line(p, 2, f"bench_capture: VEGA_BENCH_TREE must be a checkout holding vega/, not {str(tmp_path)!r}")
+
+
+def test_bench_capture_help_gives_the_defaults_the_code_uses():
+    # --tries said "default 2 / 3 with --fast": the code takes 3, and 2 with --fast
+    helps = " ".join(_run("bench/bench_capture.py", "--help").stdout.split())
+    assert "trials per rate, best counts (default 3, 2 with --fast)" in helps
+    assert "pool of distinct datagrams (default 12000, 6000 with --fast)" in helps
