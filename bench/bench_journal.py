@@ -48,10 +48,12 @@ _TMP = []
 
 
 def tmp(*parts):
-    """A path in this run's scratch directory, made on first use (not at import: main() removes it)."""
+    """A path in this run's scratch directory, made on first use (not at import: main() removes it); a worker's is
+    inside the parent's (VEGA_BENCH_SCRATCH), which the parent removes: pyperf's parent, stopped, SIGKILLs the
+    worker it waits for, whose own clean-up then never runs."""
     if not _TMP:
         with sigterm_held():
-            _TMP.append(tempfile.mkdtemp(prefix="vega-bench-journal-"))
+            _TMP.append(tempfile.mkdtemp(prefix="vega-bench-journal-", dir=os.environ.get("VEGA_BENCH_SCRATCH")))
     return os.path.join(_TMP[0], *parts)
 
 
@@ -361,7 +363,10 @@ def main():
     command_line(runner.argparser, __doc__,
                  fast="ours, not pyperf's: 400,000 records instead of 4,000,000, a checkpoint store of ~11,600 "
                       "instruments instead of ~58,000, 2 processes x 2 values")
-    parse_args(runner)                   # a bad option is refused before any data is made
+    args = parse_args(runner)            # a bad option is refused before any data is made
+    if not args.worker:                  # the workers' scratch directories go in the parent's (tmp)
+        os.environ["VEGA_BENCH_SCRATCH"] = tmp()
+        args.inherit_environ.append("VEGA_BENCH_SCRATCH")
     runner.metadata["records"] = str(N)
     cases = [
         ("append journal", t_append_journal, N, "append"),
