@@ -110,7 +110,8 @@ int64_t liblzo2_loop(const unsigned char* buf, const int64_t* offs, const int64_
 
 
 def _build_liblzo2_loop():
-    """Compile LIBLZO2_LOOP_C once (cached in the temp dir by content hash); None if that is not possible."""
+    """Compile LIBLZO2_LOOP_C once (cached in the temp dir by content hash); None if that is not possible.  Called
+    by main() once the command line is read: at import, --help and a bad option compiled it too."""
     cc = shutil.which("cc") or shutil.which("gcc")
     if cc is None:
         return None
@@ -134,7 +135,7 @@ def _build_liblzo2_loop():
     return fn
 
 
-LIBLZO2_LOOP = _build_liblzo2_loop()
+LIBLZO2_LOOP = None                      # main(): _build_liblzo2_loop()
 _OUT = ctypes.create_string_buffer(65536)
 
 
@@ -206,6 +207,8 @@ def main() -> None:
                                        "compressed sub-packets of bench_decode's realistic streams")
     if parse_args(runner).corpus != CORPUS:     # (the corpus was built at import, from the option in full)
         runner.argparser.error(f"--corpus: give it in full, --corpus {runner.args.corpus}, not abbreviated")
+    global LIBLZO2_LOOP
+    LIBLZO2_LOOP = _build_liblzo2_loop()
     runner.metadata["corpus"] = f"{CORPUS_DESC}, {RAW_BYTES / N_MSG:.0f} B mean"
     res = {}
     benches = [

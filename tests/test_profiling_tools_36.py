@@ -224,3 +224,11 @@ def test_bench_capture_help_gives_the_defaults_the_code_uses():
     helps = " ".join(_run("bench/bench_capture.py", "--help").stdout.split())
     assert "trials per rate, best counts (default 3, 2 with --fast)" in helps
     assert "pool of distinct datagrams (default 12000, 6000 with --fast)" in helps
+
+
+@pytest.mark.parametrize("args, status", [(("--help",), 0), (("--bogus",), 2)])
+def test_bench_lzo_help_and_a_bad_option_make_nothing_in_the_temp_dir(args, status, tmp_path):
+    # the liblzo2 loop was compiled into the temp dir at import, for --help and a refused option too
+    p = _run("bench/bench_lzo.py", *args, tmp_path=tmp_path)
+    assert p.returncode == status and "Traceback" not in p.stderr, p.stderr
+    assert os.listdir(tmp_path) == []
