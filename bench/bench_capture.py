@@ -48,9 +48,9 @@ other work: quote the machine load with the figures.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import select
-import signal
 import socket
 import stat
 import statistics
@@ -66,6 +66,18 @@ if not os.path.isdir(os.path.join(ROOT, "vega")):     # (else the vega installed
     sys.exit(2)
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
+
+def _own_cli():
+    """This script's bench/_cli.py (with --ab the package ``bench`` on sys.path is TREE's, which may lack what is
+    used here)."""
+    spec = importlib.util.spec_from_file_location("_bench_capture_cli",
+                                                  os.path.join(os.path.dirname(os.path.abspath(__file__)), "_cli.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+_CLI = _own_cli()
 
 from vega.capture import Capture, CaptureConfig, FeedConfig, multicast_works, open_feed_socket  # noqa: E402
 from vega.simulator import DEFAULT_FEEDS, Simulator, multicast_sender, read_pcap, write_pcap  # noqa: E402
@@ -263,8 +275,10 @@ def drain_rounds(make, dgs, target, chunks, reps, perf=_NoPerf()):
     sender = multicast_sender(target[0], target[1], sndbuf=8 << 20)
     try:
         for _ in range(reps):
-            pipe, step, count, close = make()
+            close = None
             try:
+                with _CLI.sigterm_held():      # (a SIGTERM inside Capture.open or close left the ring in /dev/shm)
+                    pipe, step, count, close = make()
                 cpu = 0.0
                 got = sent = 0
                 for c in range(chunks):
@@ -283,7 +297,9 @@ def drain_rounds(make, dgs, target, chunks, reps, perf=_NoPerf()):
                                        "too small for a chunk?")
                 out.append((cpu / got, count() / got))
             finally:
-                close()
+                if close is not None:
+                    with _CLI.sigterm_held():
+                        close()
     finally:
         sender.close()
     return out
@@ -438,14 +454,10 @@ def ab_main(args):
           f"{len(pair_meds)} pairs; load average now {os.getloadavg()[0]:.2f}")
 
 
-def _terminated(signum, frame):
-    raise SystemExit(128 + signum)
-
-
 def main() -> None:
-    # SIGTERM ends the run as Ctrl-C does: the temporary journal directories are removed (a kill left them in the
-    # temp dir; bench/_cli.py's cleanup_on_sigterm, not imported here: with --ab, bench/ is TREE's)
-    signal.signal(signal.SIGTERM, _terminated)
+    # SIGTERM ends the run as Ctrl-C does: the temporary journal directories and the capture's ring are removed (a
+    # kill left them in the temp dir and /dev/shm)
+    _CLI.cleanup_on_sigterm()
     if len(sys.argv) > 1 and sys.argv[1] == "--_sender":
         a = sys.argv[2:]
         sender_main(a[0], a[1], int(a[2]), float(a[3]), float(a[4]), int(a[5]))
