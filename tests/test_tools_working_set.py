@@ -46,13 +46,14 @@ def test_fold_keeps_the_shape_and_uses_at_most_k_of_the_own_tokens(token_lists, 
             assert {**r, "token": 0} == {**q, "token": 0}
 
 
-def _run(*args):
-    env = dict(os.environ, VEGA_BENCH_DATAGRAMS="300")
+def _run(*args, tmp):
+    """The tool on 300 datagrams, its stream cached in ``tmp`` (TMPDIR), not left in /tmp."""
+    env = dict(os.environ, VEGA_BENCH_DATAGRAMS="300", TMPDIR=str(tmp))
     return subprocess.run([sys.executable, TOOL, *args], capture_output=True, text=True, env=env, timeout=300)
 
 
-def test_prints_every_fold_below_the_codes_own_token_count():
-    p = _run("--codes", "FO:7202", "--tokens", "3,100000", "--best", "1")
+def test_prints_every_fold_below_the_codes_own_token_count(tmp_path):
+    p = _run("--codes", "FO:7202", "--tokens", "3,100000", "--best", "1", tmp=tmp_path)
     assert p.returncode == 0, p.stderr
     head = [ln for ln in p.stdout.splitlines() if ln.startswith("FO")]
     assert len(head) == 1 and "distinct tokens" in head[0], p.stdout
@@ -64,8 +65,8 @@ def test_prints_every_fold_below_the_codes_own_token_count():
         assert float(m.group(3)) > 0 and float(m.group(4)) > 0 and float(m.group(5)) > 0
 
 
-def test_bad_arguments_are_one_readable_line():
+def test_bad_arguments_are_one_readable_line(tmp_path):
     for args, words in ((("--tokens", "0"), "at least 1"), (("--tokens", "x"), "working_set"),
                         (("--codes", "FO:1234"), "--codes"), (("--best", "0"), "at least 1")):
-        p = _run(*args)
+        p = _run(*args, tmp=tmp_path)
         assert p.returncode != 0 and words in p.stderr and "Traceback" not in p.stderr, (args, p.stderr)
