@@ -538,6 +538,12 @@ def test_stat_shows_slots_and_readers_with_lag_and_laps(session, shm_name):
         fo = [s for s in st["slots"] if s["feed"] == "NSE_FO"][0]
         assert fo["tail"] == tail and fo["writer_pid"] == os.getpid()
         assert (fo["first_seq"], fo["records"]) == (first, 1000 + len(big))
+        assert fo["held"] == fo["capacity"] < fo["records"]     # published past a lap: it holds one ring's worth
+        r = cli("stat", shm_name)
+        head, row = [ln.split() for ln in r.stdout.splitlines()[1:3]]
+        assert head[:7] == ["feed", "first", "seq", "tail", "published", "held", "capacity"], r.stdout
+        assert row[:6] == ["NSE_FO", f"{first:,}", f"{tail:,}", f"{1000 + len(big):,}", f"{fo['capacity']:,}",
+                           f"{fo['capacity']:,}"], r.stdout
         assert [s["tail"] for s in st["slots"] if s["feed"] != "NSE_FO"] == [0, 0]
         rd = {x["name"]: x for x in st["readers"]}
         assert set(rd) == {"slow-terminal", "charting"}

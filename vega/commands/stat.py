@@ -22,7 +22,8 @@ def register(sub: _Subparsers) -> None:
     p = sub.add_parser("stat", help=HELP, description=(
         "Show the state of a shared-memory ring of a running capture: per feed slot its first sequence number "
         "(a capture restarted during the day starts its ring at the journal's next number), the tail (the "
-        "sequence number of the next record), the records published to this ring, writer pid and creation "
+        "sequence number of the next record), the records published to this ring and those it still holds (at "
+        "most its capacity: readers further behind have lost the rest), writer pid and creation "
         "time; per registered reader its name, pid, feed, position, "
         "lag (records behind the tail), laps, records lost, heartbeat age and whether its process lives."))
     p.add_argument("ring", help="ring name (/dev/shm/<name>) or absolute path")
@@ -38,7 +39,9 @@ def collect(ring: Ring) -> dict[str, Any]:
     for f in FEEDS:
         i = ring.info(f)
         slots.append({"feed": f, "first_seq": int(i["first_seq"]), "tail": int(i["tail"]),
-                      "records": int(i["tail"]) - int(i["first_seq"]), "record_count": int(i["record_count"]),
+                      "records": int(i["tail"]) - int(i["first_seq"]),
+                      "held": min(int(i["tail"]) - int(i["first_seq"]), int(i["capacity"])),
+                      "record_count": int(i["record_count"]),
                       "capacity": int(i["capacity"]), "writer_pid": int(i["writer_pid"]),
                       "writer_alive": bool(i["writer_pid"]) and _pid_alive(int(i["writer_pid"])),
                       "created_ns": int(i["created_ns"])})
@@ -60,12 +63,12 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(st), file=out)
         return 0
     print(f"ring {st['ring']}", file=out)
-    print(f"  {'feed':<8} {'first seq':>14} {'tail':>14} {'records':>14} {'capacity':>9} {'writer pid':>16}",
-          file=out)
+    print(f"  {'feed':<8} {'first seq':>14} {'tail':>14} {'published':>14} {'held':>9} {'capacity':>9} "
+          f"{'writer pid':>16}", file=out)
     for s in st["slots"]:
         pid = "-" if not s["writer_pid"] else f"{s['writer_pid']}" + ("" if s["writer_alive"] else " (exited)")
-        print(f"  {s['feed']:<8} {s['first_seq']:>14,} {s['tail']:>14,} {s['records']:>14,} {s['capacity']:>9,} "
-              f"{pid:>16}", file=out)
+        print(f"  {s['feed']:<8} {s['first_seq']:>14,} {s['tail']:>14,} {s['records']:>14,} {s['held']:>9,} "
+              f"{s['capacity']:>9,} {pid:>16}", file=out)
     if not st["readers"]:
         print("  no registered readers", file=out)
         return 0
