@@ -2285,11 +2285,14 @@ class _Take:
     n: int                                  # the journal's next_seq
     tail: int                               # the slot's
     pid: int                                # the slot's writer pid: 0 after a clean stop
-    capacity: int
-    records: bool = False
-    kind: str = ""                          # not taken: "reused", "unmatched" or "lost"
+    kind: str = ""                          # not taken: "reused", "unmatched" or "lost"; "" taken
     why: str = ""                           # "reused" / "unmatched": in words
     at_end: npt.NDArray[np.void] | None = None   # the slot's record n - 1, when it is the journal's last live one
+
+    @property
+    def records(self) -> bool:
+        """Whether the restart appends the slot's records ``n``..``tail - 1`` to the journal."""
+        return not self.kind
 
     def note(self, feed: str, name: str) -> str:
         """The start note of a slot not taken (of ring ``name``, feed ``feed``)."""
@@ -2340,7 +2343,7 @@ def _ring_take(ring: Ring, feed: str, path: str | Path, n: int, day: _dt.date,
     tail, first = ring.tail(feed), info["first_seq"]
     if tail <= n:
         return None                               # nothing past the journal's end: the numbers go on
-    t = _Take(n, tail, info["writer_pid"], info["capacity"])
+    t = _Take(n, tail, info["writer_pid"])
     here = Path(path)
     later = sorted(q.name for q in here.parent.glob("[0-9]" * 8 + ".bin")
                    if q.name > here.name and (made_now is None or q != Path(made_now)))
@@ -2360,7 +2363,7 @@ def _ring_take(ring: Ring, feed: str, path: str | Path, n: int, day: _dt.date,
                  else "its day file was removed, or the ring was another journal's")
         return t
     same_day = day0 - JOURNAL_GRACE_NS <= made < day0 + 86_400 * 10**9
-    oldest = max(first, tail - t.capacity)
+    oldest = max(first, tail - info["capacity"])
     if first < n:
         joins, t.at_end = _ring_joins_journal(ring, feed, n, path)
         if joins is False:
@@ -2377,8 +2380,6 @@ def _ring_take(ring: Ring, feed: str, path: str | Path, n: int, day: _dt.date,
         return t
     if oldest > n:
         t.kind = "lost"
-        return t
-    t.records = True
     return t
 
 
