@@ -376,9 +376,7 @@ def time_to_expiry_array(expiry_raw, now_ns):
     raw_a = _int64s(expiry_raw, shape, "time_to_expiry_array", "expiry_raw", "seconds since 1980")
     far = (raw_a < -(1 << 62)) | (raw_a > (1 << 62))
     if far.any():
-        bad = int(raw_a[far][0])
-        raise ValueError(f"time_to_expiry_array: expiry_raw {bad} is out of range: seconds since 1980 within "
-                         f"+-2**62")
+        _expiry_raw(int(raw_a[far][0]), "time_to_expiry_array")   # raises the scalar function's ValueError
     cdef const int64_t[::1] raw = raw_a
     cdef const int64_t[::1] now = _int64s(now_ns, shape, "time_to_expiry_array", "now_ns", "ns since the Unix epoch")
     out = np.empty(raw.shape[0], dtype=np.float64)

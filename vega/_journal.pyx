@@ -2117,6 +2117,14 @@ def _applier(target):
     return lambda recs, base: m(recs)
 
 
+def _byte_string(obj):
+    """Whether ``obj``, given as a collection of tokens, is bytes: bytes, a bytearray, or a memoryview of one-byte
+    items (``memoryview(b"ab")``), all of which iterate as their byte values (token 97 for "a").  A numpy uint8
+    array is tokens; a memoryview of one is not told from one of bytes: pass the array.  (token_array here, and
+    the store's snapshot / subscribe.)"""
+    return isinstance(obj, (bytes, bytearray)) or (isinstance(obj, memoryview) and obj.format in ("B", "b", "c"))
+
+
 def token_array(tokens):
     """The tokens a reader keeps (``tokens=`` of ``Journal.read`` / ``between`` and ``vega.replay``): any
     iterable of ints (a list, set, range, numpy array) as a uint32 array.  TypeError for a single int, a str, bytes,
@@ -2127,9 +2135,7 @@ def token_array(tokens):
         arr = tokens.ravel()
     elif isinstance(tokens, (int, np.integer, str)):
         raise TypeError(f"tokens must be a collection of tokens, not {type(tokens).__name__} (wrap one in [..])")
-    elif isinstance(tokens, (bytes, bytearray)) or (isinstance(tokens, memoryview)
-                                                     and tokens.format in ("B", "b", "c")):
-        # bytes, a bytearray or a memoryview of them iterate as their byte values: token 97 for "a"
+    elif _byte_string(tokens):
         raise TypeError(f"tokens must be a collection of tokens, not {type(tokens).__name__} (of bytes: its byte "
                         f"values are no tokens)")
     else:

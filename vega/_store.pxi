@@ -23,7 +23,7 @@ from cpython.number cimport PyNumber_Index
 from vega._ring cimport Ring, ring_slot_t, ring_append
 from vega._journal cimport JournalWriter, jrnl_writer_t, jrnl_append, jrnl_poll
 from vega._ring import FEEDS as _RING_FEEDS, _reopen_flocked
-from vega._journal import day_epoch_ns, IST as _IST
+from vega._journal import day_epoch_ns, IST as _IST, _byte_string
 import datetime as _dt
 from vega._iv cimport (iv_black76_implied, iv_close_unix, iv_select_forward, iv_year_fraction, iv_to_e4,
                        IV_NONE_E4, IV_FWD_NONE)
@@ -3792,13 +3792,6 @@ cdef bytes _ascii_arg(v, str what):
     if not v.isascii():
         raise ValueError(f"add: {what} {v!r} is not ASCII (NSE's are, and the store keeps ASCII)")
     return v.encode("ascii")
-
-
-def _byte_string(obj) -> bool:
-    """Whether ``obj``, given as a collection of tokens, is bytes: bytes, a bytearray, or a memoryview of one-byte
-    items (``memoryview(b"ab")``), all of which iterate as their byte values (token 97 for "a").  A numpy uint8
-    array is tokens; a memoryview of one is not told from one of bytes: pass the array.  (Store and vega.replay.)"""
-    return isinstance(obj, (bytes, bytearray)) or (isinstance(obj, memoryview) and obj.format in ("B", "b", "c"))
 
 
 cdef object _tokens_list(tokens):
