@@ -2425,12 +2425,22 @@ cdef class FeedHandler:
                 for i in range(VG_IDX_MAP_SIZE) if self._idxmap.ent[i].key[0] != 0}
 
     def index_token(self, name) -> int:
-        """Index feed: the token this handler merges ``name`` under (adding it to its table if new)."""
+        """Index feed: the token this handler merges ``name`` under (adding it to its table if new).  A
+        derivatives' symbol of ``vega.indices.INDEX_SYMBOLS`` ("NIFTY") that the table does not hold is a
+        ValueError naming the index and its token, as ``vega.index_token`` says: no index is broadcast under it."""
+        from vega.indices import index_key, _symbol_error, _symbol_index
         if self._idxmap == NULL:
             raise ValueError("index_token() is for an index feed handler (segment 'IDX')")
         if not isinstance(name, str):     # str(b'Nifty 50') was hashed as the name "b'Nifty 50'", 5 as "5"
             raise TypeError(f"index_token: name must be a str (an index name such as 'Nifty 50'), not "
                             f"{type(name).__name__}: {name!r}")
+        key = index_key(name)
+        index = _symbol_index(key) if key else None
+        if index is not None:             # unless configured or seen: its hashed token would match no record
+            held = [tok for tok, n in self.index_names().items() if index_key(n) == key]
+            if held:
+                return held[0]
+            raise _symbol_error(name, index, self.index_token(index))
         raw = name.encode("latin-1")
         tok = vg_idx_lookup(self._idxmap, raw, len(raw), 0)
         if tok == 0:

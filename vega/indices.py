@@ -83,12 +83,21 @@ def index_token(name: str | bytes, tokens: Mapping[str, int] | None = None) -> i
     for n, tok in (DEFAULT_INDEX_TOKENS if tokens is None else tokens).items():
         if index_key(n) == key:
             return int(tok)
-    index = next((n for sym, n in INDEX_SYMBOLS.items() if index_key(sym) == key), None)
+    index = _symbol_index(key)
     if index is not None:
-        raise ValueError(f"index_token: {name!r} is the derivatives' symbol of the index {index!r}, which the "
-                         f"exchange broadcasts under that name: index_token({index!r}) is "
-                         f"{index_token(index, tokens)}")
+        raise _symbol_error(name, index, index_token(index, tokens))
     return HASH_TOKEN_BASE | (_fnv1a(key) & 0x3FFFFFFF)
+
+
+def _symbol_index(key: bytes) -> str | None:
+    """The index name ``INDEX_SYMBOLS`` gives the derivatives' symbol of key ``key`` (``index_key``), else None."""
+    return next((n for sym, n in INDEX_SYMBOLS.items() if index_key(sym) == key), None)
+
+
+def _symbol_error(name: str | bytes, index: str, token: int) -> ValueError:
+    """The error for a derivatives' symbol asked for as an index name: it names the index and its token."""
+    return ValueError(f"index_token: {name!r} is the derivatives' symbol of the index {index!r}, which the "
+                      f"exchange broadcasts under that name: index_token({index!r}) is {token}")
 
 
 def check_index_tokens(tokens: Mapping[str, int]) -> dict[str, int]:
