@@ -2,6 +2,7 @@
 before any minutes are spent (the profiling runs themselves need perf and take minutes: not here)."""
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -97,7 +98,10 @@ def _bin_without(tmp_path, *missing, perf=None, name="bin"):
         real = shutil.which(cmd)
         if real and cmd not in missing:
             os.symlink(real, d / cmd)
-    os.symlink(sys.executable, d / "python3")
+    # a script, not a symlink: Python 3.13 finds a virtualenv's site-packages from the path it was started by,
+    # and a symlink outside the virtualenv ran it without them (numpy missing)
+    (d / "python3").write_text(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} \"$@\"\n")
+    (d / "python3").chmod(0o755)
     if perf is not None:
         (d / "perf").unlink(missing_ok=True)
         (d / "perf").write_text("#!/bin/sh\n" + perf)
