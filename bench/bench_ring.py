@@ -55,7 +55,8 @@ import pyperf
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench._cli import at_least, command_line, number_at_least, parse_args  # noqa: E402
+from bench._cli import (at_least, cleanup_on_sigterm, command_line, number_at_least, parse_args,  # noqa: E402
+                        sigterm_held)
 from vega import _ring as ring_mod  # noqa: E402
 from vega._ring import Ring  # noqa: E402
 from vega.records import CHANGE_RECORD_DTYPE  # noqa: E402
@@ -271,6 +272,7 @@ def _lat_child(kind, shared, chunks, timeout, conn, cpu, fifo):
     says "go", then spin until the chunk is read; finally return all samples (int64 ns) through `conn`.
     Blocking between chunks keeps a SCHED_FIFO reader's spinning well under the kernel's RT budget (95% of
     each second by default), so RT throttling never stalls it."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)      # (forked inside the parent's sigterm_held: it owns nothing)
     _pin(cpu)
     _set_fifo(fifo)
     out = []
@@ -323,21 +325,23 @@ def latency(kinds, count, gap_ns, cpus, fifo, writer_spin):
     done = False                                         # False in the finally: an error or a signal (SIGTERM)
     try:
         for kind in kinds:
-            c = cand[kind] = {"steal": 0, "ticks": 0, "ring": None, "name": None}
-            if kind == "floor":
-                c["shared"] = mmap.mmap(-1, 4096)            # MAP_SHARED | MAP_ANONYMOUS, page-aligned
-            elif kind.startswith("ring"):
-                c["name"] = f"vega-lat-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-                c["ring"] = Ring.create(c["name"])
-                c["shared"] = c["ring"].path
-            elif kind == "mp.Queue":
-                c["shared"] = mp.Queue()
-            else:
-                c["shared"] = faster_fifo.Queue(max_size_bytes=1 << 20)
-            c["conn"], child_conn = ctx.Pipe()
-            c["proc"] = ctx.Process(target=_lat_child,
-                                    args=(kind, c["shared"], chunks, timeout, child_conn, r_cpu, fifo))
-            c["proc"].start()
+            c = cand[kind] = {"steal": 0, "ticks": 0, "ring": None, "name": None, "proc": None}
+            with sigterm_held():        # made and noted for the finally as one step (a SIGTERM between: left behind)
+                if kind == "floor":
+                    c["shared"] = mmap.mmap(-1, 4096)            # MAP_SHARED | MAP_ANONYMOUS, page-aligned
+                elif kind.startswith("ring"):
+                    c["name"] = f"vega-lat-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+                    c["ring"] = Ring.create(c["name"])
+                    c["shared"] = c["ring"].path
+                elif kind == "mp.Queue":
+                    c["shared"] = mp.Queue()
+                else:
+                    c["shared"] = faster_fifo.Queue(max_size_bytes=1 << 20)
+                c["conn"], child_conn = ctx.Pipe()
+                proc = ctx.Process(target=_lat_child,
+                                   args=(kind, c["shared"], chunks, timeout, child_conn, r_cpu, fifo))
+                proc.start()
+                c["proc"] = proc
         for c in cand.values():
             assert c["conn"].poll(timeout) and c["conn"].recv() == "ready"
         old_aff = os.sched_getaffinity(0)
@@ -372,15 +376,40 @@ def latency(kinds, count, gap_ns, cpus, fifo, writer_spin):
         done = True
         return out
     finally:
-        for c in cand.values():
-            if "proc" in c:
-                c["proc"].join(timeout if done else 0)      # a reader still waiting for its turn: killed at once
-                if c["proc"].is_alive():
-                    c["proc"].kill()
-                    c["proc"].join()
-            if c["ring"] is not None:
-                c["ring"].close()
-                Ring.unlink(c["name"])
+        _end_candidates(cand.values(), timeout if done else 0)
+
+
+def _end_candidates(cands, wait):
+    """The latency readers joined (``wait`` seconds, then killed: a reader still waiting for its turn never ends by
+    itself) and the rings closed and unlinked, every candidate's whatever fails for one (the first error is raised
+    at the end).  A ring already gone is no error: its FileNotFoundError left the readers after it running, and
+    multiprocessing's exit then joined one waiting for its turn, for ever."""
+    errors = []
+    for c in cands:
+        for step in (_end_reader, _end_ring):
+            try:
+                step(c, wait)
+            except Exception as e:      # (OSError of the unlink, multiprocessing's: go on with the rest)
+                errors.append(e)
+    if errors:
+        raise errors[0]
+
+
+def _end_reader(c, wait):
+    if c["proc"] is not None:
+        c["proc"].join(wait)
+        if c["proc"].is_alive():
+            c["proc"].kill()
+            c["proc"].join()
+
+
+def _end_ring(c, wait):
+    if c["ring"] is not None:
+        c["ring"].close()
+        try:
+            Ring.unlink(c["name"])
+        except FileNotFoundError:       # (removed by another hand: what the unlink was for)
+            pass
 
 
 def lat_stats(ns):
@@ -450,14 +479,8 @@ def add_cmdline_args(cmd, args):
         cmd.append("--no-latency")
 
 
-def _terminated(signum, frame):
-    """SIGTERM (a kill, a timeout's, a job runner's) ends the run as Ctrl-C does: the finally blocks and the atexit
-    handlers run, so the rings this run made do not stay behind in /dev/shm."""
-    raise SystemExit(128 + signum)
-
-
 def main():
-    signal.signal(signal.SIGTERM, _terminated)
+    cleanup_on_sigterm()     # the finally blocks and atexit handlers run: the rings do not stay in /dev/shm
     # our --fast: pyperf's own --fast still spawns at least 3 worker processes per benchmark, too slow for a
     # 2-core machine shared by others; ours runs 2 processes x 2 values of >= 50 ms each.
     fast = "--fast" in sys.argv

@@ -134,33 +134,51 @@ def test_bench_capture_perf_ctl_must_name_two_fifos(tmp_path):
 
 
 def test_bench_ring_killed_with_sigterm_leaves_no_ring_in_dev_shm(tmp_path):
-    # SIGTERM (a timeout's, a job runner's) killed the run at once: the latency rings stayed in /dev/shm
+    # SIGTERM (a timeout's, a job runner's) killed the run at once: the latency rings stayed in /dev/shm.  The run's
+    # own rings only (vega-lat-PID-*): a run of this test beside it (another checkout's suite) took the other's
+    # rings for its own, signalled too early and unlinked them, and the other run, its clean-up cut short by the
+    # unlink's FileNotFoundError, hung in multiprocessing's exit joining a reader that waited for its turn (the 90 s
+    # timeout seen under load)
     import glob
     import signal
     import time
+    import vega
     from vega._core import SHM_DIR
 
-    def rings():
-        return set(glob.glob(os.path.join(SHM_DIR, "vega-lat-*")))
-
-    before = rings()
     with open(tmp_path / "err", "w") as err:            # (a file: the reader children inherit it)
         p = subprocess.Popen([sys.executable, os.path.join(ROOT, "bench", "bench_ring.py"), "--latency-only",
                               "--no-pin", "--writer", "sleep", "--samples", "1000000"],
                              stdout=subprocess.DEVNULL, stderr=err)
+
+    def rings():
+        return set(glob.glob(os.path.join(SHM_DIR, f"vega-lat-{p.pid}-*")))
+
+    def appended():
+        """Whether the C writer has appended to one of the run's rings: it is in its timed loop."""
+        for path in rings():
+            try:
+                r = vega.Ring.open(path)
+            except (OSError, vega.RingError):           # (being made, or gone)
+                continue
+            try:
+                if r.tail(0) > 0:
+                    return True
+            finally:
+                r.close()
+        return False
+
     try:
         deadline = time.monotonic() + 60
-        while not rings() - before:
+        while not appended():
             assert p.poll() is None and time.monotonic() < deadline, (tmp_path / "err").read_text()
-            time.sleep(0.05)
-        time.sleep(0.5)                                   # into the run (the candidates' chunks)
+            time.sleep(0.02)
         p.send_signal(signal.SIGTERM)
-        p.wait(timeout=90)                                # (the children are joined, ~10 s each at most)
+        p.wait(timeout=90)                                # (its readers are killed, not joined)
     finally:
         if p.poll() is None:
             p.kill()
             p.wait()
-        left = rings() - before
+        left = rings()
         for path in left:                                 # (the old behaviour: not left for the next run)
             os.unlink(path)
     assert p.returncode == 128 + signal.SIGTERM, (tmp_path / "err").read_text()
