@@ -119,15 +119,14 @@ def sigterm_held() -> Iterator[None]:
 
 FAST_GIVEN = "; a --processes or --values given wins over it"
 
+#: the options pyperf's --fast and --rigorous set whatever the command line gave (parse_args gives them back)
+_GIVEN = ("processes", "values")
+_UNSET = object()
 
-def _remember(action: argparse.Action) -> None:
-    """Make ``action`` note on the namespace the value given on the command line (parse_args restores it)."""
-    base = type(action)
-
-    def call(self: Any, parser: Any, namespace: Any, values: Any, option_string: Any = None) -> None:
-        base.__call__(self, parser, namespace, values, option_string)
-        namespace._given = dict(getattr(namespace, "_given", {}), **{self.dest: values})
-    action.__class__ = type(f"Given{base.__name__}", (base,), {"__call__": call})
+#: --compare-to runs each benchmark under two Pythons and prints the two results under the Pythons' names only: a
+#: script's dozen benchmarks could not be told apart, and its summary had nothing to work on
+COMPARE_TO = ("not for these scripts (its results do not name the benchmarks); run each Python with -o FILE and "
+              "compare the files: python -m pyperf compare_to A.json B.json")
 
 
 def command_line(parser: argparse.ArgumentParser, doc: str, fast: str) -> argparse.ArgumentParser:
@@ -139,42 +138,45 @@ def command_line(parser: argparse.ArgumentParser, doc: str, fast: str) -> argpar
     for action in parser._actions:
         if "--fast" in action.option_strings:
             action.help = fast + FAST_GIVEN
-        if action.dest in ("processes", "values"):
-            _remember(action)
     return one_line_errors(parser)
 
 
-def parse_args(runner: Any) -> argparse.Namespace:
-    """``runner.parse_args()`` (a pyperf.Runner whose parser went through command_line), and what pyperf leaves
-    out:
+def _given(parser: argparse.ArgumentParser) -> tuple[argparse.Namespace, dict[str, Any]]:
+    """The command line parsed as pyperf will parse it, and which of _GIVEN it gave (argparse puts an option's
+    default only where the namespace has nothing: the attributes set beforehand stay when the option is not
+    given)."""
+    pre = parser.parse_args(namespace=argparse.Namespace(**dict.fromkeys(_GIVEN, _UNSET)))
+    return pre, {dest: getattr(pre, dest) for dest in _GIVEN if getattr(pre, dest) is not _UNSET}
 
-    * --processes and --values given on the command line are the run's, with --fast too (pyperf's --fast, and
-      --rigorous, replaced them silently: ``--fast -p 1`` ran 3 processes; in a worker, its --values);
-    * pyperf's own refusals (``-o`` of a file that exists, ...) are one line on stderr and status 2, as a bad
-      option, not an ``ERROR:`` line on stdout and status 1;
-    * ``-o`` and ``--append`` are checked before anything runs: a directory that is not there was a traceback
-      once the first benchmark had run, an ``--append`` file that is not pyperf's JSON one too; runs that do not
-      go with the ``--append`` file's (another --corpus, another VEGA_BENCH_DATAGRAMS) are found only once run:
-      one line and status 1, not a traceback;
-    * --fast abbreviated is refused: the scripts that give --fast their own meaning look for it in full, so
-      ``--fas`` was pyperf's --fast alone, not what --help says;
-    * WORKER_ENVIRON is handed on to the worker processes."""
-    from pyperf._runner import CLIError
-    parser = runner.argparser
 
-    def process() -> None:
-        try:
-            runner._process_args_impl()
-        except CLIError as e:
-            parser.error(str(e))
-    runner._process_args = process
-    if any(a != "--fast" and len(a) > 2 and "--fast".startswith(a) for a in sys.argv[1:]):
-        parser.error("--fast: give it in full, --fast, not abbreviated")
-    args = runner.parse_args()
-    for dest, value in getattr(args, "_given", {}).items():
-        setattr(args, dest, value)
-    if args.worker:
-        return args
+def _cpus(text: str) -> set[int] | None:
+    """The CPUs of an --affinity list (pyperf's syntax: 0,2-3), None when it is not one."""
+    cpus: set[int] = set()
+    for part in text.split(","):
+        lo, _, hi = part.strip().partition("-")
+        if not (lo.isascii() and lo.isdigit() and (not hi or (hi.isascii() and hi.isdigit()))):
+            return None
+        cpus.update(range(int(lo), int(hi or lo) + 1))
+    return cpus
+
+
+def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """What pyperf refuses only once it runs (``ERROR: ...`` on stdout, status 1, or a traceback once a benchmark
+    has run), refused before anything runs, in one line and status 2 (one_line_errors)."""
+    import shutil
+    if args.compare_to:
+        parser.error(f"--compare-to: {COMPARE_TO}")
+    if args.python != sys.executable and not shutil.which(args.python):
+        parser.error(f"--python {args.python}: no such executable")
+    if args.affinity and args.affinity.strip(" \x00"):
+        cpus, allowed = _cpus(args.affinity), sorted(os.sched_getaffinity(0))
+        if cpus is None:
+            parser.error(f"--affinity {args.affinity}: not a list of CPUs such as 0,2-3")
+        if not cpus <= set(allowed):
+            parser.error(f"--affinity {args.affinity}: CPU {min(cpus - set(allowed))} is not one this process may "
+                         f"run on ({','.join(map(str, allowed))})")
+    if args.output and os.path.exists(args.output):
+        parser.error(f"The JSON file {args.output!r} already exists")
     for opt, path in (("-o", args.output), ("--append", args.append)):
         if not path:
             continue
@@ -189,18 +191,71 @@ def parse_args(runner: Any) -> argparse.Namespace:
                 parser.error(f"--append {path}: cannot write to it")
         elif not (os.path.isdir(where) and os.access(where, os.W_OK)):
             parser.error(f"{opt} {path}: cannot write into {where}")
+
+
+def _benches(runner: Any, append: str | None, untimed: bool) -> None:
+    """The runner's bench_time_func and bench_func (the scripts call these) with what pyperf leaves out:
+
+    * a worker that failed (a --python without this tree's vega, ...) is one line and status 1 after what the
+      worker printed, not pyperf's RuntimeError traceback besides;
+    * ``append``: the benchmarks are added to the --append file here, not by pyperf (parse_args takes the option
+      from it), so that runs that do not go with the file's (another --corpus, another VEGA_BENCH_DATAGRAMS) are one
+      line and status 1, not pyperf's ValueError traceback once the benchmark has run;
+    * ``untimed`` (--track-memory, --tracemalloc: pyperf's values are bytes, not seconds): the script is given None,
+      as in a worker, so that its summary does not print them as nanoseconds (was "29577216000000000.00 ns", and
+      bench_merge's targets MISSED)."""
+    import pyperf
+    for method in ("bench_time_func", "bench_func"):
+        def call(*a: Any, _run: Callable[..., Any] = getattr(runner, method), **kw: Any) -> Any:
+            try:
+                bench = _run(*a, **kw)
+            except RuntimeError as e:           # pyperf's Manager: "PYTHON failed with exit code N"
+                if " failed with exit code " not in str(e):
+                    raise
+                print(f"{_script()}: a pyperf worker process failed: {e}", file=sys.stderr)
+                sys.exit(1)
+            if bench is not None and append:
+                try:
+                    pyperf.add_runs(append, bench)
+                except ValueError as e:         # "incompatible benchmark, metadata ... is different"
+                    print(f"{_script()}: --append {append}: the runs of {bench.get_name()} do not go with the "
+                          f"file's ({e}); stopped, the file holds what went before", file=sys.stderr)
+                    sys.exit(1)
+            return None if untimed else bench
+        setattr(runner, method, call)
+
+
+def parse_args(runner: Any) -> argparse.Namespace:
+    """``runner.parse_args()`` (a pyperf.Runner whose parser went through command_line), and what pyperf leaves
+    out, through pyperf's public API only (Runner.argparser, parse_args, args, bench_time_func, pyperf.add_runs: a
+    pyperf release that renames a private name no longer stops every script at its start):
+
+    * --processes and --values given on the command line are the run's, with --fast too (pyperf's --fast, and
+      --rigorous, replaced them silently: ``--fast -p 1`` ran 3 processes; in a worker, its --values);
+    * what pyperf refuses once it runs is refused before: ``-o`` of a file that exists (was ``ERROR:`` on stdout,
+      status 1), ``-o`` into a directory that is not there and an ``--append`` file that is not pyperf's JSON (were
+      tracebacks once the first benchmark had run), a --python that is not there (``ERROR:``), an --affinity CPU
+      this process may not use (a worker's traceback, then the parent's); --compare-to is refused (COMPARE_TO):
+      one line on stderr and status 2, as a bad option;
+    * runs that do not go with the ``--append`` file's are found only once run, and a worker that failed: one line
+      and status 1, not a traceback; with --track-memory or --tracemalloc the script's time summary is left out
+      (_benches);
+    * --fast abbreviated is refused: the scripts that give --fast their own meaning look for it in full, so
+      ``--fas`` was pyperf's --fast alone, not what --help says;
+    * WORKER_ENVIRON is handed on to the worker processes."""
+    parser = runner.argparser
+    if any(a != "--fast" and len(a) > 2 and "--fast".startswith(a) for a in sys.argv[1:]):
+        parser.error("--fast: give it in full, --fast, not abbreviated")
+    pre, given = _given(parser)
+    if not pre.worker:
+        _check(parser, pre)
+    args = runner.parse_args()
+    for dest, value in given.items():
+        setattr(args, dest, value)
+    if args.worker:
+        return args
     args.inherit_environ = list(args.inherit_environ or []) + [
         name for name in WORKER_ENVIRON if name in os.environ and name not in (args.inherit_environ or [])]
-    display = runner._display_result
-
-    def display_result(bench: Any, checks: bool = True) -> None:
-        try:
-            display(bench, checks=checks)
-        except ValueError as e:         # pyperf.add_runs: "incompatible benchmark, metadata ... is different"
-            if not args.append:
-                raise
-            print(f"{_script()}: --append {args.append}: the runs of {bench.get_name()} do not go with the file's "
-                  f"({e}); stopped, the file holds what went before", file=sys.stderr)
-            sys.exit(1)
-    runner._display_result = display_result
+    _benches(runner, args.append, args.track_memory or args.tracemalloc)
+    args.append = None                  # (added by _benches: pyperf's own add_runs was a traceback)
     return args

@@ -73,6 +73,79 @@ SMALL = {"VEGA_BENCH_DATAGRAMS": "30"}
 TINY = ("-p", "1", "-n", "1", "-l", "1", "-w", "0")
 
 
+# -- pyperf's public API only --------------------------------------------------------------------------------------
+
+def test_the_scripts_run_on_a_pyperf_without_the_private_names_they_used(tmp_path):
+    # bench/_cli.py imported pyperf._runner.CLIError and replaced Runner._process_args_impl and _display_result:
+    # on a pyperf that renamed one, every script stopped at its start with a traceback
+    out = tmp_path / "d.json"
+    p = _run("bench/bench_decode.py", "--fast", *TINY, "-o", str(out), env=SMALL, tmp_path=tmp_path,
+             pre=WITHOUT_PRIVATE)
+    assert p.returncode == 0, p.stderr[-2000:]
+    with open(out) as f:
+        benches = {b["metadata"]["name"]: b for b in json.load(f)["benchmarks"]}
+    assert len(benches) == 6
+    for name, b in benches.items():                       # the -p 1 given wins over --fast's 3 processes
+        assert [len(r["values"]) for r in b["runs"]] == [1], name
+    # pyperf's refusal of an -o file that exists: the script's one line, status 2
+    p = _run("bench/bench_decode.py", "--fast", "-o", str(out), env=SMALL, tmp_path=tmp_path, pre=WITHOUT_PRIVATE)
+    _one_line(p, 2, f"bench_decode: The JSON file {str(out)!r} already exists (see --help)")
+
+
+def test_append_of_runs_that_do_not_go_with_the_files_is_one_line_without_the_private_names(tmp_path):
+    import pyperf
+    path = tmp_path / "r.json"
+    run = pyperf.Run([1e-6], metadata={"name": "decode-FO-vega", "inner_loops": 7, "loops": 1},
+                     collect_metadata=False)
+    pyperf.Benchmark([run]).dump(str(path))
+    p = _run("bench/bench_decode.py", *TINY, "-q", "--append", str(path), env=SMALL, tmp_path=tmp_path,
+             pre=WITHOUT_PRIVATE)
+    assert (p.returncode, len(p.stderr.splitlines())) == (1, 1), p.stderr[-2000:]
+    assert p.stderr.startswith(f"bench_decode: --append {path}: the runs of decode-FO-vega do not go with the "
+                               "file's (incompatible benchmark, metadata "), p.stderr
+    assert pyperf.BenchmarkSuite.load(str(path)).get_benchmark("decode-FO-vega").get_nrun() == 1
+
+
+# -- pyperf's options through the scripts --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("script", ["bench/bench_merge.py", "bench/bench_ring.py"])
+@pytest.mark.parametrize("args, line", [
+    # ran each benchmark under both Pythons and printed "PYTHON: . 202 ns" twice, naming no benchmark; the
+    # script's summary was empty
+    (("--compare-to", sys.executable), "--compare-to: not for these scripts (its results do not name the "
+     "benchmarks); run each Python with -o FILE and compare the files: python -m pyperf compare_to A.json B.json"),
+    # "ERROR: Unable to locate the Python executable" on stdout, status 1
+    (("--python", "no-such-python-37"), "--python no-such-python-37: no such executable"),
+    # the first worker's traceback (sched_setaffinity: EINVAL), then the parent's RuntimeError traceback
+    (("--affinity", "99999"), "--affinity 99999: CPU 99999 is not one this process may run on ({allowed})"),
+    (("--affinity", "x"), "--affinity x: not a list of CPUs such as 0,2-3"),
+])
+def test_pyperf_options_refused_before_anything_runs_in_one_line(script, args, line, tmp_path):
+    name = os.path.splitext(os.path.basename(script))[0]
+    allowed = ",".join(map(str, sorted(os.sched_getaffinity(0))))
+    p = _run(script, "--fast", *args, tmp_path=tmp_path)
+    _one_line(p, 2, f"{name}: {line.format(allowed=allowed)} (see --help)")
+    assert os.listdir(tmp_path) == []                     # nothing generated, no worker started
+
+
+def test_a_worker_that_fails_is_one_line_not_a_traceback(tmp_path):
+    # --python of an interpreter without this tree's vega, ...: pyperf's RuntimeError traceback after the worker's
+    import shutil
+    false = shutil.which("false")
+    p = _run("bench/bench_decode.py", *TINY, "--python", false, env=SMALL, tmp_path=tmp_path)
+    assert p.returncode == 1 and "Traceback" not in p.stderr, p.stderr[-2000:]
+    assert p.stderr == f"bench_decode: a pyperf worker process failed: {false} failed with exit code 1\n"
+
+
+def test_track_memory_leaves_the_time_summary_out(tmp_path):
+    # pyperf's values are then peak memory in bytes: the summary printed them as ns ("vega batch decode
+    # 23462912000000000.0 ns/msg"; bench_merge's targets MISSED, bench_ring's "29577216000000000.00 ns")
+    p = _run("bench/bench_decode.py", *TINY, "--track-memory", env=SMALL, tmp_path=tmp_path)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "decode-FO-vega: " in p.stdout and " MiB" in p.stdout, p.stdout
+    assert "ns/msg" not in p.stdout, p.stdout
+
+
 # -- bench_ring's latency section ----------------------------------------------------------------------------------
 
 @pytest.fixture
