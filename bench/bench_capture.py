@@ -416,12 +416,18 @@ def drain_child(args):
     print("drain " + " ".join(f"{r[0] * 1e9:.1f}" for r in rounds), flush=True)
 
 
+def _refuse(message):
+    """A bad option value: one line and status 2, as argparse's and the other benchmarks' (was status 1)."""
+    print(f"bench_capture: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
 def ab_main(args):
     """--ab TREE: interleaved one-core drains of this tree (A) and TREE (B), each in its own child process."""
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     other = os.path.abspath(args.ab)
     if not os.path.isdir(os.path.join(other, "vega")):
-        sys.exit(f"bench_capture: {other} has no vega/ package (build it in place there first)")
+        _refuse(f"{other} has no vega/ package (build it in place there first)")
     child = [sys.executable, os.path.abspath(__file__), "--_drain-child", "--rounds", str(args.rounds or 5)]
     if args.datagrams:
         child += ["--datagrams", str(args.datagrams)]
@@ -492,13 +498,12 @@ def main() -> None:
     args = ap.parse_args()
     for opt in ("datagrams", "tries", "rounds", "pairs"):    # (0 used to mean the default, -1 a traceback)
         if getattr(args, opt) is not None and getattr(args, opt) < 1:
-            sys.exit(f"bench_capture: --{opt} must be at least 1, not {getattr(args, opt)}")
+            _refuse(f"--{opt} must be at least 1, not {getattr(args, opt)}")
     if args.perf_ctl is not None and (args.perf_ctl.count(",") != 1 or "" in args.perf_ctl.split(",")):
-        sys.exit(f"bench_capture: --perf-ctl needs two fifos, CTL,ACK, not {args.perf_ctl!r}")
+        _refuse(f"--perf-ctl needs two fifos, CTL,ACK, not {args.perf_ctl!r}")
     for fifo in args.perf_ctl.split(",") if args.perf_ctl else ():   # (a missing one was a traceback after the
         if not (os.path.exists(fifo) and stat.S_ISFIFO(os.stat(fifo).st_mode)):   # set-up; a file was emptied)
-            sys.exit(f"bench_capture: --perf-ctl: {fifo} is not a fifo (perf record --control fifo:CTL,ACK's, "
-                     "made by mkfifo)")
+            _refuse(f"--perf-ctl: {fifo} is not a fifo (perf record --control fifo:CTL,ACK's, made by mkfifo)")
     if args.ab:
         ab_main(args)
         return

@@ -146,6 +146,19 @@ def test_track_memory_leaves_the_time_summary_out(tmp_path):
     assert "ns/msg" not in p.stdout, p.stdout
 
 
+# -- bench_capture -------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("args, line", [
+    (("--rounds", "0"), "--rounds must be at least 1, not 0"),
+    (("--tries", "0"), "--tries must be at least 1, not 0"),
+    (("--perf-ctl", "ctl"), "--perf-ctl needs two fifos, CTL,ACK, not 'ctl'"),
+    (("--ab", "/nonexistent-tree-37"), "/nonexistent-tree-37 has no vega/ package (build it in place there first)"),
+])
+def test_bench_capture_bad_values_are_status_2_as_the_other_benchmarks(args, line, tmp_path):
+    # status 1, where argparse and the pyperf benchmarks give 2 for a bad option value
+    _one_line(_run("bench/bench_capture.py", *args, tmp_path=tmp_path), 2, f"bench_capture: {line}")
+
+
 # -- bench_ring's latency section ----------------------------------------------------------------------------------
 
 @pytest.fixture
