@@ -44,18 +44,6 @@ from vega import _lzo  # noqa: E402
 CORPORA = ("market", "FO", "CM")
 
 
-def _corpus_arg(argv) -> str:
-    """--corpus NAME (read before pyperf parses the command line: the corpus is built at import, in the master
-    and in every worker, which receive the option through add_cmdline_args)."""
-    corpus = "market"
-    for i, a in enumerate(argv):          # the last one given, as argparse takes
-        if a == "--corpus" and i + 1 < len(argv):
-            corpus = argv[i + 1]
-        elif a.startswith("--corpus="):
-            corpus = a.split("=", 1)[1]
-    return corpus
-
-
 def _segment_streams(seg: str, n_datagrams: int) -> list[bytes]:
     """The LZO1Z streams of the compressed sub-packets of vega.nse.sample_stream(seg) (bench_decode's input)."""
     from bench.bench_decode import compressed_streams
@@ -65,28 +53,37 @@ def _segment_streams(seg: str, n_datagrams: int) -> list[bytes]:
     return [raw[o:o + n] for o, n in zip(offs.tolist(), lens.tolist())]
 
 
-CORPUS = _corpus_arg(sys.argv)
-if CORPUS == "market":
-    N_MSG = 1000
-    PAYLOADS = market_payloads(N_MSG, seed=7)
-    STREAMS = [lzo.compress(p, 9, False, algorithm="LZO1Z") for p in PAYLOADS]
-    CORPUS_DESC = f"{N_MSG} NSE-like payloads (lzo1z_999-compressed)"
-elif CORPUS in CORPORA:
-    STREAMS = _segment_streams(CORPUS, 1000)
-    N_MSG = len(STREAMS)
-    PAYLOADS = [lzo.decompress(s, False, 65535, algorithm="LZO1Z") for s in STREAMS]
-    CORPUS_DESC = f"{N_MSG} compressed {CORPUS} sub-packets of vega.nse.sample_stream (bench_decode's mix)"
-else:
-    print(f"bench_lzo: --corpus must be one of {', '.join(CORPORA)}, not {CORPUS!r} (see --help)", file=sys.stderr)
-    sys.exit(2)                          # (as argparse: the option is checked here, before the corpus is built)
-OURS = [_lzo.lzo1z_compress(p) for p in PAYLOADS]
-RAW_BYTES = sum(len(p) for p in PAYLOADS)
-BUF = b"".join(STREAMS)
-LENGTHS = np.array([len(s) for s in STREAMS], dtype=np.int64)
-OFFSETS = np.concatenate([[0], np.cumsum(LENGTHS)[:-1]]).astype(np.int64)
+#: the corpus (main(): _build_corpus, from the --corpus argparse read, in the master and in every worker, which
+#: receive the option through add_cmdline_args; it was built at import, for --help and a refused option too)
+CORPUS = CORPUS_DESC = ""
+N_MSG = RAW_BYTES = 0
+PAYLOADS: list[bytes] = []
+STREAMS: list[bytes] = []
+OURS: list[bytes] = []
+BUF = b""
+LENGTHS = OFFSETS = np.zeros(0, dtype=np.int64)
 
-assert all(_lzo.lzo1z_decompress(s) == p for s, p in zip(STREAMS, PAYLOADS))
-assert all(lzo.decompress(s, False, 65535, algorithm="LZO1Z") == p for s, p in zip(OURS, PAYLOADS))
+
+def _build_corpus(corpus: str) -> None:
+    """The corpus ``corpus`` (one of CORPORA) into the module's globals, which the timed functions read."""
+    global CORPUS, CORPUS_DESC, N_MSG, RAW_BYTES, PAYLOADS, STREAMS, OURS, BUF, LENGTHS, OFFSETS
+    CORPUS = corpus
+    if corpus == "market":
+        PAYLOADS = market_payloads(1000, seed=7)
+        STREAMS = [lzo.compress(p, 9, False, algorithm="LZO1Z") for p in PAYLOADS]
+        CORPUS_DESC = f"{len(STREAMS)} NSE-like payloads (lzo1z_999-compressed)"
+    else:
+        STREAMS = _segment_streams(corpus, 1000)
+        PAYLOADS = [lzo.decompress(s, False, 65535, algorithm="LZO1Z") for s in STREAMS]
+        CORPUS_DESC = f"{len(STREAMS)} compressed {corpus} sub-packets of vega.nse.sample_stream (bench_decode's mix)"
+    N_MSG = len(STREAMS)
+    OURS = [_lzo.lzo1z_compress(p) for p in PAYLOADS]
+    RAW_BYTES = sum(len(p) for p in PAYLOADS)
+    BUF = b"".join(STREAMS)
+    LENGTHS = np.array([len(s) for s in STREAMS], dtype=np.int64)
+    OFFSETS = np.concatenate([[0], np.cumsum(LENGTHS)[:-1]]).astype(np.int64)
+    assert all(_lzo.lzo1z_decompress(s) == p for s, p in zip(STREAMS, PAYLOADS))
+    assert all(lzo.decompress(s, False, 65535, algorithm="LZO1Z") == p for s, p in zip(OURS, PAYLOADS))
 
 
 LIBLZO2_LOOP_C = r"""
@@ -205,8 +202,7 @@ def main() -> None:
     runner.argparser.add_argument("--corpus", choices=CORPORA, default="market",
                                   help="market: NSE-like payloads compressed by lzo1z_999 (default); FO / CM: the "
                                        "compressed sub-packets of bench_decode's realistic streams")
-    if parse_args(runner).corpus != CORPUS:     # (the corpus was built at import, from the option in full)
-        runner.argparser.error(f"--corpus: give it in full, --corpus {runner.args.corpus}, not abbreviated")
+    _build_corpus(parse_args(runner).corpus)
     global LIBLZO2_LOOP
     LIBLZO2_LOOP = _build_liblzo2_loop()
     runner.metadata["corpus"] = f"{CORPUS_DESC}, {RAW_BYTES / N_MSG:.0f} B mean"

@@ -159,6 +159,43 @@ def test_bench_capture_bad_values_are_status_2_as_the_other_benchmarks(args, lin
     _one_line(_run("bench/bench_capture.py", *args, tmp_path=tmp_path), 2, f"bench_capture: {line}")
 
 
+# -- bench_lzo -----------------------------------------------------------------------------------------------------
+
+#: python-lzo that refuses to work: a corpus built at import (--help's too) is a traceback
+NO_LZO = r"""
+import runpy, sys
+import lzo
+
+
+def refused(*a, **kw):
+    raise RuntimeError("the corpus was built")
+
+
+lzo.compress = lzo.decompress = refused
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+@pytest.mark.parametrize("args, status", [(("--help",), 0), (("--help", "--corpus", "FO"), 0), (("--bogus",), 2)])
+def test_bench_lzo_builds_no_corpus_for_help_or_a_refused_option(args, status, tmp_path):
+    # the corpus (1000 payloads compressed, or bench_decode's stream generated, and every one checked both ways)
+    # was built at import
+    p = _run("bench/bench_lzo.py", *args, tmp_path=tmp_path, pre=NO_LZO)
+    assert p.returncode == status and "Traceback" not in p.stderr, p.stderr[-2000:]
+
+
+def test_bench_lzo_corpus_abbreviated_is_the_corpus_everywhere(tmp_path):
+    # --corp FO was refused (the corpus was built at import from --corpus in full: the workers, given it in full,
+    # measured FO while the parent reported the market corpus); it is now built from what argparse read
+    out = tmp_path / "l.json"
+    p = _run("bench/bench_lzo.py", "--corp", "FO", *TINY, "-q", "-o", str(out), tmp_path=tmp_path)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "compressed FO sub-packets of vega.nse.sample_stream" in p.stdout, p.stdout
+    import pyperf
+    assert all("FO sub-packets" in b.get_metadata()["corpus"] for b in pyperf.BenchmarkSuite.load(str(out)))
+
+
 # -- bench_ring's latency section ----------------------------------------------------------------------------------
 
 @pytest.fixture
