@@ -402,7 +402,7 @@ def test_an_update_the_killed_journal_ended_inside_is_one_update_again(cfg):
 
 def test_an_earlier_days_file_left_unsealed_is_named_at_start(cfg):
     """A capture killed on an earlier day and not restarted that day left its file unsealed: the next start
-    names it (only the headers are read) and says how to seal it; sealed files are not named."""
+    seals it and names it (tests/test_operator_review_37.py has more); sealed files are not named."""
     root = f"{cfg.journal_root}/NSE_FO"
     day1 = vega.JournalWriter(cfg.journal_root, "NSE_FO", dt.date(2026, 11, 18), checkpoint_interval=None)
     day1.append(np.zeros(2, vega.records.CHANGE_RECORD_DTYPE))
@@ -418,9 +418,11 @@ def test_an_earlier_days_file_left_unsealed_is_named_at_start(cfg):
         notes = cap.start_notes()
     finally:
         cap.close()
-    assert [m for m in notes if "not sealed" in m] == [
-        f"{root}/20261119.bin: not sealed and no writer holds it (its capture was killed): it replays to its last "
-        f"whole record; vega verify --repair {root}/20261119.bin seals it"]
+    assert [m for m in notes if "sealed" in m] == [
+        f"{root}/20261119.bin: left unsealed by a killed capture (no writer holds it); sealed now: its 3 records kept "
+        "(3 change records); but record 0 is damaged (unknown group), 3 damaged record(s) in all: replay "
+        f"stops before the first, and vega verify {root}/20261119.bin names them"]
+    assert vega.verify(f"{root}/20261119.bin").state == "sealed"
 
 
 def test_a_restarted_captures_store_starts_from_the_days_journal(cfg):

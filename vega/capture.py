@@ -664,7 +664,7 @@ class Capture:
                     self._day_begins(f)
             if cfg.ring:                               # (first: the overlap check must see what it adds)
                 self._recover_from_ring(cfg.ring)
-            self._note_unsealed_days()
+            self._seal_earlier_days()
             kept = len(self._notes)                # what stays said when the opening is refused after this
             self._seed_stores()
             if offline_ns is not None:
@@ -880,24 +880,43 @@ class Capture:
         return (f"; its latest record is stamped {clock_ist(last)}.{last // 1_000_000 % 1000:03d} IST, "
                 f"{_duration((now - last) / 1e9)} before this start: what the feed sent in between is not in it")
 
-    def _note_unsealed_days(self) -> None:
-        """start_notes: the day files of this capture's journals, other than the one it writes now, that are not
-        sealed and that no writer holds (a capture killed on that day, never restarted then): each still replays
-        to its last whole record, and ``vega verify --repair`` seals it.  Only the headers are read."""
-        from vega.journal import held_by_writer
+    def _seal_earlier_days(self) -> None:
+        """Each unsealed day file of this capture's journals of a day before the one it writes now (a capture
+        killed on that day and not restarted then; the killed capture's other feeds, when this start took the
+        ring's records into one feed's file of that day) is sealed, as ``vega verify --repair`` seals it: reopened
+        (which takes the writer's lock, and cuts a torn tail), every whole record kept, and closed.  A file whose
+        lock a live writer holds is not touched.  ``start_notes`` says, one line per file, what was done or why
+        not.  Unsealed files of a later day than the one being written (an ingest of an earlier day) are only
+        named: their capture may yet be restarted on their day."""
+        from vega.journal import JournalError, JournalWriter, held_by_writer
         for f in self.all_feeds:
             w = f.writer
             if w is None:
                 continue
-            for path in sorted(Path(w.path).parent.glob("*.bin")):
-                if path == Path(w.path):
+            here = Path(w.path)
+            for path in sorted(here.parent.glob("*.bin")):
+                if path == here:
                     continue
                 sealed = _journal_sealed(path)
-                if sealed is None:
-                    continue                  # not a journal (vega verify says what it is)
-                if not sealed and not held_by_writer(path):
-                    self._notes.append(f"{path}: not sealed and no writer holds it (its capture was killed): it "
-                                       f"replays to its last whole record; vega verify --repair {path} seals it")
+                if sealed is None or sealed:
+                    continue                  # sealed, or not a journal (vega verify says what it is)
+                earlier = path.name < here.name and path.name[:8].isdigit() and len(path.name) == 12
+                if not earlier:
+                    if not held_by_writer(path):
+                        self._notes.append(f"{path}: not sealed and no writer holds it (its capture was killed): "
+                                           f"it replays to its last whole record; vega verify --repair {path} seals it")
+                    continue
+                try:
+                    ew = JournalWriter.reopen(path, flush_interval=None)
+                except (OSError, JournalError) as e:
+                    why = (_errno_text(e) if isinstance(e, OSError) else str(e).removeprefix(f"{path}: "))
+                    held = "being written by" in why
+                    self._notes.append(f"{path}: not sealed, and " + (
+                        f"a running process holds it ({why}): left as it is" if held else
+                        f"cannot be sealed ({why}): it replays to its last whole record; vega verify {path} "
+                        "says more"))
+                    continue
+                self._notes.append(_sealed_now(path, ew))
 
     def _resume_streams(self) -> None:
         """Open, a restart (the day's journal was there): each feed's handler resumes its streams from the
@@ -2203,6 +2222,43 @@ class _Made:
     ring: bool = False                                                 # the configured ring, at a new name
     dirs: list[Path] = dataclasses.field(default_factory=list)         # the journal directories, deepest first
     files: list[Path] = dataclasses.field(default_factory=list)        # day files a journal writer failed to make
+
+
+def _sealed_now(path: Path, w: JournalWriter) -> str:
+    """Seal (close) ``w``, an earlier day's file ``path`` that a killed capture left unsealed, reopened
+    (``Capture._seal_earlier_days``): the start note saying what it holds now, or why it could not be sealed."""
+    rec = w.recovered
+    records, changes = w.n_records, w.next_seq - w.first_seq
+    try:
+        w.close()
+    except (OSError, ValueError) as e:
+        _close_unsealed(w)
+        why = _errno_text(e) if isinstance(e, OSError) else str(e)
+        return (f"{path}: not sealed (its capture was killed), and sealing it failed ({why}): it replays to its "
+                f"last whole record; vega verify --repair {path} seals it")
+    done = [f"its {records:,} records kept ({changes:,} change records)"]
+    if rec.get("torn_bytes"):
+        done.append(f"a torn tail of {rec['torn_bytes']:,} bytes cut")
+    if rec.get("closed_updates"):
+        done.append(f"{len(rec['closed_updates']):,} update(s) cut short closed")
+    said = f"{path}: left unsealed by a killed capture (no writer holds it); sealed now: {'; '.join(done)}"
+    return said + _damaged_records(path)
+
+
+def _damaged_records(path: Path) -> str:
+    """What a start note adds for a journal file holding records no store applies (a damaged disk; a kill
+    leaves none): the first, and how many; "" when none (or the file cannot be read: vega verify says why)."""
+    from vega._core import _bad_records
+    from vega.journal import Journal
+    try:
+        with Journal.open(path) as j:
+            nbad, bad = _bad_records(j.records, 1)
+    except Exception:
+        return ""
+    if not nbad:
+        return ""
+    return (f"; but record {bad[0][0]:,} is damaged ({bad[0][1]}), {nbad:,} damaged record(s) in all: replay stops "
+            f"before the first, and vega verify {path} names them")
 
 
 def _close_unsealed(w: JournalWriter) -> None:
