@@ -6,9 +6,13 @@ import numpy as np
 import pytest
 
 import vega
-from test_capture_restart import HOUR, T0, _killed, cfg  # noqa: F401  (cfg: the fixture)
+from test_capture_restart import HOUR, IST, T0, _killed, _ring_records, cfg  # noqa: F401  (cfg: the fixture)
 from vega.capture import Capture, _journal_sealed
-from vega.records import CHANGE_RECORD_DTYPE
+from vega.records import CHANGE_RECORD_DTYPE, CONTINUED, timestamps
+
+#: 00:00 IST of 2026-11-21, the day after T0's
+MIDNIGHT = int(dt.datetime(2026, 11, 21, 0, 0, tzinfo=IST).timestamp()) * 10**9
+
 
 def _open_notes(cfg, t):  # noqa: F811
     c = Capture(cfg).open(offline_ns=t)
@@ -76,3 +80,67 @@ def test_an_earlier_file_a_live_writer_holds_is_not_touched_and_named(cfg):  # n
         w.close()
     with vega.Journal.open(w.path) as j:
         assert len(j) == 5
+
+
+def _after_midnight(cfg):  # noqa: F811
+    """A capture whose batch crossed IST midnight (its journal rolled over into 20261121.bin inside the call),
+    killed before the journal wrote that batch: the ring holds the records, stamped against 2026-11-20."""
+    n_flushed, n_ring = _killed(cfg, t=MIDNIGHT - 950_000_000)    # its second batch at 00:00:00.050
+    published = _ring_records(cfg.ring, n_flushed, n_ring)
+    assert (timestamps(published) >= 86_400 * 10**9).all()
+    return n_flushed, n_ring, published
+
+
+def _restamped(recs):
+    out = recs.copy()
+    ts = timestamps(out) - 86_400 * 10**9
+    out["ts_lo"], out["ts_hi"] = ts & 0xFFFFFFFF, ts >> 32
+    out["flags"] &= ~CONTINUED & 0xFF
+    return out
+
+
+def test_a_restart_after_a_kill_just_after_midnight_adds_the_rings_records_to_the_new_days_file(cfg):  # noqa: F811
+    """Appended as the ring stamps them (past the end of the day before), they rolled the new day's journal over
+    once more: the restart wrote 20261122.bin, stamped them 00:00:00.050 of 2026-11-22, and captured on into it."""
+    n_flushed, n_ring, published = _after_midnight(cfg)
+    day2 = os.path.join(cfg.journal_root, "NSE_FO", "20261121.bin")
+    assert os.path.exists(day2)                                    # the killed writer's rollover made it
+    notes, writers = _open_notes(cfg, MIDNIGHT + 2 * 10**9)
+    path, day, next_seq = writers["NSE_FO"]
+    assert (str(path), day, next_seq) == (day2, dt.date(2026, 11, 21), n_ring), notes
+    assert sorted(os.listdir(os.path.join(cfg.journal_root, "NSE_FO"))) == ["20261120.bin", "20261121.bin"]
+    assert any(f"(numbers {n_flushed:,}..{n_ring - 1:,}) were added to 20261121.bin" in m for m in notes), notes
+    with vega.Journal.open(day2) as j:
+        got = np.array(j.records)
+        assert j.next_seq == n_ring
+    got["flags"] &= ~CONTINUED & 0xFF
+    assert got.tobytes() == _restamped(published).tobytes()       # 00:00:00.050 of 2026-11-21, as published
+    assert vega.verify(day2).ok
+
+
+def test_a_start_after_a_kill_in_the_midnight_rollover_puts_the_new_days_records_in_its_file(cfg):  # noqa: F811
+    """Killed in the rollover itself, before the journal made the new day's file: the start took the ring's
+    records into the day before's file, whose reopened writer rolled over into the file the start writes; that
+    failed, the records were lost, and the note said the new ring numbers from the old day's count."""
+    n_flushed, n_ring, published = _after_midnight(cfg)
+    day2 = os.path.join(cfg.journal_root, "NSE_FO", "20261121.bin")
+    with vega.Journal.open(day2) as j:
+        assert len(j) == 0
+    os.unlink(day2)                                                # as a kill before the rollover made it leaves it
+    notes, writers = _open_notes(cfg, MIDNIGHT + 2 * 10**9)
+    k = n_ring - n_flushed
+    path, day, next_seq = writers["NSE_FO"]
+    assert (str(path), day, next_seq) == (day2, dt.date(2026, 11, 21), k), notes
+    said = [m for m in notes if m.startswith("NSE_FO:") and "ring" in m]
+    assert said == [f"NSE_FO: {k:,} records the killed capture had published to ring {cfg.ring} but not journaled "
+                    f"(numbers {n_flushed:,}..{n_ring - 1:,}), stamped after midnight, were added to 20261121.bin, "
+                    f"the day's file, as its numbers 0..{k - 1:,}: the new ring numbers its records from {k:,}, so "
+                    "its readers must start again, not go on at their positions"], notes
+    with vega.Journal.open(day2) as j:
+        got = np.array(j.records)
+    got["flags"] &= ~CONTINUED & 0xFF
+    assert got.tobytes() == _restamped(published).tobytes()
+    day1 = os.path.join(cfg.journal_root, "NSE_FO", "20261120.bin")
+    assert _journal_sealed(day1) and vega.verify(day1).ok and vega.verify(day2).ok
+    with vega.Journal.open(day1) as j:
+        assert j.next_seq == n_flushed

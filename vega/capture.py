@@ -767,6 +767,7 @@ class Capture:
                 if t is not None and t.records:
                     self._take_from_ring(old, f.name, name, w, t)
                     continue
+                said = len(self._notes) if t is not None else None     # (the note _add_next_days replaces)
                 if t is not None:
                     self._notes.append(t.note(f.name, name))
                 # a start on a later day than the killed capture's (today's file is new): the records it had not
@@ -784,15 +785,25 @@ class Capture:
                     self._notes.append(t.failed(f.name, name, e, w.next_seq))
                     continue
                 try:
-                    self._take_from_ring(old, f.name, name, ew, t, ", which is sealed now: its day is over")
+                    later = self._take_from_ring(old, f.name, name, ew, t, ", which is sealed now: its day is over",
+                                                 today=w)
                 finally:
                     _close_unsealed(ew)           # (a seal that fails leaves it unsealed and recoverable)
+                if later is not None:
+                    self._add_next_days(f, name, t, *later, said)
         finally:
             old.close()
 
-    def _take_from_ring(self, old: Ring, feed: str, name: str, w: JournalWriter, t: _Take, more: str = "") -> None:
+    def _take_from_ring(self, old: Ring, feed: str, name: str, w: JournalWriter, t: _Take, more: str = "",
+                        today: JournalWriter | None = None) -> tuple[npt.NDArray[np.void], int, _dt.date] | None:
         """Append the records ``t`` (:func:`_ring_take`) says the ring ``old`` (named ``name``) holds past the end
-        of the journal ``w`` of ``feed``, and flush them; the start note says what was added, or lost."""
+        of the journal ``w`` of ``feed``, and flush them; the start note says what was added, or lost.  Records
+        the ring has stamped against the day before ``w``'s (the killed writer rolled over into ``w``'s day in
+        the call that merged them: the ring got them before the journal re-stamped them) are re-stamped to it, as
+        the rollover did in the file (:func:`_on_their_day`).  ``today``: the writer of the day this opening
+        captures, when ``w`` is an earlier day's file: the records stamped past ``w``'s day are not appended to it
+        (they would roll it over into that day's file, which ``today`` holds) but returned, re-stamped to their
+        own day: (records, the number of the first, their day)."""
         from vega.records import CONTINUED
         n, tail = t.n, t.tail
         r = old.reader(feed, None, start=n, on_lap="oldest")
@@ -806,8 +817,10 @@ class Capture:
         r.close()
         if not ok:                                # (removed meanwhile)
             self._notes.append(t.lost(feed, name))
-            return
-        recs = np.concatenate(parts)[:tail - n]
+            return None
+        recs, later = _on_their_day(w, np.concatenate(parts)[:tail - n], split=today is not None)
+        if not len(recs):
+            return None if later is None else (later[0], n, later[1])
         try:
             if (t.at_end is not None and int(t.at_end["flags"][0]) & CONTINUED
                     and int(t.at_end["token"][0]) == int(recs["token"][0])):
@@ -815,11 +828,40 @@ class Capture:
             w.append(recs)
             w.flush()                             # before the old ring, their other copy, is replaced
         except (OSError, ValueError) as e:
-            self._notes.append(t.failed(feed, name, e, w.next_seq))
-            return
+            self._notes.append(t.failed(feed, name, e, (today or w).next_seq))
+            return None
         self._notes.append(f"{feed}: {len(recs):,} records {_ring_writer(t.pid)} had published to ring "
-                           f"{name} but not journaled (numbers {n:,}..{tail - 1:,}) were added to "
+                           f"{name} but not journaled (numbers {n:,}..{n + len(recs) - 1:,}) were added to "
                            f"{w.path.name}{more}")
+        return None if later is None else (later[0], n + len(recs), later[1])
+
+    def _add_next_days(self, f: _Feed, name: str, t: _Take, recs: npt.NDArray[np.void], first: int,
+                       day: _dt.date, said: int | None) -> None:
+        """A start on a later day than a kill: the killed capture's ring holds records stamped past the end of
+        its day file, of ``day`` (it was killed in the midnight rollover, before its journal made that day's
+        file).  When ``day`` is the day being captured, they open the day's file this opening made (in place of
+        the start note number ``said``, if any, which said the new ring numbers from 0); else they are lost, and
+        said so."""
+        w = f.writer
+        assert w is not None
+        span = f"numbers {first:,}..{first + len(recs) - 1:,}"
+        if day != self._today() or w.n_records:
+            self._notes.append(f"{f.name}: {len(recs):,} records {_ring_writer(t.pid)} had published to ring "
+                               f"{name} ({span}) are stamped on {day}, a day with no journal file: not added "
+                               "(lost)")
+            return
+        try:
+            w.append(recs)
+            w.flush()
+        except (OSError, ValueError) as e:
+            self._notes.append(t.failed(f.name, name, e, w.next_seq))
+            return
+        if said is not None:
+            del self._notes[said]
+        self._notes.append(f"{f.name}: {len(recs):,} records {_ring_writer(t.pid)} had published to ring {name} "
+                           f"but not journaled ({span}), stamped after midnight, were added to {w.path.name}, "
+                           f"the day's file, as its numbers 0..{len(recs) - 1:,}: the new ring numbers its records "
+                           f"from {len(recs):,}, so its readers must start again, not go on at their positions")
 
     def _seed_stores(self) -> None:
         """A capture restarted during the day starts each store from the state its journal holds so far (the
@@ -2437,6 +2479,41 @@ def _ring_take(ring: Ring, feed: str, path: str | Path, n: int, day: _dt.date,
     if oldest > n:
         t.kind = "lost"
     return t
+
+
+def _on_their_day(w: JournalWriter, recs: npt.NDArray[np.void],
+                  split: bool) -> tuple[npt.NDArray[np.void], tuple[npt.NDArray[np.void], _dt.date] | None]:
+    """A killed capture's ring records that go into the journal ``w`` (:meth:`Capture._take_from_ring`), stamped
+    as the ring has them: against the trading day of the handler's journal when they were merged.  A record
+    stamped at or past the day's end (a call that crossed midnight: the journal rolled over after it, and
+    re-stamped them in the file, not in the ring) is the next day's.  When ``w``'s file holds no live record yet
+    (its writer made it at that rollover), the ring's record before these is the earlier day file's, and such
+    records are re-stamped to ``w``'s day, as the rollover re-stamped them: appended as the ring has them, they
+    rolled ``w`` over once more, into a day file of the day after.  With ``split`` (``w`` an earlier day's file
+    that a start on a later day reopened), those of a later day than ``w``'s are returned apart, re-stamped to
+    their day: (the records for ``w``, (the later ones, their day) or None)."""
+    from vega._journal import DAY_NS, _restamp
+    from vega.records import timestamps
+    ts = timestamps(recs)
+    past = ts >= w.day_end_ns
+    if not past.any():
+        return recs, None
+    base = w.date
+    if w.next_seq == w.first_seq:
+        earlier = _latest_day_file(Path(w.path).parent, Path(w.path).name)
+        if earlier is not None:
+            base = earlier[2]
+    if base < w.date:
+        recs = recs.copy()
+        recs["ts_lo"][past], recs["ts_hi"][past] = _restamp(ts[past], (w.date - base).days)
+        return recs, None
+    if not split:
+        return recs, None
+    k = int(np.argmax(past))
+    days = int((int(ts[k]) - (w.day_end_ns - DAY_NS)) // DAY_NS)
+    later = recs[k:].copy()
+    later["ts_lo"], later["ts_hi"] = _restamp(ts[k:], days)
+    return recs[:k], (later, w.date + _dt.timedelta(days=days))
 
 
 def _poll_old(reader: Reader, most: int) -> npt.NDArray[np.void]:
