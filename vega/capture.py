@@ -2492,7 +2492,7 @@ def _on_their_day(w: JournalWriter, recs: npt.NDArray[np.void],
     rolled ``w`` over once more, into a day file of the day after.  With ``split`` (``w`` an earlier day's file
     that a start on a later day reopened), those of a later day than ``w``'s are returned apart, re-stamped to
     their day: (the records for ``w``, (the later ones, their day) or None)."""
-    from vega._journal import DAY_NS, _restamp
+    from vega._journal import DAY_NS
     from vega.records import timestamps
     ts = timestamps(recs)
     past = ts >= w.day_end_ns
@@ -2505,15 +2505,21 @@ def _on_their_day(w: JournalWriter, recs: npt.NDArray[np.void],
             base = earlier[2]
     if base < w.date:
         recs = recs.copy()
-        recs["ts_lo"][past], recs["ts_hi"][past] = _restamp(ts[past], (w.date - base).days)
+        recs["ts_lo"][past], recs["ts_hi"][past] = _ts_fields(ts[past] - (w.date - base).days * DAY_NS)
         return recs, None
     if not split:
         return recs, None
     k = int(np.argmax(past))
     days = int((int(ts[k]) - (w.day_end_ns - DAY_NS)) // DAY_NS)
     later = recs[k:].copy()
-    later["ts_lo"], later["ts_hi"] = _restamp(ts[k:], days)
+    later["ts_lo"], later["ts_hi"] = _ts_fields(ts[k:] - days * DAY_NS)
     return recs[:k], (later, w.date + _dt.timedelta(days=days))
+
+
+def _ts_fields(ts: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint16]]:
+    """A change record's (ts_lo, ts_hi) fields of the ts48 times ``ts`` (ns since 00:00 IST), those below 0 at 0."""
+    t = np.maximum(ts, 0)
+    return (t & 0xFFFFFFFF).astype(np.uint32), (t >> 32).astype(np.uint16)
 
 
 def _poll_old(reader: Reader, most: int) -> npt.NDArray[np.void]:
