@@ -144,3 +144,78 @@ def test_a_start_after_a_kill_in_the_midnight_rollover_puts_the_new_days_records
     assert _journal_sealed(day1) and vega.verify(day1).ok and vega.verify(day2).ok
     with vega.Journal.open(day1) as j:
         assert j.next_seq == n_flushed
+
+
+# -- a stop while `vega capture` starts -------------------------------------------------------------------------
+
+#: runs `vega capture` (sys.argv[1:] after the first: its options) in a process whose function sys.argv[1] names
+#: ("module:function") sends it SIGTERM when first called, then does what it did
+STOP_WHEN = """
+import importlib, os, signal, sys
+where, name = sys.argv[1].split(":")
+mod = importlib.import_module(where)
+orig = getattr(mod, name)
+sent = []
+def once(*a, **k):
+    if not sent and (name != "_say" or "stopped" in a[0]):
+        sent.append(1)
+        os.kill(os.getpid(), signal.SIGTERM)
+    return orig(*a, **k)
+setattr(mod, name, once)
+from vega.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def _capture_stopped_in(where, tmp_path, command="capture"):
+    import subprocess
+    import sys
+    import uuid
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    ring = f"vega-or37-{uuid.uuid4().hex[:10]}"
+    args = ([command, "--feed", "FO=239.70.2.1:34399", "--journal-root", str(tmp_path / "j"), "--ring", ring,
+             "--duration", "0.3"] if command == "capture" else [command, str(tmp_path)])
+    try:
+        p = subprocess.run([sys.executable, "-c", STOP_WHEN, where, *args], capture_output=True, text=True,
+                           timeout=120, cwd=root, env=dict(os.environ, PYTHONPATH=root))
+    finally:
+        try:
+            vega.Ring.unlink(ring)
+        except FileNotFoundError:
+            pass
+    return p
+
+
+@pytest.mark.parametrize("where", ["vega.cli:build_parser", "vega.capture:load_config"])
+def test_sigterm_while_vega_capture_starts_stops_it_with_status_0_and_a_line(tmp_path, where):
+    """systemd's stop while the capture was still importing and reading its configuration killed it: exit status
+    143 and no line, where a stop a moment later stops it cleanly with status 0.  Now it stops there, opening
+    nothing, with one line and status 0."""
+    p = _capture_stopped_in(where, tmp_path)
+    assert p.returncode == 0, (p.returncode, p.stderr)
+    lines = p.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("vega capture: stopped by SIGTERM at "), p.stderr
+    assert lines[0].endswith(" IST while starting, before it opened anything"), p.stderr
+    assert not (tmp_path / "j").exists()
+
+
+def test_sigterm_as_vega_capture_says_it_stopped_lets_it_finish(tmp_path):
+    """After its run gives the stop signals back (closed, sealed), a SIGTERM killed it before its last line."""
+    p = _capture_stopped_in("vega.commands.capture:_say", tmp_path)
+    assert p.returncode == 0, (p.returncode, p.stderr)
+    assert p.stderr.splitlines()[-1].startswith("vega capture: stopped, journal sealed at "), p.stderr
+
+
+def test_sigterm_while_another_command_starts_is_one_line_and_while_it_runs_as_before(tmp_path):
+    p = _capture_stopped_in("vega.cli:build_parser", tmp_path, "verify")
+    assert (p.returncode, p.stderr) == (143, "vega verify: stopped by SIGTERM while starting\n")
+    p = _capture_stopped_in("vega.commands.verify:run", tmp_path, "verify")   # (it has no handler of its own)
+    assert p.returncode == -15, (p.returncode, p.stderr)
+
+
+def test_main_gives_the_stop_signals_back(tmp_path):
+    import signal
+    from vega.cli import main
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGHUP)
+    assert main(["verify", str(tmp_path)]) in (0, 1)
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGHUP)) == before

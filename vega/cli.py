@@ -10,7 +10,8 @@ import argparse
 import importlib
 import os
 import sys
-from typing import TextIO
+from types import FrameType
+from typing import Any, TextIO
 
 from vega.commands import CliError
 
@@ -77,11 +78,98 @@ def _closed_streams_to_devnull() -> None:
             setattr(sys, name, open(fd, "w", encoding="utf-8", errors="backslashreplace", closefd=False))
 
 
+#: the commands that take the stop signals over themselves (a clean stop: vega.commands.capture.stop_signals);
+#: until they do, a stop signal while starting stops them with exit status 0 (:func:`_stops_while_starting`)
+_STOPPED_CLEANLY = ("capture",)
+
+
+class _StopWhileStarting(BaseException):
+    """SIGTERM or SIGHUP while the command was starting (importing, parsing, reading its configuration)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _stop_while_starting(signum: int, frame: FrameType | None) -> None:
+    if not _capture_has_run(frame):
+        raise _StopWhileStarting(signum)
+    # (vega capture's run took the stop signals over, stopped and gave them back: it is saying its last lines,
+    # closed, and exits with its status at once; stopping it now would cut them)
+
+
+def _capture_has_run(frame: FrameType | None) -> bool:
+    """Whether ``frame`` is inside ``vega capture``'s run after it took the stop signals over (its ``old``
+    handlers), i.e. after it gave them back: it has opened, run and closed the capture."""
+    while frame is not None:
+        if frame.f_code.co_name == "run" and frame.f_globals.get("__name__") == "vega.commands.capture":
+            return "old" in frame.f_locals
+        frame = frame.f_back
+    return False
+
+
+def _stops_while_starting() -> dict[int, Any]:
+    """Catch SIGTERM and SIGHUP (those whose action is the default: a process started to ignore one, nohup, goes
+    on ignoring it) from here until the command takes them over or runs: the default action killed ``vega capture``
+    stopped by systemd while it was still starting (exit status 143, no line), where a stop a moment later stops
+    it cleanly.  Returns the handlers replaced (none outside the main thread, where signals cannot be caught)."""
+    import signal
+    import threading
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    old: dict[int, Any] = {}
+    for s in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(s) is signal.SIG_DFL:
+            old[s] = signal.signal(s, _stop_while_starting)
+    return old
+
+
+def _stops_as_before(old: dict[int, Any]) -> None:
+    """Give back the handlers :func:`_stops_while_starting` replaced, where the command did not replace them."""
+    import signal
+    for s, h in old.items():
+        if signal.getsignal(s) is _stop_while_starting:
+            signal.signal(s, h)
+
+
+def _stopped_while_starting(command: str | None, signum: int) -> int:
+    """The line and exit status of a stop signal while the command was starting: ``vega capture`` stops as a later
+    stop does, with status 0 (it had opened nothing yet); any other command with 128 + the signal's number."""
+    import signal
+    name = signal.Signals(signum).name
+    if command in _STOPPED_CLEANLY:
+        import datetime as dt
+        ist = dt.datetime.now(dt.timezone(dt.timedelta(hours=5, minutes=30)))
+        return _fail(command, f"stopped by {name} at {ist:%H:%M:%S} IST while starting, before it opened anything", 0)
+    return _fail(command, f"stopped by {name} while starting", 128 + signum)
+
+
+def _command_in(argv: list[str] | None) -> str | None:
+    """The command named on a command line not parsed yet: its first word that is one."""
+    return next((a for a in (sys.argv[1:] if argv is None else argv) if a in COMMANDS), None)
+
+
 def main(argv: list[str] | None = None) -> int:
-    _closed_streams_to_devnull()
-    _paths_as_given()
-    parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
+    stops = _stops_while_starting()
+    command = _command_in(argv)
+    try:
+        _closed_streams_to_devnull()
+        _paths_as_given()
+        parser = build_parser()
+        args, extra = parser.parse_known_args(argv)
+        command = getattr(args, "command", None)
+        if command not in _STOPPED_CLEANLY:
+            _stops_as_before(stops)                # another command's stop signals do what they did
+        return _main(parser, args, extra)
+    except _StopWhileStarting as e:
+        return _stopped_while_starting(command, e.signum)
+    except KeyboardInterrupt:                  # (while starting: the command's own run says its own)
+        return _fail(command, "interrupted", 130)
+    finally:
+        _stops_as_before(stops)
+
+
+def _main(parser: Parser, args: argparse.Namespace, extra: list[str]) -> int:
     if extra:                                  # said by the command they were given to, not by ``vega``
         command = getattr(args, "command", None)
         said_by = parser if command is None else parser.commands.get(command, parser)
@@ -121,12 +209,13 @@ def _said(e: BaseException) -> str:
     return f"{type(e).__name__}: {e}"
 
 
-def _fail(command: str, message: str, status: int) -> int:
-    """Say ``vega COMMAND: message`` on stderr; ``status``.  Output still buffered for a standard output that
-    fails (its reader gone, its disk full) is dropped, so the interpreter's exit adds no second error."""
+def _fail(command: str | None, message: str, status: int) -> int:
+    """Say ``vega COMMAND: message`` on stderr (``vega: message`` before a command is known); ``status``.  Output
+    still buffered for a standard output that fails (its reader gone, its disk full) is dropped, so the
+    interpreter's exit adds no second error."""
     _stdout_error(None)
     try:
-        print(f"vega {command}: {message}", file=sys.stderr)
+        print(f"vega{' ' + command if command else ''}: {message}", file=sys.stderr)
     except OSError:                            # stderr gone too: the status says it
         pass
     return status
