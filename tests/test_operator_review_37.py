@@ -146,6 +146,31 @@ def test_a_start_after_a_kill_in_the_midnight_rollover_puts_the_new_days_records
         assert j.next_seq == n_flushed
 
 
+
+def test_a_killed_ingest_of_an_earlier_days_ring_is_added_to_that_day_not_today(cfg):  # noqa: F811
+    """A capture killed while it ingested an earlier day (past that day's midnight) leaves a ring made today, on the
+    wall clock.  A live start today took the ring for today's: it added every record it held (numbered on from
+    the earlier days' files, which hold most of them) to today's new file, or, when the ring had wrapped, said
+    they were all lost and then added them to the earlier file as well.  The earlier day file the ring continues is
+    weighed first now."""
+    import time
+    n_flushed, n_ring, published = _after_midnight(cfg)
+    now = time.time_ns()
+    notes, writers = _open_notes(cfg, now)
+    today = writers["NSE_FO"]
+    assert today[2] == 0, notes                                     # today's file holds nothing of theirs
+    day2 = os.path.join(cfg.journal_root, "NSE_FO", "20261121.bin")
+    with vega.Journal.open(day2) as j:
+        assert j.next_seq == n_ring
+        got = np.array(j.records)
+    got["flags"] &= ~CONTINUED & 0xFF
+    assert got.tobytes() == _restamped(published).tobytes()
+    assert [m for m in notes if "ring" in m] == [
+        f"NSE_FO: {n_ring - n_flushed:,} records the killed capture had published to ring {cfg.ring} but not "
+        f"journaled (numbers {n_flushed:,}..{n_ring - 1:,}) were added to 20261121.bin, which is sealed now: its day "
+        "is over"], notes
+    assert _journal_sealed(day2) and vega.verify(day2).ok
+
 # -- a stop while `vega capture` starts -------------------------------------------------------------------------
 
 #: runs `vega capture` (sys.argv[1:] after the first: its options) in a process whose function sys.argv[1] names

@@ -763,36 +763,48 @@ class Capture:
                 w = f.writer
                 if w is None:
                     continue
+                # a start on a later day than the killed capture's (today's file is new): the records it had not
+                # written continue its latest day file (what --remove-shm, which reads the latest day file, asks a
+                # start to add; they were left in the ring, and lost with it).  Weighed first: a ring the killed
+                # capture made today (an ingest of an earlier day) was taken as today's, its records (numbered on
+                # from the earlier day file's) added to today's file, or said to be lost, while they were added to
+                # the earlier file too
+                if not w.recovered["existed"] and self._take_into_earlier(old, f, name):
+                    continue
                 t = _ring_take(old, f.name, w.path, w.next_seq, self._today())
                 if t is not None and t.records:
                     self._take_from_ring(old, f.name, name, w, t)
-                    continue
-                said = len(self._notes) if t is not None else None     # (the note _add_next_days replaces)
-                if t is not None:
+                elif t is not None:
                     self._notes.append(t.note(f.name, name))
-                # a start on a later day than the killed capture's (today's file is new): the records it had not
-                # written continue its day's file (what --remove-shm, which reads the latest day file, asks a
-                # start to add; they were left in the ring, and lost with it)
-                earlier = None if w.recovered["existed"] else _latest_day_file(Path(w.path).parent, w.path.name)
-                if earlier is None:
-                    continue
-                t = _ring_take(old, f.name, *earlier, made_now=w.path)
-                if t is None or not t.records:
-                    continue
-                try:
-                    ew = JournalWriter.reopen(earlier[0], flush_interval=None)
-                except (OSError, JournalError) as e:
-                    self._notes.append(t.failed(f.name, name, e, w.next_seq))
-                    continue
-                try:
-                    later = self._take_from_ring(old, f.name, name, ew, t, ", which is sealed now: its day is over",
-                                                 today=w)
-                finally:
-                    _close_unsealed(ew)           # (a seal that fails leaves it unsealed and recoverable)
-                if later is not None:
-                    self._add_next_days(f, name, t, *later, said)
         finally:
             old.close()
+
+    def _take_into_earlier(self, old: Ring, f: _Feed, name: str) -> bool:
+        """:meth:`_recover_from_ring` of feed ``f``, whose day file this opening made: add the records of the ring
+        ``old`` past the end of the latest earlier day file that the ring continues to that file, and seal it
+        (those stamped past its day, to the day's file: :meth:`_add_next_days`).  Whether the ring continues it
+        (then its records were added, or the note says why not)."""
+        from vega.journal import JournalError, JournalWriter
+        w = f.writer
+        assert w is not None
+        earlier = _latest_day_file(Path(w.path).parent, w.path.name)
+        if earlier is None:
+            return False
+        t = _ring_take(old, f.name, *earlier, made_now=w.path)
+        if t is None or not t.records:
+            return False
+        try:
+            ew = JournalWriter.reopen(earlier[0], flush_interval=None)
+        except (OSError, JournalError) as e:
+            self._notes.append(t.failed(f.name, name, e, w.next_seq))
+            return True
+        try:
+            later = self._take_from_ring(old, f.name, name, ew, t, ", which is sealed now: its day is over", today=w)
+        finally:
+            _close_unsealed(ew)                   # (a seal that fails leaves it unsealed and recoverable)
+        if later is not None:
+            self._add_next_days(f, name, t, *later)
+        return True
 
     def _take_from_ring(self, old: Ring, feed: str, name: str, w: JournalWriter, t: _Take, more: str = "",
                         today: JournalWriter | None = None) -> tuple[npt.NDArray[np.void], int, _dt.date] | None:
@@ -836,12 +848,11 @@ class Capture:
         return None if later is None else (later[0], n + len(recs), later[1])
 
     def _add_next_days(self, f: _Feed, name: str, t: _Take, recs: npt.NDArray[np.void], first: int,
-                       day: _dt.date, said: int | None) -> None:
+                       day: _dt.date) -> None:
         """A start on a later day than a kill: the killed capture's ring holds records stamped past the end of
         its day file, of ``day`` (it was killed in the midnight rollover, before its journal made that day's
-        file).  When ``day`` is the day being captured, they open the day's file this opening made (in place of
-        the start note number ``said``, if any, which said the new ring numbers from 0); else they are lost, and
-        said so."""
+        file).  When ``day`` is the day being captured, they open the day's file this opening made; else they are
+        lost, and said so."""
         w = f.writer
         assert w is not None
         span = f"numbers {first:,}..{first + len(recs) - 1:,}"
@@ -856,8 +867,6 @@ class Capture:
         except (OSError, ValueError) as e:
             self._notes.append(t.failed(f.name, name, e, w.next_seq))
             return
-        if said is not None:
-            del self._notes[said]
         self._notes.append(f"{f.name}: {len(recs):,} records {_ring_writer(t.pid)} had published to ring {name} "
                            f"but not journaled ({span}), stamped after midnight, were added to {w.path.name}, "
                            f"the day's file, as its numbers 0..{len(recs) - 1:,}: the new ring numbers its records "
