@@ -171,6 +171,30 @@ def test_a_killed_ingest_of_an_earlier_days_ring_is_added_to_that_day_not_today(
         "is over"], notes
     assert _journal_sealed(day2) and vega.verify(day2).ok
 
+
+def test_an_ingest_refused_before_the_ring_is_replaced_says_nothing_of_the_new_ring(cfg):  # noqa: F811
+    """`vega ingest` of a capture across midnight, given again: refused (the day's journal holds it already), after
+    a line per feed saying "the new ring numbers its records from N again, so its readers must start again"; but
+    the refusal came before the ring was replaced, and it was not."""
+    from test_operator_review_35 import _items
+    from vega.capture import CaptureError
+    cfg.feeds = [f for f in cfg.feeds if f.segment == "FO"]
+    start = MIDNIGHT - 10**8
+    cap = Capture(cfg).open(offline_ns=start)
+    cap.on_warning = lambda msg: None
+    cap.ingest(_items(200, 4, start))                               # 100 ms before midnight, 100 ms after
+    tail = cap.ring.tail("NSE_FO")
+    cap.close()
+    again = Capture(cfg)
+    with pytest.raises(CaptureError, match="already holds records"):
+        again.open(offline_ns=start)
+    assert again.start_notes() == []
+    ring = vega.Ring.open(cfg.ring)
+    try:
+        assert ring.tail("NSE_FO") == tail                          # the ring is the one the ingest left
+    finally:
+        ring.close()
+
 # -- a stop while `vega capture` starts -------------------------------------------------------------------------
 
 #: runs `vega capture` (sys.argv[1:] after the first: its options) in a process whose function sys.argv[1] names

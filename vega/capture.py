@@ -583,6 +583,7 @@ class Capture:
         self.other_destination = 0     # ingest: datagrams to no configured feed
         self.earlier_day_timestamp = 0  # ingest: datagrams skipped for a corrupt time (see _earlier_day)
         self._notes: list[str] = []    # start_notes()
+        self._ring_notes: set[int] = set()    # those saying what the new ring numbers (their indexes)
         self._full_warned: set[str] = set()   # feeds whose full store was warned of (check_store_full)
         #: called with a one-line message when something goes wrong that the capture survives (a journal
         #: that stopped); default: nothing (the message is in ``stats()`` and ``journal_failures()``)
@@ -622,6 +623,7 @@ class Capture:
                         f.store.close()
                     f.store = None
             kept = len(self._notes)
+            self._ring_notes = set()
             self._refuse_if_in_use()               # before anything is replaced
             # the master files are read before anything is made or replaced: a bad one leaves the day's journals,
             # the stores and the ring as they were (it used to fail after sealing empty journal files for the day)
@@ -699,8 +701,11 @@ class Capture:
                 f.heard, f.silent_since = time.monotonic(), None
         except BaseException:
             # a refusal keeps the notes of what stays done (records added from a killed capture's ring, earlier
-            # day files unsealed), not those of the stores it was starting
+            # day files sealed), not those of the stores it was starting, nor, when it came before the ring was
+            # replaced (an ingest that overlaps the day's journal), those saying what the new ring numbers
             del self._notes[kept:]
+            if self.ring is None or self.ring.closed:
+                self._notes = [m for k, m in enumerate(self._notes) if k not in self._ring_notes]
             self.close()
             self._take_back(made)
             for f in self.all_feeds:               # (close leaves them open: here their writer locks would make
@@ -774,7 +779,8 @@ class Capture:
                 t = _ring_take(old, f.name, w.path, w.next_seq, self._today())
                 if t is not None and t.records:
                     self._take_from_ring(old, f.name, name, w, t)
-                elif t is not None:
+                elif t is not None:                # (what the new ring numbers: said once it is made)
+                    self._ring_notes.add(len(self._notes))
                     self._notes.append(t.note(f.name, name))
         finally:
             old.close()
