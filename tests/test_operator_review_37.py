@@ -268,3 +268,24 @@ def test_main_gives_the_stop_signals_back(tmp_path):
     before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGHUP)
     assert main(["verify", str(tmp_path)]) in (0, 1)
     assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGHUP)) == before
+
+
+def test_an_earlier_day_file_cut_inside_its_header_is_written_again_or_named(cfg):  # noqa: F811
+    """A capture killed as it made a day file leaves it cut inside its header, no record in it: the start wrote
+    nothing of it (`vega verify` called it damaged).  It is written again as the day's empty journal now, as
+    `vega verify --repair` does; a day file that is not a journal at all is named, and left as it is."""
+    cut = os.path.join(cfg.journal_root, "NSE_EQ", "20261118.bin")
+    other = os.path.join(cfg.journal_root, "NSE_FO", "20261118.bin")
+    for p in (cut, other):
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+    open(cut, "wb").close()
+    with open(other, "wb") as fh:
+        fh.write(b"x" * 64)
+    notes, _ = _open_notes(cfg, T0)
+    assert [m for m in notes if m.startswith((cut, other))] == [
+        f"{other}: not a VEGA journal (magic b'xxxxxxxx', expected b'VEGAJRNL'): left as it is",
+        f"{cut}: its header was cut short, with no record in it (its capture was killed as it made the file): "
+        "written again as that day's empty journal, sealed"], notes
+    rep = vega.verify(cut)
+    assert rep.ok and rep.state == "sealed" and rep.records == 0
+    assert open(other, "rb").read() == b"x" * 64

@@ -955,9 +955,11 @@ class Capture:
                 if path == here:
                     continue
                 sealed = _journal_sealed(path)
+                earlier = path.name < here.name and path.name[:8].isdigit() and len(path.name) == 12
+                if sealed is None and earlier:    # a day file whose header cannot be read (cut by a kill)
+                    self._notes.append(_mend_cut_header(path))
                 if sealed is None or sealed:
                     continue                  # sealed, or not a journal (vega verify says what it is)
-                earlier = path.name < here.name and path.name[:8].isdigit() and len(path.name) == 12
                 if not earlier:
                     if not held_by_writer(path):
                         self._notes.append(f"{path}: not sealed and no writer holds it (its capture was killed): "
@@ -2260,6 +2262,38 @@ def _journal_sealed(path: StrPath) -> bool | None:
             return bool(parse_header(fh.read(HEADER_SIZE), str(path))["sealed"] == SEALED)
     except (OSError, JournalError):
         return None
+
+
+def _mend_cut_header(path: Path) -> str:
+    """An earlier day file whose header cannot be read (``Capture._seal_earlier_days``): one cut inside its
+    header, with no record in it (its capture killed as it made the file), is written again as the empty, sealed
+    journal of the feed and day its path names, as ``vega verify --repair`` does (which takes the writer's lock
+    first: a live writer's file is not touched); any other is left as it is.  The start note."""
+    from vega.journal import JournalError, verify
+    why = _header_problem(path)
+    try:
+        if verify(path).cut_header:
+            rep = verify(path, repair=True)
+            if rep.repaired and rep.ok:
+                return (f"{path}: its header was cut short, with no record in it (its capture was killed as it "
+                        "made the file): written again as that day's empty journal, sealed")
+    except (OSError, JournalError) as e:
+        return f"{path}: {why}; writing it again failed ({e}): left as it is"
+    return f"{path}: {why}: left as it is"
+
+
+def _header_problem(path: Path) -> str:
+    """Why the header of the file at ``path`` is not a journal's (:func:`_journal_sealed` gave None), in words."""
+    from vega._journal import HEADER_SIZE
+    from vega._journal import JournalError, parse_header
+    try:
+        with open(path, "rb") as fh:
+            parse_header(fh.read(HEADER_SIZE), str(path))
+    except JournalError as e:
+        return str(e).removeprefix(f"{path}: ")
+    except OSError as e:
+        return f"cannot be read ({_errno_text(e)})"
+    return "its header is a journal's"
 
 
 def _no_live_record(path: str) -> bool:
