@@ -13,7 +13,7 @@ import sys
 from types import FrameType
 from typing import Any, TextIO
 
-from vega.commands import CliError
+from vega.commands import CliError, stop_signals_taken, took_stop_signals
 
 #: subcommand modules of vega.commands, in --help order
 COMMANDS = ["demo", "simulate", "capture", "ingest", "watch", "replay", "dump", "verify", "stat", "export"]
@@ -92,20 +92,10 @@ class _StopWhileStarting(BaseException):
 
 
 def _stop_while_starting(signum: int, frame: FrameType | None) -> None:
-    if not _capture_has_run(frame):
+    if not stop_signals_taken():
         raise _StopWhileStarting(signum)
-    # (vega capture's run took the stop signals over, stopped and gave them back: it is saying its last lines,
-    # closed, and exits with its status at once; stopping it now would cut them)
-
-
-def _capture_has_run(frame: FrameType | None) -> bool:
-    """Whether ``frame`` is inside ``vega capture``'s run after it took the stop signals over (its ``old``
-    handlers), i.e. after it gave them back: it has opened, run and closed the capture."""
-    while frame is not None:
-        if frame.f_code.co_name == "run" and frame.f_globals.get("__name__") == "vega.commands.capture":
-            return "old" in frame.f_locals
-        frame = frame.f_back
-    return False
+    # (vega capture took the stop signals over, stopped and gave them back: it is saying its last lines, closed,
+    # and exits with its status at once; stopping it now would cut them)
 
 
 def _stops_while_starting() -> dict[int, Any]:
@@ -150,6 +140,7 @@ def _command_in(argv: list[str] | None) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    took_stop_signals(False)
     stops = _stops_while_starting()
     command = _command_in(argv)
     try:

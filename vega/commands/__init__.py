@@ -12,6 +12,23 @@ class CliError(Exception):
     """An operator-facing error: printed as one line by vega.cli, exit status 1."""
 
 
+#: whether the running command has taken the stop signals over (``took_stop_signals``)
+_stop_signals_taken = False
+
+
+def took_stop_signals(taken: bool = True) -> None:
+    """Said by a command that has installed its own SIGTERM / SIGHUP handlers (``vega capture``): the CLI's handler
+    of a stop while starting (``vega.cli``), which the command gives back when it is done, then leaves the stop to
+    the command's last lines instead of breaking them off.  ``vega.cli.main`` resets it."""
+    global _stop_signals_taken
+    _stop_signals_taken = taken
+
+
+def stop_signals_taken() -> bool:
+    """Whether the running command has said ``took_stop_signals``."""
+    return _stop_signals_taken
+
+
 def ascii_int(text: str) -> int:
     """argparse type of a count option: an integer in ASCII digits.  ``int`` reads the digits of every script
     ('\uff11\uff12', '\u0661\u0662' as 12), which a port, a time or a token never took (vega.commands._ops)."""

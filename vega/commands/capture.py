@@ -7,7 +7,7 @@ import signal
 import sys
 from typing import TYPE_CHECKING, Any, Callable
 
-from vega.commands import CliError, ascii_int, finite_float
+from vega.commands import CliError, ascii_int, finite_float, took_stop_signals
 
 if TYPE_CHECKING:
     from vega.capture import Capture
@@ -159,6 +159,7 @@ def run(args: argparse.Namespace) -> int:
     # day's journals and may take seconds (a restart reads the day's journal): a stop asked meanwhile killed
     # the capture there, its journals unsealed; now it stops once it is open, before receiving
     old = {s: signal.signal(s, stop) for s in stop_signals()}
+    took_stop_signals()
     try:
         try:
             cap.open()
