@@ -135,7 +135,11 @@ def _close_while_running(close, run_once, busy=vega.StoreBusyError, says="", fir
                 first(inside)
             while time.monotonic() < stop:
                 started.set()
-                run_once()
+                try:
+                    run_once()
+                except busy as e:                 # it began while close() held the object (a JournalWriter's
+                    if says not in str(e):        # close flushes and seals outside the GIL): refused before it
+                        raise                     # did anything, as close() is while it runs; it tries again
         except ValueError as e:                   # "the store is closed": a call after a successful close
             failure.append(e)
         finally:
