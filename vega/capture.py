@@ -955,7 +955,7 @@ class Capture:
                 if path == here:
                     continue
                 sealed = _journal_sealed(path)
-                earlier = path.name < here.name and path.name[:8].isdigit() and len(path.name) == 12
+                earlier = path.name < here.name and path.match(_DAY_FILE)
                 if sealed is None and earlier:    # a day file whose header cannot be read (cut by a kill)
                     self._notes.append(_mend_cut_header(path))
                 if sealed is None or sealed:
@@ -2403,12 +2403,16 @@ def _unjournaled_records(name: str, feeds: list[str], root: Path) -> str:
     return ", ".join(out)
 
 
+#: a feed's day file, YYYYMMDD.bin (a glob pattern)
+_DAY_FILE = "[0-9]" * 8 + ".bin"
+
+
 def _latest_day_file(folder: Path, before: str | None = None) -> tuple[Path, int, _dt.date] | None:
     """The latest day file ``YYYYMMDD.bin`` in a feed's journal ``folder`` (of a day before the file named
     ``before``, when given), with its ``next_seq`` and trading date; None when there is none, or it cannot be read
     (a damaged file: not a journal a restart continues)."""
     from vega.journal import Journal
-    days = sorted(q for q in folder.glob("[0-9]" * 8 + ".bin") if before is None or q.name < before)
+    days = sorted(q for q in folder.glob(_DAY_FILE) if before is None or q.name < before)
     if not days:
         return None
     try:
@@ -2492,7 +2496,7 @@ def _ring_take(ring: Ring, feed: str, path: str | Path, n: int, day: _dt.date,
         return None                               # nothing past the journal's end: the numbers go on
     t = _Take(n, tail, info["writer_pid"])
     here = Path(path)
-    later = sorted(q.name for q in here.parent.glob("[0-9]" * 8 + ".bin")
+    later = sorted(q.name for q in here.parent.glob(_DAY_FILE)
                    if q.name > here.name and (made_now is None or q != Path(made_now)))
     if later:
         t.kind, t.why = "reused", f"a later day's journal, {later[-1]}, is beside it: the ring's records are that day's"
@@ -2542,7 +2546,7 @@ def _on_their_day(w: JournalWriter, recs: npt.NDArray[np.void],
     that a start on a later day reopened), those of a later day than ``w``'s are returned apart, re-stamped to
     their day: (the records for ``w``, (the later ones, their day) or None)."""
     from vega._journal import DAY_NS
-    from vega.records import timestamps
+    from vega.records import set_timestamps, timestamps
     ts = timestamps(recs)
     past = ts >= w.day_end_ns
     if not past.any():
@@ -2554,21 +2558,17 @@ def _on_their_day(w: JournalWriter, recs: npt.NDArray[np.void],
             base = earlier[2]
     if base < w.date:
         recs = recs.copy()
-        recs["ts_lo"][past], recs["ts_hi"][past] = _ts_fields(ts[past] - (w.date - base).days * DAY_NS)
+        moved = recs[past]
+        set_timestamps(moved, np.maximum(ts[past] - (w.date - base).days * DAY_NS, 0))
+        recs[past] = moved
         return recs, None
     if not split:
         return recs, None
     k = int(np.argmax(past))
     days = int((int(ts[k]) - (w.day_end_ns - DAY_NS)) // DAY_NS)
     later = recs[k:].copy()
-    later["ts_lo"], later["ts_hi"] = _ts_fields(ts[k:] - days * DAY_NS)
+    set_timestamps(later, np.maximum(ts[k:] - days * DAY_NS, 0))
     return recs[:k], (later, w.date + _dt.timedelta(days=days))
-
-
-def _ts_fields(ts: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint16]]:
-    """A change record's (ts_lo, ts_hi) fields of the ts48 times ``ts`` (ns since 00:00 IST), those below 0 at 0."""
-    t = np.maximum(ts, 0)
-    return (t & 0xFFFFFFFF).astype(np.uint32), (t >> 32).astype(np.uint16)
 
 
 def _poll_old(reader: Reader, most: int) -> npt.NDArray[np.void]:
